@@ -1,0 +1,1 @@
+"""Ingest: read inbox files, validate each record against the contract, store, quarantine, count."""

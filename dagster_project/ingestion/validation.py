@@ -1,0 +1,351 @@
+"""Validate record batches against the contract: parse (SQL), envelope (pandera), payload (SQL).
+
+Each record gets at most one reason code, the first that applies in this order: decoding and JSON
+parsing, then the envelope (a pandera-on-polars schema whose checks are named after reason codes),
+then the event's payload rules (generated from `contract.EVENTS`). Parsing and payload checks run in
+DuckDB because they are JSON work over millions of rows; pandera checks the flat envelope columns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+import pandera.polars as pa
+import polars as pl
+
+from dagster_project.contract import (
+    ENTITY_TYPES,
+    EVENTS,
+    FUTURE_TOLERANCE_SECONDS,
+    MAX_ID_LENGTH,
+    ORG_ID_PATTERN,
+    FieldRule,
+    Reason,
+)
+
+STRING_FIELDS = ("event_id", "org_id", "occurred_at", "event_name", "entity_type", "entity_id")
+NUMERIC_TYPES = ("BIGINT", "UBIGINT", "DOUBLE", "HUGEINT")
+OFFSET_TS = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})"
+NAIVE_TS = r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
+
+PAYLOAD_FIELDS: tuple[str, ...] = tuple(sorted({f for spec in EVENTS.values() for f in spec.fields}))
+_FIELD_INDEX = {name: i + 1 for i, name in enumerate(PAYLOAD_FIELDS)}
+
+
+def _sql_str(value: str) -> str:
+    """Quote a constant from the contract module (never user input) as a SQL literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+# -- stage 1: decode and parse ----------------------------------------------------------------
+
+_PARSE_SQL = f"""
+with src as (
+    select line, raw, bad_encoding, try_cast(raw as json) as j from batch
+),
+typed as (
+    select
+        line, raw, bad_encoding, j,
+        json_type(j) as doc_type,
+        json_extract_string(j, [{", ".join(_sql_str("$." + f) for f in (*STRING_FIELDS, "actor"))}]) as v,
+        json_type(j, [{", ".join(_sql_str("$." + f) for f in (*STRING_FIELDS, "actor", "payload"))}]) as t,
+        json_extract_string(j, '$.csv_row') as csv_row
+    from src
+),
+payload as (
+    select *,
+        case when $tabular then json_extract_string(j, '$.payload')
+             else json_extract(j, '$.payload')::varchar end as payload_text
+    from typed
+)
+select
+    line, raw,
+    case
+        when bad_encoding then '{Reason.BAD_ENCODING}'
+        when j is null or doc_type <> 'OBJECT' then '{Reason.BAD_JSON}'
+        when csv_row is not null then '{Reason.MALFORMED_ROW}'
+        when $tabular and payload_text is not null and try_cast(payload_text as json) is null
+            then '{Reason.BAD_JSON}'
+    end as parse_reason,
+    case
+        when bad_encoding then 'the record is not valid UTF-8'
+        when j is null then 'the record is not valid JSON'
+        when doc_type <> 'OBJECT' then 'the record is JSON but not an object (' || lower(doc_type) || ')'
+        when csv_row is not null then 'the CSV row has ' || json_array_length(j, '$.csv_row')
+            || ' fields, the header has a different number'
+        when $tabular and payload_text is not null and try_cast(payload_text as json) is null
+            then 'payload is not valid JSON'
+    end as parse_detail,
+    v[1] as event_id, v[2] as org_id, v[3] as occurred_at_text, v[4] as event_name,
+    v[5] as entity_type, v[6] as entity_id, v[7] as actor,
+    t[1] as t_event_id, t[2] as t_org_id, t[3] as t_occurred_at, t[4] as t_event_name,
+    t[5] as t_entity_type, t[6] as t_entity_id, t[7] as t_actor,
+    case when $tabular then json_type(try_cast(payload_text as json)) else t[8] end as t_payload,
+    case when $tabular then json(try_cast(payload_text as json)) else json(payload_text) end as payload,
+    regexp_full_match(coalesce(v[3], ''), '{OFFSET_TS}') as ts_has_offset,
+    regexp_full_match(coalesce(v[3], ''), '{NAIVE_TS}') as ts_naive,
+    try_cast(v[3] as timestamptz) as occurred_at
+from payload
+"""
+
+
+def parse_batch(con: duckdb.DuckDBPyConnection, batch: pl.DataFrame, *, tabular: bool) -> pl.DataFrame:
+    """Decode each record's JSON and pull out the envelope (values and JSON types)."""
+    con.register("batch", batch)
+    try:
+        return con.execute(_PARSE_SQL, {"tabular": tabular}).pl()
+    finally:
+        con.unregister("batch")
+
+
+# -- stage 2: the envelope, with pandera ------------------------------------------------------
+
+
+def _flag(expr: pl.Expr):  # noqa: ANN202 - pandera check callables
+    return lambda data: data.lazyframe.select(expr.fill_null(True).alias("ok"))
+
+
+def _present(field: str) -> pl.Expr:
+    return pl.col(f"t_{field}").is_not_null() & (pl.col(f"t_{field}") != "NULL")
+
+
+def envelope_schema(now: datetime) -> pa.DataFrameSchema:
+    """The envelope rules as a pandera schema; every check's name is the quarantine reason code."""
+    latest = now + timedelta(seconds=FUTURE_TOLERANCE_SECONDS)
+    required = (*STRING_FIELDS, "payload")
+    all_present = pl.all_horizontal([_present(f) for f in required])
+    strings_ok = pl.all_horizontal([pl.col(f"t_{f}") == "VARCHAR" for f in STRING_FIELDS])
+    actor_ok = pl.col("t_actor").is_null() | pl.col("t_actor").is_in(["VARCHAR", "NULL"])
+    payload_ok = pl.col("t_payload") == "OBJECT"
+    pairs = [(name, et) for name, spec in EVENTS.items() for et in spec.entity_types]
+    pair_ok = pl.concat_str(["event_name", "entity_type"], separator="\x1f").is_in(
+        [f"{name}\x1f{et}" for name, et in pairs]
+    )
+    return pa.DataFrameSchema(
+        {
+            "event_id": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=pa.Check(
+                    _flag(pl.col("event_id").str.len_chars().is_between(1, MAX_ID_LENGTH)), name=Reason.BAD_ID
+                ),
+            ),
+            "entity_id": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=pa.Check(
+                    _flag(pl.col("entity_id").str.len_chars().is_between(1, MAX_ID_LENGTH)),
+                    name=Reason.BAD_ID,
+                ),
+            ),
+            "org_id": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=pa.Check(_flag(pl.col("org_id").str.contains(ORG_ID_PATTERN)), name=Reason.BAD_ORG_ID),
+            ),
+            "event_name": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=pa.Check(_flag(pl.col("event_name").is_in(list(EVENTS))), name=Reason.UNKNOWN_EVENT),
+            ),
+            "entity_type": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=pa.Check(
+                    _flag(pl.col("entity_type").is_in(list(ENTITY_TYPES))), name=Reason.ENTITY_TYPE_MISMATCH
+                ),
+            ),
+        },
+        checks=[
+            pa.Check(_flag(all_present), name=Reason.MISSING_FIELD),
+            pa.Check(_flag(~all_present | (strings_ok & actor_ok & payload_ok)), name=Reason.WRONG_TYPE),
+            pa.Check(
+                _flag(~pl.col("event_name").is_in(list(EVENTS)) | pair_ok), name=Reason.ENTITY_TYPE_MISMATCH
+            ),
+            pa.Check(_flag(pl.col("ts_has_offset") | ~pl.col("ts_naive")), name=Reason.NAIVE_TIMESTAMP),
+            pa.Check(
+                _flag(pl.col("ts_naive") | (pl.col("ts_has_offset") & pl.col("occurred_at").is_not_null())),
+                name=Reason.BAD_TIMESTAMP,
+            ),
+            pa.Check(
+                _flag(pl.col("occurred_at").is_null() | (pl.col("occurred_at") <= pl.lit(latest))),
+                name=Reason.FUTURE_TIMESTAMP,
+            ),
+        ],
+    )
+
+
+ENVELOPE_PRIORITY: tuple[str, ...] = (
+    Reason.MISSING_FIELD,
+    Reason.WRONG_TYPE,
+    Reason.BAD_ID,
+    Reason.BAD_ORG_ID,
+    Reason.UNKNOWN_EVENT,
+    Reason.ENTITY_TYPE_MISMATCH,
+    Reason.NAIVE_TIMESTAMP,
+    Reason.BAD_TIMESTAMP,
+    Reason.FUTURE_TIMESTAMP,
+)
+
+_DETAILS = {
+    Reason.MISSING_FIELD: "an envelope field is missing or null",
+    Reason.WRONG_TYPE: "an envelope field has the wrong JSON type (ids and names are strings, payload an object)",
+    Reason.BAD_ID: f"event_id / entity_id must be 1-{MAX_ID_LENGTH} characters",
+    Reason.BAD_ORG_ID: f"org_id must match {ORG_ID_PATTERN}",
+    Reason.UNKNOWN_EVENT: "event_name is not in the contract",
+    Reason.ENTITY_TYPE_MISMATCH: "entity_type does not match the event name",
+    Reason.NAIVE_TIMESTAMP: "occurred_at has no UTC offset",
+    Reason.BAD_TIMESTAMP: "occurred_at is not an RFC 3339 timestamp",
+    Reason.FUTURE_TIMESTAMP: f"occurred_at is more than {FUTURE_TOLERANCE_SECONDS // 60} minutes after the ingest clock",
+}
+
+
+def envelope_reasons(parsed: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """One (line, reason, detail) per record that fails the envelope schema."""
+    candidates = parsed.filter(pl.col("parse_reason").is_null()).drop("raw", "payload")
+    if candidates.is_empty():
+        return pl.DataFrame(schema={"line": pl.Int64, "reason": pl.String, "detail": pl.String})
+    try:
+        envelope_schema(now).validate(candidates, lazy=True)
+        return pl.DataFrame(schema={"line": pl.Int64, "reason": pl.String, "detail": pl.String})
+    except pa.errors.SchemaErrors as errors:
+        failures = errors.failure_cases
+    schema_level = failures.filter(pl.col("index").is_null())
+    if not schema_level.is_empty():  # a dtype problem is a bug in stage 1, not bad input
+        raise RuntimeError(f"envelope frame has the wrong shape: {schema_level}")
+    rank = {reason: i for i, reason in enumerate(ENVELOPE_PRIORITY)}
+    first = (
+        failures.select(
+            pl.col("index").cast(pl.Int64),
+            pl.col("check").alias("reason"),
+            pl.col("check").replace_strict(rank, default=len(rank)).alias("rank"),
+        )
+        .sort("index", "rank")
+        .unique("index", keep="first", maintain_order=True)
+    )
+    lines = (
+        candidates.select(pl.col("line")).with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
+    )
+    return first.join(lines, on="index").select(
+        "line", "reason", pl.col("reason").replace_strict(_DETAILS, default="").alias("detail")
+    )
+
+
+# -- stage 3: payload rules, generated from the contract -------------------------------------
+
+
+def _rule_conditions(event: str, name: str, rule: FieldRule) -> list[tuple[str, str, str]]:
+    """(SQL condition that is true when broken, reason, detail) for one payload field of one event."""
+    i = _FIELD_INDEX[name]
+    typ, val = f"pt[{i}]", f"pv[{i}]"
+    present = f"({typ} is not null and {typ} <> 'NULL')"
+    out: list[tuple[str, str, str]] = []
+    if rule.required:
+        out.append((f"not {present}", Reason.MISSING_FIELD, f"{event} needs payload.{name}"))
+    type_ok = {
+        "str": f"{typ} = 'VARCHAR'",
+        "number": f"{typ} in ({', '.join(map(_sql_str, NUMERIC_TYPES))})",
+        "int": f"{typ} in ('BIGINT', 'UBIGINT')",
+        "bool": f"{typ} = 'BOOLEAN'",
+        "list": f"{typ} = 'ARRAY'",
+        "object": f"{typ} = 'OBJECT'",
+        "date": f"{typ} = 'VARCHAR' and try_strptime({val}, '%Y-%m-%d') is not null",
+        "timestamp": f"{typ} = 'VARCHAR' and regexp_full_match({val}, '{OFFSET_TS}') "
+        f"and try_cast({val} as timestamptz) is not null",
+        "json": "true",
+    }[rule.kind]
+    out.append((f"{present} and not ({type_ok})", Reason.WRONG_TYPE, f"payload.{name} must be a {rule.kind}"))
+    if rule.choices:
+        allowed = ", ".join(map(_sql_str, rule.choices))
+        out.append(
+            (
+                f"{present} and {val} not in ({allowed})",
+                Reason.OUT_OF_RANGE,
+                f"payload.{name} must be one of {allowed}",
+            )
+        )
+    if rule.kind in ("number", "int"):
+        number = f"try_cast({val} as double)"
+        bounds = [f"not isfinite({number})"]
+        if rule.minimum is not None:
+            bounds.append(f"{number} < {rule.minimum}")
+        if rule.maximum is not None:
+            bounds.append(f"{number} > {rule.maximum}")
+        span = f"[{rule.minimum if rule.minimum is not None else '-inf'}, {rule.maximum if rule.maximum is not None else 'inf'}]"
+        out.append(
+            (
+                f"{present} and ({' or '.join(bounds)})",
+                Reason.OUT_OF_RANGE,
+                f"payload.{name} must be within {span}",
+            )
+        )
+    return out
+
+
+def _payload_sql() -> str:
+    whens_reason, whens_detail = [], []
+    for event, spec in sorted(EVENTS.items()):
+        for name, rule in spec.fields.items():
+            for condition, reason, detail in _rule_conditions(event, name, rule):
+                guard = f"event_name = {_sql_str(event)} and {condition}"
+                whens_reason.append(f"when {guard} then {_sql_str(reason)}")
+                whens_detail.append(f"when {guard} then {_sql_str(detail)}")
+    paths = ", ".join(_sql_str("$." + f) for f in PAYLOAD_FIELDS)
+    return f"""
+with p as (
+    select line, event_name, json_type(payload, [{paths}]) as pt, json_extract_string(payload, [{paths}]) as pv
+    from checked
+)
+select line,
+    case {" ".join(whens_reason)} end as reason,
+    case {" ".join(whens_detail)} end as detail
+from p
+"""
+
+
+PAYLOAD_SQL = _payload_sql()
+
+
+def validate_batch(
+    con: duckdb.DuckDBPyConnection, batch: pl.DataFrame, *, tabular: bool, now: datetime
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a batch into (valid envelope rows, invalid rows with reason and detail)."""
+    parsed = parse_batch(con, batch, tabular=tabular)
+    envelope = envelope_reasons(parsed, now)
+    stage12 = parsed.join(envelope, on="line", how="left").with_columns(
+        pl.coalesce("parse_reason", "reason").alias("reason"),
+        pl.coalesce("parse_detail", "detail").alias("detail"),
+    )
+    checked = stage12.filter(pl.col("reason").is_null()).select("line", "event_name", "payload")
+    con.register("checked", checked)
+    try:
+        payload_reasons = con.execute(PAYLOAD_SQL).pl().filter(pl.col("reason").is_not_null())
+    finally:
+        con.unregister("checked")
+    result = stage12.join(payload_reasons, on="line", how="left", suffix="_payload").with_columns(
+        pl.coalesce("reason", "reason_payload").alias("reason"),
+        pl.coalesce("detail", "detail_payload").alias("detail"),
+    )
+    invalid = result.filter(pl.col("reason").is_not_null()).select(
+        "line",
+        "raw",
+        "reason",
+        "detail",
+        pl.when((pl.col("t_org_id") == "VARCHAR") & pl.col("org_id").str.contains(ORG_ID_PATTERN))
+        .then(pl.col("org_id"))
+        .alias("org_id"),
+        pl.when(pl.col("t_event_id") == "VARCHAR").then(pl.col("event_id")).alias("event_id"),
+    )
+    valid = result.filter(pl.col("reason").is_null()).select(
+        "line",
+        "org_id",
+        "event_id",
+        "occurred_at",
+        "event_name",
+        "entity_type",
+        "entity_id",
+        pl.when(pl.col("t_actor") == "VARCHAR").then(pl.col("actor")).alias("actor"),
+        "payload",
+    )
+    return valid, invalid

@@ -1,0 +1,89 @@
+"""The one place the pipeline talks to DuckDB: connections in UTC, the raw schema, the writer lock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+from filelock import FileLock
+
+RAW_DDL = """
+create schema if not exists raw;
+create table if not exists raw.events (
+    org_id varchar not null,
+    event_id varchar not null,
+    occurred_at timestamptz not null,
+    event_name varchar not null,
+    entity_type varchar not null,
+    entity_id varchar not null,
+    actor varchar,
+    payload json not null,
+    content_hash varchar not null,
+    ingested_at timestamptz not null,
+    source_file varchar not null,
+    source_line bigint not null
+);
+create table if not exists raw.quarantine (
+    content_hash varchar not null,
+    file varchar not null,
+    line bigint not null,
+    reason varchar not null,
+    detail varchar,
+    raw varchar,
+    org_id varchar,
+    event_id varchar,
+    quarantined_at timestamptz not null
+);
+create table if not exists raw.ingest_ledger (
+    content_hash varchar primary key,
+    file varchar not null,
+    format varchar not null,
+    lines bigint not null,
+    accepted bigint not null,
+    duplicates bigint not null,
+    quarantined bigint not null,
+    org_id varchar,
+    status varchar not null,
+    ingested_at timestamptz not null
+);
+create table if not exists raw.ingest_ledger_orgs (
+    content_hash varchar not null,
+    file varchar not null,
+    org_id varchar,
+    lines bigint not null,
+    accepted bigint not null,
+    duplicates bigint not null,
+    quarantined bigint not null
+);
+"""
+
+
+def connect(path: Path | str, *, read_only: bool = False, retries: int = 50) -> duckdb.DuckDBPyConnection:
+    """Open DuckDB in UTC; retry while another process holds the file lock (writers are short-lived)."""
+    delay = 0.05
+    for attempt in range(retries):
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or attempt == retries - 1:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+@contextmanager
+def writer_lock(lock_path: Path, timeout: float = 600) -> Iterator[None]:
+    """Serialize every warehouse writer (Dagster runs and the CLI) on one file lock."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_path), timeout=timeout):
+        yield
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(RAW_DDL)

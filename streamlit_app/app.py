@@ -1,0 +1,78 @@
+"""Workstream dashboard router: page config, the shared sidebar (org and data freshness), navigation.
+
+The app reads only the published snapshot `<home>/serving.duckdb` (see `lib/settings.py`), never the
+warehouse, so it cannot block a pipeline run. Run with `streamlit run streamlit_app/app.py`.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from streamlit_app.lib import db, queries, ui
+
+st.set_page_config(page_title="Workstream", page_icon=":material/monitoring:", layout="wide")
+
+page = st.navigation(
+    {
+        "Pipeline": [
+            st.Page(
+                "app_pages/overview.py",
+                title="Overview",
+                icon=":material/insights:",
+                url_path="overview",
+                default=True,
+            ),
+            st.Page(
+                "app_pages/funnel_velocity.py",
+                title="Funnel velocity",
+                icon=":material/filter_alt:",
+                url_path="funnel-velocity",
+            ),
+        ],
+        "Operations": [
+            st.Page(
+                "app_pages/data_quality.py",
+                title="Data quality",
+                icon=":material/rule:",
+                url_path="data-quality",
+            ),
+        ],
+    }
+)
+
+
+def _sidebar() -> None:
+    try:
+        snapshot = queries.current_snapshot()
+    except db.SnapshotUnavailable:
+        st.caption("Snapshot is being refreshed…")
+        return
+    if snapshot is None:
+        st.caption("No snapshot published yet.")
+        return
+    orgs = queries.org_ids(snapshot.path, snapshot.version)
+    if not orgs:
+        st.caption("No organisations in this snapshot yet.")
+        st.session_state.pop(ui.ORG_KEY, None)
+    else:
+        if st.session_state.get(ui.ORG_KEY) not in orgs:
+            # A new snapshot may no longer hold the previously selected org.
+            st.session_state.pop(ui.ORG_KEY, None)
+        st.selectbox("Organisation", orgs, key=ui.ORG_KEY, bind="query-params")
+    st.caption(
+        f"**Data as of** {ui.format_ts(snapshot.built_at)}  \n"
+        f"Published {ui.format_ts(snapshot.published_at)}  \n"
+        f"Snapshot `{snapshot.version}`"
+    )
+
+
+with st.sidebar:
+    _sidebar()
+
+try:
+    page.run()
+except db.SnapshotMissing:
+    # The file disappeared between the sidebar and the page's queries.
+    ui.no_snapshot_message()
+except db.SnapshotUnavailable:
+    ui.refreshing_message()

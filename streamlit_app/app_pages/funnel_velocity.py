@@ -1,0 +1,102 @@
+"""Funnel velocity: how many items move from stage to stage, and how long that takes.
+
+Shows `marts.funnel_velocity` as published: every stage pair (zero-filled) in `pair_order`. Entered =
+items whose first entry into the from-stage is at or before the as-of time; converted = those of them
+that later reached the to-stage. Rates and hours are the mart's, not recomputed here.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from streamlit_app.lib import charts, queries, ui
+
+ctx = ui.page_context()
+snap, org = ctx.snapshot, ctx.org_id
+
+st.title("Funnel velocity")
+st.caption(ui.scope_caption(ctx))
+
+funnel = queries.funnel_velocity(snap.path, snap.version, org)
+if funnel.is_empty():
+    st.info(f"No funnel rows for **{org}** in this snapshot.", icon=":material/inbox:")
+    st.stop()
+
+
+def _pair(from_stage: str, to_stage: str) -> dict | None:
+    rows = funnel.filter((pl.col("from_stage") == from_stage) & (pl.col("to_stage") == to_stage))
+    return rows.row(0, named=True) if rows.height else None
+
+
+def _rate(row: dict | None) -> str:
+    if row is None or row["conversion_rate"] is None:
+        return "—"
+    return f"{row['conversion_rate']:.0%}"
+
+
+def _hours(row: dict | None) -> str:
+    if row is None or row["median_hours"] is None:
+        return "—"
+    return f"{row['median_hours']:,.1f} h"
+
+
+headline = [
+    ("Signal → candidate", _pair("signal", "candidate")),
+    ("Candidate → promoted", _pair("candidate", "promoted")),
+    ("Submit → won", _pair("submit", "won")),
+]
+for column, (label, row) in zip(st.columns(len(headline)), headline, strict=True):
+    entered = row["entered"] if row else 0
+    column.metric(
+        label,
+        _rate(row),
+        help="Conversion rate from the mart: converted ÷ entered (blank when nothing entered).",
+    )
+    column.caption(
+        f"{ui.format_int(row['converted'] if row else 0)} of {ui.format_int(entered)} · median {_hours(row)}"
+    )
+
+if int(funnel.get_column("entered").sum()) == 0:
+    st.info("No item has entered any stage yet, so every pair is zero.", icon=":material/inbox:")
+else:
+    st.subheader("Entered vs converted")
+    st.plotly_chart(
+        charts.funnel_entered_converted(funnel),
+        width="stretch",
+        config={"displaylogo": False},
+        key="funnel_counts_chart",
+    )
+    st.caption("Bar labels are conversion rates. `→ lost` pairs count items that were lost from that stage.")
+
+    st.subheader("Time to convert")
+    st.plotly_chart(
+        charts.funnel_hours(funnel),
+        width="stretch",
+        config={"displaylogo": False},
+        key="funnel_hours_chart",
+    )
+    st.caption("Hours between the first entry into each stage; pairs without conversions have no bar.")
+
+st.subheader("All stage pairs")
+table = funnel.select(
+    pl.concat_str([pl.col("from_stage"), pl.lit(" → "), pl.col("to_stage")]).alias("pair"),
+    "entered",
+    "converted",
+    "conversion_rate",
+    "median_hours",
+    "p90_hours",
+)
+st.dataframe(
+    table,
+    width="stretch",
+    hide_index=True,
+    column_config={
+        "pair": st.column_config.TextColumn("Stage pair"),
+        "entered": st.column_config.NumberColumn("Entered", format="localized"),
+        "converted": st.column_config.NumberColumn("Converted", format="localized"),
+        "conversion_rate": st.column_config.NumberColumn("Conversion rate", format="percent"),
+        "median_hours": st.column_config.NumberColumn("Median hours", format="%.1f"),
+        "p90_hours": st.column_config.NumberColumn("p90 hours", format="%.1f"),
+    },
+)

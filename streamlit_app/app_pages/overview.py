@@ -1,0 +1,114 @@
+"""Overview: how many events the selected org has sent, of which kinds and when.
+
+All numbers come from `marts.event_volume_daily`; the events KPI with no filters equals the org's
+accepted records on the Data quality page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from streamlit_app.lib import charts, queries, ui
+
+ctx = ui.page_context()
+snap, org = ctx.snapshot, ctx.org_id
+
+st.title("Overview")
+st.caption(ui.scope_caption(ctx))
+
+options = queries.volume_options(snap.path, snap.version, org)
+first, last = options["first_date"], options["last_date"]
+if first is None:
+    st.info(f"No accepted events for **{org}** in this snapshot yet.", icon=":material/inbox:")
+    st.stop()
+
+with st.sidebar:
+    st.markdown("**Filters**")
+    picked = st.date_input(
+        "Event dates",
+        value=(first, last),
+        min_value=first,
+        max_value=last,
+        format="YYYY-MM-DD",
+        key=f"overview_dates_{org}",
+    )
+    event_names = st.multiselect(
+        "Event types",
+        options["event_names"],
+        placeholder="All event types",
+        key=f"overview_event_names_{org}",
+    )
+    grain = st.segmented_control(
+        "Group by",
+        ["day", "week"],
+        default="day",
+        required=True,
+        format_func=str.title,
+        key="overview_grain",
+    )
+
+
+def _date_range(value: object, first: dt.date, last: dt.date) -> tuple[dt.date, dt.date]:
+    # While a range is being picked in the browser the widget briefly holds a single date.
+    if isinstance(value, tuple | list):
+        if len(value) == 2:
+            return value[0], value[1]
+        if len(value) == 1:
+            return value[0], last
+        return first, last
+    if isinstance(value, dt.date):
+        return value, value
+    return first, last
+
+
+start, end = _date_range(picked, first, last)
+names = tuple(sorted(event_names))
+filtered = (start, end) != (first, last) or bool(names)
+
+kpis = queries.volume_kpis(snap.path, snap.version, org, start, end, names)
+events_col, types_col, range_col, days_col = st.columns(4)
+events_col.metric("Events", ui.format_int(kpis["events"]), help="Accepted events within the filters.")
+types_col.metric("Event types", ui.format_int(kpis["event_types"]), help="Distinct event names with events.")
+if kpis["first_date"] is None:
+    range_col.metric("Date range", "—")
+else:
+    range_col.metric("Date range", f"{kpis['first_date']:%Y-%m-%d} → {kpis['last_date']:%Y-%m-%d}")
+days_col.metric("Active days", ui.format_int(kpis["active_days"]), help="Days with at least one event.")
+if filtered:
+    total = queries.volume_kpis(snap.path, snap.version, org, first, last, ())
+    st.caption(f"Filtered view: {ui.format_int(kpis['events'])} of {ui.format_int(total['events'])} events.")
+
+st.subheader("Events over time")
+over_time = queries.volume_over_time(snap.path, snap.version, org, start, end, names, grain)
+if over_time.is_empty():
+    st.info("No events match these filters.", icon=":material/filter_alt_off:")
+else:
+    st.plotly_chart(
+        charts.events_over_time(over_time, grain),
+        width="stretch",
+        config={"displaylogo": False},
+        key="overview_events_chart",
+    )
+    if grain == "week":
+        st.caption("Weeks start on Monday (UTC); the first and last week may be partial.")
+
+st.subheader("Volume by event type")
+by_name = queries.volume_by_event_name(snap.path, snap.version, org, start, end, names)
+if by_name.is_empty():
+    st.info("No events match these filters.", icon=":material/filter_alt_off:")
+else:
+    st.dataframe(
+        by_name,
+        width="stretch",
+        hide_index=True,
+        column_config={
+            "event_name": st.column_config.TextColumn("Event"),
+            "entity_type": st.column_config.TextColumn("Entity type"),
+            "events": st.column_config.NumberColumn("Events", format="localized"),
+            "share": st.column_config.ProgressColumn("Share", format="percent", min_value=0.0, max_value=1.0),
+            "first_date": st.column_config.DateColumn("First day", format="YYYY-MM-DD"),
+            "last_date": st.column_config.DateColumn("Last day", format="YYYY-MM-DD"),
+        },
+    )

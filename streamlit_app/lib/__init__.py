@@ -1,0 +1,1 @@
+"""Helpers for the dashboard: settings, snapshot access, queries and chart builders."""

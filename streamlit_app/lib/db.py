@@ -1,0 +1,62 @@
+"""The only module that touches DuckDB: one short-lived, read-only connection per query.
+
+The pipeline publishes `serving.duckdb` by writing a new file and swapping it in with `os.replace`, so
+a reader sees either the old file or the new one. Holding no connection between queries means the
+dashboard never blocks the next publish. A query that races the swap (or a writer still holding the
+file) fails fast with an IO error; it is retried a few times before the page is told the data is
+refreshing. A missing file is its own exception so pages can say "run the pipeline" instead of failing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+# Backoff between attempts; the whole budget stays under a second so a page never hangs.
+RETRY_DELAYS_S: tuple[float, ...] = (0.05, 0.15, 0.4)
+
+
+class SnapshotMissing(RuntimeError):
+    """No snapshot has been published at the configured path yet."""
+
+
+class SnapshotUnavailable(RuntimeError):
+    """The snapshot exists but could not be opened, even after retries (being replaced, locked, corrupt)."""
+
+
+def snapshot_token(path: Path | str) -> str | None:
+    """A cheap identity of the file on disk (inode, size, mtime); None when it does not exist.
+
+    `os.replace` gives the new snapshot a new inode, so the token changes on every publish.
+    """
+    try:
+        stat = Path(path).stat()
+    except FileNotFoundError:
+        return None
+    return f"{stat.st_ino}-{stat.st_size}-{stat.st_mtime_ns}"
+
+
+def fetch(path: Path | str, sql: str, params: Sequence[object] = ()) -> pl.DataFrame:
+    """Run one parameterised query against the snapshot and return a polars frame (timestamps in UTC)."""
+    path = Path(path)
+    last_error: Exception | None = None
+    for delay in (*RETRY_DELAYS_S, None):
+        if not path.exists():
+            raise SnapshotMissing(str(path))
+        try:
+            with duckdb.connect(str(path), read_only=True) as con:
+                con.execute("SET TimeZone = 'UTC'")
+                return con.execute(sql, list(params)).pl()
+        except duckdb.IOException as exc:
+            # Raised when the file vanishes or is swapped between the check and the open, when a
+            # writer holds the lock, or when a half-written file is not a database yet.
+            last_error = exc
+        if delay is not None:
+            time.sleep(delay)
+    if not path.exists():
+        raise SnapshotMissing(str(path))
+    raise SnapshotUnavailable(f"{path}: {last_error}") from last_error
