@@ -85,5 +85,10 @@ def writer_lock(lock_path: Path, timeout: float = 600) -> Iterator[None]:
         yield
 
 
+def path_literal(path: Path | str) -> str:
+    """A file path as a SQL string literal, for the statements DuckDB cannot parameterize (ATTACH, COPY)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_DDL)

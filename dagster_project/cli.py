@@ -1,0 +1,302 @@
+"""`workstream`: the scriptable entry point (generate demo data, run the pipeline once, serve, export)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dagster_project.settings import (
+    DBT_PROJECT_DIR,
+    ENV_HOME,
+    ENV_INBOX,
+    PROJECT_ROOT,
+    HomePaths,
+    parse_timestamp,
+)
+
+app = typer.Typer(help="Workstream: sales events in, validated, modelled and served.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Work with quarantined input records.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+console = Console(stderr=True)
+JOB_NAME = "ingest_build_publish_job"
+
+
+def _timestamp(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value).isoformat()
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{value!r}: {exc}; use RFC 3339 with an offset, e.g. 2026-11-27T17:00:00Z"
+        ) from exc
+
+
+def _point_env_at(home: Path, inbox: Path | None = None) -> HomePaths:
+    paths = HomePaths(home.resolve()).ensure()
+    os.environ[ENV_HOME] = str(paths.home)
+    if inbox is not None:
+        os.environ[ENV_INBOX] = str(inbox.resolve())
+    os.environ["WORKSTREAM_WAREHOUSE"] = str(paths.warehouse)
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ["DAGSTER_HOME"] = str(write_dagster_home(paths))
+    # dagster-dbt and `dagster dev` look for dbt on PATH.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    return paths
+
+
+def write_dagster_home(paths: HomePaths) -> Path:
+    """A Dagster instance per home: one run at a time (writers never overlap), no telemetry."""
+    paths.dagster_home.mkdir(parents=True, exist_ok=True)
+    (paths.dagster_home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\n"
+        "run_queue:\n  max_concurrent_runs: 1\n"
+    )
+    return paths.dagster_home
+
+
+def ensure_dbt_manifest() -> None:
+    """Dagster's dbt assets are built from dbt's manifest; parse once if it is missing."""
+    if (DBT_PROJECT_DIR / "target" / "manifest.json").exists():
+        return
+    console.print("[dim]parsing the dbt project (first run)…[/dim]")
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "parse",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--quiet",
+        ],
+        check=True,
+        env={
+            **os.environ,
+            "WORKSTREAM_WAREHOUSE": os.environ.get("WORKSTREAM_WAREHOUSE", "/tmp/parse.duckdb"),
+        },
+    )
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write event files into.")],
+    orgs: Annotated[int, typer.Option(min=1, help="Number of tenants.")] = 3,
+    events: Annotated[int, typer.Option(min=1, help="Approximate number of valid events.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 7,
+    bad_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of malformed/duplicate lines.")
+    ] = 0.0,
+    end: Annotated[
+        str | None, typer.Option(help="Last event time (RFC 3339); default 2026-11-27T17:00:00Z.")
+    ] = None,
+    files: Annotated[
+        int | None, typer.Option(min=1, help="Number of files (default: one per 250k events).")
+    ] = None,
+) -> None:
+    """Write deterministic, realistic multi-org sales activity in JSONL, JSONL.gz, CSV and Parquet."""
+    from dagster_project.generator import generate as run_generator
+
+    kwargs = {"end": parse_timestamp(_timestamp(end))} if end else {}
+    with _progress() as progress:
+        task = progress.add_task("generating events", total=events)
+        result = run_generator(
+            out,
+            orgs=orgs,
+            events=events,
+            seed=seed,
+            bad_rate=bad_rate,
+            files=files,
+            progress=lambda n: progress.advance(task, n),
+            **kwargs,
+        )
+    console.print(
+        f"wrote {result.events:,} events ({result.lines:,} lines, {sum(result.bad_lines.values()):,} malformed, "
+        f"{result.identical_duplicates:,} duplicates) to {len(result.files)} files in {out}"
+    )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def run_pipeline(home: Path, inbox: Path, as_of: str | None = None, now: str | None = None) -> dict:
+    """Execute the same Dagster job the sensor launches, in this process; returns the counts."""
+    paths = _point_env_at(home, inbox)
+    ensure_dbt_manifest()
+    import dagster as dg
+
+    from dagster_project.definitions import defs
+
+    job = defs.resolve_job_def(JOB_NAME)
+    run_config = {
+        "resources": {"clock": {"config": {"as_of": as_of or "", "now": now or ""}}},
+        "loggers": {"console": {"config": {"log_level": os.environ.get("WORKSTREAM_LOG_LEVEL", "WARNING")}}},
+    }
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_failure]
+        for event in failures:
+            console.print(f"[red]{event.step_key or ''}: {event.message}[/red]")
+        raise typer.Exit(1)
+    counts = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        counts[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    return {"run_id": result.run_id, "paths": paths, "assets": counts}
+
+
+@app.command()
+def run(
+    inbox: Annotated[Path, typer.Option("--inbox", help="Folder of event files to ingest.")],
+    home: Annotated[
+        Path, typer.Option("--home", help="Folder for the warehouse, control store and snapshot.")
+    ],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Compute outputs as of this time (RFC 3339).")
+    ] = None,
+) -> None:
+    """One shot: ingest every new file, build the models, publish the snapshot; print the counts."""
+    started = time.perf_counter()
+    as_of_iso = _timestamp(as_of)
+    if not inbox.exists():
+        console.print(f"[red]inbox {inbox} does not exist[/red]")
+        raise typer.Exit(2)
+    with console.status("running ingest → dbt build → publish (see progress in the Dagster UI when served)…"):
+        out = run_pipeline(home, inbox, as_of=as_of_iso)
+    assets = out["assets"]
+    raw = assets.get("raw/events", {})
+    quarantine = assets.get("raw/quarantine", {})
+    ledger = assets.get("raw/ingest_ledger", {})
+    snap = assets.get("serving_snapshot", {})
+    table = Table(title=f"workstream run {out['run_id'][:8]}", show_header=False)
+    table.add_row("files new / seen", f"{raw.get('files_new', 0)} / {raw.get('files_seen', 0)}")
+    table.add_row("lines", f"{ledger.get('lines', 0):,}")
+    table.add_row("accepted", f"{raw.get('accepted', 0):,}")
+    table.add_row("duplicates", f"{raw.get('duplicates', 0):,}")
+    table.add_row("quarantined", f"{quarantine.get('quarantined', 0):,}")
+    for key, value in sorted(quarantine.items()):
+        if key.startswith("reason/"):
+            table.add_row(f"  {key.removeprefix('reason/')}", f"{value:,}")
+    table.add_row("events in snapshot", f"{snap.get('events', 0):,}")
+    table.add_row("snapshot", f"{snap.get('path', '')} ({snap.get('snapshot_version', '')})")
+    table.add_row("elapsed", f"{time.perf_counter() - started:.1f} s")
+    Console().print(table)
+
+
+@app.command()
+def serve(
+    home: Annotated[Path, typer.Option("--home", help="The home folder a `workstream run` wrote.")],
+    inbox: Annotated[Path | None, typer.Option("--inbox", help="Inbox the sensor watches.")] = None,
+    dagster_port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3000,
+    streamlit_port: Annotated[int, typer.Option(help="Streamlit port.")] = 8501,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+) -> None:
+    """Dagster UI (sensor and schedule on) and the Streamlit dashboards on the snapshot; Ctrl-C stops both."""
+    paths = _point_env_at(home, inbox or Path(os.environ.get(ENV_INBOX, PROJECT_ROOT / "data" / "inbox")))
+    ensure_dbt_manifest()
+    bin_dir = Path(sys.executable).parent
+    procs = [
+        subprocess.Popen(
+            [
+                str(bin_dir / "dagster"),
+                "dev",
+                "-m",
+                "dagster_project.definitions",
+                "-h",
+                host,
+                "-p",
+                str(dagster_port),
+            ],
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+        ),
+        subprocess.Popen(
+            [
+                str(bin_dir / "streamlit"),
+                "run",
+                str(PROJECT_ROOT / "streamlit_app" / "app.py"),
+                "--server.headless",
+                "true",
+                "--server.address",
+                host,
+                "--server.port",
+                str(streamlit_port),
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+        ),
+    ]
+    console.print(
+        f"[bold]Dagster UI[/bold]   http://{host}:{dagster_port}   (inbox: {os.environ[ENV_INBOX]})"
+    )
+    console.print(f"[bold]Dashboards[/bold]   http://{host}:{streamlit_port}   (snapshot: {paths.serving})")
+    console.print("Ctrl-C stops both.")
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+        deadline = time.monotonic() + 20
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@quarantine_app.command("export")
+def quarantine_export(
+    home: Annotated[Path, typer.Option("--home", help="The home folder whose snapshot to read.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="JSON Lines file to write (fix it, drop it in the inbox).")
+    ],
+    reason: Annotated[str | None, typer.Option("--reason", help="Only this reason code.")] = None,
+) -> None:
+    """Write quarantined records as JSON Lines to fix and drop back into the inbox."""
+    from dagster_project.quarantine import export_quarantine
+
+    paths = HomePaths(home.resolve())
+    if not paths.serving.exists():
+        console.print(f"[red]no snapshot at {paths.serving}: run `workstream run` first[/red]")
+        raise typer.Exit(2)
+    written, skipped = export_quarantine(paths.serving, out, reason=reason)
+    console.print(
+        f"wrote {written:,} records to {out}"
+        + (f" ({skipped} whole-file entries listed in stderr)" if skipped else "")
+    )
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,29 @@
+"""The one Dagster `Definitions` for Workstream."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dagster_project.defs.automation import (
+    inbox_files_sensor,
+    ingest_build_publish_job,
+    nightly_rebuild_schedule,
+)
+from dagster_project.defs.ingestion import event_ids_unique_per_org, ledger_conserves_lines, raw_ingest
+from dagster_project.defs.publishing import serving_snapshot
+from dagster_project.defs.transform import workstream_dbt_assets
+from dagster_project.resources import RunClockResource, WorkstreamResource, build_dbt_resource
+
+defs = dg.Definitions(
+    assets=[raw_ingest, workstream_dbt_assets, serving_snapshot],
+    asset_checks=[ledger_conserves_lines, event_ids_unique_per_org],
+    jobs=[ingest_build_publish_job],
+    sensors=[inbox_files_sensor],
+    schedules=[nightly_rebuild_schedule],
+    resources={
+        "workstream": WorkstreamResource(),
+        "clock": RunClockResource(),
+        "dbt": build_dbt_resource(),
+    },
+    executor=dg.in_process_executor,
+)

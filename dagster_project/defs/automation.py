@@ -1,0 +1,81 @@
+"""The job every trigger runs, the inbox sensor and the nightly schedule."""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from dagster_project import control
+from dagster_project.ingestion.readers import content_hash, list_inbox
+from dagster_project.settings import HomePaths, home_from_env, inbox_from_env
+
+ingest_build_publish_job = dg.define_asset_job(
+    "ingest_build_publish_job",
+    selection=dg.AssetSelection.all(),
+    description="Ingest new inbox files, build the dbt models, publish the snapshot. Safe to retry.",
+    executor_def=dg.in_process_executor,
+)
+
+
+def new_files(
+    inbox: Path, known_hashes: set[str], cache: dict[str, list]
+) -> tuple[list[tuple[str, str]], dict]:
+    """(path, content hash) of ready inbox files not yet ingested; hashes cached by (size, mtime)."""
+    fresh_cache: dict[str, list] = {}
+    found = []
+    for path in list_inbox(inbox):
+        stat = path.stat()
+        key = str(path)
+        cached = cache.get(key)
+        if cached and cached[0] == stat.st_size and cached[1] == stat.st_mtime_ns:
+            digest = cached[2]
+        else:
+            digest = content_hash(path)
+        fresh_cache[key] = [stat.st_size, stat.st_mtime_ns, digest]
+        if digest not in known_hashes:
+            found.append((key, digest))
+    return found, fresh_cache
+
+
+def run_key_for(hashes: list[str]) -> str:
+    """One new file: its content hash. Several: a hash of their sorted hashes."""
+    if len(hashes) == 1:
+        return hashes[0]
+    return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
+
+
+@dg.sensor(
+    name="inbox_files_sensor",
+    job=ingest_build_publish_job,
+    minimum_interval_seconds=int(os.environ.get("WORKSTREAM_SENSOR_INTERVAL", "5")),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def inbox_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    """A new file in the inbox (by content hash, not name) → one run; already-ingested files → nothing."""
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    known = control.ingested_hashes(HomePaths(home_from_env()).control)
+    found, cache = new_files(inbox_from_env(), known, cursor.get("hashes", {}))
+    if not found:
+        return dg.SkipReason("no new inbox files")
+    hashes = sorted({digest for _, digest in found})
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=run_key_for(hashes),
+                tags={"workstream/files": ",".join(sorted(Path(p).name for p, _ in found))[:4000]},
+            )
+        ],
+        cursor=json.dumps({"hashes": cache}),
+    )
+
+
+nightly_rebuild_schedule = dg.ScheduleDefinition(
+    name="nightly_rebuild_schedule",
+    job=ingest_build_publish_job,
+    cron_schedule="0 2 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Rebuild as of now every night: time-based outputs move even without new events.",
+)

@@ -1,0 +1,103 @@
+"""The ingest asset: every new inbox file into the warehouse's raw tables, with its checks."""
+
+import dagster as dg
+
+from dagster_project import control
+from dagster_project.ingestion.ingest import ingest_paths
+from dagster_project.ingestion.readers import list_inbox
+from dagster_project.resources import RunClockResource, WorkstreamResource
+from dagster_project.warehouse import connect, writer_lock
+
+RAW_EVENTS = dg.AssetKey(["raw", "events"])
+RAW_TABLES = ("events", "quarantine", "ingest_ledger", "ingest_ledger_orgs")
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(["raw", table], group_name="ingestion", description=desc)
+        for table, desc in (
+            ("events", "The append-only event log: accepted events, one row per (org_id, event_id), UTC."),
+            ("quarantine", "Every invalid input record with file, line, raw text and a reason code."),
+            ("ingest_ledger", "One row per input file: lines = accepted + duplicates + quarantined."),
+            (
+                "ingest_ledger_orgs",
+                "The ledger split by org (org null = records whose org could not be read).",
+            ),
+        )
+    ],
+    name="raw_ingest",
+    compute_kind="python",
+)
+def raw_ingest(context: dg.AssetExecutionContext, workstream: WorkstreamResource, clock: RunClockResource):
+    """Ingest every inbox file not yet in the ledger (keyed by content hash): safe to retry.
+
+    One transaction per file writes its events, quarantine rows and ledger row together.
+    """
+    paths = workstream.paths
+    files = list_inbox(workstream.inbox_path)
+    now = clock.current()
+    with writer_lock(paths.writer_lock):
+        con = connect(paths.warehouse)
+        try:
+            report = ingest_paths(con, files, now=now, progress=None)
+        finally:
+            con.close()
+    control.record_ingested(paths.control, [(f.content_hash, f.file, f.status) for f in report.ingested], now)
+    reasons: dict[str, int] = {}
+    for f in report.ingested:
+        for reason, n in f.reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    context.log.info(
+        f"ingested {len(report.ingested)} new file(s) of {len(files)}: {report.total('accepted')} accepted, "
+        f"{report.total('duplicates')} duplicates, {report.total('quarantined')} quarantined"
+    )
+    common = {"files_new": len(report.ingested), "files_seen": len(files)}
+    yield dg.MaterializeResult(
+        asset_key=RAW_EVENTS,
+        metadata={**common, "accepted": report.total("accepted"), "duplicates": report.total("duplicates")},
+    )
+    yield dg.MaterializeResult(
+        asset_key=["raw", "quarantine"],
+        metadata={
+            **common,
+            "quarantined": report.total("quarantined"),
+            **{f"reason/{k}": v for k, v in sorted(reasons.items())},
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=["raw", "ingest_ledger"], metadata={**common, "lines": report.total("lines")}
+    )
+    yield dg.MaterializeResult(asset_key=["raw", "ingest_ledger_orgs"], metadata=common)
+
+
+def _read_scalar(workstream: WorkstreamResource, sql: str) -> int:
+    con = connect(workstream.paths.warehouse, read_only=True)
+    try:
+        return int(con.execute(sql).fetchone()[0])
+    finally:
+        con.close()
+
+
+@dg.asset_check(asset=dg.AssetKey(["raw", "ingest_ledger"]), blocking=True, name="ledger_conserves_lines")
+def ledger_conserves_lines(workstream: WorkstreamResource) -> dg.AssetCheckResult:
+    """Every file: lines = accepted + duplicates + quarantined, and the rows behind the counts exist."""
+    broken = _read_scalar(
+        workstream,
+        """
+        select count(*) from raw.ingest_ledger l
+        left join (select content_hash, count(*) n from raw.quarantine group by all) q using (content_hash)
+        where l.lines <> l.accepted + l.duplicates + l.quarantined
+           or (l.status = 'ok' and coalesce(q.n, 0) <> l.quarantined)
+        """,
+    )
+    return dg.AssetCheckResult(passed=broken == 0, metadata={"files_broken": broken})
+
+
+@dg.asset_check(asset=RAW_EVENTS, blocking=True, name="event_ids_unique_per_org")
+def event_ids_unique_per_org(workstream: WorkstreamResource) -> dg.AssetCheckResult:
+    """No (org_id, event_id) is stored twice: duplicates are counted, never applied."""
+    dupes = _read_scalar(
+        workstream,
+        "select count(*) from (select org_id, event_id from raw.events group by all having count(*) > 1)",
+    )
+    return dg.AssetCheckResult(passed=dupes == 0, metadata={"duplicated_ids": dupes})

@@ -1,0 +1,40 @@
+"""The published snapshot asset: what Streamlit and every other reader open."""
+
+import dagster as dg
+
+from dagster_project.defs.transform import workstream_dbt_assets
+from dagster_project.publish import publish_snapshot
+from dagster_project.resources import RunClockResource, WorkstreamResource
+from dagster_project.warehouse import connect, writer_lock
+
+MART_KEYS = sorted(
+    (
+        key
+        for key in workstream_dbt_assets.keys
+        if "marts" in workstream_dbt_assets.specs_by_key[key].group_name
+    ),
+    key=lambda k: k.to_user_string(),
+)
+
+
+@dg.asset(deps=MART_KEYS, group_name="serving", compute_kind="duckdb")
+def serving_snapshot(
+    context: dg.AssetExecutionContext, workstream: WorkstreamResource, clock: RunClockResource
+) -> dg.MaterializeResult:
+    """`<home>/serving.duckdb` with every mart in schema `marts`, replaced atomically (new file + rename)."""
+    paths = workstream.paths
+    with writer_lock(paths.writer_lock):
+        con = connect(paths.warehouse)
+        try:
+            result = publish_snapshot(con, paths, built_at=clock.as_of_time(), published_at=clock.current())
+        finally:
+            con.close()
+    context.log.info(f"published snapshot {result.version} with {result.events} events")
+    return dg.MaterializeResult(
+        metadata={
+            "snapshot_version": result.version,
+            "path": str(result.path),
+            "events": result.events,
+            "tables": ", ".join(result.tables),
+        }
+    )

@@ -1,0 +1,36 @@
+"""dbt models as Dagster assets: one `dbt build` per run, computed as of the run's as-of time."""
+
+import json
+import os
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from dagster_project.resources import RunClockResource, WorkstreamResource, dbt_project
+from dagster_project.warehouse import writer_lock
+
+
+def dbt_build_args(as_of_iso: str) -> list[str]:
+    """The dbt command for a run; as_of is passed as a var (see dbt/macros/as_of.sql)."""
+    return ["build", "--vars", json.dumps({"as_of": as_of_iso})]
+
+
+class WorkstreamDbtTranslator(DagsterDbtTranslator):
+    """Groups come from `meta.dagster.group` per folder; sources map to the raw ingest asset keys."""
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=WorkstreamDbtTranslator()
+)
+def workstream_dbt_assets(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    workstream: WorkstreamResource,
+    clock: RunClockResource,
+):
+    """Staging, intermediate and marts from the raw event log; dbt tests run as asset checks."""
+    paths = workstream.paths
+    # The profile reads the warehouse path from the environment of the dbt subprocess.
+    os.environ["WORKSTREAM_WAREHOUSE"] = str(paths.warehouse)
+    with writer_lock(paths.writer_lock):
+        yield from dbt.cli(dbt_build_args(clock.as_of_time().isoformat()), context=context).stream()

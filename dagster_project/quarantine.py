@@ -1,0 +1,50 @@
+"""Export quarantined records from the snapshot as a JSON Lines file to fix and re-drop into the inbox."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import orjson
+
+from dagster_project.warehouse import connect
+
+
+def repairable_record(raw: str) -> bytes:
+    """The record as a JSON Lines line: CSV/Parquet rows (payload a JSON string) get a payload object."""
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.encode("utf-8", errors="replace")
+    if isinstance(record, dict) and isinstance(record.get("payload"), str):
+        try:
+            parsed = orjson.loads(record["payload"])
+            if isinstance(parsed, dict):
+                record["payload"] = parsed
+        except orjson.JSONDecodeError:
+            pass
+    return orjson.dumps(record)
+
+
+def export_quarantine(serving: Path, out: Path, *, reason: str | None = None) -> tuple[int, int]:
+    """Write every quarantined record (optionally of one reason); returns (written, whole-file entries)."""
+    con = connect(serving, read_only=True)
+    try:
+        rows = con.execute(
+            "select file, line, reason, detail, raw from marts.quarantine "
+            "where ($reason is null or reason = $reason) order by file, line",
+            {"reason": reason},
+        ).fetchall()
+    finally:
+        con.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = skipped = 0
+    with out.open("wb") as handle:
+        for file, line, why, detail, raw in rows:
+            if line == 0 or raw is None:
+                skipped += 1
+                print(f"{file}: whole file quarantined ({why}: {detail})", file=sys.stderr)
+                continue
+            handle.write(repairable_record(raw) + b"\n")
+            written += 1
+    return written, skipped
