@@ -1,0 +1,55 @@
+# Two commands do everything on a fresh machine with Python, pip and apt: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export UV_COMPILE_BYTECODE := 1
+
+DEMO_HOME ?= data/home
+DEMO_INBOX ?= data/inbox
+DEMO_EVENTS ?= 50000
+DEMO_ORGS ?= 4
+
+.PHONY: install install-browser demo demo-data test lint bench bench-large clean
+
+$(BIN)/uv:
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
+
+# Python dependencies from uv.lock (exact versions), the project itself, and dbt's manifest.
+install: $(BIN)/uv
+	$(BIN)/uv sync --frozen --python $(PY)
+	WORKSTREAM_WAREHOUSE=/tmp/workstream-parse.duckdb $(BIN)/dbt parse --project-dir dbt --profiles-dir dbt --quiet
+
+# Debian's Chromium for the real-browser test (playwright drives it; no `playwright install`).
+install-browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+demo-data: install
+	@if [ ! -d "$(DEMO_INBOX)" ] || [ -z "$$(ls -A $(DEMO_INBOX) 2>/dev/null)" ]; then \
+		$(BIN)/workstream generate --out $(DEMO_INBOX) --orgs $(DEMO_ORGS) --events $(DEMO_EVENTS) --bad-rate 0.01 \
+			--end "$$(date -u +%Y-%m-%dT%H:00:00Z)"; \
+	fi
+	$(BIN)/workstream run --inbox $(DEMO_INBOX) --home $(DEMO_HOME)
+
+demo: demo-data
+	$(BIN)/workstream serve --home $(DEMO_HOME) --inbox $(DEMO_INBOX)
+
+lint: install
+	$(BIN)/ruff check dagster_project streamlit_app tests benchmarks
+	$(BIN)/ruff format --check dagster_project streamlit_app tests benchmarks
+
+test: install install-browser
+	$(BIN)/ruff check dagster_project streamlit_app tests benchmarks
+	$(BIN)/pytest
+
+bench: install
+	$(PY) -m benchmarks.run --events 1000000
+
+bench-large: install
+	$(PY) -m benchmarks.run --events 10000000 --large
+
+clean:
+	rm -rf data/home data/inbox data/bench dbt/target

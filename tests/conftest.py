@@ -1,0 +1,29 @@
+"""Shared fixtures: a fixed ingest clock and a warehouse in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path):
+    from dagster_project.warehouse import connect, ensure_raw_schema
+
+    con = connect(tmp_path / "warehouse.duckdb")
+    ensure_raw_schema(con)
+    yield con
+    con.close()
