@@ -17,19 +17,42 @@ CASES = [
     ("valid_null_actor", event(actor=None), None),
     ("valid_empty_payload_touch", event(event_name="signal.touched", payload={}), None),
     ("valid_unknown_payload_keys_kept", event(payload={"source_type": "web", "extra": [1, 2]}), None),
-    ("valid_org_event", event(event_name="config.changed", entity_type="org", entity_id="acme",
-                              payload={"key": "gate_mode", "value": "warn"}), None),
+    (
+        "valid_org_event",
+        event(
+            event_name="config.changed",
+            entity_type="org",
+            entity_id="acme",
+            payload={"key": "gate_mode", "value": "warn"},
+        ),
+        None,
+    ),
     ("missing_event_id", {k: v for k, v in event().items() if k != "event_id"}, Reason.MISSING_FIELD),
     ("null_entity_id", event(entity_id=None), Reason.MISSING_FIELD),
     ("missing_payload", {k: v for k, v in event().items() if k != "payload"}, Reason.MISSING_FIELD),
     ("missing_required_payload", event(payload={"urgency": 0.2}), Reason.MISSING_FIELD),
     ("numeric_event_id", event(event_id=12), Reason.WRONG_TYPE),
     ("payload_list", event(payload=[1, 2]), Reason.WRONG_TYPE),
-    ("bool_as_string", event(event_name="pursuit.checklist_item_set", entity_type="pursuit", entity_id="p1",
-                             payload={"checklist": "pink", "item": "budget_confirmed", "done": "yes"}),
-     Reason.WRONG_TYPE),
-    ("bad_date", event(event_name="candidate.promoted", entity_type="candidate", entity_id="c1",
-                       payload={"pursuit_id": "p1", "due_date": "2026-02-30"}), Reason.WRONG_TYPE),
+    (
+        "bool_as_string",
+        event(
+            event_name="pursuit.checklist_item_set",
+            entity_type="pursuit",
+            entity_id="p1",
+            payload={"checklist": "pink", "item": "budget_confirmed", "done": "yes"},
+        ),
+        Reason.WRONG_TYPE,
+    ),
+    (
+        "bad_date",
+        event(
+            event_name="candidate.promoted",
+            entity_type="candidate",
+            entity_id="c1",
+            payload={"pursuit_id": "p1", "due_date": "2026-02-30"},
+        ),
+        Reason.WRONG_TYPE,
+    ),
     ("empty_event_id", event(event_id=""), Reason.BAD_ID),
     ("long_entity_id", event(entity_id="x" * 129), Reason.BAD_ID),
     ("bad_org", event(org_id="Acme Corp!"), Reason.BAD_ORG_ID),
@@ -44,14 +67,46 @@ CASES = [
     ("future", event(occurred_at="2099-01-01T00:00:00Z"), Reason.FUTURE_TIMESTAMP),
     ("urgency_high", event(payload={"source_type": "email", "urgency": 1.7}), Reason.OUT_OF_RANGE),
     ("source_type_fax", event(payload={"source_type": "fax"}), Reason.OUT_OF_RANGE),
-    ("value_band_huge", event(event_name="candidate.created", entity_type="candidate", entity_id="c1",
-                              payload={"title": "Deal", "value_band": "huge"}), Reason.OUT_OF_RANGE),
-    ("compliance_11", event(event_name="pursuit.updated", entity_type="pursuit", entity_id="p1",
-                            payload={"compliance_score": 11}), Reason.OUT_OF_RANGE),
-    ("negative_value", event(event_name="candidate.promoted", entity_type="candidate", entity_id="c1",
-                             payload={"pursuit_id": "p1", "forecast_value_usd": -5}), Reason.OUT_OF_RANGE),
-    ("stage_unknown", event(event_name="pursuit.stage_changed", entity_type="pursuit", entity_id="p1",
-                            payload={"to": "celebrating"}), Reason.OUT_OF_RANGE),
+    (
+        "value_band_huge",
+        event(
+            event_name="candidate.created",
+            entity_type="candidate",
+            entity_id="c1",
+            payload={"title": "Deal", "value_band": "huge"},
+        ),
+        Reason.OUT_OF_RANGE,
+    ),
+    (
+        "compliance_11",
+        event(
+            event_name="pursuit.updated",
+            entity_type="pursuit",
+            entity_id="p1",
+            payload={"compliance_score": 11},
+        ),
+        Reason.OUT_OF_RANGE,
+    ),
+    (
+        "negative_value",
+        event(
+            event_name="candidate.promoted",
+            entity_type="candidate",
+            entity_id="c1",
+            payload={"pursuit_id": "p1", "forecast_value_usd": -5},
+        ),
+        Reason.OUT_OF_RANGE,
+    ),
+    (
+        "stage_unknown",
+        event(
+            event_name="pursuit.stage_changed",
+            entity_type="pursuit",
+            entity_id="p1",
+            payload={"to": "celebrating"},
+        ),
+        Reason.OUT_OF_RANGE,
+    ),
 ]
 
 
@@ -84,7 +139,11 @@ def test_each_rule_in_jsonl(tmp_path: Path, warehouse, now, case_id, record, rea
 def test_all_rules_in_one_file_in_every_format(tmp_path: Path, warehouse, now):
     """The same records as JSONL, gzipped JSONL, CSV and Parquet give the same reasons per line."""
     # Not expressible in CSV/Parquet string columns: JSON types, and empty vs missing (both are null there).
-    tabular = [c for c in CASES if c[0] not in {"numeric_event_id", "payload_list", "missing_payload", "empty_event_id"}]
+    tabular = [
+        c
+        for c in CASES
+        if c[0] not in {"numeric_event_id", "payload_list", "missing_payload", "empty_event_id"}
+    ]
     records = _give_unique_ids([c[1] for c in tabular])
     expected = [(i + 1, c[2]) for i, c in enumerate(tabular) if c[2] is not None]
     writers = {
@@ -112,7 +171,9 @@ def test_parse_level_problems(tmp_path: Path, warehouse, now):
         b"{not json",
         b"[1, 2, 3]",
         b'"just a string"',
-        orjson_line(event("enc-1", payload={"source_type": "email", "snippet": "x"})).replace(b'"x"', b'"caf\xe9"'),
+        orjson_line(event("enc-1", payload={"source_type": "email", "snippet": "x"})).replace(
+            b'"x"', b'"caf\xe9"'
+        ),
         b"",
         b"   ",
         orjson_line(event("ok-2")),
@@ -141,7 +202,10 @@ def orjson_line(record) -> bytes:
 
 def test_duplicates_identical_counted_conflicting_quarantined(tmp_path: Path, warehouse, now):
     first = event("dup-1")
-    reordered = {**first, "payload": {"urgency": 0.5, "source_type": "email"}}  # same content, other key order
+    reordered = {
+        **first,
+        "payload": {"urgency": 0.5, "source_type": "email"},
+    }  # same content, other key order
     same_instant = {**first, "occurred_at": "2026-10-05T14:14:03.12Z"}  # the same instant in UTC
     conflict = {**first, "payload": {"source_type": "email", "urgency": 0.9}}
     write_jsonl(tmp_path / "a.jsonl", [first, reordered, same_instant, conflict])
@@ -150,7 +214,9 @@ def test_duplicates_identical_counted_conflicting_quarantined(tmp_path: Path, wa
     a, b = report.files
     assert (a.accepted, a.duplicates, a.quarantined) == (1, 2, 1)
     assert (b.accepted, b.duplicates, b.quarantined) == (0, 1, 1)
-    reasons = warehouse.execute("select file, line, reason from raw.quarantine order by file, line").fetchall()
+    reasons = warehouse.execute(
+        "select file, line, reason from raw.quarantine order by file, line"
+    ).fetchall()
     assert reasons == [
         ("a.jsonl", 4, Reason.CONFLICTING_DUPLICATE),
         ("b.jsonl", 1, Reason.CONFLICTING_DUPLICATE),
@@ -188,7 +254,9 @@ def test_unreadable_files_are_quarantined_whole(tmp_path: Path, warehouse, now):
         ("empty.csv", 0, Reason.BAD_HEADER),
         ("noheader.csv", 0, Reason.BAD_HEADER),
     ]
-    ledger = warehouse.execute("select lines, accepted, duplicates, quarantined, status from raw.ingest_ledger").fetchall()
+    ledger = warehouse.execute(
+        "select lines, accepted, duplicates, quarantined, status from raw.ingest_ledger"
+    ).fetchall()
     assert set(ledger) == {(0, 0, 0, 0, "unreadable")}
 
 
@@ -198,14 +266,18 @@ def test_ragged_csv_row_is_quarantined_not_the_file(tmp_path: Path, warehouse, n
         handle.write("only,three,fields\n")
     result = ingest_file(warehouse, path, now=now)
     assert (result.lines, result.accepted, result.quarantined) == (3, 2, 1)
-    assert warehouse.execute("select line, reason from raw.quarantine").fetchall() == [(3, Reason.MALFORMED_ROW)]
+    assert warehouse.execute("select line, reason from raw.quarantine").fetchall() == [
+        (3, Reason.MALFORMED_ROW)
+    ]
 
 
 def test_ledger_conservation_and_per_org_split(tmp_path: Path, warehouse, now):
     records = [event("a"), event("b", org_id="globex"), event("a"), {"broken": 1}, event("c", org_id="BAD!")]
     path = write_jsonl(tmp_path / "a.jsonl", records)
     ingest_file(warehouse, path, now=now)
-    ledger = warehouse.execute("select lines, accepted, duplicates, quarantined, org_id from raw.ingest_ledger").fetchone()
+    ledger = warehouse.execute(
+        "select lines, accepted, duplicates, quarantined, org_id from raw.ingest_ledger"
+    ).fetchone()
     assert ledger == (5, 2, 1, 2, None)
     by_org = warehouse.execute(
         "select org_id, lines, accepted, duplicates, quarantined from raw.ingest_ledger_orgs order by org_id nulls last"
@@ -216,7 +288,9 @@ def test_ledger_conservation_and_per_org_split(tmp_path: Path, warehouse, now):
 def test_timestamps_stored_in_utc_microseconds(tmp_path: Path, warehouse, now):
     path = write_jsonl(tmp_path / "a.jsonl", [event("a", occurred_at="2026-10-05T09:14:03.1234567+05:30")])
     ingest_file(warehouse, path, now=now)
-    (stored,) = warehouse.execute("select strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%f') from raw.events").fetchone()
+    (stored,) = warehouse.execute(
+        "select strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%f') from raw.events"
+    ).fetchone()
     assert stored == "2026-10-05T03:44:03.123456"
 
 
