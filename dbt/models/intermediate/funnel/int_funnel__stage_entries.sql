@@ -67,7 +67,7 @@ pursuits_created as (
     select
         org_id,
         'pursuit' as item_type,
-        payload ->> 'pursuit_id' as item_id,
+        json_extract_string(payload, '$.pursuit_id') as item_id,
         'qual' as stage,
         occurred_at
     from events
@@ -77,10 +77,10 @@ pursuits_created as (
 
 pursuit_stage_changes as (
 
-    select org_id, 'pursuit' as item_type, entity_id as item_id, payload ->> 'to' as stage, occurred_at
+    select org_id, 'pursuit' as item_type, entity_id as item_id, json_extract_string(payload, '$.to') as stage, occurred_at
     from events
     where event_name = 'pursuit.stage_changed'
-        and payload ->> 'to' in ('qual', 'pink', 'red', 'submit', 'won', 'lost')
+        and json_extract_string(payload, '$.to') in ('qual', 'pink', 'red', 'submit', 'won', 'lost')
 
 ),
 

@@ -1,0 +1,159 @@
+"""A tiny hand-made warehouse: the `raw` tables of docs/data-layout.md with their exact column types.
+
+Reusable by any test that needs the ingest's output without running the ingest. This folder has no
+`__init__.py` (a package named `dbt` would shadow dbt-core), so import it by putting `tests/dbt` on
+`sys.path` (pytest does that for tests in this folder) or load it with `importlib`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+# The ingest asset's tables, column for column (docs/data-layout.md, "Schema raw").
+RAW_DDL: dict[str, str] = {
+    "events": """
+        create table raw.events (
+            org_id varchar not null,
+            event_id varchar not null,
+            occurred_at timestamptz not null,
+            event_name varchar not null,
+            entity_type varchar not null,
+            entity_id varchar not null,
+            actor varchar,
+            payload json not null,
+            content_hash varchar not null,
+            ingested_at timestamptz not null,
+            source_file varchar not null,
+            source_line bigint not null,
+            primary key (org_id, event_id)
+        )""",
+    "quarantine": """
+        create table raw.quarantine (
+            content_hash varchar not null,
+            file varchar not null,
+            line bigint not null,
+            reason varchar not null,
+            detail varchar,
+            raw varchar,
+            org_id varchar,
+            event_id varchar,
+            quarantined_at timestamptz not null
+        )""",
+    "ingest_ledger": """
+        create table raw.ingest_ledger (
+            content_hash varchar primary key,
+            file varchar not null,
+            format varchar not null,
+            lines bigint not null,
+            accepted bigint not null,
+            duplicates bigint not null,
+            quarantined bigint not null,
+            org_id varchar,
+            status varchar not null,
+            ingested_at timestamptz not null
+        )""",
+    "ingest_ledger_orgs": """
+        create table raw.ingest_ledger_orgs (
+            content_hash varchar not null,
+            file varchar not null,
+            org_id varchar,
+            lines bigint not null,
+            accepted bigint not null,
+            duplicates bigint not null,
+            quarantined bigint not null
+        )""",
+}
+
+ENVELOPE = ("event_id", "org_id", "occurred_at", "event_name", "entity_type", "entity_id", "actor", "payload")
+DEFAULT_INGESTED_AT = "2026-11-28T00:00:00+00:00"
+
+
+def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create schema `raw` and its four tables (empty)."""
+    con.execute("create schema if not exists raw")
+    for ddl in RAW_DDL.values():
+        con.execute(ddl)
+
+
+def _utc(value: str | datetime) -> datetime:
+    ts = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp without offset: {value!r}")
+    return ts.astimezone(UTC)
+
+
+def content_hash(event: Mapping[str, Any]) -> str:
+    """sha256 of a canonical form: UTC timestamp to the microsecond, JSON with sorted keys."""
+    canonical = {k: event.get(k) for k in ENVELOPE}
+    canonical["occurred_at"] = _utc(event["occurred_at"]).isoformat(timespec="microseconds")
+    canonical["payload"] = event.get("payload") or {}
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def insert_events(
+    con: duckdb.DuckDBPyConnection,
+    events: Iterable[Mapping[str, Any]],
+    *,
+    source_file: str = "fixture.jsonl",
+    ingested_at: str = DEFAULT_INGESTED_AT,
+) -> int:
+    """Insert contract-shaped events (dicts of the envelope fields) into raw.events; returns the count."""
+    rows = [
+        (
+            e["org_id"],
+            e["event_id"],
+            _utc(e["occurred_at"]),
+            e["event_name"],
+            e["entity_type"],
+            e["entity_id"],
+            e.get("actor"),
+            json.dumps(e.get("payload") or {}),
+            content_hash(e),
+            _utc(ingested_at),
+            source_file,
+            line,
+        )
+        for line, e in enumerate(events, start=1)
+    ]
+    if rows:
+        con.executemany("insert into raw.events values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Insert dict rows into raw.<table> (quarantine, ingest_ledger, ingest_ledger_orgs) by column name."""
+    if table not in RAW_DDL:
+        raise ValueError(f"unknown raw table {table!r}")
+    for row in rows:
+        cols = list(row)
+        placeholders = ", ".join("?" for _ in cols)
+        con.execute(
+            f"insert into raw.{table} ({', '.join(cols)}) values ({placeholders})", list(row.values())
+        )
+
+
+def create_raw_warehouse(
+    path: str | Path,
+    events: Iterable[Mapping[str, Any]] = (),
+    *,
+    quarantine: Iterable[Mapping[str, Any]] = (),
+    ingest_ledger: Iterable[Mapping[str, Any]] = (),
+    ingest_ledger_orgs: Iterable[Mapping[str, Any]] = (),
+) -> Path:
+    """Create a DuckDB file at `path` holding the raw tables filled with the given rows."""
+    path = Path(path)
+    with duckdb.connect(str(path)) as con:
+        create_raw_tables(con)
+        insert_events(con, events)
+        insert_rows(con, "quarantine", quarantine)
+        insert_rows(con, "ingest_ledger", ingest_ledger)
+        insert_rows(con, "ingest_ledger_orgs", ingest_ledger_orgs)
+    return path

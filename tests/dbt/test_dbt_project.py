@@ -1,0 +1,417 @@
+"""The dbt project (dbt/): house rules read from the manifest, and end-to-end builds on a tiny warehouse."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from raw_fixture import create_raw_tables, insert_events, insert_rows
+
+REPO = Path(__file__).resolve().parents[2]
+DBT_DIR = REPO / "dbt"
+_VENV_DBT = Path(sys.executable).parent / "dbt"
+DBT_EXE = _VENV_DBT if _VENV_DBT.exists() else Path(shutil.which("dbt") or "dbt")
+
+AS_OF = "2026-11-27T17:00:00+00:00"
+EARLIER_AS_OF = "2026-11-22T00:00:00+00:00"
+
+PAIRS = [
+    ("signal", "candidate"),
+    ("candidate", "promoted"),
+    ("qual", "pink"),
+    ("pink", "red"),
+    ("red", "submit"),
+    ("submit", "won"),
+    ("qual", "lost"),
+    ("pink", "lost"),
+    ("red", "lost"),
+    ("submit", "lost"),
+]
+
+
+def run_dbt(args: list[str], *, warehouse: Path, target: Path, as_of: str | None = None) -> str:
+    """Run the venv's dbt on the project; fail the test with dbt's output if it fails."""
+    cmd = [str(DBT_EXE), *args, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]
+    cmd += ["--target-path", str(target), "--log-path", str(target / "logs")]
+    if as_of is not None:
+        cmd += ["--vars", json.dumps({"as_of": as_of})]
+    env = {
+        **os.environ,
+        "WORKSTREAM_WAREHOUSE": str(warehouse),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_USE_COLORS": "false",
+    }
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{output[-6000:]}"
+    return output
+
+
+# --------------------------------------------------------------------------- the tiny warehouse
+
+
+def _ev(org: str, n: int, at: str, name: str, entity_id: str, payload: dict[str, Any] | None = None):
+    return {
+        "org_id": org,
+        "event_id": f"evt-{n}",  # the same ids in both orgs: event ids are unique per org only
+        "occurred_at": at,
+        "event_name": name,
+        "entity_type": name.split(".")[0],
+        "entity_id": entity_id,
+        "actor": "rep@example.com",
+        "payload": payload or {},
+    }
+
+
+# Org acme. Hand-computed at AS_OF (2026-11-27T17:00Z): signal->candidate 3 entered, 2 converted (24 h, 48 h);
+# candidate->promoted 48 h; qual->pink 24 h; pink->red 36 h; red->submit entered, not converted by AS_OF.
+ACME_EVENTS = [
+    _ev("acme", 1, "2026-11-20T09:00:00+00:00", "signal.created", "sig-1", {"source_type": "email"}),
+    _ev("acme", 2, "2026-11-20T10:00:00+00:00", "signal.created", "sig-2", {"source_type": "call"}),
+    _ev("acme", 3, "2026-11-27T16:00:00+00:00", "signal.created", "sig-3", {"source_type": "web"}),
+    _ev(
+        "acme",
+        4,
+        "2026-11-21T09:00:00+00:00",
+        "candidate.created",
+        "cand-1",
+        {"title": "Fleet", "signal_ids": ["sig-1"]},
+    ),
+    _ev("acme", 5, "2026-11-22T10:00:00+00:00", "candidate.updated", "cand-1", {"signal_ids": ["sig-2"]}),
+    _ev("acme", 6, "2026-11-22T12:00:00+00:00", "candidate.status_changed", "cand-1", {"to": "triaged"}),
+    _ev("acme", 7, "2026-11-23T09:00:00+00:00", "candidate.promoted", "cand-1", {"pursuit_id": "pur-1"}),
+    _ev("acme", 8, "2026-11-24T09:00:00+00:00", "pursuit.stage_changed", "pur-1", {"to": "pink"}),
+    _ev("acme", 9, "2026-11-25T21:00:00+00:00", "pursuit.stage_changed", "pur-1", {"to": "red"}),
+    _ev("acme", 10, "2026-11-26T09:00:00+00:00", "pursuit.proposal_sent", "pur-1", {"proposal_id": "prop-1"}),
+    # after AS_OF: must not count
+    _ev(
+        "acme",
+        11,
+        "2026-11-27T18:00:00+00:00",
+        "candidate.created",
+        "cand-2",
+        {"title": "Late", "signal_ids": ["sig-3"]},
+    ),
+    _ev("acme", 12, "2026-11-27T20:00:00+00:00", "pursuit.stage_changed", "pur-1", {"to": "submit"}),
+]
+
+# Org globex reuses the ids sig-1, sig-2 and pur-1. If anything crossed orgs, acme's sig-2 would convert after
+# 2 h (not 48 h) and acme's pur-1 would be lost. At AS_OF: signal->candidate 3 h and 1 h; qual->lost 24 h.
+GLOBEX_EVENTS = [
+    _ev("globex", 1, "2026-11-20T09:00:00+00:00", "signal.created", "sig-1", {"source_type": "ad"}),
+    _ev("globex", 2, "2026-11-20T11:00:00+00:00", "signal.created", "sig-2", {"source_type": "note"}),
+    _ev(
+        "globex",
+        3,
+        "2026-11-20T12:00:00+00:00",
+        "candidate.created",
+        "cand-9",
+        {"title": "Grid", "signal_ids": ["sig-1", "sig-2"]},
+    ),
+    _ev("globex", 4, "2026-11-21T08:00:00+00:00", "candidate.status_changed", "cand-9", {"to": "triaged"}),
+    _ev("globex", 5, "2026-11-21T12:00:00+00:00", "candidate.promoted", "cand-9", {"pursuit_id": "pur-1"}),
+    _ev(
+        "globex",
+        6,
+        "2026-11-22T12:00:00+00:00",
+        "pursuit.stage_changed",
+        "pur-1",
+        {"to": "lost", "reason_code": "price"},
+    ),
+]
+
+LEDGER = [
+    {"content_hash": "f1", "file": "acme.jsonl", "format": "jsonl", "lines": 14, "accepted": 12, "duplicates": 1,
+     "quarantined": 1, "org_id": "acme", "status": "ok", "ingested_at": "2026-11-28T00:00:00+00:00"},
+    {"content_hash": "f2", "file": "globex.csv", "format": "csv", "lines": 6, "accepted": 6, "duplicates": 0,
+     "quarantined": 0, "org_id": "globex", "status": "ok", "ingested_at": "2026-11-28T00:00:00+00:00"},
+    {"content_hash": "f3", "file": "broken.parquet", "format": "parquet", "lines": 0, "accepted": 0, "duplicates": 0,
+     "quarantined": 0, "org_id": None, "status": "unreadable", "ingested_at": "2026-11-28T00:00:00+00:00"},
+]  # fmt: skip
+LEDGER_ORGS = [
+    {k: row[k] for k in ("content_hash", "file", "org_id", "lines", "accepted", "duplicates", "quarantined")}
+    for row in LEDGER
+]
+QUARANTINE = [
+    {"content_hash": "f1", "file": "acme.jsonl", "line": 14, "reason": "invalid_json", "detail": "unexpected end",
+     "raw": "{\"event_id\": ", "org_id": None, "event_id": None, "quarantined_at": "2026-11-28T00:00:00+00:00"},
+    {"content_hash": "f3", "file": "broken.parquet", "line": 0, "reason": "unreadable_file", "detail": "not parquet",
+     "raw": None, "org_id": None, "event_id": None, "quarantined_at": "2026-11-28T00:00:00+00:00"},
+]  # fmt: skip
+
+
+def make_warehouse(path: Path) -> Path:
+    with duckdb.connect(str(path)) as con:
+        create_raw_tables(con)
+        insert_events(con, ACME_EVENTS, source_file="acme.jsonl")
+        insert_events(con, GLOBEX_EVENTS, source_file="globex.csv")
+        insert_rows(con, "ingest_ledger", LEDGER)
+        insert_rows(con, "ingest_ledger_orgs", LEDGER_ORGS)
+        insert_rows(con, "quarantine", QUARANTINE)
+    return path
+
+
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def funnel(warehouse: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cur = con.execute("select * from marts.funnel_velocity order by org_id, pair_order")
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return {(r["org_id"], r["from_stage"], r["to_stage"]): r for r in rows}
+
+
+# --------------------------------------------------------------------------- fixtures (dbt runs in parallel)
+
+
+@pytest.fixture(scope="module")
+def dbt_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """`dbt parse` with no vars, `dbt build` at AS_OF and `dbt run` at EARLIER_AS_OF, concurrently."""
+    root = tmp_path_factory.mktemp("dbt")
+    parse_target = root / "parse_target"
+    build_wh = make_warehouse(root / "warehouse.duckdb")
+    earlier_wh = make_warehouse(root / "warehouse_earlier.duckdb")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parse = pool.submit(run_dbt, ["parse"], warehouse=root / "parse.duckdb", target=parse_target)
+        build = pool.submit(run_dbt, ["build"], warehouse=build_wh, target=root / "build_target", as_of=AS_OF)
+        earlier = pool.submit(
+            run_dbt, ["run"], warehouse=earlier_wh, target=root / "earlier_target", as_of=EARLIER_AS_OF
+        )
+        outputs = {"parse": parse.result(), "build": build.result(), "earlier": earlier.result()}
+    manifest = json.loads((parse_target / "manifest.json").read_text())
+    return {"manifest": manifest, "build_wh": build_wh, "earlier_wh": earlier_wh, "outputs": outputs}
+
+
+@pytest.fixture(scope="module")
+def manifest(dbt_runs: dict[str, Any]) -> dict[str, Any]:
+    return dbt_runs["manifest"]
+
+
+def _models(manifest: dict[str, Any], folder: str | None = None) -> list[dict[str, Any]]:
+    nodes = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    return [n for n in nodes if folder is None or n["fqn"][1] == folder]
+
+
+def _tests_on(manifest: dict[str, Any], unique_id: str) -> list[dict[str, Any]]:
+    return [
+        n
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "test" and n.get("attached_node") == unique_id
+    ]
+
+
+# --------------------------------------------------------------------------- house rules (manifest lint)
+
+
+def test_parse_needs_no_vars_and_raises_no_deprecations(dbt_runs: dict[str, Any]) -> None:
+    for step in ("parse", "build", "earlier"):
+        assert "deprecat" not in dbt_runs["outputs"][step].lower(), dbt_runs["outputs"][step]
+
+
+def test_project_layout_has_no_python_and_no_packages() -> None:
+    assert not (DBT_DIR / "packages.yml").exists()
+    assert not (DBT_DIR / "dependencies.yml").exists()
+    ignored = {DBT_DIR / "target", DBT_DIR / "logs", DBT_DIR / "dbt_packages"}
+    py_files = [p for p in DBT_DIR.rglob("*.py") if not any(d in p.parents for d in ignored)]
+    assert py_files == [], "dbt/ must hold no Python (it would join the `dbt` namespace package)"
+
+
+def test_every_model_and_column_is_documented(manifest: dict[str, Any]) -> None:
+    for model in _models(manifest):
+        assert model["description"].strip(), f"{model['name']} has no description"
+        assert model["columns"], f"{model['name']} documents no columns"
+        for name, column in model["columns"].items():
+            assert column["description"].strip(), f"{model['name']}.{name} has no description"
+
+
+def test_sources_are_documented_and_tied_to_dagster_assets(manifest: dict[str, Any]) -> None:
+    sources = {s["name"]: s for s in manifest["sources"].values() if s["source_name"] == "raw"}
+    assert set(sources) == {"events", "quarantine", "ingest_ledger", "ingest_ledger_orgs"}
+    for name, source in sources.items():
+        assert source["schema"] == "raw"
+        assert source["description"].strip()
+        assert source["columns"] and all(c["description"].strip() for c in source["columns"].values())
+        assert source["config"]["meta"]["dagster"]["asset_key"] == ["raw", name]
+
+
+def test_layers_names_schemas_and_groups(manifest: dict[str, Any]) -> None:
+    prefixes = {"staging": "stg_workstream__", "intermediate": "int_", "marts": ""}
+    for model in _models(manifest):
+        layer = model["fqn"][1]
+        assert layer in prefixes, f"{model['name']} is outside staging/intermediate/marts"
+        assert model["name"].startswith(prefixes[layer]), model["name"]
+        assert model["schema"] == layer, f"{model['name']} lands in {model['schema']}"
+        assert model["meta"]["dagster"]["group"] == layer
+        depends = model["depends_on"]["nodes"]
+        if layer == "staging":
+            assert depends and all(d.startswith("source.") for d in depends), f"{model['name']}: {depends}"
+        else:
+            assert not any(d.startswith("source.") for d in depends), f"{model['name']} reads a source"
+
+
+def test_materializations(manifest: dict[str, Any]) -> None:
+    materialized = {m["name"]: m["config"]["materialized"] for m in _models(manifest)}
+    for model in _models(manifest, "staging"):
+        assert materialized[model["name"]] == "view"
+    for model in _models(manifest, "intermediate"):
+        assert materialized[model["name"]] in {"view", "ephemeral"}
+    assert materialized["events"] == "view"  # large: exported to Parquet by the publisher
+    for model in _models(manifest, "marts"):
+        if model["name"] != "events":
+            assert materialized[model["name"]] == "table", model["name"]
+
+
+def test_marts_have_contracts_and_primary_key_tests(manifest: dict[str, Any]) -> None:
+    marts = _models(manifest, "marts")
+    assert {m["name"] for m in marts} >= {
+        "events",
+        "quarantine",
+        "ingest_ledger",
+        "ingest_ledger_by_org",
+        "event_volume_daily",
+        "funnel_velocity",
+    }
+    for model in marts:
+        assert model["config"]["contract"]["enforced"], f"{model['name']} has no enforced contract"
+        assert all(c["data_type"] for c in model["columns"].values()), model["name"]
+        assert "org_id" in model["columns"], f"{model['name']} has no org_id"
+        tests = _tests_on(manifest, model["unique_id"])
+        keys: list[list[str]] = [
+            t["test_metadata"]["kwargs"]["combination_of_columns"]
+            for t in tests
+            if t["test_metadata"]["name"] == "unique_combination_of_columns"
+        ]
+        keys += [[t["column_name"]] for t in tests if t["test_metadata"]["name"] == "unique"]
+        assert keys, f"{model['name']} has no primary-key test"
+        not_null = {t["column_name"] for t in tests if t["test_metadata"]["name"] == "not_null"}
+        for column in keys[0]:
+            may_be_null = model["columns"][column]["config"]["meta"].get("key_may_be_null", False)
+            assert column in not_null or may_be_null, f"{model['name']}.{column} key column lacks not_null"
+
+
+def test_funnel_models_have_unit_tests(manifest: dict[str, Any]) -> None:
+    tested = {u["model"] for u in manifest["unit_tests"].values()}
+    assert {"funnel_velocity", "int_funnel__stage_entries"} <= tested
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_built_columns_match_documented_columns(dbt_runs: dict[str, Any]) -> None:
+    built = query(
+        dbt_runs["build_wh"],
+        "select table_schema, table_name, list(column_name order by ordinal_position) "
+        "from information_schema.columns group by all",
+    )
+    columns = {(schema, table): cols for schema, table, cols in built}
+    for model in _models(dbt_runs["manifest"]):
+        assert columns[(model["schema"], model["name"])] == list(model["columns"]), model["name"]
+
+
+def test_funnel_velocity_at_as_of(dbt_runs: dict[str, Any]) -> None:
+    rows = funnel(dbt_runs["build_wh"])
+    assert len(rows) == 20  # 2 orgs x 10 pairs, zero-filled
+    for org in ("acme", "globex"):
+        assert [(r["from_stage"], r["to_stage"]) for k, r in rows.items() if k[0] == org] == PAIRS
+        assert [r["pair_order"] for k, r in rows.items() if k[0] == org] == list(range(1, 11))
+    assert {r["built_at"] for r in rows.values()} == {datetime.fromisoformat(AS_OF)}
+
+    def check(org, pair, entered, converted, rate, median, p90):
+        r = rows[(org, *pair)]
+        assert (r["entered"], r["converted"]) == (entered, converted), (org, pair, r)
+        assert r["conversion_rate"] == (None if rate is None else pytest.approx(rate)), (org, pair, r)
+        assert r["median_hours"] == (None if median is None else pytest.approx(median)), (org, pair, r)
+        assert r["p90_hours"] == (None if p90 is None else pytest.approx(p90)), (org, pair, r)
+
+    # acme: sig-3 entered at 16:00 and is not linked by AS_OF; cand-2 and the submit come after AS_OF.
+    check("acme", ("signal", "candidate"), 3, 2, 2 / 3, 36.0, 45.6)
+    check("acme", ("candidate", "promoted"), 1, 1, 1.0, 48.0, 48.0)
+    check("acme", ("qual", "pink"), 1, 1, 1.0, 24.0, 24.0)
+    check("acme", ("pink", "red"), 1, 1, 1.0, 36.0, 36.0)
+    check("acme", ("red", "submit"), 1, 0, 0.0, None, None)
+    check("acme", ("submit", "won"), 0, 0, None, None, None)
+    check("acme", ("qual", "lost"), 1, 0, 0.0, None, None)  # globex's pur-1 was lost, not acme's
+    check("acme", ("pink", "lost"), 1, 0, 0.0, None, None)
+    check("acme", ("red", "lost"), 1, 0, 0.0, None, None)
+    check("acme", ("submit", "lost"), 0, 0, None, None, None)
+    # globex
+    check("globex", ("signal", "candidate"), 2, 2, 1.0, 2.0, 2.8)
+    check("globex", ("candidate", "promoted"), 1, 1, 1.0, 24.0, 24.0)
+    check("globex", ("qual", "pink"), 1, 0, 0.0, None, None)
+    check("globex", ("qual", "lost"), 1, 1, 1.0, 24.0, 24.0)
+    for pair in [("pink", "red"), ("red", "submit"), ("submit", "won"), ("pink", "lost"), ("red", "lost")]:
+        check("globex", pair, 0, 0, None, None, None)
+
+
+def test_other_marts_at_as_of(dbt_runs: dict[str, Any]) -> None:
+    wh = dbt_runs["build_wh"]
+    assert query(wh, "select org_id, count(*) from marts.events group by 1 order by 1") == [
+        ("acme", 10),
+        ("globex", 6),
+    ]
+    assert query(wh, "select sum(events), count(distinct built_at) from marts.event_volume_daily") == [
+        (16, 1)
+    ]
+    assert query(
+        wh,
+        "select event_date::varchar, events from marts.event_volume_daily "
+        "where org_id = 'acme' and event_name = 'signal.created' order by 1",
+    ) == [("2026-11-20", 2), ("2026-11-27", 1)]
+    assert query(wh, "select count(*) from marts.quarantine") == [(2,)]
+    assert query(wh, "select content_hash, lines, status from marts.ingest_ledger order by 1") == [
+        ("f1", 14, "ok"),
+        ("f2", 6, "ok"),
+        ("f3", 0, "unreadable"),
+    ]
+    assert query(wh, "select count(*) from marts.ingest_ledger_by_org where org_id is null") == [(1,)]
+
+
+def test_earlier_as_of_excludes_later_events(dbt_runs: dict[str, Any]) -> None:
+    wh = dbt_runs["earlier_wh"]
+    rows = funnel(wh)
+    assert len(rows) == 20
+    assert {r["built_at"] for r in rows.values()} == {datetime.fromisoformat(EARLIER_AS_OF)}
+    # acme at 2026-11-22T00:00: sig-2's link (11-22 10:00) and everything after are not known yet.
+    acme = {
+        k[1:]: (r["entered"], r["converted"], r["median_hours"]) for k, r in rows.items() if k[0] == "acme"
+    }
+    assert acme[("signal", "candidate")] == (2, 1, pytest.approx(24.0))
+    assert acme[("candidate", "promoted")] == (1, 0, None)
+    assert all(acme[p] == (0, 0, None) for p in PAIRS[2:])
+    globex = {k[1:]: (r["entered"], r["converted"]) for k, r in rows.items() if k[0] == "globex"}
+    assert globex[("candidate", "promoted")] == (1, 1)
+    assert globex[("qual", "lost")] == (1, 0)  # lost at 11-22 12:00, after the earlier as-of
+    assert query(wh, "select count(*) from marts.events") == [(8,)]
+    assert query(wh, "select max(occurred_at) <= timestamptz '2026-11-22 00:00:00+00' from marts.events") == [
+        (True,)
+    ]
+    # operational logs are not as-of views: quarantined after the as-of time, still listed
+    assert query(wh, "select count(*) from marts.quarantine") == [(2,)]
+
+
+def test_raw_fixture_matches_the_ingest_ddl() -> None:
+    """The hand-made raw tables must keep the ingest's column names, types and nullability."""
+    warehouse = pytest.importorskip("dagster_project.warehouse")
+    if not hasattr(warehouse, "ensure_raw_schema"):
+        pytest.skip("dagster_project.warehouse.ensure_raw_schema is gone")
+    sql = (
+        "select table_name, column_name, data_type, is_nullable from information_schema.columns "
+        "where table_schema = 'raw' order by table_name, ordinal_position"
+    )
+    with duckdb.connect() as ingest, duckdb.connect() as fixture:
+        warehouse.ensure_raw_schema(ingest)
+        create_raw_tables(fixture)
+        assert fixture.execute(sql).fetchall() == ingest.execute(sql).fetchall()
