@@ -17,7 +17,6 @@ import duckdb
 import orjson
 import polars as pl
 
-from dagster_project.contract import Reason
 from dagster_project.ingestion.readers import (
     InboxFile,
     UnreadableFile,
@@ -31,19 +30,29 @@ from dagster_project.warehouse import ensure_raw_schema
 Progress = Callable[[str, int], None]
 
 # The quick content hash: the canonical fields with the payload minified (DuckDB `json()`), UTC µs time.
+# A mismatch is only a suspect: `_resolve_collisions` compares the canonical forms (sorted keys).
 _CLASSIFY_SQL = """
+create or replace temp table classified as
 with v as (
-    select *,
+    select line, org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor, payload,
         md5(concat_ws(chr(31), event_name, entity_type, entity_id, coalesce(actor, chr(0)),
             strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ'), payload)) as content_hash,
         row_number() over (partition by org_id, event_id order by line) as rn
-    from valid
+    from validated where reason is null
 ),
-firsts as (select org_id, event_id, content_hash as first_hash, line as first_line from v where rn = 1)
-select v.*, e.content_hash as stored_hash, f.first_hash, f.first_line
-from v
-left join raw.events e using (org_id, event_id)
-left join firsts f using (org_id, event_id)
+firsts as (select org_id, event_id, content_hash as first_hash, line as first_line from v where rn = 1),
+joined as (
+    select v.*, e.content_hash as stored_hash, f.first_hash, f.first_line,
+        coalesce(e.content_hash, case when v.rn > 1 then f.first_hash end) as reference_hash
+    from v
+    left join raw.events e using (org_id, event_id)
+    left join firsts f using (org_id, event_id)
+)
+select * exclude (reference_hash),
+    case when reference_hash is null then 'accept'
+         when reference_hash = content_hash then 'duplicate'
+         else 'suspect' end as verdict
+from joined
 """
 
 
@@ -92,137 +101,99 @@ def _canonical(row: dict) -> tuple:
     )
 
 
-def _resolve_collisions(con: duckdb.DuckDBPyConnection, classified: pl.DataFrame) -> pl.DataFrame:
-    """Rows whose quick hash differs from the first one stored/seen: same content after all, or a conflict."""
-    suspects = classified.filter(pl.col("verdict") == "suspect")
+def _resolve_collisions(con: duckdb.DuckDBPyConnection) -> None:
+    """Suspects (quick hash differs from the first stored/seen): same content after all, or a conflict."""
+    suspects = con.execute(
+        "select line, org_id, event_id, event_name, entity_type, entity_id, actor, occurred_at, "
+        "payload::varchar as payload, stored_hash from classified where verdict = 'suspect'"
+    ).pl()
     if suspects.is_empty():
-        return classified
-    stored_keys = suspects.filter(pl.col("stored_hash").is_not_null()).select("org_id", "event_id")
-    stored = {}
-    if not stored_keys.is_empty():
-        con.register("stored_keys", stored_keys)
-        rows = con.execute(
+        return
+    con.register("suspect_keys", suspects.select("org_id", "event_id").unique())
+    try:
+        stored_rows = con.execute(
             "select e.org_id, e.event_id, e.event_name, e.entity_type, e.entity_id, e.actor, e.occurred_at, "
-            "e.payload::varchar as payload from raw.events e join stored_keys using (org_id, event_id)"
+            "e.payload::varchar as payload from raw.events e join suspect_keys using (org_id, event_id)"
         ).pl()
-        con.unregister("stored_keys")
-        stored = {(r["org_id"], r["event_id"]): _canonical(r) for r in rows.iter_rows(named=True)}
-    firsts = {
-        (r["org_id"], r["event_id"]): _canonical(r)
-        for r in classified.filter(pl.col("rn") == 1).iter_rows(named=True)
-    }
-    verdicts = {}
+        first_rows = con.execute(
+            "select c.org_id, c.event_id, c.event_name, c.entity_type, c.entity_id, c.actor, c.occurred_at, "
+            "c.payload::varchar as payload from classified c join suspect_keys using (org_id, event_id) "
+            "where c.rn = 1"
+        ).pl()
+    finally:
+        con.unregister("suspect_keys")
+    stored = {(r["org_id"], r["event_id"]): _canonical(r) for r in stored_rows.iter_rows(named=True)}
+    firsts = {(r["org_id"], r["event_id"]): _canonical(r) for r in first_rows.iter_rows(named=True)}
+    verdicts = []
     for row in suspects.iter_rows(named=True):
         key = (row["org_id"], row["event_id"])
         reference = stored.get(key, firsts.get(key))
-        verdicts[row["line"]] = "duplicate" if reference == _canonical(row) else "conflict"
-    fixed = pl.DataFrame(
-        {"line": list(verdicts), "resolved": list(verdicts.values())},
-        schema={"line": pl.Int64, "resolved": pl.String},
+        verdicts.append((row["line"], "duplicate" if reference == _canonical(row) else "conflict"))
+    con.register(
+        "resolved", pl.DataFrame(verdicts, schema={"line": pl.Int64, "verdict": pl.String}, orient="row")
     )
-    return (
-        classified.join(fixed, on="line", how="left")
-        .with_columns(pl.coalesce("resolved", "verdict").alias("verdict"))
-        .drop("resolved")
-    )
-
-
-def _classify(con: duckdb.DuckDBPyConnection, valid: pl.DataFrame) -> pl.DataFrame:
-    con.register("valid", valid)
     try:
-        classified = con.execute(_CLASSIFY_SQL).pl()
+        con.execute(
+            "update classified set verdict = r.verdict from resolved r where classified.line = r.line"
+        )
     finally:
-        con.unregister("valid")
-    reference = pl.coalesce("stored_hash", pl.when(pl.col("rn") > 1).then(pl.col("first_hash")))
-    classified = classified.with_columns(
-        pl.when(reference.is_null())
-        .then(pl.lit("accept"))
-        .when(reference == pl.col("content_hash"))
-        .then(pl.lit("duplicate"))
-        .otherwise(pl.lit("suspect"))
-        .alias("verdict")
-    )
-    return _resolve_collisions(con, classified)
+        con.unregister("resolved")
+
+
+_QUARANTINE_SQL = """
+insert into raw.quarantine
+select $hash, $file, line, reason, detail, raw, org_id, event_id, $now from validated where reason is not null
+union all
+select $hash, $file, c.line, 'conflicting_duplicate',
+    'event_id already accepted with different content (first seen '
+        || case when c.stored_hash is not null then 'in an earlier file' else 'at line ' || c.first_line end || ')',
+    v.raw, c.org_id, c.event_id, $now
+from classified c join validated v using (line)
+where c.verdict = 'conflict'
+"""
+
+_COUNTS_SQL = """
+select org_id, verdict, count(*) from classified group by all
+union all
+select org_id, 'quarantine', count(*) from validated where reason is not null group by all
+"""
 
 
 def _store_batch(
     con: duckdb.DuckDBPyConnection,
-    batch_valid: pl.DataFrame,
-    batch_invalid: pl.DataFrame,
     info: InboxFile,
     now: datetime,
     orgs: dict[str | None, _OrgCounts],
     result: FileResult,
 ) -> None:
-    classified = _classify(con, batch_valid) if not batch_valid.is_empty() else None
-    conflicts = pl.DataFrame()
-    if classified is not None:
-        accepted = classified.filter(pl.col("verdict") == "accept")
-        con.register("accepted", accepted)
-        con.execute(
-            """insert into raw.events
-               select org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor, payload::json,
-                      content_hash, $now, $file, line
-               from accepted""",
-            {"now": now, "file": info.path.name},
-        )
-        con.unregister("accepted")
-        conflicts = classified.filter(pl.col("verdict") == "conflict")
-        for verdict, column in (("accept", "accepted"), ("duplicate", "duplicates")):
-            counts = classified.filter(pl.col("verdict") == verdict).group_by("org_id").len()
-            for org_id, n in counts.iter_rows():
-                org = orgs.setdefault(org_id, _OrgCounts())
-                setattr(org, column, getattr(org, column) + n)
-                org.lines += n
-                setattr(result, column, getattr(result, column) + n)
-    if not conflicts.is_empty():
-        conflict_rows = conflicts.join(batch_raw_lines(batch_valid), on="line").select(
-            "line",
-            "raw",
-            pl.lit(Reason.CONFLICTING_DUPLICATE).alias("reason"),
-            pl.format(
-                "event_id already accepted with different content (first seen {})",
-                pl.when(pl.col("stored_hash").is_not_null())
-                .then(pl.lit("in an earlier file"))
-                .otherwise(pl.format("at line {}", pl.col("first_line"))),
-            ).alias("detail"),
-            "org_id",
-            "event_id",
-        )
-        batch_invalid = pl.concat([batch_invalid, conflict_rows], how="vertical_relaxed")
-    if not batch_invalid.is_empty():
-        con.register("invalid", batch_invalid)
-        con.execute(
-            """insert into raw.quarantine
-               select $hash, $file, line, reason, detail, raw, org_id, event_id, $now from invalid""",
-            {"hash": info.content_hash, "file": info.path.name, "now": now},
-        )
-        con.unregister("invalid")
-        for org_id, n in batch_invalid.group_by("org_id").len().iter_rows():
-            org = orgs.setdefault(org_id, _OrgCounts())
-            org.quarantined += n
-            org.lines += n
-        result.quarantined += batch_invalid.height
-        result.reasons.update(dict(batch_invalid.group_by("reason").len().iter_rows()))
-
-
-def batch_raw_lines(valid: pl.DataFrame) -> pl.DataFrame:
-    """The raw text of valid rows, rebuilt for quarantine when they turn out to conflict."""
-    return valid.select(
-        "line",
-        pl.struct(
-            "event_id",
-            "org_id",
-            pl.col("occurred_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.6fZ"),
-            "event_name",
-            "entity_type",
-            "entity_id",
-            "actor",
-            pl.col("payload"),
-        )
-        .struct.json_encode()
-        .alias("raw"),
+    """Classify the validated batch against the log, insert new events, quarantine the rest, count."""
+    con.execute(_CLASSIFY_SQL)
+    _resolve_collisions(con)
+    con.execute(
+        """insert into raw.events
+           select org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor, payload,
+                  content_hash, $now, $file, line
+           from classified where verdict = 'accept'""",
+        {"now": now, "file": info.path.name},
     )
+    con.execute(_QUARANTINE_SQL, {"hash": info.content_hash, "file": info.path.name, "now": now})
+    column = {
+        "accept": "accepted",
+        "duplicate": "duplicates",
+        "conflict": "quarantined",
+        "quarantine": "quarantined",
+    }
+    for org_id, verdict, n in con.execute(_COUNTS_SQL).fetchall():
+        org = orgs.setdefault(org_id, _OrgCounts())
+        setattr(org, column[verdict], getattr(org, column[verdict]) + n)
+        org.lines += n
+        setattr(result, column[verdict], getattr(result, column[verdict]) + n)
+    reasons = con.execute(
+        "select reason, count(*) from validated where reason is not null group by all "
+        "union all select 'conflicting_duplicate', count(*) from classified where verdict = 'conflict' "
+        "having count(*) > 0"
+    ).fetchall()
+    result.reasons.update(dict(reasons))
 
 
 def _write_ledger(
@@ -279,8 +250,8 @@ def ingest_file(
         orgs: dict[str | None, _OrgCounts] = {}
         try:
             for batch in read_batches(path, fmt):
-                valid, invalid = validate_batch(con, batch.frame, tabular=batch.tabular, now=now)
-                _store_batch(con, valid, invalid, info, now, orgs, result)
+                validate_batch(con, batch.frame, tabular=batch.tabular, now=now)
+                _store_batch(con, info, now, orgs, result)
                 result.lines += batch.frame.height
                 if progress:
                     progress(path.name, batch.frame.height)

@@ -209,19 +209,16 @@ def _csv_batches_slow(data: bytes, path: Path) -> Iterator[RecordBatch]:
             flags.append(False)
             continue
         line_no += 1
-        joined = ",".join(row)
-        bad = any("\udc80" <= ch <= "\udcff" for ch in joined)
+        try:
+            "".join(row).encode("utf-8")
+            bad = False
+        except UnicodeEncodeError:  # undecodable bytes were kept as lone surrogates
+            bad = True
+            row = [cell.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for cell in row]
         if len(row) != len(header):
-            record = {
-                "csv_row": [
-                    cell.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for cell in row
-                ]
-            }
+            record = {"csv_row": row}
         else:
-            record = {
-                name: (row[i].encode("utf-8", "surrogateescape").decode("utf-8", "replace") or None)
-                for name, i in index.items()
-            }
+            record = {name: (row[i] or None) for name, i in index.items()}
         lines.append(line_no)
         raws.append(orjson.dumps(record).decode())
         flags.append(bad)

@@ -29,8 +29,9 @@ NUMERIC_TYPES = ("BIGINT", "UBIGINT", "DOUBLE", "HUGEINT")
 OFFSET_TS = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})"
 NAIVE_TS = r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
 
-PAYLOAD_FIELDS: tuple[str, ...] = tuple(sorted({f for spec in EVENTS.values() for f in spec.fields}))
-_FIELD_INDEX = {name: i + 1 for i, name in enumerate(PAYLOAD_FIELDS)}
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _sql_str(value: str) -> str:
@@ -90,13 +91,35 @@ from payload
 """
 
 
-def parse_batch(con: duckdb.DuckDBPyConnection, batch: pl.DataFrame, *, tabular: bool) -> pl.DataFrame:
-    """Decode each record's JSON and pull out the envelope (values and JSON types)."""
+def parse_batch(con: duckdb.DuckDBPyConnection, batch: pl.DataFrame, *, tabular: bool) -> None:
+    """Decode each record's JSON and pull out the envelope into the temp table `parsed`."""
     con.register("batch", batch)
     try:
-        return con.execute(_PARSE_SQL, {"tabular": tabular}).pl()
+        con.execute("create or replace temp table parsed as " + _PARSE_SQL, {"tabular": tabular})
     finally:
         con.unregister("batch")
+
+
+ENVELOPE_COLUMNS = (
+    "line",
+    "event_id",
+    "org_id",
+    "event_name",
+    "entity_type",
+    "entity_id",
+    "actor",
+    "t_event_id",
+    "t_org_id",
+    "t_occurred_at",
+    "t_event_name",
+    "t_entity_type",
+    "t_entity_id",
+    "t_actor",
+    "t_payload",
+    "ts_has_offset",
+    "ts_naive",
+    "occurred_at",
+)
 
 
 # -- stage 2: the envelope, with pandera ------------------------------------------------------
@@ -202,8 +225,8 @@ _DETAILS = {
 
 
 def envelope_reasons(parsed: pl.DataFrame, now: datetime) -> pl.DataFrame:
-    """One (line, reason, detail) per record that fails the envelope schema."""
-    candidates = parsed.filter(pl.col("parse_reason").is_null()).drop("raw", "payload")
+    """One (line, reason, detail) per record of the envelope frame that fails the envelope schema."""
+    candidates = parsed
     if candidates.is_empty():
         return pl.DataFrame(schema={"line": pl.Int64, "reason": pl.String, "detail": pl.String})
     try:
@@ -237,8 +260,7 @@ def envelope_reasons(parsed: pl.DataFrame, now: datetime) -> pl.DataFrame:
 
 def _rule_conditions(event: str, name: str, rule: FieldRule) -> list[tuple[str, str, str]]:
     """(SQL condition that is true when broken, reason, detail) for one payload field of one event."""
-    i = _FIELD_INDEX[name]
-    typ, val = f"pt[{i}]", f"pv[{i}]"
+    typ, val = f"json_type(f.{_ident(name)})", f"(f.{_ident(name)} ->> '$')"
     present = f"({typ} is not null and {typ} <> 'NULL')"
     out: list[tuple[str, str, str]] = []
     if rule.required:
@@ -283,69 +305,80 @@ def _rule_conditions(event: str, name: str, rule: FieldRule) -> list[tuple[str, 
     return out
 
 
+def _payload_rules() -> list[tuple[str, str, str, str]]:
+    """(event, broken-when SQL, reason, detail) for every payload rule, in priority order per event."""
+    return [
+        (event, condition, reason, detail)
+        for event, spec in sorted(EVENTS.items())
+        for name, rule in spec.fields.items()
+        for condition, reason, detail in _rule_conditions(event, name, rule)
+    ]
+
+
+PAYLOAD_RULES = _payload_rules()
+
+
 def _payload_sql() -> str:
-    whens_reason, whens_detail = [], []
-    for event, spec in sorted(EVENTS.items()):
-        for name, rule in spec.fields.items():
-            for condition, reason, detail in _rule_conditions(event, name, rule):
-                guard = f"event_name = {_sql_str(event)} and {condition}"
-                whens_reason.append(f"when {guard} then {_sql_str(reason)}")
-                whens_detail.append(f"when {guard} then {_sql_str(detail)}")
-    paths = ", ".join(_sql_str("$." + f) for f in PAYLOAD_FIELDS)
+    """One CASE per event name (DuckDB evaluates a branch only on its rows) giving the first broken rule's id."""
+    branches = []
+    for event in sorted(EVENTS):
+        whens = " ".join(
+            f"when {condition} then {i}"
+            for i, (ev, condition, _, _) in enumerate(PAYLOAD_RULES)
+            if ev == event
+        )
+        if whens:
+            branches.append(f"when {_sql_str(event)} then (case {whens} end)")
+    # One parse per payload: every contract field as a small JSON value (NULL when absent).
+    fields = sorted({name for spec in EVENTS.values() for name in spec.fields})
+    structure = "{" + ", ".join(f'"{name}": "JSON"' for name in fields) + "}"
+    rules = ", ".join(
+        f"({i}, {_sql_str(reason)}, {_sql_str(detail)})"
+        for i, (_, _, reason, detail) in enumerate(PAYLOAD_RULES)
+    )
     return f"""
 with p as (
-    select line, event_name, json_type(payload, [{paths}]) as pt, json_extract_string(payload, [{paths}]) as pv
-    from checked
-)
-select line,
-    case {" ".join(whens_reason)} end as reason,
-    case {" ".join(whens_detail)} end as detail
-from p
+    select line, event_name, json_transform(payload, {_sql_str(structure)}) as f
+    from parsed p left join env using (line)
+    where p.parse_reason is null and env.reason is null
+),
+broken as (select line, case event_name {" ".join(branches)} end as rule_id from p),
+rules(rule_id, reason, detail) as (values {rules})
+select line, reason, detail from broken join rules using (rule_id)
 """
 
 
 PAYLOAD_SQL = _payload_sql()
 
+_VALIDATED_SQL = f"""
+create or replace temp table validated as
+with payload_reasons as ({PAYLOAD_SQL})
+select
+    s.line, s.raw,
+    coalesce(s.parse_reason, env.reason, pr.reason) as reason,
+    coalesce(s.parse_detail, env.detail, pr.detail) as detail,
+    case when s.t_org_id = 'VARCHAR' and regexp_full_match(s.org_id, '{ORG_ID_PATTERN}') then s.org_id end
+        as org_id,
+    case when s.t_event_id = 'VARCHAR' then s.event_id end as event_id,
+    s.occurred_at, s.event_name, s.entity_type, s.entity_id,
+    case when s.t_actor = 'VARCHAR' then s.actor end as actor,
+    s.payload
+from parsed s left join env using (line) left join payload_reasons pr using (line)
+"""
+
 
 def validate_batch(
     con: duckdb.DuckDBPyConnection, batch: pl.DataFrame, *, tabular: bool, now: datetime
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split a batch into (valid envelope rows, invalid rows with reason and detail)."""
-    parsed = parse_batch(con, batch, tabular=tabular)
-    envelope = envelope_reasons(parsed, now)
-    stage12 = parsed.join(envelope, on="line", how="left").with_columns(
-        pl.coalesce("parse_reason", "reason").alias("reason"),
-        pl.coalesce("parse_detail", "detail").alias("detail"),
-    )
-    checked = stage12.filter(pl.col("reason").is_null()).select("line", "event_name", "payload")
-    con.register("checked", checked)
+) -> None:
+    """Judge every record of a batch; leaves the temp table `validated` (reason null = valid).
+
+    Only the flat envelope columns travel to polars for pandera; raw text and payloads stay in DuckDB.
+    """
+    parse_batch(con, batch, tabular=tabular)
+    columns = ", ".join(ENVELOPE_COLUMNS)
+    envelope = con.execute(f"select {columns} from parsed where parse_reason is null").pl()
+    con.register("env", envelope_reasons(envelope, now))
     try:
-        payload_reasons = con.execute(PAYLOAD_SQL).pl().filter(pl.col("reason").is_not_null())
+        con.execute(_VALIDATED_SQL)
     finally:
-        con.unregister("checked")
-    result = stage12.join(payload_reasons, on="line", how="left", suffix="_payload").with_columns(
-        pl.coalesce("reason", "reason_payload").alias("reason"),
-        pl.coalesce("detail", "detail_payload").alias("detail"),
-    )
-    invalid = result.filter(pl.col("reason").is_not_null()).select(
-        "line",
-        "raw",
-        "reason",
-        "detail",
-        pl.when((pl.col("t_org_id") == "VARCHAR") & pl.col("org_id").str.contains(ORG_ID_PATTERN))
-        .then(pl.col("org_id"))
-        .alias("org_id"),
-        pl.when(pl.col("t_event_id") == "VARCHAR").then(pl.col("event_id")).alias("event_id"),
-    )
-    valid = result.filter(pl.col("reason").is_null()).select(
-        "line",
-        "org_id",
-        "event_id",
-        "occurred_at",
-        "event_name",
-        "entity_type",
-        "entity_id",
-        pl.when(pl.col("t_actor") == "VARCHAR").then(pl.col("actor")).alias("actor"),
-        "payload",
-    )
-    return valid, invalid
+        con.unregister("env")

@@ -1,0 +1,1 @@
+"""Benchmarks: printed numbers, never asserted in tests."""

@@ -1,0 +1,143 @@
+"""`make bench`: ingest against DuckDB's raw load, and the whole `workstream run` at 1k and at N events.
+
+Prints a table and writes data/bench/results-<N>.json. Not a test: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "data" / "bench"
+BIN = Path(sys.executable).parent
+END = "2026-11-27T17:00:00Z"
+
+
+def _sh(args: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(args, check=True, text=True, capture_output=True, cwd=ROOT, **kw)
+
+
+def dataset(events: int, bad_rate: float) -> Path:
+    """Generate once per size; a finished dataset (its manifest written last) is reused."""
+    inbox = BENCH / f"inbox-{events}"
+    if (inbox / ".manifest.json").exists():
+        return inbox
+    shutil.rmtree(inbox, ignore_errors=True)
+    print(f"generating {events:,} events into {inbox} …", flush=True)
+    started = time.perf_counter()
+    _sh(
+        [
+            str(BIN / "workstream"),
+            "generate",
+            "--out",
+            str(inbox),
+            "--events",
+            str(events),
+            "--orgs",
+            "4",
+            "--seed",
+            "7",
+            "--bad-rate",
+            str(bad_rate),
+            "--end",
+            END,
+        ]
+    )
+    print(f"  generated in {time.perf_counter() - started:.1f} s", flush=True)
+    return inbox
+
+
+def step(name: str, inbox: Path, warehouse: Path) -> dict:
+    warehouse.unlink(missing_ok=True)
+    started = time.perf_counter()
+    out = _sh([sys.executable, "-m", "benchmarks.steps", name, str(inbox), str(warehouse)])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall_seconds"] = time.perf_counter() - started
+    warehouse.unlink(missing_ok=True)
+    return result
+
+
+def whole_run(inbox: Path, home: Path) -> dict:
+    shutil.rmtree(home, ignore_errors=True)
+    started = time.perf_counter()
+    _sh(
+        [str(BIN / "workstream"), "run", "--inbox", str(inbox), "--home", str(home), "--as-of", END],
+        env={**os.environ, "WORKSTREAM_NOW": "2026-11-28T00:00:00Z"},
+    )
+    elapsed = time.perf_counter() - started
+    return {"seconds": elapsed}
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--large", action="store_true", help="opt-in 10M run: ingest step and peak RSS only")
+    parser.add_argument("--bad-rate", type=float, default=0.01)
+    args = parser.parse_args()
+    BENCH.mkdir(parents=True, exist_ok=True)
+    results: dict = {"machine": machine(), "events": args.events}
+    inbox = dataset(args.events, args.bad_rate)
+    size_mb = sum(p.stat().st_size for p in inbox.iterdir()) / 2**20
+    results["input_mb"] = round(size_mb, 1)
+
+    print("(a) ingest step alone vs DuckDB raw load …", flush=True)
+    raw = step("duckdb_raw", inbox, BENCH / "raw.duckdb")
+    ingest = step("ingest", inbox, BENCH / "ingest.duckdb")
+    results["duckdb_raw"] = raw
+    results["ingest"] = ingest
+    results["ingest_ratio"] = ingest["seconds"] / raw["seconds"]
+    results["ingest_events_per_s"] = ingest["lines"] / ingest["seconds"]
+
+    if not args.large:
+        print("(b) whole `workstream run` at 1k and at N events …", flush=True)
+        small = dataset(1000, args.bad_rate)
+        results["run_1k"] = whole_run(small, BENCH / "home-1k")
+        results["run_n"] = whole_run(inbox, BENCH / f"home-{args.events}")
+        fixed = results["run_1k"]["seconds"]
+        results["per_event_us"] = (results["run_n"]["seconds"] - fixed) / (args.events - 1000) * 1e6
+
+    out = BENCH / f"results-{args.events}.json"
+    out.write_text(json.dumps(results, indent=2))
+    print()
+    print(f"machine: {results['machine']}")
+    print(f"input: {args.events:,} events, {size_mb:.0f} MB in {len(list(inbox.glob('events-*')))} files")
+    print(
+        f"DuckDB raw load:      {raw['seconds']:8.2f} s   peak RSS {raw['peak_rss_mb']:7.0f} MB   ({raw['rows']:,} rows)"
+    )
+    print(
+        f"validated ingest:     {ingest['seconds']:8.2f} s   peak RSS {ingest['peak_rss_mb']:7.0f} MB   "
+        f"({ingest['lines']:,} lines, {results['ingest_events_per_s']:,.0f} lines/s)"
+    )
+    print(f"ingest / raw ratio:   {results['ingest_ratio']:8.2f}   (goal <= 3)")
+    if not args.large:
+        print(f"workstream run 1k:    {results['run_1k']['seconds']:8.2f} s   (fixed overhead)")
+        print(
+            f"workstream run {args.events // 1000:,}k: {results['run_n']['seconds']:8.2f} s   "
+            f"(~{results['per_event_us']:.1f} µs per extra event)"
+        )
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()
