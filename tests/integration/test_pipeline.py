@@ -199,3 +199,26 @@ def test_as_of_filters_by_event_time(first_run, tmp_path, generated):
     assert late == 0
     (kept,) = _snapshot(home, "select count(*) from marts.events")[0]
     assert kept > 0
+
+
+def test_quarantine_export_gives_fixable_records(first_run, tmp_path, now):
+    """Exported records are the original records: fixing the naive timestamps makes them acceptable."""
+    from dagster_project.ingestion.ingest import ingest_file
+    from dagster_project.quarantine import export_quarantine
+    from dagster_project.warehouse import connect, ensure_raw_schema
+
+    home, _, _ = first_run
+    out = tmp_path / "naive.jsonl"
+    written, skipped = export_quarantine(home / "serving.duckdb", out, reason="naive_timestamp")
+    (expected,) = _snapshot(home, "select count(*) from marts.quarantine where reason = 'naive_timestamp'")[0]
+    assert (written, skipped) == (expected, 0) and written > 0
+    fixed = tmp_path / "fixed.jsonl"
+    records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    for record in records:
+        record["occurred_at"] += "Z"
+    write_jsonl(fixed, records)
+    con = connect(tmp_path / "w.duckdb")
+    ensure_raw_schema(con)
+    result = ingest_file(con, fixed, now=now)
+    con.close()
+    assert (result.accepted, result.quarantined) == (written, 0)
