@@ -20,7 +20,7 @@ $(BIN)/uv:
 
 # Python dependencies from uv.lock (exact versions), the project itself, and dbt's manifest.
 install: $(BIN)/uv
-	$(BIN)/uv sync --frozen --python $(PY)
+	$(BIN)/uv sync --frozen --inexact --python $(PY)
 	WORKSTREAM_WAREHOUSE=/tmp/workstream-parse.duckdb $(BIN)/dbt parse --project-dir dbt --profiles-dir dbt --quiet
 
 # Debian's Chromium for the real-browser test (playwright drives it; no `playwright install`).
