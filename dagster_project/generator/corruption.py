@@ -3,8 +3,9 @@
 Every bad record starts as a *valid* event with a fresh event_id (namespace `evt-<org>-q<n>`, never used
 by a valid event, so it cannot shadow one) and then gets one defect. Duplicates are the exception: they
 reuse a written event's id on purpose and are placed after it (the engine picks the file). Kinds a
-format cannot express are never asked of it: invalid UTF-8 only in JSON Lines; in CSV an empty cell is
-ambiguous (null or empty), so CSV never carries missing-envelope or empty-id cases.
+format cannot express are never asked of it: invalid UTF-8 only in JSON Lines, a wrong field count only
+in CSV; in CSV an empty cell is ambiguous (null or empty), so CSV never carries missing-envelope or
+empty-id cases.
 """
 
 from __future__ import annotations
@@ -20,17 +21,41 @@ from .stories import Event
 from .writers import BadRecord
 
 IDENTICAL_DUPLICATE = "identical_duplicate"  # not a quarantine reason: counted as a duplicate
-# Per-record reasons the generator injects; unreadable_file and bad_header are whole-file cases that only
-# tests construct (a generated file is always readable and has its header).
-LINE_REASONS: tuple[str, ...] = tuple(r for r in Reason.all() if r not in (Reason.UNREADABLE_FILE, Reason.BAD_HEADER))
+# Per-record reasons the generator injects (a test checks this is every Reason but the whole-file ones:
+# unreadable_file and bad_header, which only tests construct; a generated file is always readable).
+LINE_REASONS: tuple[str, ...] = (
+    Reason.BAD_ENCODING,
+    Reason.BAD_JSON,
+    Reason.MALFORMED_ROW,
+    Reason.MISSING_FIELD,
+    Reason.WRONG_TYPE,
+    Reason.BAD_ORG_ID,
+    Reason.BAD_ID,
+    Reason.NAIVE_TIMESTAMP,
+    Reason.BAD_TIMESTAMP,
+    Reason.FUTURE_TIMESTAMP,
+    Reason.UNKNOWN_EVENT,
+    Reason.ENTITY_TYPE_MISMATCH,
+    Reason.OUT_OF_RANGE,
+    Reason.CONFLICTING_DUPLICATE,
+)
 KINDS: tuple[str, ...] = (*LINE_REASONS, IDENTICAL_DUPLICATE)
-JSONL_ONLY = frozenset({Reason.BAD_ENCODING})
+# Kinds only some formats can express (every other kind fits every format).
+KIND_FORMATS: dict[str, tuple[str, ...]] = {
+    Reason.BAD_ENCODING: ("jsonl", "jsonl.gz"),
+    Reason.MALFORMED_ROW: ("csv",),
+}
 DUPLICATE_KINDS = frozenset({Reason.CONFLICTING_DUPLICATE, IDENTICAL_DUPLICATE})
 
 _ENVELOPE_REQUIRED = ("event_id", "org_id", "occurred_at", "event_name", "entity_type", "entity_id")
 _WITH_REQUIRED = tuple(name for name in sorted(EVENTS) if EVENTS[name].required)
 _BAD_ORG_IDS = ("Acme Corp!", "ACME", "-acme", "acme corp", "acme/corp", "Globex Ltd.", "x" * 65)
-_BAD_TIMESTAMPS = ("not-a-date", "2026-13-45T10:00:00Z", "2026-02-30T09:00:00-05:00", "2026-10-05T25:61:00+01:00")
+_BAD_TIMESTAMPS = (
+    "not-a-date",
+    "2026-13-45T10:00:00Z",
+    "2026-02-30T09:00:00-05:00",
+    "2026-10-05T25:61:00+01:00",
+)
 _UNKNOWN_EVENTS = (
     ("signal.exploded", "signal"),
     ("pursuit.teleported", "pursuit"),
@@ -78,7 +103,12 @@ def _template_payload(name: str, day: str) -> tuple[str, dict[str, Any]]:
     if name == "signal.created":
         return "signal", {"source_type": "email", "snippet": "Asked for a pricing sheet.", "urgency": 0.5}
     if name == "candidate.created":
-        return "candidate", {"title": "Follow-up opportunity", "value_band": "med", "signal_ids": ["sig-0000001"], "tags": ["q4"]}
+        return "candidate", {
+            "title": "Follow-up opportunity",
+            "value_band": "med",
+            "signal_ids": ["sig-0000001"],
+            "tags": ["q4"],
+        }
     if name == "candidate.status_changed":
         return "candidate", {"to": "triaged"}
     if name == "candidate.promoted":
@@ -156,6 +186,14 @@ class Corruptor:
             d = self.template(base, pick(("signal.note_added", "candidate.note_added", "client.note_added")))
             d["payload"] = {"text": "Lunch at the caf@@ near the client's office."}
             return orjson.dumps(d).replace(b"@@", pick((b"\xe9", b"\xff\xfe", b"\xc3\x28", b"\xa0")))
+        if kind == Reason.MALFORMED_ROW:  # CSV only: one field too many or too few
+            d = self.template(base, "signal.touched")
+            row: list[Any] = [d[f] for f in ENVELOPE_FIELDS]
+            if r() < 0.5:
+                row.append("extra")
+            else:
+                del row[6]  # the actor column
+            return row
         if kind == Reason.MISSING_FIELD:
             if (jsonl and r() < 0.5) or (fmt == "parquet" and r() < 0.35):
                 d = self.template(base, "pursuit.stage_changed")

@@ -11,6 +11,7 @@ in both modes (under `gate_mode = warn` they are applied, and the story follows 
 from __future__ import annotations
 
 import random
+import string
 import unicodedata
 from collections.abc import Iterator
 from datetime import datetime
@@ -19,7 +20,7 @@ from typing import Any
 from dagster_project.contract import SOURCE_TYPES
 
 from . import catalog as cat
-from .clock import DAY, HOUR, MINUTE, SECOND, OrgClock
+from .clock import CLOSE, DAY, HH_MM, HOUR, MINUTE, OPEN, SECOND, SS, US3, OrgClock
 
 # One event as written: the 8 envelope fields in contract order; `actor` may be None.
 Event = tuple[str, str, str, str, str, str, str | None, dict[str, Any]]
@@ -67,6 +68,7 @@ class Org:
             base = cat.ORGS[idx % len(cat.ORGS)]
             self.org_id, tz, self.domain = f"org-{idx + 1:03d}", base[1], f"org-{idx + 1:03d}.example"
         self.idx = idx
+        self.id_prefix = f"evt-{self.org_id}-"
         self.tz_name = tz
         self.clock = OrgClock(tz, end, SPAN_DAYS)
         people = [(f, last) for f in cat.FIRST_NAMES for last in cat.LAST_NAMES]
@@ -124,7 +126,7 @@ class Org:
             ]
         t_prev = 0
         for day, key, value in plan:
-            t = snap(start + day * DAY + 30 * MINUTE, rng)
+            t = snap(start + day * DAY + 30 * MINUTE + int(rng.random() * 20 * MINUTE), rng)
             t = max(t, t_prev + MINUTE + int(rng.random() * 5 * MINUTE))
             t_prev = t
             self.config.append((t, key, value))
@@ -140,7 +142,7 @@ class Org:
 
     def event_id(self) -> str:
         self.n_event += 1
-        return f"evt-{self.org_id}-{self.n_event:08d}"
+        return f"{self.id_prefix}{self.n_event:08d}"
 
 
 class World:
@@ -191,6 +193,15 @@ class World:
             yield _Story(orgs[i], self.rng).run()
 
 
+_TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {}  # template -> its placeholder names (a parse cache)
+_FILL_POOLS = {
+    "contact": cat.CONTACT_NAMES,
+    "competitor": cat.COMPETITORS,
+    "partner": cat.PARTNERS,
+    "region": cat.REGIONS,
+}
+
+
 def _pick(seq: tuple[Any, ...] | list[Any], u: float) -> Any:
     return seq[int(u * len(seq))]
 
@@ -204,39 +215,64 @@ class _Story:
         self.r = rng.random
         self.sc = showcase
         self.out: list[Event] = []
+        self.clock = org.clock
+        self.days = org.clock._days
         self.end = org.clock.end
         self.fmt = org.clock.fmt
         self.snap = org.clock.snap
 
     # --- plumbing -------------------------------------------------------------------------------
-    def emit(self, t: int, name: str, etype: str, eid: str, actor: str | None, payload: dict[str, Any]) -> str | None:
+    def emit(
+        self, t: int, name: str, etype: str, eid: str, actor: str | None, payload: dict[str, Any]
+    ) -> str | None:
         """Append one event; events after the window's end are dropped (the story is cut off there)."""
         if t > self.end:
             return None
         org = self.org
-        ev_id = org.event_id()
-        self.out.append((ev_id, org.org_id, self.fmt(t), name, etype, eid, actor, payload))
+        org.n_event += 1
+        ev_id = "%s%08d" % (org.id_prefix, org.n_event)  # noqa: UP031 - faster than an f-string here
+        # OrgClock.fmt, inlined: this runs once per event.
+        d, rest = divmod(t, DAY)
+        prefix, off = self.days.get(d) or self.clock.day_info(d)
+        m, rest = divmod(rest, MINUTE)
+        s, us = divmod(rest, SECOND)
+        ts = f"{prefix}{HH_MM[m]}{SS[s]}{US3[us // 1000]}{US3[us % 1000]}{off}"
+        self.out.append((ev_id, org.org_id, ts, name, etype, eid, actor, payload))
         return ev_id
 
     def adv(self, t: int, lo_h: float, hi_h: float) -> int:
-        """Advance by lo..hi hours (at least a second), then snap into business hours."""
-        step = int((lo_h + (hi_h - lo_h) * self.r()) * HOUR) + SECOND + int(self.r() * SECOND)
-        return self.snap(t + step, self.rng)
+        """Advance by lo..hi hours (at least a second, microsecond jitter), then snap into business hours."""
+        u = self.r()
+        t += int((lo_h + (hi_h - lo_h) * u) * HOUR) + SECOND + int(u * 1e12) % SECOND
+        d, rest = divmod(t, DAY)
+        if (d + 3) % 7 < 5 and OPEN <= rest < CLOSE:
+            return t
+        return self.snap(t, self.rng)
 
     def chance(self, p: float) -> bool:
         return self.sc or self.r() < p
 
     def fill(self, template: str) -> str:
+        """`template` with its placeholders filled (only those it names draw random numbers)."""
+        fields = _TEMPLATE_FIELDS.get(template)
+        if fields is None:
+            fields = tuple(f for _, f, _, _ in string.Formatter().parse(template) if f)
+            _TEMPLATE_FIELDS[template] = fields
+        if not fields:
+            return template
         r = self.r
-        return template.format(
-            contact=_pick(cat.CONTACT_NAMES, r()),
-            competitor=_pick(cat.COMPETITORS, r()),
-            partner=_pick(cat.PARTNERS, r()),
-            region=_pick(cat.REGIONS, r()),
-            topic=self.topic,
-            n=10 * (1 + int(r() * 50)),
-            pct=5 + int(r() * 25),
-        )
+        values: dict[str, Any] = {}
+        for f in fields:
+            if f == "topic":
+                values[f] = self.topic
+            elif f == "n":
+                values[f] = 10 * (1 + int(r() * 50))
+            elif f == "pct":
+                values[f] = 5 + int(r() * 25)
+            else:
+                pool = _FILL_POOLS[f]
+                values[f] = pool[int(r() * len(pool))]
+        return template.format_map(values)
 
     def note_text(self) -> str:
         u = self.r()
@@ -254,7 +290,7 @@ class _Story:
         self.emit(t, f"{etype}.note_added", etype, eid, actor, {"text": self.note_text()})
 
     def memory(self, t: int, etype: str, eid: str, actor: str | None, force_redact: bool = False) -> int:
-        """A `memory.recorded` atom; some are later corrected or redacted (atom_id = its event_id)."""
+        """A `memory.recorded` atom (returns its time); some are later corrected or redacted."""
         r = self.r
         redact = force_redact or r() < 0.03
         if redact:
@@ -276,7 +312,11 @@ class _Story:
         payload: dict[str, Any] = {"atom_type": atom_type, "content": content}
         if r() < 0.35:
             system, url, weight = _pick(cat.MEMORY_SOURCES, r())
-            payload["source"] = {"system": system, "url": url.format(n=int(r() * 1e6)), "trust_weight": weight}
+            payload["source"] = {
+                "system": system,
+                "url": url.format(n=int(r() * 1e6)),
+                "trust_weight": weight,
+            }
         if r() < 0.4:
             payload["tags"] = [_pick(cat.TAGS, r())]
         if r() < 0.2:
@@ -286,10 +326,13 @@ class _Story:
             return t
         if r() < 0.3:
             payload["atom_id"] = atom_id  # optional; always the event's own id
+        recorded_at = t
         if redact:
             t = self.adv(t, 2, 200)
             reason = _pick(("PII: personal phone number", "Contact asked to be forgotten"), r())
-            self.emit(t, "memory.redacted", etype, eid, self.org.admin, {"atom_id": atom_id, "reason": reason})
+            self.emit(
+                t, "memory.redacted", etype, eid, self.org.admin, {"atom_id": atom_id, "reason": reason}
+            )
         elif self.sc or r() < 0.04:
             t = self.adv(t, 1, 100)
             self.emit(
@@ -298,9 +341,13 @@ class _Story:
                 etype,
                 eid,
                 actor,
-                {"atom_id": atom_id, "content": content.rstrip(".") + " (confirmed on call).", "reason": "Clarified"},
+                {
+                    "atom_id": atom_id,
+                    "content": content.rstrip(".") + " (confirmed on call).",
+                    "reason": "Clarified",
+                },
             )
-        return t
+        return recorded_at
 
     # --- the story ------------------------------------------------------------------------------
     def run(self) -> list[Event]:
@@ -318,7 +365,14 @@ class _Story:
             # Notes and atoms about a client only follow its own client.updated, so the client surely
             # exists at their time (other stories may reference it earlier: clients exist implicitly).
             org.announced.add(cid)
-            self.emit(t, "client.updated", "client", cid, owner, {"name": cname, "domain": cdomain, "industry": industry})
+            self.emit(
+                t,
+                "client.updated",
+                "client",
+                cid,
+                owner,
+                {"name": cname, "domain": cdomain, "industry": industry},
+            )
             if self.chance(0.06):
                 self.note(self.adv(t, 0, 4), "client", cid, owner)
             if self.chance(0.05):
@@ -375,7 +429,9 @@ class _Story:
         if (self.sc and i == 1) or (not self.sc and r() < 0.12):
             slow = r() < 0.1
             td = self.adv(t, 26, 70) if slow else self.adv(t, 0.1, 6)
-            self.emit(td, "signal.dismissed", "signal", sig, owner, {"reason": _pick(cat.DISMISS_REASONS, r())})
+            self.emit(
+                td, "signal.dismissed", "signal", sig, owner, {"reason": _pick(cat.DISMISS_REASONS, r())}
+            )
             return None
         u = r()
         tt = t
@@ -450,7 +506,9 @@ class _Story:
             t = self.adv(t, 0.1, 2)
         if not sc and r() < 0.1:
             reason = _pick(cat.CANDIDATE_ARCHIVE_REASONS, r())
-            state = self._cand_move(t, state, "archived", {"to": "archived", "reason": reason}, "candidate.status_changed")
+            state = self._cand_move(
+                t, state, "archived", {"to": "archived", "reason": reason}, "candidate.status_changed"
+            )
             if plan == "after_archive":  # out of a terminal state: always rejected
                 t = self.adv(t, 1, 48)
                 self._cand_move(t, state, "triaged", {"to": "triaged"}, "candidate.status_changed")
@@ -484,7 +542,9 @@ class _Story:
                 return
             if step == "archived":
                 reason = _pick(cat.CANDIDATE_ARCHIVE_REASONS, r())
-                self._cand_move(t, state, "archived", {"to": "archived", "reason": reason}, "candidate.status_changed")
+                self._cand_move(
+                    t, state, "archived", {"to": "archived", "reason": reason}, "candidate.status_changed"
+                )
                 return
             to = step if state != step else "triaged"
             payload = {"to": to}
@@ -519,14 +579,20 @@ class _Story:
         self.pid, self.stage, self.proposals = pid, "qual", 0
         self.done: dict[str, set[str]] = {"pink": set(), "red": set()}
         k = 4.0 if (not sc and r() < 0.12) else 1.0  # slow pursuits breach the 72 h proposal SLA
-        plan = None if sc or r() >= 0.07 else _pick(("skip_stage", "pink_missing", "no_proposal", "after_terminal"), r())
+        plan = (
+            None
+            if sc or r() >= 0.07
+            else _pick(("skip_stage", "pink_missing", "no_proposal", "after_terminal"), r())
+        )
         lead = self.lead
 
         if self.chance(0.25):
-            t = self.adv(t, 0.2, 4)
-            upd = {"forecast_value_usd": int(self.forecast * (0.8 + 0.4 * r())) // 1000 * 1000, "capture_lead": lead}
-            self.emit(t, "pursuit.updated", "pursuit", pid, lead, upd)
-        t = self.adv(t, 1 * k, 6 * k)
+            upd = {
+                "forecast_value_usd": int(self.forecast * (0.8 + 0.4 * r())) // 1000 * 1000,
+                "capture_lead": lead,
+            }
+            self.emit(self.adv(t, 0.1, 2), "pursuit.updated", "pursuit", pid, lead, upd)
+        t = self.adv(t, 0.5 * k, 3 * k)
         if plan == "skip_stage" and not org.gate_warn(t):
             self._stage(t, "red")  # qual -> red skips pink: illegal_transition
             t = self.adv(t, 0.2, 3)
@@ -540,12 +606,11 @@ class _Story:
         self.rng.shuffle(items)
         for item in items:
             if item != missing:
-                t = self._check(self.adv(t, 0.2 * k, 2 * k), "pink", item)
-        if self.chance(0.4):
-            t = self.adv(t, 0.1, 3)
-            self.note(t, "pursuit", pid, lead)
+                t = self._check(self.adv(t, 0.1 * k, 0.8 * k), "pink", item)
+        if self.chance(0.4):  # side events: they do not hold up the pursuit
+            self.note(self.adv(t, 0.1, 3), "pursuit", pid, lead)
         if self.chance(0.1):
-            t = self.memory(self.adv(t, 0.1, 3), "pursuit", pid, lead)
+            self.memory(self.adv(t, 0.1, 3), "pursuit", pid, lead)
         if not sc and r() < 0.06:  # rework: back to qual and forward again
             t = self.adv(t, 0.5, 8)
             self._stage(t, "qual")
@@ -554,19 +619,20 @@ class _Story:
         if not sc and r() < 0.05:
             self._lose(self.adv(t, 1, 24))
             return
-        t = self.adv(t, 0.5 * k, 4 * k)
+        t = self.adv(t, 0.3 * k, 2 * k)
         self._stage(t, "red")
 
         items = list(org.red_items)
         self.rng.shuffle(items)
         for item in items:
-            t = self._check(self.adv(t, 0.2 * k, 2 * k), "red", item)
+            t = self._check(self.adv(t, 0.1 * k, 0.8 * k), "red", item)
         if self.chance(0.6):
-            t = self.adv(t, 0.1, 2)
             score = round(6 + 4 * r(), 1)
-            self.emit(t, "pursuit.updated", "pursuit", pid, lead, {"compliance_score": score})
+            self.emit(
+                self.adv(t, 0.1, 2), "pursuit.updated", "pursuit", pid, lead, {"compliance_score": score}
+            )
         if plan != "no_proposal":
-            t = self._proposal(self.adv(t, 0.5 * k, 4 * k))
+            t = self._proposal(self.adv(t, 0.3 * k, 2 * k))
         if not sc and r() < 0.04:
             self._lose(self.adv(t, 1, 48))
             return
@@ -575,7 +641,7 @@ class _Story:
             self._stage(t, "pink")
             t = self.adv(t, 0.5, 8)
             self._stage(t, "red")
-        t = self.adv(t, 0.5 * k, 3 * k)
+        t = self.adv(t, 0.2 * k, 1.5 * k)
         self._stage(t, "submit")  # with a pink item missing: gate:pink_incomplete (or warned)
         if missing is not None:
             t = self._check(self.adv(t, 0.5, 6), "pink", missing)
@@ -588,7 +654,7 @@ class _Story:
             t = self._proposal(self.adv(t, 2, 30))
         if not sc and r() < 0.06:
             return  # awaiting the client's decision
-        t = self.adv(t, 100, 300) if (not sc and r() < 0.12) else self.adv(t, 4, 60)
+        t = self.adv(t, 100, 300) if (not sc and r() < 0.1) else self.adv(t, 2, 40)
         if self.chance(0.52):
             if plan == "no_proposal":
                 self._stage(t, "won")  # gate:no_sent_proposal (or warned)
@@ -621,9 +687,23 @@ class _Story:
 
     def _check(self, t: int, checklist: str, item: str) -> int:
         if self.r() < 0.04:  # ticked, unticked, ticked again
-            self.emit(t, "pursuit.checklist_item_set", "pursuit", self.pid, self.lead, {"checklist": checklist, "item": item, "done": False})
+            self.emit(
+                t,
+                "pursuit.checklist_item_set",
+                "pursuit",
+                self.pid,
+                self.lead,
+                {"checklist": checklist, "item": item, "done": False},
+            )
             t = self.adv(t, 0.1, 2)
-        self.emit(t, "pursuit.checklist_item_set", "pursuit", self.pid, self.lead, {"checklist": checklist, "item": item, "done": True})
+        self.emit(
+            t,
+            "pursuit.checklist_item_set",
+            "pursuit",
+            self.pid,
+            self.lead,
+            {"checklist": checklist, "item": item, "done": True},
+        )
         self.done[checklist].add(item)
         return t
 
