@@ -19,8 +19,7 @@ page = st.navigation(
                 "app_pages/overview.py",
                 title="Overview",
                 icon=":material/insights:",
-                url_path="overview",
-                default=True,
+                default=True,  # served at "/"
             ),
             st.Page(
                 "app_pages/funnel_velocity.py",
@@ -42,11 +41,7 @@ page = st.navigation(
 
 
 def _sidebar() -> None:
-    try:
-        snapshot = queries.current_snapshot()
-    except db.SnapshotUnavailable:
-        st.caption("Snapshot is being refreshed…")
-        return
+    snapshot = queries.current_snapshot()
     if snapshot is None:
         st.caption("No snapshot published yet.")
         return
@@ -66,13 +61,15 @@ def _sidebar() -> None:
     )
 
 
-with st.sidebar:
-    _sidebar()
-
+# One handler for the sidebar and the page: if the snapshot cannot be read, the page shows why.
 try:
+    with st.sidebar:
+        _sidebar()
     page.run()
 except db.SnapshotMissing:
-    # The file disappeared between the sidebar and the page's queries.
+    # The file disappeared after the existence check.
     ui.no_snapshot_message()
 except db.SnapshotUnavailable:
     ui.refreshing_message()
+except db.SnapshotIncompatible as exc:
+    ui.incompatible_message(str(exc))

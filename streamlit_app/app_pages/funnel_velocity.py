@@ -12,10 +12,9 @@ import streamlit as st
 
 from streamlit_app.lib import charts, queries, ui
 
-ctx = ui.page_context()
+ctx = ui.page_context("Funnel velocity")
 snap, org = ctx.snapshot, ctx.org_id
 
-st.title("Funnel velocity")
 st.caption(ui.scope_caption(ctx))
 
 funnel = queries.funnel_velocity(snap.path, snap.version, org)

@@ -12,10 +12,9 @@ import streamlit as st
 
 from streamlit_app.lib import charts, queries, ui
 
-ctx = ui.page_context()
+ctx = ui.page_context("Overview")
 snap, org = ctx.snapshot, ctx.org_id
 
-st.title("Overview")
 st.caption(ui.scope_caption(ctx))
 
 options = queries.volume_options(snap.path, snap.version, org)
@@ -24,6 +23,9 @@ if first is None:
     st.info(f"No accepted events for **{org}** in this snapshot yet.", icon=":material/inbox:")
     st.stop()
 
+# Filter keys carry the org and snapshot version: a new publish or another org starts from the full
+# range of its own data instead of a stale range or event names that no longer exist.
+filter_key = f"{org}_{snap.version}"
 with st.sidebar:
     st.markdown("**Filters**")
     picked = st.date_input(
@@ -32,13 +34,13 @@ with st.sidebar:
         min_value=first,
         max_value=last,
         format="YYYY-MM-DD",
-        key=f"overview_dates_{org}",
+        key=f"overview_dates_{filter_key}",
     )
     event_names = st.multiselect(
         "Event types",
         options["event_names"],
         placeholder="All event types",
-        key=f"overview_event_names_{org}",
+        key=f"overview_event_names_{filter_key}",
     )
     grain = st.segmented_control(
         "Group by",
@@ -68,13 +70,11 @@ names = tuple(sorted(event_names))
 filtered = (start, end) != (first, last) or bool(names)
 
 kpis = queries.volume_kpis(snap.path, snap.version, org, start, end, names)
-events_col, types_col, range_col, days_col = st.columns(4)
+events_col, types_col, first_col, last_col, days_col = st.columns(5)
 events_col.metric("Events", ui.format_int(kpis["events"]), help="Accepted events within the filters.")
 types_col.metric("Event types", ui.format_int(kpis["event_types"]), help="Distinct event names with events.")
-if kpis["first_date"] is None:
-    range_col.metric("Date range", "—")
-else:
-    range_col.metric("Date range", f"{kpis['first_date']:%Y-%m-%d} → {kpis['last_date']:%Y-%m-%d}")
+first_col.metric("First day", ui.format_date(kpis["first_date"]), help="First day with events (UTC).")
+last_col.metric("Last day", ui.format_date(kpis["last_date"]), help="Last day with events (UTC).")
 days_col.metric("Active days", ui.format_int(kpis["active_days"]), help="Days with at least one event.")
 if filtered:
     total = queries.volume_kpis(snap.path, snap.version, org, first, last, ())
@@ -92,7 +92,7 @@ else:
         key="overview_events_chart",
     )
     if grain == "week":
-        st.caption("Weeks start on Monday (UTC); the first and last week may be partial.")
+        st.caption("Weeks run Monday to Sunday (UTC); the first and last week may be partial.")
 
 st.subheader("Volume by event type")
 by_name = queries.volume_by_event_name(snap.path, snap.version, org, start, end, names)

@@ -5,6 +5,8 @@ Colours are fixed per entity type and per series so the same thing looks the sam
 
 from __future__ import annotations
 
+import datetime as dt
+
 import plotly.graph_objects as go
 import polars as pl
 
@@ -26,6 +28,14 @@ QUARANTINE_COLOR = "#D6604D"
 _MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 
 
+def _count_axis(title: str, values: list[int | None]) -> dict:
+    """An axis for counts: from zero, and no fractional ticks when the numbers are small."""
+    axis: dict = {"title": {"text": title}, "rangemode": "tozero", "tickformat": ",d"}
+    if max((v or 0 for v in values), default=0) <= 10:
+        axis["dtick"] = 1
+    return axis
+
+
 def pair_label(from_stage: str, to_stage: str) -> str:
     """How a stage pair is named everywhere on screen."""
     return f"{from_stage} → {to_stage}"
@@ -33,46 +43,70 @@ def pair_label(from_stage: str, to_stage: str) -> str:
 
 def _empty(message: str) -> go.Figure:
     fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, font={"size": 14}, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.add_annotation(
+        text=message, showarrow=False, font={"size": 14}, x=0.5, y=0.5, xref="paper", yref="paper"
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(height=220, margin=_MARGIN)
     return fig
 
 
-def events_over_time(df: pl.DataFrame, grain: str = "day") -> go.Figure:
-    """Stacked bars of events per period, one colour per entity type.
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time())
 
-    Expects columns `period`, `entity_type`, `events`.
+
+def events_over_time(df: pl.DataFrame, grain: str = "day") -> go.Figure:
+    """Stacked bars of events per day or week, one colour per entity type, on a real time axis.
+
+    Expects columns `period` (date; a week is its Monday), `entity_type`, `events`. The axis range and
+    bar width are set from the grain so that a single day or week still gets a labelled bar.
     """
     if df.is_empty():
         return _empty("No events for these filters")
+    step = dt.timedelta(days=7 if grain == "week" else 1)
+    periods = sorted(set(df.get_column("period").to_list()))
     fig = go.Figure()
-    known = [t for t in ENTITY_COLORS if t in set(df.get_column("entity_type").to_list())]
-    others = sorted(set(df.get_column("entity_type").to_list()) - set(known))
-    for entity_type in known + others:
+    present = set(df.get_column("entity_type").to_list())
+    known = [t for t in ENTITY_COLORS if t in present]
+    for entity_type in known + sorted(present - set(known)):
         part = df.filter(pl.col("entity_type") == entity_type).sort("period")
         fig.add_trace(
             go.Bar(
                 name=entity_type,
                 x=part.get_column("period").to_list(),
                 y=part.get_column("events").to_list(),
+                width=step.total_seconds() * 1000 * 0.8,
                 marker_color=ENTITY_COLORS.get(entity_type, FALLBACK_COLOR),
                 hovertemplate=f"{entity_type}<br>%{{x|%Y-%m-%d}}: %{{y:,}} events<extra></extra>",
             )
         )
-    period_word = "Week starting" if grain == "week" else "Day"
+    xaxis: dict = {
+        "title": {"text": "Week starting (Monday)" if grain == "week" else "Day"},
+        "type": "date",
+        # Datetimes, not dates: date arithmetic would drop the fractional-day padding.
+        "range": [_midnight(periods[0]) - step * 0.6, _midnight(periods[-1]) + step * 0.6],
+        "tickformat": "%b %d",
+    }
+    if len(periods) <= 16:
+        # Few bars: label each one rather than letting plotly pick in-between dates.
+        xaxis["tickvals"] = periods
+    totals = df.group_by("period").agg(pl.col("events").sum())["events"].to_list()
     fig.update_layout(
         barmode="stack",
         height=380,
         margin=_MARGIN,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "title": {"text": "Entity type"}},
-        xaxis={"title": {"text": period_word}, "type": "date"},
-        yaxis={"title": {"text": "Events"}, "rangemode": "tozero"},
-        bargap=0.15,
+        legend={
+            "orientation": "h",
+            "yanchor": "bottom",
+            "y": 1.02,
+            "x": 0,
+            "title": {"text": "Entity type"},
+            "traceorder": "normal",
+        },
+        xaxis=xaxis,
+        yaxis=_count_axis("Events", totals),
     )
-    if grain == "week":
-        fig.update_xaxes(dtick=7 * 24 * 3600 * 1000, tickformat="%b %d")
     return fig
 
 
@@ -125,7 +159,7 @@ def funnel_entered_converted(df: pl.DataFrame) -> go.Figure:
         height=max(300, 46 * len(labels) + 80),
         margin=_MARGIN,
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-        xaxis={"title": {"text": "Items"}, "rangemode": "tozero"},
+        xaxis=_count_axis("Items", df.get_column("entered").to_list()),
         yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},
         bargap=0.25,
     )
@@ -186,7 +220,7 @@ def quarantine_by_reason(df: pl.DataFrame) -> go.Figure:
     fig.update_layout(
         height=max(220, 36 * len(reasons) + 80),
         margin=_MARGIN,
-        xaxis={"title": {"text": "Quarantined records"}, "rangemode": "tozero"},
+        xaxis=_count_axis("Quarantined records", ordered.get_column("records").to_list()),
         yaxis={"categoryorder": "array", "categoryarray": reasons, "autorange": "reversed"},
         showlegend=False,
     )

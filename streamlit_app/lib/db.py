@@ -4,7 +4,8 @@ The pipeline publishes `serving.duckdb` by writing a new file and swapping it in
 a reader sees either the old file or the new one. Holding no connection between queries means the
 dashboard never blocks the next publish. A query that races the swap (or a writer still holding the
 file) fails fast with an IO error; it is retried a few times before the page is told the data is
-refreshing. A missing file is its own exception so pages can say "run the pipeline" instead of failing.
+refreshing. A missing file and a snapshot without the expected tables are their own exceptions so
+pages can say what to do instead of showing a traceback.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class SnapshotMissing(RuntimeError):
 
 class SnapshotUnavailable(RuntimeError):
     """The snapshot exists but could not be opened, even after retries (being replaced, locked, corrupt)."""
+
+
+class SnapshotIncompatible(RuntimeError):
+    """The snapshot lacks a table or column the dashboard needs (published by an older pipeline)."""
 
 
 def snapshot_token(path: Path | str) -> str | None:
@@ -51,6 +56,9 @@ def fetch(path: Path | str, sql: str, params: Sequence[object] = ()) -> pl.DataF
             with duckdb.connect(str(path), read_only=True) as con:
                 con.execute("SET TimeZone = 'UTC'")
                 return con.execute(sql, list(params)).pl()
+        except duckdb.CatalogException as exc:
+            # Not transient: retrying cannot conjure a missing table.
+            raise SnapshotIncompatible(str(exc).splitlines()[0]) from exc
         except duckdb.IOException as exc:
             # Raised when the file vanishes or is swapped between the check and the open, when a
             # writer holds the lock, or when a half-written file is not a database yet.

@@ -26,6 +26,7 @@ from streamlit_app.lib import db, settings
 CACHE_TTL_S = 300
 RAW_PREVIEW_CHARS = 160
 EXAMPLE_ROWS = 50
+WITHHELD = "(withheld)"
 
 Grain = Literal["day", "week"]
 
@@ -349,7 +350,8 @@ def unattributed_files(path: str, version: str, org_id: str) -> pl.DataFrame:
 def unattributed_examples(path: str, version: str, org_id: str, limit: int = EXAMPLE_ROWS) -> pl.DataFrame:
     """Quarantined records without a readable org from files that also hold this org's records.
 
-    Detail and raw text are shown only when the file holds no other org's records.
+    Detail and raw text are shown only when the file holds no other org's records; otherwise both
+    read `WITHHELD`.
     """
     return db.fetch(
         path,
@@ -364,8 +366,8 @@ def unattributed_examples(path: str, version: str, org_id: str, limit: int = EXA
         SELECT q.file,
                q.line,
                q.reason,
-               CASE WHEN f.other_orgs = 0 THEN q.detail END AS detail,
-               CASE WHEN f.other_orgs > 0 THEN NULL
+               CASE WHEN f.other_orgs = 0 THEN q.detail ELSE ? END AS detail,
+               CASE WHEN f.other_orgs > 0 THEN ?
                     WHEN length(q.raw) > ? THEN left(q.raw, ?) || '…'
                     ELSE q.raw END AS raw,
                f.other_orgs = 0 AS content_shown
@@ -375,5 +377,5 @@ def unattributed_examples(path: str, version: str, org_id: str, limit: int = EXA
         ORDER BY q.file, q.line
         LIMIT ?
         """,
-        [org_id, org_id, RAW_PREVIEW_CHARS, RAW_PREVIEW_CHARS, limit],
+        [org_id, org_id, WITHHELD, WITHHELD, RAW_PREVIEW_CHARS, RAW_PREVIEW_CHARS, limit],
     )

@@ -1,7 +1,8 @@
 """Page furniture shared by the router and every page: snapshot/org context, empty states, formatting.
 
-Pages start with `page_context()`, which renders the "no snapshot yet" message and stops the page when
-there is nothing to show, so no page ever reaches a query without a snapshot and an org.
+Pages start with `page_context(title)`: it renders the title and, when there is nothing to show,
+the matching empty state before stopping the page, so no page ever queries without a snapshot and
+an org.
 """
 
 from __future__ import annotations
@@ -43,8 +44,18 @@ def refreshing_message() -> None:
     st.info("The data is being refreshed. Reload the page in a few seconds.", icon=":material/sync:")
 
 
-def page_context() -> PageContext:
-    """The snapshot and selected org, or render the matching empty state and stop the page."""
+def incompatible_message(detail: str) -> None:
+    """Shown when the snapshot predates a table or column the dashboard reads."""
+    st.error(
+        "The published snapshot does not have what this page needs; it was probably written by an "
+        f"older pipeline. Re-publish it with `workstream run`.\n\n`{detail}`",
+        icon=":material/error:",
+    )
+
+
+def page_context(title: str) -> PageContext:
+    """Render the title; return the snapshot and selected org, or show the empty state and stop."""
+    st.title(title)
     snapshot = queries.current_snapshot()
     if snapshot is None:
         no_snapshot_message()
@@ -66,6 +77,11 @@ def format_ts(value: dt.datetime | None) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC)
     return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_date(value: dt.date | None) -> str:
+    """ISO date, or an em dash when unknown."""
+    return "—" if value is None else value.isoformat()
 
 
 def format_int(value: int | None) -> str:

@@ -1,0 +1,195 @@
+"""`lib/queries.py` and `lib/db.py` against fixture snapshots, outside any Streamlit page.
+
+Tenancy is checked at the query level too: every org-scoped function returns only the given org's
+rows, and hostile-looking org strings are plain values that match nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+from snapshot_fixture import (
+    ACME_UNATTRIBUTED_RAW,
+    ORG_A,
+    ORG_A_ONLY,
+    ORG_B,
+    ORG_B_ONLY,
+    SHARED_FILE,
+    UNREADABLE_FILE,
+    build_snapshot,
+    expected,
+)
+
+from streamlit_app.lib import db, queries, settings
+
+FAR_PAST, FAR_FUTURE = dt.date(2000, 1, 1), dt.date(2100, 1, 1)
+HOSTILE_ORGS = (
+    "acme' OR '1'='1",
+    "acme'; DROP TABLE marts.quarantine; --",
+    "%",
+    "*",
+    "",
+    "acme\x00",
+    "ACME",
+)
+
+
+@pytest.fixture
+def snap(snapshot_home: Path) -> queries.Snapshot:
+    snapshot = queries.current_snapshot()
+    assert snapshot is not None
+    return snapshot
+
+
+def _org_scoped_results(snap: queries.Snapshot, org: str) -> dict[str, object]:
+    p, v = snap.path, snap.version
+    return {
+        "volume_options": queries.volume_options(p, v, org),
+        "volume_kpis": queries.volume_kpis(p, v, org, FAR_PAST, FAR_FUTURE, ()),
+        "volume_over_time": queries.volume_over_time(p, v, org, FAR_PAST, FAR_FUTURE, (), "week"),
+        "volume_by_event_name": queries.volume_by_event_name(p, v, org, FAR_PAST, FAR_FUTURE, ()),
+        "funnel_velocity": queries.funnel_velocity(p, v, org),
+        "ledger_totals": queries.ledger_totals(p, v, org),
+        "ingest_ledger": queries.ingest_ledger(p, v, org),
+        "quarantine_by_reason": queries.quarantine_by_reason(p, v, org),
+        "quarantine_examples": queries.quarantine_examples(p, v, org, "bad_json"),
+        "unattributed_files": queries.unattributed_files(p, v, org),
+        "unattributed_examples": queries.unattributed_examples(p, v, org),
+    }
+
+
+def test_settings_default_and_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("WORKSTREAM_HOME", raising=False)
+    assert settings.snapshot_path() == (Path("data/home") / "serving.duckdb").resolve()
+    monkeypatch.setenv("WORKSTREAM_HOME", str(tmp_path))
+    assert settings.snapshot_path() == tmp_path.resolve() / "serving.duckdb"
+
+
+def test_snapshot_info(snap: queries.Snapshot) -> None:
+    assert snap.version == "20240510T000000Z-test"
+    assert snap.built_at == dt.datetime(2024, 5, 10, tzinfo=dt.UTC)
+    assert snap.events == expected(ORG_A).events + expected(ORG_B).events
+
+
+def test_org_list_is_the_union_of_volume_and_ledger(snap: queries.Snapshot) -> None:
+    assert queries.org_ids(snap.path, snap.version) == [ORG_A, ORG_B]
+
+
+def test_volume_numbers(snap: queries.Snapshot) -> None:
+    for org in (ORG_A, ORG_B):
+        want = expected(org)
+        kpis = queries.volume_kpis(snap.path, snap.version, org, FAR_PAST, FAR_FUTURE, ())
+        assert kpis["events"] == want.events
+        assert kpis["event_types"] == want.event_types
+        assert (kpis["first_date"], kpis["last_date"]) == (want.first_date, want.last_date)
+        daily = queries.volume_over_time(snap.path, snap.version, org, FAR_PAST, FAR_FUTURE, (), "day")
+        weekly = queries.volume_over_time(snap.path, snap.version, org, FAR_PAST, FAR_FUTURE, (), "week")
+        assert daily["events"].sum() == weekly["events"].sum() == want.events
+        assert all(d.weekday() == 0 for d in weekly["period"])
+
+
+def test_every_query_returns_only_the_given_org(snap: queries.Snapshot) -> None:
+    for org, foreign in ((ORG_A, ORG_B_ONLY), (ORG_B, ORG_A_ONLY)):
+        for name, result in _org_scoped_results(snap, org).items():
+            text = result.write_csv() if isinstance(result, pl.DataFrame) else repr(result)
+            for needle in (*foreign, UNREADABLE_FILE):
+                assert needle not in text, f"{name} for {org} returned {needle!r}"
+    funnel = queries.funnel_velocity(snap.path, snap.version, ORG_A)
+    assert funnel["pair_order"].to_list() == list(range(1, 11))
+
+
+@pytest.mark.parametrize("org", HOSTILE_ORGS)
+def test_injection_looking_org_strings_match_nothing(snap: queries.Snapshot, org: str) -> None:
+    for name, result in _org_scoped_results(snap, org).items():
+        if isinstance(result, pl.DataFrame):
+            assert result.is_empty(), name
+        elif name == "volume_options":
+            assert result["first_date"] is None and result["event_names"] == []
+        elif name == "volume_kpis":
+            assert result["events"] == 0
+        else:
+            assert all(v == 0 for v in result.values()), name
+    # The snapshot is untouched (and read-only anyway).
+    assert queries.quarantine_by_reason(snap.path, snap.version, ORG_A)["records"].sum() == 3
+
+
+def test_hostile_event_name_filter_matches_nothing(snap: queries.Snapshot) -> None:
+    kpis = queries.volume_kpis(
+        snap.path, snap.version, ORG_A, FAR_PAST, FAR_FUTURE, ("x' OR 1=1 --", "signal.created")
+    )
+    assert kpis["events"] == 12 + 9 + 15 + 7 + 11
+
+
+def test_unattributed_scoping(snap: queries.Snapshot) -> None:
+    acme = queries.unattributed_examples(snap.path, snap.version, ORG_A)
+    by_file = {row["file"]: row for row in acme.iter_rows(named=True)}
+    assert set(by_file) == {ORG_A_ONLY[0], SHARED_FILE}
+    assert by_file[ORG_A_ONLY[0]]["raw"] == ACME_UNATTRIBUTED_RAW
+    assert by_file[SHARED_FILE]["raw"] == by_file[SHARED_FILE]["detail"] == queries.WITHHELD
+    globex = queries.unattributed_examples(snap.path, snap.version, ORG_B)
+    assert globex["file"].to_list() == [SHARED_FILE]
+    files = queries.unattributed_files(snap.path, snap.version, ORG_A)
+    assert dict(zip(files["file"], files["other_orgs"], strict=True)) == {ORG_A_ONLY[0]: 0, SHARED_FILE: 1}
+
+
+def test_raw_previews_are_truncated(snap: queries.Snapshot) -> None:
+    examples = queries.quarantine_examples(snap.path, snap.version, ORG_A, "bad_json")
+    long_one = examples.filter(pl.col("line") == 9)["raw"].item()
+    assert len(long_one) == queries.RAW_PREVIEW_CHARS + 1 and long_one.endswith("…")
+
+
+def test_missing_snapshot(home: Path) -> None:
+    assert queries.current_snapshot() is None
+    with pytest.raises(db.SnapshotMissing):
+        db.fetch(home / "serving.duckdb", "SELECT 1")
+
+
+def test_unreadable_file_is_retried_then_reported(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db, "RETRY_DELAYS_S", (0.0, 0.0))
+    path = home / "serving.duckdb"
+    path.write_bytes(b"not a database" * 100)
+    with pytest.raises(db.SnapshotUnavailable):
+        db.fetch(path, "SELECT 1")
+
+
+def test_new_publish_changes_version_and_results(home: Path) -> None:
+    path = home / "serving.duckdb"
+    build_snapshot(path, version="v1")
+    first = queries.current_snapshot()
+    assert queries.org_ids(first.path, first.version) == [ORG_A, ORG_B]
+    build_snapshot(path, empty=True, version="v2")
+    second = queries.current_snapshot()
+    assert (first.version, second.version) == ("v1", "v2")
+    assert queries.org_ids(second.path, second.version) == []
+
+
+def test_reads_survive_the_snapshot_being_replaced(home: Path) -> None:
+    path = home / "serving.duckdb"
+    build_snapshot(path)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def republish() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                build_snapshot(path, version=f"v{n}")
+            except BaseException as exc:  # pragma: no cover - surfaced below
+                errors.append(exc)
+                return
+
+    writer = threading.Thread(target=republish, daemon=True)
+    writer.start()
+    try:
+        for _ in range(20):
+            count = db.fetch(path, "SELECT count(*) AS n FROM marts.funnel_velocity")["n"].item()
+            assert count == 20
+    finally:
+        stop.set()
+        writer.join(timeout=10)
+    assert not errors
