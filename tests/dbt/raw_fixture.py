@@ -16,70 +16,16 @@ from typing import Any
 
 import duckdb
 
-# The ingest asset's tables, column for column (docs/data-layout.md, "Schema raw").
-RAW_DDL: dict[str, str] = {
-    "events": """
-        create table raw.events (
-            org_id varchar not null,
-            event_id varchar not null,
-            occurred_at timestamptz not null,
-            event_name varchar not null,
-            entity_type varchar not null,
-            entity_id varchar not null,
-            actor varchar,
-            payload json not null,
-            content_hash varchar not null,
-            ingested_at timestamptz not null,
-            source_file varchar not null,
-            source_line bigint not null,
-            primary key (org_id, event_id)
-        )""",
-    "quarantine": """
-        create table raw.quarantine (
-            content_hash varchar not null,
-            file varchar not null,
-            line bigint not null,
-            reason varchar not null,
-            detail varchar,
-            raw varchar,
-            org_id varchar,
-            event_id varchar,
-            quarantined_at timestamptz not null
-        )""",
-    "ingest_ledger": """
-        create table raw.ingest_ledger (
-            content_hash varchar primary key,
-            file varchar not null,
-            format varchar not null,
-            lines bigint not null,
-            accepted bigint not null,
-            duplicates bigint not null,
-            quarantined bigint not null,
-            org_id varchar,
-            status varchar not null,
-            ingested_at timestamptz not null
-        )""",
-    "ingest_ledger_orgs": """
-        create table raw.ingest_ledger_orgs (
-            content_hash varchar not null,
-            file varchar not null,
-            org_id varchar,
-            lines bigint not null,
-            accepted bigint not null,
-            duplicates bigint not null,
-            quarantined bigint not null
-        )""",
-}
+from dagster_project.warehouse import ensure_raw_schema
 
+RAW_TABLES = ("events", "quarantine", "ingest_ledger", "ingest_ledger_orgs")
 ENVELOPE = ("event_id", "org_id", "occurred_at", "event_name", "entity_type", "entity_id", "actor", "payload")
 DEFAULT_INGESTED_AT = "2026-11-28T00:00:00+00:00"
 
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create schema `raw` and its four tables (empty)."""
-    con.execute("create schema if not exists raw")
-    for ddl in RAW_DDL.values():
-        con.execute(ddl)
+    """Create schema `raw` and its four tables (empty), with the ingest's own DDL."""
+    ensure_raw_schema(con)
 
 
 def _utc(value: str | datetime) -> datetime:
@@ -130,7 +76,7 @@ def insert_events(
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
     """Insert dict rows into raw.<table> (quarantine, ingest_ledger, ingest_ledger_orgs) by column name."""
-    if table not in RAW_DDL:
+    if table not in RAW_TABLES:
         raise ValueError(f"unknown raw table {table!r}")
     for row in rows:
         cols = list(row)

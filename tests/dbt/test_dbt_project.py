@@ -400,18 +400,3 @@ def test_earlier_as_of_excludes_later_events(dbt_runs: dict[str, Any]) -> None:
     ]
     # operational logs are not as-of views: quarantined after the as-of time, still listed
     assert query(wh, "select count(*) from marts.quarantine") == [(2,)]
-
-
-def test_raw_fixture_matches_the_ingest_ddl() -> None:
-    """The hand-made raw tables must keep the ingest's column names, types and nullability."""
-    warehouse = pytest.importorskip("dagster_project.warehouse")
-    if not hasattr(warehouse, "ensure_raw_schema"):
-        pytest.skip("dagster_project.warehouse.ensure_raw_schema is gone")
-    sql = (
-        "select table_name, column_name, data_type, is_nullable from information_schema.columns "
-        "where table_schema = 'raw' order by table_name, ordinal_position"
-    )
-    with duckdb.connect() as ingest, duckdb.connect() as fixture:
-        warehouse.ensure_raw_schema(ingest)
-        create_raw_tables(fixture)
-        assert fixture.execute(sql).fetchall() == ingest.execute(sql).fetchall()
