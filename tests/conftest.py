@@ -27,3 +27,12 @@ def warehouse(tmp_path: Path):
     ensure_raw_schema(con)
     yield con
     con.close()
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """The CLI points the process environment at a home; never let that leak from one test to the next."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
