@@ -1,0 +1,405 @@
+"""The config registry: the one module that owns every rule value, with per-org effective-dated overrides.
+
+Built-in defaults are the contract's ("Config keys", "Lifecycle rules", "SLAs", "Memory defaults") and
+the reference spec §7.2 for Today-panel points. An org overrides a key with a `config.changed` event,
+effective from its `occurred_at`. Every rule that judges an event asks `value(org, key, at)` for the
+event's own time, so a re-fold with late events gives the same answer whatever the arrival order.
+Invalid changes never raise: they become `invalid_config` rows and the previous value stays in force.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+
+from dagster_project.contract import ATOM_TYPES
+from dagster_project.lifecycle.states import MACHINE_STATES, Outcome, Rule
+
+CONFIG_EVENT = "config.changed"
+
+# --- built-in defaults -------------------------------------------------------------------------------
+
+CANDIDATE_TRANSITIONS: dict[str, list[str]] = {
+    "new": ["triaged", "archived"],
+    "triaged": ["nurture", "on_hold", "promoted", "archived"],
+    "nurture": ["triaged", "on_hold", "promoted", "archived"],
+    "on_hold": ["triaged", "nurture", "promoted", "archived"],
+    "promoted": [],
+    "archived": [],
+}
+PURSUIT_TRANSITIONS: dict[str, list[str]] = {
+    "qual": ["pink", "lost"],
+    "pink": ["red", "qual", "lost"],
+    "red": ["submit", "pink", "lost"],
+    "submit": ["won", "lost"],
+    "won": [],
+    "lost": [],
+}
+PINK_ITEMS = ["budget_confirmed", "technical_scope_defined", "decision_makers_identified", "timeline_agreed"]
+RED_ITEMS = ["proposal_reviewed", "pricing_approved", "legal_terms_agreed", "delivery_plan_finalized"]
+SLA_THRESHOLD_HOURS = {"triage": 24, "proposal": 72, "response": 96}
+SLA_AT_RISK_FRACTION = 0.75
+MEMORY_SCORE = {"decision": 100, "risk": 90, "preference": 80, "note": 60, "status": 40}
+MEMORY_RETENTION_DAYS = {"decision": 365, "risk": 365, "preference": 365, "note": 90, "status": 30}
+MEMORY_HALF_LIFE_DAYS = {"decision": 180, "risk": 180, "preference": 180, "note": 30, "status": 30}
+OUTBOX = {"max_attempts": 8, "backoff_cap_minutes": 60, "stale_claim_minutes": 5}
+
+# Today-panel points, `ranking.<component>.<case>`: the coded v2.2 formula of reference spec §7.2
+# (candidate score U + V + S − W, pursuit score U + V + S + C − W). Points may be 0.
+RANKING_POINTS: dict[str, float] = {
+    "candidate_urgency.breach": 100,  # open SLA breach
+    "candidate_urgency.stale": 50,  # untouched > stale_after_hours
+    "candidate_urgency.aging": 25,  # untouched > aging_after_hours
+    "candidate_urgency.fresh": 10,  # otherwise (also never touched)
+    "candidate_value.high": 30,
+    "candidate_value.med": 15,
+    "candidate_value.low": 5,
+    "candidate_value.none": 0,
+    "candidate_stage.nurture": 15,
+    "candidate_stage.triaged": 10,
+    "candidate_stage.on_hold": 5,
+    "candidate_workload.per_item": 2,  # × the owner's open candidates (self included)
+    "pursuit_urgency.breach": 100,
+    "pursuit_urgency.overdue": 75,  # due_date before today
+    "pursuit_urgency.due_soon": 50,  # due within due_soon_days
+    "pursuit_urgency.normal": 20,  # otherwise (also no due date)
+    "pursuit_value.large": 40,  # forecast ≥ large_min_usd
+    "pursuit_value.medium": 25,
+    "pursuit_value.small": 15,
+    "pursuit_value.other": 5,  # below small_min_usd or unknown
+    "pursuit_stage.submit": 35,
+    "pursuit_stage.red": 25,
+    "pursuit_stage.pink": 15,
+    "pursuit_stage.qual": 10,
+    "pursuit_compliance.high": 20,  # compliance_score ≥ high_min
+    "pursuit_compliance.mid": 10,
+    "pursuit_compliance.low": 5,
+    "pursuit_compliance.none": 0,
+    "pursuit_workload.per_item": 3,  # × the capture lead's open pursuits (self included)
+}
+# The cut-offs of the same §7.2 formula and its tiers; positive numbers.
+RANKING_THRESHOLDS: dict[str, float] = {
+    "candidate_urgency.stale_after_hours": 168,
+    "candidate_urgency.aging_after_hours": 72,
+    "pursuit_urgency.due_soon_days": 3,
+    "pursuit_value.large_min_usd": 100_000,
+    "pursuit_value.medium_min_usd": 50_000,
+    "pursuit_value.small_min_usd": 25_000,
+    "pursuit_compliance.high_min": 8.0,
+    "pursuit_compliance.mid_min": 6.0,
+    "pursuit_compliance.low_min": 4.0,
+    "tier.critical_min": 100,
+    "tier.high_min": 75,
+    "tier.medium_min": 50,
+}
+
+GATE_MODES = ("enforce", "warn")
+
+# --- value checks: each returns a human detail when the value is bad, else None ----------------------
+
+Check = Callable[[Any], str | None]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_number(value: Any) -> str | None:
+    if not _is_number(value) or value <= 0:
+        return f"must be a positive number, got {_show(value)}"
+    return None
+
+
+def _non_negative_number(value: Any) -> str | None:
+    if not _is_number(value) or value < 0:
+        return f"must be a number >= 0, got {_show(value)}"
+    return None
+
+
+def _positive_int(value: Any) -> str | None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return f"must be a positive integer, got {_show(value)}"
+    return None
+
+
+def _fraction(value: Any) -> str | None:
+    if not _is_number(value) or not 0 < value < 1:
+        return f"must be a number in (0, 1), got {_show(value)}"
+    return None
+
+
+def _gate_mode(value: Any) -> str | None:
+    if value not in GATE_MODES:
+        return f"must be one of {', '.join(GATE_MODES)}, got {_show(value)}"
+    return None
+
+
+def _string_list(value: Any, *, non_empty: bool, choices: tuple[str, ...] | None = None) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        return f"must be a list of non-empty strings, got {_show(value)}"
+    if non_empty and not value:
+        return "must name at least one item"
+    if len(set(value)) != len(value):
+        return "lists an item twice"
+    if choices is not None and (unknown := sorted(set(value) - set(choices))):
+        return f"names unknown values {', '.join(unknown)} (allowed: {', '.join(choices)})"
+    return None
+
+
+def _checklist(value: Any) -> str | None:
+    return _string_list(value, non_empty=True)
+
+
+def _pinned_types(value: Any) -> str | None:
+    return _string_list(value, non_empty=False, choices=ATOM_TYPES)
+
+
+def _transitions(entity: str) -> Check:
+    states = MACHINE_STATES[entity]
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, dict):
+            return f"must be an object state -> list of next states, got {_show(value)}"
+        unknown = set(value) - set(states)
+        for targets in value.values():
+            if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+                return f"must map each state to a list of state names, got {_show(targets)}"
+            if len(set(targets)) != len(targets):
+                return f"lists a next state twice in {_show(targets)}"
+            unknown |= set(targets) - set(states)
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            return f"names unknown {entity} states {names} (states: {', '.join(states)})"
+        return None
+
+    return check
+
+
+def _show(value: Any) -> str:
+    text = orjson.dumps(value, default=str).decode()
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# --- the key table -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One config key: its built-in default and the check its override values must pass."""
+
+    default: Any
+    check: Check
+
+
+def _build_keys() -> dict[str, KeySpec]:
+    keys: dict[str, KeySpec] = {}
+    for metric, hours in SLA_THRESHOLD_HOURS.items():
+        keys[f"sla.{metric}.threshold_hours"] = KeySpec(hours, _positive_number)
+    keys["sla.at_risk_fraction"] = KeySpec(SLA_AT_RISK_FRACTION, _fraction)
+    keys["checklist.pink.items"] = KeySpec(PINK_ITEMS, _checklist)
+    keys["checklist.red.items"] = KeySpec(RED_ITEMS, _checklist)
+    keys["gate_mode"] = KeySpec("enforce", _gate_mode)
+    keys["transitions.candidate"] = KeySpec(CANDIDATE_TRANSITIONS, _transitions("candidate"))
+    keys["transitions.pursuit"] = KeySpec(PURSUIT_TRANSITIONS, _transitions("pursuit"))
+    for atom_type in ATOM_TYPES:
+        keys[f"memory.score.{atom_type}"] = KeySpec(MEMORY_SCORE[atom_type], _positive_number)
+        keys[f"memory.retention_days.{atom_type}"] = KeySpec(
+            MEMORY_RETENTION_DAYS[atom_type], _positive_number
+        )
+        keys[f"memory.half_life_days.{atom_type}"] = KeySpec(
+            MEMORY_HALF_LIFE_DAYS[atom_type], _positive_number
+        )
+    keys["memory.pinned_types"] = KeySpec([], _pinned_types)
+    for name, points in RANKING_POINTS.items():
+        keys[f"ranking.{name}"] = KeySpec(points, _non_negative_number)
+    for name, cutoff in RANKING_THRESHOLDS.items():
+        keys[f"ranking.{name}"] = KeySpec(cutoff, _positive_number)
+    for name, number in OUTBOX.items():
+        keys[f"outbox.{name}"] = KeySpec(number, _positive_int)
+    return dict(sorted(keys.items()))
+
+
+KEYS: dict[str, KeySpec] = _build_keys()
+DEFAULTS: dict[str, Any] = {key: spec.default for key, spec in KEYS.items()}
+
+
+def freeze(value: Any) -> Any:
+    """A read-only copy of a JSON value (lists become tuples, objects read-only mappings)."""
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, dict | MappingProxyType):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    return value
+
+
+def json_text(value: Any) -> str:
+    """Canonical JSON text of a config value (sorted keys), as stored in `config_registry.value`."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+@dataclass(frozen=True)
+class ConfigVerdict:
+    """The judgement of one `config.changed` payload: `ok`, or `rule` = invalid_config with a detail."""
+
+    ok: bool
+    key: str | None
+    value: Any = None
+    detail: str | None = None
+
+    @property
+    def rule(self) -> str | None:
+        return None if self.ok else Rule.INVALID_CONFIG
+
+
+def validate_change(payload: Mapping[str, Any]) -> ConfigVerdict:
+    """Judge a `config.changed` payload (`key`, `value`). Never raises."""
+    key = payload.get("key") if isinstance(payload, Mapping) else None
+    if not isinstance(key, str):
+        return ConfigVerdict(False, None, detail=f"key must be a string, got {_show(key)}")
+    spec = KEYS.get(key)
+    if spec is None:
+        return ConfigVerdict(False, key, detail=f"unknown config key {key!r}")
+    if "value" not in payload:
+        return ConfigVerdict(False, key, detail=f"{key}: value is missing")
+    value = payload["value"]
+    try:
+        problem = spec.check(value)
+    except Exception as exc:  # a check must never take the fold down; report what broke
+        problem = f"could not be checked ({type(exc).__name__})"
+    if problem is not None:
+        return ConfigVerdict(False, key, detail=f"{key} {problem}")
+    return ConfigVerdict(True, key, value)
+
+
+# --- the registry ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """An accepted override: `value` for `key` in `org_id` from `effective_from` on."""
+
+    org_id: str
+    key: str
+    value: Any
+    effective_from: datetime
+    event_id: str
+
+
+class ConfigRegistry:
+    """Effective-dated config per org: built-in defaults plus accepted `config.changed` overrides.
+
+    A change is in force from its `occurred_at` inclusive (so it applies before an event at the same
+    instant); changes at the same instant apply in `event_id` order, the last one winning.
+    """
+
+    def __init__(self, changes: Iterable[ConfigChange] = (), rejections: Iterable[dict[str, Any]] = ()):
+        ordered = sorted(changes, key=lambda c: (c.org_id, c.key, c.effective_from, c.event_id))
+        self._changes: dict[tuple[str, str], list[ConfigChange]] = {}
+        for change in ordered:
+            self._changes.setdefault((change.org_id, change.key), []).append(change)
+        self._times = {k: [c.effective_from for c in v] for k, v in self._changes.items()}
+        self._frozen = {k: [freeze(c.value) for c in v] for k, v in self._changes.items()}
+        self._defaults = {key: freeze(value) for key, value in DEFAULTS.items()}
+        self.rejections: list[dict[str, Any]] = sorted(
+            rejections, key=lambda r: (r["org_id"], r["occurred_at"], r["event_id"])
+        )
+
+    @classmethod
+    def from_events(cls, events: Iterable[Mapping[str, Any]]) -> ConfigRegistry:
+        """Build from accepted events (any orgs, any order); other event names are skipped."""
+        changes: list[ConfigChange] = []
+        rejections: list[dict[str, Any]] = []
+        for event in events:
+            if event["event_name"] != CONFIG_EVENT:
+                continue
+            verdict = validate_change(event.get("payload") or {})
+            if verdict.ok:
+                changes.append(
+                    ConfigChange(
+                        event["org_id"], verdict.key, verdict.value, event["occurred_at"], event["event_id"]
+                    )
+                )
+            else:
+                rejections.append(config_rejection(event, verdict.detail or "invalid config"))
+        return cls(changes, rejections)
+
+    def value(self, org_id: str, key: str, at: datetime) -> Any:
+        """The (read-only) value of `key` in force for `org_id` at `at`. Unknown keys raise KeyError."""
+        times = self._times.get((org_id, key))
+        if times:
+            index = bisect_right(times, at)
+            if index:
+                return self._frozen[(org_id, key)][index - 1]
+        return self._defaults[key]
+
+    def values(self, org_id: str, at: datetime) -> dict[str, Any]:
+        """Every key's value in force for `org_id` at `at`."""
+        return {key: self.value(org_id, key, at) for key in KEYS}
+
+    def orgs(self) -> list[str]:
+        """Orgs with at least one accepted override."""
+        return sorted({org for org, _ in self._changes})
+
+    def history(self, org_id: str) -> list[dict[str, Any]]:
+        """`config_registry` rows for one org: a default row per key, then each override, effective-dated.
+
+        `effective_from` is NULL for a default (in force since always); `effective_to` is the next
+        change's `effective_from`, NULL while still in force.
+        """
+        rows: list[dict[str, Any]] = []
+        for key, default in DEFAULTS.items():
+            changes = self._changes.get((org_id, key), [])
+            starts: list[datetime | None] = [c.effective_from for c in changes]
+            rows.append(
+                _history_row(org_id, key, default, None, starts[0] if starts else None, None, "default")
+            )
+            for i, change in enumerate(changes):
+                end = starts[i + 1] if i + 1 < len(starts) else None
+                rows.append(
+                    _history_row(
+                        org_id, key, change.value, change.effective_from, end, change.event_id, "override"
+                    )
+                )
+        return rows
+
+
+def _history_row(
+    org_id: str,
+    key: str,
+    value: Any,
+    start: datetime | None,
+    end: datetime | None,
+    event_id: str | None,
+    source: str,
+) -> dict[str, Any]:
+    return {
+        "org_id": org_id,
+        "key": key,
+        "value": json_text(value),
+        "effective_from": start,
+        "effective_to": end,
+        "event_id": event_id,
+        "source": source,
+    }
+
+
+def config_rejection(event: Mapping[str, Any], detail: str) -> dict[str, Any]:
+    """The `rejected_events` row for an invalid `config.changed` event."""
+    return {
+        "org_id": event["org_id"],
+        "event_id": event["event_id"],
+        "event_name": event["event_name"],
+        "entity_type": event["entity_type"],
+        "entity_id": event["entity_id"],
+        "occurred_at": event["occurred_at"],
+        "rule": Rule.INVALID_CONFIG,
+        "detail": detail,
+        "outcome": Outcome.REJECTED,
+    }

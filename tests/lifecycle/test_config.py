@@ -1,0 +1,228 @@
+"""The config registry: contract defaults, value checks, effective dating and history rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dagster_project.lifecycle.config import DEFAULTS, ConfigRegistry, validate_change
+from tests.lifecycle.timeline import PINK, RED, at, config, ev
+
+ORG = "acme"
+
+
+def test_defaults_equal_the_contract() -> None:
+    expected = {
+        "sla.triage.threshold_hours": 24,
+        "sla.proposal.threshold_hours": 72,
+        "sla.response.threshold_hours": 96,
+        "sla.at_risk_fraction": 0.75,
+        "checklist.pink.items": PINK,
+        "checklist.red.items": RED,
+        "gate_mode": "enforce",
+        "transitions.candidate": {
+            "new": ["triaged", "archived"],
+            "triaged": ["nurture", "on_hold", "promoted", "archived"],
+            "nurture": ["triaged", "on_hold", "promoted", "archived"],
+            "on_hold": ["triaged", "nurture", "promoted", "archived"],
+            "promoted": [],
+            "archived": [],
+        },
+        "transitions.pursuit": {
+            "qual": ["pink", "lost"],
+            "pink": ["red", "qual", "lost"],
+            "red": ["submit", "pink", "lost"],
+            "submit": ["won", "lost"],
+            "won": [],
+            "lost": [],
+        },
+        "memory.pinned_types": [],
+        "outbox.max_attempts": 8,
+        "outbox.backoff_cap_minutes": 60,
+        "outbox.stale_claim_minutes": 5,
+    }
+    scores = {"decision": 100, "risk": 90, "preference": 80, "note": 60, "status": 40}
+    retention = {"decision": 365, "risk": 365, "preference": 365, "note": 90, "status": 30}
+    half_life = {"decision": 180, "risk": 180, "preference": 180, "note": 30, "status": 30}
+    for atom_type in scores:
+        expected[f"memory.score.{atom_type}"] = scores[atom_type]
+        expected[f"memory.retention_days.{atom_type}"] = retention[atom_type]
+        expected[f"memory.half_life_days.{atom_type}"] = half_life[atom_type]
+    assert {k: v for k, v in DEFAULTS.items() if not k.startswith("ranking.")} == expected
+
+
+def test_ranking_defaults_follow_spec_7_2() -> None:
+    # worked example (b) of §7.2: red pursuit, 150k forecast, compliance 8.5, due in 2 days, lead with 2
+    r = {k.removeprefix("ranking."): v for k, v in DEFAULTS.items() if k.startswith("ranking.")}
+    score = (
+        r["pursuit_urgency.due_soon"]
+        + r["pursuit_value.large"]
+        + r["pursuit_stage.red"]
+        + r["pursuit_compliance.high"]
+        - 2 * r["pursuit_workload.per_item"]
+    )
+    assert score == 129 and score >= r["tier.critical_min"]
+    # worked example (a): nurture candidate, high value, touched 80 h ago, owner with 4 open candidates
+    assert r["candidate_urgency.aging_after_hours"] < 80
+    score = (
+        r["candidate_urgency.aging"]
+        + r["candidate_value.high"]
+        + r["candidate_stage.nurture"]
+        - 4 * r["candidate_workload.per_item"]
+    )
+    assert score == 62 and r["tier.medium_min"] <= score < r["tier.high_min"]
+
+
+def test_default_values_are_read_only_and_answer_for_any_org() -> None:
+    registry = ConfigRegistry()
+    items = registry.value("nobody", "checklist.pink.items", at(0))
+    assert items == tuple(PINK)
+    with pytest.raises(TypeError):
+        registry.value("nobody", "transitions.pursuit", at(0))["qual"] = ("won",)  # type: ignore[index]
+    with pytest.raises(KeyError):
+        registry.value("nobody", "no.such.key", at(0))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("sla.triage.thresholds", 5, "unknown config key"),
+        ("ranking.nonsense.case", 5, "unknown config key"),
+        ("memory.score.gossip", 5, "unknown config key"),
+        ("sla.triage.threshold_hours", "24", "positive number"),
+        ("sla.triage.threshold_hours", 0, "positive number"),
+        ("sla.proposal.threshold_hours", -3, "positive number"),
+        ("sla.response.threshold_hours", True, "positive number"),
+        ("sla.response.threshold_hours", float("nan"), "positive number"),
+        ("sla.at_risk_fraction", 1, "(0, 1)"),
+        ("sla.at_risk_fraction", 0, "(0, 1)"),
+        ("sla.at_risk_fraction", 1.5, "(0, 1)"),
+        ("checklist.pink.items", [], "at least one"),
+        ("checklist.pink.items", "budget_confirmed", "list of non-empty strings"),
+        ("checklist.red.items", ["a", 3], "list of non-empty strings"),
+        ("checklist.red.items", ["a", " "], "list of non-empty strings"),
+        ("checklist.red.items", ["a", "a"], "twice"),
+        ("gate_mode", "lenient", "enforce, warn"),
+        ("transitions.candidate", ["new"], "object"),
+        ("transitions.candidate", {"new": ["qualified"]}, "unknown candidate states qualified"),
+        ("transitions.pursuit", {"draft": ["qual"]}, "unknown pursuit states draft"),
+        ("transitions.pursuit", {"qual": "pink"}, "list of state names"),
+        ("transitions.pursuit", {"qual": ["pink", "pink"]}, "twice"),
+        ("memory.score.decision", 0, "positive number"),
+        ("memory.half_life_days.note", -1, "positive number"),
+        ("memory.pinned_types", ["decision", "gossip"], "unknown values gossip"),
+        ("memory.pinned_types", "decision", "list"),
+        ("ranking.pursuit_stage.red", -5, ">= 0"),
+        ("ranking.tier.critical_min", 0, "positive number"),
+        ("outbox.max_attempts", 2.5, "positive integer"),
+        ("outbox.max_attempts", 8.0, "positive integer"),
+        ("outbox.stale_claim_minutes", 0, "positive integer"),
+    ],
+)
+def test_each_bad_value_is_invalid_config(key: str, value: object, fragment: str) -> None:
+    verdict = validate_change({"key": key, "value": value})
+    assert not verdict.ok
+    assert verdict.rule == "invalid_config"
+    assert fragment in (verdict.detail or "")
+    assert key in (verdict.detail or "")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"key": 3, "value": 1}, {"key": "gate_mode"}, {"value": "warn"}, {"key": None, "value": None}],
+)
+def test_malformed_payloads_are_invalid_config_not_exceptions(payload: dict[str, object]) -> None:
+    verdict = validate_change(payload)
+    assert not verdict.ok and verdict.rule == "invalid_config" and verdict.detail
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("sla.triage.threshold_hours", 12.5),
+        ("sla.at_risk_fraction", 0.5),
+        ("checklist.pink.items", ["budget_confirmed"]),
+        ("gate_mode", "warn"),
+        ("transitions.pursuit", {"qual": ["submit"], "submit": ["won", "lost"]}),
+        ("transitions.candidate", {}),
+        ("memory.pinned_types", ["decision", "risk"]),
+        ("memory.pinned_types", []),
+        ("ranking.candidate_value.none", 0),
+        ("outbox.max_attempts", 3),
+    ],
+)
+def test_good_values_are_accepted(key: str, value: object) -> None:
+    verdict = validate_change({"key": key, "value": value})
+    assert verdict.ok and verdict.rule is None and verdict.value == value
+
+
+def test_effective_dating_and_same_instant_ties() -> None:
+    events = [
+        config("c3", 20, "sla.triage.threshold_hours", 6),
+        config("c1", 10, "sla.triage.threshold_hours", 12),
+        config("c2b", 20, "sla.triage.threshold_hours", 8),  # same instant as c3: c3 > c2b wins
+        config("bad", 30, "sla.triage.threshold_hours", -1),
+        ev("x1", "signal.created", "s1", 40, {"source_type": "call"}),  # not config: skipped
+    ]
+    registry = ConfigRegistry.from_events(events)
+    value = registry.value
+    assert value(ORG, "sla.triage.threshold_hours", at(9.99)) == 24
+    assert value(ORG, "sla.triage.threshold_hours", at(10)) == 12  # in force from its own instant
+    assert value(ORG, "sla.triage.threshold_hours", at(19)) == 12
+    assert value(ORG, "sla.triage.threshold_hours", at(20)) == 6
+    assert value(ORG, "sla.triage.threshold_hours", at(50)) == 6  # the invalid change did not apply
+    assert value("other", "sla.triage.threshold_hours", at(50)) == 24  # tenants never mix
+    assert [r["event_id"] for r in registry.rejections] == ["bad"]
+    assert registry.rejections[0]["rule"] == "invalid_config"
+    assert registry.rejections[0]["outcome"] == "rejected"
+    # input order does not matter
+    assert ConfigRegistry.from_events(reversed(events)).history(ORG) == registry.history(ORG)
+
+
+def test_history_rows() -> None:
+    registry = ConfigRegistry.from_events(
+        [config("c1", 10, "gate_mode", "warn"), config("c2", 20, "gate_mode", "enforce")]
+    )
+    rows = registry.history(ORG)
+    assert len([r for r in rows if r["source"] == "default"]) == len(DEFAULTS)
+    gate = [r for r in rows if r["key"] == "gate_mode"]
+    assert gate == [
+        {
+            "org_id": ORG,
+            "key": "gate_mode",
+            "value": '"enforce"',
+            "effective_from": None,
+            "effective_to": at(10),
+            "event_id": None,
+            "source": "default",
+        },
+        {
+            "org_id": ORG,
+            "key": "gate_mode",
+            "value": '"warn"',
+            "effective_from": at(10),
+            "effective_to": at(20),
+            "event_id": "c1",
+            "source": "override",
+        },
+        {
+            "org_id": ORG,
+            "key": "gate_mode",
+            "value": '"enforce"',
+            "effective_from": at(20),
+            "effective_to": None,
+            "event_id": "c2",
+            "source": "override",
+        },
+    ]
+    transitions = next(r for r in rows if r["key"] == "transitions.pursuit")
+    assert json.loads(transitions["value"])["submit"] == ["won", "lost"]
+    assert registry.orgs() == [ORG]
+
+
+def test_transitions_override_replaces_the_whole_map() -> None:
+    registry = ConfigRegistry.from_events([config("c1", 10, "transitions.pursuit", {"qual": ["submit"]})])
+    assert dict(registry.value(ORG, "transitions.pursuit", at(10))) == {"qual": ("submit",)}
+    assert registry.value(ORG, "transitions.pursuit", at(10)).get("submit", ()) == ()
+    assert registry.value(ORG, "transitions.pursuit", at(5))["qual"] == ("pink", "lost")
