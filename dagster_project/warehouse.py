@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,7 +75,18 @@ def connect(path: Path | str, *, read_only: bool = False, retries: int = 50) -> 
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
     con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        # Bounded memory for big ingests and builds: DuckDB spills to disk past this (default 80 % of RAM).
+        con.execute(f"SET memory_limit = '{memory_limit()}'")
     return con
+
+
+def memory_limit() -> str:
+    """DuckDB's memory cap for pipeline writers, e.g. `1GB` (env WORKSTREAM_DUCKDB_MEMORY)."""
+    value = os.environ.get("WORKSTREAM_DUCKDB_MEMORY", "1GB").strip()
+    if not value[:-2].replace(".", "", 1).isdigit() or value[-2:].upper() not in ("MB", "GB"):
+        raise ValueError(f"WORKSTREAM_DUCKDB_MEMORY={value!r}: use e.g. 512MB or 1GB")
+    return value
 
 
 @contextmanager

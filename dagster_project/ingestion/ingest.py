@@ -19,6 +19,7 @@ import polars as pl
 
 from dagster_project.ingestion.readers import (
     InboxFile,
+    RecordBatch,
     UnreadableFile,
     content_hash,
     file_format,
@@ -31,22 +32,27 @@ Progress = Callable[[str, int], None]
 
 # The quick content hash: the canonical fields with the payload minified (DuckDB `json()`), UTC µs time.
 # A mismatch is only a suspect: `_resolve_collisions` compares the canonical forms (sorted keys).
+# Keys repeated within the batch are rare, so they are found with a small aggregate (no window over
+# every row) and only they carry `first_line` / `first_hash`.
 _CLASSIFY_SQL = """
 create or replace temp table classified as
 with v as (
     select line, org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor, payload,
         md5(concat_ws(chr(31), event_name, entity_type, entity_id, coalesce(actor, chr(0)),
-            strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ'), payload)) as content_hash,
-        row_number() over (partition by org_id, event_id order by line) as rn
+            strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ'), payload)) as content_hash
     from validated where reason is null
 ),
-firsts as (select org_id, event_id, content_hash as first_hash, line as first_line from v where rn = 1),
+repeated as (
+    select org_id, event_id, min(line) as first_line, arg_min(content_hash, line) as first_hash
+    from v group by org_id, event_id having count(*) > 1
+),
 joined as (
-    select v.*, e.content_hash as stored_hash, f.first_hash, f.first_line,
-        coalesce(e.content_hash, case when v.rn > 1 then f.first_hash end) as reference_hash
+    select v.*, e.content_hash as stored_hash, r.first_hash, r.first_line,
+        r.first_line is null or v.line = r.first_line as is_first,
+        coalesce(e.content_hash, case when v.line <> r.first_line then r.first_hash end) as reference_hash
     from v
     left join raw.events e using (org_id, event_id)
-    left join firsts f using (org_id, event_id)
+    left join repeated r using (org_id, event_id)
 )
 select * exclude (reference_hash),
     case when reference_hash is null then 'accept'
@@ -118,7 +124,7 @@ def _resolve_collisions(con: duckdb.DuckDBPyConnection) -> None:
         first_rows = con.execute(
             "select c.org_id, c.event_id, c.event_name, c.entity_type, c.entity_id, c.actor, c.occurred_at, "
             "c.payload::varchar as payload from classified c join suspect_keys using (org_id, event_id) "
-            "where c.rn = 1"
+            "where c.is_first"
         ).pl()
     finally:
         con.unregister("suspect_keys")
@@ -142,13 +148,14 @@ def _resolve_collisions(con: duckdb.DuckDBPyConnection) -> None:
 
 _QUARANTINE_SQL = """
 insert into raw.quarantine
-select $hash, $file, line, reason, detail, raw, org_id, event_id, $now from validated where reason is not null
+select $hash, $file, line, reason, detail, r.raw, org_id, event_id, $now
+from validated v join raws r using (line) where reason is not null
 union all
 select $hash, $file, c.line, 'conflicting_duplicate',
     'event_id already accepted with different content (first seen '
         || case when c.stored_hash is not null then 'in an earlier file' else 'at line ' || c.first_line end || ')',
-    v.raw, c.org_id, c.event_id, $now
-from classified c join validated v using (line)
+    r.raw, c.org_id, c.event_id, $now
+from classified c join raws r using (line)
 where c.verdict = 'conflict'
 """
 
@@ -159,8 +166,24 @@ select org_id, 'quarantine', count(*) from validated where reason is not null gr
 """
 
 
+def _quarantine(con: duckdb.DuckDBPyConnection, batch: RecordBatch, info: InboxFile, now: datetime) -> None:
+    """Quarantine invalid records and conflicts with their raw text, fetched only for those records."""
+    lines = con.execute(
+        "select line from validated where reason is not null "
+        "union all select line from classified where verdict = 'conflict' order by line"
+    ).pl()["line"]
+    if lines.is_empty():
+        return
+    con.register("raws", batch.raw_text(lines.to_list()))
+    try:
+        con.execute(_QUARANTINE_SQL, {"hash": info.content_hash, "file": info.path.name, "now": now})
+    finally:
+        con.unregister("raws")
+
+
 def _store_batch(
     con: duckdb.DuckDBPyConnection,
+    batch: RecordBatch,
     info: InboxFile,
     now: datetime,
     orgs: dict[str | None, _OrgCounts],
@@ -176,7 +199,7 @@ def _store_batch(
            from classified where verdict = 'accept'""",
         {"now": now, "file": info.path.name},
     )
-    con.execute(_QUARANTINE_SQL, {"hash": info.content_hash, "file": info.path.name, "now": now})
+    _quarantine(con, batch, info, now)
     column = {
         "accept": "accepted",
         "duplicate": "duplicates",
@@ -250,11 +273,11 @@ def ingest_file(
         orgs: dict[str | None, _OrgCounts] = {}
         try:
             for batch in read_batches(path, fmt):
-                validate_batch(con, batch.frame, tabular=batch.tabular, now=now)
-                _store_batch(con, info, now, orgs, result)
-                result.lines += batch.frame.height
+                validate_batch(con, batch, now=now)
+                _store_batch(con, batch, info, now, orgs, result)
+                result.lines += batch.height
                 if progress:
-                    progress(path.name, batch.frame.height)
+                    progress(path.name, batch.height)
         except UnreadableFile as exc:
             con.execute("rollback")
             con.execute("begin transaction")

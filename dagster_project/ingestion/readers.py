@@ -1,7 +1,9 @@
-"""Turn an inbox file of any contract format into uniform record batches (line number + record text).
+"""Turn an inbox file of any contract format into record batches DuckDB can validate.
 
-JSON Lines records keep their text. CSV and Parquet rows become a JSON object of their string columns, so
-one SQL validator serves every format; `tabular` marks them (their `payload` is a JSON *string*).
+A JSON Lines file is parsed by DuckDB's own reader straight from disk (`JsonFile`); Python keeps the raw
+lines only to number them, to re-check the few records DuckDB could not parse and to quarantine raw
+text. CSV and Parquet rows become a frame of their string columns (`Table`); their `payload` is a JSON
+*string*. Both give each record its 1-based record number `line` and its raw text on demand.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import csv
 import gzip
 import hashlib
 import io
+import json
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +26,38 @@ import pyarrow.parquet as pq
 
 from dagster_project.contract import ENVELOPE_FIELDS
 
-BATCH_RECORDS = 200_000
+BATCH_RECORDS = 250_000
 # A file modified more recently than this is probably still being written.
 SETTLE_SECONDS = 2.0
 
 FORMATS = {".jsonl": "jsonl", ".jsonl.gz": "jsonl.gz", ".csv": "csv", ".parquet": "parquet"}
+# ASCII bytes Python's str.strip() removes but bytes.strip() keeps (file/group/record/unit separators).
+_UNICODE_ONLY_SPACE = frozenset(range(0x1C, 0x20))
+LINES_SCHEMA = {"line": pl.Int64, "raw": pl.String, "bad_encoding": pl.Boolean, "lenient_only": pl.Boolean}
+# DuckDB's JSON parser also accepts trailing commas and NaN/Infinity, which JSON does not. Records that
+# could hold them (a cheap byte search) are re-checked with Python's strict parser.
+LENIENT_JSON = re.compile(rb",\s*[}\]]|NaN|Infinity")
+LENIENT_JSON_TEXT = r",\s*[}\]]|NaN|Infinity"
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def is_strict_json(text: str | bytes) -> bool:
+    """True when `text` is JSON by the RFC: no trailing commas, no NaN/Infinity."""
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        return False
+    return True
+
+
+def lenient_only(text: str | bytes) -> bool:
+    """DuckDB may parse it, but it is not strict JSON."""
+    return LENIENT_JSON.search(
+        text if isinstance(text, bytes) else text.encode()
+    ) is not None and not is_strict_json(text)
 
 
 class UnreadableFile(Exception):
@@ -47,11 +78,60 @@ class InboxFile:
 
 
 @dataclass
-class RecordBatch:
-    """Records ready for validation: `line` (1-based record number), `raw` text, decode problems."""
+class JsonFile:
+    """A whole JSON Lines file: DuckDB reads `path`; `records` are its non-blank lines (undecoded)."""
 
-    frame: pl.DataFrame  # columns: line i64, raw str, bad_encoding bool
-    tabular: bool
+    path: Path
+    compressed: bool
+    records: list[bytes]
+
+    @property
+    def height(self) -> int:
+        return len(self.records)
+
+    def lines(self, numbers: Iterable[int]) -> pl.DataFrame:
+        """(line, raw, bad_encoding, lenient_only) for the given record numbers, decoded like the contract says."""
+        rows = []
+        for n in numbers:
+            raw, bad = _decode(self.records[n - 1])
+            rows.append((n, raw, bad, not bad and lenient_only(raw)))
+        return pl.DataFrame(rows, schema=LINES_SCHEMA, orient="row")
+
+    def lenient_records(self) -> list[int]:
+        """Record numbers DuckDB would parse although they are not strict JSON (trailing comma, NaN)."""
+        return [
+            n
+            for n, record in enumerate(self.records, start=1)
+            if LENIENT_JSON.search(record) and not is_strict_json(record.decode("utf-8", errors="replace"))
+        ]
+
+    def raw_text(self, numbers: Iterable[int]) -> pl.DataFrame:
+        return self.lines(numbers).select("line", "raw")
+
+
+@dataclass
+class Table:
+    """CSV/Parquet rows: `line`, the envelope columns as strings, `bad_encoding`, `csv_fields` (ragged rows)."""
+
+    frame: pl.DataFrame
+    raw: pl.Series | None = None  # per row: its text when it is not just its columns (ragged CSV), else null
+
+    @property
+    def height(self) -> int:
+        return self.frame.height
+
+    def raw_text(self, numbers: Iterable[int]) -> pl.DataFrame:
+        """A row's raw text: its columns as a JSON object (only computed for rows that need it)."""
+        wanted = pl.Series("line", list(numbers), dtype=pl.Int64)
+        frame = self.frame.with_columns(
+            pl.lit(None, pl.String).alias("_raw") if self.raw is None else self.raw.alias("_raw")
+        )
+        rows = frame.filter(pl.col("line").is_in(wanted))
+        text = pl.coalesce("_raw", pl.struct(list(ENVELOPE_FIELDS)).struct.json_encode())
+        return rows.select("line", text.alias("raw"))
+
+
+RecordBatch = JsonFile | Table
 
 
 def file_format(path: Path) -> str | None:
@@ -89,74 +169,51 @@ def list_inbox(
     return ready
 
 
-def _decode_lines(lines: list[bytes]) -> tuple[list[str], list[bool]]:
+def _decode(line: bytes) -> tuple[str, bool]:
+    """A record's text (stripped) and whether it was invalid UTF-8 (then decoded with replacements)."""
     try:
-        text = b"".join(lines).decode("utf-8")
+        return line.decode("utf-8").strip(), False
     except UnicodeDecodeError:
-        texts, bad = [], []
-        for raw in lines:
-            try:
-                texts.append(raw.decode("utf-8"))
-                bad.append(False)
-            except UnicodeDecodeError:
-                texts.append(raw.decode("utf-8", errors="replace"))
-                bad.append(True)
-        return texts, bad
-    texts = text.split("\n")
-    if texts and texts[-1] == "":
-        texts.pop()
-    return texts, [False] * len(texts)
+        return line.decode("utf-8", errors="replace").strip(), True
 
 
-def _jsonl_batches(path: Path, compressed: bool) -> Iterator[RecordBatch]:
+def _is_record(line: bytes) -> bool:
+    """Not empty or whitespace-only, judged like str.strip() on the decoded line, without decoding most lines."""
+    stripped = line.strip()
+    if not stripped:
+        return False
+    if stripped[0] < 0x80 and stripped[0] not in _UNICODE_ONLY_SPACE:
+        return True
+    return bool(line.decode("utf-8", errors="replace").strip())
+
+
+def _json_file(path: Path, compressed: bool) -> Iterator[RecordBatch]:
     opener = gzip.open if compressed else open
-    line_no = 0
     try:
         with opener(path, "rb") as handle:
-            while True:
-                chunk = handle.readlines(64 << 20)
-                if not chunk:
-                    break
-                texts, bad = _decode_lines(chunk)
-                numbers, records, flags = [], [], []
-                for text, is_bad in zip(texts, bad, strict=True):
-                    stripped = text.strip()
-                    if not stripped:
-                        continue  # empty lines are not records
-                    line_no += 1
-                    numbers.append(line_no)
-                    records.append(stripped)
-                    flags.append(is_bad)
-                for start in range(0, len(records), BATCH_RECORDS):
-                    end = start + BATCH_RECORDS
-                    yield RecordBatch(
-                        pl.DataFrame(
-                            {
-                                "line": numbers[start:end],
-                                "raw": records[start:end],
-                                "bad_encoding": flags[start:end],
-                            },
-                            schema={"line": pl.Int64, "raw": pl.String, "bad_encoding": pl.Boolean},
-                        ),
-                        tabular=False,
-                    )
+            data = handle.read()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise UnreadableFile("unreadable_file", f"cannot read {path.name}: {exc}") from exc
+    records = [line for line in data.split(b"\n") if _is_record(line)]
+    del data
+    yield JsonFile(path, compressed, records)
 
 
-def _tabular_frame(columns: dict[str, list[str | None]], first_line: int) -> RecordBatch:
-    frame = pl.DataFrame(columns, schema={name: pl.String for name in columns})
+def _table(frame: pl.DataFrame, first_line: int, **extra: pl.Series) -> Table:
+    """Envelope string columns plus record numbers and the per-row problem flags."""
     count = frame.height
-    raw = frame.select(pl.struct(list(columns)).struct.json_encode().alias("raw"))["raw"]
-    return RecordBatch(
-        pl.DataFrame(
-            {
-                "line": pl.int_range(first_line, first_line + count, eager=True),
-                "raw": raw,
-                "bad_encoding": pl.repeat(False, count, eager=True),
-            }
+    return Table(
+        frame.select(
+            pl.int_range(first_line, first_line + count, dtype=pl.Int64).alias("line"),
+            *[pl.col(name).cast(pl.String) for name in ENVELOPE_FIELDS],
+            (extra["bad_encoding"] if "bad_encoding" in extra else pl.repeat(False, count)).alias(
+                "bad_encoding"
+            ),
+            (extra["csv_fields"] if "csv_fields" in extra else pl.repeat(None, count, dtype=pl.Int64)).alias(
+                "csv_fields"
+            ),
         ),
-        tabular=True,
+        extra.get("raw"),
     )
 
 
@@ -178,14 +235,51 @@ def _csv_batches(path: Path) -> Iterator[RecordBatch]:
     _check_header(frame.columns, path)
     frame = frame.select(ENVELOPE_FIELDS)
     for start in range(0, frame.height, BATCH_RECORDS):
-        part = frame.slice(start, BATCH_RECORDS)
-        columns = {name: part[name].to_list() for name in ENVELOPE_FIELDS}
-        yield _tabular_frame(columns, start + 1)
+        yield _table(frame.slice(start, BATCH_RECORDS), start + 1)
+
+
+def _csv_rows(reader: Iterator[list[str]]) -> list[list[str] | csv.Error]:
+    """Every row after the header; a row the csv module cannot parse is kept as its error."""
+    rows: list[list[str] | csv.Error] = []
+    while True:
+        try:
+            rows.append(next(reader))
+        except StopIteration:
+            return rows
+        except csv.Error as exc:
+            rows.append(exc)
+
+
+def _bad_encoding(rows: list[list[str] | csv.Error], text_is_utf8: bool) -> list[bool]:
+    """Rows holding undecodable bytes (kept as lone surrogates); no row can when the text decoded cleanly."""
+    if text_is_utf8:
+        return [False] * len(rows)
+    flags = []
+    for row in rows:
+        try:
+            if isinstance(row, list):
+                "".join(row).encode("utf-8")
+            flags.append(False)
+        except UnicodeEncodeError:
+            flags.append(True)
+    return flags
+
+
+def _irregular_raw(row: list[str] | csv.Error, width: int) -> str | None:
+    """The raw text of a row that is not a plain record: a parse error or a ragged row (else None)."""
+    if isinstance(row, csv.Error):
+        return orjson.dumps({"csv_error": str(row)}).decode()
+    if len(row) != width:
+        return orjson.dumps({"csv_row": row}).decode()
+    return None
 
 
 def _csv_batches_slow(data: bytes, path: Path) -> Iterator[RecordBatch]:
     """Row by row, so one ragged or mis-encoded row is quarantined instead of failing the file."""
-    text = data.decode("utf-8", errors="surrogateescape")
+    try:
+        text, text_is_utf8 = data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, text_is_utf8 = data.decode("utf-8", errors="surrogateescape"), False
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -194,42 +288,32 @@ def _csv_batches_slow(data: bytes, path: Path) -> Iterator[RecordBatch]:
     except csv.Error as exc:
         raise UnreadableFile("unreadable_file", f"{path.name}: {exc}") from exc
     _check_header(header, path)
-    index = {name: header.index(name) for name in ENVELOPE_FIELDS}
-    lines, raws, flags = [], [], []
-    line_no = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            line_no += 1
-            lines.append(line_no)
-            raws.append(f'{{"csv_error": {orjson.dumps(str(exc)).decode()}}}')
-            flags.append(False)
-            continue
-        line_no += 1
-        try:
-            "".join(row).encode("utf-8")
-            bad = False
-        except UnicodeEncodeError:  # undecodable bytes were kept as lone surrogates
-            bad = True
-            row = [cell.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for cell in row]
-        if len(row) != len(header):
-            record = {"csv_row": row}
-        else:
-            record = {name: (row[i] or None) for name, i in index.items()}
-        lines.append(line_no)
-        raws.append(orjson.dumps(record).decode())
-        flags.append(bad)
-    for start in range(0, len(lines), BATCH_RECORDS):
+    rows = _csv_rows(reader)
+    bad = _bad_encoding(rows, text_is_utf8)
+    if not text_is_utf8:  # undecodable bytes become U+FFFD, as in the JSON Lines reader
+        rows = [
+            [c.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for c in row] if flag else row
+            for row, flag in zip(rows, bad, strict=True)
+        ]
+    width = len(header)
+    raws = [_irregular_raw(row, width) for row in rows]
+    empty = [None] * width
+    cells = list(
+        zip(*[row if raw is None else empty for row, raw in zip(rows, raws, strict=True)], strict=True)
+    )
+    frame = pl.DataFrame(
+        {name: cells[header.index(name)] if cells else [] for name in ENVELOPE_FIELDS},
+        schema=dict.fromkeys(ENVELOPE_FIELDS, pl.String),
+    ).with_columns(pl.all().replace("", None))  # an empty cell is a missing value
+    fields = [len(row) if isinstance(row, list) and len(row) != width else None for row in rows]
+    for start in range(0, frame.height, BATCH_RECORDS):
         end = start + BATCH_RECORDS
-        yield RecordBatch(
-            pl.DataFrame(
-                {"line": lines[start:end], "raw": raws[start:end], "bad_encoding": flags[start:end]},
-                schema={"line": pl.Int64, "raw": pl.String, "bad_encoding": pl.Boolean},
-            ),
-            tabular=True,
+        yield _table(
+            frame.slice(start, BATCH_RECORDS),
+            start + 1,
+            raw=pl.Series(raws[start:end], dtype=pl.String),
+            bad_encoding=pl.Series(bad[start:end], dtype=pl.Boolean),
+            csv_fields=pl.Series(fields[start:end], dtype=pl.Int64),
         )
 
 
@@ -246,17 +330,17 @@ def _parquet_batches(path: Path) -> Iterator[RecordBatch]:
             column = batch.column(name)
             if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
                 column = column.cast(pa.string())
-            columns[name] = column.to_pylist()
-        yield _tabular_frame(columns, first)
+            columns[name] = column
+        yield _table(pl.from_arrow(pa.table(columns)), first)
         first += batch.num_rows
 
 
 def read_batches(path: Path, fmt: str) -> Iterator[RecordBatch]:
     """Record batches of one file; raises UnreadableFile when nothing in it can be read."""
     if fmt == "jsonl":
-        return _jsonl_batches(path, compressed=False)
+        return _json_file(path, compressed=False)
     if fmt == "jsonl.gz":
-        return _jsonl_batches(path, compressed=True)
+        return _json_file(path, compressed=True)
     if fmt == "csv":
         return _csv_batches(path)
     if fmt == "parquet":

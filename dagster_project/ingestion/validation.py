@@ -1,5 +1,9 @@
 """Validate record batches against the contract: parse (SQL), envelope (pandera), payload (SQL).
 
+Parsing is the costly part, so each record is parsed once where possible: a JSON Lines file by
+DuckDB's reader (its few unparsable records again from their raw text, to tell why), CSV/Parquet
+cells as they are (only the payload string is JSON). Payload fields are extracted once per record.
+
 Each record gets at most one reason code, the first that applies in this order: decoding and JSON
 parsing, then the envelope (a pandera-on-polars schema whose checks are named after reason codes),
 then the event's payload rules (generated from `contract.EVENTS`). Parsing and payload checks run in
@@ -23,6 +27,7 @@ from dagster_project.contract import (
     FieldRule,
     Reason,
 )
+from dagster_project.ingestion.readers import LENIENT_JSON_TEXT, JsonFile, RecordBatch, Table, lenient_only
 
 STRING_FIELDS = ("event_id", "org_id", "occurred_at", "event_name", "entity_type", "entity_id")
 NUMERIC_TYPES = ("BIGINT", "UBIGINT", "DOUBLE", "HUGEINT")
@@ -41,63 +46,149 @@ def _sql_str(value: str) -> str:
 
 # -- stage 1: decode and parse ----------------------------------------------------------------
 
-_PARSE_SQL = f"""
+# Wraps every stage-1 query: the timestamp checks pandera reads as flags.
+_TIMESTAMP_SQL = f"""
+select *,
+    regexp_full_match(coalesce(occurred_at_text, ''), '{OFFSET_TS}') as ts_has_offset,
+    -- the two patterns exclude each other, so the second runs only where the first fails
+    case when ts_has_offset then false else regexp_full_match(coalesce(occurred_at_text, ''), '{NAIVE_TS}') end
+        as ts_naive,
+    try_cast(occurred_at_text as timestamptz) as occurred_at
+from ({{records}})
+"""
+
+# Records DuckDB's JSON reader could not turn into an object come back as all-NULL rows; they (and
+# `csv_row` records) take the precise path below, with the raw line from Python.
+_JSON_FILE_SQL = f"""
 with src as (
-    select line, raw, bad_encoding, try_cast(raw as json) as j from batch
+    -- DuckDB's reader keeps the file's order (preserve_insertion_order, the default): row n is record n
+    select row_number() over () as line, *
+    from read_json($path, format = 'newline_delimited', records = true, ignore_errors = true,
+        compression = $compression,
+        columns = {{{", ".join(f"{f}: 'JSON'" for f in (*STRING_FIELDS, "actor", "payload", "csv_row"))}}})
+)
+select line, null::varchar as parse_reason, null::varchar as parse_detail,
+    {", ".join(f"{f} ->> '$' as {'occurred_at_text' if f == 'occurred_at' else f}" for f in (*STRING_FIELDS, "actor"))},
+    {", ".join(f"json_type({f}) as t_{f}" for f in (*STRING_FIELDS, "actor", "payload"))},
+    payload,
+    coalesce({", ".join((*STRING_FIELDS, "actor", "payload"))}) is null or csv_row is not null as precise
+from src
+"""
+
+# The precise path: one record's raw text at a time, telling every way it can fail to be a JSON object.
+_JSON_LINES_SQL = f"""
+with src as (
+    select line, raw, bad_encoding, lenient_only, try_cast(raw as json) as j from lines
 ),
 typed as (
     select
-        line, raw, bad_encoding, j,
+        line, raw, bad_encoding, lenient_only, j,
         json_type(j) as doc_type,
         json_extract_string(j, [{", ".join(_sql_str("$." + f) for f in (*STRING_FIELDS, "actor"))}]) as v,
         json_type(j, [{", ".join(_sql_str("$." + f) for f in (*STRING_FIELDS, "actor", "payload"))}]) as t,
         json_extract_string(j, '$.csv_row') as csv_row
     from src
-),
-payload as (
-    select *,
-        case when $tabular then json_extract_string(j, '$.payload')
-             else json_extract(j, '$.payload')::varchar end as payload_text
-    from typed
 )
 select
-    line, raw,
+    line,
     case
         when bad_encoding then '{Reason.BAD_ENCODING}'
-        when j is null or doc_type <> 'OBJECT' then '{Reason.BAD_JSON}'
+        when j is null or lenient_only or doc_type <> 'OBJECT' then '{Reason.BAD_JSON}'
         when csv_row is not null then '{Reason.MALFORMED_ROW}'
-        when $tabular and payload_text is not null and try_cast(payload_text as json) is null
-            then '{Reason.BAD_JSON}'
     end as parse_reason,
     case
         when bad_encoding then 'the record is not valid UTF-8'
         when j is null then 'the record is not valid JSON'
+        when lenient_only then 'the record is not strict JSON (trailing comma, NaN or Infinity)'
         when doc_type <> 'OBJECT' then 'the record is JSON but not an object (' || lower(doc_type) || ')'
         when csv_row is not null then 'the CSV row has ' || json_array_length(j, '$.csv_row')
             || ' fields, the header has a different number'
-        when $tabular and payload_text is not null and try_cast(payload_text as json) is null
-            then 'payload is not valid JSON'
     end as parse_detail,
     v[1] as event_id, v[2] as org_id, v[3] as occurred_at_text, v[4] as event_name,
     v[5] as entity_type, v[6] as entity_id, v[7] as actor,
     t[1] as t_event_id, t[2] as t_org_id, t[3] as t_occurred_at, t[4] as t_event_name,
-    t[5] as t_entity_type, t[6] as t_entity_id, t[7] as t_actor,
-    case when $tabular then json_type(try_cast(payload_text as json)) else t[8] end as t_payload,
-    case when $tabular then json(try_cast(payload_text as json)) else json(payload_text) end as payload,
-    regexp_full_match(coalesce(v[3], ''), '{OFFSET_TS}') as ts_has_offset,
-    regexp_full_match(coalesce(v[3], ''), '{NAIVE_TS}') as ts_naive,
-    try_cast(v[3] as timestamptz) as occurred_at
-from payload
+    t[5] as t_entity_type, t[6] as t_entity_id, t[7] as t_actor, t[8] as t_payload,
+    json(json_extract(j, '$.payload')) as payload
+from typed
+"""
+
+# CSV/Parquet cells are strings or null; only the payload string is JSON to parse.
+_TABLE_SQL = f"""
+with src as (select *, try_cast(payload as json) as p from rows)
+select
+    line,
+    case
+        when bad_encoding then '{Reason.BAD_ENCODING}'
+        when csv_fields is not null then '{Reason.MALFORMED_ROW}'
+        when payload is not null and (p is null or payload_lenient_only) then '{Reason.BAD_JSON}'
+    end as parse_reason,
+    case
+        when bad_encoding then 'the record is not valid UTF-8'
+        when csv_fields is not null then 'the CSV row has ' || csv_fields || ' fields, the header has a different number'
+        when payload is not null and (p is null or payload_lenient_only) then 'payload is not valid JSON'
+    end as parse_detail,
+    {", ".join(f"{f} as {'occurred_at_text' if f == 'occurred_at' else f}" for f in (*STRING_FIELDS, "actor"))},
+    {", ".join(f"case when {f} is not null then 'VARCHAR' end as t_{f}" for f in (*STRING_FIELDS, "actor"))},
+    json_type(p) as t_payload, json(p) as payload
+from src
 """
 
 
-def parse_batch(con: duckdb.DuckDBPyConnection, batch: pl.DataFrame, *, tabular: bool) -> None:
-    """Decode each record's JSON and pull out the envelope into the temp table `parsed`."""
-    con.register("batch", batch)
+def _stage(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None, *, append: bool) -> None:
+    """Collect stage-1 rows in `parsed` (create it, or append the precise path's rows by name)."""
+    prefix = "insert into parsed by name " if append else "create or replace temp table parsed as "
+    con.execute(prefix + _TIMESTAMP_SQL.replace("{records}", sql), params or {})
+
+
+def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile) -> None:
+    """DuckDB parses the file; records it cannot parse (or numbers it cannot match) go the precise way."""
+    params = {"path": str(batch.path), "compression": "gzip" if batch.compressed else "uncompressed"}
+    _stage(con, _JSON_FILE_SQL, params, append=False)
+    total, precise = con.execute(
+        "select count(*), coalesce(list(line) filter (where precise), []) from parsed"
+    ).fetchone()
+    in_order = con.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
+    if total != batch.height or not in_order:  # then only Python's line numbers can be trusted
+        con.execute("delete from parsed")
+        precise = range(1, batch.height + 1)
+    else:
+        lenient = batch.lenient_records()
+        if lenient:
+            con.execute(
+                "update parsed set precise = true where list_contains($lines, line)", {"lines": lenient}
+            )
+        con.execute("delete from parsed where precise")
+        precise = sorted({*precise, *lenient})
+    if not precise:
+        return
+    con.register("lines", batch.lines(precise))
     try:
-        con.execute("create or replace temp table parsed as " + _PARSE_SQL, {"tabular": tabular})
+        _stage(con, _JSON_LINES_SQL, append=True)
     finally:
-        con.unregister("batch")
+        con.unregister("lines")
+
+
+def _parse_table(con: duckdb.DuckDBPyConnection, batch: Table) -> None:
+    """CSV/Parquet: the cells are already split, so only the payload string needs JSON parsing."""
+    # DuckDB also parses trailing commas and NaN; the few payloads that could hold them get a strict check.
+    suspects = batch.frame.with_row_index("i").filter(pl.col("payload").str.contains(LENIENT_JSON_TEXT))
+    flags = [False] * batch.height
+    for i, payload in suspects.select("i", "payload").iter_rows():
+        flags[i] = lenient_only(payload)
+    strict_failures = pl.Series("payload_lenient_only", flags, dtype=pl.Boolean)
+    con.register("rows", batch.frame.with_columns(strict_failures))
+    try:
+        _stage(con, _TABLE_SQL, append=False)
+    finally:
+        con.unregister("rows")
+
+
+def parse_batch(con: duckdb.DuckDBPyConnection, batch: RecordBatch) -> None:
+    """Decode each record's JSON and pull out the envelope into the temp table `parsed`."""
+    if isinstance(batch, JsonFile):
+        _parse_json_file(con, batch)
+    else:
+        _parse_table(con, batch)
 
 
 ENVELOPE_COLUMNS = (
@@ -258,9 +349,21 @@ def envelope_reasons(parsed: pl.DataFrame, now: datetime) -> pl.DataFrame:
 # -- stage 3: payload rules, generated from the contract -------------------------------------
 
 
+# Every contract payload field; its JSON type (`t<i>`) is computed once per record, its text (`v<i>`)
+# only for fields whose rules look at the value.
+PAYLOAD_FIELDS = tuple(sorted({name for spec in EVENTS.values() for name in spec.fields}))
+VALUE_FIELDS = frozenset(
+    name
+    for spec in EVENTS.values()
+    for name, rule in spec.fields.items()
+    if rule.choices or rule.kind in ("number", "int", "date", "timestamp")
+)
+
+
 def _rule_conditions(event: str, name: str, rule: FieldRule) -> list[tuple[str, str, str]]:
     """(SQL condition that is true when broken, reason, detail) for one payload field of one event."""
-    typ, val = f"json_type(f.{_ident(name)})", f"(f.{_ident(name)} ->> '$')"
+    slot = PAYLOAD_FIELDS.index(name)
+    typ, val = f"t{slot}", f"v{slot}"
     present = f"({typ} is not null and {typ} <> 'NULL')"
     out: list[tuple[str, str, str]] = []
     if rule.required:
@@ -282,7 +385,7 @@ def _rule_conditions(event: str, name: str, rule: FieldRule) -> list[tuple[str, 
         allowed = ", ".join(map(_sql_str, rule.choices))
         out.append(
             (
-                f"{present} and {val} not in ({allowed})",
+                f"{present} and not list_contains([{allowed}], {val})",
                 Reason.OUT_OF_RANGE,
                 f"payload.{name} must be one of {allowed}",
             )
@@ -319,62 +422,62 @@ PAYLOAD_RULES = _payload_rules()
 
 
 def _payload_sql() -> str:
-    """One CASE per event name (DuckDB evaluates a branch only on its rows) giving the first broken rule's id."""
+    """The `validated` table in one pass over `parsed`: parse, envelope, then payload reason per record.
+
+    One CASE per event name (DuckDB evaluates a branch only on its rows) gives the first broken payload
+    rule's index; each payload is parsed once (every contract field as a small JSON value) and each
+    field's type taken once, only for records that passed the earlier stages. Reasons and details are
+    looked up by index in constant lists, so no join is needed.
+    """
     branches = []
     for event in sorted(EVENTS):
         whens = " ".join(
-            f"when {condition} then {i}"
+            f"when {condition} then {i + 1}"
             for i, (ev, condition, _, _) in enumerate(PAYLOAD_RULES)
             if ev == event
         )
         if whens:
             branches.append(f"when {_sql_str(event)} then (case {whens} end)")
-    # One parse per payload: every contract field as a small JSON value (NULL when absent).
-    fields = sorted({name for spec in EVENTS.values() for name in spec.fields})
-    structure = "{" + ", ".join(f'"{name}": "JSON"' for name in fields) + "}"
-    rules = ", ".join(
-        f"({i}, {_sql_str(reason)}, {_sql_str(detail)})"
-        for i, (_, _, reason, detail) in enumerate(PAYLOAD_RULES)
+    structure = "{" + ", ".join(f'"{name}": "JSON"' for name in PAYLOAD_FIELDS) + "}"
+    slots = ", ".join(
+        f"json_type(f.{_ident(name)}) as t{i}"
+        + (f", f.{_ident(name)} ->> '$' as v{i}" if name in VALUE_FIELDS else "")
+        for i, name in enumerate(PAYLOAD_FIELDS)
     )
+    reasons = "[" + ", ".join(_sql_str(reason) for _, _, reason, _ in PAYLOAD_RULES) + "]"
+    details = "[" + ", ".join(_sql_str(detail) for _, _, _, detail in PAYLOAD_RULES) + "]"
     return f"""
-with p as (
-    select line, event_name, json_transform(payload, {_sql_str(structure)}) as f
-    from parsed p left join env using (line)
-    where p.parse_reason is null and env.reason is null
-),
-broken as (select line, case event_name {" ".join(branches)} end as rule_id from p),
-rules(rule_id, reason, detail) as (values {rules})
-select line, reason, detail from broken join rules using (rule_id)
-"""
-
-
-PAYLOAD_SQL = _payload_sql()
-
-_VALIDATED_SQL = f"""
 create or replace temp table validated as
-with payload_reasons as ({PAYLOAD_SQL})
+with s as (
+    select s.*, env.reason as env_reason, env.detail as env_detail,
+        case when s.parse_reason is null and env.reason is null
+            then json_transform(s.payload, {_sql_str(structure)}) end as f
+    from parsed s left join env using (line)
+),
+fields as (select *, {slots} from s),
+judged as (select *, case event_name {" ".join(branches)} end as rule_id from fields)
 select
-    s.line, s.raw,
-    coalesce(s.parse_reason, env.reason, pr.reason) as reason,
-    coalesce(s.parse_detail, env.detail, pr.detail) as detail,
-    case when s.t_org_id = 'VARCHAR' and regexp_full_match(s.org_id, '{ORG_ID_PATTERN}') then s.org_id end
-        as org_id,
-    case when s.t_event_id = 'VARCHAR' then s.event_id end as event_id,
-    s.occurred_at, s.event_name, s.entity_type, s.entity_id,
-    case when s.t_actor = 'VARCHAR' then s.actor end as actor,
-    s.payload
-from parsed s left join env using (line) left join payload_reasons pr using (line)
+    line,
+    coalesce(parse_reason, env_reason, {reasons}[rule_id]) as reason,
+    coalesce(parse_detail, env_detail, {details}[rule_id]) as detail,
+    case when t_org_id = 'VARCHAR' and regexp_full_match(org_id, '{ORG_ID_PATTERN}') then org_id end as org_id,
+    case when t_event_id = 'VARCHAR' then event_id end as event_id,
+    occurred_at, event_name, entity_type, entity_id,
+    case when t_actor = 'VARCHAR' then actor end as actor,
+    payload
+from judged
 """
 
 
-def validate_batch(
-    con: duckdb.DuckDBPyConnection, batch: pl.DataFrame, *, tabular: bool, now: datetime
-) -> None:
+_VALIDATED_SQL = _payload_sql()
+
+
+def validate_batch(con: duckdb.DuckDBPyConnection, batch: RecordBatch, *, now: datetime) -> None:
     """Judge every record of a batch; leaves the temp table `validated` (reason null = valid).
 
     Only the flat envelope columns travel to polars for pandera; raw text and payloads stay in DuckDB.
     """
-    parse_batch(con, batch, tabular=tabular)
+    parse_batch(con, batch)
     columns = ", ".join(ENVELOPE_COLUMNS)
     envelope = con.execute(f"select {columns} from parsed where parse_reason is null").pl()
     con.register("env", envelope_reasons(envelope, now))

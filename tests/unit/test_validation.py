@@ -299,3 +299,34 @@ def test_future_tolerance_is_five_minutes(tmp_path: Path, warehouse, now):
     late = event("late", occurred_at="2026-11-28T12:05:01Z")
     ingest_file(warehouse, write_jsonl(tmp_path / "a.jsonl", [ok, late]), now=now)
     assert warehouse.execute("select event_id from raw.events").fetchall() == [("ok",)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"event_id":"t1","org_id":"acme","occurred_at":"2026-10-05T09:14:03Z","event_name":"signal.touched",'
+        b'"entity_type":"signal","entity_id":"s1","payload":{"channel":"email",},}',
+        b'{"event_id":"t2","org_id":"acme","occurred_at":"2026-10-05T09:14:03Z","event_name":"signal.created",'
+        b'"entity_type":"signal","entity_id":"s1","payload":{"source_type":"email","urgency":NaN}}',
+    ],
+    ids=["trailing_comma", "nan"],
+)
+def test_lenient_json_is_not_json(tmp_path: Path, warehouse, now, text):
+    """DuckDB's parser accepts these; the contract's JSON does not."""
+    good = orjson_line(event("ok-1"))
+    path = tmp_path / "lenient.jsonl"
+    path.write_bytes(good + b"\n" + text + b"\n")
+    result = ingest_file(warehouse, path, now=now)
+    assert (result.accepted, result.quarantined) == (1, 1)
+    assert warehouse.execute("select line, reason from raw.quarantine").fetchall() == [(2, Reason.BAD_JSON)]
+
+
+def test_lenient_payload_string_in_csv_is_bad_json(tmp_path: Path, warehouse, now):
+    records = [
+        event("a"),
+        event("b", payload='{"source_type": "email",}'),
+        event("c", payload='{"source_type": "web"}'),
+    ]
+    result = ingest_file(warehouse, write_csv(tmp_path / "a.csv", records), now=now)
+    assert (result.accepted, result.quarantined) == (2, 1)
+    assert warehouse.execute("select line, reason from raw.quarantine").fetchall() == [(2, Reason.BAD_JSON)]

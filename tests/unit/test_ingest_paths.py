@@ -1,0 +1,139 @@
+"""The fast ingest paths (DuckDB's JSON reader, tabular frames) judge records exactly like the precise path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dagster_project.contract import ENVELOPE_FIELDS, Reason
+from dagster_project.ingestion import validation
+from dagster_project.ingestion.ingest import ingest_file
+from dagster_project.warehouse import connect, ensure_raw_schema
+from tests.events_factory import event, write_csv
+
+QUARANTINE = "select line, reason, detail, raw, org_id, event_id from raw.quarantine order by line"
+EVENTS = (
+    "select org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor, payload::varchar, "
+    "content_hash, source_line from raw.events order by source_line"
+)
+LEDGER = "select lines, accepted, duplicates, quarantined, org_id, status from raw.ingest_ledger"
+
+
+def _line(record) -> bytes:
+    return record if isinstance(record, bytes) else orjson.dumps(record)
+
+
+# Records a line-based reader and DuckDB's reader might split or number differently.
+TRICKY_LINES = [
+    _line(event("ok-1")),
+    b"",
+    b"   \t",
+    b"\x1c\x1d",  # whitespace to str.strip(), not to bytes.strip(): not a record
+    "\u00a0\u3000".encode(),  # Unicode-only whitespace: not a record
+    b"{not json",
+    b"[1, 2, 3]",
+    b'[{"event_id": "in-a-list"}]',
+    b'"just a string"',
+    b"12",
+    b"null",
+    b"{}",
+    _line(event("two-1")) + _line(event("two-2")),  # two objects on one line
+    _line(event("two-3")) + b" " + _line(event("two-4")),
+    _line(event("enc-1", payload={"source_type": "email", "snippet": "x"})).replace(b'"x"', b'"caf\xe9"'),
+    _line({**event("nulls"), "actor": None, "payload": None}),
+    _line({k: None for k in ENVELOPE_FIELDS}),
+    _line({"csv_row": ["a", "b"]}),
+    _line({**event("with-csv-row"), "csv_row": None}),
+    _line(event("esc-\u00e9\\n", payload={"source_type": "web", "snippet": 'tab\there \u2028 "q"'})),
+    _line(event("num-id", entity_id=7)),
+    _line(event("ok-1")),  # duplicate of line 1
+    _line(event("ok-1", actor="someone-else")),  # conflict with line 1
+    b"  " + _line(event("padded")) + b"  \r",
+    _line(event("ok-2")),
+]
+
+
+def _ingest(path: Path, tmp_path: Path, now, name: str) -> tuple[list, list, tuple]:
+    con = connect(tmp_path / f"{name}.duckdb")
+    ensure_raw_schema(con)
+    try:
+        ingest_file(con, path, now=now)
+        return (
+            con.execute(QUARANTINE).fetchall(),
+            con.execute(EVENTS).fetchall(),
+            con.execute(LEDGER).fetchone(),
+        )
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("name", ["tricky.jsonl", "tricky.jsonl.gz"])
+def test_duckdb_reader_matches_precise_path(tmp_path: Path, now, monkeypatch, name):
+    import gzip
+
+    data = b"\n".join(TRICKY_LINES) + b"\n"
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    fast = _ingest(path, tmp_path, now, "fast")
+    # An empty DuckDB read never matches Python's record count: every record takes the precise path.
+    monkeypatch.setattr(validation, "_JSON_FILE_SQL", validation._JSON_FILE_SQL + " limit 0")
+    precise = _ingest(path, tmp_path, now, "precise")
+    assert fast == precise
+    quarantine, events, ledger = fast
+    assert ledger[0] == len([line for line in TRICKY_LINES if line.decode("utf-8", "replace").strip()])
+    assert [e[1] for e in events] == ["ok-1", "with-csv-row", "esc-\u00e9\\n", "padded", "ok-2"]
+    reasons = {line: reason for line, reason, *_ in quarantine}
+    assert reasons[2] == Reason.BAD_JSON and reasons[11] == Reason.BAD_ENCODING
+    assert reasons[14] == Reason.MALFORMED_ROW and reasons[13] == Reason.MISSING_FIELD
+    assert reasons[19] == Reason.CONFLICTING_DUPLICATE
+
+
+def test_line_numbers_survive_many_bad_lines(tmp_path: Path, now):
+    lines = []
+    for i in range(3000):
+        lines.append(_line(event(f"e{i}")))
+        if i % 7 == 0:
+            lines.append(b"{broken")
+        if i % 11 == 0:
+            lines.append(b"   ")
+    path = tmp_path / "many.jsonl"
+    path.write_bytes(b"\n".join(lines))  # no newline after the last record
+    quarantine, events, ledger = _ingest(path, tmp_path, now, "many")
+    assert ledger[:4] == (3000 + 429, 3000, 0, 429)
+    record_of = {}
+    number = 0
+    for line in lines:
+        if line.strip():
+            number += 1
+            record_of[number] = line
+    assert all(record_of[line] == b"{broken" for line, *_ in quarantine)
+    assert all(orjson.loads(record_of[e[-1]])["event_id"] == e[1] for e in events)
+
+
+def test_csv_slow_reader_keeps_every_row(tmp_path: Path, now):
+    path = write_csv(tmp_path / "a.csv", [event("a"), event("b", actor=None), event("c")])
+    text = path.read_bytes().splitlines(keepends=True)
+    ragged = b"only,three,fields\n"
+    bad_bytes = text[3].replace(b"acme,", b"acme,", 1).replace(b"ann@", b"\xe9nn@")
+    path.write_bytes(b"".join([text[0], text[1], ragged, text[2], bad_bytes]))
+    quarantine, events, ledger = _ingest(path, tmp_path, now, "csv")
+    assert ledger[:4] == (4, 2, 0, 2)
+    assert [(q[0], q[1]) for q in quarantine] == [(2, Reason.MALFORMED_ROW), (4, Reason.BAD_ENCODING)]
+    assert quarantine[0][3] == '{"csv_row":["only","three","fields"]}'
+    assert [(e[1], e[6], e[-1]) for e in events] == [("a", "ann@acme.test", 1), ("b", None, 3)]
+
+
+def test_parquet_non_string_columns_are_read_as_text(tmp_path: Path, now):
+    record = event("p1")
+    columns = {name: pa.array([record[name]], pa.string()) for name in ENVELOPE_FIELDS if name != "payload"}
+    columns["payload"] = pa.array([orjson.dumps(record["payload"]).decode()])
+    columns["event_id"] = pa.array([42], pa.int64())
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table(columns), path)
+    quarantine, events, ledger = _ingest(path, tmp_path, now, "parquet")
+    assert ledger[:4] == (1, 1, 0, 0)
+    assert events[0][1] == "42" and quarantine == []
