@@ -82,8 +82,8 @@ def connect(path: Path | str, *, read_only: bool = False, retries: int = 50) -> 
 
 
 def memory_limit() -> str:
-    """DuckDB's memory cap for pipeline writers, e.g. `1GB` (env WORKSTREAM_DUCKDB_MEMORY)."""
-    value = os.environ.get("WORKSTREAM_DUCKDB_MEMORY", "1GB").strip()
+    """DuckDB's memory cap for pipeline writers, e.g. `512MB` (env WORKSTREAM_DUCKDB_MEMORY)."""
+    value = os.environ.get("WORKSTREAM_DUCKDB_MEMORY", "512MB").strip()
     if not value[:-2].replace(".", "", 1).isdigit() or value[-2:].upper() not in ("MB", "GB"):
         raise ValueError(f"WORKSTREAM_DUCKDB_MEMORY={value!r}: use e.g. 512MB or 1GB")
     return value
