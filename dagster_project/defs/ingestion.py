@@ -39,7 +39,12 @@ def raw_ingest(context: dg.AssetExecutionContext, workstream: WorkstreamResource
     with writer_lock(paths.writer_lock):
         con = connect(paths.warehouse)
         try:
-            report = ingest_paths(con, files, now=now, progress=None)
+            report = ingest_paths(
+                con,
+                files,
+                now=now,
+                progress=lambda name, n: context.log.info(f"{name}: {n:,} records validated"),
+            )
         finally:
             con.close()
     control.record_ingested(paths.control, [(f.content_hash, f.file, f.status) for f in report.ingested], now)
