@@ -11,6 +11,8 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock
 
+RAW_TABLES = ("events", "quarantine", "ingest_ledger", "ingest_ledger_orgs")
+
 RAW_DDL = """
 create schema if not exists raw;
 create table if not exists raw.events (

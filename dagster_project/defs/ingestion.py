@@ -9,7 +9,6 @@ from dagster_project.resources import RunClockResource, WorkstreamResource
 from dagster_project.warehouse import connect, writer_lock
 
 RAW_EVENTS = dg.AssetKey(["raw", "events"])
-RAW_TABLES = ("events", "quarantine", "ingest_ledger", "ingest_ledger_orgs")
 
 
 @dg.multi_asset(

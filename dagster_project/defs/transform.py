@@ -9,18 +9,17 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from dagster_project.resources import RunClockResource, WorkstreamResource, dbt_project
 from dagster_project.warehouse import writer_lock
 
+# The default translator is enough: groups come from `meta.dagster.group` per dbt folder, and the
+# sources carry `meta.dagster.asset_key` pointing at the raw ingest assets.
+
 
 def dbt_build_args(as_of_iso: str) -> list[str]:
     """The dbt command for a run; as_of is passed as a var (see dbt/macros/as_of.sql)."""
     return ["build", "--vars", json.dumps({"as_of": as_of_iso})]
 
 
-class WorkstreamDbtTranslator(DagsterDbtTranslator):
-    """Groups come from `meta.dagster.group` per folder; sources map to the raw ingest asset keys."""
-
-
 @dbt_assets(
-    manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=WorkstreamDbtTranslator()
+    manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=DagsterDbtTranslator()
 )
 def workstream_dbt_assets(
     context: dg.AssetExecutionContext,

@@ -16,9 +16,8 @@ from typing import Any
 
 import duckdb
 
-from dagster_project.warehouse import ensure_raw_schema
+from dagster_project.warehouse import RAW_TABLES, ensure_raw_schema
 
-RAW_TABLES = ("events", "quarantine", "ingest_ledger", "ingest_ledger_orgs")
 ENVELOPE = ("event_id", "org_id", "occurred_at", "event_name", "entity_type", "entity_id", "actor", "payload")
 DEFAULT_INGESTED_AT = "2026-11-28T00:00:00+00:00"
 
