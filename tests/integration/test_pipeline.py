@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from dagster_project.cli import run_pipeline
+from dagster_project.contract import ENVELOPE_FIELDS
 from dagster_project.generator import generate
 from tests.events_factory import write_csv, write_jsonl, write_parquet
 
@@ -93,16 +94,7 @@ def test_marts_are_published_with_contract_columns(first_run):
             "where table_schema = 'marts' group by 1",
         )
     )
-    assert {
-        "event_id",
-        "org_id",
-        "occurred_at",
-        "event_name",
-        "entity_type",
-        "entity_id",
-        "actor",
-        "payload",
-    } <= set(cols["events"])
+    assert set(ENVELOPE_FIELDS) <= set(cols["events"])
     assert {"file", "line", "reason", "raw"} <= set(cols["quarantine"])
     assert {"file", "content_hash", "lines", "accepted", "duplicates", "quarantined"} <= set(
         cols["ingest_ledger"]
