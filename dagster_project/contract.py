@@ -29,6 +29,19 @@ REASON_CODES = ("price", "timing", "competitor", "no_decision", "scope", "relati
 CHECKLISTS = ("pink", "red")
 ATOM_TYPES = ("decision", "risk", "preference", "note", "status")
 MEMORY_ENTITY_TYPES = ("signal", "candidate", "pursuit", "client")
+# The `funnel_velocity` stage pairs, in display order (all present per org, zero-filled).
+FUNNEL_STAGE_PAIRS: tuple[tuple[str, str], ...] = (
+    ("signal", "candidate"),
+    ("candidate", "promoted"),
+    ("qual", "pink"),
+    ("pink", "red"),
+    ("red", "submit"),
+    ("submit", "won"),
+    ("qual", "lost"),
+    ("pink", "lost"),
+    ("red", "lost"),
+    ("submit", "lost"),
+)
 
 
 @dataclass(frozen=True)

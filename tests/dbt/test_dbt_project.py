@@ -16,6 +16,8 @@ import duckdb
 import pytest
 from raw_fixture import create_raw_tables, insert_events, insert_rows
 
+from dagster_project.contract import FUNNEL_STAGE_PAIRS
+
 REPO = Path(__file__).resolve().parents[2]
 DBT_DIR = REPO / "dbt"
 _VENV_DBT = Path(sys.executable).parent / "dbt"
@@ -24,18 +26,7 @@ DBT_EXE = _VENV_DBT if _VENV_DBT.exists() else Path(shutil.which("dbt") or "dbt"
 AS_OF = "2026-11-27T17:00:00+00:00"
 EARLIER_AS_OF = "2026-11-22T00:00:00+00:00"
 
-PAIRS = [
-    ("signal", "candidate"),
-    ("candidate", "promoted"),
-    ("qual", "pink"),
-    ("pink", "red"),
-    ("red", "submit"),
-    ("submit", "won"),
-    ("qual", "lost"),
-    ("pink", "lost"),
-    ("red", "lost"),
-    ("submit", "lost"),
-]
+PAIRS = list(FUNNEL_STAGE_PAIRS)
 
 
 def run_dbt(args: list[str], *, warehouse: Path, target: Path, as_of: str | None = None) -> str:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.contract import FUNNEL_STAGE_PAIRS
+
 UTC = dt.UTC
 BUILT_AT = dt.datetime(2024, 5, 10, 0, 0, tzinfo=UTC)
 PUBLISHED_AT = dt.datetime(2024, 5, 10, 0, 1, 30, tzinfo=UTC)
@@ -53,18 +55,7 @@ _VOLUME: dict[str, tuple[dt.date, dict[tuple[str, str], list[int]]]] = {
     ),
 }
 
-FUNNEL_PAIRS: tuple[tuple[str, str], ...] = (
-    ("signal", "candidate"),
-    ("candidate", "promoted"),
-    ("qual", "pink"),
-    ("pink", "red"),
-    ("red", "submit"),
-    ("submit", "won"),
-    ("qual", "lost"),
-    ("pink", "lost"),
-    ("red", "lost"),
-    ("submit", "lost"),
-)
+FUNNEL_PAIRS = FUNNEL_STAGE_PAIRS
 # (entered, converted, median_hours, p90_hours) per pair, in FUNNEL_PAIRS order.
 _FUNNEL: dict[str, list[tuple[int, int, float | None, float | None]]] = {
     ORG_A: [
