@@ -293,9 +293,5 @@ def quarantine_export(
     )
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
