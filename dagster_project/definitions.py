@@ -8,17 +8,19 @@ from dagster_project.defs.automation import (
     inbox_files_sensor,
     ingest_build_publish_job,
     nightly_rebuild_schedule,
+    outbox_due_sensor,
 )
 from dagster_project.defs.ingestion import event_ids_unique_per_org, ledger_conserves_lines, raw_ingest
+from dagster_project.defs.lifecycle import every_event_accounted_for, lifecycle_apply
 from dagster_project.defs.publishing import serving_snapshot
 from dagster_project.defs.transform import workstream_dbt_assets
 from dagster_project.resources import RunClockResource, WorkstreamResource, build_dbt_resource
 
 defs = dg.Definitions(
-    assets=[raw_ingest, workstream_dbt_assets, serving_snapshot],
-    asset_checks=[ledger_conserves_lines, event_ids_unique_per_org],
+    assets=[raw_ingest, lifecycle_apply, workstream_dbt_assets, serving_snapshot],
+    asset_checks=[ledger_conserves_lines, event_ids_unique_per_org, every_event_accounted_for],
     jobs=[ingest_build_publish_job],
-    sensors=[inbox_files_sensor],
+    sensors=[inbox_files_sensor, outbox_due_sensor],
     schedules=[nightly_rebuild_schedule],
     resources={
         "workstream": WorkstreamResource(),

@@ -612,6 +612,18 @@ def health(store: Store, now: datetime, *, org_id: str | None = None) -> list[He
     return _read(store, run, [])
 
 
+def retrying(store: Store) -> dict[str, int]:
+    """Per org, pending items that already failed at least once (waiting out their backoff)."""
+
+    def run(con: sqlite3.Connection) -> dict[str, int]:
+        rows = con.execute(
+            "select org_id, count(*) from outbox_items where status = 'pending' and attempts > 0 group by org_id"
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    return _read(store, run, {})
+
+
 __all__ = [
     "Claim",
     "DeadLetter",
@@ -631,6 +643,7 @@ __all__ = [
     "items",
     "recover_stale",
     "retry_dead",
+    "retrying",
     "still_owned",
     "to_text",
     "transaction",

@@ -12,7 +12,9 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
+from dagster_project import outbox
 from dagster_project.settings import HomePaths
 from dagster_project.warehouse import path_literal
 
@@ -62,6 +64,7 @@ def publish_snapshot(
             literal = path_literal(events_file)
             con.execute(f"create view snap.marts.events as select * from read_parquet({literal})")
             events = con.execute(f"select count(*) from read_parquet({literal})").fetchone()[0]
+        _publish_outbox(con, paths, published_at)
         con.execute(
             "create table snap.marts.snapshot_info as select ?::varchar as snapshot_version, "
             "?::timestamptz as built_at, ?::timestamptz as published_at, ?::bigint as events",
@@ -72,4 +75,72 @@ def publish_snapshot(
     os.replace(tmp, paths.serving)
     for old in sorted(paths.snapshots.glob("events-*.parquet"))[:-KEEP_EVENT_FILES]:
         old.unlink(missing_ok=True)
-    return PublishResult(version, paths.serving, [n for n in names if n != "events"], events)
+    tables = [n for n in names if n != "events"] + ["outbox_health", "dead_letters"]
+    return PublishResult(version, paths.serving, tables, events)
+
+
+def _publish_outbox(con: duckdb.DuckDBPyConnection, paths: HomePaths, now: datetime) -> None:
+    """`outbox_health` and `dead_letters`: operational views of the control store at publish time."""
+    health = outbox.health(paths.control, now)
+    retrying = outbox.retrying(paths.control)
+    frame = pl.DataFrame(
+        [
+            (
+                h.org_id,
+                h.pending,
+                retrying.get(h.org_id, 0),
+                h.oldest_pending_age_s,
+                h.dead_lettered,
+                h.processed_last_hour,
+            )
+            for h in health
+        ],
+        schema={
+            "org_id": pl.Utf8,
+            "pending": pl.Int64,
+            "retrying": pl.Int64,
+            "oldest_pending_age_s": pl.Float64,
+            "dead_lettered": pl.Int64,
+            "processed_last_hour": pl.Int64,
+        },
+        orient="row",
+    )
+    con.register("publish_outbox_health", frame.to_arrow())
+    con.execute(
+        "create table snap.marts.outbox_health as select * from publish_outbox_health order by org_id"
+    )
+    dead = [d for h in health if h.dead_lettered for d in outbox.dead_letters(paths.control, h.org_id)]
+    dead_frame = pl.DataFrame(
+        [
+            (
+                d.org_id,
+                d.event_id,
+                d.entity_type,
+                d.entity_id,
+                d.occurred_at,
+                d.attempts,
+                d.last_error,
+                d.dead_at,
+            )
+            for d in dead
+        ],
+        schema={
+            "org_id": pl.Utf8,
+            "event_id": pl.Utf8,
+            "entity_type": pl.Utf8,
+            "entity_id": pl.Utf8,
+            "occurred_at": pl.Datetime("us", "UTC"),
+            "attempts": pl.Int64,
+            "last_error": pl.Utf8,
+            "dead_at": pl.Datetime("us", "UTC"),
+        },
+        orient="row",
+    )
+    con.register("publish_dead_letters", dead_frame.to_arrow())
+    con.execute(
+        """create table snap.marts.dead_letters as
+           select d.org_id, d.event_id, e.event_name, d.entity_type, d.entity_id, d.occurred_at, d.attempts,
+                  d.last_error, d.dead_at
+           from publish_dead_letters d left join raw.events e using (org_id, event_id)
+           order by d.org_id, d.dead_at, d.event_id"""
+    )

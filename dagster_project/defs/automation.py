@@ -3,18 +3,29 @@
 import hashlib
 import json
 import os
+import sqlite3
 from pathlib import Path
 
 import dagster as dg
 
-from dagster_project import control
+from dagster_project import control, outbox
 from dagster_project.ingestion.readers import content_hash, list_inbox
-from dagster_project.settings import HomePaths, home_from_env, inbox_from_env
+from dagster_project.settings import HomePaths, default_clock, home_from_env, inbox_from_env
+
+ACTIVE_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 ingest_build_publish_job = dg.define_asset_job(
     "ingest_build_publish_job",
     selection=dg.AssetSelection.all(),
-    description="Ingest new inbox files, build the dbt models, publish the snapshot. Safe to retry.",
+    description=(
+        "Ingest new inbox files, apply due outbox items to the core tables, build the dbt models, "
+        "publish the snapshot. Safe to retry."
+    ),
     executor_def=dg.in_process_executor,
 )
 
@@ -79,3 +90,37 @@ nightly_rebuild_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Rebuild as of now every night: time-based outputs move even without new events.",
 )
+
+
+def due_items(control_path: Path, now_text: str) -> int:
+    """Outbox items a run should pick up now: due pending items, plus claims old enough to recover."""
+    if not control_path.exists():
+        return 0
+    with control.connect(control_path) as con:
+        try:
+            return con.execute(
+                "select count(*) from outbox_items where status = 'pending' and next_attempt_at <= ?",
+                (now_text,),
+            ).fetchone()[0]
+        except sqlite3.OperationalError:  # no outbox table yet
+            return 0
+
+
+@dg.sensor(
+    name="outbox_due_sensor",
+    job=ingest_build_publish_job,
+    minimum_interval_seconds=int(os.environ.get("WORKSTREAM_SENSOR_INTERVAL", "5")),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def outbox_due_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """Due outbox items (new, or a retry whose backoff ended) → one run, unless a run is already going."""
+    now = default_clock().now()
+    due = due_items(HomePaths(home_from_env()).control, outbox.to_text(now))
+    if not due:
+        return dg.SkipReason("no outbox items due")
+    active = context.instance.get_run_records(
+        dg.RunsFilter(job_name=ingest_build_publish_job.name, statuses=ACTIVE_STATUSES), limit=1
+    )
+    if active:
+        return dg.SkipReason(f"{due} item(s) due; a run is already queued or in progress")
+    return dg.RunRequest(tags={"workstream/trigger": "outbox", "workstream/due": str(due)})

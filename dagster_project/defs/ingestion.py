@@ -5,6 +5,7 @@ import dagster as dg
 from dagster_project import control
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import list_inbox
+from dagster_project.lifecycle.runner import enqueue_file_events
 from dagster_project.resources import RunClockResource, WorkstreamResource
 from dagster_project.warehouse import connect, writer_lock
 
@@ -44,6 +45,13 @@ def raw_ingest(context: dg.AssetExecutionContext, workstream: WorkstreamResource
                 now=now,
                 progress=lambda name, n: context.log.info(f"{name}: {n:,} records validated"),
             )
+            # Right after the commit: each new file's accepted events become outbox items. A crash in
+            # between loses nothing — the apply step enqueues whatever the outbox lacks.
+            queued = sum(
+                enqueue_file_events(con, paths.control, f.file, now, now)
+                for f in report.ingested
+                if f.accepted
+            )
         finally:
             con.close()
     control.record_ingested(paths.control, [(f.content_hash, f.file, f.status) for f in report.ingested], now)
@@ -55,7 +63,7 @@ def raw_ingest(context: dg.AssetExecutionContext, workstream: WorkstreamResource
         f"ingested {len(report.ingested)} new file(s) of {len(files)}: {report.total('accepted')} accepted, "
         f"{report.total('duplicates')} duplicates, {report.total('quarantined')} quarantined"
     )
-    common = {"files_new": len(report.ingested), "files_seen": len(files)}
+    common = {"files_new": len(report.ingested), "files_seen": len(files), "outbox_enqueued": queued}
     yield dg.MaterializeResult(
         asset_key=RAW_EVENTS,
         metadata={**common, "accepted": report.total("accepted"), "duplicates": report.total("duplicates")},

@@ -169,7 +169,9 @@ def event_order(event: Event) -> tuple[datetime, int, str]:
     return (event["occurred_at"], 0 if event["event_name"] == CONFIG_EVENT else 1, event["event_id"])
 
 
-def fold(events: Iterable[Event], *, as_of: datetime | None = None) -> FoldResult:
+def fold(
+    events: Iterable[Event], *, as_of: datetime | None = None, config_history: bool = True
+) -> FoldResult:
     """Fold one org's accepted events (any order) into current state, transitions and rejections.
 
     With `as_of`, events after it are left out and derived figures (checklist completion) use the config
@@ -187,7 +189,7 @@ def fold(events: Iterable[Event], *, as_of: datetime | None = None) -> FoldResul
     state = _OrgFold(org_id, registry)
     for event in ordered:
         state.apply(event)
-    return state.result(as_of or ordered[-1]["occurred_at"])
+    return state.result(as_of or ordered[-1]["occurred_at"], config_history=config_history)
 
 
 def fold_all(events: Iterable[Event], *, as_of: datetime | None = None) -> FoldResult:
@@ -654,7 +656,7 @@ class _OrgFold:
 
     # --- output --------------------------------------------------------------------------------------
 
-    def result(self, as_of: datetime) -> FoldResult:
+    def result(self, as_of: datetime, *, config_history: bool = True) -> FoldResult:
         org = self.org_id
         signals = [
             {
@@ -713,7 +715,7 @@ class _OrgFold:
             clients=clients,
             transitions=list(self.transitions),  # already in event-time order
             rejected_events=rejected,
-            config_registry=self.config.history(org),
+            config_registry=self.config.history(org) if config_history else [],
             outcomes=dict(self.outcomes),  # in event-time order
         )
 

@@ -1,0 +1,82 @@
+"""The apply asset: outbox items → guarded state machines → core tables, with its accounting check."""
+
+import dagster as dg
+
+from dagster_project.defs.ingestion import RAW_EVENTS
+from dagster_project.lifecycle import runner
+from dagster_project.resources import RunClockResource, WorkstreamResource
+from dagster_project.warehouse import connect, writer_lock
+
+CORE_OUTPUTS = (
+    ("signals", "Every signal's current state (open, touched, linked, dismissed) and owner."),
+    ("candidates", "Every candidate's current status through the guarded candidate machine."),
+    ("pursuits", "Every pursuit's stage, checklists with completion %, proposals and outcome."),
+    ("client_parts", "What each entity cluster knows of each client it references (aggregated by dbt)."),
+    ("transitions", "Every applied state change (warned ones flagged), in event-time order."),
+    ("rejected_events", "Every event a rule stopped (or warned about), with its rule code and detail."),
+    ("event_outcomes", "The judgement on every accepted event: applied, warned, rejected or ignored."),
+    ("config_registry", "Each org's config values: built-in defaults and effective-dated overrides."),
+)
+CORE_EVENT_OUTCOMES = dg.AssetKey(["core", "event_outcomes"])
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(["core", table], group_name="lifecycle", description=desc, deps=[RAW_EVENTS])
+        for table, desc in CORE_OUTPUTS
+    ],
+    name="lifecycle_apply",
+    compute_kind="python",
+)
+def lifecycle_apply(
+    context: dg.AssetExecutionContext, workstream: WorkstreamResource, clock: RunClockResource
+):
+    """Claim due outbox items, re-fold the entity clusters they touch, mark them processed.
+
+    Safe to retry and to kill: the warehouse write per batch is one transaction of idempotent
+    re-folds; stale claims are recovered by the next run; failures back off, then dead-letter.
+    """
+    paths = workstream.paths
+    with writer_lock(paths.writer_lock):
+        con = connect(paths.warehouse)
+        try:
+            report = runner.run_apply(
+                con,
+                paths.control,
+                now=clock.current(),
+                as_of=clock.as_of_time(),
+                worker=f"run:{context.run_id}",
+                log=context.log.info,
+            )
+        finally:
+            con.close()
+    for key, error in list(report.errors.items())[:20]:
+        context.log.warning(f"apply failed for {key}: {error}")
+    context.log.info(
+        f"applied {report.completed:,} of {report.claimed:,} claimed item(s) in {report.batches} batch(es); "
+        f"{report.retrying} retrying, {report.dead_lettered} dead-lettered, {report.enqueued} re-enqueued, "
+        f"{report.recovered} stale claim(s) recovered"
+    )
+    metadata = {
+        "claimed": report.claimed,
+        "completed": report.completed,
+        "retrying": report.retrying,
+        "dead_lettered": report.dead_lettered,
+        "clusters_refolded": report.clusters,
+        "events_folded": report.events_folded,
+    }
+    for table, _ in CORE_OUTPUTS:
+        yield dg.MaterializeResult(asset_key=["core", table], metadata=metadata)
+
+
+@dg.asset_check(asset=CORE_EVENT_OUTCOMES, blocking=True, name="every_event_accounted_for")
+def every_event_accounted_for(workstream: WorkstreamResource, clock: RunClockResource) -> dg.AssetCheckResult:
+    """Every accepted event up to the as-of is applied, warned, rejected or ignored, dead-lettered, or
+    still in the outbox (retrying): none is silently dropped."""
+    paths = workstream.paths
+    con = connect(paths.warehouse, read_only=True)
+    try:
+        figures = runner.unaccounted_events(con, paths.control, clock.as_of_time())
+    finally:
+        con.close()
+    return dg.AssetCheckResult(passed=figures["unaccounted"] == 0, metadata=figures)

@@ -1,0 +1,223 @@
+"""One apply run: recover stale claims, enqueue what the outbox lacks, then claim → apply → complete.
+
+The outbox (control store) decides *which* events a run works on and keeps retries and dead letters;
+`apply.apply_batch` re-folds the clusters they touch. The warehouse write is idempotent, so a run killed
+anywhere is repaired by the next one: claims it held go stale and are recovered, the same re-fold
+writes the same rows, and only the claim that still owns an item may mark it processed (fencing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import polars as pl
+
+from dagster_project import outbox
+from dagster_project.faults import checkpoint
+from dagster_project.lifecycle.apply import FaultHook, apply_batch, last_as_of
+from dagster_project.lifecycle.config import DEFAULTS
+from dagster_project.lifecycle.store import ensure_core_schema
+
+DEFAULT_BATCH = 100_000
+_KEY_COLUMNS = "org_id, event_id, entity_type, entity_id, occurred_at"
+
+
+@dataclass
+class ApplyRunReport:
+    recovered: int = 0
+    enqueued: int = 0
+    claimed: int = 0
+    completed: int = 0
+    retrying: int = 0
+    dead_lettered: int = 0
+    lost_claims: int = 0
+    batches: int = 0
+    clusters: int = 0
+    events_folded: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def enqueue_file_events(
+    con: duckdb.DuckDBPyConnection, store: Path, file_name: str, ingested_at: datetime, now: datetime
+) -> int:
+    """Enqueue the events one ingest committed from one file (called right after the commit)."""
+    rows = con.execute(
+        f"select {_KEY_COLUMNS} from raw.events where source_file = ? and ingested_at = ?",
+        [file_name, ingested_at],
+    ).fetchall()
+    return _enqueue(store, rows, now)
+
+
+def enqueue_missing(con: duckdb.DuckDBPyConnection, store: Path, now: datetime) -> int:
+    """Enqueue every accepted event the outbox lacks (a crash between ingest's commit and its enqueue).
+
+    Cheap when nothing is missing: the outbox only ever holds keys of accepted events, so equal counts
+    mean equal sets; only a mismatch pays for the full anti-join.
+    """
+    warehouse_count = con.execute("select count(*) from raw.events").fetchone()[0]
+    with outbox.connect(store) as sq:
+        outbox.ensure_schema(sq)
+        outbox_count = sq.execute("select count(*) from outbox_items").fetchone()[0]
+        if warehouse_count == outbox_count:
+            return 0
+        known = sq.execute("select org_id, event_id from outbox_items").fetchall()
+    con.register(
+        "outbox_known",
+        pl.DataFrame(known, schema={"org_id": pl.Utf8, "event_id": pl.Utf8}, orient="row").to_arrow(),
+    )
+    rows = con.execute(
+        f"""select {_KEY_COLUMNS} from raw.events e
+            where not exists (select 1 from outbox_known k where k.org_id = e.org_id and k.event_id = e.event_id)"""
+    ).fetchall()
+    return _enqueue(store, rows, now)
+
+
+def _enqueue(store: Path, rows: list[tuple], now: datetime) -> int:
+    names = ("org_id", "event_id", "entity_type", "entity_id", "occurred_at")
+    return outbox.enqueue(store, (dict(zip(names, row, strict=True)) for row in rows), now) if rows else 0
+
+
+def keys_with_status(store: Path, statuses: tuple[str, ...]) -> list[outbox.Key]:
+    marks = ", ".join("?" for _ in statuses)
+    with outbox.connect(store) as sq:
+        outbox.ensure_schema(sq)
+        return [
+            (r[0], r[1])
+            for r in sq.execute(
+                f"select org_id, event_id from outbox_items where status in ({marks})", statuses
+            )
+        ]
+
+
+def outbox_settings(con: duckdb.DuckDBPyConnection, as_of: datetime) -> dict[str, dict[str, int]]:
+    """Each org's `outbox.*` values in force at `as_of` (from the config registry the apply keeps)."""
+    settings: dict[str, dict[str, int]] = {}
+    rows = con.execute(
+        """select org_id, key, value from core.config_registry
+           where key like 'outbox.%'
+             and (effective_from is null or effective_from <= $t) and (effective_to is null or effective_to > $t)""",
+        {"t": as_of},
+    ).fetchall()
+    for org_id, key, value in rows:
+        settings.setdefault(org_id, {})[key] = int(orjson.loads(value))
+    return settings
+
+
+def _setting(settings: dict[str, dict[str, int]], org_id: str, key: str) -> int:
+    return settings.get(org_id, {}).get(key, int(DEFAULTS[key]))
+
+
+def run_apply(
+    con: duckdb.DuckDBPyConnection,
+    store: Path,
+    *,
+    now: datetime,
+    as_of: datetime,
+    worker: str,
+    batch_size: int = DEFAULT_BATCH,
+    fault: FaultHook | None = None,
+    log: Callable[[str], Any] = lambda _msg: None,
+) -> ApplyRunReport:
+    """Apply every due outbox item (and a moved as-of) to the core tables. Safe to rerun after any crash."""
+    ensure_core_schema(con)
+    report = ApplyRunReport()
+    stale = int(DEFAULTS["outbox.stale_claim_minutes"])
+    recovered = outbox.recover_stale(
+        store, now, stale_minutes=stale, max_attempts=int(DEFAULTS["outbox.max_attempts"])
+    )
+    report.recovered = len(recovered.requeued) + len(recovered.dead)
+    report.enqueued = enqueue_missing(con, store, now)
+    checkpoint("after_enqueue")
+    dead = keys_with_status(store, ("dead",))
+    ran = False
+    while True:
+        claim = outbox.claim(store, now=now, limit=batch_size, worker=worker)
+        if not claim:
+            break
+        report.claimed += len(claim.items)
+        checkpoint("after_claim")
+        batch = apply_batch(con, claim.keys, as_of=as_of, now=now, dead=dead, fault=fault)
+        ran = True
+        checkpoint("after_apply")
+        report.batches += 1
+        report.clusters += batch.clusters
+        report.events_folded += batch.events_folded
+        settings = outbox_settings(con, as_of)
+        ok = [key for key in claim.keys if key not in batch.failed_keys]
+        done = outbox.complete(store, claim.token, ok, now)
+        report.completed += len(done)
+        report.lost_claims += len(ok) - len(done)
+        for key in claim.keys:
+            error = batch.failed_keys.get(key)
+            if error is None:
+                continue
+            status = outbox.fail(
+                store,
+                claim.token,
+                key,
+                error,
+                now,
+                max_attempts=_setting(settings, key[0], "outbox.max_attempts"),
+                cap_minutes=_setting(settings, key[0], "outbox.backoff_cap_minutes"),
+            )
+            if status == "dead":
+                report.dead_lettered += 1
+                dead.append(key)
+            elif status == "pending":
+                report.retrying += 1
+            report.errors[f"{key[0]}/{key[1]}"] = error
+        checkpoint("after_complete")
+        log(
+            f"batch {report.batches}: {len(claim.items):,} claimed, {batch.clusters:,} clusters re-folded "
+            f"({batch.events_folded:,} events), {len(batch.failed)} failed"
+        )
+    if not ran and last_as_of(con) != as_of:
+        # Nothing new, but the as-of moved: events entering (or leaving) the window get (un)applied.
+        batch = apply_batch(con, [], as_of=as_of, now=now, dead=dead, fault=fault)
+        report.clusters += batch.clusters
+        report.events_folded += batch.events_folded
+    return report
+
+
+def unaccounted_events(con: duckdb.DuckDBPyConnection, store: Path, as_of: datetime) -> dict[str, int]:
+    """The apply asset check's figures: every accepted event up to as-of is judged, dead, or in flight."""
+    in_flight = keys_with_status(store, ("pending", "claimed"))
+    dead = keys_with_status(store, ("dead",))
+    schema = {"org_id": pl.Utf8, "event_id": pl.Utf8}
+    con.register("check_in_flight", pl.DataFrame(in_flight, schema=schema, orient="row").to_arrow())
+    con.register("check_dead", pl.DataFrame(dead, schema=schema, orient="row").to_arrow())
+    row = con.execute(
+        """select
+             count(*) filter (where o.event_id is not null),
+             count(*) filter (where o.event_id is null and d.event_id is not null),
+             count(*) filter (where o.event_id is null and d.event_id is null and f.event_id is not null),
+             count(*) filter (where o.event_id is null and d.event_id is null and f.event_id is null)
+           from raw.events e
+           left join core.event_outcomes o using (org_id, event_id)
+           left join check_dead d using (org_id, event_id)
+           left join check_in_flight f using (org_id, event_id)
+           where e.occurred_at <= $as_of""",
+        {"as_of": as_of},
+    ).fetchone()
+    outcomes = dict(con.execute("select outcome, count(*) from core.event_outcomes group by all").fetchall())
+    return {
+        "judged": row[0],
+        "dead_lettered": row[1],
+        "in_flight": row[2],
+        "unaccounted": row[3],
+        **{f"outcome/{k}": v for k, v in sorted(outcomes.items())},
+    }
+
+
+def retry_dead_letters(store: Path, keys: list[outbox.Key], now: datetime) -> list[outbox.Key]:
+    """Put dead letters back in the queue after a fix (attempts reset); the next run applies them."""
+    return outbox.retry_dead(store, keys, now)
+
+
+__all__ = ["ApplyRunReport", "enqueue_file_events", "enqueue_missing", "run_apply", "unaccounted_events"]

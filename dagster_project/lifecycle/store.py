@@ -1,0 +1,162 @@
+"""The lifecycle engine's tables in the warehouse (schema `core`): what the apply step writes.
+
+Every entity row carries the `cluster_id` of the group of entities whose events were folded together
+(a candidate, the signals it links and the pursuit it was promoted to). A re-fold replaces exactly the
+rows of the clusters it touched, in one transaction, so an interrupted apply leaves the old rows and
+a rerun writes the same new ones. dbt reads these tables as sources (`source('core', …)`).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+CORE_TABLES = (
+    "signals",
+    "candidates",
+    "pursuits",
+    "client_parts",
+    "transitions",
+    "rejected_events",
+    "event_outcomes",
+    "config_registry",
+    "entity_clusters",
+    "apply_state",
+)
+
+CORE_DDL = """
+create schema if not exists core;
+create table if not exists core.signals (
+    org_id varchar not null,
+    signal_id varchar not null,
+    status varchar not null,
+    owner varchar,
+    source_type varchar,
+    created_at timestamptz not null,
+    first_touched_at timestamptz,
+    dismissed_at timestamptz,
+    linked_at timestamptz,
+    linked_candidate_id varchar,
+    linked_candidate_ids varchar[],
+    entered_state_at timestamptz,
+    last_event_at timestamptz,
+    cluster_id varchar not null
+);
+create table if not exists core.candidates (
+    org_id varchar not null,
+    candidate_id varchar not null,
+    status varchar not null,
+    owner varchar,
+    title varchar,
+    client_id varchar,
+    value_band varchar,
+    tags varchar[],
+    signal_ids varchar[],
+    pursuit_id varchar,
+    entered_state_at timestamptz,
+    created_at timestamptz not null,
+    last_event_at timestamptz,
+    cluster_id varchar not null
+);
+create table if not exists core.pursuits (
+    org_id varchar not null,
+    pursuit_id varchar not null,
+    candidate_id varchar not null,
+    stage varchar not null,
+    owner varchar,
+    capture_lead varchar,
+    client_id varchar,
+    due_date date,
+    forecast_value_usd double,
+    compliance_score double,
+    pink_checklist json,
+    pink_missing varchar[],
+    pink_completion_pct double,
+    red_checklist json,
+    red_missing varchar[],
+    red_completion_pct double,
+    proposals_sent integer,
+    first_proposal_sent_at timestamptz,
+    latest_proposal_id varchar,
+    latest_proposal_version integer,
+    outcome varchar,
+    reason_code varchar,
+    reason varchar,
+    missing_reason boolean,
+    entered_state_at timestamptz,
+    created_at timestamptz not null,
+    closed_at timestamptz,
+    last_event_at timestamptz,
+    cluster_id varchar not null
+);
+-- Clients exist once referenced: each cluster contributes what it knows (first reference; fields from
+-- client.updated), and the `clients` mart aggregates the parts per client.
+create table if not exists core.client_parts (
+    org_id varchar not null,
+    client_id varchar not null,
+    name varchar,
+    domain varchar,
+    industry varchar,
+    created_at timestamptz not null,
+    last_event_at timestamptz,
+    cluster_id varchar not null
+);
+create table if not exists core.transitions (
+    org_id varchar not null,
+    entity_type varchar not null,
+    entity_id varchar not null,
+    from_state varchar,
+    to_state varchar not null,
+    occurred_at timestamptz not null,
+    event_id varchar not null,
+    warned boolean not null,
+    cluster_id varchar not null
+);
+create table if not exists core.rejected_events (
+    org_id varchar not null,
+    event_id varchar not null,
+    event_name varchar not null,
+    entity_type varchar not null,
+    entity_id varchar not null,
+    occurred_at timestamptz not null,
+    rule varchar not null,
+    detail varchar,
+    outcome varchar not null,
+    cluster_id varchar not null
+);
+-- One row per accepted event the apply step has judged: applied | warned | rejected | ignored.
+create table if not exists core.event_outcomes (
+    org_id varchar not null,
+    event_id varchar not null,
+    event_name varchar not null,
+    entity_type varchar not null,
+    entity_id varchar not null,
+    occurred_at timestamptz not null,
+    outcome varchar not null,
+    cluster_id varchar not null
+);
+create table if not exists core.config_registry (
+    org_id varchar not null,
+    key varchar not null,
+    value json,
+    effective_from timestamptz,
+    effective_to timestamptz,
+    event_id varchar,
+    source varchar not null
+);
+-- Which cluster every entity (and every entity an event links to) belongs to.
+create table if not exists core.entity_clusters (
+    org_id varchar not null,
+    entity_type varchar not null,
+    entity_id varchar not null,
+    cluster_id varchar not null
+);
+-- The as-of time the core tables were last computed for (one row).
+create table if not exists core.apply_state (
+    as_of timestamptz not null,
+    applied_at timestamptz not null
+);
+"""
+
+
+def ensure_core_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(CORE_DDL)
