@@ -21,12 +21,15 @@ from dagster_project.settings import (
     ENV_INBOX,
     PROJECT_ROOT,
     HomePaths,
+    default_clock,
     parse_timestamp,
 )
 
 app = typer.Typer(help="Workstream: sales events in, validated, modelled and served.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Work with quarantined input records.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
+outbox_app = typer.Typer(help="Inspect dead letters and retry them after a fix.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
 console = Console(stderr=True)
 JOB_NAME = "ingest_build_publish_job"
 
@@ -198,6 +201,11 @@ def run(
     for key, value in sorted(quarantine.items()):
         if key.startswith("reason/"):
             table.add_row(f"  {key.removeprefix('reason/')}", f"{value:,}")
+    applied = assets.get("core/event_outcomes", {})
+    table.add_row(
+        "outbox applied / retrying / dead",
+        f"{applied.get('completed', 0):,} / {applied.get('retrying', 0):,} / {applied.get('dead_lettered', 0):,}",
+    )
     table.add_row("events in snapshot", f"{snap.get('events', 0):,}")
     table.add_row("snapshot", f"{snap.get('path', '')} ({snap.get('snapshot_version', '')})")
     table.add_row("elapsed", f"{time.perf_counter() - started:.1f} s")
@@ -291,6 +299,58 @@ def quarantine_export(
         f"wrote {written:,} records to {out}"
         + (f" ({skipped} whole-file entries listed in stderr)" if skipped else "")
     )
+
+
+@outbox_app.command("dead-letters")
+def outbox_dead_letters(
+    home: Annotated[Path, typer.Option("--home", help="The home folder whose control store to read.")],
+    org: Annotated[str, typer.Option("--org", help="The org (every read is scoped to one org).")],
+) -> None:
+    """List one org's dead letters with their attempts and last error."""
+    from dagster_project import outbox
+
+    rows = outbox.dead_letters(HomePaths(home.resolve()).control, org)
+    table = Table(title=f"dead letters of {org}: {len(rows)}")
+    for name in ("event_id", "entity", "attempts", "dead_at", "last_error"):
+        table.add_column(name)
+    for d in rows:
+        table.add_row(
+            d.event_id,
+            f"{d.entity_type}:{d.entity_id}",
+            str(d.attempts),
+            d.dead_at.isoformat(),
+            d.last_error or "",
+        )
+    Console().print(table)
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    home: Annotated[Path, typer.Option("--home", help="The home folder whose control store to change.")],
+    org: Annotated[str, typer.Option("--org", help="The org the items belong to.")],
+    event_id: Annotated[
+        list[str] | None, typer.Option("--event-id", help="A dead-lettered event to retry (repeatable).")
+    ] = None,
+    all_dead: Annotated[bool, typer.Option("--all", help="Retry every dead letter of the org.")] = False,
+) -> None:
+    """Put dead letters back in the queue (attempts reset); the outbox sensor or the next run applies them."""
+    from dagster_project import outbox
+
+    paths = HomePaths(home.resolve())
+    if all_dead:
+        wanted = [(org, d.event_id) for d in outbox.dead_letters(paths.control, org)]
+    elif event_id:
+        wanted = [(org, e) for e in event_id]
+    else:
+        console.print("[red]name --event-id ID (repeatable) or --all[/red]")
+        raise typer.Exit(2)
+    revived = outbox.retry_dead(paths.control, wanted, default_clock().now())
+    missing = sorted(set(wanted) - set(revived))
+    console.print(f"{len(revived)} item(s) back in the queue")
+    for _, eid in missing:
+        console.print(f"[yellow]{eid}: not a dead letter of {org}[/yellow]")
+    if missing:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 
 from dagster_project import outbox
+from dagster_project.faults import checkpoint
 from dagster_project.settings import HomePaths
 from dagster_project.warehouse import path_literal
 
@@ -72,6 +73,7 @@ def publish_snapshot(
         )
     finally:
         con.execute("detach snap")
+    checkpoint("before_publish")
     os.replace(tmp, paths.serving)
     for old in sorted(paths.snapshots.glob("events-*.parquet"))[:-KEEP_EVENT_FILES]:
         old.unlink(missing_ok=True)

@@ -43,7 +43,16 @@ def _events(con) -> list[dict]:
     rows = con.execute(
         "select org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor, payload from raw.events"
     ).fetchall()
-    names = ("org_id", "event_id", "occurred_at", "event_name", "entity_type", "entity_id", "actor", "payload")
+    names = (
+        "org_id",
+        "event_id",
+        "occurred_at",
+        "event_name",
+        "entity_type",
+        "entity_id",
+        "actor",
+        "payload",
+    )
     return [dict(zip(names, r[:-1], strict=False)) | {"payload": orjson.loads(r[-1])} for r in rows]
 
 
@@ -79,7 +88,16 @@ def test_batched_apply_equals_one_fold(sample_warehouse, tmp_path, batches):
         assert _table(con, table, columns) == _expected(getattr(expected, table), columns), table
     columns = ["org_id", "pursuit_id", "stage", "owner", "red_completion_pct", "outcome", "closed_at"]
     assert _table(con, "pursuits", columns) == _expected(expected.pursuits, columns)
-    columns = ["org_id", "entity_type", "entity_id", "from_state", "to_state", "occurred_at", "event_id", "warned"]
+    columns = [
+        "org_id",
+        "entity_type",
+        "entity_id",
+        "from_state",
+        "to_state",
+        "occurred_at",
+        "event_id",
+        "warned",
+    ]
     assert _table(con, "transitions", columns) == _expected(expected.transitions, columns)
     columns = ["org_id", "event_id", "rule", "detail", "outcome"]
     assert _table(con, "rejected_events", columns) == _expected(expected.rejected_events, columns)
@@ -94,8 +112,13 @@ def test_batched_apply_equals_one_fold(sample_warehouse, tmp_path, batches):
         for c in expected.clients
     )
     assert clients == want
-    config = sorted(con.execute("select org_id, key, value, effective_from, source from core.config_registry").fetchall(), key=repr)
-    assert config == _expected(expected.config_registry, ["org_id", "key", "value", "effective_from", "source"])
+    config = sorted(
+        con.execute("select org_id, key, value, effective_from, source from core.config_registry").fetchall(),
+        key=repr,
+    )
+    assert config == _expected(
+        expected.config_registry, ["org_id", "key", "value", "effective_from", "source"]
+    )
 
 
 def test_a_poison_cluster_is_skipped_and_reported(sample_warehouse, tmp_path):
@@ -114,10 +137,43 @@ def test_a_poison_cluster_is_skipped_and_reported(sample_warehouse, tmp_path):
     assert (victim["org_id"], victim["event_id"]) in report.failed_keys
     healthy = con.execute("select count(*) from core.event_outcomes").fetchone()[0]
     assert healthy == len(events) - len(report.failed_keys)
-    assert con.execute(
-        "select count(*) from core.pursuits where org_id = ? and pursuit_id = ?",
-        [victim["org_id"], victim["payload"]["pursuit_id"]],
-    ).fetchone()[0] == 0
+    assert (
+        con.execute(
+            "select count(*) from core.pursuits where org_id = ? and pursuit_id = ?",
+            [victim["org_id"], victim["payload"]["pursuit_id"]],
+        ).fetchone()[0]
+        == 0
+    )
     # Once the poison is gone (a fix), a retry of the failed keys completes the picture.
     apply_batch(con, list(report.failed_keys), as_of=as_of, now=NOW)
     assert con.execute("select count(*) from core.event_outcomes").fetchone()[0] == len(events)
+
+
+def test_moving_the_as_of_applies_and_unapplies_the_events_it_passes(sample_warehouse, tmp_path):
+    con = connect(_copy(sample_warehouse, tmp_path))
+    events = _events(con)
+    times = sorted(e["occurred_at"] for e in events)
+    middle, end = times[len(times) // 2], times[-1]
+    keys = [(e["org_id"], e["event_id"]) for e in events]
+    columns = [
+        "org_id",
+        "entity_type",
+        "entity_id",
+        "from_state",
+        "to_state",
+        "occurred_at",
+        "event_id",
+        "warned",
+    ]
+    apply_batch(con, keys, as_of=middle, now=NOW)
+    assert _table(con, "transitions", columns) == _expected(
+        fold_all(events, as_of=middle).transitions, columns
+    )
+    apply_batch(con, [], as_of=end, now=NOW)  # nothing new: only the as-of moved forward
+    assert _table(con, "transitions", columns) == _expected(fold_all(events, as_of=end).transitions, columns)
+    apply_batch(con, [], as_of=middle, now=NOW)  # and back
+    assert _table(con, "transitions", columns) == _expected(
+        fold_all(events, as_of=middle).transitions, columns
+    )
+    n = con.execute("select count(*) from core.event_outcomes").fetchone()[0]
+    assert n == sum(1 for e in events if e["occurred_at"] <= middle)
