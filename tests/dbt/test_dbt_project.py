@@ -14,9 +14,11 @@ from typing import Any
 
 import duckdb
 import pytest
+from core_fixture import create_core_tables, fold_into_core
 from raw_fixture import create_raw_tables, insert_events, insert_rows
 
 from dagster_project.contract import FUNNEL_STAGE_PAIRS
+from dagster_project.lifecycle.store import CORE_TABLES
 
 REPO = Path(__file__).resolve().parents[2]
 DBT_DIR = REPO / "dbt"
@@ -141,7 +143,8 @@ QUARANTINE = [
 ]  # fmt: skip
 
 
-def make_warehouse(path: Path) -> Path:
+def make_warehouse(path: Path, as_of: str = AS_OF) -> Path:
+    """The raw tables, plus the core tables the apply step would write for `as_of` (the fold of the events)."""
     with duckdb.connect(str(path)) as con:
         create_raw_tables(con)
         insert_events(con, ACME_EVENTS, source_file="acme.jsonl")
@@ -149,6 +152,8 @@ def make_warehouse(path: Path) -> Path:
         insert_rows(con, "ingest_ledger", LEDGER)
         insert_rows(con, "ingest_ledger_orgs", LEDGER_ORGS)
         insert_rows(con, "quarantine", QUARANTINE)
+        create_core_tables(con)
+        fold_into_core(con, [*ACME_EVENTS, *GLOBEX_EVENTS], as_of=as_of)
     return path
 
 
@@ -174,7 +179,7 @@ def dbt_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("dbt")
     parse_target = root / "parse_target"
     build_wh = make_warehouse(root / "warehouse.duckdb")
-    earlier_wh = make_warehouse(root / "warehouse_earlier.duckdb")
+    earlier_wh = make_warehouse(root / "warehouse_earlier.duckdb", as_of=EARLIER_AS_OF)
     with ThreadPoolExecutor(max_workers=3) as pool:
         parse = pool.submit(run_dbt, ["parse"], warehouse=root / "parse.duckdb", target=parse_target)
         build = pool.submit(run_dbt, ["build"], warehouse=build_wh, target=root / "build_target", as_of=AS_OF)
@@ -238,12 +243,23 @@ def test_sources_are_documented_and_tied_to_dagster_assets(manifest: dict[str, A
         assert source["config"]["meta"]["dagster"]["asset_key"] == ["raw", name]
 
 
+def test_core_sources_are_documented_and_tied_to_the_apply_assets(manifest: dict[str, Any]) -> None:
+    sources = {s["name"]: s for s in manifest["sources"].values() if s["source_name"] == "core"}
+    assert set(sources) == set(CORE_TABLES)
+    for name, source in sources.items():
+        assert source["schema"] == "core"
+        assert source["description"].strip()
+        assert source["columns"] and all(c["description"].strip() for c in source["columns"].values())
+        assert source["config"]["meta"]["dagster"]["asset_key"] == ["core", name]
+
+
 def test_layers_names_schemas_and_groups(manifest: dict[str, Any]) -> None:
-    prefixes = {"staging": "stg_workstream__", "intermediate": "int_", "marts": ""}
     for model in _models(manifest):
         layer = model["fqn"][1]
-        assert layer in prefixes, f"{model['name']} is outside staging/intermediate/marts"
-        assert model["name"].startswith(prefixes[layer]), model["name"]
+        assert layer in {"staging", "intermediate", "marts"}, f"{model['name']} is outside the three layers"
+        # staging models are named after their source folder: staging/lifecycle/stg_lifecycle__<table>
+        prefix = {"staging": f"stg_{model['fqn'][2]}__", "intermediate": "int_", "marts": ""}[layer]
+        assert model["name"].startswith(prefix), model["name"]
         assert model["schema"] == layer, f"{model['name']} lands in {model['schema']}"
         assert model["meta"]["dagster"]["group"] == layer
         depends = model["depends_on"]["nodes"]
@@ -274,8 +290,18 @@ def test_marts_have_contracts_and_primary_key_tests(manifest: dict[str, Any]) ->
         "ingest_ledger_by_org",
         "event_volume_daily",
         "funnel_velocity",
+        "signals",
+        "candidates",
+        "pursuits",
+        "clients",
+        "transitions",
+        "rejected_events",
+        "config_registry",
+        "gate_pass_rates",
+        "win_loss",
     }
     for model in marts:
+        assert "cluster_id" not in model["columns"], f"{model['name']} exposes the internal cluster_id"
         assert model["config"]["contract"]["enforced"], f"{model['name']} has no enforced contract"
         assert all(c["data_type"] for c in model["columns"].values()), model["name"]
         assert "org_id" in model["columns"], f"{model['name']} has no org_id"
@@ -293,9 +319,20 @@ def test_marts_have_contracts_and_primary_key_tests(manifest: dict[str, Any]) ->
             assert column in not_null or may_be_null, f"{model['name']}.{column} key column lacks not_null"
 
 
-def test_funnel_models_have_unit_tests(manifest: dict[str, Any]) -> None:
+def test_derived_models_have_unit_tests(manifest: dict[str, Any]) -> None:
     tested = {u["model"] for u in manifest["unit_tests"].values()}
-    assert {"funnel_velocity", "int_funnel__stage_entries"} <= tested
+    assert {
+        "funnel_velocity",
+        "int_funnel__stage_entries",
+        "int_lifecycle__gate_attempts",
+        "gate_pass_rates",
+        "win_loss",
+    } <= tested
+
+
+def test_funnel_reads_applied_transitions(manifest: dict[str, Any]) -> None:
+    entries = next(m for m in _models(manifest) if m["name"] == "int_funnel__stage_entries")
+    assert entries["depends_on"]["nodes"] == ["model.workstream.stg_lifecycle__transitions"]
 
 
 # --------------------------------------------------------------------------- end to end
@@ -368,6 +405,20 @@ def test_other_marts_at_as_of(dbt_runs: dict[str, Any]) -> None:
         ("f3", 0, "unreadable"),
     ]
     assert query(wh, "select count(*) from marts.ingest_ledger_by_org where org_id is null") == [(1,)]
+    # lifecycle marts (from the fold of the same events as of AS_OF): no gate attempts, one lost pursuit
+    assert query(wh, "select org_id, gate, attempts, pass_rate from marts.gate_pass_rates order by 1, 2") == [
+        ("acme", "pink", 0, None),
+        ("acme", "red", 0, None),
+        ("globex", "pink", 0, None),
+        ("globex", "red", 0, None),
+    ]
+    assert query(
+        wh, "select org_id, outcome, reason_code, pursuits, median_days_to_close from marts.win_loss"
+    ) == [("globex", "lost", "price", 1, 1.0)]
+    assert query(wh, "select org_id, pursuit_id, stage from marts.pursuits order by 1") == [
+        ("acme", "pur-1", "red"),  # the submit comes after AS_OF
+        ("globex", "pur-1", "lost"),
+    ]
 
 
 def test_earlier_as_of_excludes_later_events(dbt_runs: dict[str, Any]) -> None:
@@ -391,3 +442,6 @@ def test_earlier_as_of_excludes_later_events(dbt_runs: dict[str, Any]) -> None:
     ]
     # operational logs are not as-of views: quarantined after the as-of time, still listed
     assert query(wh, "select count(*) from marts.quarantine") == [(2,)]
+    # the core tables were computed for the earlier as-of: globex's pursuit is still open
+    assert query(wh, "select org_id, stage from marts.pursuits order by 1") == [("globex", "qual")]
+    assert query(wh, "select count(*) from marts.win_loss") == [(0,)]

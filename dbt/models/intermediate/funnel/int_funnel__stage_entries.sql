@@ -1,102 +1,41 @@
--- First entry of every funnel item into every stage it reached, derived from the raw events.
--- The lifecycle engine will replace this with applied transitions; keep the interface
--- (org_id, item_type, item_id, stage, first_entered_at).
+-- First entry of every funnel item into every stage it reached, from the lifecycle engine's applied
+-- transitions (already as of the as-of time). Warned transitions were applied, so they count as entered.
+-- Interface: (org_id, item_type, item_id, stage, first_entered_at).
 with
 
-events as (
+transitions as (
 
-    select org_id, event_name, entity_id, occurred_at, payload
-    from {{ ref('stg_workstream__events') }}
-
-),
-
-signals_created as (
-
-    select org_id, 'signal' as item_type, entity_id as item_id, 'signal' as stage, occurred_at
-    from events
-    where event_name = 'signal.created'
-
-),
-
--- A signal reaches `candidate` when a candidate links it through payload.signal_ids.
-signal_links as (
-
-    select
-        org_id,
-        'signal' as item_type,
-        unnest(json_extract_string(payload, '$.signal_ids[*]')) as item_id,
-        'candidate' as stage,
-        occurred_at
-    from events
-    where event_name in ('candidate.created', 'candidate.updated')
-
-),
-
-signals_linked as (
-
-    select signal_links.*
-    from signal_links
-    where exists (
-        select 1
-        from signals_created
-        where signals_created.org_id = signal_links.org_id
-            and signals_created.item_id = signal_links.item_id
-    )
-
-),
-
-candidates_created as (
-
-    select org_id, 'candidate' as item_type, entity_id as item_id, 'candidate' as stage, occurred_at
-    from events
-    where event_name = 'candidate.created'
-
-),
-
-candidates_promoted as (
-
-    select org_id, 'candidate' as item_type, entity_id as item_id, 'promoted' as stage, occurred_at
-    from events
-    where event_name = 'candidate.promoted'
-
-),
-
--- Promotion creates the pursuit (payload.pursuit_id) in `qual`.
-pursuits_created as (
-
-    select
-        org_id,
-        'pursuit' as item_type,
-        json_extract_string(payload, '$.pursuit_id') as item_id,
-        'qual' as stage,
-        occurred_at
-    from events
-    where event_name = 'candidate.promoted'
-
-),
-
-pursuit_stage_changes as (
-
-    select org_id, 'pursuit' as item_type, entity_id as item_id, json_extract_string(payload, '$.to') as stage, occurred_at
-    from events
-    where event_name = 'pursuit.stage_changed'
-        and json_extract_string(payload, '$.to') in ('qual', 'pink', 'red', 'submit', 'won', 'lost')
+    select org_id, entity_type, entity_id, from_state, to_state, occurred_at
+    from {{ ref('stg_lifecycle__transitions') }}
 
 ),
 
 stage_entries as (
 
-    select * from signals_created
+    select
+        org_id,
+        entity_type as item_type,
+        entity_id as item_id,
+        case
+            -- signals: created (whatever state they start in) and first linked from a candidate
+            when entity_type = 'signal' and from_state is null then 'signal'
+            when entity_type = 'signal' and to_state = 'linked' then 'candidate'
+            -- candidates: created and promoted
+            when entity_type = 'candidate' and from_state is null then 'candidate'
+            when entity_type = 'candidate' and to_state = 'promoted' then 'promoted'
+            -- pursuits: every stage entered, including the creation into qual
+            when entity_type = 'pursuit' and to_state in ('qual', 'pink', 'red', 'submit', 'won', 'lost')
+                then to_state
+        end as stage,
+        occurred_at
+    from transitions
+
     union all
-    select * from signals_linked
-    union all
-    select * from candidates_created
-    union all
-    select * from candidates_promoted
-    union all
-    select * from pursuits_created
-    union all
-    select * from pursuit_stage_changes
+
+    -- A signal linked before it existed is created straight into `linked`: it enters both stages at once.
+    select org_id, entity_type, entity_id, 'candidate', occurred_at
+    from transitions
+    where entity_type = 'signal' and from_state is null and to_state = 'linked'
 
 ),
 
@@ -109,7 +48,7 @@ first_entries as (
         stage,
         min(occurred_at) as first_entered_at
     from stage_entries
-    where item_id is not null
+    where stage is not null and item_id is not null
     group by org_id, item_type, item_id, stage
 
 )

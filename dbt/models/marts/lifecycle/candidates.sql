@@ -1,0 +1,31 @@
+-- Every candidate's current state as of the as-of time.
+with
+
+candidates as (
+
+    select * from {{ ref('stg_lifecycle__candidates') }}
+
+),
+
+final as (
+
+    select
+        org_id,
+        candidate_id,
+        status,
+        owner,
+        title,
+        client_id,
+        value_band,
+        tags,
+        signal_ids,
+        pursuit_id,
+        entered_state_at,
+        created_at,
+        last_event_at,
+        {{ as_of() }} as built_at
+    from candidates
+
+)
+
+select * from final

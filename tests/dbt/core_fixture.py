@@ -1,0 +1,98 @@
+"""The lifecycle engine's `core` tables for dbt tests: hand-made rows, or the fold of fixture events.
+
+The tables are created with the apply step's own DDL (`dagster_project.lifecycle.store`). Rows are written
+as the apply step writes them: already as of the run's as-of time, with a `cluster_id`. Like
+`raw_fixture`, import it with `tests/dbt` on `sys.path` (pytest does that for tests in this folder).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from dagster_project.lifecycle.fold import fold_all
+from dagster_project.lifecycle.store import CORE_TABLES, ensure_core_schema
+
+# Tables whose rows carry the internal `cluster_id` (config_registry, apply_state do not).
+CLUSTERED = {
+    "signals",
+    "candidates",
+    "pursuits",
+    "client_parts",
+    "transitions",
+    "rejected_events",
+    "event_outcomes",
+}
+JSON_COLUMNS = {"pink_checklist", "red_checklist", "value"}
+
+
+def create_core_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create schema `core` and its tables (empty), with the apply step's DDL."""
+    ensure_core_schema(con)
+
+
+def _utc(value: str | datetime) -> datetime:
+    ts = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp without offset: {value!r}")
+    return ts.astimezone(UTC)
+
+
+def insert_core_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    cluster_id: str = "cluster-fixture",
+) -> int:
+    """Insert dict rows into core.<table> by column name; `cluster_id` is filled in where the table has one.
+
+    Dicts and lists meant for JSON columns (`pink_checklist`, `red_checklist`, `value`) are serialised.
+    """
+    if table not in CORE_TABLES:
+        raise ValueError(f"unknown core table {table!r}")
+    count = 0
+    for row in rows:
+        values = dict(row)
+        if table in CLUSTERED:
+            values.setdefault("cluster_id", cluster_id)
+        for column in JSON_COLUMNS & set(values):
+            if values[column] is not None and not isinstance(values[column], str):
+                values[column] = json.dumps(values[column])
+        cols = list(values)
+        placeholders = ", ".join("?" for _ in cols)
+        con.execute(
+            f"insert into core.{table} ({', '.join(cols)}) values ({placeholders})", list(values.values())
+        )
+        count += 1
+    return count
+
+
+def fold_into_core(
+    con: duckdb.DuckDBPyConnection, events: Iterable[Mapping[str, Any]], *, as_of: str | datetime
+) -> None:
+    """Fold contract-shaped fixture events (as for `raw_fixture.insert_events`) as of `as_of` into core.
+
+    One cluster per org (the real apply step clusters finer; the marts ignore `cluster_id`).
+    """
+    cut = _utc(as_of)
+    folded = fold_all(
+        [{**e, "occurred_at": _utc(e["occurred_at"]), "payload": e.get("payload") or {}} for e in events],
+        as_of=cut,
+    )
+
+    def clustered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**r, "cluster_id": f"{r['org_id']}:all"} for r in rows]
+
+    insert_core_rows(con, "signals", clustered(folded.signals))
+    insert_core_rows(con, "candidates", clustered(folded.candidates))
+    insert_core_rows(con, "pursuits", clustered(folded.pursuits))
+    insert_core_rows(con, "client_parts", clustered(folded.clients))
+    insert_core_rows(con, "transitions", clustered(folded.transitions))
+    insert_core_rows(con, "rejected_events", clustered(folded.rejected_events))
+    insert_core_rows(con, "config_registry", folded.config_registry)
+    con.execute("insert into core.apply_state values (?, ?)", [cut, cut])
