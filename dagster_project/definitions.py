@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from dagster_project.defs.alerting import AlertSinksResource, sla_alert_job, sla_alerts, sla_breach_sensor
 from dagster_project.defs.automation import (
     inbox_files_sensor,
     ingest_build_publish_job,
@@ -17,15 +18,16 @@ from dagster_project.defs.transform import workstream_dbt_assets
 from dagster_project.resources import RunClockResource, WorkstreamResource, build_dbt_resource
 
 defs = dg.Definitions(
-    assets=[raw_ingest, lifecycle_apply, workstream_dbt_assets, serving_snapshot],
+    assets=[raw_ingest, lifecycle_apply, workstream_dbt_assets, serving_snapshot, sla_alerts],
     asset_checks=[ledger_conserves_lines, event_ids_unique_per_org, every_event_accounted_for],
-    jobs=[ingest_build_publish_job],
-    sensors=[inbox_files_sensor, outbox_due_sensor],
+    jobs=[ingest_build_publish_job, sla_alert_job],
+    sensors=[inbox_files_sensor, outbox_due_sensor, sla_breach_sensor],
     schedules=[nightly_rebuild_schedule],
     resources={
         "workstream": WorkstreamResource(),
         "clock": RunClockResource(),
         "dbt": build_dbt_resource(),
+        "alert_sinks": AlertSinksResource(),
     },
     executor=dg.in_process_executor,
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dagster_project import outbox
+from dagster_project import alerts, outbox
 from dagster_project.faults import checkpoint
 from dagster_project.settings import HomePaths
 from dagster_project.warehouse import path_literal
@@ -66,6 +66,7 @@ def publish_snapshot(
             con.execute(f"create view snap.marts.events as select * from read_parquet({literal})")
             events = con.execute(f"select count(*) from read_parquet({literal})").fetchone()[0]
         _publish_outbox(con, paths, published_at)
+        alerts.write_alerts_table(con, "snap.marts", paths.control)
         con.execute(
             "create table snap.marts.snapshot_info as select ?::varchar as snapshot_version, "
             "?::timestamptz as built_at, ?::timestamptz as published_at, ?::bigint as events",
@@ -77,7 +78,7 @@ def publish_snapshot(
     os.replace(tmp, paths.serving)
     for old in sorted(paths.snapshots.glob("events-*.parquet"))[:-KEEP_EVENT_FILES]:
         old.unlink(missing_ok=True)
-    tables = [n for n in names if n != "events"] + ["outbox_health", "dead_letters"]
+    tables = [n for n in names if n != "events"] + ["outbox_health", "dead_letters", "alerts"]
     return PublishResult(version, paths.serving, tables, events)
 
 

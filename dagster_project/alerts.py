@@ -1,0 +1,373 @@
+"""SLA breach alerts: noticed from the published clocks, recorded exactly once, delivered to every sink.
+
+Breaches are facts derived from clocks (`marts.sla_clocks`); alerts are an operational log beside them
+in the control store. An alert's id hashes what it is about (org, kind, item, metric, breach moment), so
+recording is `INSERT OR IGNORE`: a tick or run that re-reads the same clocks never alerts twice.
+
+- A clock past its deadline and not stopped, or stopped after it, is a breach (as of now, from the
+  clocks' deadlines, so a crossing needs no rebuild to be noticed).
+- A breach alerted earlier whose clock now shows a stop at or before the deadline (a late event) gets
+  a retraction alert.
+- A breach older than `max_age` when first noticed is recorded as `suppressed`: a backfill pages nobody.
+
+Sinks: `table` (the `alerts` output), `log`, and an optional `webhook` (JSON POST, retried with
+exponential backoff across attempts; an unreachable webhook only delays its own deliveries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import requests
+
+from dagster_project import outbox
+
+log = logging.getLogger("workstream.alerts")
+
+SCHEMA = """
+create table if not exists alerts (
+    alert_id text primary key,
+    org_id text not null,
+    kind text not null check (kind in ('breach', 'retraction')),
+    item_type text not null,
+    item_id text not null,
+    metric text not null,
+    started_at text not null,
+    breached_at text not null,
+    created_at text not null,
+    status text not null check (status in ('active', 'suppressed'))
+);
+create table if not exists alert_deliveries (
+    alert_id text not null,
+    sink text not null,
+    status text not null check (status in ('pending', 'delivered', 'failed')),
+    attempts integer not null default 0,
+    next_attempt_at text not null,
+    delivered_at text,
+    last_error text,
+    primary key (alert_id, sink)
+);
+create index if not exists alert_deliveries_due on alert_deliveries (next_attempt_at) where status = 'pending';
+"""
+
+DEFAULT_MAX_AGE = timedelta(hours=24)
+WEBHOOK_MAX_ATTEMPTS = 6
+WEBHOOK_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Breach:
+    org_id: str
+    item_type: str
+    item_id: str
+    metric: str
+    started_at: datetime
+    breached_at: datetime
+
+
+@dataclass(frozen=True)
+class Alert:
+    alert_id: str
+    org_id: str
+    kind: str
+    item_type: str
+    item_id: str
+    metric: str
+    started_at: datetime
+    breached_at: datetime
+    created_at: datetime
+    status: str
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "alert_id": self.alert_id,
+            "org_id": self.org_id,
+            "kind": self.kind,
+            "item_type": self.item_type,
+            "item_id": self.item_id,
+            "metric": self.metric,
+            "started_at": self.started_at.isoformat(),
+            "breached_at": self.breached_at.isoformat(),
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def alert_id(kind: str, b: Breach) -> str:
+    text = "\x1f".join((b.org_id, kind, b.item_type, b.item_id, b.metric, outbox.to_text(b.breached_at)))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, timeout=30, isolation_level=None)
+    con.execute("pragma journal_mode=wal")
+    con.executescript(SCHEMA)
+    return con
+
+
+# ------------------------------------------------------------------------------------------ detection
+
+
+def read_clocks(snapshot: Path, now: datetime) -> tuple[list[Breach], list[Breach]]:
+    """(breaches as of `now`, clocks known to have been met) from the snapshot's `marts.sla_clocks`."""
+    if not snapshot.exists():
+        return [], []
+    con = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'sla_clocks'"
+        ).fetchone()[0]
+        if not exists:
+            return [], []
+        rows = con.execute(
+            """select org_id, item_type, item_id, metric, started_at, deadline_at, stopped_at
+               from marts.sla_clocks
+               where (stopped_at is null and deadline_at < $now) or stopped_at is not null""",
+            {"now": now},
+        ).fetchall()
+    finally:
+        con.close()
+    breaches, met = [], []
+    for org_id, item_type, item_id, metric, started_at, deadline_at, stopped_at in rows:
+        b = Breach(org_id, item_type, item_id, metric, started_at, deadline_at)
+        if stopped_at is not None and stopped_at <= deadline_at:
+            met.append(b)
+        else:
+            breaches.append(b)
+    return breaches, met
+
+
+def pending_alerts(
+    con: sqlite3.Connection, breaches: Iterable[Breach], met: Iterable[Breach]
+) -> list[tuple[str, Breach]]:
+    """(kind, breach) pairs not yet recorded: new breaches, and retractions of alerted breaches now met."""
+    known = {r[0] for r in con.execute("select alert_id from alerts")}
+    todo = [("breach", b) for b in breaches if alert_id("breach", b) not in known]
+    todo += [
+        ("retraction", b)
+        for b in met
+        if alert_id("breach", b) in known and alert_id("retraction", b) not in known
+    ]
+    return sorted(todo, key=lambda kb: (kb[1].org_id, kb[1].breached_at, kb[1].item_id, kb[1].metric, kb[0]))
+
+
+def record(
+    con: sqlite3.Connection,
+    todo: Iterable[tuple[str, Breach]],
+    *,
+    now: datetime,
+    sinks: Iterable[str],
+    max_age: timedelta = DEFAULT_MAX_AGE,
+) -> list[Alert]:
+    """Record alerts (exactly once by id) with a pending delivery per sink; too-old breaches are suppressed."""
+    created: list[Alert] = []
+    stamp = outbox.to_text(now)
+    sinks = list(sinks)
+    con.execute("begin immediate")
+    try:
+        for kind, b in todo:
+            if kind == "breach":
+                suppressed = now - b.breached_at > max_age
+            else:  # a retraction pages only if its breach did
+                row = con.execute(
+                    "select status from alerts where alert_id = ?", (alert_id("breach", b),)
+                ).fetchone()
+                suppressed = row is not None and row[0] == "suppressed"
+            a = Alert(
+                alert_id(kind, b),
+                b.org_id,
+                kind,
+                b.item_type,
+                b.item_id,
+                b.metric,
+                b.started_at,
+                b.breached_at,
+                now,
+                "suppressed" if suppressed else "active",
+            )
+            cur = con.execute(
+                "insert or ignore into alerts values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    a.alert_id,
+                    a.org_id,
+                    a.kind,
+                    a.item_type,
+                    a.item_id,
+                    a.metric,
+                    outbox.to_text(a.started_at),
+                    outbox.to_text(a.breached_at),
+                    stamp,
+                    a.status,
+                ),
+            )
+            if cur.rowcount == 0:
+                continue
+            created.append(a)
+            for sink in sinks if not suppressed else ["table"]:
+                con.execute(
+                    "insert or ignore into alert_deliveries (alert_id, sink, status, next_attempt_at)"
+                    " values (?, ?, 'pending', ?)",
+                    (a.alert_id, sink, stamp),
+                )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return created
+
+
+# ------------------------------------------------------------------------------------------- delivery
+
+Poster = Callable[[str, dict[str, Any]], None]
+
+
+def post_json(url: str, body: dict[str, Any]) -> None:
+    """The webhook sink's HTTP call: a JSON POST; any non-2xx status is a failure."""
+    response = requests.post(url, json=body, timeout=WEBHOOK_TIMEOUT_S)
+    response.raise_for_status()
+
+
+def webhook_backoff(attempts: int) -> timedelta:
+    """30 s, 1, 2, 4, 8 minutes … between webhook attempts (capped at 30 minutes)."""
+    return timedelta(seconds=min(30 * 2 ** (attempts - 1), 1800))
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+
+def deliver(
+    con: sqlite3.Connection,
+    *,
+    now: datetime,
+    webhook_url: str | None,
+    post: Poster = post_json,
+    logger: Callable[[str], Any] = log.warning,
+) -> DeliveryReport:
+    """Deliver every due pending delivery once; failures back off; a webhook never blocks other sinks."""
+    stamp = outbox.to_text(now)
+    due = con.execute(
+        """select d.alert_id, d.sink, d.attempts, a.org_id, a.kind, a.item_type, a.item_id, a.metric,
+                  a.started_at, a.breached_at, a.created_at, a.status
+           from alert_deliveries d join alerts a using (alert_id)
+           where d.status = 'pending' and d.next_attempt_at <= ? order by a.created_at, d.alert_id, d.sink""",
+        (stamp,),
+    ).fetchall()
+    report = DeliveryReport()
+    for alert_id_, sink, attempts, *fields in due:
+        a = Alert(
+            alert_id_,
+            fields[0],
+            fields[1],
+            fields[2],
+            fields[3],
+            fields[4],
+            outbox.from_text(fields[5]),
+            outbox.from_text(fields[6]),
+            outbox.from_text(fields[7]),
+            fields[8],
+        )
+        error = None
+        try:
+            if sink == "log":
+                logger(
+                    f"SLA {a.kind}: {a.org_id} {a.item_type} {a.item_id} {a.metric} deadline {a.breached_at.isoformat()}"
+                )
+            elif sink == "webhook":
+                if not webhook_url:
+                    raise RuntimeError("no webhook URL configured")
+                post(webhook_url, a.payload())
+        except Exception as exc:  # any sink failure is recorded and retried, never raised
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        attempts += 1
+        if error is None:
+            con.execute(
+                "update alert_deliveries set status = 'delivered', attempts = ?, delivered_at = ?, last_error = null"
+                " where alert_id = ? and sink = ?",
+                (attempts, stamp, alert_id_, sink),
+            )
+            report.delivered += 1
+        elif attempts >= WEBHOOK_MAX_ATTEMPTS:
+            con.execute(
+                "update alert_deliveries set status = 'failed', attempts = ?, last_error = ? where alert_id = ? and sink = ?",
+                (attempts, error, alert_id_, sink),
+            )
+            report.failed += 1
+        else:
+            con.execute(
+                "update alert_deliveries set attempts = ?, last_error = ?, next_attempt_at = ?"
+                " where alert_id = ? and sink = ?",
+                (attempts, error, outbox.to_text(now + webhook_backoff(attempts)), alert_id_, sink),
+            )
+            report.retrying += 1
+    return report
+
+
+def alert_rows(con: sqlite3.Connection) -> list[tuple]:
+    """The `alerts` output: one row per alert and sink (`delivered_at` null while pending or failed)."""
+    return con.execute(
+        """select a.org_id, a.alert_id, a.kind, a.item_type, a.item_id, a.metric, a.started_at, a.breached_at,
+                  a.created_at, d.delivered_at, d.sink, d.status, d.attempts, d.last_error, a.status
+           from alerts a join alert_deliveries d using (alert_id)
+           order by a.org_id, a.created_at, a.alert_id, d.sink"""
+    ).fetchall()
+
+
+def sinks_for(webhook_url: str | None) -> list[str]:
+    return ["table", "log"] + (["webhook"] if webhook_url else [])
+
+
+ALERT_COLUMNS = (
+    "org_id varchar, alert_id varchar, kind varchar, item_type varchar, item_id varchar, metric varchar, "
+    "started_at timestamptz, breached_at timestamptz, created_at timestamptz, delivered_at timestamptz, "
+    "sink varchar, delivery_status varchar, attempts integer, last_error varchar, alert_status varchar"
+)
+
+
+def write_alerts_table(con: duckdb.DuckDBPyConnection, schema: str, control_path: Path) -> int:
+    """(Re)create `<schema>.alerts` from the control store; returns the row count."""
+    with connect_path(control_path) as sq:
+        rows = alert_rows(sq)
+    con.execute(f"create or replace table {schema}.alerts ({ALERT_COLUMNS})")
+    if rows:
+        con.executemany(f"insert into {schema}.alerts values ({', '.join('?' * 15)})", rows)
+    return len(rows)
+
+
+def patch_snapshot(serving: Path, control_path: Path) -> int:
+    """Refresh only `marts.alerts` in the published snapshot: copy, rewrite the table, atomic replace."""
+    if not serving.exists():
+        return 0
+    tmp = serving.with_name(f".serving-alerts-{os.getpid()}.duckdb")
+    shutil.copyfile(serving, tmp)
+    con = duckdb.connect(str(tmp))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        n = write_alerts_table(con, "marts", control_path)
+    finally:
+        con.close()
+    os.replace(tmp, serving)
+    return n
+
+
+@contextmanager
+def connect_path(path: Path) -> Iterator[sqlite3.Connection]:
+    con = connect(path)
+    try:
+        yield con
+    finally:
+        con.close()

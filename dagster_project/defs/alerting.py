@@ -1,0 +1,136 @@
+"""SLA breach alerts: the breach-detector sensor and the run that records and delivers alerts."""
+
+import hashlib
+import json
+import os
+from datetime import timedelta
+
+import dagster as dg
+
+from dagster_project import alerts
+from dagster_project.defs.publishing import serving_snapshot
+from dagster_project.resources import RunClockResource, WorkstreamResource
+from dagster_project.settings import HomePaths, default_clock, home_from_env
+from dagster_project.warehouse import writer_lock
+
+ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+class AlertSinksResource(dg.ConfigurableResource):
+    """Where alerts go besides the `alerts` table and the log; empty values come from the environment."""
+
+    webhook_url: str = ""
+    max_age_hours: float = 0.0
+
+    def url(self) -> str | None:
+        return self.webhook_url or os.environ.get("WORKSTREAM_ALERT_WEBHOOK") or None
+
+    def max_age(self) -> timedelta:
+        hours = self.max_age_hours or float(os.environ.get("WORKSTREAM_ALERT_MAX_AGE_HOURS", "24"))
+        return timedelta(hours=hours)
+
+
+@dg.asset(deps=[serving_snapshot], group_name="alerting", compute_kind="python")
+def sla_alerts(
+    context: dg.AssetExecutionContext,
+    workstream: WorkstreamResource,
+    clock: RunClockResource,
+    alert_sinks: AlertSinksResource,
+) -> dg.MaterializeResult:
+    """Record an alert for each new breach (and each retraction) exactly once; deliver to every sink.
+
+    Reads the published clocks, so it runs after a publish and on its own when the breach sensor sees a
+    deadline pass. Too-old breaches are recorded as suppressed (a backfill pages nobody).
+    """
+    paths = workstream.paths
+    now = clock.current()
+    breaches, met = alerts.read_clocks(paths.serving, now)
+    url = alert_sinks.url()
+    with alerts.connect_path(paths.control) as con:
+        todo = alerts.pending_alerts(con, breaches, met)
+        created = alerts.record(
+            con, todo, now=now, sinks=alerts.sinks_for(url), max_age=alert_sinks.max_age()
+        )
+        report = alerts.deliver(con, now=now, webhook_url=url, logger=context.log.warning)
+    with writer_lock(paths.writer_lock):
+        rows = alerts.patch_snapshot(paths.serving, paths.control)
+    active = sum(a.status == "active" for a in created)
+    context.log.info(
+        f"{len(created)} new alert(s) ({active} active, {len(created) - active} suppressed); "
+        f"deliveries: {report.delivered} delivered, {report.retrying} retrying, {report.failed} failed"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "new_alerts": len(created),
+            "suppressed": len(created) - active,
+            "delivered": report.delivered,
+            "retrying": report.retrying,
+            "failed": report.failed,
+            "alert_rows": rows,
+        }
+    )
+
+
+sla_alert_job = dg.define_asset_job(
+    "sla_alert_job",
+    selection=dg.AssetSelection.assets(sla_alerts),
+    description="Record and deliver SLA breach alerts from the published clocks (no rebuild).",
+    executor_def=dg.in_process_executor,
+)
+
+
+@dg.sensor(
+    name="sla_breach_sensor",
+    job=sla_alert_job,
+    minimum_interval_seconds=int(os.environ.get("WORKSTREAM_BREACH_INTERVAL", "60")),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def sla_breach_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    """Clocks past their deadline (or retracted by a late stop) with no alert yet → one alert run.
+
+    The cursor is the last tick's time: the tick reports how many deadlines passed since then. Alerts
+    are keyed by what they are about, so a re-read tick or a repeated run never alerts twice.
+    """
+    paths = HomePaths(home_from_env())
+    now = default_clock().now()
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    breaches, met = alerts.read_clocks(paths.serving, now)
+    if not paths.control.exists():
+        todo = [("breach", b) for b in breaches]
+    else:
+        with alerts.connect_path(paths.control) as con:
+            todo = alerts.pending_alerts(con, breaches, met)
+    since = cursor.get("last_tick")
+    crossed = sum(1 for b in breaches if since is None or b.breached_at.isoformat() > since)
+    new_cursor = json.dumps({"last_tick": now.isoformat()})
+    if not todo:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"no new breaches ({crossed} crossed since last tick)"),
+            cursor=new_cursor,
+        )
+    active = (
+        context.instance.get_run_records(dg.RunsFilter(job_name=sla_alert_job.name, statuses=ACTIVE), limit=1)
+        if context.instance
+        else []
+    )
+    if active:
+        return dg.SkipReason(f"{len(todo)} alert(s) pending; an alert run is already going")
+    ids = sorted(alerts.alert_id(kind, b) for kind, b in todo)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=None,
+                tags={
+                    "workstream/trigger": "sla_breach_sensor",
+                    "workstream/pending_alerts": str(len(todo)),
+                    "workstream/alerts_hash": hashlib.sha256("".join(ids).encode()).hexdigest()[:16],
+                },
+            )
+        ],
+        cursor=new_cursor,
+    )

@@ -1,0 +1,209 @@
+"""Breach alerts: exactly once, retractions, suppression of old breaches, sinks incl. a real local webhook."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from dagster_project import alerts
+from dagster_project.defs.alerting import sla_breach_sensor
+from dagster_project.settings import ENV_HOME, ENV_NOW
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def _snapshot(path: Path, clocks: list[tuple]) -> Path:
+    """A published snapshot with only `marts.sla_clocks` (org, item_type, item_id, metric, start, deadline, stop)."""
+    tmp = path.with_suffix(".tmp")
+    con = duckdb.connect(str(tmp))
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.sla_clocks (org_id varchar, item_type varchar, item_id varchar, metric varchar, "
+        "started_at timestamptz, deadline_at timestamptz, stopped_at timestamptz)"
+    )
+    if clocks:
+        con.executemany("insert into marts.sla_clocks values (?, ?, ?, ?, ?, ?, ?)", clocks)
+    con.close()
+    tmp.replace(path)
+    return path
+
+
+def _clock(item: str, deadline: datetime, stop: datetime | None = None, org: str = "acme") -> tuple:
+    return (org, "signal", item, "triage", deadline - 24 * H, deadline, stop)
+
+
+@pytest.fixture
+def home(tmp_path):
+    return tmp_path
+
+
+def _cycle(
+    home: Path,
+    now: datetime,
+    *,
+    url: str | None = None,
+    post=alerts.post_json,
+    max_age=alerts.DEFAULT_MAX_AGE,
+):
+    breaches, met = alerts.read_clocks(home / "serving.duckdb", now)
+    with alerts.connect_path(home / "control.sqlite") as con:
+        created = alerts.record(
+            con,
+            alerts.pending_alerts(con, breaches, met),
+            now=now,
+            sinks=alerts.sinks_for(url),
+            max_age=max_age,
+        )
+        report = alerts.deliver(con, now=now, webhook_url=url, post=post, logger=lambda _m: None)
+        rows = alerts.alert_rows(con)
+    return created, report, rows
+
+
+def test_open_clock_past_deadline_alerts_once(home):
+    _snapshot(home / "serving.duckdb", [_clock("s1", NOW - H), _clock("s2", NOW + H)])
+    created, report, rows = _cycle(home, NOW)
+    assert [(a.kind, a.item_id, a.status) for a in created] == [("breach", "s1", "active")]
+    assert report.delivered == 2  # table + log
+    again, _, rows_again = _cycle(home, NOW + timedelta(minutes=1))  # a re-read tick / a repeated run
+    assert again == [] and len(rows_again) == len(rows) == 2
+
+
+def test_a_stop_at_the_deadline_is_on_time_one_second_later_is_a_breach(home):
+    deadline = NOW - H
+    _snapshot(
+        home / "serving.duckdb",
+        [_clock("on-time", deadline, deadline), _clock("late", deadline, deadline + timedelta(seconds=1))],
+    )
+    created, _, _ = _cycle(home, NOW)
+    assert [a.item_id for a in created] == ["late"]
+
+
+def test_a_late_stop_event_retracts_the_breach(home):
+    snap = home / "serving.duckdb"
+    _snapshot(snap, [_clock("s1", NOW - H)])
+    _cycle(home, NOW)
+    _snapshot(snap, [_clock("s1", NOW - H, NOW - 2 * H)])  # a late touch that occurred before the deadline
+    created, _, _ = _cycle(home, NOW + H)
+    assert [(a.kind, a.item_id) for a in created] == [("retraction", "s1")]
+    assert _cycle(home, NOW + 2 * H)[0] == []
+
+
+def test_breaches_older_than_max_age_are_recorded_but_not_alerted(home):
+    _snapshot(home / "serving.duckdb", [_clock("old", NOW - 25 * H), _clock("new", NOW - 23 * H)])
+    created, report, rows = _cycle(home, NOW, url="http://127.0.0.1:9/never")
+    assert {(a.item_id, a.status) for a in created} == {("old", "suppressed"), ("new", "active")}
+    sinks = {(r[4], r[10]) for r in rows}
+    assert ("old", "table") in sinks and ("old", "log") not in sinks and ("old", "webhook") not in sinks
+    assert ("new", "webhook") in sinks
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+    fail_first = 0
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if _Hook.fail_first > 0:
+            _Hook.fail_first -= 1
+            self.send_response(503)
+        else:
+            _Hook.received.append(body)
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook():
+    _Hook.received, _Hook.fail_first = [], 0
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
+
+
+def test_webhook_gets_a_json_post(home, webhook):
+    _snapshot(home / "serving.duckdb", [_clock("s1", NOW - H)])
+    _, report, _ = _cycle(home, NOW, url=webhook)
+    assert report.delivered == 3
+    assert _Hook.received[0]["item_id"] == "s1" and _Hook.received[0]["kind"] == "breach"
+
+
+def test_webhook_failures_retry_with_backoff_then_deliver(home, webhook):
+    _snapshot(home / "serving.duckdb", [_clock("s1", NOW - H)])
+    _Hook.fail_first = 2
+    _, report, _ = _cycle(home, NOW, url=webhook)
+    assert (report.delivered, report.retrying) == (2, 1)  # table and log are not held up
+    assert _cycle(home, NOW + timedelta(seconds=29), url=webhook)[1].retrying == 0  # not due before 30 s
+    assert _cycle(home, NOW + timedelta(seconds=30), url=webhook)[1].retrying == 1  # second failure → 1 min
+    assert _cycle(home, NOW + timedelta(seconds=89), url=webhook)[1].delivered == 0
+    assert _cycle(home, NOW + timedelta(seconds=90), url=webhook)[1].delivered == 1
+    assert len(_Hook.received) == 1
+
+
+def test_an_unreachable_webhook_ends_failed_and_never_raises(home):
+    _snapshot(home / "serving.duckdb", [_clock("s1", NOW - H)])
+    t = NOW
+    for _ in range(alerts.WEBHOOK_MAX_ATTEMPTS):
+        _cycle(home, t, url="http://127.0.0.1:9/unreachable")
+        t += timedelta(hours=1)
+    rows = _cycle(home, t, url="http://127.0.0.1:9/unreachable")[2]
+    webhook_rows = [r for r in rows if r[10] == "webhook"]
+    assert webhook_rows[0][11] == "failed" and "Connection" in webhook_rows[0][13]
+
+
+# ------------------------------------------------------------------------------------------- sensor
+
+
+def _tick(instance, cursor=None):
+    return sla_breach_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+
+
+@pytest.fixture
+def sensor_home(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_HOME, str(tmp_path))
+    monkeypatch.setenv(ENV_NOW, NOW.isoformat())
+    return tmp_path
+
+
+def test_sensor_nothing_new_skips(sensor_home):
+    _snapshot(sensor_home / "serving.duckdb", [_clock("s1", NOW + H)])
+    with dg.instance_for_test() as instance:
+        result = _tick(instance)
+    assert not result.run_requests
+
+
+def test_sensor_one_and_many_new_breaches_request_one_run(sensor_home):
+    snap = sensor_home / "serving.duckdb"
+    _snapshot(snap, [_clock("s1", NOW - H)])
+    with dg.instance_for_test() as instance:
+        one = _tick(instance)
+        assert one.run_requests[0].tags["workstream/pending_alerts"] == "1"
+        _snapshot(snap, [_clock(f"s{i}", NOW - H) for i in range(5)])
+        many = _tick(instance, one.cursor)
+        assert many.run_requests[0].tags["workstream/pending_alerts"] == "5"
+
+
+def test_sensor_failed_tick_reread_never_alerts_twice(sensor_home):
+    _snapshot(sensor_home / "serving.duckdb", [_clock("s1", NOW - H)])
+    with dg.instance_for_test() as instance:
+        first = _tick(instance)
+        reread = _tick(instance)  # the first tick's cursor was never stored
+        assert first.run_requests and reread.run_requests
+        _cycle(sensor_home, NOW)  # the run(s) it launched
+        _cycle(sensor_home, NOW)
+        assert not _tick(instance, first.cursor).run_requests
+    with alerts.connect_path(sensor_home / "control.sqlite") as con:
+        assert con.execute("select count(*) from alerts").fetchone()[0] == 1
