@@ -49,7 +49,8 @@ bench: install
 	$(PY) -m benchmarks.run --events 1000000
 
 bench-large: install
-	$(PY) -m benchmarks.run --events 10000000 --large
+	$(PY) -m benchmarks.run --events 10000000 --large --skip-apply
+	$(PY) -m benchmarks.run --events 5000000 --skip-ingest
 
 clean:
 	rm -rf data/home data/inbox data/bench dbt/target

@@ -65,8 +65,9 @@ def step(name: str, inbox: Path, warehouse: Path) -> dict:
     return result
 
 
-def whole_run(inbox: Path, home: Path) -> dict:
-    shutil.rmtree(home, ignore_errors=True)
+def whole_run(inbox: Path, home: Path, *, fresh: bool = True) -> dict:
+    if fresh:
+        shutil.rmtree(home, ignore_errors=True)
     started = time.perf_counter()
     _sh(
         [str(BIN / "workstream"), "run", "--inbox", str(inbox), "--home", str(home), "--as-of", END],
@@ -74,6 +75,14 @@ def whole_run(inbox: Path, home: Path) -> dict:
     )
     elapsed = time.perf_counter() - started
     return {"seconds": elapsed}
+
+
+def apply_step(name: str, *args: str) -> dict:
+    started = time.perf_counter()
+    out = _sh([sys.executable, "-m", "benchmarks.apply_steps", name, *args])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall_seconds"] = time.perf_counter() - started
+    return result
 
 
 def machine() -> str:
@@ -92,7 +101,10 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--large", action="store_true", help="opt-in 10M run: ingest step and peak RSS only")
+    parser.add_argument("--large", action="store_true", help="opt-in large run: no whole runs, less printed")
+    parser.add_argument("--increment", type=int, default=10_000, help="events in the incremental drop")
+    parser.add_argument("--skip-ingest", action="store_true", help="only the apply and whole-run parts")
+    parser.add_argument("--skip-apply", action="store_true", help="only the ingest part")
     parser.add_argument("--bad-rate", type=float, default=0.01)
     args = parser.parse_args()
     BENCH.mkdir(parents=True, exist_ok=True)
@@ -101,40 +113,80 @@ def main() -> None:
     size_mb = sum(p.stat().st_size for p in inbox.iterdir()) / 2**20
     results["input_mb"] = round(size_mb, 1)
 
-    print("(a) ingest step alone vs DuckDB raw load …", flush=True)
-    raw = step("duckdb_raw", inbox, BENCH / "raw.duckdb")
-    ingest = step("ingest", inbox, BENCH / "ingest.duckdb")
-    results["duckdb_raw"] = raw
-    results["ingest"] = ingest
-    results["ingest_ratio"] = ingest["seconds"] / raw["seconds"]
-    results["ingest_events_per_s"] = ingest["lines"] / ingest["seconds"]
+    if not args.skip_ingest:
+        print("(a) ingest step alone vs DuckDB raw load …", flush=True)
+        raw = step("duckdb_raw", inbox, BENCH / "raw.duckdb")
+        ingest = step("ingest", inbox, BENCH / "ingest.duckdb")
+        results["duckdb_raw"] = raw
+        results["ingest"] = ingest
+        results["ingest_ratio"] = ingest["seconds"] / raw["seconds"]
+        results["ingest_events_per_s"] = ingest["lines"] / ingest["seconds"]
+
+    if args.skip_apply:
+        _report(results, args, inbox, size_mb)
+        return
+    print(f"(c) apply: the history, then an increment of the newest {args.increment:,} events …", flush=True)
+    parts = BENCH / f"split-{args.events}"
+    results["split"] = apply_step("split", str(inbox), str(parts), str(args.increment))
+    apply_home = BENCH / f"apply-home-{args.events}"
+    results["apply_history"] = apply_step("history", str(parts / "history"), str(apply_home))
+    results["apply_increment"] = apply_step("increment", str(parts / "increment"), str(apply_home))
 
     if not args.large:
-        print("(b) whole `workstream run` at 1k and at N events …", flush=True)
+        print("(b) whole `workstream run` at 1k, on the history, then on the increment …", flush=True)
         small = dataset(1000, args.bad_rate)
         results["run_1k"] = whole_run(small, BENCH / "home-1k")
-        results["run_n"] = whole_run(inbox, BENCH / f"home-{args.events}")
+        run_inbox = BENCH / f"run-inbox-{args.events}"
+        shutil.rmtree(run_inbox, ignore_errors=True)
+        shutil.copytree(parts / "history", run_inbox)
+        home = BENCH / f"home-{args.events}"
+        results["run_n"] = whole_run(run_inbox, home)
+        shutil.copy(parts / "increment" / "increment.jsonl", run_inbox / "increment.jsonl")
+        results["run_increment"] = whole_run(run_inbox, home, fresh=False)
         fixed = results["run_1k"]["seconds"]
-        results["per_event_us"] = (results["run_n"]["seconds"] - fixed) / (args.events - 1000) * 1e6
+        n = results["split"]["history"]
+        results["per_event_us"] = (results["run_n"]["seconds"] - fixed) / (n - 1000) * 1e6
 
+    _report(results, args, inbox, size_mb)
+
+
+def _report(results: dict, args: argparse.Namespace, inbox: Path, size_mb: float) -> None:
     out = BENCH / f"results-{args.events}.json"
     out.write_text(json.dumps(results, indent=2))
     print()
     print(f"machine: {results['machine']}")
     print(f"input: {args.events:,} events, {size_mb:.0f} MB in {len(list(inbox.glob('events-*')))} files")
+    if not args.skip_ingest:
+        raw, ingest = results["duckdb_raw"], results["ingest"]
+        print(
+            f"DuckDB raw load:      {raw['seconds']:8.2f} s   peak RSS {raw['peak_rss_mb']:7.0f} MB   ({raw['rows']:,} rows)"
+        )
+        print(
+            f"validated ingest:     {ingest['seconds']:8.2f} s   peak RSS {ingest['peak_rss_mb']:7.0f} MB   "
+            f"({ingest['lines']:,} lines, {results['ingest_events_per_s']:,.0f} lines/s)"
+        )
+        print(f"ingest / raw ratio:   {results['ingest_ratio']:8.2f}   (goal <= 3)")
+    if args.skip_apply:
+        print(f"results: {out}")
+        return
+    hist, inc = results["apply_history"], results["apply_increment"]
     print(
-        f"DuckDB raw load:      {raw['seconds']:8.2f} s   peak RSS {raw['peak_rss_mb']:7.0f} MB   ({raw['rows']:,} rows)"
+        f"apply history:        {hist['apply_seconds']:8.2f} s   peak RSS {hist['peak_rss_mb']:7.0f} MB   "
+        f"({hist['claimed']:,} events, {hist['apply_events_per_s']:,.0f} events/s; ingest {hist['ingest_seconds']:.1f} s)"
     )
     print(
-        f"validated ingest:     {ingest['seconds']:8.2f} s   peak RSS {ingest['peak_rss_mb']:7.0f} MB   "
-        f"({ingest['lines']:,} lines, {results['ingest_events_per_s']:,.0f} lines/s)"
+        f"increment ingest+apply: {inc['seconds']:6.2f} s   (ingest {inc['ingest_seconds']:.2f} s + apply "
+        f"{inc['apply_seconds']:.2f} s; {inc['claimed']:,} events re-folded {inc['events_folded']:,} in "
+        f"{inc['clusters']:,} clusters)"
     )
-    print(f"ingest / raw ratio:   {results['ingest_ratio']:8.2f}   (goal <= 3)")
     if not args.large:
         print(f"workstream run 1k:    {results['run_1k']['seconds']:8.2f} s   (fixed overhead)")
         print(
-            f"workstream run {args.events // 1000:,}k: {results['run_n']['seconds']:8.2f} s   "
+            f"workstream run {results['split']['history']:,}: {results['run_n']['seconds']:8.2f} s   "
             f"(~{results['per_event_us']:.1f} µs per extra event)"
+        )
+        print(
+            f"workstream run +{args.increment:,}: {results['run_increment']['seconds']:8.2f} s   (whole incremental run)"
         )
     print(f"results: {out}")
 

@@ -82,6 +82,7 @@ create index if not exists outbox_items_claimable
 create index if not exists outbox_items_claimed
     on outbox_items (claimed_at) where status = 'claimed';
 create index if not exists outbox_items_org_status on outbox_items (org_id, status);
+create index if not exists outbox_items_token on outbox_items (claim_token) where claim_token is not null;
 """
 
 _COLUMNS = "org_id, event_id, entity_type, entity_id, occurred_at, attempts"
@@ -190,6 +191,8 @@ def from_text(text: str) -> datetime:
 
 
 def _occurred_text(value: Any) -> str:
+    if isinstance(value, str) and len(value) == 27 and value[10] == "T" and value[-1] == "Z":
+        return value  # already the stored form (the warehouse formats it so: no datetime round trip)
     if isinstance(value, str):
         parsed = datetime.fromisoformat(value)
         return to_text(parsed)  # refuses a timestamp without offset
@@ -415,17 +418,25 @@ def complete(store: Store, token: str, keys: Iterable[Key], now: datetime) -> li
     wanted = list(dict.fromkeys(keys))
 
     def run(con: sqlite3.Connection) -> list[Key]:
-        done: list[Key] = []
-        for org_id, event_id in wanted:
-            row = con.execute(
-                "update outbox_items set status = 'processed', processed_at = ?"
-                " where org_id = ? and event_id = ? and status = 'claimed' and claim_token = ?"
-                " returning org_id, event_id",
-                (stamp, org_id, event_id, token),
-            ).fetchone()
-            if row:
-                done.append((row[0], row[1]))
-        return done
+        # One statement per key, no round trip each; the token then names exactly what this call moved.
+        before = {
+            (r[0], r[1])
+            for r in con.execute(
+                "select org_id, event_id from outbox_items where claim_token = ? and status = 'processed'",
+                (token,),
+            )
+        }
+        con.executemany(
+            "update outbox_items set status = 'processed', processed_at = ?"
+            " where org_id = ? and event_id = ? and status = 'claimed' and claim_token = ?",
+            [(stamp, org_id, event_id, token) for org_id, event_id in wanted],
+        )
+        after = con.execute(
+            "select org_id, event_id from outbox_items where claim_token = ? and status = 'processed'",
+            (token,),
+        ).fetchall()
+        moved = {(r[0], r[1]) for r in after} - before
+        return [key for key in wanted if key in moved]
 
     return _write(store, run) if wanted else []
 

@@ -170,7 +170,11 @@ def event_order(event: Event) -> tuple[datetime, int, str]:
 
 
 def fold(
-    events: Iterable[Event], *, as_of: datetime | None = None, config_history: bool = True
+    events: Iterable[Event],
+    *,
+    as_of: datetime | None = None,
+    config_history: bool = True,
+    registry: ConfigRegistry | None = None,
 ) -> FoldResult:
     """Fold one org's accepted events (any order) into current state, transitions and rejections.
 
@@ -185,7 +189,8 @@ def fold(
     if not ordered:
         return FoldResult()
     org_id = ordered[0]["org_id"]
-    registry = ConfigRegistry.from_events(ordered)
+    if registry is None:
+        registry = ConfigRegistry.from_events(ordered)
     state = _OrgFold(org_id, registry)
     for event in ordered:
         state.apply(event)

@@ -25,7 +25,8 @@ from dagster_project.lifecycle.config import DEFAULTS
 from dagster_project.lifecycle.store import ensure_core_schema
 
 DEFAULT_BATCH = 100_000
-_KEY_COLUMNS = "org_id, event_id, entity_type, entity_id, occurred_at"
+# occurred_at already in the outbox's fixed-width UTC text form (no datetime objects per row).
+_KEY_COLUMNS = "org_id, event_id, entity_type, entity_id, strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ')"
 
 
 @dataclass

@@ -1,0 +1,98 @@
+"""Apply benchmarks, one measured step per process (so each peak RSS is that step's alone).
+
+`split`: ingest a generated inbox once and write its accepted events back out as two clean JSON Lines
+files: the history (all but the newest K events) and the increment (the newest K, which touch entities
+the history created: a realistic next drop). `history`: ingest + apply the history into a fresh home
+(apply throughput). `increment`: ingest + apply the increment on top (the incremental cost).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.steps import _peak_mb
+
+NOW = "2026-11-28T00:00:00Z"
+AS_OF = "2026-11-27T17:00:00Z"
+
+
+def split(inbox: Path, out: Path, increment: int) -> dict:
+    from dagster_project.ingestion.ingest import ingest_paths
+    from dagster_project.ingestion.readers import list_inbox
+    from dagster_project.settings import parse_timestamp
+    from dagster_project.warehouse import connect, path_literal
+
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "history").mkdir(parents=True)
+    (out / "increment").mkdir(parents=True)
+    scratch = out / "scratch.duckdb"
+    con = connect(scratch)
+    ingest_paths(con, list_inbox(inbox, settle_seconds=0), now=parse_timestamp(NOW))
+    total = con.execute("select count(*) from raw.events").fetchone()[0]
+    cut = total - increment
+    select = """select event_id, org_id, strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ') as occurred_at,
+                       event_name, entity_type, entity_id, actor, payload
+                from (select *, row_number() over (order by occurred_at, org_id, event_id) as n from raw.events)"""
+    for name, where in (("history", f"n <= {cut}"), ("increment", f"n > {cut}")):
+        target = path_literal(out / name / f"{name}.jsonl")
+        con.execute(f"copy ({select} where {where} order by n) to {target} (format json)")
+    con.close()
+    scratch.unlink()
+    return {"events": total, "history": cut, "increment": increment}
+
+
+def _ingest_and_apply(inbox: Path, home: Path) -> dict:
+    from dagster_project import control
+    from dagster_project.ingestion.ingest import ingest_paths
+    from dagster_project.ingestion.readers import list_inbox
+    from dagster_project.lifecycle.runner import enqueue_file_events, run_apply
+    from dagster_project.settings import HomePaths, parse_timestamp
+    from dagster_project.warehouse import connect, ensure_raw_schema
+
+    paths = HomePaths(home).ensure()
+    now, as_of = parse_timestamp(NOW), parse_timestamp(AS_OF)
+    con = connect(paths.warehouse)
+    ensure_raw_schema(con)
+    started = time.perf_counter()
+    report = ingest_paths(con, list_inbox(inbox, settle_seconds=0), now=now)
+    for f in report.ingested:
+        if f.accepted:
+            enqueue_file_events(con, paths.control, f.file, now, now)
+    control.record_ingested(paths.control, [(f.content_hash, f.file, f.status) for f in report.ingested], now)
+    ingested = time.perf_counter()
+    applied = run_apply(con, paths.control, now=now, as_of=as_of, worker="bench")
+    done = time.perf_counter()
+    con.close()
+    return {
+        "ingest_seconds": ingested - started,
+        "apply_seconds": done - ingested,
+        "seconds": done - started,
+        "events": report.total("accepted"),
+        "claimed": applied.claimed,
+        "events_folded": applied.events_folded,
+        "clusters": applied.clusters,
+        "apply_events_per_s": applied.claimed / max(done - ingested, 1e-9),
+        "peak_rss_mb": _peak_mb(),
+    }
+
+
+def history(inbox: Path, home: Path) -> dict:
+    shutil.rmtree(home, ignore_errors=True)
+    return _ingest_and_apply(inbox, home)
+
+
+def increment(inbox: Path, home: Path) -> dict:
+    return _ingest_and_apply(inbox, home)
+
+
+if __name__ == "__main__":
+    name, *args = sys.argv[1:]
+    if name == "split":
+        result = split(Path(args[0]), Path(args[1]), int(args[2]))
+    else:
+        result = {"history": history, "increment": increment}[name](Path(args[0]), Path(args[1]))
+    print(json.dumps(result))

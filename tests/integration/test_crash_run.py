@@ -1,0 +1,79 @@
+"""A whole `workstream run` SIGKILLed mid-apply and before publishing, then rerun: the same marts as a clean run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "data" / "sample"
+NOW = "2030-01-01T00:00:00+00:00"
+LATER = "2030-01-01T00:06:00+00:00"  # past the 5-minute stale-claim window
+AS_OF = "2026-12-01T00:00:00+00:00"
+MARTS = (
+    "signals",
+    "candidates",
+    "pursuits",
+    "clients",
+    "transitions",
+    "rejected_events",
+    "config_registry",
+    "funnel_velocity",
+    "gate_pass_rates",
+    "win_loss",
+)
+
+
+def _run(home: Path, inbox: Path, now: str, kill_at: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WORKSTREAM_NOW": now}
+    env.pop("WORKSTREAM_KILL_AT", None)
+    if kill_at:
+        env["WORKSTREAM_KILL_AT"] = kill_at
+    cli = Path(sys.executable).parent / "workstream"
+    return subprocess.run(
+        [str(cli), "run", "--inbox", str(inbox), "--home", str(home), "--as-of", AS_OF],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _marts(home: Path) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(home / "serving.duckdb"), read_only=True)
+    try:
+        return {m: con.execute(f"select * from marts.{m} order by all").fetchall() for m in MARTS}
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("inbox") / "inbox"
+    shutil.copytree(SAMPLE, folder)
+    for path in folder.iterdir():
+        os.utime(path, (1_700_000_000, 1_700_000_000))
+    return folder
+
+
+def test_killed_runs_then_a_rerun_publish_what_a_clean_run_does(inbox, tmp_path):
+    clean = _run(tmp_path / "clean", inbox, NOW)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    home = tmp_path / "crashed"
+    killed = _run(home, inbox, NOW, kill_at="after_apply")
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert not (home / "serving.duckdb").exists()
+    killed = _run(home, inbox, LATER, kill_at="before_publish")
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    rerun = _run(home, inbox, LATER)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert _marts(home) == _marts(tmp_path / "clean")
