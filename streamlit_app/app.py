@@ -27,6 +27,18 @@ page = st.navigation(
                 icon=":material/filter_alt:",
                 url_path="funnel-velocity",
             ),
+            st.Page(
+                "app_pages/pipeline.py",
+                title="Pipeline",
+                icon=":material/account_tree:",
+                url_path="pipeline",
+            ),
+            st.Page(
+                "app_pages/win_loss.py",
+                title="Win/loss",
+                icon=":material/emoji_events:",
+                url_path="win-loss",
+            ),
         ],
         "Operations": [
             st.Page(
@@ -34,6 +46,18 @@ page = st.navigation(
                 title="Data quality",
                 icon=":material/rule:",
                 url_path="data-quality",
+            ),
+            st.Page(
+                "app_pages/quality_gates.py",
+                title="Quality gates",
+                icon=":material/verified:",
+                url_path="quality-gates",
+            ),
+            st.Page(
+                "app_pages/outbox_health.py",
+                title="Outbox health",
+                icon=":material/outbox:",
+                url_path="outbox-health",
             ),
         ],
     }

@@ -225,3 +225,205 @@ def quarantine_by_reason(df: pl.DataFrame) -> go.Figure:
         showlegend=False,
     )
     return fig
+
+
+# ----------------------------------------------------------------------------------------- pipeline
+
+UNASSIGNED_COLOR = FALLBACK_COLOR
+
+
+def _entity_types_in_order(present: set[str]) -> list[str]:
+    known = [t for t in ENTITY_COLORS if t in present]
+    return known + sorted(present - set(known))
+
+
+def state_label(entity_type: str, state: str) -> str:
+    """How a state is named on the pipeline charts (states are per entity type)."""
+    return f"{entity_type} · {state}"
+
+
+def entities_by_state(df: pl.DataFrame) -> go.Figure:
+    """Entities per entity type and state, one bar per pair in the frame's (lifecycle) order.
+
+    Expects columns `entity_type`, `state`, `entities` (several rows per pair are summed).
+    """
+    if df.is_empty():
+        return _empty("No entities for these filters")
+    pairs = df.group_by(["entity_type", "state"], maintain_order=True).agg(pl.col("entities").sum())
+    labels = [state_label(t, s) for t, s in zip(pairs["entity_type"], pairs["state"], strict=True)]
+    fig = go.Figure()
+    for entity_type in _entity_types_in_order(set(pairs["entity_type"].to_list())):
+        idx = [i for i, t in enumerate(pairs["entity_type"].to_list()) if t == entity_type]
+        counts = [pairs["entities"][i] for i in idx]
+        fig.add_trace(
+            go.Bar(
+                name=entity_type,
+                y=[labels[i] for i in idx],
+                x=counts,
+                orientation="h",
+                marker_color=ENTITY_COLORS.get(entity_type, FALLBACK_COLOR),
+                text=counts,
+                textposition="outside",
+                cliponaxis=False,
+                hovertemplate="%{y}: %{x:,}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        height=max(240, 28 * len(labels) + 90),
+        margin=_MARGIN,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "title": {"text": "Entity type"}},
+        xaxis=_count_axis("Entities", pairs["entities"].to_list()),
+        yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},
+        bargap=0.3,
+    )
+    return fig
+
+
+def entities_by_owner(df: pl.DataFrame, unassigned: str = "—") -> go.Figure:
+    """Entities per owner, stacked by entity type; most entities first, the unassigned bar last.
+
+    Expects columns `owner`, `entity_type`, `entities` (several rows per pair are summed).
+    """
+    if df.is_empty():
+        return _empty("No entities for these filters")
+    per_owner = df.group_by("owner").agg(pl.col("entities").sum())
+    ranked = sorted(per_owner.iter_rows(), key=lambda r: (r[0] == unassigned, -r[1], r[0]))
+    owners = [r[0] for r in ranked]
+    labels = {o: ("unassigned" if o == unassigned else o) for o in owners}
+    by_pair = df.group_by(["owner", "entity_type"]).agg(pl.col("entities").sum())
+    counts = {(o, t): n for o, t, n in by_pair.iter_rows()}
+    fig = go.Figure()
+    for entity_type in _entity_types_in_order(set(by_pair["entity_type"].to_list())):
+        fig.add_trace(
+            go.Bar(
+                name=entity_type,
+                y=[labels[o] for o in owners],
+                x=[counts.get((o, entity_type), 0) for o in owners],
+                orientation="h",
+                marker_color=ENTITY_COLORS.get(entity_type, FALLBACK_COLOR),
+                hovertemplate=f"%{{y}}<br>{entity_type}: %{{x:,}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="stack",
+        height=max(240, 30 * len(owners) + 90),
+        margin=_MARGIN,
+        legend={
+            "orientation": "h",
+            "yanchor": "bottom",
+            "y": 1.02,
+            "x": 0,
+            "title": {"text": "Entity type"},
+            "traceorder": "normal",
+        },
+        xaxis=_count_axis("Entities", [r[1] for r in ranked]),
+        yaxis={
+            "categoryorder": "array",
+            "categoryarray": [labels[o] for o in owners],
+            "autorange": "reversed",
+        },
+        bargap=0.3,
+    )
+    return fig
+
+
+# ------------------------------------------------------------------------------------ quality gates
+
+GATE_HEALTH_LINE = 0.8
+HEALTHY_COLOR = "#54A24B"
+UNHEALTHY_COLOR = "#D6604D"
+HEALTH_LINE_COLOR = "#444444"
+
+
+def gate_pass_rates(df: pl.DataFrame, health_line: float = GATE_HEALTH_LINE) -> go.Figure:
+    """Pass rate per gate against the health line (dashed); bars under it in red, gates without
+    attempts labelled instead of drawn.
+
+    Expects columns `gate`, `attempts`, `passed`, `pass_rate` (0–1 or null), `below_health_line`.
+    """
+    if df.is_empty():
+        return _empty("No gate attempts yet")
+    gates = df.get_column("gate").to_list()
+    rates = df.get_column("pass_rate").to_list()
+    below = df.get_column("below_health_line").to_list()
+    text = [
+        "no attempts" if r is None else f"{r:.0%} ({p:,}/{a:,})"
+        for r, p, a in zip(rates, df["passed"], df["attempts"], strict=True)
+    ]
+    fig = go.Figure(
+        go.Bar(
+            x=gates,
+            y=[0 if r is None else r for r in rates],
+            marker_color=[UNHEALTHY_COLOR if b else HEALTHY_COLOR for b in below],
+            text=text,
+            textposition="outside",
+            cliponaxis=False,
+            customdata=text,
+            hovertemplate="%{x} gate: %{customdata}<extra></extra>",
+        )
+    )
+    fig.add_hline(
+        y=health_line,
+        line_dash="dash",
+        line_color=HEALTH_LINE_COLOR,
+        annotation_text=f"{health_line:.0%} health line",
+        annotation_position="top left",
+    )
+    fig.update_layout(
+        height=340,
+        margin=_MARGIN,
+        showlegend=False,
+        xaxis={"title": {"text": "Gate"}, "type": "category"},
+        yaxis={"title": {"text": "Pass rate"}, "range": [0, 1.15], "tickformat": ".0%"},
+        bargap=0.5,
+    )
+    return fig
+
+
+# ----------------------------------------------------------------------------------------- win/loss
+
+OUTCOME_COLORS: dict[str, str] = {"won": "#54A24B", "lost": "#D6604D"}
+
+
+def reason_label(reason_code: str | None) -> str:
+    """A reason code as shown; pursuits closed without a reason are named as such, not hidden."""
+    if reason_code in (None, "missing"):
+        return "missing (no reason given)"
+    return reason_code.replace("_", " ")
+
+
+def win_loss(df: pl.DataFrame) -> go.Figure:
+    """Closed pursuits per reason, won and lost side by side; most pursuits first, `missing` last.
+
+    Expects columns `outcome`, `reason_code`, `pursuits`.
+    """
+    if df.is_empty():
+        return _empty("No closed pursuits yet")
+    totals = df.group_by("reason_code").agg(pl.col("pursuits").sum())
+    ranked = sorted(totals.iter_rows(), key=lambda r: (r[0] in (None, "missing"), -r[1], r[0] or ""))
+    labels = [reason_label(r[0]) for r in ranked]
+    fig = go.Figure()
+    present = df.get_column("outcome").to_list()
+    for outcome in [o for o in OUTCOME_COLORS if o in present] + sorted(set(present) - set(OUTCOME_COLORS)):
+        part = df.filter(pl.col("outcome") == outcome)
+        counts = {reason_label(r): n for r, n in zip(part["reason_code"], part["pursuits"], strict=True)}
+        fig.add_trace(
+            go.Bar(
+                name=outcome,
+                y=[label for label in labels if label in counts],
+                x=[counts[label] for label in labels if label in counts],
+                orientation="h",
+                marker_color=OUTCOME_COLORS.get(outcome, FALLBACK_COLOR),
+                hovertemplate=f"%{{y}}<br>{outcome}: %{{x:,}} pursuits<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        height=max(240, 40 * len(labels) + 90),
+        margin=_MARGIN,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "title": {"text": "Outcome"}},
+        xaxis=_count_axis("Pursuits", [r[1] for r in ranked]),
+        yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},
+        bargap=0.25,
+    )
+    return fig

@@ -56,8 +56,8 @@ def fetch(path: Path | str, sql: str, params: Sequence[object] = ()) -> pl.DataF
             with duckdb.connect(str(path), read_only=True) as con:
                 con.execute("SET TimeZone = 'UTC'")
                 return con.execute(sql, list(params)).pl()
-        except duckdb.CatalogException as exc:
-            # Not transient: retrying cannot conjure a missing table.
+        except (duckdb.CatalogException, duckdb.BinderException) as exc:
+            # Not transient: retrying cannot conjure a missing table (catalog) or column (binder).
             raise SnapshotIncompatible(str(exc).splitlines()[0]) from exc
         except duckdb.IOException as exc:
             # Raised when the file vanishes or is swapped between the check and the open, when a

@@ -8,9 +8,12 @@ an org.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import queries, settings
@@ -87,6 +90,61 @@ def format_date(value: dt.date | None) -> str:
 def format_int(value: int | None) -> str:
     """Thousands-separated integer, em dash for None."""
     return "—" if value is None else f"{int(value):,}"
+
+
+def format_pct(value: float | None) -> str:
+    """A 0–1 ratio as a whole percentage, em dash for None."""
+    return "—" if value is None else f"{value:.0%}"
+
+
+def format_usd(value: float | None) -> str:
+    """Whole US dollars with thousands separators, em dash for None."""
+    return "—" if value is None else f"${value:,.0f}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration in the largest sensible units (`45 s`, `12 min 34 s`, `3 h 05 min`, `2 d 4 h`)."""
+    if seconds is None:
+        return "—"
+    total = max(0, round(seconds))
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def for_display(df: pl.DataFrame, formatters: dict[str, Callable[[Any], str]] | None = None) -> pl.DataFrame:
+    """A frame ready for `st.dataframe` in which no cell is missing: every gap reads "—", never "None".
+
+    Columns in `formatters` become text through their formatter (which never sees None). Otherwise
+    text columns get "—" for nulls, lists are joined with commas ("—" when empty), timestamps and
+    dates are formatted like the rest of the page; numbers and booleans are left as they are.
+    """
+    formatters = formatters or {}
+    columns = []
+    for name, dtype in df.schema.items():
+        values = df.get_column(name)
+        if name in formatters:
+            fmt = formatters[name]
+            columns.append(pl.Series(name, ["—" if v is None else fmt(v) for v in values], dtype=pl.String))
+        elif dtype == pl.String:
+            columns.append(values.fill_null("—"))
+        elif isinstance(dtype, pl.List):
+            joined = [", ".join(str(x) for x in v) if v else "—" for v in values.to_list()]
+            columns.append(pl.Series(name, joined, dtype=pl.String))
+        elif isinstance(dtype, pl.Datetime):
+            columns.append(pl.Series(name, [format_ts(v) for v in values.to_list()], dtype=pl.String))
+        elif dtype == pl.Date:
+            columns.append(pl.Series(name, [format_date(v) for v in values.to_list()], dtype=pl.String))
+        else:
+            columns.append(values)
+    return pl.DataFrame(columns, schema={c.name: c.dtype for c in columns}) if columns else df
 
 
 def scope_caption(ctx: PageContext) -> str:

@@ -5,6 +5,11 @@ funnel pair, quarantine rows including unattributed ones (org unreadable) in an 
 file shared by both orgs and a wholly unreadable file, and a ledger where every (file, org) row and
 every file balances. Ledger `accepted` per org equals the org's events, as in a real publish.
 Org-specific strings (file names, raw text) are distinct so tenancy tests can search for them.
+
+The lifecycle and outbox marts (signals, candidates, pursuits, clients, transitions, rejected_events,
+events, gate_pass_rates, win_loss, outbox_health, dead_letters) hold a few hand-made rows per org.
+Both orgs have a pursuit with the same id (`SHARED_ENTITY_ID`), acme's with an applied, a rejected
+and a warned stage change, so a timeline that ignores the org would mix them.
 """
 
 from __future__ import annotations
@@ -219,6 +224,324 @@ def _quarantine() -> list[tuple]:
     ]
 
 
+# ----------------------------------------------------------------------------- lifecycle and outbox
+# Hand-made lifecycle rows. Both orgs have a pursuit `p-100` (ids are only unique within an org), so
+# the timeline must scope by org as well as by id. Owners, titles and errors name their org.
+SHARED_ENTITY_ID = "p-100"
+ORG_A_LIFECYCLE_ONLY = ("alice@acme", "bob@acme", "Acme HQ refit", "acme-crm webhook timeout", "sig-a1")
+ORG_B_LIFECYCLE_ONLY = ("gina@globex", "hank@globex", "Globex plant audit", "globex-crm 401", "sig-g1")
+
+
+def _ts(day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2024, 5, day, hour, minute, tzinfo=UTC)
+
+
+# (org_id, signal_id, status, owner, source_type, created_at, first_touched_at, dismissed_at, linked_at,
+#  linked_candidate_id, linked_candidate_ids, entered_state_at, last_event_at)
+_SIGNALS = [
+    (ORG_A, "sig-a1", "open", "alice@acme", "web", _ts(1), None, None, None, None, [], _ts(1), _ts(1)),
+    (ORG_A, "sig-a2", "touched", "alice@acme", "email", _ts(1), _ts(2), None, None, None, [], _ts(2), _ts(2)),
+    (
+        ORG_A,
+        "sig-a3",
+        "linked",
+        "bob@acme",
+        "web",
+        _ts(1),
+        _ts(1, 12),
+        None,
+        _ts(2),
+        "cand-a1",
+        ["cand-a1"],
+        _ts(2),
+        _ts(2),
+    ),
+    (ORG_A, "sig-a4", "dismissed", None, "event", _ts(2), None, _ts(3), None, None, [], _ts(3), _ts(3)),
+    (ORG_B, "sig-g1", "open", "gina@globex", "web", _ts(3), None, None, None, None, [], _ts(3), _ts(3)),
+    (ORG_B, "sig-g2", "open", "gina@globex", "web", _ts(4), None, None, None, None, [], _ts(4), _ts(4)),
+    (
+        ORG_B,
+        "sig-g3",
+        "linked",
+        "hank@globex",
+        "referral",
+        _ts(3),
+        _ts(3),
+        None,
+        _ts(4),
+        "cand-g1",
+        ["cand-g1"],
+        _ts(4),
+        _ts(4),
+    ),
+]
+
+# (org_id, candidate_id, status, owner, title, client_id, value_band, tags, signal_ids, pursuit_id,
+#  entered_state_at, created_at, last_event_at)
+_CANDIDATES = [
+    (
+        ORG_A,
+        "cand-a1",
+        "promoted",
+        "bob@acme",
+        "Acme HQ refit",
+        "cli-a1",
+        "large",
+        ["hq"],
+        ["sig-a3"],
+        SHARED_ENTITY_ID,
+        _ts(2, 10),
+        _ts(2),
+        _ts(2, 10),
+    ),
+    (
+        ORG_A,
+        "cand-a2",
+        "triaged",
+        "alice@acme",
+        "Acme data centre",
+        "cli-a1",
+        "medium",
+        [],
+        [],
+        None,
+        _ts(3),
+        _ts(2),
+        _ts(6),
+    ),
+    (ORG_A, "cand-a3", "new", None, "Acme canteen", None, None, [], [], None, _ts(4), _ts(4), _ts(4)),
+    (
+        ORG_B,
+        "cand-g1",
+        "promoted",
+        "hank@globex",
+        "Globex plant audit",
+        "cli-g1",
+        "large",
+        [],
+        ["sig-g3"],
+        SHARED_ENTITY_ID,
+        _ts(4, 10),
+        _ts(4),
+        _ts(4, 10),
+    ),
+]
+
+# Pursuits: only the columns the dashboard reads are varied; the rest get plausible constants.
+# (org_id, pursuit_id, candidate_id, stage, owner, client_id, forecast_value_usd, outcome, reason_code,
+#  missing_reason, entered_state_at, created_at, closed_at)
+_PURSUITS = [
+    (
+        ORG_A,
+        SHARED_ENTITY_ID,
+        "cand-a1",
+        "red",
+        "bob@acme",
+        "cli-a1",
+        400_000.0,
+        None,
+        None,
+        None,
+        _ts(5, 11),
+        _ts(2, 10),
+        None,
+    ),
+    (
+        ORG_A,
+        "p-a2",
+        "cand-a9",
+        "won",
+        "alice@acme",
+        "cli-a1",
+        250_000.0,
+        "won",
+        "price",
+        False,
+        _ts(7),
+        _ts(1),
+        _ts(7),
+    ),
+    (
+        ORG_A,
+        "p-a3",
+        "cand-a8",
+        "lost",
+        "bob@acme",
+        "cli-a2",
+        120_000.0,
+        "lost",
+        None,
+        True,
+        _ts(8),
+        _ts(1),
+        _ts(8),
+    ),
+    (ORG_A, "p-a4", "cand-a7", "lost", None, None, None, "lost", "competitor", False, _ts(8), _ts(2), _ts(8)),
+    (
+        ORG_B,
+        SHARED_ENTITY_ID,
+        "cand-g1",
+        "submit",
+        "hank@globex",
+        "cli-g1",
+        90_000.0,
+        None,
+        None,
+        None,
+        _ts(8),
+        _ts(4, 10),
+        None,
+    ),
+    (
+        ORG_B,
+        "p-g2",
+        "cand-g9",
+        "lost",
+        "gina@globex",
+        "cli-g1",
+        80_000.0,
+        "lost",
+        "competitor",
+        False,
+        _ts(9),
+        _ts(3),
+        _ts(9),
+    ),
+]
+
+_CLIENTS = [
+    (ORG_A, "cli-a1", "Acme Holdings", "acme.example", "manufacturing", _ts(1), _ts(6)),
+    (ORG_A, "cli-a2", "Acme Subsidiary", "sub.acme.example", None, _ts(1), _ts(1)),
+    (ORG_B, "cli-g1", "Globex Corp", "globex.example", "energy", _ts(3), _ts(9)),
+]
+
+# (org_id, entity_type, entity_id, from_state, to_state, occurred_at, event_id, warned)
+_TRANSITIONS = [
+    (ORG_A, "signal", "sig-a3", "open", "linked", _ts(2), "e-a02", False),
+    (ORG_A, "candidate", "cand-a1", None, "new", _ts(2), "e-a02", False),
+    (ORG_A, "candidate", "cand-a1", "new", "promoted", _ts(2, 10), "e-a10", False),
+    # acme p-100: created by the promotion, pink applied, red rejected once, then applied with a warning.
+    (ORG_A, "pursuit", SHARED_ENTITY_ID, None, "qual", _ts(2, 10), "e-a10", False),
+    (ORG_A, "pursuit", SHARED_ENTITY_ID, "qual", "pink", _ts(3), "e-a11", False),
+    (ORG_A, "pursuit", SHARED_ENTITY_ID, "pink", "red", _ts(5, 11), "e-a13", True),
+    (ORG_B, "candidate", "cand-g1", None, "new", _ts(4), "g-e02", False),
+    (ORG_B, "candidate", "cand-g1", "new", "promoted", _ts(4, 10), "g-e10", False),
+    (ORG_B, "pursuit", SHARED_ENTITY_ID, None, "qual", _ts(4, 10), "g-e10", False),
+    (ORG_B, "pursuit", SHARED_ENTITY_ID, "qual", "submit", _ts(8), "g-e11", False),
+]
+
+# (org_id, event_id, event_name, entity_type, entity_id, occurred_at, rule, detail, outcome)
+_REJECTED = [
+    (
+        ORG_A,
+        "e-a12",
+        "pursuit.stage_changed",
+        "pursuit",
+        SHARED_ENTITY_ID,
+        _ts(4),
+        "gate:pink_incomplete",
+        "acme pink checklist missing: pricing_review",
+        "rejected",
+    ),
+    (
+        ORG_A,
+        "e-a13",
+        "pursuit.stage_changed",
+        "pursuit",
+        SHARED_ENTITY_ID,
+        _ts(5, 11),
+        "gate:pink_incomplete",
+        "acme pink checklist missing: exec_summary (gate_mode=warn)",
+        "warned",
+    ),
+    (
+        ORG_A,
+        "e-a20",
+        "candidate.status_changed",
+        "candidate",
+        "cand-a2",
+        _ts(6),
+        "illegal_transition",
+        "acme triaged → promoted is not allowed",
+        "rejected",
+    ),
+    (
+        ORG_B,
+        "g-e12",
+        "pursuit.stage_changed",
+        "pursuit",
+        SHARED_ENTITY_ID,
+        _ts(6),
+        "gate:no_sent_proposal",
+        "globex-proposal-77 was never sent",
+        "rejected",
+    ),
+]
+
+# (org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor)
+_EVENTS = [
+    (ORG_A, "e-a02", _ts(2), "candidate.created", "candidate", "cand-a1", "bob@acme"),
+    (ORG_A, "e-a10", _ts(2, 10), "candidate.promoted", "candidate", "cand-a1", "bob@acme"),
+    (ORG_A, "e-a11", _ts(3), "pursuit.stage_changed", "pursuit", SHARED_ENTITY_ID, "bob@acme"),
+    (ORG_A, "e-a12", _ts(4), "pursuit.stage_changed", "pursuit", SHARED_ENTITY_ID, "bob@acme"),
+    (ORG_A, "e-a13", _ts(5, 11), "pursuit.stage_changed", "pursuit", SHARED_ENTITY_ID, "bob@acme"),
+    (ORG_A, "e-a14", _ts(6), "pursuit.note_added", "pursuit", SHARED_ENTITY_ID, None),
+    (ORG_A, "e-a20", _ts(6), "candidate.status_changed", "candidate", "cand-a2", "alice@acme"),
+    (ORG_B, "g-e02", _ts(4), "candidate.created", "candidate", "cand-g1", "hank@globex"),
+    (ORG_B, "g-e10", _ts(4, 10), "candidate.promoted", "candidate", "cand-g1", "hank@globex"),
+    (ORG_B, "g-e11", _ts(8), "pursuit.stage_changed", "pursuit", SHARED_ENTITY_ID, "hank@globex"),
+    (ORG_B, "g-e12", _ts(6), "pursuit.stage_changed", "pursuit", SHARED_ENTITY_ID, "hank@globex"),
+    (ORG_B, "g-e13", _ts(8, 12), "pursuit.note_added", "pursuit", SHARED_ENTITY_ID, "globex-note-author"),
+]
+
+# (org_id, gate, attempts, passed, pass_rate, top_missing_items, below_health_line)
+_GATES = [
+    (ORG_A, "pink", 4, 3, 0.75, ["pricing_review", "exec_summary"], True),
+    (ORG_A, "red", 0, 0, None, [], False),
+    (ORG_B, "pink", 5, 5, 1.0, [], False),
+    (ORG_B, "red", 2, 1, 0.5, ["globex-legal-signoff"], True),
+]
+
+# (org_id, outcome, reason_code, pursuits, value_usd, median_days_to_close)
+_WIN_LOSS = [
+    (ORG_A, "won", "price", 1, 250_000.0, 6.0),
+    (ORG_A, "lost", "missing", 1, 120_000.0, 7.0),
+    (ORG_A, "lost", "competitor", 1, None, None),
+    (ORG_B, "lost", "competitor", 1, 80_000.0, 6.0),
+]
+
+# (org_id, pending, retrying, oldest_pending_age_s, dead_lettered, processed_last_hour)
+_OUTBOX_HEALTH = [
+    (ORG_A, 3, 1, 754.0, 2, 17),
+    (ORG_B, 0, 0, None, 1, 5),
+]
+
+# (org_id, event_id, event_name, entity_type, entity_id, attempts, last_error, dead_at)
+_DEAD_LETTERS = [
+    (
+        ORG_A,
+        "e-a30",
+        "pursuit.stage_changed",
+        "pursuit",
+        SHARED_ENTITY_ID,
+        5,
+        "acme-crm webhook timeout after 30s",
+        _ts(9, 10),
+    ),
+    (ORG_A, "e-a31", "signal.created", "signal", "sig-a1", 5, None, _ts(9, 11)),
+    (
+        ORG_B,
+        "g-e30",
+        "candidate.promoted",
+        "candidate",
+        "cand-g1",
+        3,
+        "globex-crm 401 unauthorized",
+        _ts(9, 12),
+    ),
+]
+
+
 _DDL = """
 CREATE SCHEMA marts;
 CREATE TABLE marts.snapshot_info (
@@ -237,6 +560,48 @@ CREATE TABLE marts.ingest_ledger (
 CREATE TABLE marts.ingest_ledger_by_org (
     content_hash VARCHAR, file VARCHAR, org_id VARCHAR, lines BIGINT, accepted BIGINT, duplicates BIGINT,
     quarantined BIGINT);
+CREATE TABLE marts.events (
+    org_id VARCHAR, event_id VARCHAR, occurred_at TIMESTAMPTZ, event_name VARCHAR, entity_type VARCHAR,
+    entity_id VARCHAR, actor VARCHAR, payload JSON, ingested_at TIMESTAMPTZ, source_file VARCHAR,
+    source_line BIGINT, content_hash VARCHAR);
+CREATE TABLE marts.signals (
+    org_id VARCHAR, signal_id VARCHAR, status VARCHAR, owner VARCHAR, source_type VARCHAR,
+    created_at TIMESTAMPTZ, first_touched_at TIMESTAMPTZ, dismissed_at TIMESTAMPTZ, linked_at TIMESTAMPTZ,
+    linked_candidate_id VARCHAR, linked_candidate_ids VARCHAR[], entered_state_at TIMESTAMPTZ,
+    last_event_at TIMESTAMPTZ);
+CREATE TABLE marts.candidates (
+    org_id VARCHAR, candidate_id VARCHAR, status VARCHAR, owner VARCHAR, title VARCHAR, client_id VARCHAR,
+    value_band VARCHAR, tags VARCHAR[], signal_ids VARCHAR[], pursuit_id VARCHAR,
+    entered_state_at TIMESTAMPTZ, created_at TIMESTAMPTZ, last_event_at TIMESTAMPTZ);
+CREATE TABLE marts.pursuits (
+    org_id VARCHAR, pursuit_id VARCHAR, candidate_id VARCHAR, stage VARCHAR, owner VARCHAR,
+    capture_lead VARCHAR, client_id VARCHAR, due_date DATE, forecast_value_usd DOUBLE,
+    compliance_score DOUBLE, pink_checklist JSON, pink_missing VARCHAR[], pink_completion_pct DOUBLE,
+    red_checklist JSON, red_missing VARCHAR[], red_completion_pct DOUBLE, proposals_sent INTEGER,
+    first_proposal_sent_at TIMESTAMPTZ, latest_proposal_id VARCHAR, latest_proposal_version INTEGER,
+    outcome VARCHAR, reason_code VARCHAR, reason VARCHAR, missing_reason BOOLEAN,
+    entered_state_at TIMESTAMPTZ, created_at TIMESTAMPTZ, closed_at TIMESTAMPTZ, last_event_at TIMESTAMPTZ);
+CREATE TABLE marts.clients (
+    org_id VARCHAR, client_id VARCHAR, name VARCHAR, domain VARCHAR, industry VARCHAR,
+    created_at TIMESTAMPTZ, last_event_at TIMESTAMPTZ);
+CREATE TABLE marts.transitions (
+    org_id VARCHAR, entity_type VARCHAR, entity_id VARCHAR, from_state VARCHAR, to_state VARCHAR,
+    occurred_at TIMESTAMPTZ, event_id VARCHAR, warned BOOLEAN);
+CREATE TABLE marts.rejected_events (
+    org_id VARCHAR, event_id VARCHAR, event_name VARCHAR, entity_type VARCHAR, entity_id VARCHAR,
+    occurred_at TIMESTAMPTZ, rule VARCHAR, detail VARCHAR, outcome VARCHAR);
+CREATE TABLE marts.gate_pass_rates (
+    org_id VARCHAR, gate VARCHAR, attempts BIGINT, passed BIGINT, pass_rate DOUBLE,
+    top_missing_items VARCHAR[], below_health_line BOOLEAN);
+CREATE TABLE marts.win_loss (
+    org_id VARCHAR, outcome VARCHAR, reason_code VARCHAR, pursuits BIGINT, value_usd DOUBLE,
+    median_days_to_close DOUBLE);
+CREATE TABLE marts.outbox_health (
+    org_id VARCHAR, pending BIGINT, retrying BIGINT, oldest_pending_age_s DOUBLE, dead_lettered BIGINT,
+    processed_last_hour BIGINT);
+CREATE TABLE marts.dead_letters (
+    org_id VARCHAR, event_id VARCHAR, event_name VARCHAR, entity_type VARCHAR, entity_id VARCHAR,
+    attempts BIGINT, last_error VARCHAR, dead_at TIMESTAMPTZ);
 """
 
 _FORMATS = {"h-acme": "jsonl", "h-globex": "csv", "h-shared": "parquet", "h-corrupt": "jsonl.gz"}
@@ -250,6 +615,77 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple]) -> No
     con.execute(
         f"INSERT INTO {table} VALUES " + ", ".join([row_marks] * len(rows)), [v for r in rows for v in r]
     )
+
+
+def _pursuit_rows() -> list[tuple]:
+    """Full `marts.pursuits` rows from the short `_PURSUITS` tuples."""
+    rows = []
+    for (
+        org,
+        pid,
+        cid,
+        stage,
+        owner,
+        client,
+        value,
+        outcome,
+        reason_code,
+        missing,
+        entered,
+        created,
+        closed,
+    ) in _PURSUITS:
+        rows.append(
+            (
+                org,
+                pid,
+                cid,
+                stage,
+                owner,
+                owner,
+                client,
+                dt.date(2024, 6, 30),
+                value,
+                0.9,
+                '{"exec_summary": true}',
+                [],
+                100.0,
+                None,
+                [],
+                None,
+                1 if stage in ("submit", "won", "lost") else 0,
+                None,
+                None,
+                None,
+                outcome,
+                reason_code,
+                None if missing in (None, True) else reason_code,
+                missing,
+                entered,
+                created,
+                closed,
+                closed or entered,
+            )
+        )
+    return rows
+
+
+def _insert_lifecycle(con: duckdb.DuckDBPyConnection) -> None:
+    _insert(con, "marts.signals", _SIGNALS)
+    _insert(con, "marts.candidates", _CANDIDATES)
+    _insert(con, "marts.pursuits", _pursuit_rows())
+    _insert(con, "marts.clients", _CLIENTS)
+    _insert(con, "marts.transitions", _TRANSITIONS)
+    _insert(con, "marts.rejected_events", _REJECTED)
+    events = [
+        (org, eid, at, name, etype, eid_, actor, "{}", at, "lifecycle.jsonl", n, "h-lifecycle")
+        for n, (org, eid, at, name, etype, eid_, actor) in enumerate(_EVENTS, start=1)
+    ]
+    _insert(con, "marts.events", events)
+    _insert(con, "marts.gate_pass_rates", _GATES)
+    _insert(con, "marts.win_loss", _WIN_LOSS)
+    _insert(con, "marts.outbox_health", _OUTBOX_HEALTH)
+    _insert(con, "marts.dead_letters", _DEAD_LETTERS)
 
 
 def build_snapshot(path: Path, *, empty: bool = False, version: str = "20240510T000000Z-test") -> Path:
@@ -315,6 +751,7 @@ def build_snapshot(path: Path, *, empty: bool = False, version: str = "20240510T
                     )
                 )
             _insert(con, "marts.ingest_ledger", ledger)
+            _insert_lifecycle(con)
         _insert(con, "marts.snapshot_info", [(version, BUILT_AT, PUBLISHED_AT, total)])
     # Publish like the pipeline does: a complete file swapped in atomically.
     tmp.replace(path)

@@ -142,6 +142,34 @@ def test_pages_render_plotly_charts_in_chromium(chromium: str, server: str, tmp_
             expect(accepted).to_contain_text(f"{expected(ORG_B).events:,}")
             page.screenshot(path=str(tmp_path / "data_quality.png"))
 
+            # The lifecycle and outbox pages, by URL; the chart pages must draw their charts.
+            for path, heading, charted in (
+                ("pipeline", "Pipeline", True),
+                ("quality-gates", "Quality gates", True),
+                ("win-loss", "Win/loss", True),
+                ("outbox-health", "Outbox health", False),
+            ):
+                page.goto(f"{server}/{path}?org={ORG_B}")
+                expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=CHART_TIMEOUT_MS)
+                if charted:
+                    page.wait_for_selector(CHART_SELECTOR, timeout=CHART_TIMEOUT_MS)
+                else:
+                    expect(page.get_by_text("workstream outbox retry", exact=False).first).to_be_visible(
+                        timeout=CHART_TIMEOUT_MS
+                    )
+                expect(page.locator('[data-testid="stDataFrame"]:visible').first).to_be_visible(
+                    timeout=CHART_TIMEOUT_MS
+                )
+                assert not page.locator('[data-testid="stException"]').count(), path
+                page.screenshot(path=str(tmp_path / f"{path}.png"))
+            # The gate chart's dashed health line is drawn as a plotly shape.
+            page.goto(f"{server}/quality-gates?org={ORG_B}")
+            page.wait_for_selector(CHART_SELECTOR, timeout=CHART_TIMEOUT_MS)
+            expect(page.locator('[data-testid="stPlotlyChart"] .shapelayer path').first).to_be_attached(
+                timeout=CHART_TIMEOUT_MS
+            )
+            expect(page.get_by_text("80% health line").first).to_be_visible()
+
             assert not page.locator('[data-testid="stException"]').count()
             assert not page_errors, page_errors
         finally:

@@ -22,6 +22,31 @@ FUNNEL = pl.DataFrame(
     }
 )
 
+COUNTS = pl.DataFrame(
+    {
+        "entity_type": ["signal", "signal", "candidate", "pursuit", "pursuit"],
+        "state": ["open", "linked", "new", "won", "won"],
+        "owner": ["ann", "—", "bob", "ann", "bob"],
+        "entities": [3, 1, 2, 1, 4],
+    }
+)
+GATES = pl.DataFrame(
+    {
+        "gate": ["pink", "red"],
+        "attempts": [4, 0],
+        "passed": [3, 0],
+        "pass_rate": [0.75, None],
+        "below_health_line": [True, False],
+    }
+)
+WIN_LOSS = pl.DataFrame(
+    {
+        "outcome": ["won", "lost", "lost"],
+        "reason_code": ["price", "missing", "no_decision"],
+        "pursuits": [5, 9, 2],
+    }
+)
+
 
 def test_events_over_time_stacks_one_trace_per_entity_type() -> None:
     df = pl.DataFrame(
@@ -78,9 +103,58 @@ def test_quarantine_by_reason_sorted_largest_first() -> None:
         (charts.funnel_entered_converted, FUNNEL.clear()),
         (charts.funnel_hours, FUNNEL.clear()),
         (charts.quarantine_by_reason, pl.DataFrame(schema={"reason": pl.String, "records": pl.Int64})),
+        (charts.entities_by_state, COUNTS.clear()),
+        (charts.entities_by_owner, COUNTS.clear()),
+        (charts.gate_pass_rates, GATES.clear()),
+        (charts.win_loss, WIN_LOSS.clear()),
     ],
 )
 def test_empty_frames_give_a_labelled_empty_figure(builder, frame: pl.DataFrame) -> None:
     fig = builder(frame)
     assert not fig.data
     assert fig.layout.annotations and fig.layout.annotations[0].text
+
+
+def test_entities_by_state_keeps_frame_order_and_sums_owners() -> None:
+    fig = charts.entities_by_state(COUNTS)
+    assert [t.name for t in fig.data] == ["signal", "candidate", "pursuit"]
+    assert list(fig.layout.yaxis.categoryarray) == [
+        "signal · open",
+        "signal · linked",
+        "candidate · new",
+        "pursuit · won",
+    ]
+    assert list(fig.data[2].x) == [5]
+    assert fig.data[0].marker.color == charts.ENTITY_COLORS["signal"]
+    fig.to_json()
+
+
+def test_entities_by_owner_stacks_types_and_puts_unassigned_last() -> None:
+    fig = charts.entities_by_owner(COUNTS, "—")
+    assert fig.layout.barmode == "stack"
+    assert list(fig.layout.yaxis.categoryarray) == ["bob", "ann", "unassigned"]
+    pursuit = next(t for t in fig.data if t.name == "pursuit")
+    assert list(pursuit.x) == [4, 1, 0]
+
+
+def test_gate_chart_draws_the_health_line_and_flags_gates_below_it() -> None:
+    fig = charts.gate_pass_rates(GATES)
+    (line,) = fig.layout.shapes
+    assert line.y0 == line.y1 == charts.GATE_HEALTH_LINE == 0.8
+    assert line.line.dash == "dash"
+    assert fig.layout.annotations[0].text == "80% health line"
+    bar = fig.data[0]
+    assert list(bar.text) == ["75% (3/4)", "no attempts"]
+    assert list(bar.marker.color) == [charts.UNHEALTHY_COLOR, charts.HEALTHY_COLOR]
+    assert fig.layout.yaxis.tickformat == ".0%"
+    fig.to_json()
+
+
+def test_win_loss_names_missing_reasons_and_puts_them_last() -> None:
+    fig = charts.win_loss(WIN_LOSS)
+    labels = list(fig.layout.yaxis.categoryarray)
+    assert labels == ["price", "no decision", "missing (no reason given)"]
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["lost"].y) == ["no decision", "missing (no reason given)"]
+    assert list(by_name["lost"].x) == [2, 9]
+    assert by_name["won"].marker.color == charts.OUTCOME_COLORS["won"]

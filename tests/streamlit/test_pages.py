@@ -7,6 +7,7 @@ switching, tenant isolation of everything rendered, and friendly empty states.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import duckdb
@@ -14,9 +15,12 @@ import pytest
 from conftest import APP_PATH
 from snapshot_fixture import (
     ORG_A,
+    ORG_A_LIFECYCLE_ONLY,
     ORG_A_ONLY,
     ORG_B,
+    ORG_B_LIFECYCLE_ONLY,
     ORG_B_ONLY,
+    SHARED_ENTITY_ID,
     SHARED_FILE,
     SHARED_UNATTRIBUTED_RAW,
     UNREADABLE_FILE,
@@ -29,7 +33,14 @@ from streamlit.testing.v1 import AppTest
 OVERVIEW = "app_pages/overview.py"
 FUNNEL = "app_pages/funnel_velocity.py"
 DATA_QUALITY = "app_pages/data_quality.py"
-PAGES = (OVERVIEW, FUNNEL, DATA_QUALITY)
+PIPELINE = "app_pages/pipeline.py"
+QUALITY_GATES = "app_pages/quality_gates.py"
+WIN_LOSS = "app_pages/win_loss.py"
+OUTBOX = "app_pages/outbox_health.py"
+NEW_PAGES = (PIPELINE, QUALITY_GATES, WIN_LOSS, OUTBOX)
+PAGES = (OVERVIEW, FUNNEL, DATA_QUALITY, *NEW_PAGES)
+# The outbox page is numbers and a list; every other page draws at least one chart.
+CHART_PAGES = tuple(p for p in PAGES if p != OUTBOX)
 
 
 def _open(page: str = OVERVIEW, org: str | None = None) -> AppTest:
@@ -75,7 +86,7 @@ def _charts(at: AppTest) -> list:
 def test_every_page_renders_with_a_chart_and_data_as_of(snapshot_home: Path, page: str) -> None:
     at = _open(page)
     assert at.title[0].value
-    assert len(_charts(at)) >= 1
+    assert len(_charts(at)) >= (1 if page in CHART_PAGES else 0)
     main_captions = " ".join(c.value for c in at.main.caption)
     assert "data as of **2024-05-10 00:00 UTC**" in main_captions
     sidebar = " ".join(c.value for c in at.sidebar.caption)
@@ -122,6 +133,10 @@ def test_org_switch_changes_numbers_on_every_page(snapshot_home: Path) -> None:
         (FUNNEL, "Signal → candidate", "22%", "40%"),
         (DATA_QUALITY, "Accepted", f"{a.events:,}", f"{b.events:,}"),
         (DATA_QUALITY, "Quarantined", str(a.quarantined), str(b.quarantined)),
+        (PIPELINE, "Signals", "4", "3"),
+        (QUALITY_GATES, "Pink gate pass rate", "75%", "100%"),
+        (WIN_LOSS, "Lost", "2", "1"),
+        (OUTBOX, "Dead letters", "2", "1"),
     ]
     at = _open(OVERVIEW)
     org = at.sidebar.selectbox(key="org")
@@ -137,7 +152,7 @@ def test_org_switch_changes_numbers_on_every_page(snapshot_home: Path) -> None:
 
 def test_org_selection_survives_page_switches(snapshot_home: Path) -> None:
     at = _open(OVERVIEW, ORG_B)
-    for page in (FUNNEL, DATA_QUALITY, OVERVIEW):
+    for page in (FUNNEL, DATA_QUALITY, *NEW_PAGES, OVERVIEW):
         at.switch_page(page).run()
         assert not at.exception
         assert at.sidebar.selectbox(key="org").value == ORG_B
@@ -153,7 +168,11 @@ def test_org_can_be_chosen_by_url(snapshot_home: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("org", "own", "foreign"), [(ORG_A, ORG_A_ONLY, ORG_B_ONLY), (ORG_B, ORG_B_ONLY, ORG_A_ONLY)]
+    ("org", "own", "foreign"),
+    [
+        (ORG_A, (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY), (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY)),
+        (ORG_B, (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY), (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY)),
+    ],
 )
 def test_no_other_tenant_data_is_rendered(snapshot_home: Path, org: str, own: tuple, foreign: tuple) -> None:
     at = _open(OVERVIEW, org)
@@ -164,6 +183,9 @@ def test_no_other_tenant_data_is_rendered(snapshot_home: Path, org: str, own: tu
         if page == DATA_QUALITY:
             # Positive control: the org's own file names do show up, so the search itself works.
             assert own[0] in text
+        if page == PIPELINE:
+            # Positive control for the lifecycle marts: the org's own owners are rendered.
+            assert (ORG_A_LIFECYCLE_ONLY if org == ORG_A else ORG_B_LIFECYCLE_ONLY)[0] in text
         for needle in (*foreign, SHARED_UNATTRIBUTED_RAW, UNREADABLE_FILE, UNREADABLE_RAW):
             assert needle not in text, f"{needle!r} leaked into {page} for {org}"
 
@@ -266,20 +288,49 @@ def test_org_whose_every_record_was_quarantined(snapshot_home: Path) -> None:
     assert not at.exception
     assert _metric(at, "Quarantined") == "2"
     assert _metric(at, "Accepted") == "0"
+    # No lifecycle or outbox rows at all: each new page says so instead of drawing empty charts.
+    for page, message in (
+        (PIPELINE, "No signals, candidates or pursuits"),
+        (QUALITY_GATES, "No gate rows"),
+        (WIN_LOSS, "No closed pursuits"),
+        (OUTBOX, "no outbox items"),
+    ):
+        at.switch_page(page).run()
+        assert not at.exception
+        assert any(message in i.value for i in at.info), page
+        assert not _charts(at)
 
 
-@pytest.mark.parametrize("table", ["event_volume_daily", "funnel_velocity", "snapshot_info"])
+# Table -> the pages that read it; None = every page (the sidebar reads it).
+TABLE_READERS: dict[str, tuple[str, ...] | None] = {
+    "event_volume_daily": None,
+    "snapshot_info": None,
+    "funnel_velocity": (FUNNEL,),
+    "signals": (PIPELINE,),
+    "transitions": (PIPELINE,),
+    "events": (PIPELINE,),
+    "gate_pass_rates": (QUALITY_GATES,),
+    "rejected_events": (QUALITY_GATES, PIPELINE),
+    "win_loss": (WIN_LOSS,),
+    "outbox_health": (OUTBOX,),
+    "dead_letters": (OUTBOX,),
+}
+
+
+@pytest.mark.parametrize("table", list(TABLE_READERS))
 def test_snapshot_missing_a_table_explains_instead_of_crashing(snapshot_home: Path, table: str) -> None:
     with duckdb.connect(str(snapshot_home / "serving.duckdb")) as con:
         con.execute(f"DROP TABLE marts.{table}")
-    for page in PAGES:
+    readers = TABLE_READERS[table]
+    # Tables every page reads: check every page. Others: their readers and one page that must not care.
+    pages = PAGES if readers is None else (*readers, OVERVIEW)
+    for page in pages:
         at = AppTest.from_file(str(APP_PATH), default_timeout=30)
         at.run()
         if page != OVERVIEW:
             at.switch_page(page).run()
         assert not at.exception
-        # Only the funnel page reads funnel_velocity; the other tables are read on every page.
-        affected = page == FUNNEL if table == "funnel_velocity" else True
+        affected = readers is None or page in readers
         errors = [e.value for e in at.error if "Re-publish it with `workstream run`" in e.value]
         assert bool(errors) is affected, page
 
@@ -292,3 +343,209 @@ def test_unknown_or_hostile_org_in_url_falls_back_to_a_real_org(snapshot_home: P
         assert not at.exception
         assert at.sidebar.selectbox(key="org").value == ORG_A
         assert _metric(at, "Events") == f"{expected(ORG_A).events:,}"
+
+
+# ------------------------------------------------------------------------------ lifecycle and outbox
+
+
+def _frame(at: AppTest, column: str):
+    """The one dataframe on the page that has `column`."""
+    matches = [df.value for df in at.dataframe if column in df.value.columns]
+    assert len(matches) == 1, [list(df.value.columns) for df in at.dataframe]
+    return matches[0]
+
+
+def _assert_no_missing_cells(at: AppTest) -> None:
+    """Every table cell and metric has a value; gaps read "—", never "None" or "nan"."""
+    for df in at.dataframe:
+        frame = df.value
+        assert not frame.isna().any().any(), frame.to_string()
+        text = frame.to_string()
+        assert "None" not in text and "nan" not in text.lower().split(), text
+    for metric in at.metric:
+        assert metric.value not in ("None", "nan", ""), metric.label
+
+
+def _figure(at: AppTest, index: int = 0) -> dict:
+    return json.loads(_charts(at)[index].proto.spec)
+
+
+def _select_entity(at: AppTest, key: str) -> None:
+    # Options are keyed `entity_type:entity_id`; AppTest lists them by their formatted labels.
+    _widget(at.main.selectbox, "Entity").set_value(key).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _widget(at.main.selectbox, "Entity").value == key
+
+
+def test_pipeline_counts_by_state_and_owner(snapshot_home: Path) -> None:
+    at = _open(PIPELINE, ORG_A)
+    assert (_metric(at, "Signals"), _metric(at, "Candidates"), _metric(at, "Pursuits")) == ("4", "3", "4")
+    counts = _frame(at, "entities")
+    assert int(counts["entities"].sum()) == 11
+    by_owner = counts.groupby("owner")["entities"].sum().to_dict()
+    assert by_owner == {"alice@acme": 4, "bob@acme": 4, "—": 3}
+    # Lifecycle order, not alphabetical: open before touched before linked before dismissed.
+    signals = counts[counts["entity_type"] == "signal"]["state"].tolist()
+    assert signals == ["open", "touched", "linked", "dismissed"]
+    state_chart, owner_chart = _figure(at, 0), _figure(at, 1)
+    assert "signal · open" in state_chart["data"][0]["y"]
+    assert owner_chart["layout"]["yaxis"]["categoryarray"][-1] == "unassigned"
+    _assert_no_missing_cells(at)
+
+
+def test_pipeline_filters_narrow_counts_and_the_entity_list(snapshot_home: Path) -> None:
+    at = _open(PIPELINE, ORG_A)
+    _widget(at.sidebar.multiselect, "Owners").set_value(["—"]).run()
+    assert not at.exception
+    assert (_metric(at, "Signals"), _metric(at, "Candidates"), _metric(at, "Pursuits")) == ("1", "1", "1")
+    assert any("3 entities match the filters" in c.value for c in at.caption)
+
+    _widget(at.sidebar.multiselect, "Entity types").set_value(["pursuit"]).run()
+    assert not at.exception
+    assert (_metric(at, "Signals"), _metric(at, "Pursuits")) == ("0", "1")
+    assert _widget(at.main.selectbox, "Entity").options == ["pursuit p-a4 · — (lost)"]
+
+    _widget(at.sidebar.multiselect, "Owners").set_value([]).run()
+    _widget(at.sidebar.multiselect, "States").set_value(["won", "red"]).run()
+    assert not at.exception
+    entities = _frame(at, "entity_id")
+    assert sorted(entities["entity_id"]) == sorted([SHARED_ENTITY_ID, "p-a2"])
+
+    _widget(at.sidebar.multiselect, "Entity types").set_value(["signal"]).run()
+    assert not at.exception
+    assert any("No entities match these filters" in i.value for i in at.info)
+    assert not _charts(at)
+
+
+def test_pipeline_timeline_merges_applied_warned_and_rejected(snapshot_home: Path) -> None:
+    at = _open(PIPELINE, ORG_A)
+    _select_entity(at, f"pursuit:{SHARED_ENTITY_ID}")
+    timeline = _frame(at, "outcome")
+    assert timeline["event_id"].tolist() == ["e-a10", "e-a11", "e-a12", "e-a13", "e-a14"]
+    assert timeline["outcome"].tolist() == ["applied", "applied", "rejected", "warned", "no state change"]
+    rows = timeline.set_index("event_id")
+    # The creation comes from another entity's event (the promotion) and has no from-state.
+    assert (rows.loc["e-a10", "event_name"], rows.loc["e-a10", "from_state"]) == ("candidate.promoted", "—")
+    assert rows.loc["e-a12", "rule"] == "gate:pink_incomplete"
+    assert rows.loc["e-a12", "detail"] == "acme pink checklist missing: pricing_review"
+    assert (rows.loc["e-a13", "from_state"], rows.loc["e-a13", "to_state"]) == ("pink", "red")
+    assert "gate_mode=warn" in rows.loc["e-a13", "detail"]
+    assert rows.loc["e-a14", "actor"] == "—"
+    assert any(
+        "5 event(s): 2 applied · 1 warned · 1 rejected · 1 no state change" in c.value for c in at.caption
+    )
+    _assert_no_missing_cells(at)
+    text = _rendered_text(at)
+    for needle in ("globex-proposal", "g-e1", "hank@"):
+        assert needle not in text
+
+
+def test_pipeline_timeline_of_the_same_id_in_another_org(snapshot_home: Path) -> None:
+    at = _open(PIPELINE, ORG_B)
+    _select_entity(at, f"pursuit:{SHARED_ENTITY_ID}")
+    timeline = _frame(at, "outcome")
+    assert timeline["event_id"].tolist() == ["g-e10", "g-e12", "g-e11", "g-e13"]
+    assert timeline["outcome"].tolist() == ["applied", "rejected", "applied", "no state change"]
+    text = _rendered_text(at)
+    for needle in ("acme pink", "e-a1", "bob@", "pricing_review"):
+        assert needle not in text
+
+
+def test_quality_gates_rates_health_line_and_rejections(snapshot_home: Path) -> None:
+    at = _open(QUALITY_GATES, ORG_A)
+    assert _metric(at, "Pink gate pass rate") == "75%"
+    assert _metric(at, "Red gate pass rate") == "—"
+    captions = " ".join(c.value for c in at.caption)
+    assert "3 of 4 attempts passed" in captions and "below the 80% health line" in captions
+    assert "No attempts yet." in captions
+    gates = _frame(at, "pass_rate")
+    assert gates.set_index("gate")["pass_rate"].to_dict() == {"pink": "75%", "red": "—"}
+    assert gates.set_index("gate")["top_missing_items"].to_dict() == {
+        "pink": "pricing_review, exec_summary",
+        "red": "—",
+    }
+    fig = _figure(at)
+    (line,) = fig["layout"]["shapes"]
+    assert line["y0"] == line["y1"] == 0.8
+    assert "80% health line" in json.dumps(fig["layout"]["annotations"])
+    assert list(fig["data"][0]["text"]) == ["75% (3/4)", "no attempts"]
+    rejections = _frame(at, "rule")
+    assert rejections["event_id"].tolist() == ["e-a13", "e-a12"]
+    assert set(rejections["rule"]) == {"gate:pink_incomplete"}
+    assert rejections["outcome"].tolist() == ["warned", "rejected"]
+    assert "illegal_transition" not in _rendered_text(at)  # not a gate rule
+    _assert_no_missing_cells(at)
+
+    at.sidebar.selectbox(key="org").set_value(ORG_B).run()
+    assert not at.exception
+    assert (_metric(at, "Pink gate pass rate"), _metric(at, "Red gate pass rate")) == ("100%", "50%")
+    assert _frame(at, "rule")["event_id"].tolist() == ["g-e12"]
+
+
+def test_win_loss_shows_missing_reasons_explicitly(snapshot_home: Path) -> None:
+    at = _open(WIN_LOSS, ORG_A)
+    assert (_metric(at, "Won"), _metric(at, "Lost"), _metric(at, "Win rate")) == ("1", "2", "33%")
+    assert _metric(at, "Reason missing") == "1"
+    assert any("no reason recorded" in w.value for w in at.warning)
+    table = _frame(at, "reason_code")
+    rows = {(r.outcome, r.reason_code): r for r in table.itertuples()}
+    assert set(rows) == {("won", "price"), ("lost", "missing (no reason given)"), ("lost", "competitor")}
+    assert rows[("won", "price")].value_usd == "$250,000"
+    assert rows[("lost", "competitor")].value_usd == "—"
+    assert rows[("lost", "competitor")].median_days_to_close == "—"
+    assert rows[("lost", "missing (no reason given)")].median_days_to_close == "7.0"
+    fig = _figure(at)
+    assert fig["layout"]["yaxis"]["categoryarray"][-1] == "missing (no reason given)"
+    _assert_no_missing_cells(at)
+
+    at.sidebar.selectbox(key="org").set_value(ORG_B).run()
+    assert not at.exception
+    assert (_metric(at, "Won"), _metric(at, "Lost"), _metric(at, "Reason missing")) == ("0", "1", "0")
+    assert not at.warning
+
+
+def test_outbox_health_numbers_dead_letters_and_retry_hint(snapshot_home: Path) -> None:
+    at = _open(OUTBOX, ORG_A)
+    assert _metric(at, "Pending") == "3"
+    assert _metric(at, "Retrying") == "1"
+    assert _metric(at, "Oldest pending") == "12 min 34 s"
+    assert _metric(at, "Dead letters") == "2"
+    assert _metric(at, "Processed (last hour)") == "17"
+    letters = _frame(at, "last_error")
+    assert letters["event_id"].tolist() == ["e-a31", "e-a30"]
+    assert letters.set_index("event_id")["last_error"].to_dict() == {
+        "e-a31": "—",
+        "e-a30": "acme-crm webhook timeout after 30s",
+    }
+    assert letters["dead_at"].tolist() == ["2024-05-09 11:00 UTC", "2024-05-09 10:00 UTC"]
+    hint = " ".join(i.value for i in at.info)
+    assert "workstream outbox retry --home DIR --org ORG --event-id ID" in hint
+    assert f"--org {ORG_A} --event-id e-a31" in hint
+    _assert_no_missing_cells(at)
+
+    at.sidebar.selectbox(key="org").set_value(ORG_B).run()
+    assert not at.exception
+    assert _metric(at, "Oldest pending") == "—"
+    assert _metric(at, "Pending") == "0"
+    assert _frame(at, "last_error")["event_id"].tolist() == ["g-e30"]
+
+
+@pytest.mark.parametrize("page", NEW_PAGES)
+def test_new_pages_by_url(snapshot_home: Path, page: str) -> None:
+    at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+    at.query_params["org"] = ORG_B
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="org").value == ORG_B
+    _assert_no_missing_cells(at)
+
+
+def test_snapshot_missing_a_column_explains_instead_of_crashing(snapshot_home: Path) -> None:
+    # An older pipeline may publish a mart without a column this dashboard reads.
+    with duckdb.connect(str(snapshot_home / "serving.duckdb")) as con:
+        con.execute("ALTER TABLE marts.outbox_health DROP COLUMN retrying")
+    at = _open(OVERVIEW)
+    at.switch_page(OUTBOX).run()
+    assert not at.exception
+    assert any("Re-publish it with `workstream run`" in e.value for e in at.error)

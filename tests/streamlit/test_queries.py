@@ -15,9 +15,12 @@ import pytest
 from snapshot_fixture import (
     ACME_UNATTRIBUTED_RAW,
     ORG_A,
+    ORG_A_LIFECYCLE_ONLY,
     ORG_A_ONLY,
     ORG_B,
+    ORG_B_LIFECYCLE_ONLY,
     ORG_B_ONLY,
+    SHARED_ENTITY_ID,
     SHARED_FILE,
     UNREADABLE_FILE,
     build_snapshot,
@@ -59,6 +62,15 @@ def _org_scoped_results(snap: queries.Snapshot, org: str) -> dict[str, object]:
         "quarantine_examples": queries.quarantine_examples(p, v, org, "bad_json"),
         "unattributed_files": queries.unattributed_files(p, v, org),
         "unattributed_examples": queries.unattributed_examples(p, v, org),
+        "pipeline_options": queries.pipeline_options(p, v, org),
+        "pipeline_counts": queries.pipeline_counts(p, v, org),
+        "pipeline_entities": queries.pipeline_entities(p, v, org),
+        "entity_timeline": queries.entity_timeline(p, v, org, "pursuit", SHARED_ENTITY_ID),
+        "gate_pass_rates": queries.gate_pass_rates(p, v, org),
+        "gate_rejections": queries.gate_rejections(p, v, org),
+        "win_loss": queries.win_loss(p, v, org),
+        "outbox_health": queries.outbox_health(p, v, org),
+        "dead_letters": queries.dead_letters(p, v, org),
     }
 
 
@@ -93,9 +105,12 @@ def test_volume_numbers(snap: queries.Snapshot) -> None:
 
 
 def test_every_query_returns_only_the_given_org(snap: queries.Snapshot) -> None:
-    for org, foreign in ((ORG_A, ORG_B_ONLY), (ORG_B, ORG_A_ONLY)):
+    for org, foreign in (
+        (ORG_A, (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY)),
+        (ORG_B, (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY)),
+    ):
         for name, result in _org_scoped_results(snap, org).items():
-            text = result.write_csv() if isinstance(result, pl.DataFrame) else repr(result)
+            text = repr(result.rows()) if isinstance(result, pl.DataFrame) else repr(result)
             for needle in (*foreign, UNREADABLE_FILE):
                 assert needle not in text, f"{name} for {org} returned {needle!r}"
     funnel = queries.funnel_velocity(snap.path, snap.version, ORG_A)
@@ -111,6 +126,10 @@ def test_injection_looking_org_strings_match_nothing(snap: queries.Snapshot, org
             assert result["first_date"] is None and result["event_names"] == []
         elif name == "volume_kpis":
             assert result["events"] == 0
+        elif name == "pipeline_options":
+            assert result["owners"] == [] and not any(result["states"].values())
+        elif name == "outbox_health":
+            assert result is None
         else:
             assert all(v == 0 for v in result.values()), name
     # The snapshot is untouched (and read-only anyway).
@@ -193,3 +212,115 @@ def test_reads_survive_the_snapshot_being_replaced(home: Path) -> None:
         stop.set()
         writer.join(timeout=10)
     assert not errors
+
+
+# ------------------------------------------------------------------------------ lifecycle and outbox
+
+
+def test_pipeline_counts_per_org_and_filters(snap: queries.Snapshot) -> None:
+    p, v = snap.path, snap.version
+    acme = queries.pipeline_counts(p, v, ORG_A)
+    per_type = dict(acme.group_by("entity_type").agg(pl.col("entities").sum()).iter_rows())
+    assert per_type == {"signal": 4, "candidate": 3, "pursuit": 4}
+    # Rows come in entity-type, then lifecycle-state order; the unassigned owner sorts last in a state.
+    assert acme["entity_type"].to_list()[:4] == ["signal"] * 4
+    assert acme.filter(pl.col("entity_type") == "pursuit")["state"].to_list() == [
+        "red",
+        "won",
+        "lost",
+        "lost",
+    ]
+    assert acme.filter(pl.col("state") == "lost")["owner"].to_list() == ["bob@acme", queries.UNASSIGNED]
+    globex = queries.pipeline_counts(p, v, ORG_B)
+    assert int(globex["entities"].sum()) == 6
+
+    unassigned = queries.pipeline_counts(p, v, ORG_A, (), (queries.UNASSIGNED,), ())
+    assert int(unassigned["entities"].sum()) == 3
+    lost_pursuits = queries.pipeline_counts(p, v, ORG_A, ("pursuit",), (), ("lost",))
+    assert int(lost_pursuits["entities"].sum()) == 2
+    assert queries.pipeline_counts(p, v, ORG_A, ("signal",), (), ("won",)).is_empty()
+
+    options = queries.pipeline_options(p, v, ORG_A)
+    assert options["owners"] == ["alice@acme", "bob@acme", queries.UNASSIGNED]
+    assert options["states"] == {
+        "signal": ["open", "touched", "linked", "dismissed"],
+        "candidate": ["new", "triaged", "promoted"],
+        "pursuit": ["red", "won", "lost"],
+    }
+
+
+def test_pipeline_entities_newest_first_and_limited(snap: queries.Snapshot) -> None:
+    entities = queries.pipeline_entities(snap.path, snap.version, ORG_B)
+    assert entities.height == 6
+    assert entities["last_event_at"].is_sorted(descending=True)
+    row = entities.filter(pl.col("entity_id") == SHARED_ENTITY_ID).row(0, named=True)
+    assert (row["entity_type"], row["state"], row["label"]) == ("pursuit", "submit", "Globex plant audit")
+    assert queries.pipeline_entities(snap.path, snap.version, ORG_A, limit=2).height == 2
+
+
+def test_entity_timeline_is_scoped_to_the_org(snap: queries.Snapshot) -> None:
+    # Both orgs have a pursuit p-100; each timeline holds only its own org's events.
+    acme = queries.entity_timeline(snap.path, snap.version, ORG_A, "pursuit", SHARED_ENTITY_ID)
+    assert acme["event_id"].to_list() == ["e-a10", "e-a11", "e-a12", "e-a13", "e-a14"]
+    assert acme["outcome"].to_list() == ["applied", "applied", "rejected", "warned", "no state change"]
+    assert acme["occurred_at"].is_sorted()
+    warned = acme.filter(pl.col("event_id") == "e-a13").row(0, named=True)
+    assert (warned["from_state"], warned["to_state"], warned["rule"]) == (
+        "pink",
+        "red",
+        "gate:pink_incomplete",
+    )
+    globex = queries.entity_timeline(snap.path, snap.version, ORG_B, "pursuit", SHARED_ENTITY_ID)
+    assert globex["event_id"].to_list() == ["g-e10", "g-e12", "g-e11", "g-e13"]
+    # Entity type is part of the identity, and a hostile id is just a value.
+    assert queries.entity_timeline(snap.path, snap.version, ORG_A, "candidate", SHARED_ENTITY_ID).is_empty()
+    assert queries.entity_timeline(snap.path, snap.version, ORG_A, "pursuit", "p-100' OR '1'='1").is_empty()
+    candidate = queries.entity_timeline(snap.path, snap.version, ORG_A, "candidate", "cand-a2")
+    assert candidate.row(0, named=True)["outcome"] == "rejected"
+    assert candidate.row(0, named=True)["rule"] == "illegal_transition"
+
+
+def test_gate_queries(snap: queries.Snapshot) -> None:
+    gates = queries.gate_pass_rates(snap.path, snap.version, ORG_A)
+    assert gates["gate"].to_list() == ["pink", "red"]
+    assert gates["pass_rate"].to_list() == [0.75, None]
+    assert gates["top_missing_items"].to_list()[0] == ["pricing_review", "exec_summary"]
+    rejections = queries.gate_rejections(snap.path, snap.version, ORG_A)
+    assert rejections["event_id"].to_list() == ["e-a13", "e-a12"]
+    assert all(rule.startswith("gate:") for rule in rejections["rule"])
+    assert queries.gate_rejections(snap.path, snap.version, ORG_B)["rule"].to_list() == [
+        "gate:no_sent_proposal"
+    ]
+
+
+def test_win_loss_query_keeps_missing_reasons(snap: queries.Snapshot) -> None:
+    rows = queries.win_loss(snap.path, snap.version, ORG_A)
+    assert rows.select("outcome", "reason_code").rows() == [
+        ("won", "price"),
+        ("lost", "competitor"),
+        ("lost", "missing"),
+    ]
+    assert int(rows["pursuits"].sum()) == 3
+
+
+def test_outbox_queries(snap: queries.Snapshot) -> None:
+    acme = queries.outbox_health(snap.path, snap.version, ORG_A)
+    assert acme == {
+        "pending": 3,
+        "retrying": 1,
+        "oldest_pending_age_s": 754.0,
+        "dead_lettered": 2,
+        "processed_last_hour": 17,
+    }
+    assert queries.outbox_health(snap.path, snap.version, ORG_B)["oldest_pending_age_s"] is None
+    letters = queries.dead_letters(snap.path, snap.version, ORG_A)
+    assert letters["event_id"].to_list() == ["e-a31", "e-a30"]
+    assert letters["last_error"].to_list() == [None, "acme-crm webhook timeout after 30s"]
+    assert queries.dead_letters(snap.path, snap.version, ORG_A, limit=1).height == 1
+
+
+def test_hostile_pipeline_filters_match_nothing(snap: queries.Snapshot) -> None:
+    hostile = ("x' OR 1=1 --",)
+    for filters in ((hostile, (), ()), ((), hostile, ()), ((), (), hostile)):
+        assert queries.pipeline_counts(snap.path, snap.version, ORG_A, *filters).is_empty()
+        assert queries.pipeline_entities(snap.path, snap.version, ORG_A, *filters).is_empty()

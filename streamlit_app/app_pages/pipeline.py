@@ -1,0 +1,187 @@
+"""Pipeline: where the org's signals, candidates and pursuits are now, who owns them, and how one got there.
+
+Counts come from `marts.signals`, `marts.candidates` and `marts.pursuits` (state = status or stage).
+The timeline of one entity merges its applied transitions (`marts.transitions`), the events that
+broke a lifecycle rule (`marts.rejected_events`: rejected, or applied with a warning) and its own
+events (`marts.events`), oldest first.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from streamlit_app.lib import charts, queries, ui
+
+ctx = ui.page_context("Pipeline")
+snap, org = ctx.snapshot, ctx.org_id
+
+st.caption(ui.scope_caption(ctx))
+
+options = queries.pipeline_options(snap.path, snap.version, org)
+if not options["owners"]:
+    st.info(
+        f"No signals, candidates or pursuits for **{org}** in this snapshot yet.", icon=":material/inbox:"
+    )
+    st.stop()
+
+ENTITY_LABELS = {"signal": "Signals", "candidate": "Candidates", "pursuit": "Pursuits"}
+
+# Filter keys carry the org and snapshot version, as on the Overview page.
+filter_key = f"{org}_{snap.version}"
+with st.sidebar:
+    st.markdown("**Filters**")
+    entity_types = st.multiselect(
+        "Entity types",
+        list(queries.ENTITY_TYPES),
+        placeholder="All entity types",
+        format_func=lambda t: ENTITY_LABELS.get(t, t),
+        key=f"pipeline_types_{filter_key}",
+    )
+    owners = st.multiselect(
+        "Owners",
+        options["owners"],
+        placeholder="All owners",
+        format_func=lambda o: "— (unassigned)" if o == queries.UNASSIGNED else o,
+        key=f"pipeline_owners_{filter_key}",
+    )
+    # Every state present, whatever the entity-type filter: the vocabularies do not overlap, and fixed
+    # options keep a picked state from vanishing when the type filter changes.
+    state_of = {state: t for t, present in options["states"].items() for state in present}
+    states = st.multiselect(
+        "States",
+        list(state_of),
+        placeholder="All states",
+        format_func=lambda s: f"{s} ({state_of[s]})",
+        key=f"pipeline_states_{filter_key}",
+    )
+
+filters = (tuple(sorted(entity_types)), tuple(sorted(owners)), tuple(sorted(states)))
+counts = queries.pipeline_counts(snap.path, snap.version, org, *filters)
+per_type = dict(counts.group_by("entity_type").agg(pl.col("entities").sum()).iter_rows())
+for column, (entity_type, label) in zip(st.columns(len(ENTITY_LABELS)), ENTITY_LABELS.items(), strict=True):
+    column.metric(label, ui.format_int(per_type.get(entity_type, 0)), help=f"{label} within the filters.")
+if any(filters):
+    st.caption(
+        f"Filtered view: {ui.format_int(int(counts['entities'].sum() or 0))} entities match the filters."
+    )
+
+if counts.is_empty():
+    st.info("No entities match these filters.", icon=":material/filter_alt_off:")
+else:
+    state_col, owner_col = st.columns(2)
+    with state_col:
+        st.subheader("By state")
+        st.plotly_chart(
+            charts.entities_by_state(counts),
+            width="stretch",
+            config={"displaylogo": False},
+            key="pipeline_state_chart",
+        )
+    with owner_col:
+        st.subheader("By owner")
+        st.plotly_chart(
+            charts.entities_by_owner(counts, queries.UNASSIGNED),
+            width="stretch",
+            config={"displaylogo": False},
+            key="pipeline_owner_chart",
+        )
+    with st.expander("Counts by entity type, state and owner", icon=":material/table:"):
+        st.dataframe(
+            counts,
+            width="stretch",
+            hide_index=True,
+            column_config={
+                "entity_type": st.column_config.TextColumn("Entity type"),
+                "state": st.column_config.TextColumn("State"),
+                "owner": st.column_config.TextColumn("Owner", help="— = unassigned"),
+                "entities": st.column_config.NumberColumn("Entities", format="localized"),
+            },
+        )
+
+st.subheader("Entities")
+entities = queries.pipeline_entities(snap.path, snap.version, org, *filters)
+if entities.is_empty():
+    st.info("No entities match these filters.", icon=":material/filter_alt_off:")
+    st.stop()
+
+total = int(counts["entities"].sum() or 0)
+st.dataframe(
+    ui.for_display(entities),
+    width="stretch",
+    hide_index=True,
+    column_config={
+        "entity_type": st.column_config.TextColumn("Entity type"),
+        "entity_id": st.column_config.TextColumn("ID"),
+        "state": st.column_config.TextColumn("State"),
+        "owner": st.column_config.TextColumn("Owner"),
+        "label": st.column_config.TextColumn(
+            "About",
+            help="Signal: source type. Candidate: title. Pursuit: its candidate's title, else its client.",
+        ),
+        "entered_state_at": st.column_config.TextColumn("In state since"),
+        "last_event_at": st.column_config.TextColumn("Last event"),
+    },
+)
+if entities.height < total:
+    st.caption(f"Showing the {entities.height:,} most recently active of {total:,}.")
+
+st.subheader("Timeline")
+keys = [f"{t}:{i}" for t, i in zip(entities["entity_type"], entities["entity_id"], strict=True)]
+described = {
+    key: f"{row['entity_type']} {row['entity_id']} · {row['label'] or '—'} ({row['state']})"
+    for key, row in zip(keys, entities.iter_rows(named=True), strict=True)
+}
+picked = st.selectbox(
+    "Entity",
+    keys,
+    format_func=lambda k: described.get(k, k),
+    help="Type to search by id, title or state. The list follows the filters.",
+    key=f"pipeline_entity_{filter_key}",
+)
+entity_type, _, entity_id = picked.partition(":")
+timeline = queries.entity_timeline(snap.path, snap.version, org, entity_type, entity_id)
+if timeline.is_empty():
+    st.info(f"No events recorded for {entity_type} **{entity_id}**.", icon=":material/inbox:")
+    st.stop()
+
+tally = dict(timeline.group_by("outcome").len().iter_rows())
+st.caption(
+    f"{timeline.height} event(s): "
+    + " · ".join(
+        f"{tally.get(outcome, 0)} {outcome}"
+        for outcome in ("applied", "warned", "rejected", "no state change")
+    )
+)
+st.dataframe(
+    ui.for_display(
+        timeline.select(
+            "occurred_at",
+            "outcome",
+            "event_name",
+            "from_state",
+            "to_state",
+            "rule",
+            "detail",
+            "actor",
+            "event_id",
+        )
+    ),
+    width="stretch",
+    hide_index=True,
+    column_config={
+        "occurred_at": st.column_config.TextColumn("Occurred (UTC)"),
+        "outcome": st.column_config.TextColumn(
+            "Outcome",
+            help="applied: changed this entity's state. warned: applied although it broke a rule. "
+            "rejected: broke a rule and was not applied. no state change: did not move this entity.",
+        ),
+        "event_name": st.column_config.TextColumn("Event"),
+        "from_state": st.column_config.TextColumn("From", help="— on creation."),
+        "to_state": st.column_config.TextColumn("To"),
+        "rule": st.column_config.TextColumn("Rule broken"),
+        "detail": st.column_config.TextColumn("Why"),
+        "actor": st.column_config.TextColumn("Actor"),
+        "event_id": st.column_config.TextColumn("Event ID"),
+    },
+)

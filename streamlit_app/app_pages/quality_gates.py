@@ -1,0 +1,90 @@
+"""Quality gates: how often pursuits pass the pink and red review gates, what is missing when they do not.
+
+Attempts, passes, pass rates, the top missing checklist items and the below-the-health-line flag are
+`marts.gate_pass_rates` as published; the chart draws the 80 % health line the flag is judged against.
+Recent gate rejections are the org's `marts.rejected_events` with a `gate:*` rule — rejected, or
+applied with a warning when the org runs its gates in warn mode.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from streamlit_app.lib import charts, queries, ui
+
+ctx = ui.page_context("Quality gates")
+snap, org = ctx.snapshot, ctx.org_id
+
+st.caption(ui.scope_caption(ctx))
+
+gates = queries.gate_pass_rates(snap.path, snap.version, org)
+if gates.is_empty():
+    st.info(f"No gate rows for **{org}** in this snapshot yet.", icon=":material/inbox:")
+    st.stop()
+
+health = f"{charts.GATE_HEALTH_LINE:.0%}"
+for column, row in zip(st.columns(max(gates.height, 2)), gates.iter_rows(named=True), strict=False):
+    column.metric(
+        f"{row['gate'].title()} gate pass rate",
+        ui.format_pct(row["pass_rate"]),
+        help=f"Passed ÷ attempts, from the mart (— when nothing was attempted). Health line: {health}.",
+    )
+    if row["attempts"]:
+        verdict = (
+            f":red[:material/warning: below the {health} health line]"
+            if row["below_health_line"]
+            else f":green[:material/check_circle: at or above {health}]"
+        )
+        column.caption(
+            f"{ui.format_int(row['passed'])} of {ui.format_int(row['attempts'])} attempts passed · {verdict}"
+        )
+    else:
+        column.caption("No attempts yet.")
+
+st.subheader("Pass rate by gate")
+st.plotly_chart(
+    charts.gate_pass_rates(gates),
+    width="stretch",
+    config={"displaylogo": False},
+    key="gate_pass_rate_chart",
+)
+st.dataframe(
+    ui.for_display(gates, {"pass_rate": ui.format_pct}),
+    width="stretch",
+    hide_index=True,
+    column_config={
+        "gate": st.column_config.TextColumn("Gate"),
+        "attempts": st.column_config.NumberColumn("Attempts", format="localized"),
+        "passed": st.column_config.NumberColumn("Passed", format="localized"),
+        "pass_rate": st.column_config.TextColumn("Pass rate"),
+        "top_missing_items": st.column_config.TextColumn(
+            "Top missing items", help="Checklist items most often missing when the gate failed."
+        ),
+        "below_health_line": st.column_config.CheckboxColumn(f"Below {health}"),
+    },
+)
+
+st.subheader("Recent gate rejections")
+rejections = queries.gate_rejections(snap.path, snap.version, org)
+if rejections.is_empty():
+    st.success(f"No event of **{org}** has broken a gate rule.", icon=":material/check_circle:")
+else:
+    st.dataframe(
+        ui.for_display(rejections),
+        width="stretch",
+        hide_index=True,
+        column_config={
+            "occurred_at": st.column_config.TextColumn("Occurred (UTC)"),
+            "outcome": st.column_config.TextColumn(
+                "Outcome", help="rejected: not applied. warned: applied anyway (gate in warn mode)."
+            ),
+            "rule": st.column_config.TextColumn("Rule"),
+            "detail": st.column_config.TextColumn("Why"),
+            "event_name": st.column_config.TextColumn("Event"),
+            "entity_type": st.column_config.TextColumn("Entity type"),
+            "entity_id": st.column_config.TextColumn("Entity"),
+            "event_id": st.column_config.TextColumn("Event ID"),
+        },
+    )
+    if rejections.height == queries.EXAMPLE_ROWS:
+        st.caption(f"Showing the latest {queries.EXAMPLE_ROWS}.")

@@ -1,0 +1,83 @@
+"""Win/loss: closed pursuits by outcome and the reason given, with their value and time to close.
+
+Rows are `marts.win_loss` as published. Pursuits closed without a reason have reason code `missing`
+and are shown as such — a gap in the data to chase, not something to hide.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from streamlit_app.lib import charts, queries, ui
+
+ctx = ui.page_context("Win/loss")
+snap, org = ctx.snapshot, ctx.org_id
+
+st.caption(ui.scope_caption(ctx))
+
+rows = queries.win_loss(snap.path, snap.version, org)
+if rows.is_empty():
+    st.info(f"No closed pursuits for **{org}** in this snapshot yet.", icon=":material/inbox:")
+    st.stop()
+
+
+def _total(outcome: str, column: str) -> int | float | None:
+    part = rows.filter(pl.col("outcome") == outcome).get_column(column)
+    return None if part.null_count() == part.len() else part.sum()
+
+
+won, lost = _total("won", "pursuits") or 0, _total("lost", "pursuits") or 0
+missing = int(rows.filter(pl.col("reason_code") == "missing").get_column("pursuits").sum() or 0)
+won_col, lost_col, rate_col, missing_col = st.columns(4)
+won_col.metric("Won", ui.format_int(won))
+won_col.caption(f"{ui.format_usd(_total('won', 'value_usd'))} forecast value")
+lost_col.metric("Lost", ui.format_int(lost))
+lost_col.caption(f"{ui.format_usd(_total('lost', 'value_usd'))} forecast value")
+rate_col.metric(
+    "Win rate",
+    ui.format_pct(won / (won + lost) if won + lost else None),
+    help="Won ÷ (won + lost) closed pursuits.",
+)
+missing_col.metric(
+    "Reason missing",
+    ui.format_int(missing),
+    help="Closed pursuits without a reason code; they are counted under 'missing'.",
+)
+if missing:
+    st.warning(
+        f"{missing} closed pursuit(s) have no reason recorded; they appear as "
+        f"**{charts.reason_label('missing')}** below.",
+        icon=":material/help:",
+    )
+
+st.subheader("Pursuits by reason")
+st.plotly_chart(
+    charts.win_loss(rows),
+    width="stretch",
+    config={"displaylogo": False},
+    key="win_loss_chart",
+)
+
+table = rows.with_columns(
+    pl.Series("reason_code", [charts.reason_label(r) for r in rows["reason_code"].to_list()], dtype=pl.String)
+)
+st.dataframe(
+    ui.for_display(
+        table,
+        {"value_usd": ui.format_usd, "median_days_to_close": lambda d: f"{d:,.1f}"},
+    ),
+    width="stretch",
+    hide_index=True,
+    column_config={
+        "outcome": st.column_config.TextColumn("Outcome"),
+        "reason_code": st.column_config.TextColumn("Reason"),
+        "pursuits": st.column_config.NumberColumn("Pursuits", format="localized"),
+        "value_usd": st.column_config.TextColumn(
+            "Forecast value (USD)", help="— when no value was forecast."
+        ),
+        "median_days_to_close": st.column_config.TextColumn(
+            "Median days to close", help="From creation to close; — when unknown."
+        ),
+    },
+)

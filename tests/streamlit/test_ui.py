@@ -1,0 +1,56 @@
+"""`lib/ui.py` formatting: every missing value is an em dash, never "None"."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from streamlit_app.lib import ui
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "—"),
+        (0, "0 s"),
+        (45.4, "45 s"),
+        (754, "12 min 34 s"),
+        (3 * 3600 + 300, "3 h 05 min"),
+        (2 * 86_400 + 4 * 3600, "2 d 4 h"),
+    ],
+)
+def test_format_duration(seconds: float | None, text: str) -> None:
+    assert ui.format_duration(seconds) == text
+
+
+def test_number_formats() -> None:
+    assert (ui.format_pct(0.755), ui.format_pct(None)) == ("76%", "—")
+    assert (ui.format_usd(1_250_000.4), ui.format_usd(None)) == ("$1,250,000", "—")
+
+
+def test_for_display_fills_every_gap() -> None:
+    df = pl.DataFrame(
+        {
+            "name": ["a", None],
+            "items": [["x", "y"], []],
+            "at": [dt.datetime(2024, 5, 1, 9, 30, tzinfo=dt.UTC), None],
+            "day": [dt.date(2024, 5, 1), None],
+            "rate": [0.5, None],
+            "n": [1, 2],
+            "flag": [True, False],
+        },
+        schema_overrides={"at": pl.Datetime("us", "UTC")},
+    )
+    out = ui.for_display(df, {"rate": ui.format_pct})
+    assert out.columns == df.columns
+    assert out.row(0) == ("a", "x, y", "2024-05-01 09:30 UTC", "2024-05-01", "50%", 1, True)
+    assert out.row(1) == ("—", "—", "—", "—", "—", 2, False)
+    assert out.null_count().row(0) == (0,) * len(df.columns)
+
+
+def test_for_display_keeps_an_empty_frame_shape() -> None:
+    df = pl.DataFrame(schema={"name": pl.String, "at": pl.Datetime("us", "UTC")})
+    out = ui.for_display(df)
+    assert out.columns == ["name", "at"] and out.height == 0
