@@ -32,33 +32,43 @@ Progress = Callable[[str, int], None]
 
 # The quick content hash: the canonical fields with the payload minified (DuckDB `json()`), UTC µs time.
 # A mismatch is only a suspect: `_resolve_collisions` compares the canonical forms (sorted keys).
-# Keys repeated within the batch are rare, so they are found with a small aggregate (no window over
-# every row) and only they carry `first_line` / `first_hash`.
+# One materialization of the batch: every record (invalid ones keep `reason`, no verdict), each valid
+# one checked against the stored log. Keys repeated within the batch are rare, so `_REPEATED_SQL`
+# finds them afterwards with a small aggregate and fixes only their rows.
 _CLASSIFY_SQL = """
 create or replace temp table classified as
 with v as (
-    select line, org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor, payload,
-        md5(concat_ws(chr(31), event_name, entity_type, entity_id, coalesce(actor, chr(0)),
-            strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ'), payload)) as content_hash
-    from validated where reason is null
-),
-repeated as (
-    select org_id, event_id, min(line) as first_line, arg_min(content_hash, line) as first_hash
-    from v group by org_id, event_id having count(*) > 1
-),
-joined as (
-    select v.*, e.content_hash as stored_hash, r.first_hash, r.first_line,
-        r.first_line is null or v.line = r.first_line as is_first,
-        coalesce(e.content_hash, case when v.line <> r.first_line then r.first_hash end) as reference_hash
-    from v
-    left join raw.events e using (org_id, event_id)
-    left join repeated r using (org_id, event_id)
+    select *,
+        case when reason is null then
+            md5(concat_ws(chr(31), event_name, entity_type, entity_id, coalesce(actor, chr(0)),
+                strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ'), payload))
+        end as content_hash
+    from validated
 )
-select * exclude (reference_hash),
-    case when reference_hash is null then 'accept'
-         when reference_hash = content_hash then 'duplicate'
+select v.*, null::bigint as first_line, true as is_first,
+    case when v.reason is not null then null
+         when v.stored_hash is null then 'accept'
+         when v.stored_hash = v.content_hash then 'duplicate'
          else 'suspect' end as verdict
-from joined
+from (
+    select v.*, case when v.reason is null then e.content_hash end as stored_hash
+    from v left join (select org_id, event_id, content_hash from raw.events) e
+        on v.org_id = e.org_id and v.event_id = e.event_id
+) v
+"""
+
+# A key seen again within the batch: its first line is the reference unless the log already holds it.
+_REPEATED_SQL = """
+update classified c set first_line = r.first_line, is_first = c.line = r.first_line,
+    verdict = case when c.stored_hash is not null then c.verdict
+                   when c.line = r.first_line then 'accept'
+                   when c.content_hash = r.first_hash then 'duplicate'
+                   else 'suspect' end
+from (
+    select org_id, event_id, min(line) as first_line, arg_min(content_hash, line) as first_hash
+    from classified where reason is null group by org_id, event_id having count(*) > 1
+) r
+where c.reason is null and c.org_id = r.org_id and c.event_id = r.event_id
 """
 
 
@@ -124,7 +134,7 @@ def _resolve_collisions(con: duckdb.DuckDBPyConnection) -> None:
         first_rows = con.execute(
             "select c.org_id, c.event_id, c.event_name, c.entity_type, c.entity_id, c.actor, c.occurred_at, "
             "c.payload::varchar as payload from classified c join suspect_keys using (org_id, event_id) "
-            "where c.is_first"
+            "where c.is_first and c.reason is null"
         ).pl()
     finally:
         con.unregister("suspect_keys")
@@ -149,7 +159,7 @@ def _resolve_collisions(con: duckdb.DuckDBPyConnection) -> None:
 _QUARANTINE_SQL = """
 insert into raw.quarantine
 select $hash, $file, line, reason, detail, r.raw, org_id, event_id, $now
-from validated v join raws r using (line) where reason is not null
+from classified v join raws r using (line) where reason is not null
 union all
 select $hash, $file, c.line, 'conflicting_duplicate',
     'event_id already accepted with different content (first seen '
@@ -160,17 +170,14 @@ where c.verdict = 'conflict'
 """
 
 _COUNTS_SQL = """
-select org_id, verdict, count(*) from classified group by all
-union all
-select org_id, 'quarantine', count(*) from validated where reason is not null group by all
+select org_id, coalesce(verdict, 'quarantine'), count(*) from classified group by all
 """
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, batch: RecordBatch, info: InboxFile, now: datetime) -> None:
     """Quarantine invalid records and conflicts with their raw text, fetched only for those records."""
     lines = con.execute(
-        "select line from validated where reason is not null "
-        "union all select line from classified where verdict = 'conflict' order by line"
+        "select line from classified where reason is not null or verdict = 'conflict' order by line"
     ).pl()["line"]
     if lines.is_empty():
         return
@@ -191,6 +198,7 @@ def _store_batch(
 ) -> None:
     """Classify the validated batch against the log, insert new events, quarantine the rest, count."""
     con.execute(_CLASSIFY_SQL)
+    con.execute(_REPEATED_SQL)
     _resolve_collisions(con)
     con.execute(
         """insert into raw.events
@@ -212,7 +220,7 @@ def _store_batch(
         org.lines += n
         setattr(result, column[verdict], getattr(result, column[verdict]) + n)
     reasons = con.execute(
-        "select reason, count(*) from validated where reason is not null group by all "
+        "select reason, count(*) from classified where reason is not null group by all "
         "union all select 'conflicting_duplicate', count(*) from classified where verdict = 'conflict' "
         "having count(*) > 0"
     ).fetchall()

@@ -9,6 +9,7 @@ text. CSV and Parquet rows become a frame of their string columns (`Table`); the
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
 import hashlib
 import io
@@ -16,6 +17,7 @@ import json
 import re
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,7 +196,12 @@ def _json_file(path: Path, compressed: bool) -> Iterator[RecordBatch]:
             data = handle.read()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise UnreadableFile("unreadable_file", f"cannot read {path.name}: {exc}") from exc
-    records = [line for line in data.split(b"\n") if _is_record(line)]
+    # _is_record, with its common case (a plain ASCII first character) inlined: one call per line is slow
+    records = [
+        line
+        for line in data.split(b"\n")
+        if (first := line.lstrip()[:1]) and (b" " < first < b"\x80" or _is_record(line))
+    ]
     del data
     yield JsonFile(path, compressed, records)
 
@@ -232,8 +239,20 @@ def _csv_batches(path: Path) -> Iterator[RecordBatch]:
     yield from _csv_batches_slow(path.read_bytes(), path)
 
 
-def _csv_rows(reader: Iterator[list[str]]) -> list[list[str] | csv.Error]:
-    """Every row after the header; a row the csv module cannot parse is kept as its error."""
+def _csv_rows(text: str) -> list[list[str] | csv.Error]:
+    """Every row after the header; a row the csv module cannot parse is kept as its error.
+
+    The whole file in one `list()` call when it parses cleanly (the common case); only a file with a
+    row the csv module rejects is read again row by row, which gives the same rows.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader)  # the header, already checked
+    try:
+        return list(reader)
+    except csv.Error:
+        pass
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader)
     rows: list[list[str] | csv.Error] = []
     while True:
         try:
@@ -268,38 +287,22 @@ def _irregular_raw(row: list[str] | csv.Error, width: int) -> str | None:
     return None
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while millions of row lists are built (they hold no cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _csv_batches_slow(data: bytes, path: Path) -> Iterator[RecordBatch]:
     """Row by row, so one ragged or mis-encoded row is quarantined instead of failing the file."""
-    try:
-        text, text_is_utf8 = data.decode("utf-8"), True
-    except UnicodeDecodeError:
-        text, text_is_utf8 = data.decode("utf-8", errors="surrogateescape"), False
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise UnreadableFile("bad_header", f"{path.name}: empty file, no header row") from None
-    except csv.Error as exc:
-        raise UnreadableFile("unreadable_file", f"{path.name}: {exc}") from exc
-    _check_header(header, path)
-    rows = _csv_rows(reader)
-    bad = _bad_encoding(rows, text_is_utf8)
-    if not text_is_utf8:  # undecodable bytes become U+FFFD, as in the JSON Lines reader
-        rows = [
-            [c.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for c in row] if flag else row
-            for row, flag in zip(rows, bad, strict=True)
-        ]
-    width = len(header)
-    raws = [_irregular_raw(row, width) for row in rows]
-    empty = [None] * width
-    cells = list(
-        zip(*[row if raw is None else empty for row, raw in zip(rows, raws, strict=True)], strict=True)
-    )
-    frame = pl.DataFrame(
-        {name: cells[header.index(name)] if cells else [] for name in ENVELOPE_FIELDS},
-        schema=dict.fromkeys(ENVELOPE_FIELDS, pl.String),
-    ).with_columns(pl.all().replace("", None))  # an empty cell is a missing value
-    fields = [len(row) if isinstance(row, list) and len(row) != width else None for row in rows]
+    with _gc_paused():
+        frame, raws, bad, fields = _csv_frame(data, path)
     for start in range(0, frame.height, BATCH_RECORDS):
         end = start + BATCH_RECORDS
         yield _table(
@@ -309,6 +312,54 @@ def _csv_batches_slow(data: bytes, path: Path) -> Iterator[RecordBatch]:
             bad_encoding=pl.Series(bad[start:end], dtype=pl.Boolean),
             csv_fields=pl.Series(fields[start:end], dtype=pl.Int64),
         )
+
+
+def _csv_frame(
+    data: bytes, path: Path
+) -> tuple[pl.DataFrame, list[str | None], list[bool], list[int | None]]:
+    """The envelope columns of every row, plus per row: raw text if irregular, bad encoding, field count."""
+    try:
+        text, text_is_utf8 = data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, text_is_utf8 = data.decode("utf-8", errors="surrogateescape"), False
+    del data
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise UnreadableFile("bad_header", f"{path.name}: empty file, no header row") from None
+    except csv.Error as exc:
+        raise UnreadableFile("unreadable_file", f"{path.name}: {exc}") from exc
+    _check_header(header, path)
+    rows = _csv_rows(text)
+    del text
+    width = len(header)
+    # Rows that are not plain records (parse errors, ragged rows) or hold undecodable bytes are few:
+    # find them with cheap scans, then treat only them one by one.
+    irregular = [i for i, row in enumerate(rows) if type(row) is not list or len(row) != width]
+    bad = _bad_encoding(rows, text_is_utf8)
+    bad_rows = [i for i, flag in enumerate(bad) if flag] if not text_is_utf8 else []
+    for i in bad_rows:  # undecodable bytes become U+FFFD, as in the JSON Lines reader
+        rows[i] = [c.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for c in rows[i]]
+    raws: list[str | None] = [None] * len(rows)
+    fields: list[int | None] = [None] * len(rows)
+    empty = [None] * width
+    for i in irregular:
+        row = rows[i]
+        raws[i] = _irregular_raw(row, width)
+        if isinstance(row, list):
+            fields[i] = len(row)
+        rows[i] = empty
+    columns = list(zip(*rows, strict=True)) if rows else []
+    del rows
+    frame = pl.DataFrame(
+        {
+            name: pl.Series(name, columns[header.index(name)] if columns else [], dtype=pl.String)
+            for name in ENVELOPE_FIELDS
+        },
+    ).with_columns(pl.all().replace("", None))  # an empty cell is a missing value
+    del columns
+    return frame, raws, bad, fields
 
 
 def _parquet_batches(path: Path) -> Iterator[RecordBatch]:

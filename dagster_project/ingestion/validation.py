@@ -349,21 +349,29 @@ def envelope_reasons(parsed: pl.DataFrame, now: datetime) -> pl.DataFrame:
 # -- stage 3: payload rules, generated from the contract -------------------------------------
 
 
-# Every contract payload field; its JSON type (`t<i>`) is computed once per record, its text (`v<i>`)
-# only for fields whose rules look at the value.
-PAYLOAD_FIELDS = tuple(sorted({name for spec in EVENTS.values() for name in spec.fields}))
-VALUE_FIELDS = frozenset(
-    name
-    for spec in EVENTS.values()
-    for name, rule in spec.fields.items()
-    if rule.choices or rule.kind in ("number", "int", "date", "timestamp")
-)
+# Per event: its payload fields in contract order. A record's field types (`t[i]`) come from one
+# `json_type` call over its event's paths, the texts (`v[j]`) of the fields whose rules look at the value
+# from one `json_extract_string` call: each payload is parsed at most twice, only for its own fields.
+EVENT_FIELDS = {event: tuple(spec.fields) for event, spec in sorted(EVENTS.items())}
+EVENT_VALUE_FIELDS = {
+    event: tuple(
+        name
+        for name, rule in spec.fields.items()
+        if rule.choices or rule.kind in ("number", "int", "date", "timestamp")
+    )
+    for event, spec in sorted(EVENTS.items())
+}
+
+
+def _path(name: str) -> str:
+    assert name.isidentifier(), name  # contract field names need no quoting in a JSON path
+    return _sql_str("$." + name)
 
 
 def _rule_conditions(event: str, name: str, rule: FieldRule) -> list[tuple[str, str, str]]:
     """(SQL condition that is true when broken, reason, detail) for one payload field of one event."""
-    slot = PAYLOAD_FIELDS.index(name)
-    typ, val = f"t{slot}", f"v{slot}"
+    typ = f"t[{EVENT_FIELDS[event].index(name) + 1}]"
+    val = f"v[{EVENT_VALUE_FIELDS[event].index(name) + 1}]" if name in EVENT_VALUE_FIELDS[event] else "NULL"
     present = f"({typ} is not null and {typ} <> 'NULL')"
     out: list[tuple[str, str, str]] = []
     if rule.required:
@@ -421,14 +429,18 @@ def _payload_rules() -> list[tuple[str, str, str, str]]:
 PAYLOAD_RULES = _payload_rules()
 
 
-def _payload_sql() -> str:
-    """The `validated` table in one pass over `parsed`: parse, envelope, then payload reason per record.
+def _per_event(function: str, fields: dict[str, tuple[str, ...]]) -> str:
+    """`function(payload, [its event's paths])` for each event with such fields (else NULL)."""
+    whens = " ".join(
+        f"when {_sql_str(event)} then {function}(payload, [{', '.join(map(_path, names))}])"
+        for event, names in fields.items()
+        if names
+    )
+    return f"case event_name {whens} end"
 
-    One CASE per event name (DuckDB evaluates a branch only on its rows) gives the first broken payload
-    rule's index; each payload is parsed once (every contract field as a small JSON value) and each
-    field's type taken once, only for records that passed the earlier stages. Reasons and details are
-    looked up by index in constant lists, so no join is needed.
-    """
+
+def _rule_index_sql() -> str:
+    """The index of a record's first broken payload rule: one CASE per event name (only its rows)."""
     branches = []
     for event in sorted(EVENTS):
         whens = " ".join(
@@ -438,24 +450,31 @@ def _payload_sql() -> str:
         )
         if whens:
             branches.append(f"when {_sql_str(event)} then (case {whens} end)")
-    structure = "{" + ", ".join(f'"{name}": "JSON"' for name in PAYLOAD_FIELDS) + "}"
-    slots = ", ".join(
-        f"json_type(f.{_ident(name)}) as t{i}"
-        + (f", f.{_ident(name)} ->> '$' as v{i}" if name in VALUE_FIELDS else "")
-        for i, name in enumerate(PAYLOAD_FIELDS)
-    )
+    return f"case event_name {' '.join(branches)} end"
+
+
+def _payload_sql() -> str:
+    """The `validated` view over `parsed`: parse, envelope, then payload reason per record.
+
+    Payload fields are looked at only for records that passed the earlier stages, and only their own
+    event's fields. Reasons and details are looked up by index in constant lists, so no join is needed.
+    """
     reasons = "[" + ", ".join(_sql_str(reason) for _, _, reason, _ in PAYLOAD_RULES) + "]"
     details = "[" + ", ".join(_sql_str(detail) for _, _, _, detail in PAYLOAD_RULES) + "]"
     return f"""
-create or replace temp table validated as
+create or replace temp view validated as
 with s as (
     select s.*, env.reason as env_reason, env.detail as env_detail,
-        case when s.parse_reason is null and env.reason is null
-            then json_transform(s.payload, {_sql_str(structure)}) end as f
+        s.parse_reason is null and env.reason is null as judge_payload
     from parsed s left join env using (line)
 ),
-fields as (select *, {slots} from s),
-judged as (select *, case event_name {" ".join(branches)} end as rule_id from fields)
+fields as (
+    select *,
+        case when judge_payload then {_per_event("json_type", EVENT_FIELDS)} end as t,
+        case when judge_payload then {_per_event("json_extract_string", EVENT_VALUE_FIELDS)} end as v
+    from s
+),
+judged as (select *, case when judge_payload then {_rule_index_sql()} end as rule_id from fields)
 select
     line,
     coalesce(parse_reason, env_reason, {reasons}[rule_id]) as reason,
@@ -473,15 +492,18 @@ _VALIDATED_SQL = _payload_sql()
 
 
 def validate_batch(con: duckdb.DuckDBPyConnection, batch: RecordBatch, *, now: datetime) -> None:
-    """Judge every record of a batch; leaves the temp table `validated` (reason null = valid).
+    """Judge every record of a batch; leaves the temp view `validated` (reason null = valid).
 
     Only the flat envelope columns travel to polars for pandera; raw text and payloads stay in DuckDB.
+    `validated` is a view (over the temp tables `parsed` and `env`) so that its one reader, the
+    classification, materializes the batch once.
     """
     parse_batch(con, batch)
     columns = ", ".join(ENVELOPE_COLUMNS)
     envelope = con.execute(f"select {columns} from parsed where parse_reason is null").pl()
-    con.register("env", envelope_reasons(envelope, now))
+    con.register("env_reasons", envelope_reasons(envelope, now))
     try:
-        con.execute(_VALIDATED_SQL)
+        con.execute("create or replace temp table env as select * from env_reasons")
     finally:
-        con.unregister("env")
+        con.unregister("env_reasons")
+    con.execute(_VALIDATED_SQL)

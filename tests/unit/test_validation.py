@@ -330,3 +330,16 @@ def test_lenient_payload_string_in_csv_is_bad_json(tmp_path: Path, warehouse, no
     result = ingest_file(warehouse, write_csv(tmp_path / "a.csv", records), now=now)
     assert (result.accepted, result.quarantined) == (2, 1)
     assert warehouse.execute("select line, reason from raw.quarantine").fetchall() == [(2, Reason.BAD_JSON)]
+
+
+def test_invalid_record_with_a_repeated_key_is_not_the_reference(tmp_path: Path, warehouse, now):
+    """Only valid records take part in duplicate detection, even when an invalid one shares their key."""
+    first = event("dup-2")
+    invalid = {**first, "occurred_at": "2099-01-01T00:00:00Z", "payload": {"source_type": "web"}}
+    reordered = {**first, "payload": dict(reversed(list(first["payload"].items())))}
+    result = ingest_file(warehouse, write_jsonl(tmp_path / "a.jsonl", [invalid, first, reordered]), now=now)
+    assert (result.accepted, result.duplicates, result.quarantined) == (1, 1, 1)
+    assert warehouse.execute("select line, reason from raw.quarantine").fetchall() == [
+        (1, Reason.FUTURE_TIMESTAMP)
+    ]
+    assert warehouse.execute("select source_line from raw.events").fetchall() == [(2,)]
