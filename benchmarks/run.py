@@ -143,6 +143,8 @@ def main() -> None:
         results["run_n"] = whole_run(run_inbox, home)
         shutil.copy(parts / "increment" / "increment.jsonl", run_inbox / "increment.jsonl")
         results["run_increment"] = whole_run(run_inbox, home, fresh=False)
+        out = _sh([sys.executable, "-m", "benchmarks.pages", str(home)])
+        results["page_loads"] = json.loads(out.stdout.strip().splitlines()[-1])
         fixed = results["run_1k"]["seconds"]
         n = results["split"]["history"]
         results["per_event_us"] = (results["run_n"]["seconds"] - fixed) / (n - 1000) * 1e6

@@ -32,6 +32,7 @@ outbox_app = typer.Typer(help="Inspect dead letters and retry them after a fix."
 app.add_typer(outbox_app, name="outbox")
 console = Console(stderr=True)
 JOB_NAME = "ingest_build_publish_job"
+TESTS_JOB_NAME = "dbt_tests_job"
 
 
 def _timestamp(value: str | None) -> str | None:
@@ -142,8 +143,11 @@ def _progress() -> Progress:
     )
 
 
-def run_pipeline(home: Path, inbox: Path, as_of: str | None = None, now: str | None = None) -> dict:
-    """Execute the same Dagster job the sensor launches, in this process; returns the counts."""
+def run_pipeline(
+    home: Path, inbox: Path, as_of: str | None = None, now: str | None = None, *, tests: bool = True
+) -> dict:
+    """Execute the same Dagster jobs the sensors launch, in this process: the build, then (unless
+    `tests` is off) dbt's data tests on it, as `dbt_tests_after_build_sensor` would. Returns the counts."""
     paths = _point_env_at(home, inbox)
     ensure_dbt_manifest()
     import dagster as dg
@@ -157,16 +161,36 @@ def run_pipeline(home: Path, inbox: Path, as_of: str | None = None, now: str | N
     }
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
-    if not result.success:
-        failures = [e for e in result.all_events if e.is_failure]
-        for event in failures:
-            console.print(f"[red]{event.step_key or ''}: {event.message}[/red]")
-        raise typer.Exit(1)
+        _fail_on_errors(result)
+        checks: dict[str, int] = {}
+        if tests:
+            tested = defs.resolve_job_def(TESTS_JOB_NAME).execute_in_process(
+                run_config=run_config, instance=instance, raise_on_error=False
+            )
+            _fail_on_errors(tested)
+            evaluations = [
+                e.event_specific_data
+                for e in tested.all_events
+                if e.event_type_value == "ASSET_CHECK_EVALUATION"
+            ]
+            failed = [ev for ev in evaluations if not ev.passed]
+            for ev in failed:
+                console.print(f"[red]dbt test failed: {ev.asset_check_key.to_user_string()}[/red]")
+            checks = {"passed": len(evaluations) - len(failed), "failed": len(failed)}
+            if failed:
+                raise typer.Exit(1)
     counts = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         counts[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    return {"run_id": result.run_id, "paths": paths, "assets": counts}
+    return {"run_id": result.run_id, "paths": paths, "assets": counts, "checks": checks}
+
+
+def _fail_on_errors(result) -> None:
+    if not result.success:
+        for event in (e for e in result.all_events if e.is_failure):
+            console.print(f"[red]{event.step_key or ''}: {event.message}[/red]")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -178,15 +202,18 @@ def run(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Compute outputs as of this time (RFC 3339).")
     ] = None,
+    tests: Annotated[
+        bool, typer.Option("--tests/--skip-tests", help="Run dbt's data tests after the build.")
+    ] = True,
 ) -> None:
-    """One shot: ingest every new file, build the models, publish the snapshot; print the counts."""
+    """One shot: ingest every new file, apply, build, publish, then dbt's data tests; print the counts."""
     started = time.perf_counter()
     as_of_iso = _timestamp(as_of)
     if not inbox.exists():
         console.print(f"[red]inbox {inbox} does not exist[/red]")
         raise typer.Exit(2)
-    with console.status("running ingest → dbt build → publish (see progress in the Dagster UI when served)…"):
-        out = run_pipeline(home, inbox, as_of=as_of_iso)
+    with console.status("running ingest → apply → dbt → publish → tests (progress shows in the Dagster UI when served)…"):
+        out = run_pipeline(home, inbox, as_of=as_of_iso, tests=tests)
     assets = out["assets"]
     raw = assets.get("raw/events", {})
     quarantine = assets.get("raw/quarantine", {})
@@ -208,6 +235,10 @@ def run(
     )
     table.add_row("events in snapshot", f"{snap.get('events', 0):,}")
     table.add_row("snapshot", f"{snap.get('path', '')} ({snap.get('snapshot_version', '')})")
+    if out["checks"]:
+        table.add_row(
+            "dbt data tests passed / failed", f"{out['checks']['passed']} / {out['checks']['failed']}"
+        )
     table.add_row("elapsed", f"{time.perf_counter() - started:.1f} s")
     Console().print(table)
 

@@ -6,6 +6,9 @@ import dagster as dg
 
 from dagster_project.defs.alerting import AlertSinksResource, sla_alert_job, sla_alerts, sla_breach_sensor
 from dagster_project.defs.automation import (
+    dbt_tests_after_build_sensor,
+    dbt_tests_job,
+    full_build_job,
     inbox_files_sensor,
     ingest_build_publish_job,
     nightly_rebuild_schedule,
@@ -20,8 +23,8 @@ from dagster_project.resources import RunClockResource, WorkstreamResource, buil
 defs = dg.Definitions(
     assets=[raw_ingest, lifecycle_apply, workstream_dbt_assets, serving_snapshot, sla_alerts],
     asset_checks=[ledger_conserves_lines, event_ids_unique_per_org, every_event_accounted_for],
-    jobs=[ingest_build_publish_job, sla_alert_job],
-    sensors=[inbox_files_sensor, outbox_due_sensor, sla_breach_sensor],
+    jobs=[ingest_build_publish_job, dbt_tests_job, full_build_job, sla_alert_job],
+    sensors=[inbox_files_sensor, outbox_due_sensor, sla_breach_sensor, dbt_tests_after_build_sensor],
     schedules=[nightly_rebuild_schedule],
     resources={
         "workstream": WorkstreamResource(),

@@ -9,6 +9,9 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project import control, outbox
+from dagster_project.defs.ingestion import event_ids_unique_per_org, ledger_conserves_lines
+from dagster_project.defs.lifecycle import every_event_accounted_for
+from dagster_project.defs.transform import workstream_dbt_assets
 from dagster_project.ingestion.readers import content_hash, list_inbox
 from dagster_project.settings import HomePaths, default_clock, home_from_env, inbox_from_env
 
@@ -19,13 +22,33 @@ ACTIVE_STATUSES = [
     dg.DagsterRunStatus.STARTED,
 ]
 
+# The hot path publishes without waiting for dbt's data tests (they run right after, in
+# `dbt_tests_job`, and in the nightly full build); the Python checks on ingest and apply stay in it.
+HOT_PATH_CHECKS = dg.AssetSelection.checks(
+    ledger_conserves_lines, event_ids_unique_per_org, every_event_accounted_for
+)
+
 ingest_build_publish_job = dg.define_asset_job(
     "ingest_build_publish_job",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all().without_checks() | HOT_PATH_CHECKS,
     description=(
         "Ingest new inbox files, apply due outbox items to the core tables, build the dbt models, "
-        "publish the snapshot. Safe to retry."
+        "publish the snapshot, record SLA alerts. Safe to retry. dbt's data tests follow in dbt_tests_job."
     ),
+    executor_def=dg.in_process_executor,
+)
+
+dbt_tests_job = dg.define_asset_job(
+    "dbt_tests_job",
+    selection=dg.AssetSelection.checks_for_assets(workstream_dbt_assets),
+    description="dbt's data tests on the models the last build wrote (asset checks), off the hot path.",
+    executor_def=dg.in_process_executor,
+)
+
+full_build_job = dg.define_asset_job(
+    "full_build_job",
+    selection=dg.AssetSelection.all(),
+    description="Everything, with every dbt data test before publishing (the nightly rebuild).",
     executor_def=dg.in_process_executor,
 )
 
@@ -84,7 +107,7 @@ def inbox_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult |
 
 nightly_rebuild_schedule = dg.ScheduleDefinition(
     name="nightly_rebuild_schedule",
-    job=ingest_build_publish_job,
+    job=full_build_job,
     cron_schedule="0 2 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -124,3 +147,23 @@ def outbox_due_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg
     if active:
         return dg.SkipReason(f"{due} item(s) due; a run is already queued or in progress")
     return dg.RunRequest(tags={"workstream/trigger": "outbox", "workstream/due": str(due)})
+
+
+@dg.run_status_sensor(
+    name="dbt_tests_after_build_sensor",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[ingest_build_publish_job],
+    request_job=dbt_tests_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def dbt_tests_after_build_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
+    """After a successful build, test it, unless another build is already waiting (fresh data first;
+    a later success triggers the tests again, and the nightly full build always tests)."""
+    waiting = context.instance.get_run_records(
+        dg.RunsFilter(job_name=ingest_build_publish_job.name, statuses=ACTIVE_STATUSES), limit=1
+    )
+    if waiting:
+        return dg.SkipReason("a newer build is queued or running; its success will trigger the tests")
+    return dg.RunRequest(
+        run_key=context.dagster_run.run_id, tags={"workstream/tests_for": context.dagster_run.run_id}
+    )

@@ -14,8 +14,12 @@ from dagster_project.warehouse import writer_lock
 
 
 def dbt_build_args(as_of_iso: str) -> list[str]:
-    """The dbt command for a run; as_of is passed as a var (see dbt/macros/as_of.sql)."""
-    return ["build", "--vars", json.dumps({"as_of": as_of_iso})]
+    """The dbt command for a run; as_of is passed as a var (see dbt/macros/as_of.sql).
+
+    Unit tests check the SQL, not the data: they run in `make test`, never in a pipeline run. Which
+    models and data tests run is Dagster's selection (dagster-dbt turns it into `--select`).
+    """
+    return ["build", "--vars", json.dumps({"as_of": as_of_iso}), "--exclude", "resource_type:unit_test"]
 
 
 @dbt_assets(

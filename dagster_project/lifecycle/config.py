@@ -10,6 +10,7 @@ Invalid changes never raise: they become `invalid_config` rows and the previous 
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -50,6 +51,83 @@ MEMORY_SCORE = {"decision": 100, "risk": 90, "preference": 80, "note": 60, "stat
 MEMORY_RETENTION_DAYS = {"decision": 365, "risk": 365, "preference": 365, "note": 90, "status": 30}
 MEMORY_HALF_LIFE_DAYS = {"decision": 180, "risk": 180, "preference": 180, "note": 30, "status": 30}
 OUTBOX = {"max_attempts": 8, "backoff_cap_minutes": 60, "stale_claim_minutes": 5}
+
+# `memory.note_rules`: how a `*.note_added` text gets its atom type (dagster_project/memory/classify.py).
+# Type → ordered regular expressions, matched case-insensitively anywhere in the text; the types are
+# tried in the fixed priority decision > risk > preference and the first match wins, else `note`.
+# General sales vocabulary only (benchmarks/note_classifier.py measures it on data/memory/).
+NOTE_RULE_TYPES = ("decision", "risk", "preference")
+NOTE_RULE_MAX_PATTERNS = 200
+NOTE_RULE_MAX_LENGTH = 300
+NOTE_RULES: dict[str, list[str]] = {
+    "decision": [
+        r"\b(decided|decides|decision (was |has been )?made|final (call|decision)|go/no-go: go)\b",
+        r"(?<!not )(?<!n't )(?<!never )\bagreed\b",
+        r"\b(approved|approves|authori[sz]ed|greenlit|green-lit|signed off|sign-off given)\b",
+        r"\b(signed|countersigned|executed) (the )?(contract|msa|sow|order|agreement|deal|at)\b",
+        r"\b(contract|msa|sow|agreement|deal) (is |was |has been )?(signed|executed|closed)\b",
+        r"\b(closed[- ]won|closed[- ]lost|awarded|verbal yes|said yes|voted to)\b",
+        r"\b(chose|chosen|selected|opted (for|to)|went with|(going|moving|pressing) (forward|ahead) with|going with)\b",
+        r"\b(accepted|rejected|declined|terminated|cancell?ed) (the |our |their |a )?\w+",
+        r"\b(committed|commits) to\b",
+        r"\b(settled|landed) on\b",
+        r"\b(finali[sz]ed|locked in|locked)\b",
+        r"\bpo (was )?(issued|raised|received)\b|\bpurchase order (issued|raised|received)\b",
+        r"\bwill (renew|proceed|sign|present|go ahead|extend)\b",
+        r"(?<!n't )(?<!not )(?<!yet to be )\bconfirmed\b",
+        r"\bpicked (us|them|our|their|the|a|an)\b|\b(went for|green light|thumbs up|vendor of record|no-bid|bid decision)\b",
+        r"\b(date|price|pricing|scope|budget|seats|count|term|rate)s? (is |was |has been |now )?(fixed|set|agreed)\b",
+        r"\b(dropping|dropped|removing|removed|adding|added) .{0,40}\b(from|to) the (offer|scope|proposal|deal)\b",
+        r"\bsigned\b|,? final\.?$",
+    ],
+    "risk": [
+        r"\b(at risk|risk (that|of|to|on|is)|risky|red flag|warning|jeopardi[sz]e)\b",
+        r"\b(budget|spending|hiring) (freeze|cut|cuts|squeeze)\b|\bno budget\b",
+        r"\b(competitor|competitors|competing|competition|incumbent|rival)\b",
+        r"\b(talking|speaking) to\b.*\b(as well|too|also)\b|\bshortlist(ed)? (also|as well)\b",
+        r"\b(leaving|resign(ed|ing|s)?|quit|medical leave|parental leave|reorg|re-org|restructur\w*|layoffs?)\b",
+        r"\b(concern|concerns|concerned|worried|worries|skeptical|sceptical|hesitant|lukewarm|unhappy|frustrated|upset|shaky)\b",
+        r"\b(block|blocks|blocked|blocker|blocking|showstopper|deal ?breaker)\b",
+        r"\b(delay|delays|delayed|slip|slips|slipping|postpone\w*|stall\w*|pushed back|losing momentum)\b",
+        r"\b(too (high|expensive|costly)|objection|cheaper|undercut|discount)\b",
+        r"\b(went|gone|going) (silent|quiet|dark)\b|\bno (reply|response|answer)\b|\bghost(ed|ing)\b",
+        r"\bmissed\b.*\b(calls?|meetings?|deadlines?)\b",
+        r"\b(threaten\w*|walk away|walk|pull out|pulling out)\b",
+        r"\b(unclear|in doubt|uncertain|unconfirmed)\b|\b(haven'?t|hasn'?t|not) (yet )?confirmed\b",
+        r"\b(cannot|can't|won't|will not|unable to) (accept|allow|meet|hit|agree|support)\b",
+        r"\b(liability|indemnity|penalt(y|ies)|lawsuit|litigation|non-compliance)\b",
+        r"\b(paid late|late payments?|\d+\+? days late|overdue|bad debt)\b",
+        r"\b(conflict of interest|merger|acquisition|takeover)\b",
+        r"\b(disagree\w*|push(ing)? back|pushback|scope creep|growing scope|split (the )?(award|contract|deal))\b",
+        r"\b(in-house|build (it )?themselves|diy)\b",
+        r"\b(may|might|could) (not )?(slip|delay|block|lose|disappear|require|wipe|blow|derail|kill|fail|walk)\b",
+        r"\b(may|might|could|won'?t|will not) (not )?(approve|agree|sign|support|add|take|cost)\b",
+        r"\b(budget|headcount|funding|spend|staff)\w* .{0,30}\b(cut|cuts|cutting|slashed|reduced|frozen)\b",
+        r"\b(cut|cuts|cutting|slashing|reducing)\b .{0,20}\b(budget|headcount|funding|spend|staff|jobs)\b",
+        r"\b(unsure|not sure|not clear|doubts?|doubtful|wary|distrust\w*|bad experience|outrageous|overpriced|pricey)\b",
+        r"\b(lacks?|lacking|missing|gaps?)\b .{0,30}\b(feature|requirement|capability|reference|certification|mandatory)\w*",
+        r"\b(silence|silent|unresponsive|unreachable|disengaged|hasn'?t engaged|not engaged)\b",
+        r"\b(tight|aggressive|unrealistic) (deadline|timeline|schedule|budget)|\btight for\b|\b(moved|brought) (up|forward)\b",
+        r"\b(re-?tender|re-?bid|re-?evaluat\w*|re-?compete)\b",
+        r"\b(moved|moving|transferred) to (a )?(different|another|new) (division|role|team|department|company)\b",
+        r"\b(flagged|flags)\b",
+    ],
+    "preference": [
+        r"\b(prefer|prefers|preferred|preference|preferably)\b",
+        r"\b(would|'d) (rather|like|prefer)\b|\brather than\b|\binstead of\b",
+        r"\b(likes|dislikes|hates|loves|favou?rs|favou?red|keen on|fan of|partial to|averse to)\b",
+        r"\blean(s|ing)? (towards?|to)\b|\bno appetite for\b",
+        r"\b(wants?|wanted|requests|requested|insists?|insisted|expects?|requires?)\b(?! (a |an )?(discount|refund|answer|decision))",
+        r"\b(asked|asks) (us |that )",
+        r"\b(works? best|most responsive|best time|best way|preferred channel|style is)\b",
+        r"^\s*(always|never|avoid|please)\b|\b(don'?t|do not|never) (call|email|send|contact|schedule)\b",
+        r"\baddressed as\b|\b(route|routed|goes?|go) (all )?\w* ?through\b",
+        r"\b(values|big on|enjoys|appreciates|cares about|go-to)\b",
+        r"\bonly (accepts?|takes?|wants?|uses?|works? with|reads?)\b",
+        r"\b(must|should|has to|have to) (be|go|come) (on|via|through|in|by)\b",
+        r"\b(is|are) (ok|okay|fine|best) (to|with|for)\b",
+    ],
+}
 
 # Today-panel points, `ranking.<component>.<case>`: the coded v2.2 formula of reference spec §7.2
 # (candidate score U + V + S − W, pursuit score U + V + S + C − W). Points may be 0.
@@ -161,6 +239,26 @@ def _pinned_types(value: Any) -> str | None:
     return _string_list(value, non_empty=False, choices=ATOM_TYPES)
 
 
+def _note_rules(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f"must be an object atom type -> list of regular expressions, got {_show(value)}"
+    if unknown := sorted(set(value) - set(NOTE_RULE_TYPES)):
+        return f"names unknown types {', '.join(unknown)} (allowed: {', '.join(NOTE_RULE_TYPES)})"
+    for atom_type, patterns in value.items():
+        if problem := _string_list(patterns, non_empty=False):
+            return f"{atom_type}: {problem}"
+        if len(patterns) > NOTE_RULE_MAX_PATTERNS:
+            return f"{atom_type}: at most {NOTE_RULE_MAX_PATTERNS} patterns, got {len(patterns)}"
+        for pattern in patterns:
+            if len(pattern) > NOTE_RULE_MAX_LENGTH:
+                return f"{atom_type}: a pattern is longer than {NOTE_RULE_MAX_LENGTH} characters"
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                return f"{atom_type}: {_show(pattern)} is not a regular expression ({exc})"
+    return None
+
+
 def _transitions(entity: str) -> Check:
     states = MACHINE_STATES[entity]
 
@@ -217,6 +315,7 @@ def _build_keys() -> dict[str, KeySpec]:
             MEMORY_HALF_LIFE_DAYS[atom_type], _positive_number
         )
     keys["memory.pinned_types"] = KeySpec([], _pinned_types)
+    keys["memory.note_rules"] = KeySpec(NOTE_RULES, _note_rules)
     for name, points in RANKING_POINTS.items():
         keys[f"ranking.{name}"] = KeySpec(points, _non_negative_number)
     for name, cutoff in RANKING_THRESHOLDS.items():

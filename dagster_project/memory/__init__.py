@@ -1,0 +1,1 @@
+"""The memory layer, pure: atoms captured from events, note classification, scores and relevance."""
