@@ -14,6 +14,26 @@ st.set_page_config(page_title="Workstream", page_icon=":material/monitoring:", l
 
 page = st.navigation(
     {
+        "Work": [
+            st.Page(
+                "app_pages/today.py",
+                title="Today",
+                icon=":material/today:",
+                url_path="today",
+            ),
+            st.Page(
+                "app_pages/owner_workload.py",
+                title="Owner workload",
+                icon=":material/group:",
+                url_path="owner-workload",
+            ),
+            st.Page(
+                "app_pages/sla_compliance.py",
+                title="SLA compliance",
+                icon=":material/timer:",
+                url_path="sla-compliance",
+            ),
+        ],
         "Pipeline": [
             st.Page(
                 "app_pages/overview.py",
@@ -32,6 +52,12 @@ page = st.navigation(
                 title="Pipeline",
                 icon=":material/account_tree:",
                 url_path="pipeline",
+            ),
+            st.Page(
+                "app_pages/pipeline_health.py",
+                title="Pipeline health",
+                icon=":material/monitor_heart:",
+                url_path="pipeline-health",
             ),
             st.Page(
                 "app_pages/win_loss.py",

@@ -427,3 +427,235 @@ def win_loss(df: pl.DataFrame) -> go.Figure:
         bargap=0.25,
     )
     return fig
+
+
+# ----------------------------------------------------------------------------------- owner workload
+
+TIER_COLORS: dict[str, str] = {
+    "critical": "#D6604D",
+    "high": "#F58518",
+    "medium": "#F2CF5B",
+    "low": "#9ECAE9",
+}
+
+
+def owner_workload(df: pl.DataFrame) -> go.Figure:
+    """Open items per owner stacked by priority tier; most items at the top.
+
+    Expects columns `owner`, `total_items` and `<tier>_items` for every tier in `TIER_COLORS`.
+    """
+    if df.is_empty():
+        return _empty("No owned items")
+    ranked = df.sort(["total_items", "owner"], descending=[True, False])
+    owners = ranked.get_column("owner").to_list()
+    fig = go.Figure()
+    for tier, color in TIER_COLORS.items():
+        fig.add_trace(
+            go.Bar(
+                name=tier,
+                y=owners,
+                x=ranked.get_column(f"{tier}_items").to_list(),
+                orientation="h",
+                marker_color=color,
+                hovertemplate=f"%{{y}}<br>{tier}: %{{x:,}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="stack",
+        height=max(240, 30 * len(owners) + 90),
+        margin=_MARGIN,
+        legend={
+            "orientation": "h",
+            "yanchor": "bottom",
+            "y": 1.02,
+            "x": 0,
+            "title": {"text": "Priority tier"},
+            "traceorder": "normal",
+        },
+        xaxis=_count_axis("Open items", ranked.get_column("total_items").to_list()),
+        yaxis={"categoryorder": "array", "categoryarray": owners, "autorange": "reversed"},
+        bargap=0.3,
+    )
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- sla
+
+SLA_HEALTH_BREACH_RATE_PCT = 5.0
+SLA_METRIC_COLORS: dict[str, str] = {"triage": "#4C78A8", "proposal": "#F58518", "response": "#54A24B"}
+
+
+def sla_compliance_weekly(df: pl.DataFrame, breach_line_pct: float = SLA_HEALTH_BREACH_RATE_PCT) -> go.Figure:
+    """Weekly compliance (0–100 %) per SLA metric, one line each, against the health line: compliance
+    of 100 − `breach_line_pct` (dashed), i.e. a breach rate of `breach_line_pct`.
+
+    Expects columns `metric`, `week_start` (Monday), `eligible_items`, `breached_items`, `compliance_pct`.
+    """
+    if df.is_empty():
+        return _empty("No SLA clock has become eligible yet")
+    fig = go.Figure()
+    present = set(df.get_column("metric").to_list())
+    known = [m for m in SLA_METRIC_COLORS if m in present]
+    for metric in known + sorted(present - set(known)):
+        part = df.filter(pl.col("metric") == metric).sort("week_start")
+        detail = [
+            f"{b:,} of {e:,} breached"
+            for b, e in zip(part["breached_items"], part["eligible_items"], strict=True)
+        ]
+        fig.add_trace(
+            go.Scatter(
+                name=metric,
+                x=part.get_column("week_start").to_list(),
+                y=part.get_column("compliance_pct").to_list(),
+                mode="lines+markers",
+                line={"color": SLA_METRIC_COLORS.get(metric, FALLBACK_COLOR)},
+                customdata=detail,
+                hovertemplate=f"{metric}<br>week of %{{x|%Y-%m-%d}}: %{{y:.1f}}%"
+                + " (%{customdata})<extra></extra>",
+            )
+        )
+    target = 100 - breach_line_pct
+    fig.add_hline(
+        y=target,
+        line_dash="dash",
+        line_color=HEALTH_LINE_COLOR,
+        annotation_text=f"{target:g}% compliance ({breach_line_pct:g}% breach-rate health line)",
+        annotation_position="bottom left",
+    )
+    lowest = min((v for v in df.get_column("compliance_pct").to_list() if v is not None), default=0.0)
+    weeks = sorted(set(df.get_column("week_start").to_list()))
+    pad = dt.timedelta(days=3)
+    xaxis: dict = {
+        "title": {"text": "Week starting (Monday)"},
+        "type": "date",
+        "tickformat": "%b %d",
+        "range": [_midnight(weeks[0]) - pad, _midnight(weeks[-1]) + pad],
+    }
+    if len(weeks) <= 16:
+        # Few weeks: label each Monday rather than letting plotly pick days in between.
+        xaxis["tickvals"] = weeks
+    fig.update_layout(
+        height=380,
+        margin=_MARGIN,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "title": {"text": "Metric"}},
+        xaxis=xaxis,
+        yaxis={
+            "title": {"text": "Compliance"},
+            "range": [min(lowest, target) - 5, 102],
+            "ticksuffix": "%",
+        },
+    )
+    return fig
+
+
+# ---------------------------------------------------------------------------------- pipeline health
+
+PIPELINE_HEALTH_SERIES: dict[str, tuple[str, str]] = {
+    "open_pursuits": ("Open", CONVERTED_COLOR),
+    "aging_pursuits": ("Aging (over p75 in stage)", P90_COLOR),
+    "slipped_pursuits": ("Slipped (past due date)", LOST_COLOR),
+}
+
+
+def pipeline_health(df: pl.DataFrame) -> go.Figure:
+    """Open, aging and slipped pursuits per stage, side by side, in the frame's (stage) order.
+
+    Expects columns `stage`, `open_pursuits`, `aging_pursuits`, `slipped_pursuits`.
+    """
+    if df.is_empty():
+        return _empty("No pipeline rows")
+    stages = df.get_column("stage").to_list()
+    fig = go.Figure()
+    for column, (name, color) in PIPELINE_HEALTH_SERIES.items():
+        fig.add_trace(
+            go.Bar(
+                name=name,
+                x=stages,
+                y=df.get_column(column).to_list(),
+                marker_color=color,
+                hovertemplate="%{x}<br>" + name + ": %{y:,}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        height=340,
+        margin=_MARGIN,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        xaxis={
+            "title": {"text": "Stage"},
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": stages,
+        },
+        yaxis=_count_axis("Pursuits", df.get_column("open_pursuits").to_list()),
+        bargap=0.25,
+    )
+    return fig
+
+
+def win_rate_monthly(df: pl.DataFrame) -> go.Figure:
+    """Won and lost pursuits per month of close (bars, left axis) and the win rate (line, right axis).
+
+    Expects columns `month_start` (first day of the month), `won`, `lost`, `win_rate` (0–1).
+    """
+    if df.is_empty():
+        return _empty("No closed pursuits yet")
+    ordered = df.sort("month_start")
+    months = ordered.get_column("month_start").to_list()
+    # Explicit widths (ms on a date axis): won left of the month's first day, lost right of it. Derived
+    # widths collapse when there is a single month.
+    bar_ms = dt.timedelta(days=12).total_seconds() * 1000
+    fig = go.Figure()
+    for outcome, offset in (("won", -bar_ms), ("lost", 0.0)):
+        fig.add_trace(
+            go.Bar(
+                name=outcome,
+                x=months,
+                y=ordered.get_column(outcome).to_list(),
+                width=bar_ms,
+                offset=offset,
+                marker_color=OUTCOME_COLORS[outcome],
+                hovertemplate=f"%{{x|%b %Y}}<br>{outcome}: %{{y:,}}<extra></extra>",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            name="win rate",
+            x=months,
+            y=ordered.get_column("win_rate").to_list(),
+            yaxis="y2",
+            mode="lines+markers",
+            line={"color": HEALTH_LINE_COLOR},
+            cliponaxis=False,
+            hovertemplate="%{x|%b %Y}<br>win rate: %{y:.0%}<extra></extra>",
+        )
+    )
+    totals = [w + lost for w, lost in zip(ordered["won"], ordered["lost"], strict=True)]
+    # Half a month of padding either side keeps a lone month's bars month-sized, not full-width.
+    pad = dt.timedelta(days=20)
+    xaxis: dict = {
+        "title": {"text": "Month closed"},
+        "type": "date",
+        "tickformat": "%b %Y",
+        "range": [_midnight(months[0]) - pad, _midnight(months[-1]) + pad],
+    }
+    if len(months) <= 16:
+        xaxis["tickvals"] = months
+    fig.update_layout(
+        barmode="group",
+        height=360,
+        margin=_MARGIN,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        xaxis=xaxis,
+        yaxis=_count_axis("Pursuits closed", totals),
+        yaxis2={
+            "title": {"text": "Win rate"},
+            "overlaying": "y",
+            "side": "right",
+            "range": [0, 1.05],
+            "tickformat": ".0%",
+            "showgrid": False,
+        },
+        bargap=0.25,
+    )
+    return fig

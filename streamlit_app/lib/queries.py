@@ -40,6 +40,9 @@ class Snapshot:
     built_at: dt.datetime | None
     published_at: dt.datetime | None
     events: int
+    # The file's identity on disk (`db.snapshot_token`). It changes on every write, including the
+    # in-place refresh of `marts.alerts`, which keeps the version.
+    token: str = ""
 
 
 # --------------------------------------------------------------------------------------- snapshot
@@ -73,7 +76,7 @@ def current_snapshot() -> Snapshot | None:
         info = _snapshot_info(str(path), token)
     except db.SnapshotMissing:
         return None
-    return Snapshot(path=str(path), **info)
+    return Snapshot(path=str(path), token=token, **info)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
@@ -659,4 +662,240 @@ def dead_letters(path: str, version: str, org_id: str, limit: int = EXAMPLE_ROWS
         LIMIT ?
         """,
         [org_id, limit],
+    )
+
+
+# ---------------------------------------------------------------------------------------------- today
+
+# The Today panel has every open item of the org (tens of thousands at scale); the page shows the top
+# rows only. The cap is a UI concern: the mart is never capped.
+TODAY_ROWS = 200
+PANEL_ITEM_TYPES: tuple[str, ...] = ("candidate", "pursuit")
+PRIORITY_TIERS: tuple[str, ...] = ("critical", "high", "medium", "low")
+BADGES: tuple[str, ...] = ("red", "amber", "green")
+
+# Filters of the Today queries; each empty list means "all". Tags match when the item has any of the
+# picked tags. Parameters: see `_today_params`.
+_TODAY_FILTERS = """
+    (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], item_type))
+    AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], coalesce(owner, ?)))
+    AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], priority_tier))
+    AND (len(?::VARCHAR[]) = 0 OR list_has_any(coalesce(tags, []::VARCHAR[]), ?::VARCHAR[]))
+"""
+
+
+def _today_params(
+    item_types: tuple[str, ...], owners: tuple[str, ...], tiers: tuple[str, ...], tags: tuple[str, ...]
+) -> list[object]:
+    types, owner_list, tier_list, tag_list = list(item_types), list(owners), list(tiers), list(tags)
+    return [types, types, owner_list, owner_list, UNASSIGNED, tier_list, tier_list, tag_list, tag_list]
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def today_options(path: str, version: str, org_id: str) -> dict[str, list[str]]:
+    """Filter choices for an org's Today panel: item types, owners (unassigned last), tiers, tags."""
+    df = db.fetch(
+        path,
+        """
+        SELECT 'item_type' AS kind, item_type AS value FROM marts.today_panel WHERE org_id = ?
+        UNION
+        SELECT 'owner', coalesce(owner, ?) FROM marts.today_panel WHERE org_id = ?
+        UNION
+        SELECT 'tier', priority_tier FROM marts.today_panel WHERE org_id = ?
+        UNION
+        SELECT 'tag', unnest(tags) FROM marts.today_panel WHERE org_id = ?
+        """,
+        [org_id, UNASSIGNED, org_id, org_id, org_id],
+    )
+
+    def values(kind: str) -> set[str]:
+        return {v for v in df.filter(pl.col("kind") == kind).get_column("value").to_list() if v is not None}
+
+    def in_order(present: set[str], order: tuple[str, ...]) -> list[str]:
+        return [v for v in order if v in present] + sorted(present - set(order))
+
+    return {
+        "item_types": in_order(values("item_type"), PANEL_ITEM_TYPES),
+        "owners": sorted(values("owner"), key=lambda o: (o == UNASSIGNED, o)),
+        "tiers": in_order(values("tier"), PRIORITY_TIERS),
+        "tags": sorted(values("tag")),
+    }
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def today_summary(
+    path: str,
+    version: str,
+    org_id: str,
+    item_types: tuple[str, ...] = (),
+    owners: tuple[str, ...] = (),
+    tiers: tuple[str, ...] = (),
+    tags: tuple[str, ...] = (),
+) -> dict[str, int]:
+    """Open items of the org's Today panel within the filters: all, critical, high, red badges."""
+    row = db.fetch(
+        path,
+        f"""
+        SELECT count(*) AS items,
+               count(*) FILTER (WHERE priority_tier = 'critical') AS critical,
+               count(*) FILTER (WHERE priority_tier = 'high') AS high,
+               count(*) FILTER (WHERE badge = 'red') AS red,
+               count(*) FILTER (WHERE badge = 'amber') AS amber
+        FROM marts.today_panel
+        WHERE org_id = ? AND {_TODAY_FILTERS}
+        """,
+        [org_id, *_today_params(item_types, owners, tiers, tags)],
+    ).row(0, named=True)
+    return {k: int(v) for k, v in row.items()}
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def today_items(
+    path: str,
+    version: str,
+    org_id: str,
+    item_types: tuple[str, ...] = (),
+    owners: tuple[str, ...] = (),
+    tiers: tuple[str, ...] = (),
+    tags: tuple[str, ...] = (),
+    limit: int = TODAY_ROWS,
+) -> pl.DataFrame:
+    """The org's Today panel within the filters in rank order (at most `limit` rows), as published."""
+    return db.fetch(
+        path,
+        f"""
+        SELECT rank, badge, label, item_type, item_id, state, owner, due_date, tags, priority_score,
+               priority_tier, urgency_points, value_points, stage_points, compliance_points,
+               workload_points, why, sla_metric, hours_since_touch
+        FROM marts.today_panel
+        WHERE org_id = ? AND {_TODAY_FILTERS}
+        ORDER BY rank, item_type, item_id
+        LIMIT ?
+        """,
+        [org_id, *_today_params(item_types, owners, tiers, tags), limit],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def owner_workload(path: str, version: str, org_id: str) -> pl.DataFrame:
+    """The org's owners as published, most open items first."""
+    return db.fetch(
+        path,
+        """
+        SELECT owner, total_items, critical_items, high_items, medium_items, low_items,
+               avg_priority_score, sla_breaches, at_risk_items, stale_items, max_hours_without_touch
+        FROM marts.owner_workload
+        WHERE org_id = ?
+        ORDER BY total_items DESC, owner
+        """,
+        [org_id],
+    )
+
+
+# ------------------------------------------------------------------------------------------------ sla
+
+SLA_METRICS: tuple[str, ...] = ("triage", "proposal", "response")
+_SLA_METRIC_ORDER = "coalesce(list_position(['triage', 'proposal', 'response'], metric), 99), metric"
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def sla_compliance_summary(path: str, version: str, org_id: str) -> pl.DataFrame:
+    """Compliance per SLA metric as published (percentages 0–100; null when nothing was eligible)."""
+    return db.fetch(
+        path,
+        f"""
+        SELECT metric, threshold_hours, eligible_items, breached_items, open_breaches, at_risk_items,
+               compliance_pct, breach_rate_pct, below_health_line
+        FROM marts.sla_compliance_summary
+        WHERE org_id = ?
+        ORDER BY {_SLA_METRIC_ORDER}
+        """,
+        [org_id],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def sla_compliance_weekly(path: str, version: str, org_id: str) -> pl.DataFrame:
+    """Compliance per SLA metric and week (Monday) as published, oldest week first."""
+    return db.fetch(
+        path,
+        f"""
+        SELECT metric, week_start, eligible_items, breached_items, compliance_pct, hours_over_threshold
+        FROM marts.sla_compliance_weekly
+        WHERE org_id = ?
+        ORDER BY week_start, {_SLA_METRIC_ORDER}
+        """,
+        [org_id],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def sla_open_breaches(path: str, version: str, org_id: str, limit: int = TODAY_ROWS) -> pl.DataFrame:
+    """The org's unresolved SLA breaches, longest over the threshold first (at most `limit`)."""
+    return db.fetch(
+        path,
+        """
+        SELECT item_type, item_id, metric, started_at, breached_at, threshold_hours, hours_over_threshold
+        FROM marts.sla_breaches
+        WHERE org_id = ? AND is_open
+        ORDER BY hours_over_threshold DESC NULLS LAST, breached_at, item_type, item_id, metric
+        LIMIT ?
+        """,
+        [org_id, limit],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def recent_alerts(
+    path: str, version: str, org_id: str, file_token: str = "", limit: int = EXAMPLE_ROWS
+) -> pl.DataFrame:
+    """The org's latest SLA alerts, one row per alert and sink, newest first (`marts.alerts`).
+
+    The alert run refreshes `marts.alerts` in the published file without a new snapshot version, so
+    this cache is keyed on the file token (`Snapshot.token`) as well.
+    """
+    return db.fetch(
+        path,
+        """
+        SELECT created_at, kind, item_type, item_id, metric, breached_at, sink, delivery_status,
+               attempts, last_error, alert_status
+        FROM marts.alerts
+        WHERE org_id = ?
+        ORDER BY created_at DESC, alert_id, sink
+        LIMIT ?
+        """,
+        [org_id, limit],
+    )
+
+
+# ------------------------------------------------------------------------------------ pipeline health
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def pipeline_health(path: str, version: str, org_id: str) -> pl.DataFrame:
+    """The org's open pipeline per pursuit stage as published, in stage order."""
+    return db.fetch(
+        path,
+        """
+        SELECT stage, open_pursuits, open_value_usd, p75_hours_in_stage, aging_pursuits, slipped_pursuits
+        FROM marts.pipeline_health
+        WHERE org_id = ?
+        ORDER BY stage_order, stage
+        """,
+        [org_id],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def win_rate_monthly(path: str, version: str, org_id: str) -> pl.DataFrame:
+    """Won and lost pursuits and the win rate (0–1) per month of close, as published, oldest first."""
+    return db.fetch(
+        path,
+        """
+        SELECT month_start, won, lost, win_rate
+        FROM marts.win_rate_monthly
+        WHERE org_id = ?
+        ORDER BY month_start
+        """,
+        [org_id],
     )

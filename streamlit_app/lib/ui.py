@@ -97,6 +97,19 @@ def format_pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
+def format_pct_points(value: float | None) -> str:
+    """A percentage already on the 0–100 scale (as the SLA marts publish it): `97.5%`, `100%`; em dash for None."""
+    if value is None:
+        return "—"
+    text = f"{value:.1f}".removesuffix(".0")
+    return f"{text}%"
+
+
+def format_hours(hours: float | None) -> str:
+    """A number of hours as a duration (`4 d 14 h`, `3 h 05 min`), em dash for None."""
+    return "—" if hours is None else format_duration(hours * 3_600)
+
+
 def format_usd(value: float | None) -> str:
     """Whole US dollars with thousands separators, em dash for None."""
     return "—" if value is None else f"${value:,.0f}"
@@ -117,6 +130,16 @@ def format_duration(seconds: float | None) -> str:
     if minutes:
         return f"{minutes} min {secs:02d} s"
     return f"{secs} s"
+
+
+BADGE_ICONS: dict[str, str] = {"red": "🔴", "amber": "🟠", "green": "🟢"}
+
+
+def format_badge(badge: str | None) -> str:
+    """A Today-panel badge as a coloured dot plus its name (`🔴 red`), em dash for None."""
+    if badge is None:
+        return "—"
+    return f"{BADGE_ICONS.get(badge, '⚪')} {badge}"
 
 
 def for_display(df: pl.DataFrame, formatters: dict[str, Callable[[Any], str]] | None = None) -> pl.DataFrame:

@@ -10,6 +10,12 @@ The lifecycle and outbox marts (signals, candidates, pursuits, clients, transiti
 events, gate_pass_rates, win_loss, outbox_health, dead_letters) hold a few hand-made rows per org.
 Both orgs have a pursuit with the same id (`SHARED_ENTITY_ID`), acme's with an applied, a rejected
 and a warned stage change, so a timeline that ignores the org would mix them.
+
+The work marts (today_panel, owner_workload, sla_clocks, sla_breaches, sla_compliance_summary,
+sla_compliance_weekly, pipeline_health, win_rate_monthly, alerts) hold a few consistent rows per org:
+owner_workload sums the org's panel rows, the weekly SLA rows sum to the summary, and both orgs have
+a red-badged pursuit `p-100` with an open breach and an alert. `ORG_*_WORK_ONLY` strings (labels,
+tags, alert errors) name their org.
 """
 
 from __future__ import annotations
@@ -542,6 +548,435 @@ _DEAD_LETTERS = [
 ]
 
 
+# ------------------------------------------------------------------------------------ work marts
+ORG_A_WORK_ONLY = ("Acme roof survey", "acme-roof", "acme-alert-hook 500")
+ORG_B_WORK_ONLY = ("Globex boiler retrofit", "globex-energy", "globex-alert-hook timeout")
+
+
+def _why(u: float, v: float, s: float, c: float | None, w: float) -> str:
+    parts = [f"urgency +{u:g}", f"value +{v:g}", f"stage +{s:g}"]
+    if c is not None:
+        parts.append(f"compliance +{c:g}")
+    parts.append(f"workload −{-w:g}")
+    return " · ".join(parts)
+
+
+# (org_id, item_type, item_id, label, state, owner, due_date, last_touch_at, tags, value_band,
+#  forecast_value_usd, sla_metric, badge, (urgency, value, stage, compliance, workload), tier, rank)
+_PANEL = [
+    (
+        ORG_A,
+        "pursuit",
+        SHARED_ENTITY_ID,
+        "Pursuit #p-100: Acme HQ refit",
+        "red",
+        "bob@acme",
+        dt.date(2024, 5, 12),
+        _ts(5, 11),
+        ["hq"],
+        "high",
+        400_000.0,
+        "proposal",
+        "red",
+        (100, 40, 25, 20, -6),
+        "critical",
+        1,
+    ),
+    (
+        ORG_A,
+        "pursuit",
+        "p-a5",
+        "Pursuit #p-a5: Acme roof survey",
+        "qual",
+        "alice@acme",
+        dt.date(2024, 5, 8),
+        _ts(7),
+        ["acme-roof", "hq"],
+        "med",
+        60_000.0,
+        None,
+        "amber",
+        (75, 25, 10, 0, -3),
+        "critical",
+        2,
+    ),
+    (
+        ORG_A,
+        "candidate",
+        "cand-a2",
+        "Acme data centre",
+        "triaged",
+        "alice@acme",
+        None,
+        _ts(1),
+        [],
+        "large",
+        None,
+        None,
+        "amber",
+        (50, 30, 10, None, -4),
+        "high",
+        3,
+    ),
+    (
+        ORG_A,
+        "candidate",
+        "cand-a4",
+        "Acme lobby screens",
+        "nurture",
+        "bob@acme",
+        None,
+        _ts(5),
+        ["hq"],
+        "medium",
+        None,
+        None,
+        "amber",
+        (25, 15, 15, None, -4),
+        "medium",
+        4,
+    ),
+    (
+        ORG_A,
+        "candidate",
+        "cand-a3",
+        "Acme canteen",
+        "new",
+        None,
+        None,
+        _ts(4),
+        None,
+        None,
+        None,
+        None,
+        "green",
+        (10, 0, 0, None, 0),
+        "low",
+        5,
+    ),
+    (
+        ORG_B,
+        "pursuit",
+        SHARED_ENTITY_ID,
+        "Pursuit #p-100: Globex plant audit",
+        "submit",
+        "hank@globex",
+        dt.date(2024, 5, 20),
+        _ts(8),
+        ["audit"],
+        "med",
+        90_000.0,
+        "response",
+        "red",
+        (100, 25, 35, 10, -3),
+        "critical",
+        1,
+    ),
+    (
+        ORG_B,
+        "candidate",
+        "cand-g3",
+        "Globex warehouse",
+        "nurture",
+        "gina@globex",
+        None,
+        _ts(9),
+        ["audit"],
+        "large",
+        None,
+        None,
+        "green",
+        (10, 30, 15, None, -2),
+        "medium",
+        2,
+    ),
+    (
+        ORG_B,
+        "candidate",
+        "cand-g2",
+        "Globex boiler retrofit",
+        "triaged",
+        "gina@globex",
+        None,
+        _ts(9, 6),
+        ["globex-energy"],
+        "large",
+        None,
+        None,
+        "green",
+        (10, 30, 10, None, -2),
+        "low",
+        3,
+    ),
+]
+
+
+def _panel_rows() -> list[tuple]:
+    rows = []
+    for (
+        org,
+        itype,
+        iid,
+        label,
+        state,
+        owner,
+        due,
+        touch,
+        tags,
+        band,
+        value,
+        metric,
+        badge,
+        points,
+        tier,
+        rank,
+    ) in _PANEL:
+        u, v, s, c, w = points
+        hours = (BUILT_AT - touch).total_seconds() / 3600
+        rows.append(
+            (
+                org,
+                itype,
+                iid,
+                label,
+                state,
+                owner,
+                due,
+                touch,
+                hours,
+                tags,
+                band,
+                value,
+                metric,
+                badge,
+                float(u),
+                float(v),
+                float(s),
+                float(c or 0),
+                float(w),
+                float(u + v + s + (c or 0) + w),
+                tier,
+                rank,
+                _why(u, v, s, c, w),
+                BUILT_AT,
+            )
+        )
+    return rows
+
+
+def expected_panel(org_id: str) -> list[tuple]:
+    """The org's panel rows as written (see `_panel_rows`), in rank order."""
+    return sorted((r for r in _panel_rows() if r[0] == org_id), key=lambda r: r[21])
+
+
+def _owner_workload_rows() -> list[tuple]:
+    """`marts.owner_workload` derived from the panel rows, as the mart does (stale: > 168 h)."""
+    rows = []
+    panel = [r for r in _panel_rows() if r[5] is not None]
+    for org, owner in sorted({(r[0], r[5]) for r in panel}):
+        mine = [r for r in panel if (r[0], r[5]) == (org, owner)]
+        tiers = [r[20] for r in mine]
+        rows.append(
+            (
+                org,
+                owner,
+                len(mine),
+                *(tiers.count(t) for t in ("critical", "high", "medium", "low")),
+                sum(r[19] for r in mine) / len(mine),
+                sum(r[13] == "red" for r in mine),
+                sum(r[13] == "amber" for r in mine),
+                sum(r[8] > 168 for r in mine),
+                max(r[8] for r in mine),
+                BUILT_AT,
+            )
+        )
+    return rows
+
+
+# (org_id, item_type, item_id, metric, started_at, threshold_hours, deadline_at, stopped_at, elapsed_hours,
+#  status, is_eligible, is_breached)
+_SLA_CLOCKS = [
+    (
+        ORG_A,
+        "signal",
+        "sig-a2",
+        "triage",
+        _ts(1),
+        24.0,
+        _ts(2),
+        _ts(2, 12),
+        27.0,
+        "breached_resolved",
+        True,
+        True,
+    ),
+    (
+        ORG_A,
+        "pursuit",
+        SHARED_ENTITY_ID,
+        "proposal",
+        _ts(2, 10),
+        72.0,
+        _ts(5, 10),
+        None,
+        182.0,
+        "breached_open",
+        True,
+        True,
+    ),
+    (
+        ORG_B,
+        "pursuit",
+        SHARED_ENTITY_ID,
+        "response",
+        _ts(3),
+        96.0,
+        _ts(7),
+        None,
+        159.0,
+        "breached_open",
+        True,
+        True,
+    ),
+]
+
+# (org_id, item_type, item_id, metric, started_at, breached_at, resolved_at, threshold_hours,
+#  hours_over_threshold, is_open)
+_SLA_BREACHES = [
+    (ORG_A, "signal", "sig-a2", "triage", _ts(1), _ts(2), _ts(2, 12), 24.0, 3.0, False),
+    (ORG_A, "pursuit", SHARED_ENTITY_ID, "proposal", _ts(2, 10), _ts(5, 10), None, 72.0, 110.0, True),
+    (ORG_B, "signal", "sig-g2", "triage", _ts(4), _ts(4, 21), _ts(5), 12.0, 3.0, False),
+    (ORG_B, "pursuit", SHARED_ENTITY_ID, "response", _ts(3), _ts(7), None, 96.0, 63.0, True),
+]
+
+# (org_id, metric, threshold_hours, eligible, breached, open, at_risk, compliance_pct, breach_rate_pct,
+#  below_health_line)
+_SLA_SUMMARY = [
+    (ORG_A, "triage", 24.0, 10, 1, 0, 1, 90.0, 10.0, True),
+    (ORG_A, "proposal", 72.0, 4, 1, 1, 0, 75.0, 25.0, True),
+    (ORG_A, "response", 96.0, 0, 0, 0, 0, None, None, False),
+    (ORG_B, "triage", 12.0, 40, 1, 0, 2, 97.5, 2.5, False),
+    (ORG_B, "proposal", 72.0, 2, 0, 0, 0, 100.0, 0.0, False),
+    (ORG_B, "response", 96.0, 1, 1, 1, 0, 0.0, 100.0, True),
+]
+
+# (org_id, metric, week_start, eligible, breached, compliance_pct, hours_over_threshold)
+_SLA_WEEKLY = [
+    (ORG_A, "triage", dt.date(2024, 4, 29), 6, 1, 100 * 5 / 6, 3.0),
+    (ORG_A, "triage", dt.date(2024, 5, 6), 4, 0, 100.0, 0.0),
+    (ORG_A, "proposal", dt.date(2024, 4, 29), 2, 1, 50.0, 110.0),
+    (ORG_A, "proposal", dt.date(2024, 5, 6), 2, 0, 100.0, 0.0),
+    (ORG_B, "triage", dt.date(2024, 4, 29), 20, 1, 95.0, 3.0),
+    (ORG_B, "triage", dt.date(2024, 5, 6), 20, 0, 100.0, 0.0),
+    (ORG_B, "proposal", dt.date(2024, 5, 6), 2, 0, 100.0, 0.0),
+    (ORG_B, "response", dt.date(2024, 5, 6), 1, 1, 0.0, 63.0),
+]
+
+# (org_id, stage, stage_order, open_pursuits, open_value_usd, p75_hours_in_stage, aging, slipped)
+_PIPELINE_HEALTH = [
+    (ORG_A, "qual", 1, 1, 60_000.0, None, 0, 1),
+    (ORG_A, "pink", 2, 0, 0.0, 20.0, 0, 0),
+    (ORG_A, "red", 3, 1, 400_000.0, 48.0, 1, 0),
+    (ORG_A, "submit", 4, 0, 0.0, None, 0, 0),
+    (ORG_B, "qual", 1, 0, 0.0, 30.0, 0, 0),
+    (ORG_B, "pink", 2, 0, 0.0, None, 0, 0),
+    (ORG_B, "red", 3, 0, 0.0, None, 0, 0),
+    (ORG_B, "submit", 4, 1, 90_000.0, None, 0, 0),
+]
+
+# (org_id, month_start, won, lost, win_rate)
+_WIN_RATE = [
+    (ORG_A, dt.date(2024, 3, 1), 2, 1, 2 / 3),
+    (ORG_A, dt.date(2024, 5, 1), 1, 2, 1 / 3),
+    (ORG_B, dt.date(2024, 5, 1), 0, 1, 0.0),
+]
+
+# (org_id, alert_id, kind, item_type, item_id, metric, started_at, breached_at, created_at, delivered_at,
+#  sink, delivery_status, attempts, last_error, alert_status)
+_ALERTS = [
+    (
+        ORG_A,
+        "al-a1",
+        "breach",
+        "pursuit",
+        SHARED_ENTITY_ID,
+        "proposal",
+        _ts(2, 10),
+        _ts(5, 10),
+        _ts(5, 10, 5),
+        _ts(5, 10, 5),
+        "table",
+        "delivered",
+        1,
+        None,
+        "active",
+    ),
+    (
+        ORG_A,
+        "al-a1",
+        "breach",
+        "pursuit",
+        SHARED_ENTITY_ID,
+        "proposal",
+        _ts(2, 10),
+        _ts(5, 10),
+        _ts(5, 10, 5),
+        None,
+        "webhook",
+        "failed",
+        8,
+        "acme-alert-hook 500",
+        "active",
+    ),
+    (
+        ORG_A,
+        "al-a2",
+        "retraction",
+        "signal",
+        "sig-a2",
+        "triage",
+        _ts(1),
+        _ts(2),
+        _ts(2, 13),
+        _ts(2, 13),
+        "log",
+        "delivered",
+        1,
+        None,
+        "active",
+    ),
+    (
+        ORG_B,
+        "al-g1",
+        "breach",
+        "pursuit",
+        SHARED_ENTITY_ID,
+        "response",
+        _ts(3),
+        _ts(7),
+        _ts(7, 0, 5),
+        None,
+        "webhook",
+        "pending",
+        2,
+        "globex-alert-hook timeout",
+        "active",
+    ),
+]
+
+
+def _insert_work(con: duckdb.DuckDBPyConnection) -> None:
+    _insert(con, "marts.today_panel", _panel_rows())
+    _insert(con, "marts.owner_workload", _owner_workload_rows())
+    _insert(con, "marts.sla_clocks", [(*r, BUILT_AT) for r in _SLA_CLOCKS])
+    _insert(con, "marts.sla_breaches", [(*r, BUILT_AT) for r in _SLA_BREACHES])
+    _insert(con, "marts.sla_compliance_summary", [(*r, BUILT_AT) for r in _SLA_SUMMARY])
+    _insert(con, "marts.sla_compliance_weekly", [(*r, BUILT_AT) for r in _SLA_WEEKLY])
+    _insert(con, "marts.pipeline_health", [(*r, BUILT_AT) for r in _PIPELINE_HEALTH])
+    _insert(con, "marts.win_rate_monthly", [(*r, BUILT_AT) for r in _WIN_RATE])
+    _insert(con, "marts.alerts", _ALERTS)
+
+
 _DDL = """
 CREATE SCHEMA marts;
 CREATE TABLE marts.snapshot_info (
@@ -602,6 +1037,40 @@ CREATE TABLE marts.outbox_health (
 CREATE TABLE marts.dead_letters (
     org_id VARCHAR, event_id VARCHAR, event_name VARCHAR, entity_type VARCHAR, entity_id VARCHAR,
     attempts BIGINT, last_error VARCHAR, dead_at TIMESTAMPTZ);
+CREATE TABLE marts.today_panel (
+    org_id VARCHAR, item_type VARCHAR, item_id VARCHAR, label VARCHAR, state VARCHAR, owner VARCHAR,
+    due_date DATE, last_touch_at TIMESTAMPTZ, hours_since_touch DOUBLE, tags VARCHAR[], value_band VARCHAR,
+    forecast_value_usd DOUBLE, sla_metric VARCHAR, badge VARCHAR, urgency_points DOUBLE, value_points DOUBLE,
+    stage_points DOUBLE, compliance_points DOUBLE, workload_points DOUBLE, priority_score DOUBLE,
+    priority_tier VARCHAR, rank BIGINT, why VARCHAR, built_at TIMESTAMPTZ);
+CREATE TABLE marts.owner_workload (
+    org_id VARCHAR, owner VARCHAR, total_items BIGINT, critical_items BIGINT, high_items BIGINT,
+    medium_items BIGINT, low_items BIGINT, avg_priority_score DOUBLE, sla_breaches BIGINT,
+    at_risk_items BIGINT, stale_items BIGINT, max_hours_without_touch DOUBLE, built_at TIMESTAMPTZ);
+CREATE TABLE marts.sla_clocks (
+    org_id VARCHAR, item_type VARCHAR, item_id VARCHAR, metric VARCHAR, started_at TIMESTAMPTZ,
+    threshold_hours DOUBLE, deadline_at TIMESTAMPTZ, stopped_at TIMESTAMPTZ, elapsed_hours DOUBLE,
+    status VARCHAR, is_eligible BOOLEAN, is_breached BOOLEAN, built_at TIMESTAMPTZ);
+CREATE TABLE marts.sla_breaches (
+    org_id VARCHAR, item_type VARCHAR, item_id VARCHAR, metric VARCHAR, started_at TIMESTAMPTZ,
+    breached_at TIMESTAMPTZ, resolved_at TIMESTAMPTZ, threshold_hours DOUBLE, hours_over_threshold DOUBLE,
+    is_open BOOLEAN, built_at TIMESTAMPTZ);
+CREATE TABLE marts.sla_compliance_summary (
+    org_id VARCHAR, metric VARCHAR, threshold_hours DOUBLE, eligible_items BIGINT, breached_items BIGINT,
+    open_breaches BIGINT, at_risk_items BIGINT, compliance_pct DOUBLE, breach_rate_pct DOUBLE,
+    below_health_line BOOLEAN, built_at TIMESTAMPTZ);
+CREATE TABLE marts.sla_compliance_weekly (
+    org_id VARCHAR, metric VARCHAR, week_start DATE, eligible_items BIGINT, breached_items BIGINT,
+    compliance_pct DOUBLE, hours_over_threshold DOUBLE, built_at TIMESTAMPTZ);
+CREATE TABLE marts.pipeline_health (
+    org_id VARCHAR, stage VARCHAR, stage_order INTEGER, open_pursuits BIGINT, open_value_usd DOUBLE,
+    p75_hours_in_stage DOUBLE, aging_pursuits BIGINT, slipped_pursuits BIGINT, built_at TIMESTAMPTZ);
+CREATE TABLE marts.win_rate_monthly (
+    org_id VARCHAR, month_start DATE, won BIGINT, lost BIGINT, win_rate DOUBLE, built_at TIMESTAMPTZ);
+CREATE TABLE marts.alerts (
+    org_id VARCHAR, alert_id VARCHAR, kind VARCHAR, item_type VARCHAR, item_id VARCHAR, metric VARCHAR,
+    started_at TIMESTAMPTZ, breached_at TIMESTAMPTZ, created_at TIMESTAMPTZ, delivered_at TIMESTAMPTZ,
+    sink VARCHAR, delivery_status VARCHAR, attempts INTEGER, last_error VARCHAR, alert_status VARCHAR);
 """
 
 _FORMATS = {"h-acme": "jsonl", "h-globex": "csv", "h-shared": "parquet", "h-corrupt": "jsonl.gz"}
@@ -752,6 +1221,7 @@ def build_snapshot(path: Path, *, empty: bool = False, version: str = "20240510T
                 )
             _insert(con, "marts.ingest_ledger", ledger)
             _insert_lifecycle(con)
+            _insert_work(con)
         _insert(con, "marts.snapshot_info", [(version, BUILT_AT, PUBLISHED_AT, total)])
     # Publish like the pipeline does: a complete file swapped in atomically.
     tmp.replace(path)

@@ -142,19 +142,26 @@ def test_pages_render_plotly_charts_in_chromium(chromium: str, server: str, tmp_
             expect(accepted).to_contain_text(f"{expected(ORG_B).events:,}")
             page.screenshot(path=str(tmp_path / "data_quality.png"))
 
-            # The lifecycle and outbox pages, by URL; the chart pages must draw their charts.
-            for path, heading, charted in (
-                ("pipeline", "Pipeline", True),
-                ("quality-gates", "Quality gates", True),
-                ("win-loss", "Win/loss", True),
-                ("outbox-health", "Outbox health", False),
+            # The lifecycle, outbox and work pages, by URL; the chart pages must draw their charts,
+            # the others show a text of their own.
+            for path, heading, charted, marker in (
+                ("pipeline", "Pipeline", True, None),
+                ("quality-gates", "Quality gates", True, None),
+                ("win-loss", "Win/loss", True, None),
+                ("outbox-health", "Outbox health", False, "workstream outbox retry"),
+                ("today", "Today", False, "Open items"),
+                ("sla-compliance", "SLA compliance", True, None),
+                ("owner-workload", "Owner workload", True, None),
+                ("pipeline-health", "Pipeline health", True, None),
             ):
                 page.goto(f"{server}/{path}?org={ORG_B}")
-                expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=CHART_TIMEOUT_MS)
+                expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(
+                    timeout=CHART_TIMEOUT_MS
+                )
                 if charted:
                     page.wait_for_selector(CHART_SELECTOR, timeout=CHART_TIMEOUT_MS)
-                else:
-                    expect(page.get_by_text("workstream outbox retry", exact=False).first).to_be_visible(
+                if marker:
+                    expect(page.get_by_text(marker, exact=False).first).to_be_visible(
                         timeout=CHART_TIMEOUT_MS
                     )
                 expect(page.locator('[data-testid="stDataFrame"]:visible').first).to_be_visible(
@@ -169,6 +176,13 @@ def test_pages_render_plotly_charts_in_chromium(chromium: str, server: str, tmp_
                 timeout=CHART_TIMEOUT_MS
             )
             expect(page.get_by_text("80% health line").first).to_be_visible()
+            # So is the SLA chart's 95 % compliance line.
+            page.goto(f"{server}/sla-compliance?org={ORG_B}")
+            page.wait_for_selector(CHART_SELECTOR, timeout=CHART_TIMEOUT_MS)
+            expect(page.locator('[data-testid="stPlotlyChart"] .shapelayer path').first).to_be_attached(
+                timeout=CHART_TIMEOUT_MS
+            )
+            expect(page.get_by_text("95% compliance (5% breach-rate health line)").first).to_be_visible()
 
             assert not page.locator('[data-testid="stException"]').count()
             assert not page_errors, page_errors

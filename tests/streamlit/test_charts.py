@@ -93,6 +93,17 @@ def test_quarantine_by_reason_sorted_largest_first() -> None:
     assert fig.layout.xaxis.dtick == 1
 
 
+SLA_WEEKLY = pl.DataFrame(
+    {
+        "metric": ["response", "triage", "triage"],
+        "week_start": [dt.date(2024, 5, 6), dt.date(2024, 5, 6), dt.date(2024, 4, 29)],
+        "eligible_items": [2, 4, 10],
+        "breached_items": [2, 0, 1],
+        "compliance_pct": [0.0, 100.0, 90.0],
+    }
+)
+
+
 @pytest.mark.parametrize(
     ("builder", "frame"),
     [
@@ -107,6 +118,10 @@ def test_quarantine_by_reason_sorted_largest_first() -> None:
         (charts.entities_by_owner, COUNTS.clear()),
         (charts.gate_pass_rates, GATES.clear()),
         (charts.win_loss, WIN_LOSS.clear()),
+        (charts.owner_workload, pl.DataFrame(schema={"owner": pl.String, "total_items": pl.Int64})),
+        (charts.sla_compliance_weekly, SLA_WEEKLY.clear()),
+        (charts.pipeline_health, pl.DataFrame(schema={"stage": pl.String, "open_pursuits": pl.Int64})),
+        (charts.win_rate_monthly, pl.DataFrame(schema={"month_start": pl.Date, "won": pl.Int64})),
     ],
 )
 def test_empty_frames_give_a_labelled_empty_figure(builder, frame: pl.DataFrame) -> None:
@@ -158,3 +173,12 @@ def test_win_loss_names_missing_reasons_and_puts_them_last() -> None:
     assert list(by_name["lost"].y) == ["no decision", "missing (no reason given)"]
     assert list(by_name["lost"].x) == [2, 9]
     assert by_name["won"].marker.color == charts.OUTCOME_COLORS["won"]
+
+
+def test_sla_weekly_one_line_per_metric_against_the_95_percent_line() -> None:
+    fig = charts.sla_compliance_weekly(SLA_WEEKLY)
+    assert [t.name for t in fig.data] == ["triage", "response"]  # contract order, not frame order
+    assert [str(d) for d in fig.data[0].x] == ["2024-04-29", "2024-05-06"]
+    (line,) = fig.layout.shapes
+    assert line.y0 == line.y1 == 95
+    assert fig.layout.yaxis.range[0] < 0  # a 0 % week stays on the chart

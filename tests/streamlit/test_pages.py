@@ -17,9 +17,11 @@ from snapshot_fixture import (
     ORG_A,
     ORG_A_LIFECYCLE_ONLY,
     ORG_A_ONLY,
+    ORG_A_WORK_ONLY,
     ORG_B,
     ORG_B_LIFECYCLE_ONLY,
     ORG_B_ONLY,
+    ORG_B_WORK_ONLY,
     SHARED_ENTITY_ID,
     SHARED_FILE,
     SHARED_UNATTRIBUTED_RAW,
@@ -27,8 +29,11 @@ from snapshot_fixture import (
     UNREADABLE_RAW,
     build_snapshot,
     expected,
+    expected_panel,
 )
 from streamlit.testing.v1 import AppTest
+
+from streamlit_app.lib import queries
 
 OVERVIEW = "app_pages/overview.py"
 FUNNEL = "app_pages/funnel_velocity.py"
@@ -37,10 +42,15 @@ PIPELINE = "app_pages/pipeline.py"
 QUALITY_GATES = "app_pages/quality_gates.py"
 WIN_LOSS = "app_pages/win_loss.py"
 OUTBOX = "app_pages/outbox_health.py"
-NEW_PAGES = (PIPELINE, QUALITY_GATES, WIN_LOSS, OUTBOX)
+TODAY = "app_pages/today.py"
+SLA = "app_pages/sla_compliance.py"
+WORKLOAD = "app_pages/owner_workload.py"
+PIPELINE_HEALTH = "app_pages/pipeline_health.py"
+WORK_PAGES = (TODAY, SLA, WORKLOAD, PIPELINE_HEALTH)
+NEW_PAGES = (PIPELINE, QUALITY_GATES, WIN_LOSS, OUTBOX, *WORK_PAGES)
 PAGES = (OVERVIEW, FUNNEL, DATA_QUALITY, *NEW_PAGES)
-# The outbox page is numbers and a list; every other page draws at least one chart.
-CHART_PAGES = tuple(p for p in PAGES if p != OUTBOX)
+# The outbox and Today pages are numbers and lists; every other page draws at least one chart.
+CHART_PAGES = tuple(p for p in PAGES if p not in (OUTBOX, TODAY))
 
 
 def _open(page: str = OVERVIEW, org: str | None = None) -> AppTest:
@@ -137,6 +147,10 @@ def test_org_switch_changes_numbers_on_every_page(snapshot_home: Path) -> None:
         (QUALITY_GATES, "Pink gate pass rate", "75%", "100%"),
         (WIN_LOSS, "Lost", "2", "1"),
         (OUTBOX, "Dead letters", "2", "1"),
+        (TODAY, "Open items", "5", "3"),
+        (SLA, "Triage compliance", "90%", "97.5%"),
+        (WORKLOAD, "Owned items", "4", "3"),
+        (PIPELINE_HEALTH, "Open value", "$460,000", "$90,000"),
     ]
     at = _open(OVERVIEW)
     org = at.sidebar.selectbox(key="org")
@@ -170,8 +184,16 @@ def test_org_can_be_chosen_by_url(snapshot_home: Path) -> None:
 @pytest.mark.parametrize(
     ("org", "own", "foreign"),
     [
-        (ORG_A, (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY), (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY)),
-        (ORG_B, (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY), (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY)),
+        (
+            ORG_A,
+            (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY, *ORG_A_WORK_ONLY),
+            (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY, *ORG_B_WORK_ONLY),
+        ),
+        (
+            ORG_B,
+            (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY, *ORG_B_WORK_ONLY),
+            (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY, *ORG_A_WORK_ONLY),
+        ),
     ],
 )
 def test_no_other_tenant_data_is_rendered(snapshot_home: Path, org: str, own: tuple, foreign: tuple) -> None:
@@ -186,6 +208,11 @@ def test_no_other_tenant_data_is_rendered(snapshot_home: Path, org: str, own: tu
         if page == PIPELINE:
             # Positive control for the lifecycle marts: the org's own owners are rendered.
             assert (ORG_A_LIFECYCLE_ONLY if org == ORG_A else ORG_B_LIFECYCLE_ONLY)[0] in text
+        if page == TODAY:
+            # Positive control for the work marts: the org's own labels and tags are rendered.
+            assert all(
+                needle in text for needle in (ORG_A_WORK_ONLY if org == ORG_A else ORG_B_WORK_ONLY)[:2]
+            )
         for needle in (*foreign, SHARED_UNATTRIBUTED_RAW, UNREADABLE_FILE, UNREADABLE_RAW):
             assert needle not in text, f"{needle!r} leaked into {page} for {org}"
 
@@ -294,6 +321,10 @@ def test_org_whose_every_record_was_quarantined(snapshot_home: Path) -> None:
         (QUALITY_GATES, "No gate rows"),
         (WIN_LOSS, "No closed pursuits"),
         (OUTBOX, "no outbox items"),
+        (TODAY, "No open candidates or pursuits"),
+        (SLA, "No SLA rows"),
+        (WORKLOAD, "No owned open items"),
+        (PIPELINE_HEALTH, "No pipeline rows"),
     ):
         at.switch_page(page).run()
         assert not at.exception
@@ -314,6 +345,9 @@ TABLE_READERS: dict[str, tuple[str, ...] | None] = {
     "win_loss": (WIN_LOSS,),
     "outbox_health": (OUTBOX,),
     "dead_letters": (OUTBOX,),
+    "today_panel": (TODAY,),
+    # Read last on its page and caught there: the SLA numbers above it still render.
+    "alerts": (SLA,),
 }
 
 
@@ -549,3 +583,138 @@ def test_snapshot_missing_a_column_explains_instead_of_crashing(snapshot_home: P
     at.switch_page(OUTBOX).run()
     assert not at.exception
     assert any("Re-publish it with `workstream run`" in e.value for e in at.error)
+
+
+# ------------------------------------------------------------------------------------------- work pages
+
+
+def _today_filter(at: AppTest, label: str, values: list[str]) -> None:
+    _widget(at.sidebar.multiselect, label).set_value(values).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_today_ranks_items_with_components_and_why(snapshot_home: Path) -> None:
+    at = _open(TODAY, ORG_A)
+    assert (_metric(at, "Open items"), _metric(at, "Critical")) == ("5", "2")
+    assert (_metric(at, "High"), _metric(at, "Red badges")) == ("1", "1")
+    table = _frame(at, "why")
+    want = expected_panel(ORG_A)
+    assert table["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert table["item_id"].tolist() == [r[2] for r in want]
+    top = table.iloc[0]
+    assert (top["badge"], top["label"], top["owner"], top["due_date"]) == (
+        "🔴 red",
+        "Pursuit #p-100: Acme HQ refit",
+        "bob@acme",
+        "2024-05-12",
+    )
+    components = ["urgency_points", "value_points", "stage_points", "compliance_points", "workload_points"]
+    assert [top[c] for c in components] == [100, 40, 25, 20, -6]
+    assert (table[components].sum(axis=1) == table["priority_score"]).all()
+    assert top["why"] == "urgency +100 · value +40 · stage +25 · compliance +20 · workload −6"
+    assert table["badge"].tolist()[1:] == ["🟠 amber"] * 3 + ["🟢 green"]
+    canteen = table.set_index("item_id").loc["cand-a3"]
+    assert (canteen["owner"], canteen["due_date"], canteen["tags"]) == ("—", "—", "—")
+    assert not any(c.value.startswith("Showing") for c in at.caption)  # all 5 fit under the cap
+    _assert_no_missing_cells(at)
+
+
+def test_today_filters_by_owner_tier_tag_and_type(snapshot_home: Path) -> None:
+    at = _open(TODAY, ORG_A)
+    assert _widget(at.sidebar.multiselect, "Tags").options == ["acme-roof", "hq"]
+    assert _widget(at.sidebar.multiselect, "Owners").options[-1] == "— (unassigned)"
+    _today_filter(at, "Tags", ["hq"])
+    assert _frame(at, "why")["item_id"].tolist() == [SHARED_ENTITY_ID, "p-a5", "cand-a4"]
+    assert any("3 of 5 open items match the filters" in c.value for c in at.caption)
+    _today_filter(at, "Priority tiers", ["critical"])
+    assert (_metric(at, "Open items"), _metric(at, "Critical"), _metric(at, "High")) == ("2", "2", "0")
+    _today_filter(at, "Owners", ["alice@acme"])
+    assert _frame(at, "why")["item_id"].tolist() == ["p-a5"]
+    _today_filter(at, "Item types", ["candidate"])
+    assert any("No open items match these filters" in i.value for i in at.info)
+    assert _metric(at, "Open items") == "0"
+
+    at = _open(TODAY, ORG_A)
+    _today_filter(at, "Owners", ["—"])
+    assert _frame(at, "why")["item_id"].tolist() == ["cand-a3"]
+
+
+def test_today_shows_only_the_top_rows_and_says_so(
+    snapshot_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queries, "TODAY_ROWS", 2)
+    at = _open(TODAY, ORG_A)
+    assert _frame(at, "why")["rank"].tolist() == [1, 2]
+    assert _metric(at, "Open items") == "5"
+    assert any("Showing 2 of 5" in c.value for c in at.caption)
+
+
+def test_sla_compliance_summary_trend_breaches_and_alerts(snapshot_home: Path) -> None:
+    at = _open(SLA, ORG_A)
+    assert _metric(at, "Triage compliance") == "90%"
+    assert _metric(at, "Proposal compliance") == "75%"
+    assert _metric(at, "Response compliance") == "—"
+    captions = " ".join(c.value for c in at.caption)
+    assert "1 of 4 breached · 1 open" in captions and "breach rate 25%, above the 5% health line" in captions
+    assert "Nothing eligible yet." in captions
+    summary = _frame(at, "breach_rate_pct").set_index("metric")
+    assert summary["compliance_pct"].to_dict() == {"triage": "90%", "proposal": "75%", "response": "—"}
+    assert summary["threshold_hours"].to_dict()["proposal"] == "3 d 0 h"
+    fig = _figure(at)
+    assert [t["name"] for t in fig["data"]] == ["triage", "proposal"]
+    (line,) = fig["layout"]["shapes"]
+    assert line["y0"] == line["y1"] == 95
+    assert "5% breach-rate health line" in json.dumps(fig["layout"]["annotations"])
+    breaches = _frame(at, "hours_over_threshold")
+    assert breaches[["item_id", "metric"]].values.tolist() == [[SHARED_ENTITY_ID, "proposal"]]
+    assert breaches["hours_over_threshold"].tolist() == ["4 d 14 h"]
+    alerts = _frame(at, "delivery_status")
+    assert alerts["kind"].tolist() == ["breach", "breach", "retraction"]  # newest first
+    assert alerts.set_index("sink")["last_error"].to_dict() == {
+        "log": "—",
+        "table": "—",
+        "webhook": ORG_A_WORK_ONLY[2],
+    }
+    _assert_no_missing_cells(at)
+
+    at.sidebar.selectbox(key="org").set_value(ORG_B).run()
+    assert not at.exception
+    assert _metric(at, "Triage compliance") == "97.5%"
+    assert "breach rate 2.5%, within 5%" in " ".join(c.value for c in at.caption)
+    assert _frame(at, "delivery_status")["delivery_status"].tolist() == ["pending"]
+
+
+def test_owner_workload_by_tier(snapshot_home: Path) -> None:
+    at = _open(WORKLOAD, ORG_A)
+    assert (_metric(at, "Owners"), _metric(at, "Owned items")) == ("2", "4")
+    assert (_metric(at, "SLA breaches"), _metric(at, "Stale items")) == ("1", "1")
+    rows = _frame(at, "stale_items").set_index("owner")
+    assert rows.loc["alice@acme", "critical_items"] == 1 and rows.loc["alice@acme", "high_items"] == 1
+    assert rows.loc["alice@acme", "max_hours_without_touch"] == "8 d 15 h"
+    assert rows.loc["bob@acme", "avg_priority_score"] == "115.0"
+    fig = _figure(at)
+    assert [t["name"] for t in fig["data"]] == ["critical", "high", "medium", "low"]
+    assert fig["layout"]["barmode"] == "stack"
+    assert sorted(fig["layout"]["yaxis"]["categoryarray"]) == ["alice@acme", "bob@acme"]
+    _assert_no_missing_cells(at)
+
+
+def test_pipeline_health_stages_and_monthly_win_rate(snapshot_home: Path) -> None:
+    at = _open(PIPELINE_HEALTH, ORG_A)
+    assert (_metric(at, "Open pursuits"), _metric(at, "Open value")) == ("2", "$460,000")
+    assert (_metric(at, "Aging"), _metric(at, "Slipped")) == ("1", "1")
+    stages = _frame(at, "p75_hours_in_stage")
+    assert stages["stage"].tolist() == ["qual", "pink", "red", "submit"]
+    assert stages["p75_hours_in_stage"].tolist() == ["—", "20 h 00 min", "2 d 0 h", "—"]
+    months = _frame(at, "win_rate")
+    assert months.values.tolist() == [["2024-03", 2, 1, "67%"], ["2024-05", 1, 2, "33%"]]
+    assert any("3 won and 3 lost over 2 month(s)" in c.value for c in at.caption)
+    stage_fig, win_fig = _figure(at, 0), _figure(at, 1)
+    assert list(stage_fig["data"][0]["x"]) == ["qual", "pink", "red", "submit"]
+    assert [(t["type"], t["name"]) for t in win_fig["data"]] == [
+        ("bar", "won"),
+        ("bar", "lost"),
+        ("scatter", "win rate"),
+    ]
+    assert win_fig["data"][2]["yaxis"] == "y2"
+    _assert_no_missing_cells(at)

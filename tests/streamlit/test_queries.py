@@ -10,6 +10,7 @@ import datetime as dt
 import threading
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from snapshot_fixture import (
@@ -17,9 +18,11 @@ from snapshot_fixture import (
     ORG_A,
     ORG_A_LIFECYCLE_ONLY,
     ORG_A_ONLY,
+    ORG_A_WORK_ONLY,
     ORG_B,
     ORG_B_LIFECYCLE_ONLY,
     ORG_B_ONLY,
+    ORG_B_WORK_ONLY,
     SHARED_ENTITY_ID,
     SHARED_FILE,
     UNREADABLE_FILE,
@@ -71,6 +74,16 @@ def _org_scoped_results(snap: queries.Snapshot, org: str) -> dict[str, object]:
         "win_loss": queries.win_loss(p, v, org),
         "outbox_health": queries.outbox_health(p, v, org),
         "dead_letters": queries.dead_letters(p, v, org),
+        "today_options": queries.today_options(p, v, org),
+        "today_summary": queries.today_summary(p, v, org),
+        "today_items": queries.today_items(p, v, org),
+        "owner_workload": queries.owner_workload(p, v, org),
+        "sla_compliance_summary": queries.sla_compliance_summary(p, v, org),
+        "sla_compliance_weekly": queries.sla_compliance_weekly(p, v, org),
+        "sla_open_breaches": queries.sla_open_breaches(p, v, org),
+        "recent_alerts": queries.recent_alerts(p, v, org, snap.token),
+        "pipeline_health": queries.pipeline_health(p, v, org),
+        "win_rate_monthly": queries.win_rate_monthly(p, v, org),
     }
 
 
@@ -106,8 +119,8 @@ def test_volume_numbers(snap: queries.Snapshot) -> None:
 
 def test_every_query_returns_only_the_given_org(snap: queries.Snapshot) -> None:
     for org, foreign in (
-        (ORG_A, (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY)),
-        (ORG_B, (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY)),
+        (ORG_A, (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY, *ORG_B_WORK_ONLY)),
+        (ORG_B, (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY, *ORG_A_WORK_ONLY)),
     ):
         for name, result in _org_scoped_results(snap, org).items():
             text = repr(result.rows()) if isinstance(result, pl.DataFrame) else repr(result)
@@ -128,6 +141,8 @@ def test_injection_looking_org_strings_match_nothing(snap: queries.Snapshot, org
             assert result["events"] == 0
         elif name == "pipeline_options":
             assert result["owners"] == [] and not any(result["states"].values())
+        elif name == "today_options":
+            assert not any(result.values())
         elif name == "outbox_health":
             assert result is None
         else:
@@ -324,3 +339,85 @@ def test_hostile_pipeline_filters_match_nothing(snap: queries.Snapshot) -> None:
     for filters in ((hostile, (), ()), ((), hostile, ()), ((), (), hostile)):
         assert queries.pipeline_counts(snap.path, snap.version, ORG_A, *filters).is_empty()
         assert queries.pipeline_entities(snap.path, snap.version, ORG_A, *filters).is_empty()
+
+
+# ----------------------------------------------------------------------------------------- work marts
+
+
+def test_today_queries_rank_filter_and_cap(snap: queries.Snapshot) -> None:
+    p, v = snap.path, snap.version
+    assert queries.today_options(p, v, ORG_A) == {
+        "item_types": ["candidate", "pursuit"],
+        "owners": ["alice@acme", "bob@acme", queries.UNASSIGNED],
+        "tiers": ["critical", "high", "medium", "low"],
+        "tags": ["acme-roof", "hq"],
+    }
+    assert queries.today_summary(p, v, ORG_A) == {"items": 5, "critical": 2, "high": 1, "red": 1, "amber": 3}
+    items = queries.today_items(p, v, ORG_A)
+    assert items["rank"].to_list() == [1, 2, 3, 4, 5]
+    assert queries.today_items(p, v, ORG_A, limit=2)["rank"].to_list() == [1, 2]
+    # Tags match any of the picked ones; filters combine with AND; unassigned is its own owner.
+    assert queries.today_items(p, v, ORG_A, tags=("acme-roof", "nope"))["item_id"].to_list() == ["p-a5"]
+    hq_bob = queries.today_items(p, v, ORG_A, owners=("bob@acme",), tags=("hq",))
+    assert hq_bob["item_id"].to_list() == [SHARED_ENTITY_ID, "cand-a4"]
+    assert queries.today_summary(p, v, ORG_A, ("candidate",), (), ("medium", "low"), ())["items"] == 2
+    assert queries.today_items(p, v, ORG_A, owners=(queries.UNASSIGNED,))["item_id"].to_list() == ["cand-a3"]
+    hostile = ("x' OR 1=1 --",)
+    for filters in (
+        (hostile, (), (), ()),
+        ((), hostile, (), ()),
+        ((), (), hostile, ()),
+        ((), (), (), hostile),
+    ):
+        assert queries.today_items(p, v, ORG_A, *filters).is_empty()
+        assert queries.today_summary(p, v, ORG_A, *filters)["items"] == 0
+
+
+def test_sla_queries(snap: queries.Snapshot) -> None:
+    p, v = snap.path, snap.version
+    summary = queries.sla_compliance_summary(p, v, ORG_A)
+    assert summary["metric"].to_list() == list(queries.SLA_METRICS)
+    assert summary["compliance_pct"].to_list() == [90.0, 75.0, None]
+    weekly = queries.sla_compliance_weekly(p, v, ORG_A)
+    # The weekly rows add up to the summary.
+    totals = weekly.group_by("metric").agg(pl.col("eligible_items", "breached_items").sum())
+    assert sorted(totals.rows()) == [("proposal", 4, 1), ("triage", 10, 1)]
+    assert weekly["week_start"].is_sorted() and all(d.weekday() == 0 for d in weekly["week_start"])
+    breaches = queries.sla_open_breaches(p, v, ORG_A)
+    assert breaches.select("item_id", "metric", "hours_over_threshold").rows() == [
+        (SHARED_ENTITY_ID, "proposal", 110.0)
+    ]
+    alerts = queries.recent_alerts(p, v, ORG_A, snap.token)
+    assert alerts["created_at"].is_sorted(descending=True)
+    assert queries.recent_alerts(p, v, ORG_A, snap.token, limit=1).height == 1
+
+
+def test_alerts_refreshed_in_place_are_not_served_from_the_cache(snap: queries.Snapshot) -> None:
+    # The alert run rewrites `marts.alerts` inside the published file and keeps the snapshot version.
+    before = queries.recent_alerts(snap.path, snap.version, ORG_B, snap.token)
+    assert before.height == 1
+    with duckdb.connect(snap.path) as con:
+        con.execute(
+            "INSERT INTO marts.alerts SELECT * REPLACE ('log' AS sink, 'delivered' AS delivery_status) "
+            "FROM marts.alerts WHERE org_id = ?",
+            [ORG_B],
+        )
+    after = queries.current_snapshot()
+    assert after.version == snap.version and after.token != snap.token
+    assert queries.recent_alerts(after.path, after.version, ORG_B, after.token).height == 2
+
+
+def test_workload_and_pipeline_health_queries(snap: queries.Snapshot) -> None:
+    p, v = snap.path, snap.version
+    workload = queries.owner_workload(p, v, ORG_B)
+    assert workload.select("owner", "total_items").rows() == [("gina@globex", 2), ("hank@globex", 1)]
+    # Every owned panel item is counted once.
+    assert int(workload["total_items"].sum()) == queries.today_items(p, v, ORG_B).height
+    stages = queries.pipeline_health(p, v, ORG_B)
+    assert stages["stage"].to_list() == ["qual", "pink", "red", "submit"]
+    assert stages["open_pursuits"].to_list() == [0, 0, 0, 1]
+    months = queries.win_rate_monthly(p, v, ORG_A)
+    assert months.select("month_start", "won", "lost").rows() == [
+        (dt.date(2024, 3, 1), 2, 1),
+        (dt.date(2024, 5, 1), 1, 2),
+    ]

@@ -1,0 +1,73 @@
+"""Owner workload: who holds the org's open candidates and pursuits, how urgent they are, what is slipping.
+
+Rows are `marts.owner_workload` as published: the Today panel's items with an owner, per owner, by
+priority tier, with open SLA breaches (red badges), at-risk items (amber), stale items and the longest
+time an item has gone untouched. Unowned items are on the Today page (owner —).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from streamlit_app.lib import charts, queries, ui
+
+ctx = ui.page_context("Owner workload")
+snap, org = ctx.snapshot, ctx.org_id
+
+st.caption(ui.scope_caption(ctx))
+
+rows = queries.owner_workload(snap.path, snap.version, org)
+if rows.is_empty():
+    st.info(f"No owned open items for **{org}** in this snapshot.", icon=":material/inbox:")
+    st.stop()
+
+owners_col, items_col, breaches_col, stale_col = st.columns(4)
+owners_col.metric("Owners", ui.format_int(rows.height), help="Owners with at least one open item.")
+items_col.metric("Owned items", ui.format_int(int(rows["total_items"].sum())))
+breaches_col.metric(
+    "SLA breaches", ui.format_int(int(rows["sla_breaches"].sum())), help="Owned items with a red badge."
+)
+stale_col.metric(
+    "Stale items",
+    ui.format_int(int(rows["stale_items"].sum())),
+    help="Owned items untouched for longer than the org's stale threshold (default 168 h).",
+)
+
+st.subheader("Open items by owner and tier")
+st.plotly_chart(
+    charts.owner_workload(rows),
+    width="stretch",
+    config={"displaylogo": False},
+    key="owner_workload_chart",
+)
+
+st.dataframe(
+    ui.for_display(
+        rows,
+        {
+            "avg_priority_score": lambda v: f"{v:,.1f}",
+            "max_hours_without_touch": ui.format_hours,
+        },
+    ),
+    width="stretch",
+    hide_index=True,
+    column_config={
+        "owner": st.column_config.TextColumn("Owner", pinned=True),
+        "total_items": st.column_config.NumberColumn("Open items", format="localized"),
+        "critical_items": st.column_config.NumberColumn("Critical", format="localized"),
+        "high_items": st.column_config.NumberColumn("High", format="localized"),
+        "medium_items": st.column_config.NumberColumn("Medium", format="localized"),
+        "low_items": st.column_config.NumberColumn("Low", format="localized"),
+        "avg_priority_score": st.column_config.TextColumn("Avg score"),
+        "sla_breaches": st.column_config.NumberColumn(
+            "SLA breaches", format="localized", help="Items with an open SLA breach (red badge)."
+        ),
+        "at_risk_items": st.column_config.NumberColumn(
+            "At risk", format="localized", help="Amber badge: a stale candidate or an overdue pursuit."
+        ),
+        "stale_items": st.column_config.NumberColumn("Stale", format="localized"),
+        "max_hours_without_touch": st.column_config.TextColumn(
+            "Longest untouched", help="The longest time one of the owner's items has gone without an event."
+        ),
+    },
+)

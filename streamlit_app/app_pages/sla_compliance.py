@@ -1,0 +1,155 @@
+"""SLA compliance: how often the org meets its triage, proposal and response SLAs, and what is breached now.
+
+Per metric, eligible clocks, breaches, open breaches and compliance are `marts.sla_compliance_summary`
+as published (percentages on a 0–100 scale); a metric is flagged when its breach rate is above the
+5 % health line. The weekly trend is `marts.sla_compliance_weekly`, open breaches `marts.sla_breaches`
+and the alerts raised for them the operational log `marts.alerts` (one row per alert and sink).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from streamlit_app.lib import charts, db, queries, ui
+
+ctx = ui.page_context("SLA compliance")
+snap, org = ctx.snapshot, ctx.org_id
+
+st.caption(ui.scope_caption(ctx))
+
+summary = queries.sla_compliance_summary(snap.path, snap.version, org)
+if summary.is_empty():
+    st.info(f"No SLA rows for **{org}** in this snapshot yet.", icon=":material/inbox:")
+    st.stop()
+
+line = f"{charts.SLA_HEALTH_BREACH_RATE_PCT:g}%"
+for column, row in zip(st.columns(max(summary.height, 3)), summary.iter_rows(named=True), strict=False):
+    column.metric(
+        f"{row['metric'].title()} compliance",
+        ui.format_pct_points(row["compliance_pct"]),
+        help=f"Clocks that met the SLA ÷ eligible clocks (— when none is eligible yet). "
+        f"Threshold: {ui.format_hours(row['threshold_hours'])}.",
+    )
+    if row["eligible_items"]:
+        verdict = (
+            f":red[:material/warning: breach rate {ui.format_pct_points(row['breach_rate_pct'])}, "
+            f"above the {line} health line]"
+            if row["below_health_line"]
+            else f":green[:material/check_circle: breach rate {ui.format_pct_points(row['breach_rate_pct'])}, "
+            f"within {line}]"
+        )
+        column.caption(
+            f"{ui.format_int(row['breached_items'])} of {ui.format_int(row['eligible_items'])} breached · "
+            f"{ui.format_int(row['open_breaches'])} open · {verdict}"
+        )
+    else:
+        column.caption("Nothing eligible yet.")
+
+st.dataframe(
+    ui.for_display(
+        summary,
+        {
+            "threshold_hours": ui.format_hours,
+            "compliance_pct": ui.format_pct_points,
+            "breach_rate_pct": ui.format_pct_points,
+        },
+    ),
+    width="stretch",
+    hide_index=True,
+    column_config={
+        "metric": st.column_config.TextColumn("Metric"),
+        "threshold_hours": st.column_config.TextColumn("Threshold"),
+        "eligible_items": st.column_config.NumberColumn(
+            "Eligible", format="localized", help="Clocks that stopped, or ran past their deadline."
+        ),
+        "breached_items": st.column_config.NumberColumn("Breached", format="localized"),
+        "open_breaches": st.column_config.NumberColumn("Open breaches", format="localized"),
+        "at_risk_items": st.column_config.NumberColumn(
+            "At risk", format="localized", help="Running clocks close to their deadline."
+        ),
+        "compliance_pct": st.column_config.TextColumn("Compliance"),
+        "breach_rate_pct": st.column_config.TextColumn("Breach rate"),
+        "below_health_line": st.column_config.CheckboxColumn(f"Breach rate above {line}"),
+    },
+)
+
+st.subheader("Compliance by week")
+weekly = queries.sla_compliance_weekly(snap.path, snap.version, org)
+st.plotly_chart(
+    charts.sla_compliance_weekly(weekly),
+    width="stretch",
+    config={"displaylogo": False},
+    key="sla_weekly_chart",
+)
+st.caption(
+    "Each clock counts in the week it became eligible: its stop when it met the SLA, its deadline when "
+    f"it breached. The dashed line is {100 - charts.SLA_HEALTH_BREACH_RATE_PCT:g}% compliance, "
+    f"i.e. the {line} breach-rate health line."
+)
+
+st.subheader("Open breaches")
+breaches = queries.sla_open_breaches(snap.path, snap.version, org)
+open_total = int(summary["open_breaches"].sum() or 0)
+if breaches.is_empty():
+    st.success(f"No open SLA breach for **{org}**.", icon=":material/check_circle:")
+else:
+    st.dataframe(
+        ui.for_display(
+            breaches,
+            {"threshold_hours": ui.format_hours, "hours_over_threshold": ui.format_hours},
+        ),
+        width="stretch",
+        hide_index=True,
+        column_config={
+            "item_type": st.column_config.TextColumn("Item type"),
+            "item_id": st.column_config.TextColumn("Item"),
+            "metric": st.column_config.TextColumn("Metric"),
+            "started_at": st.column_config.TextColumn("Clock started (UTC)"),
+            "breached_at": st.column_config.TextColumn(
+                "Breached (UTC)", help="The deadline that was missed."
+            ),
+            "threshold_hours": st.column_config.TextColumn("Threshold"),
+            "hours_over_threshold": st.column_config.TextColumn(
+                "Over by", help="Time past the deadline, as of the snapshot."
+            ),
+        },
+    )
+    if breaches.height < open_total:
+        st.caption(f"Showing the {breaches.height:,} longest overdue of {open_total:,}.")
+
+st.subheader("Recent alerts")
+try:
+    alerts = queries.recent_alerts(snap.path, snap.version, org, snap.token)
+except db.SnapshotIncompatible as exc:
+    # The alert log is written beside the marts; without it the rest of the page still stands.
+    ui.incompatible_message(str(exc))
+    st.stop()
+if alerts.is_empty():
+    st.info(f"No SLA alert has been raised for **{org}**.", icon=":material/notifications_off:")
+else:
+    st.dataframe(
+        ui.for_display(alerts),
+        width="stretch",
+        hide_index=True,
+        column_config={
+            "created_at": st.column_config.TextColumn("Raised (UTC)"),
+            "kind": st.column_config.TextColumn(
+                "Kind",
+                help="breach: a deadline was missed. retraction: a late event showed the deadline was met.",
+            ),
+            "item_type": st.column_config.TextColumn("Item type"),
+            "item_id": st.column_config.TextColumn("Item"),
+            "metric": st.column_config.TextColumn("Metric"),
+            "breached_at": st.column_config.TextColumn("Breached (UTC)"),
+            "sink": st.column_config.TextColumn("Sink"),
+            "delivery_status": st.column_config.TextColumn("Delivery"),
+            "attempts": st.column_config.NumberColumn("Attempts", format="localized"),
+            "last_error": st.column_config.TextColumn("Last error", width="medium"),
+            "alert_status": st.column_config.TextColumn(
+                "Status",
+                help="suppressed: already old when noticed (e.g. a backfill); recorded, paged nobody.",
+            ),
+        },
+    )
+    if alerts.height == queries.EXAMPLE_ROWS:
+        st.caption(f"Showing the latest {queries.EXAMPLE_ROWS} deliveries.")
