@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dagster_project.lifecycle.config import DEFAULTS, ConfigRegistry, validate_change
+from dagster_project.lifecycle.config import DEFAULTS, NOTE_RULES, ConfigRegistry, validate_change
 from tests.lifecycle.timeline import PINK, RED, at, config, ev
 
 ORG = "acme"
@@ -49,7 +49,11 @@ def test_defaults_equal_the_contract() -> None:
         expected[f"memory.score.{atom_type}"] = scores[atom_type]
         expected[f"memory.retention_days.{atom_type}"] = retention[atom_type]
         expected[f"memory.half_life_days.{atom_type}"] = half_life[atom_type]
-    assert {k: v for k, v in DEFAULTS.items() if not k.startswith("ranking.")} == expected
+    # The note-type rule set is this project's own (no contract default); tests/memory checks it.
+    assert DEFAULTS["memory.note_rules"] == NOTE_RULES
+    assert {
+        k: v for k, v in DEFAULTS.items() if not k.startswith("ranking.") and k != "memory.note_rules"
+    } == expected
 
 
 def test_ranking_defaults_follow_spec_7_2() -> None:
