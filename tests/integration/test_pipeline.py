@@ -133,7 +133,9 @@ def test_marts_are_published_with_contract_columns(first_run):
     (built_at,) = _snapshot(home, "select built_at from marts.snapshot_info")[0]
     assert built_at == datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
     orgs = _snapshot(home, "select org_id, count(*) from marts.funnel_velocity group by 1")
-    assert len(orgs) == 3 and all(n == len(FUNNEL_STAGE_PAIRS) for _, n in orgs), "every stage pair, zero-filled, per org"
+    assert len(orgs) == 3 and all(n == len(FUNNEL_STAGE_PAIRS) for _, n in orgs), (
+        "every stage pair, zero-filled, per org"
+    )
 
 
 def test_rerun_with_nothing_new_is_a_noop(first_run, generated):

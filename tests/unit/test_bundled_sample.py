@@ -15,7 +15,9 @@ def test_sample_matches_its_manifest(warehouse, now):
     manifest = orjson.loads((SAMPLE / ".manifest.json").read_bytes())
     report = ingest_paths(warehouse, list_inbox(SAMPLE, settle_seconds=0), now=now)
     got = {f.file: (f.lines, f.accepted, f.duplicates, f.quarantined) for f in report.files}
-    want = {f["name"]: (f["lines"], f["accepted"], f["duplicates"], f["quarantined"]) for f in manifest["files"]}
+    want = {
+        f["name"]: (f["lines"], f["accepted"], f["duplicates"], f["quarantined"]) for f in manifest["files"]
+    }
     assert got == want
     reasons = dict(warehouse.execute("select reason, count(*) from raw.quarantine group by 1").fetchall())
     assert reasons == {k: v for k, v in manifest["bad_lines"].items() if v}
