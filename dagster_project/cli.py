@@ -212,7 +212,9 @@ def run(
     if not inbox.exists():
         console.print(f"[red]inbox {inbox} does not exist[/red]")
         raise typer.Exit(2)
-    with console.status("running ingest → apply → dbt → publish → tests (progress shows in the Dagster UI when served)…"):
+    with console.status(
+        "running ingest → apply → dbt → publish → tests (progress shows in the Dagster UI when served)…"
+    ):
         out = run_pipeline(home, inbox, as_of=as_of_iso, tests=tests)
     assets = out["assets"]
     raw = assets.get("raw/events", {})

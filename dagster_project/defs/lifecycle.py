@@ -16,6 +16,8 @@ CORE_OUTPUTS = (
     ("rejected_events", "Every event a rule stopped (or warned about), with its rule code and detail."),
     ("event_outcomes", "The judgement on every accepted event: applied, warned, rejected or ignored."),
     ("config_registry", "Each org's config values: built-in defaults and effective-dated overrides."),
+    ("memory_atoms", "Memory atoms captured from every lifecycle action, note and explicit record."),
+    ("memory_audit", "Who corrected or redacted which atom, when and why (content hashes only)."),
 )
 CORE_EVENT_OUTCOMES = dg.AssetKey(["core", "event_outcomes"])
 

@@ -32,6 +32,7 @@ import polars as pl
 from dagster_project.lifecycle.config import CONFIG_EVENT, ConfigRegistry
 from dagster_project.lifecycle.fold import FoldResult, fold
 from dagster_project.lifecycle.store import ensure_core_schema
+from dagster_project.memory.capture import capture_atoms
 
 Key = tuple[str, str]  # (org_id, event_id)
 Node = tuple[str, str]  # (entity_type, entity_id)
@@ -144,6 +145,46 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "outcome": pl.Utf8,
     },
 }
+SCHEMAS["memory_atoms"] = {
+    "org_id": pl.Utf8,
+    "atom_id": pl.Utf8,
+    "entity_type": pl.Utf8,
+    "entity_id": pl.Utf8,
+    "client_id": pl.Utf8,
+    "atom_type": pl.Utf8,
+    "content": pl.Utf8,
+    "source": pl.Utf8,
+    "source_system": pl.Utf8,
+    "source_url": pl.Utf8,
+    "trust_weight": pl.Float64,
+    "tags": _LIST,
+    "rule": pl.Utf8,
+    "classified_by": pl.Utf8,
+    "actor": pl.Utf8,
+    "occurred_at": _TS,
+    "expires_at": _TS,
+    "expires_explicit": pl.Boolean,
+    "content_hash": pl.Utf8,
+    "version": pl.Int32,
+    "event_id": pl.Utf8,
+    "corrected_at": _TS,
+    "last_audit_id": pl.Utf8,
+}
+SCHEMAS["memory_audit"] = {
+    "org_id": pl.Utf8,
+    "audit_id": pl.Utf8,
+    "action": pl.Utf8,
+    "atom_id": pl.Utf8,
+    "entity_type": pl.Utf8,
+    "entity_id": pl.Utf8,
+    "actor": pl.Utf8,
+    "occurred_at": _TS,
+    "reason": pl.Utf8,
+    "content_hash": pl.Utf8,
+    "old_content_hash": pl.Utf8,
+    "new_content_hash": pl.Utf8,
+    "version": pl.Int32,
+}
 CLUSTERED_TABLES = tuple(SCHEMAS)
 CONFIG_SCHEMA: dict[str, Any] = {
     "org_id": pl.Utf8,
@@ -245,7 +286,7 @@ def apply_batch(
                    json_extract_string(e.payload, '$.pursuit_id') as pursuit_id
             from raw.events e
             where (exists (select 1 from apply_keys k where k.org_id = e.org_id and k.event_id = e.event_id)
-                   and e.occurred_at <= $as_of){window}""",
+                   and (e.occurred_at <= $as_of or e.event_name = 'memory.redacted')){window}""",
         params,
     ).fetchall()
     report.events_in = len(touched)
@@ -326,7 +367,7 @@ def apply_batch(
         """select m.cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name, e.entity_type, e.entity_id,
                   e.actor, e.payload
            from raw.events e join apply_map m using (org_id, entity_type, entity_id)
-           where e.occurred_at <= $as_of
+           where (e.occurred_at <= $as_of or e.event_name = 'memory.redacted')
              and not exists (select 1 from apply_dead d where d.org_id = e.org_id and d.event_id = e.event_id)""",
         as_of,
     )
@@ -349,6 +390,7 @@ def apply_batch(
     config_keys = frozenset((e["org_id"], e["event_id"]) for _, e in config_events)
     registries = {org: ConfigRegistry.from_events(config_by_org[org]) for org in orgs_in}
     result = FoldResult()
+    memory_rows: dict[str, list[dict[str, Any]]] = {"memory_atoms": [], "memory_audit": []}
     cluster_of_rows: dict[str, list[str]] = defaultdict(list)
     done: list[tuple[str, str]] = []
     for org_id, cluster_id in sorted(absorbed):
@@ -358,6 +400,7 @@ def apply_batch(
                 fault(org_id, cluster_id, cluster_events)
             # The org's config comes in as a registry built once (its events are judged in the config fold).
             part = fold(cluster_events, as_of=as_of, config_history=False, registry=registries[org_id])
+            memory = capture_atoms(cluster_events, part, registries[org_id], as_of)
         except Exception as exc:  # a poison cluster: report it, keep going with the others
             report.failed[(org_id, cluster_id)] = f"{type(exc).__name__}: {exc}"
             for event in cluster_events:
@@ -366,6 +409,10 @@ def apply_batch(
         report.events_folded += len(cluster_events)
         done.append((org_id, cluster_id))
         _collect(result, part, cluster_id, cluster_of_rows, skip_config=True, config_keys=config_keys)
+        memory_rows["memory_atoms"].extend(memory.atoms)
+        memory_rows["memory_audit"].extend(memory.audit)
+        cluster_of_rows["memory_atoms"].extend([cluster_id] * len(memory.atoms))
+        cluster_of_rows["memory_audit"].extend([cluster_id] * len(memory.audit))
 
     # Each org's config: its history, and the outcomes / rejections of its config events.
     config_rows: list[dict[str, Any]] = []
@@ -383,6 +430,7 @@ def apply_batch(
     _write(
         con,
         result,
+        memory_rows,
         cluster_of_rows,
         done=done,
         absorbed=absorbed,
@@ -485,6 +533,7 @@ def _frame(rows: list[dict[str, Any]], schema: dict[str, Any], clusters: list[st
 def _write(
     con: duckdb.DuckDBPyConnection,
     result: FoldResult,
+    memory_rows: dict[str, list[dict[str, Any]]],
     cluster_of_rows: dict[str, list[str]],
     *,
     done: list[tuple[str, str]],
@@ -526,6 +575,8 @@ def _write(
         "transitions": (result.transitions, cluster_of_rows["transitions"]),
         "rejected_events": (result.rejected_events, cluster_of_rows["rejected_events"]),
         "event_outcomes": (outcome_rows, cluster_of_rows["event_outcomes"]),
+        "memory_atoms": (memory_rows["memory_atoms"], cluster_of_rows["memory_atoms"]),
+        "memory_audit": (memory_rows["memory_audit"], cluster_of_rows["memory_audit"]),
     }
     con.execute("begin transaction")
     try:

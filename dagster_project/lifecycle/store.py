@@ -19,6 +19,8 @@ CORE_TABLES = (
     "rejected_events",
     "event_outcomes",
     "config_registry",
+    "memory_atoms",
+    "memory_audit",
     "entity_clusters",
     "apply_state",
 )
@@ -142,6 +144,51 @@ create table if not exists core.config_registry (
     effective_to timestamptz,
     event_id varchar,
     source varchar not null
+);
+-- Memory atoms captured from the cluster's events (not redacted; expiry and relevance are judged in dbt
+-- at the as-of time, since they move with time even when no event does).
+create table if not exists core.memory_atoms (
+    org_id varchar not null,
+    atom_id varchar not null,
+    entity_type varchar not null,
+    entity_id varchar not null,
+    client_id varchar,
+    atom_type varchar not null,
+    content varchar not null,
+    source varchar not null,
+    source_system varchar,
+    source_url varchar,
+    trust_weight double not null,
+    tags varchar[],
+    rule varchar,
+    classified_by varchar,
+    actor varchar,
+    occurred_at timestamptz not null,
+    expires_at timestamptz,
+    expires_explicit boolean not null,
+    content_hash varchar not null,
+    version integer not null,
+    event_id varchar not null,
+    corrected_at timestamptz,
+    last_audit_id varchar,
+    cluster_id varchar not null
+);
+-- Governance audit: who, when, why and content hashes of each correction and redaction (never content).
+create table if not exists core.memory_audit (
+    org_id varchar not null,
+    audit_id varchar not null,
+    action varchar not null,
+    atom_id varchar not null,
+    entity_type varchar,
+    entity_id varchar,
+    actor varchar,
+    occurred_at timestamptz not null,
+    reason varchar,
+    content_hash varchar,
+    old_content_hash varchar,
+    new_content_hash varchar,
+    version integer,
+    cluster_id varchar not null
 );
 -- Which cluster every entity (and every entity an event links to) belongs to.
 create table if not exists core.entity_clusters (

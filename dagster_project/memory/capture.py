@@ -91,6 +91,7 @@ ATOM_COLUMNS = (
     "actor",
     "occurred_at",
     "expires_at",
+    "expires_explicit",  # an explicit `expires_at` (else retention from occurred_at, config in force at as-of)
     "content_hash",
     "version",
     "event_id",
@@ -313,6 +314,7 @@ class _Capture:
             )
             return
         self.by_content[key] = atom_id
+        explicit = expires_at is not None
         if expires_at is None:
             days = self.registry.value(self.org_id, f"memory.retention_days.{atom_type}", self.as_of)
             expires_at = event["occurred_at"] + timedelta(days=days)
@@ -334,6 +336,7 @@ class _Capture:
             "actor": event.get("actor"),
             "occurred_at": event["occurred_at"],
             "expires_at": expires_at,
+            "expires_explicit": explicit,
             "content_hash": digest,
             "version": 1,
             "event_id": event["event_id"],

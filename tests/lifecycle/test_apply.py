@@ -13,7 +13,9 @@ import pytest
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import list_inbox
 from dagster_project.lifecycle.apply import apply_batch
-from dagster_project.lifecycle.fold import fold_all
+from dagster_project.lifecycle.config import ConfigRegistry
+from dagster_project.lifecycle.fold import fold, fold_all
+from dagster_project.memory.capture import capture_atoms
 from dagster_project.warehouse import connect, ensure_raw_schema
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
@@ -112,6 +114,29 @@ def test_batched_apply_equals_one_fold(sample_warehouse, tmp_path, batches):
         for c in expected.clients
     )
     assert clients == want
+    atoms = sorted(
+        con.execute(
+            "select org_id, atom_id, atom_type, entity_id, client_id, content, version from core.memory_atoms"
+        ).fetchall()
+    )
+    want_atoms = []
+    for org in sorted({e["org_id"] for e in events}):
+        org_events = [e for e in events if e["org_id"] == org]
+        result = fold(org_events, as_of=as_of)
+        memory = capture_atoms(org_events, result, ConfigRegistry.from_events(org_events), as_of)
+        want_atoms += [
+            (
+                a["org_id"],
+                a["atom_id"],
+                a["atom_type"],
+                a["entity_id"],
+                a["client_id"],
+                a["content"],
+                a["version"],
+            )
+            for a in memory.atoms
+        ]
+    assert atoms == sorted(want_atoms) and atoms
     config = sorted(
         con.execute("select org_id, key, value, effective_from, source from core.config_registry").fetchall(),
         key=repr,
