@@ -13,4 +13,4 @@ def test_schedule_requests_a_run():
     context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 28, 2, 0, tzinfo=UTC))
     result = nightly_rebuild_schedule.evaluate_tick(context)
     assert len(result.run_requests) == 1
-    assert nightly_rebuild_schedule.job_name == "ingest_build_publish_job"
+    assert nightly_rebuild_schedule.job_name == "full_build_job"  # tests before it publishes

@@ -8,14 +8,17 @@ as the apply step writes them: already as of the run's as-of time, with a `clust
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
-from dagster_project.lifecycle.fold import fold_all
+from dagster_project.lifecycle.config import ConfigRegistry
+from dagster_project.lifecycle.fold import fold, fold_all
 from dagster_project.lifecycle.store import CORE_TABLES, ensure_core_schema
+from dagster_project.memory.capture import capture_atoms
 
 # Tables whose rows carry the internal `cluster_id` (config_registry, apply_state do not).
 CLUSTERED = {
@@ -96,3 +99,26 @@ def fold_into_core(
     insert_core_rows(con, "rejected_events", clustered(folded.rejected_events))
     insert_core_rows(con, "config_registry", folded.config_registry)
     con.execute("insert into core.apply_state values (?, ?)", [cut, cut])
+
+
+def fold_memory_into_core(
+    con: duckdb.DuckDBPyConnection, events: Iterable[Mapping[str, Any]], *, as_of: str | datetime
+) -> None:
+    """Fill core.memory_atoms / core.memory_audit from fixture events as the apply step does.
+
+    Each org's events are folded as of `as_of` and captured with `capture_atoms` (one cluster per org, as in
+    `fold_into_core`; call both for the same events). Returns nothing; the rows carry `cluster_id` `<org>:all`.
+    """
+    cut = _utc(as_of)
+    by_org: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        by_org[e["org_id"]].append(
+            {**e, "occurred_at": _utc(e["occurred_at"]), "payload": e.get("payload") or {}}
+        )
+    for org_id in sorted(by_org):
+        org_events = by_org[org_id]
+        registry = ConfigRegistry.from_events(org_events)
+        memory = capture_atoms(org_events, fold(org_events, as_of=cut), registry, cut)
+        cluster = {"cluster_id": f"{org_id}:all"}
+        insert_core_rows(con, "memory_atoms", [{**r, **cluster} for r in memory.atoms])
+        insert_core_rows(con, "memory_audit", [{**r, **cluster} for r in memory.audit])
