@@ -16,6 +16,7 @@ import polars as pl
 
 from dagster_project import alerts, outbox
 from dagster_project.faults import checkpoint
+from dagster_project.memory.search import build_index
 from dagster_project.settings import HomePaths
 from dagster_project.warehouse import path_literal
 
@@ -66,6 +67,8 @@ def publish_snapshot(
             con.execute(f"create view snap.marts.events as select * from read_parquet({literal})")
             events = con.execute(f"select count(*) from read_parquet({literal})").fetchone()[0]
         _publish_outbox(con, paths, published_at)
+        if "memory_atoms" in names:
+            _publish_memory_health(con, built_at, published_at)
         alerts.write_alerts_table(con, "snap.marts", paths.control)
         con.execute(
             "create table snap.marts.snapshot_info as select ?::varchar as snapshot_version, "
@@ -74,12 +77,63 @@ def publish_snapshot(
         )
     finally:
         con.execute("detach snap")
+    if "memory_atoms" in names:
+        _index_memory(tmp)
     checkpoint("before_publish")
     os.replace(tmp, paths.serving)
     for old in sorted(paths.snapshots.glob("events-*.parquet"))[:-KEEP_EVENT_FILES]:
         old.unlink(missing_ok=True)
     tables = [n for n in names if n != "events"] + ["outbox_health", "dead_letters", "alerts"]
+    if "memory_atoms" in names:
+        tables += ["memory_health", "memory_search"]
     return PublishResult(version, paths.serving, tables, events)
+
+
+def _publish_memory_health(
+    con: duckdb.DuckDBPyConnection, built_at: datetime, published_at: datetime
+) -> None:
+    """`memory_health` per org: memory work still queued in the outbox (every event may carry memory),
+    the age of the cards (rebuilt with each snapshot: publish time − as-of time) and live atoms per type."""
+    con.execute(
+        """create table snap.marts.memory_health as
+           with orgs as (
+               select org_id from snap.marts.memory_atoms union select org_id from publish_outbox_health
+           ),
+           atoms as (
+               select org_id,
+                      count(*) filter (where atom_type = 'decision') as atoms_decision,
+                      count(*) filter (where atom_type = 'risk') as atoms_risk,
+                      count(*) filter (where atom_type = 'preference') as atoms_preference,
+                      count(*) filter (where atom_type = 'note') as atoms_note,
+                      count(*) filter (where atom_type = 'status') as atoms_status,
+                      count(*) as atoms_live
+               from snap.marts.memory_atoms group by org_id
+           )
+           select orgs.org_id,
+                  coalesce(h.pending, 0) as pending_memory_events,
+                  h.oldest_pending_age_s,
+                  epoch($published) - epoch($built) as oldest_card_age_s,
+                  coalesce(a.atoms_live, 0) as atoms_live,
+                  coalesce(a.atoms_decision, 0) as atoms_decision,
+                  coalesce(a.atoms_risk, 0) as atoms_risk,
+                  coalesce(a.atoms_preference, 0) as atoms_preference,
+                  coalesce(a.atoms_note, 0) as atoms_note,
+                  coalesce(a.atoms_status, 0) as atoms_status
+           from orgs
+           left join publish_outbox_health h using (org_id)
+           left join atoms a using (org_id)
+           order by orgs.org_id""",
+        {"published": published_at, "built": built_at},
+    )
+
+
+def _index_memory(snapshot: Path) -> None:
+    """Build the BM25 search index over live atoms inside the new snapshot file, before it goes live."""
+    con = duckdb.connect(str(snapshot))
+    try:
+        build_index(con)
+    finally:
+        con.close()
 
 
 def _publish_outbox(con: duckdb.DuckDBPyConnection, paths: HomePaths, now: datetime) -> None:
