@@ -312,6 +312,24 @@ def serve(
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+@app.command()
+def api(
+    home: Annotated[Path, typer.Option("--home", help="The home folder whose snapshot to serve.")],
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+) -> None:
+    """The read-only HTTP API on the snapshot (cards, search, Today panel); docs at /docs. No access control."""
+    import uvicorn
+
+    from dagster_project.api import create_app
+
+    paths = HomePaths(home.resolve())
+    if not paths.serving.exists():
+        console.print(f"[yellow]no snapshot at {paths.serving} yet: routes answer 503 until one is published[/yellow]")
+    console.print(f"[bold]API[/bold]   http://{host}:{port}/docs   (snapshot: {paths.serving})")
+    uvicorn.run(create_app(paths.home), host=host, port=port, log_level="warning")
+
+
 @quarantine_app.command("export")
 def quarantine_export(
     home: Annotated[Path, typer.Option("--home", help="The home folder whose snapshot to read.")],

@@ -81,7 +81,9 @@ def publish_snapshot(
         _index_memory(tmp)
     checkpoint("before_publish")
     os.replace(tmp, paths.serving)
-    for old in sorted(paths.snapshots.glob("events-*.parquet"))[:-KEEP_EVENT_FILES]:
+    # After a redaction no older copy of the log may keep its text: only the new file stays.
+    keep = 1 if paths.redaction_marker.exists() else KEEP_EVENT_FILES
+    for old in sorted(paths.snapshots.glob("events-*.parquet"))[:-keep]:
         old.unlink(missing_ok=True)
     tables = [n for n in names if n != "events"] + ["outbox_health", "dead_letters", "alerts"]
     if "memory_atoms" in names:

@@ -83,6 +83,11 @@ class HomePaths:
         return self.home / ".writer.lock"
 
     @property
+    def redaction_marker(self) -> Path:
+        """Present while a scrubbed redaction still needs the warehouse file rewritten (by publish)."""
+        return self.home / ".redaction-rewrite"
+
+    @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 

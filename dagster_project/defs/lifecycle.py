@@ -52,6 +52,9 @@ def lifecycle_apply(
             )
         finally:
             con.close()
+        if report.scrubbed_redactions:
+            # The publish step rewrites the warehouse file and drops older Parquet copies of the log.
+            paths.redaction_marker.touch()
     for key, error in list(report.errors.items())[:20]:
         context.log.warning(f"apply failed for {key}: {error}")
     context.log.info(
@@ -66,6 +69,7 @@ def lifecycle_apply(
         "dead_lettered": report.dead_lettered,
         "clusters_refolded": report.clusters,
         "events_folded": report.events_folded,
+        "redactions_scrubbed": report.scrubbed_redactions,
     }
     for table, _ in CORE_OUTPUTS:
         yield dg.MaterializeResult(asset_key=["core", table], metadata=metadata)

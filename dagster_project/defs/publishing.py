@@ -3,6 +3,7 @@
 import dagster as dg
 
 from dagster_project.defs.transform import workstream_dbt_assets
+from dagster_project.memory.governance import rewrite_duckdb_file
 from dagster_project.publish import publish_snapshot
 from dagster_project.resources import RunClockResource, WorkstreamResource
 from dagster_project.warehouse import connect, writer_lock
@@ -29,6 +30,11 @@ def serving_snapshot(
             result = publish_snapshot(con, paths, built_at=clock.as_of_time(), published_at=clock.current())
         finally:
             con.close()
+        if paths.redaction_marker.exists():
+            # dbt rebuilt the marts without the redacted text; old blocks of the file may still hold it.
+            rewrite_duckdb_file(paths.warehouse)
+            paths.redaction_marker.unlink()
+            context.log.info("redaction: warehouse file rewritten, older event-log copies removed")
     context.log.info(f"published snapshot {result.version} with {result.events} events")
     return dg.MaterializeResult(
         metadata={

@@ -23,6 +23,7 @@ from dagster_project.faults import checkpoint
 from dagster_project.lifecycle.apply import FaultHook, apply_batch, last_as_of
 from dagster_project.lifecycle.config import DEFAULTS
 from dagster_project.lifecycle.store import ensure_core_schema
+from dagster_project.memory.governance import scrub_redacted
 
 DEFAULT_BATCH = 100_000
 # occurred_at already in the outbox's fixed-width UTC text form (no datetime objects per row).
@@ -38,6 +39,7 @@ class ApplyRunReport:
     retrying: int = 0
     dead_lettered: int = 0
     lost_claims: int = 0
+    scrubbed_redactions: int = 0
     batches: int = 0
     clusters: int = 0
     events_folded: int = 0
@@ -178,6 +180,12 @@ def run_apply(
             f"batch {report.batches}: {len(claim.items):,} claimed, {batch.clusters:,} clusters re-folded "
             f"({batch.events_folded:,} events), {len(batch.failed)} failed"
         )
+    # Redactions: scrub their text from the log and quarantine, then re-fold what read that text.
+    scrub = scrub_redacted(con, now=now)
+    if scrub.redactions:
+        apply_batch(con, scrub.event_keys, as_of=as_of, now=now, dead=dead, fault=fault)
+        report.scrubbed_redactions = scrub.redactions
+        ran = True
     if not ran and last_as_of(con) != as_of:
         # Nothing new, but the as-of moved: events entering (or leaving) the window get (un)applied.
         batch = apply_batch(con, [], as_of=as_of, now=now, dead=dead, fault=fault)

@@ -1,0 +1,525 @@
+"""The read-only HTTP API over the published snapshot: memory cards, memory search and the Today panel.
+
+Every data route names its org in the path and every query is parameterised and scoped to it (the
+contract has no access control yet: a trusted network, one org per query).
+
+Connections: one read-only DuckDB connection per snapshot version per process, shared by all requests
+through a cursor each (`con.cursor()`). The pipeline publishes by swapping a new file in with
+`os.replace`, so each request compares the file's identity (device, inode, size, mtime) with the open
+one's and opens the new file when it changed. The superseded connection is closed once the last request
+using it is done; until then its (unlinked) file stays readable, so in-flight requests finish on the
+version they started on.
+
+Cards carry a strong ETag (the mart's `etag`, already quoted). `If-None-Match` is answered with a 304
+after fetching only the etag; a 200 streams the mart's JSON columns into the body without parsing them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import duckdb
+import orjson
+from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime, BaseModel, Field
+
+from dagster_project.memory.search import load_fts
+from dagster_project.memory.search import search as search_atoms
+from dagster_project.settings import HomePaths, home_from_env
+
+ORG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+EntityType = Literal["signal", "candidate", "pursuit", "client"]
+AtomType = Literal["decision", "risk", "preference", "note", "status"]
+Tier = Literal["critical", "high", "medium", "low"]
+OrgId = Annotated[str, PathParam(pattern=ORG_PATTERN, description="The tenant; every query is scoped to it.")]
+EntityId = Annotated[str, PathParam(min_length=1, max_length=128)]
+
+SEARCH_LIMIT_MAX = 100
+TODAY_LIMIT_MAX = 200
+# Backoff when opening a snapshot races its replacement; the whole budget stays under a second.
+OPEN_RETRY_DELAYS_S: tuple[float, ...] = (0.05, 0.15, 0.4)
+CACHE_HEADERS = {"Cache-Control": "no-cache"}
+_OPAQUE_TAG = re.compile(r'"[^"]*"')
+
+
+# --- the snapshot ------------------------------------------------------------------------------------
+
+
+class SnapshotMissing(RuntimeError):
+    """No snapshot has been published yet."""
+
+
+class SnapshotUnavailable(RuntimeError):
+    """The snapshot exists but could not be read (being replaced, corrupt); worth a retry."""
+
+
+class SnapshotIncompatible(RuntimeError):
+    """The snapshot lacks a table or column the API needs (published by an older pipeline)."""
+
+
+@dataclass(eq=False)
+class SnapshotVersion:
+    """One open snapshot file: its identity on disk, its connection and `marts.snapshot_info`."""
+
+    identity: tuple[int, int, int, int]
+    con: duckdb.DuckDBPyConnection
+    info: dict[str, Any] | None
+    fts_error: str | None
+    users: int = 0
+    retired: bool = False
+
+    @property
+    def snapshot_version(self) -> str | None:
+        return self.info.get("snapshot_version") if self.info else None
+
+
+class SnapshotStore:
+    """Hands out cursors on the current snapshot version, reopening when the file was replaced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._current: SnapshotVersion | None = None
+
+    def _identity(self) -> tuple[int, int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _missing(self) -> SnapshotMissing:
+        return SnapshotMissing(
+            f"no snapshot published yet at {self.path}: run `workstream run --home {self.path.parent}` first"
+        )
+
+    def _open(self, identity: tuple[int, int, int, int]) -> SnapshotVersion:
+        last_error: Exception | None = None
+        for delay in (*OPEN_RETRY_DELAYS_S, None):
+            try:
+                con = duckdb.connect(str(self.path), read_only=True)
+            except duckdb.IOException as exc:
+                # The file was swapped or removed between the stat and the open, or is half-written.
+                last_error = exc
+                if not self.path.exists():
+                    raise self._missing() from exc
+                if delay is not None:
+                    time.sleep(delay)
+                continue
+            fts_error = None
+            try:
+                load_fts(con)
+            except Exception as exc:  # search answers 503 with this; the other routes still work
+                fts_error = f"full-text search is unavailable: {exc}"
+            try:
+                cur = con.execute("select * from marts.snapshot_info limit 1")
+                names = [d[0] for d in cur.description]
+                row = cur.fetchone()
+                info = dict(zip(names, row, strict=True)) if row else None
+            except duckdb.CatalogException:
+                info = None
+            return SnapshotVersion(identity, con, info, fts_error)
+        raise SnapshotUnavailable(f"the snapshot could not be opened, retry shortly: {last_error}")
+
+    def _retire(self, version: SnapshotVersion) -> None:
+        version.retired = True
+        if version.users == 0:
+            version.con.close()
+
+    def checkout(self) -> tuple[SnapshotVersion, duckdb.DuckDBPyConnection]:
+        """The current version (opened or reopened as needed) and a new cursor on it; pair with `release`."""
+        identity = self._identity()
+        with self._lock:
+            current = self._current
+            if identity is None:
+                if current is not None:
+                    self._retire(current)
+                    self._current = None
+                raise self._missing()
+            if current is None or current.identity != identity:
+                fresh = self._open(identity)
+                if current is not None:
+                    self._retire(current)
+                self._current = current = fresh
+            cursor = current.con.cursor()
+            current.users += 1
+        return current, cursor
+
+    def release(self, version: SnapshotVersion, cursor: duckdb.DuckDBPyConnection) -> None:
+        cursor.close()
+        with self._lock:
+            version.users -= 1
+            if version.retired and version.users == 0:
+                version.con.close()
+
+    @contextmanager
+    def cursor(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, SnapshotVersion]]:
+        version, cursor = self.checkout()
+        try:
+            yield cursor, version
+        except (duckdb.CatalogException, duckdb.BinderException) as exc:
+            raise SnapshotIncompatible(
+                f"the snapshot lacks what this API needs (published by an older pipeline?): "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
+        except duckdb.IOException as exc:
+            raise SnapshotUnavailable(f"the snapshot could not be read, retry shortly: {exc}") from exc
+        finally:
+            self.release(version, cursor)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._current is not None:
+                self._retire(self._current)
+                self._current = None
+
+
+# --- response models (documentation; handlers write the JSON themselves) -------------------------------
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class CardItem(BaseModel):
+    atom_id: str
+    atom_type: AtomType
+    content: str = Field(description="The atom's content, first 300 characters.")
+    occurred_at: str
+
+
+class Card(BaseModel):
+    org_id: str
+    entity_type: EntityType
+    entity_id: str
+    key_facts: list[CardItem]
+    recent_activity: list[CardItem]
+    decisions: list[CardItem]
+    risks: list[CardItem]
+    top_atoms: list[CardItem]
+    atoms_total: int
+    version: int = Field(description="Counts the memory changes behind the card.")
+    etag: str = Field(description="Strong ETag (quoted) hashing the card's content; also the ETag header.")
+    built_at: datetime
+
+
+class HitEntity(BaseModel):
+    type: EntityType
+    id: str
+
+
+class SearchHit(BaseModel):
+    atom_id: str
+    entity: HitEntity
+    client_id: str | None
+    type: AtomType
+    occurred_at: datetime
+    text_score: float = Field(description="BM25 score of the text match.")
+    relevance: float = Field(description="The atom's relevance (0–100) as of the snapshot.")
+    score: float = Field(description="0.7 × bm25 / best bm25 + 0.3 × relevance / 100.")
+    snippet: str = Field(description="A window of the content around the match, terms in **bold**.")
+
+
+class SearchResults(BaseModel):
+    org_id: str
+    query: str
+    count: int
+    hits: list[SearchHit]
+
+
+class TodayItem(BaseModel):
+    item_type: Literal["candidate", "pursuit"]
+    item_id: str
+    label: str | None
+    state: str
+    owner: str | None
+    due_date: date | None
+    last_touch_at: datetime | None
+    hours_since_touch: float | None
+    tags: list[str] | None
+    value_band: str | None
+    forecast_value_usd: float | None
+    sla_metric: str | None
+    badge: str | None
+    urgency_points: float
+    value_points: float
+    stage_points: float
+    compliance_points: float
+    workload_points: float
+    priority_score: float
+    priority_tier: Tier
+    rank: int
+    why: str | None
+    built_at: datetime
+
+
+class TodayPanel(BaseModel):
+    org_id: str
+    built_at: datetime | None = Field(description="The as-of time of the build.")
+    total: int = Field(description="Rows matching the filters before the cap.")
+    count: int
+    limit: int
+    items: list[TodayItem]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    snapshot_version: str
+    built_at: datetime
+    published_at: datetime
+
+
+_SNAPSHOT_ERRORS = {503: {"model": Problem, "description": "No snapshot yet, or it cannot be read."}}
+_NOT_FOUND = {404: {"model": Problem, "description": "No such card in this org."}}
+_NOT_MODIFIED = {304: {"description": "The card still matches `If-None-Match`; no body."}}
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+
+def etag_matches(if_none_match: list[str], etag: str) -> bool:
+    """RFC 9110 §13.1.2: `*` matches any current card; otherwise weak comparison (`W/` ignored)."""
+    target = etag.removeprefix("W/")
+    for value in if_none_match:
+        if value.strip() == "*":
+            return True
+        if target in _OPAQUE_TAG.findall(value):
+            return True
+    return False
+
+
+def _utc(value: Any) -> Any:
+    return value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo is not None else value
+
+
+def _json(payload: Any, version: SnapshotVersion, **headers: str) -> Response:
+    body = orjson.dumps(payload, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+    hdrs = {**headers}
+    if version.snapshot_version:
+        hdrs["X-Snapshot-Version"] = version.snapshot_version
+    return Response(content=body, media_type="application/json", headers=hdrs)
+
+
+def _problem(status: int, detail: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
+
+
+_CARD_WHERE = "from marts.memory_cards where org_id = ? and entity_type = ? and entity_id = ?"
+_CARD_JSON_COLUMNS = ("key_facts", "recent_activity", "decisions", "risks", "top_atoms")
+_CARD_SQL = (
+    f"select {', '.join(_CARD_JSON_COLUMNS)}, atoms_total, version, etag, built_at {_CARD_WHERE} limit 1"
+)
+_ETAG_SQL = f"select etag {_CARD_WHERE} limit 1"
+_TODAY_COLUMNS = (
+    "item_type, item_id, label, state, owner, due_date, last_touch_at, hours_since_touch, tags, value_band, "
+    "forecast_value_usd, sla_metric, badge, urgency_points, value_points, stage_points, compliance_points, "
+    "workload_points, priority_score, priority_tier, rank, why, built_at"
+)
+
+
+# --- the app -------------------------------------------------------------------------------------------
+
+
+def create_app(home: Path | None = None) -> FastAPI:
+    """The API over `<home>/serving.duckdb` (default home: WORKSTREAM_HOME)."""
+    paths = HomePaths((home or home_from_env()).resolve())
+    store = SnapshotStore(paths.serving)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        store.close()
+
+    app = FastAPI(
+        title="Workstream read API",
+        version="1.0",
+        summary="Read-only: memory cards, memory search and the Today panel from the published snapshot.",
+        description=(
+            "Every route names the org in its path and every query is scoped to that org. "
+            "There is no access control yet: serve it on a trusted network only. "
+            "Data comes from the latest published snapshot; the `X-Snapshot-Version` header names it."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.store = store
+
+    @app.exception_handler(SnapshotMissing)
+    async def _missing(_request: Request, exc: SnapshotMissing) -> JSONResponse:
+        return _problem(503, str(exc), **{"Retry-After": "30"})
+
+    @app.exception_handler(SnapshotUnavailable)
+    async def _unavailable(_request: Request, exc: SnapshotUnavailable) -> JSONResponse:
+        return _problem(503, str(exc), **{"Retry-After": "1"})
+
+    @app.exception_handler(SnapshotIncompatible)
+    async def _incompatible(_request: Request, exc: SnapshotIncompatible) -> JSONResponse:
+        return _problem(503, str(exc))
+
+    @app.get(
+        "/health",
+        response_model=Health,
+        tags=["meta"],
+        responses=_SNAPSHOT_ERRORS,
+        summary="The snapshot being served",
+    )
+    def health() -> Response:
+        with store.cursor() as (_cur, version):
+            info = version.info
+        if not info or not info.get("snapshot_version"):
+            raise SnapshotIncompatible("the snapshot has no marts.snapshot_info row")
+        payload = {
+            "status": "ok",
+            "snapshot_version": info["snapshot_version"],
+            "built_at": _utc(info.get("built_at")),
+            "published_at": _utc(info.get("published_at")),
+        }
+        return _json(payload, version, **{"Cache-Control": "no-store"})
+
+    @app.get(
+        "/orgs/{org_id}/cards/{entity_type}/{entity_id}",
+        response_model=Card,
+        tags=["memory"],
+        responses={**_NOT_MODIFIED, **_NOT_FOUND, **_SNAPSHOT_ERRORS},
+        summary="One entity's memory card (ETag / If-None-Match)",
+    )
+    def get_card(
+        org_id: OrgId,
+        entity_type: EntityType,
+        entity_id: EntityId,
+        if_none_match: Annotated[
+            list[str] | None,
+            Header(description="ETags the client holds (`*`, `W/` accepted): a match gives 304."),
+        ] = None,
+    ) -> Response:
+        params = [org_id, entity_type, entity_id]
+        with store.cursor() as (cur, version):
+            if if_none_match:
+                found = cur.execute(_ETAG_SQL, params).fetchone()
+                if found is not None and etag_matches(if_none_match, found[0]):
+                    headers = {"ETag": found[0], **CACHE_HEADERS}
+                    if version.snapshot_version:
+                        headers["X-Snapshot-Version"] = version.snapshot_version
+                    return Response(status_code=304, headers=headers)
+                row = None if found is None else cur.execute(_CARD_SQL, params).fetchone()
+            else:
+                row = cur.execute(_CARD_SQL, params).fetchone()
+        if row is None:
+            raise HTTPException(
+                404, f"no memory card for {entity_type} {entity_id!r} in org {org_id!r} in this snapshot"
+            )
+        payload: dict[str, Any] = {"org_id": org_id, "entity_type": entity_type, "entity_id": entity_id}
+        for name, value in zip(_CARD_JSON_COLUMNS, row[:5], strict=True):
+            payload[name] = orjson.Fragment(value if value is not None else "[]")
+        atoms_total, card_version, etag, built_at = row[5:]
+        payload.update(atoms_total=atoms_total, version=card_version, etag=etag, built_at=_utc(built_at))
+        return _json(payload, version, ETag=etag, **CACHE_HEADERS)
+
+    @app.get(
+        "/orgs/{org_id}/search",
+        response_model=SearchResults,
+        tags=["memory"],
+        responses=_SNAPSHOT_ERRORS,
+        summary="Full-text search over the org's live memory atoms",
+    )
+    def search(
+        org_id: OrgId,
+        q: Annotated[str, Query(min_length=1, max_length=500, description="Search terms.")],
+        entity_type: EntityType | None = None,
+        entity_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+        client_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+        atom_type: AtomType | None = None,
+        since: Annotated[AwareDatetime | None, Query(description="RFC 3339 with offset.")] = None,
+        until: Annotated[AwareDatetime | None, Query(description="RFC 3339 with offset.")] = None,
+        limit: Annotated[int, Query(ge=1, le=SEARCH_LIMIT_MAX)] = 20,
+    ) -> Response:
+        if since is not None and until is not None and since > until:
+            raise HTTPException(422, "`since` is after `until`")
+        with store.cursor() as (cur, version):
+            if version.fts_error:
+                raise SnapshotUnavailable(version.fts_error)
+            hits = search_atoms(
+                cur,
+                org_id,
+                q,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                client_id=client_id,
+                atom_type=atom_type,
+                since=since,
+                until=until,
+                limit=limit,
+            )
+        payload = {
+            "org_id": org_id,
+            "query": q,
+            "count": len(hits),
+            "hits": [
+                {
+                    "atom_id": h.atom_id,
+                    "entity": {"type": h.entity_type, "id": h.entity_id},
+                    "client_id": h.client_id,
+                    "type": h.atom_type,
+                    "occurred_at": _utc(h.occurred_at),
+                    "text_score": h.text_score,
+                    "relevance": h.relevance,
+                    "score": h.score,
+                    "snippet": h.snippet,
+                }
+                for h in hits
+            ],
+        }
+        return _json(payload, version)
+
+    @app.get(
+        "/orgs/{org_id}/today",
+        response_model=TodayPanel,
+        tags=["today"],
+        responses=_SNAPSHOT_ERRORS,
+        summary="The org's ranked Today panel (capped)",
+    )
+    def today(
+        org_id: OrgId,
+        limit: Annotated[int, Query(ge=1, le=TODAY_LIMIT_MAX, description="Row cap.")] = TODAY_LIMIT_MAX,
+        owner: Annotated[str | None, Query(min_length=1, max_length=320)] = None,
+        tier: Tier | None = None,
+    ) -> Response:
+        where = ["org_id = ?"]
+        params: list[Any] = [org_id]
+        if owner is not None:
+            where.append("owner = ?")
+            params.append(owner)
+        if tier is not None:
+            where.append("priority_tier = ?")
+            params.append(tier)
+        sql = (
+            f"select {_TODAY_COLUMNS}, count(*) over () as total from marts.today_panel "
+            f"where {' and '.join(where)} order by rank, item_type, item_id limit ?"
+        )
+        with store.cursor() as (cur, version):
+            cur.execute(sql, [*params, limit])
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+        items = [{n: _utc(v) for n, v in zip(names[:-1], row[:-1], strict=True)} for row in rows]
+        built_at = items[0]["built_at"] if items else _utc((version.info or {}).get("built_at"))
+        payload = {
+            "org_id": org_id,
+            "built_at": built_at,
+            "total": rows[0][-1] if rows else 0,
+            "count": len(items),
+            "limit": limit,
+            "items": items,
+        }
+        return _json(payload, version)
+
+    return app
