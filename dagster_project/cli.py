@@ -325,7 +325,9 @@ def api(
 
     paths = HomePaths(home.resolve())
     if not paths.serving.exists():
-        console.print(f"[yellow]no snapshot at {paths.serving} yet: routes answer 503 until one is published[/yellow]")
+        console.print(
+            f"[yellow]no snapshot at {paths.serving} yet: routes answer 503 until one is published[/yellow]"
+        )
     console.print(f"[bold]API[/bold]   http://{host}:{port}/docs   (snapshot: {paths.serving})")
     uvicorn.run(create_app(paths.home), host=host, port=port, log_level="warning")
 

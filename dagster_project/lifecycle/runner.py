@@ -23,7 +23,7 @@ from dagster_project.faults import checkpoint
 from dagster_project.lifecycle.apply import FaultHook, apply_batch, last_as_of
 from dagster_project.lifecycle.config import DEFAULTS
 from dagster_project.lifecycle.store import ensure_core_schema
-from dagster_project.memory.governance import scrub_redacted
+from dagster_project.memory.governance import purge_expired, scrub_redacted
 
 DEFAULT_BATCH = 100_000
 # occurred_at already in the outbox's fixed-width UTC text form (no datetime objects per row).
@@ -40,6 +40,7 @@ class ApplyRunReport:
     dead_lettered: int = 0
     lost_claims: int = 0
     scrubbed_redactions: int = 0
+    purged_atoms: int = 0
     batches: int = 0
     clusters: int = 0
     events_folded: int = 0
@@ -126,6 +127,7 @@ def run_apply(
     batch_size: int = DEFAULT_BATCH,
     fault: FaultHook | None = None,
     log: Callable[[str], Any] = lambda _msg: None,
+    purge: bool = False,
 ) -> ApplyRunReport:
     """Apply every due outbox item (and a moved as-of) to the core tables. Safe to rerun after any crash."""
     ensure_core_schema(con)
@@ -182,6 +184,11 @@ def run_apply(
         )
     # Redactions: scrub their text from the log and quarantine, then re-fold what read that text.
     scrub = scrub_redacted(con, now=now)
+    if purge:
+        purged = purge_expired(con, as_of=as_of, now=now)
+        scrub.redactions += purged.redactions
+        scrub.event_keys += purged.event_keys
+        report.purged_atoms = purged.redactions
     if scrub.redactions:
         apply_batch(con, scrub.event_keys, as_of=as_of, now=now, dead=dead, fault=fault)
         report.scrubbed_redactions = scrub.redactions

@@ -87,6 +87,40 @@ def scrub_redacted(con: duckdb.DuckDBPyConnection, *, now) -> ScrubReport:
     return report
 
 
+def purge_expired(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport:
+    """The nightly purge: expired atoms' text is scrubbed the same way as a redaction's (record id
+    `expired:<atom_id>` in `core.scrubbed`); the atoms already left every output when they expired."""
+    con.execute(SCRUBBED_DDL)
+    expired = con.execute(
+        """select org_id, atom_id from core.memory_atoms m
+           where expires_at <= $as_of
+             and not exists (select 1 from core.scrubbed s where s.org_id = m.org_id and s.audit_id = 'expired:' || m.atom_id)
+           order by org_id, atom_id""",
+        {"as_of": as_of},
+    ).fetchall()
+    report = ScrubReport()
+    if not expired:
+        return report
+    con.execute("begin transaction")
+    try:
+        for org_id, atom_id in expired:
+            audit_id = f"expired:{atom_id}"
+            events, rows = _scrub_one(con, org_id, audit_id, atom_id)
+            con.execute(
+                "insert into core.scrubbed values (?, ?, ?, ?, ?, ?)",
+                [org_id, audit_id, atom_id, len(events), rows, now],
+            )
+            report.redactions += 1
+            report.events += len(events)
+            report.quarantine_rows += rows
+            report.event_keys += [(org_id, e) for e in events]
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return report
+
+
 def _scrub_one(
     con: duckdb.DuckDBPyConnection, org_id: str, audit_id: str, atom_id: str
 ) -> tuple[list[str], int]:

@@ -1,0 +1,139 @@
+"""Scrubbing in the warehouse: redactions and the nightly purge of expired atoms replace the text in the
+log and quarantine, once each; a DuckDB file rewrite leaves no old blocks behind."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import orjson
+
+from dagster_project.ingestion.ingest import ingest_paths
+from dagster_project.ingestion.readers import list_inbox
+from dagster_project.lifecycle.runner import enqueue_file_events, run_apply
+from dagster_project.memory.governance import rewrite_duckdb_file
+from dagster_project.warehouse import connect, ensure_raw_schema
+from tests.events_factory import event, write_jsonl
+
+NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
+AS_OF = datetime(2026, 11, 28, tzinfo=UTC)
+
+
+def _ev(event_id, name, entity_type, entity_id, at, **payload):
+    return event(
+        event_id,
+        org_id="acme",
+        event_name=name,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        occurred_at=at,
+        payload=payload,
+    )
+
+
+def _home(tmp_path: Path, events: list[dict]):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_jsonl(inbox / "a.jsonl", events)
+    con = connect(tmp_path / "warehouse.duckdb")
+    ensure_raw_schema(con)
+    report = ingest_paths(con, list_inbox(inbox, settle_seconds=0), now=NOW)
+    for f in report.ingested:
+        enqueue_file_events(con, tmp_path / "control.sqlite", f.file, NOW, NOW)
+    return con
+
+
+def _payload(con, event_id: str) -> dict:
+    return orjson.loads(
+        con.execute("select payload from raw.events where event_id = ?", [event_id]).fetchone()[0]
+    )
+
+
+def test_a_redaction_scrubs_the_source_event_once(tmp_path):
+    con = _home(
+        tmp_path,
+        [
+            _ev("c1", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="T"),
+            _ev(
+                "n1",
+                "candidate.note_added",
+                "candidate",
+                "c1",
+                "2026-11-20T11:00:00+00:00",
+                text="secret words",
+            ),
+            _ev(
+                "r1",
+                "memory.redacted",
+                "candidate",
+                "c1",
+                "2026-11-20T12:00:00+00:00",
+                atom_id="n1",
+                reason="x",
+            ),
+        ],
+    )
+    report = run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
+    assert report.scrubbed_redactions == 1
+    assert _payload(con, "n1")["text"] == "[redacted: r1]"
+    assert con.execute("select count(*) from core.memory_atoms where atom_id = 'n1'").fetchone()[0] == 0
+    again = run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
+    assert again.scrubbed_redactions == 0  # once
+
+
+def test_the_nightly_purge_scrubs_expired_atoms_only(tmp_path):
+    con = _home(
+        tmp_path,
+        [
+            _ev(
+                "cfg",
+                "config.changed",
+                "org",
+                "acme",
+                "2026-11-01T00:00:00+00:00",
+                key="memory.retention_days.note",
+                value=2,
+            ),
+            _ev("c1", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="T"),
+            _ev(
+                "old",
+                "candidate.note_added",
+                "candidate",
+                "c1",
+                "2026-11-20T11:00:00+00:00",
+                text="stale words",
+            ),
+            _ev(
+                "new",
+                "candidate.note_added",
+                "candidate",
+                "c1",
+                "2026-11-27T11:00:00+00:00",
+                text="fresh words",
+            ),
+        ],
+    )
+    report = run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
+    assert report.purged_atoms == 0 and _payload(con, "old")["text"] == "stale words"  # not without purge
+    report = run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t", purge=True)
+    assert report.purged_atoms >= 1
+    assert _payload(con, "old")["text"] == "[redacted: expired:old]"
+    assert _payload(con, "new")["text"] == "fresh words"
+
+
+def test_rewriting_a_duckdb_file_drops_deleted_data(tmp_path):
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "create table t as select 'needle-' || range::varchar || repeat('x', 200) as s from range(20000)"
+    )
+    con.execute("checkpoint")
+    con.execute("update t set s = 'gone'")
+    con.execute("checkpoint")
+    con.close()
+    rewrite_duckdb_file(path)
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("select count(*), min(s) from t").fetchone() == (20000, "gone")
+    con.close()
+    assert b"needle-" not in path.read_bytes()
