@@ -33,6 +33,12 @@ page = st.navigation(
                 icon=":material/timer:",
                 url_path="sla-compliance",
             ),
+            st.Page(
+                "app_pages/memory.py",
+                title="Memory",
+                icon=":material/psychology:",
+                url_path="memory",
+            ),
         ],
         "Pipeline": [
             st.Page(

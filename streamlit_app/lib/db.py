@@ -11,11 +11,14 @@ pages can say what to do instead of showing a traceback.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import polars as pl
+
+T = TypeVar("T")
 
 # Backoff between attempts; the whole budget stays under a second so a page never hangs.
 RETRY_DELAYS_S: tuple[float, ...] = (0.05, 0.15, 0.4)
@@ -47,6 +50,15 @@ def snapshot_token(path: Path | str) -> str | None:
 
 def fetch(path: Path | str, sql: str, params: Sequence[object] = ()) -> pl.DataFrame:
     """Run one parameterised query against the snapshot and return a polars frame (timestamps in UTC)."""
+    return run(path, lambda con: con.execute(sql, list(params)).pl())
+
+
+def run(path: Path | str, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    """Call `work` with a short-lived read-only connection to the snapshot (session time zone UTC).
+
+    For questions that need more than one statement on the same connection (e.g. loading the fts
+    extension before a search). Same retries and exceptions as `fetch`; `work` must only read.
+    """
     path = Path(path)
     last_error: Exception | None = None
     for delay in (*RETRY_DELAYS_S, None):
@@ -55,7 +67,7 @@ def fetch(path: Path | str, sql: str, params: Sequence[object] = ()) -> pl.DataF
         try:
             with duckdb.connect(str(path), read_only=True) as con:
                 con.execute("SET TimeZone = 'UTC'")
-                return con.execute(sql, list(params)).pl()
+                return work(con)
         except (duckdb.CatalogException, duckdb.BinderException) as exc:
             # Not transient: retrying cannot conjure a missing table (catalog) or column (binder).
             raise SnapshotIncompatible(str(exc).splitlines()[0]) from exc

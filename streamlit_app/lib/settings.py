@@ -1,4 +1,5 @@
-"""Where the dashboard finds the published snapshot; read on every call so tests can point it elsewhere."""
+"""Where the dashboard finds the published snapshot and the inbox; read on every call so tests can point them
+elsewhere."""
 
 from __future__ import annotations
 
@@ -19,3 +20,14 @@ def workstream_home() -> Path:
 def snapshot_path() -> Path:
     """Absolute path of the read-only snapshot the pipeline publishes (`<home>/serving.duckdb`)."""
     return (workstream_home() / SNAPSHOT_FILENAME).resolve()
+
+
+INBOX_ENV_VAR = "WORKSTREAM_INBOX"
+DEFAULT_INBOX = Path("data/inbox")
+
+
+def inbox_path() -> Path:
+    """The inbox folder the pipeline ingests: `$WORKSTREAM_INBOX`, else `data/inbox` relative to the working
+    directory. The dashboard's only write: governance requests (`lib/governance.py`) are dropped here."""
+    raw = os.environ.get(INBOX_ENV_VAR, "").strip()
+    return (Path(raw).expanduser() if raw else DEFAULT_INBOX).resolve()

@@ -8,6 +8,7 @@ an org.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,3 +178,35 @@ def scope_caption(ctx: PageContext) -> str:
         f"Organisation **{ctx.org_id}** · data as of **{format_ts(snap.built_at)}** "
         f"(published {format_ts(snap.published_at)})"
     )
+
+
+# Markdown characters that could turn stored text into formatting, links, math or Streamlit directives.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>$~:#|])")
+
+
+def escape_markdown(text: str | None) -> str:
+    """Stored text made safe to show inside `st.markdown`: on one line, every markup character escaped."""
+    if text is None:
+        return "—"
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", re.sub(r"\s+", " ", str(text)))
+
+
+def escape_snippet(snippet: str) -> str:
+    """A search snippet (terms wrapped in `**`) escaped like `escape_markdown`, keeping the bold terms."""
+    return "**".join(escape_markdown(part) for part in snippet.split("**"))
+
+
+ATOM_BADGE_COLORS: dict[str, str] = {
+    "decision": "blue",
+    "risk": "red",
+    "preference": "violet",
+    "note": "gray",
+    "status": "green",
+}
+
+
+def atom_badge(atom_type: str | None) -> str:
+    """A memory atom's type as a coloured Streamlit markdown badge (`:red-badge[risk]`)."""
+    if atom_type is None:
+        return ":gray-badge[—]"
+    return f":{ATOM_BADGE_COLORS.get(atom_type, 'orange')}-badge[{escape_markdown(atom_type)}]"

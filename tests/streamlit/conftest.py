@@ -1,6 +1,7 @@
 """Dashboard test fixtures: a temporary Workstream home (with or without a snapshot) and clean caches.
 
-`st.cache_data` is process-global and AppTest runs the app in this process, so caches are cleared
+Every test gets its own inbox (`$WORKSTREAM_INBOX`), so the Memory page's requests never land in
+the real one. `st.cache_data` is process-global and AppTest runs the app in this process, so caches are cleared
 around every test; otherwise one test's snapshot could answer another's queries.
 """
 
@@ -22,6 +23,14 @@ def _clear_streamlit_caches() -> Iterator[None]:
     st.cache_data.clear()
     yield
     st.cache_data.clear()
+
+
+@pytest.fixture(autouse=True)
+def inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The inbox the app writes governance requests to: a temporary folder, so no test touches data/inbox."""
+    path = tmp_path / "inbox"
+    monkeypatch.setenv("WORKSTREAM_INBOX", str(path))
+    return path
 
 
 @pytest.fixture

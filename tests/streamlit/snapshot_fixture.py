@@ -16,17 +16,24 @@ sla_compliance_weekly, pipeline_health, win_rate_monthly, alerts) hold a few con
 owner_workload sums the org's panel rows, the weekly SLA rows sum to the summary, and both orgs have
 a red-badged pursuit `p-100` with an open breach and an alert. `ORG_*_WORK_ONLY` strings (labels,
 tags, alert errors) name their org.
+
+The memory marts (memory_atoms, memory_cards with client roll-ups, and the search index
+memory_search built by the pipeline's `build_index`) hold a few atoms per org; `ORG_*_MEMORY_ONLY`
+strings name their org, and both orgs share an atom id and the word "pricing".
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from dagster_project.contract import FUNNEL_STAGE_PAIRS
+from dagster_project.memory.search import build_index
 
 UTC = dt.UTC
 BUILT_AT = dt.datetime(2024, 5, 10, 0, 0, tzinfo=UTC)
@@ -977,6 +984,208 @@ def _insert_work(con: duckdb.DuckDBPyConnection) -> None:
     _insert(con, "marts.alerts", _ALERTS)
 
 
+# ------------------------------------------------------------------------------------------- memory
+
+# Memory marts (memory_atoms, memory_cards and the BM25 index memory_search, built with the pipeline's
+# own `build_index`): a few atoms per org on the lifecycle entities. Both orgs have an atom with the same
+# id (`SHARED_ATOM_ID`, on their pursuit `p-100`) and both mention "pricing", so a search or lookup that
+# ignores the org would mix them. Cards are derived from the atoms as the dbt model does, including the
+# client roll-ups (acme's `cli-a1` rolls up its own atom plus cand-a1's and p-100's).
+SHARED_ATOM_ID = "m-shared"
+ORG_A_MEMORY_ONLY = ("ACME-MEM-PHASED", "ACME-MEM-PREF", "Acme procurement asked")
+ORG_B_MEMORY_ONLY = ("GLOBEX-MEM-DECISION", "GLOBEX-MEM-RISK", "Globex prefers quarterly")
+_TYPE_SCORE = {"decision": 100.0, "risk": 90.0, "preference": 80.0, "note": 60.0, "status": 40.0}
+_HALF_LIFE = {"decision": 180.0, "risk": 180.0, "preference": 180.0, "note": 30.0, "status": 30.0}
+_RETENTION = {"decision": 365, "risk": 365, "preference": 365, "note": 90, "status": 30}
+
+# (org_id, atom_id, entity_type, entity_id, client_id, atom_type, content, source, occurred_at, version)
+_MEMORY_ATOMS = [
+    (
+        ORG_A,
+        "m-a1",
+        "candidate",
+        "cand-a1",
+        "cli-a1",
+        "decision",
+        "Chose the phased rollout plan for the HQ refit (ACME-MEM-PHASED)",
+        "explicit",
+        _ts(3),
+        1,
+    ),
+    (
+        ORG_A,
+        "m-a2",
+        "candidate",
+        "cand-a1",
+        "cli-a1",
+        "risk",
+        "Budget freeze risk: the board may delay the HQ budget",
+        "note",
+        _ts(4),
+        2,
+    ),
+    (
+        ORG_A,
+        SHARED_ATOM_ID,
+        "pursuit",
+        SHARED_ENTITY_ID,
+        "cli-a1",
+        "note",
+        "Acme procurement asked for fixed pricing per floor",
+        "note",
+        _ts(6),
+        1,
+    ),
+    (
+        ORG_A,
+        "m-a4",
+        "client",
+        "cli-a1",
+        "cli-a1",
+        "preference",
+        "Prefers fixed pricing on every proposal (ACME-MEM-PREF)",
+        "explicit",
+        _ts(2),
+        1,
+    ),
+    (
+        ORG_A,
+        "m-a5",
+        "signal",
+        "sig-a1",
+        None,
+        "status",
+        "Web enquiry about canteen screens",
+        "system",
+        _ts(1),
+        1,
+    ),
+    (
+        ORG_B,
+        "m-g1",
+        "candidate",
+        "cand-g1",
+        "cli-g1",
+        "decision",
+        "Globex chose the plant audit vendor shortlist (GLOBEX-MEM-DECISION)",
+        "explicit",
+        _ts(4),
+        1,
+    ),
+    (
+        ORG_B,
+        SHARED_ATOM_ID,
+        "pursuit",
+        SHARED_ENTITY_ID,
+        "cli-g1",
+        "risk",
+        "Pricing pressure from a competitor on the audit (GLOBEX-MEM-RISK)",
+        "note",
+        _ts(8),
+        1,
+    ),
+    (
+        ORG_B,
+        "m-g3",
+        "client",
+        "cli-g1",
+        "cli-g1",
+        "preference",
+        "Globex prefers quarterly reviews with the plant manager",
+        "explicit",
+        _ts(3),
+        1,
+    ),
+]
+
+
+def _memory_atom_rows() -> list[tuple]:
+    """Full `marts.memory_atoms` rows: score, relevance and their components as of `BUILT_AT`."""
+    rows = []
+    for org, atom_id, etype, eid, client, atype, content, source, at, version in _MEMORY_ATOMS:
+        age_days = (BUILT_AT - at).total_seconds() / 86_400
+        decay = 0.5 ** (age_days / _HALF_LIFE[atype])
+        score = _TYPE_SCORE[atype]
+        rows.append(
+            (
+                org,
+                atom_id,
+                etype,
+                eid,
+                client,
+                atype,
+                content,
+                source,
+                1.0,
+                [],
+                at,
+                at + dt.timedelta(days=_RETENTION[atype]),
+                version,
+                score,
+                round(score * decay, 6),
+                score,
+                age_days,
+                _HALF_LIFE[atype],
+                decay,
+                False,
+                BUILT_AT,
+            )
+        )
+    return rows
+
+
+def memory_atoms(org_id: str) -> list[dict]:
+    """The org's atoms as written, as dicts (atom_id, entity_type, entity_id, client_id, atom_type, content,
+    occurred_at, version, relevance)."""
+    keys = ("org_id", "atom_id", "entity_type", "entity_id", "client_id", "atom_type", "content")
+    return [
+        {**dict(zip(keys, r[:7], strict=True)), "occurred_at": r[10], "version": r[12], "relevance": r[14]}
+        for r in _memory_atom_rows()
+        if r[0] == org_id
+    ]
+
+
+def _memory_card_rows() -> list[tuple]:
+    """`marts.memory_cards` as the dbt model builds it: one card per entity plus one per client roll-up."""
+    members: dict[tuple[str, str, str], dict[str, dict]] = {}
+    for org in (ORG_A, ORG_B):
+        for atom in memory_atoms(org):
+            members.setdefault((org, atom["entity_type"], atom["entity_id"]), {})[atom["atom_id"]] = atom
+            if atom["client_id"] is not None:
+                members.setdefault((org, "client", atom["client_id"]), {})[atom["atom_id"]] = atom
+
+    def item(atom: dict) -> dict:
+        return {
+            "atom_id": atom["atom_id"],
+            "atom_type": atom["atom_type"],
+            "content": atom["content"][:300],
+            "occurred_at": atom["occurred_at"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+
+    rows = []
+    for (org, etype, eid), by_id in sorted(members.items()):
+        atoms = list(by_id.values())
+        by_relevance = sorted(atoms, key=lambda a: (-a["relevance"], a["atom_id"]))
+        recent = sorted(atoms, key=lambda a: (a["occurred_at"], a["atom_id"]), reverse=True)
+        sections = [
+            [item(a) for a in by_relevance if a["atom_type"] in ("preference", "decision")][:5],
+            [item(a) for a in recent][:3],
+            [item(a) for a in by_relevance if a["atom_type"] == "decision"][:3],
+            [item(a) for a in by_relevance if a["atom_type"] == "risk"][:3],
+            [item(a) for a in by_relevance][:10],
+        ]
+        texts = [json.dumps(section) for section in sections]
+        etag = '"' + hashlib.md5("".join(texts).encode()).hexdigest() + '"'
+        version = sum(a["version"] for a in atoms)
+        rows.append((org, etype, eid, *texts, len(atoms), version, etag, BUILT_AT))
+    return rows
+
+
+def _insert_memory(con: duckdb.DuckDBPyConnection) -> None:
+    _insert(con, "marts.memory_atoms", _memory_atom_rows())
+    _insert(con, "marts.memory_cards", _memory_card_rows())
+
+
 _DDL = """
 CREATE SCHEMA marts;
 CREATE TABLE marts.snapshot_info (
@@ -1071,6 +1280,16 @@ CREATE TABLE marts.alerts (
     org_id VARCHAR, alert_id VARCHAR, kind VARCHAR, item_type VARCHAR, item_id VARCHAR, metric VARCHAR,
     started_at TIMESTAMPTZ, breached_at TIMESTAMPTZ, created_at TIMESTAMPTZ, delivered_at TIMESTAMPTZ,
     sink VARCHAR, delivery_status VARCHAR, attempts INTEGER, last_error VARCHAR, alert_status VARCHAR);
+CREATE TABLE marts.memory_atoms (
+    org_id VARCHAR, atom_id VARCHAR, entity_type VARCHAR, entity_id VARCHAR, client_id VARCHAR,
+    atom_type VARCHAR, content VARCHAR, source VARCHAR, trust_weight DOUBLE, tags VARCHAR[],
+    occurred_at TIMESTAMPTZ, expires_at TIMESTAMPTZ, version INTEGER, score DOUBLE, relevance DOUBLE,
+    base_score DOUBLE, age_days DOUBLE, half_life_days DOUBLE, decay_factor DOUBLE, pinned BOOLEAN,
+    built_at TIMESTAMPTZ);
+CREATE TABLE marts.memory_cards (
+    org_id VARCHAR, entity_type VARCHAR, entity_id VARCHAR, key_facts JSON, recent_activity JSON,
+    decisions JSON, risks JSON, top_atoms JSON, atoms_total BIGINT, version BIGINT, etag VARCHAR,
+    built_at TIMESTAMPTZ);
 """
 
 _FORMATS = {"h-acme": "jsonl", "h-globex": "csv", "h-shared": "parquet", "h-corrupt": "jsonl.gz"}
@@ -1222,6 +1441,9 @@ def build_snapshot(path: Path, *, empty: bool = False, version: str = "20240510T
             _insert(con, "marts.ingest_ledger", ledger)
             _insert_lifecycle(con)
             _insert_work(con)
+            _insert_memory(con)
+        # The search index over whatever atoms there are, built by the pipeline's own code.
+        build_index(con)
         _insert(con, "marts.snapshot_info", [(version, BUILT_AT, PUBLISHED_AT, total)])
     # Publish like the pipeline does: a complete file swapped in atomically.
     tmp.replace(path)

@@ -153,6 +153,7 @@ def test_pages_render_plotly_charts_in_chromium(chromium: str, server: str, tmp_
                 ("sla-compliance", "SLA compliance", True, None),
                 ("owner-workload", "Owner workload", True, None),
                 ("pipeline-health", "Pipeline health", True, None),
+                ("memory", "Memory", False, "Key facts"),
             ):
                 page.goto(f"{server}/{path}?org={ORG_B}")
                 expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(

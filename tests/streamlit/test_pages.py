@@ -16,12 +16,15 @@ from conftest import APP_PATH
 from snapshot_fixture import (
     ORG_A,
     ORG_A_LIFECYCLE_ONLY,
+    ORG_A_MEMORY_ONLY,
     ORG_A_ONLY,
     ORG_A_WORK_ONLY,
     ORG_B,
     ORG_B_LIFECYCLE_ONLY,
+    ORG_B_MEMORY_ONLY,
     ORG_B_ONLY,
     ORG_B_WORK_ONLY,
+    SHARED_ATOM_ID,
     SHARED_ENTITY_ID,
     SHARED_FILE,
     SHARED_UNATTRIBUTED_RAW,
@@ -30,6 +33,7 @@ from snapshot_fixture import (
     build_snapshot,
     expected,
     expected_panel,
+    memory_atoms,
 )
 from streamlit.testing.v1 import AppTest
 
@@ -46,11 +50,12 @@ TODAY = "app_pages/today.py"
 SLA = "app_pages/sla_compliance.py"
 WORKLOAD = "app_pages/owner_workload.py"
 PIPELINE_HEALTH = "app_pages/pipeline_health.py"
-WORK_PAGES = (TODAY, SLA, WORKLOAD, PIPELINE_HEALTH)
+MEMORY = "app_pages/memory.py"
+WORK_PAGES = (TODAY, SLA, WORKLOAD, PIPELINE_HEALTH, MEMORY)
 NEW_PAGES = (PIPELINE, QUALITY_GATES, WIN_LOSS, OUTBOX, *WORK_PAGES)
 PAGES = (OVERVIEW, FUNNEL, DATA_QUALITY, *NEW_PAGES)
-# The outbox and Today pages are numbers and lists; every other page draws at least one chart.
-CHART_PAGES = tuple(p for p in PAGES if p not in (OUTBOX, TODAY))
+# The outbox, Today and Memory pages are numbers and lists; every other page draws at least one chart.
+CHART_PAGES = tuple(p for p in PAGES if p not in (OUTBOX, TODAY, MEMORY))
 
 
 def _open(page: str = OVERVIEW, org: str | None = None) -> AppTest:
@@ -186,13 +191,13 @@ def test_org_can_be_chosen_by_url(snapshot_home: Path) -> None:
     [
         (
             ORG_A,
-            (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY, *ORG_A_WORK_ONLY),
-            (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY, *ORG_B_WORK_ONLY),
+            (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY, *ORG_A_WORK_ONLY, *ORG_A_MEMORY_ONLY),
+            (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY, *ORG_B_WORK_ONLY, *ORG_B_MEMORY_ONLY),
         ),
         (
             ORG_B,
-            (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY, *ORG_B_WORK_ONLY),
-            (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY, *ORG_A_WORK_ONLY),
+            (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY, *ORG_B_WORK_ONLY, *ORG_B_MEMORY_ONLY),
+            (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY, *ORG_A_WORK_ONLY, *ORG_A_MEMORY_ONLY),
         ),
     ],
 )
@@ -325,6 +330,7 @@ def test_org_whose_every_record_was_quarantined(snapshot_home: Path) -> None:
         (SLA, "No SLA rows"),
         (WORKLOAD, "No owned open items"),
         (PIPELINE_HEALTH, "No pipeline rows"),
+        (MEMORY, "No memory cards"),
     ):
         at.switch_page(page).run()
         assert not at.exception
@@ -348,6 +354,8 @@ TABLE_READERS: dict[str, tuple[str, ...] | None] = {
     "today_panel": (TODAY,),
     # Read last on its page and caught there: the SLA numbers above it still render.
     "alerts": (SLA,),
+    "memory_cards": (MEMORY,),
+    "memory_atoms": (MEMORY,),
 }
 
 
@@ -718,3 +726,260 @@ def test_pipeline_health_stages_and_monthly_win_rate(snapshot_home: Path) -> Non
     ]
     assert win_fig["data"][2]["yaxis"] == "y2"
     _assert_no_missing_cells(at)
+
+
+# ------------------------------------------------------------------------------------------------ memory
+
+
+def _markdown(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def _pick_memory_entity(at: AppTest, entity_type: str, entity_id: str | None = None) -> None:
+    _widget(at.main.selectbox, "Entity type").set_value(entity_type).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if entity_id is not None:
+        _widget(at.main.selectbox, "Entity").set_value(entity_id).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert _widget(at.main.selectbox, "Entity").value == entity_id
+
+
+def _search_memory(at: AppTest, query: str) -> list[str]:
+    """Type a query; return the rendered hits (markdown blocks carrying a score)."""
+    _widget(at.main.text_input, "Search memory").input(query).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return [m.value for m in at.markdown if "· score " in m.value]
+
+
+def _newest_first(atoms: list[dict]) -> list[str]:
+    return [a["atom_id"] for a in sorted(atoms, key=lambda a: (a["occurred_at"], a["atom_id"]), reverse=True)]
+
+
+def _submit_governance(at: AppTest, atom_id: str, action: str, **fields: str) -> None:
+    """Pick an atom and an action, fill the form (`actor`, `reason`, `content`) and submit it."""
+    _widget(at.main.selectbox, "Atom").set_value(atom_id).run()
+    _widget(at.main.radio, "Action").set_value(action).run()
+    assert not at.exception, [e.value for e in at.exception]
+    _widget(at.main.text_input, "Your email").input(fields.get("actor", ""))
+    _widget(at.main.text_area, "Reason").input(fields.get("reason", ""))
+    if "content" in fields:
+        _widget(at.main.text_area, "New content").input(fields["content"])
+    label = "Request redaction" if action == "memory.redacted" else "Request correction"
+    _widget(at.main.button, label).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _publish_change(snapshot: Path, sql: str, params: list, version: str) -> None:
+    """Change the published snapshot in place as a new publish would (new version)."""
+    with duckdb.connect(str(snapshot)) as con:
+        con.execute(sql, params)
+        con.execute("UPDATE marts.snapshot_info SET snapshot_version = ?", [version])
+
+
+def test_memory_client_card_and_timeline_roll_up_its_entities(snapshot_home: Path) -> None:
+    at = _open(MEMORY, ORG_A)
+    assert _widget(at.main.selectbox, "Entity type").value == "client"
+    assert _widget(at.main.selectbox, "Entity").value == "cli-a1"
+    rolled_up = [a for a in memory_atoms(ORG_A) if a["client_id"] == "cli-a1"]
+    assert _metric(at, "Live atoms") == str(len(rolled_up)) == "4"
+    assert _metric(at, "Card version") == str(sum(a["version"] for a in rolled_up))
+    text = _markdown(at)
+    for section in ("Key facts", "Recent activity", "Decisions", "Risks"):
+        assert f"**{section}**" in text
+    assert at.expander[0].label == "Top atoms (4)"
+    # Readable lists with type badges: the client's own preference, a candidate's decision and risk.
+    assert ":violet-badge[preference] Prefers fixed pricing on every proposal (ACME-MEM-PREF)" in text
+    assert ":blue-badge[decision] Chose the phased rollout plan" in text
+    assert ":red-badge[risk] Budget freeze risk\\: the board" in text  # stored text is escaped
+    assert "· _2024-05-06 09:00 UTC_" in text
+
+    timeline = _frame(at, "relevance")
+    assert timeline["atom_id"].tolist() == _newest_first(rolled_up)
+    assert set(timeline["about"]) == {"client cli-a1", "candidate cand-a1", f"pursuit {SHARED_ENTITY_ID}"}
+    assert "m-a5" not in timeline["atom_id"].tolist()  # sig-a1 has no client
+    _assert_no_missing_cells(at)
+
+
+def test_memory_picker_labels_candidates_with_their_title(snapshot_home: Path) -> None:
+    at = _open(MEMORY, ORG_A)
+    assert _widget(at.main.selectbox, "Entity type").options == [
+        "Client (1)",
+        "Candidate (1)",
+        "Pursuit (1)",
+        "Signal (1)",
+    ]
+    _pick_memory_entity(at, "candidate")
+    assert _widget(at.main.selectbox, "Entity").options == ["cand-a1 · Acme HQ refit"]
+    assert _frame(at, "relevance")["atom_id"].tolist() == ["m-a2", "m-a1"]
+    assert _metric(at, "Live atoms") == "2"
+
+    _pick_memory_entity(at, "pursuit", SHARED_ENTITY_ID)
+    assert _frame(at, "relevance")["atom_id"].tolist() == [SHARED_ATOM_ID]
+    text = _rendered_text(at)
+    assert "Acme procurement asked" in text and "GLOBEX-MEM-RISK" not in text
+    # An empty section reads "—", never "None".
+    assert "None" not in _markdown(at)
+
+    _pick_memory_entity(at, "signal", "sig-a1")
+    assert _frame(at, "relevance")["source"].tolist() == ["system"]
+    _assert_no_missing_cells(at)
+
+
+def test_memory_search_hits_are_scoped_to_the_org(snapshot_home: Path) -> None:
+    at = _open(MEMORY, ORG_A)
+    hits = _search_memory(at, "pricing")
+    assert len(hits) == 2
+    joined = "\n".join(hits)
+    assert "**client cli-a1**" in joined and f"**pursuit {SHARED_ENTITY_ID}**" in joined
+    assert "fixed **pricing** on every proposal" in joined  # the snippet, terms in bold
+    assert ":violet-badge[preference]" in joined and ":gray-badge[note]" in joined
+    assert "· score 1.00 ·" in joined or "· score 0." in joined
+    assert not any(needle in _rendered_text(at) for needle in ORG_B_MEMORY_ONLY)
+
+    # Narrowed to the selected card: the signal mentions no pricing.
+    _pick_memory_entity(at, "signal", "sig-a1")
+    _widget(at.main.toggle, "Only this card").set_value(True).run()
+    assert not [m.value for m in at.markdown if "· score " in m.value]
+    assert any("No live memory matches" in i.value for i in at.info)
+
+    at_b = _open(MEMORY, ORG_B)
+    hits_b = _search_memory(at_b, "pricing")
+    assert len(hits_b) == 1 and "GLOBEX-MEM-RISK" in hits_b[0] and "**Pricing**" in hits_b[0]
+    text_b = _rendered_text(at_b)
+    assert not any(needle in text_b for needle in ORG_A_MEMORY_ONLY)
+    assert _search_memory(at_b, "phased rollout") == []  # acme's decision, not globex's
+
+
+@pytest.mark.parametrize(("org", "foreign"), [(ORG_A, ORG_B_MEMORY_ONLY), (ORG_B, ORG_A_MEMORY_ONLY)])
+def test_memory_never_shows_another_org_on_any_card(snapshot_home: Path, org: str, foreign: tuple) -> None:
+    at = _open(MEMORY, org)
+    _search_memory(at, "pricing decision")
+    seen = 0
+    for entity_type in [o.split(" ")[0].lower() for o in _widget(at.main.selectbox, "Entity type").options]:
+        _pick_memory_entity(at, entity_type)
+        entity = _widget(at.main.selectbox, "Entity")
+        for index in range(len(entity.options)):
+            _widget(at.main.selectbox, "Entity").select_index(index).run()
+            assert not at.exception, [e.value for e in at.exception]
+            text = _rendered_text(at)
+            assert not [needle for needle in foreign if needle in text], (entity_type, index)
+            assert "None" not in _markdown(at)
+            _assert_no_missing_cells(at)
+            seen += 1
+    atoms = memory_atoms(org)
+    cards = {(a["entity_type"], a["entity_id"]) for a in atoms} | {("client", a["client_id"]) for a in atoms}
+    assert seen == len(cards - {("client", None)})
+
+
+def test_memory_redact_writes_one_inbox_file_and_shows_pending_until_applied(
+    snapshot_home: Path, inbox: Path
+) -> None:
+    at = _open(MEMORY, ORG_A)
+    _submit_governance(
+        at, "m-a2", "memory.redacted", actor="alice@acme", reason="Board member's private data"
+    )
+
+    (written,) = sorted(inbox.iterdir())
+    assert written.name.startswith("governance-") and written.suffix == ".jsonl"
+    (event,) = [json.loads(line) for line in written.read_text().splitlines()]
+    assert event["event_name"] == "memory.redacted"
+    assert (event["org_id"], event["entity_type"], event["entity_id"], event["actor"]) == (
+        ORG_A,
+        "candidate",
+        "cand-a1",
+        "alice@acme",
+    )
+    assert event["payload"] == {"atom_id": "m-a2", "reason": "Board member's private data"}
+    assert written.name == f"governance-{event['event_id']}.jsonl"
+    assert dt.datetime.fromisoformat(event["occurred_at"]).utcoffset() == dt.timedelta(0)
+    assert any(written.name in s.value for s in at.success)
+
+    requests = _frame(at, "status")
+    assert requests[["status", "action", "atom_id", "file"]].values.tolist() == [
+        ["pending", "Redact", "m-a2", written.name]
+    ]
+    assert requests["content"].tolist() == ["—"]
+    picker = _widget(at.main.selectbox, "Atom")
+    assert picker.options[picker.index].endswith("· request pending")
+    # A fresh form for the next request; the email is kept.
+    assert _widget(at.main.text_area, "Reason").value == ""
+    assert _widget(at.main.text_input, "Your email").value == "alice@acme"
+    _assert_no_missing_cells(at)
+
+    # The next publish no longer holds the atom: the request reads "applied".
+    _publish_change(
+        snapshot_home / "serving.duckdb",
+        "DELETE FROM marts.memory_atoms WHERE org_id = ? AND atom_id = ?",
+        [ORG_A, "m-a2"],
+        "v2",
+    )
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _frame(at, "status")["status"].tolist() == ["applied"]
+    # Requests are per org: globex sees none of acme's.
+    at.sidebar.selectbox(key="org").set_value(ORG_B).run()
+    assert not at.exception
+    assert not [df for df in at.dataframe if "status" in df.value.columns]
+
+
+def test_memory_correct_is_pending_until_the_new_content_is_published(
+    snapshot_home: Path, inbox: Path
+) -> None:
+    at = _open(MEMORY, ORG_A)
+    _submit_governance(
+        at,
+        "m-a1",
+        "memory.corrected",
+        actor="bob@acme",
+        reason="Wrong plan recorded",
+        content="Chose the single-phase plan",
+    )
+    (written,) = sorted(inbox.iterdir())
+    (event,) = [json.loads(line) for line in written.read_text().splitlines()]
+    assert event["event_name"] == "memory.corrected"
+    assert event["payload"] == {
+        "atom_id": "m-a1",
+        "content": "Chose the single-phase plan",
+        "reason": "Wrong plan recorded",
+    }
+    assert _frame(at, "status")[["status", "action", "content"]].values.tolist() == [
+        ["pending", "Correct", "Chose the single-phase plan"]
+    ]
+
+    _publish_change(
+        snapshot_home / "serving.duckdb",
+        "UPDATE marts.memory_atoms SET content = ?, version = version + 1 WHERE org_id = ? AND atom_id = ?",
+        ["Chose the single-phase plan", ORG_A, "m-a1"],
+        "v2",
+    )
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _frame(at, "status")["status"].tolist() == ["applied"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"actor": "alice@acme", "reason": "  "}, "a reason"),
+        ({"actor": "", "reason": "Private data"}, "your email"),
+        ({"actor": "not-an-email", "reason": "Private data"}, "your email"),
+    ],
+)
+def test_memory_request_without_reason_or_email_writes_nothing(
+    snapshot_home: Path, inbox: Path, fields: dict, problem: str
+) -> None:
+    at = _open(MEMORY, ORG_A)
+    _submit_governance(at, "m-a2", "memory.redacted", **fields)
+    assert any(problem in e.value and "Nothing was written" in e.value for e in at.error)
+    assert not inbox.exists() or list(inbox.iterdir()) == []
+    assert not [df for df in at.dataframe if "status" in df.value.columns]
+
+
+def test_memory_search_without_an_index_warns_and_the_card_still_shows(snapshot_home: Path) -> None:
+    with duckdb.connect(str(snapshot_home / "serving.duckdb")) as con:
+        con.execute("DROP SCHEMA fts_marts_memory_search CASCADE")
+        con.execute("DROP TABLE marts.memory_search")
+    at = _open(MEMORY, ORG_A)
+    assert _search_memory(at, "pricing") == []
+    assert any("no memory search index" in w.value for w in at.warning)
+    assert _metric(at, "Live atoms") == "4"

@@ -17,17 +17,21 @@ from snapshot_fixture import (
     ACME_UNATTRIBUTED_RAW,
     ORG_A,
     ORG_A_LIFECYCLE_ONLY,
+    ORG_A_MEMORY_ONLY,
     ORG_A_ONLY,
     ORG_A_WORK_ONLY,
     ORG_B,
     ORG_B_LIFECYCLE_ONLY,
+    ORG_B_MEMORY_ONLY,
     ORG_B_ONLY,
     ORG_B_WORK_ONLY,
+    SHARED_ATOM_ID,
     SHARED_ENTITY_ID,
     SHARED_FILE,
     UNREADABLE_FILE,
     build_snapshot,
     expected,
+    memory_atoms,
 )
 
 from streamlit_app.lib import db, queries, settings
@@ -84,6 +88,11 @@ def _org_scoped_results(snap: queries.Snapshot, org: str) -> dict[str, object]:
         "recent_alerts": queries.recent_alerts(p, v, org, snap.token),
         "pipeline_health": queries.pipeline_health(p, v, org),
         "win_rate_monthly": queries.win_rate_monthly(p, v, org),
+        "memory_entities": queries.memory_entities(p, v, org),
+        "memory_card": queries.memory_card(p, v, org, "pursuit", SHARED_ENTITY_ID),
+        "memory_timeline": queries.memory_timeline(p, v, org, "pursuit", SHARED_ENTITY_ID),
+        "memory_atom_states": queries.memory_atom_states(p, v, org, (SHARED_ATOM_ID, "m-a1", "m-g1")),
+        "memory_search": queries.memory_search(p, v, org, "pricing decision"),
     }
 
 
@@ -119,8 +128,8 @@ def test_volume_numbers(snap: queries.Snapshot) -> None:
 
 def test_every_query_returns_only_the_given_org(snap: queries.Snapshot) -> None:
     for org, foreign in (
-        (ORG_A, (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY, *ORG_B_WORK_ONLY)),
-        (ORG_B, (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY, *ORG_A_WORK_ONLY)),
+        (ORG_A, (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY, *ORG_B_WORK_ONLY, *ORG_B_MEMORY_ONLY)),
+        (ORG_B, (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY, *ORG_A_WORK_ONLY, *ORG_A_MEMORY_ONLY)),
     ):
         for name, result in _org_scoped_results(snap, org).items():
             text = repr(result.rows()) if isinstance(result, pl.DataFrame) else repr(result)
@@ -143,8 +152,8 @@ def test_injection_looking_org_strings_match_nothing(snap: queries.Snapshot, org
             assert result["owners"] == [] and not any(result["states"].values())
         elif name == "today_options":
             assert not any(result.values())
-        elif name == "outbox_health":
-            assert result is None
+        elif name in ("outbox_health", "memory_card"):
+            assert result is None, name
         else:
             assert all(v == 0 for v in result.values()), name
     # The snapshot is untouched (and read-only anyway).
@@ -421,3 +430,53 @@ def test_workload_and_pipeline_health_queries(snap: queries.Snapshot) -> None:
         (dt.date(2024, 3, 1), 2, 1),
         (dt.date(2024, 5, 1), 1, 2),
     ]
+
+
+# ------------------------------------------------------------------------------------------------ memory
+
+
+def test_memory_inbox_setting_default_and_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("WORKSTREAM_INBOX", raising=False)
+    assert settings.inbox_path() == Path("data/inbox").resolve()
+    monkeypatch.setenv("WORKSTREAM_INBOX", str(tmp_path))
+    assert settings.inbox_path() == tmp_path.resolve()
+
+
+def test_memory_card_sections_are_parsed_lists(snap: queries.Snapshot) -> None:
+    card = queries.memory_card(snap.path, snap.version, ORG_A, "client", "cli-a1")
+    assert card is not None
+    assert (card["atoms_total"], card["version"]) == (4, 5)
+    assert card["etag"].startswith('"')
+    assert [i["atom_id"] for i in card["decisions"]] == ["m-a1"]
+    assert [i["atom_id"] for i in card["risks"]] == ["m-a2"]
+    assert {i["atom_type"] for i in card["top_atoms"]} == {"decision", "risk", "preference", "note"}
+    assert all(set(i) == {"atom_id", "atom_type", "content", "occurred_at"} for i in card["top_atoms"])
+    assert queries.memory_card(snap.path, snap.version, ORG_A, "client", "cli-g1") is None
+
+
+def test_memory_atoms_with_the_same_id_stay_in_their_org(snap: queries.Snapshot) -> None:
+    for org in (ORG_A, ORG_B):
+        (own,) = [a for a in memory_atoms(org) if a["atom_id"] == SHARED_ATOM_ID]
+        states = queries.memory_atom_states(snap.path, snap.version, org, (SHARED_ATOM_ID,))
+        assert states == {SHARED_ATOM_ID: {"version": own["version"], "content": own["content"]}}
+        timeline = queries.memory_timeline(snap.path, snap.version, org, "pursuit", SHARED_ENTITY_ID)
+        assert timeline["content"].to_list() == [own["content"]]
+
+
+def test_memory_search_is_org_scoped_and_takes_any_text(snap: queries.Snapshot) -> None:
+    acme = queries.memory_search(snap.path, snap.version, ORG_A, "pricing")
+    assert set(acme["atom_id"]) == {"m-a4", SHARED_ATOM_ID}
+    assert acme["score"].is_sorted(descending=True) and acme["score"].max() <= 1.0
+    assert all("**pricing**" in s.lower() for s in acme["snippet"])
+    globex = queries.memory_search(snap.path, snap.version, ORG_B, "pricing")
+    assert globex["atom_id"].to_list() == [SHARED_ATOM_ID]
+    assert globex["entity_id"].to_list() == [SHARED_ENTITY_ID]
+    # Narrowed to a client roll-up or one entity.
+    narrowed = queries.memory_search(snap.path, snap.version, ORG_A, "pricing", client_id="cli-a1")
+    assert set(narrowed["atom_id"]) == {"m-a4", SHARED_ATOM_ID}
+    only = queries.memory_search(snap.path, snap.version, ORG_A, "pricing", "client", "cli-a1")
+    assert only["atom_id"].to_list() == ["m-a4"]
+    for text in ("pricing' OR 1=1 --", "'); DROP TABLE marts.memory_atoms; --", "   ", "***"):
+        hits = queries.memory_search(snap.path, snap.version, ORG_B, text)
+        assert set(hits["atom_id"]) <= {SHARED_ATOM_ID}
+    assert queries.memory_entities(snap.path, snap.version, ORG_A).height == 4

@@ -54,3 +54,14 @@ def test_for_display_keeps_an_empty_frame_shape() -> None:
     df = pl.DataFrame(schema={"name": pl.String, "at": pl.Datetime("us", "UTC")})
     out = ui.for_display(df)
     assert out.columns == ["name", "at"] and out.height == 0
+
+
+def test_memory_markdown_escaping_and_badges() -> None:
+    assert ui.escape_markdown("Risk: $5k [link](x) <b>*a*</b>\n next") == (
+        "Risk\\: \\$5k \\[link\\](x) \\<b\\>\\*a\\*\\</b\\> next"
+    )
+    assert ui.escape_markdown(None) == "—"
+    assert ui.escape_snippet("…fixed **pricing** on: **every**") == "…fixed **pricing** on\\: **every**"
+    assert ui.atom_badge("risk") == ":red-badge[risk]"
+    assert ui.atom_badge("decision") == ":blue-badge[decision]"
+    assert ui.atom_badge(None) == ":gray-badge[—]"
