@@ -6,12 +6,16 @@ contract has no access control yet: a trusted network, one org per query).
 Connections: one read-only DuckDB connection per snapshot version per process, shared by all requests
 through a cursor each (`con.cursor()`). The pipeline publishes by swapping a new file in with
 `os.replace`, so each request compares the file's identity (device, inode, size, mtime) with the open
-one's and opens the new file when it changed. The superseded connection is closed once the last request
-using it is done; until then its (unlinked) file stays readable, so in-flight requests finish on the
-version they started on.
+one's and opens the new file when it changed. Each version is a private in-memory DuckDB with the file
+attached read-only as catalog `snap` (DuckDB caches instances by path, so connecting to the path again
+while the old version is open would return the old file). The superseded connection is closed once the
+last request using it is done; until then its (unlinked) file stays readable, so in-flight requests
+finish on the version they started on.
 
 Cards carry a strong ETag (the mart's `etag`, already quoted). `If-None-Match` is answered with a 304
-after fetching only the etag; a 200 streams the mart's JSON columns into the body without parsing them.
+after fetching only the etag (or none: the etags this process has seen in the current, immutable file
+are remembered, so a repeated revalidation costs one stat); a 200 passes the mart's JSON columns into
+the body without parsing them.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,6 +36,7 @@ import duckdb
 import orjson
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -47,10 +53,13 @@ EntityId = Annotated[str, PathParam(min_length=1, max_length=128)]
 
 SEARCH_LIMIT_MAX = 100
 TODAY_LIMIT_MAX = 200
+ETAG_CACHE_MAX = 200_000
 # Backoff when opening a snapshot races its replacement; the whole budget stays under a second.
 OPEN_RETRY_DELAYS_S: tuple[float, ...] = (0.05, 0.15, 0.4)
 CACHE_HEADERS = {"Cache-Control": "no-cache"}
 _OPAQUE_TAG = re.compile(r'"[^"]*"')
+# The snapshot file is attached under this catalog name; queries name it (cursors start in `memory`).
+CATALOG = "snap"
 
 
 # --- the snapshot ------------------------------------------------------------------------------------
@@ -78,6 +87,13 @@ class SnapshotVersion:
     fts_error: str | None
     users: int = 0
     retired: bool = False
+    # Card etags seen in this (immutable) file, so a repeated revalidation needs no query; bounded.
+    etags: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    def remember_etag(self, key: tuple[str, str, str], etag: str) -> None:
+        if len(self.etags) >= ETAG_CACHE_MAX:
+            self.etags.clear()
+        self.etags[key] = etag
 
     @property
     def snapshot_version(self) -> str | None:
@@ -104,33 +120,47 @@ class SnapshotStore:
             f"no snapshot published yet at {self.path}: run `workstream run --home {self.path.parent}` first"
         )
 
-    def _open(self, identity: tuple[int, int, int, int]) -> SnapshotVersion:
+    def _open(self) -> SnapshotVersion:
         last_error: Exception | None = None
         for delay in (*OPEN_RETRY_DELAYS_S, None):
+            identity = self._identity()
+            if identity is None:
+                raise self._missing()
+            # A private in-memory database per version with the file attached: `duckdb.connect(path)`
+            # would hand back the process-wide cached instance of the *old* file while it is still open.
+            con = duckdb.connect(":memory:")
             try:
-                con = duckdb.connect(str(self.path), read_only=True)
-            except duckdb.IOException as exc:
-                # The file was swapped or removed between the stat and the open, or is half-written.
+                con.execute(f"attach {_sql_literal(str(self.path))} as {CATALOG} (read_only)")
+            except duckdb.Error as exc:
+                # Swapped or removed between the stat and the attach, or a half-written file.
+                con.close()
                 last_error = exc
-                if not self.path.exists():
-                    raise self._missing() from exc
                 if delay is not None:
                     time.sleep(delay)
                 continue
-            fts_error = None
-            try:
-                load_fts(con)
-            except Exception as exc:  # search answers 503 with this; the other routes still work
-                fts_error = f"full-text search is unavailable: {exc}"
-            try:
-                cur = con.execute("select * from marts.snapshot_info limit 1")
-                names = [d[0] for d in cur.description]
-                row = cur.fetchone()
-                info = dict(zip(names, row, strict=True)) if row else None
-            except duckdb.CatalogException:
-                info = None
-            return SnapshotVersion(identity, con, info, fts_error)
+            if self._identity() != identity:  # replaced meanwhile: which file did we get? open again
+                con.close()
+                continue
+            return self._prepare(con, identity)
         raise SnapshotUnavailable(f"the snapshot could not be opened, retry shortly: {last_error}")
+
+    def _prepare(
+        self, con: duckdb.DuckDBPyConnection, identity: tuple[int, int, int, int]
+    ) -> SnapshotVersion:
+        con.execute(f"use {CATALOG}")
+        fts_error = None
+        try:
+            load_fts(con)
+        except Exception as exc:  # search answers 503 with this; the other routes still work
+            fts_error = f"full-text search is unavailable: {exc}"
+        try:
+            cur = con.execute(f"select * from {CATALOG}.marts.snapshot_info limit 1")
+            names = [d[0] for d in cur.description]
+            row = cur.fetchone()
+            info = dict(zip(names, row, strict=True)) if row else None
+        except duckdb.CatalogException:
+            info = None
+        return SnapshotVersion(identity, con, info, fts_error)
 
     def _retire(self, version: SnapshotVersion) -> None:
         version.retired = True
@@ -148,13 +178,20 @@ class SnapshotStore:
                     self._current = None
                 raise self._missing()
             if current is None or current.identity != identity:
-                fresh = self._open(identity)
+                fresh = self._open()
                 if current is not None:
                     self._retire(current)
                 self._current = current = fresh
             cursor = current.con.cursor()
             current.users += 1
         return current, cursor
+
+    def fresh_version(self) -> SnapshotVersion | None:
+        """The open version if the file on disk is still it (one stat, no DuckDB); else None."""
+        current = self._current
+        if current is None or current.retired or self._identity() != current.identity:
+            return None
+        return current
 
     def release(self, version: SnapshotVersion, cursor: duckdb.DuckDBPyConnection) -> None:
         cursor.close()
@@ -299,12 +336,23 @@ def etag_matches(if_none_match: list[str], etag: str) -> bool:
     return False
 
 
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _utc(value: Any) -> Any:
     return value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo is not None else value
 
 
+def _default(value: Any) -> Any:
+    """What orjson does not know: DECIMAL columns as numbers, anything else (UUID, intervals) as text."""
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
 def _json(payload: Any, version: SnapshotVersion, **headers: str) -> Response:
-    body = orjson.dumps(payload, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+    body = orjson.dumps(payload, default=_default, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
     hdrs = {**headers}
     if version.snapshot_version:
         hdrs["X-Snapshot-Version"] = version.snapshot_version
@@ -315,16 +363,29 @@ def _problem(status: int, detail: str, **headers: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
 
 
-_CARD_WHERE = "from marts.memory_cards where org_id = ? and entity_type = ? and entity_id = ?"
+_CARD_WHERE = "from snap.marts.memory_cards where org_id = ? and entity_type = ? and entity_id = ?"
 _CARD_JSON_COLUMNS = ("key_facts", "recent_activity", "decisions", "risks", "top_atoms")
 _CARD_SQL = (
     f"select {', '.join(_CARD_JSON_COLUMNS)}, atoms_total, version, etag, built_at {_CARD_WHERE} limit 1"
 )
 _ETAG_SQL = f"select etag {_CARD_WHERE} limit 1"
+
+
+def _iso_sql(column: str) -> str:
+    """RFC 3339 UTC text of a timestamptz column, written by DuckDB (converting many timestamptz values to
+    Python datetimes costs more than the query); the same text orjson writes for a datetime."""
+    utc = f"timezone('UTC', {column})"
+    return (
+        f"case when epoch_us({column}) % 1000000 = 0 then strftime({utc}, '%Y-%m-%dT%H:%M:%SZ') "
+        f"else strftime({utc}, '%Y-%m-%dT%H:%M:%S.%fZ') end as {column}"
+    )
+
+
 _TODAY_COLUMNS = (
-    "item_type, item_id, label, state, owner, due_date, last_touch_at, hours_since_touch, tags, value_band, "
+    "item_type, item_id, label, state, owner, due_date, "
+    f"{_iso_sql('last_touch_at')}, hours_since_touch, tags, value_band, "
     "forecast_value_usd, sla_metric, badge, urgency_points, value_points, stage_points, compliance_points, "
-    "workload_points, priority_score, priority_tier, rank, why, built_at"
+    f"workload_points, priority_score, priority_tier, rank, why, {_iso_sql('built_at')}"
 )
 
 
@@ -386,34 +447,24 @@ def create_app(home: Path | None = None) -> FastAPI:
         }
         return _json(payload, version, **{"Cache-Control": "no-store"})
 
-    @app.get(
-        "/orgs/{org_id}/cards/{entity_type}/{entity_id}",
-        response_model=Card,
-        tags=["memory"],
-        responses={**_NOT_MODIFIED, **_NOT_FOUND, **_SNAPSHOT_ERRORS},
-        summary="One entity's memory card (ETag / If-None-Match)",
-    )
-    def get_card(
-        org_id: OrgId,
-        entity_type: EntityType,
-        entity_id: EntityId,
-        if_none_match: Annotated[
-            list[str] | None,
-            Header(description="ETags the client holds (`*`, `W/` accepted): a match gives 304."),
-        ] = None,
-    ) -> Response:
-        params = [org_id, entity_type, entity_id]
+    def _not_modified(etag: str, version: SnapshotVersion) -> Response:
+        headers = {"ETag": etag, **CACHE_HEADERS}
+        if version.snapshot_version:
+            headers["X-Snapshot-Version"] = version.snapshot_version
+        return Response(status_code=304, headers=headers)
+
+    def _card(key: tuple[str, str, str], if_none_match: list[str] | None) -> Response:
         with store.cursor() as (cur, version):
             if if_none_match:
-                found = cur.execute(_ETAG_SQL, params).fetchone()
-                if found is not None and etag_matches(if_none_match, found[0]):
-                    headers = {"ETag": found[0], **CACHE_HEADERS}
-                    if version.snapshot_version:
-                        headers["X-Snapshot-Version"] = version.snapshot_version
-                    return Response(status_code=304, headers=headers)
-                row = None if found is None else cur.execute(_CARD_SQL, params).fetchone()
+                found = cur.execute(_ETAG_SQL, key).fetchone()
+                if found is not None:
+                    version.remember_etag(key, found[0])
+                    if etag_matches(if_none_match, found[0]):
+                        return _not_modified(found[0], version)
+                row = None if found is None else cur.execute(_CARD_SQL, key).fetchone()
             else:
-                row = cur.execute(_CARD_SQL, params).fetchone()
+                row = cur.execute(_CARD_SQL, key).fetchone()
+        org_id, entity_type, entity_id = key
         if row is None:
             raise HTTPException(
                 404, f"no memory card for {entity_type} {entity_id!r} in org {org_id!r} in this snapshot"
@@ -422,8 +473,35 @@ def create_app(home: Path | None = None) -> FastAPI:
         for name, value in zip(_CARD_JSON_COLUMNS, row[:5], strict=True):
             payload[name] = orjson.Fragment(value if value is not None else "[]")
         atoms_total, card_version, etag, built_at = row[5:]
+        version.remember_etag(key, etag)
         payload.update(atoms_total=atoms_total, version=card_version, etag=etag, built_at=_utc(built_at))
         return _json(payload, version, ETag=etag, **CACHE_HEADERS)
+
+    @app.get(
+        "/orgs/{org_id}/cards/{entity_type}/{entity_id}",
+        response_model=Card,
+        tags=["memory"],
+        responses={**_NOT_MODIFIED, **_NOT_FOUND, **_SNAPSHOT_ERRORS},
+        summary="One entity's memory card (ETag / If-None-Match)",
+    )
+    async def get_card(
+        org_id: OrgId,
+        entity_type: EntityType,
+        entity_id: EntityId,
+        if_none_match: Annotated[
+            list[str] | None,
+            Header(description="ETags the client holds (`*`, `W/` accepted): a match gives 304."),
+        ] = None,
+    ) -> Response:
+        key = (org_id, entity_type, entity_id)
+        if if_none_match:
+            # Revalidation of a card this process already served from the current file: no DuckDB, no
+            # thread hop. Anything else (unknown etag, new snapshot, no match) goes to the database.
+            version = store.fresh_version()
+            etag = version.etags.get(key) if version is not None else None
+            if etag is not None and etag_matches(if_none_match, etag):
+                return _not_modified(etag, version)
+        return await run_in_threadpool(_card, key, if_none_match)
 
     @app.get(
         "/orgs/{org_id}/search",
@@ -448,6 +526,7 @@ def create_app(home: Path | None = None) -> FastAPI:
         with store.cursor() as (cur, version):
             if version.fts_error:
                 raise SnapshotUnavailable(version.fts_error)
+            cur.execute(f"use {CATALOG}")  # memory.search names `marts.…` unqualified
             hits = search_atoms(
                 cur,
                 org_id,
@@ -502,20 +581,23 @@ def create_app(home: Path | None = None) -> FastAPI:
         if tier is not None:
             where.append("priority_tier = ?")
             params.append(tier)
-        sql = (
-            f"select {_TODAY_COLUMNS}, count(*) over () as total from marts.today_panel "
-            f"where {' and '.join(where)} order by rank, item_type, item_id limit ?"
-        )
+        where_sql = " and ".join(where)
         with store.cursor() as (cur, version):
-            cur.execute(sql, [*params, limit])
+            total = cur.execute(f"select count(*) from snap.marts.today_panel where {where_sql}", params)
+            total = total.fetchone()[0]
+            cur.execute(
+                f"select {_TODAY_COLUMNS} from snap.marts.today_panel where {where_sql} "
+                "order by rank, item_type, item_id limit ?",
+                [*params, limit],
+            )
             names = [d[0] for d in cur.description]
             rows = cur.fetchall()
-        items = [{n: _utc(v) for n, v in zip(names[:-1], row[:-1], strict=True)} for row in rows]
+        items = [dict(zip(names, row, strict=True)) for row in rows]
         built_at = items[0]["built_at"] if items else _utc((version.info or {}).get("built_at"))
         payload = {
             "org_id": org_id,
             "built_at": built_at,
-            "total": rows[0][-1] if rows else 0,
+            "total": total,
             "count": len(items),
             "limit": limit,
             "items": items,
