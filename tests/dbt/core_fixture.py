@@ -11,6 +11,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -122,3 +123,11 @@ def fold_memory_into_core(
         cluster = {"cluster_id": f"{org_id}:all"}
         insert_core_rows(con, "memory_atoms", [{**r, **cluster} for r in memory.atoms])
         insert_core_rows(con, "memory_audit", [{**r, **cluster} for r in memory.audit])
+
+
+def rows(warehouse: Path, sql: str) -> list[dict[str, Any]]:
+    """The result of `sql` on a built warehouse, as dicts (read-only)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cur = con.execute(sql)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

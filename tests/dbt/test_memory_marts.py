@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from core_fixture import create_core_tables, fold_into_core, fold_memory_into_core
+from core_fixture import create_core_tables, fold_into_core, fold_memory_into_core, rows
 from test_dbt_project import run_dbt
 
 from dagster_project.lifecycle.config import ConfigRegistry
@@ -80,13 +80,6 @@ EVENTS = [*ACME, *GLOBEX]
 
 def _at(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-def rows(warehouse: Path, sql: str) -> list[dict[str, Any]]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        cur = con.execute(sql)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 @pytest.fixture(scope="module")

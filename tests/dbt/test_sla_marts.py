@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from core_fixture import create_core_tables, fold_into_core
+from core_fixture import create_core_tables, fold_into_core, rows
 from raw_fixture import create_raw_tables, insert_events
 from test_dbt_project import run_dbt
 
@@ -108,13 +108,6 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["build", "--select", "+path:models/marts/sla"], warehouse=path, target=root / "target", as_of=AS_OF
     )
     return path
-
-
-def rows(warehouse: Path, sql: str) -> list[dict[str, Any]]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        cur = con.execute(sql)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def test_clocks(warehouse: Path) -> None:
