@@ -14,7 +14,7 @@ from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import list_inbox
 from dagster_project.lifecycle.apply import apply_batch
 from dagster_project.lifecycle.config import ConfigRegistry
-from dagster_project.lifecycle.fold import fold, fold_all
+from dagster_project.lifecycle.fold import TRANSITION_COLUMNS, fold, fold_all
 from dagster_project.memory.capture import capture_atoms
 from dagster_project.warehouse import connect, ensure_raw_schema
 
@@ -90,16 +90,7 @@ def test_batched_apply_equals_one_fold(sample_warehouse, tmp_path, batches):
         assert _table(con, table, columns) == _expected(getattr(expected, table), columns), table
     columns = ["org_id", "pursuit_id", "stage", "owner", "red_completion_pct", "outcome", "closed_at"]
     assert _table(con, "pursuits", columns) == _expected(expected.pursuits, columns)
-    columns = [
-        "org_id",
-        "entity_type",
-        "entity_id",
-        "from_state",
-        "to_state",
-        "occurred_at",
-        "event_id",
-        "warned",
-    ]
+    columns = list(TRANSITION_COLUMNS)
     assert _table(con, "transitions", columns) == _expected(expected.transitions, columns)
     columns = ["org_id", "event_id", "rule", "detail", "outcome"]
     assert _table(con, "rejected_events", columns) == _expected(expected.rejected_events, columns)
@@ -180,16 +171,7 @@ def test_moving_the_as_of_applies_and_unapplies_the_events_it_passes(sample_ware
     times = sorted(e["occurred_at"] for e in events)
     middle, end = times[len(times) // 2], times[-1]
     keys = [(e["org_id"], e["event_id"]) for e in events]
-    columns = [
-        "org_id",
-        "entity_type",
-        "entity_id",
-        "from_state",
-        "to_state",
-        "occurred_at",
-        "event_id",
-        "warned",
-    ]
+    columns = list(TRANSITION_COLUMNS)
     apply_batch(con, keys, as_of=middle, now=NOW)
     assert _table(con, "transitions", columns) == _expected(
         fold_all(events, as_of=middle).transitions, columns
