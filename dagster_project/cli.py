@@ -66,7 +66,10 @@ def write_dagster_home(paths: HomePaths) -> Path:
     """A Dagster instance per home: one run at a time (writers never overlap), no telemetry."""
     paths.dagster_home.mkdir(parents=True, exist_ok=True)
     (paths.dagster_home / "dagster.yaml").write_text(
-        "telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 1\n"
+        "telemetry:\n  enabled: false\n"
+        # One run at a time; the queue is checked every second, not Dagster's default 5 s (freshness).
+        "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
+        "  config:\n    max_concurrent_runs: 1\n    dequeue_interval_seconds: 1\n"
     )
     return paths.dagster_home
 

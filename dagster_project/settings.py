@@ -91,6 +91,12 @@ class HomePaths:
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
+    @property
+    def dbt_target(self) -> Path:
+        """dbt's target folder for this home: its `partial_parse.msgpack` is only valid for one warehouse
+        path (dbt hashes the profile), so each home keeps its own and every run after the first reuses it."""
+        return self.home / "dbt-target"
+
     def ensure(self) -> HomePaths:
         self.home.mkdir(parents=True, exist_ok=True)
         self.snapshots.mkdir(exist_ok=True)

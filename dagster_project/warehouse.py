@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -106,3 +107,24 @@ def path_literal(path: Path | str) -> str:
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_DDL)
+
+
+BUILD_CLOCK_DDL = "create table if not exists core.build_clock (as_of timestamptz not null)"
+
+
+def write_build_clock(warehouse: Path | str, as_of: datetime) -> None:
+    """Set the as-of time the next dbt invocation computes its models for (one row, replaced).
+
+    dbt reads it through `dbt/macros/as_of.sql`: a value in the database, not a `--vars` value, keeps the
+    compiled SQL identical across runs, so dbt's partial parsing holds.
+    """
+    con = connect(warehouse)
+    try:
+        con.execute("create schema if not exists core")
+        con.execute(BUILD_CLOCK_DDL)
+        con.execute("begin")
+        con.execute("delete from core.build_clock")
+        con.execute("insert into core.build_clock values (?)", [as_of])
+        con.execute("commit")
+    finally:
+        con.close()

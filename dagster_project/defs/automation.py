@@ -149,21 +149,57 @@ def outbox_due_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg
     return dg.RunRequest(tags={"workstream/trigger": "outbox", "workstream/due": str(due)})
 
 
-@dg.run_status_sensor(
+def tests_quiet_seconds() -> float:
+    """How long the inbox must stay quiet after a build before its data tests run (env
+    WORKSTREAM_TESTS_QUIET_SECONDS, default 60)."""
+    return float(os.environ.get("WORKSTREAM_TESTS_QUIET_SECONDS", "60"))
+
+
+class SkipText(str):
+    """A reason not to launch (kept apart from a run id by its type)."""
+
+
+def build_to_test(
+    build_active: bool, last_build: tuple[str, float] | None, now: float, quiet_seconds: float
+) -> str | SkipText:
+    """Which build's data tests to run now: the latest successful one, once no build is queued or
+    running and it finished `quiet_seconds` ago. A test run holds the warehouse (one run at a time), so
+    testing during a burst of drops would make every next drop wait for it: fresh data first."""
+    if build_active:
+        return SkipText("a build is queued or running; its data goes first")
+    if last_build is None:
+        return SkipText("no successful build yet")
+    run_id, finished_at = last_build
+    waited = now - finished_at
+    if waited < quiet_seconds:
+        return SkipText(
+            f"last build finished {waited:.0f} s ago; testing after {quiet_seconds:.0f} s of quiet"
+        )
+    return run_id
+
+
+@dg.sensor(
     name="dbt_tests_after_build_sensor",
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[ingest_build_publish_job],
-    request_job=dbt_tests_job,
+    job=dbt_tests_job,
+    minimum_interval_seconds=int(os.environ.get("WORKSTREAM_SENSOR_INTERVAL", "5")),
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def dbt_tests_after_build_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
-    """After a successful build, test it, unless another build is already waiting (fresh data first;
-    a later success triggers the tests again, and the nightly full build always tests)."""
-    waiting = context.instance.get_run_records(
+def dbt_tests_after_build_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """dbt's data tests on the latest successful build, once the inbox has been quiet for a while (see
+    `build_to_test`); keyed by the build's run id, so each build is tested at most once and a burst of
+    builds once, at its end. The nightly full build always tests before publishing."""
+    instance = context.instance
+    active = instance.get_run_records(
         dg.RunsFilter(job_name=ingest_build_publish_job.name, statuses=ACTIVE_STATUSES), limit=1
     )
-    if waiting:
-        return dg.SkipReason("a newer build is queued or running; its success will trigger the tests")
-    return dg.RunRequest(
-        run_key=context.dagster_run.run_id, tags={"workstream/tests_for": context.dagster_run.run_id}
+    done = instance.get_run_records(
+        dg.RunsFilter(job_name=ingest_build_publish_job.name, statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1
     )
+    last = None
+    if done:
+        record = done[0]
+        last = (record.dagster_run.run_id, record.end_time or record.update_timestamp.timestamp())
+    decision = build_to_test(bool(active), last, default_clock().now().timestamp(), tests_quiet_seconds())
+    if isinstance(decision, SkipText):
+        return dg.SkipReason(str(decision))
+    return dg.RunRequest(run_key=decision, tags={"workstream/tests_for": decision})

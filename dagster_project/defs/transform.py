@@ -1,25 +1,25 @@
 """dbt models as Dagster assets: one `dbt build` per run, computed as of the run's as-of time."""
 
-import json
 import os
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from dagster_project.resources import RunClockResource, WorkstreamResource, dbt_project
-from dagster_project.warehouse import writer_lock
+from dagster_project.warehouse import write_build_clock, writer_lock
 
 # The default translator is enough: groups come from `meta.dagster.group` per dbt folder, and the
 # sources carry `meta.dagster.asset_key` pointing at the raw ingest assets.
 
 
-def dbt_build_args(as_of_iso: str) -> list[str]:
-    """The dbt command for a run; as_of is passed as a var (see dbt/macros/as_of.sql).
+def dbt_build_args() -> list[str]:
+    """The dbt command for a run. No `--vars`: the as-of time is in `core.build_clock` (see
+    dbt/macros/as_of.sql), so the command, and dbt's parse of the project, are the same every run.
 
     Unit tests check the SQL, not the data: they run in `make test`, never in a pipeline run. Which
     models and data tests run is Dagster's selection (dagster-dbt turns it into `--select`).
     """
-    return ["build", "--vars", json.dumps({"as_of": as_of_iso}), "--exclude", "resource_type:unit_test"]
+    return ["build", "--exclude", "resource_type:unit_test"]
 
 
 @dbt_assets(
@@ -36,4 +36,8 @@ def workstream_dbt_assets(
     # The profile reads the warehouse path from the environment of the dbt subprocess.
     os.environ["WORKSTREAM_WAREHOUSE"] = str(paths.warehouse)
     with writer_lock(paths.writer_lock):
-        yield from dbt.cli(dbt_build_args(clock.as_of_time().isoformat()), context=context).stream()
+        if context.selected_asset_keys:
+            # A build: compute as of this run's T. A tests-only run checks what the last build wrote,
+            # so it keeps that build's clock.
+            write_build_clock(paths.warehouse, clock.as_of_time())
+        yield from dbt.cli(dbt_build_args(), context=context, target_path=paths.dbt_target).stream()

@@ -1,25 +1,27 @@
 {#-
-  The as-of time as a SQL TIMESTAMPTZ literal, from the required var `as_of`
-  (an RFC 3339 / ISO-8601 timestamp with offset, e.g. 2026-11-27T17:00:00+00:00).
-  While parsing (execute = false) a placeholder is used so `dbt parse` needs no vars.
+  The as-of time T as SQL.
+
+  * With the var `as_of` (an RFC 3339 / ISO-8601 timestamp with offset, e.g. 2026-11-27T17:00:00+00:00),
+    a TIMESTAMPTZ literal: what unit tests and hand-run builds use.
+  * Without it, the build clock row that the pipeline writes into the warehouse right before each dbt
+    invocation (`core.build_clock`, see dagster_project/defs/transform.py). The SQL text then never
+    changes between runs, so dbt's partial parsing holds (a changing var forces a full re-parse, ~10 s
+    per run) and a hand-run `dbt build` without the var fails loudly on a warehouse no run has
+    written a clock into.
 -#}
 {% macro as_of() -%}
     {%- set raw_value = var('as_of', none) -%}
     {%- if raw_value is none or (raw_value | string | trim) == '' -%}
-        {%- if execute -%}
+        (select as_of from core.build_clock)
+    {%- else -%}
+        {#- An unquoted YAML timestamp arrives as a datetime; its str() form is accepted too. -#}
+        {%- set value = raw_value | string | trim -%}
+        {%- set pattern = '^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$' -%}
+        {%- if not modules.re.match(pattern, value) -%}
             {{ exceptions.raise_compiler_error(
-                "var 'as_of' is required, e.g. --vars '{\"as_of\": \"2026-11-27T17:00:00+00:00\"}'"
+                "var 'as_of' must be a timestamp with offset like 2026-11-27T17:00:00+00:00, got: " ~ value
             ) }}
         {%- endif -%}
-        {%- set raw_value = '9999-12-31T23:59:59+00:00' -%}
+        cast('{{ value }}' as timestamptz)
     {%- endif -%}
-    {#- An unquoted YAML timestamp arrives as a datetime; its str() form is accepted too. -#}
-    {%- set value = raw_value | string | trim -%}
-    {%- set pattern = '^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$' -%}
-    {%- if not modules.re.match(pattern, value) -%}
-        {{ exceptions.raise_compiler_error(
-            "var 'as_of' must be a timestamp with offset like 2026-11-27T17:00:00+00:00, got: " ~ value
-        ) }}
-    {%- endif -%}
-    cast('{{ value }}' as timestamptz)
 {%- endmacro %}

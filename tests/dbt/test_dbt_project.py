@@ -19,6 +19,7 @@ from raw_fixture import create_raw_tables, insert_events, insert_rows
 
 from dagster_project.contract import FUNNEL_STAGE_PAIRS
 from dagster_project.lifecycle.store import CORE_TABLES
+from dagster_project.warehouse import write_build_clock
 
 REPO = Path(__file__).resolve().parents[2]
 DBT_DIR = REPO / "dbt"
@@ -175,17 +176,17 @@ def funnel(warehouse: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def dbt_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """`dbt parse` with no vars, `dbt build` at AS_OF and `dbt run` at EARLIER_AS_OF, concurrently."""
+    """`dbt parse` with no vars, `dbt build` at AS_OF (the var) and `dbt run` at EARLIER_AS_OF (no var:
+    the build clock row the pipeline writes), concurrently."""
     root = tmp_path_factory.mktemp("dbt")
     parse_target = root / "parse_target"
     build_wh = make_warehouse(root / "warehouse.duckdb")
     earlier_wh = make_warehouse(root / "warehouse_earlier.duckdb", as_of=EARLIER_AS_OF)
+    write_build_clock(earlier_wh, datetime.fromisoformat(EARLIER_AS_OF))
     with ThreadPoolExecutor(max_workers=3) as pool:
         parse = pool.submit(run_dbt, ["parse"], warehouse=root / "parse.duckdb", target=parse_target)
         build = pool.submit(run_dbt, ["build"], warehouse=build_wh, target=root / "build_target", as_of=AS_OF)
-        earlier = pool.submit(
-            run_dbt, ["run"], warehouse=earlier_wh, target=root / "earlier_target", as_of=EARLIER_AS_OF
-        )
+        earlier = pool.submit(run_dbt, ["run"], warehouse=earlier_wh, target=root / "earlier_target")
         outputs = {"parse": parse.result(), "build": build.result(), "earlier": earlier.result()}
     manifest = json.loads((parse_target / "manifest.json").read_text())
     return {"manifest": manifest, "build_wh": build_wh, "earlier_wh": earlier_wh, "outputs": outputs}
