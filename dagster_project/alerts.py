@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 import requests
 
 from dagster_project import outbox
@@ -344,7 +345,19 @@ def write_alerts_table(con: duckdb.DuckDBPyConnection, schema: str, control_path
         rows = alert_rows(sq)
     con.execute(f"create or replace table {schema}.alerts ({ALERT_COLUMNS})")
     if rows:
-        con.executemany(f"insert into {schema}.alerts values ({', '.join('?' * 15)})", rows)
+        # One columnar insert: DuckDB's executemany goes row by row (2 s for 879 rows, measured).
+        columns = [spec.split() for spec in ALERT_COLUMNS.split(", ")]
+        frame = pl.DataFrame(
+            rows,
+            schema={name: pl.Int64 if kind == "integer" else pl.Utf8 for name, kind in columns},
+            orient="row",
+        )
+        con.register("alert_rows_frame", frame.to_arrow())
+        try:
+            select = ", ".join(f"cast({name} as {kind})" for name, kind in columns)
+            con.execute(f"insert into {schema}.alerts select {select} from alert_rows_frame")
+        finally:
+            con.unregister("alert_rows_frame")
     return len(rows)
 
 

@@ -62,14 +62,33 @@ def _point_env_at(home: Path, inbox: Path | None = None) -> HomePaths:
     return paths
 
 
+# How queued runs start: inside the daemon (see dagster_project/launcher.py) or Dagster's default
+# launcher (a new process per run). Env WORKSTREAM_RUN_LAUNCHER=in-process|subprocess.
+RUN_LAUNCHERS = {
+    "in-process": (
+        "run_launcher:\n  module: dagster_project.launcher\n  class: InProcessThreadRunLauncher\n"
+    ),
+    "subprocess": "",
+}
+
+
+def run_launcher_choice() -> str:
+    choice = os.environ.get("WORKSTREAM_RUN_LAUNCHER", "in-process").strip() or "in-process"
+    if choice not in RUN_LAUNCHERS:
+        raise typer.BadParameter(f"WORKSTREAM_RUN_LAUNCHER={choice!r}: use one of {', '.join(RUN_LAUNCHERS)}")
+    return choice
+
+
 def write_dagster_home(paths: HomePaths) -> Path:
     """A Dagster instance per home: one run at a time (writers never overlap), no telemetry."""
     paths.dagster_home.mkdir(parents=True, exist_ok=True)
     (paths.dagster_home / "dagster.yaml").write_text(
         "telemetry:\n  enabled: false\n"
-        # One run at a time; the queue is checked every second, not Dagster's default 5 s (freshness).
-        "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
+        # One run at a time; the queue is checked every second, not Dagster's default 5 s (freshness); the
+        # coordinator is Dagster's queued one, warming the daemon's imports (dagster_project/launcher.py).
+        "run_coordinator:\n  module: dagster_project.launcher\n  class: WarmQueuedRunCoordinator\n"
         "  config:\n    max_concurrent_runs: 1\n    dequeue_interval_seconds: 1\n"
+        + RUN_LAUNCHERS[run_launcher_choice()]
     )
     return paths.dagster_home
 

@@ -59,8 +59,12 @@ def sla_alerts(
         # The log sink writes to the process log (captured by Dagster), not the run event log: a burst of
         # breaches must not become thousands of event-log rows.
         report = alerts.deliver(con, now=now, webhook_url=url)
-    with writer_lock(paths.writer_lock):
-        rows = alerts.patch_snapshot(paths.serving, paths.control)
+    rows = 0
+    if created or report.delivered or report.retrying or report.failed:
+        # The snapshot's `marts.alerts` was written from the control store at publish: patch it only when
+        # this step changed what it would show (a copy of the whole snapshot otherwise, every run).
+        with writer_lock(paths.writer_lock):
+            rows = alerts.patch_snapshot(paths.serving, paths.control)
     active = sum(a.status == "active" for a in created)
     context.log.info(
         f"{len(created)} new alert(s) ({active} active, {len(created) - active} suppressed); "

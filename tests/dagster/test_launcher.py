@@ -1,0 +1,67 @@
+"""The in-process launcher's bookkeeping: orphaned runs fail, live and CLI runs stay; the instance config."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+import pytest
+import yaml
+
+from dagster_project import cli
+from dagster_project.definitions import defs
+from dagster_project.defs.automation import ingest_build_publish_job
+from dagster_project.launcher import LAUNCHER_TAG, fail_orphaned_runs, is_daemon_process
+from dagster_project.settings import HomePaths
+
+
+def test_runs_a_dead_daemon_left_started_are_failed_and_no_others():
+    job = defs.resolve_job_def(ingest_build_publish_job.name)
+    with dg.instance_for_test() as instance:
+        orphan = instance.create_run_for_job(
+            job, status=dg.DagsterRunStatus.STARTED, tags={LAUNCHER_TAG: "1"}
+        )
+        live = instance.create_run_for_job(
+            job, status=dg.DagsterRunStatus.STARTED, tags={LAUNCHER_TAG: str(os.getpid())}
+        )
+        cli_run = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED)
+        done = instance.create_run_for_job(job, status=dg.DagsterRunStatus.SUCCESS, tags={LAUNCHER_TAG: "1"})
+        assert fail_orphaned_runs(instance, os.getpid()) == [orphan.run_id]
+        status = {r.run_id: instance.get_run_by_id(r.run_id).status for r in (orphan, live, cli_run, done)}
+    assert status == {
+        orphan.run_id: dg.DagsterRunStatus.FAILURE,
+        live.run_id: dg.DagsterRunStatus.STARTED,
+        cli_run.run_id: dg.DagsterRunStatus.STARTED,
+        done.run_id: dg.DagsterRunStatus.SUCCESS,
+    }
+
+
+def test_only_the_daemon_counts_as_the_daemon(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["/venv/lib/python3.11/site-packages/dagster/_daemon/__main__.py", "run"])
+    assert is_daemon_process()
+    monkeypatch.setattr("sys.argv", ["/venv/bin/dagster-daemon", "run"])
+    assert is_daemon_process()
+    for argv0 in ("/venv/bin/dagster-webserver", "/venv/bin/workstream", ""):
+        monkeypatch.setattr("sys.argv", [argv0])
+        assert not is_daemon_process()
+
+
+@pytest.mark.parametrize(
+    ("choice", "launcher"), [("in-process", "InProcessThreadRunLauncher"), ("subprocess", None)]
+)
+def test_instance_config_queues_one_run_and_picks_the_launcher(tmp_path, monkeypatch, choice, launcher):
+    monkeypatch.setenv("WORKSTREAM_RUN_LAUNCHER", choice)
+    home = cli.write_dagster_home(HomePaths(tmp_path))
+    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    assert config["run_coordinator"]["config"] == {"max_concurrent_runs": 1, "dequeue_interval_seconds": 1}
+    assert config.get("run_launcher", {}).get("class") == launcher
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:  # Dagster accepts the file and builds both classes
+        assert type(instance.run_coordinator).__name__ == "WarmQueuedRunCoordinator"
+        assert type(instance.run_launcher).__name__ == (launcher or "DefaultRunLauncher")
+
+
+def test_an_unknown_launcher_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKSTREAM_RUN_LAUNCHER", "threads")
+    with pytest.raises(Exception, match="WORKSTREAM_RUN_LAUNCHER"):
+        cli.write_dagster_home(HomePaths(tmp_path))
