@@ -8,6 +8,13 @@ type and time.
 Ranking: `score = 0.7 × bm25 / best_bm25 + 0.3 × relevance / 100` — the text match dominates (scaled to
 the best match of this query, so 1.0 is the best hit), and of two equally good matches the more
 relevant memory (higher type score, fresher, trusted) comes first.
+
+Speed: fts's own `match_bm25` macro scores every document of every org for each query (≈ 180 ms median,
+330 ms p99 on a 1M-event snapshot). The index's tables are the same, but at publish they are also laid
+out as `marts.memory_search_postings` — one row per (org, term, document) with the term frequency and
+the document length, sorted by org and term — so a query reads only its org's postings for its terms
+(DuckDB skips the other row groups by their min/max) and computes the very same BM25 (fts's formula,
+k1 = 1.2, b = 0.75, its `stats`) over them.
 """
 
 from __future__ import annotations
@@ -19,6 +26,10 @@ from datetime import datetime
 import duckdb
 
 SEARCH_TABLE = "marts.memory_search"
+POSTINGS_TABLE = "marts.memory_search_postings"
+FTS_SCHEMA = "fts_marts_memory_search"
+BM25_K1 = 1.2
+BM25_B = 0.75
 TEXT_WEIGHT = 0.7
 RELEVANCE_WEIGHT = 0.3
 SNIPPET_CHARS = 160
@@ -44,6 +55,16 @@ def build_index(con: duckdb.DuckDBPyConnection) -> int:
     con.execute(
         f"pragma create_fts_index('{SEARCH_TABLE}', 'doc_id', 'content', stemmer='porter', "
         "stopwords='english', overwrite=1)"
+    )
+    con.execute(
+        f"""create or replace table {POSTINGS_TABLE} as
+            select search.org_id, terms.termid, search.doc_id, count(*)::integer as tf,
+                   any_value(docs.len)::integer as doc_len
+            from {FTS_SCHEMA}.terms as terms
+            join {FTS_SCHEMA}.docs as docs on docs.docid = terms.docid
+            join {SEARCH_TABLE} as search on search.doc_id = docs.name
+            group by search.org_id, terms.termid, search.doc_id
+            order by search.org_id, terms.termid, search.doc_id"""
     )
     return con.execute(f"select count(*) from {SEARCH_TABLE}").fetchone()[0]
 
@@ -79,25 +100,48 @@ def search(
     if not query.strip():
         return []
     rows = con.execute(
-        f"""with matched as (
-                select *, fts_marts_memory_search.match_bm25(doc_id, $query) as text_score
-                from {SEARCH_TABLE}
-                where org_id = $org
-                  and ($entity_type is null or entity_type = $entity_type)
-                  and ($entity_id is null or entity_id = $entity_id)
-                  and ($client_id is null or client_id = $client_id)
-                  and ($atom_type is null or atom_type = $atom_type)
-                  and ($since is null or occurred_at >= $since)
-                  and ($until is null or occurred_at <= $until)
+        f"""with tokens as (
+                select distinct stem(unnest({FTS_SCHEMA}.tokenize($query)), 'porter') as term
             ),
-            hits as (select * from matched where text_score is not null)
-            select atom_id, entity_type, entity_id, client_id, atom_type, occurred_at, text_score, relevance,
-                   {TEXT_WEIGHT} * text_score / max(text_score) over () + {RELEVANCE_WEIGHT} * relevance / 100
-                       as score,
-                   content
-            from hits
-            order by score desc, atom_id
-            limit $limit""",
+            query_terms as (
+                select dict.termid, log((stats.num_docs - dict.df + 0.5) / (dict.df + 0.5) + 1) as idf,
+                       stats.avgdl
+                from {FTS_SCHEMA}.dict as dict join tokens using (term), {FTS_SCHEMA}.stats as stats
+            ),
+            scores as (
+                select p.doc_id,
+                       sum(q.idf * (p.tf * ({BM25_K1} + 1))
+                           / (p.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * (p.doc_len / q.avgdl))))
+                           as text_score
+                from {POSTINGS_TABLE} as p join query_terms as q using (termid)
+                where p.org_id = $org
+                group by p.doc_id
+            ),
+            hits as (
+                select s.doc_id, s.atom_id, s.entity_type, s.entity_id, s.client_id, s.atom_type,
+                       s.occurred_at, s.relevance, scores.text_score
+                from scores join {SEARCH_TABLE} as s using (doc_id)
+                where s.org_id = $org
+                  and ($entity_type is null or s.entity_type = $entity_type)
+                  and ($entity_id is null or s.entity_id = $entity_id)
+                  and ($client_id is null or s.client_id = $client_id)
+                  and ($atom_type is null or s.atom_type = $atom_type)
+                  and ($since is null or s.occurred_at >= $since)
+                  and ($until is null or s.occurred_at <= $until)
+            ),
+            best as (
+                select *,
+                       {TEXT_WEIGHT} * text_score / max(text_score) over ()
+                           + {RELEVANCE_WEIGHT} * relevance / 100 as score
+                from hits
+                order by score desc, atom_id
+                limit $limit
+            )
+            -- The text only for the hits shown (late materialization: content is the widest column).
+            select best.atom_id, best.entity_type, best.entity_id, best.client_id, best.atom_type,
+                   best.occurred_at, best.text_score, best.relevance, best.score, s.content
+            from best join {SEARCH_TABLE} as s using (doc_id)
+            order by best.score desc, best.atom_id""",
         {
             "query": query,
             "org": org_id,
