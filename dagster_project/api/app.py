@@ -13,9 +13,10 @@ last request using it is done; until then its (unlinked) file stays readable, so
 finish on the version they started on.
 
 Cards carry a strong ETag (the mart's `etag`, already quoted). `If-None-Match` is answered with a 304
-after fetching only the etag (or none: the etags this process has seen in the current, immutable file
-are remembered, so a repeated revalidation costs one stat); a 200 passes the mart's JSON columns into
-the body without parsing them.
+from the etags of the current, immutable file held in memory (all of them, loaded in the background
+when the file is opened, plus each one served), so a revalidation costs one stat; until that load is
+done, by fetching only the etag. A 200 passes the mart's JSON columns into the body without parsing
+them.
 """
 
 from __future__ import annotations
@@ -160,7 +161,25 @@ class SnapshotStore:
             info = dict(zip(names, row, strict=True)) if row else None
         except duckdb.CatalogException:
             info = None
-        return SnapshotVersion(identity, con, info, fts_error)
+        version = SnapshotVersion(identity, con, info, fts_error)
+        # Every card's etag, loaded once per (immutable) file in the background: a first-time
+        # revalidation is then answered like a repeated one, without DuckDB (≈ 1 s for 114k cards).
+        version.users += 1
+        threading.Thread(target=self._preload_etags, args=(version,), daemon=True).start()
+        return version
+
+    def _preload_etags(self, version: SnapshotVersion) -> None:
+        cursor = version.con.cursor()
+        try:
+            rows = cursor.execute(
+                f"select org_id, entity_type, entity_id, etag from {CATALOG}.marts.memory_cards limit ?",
+                [ETAG_CACHE_MAX],
+            ).fetchall()
+            version.etags.update(((org, kind, entity), etag) for org, kind, entity, etag in rows)
+        except duckdb.Error:
+            pass  # no cards table (an older snapshot): etags are then learnt per request
+        finally:
+            self.release(version, cursor)
 
     def _retire(self, version: SnapshotVersion) -> None:
         version.retired = True
