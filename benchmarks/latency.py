@@ -104,11 +104,19 @@ def _pick_atom(serving: Path, skip: set[str]) -> tuple[str, str, str, str, str]:
                where source = 'note' and length(content) >= 24 and same_text = 1
                order by org_id, atom_id limit 200"""
         ).fetchall()
+        for row in rows:
+            if row[3] in skip:
+                continue
+            # The text must live only in this atom's source event: an identical note on another entity
+            # (an expired atom, say) legitimately keeps it in the log and would never "disappear".
+            (carriers,) = con.execute(
+                "select count(*) from marts.events where org_id = ? and contains(payload::varchar, ?)",
+                [row[0], row[4]],
+            ).fetchone()
+            if carriers == 1:
+                return row
     finally:
         con.close()
-    for row in rows:
-        if row[3] not in skip:
-            return row
     raise SystemExit("no note atom left to redact")
 
 
