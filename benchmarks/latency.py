@@ -39,23 +39,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _visible(serving: Path, org: str, signal_id: str) -> bool:
+def _count(serving: Path, sql: str, params: list | dict) -> int | None:
+    """One count from the published snapshot; None while it is missing, being replaced or incomplete."""
     if not serving.exists():
-        return False
+        return None
     try:
         con = duckdb.connect(str(serving), read_only=True)
     except duckdb.Error:
-        return False
+        return None
     try:
-        return bool(
-            con.execute(
-                "select count(*) from marts.signals where org_id = ? and signal_id = ?", [org, signal_id]
-            ).fetchone()[0]
-        )
+        return con.execute(sql, params).fetchone()[0]
     except duckdb.Error:
-        return False
+        return None
     finally:
         con.close()
+
+
+def _visible(serving: Path, org: str, signal_id: str) -> bool:
+    sql = "select count(*) from marts.signals where org_id = ? and signal_id = ?"
+    return bool(_count(serving, sql, [org, signal_id]))
 
 
 def _drop(inbox: Path, i: int, org: str) -> str:
@@ -122,29 +124,19 @@ def _pick_atom(serving: Path, skip: set[str]) -> tuple[str, str, str, str, str]:
 
 def _text_gone(serving: Path, org: str, text: str) -> bool:
     """No trace of `text` in the org's atoms, search table, cards or event log view."""
-    if not serving.exists():
-        return False
-    try:
-        con = duckdb.connect(str(serving), read_only=True)
-    except duckdb.Error:
-        return False
     like = "%" + text.replace("%", "").replace("_", "") + "%"
-    try:
-        hits = con.execute(
-            """select (select count(*) from marts.memory_atoms where org_id = $org and content like $t)
-                    + (select count(*) from marts.memory_search where org_id = $org and content like $t)
-                    + (select count(*) from marts.memory_cards where org_id = $org
-                          and (key_facts::varchar like $t or recent_activity::varchar like $t
-                               or decisions::varchar like $t or risks::varchar like $t
-                               or top_atoms::varchar like $t))
-                    + (select count(*) from marts.events where org_id = $org and payload::varchar like $t)""",
-            {"org": org, "t": like},
-        ).fetchone()[0]
-        return hits == 0
-    except duckdb.Error:
-        return False
-    finally:
-        con.close()
+    hits = _count(
+        serving,
+        """select (select count(*) from marts.memory_atoms where org_id = $org and content like $t)
+                + (select count(*) from marts.memory_search where org_id = $org and content like $t)
+                + (select count(*) from marts.memory_cards where org_id = $org
+                      and (key_facts::varchar like $t or recent_activity::varchar like $t
+                           or decisions::varchar like $t or risks::varchar like $t
+                           or top_atoms::varchar like $t))
+                + (select count(*) from marts.events where org_id = $org and payload::varchar like $t)""",
+        {"org": org, "t": like},
+    )
+    return hits == 0
 
 
 def _redact(inbox: Path, serving: Path, done: set[str]) -> tuple[str, str]:
