@@ -23,7 +23,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -161,6 +163,16 @@ def _redact(inbox: Path, serving: Path, done: set[str]) -> tuple[str, str]:
     return org, content
 
 
+def _seconds_until(done: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll `done` every 0.25 s; the seconds it took, or exit when `timeout` passes first."""
+    started = time.monotonic()
+    while not done():
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"{what}: not reflected in the snapshot after {timeout:.0f} s")
+        time.sleep(0.25)
+    return time.monotonic() - started
+
+
 def _percentiles(latencies: list[float]) -> tuple[float, float, float]:
     """Median, p95 (nearest rank) and max."""
     ordered = sorted(latencies)
@@ -239,22 +251,20 @@ def main() -> None:
         time.sleep(20)  # dagster dev: webserver, daemon and code server up before the first drop
         for i in range(args.drops):
             signal_id = _drop(inbox, i, org)
-            started = time.monotonic()
-            while not _visible(home / "serving.duckdb", org, signal_id):
-                if time.monotonic() - started > args.timeout:
-                    raise SystemExit(f"drop {i}: not visible after {args.timeout:.0f} s")
-                time.sleep(0.25)
-            latencies.append(time.monotonic() - started)
+            latencies.append(
+                _seconds_until(
+                    partial(_visible, home / "serving.duckdb", org, signal_id), args.timeout, f"drop {i}"
+                )
+            )
             print(f"  drop {i + 1:2d}: {latencies[-1]:6.1f} s", flush=True)
         redacted: set[str] = set()
         for i in range(args.redactions):
             org_r, text = _redact(inbox, home / "serving.duckdb", redacted)
-            started = time.monotonic()
-            while not _text_gone(home / "serving.duckdb", org_r, text):
-                if time.monotonic() - started > args.timeout:
-                    raise SystemExit(f"redaction {i}: text still in the snapshot after {args.timeout:.0f} s")
-                time.sleep(0.25)
-            redaction_latencies.append(time.monotonic() - started)
+            redaction_latencies.append(
+                _seconds_until(
+                    partial(_text_gone, home / "serving.duckdb", org_r, text), args.timeout, f"redaction {i}"
+                )
+            )
             print(f"  redaction {i + 1:2d}: {redaction_latencies[-1]:6.1f} s", flush=True)
     finally:
         os.killpg(serve.pid, signal.SIGINT)

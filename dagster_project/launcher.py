@@ -1,14 +1,14 @@
 """A run launcher that executes each run inside the long-lived Dagster daemon, on a worker thread.
 
 Why: Dagster's default launcher starts a fresh process per run, which imports dagster, dagster-dbt, dbt,
-polars, pandera and this project (≈ 7 s on an idle 2-core machine, ≈ 25 s measured under `workstream
+polars, pandera and this project (≈ 7 s on an idle 2-core machine, ≈ 22–24 s measured under `workstream
 serve`'s own load) before the first step runs. The daemon that dequeues runs imports them once, so a
 run launched here starts in well under a second: most of the freshness budget goes to the work.
 
 Trade-offs, chosen for `workstream serve` (one home, one run at a time): code changes need a restart of
 `workstream serve` (the daemon keeps the modules it imported); a run that crashes the interpreter takes
-the daemon with it (`dagster dev` does not restart it; the next `workstream serve` recovers, as every
-run starts by recovering stale outbox claims). `WORKSTREAM_RUN_LAUNCHER=subprocess` switches back to
+the daemon with it (`dagster dev` does not restart it; at the next start the daemon marks that run
+failed, and the next run recovers its stale outbox claims). `WORKSTREAM_RUN_LAUNCHER=subprocess` switches back to
 Dagster's default launcher.
 """
 
@@ -83,7 +83,6 @@ class InProcessThreadRunLauncher(RunLauncher, ConfigurableClass):
 
     def __init__(self, inst_data: ConfigurableClassData | None = None) -> None:
         self._inst_data = inst_data
-        self._threads: dict[str, threading.Thread] = {}
         super().__init__()
 
     @property
@@ -104,15 +103,12 @@ class InProcessThreadRunLauncher(RunLauncher, ConfigurableClass):
         run = context.dagster_run
         self._instance.add_run_tags(run.run_id, {LAUNCHER_TAG: str(os.getpid())})
         recon_job = recon_job_from_origin(context.job_code_origin)  # type: ignore[arg-type]
-        thread = threading.Thread(
+        threading.Thread(
             target=execute_run,
             args=(recon_job, run, self._instance),
             name=f"workstream-run-{run.run_id[:8]}",
             daemon=True,
-        )
-        self._threads = {k: t for k, t in self._threads.items() if t.is_alive()}
-        self._threads[run.run_id] = thread
-        thread.start()
+        ).start()
 
     def terminate(self, run_id: str) -> bool:
         """A thread cannot be killed safely: report that termination is not possible here."""
