@@ -3,7 +3,8 @@
 `split`: ingest a generated inbox once and write its accepted events back out as two clean JSON Lines
 files: the history (all but the newest K events) and the increment (the newest K, which touch entities
 the history created: a realistic next drop). `history`: ingest + apply the history into a fresh home
-(apply throughput). `increment`: ingest + apply the increment on top (the incremental cost).
+(apply throughput). `increment`: ingest + apply the increment on top (the incremental cost); it starts from a copy of the
+home saved after the history, so it can be repeated on a quiet machine.
 """
 
 from __future__ import annotations
@@ -80,12 +81,23 @@ def _ingest_and_apply(inbox: Path, home: Path) -> dict:
     }
 
 
+def saved_history(home: Path) -> Path:
+    """Where `history` keeps a copy of the home as it was after the history, before any increment."""
+    return home.with_name(f"{home.name}-after-history")
+
+
 def history(inbox: Path, home: Path) -> dict:
     shutil.rmtree(home, ignore_errors=True)
-    return _ingest_and_apply(inbox, home)
+    result = _ingest_and_apply(inbox, home)
+    shutil.rmtree(saved_history(home), ignore_errors=True)
+    shutil.copytree(home, saved_history(home))
+    return result
 
 
 def increment(inbox: Path, home: Path) -> dict:
+    """Ingest + apply the increment on the home as the history left it (so it can be repeated)."""
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.copytree(saved_history(home), home)
     return _ingest_and_apply(inbox, home)
 
 

@@ -63,7 +63,8 @@ def fail_orphaned_runs(instance: DagsterInstance, pid: int) -> list[str]:
 class WarmQueuedRunCoordinator(QueuedRunCoordinator):
     """Dagster's queued run coordinator. Inside the daemon (which builds it at start-up; the run launcher
     only at the first launch) it also fails runs an earlier daemon left unfinished and imports the code
-    location in the background, so even the first run launched in-process starts warm."""
+    location in the background (and, with the in-process launcher, imports dbt and parses the project),
+    so even the first run launched in-process starts warm."""
 
     def register_instance(self, instance: DagsterInstance) -> None:
         super().register_instance(instance)
@@ -75,7 +76,12 @@ class WarmQueuedRunCoordinator(QueuedRunCoordinator):
     @staticmethod
     def _start_up(instance: DagsterInstance) -> None:
         fail_orphaned_runs(instance, os.getpid())
-        importlib.import_module("dagster_project.definitions")
+        definitions = importlib.import_module("dagster_project.definitions")
+        if isinstance(instance.run_launcher, InProcessThreadRunLauncher):
+            # Builds run dbt in this process: import it and parse the project before the first drop.
+            from dagster_project.settings import HomePaths, home_from_env
+
+            definitions.defs.resources["dbt"].warm_up(HomePaths(home_from_env()).ensure())
 
 
 class InProcessThreadRunLauncher(RunLauncher, ConfigurableClass):

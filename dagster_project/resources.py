@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -82,12 +83,127 @@ class WorkstreamDbtCliResource(DbtCliResource):
     Both are private hooks of the pinned dagster-dbt 0.29.x; `tests/dagster` pins the behaviour.
     """
 
+    in_process: bool = True
+
     @cached_property
     def _cli_version(self) -> version.Version:
         return version.parse(importlib.metadata.version("dbt-core"))
 
     def _initialize_dbt_core_adapter(self, args):  # noqa: ANN001, ANN202 (dagster-dbt's signature)
         return None
+
+    def cli(  # noqa: ANN201, D417 (dagster-dbt's signature and docs)
+        self,
+        args: Sequence[str],
+        *,
+        raise_on_error: bool = True,
+        manifest=None,  # noqa: ANN001
+        dagster_dbt_translator=None,  # noqa: ANN001
+        context=None,  # noqa: ANN001
+        target_path: Path | None = None,
+        in_process: bool | None = None,
+    ):
+        """dagster-dbt's `cli`, with dbt run in this process (`dbt_in_process.py`) unless
+        `in_process` is off (for the resource, or for this call): the same selection, the same
+        events, the same errors.
+
+        The selection logic is dagster-dbt's own (`get_updated_cli_invocation_params_for_context`);
+        only the process start differs, and `DbtCliInvocation` reads the stand-in like a subprocess.
+        """
+        if not (self.in_process if in_process is None else in_process):
+            return super().cli(
+                args,
+                raise_on_error=raise_on_error,
+                manifest=manifest,
+                dagster_dbt_translator=dagster_dbt_translator,
+                context=context,
+                target_path=target_path,
+            )
+        from dagster_dbt.asset_utils import (
+            DBT_INDIRECT_SELECTION_ENV,
+            extract_runtime_selection_from_args,
+            get_updated_cli_invocation_params_for_context,
+        )
+        from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
+        from dagster_dbt.dagster_dbt_translator import DagsterDbtTranslator, validate_opt_translator
+        from dagster_dbt.dbt_manifest import validate_manifest
+
+        from dagster_project.dbt_in_process import InProcessDbtProcess
+
+        translator = validate_opt_translator(dagster_dbt_translator) or DagsterDbtTranslator()
+        manifest = validate_manifest(manifest) if manifest else {}
+        cleaned_args, selects, excludes = extract_runtime_selection_from_args(args)
+        params = get_updated_cli_invocation_params_for_context(
+            context=context,
+            manifest=manifest,
+            dagster_dbt_translator=translator,
+            runtime_selects=selects,
+            runtime_excludes=excludes,
+        )
+        target_path = target_path or self._get_unique_target_path(context=context)
+        project_dir = Path(params.dbt_project.project_dir if params.dbt_project else self.project_dir)
+        if not target_path.is_absolute():
+            target_path = project_dir / target_path
+        # What dagster-dbt passes through the environment, as flags (the environment is shared here).
+        indirect = params.indirect_selection or os.environ.get(DBT_INDIRECT_SELECTION_ENV)
+        common = self._in_process_args(target_path, project_dir)
+        command = [
+            *cleaned_args,
+            *self.global_config_flags,
+            *params.selection_args,
+            *(["--indirect-selection", indirect] if indirect else []),
+        ]
+        process = InProcessDbtProcess(
+            command,
+            common,
+            project_dir,
+            # dagster-dbt copies the project to a temporary folder for very large selections:
+            # a manifest for a folder that is never used again is not kept.
+            keep_manifest=project_dir.resolve() == Path(self.project_dir).resolve(),
+        )
+        return DbtCliInvocation(
+            process=process,
+            manifest=params.manifest,
+            dagster_dbt_translator=params.dagster_dbt_translator,
+            project_dir=project_dir,
+            target_path=target_path,
+            raise_on_error=raise_on_error,
+            context=context,
+            adapter=None,
+            cli_version=self._cli_version,
+            project=params.dbt_project,
+        )
+
+    def _in_process_args(self, target_path: Path, project_dir: Path) -> list[str]:
+        """What dagster-dbt passes a dbt process through its environment, as flags (in-process, the
+        environment is shared); also the key under which a parsed manifest is kept."""
+        return [
+            "--log-format-file",
+            "json",
+            "--log-level",
+            "none",
+            "--no-send-anonymous-usage-stats",
+            "--target-path",
+            str(target_path),
+            "--log-path",
+            str(target_path),
+            "--project-dir",
+            str(project_dir),
+            "--profiles-dir",
+            str(self.profiles_dir or project_dir),
+            *(["--profile", self.profile] if self.profile else []),
+            *(["--target", self.target] if self.target else []),
+        ]
+
+    def warm_up(self, paths: HomePaths) -> None:
+        """Import dbt and parse the project for this home now, so the first build starts warm."""
+        if not self.in_process:
+            return
+        from dagster_project.dbt_in_process import prepare_manifest
+
+        os.environ["WORKSTREAM_WAREHOUSE"] = str(paths.warehouse)
+        project_dir = Path(self.project_dir)
+        prepare_manifest(self._in_process_args(paths.dbt_target, project_dir), project_dir)
 
 
 def build_dbt_resource() -> DbtCliResource:
@@ -99,4 +215,6 @@ def build_dbt_resource() -> DbtCliResource:
         # dbt's file log at info, not debug: every SQL statement logged as JSON cost ≈ 1.5 s a run; the
         # run's own event log keeps dbt's structured output either way.
         global_config_flags=["--log-level-file", "info"],
+        # WORKSTREAM_DBT_IN_PROCESS=0 goes back to dagster-dbt's one process per dbt command.
+        in_process=os.environ.get("WORKSTREAM_DBT_IN_PROCESS", "1") != "0",
     )

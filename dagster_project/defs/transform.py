@@ -3,9 +3,14 @@
 import os
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
-from dagster_project.resources import RunClockResource, WorkstreamResource, dbt_project
+from dagster_project.resources import (
+    RunClockResource,
+    WorkstreamDbtCliResource,
+    WorkstreamResource,
+    dbt_project,
+)
 from dagster_project.warehouse import write_build_clock, writer_lock
 
 # The default translator is enough: groups come from `meta.dagster.group` per dbt folder, and the
@@ -27,7 +32,7 @@ def dbt_build_args() -> list[str]:
 )
 def workstream_dbt_assets(
     context: dg.AssetExecutionContext,
-    dbt: DbtCliResource,
+    dbt: WorkstreamDbtCliResource,
     workstream: WorkstreamResource,
     clock: RunClockResource,
 ):
@@ -40,4 +45,12 @@ def workstream_dbt_assets(
             # A build: compute as of this run's T. A tests-only run checks what the last build wrote,
             # so it keeps that build's clock.
             write_build_clock(paths.warehouse, clock.as_of_time())
-        yield from dbt.cli(dbt_build_args(), context=context, target_path=paths.dbt_target).stream()
+        yield from dbt.cli(
+            dbt_build_args(),
+            context=context,
+            target_path=paths.dbt_target,
+            # Builds run dbt in this process (no start-up cost, see dbt_in_process.py). A tests-only
+            # run is off the freshness path and its 310 checks parallelise better in a process of
+            # their own, beside the step that records their results.
+            in_process=None if context.selected_asset_keys else False,
+        ).stream()
