@@ -173,6 +173,26 @@ def _seconds_until(done: Callable[[], bool], timeout: float, what: str) -> float
     return time.monotonic() - started
 
 
+def _largest_process_mb(group: int) -> tuple[float, str]:
+    """The largest resident set among a process group's processes (the `serve` tree), and its command."""
+    largest = (0.0, "")
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != group:  # pgrp
+                continue
+            rss_kb = next(
+                int(line.split()[1])
+                for line in (status.parent / "status").read_text().splitlines()
+                if line.startswith("VmRSS:")
+            )
+            command = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+        except (OSError, StopIteration, ValueError, IndexError):
+            continue
+        largest = max(largest, (rss_kb / 1024, command))
+    return largest
+
+
 def _percentiles(latencies: list[float]) -> tuple[float, float, float]:
     """Median, p95 (nearest rank) and max."""
     ordered = sorted(latencies)
@@ -246,6 +266,7 @@ def main() -> None:
         start_new_session=True,
     )
     latencies: list[float] = []
+    rss_mb = 0.0
     redaction_latencies: list[float] = []
     try:
         time.sleep(20)  # dagster dev: webserver, daemon and code server up before the first drop
@@ -266,13 +287,19 @@ def main() -> None:
                 )
             )
             print(f"  redaction {i + 1:2d}: {redaction_latencies[-1]:6.1f} s", flush=True)
+        rss_mb, rss_command = _largest_process_mb(serve.pid)
+        print(f"largest `serve` process after the drops: {rss_mb:,.0f} MB RSS ({rss_command.strip()})")
     finally:
         os.killpg(serve.pid, signal.SIGINT)
         try:
             serve.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(serve.pid, signal.SIGKILL)
-    result: dict = {"sensor_interval_s": args.sensor_interval, "base_events": args.base_events}
+    result: dict = {
+        "sensor_interval_s": args.sensor_interval,
+        "base_events": args.base_events,
+        "largest_serve_process_rss_mb": round(rss_mb),
+    }
     if latencies:
         median, p95, worst = _percentiles(latencies)
         result.update(drops=len(latencies), median_s=median, p95_s=p95, max_s=worst)

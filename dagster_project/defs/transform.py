@@ -49,8 +49,10 @@ def workstream_dbt_assets(
             dbt_build_args(),
             context=context,
             target_path=paths.dbt_target,
-            # Builds run dbt in this process (no start-up cost, see dbt_in_process.py). A tests-only
-            # run is off the freshness path and its 310 checks parallelise better in a process of
-            # their own, beside the step that records their results.
-            in_process=None if context.selected_asset_keys else False,
+            # Model builds run dbt in this process (no start-up cost, see dbt_in_process.py). Runs
+            # with data tests (the tests job, the nightly build) are off the freshness path, and their
+            # 310 checks run better in a dbt process of their own, beside the step recording them.
+            in_process=None
+            if context.selected_asset_keys and not context.selected_asset_check_keys
+            else False,
         ).stream()

@@ -79,6 +79,22 @@ def first_run(generated, tmp_path_factory):
     return home, out, info
 
 
+def test_models_build_in_this_process_and_data_tests_in_a_dbt_process(first_run):
+    """The build job ran dbt in-process (no dbt start-up per build); the tests job ran a dbt process."""
+    home, _, _ = first_run
+    invocations: dict[str, dict] = {}
+    for line in (home / "dbt-target" / "dbt.log").read_bytes().splitlines():
+        event = orjson.loads(line)
+        invocation = invocations.setdefault(event["info"]["invocation_id"], {"pid": event["info"]["pid"]})
+        if event["info"]["name"] == "FinishedRunningStats":
+            invocation["stats"] = event["data"]["stat_line"]
+    builds = [i for i in invocations.values() if "table model" in i.get("stats", "")]
+    tests = [i for i in invocations.values() if i.get("stats", "").endswith("data tests")]
+    assert builds and tests, invocations
+    assert all(i["pid"] == os.getpid() for i in builds)
+    assert all(i["pid"] != os.getpid() for i in tests)
+
+
 def test_ledger_matches_what_the_generator_wrote(first_run):
     home, _, info = first_run
     expected = {f["name"]: f for f in info["manifest"]["files"]}
