@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.apply_steps import saved_history
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "data" / "bench"
 BIN = Path(sys.executable).parent
@@ -128,6 +130,11 @@ def main() -> None:
         help="opt-in large run: the whole runs only on a copy of the applied history (no second apply)",
     )
     parser.add_argument("--increment", type=int, default=10_000, help="events in the incremental drop")
+    parser.add_argument(
+        "--reuse-history",
+        action="store_true",
+        help="keep the split and applied history of an earlier run of this size (repeat the rest)",
+    )
     parser.add_argument("--skip-ingest", action="store_true", help="only the apply and whole-run parts")
     parser.add_argument("--skip-apply", action="store_true", help="only the ingest part")
     parser.add_argument("--bad-rate", type=float, default=0.01)
@@ -152,9 +159,15 @@ def main() -> None:
         return
     print(f"(c) apply: the history, then an increment of the newest {args.increment:,} events …", flush=True)
     parts = BENCH / f"split-{args.events}"
-    results["split"] = apply_step("split", str(inbox), str(parts), str(args.increment))
     apply_home = BENCH / f"apply-home-{args.events}"
-    results["apply_history"] = apply_step("history", str(parts / "history"), str(apply_home))
+    previous = BENCH / f"results-{args.events}{'-large' if args.large else ''}.json"
+    if args.reuse_history and saved_history(apply_home).exists() and previous.exists():
+        # The increment and whole runs again, on a quiet machine, from the saved history.
+        earlier = json.loads(previous.read_text())
+        results["split"], results["apply_history"] = earlier["split"], earlier["apply_history"]
+    else:
+        results["split"] = apply_step("split", str(inbox), str(parts), str(args.increment))
+        results["apply_history"] = apply_step("history", str(parts / "history"), str(apply_home))
     results["apply_increment"] = apply_step("increment", str(parts / "increment"), str(apply_home))
 
     if args.large:

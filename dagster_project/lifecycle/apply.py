@@ -275,18 +275,23 @@ def apply_batch(
         "apply_dead",
         pl.DataFrame(list(dead), schema={"org_id": pl.Utf8, "event_id": pl.Utf8}, orient="row"),
     )
+    # The claimed events, plus (when the as-of moved) every event between the old and the new as-of.
+    # Semi joins and a union, not `exists (…) or …`: DuckDB runs that as a correlated join over the
+    # whole log (≈ 4 s at 5M events against 0.6 s).
+    columns = """e.event_id, e.org_id, e.event_name, e.entity_type, e.entity_id,
+                 json_extract_string(e.payload, '$.signal_ids[*]') as signal_ids,
+                 json_extract_string(e.payload, '$.pursuit_id') as pursuit_id"""
     window = ""
     params: dict[str, Any] = {"as_of": as_of}
     if previous is not None and previous != as_of:
-        window = " or (e.occurred_at > $lo and e.occurred_at <= $hi)"
+        window = (
+            f" union select {columns} from raw.events e where e.occurred_at > $lo and e.occurred_at <= $hi"
+        )
         params |= {"lo": min(previous, as_of), "hi": max(previous, as_of)}
     touched = con.execute(
-        f"""select e.org_id, e.event_name, e.entity_type, e.entity_id,
-                   json_extract_string(e.payload, '$.signal_ids[*]') as signal_ids,
-                   json_extract_string(e.payload, '$.pursuit_id') as pursuit_id
-            from raw.events e
-            where (exists (select 1 from apply_keys k where k.org_id = e.org_id and k.event_id = e.event_id)
-                   and (e.occurred_at <= $as_of or e.event_name = 'memory.redacted')){window}""",
+        f"""select {columns}
+            from raw.events e semi join apply_keys k on k.org_id = e.org_id and k.event_id = e.event_id
+            where e.occurred_at <= $as_of or e.event_name = 'memory.redacted'{window}""",
         params,
     ).fetchall()
     report.events_in = len(touched)
@@ -295,7 +300,7 @@ def apply_batch(
     uf = _UnionFind()
     refold_orgs: set[str] = set()
     touched_nodes: set[tuple[str, Node]] = set()
-    for org_id, event_name, entity_type, entity_id, signal_ids, pursuit_id in touched:
+    for _event_id, org_id, event_name, entity_type, entity_id, signal_ids, pursuit_id in touched:
         if event_name == CONFIG_EVENT:
             refold_orgs.add(org_id)
             continue
@@ -367,8 +372,8 @@ def apply_batch(
         """select m.cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name, e.entity_type, e.entity_id,
                   e.actor, e.payload
            from raw.events e join apply_map m using (org_id, entity_type, entity_id)
-           where (e.occurred_at <= $as_of or e.event_name = 'memory.redacted')
-             and not exists (select 1 from apply_dead d where d.org_id = e.org_id and d.event_id = e.event_id)""",
+                anti join apply_dead d on d.org_id = e.org_id and d.event_id = e.event_id
+           where e.occurred_at <= $as_of or e.event_name = 'memory.redacted'""",
         as_of,
     )
     config_events = _load_events(
@@ -376,8 +381,8 @@ def apply_batch(
         """select 'org-config' as cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name,
                   e.entity_type, e.entity_id, e.actor, e.payload
            from raw.events e join apply_orgs o using (org_id)
-           where e.event_name = 'config.changed' and e.occurred_at <= $as_of
-             and not exists (select 1 from apply_dead d where d.org_id = e.org_id and d.event_id = e.event_id)""",
+                anti join apply_dead d on d.org_id = e.org_id and d.event_id = e.event_id
+           where e.event_name = 'config.changed' and e.occurred_at <= $as_of""",
         as_of,
     )
     by_cluster: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
