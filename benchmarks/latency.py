@@ -173,20 +173,27 @@ def _seconds_until(done: Callable[[], bool], timeout: float, what: str) -> float
     return time.monotonic() - started
 
 
-def _largest_process_mb(group: int) -> tuple[float, str]:
-    """The largest resident set among a process group's processes (the `serve` tree), and its command."""
-    largest = (0.0, "")
-    for status in Path("/proc").glob("[0-9]*/stat"):
+def _largest_process_mb(root: int) -> tuple[float, str]:
+    """The largest resident set among `root` and its descendants (the `serve` tree), and its command."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = status.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) != group:  # pgrp
-                continue
-            rss_kb = next(
-                int(line.split()[1])
-                for line in (status.parent / "status").read_text().splitlines()
-                if line.startswith("VmRSS:")
-            )
-            command = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    largest = (0.0, "")
+    for pid in tree:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
         except (OSError, StopIteration, ValueError, IndexError):
             continue
         largest = max(largest, (rss_kb / 1024, command))
