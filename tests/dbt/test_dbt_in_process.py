@@ -47,10 +47,13 @@ def test_in_process_build_gives_the_events_and_tables_of_a_dbt_process(tmp_path:
 def test_in_process_manifest_is_parsed_once_and_kept(tmp_path: Path) -> None:
     warehouse = make_warehouse(tmp_path / "warehouse.duckdb")
     write_build_clock(warehouse, datetime.fromisoformat(AS_OF))
+    dbt_in_process._MANIFESTS.clear()
     _build(warehouse, tmp_path / "target", in_process=True)
-    kept = len(dbt_in_process._MANIFESTS)
+    assert len(dbt_in_process._MANIFESTS) == 1  # parsed for the first build, and kept
+    (first,) = dbt_in_process._MANIFESTS.values()
     _build(warehouse, tmp_path / "target", in_process=True)
-    assert len(dbt_in_process._MANIFESTS) == kept  # the second build reused the first one's manifest
+    (second,) = dbt_in_process._MANIFESTS.values()
+    assert second is first  # the second build found it: no second parse, no second key
 
 
 def test_in_process_failure_raises_with_dbt_error(tmp_path: Path) -> None:
