@@ -21,15 +21,21 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "data" / "bench"
 BIN = Path(sys.executable).parent
 END = "2026-11-27T17:00:00Z"
+DEFAULT_SPAN_DAYS = 120
 
 
 def _sh(args: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(args, check=True, text=True, capture_output=True, cwd=ROOT, **kw)
 
 
-def dataset(events: int, bad_rate: float) -> Path:
-    """Generate once per size; a finished dataset (its manifest written last) is reused."""
-    inbox = BENCH / f"inbox-{events}"
+def tag(events: int, span_days: int = DEFAULT_SPAN_DAYS) -> str:
+    """How files of one dataset are named: `1000000`, or `5000000-600d` for another span."""
+    return f"{events}" if span_days == DEFAULT_SPAN_DAYS else f"{events}-{span_days}d"
+
+
+def dataset(events: int, bad_rate: float, span_days: int = DEFAULT_SPAN_DAYS) -> Path:
+    """Generate once per size and span; a finished dataset (its manifest written last) is reused."""
+    inbox = BENCH / f"inbox-{tag(events, span_days)}"
     if (inbox / ".manifest.json").exists():
         return inbox
     shutil.rmtree(inbox, ignore_errors=True)
@@ -51,6 +57,8 @@ def dataset(events: int, bad_rate: float) -> Path:
             str(bad_rate),
             "--end",
             END,
+            "--span-days",
+            str(span_days),
         ]
     )
     print(f"  generated in {time.perf_counter() - started:.1f} s", flush=True)
@@ -79,7 +87,7 @@ def whole_run(inbox: Path, home: Path, *, fresh: bool = True) -> dict:
     return {"seconds": elapsed}
 
 
-def increment_run_on_applied_history(parts: Path, apply_home: Path, events: int) -> dict:
+def increment_run_on_applied_history(parts: Path, apply_home: Path, name: str) -> dict:
     """(b) at a large size: the whole `workstream run` of the increment, on a copy of the home the
     history apply left (applying a large history twice would take most of an hour). A first run with
     an empty inbox builds and publishes the history, so the increment run is a steady-state run."""
@@ -89,10 +97,10 @@ def increment_run_on_applied_history(parts: Path, apply_home: Path, events: int)
         "(b) whole `workstream run`: the applied history built and published, then the increment …",
         flush=True,
     )
-    home = BENCH / f"home-{events}-increment"
+    home = BENCH / f"home-{name}-increment"
     shutil.rmtree(home, ignore_errors=True)
     shutil.copytree(saved_history(apply_home), home)
-    inbox = BENCH / f"increment-inbox-{events}"
+    inbox = BENCH / f"increment-inbox-{name}"
     shutil.rmtree(inbox, ignore_errors=True)
     inbox.mkdir(parents=True)
     first = whole_run(inbox, home, fresh=False)
@@ -138,10 +146,17 @@ def main() -> None:
     parser.add_argument("--skip-ingest", action="store_true", help="only the apply and whole-run parts")
     parser.add_argument("--skip-apply", action="store_true", help="only the ingest part")
     parser.add_argument("--bad-rate", type=float, default=0.01)
+    parser.add_argument(
+        "--span-days",
+        type=int,
+        default=DEFAULT_SPAN_DAYS,
+        help="days the generated events cover (more days at the same size: a longer history at a lower rate)",
+    )
     args = parser.parse_args()
+    name = tag(args.events, args.span_days)
     BENCH.mkdir(parents=True, exist_ok=True)
-    results: dict = {"machine": machine(), "events": args.events}
-    inbox = dataset(args.events, args.bad_rate)
+    results: dict = {"machine": machine(), "events": args.events, "span_days": args.span_days}
+    inbox = dataset(args.events, args.bad_rate, args.span_days)
     size_mb = sum(p.stat().st_size for p in inbox.iterdir()) / 2**20
     results["input_mb"] = round(size_mb, 1)
 
@@ -158,9 +173,9 @@ def main() -> None:
         _report(results, args, inbox, size_mb)
         return
     print(f"(c) apply: the history, then an increment of the newest {args.increment:,} events …", flush=True)
-    parts = BENCH / f"split-{args.events}"
-    apply_home = BENCH / f"apply-home-{args.events}"
-    previous = BENCH / f"results-{args.events}{'-large' if args.large else ''}.json"
+    parts = BENCH / f"split-{name}"
+    apply_home = BENCH / f"apply-home-{name}"
+    previous = BENCH / f"results-{name}{'-large' if args.large else ''}.json"
     if args.reuse_history and saved_history(apply_home).exists() and previous.exists():
         # The increment and whole runs again, on a quiet machine, from the saved history.
         earlier = json.loads(previous.read_text())
@@ -171,15 +186,15 @@ def main() -> None:
     results["apply_increment"] = apply_step("increment", str(parts / "increment"), str(apply_home))
 
     if args.large:
-        results.update(increment_run_on_applied_history(parts, apply_home, args.events))
+        results.update(increment_run_on_applied_history(parts, apply_home, name))
     else:
         print("(b) whole `workstream run` at 1k, on the history, then on the increment …", flush=True)
         small = dataset(1000, args.bad_rate)
         results["run_1k"] = whole_run(small, BENCH / "home-1k")
-        run_inbox = BENCH / f"run-inbox-{args.events}"
+        run_inbox = BENCH / f"run-inbox-{name}"
         shutil.rmtree(run_inbox, ignore_errors=True)
         shutil.copytree(parts / "history", run_inbox)
-        home = BENCH / f"home-{args.events}"
+        home = BENCH / f"home-{name}"
         results["run_n"] = whole_run(run_inbox, home)
         shutil.copy(parts / "increment" / "increment.jsonl", run_inbox / "increment.jsonl")
         results["run_increment"] = whole_run(run_inbox, home, fresh=False)
@@ -193,11 +208,14 @@ def main() -> None:
 
 
 def _report(results: dict, args: argparse.Namespace, inbox: Path, size_mb: float) -> None:
-    out = BENCH / f"results-{args.events}{'-large' if args.large else ''}.json"
+    out = BENCH / f"results-{tag(args.events, args.span_days)}{'-large' if args.large else ''}.json"
     out.write_text(json.dumps(results, indent=2))
     print()
     print(f"machine: {results['machine']}")
-    print(f"input: {args.events:,} events, {size_mb:.0f} MB in {len(list(inbox.glob('events-*')))} files")
+    print(
+        f"input: {args.events:,} events over {args.span_days} days, {size_mb:.0f} MB in "
+        f"{len(list(inbox.glob('events-*')))} files"
+    )
     if not args.skip_ingest:
         raw, ingest = results["duckdb_raw"], results["ingest"]
         print(

@@ -131,6 +131,14 @@ def generate(
     files: Annotated[
         int | None, typer.Option(min=1, help="Number of files (default: one per 250k events).")
     ] = None,
+    span_days: Annotated[
+        int,
+        typer.Option(
+            min=70,  # generator.engine.MIN_SPAN_DAYS (not imported here: the CLI starts fast)
+            help="Days of history the events cover, ending at --end: more days at the same --events "
+            "means a lower activity rate.",
+        ),
+    ] = 120,
 ) -> None:
     """Write deterministic, realistic multi-org sales activity in JSONL, JSONL.gz, CSV and Parquet."""
     from dagster_project.generator import generate as run_generator
@@ -145,6 +153,7 @@ def generate(
             seed=seed,
             bad_rate=bad_rate,
             files=files,
+            span_days=span_days,
             progress=lambda n: progress.advance(task, n),
             **kwargs,
         )

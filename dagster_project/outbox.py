@@ -82,6 +82,8 @@ create index if not exists outbox_items_claimable
 create index if not exists outbox_items_claimed
     on outbox_items (claimed_at) where status = 'claimed';
 create index if not exists outbox_items_org_status on outbox_items (org_id, status);
+-- Every apply run reads the dead letters (left out of every fold): without this a scan of all items.
+create index if not exists outbox_items_dead on outbox_items (org_id, event_id) where status = 'dead';
 create index if not exists outbox_items_token on outbox_items (claim_token) where claim_token is not null;
 """
 

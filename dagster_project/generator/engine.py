@@ -37,6 +37,7 @@ MANIFEST_NAME = ".manifest.json"
 _RESERVOIR = 256
 _PROGRESS_EVERY = 5000
 _BATCH = 2048  # events pending across the open files before they are written
+MIN_SPAN_DAYS = 70  # the demo config schedule spans 60 days from the start
 
 
 @dataclass
@@ -84,11 +85,12 @@ def generate(
     end: datetime = DEFAULT_END,
     files: int | None = None,
     progress: Callable[[int], None] | None = None,
+    span_days: int = SPAN_DAYS,
 ) -> GenerateResult:
     """Write deterministic demo event files (and `.manifest.json`) into `out_dir`.
 
-    `events` valid events (a little more: the last story is finished), over about 120 days ending at
-    `end`, for `orgs` orgs, in `files` files (default: `default_files(events)`), plus about
+    `events` valid events (a little more: the last story is finished), over about `span_days` (120) days
+    ending at `end`, for `orgs` orgs, in `files` files (default: `default_files(events)`), plus about
     `bad_rate * events` bad or duplicate lines covering every kind (at least one each when > 0).
     `progress(n)` is called with the number of events written since its last call. Files are written
     as hidden temp files and renamed when complete; files of the same name are replaced, other files in
@@ -102,11 +104,15 @@ def generate(
         raise ValueError("bad_rate must be within [0, 1]")
     if files is not None and files < 1:
         raise ValueError("files must be >= 1")
+    if span_days < MIN_SPAN_DAYS:
+        raise ValueError(f"span_days must be >= {MIN_SPAN_DAYS} (the demo's config schedule spans 60 days)")
     if end.tzinfo is None or end.utcoffset() is None:
         raise ValueError("end must be timezone-aware")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    engine = _Engine(out_dir, orgs, events, seed, bad_rate, end, files or default_files(events), progress)
+    engine = _Engine(
+        out_dir, orgs, events, seed, bad_rate, end, files or default_files(events), progress, span_days
+    )
     return engine.run()
 
 
@@ -121,6 +127,7 @@ class _Engine:
         end: datetime,
         n_files: int,
         progress: Callable[[int], None] | None,
+        span_days: int = SPAN_DAYS,
     ) -> None:
         self.out_dir = out_dir
         self.events = events
@@ -132,8 +139,11 @@ class _Engine:
             "end": end.isoformat(),
             "files": n_files,
         }
+        if span_days != SPAN_DAYS:  # the default stays out, so older manifests compare equal
+            self.params["span_days"] = span_days
+        self.span_days = span_days
         self.progress = progress
-        self.world = World(orgs, end, events, random.Random(f"workstream:{seed}:stories"))
+        self.world = World(orgs, end, events, random.Random(f"workstream:{seed}:stories"), span_days)
         self.place_rng = random.Random(f"workstream:{seed}:placement")
         self.bad_rng = random.Random(f"workstream:{seed}:bad")
         self.corruptor = Corruptor(self.bad_rng)
@@ -340,7 +350,7 @@ class _Engine:
             "manifest_version": 1,
             "generator": "dagster_project.generator",
             "params": self.params,
-            "span_days": SPAN_DAYS,
+            "span_days": self.span_days,
             "events": result.events,
             "lines": result.lines,
             "bad_lines": result.bad_lines,

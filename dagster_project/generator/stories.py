@@ -61,7 +61,9 @@ _CONTACT_SLUGS = {name: _ascii_slug(name) for name in cat.CONTACT_NAMES}
 class Org:
     """One tenant: its clock, team, client pool, id counters and config schedule."""
 
-    def __init__(self, idx: int, end: datetime, pool_size: int, rng: random.Random) -> None:
+    def __init__(
+        self, idx: int, end: datetime, pool_size: int, rng: random.Random, span_days: int = SPAN_DAYS
+    ) -> None:
         if idx < len(cat.ORGS):
             self.org_id, tz, self.domain = cat.ORGS[idx]
         else:
@@ -70,7 +72,7 @@ class Org:
         self.idx = idx
         self.id_prefix = f"evt-{self.org_id}-"
         self.tz_name = tz
-        self.clock = OrgClock(tz, end, SPAN_DAYS)
+        self.clock = OrgClock(tz, end, span_days)
         people = [(f, last) for f in cat.FIRST_NAMES for last in cat.LAST_NAMES]
         picked = rng.sample(people, 13)
         self.reps = tuple(f"{f}.{last}@{self.domain}" for f, last in picked[:10])
@@ -148,10 +150,12 @@ class Org:
 class World:
     """All orgs plus the endless stream of stories (`stories()`); the caller decides when to stop."""
 
-    def __init__(self, orgs: int, end: datetime, events: int, rng: random.Random) -> None:
+    def __init__(
+        self, orgs: int, end: datetime, events: int, rng: random.Random, span_days: int = SPAN_DAYS
+    ) -> None:
         self.rng = rng
         pool = max(30, min(800, events // max(1, orgs * 60)))
-        self.orgs = [Org(i, end, pool, rng) for i in range(orgs)]
+        self.orgs = [Org(i, end, pool, rng, span_days) for i in range(orgs)]
         weights = [1.0 / (1 + 0.35 * i) for i in range(orgs)]
         total = sum(weights)
         acc = 0.0

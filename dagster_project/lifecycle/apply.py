@@ -186,6 +186,7 @@ SCHEMAS["memory_audit"] = {
     "version": pl.Int32,
 }
 CLUSTERED_TABLES = tuple(SCHEMAS)
+CLUSTER_KEY = ("org_id", "entity_type", "entity_id")
 CONFIG_SCHEMA: dict[str, Any] = {
     "org_id": pl.Utf8,
     "key": pl.Utf8,
@@ -256,11 +257,14 @@ def apply_batch(
     now: datetime,
     dead: Iterable[Key] = (),
     fault: FaultHook | None = None,
+    keys_between: tuple[datetime, datetime] | None = None,
 ) -> BatchReport:
     """Re-fold the clusters that `keys` (accepted events) and a moved as-of touch; write in one transaction.
 
     `dead` events (dead letters) are left out of every fold. Events after `as_of` are not applied yet:
-    they are picked up by the run whose as-of passes them.
+    they are picked up by the run whose as-of passes them. `keys_between` (the claimed items' earliest
+    and latest `occurred_at`) only lets DuckDB skip the log's older row groups; if it misses a key, the
+    lookup is repeated without it.
     """
     ensure_core_schema(con)
     report = BatchReport()
@@ -280,27 +284,33 @@ def apply_batch(
     # whole log (≈ 4 s at 5M events against 0.6 s).
     columns = """e.event_id, e.org_id, e.event_name, e.entity_type, e.entity_id,
                  json_extract_string(e.payload, '$.signal_ids[*]') as signal_ids,
-                 json_extract_string(e.payload, '$.pursuit_id') as pursuit_id"""
-    window = ""
-    params: dict[str, Any] = {"as_of": as_of}
+                 json_extract_string(e.payload, '$.pursuit_id') as pursuit_id,
+                 e.occurred_at, e.occurred_at <= $as_of or e.event_name = 'memory.redacted' as due"""
+    keyed_sql = f"""select {columns}
+        from raw.events e semi join apply_keys k on k.org_id = e.org_id and k.event_id = e.event_id"""
+    keyed: list[tuple] = []
+    if keys_between is not None:
+        keyed = con.execute(
+            f"{keyed_sql} where e.occurred_at between $first and $last",
+            {"as_of": as_of, "first": keys_between[0], "last": keys_between[1]},
+        ).fetchall()
+    if len(keyed) < len(set(keys)):  # no hint, or a key outside it
+        keyed = con.execute(keyed_sql, {"as_of": as_of}).fetchall()
+    touched = [row for row in keyed if row[-1]]
     if previous is not None and previous != as_of:
-        window = (
-            f" union select {columns} from raw.events e where e.occurred_at > $lo and e.occurred_at <= $hi"
-        )
-        params |= {"lo": min(previous, as_of), "hi": max(previous, as_of)}
-    touched = con.execute(
-        f"""select {columns}
-            from raw.events e semi join apply_keys k on k.org_id = e.org_id and k.event_id = e.event_id
-            where e.occurred_at <= $as_of or e.event_name = 'memory.redacted'{window}""",
-        params,
-    ).fetchall()
+        seen = {(row[1], row[0]) for row in touched}
+        moved = con.execute(
+            f"select {columns} from raw.events e where e.occurred_at > $lo and e.occurred_at <= $hi",
+            {"as_of": as_of, "lo": min(previous, as_of), "hi": max(previous, as_of)},
+        ).fetchall()
+        touched += [row for row in moved if (row[1], row[0]) not in seen]
     report.events_in = len(touched)
 
     # Union the touched entities with their links and with the clusters they already belong to.
     uf = _UnionFind()
     refold_orgs: set[str] = set()
     touched_nodes: set[tuple[str, Node]] = set()
-    for _event_id, org_id, event_name, entity_type, entity_id, signal_ids, pursuit_id in touched:
+    for _event_id, org_id, event_name, entity_type, entity_id, signal_ids, pursuit_id, *_ in touched:
         if event_name == CONFIG_EVENT:
             refold_orgs.add(org_id)
             continue
@@ -339,11 +349,12 @@ def apply_batch(
         ),
     )
     members = con.execute(
-        """select c.org_id, c.entity_type, c.entity_id, c.cluster_id from core.entity_clusters c
-           join apply_old_clusters o using (org_id, cluster_id)"""
+        """select c.org_id, c.entity_type, c.entity_id, c.cluster_id, c.first_event_at
+           from core.entity_clusters c join apply_old_clusters o using (org_id, cluster_id)"""
     ).fetchall()
-    for org_id, entity_type, entity_id, cluster_id in members:
+    for org_id, entity_type, entity_id, cluster_id, _first in members:
         uf.union((org_id, (entity_type, entity_id)), (org_id, ("\x00cluster", cluster_id)))
+    since = _earliest_event(touched, members)
     for node in touched_nodes:
         uf.find(node)
 
@@ -367,15 +378,32 @@ def apply_batch(
     _register(con, "apply_map", map_frame)
     report.clusters = len(absorbed)
 
+    # Every event of these clusters is at or after `since` (see `_earliest_event`): DuckDB skips the
+    # log's row groups that end before it.
     events = _load_events(
         con,
-        """select m.cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name, e.entity_type, e.entity_id,
-                  e.actor, e.payload
+        f"""select m.cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name, e.entity_type,
+                  e.entity_id, e.actor, e.payload
            from raw.events e join apply_map m using (org_id, entity_type, entity_id)
                 anti join apply_dead d on d.org_id = e.org_id and d.event_id = e.event_id
-           where e.occurred_at <= $as_of or e.event_name = 'memory.redacted'""",
+           where (e.occurred_at <= $as_of or e.event_name = 'memory.redacted')
+                 {"and e.occurred_at >= $since" if since is not None else ""}""",
         as_of,
+        since=since,
     )
+    first_event: dict[tuple[str, str, str], datetime] = {}
+    for _, e in events:
+        entity = (e["org_id"], e["entity_type"], e["entity_id"])
+        if entity not in first_event or e["occurred_at"] < first_event[entity]:
+            first_event[entity] = e["occurred_at"]
+    map_frame = map_frame.with_columns(
+        pl.Series(
+            "first_event_at",
+            [first_event.get(entity) for entity in map_frame.select(CLUSTER_KEY).iter_rows()],
+            dtype=_TS,
+        )
+    )
+    _register(con, "apply_map", map_frame)
     config_events = _load_events(
         con,
         """select 'org-config' as cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name,
@@ -450,19 +478,35 @@ def apply_batch(
     return report
 
 
+def _earliest_event(touched: list[tuple], members: list[tuple]) -> datetime | None:
+    """A time no event of the clusters being re-folded is before, or None when it is not known.
+
+    `core.entity_clusters.first_event_at` is each entity's earliest event in its last fold (None: no
+    event, or a row from before the column existed). An event of a re-folded cluster is either one of
+    those, or touched now (claimed, or crossed by a moved as-of), or still waiting in the outbox: that
+    one's own batch re-folds the cluster with it. So the minimum over the members and the touched events
+    bounds every event this fold needs.
+    """
+    times = [row[7] for row in touched]
+    for *_, first in members:
+        if first is None:
+            return None
+        times.append(first)
+    return min(times) if times else None
+
+
 def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
     """Expose a frame to SQL under `name` (replacing an earlier frame of that name)."""
     con.register(name, frame.to_arrow())
 
 
 def _load_events(
-    con: duckdb.DuckDBPyConnection, sql: str, as_of: datetime
+    con: duckdb.DuckDBPyConnection, sql: str, as_of: datetime, since: datetime | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
     # Times come as epoch microseconds and become stdlib-UTC datetimes: exact, and far cheaper than the
     # driver's zone-aware objects.
-    rows = con.execute(
-        sql.replace("e.occurred_at,", "epoch_us(e.occurred_at),", 1), {"as_of": as_of}
-    ).fetchall()
+    params: dict[str, Any] = {"as_of": as_of} | ({"since": since} if since is not None else {})
+    rows = con.execute(sql.replace("e.occurred_at,", "epoch_us(e.occurred_at),", 1), params).fetchall()
     out: list[tuple[str, dict[str, Any]]] = []
     for cluster_id, org_id, event_id, occurred_us, name, entity_type, entity_id, actor, payload in rows:
         out.append(
@@ -599,7 +643,8 @@ def _write(
             "where t.org_id = r.org_id and t.cluster_id = r.cluster_id"
         )
         con.execute(
-            "insert into core.entity_clusters select m.org_id, m.entity_type, m.entity_id, m.cluster_id "
+            "insert into core.entity_clusters (org_id, entity_type, entity_id, cluster_id, first_event_at) "
+            "select m.org_id, m.entity_type, m.entity_id, m.cluster_id, m.first_event_at "
             "from apply_map m join apply_done d using (org_id, cluster_id)"
         )
         _register(con, "apply_orgs_done", pl.DataFrame({"org_id": config_orgs}, schema={"org_id": pl.Utf8}))

@@ -88,15 +88,20 @@ def _enqueue(store: Path, rows: list[tuple], now: datetime) -> int:
 
 
 def keys_with_status(store: Path, statuses: tuple[str, ...]) -> list[outbox.Key]:
-    marks = ", ".join("?" for _ in statuses)
+    """The keys of the items in `statuses`.
+
+    One `status = '<literal>'` select per status: SQLite only uses a partial index (`… where status =
+    'dead'`) for a query that names the same literal, and a bound parameter or `in (…)` scans every item.
+    """
+    unknown = set(statuses) - set(outbox.STATUSES)
+    if unknown:
+        raise ValueError(f"unknown outbox status {sorted(unknown)}")
+    sql = " union all ".join(
+        f"select org_id, event_id from outbox_items where status = '{status}'" for status in statuses
+    )
     with outbox.connect(store) as sq:
         outbox.ensure_schema(sq)
-        return [
-            (r[0], r[1])
-            for r in sq.execute(
-                f"select org_id, event_id from outbox_items where status in ({marks})", statuses
-            )
-        ]
+        return [(r[0], r[1]) for r in sq.execute(sql)]
 
 
 def outbox_settings(con: duckdb.DuckDBPyConnection, as_of: datetime) -> dict[str, dict[str, int]]:
@@ -147,7 +152,16 @@ def run_apply(
             break
         report.claimed += len(claim.items)
         checkpoint("after_claim")
-        batch = apply_batch(con, claim.keys, as_of=as_of, now=now, dead=dead, fault=fault)
+        times = [item.occurred_at for item in claim.items]
+        batch = apply_batch(
+            con,
+            claim.keys,
+            as_of=as_of,
+            now=now,
+            dead=dead,
+            fault=fault,
+            keys_between=(min(times), max(times)),
+        )
         ran = True
         checkpoint("after_apply")
         report.batches += 1

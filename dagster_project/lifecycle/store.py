@@ -195,7 +195,9 @@ create table if not exists core.entity_clusters (
     org_id varchar not null,
     entity_type varchar not null,
     entity_id varchar not null,
-    cluster_id varchar not null
+    cluster_id varchar not null,
+    -- The entity's earliest event in its last fold (null: none): lets a re-fold skip older log row groups.
+    first_event_at timestamptz
 );
 -- The as-of time the core tables were last computed for (one row).
 create table if not exists core.apply_state (
@@ -207,3 +209,26 @@ create table if not exists core.apply_state (
 
 def ensure_core_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(CORE_DDL)
+    _add_first_event_at(con)
+
+
+def _add_first_event_at(con: duckdb.DuckDBPyConnection) -> None:
+    """Upgrade a warehouse from before `entity_clusters.first_event_at`: add it and fill it from the log
+    (each entity's earliest event of any kind: never later than its earliest folded one, so a valid bound)."""
+    has_column = con.execute(
+        """select count(*) from information_schema.columns
+           where table_schema = 'core' and table_name = 'entity_clusters' and column_name = 'first_event_at'"""
+    ).fetchone()[0]
+    if has_column:
+        return
+    con.execute("alter table core.entity_clusters add column first_event_at timestamptz")
+    has_log = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'events'"
+    ).fetchone()[0]
+    if has_log:
+        con.execute(
+            """update core.entity_clusters c set first_event_at = f.first_event_at
+               from (select org_id, entity_type, entity_id, min(occurred_at) as first_event_at
+                     from raw.events group by all) f
+               where c.org_id = f.org_id and c.entity_type = f.entity_type and c.entity_id = f.entity_id"""
+        )

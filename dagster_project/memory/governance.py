@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 SCRUBBED_DDL = """
 create table if not exists core.scrubbed (
@@ -64,13 +65,33 @@ def scrub_redacted(con: duckdb.DuckDBPyConnection, *, now) -> ScrubReport:
              and not exists (select 1 from core.scrubbed s where s.org_id = a.org_id and s.audit_id = a.audit_id)
            order by a.org_id, a.occurred_at, a.audit_id"""
     ).fetchall()
+    return _scrub_and_record(con, pending, now)
+
+
+def purge_expired(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport:
+    """The nightly purge: expired atoms' text is scrubbed the same way as a redaction's (record id
+    `expired:<atom_id>` in `core.scrubbed`); the atoms already left every output when they expired."""
+    con.execute(SCRUBBED_DDL)
+    expired = con.execute(
+        """select org_id, atom_id from core.memory_atoms m
+           where expires_at <= $as_of
+             and not exists (select 1 from core.scrubbed s where s.org_id = m.org_id and s.audit_id = 'expired:' || m.atom_id)
+           order by org_id, atom_id""",
+        {"as_of": as_of},
+    ).fetchall()
+    items = [(org_id, f"expired:{atom_id}", atom_id) for org_id, atom_id in expired]
+    return _scrub_and_record(con, items, now)
+
+
+def _scrub_and_record(con: duckdb.DuckDBPyConnection, items: list[tuple[str, str, str]], now) -> ScrubReport:
+    """Scrub `(org_id, audit_id, atom_id)` items and record each in `core.scrubbed`, in one transaction."""
     report = ScrubReport()
-    if not pending:
+    if not items:
         return report
     con.execute("begin transaction")
     try:
-        for org_id, audit_id, atom_id in pending:
-            events, rows = _scrub_one(con, org_id, audit_id, atom_id)
+        scrubbed = _scrub(con, items)
+        for (org_id, audit_id, atom_id), (events, rows) in zip(items, scrubbed, strict=True):
             con.execute(
                 "insert into core.scrubbed values (?, ?, ?, ?, ?, ?)",
                 [org_id, audit_id, atom_id, len(events), rows, now],
@@ -87,70 +108,88 @@ def scrub_redacted(con: duckdb.DuckDBPyConnection, *, now) -> ScrubReport:
     return report
 
 
-def purge_expired(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport:
-    """The nightly purge: expired atoms' text is scrubbed the same way as a redaction's (record id
-    `expired:<atom_id>` in `core.scrubbed`); the atoms already left every output when they expired."""
-    con.execute(SCRUBBED_DDL)
-    expired = con.execute(
-        """select org_id, atom_id from core.memory_atoms m
-           where expires_at <= $as_of
-             and not exists (select 1 from core.scrubbed s where s.org_id = m.org_id and s.audit_id = 'expired:' || m.atom_id)
-           order by org_id, atom_id""",
-        {"as_of": as_of},
+def _scrub(con: duckdb.DuckDBPyConnection, items: list[tuple[str, str, str]]) -> list[tuple[list[str], int]]:
+    """Scrub each `(org_id, audit_id, atom_id)` in turn; per item, its source events and quarantine rows.
+
+    The source events of every item are found in one pass over the log (two equi-joins, not a scan per
+    item: at millions of events a scan costs ≈ 0.2 s) and their payloads rewritten in one update. Items
+    are still applied in order on the payloads as the earlier items left them, so two redactions of one
+    event end as they would one after the other.
+    """
+    targets = [
+        (i, org_id, atom_id.split(":", 1)[0], atom_id) for i, (org_id, _audit, atom_id) in enumerate(items)
+    ]
+    con.register(
+        "scrub_targets",
+        pa.table(
+            {name: [t[k] for t in targets] for k, name in enumerate(("i", "org_id", "source", "atom_id"))},
+            schema=pa.schema(
+                [
+                    ("i", pa.int64()),
+                    ("org_id", pa.string()),
+                    ("source", pa.string()),
+                    ("atom_id", pa.string()),
+                ]
+            ),
+        ),
+    )
+    found = con.execute(
+        """select t.i, e.org_id, e.event_id, e.payload
+           from raw.events e join scrub_targets t on e.org_id = t.org_id and e.event_id = t.source
+           union
+           select t.i, e.org_id, e.event_id, e.payload
+           from raw.events e join scrub_targets t
+             on e.org_id = t.org_id and json_extract_string(e.payload, '$.atom_id') = t.atom_id
+           where e.event_name in ('memory.corrected', 'memory.recorded')
+           order by 1, 2, 3"""
     ).fetchall()
-    report = ScrubReport()
-    if not expired:
-        return report
-    con.execute("begin transaction")
-    try:
-        for org_id, atom_id in expired:
-            audit_id = f"expired:{atom_id}"
-            events, rows = _scrub_one(con, org_id, audit_id, atom_id)
-            con.execute(
-                "insert into core.scrubbed values (?, ?, ?, ?, ?, ?)",
-                [org_id, audit_id, atom_id, len(events), rows, now],
-            )
-            report.redactions += 1
-            report.events += len(events)
-            report.quarantine_rows += rows
-            report.event_keys += [(org_id, e) for e in events]
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    return report
+    con.unregister("scrub_targets")
+    sources: dict[int, list[tuple[str, str]]] = {}
+    payloads: dict[tuple[str, str], dict] = {}
+    for i, org_id, event_id, payload in found:
+        sources.setdefault(i, []).append((org_id, event_id))
+        if (org_id, event_id) not in payloads:
+            payloads[(org_id, event_id)] = orjson.loads(payload) if payload else {}
+    changed: set[tuple[str, str]] = set()
+    out: list[tuple[list[str], int]] = []
+    for i, (_org, audit_id, _atom) in enumerate(items):
+        replacement = marker(audit_id)
+        secrets: set[str] = set()
+        for key in sources.get(i, []):
+            data = payloads[key]
+            for name in TEXT_FIELDS:
+                value = data.get(name)
+                if isinstance(value, str) and value and value != replacement:
+                    if len(value) >= MIN_SECRET_CHARS:
+                        secrets.add(value)
+                    data[name] = replacement
+                    changed.add(key)
+        out.append(
+            ([event_id for _, event_id in sources.get(i, [])], _scrub_quarantine(con, secrets, replacement))
+        )
+    if changed:
+        rows = sorted(changed)
+        con.register(
+            "scrub_payloads",
+            pa.table(
+                {
+                    "org_id": [k[0] for k in rows],
+                    "event_id": [k[1] for k in rows],
+                    "payload": [orjson.dumps(payloads[k]).decode() for k in rows],
+                }
+            ),
+        )
+        con.execute(
+            """update raw.events e set payload = s.payload from scrub_payloads s
+               where e.org_id = s.org_id and e.event_id = s.event_id"""
+        )
+        con.unregister("scrub_payloads")
+    return out
 
 
-def _scrub_one(
-    con: duckdb.DuckDBPyConnection, org_id: str, audit_id: str, atom_id: str
-) -> tuple[list[str], int]:
-    source_event = atom_id.split(":", 1)[0]
-    sources = con.execute(
-        """select event_id, payload from raw.events
-           where org_id = $org
-             and (event_id = $source
-                  or (event_name in ('memory.corrected', 'memory.recorded')
-                      and json_extract_string(payload, '$.atom_id') = $atom))""",
-        {"org": org_id, "source": source_event, "atom": atom_id},
-    ).fetchall()
-    replacement = marker(audit_id)
-    secrets: set[str] = set()
-    for event_id, payload in sources:
-        data = orjson.loads(payload) if payload else {}
-        changed = False
-        for name in TEXT_FIELDS:
-            value = data.get(name)
-            if isinstance(value, str) and value and value != replacement:
-                if len(value) >= MIN_SECRET_CHARS:
-                    secrets.add(value)
-                data[name] = replacement
-                changed = True
-        if changed:
-            con.execute(
-                "update raw.events set payload = ? where org_id = ? and event_id = ?",
-                [orjson.dumps(data).decode(), org_id, event_id],
-            )
-    quarantine_rows = 0
+def _scrub_quarantine(con: duckdb.DuckDBPyConnection, secrets: set[str], replacement: str) -> int:
+    """Replace each secret in quarantined lines; the number of rows changed."""
+    rows = 0
     for secret in sorted(secrets, key=len, reverse=True):
         # Quarantined lines hold raw text; JSON escaping may differ, so match both forms.
         for form in {secret, orjson.dumps(secret).decode()[1:-1]}:
@@ -161,8 +200,8 @@ def _scrub_one(
                    returning 1""",
                 {"s": form, "r": replacement},
             ).fetchall()
-            quarantine_rows += len(n)
-    return [event_id for event_id, _ in sources], quarantine_rows
+            rows += len(n)
+    return rows
 
 
 def rewrite_duckdb_file(path: Path) -> None:

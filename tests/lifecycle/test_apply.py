@@ -184,3 +184,54 @@ def test_moving_the_as_of_applies_and_unapplies_the_events_it_passes(sample_ware
     )
     n = con.execute("select count(*) from core.event_outcomes").fetchone()[0]
     assert n == sum(1 for e in events if e["occurred_at"] <= middle)
+
+
+def test_a_time_hint_that_misses_claimed_keys_does_not_lose_them(sample_warehouse, tmp_path):
+    con = connect(_copy(sample_warehouse, tmp_path))
+    events = _events(con)
+    as_of = max(e["occurred_at"] for e in events) + timedelta(hours=1)
+    keys = [(e["org_id"], e["event_id"]) for e in events]
+    first = min(e["occurred_at"] for e in events)
+    # A hint covering one minute of a months-long sample: the lookup must fall back to the whole log.
+    report = apply_batch(con, keys, as_of=as_of, now=NOW, keys_between=(first, first + timedelta(minutes=1)))
+    assert report.events_in == len(events)
+    outcomes = sorted(con.execute("select org_id, event_id, outcome from core.event_outcomes").fetchall())
+    expected = fold_all(events, as_of=as_of)
+    assert outcomes == sorted((org, ev, out) for (org, ev), out in expected.outcomes.items())
+
+
+def test_a_refold_reads_a_cluster_from_its_first_event_and_old_warehouses_are_upgraded(
+    sample_warehouse, tmp_path
+):
+    con = connect(_copy(sample_warehouse, tmp_path))
+    events = sorted(_events(con), key=lambda e: (e["occurred_at"], e["event_id"]))
+    as_of = events[-1]["occurred_at"] + timedelta(hours=1)
+    keys = [(e["org_id"], e["event_id"]) for e in events]
+    cut = len(keys) * 9 // 10
+    apply_batch(con, keys[:cut], as_of=as_of, now=NOW)
+    earliest = dict(
+        con.execute(
+            "select org_id || '/' || entity_type || '/' || entity_id, first_event_at from core.entity_clusters"
+        ).fetchall()
+    )
+    by_entity: dict[str, datetime] = {}
+    for e in events:  # a fold reads every event of its clusters up to the as-of, claimed yet or not
+        name = f"{e['org_id']}/{e['entity_type']}/{e['entity_id']}"
+        by_entity[name] = min(by_entity.get(name, e["occurred_at"]), e["occurred_at"])
+    assert len(earliest) > 100
+    assert {k: v for k, v in earliest.items() if v is not None} == {
+        k: by_entity[k] for k in earliest if k in by_entity
+    }
+    # A warehouse from before the column: the upgrade fills it from the log.
+    con.execute("alter table core.entity_clusters drop column first_event_at")
+    report = apply_batch(con, keys[cut:], as_of=as_of, now=NOW)
+    assert report.events_in == len(keys) - cut
+    expected = fold_all(events, as_of=as_of)
+    outcomes = sorted(con.execute("select org_id, event_id, outcome from core.event_outcomes").fetchall())
+    assert outcomes == sorted((org, ev, out) for (org, ev), out in expected.outcomes.items())
+    columns = list(TRANSITION_COLUMNS)
+    assert _table(con, "transitions", columns) == _expected(expected.transitions, columns)
+    assert (
+        con.execute("select count(*) from core.entity_clusters where first_event_at is null").fetchone()[0]
+        == 0
+    )

@@ -82,6 +82,62 @@ def test_a_redaction_scrubs_the_source_event_once(tmp_path):
     assert again.scrubbed_redactions == 0  # once
 
 
+def test_several_redactions_in_one_run_each_scrub_their_own_sources(tmp_path):
+    at = "2026-11-20T1{}:00:00+00:00".format
+    con = _home(
+        tmp_path,
+        [
+            _ev("c1", "candidate.created", "candidate", "c1", at(0), title="T"),
+            _ev("n1", "candidate.note_added", "candidate", "c1", at(1), text="first secret"),
+            _ev("n2", "candidate.note_added", "candidate", "c1", at(2), text="second secret"),
+            _ev("n3", "candidate.note_added", "candidate", "c1", at(2), text="kept words"),
+            _ev(
+                "m1",
+                "memory.recorded",
+                "candidate",
+                "c1",
+                at(3),
+                atom_type="risk",
+                content="recorded secret",
+                atom_id="atom-x",
+            ),
+            _ev(
+                "k1",
+                "memory.corrected",
+                "candidate",
+                "c1",
+                at(4),
+                atom_id="atom-x",
+                content="corrected secret",
+                reason="typo",
+            ),
+            _ev("r1", "memory.redacted", "candidate", "c1", at(5), atom_id="n1", reason="x"),
+            _ev("r2", "memory.redacted", "candidate", "c1", at(6), atom_id="atom-x", reason="y"),
+            _ev("r3", "memory.redacted", "candidate", "c1", at(7), atom_id="n2", reason="z"),
+        ],
+    )
+    con.execute(
+        """insert into raw.quarantine values
+           ('h', 'bad.jsonl', 7, 'bad_json', null, '{"text": "second secret"', 'acme', null, $now)""",
+        {"now": NOW},
+    )
+    report = run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
+    assert report.scrubbed_redactions == 3
+    assert _payload(con, "n1")["text"] == "[redacted: r1]"
+    assert _payload(con, "n2")["text"] == "[redacted: r3]"
+    assert _payload(con, "m1")["content"] == "[redacted: r2]"
+    assert (
+        _payload(con, "k1")["content"] == "[redacted: r2]"
+        and _payload(con, "k1")["reason"] == "[redacted: r2]"
+    )
+    assert _payload(con, "n3")["text"] == "kept words"
+    assert con.execute("select raw from raw.quarantine").fetchone()[0] == '{"text": "[redacted: r3]"'
+    scrubbed = con.execute(
+        "select audit_id, events_scrubbed, quarantine_rows_scrubbed from core.scrubbed order by audit_id"
+    ).fetchall()
+    assert scrubbed == [("r1", 1, 0), ("r2", 2, 0), ("r3", 1, 1)]
+
+
 def test_the_nightly_purge_scrubs_expired_atoms_only(tmp_path):
     con = _home(
         tmp_path,

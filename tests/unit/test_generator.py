@@ -431,3 +431,20 @@ def test_memory_stays_bounded(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert result.events >= 20_000 and len(result.files) == 8
     assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_span_days_spreads_the_same_events_over_a_longer_history(tmp_path: Path) -> None:
+    spans = {}
+    for days in (120, 480):
+        out = tmp_path / str(days)
+        result = generate(out, orgs=2, events=4000, seed=5, end=END, span_days=days)
+        times = sorted(parse_ts(ev["occurred_at"])[0] for ev in ingest_like(out)[1])
+        spans[days] = (times[0], times[-1], result.events)
+        assert json.loads((out / MANIFEST_NAME).read_text())["span_days"] == days
+    (first120, last120, n120), (first480, last480, n480) = spans[120], spans[480]
+    assert first120 >= END - timedelta(days=121) and first480 >= END - timedelta(days=481)
+    assert first480 < END - timedelta(days=300)  # the longer span really reaches further back
+    assert last120 <= END + timedelta(days=1) and last480 <= END + timedelta(days=1)
+    assert abs(n480 - n120) < 200  # the same size, at a quarter of the rate
+    with pytest.raises(ValueError, match="span_days"):
+        generate(tmp_path / "short", events=10, end=END, span_days=30)
