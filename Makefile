@@ -54,7 +54,7 @@ bench: install
 
 bench-large: install
 	$(PY) -m benchmarks.run --events 10000000 --large --skip-apply
-	$(PY) -m benchmarks.run --events 5000000 --skip-ingest --large
+	$(PY) -m benchmarks.run --events 5000000 --span-days 600 --skip-ingest --large
 
 clean:
 	rm -rf data/home data/inbox data/bench dbt/target
