@@ -34,6 +34,7 @@ _MANIFESTS: OrderedDict[tuple, Any] = OrderedDict()
 _MANIFESTS_KEPT = 4
 _PROJECT_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
 _NOT_PROJECT_FILES = {"target", "logs", "dbt_packages", "__pycache__"}
+_BELOW_INFO = {"debug", "test"}  # dbt's event levels a process does not print by default
 
 
 def project_fingerprint(project_dir: Path) -> tuple:
@@ -135,8 +136,13 @@ class InProcessDbtProcess:
         self._thread.start()
 
     def _emit(self, event: Any) -> None:
+        """Pass on what a dbt process prints at its default `info` level: dbt's callbacks also get every
+        debug event (each SQL statement, connection and cache step), which dagster-dbt would echo to
+        stdout — thousands of lines a build. dagster-dbt's results come from info-level events."""
         from dbt_common.events.functions import msg_to_dict
 
+        if event.info.level in _BELOW_INFO:
+            return
         self._events.put(orjson.dumps(msg_to_dict(event), default=str))
 
     def _error(self, message: str) -> None:

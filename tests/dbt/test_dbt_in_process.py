@@ -44,6 +44,22 @@ def test_in_process_build_gives_the_events_and_tables_of_a_dbt_process(tmp_path:
     assert results[True] == results[False]
 
 
+def test_in_process_prints_what_a_dbt_process_prints_not_its_debug_events(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    printed = {}
+    for in_process in (True, False):
+        warehouse = make_warehouse(tmp_path / f"warehouse-{in_process}.duckdb")
+        write_build_clock(warehouse, datetime.fromisoformat(AS_OF))
+        capsys.readouterr()
+        _build(warehouse, tmp_path / f"target-{in_process}", in_process=in_process)
+        printed[in_process] = capsys.readouterr().out
+    for out in printed.values():
+        assert "START sql view model" in out and "Using duckdb connection" not in out
+    # Same lines but for timings: a debug event per SQL statement would make it hundreds more.
+    assert abs(len(printed[True].splitlines()) - len(printed[False].splitlines())) <= 3
+
+
 def test_in_process_manifest_is_parsed_once_and_kept(tmp_path: Path) -> None:
     warehouse = make_warehouse(tmp_path / "warehouse.duckdb")
     write_build_clock(warehouse, datetime.fromisoformat(AS_OF))
