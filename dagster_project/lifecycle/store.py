@@ -221,14 +221,22 @@ def _add_first_event_at(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchone()[0]
     if has_column:
         return
-    con.execute("alter table core.entity_clusters add column first_event_at timestamptz")
     has_log = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'events'"
     ).fetchone()[0]
-    if has_log:
-        con.execute(
-            """update core.entity_clusters c set first_event_at = f.first_event_at
-               from (select org_id, entity_type, entity_id, min(occurred_at) as first_event_at
-                     from raw.events group by all) f
-               where c.org_id = f.org_id and c.entity_type = f.entity_type and c.entity_id = f.entity_id"""
-        )
+    # One transaction: a crash between adding and filling the column must not leave it added but empty
+    # (the next run would see the column and never fill it).
+    con.execute("begin transaction")
+    try:
+        con.execute("alter table core.entity_clusters add column first_event_at timestamptz")
+        if has_log:
+            con.execute(
+                """update core.entity_clusters c set first_event_at = f.first_event_at
+                   from (select org_id, entity_type, entity_id, min(occurred_at) as first_event_at
+                         from raw.events group by all) f
+                   where c.org_id = f.org_id and c.entity_type = f.entity_type and c.entity_id = f.entity_id"""
+            )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
