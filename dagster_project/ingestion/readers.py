@@ -40,6 +40,10 @@ LINES_SCHEMA = {"line": pl.Int64, "raw": pl.String, "bad_encoding": pl.Boolean, 
 # could hold them (a cheap byte search) are re-checked with Python's strict parser.
 LENIENT_JSON = re.compile(rb",\s*[}\]]|NaN|Infinity")
 LENIENT_JSON_TEXT = r",\s*[}\]]|NaN|Infinity"
+# The same search over a whole file: the regex alternation is slow on large buffers (≈ 0.7 s per 80 MB),
+# a plain regex for the comma plus `bytes.find` for the two words is ≈ 5× faster.
+_TRAILING_COMMA = re.compile(rb",\s*[}\]]")
+_LENIENT_WORDS = (b"NaN", b"Infinity")
 
 
 def _reject_constant(name: str) -> None:
@@ -86,6 +90,7 @@ class JsonFile:
     path: Path
     compressed: bool
     records: list[bytes]
+    lenient_candidates: list[int]  # record numbers whose bytes might hold a trailing comma or NaN
 
     @property
     def height(self) -> int:
@@ -103,8 +108,9 @@ class JsonFile:
         """Record numbers DuckDB would parse although they are not strict JSON (trailing comma, NaN)."""
         return [
             n
-            for n, record in enumerate(self.records, start=1)
-            if LENIENT_JSON.search(record) and not is_strict_json(record.decode("utf-8", errors="replace"))
+            for n in self.lenient_candidates
+            if LENIENT_JSON.search(self.records[n - 1])
+            and not is_strict_json(self.records[n - 1].decode("utf-8", errors="replace"))
         ]
 
     def raw_text(self, numbers: Iterable[int]) -> pl.DataFrame:
@@ -196,14 +202,49 @@ def _json_file(path: Path, compressed: bool) -> Iterator[RecordBatch]:
             data = handle.read()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise UnreadableFile("unreadable_file", f"cannot read {path.name}: {exc}") from exc
+    lines = data.split(b"\n")
     # _is_record, with its common case (a plain ASCII first character) inlined: one call per line is slow
     records = [
         line
-        for line in data.split(b"\n")
+        for line in lines
         if (first := line.lstrip()[:1]) and (b" " < first < b"\x80" or _is_record(line))
     ]
-    del data
-    yield JsonFile(path, compressed, records)
+    candidates = _lenient_candidates(data, lines, len(records))
+    del data, lines
+    yield JsonFile(path, compressed, records, candidates)
+
+
+def _lenient_candidates(data: bytes, lines: list[bytes], record_count: int) -> list[int]:
+    """Record numbers of the lines where a whole-buffer search finds a trailing comma, NaN or Infinity."""
+    positions = sorted(
+        [m.start() for m in _TRAILING_COMMA.finditer(data)]
+        + [pos for word in _LENIENT_WORDS for pos in _find_all(data, word)]
+    )
+    if not positions:
+        return []
+    physical: list[int] = []  # 0-based line index of each position, counted incrementally
+    line, scanned = 0, 0
+    for pos in positions:
+        line += data.count(b"\n", scanned, pos)
+        scanned = pos
+        if not physical or physical[-1] != line:
+            physical.append(line)
+    if record_count == len(lines) or (record_count == len(lines) - 1 and not lines[-1]):
+        return [i + 1 for i in physical]  # no blank lines before the last: line i is record i + 1
+    wanted, numbers, record = set(physical), [], 0
+    for i, text in enumerate(lines):
+        if _is_record(text):
+            record += 1
+            if i in wanted:
+                numbers.append(record)
+    return numbers
+
+
+def _find_all(data: bytes, word: bytes) -> Iterator[int]:
+    pos = data.find(word)
+    while pos != -1:
+        yield pos
+        pos = data.find(word, pos + 1)
 
 
 def _table(frame: pl.DataFrame, first_line: int, **extra: pl.Series) -> Table:

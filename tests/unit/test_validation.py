@@ -321,6 +321,32 @@ def test_lenient_json_is_not_json(tmp_path: Path, warehouse, now, text):
     assert warehouse.execute("select line, reason from raw.quarantine").fetchall() == [(2, Reason.BAD_JSON)]
 
 
+def test_lenient_records_are_found_after_blank_lines_and_at_the_end(tmp_path: Path, warehouse, now):
+    """The whole-file search for lenient JSON numbers records as the contract does (blank lines skipped)."""
+    nan_in_text = orjson_line(event("ok-2", payload={"source_type": "email", "note": "NaN, Infinity ,}"}))
+    lines = [
+        orjson_line(event("ok-1")),
+        b"",
+        b"   \t",
+        orjson_line(event("bad-1"))[:-2] + b",  }}",  # trailing comma with spaces, record 2
+        nan_in_text,  # the words inside a string are JSON: accepted
+        b'{"event_id":"bad-2","org_id":"acme","occurred_at":"2026-10-05T09:14:03Z","event_name":"signal.created",'
+        b'"entity_type":"signal","entity_id":"s1","payload":{"source_type":"email","urgency":NaN}}',
+        b"",
+        b'{"event_id":"bad-3","org_id":"acme","occurred_at":"2026-10-05T09:14:03Z","event_name":"signal.created",'
+        b'"entity_type":"signal","entity_id":"s1","payload":{"source_type":"email","urgency":-Infinity}}',
+    ]
+    path = tmp_path / "lenient.jsonl"
+    path.write_bytes(b"\n".join(lines))  # no newline after the last record
+    result = ingest_file(warehouse, path, now=now)
+    assert (result.lines, result.accepted, result.quarantined) == (5, 2, 3)
+    assert warehouse.execute("select line, reason from raw.quarantine order by line").fetchall() == [
+        (2, Reason.BAD_JSON),
+        (4, Reason.BAD_JSON),
+        (5, Reason.BAD_JSON),
+    ]
+
+
 def test_lenient_payload_string_in_csv_is_bad_json(tmp_path: Path, warehouse, now):
     records = [
         event("a"),
