@@ -8,7 +8,8 @@ ledger row (lines = accepted + duplicates + quarantined) in the same transaction
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +31,9 @@ from dagster_project.warehouse import ensure_raw_schema
 
 Progress = Callable[[str, int], None]
 
-# The quick content hash: the canonical fields with the payload minified (DuckDB `json()`), UTC µs time.
+# The quick content hash: the canonical fields with the payload minified (DuckDB `json()`), UTC µs time
+# (formatted from the epoch as a plain timestamp: the same text as formatting the timestamptz in UTC,
+# without ICU's per-row calendar work).
 # A mismatch is only a suspect: `_resolve_collisions` compares the canonical forms (sorted keys).
 # One materialization of the batch: every record (invalid ones keep `reason`, no verdict), each valid
 # one checked against the stored log. Keys repeated within the batch are rare, so `_REPEATED_SQL`
@@ -41,7 +44,7 @@ with v as (
     select *,
         case when reason is null then
             md5(concat_ws(chr(31), event_name, entity_type, entity_id, coalesce(actor, chr(0)),
-                strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ'), payload))
+                strftime(make_timestamp(epoch_us(occurred_at)), '%Y-%m-%dT%H:%M:%S.%fZ'), payload))
         end as content_hash
     from validated
 )
@@ -262,39 +265,72 @@ def _write_ledger(
         )
 
 
-def ingest_file(
-    con: duckdb.DuckDBPyConnection, path: Path, *, now: datetime, progress: Progress | None = None
-) -> FileResult:
-    """Ingest one file atomically; an already-ingested content hash is a no-op."""
+@dataclass
+class _Read:
+    """A file opened for ingest: its first batch already read (or the reason it cannot be read)."""
+
+    info: InboxFile
+    first: RecordBatch | None = None
+    rest: Iterator[RecordBatch] = field(default_factory=lambda: iter(()))
+    error: UnreadableFile | None = None
+
+    def batches(self) -> Iterator[RecordBatch]:
+        if self.error is not None:
+            raise self.error
+        if self.first is not None:
+            yield self.first
+        yield from self.rest
+
+
+def _inbox_file(path: Path) -> InboxFile:
     fmt = file_format(path)
     if fmt is None:
         raise ValueError(f"{path.name}: not a contract format (.jsonl, .jsonl.gz, .csv, .parquet)")
-    info = InboxFile(path=path, format=fmt, content_hash=content_hash(path), size=path.stat().st_size)
-    seen = con.execute(
-        "select 1 from raw.ingest_ledger where content_hash = ?", [info.content_hash]
-    ).fetchone()
-    if seen:
-        return FileResult(path.name, info.content_hash, fmt, status="skipped")
+    return InboxFile(path=path, format=fmt, content_hash=content_hash(path), size=path.stat().st_size)
+
+
+def _read(info: InboxFile) -> _Read:
+    """Read up to the first batch: the costly Python part of most files (a JSON Lines file is one batch)."""
+    batches = read_batches(info.path, info.format)
+    try:
+        return _Read(info, next(batches, None), batches)
+    except UnreadableFile as exc:
+        return _Read(info, error=exc)
+
+
+def _is_ingested(con: duckdb.DuckDBPyConnection, info: InboxFile) -> bool:
+    return (
+        con.execute("select 1 from raw.ingest_ledger where content_hash = ?", [info.content_hash]).fetchone()
+        is not None
+    )
+
+
+def _ingest_read(
+    con: duckdb.DuckDBPyConnection, read: _Read, *, now: datetime, progress: Progress | None
+) -> FileResult:
+    """Validate, store and count one file in one transaction (a file that turns out unreadable: whole)."""
+    info = read.info
+    name, fmt = info.path.name, info.format
     con.execute("begin transaction")
     try:
-        result = FileResult(path.name, info.content_hash, fmt, status="ok")
+        result = FileResult(name, info.content_hash, fmt, status="ok")
         orgs: dict[str | None, _OrgCounts] = {}
         try:
-            for batch in read_batches(path, fmt):
+            for batch in read.batches():
                 validate_batch(con, batch, now=now)
                 _store_batch(con, batch, info, now, orgs, result)
                 result.lines += batch.height
                 if progress:
-                    progress(path.name, batch.height)
+                    progress(name, batch.height)
         except UnreadableFile as exc:
             con.execute("rollback")
             con.execute("begin transaction")
-            result = FileResult(path.name, info.content_hash, fmt, status="unreadable")
+            result = FileResult(name, info.content_hash, fmt, status="unreadable")
             result.reasons[exc.reason] = 1
             orgs = {}
             con.execute(
                 "insert into raw.quarantine values (?, ?, 0, ?, ?, NULL, NULL, NULL, ?)",
-                [info.content_hash, path.name, exc.reason, exc.detail, now],
+                [info.content_hash, name, exc.reason, exc.detail, now],
             )
         _write_ledger(con, info, result, orgs, now)
         con.execute("commit")
@@ -304,12 +340,46 @@ def ingest_file(
     return result
 
 
+def ingest_file(
+    con: duckdb.DuckDBPyConnection, path: Path, *, now: datetime, progress: Progress | None = None
+) -> FileResult:
+    """Ingest one file atomically; an already-ingested content hash is a no-op."""
+    info = _inbox_file(path)
+    if _is_ingested(con, info):
+        return FileResult(path.name, info.content_hash, info.format, status="skipped")
+    return _ingest_read(con, _read(info), now=now, progress=progress)
+
+
 def ingest_paths(
     con: duckdb.DuckDBPyConnection, paths: Iterable[Path], *, now: datetime, progress: Progress | None = None
 ) -> IngestReport:
-    """Ingest files in the given order (the order only matters for conflicting duplicates)."""
+    """Ingest files in the given order (the order only matters for conflicting duplicates).
+
+    While DuckDB validates and stores one new file, a second thread reads the next one (DuckDB and
+    polars release the GIL while they work, so reading, most of it Python, overlaps with them). At
+    most two files are in memory at a time; files already in the ledger are never read.
+    """
     ensure_raw_schema(con)
+    infos = [_inbox_file(path) for path in paths]
+    done = {info.content_hash for info in infos if _is_ingested(con, info)}
+    new: list[InboxFile] = []
+    for info in infos:
+        if info.content_hash not in done:
+            done.add(info.content_hash)  # a second copy in this list is skipped like a re-drop
+            new.append(info)
     report = IngestReport()
-    for path in paths:
-        report.files.append(ingest_file(con, path, now=now, progress=progress))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as reader:
+        upcoming: dict[int, Future[_Read]] = {}
+        position = 0
+        for info in infos:
+            if position >= len(new) or new[position] is not info:
+                report.files.append(
+                    FileResult(info.path.name, info.content_hash, info.format, status="skipped")
+                )
+                continue
+            current = upcoming.pop(position, None) or reader.submit(_read, info)
+            if position + 1 < len(new):
+                upcoming[position + 1] = reader.submit(_read, new[position + 1])
+            position += 1
+            report.files.append(_ingest_read(con, current.result(), now=now, progress=progress))
     return report

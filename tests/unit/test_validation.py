@@ -237,6 +237,43 @@ def test_redropped_file_is_a_noop(tmp_path: Path, warehouse, now):
     assert warehouse.execute("select count(*) from raw.quarantine").fetchone() == (1,)
 
 
+def test_ingest_paths_reads_ahead_in_order(tmp_path: Path, warehouse, now, monkeypatch):
+    """The next file is read while one is stored; results, conflicts and skips stay as in file order."""
+    import dagster_project.ingestion.ingest as ingest_module
+
+    read: list[str] = []
+    real_read_batches = ingest_module.read_batches
+
+    def recording_read_batches(path, fmt):
+        read.append(path.name)
+        return real_read_batches(path, fmt)
+
+    monkeypatch.setattr(ingest_module, "read_batches", recording_read_batches)
+    done = ingest_file(warehouse, write_jsonl(tmp_path / "a.jsonl", [event("a1")]), now=now)
+    read.clear()
+    (tmp_path / "b.jsonl.gz").write_bytes(b"not gzip")
+    write_csv(tmp_path / "c.csv", [event("c1"), event("c2")])
+    (tmp_path / "c-copy.csv").write_bytes((tmp_path / "c.csv").read_bytes())
+    write_parquet(tmp_path / "d.parquet", [event("c2", payload={"source_type": "web"}), event("d1")])
+    write_jsonl(tmp_path / "e.jsonl", [event("a1"), event("e1")])
+    names = ["a.jsonl", "b.jsonl.gz", "c.csv", "c-copy.csv", "d.parquet", "e.jsonl"]
+    report = ingest_paths(warehouse, [tmp_path / n for n in names], now=now)
+    assert done.status == "ok"
+    assert [(f.file, f.status, f.accepted, f.duplicates, f.quarantined) for f in report.files] == [
+        ("a.jsonl", "skipped", 0, 0, 0),
+        ("b.jsonl.gz", "unreadable", 0, 0, 0),
+        ("c.csv", "ok", 2, 0, 0),
+        ("c-copy.csv", "skipped", 0, 0, 0),
+        ("d.parquet", "ok", 1, 0, 1),  # c2 conflicts with c.csv's, stored just before
+        ("e.jsonl", "ok", 1, 1, 0),  # a1: identical to the earlier run's
+    ]
+    assert read == ["b.jsonl.gz", "c.csv", "d.parquet", "e.jsonl"], "files in the ledger are never read"
+    assert warehouse.execute("select file, line, reason from raw.quarantine order by file").fetchall() == [
+        ("b.jsonl.gz", 0, Reason.UNREADABLE_FILE),
+        ("d.parquet", 1, Reason.CONFLICTING_DUPLICATE),
+    ]
+
+
 def test_unreadable_files_are_quarantined_whole(tmp_path: Path, warehouse, now):
     tmp_path = tmp_path / "inbox"
     tmp_path.mkdir()
@@ -292,6 +329,23 @@ def test_timestamps_stored_in_utc_microseconds(tmp_path: Path, warehouse, now):
         "select strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%f') from raw.events"
     ).fetchone()
     assert stored == "2026-10-05T03:44:03.123456"
+
+
+@pytest.mark.parametrize("make", [write_jsonl, write_csv, write_parquet], ids=["jsonl", "csv", "parquet"])
+def test_stored_content_hash_is_the_documented_formula(tmp_path: Path, warehouse, now, make):
+    """Stored hashes are compared with later files' hashes, so the formula must never drift.
+
+    md5 over the fields joined by U+001F: name, entity type, entity id, actor (U+0000 when null), UTC
+    time to the µs with a `Z`, the payload as DuckDB minifies it.
+    """
+    import hashlib
+
+    record = event("h1", occurred_at="2026-10-05T09:14:03.1234567+05:30", actor=None)
+    ingest_file(warehouse, make(tmp_path / f"a.{make.__name__[6:]}", [record]), now=now)
+    stored, payload = warehouse.execute("select content_hash, payload::varchar from raw.events").fetchone()
+    assert payload == '{"source_type":"email","urgency":0.5}'
+    text = "\x1f".join(["signal.created", "signal", "sig-1", "\x00", "2026-10-05T03:44:03.123456Z", payload])
+    assert stored == hashlib.md5(text.encode()).hexdigest()
 
 
 def test_future_tolerance_is_five_minutes(tmp_path: Path, warehouse, now):
