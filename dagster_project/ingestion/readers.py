@@ -391,15 +391,14 @@ def _csv_frame(
         if isinstance(row, list):
             fields[i] = len(row)
         rows[i] = empty
-    columns = list(zip(*rows, strict=True)) if rows else []
+    # Row-wise construction in polars beats transposing in Python; columns get positional names because a
+    # header may repeat a name (the first one counts, as `header.index` says).
+    positional = pl.DataFrame(rows, schema={f"c{i}": pl.String for i in range(width)}, orient="row")
     del rows
-    frame = pl.DataFrame(
-        {
-            name: pl.Series(name, columns[header.index(name)] if columns else [], dtype=pl.String)
-            for name in ENVELOPE_FIELDS
-        },
-    ).with_columns(pl.all().replace("", None))  # an empty cell is a missing value
-    del columns
+    frame = positional.select(
+        pl.col(f"c{header.index(name)}").replace("", None).alias(name)  # an empty cell is a missing value
+        for name in ENVELOPE_FIELDS
+    )
     return frame, raws, bad, fields
 
 
