@@ -36,13 +36,15 @@ Progress = Callable[[str, int], None]
 # (formatted from the epoch as a plain timestamp: the same text as formatting the timestamptz in UTC,
 # without ICU's per-row calendar work).
 # A mismatch is only a suspect: `_resolve_collisions` compares the canonical forms (sorted keys).
-# One materialization of the batch: every record (invalid ones keep `reason`, no verdict), each valid
-# one checked against the stored log. Keys repeated within the batch are rare, so `_REPEATED_SQL`
+# One pass over the validated batch: every record (invalid ones keep `reason`, no verdict), each valid
+# one checked against the stored log. `classified` is narrow (no payload or other wide columns):
+# `batch_rows` joins them back from `parsed` by line for the few statements that need them, so the
+# payloads are copied once, into the log. Keys repeated within the batch are rare, so `_REPEATED_SQL`
 # finds them afterwards with a small aggregate and fixes only their rows.
 _CLASSIFY_SQL = """
 create or replace temp table classified as
 with v as (
-    select *,
+    select line, reason, detail, org_id, event_id,
         case when reason is null then
             md5(concat_ws(chr(31), event_name, entity_type, entity_id, coalesce(actor, chr(0)),
                 strftime(make_timestamp(epoch_us(occurred_at)), '%Y-%m-%dT%H:%M:%S.%fZ'), payload))
@@ -59,6 +61,14 @@ from (
     from v left join (select org_id, event_id, content_hash from raw.events) e
         on v.org_id = e.org_id and v.event_id = e.event_id
 ) v
+"""
+
+# Every classified record with its event fields as `validated` has them (actor: a string or null).
+_BATCH_ROWS_SQL = """
+create or replace temp view batch_rows as
+select c.*, p.occurred_at, p.event_name, p.entity_type, p.entity_id,
+    case when p.t_actor = 'VARCHAR' then p.actor end as actor, p.payload
+from classified c join parsed p using (line)
 """
 
 # A key seen again within the batch: its first line is the reference unless the log already holds it.
@@ -125,7 +135,7 @@ def _resolve_collisions(con: duckdb.DuckDBPyConnection) -> None:
     """Suspects (quick hash differs from the first stored/seen): same content after all, or a conflict."""
     suspects = con.execute(
         "select line, org_id, event_id, event_name, entity_type, entity_id, actor, occurred_at, "
-        "payload::varchar as payload, stored_hash from classified where verdict = 'suspect'"
+        "payload::varchar as payload, stored_hash from batch_rows where verdict = 'suspect'"
     ).pl()
     if suspects.is_empty():
         return
@@ -137,7 +147,7 @@ def _resolve_collisions(con: duckdb.DuckDBPyConnection) -> None:
         ).pl()
         first_rows = con.execute(
             "select c.org_id, c.event_id, c.event_name, c.entity_type, c.entity_id, c.actor, c.occurred_at, "
-            "c.payload::varchar as payload from classified c join suspect_keys using (org_id, event_id) "
+            "c.payload::varchar as payload from batch_rows c join suspect_keys using (org_id, event_id) "
             "where c.is_first and c.reason is null"
         ).pl()
     finally:
@@ -217,6 +227,7 @@ def _store_batch(
 ) -> None:
     """Classify the validated batch against the log, insert new events, quarantine the rest, count."""
     con.execute(_CLASSIFY_SQL)
+    con.execute(_BATCH_ROWS_SQL)
     con.execute(_REPEATED_SQL)
     _resolve_collisions(con)
     with _insertion_order_free(con):
@@ -224,7 +235,7 @@ def _store_batch(
             """insert into raw.events
                select org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor, payload,
                       content_hash, $now, $file, line
-               from classified where verdict = 'accept'""",
+               from batch_rows where verdict = 'accept'""",
             {"now": now, "file": info.path.name},
         )
     _quarantine(con, batch, info, now)
