@@ -314,11 +314,19 @@ def _inbox_file(path: Path) -> InboxFile:
     fmt = file_format(path)
     if fmt is None:
         raise ValueError(f"{path.name}: not a contract format (.jsonl, .jsonl.gz, .csv, .parquet)")
-    return InboxFile(path=path, format=fmt, content_hash=content_hash(path), size=path.stat().st_size)
+    stat = path.stat()
+    return InboxFile(path, fmt, content_hash(path), stat.st_size, stat.st_mtime_ns)
 
 
 def _read(info: InboxFile) -> _Read:
-    """Read up to the first batch: the costly Python part of most files (a JSON Lines file is one batch)."""
+    """Read up to the first batch: the costly Python part of most files (a JSON Lines file is one batch).
+
+    Files are hashed up front and read later (ahead, on another thread): one rewritten in between,
+    against the inbox's write-then-rename rule, is hashed again so the ledger names what was read.
+    """
+    stat = info.path.stat()
+    if (stat.st_size, stat.st_mtime_ns) != (info.size, info.mtime_ns):
+        info = _inbox_file(info.path)
     batches = read_batches(info.path, info.format)
     try:
         return _Read(info, next(batches, None), batches)
@@ -409,5 +417,11 @@ def ingest_paths(
             if position + 1 < len(new):
                 upcoming[position + 1] = reader.submit(_read, new[position + 1])
             position += 1
-            report.files.append(_ingest_read(con, current.result(), now=now, progress=progress))
+            read = current.result()
+            if read.info.content_hash != info.content_hash and _is_ingested(con, read.info):
+                report.files.append(
+                    FileResult(info.path.name, read.info.content_hash, info.format, "skipped")
+                )
+                continue
+            report.files.append(_ingest_read(con, read, now=now, progress=progress))
     return report

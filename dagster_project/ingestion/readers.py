@@ -81,6 +81,7 @@ class InboxFile:
     format: str
     content_hash: str
     size: int
+    mtime_ns: int = 0  # with `size`: tells whether the file changed after it was hashed
 
 
 @dataclass

@@ -276,6 +276,38 @@ def test_ingest_paths_reads_ahead_in_order(tmp_path: Path, warehouse, now, monke
     ]
 
 
+def test_a_file_rewritten_after_hashing_is_hashed_again(tmp_path: Path, warehouse, now, monkeypatch):
+    """Hashes are taken up front and files read later: the ledger must name the bytes that were read."""
+    import hashlib
+
+    import dagster_project.ingestion.ingest as ingest_module
+
+    first = write_jsonl(tmp_path / "a.jsonl", [event("a1")])
+    second = write_jsonl(tmp_path / "b.jsonl", [event("b1")])
+    real_read_batches = ingest_module.read_batches
+
+    def rewriting_read_batches(path, fmt):
+        if path == first:  # while a.jsonl is read, b.jsonl is replaced in place
+            write_jsonl(second, [event("b2"), event("b3")])
+        return real_read_batches(path, fmt)
+
+    monkeypatch.setattr(ingest_module, "read_batches", rewriting_read_batches)
+    report = ingest_paths(warehouse, [first, second], now=now)
+    assert [(f.file, f.status, f.accepted) for f in report.files] == [
+        ("a.jsonl", "ok", 1),
+        ("b.jsonl", "ok", 2),
+    ]
+    (ledger_hash,) = warehouse.execute(
+        "select content_hash from raw.ingest_ledger where file = 'b.jsonl'"
+    ).fetchone()
+    assert ledger_hash == hashlib.sha256(second.read_bytes()).hexdigest() == report.files[1].content_hash
+    assert warehouse.execute("select event_id from raw.events order by 1").fetchall() == [
+        ("a1",),
+        ("b2",),
+        ("b3",),
+    ]
+
+
 def test_unreadable_files_are_quarantined_whole(tmp_path: Path, warehouse, now):
     tmp_path = tmp_path / "inbox"
     tmp_path.mkdir()
