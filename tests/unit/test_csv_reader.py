@@ -1,0 +1,132 @@
+"""The fast CSV path (pyarrow) must give exactly what the stdlib csv reader gives, or step aside.
+
+`readers._csv_frame` returns, per record: the envelope cells, the raw text of irregular rows, the
+bad-encoding flag and the field count of ragged rows. The stdlib reader defines the meaning; the
+property test below feeds both paths awkward CSV (quotes in odd places, CR/LF mixes, blank lines,
+quoted newlines, ragged rows, NUL) and requires equal results whenever the fast path answers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dagster_project.contract import ENVELOPE_FIELDS
+from dagster_project.ingestion import readers
+
+HEADER = ",".join(ENVELOPE_FIELDS)
+
+
+def _both(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[tuple | None, tuple]:
+    header = next(csv.reader(io.StringIO(data.decode("utf-8", "surrogateescape"), newline="")))
+    fast = readers._csv_fast(data, header) if data.find(b"\n") >= 0 else None
+    with monkeypatch.context() as patched:
+        patched.setattr(readers, "_csv_fast", lambda *_: None)
+        slow = readers._csv_frame(data, Path("x.csv"))
+    return fast, slow
+
+
+def _assert_same(fast: tuple, slow: tuple) -> None:
+    assert fast[0].equals(slow[0]), (fast[0], slow[0])
+    assert fast[1:] == slow[1:]
+
+
+def test_fast_path_matches_on_a_file_with_ragged_rows_and_quoting(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [
+        'e1,acme,2026-10-05T09:14:03Z,signal.created,signal,s1,,"{""source_type"": ""email""}"',
+        "e2,acme,2026-10-05T09:14:03Z,signal.touched,signal,s1,ann",  # short: 7 fields
+        'e3,acme,2026-10-05T09:14:03Z,signal.touched,signal,s1,ann,"{}",extra,more',  # long: 10
+        'e4,acme,"2026-10-05T09:14:03Z",signal.touched,signal,s1,"a ""b"" c",{}',
+        'e5,acme,2026-10-05T09:14:03Z,signal.touched,signal,s1,x"y,"{""k"": [1, 2]}"',
+    ]
+    data = (HEADER + "\r\n" + "\r\n".join(rows) + "\r\n").encode()
+    fast, slow = _both(data, monkeypatch)
+    assert fast is not None, "the usual file must take the fast path"
+    _assert_same(fast, slow)
+    assert fast[3] == [None, 7, 10, None, None]
+    assert fast[0]["event_id"].to_list() == ["e1", None, None, "e4", "e5"]
+    assert fast[0]["actor"].to_list() == [None, None, None, 'a "b" c', 'x"y']
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'e1,acme,t,n,s,s1,,"{""a"":\n1}"\n',  # a quoted newline: lines != records
+        b"e1,acme,t,n,s,s1,,{}\n\ne2,acme,t,n,s,s1,,{}\n",  # a blank line is a record for the stdlib
+        b"e1,acme,t,n,s,s1,,{}\re2,acme,t,n,s,s1,,{}\n",  # a lone CR ends a record for the stdlib
+        b"e1,acme,t,n,s,s1,\x00,{}\n",  # NUL: the stdlib reports an error row
+    ],
+    ids=["quoted_newline", "blank_line", "lone_cr", "nul"],
+)
+def test_fast_path_steps_aside(body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, _ = _both(HEADER.encode() + b"\n" + body, monkeypatch)
+    assert fast is None
+
+
+_PLAIN_CELL = st.text(alphabet=["a", " ", '"', ",", "é", "{", "}", "x"], max_size=6)
+_AWKWARD_CELL = st.text(alphabet=["a", '"', ",", "\n", "\r", "\x00"], max_size=4)
+_PLAIN_ROW = st.lists(_PLAIN_CELL, min_size=6, max_size=10)
+_ANY_ROW = st.lists(st.one_of(_PLAIN_CELL, _AWKWARD_CELL), min_size=6, max_size=10)
+_EOL = st.sampled_from(["\n", "\r\n"])
+
+
+@st.composite
+def _csv_bytes(draw: st.DrawFn) -> bytes:
+    """Well-formed rows (csv.writer) and raw joins that break the quoting rules; some files awkward."""
+    eol = draw(_EOL)
+    row = _ANY_ROW if draw(st.booleans()) else _PLAIN_ROW
+    lines = [HEADER]
+    for _ in range(draw(st.integers(0, 8))):
+        cells = draw(row)
+        if draw(st.booleans()):
+            out = io.StringIO()
+            csv.writer(out, lineterminator="").writerow(cells)
+            lines.append(out.getvalue())
+        else:
+            lines.append(",".join(cells))
+    end = draw(st.sampled_from(["", eol]))
+    return (eol.join(lines) + end).encode("utf-8")
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=_csv_bytes())
+def test_fast_path_equals_the_stdlib_reader(data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow = _both(data, monkeypatch)
+    if fast is not None:
+        _assert_same(fast, slow)
+
+
+def test_property_inputs_often_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guard for the property test above: it proves nothing if the fast path always steps aside."""
+    taken = 0
+    examples = []
+
+    @settings(max_examples=200, deadline=None, database=None)
+    @given(data=_csv_bytes())
+    def collect(data: bytes) -> None:
+        examples.append(data)
+
+    collect()
+    for data in examples:
+        fast, slow = _both(data, monkeypatch)
+        if fast is not None:
+            taken += 1
+            _assert_same(fast, slow)
+    assert taken >= len(examples) // 5, f"fast path taken for {taken} of {len(examples)}"
+
+
+def test_frame_columns_follow_the_header_not_the_position(monkeypatch: pytest.MonkeyPatch) -> None:
+    header = ["payload", *reversed(ENVELOPE_FIELDS[:-1]), "event_id"]  # reordered, event_id twice
+    row = ['{"a": 1}', *[f"v{i}" for i in range(len(ENVELOPE_FIELDS) - 1)], "second"]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([header, row])
+    fast, slow = _both(out.getvalue().encode(), monkeypatch)
+    assert fast is not None
+    _assert_same(fast, slow)
+    assert fast[0]["payload"].to_list() == ['{"a": 1}']
+    assert fast[0]["event_id"].to_list() == [f"v{len(ENVELOPE_FIELDS) - 2}"], "the first event_id column"
