@@ -137,3 +137,34 @@ def test_parquet_non_string_columns_are_read_as_text(tmp_path: Path, now):
     quarantine, events, ledger = _ingest(path, tmp_path, now, "parquet")
     assert ledger[:4] == (1, 1, 0, 0)
     assert events[0][1] == "42" and quarantine == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize(
+    ("count", "sizes"), [(11, [8, 3]), (9, [9])], ids=["separate_tail", "short_tail_merged"]
+)
+def test_batches_keep_line_numbers_and_duplicates_across_them(
+    tmp_path: Path, warehouse, now, monkeypatch: pytest.MonkeyPatch, fmt: str, count: int, sizes: list[int]
+) -> None:
+    """A file read in several batches is judged like one: numbering, duplicates and conflicts span them."""
+    from dagster_project.ingestion import readers
+    from tests.events_factory import write_parquet
+
+    monkeypatch.setattr(readers, "BATCH_RECORDS", 8)  # a tail under 2 records joins the batch before
+    records = [event(f"e{i}") for i in range(1, count + 1)]
+    records[1] = event("k1")  # record 2
+    records[5] = event("k1")  # record 6: identical, a duplicate
+    records[count - 2] = event("k1", payload={"source_type": "web"})  # a conflict, in the last batch
+    records[count - 1] = event("bad", org_id="Not An Org")  # invalid, in the last batch
+    path = (write_csv if fmt == "csv" else write_parquet)(tmp_path / f"a.{fmt}", records)
+    con = warehouse
+    seen: list[int] = []
+    result = ingest_file(con, path, now=now, progress=lambda _name, n: seen.append(n))
+    assert seen == sizes
+    assert (result.lines, result.accepted, result.duplicates, result.quarantined) == (count, count - 3, 1, 2)
+    assert con.execute("select line, reason from raw.quarantine order by line").fetchall() == [
+        (count - 1, Reason.CONFLICTING_DUPLICATE),
+        (count, Reason.BAD_ORG_ID),
+    ]
+    stored = con.execute("select event_id, source_line from raw.events order by source_line").fetchall()
+    assert stored == [(r["event_id"], i) for i, r in enumerate(records[: count - 2], start=1) if i != 6]
