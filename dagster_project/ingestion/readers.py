@@ -502,11 +502,19 @@ def batch_bounds(total: int) -> list[tuple[int, int]]:
 
 
 def _parquet_batches(path: Path) -> Iterator[RecordBatch]:
+    """Parquet record batches; a file that fails to open or part-way through is unreadable as a whole."""
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableFile("unreadable_file", f"cannot read {path.name} as Parquet: {exc}") from exc
     _check_header(parquet.schema_arrow.names, path)
+    try:
+        yield from _parquet_groups(parquet)
+    except (pa.ArrowException, OSError) as exc:  # a damaged page: the transaction rolls back
+        raise UnreadableFile("unreadable_file", f"cannot read {path.name} as Parquet: {exc}") from exc
+
+
+def _parquet_groups(parquet: pq.ParquetFile) -> Iterator[RecordBatch]:
     pieces = parquet.iter_batches(batch_size=BATCH_RECORDS, columns=list(ENVELOPE_FIELDS))
     buffer: list[pa.RecordBatch] = []
     first = 1

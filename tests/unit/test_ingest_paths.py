@@ -168,3 +168,27 @@ def test_batches_keep_line_numbers_and_duplicates_across_them(
     ]
     stored = con.execute("select event_id, source_line from raw.events order by source_line").fetchall()
     assert stored == [(r["event_id"], i) for i, r in enumerate(records[: count - 2], start=1) if i != 6]
+
+
+def test_parquet_damaged_part_way_is_quarantined_whole(
+    tmp_path: Path, warehouse, now, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A damaged page after the first batch was stored: the file rolls back and is quarantined as one."""
+    from dagster_project.ingestion import readers
+    from tests.events_factory import write_parquet
+
+    monkeypatch.setattr(readers, "BATCH_RECORDS", 4)
+    path = write_parquet(tmp_path / "a.parquet", [event(f"e{i}") for i in range(10)])
+    rows = pq.read_table(path)
+    pq.write_table(rows, path, row_group_size=5, compression="none")
+    offset = pq.ParquetFile(path).metadata.row_group(1).column(0).data_page_offset
+    damaged = bytearray(path.read_bytes())
+    damaged[offset : offset + 40] = b"\xff" * 40
+    path.write_bytes(bytes(damaged))
+    result = ingest_file(warehouse, path, now=now)
+    assert (result.status, result.lines, result.accepted) == ("unreadable", 0, 0)
+    assert warehouse.execute("select count(*) from raw.events").fetchone() == (0,)
+    assert warehouse.execute("select line, reason from raw.quarantine").fetchall() == [
+        (0, Reason.UNREADABLE_FILE)
+    ]
+    assert warehouse.execute("select lines, status from raw.ingest_ledger").fetchall() == [(0, "unreadable")]
