@@ -425,6 +425,8 @@ def _csv_fast(
     first_newline = data.find(b"\n")
     if b"\x00" in data or data.count(b"\r") != data.count(b"\r\n") or first_newline < 0:
         return None
+    if data.startswith(b"\xef\xbb\xbf", first_newline + 1):
+        return None  # pyarrow would take it for a byte-order mark and drop it
     width = len(header)
     if next(csv.reader([data[:first_newline].decode("utf-8").rstrip("\r")]), None) != header:
         return None  # a header with quoted newlines or other surprises

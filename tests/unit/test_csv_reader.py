@@ -68,6 +68,18 @@ def test_fast_path_steps_aside(body: bytes, monkeypatch: pytest.MonkeyPatch) -> 
     assert fast is None
 
 
+def test_fast_path_keeps_null_like_words_and_steps_aside_for_a_leading_bom(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    row = "NULL,NA,nan,N/A,null,true,#N/A,{}"
+    fast, slow = _both(f"{HEADER}\n{row}\n".encode(), monkeypatch)
+    assert fast is not None
+    _assert_same(fast, slow)
+    assert fast[0].row(0) == ("NULL", "NA", "nan", "N/A", "null", "true", "#N/A", "{}")
+    fast, _ = _both(f"{HEADER}\n\ufeff{row}\n".encode(), monkeypatch)
+    assert fast is None
+
+
 _PLAIN_CELL = st.text(alphabet=["a", " ", '"', ",", "é", "{", "}", "x"], max_size=6)
 _AWKWARD_CELL = st.text(alphabet=["a", '"', ",", "\n", "\r", "\x00"], max_size=4)
 _PLAIN_ROW = st.lists(_PLAIN_CELL, min_size=6, max_size=10)
