@@ -400,15 +400,21 @@ def _csv_frame(
         if isinstance(row, list):
             fields[i] = len(row)
         rows[i] = empty
-    # Row-wise construction in polars beats transposing in Python; columns get positional names because a
-    # header may repeat a name (the first one counts, as `header.index` says).
+    # Row-wise construction in polars beats transposing in Python.
     positional = pl.DataFrame(rows, schema={f"c{i}": pl.String for i in range(width)}, orient="row")
     del rows
-    frame = positional.select(
-        pl.col(f"c{header.index(name)}").replace("", None).alias(name)  # an empty cell is a missing value
-        for name in ENVELOPE_FIELDS
+    return _envelope_columns(positional, header), raws, bad, fields
+
+
+def _envelope_columns(positional: pl.DataFrame, header: list[str]) -> pl.DataFrame:
+    """The envelope columns of a frame whose columns are `c0`, `c1`, … in header order.
+
+    Positional names because a header may repeat a name (the first one counts, as `header.index`
+    says); an empty cell is a missing value.
+    """
+    return positional.select(
+        pl.col(f"c{header.index(name)}").replace("", None).alias(name) for name in ENVELOPE_FIELDS
     )
-    return frame, raws, bad, fields
 
 
 def _csv_fast(
@@ -481,10 +487,7 @@ def _csv_fast(
             .sort("_i")
             .drop("_i")
         )
-    frame = frame.select(
-        pl.col(f"c{header.index(name)}").replace("", None).alias(name) for name in ENVELOPE_FIELDS
-    )
-    return frame, raws, [False] * records, fields
+    return _envelope_columns(frame, header), raws, [False] * records, fields
 
 
 def batch_bounds(total: int) -> list[tuple[int, int]]:
