@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -341,6 +341,10 @@ def _is_ingested(con: duckdb.DuckDBPyConnection, info: InboxFile) -> bool:
     )
 
 
+def _skipped(info: InboxFile) -> FileResult:
+    return FileResult(info.path.name, info.content_hash, info.format, status="skipped")
+
+
 def _ingest_read(
     con: duckdb.DuckDBPyConnection, read: _Read, *, now: datetime, progress: Progress | None
 ) -> FileResult:
@@ -382,7 +386,7 @@ def ingest_file(
     """Ingest one file atomically; an already-ingested content hash is a no-op."""
     info = _inbox_file(path)
     if _is_ingested(con, info):
-        return FileResult(path.name, info.content_hash, info.format, status="skipped")
+        return _skipped(info)
     return _ingest_read(con, _read(info), now=now, progress=progress)
 
 
@@ -405,23 +409,18 @@ def ingest_paths(
             new.append(info)
     report = IngestReport()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as reader:
-        upcoming: dict[int, Future[_Read]] = {}
-        position = 0
+        queue = iter(new)
+        following = next(queue, None)  # the next new file; its read is always under way
+        pending = reader.submit(_read, following) if following else None
         for info in infos:
-            if position >= len(new) or new[position] is not info:
-                report.files.append(
-                    FileResult(info.path.name, info.content_hash, info.format, status="skipped")
-                )
+            if info is not following or pending is None:
+                report.files.append(_skipped(info))
                 continue
-            current = upcoming.pop(position, None) or reader.submit(_read, info)
-            if position + 1 < len(new):
-                upcoming[position + 1] = reader.submit(_read, new[position + 1])
-            position += 1
-            read = current.result()
+            read = pending.result()
+            following = next(queue, None)
+            pending = reader.submit(_read, following) if following else None
             if read.info.content_hash != info.content_hash and _is_ingested(con, read.info):
-                report.files.append(
-                    FileResult(info.path.name, read.info.content_hash, info.format, "skipped")
-                )
+                report.files.append(_skipped(read.info))
                 continue
             report.files.append(_ingest_read(con, read, now=now, progress=progress))
     return report
