@@ -3,6 +3,12 @@
 Per file: skip it if its content hash is already in the ledger; otherwise validate every record, store
 the valid new events, count identical duplicates, quarantine the rest with a reason, and write the
 ledger row (lines = accepted + duplicates + quarantined) in the same transaction as the data.
+
+The judging (validation, duplicate check) runs before that transaction, into the connection's temp
+tables: rows written inside an open transaction are its private storage, which DuckDB scans and copies
+on one thread, so judging inside it took twice as long. The transaction only copies the file's verdicts
+(`pending_events`, `pending_quarantine`) into the log. Writers never run concurrently (the writer lock),
+so the log the judging read is still the log the transaction appends to.
 """
 
 from __future__ import annotations
@@ -57,10 +63,20 @@ select v.*, null::bigint as first_line, true as is_first,
          when v.stored_hash = v.content_hash then 'duplicate'
          else 'suspect' end as verdict
 from (
-    select v.*, case when v.reason is null then e.content_hash end as stored_hash
-    from v left join (select org_id, event_id, content_hash from raw.events) e
-        on v.org_id = e.org_id and v.event_id = e.event_id
+    select v.*, case when v.reason is null then e.content_hash end as stored_hash,
+        case when v.reason is null then e.stored_line end as stored_line
+    from v left join (
+        select org_id, event_id, content_hash, null::bigint as stored_line from raw.events
+        union all  -- this file's earlier batches
+        select org_id, event_id, content_hash, source_line from pending_events
+    ) e on v.org_id = e.org_id and v.event_id = e.event_id
 ) v
+"""
+
+# Where a file's verdicts wait for its transaction: shaped like the tables they are copied into.
+_PENDING_SQL = """
+create or replace temp table pending_events as select * from raw.events limit 0;
+create or replace temp table pending_quarantine as select * from raw.quarantine limit 0;
 """
 
 # Every classified record with its event fields as `validated` has them (actor: a string or null).
@@ -143,7 +159,8 @@ def _resolve_collisions(con: duckdb.DuckDBPyConnection) -> None:
     try:
         stored_rows = con.execute(
             "select e.org_id, e.event_id, e.event_name, e.entity_type, e.entity_id, e.actor, e.occurred_at, "
-            "e.payload::varchar as payload from raw.events e join suspect_keys using (org_id, event_id)"
+            "e.payload::varchar as payload "
+            "from (from raw.events union all by name from pending_events) e join suspect_keys using (org_id, event_id)"
         ).pl()
         first_rows = con.execute(
             "select c.org_id, c.event_id, c.event_name, c.entity_type, c.entity_id, c.actor, c.occurred_at, "
@@ -171,13 +188,15 @@ def _resolve_collisions(con: duckdb.DuckDBPyConnection) -> None:
 
 
 _QUARANTINE_SQL = """
-insert into raw.quarantine
+insert into pending_quarantine
 select $hash, $file, line, reason, detail, r.raw, org_id, event_id, $now
 from classified v join raws r using (line) where reason is not null
 union all
 select $hash, $file, c.line, 'conflicting_duplicate',
     'event_id already accepted with different content (first seen '
-        || case when c.stored_hash is not null then 'in an earlier file' else 'at line ' || c.first_line end || ')',
+        || case when c.stored_line is not null then 'at line ' || c.stored_line
+                when c.stored_hash is not null then 'in an earlier file'
+                else 'at line ' || c.first_line end || ')',
     r.raw, c.org_id, c.event_id, $now
 from classified c join raws r using (line)
 where c.verdict = 'conflict'
@@ -217,7 +236,19 @@ def _insertion_order_free(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         con.execute(f"set preserve_insertion_order = {'true' if before else 'false'}")
 
 
-def _store_batch(
+def _append_accepted(con: duckdb.DuckDBPyConnection, table: str, info: InboxFile, now: datetime) -> None:
+    """Copy the judged batch's new events into `table` (the log, or `pending_events`)."""
+    with _insertion_order_free(con):
+        con.execute(
+            f"""insert into {table}
+                select org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor, payload,
+                       content_hash, $now, $file, line
+                from batch_rows where verdict = 'accept'""",
+            {"now": now, "file": info.path.name},
+        )
+
+
+def _judge_batch(
     con: duckdb.DuckDBPyConnection,
     batch: RecordBatch,
     info: InboxFile,
@@ -225,19 +256,14 @@ def _store_batch(
     orgs: dict[str | None, _OrgCounts],
     result: FileResult,
 ) -> None:
-    """Classify the validated batch against the log, insert new events, quarantine the rest, count."""
+    """Classify the validated batch against the log and the file's earlier batches, quarantine, count.
+
+    Its new events stay in `batch_rows` (verdict `accept`) until `_append_accepted` copies them.
+    """
     con.execute(_CLASSIFY_SQL)
     con.execute(_BATCH_ROWS_SQL)
     con.execute(_REPEATED_SQL)
     _resolve_collisions(con)
-    with _insertion_order_free(con):
-        con.execute(
-            """insert into raw.events
-               select org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor, payload,
-                      content_hash, $now, $file, line
-               from batch_rows where verdict = 'accept'""",
-            {"now": now, "file": info.path.name},
-        )
     _quarantine(con, batch, info, now)
     column = {
         "accept": "accepted",
@@ -345,38 +371,63 @@ def _skipped(info: InboxFile) -> FileResult:
     return FileResult(info.path.name, info.content_hash, info.format, status="skipped")
 
 
+def _judge_file(
+    con: duckdb.DuckDBPyConnection, read: _Read, *, now: datetime, progress: Progress | None
+) -> tuple[FileResult, dict[str | None, _OrgCounts], bool]:
+    """Validate and classify every batch (a file that turns out unreadable: whole).
+
+    Every batch but the last moves its new events to `pending_events` before the next is judged; the
+    last one's stay in `batch_rows` for the transaction to copy once (the third value: whether there is one).
+    """
+    info = read.info
+    name, fmt = info.path.name, info.format
+    result = FileResult(name, info.content_hash, fmt, status="ok")
+    orgs: dict[str | None, _OrgCounts] = {}
+    judged = False
+    try:
+        for batch in read.batches():
+            if judged:
+                _append_accepted(con, "pending_events", info, now)
+            validate_batch(con, batch, now=now)
+            judged = True
+            _judge_batch(con, batch, info, now, orgs, result)
+            result.lines += batch.height
+            if progress:
+                progress(name, batch.height)
+    except UnreadableFile as exc:
+        con.execute(_PENDING_SQL)
+        result = FileResult(name, info.content_hash, fmt, status="unreadable")
+        result.reasons[exc.reason] = 1
+        orgs, judged = {}, False
+        con.execute(
+            "insert into pending_quarantine values (?, ?, 0, ?, ?, NULL, NULL, NULL, ?)",
+            [info.content_hash, name, exc.reason, exc.detail, now],
+        )
+    return result, orgs, judged
+
+
 def _ingest_read(
     con: duckdb.DuckDBPyConnection, read: _Read, *, now: datetime, progress: Progress | None
 ) -> FileResult:
-    """Validate, store and count one file in one transaction (a file that turns out unreadable: whole)."""
+    """Judge one file, then store its events, quarantine and ledger row in one transaction."""
     info = read.info
-    name, fmt = info.path.name, info.format
-    con.execute("begin transaction")
+    con.execute(_PENDING_SQL)
     try:
-        result = FileResult(name, info.content_hash, fmt, status="ok")
-        orgs: dict[str | None, _OrgCounts] = {}
+        result, orgs, last_batch = _judge_file(con, read, now=now, progress=progress)
+        con.execute("begin transaction")
         try:
-            for batch in read.batches():
-                validate_batch(con, batch, now=now)
-                _store_batch(con, batch, info, now, orgs, result)
-                result.lines += batch.height
-                if progress:
-                    progress(name, batch.height)
-        except UnreadableFile as exc:
+            with _insertion_order_free(con):
+                con.execute("insert into raw.events select * from pending_events")
+            if last_batch:
+                _append_accepted(con, "raw.events", info, now)
+            con.execute("insert into raw.quarantine select * from pending_quarantine")
+            _write_ledger(con, info, result, orgs, now)
+            con.execute("commit")
+        except BaseException:
             con.execute("rollback")
-            con.execute("begin transaction")
-            result = FileResult(name, info.content_hash, fmt, status="unreadable")
-            result.reasons[exc.reason] = 1
-            orgs = {}
-            con.execute(
-                "insert into raw.quarantine values (?, ?, 0, ?, ?, NULL, NULL, NULL, ?)",
-                [info.content_hash, name, exc.reason, exc.detail, now],
-            )
-        _write_ledger(con, info, result, orgs, now)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+            raise
+    finally:
+        con.execute("drop table if exists pending_events; drop table if exists pending_quarantine")
     return result
 
 

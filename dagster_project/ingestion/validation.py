@@ -58,16 +58,17 @@ from ({{records}})
 """
 
 # Records DuckDB's JSON reader could not turn into an object come back as all-NULL rows; they (and
-# `csv_row` records) take the precise path below, with the raw line from Python.
+# `csv_row` records) take the precise path below, with the raw line from Python. No line number here:
+# a window over the reader runs on one thread; the table keeps the file's order (preserve_insertion_order,
+# the default), so record n is the row with rowid n - 1 (see `_parse_json_file`).
 _JSON_FILE_SQL = f"""
 with src as (
-    -- DuckDB's reader keeps the file's order (preserve_insertion_order, the default): row n is record n
-    select row_number() over () as line, *
+    select *
     from read_json($path, format = 'newline_delimited', records = true, ignore_errors = true,
         compression = $compression,
         columns = {{{", ".join(f"{f}: 'JSON'" for f in (*STRING_FIELDS, "actor", "payload", "csv_row"))}}})
 )
-select line, null::varchar as parse_reason, null::varchar as parse_detail,
+select null::varchar as parse_reason, null::varchar as parse_detail,
     {", ".join(f"{f} ->> '$' as {'occurred_at_text' if f == 'occurred_at' else f}" for f in (*STRING_FIELDS, "actor"))},
     {", ".join(f"json_type({f}) as t_{f}" for f in (*STRING_FIELDS, "actor", "payload"))},
     payload,
@@ -134,38 +135,47 @@ from src
 """
 
 
-def _stage(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None, *, append: bool) -> None:
-    """Collect stage-1 rows in `parsed` (create it, or append the precise path's rows by name)."""
-    prefix = "insert into parsed by name " if append else "create or replace temp table parsed as "
-    con.execute(prefix + _TIMESTAMP_SQL.replace("{records}", sql), params or {})
+def _stage(con: duckdb.DuckDBPyConnection, table: str, sql: str, params: dict | None = None) -> None:
+    """Collect stage-1 rows (the envelope pulled out, the timestamp judged) in a temp table."""
+    con.execute(
+        f"create or replace temp table {table} as " + _TIMESTAMP_SQL.replace("{records}", sql), params or {}
+    )
 
 
 def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile) -> None:
-    """DuckDB parses the file; records it cannot parse (or numbers it cannot match) go the precise way."""
+    """DuckDB parses the file; records it cannot parse (or numbers it cannot match) go the precise way.
+
+    `parsed` is a view: the reader's rows numbered by rowid (not copied: a copy of the wide rows cost
+    as much as a fifth of the parse), minus the records judged from their text, plus those.
+    """
     params = {"path": str(batch.path), "compression": "gzip" if batch.compressed else "uncompressed"}
-    _stage(con, _JSON_FILE_SQL, params, append=False)
-    total, precise = con.execute(
-        "select count(*), coalesce(list(line) filter (where precise), []) from parsed"
+    _stage(con, "json_records", _JSON_FILE_SQL, params)
+    # rowids run in the reader's (the file's) order from the table's first: record n is rowid first + n - 1
+    first, total, contiguous, precise = con.execute(
+        "select coalesce(min(rowid), 0), count(*), coalesce(max(rowid) - min(rowid) + 1 = count(*), true), "
+        "coalesce(list(rowid - (select min(rowid) from json_records) + 1) filter (where precise), []) "
+        "from json_records"
     ).fetchone()
     in_order = con.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
-    if total != batch.height or not in_order:  # then only Python's line numbers can be trusted
-        con.execute("delete from parsed")
-        precise = range(1, batch.height + 1)
-    else:
-        lenient = batch.lenient_records()
-        if lenient:
-            con.execute(
-                "update parsed set precise = true where list_contains($lines, line)", {"lines": lenient}
-            )
-        con.execute("delete from parsed where precise")
-        precise = sorted({*precise, *lenient})
-    if not precise:
-        return
+    trusted = total == batch.height and in_order and contiguous  # else only Python's numbers can be trusted
+    precise = sorted({*precise, *batch.lenient_records()}) if trusted else list(range(1, batch.height + 1))
+    con.execute(
+        "create or replace temp table precise_lines as select unnest($lines::bigint[]) as line",
+        {"lines": precise},
+    )
     con.register("lines", batch.lines(precise))
     try:
-        _stage(con, _JSON_LINES_SQL, append=True)
+        _stage(con, "precise_records", _JSON_LINES_SQL)
     finally:
         con.unregister("lines")
+    line = f"rowid - {int(first)} + 1"  # an integer from DuckDB, not input
+    con.execute(
+        f"""create or replace temp view parsed as
+        select {line} as line, * exclude (precise) from json_records
+        where {"true" if trusted else "false"} and {line} not in (select line from precise_lines)
+        union all by name
+        select * from precise_records"""
+    )
 
 
 def _parse_table(con: duckdb.DuckDBPyConnection, batch: Table) -> None:
@@ -176,15 +186,17 @@ def _parse_table(con: duckdb.DuckDBPyConnection, batch: Table) -> None:
     for i, payload in suspects.select("i", "payload").iter_rows():
         flags[i] = lenient_only(payload)
     strict_failures = pl.Series("payload_lenient_only", flags, dtype=pl.Boolean)
-    con.register("rows", batch.frame.with_columns(strict_failures))
-    try:
-        _stage(con, _TABLE_SQL, append=False)
+    con.register("table_frame", batch.frame.with_columns(strict_failures))
+    try:  # copied first: DuckDB scans its own table on every core, the one-chunk frame on one
+        con.execute("create or replace temp table rows as select * from table_frame")
     finally:
-        con.unregister("rows")
+        con.unregister("table_frame")
+    _stage(con, "table_records", _TABLE_SQL)
+    con.execute("create or replace temp view parsed as select * from table_records")
 
 
 def parse_batch(con: duckdb.DuckDBPyConnection, batch: RecordBatch) -> None:
-    """Decode each record's JSON and pull out the envelope into the temp table `parsed`."""
+    """Decode each record's JSON and pull out the envelope into the temp view `parsed`."""
     if isinstance(batch, JsonFile):
         _parse_json_file(con, batch)
     else:
@@ -495,7 +507,7 @@ def validate_batch(con: duckdb.DuckDBPyConnection, batch: RecordBatch, *, now: d
     """Judge every record of a batch; leaves the temp view `validated` (reason null = valid).
 
     Only the flat envelope columns travel to polars for pandera; raw text and payloads stay in DuckDB.
-    `validated` is a view (over the temp tables `parsed` and `env`) so that its one reader, the
+    `validated` is a view (over the temp view `parsed` and table `env`) so that its one reader, the
     classification, materializes the batch once.
     """
     parse_batch(con, batch)
