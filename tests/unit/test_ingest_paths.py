@@ -166,6 +166,9 @@ def test_batches_keep_line_numbers_and_duplicates_across_them(
         (count - 1, Reason.CONFLICTING_DUPLICATE),
         (count, Reason.BAD_ORG_ID),
     ]
+    # the reference is line 2 of this file, whether it was judged in an earlier batch or in this one
+    (detail,) = con.execute("select detail from raw.quarantine where line = ?", [count - 1]).fetchone()
+    assert detail.endswith("(first seen at line 2)")
     stored = con.execute("select event_id, source_line from raw.events order by source_line").fetchall()
     assert stored == [(r["event_id"], i) for i, r in enumerate(records[: count - 2], start=1) if i != 6]
 
