@@ -84,6 +84,13 @@ def connect(path: Path | str, *, read_only: bool = False, retries: int = 50) -> 
     return con
 
 
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A second connection to the same database, for another thread; the time zone is per connection."""
+    other = con.cursor()
+    other.execute("SET TimeZone = 'UTC'")
+    return other
+
+
 def memory_limit() -> str:
     """DuckDB's memory cap for pipeline writers, e.g. `512MB` (env WORKSTREAM_DUCKDB_MEMORY)."""
     value = os.environ.get("WORKSTREAM_DUCKDB_MEMORY", "512MB").strip()

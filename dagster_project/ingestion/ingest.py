@@ -32,8 +32,14 @@ from dagster_project.ingestion.readers import (
     file_format,
     read_batches,
 )
-from dagster_project.ingestion.validation import validate_batch
-from dagster_project.warehouse import ensure_raw_schema
+from dagster_project.ingestion.validation import (
+    drop_stage,
+    prepare_batch,
+    stage_schema,
+    use_prepared,
+    validate_batch,
+)
+from dagster_project.warehouse import cursor, ensure_raw_schema
 
 Progress = Callable[[str, int], None]
 
@@ -304,12 +310,17 @@ def _write_ledger(
 
 @dataclass
 class _Read:
-    """A file opened for ingest: its first batch already read (or the reason it cannot be read)."""
+    """A file opened for ingest: its first batch already read (or the reason it cannot be read).
+
+    `schema` holds the file's stage-1 tables; `prepared`: the first batch is already parsed there.
+    """
 
     info: InboxFile
+    schema: str
     first: RecordBatch | None = None
     rest: Iterator[RecordBatch] = field(default_factory=lambda: iter(()))
     error: UnreadableFile | None = None
+    prepared: bool = False
 
     def batches(self) -> Iterator[RecordBatch]:
         if self.error is not None:
@@ -327,8 +338,9 @@ def _inbox_file(path: Path) -> InboxFile:
     return InboxFile(path, fmt, content_hash(path), stat.st_size, stat.st_mtime_ns)
 
 
-def _read(info: InboxFile) -> _Read:
-    """Read up to the first batch: the costly Python part of most files (a JSON Lines file is one batch).
+def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: datetime) -> _Read:
+    """Read and prepare the first batch: most of a file's work that does not need the log (a JSON Lines
+    file is one batch). `con` is the connection to prepare it on (a cursor, when on another thread).
 
     Files are hashed up front and read later (ahead, on another thread): one rewritten in between,
     against the inbox's write-then-rename rule, is hashed again so the ledger names what was read.
@@ -338,9 +350,13 @@ def _read(info: InboxFile) -> _Read:
         info = _inbox_file(info.path)
     batches = read_batches(info.path, info.format)
     try:
-        return _Read(info, next(batches, None), batches)
+        first = next(batches, None)
     except UnreadableFile as exc:
-        return _Read(info, error=exc)
+        return _Read(info, schema, error=exc)
+    if first is None:
+        return _Read(info, schema)
+    prepare_batch(con, first, now=now, schema=schema)
+    return _Read(info, schema, first, batches, prepared=True)
 
 
 def _is_ingested(con: duckdb.DuckDBPyConnection, info: InboxFile) -> bool:
@@ -371,7 +387,10 @@ def _judge_file(
         for batch in read.batches():
             if judged:
                 _append_accepted(con, "pending_events", info, now)
-            validate_batch(con, batch, now=now)
+            if batch is read.first and read.prepared:
+                use_prepared(con, read.schema)
+            else:
+                validate_batch(con, batch, now=now, schema=read.schema)
             judged = True
             _judge_batch(con, batch, info, now, orgs, result)
             result.lines += batch.height
@@ -410,6 +429,7 @@ def _ingest_read(
             raise
     finally:
         con.execute("drop table if exists pending_events; drop table if exists pending_quarantine")
+        drop_stage(con, read.schema)
     return result
 
 
@@ -420,7 +440,7 @@ def ingest_file(
     info = _inbox_file(path)
     if _is_ingested(con, info):
         return _skipped(info)
-    return _ingest_read(con, _read(info), now=now, progress=progress)
+    return _ingest_read(con, _read(info, con, stage_schema(con), now), now=now, progress=progress)
 
 
 def ingest_paths(
@@ -441,19 +461,27 @@ def ingest_paths(
             done.add(info.content_hash)  # a second copy in this list is skipped like a re-drop
             new.append(info)
     report = IngestReport()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as reader:
-        queue = iter(new)
-        following = next(queue, None)  # the next new file; its read is always under way
-        pending = reader.submit(_read, following) if following else None
-        for info in infos:
-            if info is not following or pending is None:
-                report.files.append(_skipped(info))
-                continue
-            read = pending.result()
-            following = next(queue, None)
-            pending = reader.submit(_read, following) if following else None
-            if read.info.content_hash != info.content_hash and _is_ingested(con, read.info):
-                report.files.append(_skipped(read.info))
-                continue
-            report.files.append(_ingest_read(con, read, now=now, progress=progress))
+    slots = [stage_schema(con, 0), stage_schema(con, 1)]  # the file being stored, the one read ahead
+    ahead = cursor(con)  # the reading thread's own connection to the same database
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as reader:
+            queue = enumerate(new)
+            n, following = next(queue, (0, None))  # the next new file; its read is always under way
+            pending = reader.submit(_read, following, ahead, slots[n % 2], now) if following else None
+            for info in infos:
+                if info is not following or pending is None:
+                    report.files.append(_skipped(info))
+                    continue
+                read = pending.result()
+                n, following = next(queue, (0, None))
+                pending = reader.submit(_read, following, ahead, slots[n % 2], now) if following else None
+                if read.info.content_hash != info.content_hash and _is_ingested(con, read.info):
+                    drop_stage(con, read.schema)
+                    report.files.append(_skipped(read.info))
+                    continue
+                report.files.append(_ingest_read(con, read, now=now, progress=progress))
+    finally:
+        ahead.close()
+        for schema in slots:
+            drop_stage(con, schema)
     return report

@@ -115,7 +115,7 @@ from typed
 
 # CSV/Parquet cells are strings or null; only the payload string is JSON to parse.
 _TABLE_SQL = f"""
-with src as (select *, try_cast(payload as json) as p from rows)
+with src as (select *, try_cast(payload as json) as p from {{rows}})
 select
     line,
     case
@@ -135,50 +135,72 @@ from src
 """
 
 
+STAGE_DATABASE = "ingest_stage"
+
+
+def stage_schema(con: duckdb.DuckDBPyConnection, slot: int = 0) -> str:
+    """A schema for one batch's stage-1 tables, in an in-memory database every connection of this DuckDB
+    instance sees: a batch can be prepared on one connection (a reading thread) and judged on another.
+
+    Plain tables, written outside any transaction: DuckDB scans the rows an open transaction wrote on
+    one thread only, so the judging reads committed tables.
+    """
+    con.execute(f"attach if not exists ':memory:' as {STAGE_DATABASE}")
+    schema = f"{STAGE_DATABASE}.s{int(slot)}"
+    con.execute(f"create schema if not exists {schema}")
+    return schema
+
+
+def drop_stage(con: duckdb.DuckDBPyConnection, schema: str) -> None:
+    """Free a batch's stage-1 tables (the schema comes back on its next use)."""
+    con.execute(f"drop schema if exists {schema} cascade")
+
+
 def _stage(con: duckdb.DuckDBPyConnection, table: str, sql: str, params: dict | None = None) -> None:
-    """Collect stage-1 rows (the envelope pulled out, the timestamp judged) in a temp table."""
+    """Collect stage-1 rows (the envelope pulled out, the timestamp judged) in a table."""
     con.execute(
-        f"create or replace temp table {table} as " + _TIMESTAMP_SQL.replace("{records}", sql), params or {}
+        f"create or replace table {table} as " + _TIMESTAMP_SQL.replace("{records}", sql), params or {}
     )
 
 
-def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile) -> None:
+def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: str) -> None:
     """DuckDB parses the file; records it cannot parse (or numbers it cannot match) go the precise way.
 
     `parsed` is a view: the reader's rows numbered by rowid (not copied: a copy of the wide rows cost
     as much as a fifth of the parse), minus the records judged from their text, plus those.
     """
     params = {"path": str(batch.path), "compression": "gzip" if batch.compressed else "uncompressed"}
-    _stage(con, "json_records", _JSON_FILE_SQL, params)
+    records = f"{schema}.json_records"
+    _stage(con, records, _JSON_FILE_SQL, params)
     # rowids run in the reader's (the file's) order from the table's first: record n is rowid first + n - 1
     first, total, contiguous, precise = con.execute(
         "select coalesce(min(rowid), 0), count(*), coalesce(max(rowid) - min(rowid) + 1 = count(*), true), "
-        "coalesce(list(rowid - (select min(rowid) from json_records) + 1) filter (where precise), []) "
-        "from json_records"
+        f"coalesce(list(rowid - (select min(rowid) from {records}) + 1) filter (where precise), []) "
+        f"from {records}"
     ).fetchone()
     in_order = con.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
     trusted = total == batch.height and in_order and contiguous  # else only Python's numbers can be trusted
     precise = sorted({*precise, *batch.lenient_records()}) if trusted else list(range(1, batch.height + 1))
     con.execute(
-        "create or replace temp table precise_lines as select unnest($lines::bigint[]) as line",
+        f"create or replace table {schema}.precise_lines as select unnest($lines::bigint[]) as line",
         {"lines": precise},
     )
     con.register("lines", batch.lines(precise))
     try:
-        _stage(con, "precise_records", _JSON_LINES_SQL)
+        _stage(con, f"{schema}.precise_records", _JSON_LINES_SQL)
     finally:
         con.unregister("lines")
     line = f"rowid - {int(first)} + 1"  # an integer from DuckDB, not input
     con.execute(
-        f"""create or replace temp view parsed as
-        select {line} as line, * exclude (precise) from json_records
-        where {"true" if trusted else "false"} and {line} not in (select line from precise_lines)
+        f"""create or replace view {schema}.parsed as
+        select {line} as line, * exclude (precise) from {records}
+        where {"true" if trusted else "false"} and {line} not in (select line from {schema}.precise_lines)
         union all by name
-        select * from precise_records"""
+        select * from {schema}.precise_records"""
     )
 
 
-def _parse_table(con: duckdb.DuckDBPyConnection, batch: Table) -> None:
+def _parse_table(con: duckdb.DuckDBPyConnection, batch: Table, schema: str) -> None:
     """CSV/Parquet: the cells are already split, so only the payload string needs JSON parsing."""
     # DuckDB also parses trailing commas and NaN; the few payloads that could hold them get a strict check.
     suspects = batch.frame.with_row_index("i").filter(pl.col("payload").str.contains(LENIENT_JSON_TEXT))
@@ -188,19 +210,19 @@ def _parse_table(con: duckdb.DuckDBPyConnection, batch: Table) -> None:
     strict_failures = pl.Series("payload_lenient_only", flags, dtype=pl.Boolean)
     con.register("table_frame", batch.frame.with_columns(strict_failures))
     try:  # copied first: DuckDB scans its own table on every core, the one-chunk frame on one
-        con.execute("create or replace temp table rows as select * from table_frame")
+        con.execute(f"create or replace table {schema}.rows as select * from table_frame")
     finally:
         con.unregister("table_frame")
-    _stage(con, "table_records", _TABLE_SQL)
-    con.execute("create or replace temp view parsed as select * from table_records")
+    _stage(con, f"{schema}.table_records", _TABLE_SQL.replace("{rows}", f"{schema}.rows"))
+    con.execute(f"create or replace view {schema}.parsed as select * from {schema}.table_records")
 
 
-def parse_batch(con: duckdb.DuckDBPyConnection, batch: RecordBatch) -> None:
-    """Decode each record's JSON and pull out the envelope into the temp view `parsed`."""
+def parse_batch(con: duckdb.DuckDBPyConnection, batch: RecordBatch, schema: str) -> None:
+    """Decode each record's JSON and pull out the envelope into the view `<schema>.parsed`."""
     if isinstance(batch, JsonFile):
-        _parse_json_file(con, batch)
+        _parse_json_file(con, batch, schema)
     else:
-        _parse_table(con, batch)
+        _parse_table(con, batch, schema)
 
 
 ENVELOPE_COLUMNS = (
@@ -503,19 +525,36 @@ from judged
 _VALIDATED_SQL = _payload_sql()
 
 
-def validate_batch(con: duckdb.DuckDBPyConnection, batch: RecordBatch, *, now: datetime) -> None:
-    """Judge every record of a batch; leaves the temp view `validated` (reason null = valid).
+def prepare_batch(con: duckdb.DuckDBPyConnection, batch: RecordBatch, *, now: datetime, schema: str) -> None:
+    """Parse a batch and judge its envelope into `<schema>.parsed` and `<schema>.env`.
 
     Only the flat envelope columns travel to polars for pandera; raw text and payloads stay in DuckDB.
-    `validated` is a view (over the temp view `parsed` and table `env`) so that its one reader, the
-    classification, materializes the batch once.
+    Nothing here reads the log, so the next file can be prepared while this one is stored.
     """
-    parse_batch(con, batch)
+    con.execute(f"create schema if not exists {schema}")
+    parse_batch(con, batch, schema)
     columns = ", ".join(ENVELOPE_COLUMNS)
-    envelope = con.execute(f"select {columns} from parsed where parse_reason is null").pl()
+    envelope = con.execute(f"select {columns} from {schema}.parsed where parse_reason is null").pl()
     con.register("env_reasons", envelope_reasons(envelope, now))
     try:
-        con.execute("create or replace temp table env as select * from env_reasons")
+        con.execute(f"create or replace table {schema}.env as select * from env_reasons")
     finally:
         con.unregister("env_reasons")
+
+
+def use_prepared(con: duckdb.DuckDBPyConnection, schema: str) -> None:
+    """Point this connection's temp views `parsed`, `env` and `validated` (reason null = valid) at a
+    prepared batch. `validated` is a view so that its one reader, the classification, materializes
+    the batch once."""
+    con.execute(f"create or replace temp view parsed as select * from {schema}.parsed")
+    con.execute(f"create or replace temp view env as select * from {schema}.env")
     con.execute(_VALIDATED_SQL)
+
+
+def validate_batch(
+    con: duckdb.DuckDBPyConnection, batch: RecordBatch, *, now: datetime, schema: str | None = None
+) -> None:
+    """Judge every record of a batch on one connection; leaves the temp view `validated`."""
+    schema = schema or stage_schema(con)
+    prepare_batch(con, batch, now=now, schema=schema)
+    use_prepared(con, schema)

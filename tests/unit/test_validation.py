@@ -238,7 +238,8 @@ def test_redropped_file_is_a_noop(tmp_path: Path, warehouse, now):
 
 
 def test_ingest_paths_reads_ahead_in_order(tmp_path: Path, warehouse, now, monkeypatch):
-    """The next file is read while one is stored; results, conflicts and skips stay as in file order."""
+    """The next file is read and parsed while one is stored; results, conflicts and skips stay as in
+    file order, and no stage table outlives the call."""
     import dagster_project.ingestion.ingest as ingest_module
 
     read: list[str] = []
@@ -269,6 +270,9 @@ def test_ingest_paths_reads_ahead_in_order(tmp_path: Path, warehouse, now, monke
     ]
     assert read == ["b.jsonl.gz", "c.csv", "d.parquet", "e.jsonl"], "files in the ledger are never read"
     # DuckDB's row-order setting is left on: the JSON reader's line numbers need it
+    assert warehouse.execute(
+        "select count(*) from duckdb_tables() where database_name = 'ingest_stage'"
+    ).fetchone() == (0,)
     assert warehouse.execute("select current_setting('preserve_insertion_order')").fetchone() == (True,)
     assert warehouse.execute("select file, line, reason from raw.quarantine order by file").fetchall() == [
         ("b.jsonl.gz", 0, Reason.UNREADABLE_FILE),
