@@ -209,11 +209,10 @@ def _parse_table(con: duckdb.DuckDBPyConnection, batch: Table, schema: str) -> N
         flags[i] = lenient_only(payload)
     strict_failures = pl.Series("payload_lenient_only", flags, dtype=pl.Boolean)
     con.register("table_frame", batch.frame.with_columns(strict_failures))
-    try:  # copied first: DuckDB scans its own table on every core, the one-chunk frame on one
-        con.execute(f"create or replace table {schema}.rows as select * from table_frame")
+    try:
+        _stage(con, f"{schema}.table_records", _TABLE_SQL.replace("{rows}", "table_frame"))
     finally:
         con.unregister("table_frame")
-    _stage(con, f"{schema}.table_records", _TABLE_SQL.replace("{rows}", f"{schema}.rows"))
     con.execute(f"create or replace view {schema}.parsed as select * from {schema}.table_records")
 
 
