@@ -35,6 +35,7 @@ from dagster_project.ingestion.readers import (
 from dagster_project.ingestion.validation import (
     drop_stage,
     prepare_batch,
+    stage_json_file,
     stage_schema,
     use_prepared,
     validate_batch,
@@ -348,14 +349,25 @@ def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: dat
     stat = info.path.stat()
     if (stat.st_size, stat.st_mtime_ns) != (info.size, info.mtime_ns):
         info = _inbox_file(info.path)
-    batches = read_batches(info.path, info.format)
-    try:
-        first = next(batches, None)
-    except UnreadableFile as exc:
-        return _Read(info, schema, error=exc)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-json") as duck:
+        # DuckDB reads a JSON Lines file itself: its pass runs while Python splits the same file's lines
+        staged = (
+            duck.submit(stage_json_file, con, info.path, compressed=info.format == "jsonl.gz", schema=schema)
+            if info.format in ("jsonl", "jsonl.gz")
+            else None
+        )
+        batches = read_batches(info.path, info.format)
+        try:
+            first = next(batches, None)
+        except UnreadableFile as exc:
+            if staged is not None:
+                staged.exception()  # DuckDB's view of an unreadable file does not matter; wait for it
+            return _Read(info, schema, error=exc)
+        if staged is not None:
+            staged.result()
     if first is None:
         return _Read(info, schema)
-    prepare_batch(con, first, now=now, schema=schema)
+    prepare_batch(con, first, now=now, schema=schema, json_staged=staged is not None)
     return _Read(info, schema, first, batches, prepared=True)
 
 

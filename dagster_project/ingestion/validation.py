@@ -13,6 +13,7 @@ DuckDB because they are JSON work over millions of rows; pandera checks the flat
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pandera.polars as pa
@@ -163,15 +164,23 @@ def _stage(con: duckdb.DuckDBPyConnection, table: str, sql: str, params: dict | 
     )
 
 
-def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: str) -> None:
+def stage_json_file(con: duckdb.DuckDBPyConnection, path: Path, *, compressed: bool, schema: str) -> None:
+    """DuckDB's pass over a JSON Lines file into `<schema>.json_records`. It needs only the path, so it
+    can run while Python reads the same file's lines (`prepare_batch(..., json_staged=True)` goes on)."""
+    con.execute(f"create schema if not exists {schema}")
+    params = {"path": str(path), "compression": "gzip" if compressed else "uncompressed"}
+    _stage(con, f"{schema}.json_records", _JSON_FILE_SQL, params)
+
+
+def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: str, *, staged: bool) -> None:
     """DuckDB parses the file; records it cannot parse (or numbers it cannot match) go the precise way.
 
     `parsed` is a view: the reader's rows numbered by rowid (not copied: a copy of the wide rows cost
     as much as a fifth of the parse), minus the records judged from their text, plus those.
     """
-    params = {"path": str(batch.path), "compression": "gzip" if batch.compressed else "uncompressed"}
+    if not staged:
+        stage_json_file(con, batch.path, compressed=batch.compressed, schema=schema)
     records = f"{schema}.json_records"
-    _stage(con, records, _JSON_FILE_SQL, params)
     # rowids run in the reader's (the file's) order from the table's first: record n is rowid first + n - 1
     first, total, contiguous, precise = con.execute(
         "select coalesce(min(rowid), 0), count(*), coalesce(max(rowid) - min(rowid) + 1 = count(*), true), "
@@ -216,10 +225,12 @@ def _parse_table(con: duckdb.DuckDBPyConnection, batch: Table, schema: str) -> N
     con.execute(f"create or replace view {schema}.parsed as select * from {schema}.table_records")
 
 
-def parse_batch(con: duckdb.DuckDBPyConnection, batch: RecordBatch, schema: str) -> None:
+def parse_batch(
+    con: duckdb.DuckDBPyConnection, batch: RecordBatch, schema: str, *, json_staged: bool = False
+) -> None:
     """Decode each record's JSON and pull out the envelope into the view `<schema>.parsed`."""
     if isinstance(batch, JsonFile):
-        _parse_json_file(con, batch, schema)
+        _parse_json_file(con, batch, schema, staged=json_staged)
     else:
         _parse_table(con, batch, schema)
 
@@ -524,14 +535,22 @@ from judged
 _VALIDATED_SQL = _payload_sql()
 
 
-def prepare_batch(con: duckdb.DuckDBPyConnection, batch: RecordBatch, *, now: datetime, schema: str) -> None:
+def prepare_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: RecordBatch,
+    *,
+    now: datetime,
+    schema: str,
+    json_staged: bool = False,
+) -> None:
     """Parse a batch and judge its envelope into `<schema>.parsed` and `<schema>.env`.
 
     Only the flat envelope columns travel to polars for pandera; raw text and payloads stay in DuckDB.
     Nothing here reads the log, so the next file can be prepared while this one is stored.
+    `json_staged`: `stage_json_file` already ran for this JSON Lines file.
     """
     con.execute(f"create schema if not exists {schema}")
-    parse_batch(con, batch, schema)
+    parse_batch(con, batch, schema, json_staged=json_staged)
     columns = ", ".join(ENVELOPE_COLUMNS)
     envelope = con.execute(f"select {columns} from {schema}.parsed where parse_reason is null").pl()
     con.register("env_reasons", envelope_reasons(envelope, now))
