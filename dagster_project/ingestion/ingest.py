@@ -4,9 +4,9 @@ Per file: skip it if its content hash is already in the ledger; otherwise valida
 the valid new events, count identical duplicates, quarantine the rest with a reason, and write the
 ledger row (lines = accepted + duplicates + quarantined) in the same transaction as the data.
 
-The judging (validation, duplicate check) runs before that transaction, into the connection's temp
-tables: rows written inside an open transaction are its private storage, which DuckDB scans and copies
-on one thread, so judging inside it took twice as long. The transaction only copies the file's verdicts
+The judging (validation, duplicate check) runs before that transaction, into temp tables and the
+stage database (`validation.stage_schema`): rows written inside an open transaction are its private
+storage, which DuckDB scans and copies on one thread, so judging inside it took twice as long. The transaction only copies the file's verdicts
 (`pending_events`, `pending_quarantine`) into the log. Writers never run concurrently (the writer lock),
 so the log the judging read is still the log the transaction appends to.
 """

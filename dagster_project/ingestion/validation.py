@@ -8,6 +8,10 @@ Each record gets at most one reason code, the first that applies in this order: 
 parsing, then the envelope (a pandera-on-polars schema whose checks are named after reason codes),
 then the event's payload rules (generated from `contract.EVENTS`). Parsing and payload checks run in
 DuckDB because they are JSON work over millions of rows; pandera checks the flat envelope columns.
+
+Parsing and the envelope need no log, so `prepare_batch` can run on another connection (into the
+in-memory stage database every connection of the instance sees) while the previous file is stored;
+`use_prepared` then points the judging connection's views at that batch.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ from ({{records}})
 # Records DuckDB's JSON reader could not turn into an object come back as all-NULL rows; they (and
 # `csv_row` records) take the precise path below, with the raw line from Python. No line number here:
 # a window over the reader runs on one thread; the table keeps the file's order (preserve_insertion_order,
-# the default), so record n is the row with rowid n - 1 (see `_parse_json_file`).
+# the default), so record n is the table's n-th rowid (see `_parse_json_file`).
 _JSON_FILE_SQL = f"""
 with src as (
     select *
