@@ -269,10 +269,10 @@ def test_ingest_paths_reads_ahead_in_order(tmp_path: Path, warehouse, now, monke
         ("e.jsonl", "ok", 1, 1, 0),  # a1: identical to the earlier run's
     ]
     assert read == ["b.jsonl.gz", "c.csv", "d.parquet", "e.jsonl"], "files in the ledger are never read"
-    # DuckDB's row-order setting is left on: the JSON reader's line numbers need it
     assert warehouse.execute(
         "select count(*) from duckdb_tables() where database_name = 'ingest_stage'"
-    ).fetchone() == (0,)
+    ).fetchone() == (0,), "the stage tables are dropped"
+    # DuckDB's row-order setting is left on: the JSON reader's line numbers need it
     assert warehouse.execute("select current_setting('preserve_insertion_order')").fetchone() == (True,)
     assert warehouse.execute("select file, line, reason from raw.quarantine order by file").fetchall() == [
         ("b.jsonl.gz", 0, Reason.UNREADABLE_FILE),
