@@ -35,7 +35,8 @@ def write_jsonl(path: Path, records: list[Any], *, gz: bool = False) -> Path:
     return path
 
 
-def _row(record: dict[str, Any]) -> dict[str, str | None]:
+def tabular_row(record: dict[str, Any]) -> dict[str, str | None]:
+    """A record as CSV and Parquet hold it: every envelope field as text (payload as JSON), or None."""
     row: dict[str, str | None] = {}
     for name in ENVELOPE_FIELDS:
         value = record.get(name)
@@ -50,12 +51,12 @@ def write_csv(path: Path, records: list[dict[str, Any]]) -> Path:
         writer = csv.DictWriter(handle, fieldnames=list(ENVELOPE_FIELDS))
         writer.writeheader()
         for record in records:
-            writer.writerow({k: ("" if v is None else v) for k, v in _row(record).items()})
+            writer.writerow({k: ("" if v is None else v) for k, v in tabular_row(record).items()})
     return path
 
 
 def write_parquet(path: Path, records: list[dict[str, Any]]) -> Path:
-    rows = [_row(r) for r in records]
+    rows = [tabular_row(r) for r in records]
     table = pa.table({name: pa.array([r[name] for r in rows], pa.string()) for name in ENVELOPE_FIELDS})
     pq.write_table(table, path)
     return path

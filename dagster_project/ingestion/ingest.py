@@ -4,18 +4,23 @@ Per file: skip it if its content hash is already in the ledger; otherwise valida
 the valid new events, count identical duplicates, quarantine the rest with a reason, and write the
 ledger row (lines = accepted + duplicates + quarantined) in the same transaction as the data.
 
-The judging (validation, duplicate check) runs before that transaction, into temp tables and the
-stage database (`validation.stage_schema`): rows written inside an open transaction are its private
-storage, which DuckDB scans and copies on one thread, so judging inside it took twice as long. The transaction only copies the file's verdicts
-(`pending_events`, `pending_quarantine`) into the log. Writers never run concurrently (the writer lock),
-so the log the judging read is still the log the transaction appends to.
+Two lanes share a run (`ingest_paths`): each prepares a file (read, parse, validate: nothing that needs
+the log) into the stage database (`validation.stage_schema`), then judges it against the log and stores
+it, in file order. The judging runs before the file's transaction, into temp tables: rows written
+inside an open transaction are its private storage, which DuckDB scans and copies on one thread, so
+judging inside it took twice as long. The transaction only copies the file's verdicts
+(`pending_events`, `pending_quarantine`) into the log. Writers never run concurrently (the writer
+lock) and files are stored one at a time, so the log a file was judged against is still the log its
+transaction appends to.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +31,7 @@ import polars as pl
 
 from dagster_project.ingestion.readers import (
     InboxFile,
+    ParquetRows,
     RecordBatch,
     UnreadableFile,
     content_hash,
@@ -36,6 +42,7 @@ from dagster_project.ingestion.validation import (
     drop_stage,
     prepare_batch,
     stage_json_file,
+    stage_raw_text,
     stage_schema,
     use_prepared,
     validate_batch,
@@ -44,25 +51,16 @@ from dagster_project.warehouse import cursor, ensure_raw_schema
 
 Progress = Callable[[str, int], None]
 
-# The quick content hash: the canonical fields with the payload minified (DuckDB `json()`), UTC µs time
-# (formatted from the epoch as a plain timestamp: the same text as formatting the timestamptz in UTC,
-# without ICU's per-row calendar work).
-# A mismatch is only a suspect: `_resolve_collisions` compares the canonical forms (sorted keys).
 # One pass over the validated batch: every record (invalid ones keep `reason`, no verdict), each valid
-# one checked against the stored log. `classified` is narrow (no payload or other wide columns):
-# `batch_rows` joins them back from `parsed` by line for the few statements that need them, so the
-# payloads are copied once, into the log. Keys repeated within the batch are rare, so `_REPEATED_SQL`
-# finds them afterwards with a small aggregate and fixes only their rows.
+# one checked against the stored log by its quick content hash (`validation._TIMESTAMP_SQL`; a
+# mismatch is only a suspect: `_resolve_collisions` compares the canonical forms). `classified` is
+# narrow (no payload or other wide columns): `batch_rows` joins them back from `parsed` by line for
+# the few statements that need them, so the payloads are copied once, into the log. Keys repeated
+# within the batch are rare, so `_REPEATED_SQL` finds them afterwards with a small aggregate and
+# fixes only their rows.
 _CLASSIFY_SQL = """
 create or replace temp table classified as
-with v as (
-    select line, reason, detail, org_id, event_id,
-        case when reason is null then
-            md5(concat_ws(chr(31), event_name, entity_type, entity_id, coalesce(actor, chr(0)),
-                strftime(make_timestamp(epoch_us(occurred_at)), '%Y-%m-%dT%H:%M:%S.%fZ'), payload))
-        end as content_hash
-    from validated
-)
+with v as (select line, reason, detail, org_id, event_id, content_hash from validated)
 select v.*, null::bigint as first_line, true as is_first,
     case when v.reason is not null then null
          when v.stored_hash is null then 'accept'
@@ -213,14 +211,19 @@ select org_id, coalesce(verdict, 'quarantine'), count(*) from classified group b
 """
 
 
-def _quarantine(con: duckdb.DuckDBPyConnection, batch: RecordBatch, info: InboxFile, now: datetime) -> None:
-    """Quarantine invalid records and conflicts with their raw text, fetched only for those records."""
+def _quarantine(
+    con: duckdb.DuckDBPyConnection, batch: RecordBatch, schema: str, info: InboxFile, now: datetime
+) -> None:
+    """Quarantine invalid records and conflicts with their raw text, fetched only for those records
+    (a Parquet batch's from its staged rows in `schema`)."""
     lines = con.execute(
         "select line from classified where reason is not null or verdict = 'conflict' order by line"
     ).pl()["line"]
     if lines.is_empty():
         return
-    con.register("raws", batch.raw_text(lines.to_list()))
+    wanted = lines.to_list()
+    raws = stage_raw_text(con, schema, wanted) if isinstance(batch, ParquetRows) else batch.raw_text(wanted)
+    con.register("raws", raws)
     try:
         con.execute(_QUARANTINE_SQL, {"hash": info.content_hash, "file": info.path.name, "now": now})
     finally:
@@ -228,12 +231,18 @@ def _quarantine(con: duckdb.DuckDBPyConnection, batch: RecordBatch, info: InboxF
 
 
 def _append_accepted(con: duckdb.DuckDBPyConnection, table: str, info: InboxFile, now: datetime) -> None:
-    """Copy the judged batch's new events into `table` (the log, or `pending_events`)."""
+    """Copy the judged batch's new events into `table` (the log, or `pending_events`).
+
+    Every record but the few that are not new events (invalid, duplicate, conflicting): an anti join
+    against those is far cheaper than joining every record to its verdict.
+    """
     con.execute(
         f"""insert into {table}
-            select org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor, payload,
-                   content_hash, $now, $file, line
-            from batch_rows where verdict = 'accept'""",
+            select p.org_id, p.event_id, p.occurred_at, p.event_name, p.entity_type, p.entity_id,
+                   case when p.t_actor = 'VARCHAR' then p.actor end, p.payload, p.content_hash, $now, $file,
+                   p.line
+            from parsed p anti join (select line from classified where verdict is distinct from 'accept') r
+                using (line)""",
         {"now": now, "file": info.path.name},
     )
 
@@ -241,6 +250,7 @@ def _append_accepted(con: duckdb.DuckDBPyConnection, table: str, info: InboxFile
 def _judge_batch(
     con: duckdb.DuckDBPyConnection,
     batch: RecordBatch,
+    schema: str,
     info: InboxFile,
     now: datetime,
     orgs: dict[str | None, _OrgCounts],
@@ -254,7 +264,7 @@ def _judge_batch(
     con.execute(_BATCH_ROWS_SQL)
     con.execute(_REPEATED_SQL)
     _resolve_collisions(con)
-    _quarantine(con, batch, info, now)
+    _quarantine(con, batch, schema, info, now)
     column = {
         "accept": "accepted",
         "duplicate": "duplicates",
@@ -341,9 +351,9 @@ def _inbox_file(path: Path) -> InboxFile:
 
 def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: datetime) -> _Read:
     """Read and prepare the first batch: most of a file's work that does not need the log (a JSON Lines
-    file is one batch). `con` is the connection to prepare it on (a cursor, when on another thread).
+    file is one batch). `con` is the connection to prepare it on (a lane's own cursor).
 
-    Files are hashed up front and read later (ahead, on another thread): one rewritten in between,
+    Files are hashed up front and read later (by a lane): one rewritten in between,
     against the inbox's write-then-rename rule, is hashed again so the ledger names what was read.
     """
     stat = info.path.stat()
@@ -367,7 +377,10 @@ def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: dat
             staged.result()
     if first is None:
         return _Read(info, schema)
-    prepare_batch(con, first, now=now, schema=schema, json_staged=staged is not None)
+    try:
+        prepare_batch(con, first, now=now, schema=schema, json_staged=staged is not None)
+    except UnreadableFile as exc:  # DuckDB reads Parquet rows itself: a damaged page shows here
+        return _Read(info, schema, error=exc)
     return _Read(info, schema, first, batches, prepared=True)
 
 
@@ -404,7 +417,7 @@ def _judge_file(
             else:
                 validate_batch(con, batch, now=now, schema=read.schema)
             judged = True
-            _judge_batch(con, batch, info, now, orgs, result)
+            _judge_batch(con, batch, read.schema, info, now, orgs, result)
             result.lines += batch.height
             if progress:
                 progress(name, batch.height)
@@ -455,14 +468,93 @@ def ingest_file(
     return _ingest_read(con, _read(info, con, stage_schema(con), now), now=now, progress=progress)
 
 
+class _InOrder:
+    """Lets file n be stored only after file n - 1 was (the order decides conflicting duplicates).
+
+    Once a store fails, every later turn raises `_Abandoned` instead of waiting forever.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._next = 0
+        self._failed = False
+
+    @contextmanager
+    def turn(self, n: int) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: self._next == n or self._failed)
+            if self._failed:
+                raise _Abandoned
+        try:
+            yield
+        except BaseException:
+            with self._changed:
+                self._failed = True
+                self._changed.notify_all()
+            raise
+        with self._changed:
+            self._next += 1
+            self._changed.notify_all()
+
+
+class _Abandoned(Exception):
+    """An earlier file's store failed: this one is left for the next run."""
+
+
+def _lane(
+    con: duckdb.DuckDBPyConnection,
+    slot: int,
+    files: Iterator[tuple[int, InboxFile]],
+    take: threading.Lock,
+    order: _InOrder,
+    results: dict[int, FileResult],
+    *,
+    now: datetime,
+    progress: Progress | None,
+    threads: int | None,
+) -> None:
+    """One of two workers: take the next file, prepare it (no log needed), then store it in its turn.
+
+    Each lane has its own connection and stage schema; while one stores a file, the other prepares the
+    next. `threads`: DuckDB's own thread count, given back by the first lane to run out of files.
+    """
+    lane = cursor(con)
+    schema = stage_schema(lane, slot)
+    try:
+        while True:
+            with take:
+                n, info = next(files, (None, None))
+            if info is None:
+                if threads is not None:  # the other lane finishes alone: DuckDB may use this core too
+                    lane.execute(f"set threads = {int(threads)}")
+                return
+            try:
+                read: _Read | BaseException = _read(info, lane, schema, now)
+            except Exception as exc:  # raised in its turn, so every earlier file is still stored
+                read = exc
+            with order.turn(n):
+                if isinstance(read, BaseException):
+                    raise read
+                if read.info.content_hash != info.content_hash and _is_ingested(lane, read.info):
+                    drop_stage(lane, read.schema)
+                    results[n] = _skipped(read.info)  # rewritten since hashed into a copy already stored
+                    continue
+                results[n] = _ingest_read(lane, read, now=now, progress=progress)
+    finally:
+        drop_stage(lane, schema)
+        lane.close()
+
+
 def ingest_paths(
     con: duckdb.DuckDBPyConnection, paths: Iterable[Path], *, now: datetime, progress: Progress | None = None
 ) -> IngestReport:
     """Ingest files in the given order (the order only matters for conflicting duplicates).
 
-    While DuckDB validates and stores one new file, a second thread reads the next one (DuckDB and
-    polars release the GIL while they work, so reading, most of it Python, overlaps with them). At
-    most two files are in memory at a time; files already in the ledger are never read.
+    Two lanes share the work: each prepares a file (read, parse, validate: nothing that needs the log)
+    and then stores it, in file order, so one lane's store overlaps the other's preparation. DuckDB runs
+    each statement on its caller's thread meanwhile: both cores are busy with the lanes, and its own
+    workers would only wait for a core. At most two files are in memory at a time; files already in
+    the ledger are never read.
     """
     ensure_raw_schema(con)
     infos = [_inbox_file(path) for path in paths]
@@ -472,28 +564,40 @@ def ingest_paths(
         if info.content_hash not in done:
             done.add(info.content_hash)  # a second copy in this list is skipped like a re-drop
             new.append(info)
+    results: dict[int, FileResult] = {}
+    if new:
+        stage_schema(con)  # the stage database, attached before the lanes use it
+        lanes = min(2, len(new))
+        threads = con.execute("select current_setting('threads')").fetchone()[0]
+        files, take, order = iter(enumerate(new)), threading.Lock(), _InOrder()
+        if lanes > 1:
+            con.execute("set threads = 1")
+        try:
+            with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="ingest-lane") as pool:
+                running = [
+                    pool.submit(
+                        _lane,
+                        con,
+                        slot,
+                        files,
+                        take,
+                        order,
+                        results,
+                        now=now,
+                        progress=progress,
+                        threads=threads if lanes > 1 else None,
+                    )
+                    for slot in range(lanes)
+                ]
+                failures = [f.exception() for f in running if f.exception() is not None]
+        finally:
+            con.execute(f"set threads = {int(threads)}")
+        real = [exc for exc in failures if not isinstance(exc, _Abandoned)]
+        if real or failures:
+            raise (real or failures)[0]
+    stored = {info.content_hash: results[n] for n, info in enumerate(new)}
     report = IngestReport()
-    slots = [stage_schema(con, 0), stage_schema(con, 1)]  # the file being stored, the one read ahead
-    ahead = cursor(con)  # the reading thread's own connection to the same database
-    try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as reader:
-            queue = enumerate(new)
-            n, following = next(queue, (0, None))  # the next new file; its read is always under way
-            pending = reader.submit(_read, following, ahead, slots[n % 2], now) if following else None
-            for info in infos:
-                if info is not following or pending is None:
-                    report.files.append(_skipped(info))
-                    continue
-                read = pending.result()
-                n, following = next(queue, (0, None))
-                pending = reader.submit(_read, following, ahead, slots[n % 2], now) if following else None
-                if read.info.content_hash != info.content_hash and _is_ingested(con, read.info):
-                    drop_stage(con, read.schema)
-                    report.files.append(_skipped(read.info))
-                    continue
-                report.files.append(_ingest_read(con, read, now=now, progress=progress))
-    finally:
-        ahead.close()
-        for schema in slots:
-            drop_stage(con, schema)
+    for info in infos:
+        result = stored.pop(info.content_hash, None)
+        report.files.append(result if result is not None else _skipped(info))
     return report

@@ -141,7 +141,22 @@ class Table:
         return rows.select("line", text.alias("raw"))
 
 
-RecordBatch = JsonFile | Table
+@dataclass
+class ParquetRows:
+    """Rows [start, start + count) of a Parquet file: DuckDB reads them itself (`read_parquet`, its
+    `file_row_number` filter skips the other row groups), so no Python frame is built."""
+
+    path: Path
+    start: int
+    count: int
+    last: bool  # the file's last batch: it also takes any row past the footer's count
+
+    @property
+    def height(self) -> int:
+        return self.count
+
+
+RecordBatch = JsonFile | Table | ParquetRows
 
 
 def file_format(path: Path) -> str | None:
@@ -507,44 +522,26 @@ def batch_bounds(total: int) -> list[tuple[int, int]]:
 
 
 def _parquet_batches(path: Path) -> Iterator[RecordBatch]:
-    """Parquet record batches; a file that fails to open or part-way through is unreadable as a whole."""
+    """Row ranges of a Parquet file, after checking its footer and columns (DuckDB reads the rows).
+
+    A file that fails to open is unreadable as a whole; so is one damaged part-way (DuckDB's read fails
+    and the file's transaction rolls back, see `validation`).
+    """
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableFile("unreadable_file", f"cannot read {path.name} as Parquet: {exc}") from exc
-    _check_header(parquet.schema_arrow.names, path)
-    try:
-        yield from _parquet_groups(parquet)
-    except (pa.ArrowException, OSError) as exc:  # a damaged page: the transaction rolls back
-        raise UnreadableFile("unreadable_file", f"cannot read {path.name} as Parquet: {exc}") from exc
-
-
-def _parquet_groups(parquet: pq.ParquetFile) -> Iterator[RecordBatch]:
-    pieces = parquet.iter_batches(batch_size=BATCH_RECORDS, columns=list(ENVELOPE_FIELDS))
-    buffer: list[pa.RecordBatch] = []
-    first = 1
-    for start, end in batch_bounds(parquet.metadata.num_rows):  # pieces regrouped: a short tail merged
-        while sum(b.num_rows for b in buffer) < end - start and (piece := next(pieces, None)) is not None:
-            buffer.append(piece)
-        if not buffer:
-            break
-        table = pa.Table.from_batches(buffer)
-        buffer = table.slice(end - start).to_batches()
-        yield _parquet_table(table.slice(0, end - start), first)
-        first += min(table.num_rows, end - start)
-    for piece in [*buffer, *pieces]:  # only if the footer undercounts its rows
-        yield _parquet_table(pa.Table.from_batches([piece]), first)
-        first += piece.num_rows
-
-
-def _parquet_table(table: pa.Table, first_line: int) -> Table:
-    columns = {}
+    schema = parquet.schema_arrow
+    _check_header(schema.names, path)
     for name in ENVELOPE_FIELDS:
-        column = table.column(name)
-        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
-            column = column.cast(pa.string())
-        columns[name] = column
-    return _table(pl.from_arrow(pa.table(columns)), first_line)
+        kind = schema.field(name).type
+        if pa.types.is_nested(kind) or pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type):
+            raise UnreadableFile(
+                "unreadable_file", f"cannot read {path.name} as Parquet: column {name} is {kind}, not text"
+            )
+    bounds = batch_bounds(parquet.metadata.num_rows)
+    for start, end in bounds:
+        yield ParquetRows(path, start, end - start, last=end == bounds[-1][1])
 
 
 def read_batches(path: Path, fmt: str) -> Iterator[RecordBatch]:

@@ -32,7 +32,15 @@ from dagster_project.contract import (
     FieldRule,
     Reason,
 )
-from dagster_project.ingestion.readers import LENIENT_JSON_TEXT, JsonFile, RecordBatch, Table, lenient_only
+from dagster_project.ingestion.readers import (
+    LENIENT_JSON_TEXT,
+    JsonFile,
+    ParquetRows,
+    RecordBatch,
+    Table,
+    UnreadableFile,
+    lenient_only,
+)
 
 STRING_FIELDS = ("event_id", "org_id", "occurred_at", "event_name", "entity_type", "entity_id")
 NUMERIC_TYPES = ("BIGINT", "UBIGINT", "DOUBLE", "HUGEINT")
@@ -51,14 +59,21 @@ def _sql_str(value: str) -> str:
 
 # -- stage 1: decode and parse ----------------------------------------------------------------
 
-# Wraps every stage-1 query: the timestamp checks pandera reads as flags.
+# Wraps every stage-1 query: the timestamp checks pandera reads as flags, and the quick content hash.
+# The hash: the canonical fields with the payload minified (DuckDB `json()`), UTC µs time (formatted
+# from the epoch as a plain timestamp: the same text as formatting the timestamptz in UTC, without
+# ICU's per-row calendar work). It is only used for valid records, whose actor is a string or null.
+# A mismatch is only a suspect: the ingest compares the canonical forms (sorted keys) before it calls
+# two records a conflict.
 _TIMESTAMP_SQL = f"""
 select *,
     regexp_full_match(coalesce(occurred_at_text, ''), '{OFFSET_TS}') as ts_has_offset,
     -- the two patterns exclude each other, so the second runs only where the first fails
     case when ts_has_offset then false else regexp_full_match(coalesce(occurred_at_text, ''), '{NAIVE_TS}') end
         as ts_naive,
-    try_cast(occurred_at_text as timestamptz) as occurred_at
+    try_cast(occurred_at_text as timestamptz) as occurred_at,
+    md5(concat_ws(chr(31), event_name, entity_type, entity_id, coalesce(actor, chr(0)),
+        strftime(make_timestamp(epoch_us(occurred_at)), '%Y-%m-%dT%H:%M:%S.%fZ'), payload)) as content_hash
 from ({{records}})
 """
 
@@ -145,7 +160,7 @@ STAGE_DATABASE = "ingest_stage"
 
 def stage_schema(con: duckdb.DuckDBPyConnection, slot: int = 0) -> str:
     """A schema for one batch's stage-1 tables, in an in-memory database every connection of this DuckDB
-    instance sees: a batch can be prepared on one connection (a reading thread) and judged on another.
+    instance sees: a batch can be prepared on one connection and judged on another.
 
     Plain tables, written outside any transaction: DuckDB scans the rows an open transaction wrote on
     one thread only, so the judging reads committed tables.
@@ -229,12 +244,75 @@ def _parse_table(con: duckdb.DuckDBPyConnection, batch: Table, schema: str) -> N
     con.execute(f"create or replace view {schema}.parsed as select * from {schema}.table_records")
 
 
+# A Parquet batch's rows, as the CSV reader's frame has them: the envelope columns as text, by record number.
+_PARQUET_ROWS_SQL = f"""
+create or replace table {{schema}}.parquet_rows as
+select file_row_number + 1 as line,
+    {", ".join(f"cast({_ident(f)} as varchar) as {f}" for f in (*STRING_FIELDS, "actor", "payload"))},
+    false as bad_encoding, null::bigint as csv_fields
+from read_parquet($path, file_row_number = true, binary_as_string = true)
+where file_row_number >= $start and (file_row_number < $end or $last)
+"""
+
+
+def _parse_parquet(con: duckdb.DuckDBPyConnection, batch: ParquetRows, schema: str) -> None:
+    """Parquet: DuckDB reads the batch's rows into `<schema>.parquet_rows`; only the payload string
+    needs JSON parsing. A read that fails (a damaged page) makes the whole file unreadable."""
+    params = {
+        "path": str(batch.path),
+        "start": batch.start,
+        "end": batch.start + batch.count,
+        "last": batch.last,
+    }
+    try:
+        con.execute(_PARQUET_ROWS_SQL.replace("{schema}", schema), params)
+    except duckdb.Error as exc:
+        raise UnreadableFile(
+            "unreadable_file", f"cannot read {batch.path.name} as Parquet: {exc}".splitlines()[0]
+        ) from exc
+    rows = f"{schema}.parquet_rows"
+    batch.count = con.execute(f"select count(*) from {rows}").fetchone()[0]  # the footer may undercount
+    suspects = con.execute(
+        f"select line, payload from {rows} where regexp_matches(payload, $pattern)",
+        {"pattern": LENIENT_JSON_TEXT},
+    ).fetchall()
+    flagged = pl.DataFrame(
+        {"line": [line for line, payload in suspects if lenient_only(payload)]}, schema={"line": pl.Int64}
+    )
+    con.register("lenient_lines", flagged)
+    try:
+        _stage(
+            con,
+            f"{schema}.table_records",
+            _TABLE_SQL.replace(
+                "{rows}",
+                f"(select r.*, l.line is not null as payload_lenient_only from {rows} r "
+                "left join lenient_lines l using (line))",
+            ),
+        )
+    finally:
+        con.unregister("lenient_lines")
+    con.execute(f"create or replace view {schema}.parsed as select * from {schema}.table_records")
+
+
+def stage_raw_text(con: duckdb.DuckDBPyConnection, schema: str, lines: list[int]) -> pl.DataFrame:
+    """(line, raw) of staged Parquet rows: the row's columns as a JSON object, as for a CSV row."""
+    fields = ", ".join(f"{f} := {f}" for f in (*STRING_FIELDS, "actor", "payload"))
+    return con.execute(
+        f"select line, to_json(struct_pack({fields}))::varchar as raw from {schema}.parquet_rows "
+        "where line in (select unnest($lines::bigint[])) order by line",
+        {"lines": lines},
+    ).pl()
+
+
 def parse_batch(
     con: duckdb.DuckDBPyConnection, batch: RecordBatch, schema: str, *, json_staged: bool = False
 ) -> None:
     """Decode each record's JSON and pull out the envelope into the view `<schema>.parsed`."""
     if isinstance(batch, JsonFile):
         _parse_json_file(con, batch, schema, staged=json_staged)
+    elif isinstance(batch, ParquetRows):
+        _parse_parquet(con, batch, schema)
     else:
         _parse_table(con, batch, schema)
 
@@ -502,7 +580,7 @@ def _rule_index_sql() -> str:
 
 
 def _payload_sql() -> str:
-    """The `validated` view over `parsed`: parse, envelope, then payload reason per record.
+    """The verdict per record of `{schema}.parsed`: parse, envelope, then payload reason (null: valid).
 
     Payload fields are looked at only for records that passed the earlier stages, and only their own
     event's fields. Reasons and details are looked up by index in constant lists, so no join is needed.
@@ -510,11 +588,11 @@ def _payload_sql() -> str:
     reasons = "[" + ", ".join(_sql_str(reason) for _, _, reason, _ in PAYLOAD_RULES) + "]"
     details = "[" + ", ".join(_sql_str(detail) for _, _, _, detail in PAYLOAD_RULES) + "]"
     return f"""
-create or replace temp view validated as
+create or replace table {{schema}}.judged as
 with s as (
     select s.*, env.reason as env_reason, env.detail as env_detail,
         s.parse_reason is null and env.reason is null as judge_payload
-    from parsed s left join env using (line)
+    from {{schema}}.parsed s left join {{schema}}.env env using (line)
 ),
 fields as (
     select *,
@@ -529,14 +607,12 @@ select
     coalesce(parse_detail, env_detail, {details}[rule_id]) as detail,
     case when t_org_id = 'VARCHAR' and regexp_full_match(org_id, '{ORG_ID_PATTERN}') then org_id end as org_id,
     case when t_event_id = 'VARCHAR' then event_id end as event_id,
-    occurred_at, event_name, entity_type, entity_id,
-    case when t_actor = 'VARCHAR' then actor end as actor,
-    payload
+    case when coalesce(parse_reason, env_reason, {reasons}[rule_id]) is null then content_hash end as content_hash
 from judged
 """
 
 
-_VALIDATED_SQL = _payload_sql()
+_JUDGED_SQL = _payload_sql()
 
 
 def prepare_batch(
@@ -547,7 +623,8 @@ def prepare_batch(
     schema: str,
     json_staged: bool = False,
 ) -> None:
-    """Parse a batch and judge its envelope into `<schema>.parsed` and `<schema>.env`.
+    """Parse a batch, judge its envelope (`<schema>.env`) and then its payloads: `<schema>.judged` holds
+    every record's reason (null: valid), org and event id and content hash; `<schema>.parsed` its fields.
 
     Only the flat envelope columns travel to polars for pandera; raw text and payloads stay in DuckDB.
     Nothing here reads the log, so the next file can be prepared while this one is stored.
@@ -562,15 +639,13 @@ def prepare_batch(
         con.execute(f"create or replace table {schema}.env as select * from env_reasons")
     finally:
         con.unregister("env_reasons")
+    con.execute(_JUDGED_SQL.replace("{schema}", schema))
 
 
 def use_prepared(con: duckdb.DuckDBPyConnection, schema: str) -> None:
-    """Point this connection's temp views `parsed`, `env` and `validated` (reason null = valid) at a
-    prepared batch. `validated` is a view so that its one reader, the classification, materializes
-    the batch once."""
+    """Point this connection's temp views `parsed` and `validated` (reason null = valid) at a prepared batch."""
     con.execute(f"create or replace temp view parsed as select * from {schema}.parsed")
-    con.execute(f"create or replace temp view env as select * from {schema}.env")
-    con.execute(_VALIDATED_SQL)
+    con.execute(f"create or replace temp view validated as select * from {schema}.judged")
 
 
 def validate_batch(

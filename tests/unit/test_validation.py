@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -238,8 +239,8 @@ def test_redropped_file_is_a_noop(tmp_path: Path, warehouse, now):
 
 
 def test_ingest_paths_reads_ahead_in_order(tmp_path: Path, warehouse, now, monkeypatch):
-    """The next file is read and parsed while one is stored; results, conflicts and skips stay as in
-    file order, and no stage table outlives the call."""
+    """Two lanes read and prepare files at once, but store them in file order: results, conflicts and
+    skips stay as in file order, and no stage table outlives the call."""
     import dagster_project.ingestion.ingest as ingest_module
 
     read: list[str] = []
@@ -258,7 +259,10 @@ def test_ingest_paths_reads_ahead_in_order(tmp_path: Path, warehouse, now, monke
     write_parquet(tmp_path / "d.parquet", [event("c2", payload={"source_type": "web"}), event("d1")])
     write_jsonl(tmp_path / "e.jsonl", [event("a1"), event("e1")])
     names = ["a.jsonl", "b.jsonl.gz", "c.csv", "c-copy.csv", "d.parquet", "e.jsonl"]
+    threads = warehouse.execute("select current_setting('threads')").fetchone()
     report = ingest_paths(warehouse, [tmp_path / n for n in names], now=now)
+    # the lanes run DuckDB on one thread each, then give its thread count back
+    assert warehouse.execute("select current_setting('threads')").fetchone() == threads
     assert done.status == "ok"
     assert [(f.file, f.status, f.accepted, f.duplicates, f.quarantined) for f in report.files] == [
         ("a.jsonl", "skipped", 0, 0, 0),
@@ -268,7 +272,8 @@ def test_ingest_paths_reads_ahead_in_order(tmp_path: Path, warehouse, now, monke
         ("d.parquet", "ok", 1, 0, 1),  # c2 conflicts with c.csv's, stored just before
         ("e.jsonl", "ok", 1, 1, 0),  # a1: identical to the earlier run's
     ]
-    assert read == ["b.jsonl.gz", "c.csv", "d.parquet", "e.jsonl"], "files in the ledger are never read"
+    # the lanes read in either order; files in the ledger are never read
+    assert sorted(read) == ["b.jsonl.gz", "c.csv", "d.parquet", "e.jsonl"]
     assert warehouse.execute(
         "select count(*) from duckdb_tables() where database_name = 'ingest_stage'"
     ).fetchone() == (0,), "the stage tables are dropped"
@@ -288,14 +293,17 @@ def test_a_file_rewritten_after_hashing_is_hashed_again(tmp_path: Path, warehous
 
     first = write_jsonl(tmp_path / "a.jsonl", [event("a1")])
     second = write_jsonl(tmp_path / "b.jsonl", [event("b1")])
-    real_read_batches = ingest_module.read_batches
+    real_cursor = ingest_module.cursor
 
-    def rewriting_read_batches(path, fmt):
-        if path == first:  # while a.jsonl is read, b.jsonl is replaced in place
-            write_jsonl(second, [event("b2"), event("b3")])
-        return real_read_batches(path, fmt)
+    def rewriting_cursor(con):
+        with once:  # after every file was hashed, before any is read (each lane opens its cursor first)
+            if not rewritten:
+                write_jsonl(second, [event("b2"), event("b3")])  # b.jsonl replaced in place
+                rewritten.append(second)
+        return real_cursor(con)
 
-    monkeypatch.setattr(ingest_module, "read_batches", rewriting_read_batches)
+    once, rewritten = threading.Lock(), []
+    monkeypatch.setattr(ingest_module, "cursor", rewriting_cursor)
     report = ingest_paths(warehouse, [first, second], now=now)
     assert [(f.file, f.status, f.accepted) for f in report.files] == [
         ("a.jsonl", "ok", 1),
@@ -461,3 +469,36 @@ def test_invalid_record_with_a_repeated_key_is_not_the_reference(tmp_path: Path,
         (1, Reason.FUTURE_TIMESTAMP)
     ]
     assert warehouse.execute("select source_line from raw.events").fetchall() == [(2,)]
+
+
+def test_a_failing_file_stops_the_run_after_the_files_before_it(tmp_path: Path, warehouse, now, monkeypatch):
+    """An unexpected error while a lane prepares a file is raised in that file's turn: every file before
+    it is stored, none after it, and a rerun takes up where it stopped."""
+    import dagster_project.ingestion.ingest as ingest_module
+
+    paths = [write_jsonl(tmp_path / f"{name}.jsonl", [event(f"{name}1")]) for name in "abcd"]
+    real_read_batches = ingest_module.read_batches
+
+    def failing_read_batches(path, fmt):
+        if path.name == "c.jsonl":
+            raise RuntimeError("disk on fire")
+        return real_read_batches(path, fmt)
+
+    monkeypatch.setattr(ingest_module, "read_batches", failing_read_batches)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        ingest_paths(warehouse, paths, now=now)
+    assert warehouse.execute("select file from raw.ingest_ledger order by 1").fetchall() == [
+        ("a.jsonl",),
+        ("b.jsonl",),
+    ]
+    assert warehouse.execute(
+        "select count(*) from duckdb_tables() where database_name = 'ingest_stage'"
+    ).fetchone() == (0,)
+    monkeypatch.setattr(ingest_module, "read_batches", real_read_batches)
+    report = ingest_paths(warehouse, paths, now=now)
+    assert [(f.file, f.status) for f in report.files] == [
+        ("a.jsonl", "skipped"),
+        ("b.jsonl", "skipped"),
+        ("c.jsonl", "ok"),
+        ("d.jsonl", "ok"),
+    ]
