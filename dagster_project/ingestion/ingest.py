@@ -278,7 +278,7 @@ def _judge_batch(
 ) -> None:
     """Classify the validated batch against the log and the file's earlier batches, quarantine, count.
 
-    Its new events stay in `batch_rows` (verdict `accept`) until `_append_accepted` copies them.
+    Its new events (verdict `accept`) stay in the stage until `_append_accepted` copies them.
     """
     stored = con.execute(
         "select e.rowid from raw.events e join validated v using (org_id, event_id) where v.reason is null"
