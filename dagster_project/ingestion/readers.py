@@ -377,6 +377,9 @@ def _csv_frame(
     data: bytes, path: Path
 ) -> tuple[pl.DataFrame, list[str | None], list[bool], list[int | None]]:
     """The envelope columns of every row, plus per row: raw text if irregular, bad encoding, field count."""
+    fast = _csv_fast_plain_header(data, path)
+    if fast is not None:
+        return fast
     try:
         text, text_is_utf8 = data.decode("utf-8"), True
     except UnicodeDecodeError:
@@ -419,6 +422,27 @@ def _csv_frame(
     positional = pl.DataFrame(rows, schema={f"c{i}": pl.String for i in range(width)}, orient="row")
     del rows
     return _envelope_columns(positional, header), raws, bad, fields
+
+
+def _csv_fast_plain_header(
+    data: bytes, path: Path
+) -> tuple[pl.DataFrame, list[str | None], list[bool], list[int | None]] | None:
+    """`_csv_fast` when the header is one plain line (no quote, no CR but its line end): the `csv`
+    module then reads it from that line alone. The general path read the header through a `StringIO`
+    of the whole decoded file, which holds 4 bytes a character (≈ 240 MB and 0.13 s for a 60 MB file).
+    None: not UTF-8, another header, or pyarrow's result is not provably the `csv` module's.
+    """
+    first_newline = data.find(b"\n")
+    first_line = data[:first_newline]
+    if first_newline < 0 or b'"' in first_line or b"\r" in first_line.removesuffix(b"\r"):
+        return None
+    try:
+        data.decode("utf-8")  # the fast path is for UTF-8 files; the text itself is not needed
+    except UnicodeDecodeError:
+        return None
+    header = next(csv.reader([first_line.removesuffix(b"\r").decode("utf-8")]), [])
+    _check_header(header, path)
+    return _csv_fast(data, header)
 
 
 def _envelope_columns(positional: pl.DataFrame, header: list[str]) -> pl.DataFrame:
