@@ -432,7 +432,7 @@ def _csv_frame(
 def _plain_header(data: bytes) -> list[str] | None:
     """The header of a UTF-8 file whose first line is plain (no quote, no CR but its line end), read by
     the `csv` module from that line alone; else None. Reading it through a `StringIO` of the whole
-    decoded file kept 4 bytes a character (≈ 240 MB and 0.13 s for a 60 MB file).
+    decoded file cost ≈ 0.13 s of the 0.59 s Python read of a 60 MB file (cProfile).
     """
     first_newline = data.find(b"\n")
     first_line = data[:first_newline]
@@ -559,7 +559,7 @@ def _parquet_batches(path: Path) -> Iterator[RecordBatch]:
     _check_header(schema.names, path)
     for name in ENVELOPE_FIELDS:
         kind = schema.field(name).type
-        if pa.types.is_nested(kind) or pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type):
+        if pa.types.is_nested(kind):
             raise UnreadableFile(
                 "unreadable_file", f"cannot read {path.name} as Parquet: column {name} is {kind}, not text"
             )

@@ -228,8 +228,15 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
     )
 
 
+def _stage_table(con: duckdb.DuckDBPyConnection, schema: str, rows: str) -> None:
+    """Parse the payload strings of split rows (`rows`: a relation with `_TABLE_SQL`'s input columns)
+    into `<schema>.table_records`, the batch's `parsed` view."""
+    _stage(con, f"{schema}.table_records", _TABLE_SQL.replace("{rows}", rows))
+    con.execute(f"create or replace view {schema}.parsed as select * from {schema}.table_records")
+
+
 def _parse_table(con: duckdb.DuckDBPyConnection, batch: Table, schema: str) -> None:
-    """CSV/Parquet: the cells are already split, so only the payload string needs JSON parsing."""
+    """CSV: the cells are already split, so only the payload string needs JSON parsing."""
     # DuckDB also parses trailing commas and NaN; the few payloads that could hold them get a strict check.
     suspects = batch.frame.with_row_index("i").filter(pl.col("payload").str.contains(LENIENT_JSON_TEXT))
     flags = [False] * batch.height
@@ -238,10 +245,9 @@ def _parse_table(con: duckdb.DuckDBPyConnection, batch: Table, schema: str) -> N
     strict_failures = pl.Series("payload_lenient_only", flags, dtype=pl.Boolean)
     con.register("table_frame", batch.frame.with_columns(strict_failures))
     try:
-        _stage(con, f"{schema}.table_records", _TABLE_SQL.replace("{rows}", "table_frame"))
+        _stage_table(con, schema, "table_frame")
     finally:
         con.unregister("table_frame")
-    con.execute(f"create or replace view {schema}.parsed as select * from {schema}.table_records")
 
 
 # A Parquet batch's rows, as the CSV reader's frame has them: the envelope columns as text, by record number.
@@ -281,18 +287,14 @@ def _parse_parquet(con: duckdb.DuckDBPyConnection, batch: ParquetRows, schema: s
     )
     con.register("lenient_lines", flagged)
     try:
-        _stage(
+        _stage_table(
             con,
-            f"{schema}.table_records",
-            _TABLE_SQL.replace(
-                "{rows}",
-                f"(select r.*, l.line is not null as payload_lenient_only from {rows} r "
-                "left join lenient_lines l using (line))",
-            ),
+            schema,
+            f"(select r.*, l.line is not null as payload_lenient_only from {rows} r "
+            "left join lenient_lines l using (line))",
         )
     finally:
         con.unregister("lenient_lines")
-    con.execute(f"create or replace view {schema}.parsed as select * from {schema}.table_records")
 
 
 def stage_raw_text(con: duckdb.DuckDBPyConnection, schema: str, lines: list[int]) -> pl.DataFrame:
