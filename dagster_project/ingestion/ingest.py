@@ -503,6 +503,16 @@ class _InOrder:
         self._next = 0
         self._failed = False
 
+    def ready(self, n: int) -> bool:
+        """Whether file n's turn has come (or will never come): `turn(n)` would not wait."""
+        with self._changed:
+            return self._next == n or self._failed
+
+    def wait(self, n: int) -> None:
+        """Wait until `ready(n)`, without taking the turn."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._next == n or self._failed)
+
     @contextmanager
     def turn(self, n: int) -> Iterator[None]:
         with self._changed:
@@ -525,6 +535,40 @@ class _Abandoned(Exception):
     """An earlier file's store failed: this one is left for the next run."""
 
 
+class _ThreadShare:
+    """DuckDB's thread count follows the lanes at work: one each while both work, all of them for a
+    lane working alone (the other waits for its turn or has run out of files).
+
+    `threads` is a setting of the whole database, so any lane's cursor can change it; DuckDB runs each
+    statement on its caller's thread plus `threads - 1` workers.
+    """
+
+    def __init__(self, threads: int, lanes: int) -> None:
+        self._lock = threading.Lock()
+        self._threads = threads
+        self._working = lanes
+
+    def _apply(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"set threads = {max(1, self._threads // max(1, self._working))}")
+
+    def leave(self, con: duckdb.DuckDBPyConnection) -> None:
+        """This lane stops working for good."""
+        with self._lock:
+            self._working -= 1
+            self._apply(con)
+
+    @contextmanager
+    def paused(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """This lane waits: the other may use its share meanwhile."""
+        self.leave(con)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._working += 1
+                self._apply(con)
+
+
 def _lane(
     con: duckdb.DuckDBPyConnection,
     slot: int,
@@ -535,12 +579,12 @@ def _lane(
     *,
     now: datetime,
     progress: Progress | None,
-    threads: int | None,
+    share: _ThreadShare | None,
 ) -> None:
     """One of two workers: take the next file, prepare it (no log needed), then store it in its turn.
 
     Each lane has its own connection and stage schema; while one stores a file, the other prepares the
-    next. `threads`: DuckDB's own thread count, given back by the first lane to run out of files.
+    next. `share`: DuckDB's threads, handed to the other lane while this one waits or is done.
     """
     lane = cursor(con)
     schema = stage_schema(lane, slot)
@@ -549,13 +593,16 @@ def _lane(
             with take:
                 n, info = next(files, (None, None))
             if info is None:
-                if threads is not None:  # the other lane finishes alone: DuckDB may use this core too
-                    lane.execute(f"set threads = {int(threads)}")
+                if share is not None:  # the other lane finishes alone: DuckDB may use this core too
+                    share.leave(lane)
                 return
             try:
                 read: _Read | BaseException = _read(info, lane, schema, now)
             except Exception as exc:  # raised in its turn, so every earlier file is still stored
                 read = exc
+            if share is not None and not order.ready(n):
+                with share.paused(lane):
+                    order.wait(n)
             with order.turn(n):
                 if isinstance(read, BaseException):
                     raise read
@@ -576,8 +623,9 @@ def ingest_paths(
 
     Two lanes share the work: each prepares a file (read, parse, validate: nothing that needs the log)
     and then stores it, in file order, so one lane's store overlaps the other's preparation. DuckDB runs
-    each statement on its caller's thread meanwhile: both cores are busy with the lanes, and its own
-    workers would only wait for a core. At most two files are in memory at a time; files already in
+    each statement on its caller's thread while both lanes work: both cores are busy with the lanes, and
+    its own workers would only wait for a core. A lane waiting for its turn or out of files hands its
+    share to the other (`_ThreadShare`). At most two files are in memory at a time; files already in
     the ledger are never read.
     """
     ensure_raw_schema(con)
@@ -594,6 +642,7 @@ def ingest_paths(
         lanes = min(2, len(new))
         threads = con.execute("select current_setting('threads')").fetchone()[0]
         files, take, order = iter(enumerate(new)), threading.Lock(), _InOrder()
+        share = _ThreadShare(int(threads), lanes) if lanes > 1 else None
         if lanes > 1:
             con.execute("set threads = 1")
         try:
@@ -609,7 +658,7 @@ def ingest_paths(
                         results,
                         now=now,
                         progress=progress,
-                        threads=threads if lanes > 1 else None,
+                        share=share,
                     )
                     for slot in range(lanes)
                 ]

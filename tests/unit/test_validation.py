@@ -285,6 +285,32 @@ def test_ingest_paths_reads_ahead_in_order(tmp_path: Path, warehouse, now, monke
     ]
 
 
+def test_a_waiting_or_finished_lane_hands_its_duckdb_threads_to_the_other(warehouse):
+    """Two lanes at work: one DuckDB thread each; one waiting for its turn or out of files: all of them
+    for the lane still working, and one each again when the waiting lane resumes."""
+    from dagster_project.ingestion.ingest import _InOrder, _ThreadShare
+
+    def threads() -> int:
+        return warehouse.execute("select current_setting('threads')").fetchone()[0]
+
+    warehouse.execute("set threads = 1")
+    share = _ThreadShare(4, lanes=2)
+    with share.paused(warehouse):
+        assert threads() == 4
+    assert threads() == 2  # both at work again: 4 // 2
+    share.leave(warehouse)
+    assert threads() == 4
+    with share.paused(warehouse):  # nobody left at work: DuckDB keeps its full count
+        assert threads() == 4
+    assert threads() == 4
+
+    order = _InOrder()
+    assert order.ready(0) and not order.ready(1)
+    with order.turn(0):
+        assert not order.ready(1)
+    assert order.ready(1)
+    order.wait(1)  # returns at once: the turn has come
+
 def test_a_file_rewritten_after_hashing_is_hashed_again(tmp_path: Path, warehouse, now, monkeypatch):
     """Hashes are taken up front and files read later: the ledger must name the bytes that were read."""
     import hashlib
