@@ -53,20 +53,15 @@ Progress = Callable[[str, int], None]
 
 # One pass over the validated batch: every record (invalid ones keep `reason`, no verdict), each valid
 # one checked against the stored log by its quick content hash (`validation._TIMESTAMP_SQL`; a
-# mismatch is only a suspect: `_resolve_collisions` compares the canonical forms). `classified` is
+# mismatch is only a suspect: `_resolve_collisions` compares the canonical forms), then against the
+# first record of its key within the batch when the key repeats there (`repeats`, found while the batch
+# was prepared): that first one is the reference unless the log already holds the key. `classified` is
 # narrow (no payload or other wide columns): `batch_rows` joins them back from `parsed` by line for
-# the few statements that need them, so the payloads are copied once, into the log. Keys repeated
-# within the batch are rare, so `_REPEATED_SQL` finds them afterwards with a small aggregate and
-# fixes only their rows.
+# the few statements that need them, so the payloads are copied once, into the log.
 _CLASSIFY_SQL = """
 create or replace temp table classified as
-with v as (select line, reason, detail, org_id, event_id, content_hash from validated)
-select v.*, null::bigint as first_line, true as is_first,
-    case when v.reason is not null then null
-         when v.stored_hash is null then 'accept'
-         when v.stored_hash = v.content_hash then 'duplicate'
-         else 'suspect' end as verdict
-from (
+with v as (select line, reason, detail, org_id, event_id, content_hash from validated),
+m as (
     select v.*, case when v.reason is null then e.content_hash end as stored_hash,
         case when v.reason is null then e.stored_line end as stored_line
     from v left join (
@@ -74,7 +69,16 @@ from (
         union all  -- this file's earlier batches
         select org_id, event_id, content_hash, source_line from pending_events
     ) e on v.org_id = e.org_id and v.event_id = e.event_id
-) v
+)
+select m.*, case when m.reason is null then r.first_line end as first_line,
+    m.reason is not null or r.first_line is null or m.line = r.first_line as is_first,
+    case when m.reason is not null then null
+         when m.stored_hash is not null then
+             case when m.stored_hash = m.content_hash then 'duplicate' else 'suspect' end
+         when r.first_line is null or m.line = r.first_line then 'accept'
+         when m.content_hash = r.first_hash then 'duplicate'
+         else 'suspect' end as verdict
+from m left join repeats r on m.org_id = r.org_id and m.event_id = r.event_id
 """
 
 # The log's rows whose keys the batch holds, fetched by rowid: the key join reads two columns of the
@@ -96,20 +100,6 @@ create or replace temp view batch_rows as
 select c.*, p.occurred_at, p.event_name, p.entity_type, p.entity_id,
     case when p.t_actor = 'VARCHAR' then p.actor end as actor, p.payload
 from classified c join parsed p using (line)
-"""
-
-# A key seen again within the batch: its first line is the reference unless the log already holds it.
-_REPEATED_SQL = """
-update classified c set first_line = r.first_line, is_first = c.line = r.first_line,
-    verdict = case when c.stored_hash is not null then c.verdict
-                   when c.line = r.first_line then 'accept'
-                   when c.content_hash = r.first_hash then 'duplicate'
-                   else 'suspect' end
-from (
-    select org_id, event_id, min(line) as first_line, arg_min(content_hash, line) as first_hash
-    from classified where reason is null group by org_id, event_id having count(*) > 1
-) r
-where c.reason is null and c.org_id = r.org_id and c.event_id = r.event_id
 """
 
 
@@ -286,7 +276,6 @@ def _judge_batch(
     con.execute(_LOG_MATCHES_SQL, {"ids": [rowid for (rowid,) in stored]})
     con.execute(_CLASSIFY_SQL)
     con.execute(_BATCH_ROWS_SQL)
-    con.execute(_REPEATED_SQL)
     _resolve_collisions(con)
     _quarantine(con, batch, schema, info, now)
     column = {

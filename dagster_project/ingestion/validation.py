@@ -616,6 +616,14 @@ from judged
 
 _JUDGED_SQL = _payload_sql()
 
+# Valid records whose key the batch holds more than once (rare): the first line of each and its hash.
+# Nothing here needs the log, so the preparation finds them, not the file's turn to be stored.
+_REPEATS_SQL = """
+create or replace table {schema}.repeats as
+select org_id, event_id, min(line) as first_line, arg_min(content_hash, line) as first_hash
+from {schema}.judged where reason is null group by org_id, event_id having count(*) > 1
+"""
+
 
 def prepare_batch(
     con: duckdb.DuckDBPyConnection,
@@ -626,7 +634,8 @@ def prepare_batch(
     json_staged: bool = False,
 ) -> None:
     """Parse a batch, judge its envelope (`<schema>.env`) and then its payloads: `<schema>.judged` holds
-    every record's reason (null: valid), org and event id and content hash; `<schema>.parsed` its fields.
+    every record's reason (null: valid), org and event id and content hash; `<schema>.parsed` its fields;
+    `<schema>.repeats` the keys it holds more than once.
 
     Only the flat envelope columns travel to polars for pandera; raw text and payloads stay in DuckDB.
     Nothing here reads the log, so the next file can be prepared while this one is stored.
@@ -642,12 +651,15 @@ def prepare_batch(
     finally:
         con.unregister("env_reasons")
     con.execute(_JUDGED_SQL.replace("{schema}", schema))
+    con.execute(_REPEATS_SQL.replace("{schema}", schema))
 
 
 def use_prepared(con: duckdb.DuckDBPyConnection, schema: str) -> None:
-    """Point this connection's temp views `parsed` and `validated` (reason null = valid) at a prepared batch."""
+    """Point this connection's temp views `parsed`, `validated` (reason null = valid) and `repeats` at a
+    prepared batch."""
     con.execute(f"create or replace temp view parsed as select * from {schema}.parsed")
     con.execute(f"create or replace temp view validated as select * from {schema}.judged")
+    con.execute(f"create or replace temp view repeats as select * from {schema}.repeats")
 
 
 def validate_batch(
