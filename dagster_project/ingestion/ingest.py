@@ -56,8 +56,8 @@ Progress = Callable[[str, int], None]
 # mismatch is only a suspect: `_resolve_collisions` compares the canonical forms), then against the
 # first record of its key within the batch when the key repeats there (`repeats`, found while the batch
 # was prepared): that first one is the reference unless the log already holds the key. `classified` is
-# narrow (no payload or other wide columns): `batch_rows` joins them back from `parsed` by line for
-# the few statements that need them, so the payloads are copied once, into the log.
+# narrow (no payload or other wide columns): `_SUSPECT_ROWS_SQL` joins them back from `parsed` by line
+# for the few records that need them, so the payloads are copied once, into the log.
 _CLASSIFY_SQL = """
 create or replace temp table classified as
 with v as (select line, reason, detail, org_id, event_id, content_hash from validated),
@@ -85,7 +85,8 @@ from m left join repeats r on m.org_id = r.org_id and m.event_id = r.event_id
 # whole log, a join that also read the stored hashes took twice as long (0.9 s a batch at 10M events).
 _LOG_MATCHES_SQL = """
 create or replace temp table log_matches as
-select org_id, event_id, content_hash from raw.events where rowid in (select unnest($ids::bigint[]))
+select rowid as log_rowid, org_id, event_id, content_hash from raw.events
+where rowid in (select unnest($ids::bigint[]))
 """
 
 # Where a file's verdicts wait for its transaction: shaped like the tables they are copied into.
@@ -94,12 +95,19 @@ create or replace temp table pending_events as select * from raw.events limit 0;
 create or replace temp table pending_quarantine as select * from raw.quarantine limit 0;
 """
 
-# Every classified record with its event fields as `validated` has them (actor: a string or null).
-_BATCH_ROWS_SQL = """
-create or replace temp view batch_rows as
-select c.*, p.occurred_at, p.event_name, p.entity_type, p.entity_id,
-    case when p.t_actor = 'VARCHAR' then p.actor end as actor, p.payload
-from classified c join parsed p using (line)
+# The batch's records a suspected conflict needs, with their event fields as `validated` has them
+# (actor: a string or null): each suspect, and the batch's first valid record of each suspect's key (the
+# reference where the log does not hold the key). One join with `parsed` fetches them all.
+_SUSPECT_ROWS_SQL = """
+with keys as (select distinct org_id, event_id from classified where verdict = 'suspect'),
+wanted as (
+    select c.line, c.verdict = 'suspect' as suspect, c.is_first, c.org_id, c.event_id
+    from classified c semi join keys using (org_id, event_id)
+    where c.verdict = 'suspect' or (c.is_first and c.reason is null)
+)
+select w.*, p.event_name, p.entity_type, p.entity_id,
+    case when p.t_actor = 'VARCHAR' then p.actor end as actor, p.occurred_at, p.payload::varchar as payload
+from wanted w join parsed p using (line)
 """
 
 
@@ -155,38 +163,27 @@ _CANONICAL_COLUMNS = (
 
 def _resolve_collisions(con: duckdb.DuckDBPyConnection) -> None:
     """Suspects (quick hash differs from the first stored/seen): same content after all, or a conflict."""
-    suspects = con.execute(
-        "select line, org_id, event_id, event_name, entity_type, entity_id, actor, occurred_at, "
-        "payload::varchar as payload, stored_hash from batch_rows where verdict = 'suspect'"
-    ).pl()
-    if suspects.is_empty():
+    if con.execute("select count(*) from classified where verdict = 'suspect'").fetchone()[0] == 0:
         return
-    con.register("suspect_keys", suspects.select("org_id", "event_id").unique())
+    rows = con.execute(_SUSPECT_ROWS_SQL).pl()
+    con.register("suspect_keys", rows.filter(pl.col("suspect")).select("org_id", "event_id").unique())
     try:
-        # The log's rows by rowid: a join that also read their payloads scanned every payload in the log.
-        stored_ids = [
-            rowid
-            for (rowid,) in con.execute(
-                "select e.rowid from raw.events e join suspect_keys using (org_id, event_id)"
-            ).fetchall()
-        ]
+        # The log's rows by the rowids the key join found (`log_matches`): a join that also read their
+        # payloads scanned every payload in the log.
         stored_rows = con.execute(
             f"select {_CANONICAL_COLUMNS} from raw.events "
-            "where rowid in (select unnest($ids::bigint[])) "
-            f"union all select {_CANONICAL_COLUMNS} from pending_events join suspect_keys using (org_id, event_id)",
-            {"ids": stored_ids},
-        ).pl()
-        first_rows = con.execute(
-            "select c.org_id, c.event_id, c.event_name, c.entity_type, c.entity_id, c.actor, c.occurred_at, "
-            "c.payload::varchar as payload from batch_rows c join suspect_keys using (org_id, event_id) "
-            "where c.is_first and c.reason is null"
+            "where rowid in (select log_rowid from log_matches join suspect_keys using (org_id, event_id)) "
+            f"union all select {_CANONICAL_COLUMNS} from pending_events join suspect_keys using (org_id, event_id)"
         ).pl()
     finally:
         con.unregister("suspect_keys")
     stored = {(r["org_id"], r["event_id"]): _canonical(r) for r in stored_rows.iter_rows(named=True)}
-    firsts = {(r["org_id"], r["event_id"]): _canonical(r) for r in first_rows.iter_rows(named=True)}
+    firsts = {
+        (r["org_id"], r["event_id"]): _canonical(r)
+        for r in rows.filter(pl.col("is_first")).iter_rows(named=True)
+    }
     verdicts = []
-    for row in suspects.iter_rows(named=True):
+    for row in rows.filter(pl.col("suspect")).iter_rows(named=True):
         key = (row["org_id"], row["event_id"])
         reference = stored.get(key, firsts.get(key))
         verdicts.append((row["line"], "duplicate" if reference == _canonical(row) else "conflict"))
@@ -275,7 +272,6 @@ def _judge_batch(
     ).fetchall()
     con.execute(_LOG_MATCHES_SQL, {"ids": [rowid for (rowid,) in stored]})
     con.execute(_CLASSIFY_SQL)
-    con.execute(_BATCH_ROWS_SQL)
     _resolve_collisions(con)
     _quarantine(con, batch, schema, info, now)
     column = {
@@ -414,7 +410,7 @@ def _judge_file(
     """Validate and classify every batch (a file that turns out unreadable: whole).
 
     Every batch but the last moves its new events to `pending_events` before the next is judged; the
-    last one's stay in `batch_rows` for the transaction to copy once (the third value: whether there is one).
+    last one's stay in the stage (`parsed`) for the transaction to copy once (the third value: whether there is one).
     """
     info = read.info
     name, fmt = info.path.name, info.format
