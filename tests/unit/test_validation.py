@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import threading
 from pathlib import Path
 
+import orjson
 import pytest
 
 from dagster_project.contract import Reason
@@ -311,6 +313,7 @@ def test_a_waiting_or_finished_lane_hands_its_duckdb_threads_to_the_other(wareho
     assert order.ready(1)
     order.wait(1)  # returns at once: the turn has come
 
+
 def test_a_file_rewritten_after_hashing_is_hashed_again(tmp_path: Path, warehouse, now, monkeypatch):
     """Hashes are taken up front and files read later: the ledger must name the bytes that were read."""
     import hashlib
@@ -350,6 +353,10 @@ def test_unreadable_files_are_quarantined_whole(tmp_path: Path, warehouse, now):
     tmp_path = tmp_path / "inbox"
     tmp_path.mkdir()
     (tmp_path / "broken.jsonl.gz").write_bytes(b"this is not gzip")
+    compressed = gzip.compress(orjson.dumps(event("z1")) + b"\n")
+    # a gzip header, then a deflate block of the reserved type: zlib, not the gzip module, rejects it
+    (tmp_path / "corrupt.jsonl.gz").write_bytes(compressed[:10] + b"\xff\xff\xff\xff" + compressed[14:])
+    (tmp_path / "truncated.jsonl.gz").write_bytes(compressed[: len(compressed) // 2])
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 nope")
     (tmp_path / "noheader.csv").write_text("a,b,c\n1,2,3\n")
     (tmp_path / "empty.csv").write_text("")
@@ -360,8 +367,10 @@ def test_unreadable_files_are_quarantined_whole(tmp_path: Path, warehouse, now):
     assert rows == [
         ("broken.jsonl.gz", 0, Reason.UNREADABLE_FILE),
         ("broken.parquet", 0, Reason.UNREADABLE_FILE),
+        ("corrupt.jsonl.gz", 0, Reason.UNREADABLE_FILE),
         ("empty.csv", 0, Reason.BAD_HEADER),
         ("noheader.csv", 0, Reason.BAD_HEADER),
+        ("truncated.jsonl.gz", 0, Reason.UNREADABLE_FILE),
     ]
     ledger = warehouse.execute(
         "select lines, accepted, duplicates, quarantined, status from raw.ingest_ledger"
