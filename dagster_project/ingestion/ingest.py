@@ -382,12 +382,12 @@ def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: dat
             if staged is not None:
                 staged.exception()  # DuckDB's view of an unreadable file does not matter; wait for it
             return _Read(info, schema, error=exc)
-        if staged is not None:
-            staged.result()
+        # DuckDB's reader may refuse a file Python read: the preparation then parses Python's lines
+        json_staged = staged is not None and staged.exception() is None
     if first is None:
         return _Read(info, schema)
     try:
-        prepare_batch(con, first, now=now, schema=schema, json_staged=staged is not None)
+        prepare_batch(con, first, now=now, schema=schema, json_staged=json_staged)
     except UnreadableFile as exc:  # DuckDB reads Parquet rows itself: a damaged page shows here
         return _Read(info, schema, error=exc)
     return _Read(info, schema, first, batches, prepared=True)

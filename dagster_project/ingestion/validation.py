@@ -197,17 +197,25 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
     `parsed` is a view: the reader's rows numbered by rowid (not copied: a copy of the wide rows cost
     as much as a fifth of the parse), minus the records judged from their text, plus those.
     """
+    readable = True
     if not staged:
-        stage_json_file(con, batch.path, compressed=batch.compressed, schema=schema)
+        try:
+            stage_json_file(con, batch.path, compressed=batch.compressed, schema=schema)
+        except duckdb.Error:
+            # DuckDB's reader refuses a file Python read (an empty .gz, zero padding after the gzip
+            # stream): every record takes the precise path, from Python's text.
+            readable = False
     records = f"{schema}.json_records"
-    # rowids run in the reader's (the file's) order from the table's first: record n is rowid first + n - 1
-    first, total, contiguous, precise = con.execute(
-        "select coalesce(min(rowid), 0), count(*), coalesce(max(rowid) - min(rowid) + 1 = count(*), true), "
-        f"coalesce(list(rowid - (select min(rowid) from {records}) + 1) filter (where precise), []) "
-        f"from {records}"
-    ).fetchone()
-    in_order = con.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
-    trusted = total == batch.height and in_order and contiguous  # else only Python's numbers can be trusted
+    trusted, first, precise = False, 0, []
+    if readable:
+        # rowids run in the reader's (the file's) order from the table's first: record n is rowid first + n - 1
+        first, total, contiguous, precise = con.execute(
+            "select coalesce(min(rowid), 0), count(*), coalesce(max(rowid) - min(rowid) + 1 = count(*), true), "
+            f"coalesce(list(rowid - (select min(rowid) from {records}) + 1) filter (where precise), []) "
+            f"from {records}"
+        ).fetchone()
+        in_order = con.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
+        trusted = total == batch.height and in_order and contiguous  # else only Python's numbers count
     precise = sorted({*precise, *batch.lenient_records()}) if trusted else list(range(1, batch.height + 1))
     con.execute(
         f"create or replace table {schema}.precise_lines as select unnest($lines::bigint[]) as line",
@@ -218,11 +226,14 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
         _stage(con, f"{schema}.precise_records", _JSON_LINES_SQL)
     finally:
         con.unregister("lines")
+    if not trusted:
+        con.execute(f"create or replace view {schema}.parsed as select * from {schema}.precise_records")
+        return
     line = f"rowid - {int(first)} + 1"  # an integer from DuckDB, not input
     con.execute(
         f"""create or replace view {schema}.parsed as
         select {line} as line, * exclude (precise) from {records}
-        where {"true" if trusted else "false"} and {line} not in (select line from {schema}.precise_lines)
+        where {line} not in (select line from {schema}.precise_lines)
         union all by name
         select * from {schema}.precise_records"""
     )

@@ -378,6 +378,29 @@ def test_unreadable_files_are_quarantined_whole(tmp_path: Path, warehouse, now):
     assert set(ledger) == {(0, 0, 0, 0, "unreadable")}
 
 
+def test_gzip_files_duckdb_refuses_but_python_reads_are_ingested(tmp_path: Path, warehouse, now):
+    """DuckDB's reader rejects an empty .gz and zero padding after the gzip stream; Python's reads them,
+    so their records are parsed from Python's text instead of failing the run."""
+    tmp_path = tmp_path / "inbox"
+    tmp_path.mkdir()
+    line = orjson.dumps(event("p1")) + b"\n"
+    (tmp_path / "a-padded.jsonl.gz").write_bytes(gzip.compress(line) + b"\x00" * 16)
+    (tmp_path / "b-empty.jsonl.gz").write_bytes(b"")
+    (tmp_path / "c-members.jsonl.gz").write_bytes(
+        gzip.compress(orjson.dumps(event("m1")) + b"\n") + gzip.compress(b"{not json\n")
+    )
+    report = ingest_paths(warehouse, sorted(tmp_path.iterdir()), now=now)
+    assert [(f.file, f.status, f.lines, f.accepted, f.quarantined) for f in report.files] == [
+        ("a-padded.jsonl.gz", "ok", 1, 1, 0),
+        ("b-empty.jsonl.gz", "ok", 0, 0, 0),
+        ("c-members.jsonl.gz", "ok", 2, 1, 1),
+    ]
+    assert warehouse.execute("select event_id from raw.events order by 1").fetchall() == [("m1",), ("p1",)]
+    assert warehouse.execute("select file, line, reason from raw.quarantine").fetchall() == [
+        ("c-members.jsonl.gz", 2, Reason.BAD_JSON)
+    ]
+
+
 def test_ragged_csv_row_is_quarantined_not_the_file(tmp_path: Path, warehouse, now):
     path = write_csv(tmp_path / "a.csv", [event("a"), event("b")])
     with path.open("a") as handle:
