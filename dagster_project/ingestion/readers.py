@@ -46,6 +46,13 @@ LENIENT_JSON_TEXT = r",\s*[}\]]|NaN|Infinity"
 # a plain regex for the comma plus `bytes.find` for the two words is ≈ 5× faster.
 _TRAILING_COMMA = re.compile(rb",\s*[}\]]")
 _LENIENT_WORDS = (b"NaN", b"Infinity")
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def without_bom(data: bytes) -> bytes:
+    """The file's bytes without a leading UTF-8 byte-order mark (Excel's "CSV UTF-8" writes one): it
+    marks the encoding and is not part of the first record or the header."""
+    return data[len(UTF8_BOM) :] if data.startswith(UTF8_BOM) else data
 
 
 def _reject_constant(name: str) -> None:
@@ -219,6 +226,7 @@ def _json_file(path: Path, compressed: bool) -> Iterator[RecordBatch]:
         data = gzip.decompress(path.read_bytes()) if compressed else path.read_bytes()
     except (OSError, EOFError, zlib.error) as exc:  # a damaged deflate stream is a zlib.error
         raise UnreadableFile("unreadable_file", f"cannot read {path.name}: {exc}") from exc
+    data = without_bom(data)
     lines = data.split(b"\n")
     # _is_record, with its common case (a plain ASCII first character) inlined: one call per line is slow
     records = [
@@ -296,7 +304,7 @@ def _csv_batches(path: Path) -> Iterator[RecordBatch]:
     stdlib reader does every other file (polars' reader cannot: it fills a short row with nulls, so it
     cannot tell `a,b` from `a,b,`).
     """
-    yield from _csv_batches_slow(path.read_bytes(), path)
+    yield from _csv_batches_slow(without_bom(path.read_bytes()), path)
 
 
 def _csv_rows(text: str) -> list[list[str] | csv.Error]:
@@ -472,7 +480,7 @@ def _csv_fast(
         return None
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):  # `in` first: most files hold no CR
         return None
-    if data.startswith(b"\xef\xbb\xbf", first_newline + 1):
+    if data.startswith(UTF8_BOM, first_newline + 1):
         return None  # pyarrow would take it for a byte-order mark and drop it
     width = len(header)
     if next(csv.reader([data[:first_newline].decode("utf-8").rstrip("\r")]), None) != header:

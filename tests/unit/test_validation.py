@@ -401,6 +401,29 @@ def test_gzip_files_duckdb_refuses_but_python_reads_are_ingested(tmp_path: Path,
     ]
 
 
+def test_a_leading_byte_order_mark_is_not_part_of_the_first_record(tmp_path: Path, warehouse, now):
+    """Excel's "CSV UTF-8" starts the file with a UTF-8 byte-order mark: the header and the first JSON
+    record are read without it."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    bom = b"\xef\xbb\xbf"
+    (inbox / "a.jsonl").write_bytes(
+        bom + orjson.dumps(event("j1")) + b"\n" + orjson.dumps(event("j2")) + b"\n"
+    )
+    csv_text = write_csv(tmp_path / "plain.csv", [event("c1"), event("c2")]).read_bytes()
+    (inbox / "b.csv").write_bytes(bom + csv_text)
+    (inbox / "c.csv").write_bytes(
+        bom + csv_text.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n").replace(b"c1", b"e1")
+    )
+    report = ingest_paths(warehouse, sorted(inbox.iterdir()), now=now)
+    assert [(f.file, f.status, f.lines, f.accepted) for f in report.files] == [
+        ("a.jsonl", "ok", 2, 2),
+        ("b.csv", "ok", 2, 2),
+        ("c.csv", "ok", 2, 1),  # c2: an identical duplicate of b.csv's
+    ]
+    assert warehouse.execute("select count(*) from raw.quarantine").fetchone() == (0,)
+
+
 def test_ragged_csv_row_is_quarantined_not_the_file(tmp_path: Path, warehouse, now):
     path = write_csv(tmp_path / "a.csv", [event("a"), event("b")])
     with path.open("a") as handle:
