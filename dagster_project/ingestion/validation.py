@@ -224,6 +224,15 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
     con.register("lines", batch.lines(precise))
     try:
         _stage(con, f"{schema}.precise_records", _JSON_LINES_SQL)
+    except duckdb.OutOfMemoryException as exc:
+        # A record of tens of MB parsed record by record: the file waits in the inbox, with the reason.
+        line, size = max(((n, len(batch.records[n - 1])) for n in precise), key=lambda ns: ns[1])
+        limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
+        raise UnreadableFile(
+            "unreadable_file",
+            f"{batch.path.name}: parsing its records needs more than DuckDB's memory cap ({limit}); "
+            f"the largest is line {line} ({size / 2**20:.1f} MB): split it, or raise WORKSTREAM_DUCKDB_MEMORY",
+        ) from exc
     finally:
         con.unregister("lines")
     if not trusted:

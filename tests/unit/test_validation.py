@@ -401,6 +401,34 @@ def test_gzip_files_duckdb_refuses_but_python_reads_are_ingested(tmp_path: Path,
     ]
 
 
+def test_a_20_mb_event_is_stored_whole(tmp_path: Path, warehouse, now):
+    """A long note makes a 20 MB record: DuckDB's reader takes it, and the stored payload is all of it."""
+    big = event("big", payload={"source_type": "web", "note": "x" * 20_000_000})
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(e) for e in (event("s1"), big, event("s2"))) + b"\n")
+    result = ingest_file(warehouse, path, now=now)
+    assert (result.status, result.lines, result.accepted, result.quarantined) == ("ok", 3, 3, 0)
+    assert warehouse.execute(
+        "select event_id, length(payload::varchar) > 20000000 from raw.events order by source_line"
+    ).fetchall() == [("s1", False), ("big", True), ("s2", False)]
+
+
+def test_a_record_too_large_to_parse_within_the_memory_cap_quarantines_the_file(
+    tmp_path: Path, warehouse, now
+):
+    """A 20 MB record DuckDB cannot parse as an event (not one of its fields) is judged record by
+    record, which needs more than a 256 MB cap: the file is quarantined whole with the line and the
+    way out, and the run goes on."""
+    warehouse.execute("set memory_limit = '256MB'")
+    path = tmp_path / "huge.jsonl"
+    path.write_bytes(orjson.dumps(event("s1")) + b"\n" + b'{"a": "' + b"x" * 20_000_000 + b'"}\n')
+    result = ingest_file(warehouse, path, now=now)
+    assert (result.status, result.lines) == ("unreadable", 0)
+    ((reason, detail),) = warehouse.execute("select reason, detail from raw.quarantine").fetchall()
+    assert reason == Reason.UNREADABLE_FILE
+    assert "line 2 (19.1 MB)" in detail and "WORKSTREAM_DUCKDB_MEMORY" in detail
+
+
 def test_a_leading_byte_order_mark_is_not_part_of_the_first_record(tmp_path: Path, warehouse, now):
     """Excel's "CSV UTF-8" starts the file with a UTF-8 byte-order mark: the header and the first JSON
     record are read without it."""
