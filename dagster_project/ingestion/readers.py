@@ -33,6 +33,10 @@ from dagster_project.contract import ENVELOPE_FIELDS
 BATCH_RECORDS = 250_000  # a tail under a quarter of this joins the batch before it (see batch_bounds)
 # A file modified more recently than this is probably still being written.
 SETTLE_SECONDS = 2.0
+# The csv module refuses a field over 128 KiB by default (a long note in a payload, in a file pyarrow's
+# reader does not take), which turned the row into a csv error; allow what a JSON record may hold.
+# The limit is the module's (process-wide): raising it only lets other readers take longer fields too.
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 FORMATS = {".jsonl": "jsonl", ".jsonl.gz": "jsonl.gz", ".csv": "csv", ".parquet": "parquet"}
 # ASCII bytes Python's str.strip() removes but bytes.strip() keeps (file/group/record/unit separators).

@@ -413,6 +413,15 @@ def test_a_20_mb_event_is_stored_whole(tmp_path: Path, warehouse, now):
     ).fetchall() == [("s1", False), ("big", True), ("s2", False)]
 
 
+def test_a_csv_field_over_the_csv_modules_default_limit_is_read(tmp_path: Path, warehouse, now):
+    """A 20 MB payload cell in a CSV file pyarrow's reader does not take: the `csv` module reads it
+    (its default limit, 128 KiB, made the row a csv error and the record a missing_field)."""
+    big = event("big", payload={"source_type": "web", "note": "x" * 20_000_000})
+    path = write_csv(tmp_path / "big.csv", [event("c1"), big])
+    result = ingest_file(warehouse, path, now=now)
+    assert (result.status, result.lines, result.accepted, result.quarantined) == ("ok", 2, 2, 0)
+
+
 def test_a_record_too_large_to_parse_within_the_memory_cap_quarantines_the_file(
     tmp_path: Path, warehouse, now
 ):
