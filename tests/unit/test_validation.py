@@ -289,10 +289,11 @@ def test_ingest_paths_reads_ahead_in_order(tmp_path: Path, warehouse, now, monke
     ]
 
 
-def test_a_waiting_or_finished_lane_hands_its_duckdb_threads_to_the_other(warehouse):
-    """Two lanes at work: one DuckDB thread each; one waiting for its turn or out of files: all of them
-    for the lane still working, and one each again when the waiting lane resumes."""
-    from dagster_project.ingestion.ingest import _InOrder, _ThreadShare
+def test_lanes_share_duckdbs_threads_and_take_jobs_in_file_order(warehouse):
+    """Two lanes at work: one DuckDB thread each; one waiting or out of files: all of them for the lane
+    still working. Jobs: a prepared file is stored in file order, one at a time, before anything else;
+    otherwise the next file is prepared while fewer than three are unstored."""
+    from dagster_project.ingestion.ingest import _Schedule, _ThreadShare
 
     def threads() -> int:
         return warehouse.execute("select current_setting('threads')").fetchone()[0]
@@ -308,12 +309,26 @@ def test_a_waiting_or_finished_lane_hands_its_duckdb_threads_to_the_other(wareho
         assert threads() == 4
     assert threads() == 4
 
-    order = _InOrder()
-    assert order.ready(0) and not order.ready(1)
-    with order.turn(0):
-        assert not order.ready(1)
-    assert order.ready(1)
-    order.wait(1)  # returns at once: the turn has come
+    schedule = _Schedule(["f0", "f1", "f2", "f3", "f4"])
+
+    def no_wait():
+        raise AssertionError("a job was ready: no lane should wait")
+
+    jobs = [schedule.next_job(no_wait) for _ in range(3)]
+    assert jobs == [("prepare", 0), ("prepare", 1), ("prepare", 2)]  # three unstored files at most
+    assert schedule._job() is None
+    schedule.prepared(1, "read 1")
+    assert schedule._job() is None, "file 1 waits for file 0: stores go in file order"
+    schedule.prepared(0, "read 0")
+    assert schedule.next_job(no_wait) == ("store", 0)
+    assert schedule.take(0) == "read 0"
+    assert schedule._job() is None, "one store at a time, and three files are still unstored"
+    schedule.stored(ok=True)
+    assert schedule.next_job(no_wait) == ("store", 1)
+    assert schedule.next_job(no_wait) == ("prepare", 3)  # the other lane prepares meanwhile
+    schedule.stored(ok=False)  # file 1's store failed: nothing after it is stored in this run
+    assert schedule.next_job(no_wait) == ("done", -1)
+    assert list(schedule.unstored()) == [1, 2, 3]
 
 
 def test_a_file_rewritten_after_hashing_is_hashed_again(tmp_path: Path, warehouse, now, monkeypatch):
