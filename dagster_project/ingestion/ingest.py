@@ -31,6 +31,7 @@ import polars as pl
 
 from dagster_project.ingestion.readers import (
     InboxFile,
+    JsonFile,
     ParquetRows,
     RecordBatch,
     UnreadableFile,
@@ -383,12 +384,15 @@ def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: dat
             if staged is not None:
                 staged.exception()  # DuckDB's view of an unreadable file does not matter; wait for it
             return _Read(info, schema, error=exc)
-        # DuckDB's reader may refuse a file Python read: the preparation then parses Python's lines
-        json_staged = staged is not None and staged.exception() is None
+        refused = staged is not None and staged.exception() is not None
+        if refused and not isinstance(staged.exception(), duckdb.Error):
+            raise staged.exception()
+        if refused and isinstance(first, JsonFile):
+            first.duckdb_refused = True  # DuckDB's reader refused a file Python read: parse Python's lines
     if first is None:
         return _Read(info, schema)
     try:
-        prepare_batch(con, first, now=now, schema=schema, json_staged=json_staged)
+        prepare_batch(con, first, now=now, schema=schema, json_staged=staged is not None and not refused)
     except UnreadableFile as exc:  # DuckDB reads Parquet rows itself: a damaged page shows here
         return _Read(info, schema, error=exc)
     return _Read(info, schema, first, batches, prepared=True)

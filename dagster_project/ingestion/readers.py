@@ -105,6 +105,7 @@ class JsonFile:
     compressed: bool
     records: list[bytes]
     lenient_candidates: list[int]  # record numbers whose bytes might hold a trailing comma or NaN
+    duckdb_refused: bool = False  # DuckDB's reader failed on the file: parse every record from `records`
 
     @property
     def height(self) -> int:

@@ -199,17 +199,16 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
     `parsed` is a view: the reader's rows numbered by rowid (not copied: a copy of the wide rows cost
     as much as a fifth of the parse), minus the records judged from their text, plus those.
     """
-    readable = True
-    if not staged:
+    if not staged and not batch.duckdb_refused:
         try:
             stage_json_file(con, batch.path, compressed=batch.compressed, schema=schema)
         except duckdb.Error:
             # DuckDB's reader refuses a file Python read (an empty .gz, zero padding after the gzip
-            # stream): every record takes the precise path, from Python's text.
-            readable = False
+            # stream, a record past its memory cap): every record takes the precise path, from Python's text.
+            batch.duckdb_refused = True
     records = f"{schema}.json_records"
     trusted, first, precise = False, 0, []
-    if readable:
+    if not batch.duckdb_refused:
         # rowids run in the reader's (the file's) order from the table's first: record n is rowid first + n - 1
         first, total, contiguous, precise = con.execute(
             "select coalesce(min(rowid), 0), count(*), coalesce(max(rowid) - min(rowid) + 1 = count(*), true), "
@@ -228,7 +227,9 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
         _stage(con, f"{schema}.precise_records", _JSON_LINES_SQL)
     except duckdb.OutOfMemoryException as exc:
         # A record of tens of MB parsed record by record: the file waits in the inbox, with the reason.
-        line, size = max(((n, len(batch.records[n - 1])) for n in precise), key=lambda ns: ns[1])
+        line, size = max(
+            ((n, len(batch.records[n - 1])) for n in precise), key=lambda ns: ns[1], default=(0, 0)
+        )
         limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
         raise UnreadableFile(
             "unreadable_file",

@@ -395,9 +395,22 @@ def test_unreadable_files_are_quarantined_whole(tmp_path: Path, warehouse, now):
     assert set(ledger) == {(0, 0, 0, 0, "unreadable")}
 
 
-def test_gzip_files_duckdb_refuses_but_python_reads_are_ingested(tmp_path: Path, warehouse, now):
+def test_gzip_files_duckdb_refuses_but_python_reads_are_ingested(tmp_path: Path, warehouse, now, monkeypatch):
     """DuckDB's reader rejects an empty .gz and zero padding after the gzip stream; Python's reads them,
-    so their records are parsed from Python's text instead of failing the run."""
+    so their records are parsed from Python's text instead of failing the run (and DuckDB's pass over
+    such a file is not tried twice)."""
+    import dagster_project.ingestion.ingest as ingest_module
+    import dagster_project.ingestion.validation as validation_module
+
+    passes: list[str] = []
+    real_stage = validation_module.stage_json_file
+
+    def counting_stage(con, path, **kw):
+        passes.append(path.name)
+        return real_stage(con, path, **kw)
+
+    monkeypatch.setattr(ingest_module, "stage_json_file", counting_stage)
+    monkeypatch.setattr(validation_module, "stage_json_file", counting_stage)
     tmp_path = tmp_path / "inbox"
     tmp_path.mkdir()
     line = orjson.dumps(event("p1")) + b"\n"
@@ -412,6 +425,7 @@ def test_gzip_files_duckdb_refuses_but_python_reads_are_ingested(tmp_path: Path,
         ("b-empty.jsonl.gz", "ok", 0, 0, 0),
         ("c-members.jsonl.gz", "ok", 2, 1, 1),
     ]
+    assert sorted(passes) == ["a-padded.jsonl.gz", "b-empty.jsonl.gz", "c-members.jsonl.gz"]
     assert warehouse.execute("select event_id from raw.events order by 1").fetchall() == [("m1",), ("p1",)]
     assert warehouse.execute("select file, line, reason from raw.quarantine").fetchall() == [
         ("c-members.jsonl.gz", 2, Reason.BAD_JSON)
