@@ -6,10 +6,10 @@ ledger row (lines = accepted + duplicates + quarantined) in the same transaction
 
 Two lanes share a run (`ingest_paths`): they prepare files (read, parse, validate: nothing that needs
 the log) into the stage database (`validation.stage_schema`), and judge them against the log and store
-them one at a time, in file order (`_Schedule`). The judging runs before the file's transaction, into temp tables: rows written
-inside an open transaction are its private storage, which DuckDB scans and copies on one thread, so
-judging inside it took twice as long. The transaction only copies the file's verdicts
-(`pending_events`, `pending_quarantine`) into the log. Writers never run concurrently (the writer
+them one at a time, in file order (`_Schedule`). The judging runs before the file's transaction, into
+temp tables: rows written inside an open transaction are its private storage, which DuckDB scans and
+copies on one thread, so judging inside it took twice as long. The transaction only copies the file's
+verdicts (`pending_events`, `pending_quarantine`) into the log. Writers never run concurrently (the writer
 lock) and files are stored one at a time, so the log a file was judged against is still the log its
 transaction appends to.
 """
@@ -384,9 +384,10 @@ def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: dat
             if staged is not None:
                 staged.exception()  # DuckDB's view of an unreadable file does not matter; wait for it
             return _Read(info, schema, error=exc)
-        refused = staged is not None and staged.exception() is not None
-        if refused and not isinstance(staged.exception(), duckdb.Error):
-            raise staged.exception()
+        error = staged.exception() if staged is not None else None
+        if error is not None and not isinstance(error, duckdb.Error):
+            raise error
+        refused = error is not None
         if refused and isinstance(first, JsonFile):
             first.duckdb_refused = True  # DuckDB's reader refused a file Python read: parse Python's lines
     if first is None:
@@ -581,6 +582,12 @@ class _Schedule:
                 self._failed = True
             self._changed.notify_all()
 
+    def abort(self) -> None:
+        """A lane died outside a store (an interrupt): the other must not wait for its file."""
+        with self._changed:
+            self._failed = True
+            self._changed.notify_all()
+
     def unstored(self) -> range:
         """Files taken for preparation and never stored (after a failure): their stages to drop."""
         with self._changed:
@@ -629,6 +636,9 @@ def _lane(
                 schedule.stored(ok=False)
                 raise
             schedule.stored(ok=True)
+    except BaseException:
+        schedule.abort()
+        raise
     finally:
         lane.close()
 

@@ -289,6 +289,42 @@ def test_ingest_paths_reads_ahead_in_order(tmp_path: Path, warehouse, now, monke
     ]
 
 
+def test_a_lane_that_dies_outside_a_store_does_not_leave_the_other_waiting(
+    tmp_path: Path, warehouse, now, monkeypatch
+):
+    """An interrupt (not an Exception) while a lane prepares file 0: the other lane, which would wait for
+    file 0's turn, stops too, and the run raises instead of hanging."""
+    import dagster_project.ingestion.ingest as ingest_module
+
+    class Interrupt(BaseException):
+        pass
+
+    real_read = ingest_module._read
+
+    def interrupted_read(info, con, schema, now):
+        if info.path.name == "a.jsonl":
+            raise Interrupt
+        return real_read(info, con, schema, now)
+
+    monkeypatch.setattr(ingest_module, "_read", interrupted_read)
+    paths = [write_jsonl(tmp_path / f"{name}.jsonl", [event(f"{name}1")]) for name in "abc"]
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            ingest_paths(warehouse, paths, now=now)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - the interrupt is what the test expects
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(timeout=60)
+    assert not runner.is_alive(), "the ingest hung"
+    assert isinstance(outcome[0], Interrupt)
+    assert warehouse.execute("select count(*) from raw.events").fetchone() == (0,)
+
+
 def test_lanes_share_duckdbs_threads_and_take_jobs_in_file_order(warehouse):
     """Two lanes at work: one DuckDB thread each; one waiting or out of files: all of them for the lane
     still working. Jobs: a prepared file is stored in file order, one at a time, before anything else;
