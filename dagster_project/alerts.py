@@ -6,6 +6,8 @@ recording is `INSERT OR IGNORE`: a tick or run that re-reads the same clocks nev
 
 - A clock past its deadline and not stopped, or stopped after it, is a breach (as of now, from the
   clocks' deadlines, so a crossing needs no rebuild to be noticed).
+- Alerts are about now: a run whose as-of is in the past, or a snapshot built as of a past time (its
+  `built_at` earlier than its `published_at`), records and delivers none (`why_not_alert_from`).
 - A breach alerted earlier whose clock now shows a stop at or before the deadline (a late event) gets
   a retraction alert.
 - A breach older than `max_age` when first noticed is recorded as `suppressed`: a backfill pages nobody.
@@ -33,6 +35,7 @@ import polars as pl
 import requests
 
 from dagster_project import outbox
+from dagster_project.settings import as_of_is_past
 
 log = logging.getLogger("workstream.alerts")
 
@@ -117,6 +120,44 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 # ------------------------------------------------------------------------------------------ detection
+
+
+def snapshot_times(snapshot: Path) -> tuple[datetime, datetime] | None:
+    """(`built_at`, `published_at`) of a published snapshot, or None when it has no `marts.snapshot_info`."""
+    con = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        exists = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'marts' and table_name = 'snapshot_info'"
+        ).fetchone()[0]
+        if not exists:
+            return None
+        row = con.execute("select built_at, published_at from marts.snapshot_info").fetchone()
+    finally:
+        con.close()
+    return None if row is None or None in row else (row[0], row[1])
+
+
+def why_not_alert_from(snapshot: Path) -> str | None:
+    """Why a snapshot's clocks must not raise alerts, or None when they may.
+
+    Alerts are about now: only a snapshot built as of its own clock (`built_at` within the as-of
+    tolerance of `published_at`) says which clocks are open now. A past view (`workstream run --as-of`
+    in the past) shows clocks that were open then and may have been met since.
+    """
+    if not snapshot.exists():
+        return None
+    times = snapshot_times(snapshot)
+    if times is None:
+        return f"{snapshot.name} has no marts.snapshot_info, so the time it was built as of is unknown"
+    built_at, published_at = times
+    if as_of_is_past(built_at, published_at):
+        return (
+            f"{snapshot.name} was built as of {built_at.isoformat()}, earlier than its clock "
+            f"({published_at.isoformat()}); alerts are about now"
+        )
+    return None
 
 
 def read_clocks(snapshot: Path, now: datetime) -> tuple[list[Breach], list[Breach]]:

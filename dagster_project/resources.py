@@ -18,10 +18,12 @@ from pydantic import PrivateAttr
 from dagster_project.settings import (
     DBT_PROJECT_DIR,
     HomePaths,
+    as_of_is_past,
     default_clock,
     home_from_env,
     inbox_from_env,
     parse_timestamp,
+    refuse_future_as_of,
 )
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -54,7 +56,8 @@ class RunClockResource(dg.ConfigurableResource):
     """One clock for a whole run: `now` (ingest clock) and `as_of` (what outputs are computed as of).
 
     Empty values mean the process clock (WORKSTREAM_NOW or the system clock), read once per run so
-    every asset in the run agrees.
+    every asset in the run agrees. An as-of later than the clock (beyond `AS_OF_TOLERANCE`) is refused:
+    whatever launched the run (CLI, launchpad, a schedule) gets the same answer.
     """
 
     now: str = ""
@@ -63,6 +66,7 @@ class RunClockResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._now = parse_timestamp(self.now) if self.now else default_clock().now()
+        refuse_future_as_of(self.as_of_time(), self._now)
 
     def current(self) -> datetime:
         assert self._now is not None
@@ -70,6 +74,16 @@ class RunClockResource(dg.ConfigurableResource):
 
     def as_of_time(self) -> datetime:
         return parse_timestamp(self.as_of) if self.as_of else self.current()
+
+    def is_past(self) -> bool:
+        """The run computes a view of the past (an as-of earlier than its clock beyond the tolerance):
+        outputs about *now* (alerts) have no business being made from it."""
+        return as_of_is_past(self.as_of_time(), self.current())
+
+    def purge_time(self) -> datetime:
+        """What has expired by this time is purged: the earlier of the as-of and the clock, so neither a
+        past view nor a slightly-ahead as-of erases what is not expired yet in the real world."""
+        return min(self.as_of_time(), self.current())
 
 
 class WorkstreamDbtCliResource(DbtCliResource):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -54,6 +54,29 @@ def parse_timestamp(text: str) -> datetime:
 def default_clock() -> Clock:
     frozen = os.environ.get(ENV_NOW)
     return FixedClock(parse_timestamp(frozen)) if frozen else SystemClock()
+
+
+# How far an as-of may stray from the clock and still count as "now": the same slack the contract gives
+# an event's `occurred_at` over the ingest clock, so a clock skew between machines changes nothing.
+AS_OF_TOLERANCE = timedelta(minutes=5)
+
+
+class AsOfInFutureError(ValueError):
+    """An as-of later than the clock: nothing is known yet about that time."""
+
+
+def refuse_future_as_of(as_of: datetime, now: datetime) -> None:
+    """Raise `AsOfInFutureError` when `as_of` is later than `now` by more than the tolerance."""
+    if as_of - now > AS_OF_TOLERANCE:
+        raise AsOfInFutureError(
+            f"--as-of {as_of.isoformat()} is later than the clock ({now.isoformat()}) by more than "
+            f"{int(AS_OF_TOLERANCE.total_seconds() // 60)} minutes: a run cannot know the future"
+        )
+
+
+def as_of_is_past(as_of: datetime, now: datetime) -> bool:
+    """True when `as_of` is earlier than `now` by more than the tolerance: a view of the past, not of now."""
+    return now - as_of > AS_OF_TOLERANCE
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,21 @@ def sla_alerts(
     deadline pass. Too-old breaches are recorded as suppressed (a backfill pages nobody).
     """
     paths = workstream.paths
-    now = clock.current()
-    breaches, met = alerts.read_clocks(paths.serving, now)
+    now, as_of = clock.current(), clock.as_of_time()
+    if clock.is_past():
+        skipped = (
+            f"as-of {as_of.isoformat()} is earlier than the clock ({now.isoformat()}): alerts are about now"
+        )
+    else:
+        skipped = alerts.why_not_alert_from(paths.serving)
+    if skipped:
+        # Not even due retries are delivered: a past view must not page anyone, and its run leaves the
+        # control store's alerts (and so the snapshot's) exactly as they were.
+        context.log.info(f"no alerts recorded or delivered: {skipped}")
+        return dg.MaterializeResult(metadata={"new_alerts": 0, "skipped": skipped})
+    # Which clocks are breached is read at the run's as-of, the time its snapshot was built for; when
+    # alerts were recorded and delivered is operational and stays on the clock.
+    breaches, met = alerts.read_clocks(paths.serving, as_of)
     url = alert_sinks.url()
     with alerts.connect_path(paths.control) as con:
         todo = alerts.pending_alerts(con, breaches, met)
@@ -103,6 +116,9 @@ def sla_breach_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | 
     are keyed by what they are about, so a re-read tick or a repeated run never alerts twice.
     """
     paths = HomePaths(home_from_env())
+    skipped = alerts.why_not_alert_from(paths.serving)
+    if skipped:
+        return dg.SkipReason(f"no alerts from this snapshot: {skipped}")
     now = default_clock().now()
     cursor = json.loads(context.cursor) if context.cursor else {}
     breaches, met = alerts.read_clocks(paths.serving, now)

@@ -13,15 +13,19 @@ import duckdb
 import pytest
 
 from dagster_project import alerts
-from dagster_project.defs.alerting import sla_breach_sensor
+from dagster_project.defs.alerting import AlertSinksResource, sla_alerts, sla_breach_sensor
+from dagster_project.resources import RunClockResource, WorkstreamResource
 from dagster_project.settings import ENV_HOME, ENV_NOW
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 
 
-def _snapshot(path: Path, clocks: list[tuple]) -> Path:
-    """A published snapshot with only `marts.sla_clocks` (org, item_type, item_id, metric, start, deadline, stop)."""
+def _snapshot(
+    path: Path, clocks: list[tuple], *, built_at: datetime = NOW, published_at: datetime = NOW
+) -> Path:
+    """A published snapshot with `marts.sla_clocks` (org, item_type, item_id, metric, start, deadline, stop)
+    and `marts.snapshot_info` (built as of `built_at`, published at `published_at`)."""
     tmp = path.with_suffix(".tmp")
     con = duckdb.connect(str(tmp))
     con.execute("SET TimeZone = 'UTC'")
@@ -32,6 +36,11 @@ def _snapshot(path: Path, clocks: list[tuple]) -> Path:
     )
     if clocks:
         con.executemany("insert into marts.sla_clocks values (?, ?, ?, ?, ?, ?, ?)", clocks)
+    con.execute(
+        "create table marts.snapshot_info as select 'v'::varchar as snapshot_version, "
+        "?::timestamptz as built_at, ?::timestamptz as published_at, 0::bigint as events",
+        [built_at, published_at],
+    )
     con.close()
     tmp.replace(path)
     return path
@@ -207,3 +216,125 @@ def test_sensor_failed_tick_reread_never_alerts_twice(sensor_home):
         assert not _tick(instance, first.cursor).run_requests
     with alerts.connect_path(sensor_home / "control.sqlite") as con:
         assert con.execute("select count(*) from alerts").fetchone()[0] == 1
+
+
+# ------------------------------------------------------------------------------------- as-of and alerts
+
+
+def _alert_step(home: Path, *, now: datetime, as_of: datetime | None = None, url: str = "") -> dict:
+    """The `sla_alerts` asset, as a run with this clock (and `--as-of`) executes it; its metadata."""
+    result = dg.materialize(
+        [sla_alerts],
+        resources={
+            "workstream": WorkstreamResource(home=str(home), inbox=str(home / "inbox")),
+            "clock": RunClockResource(now=now.isoformat(), as_of=as_of.isoformat() if as_of else ""),
+            "alert_sinks": AlertSinksResource(webhook_url=url),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    (mat,) = result.asset_materializations_for_node("sla_alerts")
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+def _alert_count(home: Path) -> int:
+    with alerts.connect_path(home / "control.sqlite") as con:
+        return con.execute("select count(*) from alerts").fetchone()[0]
+
+
+def _snapshot_alerts(home: Path) -> int:
+    con = duckdb.connect(str(home / "serving.duckdb"), read_only=True)
+    try:
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'alerts'"
+        ).fetchone()[0]
+        return con.execute("select count(*) from marts.alerts").fetchone()[0] if exists else 0
+    finally:
+        con.close()
+
+
+def test_a_run_as_of_the_past_records_and_delivers_no_alerts(home, webhook):
+    """A past view shows a clock open that was met afterwards: that is no breach, and nothing pages."""
+    as_of = NOW - 48 * H
+    # An alert recorded earlier whose webhook delivery is still waiting for a retry.
+    _snapshot(home / "serving.duckdb", [_clock("earlier", NOW - 30 * H)])
+    _Hook.fail_first = 1
+    _cycle(home, NOW - 3 * H, url=webhook)
+    _Hook.received.clear()
+    before = _alert_count(home)
+    # The past view: the signal's clock was open at the as-of; its deadline has passed since.
+    _snapshot(home / "serving.duckdb", [_clock("met-later", NOW - 40 * H)], built_at=as_of, published_at=NOW)
+    figures = _alert_step(home, now=NOW, as_of=as_of, url=webhook)
+    assert figures["new_alerts"] == 0 and "alerts are about now" in figures["skipped"]
+    assert _alert_count(home) == before
+    assert _snapshot_alerts(home) == 0  # the snapshot's alerts were not patched either
+    assert _Hook.received == []  # not even the due retry: a past view pages nobody
+
+
+def test_a_run_as_of_its_own_clock_reads_the_clocks_at_its_as_of(home):
+    """Within the tolerance the run is about now; its breaches are those of its as-of, not of its clock."""
+    as_of = NOW + timedelta(minutes=4)
+    _snapshot(
+        home / "serving.duckdb",
+        [_clock("s1", NOW + timedelta(minutes=2)), _clock("s2", NOW + timedelta(minutes=10))],
+        built_at=as_of,
+        published_at=NOW,
+    )
+    figures = _alert_step(home, now=NOW, as_of=as_of)
+    assert figures["new_alerts"] == 1
+    with alerts.connect_path(home / "control.sqlite") as con:
+        assert [r[0] for r in con.execute("select item_id from alerts")] == ["s1"]
+
+
+def test_the_alert_job_records_nothing_from_a_snapshot_built_as_of_the_past(home):
+    """The job the breach sensor launches runs as of now, but reads a live snapshot a past run published."""
+    _snapshot(home / "serving.duckdb", [_clock("s1", NOW - 30 * H)], built_at=NOW - 48 * H, published_at=NOW)
+    figures = _alert_step(home, now=NOW + H)
+    assert figures["new_alerts"] == 0 and "built as of" in figures["skipped"]
+    assert _alert_count(home) == 0
+
+
+def test_the_breach_sensor_skips_a_snapshot_built_as_of_the_past(sensor_home):
+    _snapshot(
+        sensor_home / "serving.duckdb", [_clock("s1", NOW - H)], built_at=NOW - 48 * H, published_at=NOW
+    )
+    with dg.instance_for_test() as instance:
+        result = _tick(instance)
+    assert not getattr(result, "run_requests", None)
+    assert "alerts are about now" in (result.skip_message if isinstance(result, dg.SkipReason) else "")
+
+
+def test_the_breach_sensor_alerts_from_a_snapshot_built_as_of_its_own_clock_hours_ago(sensor_home):
+    """A deadline that passed since the last build is still noticed without a rebuild."""
+    _snapshot(
+        sensor_home / "serving.duckdb",
+        [_clock("s1", NOW - H)],
+        built_at=NOW - 5 * H,
+        published_at=NOW - 5 * H,
+    )
+    with dg.instance_for_test() as instance:
+        assert _tick(instance).run_requests
+
+
+@pytest.mark.parametrize(("ahead", "refused"), [(timedelta(minutes=5), False), (timedelta(minutes=6), True)])
+def test_a_run_refuses_an_as_of_later_than_its_clock_by_more_than_five_minutes(home, ahead, refused):
+    _snapshot(home / "serving.duckdb", [])
+    result = dg.materialize(
+        [sla_alerts],
+        resources={
+            "workstream": WorkstreamResource(home=str(home), inbox=str(home / "inbox")),
+            "clock": RunClockResource(now=NOW.isoformat(), as_of=(NOW + ahead).isoformat()),
+            "alert_sinks": AlertSinksResource(),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert result.success is not refused
+    errors = []
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None) if event.is_failure else None
+        while error is not None:
+            errors.append(error.message)
+            error = error.cause
+    assert any("later than the clock" in text for text in errors) is refused
