@@ -20,9 +20,11 @@ from dagster_project.settings import (
     ENV_HOME,
     ENV_INBOX,
     PROJECT_ROOT,
+    AsOfInFutureError,
     HomePaths,
     default_clock,
     parse_timestamp,
+    refuse_future_as_of,
 )
 
 app = typer.Typer(help="Workstream: sales events in, validated, modelled and served.", no_args_is_help=True)
@@ -240,6 +242,12 @@ def run(
     """One shot: ingest every new file, apply, build, publish, then dbt's data tests; print the counts."""
     started = time.perf_counter()
     as_of_iso = _timestamp(as_of)
+    if as_of_iso is not None:
+        try:
+            refuse_future_as_of(parse_timestamp(as_of_iso), default_clock().now())
+        except AsOfInFutureError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
     if not inbox.exists():
         console.print(f"[red]inbox {inbox} does not exist[/red]")
         raise typer.Exit(2)
@@ -268,12 +276,21 @@ def run(
     )
     table.add_row("events in snapshot", f"{snap.get('events', 0):,}")
     table.add_row("snapshot", f"{snap.get('path', '')} ({snap.get('snapshot_version', '')})")
+    table.add_row("alerts", _alerts_line(assets.get("sla_alerts", {})))
     if out["checks"]:
         table.add_row(
             "dbt data tests passed / failed", f"{out['checks']['passed']} / {out['checks']['failed']}"
         )
     table.add_row("elapsed", f"{time.perf_counter() - started:.1f} s")
     Console().print(table)
+
+
+def _alerts_line(figures: dict) -> str:
+    """The run summary's alert line: what the alert step recorded, or why it recorded nothing."""
+    if figures.get("skipped"):
+        return f"none recorded or delivered: {figures['skipped']}"
+    new, suppressed = figures.get("new_alerts", 0), figures.get("suppressed", 0)
+    return f"{new:,} new ({new - suppressed:,} active, {suppressed:,} suppressed)"
 
 
 @app.command()

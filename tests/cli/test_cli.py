@@ -6,7 +6,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from dagster_project import cli
 from dagster_project.cli import app
+from dagster_project.settings import ENV_NOW
 
 runner = CliRunner()
 
@@ -55,3 +57,31 @@ def test_quarantine_export_without_snapshot_says_so(tmp_path: Path):
     )
     assert result.exit_code == 2
     assert "workstream run" in result.output
+
+
+def test_run_refuses_an_as_of_later_than_its_clock(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv(ENV_NOW, "2026-11-28T12:00:00Z")
+    (tmp_path / "inbox").mkdir()
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--inbox",
+            str(tmp_path / "inbox"),
+            "--home",
+            str(tmp_path / "h"),
+            "--as-of",
+            "2026-11-28T12:06:00Z",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "later than the clock" in " ".join(result.output.split())
+    assert not (tmp_path / "h").exists()  # refused before anything was written
+
+
+def test_the_run_summary_says_why_a_past_as_of_recorded_no_alerts():
+    line = cli._alerts_line(
+        {"new_alerts": 0, "skipped": "as-of 2026-11-01T00:00:00+00:00 is earlier than the clock"}
+    )
+    assert line.startswith("none recorded or delivered") and "earlier than the clock" in line
+    assert cli._alerts_line({"new_alerts": 3, "suppressed": 1}) == "3 new (2 active, 1 suppressed)"
