@@ -80,11 +80,6 @@ class RunClockResource(dg.ConfigurableResource):
         outputs about *now* (alerts) have no business being made from it."""
         return as_of_is_past(self.as_of_time(), self.current())
 
-    def purge_time(self) -> datetime:
-        """What has expired by this time is purged: the earlier of the as-of and the clock, so neither a
-        past view nor a slightly-ahead as-of erases what is not expired yet in the real world."""
-        return min(self.as_of_time(), self.current())
-
 
 class WorkstreamDbtCliResource(DbtCliResource):
     """dagster-dbt's resource without two fixed costs we never use (≈ 10 s of every run, measured):

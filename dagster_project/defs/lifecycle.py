@@ -20,6 +20,7 @@ CORE_OUTPUTS = (
     ("memory_audit", "Who corrected or redacted which atom, when and why (content hashes only)."),
 )
 CORE_EVENT_OUTCOMES = dg.AssetKey(["core", "event_outcomes"])
+PURGE_TAG = "workstream/purge"
 
 
 @dg.multi_asset(
@@ -49,9 +50,10 @@ def lifecycle_apply(
                 as_of=clock.as_of_time(),
                 worker=f"run:{context.run_id}",
                 log=context.log.info,
-                # The nightly full build also purges expired atoms' text (a redaction's way).
-                purge=context.run.tags.get("dagster/schedule_name") == "nightly_rebuild_schedule"
-                or context.run.tags.get("workstream/purge") == "true",
+                # Every run purges expired atoms' text (a redaction's way), so the contract holds after
+                # any run, not only after the nightly one; a run tagged `workstream/purge=false` (a
+                # view that must leave the data as it is) does not.
+                purge=context.run.tags.get(PURGE_TAG, "true") != "false",
             )
         finally:
             con.close()

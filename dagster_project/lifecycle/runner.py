@@ -134,7 +134,10 @@ def run_apply(
     log: Callable[[str], Any] = lambda _msg: None,
     purge: bool = False,
 ) -> ApplyRunReport:
-    """Apply every due outbox item (and a moved as-of) to the core tables. Safe to rerun after any crash."""
+    """Apply every due outbox item (and a moved as-of) to the core tables. Safe to rerun after any crash.
+
+    With `purge`, atoms expired as of the earlier of `as_of` and `now` have their text scrubbed too.
+    """
     ensure_core_schema(con)
     report = ApplyRunReport()
     stale = int(DEFAULTS["outbox.stale_claim_minutes"])
@@ -199,7 +202,9 @@ def run_apply(
     # Redactions: scrub their text from the log and quarantine, then re-fold what read that text.
     scrub = scrub_redacted(con, now=now)
     if purge:
-        purged = purge_expired(con, as_of=as_of, now=now)
+        # As of the earlier of the two: a past view purges only what had expired by then, and an as-of
+        # a little ahead of the clock never erases what has not expired yet in the real world.
+        purged = purge_expired(con, as_of=min(as_of, now), now=now)
         scrub.redactions += purged.redactions
         scrub.event_keys += purged.event_keys
         report.purged_atoms = purged.redactions

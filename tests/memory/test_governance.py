@@ -6,13 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import orjson
 
+from dagster_project.defs.lifecycle import lifecycle_apply
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import list_inbox
 from dagster_project.lifecycle.runner import enqueue_file_events, run_apply
 from dagster_project.memory.governance import rewrite_duckdb_file
+from dagster_project.resources import RunClockResource, WorkstreamResource
 from dagster_project.warehouse import connect, ensure_raw_schema
 from tests.events_factory import event, write_jsonl
 
@@ -176,6 +179,93 @@ def test_the_nightly_purge_scrubs_expired_atoms_only(tmp_path):
     assert report.purged_atoms >= 1
     assert _payload(con, "old")["text"] == "[redacted: expired:old]"
     assert _payload(con, "new")["text"] == "fresh words"
+
+
+def _expiring_notes(tmp_path: Path):
+    """Notes kept 2 days: `old` expired on 2026-11-22 11:00, `new` expires on 2026-11-29 11:00."""
+    return _home(
+        tmp_path,
+        [
+            _ev(
+                "cfg",
+                "config.changed",
+                "org",
+                "acme",
+                "2026-11-01T00:00:00+00:00",
+                key="memory.retention_days.note",
+                value=2,
+            ),
+            _ev("c1", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="T"),
+            _ev(
+                "old",
+                "candidate.note_added",
+                "candidate",
+                "c1",
+                "2026-11-20T11:00:00+00:00",
+                text="stale words",
+            ),
+            _ev(
+                "new",
+                "candidate.note_added",
+                "candidate",
+                "c1",
+                "2026-11-27T11:00:00+00:00",
+                text="fresh words",
+            ),
+        ],
+    )
+
+
+def test_the_purge_uses_the_earlier_of_the_as_of_and_the_clock(tmp_path):
+    """An as-of a little ahead of the clock must not erase a note that has not expired in the real world."""
+    con = _expiring_notes(tmp_path)
+    clock = datetime(2026, 11, 29, 10, 58, tzinfo=UTC)
+    as_of = datetime(2026, 11, 29, 11, 2, tzinfo=UTC)  # `new` expired as of this, not as of the clock
+    run_apply(con, tmp_path / "control.sqlite", now=clock, as_of=as_of, worker="t", purge=True)
+    assert _payload(con, "old")["text"] == "[redacted: expired:old]"
+    assert _payload(con, "new")["text"] == "fresh words"
+
+
+def _apply_step(home: Path, *, now: datetime, as_of: datetime, tags: dict[str, str] | None = None) -> dict:
+    """The apply asset as a run (`workstream run`, or one a sensor launched) executes it; its metadata."""
+    result = dg.materialize(
+        [lifecycle_apply],
+        resources={
+            "workstream": WorkstreamResource(home=str(home), inbox=str(home / "inbox")),
+            "clock": RunClockResource(now=now.isoformat(), as_of=as_of.isoformat()),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        tags=tags,
+    )
+    (mat,) = result.asset_materializations_for_node("lifecycle_apply")[:1]
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+def test_every_run_purges_expired_atoms_not_only_the_nightly_one(tmp_path):
+    _expiring_notes(tmp_path).close()
+    figures = _apply_step(tmp_path, now=NOW, as_of=NOW)  # no schedule tag: an inbox or outbox run
+    assert figures["expired_atoms_purged"] == 1
+    con = connect(tmp_path / "warehouse.duckdb", read_only=True)
+    try:
+        assert _payload(con, "old")["text"] == "[redacted: expired:old]"
+        assert _payload(con, "new")["text"] == "fresh words"
+    finally:
+        con.close()
+    assert (tmp_path / ".redaction-rewrite").exists()  # publish rewrites the files that held the text
+
+
+def test_a_run_as_of_the_past_purges_only_what_had_expired_by_then(tmp_path):
+    _expiring_notes(tmp_path).close()
+    figures = _apply_step(tmp_path, now=NOW, as_of=datetime(2026, 11, 21, tzinfo=UTC))
+    assert figures["expired_atoms_purged"] == 0
+    figures = _apply_step(tmp_path, now=NOW, as_of=datetime(2026, 11, 23, tzinfo=UTC))
+    assert figures["expired_atoms_purged"] == 1
+
+
+def test_a_run_tagged_not_to_purge_leaves_expired_text(tmp_path):
+    _expiring_notes(tmp_path).close()
+    figures = _apply_step(tmp_path, now=NOW, as_of=NOW, tags={"workstream/purge": "false"})
+    assert figures["expired_atoms_purged"] == 0
 
 
 def test_rewriting_a_duckdb_file_drops_deleted_data(tmp_path):
