@@ -342,7 +342,7 @@ else:
                 icon=":material/error:",
             )
         else:
-            now = dt.datetime.now(dt.UTC)
+            now = governance.request_time()
             try:
                 written = governance.write_request(
                     settings.inbox_path(),

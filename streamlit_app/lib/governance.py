@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 from dagster_project.contract import MAX_ID_LENGTH, MEMORY_ENTITY_TYPES, ORG_ID_PATTERN
+from dagster_project.settings import default_clock
 
 REDACTED = "memory.redacted"
 CORRECTED = "memory.corrected"
@@ -34,6 +35,12 @@ def _required_text(name: str, value: str | None, *, max_length: int | None = Non
     if max_length is not None and len(text) > max_length:
         raise ValueError(f"{name} is longer than {max_length} characters")
     return text
+
+
+def request_time() -> dt.datetime:
+    """When a request is made: the pipeline's clock (`WORKSTREAM_NOW` when frozen), not the wall clock,
+    so the ingest, which refuses events later than its clock, never finds a request in the future."""
+    return default_clock().now()
 
 
 def build_event(
@@ -66,7 +73,7 @@ def build_event(
         payload["content"] = _required_text("content", content)
     payload["reason"] = _required_text("reason", reason)
     actor = _required_text("actor", actor)
-    when = now if now is not None else dt.datetime.now(dt.UTC)
+    when = now if now is not None else request_time()
     if when.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return {

@@ -15,7 +15,7 @@ import pytest
 from dagster_project.contract import ENVELOPE_FIELDS, EVENTS, ORG_ID_PATTERN
 from dagster_project.ingestion.readers import file_format, list_inbox, read_batches
 from dagster_project.ingestion.validation import validate_batch
-from dagster_project.settings import parse_timestamp
+from dagster_project.settings import ENV_NOW, parse_timestamp
 from streamlit_app.lib import governance
 
 NOW = dt.datetime(2024, 5, 10, 12, 30, 15, 123456, tzinfo=dt.UTC)
@@ -152,3 +152,15 @@ def test_texts_are_stripped_and_naive_times_refused(tmp_path: Path) -> None:
     assert event["actor"] == "a@b"
     with pytest.raises(ValueError, match="timezone"):
         governance.build_event(**REDACT, now=dt.datetime(2024, 5, 10, 12, 0))
+
+
+def test_a_request_is_stamped_with_the_pipelines_clock_not_the_wall_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the clock frozen (a demo, a test), a request stamped by the wall clock could lie after the
+    ingest clock and be quarantined as `future_timestamp`; stamped by the same clock it is valid."""
+    monkeypatch.setenv(ENV_NOW, NOW.isoformat())
+    path = governance.write_request(tmp_path, **REDACT)
+    (event,) = _events(path)
+    assert parse_timestamp(event["occurred_at"]) == NOW
+    assert _validation_reasons(path, NOW) == [None]
