@@ -1,4 +1,4 @@
-"""The event contract (../shared/contract/events.md) as data: one place the validator and generator read."""
+"""The event contract (docs/contract.md) as data: one place the validator and generator read."""
 
 from __future__ import annotations
 

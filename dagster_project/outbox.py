@@ -2,9 +2,9 @@
 
 Why here and not in the warehouse: many workers (threads, processes, sensors) claim concurrently while a
 Dagster run holds the DuckDB warehouse, and SQLite in WAL mode takes short write transactions from many
-processes (`BEGIN IMMEDIATE` + one `UPDATE … RETURNING` per claim; see `/work/shared/DESIGN.md`).
+processes (`BEGIN IMMEDIATE` + one `UPDATE … RETURNING` per claim; see docs/architecture.md).
 
-Semantics (copied from River / pgmq / Oban, see `reliability-anchors.md` §0–§1):
+Semantics (the ones River, pgmq and Oban use):
 
 * Delivery is **at least once**; the *effect* is made exactly once by fencing (below).
 * A claim counts as an attempt (`attempts + 1` inside the claim), so an item that kills its worker still

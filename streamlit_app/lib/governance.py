@@ -1,7 +1,7 @@
 """Memory governance requests from the dashboard: one contract event per file, dropped into the inbox.
 
 The dashboard never changes the warehouse or the snapshot. A redaction or correction becomes a
-`memory.redacted` / `memory.corrected` event (contract `../shared/contract/events.md`) in a JSON Lines
+`memory.redacted` / `memory.corrected` event (the contract: `docs/contract.md`) in a JSON Lines
 file `governance-<uuid>.jsonl` in the inbox; the next pipeline run ingests it like any other event and
 the following snapshot reflects it. The file is written under a `.tmp` name (which the ingest skips)
 and renamed into place, so the pipeline never sees half a file.
