@@ -7,8 +7,9 @@ import subprocess
 
 from dagster_project.settings import PROJECT_ROOT
 
-# Paths that lead out of the repository into the folder it was developed beside.
-OUTSIDE = re.compile(r"\.\./shared|/work/shared")
+# Paths that lead out of the repository into the folder it was developed beside (written so that
+# this file does not match itself).
+OUTSIDE = re.compile(r"\.\./share[d]|/work/share[d]")
 # The lock file records package sources, never prose a reader follows.
 EXEMPT = {"uv.lock"}
 
