@@ -1,7 +1,7 @@
 """The config registry: the one module that owns every rule value, with per-org effective-dated overrides.
 
-Built-in defaults are the contract's ("Config keys", "Lifecycle rules", "SLAs", "Memory defaults") and
-the reference spec §7.2 for Today-panel points. An org overrides a key with a `config.changed` event,
+Built-in defaults are the contract's (docs/contract.md: "Lifecycle", "SLAs", "Memory") and the
+Today-panel score's (docs/configuration.md). An org overrides a key with a `config.changed` event,
 effective from its `occurred_at`. Every rule that judges an event asks `value(org, key, at)` for the
 event's own time, so a re-fold with late events gives the same answer whatever the arrival order.
 Invalid changes never raise: they become `invalid_config` rows and the previous value stays in force.
@@ -162,7 +162,7 @@ RANKING_POINTS: dict[str, float] = {
     "pursuit_compliance.none": 0,
     "pursuit_workload.per_item": 3,  # × the capture lead's open pursuits (self included)
 }
-# The cut-offs of the same §7.2 formula and its tiers; positive numbers.
+# The cut-offs of the same formula and its tiers; positive numbers.
 RANKING_THRESHOLDS: dict[str, float] = {
     "candidate_urgency.stale_after_hours": 168,
     "candidate_urgency.aging_after_hours": 72,

@@ -1,6 +1,6 @@
 """The Today panel, owner workload and pipeline marts (dbt/models/marts/today, marts/pipeline) on folded events.
 
-Org `acme` (default ranking config) reproduces the reference spec §7.2 worked examples end to end: cand-a (nurture,
+Org `acme` (default ranking config) reproduces two worked examples of the Today-panel score end to end: cand-a (nurture,
 band high, touched 80 h ago, owner ann with 4 open candidates) scores 62, pur-b (red, forecast 150 000, compliance
 8.5, due in 2 days, capture lead bob with 2 open pursuits) scores 129. pur-d has an open proposal breach. Org
 `initech` has the same pursuit under an effective-dated override of `ranking.pursuit_stage.red`.

@@ -66,7 +66,7 @@ final as (
         cast(coalesce(counted.passed, 0) as bigint) as passed,
         cast(counted.passed as double) / nullif(counted.attempts, 0) as pass_rate,
         cast(coalesce(top_items.ranked_items[1:3], []) as varchar[]) as top_missing_items,
-        -- the original's health target: gate pass rate of at least 80%; no attempts is not below the line
+        -- the health target: gate pass rate of at least 80%; no attempts is not below the line
         coalesce(cast(counted.passed as double) / nullif(counted.attempts, 0) < 0.80, false) as below_health_line,
         {{ as_of() }} as built_at
     from orgs

@@ -54,7 +54,7 @@ final as (
         100.0 * (counted.eligible_items - counted.breached_items) / nullif(counted.eligible_items, 0)
             as compliance_pct,
         100.0 * counted.breached_items / nullif(counted.eligible_items, 0) as breach_rate_pct,
-        -- the original's health target: a breach rate under 5%; nothing eligible is not below the line
+        -- the health target: a breach rate under 5%; nothing eligible is not below the line
         coalesce(100.0 * counted.breached_items / nullif(counted.eligible_items, 0) > 5.0, false)
             as below_health_line,
         {{ as_of() }} as built_at

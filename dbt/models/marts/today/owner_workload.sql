@@ -1,5 +1,5 @@
--- Workload per org and owner over the Today panel rows that have an owner (reference spec §7.3; candidate owners
--- and pursuit capture leads share one id space). "Stale" uses the org's ranking cut-off
+-- Workload per org and owner over the Today panel rows that have an owner (candidate owners and
+-- pursuit capture leads share one id space). "Stale" uses the org's ranking cut-off
 -- `ranking.candidate_urgency.stale_after_hours` in force at the as-of time.
 with
 

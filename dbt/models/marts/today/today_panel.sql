@@ -1,4 +1,4 @@
--- The Today panel (reference spec §7.2, ranking v2.2): every open candidate (new, triaged, nurture, on_hold) and
+-- The Today panel (its score and keys: docs/configuration.md): every open candidate (new, triaged, nurture, on_hold) and
 -- open pursuit (qual, pink, red, submit) per org, scored and ranked as of the as-of time T.
 --   candidate score = urgency + value + stage − workload
 --   pursuit score   = urgency + value + stage + compliance − workload
@@ -320,7 +320,7 @@ final as (
         last_touch_at,
         hours_since_touch,
         tags,
-        -- a pursuit's band from its forecast (spec §7.2 icp_band): high / med / low (no forecast: low)
+        -- a pursuit's band from its forecast (its value band): high / med / low (no forecast: low)
         case
             when item_type = 'candidate' then value_band
             when forecast_value_usd >= pursuit_value__large_min_usd then 'high'
