@@ -20,11 +20,16 @@ from dagster_project.settings import PROJECT_ROOT
 
 DOC_PATH = PROJECT_ROOT / "docs" / "configuration.md"
 
-# What an override must be, per value check (by the check's qualified name: closures share one).
+# What an override must be, per value check (by the check's qualified name: closures share one). A
+# check made for a bound (`_positive_number(high)`) is named after its factory, and the key's `high`
+# is added to the wording.
 ALLOWED: dict[str, str] = {
     "_positive_number": "a number > 0",
+    "_positive_number.<locals>.check": "a number > 0",
     "_non_negative_number": "a number ≥ 0",
+    "_non_negative_number.<locals>.check": "a number ≥ 0",
     "_positive_int": "an integer > 0",
+    "_positive_int.<locals>.check": "an integer > 0",
     "_fraction": "a number in (0, 1)",
     "_gate_mode": " or ".join(f"`{mode}`" for mode in config.GATE_MODES),
     "_checklist": "a non-empty list of distinct item names",
@@ -149,7 +154,12 @@ def _allowed(spec: config.KeySpec) -> str:
     name = spec.check.__qualname__
     if name not in ALLOWED:
         raise KeyError(f"value check {name!r} has no wording in {__name__}.ALLOWED: describe it there")
-    return ALLOWED[name]
+    high = getattr(spec, "high", None)
+    return ALLOWED[name] if high is None else f"{ALLOWED[name]}, at most {_number(high)}"
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,}"
 
 
 def _cell(text: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from dagster_project.lifecycle import config, config_doc
@@ -34,3 +36,10 @@ def test_the_check_mode_reports_a_stale_page(tmp_path):
     assert config_doc.main(["--check", "--out", str(stale)]) == 1
     assert config_doc.main(["--out", str(stale)]) == 0
     assert config_doc.main(["--check", "--out", str(stale)]) == 0
+
+
+def test_a_keys_upper_bound_is_part_of_what_an_override_must_be(monkeypatch):
+    bounded = SimpleNamespace(default=8, check=config.KEYS["outbox.max_attempts"].check, high=100)
+    monkeypatch.setattr(config, "KEYS", {**config.KEYS, "outbox.max_attempts": bounded})
+    row = next(line for line in config_doc.render().splitlines() if "| `outbox.max_attempts` |" in line)
+    assert "at most 100" in row
