@@ -46,13 +46,18 @@ FUNNEL_STAGE_PAIRS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True)
 class FieldRule:
-    """A payload field's type and, optionally, its allowed values or numeric range."""
+    """A payload field's type and, optionally, its allowed values or numeric range.
+
+    An "object" may name its own fields (`fields`): the contract bounds values inside nested objects
+    too (`memory.recorded`'s `source.trust_weight`), and the validator checks them at any depth.
+    """
 
     kind: str  # "str", "number", "int", "bool", "list", "date", "timestamp", "json", "object"
     required: bool = False
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    fields: dict[str, FieldRule] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,18 @@ class EventSpec:
     @property
     def required(self) -> tuple[str, ...]:
         return tuple(k for k, r in self.fields.items() if r.required)
+
+    def rules(self) -> tuple[tuple[tuple[str, ...], FieldRule], ...]:
+        """Every payload field the contract states, at any depth, as (path, rule): a parent before its
+        fields, so a nested rule is only judged once its object is known to be an object."""
+        return tuple(_walk(self.fields, ()))
+
+
+def _walk(fields: dict[str, FieldRule], prefix: tuple[str, ...]):  # noqa: ANN202 - a generator
+    for name, rule in fields.items():
+        yield (*prefix, name), rule
+        if rule.fields:
+            yield from _walk(rule.fields, (*prefix, name))
 
 
 def _req(kind: str, **kw: object) -> FieldRule:
@@ -183,7 +200,14 @@ EVENTS: dict[str, EventSpec] = {
                 "atom_type": _req("str", choices=ATOM_TYPES),
                 "content": _req("str"),
                 "atom_id": _opt("str"),
-                "source": _opt("object"),
+                "source": _opt(
+                    "object",
+                    fields={
+                        "system": _opt("str"),
+                        "url": _opt("str"),
+                        "trust_weight": _opt("number", minimum=0, maximum=1),
+                    },
+                ),
                 "tags": _opt("list"),
                 "expires_at": _opt("timestamp"),
             },

@@ -500,33 +500,45 @@ def envelope_reasons(parsed: pl.DataFrame, now: datetime) -> pl.DataFrame:
 # -- stage 3: payload rules, generated from the contract -------------------------------------
 
 
-# Per event: its payload fields in contract order. A record's field types (`t[i]`) come from one
-# `json_type` call over its event's paths, the texts (`v[j]`) of the fields whose rules look at the value
-# from one `json_extract_string` call: each payload is parsed at most twice, only for its own fields.
-EVENT_FIELDS = {event: tuple(spec.fields) for event, spec in sorted(EVENTS.items())}
+# Per event: its payload fields in contract order, nested ones (`source.trust_weight`) as dotted paths
+# after their object. A record's field types (`t[i]`) come from one `json_type` call over its event's
+# paths, the texts (`v[j]`) of the fields whose rules look at the value from one `json_extract_string`
+# call: each payload is parsed at most twice, only for its own fields.
+EVENT_RULES = {
+    event: {".".join(path): rule for path, rule in spec.rules()} for event, spec in sorted(EVENTS.items())
+}
+EVENT_FIELDS = {event: tuple(rules) for event, rules in EVENT_RULES.items()}
 EVENT_VALUE_FIELDS = {
     event: tuple(
         name
-        for name, rule in spec.fields.items()
+        for name, rule in rules.items()
         if rule.choices or rule.kind in ("number", "int", "date", "timestamp")
     )
-    for event, spec in sorted(EVENTS.items())
+    for event, rules in EVENT_RULES.items()
 }
 
 
 def _path(name: str) -> str:
-    assert name.isidentifier(), name  # contract field names need no quoting in a JSON path
+    assert all(part.isidentifier() for part in name.split(".")), name  # no quoting needed in a JSON path
     return _sql_str("$." + name)
+
+
+def _field_present(event: str, name: str) -> str:
+    typ = f"t[{EVENT_FIELDS[event].index(name) + 1}]"
+    return f"({typ} is not null and {typ} <> 'NULL')"
 
 
 def _rule_conditions(event: str, name: str, rule: FieldRule) -> list[tuple[str, str, str]]:
     """(SQL condition that is true when broken, reason, detail) for one payload field of one event."""
     typ = f"t[{EVENT_FIELDS[event].index(name) + 1}]"
     val = f"v[{EVENT_VALUE_FIELDS[event].index(name) + 1}]" if name in EVENT_VALUE_FIELDS[event] else "NULL"
-    present = f"({typ} is not null and {typ} <> 'NULL')"
+    present = _field_present(event, name)
+    parent = name.rpartition(".")[0]
+    # A nested field is required only of an object that is there (an absent optional object needs none).
+    needed = f"{_field_present(event, parent)} and " if parent else ""
     out: list[tuple[str, str, str]] = []
     if rule.required:
-        out.append((f"not {present}", Reason.MISSING_FIELD, f"{event} needs payload.{name}"))
+        out.append((f"{needed}not {present}", Reason.MISSING_FIELD, f"{event} needs payload.{name}"))
     type_ok = {
         "str": f"{typ} = 'VARCHAR'",
         "number": f"{typ} in ({', '.join(map(_sql_str, NUMERIC_TYPES))})",
@@ -571,8 +583,8 @@ def _payload_rules() -> list[tuple[str, str, str, str]]:
     """(event, broken-when SQL, reason, detail) for every payload rule, in priority order per event."""
     return [
         (event, condition, reason, detail)
-        for event, spec in sorted(EVENTS.items())
-        for name, rule in spec.fields.items()
+        for event, rules in EVENT_RULES.items()
+        for name, rule in rules.items()
         for condition, reason, detail in _rule_conditions(event, name, rule)
     ]
 
