@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 ENVELOPE_FIELDS: tuple[str, ...] = (
     "event_id",
@@ -20,6 +21,11 @@ ORG_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MAX_ID_LENGTH = 128
 # An event may be at most this far ahead of the ingest clock.
 FUTURE_TOLERANCE_SECONDS = 300
+# The instants the apply can represent (its times are Python datetimes, years 1-9999, in UTC). A time
+# outside them, however it is written (`0000-06-01T00:00:00Z`, `0001-01-01T00:30:00+01:00`), is refused
+# at the door as `bad_timestamp` instead of being accepted and then failing the apply for every org.
+EARLIEST_TIMESTAMP = datetime(1, 1, 1, tzinfo=UTC)
+LATEST_TIMESTAMP = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
 SOURCE_TYPES = ("email", "call", "ad", "note", "web", "referral")
 VALUE_BANDS = ("low", "med", "high")
@@ -241,7 +247,7 @@ class Reason:
     BAD_ORG_ID = "bad_org_id"
     BAD_ID = "bad_id"  # event_id / entity_id empty or longer than 128 chars
     NAIVE_TIMESTAMP = "naive_timestamp"  # occurred_at without an offset
-    BAD_TIMESTAMP = "bad_timestamp"  # occurred_at not an RFC 3339 timestamp
+    BAD_TIMESTAMP = "bad_timestamp"  # not an RFC 3339 timestamp, or outside the supported years (UTC)
     FUTURE_TIMESTAMP = "future_timestamp"  # more than 5 minutes after the ingest clock
     UNKNOWN_EVENT = "unknown_event"
     ENTITY_TYPE_MISMATCH = "entity_type_mismatch"

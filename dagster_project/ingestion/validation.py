@@ -24,9 +24,11 @@ import pandera.polars as pa
 import polars as pl
 
 from dagster_project.contract import (
+    EARLIEST_TIMESTAMP,
     ENTITY_TYPES,
     EVENTS,
     FUTURE_TOLERANCE_SECONDS,
+    LATEST_TIMESTAMP,
     MAX_ID_LENGTH,
     ORG_ID_PATTERN,
     FieldRule,
@@ -48,6 +50,20 @@ NUMERIC_TYPES = ("BIGINT", "UBIGINT", "DOUBLE", "HUGEINT")
 # the time by it.
 OFFSET_TS = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]([01]\d|2[0-3]):?[0-5]\d)"
 NAIVE_TS = r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
+# The supported instants as SQL constants (from the contract module, not input).
+EARLIEST_SQL = f"'{EARLIEST_TIMESTAMP.isoformat()}'::timestamptz"
+LATEST_SQL = f"'{LATEST_TIMESTAMP.isoformat()}'::timestamptz"
+
+
+def _instant(text: str) -> str:
+    """SQL: an RFC 3339 text as a timestamptz. RFC 3339 allows a lowercase `t` and `z`, which DuckDB's
+    cast refuses: upper-casing is exact, as no other letter can appear in a text the pattern admits."""
+    return f"try_cast(upper({text}) as timestamptz)"
+
+
+def _supported(instant: str) -> str:
+    """SQL: the instant lies in the range the apply can represent."""
+    return f"{instant} between {EARLIEST_SQL} and {LATEST_SQL}"
 
 
 def _ident(name: str) -> str:
@@ -73,7 +89,8 @@ select *,
     -- the two patterns exclude each other, so the second runs only where the first fails
     case when ts_has_offset then false else regexp_full_match(coalesce(occurred_at_text, ''), '{NAIVE_TS}') end
         as ts_naive,
-    try_cast(occurred_at_text as timestamptz) as occurred_at,
+    -- null outside the supported range too: such a record is `bad_timestamp` like an unreadable time
+    case when {_supported(_instant("occurred_at_text"))} then {_instant("occurred_at_text")} end as occurred_at,
     md5(concat_ws(chr(31), event_name, entity_type, entity_id, coalesce(actor, chr(0)),
         strftime(make_timestamp(epoch_us(occurred_at)), '%Y-%m-%dT%H:%M:%S.%fZ'), payload)) as content_hash
 from ({{records}})
@@ -461,7 +478,8 @@ _DETAILS = {
     Reason.UNKNOWN_EVENT: "event_name is not in the contract",
     Reason.ENTITY_TYPE_MISMATCH: "entity_type does not match the event name",
     Reason.NAIVE_TIMESTAMP: "occurred_at has no UTC offset",
-    Reason.BAD_TIMESTAMP: "occurred_at is not an RFC 3339 timestamp",
+    Reason.BAD_TIMESTAMP: "occurred_at is not an RFC 3339 timestamp, or its UTC value is outside "
+    f"{EARLIEST_TIMESTAMP.isoformat()} - {LATEST_TIMESTAMP.isoformat()}",
     Reason.FUTURE_TIMESTAMP: f"occurred_at is more than {FUTURE_TOLERANCE_SECONDS // 60} minutes after the ingest clock",
 }
 
@@ -548,10 +566,23 @@ def _rule_conditions(event: str, name: str, rule: FieldRule) -> list[tuple[str, 
         "object": f"{typ} = 'OBJECT'",
         "date": f"{typ} = 'VARCHAR' and try_strptime({val}, '%Y-%m-%d') is not null",
         "timestamp": f"{typ} = 'VARCHAR' and regexp_full_match({val}, '{OFFSET_TS}') "
-        f"and try_cast({val} as timestamptz) is not null",
+        f"and {_instant(val)} is not null",
         "json": "true",
     }[rule.kind]
     out.append((f"{present} and not ({type_ok})", Reason.WRONG_TYPE, f"payload.{name} must be a {rule.kind}"))
+    supported = {
+        "date": f"try_strptime({val}, '%Y-%m-%d') between '{EARLIEST_TIMESTAMP.date()}'::timestamp "
+        f"and '{LATEST_TIMESTAMP.date()}'::timestamp",
+        "timestamp": _supported(_instant(val)),
+    }.get(rule.kind)
+    if supported:
+        out.append(
+            (
+                f"{present} and not ({supported})",
+                Reason.BAD_TIMESTAMP,
+                f"payload.{name} must lie in {EARLIEST_TIMESTAMP.isoformat()} - {LATEST_TIMESTAMP.isoformat()}",
+            )
+        )
     if rule.choices:
         allowed = ", ".join(map(_sql_str, rule.choices))
         out.append(

@@ -70,6 +70,41 @@ CASES = [
     ("offset_hours_out_of_range", event(occurred_at="2026-10-05T09:14:03+25:00"), Reason.BAD_TIMESTAMP),
     ("offset_minutes_out_of_range", event(occurred_at="2026-10-05T09:14:03-05:60"), Reason.BAD_TIMESTAMP),
     ("future", event(occurred_at="2099-01-01T00:00:00Z"), Reason.FUTURE_TIMESTAMP),
+    ("valid_lowercase_t_and_z", event(occurred_at="2026-10-05t09:14:03.5z"), None),
+    ("valid_lowercase_t_with_offset", event(occurred_at="2026-10-05t09:14:03+02:00"), None),
+    ("year_zero", event(occurred_at="0000-06-01T00:00:00Z"), Reason.BAD_TIMESTAMP),
+    ("utc_before_year_one", event(occurred_at="0001-01-01T00:30:00+01:00"), Reason.BAD_TIMESTAMP),
+    ("utc_after_year_9999", event(occurred_at="9999-12-31T23:30:00-01:00"), Reason.BAD_TIMESTAMP),
+    (
+        "valid_lowercase_expires_at",
+        event(
+            event_name="memory.recorded",
+            entity_type="candidate",
+            entity_id="c1",
+            payload={"atom_type": "risk", "content": "x", "expires_at": "2027-01-01t00:00:00z"},
+        ),
+        None,
+    ),
+    (
+        "expires_at_before_year_one",
+        event(
+            event_name="memory.recorded",
+            entity_type="candidate",
+            entity_id="c1",
+            payload={"atom_type": "risk", "content": "x", "expires_at": "0001-01-01T00:00:00+00:01"},
+        ),
+        Reason.BAD_TIMESTAMP,
+    ),
+    (
+        "due_date_year_zero",
+        event(
+            event_name="candidate.promoted",
+            entity_type="candidate",
+            entity_id="c1",
+            payload={"pursuit_id": "p1", "due_date": "0000-06-01"},
+        ),
+        Reason.BAD_TIMESTAMP,
+    ),
     ("urgency_high", event(payload={"source_type": "email", "urgency": 1.7}), Reason.OUT_OF_RANGE),
     ("source_type_fax", event(payload={"source_type": "fax"}), Reason.OUT_OF_RANGE),
     (
