@@ -152,26 +152,42 @@ select
 from typed
 """
 
-# CSV/Parquet cells are strings or null; only the payload string is JSON to parse.
-_TABLE_SQL = f"""
+
+# CSV/Parquet cells are strings or null; only the payload string is JSON to parse. `kinds`: the JSON
+# type of a column's values where it is not text (a typed Parquet column, see `_parquet_kinds`).
+def _table_sql(kinds: dict[str, str]) -> str:
+    payload_is_text = kinds.get("payload", "VARCHAR") == "VARCHAR"
+    bad_payload = (
+        "payload is not null and (p is null or payload_lenient_only)" if payload_is_text else "false"
+    )
+    t_payload = (
+        "json_type(p)"
+        if payload_is_text
+        else f"case when payload is not null then {_sql_str(kinds['payload'])} end"
+    )
+    kind = {f: _sql_str(kinds.get(f, "VARCHAR")) for f in (*STRING_FIELDS, "actor")}
+    return f"""
 with src as (select *, try_cast(payload as json) as p from {{rows}})
 select
     line,
     case
         when bad_encoding then '{Reason.BAD_ENCODING}'
         when csv_fields is not null then '{Reason.MALFORMED_ROW}'
-        when payload is not null and (p is null or payload_lenient_only) then '{Reason.BAD_JSON}'
+        when {bad_payload} then '{Reason.BAD_JSON}'
     end as parse_reason,
     case
         when bad_encoding then 'the record is not valid UTF-8'
         when csv_fields is not null then 'the CSV row has ' || csv_fields || ' fields, the header has a different number'
-        when payload is not null and (p is null or payload_lenient_only) then 'payload is not valid JSON'
+        when {bad_payload} then 'payload is not valid JSON'
     end as parse_detail,
     {", ".join(f"{f} as {'occurred_at_text' if f == 'occurred_at' else f}" for f in (*STRING_FIELDS, "actor"))},
-    {", ".join(f"case when {f} is not null then 'VARCHAR' end as t_{f}" for f in (*STRING_FIELDS, "actor"))},
-    json_type(p) as t_payload, json(p) as payload
+    {", ".join(f"case when {f} is not null then {kind[f]} end as t_{f}" for f in (*STRING_FIELDS, "actor"))},
+    {t_payload} as t_payload, json(p) as payload
 from src
 """
+
+
+_TABLE_SQL = _table_sql({})
 
 
 STAGE_DATABASE = "ingest_stage"
@@ -268,10 +284,10 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
     )
 
 
-def _stage_table(con: duckdb.DuckDBPyConnection, schema: str, rows: str) -> None:
+def _stage_table(con: duckdb.DuckDBPyConnection, schema: str, rows: str, sql: str = _TABLE_SQL) -> None:
     """Parse the payload strings of split rows (`rows`: a relation with `_TABLE_SQL`'s input columns)
     into `<schema>.table_records`, the batch's `parsed` view."""
-    _stage(con, f"{schema}.table_records", _TABLE_SQL.replace("{rows}", rows))
+    _stage(con, f"{schema}.table_records", sql.replace("{rows}", rows))
     con.execute(f"create or replace view {schema}.parsed as select * from {schema}.table_records")
 
 
@@ -301,6 +317,32 @@ where file_row_number >= $start and (file_row_number < $end or $last)
 """
 
 
+# DuckDB column types by the JSON type their values would have in a JSON Lines record.
+_JSON_KIND_OF = {
+    **dict.fromkeys(("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"), "BIGINT"),
+    **dict.fromkeys(("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"), "UBIGINT"),
+    **dict.fromkeys(("FLOAT", "DOUBLE"), "DOUBLE"),
+}
+
+
+def _parquet_kinds(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
+    """The JSON type of each envelope column that is not text. Parquet follows the JSON typing rules:
+    an `int64` event_id is a number, `wrong_type` as in JSON Lines, not cast to text and accepted.
+    (CSV has no types, so its cells are all text.) Binary columns are read as text, as DuckDB does."""
+    columns = dict(
+        con.execute(
+            "select column_name, column_type from (describe select * from read_parquet($path, binary_as_string = true))",
+            {"path": str(path)},
+        ).fetchall()
+    )
+    kinds = {}
+    for name in (*STRING_FIELDS, "actor", "payload"):
+        typ = columns.get(name, "VARCHAR")
+        if typ != "VARCHAR":
+            kinds[name] = "DOUBLE" if typ.startswith("DECIMAL") else _JSON_KIND_OF.get(typ, typ)
+    return kinds
+
+
 def _parse_parquet(con: duckdb.DuckDBPyConnection, batch: ParquetRows, schema: str) -> None:
     """Parquet: DuckDB reads the batch's rows into `<schema>.parquet_rows`; only the payload string
     needs JSON parsing. A read that fails (a damaged page) makes the whole file unreadable."""
@@ -318,6 +360,7 @@ def _parse_parquet(con: duckdb.DuckDBPyConnection, batch: ParquetRows, schema: s
         ) from exc
     rows = f"{schema}.parquet_rows"
     batch.count = con.execute(f"select count(*) from {rows}").fetchone()[0]  # the footer may undercount
+    kinds = _parquet_kinds(con, batch.path)
     suspects = con.execute(
         f"select line, payload from {rows} where regexp_matches(payload, $pattern)",
         {"pattern": LENIENT_JSON_TEXT},
@@ -332,6 +375,7 @@ def _parse_parquet(con: duckdb.DuckDBPyConnection, batch: ParquetRows, schema: s
             schema,
             f"(select r.*, l.line is not null as payload_lenient_only from {rows} r "
             "left join lenient_lines l using (line))",
+            _table_sql(kinds),
         )
     finally:
         con.unregister("lenient_lines")

@@ -722,3 +722,86 @@ def test_a_failing_file_stops_the_run_after_the_files_before_it(tmp_path: Path, 
         ("c.jsonl", "ok"),
         ("d.jsonl", "ok"),
     ]
+
+
+def _typed_parquet(path: Path, records: list[dict], types: dict) -> Path:
+    """A Parquet file whose envelope columns have the given Arrow types (text unless named)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dagster_project.contract import ENVELOPE_FIELDS
+    from tests.events_factory import tabular_row
+
+    columns = {}
+    for name in ENVELOPE_FIELDS:
+        if name in types:
+            columns[name] = pa.array([r.get(name) for r in records], types[name])
+        else:
+            columns[name] = pa.array([tabular_row(r)[name] for r in records], pa.string())
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "field,value,arrow_type",
+    [
+        ("event_id", 12, "int64"),
+        ("org_id", 7, "int32"),
+        ("entity_id", 3.5, "float64"),
+        ("actor", True, "bool_"),
+        ("event_name", 1, "uint8"),
+    ],
+)
+def test_a_typed_parquet_column_follows_the_json_typing_rules(
+    tmp_path: Path, warehouse, now, field, value, arrow_type
+):
+    """A number in a Parquet column is a number, as in JSON Lines: wrong_type, not cast to text and accepted."""
+    import pyarrow as pa
+
+    record = {**event(f"typed-{field}"), field: value}
+    jsonl = ingest_file(warehouse, write_jsonl(tmp_path / "a.jsonl", [record]), now=now)
+    parquet = ingest_file(
+        warehouse,
+        _typed_parquet(tmp_path / "b.parquet", [record], {field: getattr(pa, arrow_type)()}),
+        now=now,
+    )
+    assert (jsonl.quarantined, parquet.quarantined) == (1, 1)
+    assert warehouse.execute("select file, line, reason from raw.quarantine order by file").fetchall() == [
+        ("a.jsonl", 1, Reason.WRONG_TYPE),
+        ("b.parquet", 1, Reason.WRONG_TYPE),
+    ]
+
+
+def test_parquet_text_stored_as_binary_or_dictionary_is_text(tmp_path: Path, warehouse, now):
+    """Writers store strings as plain binary or dictionary-encoded columns: both are still text."""
+    import pyarrow as pa
+
+    records = [event("bin-1"), event("bin-2", actor=None)]
+    path = _typed_parquet(
+        tmp_path / "a.parquet",
+        records,
+        {
+            "event_id": pa.binary(),
+            "org_id": pa.dictionary(pa.int32(), pa.string()),
+            "actor": pa.large_string(),
+        },
+    )
+    result = ingest_file(warehouse, path, now=now)
+    assert (result.accepted, result.quarantined) == (2, 0), warehouse.execute(
+        "select reason, detail from raw.quarantine"
+    ).fetchall()
+
+
+def test_a_payload_column_that_is_not_text_is_the_wrong_type(tmp_path: Path, warehouse, now):
+    """The payload column holds JSON text; a numeric payload column is wrong_type like a numeric payload."""
+    import pyarrow as pa
+
+    record = event("num-payload", payload=5)
+    jsonl = ingest_file(warehouse, write_jsonl(tmp_path / "a.jsonl", [record]), now=now)
+    parquet = ingest_file(
+        warehouse, _typed_parquet(tmp_path / "b.parquet", [record], {"payload": pa.int64()}), now=now
+    )
+    assert (jsonl.quarantined, parquet.quarantined) == (1, 1)
+    assert {r[0] for r in warehouse.execute("select reason from raw.quarantine").fetchall()} == {
+        Reason.WRONG_TYPE
+    }
