@@ -26,6 +26,14 @@ FUTURE_TOLERANCE_SECONDS = 300
 # at the door as `bad_timestamp` instead of being accepted and then failing the apply for every org.
 EARLIEST_TIMESTAMP = datetime(1, 1, 1, tzinfo=UTC)
 LATEST_TIMESTAMP = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+# How deep a payload may nest (the payload object is level 1). The apply's JSON parser stops at 1,024
+# levels, and a record it cannot parse failed the apply for every org; no contract payload needs more
+# than a few levels, so the limit leaves a wide margin either way.
+MAX_NESTING = 64
+# Integers the apply's parser and tables hold exactly (signed 64 bits); a number beyond them, or a
+# double past its range (`1e400`), is refused as `number_overflow`.
+MIN_INTEGER = -(2**63)
+MAX_INTEGER = 2**63 - 1
 
 SOURCE_TYPES = ("email", "call", "ad", "note", "web", "referral")
 VALUE_BANDS = ("low", "med", "high")
@@ -253,6 +261,9 @@ class Reason:
     ENTITY_TYPE_MISMATCH = "entity_type_mismatch"
     OUT_OF_RANGE = "out_of_range"  # a value outside its allowed set or range
     CONFLICTING_DUPLICATE = "conflicting_duplicate"
+    DUPLICATE_KEY = "duplicate_key"  # an object (at any depth) has the same key twice
+    TOO_DEEP = "too_deep"  # the payload nests deeper than MAX_NESTING levels
+    NUMBER_OVERFLOW = "number_overflow"  # an integer outside 64 bits, or a number past a double's range
 
     @classmethod
     def all(cls) -> tuple[str, ...]:

@@ -43,6 +43,12 @@ from dagster_project.ingestion.readers import (
     UnreadableFile,
     lenient_only,
 )
+from dagster_project.ingestion.structure import (
+    SUSPECT_PATTERN,
+    duplicate_keys,
+    first_reasons,
+    payload_reasons,
+)
 
 STRING_FIELDS = ("event_id", "org_id", "occurred_at", "event_name", "entity_type", "entity_id")
 NUMERIC_TYPES = ("BIGINT", "UBIGINT", "DOUBLE", "HUGEINT")
@@ -702,9 +708,12 @@ def _payload_sql() -> str:
     return f"""
 create or replace table {{schema}}.judged as
 with s as (
-    select s.*, env.reason as env_reason, env.detail as env_detail,
-        s.parse_reason is null and env.reason is null as judge_payload
+    select s.* replace (coalesce(s.parse_reason, st.reason) as parse_reason,
+            coalesce(s.parse_detail, st.detail) as parse_detail),
+        env.reason as env_reason, env.detail as env_detail,
+        s.parse_reason is null and st.reason is null and env.reason is null as judge_payload
     from {{schema}}.parsed s left join {{schema}}.env env using (line)
+        left join {{schema}}.structure st using (line)
 ),
 fields as (
     select *,
@@ -735,6 +744,30 @@ from {schema}.judged where reason is null group by org_id, event_id having count
 """
 
 
+def _stage_structure(con: duckdb.DuckDBPyConnection, batch: RecordBatch, schema: str) -> None:
+    """`<schema>.structure`: the records refused for their JSON's shape (duplicate keys, nesting,
+    overflowing numbers). Keys are searched in the text the apply's parser would be given for the
+    record (a JSON Lines record whole, a CSV or Parquet row's payload string); depth and numbers in the
+    payload the apply parses, screened by a text test DuckDB runs first."""
+    if isinstance(batch, JsonFile):
+        duplicates = duplicate_keys(enumerate(batch.records, start=1))
+    elif isinstance(batch, ParquetRows):
+        rows = con.execute(f"select line, payload from {schema}.parquet_rows").fetchall()
+        duplicates = duplicate_keys(rows)
+    else:
+        duplicates = duplicate_keys(batch.frame.select("line", "payload").iter_rows())
+    suspects = con.execute(
+        f"select line, payload::varchar from {schema}.parsed "
+        "where parse_reason is null and regexp_matches(payload, $pattern)",
+        {"pattern": SUSPECT_PATTERN},
+    ).fetchall()
+    con.register("structure_reasons", first_reasons(payload_reasons(suspects), duplicates))
+    try:
+        con.execute(f"create or replace table {schema}.structure as select * from structure_reasons")
+    finally:
+        con.unregister("structure_reasons")
+
+
 def prepare_batch(
     con: duckdb.DuckDBPyConnection,
     batch: RecordBatch,
@@ -753,8 +786,12 @@ def prepare_batch(
     """
     con.execute(f"create schema if not exists {schema}")
     parse_batch(con, batch, schema, json_staged=json_staged)
+    _stage_structure(con, batch, schema)
     columns = ", ".join(ENVELOPE_COLUMNS)
-    envelope = con.execute(f"select {columns} from {schema}.parsed where parse_reason is null").pl()
+    envelope = con.execute(
+        f"select {columns} from {schema}.parsed where parse_reason is null "
+        f"and line not in (select line from {schema}.structure)"
+    ).pl()
     con.register("env_reasons", envelope_reasons(envelope, now))
     try:
         con.execute(f"create or replace table {schema}.env as select * from env_reasons")

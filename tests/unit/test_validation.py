@@ -805,3 +805,133 @@ def test_a_payload_column_that_is_not_text_is_the_wrong_type(tmp_path: Path, war
     assert {r[0] for r in warehouse.execute("select reason from raw.quarantine").fetchall()} == {
         Reason.WRONG_TYPE
     }
+
+
+# -- records whose JSON the apply would read otherwise than the validator: refused whole ------------
+
+
+def _with_raw_payload(event_id: str, raw_payload: bytes, **overrides) -> dict:
+    """A valid signal.created event whose payload is the given JSON text (kept byte for byte)."""
+    return {**event(event_id, **overrides), "payload": raw_payload}
+
+
+def _ingest_each_format(
+    tmp_path: Path, warehouse, now, records: list
+) -> dict[str, list[tuple[int, str | None]]]:
+    """The per-line verdicts (None: accepted) of the same records as JSON Lines, CSV and Parquet."""
+    from tests.events_factory import tabular_row
+
+    def tabular(record):
+        row = tabular_row({k: v for k, v in record.items() if k != "payload"})
+        row["payload"] = record["payload"].decode()
+        return row
+
+    rows = [tabular(r) for r in records]
+    out = {}
+    for name, write in {
+        "a.jsonl": lambda p: write_jsonl(
+            p, [orjson.dumps({**r, "payload": orjson.Fragment(r["payload"])}) for r in records]
+        ),
+        "b.csv": lambda p: write_csv(p, rows),
+        "c.parquet": lambda p: write_parquet(p, rows),
+    }.items():
+        result = ingest_file(warehouse, write(tmp_path / name), now=now)
+        assert result.lines == len(records)
+        reasons = dict(
+            warehouse.execute("select line, reason from raw.quarantine where file = ?", [name]).fetchall()
+        )
+        out[name] = [reasons.get(line) for line in range(1, len(records) + 1)]
+    return out
+
+
+def _same_in_every_format(verdicts: dict[str, list]) -> list:
+    assert len({tuple(v) for v in verdicts.values()}) == 1, verdicts
+    return next(iter(verdicts.values()))
+
+
+def test_a_duplicate_payload_key_is_quarantined_in_every_format(tmp_path: Path, warehouse, now):
+    """The issue's example: validated on `low`, folded with `gigantic`. Any depth, any format."""
+    candidate = {"event_name": "candidate.created", "entity_type": "candidate", "entity_id": "c1"}
+    records = [
+        _with_raw_payload("k1", b'{"title":"Deal","value_band":"low","value_band":"gigantic"}', **candidate),
+        _with_raw_payload("k2", b'{"title":"Deal","value_band":"low","value_band":"low"}', **candidate),
+        _with_raw_payload(
+            "k3",
+            b'{"atom_type":"risk","content":"x","source":{"system":"a","trust_weight":0.1,"trust_weight":9}}',
+            event_name="memory.recorded",
+            entity_type="candidate",
+            entity_id="c1",
+        ),
+        _with_raw_payload("k4", b'{"source_type":"email","x":[{"a":1},{"b":[{"c":1,"c":2}]}]}'),
+        # the same key in sibling objects, or as a value, is not a duplicate
+        _with_raw_payload("k5", b'{"source_type":"email","x":[{"a":1},{"a":2}],"y":{"a":"a"}}'),
+        # a key spelled with an escape is the same key
+        _with_raw_payload("k6", b'{"source_type":"email","urgency":0.5,"urg\\u0065ncy":7}'),
+    ]
+    verdicts = _same_in_every_format(_ingest_each_format(tmp_path, warehouse, now, records))
+    assert verdicts == [Reason.DUPLICATE_KEY] * 4 + [None, Reason.DUPLICATE_KEY]
+    details = warehouse.execute("select detail from raw.quarantine where line = 1").fetchall()
+    assert all("value_band" in d for (d,) in details), details
+
+
+def test_a_duplicate_envelope_key_is_quarantined(tmp_path: Path, warehouse, now):
+    """Two org_ids: the record would be filed under the first, so it is filed under none."""
+    raw = orjson.dumps(event("env-dup"))
+    records = [
+        raw.replace(b'"org_id":"acme"', b'"org_id":"acme","org_id":"globex"'),
+        raw.replace(b'"actor":"ann@acme.test"', b'"actor":"ann@acme.test","actor":"ann@acme.test"'),
+        raw.replace(b'"event_id":"env-dup"', b'"event_id":"env-dup","extra":1,"extra":2'),
+    ]
+    result = ingest_file(warehouse, write_jsonl(tmp_path / "a.jsonl", records), now=now)
+    assert (result.accepted, result.quarantined) == (0, 3)
+    assert {r for (r,) in warehouse.execute("select reason from raw.quarantine").fetchall()} == {
+        Reason.DUPLICATE_KEY
+    }
+    assert warehouse.execute("select count(*) from raw.events").fetchone() == (0,)
+
+
+def test_nesting_past_the_limit_is_quarantined_in_every_format(tmp_path: Path, warehouse, now):
+    """The payload may nest MAX_NESTING levels (itself the first); one more, or the parser's 1,024, is too deep."""
+    from dagster_project.contract import MAX_NESTING
+
+    def nested(levels: int) -> bytes:  # a payload `levels` deep: the object, then arrays
+        inner = levels - 1
+        return b'{"source_type":"email","x":' + b"[" * inner + b"]" * inner + b"}"
+
+    quoted = b'{"source_type":"email","x":"' + b"[" * 2000 + b'"}'  # brackets in a string do not nest
+    records = [
+        _with_raw_payload("n1", nested(MAX_NESTING)),
+        _with_raw_payload("n2", nested(MAX_NESTING + 1)),
+        _with_raw_payload("n3", nested(1100)),
+        _with_raw_payload("n4", quoted),
+    ]
+    verdicts = _same_in_every_format(_ingest_each_format(tmp_path, warehouse, now, records))
+    assert verdicts == [None, Reason.TOO_DEEP, Reason.TOO_DEEP, None]
+    stored = warehouse.execute("select payload from raw.events where event_id = 'n1'").fetchall()
+    assert orjson.loads(stored[0][0])["x"] is not None, "the apply's parser reads what was accepted"
+
+
+def test_numbers_that_overflow_are_quarantined_in_every_format(tmp_path: Path, warehouse, now):
+    """An integer outside 64 bits or a number past a double's range; the edges themselves are fine."""
+    from dagster_project.contract import MAX_INTEGER, MIN_INTEGER
+
+    def with_x(event_id: str, number: bytes):
+        return _with_raw_payload(event_id, b'{"source_type":"email","x":{"y":[' + number + b"]}}")
+
+    records = [
+        with_x("o1", b"1e400"),
+        with_x("o2", b"-1.5E+309"),
+        with_x("o3", str(MAX_INTEGER + 1).encode()),
+        with_x("o4", str(MIN_INTEGER - 1).encode()),
+        with_x("o5", b"1" * 400),
+        with_x("o6", str(MAX_INTEGER).encode()),
+        with_x("o7", str(MIN_INTEGER).encode()),
+        with_x("o8", b"1.7976931348623157e308"),
+        with_x("o9", b"1e-400"),
+        with_x("o10", b'"12345678901234567890123456789e999"'),  # a string, not a number
+        _with_raw_payload("o11", b'{"source_type":"email","urgency":1e400}'),
+    ]
+    verdicts = _same_in_every_format(_ingest_each_format(tmp_path, warehouse, now, records))
+    assert verdicts == [Reason.NUMBER_OVERFLOW] * 5 + [None] * 5 + [Reason.NUMBER_OVERFLOW]
+    for (payload,) in warehouse.execute("select payload from raw.events").fetchall():
+        orjson.loads(payload)  # the apply's parser reads every accepted payload
