@@ -110,7 +110,7 @@ def duplicate_keys(texts: Iterable[tuple[int, str | bytes | None]]) -> list[tupl
             jiter.from_json(
                 value if isinstance(value, bytes) else value.encode("utf-8", errors="replace"),
                 catch_duplicate_keys=True,
-                cache_mode="all",
+                cache_mode="none",  # the texts are parsed once: caching strings only costs
             )
         except ValueError as exc:
             message = str(exc)
