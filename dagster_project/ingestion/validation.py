@@ -22,6 +22,9 @@ from pathlib import Path
 import duckdb
 import pandera.polars as pa
 import polars as pl
+import pyarrow.parquet as pq
+import pyarrow.types as pa_types
+from pyarrow import DataType
 
 from dagster_project.contract import (
     EARLIEST_TIMESTAMP,
@@ -323,29 +326,39 @@ where file_row_number >= $start and (file_row_number < $end or $last)
 """
 
 
-# DuckDB column types by the JSON type their values would have in a JSON Lines record.
-_JSON_KIND_OF = {
-    **dict.fromkeys(("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"), "BIGINT"),
-    **dict.fromkeys(("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"), "UBIGINT"),
-    **dict.fromkeys(("FLOAT", "DOUBLE"), "DOUBLE"),
-}
+def _json_kind(kind: DataType) -> str:
+    """The JSON type a Parquet column's values would have in a JSON Lines record ("VARCHAR": text)."""
+    if pa_types.is_dictionary(kind):
+        kind = kind.value_type
+    # binary is read as text (`binary_as_string`), and a column of nulls holds no value to judge
+    if (
+        pa_types.is_string(kind)
+        or pa_types.is_large_string(kind)
+        or pa_types.is_binary(kind)
+        or pa_types.is_large_binary(kind)
+        or pa_types.is_null(kind)
+        or str(kind) in ("string_view", "binary_view")
+    ):
+        return "VARCHAR"
+    if pa_types.is_integer(kind):
+        return "UBIGINT" if pa_types.is_unsigned_integer(kind) else "BIGINT"
+    if pa_types.is_floating(kind) or pa_types.is_decimal(kind):
+        return "DOUBLE"
+    if pa_types.is_boolean(kind):
+        return "BOOLEAN"
+    return str(kind).upper()
 
 
-def _parquet_kinds(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
+def _parquet_kinds(path: Path) -> dict[str, str]:
     """The JSON type of each envelope column that is not text. Parquet follows the JSON typing rules:
     an `int64` event_id is a number, `wrong_type` as in JSON Lines, not cast to text and accepted.
-    (CSV has no types, so its cells are all text.) Binary columns are read as text, as DuckDB does."""
-    columns = dict(
-        con.execute(
-            "select column_name, column_type from (describe select * from read_parquet($path, binary_as_string = true))",
-            {"path": str(path)},
-        ).fetchall()
-    )
+    (CSV has no types, so its cells are all text.) The schema is read from the footer by the exact
+    path (no pattern matching)."""
+    schema = pq.read_schema(path)
     kinds = {}
     for name in (*STRING_FIELDS, "actor", "payload"):
-        typ = columns.get(name, "VARCHAR")
-        if typ != "VARCHAR":
-            kinds[name] = "DOUBLE" if typ.startswith("DECIMAL") else _JSON_KIND_OF.get(typ, typ)
+        if name in schema.names and (kind := _json_kind(schema.field(name).type)) != "VARCHAR":
+            kinds[name] = kind
     return kinds
 
 
@@ -366,7 +379,7 @@ def _parse_parquet(con: duckdb.DuckDBPyConnection, batch: ParquetRows, schema: s
         ) from exc
     rows = f"{schema}.parquet_rows"
     batch.count = con.execute(f"select count(*) from {rows}").fetchone()[0]  # the footer may undercount
-    kinds = _parquet_kinds(con, batch.path)
+    kinds = _parquet_kinds(batch.path)
     suspects = con.execute(
         f"select line, payload from {rows} where regexp_matches(payload, $pattern)",
         {"pattern": LENIENT_JSON_TEXT},
