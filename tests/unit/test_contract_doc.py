@@ -158,3 +158,17 @@ def test_every_documented_public_output_is_built_or_published():
 @pytest.mark.parametrize("pair", contract.FUNNEL_STAGE_PAIRS, ids="-".join)
 def test_the_doc_names_every_funnel_stage_pair(pair):
     assert f"(`{pair[0]}`, `{pair[1]}`)" in _section("Public outputs")
+
+
+def _utc_text(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def test_the_limits_table_states_the_modules_limits():
+    limits = " | ".join(" | ".join(row) for row in _table("Limits"))
+    assert f"1–{contract.MAX_ID_LENGTH} characters" in limits
+    assert f"{contract.FUTURE_TOLERANCE_SECONDS // 60} minutes" in limits
+    assert f"{contract.MAX_NESTING} levels" in limits
+    assert f"from {contract.MIN_INTEGER} to {contract.MAX_INTEGER}" in limits
+    earliest, latest = _utc_text(contract.EARLIEST_TIMESTAMP), _utc_text(contract.LATEST_TIMESTAMP)
+    assert f"from {earliest} to {latest}" in limits
