@@ -755,16 +755,30 @@ def _newest_first(atoms: list[dict]) -> list[str]:
     return [a["atom_id"] for a in sorted(atoms, key=lambda a: (a["occurred_at"], a["atom_id"]), reverse=True)]
 
 
-def _submit_governance(at: AppTest, atom_id: str, action: str, **fields: str) -> None:
-    """Pick an atom and an action, fill the form (`actor`, `reason`, `content`) and submit it."""
+def _submit_governance(
+    at: AppTest, atom_id: str, action: str, *, confirm: bool = True, **fields: str
+) -> None:
+    """Pick an atom and an action, fill the form (`actor`, `reason`, `content`), submit it and confirm."""
     _widget(at.main.selectbox, "Atom").set_value(atom_id).run()
     _widget(at.main.radio, "Action").set_value(action).run()
     assert not at.exception, [e.value for e in at.exception]
+    _fill_governance_form(at, action, **fields)
+    if confirm:
+        _confirm_governance(at, action)
+
+
+def _fill_governance_form(at: AppTest, action: str, **fields: str) -> None:
     _widget(at.main.text_input, "Your email").input(fields.get("actor", ""))
     _widget(at.main.text_area, "Reason").input(fields.get("reason", ""))
     if "content" in fields:
         _widget(at.main.text_area, "New content").input(fields["content"])
     label = "Request redaction" if action == "memory.redacted" else "Request correction"
+    _widget(at.main.button, label).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _confirm_governance(at: AppTest, action: str) -> None:
+    label = "Confirm redaction" if action == "memory.redacted" else "Confirm correction"
     _widget(at.main.button, label).click().run()
     assert not at.exception, [e.value for e in at.exception]
 
@@ -969,10 +983,173 @@ def test_memory_request_without_reason_or_email_writes_nothing(
     snapshot_home: Path, inbox: Path, fields: dict, problem: str
 ) -> None:
     at = _open(MEMORY, ORG_A)
-    _submit_governance(at, "m-a2", "memory.redacted", **fields)
+    _submit_governance(at, "m-a2", "memory.redacted", confirm=False, **fields)
+    assert not [b for b in at.main.button if b.label == "Confirm redaction"]
     assert any(problem in e.value and "Nothing was written" in e.value for e in at.error)
     assert not inbox.exists() or list(inbox.iterdir()) == []
     assert not [df for df in at.dataframe if "status" in df.value.columns]
+
+
+def _copy_atom(snapshot: Path, org: str, source_atom_id: str, atom_id: str, **changes: str) -> None:
+    """Publish one more live atom: a copy of `source_atom_id` under another id, with `changes` applied."""
+    replaced = ", ".join([f"?::VARCHAR AS {column}" for column in changes] + ["?::VARCHAR AS atom_id"])
+    with duckdb.connect(str(snapshot)) as con:
+        con.execute(
+            f"INSERT INTO marts.memory_atoms SELECT * REPLACE ({replaced}) FROM marts.memory_atoms "
+            "WHERE org_id = ? AND atom_id = ?",
+            [*changes.values(), atom_id, org, source_atom_id],
+        )
+
+
+def _atom_picker_matches_the_screen(at: AppTest) -> str:
+    """The picked atom is one of the atoms the timeline on screen lists; returns its id."""
+    picked = _widget(at.main.selectbox, "Atom").value
+    assert picked in _frame(at, "relevance")["atom_id"].tolist()
+    return picked
+
+
+def _confirmation_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown if m.value.startswith("- Redact") or "- Correct" in m.value)
+
+
+def _written_events(inbox: Path) -> list[dict]:
+    files = sorted(inbox.iterdir()) if inbox.exists() else []
+    return [json.loads(line) for f in files for line in f.read_text().splitlines()]
+
+
+def test_the_governance_form_only_acts_on_the_atom_on_screen_across_entity_switches(
+    snapshot_home: Path, inbox: Path
+) -> None:
+    at = _open(MEMORY, ORG_A)
+    # On the client's roll-up, pick the candidate's decision and ask to redact it: nothing is written yet,
+    # and the confirmation names the entity, the atom type, the atom and the first words of its content.
+    _submit_governance(at, "m-a1", "memory.redacted", confirm=False, actor="alice@acme", reason="Private")
+    assert _atom_picker_matches_the_screen(at) == "m-a1"
+    confirmation = _confirmation_text(at)
+    assert "Redact the decision atom m-a1 of candidate cand-a1" in confirmation
+    assert "Chose the phased rollout plan for the HQ …" in confirmation
+    assert _written_events(inbox) == []
+
+    # Switching the entity type drops the unconfirmed request: no confirm button is left to press, and
+    # the picker and the form start fresh on an atom of the record now on screen.
+    _pick_memory_entity(at, "pursuit")
+    assert _widget(at.main.selectbox, "Entity").value == SHARED_ENTITY_ID
+    assert not [b for b in at.main.button if b.label.startswith("Confirm")]
+    assert any("unconfirmed request was dropped" in i.value for i in at.info)
+    assert _atom_picker_matches_the_screen(at) == SHARED_ATOM_ID
+    assert _widget(at.main.text_area, "Reason").value == ""
+
+    # Back on the candidate: its own picker; a request made there names and writes exactly that atom.
+    _pick_memory_entity(at, "candidate", "cand-a1")
+    picked = _atom_picker_matches_the_screen(at)
+    _widget(at.main.radio, "Action").set_value("memory.redacted").run()
+    _fill_governance_form(at, "memory.redacted", actor="alice@acme", reason="Private")
+    shown = _frame(at, "relevance").set_index("atom_id").loc[picked]
+    assert f"Redact the {shown['atom_type']} atom {picked} of candidate cand-a1" in _confirmation_text(at)
+    _confirm_governance(at, "memory.redacted")
+    (event,) = _written_events(inbox)
+    assert (event["entity_type"], event["entity_id"], event["payload"]["atom_id"]) == (
+        "candidate",
+        "cand-a1",
+        picked,
+    )
+
+
+def test_two_atoms_that_look_alike_are_two_choices_and_the_chosen_one_is_acted_on(
+    snapshot_home: Path, inbox: Path
+) -> None:
+    # Same entity, type, minute and text: only the id tells them apart.
+    _copy_atom(snapshot_home / "serving.duckdb", ORG_A, "m-a2", "m-a2-twin")
+    at = _open(MEMORY, ORG_A)
+    _pick_memory_entity(at, "candidate", "cand-a1")
+    picker = _widget(at.main.selectbox, "Atom")
+    assert len(set(picker.options)) == len(picker.options) == 3
+    _widget(at.main.selectbox, "Atom").set_value("m-a2").run()
+    # The twin holds the same text: offered, and left out here.
+    _widget(at.main.multiselect, "Also redact the same text in").set_value([])
+    _fill_governance_form(at, "memory.redacted", actor="alice@acme", reason="Private")
+    assert "m-a2-twin" not in _confirmation_text(at)
+    _confirm_governance(at, "memory.redacted")
+    assert [e["payload"]["atom_id"] for e in _written_events(inbox)] == ["m-a2"]
+
+
+def test_the_same_text_in_several_atoms_of_an_entity_is_shown_and_erased_in_one_request(
+    snapshot_home: Path, inbox: Path
+) -> None:
+    snapshot = snapshot_home / "serving.duckdb"
+    secret = "Budget freeze risk: the board may delay the HQ budget"
+    # The same text, with other case and line breaks, in a note of the same candidate and inside a longer
+    # decision of its pursuit; another org's atom and an unrelated atom of the candidate stay out.
+    _copy_atom(
+        snapshot, ORG_A, "m-a2", "m-a2-note", atom_type="note", content=secret.upper().replace(" ", "\n  ", 2)
+    )
+    _copy_atom(
+        snapshot,
+        ORG_A,
+        "m-a2",
+        "m-p-copy",
+        entity_type="pursuit",
+        entity_id=SHARED_ENTITY_ID,
+        atom_type="decision",
+        content=f"Escalated. {secret}.",
+    )
+    _copy_atom(snapshot, ORG_B, "m-g1", "m-g-copy", content=secret)
+    at = _open(MEMORY, ORG_A)
+    _pick_memory_entity(at, "candidate", "cand-a1")
+    _widget(at.main.selectbox, "Atom").set_value("m-a2").run()
+    warning = " ".join(w.value for w in at.warning)
+    assert "also in 1 other live atom" in warning and "m-a2-note" in warning
+    assert "m-p-copy" not in warning and "m-g-copy" not in warning and "m-a1" not in warning
+
+    # On the client's roll-up the pursuit's copy belongs to the record on screen too.
+    _pick_memory_entity(at, "client", "cli-a1")
+    _submit_governance(at, "m-a2", "memory.redacted", confirm=False, actor="alice@acme", reason="Private")
+    assert sorted(_widget(at.main.multiselect, "Also redact the same text in").value) == [
+        "m-a2-note",
+        "m-p-copy",
+    ]
+    confirmation = _confirmation_text(at)
+    for line in (
+        "Redact the risk atom m-a2 of candidate cand-a1",
+        "Redact the note atom m-a2-note of candidate cand-a1",
+        f"Redact the decision atom m-p-copy of pursuit {SHARED_ENTITY_ID}",
+    ):
+        assert line in confirmation
+    assert "m-g-copy" not in _rendered_text(at)
+    _confirm_governance(at, "memory.redacted")
+
+    (written,) = sorted(inbox.iterdir())
+    events = _written_events(inbox)
+    # One request: one file; one redaction per atom, each its own event (and so its own audit entry).
+    assert [(e["entity_type"], e["entity_id"], e["payload"]["atom_id"]) for e in events] == [
+        ("candidate", "cand-a1", "m-a2"),
+        ("candidate", "cand-a1", "m-a2-note"),
+        ("pursuit", SHARED_ENTITY_ID, "m-p-copy"),
+    ]
+    assert len({e["event_id"] for e in events}) == 3
+    assert {e["event_name"] for e in events} == {"memory.redacted"}
+    assert {(e["org_id"], e["actor"], e["payload"]["reason"]) for e in events} == {
+        (ORG_A, "alice@acme", "Private")
+    }
+    requests = _frame(at, "status")
+    assert sorted(requests["atom_id"]) == ["m-a2", "m-a2-note", "m-p-copy"]
+    assert set(requests["file"]) == {written.name} and set(requests["status"]) == {"pending"}
+
+
+def test_a_confirmation_for_an_atom_that_changed_meanwhile_writes_nothing(
+    snapshot_home: Path, inbox: Path
+) -> None:
+    at = _open(MEMORY, ORG_A)
+    _submit_governance(at, "m-a2", "memory.redacted", confirm=False, actor="alice@acme", reason="Private")
+    _publish_change(
+        snapshot_home / "serving.duckdb",
+        "UPDATE marts.memory_atoms SET content = 'Rewritten', version = version + 1 WHERE org_id = ? AND atom_id = ?",
+        [ORG_A, "m-a2"],
+        "v2",
+    )
+    _confirm_governance(at, "memory.redacted")
+    assert any("m-a2 changed or are no longer live" in e.value and "Nothing was" in e.value for e in at.error)
+    assert _written_events(inbox) == []
 
 
 def test_memory_search_without_an_index_warns_and_the_card_still_shows(snapshot_home: Path) -> None:
