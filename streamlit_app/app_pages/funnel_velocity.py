@@ -90,6 +90,7 @@ st.dataframe(
     table,
     width="stretch",
     hide_index=True,
+    placeholder=ui.MISSING,
     column_config={
         "pair": st.column_config.TextColumn("Stage pair"),
         "entered": st.column_config.NumberColumn("Entered", format="localized"),

@@ -119,6 +119,7 @@ def _requests_section(snap: queries.Snapshot, org: str) -> None:
         ui.for_display(rows),
         width="stretch",
         hide_index=True,
+        placeholder=ui.MISSING,
         column_config={
             "requested_at": st.column_config.TextColumn("Requested (UTC)"),
             "status": st.column_config.TextColumn(
@@ -324,6 +325,7 @@ else:
         ui.for_display(shown),
         width="stretch",
         hide_index=True,
+        placeholder=ui.MISSING,
         column_config={
             "occurred_at": st.column_config.TextColumn("Occurred (UTC)"),
             "atom_type": st.column_config.TextColumn("Type"),
@@ -337,7 +339,9 @@ else:
             "source": st.column_config.TextColumn("Source"),
             "about": st.column_config.TextColumn("Entity", help="The atom's own entity (client roll-ups)."),
             "atom_id": st.column_config.TextColumn("Atom"),
-            "version": st.column_config.NumberColumn("Version", help="Goes up with each correction."),
+            "version": st.column_config.NumberColumn(
+                "Version", format="localized", help="Goes up with each correction."
+            ),
         },
     )
 

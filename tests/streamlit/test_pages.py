@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 from conftest import APP_PATH
 from snapshot_fixture import (
@@ -398,14 +400,52 @@ def _frame(at: AppTest, column: str):
 
 
 def _assert_no_missing_cells(at: AppTest) -> None:
-    """Every table cell and metric has a value; gaps read "—", never "None" or "nan"."""
+    """Every table cell and metric has a value; gaps read "—", never "None" or "nan".
+
+    A number stays a number (so it sorts as one): its gaps are null and the table's placeholder shows "—".
+    """
     for df in at.dataframe:
         frame = df.value
-        assert not frame.isna().any().any(), frame.to_string()
-        text = frame.to_string()
+        numeric = [c for c in frame.columns if _is_number_column(frame[c])]
+        if frame[numeric].isna().any().any():
+            assert df.proto.placeholder == "—", frame.to_string()
+        others = frame.drop(columns=numeric)
+        assert not others.isna().any().any(), frame.to_string()
+        text = others.to_string()
         assert "None" not in text and "nan" not in text.lower().split(), text
     for metric in at.metric:
         assert metric.value not in ("None", "nan", ""), metric.label
+
+
+def _cells(values) -> dict:
+    """A column as {index: value}, a missing number as None."""
+    return {k: None if pd.isna(v) else v for k, v in values.to_dict().items()}
+
+
+def _is_number_column(values) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+# A number with a unit or separators written out as text: "87 d", "1 d 15 h", "12 h 00 min", "97.5%", "$90,000".
+NUMBER_AS_TEXT = re.compile(r"^[-+]?[$€]?\d[\d,]*(\.\d+)?\s*(%|[a-z]+( \d+ [a-z]+)?)?$")
+
+
+@pytest.mark.parametrize("org", [ORG_A, ORG_B])
+@pytest.mark.parametrize("page", PAGES)
+def test_every_number_in_every_table_sorts_as_a_number_and_is_formatted_by_its_column(
+    snapshot_home: Path, page: str, org: str
+) -> None:
+    at = _open(page, org)
+    for df in at.dataframe:
+        frame, config = df.value, json.loads(df.proto.columns)
+        for column in frame.columns:
+            if _is_number_column(frame[column]):
+                type_config = config.get(column, {}).get("type_config", {})
+                assert type_config.get("type") in ("number", "progress"), (column, type_config)
+                assert type_config.get("format"), (column, type_config)
+            else:
+                as_text = [v for v in frame[column] if isinstance(v, str) and NUMBER_AS_TEXT.match(v)]
+                assert not as_text, (column, as_text)
 
 
 def _figure(at: AppTest, index: int = 0) -> dict:
@@ -501,7 +541,7 @@ def test_quality_gates_rates_health_line_and_rejections(snapshot_home: Path) -> 
     assert "3 of 4 attempts passed" in captions and "below the 80% health line" in captions
     assert "No attempts yet." in captions
     gates = _frame(at, "pass_rate")
-    assert gates.set_index("gate")["pass_rate"].to_dict() == {"pink": "75%", "red": "—"}
+    assert _cells(gates.set_index("gate")["pass_rate"]) == {"pink": 0.75, "red": None}
     assert gates.set_index("gate")["top_missing_items"].to_dict() == {
         "pink": "pricing_review, exec_summary",
         "red": "—",
@@ -532,10 +572,10 @@ def test_win_loss_shows_missing_reasons_explicitly(snapshot_home: Path) -> None:
     table = _frame(at, "reason_code")
     rows = {(r.outcome, r.reason_code): r for r in table.itertuples()}
     assert set(rows) == {("won", "price"), ("lost", "missing (no reason given)"), ("lost", "competitor")}
-    assert rows[("won", "price")].value_usd == "$250,000"
-    assert rows[("lost", "competitor")].value_usd == "—"
-    assert rows[("lost", "competitor")].median_days_to_close == "—"
-    assert rows[("lost", "missing (no reason given)")].median_days_to_close == "7.0"
+    assert rows[("won", "price")].value_usd == 250_000
+    assert pd.isna(rows[("lost", "competitor")].value_usd)
+    assert pd.isna(rows[("lost", "competitor")].median_days_to_close)
+    assert rows[("lost", "missing (no reason given)")].median_days_to_close == 7.0
     fig = _figure(at)
     assert fig["layout"]["yaxis"]["categoryarray"][-1] == "missing (no reason given)"
     _assert_no_missing_cells(at)
@@ -666,8 +706,8 @@ def test_sla_compliance_summary_trend_breaches_and_alerts(snapshot_home: Path) -
     assert "1 of 4 breached · 1 open" in captions and "breach rate 25%, above the 5% health line" in captions
     assert "Nothing eligible yet." in captions
     summary = _frame(at, "breach_rate_pct").set_index("metric")
-    assert summary["compliance_pct"].to_dict() == {"triage": "90%", "proposal": "75%", "response": "—"}
-    assert summary["threshold_hours"].to_dict()["proposal"] == "3 d 0 h"
+    assert _cells(summary["compliance_pct"]) == {"triage": 90.0, "proposal": 75.0, "response": None}
+    assert summary["threshold_hours"].to_dict()["proposal"] == 72.0
     fig = _figure(at)
     assert [t["name"] for t in fig["data"]] == ["triage", "proposal"]
     (line,) = fig["layout"]["shapes"]
@@ -675,7 +715,7 @@ def test_sla_compliance_summary_trend_breaches_and_alerts(snapshot_home: Path) -
     assert "5% breach-rate health line" in json.dumps(fig["layout"]["annotations"])
     breaches = _frame(at, "hours_over_threshold")
     assert breaches[["item_id", "metric"]].values.tolist() == [[SHARED_ENTITY_ID, "proposal"]]
-    assert breaches["hours_over_threshold"].tolist() == ["4 d 14 h"]
+    assert breaches["hours_over_threshold"].tolist() == [110.0]
     alerts = _frame(at, "delivery_status")
     assert alerts["kind"].tolist() == ["breach", "breach", "retraction"]  # newest first
     assert alerts.set_index("sink")["last_error"].to_dict() == {
@@ -692,14 +732,47 @@ def test_sla_compliance_summary_trend_breaches_and_alerts(snapshot_home: Path) -
     assert _frame(at, "delivery_status")["delivery_status"].tolist() == ["pending"]
 
 
+def test_sla_thresholds_say_which_moment_they_belong_to_and_read_in_the_same_unit(
+    snapshot_home: Path,
+) -> None:
+    # The org lowers its proposal threshold after the open breach's clock started under the old one.
+    _publish_change(
+        snapshot_home / "serving.duckdb",
+        "UPDATE marts.sla_compliance_summary SET threshold_hours = 48 WHERE org_id = ? AND metric = 'proposal'",
+        [ORG_A],
+        "v2",
+    )
+    at = _open(SLA, ORG_A)
+    summary = json.loads(
+        next(df for df in at.dataframe if "breach_rate_pct" in df.value.columns).proto.columns
+    )
+    breaches = json.loads(
+        next(df for df in at.dataframe if "hours_over_threshold" in df.value.columns).proto.columns
+    )
+    assert summary["threshold_hours"]["label"] == "Threshold now"
+    assert breaches["threshold_hours"]["label"] == "Clock's threshold"
+    assert "when the clock started" in breaches["threshold_hours"]["help"]
+    # One unit for every hour column, so 12 h and 24 h never read as "12 h" and "1 d".
+    formats = {
+        summary["threshold_hours"]["type_config"]["format"],
+        breaches["threshold_hours"]["type_config"]["format"],
+        breaches["hours_over_threshold"]["type_config"]["format"],
+    }
+    assert formats == {"%.1f h"}
+    assert _frame(at, "hours_over_threshold")["threshold_hours"].tolist() == [72.0]
+    assert _frame(at, "breach_rate_pct").set_index("metric")["threshold_hours"]["proposal"] == 48.0
+    captions = " ".join(c.value for c in at.caption)
+    assert "started under an earlier threshold, which they keep: proposal 72.0 h then, 48.0 h now" in captions
+
+
 def test_owner_workload_by_tier(snapshot_home: Path) -> None:
     at = _open(WORKLOAD, ORG_A)
     assert (_metric(at, "Owners"), _metric(at, "Owned items")) == ("2", "4")
     assert (_metric(at, "SLA breaches"), _metric(at, "Stale items")) == ("1", "1")
     rows = _frame(at, "stale_items").set_index("owner")
     assert rows.loc["alice@acme", "critical_items"] == 1 and rows.loc["alice@acme", "high_items"] == 1
-    assert rows.loc["alice@acme", "max_hours_without_touch"] == "8 d 15 h"
-    assert rows.loc["bob@acme", "avg_priority_score"] == "115.0"
+    assert rows.loc["alice@acme", "max_hours_without_touch"] == 207.0
+    assert rows.loc["bob@acme", "avg_priority_score"] == 115.0
     fig = _figure(at)
     assert [t["name"] for t in fig["data"]] == ["critical", "high", "medium", "low"]
     assert fig["layout"]["barmode"] == "stack"
@@ -713,9 +786,9 @@ def test_pipeline_health_stages_and_monthly_win_rate(snapshot_home: Path) -> Non
     assert (_metric(at, "Aging"), _metric(at, "Slipped")) == ("1", "1")
     stages = _frame(at, "p75_hours_in_stage")
     assert stages["stage"].tolist() == ["qual", "pink", "red", "submit"]
-    assert stages["p75_hours_in_stage"].tolist() == ["—", "20 h 00 min", "2 d 0 h", "—"]
+    assert list(_cells(stages["p75_hours_in_stage"]).values()) == [None, 20.0, 48.0, None]
     months = _frame(at, "win_rate")
-    assert months.values.tolist() == [["2024-03", 2, 1, "67%"], ["2024-05", 1, 2, "33%"]]
+    assert months.values.tolist() == [["2024-03", 2, 1, 2 / 3], ["2024-05", 1, 2, 1 / 3]]
     assert any("3 won and 3 lost over 2 month(s)" in c.value for c in at.caption)
     stage_fig, win_fig = _figure(at, 0), _figure(at, 1)
     assert list(stage_fig["data"][0]["x"]) == ["qual", "pink", "red", "submit"]
