@@ -37,7 +37,14 @@ def _count_axis(title: str, values: list[int | None]) -> dict:
 
 
 def pair_label(from_stage: str, to_stage: str) -> str:
-    """How a stage pair is named everywhere on screen."""
+    """How a stage pair is named everywhere on screen.
+
+    A `→ lost` pair counts, as the contract defines it, the items that entered the from-stage and were
+    lost later at that stage or any later one, so its label says so: "qual → lost" alone reads as "lost
+    from qual" and, beside "qual → pink", as if the two shares could not add up to more than 100 %.
+    """
+    if to_stage == "lost":
+        return f"{from_stage} → lost (at {from_stage} or later)"
     return f"{from_stage} → {to_stage}"
 
 
@@ -135,7 +142,10 @@ def funnel_entered_converted(df: pl.DataFrame) -> go.Figure:
             hovertemplate="%{y}<br>entered: %{x:,}<extra></extra>",
         )
     )
-    for is_lost, name, color in ((False, "Converted", CONVERTED_COLOR), (True, "Lost", LOST_COLOR)):
+    for is_lost, name, color in (
+        (False, "Converted", CONVERTED_COLOR),
+        (True, "Lost (at that stage or later)", LOST_COLOR),
+    ):
         idx = [i for i, flag in enumerate(lost) if flag is is_lost]
         if not idx:
             continue

@@ -69,21 +69,22 @@ def test_events_over_time_stacks_one_trace_per_entity_type() -> None:
 
 def test_funnel_chart_keeps_pair_order_and_separates_losses() -> None:
     fig = charts.funnel_entered_converted(FUNNEL)
-    labels = ["signal → candidate", "qual → pink", "qual → lost"]
+    labels = ["signal → candidate", "qual → pink", "qual → lost (at qual or later)"]
     assert list(fig.layout.yaxis.categoryarray) == labels
     by_name = {t.name: t for t in fig.data}
     assert list(by_name["Entered"].y) == labels
     assert list(by_name["Converted"].y) == labels[:2]
     assert list(by_name["Converted"].text) == ["50%", "0%"]
-    assert list(by_name["Lost"].y) == ["qual → lost"]
-    assert by_name["Converted"].offsetgroup == by_name["Lost"].offsetgroup
+    lost = by_name["Lost (at that stage or later)"]
+    assert list(lost.y) == ["qual → lost (at qual or later)"]
+    assert by_name["Converted"].offsetgroup == lost.offsetgroup
     fig.to_json()
 
 
 def test_funnel_hours_skips_pairs_without_durations() -> None:
     fig = charts.funnel_hours(FUNNEL)
     assert [t.name for t in fig.data] == ["Median", "p90"]
-    assert list(fig.data[0].y) == ["signal → candidate", "qual → lost"]
+    assert list(fig.data[0].y) == ["signal → candidate", "qual → lost (at qual or later)"]
     assert list(fig.data[1].x) == [8.0, 30.0]
 
 

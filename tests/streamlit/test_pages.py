@@ -171,6 +171,27 @@ def test_org_switch_changes_numbers_on_every_page(snapshot_home: Path) -> None:
     assert org.options == [ORG_A, ORG_B]
 
 
+def test_funnel_lost_pairs_say_they_count_losses_at_that_stage_or_later(snapshot_home: Path) -> None:
+    at = _open(FUNNEL, ORG_A)
+    with duckdb.connect(str(snapshot_home / "serving.duckdb"), read_only=True) as con:
+        lost = con.execute(
+            "SELECT from_stage, converted FROM marts.funnel_velocity WHERE org_id = ? AND to_stage = 'lost'",
+            [ORG_A],
+        ).fetchall()
+    assert lost and any(converted for _, converted in lost)
+    table = _frame(at, "pair").set_index("pair")
+    chart_labels = _figure(at, 0)["layout"]["yaxis"]["categoryarray"]
+    for from_stage, converted in lost:
+        label = f"{from_stage} → lost (at {from_stage} or later)"
+        assert table.loc[label, "converted"] == converted
+        assert label in chart_labels
+    assert not [p for p in table.index if p.endswith("→ lost")]  # no bare "→ lost" left to misread
+    captions = " ".join(c.value for c in at.caption)
+    assert "lost from that stage" not in captions
+    assert "as the contract defines it" in captions and "**at that stage or any later one**" in captions
+    assert "can add up to more than 100 %" in captions
+
+
 def test_org_selection_survives_page_switches(snapshot_home: Path) -> None:
     at = _open(OVERVIEW, ORG_B)
     for page in (FUNNEL, DATA_QUALITY, *NEW_PAGES, OVERVIEW):
