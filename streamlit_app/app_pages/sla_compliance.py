@@ -82,7 +82,9 @@ st.plotly_chart(
 st.caption(
     "Each clock counts in the week it became eligible: its stop when it met the SLA, its deadline when "
     f"it breached. The dashed line is {100 - charts.SLA_HEALTH_BREACH_RATE_PCT:g}% compliance, "
-    f"i.e. the {line} breach-rate health line."
+    f"i.e. the {line} breach-rate health line. The bars below count the eligible clocks behind each point; "
+    f"a week with fewer than {charts.SLA_WEEKLY_MIN_ELIGIBLE} is a hollow marker labelled with its count "
+    "(n=…), kept off the line, because so few clocks make a week read 0 % or 100 %."
 )
 
 st.subheader("Open breaches")

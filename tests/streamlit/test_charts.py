@@ -176,10 +176,41 @@ def test_win_loss_names_missing_reasons_and_puts_them_last() -> None:
     assert by_name["won"].marker.color == charts.OUTCOME_COLORS["won"]
 
 
+def _lines(fig) -> list:
+    return [t for t in fig.data if t.type == "scatter" and "lines" in t.mode]
+
+
 def test_sla_weekly_one_line_per_metric_against_the_95_percent_line() -> None:
-    fig = charts.sla_compliance_weekly(SLA_WEEKLY)
-    assert [t.name for t in fig.data] == ["triage", "response"]  # contract order, not frame order
-    assert [str(d) for d in fig.data[0].x] == ["2024-04-29", "2024-05-06"]
-    (line,) = fig.layout.shapes
+    fig = charts.sla_compliance_weekly(SLA_WEEKLY, min_eligible=1)
+    assert [t.name for t in _lines(fig)] == ["triage", "response"]  # contract order, not frame order
+    assert [str(d) for d in _lines(fig)[0].x] == ["2024-04-29", "2024-05-06"]
+    (line,) = [s for s in fig.layout.shapes if s.yref == "y"]
     assert line.y0 == line.y1 == 95
     assert fig.layout.yaxis.range[0] < 0  # a 0 % week stays on the chart
+
+
+def test_sla_weekly_shows_each_weeks_count_and_marks_weeks_under_the_minimum_sample() -> None:
+    weekly = pl.DataFrame(
+        {
+            "metric": ["triage"] * 3,
+            "week_start": [dt.date(2024, 4, 22), dt.date(2024, 4, 29), dt.date(2024, 5, 6)],
+            "eligible_items": [20, 1, 12],
+            "breached_items": [1, 1, 0],
+            "compliance_pct": [95.0, 0.0, 100.0],
+        }
+    )
+    fig = charts.sla_compliance_weekly(weekly, min_eligible=5)
+    (line,) = _lines(fig)
+    # The one-clock week is not part of the line (no plunge to 0 %) ...
+    assert list(line.y) == [95.0, None, 100.0] and line.connectgaps
+    # ... but is on the chart, hollow, with its count, and says why in its hover.
+    (small,) = [t for t in fig.data if t.name == "triage: under 5 eligible"]
+    assert [str(d) for d in small.x] == ["2024-04-29"] and list(small.y) == [0.0]
+    assert small.marker.symbol == "circle-open" and list(small.text) == ["n=1"]
+    assert list(small.customdata) == ["1 of 1 breached; under 5 eligible"]
+    # Every week's count is drawn below, against the minimum sample.
+    (bars,) = [t for t in fig.data if t.type == "bar"]
+    assert list(bars.y) == [20, 1, 12] and bars.yaxis == "y2"
+    (minimum,) = [s for s in fig.layout.shapes if s.yref == "y2"]
+    assert minimum.y0 == minimum.y1 == 5
+    fig.to_json()

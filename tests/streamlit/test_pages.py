@@ -730,9 +730,10 @@ def test_sla_compliance_summary_trend_breaches_and_alerts(snapshot_home: Path) -
     assert _cells(summary["compliance_pct"]) == {"triage": 90.0, "proposal": 75.0, "response": None}
     assert summary["threshold_hours"].to_dict()["proposal"] == 72.0
     fig = _figure(at)
-    assert [t["name"] for t in fig["data"]] == ["triage", "proposal"]
-    (line,) = fig["layout"]["shapes"]
+    assert [t["name"] for t in fig["data"] if "lines" in t.get("mode", "")] == ["triage", "proposal"]
+    (line,) = [shape for shape in fig["layout"]["shapes"] if shape["yref"] == "y"]
     assert line["y0"] == line["y1"] == 95
+    assert any("fewer than 5 is a hollow marker labelled with its count" in c.value for c in at.caption)
     assert "5% breach-rate health line" in json.dumps(fig["layout"]["annotations"])
     breaches = _frame(at, "hours_over_threshold")
     assert breaches[["item_id", "metric"]].values.tolist() == [[SHARED_ENTITY_ID, "proposal"]]
