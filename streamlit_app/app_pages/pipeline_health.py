@@ -85,6 +85,10 @@ st.plotly_chart(
     config={"displaylogo": False},
     key="win_rate_monthly_chart",
 )
+st.caption(
+    f"A month with fewer than {charts.MIN_SAMPLE} closes is a hollow marker labelled with its count (n=…), "
+    "kept off the line: so few closes make a month read 0 % or 100 %."
+)
 with st.expander("Won and lost by month", icon=":material/table:"):
     st.dataframe(
         ui.for_display(months, {"month_start": lambda d: d.strftime("%Y-%m")}),

@@ -494,9 +494,10 @@ def owner_workload(df: pl.DataFrame) -> go.Figure:
 
 SLA_HEALTH_BREACH_RATE_PCT = 5.0
 SLA_METRIC_COLORS: dict[str, str] = {"triage": "#4C78A8", "proposal": "#F58518", "response": "#54A24B"}
-# A week's compliance over fewer eligible clocks than this is shown, but marked and kept off the line:
-# one clock makes a week read 0 % or 100 %.
-SLA_WEEKLY_MIN_ELIGIBLE = 5
+# A rate over fewer items than this (a week's eligible clocks, a month's closed pursuits) is shown, but
+# marked and kept off its line: one item makes a period read 0 % or 100 %.
+MIN_SAMPLE = 5
+SLA_WEEKLY_MIN_ELIGIBLE = MIN_SAMPLE
 
 
 def sla_compliance_weekly(
@@ -668,10 +669,12 @@ def pipeline_health(df: pl.DataFrame) -> go.Figure:
     return fig
 
 
-def win_rate_monthly(df: pl.DataFrame) -> go.Figure:
+def win_rate_monthly(df: pl.DataFrame, min_closed: int = MIN_SAMPLE) -> go.Figure:
     """Won and lost pursuits per month of close (bars, left axis) and the win rate (line, right axis).
 
-    Expects columns `month_start` (first day of the month), `won`, `lost`, `win_rate` (0–1).
+    A month with fewer than `min_closed` closes is a hollow marker labelled with its count, off the line
+    (as in `sla_compliance_weekly`). Expects columns `month_start` (first day of the month), `won`, `lost`,
+    `win_rate` (0–1).
     """
     if df.is_empty():
         return _empty("No closed pursuits yet")
@@ -693,19 +696,39 @@ def win_rate_monthly(df: pl.DataFrame) -> go.Figure:
                 hovertemplate=f"%{{x|%b %Y}}<br>{outcome}: %{{y:,}}<extra></extra>",
             )
         )
+    totals = [w + lost for w, lost in zip(ordered["won"], ordered["lost"], strict=True)]
+    rates = ordered.get_column("win_rate").to_list()
+    small = [total < min_closed for total in totals]
     fig.add_trace(
         go.Scatter(
             name="win rate",
             x=months,
-            y=ordered.get_column("win_rate").to_list(),
+            # Months with few closes are left out of the line, which joins the months either side of them.
+            y=[None if s else r for r, s in zip(rates, small, strict=True)],
             yaxis="y2",
             mode="lines+markers",
+            connectgaps=True,
             line={"color": HEALTH_LINE_COLOR},
             cliponaxis=False,
             hovertemplate="%{x|%b %Y}<br>win rate: %{y:.0%}<extra></extra>",
         )
     )
-    totals = [w + lost for w, lost in zip(ordered["won"], ordered["lost"], strict=True)]
+    if any(small):
+        idx = [i for i, s in enumerate(small) if s]
+        fig.add_trace(
+            go.Scatter(
+                name=f"win rate: under {min_closed} closed",
+                x=[months[i] for i in idx],
+                y=[rates[i] for i in idx],
+                yaxis="y2",
+                mode="markers+text",
+                marker={"color": HEALTH_LINE_COLOR, "symbol": "circle-open", "size": 10},
+                text=[f"n={totals[i]}" for i in idx],
+                textposition="top center",
+                cliponaxis=False,
+                hovertemplate="%{x|%b %Y}<br>win rate: %{y:.0%} (%{text} closed)<extra></extra>",
+            )
+        )
     # Half a month of padding either side keeps a lone month's bars month-sized, not full-width.
     pad = dt.timedelta(days=20)
     xaxis: dict = {

@@ -214,3 +214,21 @@ def test_sla_weekly_shows_each_weeks_count_and_marks_weeks_under_the_minimum_sam
     (minimum,) = [s for s in fig.layout.shapes if s.yref == "y2"]
     assert minimum.y0 == minimum.y1 == 5
     fig.to_json()
+
+
+def test_win_rate_monthly_keeps_months_with_few_closes_off_the_line_and_marks_them() -> None:
+    months = pl.DataFrame(
+        {
+            "month_start": [dt.date(2024, 3, 1), dt.date(2024, 4, 1), dt.date(2024, 5, 1)],
+            "won": [4, 0, 3],
+            "lost": [2, 1, 3],
+            "win_rate": [4 / 6, 0.0, 0.5],
+        }
+    )
+    fig = charts.win_rate_monthly(months, min_closed=5)
+    (line,) = [t for t in fig.data if t.name == "win rate"]
+    assert list(line.y) == [4 / 6, None, 0.5] and line.connectgaps
+    (small,) = [t for t in fig.data if t.name == "win rate: under 5 closed"]
+    assert [str(d) for d in small.x] == ["2024-04-01"] and list(small.y) == [0.0]
+    assert small.marker.symbol == "circle-open" and list(small.text) == ["n=1"] and small.yaxis == "y2"
+    fig.to_json()

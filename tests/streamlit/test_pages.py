@@ -818,8 +818,11 @@ def test_pipeline_health_stages_and_monthly_win_rate(snapshot_home: Path) -> Non
         ("bar", "won"),
         ("bar", "lost"),
         ("scatter", "win rate"),
+        ("scatter", "win rate: under 5 closed"),  # both fixture months have 3 closes
     ]
     assert win_fig["data"][2]["yaxis"] == "y2"
+    assert list(win_fig["data"][3]["text"]) == ["n=3", "n=3"]
+    assert any("fewer than 5 closes is a hollow marker" in c.value for c in at.caption)
     _assert_no_missing_cells(at)
 
 
