@@ -1234,6 +1234,27 @@ def test_the_same_text_in_several_atoms_of_an_entity_is_shown_and_erased_in_one_
     assert set(requests["file"]) == {written.name} and set(requests["status"]) == {"pending"}
 
 
+def test_a_cancelled_request_writes_nothing_and_a_correction_names_its_new_content(
+    snapshot_home: Path, inbox: Path
+) -> None:
+    at = _open(MEMORY, ORG_A)
+    _submit_governance(
+        at,
+        "m-a4",
+        "memory.corrected",
+        confirm=False,
+        actor="bob@acme",
+        reason="Typo",
+        content="Prefers fixed fees",
+    )
+    assert "Correct the preference atom m-a4 of client cli-a1" in _confirmation_text(at)
+    assert any("New content: \u201cPrefers fixed fees\u201d" in m.value for m in at.markdown)
+    _widget(at.main.button, "Cancel").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [b for b in at.main.button if b.label.startswith("Confirm")]
+    assert _written_events(inbox) == []
+
+
 def test_a_confirmation_for_an_atom_that_changed_meanwhile_writes_nothing(
     snapshot_home: Path, inbox: Path
 ) -> None:
