@@ -189,22 +189,42 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _positive_number(value: Any) -> str | None:
-    if not _is_number(value) or value <= 0:
-        return f"must be a positive number, got {_show(value)}"
-    return None
+# Upper bounds, so that no accepted value can overflow what reads it (a retention of 10**8 days is past
+# datetime's year 9999; hours become microseconds in dbt's bigint arithmetic). Far above any real use.
+MAX_HOURS = 87_600  # ten years
+MAX_DAYS = 36_500  # a hundred years
+MAX_POINTS = 1_000_000  # scores, points and tier cut-offs
+MAX_AMOUNT = 1_000_000_000_000  # currency cut-offs
+MAX_ATTEMPTS = 100
+MAX_BACKOFF_MINUTES = 10_080  # a week
+MAX_STALE_CLAIM_MINUTES = 1_440  # a day
 
 
-def _non_negative_number(value: Any) -> str | None:
-    if not _is_number(value) or value < 0:
-        return f"must be a number >= 0, got {_show(value)}"
-    return None
+def _positive_number(high: float) -> Check:
+    def check(value: Any) -> str | None:
+        if not _is_number(value) or not 0 < value <= high:
+            return f"must be a positive number at most {high:,}, got {_show(value)}"
+        return None
+
+    return check
 
 
-def _positive_int(value: Any) -> str | None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        return f"must be a positive integer, got {_show(value)}"
-    return None
+def _non_negative_number(high: float) -> Check:
+    def check(value: Any) -> str | None:
+        if not _is_number(value) or not 0 <= value <= high:
+            return f"must be a number >= 0 and at most {high:,}, got {_show(value)}"
+        return None
+
+    return check
+
+
+def _positive_int(high: int) -> Check:
+    def check(value: Any) -> str | None:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= high:
+            return f"must be a positive integer at most {high:,}, got {_show(value)}"
+        return None
+
+    return check
 
 
 def _fraction(value: Any) -> str | None:
@@ -290,16 +310,22 @@ def _show(value: Any) -> str:
 
 @dataclass(frozen=True)
 class KeySpec:
-    """One config key: its built-in default and the check its override values must pass."""
+    """One config key: its built-in default, the check its override values must pass, and for a number
+    the largest value that check lets through."""
 
     default: Any
     check: Check
+    high: float | None = None
+
+
+def _bounded(default: Any, check: Callable[[float], Check], high: float) -> KeySpec:
+    return KeySpec(default, check(high), high)
 
 
 def _build_keys() -> dict[str, KeySpec]:
     keys: dict[str, KeySpec] = {}
     for metric, hours in SLA_THRESHOLD_HOURS.items():
-        keys[f"sla.{metric}.threshold_hours"] = KeySpec(hours, _positive_number)
+        keys[f"sla.{metric}.threshold_hours"] = _bounded(hours, _positive_number, MAX_HOURS)
     keys["sla.at_risk_fraction"] = KeySpec(SLA_AT_RISK_FRACTION, _fraction)
     keys["checklist.pink.items"] = KeySpec(PINK_ITEMS, _checklist)
     keys["checklist.red.items"] = KeySpec(RED_ITEMS, _checklist)
@@ -307,21 +333,35 @@ def _build_keys() -> dict[str, KeySpec]:
     keys["transitions.candidate"] = KeySpec(CANDIDATE_TRANSITIONS, _transitions("candidate"))
     keys["transitions.pursuit"] = KeySpec(PURSUIT_TRANSITIONS, _transitions("pursuit"))
     for atom_type in ATOM_TYPES:
-        keys[f"memory.score.{atom_type}"] = KeySpec(MEMORY_SCORE[atom_type], _positive_number)
-        keys[f"memory.retention_days.{atom_type}"] = KeySpec(
-            MEMORY_RETENTION_DAYS[atom_type], _positive_number
+        keys[f"memory.score.{atom_type}"] = _bounded(MEMORY_SCORE[atom_type], _positive_number, MAX_POINTS)
+        keys[f"memory.retention_days.{atom_type}"] = _bounded(
+            MEMORY_RETENTION_DAYS[atom_type], _positive_number, MAX_DAYS
         )
-        keys[f"memory.half_life_days.{atom_type}"] = KeySpec(
-            MEMORY_HALF_LIFE_DAYS[atom_type], _positive_number
+        keys[f"memory.half_life_days.{atom_type}"] = _bounded(
+            MEMORY_HALF_LIFE_DAYS[atom_type], _positive_number, MAX_DAYS
         )
     keys["memory.pinned_types"] = KeySpec([], _pinned_types)
     keys["memory.note_rules"] = KeySpec(NOTE_RULES, _note_rules)
     for name, points in RANKING_POINTS.items():
-        keys[f"ranking.{name}"] = KeySpec(points, _non_negative_number)
+        keys[f"ranking.{name}"] = _bounded(points, _non_negative_number, MAX_POINTS)
     for name, cutoff in RANKING_THRESHOLDS.items():
-        keys[f"ranking.{name}"] = KeySpec(cutoff, _positive_number)
+        high = (
+            MAX_HOURS
+            if name.endswith("_hours")
+            else MAX_DAYS
+            if name.endswith("_days")
+            else MAX_AMOUNT
+            if name.endswith("_usd")
+            else MAX_POINTS
+        )
+        keys[f"ranking.{name}"] = _bounded(cutoff, _positive_number, high)
+    outbox_max = {
+        "max_attempts": MAX_ATTEMPTS,
+        "backoff_cap_minutes": MAX_BACKOFF_MINUTES,
+        "stale_claim_minutes": MAX_STALE_CLAIM_MINUTES,
+    }
     for name, number in OUTBOX.items():
-        keys[f"outbox.{name}"] = KeySpec(number, _positive_int)
+        keys[f"outbox.{name}"] = _bounded(number, _positive_int, outbox_max[name])
     return dict(sorted(keys.items()))
 
 
