@@ -10,7 +10,6 @@ Invalid changes never raise: they become `invalid_config` rows and the previous 
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 import orjson
+import re2
 
 from dagster_project.contract import ATOM_TYPES
 from dagster_project.lifecycle.states import MACHINE_STATES, Outcome, Rule
@@ -59,6 +59,10 @@ OUTBOX = {"max_attempts": 8, "backoff_cap_minutes": 60, "stale_claim_minutes": 5
 NOTE_RULE_TYPES = ("decision", "risk", "preference")
 NOTE_RULE_MAX_PATTERNS = 200
 NOTE_RULE_MAX_LENGTH = 300
+# How much of a note the rules read (see classify.py: this bounds the time an org's rules take).
+NOTE_RULE_MAX_TEXT = 10_000
+# RE2's memory for one compiled pattern: a pattern that needs more is refused, not matched slowly.
+NOTE_RULE_MAX_MEM = 8 << 20
 NOTE_RULES: dict[str, list[str]] = {
     "decision": [
         r"\b(decided|decides|decision (was |has been )?made|final (call|decision)|go/no-go: go)\b",
@@ -128,6 +132,19 @@ NOTE_RULES: dict[str, list[str]] = {
         r"\b(is|are) (ok|okay|fine|best) (to|with|for)\b",
     ],
 }
+
+# The built-in patterns run on Python's `re` (reviewed; lookbehind); every other runs on RE2.
+NOTE_RULE_BUILTINS = frozenset(p for patterns in NOTE_RULES.values() for p in patterns)
+
+
+def re2_options() -> re2.Options:
+    """Options for an org's note-rule patterns: case-insensitive, bounded memory, no logging."""
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # a refused pattern is reported as invalid_config, not on stderr
+    options.max_mem = NOTE_RULE_MAX_MEM
+    return options
+
 
 # Today-panel points, `ranking.<component>.<case>`: the coded v2.2 formula of reference spec §7.2
 # (candidate score U + V + S − W, pursuit score U + V + S + C − W). Points may be 0.
@@ -272,10 +289,16 @@ def _note_rules(value: Any) -> str | None:
         for pattern in patterns:
             if len(pattern) > NOTE_RULE_MAX_LENGTH:
                 return f"{atom_type}: a pattern is longer than {NOTE_RULE_MAX_LENGTH} characters"
+            if pattern in NOTE_RULE_BUILTINS:
+                continue
             try:
-                re.compile(pattern, re.IGNORECASE)
-            except re.error as exc:
-                return f"{atom_type}: {_show(pattern)} is not a regular expression ({exc})"
+                re2.compile(pattern, re2_options())
+            except re2.error as exc:
+                reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+                return (
+                    f"{atom_type}: {_show(pattern)} is not a regular expression RE2 accepts ({reason}); "
+                    "an org's patterns run on RE2 (linear time): no lookaround, no backreferences"
+                )
     return None
 
 
