@@ -529,27 +529,41 @@ def recover_stale(
     cleared; items whose attempts are used up go to `dead`, as the claim already counted the attempt.
     """
     now = utc(now)
+    return _recover(store, now, to_text(now - timedelta(minutes=stale_minutes)), max_attempts, "stale claim")
+
+
+def recover_abandoned(store: Store, now: datetime, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Recovered:
+    """Release every claim, whatever its age, exactly as `recover_stale` releases stale ones.
+
+    Only for a caller that knows no other worker is alive: one holding the lock every claimer takes
+    (the apply holds the warehouse writer lock). A claim still open then belongs to a worker that died,
+    and waiting out the stale window would let a run publish without those items' state.
+    """
+    return _recover(store, utc(now), None, max_attempts, "abandoned claim")
+
+
+def _recover(store: Store, now: datetime, horizon: str | None, max_attempts: int, what: str) -> Recovered:
+    """Claims made before `horizon` (every claim when None) back to pending, or dead without attempts."""
     stamp = to_text(now)
-    horizon = to_text(now - timedelta(minutes=stale_minutes))
 
     def run(con: sqlite3.Connection) -> Recovered:
         dead = con.execute(
             "update outbox_items set status = 'dead', dead_at = ?,"
-            " last_error = 'stale claim by ' || coalesce(claimed_by, '?') || ' since ' || claimed_at"
+            " last_error = ? || ' by ' || coalesce(claimed_by, '?') || ' since ' || claimed_at"
             "   || ' (attempt ' || attempts || ', attempts exhausted)',"
             " claim_token = null, claimed_at = null"
-            " where status = 'claimed' and claimed_at < ? and attempts >= ?"
+            " where status = 'claimed' and (? is null or claimed_at < ?) and attempts >= ?"
             " returning org_id, event_id",
-            (stamp, horizon, max_attempts),
+            (stamp, what, horizon, horizon, max_attempts),
         ).fetchall()
         requeued = con.execute(
             "update outbox_items set status = 'pending', next_attempt_at = ?,"
-            " last_error = 'stale claim by ' || coalesce(claimed_by, '?') || ' since ' || claimed_at"
+            " last_error = ? || ' by ' || coalesce(claimed_by, '?') || ' since ' || claimed_at"
             "   || ' (attempt ' || attempts || ')',"
             " claim_token = null, claimed_at = null"
-            " where status = 'claimed' and claimed_at < ?"
+            " where status = 'claimed' and (? is null or claimed_at < ?)"
             " returning org_id, event_id",
-            (stamp, horizon),
+            (stamp, what, horizon, horizon),
         ).fetchall()
         return Recovered(
             requeued=sorted((r[0], r[1]) for r in requeued), dead=sorted((r[0], r[1]) for r in dead)
@@ -680,6 +694,7 @@ __all__ = [
     "fail",
     "health",
     "items",
+    "recover_abandoned",
     "recover_stale",
     "retry_dead",
     "retrying",

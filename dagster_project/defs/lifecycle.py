@@ -48,6 +48,7 @@ def lifecycle_apply(
                 now=clock.current(),
                 as_of=clock.as_of_time(),
                 worker=f"run:{context.run_id}",
+                sole_worker=True,  # under the writer lock: an open claim is a dead run's
                 log=context.log.info,
                 # The nightly full build also purges expired atoms' text (a redaction's way).
                 purge=context.run.tags.get("dagster/schedule_name") == "nightly_rebuild_schedule"

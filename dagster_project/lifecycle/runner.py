@@ -155,14 +155,22 @@ def run_apply(
     fault: FaultHook | None = None,
     log: Callable[[str], Any] = lambda _msg: None,
     purge: bool = False,
+    sole_worker: bool = False,
 ) -> ApplyRunReport:
-    """Apply every due outbox item (and a moved as-of) to the core tables. Safe to rerun after any crash."""
+    """Apply every due outbox item (and a moved as-of) to the core tables. Safe to rerun after any crash.
+
+    `sole_worker`: the caller holds the lock every apply takes (the warehouse writer lock), so a claim
+    still open belongs to an apply that died. It is reclaimed at once: within the stale-claim window
+    a rerun would otherwise find those items claimed, apply nothing and publish without their state.
+    """
     ensure_core_schema(con)
     report = ApplyRunReport()
     stale = int(DEFAULTS["outbox.stale_claim_minutes"])
-    recovered = outbox.recover_stale(
-        store, now, stale_minutes=stale, max_attempts=int(DEFAULTS["outbox.max_attempts"])
-    )
+    attempts = int(DEFAULTS["outbox.max_attempts"])
+    if sole_worker:
+        recovered = outbox.recover_abandoned(store, now, max_attempts=attempts)
+    else:
+        recovered = outbox.recover_stale(store, now, stale_minutes=stale, max_attempts=attempts)
     report.recovered = len(recovered.requeued) + len(recovered.dead)
     report.enqueued = enqueue_missing(con, store, now)
     checkpoint("after_enqueue")
