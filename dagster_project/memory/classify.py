@@ -6,12 +6,12 @@ matched case-insensitively anywhere in the text. Types are tried in a fixed prio
 decision > risk > preference, and within a type in list order; the first match wins and is returned
 as the explanation (`"<type>:<pattern>"`). No match: `note`, with no rule.
 
-An org's own patterns run on RE2 (google-re2), whose matching time is linear in the text, so no pattern
-(`(a+)+$` and the like) can make an apply backtrack for hours; RE2 has no lookaround or backreferences,
-and the registry refuses patterns it cannot compile. The built-in patterns are reviewed here and use
-lookbehind, so they stay on Python's `re`. Every rule reads at most the first `NOTE_RULE_MAX_TEXT`
-characters of a note: with the registry's caps on pattern count and length, that bounds the time one
-org's rules may take per note.
+Patterns run on RE2 (google-re2), whose matching time is linear in the text, so no pattern (`(a+)+$`
+and the like) and no note text can make an apply backtrack for hours. RE2 has no lookaround or
+backreferences: the registry refuses an org's pattern RE2 cannot compile, and only the reviewed
+built-in patterns that use lookbehind run on Python's `re`. Every rule reads at most the first
+`NOTE_RULE_MAX_TEXT` characters of a note: with the registry's caps on pattern count and length, that
+bounds the time one org's rules may take per note.
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ FALLBACK_TYPE = "note"
 def _compiled(pattern: str) -> Any:
     """The pattern's matcher (`search(text)`), or None for one no engine here compiles."""
     try:
-        if pattern in NOTE_RULE_BUILTINS:
-            return re.compile(pattern, re.IGNORECASE)
         return re2.compile(pattern, re2_options())
-    except (re.error, re2.error):  # the registry validates rules; a bad one here is skipped, never raised
+    except re2.error:
+        pass
+    if pattern not in NOTE_RULE_BUILTINS:  # the registry refuses these; one here is skipped, never raised
         return None
+    return re.compile(pattern, re.IGNORECASE)
 
 
 def _normal(text: str) -> str:

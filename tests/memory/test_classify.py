@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from benchmarks.note_classifier import evaluate, load
@@ -129,3 +131,12 @@ def test_rules_read_only_the_first_characters_of_a_long_note() -> None:
     rules = {"decision": [r"\bdecided\b"]}
     assert classify("decided " + "x" * NOTE_RULE_MAX_TEXT, rules)[0] == "decision"
     assert classify("x" * NOTE_RULE_MAX_TEXT + " decided", rules)[0] == "note"
+
+
+def test_only_the_built_in_patterns_that_need_lookaround_leave_the_linear_time_engine() -> None:
+    # A hostile note must not make the built-ins backtrack either: `re` only where RE2 cannot go.
+    from dagster_project.memory.classify import _compiled
+
+    on_re = sorted(p for ps in NOTE_RULES.values() for p in ps if isinstance(_compiled(p), re.Pattern))
+    assert on_re and all("(?<" in p or "(?=" in p or "(?!" in p for p in on_re)
+    assert _compiled(r"\bbudget\b").search("The BUDGET is set")
