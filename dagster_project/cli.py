@@ -274,6 +274,11 @@ def run(
         "outbox applied / retrying / dead",
         f"{applied.get('completed', 0):,} / {applied.get('retrying', 0):,} / {applied.get('dead_lettered', 0):,}",
     )
+    for failed in applied.get("failed_clusters") or []:  # skipped alone; the rest of the batch applied
+        table.add_row(
+            f"  skipped: {failed['org_id']} {failed['cluster_id']}",
+            f"{failed['retrying']:,} retrying / {failed['dead_lettered']:,} dead: {failed['error'][:120]}",
+        )
     table.add_row("events in snapshot", f"{snap.get('events', 0):,}")
     table.add_row("snapshot", f"{snap.get('path', '')} ({snap.get('snapshot_version', '')})")
     table.add_row("alerts", _alerts_line(assets.get("sla_alerts", {})))

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import sqlite3
 import time
 import uuid
@@ -106,13 +107,14 @@ if sqlite3.sqlite_version_info < (3, 35, 0):  # UPDATE … RETURNING
 
 @dataclass(frozen=True)
 class OutboxItem:
-    """A claimed item; `attempts` already includes the current claim."""
+    """A claimed item; `attempts` already includes the current claim. `occurred_at` is None when the
+    event's time lies outside what Python's datetime holds (the apply then judges the item itself)."""
 
     org_id: str
     event_id: str
     entity_type: str
     entity_id: str
-    occurred_at: datetime
+    occurred_at: datetime | None
     attempts: int
 
     @property
@@ -147,11 +149,14 @@ class Recovered:
 
 @dataclass(frozen=True)
 class DeadLetter:
+    """A dead letter; `occurred_at` is None when the event's time is outside Python's datetime range
+    (such an event is a typical dead letter, so listing it must not fail)."""
+
     org_id: str
     event_id: str
     entity_type: str
     entity_id: str
-    occurred_at: datetime
+    occurred_at: datetime | None
     attempts: int
     last_error: str | None
     dead_at: datetime
@@ -192,13 +197,33 @@ def from_text(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
+# The warehouse's `strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ')`, also for years Python cannot hold
+# (DuckDB writes year 0, negative and five-digit years in the same shape).
+_WAREHOUSE_TEXT = re.compile(r"-?\d{1,6}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
 def _occurred_text(value: Any) -> str:
     if isinstance(value, str) and len(value) == 27 and value[10] == "T" and value[-1] == "Z":
         return value  # already the stored form (the warehouse formats it so: no datetime round trip)
     if isinstance(value, str):
-        parsed = datetime.fromisoformat(value)
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            # An accepted event dated outside Python's range must still be queued (the apply then
+            # fails it alone); only the warehouse's own form is taken as is.
+            if _WAREHOUSE_TEXT.fullmatch(value):
+                return value
+            raise
         return to_text(parsed)  # refuses a timestamp without offset
     return to_text(value)
+
+
+def _occurred_time(text: str) -> datetime | None:
+    """A stored `occurred_at` as a datetime, or None when Python's datetime cannot hold it."""
+    try:
+        return from_text(text)
+    except (ValueError, OverflowError):
+        return None
 
 
 def backoff_minutes(attempt: int, cap: int = DEFAULT_BACKOFF_CAP_MINUTES) -> int:
@@ -386,7 +411,7 @@ def claim(store: Store, *, now: datetime, limit: int, worker: str) -> Claim:
     rows = _write(store, run)
     # RETURNING order is unspecified in SQLite: restore the claim order.
     rows.sort(key=lambda r: (r[6], r[0], r[4], r[1]))
-    claimed = tuple(OutboxItem(r[0], r[1], r[2], r[3], from_text(r[4]), r[5]) for r in rows)
+    claimed = tuple(OutboxItem(r[0], r[1], r[2], r[3], _occurred_time(r[4]), r[5]) for r in rows)
     return Claim(token=token, worker=worker, claimed_at=from_text(stamp), items=claimed)
 
 
@@ -504,27 +529,41 @@ def recover_stale(
     cleared; items whose attempts are used up go to `dead`, as the claim already counted the attempt.
     """
     now = utc(now)
+    return _recover(store, now, to_text(now - timedelta(minutes=stale_minutes)), max_attempts, "stale claim")
+
+
+def recover_abandoned(store: Store, now: datetime, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Recovered:
+    """Release every claim, whatever its age, exactly as `recover_stale` releases stale ones.
+
+    Only for a caller that knows no other worker is alive: one holding the lock every claimer takes
+    (the apply holds the warehouse writer lock). A claim still open then belongs to a worker that died,
+    and waiting out the stale window would let a run publish without those items' state.
+    """
+    return _recover(store, utc(now), None, max_attempts, "abandoned claim")
+
+
+def _recover(store: Store, now: datetime, horizon: str | None, max_attempts: int, what: str) -> Recovered:
+    """Claims made before `horizon` (every claim when None) back to pending, or dead without attempts."""
     stamp = to_text(now)
-    horizon = to_text(now - timedelta(minutes=stale_minutes))
 
     def run(con: sqlite3.Connection) -> Recovered:
         dead = con.execute(
             "update outbox_items set status = 'dead', dead_at = ?,"
-            " last_error = 'stale claim by ' || coalesce(claimed_by, '?') || ' since ' || claimed_at"
+            " last_error = ? || ' by ' || coalesce(claimed_by, '?') || ' since ' || claimed_at"
             "   || ' (attempt ' || attempts || ', attempts exhausted)',"
             " claim_token = null, claimed_at = null"
-            " where status = 'claimed' and claimed_at < ? and attempts >= ?"
+            " where status = 'claimed' and (? is null or claimed_at < ?) and attempts >= ?"
             " returning org_id, event_id",
-            (stamp, horizon, max_attempts),
+            (stamp, what, horizon, horizon, max_attempts),
         ).fetchall()
         requeued = con.execute(
             "update outbox_items set status = 'pending', next_attempt_at = ?,"
-            " last_error = 'stale claim by ' || coalesce(claimed_by, '?') || ' since ' || claimed_at"
+            " last_error = ? || ' by ' || coalesce(claimed_by, '?') || ' since ' || claimed_at"
             "   || ' (attempt ' || attempts || ')',"
             " claim_token = null, claimed_at = null"
-            " where status = 'claimed' and claimed_at < ?"
+            " where status = 'claimed' and (? is null or claimed_at < ?)"
             " returning org_id, event_id",
-            (stamp, horizon),
+            (stamp, what, horizon, horizon),
         ).fetchall()
         return Recovered(
             requeued=sorted((r[0], r[1]) for r in requeued), dead=sorted((r[0], r[1]) for r in dead)
@@ -568,7 +607,8 @@ def dead_letters(store: Store, org_id: str) -> list[DeadLetter]:
             (org_id,),
         ).fetchall()
         return [
-            DeadLetter(r[0], r[1], r[2], r[3], from_text(r[4]), r[5], r[6], from_text(r[7])) for r in rows
+            DeadLetter(r[0], r[1], r[2], r[3], _occurred_time(r[4]), r[5], r[6], from_text(r[7]))
+            for r in rows
         ]
 
     return _read(store, run, [])
@@ -654,6 +694,7 @@ __all__ = [
     "fail",
     "health",
     "items",
+    "recover_abandoned",
     "recover_stale",
     "retry_dead",
     "retrying",

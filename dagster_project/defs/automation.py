@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +14,7 @@ from dagster_project.defs.ingestion import event_ids_unique_per_org, ledger_cons
 from dagster_project.defs.lifecycle import every_event_accounted_for
 from dagster_project.defs.transform import workstream_dbt_assets
 from dagster_project.ingestion.readers import content_hash, list_inbox
+from dagster_project.lifecycle.config import DEFAULTS
 from dagster_project.settings import HomePaths, default_clock, home_from_env, inbox_from_env
 
 ACTIVE_STATUSES = [
@@ -116,14 +118,18 @@ nightly_rebuild_schedule = dg.ScheduleDefinition(
 
 
 def due_items(control_path: Path, now_text: str) -> int:
-    """Outbox items a run should pick up now: due pending items, plus claims old enough to recover."""
+    """Outbox items a run should pick up now: due pending items, plus claims old enough to recover
+    (a run killed after claiming leaves them; nothing else would ever start the run that recovers them)."""
     if not control_path.exists():
         return 0
+    stale = timedelta(minutes=int(DEFAULTS["outbox.stale_claim_minutes"]))
+    horizon = outbox.to_text(outbox.from_text(now_text) - stale)
     with control.connect(control_path) as con:
         try:
             return con.execute(
-                "select count(*) from outbox_items where status = 'pending' and next_attempt_at <= ?",
-                (now_text,),
+                "select (select count(*) from outbox_items where status = 'pending' and next_attempt_at <= ?)"
+                " + (select count(*) from outbox_items where status = 'claimed' and claimed_at < ?)",
+                (now_text, horizon),
             ).fetchone()[0]
         except sqlite3.OperationalError:  # no outbox table yet
             return 0

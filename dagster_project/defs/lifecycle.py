@@ -49,6 +49,7 @@ def lifecycle_apply(
                 now=clock.current(),
                 as_of=clock.as_of_time(),
                 worker=f"run:{context.run_id}",
+                sole_worker=True,  # under the writer lock: an open claim is a dead run's
                 log=context.log.info,
                 # Every run purges expired atoms' text (a redaction's way), so the contract holds after
                 # any run, not only after the nightly one; a run tagged `workstream/purge=false` (a
@@ -60,8 +61,11 @@ def lifecycle_apply(
         if report.scrubbed_redactions:
             # The publish step rewrites the warehouse file and drops older Parquet copies of the log.
             paths.redaction_marker.touch()
-    for key, error in list(report.errors.items())[:20]:
-        context.log.warning(f"apply failed for {key}: {error}")
+    for name, failed in sorted(report.failed_clusters.items()):
+        context.log.warning(
+            f"apply skipped cluster {name} ({failed.retrying} retrying, {failed.dead_lettered} dead-lettered):"
+            f" {failed.error}"
+        )
     context.log.info(
         f"applied {report.completed:,} of {report.claimed:,} claimed item(s) in {report.batches} batch(es); "
         f"{report.retrying} retrying, {report.dead_lettered} dead-lettered, {report.enqueued} re-enqueued, "
@@ -76,6 +80,10 @@ def lifecycle_apply(
         "events_folded": report.events_folded,
         "redactions_scrubbed": report.scrubbed_redactions,
         "expired_atoms_purged": report.purged_atoms,
+        # Named, so `workstream run` and the UI can say which clusters wait or died and why.
+        "failed_clusters": dg.MetadataValue.json(
+            [failed.as_dict() for _, failed in sorted(report.failed_clusters.items())]
+        ),
     }
     for table, _ in CORE_OUTPUTS:
         yield dg.MaterializeResult(asset_key=["core", table], metadata=metadata)

@@ -13,8 +13,12 @@ aggregates them.
 
 The write for a batch is one DuckDB transaction that replaces the rows of the touched clusters, so an
 interrupted apply keeps the previous rows and a rerun writes the same new ones (idempotent effect; the
-outbox's fencing then only decides which claim gets to mark the items processed). A cluster whose fold
-raises is skipped (rows, cluster map and all) and reported, so one poison entity never blocks others.
+outbox's fencing then only decides which claim gets to mark the items processed).
+
+Poison isolation: whatever one cluster's events do to the apply (an event whose time or payload Python
+cannot load, a fold or capture that raises, rows that do not fit the core tables' types), that cluster
+is skipped (rows, cluster map and all) and reported with its events, and the rest of the batch commits.
+An org whose config events cannot be loaded or folded is skipped the same way, config and clusters.
 """
 
 from __future__ import annotations
@@ -200,7 +204,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
 
 @dataclass
 class BatchReport:
-    """What one apply batch did. `failed` maps (org, cluster) to the error of a fold that raised."""
+    """What one apply batch did. `failed` maps (org, cluster) to the error that made the apply skip it;
+    `failed_keys` maps each event of a skipped cluster to that error, `failed_cluster` to that cluster."""
 
     events_in: int = 0
     clusters: int = 0
@@ -208,6 +213,28 @@ class BatchReport:
     orgs_refolded: list[str] = field(default_factory=list)
     failed: dict[tuple[str, str], str] = field(default_factory=dict)
     failed_keys: dict[Key, str] = field(default_factory=dict)
+    failed_cluster: dict[Key, tuple[str, str]] = field(default_factory=dict)
+
+    def fail(self, org_id: str, cluster_id: str, error: str, event_ids: Iterable[str]) -> None:
+        """Skip a cluster: remember its error (the first one) and every event it holds."""
+        error = self.failed.setdefault((org_id, cluster_id), error)
+        for event_id in event_ids:
+            self.failed_keys[(org_id, event_id)] = error
+            self.failed_cluster[(org_id, event_id)] = (org_id, cluster_id)
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _time_of_us(micros: int | None) -> datetime | None:
+    """Epoch microseconds as a UTC datetime, or None when Python's datetime cannot hold the instant."""
+    if micros is None:
+        return None
+    try:
+        return _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        return None
 
 
 def links_of(event_name: str, entity_type: str, entity_id: str, payload: dict[str, Any]) -> list[Node]:
@@ -285,7 +312,8 @@ def apply_batch(
     columns = """e.event_id, e.org_id, e.event_name, e.entity_type, e.entity_id,
                  json_extract_string(e.payload, '$.signal_ids[*]') as signal_ids,
                  json_extract_string(e.payload, '$.pursuit_id') as pursuit_id,
-                 e.occurred_at, e.occurred_at <= $as_of or e.event_name = 'memory.redacted' as due"""
+                 epoch_us(e.occurred_at) as occurred_us,
+                 e.occurred_at <= $as_of or e.event_name = 'memory.redacted' as due"""
     keyed_sql = f"""select {columns}
         from raw.events e semi join apply_keys k on k.org_id = e.org_id and k.event_id = e.event_id"""
     keyed: list[tuple] = []
@@ -380,7 +408,7 @@ def apply_batch(
 
     # Every event of these clusters is at or after `since` (see `_earliest_event`): DuckDB skips the
     # log's row groups that end before it.
-    events = _load_events(
+    events, broken = _load_events(
         con,
         f"""select m.cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name, e.entity_type,
                   e.entity_id, e.actor, e.payload
@@ -404,7 +432,7 @@ def apply_batch(
         )
     )
     _register(con, "apply_map", map_frame)
-    config_events = _load_events(
+    config_events, broken_config = _load_events(
         con,
         """select 'org-config' as cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name,
                   e.entity_type, e.entity_id, e.actor, e.payload
@@ -420,62 +448,136 @@ def apply_batch(
     for _, event in config_events:
         config_by_org[event["org_id"]].append(event)
 
+    # Events Python could not load fail their cluster. A config event that cannot be loaded fails alone:
+    # its org folds without it, as it will once it is dead-lettered (a retry re-folds the whole org).
+    for org_id, cluster_id, event_id, error in broken:
+        report.fail(org_id, cluster_id, error, [event_id])
+    for org_id, _cluster, event_id, error in broken_config:
+        report.fail(org_id, CONFIG_CLUSTER, error, [event_id])
+
     config_keys = frozenset((e["org_id"], e["event_id"]) for _, e in config_events)
-    registries = {org: ConfigRegistry.from_events(config_by_org[org]) for org in orgs_in}
-    result = FoldResult()
-    memory_rows: dict[str, list[dict[str, Any]]] = {"memory_atoms": [], "memory_audit": []}
-    cluster_of_rows: dict[str, list[str]] = defaultdict(list)
-    done: list[tuple[str, str]] = []
+    # Each org's config: its registry (read by every cluster) and its own fold (history, outcomes and
+    # rejections of its config events). An org whose config breaks keeps its previous rows, all of them.
+    registries: dict[str, ConfigRegistry] = {}
+    config_parts: dict[str, FoldResult | None] = {}
+    for org_id in orgs_in:
+        org_config = config_by_org[org_id]
+        try:
+            if fault is not None:
+                fault(org_id, CONFIG_CLUSTER, org_config)
+            registries[org_id] = ConfigRegistry.from_events(org_config)
+            config_parts[org_id] = fold(org_config, as_of=as_of) if org_config else None
+        except Exception as exc:
+            report.failed.pop((org_id, CONFIG_CLUSTER), None)  # this error, not a load error, names it
+            report.fail(org_id, CONFIG_CLUSTER, _error(exc), [e["event_id"] for e in org_config])
+            registries.pop(org_id, None)
+
+    parts: dict[tuple[str, str], tuple[FoldResult, Any]] = {}
     for org_id, cluster_id in sorted(absorbed):
         cluster_events = by_cluster.get((org_id, cluster_id), [])
         try:
+            if (org_id, cluster_id) in report.failed:
+                raise _Skipped(report.failed[(org_id, cluster_id)])
+            if org_id not in registries:
+                raise _Skipped(f"the config of {org_id} failed: {report.failed[(org_id, CONFIG_CLUSTER)]}")
             if fault is not None:
                 fault(org_id, cluster_id, cluster_events)
             # The org's config comes in as a registry built once (its events are judged in the config fold).
             part = fold(cluster_events, as_of=as_of, config_history=False, registry=registries[org_id])
             memory = capture_atoms(cluster_events, part, registries[org_id], as_of)
         except Exception as exc:  # a poison cluster: report it, keep going with the others
-            report.failed[(org_id, cluster_id)] = f"{type(exc).__name__}: {exc}"
-            for event in cluster_events:
-                report.failed_keys[(org_id, event["event_id"])] = report.failed[(org_id, cluster_id)]
+            error = str(exc) if isinstance(exc, _Skipped) else _error(exc)
+            report.fail(org_id, cluster_id, error, [e["event_id"] for e in cluster_events])
             continue
-        report.events_folded += len(cluster_events)
-        done.append((org_id, cluster_id))
+        parts[(org_id, cluster_id)] = (part, memory)
+
+    config_events_by_key = {(e["org_id"], e["event_id"]): e for _, e in config_events}
+    by_key = {(e["org_id"], e["event_id"]): e for _, e in events} | config_events_by_key
+    good_orgs = [org for org in orgs_in if org in registries]
+    frames, config_rows = _frames_of(parts, config_parts, good_orgs, config_keys, by_key)
+    if frames is None:
+        # Some cluster's rows do not fit the core tables: find it alone, keep the others.
+        for (org_id, cluster_id), part in list(parts.items()):
+            try:
+                _frames_of({(org_id, cluster_id): part}, {}, [], config_keys, by_key, strict=True)
+            except Exception as exc:
+                report.fail(
+                    org_id, cluster_id, _error(exc), [e["event_id"] for e in by_cluster[(org_id, cluster_id)]]
+                )
+                del parts[(org_id, cluster_id)]
+        for org_id in list(good_orgs):
+            try:
+                _frames_of({}, config_parts, [org_id], config_keys, by_key, strict=True)
+            except Exception as exc:  # the org keeps its previous config and clusters, as above
+                error = _error(exc)
+                report.failed.pop((org_id, CONFIG_CLUSTER), None)
+                report.fail(org_id, CONFIG_CLUSTER, error, [e["event_id"] for e in config_by_org[org_id]])
+                good_orgs.remove(org_id)
+                for key in [key for key in parts if key[0] == org_id]:
+                    skipped = f"the config of {org_id} failed: {error}"
+                    report.fail(*key, skipped, [e["event_id"] for e in by_cluster[key]])
+                    del parts[key]
+        frames, config_rows = _frames_of(parts, config_parts, good_orgs, config_keys, by_key, strict=True)
+
+    done = sorted(parts)
+    report.events_folded = sum(len(by_cluster.get(key, [])) for key in done)
+    report.orgs_refolded = sorted(refold_orgs)
+    _write(
+        con,
+        frames,
+        done=done,
+        absorbed=absorbed,
+        map_frame=map_frame,
+        config_rows=config_rows,
+        config_orgs=good_orgs,
+        as_of=as_of,
+        now=now,
+    )
+    return report
+
+
+class _Skipped(Exception):
+    """A cluster left out because something it depends on already failed (the message says what)."""
+
+
+def _frames_of(
+    parts: dict[tuple[str, str], tuple[FoldResult, Any]],
+    config_parts: dict[str, FoldResult | None],
+    config_orgs: list[str],
+    config_keys: frozenset[Key],
+    by_key: dict[Key, dict[str, Any]],
+    *,
+    strict: bool = False,
+) -> tuple[dict[str, pl.DataFrame] | None, pl.DataFrame | None]:
+    """The core tables' frames of these clusters and orgs' config. Returns (None, None) when a row does
+    not convert (unless `strict`, which raises): the caller then tests each cluster alone."""
+    result = FoldResult()
+    memory_rows: dict[str, list[dict[str, Any]]] = {"memory_atoms": [], "memory_audit": []}
+    cluster_of_rows: dict[str, list[str]] = defaultdict(list)
+    for (_org_id, cluster_id), (part, memory) in sorted(parts.items()):
         _collect(result, part, cluster_id, cluster_of_rows, skip_config=True, config_keys=config_keys)
         memory_rows["memory_atoms"].extend(memory.atoms)
         memory_rows["memory_audit"].extend(memory.audit)
         cluster_of_rows["memory_atoms"].extend([cluster_id] * len(memory.atoms))
         cluster_of_rows["memory_audit"].extend([cluster_id] * len(memory.audit))
-
-    # Each org's config: its history, and the outcomes / rejections of its config events.
     config_rows: list[dict[str, Any]] = []
-    for org_id in orgs_in:
-        config_part = fold(config_by_org[org_id], as_of=as_of) if config_by_org[org_id] else None
+    for org_id in config_orgs:
+        config_part = config_parts.get(org_id)
         if config_part is None:
             config_rows.extend(ConfigRegistry.from_events([]).history(org_id))
             continue
         config_rows.extend(config_part.config_registry)
-        config_part.config_registry = []
-        _collect(result, config_part, CONFIG_CLUSTER, cluster_of_rows, skip_config=False)
-    report.orgs_refolded = sorted(refold_orgs)
-
-    config_events_by_key = {(e["org_id"], e["event_id"]): e for _, e in config_events}
-    _write(
-        con,
-        result,
-        memory_rows,
-        cluster_of_rows,
-        done=done,
-        absorbed=absorbed,
-        map_frame=map_frame,
-        config_rows=config_rows,
-        config_orgs=orgs_in,
-        config_events=config_events_by_key,
-        events=[e for _, e in events],
-        as_of=as_of,
-        now=now,
-    )
-    return report
+        # A copy without the history rows: the parts are reused if a cluster has to be tested alone.
+        rest = FoldResult(**{**vars(config_part), "config_registry": []})
+        _collect(result, rest, CONFIG_CLUSTER, cluster_of_rows, skip_config=False)
+    try:
+        return _build_frames(result, memory_rows, cluster_of_rows, by_key), (
+            pl.DataFrame(config_rows, schema=CONFIG_SCHEMA, orient="row") if config_rows else None
+        )
+    except Exception:
+        if strict:
+            raise
+        return None, None
 
 
 def _earliest_event(touched: list[tuple], members: list[tuple]) -> datetime | None:
@@ -487,7 +589,12 @@ def _earliest_event(touched: list[tuple], members: list[tuple]) -> datetime | No
     one's own batch re-folds the cluster with it. So the minimum over the members and the touched events
     bounds every event this fold needs.
     """
-    times = [row[7] for row in touched]
+    times = []
+    for row in touched:
+        at = _time_of_us(row[7])
+        if at is None:  # before (or after) what Python holds: no bound, the lookup reads every row group
+            return None
+        times.append(at)
     for *_, first in members:
         if first is None:
             return None
@@ -502,29 +609,42 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) ->
 
 def _load_events(
     con: duckdb.DuckDBPyConnection, sql: str, as_of: datetime, since: datetime | None = None
-) -> list[tuple[str, dict[str, Any]]]:
+) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str, str, str]]]:
+    """The events (cluster, event), and the ones Python cannot load as (org, cluster, event_id, error):
+    a time outside datetime's range, a payload past orjson's nesting limit."""
     # Times come as epoch microseconds and become stdlib-UTC datetimes: exact, and far cheaper than the
     # driver's zone-aware objects.
     params: dict[str, Any] = {"as_of": as_of} | ({"since": since} if since is not None else {})
     rows = con.execute(sql.replace("e.occurred_at,", "epoch_us(e.occurred_at),", 1), params).fetchall()
     out: list[tuple[str, dict[str, Any]]] = []
+    broken: list[tuple[str, str, str, str]] = []
     for cluster_id, org_id, event_id, occurred_us, name, entity_type, entity_id, actor, payload in rows:
+        try:
+            occurred_at = _EPOCH + timedelta(microseconds=occurred_us)
+        except OverflowError:
+            broken.append((org_id, cluster_id, event_id, "occurred_at outside the supported time range"))
+            continue
+        try:
+            loaded = orjson.loads(payload) if payload else {}
+        except orjson.JSONDecodeError as exc:
+            broken.append((org_id, cluster_id, event_id, f"payload could not be loaded: {exc}"))
+            continue
         out.append(
             (
                 cluster_id,
                 {
                     "org_id": org_id,
                     "event_id": event_id,
-                    "occurred_at": _EPOCH + timedelta(microseconds=occurred_us),
+                    "occurred_at": occurred_at,
                     "event_name": name,
                     "entity_type": entity_type,
                     "entity_id": entity_id,
                     "actor": actor,
-                    "payload": orjson.loads(payload) if payload else {},
+                    "payload": loaded,
                 },
             )
         )
-    return out
+    return out, broken
 
 
 _ENTITY_TABLES = {"signals": "signal_id", "candidates": "candidate_id", "pursuits": "pursuit_id"}
@@ -579,33 +699,13 @@ def _frame(rows: list[dict[str, Any]], schema: dict[str, Any], clusters: list[st
     return frame.with_columns(pl.Series("cluster_id", clusters, dtype=pl.Utf8))
 
 
-def _write(
-    con: duckdb.DuckDBPyConnection,
+def _build_frames(
     result: FoldResult,
     memory_rows: dict[str, list[dict[str, Any]]],
     cluster_of_rows: dict[str, list[str]],
-    *,
-    done: list[tuple[str, str]],
-    absorbed: dict[tuple[str, str], list[str]],
-    map_frame: pl.DataFrame,
-    config_rows: list[dict[str, Any]],
-    config_orgs: list[str],
-    config_events: dict[Key, dict[str, Any]],
-    events: list[dict[str, Any]],
-    as_of: datetime,
-    now: datetime,
-) -> None:
-    """Replace the rows of every folded cluster (and the clusters it absorbed) in one transaction."""
-    replaced = sorted({(org, c) for org, name in done for c in [name, *absorbed[(org, name)]]})
-    replaced += [(org, CONFIG_CLUSTER) for org in config_orgs]
-    _register(
-        con,
-        "apply_replaced",
-        pl.DataFrame(replaced, schema={"org_id": pl.Utf8, "cluster_id": pl.Utf8}, orient="row"),
-    )
-    done_frame = pl.DataFrame(done, schema={"org_id": pl.Utf8, "cluster_id": pl.Utf8}, orient="row")
-    _register(con, "apply_done", done_frame)
-    by_key = {(e["org_id"], e["event_id"]): e for e in events} | config_events
+    by_key: dict[Key, dict[str, Any]],
+) -> dict[str, pl.DataFrame]:
+    """Each core table's new rows as a typed frame (raises when a row does not fit its column types)."""
     outcome_rows = [
         {
             **{
@@ -627,15 +727,42 @@ def _write(
         "memory_atoms": (memory_rows["memory_atoms"], cluster_of_rows["memory_atoms"]),
         "memory_audit": (memory_rows["memory_audit"], cluster_of_rows["memory_audit"]),
     }
+    return {
+        table: _frame(rows, SCHEMAS[table], clusters) for table, (rows, clusters) in frames.items() if rows
+    }
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    frames: dict[str, pl.DataFrame],
+    *,
+    done: list[tuple[str, str]],
+    absorbed: dict[tuple[str, str], list[str]],
+    map_frame: pl.DataFrame,
+    config_rows: pl.DataFrame | None,
+    config_orgs: list[str],
+    as_of: datetime,
+    now: datetime,
+) -> None:
+    """Replace the rows of every folded cluster (and the clusters it absorbed) in one transaction."""
+    replaced = sorted({(org, c) for org, name in done for c in [name, *absorbed[(org, name)]]})
+    replaced += [(org, CONFIG_CLUSTER) for org in config_orgs]
+    _register(
+        con,
+        "apply_replaced",
+        pl.DataFrame(replaced, schema={"org_id": pl.Utf8, "cluster_id": pl.Utf8}, orient="row"),
+    )
+    done_frame = pl.DataFrame(done, schema={"org_id": pl.Utf8, "cluster_id": pl.Utf8}, orient="row")
+    _register(con, "apply_done", done_frame)
     con.execute("begin transaction")
     try:
-        for table, (rows, clusters) in frames.items():
+        for table in SCHEMAS:
             con.execute(
                 f"delete from core.{table} t using apply_replaced r "
                 "where t.org_id = r.org_id and t.cluster_id = r.cluster_id"
             )
-            if rows:
-                _register(con, "apply_rows", _frame(rows, SCHEMAS[table], clusters))
+            if table in frames:
+                _register(con, "apply_rows", frames[table])
                 columns = ", ".join([*SCHEMAS[table], "cluster_id"])
                 con.execute(f"insert into core.{table} ({columns}) select {columns} from apply_rows")
         con.execute(
@@ -649,8 +776,8 @@ def _write(
         )
         _register(con, "apply_orgs_done", pl.DataFrame({"org_id": config_orgs}, schema={"org_id": pl.Utf8}))
         con.execute("delete from core.config_registry where org_id in (select org_id from apply_orgs_done)")
-        if config_rows:
-            _register(con, "apply_config", pl.DataFrame(config_rows, schema=CONFIG_SCHEMA, orient="row"))
+        if config_rows is not None:
+            _register(con, "apply_config", config_rows)
             con.execute(
                 f"insert into core.config_registry select {', '.join(CONFIG_SCHEMA)} from apply_config"
             )

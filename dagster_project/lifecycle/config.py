@@ -10,7 +10,6 @@ Invalid changes never raise: they become `invalid_config` rows and the previous 
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 import orjson
+import re2
 
 from dagster_project.contract import ATOM_TYPES
 from dagster_project.lifecycle.states import MACHINE_STATES, Outcome, Rule
@@ -59,6 +59,10 @@ OUTBOX = {"max_attempts": 8, "backoff_cap_minutes": 60, "stale_claim_minutes": 5
 NOTE_RULE_TYPES = ("decision", "risk", "preference")
 NOTE_RULE_MAX_PATTERNS = 200
 NOTE_RULE_MAX_LENGTH = 300
+# How much of a note the rules read (see classify.py: this bounds the time an org's rules take).
+NOTE_RULE_MAX_TEXT = 10_000
+# RE2's memory for one compiled pattern: a pattern that needs more is refused, not matched slowly.
+NOTE_RULE_MAX_MEM = 8 << 20
 NOTE_RULES: dict[str, list[str]] = {
     "decision": [
         r"\b(decided|decides|decision (was |has been )?made|final (call|decision)|go/no-go: go)\b",
@@ -129,6 +133,19 @@ NOTE_RULES: dict[str, list[str]] = {
     ],
 }
 
+# The built-in patterns run on Python's `re` (reviewed; lookbehind); every other runs on RE2.
+NOTE_RULE_BUILTINS = frozenset(p for patterns in NOTE_RULES.values() for p in patterns)
+
+
+def re2_options() -> re2.Options:
+    """Options for an org's note-rule patterns: case-insensitive, bounded memory, no logging."""
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # a refused pattern is reported as invalid_config, not on stderr
+    options.max_mem = NOTE_RULE_MAX_MEM
+    return options
+
+
 # Today-panel points, `ranking.<component>.<case>`: the coded v2.2 formula of reference spec §7.2
 # (candidate score U + V + S − W, pursuit score U + V + S + C − W). Points may be 0.
 RANKING_POINTS: dict[str, float] = {
@@ -189,22 +206,42 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _positive_number(value: Any) -> str | None:
-    if not _is_number(value) or value <= 0:
-        return f"must be a positive number, got {_show(value)}"
-    return None
+# Upper bounds, so that no accepted value can overflow what reads it (a retention of 10**8 days is past
+# datetime's year 9999; hours become microseconds in dbt's bigint arithmetic). Far above any real use.
+MAX_HOURS = 87_600  # ten years
+MAX_DAYS = 36_500  # a hundred years
+MAX_POINTS = 1_000_000  # scores, points and tier cut-offs
+MAX_AMOUNT = 1_000_000_000_000  # currency cut-offs
+MAX_ATTEMPTS = 100
+MAX_BACKOFF_MINUTES = 10_080  # a week
+MAX_STALE_CLAIM_MINUTES = 1_440  # a day
 
 
-def _non_negative_number(value: Any) -> str | None:
-    if not _is_number(value) or value < 0:
-        return f"must be a number >= 0, got {_show(value)}"
-    return None
+def _positive_number(high: float) -> Check:
+    def check(value: Any) -> str | None:
+        if not _is_number(value) or not 0 < value <= high:
+            return f"must be a positive number at most {high:,}, got {_show(value)}"
+        return None
+
+    return check
 
 
-def _positive_int(value: Any) -> str | None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        return f"must be a positive integer, got {_show(value)}"
-    return None
+def _non_negative_number(high: float) -> Check:
+    def check(value: Any) -> str | None:
+        if not _is_number(value) or not 0 <= value <= high:
+            return f"must be a number >= 0 and at most {high:,}, got {_show(value)}"
+        return None
+
+    return check
+
+
+def _positive_int(high: int) -> Check:
+    def check(value: Any) -> str | None:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= high:
+            return f"must be a positive integer at most {high:,}, got {_show(value)}"
+        return None
+
+    return check
 
 
 def _fraction(value: Any) -> str | None:
@@ -252,10 +289,16 @@ def _note_rules(value: Any) -> str | None:
         for pattern in patterns:
             if len(pattern) > NOTE_RULE_MAX_LENGTH:
                 return f"{atom_type}: a pattern is longer than {NOTE_RULE_MAX_LENGTH} characters"
+            if pattern in NOTE_RULE_BUILTINS:
+                continue
             try:
-                re.compile(pattern, re.IGNORECASE)
-            except re.error as exc:
-                return f"{atom_type}: {_show(pattern)} is not a regular expression ({exc})"
+                re2.compile(pattern, re2_options())
+            except re2.error as exc:
+                reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+                return (
+                    f"{atom_type}: {_show(pattern)} is not a regular expression RE2 accepts ({reason}); "
+                    "an org's patterns run on RE2 (linear time): no lookaround, no backreferences"
+                )
     return None
 
 
@@ -290,16 +333,22 @@ def _show(value: Any) -> str:
 
 @dataclass(frozen=True)
 class KeySpec:
-    """One config key: its built-in default and the check its override values must pass."""
+    """One config key: its built-in default, the check its override values must pass, and for a number
+    the largest value that check lets through."""
 
     default: Any
     check: Check
+    high: float | None = None
+
+
+def _bounded(default: Any, check: Callable[[float], Check], high: float) -> KeySpec:
+    return KeySpec(default, check(high), high)
 
 
 def _build_keys() -> dict[str, KeySpec]:
     keys: dict[str, KeySpec] = {}
     for metric, hours in SLA_THRESHOLD_HOURS.items():
-        keys[f"sla.{metric}.threshold_hours"] = KeySpec(hours, _positive_number)
+        keys[f"sla.{metric}.threshold_hours"] = _bounded(hours, _positive_number, MAX_HOURS)
     keys["sla.at_risk_fraction"] = KeySpec(SLA_AT_RISK_FRACTION, _fraction)
     keys["checklist.pink.items"] = KeySpec(PINK_ITEMS, _checklist)
     keys["checklist.red.items"] = KeySpec(RED_ITEMS, _checklist)
@@ -307,21 +356,35 @@ def _build_keys() -> dict[str, KeySpec]:
     keys["transitions.candidate"] = KeySpec(CANDIDATE_TRANSITIONS, _transitions("candidate"))
     keys["transitions.pursuit"] = KeySpec(PURSUIT_TRANSITIONS, _transitions("pursuit"))
     for atom_type in ATOM_TYPES:
-        keys[f"memory.score.{atom_type}"] = KeySpec(MEMORY_SCORE[atom_type], _positive_number)
-        keys[f"memory.retention_days.{atom_type}"] = KeySpec(
-            MEMORY_RETENTION_DAYS[atom_type], _positive_number
+        keys[f"memory.score.{atom_type}"] = _bounded(MEMORY_SCORE[atom_type], _positive_number, MAX_POINTS)
+        keys[f"memory.retention_days.{atom_type}"] = _bounded(
+            MEMORY_RETENTION_DAYS[atom_type], _positive_number, MAX_DAYS
         )
-        keys[f"memory.half_life_days.{atom_type}"] = KeySpec(
-            MEMORY_HALF_LIFE_DAYS[atom_type], _positive_number
+        keys[f"memory.half_life_days.{atom_type}"] = _bounded(
+            MEMORY_HALF_LIFE_DAYS[atom_type], _positive_number, MAX_DAYS
         )
     keys["memory.pinned_types"] = KeySpec([], _pinned_types)
     keys["memory.note_rules"] = KeySpec(NOTE_RULES, _note_rules)
     for name, points in RANKING_POINTS.items():
-        keys[f"ranking.{name}"] = KeySpec(points, _non_negative_number)
+        keys[f"ranking.{name}"] = _bounded(points, _non_negative_number, MAX_POINTS)
     for name, cutoff in RANKING_THRESHOLDS.items():
-        keys[f"ranking.{name}"] = KeySpec(cutoff, _positive_number)
+        high = (
+            MAX_HOURS
+            if name.endswith("_hours")
+            else MAX_DAYS
+            if name.endswith("_days")
+            else MAX_AMOUNT
+            if name.endswith("_usd")
+            else MAX_POINTS
+        )
+        keys[f"ranking.{name}"] = _bounded(cutoff, _positive_number, high)
+    outbox_max = {
+        "max_attempts": MAX_ATTEMPTS,
+        "backoff_cap_minutes": MAX_BACKOFF_MINUTES,
+        "stale_claim_minutes": MAX_STALE_CLAIM_MINUTES,
+    }
     for name, number in OUTBOX.items():
-        keys[f"outbox.{name}"] = KeySpec(number, _positive_int)
+        keys[f"outbox.{name}"] = _bounded(number, _positive_int, outbox_max[name])
     return dict(sorted(keys.items()))
 
 

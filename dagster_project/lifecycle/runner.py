@@ -45,6 +45,28 @@ class ApplyRunReport:
     clusters: int = 0
     events_folded: int = 0
     errors: dict[str, str] = field(default_factory=dict)
+    # "org/cluster" -> what became of the claimed events of a cluster the apply had to skip.
+    failed_clusters: dict[str, FailedCluster] = field(default_factory=dict)
+
+
+@dataclass
+class FailedCluster:
+    """A cluster the apply skipped in this run: its claimed events now retrying or dead-lettered."""
+
+    org_id: str
+    cluster_id: str
+    error: str
+    retrying: int = 0
+    dead_lettered: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "org_id": self.org_id,
+            "cluster_id": self.cluster_id,
+            "retrying": self.retrying,
+            "dead_lettered": self.dead_lettered,
+            "error": self.error,
+        }
 
 
 def enqueue_file_events(
@@ -133,17 +155,23 @@ def run_apply(
     fault: FaultHook | None = None,
     log: Callable[[str], Any] = lambda _msg: None,
     purge: bool = False,
+    sole_worker: bool = False,
 ) -> ApplyRunReport:
     """Apply every due outbox item (and a moved as-of) to the core tables. Safe to rerun after any crash.
 
     With `purge`, atoms expired as of the earlier of `as_of` and `now` have their text scrubbed too.
+    `sole_worker`: the caller holds the lock every apply takes (the warehouse writer lock), so a claim
+    still open belongs to an apply that died. It is reclaimed at once: within the stale-claim window
+    a rerun would otherwise find those items claimed, apply nothing and publish without their state.
     """
     ensure_core_schema(con)
     report = ApplyRunReport()
     stale = int(DEFAULTS["outbox.stale_claim_minutes"])
-    recovered = outbox.recover_stale(
-        store, now, stale_minutes=stale, max_attempts=int(DEFAULTS["outbox.max_attempts"])
-    )
+    attempts = int(DEFAULTS["outbox.max_attempts"])
+    if sole_worker:
+        recovered = outbox.recover_abandoned(store, now, max_attempts=attempts)
+    else:
+        recovered = outbox.recover_stale(store, now, stale_minutes=stale, max_attempts=attempts)
     report.recovered = len(recovered.requeued) + len(recovered.dead)
     report.enqueued = enqueue_missing(con, store, now)
     checkpoint("after_enqueue")
@@ -163,7 +191,8 @@ def run_apply(
             now=now,
             dead=dead,
             fault=fault,
-            keys_between=(min(times), max(times)),
+            # No hint when a claimed time is outside Python's range (the apply then fails that event).
+            keys_between=None if None in times else (min(times), max(times)),
         )
         ran = True
         checkpoint("after_apply")
@@ -188,11 +217,17 @@ def run_apply(
                 max_attempts=_setting(settings, key[0], "outbox.max_attempts"),
                 cap_minutes=_setting(settings, key[0], "outbox.backoff_cap_minutes"),
             )
+            org_id, cluster_id = batch.failed_cluster.get(key, (key[0], "?"))
+            failed = report.failed_clusters.setdefault(
+                f"{org_id}/{cluster_id}", FailedCluster(org_id, cluster_id, error)
+            )
             if status == "dead":
                 report.dead_lettered += 1
+                failed.dead_lettered += 1
                 dead.append(key)
             elif status == "pending":
                 report.retrying += 1
+                failed.retrying += 1
             report.errors[f"{key[0]}/{key[1]}"] = error
         checkpoint("after_complete")
         log(
@@ -255,4 +290,11 @@ def retry_dead_letters(store: Path, keys: list[outbox.Key], now: datetime) -> li
     return outbox.retry_dead(store, keys, now)
 
 
-__all__ = ["ApplyRunReport", "enqueue_file_events", "enqueue_missing", "run_apply", "unaccounted_events"]
+__all__ = [
+    "ApplyRunReport",
+    "FailedCluster",
+    "enqueue_file_events",
+    "enqueue_missing",
+    "run_apply",
+    "unaccounted_events",
+]

@@ -318,7 +318,10 @@ class _Capture:
         explicit = expires_at is not None
         if expires_at is None:
             days = self.registry.value(self.org_id, f"memory.retention_days.{atom_type}", self.as_of)
-            expires_at = event["occurred_at"] + timedelta(days=days)
+            try:
+                expires_at = event["occurred_at"] + timedelta(days=days)
+            except OverflowError:  # a late event plus a long retention runs past the calendar: keep it
+                expires_at = datetime.max.replace(tzinfo=UTC)
         self.atoms[atom_id] = {
             "org_id": self.org_id,
             "atom_id": atom_id,

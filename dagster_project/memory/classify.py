@@ -5,6 +5,13 @@ The rules are data (`memory.note_rules` in the config registry; defaults in
 matched case-insensitively anywhere in the text. Types are tried in a fixed priority,
 decision > risk > preference, and within a type in list order; the first match wins and is returned
 as the explanation (`"<type>:<pattern>"`). No match: `note`, with no rule.
+
+Patterns run on RE2 (google-re2), whose matching time is linear in the text, so no pattern (`(a+)+$`
+and the like) and no note text can make an apply backtrack for hours. RE2 has no lookaround or
+backreferences: the registry refuses an org's pattern RE2 cannot compile, and only the reviewed
+built-in patterns that use lookbehind run on Python's `re`. Every rule reads at most the first
+`NOTE_RULE_MAX_TEXT` characters of a note: with the registry's caps on pattern count and length, that
+bounds the time one org's rules may take per note.
 """
 
 from __future__ import annotations
@@ -12,6 +19,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import Any
+
+import re2
+
+from dagster_project.lifecycle.config import NOTE_RULE_BUILTINS, NOTE_RULE_MAX_TEXT, re2_options
 
 # Fixed priority: a sentence that records a decision and mentions a risk is a decision.
 TYPE_PRIORITY: tuple[str, ...] = ("decision", "risk", "preference")
@@ -19,11 +31,15 @@ FALLBACK_TYPE = "note"
 
 
 @lru_cache(maxsize=4096)
-def _compiled(pattern: str) -> re.Pattern[str] | None:
+def _compiled(pattern: str) -> Any:
+    """The pattern's matcher (`search(text)`), or None for one no engine here compiles."""
     try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error:  # the registry validates rules; a bad one here is skipped, never raised
+        return re2.compile(pattern, re2_options())
+    except re2.error:
+        pass
+    if pattern not in NOTE_RULE_BUILTINS:  # the registry refuses these; one here is skipped, never raised
         return None
+    return re.compile(pattern, re.IGNORECASE)
 
 
 def _normal(text: str) -> str:
@@ -33,7 +49,7 @@ def _normal(text: str) -> str:
 
 def classify(text: str, rules: Mapping[str, Sequence[str]]) -> tuple[str, str | None]:
     """`(atom_type, matched_rule)` for a note text; `matched_rule` is `"<type>:<pattern>"` or None."""
-    normal = _normal(text or "")
+    normal = _normal((text or "")[:NOTE_RULE_MAX_TEXT])
     for atom_type in TYPE_PRIORITY:
         for pattern in rules.get(atom_type, ()) or ():
             compiled = _compiled(pattern)

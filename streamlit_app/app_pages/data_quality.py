@@ -73,6 +73,7 @@ else:
             examples.select("file", "line", "detail", "raw"),
             width="stretch",
             hide_index=True,
+            placeholder=ui.MISSING,
             column_config={
                 "file": st.column_config.TextColumn("File"),
                 "line": st.column_config.NumberColumn("Line", format="%d", help="1-based; 0 = whole file."),
@@ -92,6 +93,7 @@ else:
         ledger,
         width="stretch",
         hide_index=True,
+        placeholder=ui.MISSING,
         column_config={
             "file": st.column_config.TextColumn("File"),
             "format": st.column_config.TextColumn("Format"),
@@ -131,12 +133,13 @@ with st.expander(label, expanded=False, icon=":material/help:"):
             unattributed.select("file", "lines", "quarantined", "other_orgs"),
             width="stretch",
             hide_index=True,
+            placeholder=ui.MISSING,
             column_config={
                 "file": st.column_config.TextColumn("File"),
                 "lines": st.column_config.NumberColumn("Records", format="localized"),
                 "quarantined": st.column_config.NumberColumn("Quarantined", format="localized"),
                 "other_orgs": st.column_config.NumberColumn(
-                    "Other orgs in file", help="Content is withheld when non-zero."
+                    "Other orgs in file", format="localized", help="Content is withheld when non-zero."
                 ),
             },
         )
@@ -146,6 +149,7 @@ with st.expander(label, expanded=False, icon=":material/help:"):
                 examples.select("file", "line", "reason", "detail", "raw"),
                 width="stretch",
                 hide_index=True,
+                placeholder=ui.MISSING,
                 column_config={
                     "file": st.column_config.TextColumn("File"),
                     "line": st.column_config.NumberColumn("Line", format="%d"),

@@ -17,6 +17,14 @@ snap, org = ctx.snapshot, ctx.org_id
 
 st.caption(ui.scope_caption(ctx))
 
+# The contract's definition of a `→ lost` pair, said where its numbers are shown.
+LOST_PAIRS = (
+    "A `→ lost` pair counts, as the contract defines it, the items that entered the from-stage and were "
+    "lost by the as-of time **at that stage or any later one**, not only those lost straight from it. So "
+    "`qual → pink` and `qual → lost` can add up to more than 100 %: an item that reached pink and was "
+    "lost later counts in both."
+)
+
 funnel = queries.funnel_velocity(snap.path, snap.version, org)
 if funnel.is_empty():
     st.info(f"No funnel rows for **{org}** in this snapshot.", icon=":material/inbox:")
@@ -66,7 +74,7 @@ else:
         config={"displaylogo": False},
         key="funnel_counts_chart",
     )
-    st.caption("Bar labels are conversion rates. `→ lost` pairs count items that were lost from that stage.")
+    st.caption("Bar labels are conversion rates (converted ÷ entered). " + LOST_PAIRS)
 
     st.subheader("Time to convert")
     st.plotly_chart(
@@ -79,7 +87,11 @@ else:
 
 st.subheader("All stage pairs")
 table = funnel.select(
-    pl.concat_str([pl.col("from_stage"), pl.lit(" → "), pl.col("to_stage")]).alias("pair"),
+    pl.Series(
+        "pair",
+        [charts.pair_label(f, t) for f, t in zip(funnel["from_stage"], funnel["to_stage"], strict=True)],
+        dtype=pl.String,
+    ),
     "entered",
     "converted",
     "conversion_rate",
@@ -90,12 +102,19 @@ st.dataframe(
     table,
     width="stretch",
     hide_index=True,
+    placeholder=ui.MISSING,
     column_config={
         "pair": st.column_config.TextColumn("Stage pair"),
         "entered": st.column_config.NumberColumn("Entered", format="localized"),
-        "converted": st.column_config.NumberColumn("Converted", format="localized"),
+        "converted": st.column_config.NumberColumn(
+            "Converted",
+            format="localized",
+            help="Of the entered items, those that later reached the to-stage; for a → lost pair, those lost "
+            "at the from-stage or any later one.",
+        ),
         "conversion_rate": st.column_config.NumberColumn("Conversion rate", format="percent"),
         "median_hours": st.column_config.NumberColumn("Median hours", format="%.1f"),
         "p90_hours": st.column_config.NumberColumn("p90 hours", format="%.1f"),
     },
 )
+st.caption(LOST_PAIRS)

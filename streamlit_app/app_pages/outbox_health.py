@@ -57,6 +57,7 @@ else:
         ui.for_display(letters),
         width="stretch",
         hide_index=True,
+        placeholder=ui.MISSING,
         column_config={
             "dead_at": st.column_config.TextColumn("Dead since (UTC)"),
             "event_id": st.column_config.TextColumn("Event ID"),

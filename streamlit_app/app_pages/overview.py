@@ -103,6 +103,7 @@ else:
         by_name,
         width="stretch",
         hide_index=True,
+        placeholder=ui.MISSING,
         column_config={
             "event_name": st.column_config.TextColumn("Event"),
             "entity_type": st.column_config.TextColumn("Entity type"),

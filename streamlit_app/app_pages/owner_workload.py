@@ -42,15 +42,10 @@ st.plotly_chart(
 )
 
 st.dataframe(
-    ui.for_display(
-        rows,
-        {
-            "avg_priority_score": lambda v: f"{v:,.1f}",
-            "max_hours_without_touch": ui.format_hours,
-        },
-    ),
+    ui.for_display(rows),
     width="stretch",
     hide_index=True,
+    placeholder=ui.MISSING,
     column_config={
         "owner": st.column_config.TextColumn("Owner", pinned=True),
         "total_items": st.column_config.NumberColumn("Open items", format="localized"),
@@ -58,7 +53,7 @@ st.dataframe(
         "high_items": st.column_config.NumberColumn("High", format="localized"),
         "medium_items": st.column_config.NumberColumn("Medium", format="localized"),
         "low_items": st.column_config.NumberColumn("Low", format="localized"),
-        "avg_priority_score": st.column_config.TextColumn("Avg score"),
+        "avg_priority_score": ui.score_column("Avg score"),
         "sla_breaches": st.column_config.NumberColumn(
             "SLA breaches", format="localized", help="Items with an open SLA breach (red badge)."
         ),
@@ -66,7 +61,7 @@ st.dataframe(
             "At risk", format="localized", help="Amber badge: a stale candidate or an overdue pursuit."
         ),
         "stale_items": st.column_config.NumberColumn("Stale", format="localized"),
-        "max_hours_without_touch": st.column_config.TextColumn(
+        "max_hours_without_touch": ui.hours_column(
             "Longest untouched", help="The longest time one of the owner's items has gone without an event."
         ),
     },

@@ -91,6 +91,7 @@ else:
             counts,
             width="stretch",
             hide_index=True,
+            placeholder=ui.MISSING,
             column_config={
                 "entity_type": st.column_config.TextColumn("Entity type"),
                 "state": st.column_config.TextColumn("State"),
@@ -110,6 +111,7 @@ st.dataframe(
     ui.for_display(entities),
     width="stretch",
     hide_index=True,
+    placeholder=ui.MISSING,
     column_config={
         "entity_type": st.column_config.TextColumn("Entity type"),
         "entity_id": st.column_config.TextColumn("ID"),
@@ -169,6 +171,7 @@ st.dataframe(
     ),
     width="stretch",
     hide_index=True,
+    placeholder=ui.MISSING,
     column_config={
         "occurred_at": st.column_config.TextColumn("Occurred (UTC)"),
         "outcome": st.column_config.TextColumn(

@@ -47,14 +47,15 @@ st.plotly_chart(
     key="pipeline_health_chart",
 )
 st.dataframe(
-    ui.for_display(stages, {"open_value_usd": ui.format_usd, "p75_hours_in_stage": ui.format_hours}),
+    ui.for_display(stages),
     width="stretch",
     hide_index=True,
+    placeholder=ui.MISSING,
     column_config={
         "stage": st.column_config.TextColumn("Stage"),
         "open_pursuits": st.column_config.NumberColumn("Open pursuits", format="localized"),
-        "open_value_usd": st.column_config.TextColumn("Open value (USD)"),
-        "p75_hours_in_stage": st.column_config.TextColumn(
+        "open_value_usd": ui.usd_column("Open value (USD)"),
+        "p75_hours_in_stage": ui.hours_column(
             "p75 time in stage",
             help="75th percentile of completed stays in the stage; — when none completed.",
         ),
@@ -84,15 +85,20 @@ st.plotly_chart(
     config={"displaylogo": False},
     key="win_rate_monthly_chart",
 )
+st.caption(
+    f"A month with fewer than {charts.MIN_SAMPLE} closes is a hollow marker labelled with its count (n=…), "
+    "kept off the line: so few closes make a month read 0 % or 100 %."
+)
 with st.expander("Won and lost by month", icon=":material/table:"):
     st.dataframe(
-        ui.for_display(months, {"month_start": lambda d: d.strftime("%Y-%m"), "win_rate": ui.format_pct}),
+        ui.for_display(months, {"month_start": lambda d: d.strftime("%Y-%m")}),
         width="stretch",
         hide_index=True,
+        placeholder=ui.MISSING,
         column_config={
             "month_start": st.column_config.TextColumn("Month"),
             "won": st.column_config.NumberColumn("Won", format="localized"),
             "lost": st.column_config.NumberColumn("Lost", format="localized"),
-            "win_rate": st.column_config.TextColumn("Win rate"),
+            "win_rate": ui.ratio_column("Win rate"),
         },
     )

@@ -49,14 +49,15 @@ st.plotly_chart(
     key="gate_pass_rate_chart",
 )
 st.dataframe(
-    ui.for_display(gates, {"pass_rate": ui.format_pct}),
+    ui.for_display(gates),
     width="stretch",
     hide_index=True,
+    placeholder=ui.MISSING,
     column_config={
         "gate": st.column_config.TextColumn("Gate"),
         "attempts": st.column_config.NumberColumn("Attempts", format="localized"),
         "passed": st.column_config.NumberColumn("Passed", format="localized"),
-        "pass_rate": st.column_config.TextColumn("Pass rate"),
+        "pass_rate": ui.ratio_column("Pass rate"),
         "top_missing_items": st.column_config.TextColumn(
             "Top missing items", help="Checklist items most often missing when the gate failed."
         ),
@@ -73,6 +74,7 @@ else:
         ui.for_display(rejections),
         width="stretch",
         hide_index=True,
+        placeholder=ui.MISSING,
         column_config={
             "occurred_at": st.column_config.TextColumn("Occurred (UTC)"),
             "outcome": st.column_config.TextColumn(

@@ -28,7 +28,7 @@ for column, row in zip(st.columns(max(summary.height, 3)), summary.iter_rows(nam
         f"{row['metric'].title()} compliance",
         ui.format_pct_points(row["compliance_pct"]),
         help=f"Clocks that met the SLA ÷ eligible clocks (— when none is eligible yet). "
-        f"Threshold: {ui.format_hours(row['threshold_hours'])}.",
+        f"Threshold now: {ui.format_hours_number(row['threshold_hours'])}.",
     )
     if row["eligible_items"]:
         verdict = (
@@ -46,19 +46,17 @@ for column, row in zip(st.columns(max(summary.height, 3)), summary.iter_rows(nam
         column.caption("Nothing eligible yet.")
 
 st.dataframe(
-    ui.for_display(
-        summary,
-        {
-            "threshold_hours": ui.format_hours,
-            "compliance_pct": ui.format_pct_points,
-            "breach_rate_pct": ui.format_pct_points,
-        },
-    ),
+    ui.for_display(summary),
     width="stretch",
     hide_index=True,
+    placeholder=ui.MISSING,
     column_config={
         "metric": st.column_config.TextColumn("Metric"),
-        "threshold_hours": st.column_config.TextColumn("Threshold"),
+        "threshold_hours": ui.hours_column(
+            "Threshold now",
+            help="In force at the as-of time. A clock keeps the threshold in force when it started, so an "
+            "open breach may show another one.",
+        ),
         "eligible_items": st.column_config.NumberColumn(
             "Eligible", format="localized", help="Clocks that stopped, or ran past their deadline."
         ),
@@ -67,8 +65,8 @@ st.dataframe(
         "at_risk_items": st.column_config.NumberColumn(
             "At risk", format="localized", help="Running clocks close to their deadline."
         ),
-        "compliance_pct": st.column_config.TextColumn("Compliance"),
-        "breach_rate_pct": st.column_config.TextColumn("Breach rate"),
+        "compliance_pct": ui.percent_points_column("Compliance"),
+        "breach_rate_pct": ui.percent_points_column("Breach rate"),
         "below_health_line": st.column_config.CheckboxColumn(f"Breach rate above {line}"),
     },
 )
@@ -84,7 +82,9 @@ st.plotly_chart(
 st.caption(
     "Each clock counts in the week it became eligible: its stop when it met the SLA, its deadline when "
     f"it breached. The dashed line is {100 - charts.SLA_HEALTH_BREACH_RATE_PCT:g}% compliance, "
-    f"i.e. the {line} breach-rate health line."
+    f"i.e. the {line} breach-rate health line. The bars below count the eligible clocks behind each point; "
+    f"a week with fewer than {charts.SLA_WEEKLY_MIN_ELIGIBLE} is a hollow marker labelled with its count "
+    "(n=…), kept off the line, because so few clocks make a week read 0 % or 100 %."
 )
 
 st.subheader("Open breaches")
@@ -94,12 +94,10 @@ if breaches.is_empty():
     st.success(f"No open SLA breach for **{org}**.", icon=":material/check_circle:")
 else:
     st.dataframe(
-        ui.for_display(
-            breaches,
-            {"threshold_hours": ui.format_hours, "hours_over_threshold": ui.format_hours},
-        ),
+        ui.for_display(breaches),
         width="stretch",
         hide_index=True,
+        placeholder=ui.MISSING,
         column_config={
             "item_type": st.column_config.TextColumn("Item type"),
             "item_id": st.column_config.TextColumn("Item"),
@@ -108,12 +106,32 @@ else:
             "breached_at": st.column_config.TextColumn(
                 "Breached (UTC)", help="The deadline that was missed."
             ),
-            "threshold_hours": st.column_config.TextColumn("Threshold"),
-            "hours_over_threshold": st.column_config.TextColumn(
+            "threshold_hours": ui.hours_column(
+                "Clock's threshold",
+                help="In force when the clock started; a later change does not move its deadline.",
+            ),
+            "hours_over_threshold": ui.hours_column(
                 "Over by", help="Time past the deadline, as of the snapshot."
             ),
         },
     )
+    now_by_metric = dict(summary.select("metric", "threshold_hours").iter_rows())
+    older = sorted(
+        {
+            (metric, hours)
+            for metric, hours in breaches.select("metric", "threshold_hours").iter_rows()
+            if hours is not None and now_by_metric.get(metric) is not None and hours != now_by_metric[metric]
+        }
+    )
+    if older:
+        st.caption(
+            "Some of these clocks started under an earlier threshold, which they keep: "
+            + "; ".join(
+                f"{metric} {ui.format_hours_number(hours)} then, {ui.format_hours_number(now_by_metric[metric])} now"
+                for metric, hours in older
+            )
+            + "."
+        )
     if breaches.height < open_total:
         st.caption(f"Showing the {breaches.height:,} longest overdue of {open_total:,}.")
 
@@ -131,6 +149,7 @@ else:
         ui.for_display(alerts),
         width="stretch",
         hide_index=True,
+        placeholder=ui.MISSING,
         column_config={
             "created_at": st.column_config.TextColumn("Raised (UTC)"),
             "kind": st.column_config.TextColumn(

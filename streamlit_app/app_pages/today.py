@@ -101,6 +101,7 @@ st.dataframe(
     ui.for_display(table, {"badge": ui.format_badge}),
     width="stretch",
     hide_index=True,
+    placeholder=ui.MISSING,
     column_config={
         "rank": st.column_config.NumberColumn("Rank", format="localized", pinned=True),
         "badge": st.column_config.TextColumn(

@@ -63,20 +63,16 @@ table = rows.with_columns(
     pl.Series("reason_code", [charts.reason_label(r) for r in rows["reason_code"].to_list()], dtype=pl.String)
 )
 st.dataframe(
-    ui.for_display(
-        table,
-        {"value_usd": ui.format_usd, "median_days_to_close": lambda d: f"{d:,.1f}"},
-    ),
+    ui.for_display(table),
     width="stretch",
     hide_index=True,
+    placeholder=ui.MISSING,
     column_config={
         "outcome": st.column_config.TextColumn("Outcome"),
         "reason_code": st.column_config.TextColumn("Reason"),
         "pursuits": st.column_config.NumberColumn("Pursuits", format="localized"),
-        "value_usd": st.column_config.TextColumn(
-            "Forecast value (USD)", help="— when no value was forecast."
-        ),
-        "median_days_to_close": st.column_config.TextColumn(
+        "value_usd": ui.usd_column("Forecast value (USD)", help="— when no value was forecast."),
+        "median_days_to_close": ui.days_column(
             "Median days to close", help="From creation to close; — when unknown."
         ),
     },

@@ -9,6 +9,7 @@ import datetime as dt
 
 import plotly.graph_objects as go
 import polars as pl
+from plotly.subplots import make_subplots
 
 ENTITY_COLORS: dict[str, str] = {
     "signal": "#4C78A8",
@@ -37,7 +38,14 @@ def _count_axis(title: str, values: list[int | None]) -> dict:
 
 
 def pair_label(from_stage: str, to_stage: str) -> str:
-    """How a stage pair is named everywhere on screen."""
+    """How a stage pair is named everywhere on screen.
+
+    A `→ lost` pair counts, as the contract defines it, the items that entered the from-stage and were
+    lost later at that stage or any later one, so its label says so: "qual → lost" alone reads as "lost
+    from qual" and, beside "qual → pink", as if the two shares could not add up to more than 100 %.
+    """
+    if to_stage == "lost":
+        return f"{from_stage} → lost (at {from_stage} or later)"
     return f"{from_stage} → {to_stage}"
 
 
@@ -135,7 +143,10 @@ def funnel_entered_converted(df: pl.DataFrame) -> go.Figure:
             hovertemplate="%{y}<br>entered: %{x:,}<extra></extra>",
         )
     )
-    for is_lost, name, color in ((False, "Converted", CONVERTED_COLOR), (True, "Lost", LOST_COLOR)):
+    for is_lost, name, color in (
+        (False, "Converted", CONVERTED_COLOR),
+        (True, "Lost (at that stage or later)", LOST_COLOR),
+    ):
         idx = [i for i, flag in enumerate(lost) if flag is is_lost]
         if not idx:
             continue
@@ -483,36 +494,88 @@ def owner_workload(df: pl.DataFrame) -> go.Figure:
 
 SLA_HEALTH_BREACH_RATE_PCT = 5.0
 SLA_METRIC_COLORS: dict[str, str] = {"triage": "#4C78A8", "proposal": "#F58518", "response": "#54A24B"}
+# A rate over fewer items than this (a week's eligible clocks, a month's closed pursuits) is shown, but
+# marked and kept off its line: one item makes a period read 0 % or 100 %.
+MIN_SAMPLE = 5
+SLA_WEEKLY_MIN_ELIGIBLE = MIN_SAMPLE
 
 
-def sla_compliance_weekly(df: pl.DataFrame, breach_line_pct: float = SLA_HEALTH_BREACH_RATE_PCT) -> go.Figure:
-    """Weekly compliance (0–100 %) per SLA metric, one line each, against the health line: compliance
-    of 100 − `breach_line_pct` (dashed), i.e. a breach rate of `breach_line_pct`.
+def sla_compliance_weekly(
+    df: pl.DataFrame,
+    breach_line_pct: float = SLA_HEALTH_BREACH_RATE_PCT,
+    min_eligible: int = SLA_WEEKLY_MIN_ELIGIBLE,
+) -> go.Figure:
+    """Weekly compliance (0–100 %) per SLA metric against the health line (compliance of
+    100 − `breach_line_pct`, dashed), above the number of eligible clocks behind each point.
 
-    Expects columns `metric`, `week_start` (Monday), `eligible_items`, `breached_items`, `compliance_pct`.
+    A week with fewer than `min_eligible` eligible clocks is a hollow marker off the line, labelled
+    with its count: with one clock a week reads 0 % or 100 %, and joined into the line it looked like a
+    plunge. Expects columns `metric`, `week_start` (Monday), `eligible_items`, `breached_items`,
+    `compliance_pct`.
     """
     if df.is_empty():
         return _empty("No SLA clock has become eligible yet")
-    fig = go.Figure()
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.06)
     present = set(df.get_column("metric").to_list())
     known = [m for m in SLA_METRIC_COLORS if m in present]
     for metric in known + sorted(present - set(known)):
         part = df.filter(pl.col("metric") == metric).sort("week_start")
+        color = SLA_METRIC_COLORS.get(metric, FALLBACK_COLOR)
+        weeks = part.get_column("week_start").to_list()
+        eligible = part.get_column("eligible_items").to_list()
+        pct = part.get_column("compliance_pct").to_list()
+        small = [(e or 0) < min_eligible for e in eligible]
         detail = [
-            f"{b:,} of {e:,} breached"
-            for b, e in zip(part["breached_items"], part["eligible_items"], strict=True)
+            f"{b:,} of {e:,} breached" + (f"; under {min_eligible} eligible" if s else "")
+            for b, e, s in zip(part["breached_items"], eligible, small, strict=True)
         ]
+        hover = f"{metric}<br>week of %{{x|%Y-%m-%d}}: %{{y:.1f}}% (%{{customdata}})<extra></extra>"
         fig.add_trace(
             go.Scatter(
                 name=metric,
-                x=part.get_column("week_start").to_list(),
-                y=part.get_column("compliance_pct").to_list(),
+                legendgroup=metric,
+                x=weeks,
+                # Small weeks are left out of the line, which joins the weeks on either side of them.
+                y=[None if s else v for v, s in zip(pct, small, strict=True)],
                 mode="lines+markers",
-                line={"color": SLA_METRIC_COLORS.get(metric, FALLBACK_COLOR)},
+                connectgaps=True,
+                line={"color": color},
                 customdata=detail,
-                hovertemplate=f"{metric}<br>week of %{{x|%Y-%m-%d}}: %{{y:.1f}}%"
-                + " (%{customdata})<extra></extra>",
+                hovertemplate=hover,
+            ),
+            row=1,
+            col=1,
+        )
+        if any(small):
+            idx = [i for i, s in enumerate(small) if s]
+            fig.add_trace(
+                go.Scatter(
+                    name=f"{metric}: under {min_eligible} eligible",
+                    legendgroup=metric,
+                    x=[weeks[i] for i in idx],
+                    y=[pct[i] for i in idx],
+                    mode="markers+text",
+                    marker={"color": color, "symbol": "circle-open", "size": 10},
+                    text=[f"n={eligible[i]}" for i in idx],
+                    textposition="top center",
+                    customdata=[detail[i] for i in idx],
+                    hovertemplate=hover,
+                ),
+                row=1,
+                col=1,
             )
+        fig.add_trace(
+            go.Bar(
+                name=f"{metric}: eligible clocks",
+                legendgroup=metric,
+                showlegend=False,
+                x=weeks,
+                y=eligible,
+                marker_color=color,
+                hovertemplate=f"{metric}<br>week of %{{x|%Y-%m-%d}}: %{{y:,}} eligible<extra></extra>",
+            ),
+            row=2,
+            col=1,
         )
     target = 100 - breach_line_pct
     fig.add_hline(
@@ -521,12 +584,22 @@ def sla_compliance_weekly(df: pl.DataFrame, breach_line_pct: float = SLA_HEALTH_
         line_color=HEALTH_LINE_COLOR,
         annotation_text=f"{target:g}% compliance ({breach_line_pct:g}% breach-rate health line)",
         annotation_position="bottom left",
+        row=1,
+        col=1,
+    )
+    fig.add_hline(
+        y=min_eligible,
+        line_dash="dot",
+        line_color=HEALTH_LINE_COLOR,
+        annotation_text=f"minimum sample ({min_eligible})",
+        annotation_position="top left",
+        row=2,
+        col=1,
     )
     lowest = min((v for v in df.get_column("compliance_pct").to_list() if v is not None), default=0.0)
     weeks = sorted(set(df.get_column("week_start").to_list()))
     pad = dt.timedelta(days=3)
     xaxis: dict = {
-        "title": {"text": "Week starting (Monday)"},
         "type": "date",
         "tickformat": "%b %d",
         "range": [_midnight(weeks[0]) - pad, _midnight(weeks[-1]) + pad],
@@ -534,16 +607,19 @@ def sla_compliance_weekly(df: pl.DataFrame, breach_line_pct: float = SLA_HEALTH_
     if len(weeks) <= 16:
         # Few weeks: label each Monday rather than letting plotly pick days in between.
         xaxis["tickvals"] = weeks
+    fig.update_xaxes(**xaxis)
+    fig.update_xaxes(title={"text": "Week starting (Monday)"}, row=2, col=1)
+    fig.update_yaxes(
+        title={"text": "Compliance"}, range=[min(lowest, target) - 8, 106], ticksuffix="%", row=1, col=1
+    )
+    fig.update_yaxes(
+        **_count_axis("Eligible", df.get_column("eligible_items").to_list() + [min_eligible]), row=2, col=1
+    )
     fig.update_layout(
-        height=380,
+        height=460,
         margin=_MARGIN,
+        barmode="group",
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "title": {"text": "Metric"}},
-        xaxis=xaxis,
-        yaxis={
-            "title": {"text": "Compliance"},
-            "range": [min(lowest, target) - 5, 102],
-            "ticksuffix": "%",
-        },
     )
     return fig
 
@@ -593,10 +669,12 @@ def pipeline_health(df: pl.DataFrame) -> go.Figure:
     return fig
 
 
-def win_rate_monthly(df: pl.DataFrame) -> go.Figure:
+def win_rate_monthly(df: pl.DataFrame, min_closed: int = MIN_SAMPLE) -> go.Figure:
     """Won and lost pursuits per month of close (bars, left axis) and the win rate (line, right axis).
 
-    Expects columns `month_start` (first day of the month), `won`, `lost`, `win_rate` (0–1).
+    A month with fewer than `min_closed` closes is a hollow marker labelled with its count, off the line
+    (as in `sla_compliance_weekly`). Expects columns `month_start` (first day of the month), `won`, `lost`,
+    `win_rate` (0–1).
     """
     if df.is_empty():
         return _empty("No closed pursuits yet")
@@ -618,19 +696,39 @@ def win_rate_monthly(df: pl.DataFrame) -> go.Figure:
                 hovertemplate=f"%{{x|%b %Y}}<br>{outcome}: %{{y:,}}<extra></extra>",
             )
         )
+    totals = [w + lost for w, lost in zip(ordered["won"], ordered["lost"], strict=True)]
+    rates = ordered.get_column("win_rate").to_list()
+    small = [total < min_closed for total in totals]
     fig.add_trace(
         go.Scatter(
             name="win rate",
             x=months,
-            y=ordered.get_column("win_rate").to_list(),
+            # Months with few closes are left out of the line, which joins the months either side of them.
+            y=[None if s else r for r, s in zip(rates, small, strict=True)],
             yaxis="y2",
             mode="lines+markers",
+            connectgaps=True,
             line={"color": HEALTH_LINE_COLOR},
             cliponaxis=False,
             hovertemplate="%{x|%b %Y}<br>win rate: %{y:.0%}<extra></extra>",
         )
     )
-    totals = [w + lost for w, lost in zip(ordered["won"], ordered["lost"], strict=True)]
+    if any(small):
+        idx = [i for i, s in enumerate(small) if s]
+        fig.add_trace(
+            go.Scatter(
+                name=f"win rate: under {min_closed} closed",
+                x=[months[i] for i in idx],
+                y=[rates[i] for i in idx],
+                yaxis="y2",
+                mode="markers+text",
+                marker={"color": HEALTH_LINE_COLOR, "symbol": "circle-open", "size": 10},
+                text=[f"n={totals[i]}" for i in idx],
+                textposition="top center",
+                cliponaxis=False,
+                hovertemplate="%{x|%b %Y}<br>win rate: %{y:.0%} (%{text} closed)<extra></extra>",
+            )
+        )
     # Half a month of padding either side keeps a lone month's bars month-sized, not full-width.
     pad = dt.timedelta(days=20)
     xaxis: dict = {

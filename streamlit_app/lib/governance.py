@@ -1,4 +1,4 @@
-"""Memory governance requests from the dashboard: one contract event per file, dropped into the inbox.
+"""Memory governance requests from the dashboard: contract events in one file, dropped into the inbox.
 
 The dashboard never changes the warehouse or the snapshot. A redaction or correction becomes a
 `memory.redacted` / `memory.corrected` event (the contract: `docs/contract.md`) in a JSON Lines
@@ -6,16 +6,23 @@ file `governance-<uuid>.jsonl` in the inbox; the next pipeline run ingests it li
 the following snapshot reflects it. The file is written under a `.tmp` name (which the ingest skips)
 and renamed into place, so the pipeline never sees half a file.
 
+A request may name several atoms (the same text kept in several atoms of an entity): the contract's
+events name one atom each, so such a request is one event per atom, each audited on its own, all in one
+file so that they arrive together or not at all.
+
 Nothing here touches Streamlit: `write_request` is a plain function, unit-tested on its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from dagster_project.contract import MAX_ID_LENGTH, MEMORY_ENTITY_TYPES, ORG_ID_PATTERN
@@ -26,6 +33,48 @@ CORRECTED = "memory.corrected"
 EVENT_NAMES: tuple[str, ...] = (REDACTED, CORRECTED)
 FILE_PREFIX = "governance-"
 FILE_SUFFIX = ".jsonl"
+# How much of an atom's content a confirmation quotes: enough to recognise it, short enough to read.
+FIRST_WORDS = 8
+VERBS = {REDACTED: "Redact", CORRECTED: "Correct"}
+
+
+@dataclass(frozen=True)
+class AtomRef:
+    """One live atom as the page showed it: what a request acts on and what its confirmation names."""
+
+    entity_type: str
+    entity_id: str
+    atom_id: str
+    atom_type: str
+    content: str
+    version: int | None = None
+
+
+def scope_key(org_id: str, entity_type: str, entity_id: str) -> str:
+    """A short stable token for the record on screen, so widgets keyed by it start fresh on another one."""
+    return hashlib.sha256(f"{org_id}\x1f{entity_type}\x1f{entity_id}".encode()).hexdigest()[:16]
+
+
+def first_words(text: str | None, words: int = FIRST_WORDS) -> str:
+    """The first `words` words of a text on one line, with an ellipsis when there is more."""
+    parts = str(text or "").split()
+    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
+
+
+def normalised_text(text: str | None) -> str:
+    """Text compared for "the same text": whitespace runs collapsed, trimmed, case ignored."""
+    return " ".join(str(text or "").split()).casefold()
+
+
+def confirmation_lines(event_name: str, atoms: Sequence[AtomRef]) -> list[str]:
+    """One plain sentence per atom a request acts on: action, entity, atom type, atom id, first words."""
+    if event_name not in EVENT_NAMES:
+        raise ValueError(f"event_name must be one of {', '.join(EVENT_NAMES)}")
+    return [
+        f"{VERBS[event_name]} the {a.atom_type} atom {a.atom_id} of {a.entity_type} {a.entity_id}: "
+        f"\u201c{first_words(a.content)}\u201d"
+        for a in atoms
+    ]
 
 
 def _required_text(name: str, value: str | None, *, max_length: int | None = None) -> str:
@@ -117,14 +166,55 @@ def write_request(
         content=content,
         now=now,
     )
-    folder = Path(inbox)
+    return _write_events(Path(inbox), [event])
+
+
+def write_requests(
+    inbox: Path | str,
+    *,
+    event_name: str,
+    org_id: str,
+    atoms: Sequence[AtomRef],
+    actor: str,
+    reason: str,
+    content: str | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[Path, list[dict[str, object]]]:
+    """One request over several atoms: one event per atom (each its own audit entry), all in one file.
+
+    Every event is validated before anything is written (ValueError, and no file, if one is invalid or
+    no atom is named; an atom named twice counts once). Returns the file and its events, in `atoms` order.
+    """
+    unique = list({a.atom_id: a for a in atoms}.values())
+    if not unique:
+        raise ValueError("name at least one atom")
+    when = now if now is not None else default_clock().now()
+    events = [
+        build_event(
+            event_name=event_name,
+            org_id=org_id,
+            entity_type=a.entity_type,
+            entity_id=a.entity_id,
+            atom_id=a.atom_id,
+            actor=actor,
+            reason=reason,
+            content=content,
+            now=when,
+        )
+        for a in unique
+    ]
+    return _write_events(Path(inbox), events), events
+
+
+def _write_events(folder: Path, events: list[dict[str, object]]) -> Path:
+    """Write the events, one JSON line each, to `governance-<first event_id>.jsonl` via a `.tmp` sibling."""
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{FILE_PREFIX}{event['event_id']}{FILE_SUFFIX}"
+    final = folder / f"{FILE_PREFIX}{events[0]['event_id']}{FILE_SUFFIX}"
     tmp = final.with_name(final.name + ".tmp")
-    line = json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n"
+    text = "".join(json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n" for event in events)
     try:
         with tmp.open("w", encoding="utf-8") as out:
-            out.write(line)
+            out.write(text)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, final)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import polars as pl
 import streamlit as st
 
-from streamlit_app.lib import db, settings
+from streamlit_app.lib import db, governance, settings
 
 CACHE_TTL_S = 300
 RAW_PREVIEW_CHARS = 160
@@ -989,6 +989,36 @@ def memory_timeline(
         LIMIT ?
         """,
         [org_id, entity_type, entity_id, entity_type, entity_id, limit],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def memory_same_text(
+    path: str, version: str, org_id: str, entity_type: str, entity_id: str, text: str
+) -> pl.DataFrame:
+    """The entity's live atoms (a client's: with every atom rolled up to it) that hold `text`, newest first.
+
+    "Hold" ignores case and runs of whitespace, so a note copied into another atom with other line breaks
+    still counts. Not limited like the timeline: a redaction must be able to reach every copy.
+    """
+    atoms = db.fetch(
+        path,
+        """
+        SELECT entity_type, entity_id, atom_id, atom_type, content, version, occurred_at
+        FROM marts.memory_atoms
+        WHERE org_id = ?
+          AND ((entity_type = ? AND entity_id = ?) OR (? = 'client' AND client_id = ?))
+        ORDER BY occurred_at DESC, atom_id
+        """,
+        [org_id, entity_type, entity_id, entity_type, entity_id],
+    )
+    needle = governance.normalised_text(text)
+    if not needle or atoms.is_empty():
+        return atoms.clear()
+    return atoms.filter(
+        pl.col("content").map_elements(
+            lambda c: needle in governance.normalised_text(c), return_dtype=pl.Boolean
+        )
     )
 
 

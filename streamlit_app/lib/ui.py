@@ -111,6 +111,11 @@ def format_hours(hours: float | None) -> str:
     return "—" if hours is None else format_duration(hours * 3_600)
 
 
+def format_hours_number(hours: float | None) -> str:
+    """Hours as the tables show them (`hours_column`): `12.0 h`, `1,234.5 h`; em dash for None."""
+    return "—" if hours is None else f"{hours:,.1f} h"
+
+
 def format_usd(value: float | None) -> str:
     """Whole US dollars with thousands separators, em dash for None."""
     return "—" if value is None else f"${value:,.0f}"
@@ -143,14 +148,26 @@ def format_badge(badge: str | None) -> str:
     return f"{BADGE_ICONS.get(badge, '⚪')} {badge}"
 
 
+# What a table shows for a missing value (`st.dataframe(..., placeholder=MISSING)`), as text cells do.
+MISSING = "—"
+
+
 def for_display(df: pl.DataFrame, formatters: dict[str, Callable[[Any], str]] | None = None) -> pl.DataFrame:
     """A frame ready for `st.dataframe` in which no cell is missing: every gap reads "—", never "None".
 
     Columns in `formatters` become text through their formatter (which never sees None). Otherwise
     text columns get "—" for nulls, lists are joined with commas ("—" when empty), timestamps and
-    dates are formatted like the rest of the page; numbers and booleans are left as they are.
+    dates are formatted like the rest of the page; numbers and booleans are left as they are: a number
+    turned into text sorts as text ("87 d" after "115 d"), so numbers are formatted by the table's
+    column config (`hours_column`, `percent_column`, ...) and their gaps by `placeholder=MISSING`.
+    A formatter for a numeric column is refused (TypeError).
     """
     formatters = formatters or {}
+    numeric = [name for name in formatters if name in df.columns and df.schema[name].is_numeric()]
+    if numeric:
+        raise TypeError(
+            f"numeric column(s) {', '.join(numeric)} must stay numbers: format them with the column config"
+        )
     columns = []
     for name, dtype in df.schema.items():
         values = df.get_column(name)
@@ -169,6 +186,41 @@ def for_display(df: pl.DataFrame, formatters: dict[str, Callable[[Any], str]] | 
         else:
             columns.append(values)
     return pl.DataFrame(columns, schema={c.name: c.dtype for c in columns}) if columns else df
+
+
+# Column configs for numbers, so each kind of quantity reads the same in every table and sorts as a number.
+# Formats are printf-style strings the browser applies to the numeric value.
+
+
+def hours_column(label: str, **kwargs: Any) -> Any:
+    """Hours (SLA thresholds, time over, time in stage), always in hours so two tables never disagree in
+    units."""
+    return st.column_config.NumberColumn(label, format="%.1f h", **kwargs)
+
+
+def days_column(label: str, **kwargs: Any) -> Any:
+    """Days, one decimal."""
+    return st.column_config.NumberColumn(label, format="%.1f d", **kwargs)
+
+
+def percent_points_column(label: str, **kwargs: Any) -> Any:
+    """A percentage already on the 0–100 scale (the SLA marts' `*_pct`)."""
+    return st.column_config.NumberColumn(label, format="%.1f%%", **kwargs)
+
+
+def ratio_column(label: str, **kwargs: Any) -> Any:
+    """A 0–1 ratio shown as a percentage."""
+    return st.column_config.NumberColumn(label, format="percent", **kwargs)
+
+
+def usd_column(label: str, **kwargs: Any) -> Any:
+    """US dollars."""
+    return st.column_config.NumberColumn(label, format="dollar", **kwargs)
+
+
+def score_column(label: str, **kwargs: Any) -> Any:
+    """A score with one decimal."""
+    return st.column_config.NumberColumn(label, format="%.1f", **kwargs)
 
 
 def scope_caption(ctx: PageContext) -> str:

@@ -10,6 +10,7 @@ import pytest
 from dagster_project import outbox
 from dagster_project.definitions import defs
 from dagster_project.defs.automation import ingest_build_publish_job, outbox_due_sensor
+from dagster_project.lifecycle.config import DEFAULTS
 from dagster_project.settings import ENV_HOME, ENV_NOW, HomePaths
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -69,3 +70,14 @@ def test_an_active_run_means_no_second_request(control_path):
         job = defs.resolve_job_def(ingest_build_publish_job.name)
         instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED)
         assert isinstance(_tick(instance), dg.SkipReason)
+
+
+def test_a_claim_left_by_a_killed_run_requests_a_run_once_it_is_stale(control_path, monkeypatch):
+    outbox.enqueue(control_path, [_item("e1")], NOW)
+    outbox.claim(control_path, now=NOW, limit=10, worker="run:killed")  # never completed
+    with dg.instance_for_test() as instance:
+        assert isinstance(_tick(instance), dg.SkipReason)  # a live run may still complete it
+        stale = int(DEFAULTS["outbox.stale_claim_minutes"])
+        monkeypatch.setenv(ENV_NOW, (NOW + timedelta(minutes=stale, seconds=1)).isoformat())
+        request = _tick(instance)
+    assert isinstance(request, dg.RunRequest) and request.tags["workstream/due"] == "1"

@@ -78,3 +78,15 @@ def test_killed_runs_then_a_rerun_publish_what_a_clean_run_does(inbox, tmp_path)
     rerun = _run(home, inbox, LATER)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert _marts(home) == _marts(tmp_path / "clean")
+
+
+def test_a_rerun_within_the_stale_window_reclaims_a_killed_runs_claims(inbox, tmp_path):
+    clean = _run(tmp_path / "clean", inbox, NOW)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    home = tmp_path / "crashed"
+    killed = _run(home, inbox, NOW, kill_at="after_claim")
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    # The same instant: the killed run's claims are not stale, yet no run is left to complete them.
+    rerun = _run(home, inbox, NOW)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert _marts(home) == _marts(tmp_path / "clean")

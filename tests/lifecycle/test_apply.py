@@ -235,3 +235,109 @@ def test_a_refold_reads_a_cluster_from_its_first_event_and_old_warehouses_are_up
         con.execute("select count(*) from core.entity_clusters where first_event_at is null").fetchone()[0]
         == 0
     )
+
+
+def _inject(con, event: dict) -> None:
+    """Write an event into the log as an ingest would have accepted it (no validation on the way)."""
+    con.execute(
+        """insert into raw.events (org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor,
+                                  payload, content_hash, ingested_at, source_file, source_line)
+           values ($org_id, $event_id, $occurred_at::timestamptz, $event_name, $entity_type, $entity_id,
+                   'poison@test', $payload, $event_id, $now, 'poison.jsonl', 1)""",
+        {**event, "now": NOW},
+    )
+
+
+POISONS = {
+    "year zero": {"occurred_at": "0000-06-01 00:00:00+00", "payload": "{}"},
+    "nesting past the JSON library's limit": {
+        "occurred_at": "2026-10-05 12:00:00+00",
+        "payload": '{"deep": ' + "[" * 1100 + "]" * 1100 + "}",
+    },
+}
+
+
+@pytest.mark.parametrize("poison", sorted(POISONS))
+def test_an_event_python_cannot_load_fails_its_own_cluster_and_the_rest_of_the_batch_commits(
+    sample_warehouse, tmp_path, poison
+):
+    con = connect(_copy(sample_warehouse, tmp_path))
+    events = _events(con)
+    as_of = max(e["occurred_at"] for e in events) + timedelta(hours=1)
+    target = next(e for e in events if e["event_name"] == "signal.created")
+    _inject(
+        con,
+        {
+            "org_id": target["org_id"],
+            "event_id": "poison-1",
+            "event_name": "signal.touched",
+            "entity_type": "signal",
+            "entity_id": target["entity_id"],
+            **POISONS[poison],
+        },
+    )
+    keys = [(e["org_id"], e["event_id"]) for e in events] + [(target["org_id"], "poison-1")]
+
+    report = apply_batch(con, keys, as_of=as_of, now=NOW)
+
+    assert list(report.failed) == [report.failed_cluster[(target["org_id"], "poison-1")]]
+    assert report.failed_cluster[(target["org_id"], "poison-1")][0] == target["org_id"]
+    assert (target["org_id"], target["event_id"]) in report.failed_keys  # the cluster goes as one
+    judged = con.execute("select count(*) from core.event_outcomes").fetchone()[0]
+    assert judged == len(keys) - len(report.failed_keys) > 0
+    assert con.execute("select count(distinct org_id) from core.event_outcomes").fetchone()[0] == len(
+        {e["org_id"] for e in events}
+    )
+
+
+def test_rows_that_do_not_fit_the_core_tables_fail_only_their_cluster(sample_warehouse, tmp_path):
+    con = connect(_copy(sample_warehouse, tmp_path))
+    events = _events(con)
+    as_of = max(e["occurred_at"] for e in events) + timedelta(hours=1)
+    sent = next(e for e in events if e["event_name"] == "pursuit.proposal_sent")
+    # A proposal version no 32-bit column holds: the fold keeps it, the write cannot.
+    _inject(
+        con,
+        {
+            "org_id": sent["org_id"],
+            "event_id": "poison-1",
+            "event_name": "pursuit.proposal_sent",
+            "entity_type": sent["entity_type"],
+            "entity_id": sent["entity_id"],
+            "occurred_at": sent["occurred_at"].isoformat(),
+            "payload": orjson.dumps({**sent["payload"], "version": 2**40}).decode(),
+        },
+    )
+    keys = [(e["org_id"], e["event_id"]) for e in events] + [(sent["org_id"], "poison-1")]
+
+    report = apply_batch(con, keys, as_of=as_of, now=NOW)
+
+    assert list(report.failed) == [report.failed_cluster[(sent["org_id"], "poison-1")]]
+    judged = con.execute("select count(*) from core.event_outcomes").fetchone()[0]
+    assert judged == len(keys) - len(report.failed_keys) > 0
+
+
+def test_a_config_event_python_cannot_load_fails_alone_and_its_org_still_applies(sample_warehouse, tmp_path):
+    con = connect(_copy(sample_warehouse, tmp_path))
+    events = _events(con)
+    as_of = max(e["occurred_at"] for e in events) + timedelta(hours=1)
+    org = sorted({e["org_id"] for e in events})[0]
+    _inject(
+        con,
+        {
+            "org_id": org,
+            "event_id": "poison-config",
+            "event_name": "config.changed",
+            "entity_type": "org",
+            "entity_id": org,
+            "occurred_at": "2026-10-05 12:00:00+00",
+            "payload": '{"key": "gate_mode", "value": ' + "[" * 1100 + "]" * 1100 + "}",
+        },
+    )
+    keys = [(e["org_id"], e["event_id"]) for e in events] + [(org, "poison-config")]
+
+    report = apply_batch(con, keys, as_of=as_of, now=NOW)
+
+    assert list(report.failed_keys) == [(org, "poison-config")]
+    judged = con.execute("select count(*) from core.event_outcomes where org_id = ?", [org]).fetchone()[0]
+    assert judged == sum(e["org_id"] == org for e in events)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dagster_project.lifecycle.config import DEFAULTS, NOTE_RULES, ConfigRegistry, validate_change
-from tests.lifecycle.timeline import PINK, RED, at, config, ev
+from dagster_project.lifecycle.config import DEFAULTS, KEYS, NOTE_RULES, ConfigRegistry, validate_change
+from dagster_project.lifecycle.fold import fold
+from dagster_project.memory.capture import capture_atoms
+from tests.lifecycle.timeline import PINK, RED, at, config, ev, happy_path, promoted_pursuit
 
 ORG = "acme"
 
@@ -122,6 +125,10 @@ def test_default_values_are_read_only_and_answer_for_any_org() -> None:
         ("outbox.max_attempts", 2.5, "positive integer"),
         ("outbox.max_attempts", 8.0, "positive integer"),
         ("outbox.stale_claim_minutes", 0, "positive integer"),
+        ("memory.retention_days.note", 99999999, "at most"),  # overflowed a date in the fold
+        ("sla.triage.threshold_hours", 10**12, "at most"),  # overflowed dbt's microseconds
+        ("ranking.pursuit_value.large_min_usd", 1e300, "at most"),
+        ("outbox.max_attempts", 10**9, "at most"),
     ],
 )
 def test_each_bad_value_is_invalid_config(key: str, value: object, fragment: str) -> None:
@@ -230,3 +237,46 @@ def test_transitions_override_replaces_the_whole_map() -> None:
     assert dict(registry.value(ORG, "transitions.pursuit", at(10))) == {"qual": ("submit",)}
     assert registry.value(ORG, "transitions.pursuit", at(10)).get("submit", ()) == ()
     assert registry.value(ORG, "transitions.pursuit", at(5))["qual"] == ("pink", "lost")
+
+
+NUMBER_KEYS = sorted(key for key, spec in KEYS.items() if spec.high is not None)
+
+
+@pytest.mark.parametrize("key", NUMBER_KEYS)
+def test_every_number_key_takes_its_bound_and_refuses_past_it(key: str) -> None:
+    high = KEYS[key].high
+    assert validate_change({"key": key, "value": high}).ok
+    past = validate_change({"key": key, "value": high + 1})
+    assert not past.ok and past.rule == "invalid_config" and "at most" in (past.detail or "")
+
+
+def test_the_fold_and_capture_survive_every_number_key_at_its_bound_on_the_last_day() -> None:
+    # The latest instant the calendar holds with room for the happy path's minutes.
+    shift = datetime(9999, 12, 30, tzinfo=UTC) - at(0)
+    events = [config(f"cfg{i}", -1, key, KEYS[key].high) for i, key in enumerate(NUMBER_KEYS)]
+    events += happy_path()
+    events.append(ev("n9", "pursuit.note_added", "p1", 30, {"text": "kick-off next week"}))
+    for event in events:
+        event["occurred_at"] += shift
+    as_of = at(200) + shift
+    result = fold(events, as_of=as_of)
+    assert not [r for r in result.rejected_events if r["event_name"] == "config.changed"]
+    memory = capture_atoms(events, result, ConfigRegistry.from_events(events), as_of)
+    assert {a["atom_id"] for a in memory.atoms} >= {"n9", "e09:won"}
+
+
+def test_a_retention_that_would_overflow_a_date_is_rejected_and_the_old_one_stays() -> None:
+    events = [
+        config("cfg", -1, "memory.retention_days.note", 99999999),
+        *promoted_pursuit(),
+        ev("n1", "pursuit.note_added", "p1", 5, {"text": "kick-off next week"}),
+    ]
+    as_of = at(60)
+    result = fold(events, as_of=as_of)
+    assert [(r["event_id"], r["rule"]) for r in result.rejected_events] == [("cfg", "invalid_config")]
+    [note] = [
+        a
+        for a in capture_atoms(events, result, ConfigRegistry.from_events(events), as_of).atoms
+        if a["atom_id"] == "n1"
+    ]
+    assert note["expires_at"] == at(5) + timedelta(days=DEFAULTS["memory.retention_days.note"])

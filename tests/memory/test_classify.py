@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from benchmarks.note_classifier import evaluate, load
-from dagster_project.lifecycle.config import DEFAULTS, ConfigRegistry, validate_change
+from dagster_project.lifecycle.config import (
+    DEFAULTS,
+    NOTE_RULE_MAX_TEXT,
+    NOTE_RULES,
+    ConfigRegistry,
+    validate_change,
+)
 from dagster_project.memory.classify import classify
 from tests.lifecycle.timeline import at, config
 
@@ -91,3 +99,44 @@ def test_classifier_reaches_the_reported_precision_and_recall(split: str, floors
         measured = result["per_type"][atom_type]
         assert measured["precision"] >= precision, (atom_type, measured)
         assert measured["recall"] >= recall, (atom_type, measured)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"(?<!not )\brisky\b", r"\brisk(?= ahead)", r"(\w+) \1"],  # lookbehind, lookahead, backreference
+)
+def test_an_org_pattern_the_linear_time_engine_cannot_run_is_invalid_config(pattern: str) -> None:
+    verdict = validate_change({"key": "memory.note_rules", "value": {"risk": [pattern]}})
+    assert not verdict.ok and verdict.rule == "invalid_config"
+    assert "RE2" in (verdict.detail or "")
+
+
+def test_an_org_may_keep_the_built_in_patterns_that_use_lookbehind() -> None:
+    lookbehind = [p for p in NOTE_RULES["decision"] if "(?<!" in p]
+    assert lookbehind and validate_change({"key": "memory.note_rules", "value": {"decision": lookbehind}}).ok
+    assert classify("The client agreed.", {"decision": lookbehind})[0] == "decision"
+    assert classify("The client has not agreed.", {"decision": lookbehind})[0] == "note"
+
+
+# A guard, not a measure: backtracking needs about 2**64 steps for this text and would never end.
+@pytest.mark.timeout(120)
+def test_a_pattern_with_nested_quantifiers_cannot_stall_the_apply() -> None:
+    rules = {"risk": ["(a+)+$"]}
+    assert validate_change({"key": "memory.note_rules", "value": rules}).ok
+    assert classify("a" * 64 + "!", rules) == ("note", None)
+    assert classify("a" * 64, rules) == ("risk", "risk:(a+)+$")
+
+
+def test_rules_read_only_the_first_characters_of_a_long_note() -> None:
+    rules = {"decision": [r"\bdecided\b"]}
+    assert classify("decided " + "x" * NOTE_RULE_MAX_TEXT, rules)[0] == "decision"
+    assert classify("x" * NOTE_RULE_MAX_TEXT + " decided", rules)[0] == "note"
+
+
+def test_only_the_built_in_patterns_that_need_lookaround_leave_the_linear_time_engine() -> None:
+    # A hostile note must not make the built-ins backtrack either: `re` only where RE2 cannot go.
+    from dagster_project.memory.classify import _compiled
+
+    on_re = sorted(p for ps in NOTE_RULES.values() for p in ps if isinstance(_compiled(p), re.Pattern))
+    assert on_re and all("(?<" in p or "(?=" in p or "(?!" in p for p in on_re)
+    assert _compiled(r"\bbudget\b").search("The BUDGET is set")

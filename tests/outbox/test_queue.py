@@ -202,3 +202,27 @@ def test_lock_contention_is_retried_then_bounded(
         holder.execute("rollback")
         holder.close()
     assert len(sleeps) == 2
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "0000-06-01T00:00:00.000000Z",  # year 0, as the warehouse writes it
+        "-5-06-01T00:00:00.000000Z",  # a year before the common era
+        "12000-01-01T00:00:00.000000Z",  # a five-digit year
+    ],
+)
+def test_an_event_dated_outside_pythons_range_is_queued_claimed_and_listed_as_a_dead_letter(
+    db: Path, clock: Clock, stored: str
+) -> None:
+    healthy = make_items(1, org="globex")
+    poison = make_items(1, prefix="x")[0] | {"occurred_at": stored}
+    assert outbox.enqueue(db, [poison, *healthy], clock.now) == 2
+    claim = outbox.claim(db, now=clock.now, limit=10, worker="w")
+    by_key = {item.key: item for item in claim.items}
+    assert by_key[("acme", "x00000")].occurred_at is None
+    assert by_key[("globex", "e00000")].occurred_at == healthy[0]["occurred_at"]
+    assert outbox.fail(db, claim.token, ("acme", "x00000"), "poison", clock.now, max_attempts=1) == "dead"
+    assert outbox.complete(db, claim.token, [("globex", "e00000")], clock.now) == [("globex", "e00000")]
+    [dead] = outbox.dead_letters(db, "acme")
+    assert (dead.event_id, dead.occurred_at, dead.last_error) == ("x00000", None, "poison")

@@ -164,3 +164,28 @@ def test_fencing_race_with_recovery(db: Path, rep: int) -> None:
     snap = w.snapshot(db)
     assert {row["status"] for row in snap["items"].values()} == {"processed"}
     assert set(snap["counts"].values()) == {1} and len(snap["counts"]) == n
+
+
+def test_a_sole_worker_reclaims_every_open_claim_however_fresh(db: Path) -> None:
+    keys = _seed_matrix(db)
+    with outbox.connect(db) as con:  # a claim made this very instant, by a run that then died
+        con.execute(
+            "update outbox_items set claimed_at = ? where event_id = 'age_4_59'", (outbox.to_text(T0),)
+        )
+    recovered = outbox.recover_abandoned(db, T0, max_attempts=8)
+    assert recovered.requeued == sorted(
+        keys[n] for n in ("age_4_59", "age_5_00", "age_5_01", "age_5_00_plus_1us")
+    )
+    assert recovered.dead == sorted(keys[n] for n in ("max_4_59", "max_5_01"))
+    rows = {r["event_id"]: r for r in outbox.items(db, "acme")}
+    assert rows["age_4_59"]["status"] == "pending" and rows["age_4_59"]["next_attempt_at"] == outbox.to_text(
+        T0
+    )
+    assert rows["age_4_59"]["last_error"].startswith("abandoned claim by old-worker")
+    assert {rows[n]["status"] for n in ("processed_old", "dead_old", "pending_old")} == {
+        "processed",
+        "dead",
+        "pending",
+    }
+    claim = outbox.claim(db, now=T0, limit=10, worker="rerun")
+    assert {item.event_id for item in claim.items} >= {"age_4_59", "age_5_00"}

@@ -69,21 +69,22 @@ def test_events_over_time_stacks_one_trace_per_entity_type() -> None:
 
 def test_funnel_chart_keeps_pair_order_and_separates_losses() -> None:
     fig = charts.funnel_entered_converted(FUNNEL)
-    labels = ["signal → candidate", "qual → pink", "qual → lost"]
+    labels = ["signal → candidate", "qual → pink", "qual → lost (at qual or later)"]
     assert list(fig.layout.yaxis.categoryarray) == labels
     by_name = {t.name: t for t in fig.data}
     assert list(by_name["Entered"].y) == labels
     assert list(by_name["Converted"].y) == labels[:2]
     assert list(by_name["Converted"].text) == ["50%", "0%"]
-    assert list(by_name["Lost"].y) == ["qual → lost"]
-    assert by_name["Converted"].offsetgroup == by_name["Lost"].offsetgroup
+    lost = by_name["Lost (at that stage or later)"]
+    assert list(lost.y) == ["qual → lost (at qual or later)"]
+    assert by_name["Converted"].offsetgroup == lost.offsetgroup
     fig.to_json()
 
 
 def test_funnel_hours_skips_pairs_without_durations() -> None:
     fig = charts.funnel_hours(FUNNEL)
     assert [t.name for t in fig.data] == ["Median", "p90"]
-    assert list(fig.data[0].y) == ["signal → candidate", "qual → lost"]
+    assert list(fig.data[0].y) == ["signal → candidate", "qual → lost (at qual or later)"]
     assert list(fig.data[1].x) == [8.0, 30.0]
 
 
@@ -175,10 +176,59 @@ def test_win_loss_names_missing_reasons_and_puts_them_last() -> None:
     assert by_name["won"].marker.color == charts.OUTCOME_COLORS["won"]
 
 
+def _lines(fig) -> list:
+    return [t for t in fig.data if t.type == "scatter" and "lines" in t.mode]
+
+
 def test_sla_weekly_one_line_per_metric_against_the_95_percent_line() -> None:
-    fig = charts.sla_compliance_weekly(SLA_WEEKLY)
-    assert [t.name for t in fig.data] == ["triage", "response"]  # contract order, not frame order
-    assert [str(d) for d in fig.data[0].x] == ["2024-04-29", "2024-05-06"]
-    (line,) = fig.layout.shapes
+    fig = charts.sla_compliance_weekly(SLA_WEEKLY, min_eligible=1)
+    assert [t.name for t in _lines(fig)] == ["triage", "response"]  # contract order, not frame order
+    assert [str(d) for d in _lines(fig)[0].x] == ["2024-04-29", "2024-05-06"]
+    (line,) = [s for s in fig.layout.shapes if s.yref == "y"]
     assert line.y0 == line.y1 == 95
     assert fig.layout.yaxis.range[0] < 0  # a 0 % week stays on the chart
+
+
+def test_sla_weekly_shows_each_weeks_count_and_marks_weeks_under_the_minimum_sample() -> None:
+    weekly = pl.DataFrame(
+        {
+            "metric": ["triage"] * 3,
+            "week_start": [dt.date(2024, 4, 22), dt.date(2024, 4, 29), dt.date(2024, 5, 6)],
+            "eligible_items": [20, 1, 12],
+            "breached_items": [1, 1, 0],
+            "compliance_pct": [95.0, 0.0, 100.0],
+        }
+    )
+    fig = charts.sla_compliance_weekly(weekly, min_eligible=5)
+    (line,) = _lines(fig)
+    # The one-clock week is not part of the line (no plunge to 0 %) ...
+    assert list(line.y) == [95.0, None, 100.0] and line.connectgaps
+    # ... but is on the chart, hollow, with its count, and says why in its hover.
+    (small,) = [t for t in fig.data if t.name == "triage: under 5 eligible"]
+    assert [str(d) for d in small.x] == ["2024-04-29"] and list(small.y) == [0.0]
+    assert small.marker.symbol == "circle-open" and list(small.text) == ["n=1"]
+    assert list(small.customdata) == ["1 of 1 breached; under 5 eligible"]
+    # Every week's count is drawn below, against the minimum sample.
+    (bars,) = [t for t in fig.data if t.type == "bar"]
+    assert list(bars.y) == [20, 1, 12] and bars.yaxis == "y2"
+    (minimum,) = [s for s in fig.layout.shapes if s.yref == "y2"]
+    assert minimum.y0 == minimum.y1 == 5
+    fig.to_json()
+
+
+def test_win_rate_monthly_keeps_months_with_few_closes_off_the_line_and_marks_them() -> None:
+    months = pl.DataFrame(
+        {
+            "month_start": [dt.date(2024, 3, 1), dt.date(2024, 4, 1), dt.date(2024, 5, 1)],
+            "won": [4, 0, 3],
+            "lost": [2, 1, 3],
+            "win_rate": [4 / 6, 0.0, 0.5],
+        }
+    )
+    fig = charts.win_rate_monthly(months, min_closed=5)
+    (line,) = [t for t in fig.data if t.name == "win rate"]
+    assert list(line.y) == [4 / 6, None, 0.5] and line.connectgaps
+    (small,) = [t for t in fig.data if t.name == "win rate: under 5 closed"]
+    assert [str(d) for d in small.x] == ["2024-04-01"] and list(small.y) == [0.0]
+    assert small.marker.symbol == "circle-open" and list(small.text) == ["n=1"] and small.yaxis == "y2"
+    fig.to_json()

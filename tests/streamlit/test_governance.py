@@ -164,3 +164,58 @@ def test_a_request_is_stamped_with_the_pipelines_clock_not_the_wall_clock(
     (event,) = _events(path)
     assert parse_timestamp(event["occurred_at"]) == NOW
     assert _validation_reasons(path, NOW) == [None]
+
+
+def test_without_now_the_event_time_comes_from_the_injectable_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKSTREAM_NOW", "2024-05-10T14:30:15.123456+02:00")
+    path = governance.write_request(tmp_path, **REDACT)
+    assert _events(path)[0]["occurred_at"] == "2024-05-10T12:30:15.123456+00:00"
+
+
+ATOMS = [
+    governance.AtomRef("candidate", "cand-a1", "m-a2", "risk", "Budget freeze risk: the board may delay", 2),
+    governance.AtomRef(
+        "candidate", "cand-a1", "m-a2-note", "note", "BUDGET FREEZE RISK: the board may delay", 1
+    ),
+    governance.AtomRef("pursuit", "p-100", "m-p", "decision", "Escalated. Budget freeze risk: the board", 1),
+]
+MANY = {k: v for k, v in REDACT.items() if k not in ("entity_type", "entity_id", "atom_id")}
+
+
+def test_one_request_over_several_atoms_is_one_file_of_one_valid_event_per_atom(tmp_path: Path) -> None:
+    path, events = governance.write_requests(tmp_path, **MANY, atoms=[*ATOMS, ATOMS[0]], now=NOW)
+    assert _events(path) == events
+    assert path.name == f"governance-{events[0]['event_id']}.jsonl"
+    assert [(e["entity_type"], e["entity_id"], e["payload"]["atom_id"]) for e in events] == [
+        (a.entity_type, a.entity_id, a.atom_id) for a in ATOMS
+    ]  # the atom named twice is redacted once
+    assert len({e["event_id"] for e in events}) == len(ATOMS)
+    assert {e["occurred_at"] for e in events} == {"2024-05-10T12:30:15.123456+00:00"}
+    assert _validation_reasons(path, NOW) == [None] * len(ATOMS)
+    assert list_inbox(tmp_path, settle_seconds=0) == [path]
+
+
+@pytest.mark.parametrize(
+    "atoms",
+    [[], [ATOMS[0], governance.AtomRef("org", "acme", "m-x", "note", "text")]],
+    ids=["no atom", "one invalid atom"],
+)
+def test_a_request_over_several_atoms_writes_nothing_when_one_is_invalid(tmp_path: Path, atoms: list) -> None:
+    with pytest.raises(ValueError):
+        governance.write_requests(tmp_path / "inbox", **MANY, atoms=atoms, now=NOW)
+    assert not (tmp_path / "inbox").exists()
+
+
+def test_a_confirmation_names_the_entity_the_atom_type_and_the_first_words() -> None:
+    lines = governance.confirmation_lines(governance.REDACTED, ATOMS[:1])
+    assert lines == [
+        "Redact the risk atom m-a2 of candidate cand-a1: \u201cBudget freeze risk: the board may delay\u201d"
+    ]
+    long = governance.AtomRef(
+        "client", "cli-a1", "m-a4", "preference", " one  two\nthree four five six seven eight nine"
+    )
+    (line,) = governance.confirmation_lines(governance.CORRECTED, [long])
+    assert line.endswith("\u201cone two three four five six seven eight \u2026\u201d")
+    assert line.startswith("Correct the preference atom m-a4 of client cli-a1")

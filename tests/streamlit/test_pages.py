@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 from conftest import APP_PATH
 from snapshot_fixture import (
@@ -167,6 +169,27 @@ def test_org_switch_changes_numbers_on_every_page(snapshot_home: Path) -> None:
         assert not at.exception
         assert _metric(at, label) == value_b
     assert org.options == [ORG_A, ORG_B]
+
+
+def test_funnel_lost_pairs_say_they_count_losses_at_that_stage_or_later(snapshot_home: Path) -> None:
+    at = _open(FUNNEL, ORG_A)
+    with duckdb.connect(str(snapshot_home / "serving.duckdb"), read_only=True) as con:
+        lost = con.execute(
+            "SELECT from_stage, converted FROM marts.funnel_velocity WHERE org_id = ? AND to_stage = 'lost'",
+            [ORG_A],
+        ).fetchall()
+    assert lost and any(converted for _, converted in lost)
+    table = _frame(at, "pair").set_index("pair")
+    chart_labels = _figure(at, 0)["layout"]["yaxis"]["categoryarray"]
+    for from_stage, converted in lost:
+        label = f"{from_stage} → lost (at {from_stage} or later)"
+        assert table.loc[label, "converted"] == converted
+        assert label in chart_labels
+    assert not [p for p in table.index if p.endswith("→ lost")]  # no bare "→ lost" left to misread
+    captions = " ".join(c.value for c in at.caption)
+    assert "lost from that stage" not in captions
+    assert "as the contract defines it" in captions and "**at that stage or any later one**" in captions
+    assert "can add up to more than 100 %" in captions
 
 
 def test_org_selection_survives_page_switches(snapshot_home: Path) -> None:
@@ -398,14 +421,52 @@ def _frame(at: AppTest, column: str):
 
 
 def _assert_no_missing_cells(at: AppTest) -> None:
-    """Every table cell and metric has a value; gaps read "—", never "None" or "nan"."""
+    """Every table cell and metric has a value; gaps read "—", never "None" or "nan".
+
+    A number stays a number (so it sorts as one): its gaps are null and the table's placeholder shows "—".
+    """
     for df in at.dataframe:
         frame = df.value
-        assert not frame.isna().any().any(), frame.to_string()
-        text = frame.to_string()
+        numeric = [c for c in frame.columns if _is_number_column(frame[c])]
+        if frame[numeric].isna().any().any():
+            assert df.proto.placeholder == "—", frame.to_string()
+        others = frame.drop(columns=numeric)
+        assert not others.isna().any().any(), frame.to_string()
+        text = others.to_string()
         assert "None" not in text and "nan" not in text.lower().split(), text
     for metric in at.metric:
         assert metric.value not in ("None", "nan", ""), metric.label
+
+
+def _cells(values) -> dict:
+    """A column as {index: value}, a missing number as None."""
+    return {k: None if pd.isna(v) else v for k, v in values.to_dict().items()}
+
+
+def _is_number_column(values) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+# A number with a unit or separators written out as text: "87 d", "1 d 15 h", "12 h 00 min", "97.5%", "$90,000".
+NUMBER_AS_TEXT = re.compile(r"^[-+]?[$€]?\d[\d,]*(\.\d+)?\s*(%|[a-z]+( \d+ [a-z]+)?)?$")
+
+
+@pytest.mark.parametrize("org", [ORG_A, ORG_B])
+@pytest.mark.parametrize("page", PAGES)
+def test_every_number_in_every_table_sorts_as_a_number_and_is_formatted_by_its_column(
+    snapshot_home: Path, page: str, org: str
+) -> None:
+    at = _open(page, org)
+    for df in at.dataframe:
+        frame, config = df.value, json.loads(df.proto.columns)
+        for column in frame.columns:
+            if _is_number_column(frame[column]):
+                type_config = config.get(column, {}).get("type_config", {})
+                assert type_config.get("type") in ("number", "progress"), (column, type_config)
+                assert type_config.get("format"), (column, type_config)
+            else:
+                as_text = [v for v in frame[column] if isinstance(v, str) and NUMBER_AS_TEXT.match(v)]
+                assert not as_text, (column, as_text)
 
 
 def _figure(at: AppTest, index: int = 0) -> dict:
@@ -501,7 +562,7 @@ def test_quality_gates_rates_health_line_and_rejections(snapshot_home: Path) -> 
     assert "3 of 4 attempts passed" in captions and "below the 80% health line" in captions
     assert "No attempts yet." in captions
     gates = _frame(at, "pass_rate")
-    assert gates.set_index("gate")["pass_rate"].to_dict() == {"pink": "75%", "red": "—"}
+    assert _cells(gates.set_index("gate")["pass_rate"]) == {"pink": 0.75, "red": None}
     assert gates.set_index("gate")["top_missing_items"].to_dict() == {
         "pink": "pricing_review, exec_summary",
         "red": "—",
@@ -532,10 +593,10 @@ def test_win_loss_shows_missing_reasons_explicitly(snapshot_home: Path) -> None:
     table = _frame(at, "reason_code")
     rows = {(r.outcome, r.reason_code): r for r in table.itertuples()}
     assert set(rows) == {("won", "price"), ("lost", "missing (no reason given)"), ("lost", "competitor")}
-    assert rows[("won", "price")].value_usd == "$250,000"
-    assert rows[("lost", "competitor")].value_usd == "—"
-    assert rows[("lost", "competitor")].median_days_to_close == "—"
-    assert rows[("lost", "missing (no reason given)")].median_days_to_close == "7.0"
+    assert rows[("won", "price")].value_usd == 250_000
+    assert pd.isna(rows[("lost", "competitor")].value_usd)
+    assert pd.isna(rows[("lost", "competitor")].median_days_to_close)
+    assert rows[("lost", "missing (no reason given)")].median_days_to_close == 7.0
     fig = _figure(at)
     assert fig["layout"]["yaxis"]["categoryarray"][-1] == "missing (no reason given)"
     _assert_no_missing_cells(at)
@@ -666,16 +727,17 @@ def test_sla_compliance_summary_trend_breaches_and_alerts(snapshot_home: Path) -
     assert "1 of 4 breached · 1 open" in captions and "breach rate 25%, above the 5% health line" in captions
     assert "Nothing eligible yet." in captions
     summary = _frame(at, "breach_rate_pct").set_index("metric")
-    assert summary["compliance_pct"].to_dict() == {"triage": "90%", "proposal": "75%", "response": "—"}
-    assert summary["threshold_hours"].to_dict()["proposal"] == "3 d 0 h"
+    assert _cells(summary["compliance_pct"]) == {"triage": 90.0, "proposal": 75.0, "response": None}
+    assert summary["threshold_hours"].to_dict()["proposal"] == 72.0
     fig = _figure(at)
-    assert [t["name"] for t in fig["data"]] == ["triage", "proposal"]
-    (line,) = fig["layout"]["shapes"]
+    assert [t["name"] for t in fig["data"] if "lines" in t.get("mode", "")] == ["triage", "proposal"]
+    (line,) = [shape for shape in fig["layout"]["shapes"] if shape["yref"] == "y"]
     assert line["y0"] == line["y1"] == 95
+    assert any("fewer than 5 is a hollow marker labelled with its count" in c.value for c in at.caption)
     assert "5% breach-rate health line" in json.dumps(fig["layout"]["annotations"])
     breaches = _frame(at, "hours_over_threshold")
     assert breaches[["item_id", "metric"]].values.tolist() == [[SHARED_ENTITY_ID, "proposal"]]
-    assert breaches["hours_over_threshold"].tolist() == ["4 d 14 h"]
+    assert breaches["hours_over_threshold"].tolist() == [110.0]
     alerts = _frame(at, "delivery_status")
     assert alerts["kind"].tolist() == ["breach", "breach", "retraction"]  # newest first
     assert alerts.set_index("sink")["last_error"].to_dict() == {
@@ -692,14 +754,47 @@ def test_sla_compliance_summary_trend_breaches_and_alerts(snapshot_home: Path) -
     assert _frame(at, "delivery_status")["delivery_status"].tolist() == ["pending"]
 
 
+def test_sla_thresholds_say_which_moment_they_belong_to_and_read_in_the_same_unit(
+    snapshot_home: Path,
+) -> None:
+    # The org lowers its proposal threshold after the open breach's clock started under the old one.
+    _publish_change(
+        snapshot_home / "serving.duckdb",
+        "UPDATE marts.sla_compliance_summary SET threshold_hours = 48 WHERE org_id = ? AND metric = 'proposal'",
+        [ORG_A],
+        "v2",
+    )
+    at = _open(SLA, ORG_A)
+    summary = json.loads(
+        next(df for df in at.dataframe if "breach_rate_pct" in df.value.columns).proto.columns
+    )
+    breaches = json.loads(
+        next(df for df in at.dataframe if "hours_over_threshold" in df.value.columns).proto.columns
+    )
+    assert summary["threshold_hours"]["label"] == "Threshold now"
+    assert breaches["threshold_hours"]["label"] == "Clock's threshold"
+    assert "when the clock started" in breaches["threshold_hours"]["help"]
+    # One unit for every hour column, so 12 h and 24 h never read as "12 h" and "1 d".
+    formats = {
+        summary["threshold_hours"]["type_config"]["format"],
+        breaches["threshold_hours"]["type_config"]["format"],
+        breaches["hours_over_threshold"]["type_config"]["format"],
+    }
+    assert formats == {"%.1f h"}
+    assert _frame(at, "hours_over_threshold")["threshold_hours"].tolist() == [72.0]
+    assert _frame(at, "breach_rate_pct").set_index("metric")["threshold_hours"]["proposal"] == 48.0
+    captions = " ".join(c.value for c in at.caption)
+    assert "started under an earlier threshold, which they keep: proposal 72.0 h then, 48.0 h now" in captions
+
+
 def test_owner_workload_by_tier(snapshot_home: Path) -> None:
     at = _open(WORKLOAD, ORG_A)
     assert (_metric(at, "Owners"), _metric(at, "Owned items")) == ("2", "4")
     assert (_metric(at, "SLA breaches"), _metric(at, "Stale items")) == ("1", "1")
     rows = _frame(at, "stale_items").set_index("owner")
     assert rows.loc["alice@acme", "critical_items"] == 1 and rows.loc["alice@acme", "high_items"] == 1
-    assert rows.loc["alice@acme", "max_hours_without_touch"] == "8 d 15 h"
-    assert rows.loc["bob@acme", "avg_priority_score"] == "115.0"
+    assert rows.loc["alice@acme", "max_hours_without_touch"] == 207.0
+    assert rows.loc["bob@acme", "avg_priority_score"] == 115.0
     fig = _figure(at)
     assert [t["name"] for t in fig["data"]] == ["critical", "high", "medium", "low"]
     assert fig["layout"]["barmode"] == "stack"
@@ -713,9 +808,9 @@ def test_pipeline_health_stages_and_monthly_win_rate(snapshot_home: Path) -> Non
     assert (_metric(at, "Aging"), _metric(at, "Slipped")) == ("1", "1")
     stages = _frame(at, "p75_hours_in_stage")
     assert stages["stage"].tolist() == ["qual", "pink", "red", "submit"]
-    assert stages["p75_hours_in_stage"].tolist() == ["—", "20 h 00 min", "2 d 0 h", "—"]
+    assert list(_cells(stages["p75_hours_in_stage"]).values()) == [None, 20.0, 48.0, None]
     months = _frame(at, "win_rate")
-    assert months.values.tolist() == [["2024-03", 2, 1, "67%"], ["2024-05", 1, 2, "33%"]]
+    assert months.values.tolist() == [["2024-03", 2, 1, 2 / 3], ["2024-05", 1, 2, 1 / 3]]
     assert any("3 won and 3 lost over 2 month(s)" in c.value for c in at.caption)
     stage_fig, win_fig = _figure(at, 0), _figure(at, 1)
     assert list(stage_fig["data"][0]["x"]) == ["qual", "pink", "red", "submit"]
@@ -723,8 +818,11 @@ def test_pipeline_health_stages_and_monthly_win_rate(snapshot_home: Path) -> Non
         ("bar", "won"),
         ("bar", "lost"),
         ("scatter", "win rate"),
+        ("scatter", "win rate: under 5 closed"),  # both fixture months have 3 closes
     ]
     assert win_fig["data"][2]["yaxis"] == "y2"
+    assert list(win_fig["data"][3]["text"]) == ["n=3", "n=3"]
+    assert any("fewer than 5 closes is a hollow marker" in c.value for c in at.caption)
     _assert_no_missing_cells(at)
 
 
@@ -755,16 +853,30 @@ def _newest_first(atoms: list[dict]) -> list[str]:
     return [a["atom_id"] for a in sorted(atoms, key=lambda a: (a["occurred_at"], a["atom_id"]), reverse=True)]
 
 
-def _submit_governance(at: AppTest, atom_id: str, action: str, **fields: str) -> None:
-    """Pick an atom and an action, fill the form (`actor`, `reason`, `content`) and submit it."""
+def _submit_governance(
+    at: AppTest, atom_id: str, action: str, *, confirm: bool = True, **fields: str
+) -> None:
+    """Pick an atom and an action, fill the form (`actor`, `reason`, `content`), submit it and confirm."""
     _widget(at.main.selectbox, "Atom").set_value(atom_id).run()
     _widget(at.main.radio, "Action").set_value(action).run()
     assert not at.exception, [e.value for e in at.exception]
+    _fill_governance_form(at, action, **fields)
+    if confirm:
+        _confirm_governance(at, action)
+
+
+def _fill_governance_form(at: AppTest, action: str, **fields: str) -> None:
     _widget(at.main.text_input, "Your email").input(fields.get("actor", ""))
     _widget(at.main.text_area, "Reason").input(fields.get("reason", ""))
     if "content" in fields:
         _widget(at.main.text_area, "New content").input(fields["content"])
     label = "Request redaction" if action == "memory.redacted" else "Request correction"
+    _widget(at.main.button, label).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _confirm_governance(at: AppTest, action: str) -> None:
+    label = "Confirm redaction" if action == "memory.redacted" else "Confirm correction"
     _widget(at.main.button, label).click().run()
     assert not at.exception, [e.value for e in at.exception]
 
@@ -969,10 +1081,194 @@ def test_memory_request_without_reason_or_email_writes_nothing(
     snapshot_home: Path, inbox: Path, fields: dict, problem: str
 ) -> None:
     at = _open(MEMORY, ORG_A)
-    _submit_governance(at, "m-a2", "memory.redacted", **fields)
+    _submit_governance(at, "m-a2", "memory.redacted", confirm=False, **fields)
+    assert not [b for b in at.main.button if b.label == "Confirm redaction"]
     assert any(problem in e.value and "Nothing was written" in e.value for e in at.error)
     assert not inbox.exists() or list(inbox.iterdir()) == []
     assert not [df for df in at.dataframe if "status" in df.value.columns]
+
+
+def _copy_atom(snapshot: Path, org: str, source_atom_id: str, atom_id: str, **changes: str) -> None:
+    """Publish one more live atom: a copy of `source_atom_id` under another id, with `changes` applied."""
+    replaced = ", ".join([f"?::VARCHAR AS {column}" for column in changes] + ["?::VARCHAR AS atom_id"])
+    with duckdb.connect(str(snapshot)) as con:
+        con.execute(
+            f"INSERT INTO marts.memory_atoms SELECT * REPLACE ({replaced}) FROM marts.memory_atoms "
+            "WHERE org_id = ? AND atom_id = ?",
+            [*changes.values(), atom_id, org, source_atom_id],
+        )
+
+
+def _atom_picker_matches_the_screen(at: AppTest) -> str:
+    """The picked atom is one of the atoms the timeline on screen lists; returns its id."""
+    picked = _widget(at.main.selectbox, "Atom").value
+    assert picked in _frame(at, "relevance")["atom_id"].tolist()
+    return picked
+
+
+def _confirmation_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown if m.value.startswith("- Redact") or "- Correct" in m.value)
+
+
+def _written_events(inbox: Path) -> list[dict]:
+    files = sorted(inbox.iterdir()) if inbox.exists() else []
+    return [json.loads(line) for f in files for line in f.read_text().splitlines()]
+
+
+def test_the_governance_form_only_acts_on_the_atom_on_screen_across_entity_switches(
+    snapshot_home: Path, inbox: Path
+) -> None:
+    at = _open(MEMORY, ORG_A)
+    # On the client's roll-up, pick the candidate's decision and ask to redact it: nothing is written yet,
+    # and the confirmation names the entity, the atom type, the atom and the first words of its content.
+    _submit_governance(at, "m-a1", "memory.redacted", confirm=False, actor="alice@acme", reason="Private")
+    assert _atom_picker_matches_the_screen(at) == "m-a1"
+    confirmation = _confirmation_text(at)
+    assert "Redact the decision atom m-a1 of candidate cand-a1" in confirmation
+    assert "Chose the phased rollout plan for the HQ …" in confirmation
+    assert _written_events(inbox) == []
+
+    # Switching the entity type drops the unconfirmed request: no confirm button is left to press, and
+    # the picker and the form start fresh on an atom of the record now on screen.
+    _pick_memory_entity(at, "pursuit")
+    assert _widget(at.main.selectbox, "Entity").value == SHARED_ENTITY_ID
+    assert not [b for b in at.main.button if b.label.startswith("Confirm")]
+    assert any("unconfirmed request was dropped" in i.value for i in at.info)
+    assert _atom_picker_matches_the_screen(at) == SHARED_ATOM_ID
+    assert _widget(at.main.text_area, "Reason").value == ""
+
+    # Back on the candidate: its own picker; a request made there names and writes exactly that atom.
+    _pick_memory_entity(at, "candidate", "cand-a1")
+    picked = _atom_picker_matches_the_screen(at)
+    _widget(at.main.radio, "Action").set_value("memory.redacted").run()
+    _fill_governance_form(at, "memory.redacted", actor="alice@acme", reason="Private")
+    shown = _frame(at, "relevance").set_index("atom_id").loc[picked]
+    assert f"Redact the {shown['atom_type']} atom {picked} of candidate cand-a1" in _confirmation_text(at)
+    _confirm_governance(at, "memory.redacted")
+    (event,) = _written_events(inbox)
+    assert (event["entity_type"], event["entity_id"], event["payload"]["atom_id"]) == (
+        "candidate",
+        "cand-a1",
+        picked,
+    )
+
+
+def test_two_atoms_that_look_alike_are_two_choices_and_the_chosen_one_is_acted_on(
+    snapshot_home: Path, inbox: Path
+) -> None:
+    # Same entity, type, minute and text: only the id tells them apart.
+    _copy_atom(snapshot_home / "serving.duckdb", ORG_A, "m-a2", "m-a2-twin")
+    at = _open(MEMORY, ORG_A)
+    _pick_memory_entity(at, "candidate", "cand-a1")
+    picker = _widget(at.main.selectbox, "Atom")
+    assert len(set(picker.options)) == len(picker.options) == 3
+    _widget(at.main.selectbox, "Atom").set_value("m-a2").run()
+    # The twin holds the same text: offered, and left out here.
+    _widget(at.main.multiselect, "Also redact the same text in").set_value([])
+    _fill_governance_form(at, "memory.redacted", actor="alice@acme", reason="Private")
+    assert "m-a2-twin" not in _confirmation_text(at)
+    _confirm_governance(at, "memory.redacted")
+    assert [e["payload"]["atom_id"] for e in _written_events(inbox)] == ["m-a2"]
+
+
+def test_the_same_text_in_several_atoms_of_an_entity_is_shown_and_erased_in_one_request(
+    snapshot_home: Path, inbox: Path
+) -> None:
+    snapshot = snapshot_home / "serving.duckdb"
+    secret = "Budget freeze risk: the board may delay the HQ budget"
+    # The same text, with other case and line breaks, in a note of the same candidate and inside a longer
+    # decision of its pursuit; another org's atom and an unrelated atom of the candidate stay out.
+    _copy_atom(
+        snapshot, ORG_A, "m-a2", "m-a2-note", atom_type="note", content=secret.upper().replace(" ", "\n  ", 2)
+    )
+    _copy_atom(
+        snapshot,
+        ORG_A,
+        "m-a2",
+        "m-p-copy",
+        entity_type="pursuit",
+        entity_id=SHARED_ENTITY_ID,
+        atom_type="decision",
+        content=f"Escalated. {secret}.",
+    )
+    _copy_atom(snapshot, ORG_B, "m-g1", "m-g-copy", content=secret)
+    at = _open(MEMORY, ORG_A)
+    _pick_memory_entity(at, "candidate", "cand-a1")
+    _widget(at.main.selectbox, "Atom").set_value("m-a2").run()
+    warning = " ".join(w.value for w in at.warning)
+    assert "also in 1 other live atom" in warning and "m-a2-note" in warning
+    assert "m-p-copy" not in warning and "m-g-copy" not in warning and "m-a1" not in warning
+
+    # On the client's roll-up the pursuit's copy belongs to the record on screen too.
+    _pick_memory_entity(at, "client", "cli-a1")
+    _submit_governance(at, "m-a2", "memory.redacted", confirm=False, actor="alice@acme", reason="Private")
+    assert sorted(_widget(at.main.multiselect, "Also redact the same text in").value) == [
+        "m-a2-note",
+        "m-p-copy",
+    ]
+    confirmation = _confirmation_text(at)
+    for line in (
+        "Redact the risk atom m-a2 of candidate cand-a1",
+        "Redact the note atom m-a2-note of candidate cand-a1",
+        f"Redact the decision atom m-p-copy of pursuit {SHARED_ENTITY_ID}",
+    ):
+        assert line in confirmation
+    assert "m-g-copy" not in _rendered_text(at)
+    _confirm_governance(at, "memory.redacted")
+
+    (written,) = sorted(inbox.iterdir())
+    events = _written_events(inbox)
+    # One request: one file; one redaction per atom, each its own event (and so its own audit entry).
+    assert [(e["entity_type"], e["entity_id"], e["payload"]["atom_id"]) for e in events] == [
+        ("candidate", "cand-a1", "m-a2"),
+        ("candidate", "cand-a1", "m-a2-note"),
+        ("pursuit", SHARED_ENTITY_ID, "m-p-copy"),
+    ]
+    assert len({e["event_id"] for e in events}) == 3
+    assert {e["event_name"] for e in events} == {"memory.redacted"}
+    assert {(e["org_id"], e["actor"], e["payload"]["reason"]) for e in events} == {
+        (ORG_A, "alice@acme", "Private")
+    }
+    requests = _frame(at, "status")
+    assert sorted(requests["atom_id"]) == ["m-a2", "m-a2-note", "m-p-copy"]
+    assert set(requests["file"]) == {written.name} and set(requests["status"]) == {"pending"}
+
+
+def test_a_cancelled_request_writes_nothing_and_a_correction_names_its_new_content(
+    snapshot_home: Path, inbox: Path
+) -> None:
+    at = _open(MEMORY, ORG_A)
+    _submit_governance(
+        at,
+        "m-a4",
+        "memory.corrected",
+        confirm=False,
+        actor="bob@acme",
+        reason="Typo",
+        content="Prefers fixed fees",
+    )
+    assert "Correct the preference atom m-a4 of client cli-a1" in _confirmation_text(at)
+    assert any("New content: \u201cPrefers fixed fees\u201d" in m.value for m in at.markdown)
+    _widget(at.main.button, "Cancel").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [b for b in at.main.button if b.label.startswith("Confirm")]
+    assert _written_events(inbox) == []
+
+
+def test_a_confirmation_for_an_atom_that_changed_meanwhile_writes_nothing(
+    snapshot_home: Path, inbox: Path
+) -> None:
+    at = _open(MEMORY, ORG_A)
+    _submit_governance(at, "m-a2", "memory.redacted", confirm=False, actor="alice@acme", reason="Private")
+    _publish_change(
+        snapshot_home / "serving.duckdb",
+        "UPDATE marts.memory_atoms SET content = 'Rewritten', version = version + 1 WHERE org_id = ? AND atom_id = ?",
+        [ORG_A, "m-a2"],
+        "v2",
+    )
+    _confirm_governance(at, "memory.redacted")
+    assert any("m-a2 changed or are no longer live" in e.value and "Nothing was" in e.value for e in at.error)
+    assert _written_events(inbox) == []
 
 
 def test_memory_search_without_an_index_warns_and_the_card_still_shows(snapshot_home: Path) -> None:

@@ -43,11 +43,19 @@ def test_for_display_fills_every_gap() -> None:
         },
         schema_overrides={"at": pl.Datetime("us", "UTC")},
     )
-    out = ui.for_display(df, {"rate": ui.format_pct})
+    out = ui.for_display(df, {"name": str.upper})
     assert out.columns == df.columns
-    assert out.row(0) == ("a", "x, y", "2024-05-01 09:30 UTC", "2024-05-01", "50%", 1, True)
-    assert out.row(1) == ("—", "—", "—", "—", "—", 2, False)
-    assert out.null_count().row(0) == (0,) * len(df.columns)
+    assert out.row(0) == ("A", "x, y", "2024-05-01 09:30 UTC", "2024-05-01", 0.5, 1, True)
+    # Numbers stay numbers (their gaps are the table's placeholder); every other gap reads "—".
+    assert out.row(1) == ("—", "—", "—", "—", None, 2, False)
+    assert out.schema["rate"] == pl.Float64 and out.schema["n"] == pl.Int64
+
+
+@pytest.mark.parametrize("column", ["rate", "n"])
+def test_for_display_refuses_to_turn_a_number_into_text(column: str) -> None:
+    df = pl.DataFrame({"rate": [0.5], "n": [1]})
+    with pytest.raises(TypeError, match=f"{column} must stay numbers"):
+        ui.for_display(df, {column: ui.format_pct})
 
 
 def test_for_display_keeps_an_empty_frame_shape() -> None:
