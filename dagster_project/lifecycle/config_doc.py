@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,8 @@ in force from that event's `occurred_at` on. Overrides are per org and effective
   at-risk fraction use the values in force at the as-of time.
 - An unknown key or a value that fails its check is not applied: the event goes to `rejected_events`
   with rule `invalid_config` and a detail naming the problem, and the previous value stays in force.
-  A bad config never stops a run.
+  A bad config never stops a run: number keys have upper bounds, and an org's own `memory.note_rules`
+  patterns run on RE2 (linear time; see [poison-isolation.md](poison-isolation.md)).
 - `marts.config_registry` lists, per org, every key's default and each override with its
   `effective_from` / `effective_to`.
 
@@ -176,14 +178,20 @@ def render() -> str:
         "",
         "## `memory.note_rules`",
         "",
-        "A `*.note_added` text becomes an atom whose type is found by these regular expressions, matched",
-        "case-insensitively anywhere in the text. The types are tried in the order "
-        + " > ".join(f"`{t}`" for t in config.NOTE_RULE_TYPES)
-        + "; the first match wins, and a text",
-        "no rule matches is a `note`. The matched rule is kept in the atom's `classified_by`. An override",
-        f"may give at most {config.NOTE_RULE_MAX_PATTERNS} patterns per type, each at most "
-        f"{config.NOTE_RULE_MAX_LENGTH} characters, and every",
-        "pattern must compile. The default:",
+        *textwrap.wrap(
+            "A `*.note_added` text becomes an atom whose type is found by these regular expressions, "
+            "matched case-insensitively anywhere in the text (its first "
+            f"{_number(config.NOTE_RULE_MAX_TEXT)} characters). The types are tried in the order "
+            + " > ".join(f"`{t}`" for t in config.NOTE_RULE_TYPES)
+            + "; the first match wins, and a text no rule matches is a `note`. The matched rule is kept "
+            "in the atom's `classified_by`. An override may give at most "
+            f"{config.NOTE_RULE_MAX_PATTERNS} patterns per type, each at most "
+            f"{config.NOTE_RULE_MAX_LENGTH} characters. An org's own patterns run on RE2, in time "
+            "linear in the text, so they may not use lookaround or backreferences; the built-in ones "
+            "below are always accepted. The default:",
+            width=104,
+            break_on_hyphens=False,
+        ),
         "",
         "```json",
         json.dumps(config.DEFAULTS["memory.note_rules"], ensure_ascii=False, indent=2),
