@@ -146,8 +146,8 @@ def re2_options() -> re2.Options:
     return options
 
 
-# Today-panel points, `ranking.<component>.<case>`: the coded v2.2 formula of reference spec §7.2
-# (candidate score U + V + S − W, pursuit score U + V + S + C − W). Points may be 0.
+# Today-panel points, `ranking.<component>.<case>` (docs/configuration.md: candidate score
+# U + V + S − W, pursuit score U + V + S + C − W). Points may be 0.
 RANKING_POINTS: dict[str, float] = {
     "candidate_urgency.breach": 100,  # open SLA breach
     "candidate_urgency.stale": 50,  # untouched > stale_after_hours

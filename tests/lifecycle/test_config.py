@@ -59,8 +59,8 @@ def test_defaults_equal_the_contract() -> None:
     } == expected
 
 
-def test_ranking_defaults_follow_spec_7_2() -> None:
-    # worked example (b) of §7.2: red pursuit, 150k forecast, compliance 8.5, due in 2 days, lead with 2
+def test_ranking_defaults_score_the_two_worked_examples() -> None:
+    # worked example (b): red pursuit, 150k forecast, compliance 8.5, due in 2 days, lead with 2
     r = {k.removeprefix("ranking."): v for k, v in DEFAULTS.items() if k.startswith("ranking.")}
     score = (
         r["pursuit_urgency.due_soon"]
