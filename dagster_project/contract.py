@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 ENVELOPE_FIELDS: tuple[str, ...] = (
     "event_id",
@@ -20,6 +21,19 @@ ORG_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MAX_ID_LENGTH = 128
 # An event may be at most this far ahead of the ingest clock.
 FUTURE_TOLERANCE_SECONDS = 300
+# The instants the apply can represent (its times are Python datetimes, years 1-9999, in UTC). A time
+# outside them, however it is written (`0000-06-01T00:00:00Z`, `0001-01-01T00:30:00+01:00`), is refused
+# at the door as `bad_timestamp` instead of being accepted and then failing the apply for every org.
+EARLIEST_TIMESTAMP = datetime(1, 1, 1, tzinfo=UTC)
+LATEST_TIMESTAMP = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+# How deep a payload may nest (the payload object is level 1). The apply's JSON parser stops at 1,024
+# levels, and a record it cannot parse failed the apply for every org; no contract payload needs more
+# than a few levels, so the limit leaves a wide margin either way.
+MAX_NESTING = 64
+# Integers the apply's parser and tables hold exactly (signed 64 bits); a number beyond them, or a
+# double past its range (`1e400`), is refused as `number_overflow`.
+MIN_INTEGER = -(2**63)
+MAX_INTEGER = 2**63 - 1
 
 SOURCE_TYPES = ("email", "call", "ad", "note", "web", "referral")
 VALUE_BANDS = ("low", "med", "high")
@@ -46,13 +60,18 @@ FUNNEL_STAGE_PAIRS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True)
 class FieldRule:
-    """A payload field's type and, optionally, its allowed values or numeric range."""
+    """A payload field's type and, optionally, its allowed values or numeric range.
+
+    An "object" may name its own fields (`fields`): the contract bounds values inside nested objects
+    too (`memory.recorded`'s `source.trust_weight`), and the validator checks them at any depth.
+    """
 
     kind: str  # "str", "number", "int", "bool", "list", "date", "timestamp", "json", "object"
     required: bool = False
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    fields: dict[str, FieldRule] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,18 @@ class EventSpec:
     @property
     def required(self) -> tuple[str, ...]:
         return tuple(k for k, r in self.fields.items() if r.required)
+
+    def rules(self) -> tuple[tuple[tuple[str, ...], FieldRule], ...]:
+        """Every payload field the contract states, at any depth, as (path, rule): a parent before its
+        fields, so a nested rule is only judged once its object is known to be an object."""
+        return tuple(_walk(self.fields, ()))
+
+
+def _walk(fields: dict[str, FieldRule], prefix: tuple[str, ...]):  # noqa: ANN202 - a generator
+    for name, rule in fields.items():
+        yield (*prefix, name), rule
+        if rule.fields:
+            yield from _walk(rule.fields, (*prefix, name))
 
 
 def _req(kind: str, **kw: object) -> FieldRule:
@@ -183,7 +214,14 @@ EVENTS: dict[str, EventSpec] = {
                 "atom_type": _req("str", choices=ATOM_TYPES),
                 "content": _req("str"),
                 "atom_id": _opt("str"),
-                "source": _opt("object"),
+                "source": _opt(
+                    "object",
+                    fields={
+                        "system": _opt("str"),
+                        "url": _opt("str"),
+                        "trust_weight": _opt("number", minimum=0, maximum=1),
+                    },
+                ),
                 "tags": _opt("list"),
                 "expires_at": _opt("timestamp"),
             },
@@ -217,12 +255,15 @@ class Reason:
     BAD_ORG_ID = "bad_org_id"
     BAD_ID = "bad_id"  # event_id / entity_id empty or longer than 128 chars
     NAIVE_TIMESTAMP = "naive_timestamp"  # occurred_at without an offset
-    BAD_TIMESTAMP = "bad_timestamp"  # occurred_at not an RFC 3339 timestamp
+    BAD_TIMESTAMP = "bad_timestamp"  # not an RFC 3339 timestamp, or outside the supported years (UTC)
     FUTURE_TIMESTAMP = "future_timestamp"  # more than 5 minutes after the ingest clock
     UNKNOWN_EVENT = "unknown_event"
     ENTITY_TYPE_MISMATCH = "entity_type_mismatch"
     OUT_OF_RANGE = "out_of_range"  # a value outside its allowed set or range
     CONFLICTING_DUPLICATE = "conflicting_duplicate"
+    DUPLICATE_KEY = "duplicate_key"  # an object (at any depth) has the same key twice
+    TOO_DEEP = "too_deep"  # the payload nests deeper than MAX_NESTING levels
+    NUMBER_OVERFLOW = "number_overflow"  # an integer outside 64 bits, or a number past a double's range
 
     @classmethod
     def all(cls) -> tuple[str, ...]:

@@ -5,23 +5,31 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import jiter
 import orjson
 
 from dagster_project.warehouse import connect
 
 
+def _loads(text: str) -> object:
+    """The JSON value of `text`, refusing (ValueError) a text with a key twice: parsing would keep one
+    value silently, and the record is exported so that its author can see both and choose."""
+    jiter.from_json(text.encode("utf-8", errors="replace"), catch_duplicate_keys=True, cache_mode="none")
+    return orjson.loads(text)
+
+
 def repairable_record(raw: str) -> bytes:
     """The record as a JSON Lines line: CSV/Parquet rows (payload a JSON string) get a payload object."""
     try:
-        record = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        record = _loads(raw)
+    except ValueError:  # orjson's JSONDecodeError is a ValueError too
         return raw.encode("utf-8", errors="replace")
     if isinstance(record, dict) and isinstance(record.get("payload"), str):
         try:
-            parsed = orjson.loads(record["payload"])
+            parsed = _loads(record["payload"])
             if isinstance(parsed, dict):
                 record["payload"] = parsed
-        except orjson.JSONDecodeError:
+        except ValueError:
             pass
     return orjson.dumps(record)
 

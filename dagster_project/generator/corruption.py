@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from dagster_project.contract import ENVELOPE_FIELDS, EVENTS, Reason
+from dagster_project.contract import ENVELOPE_FIELDS, EVENTS, MAX_INTEGER, MAX_NESTING, Reason
 
 from .stories import Event
 from .writers import BadRecord
@@ -38,6 +38,9 @@ LINE_REASONS: tuple[str, ...] = (
     Reason.ENTITY_TYPE_MISMATCH,
     Reason.OUT_OF_RANGE,
     Reason.CONFLICTING_DUPLICATE,
+    Reason.DUPLICATE_KEY,
+    Reason.TOO_DEEP,
+    Reason.NUMBER_OVERFLOW,
 )
 KINDS: tuple[str, ...] = (*LINE_REASONS, IDENTICAL_DUPLICATE)
 # Kinds only some formats can express (every other kind fits every format).
@@ -96,6 +99,15 @@ _WRONG_TYPES: tuple[tuple[str, str, Any], ...] = (
     ("pursuit.updated", "forecast_value_usd", "90000"),
 )
 _TEXT_KEYS = ("text", "snippet", "content", "title", "reason")
+# A payload key written twice, both values valid (so the key is the record's only fault).
+_DUPLICATED_KEYS: tuple[tuple[str, str, Any, Any], ...] = (
+    ("candidate.created", "value_band", "low", "high"),
+    ("signal.created", "urgency", 0.2, 0.9),
+    ("pursuit.stage_changed", "reason", "Price.", "Timing."),
+    ("memory.recorded", "content", "Budget is frozen.", "Budget is approved."),
+)
+# Numbers no 64-bit integer or double holds, under a key the contract does not name (kept as is).
+_OVERFLOWING_NUMBERS = (b"1e400", b"-2.5E+3080", str(MAX_INTEGER + 1).encode(), b"9" * 40)
 
 
 def _template_payload(name: str, day: str) -> tuple[str, dict[str, Any]]:
@@ -265,7 +277,37 @@ class Corruptor:
             d = self.template(base, name)
             d["payload"][field] = value
             return d
+        if kind in (Reason.DUPLICATE_KEY, Reason.TOO_DEEP, Reason.NUMBER_OVERFLOW):
+            return self._shaped(kind, jsonl, base)
         raise ValueError(f"make() does not build {kind!r}")
+
+    def _shaped(self, kind: str, jsonl: bool, base: Event) -> BadRecord:
+        """A record whose JSON text is at fault: a key twice, too deep a payload, a number too big.
+        Written as text (JSON Lines bytes, or a payload string), since a dict cannot hold them."""
+        pick = self._pick
+        if kind == Reason.DUPLICATE_KEY:
+            name, key, first, last = pick(_DUPLICATED_KEYS)
+            d = self.template(base, name)
+            d["payload"].pop(key, None)
+            extra = b"," + orjson.dumps({key: first})[1:-1] + b"," + orjson.dumps({key: last})[1:-1]
+        elif kind == Reason.TOO_DEEP:
+            d = self.template(base, pick(("signal.created", "pursuit.updated", "candidate.note_added")))
+            levels = pick((MAX_NESTING, MAX_NESTING + 5, 1100))  # the payload itself is one level more
+            extra = b',"thread":' + b"[" * levels + b"]" * levels
+        else:
+            d = self.template(base, pick(("signal.created", "pursuit.updated", "client.updated")))
+            extra = b',"raw_score":' + pick(_OVERFLOWING_NUMBERS)
+        payload = orjson.dumps(d["payload"])[:-1] + extra + b"}"
+        if not jsonl:
+            d["payload"] = payload.decode()
+            return d
+        if kind == Reason.DUPLICATE_KEY and self.r() < 0.4:  # the envelope's key twice, the same value
+            d["payload"] = orjson.Fragment(orjson.dumps(d["payload"]))
+            return orjson.dumps(d).replace(
+                b',"org_id":', b',"org_id":"' + d["org_id"].encode() + b'","org_id":', 1
+            )
+        d["payload"] = orjson.Fragment(payload)
+        return orjson.dumps(d)
 
     def conflicting(self, ev: Event) -> Event:
         """`ev` with the same org and event_id but different content (a changed payload)."""

@@ -22,11 +22,16 @@ from pathlib import Path
 import duckdb
 import pandera.polars as pa
 import polars as pl
+import pyarrow.parquet as pq
+import pyarrow.types as pa_types
+from pyarrow import DataType
 
 from dagster_project.contract import (
+    EARLIEST_TIMESTAMP,
     ENTITY_TYPES,
     EVENTS,
     FUTURE_TOLERANCE_SECONDS,
+    LATEST_TIMESTAMP,
     MAX_ID_LENGTH,
     ORG_ID_PATTERN,
     FieldRule,
@@ -41,6 +46,12 @@ from dagster_project.ingestion.readers import (
     UnreadableFile,
     lenient_only,
 )
+from dagster_project.ingestion.structure import (
+    SUSPECT_PATTERN,
+    duplicate_keys,
+    first_reasons,
+    payload_reasons,
+)
 
 STRING_FIELDS = ("event_id", "org_id", "occurred_at", "event_name", "entity_type", "entity_id")
 NUMERIC_TYPES = ("BIGINT", "UBIGINT", "DOUBLE", "HUGEINT")
@@ -48,6 +59,20 @@ NUMERIC_TYPES = ("BIGINT", "UBIGINT", "DOUBLE", "HUGEINT")
 # the time by it.
 OFFSET_TS = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]([01]\d|2[0-3]):?[0-5]\d)"
 NAIVE_TS = r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
+# The supported instants as SQL constants (from the contract module, not input).
+EARLIEST_SQL = f"'{EARLIEST_TIMESTAMP.isoformat()}'::timestamptz"
+LATEST_SQL = f"'{LATEST_TIMESTAMP.isoformat()}'::timestamptz"
+
+
+def _instant(text: str) -> str:
+    """SQL: an RFC 3339 text as a timestamptz. RFC 3339 allows a lowercase `t` and `z`, which DuckDB's
+    cast refuses: upper-casing is exact, as no other letter can appear in a text the pattern admits."""
+    return f"try_cast(upper({text}) as timestamptz)"
+
+
+def _supported(instant: str) -> str:
+    """SQL: the instant lies in the range the apply can represent."""
+    return f"{instant} between {EARLIEST_SQL} and {LATEST_SQL}"
 
 
 def _ident(name: str) -> str:
@@ -73,7 +98,8 @@ select *,
     -- the two patterns exclude each other, so the second runs only where the first fails
     case when ts_has_offset then false else regexp_full_match(coalesce(occurred_at_text, ''), '{NAIVE_TS}') end
         as ts_naive,
-    try_cast(occurred_at_text as timestamptz) as occurred_at,
+    -- null outside the supported range too: such a record is `bad_timestamp` like an unreadable time
+    case when {_supported(_instant("occurred_at_text"))} then {_instant("occurred_at_text")} end as occurred_at,
     md5(concat_ws(chr(31), event_name, entity_type, entity_id, coalesce(actor, chr(0)),
         strftime(make_timestamp(epoch_us(occurred_at)), '%Y-%m-%dT%H:%M:%S.%fZ'), payload)) as content_hash
 from ({{records}})
@@ -135,26 +161,42 @@ select
 from typed
 """
 
-# CSV/Parquet cells are strings or null; only the payload string is JSON to parse.
-_TABLE_SQL = f"""
+
+# CSV/Parquet cells are strings or null; only the payload string is JSON to parse. `kinds`: the JSON
+# type of a column's values where it is not text (a typed Parquet column, see `_parquet_kinds`).
+def _table_sql(kinds: dict[str, str]) -> str:
+    payload_is_text = kinds.get("payload", "VARCHAR") == "VARCHAR"
+    bad_payload = (
+        "payload is not null and (p is null or payload_lenient_only)" if payload_is_text else "false"
+    )
+    t_payload = (
+        "json_type(p)"
+        if payload_is_text
+        else f"case when payload is not null then {_sql_str(kinds['payload'])} end"
+    )
+    kind = {f: _sql_str(kinds.get(f, "VARCHAR")) for f in (*STRING_FIELDS, "actor")}
+    return f"""
 with src as (select *, try_cast(payload as json) as p from {{rows}})
 select
     line,
     case
         when bad_encoding then '{Reason.BAD_ENCODING}'
         when csv_fields is not null then '{Reason.MALFORMED_ROW}'
-        when payload is not null and (p is null or payload_lenient_only) then '{Reason.BAD_JSON}'
+        when {bad_payload} then '{Reason.BAD_JSON}'
     end as parse_reason,
     case
         when bad_encoding then 'the record is not valid UTF-8'
         when csv_fields is not null then 'the CSV row has ' || csv_fields || ' fields, the header has a different number'
-        when payload is not null and (p is null or payload_lenient_only) then 'payload is not valid JSON'
+        when {bad_payload} then 'payload is not valid JSON'
     end as parse_detail,
     {", ".join(f"{f} as {'occurred_at_text' if f == 'occurred_at' else f}" for f in (*STRING_FIELDS, "actor"))},
-    {", ".join(f"case when {f} is not null then 'VARCHAR' end as t_{f}" for f in (*STRING_FIELDS, "actor"))},
-    json_type(p) as t_payload, json(p) as payload
+    {", ".join(f"case when {f} is not null then {kind[f]} end as t_{f}" for f in (*STRING_FIELDS, "actor"))},
+    {t_payload} as t_payload, json(p) as payload
 from src
 """
+
+
+_TABLE_SQL = _table_sql({})
 
 
 STAGE_DATABASE = "ingest_stage"
@@ -251,10 +293,10 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
     )
 
 
-def _stage_table(con: duckdb.DuckDBPyConnection, schema: str, rows: str) -> None:
+def _stage_table(con: duckdb.DuckDBPyConnection, schema: str, rows: str, sql: str = _TABLE_SQL) -> None:
     """Parse the payload strings of split rows (`rows`: a relation with `_TABLE_SQL`'s input columns)
     into `<schema>.table_records`, the batch's `parsed` view."""
-    _stage(con, f"{schema}.table_records", _TABLE_SQL.replace("{rows}", rows))
+    _stage(con, f"{schema}.table_records", sql.replace("{rows}", rows))
     con.execute(f"create or replace view {schema}.parsed as select * from {schema}.table_records")
 
 
@@ -284,6 +326,42 @@ where file_row_number >= $start and (file_row_number < $end or $last)
 """
 
 
+def _json_kind(kind: DataType) -> str:
+    """The JSON type a Parquet column's values would have in a JSON Lines record ("VARCHAR": text)."""
+    if pa_types.is_dictionary(kind):
+        kind = kind.value_type
+    # binary is read as text (`binary_as_string`), and a column of nulls holds no value to judge
+    if (
+        pa_types.is_string(kind)
+        or pa_types.is_large_string(kind)
+        or pa_types.is_binary(kind)
+        or pa_types.is_large_binary(kind)
+        or pa_types.is_null(kind)
+        or str(kind) in ("string_view", "binary_view")
+    ):
+        return "VARCHAR"
+    if pa_types.is_integer(kind):
+        return "UBIGINT" if pa_types.is_unsigned_integer(kind) else "BIGINT"
+    if pa_types.is_floating(kind) or pa_types.is_decimal(kind):
+        return "DOUBLE"
+    if pa_types.is_boolean(kind):
+        return "BOOLEAN"
+    return str(kind).upper()
+
+
+def _parquet_kinds(path: Path) -> dict[str, str]:
+    """The JSON type of each envelope column that is not text. Parquet follows the JSON typing rules:
+    an `int64` event_id is a number, `wrong_type` as in JSON Lines, not cast to text and accepted.
+    (CSV has no types, so its cells are all text.) The schema is read from the footer by the exact
+    path (no pattern matching)."""
+    schema = pq.read_schema(path)
+    kinds = {}
+    for name in (*STRING_FIELDS, "actor", "payload"):
+        if name in schema.names and (kind := _json_kind(schema.field(name).type)) != "VARCHAR":
+            kinds[name] = kind
+    return kinds
+
+
 def _parse_parquet(con: duckdb.DuckDBPyConnection, batch: ParquetRows, schema: str) -> None:
     """Parquet: DuckDB reads the batch's rows into `<schema>.parquet_rows`; only the payload string
     needs JSON parsing. A read that fails (a damaged page) makes the whole file unreadable."""
@@ -301,6 +379,7 @@ def _parse_parquet(con: duckdb.DuckDBPyConnection, batch: ParquetRows, schema: s
         ) from exc
     rows = f"{schema}.parquet_rows"
     batch.count = con.execute(f"select count(*) from {rows}").fetchone()[0]  # the footer may undercount
+    kinds = _parquet_kinds(batch.path)
     suspects = con.execute(
         f"select line, payload from {rows} where regexp_matches(payload, $pattern)",
         {"pattern": LENIENT_JSON_TEXT},
@@ -315,6 +394,7 @@ def _parse_parquet(con: duckdb.DuckDBPyConnection, batch: ParquetRows, schema: s
             schema,
             f"(select r.*, l.line is not null as payload_lenient_only from {rows} r "
             "left join lenient_lines l using (line))",
+            _table_sql(kinds),
         )
     finally:
         con.unregister("lenient_lines")
@@ -461,7 +541,8 @@ _DETAILS = {
     Reason.UNKNOWN_EVENT: "event_name is not in the contract",
     Reason.ENTITY_TYPE_MISMATCH: "entity_type does not match the event name",
     Reason.NAIVE_TIMESTAMP: "occurred_at has no UTC offset",
-    Reason.BAD_TIMESTAMP: "occurred_at is not an RFC 3339 timestamp",
+    Reason.BAD_TIMESTAMP: "occurred_at is not an RFC 3339 timestamp, or its UTC value is outside "
+    f"{EARLIEST_TIMESTAMP.isoformat()} - {LATEST_TIMESTAMP.isoformat()}",
     Reason.FUTURE_TIMESTAMP: f"occurred_at is more than {FUTURE_TOLERANCE_SECONDS // 60} minutes after the ingest clock",
 }
 
@@ -500,33 +581,45 @@ def envelope_reasons(parsed: pl.DataFrame, now: datetime) -> pl.DataFrame:
 # -- stage 3: payload rules, generated from the contract -------------------------------------
 
 
-# Per event: its payload fields in contract order. A record's field types (`t[i]`) come from one
-# `json_type` call over its event's paths, the texts (`v[j]`) of the fields whose rules look at the value
-# from one `json_extract_string` call: each payload is parsed at most twice, only for its own fields.
-EVENT_FIELDS = {event: tuple(spec.fields) for event, spec in sorted(EVENTS.items())}
+# Per event: its payload fields in contract order, nested ones (`source.trust_weight`) as dotted paths
+# after their object. A record's field types (`t[i]`) come from one `json_type` call over its event's
+# paths, the texts (`v[j]`) of the fields whose rules look at the value from one `json_extract_string`
+# call: each payload is parsed at most twice, only for its own fields.
+EVENT_RULES = {
+    event: {".".join(path): rule for path, rule in spec.rules()} for event, spec in sorted(EVENTS.items())
+}
+EVENT_FIELDS = {event: tuple(rules) for event, rules in EVENT_RULES.items()}
 EVENT_VALUE_FIELDS = {
     event: tuple(
         name
-        for name, rule in spec.fields.items()
+        for name, rule in rules.items()
         if rule.choices or rule.kind in ("number", "int", "date", "timestamp")
     )
-    for event, spec in sorted(EVENTS.items())
+    for event, rules in EVENT_RULES.items()
 }
 
 
 def _path(name: str) -> str:
-    assert name.isidentifier(), name  # contract field names need no quoting in a JSON path
+    assert all(part.isidentifier() for part in name.split(".")), name  # no quoting needed in a JSON path
     return _sql_str("$." + name)
+
+
+def _field_present(event: str, name: str) -> str:
+    typ = f"t[{EVENT_FIELDS[event].index(name) + 1}]"
+    return f"({typ} is not null and {typ} <> 'NULL')"
 
 
 def _rule_conditions(event: str, name: str, rule: FieldRule) -> list[tuple[str, str, str]]:
     """(SQL condition that is true when broken, reason, detail) for one payload field of one event."""
     typ = f"t[{EVENT_FIELDS[event].index(name) + 1}]"
     val = f"v[{EVENT_VALUE_FIELDS[event].index(name) + 1}]" if name in EVENT_VALUE_FIELDS[event] else "NULL"
-    present = f"({typ} is not null and {typ} <> 'NULL')"
+    present = _field_present(event, name)
+    parent = name.rpartition(".")[0]
+    # A nested field is required only of an object that is there (an absent optional object needs none).
+    needed = f"{_field_present(event, parent)} and " if parent else ""
     out: list[tuple[str, str, str]] = []
     if rule.required:
-        out.append((f"not {present}", Reason.MISSING_FIELD, f"{event} needs payload.{name}"))
+        out.append((f"{needed}not {present}", Reason.MISSING_FIELD, f"{event} needs payload.{name}"))
     type_ok = {
         "str": f"{typ} = 'VARCHAR'",
         "number": f"{typ} in ({', '.join(map(_sql_str, NUMERIC_TYPES))})",
@@ -536,10 +629,23 @@ def _rule_conditions(event: str, name: str, rule: FieldRule) -> list[tuple[str, 
         "object": f"{typ} = 'OBJECT'",
         "date": f"{typ} = 'VARCHAR' and try_strptime({val}, '%Y-%m-%d') is not null",
         "timestamp": f"{typ} = 'VARCHAR' and regexp_full_match({val}, '{OFFSET_TS}') "
-        f"and try_cast({val} as timestamptz) is not null",
+        f"and {_instant(val)} is not null",
         "json": "true",
     }[rule.kind]
     out.append((f"{present} and not ({type_ok})", Reason.WRONG_TYPE, f"payload.{name} must be a {rule.kind}"))
+    supported = {
+        "date": f"try_strptime({val}, '%Y-%m-%d') between '{EARLIEST_TIMESTAMP.date()}'::timestamp "
+        f"and '{LATEST_TIMESTAMP.date()}'::timestamp",
+        "timestamp": _supported(_instant(val)),
+    }.get(rule.kind)
+    if supported:
+        out.append(
+            (
+                f"{present} and not ({supported})",
+                Reason.BAD_TIMESTAMP,
+                f"payload.{name} must lie in {EARLIEST_TIMESTAMP.isoformat()} - {LATEST_TIMESTAMP.isoformat()}",
+            )
+        )
     if rule.choices:
         allowed = ", ".join(map(_sql_str, rule.choices))
         out.append(
@@ -571,8 +677,8 @@ def _payload_rules() -> list[tuple[str, str, str, str]]:
     """(event, broken-when SQL, reason, detail) for every payload rule, in priority order per event."""
     return [
         (event, condition, reason, detail)
-        for event, spec in sorted(EVENTS.items())
-        for name, rule in spec.fields.items()
+        for event, rules in EVENT_RULES.items()
+        for name, rule in rules.items()
         for condition, reason, detail in _rule_conditions(event, name, rule)
     ]
 
@@ -615,9 +721,12 @@ def _payload_sql() -> str:
     return f"""
 create or replace table {{schema}}.judged as
 with s as (
-    select s.*, env.reason as env_reason, env.detail as env_detail,
-        s.parse_reason is null and env.reason is null as judge_payload
+    select s.* replace (coalesce(s.parse_reason, st.reason) as parse_reason,
+            coalesce(s.parse_detail, st.detail) as parse_detail),
+        env.reason as env_reason, env.detail as env_detail,
+        s.parse_reason is null and st.reason is null and env.reason is null as judge_payload
     from {{schema}}.parsed s left join {{schema}}.env env using (line)
+        left join {{schema}}.structure st using (line)
 ),
 fields as (
     select *,
@@ -648,6 +757,30 @@ from {schema}.judged where reason is null group by org_id, event_id having count
 """
 
 
+def _stage_structure(con: duckdb.DuckDBPyConnection, batch: RecordBatch, schema: str) -> None:
+    """`<schema>.structure`: the records refused for their JSON's shape (duplicate keys, nesting,
+    overflowing numbers). Keys are searched in the text the apply's parser would be given for the
+    record (a JSON Lines record whole, a CSV or Parquet row's payload string); depth and numbers in the
+    payload the apply parses, screened by a text test DuckDB runs first."""
+    if isinstance(batch, JsonFile):
+        duplicates = duplicate_keys(enumerate(batch.records, start=1))
+    elif isinstance(batch, ParquetRows):
+        rows = con.execute(f"select line, payload from {schema}.parquet_rows").fetchall()
+        duplicates = duplicate_keys(rows)
+    else:
+        duplicates = duplicate_keys(batch.frame.select("line", "payload").iter_rows())
+    suspects = con.execute(
+        f"select line, payload::varchar from {schema}.parsed "
+        "where parse_reason is null and regexp_matches(payload, $pattern)",
+        {"pattern": SUSPECT_PATTERN},
+    ).fetchall()
+    con.register("structure_reasons", first_reasons(payload_reasons(suspects), duplicates))
+    try:
+        con.execute(f"create or replace table {schema}.structure as select * from structure_reasons")
+    finally:
+        con.unregister("structure_reasons")
+
+
 def prepare_batch(
     con: duckdb.DuckDBPyConnection,
     batch: RecordBatch,
@@ -666,8 +799,12 @@ def prepare_batch(
     """
     con.execute(f"create schema if not exists {schema}")
     parse_batch(con, batch, schema, json_staged=json_staged)
+    _stage_structure(con, batch, schema)
     columns = ", ".join(ENVELOPE_COLUMNS)
-    envelope = con.execute(f"select {columns} from {schema}.parsed where parse_reason is null").pl()
+    envelope = con.execute(
+        f"select {columns} from {schema}.parsed where parse_reason is null "
+        f"and line not in (select line from {schema}.structure)"
+    ).pl()
     con.register("env_reasons", envelope_reasons(envelope, now))
     try:
         con.execute(f"create or replace table {schema}.env as select * from env_reasons")

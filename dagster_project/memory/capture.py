@@ -218,7 +218,8 @@ def _timestamp(value: Any) -> datetime | None:
         parsed = value
     elif isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            # RFC 3339 allows a lowercase `t` and `z` (the validator accepts them); fromisoformat does not
+            parsed = datetime.fromisoformat(value.strip().upper().replace("Z", "+00:00"))
         except ValueError:
             return None
     else:

@@ -391,3 +391,19 @@ def test_checklists_then_win_is_a_decision_and_gate_red_risk() -> None:
         == "Move to won blocked: pursuit 'p1' has no sent proposal"
     )
     assert "e09:won" not in atoms
+
+
+def test_an_explicit_expiry_written_with_a_lowercase_t_and_z_is_honoured() -> None:
+    """RFC 3339 allows `t` and `z`; the ingest accepts them, so the capture must read them too."""
+    events = [
+        *promoted_pursuit(),
+        ev(
+            "m1",
+            "memory.recorded",
+            "p1",
+            5,
+            {"atom_type": "risk", "content": "Security review pending", "expires_at": "2026-03-05t00:00:00z"},
+            entity_type="pursuit",
+        ),
+    ]
+    assert by_id(run(events))["m1"]["expires_at"].isoformat() == "2026-03-05T00:00:00+00:00"

@@ -25,6 +25,9 @@ from dagster_project.contract import (
     EVENT_NAMES,
     EVENTS,
     MAX_ID_LENGTH,
+    MAX_INTEGER,
+    MAX_NESTING,
+    MIN_INTEGER,
     ORG_ID_PATTERN,
     Reason,
 )
@@ -82,6 +85,58 @@ def _type_ok(kind: str, v: Any) -> bool:
     }[kind]()
 
 
+def _depth(text: str) -> int:
+    """How deep arrays and objects nest, by walking the characters (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict:
+    if len({k for k, _ in pairs}) != len(pairs):
+        raise KeyError("duplicate key")
+    return dict(pairs)
+
+
+def _checked_int(text: str) -> int:
+    if not MIN_INTEGER <= int(text) <= MAX_INTEGER:
+        raise OverflowError(text)
+    return int(text)
+
+
+def _checked_float(text: str) -> float:
+    if float(text) in (float("inf"), float("-inf")):
+        raise OverflowError(text)
+    return float(text)
+
+
+def shape_reason(text: str, around: int) -> str | None:
+    """The JSON text's shape fault, if any (`around`: levels around the payload, 1 for a JSONL record)."""
+    if _depth(text) - around > MAX_NESTING:
+        return Reason.TOO_DEEP
+    try:
+        json.loads(text, object_pairs_hook=_unique_pairs)
+    except KeyError:
+        return Reason.DUPLICATE_KEY
+    except ValueError:
+        return None  # not JSON: judged below
+    try:
+        json.loads(text, parse_int=_checked_int, parse_float=_checked_float)
+    except OverflowError:
+        return Reason.NUMBER_OVERFLOW
+    return None
+
+
 def record_reasons(family: str, raw: Any) -> tuple[set[str], dict | None]:
     """Every reason the record is invalid for (all of them, not the first), and the parsed event."""
     if family == "jsonl":
@@ -89,6 +144,8 @@ def record_reasons(family: str, raw: Any) -> tuple[set[str], dict | None]:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             return {Reason.BAD_ENCODING}, None
+        if shape := shape_reason(text, around=1):
+            return {shape}, None
         try:
             ev = json.loads(text)
         except ValueError:
@@ -103,6 +160,8 @@ def record_reasons(family: str, raw: Any) -> tuple[set[str], dict | None]:
             raw["actor"] = raw["actor"] or None
         ev = dict(raw)
         if isinstance(ev["payload"], str):
+            if shape := shape_reason(ev["payload"], around=0):
+                return {shape}, None
             try:
                 ev["payload"] = json.loads(ev["payload"])
             except ValueError:

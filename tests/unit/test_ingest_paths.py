@@ -127,7 +127,8 @@ def test_csv_slow_reader_keeps_every_row(tmp_path: Path, now):
     assert [(e[1], e[6], e[-1]) for e in events] == [("a", "ann@acme.test", 1), ("b", None, 3)]
 
 
-def test_parquet_non_string_columns_are_read_as_text(tmp_path: Path, now):
+def test_parquet_non_string_columns_are_the_wrong_type_as_in_json(tmp_path: Path, now):
+    """Parquet follows the JSON typing rules: an int64 event_id is a number, not the text "42"."""
     record = event("p1")
     columns = {name: pa.array([record[name]], pa.string()) for name in ENVELOPE_FIELDS if name != "payload"}
     columns["payload"] = pa.array([orjson.dumps(record["payload"]).decode()])
@@ -135,8 +136,8 @@ def test_parquet_non_string_columns_are_read_as_text(tmp_path: Path, now):
     path = tmp_path / "a.parquet"
     pq.write_table(pa.table(columns), path)
     quarantine, events, ledger = _ingest(path, tmp_path, now, "parquet")
-    assert ledger[:4] == (1, 1, 0, 0)
-    assert events[0][1] == "42" and quarantine == []
+    assert ledger[:4] == (1, 0, 0, 1)
+    assert events == [] and [(q[0], q[1]) for q in quarantine] == [(1, Reason.WRONG_TYPE)]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])

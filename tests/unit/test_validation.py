@@ -70,6 +70,41 @@ CASES = [
     ("offset_hours_out_of_range", event(occurred_at="2026-10-05T09:14:03+25:00"), Reason.BAD_TIMESTAMP),
     ("offset_minutes_out_of_range", event(occurred_at="2026-10-05T09:14:03-05:60"), Reason.BAD_TIMESTAMP),
     ("future", event(occurred_at="2099-01-01T00:00:00Z"), Reason.FUTURE_TIMESTAMP),
+    ("valid_lowercase_t_and_z", event(occurred_at="2026-10-05t09:14:03.5z"), None),
+    ("valid_lowercase_t_with_offset", event(occurred_at="2026-10-05t09:14:03+02:00"), None),
+    ("year_zero", event(occurred_at="0000-06-01T00:00:00Z"), Reason.BAD_TIMESTAMP),
+    ("utc_before_year_one", event(occurred_at="0001-01-01T00:30:00+01:00"), Reason.BAD_TIMESTAMP),
+    ("utc_after_year_9999", event(occurred_at="9999-12-31T23:30:00-01:00"), Reason.BAD_TIMESTAMP),
+    (
+        "valid_lowercase_expires_at",
+        event(
+            event_name="memory.recorded",
+            entity_type="candidate",
+            entity_id="c1",
+            payload={"atom_type": "risk", "content": "x", "expires_at": "2027-01-01t00:00:00z"},
+        ),
+        None,
+    ),
+    (
+        "expires_at_before_year_one",
+        event(
+            event_name="memory.recorded",
+            entity_type="candidate",
+            entity_id="c1",
+            payload={"atom_type": "risk", "content": "x", "expires_at": "0001-01-01T00:00:00+00:01"},
+        ),
+        Reason.BAD_TIMESTAMP,
+    ),
+    (
+        "due_date_year_zero",
+        event(
+            event_name="candidate.promoted",
+            entity_type="candidate",
+            entity_id="c1",
+            payload={"pursuit_id": "p1", "due_date": "0000-06-01"},
+        ),
+        Reason.BAD_TIMESTAMP,
+    ),
     ("urgency_high", event(payload={"source_type": "email", "urgency": 1.7}), Reason.OUT_OF_RANGE),
     ("source_type_fax", event(payload={"source_type": "fax"}), Reason.OUT_OF_RANGE),
     (
@@ -687,3 +722,216 @@ def test_a_failing_file_stops_the_run_after_the_files_before_it(tmp_path: Path, 
         ("c.jsonl", "ok"),
         ("d.jsonl", "ok"),
     ]
+
+
+def _typed_parquet(path: Path, records: list[dict], types: dict) -> Path:
+    """A Parquet file whose envelope columns have the given Arrow types (text unless named)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dagster_project.contract import ENVELOPE_FIELDS
+    from tests.events_factory import tabular_row
+
+    columns = {}
+    for name in ENVELOPE_FIELDS:
+        if name in types:
+            columns[name] = pa.array([r.get(name) for r in records], types[name])
+        else:
+            columns[name] = pa.array([tabular_row(r)[name] for r in records], pa.string())
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "field,value,arrow_type",
+    [
+        ("event_id", 12, "int64"),
+        ("org_id", 7, "int32"),
+        ("entity_id", 3.5, "float64"),
+        ("actor", True, "bool_"),
+        ("event_name", 1, "uint8"),
+    ],
+)
+def test_a_typed_parquet_column_follows_the_json_typing_rules(
+    tmp_path: Path, warehouse, now, field, value, arrow_type
+):
+    """A number in a Parquet column is a number, as in JSON Lines: wrong_type, not cast to text and accepted."""
+    import pyarrow as pa
+
+    record = {**event(f"typed-{field}"), field: value}
+    jsonl = ingest_file(warehouse, write_jsonl(tmp_path / "a.jsonl", [record]), now=now)
+    parquet = ingest_file(
+        warehouse,
+        _typed_parquet(tmp_path / "b.parquet", [record], {field: getattr(pa, arrow_type)()}),
+        now=now,
+    )
+    assert (jsonl.quarantined, parquet.quarantined) == (1, 1)
+    assert warehouse.execute("select file, line, reason from raw.quarantine order by file").fetchall() == [
+        ("a.jsonl", 1, Reason.WRONG_TYPE),
+        ("b.parquet", 1, Reason.WRONG_TYPE),
+    ]
+
+
+def test_parquet_text_stored_as_binary_or_dictionary_is_text(tmp_path: Path, warehouse, now):
+    """Writers store strings as plain binary or dictionary-encoded columns: both are still text."""
+    import pyarrow as pa
+
+    records = [event("bin-1"), event("bin-2", actor=None)]
+    path = _typed_parquet(
+        tmp_path / "a.parquet",
+        records,
+        {
+            "event_id": pa.binary(),
+            "org_id": pa.dictionary(pa.int32(), pa.string()),
+            "actor": pa.large_string(),
+        },
+    )
+    result = ingest_file(warehouse, path, now=now)
+    assert (result.accepted, result.quarantined) == (2, 0), warehouse.execute(
+        "select reason, detail from raw.quarantine"
+    ).fetchall()
+
+
+def test_a_payload_column_that_is_not_text_is_the_wrong_type(tmp_path: Path, warehouse, now):
+    """The payload column holds JSON text; a numeric payload column is wrong_type like a numeric payload."""
+    import pyarrow as pa
+
+    record = event("num-payload", payload=5)
+    jsonl = ingest_file(warehouse, write_jsonl(tmp_path / "a.jsonl", [record]), now=now)
+    parquet = ingest_file(
+        warehouse, _typed_parquet(tmp_path / "b.parquet", [record], {"payload": pa.int64()}), now=now
+    )
+    assert (jsonl.quarantined, parquet.quarantined) == (1, 1)
+    assert {r[0] for r in warehouse.execute("select reason from raw.quarantine").fetchall()} == {
+        Reason.WRONG_TYPE
+    }
+
+
+# -- records whose JSON the apply would read otherwise than the validator: refused whole ------------
+
+
+def _with_raw_payload(event_id: str, raw_payload: bytes, **overrides) -> dict:
+    """A valid signal.created event whose payload is the given JSON text (kept byte for byte)."""
+    return {**event(event_id, **overrides), "payload": raw_payload}
+
+
+def _ingest_each_format(
+    tmp_path: Path, warehouse, now, records: list
+) -> dict[str, list[tuple[int, str | None]]]:
+    """The per-line verdicts (None: accepted) of the same records as JSON Lines, CSV and Parquet."""
+    from tests.events_factory import tabular_row
+
+    def tabular(record):
+        row = tabular_row({k: v for k, v in record.items() if k != "payload"})
+        row["payload"] = record["payload"].decode()
+        return row
+
+    rows = [tabular(r) for r in records]
+    out = {}
+    for name, write in {
+        "a.jsonl": lambda p: write_jsonl(
+            p, [orjson.dumps({**r, "payload": orjson.Fragment(r["payload"])}) for r in records]
+        ),
+        "b.csv": lambda p: write_csv(p, rows),
+        "c.parquet": lambda p: write_parquet(p, rows),
+    }.items():
+        result = ingest_file(warehouse, write(tmp_path / name), now=now)
+        assert result.lines == len(records)
+        reasons = dict(
+            warehouse.execute("select line, reason from raw.quarantine where file = ?", [name]).fetchall()
+        )
+        out[name] = [reasons.get(line) for line in range(1, len(records) + 1)]
+    return out
+
+
+def _same_in_every_format(verdicts: dict[str, list]) -> list:
+    assert len({tuple(v) for v in verdicts.values()}) == 1, verdicts
+    return next(iter(verdicts.values()))
+
+
+def test_a_duplicate_payload_key_is_quarantined_in_every_format(tmp_path: Path, warehouse, now):
+    """The issue's example: validated on `low`, folded with `gigantic`. Any depth, any format."""
+    candidate = {"event_name": "candidate.created", "entity_type": "candidate", "entity_id": "c1"}
+    records = [
+        _with_raw_payload("k1", b'{"title":"Deal","value_band":"low","value_band":"gigantic"}', **candidate),
+        _with_raw_payload("k2", b'{"title":"Deal","value_band":"low","value_band":"low"}', **candidate),
+        _with_raw_payload(
+            "k3",
+            b'{"atom_type":"risk","content":"x","source":{"system":"a","trust_weight":0.1,"trust_weight":9}}',
+            event_name="memory.recorded",
+            entity_type="candidate",
+            entity_id="c1",
+        ),
+        _with_raw_payload("k4", b'{"source_type":"email","x":[{"a":1},{"b":[{"c":1,"c":2}]}]}'),
+        # the same key in sibling objects, or as a value, is not a duplicate
+        _with_raw_payload("k5", b'{"source_type":"email","x":[{"a":1},{"a":2}],"y":{"a":"a"}}'),
+        # a key spelled with an escape is the same key
+        _with_raw_payload("k6", b'{"source_type":"email","urgency":0.5,"urg\\u0065ncy":7}'),
+    ]
+    verdicts = _same_in_every_format(_ingest_each_format(tmp_path, warehouse, now, records))
+    assert verdicts == [Reason.DUPLICATE_KEY] * 4 + [None, Reason.DUPLICATE_KEY]
+    details = warehouse.execute("select detail from raw.quarantine where line = 1").fetchall()
+    assert all("value_band" in d for (d,) in details), details
+
+
+def test_a_duplicate_envelope_key_is_quarantined(tmp_path: Path, warehouse, now):
+    """Two org_ids: the record would be filed under the first, so it is filed under none."""
+    raw = orjson.dumps(event("env-dup"))
+    records = [
+        raw.replace(b'"org_id":"acme"', b'"org_id":"acme","org_id":"globex"'),
+        raw.replace(b'"actor":"ann@acme.test"', b'"actor":"ann@acme.test","actor":"ann@acme.test"'),
+        raw.replace(b'"event_id":"env-dup"', b'"event_id":"env-dup","extra":1,"extra":2'),
+    ]
+    result = ingest_file(warehouse, write_jsonl(tmp_path / "a.jsonl", records), now=now)
+    assert (result.accepted, result.quarantined) == (0, 3)
+    assert {r for (r,) in warehouse.execute("select reason from raw.quarantine").fetchall()} == {
+        Reason.DUPLICATE_KEY
+    }
+    assert warehouse.execute("select count(*) from raw.events").fetchone() == (0,)
+
+
+def test_nesting_past_the_limit_is_quarantined_in_every_format(tmp_path: Path, warehouse, now):
+    """The payload may nest MAX_NESTING levels (itself the first); one more, or the parser's 1,024, is too deep."""
+    from dagster_project.contract import MAX_NESTING
+
+    def nested(levels: int) -> bytes:  # a payload `levels` deep: the object, then arrays
+        inner = levels - 1
+        return b'{"source_type":"email","x":' + b"[" * inner + b"]" * inner + b"}"
+
+    quoted = b'{"source_type":"email","x":"' + b"[" * 2000 + b'"}'  # brackets in a string do not nest
+    records = [
+        _with_raw_payload("n1", nested(MAX_NESTING)),
+        _with_raw_payload("n2", nested(MAX_NESTING + 1)),
+        _with_raw_payload("n3", nested(1100)),
+        _with_raw_payload("n4", quoted),
+    ]
+    verdicts = _same_in_every_format(_ingest_each_format(tmp_path, warehouse, now, records))
+    assert verdicts == [None, Reason.TOO_DEEP, Reason.TOO_DEEP, None]
+    stored = warehouse.execute("select payload from raw.events where event_id = 'n1'").fetchall()
+    assert orjson.loads(stored[0][0])["x"] is not None, "the apply's parser reads what was accepted"
+
+
+def test_numbers_that_overflow_are_quarantined_in_every_format(tmp_path: Path, warehouse, now):
+    """An integer outside 64 bits or a number past a double's range; the edges themselves are fine."""
+    from dagster_project.contract import MAX_INTEGER, MIN_INTEGER
+
+    def with_x(event_id: str, number: bytes):
+        return _with_raw_payload(event_id, b'{"source_type":"email","x":{"y":[' + number + b"]}}")
+
+    records = [
+        with_x("o1", b"1e400"),
+        with_x("o2", b"-1.5E+309"),
+        with_x("o3", str(MAX_INTEGER + 1).encode()),
+        with_x("o4", str(MIN_INTEGER - 1).encode()),
+        with_x("o5", b"1" * 400),
+        with_x("o6", str(MAX_INTEGER).encode()),
+        with_x("o7", str(MIN_INTEGER).encode()),
+        with_x("o8", b"1.7976931348623157e308"),
+        with_x("o9", b"1e-400"),
+        with_x("o10", b'"12345678901234567890123456789e999"'),  # a string, not a number
+        _with_raw_payload("o11", b'{"source_type":"email","urgency":1e400}'),
+    ]
+    verdicts = _same_in_every_format(_ingest_each_format(tmp_path, warehouse, now, records))
+    assert verdicts == [Reason.NUMBER_OVERFLOW] * 5 + [None] * 5 + [Reason.NUMBER_OVERFLOW]
+    for (payload,) in warehouse.execute("select payload from raw.events").fetchall():
+        orjson.loads(payload)  # the apply's parser reads every accepted payload
