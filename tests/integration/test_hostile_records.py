@@ -22,7 +22,7 @@ from tests.events_factory import event, write_jsonl, write_parquet
 
 pytestmark = pytest.mark.integration
 
-NOW = "2026-11-28T12:00:00+00:00"
+NOW = "2026-12-01T00:00:00+00:00"  # the as-of is the clock: a run cannot see the future
 AS_OF = "2026-12-01T00:00:00+00:00"
 
 
