@@ -224,6 +224,41 @@ def _fail_on_errors(result) -> None:
         raise typer.Exit(1)
 
 
+def check_inbox(inbox: Path) -> list[Path]:
+    """Refuse (exit 2) an inbox that cannot be one, so a run never reports a silent "0 / 0"; list
+    (and return) the files the ingest will pass over because it reads no such kind."""
+    from dagster_project.ingestion.readers import FORMATS, file_format
+
+    if not inbox.exists():
+        console.print(f"[red]inbox {inbox} does not exist[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    if not inbox.is_dir():
+        console.print(
+            f"[red]inbox {inbox} is a file: give the folder that holds the event files[/red]", soft_wrap=True
+        )
+        raise typer.Exit(2)
+    try:
+        # The ingest's walk (rglob) passes over a folder it may not list: it would look empty.
+        with os.scandir(inbox):
+            pass
+    except OSError as exc:
+        console.print(f"[red]cannot read inbox {inbox}: {exc.strerror or exc}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    kinds = ", ".join(FORMATS)
+    skipped = [
+        path
+        for path in sorted(inbox.rglob("*"))
+        if path.is_file()
+        # Dotfiles and *.tmp are files still being written, by convention (README): not skipped.
+        and not any(part.startswith(".") for part in path.relative_to(inbox).parts)
+        and not path.name.endswith(".tmp")
+        and file_format(path) is None
+    ]
+    for path in skipped:
+        console.print(f"[yellow]skipped {path}: not an event file ({kinds})[/yellow]", soft_wrap=True)
+    return skipped
+
+
 @app.command()
 def run(
     inbox: Annotated[Path, typer.Option("--inbox", help="Folder of event files to ingest.")],
@@ -240,9 +275,7 @@ def run(
     """One shot: ingest every new file, apply, build, publish, then dbt's data tests; print the counts."""
     started = time.perf_counter()
     as_of_iso = _timestamp(as_of)
-    if not inbox.exists():
-        console.print(f"[red]inbox {inbox} does not exist[/red]")
-        raise typer.Exit(2)
+    check_inbox(inbox)
     with console.status(
         "running ingest → apply → dbt → publish → tests (progress shows in the Dagster UI when served)…"
     ):
@@ -274,6 +307,14 @@ def run(
         )
     table.add_row("elapsed", f"{time.perf_counter() - started:.1f} s")
     Console().print(table)
+    if not raw.get("files_new", 0):
+        seen = raw.get("files_seen", 0)
+        console.print(
+            f"nothing new: every one of the {seen} event file(s) in {inbox} was ingested before"
+            if seen
+            else f"nothing new: no event files in {inbox}",
+            soft_wrap=True,
+        )
 
 
 @app.command()
