@@ -412,17 +412,30 @@ def quarantine_export(
     ],
     reason: Annotated[str | None, typer.Option("--reason", help="Only this reason code.")] = None,
 ) -> None:
-    """Write quarantined records as JSON Lines to fix and drop back into the inbox."""
-    from dagster_project.quarantine import export_quarantine
+    """Write quarantined records as JSON Lines to fix and drop back into the inbox; beside them, in
+    `<name>.reasons.tsv`, each line's reason, file and line."""
+    from dagster_project.contract import Reason
+    from dagster_project.quarantine import export_quarantine, reasons_path
 
+    if reason is not None and reason not in Reason.all():
+        console.print(
+            f"[red]unknown reason code {reason!r}; the codes are: {', '.join(Reason.all())}[/red]",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     paths = HomePaths(home.resolve())
     if not paths.serving.exists():
         console.print(f"[red]no snapshot at {paths.serving}: run `workstream run` first[/red]")
         raise typer.Exit(2)
     written, skipped = export_quarantine(paths.serving, out, reason=reason)
+    which = f" with reason {reason}" if reason else ""
+    if not written and not skipped:
+        console.print(f"no quarantined records{which} in {paths.serving}: {out} is empty", soft_wrap=True)
+        return
     console.print(
-        f"wrote {written:,} records to {out}"
-        + (f" ({skipped} whole-file entries listed in stderr)" if skipped else "")
+        f"wrote {written:,} records{which} to {out}, their reason, file and line to {reasons_path(out)}"
+        + (f" ({skipped} whole-file entries listed in stderr)" if skipped else ""),
+        soft_wrap=True,
     )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
+import orjson
 import pytest
 from typer.testing import CliRunner
 
@@ -136,3 +138,79 @@ def test_run_on_an_empty_inbox_says_nothing_new_and_succeeds(tmp_path: Path):
     result = _run(tmp_path / "inbox", tmp_path / "home", "--skip-tests")
     assert result.exit_code == 0, result.output
     assert f"nothing new: no event files in {tmp_path / 'inbox'}" in result.output
+
+
+def _snapshot_with_quarantine(home: Path, rows: list[tuple]) -> None:
+    """A snapshot holding only `marts.quarantine`, the one table the export reads."""
+    import duckdb
+
+    home.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(home / "serving.duckdb"))
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.quarantine (file varchar, line bigint, reason varchar, detail varchar, raw varchar)"
+    )
+    if rows:
+        con.executemany("insert into marts.quarantine values (?, ?, ?, ?, ?)", rows)
+    con.close()
+
+
+def test_quarantine_export_refuses_an_unknown_reason_code_and_lists_the_codes(tmp_path: Path):
+    from dagster_project.contract import Reason
+
+    _snapshot_with_quarantine(tmp_path, [])
+    out = tmp_path / "q.jsonl"
+    result = runner.invoke(
+        app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(out), "--reason", "NOT_A_REASON"]
+    )
+    assert result.exit_code == 2
+    assert "unknown reason code 'NOT_A_REASON'" in result.output
+    assert all(code in result.output for code in Reason.all())
+    assert not out.exists()
+
+
+def test_quarantine_export_says_when_a_known_reason_has_no_records(tmp_path: Path):
+    _snapshot_with_quarantine(tmp_path, [("a.jsonl", 3, "bad_json", "not JSON", "{oops")])
+    out = tmp_path / "q.jsonl"
+    result = runner.invoke(
+        app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(out), "--reason", "bad_id"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "no quarantined records with reason bad_id" in result.output
+
+
+def test_quarantine_export_writes_each_lines_reason_file_and_line_beside_the_records(tmp_path: Path):
+    naive = orjson.dumps(event("e7", occurred_at="2026-10-05T09:14:03")).decode()
+    _snapshot_with_quarantine(
+        tmp_path,
+        [
+            ("b.csv", 0, "bad_header", "no event_id column", None),
+            ("a.jsonl", 9, "bad_json", "not JSON\tat 1", "{oops"),
+            ("a.jsonl", 4, "naive_timestamp", "occurred_at has no offset", naive),
+        ],
+    )
+    out = tmp_path / "fix" / "q.jsonl"
+    result = runner.invoke(app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines() == [naive, "{oops"]
+    side = tmp_path / "fix" / "q.reasons.tsv"
+    assert f"to {side}" in result.output
+    with side.open(newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert rows == [
+        {
+            "out_line": "1",
+            "file": "a.jsonl",
+            "line": "4",
+            "reason": "naive_timestamp",
+            "detail": "occurred_at has no offset",
+        },
+        {"out_line": "2", "file": "a.jsonl", "line": "9", "reason": "bad_json", "detail": "not JSON\tat 1"},
+        {
+            "out_line": "",
+            "file": "b.csv",
+            "line": "0",
+            "reason": "bad_header",
+            "detail": "no event_id column",
+        },
+    ]
