@@ -439,6 +439,26 @@ def quarantine_export(
     )
 
 
+def _org_control_store(home: Path, org: str) -> Path:
+    """The home's control store, refusing (exit 2) a home without one or an org it has never queued
+    for: an empty answer there would read as "no dead letters" when the path or the org is wrong."""
+    from dagster_project import outbox
+
+    control = HomePaths(home.resolve()).control
+    if not home.is_dir():
+        console.print(f"[red]no home at {home}[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    if not control.exists():
+        console.print(f"[red]no control store at {control}: run `workstream run` first[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    orgs = [row.org_id for row in outbox.health(control, default_clock().now())]
+    if org not in orgs:
+        known = f"; orgs with items: {', '.join(orgs)}" if orgs else ""
+        console.print(f"[red]org {org!r} has no outbox items in {home}{known}[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    return control
+
+
 @outbox_app.command("dead-letters")
 def outbox_dead_letters(
     home: Annotated[Path, typer.Option("--home", help="The home folder whose control store to read.")],
@@ -447,7 +467,10 @@ def outbox_dead_letters(
     """List one org's dead letters with their attempts and last error."""
     from dagster_project import outbox
 
-    rows = outbox.dead_letters(HomePaths(home.resolve()).control, org)
+    rows = outbox.dead_letters(_org_control_store(home, org), org)
+    if not rows:
+        console.print(f"no dead letters for org {org}")
+        return
     table = Table(title=f"dead letters of {org}: {len(rows)}")
     for name in ("event_id", "entity", "attempts", "dead_at", "last_error"):
         table.add_column(name)
@@ -474,15 +497,15 @@ def outbox_retry(
     """Put dead letters back in the queue (attempts reset); the outbox sensor or the next run applies them."""
     from dagster_project import outbox
 
-    paths = HomePaths(home.resolve())
-    if all_dead:
-        wanted = [(org, d.event_id) for d in outbox.dead_letters(paths.control, org)]
-    elif event_id:
-        wanted = [(org, e) for e in event_id]
-    else:
+    if not all_dead and not event_id:
         console.print("[red]name --event-id ID (repeatable) or --all[/red]")
         raise typer.Exit(2)
-    revived = outbox.retry_dead(paths.control, wanted, default_clock().now())
+    control = _org_control_store(home, org)
+    if all_dead:
+        wanted = [(org, d.event_id) for d in outbox.dead_letters(control, org)]
+    else:
+        wanted = [(org, e) for e in event_id or []]
+    revived = outbox.retry_dead(control, wanted, default_clock().now())
     missing = sorted(set(wanted) - set(revived))
     console.print(f"{len(revived)} item(s) back in the queue")
     for _, eid in missing:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -138,6 +139,62 @@ def test_run_on_an_empty_inbox_says_nothing_new_and_succeeds(tmp_path: Path):
     result = _run(tmp_path / "inbox", tmp_path / "home", "--skip-tests")
     assert result.exit_code == 0, result.output
     assert f"nothing new: no event files in {tmp_path / 'inbox'}" in result.output
+
+
+def _control_with_one_dead_letter(home: Path) -> None:
+    """A control store where org acme has one dead letter and one pending item."""
+    from dagster_project import outbox
+    from dagster_project.settings import HomePaths
+
+    control = HomePaths(home).ensure().control
+    at = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    items = [
+        {"org_id": "acme", "event_id": eid, "entity_type": "signal", "entity_id": "sig-1", "occurred_at": at}
+        for eid in ("e1", "e2")
+    ]
+    outbox.enqueue(control, items, at)
+    claim = outbox.claim(control, now=at, limit=1, worker="test")
+    assert outbox.fail(control, claim.token, claim.keys[0], "boom", at, max_attempts=1) == "dead"
+
+
+def test_outbox_commands_refuse_a_home_that_does_not_exist_and_leave_it_uncreated(tmp_path: Path):
+    home = tmp_path / "no-such-home"
+    for args in (
+        ["outbox", "dead-letters", "--home", str(home), "--org", "acme"],
+        ["outbox", "retry", "--home", str(home), "--org", "acme", "--all"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, args
+        assert f"no home at {home}" in result.output
+    assert not home.exists()
+
+
+def test_outbox_dead_letters_refuses_a_home_without_a_control_store(tmp_path: Path):
+    result = runner.invoke(app, ["outbox", "dead-letters", "--home", str(tmp_path), "--org", "acme"])
+    assert result.exit_code == 2
+    assert "run `workstream run` first" in result.output
+    assert not (tmp_path / "control.sqlite").exists()
+
+
+def test_outbox_dead_letters_names_the_known_orgs_when_asked_for_an_unknown_one(tmp_path: Path):
+    _control_with_one_dead_letter(tmp_path)
+    result = runner.invoke(app, ["outbox", "dead-letters", "--home", str(tmp_path), "--org", "acmee"])
+    assert result.exit_code == 2
+    assert "org 'acmee' has no outbox items" in result.output
+    assert "orgs with items: acme" in result.output
+
+
+def test_outbox_dead_letters_lists_a_dead_letter_and_retry_revives_it(tmp_path: Path):
+    _control_with_one_dead_letter(tmp_path)
+    listed = runner.invoke(app, ["outbox", "dead-letters", "--home", str(tmp_path), "--org", "acme"])
+    assert listed.exit_code == 0, listed.output
+    assert "dead letters of acme: 1" in listed.output and "boom" in listed.output
+    retried = runner.invoke(app, ["outbox", "retry", "--home", str(tmp_path), "--org", "acme", "--all"])
+    assert retried.exit_code == 0, retried.output
+    assert "1 item(s) back in the queue" in retried.output
+    again = runner.invoke(app, ["outbox", "dead-letters", "--home", str(tmp_path), "--org", "acme"])
+    assert again.exit_code == 0
+    assert "no dead letters for org acme" in again.output
 
 
 def _snapshot_with_quarantine(home: Path, rows: list[tuple]) -> None:
