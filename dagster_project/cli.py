@@ -184,13 +184,18 @@ def run_pipeline(
     import dagster as dg
 
     from dagster_project.definitions import defs
+    from dagster_project.run_lock import run_lock
 
     job = defs.resolve_job_def(JOB_NAME)
     run_config = {
         "resources": {"clock": {"config": {"as_of": as_of or "", "now": now or ""}}},
         "loggers": {"console": {"config": {"log_level": os.environ.get("WORKSTREAM_LOG_LEVEL", "WARNING")}}},
     }
-    with dg.DagsterInstance.get() as instance:
+    waiting = f"waiting for the run in progress in {paths.home} (under `workstream serve`) to finish…"
+    with (
+        run_lock(paths.home, on_wait=lambda: console.print(waiting, soft_wrap=True)),
+        dg.DagsterInstance.get() as instance,
+    ):
         result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
         _fail_on_errors(result)
         checks: dict[str, int] = {}
