@@ -10,8 +10,9 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -27,6 +28,9 @@ from dagster_project.settings import (
     default_clock,
     parse_timestamp,
 )
+
+if TYPE_CHECKING:
+    from dagster_project.run_display import RunDisplay
 
 app = typer.Typer(help="Workstream: sales events in, validated, modelled and served.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Work with quarantined input records.", no_args_is_help=True)
@@ -178,34 +182,56 @@ def _progress() -> Progress:
 
 
 def run_pipeline(
-    home: Path, inbox: Path, as_of: str | None = None, now: str | None = None, *, tests: bool = True
+    home: Path,
+    inbox: Path,
+    as_of: str | None = None,
+    now: str | None = None,
+    *,
+    tests: bool = True,
+    display: RunDisplay | None = None,
 ) -> dict:
     """Execute the same Dagster jobs the sensors launch, in this process: the build, then (unless
-    `tests` is off) dbt's data tests on it, as `dbt_tests_after_build_sensor` would. Returns the counts."""
+    `tests` is off) dbt's data tests on it, as `dbt_tests_after_build_sensor` would. Returns the counts.
+    With a `display`, each job's output goes to its log and its steps show as progress bars."""
     paths = _point_env_at(home, inbox)
     ensure_dbt_manifest()
     import dagster as dg
 
     from dagster_project.definitions import defs
+    from dagster_project.defs.transform import workstream_dbt_assets
     from dagster_project.run_lock import run_lock
 
     job = defs.resolve_job_def(JOB_NAME)
+    # Without --verbose the console logger writes to the log file only: there it keeps everything.
+    level = "DEBUG" if display and not display.verbose else os.environ.get("WORKSTREAM_LOG_LEVEL", "WARNING")
     run_config = {
         "resources": {"clock": {"config": {"as_of": as_of or "", "now": now or ""}}},
-        "loggers": {"console": {"config": {"log_level": os.environ.get("WORKSTREAM_LOG_LEVEL", "WARNING")}}},
+        "loggers": {"console": {"config": {"log_level": level}}},
     }
+
+    def shown(label: str, run_id: str, parts: int) -> contextlib.AbstractContextManager:
+        if display is None:
+            return contextlib.nullcontext()
+        return display.job(instance, run_id, label, {"workstream_dbt_assets": parts})
+
     waiting = f"waiting for the run in progress in {paths.home} (under `workstream serve`) to finish…"
     with (
         run_lock(paths.home, on_wait=lambda: console.print(waiting, soft_wrap=True)),
         dg.DagsterInstance.get() as instance,
     ):
-        result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
+        run_id = str(uuid.uuid4())
+        with shown("dbt build", run_id, len(workstream_dbt_assets.keys)):
+            result = job.execute_in_process(
+                run_config=run_config, instance=instance, raise_on_error=False, run_id=run_id
+            )
         _fail_on_errors(result)
         checks: dict[str, int] = {}
         if tests:
-            tested = defs.resolve_job_def(TESTS_JOB_NAME).execute_in_process(
-                run_config=run_config, instance=instance, raise_on_error=False
-            )
+            run_id = str(uuid.uuid4())
+            with shown("dbt tests", run_id, len(workstream_dbt_assets.check_keys)):
+                tested = defs.resolve_job_def(TESTS_JOB_NAME).execute_in_process(
+                    run_config=run_config, instance=instance, raise_on_error=False, run_id=run_id
+                )
             _fail_on_errors(tested)
             evaluations = [
                 e.event_specific_data
@@ -279,15 +305,29 @@ def run(
     tests: Annotated[
         bool, typer.Option("--tests/--skip-tests", help="Run dbt's data tests after the build.")
     ] = True,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Print every step's and dbt's detail (always in <home>/logs/run.log)."
+        ),
+    ] = False,
 ) -> None:
     """One shot: ingest every new file, apply, build, publish, then dbt's data tests; print the counts."""
+    from dagster_project.run_display import RunDisplay
+
     started = time.perf_counter()
     as_of_iso = _timestamp(as_of)
     check_inbox(inbox)
-    with console.status(
-        "running ingest → apply → dbt → publish → tests (progress shows in the Dagster UI when served)…"
-    ):
-        out = run_pipeline(home, inbox, as_of=as_of_iso, tests=tests)
+    log = home.resolve() / "logs" / "run.log"
+    # The bars go to the terminal as it is now: while a job runs, its output goes to the log instead.
+    display = RunDisplay(log, Console(file=sys.stderr), verbose=verbose)
+    status = (
+        console.status("running ingest → apply → dbt → publish → tests…")
+        if verbose
+        else contextlib.nullcontext()
+    )
+    with status:
+        out = run_pipeline(home, inbox, as_of=as_of_iso, tests=tests, display=display)
     assets = out["assets"]
     raw = assets.get("raw/events", {})
     quarantine = assets.get("raw/quarantine", {})
@@ -315,6 +355,7 @@ def run(
         )
     table.add_row("elapsed", f"{time.perf_counter() - started:.1f} s")
     Console().print(table)
+    console.print(f"the run's detail: {log}", soft_wrap=True)
     if not raw.get("files_new", 0):
         seen = raw.get("files_seen", 0)
         console.print(
