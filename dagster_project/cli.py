@@ -293,6 +293,21 @@ def check_inbox(inbox: Path) -> list[Path]:
     return skipped
 
 
+def check_home(home: Path) -> None:
+    """Refuse (exit 2) a home that is a file or cannot be written, before anything is created in it."""
+    existing = next((p for p in (home, *home.parents) if p.exists()), None)
+    if home.exists() and not home.is_dir():
+        problem = "is a file: give a folder (it is created if missing)"
+    elif existing is not None and existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"cannot be written ({existing} is not writable)"
+    elif existing is not None and not existing.is_dir():
+        problem = f"cannot be created ({existing} is a file)"
+    else:
+        return
+    console.print(f"[red]home {home} {problem}[/red]", soft_wrap=True)
+    raise typer.Exit(2)
+
+
 @app.command()
 def run(
     inbox: Annotated[Path, typer.Option("--inbox", help="Folder of event files to ingest.")],
@@ -318,6 +333,7 @@ def run(
     started = time.perf_counter()
     as_of_iso = _timestamp(as_of)
     check_inbox(inbox)
+    check_home(home)
     log = home.resolve() / "logs" / "run.log"
     # The bars go to the terminal as it is now: while a job runs, its output goes to the log instead.
     display = RunDisplay(log, Console(file=sys.stderr), verbose=verbose)
@@ -379,6 +395,7 @@ def serve(
     ] = False,
 ) -> None:
     """Dagster UI (sensor and schedule on) and the Streamlit dashboards on the snapshot; Ctrl-C stops both."""
+    check_home(home)
     paths = _point_env_at(home, inbox or Path(os.environ.get(ENV_INBOX, PROJECT_ROOT / "data" / "inbox")))
     ensure_dbt_manifest()
     bin_dir = Path(sys.executable).parent

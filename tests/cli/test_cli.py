@@ -271,3 +271,25 @@ def test_quarantine_export_writes_each_lines_reason_file_and_line_beside_the_rec
             "detail": "no event_id column",
         },
     ]
+
+
+def test_run_and_serve_refuse_a_file_given_as_the_home_without_a_traceback(tmp_path: Path):
+    (tmp_path / "inbox").mkdir()
+    home = tmp_path / "home.txt"
+    home.write_text("not a folder")
+    for args in (
+        ["run", "--inbox", str(tmp_path / "inbox"), "--home", str(home)],
+        ["serve", "--home", str(home)],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"home {home} is a file" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_run_refuses_a_home_below_a_file(tmp_path: Path):
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "file").write_text("")
+    result = _run(tmp_path / "inbox", tmp_path / "file" / "home")
+    assert result.exit_code == 2
+    assert f"cannot be created ({tmp_path / 'file'} is a file)" in result.output
