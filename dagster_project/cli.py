@@ -342,8 +342,12 @@ def run(
         if verbose
         else contextlib.nullcontext()
     )
-    with status:
-        out = run_pipeline(home, inbox, as_of=as_of_iso, tests=tests, display=display)
+    try:
+        with status:
+            out = run_pipeline(home, inbox, as_of=as_of_iso, tests=tests, display=display)
+    except typer.Exit:
+        console.print(f"the run's detail: {log}", soft_wrap=True)
+        raise
     assets = out["assets"]
     raw = assets.get("raw/events", {})
     quarantine = assets.get("raw/quarantine", {})

@@ -293,3 +293,15 @@ def test_run_refuses_a_home_below_a_file(tmp_path: Path):
     result = _run(tmp_path / "inbox", tmp_path / "file" / "home")
     assert result.exit_code == 2
     assert f"cannot be created ({tmp_path / 'file'} is a file)" in result.output
+
+
+def test_a_failed_run_exits_1_and_points_at_the_log_with_its_detail(tmp_path: Path):
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    inbox.mkdir()
+    home.mkdir()
+    (home / "warehouse.duckdb").write_bytes(b"not a DuckDB file" * 100)  # the ingest step cannot open it
+    result = _run(inbox, home, "--skip-tests")
+    assert result.exit_code == 1, result.output
+    log = home / "logs" / "run.log"
+    assert f"the run's detail: {log}" in result.output
+    assert "raw_ingest" in log.read_text()
