@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -151,7 +152,7 @@ def generate(
     from dagster_project.generator import generate as run_generator
 
     kwargs = {"end": parse_timestamp(_timestamp(end))} if end else {}
-    with _progress() as progress:
+    with _os_errors_exit_2(f"cannot write the event files to {out}"), _progress() as progress:
         task = progress.add_task("generating events", total=events)
         result = run_generator(
             out,
@@ -168,6 +169,18 @@ def generate(
         f"wrote {result.events:,} events ({result.lines:,} lines, {sum(result.bad_lines.values()):,} malformed, "
         f"{result.identical_duplicates:,} duplicates) to {len(result.files)} files in {out}"
     )
+
+
+@contextlib.contextmanager
+def _os_errors_exit_2(doing: str) -> Iterator[None]:
+    """A path the user gave that cannot be written (a file where a folder goes, no permission, a full
+    disk) ends with what could not be done and why (exit 2), not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        console.print(f"[red]{doing}: {exc.strerror or exc}{where}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from exc
 
 
 def _progress() -> Progress:
@@ -214,7 +227,9 @@ def run_pipeline(
             return contextlib.nullcontext()
         return display.job(instance, run_id, label, {"workstream_dbt_assets": parts})
 
-    waiting = f"waiting for the run in progress in {paths.home} (under `workstream serve`) to finish…"
+    waiting = (
+        f"waiting for the run in progress in {paths.home} (under `workstream serve`) to finish…"
+    )
     with (
         run_lock(paths.home, on_wait=lambda: console.print(waiting, soft_wrap=True)),
         dg.DagsterInstance.get() as instance,
@@ -603,7 +618,8 @@ def quarantine_export(
     if not paths.serving.exists():
         console.print(f"[red]no snapshot at {paths.serving}: run `workstream run` first[/red]")
         raise typer.Exit(2)
-    written, skipped = export_quarantine(paths.serving, out, reason=reason)
+    with _os_errors_exit_2(f"cannot write {out}"):
+        written, skipped = export_quarantine(paths.serving, out, reason=reason)
     which = f" with reason {reason}" if reason else ""
     if not written and not skipped:
         console.print(f"no quarantined records{which} in {paths.serving}: {out} is empty", soft_wrap=True)

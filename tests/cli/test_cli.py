@@ -305,3 +305,20 @@ def test_a_failed_run_exits_1_and_points_at_the_log_with_its_detail(tmp_path: Pa
     log = home / "logs" / "run.log"
     assert f"the run's detail: {log}" in result.output
     assert "raw_ingest" in log.read_text()
+
+
+def test_generate_into_a_path_that_is_a_file_says_so_without_a_traceback(tmp_path: Path):
+    target = tmp_path / "events.jsonl"
+    target.write_text("")
+    result = runner.invoke(app, ["generate", "--out", str(target), "--events", "10"])
+    assert result.exit_code == 2
+    assert f"cannot write the event files to {target}" in result.output
+
+
+def test_quarantine_export_to_a_folder_or_below_a_file_says_so_without_a_traceback(tmp_path: Path):
+    _snapshot_with_quarantine(tmp_path, [("a.jsonl", 3, "bad_json", "not JSON", "{oops")])
+    (tmp_path / "file").write_text("")
+    for out in (tmp_path, tmp_path / "file" / "q.jsonl"):
+        result = runner.invoke(app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(out)])
+        assert result.exit_code == 2, (out, result.output)
+        assert f"cannot write {out}" in result.output
