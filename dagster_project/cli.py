@@ -228,7 +228,7 @@ def run_pipeline(
         return display.job(instance, run_id, label, {"workstream_dbt_assets": parts})
 
     waiting = (
-        f"waiting for the run in progress in {paths.home} (under `workstream serve`) to finish…"
+        f"waiting for the run in progress in {paths.home} (another `workstream run`, or `serve`'s) to finish…"
     )
     with (
         run_lock(paths.home, on_wait=lambda: console.print(waiting, soft_wrap=True)),
