@@ -273,6 +273,9 @@ def _fail_on_errors(result) -> None:
         raise typer.Exit(1)
 
 
+SKIPPED_LISTED = 10
+
+
 def check_inbox(inbox: Path) -> list[Path]:
     """Refuse (exit 2) an inbox that cannot be one, so a run never reports a silent "0 / 0"; list
     (and return) the files the ingest will pass over because it reads no such kind."""
@@ -303,8 +306,11 @@ def check_inbox(inbox: Path) -> list[Path]:
         and not path.name.endswith(".tmp")
         and file_format(path) is None
     ]
-    for path in skipped:
+    # A folder of thousands of other files must not flood the console: name a few, count the rest.
+    for path in skipped[:SKIPPED_LISTED]:
         console.print(f"[yellow]skipped {path}: not an event file ({kinds})[/yellow]", soft_wrap=True)
+    if len(skipped) > SKIPPED_LISTED:
+        console.print(f"[yellow]skipped {len(skipped) - SKIPPED_LISTED:,} more files of other kinds[/yellow]")
     return skipped
 
 

@@ -322,3 +322,19 @@ def test_quarantine_export_to_a_folder_or_below_a_file_says_so_without_a_traceba
         result = runner.invoke(app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(out)])
         assert result.exit_code == 2, (out, result.output)
         assert f"cannot write {out}" in result.output
+
+
+def test_an_inbox_full_of_other_files_names_a_few_and_counts_the_rest(tmp_path: Path, capsys):
+    from dagster_project.cli import SKIPPED_LISTED, check_inbox
+
+    for n in range(SKIPPED_LISTED + 3):
+        (tmp_path / f"note-{n:02}.txt").write_text("")
+    assert len(check_inbox(tmp_path)) == SKIPPED_LISTED + 3
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        *(
+            f"skipped {tmp_path / f'note-{n:02}.txt'}: not an event file (.jsonl, .jsonl.gz, .csv, .parquet)"
+            for n in range(SKIPPED_LISTED)
+        ),
+        "skipped 3 more files of other kinds",
+    ]
