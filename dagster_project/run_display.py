@@ -123,6 +123,15 @@ class _StepWatcher(threading.Thread):
         self._read()  # what happened since the last read, so the bars end where the run ended
 
     def _read(self) -> None:
+        """Move the bars; a display must never fail the run it shows, so a read that fails (a locked
+        or damaged event log) only leaves the bars where they are, and says so in the log."""
+        try:
+            self._read_new_events()
+        except Exception as exc:  # noqa: BLE001
+            print(f"progress display: cannot read the run's events: {exc!r}", file=sys.stderr)
+            self._stopping.set()
+
+    def _read_new_events(self) -> None:
         from dagster import DagsterEventType
 
         kinds = {DagsterEventType[name] for name in _WATCHED}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
@@ -45,3 +46,23 @@ def test_run_shows_a_bar_per_step_and_keeps_dbts_detail_in_its_log_unless_verbos
     assert DBT_PROGRESS.search(verbose.output)
     assert "━" not in verbose.output
     assert log.read_text().count("==== dbt build: run ") == 2
+
+
+class _BrokenEventLog:
+    """An instance whose event log cannot be read (a locked or damaged store)."""
+
+    def get_records_for_run(self, *args, **kwargs):
+        raise OSError("the event log cannot be read")
+
+
+def test_a_progress_display_that_cannot_read_the_event_log_never_fails_the_run(tmp_path: Path):
+    from rich.console import Console
+
+    from dagster_project.run_display import RunDisplay
+
+    display = RunDisplay(tmp_path / "run.log", Console(file=io.StringIO()), verbose=False)
+    ran = []
+    with display.job(_BrokenEventLog(), "run-1", "dbt build", {"workstream_dbt_assets": 3}):
+        ran.append(True)
+    assert ran == [True]
+    assert "==== dbt build: run run-1" in (tmp_path / "run.log").read_text()
