@@ -498,8 +498,9 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _keep_log(proc: subprocess.Popen, log: Path, *, echo: bool) -> None:
-    """Append a service's output to its log file (everything, always); with `echo`, print it too."""
+def _keep_log(proc: subprocess.Popen, log: Path, *, echo: bool) -> threading.Thread:
+    """Append a service's output to its log file (everything, always); with `echo`, print it too.
+    Returns the thread doing it, which ends when the service closes its output."""
 
     def pump() -> None:
         with log.open("ab") as handle:
@@ -510,7 +511,9 @@ def _keep_log(proc: subprocess.Popen, log: Path, *, echo: bool) -> None:
                     sys.stdout.buffer.write(line)
                     sys.stdout.flush()
 
-    threading.Thread(target=pump, name=f"log-{log.stem}", daemon=True).start()
+    thread = threading.Thread(target=pump, name=f"log-{log.stem}", daemon=True)
+    thread.start()
+    return thread
 
 
 def _answers(url: str) -> bool:

@@ -115,3 +115,22 @@ def test_serve_prints_answering_urls_keeps_its_logs_in_files_and_stops_everythin
         ):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_services_output_always_reaches_its_log_and_the_console_only_when_verbose(
+    tmp_path: Path, capfd, verbose: bool
+):
+    from dagster_project.cli import _keep_log
+
+    service = subprocess.Popen(
+        [sys.executable, "-c", "print('sensor tick'); print('DEBUG detail')"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    log = tmp_path / "dagster.log"
+    _keep_log(service, log, echo=verbose).join()
+    service.wait()
+    assert log.read_text().splitlines() == ["sensor tick", "DEBUG detail"]
+    printed = capfd.readouterr().out
+    assert ("sensor tick" in printed) is verbose
