@@ -549,9 +549,9 @@ def _service_stopped(name: str, proc: subprocess.Popen, logs: Path) -> None:
 def _stop_services(procs: list[subprocess.Popen], grace_seconds: float = 20) -> None:
     """Interrupt each service's whole process group, then kill what is left after the grace time."""
     for proc in procs:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGINT)
+        # Also when the leader has ended: what it started (dagster dev's daemon) may still run.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
     deadline = time.monotonic() + grace_seconds
     for proc in procs:
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -134,3 +134,30 @@ def test_a_services_output_always_reaches_its_log_and_the_console_only_when_verb
     assert log.read_text().splitlines() == ["sensor tick", "DEBUG detail"]
     printed = capfd.readouterr().out
     assert ("sensor tick" in printed) is verbose
+
+
+ORPHAN = """
+import pathlib, signal, sys, time
+folder = pathlib.Path(sys.argv[1])
+signal.signal(signal.SIGINT, lambda *_: (folder.joinpath("interrupted").touch(), sys.exit(0)))
+folder.joinpath("ready").touch()
+while True:
+    time.sleep(0.1)
+"""
+LEADER = """
+import pathlib, subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]])
+while not pathlib.Path(sys.argv[2], "ready").exists():
+    time.sleep(0.05)
+"""
+
+
+def test_stopping_a_service_whose_leader_ended_interrupts_what_it_left_running(tmp_path: Path):
+    """As when dagster dev itself dies and leaves its daemon: the daemon gets the clean SIGINT."""
+    from dagster_project.cli import _stop_services
+
+    leader = subprocess.Popen([sys.executable, "-c", LEADER, ORPHAN, str(tmp_path)], start_new_session=True)
+    leader.wait()
+    assert (tmp_path / "ready").exists()
+    _stop_services([leader], grace_seconds=120)
+    assert (tmp_path / "interrupted").exists()
