@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,6 +31,9 @@ from dagster_project.settings import (
     parse_timestamp,
     refuse_future_as_of,
 )
+
+if TYPE_CHECKING:
+    from dagster_project.run_display import RunDisplay
 
 app = typer.Typer(help="Workstream: sales events in, validated, modelled and served.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Work with quarantined input records.", no_args_is_help=True)
@@ -146,7 +154,7 @@ def generate(
     from dagster_project.generator import generate as run_generator
 
     kwargs = {"end": parse_timestamp(_timestamp(end))} if end else {}
-    with _progress() as progress:
+    with _os_errors_exit_2(f"cannot write the event files to {out}"), _progress() as progress:
         task = progress.add_task("generating events", total=events)
         result = run_generator(
             out,
@@ -165,6 +173,18 @@ def generate(
     )
 
 
+@contextlib.contextmanager
+def _os_errors_exit_2(doing: str) -> Iterator[None]:
+    """A path the user gave that cannot be written (a file where a folder goes, no permission, a full
+    disk) ends with what could not be done and why (exit 2), not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        console.print(f"[red]{doing}: {exc.strerror or exc}{where}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -177,29 +197,58 @@ def _progress() -> Progress:
 
 
 def run_pipeline(
-    home: Path, inbox: Path, as_of: str | None = None, now: str | None = None, *, tests: bool = True
+    home: Path,
+    inbox: Path,
+    as_of: str | None = None,
+    now: str | None = None,
+    *,
+    tests: bool = True,
+    display: RunDisplay | None = None,
 ) -> dict:
     """Execute the same Dagster jobs the sensors launch, in this process: the build, then (unless
-    `tests` is off) dbt's data tests on it, as `dbt_tests_after_build_sensor` would. Returns the counts."""
+    `tests` is off) dbt's data tests on it, as `dbt_tests_after_build_sensor` would. Returns the counts.
+    With a `display`, each job's output goes to its log and its steps show as progress bars."""
     paths = _point_env_at(home, inbox)
     ensure_dbt_manifest()
     import dagster as dg
 
     from dagster_project.definitions import defs
+    from dagster_project.defs.transform import workstream_dbt_assets
+    from dagster_project.run_lock import run_lock
 
     job = defs.resolve_job_def(JOB_NAME)
+    # Without --verbose the console logger writes to the log file only: there it keeps everything.
+    level = "DEBUG" if display and not display.verbose else os.environ.get("WORKSTREAM_LOG_LEVEL", "WARNING")
     run_config = {
         "resources": {"clock": {"config": {"as_of": as_of or "", "now": now or ""}}},
-        "loggers": {"console": {"config": {"log_level": os.environ.get("WORKSTREAM_LOG_LEVEL", "WARNING")}}},
+        "loggers": {"console": {"config": {"log_level": level}}},
     }
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
+
+    def shown(label: str, run_id: str, parts: int) -> contextlib.AbstractContextManager:
+        if display is None:
+            return contextlib.nullcontext()
+        return display.job(instance, run_id, label, {"workstream_dbt_assets": parts})
+
+    waiting = (
+        f"waiting for the run in progress in {paths.home} (another `workstream run`, or `serve`'s) to finish…"
+    )
+    with (
+        run_lock(paths.home, on_wait=lambda: console.print(waiting, soft_wrap=True)),
+        dg.DagsterInstance.get() as instance,
+    ):
+        run_id = str(uuid.uuid4())
+        with shown("dbt build", run_id, len(workstream_dbt_assets.keys)):
+            result = job.execute_in_process(
+                run_config=run_config, instance=instance, raise_on_error=False, run_id=run_id
+            )
         _fail_on_errors(result)
         checks: dict[str, int] = {}
         if tests:
-            tested = defs.resolve_job_def(TESTS_JOB_NAME).execute_in_process(
-                run_config=run_config, instance=instance, raise_on_error=False
-            )
+            run_id = str(uuid.uuid4())
+            with shown("dbt tests", run_id, len(workstream_dbt_assets.check_keys)):
+                tested = defs.resolve_job_def(TESTS_JOB_NAME).execute_in_process(
+                    run_config=run_config, instance=instance, raise_on_error=False, run_id=run_id
+                )
             _fail_on_errors(tested)
             evaluations = [
                 e.event_specific_data
@@ -226,6 +275,62 @@ def _fail_on_errors(result) -> None:
         raise typer.Exit(1)
 
 
+SKIPPED_LISTED = 10
+
+
+def check_inbox(inbox: Path) -> list[Path]:
+    """Refuse (exit 2) an inbox that cannot be one, so a run never reports a silent "0 / 0"; list
+    (and return) the files the ingest will pass over because it reads no such kind."""
+    from dagster_project.ingestion.readers import FORMATS, file_format
+
+    if not inbox.exists():
+        console.print(f"[red]inbox {inbox} does not exist[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    if not inbox.is_dir():
+        console.print(
+            f"[red]inbox {inbox} is a file: give the folder that holds the event files[/red]", soft_wrap=True
+        )
+        raise typer.Exit(2)
+    try:
+        # The ingest's walk (rglob) passes over a folder it may not list: it would look empty.
+        with os.scandir(inbox):
+            pass
+    except OSError as exc:
+        console.print(f"[red]cannot read inbox {inbox}: {exc.strerror or exc}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    kinds = ", ".join(FORMATS)
+    skipped = [
+        path
+        for path in sorted(inbox.rglob("*"))
+        if path.is_file()
+        # Dotfiles and *.tmp are files still being written, by convention (README): not skipped.
+        and not any(part.startswith(".") for part in path.relative_to(inbox).parts)
+        and not path.name.endswith(".tmp")
+        and file_format(path) is None
+    ]
+    # A folder of thousands of other files must not flood the console: name a few, count the rest.
+    for path in skipped[:SKIPPED_LISTED]:
+        console.print(f"[yellow]skipped {path}: not an event file ({kinds})[/yellow]", soft_wrap=True)
+    if len(skipped) > SKIPPED_LISTED:
+        console.print(f"[yellow]skipped {len(skipped) - SKIPPED_LISTED:,} more files of other kinds[/yellow]")
+    return skipped
+
+
+def check_home(home: Path) -> None:
+    """Refuse (exit 2) a home that is a file or cannot be written, before anything is created in it."""
+    existing = next((p for p in (home, *home.parents) if p.exists()), None)
+    if home.exists() and not home.is_dir():
+        problem = "is a file: give a folder (it is created if missing)"
+    elif existing is not None and existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"cannot be written ({existing} is not writable)"
+    elif existing is not None and not existing.is_dir():
+        problem = f"cannot be created ({existing} is a file)"
+    else:
+        return
+    console.print(f"[red]home {home} {problem}[/red]", soft_wrap=True)
+    raise typer.Exit(2)
+
+
 @app.command()
 def run(
     inbox: Annotated[Path, typer.Option("--inbox", help="Folder of event files to ingest.")],
@@ -238,8 +343,16 @@ def run(
     tests: Annotated[
         bool, typer.Option("--tests/--skip-tests", help="Run dbt's data tests after the build.")
     ] = True,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Print every step's and dbt's detail (always in <home>/logs/run.log)."
+        ),
+    ] = False,
 ) -> None:
     """One shot: ingest every new file, apply, build, publish, then dbt's data tests; print the counts."""
+    from dagster_project.run_display import RunDisplay
+
     started = time.perf_counter()
     as_of_iso = _timestamp(as_of)
     if as_of_iso is not None:
@@ -248,13 +361,22 @@ def run(
         except AsOfInFutureError as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc
-    if not inbox.exists():
-        console.print(f"[red]inbox {inbox} does not exist[/red]")
-        raise typer.Exit(2)
-    with console.status(
-        "running ingest → apply → dbt → publish → tests (progress shows in the Dagster UI when served)…"
-    ):
-        out = run_pipeline(home, inbox, as_of=as_of_iso, tests=tests)
+    check_inbox(inbox)
+    check_home(home)
+    log = home.resolve() / "logs" / "run.log"
+    # The bars go to the terminal as it is now: while a job runs, its output goes to the log instead.
+    display = RunDisplay(log, Console(file=sys.stderr), verbose=verbose)
+    status = (
+        console.status("running ingest → apply → dbt → publish → tests…")
+        if verbose
+        else contextlib.nullcontext()
+    )
+    try:
+        with status:
+            out = run_pipeline(home, inbox, as_of=as_of_iso, tests=tests, display=display)
+    except typer.Exit:
+        console.print(f"the run's detail: {log}", soft_wrap=True)
+        raise
     assets = out["assets"]
     raw = assets.get("raw/events", {})
     quarantine = assets.get("raw/quarantine", {})
@@ -288,6 +410,15 @@ def run(
         )
     table.add_row("elapsed", f"{time.perf_counter() - started:.1f} s")
     Console().print(table)
+    console.print(f"the run's detail: {log}", soft_wrap=True)
+    if not raw.get("files_new", 0):
+        seen = raw.get("files_seen", 0)
+        console.print(
+            f"nothing new: every one of the {seen} event file(s) in {inbox} was ingested before"
+            if seen
+            else f"nothing new: no event files in {inbox}",
+            soft_wrap=True,
+        )
 
 
 def _alerts_line(figures: dict) -> str:
@@ -305,64 +436,174 @@ def serve(
     dagster_port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3000,
     streamlit_port: Annotated[int, typer.Option(help="Streamlit port.")] = 8501,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also print the services' logs here (always in <home>/logs)."),
+    ] = False,
 ) -> None:
     """Dagster UI (sensor and schedule on) and the Streamlit dashboards on the snapshot; Ctrl-C stops both."""
+    check_home(home)
     paths = _point_env_at(home, inbox or Path(os.environ.get(ENV_INBOX, PROJECT_ROOT / "data" / "inbox")))
     ensure_dbt_manifest()
     bin_dir = Path(sys.executable).parent
-    procs = [
-        subprocess.Popen(
-            [
-                str(bin_dir / "dagster"),
-                "dev",
-                "-m",
-                "dagster_project.definitions",
-                "-h",
-                host,
-                "-p",
-                str(dagster_port),
-            ],
-            cwd=PROJECT_ROOT,
-            start_new_session=True,
-        ),
-        subprocess.Popen(
-            [
-                str(bin_dir / "streamlit"),
-                "run",
-                str(PROJECT_ROOT / "streamlit_app" / "app.py"),
-                "--server.headless",
-                "true",
-                "--server.address",
-                host,
-                "--server.port",
-                str(streamlit_port),
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=PROJECT_ROOT,
-            start_new_session=True,
-        ),
-    ]
-    console.print(
-        f"[bold]Dagster UI[/bold]   http://{host}:{dagster_port}   (inbox: {os.environ[ENV_INBOX]})"
-    )
-    console.print(f"[bold]Dashboards[/bold]   http://{host}:{streamlit_port}   (snapshot: {paths.serving})")
-    console.print("Ctrl-C stops both.")
+    logs = paths.home / "logs"
+    logs.mkdir(exist_ok=True)
+    commands = {
+        "Dagster": [
+            str(bin_dir / "dagster"),
+            "dev",
+            "-m",
+            "dagster_project.definitions",
+            "-h",
+            host,
+            "-p",
+            str(dagster_port),
+        ],
+        "Streamlit": [
+            str(bin_dir / "streamlit"),
+            "run",
+            str(PROJECT_ROOT / "streamlit_app" / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.address",
+            host,
+            "--server.port",
+            str(streamlit_port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+    }
+    probe = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    health = {
+        "Dagster": f"http://{probe}:{dagster_port}/server_info",
+        "Streamlit": f"http://{probe}:{streamlit_port}/_stcore/health",
+    }
+    services: dict[str, subprocess.Popen] = {}
+    # SIGTERM (a service manager, `kill`) and SIGHUP (a closed terminal) stop the services as Ctrl-C
+    # does: by default they would end this process alone and leave both services running.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        while all(p.poll() is None for p in procs):
+        for name, command in commands.items():
+            # Each service in a session of its own, so stopping its process group reaches every process
+            # it started (dagster dev: the webserver, the daemon, the code server).
+            services[name] = subprocess.Popen(
+                command,
+                cwd=PROJECT_ROOT,
+                start_new_session=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            _keep_log(services[name], logs / f"{name.lower()}.log", echo=verbose)
+        with console.status("starting Dagster and Streamlit…"):
+            _wait_until_answering(services, health, logs)
+        console.print(
+            f"[bold]Dagster UI[/bold]   http://{host}:{dagster_port}   (inbox: {os.environ[ENV_INBOX]})",
+            soft_wrap=True,
+        )
+        console.print(
+            f"[bold]Dashboards[/bold]   http://{host}:{streamlit_port}   (snapshot: {paths.serving})",
+            soft_wrap=True,
+        )
+        console.print(f"Logs in {logs} (--verbose prints them here). Ctrl-C stops both.", soft_wrap=True)
+        while not (stopped := [n for n, p in services.items() if p.poll() is not None]):
             time.sleep(1)
+        _service_stopped(stopped[0], services[stopped[0]], logs)
     except KeyboardInterrupt:
         pass
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-        deadline = time.monotonic() + 20
-        for proc in procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        _stop_services(list(services.values()))
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _keep_log(proc: subprocess.Popen, log: Path, *, echo: bool) -> threading.Thread:
+    """Append a service's output to its log file (everything, always); with `echo`, print it too.
+    Returns the thread doing it, which ends when the service closes its output."""
+
+    def pump() -> None:
+        with log.open("ab") as handle:
+            for line in proc.stdout:
+                handle.write(line)
+                handle.flush()
+                if echo:
+                    sys.stdout.buffer.write(line)
+                    sys.stdout.flush()
+
+    thread = threading.Thread(target=pump, name=f"log-{log.stem}", daemon=True)
+    thread.start()
+    return thread
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+def _wait_until_answering(services: dict[str, subprocess.Popen], health: dict[str, str], logs: Path) -> None:
+    """Return once every service answers its health URL: URLs printed before that lead nowhere."""
+    waiting = dict(health)
+    while waiting:
+        for name, proc in services.items():
+            if proc.poll() is not None:
+                _service_stopped(name, proc, logs)
+        for name, url in list(waiting.items()):
+            if _answers(url):
+                del waiting[name]
+        if waiting:
+            time.sleep(0.5)
+
+
+def _service_stopped(name: str, proc: subprocess.Popen, logs: Path) -> None:
+    console.print(
+        f"[red]{name} stopped (exit code {proc.returncode}): see {logs / f'{name.lower()}.log'}[/red]",
+        soft_wrap=True,
+    )
+    raise typer.Exit(1)
+
+
+def _stop_services(procs: list[subprocess.Popen], grace_seconds: float = 20) -> None:
+    """Interrupt each service's whole process group, then kill what is left after the grace time."""
+    for proc in procs:
+        # Also when the leader has ended: what it started (dagster dev's daemon) may still run.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
+    deadline = time.monotonic() + grace_seconds
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        # The group outlives its leader when a child (the daemon, the code server) is slow to stop.
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs (zombies do not count: only their parent can reap them)."""
+    proc_fs = Path("/proc")
+    if not proc_fs.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc_fs.glob("[0-9]*/stat"):
+        try:
+            # Fields after the command, which is in parentheses and may hold spaces: state, ppid, pgrp.
+            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
 
 
 @app.command()
@@ -393,18 +634,52 @@ def quarantine_export(
     ],
     reason: Annotated[str | None, typer.Option("--reason", help="Only this reason code.")] = None,
 ) -> None:
-    """Write quarantined records as JSON Lines to fix and drop back into the inbox."""
-    from dagster_project.quarantine import export_quarantine
+    """Write quarantined records as JSON Lines to fix and drop back into the inbox; beside them, in
+    `<name>.reasons.tsv`, each line's reason, file and line."""
+    from dagster_project.contract import Reason
+    from dagster_project.quarantine import export_quarantine, reasons_path
 
+    if reason is not None and reason not in Reason.all():
+        console.print(
+            f"[red]unknown reason code {reason!r}; the codes are: {', '.join(Reason.all())}[/red]",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     paths = HomePaths(home.resolve())
     if not paths.serving.exists():
         console.print(f"[red]no snapshot at {paths.serving}: run `workstream run` first[/red]")
         raise typer.Exit(2)
-    written, skipped = export_quarantine(paths.serving, out, reason=reason)
+    with _os_errors_exit_2(f"cannot write {out}"):
+        written, skipped = export_quarantine(paths.serving, out, reason=reason)
+    which = f" with reason {reason}" if reason else ""
+    if not written and not skipped:
+        console.print(f"no quarantined records{which} in {paths.serving}: {out} is empty", soft_wrap=True)
+        return
     console.print(
-        f"wrote {written:,} records to {out}"
-        + (f" ({skipped} whole-file entries listed in stderr)" if skipped else "")
+        f"wrote {written:,} records{which} to {out}, their reason, file and line to {reasons_path(out)}"
+        + (f" ({skipped} whole-file entries listed in stderr)" if skipped else ""),
+        soft_wrap=True,
     )
+
+
+def _org_control_store(home: Path, org: str) -> Path:
+    """The home's control store, refusing (exit 2) a home without one or an org it has never queued
+    for: an empty answer there would read as "no dead letters" when the path or the org is wrong."""
+    from dagster_project import outbox
+
+    control = HomePaths(home.resolve()).control
+    if not home.is_dir():
+        console.print(f"[red]no home at {home}[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    if not control.exists():
+        console.print(f"[red]no control store at {control}: run `workstream run` first[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    orgs = [row.org_id for row in outbox.health(control, default_clock().now())]
+    if org not in orgs:
+        known = f"; orgs with items: {', '.join(orgs)}" if orgs else ""
+        console.print(f"[red]org {org!r} has no outbox items in {home}{known}[/red]", soft_wrap=True)
+        raise typer.Exit(2)
+    return control
 
 
 @outbox_app.command("dead-letters")
@@ -415,7 +690,10 @@ def outbox_dead_letters(
     """List one org's dead letters with their attempts and last error."""
     from dagster_project import outbox
 
-    rows = outbox.dead_letters(HomePaths(home.resolve()).control, org)
+    rows = outbox.dead_letters(_org_control_store(home, org), org)
+    if not rows:
+        console.print(f"no dead letters for org {org}")
+        return
     table = Table(title=f"dead letters of {org}: {len(rows)}")
     for name in ("event_id", "entity", "attempts", "dead_at", "last_error"):
         table.add_column(name)
@@ -442,15 +720,15 @@ def outbox_retry(
     """Put dead letters back in the queue (attempts reset); the outbox sensor or the next run applies them."""
     from dagster_project import outbox
 
-    paths = HomePaths(home.resolve())
-    if all_dead:
-        wanted = [(org, d.event_id) for d in outbox.dead_letters(paths.control, org)]
-    elif event_id:
-        wanted = [(org, e) for e in event_id]
-    else:
+    if not all_dead and not event_id:
         console.print("[red]name --event-id ID (repeatable) or --all[/red]")
         raise typer.Exit(2)
-    revived = outbox.retry_dead(paths.control, wanted, default_clock().now())
+    control = _org_control_store(home, org)
+    if all_dead:
+        wanted = [(org, d.event_id) for d in outbox.dead_letters(control, org)]
+    else:
+        wanted = [(org, e) for e in event_id or []]
+    revived = outbox.retry_dead(control, wanted, default_clock().now())
     missing = sorted(set(wanted) - set(revived))
     console.print(f"{len(revived)} item(s) back in the queue")
     for _, eid in missing:

@@ -84,6 +84,15 @@ class WarmQueuedRunCoordinator(QueuedRunCoordinator):
             definitions.defs.resources["dbt"].warm_up(HomePaths(home_from_env()).ensure())
 
 
+def execute_in_turn(recon_job: Any, run: Any, instance: DagsterInstance) -> None:
+    """Execute the run once no other run of this home (a `workstream run` of the CLI) is going."""
+    from dagster_project.run_lock import run_lock
+    from dagster_project.settings import home_from_env
+
+    with run_lock(home_from_env()):
+        execute_run(recon_job, run, instance)
+
+
 class InProcessThreadRunLauncher(RunLauncher, ConfigurableClass):
     """Execute the run in this process on its own thread (the daemon's loop keeps going meanwhile)."""
 
@@ -110,7 +119,7 @@ class InProcessThreadRunLauncher(RunLauncher, ConfigurableClass):
         self._instance.add_run_tags(run.run_id, {LAUNCHER_TAG: str(os.getpid())})
         recon_job = recon_job_from_origin(context.job_code_origin)  # type: ignore[arg-type]
         threading.Thread(
-            target=execute_run,
+            target=execute_in_turn,
             args=(recon_job, run, self._instance),
             name=f"workstream-run-{run.run_id[:8]}",
             daemon=True,

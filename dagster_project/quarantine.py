@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 from pathlib import Path
 
@@ -34,8 +35,19 @@ def repairable_record(raw: str) -> bytes:
     return orjson.dumps(record)
 
 
+REASONS_COLUMNS = ("out_line", "file", "line", "reason", "detail")
+
+
+def reasons_path(out: Path) -> Path:
+    """The side file beside an export: why each exported line was quarantined and where it came from.
+    Tab-separated, a kind the ingest does not read, so dropping the folder into the inbox is harmless."""
+    return out.with_name(f"{out.name.removesuffix('.jsonl')}.reasons.tsv")
+
+
 def export_quarantine(serving: Path, out: Path, *, reason: str | None = None) -> tuple[int, int]:
-    """Write every quarantined record (optionally of one reason); returns (written, whole-file entries)."""
+    """Write every quarantined record (optionally of one reason) to `out`, and to `reasons_path(out)`
+    its reason, file and line: beside the record, not in it, so the fixed line is the original record.
+    Returns (written, whole-file entries)."""
     con = connect(serving, read_only=True)
     try:
         rows = con.execute(
@@ -47,12 +59,16 @@ def export_quarantine(serving: Path, out: Path, *, reason: str | None = None) ->
         con.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     written = skipped = 0
-    with out.open("wb") as handle:
+    with out.open("wb") as handle, reasons_path(out).open("w", newline="", encoding="utf-8") as side:
+        reasons = csv.writer(side, delimiter="\t", lineterminator="\n")
+        reasons.writerow(REASONS_COLUMNS)
         for file, line, why, detail, raw in rows:
             if line == 0 or raw is None:
                 skipped += 1
                 print(f"{file}: whole file quarantined ({why}: {detail})", file=sys.stderr)
+                reasons.writerow(("", file, line, why, detail or ""))
                 continue
             handle.write(repairable_record(raw) + b"\n")
             written += 1
+            reasons.writerow((written, file, line, why, detail or ""))
     return written, skipped

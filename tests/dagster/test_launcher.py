@@ -65,3 +65,33 @@ def test_an_unknown_launcher_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKSTREAM_RUN_LAUNCHER", "threads")
     with pytest.raises(Exception, match="WORKSTREAM_RUN_LAUNCHER"):
         cli.write_dagster_home(HomePaths(tmp_path))
+
+
+@dg.op
+def _finds_the_run_lock_held() -> None:
+    from filelock import FileLock, Timeout
+
+    from dagster_project.run_lock import run_lock_path
+    from dagster_project.settings import home_from_env
+
+    try:
+        FileLock(run_lock_path(home_from_env()), thread_local=False).acquire(timeout=0)
+    except Timeout:
+        return
+    raise AssertionError("the run executed without holding the home's run lock")
+
+
+@dg.job
+def lock_probe_job() -> None:
+    _finds_the_run_lock_held()
+
+
+def test_a_run_the_daemon_launches_in_process_holds_the_homes_run_lock(tmp_path, monkeypatch):
+    """So `workstream run` (which takes the same lock) waits for it instead of writing alongside."""
+    from dagster_project.launcher import execute_in_turn
+
+    monkeypatch.setenv("WORKSTREAM_HOME", str(tmp_path))
+    with dg.instance_for_test() as instance:
+        run = instance.create_run_for_job(lock_probe_job)
+        execute_in_turn(dg.reconstructable(lock_probe_job), run, instance)
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.SUCCESS

@@ -22,7 +22,7 @@ from tests.events_factory import event, write_jsonl, write_parquet
 
 pytestmark = pytest.mark.integration
 
-NOW = "2026-11-28T12:00:00+00:00"
+NOW = "2026-12-01T00:00:00+00:00"  # the as-of is the clock: a run cannot see the future
 AS_OF = "2026-12-01T00:00:00+00:00"
 
 
@@ -42,7 +42,20 @@ def _hostile_inbox(folder: Path) -> Path:
         b'"x":0', b'"x":1e400'
     )
     two_orgs = orjson.dumps(event("h-5")).replace(b'"org_id":"acme"', b'"org_id":"acme","org_id":"globex"')
-    write_jsonl(folder / "a.jsonl", [valid, lowercase, year_zero, deep, ambiguous, overflow, two_orgs])
+    # the edges of the supported range are accepted, and the apply holds them
+    earliest = orjson.dumps(event("ok-3", occurred_at="0001-01-01T00:00:00Z", entity_id="s-old"))
+    latest_expiry = orjson.dumps(
+        event(
+            "ok-4",
+            event_name="memory.recorded",
+            entity_id="s-old",
+            payload={"atom_type": "risk", "content": "x", "expires_at": "9999-12-31T23:59:59.999999Z"},
+        )
+    )
+    write_jsonl(
+        folder / "a.jsonl",
+        [valid, lowercase, year_zero, deep, ambiguous, overflow, two_orgs, earliest, latest_expiry],
+    )
     typed = folder / "b.parquet"
     write_parquet(typed, [event("h-6")])
     table = pq.read_table(typed)
@@ -69,10 +82,8 @@ def test_a_run_over_hostile_records_quarantines_them_by_name_and_publishes_the_r
         assert reason in done.stdout, (reason, done.stdout)
     con = duckdb.connect(str(home / "serving.duckdb"), read_only=True)
     try:
-        assert con.execute("select event_id from marts.events order by 1").fetchall() == [
-            ("ok-1",),
-            ("ok-2",),
-        ]
+        published = con.execute("select event_id from marts.events order by 1").fetchall()
+        assert published == [("ok-1",), ("ok-2",), ("ok-3",), ("ok-4",)]
         assert con.execute("select count(*) from marts.candidates").fetchone() == (0,)
         quarantined = con.execute("select file, line, reason from marts.quarantine order by 1, 2").fetchall()
     finally:

@@ -1,0 +1,68 @@
+"""`workstream run` on the console: a bar per step and the summary; the detail in its log file."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from dagster_project.cli import app
+from dagster_project.defs.transform import workstream_dbt_assets
+from tests.events_factory import event, write_jsonl
+
+runner = CliRunner()
+# What dagster-dbt echoes for every dbt model and test, e.g. "12 of 42 OK created sql table model …".
+DBT_PROGRESS = re.compile(r"^\d+ of \d+ (START|OK|PASS)", re.MULTILINE)
+
+
+def test_run_shows_a_bar_per_step_and_keeps_dbts_detail_in_its_log_unless_verbose(tmp_path: Path):
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    inbox.mkdir()
+    write_jsonl(inbox / "a.jsonl", [event("e1"), event("e2", entity_id="sig-2")])
+    os.utime(inbox / "a.jsonl", (0, 0))  # long settled: the ingest takes it now
+
+    quiet = runner.invoke(app, ["run", "--inbox", str(inbox), "--home", str(home), "--skip-tests"])
+    assert quiet.exit_code == 0, quiet.output
+    assert not DBT_PROGRESS.search(quiet.output)
+    models = len(workstream_dbt_assets.keys)
+    bars = {
+        line.split()[0] + (" build" if line.startswith("dbt build") else "")
+        for line in quiet.output.splitlines()
+        if "━" in line
+    }
+    assert {"ingest", "apply", "dbt build", "publish"} <= bars, quiet.output
+    assert f"{models}/{models}" in quiet.output
+    log = home / "logs" / "run.log"
+    assert DBT_PROGRESS.search(log.read_text())
+    assert str(log) in quiet.output
+
+    verbose = runner.invoke(
+        app, ["run", "--inbox", str(inbox), "--home", str(home), "--skip-tests", "--verbose"]
+    )
+    assert verbose.exit_code == 0, verbose.output
+    assert DBT_PROGRESS.search(verbose.output)
+    assert "━" not in verbose.output
+    assert log.read_text().count("==== dbt build: run ") == 2
+
+
+class _BrokenEventLog:
+    """An instance whose event log cannot be read (a locked or damaged store)."""
+
+    def get_records_for_run(self, *args, **kwargs):
+        raise OSError("the event log cannot be read")
+
+
+def test_a_progress_display_that_cannot_read_the_event_log_never_fails_the_run(tmp_path: Path):
+    from rich.console import Console
+
+    from dagster_project.run_display import RunDisplay
+
+    display = RunDisplay(tmp_path / "run.log", Console(file=io.StringIO()), verbose=False)
+    ran = []
+    with display.job(_BrokenEventLog(), "run-1", "dbt build", {"workstream_dbt_assets": 3}):
+        ran.append(True)
+    assert ran == [True]
+    assert "==== dbt build: run run-1" in (tmp_path / "run.log").read_text()
