@@ -42,6 +42,7 @@ from dagster_project.ingestion.readers import (
 from dagster_project.ingestion.validation import (
     STAGE_DATABASE,
     drop_stage,
+    load_validators,
     prepare_batch,
     stage_json_file,
     stage_raw_text,
@@ -668,6 +669,7 @@ def ingest_paths(
     results: dict[int, FileResult] = {}
     if new:
         stage_schema(con)  # the stage database, attached before the lanes use it
+        load_validators()  # pandera's lazy imports on this thread, not in a lane
         lanes = min(2, len(new))
         threads = con.execute("select current_setting('threads')").fetchone()[0]
         schedule = _Schedule(new)

@@ -547,6 +547,17 @@ _DETAILS = {
 }
 
 
+def load_validators() -> None:
+    """Load pandera's polars backends on the calling thread.
+
+    pandera imports its backends on the first `validate`; when that first call comes from an ingest lane
+    thread, the import (and any import hook compiling modules on the way, like pytest's assertion
+    rewriting) runs in that thread, where CPython 3.11's AST constructor can fail with "recursion depth
+    mismatch". One empty validation on the main thread does the import once, before the lanes start.
+    """
+    pa.DataFrameSchema({}).validate(pl.DataFrame())
+
+
 def envelope_reasons(parsed: pl.DataFrame, now: datetime) -> pl.DataFrame:
     """One (line, reason, detail) per record of the envelope frame that fails the envelope schema."""
     candidates = parsed
