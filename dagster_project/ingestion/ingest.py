@@ -385,7 +385,8 @@ def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: dat
                 staged.exception()  # DuckDB's view of an unreadable file does not matter; wait for it
             return _Read(info, schema, error=exc)
         error = staged.exception() if staged is not None else None
-        if error is not None and not isinstance(error, duckdb.Error):
+        # OSError: the path stopped being a regular file after it was hashed; Python's read says so too
+        if error is not None and not isinstance(error, duckdb.Error | OSError):
             raise error
         refused = error is not None
         if refused and isinstance(first, JsonFile):

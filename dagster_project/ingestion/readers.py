@@ -9,18 +9,22 @@ text. CSV and Parquet rows become a frame of their string columns (`Table`); the
 from __future__ import annotations
 
 import csv
+import errno
 import gc
 import gzip
 import hashlib
 import io
 import json
+import os
 import re
+import stat
 import time
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 import polars as pl
@@ -77,6 +81,47 @@ def lenient_only(text: str | bytes) -> bool:
     return LENIENT_JSON.search(
         text if isinstance(text, bytes) else text.encode()
     ) is not None and not is_strict_json(text)
+
+
+class NotInboxFile(OSError):
+    """The path is not a regular file of its own (a symbolic link, a folder, a pipe, a device): it is
+    never read, so a link cannot bring a file from outside the inbox in."""
+
+
+# Never follow a link (O_NOFOLLOW); never wait for a writer on a named pipe (O_NONBLOCK: no effect on a
+# regular file, and anything else is refused once open).
+_OPEN_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def open_inbox_file(path: Path) -> BinaryIO:
+    """Open an inbox file for reading: a regular file reached without following a symbolic link as its
+    last component, else `NotInboxFile`. Every reader opens files through this, so the check and the
+    read are of the same file."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or (exc.errno == errno.EMLINK and os.path.islink(path)):
+            raise NotInboxFile(errno.ELOOP, "a symbolic link is not read", str(path)) from exc
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotInboxFile(errno.EINVAL, "not a regular file", str(path))
+    return os.fdopen(fd, "rb")
+
+
+# DuckDB reads a path as a glob pattern (`[`, `*`, `?`), and no quoting makes every name literal. An
+# open file's /dev/fd entry names exactly that file and holds none of them.
+_FD_DIR = Path("/dev/fd")
+
+
+@contextmanager
+def duckdb_path(path: Path) -> Iterator[str]:
+    """A path naming exactly `path` to DuckDB's readers (`read_json`, `read_parquet`), valid in the block."""
+    with open_inbox_file(path) as handle:
+        yield str(_FD_DIR / str(handle.fileno()))
 
 
 class UnreadableFile(Exception):
@@ -182,7 +227,7 @@ def file_format(path: Path) -> str | None:
 
 def content_hash(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_inbox_file(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -207,6 +252,14 @@ def list_inbox(
     return ready
 
 
+def _read_all(path: Path) -> bytes:
+    try:
+        with open_inbox_file(path) as handle:
+            return handle.read()
+    except OSError as exc:  # e.g. replaced by a link after it was hashed
+        raise UnreadableFile("unreadable_file", f"cannot read {path.name}: {exc}") from exc
+
+
 def _decode(line: bytes) -> tuple[str, bool]:
     """A record's text (stripped) and whether it was invalid UTF-8 (then decoded with replacements)."""
     try:
@@ -228,7 +281,8 @@ def _is_record(line: bytes) -> bool:
 def _json_file(path: Path, compressed: bool) -> Iterator[RecordBatch]:
     try:
         # gzip.decompress: every member, in one call per member (≈ 20 % faster than reading a GzipFile)
-        data = gzip.decompress(path.read_bytes()) if compressed else path.read_bytes()
+        data = _read_all(path)
+        data = gzip.decompress(data) if compressed else data
     except (OSError, EOFError, zlib.error) as exc:  # a damaged deflate stream is a zlib.error
         raise UnreadableFile("unreadable_file", f"cannot read {path.name}: {exc}") from exc
     data = without_bom(data)
@@ -309,7 +363,7 @@ def _csv_batches(path: Path) -> Iterator[RecordBatch]:
     stdlib reader does every other file (polars' reader cannot: it fills a short row with nulls, so it
     cannot tell `a,b` from `a,b,`).
     """
-    yield from _csv_batches_slow(without_bom(path.read_bytes()), path)
+    yield from _csv_batches_slow(without_bom(_read_all(path)), path)
 
 
 def _csv_rows(text: str) -> list[list[str] | csv.Error]:
@@ -567,10 +621,11 @@ def _parquet_batches(path: Path) -> Iterator[RecordBatch]:
     and the file's transaction rolls back, see `validation`).
     """
     try:
-        parquet = pq.ParquetFile(path)
+        with open_inbox_file(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableFile("unreadable_file", f"cannot read {path.name} as Parquet: {exc}") from exc
-    schema = parquet.schema_arrow
     _check_header(schema.names, path)
     for name in ENVELOPE_FIELDS:
         kind = schema.field(name).type
@@ -578,7 +633,7 @@ def _parquet_batches(path: Path) -> Iterator[RecordBatch]:
             raise UnreadableFile(
                 "unreadable_file", f"cannot read {path.name} as Parquet: column {name} is {kind}, not text"
             )
-    bounds = batch_bounds(parquet.metadata.num_rows)
+    bounds = batch_bounds(rows)
     for start, end in bounds:
         yield ParquetRows(path, start, end - start, last=end == bounds[-1][1])
 

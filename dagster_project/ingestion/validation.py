@@ -39,6 +39,7 @@ from dagster_project.ingestion.readers import (
     RecordBatch,
     Table,
     UnreadableFile,
+    duckdb_path,
     lenient_only,
 )
 
@@ -189,8 +190,9 @@ def stage_json_file(con: duckdb.DuckDBPyConnection, path: Path, *, compressed: b
     """DuckDB's pass over a JSON Lines file into `<schema>.json_records`. It needs only the path, so it
     can run while Python reads the same file's lines (`prepare_batch(..., json_staged=True)` goes on)."""
     con.execute(f"create schema if not exists {schema}")
-    params = {"path": str(path), "compression": "gzip" if compressed else "uncompressed"}
-    _stage(con, f"{schema}.json_records", _JSON_FILE_SQL, params)
+    with duckdb_path(path) as exact:
+        params = {"path": exact, "compression": "gzip" if compressed else "uncompressed"}
+        _stage(con, f"{schema}.json_records", _JSON_FILE_SQL, params)
 
 
 def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: str, *, staged: bool) -> None:
@@ -202,9 +204,10 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
     if not staged and not batch.duckdb_refused:
         try:
             stage_json_file(con, batch.path, compressed=batch.compressed, schema=schema)
-        except duckdb.Error:
+        except (duckdb.Error, OSError):
             # DuckDB's reader refuses a file Python read (an empty .gz, zero padding after the gzip
-            # stream, a record past its memory cap): every record takes the precise path, from Python's text.
+            # stream, a record past its memory cap), or the path is no longer a regular file (OSError):
+            # every record takes the precise path, from Python's text.
             batch.duckdb_refused = True
     records = f"{schema}.json_records"
     trusted, first, precise = False, 0, []
@@ -287,15 +290,11 @@ where file_row_number >= $start and (file_row_number < $end or $last)
 def _parse_parquet(con: duckdb.DuckDBPyConnection, batch: ParquetRows, schema: str) -> None:
     """Parquet: DuckDB reads the batch's rows into `<schema>.parquet_rows`; only the payload string
     needs JSON parsing. A read that fails (a damaged page) makes the whole file unreadable."""
-    params = {
-        "path": str(batch.path),
-        "start": batch.start,
-        "end": batch.start + batch.count,
-        "last": batch.last,
-    }
+    params = {"start": batch.start, "end": batch.start + batch.count, "last": batch.last}
     try:
-        con.execute(_PARQUET_ROWS_SQL.replace("{schema}", schema), params)
-    except duckdb.Error as exc:
+        with duckdb_path(batch.path) as exact:
+            con.execute(_PARQUET_ROWS_SQL.replace("{schema}", schema), {**params, "path": exact})
+    except (duckdb.Error, OSError) as exc:
         raise UnreadableFile(
             "unreadable_file", f"cannot read {batch.path.name} as Parquet: {exc}".splitlines()[0]
         ) from exc
