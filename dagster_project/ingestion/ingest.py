@@ -384,9 +384,14 @@ def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: dat
     Files are hashed up front and read later (by a lane): one rewritten in between,
     against the inbox's write-then-rename rule, is hashed again so the ledger names what was read.
     """
-    stat = info.path.stat()
-    if (stat.st_size, stat.st_mtime_ns) != (info.size, info.mtime_ns):
-        info = _inbox_file(info.path, info.name)
+    try:
+        stat = info.path.stat(follow_symlinks=False)
+        if (stat.st_size, stat.st_mtime_ns) != (info.size, info.mtime_ns):
+            info = _inbox_file(info.path, info.name)
+    except OSError as exc:
+        # Removed, or swapped for a link, since it was hashed: the ledger names the content that was
+        # hashed, and says it could not be read.
+        return _Read(info, schema, error=UnreadableFile("unreadable_file", f"cannot read {info.name}: {exc}"))
     inflated = None
     if info.format == "jsonl.gz":
         # Python inflates first, within its limits: DuckDB's reader would inflate a decompression bomb

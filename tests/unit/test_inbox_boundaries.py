@@ -151,3 +151,35 @@ def test_a_gzip_file_within_the_ratio_limit_is_read_whole(tmp_path: Path, wareho
     report = ingest_paths(warehouse, [path], now=now)
 
     assert [(f.status, f.accepted) for f in report.files] == [("ok", 2000)]
+
+
+@pytest.mark.parametrize("swap", ["link", "removed"])
+def test_a_file_swapped_for_a_link_or_removed_after_hashing_is_not_read_and_the_run_goes_on(
+    tmp_path: Path, outside: Path, warehouse, now, monkeypatch, swap
+):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    first = write_jsonl(inbox / "a-swapped.jsonl", [event("a-1")])
+    second = write_jsonl(inbox / "b-real.jsonl", [event("b-1")])
+    real = ingest_module._inbox_file_or_why
+
+    def hash_then_swap(path: Path, name: str):
+        info = real(path, name)
+        if path == first:  # after the hash, before the read
+            path.unlink()
+            if swap == "link":
+                path.symlink_to(outside / "secret.jsonl")
+        return info
+
+    monkeypatch.setattr(ingest_module, "_inbox_file_or_why", hash_then_swap)
+
+    report = ingest_paths(warehouse, [first, second], now=now, inbox=inbox)
+
+    assert [(f.file, f.status, f.accepted) for f in report.files] == [
+        ("a-swapped.jsonl", "unreadable", 0),
+        ("b-real.jsonl", "ok", 1),
+    ]
+    assert warehouse.execute("select list(event_id) from raw.events").fetchone()[0] == ["b-1"]
+    assert warehouse.execute("select file, line, reason from raw.quarantine").fetchall() == [
+        ("a-swapped.jsonl", 0, "unreadable_file")
+    ]
