@@ -119,8 +119,9 @@ def open_inbox_file(path: Path) -> BinaryIO:
 
 
 # DuckDB reads a path as a glob pattern (`[`, `*`, `?`), and no quoting makes every name literal. An
-# open file's /dev/fd entry names exactly that file and holds none of them.
-_FD_DIR = Path("/dev/fd")
+# open file's /dev/fd entry names exactly that file and holds none of them (/proc/self/fd where a
+# container has no /dev/fd).
+_FD_DIR = next((d for d in (Path("/dev/fd"), Path("/proc/self/fd")) if d.is_dir()), Path("/dev/fd"))
 
 
 @contextmanager
@@ -252,6 +253,9 @@ def content_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+_LINK_SKIPPED = "a symbolic link: not followed (move or copy the file into the inbox)"
+
+
 @dataclass
 class InboxScan:
     """What `scan_inbox` found: files ready to ingest, and entries it will not read, with why."""
@@ -291,9 +295,6 @@ def scan_inbox(inbox: Path, *, now: float | None = None, settle_seconds: float =
     scan.ready.sort(key=lambda path: path.relative_to(inbox).parts)
     scan.passed_over.sort()
     return scan
-
-
-_LINK_SKIPPED = "a symbolic link: not followed (move or copy the file into the inbox)"
 
 
 def list_inbox(
