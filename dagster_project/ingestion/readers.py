@@ -61,6 +61,10 @@ GZIP_RATIO_FLOOR = 16 << 20
 _GZIP_CHUNK = 4 << 20  # bytes inflated per step: what the limit can overshoot by
 _GZIP_INPUT = 1 << 20  # compressed bytes fed per step
 _ZERO_PADDING = re.compile(rb"\x00*")
+# Lines of ASCII whitespace only (what `_is_record` calls no record), after a newline; and the average
+# line length under which the JSON reader collapses them before splitting the file into lines.
+_BLANK_LINES = re.compile(rb"\n[\n \t\r\x0b\x0c\x1c-\x1f]*\n")  # one class repeated: no group stack
+_BYTES_PER_LINE = 16
 
 
 def without_bom(data: bytes) -> bytes:
@@ -378,6 +382,11 @@ def gunzip(data: bytes, name: str) -> bytes:
 def json_batches(path: Path, compressed: bool, data: bytes | None = None) -> Iterator[RecordBatch]:
     """The file's one batch; `data`: its bytes already read (and inflated) by `read_json_data`."""
     data = without_bom(read_json_data(path, compressed) if data is None else data)
+    if data.count(b"\n") > len(data) // _BYTES_PER_LINE:
+        # Mostly lines too short to be records: the split below costs a list slot per line, many times
+        # the file's size for a file of blank lines. Runs of lines that are not records go first (a
+        # record's number counts records only, so it does not change).
+        data = _BLANK_LINES.sub(b"\n", data)
     lines = data.split(b"\n")
     # _is_record, with its common case (a plain ASCII first character) inlined: one call per line is slow
     records = [

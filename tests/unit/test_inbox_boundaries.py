@@ -183,3 +183,31 @@ def test_a_file_swapped_for_a_link_or_removed_after_hashing_is_not_read_and_the_
     assert warehouse.execute("select file, line, reason from raw.quarantine").fetchall() == [
         ("a-swapped.jsonl", 0, "unreadable_file")
     ]
+
+
+def test_a_file_of_blank_lines_costs_memory_in_proportion_to_its_size_not_its_line_count(
+    tmp_path: Path, warehouse, now
+):
+    size = 32 << 20
+    path = tmp_path / "blank.jsonl"
+    with path.open("wb") as out:  # records around a long run of blank and whitespace-only lines
+        out.write(orjson_line(event("first")))
+        for _ in range(size >> 20):
+            out.write(b"\n" * (1 << 19) + b" \r\n\t\n" * (1 << 17))
+        out.write(orjson_line(event("last")))
+
+    tracemalloc.start()
+    try:
+        report = ingest_paths(warehouse, [path], now=now)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert [(f.lines, f.accepted) for f in report.files] == [(2, 2)]
+    assert peak < 3 * path.stat().st_size  # the bytes and a copy; not a list slot per line
+
+
+def orjson_line(record: dict) -> bytes:
+    import orjson
+
+    return orjson.dumps(record) + b"\n"
