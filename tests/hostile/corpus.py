@@ -599,6 +599,17 @@ def file_cases() -> list[FileCase]:
         ),
         FileCase("inbox entry", "empty .jsonl", _bytes_file("empty.jsonl", b""), "empty", alone=True),
         FileCase("inbox entry", "only blank lines", _bytes_file("blank.jsonl", b"\n \n\t\r\n\n"), "empty"),
+        FileCase(
+            "inbox entry", "4 MiB of newlines", _bytes_file("newlines.jsonl", b"\n" * (4 << 20)), "empty"
+        ),
+        FileCase(
+            "inbox entry",
+            "a record among 1 MiB of whitespace lines",
+            _bytes_file(
+                "spaces.jsonl", b" \r\n\t\n" * (1 << 18) + ev("among-blanks") + b"\x0b\n" * (1 << 18)
+            ),
+            "accepted",
+        ),
     ]
 
     def link(name: str, target: str) -> Callable[[Path], Path]:
