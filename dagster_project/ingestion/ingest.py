@@ -363,7 +363,7 @@ def _inbox_file(path: Path, name: str | None = None) -> InboxFile:
     if fmt is None:
         raise ValueError(f"{path.name}: not a contract format (.jsonl, .jsonl.gz, .csv, .parquet)")
     digest = content_hash(path)  # raises NotInboxFile before a link's target is looked at
-    stat = path.stat()
+    stat = path.stat(follow_symlinks=False)
     return InboxFile(path, fmt, digest, stat.st_size, stat.st_mtime_ns, name or path.name)
 
 

@@ -211,3 +211,14 @@ def orjson_line(record: dict) -> bytes:
     import orjson
 
     return orjson.dumps(record) + b"\n"
+
+
+def test_a_path_gone_before_it_is_hashed_is_passed_over_and_the_run_goes_on(tmp_path: Path, warehouse, now):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    real = write_jsonl(inbox / "b-real.jsonl", [event("real-1")])
+
+    report = ingest_paths(warehouse, [inbox / "a-gone.jsonl", real], now=now, inbox=inbox)
+
+    assert [(f.file, f.accepted) for f in report.files] == [("b-real.jsonl", 1)]
+    assert report.passed_over == [("a-gone.jsonl", "gone before it was read")]
