@@ -54,8 +54,9 @@ LENIENT_JSON_TEXT = r",\s*[}\]]|NaN|Infinity"
 _TRAILING_COMMA = re.compile(rb",\s*[}\]]")
 _LENIENT_WORDS = (b"NaN", b"Infinity")
 UTF8_BOM = b"\xef\xbb\xbf"
-# A .jsonl.gz may inflate to this many times its own size (event files compress far less), and any file
-# to the floor: past both it is a decompression bomb, refused before it is all in memory.
+# A .jsonl.gz (or a Parquet file's pages) may inflate to this many times the file's size (event files
+# compress far less), and any file to the floor: past both it is a decompression bomb, refused before it
+# is all in memory.
 GZIP_MAX_RATIO = 100
 GZIP_RATIO_FLOOR = 16 << 20
 _GZIP_CHUNK = 4 << 20  # bytes inflated per step: what the limit can overshoot by
@@ -369,14 +370,17 @@ def gunzip(data: bytes, name: str) -> bytes:
                 pending = member.unconsumed_tail
                 total += len(chunk)
                 if total > limit:
-                    raise UnreadableFile(
-                        "unreadable_file",
-                        f"{name}: inflates to more than {limit:,} bytes, over {GZIP_MAX_RATIO} times its "
-                        "size: refused as a decompression bomb (if it is real, drop it uncompressed)",
-                    )
+                    raise UnreadableFile("unreadable_file", _bomb_detail(name, limit))
                 chunks.append(chunk)
         offset -= len(member.unused_data)  # the next member starts in the slice this one ended in
     return b"".join(chunks)
+
+
+def _bomb_detail(name: str, limit: int) -> str:
+    return (
+        f"{name}: inflates to more than {limit:,} bytes, over {GZIP_MAX_RATIO} times its size: "
+        "refused as a decompression bomb (if it is real, drop it uncompressed)"
+    )
 
 
 def json_batches(path: Path, compressed: bool, data: bytes | None = None) -> Iterator[RecordBatch]:
@@ -724,9 +728,20 @@ def _parquet_batches(path: Path) -> Iterator[RecordBatch]:
     try:
         with open_inbox_file(path) as handle:
             parquet = pq.ParquetFile(handle)
-            schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
+            schema, meta, size = parquet.schema_arrow, parquet.metadata, os.fstat(handle.fileno()).st_size
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableFile("unreadable_file", f"cannot read {path.name} as Parquet: {exc}") from exc
+    # The footer's sizes are what the readers allocate by (a page that inflates past its declared size
+    # fails to read): the same ratio limit as gzip, checked before a page is read.
+    declared = sum(
+        meta.row_group(g).column(c).total_uncompressed_size
+        for g in range(meta.num_row_groups)
+        for c in range(meta.num_columns)
+    )
+    limit = max(GZIP_RATIO_FLOOR, GZIP_MAX_RATIO * size)
+    if declared > limit:
+        raise UnreadableFile("unreadable_file", _bomb_detail(path.name, limit))
+    rows = meta.num_rows
     _check_header(schema.names, path)
     for name in ENVELOPE_FIELDS:
         kind = schema.field(name).type

@@ -222,3 +222,27 @@ def test_a_path_gone_before_it_is_hashed_is_passed_over_and_the_run_goes_on(tmp_
 
     assert [(f.file, f.accepted) for f in report.files] == [("b-real.jsonl", 1)]
     assert report.passed_over == [("a-gone.jsonl", "gone before it was read")]
+
+
+def test_a_parquet_file_declaring_far_more_data_than_its_size_is_refused_as_a_bomb(
+    tmp_path: Path, warehouse, now
+):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dagster_project.contract import ENVELOPE_FIELDS
+    from tests.events_factory import tabular_row
+
+    rows = [
+        tabular_row(event(f"e{i}", payload={"source_type": "web", "owner": "a" * (1 << 20)}))
+        for i in range(40)
+    ]
+    table = pa.table({name: pa.array([r[name] for r in rows], pa.string()) for name in ENVELOPE_FIELDS})
+    path = tmp_path / "bomb.parquet"
+    pq.write_table(table, path, compression="zstd", use_dictionary=False)
+    assert GZIP_MAX_RATIO * path.stat().st_size < 40 << 20
+
+    report = ingest_paths(warehouse, [path], now=now)
+
+    assert [(f.status, dict(f.reasons)) for f in report.files] == [("unreadable", {"unreadable_file": 1})]
+    assert "decompression bomb" in warehouse.execute("select detail from raw.quarantine").fetchone()[0]
