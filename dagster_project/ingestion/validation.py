@@ -254,10 +254,24 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
     )
 
 
+def _over_memory_cap(con: duckdb.DuckDBPyConnection, exc: duckdb.Error) -> UnreadableFile:
+    """A CSV/Parquet batch DuckDB cannot hold within its cap: the file is unreadable, with the remedy
+    (its quarantine row names the file)."""
+    limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    return UnreadableFile(
+        "unreadable_file",
+        f"reading the file's rows needs more than DuckDB's memory cap ({limit}): split the file, "
+        f"or raise WORKSTREAM_DUCKDB_MEMORY ({str(exc).splitlines()[0]})",
+    )
+
+
 def _stage_table(con: duckdb.DuckDBPyConnection, schema: str, rows: str) -> None:
     """Parse the payload strings of split rows (`rows`: a relation with `_TABLE_SQL`'s input columns)
     into `<schema>.table_records`, the batch's `parsed` view."""
-    _stage(con, f"{schema}.table_records", _TABLE_SQL.replace("{rows}", rows))
+    try:
+        _stage(con, f"{schema}.table_records", _TABLE_SQL.replace("{rows}", rows))
+    except duckdb.OutOfMemoryException as exc:
+        raise _over_memory_cap(con, exc) from exc
     con.execute(f"create or replace view {schema}.parsed as select * from {schema}.table_records")
 
 
@@ -294,6 +308,8 @@ def _parse_parquet(con: duckdb.DuckDBPyConnection, batch: ParquetRows, schema: s
     try:
         with duckdb_path(batch.path) as exact:
             con.execute(_PARQUET_ROWS_SQL.replace("{schema}", schema), {**params, "path": exact})
+    except duckdb.OutOfMemoryException as exc:
+        raise _over_memory_cap(con, exc) from exc
     except (duckdb.Error, OSError) as exc:
         raise UnreadableFile(
             "unreadable_file", f"cannot read {batch.path.name} as Parquet: {exc}".splitlines()[0]

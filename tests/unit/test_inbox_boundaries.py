@@ -246,3 +246,31 @@ def test_a_parquet_file_declaring_far_more_data_than_its_size_is_refused_as_a_bo
 
     assert [(f.status, dict(f.reasons)) for f in report.files] == [("unreadable", {"unreadable_file": 1})]
     assert "decompression bomb" in warehouse.execute("select detail from raw.quarantine").fetchone()[0]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_table_too_large_for_duckdbs_memory_cap_is_unreadable_not_a_crash(
+    tmp_path: Path, now, monkeypatch, fmt
+):
+    import random
+
+    from dagster_project.warehouse import connect, ensure_raw_schema
+    from tests.events_factory import write_csv, write_parquet
+
+    monkeypatch.setenv("WORKSTREAM_DUCKDB_MEMORY", "64MB")
+    rng = random.Random(7)  # incompressible: no bomb, just large
+    records = [
+        event(f"e{i}", payload={"source_type": "web", "owner": rng.randbytes(3 << 20).hex()})
+        for i in range(6)
+    ]
+    path = (write_parquet if fmt == "parquet" else write_csv)(tmp_path / f"large.{fmt}", records)
+    con = connect(tmp_path / "small.duckdb")
+    ensure_raw_schema(con)
+    try:
+        report = ingest_paths(con, [path], now=now)
+        detail = con.execute("select detail from raw.quarantine").fetchone()[0]
+    finally:
+        con.close()
+
+    assert [(f.status, dict(f.reasons)) for f in report.files] == [("unreadable", {"unreadable_file": 1})]
+    assert "memory cap" in detail
