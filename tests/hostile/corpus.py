@@ -814,6 +814,12 @@ def file_cases() -> list[FileCase]:
 
     prow = _one_event("pq")
     cols = _string_columns([prow])
+    padded = [
+        _one_event(f"pq-bomb-{i}") | {"payload": {"source_type": "web", "owner": "a" * (1 << 20)}}
+        for i in range(20)
+    ]
+    squeezed = io.BytesIO()
+    pq.write_table(pa.table(_string_columns(padded)), squeezed, compression="zstd", use_dictionary=False)
     cases += [
         FileCase("Parquet", "not Parquet", _bytes_file("text.parquet", ev("pq-text")), "unreadable_file"),
         FileCase(
@@ -830,6 +836,12 @@ def file_cases() -> list[FileCase]:
             "no rows",
             _bytes_file("none.parquet", _parquet_bytes({k: v.slice(0, 0) for k, v in cols.items()})),
             "empty",
+        ),
+        FileCase(
+            "Parquet",
+            "decompression bomb (pages)",
+            _bytes_file("bomb.parquet", squeezed.getvalue()),
+            "unreadable_file",
         ),
         FileCase(
             "Parquet",
