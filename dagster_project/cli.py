@@ -277,6 +277,38 @@ def run(
 
 
 @app.command()
+def snapshot(
+    home: Annotated[Path, typer.Option("--home", help="The home folder a `workstream run` wrote.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="The past time to build it as of (RFC 3339).")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="File to write (default: <home>/as-of/<as-of time in UTC>.duckdb)."),
+    ] = None,
+) -> None:
+    """A past snapshot as of a time, built beside the live one (which, like the warehouse, stays as it is)."""
+    from dagster_project.as_of_snapshot import AsOfSnapshotError, as_of_dir, build_as_of_snapshot
+
+    when = parse_timestamp(_timestamp(as_of))
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    ensure_dbt_manifest()
+    try:
+        with console.status(f"building a snapshot as of {when.isoformat()} beside the live one…"):
+            result = build_as_of_snapshot(home, when, now=default_clock().now(), out=out)
+    except AsOfSnapshotError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"wrote {result.path} as of {when.isoformat()} ({result.events:,} events)")
+    if result.path.parent != as_of_dir(HomePaths(home.expanduser().resolve())):
+        console.print(
+            "[yellow]outside <home>/as-of/: dashboards do not list it and later redactions do not reach it[/yellow]"
+        )
+
+
+@app.command()
 def serve(
     home: Annotated[Path, typer.Option("--home", help="The home folder a `workstream run` wrote.")],
     inbox: Annotated[Path | None, typer.Option("--inbox", help="Inbox the sensor watches.")] = None,
