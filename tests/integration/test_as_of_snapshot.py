@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from typer.testing import CliRunner
 
 from dagster_project.cli import app, run_pipeline
 from dagster_project.generator import generate
+from tests.events_factory import event, write_jsonl
+from tests.integration.test_redaction import _hits_everywhere
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +170,56 @@ def test_an_out_file_that_is_a_live_store_is_refused(homes):
         assert result.exit_code == 2, name
         assert "live files" in result.output
     assert _live_state(live) == homes["before"]
+
+
+def _ev(event_id: str, name: str, at: str, **payload) -> dict:
+    return event(
+        event_id,
+        org_id="acme",
+        event_name=name,
+        entity_type="candidate",
+        entity_id="c1",
+        occurred_at=at,
+        payload=payload,
+    )
+
+
+def test_a_later_redaction_reaches_every_past_snapshot(tmp_path):
+    secret = f"SECRET-NOTE-{uuid.uuid4().hex}"
+    kept = f"KEPT-NOTE-{uuid.uuid4().hex}"
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    inbox.mkdir()
+    note = _ev("n1", "candidate.note_added", "2026-11-20T11:00:00+00:00", text=f"Client prefers {secret}")
+    write_jsonl(
+        inbox / "a.jsonl",
+        [
+            _ev("c1-new", "candidate.created", "2026-11-20T10:00:00+00:00", title="Fleet", client_id="cl1"),
+            note,
+            _ev("n2", "candidate.note_added", "2026-11-20T11:30:00+00:00", text=f"Remember {kept}"),
+            # The same id with other content: a conflicting duplicate, quarantined with its raw text.
+            dict(note, payload={"text": f"Client prefers {secret}, really"}),
+        ],
+    )
+    _age(inbox)
+    run_pipeline(home, inbox, now=NOW, tests=False)
+    for as_of in ("2026-11-25T00:00:00+00:00", "2026-11-26T00:00:00+00:00"):
+        assert _snapshot(["--home", str(home), "--as-of", as_of]).exit_code == 0
+    past = sorted((home / "as-of").glob("*.duckdb"))
+    assert len(past) == 2
+    hits = _hits_everywhere(home / "as-of", [secret])
+    assert all(any(path.name in h for h in hits) for path in past), hits
+
+    write_jsonl(
+        inbox / "b.jsonl",
+        [_ev("r1", "memory.redacted", "2026-11-27T09:00:00+00:00", atom_id="n1", reason="asked")],
+    )
+    _age(inbox)
+    run_pipeline(home, inbox, now=NOW, tests=False)
+
+    assert _hits_everywhere(home, [secret]) == []
+    for path in past:
+        atoms = {a for (a,) in _rows(path, "select atom_id from marts.memory_atoms")}
+        assert "n1" not in atoms and "n2" in atoms, path.name
+        assert kept in str(_rows(path, "select content from marts.memory_search"))
+        # The search index was rebuilt over what is left.
+        assert _rows(path, "select count(*) from marts.memory_search") == [(len(atoms),)]
