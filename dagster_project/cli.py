@@ -380,6 +380,13 @@ def api(
     home: Annotated[Path, typer.Option("--home", help="The home folder whose snapshot to serve.")],
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(
+            "--snapshot",
+            help="Serve this past snapshot (a file or a name in <home>/as-of/) instead of the live one.",
+        ),
+    ] = None,
 ) -> None:
     """The read-only HTTP API on the snapshot (cards, search, Today panel); docs at /docs. No access control."""
     import uvicorn
@@ -387,12 +394,25 @@ def api(
     from dagster_project.api import create_app
 
     paths = HomePaths(home.resolve())
-    if not paths.serving.exists():
-        console.print(
-            f"[yellow]no snapshot at {paths.serving} yet: routes answer 503 until one is published[/yellow]"
-        )
-    console.print(f"[bold]API[/bold]   http://{host}:{port}/docs   (snapshot: {paths.serving})")
-    uvicorn.run(create_app(paths.home), host=host, port=port, log_level="warning")
+    if snapshot is not None:
+        from dagster_project.as_of_snapshot import as_of_dir
+
+        past = snapshot if snapshot.is_file() else as_of_dir(paths) / snapshot.name
+        if not past.is_file():
+            console.print(
+                f"[red]no past snapshot {snapshot} (nor {past}): `workstream snapshot` writes one[/red]"
+            )
+            raise typer.Exit(2)
+        served = past.resolve()
+    else:
+        served = paths.serving
+        if not served.exists():
+            console.print(
+                f"[yellow]no snapshot at {served} yet: routes answer 503 until one is published[/yellow]"
+            )
+    console.print(f"[bold]API[/bold]   http://{host}:{port}/docs   (snapshot: {served})")
+    app_ = create_app(paths.home, snapshot=served if snapshot is not None else None)
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 @quarantine_app.command("export")
