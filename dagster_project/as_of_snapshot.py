@@ -39,8 +39,9 @@ AS_OF_DIR = "as-of"
 AS_OF_JOB_NAME = "as_of_snapshot_job"
 # Scrubbed strings shorter than this are not hunted outside the event log (see governance.MIN_SECRET_CHARS).
 MIN_SCRUB_CHARS = 4
-# Column types whose values are replaced as text.
-TEXT_TYPES = ("VARCHAR", "JSON")
+# A build's scratch home (`<home>/<prefix><pid>-…`) and its file before it takes its name (beside it).
+SCRATCH_PREFIX = ".as-of-build-"
+STAGED_PREFIX = ".as-of-staged-"
 
 
 class AsOfSnapshotError(ValueError):
@@ -99,13 +100,14 @@ def build_as_of_snapshot(
         raise AsOfSnapshotError(f"no warehouse at {paths.warehouse}: run `workstream run` first")
     target = _check_out(paths, out if out is not None else default_out(paths, as_of))
     target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".as-of-build-", dir=paths.home))
+    # Named after this process, so a later scrub can remove what a killed build left behind.
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=paths.home))
+    staged = target.with_name(f"{STAGED_PREFIX}{os.getpid()}-{target.name}")
     try:
         work = HomePaths(scratch).ensure()
         with writer_lock(paths.writer_lock):
             _copy_stores(paths, work)
         _run_job(work, as_of, now)
-        staged = target.with_name(f".{target.name}.tmp")
         staged.unlink(missing_ok=True)
         events, tables = _self_contained_copy(work.serving, staged)
         with writer_lock(paths.writer_lock):
@@ -116,6 +118,7 @@ def build_as_of_snapshot(
             os.replace(staged, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        staged.unlink(missing_ok=True)
     return AsOfSnapshot(target, as_of, events, tables)
 
 
@@ -221,10 +224,35 @@ def _self_contained_copy(snapshot: Path, out: Path) -> tuple[int, int]:
 def scrub_past_snapshots(paths: HomePaths) -> int:
     """Bring every past snapshot under `<home>/as-of/` in line with the scrubbed event log; returns how
     many files changed. Called by the publish step whenever it rewrites the warehouse after a scrub."""
+    _remove_abandoned(paths)
     changed = 0
     for path in list_past_snapshots(paths.home):
         changed += scrub_past_snapshot(path, paths.warehouse)
     return changed
+
+
+def _remove_abandoned(paths: HomePaths) -> None:
+    """Delete the scratch homes and staged files of builds whose process is gone (killed mid-way):
+    they hold copies of the log the scrub would otherwise never reach."""
+    leftovers = [*paths.home.glob(f"{SCRATCH_PREFIX}*"), *as_of_dir(paths).glob(f"{STAGED_PREFIX}*")]
+    for path in leftovers:
+        pid = path.name.split("-")[3] if path.name.count("-") >= 4 else ""
+        if pid.isdigit() and _alive(int(pid)):
+            continue  # a build still running: it scrubs its own file before placing it
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def scrub_past_snapshot(path: Path, warehouse: Path) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -223,3 +224,23 @@ def test_a_later_redaction_reaches_every_past_snapshot(tmp_path):
         assert kept in str(_rows(path, "select content from marts.memory_search"))
         # The search index was rebuilt over what is left.
         assert _rows(path, "select count(*) from marts.memory_search") == [(len(atoms),)]
+
+
+def test_a_scrub_removes_what_a_killed_build_left_behind_but_not_a_running_builds_files(tmp_path):
+    from dagster_project.as_of_snapshot import scrub_past_snapshots
+    from dagster_project.settings import HomePaths
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    home = tmp_path / "home"
+    (home / "as-of").mkdir(parents=True)
+    killed = home / f".as-of-build-{dead.pid}-abc"
+    killed.mkdir()
+    (killed / "warehouse.duckdb").write_text("SECRET")
+    killed_file = home / "as-of" / f".as-of-staged-{dead.pid}-20261015T000000Z.duckdb"
+    killed_file.write_text("SECRET")
+    running = home / f".as-of-build-{os.getpid()}-def"
+    running.mkdir()
+    scrub_past_snapshots(HomePaths(home))
+    assert not killed.exists() and not killed_file.exists()
+    assert running.exists()
