@@ -394,14 +394,17 @@ def _replace_everywhere(con: duckdb.DuckDBPyConnection, replacements: dict[str, 
                 expr = f"replace({expr}, $s{i}, $r{i})"
             return expr
 
-        text = f"{col}::varchar"
+        def found(expr: str) -> str:
+            return "(" + " or ".join(f"contains({expr}, $s{i})" for i in range(len(pairs))) + ")"
+
         if data_type == "VARCHAR[]":
-            value, check = f"list_transform({col}, x -> {replaced('x')})", text
+            # Element by element: a list's text form quotes and escapes its strings.
+            value = f"list_transform({col}, x -> {replaced('x')})"
+            hit = f"list_bool_or(list_transform({col}, x -> {found('x')}))"
         elif data_type == "JSON":
-            value, check = f"({replaced(text)})::json", text
+            value, hit = f"({replaced(f'{col}::varchar')})::json", found(f"{col}::varchar")
         else:
-            value, check = replaced(col), col
-        hit = " or ".join(f"contains({check}, $s{i})" for i in range(len(pairs)))
+            value, hit = replaced(col), found(col)
         con.execute(f"update {relation} set {col} = {value} where {hit}", params)
 
 

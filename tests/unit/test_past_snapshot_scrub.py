@@ -1,0 +1,110 @@
+"""The scrub that keeps past snapshots in line with the event log, on hand-made files (no pipeline).
+
+A past snapshot is a copy: whatever later rewrites a payload in the warehouse's log (a redaction, a
+correction's scrub, the purge of an expired atom) must reach every table of the copy too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.as_of_snapshot import scrub_past_snapshot
+
+OLD = 'Budget owner "Ann O\'Neil" is leaving'
+NEW = "Budget owner is leaving"
+
+
+def _warehouse(path: Path, text: str, *, redacted: list[tuple[str, str]] = ()) -> None:
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema raw; create schema core")
+        con.execute("create table raw.events (org_id varchar, event_id varchar, payload json)")
+        con.execute(
+            "insert into raw.events values ('acme', 'm1', ?), ('acme', 'n2', ?)",
+            [json.dumps({"atom_type": "risk", "content": text}), json.dumps({"text": "kept note"})],
+        )
+        con.execute("create table core.memory_audit (org_id varchar, atom_id varchar, action varchar)")
+        for org, atom in redacted:
+            con.execute("insert into core.memory_audit values (?, ?, 'redact')", [org, atom])
+
+
+def _past(path: Path) -> None:
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.events (org_id varchar, event_id varchar, payload json)")
+        con.execute(
+            "insert into marts.events values ('acme', 'm1', ?), ('acme', 'n2', ?)",
+            [json.dumps({"atom_type": "risk", "content": OLD}), json.dumps({"text": "kept note"})],
+        )
+        con.execute(
+            "create table marts.memory_atoms (org_id varchar, atom_id varchar, entity_type varchar, "
+            "entity_id varchar, client_id varchar, atom_type varchar, content varchar, "
+            "occurred_at timestamptz, relevance double, tags varchar[])"
+        )
+        con.execute(
+            "insert into marts.memory_atoms values "
+            "('acme', 'm1', 'candidate', 'c1', null, 'risk', ?, '2026-11-20 12:00:00+00', 50, [?]),"
+            "('acme', 'n2', 'candidate', 'c1', null, 'note', 'kept note', '2026-11-20 12:00:00+00', 40, [])",
+            [OLD, OLD],
+        )
+        con.execute("create table marts.memory_cards (org_id varchar, top_atoms json)")
+        con.execute("insert into marts.memory_cards values ('acme', ?)", [json.dumps([{"content": OLD}])])
+        con.execute("create table marts.quarantine (raw varchar, detail varchar)")
+        con.execute(
+            "insert into marts.quarantine values (?, null)", [json.dumps({"content": OLD + ", really"})]
+        )
+
+
+def _text(path: Path) -> str:
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE'"
+        ).fetchall()
+        return " ".join(
+            str(con.execute(f'select * from "{schema}"."{table}"').fetchall()) for schema, table in tables
+        )
+
+
+def test_a_rewritten_payload_in_the_log_replaces_the_old_text_in_every_table_of_a_past_snapshot(tmp_path):
+    warehouse, past = tmp_path / "warehouse.duckdb", tmp_path / "past.duckdb"
+    _warehouse(warehouse, NEW)
+    _past(past)
+    assert "Ann O" in _text(past)
+
+    assert scrub_past_snapshot(past, warehouse) is True
+
+    text = _text(past)
+    assert "Ann O" not in text and "Neil" not in text
+    assert NEW in text and "kept note" in text
+    assert b"Neil" not in past.read_bytes()  # rewritten to a fresh file: no free block keeps it
+    with duckdb.connect(str(past), read_only=True) as con:
+        assert con.execute("select content from marts.memory_atoms where atom_id = 'm1'").fetchone() == (NEW,)
+        # The search index is rebuilt over the atoms as they are now.
+        assert con.execute(
+            "select count(*) from marts.memory_search where content = ?", [NEW]
+        ).fetchone() == (1,)
+
+
+def test_a_redacted_atom_leaves_a_past_snapshots_atoms(tmp_path):
+    warehouse, past = tmp_path / "warehouse.duckdb", tmp_path / "past.duckdb"
+    _warehouse(warehouse, "[redacted: r1]", redacted=[("acme", "m1")])
+    _past(past)
+
+    scrub_past_snapshot(past, warehouse)
+
+    with duckdb.connect(str(past), read_only=True) as con:
+        assert con.execute("select atom_id from marts.memory_atoms").fetchall() == [("n2",)]
+        assert con.execute("select atom_id from marts.memory_search").fetchall() == [("n2",)]
+    assert "Ann O" not in _text(past)
+
+
+def test_a_past_snapshot_that_matches_the_log_is_left_as_it_is(tmp_path):
+    warehouse, past = tmp_path / "warehouse.duckdb", tmp_path / "past.duckdb"
+    _warehouse(warehouse, OLD)
+    _past(past)
+    before = past.read_bytes()
+
+    assert scrub_past_snapshot(past, warehouse) is False
+    assert past.read_bytes() == before
