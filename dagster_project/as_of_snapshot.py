@@ -223,11 +223,19 @@ def _self_contained_copy(snapshot: Path, out: Path) -> tuple[int, int]:
 
 def scrub_past_snapshots(paths: HomePaths) -> int:
     """Bring every past snapshot under `<home>/as-of/` in line with the scrubbed event log; returns how
-    many files changed. Called by the publish step whenever it rewrites the warehouse after a scrub."""
+    many files changed. Called by the publish step whenever it rewrites the warehouse after a scrub.
+
+    A file that cannot be scrubbed (not a DuckDB database, damaged) is deleted: it may hold the text,
+    and a past snapshot can always be built again."""
     _remove_abandoned(paths)
     changed = 0
     for path in list_past_snapshots(paths.home):
-        changed += scrub_past_snapshot(path, paths.warehouse)
+        try:
+            changed += scrub_past_snapshot(path, paths.warehouse)
+        except duckdb.Error:
+            path.unlink(missing_ok=True)
+            Path(f"{path}.wal").unlink(missing_ok=True)
+            changed += 1
     return changed
 
 

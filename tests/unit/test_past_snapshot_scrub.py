@@ -108,3 +108,20 @@ def test_a_past_snapshot_that_matches_the_log_is_left_as_it_is(tmp_path):
 
     assert scrub_past_snapshot(past, warehouse) is False
     assert past.read_bytes() == before
+
+
+def test_a_file_in_the_past_snapshot_folder_that_cannot_be_scrubbed_is_deleted_not_left_behind(tmp_path):
+    from dagster_project.as_of_snapshot import scrub_past_snapshots
+    from dagster_project.settings import HomePaths
+
+    home = tmp_path / "home"
+    (home / "as-of").mkdir(parents=True)
+    _warehouse(home / "warehouse.duckdb", NEW)
+    _past(home / "as-of" / "20261125T000000Z.duckdb")
+    broken = home / "as-of" / "20261126T000000Z.duckdb"
+    broken.write_bytes(b"not a database, but " + OLD.encode())
+
+    assert scrub_past_snapshots(HomePaths(home)) == 2
+
+    assert not broken.exists()
+    assert "Ann O" not in _text(home / "as-of" / "20261125T000000Z.duckdb")
