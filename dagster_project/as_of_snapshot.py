@@ -269,21 +269,43 @@ def scrub_past_snapshot(path: Path, warehouse: Path) -> bool:
     Its events are compared with the log by key: where a payload differs (a redaction or another
     scrub rewrote it), the file takes the log's payload, and each string the scrub replaced is replaced
     the same way in every text column of every other table (atoms, cards, quarantine rows, …). The
-    atoms the log's audit trail says were redacted leave the atoms; the search index is rebuilt and the
-    file rewritten to a fresh one (free blocks keep old data). Returns whether anything changed.
+    atoms the log's audit trail says were redacted leave the atoms and the search index is rebuilt.
+    Returns whether anything changed.
+
+    The file is only ever read: the scrubbed copy is written to a fresh file (rewritten once more, as
+    free blocks keep old data) that replaces it atomically, so a reader holding it open (the API, a
+    dashboard query) never blocks the scrub and sees the old file or the new one.
     """
-    con = duckdb.connect(str(path))
+    fresh = path.with_name(f"{STAGED_PREFIX}{os.getpid()}-{path.name}")
+    fresh.unlink(missing_ok=True)
+    try:
+        if not _scrub_into(path, warehouse, fresh):
+            return False
+        from dagster_project.memory.governance import rewrite_duckdb_file
+
+        rewrite_duckdb_file(fresh)
+        os.replace(fresh, path)
+        Path(f"{path}.wal").unlink(missing_ok=True)
+        return True
+    finally:
+        fresh.unlink(missing_ok=True)
+        Path(f"{fresh}.wal").unlink(missing_ok=True)
+
+
+def _scrub_into(path: Path, warehouse: Path, fresh: Path) -> bool:
+    """Write the scrubbed copy of `path` to `fresh`; False (and nothing written) when none is needed."""
+    con = duckdb.connect(str(fresh))
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"attach {path_literal(path)} as past (read_only)")
         con.execute(f"attach {path_literal(warehouse)} as wh (read_only)")
-        if not _has_table(con, "marts", "events"):
+        if not _has_table(con, "marts", "events", catalog="past"):
             return False
         rows = con.execute(
             """select a.org_id, a.event_id, a.payload::varchar, w.payload::varchar
-               from marts.events a join wh.raw.events w using (org_id, event_id)
+               from past.marts.events a join wh.raw.events w using (org_id, event_id)
                where a.payload::varchar is distinct from w.payload::varchar"""
         ).fetchall()
-        replacements = _replacements(rows)
         redacted = (
             con.execute(
                 "select distinct org_id, atom_id from wh.core.memory_audit where action = 'redact'"
@@ -291,9 +313,12 @@ def scrub_past_snapshot(path: Path, warehouse: Path) -> bool:
             if _has_table(con, "core", "memory_audit", catalog="wh")
             else []
         )
-        gone = _present_atoms(con, redacted)
+        gone = _present_atoms(con, redacted, catalog="past")
         if not rows and not gone:
             return False
+        own = con.execute("select current_database()").fetchone()[0]
+        con.execute('copy from database past to "' + own.replace('"', '""') + '"')
+        con.execute("detach past")
         con.execute("begin")
         if rows:
             con.register("scrub_new_payloads", _payload_frame(rows))
@@ -302,7 +327,7 @@ def scrub_past_snapshot(path: Path, warehouse: Path) -> bool:
                    where e.org_id = s.org_id and e.event_id = s.event_id"""
             )
             con.unregister("scrub_new_payloads")
-        _replace_everywhere(con, replacements)
+        _replace_everywhere(con, _replacements(rows))
         if gone:
             _drop_atoms(con, gone)
         con.execute("commit")
@@ -311,11 +336,9 @@ def scrub_past_snapshot(path: Path, warehouse: Path) -> bool:
             from dagster_project.memory.search import build_index
 
             build_index(con)
+        con.execute("checkpoint")
     finally:
         con.close()
-    from dagster_project.memory.governance import rewrite_duckdb_file
-
-    rewrite_duckdb_file(path)
     return True
 
 
@@ -416,8 +439,10 @@ def _replace_everywhere(con: duckdb.DuckDBPyConnection, replacements: dict[str, 
         con.execute(f"update {relation} set {col} = {value} where {hit}", params)
 
 
-def _present_atoms(con: duckdb.DuckDBPyConnection, redacted: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    if not redacted or not _has_table(con, "marts", "memory_atoms"):
+def _present_atoms(
+    con: duckdb.DuckDBPyConnection, redacted: list[tuple[str, str]], *, catalog: str
+) -> list[tuple[str, str]]:
+    if not redacted or not _has_table(con, "marts", "memory_atoms", catalog=catalog):
         return []
     con.register(
         "scrub_redacted_atoms",
@@ -425,8 +450,8 @@ def _present_atoms(con: duckdb.DuckDBPyConnection, redacted: list[tuple[str, str
     )
     try:
         return con.execute(
-            """select org_id, atom_id from marts.memory_atoms
-               semi join scrub_redacted_atoms using (org_id, atom_id) order by all"""
+            f"""select org_id, atom_id from "{catalog}".marts.memory_atoms
+                semi join scrub_redacted_atoms using (org_id, atom_id) order by all"""
         ).fetchall()
     finally:
         con.unregister("scrub_redacted_atoms")

@@ -7,6 +7,8 @@ correction's scrub, the purge of an expired atom) must reach every table of the 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -125,3 +127,29 @@ def test_a_file_in_the_past_snapshot_folder_that_cannot_be_scrubbed_is_deleted_n
 
     assert not broken.exists()
     assert "Ann O" not in _text(home / "as-of" / "20261125T000000Z.duckdb")
+
+
+def test_a_past_snapshot_a_reader_holds_open_is_scrubbed_all_the_same(tmp_path):
+    """The API keeps a read-only connection on the snapshot it serves, in its own process."""
+    warehouse, past = tmp_path / "warehouse.duckdb", tmp_path / "past.duckdb"
+    _warehouse(warehouse, NEW)
+    _past(past)
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+            "con.execute('select count(*) from marts.events').fetchall(); print('open', flush=True); "
+            "sys.stdin.read()",
+            str(past),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == "open"
+        assert scrub_past_snapshot(past, warehouse) is True
+    finally:
+        reader.communicate("")
+    assert "Ann O" not in _text(past)
