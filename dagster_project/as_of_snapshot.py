@@ -327,9 +327,12 @@ def _scrub_into(path: Path, warehouse: Path, fresh: Path) -> bool:
                    where e.org_id = s.org_id and e.event_id = s.event_id"""
             )
             con.unregister("scrub_new_payloads")
+        cards = _card_texts(con)
         _replace_everywhere(con, _replacements(rows))
         if gone:
             _drop_atoms(con, gone)
+        _renew_etags(con, cards)
+        _bump_version(con)
         con.execute("commit")
         con.execute("detach wh")
         if _has_table(con, "marts", "memory_atoms"):
@@ -437,6 +440,57 @@ def _replace_everywhere(con: duckdb.DuckDBPyConnection, replacements: dict[str, 
         else:
             value, hit = replaced(col), found(col)
         con.execute(f"update {relation} set {col} = {value} where {hit}", params)
+
+
+# What a card's etag hashes (dbt/models/marts/memory/memory_cards.sql): what the card shows.
+CARD_SHOWN = ("key_facts", "recent_activity", "decisions", "risks", "top_atoms")
+CARD_KEY = ("org_id", "entity_type", "entity_id")
+
+
+def _card_etag_sql() -> str:
+    return "'\"' || md5(" + " || ".join(f"cast({c} as varchar)" for c in CARD_SHOWN) + ") || '\"'"
+
+
+def _card_texts(con: duckdb.DuckDBPyConnection) -> bool:
+    """Keep what each card shows before the scrub (False when the file has no cards to keep)."""
+    columns = {
+        r[0]
+        for r in con.execute(
+            """select column_name from information_schema.columns
+           where table_catalog = current_database() and table_schema = 'marts' and table_name = 'memory_cards'"""
+        ).fetchall()
+    }
+    if not {*CARD_SHOWN, *CARD_KEY, "etag"} <= columns:
+        return False
+    con.execute(
+        f"create temp table scrub_cards_before as select {', '.join(CARD_KEY)}, {_card_etag_sql()} as shown "
+        "from marts.memory_cards"
+    )
+    return True
+
+
+def _renew_etags(con: duckdb.DuckDBPyConnection, kept: bool) -> None:
+    """A card whose shown text the scrub changed gets a new etag, as a rebuild would give it: a client
+    revalidating its cached copy must get the scrubbed card, not a 304 for the text it holds."""
+    if not kept:
+        return
+    key = " and ".join(f"c.{k} = b.{k}" for k in CARD_KEY)
+    con.execute(
+        f"""update marts.memory_cards c set etag = {_card_etag_sql()}
+            from scrub_cards_before b where {key} and b.shown <> {_card_etag_sql()}"""
+    )
+    con.execute("drop table scrub_cards_before")
+
+
+def _bump_version(con: duckdb.DuckDBPyConnection) -> None:
+    """A scrubbed file is a new version of the snapshot (`<version>+s<n>`): readers cache by version."""
+    if not _has_table(con, "marts", "snapshot_info"):
+        return
+    con.execute(
+        r"""update marts.snapshot_info set snapshot_version =
+                regexp_replace(snapshot_version, '\+s\d+$', '') || '+s'
+                || (coalesce(try_cast(regexp_extract(snapshot_version, '\+s(\d+)$', 1) as integer), 0) + 1)"""
+    )
 
 
 def _present_atoms(

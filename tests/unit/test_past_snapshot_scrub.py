@@ -153,3 +153,57 @@ def test_a_past_snapshot_a_reader_holds_open_is_scrubbed_all_the_same(tmp_path):
     finally:
         reader.communicate("")
     assert "Ann O" not in _text(past)
+
+
+def _with_cards_and_info(path: Path) -> None:
+    _past(path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("drop table marts.memory_cards")
+        con.execute(
+            "create table marts.memory_cards (org_id varchar, entity_type varchar, entity_id varchar, "
+            "key_facts json, recent_activity json, decisions json, risks json, top_atoms json, etag varchar)"
+        )
+        for entity_id, content in (("c1", OLD), ("c2", "kept note")):
+            shown = json.dumps([{"content": content}])
+            con.execute(
+                "insert into marts.memory_cards values ('acme', 'candidate', ?, '[]', ?, '[]', ?, ?, "
+                "'\"' || md5('[]' || ? || '[]' || ? || ?) || '\"')",
+                [entity_id, shown, shown, shown, shown, shown, shown],
+            )
+        con.execute("create table marts.snapshot_info (snapshot_version varchar)")
+        con.execute("insert into marts.snapshot_info values ('20261125T000000Z')")
+
+
+def _etags(path: Path) -> dict[str, str]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return dict(con.execute("select entity_id, etag from marts.memory_cards").fetchall())
+
+
+def _version(path: Path) -> str:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("select snapshot_version from marts.snapshot_info").fetchone()[0]
+
+
+def test_a_scrubbed_card_gets_a_new_etag_and_the_file_a_new_version(tmp_path):
+    warehouse, past = tmp_path / "warehouse.duckdb", tmp_path / "past.duckdb"
+    _warehouse(warehouse, NEW)
+    _with_cards_and_info(past)
+    before = _etags(past)
+
+    scrub_past_snapshot(past, warehouse)
+
+    after = _etags(past)
+    assert after["c2"] == before["c2"]  # nothing it shows changed: a client's cached copy is still right
+    assert after["c1"] != before["c1"]
+    shown = json.dumps([{"content": NEW}])
+    with duckdb.connect() as con:
+        (rebuilt,) = con.execute(
+            "select '\"' || md5('[]' || ? || '[]' || ? || ?) || '\"'", [shown] * 3
+        ).fetchone()
+    assert after["c1"] == rebuilt  # what a build of the scrubbed card would give
+    assert _version(past) == "20261125T000000Z+s1"
+
+    (tmp_path / "warehouse.duckdb").unlink()
+    _warehouse(warehouse, "[redacted: r9]")
+    scrub_past_snapshot(past, warehouse)
+    assert _version(past) == "20261125T000000Z+s2"
