@@ -244,3 +244,19 @@ def test_a_scrub_removes_what_a_killed_build_left_behind_but_not_a_running_build
     scrub_past_snapshots(HomePaths(home))
     assert not killed.exists() and not killed_file.exists()
     assert running.exists()
+
+
+def test_the_api_serves_a_past_snapshot_built_by_the_command_with_its_search_index(homes):
+    from fastapi.testclient import TestClient
+
+    from dagster_project.api import create_app
+
+    live = homes["live"]
+    past = live / "as-of" / PAST_FILE
+    org, content = _rows(past, "select org_id, content from marts.memory_atoms order by atom_id limit 1")[0]
+    with TestClient(create_app(live, snapshot=past)) as client:
+        health = client.get("/health").json()
+        assert health["built_at"].startswith("2026-10-15T00:00:00")
+        hits = client.get(f"/orgs/{org}/search", params={"q": content.split()[0]})
+        assert hits.status_code == 200
+        assert hits.json()["hits"]
