@@ -88,6 +88,14 @@ def _check_out(paths: HomePaths, out: Path) -> Path:
         )
     if out.is_dir():
         raise AsOfSnapshotError(f"--out {out} is a folder; name a file, e.g. {out / 'as-of.duckdb'}")
+    home, past = paths.home.resolve(), as_of_dir(paths).resolve()
+    if out.is_relative_to(home) and out.parent != past:
+        # Anything else in the home is the pipeline's (the live Parquet log, the lock, Dagster's files).
+        raise AsOfSnapshotError(
+            f"--out {out} is inside the home: name a file directly under {past}, or elsewhere"
+        )
+    if out.name.startswith("."):
+        raise AsOfSnapshotError(f"--out {out}: a dotfile reads as a file still being written; drop the dot")
     return out
 
 

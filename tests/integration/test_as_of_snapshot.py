@@ -173,6 +173,21 @@ def test_an_out_file_that_is_a_live_store_is_refused(homes):
     assert _live_state(live) == homes["before"]
 
 
+def test_an_out_file_elsewhere_in_the_home_is_refused(homes):
+    live = homes["live"]
+    parquet = next((live / "snapshots").iterdir())
+    for out in (
+        parquet,
+        live / ".writer.lock",
+        live / "dagster" / "x.duckdb",
+        live / "as-of" / ".hidden.duckdb",
+    ):
+        result = _snapshot(["--home", str(live), "--as-of", PAST, "--out", str(out)])
+        assert result.exit_code == 2, out
+        assert "Traceback" not in result.output
+    assert _live_state(live) == homes["before"]
+
+
 def _ev(event_id: str, name: str, at: str, **payload) -> dict:
     return event(
         event_id,
