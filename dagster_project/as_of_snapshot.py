@@ -22,6 +22,8 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ from pathlib import Path
 import duckdb
 import orjson
 import pyarrow as pa
+from filelock import Timeout
 
 from dagster_project.settings import HomePaths
 from dagster_project.warehouse import path_literal, writer_lock
@@ -46,6 +49,10 @@ STAGED_PREFIX = ".as-of-staged-"
 
 class AsOfSnapshotError(ValueError):
     """A past snapshot cannot be built as asked (no warehouse yet, an --out that would hit a live file)."""
+
+
+class HomeBusy(RuntimeError):
+    """A run kept the home's writer lock longer than the build would wait."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ def _check_out(paths: HomePaths, out: Path) -> Path:
 
 
 def build_as_of_snapshot(
-    home: Path, as_of: datetime, *, now: datetime, out: Path | None = None
+    home: Path, as_of: datetime, *, now: datetime, out: Path | None = None, lock_timeout: float = 600
 ) -> AsOfSnapshot:
     """Build a self-contained snapshot of `home` as of `as_of` into `out` (default under `<home>/as-of/`)."""
     paths = HomePaths(home.expanduser().resolve())
@@ -113,12 +120,12 @@ def build_as_of_snapshot(
     staged = target.with_name(f"{STAGED_PREFIX}{os.getpid()}-{target.name}")
     try:
         work = HomePaths(scratch).ensure()
-        with writer_lock(paths.writer_lock):
+        with _home_lock(paths, lock_timeout):
             _copy_stores(paths, work)
         _run_job(work, as_of, now)
         staged.unlink(missing_ok=True)
         events, tables = _self_contained_copy(work.serving, staged)
-        with writer_lock(paths.writer_lock):
+        with _home_lock(paths, lock_timeout):
             # A publish that scrubbed text while this file was being built has not seen it: scrub it
             # against the log as it is now, before it appears where readers and later scrubs look.
             if paths.warehouse.exists():
@@ -128,6 +135,17 @@ def build_as_of_snapshot(
         shutil.rmtree(scratch, ignore_errors=True)
         staged.unlink(missing_ok=True)
     return AsOfSnapshot(target, as_of, events, tables)
+
+
+@contextmanager
+def _home_lock(paths: HomePaths, timeout: float) -> Iterator[None]:
+    try:
+        with writer_lock(paths.writer_lock, timeout=timeout):
+            yield
+    except Timeout:
+        raise HomeBusy(
+            f"the home {paths.home} stayed busy for {timeout:g} s (a run holds its writer lock); try again"
+        ) from None
 
 
 def _copy_stores(paths: HomePaths, work: HomePaths) -> None:

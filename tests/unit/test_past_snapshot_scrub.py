@@ -207,3 +207,21 @@ def test_a_scrubbed_card_gets_a_new_etag_and_the_file_a_new_version(tmp_path):
     _warehouse(warehouse, "[redacted: r9]")
     scrub_past_snapshot(past, warehouse)
     assert _version(past) == "20261125T000000Z+s2"
+
+
+def test_a_build_waiting_on_a_busy_home_gives_up_with_a_clear_message_and_leaves_nothing(tmp_path):
+    from datetime import UTC, datetime
+
+    import pytest
+    from filelock import FileLock
+
+    from dagster_project.as_of_snapshot import HomeBusy, build_as_of_snapshot
+
+    home = tmp_path / "home"
+    home.mkdir()
+    _warehouse(home / "warehouse.duckdb", NEW)
+    when = datetime(2026, 10, 15, tzinfo=UTC)
+    with FileLock(str(home / ".writer.lock")), pytest.raises(HomeBusy, match="busy"):
+        build_as_of_snapshot(home, when, now=when, lock_timeout=0.2)
+    assert sorted(p.name for p in home.iterdir()) == [".writer.lock", "as-of", "warehouse.duckdb"]
+    assert list((home / "as-of").iterdir()) == []
