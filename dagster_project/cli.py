@@ -430,6 +430,38 @@ def _alerts_line(figures: dict) -> str:
 
 
 @app.command()
+def snapshot(
+    home: Annotated[Path, typer.Option("--home", help="The home folder a `workstream run` wrote.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="The past time to build it as of (RFC 3339).")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="File to write (default: <home>/as-of/<as-of time in UTC>.duckdb)."),
+    ] = None,
+) -> None:
+    """A past snapshot as of a time, built beside the live one (which, like the warehouse, stays as it is)."""
+    from dagster_project.as_of_snapshot import AsOfSnapshotError, as_of_dir, build_as_of_snapshot
+
+    when = parse_timestamp(_timestamp(as_of))
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    ensure_dbt_manifest()
+    try:
+        with console.status(f"building a snapshot as of {when.isoformat()} beside the live one…"):
+            result = build_as_of_snapshot(home, when, now=default_clock().now(), out=out)
+    except AsOfSnapshotError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"wrote {result.path} as of {when.isoformat()} ({result.events:,} events)")
+    if result.path.parent != as_of_dir(HomePaths(home.expanduser().resolve())):
+        console.print(
+            "[yellow]outside <home>/as-of/: dashboards do not list it and later redactions do not reach it[/yellow]"
+        )
+
+
+@app.command()
 def serve(
     home: Annotated[Path, typer.Option("--home", help="The home folder a `workstream run` wrote.")],
     inbox: Annotated[Path | None, typer.Option("--inbox", help="Inbox the sensor watches.")] = None,
@@ -611,6 +643,13 @@ def api(
     home: Annotated[Path, typer.Option("--home", help="The home folder whose snapshot to serve.")],
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(
+            "--snapshot",
+            help="Serve this past snapshot (a file or a name in <home>/as-of/) instead of the live one.",
+        ),
+    ] = None,
 ) -> None:
     """The read-only HTTP API on the snapshot (cards, search, Today panel); docs at /docs. No access control."""
     import uvicorn
@@ -618,12 +657,25 @@ def api(
     from dagster_project.api import create_app
 
     paths = HomePaths(home.resolve())
-    if not paths.serving.exists():
-        console.print(
-            f"[yellow]no snapshot at {paths.serving} yet: routes answer 503 until one is published[/yellow]"
-        )
-    console.print(f"[bold]API[/bold]   http://{host}:{port}/docs   (snapshot: {paths.serving})")
-    uvicorn.run(create_app(paths.home), host=host, port=port, log_level="warning")
+    if snapshot is not None:
+        from dagster_project.as_of_snapshot import as_of_dir
+
+        past = snapshot if snapshot.is_file() else as_of_dir(paths) / snapshot.name
+        if not past.is_file():
+            console.print(
+                f"[red]no past snapshot {snapshot} (nor {past}): `workstream snapshot` writes one[/red]"
+            )
+            raise typer.Exit(2)
+        served = past.resolve()
+    else:
+        served = paths.serving
+        if not served.exists():
+            console.print(
+                f"[yellow]no snapshot at {served} yet: routes answer 503 until one is published[/yellow]"
+            )
+    console.print(f"[bold]API[/bold]   http://{host}:{port}/docs   (snapshot: {served})")
+    app_ = create_app(paths.home, snapshot=served if snapshot is not None else None)
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 @quarantine_app.command("export")

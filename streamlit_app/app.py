@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.lib import db, queries, ui
+from streamlit_app.lib import db, queries, settings, ui
 
 st.set_page_config(page_title="Workstream", page_icon=":material/monitoring:", layout="wide")
 
@@ -96,7 +96,27 @@ page = st.navigation(
 )
 
 
+def _time_travel() -> None:
+    """Past snapshots under `<home>/as-of/` as choices beside the live one (`?as_of=as of <time>`)."""
+    names = [p.name for p in settings.past_snapshot_paths()]
+    if not names:
+        st.session_state.pop(queries.TIME_TRAVEL_KEY, None)
+        return
+    options = [queries.LIVE, *names]
+    if st.session_state.get(queries.TIME_TRAVEL_KEY) not in options:
+        # A removed file, or a name from a URL that is not one of them.
+        st.session_state.pop(queries.TIME_TRAVEL_KEY, None)
+    st.selectbox(
+        "Time travel",
+        options,
+        key=queries.TIME_TRAVEL_KEY,
+        format_func=ui.time_travel_label,
+        bind="query-params",
+    )
+
+
 def _sidebar() -> None:
+    _time_travel()
     snapshot = queries.current_snapshot()
     if snapshot is None:
         st.caption("No snapshot published yet.")
@@ -121,6 +141,9 @@ def _sidebar() -> None:
 try:
     with st.sidebar:
         _sidebar()
+    chosen = queries.current_snapshot()
+    if chosen is not None and chosen.past:
+        ui.time_travel_banner(chosen)
     page.run()
 except db.SnapshotMissing:
     # The file disappeared after the existence check.

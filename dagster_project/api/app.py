@@ -411,10 +411,11 @@ _TODAY_COLUMNS = (
 # --- the app -------------------------------------------------------------------------------------------
 
 
-def create_app(home: Path | None = None) -> FastAPI:
-    """The API over `<home>/serving.duckdb` (default home: WORKSTREAM_HOME)."""
+def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAPI:
+    """The API over `<home>/serving.duckdb` (default home: WORKSTREAM_HOME), or over `snapshot`: a past
+    snapshot `workstream snapshot --as-of` wrote (its `built_at` in /health says which time)."""
     paths = HomePaths((home or home_from_env()).resolve())
-    store = SnapshotStore(paths.serving)
+    store = SnapshotStore(snapshot.resolve() if snapshot is not None else paths.serving)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

@@ -62,13 +62,16 @@ def new_files(
     fresh_cache: dict[str, list] = {}
     found = []
     for path in list_inbox(inbox):
-        stat = path.stat()
         key = str(path)
-        cached = cache.get(key)
-        if cached and cached[0] == stat.st_size and cached[1] == stat.st_mtime_ns:
-            digest = cached[2]
-        else:
-            digest = content_hash(path)
+        try:
+            stat = path.stat(follow_symlinks=False)
+            cached = cache.get(key)
+            if cached and cached[0] == stat.st_size and cached[1] == stat.st_mtime_ns:
+                digest = cached[2]
+            else:
+                digest = content_hash(path)  # refuses a link (NotInboxFile, an OSError)
+        except OSError:
+            continue  # gone, or swapped for a link, since the listing: the next tick sees what is there
         fresh_cache[key] = [stat.st_size, stat.st_mtime_ns, digest]
         if digest not in known_hashes:
             found.append((key, digest))

@@ -4,7 +4,7 @@ import dagster as dg
 
 from dagster_project import control
 from dagster_project.ingestion.ingest import ingest_paths
-from dagster_project.ingestion.readers import list_inbox
+from dagster_project.ingestion.readers import scan_inbox
 from dagster_project.lifecycle.runner import enqueue_file_events
 from dagster_project.resources import RunClockResource, WorkstreamResource
 from dagster_project.warehouse import connect, writer_lock
@@ -34,7 +34,8 @@ def raw_ingest(context: dg.AssetExecutionContext, workstream: WorkstreamResource
     One transaction per file writes its events, quarantine rows and ledger row together.
     """
     paths = workstream.paths
-    files = list_inbox(workstream.inbox_path)
+    scan = scan_inbox(workstream.inbox_path)
+    files = scan.ready
     now = clock.current()
     with writer_lock(paths.writer_lock):
         con = connect(paths.warehouse)
@@ -44,6 +45,7 @@ def raw_ingest(context: dg.AssetExecutionContext, workstream: WorkstreamResource
                 files,
                 now=now,
                 progress=lambda name, n: context.log.info(f"{name}: {n:,} records validated"),
+                inbox=workstream.inbox_path,
             )
             # Right after the commit: each new file's accepted events become outbox items. A crash in
             # between loses nothing — the apply step enqueues whatever the outbox lacks.
@@ -54,6 +56,8 @@ def raw_ingest(context: dg.AssetExecutionContext, workstream: WorkstreamResource
             )
         finally:
             con.close()
+    for name, why in [*scan.passed_over, *report.passed_over]:
+        context.log.warning(f"inbox entry {name!r} passed over: {why}")
     control.record_ingested(paths.control, [(f.content_hash, f.file, f.status) for f in report.ingested], now)
     reasons: dict[str, int] = {}
     for f in report.ingested:

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from dagster_project.as_of_snapshot import scrub_past_snapshots
 from dagster_project.defs.transform import workstream_dbt_assets
 from dagster_project.memory.governance import rewrite_duckdb_file
 from dagster_project.publish import publish_snapshot
@@ -33,8 +34,12 @@ def serving_snapshot(
         if paths.redaction_marker.exists():
             # dbt rebuilt the marts without the redacted text; old blocks of the file may still hold it.
             rewrite_duckdb_file(paths.warehouse)
+            # Erased is erased: past snapshots under <home>/as-of/ lose the scrubbed text too.
+            past = scrub_past_snapshots(paths)
             paths.redaction_marker.unlink()
-            context.log.info("redaction: warehouse file rewritten, older event-log copies removed")
+            context.log.info(
+                f"redaction: warehouse file rewritten, older event-log copies removed, {past} past snapshot(s) scrubbed"
+            )
     context.log.info(f"published snapshot {result.version} with {result.events} events")
     return dg.MaterializeResult(
         metadata={

@@ -32,16 +32,21 @@ import polars as pl
 from dagster_project.ingestion.readers import (
     InboxFile,
     JsonFile,
+    NotInboxFile,
     ParquetRows,
     RecordBatch,
     UnreadableFile,
     content_hash,
     file_format,
+    inbox_name,
+    json_batches,
     read_batches,
+    read_json_data,
 )
 from dagster_project.ingestion.validation import (
     STAGE_DATABASE,
     drop_stage,
+    load_validators,
     prepare_batch,
     stage_json_file,
     stage_raw_text,
@@ -129,6 +134,8 @@ class FileResult:
 @dataclass
 class IngestReport:
     files: list[FileResult] = field(default_factory=list)
+    # Paths handed in that are not regular files (a link, a pipe) or are gone: not read, with why.
+    passed_over: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ingested(self) -> list[FileResult]:
@@ -234,7 +241,7 @@ def _quarantine(
     raws = stage_raw_text(con, schema, wanted) if isinstance(batch, ParquetRows) else batch.raw_text(wanted)
     con.register("raws", raws)
     try:
-        con.execute(_QUARANTINE_SQL, {"hash": info.content_hash, "file": info.path.name, "now": now})
+        con.execute(_QUARANTINE_SQL, {"hash": info.content_hash, "file": info.name, "now": now})
     finally:
         con.unregister("raws")
 
@@ -252,7 +259,7 @@ def _append_accepted(con: duckdb.DuckDBPyConnection, table: str, info: InboxFile
                    p.line
             from parsed p anti join (select line from classified where verdict is distinct from 'accept') r
                 using (line)""",
-        {"now": now, "file": info.path.name},
+        {"now": now, "file": info.name},
     )
 
 
@@ -304,7 +311,7 @@ def _write_ledger(
         "insert into raw.ingest_ledger values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             info.content_hash,
-            info.path.name,
+            info.name,
             info.format,
             result.lines,
             result.accepted,
@@ -320,7 +327,7 @@ def _write_ledger(
             "insert into raw.ingest_ledger_orgs values (?, ?, ?, ?, ?, ?, ?)",
             [
                 info.content_hash,
-                info.path.name,
+                info.name,
                 org_id,
                 counts.lines,
                 counts.accepted,
@@ -352,12 +359,23 @@ class _Read:
         yield from self.rest
 
 
-def _inbox_file(path: Path) -> InboxFile:
+def _inbox_file(path: Path, name: str | None = None) -> InboxFile:
     fmt = file_format(path)
     if fmt is None:
         raise ValueError(f"{path.name}: not a contract format (.jsonl, .jsonl.gz, .csv, .parquet)")
-    stat = path.stat()
-    return InboxFile(path, fmt, content_hash(path), stat.st_size, stat.st_mtime_ns)
+    digest = content_hash(path)  # raises NotInboxFile before a link's target is looked at
+    stat = path.stat(follow_symlinks=False)
+    return InboxFile(path, fmt, digest, stat.st_size, stat.st_mtime_ns, name or path.name)
+
+
+def _inbox_file_or_why(path: Path, name: str) -> InboxFile | str:
+    """The file hashed, or why it is not read: not a regular file (a link), or gone since it was listed."""
+    try:
+        return _inbox_file(path, name)
+    except NotInboxFile as exc:
+        return f"{exc.strerror}: not read"
+    except FileNotFoundError:
+        return "gone before it was read"
 
 
 def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: datetime) -> _Read:
@@ -367,9 +385,22 @@ def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: dat
     Files are hashed up front and read later (by a lane): one rewritten in between,
     against the inbox's write-then-rename rule, is hashed again so the ledger names what was read.
     """
-    stat = info.path.stat()
-    if (stat.st_size, stat.st_mtime_ns) != (info.size, info.mtime_ns):
-        info = _inbox_file(info.path)
+    try:
+        stat = info.path.stat(follow_symlinks=False)
+        if (stat.st_size, stat.st_mtime_ns) != (info.size, info.mtime_ns):
+            info = _inbox_file(info.path, info.name)
+    except OSError as exc:
+        # Removed, or swapped for a link, since it was hashed: the ledger names the content that was
+        # hashed, and says it could not be read.
+        return _Read(info, schema, error=UnreadableFile("unreadable_file", f"cannot read {info.name}: {exc}"))
+    inflated = None
+    if info.format == "jsonl.gz":
+        # Python inflates first, within its limits: DuckDB's reader would inflate a decompression bomb
+        # whole (it is not interruptible there). Python's line split still overlaps DuckDB's pass.
+        try:
+            inflated = read_json_data(info.path, compressed=True)
+        except UnreadableFile as exc:
+            return _Read(info, schema, error=exc)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-json") as duck:
         # DuckDB reads a JSON Lines file itself: its pass runs while Python splits the same file's lines
         staged = (
@@ -377,7 +408,12 @@ def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: dat
             if info.format in ("jsonl", "jsonl.gz")
             else None
         )
-        batches = read_batches(info.path, info.format)
+        batches = (
+            read_batches(info.path, info.format)
+            if inflated is None
+            else json_batches(info.path, compressed=True, data=inflated)
+        )
+        del inflated  # the batch holds its lines; the whole buffer need not outlive the split
         try:
             first = next(batches, None)
         except UnreadableFile as exc:
@@ -385,7 +421,8 @@ def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: dat
                 staged.exception()  # DuckDB's view of an unreadable file does not matter; wait for it
             return _Read(info, schema, error=exc)
         error = staged.exception() if staged is not None else None
-        if error is not None and not isinstance(error, duckdb.Error):
+        # OSError: the path stopped being a regular file after it was hashed; Python's read says so too
+        if error is not None and not isinstance(error, duckdb.Error | OSError):
             raise error
         refused = error is not None
         if refused and isinstance(first, JsonFile):
@@ -407,7 +444,7 @@ def _is_ingested(con: duckdb.DuckDBPyConnection, info: InboxFile) -> bool:
 
 
 def _skipped(info: InboxFile) -> FileResult:
-    return FileResult(info.path.name, info.content_hash, info.format, status="skipped")
+    return FileResult(info.name, info.content_hash, info.format, status="skipped")
 
 
 def _judge_file(
@@ -419,7 +456,7 @@ def _judge_file(
     last one's stay in the stage (`parsed`) for the transaction to copy once (the third value: whether there is one).
     """
     info = read.info
-    name, fmt = info.path.name, info.format
+    name, fmt = info.name, info.format
     result = FileResult(name, info.content_hash, fmt, status="ok")
     orgs: dict[str | None, _OrgCounts] = {}
     judged = False
@@ -474,10 +511,16 @@ def _ingest_read(
 
 
 def ingest_file(
-    con: duckdb.DuckDBPyConnection, path: Path, *, now: datetime, progress: Progress | None = None
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    now: datetime,
+    progress: Progress | None = None,
+    inbox: Path | None = None,
 ) -> FileResult:
-    """Ingest one file atomically; an already-ingested content hash is a no-op."""
-    info = _inbox_file(path)
+    """Ingest one file atomically; an already-ingested content hash is a no-op. `inbox`: the folder
+    the file's name in the ledger is relative to (else its base name)."""
+    info = _inbox_file(path, inbox_name(path, inbox))
     if _is_ingested(con, info):
         return _skipped(info)
     return _ingest_read(con, _read(info, con, stage_schema(con), now), now=now, progress=progress)
@@ -644,9 +687,16 @@ def _lane(
 
 
 def ingest_paths(
-    con: duckdb.DuckDBPyConnection, paths: Iterable[Path], *, now: datetime, progress: Progress | None = None
+    con: duckdb.DuckDBPyConnection,
+    paths: Iterable[Path],
+    *,
+    now: datetime,
+    progress: Progress | None = None,
+    inbox: Path | None = None,
 ) -> IngestReport:
-    """Ingest files in the given order (the order only matters for conflicting duplicates).
+    """Ingest files in the given order (the order only matters for conflicting duplicates). Each file
+    is named by its path below `inbox` (else its base name); a path that is not a regular file (a
+    link, a pipe) or is gone is not read and is listed in the report's `passed_over`.
 
     Two lanes share the work (`_Schedule`): the next file in order is stored as soon as it is prepared
     and no store runs, else the next file is prepared, so one lane's store overlaps the other's
@@ -657,8 +707,12 @@ def ingest_paths(
     ledger are never read.
     """
     ensure_raw_schema(con)
+    paths = list(paths)
+    names = [inbox_name(path, inbox) for path in paths]
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest-hash") as hashing:
-        infos = list(hashing.map(_inbox_file, paths))  # sha256 lets go of the GIL: two files at once
+        found = list(hashing.map(_inbox_file_or_why, paths, names))  # sha256 lets go of the GIL
+    infos = [info for info in found if isinstance(info, InboxFile)]
+    passed_over = [(name, why) for name, why in zip(names, found, strict=True) if isinstance(why, str)]
     done = {info.content_hash for info in infos if _is_ingested(con, info)}
     new: list[InboxFile] = []
     for info in infos:
@@ -668,6 +722,7 @@ def ingest_paths(
     results: dict[int, FileResult] = {}
     if new:
         stage_schema(con)  # the stage database, attached before the lanes use it
+        load_validators()  # pandera's lazy imports on this thread, not in a lane
         lanes = min(2, len(new))
         threads = con.execute("select current_setting('threads')").fetchone()[0]
         schedule = _Schedule(new)
@@ -688,7 +743,7 @@ def ingest_paths(
         if failures:
             raise failures[0]
     stored = {info.content_hash: results[n] for n, info in enumerate(new)}
-    report = IngestReport()
+    report = IngestReport(passed_over=passed_over)
     for info in infos:
         result = stored.pop(info.content_hash, None)
         report.files.append(result if result is not None else _skipped(info))

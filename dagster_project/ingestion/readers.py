@@ -9,18 +9,21 @@ text. CSV and Parquet rows become a frame of their string columns (`Table`); the
 from __future__ import annotations
 
 import csv
+import errno
 import gc
-import gzip
 import hashlib
 import io
 import json
+import os
 import re
+import stat
 import time
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 import polars as pl
@@ -51,6 +54,18 @@ LENIENT_JSON_TEXT = r",\s*[}\]]|NaN|Infinity"
 _TRAILING_COMMA = re.compile(rb",\s*[}\]]")
 _LENIENT_WORDS = (b"NaN", b"Infinity")
 UTF8_BOM = b"\xef\xbb\xbf"
+# A .jsonl.gz (or a Parquet file's pages) may inflate to this many times the file's size (event files
+# compress far less), and any file to the floor: past both it is a decompression bomb, refused before it
+# is all in memory.
+GZIP_MAX_RATIO = 100
+GZIP_RATIO_FLOOR = 16 << 20
+_GZIP_CHUNK = 4 << 20  # bytes inflated per step: what the limit can overshoot by
+_GZIP_INPUT = 1 << 20  # compressed bytes fed per step
+_ZERO_PADDING = re.compile(rb"\x00*")
+# Lines of ASCII whitespace only (what `_is_record` calls no record), after a newline; and the average
+# line length under which the JSON reader collapses them before splitting the file into lines.
+_BLANK_LINES = re.compile(rb"\n[\n \t\r\x0b\x0c\x1c-\x1f]*\n")  # one class repeated: no group stack
+_BYTES_PER_LINE = 16
 
 
 def without_bom(data: bytes) -> bytes:
@@ -79,6 +94,48 @@ def lenient_only(text: str | bytes) -> bool:
     ) is not None and not is_strict_json(text)
 
 
+class NotInboxFile(OSError):
+    """The path is not a regular file of its own (a symbolic link, a folder, a pipe, a device): it is
+    never read, so a link cannot bring a file from outside the inbox in."""
+
+
+# Never follow a link (O_NOFOLLOW); never wait for a writer on a named pipe (O_NONBLOCK: no effect on a
+# regular file, and anything else is refused once open).
+_OPEN_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def open_inbox_file(path: Path) -> BinaryIO:
+    """Open an inbox file for reading: a regular file reached without following a symbolic link as its
+    last component, else `NotInboxFile`. Every reader opens files through this, so the check and the
+    read are of the same file."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or (exc.errno == errno.EMLINK and os.path.islink(path)):
+            raise NotInboxFile(errno.ELOOP, "a symbolic link is not read", str(path)) from exc
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotInboxFile(errno.EINVAL, "not a regular file", str(path))
+    return os.fdopen(fd, "rb")
+
+
+# DuckDB reads a path as a glob pattern (`[`, `*`, `?`), and no quoting makes every name literal. An
+# open file's /dev/fd entry names exactly that file and holds none of them (/proc/self/fd where a
+# container has no /dev/fd).
+_FD_DIR = next((d for d in (Path("/dev/fd"), Path("/proc/self/fd")) if d.is_dir()), Path("/dev/fd"))
+
+
+@contextmanager
+def duckdb_path(path: Path) -> Iterator[str]:
+    """A path naming exactly `path` to DuckDB's readers (`read_json`, `read_parquet`), valid in the block."""
+    with open_inbox_file(path) as handle:
+        yield str(_FD_DIR / str(handle.fileno()))
+
+
 class UnreadableFile(Exception):
     """The whole file cannot be read; it is quarantined as one record (line 0)."""
 
@@ -95,6 +152,19 @@ class InboxFile:
     content_hash: str
     size: int
     mtime_ns: int = 0  # with `size`: tells whether the file changed after it was hashed
+    name: str = ""  # its path in the inbox (`a/b.jsonl`), the name the ledger and the log give it
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.path.name)
+
+
+def inbox_name(path: Path, inbox: Path | None) -> str:
+    """A file's name in the ledger: its path below the inbox (a subfolder's file keeps its folder), or
+    its base name when it is not below `inbox`."""
+    if inbox is not None and path.is_relative_to(inbox):
+        return path.relative_to(inbox).as_posix()
+    return path.name
 
 
 @dataclass
@@ -182,29 +252,69 @@ def file_format(path: Path) -> str | None:
 
 def content_hash(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_inbox_file(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
+_LINK_SKIPPED = "a symbolic link: not followed (move or copy the file into the inbox)"
+
+
+@dataclass
+class InboxScan:
+    """What `scan_inbox` found: files ready to ingest, and entries it will not read, with why."""
+
+    ready: list[Path] = field(default_factory=list)
+    passed_over: list[tuple[str, str]] = field(default_factory=list)  # (path in the inbox, why)
+
+
+def scan_inbox(inbox: Path, *, now: float | None = None, settle_seconds: float = SETTLE_SECONDS) -> InboxScan:
+    """Files ready to ingest, in a stable order (path in the inbox), subfolders included.
+
+    Dotfiles, *.tmp, other suffixes and still-growing files wait, silently. A symbolic link (to a file
+    or a folder, inside the inbox or out) is never followed: it is passed over with a reason, so a link
+    cannot bring a file from elsewhere in. So is anything that is not a regular file (a named pipe).
+    """
+    scan = InboxScan()
+    if not inbox.is_dir():
+        return scan
+    now = time.time() if now is None else now
+    for folder, subfolders, names in os.walk(inbox, followlinks=False):
+        here = Path(folder)
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in subfolders:
+            if (here / name).is_symlink():
+                scan.passed_over.append(((here / name).relative_to(inbox).as_posix(), _LINK_SKIPPED))
+        for name in names:
+            path = here / name
+            if name.startswith(".") or name.endswith(".tmp") or file_format(path) is None:
+                continue
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                scan.passed_over.append((path.relative_to(inbox).as_posix(), _LINK_SKIPPED))
+            elif not stat.S_ISREG(info.st_mode):
+                scan.passed_over.append((path.relative_to(inbox).as_posix(), "not a regular file: not read"))
+            elif now - info.st_mtime >= settle_seconds:
+                scan.ready.append(path)
+    scan.ready.sort(key=lambda path: path.relative_to(inbox).parts)
+    scan.passed_over.sort()
+    return scan
+
+
 def list_inbox(
     inbox: Path, *, now: float | None = None, settle_seconds: float = SETTLE_SECONDS
 ) -> list[Path]:
-    """Files ready to ingest, in a stable order (name). Dotfiles, *.tmp and still-growing files wait."""
-    if not inbox.exists():
-        return []
-    now = time.time() if now is None else now
-    ready = []
-    for path in sorted(inbox.rglob("*")):
-        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(inbox).parts):
-            continue
-        if path.name.endswith(".tmp") or file_format(path) is None:
-            continue
-        if now - path.stat().st_mtime < settle_seconds:
-            continue
-        ready.append(path)
-    return ready
+    """The files `scan_inbox` finds ready to ingest."""
+    return scan_inbox(inbox, now=now, settle_seconds=settle_seconds).ready
+
+
+def _read_all(path: Path) -> bytes:
+    try:
+        with open_inbox_file(path) as handle:
+            return handle.read()
+    except OSError as exc:  # e.g. replaced by a link after it was hashed
+        raise UnreadableFile("unreadable_file", f"cannot read {path.name}: {exc}") from exc
 
 
 def _decode(line: bytes) -> tuple[str, bool]:
@@ -225,13 +335,62 @@ def _is_record(line: bytes) -> bool:
     return bool(line.decode("utf-8", errors="replace").strip())
 
 
-def _json_file(path: Path, compressed: bool) -> Iterator[RecordBatch]:
+def read_json_data(path: Path, compressed: bool) -> bytes:
+    """A JSON Lines file's bytes, inflated when `compressed` (`gunzip`'s limits); UnreadableFile if not."""
     try:
-        # gzip.decompress: every member, in one call per member (≈ 20 % faster than reading a GzipFile)
-        data = gzip.decompress(path.read_bytes()) if compressed else path.read_bytes()
+        data = _read_all(path)
+        return gunzip(data, path.name) if compressed else data
     except (OSError, EOFError, zlib.error) as exc:  # a damaged deflate stream is a zlib.error
         raise UnreadableFile("unreadable_file", f"cannot read {path.name}: {exc}") from exc
-    data = without_bom(data)
+
+
+def gunzip(data: bytes, name: str) -> bytes:
+    """Every gzip member of `data`, as `gzip.decompress` reads them (zero padding after a member ends
+    the stream), inflated a bounded step at a time: more than `GZIP_MAX_RATIO` times the file's size
+    (and over `GZIP_RATIO_FLOOR`) is a decompression bomb, refused before it is all in memory."""
+    limit = max(GZIP_RATIO_FLOOR, GZIP_MAX_RATIO * len(data))
+    view = memoryview(data)
+    chunks: list[bytes] = []
+    total, offset, first = 0, 0, True
+    while True:
+        if not first:
+            offset = _ZERO_PADDING.match(data, offset).end()
+        if offset >= len(data) and not (first and data):
+            break
+        first = False
+        member = zlib.decompressobj(wbits=31)  # 31: a gzip header and trailer, both checked by zlib
+        while not member.eof:
+            if offset >= len(data):
+                raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+            # Input in slices too: `unconsumed_tail` copies what a step leaves of its input.
+            pending: bytes | memoryview = view[offset : offset + _GZIP_INPUT]
+            offset += len(pending)
+            while pending and not member.eof:
+                chunk = member.decompress(pending, _GZIP_CHUNK)
+                pending = member.unconsumed_tail
+                total += len(chunk)
+                if total > limit:
+                    raise UnreadableFile("unreadable_file", _bomb_detail(name, limit))
+                chunks.append(chunk)
+        offset -= len(member.unused_data)  # the next member starts in the slice this one ended in
+    return b"".join(chunks)
+
+
+def _bomb_detail(name: str, limit: int) -> str:
+    return (
+        f"{name}: inflates to more than {limit:,} bytes, over {GZIP_MAX_RATIO} times its size: "
+        "refused as a decompression bomb (if it is real, drop it uncompressed)"
+    )
+
+
+def json_batches(path: Path, compressed: bool, data: bytes | None = None) -> Iterator[RecordBatch]:
+    """The file's one batch; `data`: its bytes already read (and inflated) by `read_json_data`."""
+    data = without_bom(read_json_data(path, compressed) if data is None else data)
+    if data.count(b"\n") > len(data) // _BYTES_PER_LINE:
+        # Mostly lines too short to be records: the split below costs a list slot per line, many times
+        # the file's size for a file of blank lines. Runs of lines that are not records go first (a
+        # record's number counts records only, so it does not change).
+        data = _BLANK_LINES.sub(b"\n", data)
     lines = data.split(b"\n")
     # _is_record, with its common case (a plain ASCII first character) inlined: one call per line is slow
     records = [
@@ -309,7 +468,7 @@ def _csv_batches(path: Path) -> Iterator[RecordBatch]:
     stdlib reader does every other file (polars' reader cannot: it fills a short row with nulls, so it
     cannot tell `a,b` from `a,b,`).
     """
-    yield from _csv_batches_slow(without_bom(path.read_bytes()), path)
+    yield from _csv_batches_slow(without_bom(_read_all(path)), path)
 
 
 def _csv_rows(text: str) -> list[list[str] | csv.Error]:
@@ -567,10 +726,22 @@ def _parquet_batches(path: Path) -> Iterator[RecordBatch]:
     and the file's transaction rolls back, see `validation`).
     """
     try:
-        parquet = pq.ParquetFile(path)
+        with open_inbox_file(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            schema, meta, size = parquet.schema_arrow, parquet.metadata, os.fstat(handle.fileno()).st_size
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableFile("unreadable_file", f"cannot read {path.name} as Parquet: {exc}") from exc
-    schema = parquet.schema_arrow
+    # The footer's sizes are what the readers allocate by (a page that inflates past its declared size
+    # fails to read): the same ratio limit as gzip, checked before a page is read.
+    declared = sum(
+        meta.row_group(g).column(c).total_uncompressed_size
+        for g in range(meta.num_row_groups)
+        for c in range(meta.num_columns)
+    )
+    limit = max(GZIP_RATIO_FLOOR, GZIP_MAX_RATIO * size)
+    if declared > limit:
+        raise UnreadableFile("unreadable_file", _bomb_detail(path.name, limit))
+    rows = meta.num_rows
     _check_header(schema.names, path)
     for name in ENVELOPE_FIELDS:
         kind = schema.field(name).type
@@ -578,7 +749,7 @@ def _parquet_batches(path: Path) -> Iterator[RecordBatch]:
             raise UnreadableFile(
                 "unreadable_file", f"cannot read {path.name} as Parquet: column {name} is {kind}, not text"
             )
-    bounds = batch_bounds(parquet.metadata.num_rows)
+    bounds = batch_bounds(rows)
     for start, end in bounds:
         yield ParquetRows(path, start, end - start, last=end == bounds[-1][1])
 
@@ -586,9 +757,9 @@ def _parquet_batches(path: Path) -> Iterator[RecordBatch]:
 def read_batches(path: Path, fmt: str) -> Iterator[RecordBatch]:
     """Record batches of one file; raises UnreadableFile when nothing in it can be read."""
     if fmt == "jsonl":
-        return _json_file(path, compressed=False)
+        return json_batches(path, compressed=False)
     if fmt == "jsonl.gz":
-        return _json_file(path, compressed=True)
+        return json_batches(path, compressed=True)
     if fmt == "csv":
         return _csv_batches(path)
     if fmt == "parquet":

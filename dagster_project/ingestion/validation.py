@@ -44,7 +44,9 @@ from dagster_project.ingestion.readers import (
     RecordBatch,
     Table,
     UnreadableFile,
+    duckdb_path,
     lenient_only,
+    open_inbox_file,
 )
 from dagster_project.ingestion.structure import (
     SUSPECT_PATTERN,
@@ -231,8 +233,9 @@ def stage_json_file(con: duckdb.DuckDBPyConnection, path: Path, *, compressed: b
     """DuckDB's pass over a JSON Lines file into `<schema>.json_records`. It needs only the path, so it
     can run while Python reads the same file's lines (`prepare_batch(..., json_staged=True)` goes on)."""
     con.execute(f"create schema if not exists {schema}")
-    params = {"path": str(path), "compression": "gzip" if compressed else "uncompressed"}
-    _stage(con, f"{schema}.json_records", _JSON_FILE_SQL, params)
+    with duckdb_path(path) as exact:
+        params = {"path": exact, "compression": "gzip" if compressed else "uncompressed"}
+        _stage(con, f"{schema}.json_records", _JSON_FILE_SQL, params)
 
 
 def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: str, *, staged: bool) -> None:
@@ -244,9 +247,10 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
     if not staged and not batch.duckdb_refused:
         try:
             stage_json_file(con, batch.path, compressed=batch.compressed, schema=schema)
-        except duckdb.Error:
+        except (duckdb.Error, OSError):
             # DuckDB's reader refuses a file Python read (an empty .gz, zero padding after the gzip
-            # stream, a record past its memory cap): every record takes the precise path, from Python's text.
+            # stream, a record past its memory cap), or the path is no longer a regular file (OSError):
+            # every record takes the precise path, from Python's text.
             batch.duckdb_refused = True
     records = f"{schema}.json_records"
     trusted, first, precise = False, 0, []
@@ -293,10 +297,24 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
     )
 
 
+def _over_memory_cap(con: duckdb.DuckDBPyConnection, exc: duckdb.Error) -> UnreadableFile:
+    """A CSV/Parquet batch DuckDB cannot hold within its cap: the file is unreadable, with the remedy
+    (its quarantine row names the file)."""
+    limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    return UnreadableFile(
+        "unreadable_file",
+        f"reading the file's rows needs more than DuckDB's memory cap ({limit}): split the file, "
+        f"or raise WORKSTREAM_DUCKDB_MEMORY ({str(exc).splitlines()[0]})",
+    )
+
+
 def _stage_table(con: duckdb.DuckDBPyConnection, schema: str, rows: str, sql: str = _TABLE_SQL) -> None:
     """Parse the payload strings of split rows (`rows`: a relation with `_TABLE_SQL`'s input columns)
     into `<schema>.table_records`, the batch's `parsed` view."""
-    _stage(con, f"{schema}.table_records", sql.replace("{rows}", rows))
+    try:
+        _stage(con, f"{schema}.table_records", sql.replace("{rows}", rows))
+    except duckdb.OutOfMemoryException as exc:
+        raise _over_memory_cap(con, exc) from exc
     con.execute(f"create or replace view {schema}.parsed as select * from {schema}.table_records")
 
 
@@ -352,9 +370,10 @@ def _json_kind(kind: DataType) -> str:
 def _parquet_kinds(path: Path) -> dict[str, str]:
     """The JSON type of each envelope column that is not text. Parquet follows the JSON typing rules:
     an `int64` event_id is a number, `wrong_type` as in JSON Lines, not cast to text and accepted.
-    (CSV has no types, so its cells are all text.) The schema is read from the footer by the exact
-    path (no pattern matching)."""
-    schema = pq.read_schema(path)
+    (CSV has no types, so its cells are all text.) The schema is read from the footer of the file the
+    inbox listed, opened without following links, as DuckDB reads it."""
+    with open_inbox_file(path) as handle:
+        schema = pq.read_schema(handle)
     kinds = {}
     for name in (*STRING_FIELDS, "actor", "payload"):
         if name in schema.names and (kind := _json_kind(schema.field(name).type)) != "VARCHAR":
@@ -365,15 +384,13 @@ def _parquet_kinds(path: Path) -> dict[str, str]:
 def _parse_parquet(con: duckdb.DuckDBPyConnection, batch: ParquetRows, schema: str) -> None:
     """Parquet: DuckDB reads the batch's rows into `<schema>.parquet_rows`; only the payload string
     needs JSON parsing. A read that fails (a damaged page) makes the whole file unreadable."""
-    params = {
-        "path": str(batch.path),
-        "start": batch.start,
-        "end": batch.start + batch.count,
-        "last": batch.last,
-    }
+    params = {"start": batch.start, "end": batch.start + batch.count, "last": batch.last}
     try:
-        con.execute(_PARQUET_ROWS_SQL.replace("{schema}", schema), params)
-    except duckdb.Error as exc:
+        with duckdb_path(batch.path) as exact:
+            con.execute(_PARQUET_ROWS_SQL.replace("{schema}", schema), {**params, "path": exact})
+    except duckdb.OutOfMemoryException as exc:
+        raise _over_memory_cap(con, exc) from exc
+    except (duckdb.Error, OSError) as exc:
         raise UnreadableFile(
             "unreadable_file", f"cannot read {batch.path.name} as Parquet: {exc}".splitlines()[0]
         ) from exc
@@ -545,6 +562,17 @@ _DETAILS = {
     f"{EARLIEST_TIMESTAMP.isoformat()} - {LATEST_TIMESTAMP.isoformat()}",
     Reason.FUTURE_TIMESTAMP: f"occurred_at is more than {FUTURE_TOLERANCE_SECONDS // 60} minutes after the ingest clock",
 }
+
+
+def load_validators() -> None:
+    """Load pandera's polars backends on the calling thread.
+
+    pandera imports its backends on the first `validate`; when that first call comes from an ingest lane
+    thread, the import (and any import hook compiling modules on the way, like pytest's assertion
+    rewriting) runs in that thread, where CPython 3.11's AST constructor can fail with "recursion depth
+    mismatch". One empty validation on the main thread does the import once, before the lanes start.
+    """
+    pa.DataFrameSchema({}).validate(pl.DataFrame())
 
 
 def envelope_reasons(parsed: pl.DataFrame, now: datetime) -> pl.DataFrame:

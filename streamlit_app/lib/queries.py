@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
@@ -44,6 +45,8 @@ class Snapshot:
     # The file's identity on disk (`db.snapshot_token`). It changes on every write, including the
     # in-place refresh of `marts.alerts`, which keeps the version.
     token: str = ""
+    # A past snapshot under `<home>/as-of/` chosen in the sidebar's time travel, not the live one.
+    past: bool = False
 
 
 # --------------------------------------------------------------------------------------- snapshot
@@ -67,9 +70,24 @@ def _snapshot_info(path: str, file_token: str) -> dict[str, Any]:
     }
 
 
-def current_snapshot() -> Snapshot | None:
-    """The snapshot at the configured path, or None when nothing has been published yet."""
-    path = settings.snapshot_path()
+# Session-state key (and URL query parameter) of the sidebar's time travel: `LIVE` or a past file's name.
+TIME_TRAVEL_KEY = "as_of"
+LIVE = "live"
+
+
+def chosen_snapshot_path() -> Path:
+    """The live snapshot, or the past one chosen in the time travel if it is still there (only names
+    listed under `<home>/as-of/` count, so no URL can point the app at another file)."""
+    choice = st.session_state.get(TIME_TRAVEL_KEY)
+    if choice and choice != LIVE:
+        for path in settings.past_snapshot_paths():
+            if path.name == choice:
+                return path
+    return settings.snapshot_path()
+
+
+def snapshot_at(path: Path) -> Snapshot | None:
+    """The snapshot in the file at `path`, or None when there is none."""
     token = db.snapshot_token(path)
     if token is None:
         return None
@@ -77,7 +95,13 @@ def current_snapshot() -> Snapshot | None:
         info = _snapshot_info(str(path), token)
     except db.SnapshotMissing:
         return None
-    return Snapshot(path=str(path), token=token, **info)
+    return Snapshot(path=str(path), token=token, past=path != settings.snapshot_path(), **info)
+
+
+def current_snapshot() -> Snapshot | None:
+    """The snapshot being read (the live one unless time travel chose a past one), or None when
+    nothing has been published yet."""
+    return snapshot_at(chosen_snapshot_path())
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)

@@ -9,6 +9,8 @@ from pathlib import Path
 HOME_ENV_VAR = "WORKSTREAM_HOME"
 DEFAULT_HOME = Path("data/home")
 SNAPSHOT_FILENAME = "serving.duckdb"
+# Where `workstream snapshot --as-of` writes past snapshots by default (the "time travel" choices).
+AS_OF_DIRNAME = "as-of"
 
 
 def workstream_home() -> Path:
@@ -20,6 +22,16 @@ def workstream_home() -> Path:
 def snapshot_path() -> Path:
     """Absolute path of the read-only snapshot the pipeline publishes (`<home>/serving.duckdb`)."""
     return (workstream_home() / SNAPSHOT_FILENAME).resolve()
+
+
+def past_snapshot_paths() -> list[Path]:
+    """The past snapshots under `<home>/as-of/`, newest name first (names are their as-of times in UTC;
+    dotfiles are files still being written)."""
+    folder = (workstream_home() / AS_OF_DIRNAME).resolve()
+    if not folder.is_dir():
+        return []
+    found = (p for p in folder.glob("*.duckdb") if not p.name.startswith(".") and p.is_file())
+    return sorted(found, key=lambda p: p.name, reverse=True)
 
 
 INBOX_ENV_VAR = "WORKSTREAM_INBOX"

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from streamlit_app.lib import queries, settings
+from streamlit_app.lib import db, queries, settings
 
 # Session-state key of the org selector; also the URL query parameter (`?org=acme`).
 ORG_KEY = "org"
@@ -41,6 +41,28 @@ def no_snapshot_message(path: Path | str | None = None) -> None:
         "then reload this page.",
         icon=":material/hourglass_empty:",
     )
+
+
+def time_travel_banner(snapshot: queries.Snapshot) -> None:
+    """Above every page while a past snapshot is chosen, so nobody takes it for the live data."""
+    st.warning(
+        f"**As of {format_ts(snapshot.built_at)}** · time travel: a past snapshot "
+        f"(`{Path(snapshot.path).name}`), not the live data. Choose *Live* under **Time travel** in the "
+        "sidebar to go back.",
+        icon=":material/history:",
+    )
+
+
+def time_travel_label(name: str) -> str:
+    """A time-travel choice as the sidebar lists it: the live data, or "as of …" a past snapshot."""
+    if name == queries.LIVE:
+        return "Live (latest)"
+    path = next((p for p in settings.past_snapshot_paths() if p.name == name), None)
+    try:
+        snapshot = queries.snapshot_at(path) if path is not None else None
+    except (db.SnapshotMissing, db.SnapshotUnavailable, db.SnapshotIncompatible):
+        snapshot = None  # a file that cannot be read is listed by its name instead
+    return f"as of {format_ts(snapshot.built_at)}" if snapshot and snapshot.built_at else name
 
 
 def refreshing_message() -> None:

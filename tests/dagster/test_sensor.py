@@ -99,3 +99,26 @@ def test_cursor_caches_hashes_and_a_repeated_tick_gives_the_same_key(places):
     # A failed tick keeps the old cursor: re-evaluating gives the same run key, which Dagster dedupes.
     again = _tick(first.cursor)
     assert again.run_requests[0].run_key == first.run_requests[0].run_key
+
+
+def test_a_link_in_the_inbox_is_not_a_new_file(places, tmp_path: Path):
+    inbox, _ = places
+    outside = write_jsonl(tmp_path / "secret.jsonl", [event("secret")])
+    (inbox / "link.jsonl").symlink_to(outside)
+    assert isinstance(_tick(), dg.SkipReason)
+
+
+def test_a_file_gone_or_made_a_link_between_listing_and_hashing_is_left_for_the_next_tick(
+    places, tmp_path: Path, monkeypatch
+):
+    import dagster_project.defs.automation as automation
+
+    inbox, _ = places
+    kept = _drop(inbox, "b.jsonl", "e2")
+    gone, linked = inbox / "a-gone.jsonl", inbox / "a-link.jsonl"
+    linked.symlink_to(write_jsonl(tmp_path / "secret.jsonl", [event("secret")]))
+    monkeypatch.setattr(automation, "list_inbox", lambda _inbox: [gone, linked, kept])
+
+    result = _tick()
+
+    assert [r.run_key for r in result.run_requests] == [content_hash(kept)]

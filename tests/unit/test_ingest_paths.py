@@ -92,6 +92,21 @@ def test_duckdb_reader_matches_precise_path(tmp_path: Path, now, monkeypatch, na
     assert reasons[19] == Reason.CONFLICTING_DUPLICATE
 
 
+@pytest.mark.parametrize("name", ["spaced.jsonl", "spaced.jsonl.gz"])
+def test_a_file_mostly_of_blank_lines_is_judged_like_the_same_records_without_them(tmp_path: Path, now, name):
+    import gzip
+
+    blanks = b"\n" * 200 + b" \t\r\n" * 50 + b"\x0b\x0c\n\x1c\x1f\n"  # short lines, none a record
+    lines = [*TRICKY_LINES, _line(event("comma"))[:-1] + b",}", _line(event("nan")).replace(b"0.5", b"NaN")]
+    spaced = blanks + blanks.join(lines) + blanks
+    tight = b"\n".join(line for line in lines if line.decode("utf-8", "replace").strip())
+    assert spaced.count(b"\n") > len(spaced) // 16  # the reader collapses the blank runs first
+    path, plain = tmp_path / name, tmp_path / f"tight-{name}"
+    path.write_bytes(gzip.compress(spaced) if name.endswith(".gz") else spaced)
+    plain.write_bytes(gzip.compress(tight) if name.endswith(".gz") else tight)
+    assert _ingest(path, tmp_path, now, "spaced") == _ingest(plain, tmp_path, now, "tight")
+
+
 def test_line_numbers_survive_many_bad_lines(tmp_path: Path, now):
     lines = []
     for i in range(3000):

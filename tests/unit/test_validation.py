@@ -290,6 +290,13 @@ def test_ingest_paths_reads_ahead_in_order(tmp_path: Path, warehouse, now, monke
         return real_read_batches(path, fmt)
 
     monkeypatch.setattr(ingest_module, "read_batches", recording_read_batches)
+    real_read_json_data = ingest_module.read_json_data
+
+    def recording_read_json_data(path, compressed):  # a .jsonl.gz is inflated before its batches
+        read.append(path.name)
+        return real_read_json_data(path, compressed)
+
+    monkeypatch.setattr(ingest_module, "read_json_data", recording_read_json_data)
     done = ingest_file(warehouse, write_jsonl(tmp_path / "a.jsonl", [event("a1")]), now=now)
     read.clear()
     (tmp_path / "b.jsonl.gz").write_bytes(b"not gzip")
