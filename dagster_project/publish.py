@@ -87,7 +87,7 @@ def publish_snapshot(
         old.unlink(missing_ok=True)
     tables = [n for n in names if n != "events"] + ["outbox_health", "dead_letters", "alerts"]
     if "memory_atoms" in names:
-        tables += ["memory_health", "memory_search", "memory_search_postings"]
+        tables += ["memory_health", "memory_search", "memory_search_postings", "memory_search_org_stats"]
     return PublishResult(version, paths.serving, tables, events)
 
 
