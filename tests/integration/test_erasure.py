@@ -41,8 +41,10 @@ def _age(folder: Path) -> None:
         os.utime(path, (1_700_000_000, 1_700_000_000))
 
 
-def _cli_run(home: Path, inbox: Path, *, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WORKSTREAM_NOW": NOW}
+def _cli_run(
+    home: Path, inbox: Path, *, now: str = NOW, kill_at: str | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WORKSTREAM_NOW": now}
     env.pop("WORKSTREAM_KILL_AT", None)
     if kill_at:
         env["WORKSTREAM_KILL_AT"] = kill_at
@@ -83,10 +85,11 @@ def test_a_publish_killed_midway_leaves_no_copy_of_text_a_later_redaction_erased
         ],
     )
     _age(inbox)
-    killed = _cli_run(home, inbox, kill_at="before_publish")
+    # Earlier clock times than the rerun's: a publish names its file after its time.
+    killed = _cli_run(home, inbox, now="2026-11-28T10:00:00+00:00", kill_at="before_publish")
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     # A second writer killed while its rows were still only in the WAL.
-    _die_while_writing(home / ".serving-20261128T120000000000Z.duckdb", secret)
+    _die_while_writing(home / ".serving-20261128T110000000000Z.duckdb", secret)
     leftovers = sorted(p.name for p in home.glob(".serving-*"))
     assert any(n.endswith(".wal") for n in leftovers) and len(leftovers) >= 2
     assert any(".serving-" in h for h in hits_everywhere(home, [secret]))
