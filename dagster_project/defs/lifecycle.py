@@ -55,7 +55,7 @@ def lifecycle_apply(
             )
         finally:
             con.close()
-        if report.scrubbed_redactions:
+        if report.scrubbed_redactions or report.scrubbed_corrections:
             # The publish step rewrites the warehouse file and drops older Parquet copies of the log.
             paths.redaction_marker.touch()
     for key, error in list(report.errors.items())[:20]:
@@ -73,6 +73,7 @@ def lifecycle_apply(
         "clusters_refolded": report.clusters,
         "events_folded": report.events_folded,
         "redactions_scrubbed": report.scrubbed_redactions,
+        "corrections_scrubbed": report.scrubbed_corrections,
         "expired_atoms_purged": report.purged_atoms,
     }
     for table, _ in CORE_OUTPUTS:
