@@ -58,6 +58,9 @@ NOTE_EVENTS = ("signal.note_added", "candidate.note_added", "pursuit.note_added"
 RECORDED, CORRECTED, REDACTED = "memory.recorded", "memory.corrected", "memory.redacted"
 # What a correction's scrub (memory/governance.py) leaves in place of the old text in the event log.
 CORRECTED_MARKER = "[corrected: {audit_id}]"
+# Payload key a scrub adds: atom id → the hash of the content the event gave that atom before its text
+# was erased, so the audit trail and the redaction tombstones keep the real hashes after a re-fold.
+ERASED_HASHES = "erased_hashes"
 
 # Automatic atom rules: `<event_id>:<rule>` → (atom_type, what it records).
 AUTO_RULES: dict[str, tuple[str, str]] = {
@@ -239,6 +242,13 @@ def _trust(source: Any) -> float:
     return 1.0
 
 
+def _erased_hash(event: Event, atom_id: str) -> str | None:
+    """The hash of the content this event gave `atom_id` before a scrub erased its text, if it did."""
+    kept = _payload(event).get(ERASED_HASHES)
+    digest = kept.get(atom_id) if isinstance(kept, Mapping) else None
+    return digest if isinstance(digest, str) else None
+
+
 def _explicit_atom_id(event: Event) -> str:
     atom_id = _payload(event).get("atom_id")
     return atom_id if isinstance(atom_id, str) and atom_id.strip() else event["event_id"]
@@ -307,7 +317,7 @@ class _Capture:
         source_system: str | None = None,
         source_url: str | None = None,
     ) -> None:
-        digest = content_hash(content)
+        digest = _erased_hash(event, atom_id) or content_hash(content)
         history = self.history.setdefault(atom_id, (entity_type, entity_id, []))
         history[2].append((event["occurred_at"], digest))
         if atom_id in self.atoms:
@@ -550,7 +560,7 @@ class _Capture:
                 {"event_id": event["event_id"], "atom_id": atom_id, "rule": "unknown_atom", "detail": why}
             )
             return
-        old, new = atom["content_hash"], content_hash(content)
+        old, new = atom["content_hash"], _erased_hash(event, atom_id) or content_hash(content)
         self.history[atom_id][2].append((event["occurred_at"], new))
         atom.update(
             content=content,
@@ -584,7 +594,7 @@ class _Capture:
                 atom_id, text = payload.get("atom_id"), payload.get("content")
             if atom_id in redacted_ids and _text(text) is not None:
                 entry = self.history.setdefault(atom_id, (event["entity_type"], event["entity_id"], []))
-                entry[2].append((event["occurred_at"], content_hash(text)))
+                entry[2].append((event["occurred_at"], _erased_hash(event, atom_id) or content_hash(text)))
         blocked: set[tuple[str | None, str | None, str]] = set()
         dead: set[str] = set()
         for redaction in redactions:

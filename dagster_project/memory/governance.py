@@ -32,7 +32,14 @@ import orjson
 import pyarrow as pa
 
 from dagster_project.lifecycle.config import DEFAULTS
-from dagster_project.memory.capture import CORRECTED_MARKER, NOTE_EVENTS
+from dagster_project.memory.capture import (
+    CORRECTED,
+    CORRECTED_MARKER,
+    ERASED_HASHES,
+    NOTE_EVENTS,
+    RECORDED,
+    content_hash,
+)
 from dagster_project.memory.classify import classify
 
 SCRUBBED_DDL = """
@@ -220,6 +227,45 @@ def _scrub_and_record(
     return report
 
 
+def _keep_hash(
+    con: duckdb.DuckDBPyConnection,
+    data: dict,
+    org_id: str,
+    event_id: str,
+    event_name: str,
+    atom_id: str,
+    name: str,
+    value: str,
+) -> None:
+    """Record in the payload (`erased_hashes`: atom id → hash) the hash of the content this event gave
+    the atom, before its text goes: a re-fold then still writes the audit trail's old and new hashes
+    and blocks the redacted content, though the text itself is gone."""
+    kept = data.setdefault(ERASED_HASHES, {})
+    if not isinstance(kept, dict) or atom_id in kept:
+        return
+    if (
+        event_name == CORRECTED
+        or (event_name == RECORDED and name == "content")
+        or (event_name in NOTE_EVENTS and name == "text")
+    ):
+        kept[atom_id] = content_hash(value)  # the atom's content is this field's text
+        return
+    # An automatic atom's content is a sentence built from the event: its hash as first captured.
+    row = con.execute(
+        """select coalesce(
+               (select old_content_hash from core.memory_audit
+                where org_id = $org and atom_id = $atom and action = 'correct'
+                order by occurred_at, audit_id limit 1),
+               (select content_hash from core.memory_audit
+                where org_id = $org and atom_id = $atom and action = 'redact'
+                order by occurred_at, audit_id limit 1),
+               (select content_hash from core.memory_atoms where org_id = $org and atom_id = $atom))""",
+        {"org": org_id, "atom": atom_id},
+    ).fetchone()
+    if row and row[0]:
+        kept[atom_id] = row[0]
+
+
 def _settled(item: _Target, value: str) -> bool:
     """Nothing for this item to do on a field: a redaction's marker stays; a correction's marker gives
     way to a redaction's (erased is erased, and says so), never to another correction's."""
@@ -300,6 +346,7 @@ def _scrub(
                     secrets.add(value)
                 if item.kind == "correct" and name == "text" and event_name in NOTE_EVENTS and note_type:
                     data["atom_type"], data["classified_by"] = note_type(org_id, item.atom_id, value)
+                _keep_hash(con, data, org_id, event_id, event_name, item.atom_id, name, value)
                 data[name] = replacement
                 hit = True
             if hit:
@@ -463,7 +510,7 @@ def scrub_text(
     out = text
     for secret in sorted(secrets, key=len, reverse=True):
         out = out.replace(secret, replacement)
-    if not payload_fields and not _holds(out, secrets):
+    if not payload_fields and not _holds(out, secrets) and not _split_holds(out, secrets):
         return out
     try:
         record = orjson.loads(out)

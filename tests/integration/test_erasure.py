@@ -5,6 +5,7 @@ Each test ends with `hits_everywhere` (tests/erasure_scan.py), which decodes eve
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,8 +13,12 @@ import sys
 import uuid
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from dagster_project.cli import run_pipeline
+from dagster_project.contract import ENVELOPE_FIELDS
+from dagster_project.memory.capture import content_hash
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import event, write_jsonl
 
@@ -113,3 +118,150 @@ def test_a_publish_killed_midway_leaves_no_copy_of_text_a_later_redaction_erased
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert list(home.glob(".serving-*")) == []
     assert hits_everywhere(home, [secret]) == []
+
+
+def _run(home: Path, inbox: Path, as_of: str = AS_OF) -> None:
+    _age(inbox)
+    run_pipeline(home, inbox, as_of=as_of, now=NOW, tests=False)
+
+
+def _query(home: Path, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(home / "serving.duckdb"), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_correction_leaves_the_old_text_nowhere_at_any_as_of(tmp_path):
+    tag = uuid.uuid4().hex
+    old_note, new_note = f"Client decided OLD-NOTE-{tag} for phase one", f"Client decided NEW-NOTE-{tag}"
+    old_risk, mid_risk, new_risk = f"OLD-RISK-{tag} leaves", f"OLD-MID-{tag} leaves", f"NEW-RISK-{tag} stays"
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    inbox.mkdir()
+    at = "2026-11-20T1{}:00:00+00:00".format
+    note = _ev("n1", "candidate.note_added", "candidate", "c1", at(1), text=old_note)
+    events = [
+        _ev("c1-new", "candidate.created", "candidate", "c1", at(0), title="Fleet renewal"),
+        note,
+        _ev("m1", "memory.recorded", "candidate", "c1", at(2), atom_type="risk", content=old_risk),
+        _ev(
+            "x1", "memory.corrected", "candidate", "c1", at(5), atom_id="n1", content=new_note, reason="typo"
+        ),
+        _ev(
+            "x2", "memory.corrected", "candidate", "c1", at(6), atom_id="m1", content=mid_risk, reason="name"
+        ),
+        _ev(
+            "x3", "memory.corrected", "candidate", "c1", at(7), atom_id="m1", content=new_risk, reason="again"
+        ),
+    ]
+    # The same note id with other content: a conflicting duplicate, quarantined with its raw text.
+    conflicting = dict(note, payload={"text": f"{old_note}, really"})
+    write_jsonl(inbox / "a.jsonl", [*events, conflicting])
+    _run(home, inbox)
+    olds = [f"OLD-NOTE-{tag}", f"OLD-RISK-{tag}", f"OLD-MID-{tag}"]
+    assert hits_everywhere(home, olds) == []
+    news = [f"NEW-NOTE-{tag}", f"NEW-RISK-{tag}"]
+    assert all(any(n in h for h in hits_everywhere(home, news)) for n in news)
+    atoms = _query(
+        home, "select atom_id, atom_type, content, version from marts.memory_atoms where org_id = ?", [ORG]
+    )
+    by_id = {a[0]: a[1:] for a in atoms}
+    # The note keeps the type its old text was classified as; the versions count the corrections.
+    assert by_id["n1"] == ("decision", new_note, 2) and by_id["m1"] == ("risk", new_risk, 3)
+    audit = _query(
+        home,
+        "select audit_id, actor, reason, old_content_hash, new_content_hash from marts.memory_audit "
+        "where org_id = ? and action = 'correct' order by occurred_at",
+        [ORG],
+    )
+    assert audit == [
+        ("x1", "ann@acme.test", "typo", content_hash(old_note), content_hash(new_note)),
+        ("x2", "ann@acme.test", "name", content_hash(old_risk), content_hash(mid_risk)),
+        ("x3", "ann@acme.test", "again", content_hash(mid_risk), content_hash(new_risk)),
+    ]
+
+    # As of a time before every correction: the corrected content, never the old one.
+    _run(home, inbox, as_of=at(3))
+    assert hits_everywhere(home, olds) == []
+    atoms = _query(home, "select atom_id, content from marts.memory_atoms where org_id = ?", [ORG])
+    current = dict(atoms)
+    assert (current["n1"], current["m1"]) == (new_note, new_risk)
+
+
+def test_a_redaction_that_arrives_before_its_note_erases_the_note_on_arrival(tmp_path):
+    secret = f"SECRET-EARLY-{uuid.uuid4().hex}"
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    inbox.mkdir()
+    write_jsonl(
+        inbox / "a.jsonl",
+        [
+            _ev("c1-new", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="Fleet"),
+            _ev(
+                "r1",
+                "memory.redacted",
+                "candidate",
+                "c1",
+                "2026-11-21T09:00:00+00:00",
+                atom_id="n1",
+                reason="asked",
+            ),
+        ],
+    )
+    _run(home, inbox)
+    write_jsonl(
+        inbox / "b.jsonl",
+        [_ev("n1", "candidate.note_added", "candidate", "c1", "2026-11-20T11:00:00+00:00", text=secret)],
+    )
+    _run(home, inbox)
+    assert hits_everywhere(home, [secret]) == []
+    assert _query(home, "select count(*) from marts.memory_atoms where atom_id = 'n1'") == [(0,)]
+
+
+def test_quarantined_copies_in_escaped_json_and_broken_csv_rows_are_erased(tmp_path):
+    token = f"SECRET-QUAR-{uuid.uuid4().hex}"
+    secret = f"Meet in Köln, {token} wants pricing"
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    inbox.mkdir()
+    note = _ev("n1", "candidate.note_added", "candidate", "c1", "2026-11-20T11:00:00+00:00", text=secret)
+    write_jsonl(
+        inbox / "a.jsonl",
+        [
+            _ev("c1-new", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="Fleet"),
+            note,
+        ],
+    )
+    _run(home, inbox)
+    # A conflicting re-send with ASCII escapes (K\u00f6ln), and a CSV row whose unquoted payload the
+    # comma splits into one field too many.
+    escaped = json.dumps(dict(note, payload={"text": secret + " (again)"}), ensure_ascii=True)
+    (inbox / "b.jsonl").write_text(escaped + "\n", encoding="utf-8")
+    header = ",".join(ENVELOPE_FIELDS)
+    ragged = (
+        f'n2,{ORG},2026-11-20T12:00:00+00:00,candidate.note_added,candidate,c1,ann,{{"text": "{secret}"}}'
+    )
+    (inbox / "c.csv").write_text(f"{header}\n{ragged}\n", encoding="utf-8")
+    _run(home, inbox)
+    quarantined = _query(home, "select file, raw from marts.quarantine order by file")
+    assert [q[0] for q in quarantined] == ["b.jsonl", "c.csv"]
+    assert any(token in h for h in hits_everywhere(home, [token]))
+
+    write_jsonl(
+        inbox / "d.jsonl",
+        [
+            _ev(
+                "r1",
+                "memory.redacted",
+                "candidate",
+                "c1",
+                "2026-11-21T09:00:00+00:00",
+                atom_id="n1",
+                reason="asked",
+            )
+        ],
+    )
+    _run(home, inbox)
+    assert hits_everywhere(home, [token, secret]) == []
+    # The rows stay in quarantine (nothing is dropped), with the marker in place of the text.
+    after = _query(home, "select file, raw from marts.quarantine order by file")
+    assert [q[0] for q in after] == ["b.jsonl", "c.csv"] and all("[redacted: r1]" in q[1] for q in after)
