@@ -125,3 +125,57 @@ def write_request(
         tmp.unlink(missing_ok=True)
         raise
     return final
+
+
+def write_requests(
+    inbox: Path | str,
+    *,
+    event_name: str,
+    org_id: str,
+    entity_type: str,
+    entity_id: str,
+    atom_ids: list[str] | tuple[str, ...],
+    actor: str,
+    reason: str,
+    content: str | None = None,
+    now: dt.datetime | None = None,
+) -> Path:
+    """One request for several atoms of one entity (e.g. every atom holding the same text): one event
+    per atom id, all in one file, so the pipeline ingests them together or not at all.
+
+    Every event is validated before anything is written (ValueError, and no file, if one is invalid or
+    no atom id is given); repeated ids count once. Returns the file's path,
+    `<inbox>/governance-<first event_id>.jsonl`.
+    """
+    ids = list(dict.fromkeys(a.strip() for a in atom_ids if a and a.strip()))
+    if not ids:
+        raise ValueError("atom_id is required")
+    events = [
+        build_event(
+            event_name=event_name,
+            org_id=org_id,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            atom_id=atom_id,
+            actor=actor,
+            reason=reason,
+            content=content,
+            now=now,
+        )
+        for atom_id in ids
+    ]
+    folder = Path(inbox)
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{FILE_PREFIX}{events[0]['event_id']}{FILE_SUFFIX}"
+    tmp = final.with_name(final.name + ".tmp")
+    lines = "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in events)
+    try:
+        with tmp.open("w", encoding="utf-8") as out:
+            out.write(lines)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final

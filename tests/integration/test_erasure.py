@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -19,6 +20,7 @@ import pytest
 from dagster_project.cli import run_pipeline
 from dagster_project.contract import ENVELOPE_FIELDS
 from dagster_project.memory.capture import content_hash
+from streamlit_app.lib.governance import REDACTED, write_requests
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import event, write_jsonl
 
@@ -265,3 +267,52 @@ def test_quarantined_copies_in_escaped_json_and_broken_csv_rows_are_erased(tmp_p
     # The rows stay in quarantine (nothing is dropped), with the marker in place of the text.
     after = _query(home, "select file, raw from marts.quarantine order by file")
     assert [q[0] for q in after] == ["b.jsonl", "c.csv"] and all("[redacted: r1]" in q[1] for q in after)
+
+
+def test_one_request_erases_every_atom_of_an_entity_that_holds_the_same_text(tmp_path):
+    token = f"SECRET-SAME-{uuid.uuid4().hex}"
+    secret = f"call {token} on her mobile"
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    inbox.mkdir()
+    at = "2026-11-20T1{}:00:00+00:00".format
+    write_jsonl(
+        inbox / "a.jsonl",
+        [
+            _ev("s1-new", "signal.created", "signal", "s1", at(0), source_type="email", snippet=secret),
+            _ev("n1", "signal.note_added", "signal", "s1", at(1), text=f"Note: {secret}"),
+            _ev(
+                "m1",
+                "memory.recorded",
+                "signal",
+                "s1",
+                at(2),
+                atom_type="preference",
+                content=f"Prefers: {secret}",
+            ),
+            _ev("n2", "signal.note_added", "signal", "s1", at(3), text=f"Kept-{token[:6]} unrelated"),
+        ],
+    )
+    _run(home, inbox)
+    holding = _query(
+        home,
+        "select atom_id from marts.memory_atoms where org_id = ? and contains(content, ?) order by atom_id",
+        [ORG, secret],
+    )
+    assert [h[0] for h in holding] == ["m1", "n1", "s1-new:created"]
+    write_requests(
+        inbox,
+        event_name=REDACTED,
+        org_id=ORG,
+        entity_type="signal",
+        entity_id="s1",
+        atom_ids=[h[0] for h in holding],
+        actor="ann@acme.test",
+        reason="personal phone number",
+        now=datetime(2026, 11, 21, 9, tzinfo=UTC),
+    )
+    _run(home, inbox)
+    assert hits_everywhere(home, [token]) == []
+    atoms = _query(
+        home, "select atom_id from marts.memory_atoms where org_id = ? and entity_id = 's1'", [ORG]
+    )
+    assert [a[0] for a in atoms] == ["n2"]

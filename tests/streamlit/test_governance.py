@@ -152,3 +152,26 @@ def test_texts_are_stripped_and_naive_times_refused(tmp_path: Path) -> None:
     assert event["actor"] == "a@b"
     with pytest.raises(ValueError, match="timezone"):
         governance.build_event(**REDACT, now=dt.datetime(2024, 5, 10, 12, 0))
+
+
+def test_one_request_can_name_several_atoms_of_an_entity(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    fields = {k: v for k, v in REDACT.items() if k != "atom_id"}
+    path = governance.write_requests(inbox, **fields, atom_ids=["m-a2", "m-a3", " m-a2 ", "m-a4"], now=NOW)
+
+    assert list(inbox.iterdir()) == [path]
+    events = _events(path)
+    assert [e["payload"]["atom_id"] for e in events] == ["m-a2", "m-a3", "m-a4"]
+    assert len({e["event_id"] for e in events}) == 3
+    assert all(e["event_name"] == governance.REDACTED and e["entity_id"] == "cand-a1" for e in events)
+    assert _validation_reasons(path, NOW) == [None, None, None]
+
+
+def test_a_request_naming_no_atom_or_an_invalid_field_writes_nothing(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    fields = {k: v for k, v in REDACT.items() if k != "atom_id"}
+    with pytest.raises(ValueError, match="atom_id"):
+        governance.write_requests(inbox, **fields, atom_ids=["  "], now=NOW)
+    with pytest.raises(ValueError, match="reason"):
+        governance.write_requests(inbox, **{**fields, "reason": " "}, atom_ids=["m-a2"], now=NOW)
+    assert not inbox.exists() or list(inbox.iterdir()) == []
