@@ -127,12 +127,13 @@ def scrub_redacted(con: duckdb.DuckDBPyConnection, *, now) -> ScrubReport:
 
 def scrub_corrected(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport:
     """Scrub an atom's old content after each `memory.corrected` of it (contract: the new content
-    replaces the old everywhere), like a redaction but with `[corrected: <audit_id>]`.
+        replaces the old everywhere), like a redaction but with `[corrected: <audit_id>]`.
 
-    The source event's free-text fields and the `content` of older corrections of the atom are replaced;
-    the correction's own `reason` (the why of the audit trail) and newer contents stay. A scrubbed note
-    keeps the type it was classified as (`atom_type`, `classified_by` in its payload), since its text can
-    no longer be classified. Like redactions, corrections of a target not yet arrived wait for it.
+        The source event's free-text fields and the `content` of older corrections of the atom are replaced;
+        the correction's own `reason` (the why of the audit trail) and newer contents stay. A scrubbed note
+        keeps the type it was classified as (`atom_type`, `classified_by` in its payload), since its text can
+        no longer be classified. Only corrections the capture applied count (their audit row), so one of
+    an atom not yet arrived waits for it, and a rejected one erases nothing.
     """
     con.execute(SCRUBBED_DDL)
     rows = con.execute(
@@ -140,6 +141,10 @@ def scrub_corrected(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubRepor
            from raw.events
            where event_name = 'memory.corrected' and atom_id is not null and atom_id <> ''
              and trim(coalesce(json_extract_string(payload, '$.content'), '')) <> ''
+             -- Only a correction capture applied (its audit row): a rejected one erases nothing.
+             and exists (select 1 from core.memory_audit a
+                         where a.org_id = raw.events.org_id and a.audit_id = raw.events.event_id
+                           and a.action = 'correct')
            order by org_id, occurred_at, event_id"""
     ).fetchall()
     targets = [_Target(org, audit, atom, "correct", at) for org, audit, atom, at in rows]
@@ -266,6 +271,25 @@ def _keep_hash(
         kept[atom_id] = row[0]
 
 
+def _erased_of(
+    item: _Target, sources: list[tuple[str, str, str, datetime]], payloads: dict[tuple[str, str], dict]
+) -> set[str]:
+    """The hashes of the contents this item erases from its atom (kept in the scrubbed payloads)."""
+    hashes: set[str] = set()
+    for org_id, event_id, event_name, occurred_at in sources:
+        if not _fields_to_scrub(item, event_name, occurred_at, event_id):
+            continue
+        kept = (
+            payloads[(org_id, event_id)].get(ERASED_HASHES)
+            if isinstance(payloads[(org_id, event_id)], dict)
+            else None
+        )
+        digest = kept.get(item.atom_id) if isinstance(kept, dict) else None
+        if isinstance(digest, str):
+            hashes.add(digest)
+    return hashes
+
+
 def _settled(item: _Target, value: str) -> bool:
     """Nothing for this item to do on a field: a redaction's marker stays; a correction's marker gives
     way to a redaction's (erased is erased, and says so), never to another correction's."""
@@ -310,20 +334,34 @@ def _scrub(
         ),
     )
     found = con.execute(
-        """select t.i, e.org_id, e.event_id, e.event_name, e.occurred_at, e.payload
+        """select t.i, e.org_id, e.event_id, e.event_name, e.occurred_at, e.payload, false as twin
            from raw.events e join scrub_targets t on e.org_id = t.org_id and e.event_id = t.source
            union
-           select t.i, e.org_id, e.event_id, e.event_name, e.occurred_at, e.payload
+           select t.i, e.org_id, e.event_id, e.event_name, e.occurred_at, e.payload, false as twin
            from raw.events e join scrub_targets t
              on e.org_id = t.org_id and json_extract_string(e.payload, '$.atom_id') = t.atom_id
            where e.event_name in ('memory.corrected', 'memory.recorded')
-           order by 1, 2, 3"""
+           union
+           -- Notes and explicit atoms on the source's entity: those with the erased content are the
+           -- atom's duplicates (capture keeps one atom per content and entity), judged by hash below.
+           select t.i, d.org_id, d.event_id, d.event_name, d.occurred_at, d.payload, true as twin
+           from scrub_targets t
+           join raw.events s on s.org_id = t.org_id and s.event_id = t.source
+           join raw.events d
+             on d.org_id = s.org_id and d.entity_type = s.entity_type and d.entity_id = s.entity_id
+           where d.event_id <> s.event_id and d.event_name in ($n1, $n2, $n3, $n4, 'memory.recorded')
+           order by 1, 2, 3""",
+        dict(zip(("n1", "n2", "n3", "n4"), NOTE_EVENTS, strict=True)),
     ).fetchall()
     con.unregister("scrub_targets")
     sources: dict[int, list[tuple[str, str, str, datetime]]] = {}
+    twins: dict[int, list[tuple[str, str, str]]] = {}
     payloads: dict[tuple[str, str], dict] = {}
-    for i, org_id, event_id, event_name, occurred_at, payload in found:
-        sources.setdefault(i, []).append((org_id, event_id, event_name, occurred_at))
+    for i, org_id, event_id, event_name, occurred_at, payload, twin in found:
+        if twin:
+            twins.setdefault(i, []).append((org_id, event_id, event_name))
+        else:
+            sources.setdefault(i, []).append((org_id, event_id, event_name, occurred_at))
         if (org_id, event_id) not in payloads:
             payloads[(org_id, event_id)] = orjson.loads(payload) if payload else {}
     changed: set[tuple[str, str]] = set()
@@ -352,6 +390,23 @@ def _scrub(
             if hit:
                 changed.add((org_id, event_id))
                 events.append(event_id)
+        erased = _erased_of(item, sources.get(i, []), payloads)
+        for org_id, event_id, event_name in twins.get(i, []) if erased else ():
+            if event_id in events:
+                continue
+            data = payloads[(org_id, event_id)]
+            name = "content" if event_name == RECORDED else "text"
+            value = data.get(name) if isinstance(data, dict) else None
+            if not isinstance(value, str) or is_marker(value) or content_hash(value) not in erased:
+                continue
+            if len(value) >= MIN_SECRET_CHARS:
+                secrets.add(value)
+            own_id = data.get("atom_id") if event_name == RECORDED else None
+            own_id = own_id if isinstance(own_id, str) and own_id.strip() else event_id
+            _keep_hash(con, data, org_id, event_id, event_name, own_id, name, value)
+            data[name] = replacement
+            changed.add((org_id, event_id))
+            events.append(event_id)
         touched.append(events)
         jobs.append((secrets, {(item.org_id, e) for e in events}, replacement))
     rows = _scrub_quarantine(con, jobs)
