@@ -449,6 +449,8 @@ def _scrub_quarantine(
     current = {rowid: [raw, detail] for rowid, _, _, raw, detail in rows}
     dirty: set[int] = set()
     for j, (secrets, keys, replacement) in enumerate(jobs):
+        if not secrets and not keys:
+            continue
         for rowid, org_id, event_id, _, _ in rows:
             raw, detail = current[rowid]
             fields = TEXT_FIELDS if (org_id, event_id) in keys else ()
