@@ -365,7 +365,7 @@ def _scrub(
         if (org_id, event_id) not in payloads:
             payloads[(org_id, event_id)] = orjson.loads(payload) if payload else {}
     changed: set[tuple[str, str]] = set()
-    jobs: list[tuple[set[str], set[tuple[str, str]], str]] = []
+    jobs: list[tuple[set[str], dict[tuple[str, str], tuple[str, ...]], str]] = []
     touched: list[list[str]] = []
     for i, item in enumerate(items):
         replacement = item.replacement
@@ -408,7 +408,14 @@ def _scrub(
             changed.add((org_id, event_id))
             events.append(event_id)
         touched.append(events)
-        jobs.append((secrets, {(item.org_id, e) for e in events}, replacement))
+        # Quarantined copies of the erased events, also those quarantined after an earlier scrub.
+        copies = {
+            (org_id, event_id): fields
+            for org_id, event_id, event_name, occurred_at in sources.get(i, [])
+            if (fields := _fields_to_scrub(item, event_name, occurred_at, event_id))
+        }
+        copies.update({(item.org_id, e): TEXT_FIELDS for e in events if (item.org_id, e) not in copies})
+        jobs.append((secrets, copies, replacement))
     rows = _scrub_quarantine(con, jobs)
     if changed:
         keys = sorted(changed)
@@ -431,29 +438,45 @@ def _scrub(
 
 
 def _scrub_quarantine(
-    con: duckdb.DuckDBPyConnection, jobs: list[tuple[set[str], set[tuple[str, str]], str]]
+    con: duckdb.DuckDBPyConnection, jobs: list[tuple[set[str], dict[tuple[str, str], tuple[str, ...]], str]]
 ) -> list[int]:
-    """Per job (secrets, source event keys, replacement): how many quarantine rows it changed.
+    """Per job (secrets, source events → their fields to blank, replacement): the rows it changed.
 
     Quarantined lines hold raw text in any encoding the input used (JSON escapes such as `\\u00f6`, a
     CSV row's payload as a JSON string inside JSON, a ragged row split at a comma), so each row is judged
     by its decoded content (`scrub_text`), and a quarantined copy of a source event (same org and event
-    id, e.g. a conflicting duplicate) loses its payload's free-text fields whatever they say.
+    id, e.g. a conflicting re-send, whenever it arrived) loses those payload fields whatever they say.
+    Only when some job still has secret texts are all rows read; else only the copies, by key.
     """
     counts = [0] * len(jobs)
-    if not any(secrets or keys for secrets, keys, _ in jobs):
+    keys = sorted({key for _, copies, _ in jobs for key in copies})
+    if any(secrets for secrets, _, _ in jobs):
+        rows = con.execute(
+            "select rowid, org_id, event_id, raw, detail from raw.quarantine order by rowid"
+        ).fetchall()
+    elif keys:
+        con.register(
+            "scrub_copy_keys",
+            pa.table({"org_id": [k[0] for k in keys], "event_id": [k[1] for k in keys]}),
+        )
+        rows = con.execute(
+            """select q.rowid, q.org_id, q.event_id, q.raw, q.detail
+               from raw.quarantine q join scrub_copy_keys k using (org_id, event_id)
+               order by q.rowid"""
+        ).fetchall()
+        con.unregister("scrub_copy_keys")
+    else:
         return counts
-    rows = con.execute(
-        "select rowid, org_id, event_id, raw, detail from raw.quarantine order by rowid"
-    ).fetchall()
     current = {rowid: [raw, detail] for rowid, _, _, raw, detail in rows}
     dirty: set[int] = set()
-    for j, (secrets, keys, replacement) in enumerate(jobs):
-        if not secrets and not keys:
+    for j, (secrets, copies, replacement) in enumerate(jobs):
+        if not secrets and not copies:
             continue
         for rowid, org_id, event_id, _, _ in rows:
             raw, detail = current[rowid]
-            fields = TEXT_FIELDS if (org_id, event_id) in keys else ()
+            fields = copies.get((org_id, event_id), ())
+            if not secrets and not fields:
+                continue
             new_raw = scrub_text(raw, secrets, replacement, payload_fields=fields) if raw else raw
             new_detail = scrub_text(detail, secrets, replacement) if detail else detail
             if (new_raw, new_detail) != (raw, detail):

@@ -234,3 +234,26 @@ def test_a_duplicate_of_an_erased_atom_loses_its_text_too(tmp_path):
     )
     assert atoms.get("n2") == "new figure" and atoms.get("n3") == "secret words here"
     assert not {"n1", "n1b", "n2b"} & set(atoms)
+
+
+def test_a_quarantined_copy_arriving_after_the_scrub_is_erased_too(tmp_path):
+    at = "2026-11-20T1{}:00:00+00:00".format
+    note = _ev("n1", "candidate.note_added", "candidate", "c1", at(1), text="secret words here")
+    con = _home(
+        tmp_path,
+        [
+            _ev("c1", "candidate.created", "candidate", "c1", at(0), title="T"),
+            note,
+            _ev("r1", "memory.redacted", "candidate", "c1", at(5), atom_id="n1", reason="x"),
+        ],
+    )
+    run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
+    # Later, the note is re-sent with other words: a conflicting duplicate, quarantined whole.
+    later = tmp_path / "later"
+    later.mkdir()
+    write_jsonl(later / "b.jsonl", [dict(note, payload={"text": "other private words"})])
+    ingest_paths(con, list_inbox(later, settle_seconds=0), now=NOW)
+    assert "other private words" in con.execute("select raw from raw.quarantine").fetchone()[0]
+    run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
+    raw = con.execute("select raw from raw.quarantine").fetchone()[0]
+    assert orjson.loads(raw)["payload"]["text"] == "[redacted: r1]"
