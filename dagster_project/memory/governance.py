@@ -1,15 +1,19 @@
-"""Redaction that really erases: scrub the text out of the event log and quarantine, then rewrite files.
+"""Erasure that really erases: scrub text out of the event log and quarantine, then rewrite files.
 
 A `memory.redacted` event is a tombstone the capture step honours at every as-of (the atom never comes
-back, even for events that arrive later). That removes the atom from atoms, cards and the search index
-on the next build. But the text also sits in the event log's payloads, maybe in quarantined bad lines,
-in the snapshot's Parquet copy of the log, and in free blocks of DuckDB files that once held it. So:
+back, even for events that arrive later), and a `memory.corrected` replaces an atom's content at every
+as-of. That fixes atoms, cards and the search index on the next build. But the old text also sits in
+the event log's payloads, maybe in quarantined bad lines, in the snapshot's Parquet copy of the log,
+and in free blocks of DuckDB files that once held it. So (docs/erasure.md):
 
-1. `scrub_redacted` (in the apply step, before dbt): for each redaction not yet scrubbed, the source
-   events of the atom (the event it was captured from, and every `memory.corrected` of it) get their
-   free-text payload fields replaced by a marker; those exact strings are also replaced in quarantine
-   rows. A row in `core.scrubbed` records the audit id, so each redaction is scrubbed once. The
-   redaction itself (who, when, why, content hash) stays in `core.memory_audit`.
+1. `scrub_corrected` and `scrub_redacted` (in the apply step, before dbt): the source events of the
+   atom (the event it was captured from, a `memory.recorded` naming it, its `memory.corrected` events
+   — for a correction only the older ones' content) and its duplicates on the entity get their
+   free-text payload fields replaced by a marker; the texts are also replaced in quarantine rows,
+   judged by their decoded content. Driven by the governance events in the log and by what each field
+   still holds, so nothing is done twice and a target arriving later is scrubbed on arrival. A row in
+   `core.scrubbed` records each scrub; the audit trail (who, when, why, content hashes) stays in
+   `core.memory_audit`, its hashes kept in the scrubbed payloads (`erased_hashes`).
 2. `rewrite_duckdb_file` (at publish, after dbt rebuilt the marts): copy the warehouse into a fresh file
    and replace it, so no free block keeps the old text; the publish step also drops every older Parquet
    copy of the log. The snapshot is always a new file anyway.
