@@ -23,7 +23,7 @@ from dagster_project.faults import checkpoint
 from dagster_project.lifecycle.apply import FaultHook, apply_batch, last_as_of
 from dagster_project.lifecycle.config import DEFAULTS
 from dagster_project.lifecycle.store import ensure_core_schema
-from dagster_project.memory.governance import purge_expired, scrub_corrected, scrub_redacted
+from dagster_project.memory.governance import purge_expired, scrub_governed
 
 DEFAULT_BATCH = 100_000
 # occurred_at already in the outbox's fixed-width UTC text form (no datetime objects per row).
@@ -199,8 +199,7 @@ def run_apply(
         )
     # Corrections and redactions: scrub the old text from the log and quarantine, then re-fold what
     # read it. Both run every time (a target may arrive after its correction or redaction).
-    scrub = scrub_corrected(con, as_of=as_of, now=now)
-    scrub.add(scrub_redacted(con, now=now))
+    scrub = scrub_governed(con, as_of=as_of, now=now)
     if purge:
         purged = purge_expired(con, as_of=as_of, now=now)
         scrub.add(purged)

@@ -155,6 +155,38 @@ def scrub_corrected(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubRepor
     return _scrub_and_record(con, targets, now, note_type=_note_typer(con, as_of))
 
 
+WATERMARK_DDL = """
+create table if not exists core.scrub_watermark (
+    events bigint not null,
+    quarantine bigint not null,
+    corrections bigint not null
+);
+"""
+
+
+def scrub_governed(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport:
+    """`scrub_corrected` then `scrub_redacted`, skipped when nothing they read has changed since.
+
+    Both scrubs are idempotent and read only the log, quarantine and the corrections' audit rows; the
+    log and quarantine only grow (a scrub rewrites rows in place), so equal counts of the three mean
+    there is nothing new to erase, and a run with no new input does not re-read the log.
+    """
+    con.execute(WATERMARK_DDL)
+    marks = con.execute(
+        """select (select count(*) from raw.events), (select count(*) from raw.quarantine),
+                  (select count(*) from core.memory_audit where action = 'correct')"""
+    ).fetchone()
+    if con.execute("select events, quarantine, corrections from core.scrub_watermark").fetchone() == marks:
+        return ScrubReport()
+    report = scrub_corrected(con, as_of=as_of, now=now)
+    report.add(scrub_redacted(con, now=now))
+    con.execute("begin transaction")
+    con.execute("delete from core.scrub_watermark")
+    con.execute("insert into core.scrub_watermark values (?, ?, ?)", list(marks))
+    con.execute("commit")
+    return report
+
+
 def purge_expired(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport:
     """The nightly purge: expired atoms' text is scrubbed the same way as a redaction's (record id
     `expired:<atom_id>` in `core.scrubbed`); the atoms already left every output when they expired."""
