@@ -159,7 +159,7 @@ WATERMARK_DDL = """
 create table if not exists core.scrub_watermark (
     events bigint not null,
     quarantine bigint not null,
-    corrections bigint not null
+    corrections varchar not null
 );
 """
 
@@ -167,14 +167,16 @@ create table if not exists core.scrub_watermark (
 def scrub_governed(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport:
     """`scrub_corrected` then `scrub_redacted`, skipped when nothing they read has changed since.
 
-    Both scrubs are idempotent and read only the log, quarantine and the corrections' audit rows; the
-    log and quarantine only grow (a scrub rewrites rows in place), so equal counts of the three mean
-    there is nothing new to erase, and a run with no new input does not re-read the log.
+    Both scrubs are idempotent and read only the log, quarantine and the applied corrections' audit
+    rows; the log and quarantine only grow (a scrub rewrites rows in place), so equal counts of those
+    and the same set of corrections mean there is nothing new to erase, and a run with no new input
+    does not re-read the log.
     """
     con.execute(WATERMARK_DDL)
     marks = con.execute(
         """select (select count(*) from raw.events), (select count(*) from raw.quarantine),
-                  (select count(*) from core.memory_audit where action = 'correct')"""
+                  (select coalesce(md5(string_agg(org_id || '/' || audit_id, ',' order by org_id, audit_id)), '')
+                   from core.memory_audit where action = 'correct')"""
     ).fetchone()
     if con.execute("select events, quarantine, corrections from core.scrub_watermark").fetchone() == marks:
         return ScrubReport()
