@@ -35,11 +35,42 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# Files a writer makes beside the live ones and renames into place; one that is still there when no
+# writer runs was left by a process that died (`kill -9`, power loss) and may hold text that a later
+# redaction erased from everything else.
+LEFTOVER_PATTERNS = (
+    ".serving-*.duckdb",
+    ".serving-*.duckdb.wal",
+    ".*.duckdb.rewrite",
+    ".*.duckdb.rewrite.wal",
+)
+
+
+def remove_publish_leftovers(paths: HomePaths) -> list[Path]:
+    """Delete half-written snapshot and rewrite files a dead process left under the home; the removed.
+
+    Call only while holding the writer lock: every writer of such files (publish, the alert patch, the
+    warehouse rewrite) holds it, so none of them can be in the middle of writing one.
+    """
+    removed: list[Path] = []
+    if not paths.home.is_dir():
+        return removed
+    for pattern in LEFTOVER_PATTERNS:
+        for path in sorted(paths.home.glob(pattern)):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
 def publish_snapshot(
     con: duckdb.DuckDBPyConnection, paths: HomePaths, *, built_at: datetime, published_at: datetime
 ) -> PublishResult:
-    """Write serving.duckdb from the warehouse's marts; `built_at` is the as-of time of the build."""
+    """Write serving.duckdb from the warehouse's marts; `built_at` is the as-of time of the build.
+
+    The caller holds the writer lock."""
     paths.ensure()
+    remove_publish_leftovers(paths)
     version = published_at.strftime("%Y%m%dT%H%M%S%fZ")
     events_file = paths.snapshots / f"events-{version}.parquet"
     tmp = paths.home / f".serving-{version}.duckdb"
@@ -87,7 +118,7 @@ def publish_snapshot(
         old.unlink(missing_ok=True)
     tables = [n for n in names if n != "events"] + ["outbox_health", "dead_letters", "alerts"]
     if "memory_atoms" in names:
-        tables += ["memory_health", "memory_search", "memory_search_postings"]
+        tables += ["memory_health", "memory_search", "memory_search_postings", "memory_search_org_stats"]
     return PublishResult(version, paths.serving, tables, events)
 
 

@@ -6,6 +6,7 @@ from dagster_project import control
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import scan_inbox
 from dagster_project.lifecycle.runner import enqueue_file_events
+from dagster_project.publish import remove_publish_leftovers
 from dagster_project.resources import RunClockResource, WorkstreamResource
 from dagster_project.warehouse import connect, writer_lock
 
@@ -38,6 +39,9 @@ def raw_ingest(context: dg.AssetExecutionContext, workstream: WorkstreamResource
     files = scan.ready
     now = clock.current()
     with writer_lock(paths.writer_lock):
+        # A run starts by removing what a killed publish left behind (it may hold erased text).
+        for leftover in remove_publish_leftovers(paths):
+            context.log.warning(f"removed {leftover.name}, left by a writer that died")
         con = connect(paths.warehouse)
         try:
             report = ingest_paths(

@@ -58,7 +58,7 @@ def lifecycle_apply(
             )
         finally:
             con.close()
-        if report.scrubbed_redactions:
+        if report.scrubbed_redactions or report.scrubbed_corrections:
             # The publish step rewrites the warehouse file and drops older Parquet copies of the log.
             paths.redaction_marker.touch()
     for name, failed in sorted(report.failed_clusters.items()):
@@ -79,6 +79,7 @@ def lifecycle_apply(
         "clusters_refolded": report.clusters,
         "events_folded": report.events_folded,
         "redactions_scrubbed": report.scrubbed_redactions,
+        "corrections_scrubbed": report.scrubbed_corrections,
         "expired_atoms_purged": report.purged_atoms,
         # Named, so `workstream run` and the UI can say which clusters wait or died and why.
         "failed_clusters": dg.MetadataValue.json(

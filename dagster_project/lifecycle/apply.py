@@ -414,7 +414,7 @@ def apply_batch(
                   e.entity_id, e.actor, e.payload
            from raw.events e join apply_map m using (org_id, entity_type, entity_id)
                 anti join apply_dead d on d.org_id = e.org_id and d.event_id = e.event_id
-           where (e.occurred_at <= $as_of or e.event_name = 'memory.redacted')
+           where (e.occurred_at <= $as_of or e.event_name in ('memory.redacted', 'memory.corrected'))
                  {"and e.occurred_at >= $since" if since is not None else ""}""",
         as_of,
         since=since,

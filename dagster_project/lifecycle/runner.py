@@ -23,7 +23,7 @@ from dagster_project.faults import checkpoint
 from dagster_project.lifecycle.apply import FaultHook, apply_batch, last_as_of
 from dagster_project.lifecycle.config import DEFAULTS
 from dagster_project.lifecycle.store import ensure_core_schema
-from dagster_project.memory.governance import purge_expired, scrub_redacted
+from dagster_project.memory.governance import purge_expired, scrub_governed
 
 DEFAULT_BATCH = 100_000
 # occurred_at already in the outbox's fixed-width UTC text form (no datetime objects per row).
@@ -39,7 +39,8 @@ class ApplyRunReport:
     retrying: int = 0
     dead_lettered: int = 0
     lost_claims: int = 0
-    scrubbed_redactions: int = 0
+    scrubbed_redactions: int = 0  # redactions and purged atoms
+    scrubbed_corrections: int = 0
     purged_atoms: int = 0
     batches: int = 0
     clusters: int = 0
@@ -234,18 +235,19 @@ def run_apply(
             f"batch {report.batches}: {len(claim.items):,} claimed, {batch.clusters:,} clusters re-folded "
             f"({batch.events_folded:,} events), {len(batch.failed)} failed"
         )
-    # Redactions: scrub their text from the log and quarantine, then re-fold what read that text.
-    scrub = scrub_redacted(con, now=now)
+    # Corrections and redactions: scrub the old text from the log and quarantine, then re-fold what
+    # read it. Both run every time (a target may arrive after its correction or redaction).
+    scrub = scrub_governed(con, as_of=as_of, now=now)
     if purge:
         # As of the earlier of the two: a past view purges only what had expired by then, and an as-of
         # a little ahead of the clock never erases what has not expired yet in the real world.
         purged = purge_expired(con, as_of=min(as_of, now), now=now)
-        scrub.redactions += purged.redactions
-        scrub.event_keys += purged.event_keys
+        scrub.add(purged)
         report.purged_atoms = purged.redactions
-    if scrub.redactions:
+    if scrub.scrubbed:
         apply_batch(con, scrub.event_keys, as_of=as_of, now=now, dead=dead, fault=fault)
         report.scrubbed_redactions = scrub.redactions
+        report.scrubbed_corrections = scrub.corrections
         ran = True
     if not ran and last_as_of(con) != as_of:
         # Nothing new, but the as-of moved: events entering (or leaving) the window get (un)applied.

@@ -21,9 +21,12 @@ Choices where the contract is silent:
 - Dedup: the same normalized content (trimmed, whitespace collapsed, lower case) on the same entity is
   one atom, the earliest in event order, whatever the types; the later ones are listed in `duplicates`
   (ids only). An explicit `atom_id` already taken is a duplicate too.
-- Corrections apply in event order, after capture, to atoms that exist as of `as_of` (a correction
-  for an unknown or not-yet-existing atom is listed in `rejected` with rule `unknown_atom`). The type,
-  source and expiry stay; notes are not re-classified.
+- Corrections apply in event order, after capture, to atoms that exist as of `as_of` — including
+  corrections after `as_of` (extension of the contract: a correction applies at every as-of, since the
+  old text is scrubbed from the log). A correction up to `as_of` for an unknown or not-yet-existing atom
+  is listed in `rejected` with rule `unknown_atom`; one after `as_of` is not judged. The type, source
+  and expiry stay; notes are not re-classified (a note whose text a correction scrubbed carries its
+  type in its payload).
 - Notes are classified with `memory.note_rules` in force at `as_of`; retention too (expiry =
   `occurred_at` + `memory.retention_days.<type>`, an explicit `expires_at` wins).
 - Promotion is a `status` atom on the candidate plus the pursuit's creation atom (spec §5.6 REC);
@@ -53,6 +56,11 @@ Row = dict[str, Any]
 
 NOTE_EVENTS = ("signal.note_added", "candidate.note_added", "pursuit.note_added", "client.note_added")
 RECORDED, CORRECTED, REDACTED = "memory.recorded", "memory.corrected", "memory.redacted"
+# What a correction's scrub (memory/governance.py) leaves in place of the old text in the event log.
+CORRECTED_MARKER = "[corrected: {audit_id}]"
+# Payload key a scrub adds: atom id → the hash of the content the event gave that atom before its text
+# was erased, so the audit trail and the redaction tombstones keep the real hashes after a re-fold.
+ERASED_HASHES = "erased_hashes"
 
 # Automatic atom rules: `<event_id>:<rule>` → (atom_type, what it records).
 AUTO_RULES: dict[str, tuple[str, str]] = {
@@ -178,7 +186,8 @@ def capture_atoms(
         if event["occurred_at"] <= as_of:
             capture.event(event)
     for event in ordered:
-        if event["event_name"] == CORRECTED and event["occurred_at"] <= as_of:
+        # A correction applies at every as-of, like a redaction: its old text is scrubbed from the log.
+        if event["event_name"] == CORRECTED:
             capture.correct(event)
     capture.redact_all([e for e in ordered if e["event_name"] == REDACTED], ordered, tombstones)
     return capture.result(result)
@@ -232,6 +241,13 @@ def _trust(source: Any) -> float:
     if isinstance(weight, int | float) and not isinstance(weight, bool) and 0 <= weight <= 1:
         return float(weight)
     return 1.0
+
+
+def _erased_hash(event: Event, atom_id: str) -> str | None:
+    """The hash of the content this event gave `atom_id` before a scrub erased its text, if it did."""
+    kept = _payload(event).get(ERASED_HASHES)
+    digest = kept.get(atom_id) if isinstance(kept, Mapping) else None
+    return digest if isinstance(digest, str) else None
 
 
 def _explicit_atom_id(event: Event) -> str:
@@ -302,7 +318,7 @@ class _Capture:
         source_system: str | None = None,
         source_url: str | None = None,
     ) -> None:
-        digest = content_hash(content)
+        digest = _erased_hash(event, atom_id) or content_hash(content)
         history = self.history.setdefault(atom_id, (entity_type, entity_id, []))
         history[2].append((event["occurred_at"], digest))
         if atom_id in self.atoms:
@@ -365,10 +381,17 @@ class _Capture:
         )
 
     def _note(self, event: Event) -> None:
-        text = _text(_payload(event).get("text"))
+        payload = _payload(event)
+        text = _text(payload.get("text"))
         if text is None:
             return
-        atom_type, matched = classify(text, self.rules)
+        kept = payload.get("atom_type")
+        if text.startswith("[corrected: ") and kept in ATOM_TYPES:
+            # A correction scrubbed the text it was classified from; the scrub kept its type.
+            matched = payload.get("classified_by")
+            atom_type, matched = kept, matched if isinstance(matched, str) else None
+        else:
+            atom_type, matched = classify(text, self.rules)
         self._add(
             event,
             event["event_id"],
@@ -533,13 +556,15 @@ class _Capture:
         payload = _payload(event)
         atom_id, content = payload.get("atom_id"), _text(payload.get("content"))
         atom = self.atoms.get(atom_id) if isinstance(atom_id, str) else None
+        if atom is None and event["occurred_at"] > self.as_of:
+            return  # not judged at this as-of: its atom may arrive by the time it is
         if atom is None or content is None:
             why = "no such atom as of this time" if atom is None else "empty content"
             self.rejected.append(
                 {"event_id": event["event_id"], "atom_id": atom_id, "rule": "unknown_atom", "detail": why}
             )
             return
-        old, new = atom["content_hash"], content_hash(content)
+        old, new = atom["content_hash"], _erased_hash(event, atom_id) or content_hash(content)
         self.history[atom_id][2].append((event["occurred_at"], new))
         atom.update(
             content=content,
@@ -573,7 +598,7 @@ class _Capture:
                 atom_id, text = payload.get("atom_id"), payload.get("content")
             if atom_id in redacted_ids and _text(text) is not None:
                 entry = self.history.setdefault(atom_id, (event["entity_type"], event["entity_id"], []))
-                entry[2].append((event["occurred_at"], content_hash(text)))
+                entry[2].append((event["occurred_at"], _erased_hash(event, atom_id) or content_hash(text)))
         blocked: set[tuple[str | None, str | None, str]] = set()
         dead: set[str] = set()
         for redaction in redactions:

@@ -1,15 +1,19 @@
-"""Redaction that really erases: scrub the text out of the event log and quarantine, then rewrite files.
+"""Erasure that really erases: scrub text out of the event log and quarantine, then rewrite files.
 
 A `memory.redacted` event is a tombstone the capture step honours at every as-of (the atom never comes
-back, even for events that arrive later). That removes the atom from atoms, cards and the search index
-on the next build. But the text also sits in the event log's payloads, maybe in quarantined bad lines,
-in the snapshot's Parquet copy of the log, and in free blocks of DuckDB files that once held it. So:
+back, even for events that arrive later), and a `memory.corrected` replaces an atom's content at every
+as-of. That fixes atoms, cards and the search index on the next build. But the old text also sits in
+the event log's payloads, maybe in quarantined bad lines, in the snapshot's Parquet copy of the log,
+and in free blocks of DuckDB files that once held it. So (docs/erasure.md):
 
-1. `scrub_redacted` (in the apply step, before dbt): for each redaction not yet scrubbed, the source
-   events of the atom (the event it was captured from, and every `memory.corrected` of it) get their
-   free-text payload fields replaced by a marker; those exact strings are also replaced in quarantine
-   rows. A row in `core.scrubbed` records the audit id, so each redaction is scrubbed once. The
-   redaction itself (who, when, why, content hash) stays in `core.memory_audit`.
+1. `scrub_corrected` and `scrub_redacted` (in the apply step, before dbt): the source events of the
+   atom (the event it was captured from, a `memory.recorded` naming it, its `memory.corrected` events
+   — for a correction only the older ones' content) and its duplicates on the entity get their
+   free-text payload fields replaced by a marker; the texts are also replaced in quarantine rows,
+   judged by their decoded content. Driven by the governance events in the log and by what each field
+   still holds, so nothing is done twice and a target arriving later is scrubbed on arrival. A row in
+   `core.scrubbed` records each scrub; the audit trail (who, when, why, content hashes) stays in
+   `core.memory_audit`, its hashes kept in the scrubbed payloads (`erased_hashes`).
 2. `rewrite_duckdb_file` (at publish, after dbt rebuilt the marts): copy the warehouse into a fresh file
    and replace it, so no free block keeps the old text; the publish step also drops every older Parquet
    copy of the log. The snapshot is always a new file anyway.
@@ -21,12 +25,26 @@ is still recognised as a duplicate and never brings the text back.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import orjson
 import pyarrow as pa
+
+from dagster_project.lifecycle.config import DEFAULTS
+from dagster_project.memory.capture import (
+    CORRECTED,
+    CORRECTED_MARKER,
+    ERASED_HASHES,
+    NOTE_EVENTS,
+    RECORDED,
+    content_hash,
+)
+from dagster_project.memory.classify import classify
 
 SCRUBBED_DDL = """
 create table if not exists core.scrubbed (
@@ -41,31 +59,134 @@ create table if not exists core.scrubbed (
 # Free-text payload fields an atom's content can come from (notes, explicit atoms, reasons, snippets).
 TEXT_FIELDS = ("text", "content", "snippet", "reason")
 MIN_SECRET_CHARS = 4
+_MARKER = re.compile(r"\[(?:redacted|corrected): [^\]]*\]")
 
 
 def marker(audit_id: str) -> str:
     return f"[redacted: {audit_id}]"
 
 
+def correction_marker(audit_id: str) -> str:
+    return CORRECTED_MARKER.format(audit_id=audit_id)
+
+
+def is_marker(value: object) -> bool:
+    """A text some earlier scrub left in place of erased text (nothing left to erase in it)."""
+    return isinstance(value, str) and _MARKER.fullmatch(value) is not None
+
+
 @dataclass
 class ScrubReport:
     redactions: int = 0
+    corrections: int = 0
     events: int = 0
     quarantine_rows: int = 0
     audit_ids: list[str] = field(default_factory=list)
     event_keys: list[tuple[str, str]] = field(default_factory=list)  # to re-fold with the scrubbed text
 
+    def add(self, other: ScrubReport) -> None:
+        self.redactions += other.redactions
+        self.corrections += other.corrections
+        self.events += other.events
+        self.quarantine_rows += other.quarantine_rows
+        self.audit_ids += other.audit_ids
+        self.event_keys += other.event_keys
+
+    @property
+    def scrubbed(self) -> int:
+        return self.redactions + self.corrections
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One erasure: `kind` redact (every text of the atom) or correct (the texts before this correction)."""
+
+    org_id: str
+    audit_id: str
+    atom_id: str
+    kind: str = "redact"
+    occurred_at: datetime | None = None  # a correction's time: older corrections of the atom are scrubbed
+
+    @property
+    def replacement(self) -> str:
+        return marker(self.audit_id) if self.kind == "redact" else correction_marker(self.audit_id)
+
 
 def scrub_redacted(con: duckdb.DuckDBPyConnection, *, now) -> ScrubReport:
-    """Scrub every redaction in `core.memory_audit` not scrubbed yet (one transaction)."""
+    """Scrub the text of every redacted atom that is still in the log or quarantine (one transaction).
+
+    Driven by the log's `memory.redacted` events, not by what was scrubbed before: a redaction is a
+    tombstone that waits for its target, so a note arriving in a later run than its redaction is
+    scrubbed on arrival. A redaction with nothing left to scrub costs one join and writes nothing.
+    """
     con.execute(SCRUBBED_DDL)
-    pending = con.execute(
-        """select a.org_id, a.audit_id, a.atom_id from core.memory_audit a
-           where a.action = 'redact'
-             and not exists (select 1 from core.scrubbed s where s.org_id = a.org_id and s.audit_id = a.audit_id)
-           order by a.org_id, a.occurred_at, a.audit_id"""
+    rows = con.execute(
+        """select org_id, event_id, json_extract_string(payload, '$.atom_id') as atom_id
+           from raw.events
+           where event_name = 'memory.redacted' and atom_id is not null and atom_id <> ''
+           order by org_id, occurred_at, event_id"""
     ).fetchall()
-    return _scrub_and_record(con, pending, now)
+    return _scrub_and_record(con, [_Target(org, audit, atom) for org, audit, atom in rows], now)
+
+
+def scrub_corrected(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport:
+    """Scrub an atom's old content after each `memory.corrected` of it (contract: the new content
+        replaces the old everywhere), like a redaction but with `[corrected: <audit_id>]`.
+
+        The source event's free-text fields and the `content` of older corrections of the atom are replaced;
+        the correction's own `reason` (the why of the audit trail) and newer contents stay. A scrubbed note
+        keeps the type it was classified as (`atom_type`, `classified_by` in its payload), since its text can
+        no longer be classified. Only corrections the capture applied count (their audit row), so one of
+    an atom not yet arrived waits for it, and a rejected one erases nothing.
+    """
+    con.execute(SCRUBBED_DDL)
+    rows = con.execute(
+        """select org_id, event_id, json_extract_string(payload, '$.atom_id') as atom_id, occurred_at
+           from raw.events
+           where event_name = 'memory.corrected' and atom_id is not null and atom_id <> ''
+             and trim(coalesce(json_extract_string(payload, '$.content'), '')) <> ''
+             -- Only a correction capture applied (its audit row): a rejected one erases nothing.
+             and exists (select 1 from core.memory_audit a
+                         where a.org_id = raw.events.org_id and a.audit_id = raw.events.event_id
+                           and a.action = 'correct')
+           order by org_id, occurred_at, event_id"""
+    ).fetchall()
+    targets = [_Target(org, audit, atom, "correct", at) for org, audit, atom, at in rows]
+    return _scrub_and_record(con, targets, now, note_type=_note_typer(con, as_of))
+
+
+WATERMARK_DDL = """
+create table if not exists core.scrub_watermark (
+    events bigint not null,
+    quarantine bigint not null,
+    corrections varchar not null
+);
+"""
+
+
+def scrub_governed(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport:
+    """`scrub_corrected` then `scrub_redacted`, skipped when nothing they read has changed since.
+
+    Both scrubs are idempotent and read only the log, quarantine and the applied corrections' audit
+    rows; the log and quarantine only grow (a scrub rewrites rows in place), so equal counts of those
+    and the same set of corrections mean there is nothing new to erase, and a run with no new input
+    does not re-read the log.
+    """
+    con.execute(WATERMARK_DDL)
+    marks = con.execute(
+        """select (select count(*) from raw.events), (select count(*) from raw.quarantine),
+                  (select coalesce(md5(string_agg(org_id || '/' || audit_id, ',' order by org_id, audit_id)), '')
+                   from core.memory_audit where action = 'correct')"""
+    ).fetchone()
+    if con.execute("select events, quarantine, corrections from core.scrub_watermark").fetchone() == marks:
+        return ScrubReport()
+    report = scrub_corrected(con, as_of=as_of, now=now)
+    report.add(scrub_redacted(con, now=now))
+    con.execute("begin transaction")
+    con.execute("delete from core.scrub_watermark")
+    con.execute("insert into core.scrub_watermark values (?, ?, ?)", list(marks))
+    con.execute("commit")
+    return report
 
 
 def purge_expired(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport:
@@ -79,28 +200,69 @@ def purge_expired(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport:
            order by org_id, atom_id""",
         {"as_of": as_of},
     ).fetchall()
-    items = [(org_id, f"expired:{atom_id}", atom_id) for org_id, atom_id in expired]
-    return _scrub_and_record(con, items, now)
+    items = [_Target(org_id, f"expired:{atom_id}", atom_id) for org_id, atom_id in expired]
+    return _scrub_and_record(con, items, now, record_empty=True)
 
 
-def _scrub_and_record(con: duckdb.DuckDBPyConnection, items: list[tuple[str, str, str]], now) -> ScrubReport:
-    """Scrub `(org_id, audit_id, atom_id)` items and record each in `core.scrubbed`, in one transaction."""
+NoteTyper = Callable[[str, str, str], tuple[str, str | None]]
+
+
+def _note_typer(con: duckdb.DuckDBPyConnection, as_of) -> NoteTyper:
+    """(atom_type, classified_by) of a note about to lose its text: as captured, else classified now."""
+    rules_by_org: dict[str, object] = {}
+
+    def typed(org_id: str, atom_id: str, text: str) -> tuple[str, str | None]:
+        row = con.execute(
+            "select atom_type, classified_by from core.memory_atoms where org_id = ? and atom_id = ?",
+            [org_id, atom_id],
+        ).fetchone()
+        if row is not None:
+            return row[0], row[1]
+        if org_id not in rules_by_org:
+            found = con.execute(
+                """select value from core.config_registry
+                   where org_id = $org and key = 'memory.note_rules'
+                     and (effective_from is null or effective_from <= $t)
+                     and (effective_to is null or effective_to > $t)
+                   order by effective_from desc nulls last limit 1""",
+                {"org": org_id, "t": as_of},
+            ).fetchone()
+            rules_by_org[org_id] = orjson.loads(found[0]) if found else DEFAULTS["memory.note_rules"]
+        return classify(text, rules_by_org[org_id])
+
+    return typed
+
+
+def _scrub_and_record(
+    con: duckdb.DuckDBPyConnection,
+    items: list[_Target],
+    now,
+    *,
+    note_type: NoteTyper | None = None,
+    record_empty: bool = False,
+) -> ScrubReport:
+    """Scrub the items and record each that changed something in `core.scrubbed`, in one transaction."""
     report = ScrubReport()
     if not items:
         return report
     con.execute("begin transaction")
     try:
-        scrubbed = _scrub(con, items)
-        for (org_id, audit_id, atom_id), (events, rows) in zip(items, scrubbed, strict=True):
+        scrubbed = _scrub(con, items, note_type)
+        for item, (events, rows) in zip(items, scrubbed, strict=True):
+            if not events and not rows and not record_empty:
+                continue
             con.execute(
                 "insert into core.scrubbed values (?, ?, ?, ?, ?, ?)",
-                [org_id, audit_id, atom_id, len(events), rows, now],
+                [item.org_id, item.audit_id, item.atom_id, len(events), rows, now],
             )
-            report.redactions += 1
+            if item.kind == "redact":
+                report.redactions += 1
+            else:
+                report.corrections += 1
             report.events += len(events)
-            report.event_keys += [(org_id, e) for e in events]
+            report.event_keys += [(item.org_id, e) for e in events]
             report.quarantine_rows += rows
-            report.audit_ids.append(audit_id)
+            report.audit_ids.append(item.audit_id)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -108,17 +270,93 @@ def _scrub_and_record(con: duckdb.DuckDBPyConnection, items: list[tuple[str, str
     return report
 
 
-def _scrub(con: duckdb.DuckDBPyConnection, items: list[tuple[str, str, str]]) -> list[tuple[list[str], int]]:
-    """Scrub each `(org_id, audit_id, atom_id)` in turn; per item, its source events and quarantine rows.
+def _keep_hash(
+    con: duckdb.DuckDBPyConnection,
+    data: dict,
+    org_id: str,
+    event_id: str,
+    event_name: str,
+    atom_id: str,
+    name: str,
+    value: str,
+) -> None:
+    """Record in the payload (`erased_hashes`: atom id → hash) the hash of the content this event gave
+    the atom, before its text goes: a re-fold then still writes the audit trail's old and new hashes
+    and blocks the redacted content, though the text itself is gone."""
+    kept = data.setdefault(ERASED_HASHES, {})
+    if not isinstance(kept, dict) or atom_id in kept:
+        return
+    if (
+        event_name == CORRECTED
+        or (event_name == RECORDED and name == "content")
+        or (event_name in NOTE_EVENTS and name == "text")
+    ):
+        kept[atom_id] = content_hash(value)  # the atom's content is this field's text
+        return
+    # An automatic atom's content is a sentence built from the event: its hash as first captured.
+    row = con.execute(
+        """select coalesce(
+               (select old_content_hash from core.memory_audit
+                where org_id = $org and atom_id = $atom and action = 'correct'
+                order by occurred_at, audit_id limit 1),
+               (select content_hash from core.memory_audit
+                where org_id = $org and atom_id = $atom and action = 'redact'
+                order by occurred_at, audit_id limit 1),
+               (select content_hash from core.memory_atoms where org_id = $org and atom_id = $atom))""",
+        {"org": org_id, "atom": atom_id},
+    ).fetchone()
+    if row and row[0]:
+        kept[atom_id] = row[0]
+
+
+def _erased_of(
+    item: _Target, sources: list[tuple[str, str, str, datetime]], payloads: dict[tuple[str, str], dict]
+) -> set[str]:
+    """The hashes of the contents this item erases from its atom (kept in the scrubbed payloads)."""
+    hashes: set[str] = set()
+    for org_id, event_id, event_name, occurred_at in sources:
+        if not _fields_to_scrub(item, event_name, occurred_at, event_id):
+            continue
+        kept = (
+            payloads[(org_id, event_id)].get(ERASED_HASHES)
+            if isinstance(payloads[(org_id, event_id)], dict)
+            else None
+        )
+        digest = kept.get(item.atom_id) if isinstance(kept, dict) else None
+        if isinstance(digest, str):
+            hashes.add(digest)
+    return hashes
+
+
+def _settled(item: _Target, value: str) -> bool:
+    """Nothing for this item to do on a field: a redaction's marker stays; a correction's marker gives
+    way to a redaction's (erased is erased, and says so), never to another correction's."""
+    if item.kind == "redact":
+        return value.startswith("[redacted: ") and is_marker(value)
+    return is_marker(value)
+
+
+def _fields_to_scrub(item: _Target, event_name: str, occurred_at: datetime, event_id: str) -> tuple[str, ...]:
+    """Which payload fields of a source event hold text this item erases."""
+    if item.kind == "redact":
+        return TEXT_FIELDS
+    if event_name == "memory.corrected":
+        # Only corrections before this one hold older content; their reason is the audit trail's why.
+        older = (occurred_at, event_id) < (item.occurred_at, item.audit_id)
+        return ("content",) if older and event_id != item.audit_id else ()
+    return TEXT_FIELDS
+
+
+def _scrub(
+    con: duckdb.DuckDBPyConnection, items: list[_Target], note_type: NoteTyper | None
+) -> list[tuple[list[str], int]]:
+    """Scrub each item in turn; per item, the source events it changed and its quarantine rows.
 
     The source events of every item are found in one pass over the log (two equi-joins, not a scan per
-    item: at millions of events a scan costs ≈ 0.2 s) and their payloads rewritten in one update. Items
-    are still applied in order on the payloads as the earlier items left them, so two redactions of one
-    event end as they would one after the other.
+    item) and their payloads rewritten in one update. Items are still applied in order on the payloads
+    as the earlier items left them, so two erasures of one event end as they would one after the other.
     """
-    targets = [
-        (i, org_id, atom_id.split(":", 1)[0], atom_id) for i, (org_id, _audit, atom_id) in enumerate(items)
-    ]
+    targets = [(i, t.org_id, t.atom_id.split(":", 1)[0], t.atom_id) for i, t in enumerate(items)]
     con.register(
         "scrub_targets",
         pa.table(
@@ -134,48 +372,98 @@ def _scrub(con: duckdb.DuckDBPyConnection, items: list[tuple[str, str, str]]) ->
         ),
     )
     found = con.execute(
-        """select t.i, e.org_id, e.event_id, e.payload
+        """select t.i, e.org_id, e.event_id, e.event_name, e.occurred_at, e.payload, false as twin
            from raw.events e join scrub_targets t on e.org_id = t.org_id and e.event_id = t.source
            union
-           select t.i, e.org_id, e.event_id, e.payload
+           select t.i, e.org_id, e.event_id, e.event_name, e.occurred_at, e.payload, false as twin
            from raw.events e join scrub_targets t
              on e.org_id = t.org_id and json_extract_string(e.payload, '$.atom_id') = t.atom_id
            where e.event_name in ('memory.corrected', 'memory.recorded')
-           order by 1, 2, 3"""
+           union
+           -- Notes and explicit atoms on the source's entity: those with the erased content are the
+           -- atom's duplicates (capture keeps one atom per content and entity), judged by hash below.
+           select t.i, d.org_id, d.event_id, d.event_name, d.occurred_at, d.payload, true as twin
+           from scrub_targets t
+           join raw.events s on s.org_id = t.org_id and s.event_id = t.source
+           join raw.events d
+             on d.org_id = s.org_id and d.entity_type = s.entity_type and d.entity_id = s.entity_id
+           where d.event_id <> s.event_id and d.event_name in ($n1, $n2, $n3, $n4, 'memory.recorded')
+           order by 1, 2, 3""",
+        dict(zip(("n1", "n2", "n3", "n4"), NOTE_EVENTS, strict=True)),
     ).fetchall()
     con.unregister("scrub_targets")
-    sources: dict[int, list[tuple[str, str]]] = {}
+    sources: dict[int, list[tuple[str, str, str, datetime]]] = {}
+    twins: dict[int, list[tuple[str, str, str]]] = {}
     payloads: dict[tuple[str, str], dict] = {}
-    for i, org_id, event_id, payload in found:
-        sources.setdefault(i, []).append((org_id, event_id))
+    for i, org_id, event_id, event_name, occurred_at, payload, twin in found:
+        if twin:
+            twins.setdefault(i, []).append((org_id, event_id, event_name))
+        else:
+            sources.setdefault(i, []).append((org_id, event_id, event_name, occurred_at))
         if (org_id, event_id) not in payloads:
             payloads[(org_id, event_id)] = orjson.loads(payload) if payload else {}
     changed: set[tuple[str, str]] = set()
-    out: list[tuple[list[str], int]] = []
-    for i, (_org, audit_id, _atom) in enumerate(items):
-        replacement = marker(audit_id)
+    jobs: list[tuple[set[str], dict[tuple[str, str], tuple[str, ...]], str]] = []
+    touched: list[list[str]] = []
+    for i, item in enumerate(items):
+        replacement = item.replacement
         secrets: set[str] = set()
-        for key in sources.get(i, []):
-            data = payloads[key]
-            for name in TEXT_FIELDS:
+        events: list[str] = []
+        for org_id, event_id, event_name, occurred_at in sources.get(i, []):
+            data = payloads[(org_id, event_id)]
+            if not isinstance(data, dict):
+                continue
+            hit = False
+            for name in _fields_to_scrub(item, event_name, occurred_at, event_id):
                 value = data.get(name)
-                if isinstance(value, str) and value and value != replacement:
-                    if len(value) >= MIN_SECRET_CHARS:
-                        secrets.add(value)
-                    data[name] = replacement
-                    changed.add(key)
-        out.append(
-            ([event_id for _, event_id in sources.get(i, [])], _scrub_quarantine(con, secrets, replacement))
-        )
+                if not isinstance(value, str) or not value.strip() or _settled(item, value):
+                    continue
+                if len(value) >= MIN_SECRET_CHARS and not is_marker(value):
+                    secrets.add(value)
+                if item.kind == "correct" and name == "text" and event_name in NOTE_EVENTS and note_type:
+                    data["atom_type"], data["classified_by"] = note_type(org_id, item.atom_id, value)
+                _keep_hash(con, data, org_id, event_id, event_name, item.atom_id, name, value)
+                data[name] = replacement
+                hit = True
+            if hit:
+                changed.add((org_id, event_id))
+                events.append(event_id)
+        erased = _erased_of(item, sources.get(i, []), payloads)
+        for org_id, event_id, event_name in twins.get(i, []) if erased else ():
+            if event_id in events:
+                continue
+            data = payloads[(org_id, event_id)]
+            name = "content" if event_name == RECORDED else "text"
+            value = data.get(name) if isinstance(data, dict) else None
+            if not isinstance(value, str) or is_marker(value) or content_hash(value) not in erased:
+                continue
+            if len(value) >= MIN_SECRET_CHARS:
+                secrets.add(value)
+            own_id = data.get("atom_id") if event_name == RECORDED else None
+            own_id = own_id if isinstance(own_id, str) and own_id.strip() else event_id
+            _keep_hash(con, data, org_id, event_id, event_name, own_id, name, value)
+            data[name] = replacement
+            changed.add((org_id, event_id))
+            events.append(event_id)
+        touched.append(events)
+        # Quarantined copies of the erased events, also those quarantined after an earlier scrub.
+        copies = {
+            (org_id, event_id): fields
+            for org_id, event_id, event_name, occurred_at in sources.get(i, [])
+            if (fields := _fields_to_scrub(item, event_name, occurred_at, event_id))
+        }
+        copies.update({(item.org_id, e): TEXT_FIELDS for e in events if (item.org_id, e) not in copies})
+        jobs.append((secrets, copies, replacement))
+    rows = _scrub_quarantine(con, jobs)
     if changed:
-        rows = sorted(changed)
+        keys = sorted(changed)
         con.register(
             "scrub_payloads",
             pa.table(
                 {
-                    "org_id": [k[0] for k in rows],
-                    "event_id": [k[1] for k in rows],
-                    "payload": [orjson.dumps(payloads[k]).decode() for k in rows],
+                    "org_id": [k[0] for k in keys],
+                    "event_id": [k[1] for k in keys],
+                    "payload": [orjson.dumps(payloads[k]).decode() for k in keys],
                 }
             ),
         )
@@ -184,24 +472,196 @@ def _scrub(con: duckdb.DuckDBPyConnection, items: list[tuple[str, str, str]]) ->
                where e.org_id = s.org_id and e.event_id = s.event_id"""
         )
         con.unregister("scrub_payloads")
+    return list(zip(touched, rows, strict=True))
+
+
+def _scrub_quarantine(
+    con: duckdb.DuckDBPyConnection, jobs: list[tuple[set[str], dict[tuple[str, str], tuple[str, ...]], str]]
+) -> list[int]:
+    """Per job (secrets, source events → their fields to blank, replacement): the rows it changed.
+
+    Quarantined lines hold raw text in any encoding the input used (JSON escapes such as `\\u00f6`, a
+    CSV row's payload as a JSON string inside JSON, a ragged row split at a comma), so each row is judged
+    by its decoded content (`scrub_text`), and a quarantined copy of a source event (same org and event
+    id, e.g. a conflicting re-send, whenever it arrived) loses those payload fields whatever they say.
+    Only when some job still has secret texts are all rows read; else only the copies, by key.
+    """
+    counts = [0] * len(jobs)
+    keys = sorted({key for _, copies, _ in jobs for key in copies})
+    if any(secrets for secrets, _, _ in jobs):
+        rows = con.execute(
+            "select rowid, org_id, event_id, raw, detail from raw.quarantine order by rowid"
+        ).fetchall()
+    elif keys:
+        con.register(
+            "scrub_copy_keys",
+            pa.table({"org_id": [k[0] for k in keys], "event_id": [k[1] for k in keys]}),
+        )
+        rows = con.execute(
+            """select q.rowid, q.org_id, q.event_id, q.raw, q.detail
+               from raw.quarantine q join scrub_copy_keys k using (org_id, event_id)
+               order by q.rowid"""
+        ).fetchall()
+        con.unregister("scrub_copy_keys")
+    else:
+        return counts
+    current = {rowid: [raw, detail] for rowid, _, _, raw, detail in rows}
+    dirty: set[int] = set()
+    for j, (secrets, copies, replacement) in enumerate(jobs):
+        if not secrets and not copies:
+            continue
+        for rowid, org_id, event_id, _, _ in rows:
+            raw, detail = current[rowid]
+            fields = copies.get((org_id, event_id), ())
+            if not secrets and not fields:
+                continue
+            new_raw = scrub_text(raw, secrets, replacement, payload_fields=fields) if raw else raw
+            new_detail = scrub_text(detail, secrets, replacement) if detail else detail
+            if (new_raw, new_detail) != (raw, detail):
+                current[rowid] = [new_raw, new_detail]
+                dirty.add(rowid)
+                counts[j] += 1
+    if dirty:
+        ids = sorted(dirty)
+        con.register(
+            "scrub_quarantine_rows",
+            pa.table(
+                {
+                    "row_id": pa.array(ids, pa.int64()),
+                    "raw": pa.array([current[r][0] for r in ids], pa.string()),
+                    "detail": pa.array([current[r][1] for r in ids], pa.string()),
+                }
+            ),
+        )
+        con.execute(
+            """update raw.quarantine q set raw = s.raw, detail = s.detail
+               from scrub_quarantine_rows s where q.rowid = s.row_id"""
+        )
+        con.unregister("scrub_quarantine_rows")
+    return counts
+
+
+_JSON_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|[\"\\/bfnrt])")
+_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unescape(text: str) -> str:
+    """One layer of JSON string escapes and CSV quote doubling undone, leniently (broken text too)."""
+
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        return chr(int(code[1:], 16)) if code[0] == "u" else _SIMPLE_ESCAPES[code]
+
+    decoded = _JSON_ESCAPE.sub(one, text.replace('""', '"'))
+    # Escaped surrogate pairs come out as two lone surrogates: join them into their character.
+    return decoded.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def decoded_layers(text: str, depth: int = 4) -> list[str]:
+    """The text, then each successive lenient unescaping of it, until nothing changes."""
+    layers = [text]
+    for _ in range(depth):
+        nxt = _unescape(layers[-1])
+        if nxt == layers[-1]:
+            break
+        layers.append(nxt)
+    return layers
+
+
+def _holds(text: str, secrets: set[str]) -> bool:
+    return any(secret in layer for layer in decoded_layers(text) for secret in secrets)
+
+
+def _scrub_value(value: object, secrets: set[str], replacement: str) -> object:
+    """Secrets replaced in every string of a decoded JSON value; strings that are JSON are decoded too."""
+    if isinstance(value, dict):
+        return {k: _scrub_value(v, secrets, replacement) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_value(v, secrets, replacement) for v in value]
+    if not isinstance(value, str):
+        return value
+    stripped = value.strip()
+    if stripped[:1] in ("{", "[") and _holds(value, secrets):
+        try:
+            inner = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            inner = None
+        if isinstance(inner, dict | list):
+            return orjson.dumps(_scrub_value(inner, secrets, replacement)).decode()
+    for secret in sorted(secrets, key=len, reverse=True):
+        value = value.replace(secret, replacement)
+    return value
+
+
+def _blank_fields(record: object, fields: tuple[str, ...], replacement: str) -> object:
+    """A quarantined event's payload with its free-text fields replaced (payload an object or JSON text)."""
+    if not isinstance(record, dict) or not fields:
+        return record
+    payload = record.get("payload")
+    as_text = isinstance(payload, str)
+    if as_text:
+        try:
+            payload = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return record
+    if not isinstance(payload, dict):
+        return record
+    payload = {
+        k: replacement if k in fields and isinstance(v, str) and v.strip() and not is_marker(v) else v
+        for k, v in payload.items()
+    }
+    return {**record, "payload": orjson.dumps(payload).decode() if as_text else payload}
+
+
+def scrub_text(
+    text: str, secrets: set[str], replacement: str, *, payload_fields: tuple[str, ...] = ()
+) -> str:
+    """`text` with every secret replaced, judged by its decoded content, not its bytes.
+
+    A JSON text (a JSON Lines record, a CSV or Parquet row as JSON with `payload` a JSON string, a
+    ragged CSV row) is decoded, scrubbed string by string and re-encoded; `payload_fields` are replaced
+    whole in its payload. Text that does not parse (a broken line) gets the literal replacement, and if
+    an escaped copy still decodes to a secret, the decoded text replaces it. Unchanged text is returned
+    as is.
+    """
+    secrets = {s for s in secrets if s}
+    out = text
+    for secret in sorted(secrets, key=len, reverse=True):
+        out = out.replace(secret, replacement)
+    if not payload_fields and not _holds(out, secrets) and not _split_holds(out, secrets):
+        return out
+    try:
+        record = orjson.loads(out)
+    except orjson.JSONDecodeError:
+        record = None
+    if isinstance(record, dict | list):
+        scrubbed = _scrub_value(_blank_fields(record, payload_fields, replacement), secrets, replacement)
+        if scrubbed != record:
+            out = orjson.dumps(scrubbed).decode()
+    if _split_holds(out, secrets):
+        # The fields re-joined are the row as it was written; it stays one field, scrubbed.
+        joined = ",".join(str(v) for v in orjson.loads(out)["csv_row"])
+        out = orjson.dumps({"csv_row": [scrub_text(joined, secrets, replacement)]}).decode()
+    if _holds(out, secrets):
+        # Escaped in a way no parser undid (a broken line): keep the decoded text, secrets replaced.
+        out = decoded_layers(out)[-1]
+        for secret in sorted(secrets, key=len, reverse=True):
+            out = out.replace(secret, replacement)
+        if _holds(out, secrets):
+            out = replacement
     return out
 
 
-def _scrub_quarantine(con: duckdb.DuckDBPyConnection, secrets: set[str], replacement: str) -> int:
-    """Replace each secret in quarantined lines; the number of rows changed."""
-    rows = 0
-    for secret in sorted(secrets, key=len, reverse=True):
-        # Quarantined lines hold raw text; JSON escaping may differ, so match both forms.
-        for form in {secret, orjson.dumps(secret).decode()[1:-1]}:
-            n = con.execute(
-                """update raw.quarantine
-                   set raw = replace(raw, $s, $r), detail = replace(detail, $s, $r)
-                   where contains(raw, $s) or contains(coalesce(detail, ''), $s)
-                   returning 1""",
-                {"s": form, "r": replacement},
-            ).fetchall()
-            rows += len(n)
-    return rows
+def _split_holds(text: str, secrets: set[str]) -> bool:
+    """A ragged CSV row (`{"csv_row": [...]}`) cut a text at its commas: judge the fields re-joined."""
+    try:
+        record = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    row = record.get("csv_row") if isinstance(record, dict) else None
+    if not isinstance(row, list):
+        return False
+    return _holds(",".join(str(v) for v in row), secrets)
 
 
 def rewrite_duckdb_file(path: Path) -> None:

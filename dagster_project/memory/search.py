@@ -13,8 +13,15 @@ Speed: fts's own `match_bm25` macro scores every document of every org for each 
 330 ms p99 on a 1M-event snapshot). The index's tables are the same, but at publish they are also laid
 out as `marts.memory_search_postings` — one row per (org, term, document) with the term frequency and
 the document length, sorted by org and term — so a query reads only its org's postings for its terms
-(DuckDB skips the other row groups by their min/max) and computes the very same BM25 (fts's formula,
-k1 = 1.2, b = 0.75, its `stats`) over them.
+(DuckDB skips the other row groups by their min/max) and computes fts's BM25 formula (k1 = 1.2,
+b = 0.75) over them.
+
+Tenancy: the BM25 statistics (document count, average length, each term's document frequency) are the
+org's own, never fts's index-wide `stats` and `dict.df`: those count every org's atoms, so an org's
+scores would move with how many of another org's atoms contain a term. With per-org statistics an
+org's scores are exactly those of an index holding only its atoms. The document frequency comes from
+the org's postings of the query's terms (a read of the rows the query reads anyway); the count and
+average length per org sit in `marts.memory_search_org_stats`.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import duckdb
 
 SEARCH_TABLE = "marts.memory_search"
 POSTINGS_TABLE = "marts.memory_search_postings"
+ORG_STATS_TABLE = "marts.memory_search_org_stats"
 FTS_SCHEMA = "fts_marts_memory_search"
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -66,6 +74,14 @@ def build_index(con: duckdb.DuckDBPyConnection) -> int:
             group by search.org_id, terms.termid, search.doc_id
             order by search.org_id, terms.termid, search.doc_id"""
     )
+    con.execute(
+        f"""create or replace table {ORG_STATS_TABLE} as
+            select search.org_id, count(*)::bigint as num_docs, avg(docs.len)::double as avgdl
+            from {SEARCH_TABLE} as search
+            join {FTS_SCHEMA}.docs as docs on docs.name = search.doc_id
+            group by search.org_id
+            order by search.org_id"""
+    )
     return con.execute(f"select count(*) from {SEARCH_TABLE}").fetchone()[0]
 
 
@@ -103,18 +119,25 @@ def search(
         f"""with tokens as (
                 select distinct stem(unnest({FTS_SCHEMA}.tokenize($query)), 'porter') as term
             ),
+            org_postings as (
+                select p.* from {POSTINGS_TABLE} as p
+                join {FTS_SCHEMA}.dict as dict on dict.termid = p.termid
+                join tokens using (term)
+                where p.org_id = $org
+            ),
             query_terms as (
-                select dict.termid, log((stats.num_docs - dict.df + 0.5) / (dict.df + 0.5) + 1) as idf,
+                select df.termid, log((stats.num_docs - df.df + 0.5) / (df.df + 0.5) + 1) as idf,
                        stats.avgdl
-                from {FTS_SCHEMA}.dict as dict join tokens using (term), {FTS_SCHEMA}.stats as stats
+                from (select termid, count(*) as df from org_postings group by termid) as df,
+                     {ORG_STATS_TABLE} as stats
+                where stats.org_id = $org
             ),
             scores as (
                 select p.doc_id,
                        sum(q.idf * (p.tf * ({BM25_K1} + 1))
                            / (p.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * (p.doc_len / q.avgdl))))
                            as text_score
-                from {POSTINGS_TABLE} as p join query_terms as q using (termid)
-                where p.org_id = $org
+                from org_postings as p join query_terms as q using (termid)
                 group by p.doc_id
             ),
             hits as (

@@ -255,27 +255,40 @@ def test_correction_bumps_version_and_leaves_an_audit_row() -> None:
     ]
     result = run(events)
     atom = by_id(result)["n1"]
-    assert (atom["content"], atom["version"], atom["last_audit_id"]) == ("Budget is $75k", 2, "x1")
-    assert atom["atom_id"] == "n1" and atom["corrected_at"] == at(10)
+    # A correction applies at every as-of (its old text is scrubbed from the log): x2 counts before it.
+    assert (atom["content"], atom["version"], atom["last_audit_id"]) == ("Budget is $80k", 3, "x2")
+    assert atom["atom_id"] == "n1" and atom["corrected_at"] == at(200)
+    common = {
+        "org_id": "acme",
+        "action": "correct",
+        "atom_id": "n1",
+        "entity_type": "pursuit",
+        "entity_id": "p1",
+        "actor": "ann@acme.test",
+        "content_hash": None,
+    }
     assert result.audit == [
         {
-            "org_id": "acme",
+            **common,
             "audit_id": "x1",
-            "action": "correct",
-            "atom_id": "n1",
-            "entity_type": "pursuit",
-            "entity_id": "p1",
-            "actor": "ann@acme.test",
             "occurred_at": at(10),
             "reason": "typo",
-            "content_hash": None,
             "old_content_hash": content_hash("Budget is $70k"),
             "new_content_hash": content_hash("Budget is $75k"),
             "version": 2,
-        }
+        },
+        {
+            **common,
+            "audit_id": "x2",
+            "occurred_at": at(200),
+            "reason": "later",
+            "old_content_hash": content_hash("Budget is $75k"),
+            "new_content_hash": content_hash("Budget is $80k"),
+            "version": 3,
+        },
     ]
     assert [r["atom_id"] for r in result.rejected] == ["nope"]
-    assert by_id(run(events, 300))["n1"]["version"] == 3  # corrections are as-of
+    assert by_id(run(events, 300))["n1"] == atom
 
 
 def test_redaction_removes_the_atom_everywhere_and_for_good() -> None:

@@ -138,7 +138,8 @@ def test_several_redactions_in_one_run_each_scrub_their_own_sources(tmp_path):
     scrubbed = con.execute(
         "select audit_id, events_scrubbed, quarantine_rows_scrubbed from core.scrubbed order by audit_id"
     ).fetchall()
-    assert scrubbed == [("r1", 1, 0), ("r2", 2, 0), ("r3", 1, 1)]
+    # The correction k1 scrubbed m1's first content before r2 erased the rest.
+    assert scrubbed == [("k1", 1, 0), ("r1", 1, 0), ("r2", 2, 0), ("r3", 1, 1)]
 
 
 def test_the_nightly_purge_scrubs_expired_atoms_only(tmp_path):
@@ -283,3 +284,66 @@ def test_rewriting_a_duckdb_file_drops_deleted_data(tmp_path):
     assert con.execute("select count(*), min(s) from t").fetchone() == (20000, "gone")
     con.close()
     assert b"needle-" not in path.read_bytes()
+
+
+def test_a_duplicate_of_an_erased_atom_loses_its_text_too(tmp_path):
+    at = "2026-11-20T1{}:00:00+00:00".format
+    con = _home(
+        tmp_path,
+        [
+            _ev("c1", "candidate.created", "candidate", "c1", at(0), title="T"),
+            # The same content twice on one entity is one atom (n1); n1b is its duplicate.
+            _ev("n1", "candidate.note_added", "candidate", "c1", at(1), text="secret words here"),
+            _ev("n1b", "candidate.note_added", "candidate", "c1", at(2), text="Secret  words HERE"),
+            _ev("n2", "candidate.note_added", "candidate", "c1", at(3), text="old figure given"),
+            _ev("n2b", "candidate.note_added", "candidate", "c1", at(4), text="old figure given"),
+            # The same text on another entity is another atom, not erased with these.
+            _ev("c2", "candidate.created", "candidate", "c2", at(0), title="U"),
+            _ev("n3", "candidate.note_added", "candidate", "c2", at(1), text="secret words here"),
+            _ev("r1", "memory.redacted", "candidate", "c1", at(5), atom_id="n1", reason="x"),
+            _ev(
+                "x1",
+                "memory.corrected",
+                "candidate",
+                "c1",
+                at(6),
+                atom_id="n2",
+                content="new figure",
+                reason="y",
+            ),
+        ],
+    )
+    run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
+    assert _payload(con, "n1b")["text"] == "[redacted: r1]"
+    assert _payload(con, "n2b")["text"] == "[corrected: x1]"
+    assert _payload(con, "n3")["text"] == "secret words here"
+    atoms = dict(
+        con.execute(
+            "select atom_id, content from core.memory_atoms where entity_id in ('c1', 'c2')"
+        ).fetchall()
+    )
+    assert atoms.get("n2") == "new figure" and atoms.get("n3") == "secret words here"
+    assert not {"n1", "n1b", "n2b"} & set(atoms)
+
+
+def test_a_quarantined_copy_arriving_after_the_scrub_is_erased_too(tmp_path):
+    at = "2026-11-20T1{}:00:00+00:00".format
+    note = _ev("n1", "candidate.note_added", "candidate", "c1", at(1), text="secret words here")
+    con = _home(
+        tmp_path,
+        [
+            _ev("c1", "candidate.created", "candidate", "c1", at(0), title="T"),
+            note,
+            _ev("r1", "memory.redacted", "candidate", "c1", at(5), atom_id="n1", reason="x"),
+        ],
+    )
+    run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
+    # Later, the note is re-sent with other words: a conflicting duplicate, quarantined whole.
+    later = tmp_path / "later"
+    later.mkdir()
+    write_jsonl(later / "b.jsonl", [dict(note, payload={"text": "other private words"})])
+    ingest_paths(con, list_inbox(later, settle_seconds=0), now=NOW)
+    assert "other private words" in con.execute("select raw from raw.quarantine").fetchone()[0]
+    run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
+    raw = con.execute("select raw from raw.quarantine").fetchone()[0]
+    assert orjson.loads(raw)["payload"]["text"] == "[redacted: r1]"

@@ -86,3 +86,34 @@ def test_stemming_and_snippets(con):
 
 def test_an_empty_query_finds_nothing(con):
     assert search(con, "acme", "   ") == []
+
+
+def _index(atoms: list[tuple]) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.memory_atoms (org_id varchar, atom_id varchar, entity_type varchar, entity_id varchar, "
+        "client_id varchar, atom_type varchar, content varchar, occurred_at timestamptz, relevance double)"
+    )
+    con.executemany(
+        "insert into marts.memory_atoms values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(*a[:7], T, a[7]) for a in atoms],
+    )
+    build_index(con)
+    return con
+
+
+def test_an_orgs_scores_do_not_reveal_how_many_of_another_orgs_atoms_hold_a_term():
+    acme = [a for a in ATOMS if a[0] == "acme"]
+    # Another org whose atoms use "pricing" a lot, and are long (it would move the average length too).
+    globex = [
+        ("globex", f"g{i}", "candidate", f"c{i}", None, "note", "pricing pricing " + "word " * i, 50.0)
+        for i in range(40)
+    ]
+    alone, shared = _index(acme), _index(acme + globex)
+    for query in ("pricing", "client pricing proposal", "phased delivery"):
+        expected = [(h.atom_id, h.text_score, h.score) for h in search(alone, "acme", query)]
+        got = [(h.atom_id, h.text_score, h.score) for h in search(shared, "acme", query)]
+        assert [g[0] for g in got] == [e[0] for e in expected]
+        for (_, text, score), (_, want_text, want_score) in zip(got, expected, strict=True):
+            assert text == pytest.approx(want_text) and score == pytest.approx(want_score)
