@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from dagster_project.cli import app, run_pipeline
 from dagster_project.generator import generate
+from tests.erasure_scan import hits_everywhere
 from tests.events_factory import event, write_jsonl
-from tests.integration.test_redaction import _hits_everywhere
 
 pytestmark = pytest.mark.integration
 
@@ -110,6 +110,7 @@ ERASABLE = {
     "memory_audit": "org_id, audit_id, action, atom_id, entity_type, entity_id, actor, occurred_at, version, "
     "built_at",
     "memory_search_postings": None,  # term postings of the text itself
+    "memory_search_org_stats": "org_id, num_docs",  # avgdl: the text's length
 }
 EXPIRED = "[redacted: expired:"
 
@@ -256,7 +257,7 @@ def test_a_later_redaction_reaches_every_past_snapshot(tmp_path):
         assert _snapshot(["--home", str(home), "--as-of", as_of]).exit_code == 0
     past = sorted((home / "as-of").glob("*.duckdb"))
     assert len(past) == 2
-    hits = _hits_everywhere(home / "as-of", [secret])
+    hits = hits_everywhere(home / "as-of", [secret])
     assert all(any(path.name in h for h in hits) for path in past), hits
 
     write_jsonl(
@@ -266,7 +267,7 @@ def test_a_later_redaction_reaches_every_past_snapshot(tmp_path):
     _age(inbox)
     run_pipeline(home, inbox, now=NOW, tests=False)
 
-    assert _hits_everywhere(home, [secret]) == []
+    assert hits_everywhere(home, [secret]) == []
     for path in past:
         atoms = {a for (a,) in _rows(path, "select atom_id from marts.memory_atoms")}
         assert "n1" not in atoms and "n2" in atoms, path.name

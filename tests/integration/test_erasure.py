@@ -22,30 +22,10 @@ from dagster_project.contract import ENVELOPE_FIELDS
 from dagster_project.memory.capture import content_hash
 from streamlit_app.lib.governance import REDACTED, AtomRef, write_requests
 from tests.erasure_scan import hits_everywhere
-from tests.events_factory import event, write_jsonl
+from tests.events_factory import write_jsonl
+from tests.integration.memory_events import AS_OF, NOW, ORG, age, org_event
 
 pytestmark = pytest.mark.integration
-
-NOW = "2026-11-28T12:00:00+00:00"
-AS_OF = "2026-11-28T00:00:00+00:00"
-ORG = "acme"
-
-
-def _ev(event_id: str, name: str, entity_type: str, entity_id: str, at: str, **payload) -> dict:
-    return event(
-        event_id,
-        org_id=ORG,
-        event_name=name,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        occurred_at=at,
-        payload=payload,
-    )
-
-
-def _age(folder: Path) -> None:
-    for path in folder.iterdir():
-        os.utime(path, (1_700_000_000, 1_700_000_000))
 
 
 def _cli_run(
@@ -87,11 +67,15 @@ def test_a_publish_killed_midway_leaves_no_copy_of_text_a_later_redaction_erased
     write_jsonl(
         inbox / "a.jsonl",
         [
-            _ev("c1-new", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="Fleet"),
-            _ev("n1", "candidate.note_added", "candidate", "c1", "2026-11-20T11:00:00+00:00", text=secret),
+            org_event(
+                "c1-new", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="Fleet"
+            ),
+            org_event(
+                "n1", "candidate.note_added", "candidate", "c1", "2026-11-20T11:00:00+00:00", text=secret
+            ),
         ],
     )
-    _age(inbox)
+    age(inbox)
     # Earlier clock times than the rerun's: a publish names its file after its time.
     killed = _cli_run(home, inbox, now="2026-11-28T10:00:00+00:00", kill_at="before_publish")
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
@@ -104,7 +88,7 @@ def test_a_publish_killed_midway_leaves_no_copy_of_text_a_later_redaction_erased
     write_jsonl(
         inbox / "b.jsonl",
         [
-            _ev(
+            org_event(
                 "r1",
                 "memory.redacted",
                 "candidate",
@@ -115,7 +99,7 @@ def test_a_publish_killed_midway_leaves_no_copy_of_text_a_later_redaction_erased
             )
         ],
     )
-    _age(inbox)
+    age(inbox)
     rerun = _cli_run(home, inbox)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert list(home.glob(".serving-*")) == []
@@ -123,7 +107,7 @@ def test_a_publish_killed_midway_leaves_no_copy_of_text_a_later_redaction_erased
 
 
 def _run(home: Path, inbox: Path, as_of: str = AS_OF) -> None:
-    _age(inbox)
+    age(inbox)
     run_pipeline(home, inbox, as_of=as_of, now=NOW, tests=False)
 
 
@@ -142,18 +126,18 @@ def test_a_correction_leaves_the_old_text_nowhere_at_any_as_of(tmp_path):
     inbox, home = tmp_path / "inbox", tmp_path / "home"
     inbox.mkdir()
     at = "2026-11-20T1{}:00:00+00:00".format
-    note = _ev("n1", "candidate.note_added", "candidate", "c1", at(1), text=old_note)
+    note = org_event("n1", "candidate.note_added", "candidate", "c1", at(1), text=old_note)
     events = [
-        _ev("c1-new", "candidate.created", "candidate", "c1", at(0), title="Fleet renewal"),
+        org_event("c1-new", "candidate.created", "candidate", "c1", at(0), title="Fleet renewal"),
         note,
-        _ev("m1", "memory.recorded", "candidate", "c1", at(2), atom_type="risk", content=old_risk),
-        _ev(
+        org_event("m1", "memory.recorded", "candidate", "c1", at(2), atom_type="risk", content=old_risk),
+        org_event(
             "x1", "memory.corrected", "candidate", "c1", at(5), atom_id="n1", content=new_note, reason="typo"
         ),
-        _ev(
+        org_event(
             "x2", "memory.corrected", "candidate", "c1", at(6), atom_id="m1", content=mid_risk, reason="name"
         ),
-        _ev(
+        org_event(
             "x3", "memory.corrected", "candidate", "c1", at(7), atom_id="m1", content=new_risk, reason="again"
         ),
     ]
@@ -198,8 +182,10 @@ def test_a_redaction_that_arrives_before_its_note_erases_the_note_on_arrival(tmp
     write_jsonl(
         inbox / "a.jsonl",
         [
-            _ev("c1-new", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="Fleet"),
-            _ev(
+            org_event(
+                "c1-new", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="Fleet"
+            ),
+            org_event(
                 "r1",
                 "memory.redacted",
                 "candidate",
@@ -213,7 +199,11 @@ def test_a_redaction_that_arrives_before_its_note_erases_the_note_on_arrival(tmp
     _run(home, inbox)
     write_jsonl(
         inbox / "b.jsonl",
-        [_ev("n1", "candidate.note_added", "candidate", "c1", "2026-11-20T11:00:00+00:00", text=secret)],
+        [
+            org_event(
+                "n1", "candidate.note_added", "candidate", "c1", "2026-11-20T11:00:00+00:00", text=secret
+            )
+        ],
     )
     _run(home, inbox)
     assert hits_everywhere(home, [secret]) == []
@@ -225,11 +215,15 @@ def test_quarantined_copies_in_escaped_json_and_broken_csv_rows_are_erased(tmp_p
     secret = f"Meet in Köln, {token} wants pricing"
     inbox, home = tmp_path / "inbox", tmp_path / "home"
     inbox.mkdir()
-    note = _ev("n1", "candidate.note_added", "candidate", "c1", "2026-11-20T11:00:00+00:00", text=secret)
+    note = org_event(
+        "n1", "candidate.note_added", "candidate", "c1", "2026-11-20T11:00:00+00:00", text=secret
+    )
     write_jsonl(
         inbox / "a.jsonl",
         [
-            _ev("c1-new", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="Fleet"),
+            org_event(
+                "c1-new", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="Fleet"
+            ),
             note,
         ],
     )
@@ -251,7 +245,7 @@ def test_quarantined_copies_in_escaped_json_and_broken_csv_rows_are_erased(tmp_p
     write_jsonl(
         inbox / "d.jsonl",
         [
-            _ev(
+            org_event(
                 "r1",
                 "memory.redacted",
                 "candidate",
@@ -278,9 +272,9 @@ def test_one_request_erases_every_atom_of_an_entity_that_holds_the_same_text(tmp
     write_jsonl(
         inbox / "a.jsonl",
         [
-            _ev("s1-new", "signal.created", "signal", "s1", at(0), source_type="email", snippet=secret),
-            _ev("n1", "signal.note_added", "signal", "s1", at(1), text=f"Note: {secret}"),
-            _ev(
+            org_event("s1-new", "signal.created", "signal", "s1", at(0), source_type="email", snippet=secret),
+            org_event("n1", "signal.note_added", "signal", "s1", at(1), text=f"Note: {secret}"),
+            org_event(
                 "m1",
                 "memory.recorded",
                 "signal",
@@ -289,7 +283,7 @@ def test_one_request_erases_every_atom_of_an_entity_that_holds_the_same_text(tmp
                 atom_type="preference",
                 content=f"Prefers: {secret}",
             ),
-            _ev("n2", "signal.note_added", "signal", "s1", at(3), text=f"Kept-{token[:6]} unrelated"),
+            org_event("n2", "signal.note_added", "signal", "s1", at(3), text=f"Kept-{token[:6]} unrelated"),
         ],
     )
     _run(home, inbox)

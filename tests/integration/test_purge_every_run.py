@@ -7,8 +7,9 @@ import uuid
 import pytest
 
 from dagster_project.cli import run_pipeline
+from tests.erasure_scan import hits_everywhere
 from tests.events_factory import write_jsonl
-from tests.integration.test_redaction import ORG, _age, _ev, _hits_everywhere
+from tests.integration.memory_events import ORG, age, org_event
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ def test_a_plain_run_erases_expired_notes_from_every_file_under_home(tmp_path):
     write_jsonl(
         inbox / "notes.jsonl",
         [
-            _ev(
+            org_event(
                 "cfg",
                 "config.changed",
                 "org",
@@ -31,15 +32,19 @@ def test_a_plain_run_erases_expired_notes_from_every_file_under_home(tmp_path):
                 key="memory.retention_days.note",
                 value=2,
             ),
-            _ev("c1", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="T"),
+            org_event("c1", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="T"),
             # Kept 2 days: expired on 2026-11-22; the other one is still live at the clock.
-            _ev("old", "candidate.note_added", "candidate", "c1", "2026-11-20T11:00:00+00:00", text=expired),
-            _ev("new", "candidate.note_added", "candidate", "c1", "2026-11-27T11:00:00+00:00", text=live),
+            org_event(
+                "old", "candidate.note_added", "candidate", "c1", "2026-11-20T11:00:00+00:00", text=expired
+            ),
+            org_event(
+                "new", "candidate.note_added", "candidate", "c1", "2026-11-27T11:00:00+00:00", text=live
+            ),
         ],
     )
-    _age(inbox)
+    age(inbox)
     # The run an inbox sensor launches: no schedule, no tag, as of its clock.
     out = run_pipeline(home, inbox, now=NOW, tests=False)
     assert out["assets"]["core/memory_atoms"]["expired_atoms_purged"] == 1
-    assert _hits_everywhere(home, [expired]) == []
-    assert _hits_everywhere(home, [live])  # a live note is kept
+    assert hits_everywhere(home, [expired]) == []
+    assert hits_everywhere(home, [live])  # a live note is kept

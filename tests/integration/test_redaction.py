@@ -2,78 +2,17 @@
 
 from __future__ import annotations
 
-import gzip
-import os
-import sqlite3
 import uuid
-from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 
 from dagster_project.cli import run_pipeline
-from tests.events_factory import event, write_jsonl
+from tests.erasure_scan import hits_everywhere
+from tests.events_factory import write_jsonl
+from tests.integration.memory_events import AS_OF, NOW, ORG, age, org_event
 
 pytestmark = pytest.mark.integration
-
-NOW = "2026-11-28T12:00:00+00:00"
-AS_OF = "2026-11-28T00:00:00+00:00"
-ORG = "acme"
-
-
-def _ev(event_id: str, name: str, entity_type: str, entity_id: str, at: str, **payload) -> dict:
-    return event(
-        event_id,
-        org_id=ORG,
-        event_name=name,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        occurred_at=at,
-        payload=payload,
-    )
-
-
-def _age(folder: Path) -> None:
-    for path in folder.iterdir():
-        os.utime(path, (1_700_000_000, 1_700_000_000))
-
-
-def _hits_in_duckdb(path: Path, secrets: list[str]) -> list[str]:
-    found = []
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        tables = con.execute(
-            "select table_catalog, table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE'"
-        ).fetchall()
-        for catalog, schema, table in tables:
-            name = f'"{catalog}"."{schema}"."{table}"'
-            text = con.execute(f"select string_agg(cast(columns(*) as varchar), ' ') from {name}").fetchall()
-            blob = " ".join(str(v) for row in text for v in row if v is not None)
-            found += [f"{path.name}:{schema}.{table}:{s}" for s in secrets if s in blob]
-    finally:
-        con.close()
-    return found
-
-
-def _hits_everywhere(home: Path, secrets: list[str]) -> list[str]:
-    found: list[str] = []
-    for path in sorted(p for p in home.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        if path.suffix == ".gz":
-            data = gzip.decompress(data)
-        found += [f"{path}:bytes:{s}" for s in secrets if s.encode() in data]
-        if path.suffix == ".parquet":
-            table = pq.read_table(path).to_pylist()
-            blob = repr(table)
-            found += [f"{path}:parquet:{s}" for s in secrets if s in blob]
-        elif path.suffix == ".duckdb" and not path.name.startswith("."):
-            found += _hits_in_duckdb(path, secrets)
-        elif path.suffix in (".sqlite", ".db") and data.startswith(b"SQLite format 3"):
-            with sqlite3.connect(path) as con:
-                dump = "\n".join(con.iterdump())
-            found += [f"{path}:sqlite:{s}" for s in secrets if s in dump]
-    return found
 
 
 def test_redacted_text_is_gone_from_every_file_under_home(tmp_path):
@@ -85,8 +24,10 @@ def test_redacted_text_is_gone_from_every_file_under_home(tmp_path):
     inbox.mkdir()
     t = "2026-11-20T10:00:00+00:00"
     events = [
-        _ev("c1-new", "candidate.created", "candidate", "c1", t, title="Fleet renewal", client_id="cl1"),
-        _ev(
+        org_event(
+            "c1-new", "candidate.created", "candidate", "c1", t, title="Fleet renewal", client_id="cl1"
+        ),
+        org_event(
             "n1",
             "candidate.note_added",
             "candidate",
@@ -94,7 +35,7 @@ def test_redacted_text_is_gone_from_every_file_under_home(tmp_path):
             "2026-11-20T11:00:00+00:00",
             text=f"Client prefers {secret_note} for pricing",
         ),
-        _ev(
+        org_event(
             "n2",
             "candidate.note_added",
             "candidate",
@@ -102,7 +43,7 @@ def test_redacted_text_is_gone_from_every_file_under_home(tmp_path):
             "2026-11-20T11:30:00+00:00",
             text=f"Remember {kept}",
         ),
-        _ev(
+        org_event(
             "m1",
             "memory.recorded",
             "candidate",
@@ -111,7 +52,7 @@ def test_redacted_text_is_gone_from_every_file_under_home(tmp_path):
             atom_type="risk",
             content=f"Budget owner {secret_recorded} is leaving",
         ),
-        _ev(
+        org_event(
             "fix1",
             "memory.corrected",
             "candidate",
@@ -125,16 +66,16 @@ def test_redacted_text_is_gone_from_every_file_under_home(tmp_path):
     # The same note id with other content: a conflicting duplicate, quarantined with its raw text.
     conflicting = dict(events[1], payload={"text": f"Client prefers {secret_note} for pricing, really"})
     write_jsonl(inbox / "a.jsonl", [*events, conflicting])
-    _age(inbox)
+    age(inbox)
     run_pipeline(home, inbox, as_of=AS_OF, now=NOW, tests=False)
     secrets = [secret_note, secret_recorded, secret_fix]
-    before = _hits_everywhere(home, [*secrets, kept])
+    before = hits_everywhere(home, [*secrets, kept])
     assert any(secret_note in h for h in before) and any(secret_fix in h for h in before)
 
     write_jsonl(
         inbox / "b.jsonl",
         [
-            _ev(
+            org_event(
                 "r1",
                 "memory.redacted",
                 "candidate",
@@ -143,7 +84,7 @@ def test_redacted_text_is_gone_from_every_file_under_home(tmp_path):
                 atom_id="n1",
                 reason="asked",
             ),
-            _ev(
+            org_event(
                 "r2",
                 "memory.redacted",
                 "candidate",
@@ -154,12 +95,12 @@ def test_redacted_text_is_gone_from_every_file_under_home(tmp_path):
             ),
         ],
     )
-    _age(inbox)
+    age(inbox)
     run_pipeline(home, inbox, as_of=AS_OF, now=NOW, tests=False)
 
-    assert _hits_everywhere(home, secrets) == []
+    assert hits_everywhere(home, secrets) == []
     # Only what was redacted is gone: the other note is still there, and the audit trail remains.
-    assert any(kept in h for h in _hits_everywhere(home, [kept]))
+    assert any(kept in h for h in hits_everywhere(home, [kept]))
     con = duckdb.connect(str(home / "serving.duckdb"), read_only=True)
     try:
         atoms = {
