@@ -66,9 +66,16 @@ def inbox(tmp_path_factory) -> Path:
     return folder
 
 
-def test_killed_runs_then_a_rerun_publish_what_a_clean_run_does(inbox, tmp_path):
-    clean = _run(tmp_path / "clean", inbox, NOW)
+@pytest.fixture(scope="module")
+def clean_marts(inbox, tmp_path_factory) -> dict[str, list[tuple]]:
+    """The marts of a run nothing interrupted: what every rerun after a kill must publish."""
+    home = tmp_path_factory.mktemp("clean")
+    clean = _run(home, inbox, NOW)
     assert clean.returncode == 0, clean.stdout + clean.stderr
+    return _marts(home)
+
+
+def test_killed_runs_then_a_rerun_publish_what_a_clean_run_does(inbox, clean_marts, tmp_path):
     home = tmp_path / "crashed"
     killed = _run(home, inbox, NOW, kill_at="after_apply")
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
@@ -77,16 +84,14 @@ def test_killed_runs_then_a_rerun_publish_what_a_clean_run_does(inbox, tmp_path)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     rerun = _run(home, inbox, LATER)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert _marts(home) == _marts(tmp_path / "clean")
+    assert _marts(home) == clean_marts
 
 
-def test_a_rerun_within_the_stale_window_reclaims_a_killed_runs_claims(inbox, tmp_path):
-    clean = _run(tmp_path / "clean", inbox, NOW)
-    assert clean.returncode == 0, clean.stdout + clean.stderr
+def test_a_rerun_within_the_stale_window_reclaims_a_killed_runs_claims(inbox, clean_marts, tmp_path):
     home = tmp_path / "crashed"
     killed = _run(home, inbox, NOW, kill_at="after_claim")
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     # The same instant: the killed run's claims are not stale, yet no run is left to complete them.
     rerun = _run(home, inbox, NOW)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert _marts(home) == _marts(tmp_path / "clean")
+    assert _marts(home) == clean_marts
