@@ -429,6 +429,21 @@ def _alerts_line(figures: dict) -> str:
     return f"{new:,} new ({new - suppressed:,} active, {suppressed:,} suppressed)"
 
 
+@contextlib.contextmanager
+def _output_to_log(log: Path | None):
+    """stdout and stderr appended to `log` within the block (None: left as they are)."""
+    if log is None:
+        yield
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        log.open("a", encoding="utf-8") as handle,
+        contextlib.redirect_stdout(handle),
+        contextlib.redirect_stderr(handle),
+    ):
+        yield
+
+
 @app.command()
 def snapshot(
     home: Annotated[Path, typer.Option("--home", help="The home folder a `workstream run` wrote.")],
@@ -437,6 +452,10 @@ def snapshot(
         Path | None,
         typer.Option("--out", help="File to write (default: <home>/as-of/<as-of time in UTC>.duckdb)."),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Print dbt's detail (always in <home>/logs/snapshot.log)."),
+    ] = False,
 ) -> None:
     """A past snapshot as of a time, built beside the live one (which, like the warehouse, stays as it is)."""
     from dagster_project.as_of_snapshot import AsOfSnapshotError, as_of_dir, build_as_of_snapshot
@@ -445,8 +464,15 @@ def snapshot(
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     ensure_dbt_manifest()
+    # The console stays calm as for `run`: dbt's lines go to the home's log unless --verbose. A home
+    # that does not exist gets no log folder: the build refuses it with a message of its own.
+    log = home.expanduser().resolve() / "logs" / "snapshot.log"
+    screen = Console(file=sys.stderr)  # bound now: the redirect below must not swallow the status line
     try:
-        with console.status(f"building a snapshot as of {when.isoformat()} beside the live one…"):
+        with (
+            screen.status(f"building a snapshot as of {when.isoformat()} beside the live one…"),
+            _output_to_log(log if home.is_dir() and not verbose else None),
+        ):
             result = build_as_of_snapshot(home, when, now=default_clock().now(), out=out)
     except AsOfSnapshotError as exc:
         console.print(f"[red]{exc}[/red]")

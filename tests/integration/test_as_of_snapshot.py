@@ -90,11 +90,17 @@ def homes(tmp_path_factory):
     }
 
 
+def test_a_past_snapshot_keeps_dbts_detail_in_the_homes_log_not_on_the_console(homes):
+    assert "PASS=" not in homes["output"] and "Completed successfully" not in homes["output"]
+    assert "PASS=" in (homes["live"] / "logs" / "snapshot.log").read_text(encoding="utf-8")
+
+
 def test_a_past_snapshot_leaves_the_live_snapshot_warehouse_and_control_store_untouched(homes):
     live = homes["live"]
     assert _live_state(live) == homes["before"]
-    # Nothing else appears in the home but the past snapshot's folder (no scratch copy is left behind).
-    assert _entries(live) == sorted([*homes["entries"], "as-of"])
+    # Nothing else appears in the home but the past snapshot's folder (no scratch copy is left behind)
+    # (and the log folder the build's detail goes to).
+    assert _entries(live) == sorted({*homes["entries"], "as-of", "logs"})
     assert [p.name for p in (live / "as-of").iterdir()] == [PAST_FILE]
 
 
