@@ -12,7 +12,7 @@ DEMO_INBOX ?= data/inbox
 DEMO_EVENTS ?= 50000
 DEMO_ORGS ?= 4
 
-.PHONY: install install-browser demo demo-data test lint bench bench-large clean
+.PHONY: install install-browser demo demo-data test test-fast lint bench bench-large clean
 
 $(BIN)/uv:
 	python3 -m venv $(VENV)
@@ -48,6 +48,17 @@ TEST_WORKERS ?= 2
 test: install install-browser
 	$(BIN)/ruff check dagster_project streamlit_app tests benchmarks
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+
+# The fast lane (about 2 minutes here): the Python tests that need no pipeline run, and dbt's unit
+# tests on an empty warehouse. `make test` stays the whole suite.
+FAST_WAREHOUSE ?= /tmp/workstream-unit.duckdb
+test-fast: install
+	$(BIN)/ruff check dagster_project streamlit_app tests benchmarks
+	$(BIN)/pytest -n $(TEST_WORKERS) -q -m "not integration and not browser" \
+		tests/unit tests/hostile tests/lifecycle tests/memory tests/outbox tests/alerts
+	$(PY) -m tests.dbt_unit_warehouse $(FAST_WAREHOUSE)
+	WORKSTREAM_WAREHOUSE=$(FAST_WAREHOUSE) $(BIN)/dbt build --project-dir dbt --profiles-dir dbt --quiet \
+		--empty --select "+test_type:unit" --exclude "test_type:data"
 
 bench: install
 	$(PY) -m benchmarks.run --events 1000000
