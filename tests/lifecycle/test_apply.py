@@ -10,15 +10,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dagster_project.ingestion.ingest import ingest_paths
-from dagster_project.ingestion.readers import list_inbox
 from dagster_project.lifecycle.apply import apply_batch
 from dagster_project.lifecycle.config import ConfigRegistry
 from dagster_project.lifecycle.fold import TRANSITION_COLUMNS, fold, fold_all
 from dagster_project.memory.capture import capture_atoms
-from dagster_project.warehouse import connect, ensure_raw_schema
+from dagster_project.warehouse import connect
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
 ENTITY_KEYS = {
@@ -26,19 +23,6 @@ ENTITY_KEYS = {
     "candidates": ("org_id", "candidate_id"),
     "pursuits": ("org_id", "pursuit_id"),
 }
-
-
-@pytest.fixture(scope="module")
-def sample_warehouse(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("apply")
-    inbox = folder / "inbox"
-    shutil.copytree(SAMPLE, inbox)
-    path = folder / "warehouse.duckdb"
-    con = connect(path)
-    ensure_raw_schema(con)
-    ingest_paths(con, list_inbox(inbox), now=NOW)
-    con.close()
-    return path
 
 
 def _events(con) -> list[dict]:

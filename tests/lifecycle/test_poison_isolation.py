@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import shutil
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from dagster_project import outbox
-from dagster_project.ingestion.ingest import ingest_paths
-from dagster_project.ingestion.readers import list_inbox
 from dagster_project.lifecycle.config import DEFAULTS
 from dagster_project.lifecycle.runner import run_apply
-from dagster_project.warehouse import connect, ensure_raw_schema
+from dagster_project.warehouse import connect
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def sample_warehouse(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("poison")
-    inbox = folder / "inbox"
-    shutil.copytree(SAMPLE, inbox)
-    path = folder / "warehouse.duckdb"
-    con = connect(path)
-    ensure_raw_schema(con)
-    ingest_paths(con, list_inbox(inbox), now=NOW)
-    con.close()
-    return path
 
 
 def test_a_poison_event_retries_then_dead_letters_with_its_cluster_while_every_other_event_applies(
