@@ -143,37 +143,7 @@ def test_several_redactions_in_one_run_each_scrub_their_own_sources(tmp_path):
 
 
 def test_the_nightly_purge_scrubs_expired_atoms_only(tmp_path):
-    con = _home(
-        tmp_path,
-        [
-            _ev(
-                "cfg",
-                "config.changed",
-                "org",
-                "acme",
-                "2026-11-01T00:00:00+00:00",
-                key="memory.retention_days.note",
-                value=2,
-            ),
-            _ev("c1", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="T"),
-            _ev(
-                "old",
-                "candidate.note_added",
-                "candidate",
-                "c1",
-                "2026-11-20T11:00:00+00:00",
-                text="stale words",
-            ),
-            _ev(
-                "new",
-                "candidate.note_added",
-                "candidate",
-                "c1",
-                "2026-11-27T11:00:00+00:00",
-                text="fresh words",
-            ),
-        ],
-    )
+    con = _expiring_notes(tmp_path)
     report = run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
     assert report.purged_atoms == 0 and _payload(con, "old")["text"] == "stale words"  # not without purge
     report = run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t", purge=True)
