@@ -26,7 +26,7 @@ def split(inbox: Path, out: Path, increment: int) -> dict:
     from dagster_project.ingestion.ingest import ingest_paths
     from dagster_project.ingestion.readers import list_inbox
     from dagster_project.settings import parse_timestamp
-    from dagster_project.warehouse import connect, path_literal
+    from dagster_project.warehouse.store import connect, path_literal
 
     shutil.rmtree(out, ignore_errors=True)
     (out / "history").mkdir(parents=True)
@@ -48,12 +48,12 @@ def split(inbox: Path, out: Path, increment: int) -> dict:
 
 
 def _ingest_and_apply(inbox: Path, home: Path) -> dict:
-    from dagster_project import control
+    from dagster_project.apply.runner import enqueue_file_events, run_apply
+    from dagster_project.control import store as control
     from dagster_project.ingestion.ingest import ingest_paths
     from dagster_project.ingestion.readers import list_inbox
-    from dagster_project.lifecycle.runner import enqueue_file_events, run_apply
     from dagster_project.settings import HomePaths, parse_timestamp
-    from dagster_project.warehouse import connect, ensure_raw_schema
+    from dagster_project.warehouse.store import connect, ensure_raw_schema
 
     paths = HomePaths(home).ensure()
     now, as_of = parse_timestamp(NOW), parse_timestamp(AS_OF)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dagster_project.lifecycle.config import DEFAULTS
+from dagster_project.config.registry import DEFAULTS
 from dagster_project.memory.classify import FALLBACK_TYPE, TYPE_PRIORITY, classify
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ def ingest(inbox: Path, warehouse: Path) -> dict:
     from dagster_project.ingestion.ingest import ingest_paths
     from dagster_project.ingestion.readers import list_inbox
     from dagster_project.settings import default_clock
-    from dagster_project.warehouse import connect
+    from dagster_project.warehouse.store import connect
 
     files = list_inbox(inbox, settle_seconds=0)
     con = connect(warehouse)

@@ -33,7 +33,7 @@ from dagster_project.settings import (
 )
 
 if TYPE_CHECKING:
-    from dagster_project.run_display import RunDisplay
+    from dagster_project.commands.run_display import RunDisplay
 
 app = typer.Typer(help="Workstream: sales events in, validated, modelled and served.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Work with quarantined input records.", no_args_is_help=True)
@@ -72,11 +72,11 @@ def _point_env_at(home: Path, inbox: Path | None = None) -> HomePaths:
     return paths
 
 
-# How queued runs start: inside the daemon (see dagster_project/launcher.py) or Dagster's default
+# How queued runs start: inside the daemon (see dagster_project/defs/warm_launcher.py) or Dagster's default
 # launcher (a new process per run). Env WORKSTREAM_RUN_LAUNCHER=in-process|subprocess.
 RUN_LAUNCHERS = {
     "in-process": (
-        "run_launcher:\n  module: dagster_project.launcher\n  class: InProcessThreadRunLauncher\n"
+        "run_launcher:\n  module: dagster_project.defs.warm_launcher\n  class: InProcessThreadRunLauncher\n"
     ),
     "subprocess": "",
 }
@@ -95,8 +95,8 @@ def write_dagster_home(paths: HomePaths) -> Path:
     (paths.dagster_home / "dagster.yaml").write_text(
         "telemetry:\n  enabled: false\n"
         # One run at a time; the queue is checked every second, not Dagster's default 5 s (freshness); the
-        # coordinator is Dagster's queued one, warming the daemon's imports (dagster_project/launcher.py).
-        "run_coordinator:\n  module: dagster_project.launcher\n  class: WarmQueuedRunCoordinator\n"
+        # coordinator is Dagster's queued one, warming the daemon's imports (dagster_project/defs/warm_launcher.py).
+        "run_coordinator:\n  module: dagster_project.defs.warm_launcher\n  class: WarmQueuedRunCoordinator\n"
         "  config:\n    max_concurrent_runs: 1\n    dequeue_interval_seconds: 1\n"
         + RUN_LAUNCHERS[run_launcher_choice()]
     )
@@ -212,9 +212,9 @@ def run_pipeline(
     ensure_dbt_manifest()
     import dagster as dg
 
+    from dagster_project.control.run_lock import run_lock
     from dagster_project.definitions import defs
     from dagster_project.defs.transform import workstream_dbt_assets
-    from dagster_project.run_lock import run_lock
 
     job = defs.resolve_job_def(JOB_NAME)
     # Without --verbose the console logger writes to the log file only: there it keeps everything.
@@ -351,7 +351,7 @@ def run(
     ] = False,
 ) -> None:
     """One shot: ingest every new file, apply, build, publish, then dbt's data tests; print the counts."""
-    from dagster_project.run_display import RunDisplay
+    from dagster_project.commands.run_display import RunDisplay
 
     started = time.perf_counter()
     as_of_iso = _timestamp(as_of)
@@ -458,7 +458,8 @@ def snapshot(
     ] = False,
 ) -> None:
     """A past snapshot as of a time, built beside the live one (which, like the warehouse, stays as it is)."""
-    from dagster_project.as_of_snapshot import AsOfSnapshotError, as_of_dir, build_as_of_snapshot
+    from dagster_project.commands.snapshot import AsOfSnapshotError, build_as_of_snapshot
+    from dagster_project.serving.past_snapshots import as_of_dir
 
     when = parse_timestamp(_timestamp(as_of))
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -684,7 +685,7 @@ def api(
 
     paths = HomePaths(home.resolve())
     if snapshot is not None:
-        from dagster_project.as_of_snapshot import as_of_dir
+        from dagster_project.serving.past_snapshots import as_of_dir
 
         past = snapshot if snapshot.is_file() else as_of_dir(paths) / snapshot.name
         if not past.is_file():
@@ -714,8 +715,8 @@ def quarantine_export(
 ) -> None:
     """Write quarantined records as JSON Lines to fix and drop back into the inbox; beside them, in
     `<name>.reasons.tsv`, each line's reason, file and line."""
-    from dagster_project.contract import Reason
-    from dagster_project.quarantine import export_quarantine, reasons_path
+    from dagster_project.contract.events import Reason
+    from dagster_project.ingestion.quarantine import export_quarantine, reasons_path
 
     if reason is not None and reason not in Reason.all():
         console.print(
@@ -743,7 +744,7 @@ def quarantine_export(
 def _org_control_store(home: Path, org: str) -> Path:
     """The home's control store, refusing (exit 2) a home without one or an org it has never queued
     for: an empty answer there would read as "no dead letters" when the path or the org is wrong."""
-    from dagster_project import outbox
+    from dagster_project.control import outbox
 
     control = HomePaths(home.resolve()).control
     if not home.is_dir():
@@ -766,7 +767,7 @@ def outbox_dead_letters(
     org: Annotated[str, typer.Option("--org", help="The org (every read is scoped to one org).")],
 ) -> None:
     """List one org's dead letters with their attempts and last error."""
-    from dagster_project import outbox
+    from dagster_project.control import outbox
 
     rows = outbox.dead_letters(_org_control_store(home, org), org)
     if not rows:
@@ -796,7 +797,7 @@ def outbox_retry(
     all_dead: Annotated[bool, typer.Option("--all", help="Retry every dead letter of the org.")] = False,
 ) -> None:
     """Put dead letters back in the queue (attempts reset); the outbox sensor or the next run applies them."""
-    from dagster_project import outbox
+    from dagster_project.control import outbox
 
     if not all_dead and not event_id:
         console.print("[red]name --event-id ID (repeatable) or --all[/red]")

@@ -17,8 +17,8 @@ from dagster_project.defs.automation import (
 from dagster_project.defs.ingestion import event_ids_unique_per_org, ledger_conserves_lines, raw_ingest
 from dagster_project.defs.lifecycle import every_event_accounted_for, lifecycle_apply
 from dagster_project.defs.publishing import serving_snapshot
+from dagster_project.defs.resources import RunClockResource, WorkstreamResource, build_dbt_resource
 from dagster_project.defs.transform import workstream_dbt_assets
-from dagster_project.resources import RunClockResource, WorkstreamResource, build_dbt_resource
 
 defs = dg.Definitions(
     assets=[raw_ingest, lifecycle_apply, workstream_dbt_assets, serving_snapshot, sla_alerts],

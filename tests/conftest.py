@@ -21,7 +21,7 @@ def now() -> datetime:
 
 @pytest.fixture
 def warehouse(tmp_path: Path):
-    from dagster_project.warehouse import connect, ensure_raw_schema
+    from dagster_project.warehouse.store import connect, ensure_raw_schema
 
     con = connect(tmp_path / "warehouse.duckdb")
     ensure_raw_schema(con)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster_project.lifecycle.store import ensure_core_schema
-from dagster_project.warehouse import connect, ensure_raw_schema, write_build_clock
+from dagster_project.warehouse.store import connect, ensure_raw_schema, write_build_clock
 
 
 def main(path: Path) -> None:

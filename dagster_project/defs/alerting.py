@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import dagster as dg
 
-from dagster_project import alerts
 from dagster_project.defs.publishing import serving_snapshot
-from dagster_project.resources import RunClockResource, WorkstreamResource
+from dagster_project.defs.resources import RunClockResource, WorkstreamResource
 from dagster_project.settings import HomePaths, default_clock, home_from_env
-from dagster_project.warehouse import writer_lock
+from dagster_project.sla import alerts
+from dagster_project.warehouse.store import writer_lock
 
 ACTIVE = [
     dg.DagsterRunStatus.QUEUED,

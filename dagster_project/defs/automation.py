@@ -9,12 +9,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project import control, outbox
+from dagster_project.config.registry import DEFAULTS
+from dagster_project.control import outbox
+from dagster_project.control import store as control
 from dagster_project.defs.ingestion import event_ids_unique_per_org, ledger_conserves_lines
 from dagster_project.defs.lifecycle import every_event_accounted_for
 from dagster_project.defs.transform import workstream_dbt_assets
 from dagster_project.ingestion.readers import content_hash, list_inbox
-from dagster_project.lifecycle.config import DEFAULTS
 from dagster_project.settings import HomePaths, default_clock, home_from_env, inbox_from_env
 
 ACTIVE_STATUSES = [

@@ -2,13 +2,13 @@
 
 import dagster as dg
 
-from dagster_project import control
+from dagster_project.apply.runner import enqueue_file_events
+from dagster_project.control import store as control
+from dagster_project.defs.resources import RunClockResource, WorkstreamResource
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import scan_inbox
-from dagster_project.lifecycle.runner import enqueue_file_events
-from dagster_project.publish import remove_publish_leftovers
-from dagster_project.resources import RunClockResource, WorkstreamResource
-from dagster_project.warehouse import connect, writer_lock
+from dagster_project.serving.publish import remove_publish_leftovers
+from dagster_project.warehouse.store import connect, writer_lock
 
 RAW_EVENTS = dg.AssetKey(["raw", "events"])
 

@@ -2,10 +2,10 @@
 
 import dagster as dg
 
+from dagster_project.apply import runner
 from dagster_project.defs.ingestion import RAW_EVENTS
-from dagster_project.lifecycle import runner
-from dagster_project.resources import RunClockResource, WorkstreamResource
-from dagster_project.warehouse import connect, writer_lock
+from dagster_project.defs.resources import RunClockResource, WorkstreamResource
+from dagster_project.warehouse.store import connect, writer_lock
 
 CORE_OUTPUTS = (
     ("signals", "Every signal's current state (open, touched, linked, dismissed) and owner."),

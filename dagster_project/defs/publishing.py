@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-from dagster_project.as_of_snapshot import scrub_past_snapshots
+from dagster_project.defs.resources import RunClockResource, WorkstreamResource
 from dagster_project.defs.transform import workstream_dbt_assets
 from dagster_project.memory.governance import rewrite_duckdb_file
-from dagster_project.publish import publish_snapshot
-from dagster_project.resources import RunClockResource, WorkstreamResource
-from dagster_project.warehouse import connect, writer_lock
+from dagster_project.serving.past_snapshots import scrub_past_snapshots
+from dagster_project.serving.publish import publish_snapshot
+from dagster_project.warehouse.store import connect, writer_lock
 
 MART_KEYS = sorted(
     (

@@ -5,13 +5,13 @@ import os
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, dbt_assets
 
-from dagster_project.resources import (
+from dagster_project.defs.resources import (
     RunClockResource,
     WorkstreamDbtCliResource,
     WorkstreamResource,
     dbt_project,
 )
-from dagster_project.warehouse import write_build_clock, writer_lock
+from dagster_project.warehouse.store import write_build_clock, writer_lock
 
 # The default translator is enough: groups come from `meta.dagster.group` per dbt folder, and the
 # sources carry `meta.dagster.asset_key` pointing at the raw ingest assets.

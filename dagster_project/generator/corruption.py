@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from dagster_project.contract import ENVELOPE_FIELDS, EVENTS, MAX_INTEGER, MAX_NESTING, Reason
+from dagster_project.contract.events import ENVELOPE_FIELDS, EVENTS, MAX_INTEGER, MAX_NESTING, Reason
 
 from .stories import Event
 from .writers import BadRecord

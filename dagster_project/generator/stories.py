@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from dagster_project.contract import SOURCE_TYPES
+from dagster_project.contract.events import SOURCE_TYPES
 
 from . import catalog as cat
 from .clock import CLOSE, DAY, HH_MM, HOUR, MINUTE, OPEN, SECOND, SS, US3, OrgClock

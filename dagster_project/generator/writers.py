@@ -27,7 +27,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dagster_project.contract import ENVELOPE_FIELDS
+from dagster_project.contract.events import ENVELOPE_FIELDS
 
 from .stories import Event
 

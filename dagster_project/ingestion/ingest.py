@@ -54,7 +54,7 @@ from dagster_project.ingestion.validation import (
     use_prepared,
     validate_batch,
 )
-from dagster_project.warehouse import cursor, ensure_raw_schema
+from dagster_project.warehouse.store import cursor, ensure_raw_schema
 
 Progress = Callable[[str, int], None]
 

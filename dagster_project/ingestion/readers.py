@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from dagster_project.contract import ENVELOPE_FIELDS
+from dagster_project.contract.events import ENVELOPE_FIELDS
 
 BATCH_RECORDS = 250_000  # a tail under a quarter of this joins the batch before it (see batch_bounds)
 # A file modified more recently than this is probably still being written.

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 import jiter
 import polars as pl
 
-from dagster_project.contract import MAX_INTEGER, MAX_NESTING, MIN_INTEGER, Reason
+from dagster_project.contract.events import MAX_INTEGER, MAX_NESTING, MIN_INTEGER, Reason
 
 REASONS_SCHEMA = {"line": pl.Int64, "reason": pl.String, "detail": pl.String}
 # A text test every payload with an overflowing number or too deep a nesting passes (RE2, run by DuckDB

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import pyarrow.types as pa_types
 from pyarrow import DataType
 
-from dagster_project.contract import (
+from dagster_project.contract.events import (
     EARLIEST_TIMESTAMP,
     ENTITY_TYPES,
     EVENTS,

@@ -1,1 +1,1 @@
-"""The lifecycle engine: config registry and the guarded fold of one org's accepted events (pure, no I/O)."""
+"""The lifecycle engine: the guarded fold of one org's accepted events and its state store (pure, no I/O)."""

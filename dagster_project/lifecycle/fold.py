@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from dagster_project.lifecycle.config import CONFIG_EVENT, ConfigRegistry
-from dagster_project.lifecycle.states import (
+from dagster_project.config.registry import CONFIG_EVENT, ConfigRegistry
+from dagster_project.contract.states import (
     CANDIDATE_INITIAL,
     CANDIDATE_PROMOTED,
     PURSUIT_CLOSED,

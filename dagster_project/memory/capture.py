@@ -45,10 +45,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dagster_project.contract import ATOM_TYPES
-from dagster_project.lifecycle.config import ConfigRegistry
+from dagster_project.config.registry import ConfigRegistry
+from dagster_project.contract.events import ATOM_TYPES
+from dagster_project.contract.states import Outcome
 from dagster_project.lifecycle.fold import FoldResult, event_order
-from dagster_project.lifecycle.states import Outcome
 from dagster_project.memory.classify import classify
 
 Event = Mapping[str, Any]

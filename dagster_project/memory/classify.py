@@ -1,7 +1,7 @@
 """An explainable, rule-based note classifier: which atom type a `*.note_added` text becomes.
 
 The rules are data (`memory.note_rules` in the config registry; defaults in
-`dagster_project.lifecycle.config.NOTE_RULES`): per type, an ordered list of regular expressions,
+`dagster_project.config.registry.NOTE_RULES`): per type, an ordered list of regular expressions,
 matched case-insensitively anywhere in the text. Types are tried in a fixed priority,
 decision > risk > preference, and within a type in list order; the first match wins and is returned
 as the explanation (`"<type>:<pattern>"`). No match: `note`, with no rule.
@@ -23,7 +23,7 @@ from typing import Any
 
 import re2
 
-from dagster_project.lifecycle.config import NOTE_RULE_BUILTINS, NOTE_RULE_MAX_TEXT, re2_options
+from dagster_project.config.registry import NOTE_RULE_BUILTINS, NOTE_RULE_MAX_TEXT, re2_options
 
 # Fixed priority: a sentence that records a decision and mentions a risk is a decision.
 TYPE_PRIORITY: tuple[str, ...] = ("decision", "risk", "preference")

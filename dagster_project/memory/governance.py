@@ -35,7 +35,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from dagster_project.lifecycle.config import DEFAULTS
+from dagster_project.config.registry import DEFAULTS
 from dagster_project.memory.capture import (
     CORRECTED,
     CORRECTED_MARKER,

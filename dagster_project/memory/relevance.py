@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from dagster_project.lifecycle.config import ConfigRegistry
+from dagster_project.config.registry import ConfigRegistry
 
 SCORE_CAP = 100.0
 SECONDS_PER_DAY = 86_400.0

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster_project.contract import MAX_ID_LENGTH, MEMORY_ENTITY_TYPES, ORG_ID_PATTERN
+from dagster_project.contract.events import MAX_ID_LENGTH, MEMORY_ENTITY_TYPES, ORG_ID_PATTERN
 from dagster_project.settings import default_clock
 
 REDACTED = "memory.redacted"

@@ -12,10 +12,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project import alerts
 from dagster_project.defs.alerting import AlertSinksResource, sla_alerts, sla_breach_sensor
-from dagster_project.resources import RunClockResource, WorkstreamResource
+from dagster_project.defs.resources import RunClockResource, WorkstreamResource
 from dagster_project.settings import ENV_HOME, ENV_NOW
+from dagster_project.sla import alerts
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -173,7 +173,7 @@ def test_run_on_an_empty_inbox_says_nothing_new_and_succeeds(tmp_path: Path):
 
 def _control_with_one_dead_letter(home: Path) -> None:
     """A control store where org acme has one dead letter and one pending item."""
-    from dagster_project import outbox
+    from dagster_project.control import outbox
     from dagster_project.settings import HomePaths
 
     control = HomePaths(home).ensure().control
@@ -243,7 +243,7 @@ def _snapshot_with_quarantine(home: Path, rows: list[tuple]) -> None:
 
 
 def test_quarantine_export_refuses_an_unknown_reason_code_and_lists_the_codes(tmp_path: Path):
-    from dagster_project.contract import Reason
+    from dagster_project.contract.events import Reason
 
     _snapshot_with_quarantine(tmp_path, [])
     out = tmp_path / "q.jsonl"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from dagster_project import outbox
 from dagster_project.cli import app
+from dagster_project.control import outbox
 from dagster_project.settings import HomePaths
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dagster_project.run_lock import run_lock_path
+from dagster_project.control.run_lock import run_lock_path
 
 HOLDER = """
 import sys

@@ -58,7 +58,7 @@ class _BrokenEventLog:
 def test_a_progress_display_that_cannot_read_the_event_log_never_fails_the_run(tmp_path: Path):
     from rich.console import Console
 
-    from dagster_project.run_display import RunDisplay
+    from dagster_project.commands.run_display import RunDisplay
 
     display = RunDisplay(tmp_path / "run.log", Console(file=io.StringIO()), verbose=False)
     ran = []

@@ -11,7 +11,7 @@ import yaml
 from dagster_project import cli
 from dagster_project.definitions import defs
 from dagster_project.defs.automation import ingest_build_publish_job
-from dagster_project.launcher import LAUNCHER_TAG, fail_orphaned_runs, is_daemon_process
+from dagster_project.defs.warm_launcher import LAUNCHER_TAG, fail_orphaned_runs, is_daemon_process
 from dagster_project.settings import HomePaths
 
 
@@ -71,7 +71,7 @@ def test_an_unknown_launcher_is_a_clear_error(tmp_path, monkeypatch):
 def _finds_the_run_lock_held() -> None:
     from filelock import FileLock, Timeout
 
-    from dagster_project.run_lock import run_lock_path
+    from dagster_project.control.run_lock import run_lock_path
     from dagster_project.settings import home_from_env
 
     try:
@@ -88,7 +88,7 @@ def lock_probe_job() -> None:
 
 def test_a_run_the_daemon_launches_in_process_holds_the_homes_run_lock(tmp_path, monkeypatch):
     """So `workstream run` (which takes the same lock) waits for it instead of writing alongside."""
-    from dagster_project.launcher import execute_in_turn
+    from dagster_project.defs.warm_launcher import execute_in_turn
 
     monkeypatch.setenv("WORKSTREAM_HOME", str(tmp_path))
     with dg.instance_for_test() as instance:

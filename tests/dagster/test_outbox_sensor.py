@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from dagster_project import outbox
+from dagster_project.config.registry import DEFAULTS
+from dagster_project.control import outbox
 from dagster_project.definitions import defs
 from dagster_project.defs.automation import ingest_build_publish_job, outbox_due_sensor
-from dagster_project.lifecycle.config import DEFAULTS
 from dagster_project.settings import ENV_HOME, ENV_NOW, HomePaths
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

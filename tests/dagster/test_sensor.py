@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dagster_project import control
+from dagster_project.control import store as control
 from dagster_project.defs.automation import inbox_files_sensor, run_key_for
 from dagster_project.ingestion.readers import content_hash
 from dagster_project.settings import ENV_HOME, ENV_INBOX, HomePaths

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from dagster_project.lifecycle.config import ConfigRegistry
+from dagster_project.config.registry import ConfigRegistry
 from dagster_project.lifecycle.fold import fold, fold_all
 from dagster_project.lifecycle.store import CORE_TABLES, ensure_core_schema
 from dagster_project.memory.capture import capture_atoms

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from dagster_project.warehouse import RAW_TABLES, ensure_raw_schema
+from dagster_project.warehouse.store import RAW_TABLES, ensure_raw_schema
 
 ENVELOPE = ("event_id", "org_id", "occurred_at", "event_name", "entity_type", "entity_id", "actor", "payload")
 DEFAULT_INGESTED_AT = "2026-11-28T00:00:00+00:00"

@@ -1,4 +1,4 @@
-"""dbt run in-process (dagster_project/dbt_in_process.py) against dagster-dbt's own dbt process."""
+"""dbt run in-process (dagster_project/defs/dbt_in_process.py) against dagster-dbt's own dbt process."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
 from test_dbt_project import AS_OF, make_warehouse
 
-from dagster_project import dbt_in_process
-from dagster_project.resources import build_dbt_resource, dbt_project
-from dagster_project.warehouse import write_build_clock
+from dagster_project.defs import dbt_in_process
+from dagster_project.defs.resources import build_dbt_resource, dbt_project
+from dagster_project.warehouse.store import write_build_clock
 
 # A staging view, a mart built on it and the mart's data tests.
 SELECTION = ["--select", "stg_workstream__events events", "--exclude", "resource_type:unit_test"]

@@ -17,9 +17,9 @@ import pytest
 from core_fixture import create_core_tables, fold_into_core
 from raw_fixture import create_raw_tables, insert_events, insert_rows
 
-from dagster_project.contract import FUNNEL_STAGE_PAIRS
+from dagster_project.contract.events import FUNNEL_STAGE_PAIRS
 from dagster_project.lifecycle.store import CORE_TABLES
-from dagster_project.warehouse import write_build_clock
+from dagster_project.warehouse.store import write_build_clock
 
 REPO = Path(__file__).resolve().parents[2]
 DBT_DIR = REPO / "dbt"

@@ -21,7 +21,7 @@ import pytest
 from core_fixture import create_core_tables, fold_into_core, fold_memory_into_core, rows
 from test_dbt_project import run_dbt
 
-from dagster_project.lifecycle.config import ConfigRegistry
+from dagster_project.config.registry import ConfigRegistry
 from dagster_project.lifecycle.fold import fold
 from dagster_project.memory.capture import capture_atoms, content_hash
 from dagster_project.memory.relevance import score_atoms

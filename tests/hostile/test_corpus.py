@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dagster_project.contract import ENVELOPE_FIELDS
+from dagster_project.contract.events import ENVELOPE_FIELDS
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import inbox_name, scan_inbox
-from dagster_project.warehouse import connect, ensure_raw_schema
+from dagster_project.warehouse.store import connect, ensure_raw_schema
 from tests.conftest import NOW
 from tests.hostile.corpus import (
     ORGS,

@@ -13,9 +13,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project import alerts
 from dagster_project.cli import app
 from dagster_project.settings import ENV_NOW
+from dagster_project.sla import alerts
 from tests.events_factory import event, write_jsonl
 
 pytestmark = pytest.mark.integration

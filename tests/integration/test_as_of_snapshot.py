@@ -283,7 +283,7 @@ def test_a_later_redaction_reaches_every_past_snapshot(tmp_path):
 
 
 def test_a_scrub_removes_what_a_killed_build_left_behind_but_not_a_running_builds_files(tmp_path):
-    from dagster_project.as_of_snapshot import scrub_past_snapshots
+    from dagster_project.serving.past_snapshots import scrub_past_snapshots
     from dagster_project.settings import HomePaths
 
     dead = subprocess.Popen(["true"])

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from dagster_project.cli import run_pipeline
-from dagster_project.contract import ENVELOPE_FIELDS, FUNNEL_STAGE_PAIRS
+from dagster_project.contract.events import ENVELOPE_FIELDS, FUNNEL_STAGE_PAIRS
 from dagster_project.generator import generate
 from tests.events_factory import write_csv, write_jsonl, write_parquet
 
@@ -232,8 +232,8 @@ def test_as_of_filters_by_event_time(first_run, tmp_path, generated):
 def test_quarantine_export_gives_fixable_records(first_run, tmp_path, now):
     """Exported records are the original records: fixing the naive timestamps makes them acceptable."""
     from dagster_project.ingestion.ingest import ingest_file
-    from dagster_project.quarantine import export_quarantine
-    from dagster_project.warehouse import connect, ensure_raw_schema
+    from dagster_project.ingestion.quarantine import export_quarantine
+    from dagster_project.warehouse.store import connect, ensure_raw_schema
 
     home, _, _ = first_run
     out = tmp_path / "naive.jsonl"

@@ -8,9 +8,9 @@ import os
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project import outbox
+from dagster_project.apply import batch as apply
 from dagster_project.cli import app
-from dagster_project.lifecycle import apply
+from dagster_project.control import outbox
 from tests.events_factory import event, write_jsonl
 
 pytestmark = pytest.mark.integration

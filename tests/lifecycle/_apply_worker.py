@@ -8,12 +8,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dagster_project import control
+from dagster_project.apply.runner import enqueue_file_events, run_apply
+from dagster_project.control import store as control
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import list_inbox
-from dagster_project.lifecycle.runner import enqueue_file_events, run_apply
 from dagster_project.settings import HomePaths, parse_timestamp
-from dagster_project.warehouse import connect, ensure_raw_schema
+from dagster_project.warehouse.store import connect, ensure_raw_schema
 
 
 def main(home: str, inbox: str, now_text: str, as_of_text: str, batch: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import list_inbox
-from dagster_project.warehouse import connect, ensure_raw_schema
+from dagster_project.warehouse.store import connect, ensure_raw_schema
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 INGEST_NOW = datetime(2030, 1, 1, tzinfo=UTC)

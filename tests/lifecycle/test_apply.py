@@ -10,11 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dagster_project.lifecycle.apply import apply_batch
-from dagster_project.lifecycle.config import ConfigRegistry
+from dagster_project.apply.batch import apply_batch
+from dagster_project.config.registry import ConfigRegistry
 from dagster_project.lifecycle.fold import TRANSITION_COLUMNS, fold, fold_all
 from dagster_project.memory.capture import capture_atoms
-from dagster_project.warehouse import connect
+from dagster_project.warehouse.store import connect
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 

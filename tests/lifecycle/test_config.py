@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dagster_project.lifecycle.config import DEFAULTS, KEYS, NOTE_RULES, ConfigRegistry, validate_change
+from dagster_project.config.registry import DEFAULTS, KEYS, NOTE_RULES, ConfigRegistry, validate_change
 from dagster_project.lifecycle.fold import fold
 from dagster_project.memory.capture import capture_atoms
 from tests.lifecycle.timeline import PINK, RED, at, config, ev, happy_path, promoted_pursuit

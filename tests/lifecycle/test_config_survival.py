@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dagster_project.lifecycle.config import KEYS, NOTE_RULES, ConfigRegistry, validate_change
+from dagster_project.config.registry import KEYS, NOTE_RULES, ConfigRegistry, validate_change
 from dagster_project.lifecycle.fold import fold
 from dagster_project.memory.capture import capture_atoms
 from tests.lifecycle.timeline import at, config, ev, happy_path

@@ -6,13 +6,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from dagster_project.lifecycle import config, config_doc
+from dagster_project.config import doc as config_doc
+from dagster_project.config import registry as config
 
 
 def test_the_committed_configuration_page_equals_the_generated_one():
     committed = config_doc.DOC_PATH.read_text(encoding="utf-8")
     assert committed == config_doc.render(), (
-        "docs/configuration.md is stale: run python -m dagster_project.lifecycle.config_doc"
+        "docs/configuration.md is stale: run python -m dagster_project.config.doc"
     )
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project import outbox
-from dagster_project.faults import KILL_POINTS
-from dagster_project.warehouse import connect
+from dagster_project.control import outbox
+from dagster_project.control.faults import KILL_POINTS
+from dagster_project.warehouse.store import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample"

@@ -8,16 +8,21 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dagster_project.contract import CANDIDATE_TARGET_STATUSES, PURSUIT_STAGES, REASON_CODES, SOURCE_TYPES
-from dagster_project.lifecycle.config import ConfigRegistry
-from dagster_project.lifecycle.fold import FoldResult, fold
-from dagster_project.lifecycle.states import (
+from dagster_project.config.registry import ConfigRegistry
+from dagster_project.contract.events import (
+    CANDIDATE_TARGET_STATUSES,
+    PURSUIT_STAGES,
+    REASON_CODES,
+    SOURCE_TYPES,
+)
+from dagster_project.contract.states import (
     CANDIDATE_INITIAL,
     CANDIDATE_STATES,
     PURSUIT_INITIAL,
     PURSUIT_STATES,
     SIGNAL_STATES,
 )
+from dagster_project.lifecycle.fold import FoldResult, fold
 from tests.lifecycle.timeline import PINK, RED, T0
 
 ORG = "acme"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime, timedelta
 
-from dagster_project import outbox
-from dagster_project.lifecycle.config import DEFAULTS
-from dagster_project.lifecycle.runner import run_apply
-from dagster_project.warehouse import connect
+from dagster_project.apply.runner import run_apply
+from dagster_project.config.registry import DEFAULTS
+from dagster_project.control import outbox
+from dagster_project.warehouse.store import connect
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 AS_OF = datetime(2026, 12, 1, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dagster_project.contract import EVENTS
+from dagster_project.contract.events import EVENTS
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PINK = ["budget_confirmed", "technical_scope_defined", "decision_makers_identified", "timeline_agreed"]

@@ -8,7 +8,7 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from dagster_project.lifecycle.config import ConfigRegistry
+from dagster_project.config.registry import ConfigRegistry
 from dagster_project.lifecycle.fold import fold
 from dagster_project.memory.capture import capture_atoms, content_hash, normalize
 from tests.lifecycle.timeline import PINK, RED, at, checklist, config, ev, happy_path, promoted_pursuit

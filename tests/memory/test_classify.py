@@ -7,7 +7,7 @@ import re
 import pytest
 
 from benchmarks.note_classifier import evaluate, load
-from dagster_project.lifecycle.config import (
+from dagster_project.config.registry import (
     DEFAULTS,
     NOTE_RULE_MAX_TEXT,
     NOTE_RULES,

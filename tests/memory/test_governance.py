@@ -10,13 +10,13 @@ import dagster as dg
 import duckdb
 import orjson
 
+from dagster_project.apply.runner import enqueue_file_events, run_apply
 from dagster_project.defs.lifecycle import lifecycle_apply
+from dagster_project.defs.resources import RunClockResource, WorkstreamResource
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import list_inbox
-from dagster_project.lifecycle.runner import enqueue_file_events, run_apply
 from dagster_project.memory.governance import rewrite_duckdb_file
-from dagster_project.resources import RunClockResource, WorkstreamResource
-from dagster_project.warehouse import connect, ensure_raw_schema
+from dagster_project.warehouse.store import connect, ensure_raw_schema
 from tests.events_factory import event, write_jsonl
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)

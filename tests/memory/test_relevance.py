@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from dagster_project.lifecycle.config import ConfigRegistry
+from dagster_project.config.registry import ConfigRegistry
 from dagster_project.memory.relevance import relevance, score_atoms
 from tests.lifecycle.timeline import T0, config
 

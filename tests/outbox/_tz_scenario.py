@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dagster_project import outbox
+from dagster_project.control import outbox
 
 from . import _workers as w
 

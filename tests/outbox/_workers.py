@@ -1,6 +1,6 @@
 """Worker loops shared by the thread and process stress tests (importable under multiprocessing spawn).
 
-The effect lives in the control store, so workers use pattern 1 of `dagster_project.outbox`: ownership
+The effect lives in the control store, so workers use pattern 1 of `dagster_project.control.outbox`: ownership
 check, effect and completion in one `BEGIN IMMEDIATE` transaction. The effect is written twice on
 purpose: `effects` has a UNIQUE key (a second application raises), `effect_log` is an append-only counter
 (a second application would show up as a count of 2).
@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dagster_project import outbox
+from dagster_project.control import outbox
 
 EFFECTS_SCHEMA = """
 create table if not exists effects (org_id text not null, event_id text not null, token text not null,

@@ -11,7 +11,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from dagster_project import outbox
+from dagster_project.control import outbox
 
 from .conftest import T0, make_items
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dagster_project import outbox
+from dagster_project.control import outbox
 
 from .conftest import T0, Clock, make_items
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from dagster_project import outbox
+from dagster_project.control import outbox
 
 from .conftest import T0, Clock, make_items
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project import outbox
+from dagster_project.control import outbox
 
 from . import _workers as w
 from .conftest import T0, Clock, make_items

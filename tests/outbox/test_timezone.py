@@ -45,7 +45,7 @@ def test_zoned_clock_arithmetic_is_real_time(tmp_path: Path) -> None:
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from dagster_project import outbox
+    from dagster_project.control import outbox
 
     from .conftest import make_items
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.contract import FUNNEL_STAGE_PAIRS
+from dagster_project.contract.events import FUNNEL_STAGE_PAIRS
 from dagster_project.memory.search import build_index
 
 UTC = dt.UTC

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.contract import ENVELOPE_FIELDS, EVENTS, ORG_ID_PATTERN
+from dagster_project.contract.events import ENVELOPE_FIELDS, EVENTS, ORG_ID_PATTERN
 from dagster_project.ingestion.readers import file_format, list_inbox, read_batches
 from dagster_project.ingestion.validation import validate_batch
 from dagster_project.settings import ENV_NOW, parse_timestamp

@@ -1,4 +1,4 @@
-"""docs/contract.md and the code's contract (dagster_project/contract.py and the lifecycle rule codes)
+"""docs/contract.md and the code's contract (dagster_project/contract/events.py and the lifecycle rule codes)
 say the same thing: every event, field, bound, reason code, rule code, SLA and public output."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from dagster_project import contract
-from dagster_project.lifecycle import config
-from dagster_project.lifecycle.states import Rule
+from dagster_project.config import registry as config
+from dagster_project.contract import events as contract
+from dagster_project.contract.states import Rule
 from dagster_project.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
 DOC = PROJECT_ROOT / "docs" / "contract.md"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dagster_project.contract import EVENTS, FieldRule, Reason
+from dagster_project.contract.events import EVENTS, FieldRule, Reason
 from dagster_project.ingestion.ingest import ingest_file
 from tests.events_factory import event, write_jsonl
 

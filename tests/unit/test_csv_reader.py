@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dagster_project.contract import ENVELOPE_FIELDS
+from dagster_project.contract.events import ENVELOPE_FIELDS
 from dagster_project.ingestion import readers
 
 HEADER = ",".join(ENVELOPE_FIELDS)

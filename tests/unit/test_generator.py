@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from dagster_project.contract import (
+from dagster_project.contract.events import (
     ENVELOPE_FIELDS,
     EVENT_NAMES,
     EVENTS,

@@ -230,7 +230,7 @@ def test_a_parquet_file_declaring_far_more_data_than_its_size_is_refused_as_a_bo
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from dagster_project.contract import ENVELOPE_FIELDS
+    from dagster_project.contract.events import ENVELOPE_FIELDS
     from tests.events_factory import tabular_row
 
     rows = [
@@ -254,7 +254,7 @@ def test_a_table_too_large_for_duckdbs_memory_cap_is_unreadable_not_a_crash(
 ):
     import random
 
-    from dagster_project.warehouse import connect, ensure_raw_schema
+    from dagster_project.warehouse.store import connect, ensure_raw_schema
     from tests.events_factory import write_csv, write_parquet
 
     monkeypatch.setenv("WORKSTREAM_DUCKDB_MEMORY", "64MB")

@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dagster_project.contract import ENVELOPE_FIELDS, Reason
+from dagster_project.contract.events import ENVELOPE_FIELDS, Reason
 from dagster_project.ingestion import validation
 from dagster_project.ingestion.ingest import ingest_file
-from dagster_project.warehouse import connect, ensure_raw_schema
+from dagster_project.warehouse.store import connect, ensure_raw_schema
 from tests.events_factory import event, tabular_row, write_csv
 
 QUARANTINE = "select line, reason, detail, raw, org_id, event_id from raw.quarantine order by line"

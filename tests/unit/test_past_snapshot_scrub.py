@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.as_of_snapshot import scrub_past_snapshot
+from dagster_project.serving.past_snapshots import scrub_past_snapshot
 
 OLD = 'Budget owner "Ann O\'Neil" is leaving'
 NEW = "Budget owner is leaving"
@@ -113,7 +113,7 @@ def test_a_past_snapshot_that_matches_the_log_is_left_as_it_is(tmp_path):
 
 
 def test_a_file_in_the_past_snapshot_folder_that_cannot_be_scrubbed_is_deleted_not_left_behind(tmp_path):
-    from dagster_project.as_of_snapshot import scrub_past_snapshots
+    from dagster_project.serving.past_snapshots import scrub_past_snapshots
     from dagster_project.settings import HomePaths
 
     home = tmp_path / "home"
@@ -215,7 +215,7 @@ def test_a_build_waiting_on_a_busy_home_gives_up_with_a_clear_message_and_leaves
     import pytest
     from filelock import FileLock
 
-    from dagster_project.as_of_snapshot import HomeBusy, build_as_of_snapshot
+    from dagster_project.commands.snapshot import HomeBusy, build_as_of_snapshot
 
     home = tmp_path / "home"
     home.mkdir()

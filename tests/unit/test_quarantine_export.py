@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from dagster_project.quarantine import repairable_record
+from dagster_project.ingestion.quarantine import repairable_record
 
 
 def test_a_record_with_a_key_twice_is_exported_as_written():

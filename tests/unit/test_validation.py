@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dagster_project.contract import Reason
+from dagster_project.contract.events import Reason
 from dagster_project.ingestion.ingest import ingest_file, ingest_paths
 from tests.events_factory import event, write_csv, write_jsonl, write_parquet
 
@@ -736,7 +736,7 @@ def _typed_parquet(path: Path, records: list[dict], types: dict) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from dagster_project.contract import ENVELOPE_FIELDS
+    from dagster_project.contract.events import ENVELOPE_FIELDS
     from tests.events_factory import tabular_row
 
     columns = {}
@@ -899,7 +899,7 @@ def test_a_duplicate_envelope_key_is_quarantined(tmp_path: Path, warehouse, now)
 
 def test_nesting_past_the_limit_is_quarantined_in_every_format(tmp_path: Path, warehouse, now):
     """The payload may nest MAX_NESTING levels (itself the first); one more, or the parser's 1,024, is too deep."""
-    from dagster_project.contract import MAX_NESTING
+    from dagster_project.contract.events import MAX_NESTING
 
     def nested(levels: int) -> bytes:  # a payload `levels` deep: the object, then arrays
         inner = levels - 1
@@ -920,7 +920,7 @@ def test_nesting_past_the_limit_is_quarantined_in_every_format(tmp_path: Path, w
 
 def test_numbers_that_overflow_are_quarantined_in_every_format(tmp_path: Path, warehouse, now):
     """An integer outside 64 bits or a number past a double's range; the edges themselves are fine."""
-    from dagster_project.contract import MAX_INTEGER, MIN_INTEGER
+    from dagster_project.contract.events import MAX_INTEGER, MIN_INTEGER
 
     def with_x(event_id: str, number: bytes):
         return _with_raw_payload(event_id, b'{"source_type":"email","x":{"y":[' + number + b"]}}")

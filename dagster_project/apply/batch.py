@@ -33,7 +33,7 @@ import duckdb
 import orjson
 import polars as pl
 
-from dagster_project.lifecycle.config import CONFIG_EVENT, ConfigRegistry
+from dagster_project.config.registry import CONFIG_EVENT, ConfigRegistry
 from dagster_project.lifecycle.fold import FoldResult, fold
 from dagster_project.lifecycle.store import ensure_core_schema
 from dagster_project.memory.capture import capture_atoms

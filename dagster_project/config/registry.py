@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 import re2
 
-from dagster_project.contract import ATOM_TYPES
-from dagster_project.lifecycle.states import MACHINE_STATES, Outcome, Rule
+from dagster_project.contract.events import ATOM_TYPES
+from dagster_project.contract.states import MACHINE_STATES, Outcome, Rule
 
 CONFIG_EVENT = "config.changed"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import jiter
 import orjson
 
-from dagster_project.warehouse import connect
+from dagster_project.warehouse.store import connect
 
 
 def _loads(text: str) -> object:

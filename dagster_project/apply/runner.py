@@ -18,10 +18,10 @@ import duckdb
 import orjson
 import polars as pl
 
-from dagster_project import outbox
-from dagster_project.faults import checkpoint
-from dagster_project.lifecycle.apply import FaultHook, apply_batch, last_as_of
-from dagster_project.lifecycle.config import DEFAULTS
+from dagster_project.apply.batch import FaultHook, apply_batch, last_as_of
+from dagster_project.config.registry import DEFAULTS
+from dagster_project.control import outbox
+from dagster_project.control.faults import checkpoint
 from dagster_project.lifecycle.store import ensure_core_schema
 from dagster_project.memory.governance import purge_expired, scrub_governed
 

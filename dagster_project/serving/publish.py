@@ -14,11 +14,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dagster_project import alerts, outbox
-from dagster_project.faults import checkpoint
+from dagster_project.control import outbox
+from dagster_project.control.faults import checkpoint
 from dagster_project.memory.search import build_index
 from dagster_project.settings import HomePaths
-from dagster_project.warehouse import path_literal
+from dagster_project.sla import alerts
+from dagster_project.warehouse.store import path_literal
 
 KEEP_EVENT_FILES = 2  # the current one and the one a slow reader may still be using
 

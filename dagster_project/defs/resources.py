@@ -137,7 +137,7 @@ class WorkstreamDbtCliResource(DbtCliResource):
         from dagster_dbt.dagster_dbt_translator import DagsterDbtTranslator, validate_opt_translator
         from dagster_dbt.dbt_manifest import validate_manifest
 
-        from dagster_project.dbt_in_process import InProcessDbtProcess
+        from dagster_project.defs.dbt_in_process import InProcessDbtProcess
 
         translator = validate_opt_translator(dagster_dbt_translator) or DagsterDbtTranslator()
         manifest = validate_manifest(manifest) if manifest else {}
@@ -208,7 +208,7 @@ class WorkstreamDbtCliResource(DbtCliResource):
         """Import dbt and parse the project for this home now, so the first build starts warm."""
         if not self.in_process:
             return
-        from dagster_project.dbt_in_process import prepare_manifest
+        from dagster_project.defs.dbt_in_process import prepare_manifest
 
         os.environ["WORKSTREAM_WAREHOUSE"] = str(paths.warehouse)
         project_dir = Path(self.project_dir)

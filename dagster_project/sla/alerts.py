@@ -34,7 +34,7 @@ import duckdb
 import polars as pl
 import requests
 
-from dagster_project import outbox
+from dagster_project.control import outbox
 from dagster_project.settings import as_of_is_past
 
 log = logging.getLogger("workstream.alerts")

@@ -5,7 +5,7 @@ Only names live here; which transitions are allowed is a rule value and belongs 
 
 from __future__ import annotations
 
-from dagster_project.contract import CANDIDATE_TARGET_STATUSES, PURSUIT_STAGES
+from dagster_project.contract.events import CANDIDATE_TARGET_STATUSES, PURSUIT_STAGES
 
 CANDIDATE_INITIAL = "new"
 CANDIDATE_PROMOTED = "promoted"

@@ -86,7 +86,7 @@ class WarmQueuedRunCoordinator(QueuedRunCoordinator):
 
 def execute_in_turn(recon_job: Any, run: Any, instance: DagsterInstance) -> None:
     """Execute the run once no other run of this home (a `workstream run` of the CLI) is going."""
-    from dagster_project.run_lock import run_lock
+    from dagster_project.control.run_lock import run_lock
     from dagster_project.settings import home_from_env
 
     with run_lock(home_from_env()):

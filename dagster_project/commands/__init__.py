@@ -1,0 +1,1 @@
+"""What the `workstream` CLI runs, one module per command family (cli.py parses and dispatches)."""

@@ -1,0 +1,1 @@
+"""The event contract as data (docs/contract.md): envelope, events, bounds, states and rule codes."""

@@ -1,0 +1,1 @@
+"""The published snapshot: publishing it, past-as-of snapshots, and reading it."""

@@ -1,0 +1,1 @@
+"""SLA alerting: breaches from the clocks dbt computes, delivered through the outbox."""
