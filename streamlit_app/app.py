@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.lib import db, queries, settings, ui
+from streamlit_app.lib import settings, ui
+from streamlit_app.lib.queries import snapshot as queries
 
 st.set_page_config(page_title="Workstream", page_icon=":material/monitoring:", layout="wide")
 
@@ -145,10 +146,10 @@ try:
     if chosen is not None and chosen.past:
         ui.time_travel_banner(chosen)
     page.run()
-except db.SnapshotMissing:
+except queries.SnapshotMissing:
     # The file disappeared after the existence check.
     ui.no_snapshot_message()
-except db.SnapshotUnavailable:
+except queries.SnapshotUnavailable:
     ui.refreshing_message()
-except db.SnapshotIncompatible as exc:
+except queries.SnapshotIncompatible as exc:
     ui.incompatible_message(str(exc))

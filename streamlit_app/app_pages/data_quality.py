@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.lib import charts, queries, ui
+from streamlit_app.lib import ui
+from streamlit_app.lib.charts import overview as charts
+from streamlit_app.lib.queries import overview as queries
 
 ctx = ui.page_context("Data quality")
 snap, org = ctx.snapshot, ctx.org_id

@@ -10,7 +10,9 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from streamlit_app.lib import charts, queries, ui
+from streamlit_app.lib import ui
+from streamlit_app.lib.charts import pipeline as charts
+from streamlit_app.lib.queries import pipeline as queries
 
 ctx = ui.page_context("Funnel velocity")
 snap, org = ctx.snapshot, ctx.org_id

@@ -21,7 +21,9 @@ import polars as pl
 import streamlit as st
 
 from dagster_project.settings import default_clock
-from streamlit_app.lib import db, governance, queries, settings, ui
+from streamlit_app.lib import governance, settings, ui
+from streamlit_app.lib.queries import memory as queries
+from streamlit_app.lib.queries import snapshot
 
 REQUESTS_KEY = "memory_governance_requests"
 FLASH_KEY = "memory_governance_flash"
@@ -76,7 +78,7 @@ def _status(request: dict[str, Any], live: dict[str, dict]) -> str:
     return PENDING
 
 
-def _requests_section(snap: queries.Snapshot, org: str) -> None:
+def _requests_section(snap: snapshot.Snapshot, org: str) -> None:
     """This session's governance requests for the org, each with its status in the current snapshot."""
     mine = [r for r in _requests() if r["org_id"] == org]
     if not mine:
@@ -156,7 +158,7 @@ def _atom_ref(row: dict[str, Any]) -> governance.AtomRef:
     )
 
 
-def _confirmation(snap: queries.Snapshot, org: str, pending: dict[str, Any]) -> None:
+def _confirmation(snap: snapshot.Snapshot, org: str, pending: dict[str, Any]) -> None:
     """Name every atom the request acts on; write it only on "Confirm" and only if each is still as shown."""
     action = pending["action"]
     refs: list[governance.AtomRef] = pending["atoms"]
@@ -367,7 +369,7 @@ if query.strip():
         )
     try:
         hits = queries.memory_search(snap.path, snap.version, org, query.strip(), **scope)
-    except db.SnapshotIncompatible as exc:
+    except snapshot.SnapshotIncompatible as exc:
         hits = None
         st.warning(
             "Search is unavailable: this snapshot has no memory search index. Re-publish it with "

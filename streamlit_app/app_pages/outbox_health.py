@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.lib import queries, ui
+from streamlit_app.lib import ui
+from streamlit_app.lib.queries import outbox as queries
 
 ctx = ui.page_context("Outbox health")
 snap, org = ctx.snapshot, ctx.org_id

@@ -10,7 +10,9 @@ import datetime as dt
 
 import streamlit as st
 
-from streamlit_app.lib import charts, queries, ui
+from streamlit_app.lib import ui
+from streamlit_app.lib.charts import overview as charts
+from streamlit_app.lib.queries import overview as queries
 
 ctx = ui.page_context("Overview")
 snap, org = ctx.snapshot, ctx.org_id

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.lib import charts, queries, ui
+from streamlit_app.lib import ui
+from streamlit_app.lib.charts import today as charts
+from streamlit_app.lib.queries import today as queries
 
 ctx = ui.page_context("Owner workload")
 snap, org = ctx.snapshot, ctx.org_id

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.lib import charts, queries, ui
+from streamlit_app.lib import ui
+from streamlit_app.lib.charts import gates as charts
+from streamlit_app.lib.queries import gates as queries
 
 ctx = ui.page_context("Quality gates")
 snap, org = ctx.snapshot, ctx.org_id

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.lib import charts, db, queries, ui
+from streamlit_app.lib import ui
+from streamlit_app.lib.charts import sla as charts
+from streamlit_app.lib.queries import sla as queries
+from streamlit_app.lib.queries import snapshot
 
 ctx = ui.page_context("SLA compliance")
 snap, org = ctx.snapshot, ctx.org_id
@@ -138,7 +141,7 @@ else:
 st.subheader("Recent alerts")
 try:
     alerts = queries.recent_alerts(snap.path, snap.version, org, snap.token)
-except db.SnapshotIncompatible as exc:
+except snapshot.SnapshotIncompatible as exc:
     # The alert log is written beside the marts; without it the rest of the page still stands.
     ui.incompatible_message(str(exc))
     st.stop()

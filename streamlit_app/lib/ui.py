@@ -17,7 +17,8 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from streamlit_app.lib import db, queries, settings
+from streamlit_app.lib import db, settings
+from streamlit_app.lib.queries import snapshot as queries
 
 # Session-state key of the org selector; also the URL query parameter (`?org=acme`).
 ORG_KEY = "org"

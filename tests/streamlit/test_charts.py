@@ -1,4 +1,4 @@
-"""`lib/charts.py` builders on small frames: trace layout, ordering and empty inputs."""
+"""`lib/charts/` builders on small frames: trace layout, ordering and empty inputs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from streamlit_app.lib import charts
+from streamlit_app.lib.charts import common as common_charts
+from streamlit_app.lib.charts import gates as gates_charts
+from streamlit_app.lib.charts import overview as overview_charts
+from streamlit_app.lib.charts import pipeline as pipeline_charts
+from streamlit_app.lib.charts import sla as sla_charts
+from streamlit_app.lib.charts import today as today_charts
 
 FUNNEL = pl.DataFrame(
     {
@@ -56,11 +61,11 @@ def test_events_over_time_stacks_one_trace_per_entity_type() -> None:
             "events": [2, 5, 3, 1],
         }
     )
-    fig = charts.events_over_time(df, "week")
+    fig = overview_charts.events_over_time(df, "week")
     assert fig.layout.barmode == "stack"
     assert [t.name for t in fig.data] == ["signal", "candidate", "mystery"]
-    assert fig.data[0].marker.color == charts.ENTITY_COLORS["signal"]
-    assert fig.data[2].marker.color == charts.FALLBACK_COLOR
+    assert fig.data[0].marker.color == common_charts.ENTITY_COLORS["signal"]
+    assert fig.data[2].marker.color == common_charts.FALLBACK_COLOR
     assert sum(sum(t.y) for t in fig.data) == 11
     assert fig.layout.xaxis.title.text == "Week starting (Monday)"
     assert list(fig.layout.xaxis.tickvals) == [dt.date(2024, 5, 1), dt.date(2024, 5, 2)]
@@ -68,7 +73,7 @@ def test_events_over_time_stacks_one_trace_per_entity_type() -> None:
 
 
 def test_funnel_chart_keeps_pair_order_and_separates_losses() -> None:
-    fig = charts.funnel_entered_converted(FUNNEL)
+    fig = pipeline_charts.funnel_entered_converted(FUNNEL)
     labels = ["signal → candidate", "qual → pink", "qual → lost (at qual or later)"]
     assert list(fig.layout.yaxis.categoryarray) == labels
     by_name = {t.name: t for t in fig.data}
@@ -82,14 +87,16 @@ def test_funnel_chart_keeps_pair_order_and_separates_losses() -> None:
 
 
 def test_funnel_hours_skips_pairs_without_durations() -> None:
-    fig = charts.funnel_hours(FUNNEL)
+    fig = pipeline_charts.funnel_hours(FUNNEL)
     assert [t.name for t in fig.data] == ["Median", "p90"]
     assert list(fig.data[0].y) == ["signal → candidate", "qual → lost (at qual or later)"]
     assert list(fig.data[1].x) == [8.0, 30.0]
 
 
 def test_quarantine_by_reason_sorted_largest_first() -> None:
-    fig = charts.quarantine_by_reason(pl.DataFrame({"reason": ["a", "b", "c"], "records": [1, 5, 5]}))
+    fig = overview_charts.quarantine_by_reason(
+        pl.DataFrame({"reason": ["a", "b", "c"], "records": [1, 5, 5]})
+    )
     assert list(fig.data[0].y) == ["b", "c", "a"]
     assert fig.layout.xaxis.dtick == 1
 
@@ -109,20 +116,26 @@ SLA_WEEKLY = pl.DataFrame(
     ("builder", "frame"),
     [
         (
-            charts.events_over_time,
+            overview_charts.events_over_time,
             pl.DataFrame(schema={"period": pl.Date, "entity_type": pl.String, "events": pl.Int64}),
         ),
-        (charts.funnel_entered_converted, FUNNEL.clear()),
-        (charts.funnel_hours, FUNNEL.clear()),
-        (charts.quarantine_by_reason, pl.DataFrame(schema={"reason": pl.String, "records": pl.Int64})),
-        (charts.entities_by_state, COUNTS.clear()),
-        (charts.entities_by_owner, COUNTS.clear()),
-        (charts.gate_pass_rates, GATES.clear()),
-        (charts.win_loss, WIN_LOSS.clear()),
-        (charts.owner_workload, pl.DataFrame(schema={"owner": pl.String, "total_items": pl.Int64})),
-        (charts.sla_compliance_weekly, SLA_WEEKLY.clear()),
-        (charts.pipeline_health, pl.DataFrame(schema={"stage": pl.String, "open_pursuits": pl.Int64})),
-        (charts.win_rate_monthly, pl.DataFrame(schema={"month_start": pl.Date, "won": pl.Int64})),
+        (pipeline_charts.funnel_entered_converted, FUNNEL.clear()),
+        (pipeline_charts.funnel_hours, FUNNEL.clear()),
+        (
+            overview_charts.quarantine_by_reason,
+            pl.DataFrame(schema={"reason": pl.String, "records": pl.Int64}),
+        ),
+        (pipeline_charts.entities_by_state, COUNTS.clear()),
+        (pipeline_charts.entities_by_owner, COUNTS.clear()),
+        (gates_charts.gate_pass_rates, GATES.clear()),
+        (pipeline_charts.win_loss, WIN_LOSS.clear()),
+        (today_charts.owner_workload, pl.DataFrame(schema={"owner": pl.String, "total_items": pl.Int64})),
+        (sla_charts.sla_compliance_weekly, SLA_WEEKLY.clear()),
+        (
+            pipeline_charts.pipeline_health,
+            pl.DataFrame(schema={"stage": pl.String, "open_pursuits": pl.Int64}),
+        ),
+        (pipeline_charts.win_rate_monthly, pl.DataFrame(schema={"month_start": pl.Date, "won": pl.Int64})),
     ],
 )
 def test_empty_frames_give_a_labelled_empty_figure(builder, frame: pl.DataFrame) -> None:
@@ -132,7 +145,7 @@ def test_empty_frames_give_a_labelled_empty_figure(builder, frame: pl.DataFrame)
 
 
 def test_entities_by_state_keeps_frame_order_and_sums_owners() -> None:
-    fig = charts.entities_by_state(COUNTS)
+    fig = pipeline_charts.entities_by_state(COUNTS)
     assert [t.name for t in fig.data] == ["signal", "candidate", "pursuit"]
     assert list(fig.layout.yaxis.categoryarray) == [
         "signal · open",
@@ -141,12 +154,12 @@ def test_entities_by_state_keeps_frame_order_and_sums_owners() -> None:
         "pursuit · won",
     ]
     assert list(fig.data[2].x) == [5]
-    assert fig.data[0].marker.color == charts.ENTITY_COLORS["signal"]
+    assert fig.data[0].marker.color == common_charts.ENTITY_COLORS["signal"]
     fig.to_json()
 
 
 def test_entities_by_owner_stacks_types_and_puts_unassigned_last() -> None:
-    fig = charts.entities_by_owner(COUNTS, "—")
+    fig = pipeline_charts.entities_by_owner(COUNTS, "—")
     assert fig.layout.barmode == "stack"
     assert list(fig.layout.yaxis.categoryarray) == ["bob", "ann", "unassigned"]
     pursuit = next(t for t in fig.data if t.name == "pursuit")
@@ -154,26 +167,26 @@ def test_entities_by_owner_stacks_types_and_puts_unassigned_last() -> None:
 
 
 def test_gate_chart_draws_the_health_line_and_flags_gates_below_it() -> None:
-    fig = charts.gate_pass_rates(GATES)
+    fig = gates_charts.gate_pass_rates(GATES)
     (line,) = fig.layout.shapes
-    assert line.y0 == line.y1 == charts.GATE_HEALTH_LINE == 0.8
+    assert line.y0 == line.y1 == gates_charts.GATE_HEALTH_LINE == 0.8
     assert line.line.dash == "dash"
     assert fig.layout.annotations[0].text == "80% health line"
     bar = fig.data[0]
     assert list(bar.text) == ["75% (3/4)", "no attempts"]
-    assert list(bar.marker.color) == [charts.UNHEALTHY_COLOR, charts.HEALTHY_COLOR]
+    assert list(bar.marker.color) == [gates_charts.UNHEALTHY_COLOR, gates_charts.HEALTHY_COLOR]
     assert fig.layout.yaxis.tickformat == ".0%"
     fig.to_json()
 
 
 def test_win_loss_names_missing_reasons_and_puts_them_last() -> None:
-    fig = charts.win_loss(WIN_LOSS)
+    fig = pipeline_charts.win_loss(WIN_LOSS)
     labels = list(fig.layout.yaxis.categoryarray)
     assert labels == ["price", "no decision", "missing (no reason given)"]
     by_name = {t.name: t for t in fig.data}
     assert list(by_name["lost"].y) == ["no decision", "missing (no reason given)"]
     assert list(by_name["lost"].x) == [2, 9]
-    assert by_name["won"].marker.color == charts.OUTCOME_COLORS["won"]
+    assert by_name["won"].marker.color == pipeline_charts.OUTCOME_COLORS["won"]
 
 
 def _lines(fig) -> list:
@@ -181,7 +194,7 @@ def _lines(fig) -> list:
 
 
 def test_sla_weekly_one_line_per_metric_against_the_95_percent_line() -> None:
-    fig = charts.sla_compliance_weekly(SLA_WEEKLY, min_eligible=1)
+    fig = sla_charts.sla_compliance_weekly(SLA_WEEKLY, min_eligible=1)
     assert [t.name for t in _lines(fig)] == ["triage", "response"]  # contract order, not frame order
     assert [str(d) for d in _lines(fig)[0].x] == ["2024-04-29", "2024-05-06"]
     (line,) = [s for s in fig.layout.shapes if s.yref == "y"]
@@ -199,7 +212,7 @@ def test_sla_weekly_shows_each_weeks_count_and_marks_weeks_under_the_minimum_sam
             "compliance_pct": [95.0, 0.0, 100.0],
         }
     )
-    fig = charts.sla_compliance_weekly(weekly, min_eligible=5)
+    fig = sla_charts.sla_compliance_weekly(weekly, min_eligible=5)
     (line,) = _lines(fig)
     # The one-clock week is not part of the line (no plunge to 0 %) ...
     assert list(line.y) == [95.0, None, 100.0] and line.connectgaps
@@ -225,7 +238,7 @@ def test_win_rate_monthly_keeps_months_with_few_closes_off_the_line_and_marks_th
             "win_rate": [4 / 6, 0.0, 0.5],
         }
     )
-    fig = charts.win_rate_monthly(months, min_closed=5)
+    fig = pipeline_charts.win_rate_monthly(months, min_closed=5)
     (line,) = [t for t in fig.data if t.name == "win rate"]
     assert list(line.y) == [4 / 6, None, 0.5] and line.connectgaps
     (small,) = [t for t in fig.data if t.name == "win rate: under 5 closed"]

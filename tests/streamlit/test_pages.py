@@ -39,7 +39,7 @@ from snapshot_fixture import (
 )
 from streamlit.testing.v1 import AppTest
 
-from streamlit_app.lib import queries
+from streamlit_app.lib.queries import today as today_queries
 
 OVERVIEW = "app_pages/overview.py"
 FUNNEL = "app_pages/funnel_velocity.py"
@@ -711,7 +711,7 @@ def test_today_filters_by_owner_tier_tag_and_type(snapshot_home: Path) -> None:
 def test_today_shows_only_the_top_rows_and_says_so(
     snapshot_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(queries, "TODAY_ROWS", 2)
+    monkeypatch.setattr(today_queries, "TODAY_ROWS", 2)
     at = _open(TODAY, ORG_A)
     assert _frame(at, "why")["rank"].tolist() == [1, 2]
     assert _metric(at, "Open items") == "5"

@@ -1,4 +1,4 @@
-"""`lib/queries.py` and `lib/db.py` against fixture snapshots, outside any Streamlit page.
+"""`lib/queries/` and `lib/db.py` against fixture snapshots, outside any Streamlit page.
 
 Tenancy is checked at the query level too: every org-scoped function returns only the given org's
 rows, and hostile-looking org strings are plain values that match nothing.
@@ -34,7 +34,16 @@ from snapshot_fixture import (
     memory_atoms,
 )
 
-from streamlit_app.lib import db, queries, settings
+from streamlit_app.lib import db, settings
+from streamlit_app.lib.queries import common as common_queries
+from streamlit_app.lib.queries import gates as gates_queries
+from streamlit_app.lib.queries import memory as memory_queries
+from streamlit_app.lib.queries import outbox as outbox_queries
+from streamlit_app.lib.queries import overview as overview_queries
+from streamlit_app.lib.queries import pipeline as pipeline_queries
+from streamlit_app.lib.queries import sla as sla_queries
+from streamlit_app.lib.queries import snapshot as snapshot_queries
+from streamlit_app.lib.queries import today as today_queries
 
 FAR_PAST, FAR_FUTURE = dt.date(2000, 1, 1), dt.date(2100, 1, 1)
 HOSTILE_ORGS = (
@@ -49,50 +58,50 @@ HOSTILE_ORGS = (
 
 
 @pytest.fixture
-def snap(snapshot_home: Path) -> queries.Snapshot:
-    snapshot = queries.current_snapshot()
+def snap(snapshot_home: Path) -> snapshot_queries.Snapshot:
+    snapshot = snapshot_queries.current_snapshot()
     assert snapshot is not None
     return snapshot
 
 
-def _org_scoped_results(snap: queries.Snapshot, org: str) -> dict[str, object]:
+def _org_scoped_results(snap: snapshot_queries.Snapshot, org: str) -> dict[str, object]:
     p, v = snap.path, snap.version
     return {
-        "volume_options": queries.volume_options(p, v, org),
-        "volume_kpis": queries.volume_kpis(p, v, org, FAR_PAST, FAR_FUTURE, ()),
-        "volume_over_time": queries.volume_over_time(p, v, org, FAR_PAST, FAR_FUTURE, (), "week"),
-        "volume_by_event_name": queries.volume_by_event_name(p, v, org, FAR_PAST, FAR_FUTURE, ()),
-        "funnel_velocity": queries.funnel_velocity(p, v, org),
-        "ledger_totals": queries.ledger_totals(p, v, org),
-        "ingest_ledger": queries.ingest_ledger(p, v, org),
-        "quarantine_by_reason": queries.quarantine_by_reason(p, v, org),
-        "quarantine_examples": queries.quarantine_examples(p, v, org, "bad_json"),
-        "unattributed_files": queries.unattributed_files(p, v, org),
-        "unattributed_examples": queries.unattributed_examples(p, v, org),
-        "pipeline_options": queries.pipeline_options(p, v, org),
-        "pipeline_counts": queries.pipeline_counts(p, v, org),
-        "pipeline_entities": queries.pipeline_entities(p, v, org),
-        "entity_timeline": queries.entity_timeline(p, v, org, "pursuit", SHARED_ENTITY_ID),
-        "gate_pass_rates": queries.gate_pass_rates(p, v, org),
-        "gate_rejections": queries.gate_rejections(p, v, org),
-        "win_loss": queries.win_loss(p, v, org),
-        "outbox_health": queries.outbox_health(p, v, org),
-        "dead_letters": queries.dead_letters(p, v, org),
-        "today_options": queries.today_options(p, v, org),
-        "today_summary": queries.today_summary(p, v, org),
-        "today_items": queries.today_items(p, v, org),
-        "owner_workload": queries.owner_workload(p, v, org),
-        "sla_compliance_summary": queries.sla_compliance_summary(p, v, org),
-        "sla_compliance_weekly": queries.sla_compliance_weekly(p, v, org),
-        "sla_open_breaches": queries.sla_open_breaches(p, v, org),
-        "recent_alerts": queries.recent_alerts(p, v, org, snap.token),
-        "pipeline_health": queries.pipeline_health(p, v, org),
-        "win_rate_monthly": queries.win_rate_monthly(p, v, org),
-        "memory_entities": queries.memory_entities(p, v, org),
-        "memory_card": queries.memory_card(p, v, org, "pursuit", SHARED_ENTITY_ID),
-        "memory_timeline": queries.memory_timeline(p, v, org, "pursuit", SHARED_ENTITY_ID),
-        "memory_atom_states": queries.memory_atom_states(p, v, org, (SHARED_ATOM_ID, "m-a1", "m-g1")),
-        "memory_search": queries.memory_search(p, v, org, "pricing decision"),
+        "volume_options": overview_queries.volume_options(p, v, org),
+        "volume_kpis": overview_queries.volume_kpis(p, v, org, FAR_PAST, FAR_FUTURE, ()),
+        "volume_over_time": overview_queries.volume_over_time(p, v, org, FAR_PAST, FAR_FUTURE, (), "week"),
+        "volume_by_event_name": overview_queries.volume_by_event_name(p, v, org, FAR_PAST, FAR_FUTURE, ()),
+        "funnel_velocity": pipeline_queries.funnel_velocity(p, v, org),
+        "ledger_totals": overview_queries.ledger_totals(p, v, org),
+        "ingest_ledger": overview_queries.ingest_ledger(p, v, org),
+        "quarantine_by_reason": overview_queries.quarantine_by_reason(p, v, org),
+        "quarantine_examples": overview_queries.quarantine_examples(p, v, org, "bad_json"),
+        "unattributed_files": overview_queries.unattributed_files(p, v, org),
+        "unattributed_examples": overview_queries.unattributed_examples(p, v, org),
+        "pipeline_options": pipeline_queries.pipeline_options(p, v, org),
+        "pipeline_counts": pipeline_queries.pipeline_counts(p, v, org),
+        "pipeline_entities": pipeline_queries.pipeline_entities(p, v, org),
+        "entity_timeline": pipeline_queries.entity_timeline(p, v, org, "pursuit", SHARED_ENTITY_ID),
+        "gate_pass_rates": gates_queries.gate_pass_rates(p, v, org),
+        "gate_rejections": gates_queries.gate_rejections(p, v, org),
+        "win_loss": pipeline_queries.win_loss(p, v, org),
+        "outbox_health": outbox_queries.outbox_health(p, v, org),
+        "dead_letters": outbox_queries.dead_letters(p, v, org),
+        "today_options": today_queries.today_options(p, v, org),
+        "today_summary": today_queries.today_summary(p, v, org),
+        "today_items": today_queries.today_items(p, v, org),
+        "owner_workload": today_queries.owner_workload(p, v, org),
+        "sla_compliance_summary": sla_queries.sla_compliance_summary(p, v, org),
+        "sla_compliance_weekly": sla_queries.sla_compliance_weekly(p, v, org),
+        "sla_open_breaches": sla_queries.sla_open_breaches(p, v, org),
+        "recent_alerts": sla_queries.recent_alerts(p, v, org, snap.token),
+        "pipeline_health": pipeline_queries.pipeline_health(p, v, org),
+        "win_rate_monthly": pipeline_queries.win_rate_monthly(p, v, org),
+        "memory_entities": memory_queries.memory_entities(p, v, org),
+        "memory_card": memory_queries.memory_card(p, v, org, "pursuit", SHARED_ENTITY_ID),
+        "memory_timeline": memory_queries.memory_timeline(p, v, org, "pursuit", SHARED_ENTITY_ID),
+        "memory_atom_states": memory_queries.memory_atom_states(p, v, org, (SHARED_ATOM_ID, "m-a1", "m-g1")),
+        "memory_search": memory_queries.memory_search(p, v, org, "pricing decision"),
     }
 
 
@@ -103,30 +112,34 @@ def test_settings_default_and_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert settings.snapshot_path() == tmp_path.resolve() / "serving.duckdb"
 
 
-def test_snapshot_info(snap: queries.Snapshot) -> None:
+def test_snapshot_info(snap: snapshot_queries.Snapshot) -> None:
     assert snap.version == "20240510T000000Z-test"
     assert snap.built_at == dt.datetime(2024, 5, 10, tzinfo=dt.UTC)
     assert snap.events == expected(ORG_A).events + expected(ORG_B).events
 
 
-def test_org_list_is_the_union_of_volume_and_ledger(snap: queries.Snapshot) -> None:
-    assert queries.org_ids(snap.path, snap.version) == [ORG_A, ORG_B]
+def test_org_list_is_the_union_of_volume_and_ledger(snap: snapshot_queries.Snapshot) -> None:
+    assert snapshot_queries.org_ids(snap.path, snap.version) == [ORG_A, ORG_B]
 
 
-def test_volume_numbers(snap: queries.Snapshot) -> None:
+def test_volume_numbers(snap: snapshot_queries.Snapshot) -> None:
     for org in (ORG_A, ORG_B):
         want = expected(org)
-        kpis = queries.volume_kpis(snap.path, snap.version, org, FAR_PAST, FAR_FUTURE, ())
+        kpis = overview_queries.volume_kpis(snap.path, snap.version, org, FAR_PAST, FAR_FUTURE, ())
         assert kpis["events"] == want.events
         assert kpis["event_types"] == want.event_types
         assert (kpis["first_date"], kpis["last_date"]) == (want.first_date, want.last_date)
-        daily = queries.volume_over_time(snap.path, snap.version, org, FAR_PAST, FAR_FUTURE, (), "day")
-        weekly = queries.volume_over_time(snap.path, snap.version, org, FAR_PAST, FAR_FUTURE, (), "week")
+        daily = overview_queries.volume_over_time(
+            snap.path, snap.version, org, FAR_PAST, FAR_FUTURE, (), "day"
+        )
+        weekly = overview_queries.volume_over_time(
+            snap.path, snap.version, org, FAR_PAST, FAR_FUTURE, (), "week"
+        )
         assert daily["events"].sum() == weekly["events"].sum() == want.events
         assert all(d.weekday() == 0 for d in weekly["period"])
 
 
-def test_every_query_returns_only_the_given_org(snap: queries.Snapshot) -> None:
+def test_every_query_returns_only_the_given_org(snap: snapshot_queries.Snapshot) -> None:
     for org, foreign in (
         (ORG_A, (*ORG_B_ONLY, *ORG_B_LIFECYCLE_ONLY, *ORG_B_WORK_ONLY, *ORG_B_MEMORY_ONLY)),
         (ORG_B, (*ORG_A_ONLY, *ORG_A_LIFECYCLE_ONLY, *ORG_A_WORK_ONLY, *ORG_A_MEMORY_ONLY)),
@@ -135,12 +148,12 @@ def test_every_query_returns_only_the_given_org(snap: queries.Snapshot) -> None:
             text = repr(result.rows()) if isinstance(result, pl.DataFrame) else repr(result)
             for needle in (*foreign, UNREADABLE_FILE):
                 assert needle not in text, f"{name} for {org} returned {needle!r}"
-    funnel = queries.funnel_velocity(snap.path, snap.version, ORG_A)
+    funnel = pipeline_queries.funnel_velocity(snap.path, snap.version, ORG_A)
     assert funnel["pair_order"].to_list() == list(range(1, 11))
 
 
 @pytest.mark.parametrize("org", HOSTILE_ORGS)
-def test_injection_looking_org_strings_match_nothing(snap: queries.Snapshot, org: str) -> None:
+def test_injection_looking_org_strings_match_nothing(snap: snapshot_queries.Snapshot, org: str) -> None:
     for name, result in _org_scoped_results(snap, org).items():
         if isinstance(result, pl.DataFrame):
             assert result.is_empty(), name
@@ -157,36 +170,36 @@ def test_injection_looking_org_strings_match_nothing(snap: queries.Snapshot, org
         else:
             assert all(v == 0 for v in result.values()), name
     # The snapshot is untouched (and read-only anyway).
-    assert queries.quarantine_by_reason(snap.path, snap.version, ORG_A)["records"].sum() == 3
+    assert overview_queries.quarantine_by_reason(snap.path, snap.version, ORG_A)["records"].sum() == 3
 
 
-def test_hostile_event_name_filter_matches_nothing(snap: queries.Snapshot) -> None:
-    kpis = queries.volume_kpis(
+def test_hostile_event_name_filter_matches_nothing(snap: snapshot_queries.Snapshot) -> None:
+    kpis = overview_queries.volume_kpis(
         snap.path, snap.version, ORG_A, FAR_PAST, FAR_FUTURE, ("x' OR 1=1 --", "signal.created")
     )
     assert kpis["events"] == 12 + 9 + 15 + 7 + 11
 
 
-def test_unattributed_scoping(snap: queries.Snapshot) -> None:
-    acme = queries.unattributed_examples(snap.path, snap.version, ORG_A)
+def test_unattributed_scoping(snap: snapshot_queries.Snapshot) -> None:
+    acme = overview_queries.unattributed_examples(snap.path, snap.version, ORG_A)
     by_file = {row["file"]: row for row in acme.iter_rows(named=True)}
     assert set(by_file) == {ORG_A_ONLY[0], SHARED_FILE}
     assert by_file[ORG_A_ONLY[0]]["raw"] == ACME_UNATTRIBUTED_RAW
-    assert by_file[SHARED_FILE]["raw"] == by_file[SHARED_FILE]["detail"] == queries.WITHHELD
-    globex = queries.unattributed_examples(snap.path, snap.version, ORG_B)
+    assert by_file[SHARED_FILE]["raw"] == by_file[SHARED_FILE]["detail"] == overview_queries.WITHHELD
+    globex = overview_queries.unattributed_examples(snap.path, snap.version, ORG_B)
     assert globex["file"].to_list() == [SHARED_FILE]
-    files = queries.unattributed_files(snap.path, snap.version, ORG_A)
+    files = overview_queries.unattributed_files(snap.path, snap.version, ORG_A)
     assert dict(zip(files["file"], files["other_orgs"], strict=True)) == {ORG_A_ONLY[0]: 0, SHARED_FILE: 1}
 
 
-def test_raw_previews_are_truncated(snap: queries.Snapshot) -> None:
-    examples = queries.quarantine_examples(snap.path, snap.version, ORG_A, "bad_json")
+def test_raw_previews_are_truncated(snap: snapshot_queries.Snapshot) -> None:
+    examples = overview_queries.quarantine_examples(snap.path, snap.version, ORG_A, "bad_json")
     long_one = examples.filter(pl.col("line") == 9)["raw"].item()
-    assert len(long_one) == queries.RAW_PREVIEW_CHARS + 1 and long_one.endswith("…")
+    assert len(long_one) == overview_queries.RAW_PREVIEW_CHARS + 1 and long_one.endswith("…")
 
 
 def test_missing_snapshot(home: Path) -> None:
-    assert queries.current_snapshot() is None
+    assert snapshot_queries.current_snapshot() is None
     with pytest.raises(db.SnapshotMissing):
         db.fetch(home / "serving.duckdb", "SELECT 1")
 
@@ -202,12 +215,12 @@ def test_unreadable_file_is_retried_then_reported(home: Path, monkeypatch: pytes
 def test_new_publish_changes_version_and_results(home: Path) -> None:
     path = home / "serving.duckdb"
     build_snapshot(path, version="v1")
-    first = queries.current_snapshot()
-    assert queries.org_ids(first.path, first.version) == [ORG_A, ORG_B]
+    first = snapshot_queries.current_snapshot()
+    assert snapshot_queries.org_ids(first.path, first.version) == [ORG_A, ORG_B]
     build_snapshot(path, empty=True, version="v2")
-    second = queries.current_snapshot()
+    second = snapshot_queries.current_snapshot()
     assert (first.version, second.version) == ("v1", "v2")
-    assert queries.org_ids(second.path, second.version) == []
+    assert snapshot_queries.org_ids(second.path, second.version) == []
 
 
 def test_reads_survive_the_snapshot_being_replaced(home: Path) -> None:
@@ -241,9 +254,9 @@ def test_reads_survive_the_snapshot_being_replaced(home: Path) -> None:
 # ------------------------------------------------------------------------------ lifecycle and outbox
 
 
-def test_pipeline_counts_per_org_and_filters(snap: queries.Snapshot) -> None:
+def test_pipeline_counts_per_org_and_filters(snap: snapshot_queries.Snapshot) -> None:
     p, v = snap.path, snap.version
-    acme = queries.pipeline_counts(p, v, ORG_A)
+    acme = pipeline_queries.pipeline_counts(p, v, ORG_A)
     per_type = dict(acme.group_by("entity_type").agg(pl.col("entities").sum()).iter_rows())
     assert per_type == {"signal": 4, "candidate": 3, "pursuit": 4}
     # Rows come in entity-type, then lifecycle-state order; the unassigned owner sorts last in a state.
@@ -254,18 +267,21 @@ def test_pipeline_counts_per_org_and_filters(snap: queries.Snapshot) -> None:
         "lost",
         "lost",
     ]
-    assert acme.filter(pl.col("state") == "lost")["owner"].to_list() == ["bob@acme", queries.UNASSIGNED]
-    globex = queries.pipeline_counts(p, v, ORG_B)
+    assert acme.filter(pl.col("state") == "lost")["owner"].to_list() == [
+        "bob@acme",
+        common_queries.UNASSIGNED,
+    ]
+    globex = pipeline_queries.pipeline_counts(p, v, ORG_B)
     assert int(globex["entities"].sum()) == 6
 
-    unassigned = queries.pipeline_counts(p, v, ORG_A, (), (queries.UNASSIGNED,), ())
+    unassigned = pipeline_queries.pipeline_counts(p, v, ORG_A, (), (common_queries.UNASSIGNED,), ())
     assert int(unassigned["entities"].sum()) == 3
-    lost_pursuits = queries.pipeline_counts(p, v, ORG_A, ("pursuit",), (), ("lost",))
+    lost_pursuits = pipeline_queries.pipeline_counts(p, v, ORG_A, ("pursuit",), (), ("lost",))
     assert int(lost_pursuits["entities"].sum()) == 2
-    assert queries.pipeline_counts(p, v, ORG_A, ("signal",), (), ("won",)).is_empty()
+    assert pipeline_queries.pipeline_counts(p, v, ORG_A, ("signal",), (), ("won",)).is_empty()
 
-    options = queries.pipeline_options(p, v, ORG_A)
-    assert options["owners"] == ["alice@acme", "bob@acme", queries.UNASSIGNED]
+    options = pipeline_queries.pipeline_options(p, v, ORG_A)
+    assert options["owners"] == ["alice@acme", "bob@acme", common_queries.UNASSIGNED]
     assert options["states"] == {
         "signal": ["open", "touched", "linked", "dismissed"],
         "candidate": ["new", "triaged", "promoted"],
@@ -273,18 +289,18 @@ def test_pipeline_counts_per_org_and_filters(snap: queries.Snapshot) -> None:
     }
 
 
-def test_pipeline_entities_newest_first_and_limited(snap: queries.Snapshot) -> None:
-    entities = queries.pipeline_entities(snap.path, snap.version, ORG_B)
+def test_pipeline_entities_newest_first_and_limited(snap: snapshot_queries.Snapshot) -> None:
+    entities = pipeline_queries.pipeline_entities(snap.path, snap.version, ORG_B)
     assert entities.height == 6
     assert entities["last_event_at"].is_sorted(descending=True)
     row = entities.filter(pl.col("entity_id") == SHARED_ENTITY_ID).row(0, named=True)
     assert (row["entity_type"], row["state"], row["label"]) == ("pursuit", "submit", "Globex plant audit")
-    assert queries.pipeline_entities(snap.path, snap.version, ORG_A, limit=2).height == 2
+    assert pipeline_queries.pipeline_entities(snap.path, snap.version, ORG_A, limit=2).height == 2
 
 
-def test_entity_timeline_is_scoped_to_the_org(snap: queries.Snapshot) -> None:
+def test_entity_timeline_is_scoped_to_the_org(snap: snapshot_queries.Snapshot) -> None:
     # Both orgs have a pursuit p-100; each timeline holds only its own org's events.
-    acme = queries.entity_timeline(snap.path, snap.version, ORG_A, "pursuit", SHARED_ENTITY_ID)
+    acme = pipeline_queries.entity_timeline(snap.path, snap.version, ORG_A, "pursuit", SHARED_ENTITY_ID)
     assert acme["event_id"].to_list() == ["e-a10", "e-a11", "e-a12", "e-a13", "e-a14"]
     assert acme["outcome"].to_list() == ["applied", "applied", "rejected", "warned", "no state change"]
     assert acme["occurred_at"].is_sorted()
@@ -294,31 +310,35 @@ def test_entity_timeline_is_scoped_to_the_org(snap: queries.Snapshot) -> None:
         "red",
         "gate:pink_incomplete",
     )
-    globex = queries.entity_timeline(snap.path, snap.version, ORG_B, "pursuit", SHARED_ENTITY_ID)
+    globex = pipeline_queries.entity_timeline(snap.path, snap.version, ORG_B, "pursuit", SHARED_ENTITY_ID)
     assert globex["event_id"].to_list() == ["g-e10", "g-e12", "g-e11", "g-e13"]
     # Entity type is part of the identity, and a hostile id is just a value.
-    assert queries.entity_timeline(snap.path, snap.version, ORG_A, "candidate", SHARED_ENTITY_ID).is_empty()
-    assert queries.entity_timeline(snap.path, snap.version, ORG_A, "pursuit", "p-100' OR '1'='1").is_empty()
-    candidate = queries.entity_timeline(snap.path, snap.version, ORG_A, "candidate", "cand-a2")
+    assert pipeline_queries.entity_timeline(
+        snap.path, snap.version, ORG_A, "candidate", SHARED_ENTITY_ID
+    ).is_empty()
+    assert pipeline_queries.entity_timeline(
+        snap.path, snap.version, ORG_A, "pursuit", "p-100' OR '1'='1"
+    ).is_empty()
+    candidate = pipeline_queries.entity_timeline(snap.path, snap.version, ORG_A, "candidate", "cand-a2")
     assert candidate.row(0, named=True)["outcome"] == "rejected"
     assert candidate.row(0, named=True)["rule"] == "illegal_transition"
 
 
-def test_gate_queries(snap: queries.Snapshot) -> None:
-    gates = queries.gate_pass_rates(snap.path, snap.version, ORG_A)
+def test_gate_queries(snap: snapshot_queries.Snapshot) -> None:
+    gates = gates_queries.gate_pass_rates(snap.path, snap.version, ORG_A)
     assert gates["gate"].to_list() == ["pink", "red"]
     assert gates["pass_rate"].to_list() == [0.75, None]
     assert gates["top_missing_items"].to_list()[0] == ["pricing_review", "exec_summary"]
-    rejections = queries.gate_rejections(snap.path, snap.version, ORG_A)
+    rejections = gates_queries.gate_rejections(snap.path, snap.version, ORG_A)
     assert rejections["event_id"].to_list() == ["e-a13", "e-a12"]
     assert all(rule.startswith("gate:") for rule in rejections["rule"])
-    assert queries.gate_rejections(snap.path, snap.version, ORG_B)["rule"].to_list() == [
+    assert gates_queries.gate_rejections(snap.path, snap.version, ORG_B)["rule"].to_list() == [
         "gate:no_sent_proposal"
     ]
 
 
-def test_win_loss_query_keeps_missing_reasons(snap: queries.Snapshot) -> None:
-    rows = queries.win_loss(snap.path, snap.version, ORG_A)
+def test_win_loss_query_keeps_missing_reasons(snap: snapshot_queries.Snapshot) -> None:
+    rows = pipeline_queries.win_loss(snap.path, snap.version, ORG_A)
     assert rows.select("outcome", "reason_code").rows() == [
         ("won", "price"),
         ("lost", "competitor"),
@@ -327,8 +347,8 @@ def test_win_loss_query_keeps_missing_reasons(snap: queries.Snapshot) -> None:
     assert int(rows["pursuits"].sum()) == 3
 
 
-def test_outbox_queries(snap: queries.Snapshot) -> None:
-    acme = queries.outbox_health(snap.path, snap.version, ORG_A)
+def test_outbox_queries(snap: snapshot_queries.Snapshot) -> None:
+    acme = outbox_queries.outbox_health(snap.path, snap.version, ORG_A)
     assert acme == {
         "pending": 3,
         "retrying": 1,
@@ -336,41 +356,49 @@ def test_outbox_queries(snap: queries.Snapshot) -> None:
         "dead_lettered": 2,
         "processed_last_hour": 17,
     }
-    assert queries.outbox_health(snap.path, snap.version, ORG_B)["oldest_pending_age_s"] is None
-    letters = queries.dead_letters(snap.path, snap.version, ORG_A)
+    assert outbox_queries.outbox_health(snap.path, snap.version, ORG_B)["oldest_pending_age_s"] is None
+    letters = outbox_queries.dead_letters(snap.path, snap.version, ORG_A)
     assert letters["event_id"].to_list() == ["e-a31", "e-a30"]
     assert letters["last_error"].to_list() == [None, "acme-crm webhook timeout after 30s"]
-    assert queries.dead_letters(snap.path, snap.version, ORG_A, limit=1).height == 1
+    assert outbox_queries.dead_letters(snap.path, snap.version, ORG_A, limit=1).height == 1
 
 
-def test_hostile_pipeline_filters_match_nothing(snap: queries.Snapshot) -> None:
+def test_hostile_pipeline_filters_match_nothing(snap: snapshot_queries.Snapshot) -> None:
     hostile = ("x' OR 1=1 --",)
     for filters in ((hostile, (), ()), ((), hostile, ()), ((), (), hostile)):
-        assert queries.pipeline_counts(snap.path, snap.version, ORG_A, *filters).is_empty()
-        assert queries.pipeline_entities(snap.path, snap.version, ORG_A, *filters).is_empty()
+        assert pipeline_queries.pipeline_counts(snap.path, snap.version, ORG_A, *filters).is_empty()
+        assert pipeline_queries.pipeline_entities(snap.path, snap.version, ORG_A, *filters).is_empty()
 
 
 # ----------------------------------------------------------------------------------------- work marts
 
 
-def test_today_queries_rank_filter_and_cap(snap: queries.Snapshot) -> None:
+def test_today_queries_rank_filter_and_cap(snap: snapshot_queries.Snapshot) -> None:
     p, v = snap.path, snap.version
-    assert queries.today_options(p, v, ORG_A) == {
+    assert today_queries.today_options(p, v, ORG_A) == {
         "item_types": ["candidate", "pursuit"],
-        "owners": ["alice@acme", "bob@acme", queries.UNASSIGNED],
+        "owners": ["alice@acme", "bob@acme", common_queries.UNASSIGNED],
         "tiers": ["critical", "high", "medium", "low"],
         "tags": ["acme-roof", "hq"],
     }
-    assert queries.today_summary(p, v, ORG_A) == {"items": 5, "critical": 2, "high": 1, "red": 1, "amber": 3}
-    items = queries.today_items(p, v, ORG_A)
+    assert today_queries.today_summary(p, v, ORG_A) == {
+        "items": 5,
+        "critical": 2,
+        "high": 1,
+        "red": 1,
+        "amber": 3,
+    }
+    items = today_queries.today_items(p, v, ORG_A)
     assert items["rank"].to_list() == [1, 2, 3, 4, 5]
-    assert queries.today_items(p, v, ORG_A, limit=2)["rank"].to_list() == [1, 2]
+    assert today_queries.today_items(p, v, ORG_A, limit=2)["rank"].to_list() == [1, 2]
     # Tags match any of the picked ones; filters combine with AND; unassigned is its own owner.
-    assert queries.today_items(p, v, ORG_A, tags=("acme-roof", "nope"))["item_id"].to_list() == ["p-a5"]
-    hq_bob = queries.today_items(p, v, ORG_A, owners=("bob@acme",), tags=("hq",))
+    assert today_queries.today_items(p, v, ORG_A, tags=("acme-roof", "nope"))["item_id"].to_list() == ["p-a5"]
+    hq_bob = today_queries.today_items(p, v, ORG_A, owners=("bob@acme",), tags=("hq",))
     assert hq_bob["item_id"].to_list() == [SHARED_ENTITY_ID, "cand-a4"]
-    assert queries.today_summary(p, v, ORG_A, ("candidate",), (), ("medium", "low"), ())["items"] == 2
-    assert queries.today_items(p, v, ORG_A, owners=(queries.UNASSIGNED,))["item_id"].to_list() == ["cand-a3"]
+    assert today_queries.today_summary(p, v, ORG_A, ("candidate",), (), ("medium", "low"), ())["items"] == 2
+    assert today_queries.today_items(p, v, ORG_A, owners=(common_queries.UNASSIGNED,))[
+        "item_id"
+    ].to_list() == ["cand-a3"]
     hostile = ("x' OR 1=1 --",)
     for filters in (
         (hostile, (), (), ()),
@@ -378,32 +406,32 @@ def test_today_queries_rank_filter_and_cap(snap: queries.Snapshot) -> None:
         ((), (), hostile, ()),
         ((), (), (), hostile),
     ):
-        assert queries.today_items(p, v, ORG_A, *filters).is_empty()
-        assert queries.today_summary(p, v, ORG_A, *filters)["items"] == 0
+        assert today_queries.today_items(p, v, ORG_A, *filters).is_empty()
+        assert today_queries.today_summary(p, v, ORG_A, *filters)["items"] == 0
 
 
-def test_sla_queries(snap: queries.Snapshot) -> None:
+def test_sla_queries(snap: snapshot_queries.Snapshot) -> None:
     p, v = snap.path, snap.version
-    summary = queries.sla_compliance_summary(p, v, ORG_A)
-    assert summary["metric"].to_list() == list(queries.SLA_METRICS)
+    summary = sla_queries.sla_compliance_summary(p, v, ORG_A)
+    assert summary["metric"].to_list() == list(sla_queries.SLA_METRICS)
     assert summary["compliance_pct"].to_list() == [90.0, 75.0, None]
-    weekly = queries.sla_compliance_weekly(p, v, ORG_A)
+    weekly = sla_queries.sla_compliance_weekly(p, v, ORG_A)
     # The weekly rows add up to the summary.
     totals = weekly.group_by("metric").agg(pl.col("eligible_items", "breached_items").sum())
     assert sorted(totals.rows()) == [("proposal", 4, 1), ("triage", 10, 1)]
     assert weekly["week_start"].is_sorted() and all(d.weekday() == 0 for d in weekly["week_start"])
-    breaches = queries.sla_open_breaches(p, v, ORG_A)
+    breaches = sla_queries.sla_open_breaches(p, v, ORG_A)
     assert breaches.select("item_id", "metric", "hours_over_threshold").rows() == [
         (SHARED_ENTITY_ID, "proposal", 110.0)
     ]
-    alerts = queries.recent_alerts(p, v, ORG_A, snap.token)
+    alerts = sla_queries.recent_alerts(p, v, ORG_A, snap.token)
     assert alerts["created_at"].is_sorted(descending=True)
-    assert queries.recent_alerts(p, v, ORG_A, snap.token, limit=1).height == 1
+    assert sla_queries.recent_alerts(p, v, ORG_A, snap.token, limit=1).height == 1
 
 
-def test_alerts_refreshed_in_place_are_not_served_from_the_cache(snap: queries.Snapshot) -> None:
+def test_alerts_refreshed_in_place_are_not_served_from_the_cache(snap: snapshot_queries.Snapshot) -> None:
     # The alert run rewrites `marts.alerts` inside the published file and keeps the snapshot version.
-    before = queries.recent_alerts(snap.path, snap.version, ORG_B, snap.token)
+    before = sla_queries.recent_alerts(snap.path, snap.version, ORG_B, snap.token)
     assert before.height == 1
     with duckdb.connect(snap.path) as con:
         con.execute(
@@ -411,21 +439,21 @@ def test_alerts_refreshed_in_place_are_not_served_from_the_cache(snap: queries.S
             "FROM marts.alerts WHERE org_id = ?",
             [ORG_B],
         )
-    after = queries.current_snapshot()
+    after = snapshot_queries.current_snapshot()
     assert after.version == snap.version and after.token != snap.token
-    assert queries.recent_alerts(after.path, after.version, ORG_B, after.token).height == 2
+    assert sla_queries.recent_alerts(after.path, after.version, ORG_B, after.token).height == 2
 
 
-def test_workload_and_pipeline_health_queries(snap: queries.Snapshot) -> None:
+def test_workload_and_pipeline_health_queries(snap: snapshot_queries.Snapshot) -> None:
     p, v = snap.path, snap.version
-    workload = queries.owner_workload(p, v, ORG_B)
+    workload = today_queries.owner_workload(p, v, ORG_B)
     assert workload.select("owner", "total_items").rows() == [("gina@globex", 2), ("hank@globex", 1)]
     # Every owned panel item is counted once.
-    assert int(workload["total_items"].sum()) == queries.today_items(p, v, ORG_B).height
-    stages = queries.pipeline_health(p, v, ORG_B)
+    assert int(workload["total_items"].sum()) == today_queries.today_items(p, v, ORG_B).height
+    stages = pipeline_queries.pipeline_health(p, v, ORG_B)
     assert stages["stage"].to_list() == ["qual", "pink", "red", "submit"]
     assert stages["open_pursuits"].to_list() == [0, 0, 0, 1]
-    months = queries.win_rate_monthly(p, v, ORG_A)
+    months = pipeline_queries.win_rate_monthly(p, v, ORG_A)
     assert months.select("month_start", "won", "lost").rows() == [
         (dt.date(2024, 3, 1), 2, 1),
         (dt.date(2024, 5, 1), 1, 2),
@@ -442,8 +470,8 @@ def test_memory_inbox_setting_default_and_env(monkeypatch: pytest.MonkeyPatch, t
     assert settings.inbox_path() == tmp_path.resolve()
 
 
-def test_memory_card_sections_are_parsed_lists(snap: queries.Snapshot) -> None:
-    card = queries.memory_card(snap.path, snap.version, ORG_A, "client", "cli-a1")
+def test_memory_card_sections_are_parsed_lists(snap: snapshot_queries.Snapshot) -> None:
+    card = memory_queries.memory_card(snap.path, snap.version, ORG_A, "client", "cli-a1")
     assert card is not None
     assert (card["atoms_total"], card["version"]) == (4, 5)
     assert card["etag"].startswith('"')
@@ -451,32 +479,32 @@ def test_memory_card_sections_are_parsed_lists(snap: queries.Snapshot) -> None:
     assert [i["atom_id"] for i in card["risks"]] == ["m-a2"]
     assert {i["atom_type"] for i in card["top_atoms"]} == {"decision", "risk", "preference", "note"}
     assert all(set(i) == {"atom_id", "atom_type", "content", "occurred_at"} for i in card["top_atoms"])
-    assert queries.memory_card(snap.path, snap.version, ORG_A, "client", "cli-g1") is None
+    assert memory_queries.memory_card(snap.path, snap.version, ORG_A, "client", "cli-g1") is None
 
 
-def test_memory_atoms_with_the_same_id_stay_in_their_org(snap: queries.Snapshot) -> None:
+def test_memory_atoms_with_the_same_id_stay_in_their_org(snap: snapshot_queries.Snapshot) -> None:
     for org in (ORG_A, ORG_B):
         (own,) = [a for a in memory_atoms(org) if a["atom_id"] == SHARED_ATOM_ID]
-        states = queries.memory_atom_states(snap.path, snap.version, org, (SHARED_ATOM_ID,))
+        states = memory_queries.memory_atom_states(snap.path, snap.version, org, (SHARED_ATOM_ID,))
         assert states == {SHARED_ATOM_ID: {"version": own["version"], "content": own["content"]}}
-        timeline = queries.memory_timeline(snap.path, snap.version, org, "pursuit", SHARED_ENTITY_ID)
+        timeline = memory_queries.memory_timeline(snap.path, snap.version, org, "pursuit", SHARED_ENTITY_ID)
         assert timeline["content"].to_list() == [own["content"]]
 
 
-def test_memory_search_is_org_scoped_and_takes_any_text(snap: queries.Snapshot) -> None:
-    acme = queries.memory_search(snap.path, snap.version, ORG_A, "pricing")
+def test_memory_search_is_org_scoped_and_takes_any_text(snap: snapshot_queries.Snapshot) -> None:
+    acme = memory_queries.memory_search(snap.path, snap.version, ORG_A, "pricing")
     assert set(acme["atom_id"]) == {"m-a4", SHARED_ATOM_ID}
     assert acme["score"].is_sorted(descending=True) and acme["score"].max() <= 1.0
     assert all("**pricing**" in s.lower() for s in acme["snippet"])
-    globex = queries.memory_search(snap.path, snap.version, ORG_B, "pricing")
+    globex = memory_queries.memory_search(snap.path, snap.version, ORG_B, "pricing")
     assert globex["atom_id"].to_list() == [SHARED_ATOM_ID]
     assert globex["entity_id"].to_list() == [SHARED_ENTITY_ID]
     # Narrowed to a client roll-up or one entity.
-    narrowed = queries.memory_search(snap.path, snap.version, ORG_A, "pricing", client_id="cli-a1")
+    narrowed = memory_queries.memory_search(snap.path, snap.version, ORG_A, "pricing", client_id="cli-a1")
     assert set(narrowed["atom_id"]) == {"m-a4", SHARED_ATOM_ID}
-    only = queries.memory_search(snap.path, snap.version, ORG_A, "pricing", "client", "cli-a1")
+    only = memory_queries.memory_search(snap.path, snap.version, ORG_A, "pricing", "client", "cli-a1")
     assert only["atom_id"].to_list() == ["m-a4"]
     for text in ("pricing' OR 1=1 --", "'); DROP TABLE marts.memory_atoms; --", "   ", "***"):
-        hits = queries.memory_search(snap.path, snap.version, ORG_B, text)
+        hits = memory_queries.memory_search(snap.path, snap.version, ORG_B, text)
         assert set(hits["atom_id"]) <= {SHARED_ATOM_ID}
-    assert queries.memory_entities(snap.path, snap.version, ORG_A).height == 4
+    assert memory_queries.memory_entities(snap.path, snap.version, ORG_A).height == 4

@@ -40,8 +40,6 @@ KNOWN_LONG = {
     "dagster_project/lifecycle/fold.py",
     "dagster_project/memory/capture.py",
     "dagster_project/memory/governance.py",
-    "streamlit_app/lib/charts.py",
-    "streamlit_app/lib/queries.py",
 }
 KNOWN_PRIVATE = {"dagster_project/defs/dbt_in_process.py", "dagster_project/defs/resources.py"}
 

@@ -1,0 +1,199 @@
+"""Memory: cards, timelines, search and the atom look-ups behind redaction and correction requests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from streamlit_app.lib import db, governance
+from streamlit_app.lib.queries.common import CACHE_TTL_S
+
+# Entity types in picker order (a client card is the client's roll-up: its own atoms and those of
+# every candidate, pursuit and signal attached to it).
+MEMORY_ENTITY_TYPES: tuple[str, ...] = ("client", "candidate", "pursuit", "signal")
+# The JSON arrays of a card, in display order; each item is {atom_id, atom_type, content, occurred_at}.
+CARD_SECTIONS: tuple[str, ...] = ("key_facts", "recent_activity", "decisions", "risks", "top_atoms")
+MEMORY_TIMELINE_ROWS = 200
+SEARCH_HITS = 20
+_HIT_SCHEMA = {
+    "atom_id": pl.String,
+    "entity_type": pl.String,
+    "entity_id": pl.String,
+    "client_id": pl.String,
+    "atom_type": pl.String,
+    "occurred_at": pl.Datetime("us", "UTC"),
+    "score": pl.Float64,
+    "relevance": pl.Float64,
+    "snippet": pl.String,
+}
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def memory_entities(path: str, version: str, org_id: str) -> pl.DataFrame:
+    """The org's memory cards: entity type and id, a label (a candidate's title when known), live atoms.
+
+    Ordered by entity type (client, candidate, pursuit, signal), then id.
+    """
+    return db.fetch(
+        path,
+        """
+        SELECT m.entity_type, m.entity_id, c.title AS label, m.atoms_total
+        FROM marts.memory_cards AS m
+        LEFT JOIN marts.candidates AS c
+               ON m.entity_type = 'candidate' AND c.org_id = ? AND c.candidate_id = m.entity_id
+        WHERE m.org_id = ?
+        ORDER BY coalesce(list_position(?::VARCHAR[], m.entity_type), 99), m.entity_type, m.entity_id
+        """,
+        [org_id, org_id, list(MEMORY_ENTITY_TYPES)],
+    )
+
+
+def _json_items(value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    items = json.loads(value) if isinstance(value, str) else value
+    return [item for item in items or [] if isinstance(item, dict)]
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def memory_card(
+    path: str, version: str, org_id: str, entity_type: str, entity_id: str
+) -> dict[str, Any] | None:
+    """One card as published, its JSON sections parsed into lists of dicts; None when there is no card."""
+    df = db.fetch(
+        path,
+        """
+        SELECT key_facts, recent_activity, decisions, risks, top_atoms, atoms_total, version, etag, built_at
+        FROM marts.memory_cards
+        WHERE org_id = ? AND entity_type = ? AND entity_id = ?
+        LIMIT 1
+        """,
+        [org_id, entity_type, entity_id],
+    )
+    if df.is_empty():
+        return None
+    row = df.row(0, named=True)
+    return {k: _json_items(v) if k in CARD_SECTIONS else v for k, v in row.items()}
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def memory_timeline(
+    path: str, version: str, org_id: str, entity_type: str, entity_id: str, limit: int = MEMORY_TIMELINE_ROWS
+) -> pl.DataFrame:
+    """The entity's live atoms, newest first (at most `limit`); for a client also every atom rolled up to it."""
+    return db.fetch(
+        path,
+        """
+        SELECT occurred_at, atom_type, content, score, relevance, source, entity_type, entity_id, atom_id,
+               version
+        FROM marts.memory_atoms
+        WHERE org_id = ?
+          AND ((entity_type = ? AND entity_id = ?) OR (? = 'client' AND client_id = ?))
+        ORDER BY occurred_at DESC, atom_id
+        LIMIT ?
+        """,
+        [org_id, entity_type, entity_id, entity_type, entity_id, limit],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def memory_same_text(
+    path: str, version: str, org_id: str, entity_type: str, entity_id: str, text: str
+) -> pl.DataFrame:
+    """The entity's live atoms (a client's: with every atom rolled up to it) that hold `text`, newest first.
+
+    "Hold" ignores case and runs of whitespace, so a note copied into another atom with other line breaks
+    still counts. Not limited like the timeline: a redaction must be able to reach every copy.
+    """
+    atoms = db.fetch(
+        path,
+        """
+        SELECT entity_type, entity_id, atom_id, atom_type, content, version, occurred_at
+        FROM marts.memory_atoms
+        WHERE org_id = ?
+          AND ((entity_type = ? AND entity_id = ?) OR (? = 'client' AND client_id = ?))
+        ORDER BY occurred_at DESC, atom_id
+        """,
+        [org_id, entity_type, entity_id, entity_type, entity_id],
+    )
+    needle = governance.normalised_text(text)
+    if not needle or atoms.is_empty():
+        return atoms.clear()
+    return atoms.filter(
+        pl.col("content").map_elements(
+            lambda c: needle in governance.normalised_text(c), return_dtype=pl.Boolean
+        )
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def memory_atom_states(path: str, version: str, org_id: str, atom_ids: tuple[str, ...]) -> dict[str, dict]:
+    """Version and content of those of the org's atoms that are live in this snapshot, by atom id.
+
+    An id missing from the answer is not a live atom (redacted, expired or never captured).
+    """
+    df = db.fetch(
+        path,
+        """
+        SELECT atom_id, version, content
+        FROM marts.memory_atoms
+        WHERE org_id = ? AND list_contains(?::VARCHAR[], atom_id)
+        """,
+        [org_id, list(atom_ids)],
+    )
+    return {
+        row["atom_id"]: {"version": row["version"], "content": row["content"]}
+        for row in df.iter_rows(named=True)
+    }
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def memory_search(
+    path: str,
+    version: str,
+    org_id: str,
+    query: str,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    client_id: str | None = None,
+    limit: int = SEARCH_HITS,
+) -> pl.DataFrame:
+    """The org's best-matching live atoms for `query`, best first, with a markdown snippet (terms in bold).
+
+    Runs `dagster_project.memory.search.search` over the snapshot's BM25 index (`marts.memory_search`,
+    built at publish); the query text travels as a parameter. Raises `db.SnapshotIncompatible` when the
+    snapshot has no index.
+    """
+    from dagster_project.memory import search as memory
+
+    def run(con: Any) -> list[Any]:
+        memory.load_fts(con)
+        return memory.search(
+            con,
+            org_id,
+            query,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            client_id=client_id,
+            limit=limit,
+        )
+
+    hits = db.run(path, run)
+    rows = [
+        {
+            "atom_id": h.atom_id,
+            "entity_type": h.entity_type,
+            "entity_id": h.entity_id,
+            "client_id": h.client_id,
+            "atom_type": h.atom_type,
+            "occurred_at": h.occurred_at,
+            "score": float(h.score),
+            "relevance": float(h.relevance),
+            "snippet": h.snippet,
+        }
+        for h in hits
+    ]
+    return pl.DataFrame(rows, schema=_HIT_SCHEMA)

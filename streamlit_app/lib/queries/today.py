@@ -1,0 +1,133 @@
+"""Today panel (open items ranked, with filters) and Owner workload."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from streamlit_app.lib import db
+from streamlit_app.lib.queries.common import CACHE_TTL_S, UNASSIGNED
+
+# The Today panel has every open item of the org (tens of thousands at scale); the page shows the top
+# rows only. The cap is a UI concern: the mart is never capped.
+TODAY_ROWS = 200
+PANEL_ITEM_TYPES: tuple[str, ...] = ("candidate", "pursuit")
+PRIORITY_TIERS: tuple[str, ...] = ("critical", "high", "medium", "low")
+BADGES: tuple[str, ...] = ("red", "amber", "green")
+
+# Filters of the Today queries; each empty list means "all". Tags match when the item has any of the
+# picked tags. Parameters: see `_today_params`.
+_TODAY_FILTERS = """
+    (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], item_type))
+    AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], coalesce(owner, ?)))
+    AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], priority_tier))
+    AND (len(?::VARCHAR[]) = 0 OR list_has_any(coalesce(tags, []::VARCHAR[]), ?::VARCHAR[]))
+"""
+
+
+def _today_params(
+    item_types: tuple[str, ...], owners: tuple[str, ...], tiers: tuple[str, ...], tags: tuple[str, ...]
+) -> list[object]:
+    types, owner_list, tier_list, tag_list = list(item_types), list(owners), list(tiers), list(tags)
+    return [types, types, owner_list, owner_list, UNASSIGNED, tier_list, tier_list, tag_list, tag_list]
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def today_options(path: str, version: str, org_id: str) -> dict[str, list[str]]:
+    """Filter choices for an org's Today panel: item types, owners (unassigned last), tiers, tags."""
+    df = db.fetch(
+        path,
+        """
+        SELECT 'item_type' AS kind, item_type AS value FROM marts.today_panel WHERE org_id = ?
+        UNION
+        SELECT 'owner', coalesce(owner, ?) FROM marts.today_panel WHERE org_id = ?
+        UNION
+        SELECT 'tier', priority_tier FROM marts.today_panel WHERE org_id = ?
+        UNION
+        SELECT 'tag', unnest(tags) FROM marts.today_panel WHERE org_id = ?
+        """,
+        [org_id, UNASSIGNED, org_id, org_id, org_id],
+    )
+
+    def values(kind: str) -> set[str]:
+        return {v for v in df.filter(pl.col("kind") == kind).get_column("value").to_list() if v is not None}
+
+    def in_order(present: set[str], order: tuple[str, ...]) -> list[str]:
+        return [v for v in order if v in present] + sorted(present - set(order))
+
+    return {
+        "item_types": in_order(values("item_type"), PANEL_ITEM_TYPES),
+        "owners": sorted(values("owner"), key=lambda o: (o == UNASSIGNED, o)),
+        "tiers": in_order(values("tier"), PRIORITY_TIERS),
+        "tags": sorted(values("tag")),
+    }
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def today_summary(
+    path: str,
+    version: str,
+    org_id: str,
+    item_types: tuple[str, ...] = (),
+    owners: tuple[str, ...] = (),
+    tiers: tuple[str, ...] = (),
+    tags: tuple[str, ...] = (),
+) -> dict[str, int]:
+    """Open items of the org's Today panel within the filters: all, critical, high, red badges."""
+    row = db.fetch(
+        path,
+        f"""
+        SELECT count(*) AS items,
+               count(*) FILTER (WHERE priority_tier = 'critical') AS critical,
+               count(*) FILTER (WHERE priority_tier = 'high') AS high,
+               count(*) FILTER (WHERE badge = 'red') AS red,
+               count(*) FILTER (WHERE badge = 'amber') AS amber
+        FROM marts.today_panel
+        WHERE org_id = ? AND {_TODAY_FILTERS}
+        """,
+        [org_id, *_today_params(item_types, owners, tiers, tags)],
+    ).row(0, named=True)
+    return {k: int(v) for k, v in row.items()}
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def today_items(
+    path: str,
+    version: str,
+    org_id: str,
+    item_types: tuple[str, ...] = (),
+    owners: tuple[str, ...] = (),
+    tiers: tuple[str, ...] = (),
+    tags: tuple[str, ...] = (),
+    limit: int = TODAY_ROWS,
+) -> pl.DataFrame:
+    """The org's Today panel within the filters in rank order (at most `limit` rows), as published."""
+    return db.fetch(
+        path,
+        f"""
+        SELECT rank, badge, label, item_type, item_id, state, owner, due_date, tags, priority_score,
+               priority_tier, urgency_points, value_points, stage_points, compliance_points,
+               workload_points, why, sla_metric, hours_since_touch
+        FROM marts.today_panel
+        WHERE org_id = ? AND {_TODAY_FILTERS}
+        ORDER BY rank, item_type, item_id
+        LIMIT ?
+        """,
+        [org_id, *_today_params(item_types, owners, tiers, tags), limit],
+    )
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def owner_workload(path: str, version: str, org_id: str) -> pl.DataFrame:
+    """The org's owners as published, most open items first."""
+    return db.fetch(
+        path,
+        """
+        SELECT owner, total_items, critical_items, high_items, medium_items, low_items,
+               avg_priority_score, sla_breaches, at_risk_items, stale_items, max_hours_without_touch
+        FROM marts.owner_workload
+        WHERE org_id = ?
+        ORDER BY total_items DESC, owner
+        """,
+        [org_id],
+    )
