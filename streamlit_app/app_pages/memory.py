@@ -13,17 +13,15 @@ request stays "pending" in this session until a published snapshot shows its eff
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from typing import Any
 
-import polars as pl
 import streamlit as st
 
 from dagster_project.settings import default_clock
 from streamlit_app.lib import governance, settings, ui
 from streamlit_app.lib.queries import memory as queries
 from streamlit_app.lib.queries import snapshot
+from streamlit_app.lib.views import memory as view
 
 REQUESTS_KEY = "memory_governance_requests"
 FLASH_KEY = "memory_governance_flash"
@@ -37,82 +35,23 @@ SECTION_TITLES = {
     "risks": "Risks",
     "top_atoms": "Top atoms",
 }
-ACTION_LABELS = {governance.REDACTED: "Redact", governance.CORRECTED: "Correct"}
-EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+")
-PENDING, APPLIED, GONE = "pending", "applied", "atom no longer live"
-
-
-def _item_time(value: Any) -> str:
-    if not value:
-        return "—"
-    try:
-        return ui.format_ts(dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")))
-    except ValueError:
-        return ui.escape_markdown(str(value))
-
-
-def _items_markdown(items: list[dict[str, Any]]) -> str:
-    if not items:
-        return "—"
-    return "\n".join(
-        f"- {ui.atom_badge(item.get('atom_type'))} {ui.escape_markdown(item.get('content')).strip()} "
-        f"· _{_item_time(item.get('occurred_at'))}_"
-        for item in items
-    )
 
 
 def _requests() -> list[dict[str, Any]]:
     return st.session_state.setdefault(REQUESTS_KEY, [])
 
 
-def _status(request: dict[str, Any], live: dict[str, dict]) -> str:
-    """Pending until the snapshot shows the effect: a redacted atom is gone; a corrected one has a higher
-    version or the new content."""
-    atom = live.get(request["atom_id"])
-    if request["event_name"] == governance.REDACTED:
-        return APPLIED if atom is None else PENDING
-    if atom is None:
-        return GONE
-    if atom["content"] == request["content"] or (atom["version"] or 0) > (request["base_version"] or 0):
-        return APPLIED
-    return PENDING
-
-
 def _requests_section(snap: snapshot.Snapshot, org: str) -> None:
     """This session's governance requests for the org, each with its status in the current snapshot."""
-    mine = [r for r in _requests() if r["org_id"] == org]
+    mine = view.requests_of(_requests(), org)
     if not mine:
         return
     st.subheader("Your requests")
     live = queries.memory_atom_states(
         snap.path, snap.version, org, tuple(sorted({r["atom_id"] for r in mine}))
     )
-    rows = pl.DataFrame(
-        [
-            {
-                "requested_at": r["requested_at"],
-                "status": _status(r, live),
-                "action": ACTION_LABELS[r["event_name"]],
-                "atom_id": r["atom_id"],
-                "entity": f"{r['entity_type']} {r['entity_id']}",
-                "reason": r["reason"],
-                "content": r["content"],
-                "file": r["file"],
-            }
-            for r in reversed(mine)
-        ],
-        schema={
-            "requested_at": pl.Datetime("us", "UTC"),
-            "status": pl.String,
-            "action": pl.String,
-            "atom_id": pl.String,
-            "entity": pl.String,
-            "reason": pl.String,
-            "content": pl.String,
-            "file": pl.String,
-        },
-    )
-    pending = rows.filter(pl.col("status") == PENDING).height
+    rows = view.requests_table(mine, live)
+    pending = rows.filter(rows["status"] == view.PENDING).height
     st.caption(
         f"{pending} pending of {rows.height}. A request takes effect when the next pipeline run "
         "(`workstream run`) ingests the inbox and publishes a snapshot; reload then."
@@ -136,25 +75,6 @@ def _requests_section(snap: snapshot.Snapshot, org: str) -> None:
             "content": st.column_config.TextColumn("New content", help="— for a redaction."),
             "file": st.column_config.TextColumn("Inbox file"),
         },
-    )
-
-
-def _copy_line(row: dict[str, Any]) -> str:
-    """An atom named for a choice or a warning: entity, type, id and first words."""
-    return (
-        f"{row['entity_type']} {row['entity_id']} · {row['atom_type']} {row['atom_id']} · "
-        f"\u201c{governance.first_words(row['content'])}\u201d"
-    )
-
-
-def _atom_ref(row: dict[str, Any]) -> governance.AtomRef:
-    return governance.AtomRef(
-        entity_type=row["entity_type"],
-        entity_id=row["entity_id"],
-        atom_id=row["atom_id"],
-        atom_type=row["atom_type"],
-        content=str(row["content"]),
-        version=row["version"],
     )
 
 
@@ -189,9 +109,7 @@ def _confirmation(snap: snapshot.Snapshot, org: str, pending: dict[str, Any]) ->
     states = queries.memory_atom_states(
         snap.path, snap.version, org, tuple(sorted({r.atom_id for r in refs}))
     )
-    changed = [
-        r.atom_id for r in refs if r.atom_id not in states or states[r.atom_id]["version"] != r.version
-    ]
+    changed = view.changed_atoms(refs, states)
     if changed:
         st.error(
             f"Atom(s) {', '.join(changed)} changed or are no longer live in this snapshot. Nothing was "
@@ -214,26 +132,20 @@ def _confirmation(snap: snapshot.Snapshot, org: str, pending: dict[str, Any]) ->
     except (ValueError, OSError) as exc:
         st.error(f"The request could not be written: {exc}", icon=":material/error:")
         return
-    by_id = {r.atom_id: r for r in refs}
-    for event in events:
-        ref = by_id[event["payload"]["atom_id"]]  # type: ignore[index]
-        _requests().append(
-            {
-                "event_id": event["event_id"],
-                "event_name": action,
-                "org_id": org,
-                "atom_id": ref.atom_id,
-                "entity_type": ref.entity_type,
-                "entity_id": ref.entity_id,
-                "reason": pending["reason"],
-                "content": pending["content"],
-                "base_version": ref.version,
-                "requested_at": now,
-                "file": written.name,
-            }
+    _requests().extend(
+        view.request_records(
+            events,
+            refs,
+            action=action,
+            org_id=org,
+            reason=pending["reason"],
+            content=pending["content"],
+            requested_at=now,
+            file_name=written.name,
         )
+    )
     st.session_state[FLASH_KEY] = (
-        f"{ACTION_LABELS[action]} request for {len(events)} atom(s) written to the inbox as `{written.name}`; "
+        f"{view.ACTION_LABELS[action]} request for {len(events)} atom(s) written to the inbox as `{written.name}`; "
         "it shows as pending until a snapshot reflects it."
     )
     # A fresh form for the next request (the email is kept).
@@ -255,8 +167,8 @@ if entities.is_empty():
 
 # ------------------------------------------------------------------------------------------ picker
 
-per_type = dict(entities.group_by("entity_type").len().iter_rows())
-types = [t for t in queries.MEMORY_ENTITY_TYPES if t in per_type]
+per_type = view.entity_counts(entities)
+types = view.entity_types(per_type)
 type_key = f"memory_type_{org}"
 if st.session_state.get(type_key) not in types:
     # A new snapshot may no longer hold the previous choice.
@@ -270,12 +182,8 @@ entity_type = type_col.selectbox(
 )
 # Keyed by the type too, so a choice made for one entity type never carries over to another.
 entity_key = f"memory_entity_{org}_{entity_type}"
-of_type = entities.filter(pl.col("entity_type") == entity_type)
-entity_ids = of_type["entity_id"].to_list()
-described = {
-    row["entity_id"]: f"{row['entity_id']}" + (f" · {row['label']}" if row["label"] else "")
-    for row in of_type.iter_rows(named=True)
-}
+described = view.entity_labels(entities, entity_type)
+entity_ids = list(described)
 if st.session_state.get(entity_key) not in entity_ids:
     st.session_state.pop(entity_key, None)
 entity_id = entity_col.selectbox(
@@ -305,9 +213,9 @@ else:
         with column:
             for section in sections:
                 st.markdown(f"**{SECTION_TITLES[section]}**")
-                st.markdown(_items_markdown(card[section]))
+                st.markdown(view.items_markdown(card[section]))
     with st.expander(f"Top atoms ({len(card['top_atoms'])})", expanded=True, icon=":material/star:"):
-        st.markdown(_items_markdown(card["top_atoms"]))
+        st.markdown(view.items_markdown(card["top_atoms"]))
 
 # ---------------------------------------------------------------------------------------- timeline
 
@@ -318,11 +226,7 @@ if timeline.is_empty():
 else:
     if timeline.height >= queries.MEMORY_TIMELINE_ROWS:
         st.caption(f"Showing the {timeline.height:,} most recent live atoms.")
-    shown = timeline.with_columns(
-        (pl.col("entity_type") + " " + pl.col("entity_id")).alias("about"),
-    ).select(
-        "occurred_at", "atom_type", "content", "score", "relevance", "source", "about", "atom_id", "version"
-    )
+    shown = view.timeline_table(timeline)
     st.dataframe(
         ui.for_display(shown),
         width="stretch",
@@ -360,15 +264,14 @@ query = query_col.text_input(
 )
 only_card = scope_col.toggle("Only this card", key=f"memory_only_card_{org}")
 if query.strip():
-    scope: dict[str, str | None] = {}
-    if only_card:
-        scope = (
-            {"client_id": entity_id}
-            if entity_type == "client"
-            else {"entity_type": entity_type, "entity_id": entity_id}
-        )
     try:
-        hits = queries.memory_search(snap.path, snap.version, org, query.strip(), **scope)
+        hits = queries.memory_search(
+            snap.path,
+            snap.version,
+            org,
+            query.strip(),
+            **view.search_scope(only_card, entity_type, entity_id),
+        )
     except snapshot.SnapshotIncompatible as exc:
         hits = None
         st.warning(
@@ -401,33 +304,24 @@ if timeline.is_empty():
 else:
     scope = governance.scope_key(org, entity_type, entity_id)
     atoms = {row["atom_id"]: row for row in timeline.iter_rows(named=True)}
-    mine = [r for r in _requests() if r["org_id"] == org]
+    mine = view.requests_of(_requests(), org)
     live = (
         queries.memory_atom_states(snap.path, snap.version, org, tuple(sorted({r["atom_id"] for r in mine})))
         if mine
         else {}
     )
-    pending_ids = {r["atom_id"] for r in mine if _status(r, live) == PENDING}
-
-    def _describe(atom_id: str) -> str:
-        # The id makes every label unique: two atoms with the same type, minute and text are still
-        # two choices, and the label the browser sends back names exactly one of them.
-        atom = atoms.get(atom_id)
-        if atom is None:
-            return str(atom_id)
-        text = " ".join(str(atom["content"]).split())
-        text = text if len(text) <= 80 else text[:79] + "…"
-        flag = " · request pending" if atom_id in pending_ids else ""
-        return f"{atom['atom_type']} · {ui.format_ts(atom['occurred_at'])} · {text} · {atom_id}{flag}"
+    pending_ids = view.pending_atom_ids(mine, live)
 
     atom_key = f"memory_atom_{scope}"
     if st.session_state.get(atom_key) not in atoms:
         st.session_state.pop(atom_key, None)
-    atom_id = st.selectbox("Atom", list(atoms), format_func=_describe, key=atom_key)
+    atom_id = st.selectbox(
+        "Atom", list(atoms), format_func=lambda i: view.atom_label(atoms.get(i), i, pending_ids), key=atom_key
+    )
     atom = atoms[atom_id]
     action = st.radio(
         "Action",
-        list(ACTION_LABELS),
+        list(view.ACTION_LABELS),
         format_func=lambda name: {
             governance.REDACTED: "Redact: remove the content everywhere",
             governance.CORRECTED: "Correct: replace the content, keep the atom",
@@ -438,12 +332,12 @@ else:
     same_text = queries.memory_same_text(
         snap.path, snap.version, org, entity_type, entity_id, atom["content"]
     )
-    copies = {row["atom_id"]: row for row in same_text.iter_rows(named=True) if row["atom_id"] != atom_id}
+    copies = view.other_copies(same_text, atom_id)
     if copies:
         st.warning(
             f"The text of this atom is also in {len(copies)} other live atom(s) of "
             f"{entity_type} {ui.escape_markdown(entity_id)}:\n\n"
-            + "\n".join(f"- {ui.escape_markdown(_copy_line(row))}" for row in copies.values()),
+            + "\n".join(f"- {ui.escape_markdown(view.copy_line(row))}" for row in copies.values()),
             icon=":material/content_copy:",
         )
     with st.form(f"memory_form_{action}_{scope}_{atom_id}"):
@@ -461,7 +355,7 @@ else:
                 "Also redact the same text in",
                 list(copies),
                 default=list(copies),
-                format_func=lambda i: _copy_line(copies[i]),
+                format_func=lambda i: view.copy_line(copies[i]),
                 key=f"memory_also_{scope}_{atom_id}",
                 help="One request: one redaction event per atom, each in the audit trail.",
             )
@@ -498,26 +392,11 @@ else:
         pending = None
 
     if submitted:
-        problems = []
-        if not EMAIL_PATTERN.fullmatch((actor or "").strip()):
-            problems.append("your email")
-        if not (reason or "").strip():
-            problems.append("a reason")
-        if action == governance.CORRECTED and not (new_content or "").strip():
-            problems.append("the new content")
-        if problems:
+        problem = view.request_problem(actor, reason, action, new_content, atom["content"])
+        if problem:
             st.session_state.pop(CONFIRM_KEY, None)
             pending = None
-            st.error(
-                "Please give " + " and ".join(problems) + ". Nothing was written.", icon=":material/error:"
-            )
-        elif action == governance.CORRECTED and (new_content or "").strip() == str(atom["content"]).strip():
-            st.session_state.pop(CONFIRM_KEY, None)
-            pending = None
-            st.error(
-                "The new content is the same as the current one. Nothing was written.",
-                icon=":material/error:",
-            )
+            st.error(problem, icon=":material/error:")
         else:
             targets = [atom] + [copies[i] for i in also if i in copies]
             pending = {
@@ -525,7 +404,7 @@ else:
                 "scope": scope,
                 "atom_id": atom_id,
                 "action": action,
-                "atoms": [_atom_ref(row) for row in targets],
+                "atoms": [view.atom_ref(row) for row in targets],
                 "actor": actor.strip(),
                 "reason": reason.strip(),
                 "content": new_content.strip() if new_content is not None else None,
