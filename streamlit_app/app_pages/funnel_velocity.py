@@ -7,12 +7,12 @@ that later reached the to-stage. Rates and hours are the mart's, not recomputed 
 
 from __future__ import annotations
 
-import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import ui
 from streamlit_app.lib.charts import pipeline as charts
 from streamlit_app.lib.queries import pipeline as queries
+from streamlit_app.lib.views import pipeline as view
 
 ctx = ui.page_context("Funnel velocity")
 snap, org = ctx.snapshot, ctx.org_id
@@ -33,37 +33,20 @@ if funnel.is_empty():
     st.stop()
 
 
-def _pair(from_stage: str, to_stage: str) -> dict | None:
-    rows = funnel.filter((pl.col("from_stage") == from_stage) & (pl.col("to_stage") == to_stage))
-    return rows.row(0, named=True) if rows.height else None
-
-
-def _rate(row: dict | None) -> str:
-    if row is None or row["conversion_rate"] is None:
-        return "—"
-    return f"{row['conversion_rate']:.0%}"
-
-
-def _hours(row: dict | None) -> str:
-    if row is None or row["median_hours"] is None:
-        return "—"
-    return f"{row['median_hours']:,.1f} h"
-
-
 headline = [
-    ("Signal → candidate", _pair("signal", "candidate")),
-    ("Candidate → promoted", _pair("candidate", "promoted")),
-    ("Submit → won", _pair("submit", "won")),
+    ("Signal → candidate", view.pair_row(funnel, "signal", "candidate")),
+    ("Candidate → promoted", view.pair_row(funnel, "candidate", "promoted")),
+    ("Submit → won", view.pair_row(funnel, "submit", "won")),
 ]
 for column, (label, row) in zip(st.columns(len(headline)), headline, strict=True):
     entered = row["entered"] if row else 0
     column.metric(
         label,
-        _rate(row),
+        view.rate_text(row),
         help="Conversion rate from the mart: converted ÷ entered (blank when nothing entered).",
     )
     column.caption(
-        f"{ui.format_int(row['converted'] if row else 0)} of {ui.format_int(entered)} · median {_hours(row)}"
+        f"{ui.format_int(row['converted'] if row else 0)} of {ui.format_int(entered)} · median {view.hours_text(row)}"
     )
 
 if int(funnel.get_column("entered").sum()) == 0:
@@ -88,20 +71,8 @@ else:
     st.caption("Hours between the first entry into each stage; pairs without conversions have no bar.")
 
 st.subheader("All stage pairs")
-table = funnel.select(
-    pl.Series(
-        "pair",
-        [charts.pair_label(f, t) for f, t in zip(funnel["from_stage"], funnel["to_stage"], strict=True)],
-        dtype=pl.String,
-    ),
-    "entered",
-    "converted",
-    "conversion_rate",
-    "median_hours",
-    "p90_hours",
-)
 st.dataframe(
-    table,
+    view.funnel_table(funnel),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,

@@ -6,13 +6,12 @@ accepted records on the Data quality page.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import streamlit as st
 
 from streamlit_app.lib import ui
 from streamlit_app.lib.charts import overview as charts
 from streamlit_app.lib.queries import overview as queries
+from streamlit_app.lib.views import overview as view
 
 ctx = ui.page_context("Overview")
 snap, org = ctx.snapshot, ctx.org_id
@@ -54,20 +53,7 @@ with st.sidebar:
     )
 
 
-def _date_range(value: object, first: dt.date, last: dt.date) -> tuple[dt.date, dt.date]:
-    # While a range is being picked in the browser the widget briefly holds a single date.
-    if isinstance(value, tuple | list):
-        if len(value) == 2:
-            return value[0], value[1]
-        if len(value) == 1:
-            return value[0], last
-        return first, last
-    if isinstance(value, dt.date):
-        return value, value
-    return first, last
-
-
-start, end = _date_range(picked, first, last)
+start, end = view.date_range(picked, first, last)
 names = tuple(sorted(event_names))
 filtered = (start, end) != (first, last) or bool(names)
 

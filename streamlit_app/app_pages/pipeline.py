@@ -8,12 +8,12 @@ events (`marts.events`), oldest first.
 
 from __future__ import annotations
 
-import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import ui
 from streamlit_app.lib.charts import pipeline as charts
 from streamlit_app.lib.queries import pipeline as queries
+from streamlit_app.lib.views import pipeline as view
 
 ctx = ui.page_context("Pipeline")
 snap, org = ctx.snapshot, ctx.org_id
@@ -49,7 +49,7 @@ with st.sidebar:
     )
     # Every state present, whatever the entity-type filter: the vocabularies do not overlap, and fixed
     # options keep a picked state from vanishing when the type filter changes.
-    state_of = {state: t for t, present in options["states"].items() for state in present}
+    state_of = view.state_types(options["states"])
     states = st.multiselect(
         "States",
         list(state_of),
@@ -60,7 +60,7 @@ with st.sidebar:
 
 filters = (tuple(sorted(entity_types)), tuple(sorted(owners)), tuple(sorted(states)))
 counts = queries.pipeline_counts(snap.path, snap.version, org, *filters)
-per_type = dict(counts.group_by("entity_type").agg(pl.col("entities").sum()).iter_rows())
+per_type = view.entities_per_type(counts)
 for column, (entity_type, label) in zip(st.columns(len(ENTITY_LABELS)), ENTITY_LABELS.items(), strict=True):
     column.metric(label, ui.format_int(per_type.get(entity_type, 0)), help=f"{label} within the filters.")
 if any(filters):
@@ -131,31 +131,23 @@ if entities.height < total:
     st.caption(f"Showing the {entities.height:,} most recently active of {total:,}.")
 
 st.subheader("Timeline")
-keys = [f"{t}:{i}" for t, i in zip(entities["entity_type"], entities["entity_id"], strict=True)]
-described = {
-    key: f"{row['entity_type']} {row['entity_id']} · {row['label'] or '—'} ({row['state']})"
-    for key, row in zip(keys, entities.iter_rows(named=True), strict=True)
-}
+described = view.entity_choices(entities)
 picked = st.selectbox(
     "Entity",
-    keys,
+    list(described),
     format_func=lambda k: described.get(k, k),
     help="Type to search by id, title or state. The list follows the filters.",
     key=f"pipeline_entity_{filter_key}",
 )
-entity_type, _, entity_id = picked.partition(":")
+entity_type, entity_id = view.parse_entity_key(picked)
 timeline = queries.entity_timeline(snap.path, snap.version, org, entity_type, entity_id)
 if timeline.is_empty():
     st.info(f"No events recorded for {entity_type} **{entity_id}**.", icon=":material/inbox:")
     st.stop()
 
-tally = dict(timeline.group_by("outcome").len().iter_rows())
 st.caption(
     f"{timeline.height} event(s): "
-    + " · ".join(
-        f"{tally.get(outcome, 0)} {outcome}"
-        for outcome in ("applied", "warned", "rejected", "no state change")
-    )
+    + " · ".join(f"{n} {outcome}" for outcome, n in view.outcome_counts(timeline).items())
 )
 st.dataframe(
     ui.for_display(

@@ -14,6 +14,7 @@ from streamlit_app.lib import ui
 from streamlit_app.lib.charts import sla as charts
 from streamlit_app.lib.queries import sla as queries
 from streamlit_app.lib.queries import snapshot
+from streamlit_app.lib.views import sla as view
 
 ctx = ui.page_context("SLA compliance")
 snap, org = ctx.snapshot, ctx.org_id
@@ -118,20 +119,13 @@ else:
             ),
         },
     )
-    now_by_metric = dict(summary.select("metric", "threshold_hours").iter_rows())
-    older = sorted(
-        {
-            (metric, hours)
-            for metric, hours in breaches.select("metric", "threshold_hours").iter_rows()
-            if hours is not None and now_by_metric.get(metric) is not None and hours != now_by_metric[metric]
-        }
-    )
+    older = view.earlier_thresholds(summary, breaches)
     if older:
         st.caption(
             "Some of these clocks started under an earlier threshold, which they keep: "
             + "; ".join(
-                f"{metric} {ui.format_hours_number(hours)} then, {ui.format_hours_number(now_by_metric[metric])} now"
-                for metric, hours in older
+                f"{metric} {ui.format_hours_number(then)} then, {ui.format_hours_number(now)} now"
+                for metric, then, now in older
             )
             + "."
         )

@@ -6,12 +6,12 @@ and are shown as such — a gap in the data to chase, not something to hide.
 
 from __future__ import annotations
 
-import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import ui
 from streamlit_app.lib.charts import pipeline as charts
 from streamlit_app.lib.queries import pipeline as queries
+from streamlit_app.lib.views import pipeline as view
 
 ctx = ui.page_context("Win/loss")
 snap, org = ctx.snapshot, ctx.org_id
@@ -24,21 +24,19 @@ if rows.is_empty():
     st.stop()
 
 
-def _total(outcome: str, column: str) -> int | float | None:
-    part = rows.filter(pl.col("outcome") == outcome).get_column(column)
-    return None if part.null_count() == part.len() else part.sum()
-
-
-won, lost = _total("won", "pursuits") or 0, _total("lost", "pursuits") or 0
-missing = int(rows.filter(pl.col("reason_code") == "missing").get_column("pursuits").sum() or 0)
+won, lost = (
+    view.outcome_total(rows, "won", "pursuits") or 0,
+    view.outcome_total(rows, "lost", "pursuits") or 0,
+)
+missing = view.missing_reasons(rows)
 won_col, lost_col, rate_col, missing_col = st.columns(4)
 won_col.metric("Won", ui.format_int(won))
-won_col.caption(f"{ui.format_usd(_total('won', 'value_usd'))} forecast value")
+won_col.caption(f"{ui.format_usd(view.outcome_total(rows, 'won', 'value_usd'))} forecast value")
 lost_col.metric("Lost", ui.format_int(lost))
-lost_col.caption(f"{ui.format_usd(_total('lost', 'value_usd'))} forecast value")
+lost_col.caption(f"{ui.format_usd(view.outcome_total(rows, 'lost', 'value_usd'))} forecast value")
 rate_col.metric(
     "Win rate",
-    ui.format_pct(won / (won + lost) if won + lost else None),
+    ui.format_pct(view.win_rate(won, lost)),
     help="Won ÷ (won + lost) closed pursuits.",
 )
 missing_col.metric(
@@ -61,11 +59,8 @@ st.plotly_chart(
     key="win_loss_chart",
 )
 
-table = rows.with_columns(
-    pl.Series("reason_code", [charts.reason_label(r) for r in rows["reason_code"].to_list()], dtype=pl.String)
-)
 st.dataframe(
-    ui.for_display(table),
+    ui.for_display(view.win_loss_table(rows)),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,
