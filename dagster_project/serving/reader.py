@@ -10,7 +10,8 @@ instance of the *old* file while someone still holds it open. Readers never name
 - `OrgScope(org_ids)` (a user's view): `marts` is a schema of views in the connection's own catalog, each
   a mart with an `org_id` column filtered to the scope's orgs. Marts without `org_id` are left out unless
   known to hold no org data (`ORG_FREE_TABLES`), so a query cannot forget the filter: the rows of other
-  orgs are not there to be read.
+  orgs are not there to be read. Full-text search works too: the index's term dictionary is cut to
+  the scope's postings.
 
 An open that races the swap (or meets a half-written file) is retried a few times, then reported as
 `SnapshotUnavailable`; a missing file is `SnapshotMissing`, a snapshot without a table or column the
@@ -30,6 +31,8 @@ from typing import TypeVar
 
 import duckdb
 import polars as pl
+
+from dagster_project.memory.search import FTS_SCHEMA, POSTINGS_TABLE
 
 T = TypeVar("T")
 
@@ -156,6 +159,26 @@ def _scoped_view(table: str, *, has_org: bool, scope: OrgScope) -> str | None:
     return None
 
 
+def _scoped_search_index(con: duckdb.DuckDBPyConnection, scope: OrgScope) -> list[str]:
+    """What `memory.search` needs of the fts index schema, scoped: its `tokenize` macro (text in, terms
+    out) and the term dictionary cut to the terms in the scope's postings, so that the words of other
+    orgs' memory are not there to be listed. The index's own statistics span every org and stay out."""
+    has_dict = con.execute(
+        "select count(*) from duckdb_tables() where database_name = ? and schema_name = ? and table_name = 'dict'",
+        [CATALOG, FTS_SCHEMA],
+    ).fetchone()[0]
+    if not has_dict:
+        return []
+    fts = f"{CATALOG}.{FTS_SCHEMA}"
+    orgs = ", ".join(_literal(o) for o in sorted(scope.org_ids))
+    return [
+        f"create schema memory.{FTS_SCHEMA}",
+        f"create macro memory.{FTS_SCHEMA}.tokenize(s) as {fts}.tokenize(s)",
+        f"create view memory.{FTS_SCHEMA}.dict as select * from {fts}.dict where termid in "
+        f"(select termid from {CATALOG}.{POSTINGS_TABLE} where org_id in ({orgs}))",
+    ]
+
+
 def _expose(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
     """Make `marts.<table>` mean what the scope may see, on this connection and every cursor of it."""
     if isinstance(scope, SystemScope):
@@ -171,6 +194,8 @@ def _expose(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
         body = _scoped_view(table, has_org=has_org, scope=scope)
         if body is not None:
             statements.append(f"create view memory.{SCHEMA}.{_ident(table)} as {body}")
+    if dict(columns).get(POSTINGS_TABLE.removeprefix(f"{SCHEMA}.")):
+        statements += _scoped_search_index(con, scope)
     # One transaction: the scope's views appear together or not at all.
     con.execute(";\n".join([*statements, "commit", "use memory"]))
 

@@ -130,3 +130,39 @@ def test_an_open_snapshot_keeps_reading_its_file_after_a_new_publish(tmp_path: P
     assert reader.snapshot_token(path) != first_token
     with reader.connect(path) as con:
         assert reader.read_info(con).snapshot_version == "v2"
+
+
+def test_search_under_an_org_scope_finds_its_org_and_nothing_of_another(tmp_path: Path) -> None:
+    from dagster_project.memory import search as memory
+    from tests.api.test_api import A, B
+    from tests.api.test_api import publish as publish_with_memory
+
+    publish_with_memory(tmp_path)
+    path = tmp_path / "serving.duckdb"
+
+    def hits(scope: reader.Scope, org: str) -> list[str]:
+        def work(con: duckdb.DuckDBPyConnection) -> list[str]:
+            memory.load_fts(con)
+            return [h.atom_id for h in memory.search(con, org, "pricing")]
+
+        return reader.run(path, work, scope)
+
+    assert hits(OrgScope([A]), A) == hits(reader.SYSTEM, A) != []
+    assert hits(reader.SYSTEM, B) != []
+    assert hits(OrgScope([A]), B) == []
+
+
+def test_an_org_scope_lists_only_the_words_of_its_orgs_memory(tmp_path: Path) -> None:
+    from dagster_project.memory.search import FTS_SCHEMA
+    from tests.api.test_api import A
+    from tests.api.test_api import publish as publish_with_memory
+
+    publish_with_memory(tmp_path)
+    path = tmp_path / "serving.duckdb"
+    sql = f"select term from {FTS_SCHEMA}.dict where term = 'globex'"  # a word only the other org wrote
+    assert reader.fetch(path, sql).height == 1
+    assert reader.fetch(path, sql, scope=OrgScope([A])).height == 0
+    assert (
+        reader.fetch(path, f"select count(*) as n from {FTS_SCHEMA}.dict", scope=OrgScope([A]))["n"].item()
+        > 0
+    )
