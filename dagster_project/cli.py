@@ -728,8 +728,14 @@ def quarantine_export(
     if not paths.serving.exists():
         console.print(f"[red]no snapshot at {paths.serving}: run `workstream run` first[/red]")
         raise typer.Exit(2)
-    with _os_errors_exit_2(f"cannot write {out}"):
-        written, skipped = export_quarantine(paths.serving, out, reason=reason)
+    from dagster_project.serving import reader
+
+    try:
+        with _os_errors_exit_2(f"cannot write {out}"):
+            written, skipped = export_quarantine(paths.serving, out, reason=reason)
+    except (reader.SnapshotMissing, reader.SnapshotUnavailable, reader.SnapshotIncompatible) as exc:
+        console.print(f"[red]cannot read the quarantine in {paths.serving}: {exc}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from exc
     which = f" with reason {reason}" if reason else ""
     if not written and not skipped:
         console.print(f"no quarantined records{which} in {paths.serving}: {out} is empty", soft_wrap=True)

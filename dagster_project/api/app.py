@@ -1,16 +1,9 @@
 """The read-only HTTP API over the published snapshot: memory cards, memory search and the Today panel.
 
 Every data route names its org in the path and every query is parameterised and scoped to it (the
-contract has no access control yet: a trusted network, one org per query).
-
-Connections: one read-only DuckDB connection per snapshot version per process, shared by all requests
-through a cursor each (`con.cursor()`). The pipeline publishes by swapping a new file in with
-`os.replace`, so each request compares the file's identity (device, inode, size, mtime) with the open
-one's and opens the new file when it changed. Each version is a private in-memory DuckDB with the file
-attached read-only as catalog `snap` (DuckDB caches instances by path, so connecting to the path again
-while the old version is open would return the old file). The superseded connection is closed once the
-last request using it is done; until then its (unlinked) file stays readable, so in-flight requests
-finish on the version they started on.
+contract has no access control yet: a trusted network, one org per query). Snapshots are read through
+`api.store` (one open version of the file per process, built on `serving.reader`); the response models
+live in `api.models`.
 
 Cards carry a strong ETag (the mart's `etag`, already quoted). `If-None-Match` is answered with a 304
 from the etags of the current, immutable file held in memory (all of them, loaded in the background
@@ -21,324 +14,45 @@ them.
 
 from __future__ import annotations
 
-import os
 import re
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-import duckdb
 import orjson
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime
 
-from dagster_project.memory.search import load_fts
+from dagster_project.api.models import (
+    NOT_FOUND,
+    NOT_MODIFIED,
+    SNAPSHOT_ERRORS,
+    AtomType,
+    Card,
+    EntityType,
+    Health,
+    SearchResults,
+    Tier,
+    TodayPanel,
+)
+from dagster_project.api.store import SnapshotStore, SnapshotVersion
 from dagster_project.memory.search import search as search_atoms
+from dagster_project.serving.reader import SnapshotIncompatible, SnapshotMissing, SnapshotUnavailable
 from dagster_project.settings import HomePaths, home_from_env
 
 ORG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-EntityType = Literal["signal", "candidate", "pursuit", "client"]
-AtomType = Literal["decision", "risk", "preference", "note", "status"]
-Tier = Literal["critical", "high", "medium", "low"]
 OrgId = Annotated[str, PathParam(pattern=ORG_PATTERN, description="The tenant; every query is scoped to it.")]
 EntityId = Annotated[str, PathParam(min_length=1, max_length=128)]
 
 SEARCH_LIMIT_MAX = 100
 TODAY_LIMIT_MAX = 200
-ETAG_CACHE_MAX = 200_000
-# Backoff when opening a snapshot races its replacement; the whole budget stays under a second.
-OPEN_RETRY_DELAYS_S: tuple[float, ...] = (0.05, 0.15, 0.4)
 CACHE_HEADERS = {"Cache-Control": "no-cache"}
 _OPAQUE_TAG = re.compile(r'"[^"]*"')
-# The snapshot file is attached under this catalog name; queries name it (cursors start in `memory`).
-CATALOG = "snap"
-
-
-# --- the snapshot ------------------------------------------------------------------------------------
-
-
-class SnapshotMissing(RuntimeError):
-    """No snapshot has been published yet."""
-
-
-class SnapshotUnavailable(RuntimeError):
-    """The snapshot exists but could not be read (being replaced, corrupt); worth a retry."""
-
-
-class SnapshotIncompatible(RuntimeError):
-    """The snapshot lacks a table or column the API needs (published by an older pipeline)."""
-
-
-@dataclass(eq=False)
-class SnapshotVersion:
-    """One open snapshot file: its identity on disk, its connection and `marts.snapshot_info`."""
-
-    identity: tuple[int, int, int, int]
-    con: duckdb.DuckDBPyConnection
-    info: dict[str, Any] | None
-    fts_error: str | None
-    users: int = 0
-    retired: bool = False
-    # Card etags seen in this (immutable) file, so a repeated revalidation needs no query; bounded.
-    etags: dict[tuple[str, str, str], str] = field(default_factory=dict)
-
-    def remember_etag(self, key: tuple[str, str, str], etag: str) -> None:
-        if len(self.etags) >= ETAG_CACHE_MAX:
-            self.etags.clear()
-        self.etags[key] = etag
-
-    @property
-    def snapshot_version(self) -> str | None:
-        return self.info.get("snapshot_version") if self.info else None
-
-
-class SnapshotStore:
-    """Hands out cursors on the current snapshot version, reopening when the file was replaced."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._current: SnapshotVersion | None = None
-
-    def _identity(self) -> tuple[int, int, int, int] | None:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-    def _missing(self) -> SnapshotMissing:
-        return SnapshotMissing(
-            f"no snapshot published yet at {self.path}: run `workstream run --home {self.path.parent}` first"
-        )
-
-    def _open(self) -> SnapshotVersion:
-        last_error: Exception | None = None
-        for delay in (*OPEN_RETRY_DELAYS_S, None):
-            identity = self._identity()
-            if identity is None:
-                raise self._missing()
-            # A private in-memory database per version with the file attached: `duckdb.connect(path)`
-            # would hand back the process-wide cached instance of the *old* file while it is still open.
-            con = duckdb.connect(":memory:")
-            try:
-                con.execute(f"attach {_sql_literal(str(self.path))} as {CATALOG} (read_only)")
-            except duckdb.Error as exc:
-                # Swapped or removed between the stat and the attach, or a half-written file.
-                con.close()
-                last_error = exc
-                if delay is not None:
-                    time.sleep(delay)
-                continue
-            if self._identity() != identity:  # replaced meanwhile: which file did we get? open again
-                con.close()
-                continue
-            return self._prepare(con, identity)
-        raise SnapshotUnavailable(f"the snapshot could not be opened, retry shortly: {last_error}")
-
-    def _prepare(
-        self, con: duckdb.DuckDBPyConnection, identity: tuple[int, int, int, int]
-    ) -> SnapshotVersion:
-        con.execute(f"use {CATALOG}")
-        fts_error = None
-        try:
-            load_fts(con)
-        except Exception as exc:  # search answers 503 with this; the other routes still work
-            fts_error = f"full-text search is unavailable: {exc}"
-        try:
-            cur = con.execute(f"select * from {CATALOG}.marts.snapshot_info limit 1")
-            names = [d[0] for d in cur.description]
-            row = cur.fetchone()
-            info = dict(zip(names, row, strict=True)) if row else None
-        except duckdb.CatalogException:
-            info = None
-        version = SnapshotVersion(identity, con, info, fts_error)
-        # Every card's etag, loaded once per (immutable) file in the background: a first-time
-        # revalidation is then answered like a repeated one, without DuckDB (≈ 1 s for 114k cards).
-        version.users += 1
-        threading.Thread(target=self._preload_etags, args=(version,), daemon=True).start()
-        return version
-
-    def _preload_etags(self, version: SnapshotVersion) -> None:
-        cursor = version.con.cursor()
-        try:
-            rows = cursor.execute(
-                f"select org_id, entity_type, entity_id, etag from {CATALOG}.marts.memory_cards limit ?",
-                [ETAG_CACHE_MAX],
-            ).fetchall()
-            version.etags.update(((org, kind, entity), etag) for org, kind, entity, etag in rows)
-        except duckdb.Error:
-            pass  # no cards table (an older snapshot): etags are then learnt per request
-        finally:
-            self.release(version, cursor)
-
-    def _retire(self, version: SnapshotVersion) -> None:
-        version.retired = True
-        if version.users == 0:
-            version.con.close()
-
-    def checkout(self) -> tuple[SnapshotVersion, duckdb.DuckDBPyConnection]:
-        """The current version (opened or reopened as needed) and a new cursor on it; pair with `release`."""
-        identity = self._identity()
-        with self._lock:
-            current = self._current
-            if identity is None:
-                if current is not None:
-                    self._retire(current)
-                    self._current = None
-                raise self._missing()
-            if current is None or current.identity != identity:
-                fresh = self._open()
-                if current is not None:
-                    self._retire(current)
-                self._current = current = fresh
-            cursor = current.con.cursor()
-            current.users += 1
-        return current, cursor
-
-    def fresh_version(self) -> SnapshotVersion | None:
-        """The open version if the file on disk is still it (one stat, no DuckDB); else None."""
-        current = self._current
-        if current is None or current.retired or self._identity() != current.identity:
-            return None
-        return current
-
-    def release(self, version: SnapshotVersion, cursor: duckdb.DuckDBPyConnection) -> None:
-        cursor.close()
-        with self._lock:
-            version.users -= 1
-            if version.retired and version.users == 0:
-                version.con.close()
-
-    @contextmanager
-    def cursor(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, SnapshotVersion]]:
-        version, cursor = self.checkout()
-        try:
-            yield cursor, version
-        except (duckdb.CatalogException, duckdb.BinderException) as exc:
-            raise SnapshotIncompatible(
-                f"the snapshot lacks what this API needs (published by an older pipeline?): "
-                f"{str(exc).splitlines()[0]}"
-            ) from exc
-        except duckdb.IOException as exc:
-            raise SnapshotUnavailable(f"the snapshot could not be read, retry shortly: {exc}") from exc
-        finally:
-            self.release(version, cursor)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._current is not None:
-                self._retire(self._current)
-                self._current = None
-
-
-# --- response models (documentation; handlers write the JSON themselves) -------------------------------
-
-
-class Problem(BaseModel):
-    detail: str
-
-
-class CardItem(BaseModel):
-    atom_id: str
-    atom_type: AtomType
-    content: str = Field(description="The atom's content, first 300 characters.")
-    occurred_at: str
-
-
-class Card(BaseModel):
-    org_id: str
-    entity_type: EntityType
-    entity_id: str
-    key_facts: list[CardItem]
-    recent_activity: list[CardItem]
-    decisions: list[CardItem]
-    risks: list[CardItem]
-    top_atoms: list[CardItem]
-    atoms_total: int
-    version: int = Field(description="Counts the memory changes behind the card.")
-    etag: str = Field(description="Strong ETag (quoted) hashing the card's content; also the ETag header.")
-    built_at: datetime
-
-
-class HitEntity(BaseModel):
-    type: EntityType
-    id: str
-
-
-class SearchHit(BaseModel):
-    atom_id: str
-    entity: HitEntity
-    client_id: str | None
-    type: AtomType
-    occurred_at: datetime
-    text_score: float = Field(description="BM25 score of the text match.")
-    relevance: float = Field(description="The atom's relevance (0–100) as of the snapshot.")
-    score: float = Field(description="0.7 × bm25 / best bm25 + 0.3 × relevance / 100.")
-    snippet: str = Field(description="A window of the content around the match, terms in **bold**.")
-
-
-class SearchResults(BaseModel):
-    org_id: str
-    query: str
-    count: int
-    hits: list[SearchHit]
-
-
-class TodayItem(BaseModel):
-    item_type: Literal["candidate", "pursuit"]
-    item_id: str
-    label: str | None
-    state: str
-    owner: str | None
-    due_date: date | None
-    last_touch_at: datetime | None
-    hours_since_touch: float | None
-    tags: list[str] | None
-    value_band: str | None
-    forecast_value_usd: float | None
-    sla_metric: str | None
-    badge: str | None
-    urgency_points: float
-    value_points: float
-    stage_points: float
-    compliance_points: float
-    workload_points: float
-    priority_score: float
-    priority_tier: Tier
-    rank: int
-    why: str | None
-    built_at: datetime
-
-
-class TodayPanel(BaseModel):
-    org_id: str
-    built_at: datetime | None = Field(description="The as-of time of the build.")
-    total: int = Field(description="Rows matching the filters before the cap.")
-    count: int
-    limit: int
-    items: list[TodayItem]
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
-    snapshot_version: str
-    built_at: datetime
-    published_at: datetime
-
-
-_SNAPSHOT_ERRORS = {503: {"model": Problem, "description": "No snapshot yet, or it cannot be read."}}
-_NOT_FOUND = {404: {"model": Problem, "description": "No such card in this org."}}
-_NOT_MODIFIED = {304: {"description": "The card still matches `If-None-Match`; no body."}}
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -353,10 +67,6 @@ def etag_matches(if_none_match: list[str], etag: str) -> bool:
         if target in _OPAQUE_TAG.findall(value):
             return True
     return False
-
-
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _utc(value: Any) -> Any:
@@ -382,7 +92,7 @@ def _problem(status: int, detail: str, **headers: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
 
 
-_CARD_WHERE = "from snap.marts.memory_cards where org_id = ? and entity_type = ? and entity_id = ?"
+_CARD_WHERE = "from marts.memory_cards where org_id = ? and entity_type = ? and entity_id = ?"
 _CARD_JSON_COLUMNS = ("key_facts", "recent_activity", "decisions", "risks", "top_atoms")
 _CARD_SQL = (
     f"select {', '.join(_CARD_JSON_COLUMNS)}, atoms_total, version, etag, built_at {_CARD_WHERE} limit 1"
@@ -451,7 +161,7 @@ def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAP
         "/health",
         response_model=Health,
         tags=["meta"],
-        responses=_SNAPSHOT_ERRORS,
+        responses=SNAPSHOT_ERRORS,
         summary="The snapshot being served",
     )
     def health() -> Response:
@@ -501,7 +211,7 @@ def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAP
         "/orgs/{org_id}/cards/{entity_type}/{entity_id}",
         response_model=Card,
         tags=["memory"],
-        responses={**_NOT_MODIFIED, **_NOT_FOUND, **_SNAPSHOT_ERRORS},
+        responses={**NOT_MODIFIED, **NOT_FOUND, **SNAPSHOT_ERRORS},
         summary="One entity's memory card (ETag / If-None-Match)",
     )
     async def get_card(
@@ -527,7 +237,7 @@ def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAP
         "/orgs/{org_id}/search",
         response_model=SearchResults,
         tags=["memory"],
-        responses=_SNAPSHOT_ERRORS,
+        responses=SNAPSHOT_ERRORS,
         summary="Full-text search over the org's live memory atoms",
     )
     def search(
@@ -546,7 +256,6 @@ def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAP
         with store.cursor() as (cur, version):
             if version.fts_error:
                 raise SnapshotUnavailable(version.fts_error)
-            cur.execute(f"use {CATALOG}")  # memory.search names `marts.…` unqualified
             hits = search_atoms(
                 cur,
                 org_id,
@@ -584,7 +293,7 @@ def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAP
         "/orgs/{org_id}/today",
         response_model=TodayPanel,
         tags=["today"],
-        responses=_SNAPSHOT_ERRORS,
+        responses=SNAPSHOT_ERRORS,
         summary="The org's ranked Today panel (capped)",
     )
     def today(
@@ -603,10 +312,10 @@ def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAP
             params.append(tier)
         where_sql = " and ".join(where)
         with store.cursor() as (cur, version):
-            total = cur.execute(f"select count(*) from snap.marts.today_panel where {where_sql}", params)
+            total = cur.execute(f"select count(*) from marts.today_panel where {where_sql}", params)
             total = total.fetchone()[0]
             cur.execute(
-                f"select {_TODAY_COLUMNS} from snap.marts.today_panel where {where_sql} "
+                f"select {_TODAY_COLUMNS} from marts.today_panel where {where_sql} "
                 "order by rank, item_type, item_id limit ?",
                 [*params, limit],
             )

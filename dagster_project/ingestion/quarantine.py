@@ -9,7 +9,8 @@ from pathlib import Path
 import jiter
 import orjson
 
-from dagster_project.warehouse.store import connect
+from dagster_project.serving import reader
+from dagster_project.serving.reader import SYSTEM
 
 
 def _loads(text: str) -> object:
@@ -48,15 +49,13 @@ def export_quarantine(serving: Path, out: Path, *, reason: str | None = None) ->
     """Write every quarantined record (optionally of one reason) to `out`, and to `reasons_path(out)`
     its reason, file and line: beside the record, not in it, so the fixed line is the original record.
     Returns (written, whole-file entries)."""
-    con = connect(serving, read_only=True)
-    try:
+    # Every org's records: the export is the operator's, for the whole home.
+    with reader.connect(serving, SYSTEM) as con:
         rows = con.execute(
             "select file, line, reason, detail, raw from marts.quarantine "
             "where ($reason is null or reason = $reason) order by file, line",
             {"reason": reason},
         ).fetchall()
-    finally:
-        con.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     written = skipped = 0
     with out.open("wb") as handle, reasons_path(out).open("w", newline="", encoding="utf-8") as side:

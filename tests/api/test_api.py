@@ -389,7 +389,7 @@ def test_in_flight_request_keeps_its_version(home: Path):
         # The superseded file is gone from the path but stays readable for the cursor that holds it.
         assert version.retired
         row = cur.execute(
-            "select etag from snap.marts.memory_cards where org_id = ? and entity_id = ? and entity_type = ?",
+            "select etag from marts.memory_cards where org_id = ? and entity_id = ? and entity_type = ?",
             [A, "c1", "candidate"],
         ).fetchone()
         assert row == ('"etag-acme-c1-v1"',)

@@ -256,6 +256,27 @@ def test_quarantine_export_refuses_an_unknown_reason_code_and_lists_the_codes(tm
     assert not out.exists()
 
 
+def test_quarantine_export_of_an_unreadable_snapshot_says_why_without_a_traceback(tmp_path: Path):
+    (tmp_path / "serving.duckdb").write_bytes(b"not a database" * 100)
+    out = tmp_path / "q.jsonl"
+    result = runner.invoke(app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "cannot read the quarantine" in result.output
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not an escaped DuckDB error
+
+
+def test_quarantine_export_of_a_snapshot_without_a_quarantine_table_says_so(tmp_path: Path):
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "serving.duckdb")) as con:
+        con.execute("create schema marts")
+    out = tmp_path / "q.jsonl"
+    result = runner.invoke(app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "cannot read the quarantine" in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
 def test_quarantine_export_says_when_a_known_reason_has_no_records(tmp_path: Path):
     _snapshot_with_quarantine(tmp_path, [("a.jsonl", 3, "bad_json", "not JSON", "{oops")])
     out = tmp_path / "q.jsonl"

@@ -1,0 +1,195 @@
+"""The API's snapshot versions: one open snapshot per file version, shared by every request.
+
+Each version is `serving.reader.open_snapshot` (a private in-memory DuckDB with the file attached
+read-only) held open by the process; each request reads through a cursor of it (`cursor()`). The
+pipeline publishes by swapping a new file in with `os.replace`, so each request compares the file's
+identity (device, inode, size, mtime) with the open one's and opens the new file when it changed. The
+superseded version is closed once the last request using it is done; until then its (unlinked) file
+stays readable, so in-flight requests finish on the version they started on.
+
+The routes name their org in the path and bind it as a parameter, so the store reads with the
+system scope; a reader for one user's orgs would open `OrgScope` versions instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from dagster_project.memory.search import load_fts
+from dagster_project.serving import reader
+from dagster_project.serving.reader import (
+    SYSTEM,
+    Identity,
+    OpenSnapshot,
+    SnapshotIncompatible,
+    SnapshotMissing,
+    SnapshotUnavailable,
+)
+
+ETAG_CACHE_MAX = 200_000
+# Backoff when opening a snapshot races its replacement; the whole budget stays under a second.
+OPEN_RETRY_DELAYS_S: tuple[float, ...] = reader.RETRY_DELAYS_S
+
+
+@dataclass(eq=False)
+class SnapshotVersion:
+    """One open snapshot file: its identity on disk, its connection and `marts.snapshot_info`."""
+
+    snapshot: OpenSnapshot
+    info: dict[str, Any] | None
+    fts_error: str | None
+    users: int = 0
+    retired: bool = False
+    # Card etags seen in this (immutable) file, so a repeated revalidation needs no query; bounded.
+    etags: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> Identity:
+        return self.snapshot.identity
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        return self.snapshot.con
+
+    def remember_etag(self, key: tuple[str, str, str], etag: str) -> None:
+        if len(self.etags) >= ETAG_CACHE_MAX:
+            self.etags.clear()
+        self.etags[key] = etag
+
+    @property
+    def snapshot_version(self) -> str | None:
+        return self.info.get("snapshot_version") if self.info else None
+
+
+class SnapshotStore:
+    """Hands out cursors on the current snapshot version, reopening when the file was replaced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._current: SnapshotVersion | None = None
+
+    def _identity(self) -> Identity | None:
+        return reader.snapshot_identity(self.path)
+
+    def _missing(self) -> SnapshotMissing:
+        return SnapshotMissing(
+            f"no snapshot published yet at {self.path}: run `workstream run --home {self.path.parent}` first"
+        )
+
+    def _open(self) -> SnapshotVersion:
+        try:
+            snapshot = reader.open_snapshot(self.path, SYSTEM, retry_delays=OPEN_RETRY_DELAYS_S)
+        except SnapshotMissing:
+            raise self._missing() from None
+        except SnapshotUnavailable as exc:
+            raise SnapshotUnavailable(
+                f"the snapshot could not be opened, retry shortly: {exc.__cause__ or exc}"
+            ) from exc
+        return self._prepare(snapshot)
+
+    def _prepare(self, snapshot: OpenSnapshot) -> SnapshotVersion:
+        con = snapshot.con
+        fts_error = None
+        try:
+            load_fts(con)
+        except Exception as exc:  # search answers 503 with this; the other routes still work
+            fts_error = f"full-text search is unavailable: {exc}"
+        try:
+            cur = con.execute("select * from marts.snapshot_info limit 1")
+            names = [d[0] for d in cur.description]
+            row = cur.fetchone()
+            info = dict(zip(names, row, strict=True)) if row else None
+        except duckdb.CatalogException:
+            info = None
+        version = SnapshotVersion(snapshot, info, fts_error)
+        # Every card's etag, loaded once per (immutable) file in the background: a first-time
+        # revalidation is then answered like a repeated one, without DuckDB.
+        version.users += 1
+        threading.Thread(target=self._preload_etags, args=(version,), daemon=True).start()
+        return version
+
+    def _preload_etags(self, version: SnapshotVersion) -> None:
+        cursor = version.snapshot.cursor()
+        try:
+            rows = cursor.execute(
+                "select org_id, entity_type, entity_id, etag from marts.memory_cards limit ?",
+                [ETAG_CACHE_MAX],
+            ).fetchall()
+            version.etags.update(((org, kind, entity), etag) for org, kind, entity, etag in rows)
+        except duckdb.Error:
+            pass  # no cards table (an older snapshot): etags are then learnt per request
+        finally:
+            self.release(version, cursor)
+
+    def _retire(self, version: SnapshotVersion) -> None:
+        version.retired = True
+        if version.users == 0:
+            version.snapshot.close()
+
+    def checkout(self) -> tuple[SnapshotVersion, duckdb.DuckDBPyConnection]:
+        """The current version (opened or reopened as needed) and a new cursor on it; pair with `release`."""
+        identity = self._identity()
+        with self._lock:
+            current = self._current
+            if identity is None:
+                if current is not None:
+                    self._retire(current)
+                    self._current = None
+                raise self._missing()
+            if current is None or current.identity != identity:
+                fresh = self._open()
+                if current is not None:
+                    self._retire(current)
+                self._current = current = fresh
+            current.users += 1
+        # Outside the lock: a version with a user is never closed, and a cursor runs its own set-up.
+        try:
+            cursor = current.snapshot.cursor()
+        except BaseException:
+            with self._lock:
+                current.users -= 1
+            raise
+        return current, cursor
+
+    def fresh_version(self) -> SnapshotVersion | None:
+        """The open version if the file on disk is still it (one stat, no DuckDB); else None."""
+        current = self._current
+        if current is None or current.retired or self._identity() != current.identity:
+            return None
+        return current
+
+    def release(self, version: SnapshotVersion, cursor: duckdb.DuckDBPyConnection) -> None:
+        cursor.close()
+        with self._lock:
+            version.users -= 1
+            if version.retired and version.users == 0:
+                version.snapshot.close()
+
+    @contextmanager
+    def cursor(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, SnapshotVersion]]:
+        version, cursor = self.checkout()
+        try:
+            yield cursor, version
+        except (duckdb.CatalogException, duckdb.BinderException) as exc:
+            raise SnapshotIncompatible(
+                f"the snapshot lacks what this API needs (published by an older pipeline?): "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
+        except duckdb.IOException as exc:
+            raise SnapshotUnavailable(f"the snapshot could not be read, retry shortly: {exc}") from exc
+        finally:
+            self.release(version, cursor)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._current is not None:
+                self._retire(self._current)
+                self._current = None

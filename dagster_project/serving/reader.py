@@ -1,0 +1,322 @@
+"""The one way to read a published snapshot (`<home>/serving.duckdb`): read-only, in UTC, scoped.
+
+The pipeline publishes by writing a new file and swapping it in with `os.replace`, so a reader sees the
+old file or the new one. Each open is a private in-memory DuckDB with the file attached read-only as
+catalog `snapshot_file`: connecting to the path itself would hand back DuckDB's process-wide cached
+instance of the *old* file while someone still holds it open. Readers never name that catalog; they read
+`marts.<table>`, and what that name shows depends on the scope the connection was opened with:
+
+- `SystemScope` (publish, sensors, alerting, operator commands): every org; `marts` is the file's own.
+- `OrgScope(org_ids)` (a user's view): `marts` is a schema of views in the connection's own catalog, each
+  a mart with an `org_id` column filtered to the scope's orgs. Marts without `org_id` are left out unless
+  known to hold no org data (`ORG_FREE_TABLES`), so a query cannot forget the filter: the rows of other
+  orgs are not there to be read. Full-text search works too: the index's term dictionary is cut to
+  the scope's postings.
+
+An open that races the swap (or meets a half-written file) is retried a few times, then reported as
+`SnapshotUnavailable`; a missing file is `SnapshotMissing`, a snapshot without a table or column the
+reader asks for is `SnapshotIncompatible` — so a page or a route can say what to do, not show a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+import polars as pl
+
+from dagster_project.memory.search import FTS_SCHEMA, POSTINGS_TABLE
+
+T = TypeVar("T")
+
+# Backoff between attempts; the whole budget stays under a second so a page or a request never hangs.
+RETRY_DELAYS_S: tuple[float, ...] = (0.05, 0.15, 0.4)
+# The attached file. Only this module names it (a house rule checks): readers go through `marts`.
+CATALOG = "snapshot_file"
+SCHEMA = "marts"
+# Marts an org-scoped reader may see whole: they describe the snapshot, not any org's data.
+ORG_FREE_TABLES = frozenset({"snapshot_info"})
+
+Identity = tuple[int, int, int, int]
+
+
+class SnapshotMissing(RuntimeError):
+    """No snapshot has been published at the path yet."""
+
+
+class SnapshotUnavailable(RuntimeError):
+    """The snapshot exists but could not be opened, even after retries (being replaced, locked, corrupt)."""
+
+
+class SnapshotIncompatible(RuntimeError):
+    """The snapshot lacks a table or column the reader needs (published by an older pipeline)."""
+
+
+# --- scopes ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SystemScope:
+    """Every org: for the pipeline's own readers (publish checks, sensors, alerting, operator commands)."""
+
+
+@dataclass(frozen=True, init=False)
+class OrgScope:
+    """Only these orgs' rows: every mart with an `org_id` column is filtered to them."""
+
+    org_ids: frozenset[str]
+
+    def __init__(self, org_ids: Iterable[str]) -> None:
+        if isinstance(org_ids, str):  # a bare string would become a set of its characters
+            org_ids = [org_ids]
+        ids = frozenset(org_ids)
+        if not ids or not all(isinstance(o, str) and o for o in ids):
+            raise ValueError(f"an OrgScope needs one or more non-empty org ids, got {sorted(map(str, ids))}")
+        object.__setattr__(self, "org_ids", ids)
+
+
+SYSTEM = SystemScope()
+Scope = SystemScope | OrgScope
+
+
+# --- identity and info ----------------------------------------------------------------------------------
+
+
+def snapshot_identity(path: Path | str) -> Identity | None:
+    """The file's identity on disk (device, inode, size, mtime); None when it does not exist.
+
+    `os.replace` gives the new snapshot a new inode, so the identity changes on every publish.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def snapshot_token(path: Path | str) -> str | None:
+    """The identity as a short string (inode, size, mtime), for cache keys; None when there is no file."""
+    identity = snapshot_identity(path)
+    return None if identity is None else f"{identity[1]}-{identity[2]}-{identity[3]}"
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """`marts.snapshot_info`: which publish this is and the time its data is as of."""
+
+    snapshot_version: str
+    built_at: datetime | None
+    published_at: datetime | None
+    events: int
+
+    @property
+    def data_as_of(self) -> datetime | None:
+        """The as-of time of the build (earlier than `published_at` for a past view)."""
+        return self.built_at
+
+
+def read_info(con: duckdb.DuckDBPyConnection) -> SnapshotInfo | None:
+    """The snapshot's info row through a reader connection; None when the snapshot has none."""
+    try:
+        row = con.execute(
+            f"select snapshot_version, built_at, published_at, events from {SCHEMA}.snapshot_info limit 1"
+        ).fetchone()
+    except (duckdb.CatalogException, duckdb.BinderException):
+        return None
+    if row is None or row[0] is None:
+        return None
+    return SnapshotInfo(str(row[0]), row[1], row[2], int(row[3] or 0))
+
+
+# --- opening --------------------------------------------------------------------------------------------
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal, for the statements DuckDB cannot parameterise (ATTACH, a view's body)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _scoped_view(table: str, *, has_org: bool, scope: OrgScope) -> str | None:
+    """The body of the view an org-scoped reader sees as `marts.<table>`; None to leave the table out."""
+    source = f"{CATALOG}.{SCHEMA}.{_ident(table)}"
+    if has_org:
+        # View bodies cannot take parameters; the ids are literals (quotes doubled), fixed per connection.
+        orgs = ", ".join(_literal(o) for o in sorted(scope.org_ids))
+        return f"select * from {source} where org_id in ({orgs})"
+    if table in ORG_FREE_TABLES:
+        return f"select * from {source}"
+    return None
+
+
+def _scoped_search_index(con: duckdb.DuckDBPyConnection, scope: OrgScope) -> list[str]:
+    """What `memory.search` needs of the fts index schema, scoped: its `tokenize` macro (text in, terms
+    out) and the term dictionary cut to the terms in the scope's postings, so that the words of other
+    orgs' memory are not there to be listed. The index's own statistics span every org and stay out."""
+    has_dict = con.execute(
+        "select count(*) from duckdb_tables() where database_name = ? and schema_name = ? and table_name = 'dict'",
+        [CATALOG, FTS_SCHEMA],
+    ).fetchone()[0]
+    if not has_dict:
+        return []
+    fts = f"{CATALOG}.{FTS_SCHEMA}"
+    orgs = ", ".join(_literal(o) for o in sorted(scope.org_ids))
+    return [
+        f"create schema memory.{FTS_SCHEMA}",
+        f"create macro memory.{FTS_SCHEMA}.tokenize(s) as {fts}.tokenize(s)",
+        f"create view memory.{FTS_SCHEMA}.dict as select * from {fts}.dict where termid in "
+        f"(select termid from {CATALOG}.{POSTINGS_TABLE} where org_id in ({orgs}))",
+    ]
+
+
+def _expose(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
+    """Make `marts.<table>` mean what the scope may see, on this connection and every cursor of it."""
+    if isinstance(scope, SystemScope):
+        con.execute(f"use {CATALOG}")
+        return
+    columns = con.execute(
+        "select table_name, bool_or(column_name = 'org_id') from duckdb_columns() "
+        "where database_name = ? and schema_name = ? group by table_name order by table_name",
+        [CATALOG, SCHEMA],
+    ).fetchall()
+    statements = ["begin", f"create schema memory.{SCHEMA}"]
+    for table, has_org in columns:
+        body = _scoped_view(table, has_org=has_org, scope=scope)
+        if body is not None:
+            statements.append(f"create view memory.{SCHEMA}.{_ident(table)} as {body}")
+    if dict(columns).get(POSTINGS_TABLE.removeprefix(f"{SCHEMA}.")):
+        statements += _scoped_search_index(con, scope)
+    # One transaction: the scope's views appear together or not at all.
+    con.execute(";\n".join([*statements, "commit", "use memory"]))
+
+
+@dataclass(eq=False)
+class OpenSnapshot:
+    """One opened snapshot file: its identity, its scope and the connection that reads it."""
+
+    path: Path
+    identity: Identity
+    scope: Scope
+    con: duckdb.DuckDBPyConnection
+
+    @property
+    def token(self) -> str:
+        return f"{self.identity[1]}-{self.identity[2]}-{self.identity[3]}"
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for another thread, reading the same file through the same scope."""
+        cur = self.con.cursor()
+        # Settings are per connection: a cursor starts in the in-memory catalog and the machine's zone.
+        use = f"use {CATALOG}; " if isinstance(self.scope, SystemScope) else ""
+        cur.execute(f"{use}SET TimeZone = 'UTC'")
+        return cur
+
+    def info(self) -> SnapshotInfo | None:
+        return read_info(self.con)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def open_snapshot(
+    path: Path | str, scope: Scope = SYSTEM, *, retry_delays: Sequence[float] = RETRY_DELAYS_S
+) -> OpenSnapshot:
+    """Open the snapshot at `path` read-only (session time zone UTC) as `scope` sees it; close it after.
+
+    Raises SnapshotMissing when there is no file, SnapshotUnavailable when it cannot be opened in time.
+    """
+    path = Path(path)
+    last_error: Exception | None = None
+    for delay in (*retry_delays, None):
+        identity = snapshot_identity(path)
+        if identity is None:
+            raise SnapshotMissing(str(path))
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute(f"attach {_literal(str(path))} as {CATALOG} (read_only)")
+        except duckdb.Error as exc:
+            # Swapped or removed between the stat and the attach, locked, or a half-written file.
+            con.close()
+            last_error = exc
+            if delay is not None:
+                time.sleep(delay)
+            continue
+        if snapshot_identity(path) != identity:  # replaced meanwhile: which file did we get? open again
+            con.close()
+            continue
+        try:
+            _expose(con, scope)
+        except BaseException:
+            con.close()
+            raise
+        return OpenSnapshot(path, identity, scope, con)
+    if snapshot_identity(path) is None:
+        raise SnapshotMissing(str(path))
+    raise SnapshotUnavailable(f"{path}: {last_error}") from last_error
+
+
+def incompatible(exc: duckdb.Error) -> SnapshotIncompatible:
+    return SnapshotIncompatible(str(exc).splitlines()[0])
+
+
+@contextmanager
+def connect(
+    path: Path | str, scope: Scope = SYSTEM, *, retry_delays: Sequence[float] = RETRY_DELAYS_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived read-only connection to the snapshot for `scope`; a missing table or column in what
+    the block asks raises SnapshotIncompatible."""
+    snapshot = open_snapshot(path, scope, retry_delays=retry_delays)
+    try:
+        yield snapshot.con
+    except (duckdb.CatalogException, duckdb.BinderException) as exc:
+        raise incompatible(exc) from exc
+    finally:
+        snapshot.close()
+
+
+def run(
+    path: Path | str,
+    work: Callable[[duckdb.DuckDBPyConnection], T],
+    scope: Scope = SYSTEM,
+    *,
+    retry_delays: Sequence[float] = RETRY_DELAYS_S,
+) -> T:
+    """Call `work` with a short-lived connection to the snapshot; `work` must only read.
+
+    An IO error while it runs (the file swapped under it) runs it again on a fresh open, within the same
+    retry budget; a missing table or column is not transient and raises SnapshotIncompatible at once.
+    """
+    path = Path(path)
+    last_error: Exception | None = None
+    for delay in (*retry_delays, None):
+        with connect(path, scope, retry_delays=retry_delays) as con:
+            try:
+                return work(con)
+            except duckdb.IOException as exc:
+                last_error = exc
+        if delay is not None:
+            time.sleep(delay)
+    raise SnapshotUnavailable(f"{path}: {last_error}") from last_error
+
+
+def fetch(
+    path: Path | str,
+    sql: str,
+    params: Sequence[object] = (),
+    scope: Scope = SYSTEM,
+    *,
+    retry_delays: Sequence[float] = RETRY_DELAYS_S,
+) -> pl.DataFrame:
+    """Run one parameterised query against the snapshot and return a polars frame (timestamps in UTC)."""
+    return run(path, lambda con: con.execute(sql, list(params)).pl(), scope, retry_delays=retry_delays)

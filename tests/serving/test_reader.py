@@ -1,0 +1,168 @@
+"""The snapshot reader on small hand-made snapshots: typed errors, identity, info and scopes."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.serving import reader
+from dagster_project.serving.reader import OrgScope
+
+BUILT_AT = datetime(2026, 11, 1, tzinfo=UTC)
+PUBLISHED_AT = datetime(2026, 11, 1, 0, 5, tzinfo=UTC)
+NO_WAIT = (0.0, 0.0)
+
+
+def publish(home: Path, *, version: str = "v1", extra_org: str = "o2") -> Path:
+    """A snapshot with two orgs' rows, a mart without org_id and an info row, swapped in like a publish."""
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = home / f".serving-{version}.duckdb"
+    tmp.unlink(missing_ok=True)
+    with duckdb.connect(str(tmp)) as con:
+        con.execute(
+            """create schema marts;
+               create table marts.snapshot_info (
+                   snapshot_version varchar, built_at timestamptz, published_at timestamptz, events bigint);
+               create table marts.deals (org_id varchar, deal_id varchar, value double);
+               create table marts.org_free_secret (note varchar);"""
+        )
+        con.execute("insert into marts.snapshot_info values (?, ?, ?, 3)", [version, BUILT_AT, PUBLISHED_AT])
+        con.executemany(
+            "insert into marts.deals values (?, ?, ?)",
+            [("o1", "d1", 1.0), (extra_org, "d2", 2.0), (None, "d3", 3.0)],
+        )
+        con.execute("insert into marts.org_free_secret values ('every org at once')")
+    os.replace(tmp, home / "serving.duckdb")
+    return home / "serving.duckdb"
+
+
+def test_a_missing_snapshot_is_reported_as_missing(tmp_path: Path) -> None:
+    with pytest.raises(reader.SnapshotMissing):
+        reader.fetch(tmp_path / "serving.duckdb", "select 1", retry_delays=NO_WAIT)
+
+
+def test_a_file_that_is_not_a_database_is_retried_then_reported_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "serving.duckdb"
+    path.write_bytes(b"not a database" * 100)
+    with pytest.raises(reader.SnapshotUnavailable):
+        reader.fetch(path, "select 1", retry_delays=NO_WAIT)
+
+
+def test_a_missing_table_is_reported_as_incompatible(tmp_path: Path) -> None:
+    path = publish(tmp_path)
+    with pytest.raises(reader.SnapshotIncompatible, match="no_such_mart"):
+        reader.fetch(path, "select * from marts.no_such_mart", retry_delays=NO_WAIT)
+
+
+def test_the_system_scope_reads_every_org(tmp_path: Path) -> None:
+    path = publish(tmp_path)
+    frame = reader.fetch(path, "select deal_id from marts.deals order by deal_id")
+    assert frame["deal_id"].to_list() == ["d1", "d2", "d3"]
+
+
+def test_an_org_scope_reads_only_its_orgs_rows(tmp_path: Path) -> None:
+    path = publish(tmp_path)
+    frame = reader.fetch(path, "select org_id, deal_id from marts.deals", scope=OrgScope(["o1"]))
+    assert frame.rows() == [("o1", "d1")]
+
+
+def test_an_org_scope_hides_a_mart_without_org_id_unless_it_is_known_to_be_org_free(tmp_path: Path) -> None:
+    path = publish(tmp_path)
+    scope = OrgScope(["o1"])
+    with pytest.raises(reader.SnapshotIncompatible):
+        reader.fetch(path, "select * from marts.org_free_secret", scope=scope)
+    info = reader.fetch(path, "select snapshot_version from marts.snapshot_info", scope=scope)
+    assert info["snapshot_version"].to_list() == ["v1"]
+
+
+def test_an_org_id_with_a_quote_is_matched_as_text_not_read_as_sql(tmp_path: Path) -> None:
+    hostile = "o1') or (1=1"
+    path = publish(tmp_path, extra_org=hostile)
+    frame = reader.fetch(path, "select deal_id from marts.deals", scope=OrgScope([hostile]))
+    assert frame["deal_id"].to_list() == ["d2"]
+
+
+def test_an_org_scope_needs_at_least_one_org_and_takes_a_bare_string_as_one_org() -> None:
+    with pytest.raises(ValueError):
+        OrgScope([])
+    with pytest.raises(ValueError):
+        OrgScope([""])
+    assert OrgScope("acme").org_ids == frozenset({"acme"})
+
+
+def test_cursors_of_an_open_snapshot_keep_its_scope_and_read_in_utc(tmp_path: Path) -> None:
+    path = publish(tmp_path)
+    for scope, expected in ((reader.SYSTEM, 3), (OrgScope(["o1"]), 1)):
+        snapshot = reader.open_snapshot(path, scope)
+        try:
+            cur = snapshot.cursor()
+            assert cur.execute("select count(*) from marts.deals").fetchone()[0] == expected
+            assert cur.execute("select current_setting('TimeZone')").fetchone()[0] in ("UTC", "Etc/UTC")
+        finally:
+            snapshot.close()
+
+
+def test_the_info_names_the_version_and_the_time_the_data_is_as_of(tmp_path: Path) -> None:
+    path = publish(tmp_path)
+    snapshot = reader.open_snapshot(path)
+    try:
+        info = snapshot.info()
+    finally:
+        snapshot.close()
+    assert info is not None
+    assert (info.snapshot_version, info.data_as_of, info.published_at) == ("v1", BUILT_AT, PUBLISHED_AT)
+
+
+def test_an_open_snapshot_keeps_reading_its_file_after_a_new_publish(tmp_path: Path) -> None:
+    path = publish(tmp_path, version="v1")
+    first_token = reader.snapshot_token(path)
+    snapshot = reader.open_snapshot(path)
+    try:
+        publish(tmp_path, version="v2")
+        assert snapshot.info().snapshot_version == "v1"
+        assert snapshot.token == first_token
+    finally:
+        snapshot.close()
+    assert reader.snapshot_token(path) != first_token
+    with reader.connect(path) as con:
+        assert reader.read_info(con).snapshot_version == "v2"
+
+
+def test_search_under_an_org_scope_finds_its_org_and_nothing_of_another(tmp_path: Path) -> None:
+    from dagster_project.memory import search as memory
+    from tests.api.test_api import A, B
+    from tests.api.test_api import publish as publish_with_memory
+
+    publish_with_memory(tmp_path)
+    path = tmp_path / "serving.duckdb"
+
+    def hits(scope: reader.Scope, org: str) -> list[str]:
+        def work(con: duckdb.DuckDBPyConnection) -> list[str]:
+            memory.load_fts(con)
+            return [h.atom_id for h in memory.search(con, org, "pricing")]
+
+        return reader.run(path, work, scope)
+
+    assert hits(OrgScope([A]), A) == hits(reader.SYSTEM, A) != []
+    assert hits(reader.SYSTEM, B) != []
+    assert hits(OrgScope([A]), B) == []
+
+
+def test_an_org_scope_lists_only_the_words_of_its_orgs_memory(tmp_path: Path) -> None:
+    from dagster_project.memory.search import FTS_SCHEMA
+    from tests.api.test_api import A
+    from tests.api.test_api import publish as publish_with_memory
+
+    publish_with_memory(tmp_path)
+    path = tmp_path / "serving.duckdb"
+    sql = f"select term from {FTS_SCHEMA}.dict where term = 'globex'"  # a word only the other org wrote
+    assert reader.fetch(path, sql).height == 1
+    assert reader.fetch(path, sql, scope=OrgScope([A])).height == 0
+    assert (
+        reader.fetch(path, f"select count(*) as n from {FTS_SCHEMA}.dict", scope=OrgScope([A]))["n"].item()
+        > 0
+    )
