@@ -38,8 +38,6 @@ KNOWN_LONG = {
     "dagster_project/ingestion/readers.py",
     "dagster_project/ingestion/validation.py",
     "dagster_project/lifecycle/fold.py",
-    "dagster_project/memory/capture.py",
-    "dagster_project/memory/governance.py",
     "streamlit_app/lib/charts.py",
     "streamlit_app/lib/queries.py",
 }
