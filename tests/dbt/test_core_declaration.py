@@ -84,3 +84,18 @@ def test_the_generated_ddl_creates_each_table_as_declared() -> None:
         for i, (t, column, kind, not_null) in enumerate(r for r in rows if r[0] == table)
     )
     assert got == expected
+
+
+def test_the_dbt_core_fixture_fills_cluster_id_for_every_clustered_table() -> None:
+    from core_fixture import create_core_tables, insert_core_rows
+
+    atom = {
+        "org_id": "acme", "atom_id": "m-1", "entity_type": "client", "entity_id": "c-1", "atom_type": "note",
+        "content": "Prefers email", "source": "note", "trust_weight": 1.0,
+        "occurred_at": "2026-11-01T00:00:00+00:00", "expires_explicit": False, "content_hash": "h",
+        "version": 1, "event_id": "e-1",
+    }  # fmt: skip
+    with duckdb.connect() as con:
+        create_core_tables(con)
+        assert insert_core_rows(con, "memory_atoms", [atom]) == 1
+        assert con.execute("select cluster_id from core.memory_atoms").fetchall() == [("cluster-fixture",)]
