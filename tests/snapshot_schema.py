@@ -165,17 +165,6 @@ def insert_rows(
     )
 
 
-def insert_dicts(con: duckdb.DuckDBPyConnection, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert rows given as {column: value} (all with the same keys) by column name."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    for row in rows:
-        if list(row) != columns:
-            raise FixtureSchemaError(f"marts.{name}: rows name different columns: {list(row)} vs {columns}")
-    insert_rows(con, name, columns, [tuple(r.values()) for r in rows])
-
-
 def served_columns(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[tuple[str, str], ...]]:
     """The (column, type) list of every `marts` table in an open snapshot, as DuckDB reports them."""
     rows = con.execute(
