@@ -35,7 +35,7 @@ import polars as pl
 
 from dagster_project.config.registry import CONFIG_EVENT, ConfigRegistry
 from dagster_project.lifecycle.fold import FoldResult, fold
-from dagster_project.lifecycle.store import ensure_core_schema
+from dagster_project.lifecycle.store import CORE, ensure_core_schema, polars_schema
 from dagster_project.memory.capture import capture_atoms
 
 Key = tuple[str, str]  # (org_id, event_id)
@@ -45,161 +45,12 @@ FaultHook = Callable[[str, str, list[dict[str, Any]]], None]  # (org_id, cluster
 CONFIG_CLUSTER = "org-config"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TS = pl.Datetime("us", "UTC")
-_LIST = pl.List(pl.Utf8)
-
-# Column types of the rows the fold returns, per core table (cluster_id is added on write).
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "signals": {
-        "org_id": pl.Utf8,
-        "signal_id": pl.Utf8,
-        "status": pl.Utf8,
-        "owner": pl.Utf8,
-        "source_type": pl.Utf8,
-        "created_at": _TS,
-        "first_touched_at": _TS,
-        "dismissed_at": _TS,
-        "linked_at": _TS,
-        "linked_candidate_id": pl.Utf8,
-        "linked_candidate_ids": _LIST,
-        "entered_state_at": _TS,
-        "last_event_at": _TS,
-    },
-    "candidates": {
-        "org_id": pl.Utf8,
-        "candidate_id": pl.Utf8,
-        "status": pl.Utf8,
-        "owner": pl.Utf8,
-        "title": pl.Utf8,
-        "client_id": pl.Utf8,
-        "value_band": pl.Utf8,
-        "tags": _LIST,
-        "signal_ids": _LIST,
-        "pursuit_id": pl.Utf8,
-        "entered_state_at": _TS,
-        "created_at": _TS,
-        "last_event_at": _TS,
-    },
-    "pursuits": {
-        "org_id": pl.Utf8,
-        "pursuit_id": pl.Utf8,
-        "candidate_id": pl.Utf8,
-        "stage": pl.Utf8,
-        "owner": pl.Utf8,
-        "capture_lead": pl.Utf8,
-        "client_id": pl.Utf8,
-        "due_date": pl.Date,
-        "forecast_value_usd": pl.Float64,
-        "compliance_score": pl.Float64,
-        "pink_checklist": pl.Utf8,
-        "pink_missing": _LIST,
-        "pink_completion_pct": pl.Float64,
-        "red_checklist": pl.Utf8,
-        "red_missing": _LIST,
-        "red_completion_pct": pl.Float64,
-        "proposals_sent": pl.Int32,
-        "first_proposal_sent_at": _TS,
-        "latest_proposal_id": pl.Utf8,
-        "latest_proposal_version": pl.Int32,
-        "outcome": pl.Utf8,
-        "reason_code": pl.Utf8,
-        "reason": pl.Utf8,
-        "missing_reason": pl.Boolean,
-        "entered_state_at": _TS,
-        "created_at": _TS,
-        "closed_at": _TS,
-        "last_event_at": _TS,
-    },
-    "client_parts": {
-        "org_id": pl.Utf8,
-        "client_id": pl.Utf8,
-        "name": pl.Utf8,
-        "domain": pl.Utf8,
-        "industry": pl.Utf8,
-        "created_at": _TS,
-        "last_event_at": _TS,
-    },
-    "transitions": {
-        "org_id": pl.Utf8,
-        "entity_type": pl.Utf8,
-        "entity_id": pl.Utf8,
-        "from_state": pl.Utf8,
-        "to_state": pl.Utf8,
-        "occurred_at": _TS,
-        "event_id": pl.Utf8,
-        "warned": pl.Boolean,
-    },
-    "rejected_events": {
-        "org_id": pl.Utf8,
-        "event_id": pl.Utf8,
-        "event_name": pl.Utf8,
-        "entity_type": pl.Utf8,
-        "entity_id": pl.Utf8,
-        "occurred_at": _TS,
-        "rule": pl.Utf8,
-        "detail": pl.Utf8,
-        "outcome": pl.Utf8,
-    },
-    "event_outcomes": {
-        "org_id": pl.Utf8,
-        "event_id": pl.Utf8,
-        "event_name": pl.Utf8,
-        "entity_type": pl.Utf8,
-        "entity_id": pl.Utf8,
-        "occurred_at": _TS,
-        "outcome": pl.Utf8,
-    },
-}
-SCHEMAS["memory_atoms"] = {
-    "org_id": pl.Utf8,
-    "atom_id": pl.Utf8,
-    "entity_type": pl.Utf8,
-    "entity_id": pl.Utf8,
-    "client_id": pl.Utf8,
-    "atom_type": pl.Utf8,
-    "content": pl.Utf8,
-    "source": pl.Utf8,
-    "source_system": pl.Utf8,
-    "source_url": pl.Utf8,
-    "trust_weight": pl.Float64,
-    "tags": _LIST,
-    "rule": pl.Utf8,
-    "classified_by": pl.Utf8,
-    "actor": pl.Utf8,
-    "occurred_at": _TS,
-    "expires_at": _TS,
-    "expires_explicit": pl.Boolean,
-    "content_hash": pl.Utf8,
-    "version": pl.Int32,
-    "event_id": pl.Utf8,
-    "corrected_at": _TS,
-    "last_audit_id": pl.Utf8,
-}
-SCHEMAS["memory_audit"] = {
-    "org_id": pl.Utf8,
-    "audit_id": pl.Utf8,
-    "action": pl.Utf8,
-    "atom_id": pl.Utf8,
-    "entity_type": pl.Utf8,
-    "entity_id": pl.Utf8,
-    "actor": pl.Utf8,
-    "occurred_at": _TS,
-    "reason": pl.Utf8,
-    "content_hash": pl.Utf8,
-    "old_content_hash": pl.Utf8,
-    "new_content_hash": pl.Utf8,
-    "version": pl.Int32,
-}
+# Column types of the rows the fold returns, per core table (cluster_id is added on write): from the
+# tables' one declaration in lifecycle/store.py.
+SCHEMAS: dict[str, dict[str, Any]] = {t.name: polars_schema(t.name) for t in CORE if t.clustered}
 CLUSTERED_TABLES = tuple(SCHEMAS)
 CLUSTER_KEY = ("org_id", "entity_type", "entity_id")
-CONFIG_SCHEMA: dict[str, Any] = {
-    "org_id": pl.Utf8,
-    "key": pl.Utf8,
-    "value": pl.Utf8,
-    "effective_from": _TS,
-    "effective_to": _TS,
-    "event_id": pl.Utf8,
-    "source": pl.Utf8,
-}
+CONFIG_SCHEMA: dict[str, Any] = polars_schema("config_registry")
 
 
 @dataclass

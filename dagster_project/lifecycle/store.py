@@ -4,207 +4,305 @@ Every entity row carries the `cluster_id` of the group of entities whose events 
 (a candidate, the signals it links and the pursuit it was promoted to). A re-fold replaces exactly the
 rows of the clusters it touched, in one transaction, so an interrupted apply leaves the old rows and
 a rerun writes the same new ones. dbt reads these tables as sources (`source('core', …)`).
+
+Each table is declared once, below (`CORE`): name, meaning, columns with their DuckDB types. The DDL is
+generated from it, the apply's row schemas can be (`polars_schema`), and a test holds dbt's source
+declarations (dbt/models/staging/lifecycle/_lifecycle__sources.yml) to the same columns in the same order.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
+import polars as pl
 
-CORE_TABLES = (
-    "signals",
-    "candidates",
-    "pursuits",
-    "client_parts",
-    "transitions",
-    "rejected_events",
-    "event_outcomes",
-    "config_registry",
-    "memory_atoms",
-    "memory_audit",
-    "entity_clusters",
-    "apply_state",
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB type
+    not_null: bool = False
+
+
+@dataclass(frozen=True)
+class CoreTable:
+    """One `core` table; a clustered one ends with the internal `cluster_id` the apply adds on write."""
+
+    name: str
+    doc: str
+    columns: tuple[Column, ...]  # without `cluster_id` for a clustered table
+    clustered: bool = True
+
+    @property
+    def all_columns(self) -> tuple[Column, ...]:
+        """Every column in table order, `cluster_id` included."""
+        return (*self.columns, Column("cluster_id", "varchar", True)) if self.clustered else self.columns
+
+    @property
+    def ddl(self) -> str:
+        spec = ",\n".join(
+            f"    {c.name} {c.type}{' not null' if c.not_null else ''}" for c in self.all_columns
+        )
+        return f"-- {self.doc}\ncreate table if not exists core.{self.name} (\n{spec}\n);"
+
+
+def _table(name: str, doc: str, columns: str, *, clustered: bool = True) -> CoreTable:
+    """A table from `name type [not null]` lines (`#` lines are comments)."""
+    parsed = []
+    for line in columns.strip().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        not_null = line.endswith(" not null")
+        column, kind = line.removesuffix(" not null").split(None, 1)
+        parsed.append(Column(column, kind, not_null))
+    return CoreTable(name, doc, tuple(parsed), clustered)
+
+
+CORE: tuple[CoreTable, ...] = (
+    _table(
+        "signals",
+        "Current state of every signal, one row per (org_id, signal_id).",
+        """
+        org_id varchar not null
+        signal_id varchar not null
+        status varchar not null
+        owner varchar
+        source_type varchar
+        created_at timestamptz not null
+        first_touched_at timestamptz
+        dismissed_at timestamptz
+        linked_at timestamptz
+        linked_candidate_id varchar
+        linked_candidate_ids varchar[]
+        entered_state_at timestamptz
+        last_event_at timestamptz
+        """,
+    ),
+    _table(
+        "candidates",
+        "Current state of every candidate, one row per (org_id, candidate_id).",
+        """
+        org_id varchar not null
+        candidate_id varchar not null
+        status varchar not null
+        owner varchar
+        title varchar
+        client_id varchar
+        value_band varchar
+        tags varchar[]
+        signal_ids varchar[]
+        pursuit_id varchar
+        entered_state_at timestamptz
+        created_at timestamptz not null
+        last_event_at timestamptz
+        """,
+    ),
+    _table(
+        "pursuits",
+        "Current state of every pursuit, one row per (org_id, pursuit_id).",
+        """
+        org_id varchar not null
+        pursuit_id varchar not null
+        candidate_id varchar not null
+        stage varchar not null
+        owner varchar
+        capture_lead varchar
+        client_id varchar
+        due_date date
+        forecast_value_usd double
+        compliance_score double
+        pink_checklist json
+        pink_missing varchar[]
+        pink_completion_pct double
+        red_checklist json
+        red_missing varchar[]
+        red_completion_pct double
+        proposals_sent integer
+        first_proposal_sent_at timestamptz
+        latest_proposal_id varchar
+        latest_proposal_version integer
+        outcome varchar
+        reason_code varchar
+        reason varchar
+        missing_reason boolean
+        entered_state_at timestamptz
+        created_at timestamptz not null
+        closed_at timestamptz
+        last_event_at timestamptz
+        """,
+    ),
+    _table(
+        "client_parts",
+        (
+            "Clients exist once referenced: each cluster contributes what it knows (first reference; fields from "
+            "client.updated), and the `clients` mart aggregates the parts per client."
+        ),
+        """
+        org_id varchar not null
+        client_id varchar not null
+        name varchar
+        domain varchar
+        industry varchar
+        created_at timestamptz not null
+        last_event_at timestamptz
+        """,
+    ),
+    _table(
+        "transitions",
+        "Every state change the fold applied (warned ones flagged).",
+        """
+        org_id varchar not null
+        entity_type varchar not null
+        entity_id varchar not null
+        from_state varchar
+        to_state varchar not null
+        occurred_at timestamptz not null
+        event_id varchar not null
+        warned boolean not null
+        """,
+    ),
+    _table(
+        "rejected_events",
+        "Every event the fold refused or warned about, with the rule it broke.",
+        """
+        org_id varchar not null
+        event_id varchar not null
+        event_name varchar not null
+        entity_type varchar not null
+        entity_id varchar not null
+        occurred_at timestamptz not null
+        rule varchar not null
+        detail varchar
+        outcome varchar not null
+        """,
+    ),
+    _table(
+        "event_outcomes",
+        "One row per accepted event the apply step has judged: applied | warned | rejected | ignored.",
+        """
+        org_id varchar not null
+        event_id varchar not null
+        event_name varchar not null
+        entity_type varchar not null
+        entity_id varchar not null
+        occurred_at timestamptz not null
+        outcome varchar not null
+        """,
+    ),
+    _table(
+        "config_registry",
+        "Each org's config values with the time span each was in force.",
+        """
+        org_id varchar not null
+        key varchar not null
+        value json
+        effective_from timestamptz
+        effective_to timestamptz
+        event_id varchar
+        source varchar not null
+        """,
+        clustered=False,
+    ),
+    _table(
+        "memory_atoms",
+        (
+            "Memory atoms captured from the cluster's events (not redacted; expiry and relevance are judged in "
+            "dbt at the as-of time, since they move with time even when no event does)."
+        ),
+        """
+        org_id varchar not null
+        atom_id varchar not null
+        entity_type varchar not null
+        entity_id varchar not null
+        client_id varchar
+        atom_type varchar not null
+        content varchar not null
+        source varchar not null
+        source_system varchar
+        source_url varchar
+        trust_weight double not null
+        tags varchar[]
+        rule varchar
+        classified_by varchar
+        actor varchar
+        occurred_at timestamptz not null
+        expires_at timestamptz
+        expires_explicit boolean not null
+        content_hash varchar not null
+        version integer not null
+        event_id varchar not null
+        corrected_at timestamptz
+        last_audit_id varchar
+        """,
+    ),
+    _table(
+        "memory_audit",
+        (
+            "Governance audit: who, when, why and content hashes of each correction and redaction (never "
+            "content)."
+        ),
+        """
+        org_id varchar not null
+        audit_id varchar not null
+        action varchar not null
+        atom_id varchar not null
+        entity_type varchar
+        entity_id varchar
+        actor varchar
+        occurred_at timestamptz not null
+        reason varchar
+        content_hash varchar
+        old_content_hash varchar
+        new_content_hash varchar
+        version integer
+        """,
+    ),
+    _table(
+        "entity_clusters",
+        "Which cluster every entity (and every entity an event links to) belongs to.",
+        """
+        org_id varchar not null
+        entity_type varchar not null
+        entity_id varchar not null
+        cluster_id varchar not null
+        # The entity's earliest event in its last fold (null: none): lets a re-fold skip older log row groups.
+        first_event_at timestamptz
+        """,
+        clustered=False,
+    ),
+    _table(
+        "apply_state",
+        "The as-of time the core tables were last computed for (one row).",
+        """
+        as_of timestamptz not null
+        applied_at timestamptz not null
+        """,
+        clustered=False,
+    ),
 )
+CORE_BY_NAME = {t.name: t for t in CORE}
+CORE_TABLES = tuple(CORE_BY_NAME)
+CORE_DDL = "create schema if not exists core;\n" + "\n".join(t.ddl for t in CORE) + "\n"
 
-CORE_DDL = """
-create schema if not exists core;
-create table if not exists core.signals (
-    org_id varchar not null,
-    signal_id varchar not null,
-    status varchar not null,
-    owner varchar,
-    source_type varchar,
-    created_at timestamptz not null,
-    first_touched_at timestamptz,
-    dismissed_at timestamptz,
-    linked_at timestamptz,
-    linked_candidate_id varchar,
-    linked_candidate_ids varchar[],
-    entered_state_at timestamptz,
-    last_event_at timestamptz,
-    cluster_id varchar not null
-);
-create table if not exists core.candidates (
-    org_id varchar not null,
-    candidate_id varchar not null,
-    status varchar not null,
-    owner varchar,
-    title varchar,
-    client_id varchar,
-    value_band varchar,
-    tags varchar[],
-    signal_ids varchar[],
-    pursuit_id varchar,
-    entered_state_at timestamptz,
-    created_at timestamptz not null,
-    last_event_at timestamptz,
-    cluster_id varchar not null
-);
-create table if not exists core.pursuits (
-    org_id varchar not null,
-    pursuit_id varchar not null,
-    candidate_id varchar not null,
-    stage varchar not null,
-    owner varchar,
-    capture_lead varchar,
-    client_id varchar,
-    due_date date,
-    forecast_value_usd double,
-    compliance_score double,
-    pink_checklist json,
-    pink_missing varchar[],
-    pink_completion_pct double,
-    red_checklist json,
-    red_missing varchar[],
-    red_completion_pct double,
-    proposals_sent integer,
-    first_proposal_sent_at timestamptz,
-    latest_proposal_id varchar,
-    latest_proposal_version integer,
-    outcome varchar,
-    reason_code varchar,
-    reason varchar,
-    missing_reason boolean,
-    entered_state_at timestamptz,
-    created_at timestamptz not null,
-    closed_at timestamptz,
-    last_event_at timestamptz,
-    cluster_id varchar not null
-);
--- Clients exist once referenced: each cluster contributes what it knows (first reference; fields from
--- client.updated), and the `clients` mart aggregates the parts per client.
-create table if not exists core.client_parts (
-    org_id varchar not null,
-    client_id varchar not null,
-    name varchar,
-    domain varchar,
-    industry varchar,
-    created_at timestamptz not null,
-    last_event_at timestamptz,
-    cluster_id varchar not null
-);
-create table if not exists core.transitions (
-    org_id varchar not null,
-    entity_type varchar not null,
-    entity_id varchar not null,
-    from_state varchar,
-    to_state varchar not null,
-    occurred_at timestamptz not null,
-    event_id varchar not null,
-    warned boolean not null,
-    cluster_id varchar not null
-);
-create table if not exists core.rejected_events (
-    org_id varchar not null,
-    event_id varchar not null,
-    event_name varchar not null,
-    entity_type varchar not null,
-    entity_id varchar not null,
-    occurred_at timestamptz not null,
-    rule varchar not null,
-    detail varchar,
-    outcome varchar not null,
-    cluster_id varchar not null
-);
--- One row per accepted event the apply step has judged: applied | warned | rejected | ignored.
-create table if not exists core.event_outcomes (
-    org_id varchar not null,
-    event_id varchar not null,
-    event_name varchar not null,
-    entity_type varchar not null,
-    entity_id varchar not null,
-    occurred_at timestamptz not null,
-    outcome varchar not null,
-    cluster_id varchar not null
-);
-create table if not exists core.config_registry (
-    org_id varchar not null,
-    key varchar not null,
-    value json,
-    effective_from timestamptz,
-    effective_to timestamptz,
-    event_id varchar,
-    source varchar not null
-);
--- Memory atoms captured from the cluster's events (not redacted; expiry and relevance are judged in dbt
--- at the as-of time, since they move with time even when no event does).
-create table if not exists core.memory_atoms (
-    org_id varchar not null,
-    atom_id varchar not null,
-    entity_type varchar not null,
-    entity_id varchar not null,
-    client_id varchar,
-    atom_type varchar not null,
-    content varchar not null,
-    source varchar not null,
-    source_system varchar,
-    source_url varchar,
-    trust_weight double not null,
-    tags varchar[],
-    rule varchar,
-    classified_by varchar,
-    actor varchar,
-    occurred_at timestamptz not null,
-    expires_at timestamptz,
-    expires_explicit boolean not null,
-    content_hash varchar not null,
-    version integer not null,
-    event_id varchar not null,
-    corrected_at timestamptz,
-    last_audit_id varchar,
-    cluster_id varchar not null
-);
--- Governance audit: who, when, why and content hashes of each correction and redaction (never content).
-create table if not exists core.memory_audit (
-    org_id varchar not null,
-    audit_id varchar not null,
-    action varchar not null,
-    atom_id varchar not null,
-    entity_type varchar,
-    entity_id varchar,
-    actor varchar,
-    occurred_at timestamptz not null,
-    reason varchar,
-    content_hash varchar,
-    old_content_hash varchar,
-    new_content_hash varchar,
-    version integer,
-    cluster_id varchar not null
-);
--- Which cluster every entity (and every entity an event links to) belongs to.
-create table if not exists core.entity_clusters (
-    org_id varchar not null,
-    entity_type varchar not null,
-    entity_id varchar not null,
-    cluster_id varchar not null,
-    -- The entity's earliest event in its last fold (null: none): lets a re-fold skip older log row groups.
-    first_event_at timestamptz
-);
--- The as-of time the core tables were last computed for (one row).
-create table if not exists core.apply_state (
-    as_of timestamptz not null,
-    applied_at timestamptz not null
-);
-"""
+# How the apply's polars frames carry each DuckDB type (JSON travels as text, timestamps in UTC).
+_POLARS = {
+    "varchar": pl.Utf8,
+    "json": pl.Utf8,
+    "varchar[]": pl.List(pl.Utf8),
+    "timestamptz": pl.Datetime("us", "UTC"),
+    "date": pl.Date,
+    "double": pl.Float64,
+    "integer": pl.Int32,
+    "bigint": pl.Int64,
+    "boolean": pl.Boolean,
+}
+
+
+def polars_schema(table: str) -> dict[str, pl.DataType]:
+    """The polars schema of a table's rows as the fold returns them (no `cluster_id`: added on write)."""
+    return {c.name: _POLARS[c.type] for c in CORE_BY_NAME[table].columns}
 
 
 def ensure_core_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -8,8 +8,8 @@ id, version + 1, audit row) and `memory.redacted` removes it (tombstone, audit r
 
 Ids (contract "Memory defaults"): a note's or an explicit atom's `atom_id` is its event's `event_id`
 (an explicit `payload.atom_id` wins for `memory.recorded`); an automatic atom's is
-`<event_id>:<rule>`, rules below (`AUTO_RULES`), with `:<signal_id>` after `linked` because one
-event may link several signals.
+`<event_id>:<rule>`, rules in memory/atoms.py (`AUTO_RULES`), with `:<signal_id>` after `linked`
+because one event may link several signals.
 
 Choices where the contract is silent:
 - Everything is judged as of `as_of`: events after it are left out — except redactions, which apply at
@@ -39,9 +39,7 @@ Choices where the contract is silent:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,114 +47,24 @@ from dagster_project.config.registry import ConfigRegistry
 from dagster_project.contract.events import ATOM_TYPES
 from dagster_project.contract.states import Outcome
 from dagster_project.lifecycle.fold import FoldResult, event_order
+from dagster_project.memory.atoms import (
+    AUTO_RULES,
+    CORRECTED,
+    NOTE_EVENTS,
+    RECORDED,
+    REDACTED,
+    Event,
+    MemoryResult,
+    Row,
+    clean_text,
+    content_hash,
+    erased_hash,
+    explicit_atom_id,
+    explicit_time,
+    payload_of,
+    source_trust,
+)
 from dagster_project.memory.classify import classify
-
-Event = Mapping[str, Any]
-Row = dict[str, Any]
-
-NOTE_EVENTS = ("signal.note_added", "candidate.note_added", "pursuit.note_added", "client.note_added")
-RECORDED, CORRECTED, REDACTED = "memory.recorded", "memory.corrected", "memory.redacted"
-# What a correction's scrub (memory/governance.py) leaves in place of the old text in the event log.
-CORRECTED_MARKER = "[corrected: {audit_id}]"
-# Payload key a scrub adds: atom id → the hash of the content the event gave that atom before its text
-# was erased, so the audit trail and the redaction tombstones keep the real hashes after a re-fold.
-ERASED_HASHES = "erased_hashes"
-
-# Automatic atom rules: `<event_id>:<rule>` → (atom_type, what it records).
-AUTO_RULES: dict[str, tuple[str, str]] = {
-    "created": ("status", "a signal, candidate or client came to exist"),
-    "touched": ("status", "a signal's first touch"),
-    "linked": ("status", "a signal linked to a candidate (`linked:<signal_id>`)"),
-    "dismissed": ("status", "a signal dismissed, with the reason"),
-    "status_changed": ("status", "a candidate status change, with the reason"),
-    "promoted": ("status", "a candidate promoted to a pursuit"),
-    "pursuit_created": ("status", "the pursuit a promotion created"),
-    "stage_changed": ("status", "a pursuit stage change other than won/lost"),
-    "won": ("decision", "a pursuit won, with reason and reason code"),
-    "lost": ("decision", "a pursuit lost, with reason and reason code"),
-    "proposal_sent": ("status", "a proposal sent"),
-    "updated": ("status", "a client's details changed after its creation"),
-    "gate_pink_incomplete": ("risk", "a stage change blocked (or warned) by the pink gate"),
-    "gate_red_incomplete": ("risk", "a stage change blocked (or warned) by the red gate"),
-    "gate_no_sent_proposal": ("risk", "a win blocked (or warned) for want of a sent proposal"),
-}
-
-ATOM_COLUMNS = (
-    "org_id",
-    "atom_id",
-    "entity_type",
-    "entity_id",
-    "client_id",
-    "atom_type",
-    "content",
-    "source",  # system | note | explicit
-    "source_system",
-    "source_url",
-    "trust_weight",
-    "tags",
-    "rule",  # the capture rule (AUTO_RULES key, `note` or `recorded`)
-    "classified_by",  # a note's matched classifier rule, else None
-    "actor",
-    "occurred_at",
-    "expires_at",
-    "expires_explicit",  # an explicit `expires_at` (else retention from occurred_at, config in force at as-of)
-    "content_hash",
-    "version",
-    "event_id",
-    "corrected_at",
-    "last_audit_id",  # the audit row of the latest correction
-)
-AUDIT_COLUMNS = (
-    "org_id",
-    "audit_id",  # the governance event's event_id
-    "action",  # correct | redact
-    "atom_id",
-    "entity_type",
-    "entity_id",
-    "actor",  # who
-    "occurred_at",  # when
-    "reason",  # why
-    "content_hash",  # redact: the content's hash when redacted (None if never seen)
-    "old_content_hash",  # correct: before
-    "new_content_hash",  # correct: after
-    "version",  # correct: the version it produced
-)
-
-
-def normalize(content: str) -> str:
-    """Content as compared for dedup: trimmed, inner whitespace collapsed, lower case."""
-    return " ".join(str(content).split()).lower()
-
-
-def content_hash(content: str) -> str:
-    """sha256 (hex) of the normalized content."""
-    return hashlib.sha256(normalize(content).encode("utf-8")).hexdigest()
-
-
-@dataclass
-class MemoryResult:
-    """Atoms (not redacted; live and expired) and governance rows of one org as of `as_of`."""
-
-    as_of: datetime | None = None
-    atoms: list[Row] = field(default_factory=list)  # sorted by (occurred_at, atom_id)
-    audit: list[Row] = field(default_factory=list)  # event-time order
-    duplicates: list[Row] = field(default_factory=list)  # {atom_id, duplicate_of, reason}
-    rejected: list[Row] = field(default_factory=list)  # governance events that matched no atom
-    tombstones: list[Row] = field(default_factory=list)  # {atom_id, entity_type, entity_id, content_hashes}
-
-    @property
-    def live_atoms(self) -> list[Row]:
-        """Atoms not expired at `as_of` (the `memory_atoms` rows)."""
-        return [a for a in self.atoms if not _expired(a, self.as_of)]
-
-    @property
-    def expired_atoms(self) -> list[Row]:
-        """Atoms whose `expires_at` <= `as_of`: not live, for the purge job."""
-        return [a for a in self.atoms if _expired(a, self.as_of)]
-
-
-def _expired(atom: Row, as_of: datetime | None) -> bool:
-    return as_of is not None and atom["expires_at"] is not None and atom["expires_at"] <= as_of
 
 
 def capture_atoms(
@@ -207,52 +115,6 @@ def _prepare(events: Iterable[Event]) -> list[Event]:
         raise ValueError(f"capture_atoms() takes one org's events, got {len(orgs)} orgs")
     prepared.sort(key=event_order)
     return prepared
-
-
-def _payload(event: Event) -> Mapping[str, Any]:
-    payload = event.get("payload")
-    return payload if isinstance(payload, Mapping) else {}
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = " ".join(str(value).split())
-    return text or None
-
-
-def _timestamp(value: Any) -> datetime | None:
-    """An explicit `expires_at` (RFC 3339 with offset, or a datetime); anything else is ignored."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            # RFC 3339 allows a lowercase `t` and `z` (the validator accepts them); fromisoformat does not
-            parsed = datetime.fromisoformat(value.strip().upper().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    else:
-        return None
-    return None if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _trust(source: Any) -> float:
-    weight = source.get("trust_weight") if isinstance(source, Mapping) else None
-    if isinstance(weight, int | float) and not isinstance(weight, bool) and 0 <= weight <= 1:
-        return float(weight)
-    return 1.0
-
-
-def _erased_hash(event: Event, atom_id: str) -> str | None:
-    """The hash of the content this event gave `atom_id` before a scrub erased its text, if it did."""
-    kept = _payload(event).get(ERASED_HASHES)
-    digest = kept.get(atom_id) if isinstance(kept, Mapping) else None
-    return digest if isinstance(digest, str) else None
-
-
-def _explicit_atom_id(event: Event) -> str:
-    atom_id = _payload(event).get("atom_id")
-    return atom_id if isinstance(atom_id, str) and atom_id.strip() else event["event_id"]
 
 
 class _Capture:
@@ -318,7 +180,7 @@ class _Capture:
         source_system: str | None = None,
         source_url: str | None = None,
     ) -> None:
-        digest = _erased_hash(event, atom_id) or content_hash(content)
+        digest = erased_hash(event, atom_id) or content_hash(content)
         history = self.history.setdefault(atom_id, (entity_type, entity_id, []))
         history[2].append((event["occurred_at"], digest))
         if atom_id in self.atoms:
@@ -381,8 +243,8 @@ class _Capture:
         )
 
     def _note(self, event: Event) -> None:
-        payload = _payload(event)
-        text = _text(payload.get("text"))
+        payload = payload_of(event)
+        text = clean_text(payload.get("text"))
         if text is None:
             return
         kept = payload.get("atom_type")
@@ -406,8 +268,8 @@ class _Capture:
         )
 
     def _recorded(self, event: Event) -> None:
-        payload = _payload(event)
-        content = _text(payload.get("content"))
+        payload = payload_of(event)
+        content = clean_text(payload.get("content"))
         if content is None:
             return
         atom_type = payload.get("atom_type")
@@ -415,7 +277,7 @@ class _Capture:
             self.rejected.append(
                 {
                     "event_id": event["event_id"],
-                    "atom_id": _explicit_atom_id(event),
+                    "atom_id": explicit_atom_id(event),
                     "rule": "invalid_atom_type",
                     "detail": f"atom_type must be one of {', '.join(ATOM_TYPES)}",
                 }
@@ -425,7 +287,7 @@ class _Capture:
         tags = payload.get("tags")
         self._add(
             event,
-            _explicit_atom_id(event),
+            explicit_atom_id(event),
             event["entity_type"],
             event["entity_id"],
             atom_type,
@@ -433,15 +295,15 @@ class _Capture:
             source="explicit",
             rule="recorded",
             tags=[str(t) for t in tags] if isinstance(tags, list) else [],
-            trust_weight=_trust(source),
-            expires_at=_timestamp(payload.get("expires_at")),
-            source_system=_text(source.get("system")),
-            source_url=_text(source.get("url")),
+            trust_weight=source_trust(source),
+            expires_at=explicit_time(payload.get("expires_at")),
+            source_system=clean_text(source.get("system")),
+            source_url=clean_text(source.get("url")),
         )
 
     def _client_updated(self, event: Event) -> None:
-        payload, client_id = _payload(event), event["entity_id"]
-        fields = [(k, _text(payload.get(k))) for k in ("name", "domain", "industry")]
+        payload, client_id = payload_of(event), event["entity_id"]
+        fields = [(k, clean_text(payload.get(k))) for k in ("name", "domain", "industry")]
         fields = [(k, v) for k, v in fields if v is not None]
         if client_id not in self.clients_seen:
             self.clients_seen.add(client_id)
@@ -454,7 +316,7 @@ class _Capture:
             self._auto(event, "updated", "client", client_id, content, ["update"])
 
     def _proposal_sent(self, event: Event) -> None:
-        payload = _payload(event)
+        payload = payload_of(event)
         version = payload.get("version")
         label = f"{payload.get('proposal_id')}" + (f" v{version}" if version is not None else "")
         content = f"Proposal {label} sent to client"
@@ -462,13 +324,13 @@ class _Capture:
 
     def _transition(self, event: Event, t: Row) -> None:
         kind, entity_id, before, after = t["entity_type"], t["entity_id"], t["from_state"], t["to_state"]
-        payload = _payload(event)
-        reason = _text(payload.get("reason"))
+        payload = payload_of(event)
+        reason = clean_text(payload.get("reason"))
         warned = " (applied despite a failed rule: gate_mode warn)" if t.get("warned") else ""
         if kind == "signal":
             self._signal_transition(event, entity_id, before, after, payload)
         elif kind == "candidate" and before is None:
-            title = _text(payload.get("title")) or "New Candidate"
+            title = clean_text(payload.get("title")) or "New Candidate"
             self._auto(event, "created", "candidate", entity_id, f"Candidate profile created for {title}", [])
         elif kind == "candidate" and after == "promoted":
             content = (
@@ -493,7 +355,7 @@ class _Capture:
             content = f"Pursuit created for candidate {event['entity_id']} in {after} stage"
             self._auto(event, "pursuit_created", "pursuit", entity_id, content, ["creation"])
         elif kind == "pursuit" and after in ("won", "lost"):
-            code = _text(payload.get("reason_code"))
+            code = clean_text(payload.get("reason_code"))
             detail = " - " + (reason or "no reason provided") + (f" (reason code: {code})" if code else "")
             content = f"Pursuit {after}{detail}" + warned
             self._auto(
@@ -515,9 +377,9 @@ class _Capture:
     ) -> None:
         name = event["event_name"]
         if name == "signal.created":
-            source = _text(payload.get("source_type")) or "unknown source"
-            company = _text(payload.get("company_name")) or _text(payload.get("company_domain"))
-            snippet = _text(payload.get("snippet"))
+            source = clean_text(payload.get("source_type")) or "unknown source"
+            company = clean_text(payload.get("company_name")) or clean_text(payload.get("company_domain"))
+            snippet = clean_text(payload.get("snippet"))
             content = f"Signal received via {source}" + (f" from {company}" if company else "")
             self._auto(
                 event,
@@ -529,20 +391,20 @@ class _Capture:
             )
         elif after == "linked":
             candidate = event["entity_id"]
-            title = _text((self.candidates.get(candidate) or {}).get("title"))
+            title = clean_text((self.candidates.get(candidate) or {}).get("title"))
             content = f"Signal linked to candidate {candidate}" + (f" ({title})" if title else "")
             self._auto(event, f"linked:{signal_id}", "signal", signal_id, content, ["link"])
         elif after == "touched":
-            channel = _text(payload.get("channel"))
+            channel = clean_text(payload.get("channel"))
             content = "Signal first touched" + (f" via {channel}" if channel else "")
             self._auto(event, "touched", "signal", signal_id, content, ["touch"])
         elif after == "dismissed":
-            reason = _text(payload.get("reason"))
+            reason = clean_text(payload.get("reason"))
             content = "Signal dismissed" + (f" - {reason}" if reason else "")
             self._auto(event, "dismissed", "signal", signal_id, content, ["dismissal"])
 
     def _gate(self, event: Event, row: Row) -> None:
-        target = _payload(event).get("to")
+        target = payload_of(event).get("to")
         if row["outcome"] == Outcome.WARNED:
             content = f"Moved to {target} despite a failed gate (gate_mode warn): {row['detail']}"
         else:
@@ -553,8 +415,8 @@ class _Capture:
     # --- governance ----------------------------------------------------------------------------------
 
     def correct(self, event: Event) -> None:
-        payload = _payload(event)
-        atom_id, content = payload.get("atom_id"), _text(payload.get("content"))
+        payload = payload_of(event)
+        atom_id, content = payload.get("atom_id"), clean_text(payload.get("content"))
         atom = self.atoms.get(atom_id) if isinstance(atom_id, str) else None
         if atom is None and event["occurred_at"] > self.as_of:
             return  # not judged at this as-of: its atom may arrive by the time it is
@@ -564,7 +426,7 @@ class _Capture:
                 {"event_id": event["event_id"], "atom_id": atom_id, "rule": "unknown_atom", "detail": why}
             )
             return
-        old, new = atom["content_hash"], _erased_hash(event, atom_id) or content_hash(content)
+        old, new = atom["content_hash"], erased_hash(event, atom_id) or content_hash(content)
         self.history[atom_id][2].append((event["occurred_at"], new))
         atom.update(
             content=content,
@@ -584,25 +446,25 @@ class _Capture:
     ) -> None:
         """Tombstone every redacted atom (at every as-of) and drop what matches a tombstone."""
         # Contents the redacted atoms have outside this as-of view (events after as_of) count too.
-        redacted_ids = {_payload(r).get("atom_id") for r in redactions}
+        redacted_ids = {payload_of(r).get("atom_id") for r in redactions}
         for event in ordered:
             if event["occurred_at"] <= self.as_of:
                 continue  # captured (or corrected) above: already in self.history
-            payload, name = _payload(event), event["event_name"]
+            payload, name = payload_of(event), event["event_name"]
             atom_id, text = None, None
             if name in NOTE_EVENTS:
                 atom_id, text = event["event_id"], payload.get("text")
             elif name == RECORDED:
-                atom_id, text = _explicit_atom_id(event), payload.get("content")
+                atom_id, text = explicit_atom_id(event), payload.get("content")
             elif name == CORRECTED:
                 atom_id, text = payload.get("atom_id"), payload.get("content")
-            if atom_id in redacted_ids and _text(text) is not None:
+            if atom_id in redacted_ids and clean_text(text) is not None:
                 entry = self.history.setdefault(atom_id, (event["entity_type"], event["entity_id"], []))
-                entry[2].append((event["occurred_at"], _erased_hash(event, atom_id) or content_hash(text)))
+                entry[2].append((event["occurred_at"], erased_hash(event, atom_id) or content_hash(text)))
         blocked: set[tuple[str | None, str | None, str]] = set()
         dead: set[str] = set()
         for redaction in redactions:
-            atom_id = _payload(redaction).get("atom_id")
+            atom_id = payload_of(redaction).get("atom_id")
             if not isinstance(atom_id, str):
                 continue
             dead.add(atom_id)
@@ -647,7 +509,7 @@ class _Capture:
             "entity_id": atom["entity_id"],
             "actor": event.get("actor"),
             "occurred_at": event["occurred_at"],
-            "reason": _text(_payload(event).get("reason")),
+            "reason": clean_text(payload_of(event).get("reason")),
             "content_hash": None,
             "old_content_hash": None,
             "new_content_hash": None,

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from dagster_project.api import create_app
 from dagster_project.api.app import etag_matches
 from dagster_project.memory.search import build_index
+from tests.snapshot_schema import create_tables, insert_rows
 
 BUILT_AT = datetime(2026, 11, 1, tzinfo=UTC)
 PUBLISHED_AT = datetime(2026, 11, 1, 0, 2, tzinfo=UTC)
@@ -73,7 +74,7 @@ def _panel_row(org, rank, item_id, owner, tier, label):
     return (
         org, item_type, item_id, label, "qual" if item_type == "pursuit" else "new", owner,
         date(2026, 11, 10) if item_type == "pursuit" else None, BUILT_AT - timedelta(hours=rank),
-        float(rank), ["tag"], "med", 1000.0 * rank if item_type == "pursuit" else None, None, None,
+        float(rank), ["tag"], "med", 1000.0 * rank if item_type == "pursuit" else None, None, "green",
         10.0, 5.0, 3.0, 0.0, -1.0, 100.0 - rank, tier, rank, f"why {item_id}", BUILT_AT,
     )  # fmt: skip
 
@@ -88,24 +89,33 @@ PANEL = [
     _panel_row(B, 2, "c-900", "zed", "low", "GLOBEX-ONLY candidate"),
 ]
 
-DDL = """
-create schema marts;
-create table marts.snapshot_info (
-    snapshot_version varchar, built_at timestamptz, published_at timestamptz, events bigint);
-create table marts.memory_atoms (
-    org_id varchar, atom_id varchar, entity_type varchar, entity_id varchar, client_id varchar,
-    atom_type varchar, content varchar, occurred_at timestamptz, relevance double);
-create table marts.memory_cards (
-    org_id varchar, entity_type varchar, entity_id varchar, key_facts json, recent_activity json,
-    decisions json, risks json, top_atoms json, atoms_total bigint, version bigint, etag varchar,
-    built_at timestamptz);
-create table marts.today_panel (
-    org_id varchar, item_type varchar, item_id varchar, label varchar, state varchar, owner varchar,
-    due_date date, last_touch_at timestamptz, hours_since_touch double, tags varchar[], value_band varchar,
-    forecast_value_usd double, sla_metric varchar, badge varchar, urgency_points double,
-    value_points double, stage_points double, compliance_points double, workload_points double,
-    priority_score double, priority_tier varchar, rank bigint, why varchar, built_at timestamptz);
-"""
+# Served tables the API reads; each is created as the pipeline serves it (tests/snapshot_schema.py).
+TABLES = ("snapshot_info", "memory_atoms", "memory_cards", "today_panel")
+ATOM_COLUMNS = (
+    "org_id", "atom_id", "entity_type", "entity_id", "client_id", "atom_type", "content", "occurred_at",
+    "expires_at", "age_days", "score", "base_score", "relevance",
+)  # fmt: skip
+# What every atom shares: a plain note, trusted, first version, not decayed enough to matter.
+ATOM_FILL = {
+    "source": "note", "trust_weight": 1.0, "version": 1, "half_life_days": 180.0, "decay_factor": 1.0,
+    "pinned": False, "built_at": BUILT_AT,
+}  # fmt: skip
+CARD_COLUMNS = (
+    "org_id", "entity_type", "entity_id", "key_facts", "recent_activity", "decisions", "risks", "top_atoms",
+    "atoms_total", "version", "etag", "built_at",
+)  # fmt: skip
+PANEL_COLUMNS = (
+    "org_id", "item_type", "item_id", "label", "state", "owner", "due_date", "last_touch_at",
+    "hours_since_touch", "tags", "value_band", "forecast_value_usd", "sla_metric", "badge", "urgency_points",
+    "value_points", "stage_points", "compliance_points", "workload_points", "priority_score", "priority_tier",
+    "rank", "why", "built_at",
+)  # fmt: skip
+
+
+def _atom_row(atom) -> tuple:
+    *head, days, relevance = atom
+    occurred = BUILT_AT - timedelta(days=days)
+    return (*head, occurred, occurred + timedelta(days=365), float(days), relevance, relevance, relevance)
 
 
 def publish(home: Path, *, version: str = "v1", acme_c1_etag: str = "etag-acme-c1-v1") -> None:
@@ -115,18 +125,12 @@ def publish(home: Path, *, version: str = "v1", acme_c1_etag: str = "etag-acme-c
     tmp.unlink(missing_ok=True)
     con = duckdb.connect(str(tmp))
     try:
-        con.execute(DDL)
-        con.execute(
-            "insert into marts.snapshot_info values (?, ?, ?, ?)", [version, BUILT_AT, PUBLISHED_AT, 42]
-        )
-        con.executemany(
-            "insert into marts.memory_atoms values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(*a[:7], BUILT_AT - timedelta(days=a[7]), a[8]) for a in ATOMS],
-        )
-        con.executemany(
-            "insert into marts.memory_cards values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _cards(acme_c1_etag)
-        )
-        con.executemany(f"insert into marts.today_panel values ({', '.join(['?'] * 24)})", PANEL)
+        create_tables(con, TABLES)
+        info = ("snapshot_version", "built_at", "published_at", "events")
+        insert_rows(con, "snapshot_info", info, [(version, BUILT_AT, PUBLISHED_AT, 42)])
+        insert_rows(con, "memory_atoms", ATOM_COLUMNS, [_atom_row(a) for a in ATOMS], fill=ATOM_FILL)
+        insert_rows(con, "memory_cards", CARD_COLUMNS, _cards(acme_c1_etag))
+        insert_rows(con, "today_panel", PANEL_COLUMNS, PANEL)
         build_index(con)
     finally:
         con.close()

@@ -18,20 +18,12 @@ import duckdb
 
 from dagster_project.config.registry import ConfigRegistry
 from dagster_project.lifecycle.fold import fold, fold_all
-from dagster_project.lifecycle.store import CORE_TABLES, ensure_core_schema
+from dagster_project.lifecycle.store import CORE, CORE_TABLES, ensure_core_schema
 from dagster_project.memory.capture import capture_atoms
 
-# Tables whose rows carry the internal `cluster_id` (config_registry, apply_state do not).
-CLUSTERED = {
-    "signals",
-    "candidates",
-    "pursuits",
-    "client_parts",
-    "transitions",
-    "rejected_events",
-    "event_outcomes",
-}
-JSON_COLUMNS = {"pink_checklist", "red_checklist", "value"}
+# Tables whose rows carry the internal `cluster_id`, and JSON columns: from the core tables' declaration.
+CLUSTERED = {t.name for t in CORE if t.clustered}
+JSON_COLUMNS = {c.name for t in CORE for c in t.columns if c.type == "json"}
 
 
 def create_core_tables(con: duckdb.DuckDBPyConnection) -> None:

@@ -23,7 +23,8 @@ from test_dbt_project import run_dbt
 
 from dagster_project.config.registry import ConfigRegistry
 from dagster_project.lifecycle.fold import fold
-from dagster_project.memory.capture import capture_atoms, content_hash
+from dagster_project.memory.atoms import content_hash
+from dagster_project.memory.capture import capture_atoms
 from dagster_project.memory.relevance import score_atoms
 
 AS_OF = "2026-03-10T12:00:00+00:00"

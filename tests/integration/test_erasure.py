@@ -19,7 +19,7 @@ import pytest
 
 from dagster_project.cli import run_pipeline
 from dagster_project.contract.events import ENVELOPE_FIELDS
-from dagster_project.memory.capture import content_hash
+from dagster_project.memory.atoms import content_hash
 from streamlit_app.lib.governance import REDACTED, AtomRef, write_requests
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import write_jsonl

@@ -10,7 +10,8 @@ import pytest
 
 from dagster_project.config.registry import ConfigRegistry
 from dagster_project.lifecycle.fold import fold
-from dagster_project.memory.capture import capture_atoms, content_hash, normalize
+from dagster_project.memory.atoms import content_hash, normalize
+from dagster_project.memory.capture import capture_atoms
 from tests.lifecycle.timeline import PINK, RED, at, checklist, config, ev, happy_path, promoted_pursuit
 
 DAY = 24 * 60  # minutes

@@ -34,6 +34,7 @@ import duckdb
 
 from dagster_project.contract.events import FUNNEL_STAGE_PAIRS
 from dagster_project.memory.search import build_index
+from tests.snapshot_schema import create_tables, insert_rows, table_schema
 
 UTC = dt.UTC
 BUILT_AT = dt.datetime(2024, 5, 10, 0, 0, tzinfo=UTC)
@@ -519,7 +520,7 @@ _GATES = [
 _WIN_LOSS = [
     (ORG_A, "won", "price", 1, 250_000.0, 6.0),
     (ORG_A, "lost", "missing", 1, 120_000.0, 7.0),
-    (ORG_A, "lost", "competitor", 1, None, None),
+    (ORG_A, "lost", "competitor", 1, 0.0, None),  # no forecast value: the model sums it to 0
     (ORG_B, "lost", "competitor", 1, 80_000.0, 6.0),
 ]
 
@@ -1186,123 +1187,86 @@ def _insert_memory(con: duckdb.DuckDBPyConnection) -> None:
     _insert(con, "marts.memory_cards", _memory_card_rows())
 
 
-_DDL = """
-CREATE SCHEMA marts;
-CREATE TABLE marts.snapshot_info (
-    snapshot_version VARCHAR, built_at TIMESTAMPTZ, published_at TIMESTAMPTZ, events BIGINT);
-CREATE TABLE marts.event_volume_daily (
-    org_id VARCHAR, event_date DATE, event_name VARCHAR, entity_type VARCHAR, events BIGINT);
-CREATE TABLE marts.funnel_velocity (
-    org_id VARCHAR, from_stage VARCHAR, to_stage VARCHAR, pair_order INTEGER, entered BIGINT,
-    converted BIGINT, conversion_rate DOUBLE, median_hours DOUBLE, p90_hours DOUBLE, built_at TIMESTAMPTZ);
-CREATE TABLE marts.quarantine (
-    content_hash VARCHAR, file VARCHAR, line BIGINT, reason VARCHAR, detail VARCHAR, raw VARCHAR,
-    org_id VARCHAR, event_id VARCHAR, quarantined_at TIMESTAMPTZ);
-CREATE TABLE marts.ingest_ledger (
-    content_hash VARCHAR, file VARCHAR, format VARCHAR, lines BIGINT, accepted BIGINT, duplicates BIGINT,
-    quarantined BIGINT, org_id VARCHAR, status VARCHAR, ingested_at TIMESTAMPTZ);
-CREATE TABLE marts.ingest_ledger_by_org (
-    content_hash VARCHAR, file VARCHAR, org_id VARCHAR, lines BIGINT, accepted BIGINT, duplicates BIGINT,
-    quarantined BIGINT);
-CREATE TABLE marts.events (
-    org_id VARCHAR, event_id VARCHAR, occurred_at TIMESTAMPTZ, event_name VARCHAR, entity_type VARCHAR,
-    entity_id VARCHAR, actor VARCHAR, payload JSON, ingested_at TIMESTAMPTZ, source_file VARCHAR,
-    source_line BIGINT, content_hash VARCHAR);
-CREATE TABLE marts.signals (
-    org_id VARCHAR, signal_id VARCHAR, status VARCHAR, owner VARCHAR, source_type VARCHAR,
-    created_at TIMESTAMPTZ, first_touched_at TIMESTAMPTZ, dismissed_at TIMESTAMPTZ, linked_at TIMESTAMPTZ,
-    linked_candidate_id VARCHAR, linked_candidate_ids VARCHAR[], entered_state_at TIMESTAMPTZ,
-    last_event_at TIMESTAMPTZ);
-CREATE TABLE marts.candidates (
-    org_id VARCHAR, candidate_id VARCHAR, status VARCHAR, owner VARCHAR, title VARCHAR, client_id VARCHAR,
-    value_band VARCHAR, tags VARCHAR[], signal_ids VARCHAR[], pursuit_id VARCHAR,
-    entered_state_at TIMESTAMPTZ, created_at TIMESTAMPTZ, last_event_at TIMESTAMPTZ);
-CREATE TABLE marts.pursuits (
-    org_id VARCHAR, pursuit_id VARCHAR, candidate_id VARCHAR, stage VARCHAR, owner VARCHAR,
-    capture_lead VARCHAR, client_id VARCHAR, due_date DATE, forecast_value_usd DOUBLE,
-    compliance_score DOUBLE, pink_checklist JSON, pink_missing VARCHAR[], pink_completion_pct DOUBLE,
-    red_checklist JSON, red_missing VARCHAR[], red_completion_pct DOUBLE, proposals_sent INTEGER,
-    first_proposal_sent_at TIMESTAMPTZ, latest_proposal_id VARCHAR, latest_proposal_version INTEGER,
-    outcome VARCHAR, reason_code VARCHAR, reason VARCHAR, missing_reason BOOLEAN,
-    entered_state_at TIMESTAMPTZ, created_at TIMESTAMPTZ, closed_at TIMESTAMPTZ, last_event_at TIMESTAMPTZ);
-CREATE TABLE marts.clients (
-    org_id VARCHAR, client_id VARCHAR, name VARCHAR, domain VARCHAR, industry VARCHAR,
-    created_at TIMESTAMPTZ, last_event_at TIMESTAMPTZ);
-CREATE TABLE marts.transitions (
-    org_id VARCHAR, entity_type VARCHAR, entity_id VARCHAR, from_state VARCHAR, to_state VARCHAR,
-    occurred_at TIMESTAMPTZ, event_id VARCHAR, warned BOOLEAN);
-CREATE TABLE marts.rejected_events (
-    org_id VARCHAR, event_id VARCHAR, event_name VARCHAR, entity_type VARCHAR, entity_id VARCHAR,
-    occurred_at TIMESTAMPTZ, rule VARCHAR, detail VARCHAR, outcome VARCHAR);
-CREATE TABLE marts.gate_pass_rates (
-    org_id VARCHAR, gate VARCHAR, attempts BIGINT, passed BIGINT, pass_rate DOUBLE,
-    top_missing_items VARCHAR[], below_health_line BOOLEAN);
-CREATE TABLE marts.win_loss (
-    org_id VARCHAR, outcome VARCHAR, reason_code VARCHAR, pursuits BIGINT, value_usd DOUBLE,
-    median_days_to_close DOUBLE);
-CREATE TABLE marts.outbox_health (
-    org_id VARCHAR, pending BIGINT, retrying BIGINT, oldest_pending_age_s DOUBLE, dead_lettered BIGINT,
-    processed_last_hour BIGINT);
-CREATE TABLE marts.dead_letters (
-    org_id VARCHAR, event_id VARCHAR, event_name VARCHAR, entity_type VARCHAR, entity_id VARCHAR,
-    attempts BIGINT, last_error VARCHAR, dead_at TIMESTAMPTZ);
-CREATE TABLE marts.today_panel (
-    org_id VARCHAR, item_type VARCHAR, item_id VARCHAR, label VARCHAR, state VARCHAR, owner VARCHAR,
-    due_date DATE, last_touch_at TIMESTAMPTZ, hours_since_touch DOUBLE, tags VARCHAR[], value_band VARCHAR,
-    forecast_value_usd DOUBLE, sla_metric VARCHAR, badge VARCHAR, urgency_points DOUBLE, value_points DOUBLE,
-    stage_points DOUBLE, compliance_points DOUBLE, workload_points DOUBLE, priority_score DOUBLE,
-    priority_tier VARCHAR, rank BIGINT, why VARCHAR, built_at TIMESTAMPTZ);
-CREATE TABLE marts.owner_workload (
-    org_id VARCHAR, owner VARCHAR, total_items BIGINT, critical_items BIGINT, high_items BIGINT,
-    medium_items BIGINT, low_items BIGINT, avg_priority_score DOUBLE, sla_breaches BIGINT,
-    at_risk_items BIGINT, stale_items BIGINT, max_hours_without_touch DOUBLE, built_at TIMESTAMPTZ);
-CREATE TABLE marts.sla_clocks (
-    org_id VARCHAR, item_type VARCHAR, item_id VARCHAR, metric VARCHAR, started_at TIMESTAMPTZ,
-    threshold_hours DOUBLE, deadline_at TIMESTAMPTZ, stopped_at TIMESTAMPTZ, elapsed_hours DOUBLE,
-    status VARCHAR, is_eligible BOOLEAN, is_breached BOOLEAN, built_at TIMESTAMPTZ);
-CREATE TABLE marts.sla_breaches (
-    org_id VARCHAR, item_type VARCHAR, item_id VARCHAR, metric VARCHAR, started_at TIMESTAMPTZ,
-    breached_at TIMESTAMPTZ, resolved_at TIMESTAMPTZ, threshold_hours DOUBLE, hours_over_threshold DOUBLE,
-    is_open BOOLEAN, built_at TIMESTAMPTZ);
-CREATE TABLE marts.sla_compliance_summary (
-    org_id VARCHAR, metric VARCHAR, threshold_hours DOUBLE, eligible_items BIGINT, breached_items BIGINT,
-    open_breaches BIGINT, at_risk_items BIGINT, compliance_pct DOUBLE, breach_rate_pct DOUBLE,
-    below_health_line BOOLEAN, built_at TIMESTAMPTZ);
-CREATE TABLE marts.sla_compliance_weekly (
-    org_id VARCHAR, metric VARCHAR, week_start DATE, eligible_items BIGINT, breached_items BIGINT,
-    compliance_pct DOUBLE, hours_over_threshold DOUBLE, built_at TIMESTAMPTZ);
-CREATE TABLE marts.pipeline_health (
-    org_id VARCHAR, stage VARCHAR, stage_order INTEGER, open_pursuits BIGINT, open_value_usd DOUBLE,
-    p75_hours_in_stage DOUBLE, aging_pursuits BIGINT, slipped_pursuits BIGINT, built_at TIMESTAMPTZ);
-CREATE TABLE marts.win_rate_monthly (
-    org_id VARCHAR, month_start DATE, won BIGINT, lost BIGINT, win_rate DOUBLE, built_at TIMESTAMPTZ);
-CREATE TABLE marts.alerts (
-    org_id VARCHAR, alert_id VARCHAR, kind VARCHAR, item_type VARCHAR, item_id VARCHAR, metric VARCHAR,
-    started_at TIMESTAMPTZ, breached_at TIMESTAMPTZ, created_at TIMESTAMPTZ, delivered_at TIMESTAMPTZ,
-    sink VARCHAR, delivery_status VARCHAR, attempts INTEGER, last_error VARCHAR, alert_status VARCHAR);
-CREATE TABLE marts.memory_atoms (
-    org_id VARCHAR, atom_id VARCHAR, entity_type VARCHAR, entity_id VARCHAR, client_id VARCHAR,
-    atom_type VARCHAR, content VARCHAR, source VARCHAR, trust_weight DOUBLE, tags VARCHAR[],
-    occurred_at TIMESTAMPTZ, expires_at TIMESTAMPTZ, version INTEGER, score DOUBLE, relevance DOUBLE,
-    base_score DOUBLE, age_days DOUBLE, half_life_days DOUBLE, decay_factor DOUBLE, pinned BOOLEAN,
-    built_at TIMESTAMPTZ);
-CREATE TABLE marts.memory_cards (
-    org_id VARCHAR, entity_type VARCHAR, entity_id VARCHAR, key_facts JSON, recent_activity JSON,
-    decisions JSON, risks JSON, top_atoms JSON, atoms_total BIGINT, version BIGINT, etag VARCHAR,
-    built_at TIMESTAMPTZ);
-"""
+# The column each position of a table's row tuples fills; the types come from the served schema
+# (tests/snapshot_schema.py: the dbt model's contract, or the pipeline's own declaration).
+# fmt: off
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "snapshot_info": ("snapshot_version", "built_at", "published_at", "events"),
+    "event_volume_daily": ("org_id", "event_date", "event_name", "entity_type", "events"),
+    "funnel_velocity": ("org_id", "from_stage", "to_stage", "pair_order", "entered", "converted",
+        "conversion_rate", "median_hours", "p90_hours", "built_at"),
+    "quarantine": ("content_hash", "file", "line", "reason", "detail", "raw", "org_id", "event_id",
+        "quarantined_at"),
+    "ingest_ledger": ("content_hash", "file", "format", "lines", "accepted", "duplicates", "quarantined",
+        "org_id", "status", "ingested_at"),
+    "ingest_ledger_by_org": ("content_hash", "file", "org_id", "lines", "accepted", "duplicates",
+        "quarantined"),
+    "events": ("org_id", "event_id", "occurred_at", "event_name", "entity_type", "entity_id", "actor",
+        "payload", "ingested_at", "source_file", "source_line", "content_hash"),
+    "signals": ("org_id", "signal_id", "status", "owner", "source_type", "created_at", "first_touched_at",
+        "dismissed_at", "linked_at", "linked_candidate_id", "linked_candidate_ids", "entered_state_at",
+        "last_event_at"),
+    "candidates": ("org_id", "candidate_id", "status", "owner", "title", "client_id", "value_band", "tags",
+        "signal_ids", "pursuit_id", "entered_state_at", "created_at", "last_event_at"),
+    "pursuits": ("org_id", "pursuit_id", "candidate_id", "stage", "owner", "capture_lead", "client_id",
+        "due_date", "forecast_value_usd", "compliance_score", "pink_checklist", "pink_missing",
+        "pink_completion_pct", "red_checklist", "red_missing", "red_completion_pct", "proposals_sent",
+        "first_proposal_sent_at", "latest_proposal_id", "latest_proposal_version", "outcome",
+        "reason_code", "reason", "missing_reason", "entered_state_at", "created_at", "closed_at",
+        "last_event_at"),
+    "clients": ("org_id", "client_id", "name", "domain", "industry", "created_at", "last_event_at"),
+    "transitions": ("org_id", "entity_type", "entity_id", "from_state", "to_state", "occurred_at",
+        "event_id", "warned"),
+    "rejected_events": ("org_id", "event_id", "event_name", "entity_type", "entity_id", "occurred_at",
+        "rule", "detail", "outcome"),
+    "gate_pass_rates": ("org_id", "gate", "attempts", "passed", "pass_rate", "top_missing_items",
+        "below_health_line"),
+    "win_loss": ("org_id", "outcome", "reason_code", "pursuits", "value_usd", "median_days_to_close"),
+    "outbox_health": ("org_id", "pending", "retrying", "oldest_pending_age_s", "dead_lettered",
+        "processed_last_hour"),
+    "dead_letters": ("org_id", "event_id", "event_name", "entity_type", "entity_id", "attempts",
+        "last_error", "dead_at"),
+    "today_panel": ("org_id", "item_type", "item_id", "label", "state", "owner", "due_date",
+        "last_touch_at", "hours_since_touch", "tags", "value_band", "forecast_value_usd", "sla_metric",
+        "badge", "urgency_points", "value_points", "stage_points", "compliance_points", "workload_points",
+        "priority_score", "priority_tier", "rank", "why", "built_at"),
+    "owner_workload": ("org_id", "owner", "total_items", "critical_items", "high_items", "medium_items",
+        "low_items", "avg_priority_score", "sla_breaches", "at_risk_items", "stale_items",
+        "max_hours_without_touch", "built_at"),
+    "sla_clocks": ("org_id", "item_type", "item_id", "metric", "started_at", "threshold_hours",
+        "deadline_at", "stopped_at", "elapsed_hours", "status", "is_eligible", "is_breached", "built_at"),
+    "sla_breaches": ("org_id", "item_type", "item_id", "metric", "started_at", "breached_at",
+        "resolved_at", "threshold_hours", "hours_over_threshold", "is_open", "built_at"),
+    "sla_compliance_summary": ("org_id", "metric", "threshold_hours", "eligible_items", "breached_items",
+        "open_breaches", "at_risk_items", "compliance_pct", "breach_rate_pct", "below_health_line",
+        "built_at"),
+    "sla_compliance_weekly": ("org_id", "metric", "week_start", "eligible_items", "breached_items",
+        "compliance_pct", "hours_over_threshold", "built_at"),
+    "pipeline_health": ("org_id", "stage", "stage_order", "open_pursuits", "open_value_usd",
+        "p75_hours_in_stage", "aging_pursuits", "slipped_pursuits", "built_at"),
+    "win_rate_monthly": ("org_id", "month_start", "won", "lost", "win_rate", "built_at"),
+    "alerts": ("org_id", "alert_id", "kind", "item_type", "item_id", "metric", "started_at", "breached_at",
+        "created_at", "delivered_at", "sink", "delivery_status", "attempts", "last_error", "alert_status"),
+    "memory_atoms": ("org_id", "atom_id", "entity_type", "entity_id", "client_id", "atom_type", "content",
+        "source", "trust_weight", "tags", "occurred_at", "expires_at", "version", "score", "relevance",
+        "base_score", "age_days", "half_life_days", "decay_factor", "pinned", "built_at"),
+    "memory_cards": ("org_id", "entity_type", "entity_id", "key_facts", "recent_activity", "decisions",
+        "risks", "top_atoms", "atoms_total", "version", "etag", "built_at"),
+}
+# fmt: on
 
 _FORMATS = {"h-acme": "jsonl", "h-globex": "csv", "h-shared": "parquet", "h-corrupt": "jsonl.gz"}
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple]) -> None:
-    # One multi-row INSERT per table: row-by-row inserts made every test pay ~0.5 s per snapshot.
-    if not rows:
-        return
-    row_marks = "(" + ", ".join("?" * len(rows[0])) + ")"
-    con.execute(
-        f"INSERT INTO {table} VALUES " + ", ".join([row_marks] * len(rows)), [v for r in rows for v in r]
+    """Rows into `marts.<table>` by column name (`_COLUMNS`), checked against the served schema."""
+    name = table.removeprefix("marts.")
+    columns = _COLUMNS[name]
+    # Tables whose hand-made rows leave out the build time the pipeline stamps on every row.
+    fill = (
+        {"built_at": BUILT_AT} if "built_at" not in columns and "built_at" in table_schema(name).names else {}
     )
+    insert_rows(con, name, columns, rows, fill=fill)
 
 
 def _pursuit_rows() -> list[tuple]:
@@ -1387,7 +1351,7 @@ def build_snapshot(path: Path, *, empty: bool = False, version: str = "20240510T
     tmp.unlink(missing_ok=True)
     with duckdb.connect(str(tmp)) as con:
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(_DDL)
+        create_tables(con, _COLUMNS)
         total = 0
         if not empty:
             volume = [

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from conftest import APP_PATH
 from snapshot_fixture import (
+    BUILT_AT,
     ORG_A,
     ORG_A_LIFECYCLE_ONLY,
     ORG_A_MEMORY_ONLY,
@@ -327,12 +328,16 @@ def test_org_whose_every_record_was_quarantined(snapshot_home: Path) -> None:
     # An org known only from the ledger: it appears in the selector, and every page copes.
     with duckdb.connect(str(snapshot_home / "serving.duckdb")) as con:
         con.execute(
-            "INSERT INTO marts.ingest_ledger_by_org VALUES ('h-ini', 'initech.csv', 'initech', 2, 0, 0, 2)"
+            "INSERT INTO marts.ingest_ledger_by_org"
+            " (content_hash, file, org_id, lines, accepted, duplicates, quarantined)"
+            " VALUES ('h-ini', 'initech.csv', 'initech', 2, 0, 0, 2)"
         )
         con.execute(
-            "INSERT INTO marts.quarantine VALUES "
-            "('h-ini', 'initech.csv', 1, 'naive_timestamp', 'no offset', 'x', 'initech', 'i-1', now()), "
-            "('h-ini', 'initech.csv', 2, 'naive_timestamp', 'no offset', 'y', 'initech', 'i-2', now())"
+            "INSERT INTO marts.quarantine"
+            " (content_hash, file, line, reason, detail, raw, org_id, event_id, quarantined_at) VALUES "
+            "('h-ini', 'initech.csv', 1, 'naive_timestamp', 'no offset', 'x', 'initech', 'i-1', ?), "
+            "('h-ini', 'initech.csv', 2, 'naive_timestamp', 'no offset', 'y', 'initech', 'i-2', ?)",
+            [BUILT_AT, BUILT_AT],
         )
     at = _open(OVERVIEW, "initech")
     assert any("No accepted events" in i.value for i in at.info)
@@ -594,7 +599,7 @@ def test_win_loss_shows_missing_reasons_explicitly(snapshot_home: Path) -> None:
     rows = {(r.outcome, r.reason_code): r for r in table.itertuples()}
     assert set(rows) == {("won", "price"), ("lost", "missing (no reason given)"), ("lost", "competitor")}
     assert rows[("won", "price")].value_usd == 250_000
-    assert pd.isna(rows[("lost", "competitor")].value_usd)
+    assert rows[("lost", "competitor")].value_usd == 0
     assert pd.isna(rows[("lost", "competitor")].median_days_to_close)
     assert rows[("lost", "missing (no reason given)")].median_days_to_close == 7.0
     fig = _figure(at)

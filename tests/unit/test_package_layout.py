@@ -37,8 +37,6 @@ KNOWN_LONG = {
     "dagster_project/ingestion/readers.py",
     "dagster_project/ingestion/validation.py",
     "dagster_project/lifecycle/fold.py",
-    "dagster_project/memory/capture.py",
-    "dagster_project/memory/governance.py",
 }
 KNOWN_PRIVATE = {"dagster_project/defs/dbt_in_process.py", "dagster_project/defs/resources.py"}
 
