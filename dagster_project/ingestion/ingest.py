@@ -5,7 +5,7 @@ the valid new events, count identical duplicates, quarantine the rest with a rea
 ledger row (lines = accepted + duplicates + quarantined) in the same transaction as the data.
 
 Two lanes share a run (`ingest_paths`): they prepare files (read, parse, validate: nothing that needs
-the log) into the stage database (`validation.stage_schema`), and judge them against the log and store
+the log) into the stage database (`parsing.stage_schema`), and judge them against the log and store
 them one at a time, in file order (`_Schedule`). The judging runs before the file's transaction, into
 temp tables: rows written inside an open transaction are its private storage, which DuckDB scans and
 copies on one thread, so judging inside it took twice as long. The transaction only copies the file's
@@ -29,6 +29,14 @@ import duckdb
 import orjson
 import polars as pl
 
+from dagster_project.ingestion.envelope import load_validators
+from dagster_project.ingestion.parsing import (
+    STAGE_DATABASE,
+    drop_stage,
+    stage_json_file,
+    stage_raw_text,
+    stage_schema,
+)
 from dagster_project.ingestion.readers import (
     InboxFile,
     JsonFile,
@@ -43,23 +51,13 @@ from dagster_project.ingestion.readers import (
     read_batches,
     read_json_data,
 )
-from dagster_project.ingestion.validation import (
-    STAGE_DATABASE,
-    drop_stage,
-    load_validators,
-    prepare_batch,
-    stage_json_file,
-    stage_raw_text,
-    stage_schema,
-    use_prepared,
-    validate_batch,
-)
+from dagster_project.ingestion.validation import prepare_batch, use_prepared, validate_batch
 from dagster_project.warehouse.store import cursor, ensure_raw_schema
 
 Progress = Callable[[str, int], None]
 
 # One pass over the validated batch: every record (invalid ones keep `reason`, no verdict), each valid
-# one checked against the stored log by its quick content hash (`validation._TIMESTAMP_SQL`; a
+# one checked against the stored log by its quick content hash (`parsing._TIMESTAMP_SQL`; a
 # mismatch is only a suspect: `_resolve_collisions` compares the canonical forms), then against the
 # first record of its key within the batch when the key repeats there (`repeats`, found while the batch
 # was prepared): that first one is the reference unless the log already holds the key. `classified` is

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dagster_project.contract.events import ENVELOPE_FIELDS, Reason
-from dagster_project.ingestion import validation
+from dagster_project.ingestion import parsing
 from dagster_project.ingestion.ingest import ingest_file
 from dagster_project.warehouse.store import connect, ensure_raw_schema
 from tests.events_factory import event, tabular_row, write_csv
@@ -80,7 +80,7 @@ def test_duckdb_reader_matches_precise_path(tmp_path: Path, now, monkeypatch, na
     path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
     fast = _ingest(path, tmp_path, now, "fast")
     # An empty DuckDB read never matches Python's record count: every record takes the precise path.
-    monkeypatch.setattr(validation, "_JSON_FILE_SQL", validation._JSON_FILE_SQL + " limit 0")
+    monkeypatch.setattr(parsing, "_JSON_FILE_SQL", parsing._JSON_FILE_SQL + " limit 0")
     precise = _ingest(path, tmp_path, now, "precise")
     assert fast == precise
     quarantine, events, ledger = fast

@@ -36,7 +36,6 @@ KNOWN_LONG = {
     "dagster_project/generator/stories.py",
     "dagster_project/ingestion/ingest.py",
     "dagster_project/ingestion/readers.py",
-    "dagster_project/ingestion/validation.py",
     "dagster_project/lifecycle/fold.py",
     "dagster_project/memory/capture.py",
     "dagster_project/memory/governance.py",

@@ -478,17 +478,17 @@ def test_gzip_files_duckdb_refuses_but_python_reads_are_ingested(tmp_path: Path,
     so their records are parsed from Python's text instead of failing the run (and DuckDB's pass over
     such a file is not tried twice)."""
     import dagster_project.ingestion.ingest as ingest_module
-    import dagster_project.ingestion.validation as validation_module
+    import dagster_project.ingestion.parsing as parsing_module
 
     passes: list[str] = []
-    real_stage = validation_module.stage_json_file
+    real_stage = parsing_module.stage_json_file
 
     def counting_stage(con, path, **kw):
         passes.append(path.name)
         return real_stage(con, path, **kw)
 
     monkeypatch.setattr(ingest_module, "stage_json_file", counting_stage)
-    monkeypatch.setattr(validation_module, "stage_json_file", counting_stage)
+    monkeypatch.setattr(parsing_module, "stage_json_file", counting_stage)
     tmp_path = tmp_path / "inbox"
     tmp_path.mkdir()
     line = orjson.dumps(event("p1")) + b"\n"
