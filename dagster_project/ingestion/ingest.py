@@ -27,7 +27,9 @@ import duckdb
 import orjson
 import polars as pl
 
+from dagster_project.ingestion.batches import JsonFile, ParquetRows, RecordBatch
 from dagster_project.ingestion.envelope import load_validators
+from dagster_project.ingestion.files import InboxFile, NotInboxFile, UnreadableFile
 from dagster_project.ingestion.lanes import LaneWork, run_lanes
 from dagster_project.ingestion.parsing import (
     STAGE_DATABASE,
@@ -36,20 +38,8 @@ from dagster_project.ingestion.parsing import (
     stage_raw_text,
     stage_schema,
 )
-from dagster_project.ingestion.readers import (
-    InboxFile,
-    JsonFile,
-    NotInboxFile,
-    ParquetRows,
-    RecordBatch,
-    UnreadableFile,
-    content_hash,
-    file_format,
-    inbox_name,
-    json_batches,
-    read_batches,
-    read_json_data,
-)
+from dagster_project.ingestion.read_jsonl import json_batches, read_json_data
+from dagster_project.ingestion.readers import content_hash, file_format, inbox_name, read_batches
 from dagster_project.ingestion.validation import prepare_batch, use_prepared, validate_batch
 from dagster_project.warehouse.store import ensure_raw_schema
 

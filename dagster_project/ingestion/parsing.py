@@ -24,17 +24,15 @@ from dagster_project.contract.events import (
     LATEST_TIMESTAMP,
     Reason,
 )
-from dagster_project.ingestion.readers import (
+from dagster_project.ingestion.batches import (
     LENIENT_JSON_TEXT,
     JsonFile,
     ParquetRows,
     RecordBatch,
     Table,
-    UnreadableFile,
-    duckdb_path,
     lenient_only,
-    open_inbox_file,
 )
+from dagster_project.ingestion.files import UnreadableFile, duckdb_path, open_inbox_file
 
 STRING_FIELDS = ("event_id", "org_id", "occurred_at", "event_name", "entity_type", "entity_id")
 # The offset as RFC 3339 bounds it (hours 00-23, minutes 00-59): DuckDB's cast takes +25:00 and shifts

@@ -17,14 +17,10 @@ from datetime import datetime
 
 import duckdb
 
+from dagster_project.ingestion.batches import JsonFile, ParquetRows, RecordBatch
 from dagster_project.ingestion.envelope import ENVELOPE_COLUMNS, envelope_reasons
 from dagster_project.ingestion.parsing import parse_batch, stage_schema
 from dagster_project.ingestion.payload import JUDGED_SQL
-from dagster_project.ingestion.readers import (
-    JsonFile,
-    ParquetRows,
-    RecordBatch,
-)
 from dagster_project.ingestion.structure import (
     SUSPECT_PATTERN,
     duplicate_keys,

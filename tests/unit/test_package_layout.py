@@ -34,7 +34,6 @@ KNOWN_LONG = {
     "dagster_project/cli.py",
     "dagster_project/control/outbox.py",
     "dagster_project/generator/stories.py",
-    "dagster_project/ingestion/readers.py",
     "dagster_project/memory/capture.py",
     "dagster_project/memory/governance.py",
     "streamlit_app/lib/charts.py",
