@@ -26,31 +26,29 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import duckdb
-import orjson
 import polars as pl
 
+from dagster_project.apply.clusters import (
+    CONFIG_CLUSTER,
+    Key,
+    Node,
+    UnionFind,
+    cluster_name,
+    earliest_event,
+    links_of,
+    load_events,
+)
+from dagster_project.apply.rows import CLUSTER_KEY, CONFIG_SCHEMA, SCHEMAS, TS, frames_of
 from dagster_project.config.registry import CONFIG_EVENT, ConfigRegistry
 from dagster_project.lifecycle.fold import FoldResult, fold
-from dagster_project.lifecycle.store import CORE, ensure_core_schema, polars_schema
+from dagster_project.lifecycle.store import ensure_core_schema
 from dagster_project.memory.capture import capture_atoms
 
-Key = tuple[str, str]  # (org_id, event_id)
-Node = tuple[str, str]  # (entity_type, entity_id)
 FaultHook = Callable[[str, str, list[dict[str, Any]]], None]  # (org_id, cluster_id, events)
-
-CONFIG_CLUSTER = "org-config"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TS = pl.Datetime("us", "UTC")
-# Column types of the rows the fold returns, per core table (cluster_id is added on write): from the
-# tables' one declaration in lifecycle/store.py.
-SCHEMAS: dict[str, dict[str, Any]] = {t.name: polars_schema(t.name) for t in CORE if t.clustered}
-CLUSTERED_TABLES = tuple(SCHEMAS)
-CLUSTER_KEY = ("org_id", "entity_type", "entity_id")
-CONFIG_SCHEMA: dict[str, Any] = polars_schema("config_registry")
 
 
 @dataclass
@@ -76,50 +74,6 @@ class BatchReport:
 
 def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
-
-
-def _time_of_us(micros: int | None) -> datetime | None:
-    """Epoch microseconds as a UTC datetime, or None when Python's datetime cannot hold the instant."""
-    if micros is None:
-        return None
-    try:
-        return _EPOCH + timedelta(microseconds=micros)
-    except OverflowError:
-        return None
-
-
-def links_of(event_name: str, entity_type: str, entity_id: str, payload: dict[str, Any]) -> list[Node]:
-    """The entities an event ties to its own one (its cluster edges)."""
-    nodes: list[Node] = [(entity_type, entity_id)]
-    if event_name in ("candidate.created", "candidate.updated"):
-        nodes.extend(("signal", str(s)) for s in payload.get("signal_ids") or () if s is not None)
-    elif event_name == "candidate.promoted" and payload.get("pursuit_id") is not None:
-        nodes.append(("pursuit", str(payload["pursuit_id"])))
-    return nodes
-
-
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[Any, Any] = {}
-
-    def find(self, x: Any) -> Any:
-        parent = self.parent.setdefault(x, x)
-        while parent != x:
-            grand = self.parent.setdefault(parent, parent)
-            self.parent[x] = grand
-            x, parent = parent, grand
-        return x
-
-    def union(self, a: Any, b: Any) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
-def cluster_name(nodes: Iterable[Node]) -> str:
-    """A cluster is named after its smallest member, so the name depends only on the membership."""
-    entity_type, entity_id = min(nodes)
-    return f"{entity_type}:{entity_id}"
 
 
 def last_as_of(con: duckdb.DuckDBPyConnection) -> datetime | None:
@@ -186,7 +140,7 @@ def apply_batch(
     report.events_in = len(touched)
 
     # Union the touched entities with their links and with the clusters they already belong to.
-    uf = _UnionFind()
+    uf = UnionFind()
     refold_orgs: set[str] = set()
     touched_nodes: set[tuple[str, Node]] = set()
     for _event_id, org_id, event_name, entity_type, entity_id, signal_ids, pursuit_id, *_ in touched:
@@ -233,7 +187,7 @@ def apply_batch(
     ).fetchall()
     for org_id, entity_type, entity_id, cluster_id, _first in members:
         uf.union((org_id, (entity_type, entity_id)), (org_id, ("\x00cluster", cluster_id)))
-    since = _earliest_event(touched, members)
+    since = earliest_event(touched, members)
     for node in touched_nodes:
         uf.find(node)
 
@@ -257,9 +211,9 @@ def apply_batch(
     _register(con, "apply_map", map_frame)
     report.clusters = len(absorbed)
 
-    # Every event of these clusters is at or after `since` (see `_earliest_event`): DuckDB skips the
+    # Every event of these clusters is at or after `since` (see `earliest_event`): DuckDB skips the
     # log's row groups that end before it.
-    events, broken = _load_events(
+    events, broken = load_events(
         con,
         f"""select m.cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name, e.entity_type,
                   e.entity_id, e.actor, e.payload
@@ -279,11 +233,11 @@ def apply_batch(
         pl.Series(
             "first_event_at",
             [first_event.get(entity) for entity in map_frame.select(CLUSTER_KEY).iter_rows()],
-            dtype=_TS,
+            dtype=TS,
         )
     )
     _register(con, "apply_map", map_frame)
-    config_events, broken_config = _load_events(
+    config_events, broken_config = load_events(
         con,
         """select 'org-config' as cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name,
                   e.entity_type, e.entity_id, e.actor, e.payload
@@ -345,12 +299,12 @@ def apply_batch(
     config_events_by_key = {(e["org_id"], e["event_id"]): e for _, e in config_events}
     by_key = {(e["org_id"], e["event_id"]): e for _, e in events} | config_events_by_key
     good_orgs = [org for org in orgs_in if org in registries]
-    frames, config_rows = _frames_of(parts, config_parts, good_orgs, config_keys, by_key)
+    frames, config_rows = frames_of(parts, config_parts, good_orgs, config_keys, by_key)
     if frames is None:
         # Some cluster's rows do not fit the core tables: find it alone, keep the others.
         for (org_id, cluster_id), part in list(parts.items()):
             try:
-                _frames_of({(org_id, cluster_id): part}, {}, [], config_keys, by_key, strict=True)
+                frames_of({(org_id, cluster_id): part}, {}, [], config_keys, by_key, strict=True)
             except Exception as exc:
                 report.fail(
                     org_id, cluster_id, _error(exc), [e["event_id"] for e in by_cluster[(org_id, cluster_id)]]
@@ -358,7 +312,7 @@ def apply_batch(
                 del parts[(org_id, cluster_id)]
         for org_id in list(good_orgs):
             try:
-                _frames_of({}, config_parts, [org_id], config_keys, by_key, strict=True)
+                frames_of({}, config_parts, [org_id], config_keys, by_key, strict=True)
             except Exception as exc:  # the org keeps its previous config and clusters, as above
                 error = _error(exc)
                 report.failed.pop((org_id, CONFIG_CLUSTER), None)
@@ -368,7 +322,7 @@ def apply_batch(
                     skipped = f"the config of {org_id} failed: {error}"
                     report.fail(*key, skipped, [e["event_id"] for e in by_cluster[key]])
                     del parts[key]
-        frames, config_rows = _frames_of(parts, config_parts, good_orgs, config_keys, by_key, strict=True)
+        frames, config_rows = frames_of(parts, config_parts, good_orgs, config_keys, by_key, strict=True)
 
     done = sorted(parts)
     report.events_folded = sum(len(by_cluster.get(key, [])) for key in done)
@@ -391,196 +345,9 @@ class _Skipped(Exception):
     """A cluster left out because something it depends on already failed (the message says what)."""
 
 
-def _frames_of(
-    parts: dict[tuple[str, str], tuple[FoldResult, Any]],
-    config_parts: dict[str, FoldResult | None],
-    config_orgs: list[str],
-    config_keys: frozenset[Key],
-    by_key: dict[Key, dict[str, Any]],
-    *,
-    strict: bool = False,
-) -> tuple[dict[str, pl.DataFrame] | None, pl.DataFrame | None]:
-    """The core tables' frames of these clusters and orgs' config. Returns (None, None) when a row does
-    not convert (unless `strict`, which raises): the caller then tests each cluster alone."""
-    result = FoldResult()
-    memory_rows: dict[str, list[dict[str, Any]]] = {"memory_atoms": [], "memory_audit": []}
-    cluster_of_rows: dict[str, list[str]] = defaultdict(list)
-    for (_org_id, cluster_id), (part, memory) in sorted(parts.items()):
-        _collect(result, part, cluster_id, cluster_of_rows, skip_config=True, config_keys=config_keys)
-        memory_rows["memory_atoms"].extend(memory.atoms)
-        memory_rows["memory_audit"].extend(memory.audit)
-        cluster_of_rows["memory_atoms"].extend([cluster_id] * len(memory.atoms))
-        cluster_of_rows["memory_audit"].extend([cluster_id] * len(memory.audit))
-    config_rows: list[dict[str, Any]] = []
-    for org_id in config_orgs:
-        config_part = config_parts.get(org_id)
-        if config_part is None:
-            config_rows.extend(ConfigRegistry.from_events([]).history(org_id))
-            continue
-        config_rows.extend(config_part.config_registry)
-        # A copy without the history rows: the parts are reused if a cluster has to be tested alone.
-        rest = FoldResult(**{**vars(config_part), "config_registry": []})
-        _collect(result, rest, CONFIG_CLUSTER, cluster_of_rows, skip_config=False)
-    try:
-        return _build_frames(result, memory_rows, cluster_of_rows, by_key), (
-            pl.DataFrame(config_rows, schema=CONFIG_SCHEMA, orient="row") if config_rows else None
-        )
-    except Exception:
-        if strict:
-            raise
-        return None, None
-
-
-def _earliest_event(touched: list[tuple], members: list[tuple]) -> datetime | None:
-    """A time no event of the clusters being re-folded is before, or None when it is not known.
-
-    `core.entity_clusters.first_event_at` is each entity's earliest event in its last fold (None: no
-    event, or a row from before the column existed). An event of a re-folded cluster is either one of
-    those, or touched now (claimed, or crossed by a moved as-of), or still waiting in the outbox: that
-    one's own batch re-folds the cluster with it. So the minimum over the members and the touched events
-    bounds every event this fold needs.
-    """
-    times = []
-    for row in touched:
-        at = _time_of_us(row[7])
-        if at is None:  # before (or after) what Python holds: no bound, the lookup reads every row group
-            return None
-        times.append(at)
-    for *_, first in members:
-        if first is None:
-            return None
-        times.append(first)
-    return min(times) if times else None
-
-
 def _register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
     """Expose a frame to SQL under `name` (replacing an earlier frame of that name)."""
     con.register(name, frame.to_arrow())
-
-
-def _load_events(
-    con: duckdb.DuckDBPyConnection, sql: str, as_of: datetime, since: datetime | None = None
-) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str, str, str]]]:
-    """The events (cluster, event), and the ones Python cannot load as (org, cluster, event_id, error):
-    a time outside datetime's range, a payload past orjson's nesting limit."""
-    # Times come as epoch microseconds and become stdlib-UTC datetimes: exact, and far cheaper than the
-    # driver's zone-aware objects.
-    params: dict[str, Any] = {"as_of": as_of} | ({"since": since} if since is not None else {})
-    rows = con.execute(sql.replace("e.occurred_at,", "epoch_us(e.occurred_at),", 1), params).fetchall()
-    out: list[tuple[str, dict[str, Any]]] = []
-    broken: list[tuple[str, str, str, str]] = []
-    for cluster_id, org_id, event_id, occurred_us, name, entity_type, entity_id, actor, payload in rows:
-        try:
-            occurred_at = _EPOCH + timedelta(microseconds=occurred_us)
-        except OverflowError:
-            broken.append((org_id, cluster_id, event_id, "occurred_at outside the supported time range"))
-            continue
-        try:
-            loaded = orjson.loads(payload) if payload else {}
-        except orjson.JSONDecodeError as exc:
-            broken.append((org_id, cluster_id, event_id, f"payload could not be loaded: {exc}"))
-            continue
-        out.append(
-            (
-                cluster_id,
-                {
-                    "org_id": org_id,
-                    "event_id": event_id,
-                    "occurred_at": occurred_at,
-                    "event_name": name,
-                    "entity_type": entity_type,
-                    "entity_id": entity_id,
-                    "actor": actor,
-                    "payload": loaded,
-                },
-            )
-        )
-    return out, broken
-
-
-_ENTITY_TABLES = {"signals": "signal_id", "candidates": "candidate_id", "pursuits": "pursuit_id"}
-
-
-def _collect(
-    result: FoldResult,
-    part: FoldResult,
-    cluster_id: str,
-    cluster_of_rows: dict[str, list[str]],
-    *,
-    skip_config: bool,
-    config_keys: frozenset[Key] = frozenset(),
-) -> None:
-    """Append a cluster's rows to the batch result, remembering each row's cluster."""
-    tables = {
-        "signals": part.signals,
-        "candidates": part.candidates,
-        "pursuits": part.pursuits,
-        "client_parts": part.clients,
-        "transitions": part.transitions,
-        "rejected_events": [
-            r for r in part.rejected_events if not (skip_config and r["event_name"] == CONFIG_EVENT)
-        ],
-    }
-    for table, rows in tables.items():
-        target = result.clients if table == "client_parts" else getattr(result, table)
-        target.extend(rows)
-        cluster_of_rows[table].extend([cluster_id] * len(rows))
-    for key, outcome in part.outcomes.items():
-        if skip_config and key in config_keys:
-            continue
-        result.outcomes[key] = outcome
-        cluster_of_rows["event_outcomes"].append(cluster_id)
-
-
-def _frame(rows: list[dict[str, Any]], schema: dict[str, Any], clusters: list[str]) -> pl.DataFrame:
-    json_columns = [name for name in schema if name.endswith("_checklist")]
-    if json_columns or "due_date" in schema:
-        for row in rows:
-            for name in json_columns:
-                value = row.get(name)
-                if value is not None and not isinstance(value, str):
-                    row[name] = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-            if (
-                "due_date" in schema
-                and row.get("due_date") is not None
-                and not isinstance(row["due_date"], date)
-            ):
-                row["due_date"] = None  # a due_date Python could not read: kept in the event log, not here
-    frame = pl.from_dicts(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
-    return frame.with_columns(pl.Series("cluster_id", clusters, dtype=pl.Utf8))
-
-
-def _build_frames(
-    result: FoldResult,
-    memory_rows: dict[str, list[dict[str, Any]]],
-    cluster_of_rows: dict[str, list[str]],
-    by_key: dict[Key, dict[str, Any]],
-) -> dict[str, pl.DataFrame]:
-    """Each core table's new rows as a typed frame (raises when a row does not fit its column types)."""
-    outcome_rows = [
-        {
-            **{
-                k: by_key[key][k]
-                for k in ("org_id", "event_id", "event_name", "entity_type", "entity_id", "occurred_at")
-            },
-            "outcome": outcome,
-        }
-        for key, outcome in result.outcomes.items()
-    ]
-    frames = {
-        "signals": (result.signals, cluster_of_rows["signals"]),
-        "candidates": (result.candidates, cluster_of_rows["candidates"]),
-        "pursuits": (result.pursuits, cluster_of_rows["pursuits"]),
-        "client_parts": (result.clients, cluster_of_rows["client_parts"]),
-        "transitions": (result.transitions, cluster_of_rows["transitions"]),
-        "rejected_events": (result.rejected_events, cluster_of_rows["rejected_events"]),
-        "event_outcomes": (outcome_rows, cluster_of_rows["event_outcomes"]),
-        "memory_atoms": (memory_rows["memory_atoms"], cluster_of_rows["memory_atoms"]),
-        "memory_audit": (memory_rows["memory_audit"], cluster_of_rows["memory_audit"]),
-    }
-    return {
-        table: _frame(rows, SCHEMAS[table], clusters) for table, (rows, clusters) in frames.items() if rows
-    }
 
 
 def _write(

@@ -4,9 +4,9 @@ Per file: skip it if its content hash is already in the ledger; otherwise valida
 the valid new events, count identical duplicates, quarantine the rest with a reason, and write the
 ledger row (lines = accepted + duplicates + quarantined) in the same transaction as the data.
 
-Two lanes share a run (`ingest_paths`): they prepare files (read, parse, validate: nothing that needs
-the log) into the stage database (`validation.stage_schema`), and judge them against the log and store
-them one at a time, in file order (`_Schedule`). The judging runs before the file's transaction, into
+Two lanes share a run (`ingest_paths`, scheduled by `lanes`): they prepare files (read, parse, validate:
+nothing that needs the log) into the stage database (`parsing.stage_schema`), and judge them against
+the log and store them one at a time, in file order. The judging runs before the file's transaction, into
 temp tables: rows written inside an open transaction are its private storage, which DuckDB scans and
 copies on one thread, so judging inside it took twice as long. The transaction only copies the file's
 verdicts (`pending_events`, `pending_quarantine`) into the log. Writers never run concurrently (the writer
@@ -16,11 +16,9 @@ transaction appends to.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,37 +27,26 @@ import duckdb
 import orjson
 import polars as pl
 
-from dagster_project.ingestion.readers import (
-    InboxFile,
-    JsonFile,
-    NotInboxFile,
-    ParquetRows,
-    RecordBatch,
-    UnreadableFile,
-    content_hash,
-    file_format,
-    inbox_name,
-    json_batches,
-    read_batches,
-    read_json_data,
-)
-from dagster_project.ingestion.validation import (
+from dagster_project.ingestion.batches import JsonFile, ParquetRows, RecordBatch
+from dagster_project.ingestion.envelope import load_validators
+from dagster_project.ingestion.files import InboxFile, NotInboxFile, UnreadableFile
+from dagster_project.ingestion.lanes import LaneWork, run_lanes
+from dagster_project.ingestion.parsing import (
     STAGE_DATABASE,
     drop_stage,
-    load_validators,
-    prepare_batch,
     stage_json_file,
     stage_raw_text,
     stage_schema,
-    use_prepared,
-    validate_batch,
 )
-from dagster_project.warehouse.store import cursor, ensure_raw_schema
+from dagster_project.ingestion.read_jsonl import json_batches, read_json_data
+from dagster_project.ingestion.readers import content_hash, file_format, inbox_name, read_batches
+from dagster_project.ingestion.validation import prepare_batch, use_prepared, validate_batch
+from dagster_project.warehouse.store import ensure_raw_schema
 
 Progress = Callable[[str, int], None]
 
 # One pass over the validated batch: every record (invalid ones keep `reason`, no verdict), each valid
-# one checked against the stored log by its quick content hash (`validation._TIMESTAMP_SQL`; a
+# one checked against the stored log by its quick content hash (`parsing._TIMESTAMP_SQL`; a
 # mismatch is only a suspect: `_resolve_collisions` compares the canonical forms), then against the
 # first record of its key within the batch when the key repeats there (`repeats`, found while the batch
 # was prepared): that first one is the reference unless the log already holds the key. `classified` is
@@ -526,166 +513,6 @@ def ingest_file(
     return _ingest_read(con, _read(info, con, stage_schema(con), now), now=now, progress=progress)
 
 
-class _ThreadShare:
-    """DuckDB's thread count follows the lanes at work: one each while both work, all of them for a
-    lane working alone (the other waits for its turn or has run out of files).
-
-    `threads` is a setting of the whole database, so any lane's cursor can change it; DuckDB runs each
-    statement on its caller's thread plus `threads - 1` workers.
-    """
-
-    def __init__(self, threads: int, lanes: int) -> None:
-        self._lock = threading.Lock()
-        self._threads = threads
-        self._working = lanes
-
-    def _apply(self, con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(f"set threads = {max(1, self._threads // max(1, self._working))}")
-
-    def leave(self, con: duckdb.DuckDBPyConnection) -> None:
-        """This lane stops working for good."""
-        with self._lock:
-            self._working -= 1
-            self._apply(con)
-
-    @contextmanager
-    def paused(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-        """This lane waits: the other may use its share meanwhile."""
-        self.leave(con)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._working += 1
-                self._apply(con)
-
-
-# Files taken for preparation and not yet stored, the one being stored included. Each holds one batch
-# (≈ 250k records) in Python and in the stage; with three, a lane whose prepared file must wait for the
-# other's store prepares the next file instead of waiting.
-_IN_FLIGHT = 3
-
-
-class _Schedule:
-    """What each lane does next: store the next file in order once it is prepared (one store at a time,
-    in file order: the order decides conflicting duplicates); else prepare the next file while fewer
-    than `_IN_FLIGHT` are unstored; else wait. Any lane stores any prepared file (the stage is shared).
-
-    A failed store, or a preparation error raised in its file's turn, ends the schedule: the files
-    before it are stored, the ones after it are left for the next run.
-    """
-
-    def __init__(self, files: list[InboxFile]) -> None:
-        self.files = files
-        self._changed = threading.Condition()
-        self._prepared: dict[int, _Read | BaseException] = {}
-        self._next_prepare = 0
-        self._next_store = 0
-        self._storing = False
-        self._failed = False
-
-    def _job(self) -> tuple[str, int] | None:
-        """The next job, taken; None: nothing to do yet (called with the lock held)."""
-        if self._failed or self._next_store == len(self.files):
-            return "done", -1
-        if not self._storing and self._next_store in self._prepared:
-            self._storing = True
-            return "store", self._next_store
-        if self._next_prepare < len(self.files) and self._next_prepare - self._next_store < _IN_FLIGHT:
-            self._next_prepare += 1
-            return "prepare", self._next_prepare - 1
-        return None
-
-    def next_job(self, waiting: Callable[[], AbstractContextManager]) -> tuple[str, int]:
-        """`("prepare" | "store", n)` or `("done", -1)`; `waiting()` is held while there is none yet."""
-        with self._changed:
-            job = self._job()
-        if job is not None:
-            return job
-        with waiting(), self._changed:
-            while (job := self._job()) is None:
-                self._changed.wait()
-        return job
-
-    def prepared(self, n: int, read: _Read | BaseException) -> None:
-        with self._changed:
-            self._prepared[n] = read
-            self._changed.notify_all()
-
-    def take(self, n: int) -> _Read | BaseException:
-        with self._changed:
-            return self._prepared.pop(n)
-
-    def stored(self, *, ok: bool) -> None:
-        with self._changed:
-            self._storing = False
-            if ok:
-                self._next_store += 1
-            else:
-                self._failed = True
-            self._changed.notify_all()
-
-    def abort(self) -> None:
-        """A lane died outside a store (an interrupt): the other must not wait for its file."""
-        with self._changed:
-            self._failed = True
-            self._changed.notify_all()
-
-    def unstored(self) -> range:
-        """Files taken for preparation and never stored (after a failure): their stages to drop."""
-        with self._changed:
-            return range(self._next_store, self._next_prepare)
-
-
-def _lane(
-    con: duckdb.DuckDBPyConnection,
-    schedule: _Schedule,
-    results: dict[int, FileResult],
-    *,
-    now: datetime,
-    progress: Progress | None,
-    share: _ThreadShare | None,
-) -> None:
-    """One of two workers, on its own connection: prepare files (no log needed) and store them in
-    order, as `schedule` says. `share`: DuckDB's threads, handed to the other lane while this one
-    waits or is done."""
-    lane = cursor(con)
-    waiting = (lambda: share.paused(lane)) if share is not None else nullcontext
-    try:
-        while True:
-            job, n = schedule.next_job(waiting)
-            if job == "done":
-                if share is not None:  # the other lane finishes alone: DuckDB may use this core too
-                    share.leave(lane)
-                return
-            info = schedule.files[n]
-            if job == "prepare":
-                try:
-                    read: _Read | BaseException = _read(info, lane, stage_schema(lane, n), now)
-                except Exception as exc:  # raised in its turn, so every earlier file is still stored
-                    read = exc
-                schedule.prepared(n, read)
-                continue
-            read = schedule.take(n)
-            try:
-                if isinstance(read, BaseException):
-                    raise read
-                if read.info.content_hash != info.content_hash and _is_ingested(lane, read.info):
-                    drop_stage(lane, read.schema)
-                    results[n] = _skipped(read.info)  # rewritten since hashed into a copy already stored
-                else:
-                    results[n] = _ingest_read(lane, read, now=now, progress=progress)
-            except BaseException:
-                schedule.stored(ok=False)
-                raise
-            schedule.stored(ok=True)
-    except BaseException:
-        schedule.abort()
-        raise
-    finally:
-        lane.close()
-
-
 def ingest_paths(
     con: duckdb.DuckDBPyConnection,
     paths: Iterable[Path],
@@ -698,13 +525,8 @@ def ingest_paths(
     is named by its path below `inbox` (else its base name); a path that is not a regular file (a
     link, a pipe) or is gone is not read and is listed in the report's `passed_over`.
 
-    Two lanes share the work (`_Schedule`): the next file in order is stored as soon as it is prepared
-    and no store runs, else the next file is prepared, so one lane's store overlaps the other's
-    preparation and a lane whose prepared file must wait prepares the one after it. DuckDB runs each
-    statement on its caller's thread while both lanes work: both cores are busy with the lanes, and its
-    own workers would only wait for a core. A lane waiting or out of files hands its share to the other
-    (`_ThreadShare`). At most three files are unstored at a time (`_IN_FLIGHT`); files already in the
-    ledger are never read.
+    Two lanes share the work (`lanes.run_lanes`): a file is prepared (`_read`) into a stage of its own,
+    then stored (`_ingest_read`) in file order. Files already in the ledger are never read.
     """
     ensure_raw_schema(con)
     paths = list(paths)
@@ -719,29 +541,24 @@ def ingest_paths(
         if info.content_hash not in done:
             done.add(info.content_hash)  # a second copy in this list is skipped like a re-drop
             new.append(info)
+
+    def prepare(info: InboxFile, lane: duckdb.DuckDBPyConnection, n: int) -> _Read:
+        return _read(info, lane, stage_schema(lane, n), now)
+
+    def store(lane: duckdb.DuckDBPyConnection, read: _Read, info: InboxFile) -> FileResult:
+        if read.info.content_hash != info.content_hash and _is_ingested(lane, read.info):
+            drop_stage(lane, read.schema)
+            return _skipped(read.info)  # rewritten since hashed into a copy already stored
+        return _ingest_read(lane, read, now=now, progress=progress)
+
+    def discard(con: duckdb.DuckDBPyConnection, n: int) -> None:
+        drop_stage(con, f"{STAGE_DATABASE}.s{n}")
+
     results: dict[int, FileResult] = {}
     if new:
         stage_schema(con)  # the stage database, attached before the lanes use it
         load_validators()  # pandera's lazy imports on this thread, not in a lane
-        lanes = min(2, len(new))
-        threads = con.execute("select current_setting('threads')").fetchone()[0]
-        schedule = _Schedule(new)
-        share = _ThreadShare(int(threads), lanes) if lanes > 1 else None
-        if lanes > 1:
-            con.execute("set threads = 1")
-        try:
-            with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="ingest-lane") as pool:
-                running = [
-                    pool.submit(_lane, con, schedule, results, now=now, progress=progress, share=share)
-                    for _ in range(lanes)
-                ]
-                failures = [f.exception() for f in running if f.exception() is not None]
-        finally:
-            con.execute(f"set threads = {int(threads)}")
-            for n in schedule.unstored():
-                drop_stage(con, f"{STAGE_DATABASE}.s{n}")
-        if failures:
-            raise failures[0]
+        results = run_lanes(con, new, LaneWork(prepare, store, discard))
     stored = {info.content_hash: results[n] for n, info in enumerate(new)}
     report = IngestReport(passed_over=passed_over)
     for info in infos:

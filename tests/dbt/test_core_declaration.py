@@ -14,7 +14,7 @@ import duckdb
 import pytest
 import yaml
 
-from dagster_project.apply import batch
+from dagster_project.apply import rows as batch
 from dagster_project.lifecycle.store import CORE, CORE_BY_NAME, CORE_DDL, CORE_TABLES, polars_schema
 
 STAGING = Path(__file__).resolve().parents[2] / "dbt" / "models" / "staging" / "lifecycle"

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dagster_project.contract.events import ENVELOPE_FIELDS, MAX_ID_LENGTH
-from dagster_project.ingestion.readers import GZIP_MAX_RATIO, GZIP_RATIO_FLOOR
+from dagster_project.ingestion.files import GZIP_MAX_RATIO, GZIP_RATIO_FLOOR
 
 ORGS = {"jsonl": "hostile-a", "jsonl.gz": "hostile-b", "csv": "hostile-c", "parquet": "hostile-d"}
 RECORD_FILES = {

@@ -1,6 +1,6 @@
 """The fast CSV path (pyarrow) must give exactly what the stdlib csv reader gives, or step aside.
 
-`readers._csv_frame` returns, per record: the envelope cells, the raw text of irregular rows, the
+`read_csv._csv_frame` returns, per record: the envelope cells, the raw text of irregular rows, the
 bad-encoding flag and the field count of ragged rows. The stdlib reader defines the meaning; the
 property test below feeds both paths awkward CSV (quotes in odd places, CR/LF mixes, blank lines,
 quoted newlines, ragged rows, NUL) and requires equal results whenever the fast path answers.
@@ -17,17 +17,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dagster_project.contract.events import ENVELOPE_FIELDS
-from dagster_project.ingestion import readers
+from dagster_project.ingestion import read_csv
 
 HEADER = ",".join(ENVELOPE_FIELDS)
 
 
 def _both(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[tuple | None, tuple]:
     header = next(csv.reader(io.StringIO(data.decode("utf-8", "surrogateescape"), newline="")))
-    fast = readers._csv_fast(data, header) if data.find(b"\n") >= 0 else None
+    fast = read_csv._csv_fast(data, header) if data.find(b"\n") >= 0 else None
     with monkeypatch.context() as patched:
-        patched.setattr(readers, "_csv_fast", lambda *_: None)
-        slow = readers._csv_frame(data, Path("x.csv"))
+        patched.setattr(read_csv, "_csv_fast", lambda *_: None)
+        slow = read_csv._csv_frame(data, Path("x.csv"))
     return fast, slow
 
 
@@ -148,22 +148,22 @@ def test_a_ragged_row_that_is_not_utf8_takes_the_stdlib_reader(monkeypatch: pyte
     """The header line alone is not enough: a file that is not UTF-8 anywhere takes the stdlib reader."""
     good = "e1,acme,2026-10-05T09:14:03Z,signal.touched,signal,s1,ann,{}"
     data = (HEADER + "\n" + good + "\n").encode() + b"e2,acme,\xff\xfe,only-four\n" + (good + "\n").encode()
-    assert readers._plain_header(data) is None
-    frame, raws, bad, fields = readers._csv_frame(data, Path("x.csv"))
+    assert read_csv._plain_header(data) is None
+    frame, raws, bad, fields = read_csv._csv_frame(data, Path("x.csv"))
     assert bad == [False, True, False] and fields == [None, 4, None]
     with monkeypatch.context() as patched:
-        patched.setattr(readers, "_csv_fast", lambda *_: None)
-        slow = readers._csv_frame(data, Path("x.csv"))
+        patched.setattr(read_csv, "_csv_fast", lambda *_: None)
+        slow = read_csv._csv_frame(data, Path("x.csv"))
     assert frame.equals(slow[0]) and (raws, bad, fields) == slow[1:]
 
 
 def test_a_plain_header_is_read_from_its_line_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     rows = 'e1,acme,2026-10-05T09:14:03Z,signal.touched,signal,s1,ann,"{""a"": 1}"\r\n'
     data = (HEADER + "\r\n" + rows).encode()
-    assert readers._plain_header(data) == list(ENVELOPE_FIELDS)
+    assert read_csv._plain_header(data) == list(ENVELOPE_FIELDS)
     fast, slow = _both(data, monkeypatch)
     assert fast is not None
-    _assert_same(readers._csv_frame(data, Path("x.csv")), slow)
+    _assert_same(read_csv._csv_frame(data, Path("x.csv")), slow)
     # a quote or a lone CR in the header line: the whole file is decoded to read it
-    assert readers._plain_header(('"event_id",' + HEADER[9:] + "\n" + rows).encode()) is None
-    assert readers._plain_header((HEADER + ",x\ry\n" + rows).encode()) is None
+    assert read_csv._plain_header(('"event_id",' + HEADER[9:] + "\n" + rows).encode()) is None
+    assert read_csv._plain_header((HEADER + ",x\ry\n" + rows).encode()) is None

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from dagster_project.ingestion import ingest as ingest_module
+from dagster_project.ingestion.files import GZIP_MAX_RATIO, GZIP_RATIO_FLOOR
 from dagster_project.ingestion.ingest import ingest_paths
-from dagster_project.ingestion.readers import GZIP_MAX_RATIO, GZIP_RATIO_FLOOR, list_inbox, scan_inbox
+from dagster_project.ingestion.readers import list_inbox, scan_inbox
 from tests.events_factory import event, write_jsonl
 
 LONG_AGO = 10**9  # a modification time long before any test clock: the file has settled

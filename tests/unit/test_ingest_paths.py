@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dagster_project.contract.events import ENVELOPE_FIELDS, Reason
-from dagster_project.ingestion import validation
+from dagster_project.ingestion import parsing
 from dagster_project.ingestion.ingest import ingest_file
 from dagster_project.warehouse.store import connect, ensure_raw_schema
 from tests.events_factory import event, tabular_row, write_csv
@@ -80,7 +80,7 @@ def test_duckdb_reader_matches_precise_path(tmp_path: Path, now, monkeypatch, na
     path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
     fast = _ingest(path, tmp_path, now, "fast")
     # An empty DuckDB read never matches Python's record count: every record takes the precise path.
-    monkeypatch.setattr(validation, "_JSON_FILE_SQL", validation._JSON_FILE_SQL + " limit 0")
+    monkeypatch.setattr(parsing, "_JSON_FILE_SQL", parsing._JSON_FILE_SQL + " limit 0")
     precise = _ingest(path, tmp_path, now, "precise")
     assert fast == precise
     quarantine, events, ledger = fast
@@ -163,10 +163,10 @@ def test_batches_keep_line_numbers_and_duplicates_across_them(
     tmp_path: Path, warehouse, now, monkeypatch: pytest.MonkeyPatch, fmt: str, count: int, sizes: list[int]
 ) -> None:
     """A file read in several batches is judged like one: numbering, duplicates and conflicts span them."""
-    from dagster_project.ingestion import readers
+    from dagster_project.ingestion import batches
     from tests.events_factory import write_parquet
 
-    monkeypatch.setattr(readers, "BATCH_RECORDS", 8)  # a tail under 2 records joins the batch before
+    monkeypatch.setattr(batches, "BATCH_RECORDS", 8)  # a tail under 2 records joins the batch before
     records = [event(f"e{i}") for i in range(1, count + 1)]
     records[1] = event("k1")  # record 2
     records[5] = event("k1")  # record 6: identical, a duplicate
@@ -193,10 +193,10 @@ def test_parquet_damaged_part_way_is_quarantined_whole(
     tmp_path: Path, warehouse, now, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A damaged page after the first batch was stored: the file rolls back and is quarantined as one."""
-    from dagster_project.ingestion import readers
+    from dagster_project.ingestion import batches
     from tests.events_factory import write_parquet
 
-    monkeypatch.setattr(readers, "BATCH_RECORDS", 4)
+    monkeypatch.setattr(batches, "BATCH_RECORDS", 4)
     path = write_parquet(tmp_path / "a.parquet", [event(f"e{i}") for i in range(10)])
     rows = pq.read_table(path)
     pq.write_table(rows, path, row_group_size=5, compression="none")

@@ -29,14 +29,9 @@ PUBLIC_DAGSTER_DBT = {"dagster_dbt"}
 MAX_LINES = 600
 # Being split or removed (issue 18); each entry leaves this list when its module does.
 KNOWN_LONG = {
-    "dagster_project/apply/batch.py",
     "dagster_project/cli.py",
     "dagster_project/control/outbox.py",
     "dagster_project/generator/stories.py",
-    "dagster_project/ingestion/ingest.py",
-    "dagster_project/ingestion/readers.py",
-    "dagster_project/ingestion/validation.py",
-    "dagster_project/lifecycle/fold.py",
 }
 KNOWN_PRIVATE = {"dagster_project/defs/dbt_in_process.py", "dagster_project/defs/resources.py"}
 

@@ -371,7 +371,7 @@ def test_lanes_share_duckdbs_threads_and_take_jobs_in_file_order(warehouse):
     """Two lanes at work: one DuckDB thread each; one waiting or out of files: all of them for the lane
     still working. Jobs: a prepared file is stored in file order, one at a time, before anything else;
     otherwise the next file is prepared while fewer than three are unstored."""
-    from dagster_project.ingestion.ingest import _Schedule, _ThreadShare
+    from dagster_project.ingestion.lanes import _Schedule, _ThreadShare
 
     def threads() -> int:
         return warehouse.execute("select current_setting('threads')").fetchone()[0]
@@ -413,11 +413,11 @@ def test_a_file_rewritten_after_hashing_is_hashed_again(tmp_path: Path, warehous
     """Hashes are taken up front and files read later: the ledger must name the bytes that were read."""
     import hashlib
 
-    import dagster_project.ingestion.ingest as ingest_module
+    import dagster_project.ingestion.lanes as lanes_module
 
     first = write_jsonl(tmp_path / "a.jsonl", [event("a1")])
     second = write_jsonl(tmp_path / "b.jsonl", [event("b1")])
-    real_cursor = ingest_module.cursor
+    real_cursor = lanes_module.cursor
 
     def rewriting_cursor(con):
         with once:  # after every file was hashed, before any is read (each lane opens its cursor first)
@@ -427,7 +427,7 @@ def test_a_file_rewritten_after_hashing_is_hashed_again(tmp_path: Path, warehous
         return real_cursor(con)
 
     once, rewritten = threading.Lock(), []
-    monkeypatch.setattr(ingest_module, "cursor", rewriting_cursor)
+    monkeypatch.setattr(lanes_module, "cursor", rewriting_cursor)
     report = ingest_paths(warehouse, [first, second], now=now)
     assert [(f.file, f.status, f.accepted) for f in report.files] == [
         ("a.jsonl", "ok", 1),
@@ -478,17 +478,17 @@ def test_gzip_files_duckdb_refuses_but_python_reads_are_ingested(tmp_path: Path,
     so their records are parsed from Python's text instead of failing the run (and DuckDB's pass over
     such a file is not tried twice)."""
     import dagster_project.ingestion.ingest as ingest_module
-    import dagster_project.ingestion.validation as validation_module
+    import dagster_project.ingestion.parsing as parsing_module
 
     passes: list[str] = []
-    real_stage = validation_module.stage_json_file
+    real_stage = parsing_module.stage_json_file
 
     def counting_stage(con, path, **kw):
         passes.append(path.name)
         return real_stage(con, path, **kw)
 
     monkeypatch.setattr(ingest_module, "stage_json_file", counting_stage)
-    monkeypatch.setattr(validation_module, "stage_json_file", counting_stage)
+    monkeypatch.setattr(parsing_module, "stage_json_file", counting_stage)
     tmp_path = tmp_path / "inbox"
     tmp_path.mkdir()
     line = orjson.dumps(event("p1")) + b"\n"
