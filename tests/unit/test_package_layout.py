@@ -31,7 +31,6 @@ MAX_LINES = 600
 KNOWN_LONG = {
     "dagster_project/api/app.py",
     "dagster_project/apply/batch.py",
-    "dagster_project/cli.py",
     "dagster_project/control/outbox.py",
     "dagster_project/ingestion/ingest.py",
     "dagster_project/ingestion/readers.py",
