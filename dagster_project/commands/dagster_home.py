@@ -20,22 +20,30 @@ RUN_LAUNCHERS = {
     ),
     "subprocess": "",
 }
+TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
 
-def point_env_at(home: Path, inbox: Path | None = None) -> HomePaths:
-    paths = HomePaths(home.resolve()).ensure()
-    os.environ[ENV_HOME] = str(paths.home)
-    if inbox is not None:
-        os.environ[ENV_INBOX] = str(inbox.resolve())
-    os.environ["WORKSTREAM_WAREHOUSE"] = str(paths.warehouse)
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    os.environ["DAGSTER_HOME"] = str(write_dagster_home(paths))
-    # dagster-dbt and `dagster dev` look for dbt on PATH.
+def child_environment(**values: str) -> dict[str, str]:
+    """The environment for a process this command starts: ours, plus `values`, with dbt's and Dagster's
+    usage reporting off unless the user's environment says otherwise. Our own environment is never
+    edited, so a command run in-process (tests, notebooks) leaves its caller's as it was."""
+    return {**TELEMETRY_OFF, **os.environ, **values}
+
+
+def service_environment(paths: HomePaths, inbox: Path) -> dict[str, str]:
+    """What `dagster dev` and Streamlit need to find this home and inbox: the sensors, the daemon's
+    runs and the dashboards read them from their environment, and `dagster dev` looks for dbt on PATH."""
     bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-    return paths
+    path = os.environ.get("PATH", "")
+    return child_environment(
+        **{
+            ENV_HOME: str(paths.home),
+            ENV_INBOX: str(inbox.resolve()),
+            "WORKSTREAM_WAREHOUSE": str(paths.warehouse),
+            "DAGSTER_HOME": str(write_dagster_home(paths)),
+            "PATH": path if bin_dir in path.split(os.pathsep) else bin_dir + os.pathsep + path,
+        }
+    )
 
 
 def run_launcher_choice() -> str:
@@ -59,8 +67,9 @@ def write_dagster_home(paths: HomePaths) -> Path:
     return paths.dagster_home
 
 
-def ensure_dbt_manifest() -> None:
-    """Dagster's dbt assets are built from dbt's manifest; parse once if it is missing."""
+def ensure_dbt_manifest(warehouse: Path | None = None) -> None:
+    """Dagster's dbt assets are built from dbt's manifest; parse once if it is missing (a parse opens no
+    warehouse, but dbt's profile needs a path: the home's `warehouse` when given)."""
     if (DBT_PROJECT_DIR / "target" / "manifest.json").exists():
         return
     console.print("[dim]parsing the dbt project (first run)…[/dim]")
@@ -75,8 +84,9 @@ def ensure_dbt_manifest() -> None:
             "--quiet",
         ],
         check=True,
-        env={
-            **os.environ,
-            "WORKSTREAM_WAREHOUSE": os.environ.get("WORKSTREAM_WAREHOUSE", "/tmp/parse.duckdb"),
-        },
+        env=child_environment(
+            WORKSTREAM_WAREHOUSE=str(warehouse)
+            if warehouse
+            else os.environ.get("WORKSTREAM_WAREHOUSE", "/tmp/parse.duckdb")
+        ),
     )

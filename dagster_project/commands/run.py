@@ -15,8 +15,14 @@ from rich.console import Console
 from rich.table import Table
 
 from dagster_project.commands.common import check_home, console
-from dagster_project.commands.dagster_home import ensure_dbt_manifest, point_env_at
-from dagster_project.settings import AsOfInFutureError, default_clock, parse_timestamp, refuse_future_as_of
+from dagster_project.commands.dagster_home import ensure_dbt_manifest, write_dagster_home
+from dagster_project.settings import (
+    AsOfInFutureError,
+    HomePaths,
+    default_clock,
+    parse_timestamp,
+    refuse_future_as_of,
+)
 
 if TYPE_CHECKING:
     from dagster_project.commands.run_display import RunDisplay
@@ -38,8 +44,9 @@ def run_pipeline(
     """Execute the same Dagster jobs the sensors launch, in this process: the build, then (unless
     `tests` is off) dbt's data tests on it, as `dbt_tests_after_build_sensor` would. Returns the counts.
     With a `display`, each job's output goes to its log and its steps show as progress bars."""
-    paths = point_env_at(home, inbox)
-    ensure_dbt_manifest()
+    paths = HomePaths(home.resolve()).ensure()
+    instance_dir = write_dagster_home(paths)
+    ensure_dbt_manifest(paths.warehouse)
     import dagster as dg
 
     from dagster_project.control.run_lock import run_lock
@@ -49,8 +56,13 @@ def run_pipeline(
     job = defs.resolve_job_def(JOB_NAME)
     # Without --verbose the console logger writes to the log file only: there it keeps everything.
     level = "DEBUG" if display and not display.verbose else os.environ.get("WORKSTREAM_LOG_LEVEL", "WARNING")
+    # The home and inbox reach the job as its resources' config, not through this process's
+    # environment: a run called in-process must leave its caller's environment as it was.
     run_config = {
-        "resources": {"clock": {"config": {"as_of": as_of or "", "now": now or ""}}},
+        "resources": {
+            "workstream": {"config": {"home": str(paths.home), "inbox": str(inbox.resolve())}},
+            "clock": {"config": {"as_of": as_of or "", "now": now or ""}},
+        },
         "loggers": {"console": {"config": {"log_level": level}}},
     }
 
@@ -64,7 +76,10 @@ def run_pipeline(
     )
     with (
         run_lock(paths.home, on_wait=lambda: console.print(waiting, soft_wrap=True)),
-        dg.DagsterInstance.get() as instance,
+        # The home's own instance (its dagster.yaml, its run history), opened from its folder rather
+        # than through DAGSTER_HOME: `local_temp` is Dagster's public constructor for an instance
+        # in a given folder, persistent despite its name.
+        dg.DagsterInstance.local_temp(tempdir=str(instance_dir)) as instance,
     ):
         run_id = str(uuid.uuid4())
         with shown("dbt build", run_id, len(workstream_dbt_assets.keys)):

@@ -15,8 +15,8 @@ from pathlib import Path
 import typer
 
 from dagster_project.commands.common import check_home, console
-from dagster_project.commands.dagster_home import ensure_dbt_manifest, point_env_at
-from dagster_project.settings import ENV_INBOX, PROJECT_ROOT
+from dagster_project.commands.dagster_home import ensure_dbt_manifest, service_environment
+from dagster_project.settings import ENV_INBOX, PROJECT_ROOT, HomePaths
 
 
 def serve_services(
@@ -25,8 +25,11 @@ def serve_services(
     """Start both services on `home`, print their URLs once they answer, stop both when one stops or
     on Ctrl-C, SIGTERM or SIGHUP."""
     check_home(home)
-    paths = point_env_at(home, inbox or Path(os.environ.get(ENV_INBOX, PROJECT_ROOT / "data" / "inbox")))
-    ensure_dbt_manifest()
+    paths = HomePaths(home.resolve()).ensure()
+    watched = inbox or Path(os.environ.get(ENV_INBOX, PROJECT_ROOT / "data" / "inbox"))
+    # The services learn the home and inbox from their environment, given here: ours stays as it is.
+    env = service_environment(paths, watched)
+    ensure_dbt_manifest(paths.warehouse)
     bin_dir = Path(sys.executable).parent
     logs = paths.home / "logs"
     logs.mkdir(exist_ok=True)
@@ -71,6 +74,7 @@ def serve_services(
             services[name] = subprocess.Popen(
                 command,
                 cwd=PROJECT_ROOT,
+                env=env,
                 start_new_session=True,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -79,7 +83,7 @@ def serve_services(
         with console.status("starting Dagster and Streamlit…"):
             _wait_until_answering(services, health, logs)
         console.print(
-            f"[bold]Dagster UI[/bold]   http://{host}:{dagster_port}   (inbox: {os.environ[ENV_INBOX]})",
+            f"[bold]Dagster UI[/bold]   http://{host}:{dagster_port}   (inbox: {env[ENV_INBOX]})",
             soft_wrap=True,
         )
         console.print(

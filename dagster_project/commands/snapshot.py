@@ -234,8 +234,6 @@ def write_past_snapshot(home: Path, when: datetime, out: Path | None, *, verbose
     from dagster_project.commands.dagster_home import ensure_dbt_manifest
     from dagster_project.settings import default_clock
 
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     ensure_dbt_manifest()
     # The console stays calm as for `run`: dbt's lines go to the home's log unless --verbose. A home
     # that does not exist gets no log folder: the build refuses it with a message of its own.
