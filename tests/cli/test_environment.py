@@ -126,3 +126,35 @@ def test_a_run_called_in_process_leaves_the_environment_as_it_was_and_uses_the_h
     assert "accepted" in result.output and (home / "serving.duckdb").is_file()
     assert any((home / "dagster").rglob("runs.db")), "the run's history belongs in the home's instance"
     assert not decoy.exists()
+
+
+def test_serve_gives_its_services_the_home_through_their_environment_and_keeps_its_own(
+    tmp_path: Path, monkeypatch
+):
+    import subprocess
+    import sys
+
+    started: list[dict[str, str] | None] = []
+    real_popen = subprocess.Popen
+
+    def quick_exit(command, **kwargs):
+        # A real process (serve signals its group), which ends at once: serve then stops with exit 1.
+        started.append(kwargs.get("env"))
+        return real_popen([sys.executable, "-c", "pass"], **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", quick_exit)
+    monkeypatch.setenv("WORKSTREAM_HOME", str(tmp_path / "decoy"))
+    home, inbox = tmp_path / "home", tmp_path / "inbox"
+    inbox.mkdir()
+    before = dict(os.environ)
+
+    result = CliRunner().invoke(app, ["serve", "--home", str(home), "--inbox", str(inbox)])
+
+    assert result.exit_code == 1 and "stopped" in result.output, result.output
+    assert dict(os.environ) == before
+    assert started and all(env is not None for env in started)
+    for env in started:
+        assert env["WORKSTREAM_HOME"] == str(home.resolve())
+        assert env["WORKSTREAM_INBOX"] == str(inbox.resolve())
+        assert env["DAGSTER_HOME"] == str(home.resolve() / "dagster")
+        assert str(Path(sys.executable).parent) in env["PATH"].split(os.pathsep)  # dagster dev finds dbt
