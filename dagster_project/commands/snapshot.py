@@ -221,3 +221,38 @@ def _self_contained_copy(snapshot: Path, out: Path) -> tuple[int, int]:
     finally:
         con.close()
     return events, tables
+
+
+def write_past_snapshot(home: Path, when: datetime, out: Path | None, *, verbose: bool) -> None:
+    """What `workstream snapshot` does: build, say where the file went, and warn when readers miss it."""
+    import sys
+
+    import typer
+    from rich.console import Console
+
+    from dagster_project.commands.common import console, output_to_log
+    from dagster_project.commands.dagster_home import ensure_dbt_manifest
+    from dagster_project.settings import default_clock
+
+    ensure_dbt_manifest()
+    # The console stays calm as for `run`: dbt's lines go to the home's log unless --verbose. A home
+    # that does not exist gets no log folder: the build refuses it with a message of its own.
+    log = home.expanduser().resolve() / "logs" / "snapshot.log"
+    screen = Console(file=sys.stderr)  # bound now: the redirect below must not swallow the status line
+    try:
+        with (
+            screen.status(f"building a snapshot as of {when.isoformat()} beside the live one…"),
+            output_to_log(log if home.is_dir() and not verbose else None),
+        ):
+            result = build_as_of_snapshot(home, when, now=default_clock().now(), out=out)
+    except AsOfSnapshotError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"wrote {result.path} as of {when.isoformat()} ({result.events:,} events)")
+    if result.path.parent != as_of_dir(HomePaths(home.expanduser().resolve())):
+        console.print(
+            "[yellow]outside <home>/as-of/: dashboards do not list it and later redactions do not reach it[/yellow]"
+        )

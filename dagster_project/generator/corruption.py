@@ -17,7 +17,7 @@ import orjson
 
 from dagster_project.contract.events import ENVELOPE_FIELDS, EVENTS, MAX_INTEGER, MAX_NESTING, Reason
 
-from .stories import Event
+from .telling import Event
 from .writers import BadRecord
 
 IDENTICAL_DUPLICATE = "identical_duplicate"  # not a quarantine reason: counted as a duplicate

@@ -27,7 +27,9 @@ from pathlib import Path
 import orjson
 
 from .corruption import DUPLICATE_KINDS, IDENTICAL_DUPLICATE, KIND_FORMATS, KINDS, LINE_REASONS, Corruptor
-from .stories import SPAN_DAYS, Event, World
+from .orgs import SPAN_DAYS
+from .stories import World
+from .telling import Event
 from .writers import FORMATS, Writer, open_writer
 
 DEFAULT_END = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)

@@ -11,8 +11,6 @@ in both modes (under `gate_mode = warn` they are applied, and the story follows 
 from __future__ import annotations
 
 import random
-import string
-import unicodedata
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -20,14 +18,10 @@ from typing import Any
 from dagster_project.contract.events import SOURCE_TYPES
 
 from . import catalog as cat
-from .clock import CLOSE, DAY, HH_MM, HOUR, MINUTE, OPEN, SECOND, SS, US3, OrgClock
+from .clock import DAY
+from .orgs import SPAN_DAYS, Org, ascii_slug
+from .telling import Event, StoryTelling, pick
 
-# One event as written: the 8 envelope fields in contract order; `actor` may be None.
-Event = tuple[str, str, str, str, str, str, str | None, dict[str, Any]]
-
-SPAN_DAYS = 120
-PINK_ITEMS = ("budget_confirmed", "technical_scope_defined", "decision_makers_identified", "timeline_agreed")
-RED_ITEMS = ("proposal_reviewed", "pricing_approved", "legal_terms_agreed", "delivery_plan_finalized")
 # The contract's default lifecycle (events.md, "Lifecycle rules"); the stories mirror it to know which of
 # their own moves the apply step rejects. No org in the demo overrides `transitions.*`.
 CANDIDATE_NEXT = {
@@ -50,101 +44,7 @@ _SOURCE_WEIGHTS = (0.32, 0.2, 0.12, 0.08, 0.18, 0.1)  # aligned with contract.SO
 _SOURCE_CUM = tuple(sum(_SOURCE_WEIGHTS[: i + 1]) for i in range(len(_SOURCE_WEIGHTS)))
 
 
-def _ascii_slug(text: str, sep: str = ".") -> str:
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return sep.join("".join(c for c in part if c.isalnum()) for part in plain.split())
-
-
-_CONTACT_SLUGS = {name: _ascii_slug(name) for name in cat.CONTACT_NAMES}
-
-
-class Org:
-    """One tenant: its clock, team, client pool, id counters and config schedule."""
-
-    def __init__(
-        self, idx: int, end: datetime, pool_size: int, rng: random.Random, span_days: int = SPAN_DAYS
-    ) -> None:
-        if idx < len(cat.ORGS):
-            self.org_id, tz, self.domain = cat.ORGS[idx]
-        else:
-            base = cat.ORGS[idx % len(cat.ORGS)]
-            self.org_id, tz, self.domain = f"org-{idx + 1:03d}", base[1], f"org-{idx + 1:03d}.example"
-        self.idx = idx
-        self.id_prefix = f"evt-{self.org_id}-"
-        self.tz_name = tz
-        self.clock = OrgClock(tz, end, span_days)
-        people = [(f, last) for f in cat.FIRST_NAMES for last in cat.LAST_NAMES]
-        picked = rng.sample(people, 13)
-        self.reps = tuple(f"{f}.{last}@{self.domain}" for f, last in picked[:10])
-        self.leads = tuple(f"{f}.{last}@{self.domain}" for f, last in picked[10:])
-        self.admin = f"revops.admin@{self.domain}"
-        combos = [(p, s) for p in cat.CLIENT_PREFIXES for s in cat.CLIENT_SUFFIXES]
-        self.clients: list[tuple[str, str, str, str]] = []
-        for prefix, (suffix, industry) in rng.sample(combos, min(pool_size, len(combos))):
-            name = f"{prefix} {suffix}"
-            slug = _ascii_slug(name, "-")
-            domain = slug.replace("-", "") + cat.TLDS[len(self.clients) % len(cat.TLDS)]
-            self.clients.append((f"cli-{slug}", name, domain, industry))
-        self.announced: set[str] = set()  # membership only, never iterated
-        self.n_event = self.n_signal = self.n_candidate = self.n_pursuit = 0
-        self.pink_items = PINK_ITEMS + (("security_review_completed",) if idx % 4 == 3 else ())
-        self.red_items = RED_ITEMS
-        self.config: list[tuple[int, str, Any]] = []
-        self.warn_from = self.warn_to = 0
-        self._plan_config(rng)
-        self.stories_from = self.config[0][0] + HOUR
-
-    def _plan_config(self, rng: random.Random) -> None:
-        snap, start = self.clock.snap, self.clock.start
-        kind = self.idx % 4
-        plan: list[tuple[int, str, Any]]
-        if kind == 0:
-            plan = [
-                (0, "sla.triage.threshold_hours", 24),
-                (0, "gate_mode", "enforce"),
-                (0, "memory.pinned_types", ["decision"]),
-                (40, "sla.triage.threshold_hours", 12),
-                (41, "legacy.import_mode", "strict"),  # unknown key: rejected as invalid_config
-            ]
-        elif kind == 1:  # history imported from a system without gates, then gates switched on
-            plan = [
-                (0, "gate_mode", "warn"),
-                (0, "checklist.pink.items", list(PINK_ITEMS)),
-                (60, "gate_mode", "enforce"),
-                (60, "sla.response.threshold_hours", 120),
-            ]
-        elif kind == 2:
-            plan = [
-                (0, "sla.proposal.threshold_hours", 96),
-                (0, "checklist.red.items", list(RED_ITEMS)),
-                (0, "sla.at_risk_fraction", 0.8),
-                (0, "gate_mode", "enforce"),
-            ]
-        else:
-            plan = [
-                (0, "checklist.pink.items", list(self.pink_items)),
-                (0, "memory.retention_days.note", 60),
-                (30, "sla.triage.threshold_hours", 8),
-            ]
-        t_prev = 0
-        for day, key, value in plan:
-            t = snap(start + day * DAY + 30 * MINUTE + int(rng.random() * 20 * MINUTE), rng)
-            t = max(t, t_prev + MINUTE + int(rng.random() * 5 * MINUTE))
-            t_prev = t
-            self.config.append((t, key, value))
-            if key == "gate_mode":
-                if value == "warn":
-                    self.warn_from, self.warn_to = t, self.clock.end + DAY
-                elif self.warn_to > t:
-                    self.warn_to = t
-
-    def gate_warn(self, t: int) -> bool:
-        """Whether `gate_mode = warn` is in force at local time `t`."""
-        return self.warn_from <= t < self.warn_to
-
-    def event_id(self) -> str:
-        self.n_event += 1
-        return f"{self.id_prefix}{self.n_event:08d}"
+_CONTACT_SLUGS = {name: ascii_slug(name) for name in cat.CONTACT_NAMES}
 
 
 class World:
@@ -197,161 +97,11 @@ class World:
             yield _Story(orgs[i], self.rng).run()
 
 
-_TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {}  # template -> its placeholder names (a parse cache)
-_FILL_POOLS = {
-    "contact": cat.CONTACT_NAMES,
-    "competitor": cat.COMPETITORS,
-    "partner": cat.PARTNERS,
-    "region": cat.REGIONS,
-}
+class _Story(StoryTelling):
+    """One client inquiry, told as events. `showcase` forces every branch that names a new event.
 
-
-def _pick(seq: tuple[Any, ...] | list[Any], u: float) -> Any:
-    return seq[int(u * len(seq))]
-
-
-class _Story:
-    """One client inquiry, told as events. `showcase` forces every branch that names a new event."""
-
-    def __init__(self, org: Org, rng: random.Random, showcase: bool = False) -> None:
-        self.org = org
-        self.rng = rng
-        self.r = rng.random
-        self.sc = showcase
-        self.out: list[Event] = []
-        self.clock = org.clock
-        self.days = org.clock._days
-        self.end = org.clock.end
-        self.fmt = org.clock.fmt
-        self.snap = org.clock.snap
-
-    # --- plumbing -------------------------------------------------------------------------------
-    def emit(
-        self, t: int, name: str, etype: str, eid: str, actor: str | None, payload: dict[str, Any]
-    ) -> str | None:
-        """Append one event; events after the window's end are dropped (the story is cut off there)."""
-        if t > self.end:
-            return None
-        org = self.org
-        org.n_event += 1
-        ev_id = "%s%08d" % (org.id_prefix, org.n_event)  # noqa: UP031 - faster than an f-string here
-        # OrgClock.fmt, inlined: this runs once per event.
-        d, rest = divmod(t, DAY)
-        prefix, off = self.days.get(d) or self.clock.day_info(d)
-        m, rest = divmod(rest, MINUTE)
-        s, us = divmod(rest, SECOND)
-        ts = f"{prefix}{HH_MM[m]}{SS[s]}{US3[us // 1000]}{US3[us % 1000]}{off}"
-        self.out.append((ev_id, org.org_id, ts, name, etype, eid, actor, payload))
-        return ev_id
-
-    def adv(self, t: int, lo_h: float, hi_h: float) -> int:
-        """Advance by lo..hi hours (at least a second, microsecond jitter), then snap into business hours."""
-        u = self.r()
-        t += int((lo_h + (hi_h - lo_h) * u) * HOUR) + SECOND + int(u * 1e12) % SECOND
-        d, rest = divmod(t, DAY)
-        if (d + 3) % 7 < 5 and OPEN <= rest < CLOSE:
-            return t
-        return self.snap(t, self.rng)
-
-    def chance(self, p: float) -> bool:
-        return self.sc or self.r() < p
-
-    def fill(self, template: str) -> str:
-        """`template` with its placeholders filled (only those it names draw random numbers)."""
-        fields = _TEMPLATE_FIELDS.get(template)
-        if fields is None:
-            fields = tuple(f for _, f, _, _ in string.Formatter().parse(template) if f)
-            _TEMPLATE_FIELDS[template] = fields
-        if not fields:
-            return template
-        r = self.r
-        values: dict[str, Any] = {}
-        for f in fields:
-            if f == "topic":
-                values[f] = self.topic
-            elif f == "n":
-                values[f] = 10 * (1 + int(r() * 50))
-            elif f == "pct":
-                values[f] = 5 + int(r() * 25)
-            else:
-                pool = _FILL_POOLS[f]
-                values[f] = pool[int(r() * len(pool))]
-        return template.format_map(values)
-
-    def note_text(self) -> str:
-        u = self.r()
-        if u < 0.25:
-            pool = cat.PREFERENCE_NOTES
-        elif u < 0.5:
-            pool = cat.RISK_NOTES
-        elif u < 0.7:
-            pool = cat.DECISION_NOTES
-        else:
-            pool = cat.PLAIN_NOTES
-        return self.fill(_pick(pool, self.r()))
-
-    def note(self, t: int, etype: str, eid: str, actor: str | None) -> None:
-        self.emit(t, f"{etype}.note_added", etype, eid, actor, {"text": self.note_text()})
-
-    def memory(self, t: int, etype: str, eid: str, actor: str | None, force_redact: bool = False) -> int:
-        """A `memory.recorded` atom (returns its time); some are later corrected or redacted."""
-        r = self.r
-        redact = force_redact or r() < 0.03
-        if redact:
-            atom_type = "note"
-            content = f"Personal mobile of {_pick(cat.CONTACT_NAMES, r())}: +44 7700 900{int(r() * 1000):03d}"
-        else:
-            u = r()
-            if u < 0.2:
-                atom_type, pool = "decision", cat.DECISION_NOTES
-            elif u < 0.45:
-                atom_type, pool = "risk", cat.RISK_NOTES
-            elif u < 0.65:
-                atom_type, pool = "preference", cat.PREFERENCE_NOTES
-            elif u < 0.9:
-                atom_type, pool = "note", cat.PLAIN_NOTES
-            else:
-                atom_type, pool = "status", cat.STATUS_NOTES
-            content = self.fill(_pick(pool, r()))
-        payload: dict[str, Any] = {"atom_type": atom_type, "content": content}
-        if r() < 0.35:
-            system, url, weight = _pick(cat.MEMORY_SOURCES, r())
-            payload["source"] = {
-                "system": system,
-                "url": url.format(n=int(r() * 1e6)),
-                "trust_weight": weight,
-            }
-        if r() < 0.4:
-            payload["tags"] = [_pick(cat.TAGS, r())]
-        if r() < 0.2:
-            payload["expires_at"] = self.fmt(t + int((30 + r() * 150) * DAY))
-        atom_id = self.emit(t, "memory.recorded", etype, eid, actor if r() < 0.7 else None, payload)
-        if atom_id is None:
-            return t
-        if r() < 0.3:
-            payload["atom_id"] = atom_id  # optional; always the event's own id
-        recorded_at = t
-        if redact:
-            t = self.adv(t, 2, 200)
-            reason = _pick(("PII: personal phone number", "Contact asked to be forgotten"), r())
-            self.emit(
-                t, "memory.redacted", etype, eid, self.org.admin, {"atom_id": atom_id, "reason": reason}
-            )
-        elif self.sc or r() < 0.04:
-            t = self.adv(t, 1, 100)
-            self.emit(
-                t,
-                "memory.corrected",
-                etype,
-                eid,
-                actor,
-                {
-                    "atom_id": atom_id,
-                    "content": content.rstrip(".") + " (confirmed on call).",
-                    "reason": "Clarified",
-                },
-            )
-        return recorded_at
+    The plot (signals, the candidate, the pursuit); `StoryTelling` writes its events down.
+    """
 
     # --- the story ------------------------------------------------------------------------------
     def run(self) -> list[Event]:
@@ -361,9 +111,9 @@ class _Story:
             t = self.snap(org.stories_from + int((5 + 10 * r()) * DAY), self.rng)
         else:
             t = self.snap(org.stories_from + int(r() * (clock.end - org.stories_from)), self.rng)
-        self.topic = _pick(cat.TOPICS, r())
-        self.client = client = _pick(org.clients, r())
-        self.owner = owner = _pick(org.reps, r())
+        self.topic = pick(cat.TOPICS, r())
+        self.client = client = pick(org.clients, r())
+        self.owner = owner = pick(org.reps, r())
         cid, cname, cdomain, industry = client
         if cid not in org.announced:
             # Notes and atoms about a client only follow its own client.updated, so the client surely
@@ -412,11 +162,11 @@ class _Story:
             while k < 5 and u > _SOURCE_CUM[k]:
                 k += 1
             source = SOURCE_TYPES[k]
-        contact = _pick(cat.CONTACT_NAMES, r())
+        contact = pick(cat.CONTACT_NAMES, r())
         cid, cname, cdomain, _ = self.client
         payload: dict[str, Any] = {
             "source_type": source,
-            "snippet": self.fill(_pick(cat.SNIPPETS[source], r())),
+            "snippet": self.fill(pick(cat.SNIPPETS[source], r())),
             "contact_name": contact,
             "contact_email": f"{_CONTACT_SLUGS[contact]}@{cdomain}",
             "company_domain": cdomain,
@@ -434,14 +184,14 @@ class _Story:
             slow = r() < 0.1
             td = self.adv(t, 26, 70) if slow else self.adv(t, 0.1, 6)
             self.emit(
-                td, "signal.dismissed", "signal", sig, owner, {"reason": _pick(cat.DISMISS_REASONS, r())}
+                td, "signal.dismissed", "signal", sig, owner, {"reason": pick(cat.DISMISS_REASONS, r())}
             )
             return None
         u = r()
         tt = t
         if self.sc or u < 0.08:
             tt = self.adv(t, 0.02, 2)
-            self.emit(tt, "signal.updated", "signal", sig, org.admin, {"owner": _pick(org.reps, r())})
+            self.emit(tt, "signal.updated", "signal", sig, org.admin, {"owner": pick(org.reps, r())})
         if self.sc or u < 0.92:
             v = r()
             if v < 0.7:
@@ -450,7 +200,7 @@ class _Story:
                 tt = self.adv(tt, 3, 20)
             else:
                 tt = self.adv(tt, 25, 80)  # a triage SLA breach (24 h default)
-            self.emit(tt, "signal.touched", "signal", sig, owner, {"channel": _pick(cat.CHANNELS, r())})
+            self.emit(tt, "signal.touched", "signal", sig, owner, {"channel": pick(cat.CHANNELS, r())})
         if self.chance(0.1):
             self.note(self.adv(tt, 0.05, 4), "signal", sig, owner)
         return sig
@@ -466,7 +216,7 @@ class _Story:
         self.cand = cand = f"cand-{org.n_candidate:07d}"
         u = r()
         self.band = band = "high" if sc or u < 0.15 else ("med" if u < 0.55 else "low")
-        tags = sorted({_pick(cat.TAGS, r()) for _ in range(int(r() * 4))})
+        tags = sorted({pick(cat.TAGS, r()) for _ in range(int(r() * 4))})
         title = f"{self.client[1]}: {self.topic[0].upper()}{self.topic[1:]}"
         payload = {
             "title": title,
@@ -480,16 +230,16 @@ class _Story:
         state = "new"
         plan = None
         if not sc and r() < 0.04:
-            plan = _pick(("promote_from_new", "nurture_from_new", "after_archive"), r())
+            plan = pick(("promote_from_new", "nurture_from_new", "after_archive"), r())
         if self.chance(0.15):
             t = self.adv(t, 0.1, 24)
             u = r()
             if u < 0.4:
                 upd: dict[str, Any] = {"value_band": "med" if band != "med" else "high"}
             elif u < 0.7:
-                upd = {"tags": sorted(set(tags) | {_pick(cat.TAGS, r())})}
+                upd = {"tags": sorted(set(tags) | {pick(cat.TAGS, r())})}
             elif u < 0.85:
-                upd = {"owner": _pick(org.reps, r())}
+                upd = {"owner": pick(org.reps, r())}
             else:
                 upd = {"title": title + " (phase 2)"}
             self.emit(t, "candidate.updated", "candidate", cand, self.owner, upd)
@@ -509,7 +259,7 @@ class _Story:
             state = self._cand_move(t, state, "nurture", {"to": "nurture"}, "candidate.status_changed")
             t = self.adv(t, 0.1, 2)
         if not sc and r() < 0.1:
-            reason = _pick(cat.CANDIDATE_ARCHIVE_REASONS, r())
+            reason = pick(cat.CANDIDATE_ARCHIVE_REASONS, r())
             state = self._cand_move(
                 t, state, "archived", {"to": "archived", "reason": reason}, "candidate.status_changed"
             )
@@ -545,7 +295,7 @@ class _Story:
             if step == "stall":
                 return
             if step == "archived":
-                reason = _pick(cat.CANDIDATE_ARCHIVE_REASONS, r())
+                reason = pick(cat.CANDIDATE_ARCHIVE_REASONS, r())
                 self._cand_move(
                     t, state, "archived", {"to": "archived", "reason": reason}, "candidate.status_changed"
                 )
@@ -553,9 +303,9 @@ class _Story:
             to = step if state != step else "triaged"
             payload = {"to": to}
             if to == "nurture":
-                payload["reason"] = _pick(cat.NURTURE_REASONS, r())
+                payload["reason"] = pick(cat.NURTURE_REASONS, r())
             elif to == "on_hold":
-                payload["reason"] = _pick(cat.HOLD_REASONS, r())
+                payload["reason"] = pick(cat.HOLD_REASONS, r())
             state = self._cand_move(t, state, to, payload, "candidate.status_changed")
             if to != "triaged" and not sc:
                 t = self.adv(t, 24, 400)
@@ -568,7 +318,7 @@ class _Story:
         r, org = self.r, self.org
         lo, hi = {"low": (10, 50), "med": (50, 250), "high": (250, 2000)}[self.band]
         self.forecast = forecast = 1000 * int(lo + (hi - lo) * r())
-        self.lead = lead = _pick(org.leads, r())
+        self.lead = lead = pick(org.leads, r())
         payload = {
             "pursuit_id": pid,
             "due_date": org.clock.date_str(t + int((14 + 46 * r()) * DAY)),
@@ -586,7 +336,7 @@ class _Story:
         plan = (
             None
             if sc or r() >= 0.07
-            else _pick(("skip_stage", "pink_missing", "no_proposal", "after_terminal"), r())
+            else pick(("skip_stage", "pink_missing", "no_proposal", "after_terminal"), r())
         )
         lead = self.lead
 
@@ -605,7 +355,7 @@ class _Story:
             return
         self._stage(t, "pink")
 
-        missing = _pick(org.pink_items, r()) if plan == "pink_missing" else None
+        missing = pick(org.pink_items, r()) if plan == "pink_missing" else None
         items = list(org.pink_items)
         self.rng.shuffle(items)
         for item in items:
@@ -723,7 +473,7 @@ class _Story:
         if not self.sc and r() < 0.05:
             self._stage(t, "won")  # applied, flagged: no reason given
             return
-        code = _pick(tuple(cat.WON_REASONS), r())
+        code = pick(tuple(cat.WON_REASONS), r())
         if r() < 0.3:
             self._stage(t, "won", reason=cat.WON_REASONS[code])
         else:
@@ -734,5 +484,5 @@ class _Story:
         if not self.sc and r() < 0.05:
             self._stage(t, "lost")
             return
-        code = _pick(tuple(cat.LOST_REASONS), r())
+        code = pick(tuple(cat.LOST_REASONS), r())
         self._stage(t, "lost", reason=self.fill(cat.LOST_REASONS[code]), reason_code=code)

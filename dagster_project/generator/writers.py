@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from dagster_project.contract.events import ENVELOPE_FIELDS
 
-from .stories import Event
+from .telling import Event
 
 FORMATS = ("jsonl", "jsonl.gz", "csv", "parquet")
 PARQUET_SCHEMA = pa.schema([pa.field(name, pa.string()) for name in ENVELOPE_FIELDS])

@@ -11,8 +11,8 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project import cli
 from dagster_project.cli import app
+from dagster_project.commands.run import alerts_line
 from dagster_project.settings import ENV_NOW
 from tests.events_factory import event, write_jsonl
 
@@ -86,11 +86,11 @@ def test_run_refuses_an_as_of_later_than_its_clock(tmp_path: Path, monkeypatch):
 
 
 def test_the_run_summary_says_why_a_past_as_of_recorded_no_alerts():
-    line = cli._alerts_line(
+    line = alerts_line(
         {"new_alerts": 0, "skipped": "as-of 2026-11-01T00:00:00+00:00 is earlier than the clock"}
     )
     assert line.startswith("none recorded or delivered") and "earlier than the clock" in line
-    assert cli._alerts_line({"new_alerts": 3, "suppressed": 1}) == "3 new (2 active, 1 suppressed)"
+    assert alerts_line({"new_alerts": 3, "suppressed": 1}) == "3 new (2 active, 1 suppressed)"
 
 
 def _run(inbox: Path, home: Path, *extra: str):
@@ -376,7 +376,7 @@ def test_quarantine_export_to_a_folder_or_below_a_file_says_so_without_a_traceba
 
 
 def test_an_inbox_full_of_other_files_names_a_few_and_counts_the_rest(tmp_path: Path, capsys):
-    from dagster_project.cli import SKIPPED_LISTED, check_inbox
+    from dagster_project.commands.run import SKIPPED_LISTED, check_inbox
 
     for n in range(SKIPPED_LISTED + 3):
         (tmp_path / f"note-{n:02}.txt").write_text("")

@@ -121,7 +121,7 @@ def test_serve_prints_answering_urls_keeps_its_logs_in_files_and_stops_everythin
 def test_a_services_output_always_reaches_its_log_and_the_console_only_when_verbose(
     tmp_path: Path, capfd, verbose: bool
 ):
-    from dagster_project.cli import _keep_log
+    from dagster_project.commands.serve import _keep_log
 
     service = subprocess.Popen(
         [sys.executable, "-c", "print('sensor tick'); print('DEBUG detail')"],
@@ -154,7 +154,7 @@ while not pathlib.Path(sys.argv[2], "ready").exists():
 
 def test_stopping_a_service_whose_leader_ended_interrupts_what_it_left_running(tmp_path: Path):
     """As when dagster dev itself dies and leaves its daemon: the daemon gets the clean SIGINT."""
-    from dagster_project.cli import _stop_services
+    from dagster_project.commands.serve import _stop_services
 
     leader = subprocess.Popen([sys.executable, "-c", LEADER, ORPHAN, str(tmp_path)], start_new_session=True)
     leader.wait()

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from dagster_project import cli
+from dagster_project.commands.dagster_home import write_dagster_home
 from dagster_project.definitions import defs
 from dagster_project.defs.automation import ingest_build_publish_job
 from dagster_project.defs.warm_launcher import LAUNCHER_TAG, fail_orphaned_runs, is_daemon_process
@@ -51,7 +51,7 @@ def test_only_the_daemon_counts_as_the_daemon(monkeypatch):
 )
 def test_instance_config_queues_one_run_and_picks_the_launcher(tmp_path, monkeypatch, choice, launcher):
     monkeypatch.setenv("WORKSTREAM_RUN_LAUNCHER", choice)
-    home = cli.write_dagster_home(HomePaths(tmp_path))
+    home = write_dagster_home(HomePaths(tmp_path))
     config = yaml.safe_load((home / "dagster.yaml").read_text())
     assert config["run_coordinator"]["config"] == {"max_concurrent_runs": 1, "dequeue_interval_seconds": 1}
     assert config.get("run_launcher", {}).get("class") == launcher
@@ -64,7 +64,7 @@ def test_instance_config_queues_one_run_and_picks_the_launcher(tmp_path, monkeyp
 def test_an_unknown_launcher_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKSTREAM_RUN_LAUNCHER", "threads")
     with pytest.raises(Exception, match="WORKSTREAM_RUN_LAUNCHER"):
-        cli.write_dagster_home(HomePaths(tmp_path))
+        write_dagster_home(HomePaths(tmp_path))
 
 
 @dg.op

@@ -14,7 +14,8 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project.cli import app, run_pipeline
+from dagster_project.cli import app
+from dagster_project.commands.run import run_pipeline
 from dagster_project.generator import generate
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import event, write_jsonl

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.cli import run_pipeline
+from dagster_project.commands.run import run_pipeline
 from dagster_project.contract.events import ENVELOPE_FIELDS
 from dagster_project.memory.atoms import content_hash
 from streamlit_app.lib.governance import REDACTED, AtomRef, write_requests

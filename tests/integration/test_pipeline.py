@@ -13,7 +13,7 @@ import orjson
 import polars as pl
 import pytest
 
-from dagster_project.cli import run_pipeline
+from dagster_project.commands.run import run_pipeline
 from dagster_project.contract.events import ENVELOPE_FIELDS, FUNNEL_STAGE_PAIRS
 from dagster_project.generator import generate
 from tests.events_factory import write_csv, write_jsonl, write_parquet

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from dagster_project.cli import run_pipeline
+from dagster_project.commands.run import run_pipeline
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import write_jsonl
 from tests.integration.memory_events import ORG, age, org_event

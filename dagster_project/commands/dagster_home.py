@@ -1,0 +1,92 @@
+"""What `run` and `serve` prepare before Dagster starts: the home's Dagster instance and dbt's manifest."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+from dagster_project.commands.common import console
+from dagster_project.settings import DBT_PROJECT_DIR, ENV_HOME, ENV_INBOX, HomePaths
+
+# How queued runs start: inside the daemon (see dagster_project/defs/warm_launcher.py) or Dagster's default
+# launcher (a new process per run). Env WORKSTREAM_RUN_LAUNCHER=in-process|subprocess.
+RUN_LAUNCHERS = {
+    "in-process": (
+        "run_launcher:\n  module: dagster_project.defs.warm_launcher\n  class: InProcessThreadRunLauncher\n"
+    ),
+    "subprocess": "",
+}
+TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+
+def child_environment(**values: str) -> dict[str, str]:
+    """The environment for a process this command starts: ours, plus `values`, with dbt's and Dagster's
+    usage reporting off unless the user's environment says otherwise. Our own environment is never
+    edited, so a command run in-process (tests, notebooks) leaves its caller's as it was."""
+    return {**TELEMETRY_OFF, **os.environ, **values}
+
+
+def service_environment(paths: HomePaths, inbox: Path) -> dict[str, str]:
+    """What `dagster dev` and Streamlit need to find this home and inbox: the sensors, the daemon's
+    runs and the dashboards read them from their environment, and `dagster dev` looks for dbt on PATH."""
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    return child_environment(
+        **{
+            ENV_HOME: str(paths.home),
+            ENV_INBOX: str(inbox.resolve()),
+            "WORKSTREAM_WAREHOUSE": str(paths.warehouse),
+            "DAGSTER_HOME": str(write_dagster_home(paths)),
+            "PATH": path if bin_dir in path.split(os.pathsep) else bin_dir + os.pathsep + path,
+        }
+    )
+
+
+def run_launcher_choice() -> str:
+    choice = os.environ.get("WORKSTREAM_RUN_LAUNCHER", "in-process").strip() or "in-process"
+    if choice not in RUN_LAUNCHERS:
+        raise typer.BadParameter(f"WORKSTREAM_RUN_LAUNCHER={choice!r}: use one of {', '.join(RUN_LAUNCHERS)}")
+    return choice
+
+
+def write_dagster_home(paths: HomePaths) -> Path:
+    """A Dagster instance per home: one run at a time (writers never overlap), no telemetry."""
+    paths.dagster_home.mkdir(parents=True, exist_ok=True)
+    (paths.dagster_home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\n"
+        # One run at a time; the queue is checked every second, not Dagster's default 5 s (freshness); the
+        # coordinator is Dagster's queued one, warming the daemon's imports (dagster_project/defs/warm_launcher.py).
+        "run_coordinator:\n  module: dagster_project.defs.warm_launcher\n  class: WarmQueuedRunCoordinator\n"
+        "  config:\n    max_concurrent_runs: 1\n    dequeue_interval_seconds: 1\n"
+        + RUN_LAUNCHERS[run_launcher_choice()]
+    )
+    return paths.dagster_home
+
+
+def ensure_dbt_manifest(warehouse: Path | None = None) -> None:
+    """Dagster's dbt assets are built from dbt's manifest; parse once if it is missing (a parse opens no
+    warehouse, but dbt's profile needs a path: the home's `warehouse` when given)."""
+    if (DBT_PROJECT_DIR / "target" / "manifest.json").exists():
+        return
+    console.print("[dim]parsing the dbt project (first run)…[/dim]")
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "parse",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--quiet",
+        ],
+        check=True,
+        env=child_environment(
+            WORKSTREAM_WAREHOUSE=str(warehouse)
+            if warehouse
+            else os.environ.get("WORKSTREAM_WAREHOUSE", "/tmp/parse.duckdb")
+        ),
+    )
