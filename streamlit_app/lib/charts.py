@@ -340,20 +340,21 @@ def entities_by_owner(df: pl.DataFrame, unassigned: str = "—") -> go.Figure:
 
 # ------------------------------------------------------------------------------------ quality gates
 
-GATE_HEALTH_LINE = 0.8
 HEALTHY_COLOR = "#54A24B"
 UNHEALTHY_COLOR = "#D6604D"
 HEALTH_LINE_COLOR = "#444444"
 
 
-def gate_pass_rates(df: pl.DataFrame, health_line: float = GATE_HEALTH_LINE) -> go.Figure:
-    """Pass rate per gate against the health line (dashed); bars under it in red, gates without
+def gate_pass_rates(df: pl.DataFrame) -> go.Figure:
+    """Pass rate per gate against the org's health line (dashed); bars under it in red, gates without
     attempts labelled instead of drawn.
 
-    Expects columns `gate`, `attempts`, `passed`, `pass_rate` (0–1 or null), `below_health_line`.
+    Expects columns `gate`, `attempts`, `passed`, `pass_rate` (0–1 or null), `health_line` (the org's
+    `health.gate_pass_rate`, as the mart judged it) and `below_health_line`.
     """
     if df.is_empty():
         return _empty("No gate attempts yet")
+    health_line = df.get_column("health_line")[0]
     gates = df.get_column("gate").to_list()
     rates = df.get_column("pass_rate").to_list()
     below = df.get_column("below_health_line").to_list()
@@ -492,7 +493,6 @@ def owner_workload(df: pl.DataFrame) -> go.Figure:
 
 # ---------------------------------------------------------------------------------------------- sla
 
-SLA_HEALTH_BREACH_RATE_PCT = 5.0
 SLA_METRIC_COLORS: dict[str, str] = {"triage": "#4C78A8", "proposal": "#F58518", "response": "#54A24B"}
 # A rate over fewer items than this (a week's eligible clocks, a month's closed pursuits) is shown, but
 # marked and kept off its line: one item makes a period read 0 % or 100 %.
@@ -502,11 +502,12 @@ SLA_WEEKLY_MIN_ELIGIBLE = MIN_SAMPLE
 
 def sla_compliance_weekly(
     df: pl.DataFrame,
-    breach_line_pct: float = SLA_HEALTH_BREACH_RATE_PCT,
+    breach_line_pct: float,
     min_eligible: int = SLA_WEEKLY_MIN_ELIGIBLE,
 ) -> go.Figure:
     """Weekly compliance (0–100 %) per SLA metric against the health line (compliance of
-    100 − `breach_line_pct`, dashed), above the number of eligible clocks behind each point.
+    100 − `breach_line_pct`, the org's `health.sla_breach_rate_pct` as published; dashed), above the
+    number of eligible clocks behind each point.
 
     A week with fewer than `min_eligible` eligible clocks is a hollow marker off the line, labelled
     with its count: with one clock a week reads 0 % or 100 %, and joined into the line it looked like a

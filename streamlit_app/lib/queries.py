@@ -608,7 +608,7 @@ def gate_pass_rates(path: str, version: str, org_id: str) -> pl.DataFrame:
     return db.fetch(
         path,
         """
-        SELECT gate, attempts, passed, pass_rate, top_missing_items, below_health_line
+        SELECT gate, attempts, passed, pass_rate, top_missing_items, health_line, below_health_line
         FROM marts.gate_pass_rates
         WHERE org_id = ?
         ORDER BY coalesce(list_position(['pink', 'red'], gate), 99), gate
@@ -830,7 +830,7 @@ def sla_compliance_summary(path: str, version: str, org_id: str) -> pl.DataFrame
         path,
         f"""
         SELECT metric, threshold_hours, eligible_items, breached_items, open_breaches, at_risk_items,
-               compliance_pct, breach_rate_pct, below_health_line
+               compliance_pct, breach_rate_pct, health_line_pct, below_health_line
         FROM marts.sla_compliance_summary
         WHERE org_id = ?
         ORDER BY {_SLA_METRIC_ORDER}

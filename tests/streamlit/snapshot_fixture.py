@@ -507,12 +507,13 @@ _EVENTS = [
     (ORG_B, "g-e13", _ts(8, 12), "pursuit.note_added", "pursuit", SHARED_ENTITY_ID, "globex-note-author"),
 ]
 
-# (org_id, gate, attempts, passed, pass_rate, top_missing_items, below_health_line)
+# (org_id, gate, attempts, passed, pass_rate, top_missing_items, health_line, below_health_line); org B
+# runs its own health line (config key health.gate_pass_rate).
 _GATES = [
-    (ORG_A, "pink", 4, 3, 0.75, ["pricing_review", "exec_summary"], True),
-    (ORG_A, "red", 0, 0, None, [], False),
-    (ORG_B, "pink", 5, 5, 1.0, [], False),
-    (ORG_B, "red", 2, 1, 0.5, ["globex-legal-signoff"], True),
+    (ORG_A, "pink", 4, 3, 0.75, ["pricing_review", "exec_summary"], 0.8, True),
+    (ORG_A, "red", 0, 0, None, [], 0.8, False),
+    (ORG_B, "pink", 5, 5, 1.0, [], 0.6, False),
+    (ORG_B, "red", 2, 1, 0.5, ["globex-legal-signoff"], 0.6, True),
 ]
 
 # (org_id, outcome, reason_code, pursuits, value_usd, median_days_to_close)
@@ -857,14 +858,14 @@ _SLA_BREACHES = [
 ]
 
 # (org_id, metric, threshold_hours, eligible, breached, open, at_risk, compliance_pct, breach_rate_pct,
-#  below_health_line)
+#  health_line_pct, below_health_line); org B runs its own health line (health.sla_breach_rate_pct).
 _SLA_SUMMARY = [
-    (ORG_A, "triage", 24.0, 10, 1, 0, 1, 90.0, 10.0, True),
-    (ORG_A, "proposal", 72.0, 4, 1, 1, 0, 75.0, 25.0, True),
-    (ORG_A, "response", 96.0, 0, 0, 0, 0, None, None, False),
-    (ORG_B, "triage", 12.0, 40, 1, 0, 2, 97.5, 2.5, False),
-    (ORG_B, "proposal", 72.0, 2, 0, 0, 0, 100.0, 0.0, False),
-    (ORG_B, "response", 96.0, 1, 1, 1, 0, 0.0, 100.0, True),
+    (ORG_A, "triage", 24.0, 10, 1, 0, 1, 90.0, 10.0, 5.0, True),
+    (ORG_A, "proposal", 72.0, 4, 1, 1, 0, 75.0, 25.0, 5.0, True),
+    (ORG_A, "response", 96.0, 0, 0, 0, 0, None, None, 5.0, False),
+    (ORG_B, "triage", 12.0, 40, 1, 0, 2, 97.5, 2.5, 3.0, False),
+    (ORG_B, "proposal", 72.0, 2, 0, 0, 0, 100.0, 0.0, 3.0, False),
+    (ORG_B, "response", 96.0, 1, 1, 1, 0, 0.0, 100.0, 3.0, True),
 ]
 
 # (org_id, metric, week_start, eligible, breached, compliance_pct, hours_over_threshold)
@@ -1236,7 +1237,7 @@ CREATE TABLE marts.rejected_events (
     occurred_at TIMESTAMPTZ, rule VARCHAR, detail VARCHAR, outcome VARCHAR);
 CREATE TABLE marts.gate_pass_rates (
     org_id VARCHAR, gate VARCHAR, attempts BIGINT, passed BIGINT, pass_rate DOUBLE,
-    top_missing_items VARCHAR[], below_health_line BOOLEAN);
+    top_missing_items VARCHAR[], health_line DOUBLE, below_health_line BOOLEAN);
 CREATE TABLE marts.win_loss (
     org_id VARCHAR, outcome VARCHAR, reason_code VARCHAR, pursuits BIGINT, value_usd DOUBLE,
     median_days_to_close DOUBLE);
@@ -1267,7 +1268,7 @@ CREATE TABLE marts.sla_breaches (
 CREATE TABLE marts.sla_compliance_summary (
     org_id VARCHAR, metric VARCHAR, threshold_hours DOUBLE, eligible_items BIGINT, breached_items BIGINT,
     open_breaches BIGINT, at_risk_items BIGINT, compliance_pct DOUBLE, breach_rate_pct DOUBLE,
-    below_health_line BOOLEAN, built_at TIMESTAMPTZ);
+    health_line_pct DOUBLE, below_health_line BOOLEAN, built_at TIMESTAMPTZ);
 CREATE TABLE marts.sla_compliance_weekly (
     org_id VARCHAR, metric VARCHAR, week_start DATE, eligible_items BIGINT, breached_items BIGINT,
     compliance_pct DOUBLE, hours_over_threshold DOUBLE, built_at TIMESTAMPTZ);
