@@ -32,6 +32,7 @@ ALLOWED: dict[str, str] = {
     "_positive_int": "an integer > 0",
     "_positive_int.<locals>.check": "an integer > 0",
     "_fraction": "a number in (0, 1)",
+    "_share": "a number in (0, 1]",
     "_gate_mode": " or ".join(f"`{mode}`" for mode in config.GATE_MODES),
     "_checklist": "a non-empty list of distinct item names",
     "_pinned_types": "a list of distinct atom types",
@@ -45,6 +46,10 @@ MEANING: dict[str, str] = {
     "sla.proposal.threshold_hours": "hours from `candidate.promoted` to the proposal deadline",
     "sla.response.threshold_hours": "hours from the first `pursuit.proposal_sent` to the response deadline",
     "sla.at_risk_fraction": "an open clock is `at_risk` once elapsed ≥ this × its threshold",
+    "health.gate_pass_rate": "a gate whose pass rate is below this is flagged (`marts.gate_pass_rates`, "
+    "`health_line`) and the Quality gates page draws it",
+    "health.sla_breach_rate_pct": "an SLA metric whose breach rate (%) is above this is flagged "
+    "(`marts.sla_compliance_summary`, `health_line_pct`); the SLA page draws 100 − this as compliance",
     "checklist.pink.items": "items that must all be done before a pursuit enters `submit`",
     "checklist.red.items": "items that must all be done before `submit` → `won` or `lost`",
     "gate_mode": "`enforce` rejects an event that fails a gate; `warn` applies it (never out of a terminal "
@@ -115,8 +120,8 @@ in force from that event's `occurred_at` on. Overrides are per org and effective
 
 - A rule judging an event uses the value in force at that event's time; a change at the same instant
   applies first (changes at one instant apply in `event_id` order, the last one wins).
-- An SLA clock keeps the threshold in force when it started. Ranking, relevance, retention and the
-  at-risk fraction use the values in force at the as-of time.
+- An SLA clock keeps the threshold in force when it started. Ranking, relevance, retention, the
+  at-risk fraction and the health lines use the values in force at the as-of time.
 - An unknown key or a value that fails its check is not applied: the event goes to `rejected_events`
   with rule `invalid_config` and a detail naming the problem, and the previous value stays in force.
   A bad config never stops a run: number keys have upper bounds, and an org's own `memory.note_rules`

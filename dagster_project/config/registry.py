@@ -51,6 +51,9 @@ MEMORY_SCORE = {"decision": 100, "risk": 90, "preference": 80, "note": 60, "stat
 MEMORY_RETENTION_DAYS = {"decision": 365, "risk": 365, "preference": 365, "note": 90, "status": 30}
 MEMORY_HALF_LIFE_DAYS = {"decision": 180, "risk": 180, "preference": 180, "note": 30, "status": 30}
 OUTBOX = {"max_attempts": 8, "backoff_cap_minutes": 60, "stale_claim_minutes": 5}
+# The dashboards' health lines, judged in the marts and drawn from the value each mart publishes.
+HEALTH_GATE_PASS_RATE = 0.8  # a gate's pass rate below this is below the line
+HEALTH_SLA_BREACH_RATE_PCT = 5.0  # an SLA metric's breach rate (%) above this is below the line
 
 # `memory.note_rules`: how a `*.note_added` text gets its atom type (dagster_project/memory/classify.py).
 # Type → ordered regular expressions, matched case-insensitively anywhere in the text; the types are
@@ -250,6 +253,12 @@ def _fraction(value: Any) -> str | None:
     return None
 
 
+def _share(value: Any) -> str | None:
+    if not _is_number(value) or not 0 < value <= 1:
+        return f"must be a number in (0, 1], got {_show(value)}"
+    return None
+
+
 def _gate_mode(value: Any) -> str | None:
     if value not in GATE_MODES:
         return f"must be one of {', '.join(GATE_MODES)}, got {_show(value)}"
@@ -350,6 +359,8 @@ def _build_keys() -> dict[str, KeySpec]:
     for metric, hours in SLA_THRESHOLD_HOURS.items():
         keys[f"sla.{metric}.threshold_hours"] = _bounded(hours, _positive_number, MAX_HOURS)
     keys["sla.at_risk_fraction"] = KeySpec(SLA_AT_RISK_FRACTION, _fraction)
+    keys["health.gate_pass_rate"] = KeySpec(HEALTH_GATE_PASS_RATE, _share)
+    keys["health.sla_breach_rate_pct"] = _bounded(HEALTH_SLA_BREACH_RATE_PCT, _positive_number, 100)
     keys["checklist.pink.items"] = KeySpec(PINK_ITEMS, _checklist)
     keys["checklist.red.items"] = KeySpec(RED_ITEMS, _checklist)
     keys["gate_mode"] = KeySpec("enforce", _gate_mode)

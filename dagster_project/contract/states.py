@@ -9,6 +9,9 @@ from dagster_project.contract.events import CANDIDATE_TARGET_STATUSES, PURSUIT_S
 
 CANDIDATE_INITIAL = "new"
 CANDIDATE_PROMOTED = "promoted"
+CANDIDATE_ARCHIVED = "archived"
+# Terminal: no way out (an archived or promoted candidate is off every work list).
+CANDIDATE_CLOSED: tuple[str, ...] = (CANDIDATE_ARCHIVED, CANDIDATE_PROMOTED)
 # new, triaged, nurture, on_hold, archived, promoted
 CANDIDATE_STATES: tuple[str, ...] = (CANDIDATE_INITIAL, *CANDIDATE_TARGET_STATUSES, CANDIDATE_PROMOTED)
 

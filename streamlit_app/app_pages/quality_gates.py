@@ -1,7 +1,7 @@
 """Quality gates: how often pursuits pass the pink and red review gates, what is missing when they do not.
 
 Attempts, passes, pass rates, the top missing checklist items and the below-the-health-line flag are
-`marts.gate_pass_rates` as published; the chart draws the 80 % health line the flag is judged against.
+`marts.gate_pass_rates` as published; the chart draws the org's health line the flag is judged against.
 Recent gate rejections are the org's `marts.rejected_events` with a `gate:*` rule — rejected, or
 applied with a warning when the org runs its gates in warn mode.
 """
@@ -24,7 +24,7 @@ if gates.is_empty():
     st.info(f"No gate rows for **{org}** in this snapshot yet.", icon=":material/inbox:")
     st.stop()
 
-health = f"{charts.GATE_HEALTH_LINE:.0%}"
+health = f"{gates['health_line'][0]:.0%}"  # the org's line, as the mart judged it
 for column, row in zip(st.columns(max(gates.height, 2)), gates.iter_rows(named=True), strict=False):
     column.metric(
         f"{row['gate'].title()} gate pass rate",
@@ -51,7 +51,7 @@ st.plotly_chart(
     key="gate_pass_rate_chart",
 )
 st.dataframe(
-    ui.for_display(gates),
+    ui.for_display(gates.drop("health_line")),  # the line is in the flag's header
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,

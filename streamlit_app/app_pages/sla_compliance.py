@@ -2,8 +2,9 @@
 
 Per metric, eligible clocks, breaches, open breaches and compliance are `marts.sla_compliance_summary`
 as published (percentages on a 0–100 scale); a metric is flagged when its breach rate is above the
-5 % health line. The weekly trend is `marts.sla_compliance_weekly`, open breaches `marts.sla_breaches`
-and the alerts raised for them the operational log `marts.alerts` (one row per alert and sink).
+org's health line (published with it). The weekly trend is `marts.sla_compliance_weekly`, open breaches
+`marts.sla_breaches` and the alerts raised for them the operational log `marts.alerts` (one row per
+alert and sink).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ if summary.is_empty():
     st.info(f"No SLA rows for **{org}** in this snapshot yet.", icon=":material/inbox:")
     st.stop()
 
-line = f"{charts.SLA_HEALTH_BREACH_RATE_PCT:g}%"
+breach_line_pct = summary["health_line_pct"][0]  # the org's line, as the mart judged it
+line = f"{breach_line_pct:g}%"
 for column, row in zip(st.columns(max(summary.height, 3)), summary.iter_rows(named=True), strict=False):
     column.metric(
         f"{row['metric'].title()} compliance",
@@ -50,7 +52,7 @@ for column, row in zip(st.columns(max(summary.height, 3)), summary.iter_rows(nam
         column.caption("Nothing eligible yet.")
 
 st.dataframe(
-    ui.for_display(summary),
+    ui.for_display(summary.drop("health_line_pct")),  # the line is in the flag's header
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,
@@ -78,14 +80,14 @@ st.dataframe(
 st.subheader("Compliance by week")
 weekly = queries.sla_compliance_weekly(snap.path, snap.version, org)
 st.plotly_chart(
-    charts.sla_compliance_weekly(weekly),
+    charts.sla_compliance_weekly(weekly, breach_line_pct),
     width="stretch",
     config={"displaylogo": False},
     key="sla_weekly_chart",
 )
 st.caption(
     "Each clock counts in the week it became eligible: its stop when it met the SLA, its deadline when "
-    f"it breached. The dashed line is {100 - charts.SLA_HEALTH_BREACH_RATE_PCT:g}% compliance, "
+    f"it breached. The dashed line is {100 - breach_line_pct:g}% compliance, "
     f"i.e. the {line} breach-rate health line. The bars below count the eligible clocks behind each point; "
     f"a week with fewer than {charts.SLA_WEEKLY_MIN_ELIGIBLE} is a hollow marker labelled with its count "
     "(n=…), kept off the line, because so few clocks make a week read 0 % or 100 %."

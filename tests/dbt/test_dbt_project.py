@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,9 @@ import pytest
 from core_fixture import create_core_tables, fold_into_core
 from raw_fixture import create_raw_tables, insert_events, insert_rows
 
-from dagster_project.contract.events import FUNNEL_STAGE_PAIRS
+from dagster_project.contract import seeds
+from dagster_project.contract.events import FUNNEL_STAGE_PAIRS, PURSUIT_STAGES
+from dagster_project.contract.states import CANDIDATE_CLOSED, CANDIDATE_STATES, PURSUIT_CLOSED
 from dagster_project.lifecycle.store import CORE_TABLES
 from dagster_project.warehouse.store import write_build_clock
 
@@ -174,6 +177,13 @@ def funnel(warehouse: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
 # --------------------------------------------------------------------------- fixtures (dbt runs in parallel)
 
 
+def _seed_and_run(*, warehouse: Path, target: Path) -> str:
+    """`dbt run` builds models only: the reference data they read is loaded first, as `dbt build` does."""
+    return run_dbt(["seed"], warehouse=warehouse, target=target) + run_dbt(
+        ["run"], warehouse=warehouse, target=target
+    )
+
+
 @pytest.fixture(scope="module")
 def dbt_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """`dbt parse` with no vars, `dbt build` at AS_OF (the var) and `dbt run` at EARLIER_AS_OF (no var:
@@ -186,7 +196,7 @@ def dbt_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with ThreadPoolExecutor(max_workers=3) as pool:
         parse = pool.submit(run_dbt, ["parse"], warehouse=root / "parse.duckdb", target=parse_target)
         build = pool.submit(run_dbt, ["build"], warehouse=build_wh, target=root / "build_target", as_of=AS_OF)
-        earlier = pool.submit(run_dbt, ["run"], warehouse=earlier_wh, target=root / "earlier_target")
+        earlier = pool.submit(_seed_and_run, warehouse=earlier_wh, target=root / "earlier_target")
         outputs = {"parse": parse.result(), "build": build.result(), "earlier": earlier.result()}
     manifest = json.loads((parse_target / "manifest.json").read_text())
     return {"manifest": manifest, "build_wh": build_wh, "earlier_wh": earlier_wh, "outputs": outputs}
@@ -333,7 +343,68 @@ def test_derived_models_have_unit_tests(manifest: dict[str, Any]) -> None:
 
 def test_funnel_reads_applied_transitions(manifest: dict[str, Any]) -> None:
     entries = next(m for m in _models(manifest) if m["name"] == "int_funnel__stage_entries")
-    assert entries["depends_on"]["nodes"] == ["model.workstream.stg_lifecycle__transitions"]
+    depends = entries["depends_on"]["nodes"]
+    assert [d for d in depends if not d.startswith("seed.")] == [
+        "model.workstream.stg_lifecycle__transitions"
+    ]
+
+
+def _seeds(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    return [n for n in manifest["nodes"].values() if n["resource_type"] == "seed"]
+
+
+def test_seeds_are_the_contracts_reference_data_documented_in_their_own_schema(
+    manifest: dict[str, Any],
+) -> None:
+    found = _seeds(manifest)
+    assert {f"{n['name']}.csv" for n in found} == set(seeds.render())
+    for seed in found:
+        assert seed["schema"] == "reference", f"{seed['name']} lands in {seed['schema']}"
+        assert seed["config"]["meta"]["dagster"]["group"] == "reference"
+        assert seed["description"].strip(), f"{seed['name']} has no description"
+        header = next(iter(seeds.tables()[seed["name"]]))
+        assert list(seed["columns"]) == header, seed["name"]
+        assert all(c["description"].strip() for c in seed["columns"].values()), seed["name"]
+        assert set(seed["config"]["column_types"]) == set(header), f"{seed['name']}: types not pinned"
+
+
+# A literal list in SQL: `in ('a', 'b')`, or a `values (...), (...)` table up to its `) as name`.
+_SQL_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/|\{#.*?#\}", re.S)
+_LITERAL_LIST = re.compile(r"\bin\s*\(([^()]*)\)|\bvalues\b(.*?)\)\s*as\b", re.S | re.I)
+_SQL_STRING = re.compile(r"'([^']*)'")
+
+
+def literal_lists(sql: str) -> list[set[str]]:
+    """The string literals of each literal list in `sql` (comments left out)."""
+    code = _SQL_COMMENT.sub("", sql)
+    return [set(_SQL_STRING.findall(m.group(1) or m.group(2))) for m in _LITERAL_LIST.finditer(code)]
+
+
+# A rule may name the one or two stages it is about (a gate's, a clock's stop); a list that names every
+# open stage is the vocabulary itself, and that is reference data: ref('pursuit_stages') and the like.
+VOCABULARIES = {
+    "open pursuit stages": set(PURSUIT_STAGES) - set(PURSUIT_CLOSED),
+    "open candidate states": set(CANDIDATE_STATES) - set(CANDIDATE_CLOSED),
+}
+
+
+def test_literal_lists_finds_in_lists_and_values_tables_but_not_comments() -> None:
+    sql = """
+    -- stages in ('qual', 'pink', 'red', 'submit')
+    select * from (values (1, 'qual'), (2, 'pink')) as s (n, stage) where stage in ('qual', 'red')
+    """
+    assert literal_lists(sql) == [{"qual", "pink"}, {"qual", "red"}]
+
+
+def test_no_model_spells_out_a_state_list(manifest: dict[str, Any]) -> None:
+    offenders = [
+        (model["name"], name)
+        for model in _models(manifest)
+        for found in literal_lists(model["raw_code"])
+        for name, vocabulary in VOCABULARIES.items()
+        if vocabulary <= found
+    ]
+    assert offenders == [], f"read these from the seeds (dbt/seeds), not literal lists: {offenders}"
 
 
 # --------------------------------------------------------------------------- end to end

@@ -18,6 +18,8 @@ from core_fixture import create_core_tables, fold_into_core, insert_core_rows, r
 from raw_fixture import create_raw_tables, insert_events
 from test_dbt_project import run_dbt
 
+from dagster_project.config.registry import DEFAULTS
+
 AS_OF = "2026-11-27T17:00:00+00:00"
 PINK = ["budget_confirmed", "technical_scope_defined", "decision_makers_identified", "timeline_agreed"]
 RED = ["proposal_reviewed", "pricing_approved", "legal_terms_agreed", "delivery_plan_finalized"]
@@ -90,7 +92,12 @@ INITECH = [
     _stage("2026-11-12T09:00:00+00:00", "pur-a", "pink"),  # rejected: lost is terminal (never warned)
     _stage("2026-11-28T09:00:00+00:00", "pur-a", "qual"),  # after AS_OF: not folded
 ]  # fmt: skip
-UMBRELLA = [_ev("umbrella", "2026-11-20T09:00:00+00:00", "signal.created", "sig-a", {"source_type": "web"})]
+UMBRELLA_GATE_LINE = 0.9
+UMBRELLA = [
+    _ev("umbrella", "2026-11-20T09:00:00+00:00", "signal.created", "sig-a", {"source_type": "web"}),
+    _ev("umbrella", "2026-11-21T00:00:00+00:00", "config.changed", "umbrella",
+        {"key": "health.gate_pass_rate", "value": UMBRELLA_GATE_LINE}),
+]  # fmt: skip
 
 # What a finer clustering would write: the same client known to two clusters (merged by the clients mart).
 CLIENT_PARTS = [
@@ -152,6 +159,20 @@ def test_gate_pass_rates(warehouse: Path) -> None:
         assert (zero["attempts"], zero["passed"], zero["pass_rate"]) == (0, 0, None)
         assert (zero["top_missing_items"], zero["below_health_line"]) == ([], False)
     assert {r["built_at"] for r in got.values()} == {_at(AS_OF)}
+
+
+def test_gate_pass_rates_publish_each_orgs_health_line_from_the_config_registry(warehouse: Path) -> None:
+    got = {
+        (r["org_id"], r["gate"]): r["health_line"]
+        for r in rows(warehouse, "select * from marts.gate_pass_rates")
+    }
+    default = DEFAULTS["health.gate_pass_rate"]
+    assert got == {
+        ("initech", "pink"): pytest.approx(default),
+        ("initech", "red"): pytest.approx(default),
+        ("umbrella", "pink"): pytest.approx(UMBRELLA_GATE_LINE),
+        ("umbrella", "red"): pytest.approx(UMBRELLA_GATE_LINE),
+    }
 
 
 def test_win_loss(warehouse: Path) -> None:

@@ -18,6 +18,8 @@ from core_fixture import create_core_tables, fold_into_core, rows
 from raw_fixture import create_raw_tables, insert_events
 from test_dbt_project import run_dbt
 
+from dagster_project.config.registry import DEFAULTS
+
 AS_OF = "2026-03-10T12:00:00+00:00"
 PINK = ["budget_confirmed", "technical_scope_defined", "decision_makers_identified", "timeline_agreed"]
 RED = ["proposal_reviewed", "pricing_approved", "legal_terms_agreed", "delivery_plan_finalized"]
@@ -185,6 +187,8 @@ def test_compliance_summary(warehouse: Path) -> None:
         "threshold_hours", "eligible_items", "breached_items", "open_breaches", "at_risk_items",
         "compliance_pct", "breach_rate_pct", "below_health_line",
     )  # fmt: skip
+    line = DEFAULTS["health.sla_breach_rate_pct"]
+    assert [got[key]["health_line_pct"] for key in expected] == [pytest.approx(line)] * len(expected)
     for key, values in expected.items():
         actual = tuple(got[key][c] for c in columns)
         assert actual == tuple(v if v is None or isinstance(v, bool) else pytest.approx(v) for v in values), (

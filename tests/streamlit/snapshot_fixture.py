@@ -508,12 +508,13 @@ _EVENTS = [
     (ORG_B, "g-e13", _ts(8, 12), "pursuit.note_added", "pursuit", SHARED_ENTITY_ID, "globex-note-author"),
 ]
 
-# (org_id, gate, attempts, passed, pass_rate, top_missing_items, below_health_line)
+# (org_id, gate, attempts, passed, pass_rate, top_missing_items, health_line, below_health_line); org B
+# runs its own health line (config key health.gate_pass_rate).
 _GATES = [
-    (ORG_A, "pink", 4, 3, 0.75, ["pricing_review", "exec_summary"], True),
-    (ORG_A, "red", 0, 0, None, [], False),
-    (ORG_B, "pink", 5, 5, 1.0, [], False),
-    (ORG_B, "red", 2, 1, 0.5, ["globex-legal-signoff"], True),
+    (ORG_A, "pink", 4, 3, 0.75, ["pricing_review", "exec_summary"], 0.8, True),
+    (ORG_A, "red", 0, 0, None, [], 0.8, False),
+    (ORG_B, "pink", 5, 5, 1.0, [], 0.6, False),
+    (ORG_B, "red", 2, 1, 0.5, ["globex-legal-signoff"], 0.6, True),
 ]
 
 # (org_id, outcome, reason_code, pursuits, value_usd, median_days_to_close)
@@ -858,14 +859,14 @@ _SLA_BREACHES = [
 ]
 
 # (org_id, metric, threshold_hours, eligible, breached, open, at_risk, compliance_pct, breach_rate_pct,
-#  below_health_line)
+#  health_line_pct, below_health_line); org B runs its own health line (health.sla_breach_rate_pct).
 _SLA_SUMMARY = [
-    (ORG_A, "triage", 24.0, 10, 1, 0, 1, 90.0, 10.0, True),
-    (ORG_A, "proposal", 72.0, 4, 1, 1, 0, 75.0, 25.0, True),
-    (ORG_A, "response", 96.0, 0, 0, 0, 0, None, None, False),
-    (ORG_B, "triage", 12.0, 40, 1, 0, 2, 97.5, 2.5, False),
-    (ORG_B, "proposal", 72.0, 2, 0, 0, 0, 100.0, 0.0, False),
-    (ORG_B, "response", 96.0, 1, 1, 1, 0, 0.0, 100.0, True),
+    (ORG_A, "triage", 24.0, 10, 1, 0, 1, 90.0, 10.0, 5.0, True),
+    (ORG_A, "proposal", 72.0, 4, 1, 1, 0, 75.0, 25.0, 5.0, True),
+    (ORG_A, "response", 96.0, 0, 0, 0, 0, None, None, 5.0, False),
+    (ORG_B, "triage", 12.0, 40, 1, 0, 2, 97.5, 2.5, 3.0, False),
+    (ORG_B, "proposal", 72.0, 2, 0, 0, 0, 100.0, 0.0, 3.0, False),
+    (ORG_B, "response", 96.0, 1, 1, 1, 0, 0.0, 100.0, 3.0, True),
 ]
 
 # (org_id, metric, week_start, eligible, breached, compliance_pct, hours_over_threshold)
@@ -1220,7 +1221,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "rejected_events": ("org_id", "event_id", "event_name", "entity_type", "entity_id", "occurred_at",
         "rule", "detail", "outcome"),
     "gate_pass_rates": ("org_id", "gate", "attempts", "passed", "pass_rate", "top_missing_items",
-        "below_health_line"),
+        "health_line", "below_health_line"),
     "win_loss": ("org_id", "outcome", "reason_code", "pursuits", "value_usd", "median_days_to_close"),
     "outbox_health": ("org_id", "pending", "retrying", "oldest_pending_age_s", "dead_lettered",
         "processed_last_hour"),
@@ -1238,7 +1239,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "sla_breaches": ("org_id", "item_type", "item_id", "metric", "started_at", "breached_at",
         "resolved_at", "threshold_hours", "hours_over_threshold", "is_open", "built_at"),
     "sla_compliance_summary": ("org_id", "metric", "threshold_hours", "eligible_items", "breached_items",
-        "open_breaches", "at_risk_items", "compliance_pct", "breach_rate_pct", "below_health_line",
+        "open_breaches", "at_risk_items", "compliance_pct", "breach_rate_pct", "health_line_pct",
+        "below_health_line",
         "built_at"),
     "sla_compliance_weekly": ("org_id", "metric", "week_start", "eligible_items", "breached_items",
         "compliance_pct", "hours_over_threshold", "built_at"),

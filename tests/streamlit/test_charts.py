@@ -41,6 +41,7 @@ GATES = pl.DataFrame(
         "attempts": [4, 0],
         "passed": [3, 0],
         "pass_rate": [0.75, None],
+        "health_line": [0.8, 0.8],
         "below_health_line": [True, False],
     }
 )
@@ -130,7 +131,7 @@ SLA_WEEKLY = pl.DataFrame(
         (gates_charts.gate_pass_rates, GATES.clear()),
         (pipeline_charts.win_loss, WIN_LOSS.clear()),
         (today_charts.owner_workload, pl.DataFrame(schema={"owner": pl.String, "total_items": pl.Int64})),
-        (sla_charts.sla_compliance_weekly, SLA_WEEKLY.clear()),
+        (lambda df: sla_charts.sla_compliance_weekly(df, 5.0), SLA_WEEKLY.clear()),
         (
             pipeline_charts.pipeline_health,
             pl.DataFrame(schema={"stage": pl.String, "open_pursuits": pl.Int64}),
@@ -169,7 +170,7 @@ def test_entities_by_owner_stacks_types_and_puts_unassigned_last() -> None:
 def test_gate_chart_draws_the_health_line_and_flags_gates_below_it() -> None:
     fig = gates_charts.gate_pass_rates(GATES)
     (line,) = fig.layout.shapes
-    assert line.y0 == line.y1 == gates_charts.GATE_HEALTH_LINE == 0.8
+    assert line.y0 == line.y1 == 0.8
     assert line.line.dash == "dash"
     assert fig.layout.annotations[0].text == "80% health line"
     bar = fig.data[0]
@@ -194,7 +195,7 @@ def _lines(fig) -> list:
 
 
 def test_sla_weekly_one_line_per_metric_against_the_95_percent_line() -> None:
-    fig = sla_charts.sla_compliance_weekly(SLA_WEEKLY, min_eligible=1)
+    fig = sla_charts.sla_compliance_weekly(SLA_WEEKLY, 5.0, min_eligible=1)
     assert [t.name for t in _lines(fig)] == ["triage", "response"]  # contract order, not frame order
     assert [str(d) for d in _lines(fig)[0].x] == ["2024-04-29", "2024-05-06"]
     (line,) = [s for s in fig.layout.shapes if s.yref == "y"]
@@ -212,7 +213,7 @@ def test_sla_weekly_shows_each_weeks_count_and_marks_weeks_under_the_minimum_sam
             "compliance_pct": [95.0, 0.0, 100.0],
         }
     )
-    fig = sla_charts.sla_compliance_weekly(weekly, min_eligible=5)
+    fig = sla_charts.sla_compliance_weekly(weekly, 5.0, min_eligible=5)
     (line,) = _lines(fig)
     # The one-clock week is not part of the line (no plunge to 0 %) ...
     assert list(line.y) == [95.0, None, 100.0] and line.connectgaps

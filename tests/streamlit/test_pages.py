@@ -587,6 +587,10 @@ def test_quality_gates_rates_health_line_and_rejections(snapshot_home: Path) -> 
     at.sidebar.selectbox(key="org").set_value(ORG_B).run()
     assert not at.exception
     assert (_metric(at, "Pink gate pass rate"), _metric(at, "Red gate pass rate")) == ("100%", "50%")
+    # Org B's own line, as its snapshot publishes it (health.gate_pass_rate), not a built-in 80 %.
+    assert "below the 60% health line" in " ".join(c.value for c in at.caption)
+    (line,) = _figure(at)["layout"]["shapes"]
+    assert line["y0"] == line["y1"] == 0.6
     assert _frame(at, "rule")["event_id"].tolist() == ["g-e12"]
 
 
@@ -755,7 +759,10 @@ def test_sla_compliance_summary_trend_breaches_and_alerts(snapshot_home: Path) -
     at.sidebar.selectbox(key="org").set_value(ORG_B).run()
     assert not at.exception
     assert _metric(at, "Triage compliance") == "97.5%"
-    assert "breach rate 2.5%, within 5%" in " ".join(c.value for c in at.caption)
+    # Org B's own line, as its snapshot publishes it (health.sla_breach_rate_pct), not a built-in 5 %.
+    assert "breach rate 2.5%, within 3%" in " ".join(c.value for c in at.caption)
+    (line,) = [shape for shape in _figure(at)["layout"]["shapes"] if shape["yref"] == "y"]
+    assert line["y0"] == line["y1"] == 97
     assert _frame(at, "delivery_status")["delivery_status"].tolist() == ["pending"]
 
 

@@ -7,19 +7,20 @@ import polars as pl
 
 from streamlit_app.lib.charts.common import HEALTH_LINE_COLOR, MARGIN, empty_figure
 
-GATE_HEALTH_LINE = 0.8
 HEALTHY_COLOR = "#54A24B"
 UNHEALTHY_COLOR = "#D6604D"
 
 
-def gate_pass_rates(df: pl.DataFrame, health_line: float = GATE_HEALTH_LINE) -> go.Figure:
-    """Pass rate per gate against the health line (dashed); bars under it in red, gates without
+def gate_pass_rates(df: pl.DataFrame) -> go.Figure:
+    """Pass rate per gate against the org's health line (dashed); bars under it in red, gates without
     attempts labelled instead of drawn.
 
-    Expects columns `gate`, `attempts`, `passed`, `pass_rate` (0–1 or null), `below_health_line`.
+    Expects columns `gate`, `attempts`, `passed`, `pass_rate` (0–1 or null), `health_line` (the org's
+    `health.gate_pass_rate`, as the mart judged it) and `below_health_line`.
     """
     if df.is_empty():
         return empty_figure("No gate attempts yet")
+    health_line = df.get_column("health_line")[0]
     gates = df.get_column("gate").to_list()
     rates = df.get_column("pass_rate").to_list()
     below = df.get_column("below_health_line").to_list()

@@ -18,18 +18,18 @@ from streamlit_app.lib.charts.common import (
     midnight,
 )
 
-SLA_HEALTH_BREACH_RATE_PCT = 5.0
 SLA_METRIC_COLORS: dict[str, str] = {"triage": "#4C78A8", "proposal": "#F58518", "response": "#54A24B"}
 SLA_WEEKLY_MIN_ELIGIBLE = MIN_SAMPLE
 
 
 def sla_compliance_weekly(
     df: pl.DataFrame,
-    breach_line_pct: float = SLA_HEALTH_BREACH_RATE_PCT,
+    breach_line_pct: float,
     min_eligible: int = SLA_WEEKLY_MIN_ELIGIBLE,
 ) -> go.Figure:
     """Weekly compliance (0–100 %) per SLA metric against the health line (compliance of
-    100 − `breach_line_pct`, dashed), above the number of eligible clocks behind each point.
+    100 − `breach_line_pct`, the org's `health.sla_breach_rate_pct` as published; dashed), above the
+    number of eligible clocks behind each point.
 
     A week with fewer than `min_eligible` eligible clocks is a hollow marker off the line, labelled
     with its count: with one clock a week reads 0 % or 100 %, and joined into the line it looked like a

@@ -15,7 +15,7 @@ def gate_pass_rates(path: str, version: str, org_id: str) -> pl.DataFrame:
     return db.fetch(
         path,
         """
-        SELECT gate, attempts, passed, pass_rate, top_missing_items, below_health_line
+        SELECT gate, attempts, passed, pass_rate, top_missing_items, health_line, below_health_line
         FROM marts.gate_pass_rates
         WHERE org_id = ?
         ORDER BY coalesce(list_position(['pink', 'red'], gate), 99), gate

@@ -20,7 +20,7 @@ def sla_compliance_summary(path: str, version: str, org_id: str) -> pl.DataFrame
         path,
         f"""
         SELECT metric, threshold_hours, eligible_items, breached_items, open_breaches, at_risk_items,
-               compliance_pct, breach_rate_pct, below_health_line
+               compliance_pct, breach_rate_pct, health_line_pct, below_health_line
         FROM marts.sla_compliance_summary
         WHERE org_id = ?
         ORDER BY {_SLA_METRIC_ORDER}

@@ -24,7 +24,7 @@ stage_entries as (
             when entity_type = 'candidate' and from_state is null then 'candidate'
             when entity_type = 'candidate' and to_state = 'promoted' then 'promoted'
             -- pursuits: every stage entered, including the creation into qual
-            when entity_type = 'pursuit' and to_state in ('qual', 'pink', 'red', 'submit', 'won', 'lost')
+            when entity_type = 'pursuit' and to_state in (select stage from {{ ref('pursuit_stages') }})
                 then to_state
         end as stage,
         occurred_at

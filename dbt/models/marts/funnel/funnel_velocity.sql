@@ -7,22 +7,11 @@ orgs as (
 
 ),
 
+-- The contract's stage pairs, in display order (reference data generated from the contract module).
 stage_pairs as (
 
-    select *
-    from (
-        values
-            (1, 'signal', 'signal', 'candidate'),
-            (2, 'candidate', 'candidate', 'promoted'),
-            (3, 'pursuit', 'qual', 'pink'),
-            (4, 'pursuit', 'pink', 'red'),
-            (5, 'pursuit', 'red', 'submit'),
-            (6, 'pursuit', 'submit', 'won'),
-            (7, 'pursuit', 'qual', 'lost'),
-            (8, 'pursuit', 'pink', 'lost'),
-            (9, 'pursuit', 'red', 'lost'),
-            (10, 'pursuit', 'submit', 'lost')
-    ) as pairs (pair_order, item_type, from_stage, to_stage)
+    select pair_order, item_type, from_stage, to_stage
+    from {{ ref('funnel_stage_pairs') }}
 
 ),
 

@@ -13,6 +13,17 @@ gates as (
 
 ),
 
+-- The health line (`health.gate_pass_rate`) in force at the as-of time.
+health_lines as (
+
+    select org_id, cast(value as double) as health_line
+    from {{ ref('stg_lifecycle__config_registry') }}
+    where key = 'health.gate_pass_rate'
+        and coalesce(effective_from <= {{ as_of() }}, true)
+        and coalesce(effective_to > {{ as_of() }}, true)
+
+),
+
 attempts as (
 
     select org_id, gate, event_id, passed, missing_items
@@ -66,8 +77,10 @@ final as (
         cast(coalesce(counted.passed, 0) as bigint) as passed,
         cast(counted.passed as double) / nullif(counted.attempts, 0) as pass_rate,
         cast(coalesce(top_items.ranked_items[1:3], []) as varchar[]) as top_missing_items,
-        -- the health target: gate pass rate of at least 80%; no attempts is not below the line
-        coalesce(cast(counted.passed as double) / nullif(counted.attempts, 0) < 0.80, false) as below_health_line,
+        health_lines.health_line,
+        -- no attempts is not below the line
+        coalesce(cast(counted.passed as double) / nullif(counted.attempts, 0) < health_lines.health_line, false)
+            as below_health_line,
         {{ as_of() }} as built_at
     from orgs
     cross join gates
@@ -77,6 +90,8 @@ final as (
     left join top_items
         on top_items.org_id = orgs.org_id
         and top_items.gate = gates.gate
+    left join health_lines
+        on health_lines.org_id = orgs.org_id
 
 )
 

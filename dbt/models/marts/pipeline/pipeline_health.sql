@@ -9,9 +9,12 @@ orgs as (
 
 ),
 
+-- The open stages in lifecycle order (reference data generated from the contract module).
 stages as (
 
-    select * from (values (1, 'qual'), (2, 'pink'), (3, 'red'), (4, 'submit')) as stages (stage_order, stage)
+    select stage_order, stage
+    from {{ ref('pursuit_stages') }}
+    where is_open
 
 ),
 
@@ -19,7 +22,7 @@ pursuits as (
 
     select org_id, pursuit_id, stage, forecast_value_usd, due_date, entered_state_at
     from {{ ref('stg_lifecycle__pursuits') }}
-    where stage in ('qual', 'pink', 'red', 'submit')
+    where stage in (select stage from stages)
 
 ),
 
@@ -51,7 +54,7 @@ stage_p75 as (
             as p75_hours_in_stage
     from stays
     where left_at is not null
-        and stage in ('qual', 'pink', 'red', 'submit')
+        and stage in (select stage from stages)
     group by org_id, stage
 
 ),

@@ -27,6 +27,17 @@ thresholds as (
 
 ),
 
+-- The health line (`health.sla_breach_rate_pct`) in force at the as-of time.
+health_lines as (
+
+    select org_id, cast(value as double) as health_line_pct
+    from {{ ref('stg_lifecycle__config_registry') }}
+    where key = 'health.sla_breach_rate_pct'
+        and coalesce(effective_from <= {{ as_of() }}, true)
+        and coalesce(effective_to > {{ as_of() }}, true)
+
+),
+
 counted as (
 
     select
@@ -54,8 +65,9 @@ final as (
         100.0 * (counted.eligible_items - counted.breached_items) / nullif(counted.eligible_items, 0)
             as compliance_pct,
         100.0 * counted.breached_items / nullif(counted.eligible_items, 0) as breach_rate_pct,
-        -- the health target: a breach rate under 5%; nothing eligible is not below the line
-        coalesce(100.0 * counted.breached_items / nullif(counted.eligible_items, 0) > 5.0, false)
+        health_lines.health_line_pct,
+        -- nothing eligible is not below the line
+        coalesce(100.0 * counted.breached_items / nullif(counted.eligible_items, 0) > health_lines.health_line_pct, false)
             as below_health_line,
         {{ as_of() }} as built_at
     from orgs
@@ -66,6 +78,8 @@ final as (
     left join counted
         on counted.org_id = orgs.org_id
         and counted.metric = metrics.metric
+    left join health_lines
+        on health_lines.org_id = orgs.org_id
 
 )
 

@@ -54,7 +54,7 @@ candidates as (
 pursuits as (
 
     select * from {{ ref('stg_lifecycle__pursuits') }}
-    where stage in ('qual', 'pink', 'red', 'submit')
+    where stage in (select stage from {{ ref('pursuit_stages') }} where is_open)
 
 ),
 
@@ -88,7 +88,7 @@ items as (
         cast(null as double) as forecast_value_usd,
         cast(null as double) as compliance_score
     from candidates
-    where status in ('new', 'triaged', 'nurture', 'on_hold')
+    where status in (select state from {{ ref('candidate_states') }} where is_open)
 
     union all
 
