@@ -43,7 +43,7 @@ KNOWN_LONG = {
     "streamlit_app/lib/charts.py",
     "streamlit_app/lib/queries.py",
 }
-KNOWN_PRIVATE = {"dagster_project/defs/dbt_in_process.py", "dagster_project/defs/resources.py"}
+KNOWN_PRIVATE: set[str] = set()
 
 
 def _modules(top: Path) -> list[Path]:
