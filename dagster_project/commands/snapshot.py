@@ -169,7 +169,6 @@ def _run_job(work: HomePaths, as_of: datetime, now: datetime) -> None:
     """The pipeline's own job, minus ingest and alerts, on the scratch home, as of `as_of`."""
     import dagster as dg
 
-    previous = os.environ.get("WORKSTREAM_WAREHOUSE")
     job = _as_of_definitions().resolve_job_def(AS_OF_JOB_NAME)
     run_config = {
         "resources": {
@@ -178,18 +177,11 @@ def _run_job(work: HomePaths, as_of: datetime, now: datetime) -> None:
         },
         "loggers": {"console": {"config": {"log_level": os.environ.get("WORKSTREAM_LOG_LEVEL", "WARNING")}}},
     }
-    try:
-        # An ephemeral instance: the home's Dagster instance would list a materialization of the live
-        # snapshot asset that points at a scratch file.
-        with dg.DagsterInstance.ephemeral() as instance:
-            result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
-    finally:
-        # The dbt asset points the profile at the scratch warehouse; later builds in this process must
-        # not inherit it.
-        if previous is None:
-            os.environ.pop("WORKSTREAM_WAREHOUSE", None)
-        else:
-            os.environ["WORKSTREAM_WAREHOUSE"] = previous
+    # An ephemeral instance: the home's Dagster instance would list a materialization of the live
+    # snapshot asset that points at a scratch file. dbt reaches the scratch warehouse through the scratch
+    # home's own profile, so nothing of this run is left in the process for later builds.
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
     if not result.success:
         failures = [f"{e.step_key or ''}: {e.message}" for e in result.all_events if e.is_failure]
         raise RuntimeError("the as-of build failed: " + "; ".join(failures))

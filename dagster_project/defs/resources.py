@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import sys
-from collections.abc import Sequence
+import threading
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
+import yaml
 from dagster_dbt import DbtCliResource, DbtProject
-from packaging import version
 from pydantic import PrivateAttr
 
 from dagster_project.settings import (
@@ -81,149 +79,59 @@ class RunClockResource(dg.ConfigurableResource):
         return as_of_is_past(self.as_of_time(), self.current())
 
 
-class WorkstreamDbtCliResource(DbtCliResource):
-    """dagster-dbt's resource without two fixed costs we never use (≈ 10 s of every run, measured):
+def dbt_profiles_dir(paths: HomePaths) -> Path:
+    """This home's dbt profile folder: `dbt/profiles.yml` with the path of this home's warehouse written
+    in, so a dbt process finds its warehouse from its configuration, never from the environment (runs for
+    several homes in one process each reach their own)."""
+    profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
+    for settings in profile.values():
+        for output in settings.get("outputs", {}).values():
+            output["path"] = str(paths.warehouse)
+    folder = paths.home / "dbt-profile"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(profile, sort_keys=False)
+    target = folder / "profiles.yml"
+    # Rewritten only when it differs: dbt's partial parse hashes the profile, and a concurrent reader
+    # must never see a half-written file.
+    if not target.exists() or target.read_text() != text:
+        scratch = folder / f".profiles-{os.getpid()}-{threading.get_ident()}.yml"
+        scratch.write_text(text)
+        scratch.replace(target)
+    return folder
 
-    * `_cli_version` ran `dbt --version` in a subprocess (≈ 4 s of imports) per run process; the
-      venv's dbt-core is the one installed beside us, so its package version is the answer.
-    * `_initialize_dbt_core_adapter` loaded the dbt project and profile in-process (≈ 5 s) to hold a
-      read-only adapter, only needed for `fetch_column_metadata` / `fetch_row_counts`, which we do not
-      call (and a read-only DuckDB handle on the warehouse is what we avoid anyway).
-    Both are private hooks of the pinned dagster-dbt 0.29.x; `tests/dagster` pins the behaviour.
+
+_DBT_PER_HOME: dict[tuple, DbtCliResource] = {}
+_DBT_PER_HOME_LOCK = threading.Lock()
+
+
+def dbt_for_home(base: DbtCliResource, paths: HomePaths) -> DbtCliResource:
+    """The run's dbt resource, `base` pointed at this home's profile (see `dbt_profiles_dir`).
+
+    Kept per (configuration, home) for the life of the process: dagster-dbt asks the dbt executable for
+    its version once per resource object, so a long-lived process (the daemon running runs in-process)
+    asks once, not on every run.
     """
-
-    in_process: bool = True
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(importlib.metadata.version("dbt-core"))
-
-    def _initialize_dbt_core_adapter(self, args):  # noqa: ANN001, ANN202 (dagster-dbt's signature)
-        return None
-
-    def cli(  # noqa: ANN201, D417 (dagster-dbt's signature and docs)
-        self,
-        args: Sequence[str],
-        *,
-        raise_on_error: bool = True,
-        manifest=None,  # noqa: ANN001
-        dagster_dbt_translator=None,  # noqa: ANN001
-        context=None,  # noqa: ANN001
-        target_path: Path | None = None,
-        in_process: bool | None = None,
-    ):
-        """dagster-dbt's `cli`, with dbt run in this process (`dbt_in_process.py`) unless
-        `in_process` is off (for the resource, or for this call): the same selection, the same
-        events, the same errors.
-
-        The selection logic is dagster-dbt's own (`get_updated_cli_invocation_params_for_context`);
-        only the process start differs, and `DbtCliInvocation` reads the stand-in like a subprocess.
-        """
-        if not (self.in_process if in_process is None else in_process):
-            return super().cli(
-                args,
-                raise_on_error=raise_on_error,
-                manifest=manifest,
-                dagster_dbt_translator=dagster_dbt_translator,
-                context=context,
-                target_path=target_path,
-            )
-        from dagster_dbt.asset_utils import (
-            DBT_INDIRECT_SELECTION_ENV,
-            extract_runtime_selection_from_args,
-            get_updated_cli_invocation_params_for_context,
-        )
-        from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
-        from dagster_dbt.dagster_dbt_translator import DagsterDbtTranslator, validate_opt_translator
-        from dagster_dbt.dbt_manifest import validate_manifest
-
-        from dagster_project.defs.dbt_in_process import InProcessDbtProcess
-
-        translator = validate_opt_translator(dagster_dbt_translator) or DagsterDbtTranslator()
-        manifest = validate_manifest(manifest) if manifest else {}
-        cleaned_args, selects, excludes = extract_runtime_selection_from_args(args)
-        params = get_updated_cli_invocation_params_for_context(
-            context=context,
-            manifest=manifest,
-            dagster_dbt_translator=translator,
-            runtime_selects=selects,
-            runtime_excludes=excludes,
-        )
-        target_path = target_path or self._get_unique_target_path(context=context)
-        project_dir = Path(params.dbt_project.project_dir if params.dbt_project else self.project_dir)
-        if not target_path.is_absolute():
-            target_path = project_dir / target_path
-        # What dagster-dbt passes through the environment, as flags (the environment is shared here).
-        indirect = params.indirect_selection or os.environ.get(DBT_INDIRECT_SELECTION_ENV)
-        common = self._in_process_args(target_path, project_dir)
-        command = [
-            *cleaned_args,
-            *self.global_config_flags,
-            *params.selection_args,
-            *(["--indirect-selection", indirect] if indirect else []),
-        ]
-        process = InProcessDbtProcess(
-            command,
-            common,
-            project_dir,
-            # dagster-dbt copies the project to a temporary folder for very large selections:
-            # a manifest for a folder that is never used again is not kept.
-            keep_manifest=project_dir.resolve() == Path(self.project_dir).resolve(),
-        )
-        return DbtCliInvocation(
-            process=process,
-            manifest=params.manifest,
-            dagster_dbt_translator=params.dagster_dbt_translator,
-            project_dir=project_dir,
-            target_path=target_path,
-            raise_on_error=raise_on_error,
-            context=context,
-            adapter=None,
-            cli_version=self._cli_version,
-            project=params.dbt_project,
-        )
-
-    def _in_process_args(self, target_path: Path, project_dir: Path) -> list[str]:
-        """What dagster-dbt passes a dbt process through its environment, as flags (in-process, the
-        environment is shared); also the key under which a parsed manifest is kept."""
-        return [
-            "--log-format-file",
-            "json",
-            "--log-level",
-            "none",
-            "--no-send-anonymous-usage-stats",
-            "--target-path",
-            str(target_path),
-            "--log-path",
-            str(target_path),
-            "--project-dir",
-            str(project_dir),
-            "--profiles-dir",
-            str(self.profiles_dir or project_dir),
-            *(["--profile", self.profile] if self.profile else []),
-            *(["--target", self.target] if self.target else []),
-        ]
-
-    def warm_up(self, paths: HomePaths) -> None:
-        """Import dbt and parse the project for this home now, so the first build starts warm."""
-        if not self.in_process:
-            return
-        from dagster_project.defs.dbt_in_process import prepare_manifest
-
-        os.environ["WORKSTREAM_WAREHOUSE"] = str(paths.warehouse)
-        project_dir = Path(self.project_dir)
-        prepare_manifest(self._in_process_args(paths.dbt_target, project_dir), project_dir)
+    config = {
+        "project_dir": base.project_dir,
+        "global_config_flags": list(base.global_config_flags),
+        "profiles_dir": str(dbt_profiles_dir(paths)),
+        "profile": base.profile,
+        "target": base.target,
+        "dbt_executable": base.dbt_executable,
+        "state_path": base.state_path,
+    }
+    key = tuple((name, tuple(v) if isinstance(v, list) else v) for name, v in config.items())
+    with _DBT_PER_HOME_LOCK:
+        if key not in _DBT_PER_HOME:
+            _DBT_PER_HOME[key] = DbtCliResource(**config)
+        return _DBT_PER_HOME[key]
 
 
 def build_dbt_resource() -> DbtCliResource:
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    return WorkstreamDbtCliResource(
+    return DbtCliResource(
         project_dir=dbt_project,
         dbt_executable=dbt_executable(),
-        # dbt's file log at info, not debug: every SQL statement logged as JSON cost ≈ 1.5 s a run; the
-        # run's own event log keeps dbt's structured output either way.
-        global_config_flags=["--log-level-file", "info"],
-        # WORKSTREAM_DBT_IN_PROCESS=0 goes back to dagster-dbt's one process per dbt command.
-        in_process=os.environ.get("WORKSTREAM_DBT_IN_PROCESS", "1") != "0",
+        # dbt's file log at info, not debug: every SQL statement logged as JSON is time spent on every
+        # run; the run's own event log keeps dbt's structured output either way.
+        global_config_flags=["--log-level-file", "info", "--no-send-anonymous-usage-stats"],
     )

@@ -1,16 +1,9 @@
 """dbt models as Dagster assets: one `dbt build` per run, computed as of the run's as-of time."""
 
-import os
-
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from dagster_project.defs.resources import (
-    RunClockResource,
-    WorkstreamDbtCliResource,
-    WorkstreamResource,
-    dbt_project,
-)
+from dagster_project.defs.resources import RunClockResource, WorkstreamResource, dbt_for_home, dbt_project
 from dagster_project.warehouse.store import write_build_clock, writer_lock
 
 # The default translator is enough: groups come from `meta.dagster.group` per dbt folder, and the
@@ -32,27 +25,20 @@ def dbt_build_args() -> list[str]:
 )
 def workstream_dbt_assets(
     context: dg.AssetExecutionContext,
-    dbt: WorkstreamDbtCliResource,
+    dbt: DbtCliResource,
     workstream: WorkstreamResource,
     clock: RunClockResource,
 ):
     """Staging, intermediate and marts from the raw event log; dbt tests run as asset checks."""
     paths = workstream.paths
-    # The profile reads the warehouse path from the environment of the dbt subprocess.
-    os.environ["WORKSTREAM_WAREHOUSE"] = str(paths.warehouse)
     with writer_lock(paths.writer_lock):
         if context.selected_asset_keys:
             # A build: compute as of this run's T. A tests-only run checks what the last build wrote,
             # so it keeps that build's clock.
             write_build_clock(paths.warehouse, clock.as_of_time())
-        yield from dbt.cli(
-            dbt_build_args(),
-            context=context,
-            target_path=paths.dbt_target,
-            # Model builds run dbt in this process (no start-up cost, see dbt_in_process.py). Runs
-            # with data tests (the tests job, the nightly build) are off the freshness path, and their
-            # 310 checks run better in a dbt process of their own, beside the step recording them.
-            in_process=None
-            if context.selected_asset_keys and not context.selected_asset_check_keys
-            else False,
-        ).stream()
+        # The warehouse reaches dbt through this home's profile (configuration, not the environment).
+        yield from (
+            dbt_for_home(dbt, paths)
+            .cli(dbt_build_args(), context=context, target_path=paths.dbt_target)
+            .stream()
+        )

@@ -1,34 +1,48 @@
 """A run launcher that executes each run inside the long-lived Dagster daemon, on a worker thread.
 
 Why: Dagster's default launcher starts a fresh process per run, which imports dagster, dagster-dbt, dbt,
-polars, pandera and this project (≈ 7 s on an idle 2-core machine, ≈ 22–24 s measured under `workstream
-serve`'s own load) before the first step runs. The daemon that dequeues runs imports them once, so a
-run launched here starts in well under a second: most of the freshness budget goes to the work.
+polars, pandera and this project before the first step runs, and under `workstream serve`'s own load that
+is a large part of the freshness budget. The daemon that dequeues runs imports them once, so a run launched
+here starts in well under a second.
 
 Trade-offs, chosen for `workstream serve` (one home, one run at a time): code changes need a restart of
 `workstream serve` (the daemon keeps the modules it imported); a run that crashes the interpreter takes
 the daemon with it (`dagster dev` does not restart it; at the next start the daemon marks that run
-failed, and the next run recovers its stale outbox claims). `WORKSTREAM_RUN_LAUNCHER=subprocess` switches back to
-Dagster's default launcher.
+failed, and the next run recovers its stale outbox claims).
+
+This is the one module of the project allowed to use Dagster's private internals (two functions: run a
+run in this process, rebuild its job from the run's origin). So that a Dagster upgrade cannot break runs
+silently, they are:
+* imported only when the installed dagster is in the range this module is tested with (`TESTED_DAGSTER`);
+  outside it, runs go through Dagster's default launcher (this class extends it), with one log line;
+* each checked by `tests/dagster/test_launcher.py` (exists, with the signature used here);
+* switchable off: `WORKSTREAM_RUN_LAUNCHER=subprocess` writes Dagster's default launcher into the instance.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
-from dagster._core.execution.api import execute_run
-from dagster._core.launcher import LaunchRunContext, RunLauncher
-from dagster._core.run_coordinator import QueuedRunCoordinator
-from dagster._serdes import ConfigurableClass
-from dagster._serdes.config_class import ConfigurableClassData
-from dagster._utils.hosted_user_process import recon_job_from_origin
+import dagster
+from dagster import DagsterInstance, DagsterRunStatus, DefaultRunLauncher, QueuedRunCoordinator, RunsFilter
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+# The dagster versions whose private `execute_run` and `recon_job_from_origin` this module is tested with
+# (pyproject.toml pins the one installed). Widen only after tests/dagster/test_launcher.py passes there.
+TESTED_DAGSTER = SpecifierSet(">=1.13.27,<1.14")
+log = logging.getLogger(__name__)
+
+
+def warm_launch_supported(installed: str = dagster.__version__) -> bool:
+    """The installed dagster is one this launcher's private imports are tested with."""
+    return Version(installed) in TESTED_DAGSTER
 
 
 def is_daemon_process() -> bool:
@@ -63,8 +77,7 @@ def fail_orphaned_runs(instance: DagsterInstance, pid: int) -> list[str]:
 class WarmQueuedRunCoordinator(QueuedRunCoordinator):
     """Dagster's queued run coordinator. Inside the daemon (which builds it at start-up; the run launcher
     only at the first launch) it also fails runs an earlier daemon left unfinished and imports the code
-    location in the background (and, with the in-process launcher, imports dbt and parses the project),
-    so even the first run launched in-process starts warm."""
+    location in the background, so even the first run launched in-process starts warm."""
 
     def register_instance(self, instance: DagsterInstance) -> None:
         super().register_instance(instance)
@@ -76,16 +89,13 @@ class WarmQueuedRunCoordinator(QueuedRunCoordinator):
     @staticmethod
     def _start_up(instance: DagsterInstance) -> None:
         fail_orphaned_runs(instance, os.getpid())
-        definitions = importlib.import_module("dagster_project.definitions")
-        if isinstance(instance.run_launcher, InProcessThreadRunLauncher):
-            # Builds run dbt in this process: import it and parse the project before the first drop.
-            from dagster_project.settings import HomePaths, home_from_env
-
-            definitions.defs.resources["dbt"].warm_up(HomePaths(home_from_env()).ensure())
+        importlib.import_module("dagster_project.definitions")
 
 
 def execute_in_turn(recon_job: Any, run: Any, instance: DagsterInstance) -> None:
     """Execute the run once no other run of this home (a `workstream run` of the CLI) is going."""
+    from dagster._core.execution.api import execute_run
+
     from dagster_project.control.run_lock import run_lock
     from dagster_project.settings import home_from_env
 
@@ -93,38 +103,48 @@ def execute_in_turn(recon_job: Any, run: Any, instance: DagsterInstance) -> None
         execute_run(recon_job, run, instance)
 
 
-class InProcessThreadRunLauncher(RunLauncher, ConfigurableClass):
-    """Execute the run in this process on its own thread (the daemon's loop keeps going meanwhile)."""
+class InProcessThreadRunLauncher(DefaultRunLauncher):
+    """Execute the run in this process on its own thread (the daemon's loop keeps going meanwhile).
 
-    def __init__(self, inst_data: ConfigurableClassData | None = None) -> None:
-        self._inst_data = inst_data
-        super().__init__()
+    Outside `TESTED_DAGSTER` it is Dagster's default launcher (a process per run), said once in the log.
+    """
 
-    @property
-    def inst_data(self) -> ConfigurableClassData | None:
-        return self._inst_data
+    def __init__(self, inst_data: Any = None) -> None:
+        super().__init__(inst_data=inst_data)
+        self.warm = warm_launch_supported()
+        self._workstream_instance: DagsterInstance | None = None
+        if not self.warm:
+            log.warning(
+                "dagster %s is outside the range the in-daemon run launcher is tested with (%s): "
+                "runs start in a process of their own (Dagster's default launcher)",
+                dagster.__version__,
+                TESTED_DAGSTER,
+            )
 
-    @classmethod
-    def config_type(cls) -> dict:
-        return {}
+    def register_instance(self, instance: DagsterInstance) -> None:
+        super().register_instance(instance)
+        self._workstream_instance = instance
 
-    @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]
-    ) -> InProcessThreadRunLauncher:
-        return cls(inst_data=inst_data)
+    def launch_run(self, context: Any) -> None:
+        if not self.warm:
+            super().launch_run(context)
+            return
+        from dagster._utils.hosted_user_process import recon_job_from_origin
 
-    def launch_run(self, context: LaunchRunContext) -> None:
+        instance = self._workstream_instance
+        assert instance is not None, "Dagster registers the instance before launching runs"
         run = context.dagster_run
-        self._instance.add_run_tags(run.run_id, {LAUNCHER_TAG: str(os.getpid())})
-        recon_job = recon_job_from_origin(context.job_code_origin)  # type: ignore[arg-type]
+        instance.add_run_tags(run.run_id, {LAUNCHER_TAG: str(os.getpid())})
+        recon_job = recon_job_from_origin(run.job_code_origin)
         threading.Thread(
             target=execute_in_turn,
-            args=(recon_job, run, self._instance),
+            args=(recon_job, run, instance),
             name=f"workstream-run-{run.run_id[:8]}",
             daemon=True,
         ).start()
 
     def terminate(self, run_id: str) -> bool:
         """A thread cannot be killed safely: report that termination is not possible here."""
+        if not self.warm:
+            return super().terminate(run_id)
         return False

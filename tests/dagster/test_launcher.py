@@ -95,3 +95,48 @@ def test_a_run_the_daemon_launches_in_process_holds_the_homes_run_lock(tmp_path,
         run = instance.create_run_for_job(lock_probe_job)
         execute_in_turn(dg.reconstructable(lock_probe_job), run, instance)
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.SUCCESS
+
+
+# --------------------------------------------------------------------------- the private symbols, one test each
+# The launcher imports exactly these from Dagster's internals (only inside TESTED_DAGSTER). Each test pins what
+# the launcher relies on, so a Dagster upgrade that changes one fails here, not in a live daemon.
+
+
+def test_private_execute_run_takes_the_job_the_run_and_the_instance():
+    import inspect
+
+    from dagster._core.execution.api import execute_run
+
+    assert list(inspect.signature(execute_run).parameters)[:3] == ["job", "dagster_run", "instance"]
+
+
+def test_private_recon_job_from_origin_rebuilds_a_job_from_a_runs_code_origin():
+    import inspect
+
+    from dagster._utils.hosted_user_process import recon_job_from_origin
+
+    assert list(inspect.signature(recon_job_from_origin).parameters) == ["origin"]
+    # What the launcher hands it: the run's `job_code_origin` (a public DagsterRun attribute).
+    assert "job_code_origin" in dg.DagsterRun.__dict__ or hasattr(dg.DagsterRun, "job_code_origin")
+
+
+def test_the_installed_dagster_is_in_the_tested_range_and_others_are_not():
+    from dagster_project.defs.warm_launcher import warm_launch_supported
+
+    assert warm_launch_supported()
+    for outside in ("1.12.9", "1.14.0", "2.0.0"):
+        assert not warm_launch_supported(outside)
+
+
+def test_outside_the_tested_range_runs_go_through_dagsters_default_launcher(monkeypatch, caplog):
+    from dagster_project.defs import warm_launcher
+
+    launched = []
+    monkeypatch.setattr(warm_launcher, "warm_launch_supported", lambda: False)
+    monkeypatch.setattr(dg.DefaultRunLauncher, "launch_run", lambda self, context: launched.append(context))
+    with caplog.at_level("WARNING", logger=warm_launcher.__name__):
+        launcher = warm_launcher.InProcessThreadRunLauncher()
+    assert [r.getMessage() for r in caplog.records if "default launcher" in r.getMessage()] != []
+    assert len(caplog.records) == 1
+    launcher.launch_run("the launch context")
+    assert launched == ["the launch context"]

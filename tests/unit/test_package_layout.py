@@ -31,7 +31,7 @@ MAX_LINES = 600
 KNOWN_LONG = {
     "dagster_project/control/outbox.py",
 }
-KNOWN_PRIVATE = {"dagster_project/defs/dbt_in_process.py", "dagster_project/defs/resources.py"}
+KNOWN_PRIVATE: set[str] = set()
 
 
 def _modules(top: Path) -> list[Path]:

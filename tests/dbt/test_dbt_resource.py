@@ -1,0 +1,97 @@
+"""dbt through dagster-dbt's public resource: each home's warehouse reaches dbt as configuration."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
+from test_dbt_project import AS_OF, make_warehouse
+
+from dagster_project.defs.resources import build_dbt_resource, dbt_for_home, dbt_profiles_dir, dbt_project
+from dagster_project.settings import DBT_PROJECT_DIR, HomePaths
+from dagster_project.warehouse.store import write_build_clock
+
+# A staging view, a mart built on it and the mart's data tests.
+SELECTION = ["--select", "stg_workstream__events events", "--exclude", "resource_type:unit_test"]
+
+
+def _home(root: Path, *, drop_org: str | None = None) -> HomePaths:
+    paths = HomePaths(root).ensure()
+    make_warehouse(paths.warehouse)
+    if drop_org:
+        with duckdb.connect(str(paths.warehouse)) as con:
+            con.execute("delete from raw.events where org_id = ?", [drop_org])
+    write_build_clock(paths.warehouse, datetime.fromisoformat(AS_OF))
+    return paths
+
+
+def _build(paths: HomePaths) -> list[tuple[str, str]]:
+    invocation = dbt_for_home(build_dbt_resource(), paths).cli(
+        ["build", *SELECTION], manifest=dbt_project.manifest_path, target_path=paths.dbt_target
+    )
+    return sorted(
+        (type(event).__name__, event.asset_key.to_user_string())
+        for event in invocation.stream()
+        if isinstance(event, dg.AssetMaterialization | dg.AssetCheckEvaluation | dg.AssetObservation)
+    )
+
+
+def _orgs_in_events_mart(warehouse: Path) -> set[str]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {org for (org,) in con.execute("select distinct org_id from marts.events").fetchall()}
+
+
+def test_two_homes_built_in_one_process_each_reach_their_own_warehouse(tmp_path, monkeypatch):
+    """No warehouse in the environment at all: the path comes from each home's own profile."""
+    monkeypatch.delenv("WORKSTREAM_WAREHOUSE", raising=False)
+    both = _home(tmp_path / "both")
+    globex_only = _home(tmp_path / "globex-only", drop_org="acme")
+    events = {paths.home.name: _build(paths) for paths in (both, globex_only)}
+    assert ("AssetMaterialization", "marts/events") in events["both"]
+    assert events["both"] == events["globex-only"]
+    assert _orgs_in_events_mart(both.warehouse) == {"acme", "globex"}
+    assert _orgs_in_events_mart(globex_only.warehouse) == {"globex"}
+    assert "WORKSTREAM_WAREHOUSE" not in os.environ
+
+
+def test_a_failed_build_raises_with_dbts_error(tmp_path):
+    """No raw tables: the staging view cannot be created, and the error says which model and why."""
+    paths = HomePaths(tmp_path).ensure()
+    with pytest.raises(DagsterDbtCliRuntimeError) as failure:
+        _build(paths)
+    assert "stg_workstream__events" in str(failure.value)
+
+
+def test_a_homes_profile_is_the_projects_profile_with_its_warehouse_path(tmp_path):
+    paths = HomePaths(tmp_path / "home with 'quotes' and spaces").ensure()
+    written = yaml.safe_load((dbt_profiles_dir(paths) / "profiles.yml").read_text())
+    shipped = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
+    for profile in shipped.values():
+        for output in profile["outputs"].values():
+            output["path"] = str(paths.warehouse)
+    assert written == shipped
+
+
+def test_an_unchanged_profile_is_not_rewritten(tmp_path):
+    """dbt's partial parse hashes the profile: the same home keeps the same file between runs."""
+    paths = HomePaths(tmp_path).ensure()
+    profile = dbt_profiles_dir(paths) / "profiles.yml"
+    os.utime(profile, (1_700_000_000, 1_700_000_000))
+    dbt_profiles_dir(paths)
+    assert profile.stat().st_mtime == 1_700_000_000
+    assert [p.name for p in profile.parent.iterdir()] == ["profiles.yml"]
+
+
+def test_the_dbt_resource_is_kept_per_home(tmp_path):
+    """dagster-dbt asks dbt for its version once per resource object: a long-lived process keeps one."""
+    base = build_dbt_resource()
+    first, second = HomePaths(tmp_path / "a").ensure(), HomePaths(tmp_path / "b").ensure()
+    assert dbt_for_home(base, first) is dbt_for_home(build_dbt_resource(), first)
+    assert dbt_for_home(base, first) is not dbt_for_home(base, second)
+    assert dbt_for_home(base, second).profiles_dir == str(dbt_profiles_dir(second))
