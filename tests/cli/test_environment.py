@@ -18,13 +18,9 @@ CLI_SOURCES = [
     ROOT / "dagster_project" / "cli.py",
     *sorted((ROOT / "dagster_project" / "commands").glob("*.py")),
 ]
-# (module, function) still writing the environment, each leaving this list when its write does: the
-# past-snapshot job juggles the warehouse variable dbt's profile reads, until dbt gets the warehouse as
-# resource config (issue 18).
-KNOWN_WRITERS = {("dagster_project/commands/snapshot.py", "_run_job")}
-# The dbt asset (defs/transform.py) points dbt's profile at the warehouse through the environment; that
-# write is the asset's, not the CLI's, and leaves with the same change.
-WRITTEN_BY_THE_DBT_ASSET = {"WORKSTREAM_WAREHOUSE"}
+# (module, function) allowed to write the environment: none (dbt gets each home's warehouse through a
+# per-home profile, passed as the resource's `profiles_dir`).
+KNOWN_WRITERS: set[tuple[str, str]] = set()
 _MUTATORS = {"setdefault", "update", "pop", "popitem", "clear", "__setitem__", "__delitem__"}
 
 
@@ -122,7 +118,7 @@ def test_a_run_called_in_process_leaves_the_environment_as_it_was_and_uses_the_h
     assert result.exit_code == 0, result.output
     after = dict(os.environ)
     changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
-    assert changed <= WRITTEN_BY_THE_DBT_ASSET, {key: (before.get(key), after.get(key)) for key in changed}
+    assert not changed, {key: (before.get(key), after.get(key)) for key in changed}
     assert "accepted" in result.output and (home / "serving.duckdb").is_file()
     assert any((home / "dagster").rglob("runs.db")), "the run's history belongs in the home's instance"
     assert not decoy.exists()
