@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dagster_project.control import outbox
+from dagster_project.control import outbox_reports
 from dagster_project.control.faults import checkpoint
 from dagster_project.memory.search import build_index
 from dagster_project.settings import HomePaths
@@ -172,8 +172,8 @@ def _index_memory(snapshot: Path) -> None:
 
 def _publish_outbox(con: duckdb.DuckDBPyConnection, paths: HomePaths, now: datetime) -> None:
     """`outbox_health` and `dead_letters`: operational views of the control store at publish time."""
-    health = outbox.health(paths.control, now)
-    retrying = outbox.retrying(paths.control)
+    health = outbox_reports.health(paths.control, now)
+    retrying = outbox_reports.retrying(paths.control)
     frame = pl.DataFrame(
         [
             (
@@ -200,7 +200,9 @@ def _publish_outbox(con: duckdb.DuckDBPyConnection, paths: HomePaths, now: datet
     con.execute(
         "create table snap.marts.outbox_health as select * from publish_outbox_health order by org_id"
     )
-    dead = [d for h in health if h.dead_lettered for d in outbox.dead_letters(paths.control, h.org_id)]
+    dead = [
+        d for h in health if h.dead_lettered for d in outbox_reports.dead_letters(paths.control, h.org_id)
+    ]
     dead_frame = pl.DataFrame(
         [
             (

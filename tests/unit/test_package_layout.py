@@ -32,7 +32,6 @@ KNOWN_LONG = {
     "dagster_project/api/app.py",
     "dagster_project/apply/batch.py",
     "dagster_project/cli.py",
-    "dagster_project/control/outbox.py",
     "dagster_project/generator/stories.py",
     "dagster_project/ingestion/ingest.py",
     "dagster_project/ingestion/readers.py",
