@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import duckdb
 
+from dagster_project.warehouse.store import RUN_CLOCK_DDL
+
 CORE_TABLES = (
     "signals",
     "candidates",
@@ -22,7 +24,7 @@ CORE_TABLES = (
     "memory_atoms",
     "memory_audit",
     "entity_clusters",
-    "apply_state",
+    "run_clock",
 )
 
 CORE_DDL = """
@@ -199,17 +201,33 @@ create table if not exists core.entity_clusters (
     -- The entity's earliest event in its last fold (null: none): lets a re-fold skip older log row groups.
     first_event_at timestamptz
 );
--- The as-of time the core tables were last computed for (one row).
-create table if not exists core.apply_state (
-    as_of timestamptz not null,
-    applied_at timestamptz not null
-);
 """
 
 
 def ensure_core_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(CORE_DDL)
+    con.execute(RUN_CLOCK_DDL)
     _add_first_event_at(con)
+    _replace_apply_state(con)
+
+
+def _replace_apply_state(con: duckdb.DuckDBPyConnection) -> None:
+    """Upgrade a warehouse from before `core.run_clock`: its `core.apply_state` row (the as-of the tables
+    hold) moves over, so the first run after the upgrade still re-folds what its moved as-of touches."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'core' and table_name = 'apply_state'"
+    ).fetchone()[0]
+    if not exists:
+        return
+    con.execute("begin transaction")
+    try:
+        if not con.execute("select count(*) from core.run_clock").fetchone()[0]:
+            con.execute("insert into core.run_clock select as_of, applied_at from core.apply_state")
+        con.execute("drop table core.apply_state")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
 
 
 def _add_first_event_at(con: duckdb.DuckDBPyConnection) -> None:

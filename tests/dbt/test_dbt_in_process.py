@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
-from test_dbt_project import AS_OF, make_warehouse
+from test_dbt_project import make_warehouse
 
 from dagster_project.defs import dbt_in_process
 from dagster_project.defs.resources import build_dbt_resource, dbt_project
-from dagster_project.warehouse.store import write_build_clock
 
 # A staging view, a mart built on it and the mart's data tests.
 SELECTION = ["--select", "stg_workstream__events events", "--exclude", "resource_type:unit_test"]
@@ -36,7 +34,6 @@ def test_in_process_build_gives_the_events_and_tables_of_a_dbt_process(tmp_path:
     results = {}
     for in_process in (True, False):
         warehouse = make_warehouse(tmp_path / f"warehouse-{in_process}.duckdb")
-        write_build_clock(warehouse, datetime.fromisoformat(AS_OF))
         results[in_process] = _build(warehouse, tmp_path / f"target-{in_process}", in_process=in_process)
     kinds = {kind for kind, _ in results[True]}
     assert {"AssetMaterialization"} < kinds, results[True]  # materializations and test results
@@ -50,7 +47,6 @@ def test_in_process_prints_what_a_dbt_process_prints_not_its_debug_events(
     printed = {}
     for in_process in (True, False):
         warehouse = make_warehouse(tmp_path / f"warehouse-{in_process}.duckdb")
-        write_build_clock(warehouse, datetime.fromisoformat(AS_OF))
         capsys.readouterr()
         _build(warehouse, tmp_path / f"target-{in_process}", in_process=in_process)
         printed[in_process] = capsys.readouterr().out
@@ -62,7 +58,6 @@ def test_in_process_prints_what_a_dbt_process_prints_not_its_debug_events(
 
 def test_in_process_manifest_is_parsed_once_and_kept(tmp_path: Path) -> None:
     warehouse = make_warehouse(tmp_path / "warehouse.duckdb")
-    write_build_clock(warehouse, datetime.fromisoformat(AS_OF))
     dbt_in_process._MANIFESTS.clear()
     _build(warehouse, tmp_path / "target", in_process=True)
     assert len(dbt_in_process._MANIFESTS) == 1  # parsed for the first build, and kept
