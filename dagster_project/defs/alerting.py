@@ -55,29 +55,35 @@ def sla_alerts(
     now, as_of = clock.current(), clock.as_of_time()
     created: list[alerts.Alert] = []
     report = alerts.DeliveryReport()
+    breaches: list[alerts.Breach] = []
+    met: list[alerts.Breach] = []
+    # The warehouse is read and written under the writer lock (a build may be writing it); recording and
+    # delivering are not, so a slow webhook never holds up a pipeline run.
     with writer_lock(paths.writer_lock):
         if clock.is_past():
             skipped = f"as-of {as_of.isoformat()} is earlier than the clock ({now.isoformat()}): alerts are about now"
         else:
             skipped = alerts.why_not_alert_from_build(paths.warehouse)
-        if skipped:
-            # Not even due retries are delivered: a past view must not page anyone, and its run leaves the
-            # control store's alerts (and so the snapshot's) exactly as they were.
-            context.log.info(f"no alerts recorded or delivered: {skipped}")
-        else:
+        if not skipped:
             # Which clocks are breached is read at the run's as-of, the time its build was computed for;
             # when alerts were recorded and delivered is operational and stays on the clock.
             breaches, met = alerts.read_clocks(paths.warehouse, as_of)
-            url = alert_sinks.url()
-            with alerts.connect_path(paths.control) as con:
-                todo = alerts.pending_alerts(con, breaches, met)
-                created = alerts.record(
-                    con, todo, now=now, sinks=alerts.sinks_for(url), max_age=alert_sinks.max_age()
-                )
-                # The log sink writes to the process log (captured by Dagster), not the run event log: a
-                # burst of breaches must not become thousands of event-log rows.
-                report = alerts.deliver(con, now=now, webhook_url=url)
-        rows = 0
+    if skipped:
+        # Not even due retries are delivered: a past view must not page anyone, and its run leaves the
+        # control store's alerts (and so the snapshot's) exactly as they were.
+        context.log.info(f"no alerts recorded or delivered: {skipped}")
+    else:
+        url = alert_sinks.url()
+        with alerts.connect_path(paths.control) as con:
+            todo = alerts.pending_alerts(con, breaches, met)
+            created = alerts.record(
+                con, todo, now=now, sinks=alerts.sinks_for(url), max_age=alert_sinks.max_age()
+            )
+            # The log sink writes to the process log (captured by Dagster), not the run event log: a
+            # burst of breaches must not become thousands of event-log rows.
+            report = alerts.deliver(con, now=now, webhook_url=url)
+    rows = 0
+    with writer_lock(paths.writer_lock):
         if paths.warehouse.exists():
             # The next publish serves the control store's log as it is now (dbt's `marts.alerts` view).
             con = connect(paths.warehouse)
