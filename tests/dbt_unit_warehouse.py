@@ -10,8 +10,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dagster_project.control.export import ensure_control_schema
 from dagster_project.lifecycle.store import ensure_core_schema
-from dagster_project.warehouse.store import connect, ensure_raw_schema, write_build_clock
+from dagster_project.warehouse.store import connect, ensure_raw_schema, write_run_clock
 
 
 def main(path: Path) -> None:
@@ -20,9 +21,11 @@ def main(path: Path) -> None:
     try:
         ensure_raw_schema(con)
         ensure_core_schema(con)
+        ensure_control_schema(con)
+        any_time = datetime(2026, 1, 1, tzinfo=UTC)  # the tables are empty
+        write_run_clock(con, any_time, any_time)
     finally:
         con.close()
-    write_build_clock(path, datetime(2026, 1, 1, tzinfo=UTC))  # any time: the tables are empty
 
 
 if __name__ == "__main__":

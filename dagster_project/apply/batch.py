@@ -47,6 +47,7 @@ from dagster_project.config.registry import CONFIG_EVENT, ConfigRegistry
 from dagster_project.lifecycle.fold import FoldResult, fold
 from dagster_project.lifecycle.store import ensure_core_schema
 from dagster_project.memory.capture import capture_atoms
+from dagster_project.warehouse.store import read_run_clock, write_run_clock
 
 FaultHook = Callable[[str, str, list[dict[str, Any]]], None]  # (org_id, cluster_id, events)
 
@@ -77,8 +78,8 @@ def _error(exc: BaseException) -> str:
 
 
 def last_as_of(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    row = con.execute("select max(as_of) from core.apply_state").fetchone()
-    return row[0] if row else None
+    clock = read_run_clock(con)
+    return clock[0] if clock else None
 
 
 def apply_batch(
@@ -399,8 +400,7 @@ def _write(
             con.execute(
                 f"insert into core.config_registry select {', '.join(CONFIG_SCHEMA)} from apply_config"
             )
-        con.execute("delete from core.apply_state")
-        con.execute("insert into core.apply_state values ($as_of, $now)", {"as_of": as_of, "now": now})
+        write_run_clock(con, as_of, now)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

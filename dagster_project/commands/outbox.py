@@ -15,7 +15,7 @@ from dagster_project.settings import HomePaths, default_clock
 def _org_control_store(home: Path, org: str) -> Path:
     """The home's control store, refusing (exit 2) a home without one or an org it has never queued
     for: an empty answer there would read as "no dead letters" when the path or the org is wrong."""
-    from dagster_project.control import outbox
+    from dagster_project.control import outbox_reports
 
     control = HomePaths(home.resolve()).control
     if not home.is_dir():
@@ -24,7 +24,7 @@ def _org_control_store(home: Path, org: str) -> Path:
     if not control.exists():
         console.print(f"[red]no control store at {control}: run `workstream run` first[/red]", soft_wrap=True)
         raise typer.Exit(2)
-    orgs = [row.org_id for row in outbox.health(control, default_clock().now())]
+    orgs = [row.org_id for row in outbox_reports.health(control, default_clock().now())]
     if org not in orgs:
         known = f"; orgs with items: {', '.join(orgs)}" if orgs else ""
         console.print(f"[red]org {org!r} has no outbox items in {home}{known}[/red]", soft_wrap=True)
@@ -33,9 +33,9 @@ def _org_control_store(home: Path, org: str) -> Path:
 
 
 def list_dead_letters(home: Path, org: str) -> None:
-    from dagster_project.control import outbox
+    from dagster_project.control import outbox_reports
 
-    rows = outbox.dead_letters(_org_control_store(home, org), org)
+    rows = outbox_reports.dead_letters(_org_control_store(home, org), org)
     if not rows:
         console.print(f"no dead letters for org {org}")
         return
@@ -54,14 +54,14 @@ def list_dead_letters(home: Path, org: str) -> None:
 
 
 def retry(home: Path, org: str, event_ids: list[str] | None, *, all_dead: bool) -> None:
-    from dagster_project.control import outbox
+    from dagster_project.control import outbox, outbox_reports
 
     if not all_dead and not event_ids:
         console.print("[red]name --event-id ID (repeatable) or --all[/red]")
         raise typer.Exit(2)
     control = _org_control_store(home, org)
     if all_dead:
-        wanted = [(org, d.event_id) for d in outbox.dead_letters(control, org)]
+        wanted = [(org, d.event_id) for d in outbox_reports.dead_letters(control, org)]
     else:
         wanted = [(org, e) for e in event_ids or []]
     revived = outbox.retry_dead(control, wanted, default_clock().now())

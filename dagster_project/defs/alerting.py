@@ -7,11 +7,13 @@ from datetime import timedelta
 
 import dagster as dg
 
-from dagster_project.defs.publishing import serving_snapshot
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource
 from dagster_project.settings import HomePaths, default_clock, home_from_env
 from dagster_project.sla import alerts
-from dagster_project.warehouse.store import writer_lock
+from dagster_project.warehouse.store import connect, writer_lock
+
+# The dbt model the alerts are decided from.
+SLA_CLOCKS = dg.AssetKey(["marts", "sla_clocks"])
 
 ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
@@ -35,7 +37,7 @@ class AlertSinksResource(dg.ConfigurableResource):
         return timedelta(hours=hours)
 
 
-@dg.asset(deps=[serving_snapshot], group_name="alerting", compute_kind="python")
+@dg.asset(deps=[SLA_CLOCKS], group_name="alerting", compute_kind="python")
 def sla_alerts(
     context: dg.AssetExecutionContext,
     workstream: WorkstreamResource,
@@ -44,40 +46,53 @@ def sla_alerts(
 ) -> dg.MaterializeResult:
     """Record an alert for each new breach (and each retraction) exactly once; deliver to every sink.
 
-    Reads the published clocks, so it runs after a publish and on its own when the breach sensor sees a
-    deadline pass. Too-old breaches are recorded as suppressed (a backfill pages nobody).
+    Reads the clocks dbt built into the warehouse, so in a pipeline run it decides the run's alerts
+    before the publish, and the snapshot that run publishes serves them (`marts.alerts`, from the
+    warehouse's `control.alerts` that this step refreshes). The breach sensor's job runs it alone when
+    a deadline passes between runs. Too-old breaches are recorded as suppressed (a backfill pages nobody).
     """
     paths = workstream.paths
     now, as_of = clock.current(), clock.as_of_time()
-    if clock.is_past():
-        skipped = (
-            f"as-of {as_of.isoformat()} is earlier than the clock ({now.isoformat()}): alerts are about now"
-        )
-    else:
-        skipped = alerts.why_not_alert_from(paths.serving)
+    created: list[alerts.Alert] = []
+    report = alerts.DeliveryReport()
+    breaches: list[alerts.Breach] = []
+    met: list[alerts.Breach] = []
+    # The warehouse is read and written under the writer lock (a build may be writing it); recording and
+    # delivering are not, so a slow webhook never holds up a pipeline run.
+    with writer_lock(paths.writer_lock):
+        if clock.is_past():
+            skipped = f"as-of {as_of.isoformat()} is earlier than the clock ({now.isoformat()}): alerts are about now"
+        else:
+            skipped = alerts.why_not_alert_from_build(paths.warehouse)
+        if not skipped:
+            # Which clocks are breached is read at the run's as-of, the time its build was computed for;
+            # when alerts were recorded and delivered is operational and stays on the clock.
+            breaches, met = alerts.read_clocks(paths.warehouse, as_of)
     if skipped:
         # Not even due retries are delivered: a past view must not page anyone, and its run leaves the
         # control store's alerts (and so the snapshot's) exactly as they were.
         context.log.info(f"no alerts recorded or delivered: {skipped}")
-        return dg.MaterializeResult(metadata={"new_alerts": 0, "skipped": skipped})
-    # Which clocks are breached is read at the run's as-of, the time its snapshot was built for; when
-    # alerts were recorded and delivered is operational and stays on the clock.
-    breaches, met = alerts.read_clocks(paths.serving, as_of)
-    url = alert_sinks.url()
-    with alerts.connect_path(paths.control) as con:
-        todo = alerts.pending_alerts(con, breaches, met)
-        created = alerts.record(
-            con, todo, now=now, sinks=alerts.sinks_for(url), max_age=alert_sinks.max_age()
-        )
-        # The log sink writes to the process log (captured by Dagster), not the run event log: a burst of
-        # breaches must not become thousands of event-log rows.
-        report = alerts.deliver(con, now=now, webhook_url=url)
+    else:
+        url = alert_sinks.url()
+        with alerts.connect_path(paths.control) as con:
+            todo = alerts.pending_alerts(con, breaches, met)
+            created = alerts.record(
+                con, todo, now=now, sinks=alerts.sinks_for(url), max_age=alert_sinks.max_age()
+            )
+            # The log sink writes to the process log (captured by Dagster), not the run event log: a
+            # burst of breaches must not become thousands of event-log rows.
+            report = alerts.deliver(con, now=now, webhook_url=url)
     rows = 0
-    if created or report.delivered or report.retrying or report.failed:
-        # The snapshot's `marts.alerts` was written from the control store at publish: patch it only when
-        # this step changed what it would show (a copy of the whole snapshot otherwise, every run).
-        with writer_lock(paths.writer_lock):
-            rows = alerts.patch_snapshot(paths.serving, paths.control)
+    with writer_lock(paths.writer_lock):
+        if paths.warehouse.exists():
+            # The next publish serves the control store's log as it is now (dbt's `marts.alerts` view).
+            con = connect(paths.warehouse)
+            try:
+                rows = alerts.write_alerts_table(con, paths.control)
+            finally:
+                con.close()
+    if skipped:
+        return dg.MaterializeResult(metadata={"new_alerts": 0, "skipped": skipped, "alert_rows": rows})
     active = sum(a.status == "active" for a in created)
     context.log.info(
         f"{len(created)} new alert(s) ({active} active, {len(created) - active} suppressed); "
@@ -98,7 +113,7 @@ def sla_alerts(
 sla_alert_job = dg.define_asset_job(
     "sla_alert_job",
     selection=dg.AssetSelection.assets(sla_alerts),
-    description="Record and deliver SLA breach alerts from the published clocks (no rebuild).",
+    description="Record and deliver SLA breach alerts from the last build's clocks (no rebuild, no publish).",
     executor_def=dg.in_process_executor,
 )
 

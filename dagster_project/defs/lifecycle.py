@@ -3,9 +3,11 @@
 import dagster as dg
 
 from dagster_project.apply import runner
+from dagster_project.control.export import copy_outbox_state
 from dagster_project.defs.ingestion import RAW_EVENTS
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource
-from dagster_project.warehouse.store import connect, writer_lock
+from dagster_project.sla import alerts
+from dagster_project.warehouse.store import connect, read_run_clock, write_run_clock, writer_lock
 
 CORE_OUTPUTS = (
     ("signals", "Every signal's current state (open, touched, linked, dismissed) and owner."),
@@ -19,6 +21,12 @@ CORE_OUTPUTS = (
     ("memory_atoms", "Memory atoms captured from every lifecycle action, note and explicit record."),
     ("memory_audit", "Who corrected or redacted which atom, when and why (content hashes only)."),
 )
+# The control store's state the apply leaves, copied into the warehouse for dbt (its `control` sources).
+CONTROL_OUTPUTS = (
+    ("outbox_health", "Per org: outbox items pending, retrying, dead-lettered, done in the last hour."),
+    ("dead_letters", "Every dead-lettered outbox item with its last error and the event it is about."),
+    ("alerts", "The alert log (one row per alert and sink); the alert step refreshes it after recording."),
+)
 CORE_EVENT_OUTCOMES = dg.AssetKey(["core", "event_outcomes"])
 PURGE_TAG = "workstream/purge"
 
@@ -27,6 +35,10 @@ PURGE_TAG = "workstream/purge"
     specs=[
         dg.AssetSpec(["core", table], group_name="lifecycle", description=desc, deps=[RAW_EVENTS])
         for table, desc in CORE_OUTPUTS
+    ]
+    + [
+        dg.AssetSpec(["control", table], group_name="lifecycle", description=desc, deps=[RAW_EVENTS])
+        for table, desc in CONTROL_OUTPUTS
     ],
     name="lifecycle_apply",
     compute_kind="python",
@@ -56,6 +68,15 @@ def lifecycle_apply(
                 # view that must leave the data as it is) does not.
                 purge=context.run.tags.get(PURGE_TAG, "true") != "false",
             )
+            if read_run_clock(con) != (clock.as_of_time(), clock.current()):
+                # No batch wrote this run's clock (nothing due, the as-of unchanged): dbt still builds
+                # for this run, and `marts.memory_health` measures card age on its clock.
+                con.execute("begin")
+                write_run_clock(con, clock.as_of_time(), clock.current())
+                con.execute("commit")
+            # The outbox as this run leaves it, and the alert log, for dbt's `control` sources.
+            dead = copy_outbox_state(con, paths.control, clock.current())
+            alerts.write_alerts_table(con, paths.control)
         finally:
             con.close()
         if report.scrubbed_redactions or report.scrubbed_corrections:
@@ -88,6 +109,8 @@ def lifecycle_apply(
     }
     for table, _ in CORE_OUTPUTS:
         yield dg.MaterializeResult(asset_key=["core", table], metadata=metadata)
+    for table, _ in CONTROL_OUTPUTS:
+        yield dg.MaterializeResult(asset_key=["control", table], metadata={"dead_letters": dead})
 
 
 @dg.asset_check(asset=CORE_EVENT_OUTCOMES, blocking=True, name="every_event_accounted_for")

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from dagster_project.defs.alerting import sla_alerts
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource
 from dagster_project.defs.transform import workstream_dbt_assets
 from dagster_project.memory.governance import rewrite_duckdb_file
@@ -19,7 +20,9 @@ MART_KEYS = sorted(
 )
 
 
-@dg.asset(deps=MART_KEYS, group_name="serving", compute_kind="duckdb")
+# After the alert step: the run's alerts are recorded (and copied for dbt's `marts.alerts`) before the one
+# write of the snapshot. A job without the alert step (a past snapshot) publishes without waiting for it.
+@dg.asset(deps=[*MART_KEYS, sla_alerts], group_name="serving", compute_kind="duckdb")
 def serving_snapshot(
     context: dg.AssetExecutionContext, workstream: WorkstreamResource, clock: RunClockResource
 ) -> dg.MaterializeResult:

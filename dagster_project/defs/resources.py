@@ -61,17 +61,22 @@ class RunClockResource(dg.ConfigurableResource):
     now: str = ""
     as_of: str = ""
     _now: datetime | None = PrivateAttr(default=None)
+    _as_of: datetime | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Parsed here once: every asset of the run asks for these times, and the apply stores them
+        # (`core.run_clock`) for dbt, so nothing else parses the run's as-of again.
         self._now = parse_timestamp(self.now) if self.now else default_clock().now()
-        refuse_future_as_of(self.as_of_time(), self._now)
+        self._as_of = parse_timestamp(self.as_of) if self.as_of else self._now
+        refuse_future_as_of(self._as_of, self._now)
 
     def current(self) -> datetime:
         assert self._now is not None
         return self._now
 
     def as_of_time(self) -> datetime:
-        return parse_timestamp(self.as_of) if self.as_of else self.current()
+        assert self._as_of is not None
+        return self._as_of
 
     def is_past(self) -> bool:
         """The run computes a view of the past (an as-of earlier than its clock beyond the tolerance):

@@ -4,15 +4,15 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource, dbt_for_home, dbt_project
-from dagster_project.warehouse.store import write_build_clock, writer_lock
+from dagster_project.warehouse.store import writer_lock
 
 # The default translator is enough: groups come from `meta.dagster.group` per dbt folder, and the
 # sources carry `meta.dagster.asset_key` pointing at the raw ingest assets.
 
 
 def dbt_build_args() -> list[str]:
-    """The dbt command for a run. No `--vars`: the as-of time is in `core.build_clock` (see
-    dbt/macros/as_of.sql), so the command, and dbt's parse of the project, are the same every run.
+    """The dbt command for a run. No `--vars`: the as-of time is in `core.run_clock`, written by the
+    apply (see dbt/macros/as_of.sql), so the command, and dbt's parse of the project, are the same every run.
 
     Unit tests check the SQL, not the data: they run in `make test`, never in a pipeline run. Which
     models and data tests run is Dagster's selection (dagster-dbt turns it into `--select`).
@@ -32,10 +32,6 @@ def workstream_dbt_assets(
     """Staging, intermediate and marts from the raw event log; dbt tests run as asset checks."""
     paths = workstream.paths
     with writer_lock(paths.writer_lock):
-        if context.selected_asset_keys:
-            # A build: compute as of this run's T. A tests-only run checks what the last build wrote,
-            # so it keeps that build's clock.
-            write_build_clock(paths.warehouse, clock.as_of_time())
         # The warehouse reaches dbt through this home's profile (configuration, not the environment).
         yield from (
             dbt_for_home(dbt, paths)

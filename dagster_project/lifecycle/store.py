@@ -273,11 +273,12 @@ CORE: tuple[CoreTable, ...] = (
         clustered=False,
     ),
     _table(
-        "apply_state",
-        "The as-of time the core tables were last computed for (one row).",
+        "run_clock",
+        "The run's clock, the one stored copy of its as-of: what the core tables (and dbt) are computed as "
+        "of, and the clock of the run that computed them (one row; warehouse/store.py reads and writes it).",
         """
         as_of timestamptz not null
-        applied_at timestamptz not null
+        now timestamptz not null
         """,
         clustered=False,
     ),
@@ -308,6 +309,26 @@ def polars_schema(table: str) -> dict[str, pl.DataType]:
 def ensure_core_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(CORE_DDL)
     _add_first_event_at(con)
+    _replace_apply_state(con)
+
+
+def _replace_apply_state(con: duckdb.DuckDBPyConnection) -> None:
+    """Upgrade a warehouse from before `core.run_clock`: its `core.apply_state` row (the as-of the tables
+    hold) moves over, so the first run after the upgrade still re-folds what its moved as-of touches."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'core' and table_name = 'apply_state'"
+    ).fetchone()[0]
+    if not exists:
+        return
+    con.execute("begin transaction")
+    try:
+        if not con.execute("select count(*) from core.run_clock").fetchone()[0]:
+            con.execute("insert into core.run_clock select as_of, applied_at from core.apply_state")
+        con.execute("drop table core.apply_state")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
 
 
 def _add_first_event_at(con: duckdb.DuckDBPyConnection) -> None:

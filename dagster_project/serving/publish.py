@@ -1,7 +1,11 @@
 """Publish the read-only snapshot readers open: a new file beside the old one, then an atomic replace.
 
-Every table in the warehouse's `marts` schema is copied into `<home>/serving.duckdb`; the event log
-goes to Parquet beside it (large, append-mostly) behind the view `marts.events`.
+Every relation in the warehouse's `marts` schema (all dbt models with contracts, the control store's
+outbox and alert state included) is copied into `<home>/serving.duckdb`; the event log goes to Parquet
+beside it (large, append-mostly) behind the view `marts.events`. Publish adds only `snapshot_info` (the
+file's own identity) and the memory search index, which dbt cannot build: it is DuckDB's fts index (a
+schema of tables and macros made by `pragma create_fts_index`, with the extension loaded from its Python
+wheel), built inside the new file so it always matches the atoms readers see.
 """
 
 from __future__ import annotations
@@ -12,13 +16,10 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-import polars as pl
 
-from dagster_project.control import outbox
 from dagster_project.control.faults import checkpoint
 from dagster_project.memory.search import build_index
 from dagster_project.settings import HomePaths
-from dagster_project.sla import alerts
 from dagster_project.warehouse.store import path_literal
 
 KEEP_EVENT_FILES = 2  # the current one and the one a slow reader may still be using
@@ -50,8 +51,8 @@ LEFTOVER_PATTERNS = (
 def remove_publish_leftovers(paths: HomePaths) -> list[Path]:
     """Delete half-written snapshot and rewrite files a dead process left under the home; the removed.
 
-    Call only while holding the writer lock: every writer of such files (publish, the alert patch, the
-    warehouse rewrite) holds it, so none of them can be in the middle of writing one.
+    Call only while holding the writer lock: every writer of such files (publish and the warehouse
+    rewrite) holds it, so none of them can be in the middle of writing one.
     """
     removed: list[Path] = []
     if not paths.home.is_dir():
@@ -98,10 +99,6 @@ def publish_snapshot(
             literal = path_literal(events_file)
             con.execute(f"create view snap.marts.events as select * from read_parquet({literal})")
             events = con.execute(f"select count(*) from read_parquet({literal})").fetchone()[0]
-        _publish_outbox(con, paths, published_at)
-        if "memory_atoms" in names:
-            _publish_memory_health(con, built_at, published_at)
-        alerts.write_alerts_table(con, "snap.marts", paths.control)
         con.execute(
             "create table snap.marts.snapshot_info as select ?::varchar as snapshot_version, "
             "?::timestamptz as built_at, ?::timestamptz as published_at, ?::bigint as events",
@@ -117,48 +114,10 @@ def publish_snapshot(
     keep = 1 if paths.redaction_marker.exists() else KEEP_EVENT_FILES
     for old in sorted(paths.snapshots.glob("events-*.parquet"))[:-keep]:
         old.unlink(missing_ok=True)
-    tables = [n for n in names if n != "events"] + ["outbox_health", "dead_letters", "alerts"]
+    tables = [n for n in names if n != "events"]
     if "memory_atoms" in names:
-        tables += ["memory_health", "memory_search", "memory_search_postings", "memory_search_org_stats"]
+        tables += ["memory_search", "memory_search_postings", "memory_search_org_stats"]
     return PublishResult(version, paths.serving, tables, events)
-
-
-def _publish_memory_health(
-    con: duckdb.DuckDBPyConnection, built_at: datetime, published_at: datetime
-) -> None:
-    """`memory_health` per org: memory work still queued in the outbox (every event may carry memory),
-    the age of the cards (rebuilt with each snapshot: publish time − as-of time) and live atoms per type."""
-    con.execute(
-        """create table snap.marts.memory_health as
-           with orgs as (
-               select org_id from snap.marts.memory_atoms union select org_id from publish_outbox_health
-           ),
-           atoms as (
-               select org_id,
-                      count(*) filter (where atom_type = 'decision') as atoms_decision,
-                      count(*) filter (where atom_type = 'risk') as atoms_risk,
-                      count(*) filter (where atom_type = 'preference') as atoms_preference,
-                      count(*) filter (where atom_type = 'note') as atoms_note,
-                      count(*) filter (where atom_type = 'status') as atoms_status,
-                      count(*) as atoms_live
-               from snap.marts.memory_atoms group by org_id
-           )
-           select orgs.org_id,
-                  coalesce(h.pending, 0) as pending_memory_events,
-                  h.oldest_pending_age_s,
-                  epoch($published) - epoch($built) as oldest_card_age_s,
-                  coalesce(a.atoms_live, 0) as atoms_live,
-                  coalesce(a.atoms_decision, 0) as atoms_decision,
-                  coalesce(a.atoms_risk, 0) as atoms_risk,
-                  coalesce(a.atoms_preference, 0) as atoms_preference,
-                  coalesce(a.atoms_note, 0) as atoms_note,
-                  coalesce(a.atoms_status, 0) as atoms_status
-           from orgs
-           left join publish_outbox_health h using (org_id)
-           left join atoms a using (org_id)
-           order by orgs.org_id""",
-        {"published": published_at, "built": built_at},
-    )
 
 
 def _index_memory(snapshot: Path) -> None:
@@ -168,70 +127,3 @@ def _index_memory(snapshot: Path) -> None:
         build_index(con)
     finally:
         con.close()
-
-
-def _publish_outbox(con: duckdb.DuckDBPyConnection, paths: HomePaths, now: datetime) -> None:
-    """`outbox_health` and `dead_letters`: operational views of the control store at publish time."""
-    health = outbox.health(paths.control, now)
-    retrying = outbox.retrying(paths.control)
-    frame = pl.DataFrame(
-        [
-            (
-                h.org_id,
-                h.pending,
-                retrying.get(h.org_id, 0),
-                h.oldest_pending_age_s,
-                h.dead_lettered,
-                h.processed_last_hour,
-            )
-            for h in health
-        ],
-        schema={
-            "org_id": pl.Utf8,
-            "pending": pl.Int64,
-            "retrying": pl.Int64,
-            "oldest_pending_age_s": pl.Float64,
-            "dead_lettered": pl.Int64,
-            "processed_last_hour": pl.Int64,
-        },
-        orient="row",
-    )
-    con.register("publish_outbox_health", frame.to_arrow())
-    con.execute(
-        "create table snap.marts.outbox_health as select * from publish_outbox_health order by org_id"
-    )
-    dead = [d for h in health if h.dead_lettered for d in outbox.dead_letters(paths.control, h.org_id)]
-    dead_frame = pl.DataFrame(
-        [
-            (
-                d.org_id,
-                d.event_id,
-                d.entity_type,
-                d.entity_id,
-                d.occurred_at,
-                d.attempts,
-                d.last_error,
-                d.dead_at,
-            )
-            for d in dead
-        ],
-        schema={
-            "org_id": pl.Utf8,
-            "event_id": pl.Utf8,
-            "entity_type": pl.Utf8,
-            "entity_id": pl.Utf8,
-            "occurred_at": pl.Datetime("us", "UTC"),
-            "attempts": pl.Int64,
-            "last_error": pl.Utf8,
-            "dead_at": pl.Datetime("us", "UTC"),
-        },
-        orient="row",
-    )
-    con.register("publish_dead_letters", dead_frame.to_arrow())
-    con.execute(
-        """create table snap.marts.dead_letters as
-           select d.org_id, d.event_id, e.event_name, d.entity_type, d.entity_id, d.occurred_at, d.attempts,
-                  d.last_error, d.dead_at
-           from publish_dead_letters d left join raw.events e using (org_id, event_id)
-           order by d.org_id, d.dead_at, d.event_id"""
-    )

@@ -1,13 +1,16 @@
-"""SLA breach alerts: noticed from the published clocks, recorded exactly once, delivered to every sink.
+"""SLA breach alerts: noticed from the dbt-built clocks, recorded exactly once, delivered to every sink.
 
 Breaches are facts derived from clocks (`marts.sla_clocks`); alerts are an operational log beside them
-in the control store. An alert's id hashes what it is about (org, kind, item, metric, breach moment), so
+in the control store. A pipeline run decides its alerts from the warehouse's clocks before it publishes
+(`why_not_alert_from_build`, `read_clocks` on the warehouse), copies the log into the warehouse's
+`control.alerts` (`write_alerts_table`), and dbt serves it as `marts.alerts`; the breach sensor reads the
+published snapshot's clocks between runs (`why_not_alert_from`). An alert's id hashes what it is about (org, kind, item, metric, breach moment), so
 recording is `INSERT OR IGNORE`: a tick or run that re-reads the same clocks never alerts twice.
 
 - A clock past its deadline and not stopped, or stopped after it, is a breach (as of now, from the
   clocks' deadlines, so a crossing needs no rebuild to be noticed).
-- Alerts are about now: a run whose as-of is in the past, or a snapshot built as of a past time (its
-  `built_at` earlier than its `published_at`), records and delivers none (`why_not_alert_from`).
+- Alerts are about now: a run whose as-of is in the past, or a build or snapshot made as of a past
+  time (its as-of earlier than its run's clock), records and delivers none.
 - A breach alerted earlier whose clock now shows a stop at or before the deadline (a late event) gets
   a retraction alert.
 - A breach older than `max_age` when first noticed is recorded as `suppressed`: a backfill pages nobody.
@@ -20,8 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -35,7 +36,9 @@ import polars as pl
 import requests
 
 from dagster_project.control import outbox
+from dagster_project.control.export import ALERT_COLUMNS, ensure_control_schema
 from dagster_project.settings import as_of_is_past
+from dagster_project.warehouse.store import read_run_clock
 
 log = logging.getLogger("workstream.alerts")
 
@@ -373,49 +376,58 @@ def sinks_for(webhook_url: str | None) -> list[str]:
     return ["table", "log"] + (["webhook"] if webhook_url else [])
 
 
-ALERT_COLUMNS = (
-    "org_id varchar, alert_id varchar, kind varchar, item_type varchar, item_id varchar, metric varchar, "
-    "started_at timestamptz, breached_at timestamptz, created_at timestamptz, delivered_at timestamptz, "
-    "sink varchar, delivery_status varchar, attempts integer, last_error varchar, alert_status varchar"
-)
-
-
-def write_alerts_table(con: duckdb.DuckDBPyConnection, schema: str, control_path: Path) -> int:
-    """(Re)create `<schema>.alerts` from the control store; returns the row count."""
+def write_alerts_table(con: duckdb.DuckDBPyConnection, control_path: Path) -> int:
+    """Replace the warehouse's `control.alerts` (dbt's source for `marts.alerts`) by the control store's
+    alert log, in one transaction; returns the row count."""
     with connect_path(control_path) as sq:
         rows = alert_rows(sq)
-    con.execute(f"create or replace table {schema}.alerts ({ALERT_COLUMNS})")
-    if rows:
-        # One columnar insert: DuckDB's executemany goes row by row (2 s for 879 rows, measured).
-        columns = [spec.split() for spec in ALERT_COLUMNS.split(", ")]
-        frame = pl.DataFrame(
-            rows,
-            schema={name: pl.Int64 if kind == "integer" else pl.Utf8 for name, kind in columns},
-            orient="row",
-        )
-        con.register("alert_rows_frame", frame.to_arrow())
-        try:
-            select = ", ".join(f"cast({name} as {kind})" for name, kind in columns)
-            con.execute(f"insert into {schema}.alerts select {select} from alert_rows_frame")
-        finally:
-            con.unregister("alert_rows_frame")
+    columns = [spec.split() for spec in ALERT_COLUMNS.split(", ")]
+    # One columnar insert: DuckDB's executemany goes row by row.
+    frame = pl.DataFrame(
+        rows,
+        schema={name: pl.Int64 if kind == "integer" else pl.Utf8 for name, kind in columns},
+        orient="row",
+    )
+    ensure_control_schema(con)
+    con.register("alert_rows_frame", frame.to_arrow())
+    try:
+        select = ", ".join(f"cast({name} as {kind})" for name, kind in columns)
+        con.execute("begin")
+        con.execute("delete from control.alerts")
+        con.execute(f"insert into control.alerts select {select} from alert_rows_frame")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("alert_rows_frame")
     return len(rows)
 
 
-def patch_snapshot(serving: Path, control_path: Path) -> int:
-    """Refresh only `marts.alerts` in the published snapshot: copy, rewrite the table, atomic replace."""
-    if not serving.exists():
-        return 0
-    tmp = serving.with_name(f".serving-alerts-{os.getpid()}.duckdb")
-    shutil.copyfile(serving, tmp)
-    con = duckdb.connect(str(tmp))
+def why_not_alert_from_build(warehouse: Path) -> str | None:
+    """Why the warehouse's last build must not raise alerts, or None when it may.
+
+    Alerts are about now: only a build computed as of its own run's clock (`core.run_clock`, within the
+    as-of tolerance) says which clocks are open now; a past view's run (`workstream run --as-of` in the
+    past) shows clocks that were open then and may have been met since.
+    """
+    if not warehouse.exists():
+        return None
+    con = duckdb.connect(str(warehouse), read_only=True)
     try:
         con.execute("SET TimeZone = 'UTC'")
-        n = write_alerts_table(con, "marts", control_path)
+        clock = read_run_clock(con)
     finally:
         con.close()
-    os.replace(tmp, serving)
-    return n
+    if clock is None:
+        return f"{warehouse.name} has no core.run_clock, so the time it was built as of is unknown"
+    as_of, now = clock
+    if as_of_is_past(as_of, now):
+        return (
+            f"{warehouse.name} was built as of {as_of.isoformat()}, earlier than its run's clock "
+            f"({now.isoformat()}); alerts are about now"
+        )
+    return None
 
 
 @contextmanager

@@ -116,22 +116,25 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_DDL)
 
 
-BUILD_CLOCK_DDL = "create table if not exists core.build_clock (as_of timestamptz not null)"
+def write_run_clock(con: duckdb.DuckDBPyConnection, as_of: datetime, now: datetime) -> None:
+    """Set the run clock: the as-of time the core tables are computed for and the clock of the run that
+    computed them (one row, replaced), inside the caller's transaction.
 
-
-def write_build_clock(warehouse: Path | str, as_of: datetime) -> None:
-    """Set the as-of time the next dbt invocation computes its models for (one row, replaced).
-
-    dbt reads it through `dbt/macros/as_of.sql`: a value in the database, not a `--vars` value, keeps the
-    compiled SQL identical across runs, so dbt's partial parsing holds.
+    The one stored copy of a run's as-of: the apply reads it back as the as-of its tables hold (to
+    re-fold what a moved as-of touches) and dbt computes its models for it (`dbt/macros/as_of.sql`).
+    A value in the database, not a `--vars` value, keeps dbt's compiled SQL identical across runs, so
+    its partial parsing holds.
     """
-    con = connect(warehouse)
-    try:
-        con.execute("create schema if not exists core")
-        con.execute(BUILD_CLOCK_DDL)
-        con.execute("begin")
-        con.execute("delete from core.build_clock")
-        con.execute("insert into core.build_clock values (?)", [as_of])
-        con.execute("commit")
-    finally:
-        con.close()
+    con.execute("delete from core.run_clock")
+    con.execute("insert into core.run_clock values ($as_of, $now)", {"as_of": as_of, "now": now})
+
+
+def read_run_clock(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime] | None:
+    """(as_of, now) of the run that last applied to this warehouse, or None before any run."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'core' and table_name = 'run_clock'"
+    ).fetchone()[0]
+    if not exists:
+        return None
+    row = con.execute("select as_of, now from core.run_clock").fetchone()
+    return None if row is None else (row[0], row[1])

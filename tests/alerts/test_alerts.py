@@ -25,7 +25,15 @@ def _snapshot(
     path: Path, clocks: list[tuple], *, built_at: datetime = NOW, published_at: datetime = NOW
 ) -> Path:
     """A published snapshot with `marts.sla_clocks` (org, item_type, item_id, metric, start, deadline, stop)
-    and `marts.snapshot_info` (built as of `built_at`, published at `published_at`)."""
+    and `marts.snapshot_info` (built as of `built_at`, published at `published_at`), and the warehouse it
+    was published from beside it: the same clocks, and the run clock (as of `built_at`, on the clock
+    `published_at`) of the run that built them."""
+    _clocks_file(path, clocks, "snapshot_info", [built_at, published_at])
+    _clocks_file(path.with_name("warehouse.duckdb"), clocks, "run_clock", [built_at, published_at])
+    return path
+
+
+def _clocks_file(path: Path, clocks: list[tuple], info: str, times: list[datetime]) -> None:
     tmp = path.with_suffix(".tmp")
     con = duckdb.connect(str(tmp))
     con.execute("SET TimeZone = 'UTC'")
@@ -36,14 +44,19 @@ def _snapshot(
     )
     if clocks:
         con.executemany("insert into marts.sla_clocks values (?, ?, ?, ?, ?, ?, ?)", clocks)
-    con.execute(
-        "create table marts.snapshot_info as select 'v'::varchar as snapshot_version, "
-        "?::timestamptz as built_at, ?::timestamptz as published_at, 0::bigint as events",
-        [built_at, published_at],
-    )
+    if info == "snapshot_info":
+        con.execute(
+            "create table marts.snapshot_info as select 'v'::varchar as snapshot_version, "
+            "?::timestamptz as built_at, ?::timestamptz as published_at, 0::bigint as events",
+            times,
+        )
+    else:
+        con.execute("create schema core")
+        con.execute(
+            "create table core.run_clock as select ?::timestamptz as as_of, ?::timestamptz as now", times
+        )
     con.close()
     tmp.replace(path)
-    return path
 
 
 def _clock(item: str, deadline: datetime, stop: datetime | None = None, org: str = "acme") -> tuple:
@@ -338,3 +351,29 @@ def test_a_run_refuses_an_as_of_later_than_its_clock_by_more_than_five_minutes(h
             errors.append(error.message)
             error = error.cause
     assert any("later than the clock" in text for text in errors) is refused
+
+
+def _control_alerts(home: Path) -> list[tuple]:
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute("select item_id, kind, sink from control.alerts order by all").fetchall()
+    finally:
+        con.close()
+
+
+def test_the_alert_step_leaves_the_recorded_alerts_in_the_warehouse_for_the_next_publish(home):
+    """dbt's `marts.alerts` reads the warehouse's `control.alerts`: the step refreshes it after recording."""
+    _snapshot(home / "serving.duckdb", [_clock("s1", NOW - H), _clock("s2", NOW + H)])
+    figures = _alert_step(home, now=NOW)
+    assert figures["new_alerts"] == 1
+    assert _control_alerts(home) == [("s1", "breach", "log"), ("s1", "breach", "table")]
+    assert figures["alert_rows"] == 2
+
+
+def test_the_alert_step_never_rewrites_the_published_snapshot(home):
+    """The snapshot is written once per run, by the publish; new alerts reach it at the next publish."""
+    snapshot = _snapshot(home / "serving.duckdb", [_clock("s1", NOW - H)])
+    before = (snapshot.stat().st_ino, snapshot.read_bytes())
+    assert _alert_step(home, now=NOW)["new_alerts"] == 1
+    assert (snapshot.stat().st_ino, snapshot.read_bytes()) == before
+    assert _snapshot_alerts(home) == 0

@@ -41,3 +41,19 @@ def test_jobs_sensors_schedules_and_checks():
         name.startswith("unique_combination_of_columns") or name.startswith("not_null")
         for name in check_names
     )
+
+
+def test_the_data_walks_one_way_from_the_apply_through_dbt_and_the_alerts_to_one_publish():
+    """The control store's state reaches dbt from the apply; the alert step reads dbt's clocks and
+    runs before the publish, which writes the snapshot once (nothing rewrites it after)."""
+    graph = defs.resolve_asset_graph()
+    snapshot, alerts = dg.AssetKey("serving_snapshot"), dg.AssetKey("sla_alerts")
+    for table in ("outbox_health", "dead_letters", "alerts"):
+        staged = graph.get(dg.AssetKey(["staging", f"stg_control__{table}"]))
+        assert dg.AssetKey(["control", table]) in staged.parent_keys
+        assert graph.get(dg.AssetKey(["control", table])).parent_keys == {dg.AssetKey(["raw", "events"])}
+    assert dg.AssetKey(["marts", "sla_clocks"]) in graph.get(alerts).parent_keys
+    assert alerts in graph.get(snapshot).parent_keys
+    assert graph.get(snapshot).child_keys == set()
+    for table in ("outbox_health", "dead_letters", "alerts", "memory_health"):
+        assert dg.AssetKey(["marts", table]) in graph.get(snapshot).parent_keys

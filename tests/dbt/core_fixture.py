@@ -17,9 +17,11 @@ from typing import Any
 import duckdb
 
 from dagster_project.config.registry import ConfigRegistry
+from dagster_project.control.export import ensure_control_schema
 from dagster_project.lifecycle.fold import fold, fold_all
 from dagster_project.lifecycle.store import CORE, CORE_TABLES, ensure_core_schema
 from dagster_project.memory.capture import capture_atoms
+from dagster_project.warehouse.store import write_run_clock
 
 # Tables whose rows carry the internal `cluster_id`, and JSON columns: from the core tables' declaration.
 CLUSTERED = {t.name for t in CORE if t.clustered}
@@ -27,8 +29,9 @@ JSON_COLUMNS = {c.name for t in CORE for c in t.columns if c.type == "json"}
 
 
 def create_core_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create schema `core` and its tables (empty), with the apply step's DDL."""
+    """Create schemas `core` and `control` and their tables (empty), with the apply step's DDL."""
     ensure_core_schema(con)
+    ensure_control_schema(con)
 
 
 def _utc(value: str | datetime) -> datetime:
@@ -91,7 +94,7 @@ def fold_into_core(
     insert_core_rows(con, "transitions", clustered(folded.transitions))
     insert_core_rows(con, "rejected_events", clustered(folded.rejected_events))
     insert_core_rows(con, "config_registry", folded.config_registry)
-    con.execute("insert into core.apply_state values (?, ?)", [cut, cut])
+    write_run_clock(con, cut, cut)
 
 
 def fold_memory_into_core(

@@ -22,7 +22,6 @@ from dagster_project.contract import seeds
 from dagster_project.contract.events import FUNNEL_STAGE_PAIRS, PURSUIT_STAGES
 from dagster_project.contract.states import CANDIDATE_CLOSED, CANDIDATE_STATES, PURSUIT_CLOSED
 from dagster_project.lifecycle.store import CORE_TABLES
-from dagster_project.warehouse.store import write_build_clock
 
 REPO = Path(__file__).resolve().parents[2]
 DBT_DIR = REPO / "dbt"
@@ -187,12 +186,11 @@ def _seed_and_run(*, warehouse: Path, target: Path) -> str:
 @pytest.fixture(scope="module")
 def dbt_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """`dbt parse` with no vars, `dbt build` at AS_OF (the var) and `dbt run` at EARLIER_AS_OF (no var:
-    the build clock row the pipeline writes), concurrently."""
+    the run clock row the apply writes), concurrently."""
     root = tmp_path_factory.mktemp("dbt")
     parse_target = root / "parse_target"
     build_wh = make_warehouse(root / "warehouse.duckdb")
     earlier_wh = make_warehouse(root / "warehouse_earlier.duckdb", as_of=EARLIER_AS_OF)
-    write_build_clock(earlier_wh, datetime.fromisoformat(EARLIER_AS_OF))
     with ThreadPoolExecutor(max_workers=3) as pool:
         parse = pool.submit(run_dbt, ["parse"], warehouse=root / "parse.duckdb", target=parse_target)
         build = pool.submit(run_dbt, ["build"], warehouse=build_wh, target=root / "build_target", as_of=AS_OF)
@@ -264,6 +262,17 @@ def test_core_sources_are_documented_and_tied_to_the_apply_assets(manifest: dict
         assert source["config"]["meta"]["dagster"]["asset_key"] == ["core", name]
 
 
+def test_control_sources_are_documented_and_tied_to_the_apply_assets(manifest: dict[str, Any]) -> None:
+    """The control store's state reaches dbt as data the apply step copies into the warehouse."""
+    sources = {s["name"]: s for s in manifest["sources"].values() if s["source_name"] == "control"}
+    assert set(sources) == {"outbox_health", "dead_letters", "alerts"}
+    for name, source in sources.items():
+        assert source["schema"] == "control"
+        assert source["description"].strip()
+        assert source["columns"] and all(c["description"].strip() for c in source["columns"].values())
+        assert source["config"]["meta"]["dagster"]["asset_key"] == ["control", name]
+
+
 def test_layers_names_schemas_and_groups(manifest: dict[str, Any]) -> None:
     for model in _models(manifest):
         layer = model["fqn"][1]
@@ -287,8 +296,9 @@ def test_materializations(manifest: dict[str, Any]) -> None:
     for model in _models(manifest, "intermediate"):
         assert materialized[model["name"]] in {"view", "ephemeral"}
     assert materialized["events"] == "view"  # large: exported to Parquet by the publisher
+    assert materialized["alerts"] == "view"  # complete only after the alert step, read by the publisher
     for model in _models(manifest, "marts"):
-        if model["name"] != "events":
+        if model["name"] not in {"events", "alerts"}:
             assert materialized[model["name"]] == "table", model["name"]
 
 
@@ -310,6 +320,11 @@ def test_marts_have_contracts_and_primary_key_tests(manifest: dict[str, Any]) ->
         "config_registry",
         "gate_pass_rates",
         "win_loss",
+        # served from the control store's state and the memory atoms: dbt models like every other table
+        "outbox_health",
+        "dead_letters",
+        "alerts",
+        "memory_health",
     }
     for model in marts:
         assert "cluster_id" not in model["columns"], f"{model['name']} exposes the internal cluster_id"

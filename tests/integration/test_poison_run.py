@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from dagster_project.apply import batch as apply
 from dagster_project.cli import app
-from dagster_project.control import outbox
+from dagster_project.control import outbox_reports
 from tests.events_factory import event, write_jsonl
 
 pytestmark = pytest.mark.integration
@@ -47,4 +47,7 @@ def test_a_run_with_a_poison_cluster_and_quarantined_lines_exits_0_and_names_the
     assert "skipped: beta signal:sig-2" in result.output
     assert "RuntimeError: cannot handle sig-2" in result.output
     assert "bad_json" in result.output
-    assert [i["status"] for i in outbox.items(home / "control.sqlite", "beta")] == ["pending", "processed"]
+    assert [i["status"] for i in outbox_reports.items(home / "control.sqlite", "beta")] == [
+        "pending",
+        "processed",
+    ]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from dagster_project.apply.runner import run_apply
 from dagster_project.config.registry import DEFAULTS
-from dagster_project.control import outbox
+from dagster_project.control import outbox, outbox_reports
 from dagster_project.warehouse.store import connect
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -40,7 +40,7 @@ def test_a_poison_event_retries_then_dead_letters_with_its_cluster_while_every_o
     assert failed.retrying == first.retrying > 0 and failed.dead_lettered == 0
     assert "time range" in failed.error
     assert first.completed == total - first.retrying
-    assert {h.org_id for h in outbox.health(store, NOW) if h.processed_last_hour} == set(
+    assert {h.org_id for h in outbox_reports.health(store, NOW) if h.processed_last_hour} == set(
         r[0] for r in con.execute("select distinct org_id from raw.events").fetchall()
     )
 
@@ -50,9 +50,9 @@ def test_a_poison_event_retries_then_dead_letters_with_its_cluster_while_every_o
         now += timedelta(minutes=int(DEFAULTS["outbox.backoff_cap_minutes"]) + 1)
         report = run_apply(con, store, now=now, as_of=AS_OF, worker="test")
     assert report.failed_clusters[name].dead_lettered == first.retrying
-    assert "poison-1" in {d.event_id for d in outbox.dead_letters(store, org)}
+    assert "poison-1" in {d.event_id for d in outbox_reports.dead_letters(store, org)}
     # With the poison dead, its cluster's other events apply on their retry.
-    revived = [(org, d.event_id) for d in outbox.dead_letters(store, org) if d.event_id != "poison-1"]
+    revived = [(org, d.event_id) for d in outbox_reports.dead_letters(store, org) if d.event_id != "poison-1"]
     outbox.retry_dead(store, revived, now)
     final = run_apply(con, store, now=now, as_of=AS_OF, worker="test")
     assert final.completed == len(revived) and not final.failed_clusters

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dagster_project.control import outbox
+from dagster_project.control import outbox, outbox_reports
 
 from . import _workers as w
 
@@ -55,12 +55,12 @@ def run(folder: Path) -> dict:
     for _ in range(10):
         w.drain_round(str(db), now.isoformat(), "w", seed=7, fail_rate=0.3, poison_rate=0.02, limit=7)
         now = (now.astimezone(UTC) + timedelta(minutes=61)).astimezone(NY)
-    out["health"] = [row.__dict__ for row in outbox.health(db, now)]
+    out["health"] = [row.__dict__ for row in outbox_reports.health(db, now)]
     out["dead"] = [
         (d.event_id, d.attempts, d.last_error, d.dead_at.isoformat())
-        for d in outbox.dead_letters(db, "globex")
+        for d in outbox_reports.dead_letters(db, "globex")
     ]
-    rows = outbox.items(db, "acme") + outbox.items(db, "globex")
+    rows = outbox_reports.items(db, "acme") + outbox_reports.items(db, "globex")
     out["items"] = [{k: v for k, v in r.items() if k != "claim_token"} for r in rows]
     return out
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.control import outbox
+from dagster_project.control import outbox, outbox_reports
 
 from . import _workers as w
 from .conftest import T0, make_items
@@ -35,7 +35,7 @@ def _seed(path: Path) -> list[outbox.Key]:
 
 
 def _pending(path: Path) -> int:
-    return sum(row.pending for row in outbox.health(path, T0))
+    return sum(row.pending for row in outbox_reports.health(path, T0))
 
 
 def _check(path: Path, keys: list[outbox.Key], records: list[w.ClaimRecord], seed: int, rounds: int) -> None:
@@ -103,7 +103,7 @@ def test_threads_claim_exactly_once(db: Path, seed: int) -> None:
             t.join(timeout=60)
             assert not t.is_alive()
         assert not errors, errors
-        assert not outbox.items(db, "acme", status="claimed") and not outbox.items(
+        assert not outbox_reports.items(db, "acme", status="claimed") and not outbox_reports.items(
             db, "globex", status="claimed"
         )
         now += ROUND_STEP

@@ -11,7 +11,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from dagster_project.control import outbox
+from dagster_project.control import outbox, outbox_reports
 
 from .conftest import T0, make_items
 
@@ -121,7 +121,9 @@ class OutboxMachine(RuleBasedStateMachine):
     def agrees(self) -> None:
         if not hasattr(self, "db"):
             return
-        rows = {(r["org_id"], r["event_id"]): r for org in ("a", "b") for r in outbox.items(self.db, org)}
+        rows = {
+            (r["org_id"], r["event_id"]): r for org in ("a", "b") for r in outbox_reports.items(self.db, org)
+        }
         assert set(rows) == set(self.model)
         for k, m in self.model.items():
             r = rows[k]

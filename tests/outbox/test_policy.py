@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dagster_project.control import outbox
+from dagster_project.control import outbox, outbox_reports
 
 from .conftest import T0, Clock, make_items
 
@@ -49,7 +49,7 @@ def _drive_to_death(path: Path, max_attempts: int, cap: int) -> list[tuple[str |
         status = outbox.fail(
             path, claim.token, key, "boom", clock.now, max_attempts=max_attempts, cap_minutes=cap
         )
-        row = outbox.items(path, "acme")[0]
+        row = outbox_reports.items(path, "acme")[0]
         due = outbox.from_text(row["next_attempt_at"]) - clock.now if status == "pending" else None
         seen.append((status, due))
         if due is not None:
@@ -64,7 +64,7 @@ def _drive_to_death(path: Path, max_attempts: int, cap: int) -> list[tuple[str |
 def test_dead_exactly_when_attempts_reach_max(db: Path) -> None:
     seen = _drive_to_death(db, max_attempts=8, cap=60)
     assert seen == [("pending", timedelta(minutes=m)) for m in (1, 2, 4, 8, 16, 32, 60)] + [("dead", None)]
-    (letter,) = outbox.dead_letters(db, "acme")
+    (letter,) = outbox_reports.dead_letters(db, "acme")
     assert letter.attempts == 8 and letter.last_error == "boom"
 
 
@@ -82,4 +82,4 @@ def test_claim_counts_as_attempt_even_without_fail(db: Path) -> None:
     """A worker that dies after claiming still used an attempt (it cannot crash-loop forever)."""
     outbox.enqueue(db, make_items(1), T0)
     assert outbox.claim(db, now=T0, limit=1, worker="w").items[0].attempts == 1
-    assert outbox.items(db, "acme")[0]["attempts"] == 1
+    assert outbox_reports.items(db, "acme")[0]["attempts"] == 1

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from dagster_project.control import outbox
+from dagster_project.control import outbox, outbox_reports
 
 from .conftest import T0, Clock, make_items
 
@@ -26,7 +26,7 @@ def test_enqueue_is_idempotent_by_org_and_event(db: Path, clock: Clock) -> None:
     outbox.complete(db, claim.token, claim.keys, clock.now)
     # re-enqueueing a processed item does not revive it
     assert outbox.enqueue(db, items, clock.advance(minutes=1)) == 0
-    rows = outbox.items(db, "acme")
+    rows = outbox_reports.items(db, "acme")
     assert [r["status"] for r in rows] == ["processed"] + ["pending"] * 4
     assert {r["enqueued_at"] for r in rows} == {outbox.to_text(T0)}
     assert outbox.enqueue(db, [], clock.now) == 0
@@ -36,7 +36,7 @@ def test_times_are_fixed_width_utc_text(db: Path) -> None:
     ny = timezone(timedelta(hours=-5))
     item = make_items(1)[0] | {"occurred_at": "2026-11-27T07:00:00-05:00"}
     outbox.enqueue(db, [item], datetime(2026, 11, 28, 7, 0, tzinfo=ny))
-    row = outbox.items(db, "acme")[0]
+    row = outbox_reports.items(db, "acme")[0]
     assert row["occurred_at"] == "2026-11-27T12:00:00.000000Z"
     assert row["enqueued_at"] == row["next_attempt_at"] == "2026-11-28T12:00:00.000000Z"
     claim = outbox.claim(db, now=T0, limit=1, worker="w")
@@ -99,14 +99,14 @@ def test_fail_keeps_the_error_and_dead_letters_are_per_org(db: Path, clock: Cloc
     claim = outbox.claim(db, now=clock.now, limit=3, worker="w")
     for key in claim.keys:
         assert outbox.fail(db, claim.token, key, f"bad {key[0]}", clock.now, max_attempts=1) == "dead"
-    acme = outbox.dead_letters(db, "acme")
+    acme = outbox_reports.dead_letters(db, "acme")
     assert [(d.org_id, d.event_id, d.last_error, d.attempts) for d in acme] == [
         ("acme", "e00000", "bad acme", 1),
         ("acme", "e00001", "bad acme", 1),
     ]
     assert acme[0].dead_at == clock.now
-    assert [d.event_id for d in outbox.dead_letters(db, "globex")] == ["e00000"]
-    assert outbox.dead_letters(db, "nobody") == []
+    assert [d.event_id for d in outbox_reports.dead_letters(db, "globex")] == ["e00000"]
+    assert outbox_reports.dead_letters(db, "nobody") == []
     assert not outbox.claim(db, now=clock.advance(days=30), limit=10, worker="w")
 
 
@@ -117,7 +117,7 @@ def test_retry_dead_resets_attempts(db: Path, clock: Clock) -> None:
     outbox.fail(db, claim.token, ("acme", "e00001"), "transient", clock.now, max_attempts=2)  # -> pending
     revived = outbox.retry_dead(db, [("acme", "e00000"), ("acme", "e00001"), ("globex", "e00000")], clock.now)
     assert revived == [("acme", "e00000")]
-    row = outbox.items(db, "acme")[0]
+    row = outbox_reports.items(db, "acme")[0]
     assert (row["status"], row["attempts"], row["dead_at"], row["last_error"]) == (
         "pending",
         0,
@@ -127,11 +127,11 @@ def test_retry_dead_resets_attempts(db: Path, clock: Clock) -> None:
     again = outbox.claim(db, now=clock.now, limit=5, worker="w")
     assert again.keys == [("acme", "e00000")] and again.items[0].attempts == 1
     assert outbox.complete(db, again.token, again.keys, clock.now) == [("acme", "e00000")]
-    assert outbox.dead_letters(db, "acme") == []
+    assert outbox_reports.dead_letters(db, "acme") == []
 
 
 def test_health_numbers(db: Path, clock: Clock) -> None:
-    assert outbox.health(db, clock.now) == []  # no control store yet: nothing, and no file created
+    assert outbox_reports.health(db, clock.now) == []  # no control store yet: nothing, and no file created
     assert not db.exists()
     outbox.enqueue(db, make_items(6, org="acme"), clock.now)  # enqueued at T0
     outbox.enqueue(db, make_items(2, org="globex"), clock.advance(minutes=10))  # T0 + 10 min
@@ -149,16 +149,18 @@ def test_health_numbers(db: Path, clock: Clock) -> None:
     outbox.fail(db, c.token, ("acme", "e00005"), "retry", clock.now)
 
     now = T0 + timedelta(minutes=70)  # the T0+10m completion is exactly an hour old: not counted
-    assert outbox.health(db, now) == [
-        outbox.HealthRow(
+    assert outbox_reports.health(db, now) == [
+        outbox_reports.HealthRow(
             "acme", pending=3, oldest_pending_age_s=4200.0, dead_lettered=1, processed_last_hour=1
         ),
-        outbox.HealthRow(
+        outbox_reports.HealthRow(
             "globex", pending=0, oldest_pending_age_s=None, dead_lettered=0, processed_last_hour=2
         ),
     ]
-    assert outbox.health(db, now - timedelta(microseconds=1), org_id="acme")[0].processed_last_hour == 2
-    assert outbox.health(db, now, org_id="globex") == outbox.health(db, now)[1:]
+    assert (
+        outbox_reports.health(db, now - timedelta(microseconds=1), org_id="acme")[0].processed_last_hour == 2
+    )
+    assert outbox_reports.health(db, now, org_id="globex") == outbox_reports.health(db, now)[1:]
 
 
 def test_writes_join_the_callers_transaction(db: Path, clock: Clock) -> None:
@@ -167,9 +169,9 @@ def test_writes_join_the_callers_transaction(db: Path, clock: Clock) -> None:
         con.execute("begin immediate")
         assert outbox.enqueue(con, make_items(3), clock.now) == 3
         con.execute("rollback")
-        assert outbox.items(con, "acme") == []
+        assert outbox_reports.items(con, "acme") == []
         assert outbox.enqueue(con, make_items(3), clock.now) == 3  # autocommit: its own transaction
-    assert len(outbox.items(db, "acme")) == 3
+    assert len(outbox_reports.items(db, "acme")) == 3
 
 
 def test_lock_contention_is_retried_then_bounded(
@@ -224,5 +226,5 @@ def test_an_event_dated_outside_pythons_range_is_queued_claimed_and_listed_as_a_
     assert by_key[("globex", "e00000")].occurred_at == healthy[0]["occurred_at"]
     assert outbox.fail(db, claim.token, ("acme", "x00000"), "poison", clock.now, max_attempts=1) == "dead"
     assert outbox.complete(db, claim.token, [("globex", "e00000")], clock.now) == [("globex", "e00000")]
-    [dead] = outbox.dead_letters(db, "acme")
+    [dead] = outbox_reports.dead_letters(db, "acme")
     assert (dead.event_id, dead.occurred_at, dead.last_error) == ("x00000", None, "poison")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.control import outbox
+from dagster_project.control import outbox, outbox_reports
 
 from . import _workers as w
 from .conftest import T0, Clock, make_items
@@ -54,11 +54,11 @@ def _seed_matrix(db: Path) -> dict[str, outbox.Key]:
 
 def test_stale_boundaries(db: Path) -> None:
     _seed_matrix(db)
-    before = {r["event_id"]: r for r in outbox.items(db, "acme")}
+    before = {r["event_id"]: r for r in outbox_reports.items(db, "acme")}
     got = outbox.recover_stale(db, T0)
     assert got.requeued == [("acme", "age_5_00_plus_1us"), ("acme", "age_5_01")]
     assert got.dead == [("acme", "max_5_01")]
-    after = {r["event_id"]: r for r in outbox.items(db, "acme")}
+    after = {r["event_id"]: r for r in outbox_reports.items(db, "acme")}
     for name in ("age_4_59", "age_5_00", "max_4_59", "processed_old", "dead_old", "pending_old"):
         assert after[name] == before[name], f"{name} must be untouched"
     for name in ("age_5_01", "age_5_00_plus_1us"):
@@ -70,7 +70,7 @@ def test_stale_boundaries(db: Path) -> None:
     dead = after["max_5_01"]
     assert (dead["status"], dead["dead_at"], dead["claim_token"]) == ("dead", outbox.to_text(T0), None)
     assert "attempts exhausted" in dead["last_error"]
-    assert [d.event_id for d in outbox.dead_letters(db, "acme")] == ["dead_old", "max_5_01"]
+    assert [d.event_id for d in outbox_reports.dead_letters(db, "acme")] == ["dead_old", "max_5_01"]
     # recovered rows are due at once and get a fresh token (and one more attempt)
     claim = outbox.claim(db, now=T0, limit=10, worker="new-worker")
     assert {i.event_id: i.attempts for i in claim.items} == {
@@ -102,14 +102,14 @@ def test_fencing_late_finisher_gets_nothing(db: Path, clock: Clock) -> None:
     assert w.apply_and_complete(db, a.token, a.keys, clock.now, "A") == []
     assert outbox.complete(db, a.token, a.keys, clock.now) == []
     assert outbox.fail(db, a.token, a.keys[0], "late failure", clock.now) is None
-    assert {r["status"] for r in outbox.items(db, "acme")} == {"claimed"}
+    assert {r["status"] for r in outbox_reports.items(db, "acme")} == {"claimed"}
     # B finishes; A's calls after that change nothing either
     assert w.apply_and_complete(db, b.token, b.keys[:1], clock.now, "B") == b.keys[:1]
     assert outbox.complete(db, b.token, b.keys[1:], clock.now) == b.keys[1:]  # pattern 2 (no effect)
     assert outbox.complete(db, a.token, a.keys, clock.now) == []
     assert outbox.fail(db, a.token, a.keys[1], "late failure", clock.now) is None
     assert outbox.complete(db, b.token, b.keys, clock.now) == []  # completing twice is a no-op
-    rows = outbox.items(db, "acme")
+    rows = outbox_reports.items(db, "acme")
     assert [(r["status"], r["attempts"], r["claimed_by"], r["last_error"]) for r in rows] == [
         ("processed", 2, "B", rows[0]["last_error"]),
         ("processed", 2, "B", rows[1]["last_error"]),
@@ -143,7 +143,7 @@ def test_fencing_race_with_recovery(db: Path, rep: int) -> None:
             barrier.wait(timeout=10)
             # let the slow worker get a few in first, on alternating reps
             for _ in range(rep * 20):
-                outbox.health(db, later)
+                outbox_reports.health(db, later)
             outbox.recover_stale(db, later)
         except BaseException as exc:
             errors.append(exc)
@@ -177,7 +177,7 @@ def test_a_sole_worker_reclaims_every_open_claim_however_fresh(db: Path) -> None
         keys[n] for n in ("age_4_59", "age_5_00", "age_5_01", "age_5_00_plus_1us")
     )
     assert recovered.dead == sorted(keys[n] for n in ("max_4_59", "max_5_01"))
-    rows = {r["event_id"]: r for r in outbox.items(db, "acme")}
+    rows = {r["event_id"]: r for r in outbox_reports.items(db, "acme")}
     assert rows["age_4_59"]["status"] == "pending" and rows["age_4_59"]["next_attempt_at"] == outbox.to_text(
         T0
     )

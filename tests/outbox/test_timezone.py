@@ -45,7 +45,7 @@ def test_zoned_clock_arithmetic_is_real_time(tmp_path: Path) -> None:
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from dagster_project.control import outbox
+    from dagster_project.control import outbox, outbox_reports
 
     from .conftest import make_items
 
@@ -56,7 +56,7 @@ def test_zoned_clock_arithmetic_is_real_time(tmp_path: Path) -> None:
     claim = outbox.claim(db, now=before, limit=1, worker="w")
     outbox.fail(db, claim.token, claim.keys[0], "x", before, max_attempts=8, cap_minutes=60)
     # due one real minute later, 05:31Z, however the zone spells it
-    assert outbox.items(db, "acme")[0]["next_attempt_at"] == "2026-11-01T05:31:00.000000Z"
+    assert outbox_reports.items(db, "acme")[0]["next_attempt_at"] == "2026-11-01T05:31:00.000000Z"
     # (compare in UTC: PEP 495 makes inter-zone == false for an ambiguous wall time)
     assert outbox.from_text("2026-11-01T05:31:00.000000Z") == datetime(
         2026, 11, 1, 1, 31, tzinfo=ny
@@ -64,4 +64,4 @@ def test_zoned_clock_arithmetic_is_real_time(tmp_path: Path) -> None:
     # an hour of real time later the wall clock reads 01:30 again (EST); health sees 3600 s, not 0
     after = datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=ny)
     assert after.astimezone(UTC) == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
-    assert outbox.health(db, after)[0].oldest_pending_age_s == 3600.0
+    assert outbox_reports.health(db, after)[0].oldest_pending_age_s == 3600.0

@@ -27,11 +27,6 @@ PRIVATE_PREFIXES = ("dagster._", "dagster_dbt.", "dbt.", "dbt_common.", "dbt_duc
 # dagster-dbt's public surface: what its top-level package exports.
 PUBLIC_DAGSTER_DBT = {"dagster_dbt"}
 MAX_LINES = 600
-# Being split or removed (issue 18); each entry leaves this list when its module does.
-KNOWN_LONG = {
-    "dagster_project/control/outbox.py",
-}
-KNOWN_PRIVATE: set[str] = set()
 
 
 def _modules(top: Path) -> list[Path]:
@@ -144,9 +139,7 @@ def test_private_internals_are_touched_in_one_module_only(top: str) -> None:
     offenders = {
         str(p.relative_to(ROOT)): sorted(set(found))
         for p in _modules(ROOT / top)
-        if (found := _private_imports(p))
-        and str(p.relative_to(ROOT)) != PRIVATE_API_MODULE
-        and str(p.relative_to(ROOT)) not in KNOWN_PRIVATE
+        if (found := _private_imports(p)) and str(p.relative_to(ROOT)) != PRIVATE_API_MODULE
     }
     assert offenders == {}, f"private internals outside {PRIVATE_API_MODULE}: {offenders}"
 
@@ -170,6 +163,6 @@ def test_no_module_is_longer_than_one_sitting(top: str) -> None:
     long = {
         str(p.relative_to(ROOT)): n
         for p in _modules(ROOT / top)
-        if (n := len(p.read_text().splitlines())) > MAX_LINES and str(p.relative_to(ROOT)) not in KNOWN_LONG
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}, f"modules over {MAX_LINES} lines: {long}"
