@@ -67,7 +67,7 @@ def sla_alerts(
         if not skipped:
             # Which clocks are breached is read at the run's as-of, the time its build was computed for;
             # when alerts were recorded and delivered is operational and stays on the clock.
-            breaches, met = alerts.read_clocks(paths.warehouse, as_of)
+            breaches, met = alerts.read_build_clocks(paths.warehouse, as_of)
     if skipped:
         # Not even due retries are delivered: a past view must not page anyone, and its run leaves the
         # control store's alerts (and so the snapshot's) exactly as they were.

@@ -37,7 +37,9 @@ import requests
 
 from dagster_project.control import outbox
 from dagster_project.control.export import ALERT_COLUMNS, ensure_control_schema
+from dagster_project.serving import reader
 from dagster_project.settings import as_of_is_past
+from dagster_project.warehouse.store import connect as connect_warehouse
 from dagster_project.warehouse.store import read_run_clock
 
 log = logging.getLogger("workstream.alerts")
@@ -125,21 +127,20 @@ def connect(path: Path) -> sqlite3.Connection:
 # ------------------------------------------------------------------------------------------ detection
 
 
+def _snapshot_times(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime] | None:
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = 'marts' and table_name = 'snapshot_info'"
+    ).fetchone()[0]
+    if not exists:
+        return None
+    row = con.execute("select built_at, published_at from marts.snapshot_info").fetchone()
+    return None if row is None or None in row else (row[0], row[1])
+
+
 def snapshot_times(snapshot: Path) -> tuple[datetime, datetime] | None:
     """(`built_at`, `published_at`) of a published snapshot, or None when it has no `marts.snapshot_info`."""
-    con = duckdb.connect(str(snapshot), read_only=True)
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        exists = con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'marts' and table_name = 'snapshot_info'"
-        ).fetchone()[0]
-        if not exists:
-            return None
-        row = con.execute("select built_at, published_at from marts.snapshot_info").fetchone()
-    finally:
-        con.close()
-    return None if row is None or None in row else (row[0], row[1])
+    return reader.run(snapshot, _snapshot_times)
 
 
 def why_not_alert_from(snapshot: Path) -> str | None:
@@ -163,26 +164,20 @@ def why_not_alert_from(snapshot: Path) -> str | None:
     return None
 
 
-def read_clocks(snapshot: Path, now: datetime) -> tuple[list[Breach], list[Breach]]:
-    """(breaches as of `now`, clocks known to have been met) from the snapshot's `marts.sla_clocks`."""
-    if not snapshot.exists():
+def _clocks_from(con: duckdb.DuckDBPyConnection, now: datetime) -> tuple[list[Breach], list[Breach]]:
+    """(breaches as of `now`, clocks known to have been met) from `marts.sla_clocks` of `con`'s database."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = 'marts' and table_name = 'sla_clocks'"
+    ).fetchone()[0]
+    if not exists:
         return [], []
-    con = duckdb.connect(str(snapshot), read_only=True)
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'sla_clocks'"
-        ).fetchone()[0]
-        if not exists:
-            return [], []
-        rows = con.execute(
-            """select org_id, item_type, item_id, metric, started_at, deadline_at, stopped_at
-               from marts.sla_clocks
-               where (stopped_at is null and deadline_at < $now) or stopped_at is not null""",
-            {"now": now},
-        ).fetchall()
-    finally:
-        con.close()
+    rows = con.execute(
+        """select org_id, item_type, item_id, metric, started_at, deadline_at, stopped_at
+           from marts.sla_clocks
+           where (stopped_at is null and deadline_at < $now) or stopped_at is not null""",
+        {"now": now},
+    ).fetchall()
     breaches, met = [], []
     for org_id, item_type, item_id, metric, started_at, deadline_at, stopped_at in rows:
         b = Breach(org_id, item_type, item_id, metric, started_at, deadline_at)
@@ -191,6 +186,25 @@ def read_clocks(snapshot: Path, now: datetime) -> tuple[list[Breach], list[Breac
         else:
             breaches.append(b)
     return breaches, met
+
+
+def read_clocks(snapshot: Path, now: datetime) -> tuple[list[Breach], list[Breach]]:
+    """The published snapshot's clocks (the breach sensor, between runs), through the snapshot reader."""
+    if not snapshot.exists():
+        return [], []
+    return reader.run(snapshot, lambda con: _clocks_from(con, now))
+
+
+def read_build_clocks(warehouse: Path, as_of: datetime) -> tuple[list[Breach], list[Breach]]:
+    """The clocks the run's dbt build just wrote into the warehouse (the alert step, before the publish);
+    the caller holds the writer lock."""
+    if not warehouse.exists():
+        return [], []
+    con = connect_warehouse(warehouse, read_only=True)
+    try:
+        return _clocks_from(con, as_of)
+    finally:
+        con.close()
 
 
 def pending_alerts(

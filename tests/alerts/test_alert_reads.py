@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from dagster_project.sla import alerts
 from tests.alerts.test_alerts import _clock, _snapshot
@@ -14,15 +13,7 @@ from tests.alerts.test_alerts import _clock, _snapshot
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 
-# DuckDB hands `duckdb.connect(path)` the instance already open for that path in this process: the
-# replaced file. The reads move onto serving.reader (which attaches the file afresh) once publish stops
-# importing sla; until then this documents the stale read, and fails loudly when it is fixed.
-pending_reader = pytest.mark.xfail(
-    strict=True, reason="sla/alerts.py reads the snapshot directly until publish stops importing sla"
-)
 
-
-@pending_reader
 def test_read_clocks_sees_a_new_publish_while_the_old_file_is_held_open(tmp_path: Path) -> None:
     serving = _snapshot(tmp_path / "serving.duckdb", [])
     holder = duckdb.connect(str(serving), read_only=True)  # another reader in the same process
@@ -34,7 +25,6 @@ def test_read_clocks_sees_a_new_publish_while_the_old_file_is_held_open(tmp_path
     assert [b.item_id for b in breaches] == ["s1"]
 
 
-@pending_reader
 def test_why_not_alert_from_sees_a_new_publish_while_the_old_file_is_held_open(tmp_path: Path) -> None:
     serving = _snapshot(tmp_path / "serving.duckdb", [], built_at=NOW - 48 * H, published_at=NOW)
     holder = duckdb.connect(str(serving), read_only=True)
