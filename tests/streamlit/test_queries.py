@@ -430,7 +430,7 @@ def test_sla_queries(snap: snapshot_queries.Snapshot) -> None:
 
 
 def test_alerts_refreshed_in_place_are_not_served_from_the_cache(snap: snapshot_queries.Snapshot) -> None:
-    # The alert run rewrites `marts.alerts` inside the published file and keeps the snapshot version.
+    # A file changed in place keeps its snapshot version: the file token still tells the cache.
     before = sla_queries.recent_alerts(snap.path, snap.version, ORG_B, snap.token)
     assert before.height == 1
     with duckdb.connect(snap.path) as con:

@@ -66,8 +66,8 @@ def recent_alerts(
 ) -> pl.DataFrame:
     """The org's latest SLA alerts, one row per alert and sink, newest first (`marts.alerts`).
 
-    The alert run refreshes `marts.alerts` in the published file without a new snapshot version, so
-    this cache is keyed on the file token (`Snapshot.token`) as well.
+    Alerts reach the snapshot with each run's one publish (a new version). The cache is keyed on the
+    file token (`Snapshot.token`) as well, so a file changed without a new version is never served stale.
     """
     return db.fetch(
         path,
