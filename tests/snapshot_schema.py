@@ -7,10 +7,9 @@ hand-made rows are inserted by column name. A row naming a column the model lack
 null) a column the model's tests declare `not_null`, fails the build loudly, so a column renamed in dbt
 cannot leave the tests green on a snapshot the pipeline never produces.
 
-Tables the pipeline still writes in Python are created from the declaration the pipeline itself uses
-(`alerts`); the search index is built by the pipeline's own `build_index`. `snapshot_info`,
-`outbox_health` and `dead_letters` are declared inline in the publish step's SQL, so `PYTHON_WRITTEN`
-spells them out until they are dbt models: a model of the same name takes over as soon as it exists.
+Every served table is a dbt model except two the publish step writes itself: the search index, built
+by the pipeline's own `build_index`, and `snapshot_info` (the file's identity), declared inline in the
+publish step's SQL, so `PYTHON_WRITTEN` spells it out.
 """
 
 from __future__ import annotations
@@ -24,12 +23,10 @@ from typing import Any
 
 import duckdb
 
-from dagster_project.sla.alerts import ALERT_COLUMNS
-
 MANIFEST = Path(__file__).resolve().parents[1] / "dbt" / "target" / "manifest.json"
 SCHEMA = "marts"
 
-# Written by serving/publish.py in inline SQL (no declaration to import yet): name -> (column, type).
+# Written by serving/publish.py in inline SQL: name -> (column, type).
 PYTHON_WRITTEN: dict[str, tuple[tuple[str, str], ...]] = {
     "snapshot_info": (
         ("snapshot_version", "varchar"),
@@ -37,26 +34,6 @@ PYTHON_WRITTEN: dict[str, tuple[tuple[str, str], ...]] = {
         ("published_at", "timestamp with time zone"),
         ("events", "bigint"),
     ),
-    "outbox_health": (
-        ("org_id", "varchar"),
-        ("pending", "bigint"),
-        ("retrying", "bigint"),
-        ("oldest_pending_age_s", "double"),
-        ("dead_lettered", "bigint"),
-        ("processed_last_hour", "bigint"),
-    ),
-    "dead_letters": (
-        ("org_id", "varchar"),
-        ("event_id", "varchar"),
-        ("event_name", "varchar"),
-        ("entity_type", "varchar"),
-        ("entity_id", "varchar"),
-        ("occurred_at", "timestamp with time zone"),
-        ("attempts", "bigint"),
-        ("last_error", "varchar"),
-        ("dead_at", "timestamp with time zone"),
-    ),
-    "alerts": tuple(tuple(spec.split()) for spec in ALERT_COLUMNS.split(", ")),  # sla/alerts.py's own
 }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -11,11 +10,10 @@ import duckdb
 import pytest
 import yaml
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
-from test_dbt_project import AS_OF, make_warehouse
+from test_dbt_project import make_warehouse
 
 from dagster_project.defs.resources import build_dbt_resource, dbt_for_home, dbt_profiles_dir, dbt_project
 from dagster_project.settings import DBT_PROJECT_DIR, HomePaths
-from dagster_project.warehouse.store import write_build_clock
 
 # A staging view, a mart built on it and the mart's data tests.
 SELECTION = ["--select", "stg_workstream__events events", "--exclude", "resource_type:unit_test"]
@@ -27,7 +25,6 @@ def _home(root: Path, *, drop_org: str | None = None) -> HomePaths:
     if drop_org:
         with duckdb.connect(str(paths.warehouse)) as con:
             con.execute("delete from raw.events where org_id = ?", [drop_org])
-    write_build_clock(paths.warehouse, datetime.fromisoformat(AS_OF))
     return paths
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.cli import run_pipeline
+from dagster_project.commands.run import run_pipeline
 from dagster_project.serving import reader
 from dagster_project.serving.reader import OrgScope
 

@@ -176,14 +176,15 @@ def test_pages_render_plotly_charts_in_chromium(chromium: str, server: str, tmp_
             expect(page.locator('[data-testid="stPlotlyChart"] .shapelayer path').first).to_be_attached(
                 timeout=CHART_TIMEOUT_MS
             )
-            expect(page.get_by_text("80% health line").first).to_be_visible()
-            # So is the SLA chart's 95 % compliance line.
+            # Org B runs its own line (health.gate_pass_rate 0.6 in the fixture).
+            expect(page.get_by_text("60% health line").first).to_be_visible()
+            # So is the SLA chart's compliance line (org B: health.sla_breach_rate_pct 3).
             page.goto(f"{server}/sla-compliance?org={ORG_B}")
             page.wait_for_selector(CHART_SELECTOR, timeout=CHART_TIMEOUT_MS)
             expect(page.locator('[data-testid="stPlotlyChart"] .shapelayer path').first).to_be_attached(
                 timeout=CHART_TIMEOUT_MS
             )
-            expect(page.get_by_text("95% compliance (5% breach-rate health line)").first).to_be_visible()
+            expect(page.get_by_text("97% compliance (3% breach-rate health line)").first).to_be_visible()
 
             assert not page.locator('[data-testid="stException"]').count()
             assert not page_errors, page_errors
