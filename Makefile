@@ -42,7 +42,7 @@ lint: install
 	$(BIN)/ruff format --check dagster_project streamlit_app tests benchmarks
 
 # Two pytest workers (pytest-xdist), one test file each at a time: on 2 cores the suite is mostly
-# single-threaded Python and subprocesses (dbt, `workstream run`), so two workers take ≈ 11 min, not 16.
+# single-threaded Python and subprocesses (dbt, `workstream run`); its duration is in benchmarks/README.md.
 TEST_WORKERS ?= 2
 
 test: install install-browser
