@@ -28,6 +28,17 @@ MIN_SAMPLE = 5
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 
 
+def top_legend(title: str | None = None, *, keep_trace_order: bool = False) -> dict:
+    """The horizontal legend every chart puts above its plot, left-aligned; `keep_trace_order` keeps the
+    traces' order (stacked bars otherwise list their legend bottom-up)."""
+    legend: dict = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}
+    if title is not None:
+        legend["title"] = {"text": title}
+    if keep_trace_order:
+        legend["traceorder"] = "normal"
+    return legend
+
+
 def count_axis(title: str, values: list[int | None]) -> dict:
     """An axis for counts: from zero, and no fractional ticks when the numbers are small."""
     axis: dict = {"title": {"text": title}, "rangemode": "tozero", "tickformat": ",d"}

@@ -15,6 +15,7 @@ from streamlit_app.lib.charts.common import (
     count_axis,
     empty_figure,
     midnight,
+    top_legend,
 )
 
 
@@ -58,14 +59,7 @@ def events_over_time(df: pl.DataFrame, grain: str = "day") -> go.Figure:
         barmode="stack",
         height=380,
         margin=MARGIN,
-        legend={
-            "orientation": "h",
-            "yanchor": "bottom",
-            "y": 1.02,
-            "x": 0,
-            "title": {"text": "Entity type"},
-            "traceorder": "normal",
-        },
+        legend=top_legend("Entity type", keep_trace_order=True),
         xaxis=xaxis,
         yaxis=count_axis("Events", totals),
     )

@@ -21,6 +21,7 @@ from streamlit_app.lib.charts.common import (
     count_axis,
     empty_figure,
     midnight,
+    top_legend,
 )
 
 
@@ -87,7 +88,7 @@ def funnel_entered_converted(df: pl.DataFrame) -> go.Figure:
         barmode="group",
         height=max(300, 46 * len(labels) + 80),
         margin=MARGIN,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        legend=top_legend(),
         xaxis=count_axis("Items", df.get_column("entered").to_list()),
         yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},
         bargap=0.25,
@@ -120,7 +121,7 @@ def funnel_hours(df: pl.DataFrame) -> go.Figure:
         barmode="group",
         height=max(260, 40 * len(labels) + 80),
         margin=MARGIN,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        legend=top_legend(),
         xaxis={"title": {"text": "Hours"}, "rangemode": "tozero"},
         yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},
         bargap=0.25,
@@ -172,7 +173,7 @@ def entities_by_state(df: pl.DataFrame) -> go.Figure:
     fig.update_layout(
         height=max(240, 28 * len(labels) + 90),
         margin=MARGIN,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "title": {"text": "Entity type"}},
+        legend=top_legend("Entity type"),
         xaxis=count_axis("Entities", pairs["entities"].to_list()),
         yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},
         bargap=0.3,
@@ -209,14 +210,7 @@ def entities_by_owner(df: pl.DataFrame, unassigned: str = "—") -> go.Figure:
         barmode="stack",
         height=max(240, 30 * len(owners) + 90),
         margin=MARGIN,
-        legend={
-            "orientation": "h",
-            "yanchor": "bottom",
-            "y": 1.02,
-            "x": 0,
-            "title": {"text": "Entity type"},
-            "traceorder": "normal",
-        },
+        legend=top_legend("Entity type", keep_trace_order=True),
         xaxis=count_axis("Entities", [r[1] for r in ranked]),
         yaxis={
             "categoryorder": "array",
@@ -269,7 +263,7 @@ def win_loss(df: pl.DataFrame) -> go.Figure:
         barmode="group",
         height=max(240, 40 * len(labels) + 90),
         margin=MARGIN,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "title": {"text": "Outcome"}},
+        legend=top_legend("Outcome"),
         xaxis=count_axis("Pursuits", [r[1] for r in ranked]),
         yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed"},
         bargap=0.25,
@@ -309,7 +303,7 @@ def pipeline_health(df: pl.DataFrame) -> go.Figure:
         barmode="group",
         height=340,
         margin=MARGIN,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        legend=top_legend(),
         xaxis={
             "title": {"text": "Stage"},
             "type": "category",
@@ -396,7 +390,7 @@ def win_rate_monthly(df: pl.DataFrame, min_closed: int = MIN_SAMPLE) -> go.Figur
         barmode="group",
         height=360,
         margin=MARGIN,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        legend=top_legend(),
         xaxis=xaxis,
         yaxis=count_axis("Pursuits closed", totals),
         yaxis2={

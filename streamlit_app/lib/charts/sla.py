@@ -16,6 +16,7 @@ from streamlit_app.lib.charts.common import (
     count_axis,
     empty_figure,
     midnight,
+    top_legend,
 )
 
 SLA_METRIC_COLORS: dict[str, str] = {"triage": "#4C78A8", "proposal": "#F58518", "response": "#54A24B"}
@@ -142,6 +143,6 @@ def sla_compliance_weekly(
         height=460,
         margin=MARGIN,
         barmode="group",
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "title": {"text": "Metric"}},
+        legend=top_legend("Metric"),
     )
     return fig

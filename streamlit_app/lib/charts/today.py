@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
-from streamlit_app.lib.charts.common import MARGIN, count_axis, empty_figure
+from streamlit_app.lib.charts.common import MARGIN, count_axis, empty_figure, top_legend
 
 TIER_COLORS: dict[str, str] = {
     "critical": "#D6604D",
@@ -40,14 +40,7 @@ def owner_workload(df: pl.DataFrame) -> go.Figure:
         barmode="stack",
         height=max(240, 30 * len(owners) + 90),
         margin=MARGIN,
-        legend={
-            "orientation": "h",
-            "yanchor": "bottom",
-            "y": 1.02,
-            "x": 0,
-            "title": {"text": "Priority tier"},
-            "traceorder": "normal",
-        },
+        legend=top_legend("Priority tier", keep_trace_order=True),
         xaxis=count_axis("Open items", ranked.get_column("total_items").to_list()),
         yaxis={"categoryorder": "array", "categoryarray": owners, "autorange": "reversed"},
         bargap=0.3,
