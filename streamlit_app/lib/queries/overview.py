@@ -226,6 +226,17 @@ def quarantine_examples(
     )
 
 
+# The files that hold records of the org (parameters: org, org), each with how many other orgs it holds:
+# an unattributed record's content is shown only when that count is 0. One definition for both queries.
+_FILE_ORGS = """
+            SELECT content_hash,
+                   count(DISTINCT org_id) FILTER (WHERE org_id IS NOT NULL AND org_id <> ?) AS other_orgs
+            FROM marts.ingest_ledger_by_org
+            GROUP BY content_hash
+            HAVING bool_or(org_id = ?)
+"""
+
+
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def unattributed_files(path: str, version: str, org_id: str) -> pl.DataFrame:
     """Records without a readable org, per file, limited to files that also hold records of this org.
@@ -236,13 +247,9 @@ def unattributed_files(path: str, version: str, org_id: str) -> pl.DataFrame:
     return db.fetch(
         path,
         """
-        WITH file_orgs AS (
-            SELECT content_hash,
-                   count(DISTINCT org_id) FILTER (WHERE org_id IS NOT NULL AND org_id <> ?) AS other_orgs
-            FROM marts.ingest_ledger_by_org
-            GROUP BY content_hash
-            HAVING bool_or(org_id = ?)
-        )
+        WITH file_orgs AS ("""
+        + _FILE_ORGS
+        + """)
         SELECT u.file, u.lines, u.accepted, u.duplicates, u.quarantined, f.other_orgs
         FROM marts.ingest_ledger_by_org AS u
         JOIN file_orgs AS f USING (content_hash)
@@ -263,13 +270,9 @@ def unattributed_examples(path: str, version: str, org_id: str, limit: int = EXA
     return db.fetch(
         path,
         """
-        WITH file_orgs AS (
-            SELECT content_hash,
-                   count(DISTINCT org_id) FILTER (WHERE org_id IS NOT NULL AND org_id <> ?) AS other_orgs
-            FROM marts.ingest_ledger_by_org
-            GROUP BY content_hash
-            HAVING bool_or(org_id = ?)
-        )
+        WITH file_orgs AS ("""
+        + _FILE_ORGS
+        + """)
         SELECT q.file,
                q.line,
                q.reason,
