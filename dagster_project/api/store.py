@@ -7,12 +7,15 @@ identity (device, inode, size, mtime) with the open one's and opens the new file
 superseded version is closed once the last request using it is done; until then its (unlinked) file
 stays readable, so in-flight requests finish on the version they started on.
 
-The routes name their org in the path and bind it as a parameter, so the store reads with the
-system scope; a reader for one user's orgs would open `OrgScope` versions instead.
+Each version opens the file with the system scope once (the snapshot's info, its orgs, the card
+etags) and, for the org routes, once more per org asked for, with `OrgScope([org])`: a route reads
+through `cursor(org)`, where `marts` holds that org's rows only, so a query that forgot its
+`org_id` filter still cannot return another org's data. The caller checks the grant first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +31,7 @@ from dagster_project.serving.reader import (
     SYSTEM,
     Identity,
     OpenSnapshot,
+    OrgScope,
     SnapshotIncompatible,
     SnapshotMissing,
     SnapshotUnavailable,
@@ -47,8 +51,13 @@ class SnapshotVersion:
     fts_error: str | None
     users: int = 0
     retired: bool = False
+    # Every org with a row in an org mart of this file: an org outside it does not exist here.
+    orgs: frozenset[str] = frozenset()
     # Card etags seen in this (immutable) file, so a repeated revalidation needs no query; bounded.
     etags: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # The same file opened with `OrgScope([org])`, per org asked for; closed with the version.
+    scoped: dict[str, OpenSnapshot] = field(default_factory=dict)
+    scoped_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def identity(self) -> Identity:
@@ -66,6 +75,12 @@ class SnapshotVersion:
     @property
     def snapshot_version(self) -> str | None:
         return self.info.get("snapshot_version") if self.info else None
+
+    def close(self) -> None:
+        for scoped in self.scoped.values():
+            scoped.close()
+        self.scoped.clear()
+        self.snapshot.close()
 
 
 class SnapshotStore:
@@ -109,7 +124,7 @@ class SnapshotStore:
             info = dict(zip(names, row, strict=True)) if row else None
         except duckdb.CatalogException:
             info = None
-        version = SnapshotVersion(snapshot, info, fts_error)
+        version = SnapshotVersion(snapshot, info, fts_error, orgs=_org_ids(con))
         # Every card's etag, loaded once per (immutable) file in the background: a first-time
         # revalidation is then answered like a repeated one, without DuckDB.
         version.users += 1
@@ -132,10 +147,60 @@ class SnapshotStore:
     def _retire(self, version: SnapshotVersion) -> None:
         version.retired = True
         if version.users == 0:
-            version.snapshot.close()
+            version.close()
 
-    def checkout(self) -> tuple[SnapshotVersion, duckdb.DuckDBPyConnection]:
-        """The current version (opened or reopened as needed) and a new cursor on it; pair with `release`."""
+    def _scoped(self, version: SnapshotVersion, org_id: str) -> OpenSnapshot | None:
+        """The version's file opened for one org; None when the path holds another file by now."""
+        with version.scoped_lock:
+            scoped = version.scoped.get(org_id)
+            if scoped is not None:
+                return scoped
+            try:
+                scoped = reader.open_snapshot(self.path, OrgScope([org_id]), retry_delays=OPEN_RETRY_DELAYS_S)
+            except SnapshotMissing:
+                return None
+            if scoped.identity != version.identity:
+                scoped.close()
+                return None
+            # When fts cannot load, the version's fts_error already makes search answer 503.
+            with contextlib.suppress(Exception):
+                load_fts(scoped.con)
+            version.scoped[org_id] = scoped
+            return scoped
+
+    def checkout(self, org_id: str | None = None) -> tuple[SnapshotVersion, duckdb.DuckDBPyConnection]:
+        """The current version (opened or reopened as needed) and a new cursor on it, seeing only
+        `org_id`'s rows when one is given (else every org: the system scope); pair with `release`."""
+        for _attempt in range(len(OPEN_RETRY_DELAYS_S) + 1):
+            version = self._checkout_version()
+            if org_id is None:
+                snapshot: OpenSnapshot | None = version.snapshot
+            else:
+                try:
+                    snapshot = self._scoped(version, org_id)
+                except BaseException:
+                    self._release_version(version)
+                    raise
+            if snapshot is None:  # replaced between this version's open and the org's: start again
+                self._release_version(version)
+                continue
+            # Outside the store's lock: a version with a user is never closed, and a cursor runs its
+            # own set-up.
+            try:
+                cursor = snapshot.cursor()
+            except BaseException:
+                self._release_version(version)
+                raise
+            return version, cursor
+        raise SnapshotUnavailable("the snapshot kept being replaced while it was opened, retry shortly")
+
+    def current(self) -> SnapshotVersion:
+        """The current version, for what it knows without a query (its info and its orgs)."""
+        version = self._checkout_version()
+        self._release_version(version)
+        return version
+
+    def _checkout_version(self) -> SnapshotVersion:
         identity = self._identity()
         with self._lock:
             current = self._current
@@ -150,14 +215,7 @@ class SnapshotStore:
                     self._retire(current)
                 self._current = current = fresh
             current.users += 1
-        # Outside the lock: a version with a user is never closed, and a cursor runs its own set-up.
-        try:
-            cursor = current.snapshot.cursor()
-        except BaseException:
-            with self._lock:
-                current.users -= 1
-            raise
-        return current, cursor
+        return current
 
     def fresh_version(self) -> SnapshotVersion | None:
         """The open version if the file on disk is still it (one stat, no DuckDB); else None."""
@@ -168,14 +226,20 @@ class SnapshotStore:
 
     def release(self, version: SnapshotVersion, cursor: duckdb.DuckDBPyConnection) -> None:
         cursor.close()
+        self._release_version(version)
+
+    def _release_version(self, version: SnapshotVersion) -> None:
         with self._lock:
             version.users -= 1
             if version.retired and version.users == 0:
-                version.snapshot.close()
+                version.close()
 
     @contextmanager
-    def cursor(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, SnapshotVersion]]:
-        version, cursor = self.checkout()
+    def cursor(
+        self, org_id: str | None = None
+    ) -> Iterator[tuple[duckdb.DuckDBPyConnection, SnapshotVersion]]:
+        """A cursor on the current version: `org_id`'s rows only when given, else the system scope."""
+        version, cursor = self.checkout(org_id)
         try:
             yield cursor, version
         except (duckdb.CatalogException, duckdb.BinderException) as exc:
@@ -193,3 +257,21 @@ class SnapshotStore:
             if self._current is not None:
                 self._retire(self._current)
                 self._current = None
+
+
+def _org_ids(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """Every org with a row in a mart that has an `org_id` column (system scope)."""
+    tables = con.execute(
+        "select distinct table_name from duckdb_columns() "
+        "where schema_name = 'marts' and column_name = 'org_id' and database_name = current_database()"
+    ).fetchall()
+    if not tables:
+        return frozenset()
+    union = " union ".join(
+        f"select org_id::varchar from marts.{_ident(name)} where org_id is not null" for (name,) in tables
+    )
+    return frozenset(row[0] for row in con.execute(union).fetchall())
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
