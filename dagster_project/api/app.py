@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 
-from dagster_project.api.auth import Authenticator, org_dependency, principal_dependency
+from dagster_project.api.auth import Authenticator, Org
 from dagster_project.api.docs import mount_docs
 from dagster_project.api.models import (
     AUTH_ERRORS,
@@ -140,9 +141,6 @@ def create_app(
     authenticator = Authenticator(
         paths.home, clock or default_clock(), OidcValidator(paths.home, oidc) if oidc is not None else None
     )
-    current_principal = principal_dependency(authenticator)
-    require_org = org_dependency(authenticator, current_principal, lambda: store.current().orgs)
-    Org = Annotated[str, Depends(require_org)]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -274,7 +272,10 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=SEARCH_LIMIT_MAX)] = 20,
     ) -> Response:
         if since is not None and until is not None and since > until:
-            raise HTTPException(422, "`since` is after `until`")
+            # The shape of every other 422 (and of the document's HTTPValidationError).
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("query", "since"), "msg": "`since` is after `until`"}]
+            )
         with store.cursor(org_id) as (cur, version):
             if version.fts_error:
                 raise SnapshotUnavailable(version.fts_error)

@@ -14,11 +14,10 @@ used to list orgs. The route reads through `SnapshotStore.cursor(org_id)`, which
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Security
+from fastapi import Depends, HTTPException, Request, Security
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -83,38 +82,35 @@ class Authenticator:
             return None
 
 
-def principal_dependency(authenticator: Authenticator) -> Callable[..., Principal]:
-    """The security dependency every data route declares (so the OpenAPI document names the scheme)."""
+def current_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+) -> Principal:
+    """The security dependency every data route declares (so the OpenAPI document names the scheme).
 
-    # A plain function: FastAPI runs it in its thread pool, so a hash check never blocks the event loop.
-    def current_principal(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    ) -> Principal:
-        if credentials is None:
-            raise unauthorized()
-        principal = authenticator(credentials.credentials)
-        if principal is None:
-            raise unauthorized()
-        return principal
-
-    return current_principal
+    A plain function: FastAPI runs it in its thread pool, so a hash check never blocks the event loop.
+    """
+    if credentials is None:
+        raise unauthorized()
+    principal = request.app.state.authenticator(credentials.credentials)
+    if principal is None:
+        raise unauthorized()
+    return principal
 
 
-def org_dependency(
-    authenticator: Authenticator,
-    current_principal: Callable[..., Principal],
-    known_orgs: Callable[[], frozenset[str]],
-) -> Callable[..., str]:
+def require_org(
+    request: Request, org_id: OrgId, principal: Annotated[Principal, Depends(current_principal)]
+) -> str:
     """`org_id` from the path once the caller may read it and the snapshot holds it; else the 404."""
+    authenticator: Authenticator = request.app.state.authenticator
+    if not principal.can_read(org_id):
+        audit(authenticator.home, "access.denied", actor=principal.user_id, now=authenticator.clock.now(),
+              org_id=org_id, detail={"source": "api"})  # fmt: skip
+        raise org_not_found()
+    # Asked only once the grant holds: a caller without one never learns whether the org exists.
+    if org_id not in request.app.state.store.current().orgs:
+        raise org_not_found()
+    return org_id
 
-    def require_org(org_id: OrgId, principal: Annotated[Principal, Depends(current_principal)]) -> str:
-        if not principal.can_read(org_id):
-            audit(authenticator.home, "access.denied", actor=principal.user_id, now=authenticator.clock.now(),
-                  org_id=org_id, detail={"source": "api"})  # fmt: skip
-            raise org_not_found()
-        # Asked only once the grant holds: a caller without one never learns whether the org exists.
-        if org_id not in known_orgs():
-            raise org_not_found()
-        return org_id
 
-    return require_org
+# The org of an org route: declared by each route as `org_id: Org`.
+Org = Annotated[str, Depends(require_org)]

@@ -55,7 +55,8 @@ class OidcSettings:
     org_claim: str | None = None
     email_claim: str = "email"
 
-    def jwks_uri(self) -> str:
+    def jwks_source(self) -> str | Path:
+        """The JWKS's URL (https, or http to this machine) or file; OidcConfigError for anything else."""
         parsed = urlparse(self.jwks)
         if parsed.scheme == "https":
             return self.jwks
@@ -69,7 +70,7 @@ class OidcSettings:
             path = Path(parsed.path if parsed.scheme == "file" else self.jwks).expanduser().resolve()
             if not path.is_file():
                 raise OidcConfigError(f"no JWKS file at {path}")
-            return path.as_uri()
+            return path
         raise OidcConfigError(f"the JWKS is neither an https URL nor a file: {self.jwks}")
 
 
@@ -85,7 +86,7 @@ def settings_from_options(
     if missing:
         raise OidcConfigError(f"OIDC needs {', '.join(given)} together; missing {', '.join(missing)}")
     settings = OidcSettings(issuer, audience, jwks, org_claim or None, email_claim)  # type: ignore[arg-type]
-    settings.jwks_uri()  # fail at start-up, not at the first request
+    settings.jwks_source()  # fail at start-up, not at the first request
     return settings
 
 
@@ -98,14 +99,41 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class JwksFile:
+    """A JWKS kept in a file (PyJWKClient fetches URLs only): read again when the file changes, and
+    matched by key id as PyJWKClient matches."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._keys: list[jwt.PyJWK] = []
+
+    def _current(self) -> list[jwt.PyJWK]:
+        stat = self.path.stat()
+        if (stat.st_mtime_ns, stat.st_size) != self._stamp:
+            self._keys = jwt.PyJWKSet.from_json(self.path.read_text()).keys
+            self._stamp = (stat.st_mtime_ns, stat.st_size)
+        return self._keys
+
+    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
+        kid = jwt.get_unverified_header(token).get("kid")
+        for key in self._current():
+            if key.key_id == kid and key.public_key_use in (None, "sig"):
+                return key
+        raise jwt.PyJWKClientError("no key of the set matches the token's key id")
+
+
 class OidcValidator:
     """Validates the provider's access tokens and maps them to a principal."""
 
     def __init__(self, home: Path, settings: OidcSettings) -> None:
         self.home = home
         self.settings = settings
-        self.jwks = jwt.PyJWKClient(
-            settings.jwks_uri(), cache_keys=True, lifespan=JWKS_LIFESPAN_S, timeout=JWKS_TIMEOUT_S
+        source = settings.jwks_source()
+        self.jwks: JwksFile | jwt.PyJWKClient = (
+            JwksFile(source)
+            if isinstance(source, Path)
+            else jwt.PyJWKClient(source, cache_keys=True, lifespan=JWKS_LIFESPAN_S, timeout=JWKS_TIMEOUT_S)
         )
 
     def claims(self, token: str, *, now: datetime) -> dict[str, Any]:
@@ -119,7 +147,7 @@ class OidcValidator:
             key = self.jwks.get_signing_key_from_jwt(token)
         except jwt.PyJWKClientConnectionError:
             raise TokenRejected("the provider's keys could not be fetched") from None
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, OSError, ValueError):
             raise TokenRejected("no key of the provider matches") from None
         try:
             claims = jwt.decode(
