@@ -1,0 +1,56 @@
+"""`workstream api`: this machine only by default, built-in tokens only unless OIDC is configured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dagster_project.cli import app as cli
+from tests.api.test_api import publish
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """What `uvicorn.run` was asked to serve, instead of serving it."""
+    import uvicorn
+
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append({"app": app, **kwargs}))
+    return calls
+
+
+def test_the_api_binds_this_machine_only_and_starts_without_oidc(tmp_path: Path, served):
+    publish(tmp_path)
+    result = CliRunner().invoke(cli, ["api", "--home", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (call,) = served
+    assert call["host"] == "127.0.0.1"
+    assert call["app"].state.authenticator.oidc is None
+    assert "built-in tokens only" in result.output
+
+
+def test_the_api_binds_another_interface_only_when_told(tmp_path: Path, served):
+    publish(tmp_path)
+    result = CliRunner().invoke(cli, ["api", "--home", str(tmp_path), "--host", "0.0.0.0", "--port", "9001"])
+    assert result.exit_code == 0, result.output
+    assert served[0]["host"] == "0.0.0.0" and served[0]["port"] == 9001
+
+
+def test_oidc_is_on_with_issuer_audience_and_key_set_together(tmp_path: Path, served):
+    publish(tmp_path)
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": []}')
+    base = ["api", "--home", str(tmp_path)]
+    partial = CliRunner().invoke(cli, [*base, "--oidc-issuer", "https://login.example.test"])
+    assert partial.exit_code == 2 and "--oidc-audience" in partial.output and not served
+    full = CliRunner().invoke(
+        cli,
+        [*base, "--oidc-issuer", "https://login.example.test", "--oidc-audience", "api",
+         "--oidc-jwks", str(jwks), "--oidc-org-claim", "orgs"],
+    )  # fmt: skip
+    assert full.exit_code == 0, full.output
+    oidc = served[0]["app"].state.authenticator.oidc
+    assert oidc.settings.issuer == "https://login.example.test" and oidc.settings.org_claim == "orgs"
+    assert "OIDC (https://login.example.test)" in full.output
