@@ -3,7 +3,7 @@
 Every data route names its org in the path, needs a bearer token (`api.auth`: built-in tokens, or OIDC
 access tokens when configured) and reads through a cursor that sees that org's rows only; an org the
 caller may not read answers exactly like one that does not exist. `/health`, `/openapi.json` and `/docs`
-(Swagger UI from the installed `swagger-ui-bundle` package, no CDN) are public. Snapshots are read
+(Swagger UI from the installed `fastapi-offline` package, no CDN) are public. Snapshots are read
 through `api.store` (one open version of the file per process, built on `serving.reader`); the response
 models live in `api.models`.
 

@@ -1,4 +1,4 @@
-"""`/docs`: Swagger UI served from the installed `swagger-ui-bundle` package, never from a CDN.
+"""`/docs`: Swagger UI served from the installed `fastapi-offline` package, never from a CDN.
 
 The page and its assets come from this process, so the docs work offline and a browser opening them
 talks to no other host; the Content-Security-Policy header holds the page to that. Swagger UI's
@@ -7,12 +7,16 @@ online validator (which would send the OpenAPI document to an outside service) i
 
 from __future__ import annotations
 
-import swagger_ui_bundle
+from pathlib import Path
+
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+# The Swagger UI 5 files the package ships (version 4 cannot render the OpenAPI 3.1 FastAPI writes).
+ASSETS = Path(fastapi_offline.__file__).parent / "static"
 DOCS_URL = "/docs"
 ASSETS_URL = "/docs/assets"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
@@ -26,7 +30,7 @@ HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
 
 def mount_docs(app: FastAPI) -> None:
     """Add `/docs`, its assets and the OAuth2 redirect page to `app` (created with `docs_url=None`)."""
-    app.mount(ASSETS_URL, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
+    app.mount(ASSETS_URL, StaticFiles(directory=ASSETS), name="swagger-ui")
 
     @app.get(DOCS_URL, include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
@@ -35,7 +39,7 @@ def mount_docs(app: FastAPI) -> None:
             title=f"{app.title} - docs",
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS_URL}/favicon-32x32.png",
+            swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
             oauth2_redirect_url=OAUTH2_REDIRECT_URL,
             swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": False},
         )
