@@ -167,7 +167,11 @@ def api(
         host=host,
         port=port,
         snapshot=snapshot,
-        oidc=(oidc_issuer, oidc_audience, oidc_jwks, oidc_org_claim, oidc_email_claim),
+        oidc_issuer=oidc_issuer,
+        oidc_audience=oidc_audience,
+        oidc_jwks=oidc_jwks,
+        oidc_org_claim=oidc_org_claim,
+        oidc_email_claim=oidc_email_claim,
     )
 
 

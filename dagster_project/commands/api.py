@@ -20,7 +20,11 @@ def serve_api(
     host: str,
     port: int,
     snapshot: Path | None,
-    oidc: tuple[str | None, str | None, str | None, str | None, str] = (None, None, None, None, "email"),
+    oidc_issuer: str | None = None,
+    oidc_audience: str | None = None,
+    oidc_jwks: str | None = None,
+    oidc_org_claim: str | None = None,
+    oidc_email_claim: str = "email",
 ) -> None:
     import uvicorn
 
@@ -28,7 +32,9 @@ def serve_api(
     from dagster_project.api.oidc import OidcConfigError, settings_from_options
 
     try:
-        oidc_settings = settings_from_options(*oidc)
+        oidc_settings = settings_from_options(
+            oidc_issuer, oidc_audience, oidc_jwks, oidc_org_claim, oidc_email_claim
+        )
     except OidcConfigError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
