@@ -16,6 +16,7 @@ through `cursor(org)`, where `marts` holds that org's rows only, so a query that
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,8 @@ from dagster_project.serving.reader import (
     SnapshotMissing,
     SnapshotUnavailable,
 )
+
+log = logging.getLogger(__name__)
 
 ETAG_CACHE_MAX = 200_000
 # Backoff when opening a snapshot races its replacement; the whole budget stays under a second.
@@ -94,10 +97,11 @@ class SnapshotStore:
     def _identity(self) -> Identity | None:
         return reader.snapshot_identity(self.path)
 
+    # What a caller reads never names the home's path (/health answers anyone): the operator finds
+    # the path and the cause in the server's log.
     def _missing(self) -> SnapshotMissing:
-        return SnapshotMissing(
-            f"no snapshot published yet at {self.path}: run `workstream run --home {self.path.parent}` first"
-        )
+        log.warning("no snapshot at %s yet: run `workstream run --home %s`", self.path, self.path.parent)
+        return SnapshotMissing("no snapshot published yet: run `workstream run` on this home first")
 
     def _open(self) -> SnapshotVersion:
         try:
@@ -105,9 +109,8 @@ class SnapshotStore:
         except SnapshotMissing:
             raise self._missing() from None
         except SnapshotUnavailable as exc:
-            raise SnapshotUnavailable(
-                f"the snapshot could not be opened, retry shortly: {exc.__cause__ or exc}"
-            ) from exc
+            log.warning("the snapshot %s could not be opened: %s", self.path, exc.__cause__ or exc)
+            raise SnapshotUnavailable("the snapshot could not be opened, retry shortly") from exc
         return self._prepare(snapshot)
 
     def _prepare(self, snapshot: OpenSnapshot) -> SnapshotVersion:
@@ -159,6 +162,9 @@ class SnapshotStore:
                 scoped = reader.open_snapshot(self.path, OrgScope([org_id]), retry_delays=OPEN_RETRY_DELAYS_S)
             except SnapshotMissing:
                 return None
+            except SnapshotUnavailable as exc:
+                log.warning("the snapshot %s could not be opened: %s", self.path, exc.__cause__ or exc)
+                raise SnapshotUnavailable("the snapshot could not be opened, retry shortly") from exc
             if scoped.identity != version.identity:
                 scoped.close()
                 return None
@@ -248,7 +254,8 @@ class SnapshotStore:
                 f"{str(exc).splitlines()[0]}"
             ) from exc
         except duckdb.IOException as exc:
-            raise SnapshotUnavailable(f"the snapshot could not be read, retry shortly: {exc}") from exc
+            log.warning("the snapshot %s could not be read: %s", self.path, exc)
+            raise SnapshotUnavailable("the snapshot could not be read, retry shortly") from exc
         finally:
             self.release(version, cursor)
 

@@ -437,3 +437,18 @@ def test_openapi_lists_the_routes(client):
     }
     assert all(list(ops) == ["get"] for ops in schema["paths"].values())  # read-only
     assert client.get("/docs").status_code == 200
+
+
+def test_a_503_tells_an_anonymous_caller_nothing_about_where_the_home_is(tmp_path: Path):
+    home = tmp_path / "secret-place"
+    home.mkdir()
+    with TestClient(create_app(home, clock=CLOCK)) as anonymous:
+        r = anonymous.get("/health")
+        assert r.status_code == 503 and "no snapshot published yet" in r.json()["detail"]
+        assert "secret-place" not in r.text and str(tmp_path) not in r.text
+    # A file that cannot be opened (not a DuckDB database) says so without its path.
+    (home / "serving.duckdb").write_bytes(b"not a database")
+    with TestClient(create_app(home, clock=CLOCK)) as anonymous:
+        r = anonymous.get("/health")
+        assert r.status_code == 503 and "retry shortly" in r.json()["detail"]
+        assert "secret-place" not in r.text
