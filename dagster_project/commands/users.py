@@ -202,3 +202,65 @@ def audit(
 
     for row in read_audit(_existing_store(home), limit=limit):
         print(json.dumps(row))
+
+
+DEMO_ADMIN = "admin@workstream.demo"
+
+
+def demo_viewer(org_id: str) -> str:
+    return f"viewer@{org_id}.demo"
+
+
+def _snapshot_orgs(home: Path) -> list[str]:
+    """Every org with events or ingested files in the home's snapshot (the operator's view: all orgs)."""
+    from dagster_project.serving import reader
+    from dagster_project.settings import HomePaths
+
+    serving = HomePaths(home).serving
+    try:
+        with reader.connect(serving, reader.SYSTEM) as con:
+            rows = con.execute(
+                "select org_id from marts.event_volume_daily where org_id is not null "
+                "union select org_id from marts.ingest_ledger_by_org where org_id is not null order by 1"
+            ).fetchall()
+    except reader.SnapshotMissing as exc:
+        raise _fail(f"no snapshot at {serving}: run `workstream run` first") from exc
+    except (reader.SnapshotUnavailable, reader.SnapshotIncompatible) as exc:
+        raise _fail(f"cannot read the orgs in {serving}: {exc}") from exc
+    return [r[0] for r in rows]
+
+
+@app.command("demo")
+def demo(home: HomeOption) -> None:
+    """Create the demo's logins once: an admin, and a viewer per org of the snapshot, with generated
+    passwords printed this once; on a later run, only the orgs that have no viewer yet get one."""
+    import secrets
+
+    from dagster_project.access import AccessError, add_user, principal_for_email
+
+    orgs = _snapshot_orgs(home)
+    wanted = [(DEMO_ADMIN, "admin", [])] + [(demo_viewer(o), "viewer", [o]) for o in orgs]
+    created: list[tuple[str, str, str, str]] = []
+    now = _now()
+    try:
+        for email, role, grant in wanted:
+            if principal_for_email(home, email, via="cli") is not None:
+                continue
+            password = secrets.token_urlsafe(12)
+            add_user(home, email, role, grant, password=password, now=now, actor="cli:demo")
+            created.append((role, email, password, ", ".join(grant) or "every org"))
+    except AccessError as exc:
+        raise _fail(str(exc)) from exc
+    if not created:
+        console.print(
+            f"the demo logins exist already in {home} ({DEMO_ADMIN} and one viewer per org); their "
+            "passwords were shown when they were created. A new one: "
+            f"`workstream users add --home {home} --email {DEMO_ADMIN} --role admin --password-stdin`",
+            soft_wrap=True,
+            markup=False,
+        )
+        return
+    print("Demo logins for the dashboards (shown this once; `workstream users` manages them):")
+    width = max(len(e) for _, e, _, _ in created)
+    for role, email, password, scope in created:
+        print(f"  {role:<6}  {email:<{width}}  {password}  ({scope})")
