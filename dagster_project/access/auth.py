@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from dagster_project.access import audit_log
-from dagster_project.access.model import AccessError, LoginResult, Principal, canonical_email
+from dagster_project.access.model import AccessError, LoginResult, Principal, canonical_email, is_text
 from dagster_project.access.store import (
     connect,
     digest,
@@ -154,11 +154,11 @@ def authenticate_password(home: Path, email: object, password: object, *, now: d
     try:
         email_text = canonical_email(email)
     except AccessError:
-        email_text = str(email)[:320].strip().lower()
-    email_key = digest(email_text)
+        email_text = None  # no user has it; its failures are still counted, under its hash
+    email_key = digest(email_text or str(email)[:320].strip().lower())
     with connect(home) as con:
         _, retry_after = _failures(con, email_key, now)
-        user_id = user_id_for(con, email_text)
+        user_id = None if email_text is None else user_id_for(con, email_text)
         row = con.execute("select password_hash from users where user_id = ?", (user_id,)).fetchone()
     # The audit names a known user by id, an unknown email only by the start of its hash.
     target = user_id or f"sha256:{email_key[:16]}"
@@ -174,7 +174,7 @@ def authenticate_password(home: Path, email: object, password: object, *, now: d
         return LoginResult(None, "locked", retry_after)
     stored = row[0] if row else None
     ok = False
-    if isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD_LENGTH:
+    if isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD_LENGTH and is_text(password):
         try:
             # No user or no password: verify against a throwaway hash anyway, so both take as long.
             ok = hasher().verify(stored or _dummy_hash(hasher()), password) and stored is not None

@@ -77,9 +77,18 @@ def canonical_email(email: object) -> str:
     if not isinstance(email, str):
         raise AccessError("an email is required")
     value = email.strip().lower()
-    if not _EMAIL.fullmatch(value):
+    if not _EMAIL.fullmatch(value) or not is_text(value):
         raise AccessError("not an email address (one @, no spaces, at most 254 characters)")
     return value
+
+
+def is_text(value: str) -> bool:
+    """Encodable as UTF-8: a str from a request can carry lone surrogates (undecodable bytes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_org_id(org_id: object) -> str:

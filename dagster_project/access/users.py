@@ -20,6 +20,7 @@ from dagster_project.access.model import (
     canonical_email,
     check_org_id,
     check_role,
+    is_text,
 )
 from dagster_project.access.store import (
     connect,
@@ -42,7 +43,11 @@ MAX_EXPIRY_DAYS = 3650
 
 
 def check_password(password: object) -> str:
-    if not isinstance(password, str) or not (MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH):
+    if (
+        not isinstance(password, str)
+        or not (MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH)
+        or not is_text(password)
+    ):
         raise AccessError(f"a password is {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
     return password
 
@@ -59,7 +64,7 @@ def _expiry(now: datetime, expires_in_days: int | None) -> str | None:
 
 def parse_token(token: object) -> tuple[str, str] | None:
     """(token_id, plaintext) of a well-formed token, else None (nothing about it is trusted yet)."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         return None
     prefix, _, rest = token.partition("_")
     token_id, _, secret = rest.partition("_")
