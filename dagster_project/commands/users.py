@@ -1,4 +1,4 @@
-"""`workstream users`: add users and grants, issue and revoke API tokens, list them, read the audit.
+"""`workstream users`: add users and grants, issue and revoke API tokens, remove access, list, audit.
 
 The CLI is trusted: whoever can read and write the home (the local OS user) manages its users, so no
 command here asks for a login. A token goes to stdout as the last line, with a plain `print` (nothing
@@ -152,7 +152,7 @@ def list_(
         return
     now = _now()
     for user in users:
-        grants = "every org" if user["is_admin"] else ", ".join(f"{o}:{r}" for o, r in user["grants"].items())
+        grants = ", ".join(f"{o}:{r}" for o, r in user["grants"].items()) or "no access"
         login = "password" if user["has_password"] else "token only"
         print(f"{user['email']}\t{user['user_id']}\t{'admin' if user['is_admin'] else grants}\t{login}")
         for t in user["tokens"]:
@@ -188,6 +188,32 @@ def revoke(
     except AccessError as exc:
         raise _fail(str(exc)) from exc
     console.print(f"revoked {count} token{'s' if count != 1 else ''}", markup=False)
+
+
+@app.command("remove")
+def remove(
+    home: HomeOption,
+    email: EmailOption,
+    org: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--org", help="Only this org's grant (repeatable); without it, all of the user's access."
+        ),
+    ] = None,
+) -> None:
+    """Take a user's grant for an org away, or all their access (grants, admin role, tokens, password,
+    sessions); `users add` can let them back in."""
+    from dagster_project.access import AccessError
+    from dagster_project.access import remove as remove_access
+
+    _existing_store(home)
+    try:
+        removed = remove_access(home, email, org or (), now=_now())
+    except AccessError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(
+        f"removed: {', '.join(removed) or 'nothing (no access left)'}", soft_wrap=True, markup=False
+    )
 
 
 @app.command("audit")

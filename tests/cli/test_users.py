@@ -163,3 +163,18 @@ def test_users_audit_lists_the_grants_as_json_lines_without_secrets(tmp_path: Pa
     actions = [line.split('"action": "')[1].split('"')[0] for line in result.stdout.splitlines()]
     assert actions == ["token.issued", "grant.added", "user.added"]
     assert token not in result.stdout and token.rsplit("_", 1)[1] not in result.stdout
+
+
+def test_users_remove_takes_a_grant_then_all_access_away(tmp_path: Path) -> None:
+    added = _users(tmp_path, "add", "--email", "ann@example.com", "--role", "viewer", "--org", "acme-corp",
+                   "--org", "globex")  # fmt: skip
+    token = added.stdout.splitlines()[-1]
+    one = _users(tmp_path, "remove", "--email", "ann@example.com", "--org", "acme-corp")
+    assert one.exit_code == 0 and "removed: grant acme-corp" in one.stderr
+    assert "globex:viewer" in _users(tmp_path, "list").stdout
+    everything = _users(tmp_path, "remove", "--email", "ann@example.com")
+    assert everything.exit_code == 0 and "grant globex" in everything.stderr
+    assert authenticate_token(tmp_path, token, now=parse_timestamp(NOW)) is None
+    assert "no access" in _users(tmp_path, "list").stdout
+    missing = _users(tmp_path, "remove", "--email", "ann@example.com", "--org", "initech")
+    assert missing.exit_code == 2 and "no grant for initech" in missing.stderr
