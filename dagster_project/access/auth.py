@@ -180,9 +180,17 @@ def authenticate_password(home: Path, email: object, password: object, *, now: d
             ok = hasher().verify(stored or _dummy_hash(hasher()), password) and stored is not None
         except (VerificationError, InvalidHashError):
             ok = False
+    # A hash made with other parameters (older defaults, the tests' cheap profile) is replaced by one
+    # made with the current ones while the password is at hand; hashed before the write lock is taken.
+    rehashed = hasher().hash(password) if ok and hasher().check_needs_rehash(stored) else None
     with transaction(home) as con:
         if ok:
             con.execute("delete from login_failures where email_key = ?", (email_key,))
+            if rehashed is not None:
+                con.execute(
+                    "update users set password_hash = ? where user_id = ? and password_hash = ?",
+                    (rehashed, user_id, stored),
+                )
             audit_log.write(
                 con, "login.ok", actor=user_id, now=now, target=user_id, detail={"via": "password"}
             )
