@@ -115,3 +115,45 @@ def test_a_session_ended_or_unknown_has_no_principal(home, t0, ann) -> None:
     assert session_principal(home, session, now=t0) is None
     assert session_principal(home, "made-up", now=t0) is None
     assert session_principal(home, None, now=t0) is None
+
+
+def test_a_login_replaces_a_hash_made_with_other_parameters(home, t0, ann, monkeypatch) -> None:
+    import sqlite3
+
+    def stored() -> str:
+        con = sqlite3.connect(home / "control.sqlite")
+        try:
+            return con.execute(
+                "select password_hash from users where user_id = ?", (ann.user_id,)
+            ).fetchone()[0]
+        finally:
+            con.close()
+
+    cheap = stored()
+    assert cheap.startswith("$argon2id$v=19$m=8,t=1,p=1$")  # made under the suite's cheap profile
+    monkeypatch.delenv("WORKSTREAM_TEST_CHEAP_HASHES")
+    assert authenticate_password(home, "ann@example.com", PASSWORD, now=t0).reason == "ok"
+    assert stored() != cheap and not stored().startswith("$argon2id$v=19$m=8,")
+    assert authenticate_password(home, "ann@example.com", PASSWORD, now=t0).reason == "ok"
+
+
+def test_attempts_made_at_the_same_time_cannot_all_slip_through_the_wait(home, t0, ann, monkeypatch) -> None:
+    """Attempts that arrive while another is being checked (simulated: each password check starts the
+    next attempt) see the ones before them: only the first few get their password looked at."""
+    real = auth.hasher()
+    checked: list[str] = []
+    attempts = auth.THROTTLE_AFTER + 5
+
+    class Concurrent:
+        def verify(self, stored, password):
+            checked.append(password)
+            if len(checked) < attempts:
+                _fail(home, t0)  # the next attempt arrives before this check has ended
+            return real.verify(stored, password)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(auth, "hasher", lambda: Concurrent())
+    _fail(home, t0)
+    assert len(checked) == auth.THROTTLE_AFTER
