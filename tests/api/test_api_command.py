@@ -54,3 +54,27 @@ def test_oidc_is_on_with_issuer_audience_and_key_set_together(tmp_path: Path, se
     oidc = served[0]["app"].state.authenticator.oidc
     assert oidc.settings.issuer == "https://login.example.test" and oidc.settings.org_claim == "orgs"
     assert "OIDC (https://login.example.test)" in full.output
+
+
+def test_a_token_from_workstream_users_reads_its_org_until_it_is_revoked(tmp_path: Path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from dagster_project.api import create_app
+    from dagster_project.settings import ENV_NOW
+    from tests.api.access_helpers import CLOCK, NOW, bearer
+    from tests.api.test_api import A, B
+
+    monkeypatch.setenv(ENV_NOW, NOW.isoformat())
+    publish(tmp_path)
+    home = ["--home", str(tmp_path)]
+    added = CliRunner().invoke(
+        cli, ["users", "add", *home, "--email", "ana@example.com", "--role", "viewer", "--org", A]
+    )
+    assert added.exit_code == 0, added.output
+    token = added.stdout.strip().splitlines()[-1]
+    with TestClient(create_app(tmp_path, clock=CLOCK)) as client:
+        assert client.get(f"/orgs/{A}/today", headers=bearer(token)).status_code == 200
+        assert client.get(f"/orgs/{B}/today", headers=bearer(token)).status_code == 404
+        revoked = CliRunner().invoke(cli, ["users", "revoke", *home, "--email", "ana@example.com"])
+        assert revoked.exit_code == 0, revoked.output
+        assert client.get(f"/orgs/{A}/today", headers=bearer(token)).status_code == 401
