@@ -107,7 +107,7 @@ def require_org(
               org_id=org_id, detail={"source": "api"})  # fmt: skip
         raise org_not_found()
     # Asked only once the grant holds: a caller without one never learns whether the org exists.
-    if org_id not in request.app.state.store.current().orgs:
+    if not request.app.state.store.holds(org_id):
         raise org_not_found()
     return org_id
 

@@ -7,7 +7,7 @@ identity (device, inode, size, mtime) with the open one's and opens the new file
 superseded version is closed once the last request using it is done; until then its (unlinked) file
 stays readable, so in-flight requests finish on the version they started on.
 
-Each version opens the file with the system scope once (the snapshot's info, its orgs, the card
+Each version opens the file with the system scope once (the snapshot's info, which orgs it holds, the card
 etags) and, for the org routes, once more per org asked for, with `OrgScope([org])`: a route reads
 through `cursor(org)`, where `marts` holds that org's rows only, so a query that forgot its
 `org_id` filter still cannot return another org's data. The caller checks the grant first.
@@ -41,6 +41,7 @@ from dagster_project.serving.reader import (
 log = logging.getLogger(__name__)
 
 ETAG_CACHE_MAX = 200_000
+HELD_CACHE_MAX = 10_000
 # Backoff when opening a snapshot races its replacement; the whole budget stays under a second.
 OPEN_RETRY_DELAYS_S: tuple[float, ...] = reader.RETRY_DELAYS_S
 
@@ -54,8 +55,10 @@ class SnapshotVersion:
     fts_error: str | None
     users: int = 0
     retired: bool = False
-    # Every org with a row in an org mart of this file: an org outside it does not exist here.
-    orgs: frozenset[str] = frozenset()
+    # The marts with an `org_id` column, smallest first: an org with a row in none of them is not here.
+    org_tables: tuple[str, ...] = ()
+    # Whether this (immutable) file holds an org, per org asked about; bounded.
+    held: dict[str, bool] = field(default_factory=dict)
     # Card etags seen in this (immutable) file, so a repeated revalidation needs no query; bounded.
     etags: dict[tuple[str, str, str], str] = field(default_factory=dict)
     # The same file opened with `OrgScope([org])`, per org asked for; closed with the version.
@@ -127,7 +130,7 @@ class SnapshotStore:
             info = dict(zip(names, row, strict=True)) if row else None
         except duckdb.CatalogException:
             info = None
-        version = SnapshotVersion(snapshot, info, fts_error, orgs=_org_ids(con))
+        version = SnapshotVersion(snapshot, info, fts_error, org_tables=_org_tables(con))
         # Every card's etag, loaded once per (immutable) file in the background: a first-time
         # revalidation is then answered like a repeated one, without DuckDB.
         version.users += 1
@@ -200,11 +203,28 @@ class SnapshotStore:
             return version, cursor
         raise SnapshotUnavailable("the snapshot kept being replaced while it was opened, retry shortly")
 
-    def current(self) -> SnapshotVersion:
-        """The current version, for what it knows without a query (its info and its orgs)."""
+    def holds(self, org_id: str) -> bool:
+        """Whether the current file has a row of `org_id` in any mart (asked once per org and file)."""
         version = self._checkout_version()
-        self._release_version(version)
-        return version
+        try:
+            held = version.held.get(org_id)
+            if held is None:
+                cursor = version.snapshot.cursor()
+                try:
+                    held = any(
+                        cursor.execute(
+                            f"select 1 from marts.{_ident(t)} where org_id = ? limit 1", [org_id]
+                        ).fetchone()
+                        for t in version.org_tables
+                    )
+                finally:
+                    cursor.close()
+                if len(version.held) >= HELD_CACHE_MAX:
+                    version.held.clear()
+                version.held[org_id] = held
+            return held
+        finally:
+            self._release_version(version)
 
     def _checkout_version(self) -> SnapshotVersion:
         identity = self._identity()
@@ -266,18 +286,18 @@ class SnapshotStore:
                 self._current = None
 
 
-def _org_ids(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
-    """Every org with a row in a mart that has an `org_id` column (system scope)."""
-    tables = con.execute(
-        "select distinct table_name from duckdb_columns() "
-        "where schema_name = 'marts' and column_name = 'org_id' and database_name = current_database()"
+def _org_tables(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The marts with an `org_id` column (system scope), smallest tables first and views last: an org
+    that is there is then usually found in a summary table; only an absent one is looked for in all."""
+    rows = con.execute(
+        """select c.table_name from duckdb_columns() as c
+           left join duckdb_tables() as t
+             on t.database_name = c.database_name and t.schema_name = c.schema_name
+            and t.table_name = c.table_name
+           where c.database_name = current_database() and c.schema_name = 'marts' and c.column_name = 'org_id'
+           order by t.table_name is null, coalesce(t.estimated_size, 0), c.table_name"""
     ).fetchall()
-    if not tables:
-        return frozenset()
-    union = " union ".join(
-        f"select org_id::varchar from marts.{_ident(name)} where org_id is not null" for (name,) in tables
-    )
-    return frozenset(row[0] for row in con.execute(union).fetchall())
+    return tuple(name for (name,) in rows)
 
 
 def _ident(name: str) -> str:

@@ -452,3 +452,14 @@ def test_a_503_tells_an_anonymous_caller_nothing_about_where_the_home_is(tmp_pat
         r = anonymous.get("/health")
         assert r.status_code == 503 and "retry shortly" in r.json()["detail"]
         assert "secret-place" not in r.text
+
+
+def test_an_org_with_rows_in_any_mart_is_served_and_one_with_none_is_not(tmp_path: Path):
+    publish(
+        tmp_path, panel=[*PANEL, _panel_row("hooli", 1, "p-1", "gavin", "low", "Hooli only in the panel")]
+    )
+    with admin_client(tmp_path) as client:
+        assert client.get("/orgs/hooli/today").json()["total"] == 1
+        assert client.get("/orgs/hooli/search", params={"q": "pricing"}).json()["hits"] == []
+        assert client.get("/orgs/hooli/cards/candidate/c1").json()["detail"].startswith("no memory card")
+        assert client.get("/orgs/piedpiper/today").json() == {"detail": "Not Found"}
