@@ -61,7 +61,7 @@ class OidcSettings:
         if parsed.scheme == "https":
             return self.jwks
         if parsed.scheme == "http":
-            if not _is_loopback(parsed.hostname or ""):
+            if not is_loopback(parsed.hostname or ""):
                 raise OidcConfigError(
                     f"the JWKS must come over https (http only from this machine): {self.jwks}"
                 )
@@ -90,7 +90,8 @@ def settings_from_options(
     return settings
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """localhost, or an address of this machine's loopback interface."""
     if host == "localhost":
         return True
     try:

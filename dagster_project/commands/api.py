@@ -29,7 +29,7 @@ def serve_api(
     import uvicorn
 
     from dagster_project.api import create_app
-    from dagster_project.api.oidc import OidcConfigError, settings_from_options
+    from dagster_project.api.oidc import OidcConfigError, is_loopback, settings_from_options
 
     try:
         oidc_settings = settings_from_options(
@@ -59,5 +59,11 @@ def serve_api(
     console.print(f"[bold]API[/bold]   http://{host}:{port}/docs   (snapshot: {served})")
     auth = "built-in tokens" + (f" and OIDC ({oidc_settings.issuer})" if oidc_settings else " only")
     console.print(f"[bold]Auth[/bold]  {auth}: `workstream users add` / `users token` print a token")
+    if not is_loopback(host):
+        # Bearer tokens are secrets: off this machine they need TLS, which uvicorn here does not add.
+        console.print(
+            f"[yellow]listening on {host}: tokens cross the network in clear text unless a TLS proxy "
+            "is in front[/yellow]"
+        )
     app_ = create_app(paths.home, snapshot=served if snapshot is not None else None, oidc=oidc_settings)
     uvicorn.run(app_, host=host, port=port, log_level="warning")

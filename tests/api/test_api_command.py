@@ -28,7 +28,7 @@ def test_the_api_binds_this_machine_only_and_starts_without_oidc(tmp_path: Path,
     (call,) = served
     assert call["host"] == "127.0.0.1"
     assert call["app"].state.authenticator.oidc is None
-    assert "built-in tokens only" in result.output
+    assert "built-in tokens only" in result.output and "TLS" not in result.output
 
 
 def test_the_api_binds_another_interface_only_when_told(tmp_path: Path, served):
@@ -36,6 +36,7 @@ def test_the_api_binds_another_interface_only_when_told(tmp_path: Path, served):
     result = CliRunner().invoke(cli, ["api", "--home", str(tmp_path), "--host", "0.0.0.0", "--port", "9001"])
     assert result.exit_code == 0, result.output
     assert served[0]["host"] == "0.0.0.0" and served[0]["port"] == 9001
+    assert "clear text unless a TLS proxy" in " ".join(result.output.split())
 
 
 def test_oidc_is_on_with_issuer_audience_and_key_set_together(tmp_path: Path, served):
