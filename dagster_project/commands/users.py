@@ -46,7 +46,10 @@ def _now():
 
 
 def _fail(message: str) -> typer.Exit:
-    _console().print(f"[red]{message}[/red]", soft_wrap=True, markup=True, highlight=False)
+    from rich.markup import escape
+
+    # The message can quote an email as typed: escaped, so `[` in it is text, not markup.
+    _console().print(f"[red]{escape(message)}[/red]", soft_wrap=True, highlight=False)
     return typer.Exit(2)
 
 

@@ -178,3 +178,10 @@ def test_users_remove_takes_a_grant_then_all_access_away(tmp_path: Path) -> None
     assert "no access" in _users(tmp_path, "list").stdout
     missing = _users(tmp_path, "remove", "--email", "ann@example.com", "--org", "initech")
     assert missing.exit_code == 2 and "no grant for initech" in missing.stderr
+
+
+def test_an_email_with_markup_brackets_is_quoted_as_text(tmp_path: Path) -> None:
+    _users(tmp_path, "add", "--email", "ann@example.com", "--role", "admin")
+    result = _users(tmp_path, "token", "--email", "a[/red]b@example.com")
+    assert result.exit_code == 2, result.output
+    assert "no user a[/red]b@example.com" in result.stderr
