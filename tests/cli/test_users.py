@@ -185,3 +185,14 @@ def test_an_email_with_markup_brackets_is_quoted_as_text(tmp_path: Path) -> None
     result = _users(tmp_path, "token", "--email", "a[/red]b@example.com")
     assert result.exit_code == 2, result.output
     assert "no user a[/red]b@example.com" in result.stderr
+
+
+def test_a_password_on_stdin_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", "users", "add", "--home", str(tmp_path),
+         "--email", "ann@example.com", "--role", "admin", "--password-stdin"],
+        input=b"\xff\xfepassword123\n", capture_output=True, env={**os.environ, ENV_NOW: NOW},
+        check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2 and b"UTF-8" in done.stderr and b"Traceback" not in done.stderr
+    assert done.stdout == b""
