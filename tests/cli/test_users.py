@@ -196,3 +196,21 @@ def test_a_password_on_stdin_that_is_not_utf8_is_refused(tmp_path: Path) -> None
     )  # fmt: skip
     assert done.returncode == 2 and b"UTF-8" in done.stderr and b"Traceback" not in done.stderr
     assert done.stdout == b""
+
+
+def test_users_list_says_which_tokens_expired_on_the_clock_and_json_holds_no_secret(
+    tmp_path, monkeypatch
+) -> None:
+    import json
+
+    added = _users(tmp_path, "add", "--email", "ann@example.com", "--role", "admin", "--expires-in", "1",
+                   "--password-stdin", stdin="a-long-password\n")  # fmt: skip
+    assert "active, expires 2026-11-29T12:00:00" in _users(tmp_path, "list").stdout
+    monkeypatch.setenv(ENV_NOW, "2026-11-29T12:00:00Z")
+    assert "expired 2026-11-29T12:00:00" in _users(tmp_path, "list").stdout
+    listed = _users(tmp_path, "list", "--json")
+    (user,) = json.loads(listed.stdout)
+    assert user["email"] == "ann@example.com" and user["is_admin"] and user["has_password"]
+    token = added.stdout.splitlines()[-1]
+    assert token.rsplit("_", 1)[1] not in listed.stdout and "argon2" not in listed.stdout
+    assert "a-long-password" not in listed.stdout
