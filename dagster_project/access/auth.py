@@ -157,6 +157,11 @@ def authenticate_password(home: Path, email: object, password: object, *, now: d
         email_text = None  # no user has it; its failures are still counted, under its hash
     email_key = digest(email_text or str(email)[:320].strip().lower())
     with transaction(home) as con:
+        # Failures that no longer count go, so emails tried once (a spray of guesses) do not pile up.
+        con.execute(
+            "delete from login_failures where last_failed_at < ? and (locked_until is null or locked_until < ?)",
+            (ts(now - timedelta(seconds=FAILURE_MEMORY_S)), ts(now)),
+        )
         failures, retry_after = _failures(con, email_key, now)
         user_id = None if email_text is None else user_id_for(con, email_text)
         row = con.execute("select password_hash from users where user_id = ?", (user_id,)).fetchone()
@@ -219,6 +224,11 @@ def start_session(home: Path, principal: Principal, *, now: datetime, ttl_s: int
         raise AccessError("a session lasts a positive number of seconds")
     session_id = secrets.token_urlsafe(32)
     with transaction(home) as con:
+        # Sessions that can no longer be used go (a browser closed without logging out leaves one).
+        con.execute(
+            "delete from sessions where expires_at <= ? or last_seen_at < ?",
+            (ts(now), ts(now - timedelta(seconds=SESSION_IDLE_S))),
+        )
         con.execute(
             "insert into sessions (session_key, user_id, via, created_at, last_seen_at, expires_at) "
             "values (?, ?, ?, ?, ?, ?)",

@@ -48,7 +48,9 @@ def check_password(password: object) -> str:
         or not (MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH)
         or not is_text(password)
     ):
-        raise AccessError(f"a password is {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+        raise AccessError(
+            f"a password is {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters of UTF-8 text"
+        )
     return password
 
 

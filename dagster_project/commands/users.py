@@ -16,7 +16,13 @@ from typing import Annotated
 
 import typer
 
-from dagster_project.commands.common import check_home, console
+
+def _console():
+    # Imported on use: cli.py loads this module for every command, and rich is slow to import.
+    from dagster_project.commands.common import console
+
+    return console
+
 
 app = typer.Typer(
     help="Users, their org grants and API tokens (whoever can read the home manages them).",
@@ -40,7 +46,10 @@ def _now():
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]{message}[/red]", soft_wrap=True, markup=True, highlight=False)
+    from rich.markup import escape
+
+    # The message can quote an email as typed: escaped, so `[` in it is text, not markup.
+    _console().print(f"[red]{escape(message)}[/red]", soft_wrap=True, highlight=False)
     return typer.Exit(2)
 
 
@@ -92,6 +101,8 @@ def add(
         password = _read_password()
         if not password:
             raise _fail("--password-stdin: no password on stdin")
+    from dagster_project.commands.common import check_home
+
     check_home(home)
     try:
         principal, token_id, token = add_user(
@@ -104,8 +115,8 @@ def add(
         if principal.is_admin
         else ", ".join(f"{o}: {r}" for o, r in principal.grants.items())
     )
-    console.print(f"{principal.email} ({principal.user_id}): {grants}", soft_wrap=True, markup=False)
-    console.print(
+    _console().print(f"{principal.email} ({principal.user_id}): {grants}", soft_wrap=True, markup=False)
+    _console().print(
         f"API token {token_id}{_expiry_note(expires_in)}; it is shown once, on the last line of stdout:",
         soft_wrap=True,
         markup=False,
@@ -127,7 +138,7 @@ def token(home: HomeOption, email: EmailOption, expires_in: ExpiresOption = None
         token_id, plaintext = issue_token(home, email, expires_in_days=expires_in, now=_now())
     except AccessError as exc:
         raise _fail(str(exc)) from exc
-    console.print(
+    _console().print(
         f"API token {token_id}{_expiry_note(expires_in)}; it is shown once, on the last line of stdout:",
         soft_wrap=True,
         markup=False,
@@ -148,7 +159,7 @@ def list_(
         print(json.dumps(users, indent=2))
         return
     if not users:
-        console.print(f"no users in {home}")
+        _console().print(f"no users in {home}")
         return
     now = _now()
     for user in users:
@@ -187,7 +198,7 @@ def revoke(
         count = revoke_tokens(home, email, token_id=token_id, now=_now())
     except AccessError as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"revoked {count} token{'s' if count != 1 else ''}", markup=False)
+    _console().print(f"revoked {count} token{'s' if count != 1 else ''}", markup=False)
 
 
 @app.command("remove")
@@ -211,7 +222,7 @@ def remove(
         removed = remove_access(home, email, org or (), now=_now())
     except AccessError as exc:
         raise _fail(str(exc)) from exc
-    console.print(
+    _console().print(
         f"removed: {', '.join(removed) or 'nothing (no access left)'}", soft_wrap=True, markup=False
     )
 
@@ -278,7 +289,7 @@ def demo(home: HomeOption) -> None:
     except AccessError as exc:
         raise _fail(str(exc)) from exc
     if not created:
-        console.print(
+        _console().print(
             f"the demo logins exist already in {home} ({DEMO_ADMIN} and one viewer per org); their "
             "passwords were shown when they were created. A new one: "
             f"`workstream users add --home {home} --email {DEMO_ADMIN} --role admin --password-stdin`",

@@ -157,3 +157,29 @@ def test_attempts_made_at_the_same_time_cannot_all_slip_through_the_wait(home, t
     monkeypatch.setattr(auth, "hasher", lambda: Concurrent())
     _fail(home, t0)
     assert len(checked) == auth.THROTTLE_AFTER
+
+
+def _rows(home, table: str) -> int:
+    import sqlite3
+
+    con = sqlite3.connect(home / "control.sqlite")
+    try:
+        return con.execute(f"select count(*) from {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_failures_that_no_longer_count_do_not_pile_up(home, t0, ann) -> None:
+    for n in range(5):
+        _fail(home, t0, f"guess{n}@example.com")
+    assert _rows(home, "login_failures") == 5
+    later = t0 + timedelta(seconds=auth.FAILURE_MEMORY_S + 1)
+    _fail(home, later, "another@example.com")
+    assert _rows(home, "login_failures") == 1
+
+
+def test_sessions_that_can_no_longer_be_used_do_not_pile_up(home, t0, ann) -> None:
+    for _ in range(3):
+        start_session(home, ann, now=t0)
+    start_session(home, ann, now=t0 + timedelta(seconds=auth.SESSION_IDLE_S + 1))
+    assert _rows(home, "sessions") == 1
