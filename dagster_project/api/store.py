@@ -10,7 +10,9 @@ stays readable, so in-flight requests finish on the version they started on.
 Each version opens the file with the system scope once (the snapshot's info, which orgs it holds, the card
 etags) and, for the org routes, once more per org asked for, with `OrgScope([org])`: a route reads
 through `cursor(org)`, where `marts` holds that org's rows only, so a query that forgot its
-`org_id` filter still cannot return another org's data. The caller checks the grant first.
+`org_id` filter still cannot return another org's data. The caller checks the grant first. Each org
+opening is a DuckDB instance of its own, so only the most recently used ones (`SCOPED_MAX`) stay open
+while idle.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,9 +44,19 @@ from dagster_project.serving.reader import (
 log = logging.getLogger(__name__)
 
 ETAG_CACHE_MAX = 200_000
+# Idle org openings kept per file, besides those in use (each is a DuckDB instance of a few MB).
+SCOPED_MAX = 16
 HELD_CACHE_MAX = 10_000
 # Backoff when opening a snapshot races its replacement; the whole budget stays under a second.
 OPEN_RETRY_DELAYS_S: tuple[float, ...] = reader.RETRY_DELAYS_S
+
+
+@dataclass(eq=False)
+class ScopedSnapshot:
+    """The version's file opened for one org, and how many cursors read it now."""
+
+    snapshot: OpenSnapshot
+    users: int = 0
 
 
 @dataclass(eq=False)
@@ -61,8 +74,9 @@ class SnapshotVersion:
     held: dict[str, bool] = field(default_factory=dict)
     # Card etags seen in this (immutable) file, so a repeated revalidation needs no query; bounded.
     etags: dict[tuple[str, str, str], str] = field(default_factory=dict)
-    # The same file opened with `OrgScope([org])`, per org asked for; closed with the version.
-    scoped: dict[str, OpenSnapshot] = field(default_factory=dict)
+    # The same file opened with `OrgScope([org])`, per org asked for, least recently used first; idle
+    # ones beyond SCOPED_MAX are closed, the rest with the version.
+    scoped: OrderedDict[str, ScopedSnapshot] = field(default_factory=OrderedDict)
     scoped_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -84,9 +98,16 @@ class SnapshotVersion:
 
     def close(self) -> None:
         for scoped in self.scoped.values():
-            scoped.close()
+            scoped.snapshot.close()
         self.scoped.clear()
         self.snapshot.close()
+
+    def evict_idle(self) -> None:
+        """Close the least recently used org openings nobody reads beyond SCOPED_MAX idle ones (call
+        with `scoped_lock` held)."""
+        idle = [org_id for org_id, entry in self.scoped.items() if entry.users == 0]
+        for org_id in idle[: max(0, len(idle) - SCOPED_MAX)]:
+            self.scoped.pop(org_id).snapshot.close()
 
 
 class SnapshotStore:
@@ -156,26 +177,35 @@ class SnapshotStore:
             version.close()
 
     def _scoped(self, version: SnapshotVersion, org_id: str) -> OpenSnapshot | None:
-        """The version's file opened for one org; None when the path holds another file by now."""
+        """The version's file opened for one org, counted as in use until `release`; None when the path
+        holds another file by now."""
         with version.scoped_lock:
-            scoped = version.scoped.get(org_id)
-            if scoped is not None:
-                return scoped
-            try:
-                scoped = reader.open_snapshot(self.path, OrgScope([org_id]), retry_delays=OPEN_RETRY_DELAYS_S)
-            except SnapshotMissing:
-                return None
-            except SnapshotUnavailable as exc:
-                log.warning("the snapshot %s could not be opened: %s", self.path, exc.__cause__ or exc)
-                raise SnapshotUnavailable("the snapshot could not be opened, retry shortly") from exc
-            if scoped.identity != version.identity:
-                scoped.close()
-                return None
-            # When fts cannot load, the version's fts_error already makes search answer 503.
-            with contextlib.suppress(Exception):
-                load_fts(scoped.con)
-            version.scoped[org_id] = scoped
-            return scoped
+            entry = version.scoped.get(org_id)
+            if entry is None:
+                scoped = self._open_scoped(version, org_id)
+                if scoped is None:
+                    return None
+                entry = version.scoped[org_id] = ScopedSnapshot(scoped)
+            entry.users += 1
+            version.scoped.move_to_end(org_id)
+            version.evict_idle()
+            return entry.snapshot
+
+    def _open_scoped(self, version: SnapshotVersion, org_id: str) -> OpenSnapshot | None:
+        try:
+            scoped = reader.open_snapshot(self.path, OrgScope([org_id]), retry_delays=OPEN_RETRY_DELAYS_S)
+        except SnapshotMissing:
+            return None
+        except SnapshotUnavailable as exc:
+            log.warning("the snapshot %s could not be opened: %s", self.path, exc.__cause__ or exc)
+            raise SnapshotUnavailable("the snapshot could not be opened, retry shortly") from exc
+        if scoped.identity != version.identity:
+            scoped.close()
+            return None
+        # When fts cannot load, the version's fts_error already makes search answer 503.
+        with contextlib.suppress(Exception):
+            load_fts(scoped.con)
+        return scoped
 
     def checkout(self, org_id: str | None = None) -> tuple[SnapshotVersion, duckdb.DuckDBPyConnection]:
         """The current version (opened or reopened as needed) and a new cursor on it, seeing only
@@ -198,6 +228,7 @@ class SnapshotStore:
             try:
                 cursor = snapshot.cursor()
             except BaseException:
+                self._release_scoped(version, org_id)
                 self._release_version(version)
                 raise
             return version, cursor
@@ -250,9 +281,22 @@ class SnapshotStore:
             return None
         return current
 
-    def release(self, version: SnapshotVersion, cursor: duckdb.DuckDBPyConnection) -> None:
+    def release(
+        self, version: SnapshotVersion, cursor: duckdb.DuckDBPyConnection, org_id: str | None = None
+    ) -> None:
+        """Give back what `checkout(org_id)` handed out."""
         cursor.close()
+        self._release_scoped(version, org_id)
         self._release_version(version)
+
+    def _release_scoped(self, version: SnapshotVersion, org_id: str | None) -> None:
+        if org_id is None:
+            return
+        with version.scoped_lock:
+            entry = version.scoped.get(org_id)
+            if entry is not None:
+                entry.users -= 1
+            version.evict_idle()
 
     def _release_version(self, version: SnapshotVersion) -> None:
         with self._lock:
@@ -277,7 +321,7 @@ class SnapshotStore:
             log.warning("the snapshot %s could not be read: %s", self.path, exc)
             raise SnapshotUnavailable("the snapshot could not be read, retry shortly") from exc
         finally:
-            self.release(version, cursor)
+            self.release(version, cursor, org_id)
 
     def close(self) -> None:
         with self._lock:

@@ -463,3 +463,25 @@ def test_an_org_with_rows_in_any_mart_is_served_and_one_with_none_is_not(tmp_pat
         assert client.get("/orgs/hooli/search", params={"q": "pricing"}).json()["hits"] == []
         assert client.get("/orgs/hooli/cards/candidate/c1").json()["detail"].startswith("no memory card")
         assert client.get("/orgs/piedpiper/today").json() == {"detail": "Not Found"}
+
+
+def test_only_the_most_recently_used_org_openings_stay_open_and_one_in_use_is_never_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from dagster_project.api import store as store_module
+
+    monkeypatch.setattr(store_module, "SCOPED_MAX", 1)
+    extra = [_panel_row(org, 1, "p-1", "o", "low", f"{org} deal") for org in ("hooli", "initech")]
+    publish(tmp_path, panel=[*PANEL, *extra])
+    with admin_client(tmp_path) as client:
+        store = client.app.state.store
+        held_version, held_cursor = store.checkout(A)  # a request of acme still reading
+        for org in (B, "hooli", "initech"):
+            assert client.get(f"/orgs/{org}/today").json()["total"] >= 1
+        version = store.fresh_version()
+        assert list(version.scoped) == [A, "initech"]  # acme in use, initech the latest
+        assert held_cursor.execute("select count(*) from marts.today_panel").fetchone()[0] == 5
+        store.release(held_version, held_cursor, A)
+        assert list(version.scoped) == ["initech"]
+        assert client.get(f"/orgs/{A}/today").json()["total"] == 5
+        assert list(version.scoped) == [A]
