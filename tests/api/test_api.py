@@ -485,3 +485,32 @@ def test_only_the_most_recently_used_org_openings_stay_open_and_one_in_use_is_ne
         assert list(version.scoped) == ["initech"]
         assert client.get(f"/orgs/{A}/today").json()["total"] == 5
         assert list(version.scoped) == [A]
+
+
+def test_concurrent_reads_of_many_orgs_each_see_their_own_org_while_openings_are_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dagster_project.api import store as store_module
+
+    monkeypatch.setattr(store_module, "SCOPED_MAX", 1)
+    orgs = [A, B, "hooli", "initech"]
+    publish(tmp_path, panel=[*PANEL, *(_panel_row(o, 1, "p-1", "o", "low", o) for o in orgs[2:])])
+    store = store_module.SnapshotStore(tmp_path / "serving.duckdb")
+
+    def read(i: int) -> tuple[str, set[str]]:
+        org = orgs[i % len(orgs)]
+        with store.cursor(org) as (cur, _version):
+            return org, {
+                r[0] for r in cur.execute("select distinct org_id from marts.today_panel").fetchall()
+            }
+
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(read, range(120)))
+        assert all(seen == {org} for org, seen in results)
+        version = store.fresh_version()
+        assert all(entry.users == 0 for entry in version.scoped.values()) and len(version.scoped) <= 1
+    finally:
+        store.close()
