@@ -65,6 +65,9 @@ class UnscopedRead(ValueError):
 def _scope(org: object) -> OrgScope:
     if not isinstance(org, str) or not org:
         raise UnscopedRead("the dashboard reads org data for one org: pass org=<org id>")
+    if not org.isprintable():
+        # No org id holds control characters (a NUL would also end the scope's SQL literal early).
+        raise UnscopedRead("not an org id: it holds control characters")
     return OrgScope([org])
 
 
