@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from dagster_project.commands.users import app as users_app
 from dagster_project.settings import parse_timestamp
 
 app = typer.Typer(help="Workstream: sales events in, validated, modelled and served.", no_args_is_help=True)
@@ -19,6 +20,7 @@ quarantine_app = typer.Typer(help="Work with quarantined input records.", no_arg
 app.add_typer(quarantine_app, name="quarantine")
 outbox_app = typer.Typer(help="Inspect dead letters and retry them after a fix.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(users_app, name="users")
 
 
 def _timestamp(value: str | None) -> str | None:
@@ -160,13 +162,20 @@ def quarantine_export(
     out: Annotated[
         Path, typer.Option("--out", help="JSON Lines file to write (fix it, drop it in the inbox).")
     ],
+    org: Annotated[
+        list[str] | None, typer.Option("--org", help="Only this org's records (repeatable).")
+    ] = None,
+    all_orgs: Annotated[
+        bool,
+        typer.Option("--all-orgs", help="Every org's records, and those whose org could not be read."),
+    ] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Only this reason code.")] = None,
 ) -> None:
     """Write quarantined records as JSON Lines to fix and drop back into the inbox; beside them, in
-    `<name>.reasons.tsv`, each line's reason, file and line."""
+    `<name>.reasons.tsv`, each line's reason, file and line. One of --org or --all-orgs is required."""
     from dagster_project.commands.quarantine import export
 
-    export(home, out, reason)
+    export(home, out, reason, orgs=org or [], all_orgs=all_orgs)
 
 
 @outbox_app.command("dead-letters")
