@@ -22,9 +22,9 @@ import math
 from pathlib import Path
 
 import streamlit as st
-from dagster_project.access import Principal
 
 from dagster_project import access
+from dagster_project.access import Principal
 from dagster_project.settings import default_clock
 from streamlit_app.lib import settings
 
