@@ -50,6 +50,7 @@ T = TypeVar("T")
 # Backoff between attempts, read at each call (tests shorten it); the reader's budget by default.
 RETRY_DELAYS_S: tuple[float, ...] = reader.RETRY_DELAYS_S
 
+_INFO_SQL = "SELECT snapshot_version, built_at, published_at, events FROM marts.snapshot_info LIMIT 1"
 _ORG_IDS_SQL = """
     SELECT org_id FROM marts.event_volume_daily WHERE org_id IS NOT NULL
     UNION
@@ -86,16 +87,19 @@ def run(path: Path | str, work: Callable[[duckdb.DuckDBPyConnection], T], *, org
 
 
 def snapshot_info(path: Path | str) -> dict[str, Any] | None:
-    """The snapshot's info row (`marts.snapshot_info`: which publish, as of when), None when it has none."""
-    with reader.connect(path, reader.SYSTEM, retry_delays=RETRY_DELAYS_S) as con:
-        info = reader.read_info(con)
-    if info is None:
+    """The snapshot's info row (`marts.snapshot_info`: which publish, as of when), None when it is empty.
+
+    A snapshot without the table raises SnapshotIncompatible, like any read of a missing table.
+    """
+    df = reader.fetch(path, _INFO_SQL, (), reader.SYSTEM, retry_delays=RETRY_DELAYS_S)
+    if df.is_empty():
         return None
+    row = df.row(0, named=True)
     return {
-        "version": info.snapshot_version,
-        "built_at": info.built_at,
-        "published_at": info.published_at,
-        "events": info.events,
+        "version": str(row["snapshot_version"]),
+        "built_at": row["built_at"],
+        "published_at": row["published_at"],
+        "events": int(row["events"] or 0),
     }
 
 

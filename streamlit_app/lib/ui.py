@@ -109,7 +109,7 @@ def page_context(title: str) -> PageContext:
     org_id = st.session_state.get(ORG_KEY)
     if not org_id:
         st.info(
-            "This snapshot holds none of your organisations yet: no events of theirs were accepted and no "
+            "This snapshot holds no organisations of yours yet: no events of theirs were accepted and no "
             "files of theirs ingested.",
             icon=":material/inbox:",
         )
