@@ -79,7 +79,10 @@ def add_org_copy(path: Path, source: str = ORG_B) -> None:
                 expr = text if kind == "VARCHAR" else f"CAST(CAST({text} AS JSON) AS {kind})"
                 renames.append(f'{expr} AS "{name}"')
             replace = f" REPLACE ({', '.join(renames)})" if renames else ""
-            con.execute(f'INSERT INTO marts."{table}" SELECT *{replace} FROM marts."{table}" WHERE org_id = ?', [source])
+            con.execute(
+                f'INSERT INTO marts."{table}" SELECT *{replace} FROM marts."{table}" WHERE org_id = ?',
+                [source],
+            )
         build_index(con)
 
 
