@@ -64,6 +64,7 @@ def _org_selector(snapshot: queries.Snapshot) -> bool:
     requested = st.query_params.get(ui.ORG_KEY)
     if requested is not None and requested not in orgs:
         st.session_state.pop(ui.ORG_KEY, None)
+        auth.record_denied(who, "org", requested)
         return False
     if not orgs:
         st.caption("No organisations of yours in this snapshot yet.")

@@ -18,6 +18,7 @@ AUDIT_ROWS = 500
 st.title("Access")
 who = auth.principal()
 if not who.is_admin:
+    auth.record_denied(who, "page:access")
     st.error("**Admins only.** Your account may not open this page.", icon=":material/block:")
     st.stop()
 

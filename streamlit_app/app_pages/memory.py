@@ -148,7 +148,7 @@ def _confirmation(snap: snapshot.Snapshot, org: str, pending: dict[str, Any]) ->
             now=now,
             org_id=org,
             target=str(event["event_id"]),
-            detail=f"{action} atom_id={event['payload']['atom_id']} file={written.name}",
+            detail={"event_name": action, "atom_id": event["payload"]["atom_id"], "file": written.name},
         )
     _requests().extend(
         view.request_records(

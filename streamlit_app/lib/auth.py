@@ -18,6 +18,7 @@ not tell which emails have an account; a lockout says how long to wait.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -148,3 +149,13 @@ def sign_out_button() -> None:
     if oidc_configured():
         st.logout()
     st.rerun()
+
+
+def record_denied(who: Principal, what: str, requested: str | None = None) -> None:
+    """Audit a refusal (`access.denied`): who, what was refused, and what was asked for only as a hash
+    prefix, since a URL can carry any text."""
+    target = what
+    if requested is not None:
+        target += f":sha256:{hashlib.sha256(requested.encode('utf-8', 'replace')).hexdigest()[:16]}"
+    home, now = settings.workstream_home(), default_clock().now()
+    access.audit(home, "access.denied", actor=who.user_id, now=now, target=target)

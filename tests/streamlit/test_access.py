@@ -7,6 +7,7 @@ a session is handed to the app (`conftest.sign_in`) where the form is not the po
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -195,6 +196,12 @@ def test_an_org_in_the_url_the_user_may_not_read_is_refused_the_same_way_as_a_mi
     assert not [s for s in at.sidebar.selectbox if s.key == "org"]
     text = _text(at)
     assert not [needle for needle in (ORG_A, ORG_B, *ORG_B_ONLY) if needle in text]
+    # Audited with the user's id; the requested text only as a hash prefix.
+    denied = _audit("access.denied")
+    assert denied and {r["actor"] for r in denied} == {at.session_state[auth.PRINCIPAL_KEY].user_id}
+    assert {r["target"] for r in denied} == {
+        f"org:sha256:{hashlib.sha256(requested.encode()).hexdigest()[:16]}"
+    }
 
     # The way back: the user's own org, chosen by them.
     at.main.button(key="org_refused_back").click().run()
@@ -308,3 +315,4 @@ def test_a_non_admin_opening_the_access_url_is_refused(snapshot_home: Path) -> N
     assert [e.value for e in viewer.main.error] == ["**Admins only.** Your account may not open this page."]
     assert not viewer.dataframe
     assert "root@example.test" not in _text(viewer)
+    assert [r["target"] for r in _audit("access.denied")] == ["page:access"]
