@@ -236,3 +236,5 @@ def test_a_one_org_viewer_signs_in_and_sees_only_their_org_in_chromium(
         finally:
             browser.close()
     assert (tmp_path / "overview.png").stat().st_size > 10_000
+    # The password typed into the form never reaches the server's log.
+    assert PASSWORD not in (tmp_path / "streamlit.log").read_text()
