@@ -90,7 +90,13 @@ def test_a_user_signs_in_with_email_and_password_and_sees_the_dashboard(snapshot
 
 @pytest.mark.parametrize(
     ("email", "password"),
-    [("vera@example.test", "wrong password"), ("nobody@acme.test", PASSWORD), ("not an email", "x")],
+    [
+        ("vera@example.test", "wrong password"),
+        ("nobody@example.test", PASSWORD),
+        ("not an email", "x"),
+        ("' OR '1'='1", "' OR '1'='1"),
+        ("v" * 10_000 + "@example.test", "p" * 100_000),
+    ],
 )
 def test_a_failed_sign_in_gives_one_generic_message_and_nothing_else(
     snapshot_home: Path, email: str, password: str
