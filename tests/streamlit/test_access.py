@@ -322,3 +322,20 @@ def test_a_non_admin_opening_the_access_url_is_refused(snapshot_home: Path) -> N
     assert not viewer.dataframe
     assert "root@example.test" not in _text(viewer)
     assert [r["target"] for r in _audit("access.denied")] == ["page:access"]
+
+
+def test_a_grant_withdrawn_during_a_session_takes_effect_on_the_next_click(snapshot_home: Path) -> None:
+    at = signed_in_app("vera@example.test", "viewer", (ORG_A, ORG_B))
+    # The selector writes the org into the URL in a browser; AppTest does not, so the URL is set here.
+    at.query_params["org"] = ORG_B
+    assert _metric(_ok(at.run()), "Events") == f"{expected(ORG_B).events:,}"
+
+    access.remove(settings.workstream_home(), "vera@example.test", (ORG_B,), now=default_clock().now())
+    _ok(at.run())
+    # The URL still names globex: refused, not replaced, and nothing of globex is left on screen.
+    assert [e.value for e in at.main.error][0].startswith("**This organisation cannot be shown.**")
+    assert not at.metric and not [needle for needle in (ORG_B, *ORG_B_ONLY) if needle in _text(at)]
+
+    access.remove(settings.workstream_home(), "vera@example.test", now=default_clock().now())
+    _ok(at.run())
+    assert [t.value for t in at.title] == ["Sign in to Workstream"]
