@@ -1,98 +1,38 @@
-"""Workstream dashboard router: page config, the shared sidebar (org and data freshness), navigation.
+"""Workstream dashboard router: page config, sign-in, the shared sidebar (org and data freshness), navigation.
 
 The app reads only the published snapshot `<home>/serving.duckdb` (see `lib/settings.py`), never the
 warehouse, so it cannot block a pipeline run. Run with `streamlit run streamlit_app/app.py`.
+
+Nothing renders before sign-in (`lib/auth.py`). The org selector lists only the orgs the signed-in user
+may read; an org in the URL (`?org=`) that they may not read, or that does not exist, is refused, never
+replaced by another one. The Access page is listed for admins only and refuses everyone else.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.lib import settings, ui
+from streamlit_app.lib import auth, navigation, settings, ui
 from streamlit_app.lib.queries import snapshot as queries
 
 st.set_page_config(page_title="Workstream", page_icon=":material/monitoring:", layout="wide")
 
+who = auth.require_login()
+
 page = st.navigation(
     {
-        "Work": [
+        section: [
             st.Page(
-                "app_pages/today.py",
-                title="Today",
-                icon=":material/today:",
-                url_path="today",
-            ),
-            st.Page(
-                "app_pages/owner_workload.py",
-                title="Owner workload",
-                icon=":material/group:",
-                url_path="owner-workload",
-            ),
-            st.Page(
-                "app_pages/sla_compliance.py",
-                title="SLA compliance",
-                icon=":material/timer:",
-                url_path="sla-compliance",
-            ),
-            st.Page(
-                "app_pages/memory.py",
-                title="Memory",
-                icon=":material/psychology:",
-                url_path="memory",
-            ),
-        ],
-        "Pipeline": [
-            st.Page(
-                "app_pages/overview.py",
-                title="Overview",
-                icon=":material/insights:",
-                default=True,  # served at "/"
-            ),
-            st.Page(
-                "app_pages/funnel_velocity.py",
-                title="Funnel velocity",
-                icon=":material/filter_alt:",
-                url_path="funnel-velocity",
-            ),
-            st.Page(
-                "app_pages/pipeline.py",
-                title="Pipeline",
-                icon=":material/account_tree:",
-                url_path="pipeline",
-            ),
-            st.Page(
-                "app_pages/pipeline_health.py",
-                title="Pipeline health",
-                icon=":material/monitor_heart:",
-                url_path="pipeline-health",
-            ),
-            st.Page(
-                "app_pages/win_loss.py",
-                title="Win/loss",
-                icon=":material/emoji_events:",
-                url_path="win-loss",
-            ),
-        ],
-        "Operations": [
-            st.Page(
-                "app_pages/data_quality.py",
-                title="Data quality",
-                icon=":material/rule:",
-                url_path="data-quality",
-            ),
-            st.Page(
-                "app_pages/quality_gates.py",
-                title="Quality gates",
-                icon=":material/verified:",
-                url_path="quality-gates",
-            ),
-            st.Page(
-                "app_pages/outbox_health.py",
-                title="Outbox health",
-                icon=":material/outbox:",
-                url_path="outbox-health",
-            ),
-        ],
+                spec.path,
+                title=spec.title,
+                icon=spec.icon,
+                url_path=spec.url_path,
+                default=spec.url_path is None,  # served at "/"
+                visibility=spec.visibility,
+            )
+            for spec in specs
+        ]
+        for section, specs in navigation.sections_for(who.is_admin).items()
     }
 )
 
@@ -116,32 +56,54 @@ def _time_travel() -> None:
     )
 
 
-def _sidebar() -> None:
-    _time_travel()
-    snapshot = queries.current_snapshot()
-    if snapshot is None:
-        st.caption("No snapshot published yet.")
-        return
-    orgs = queries.org_ids(snapshot.path, snapshot.version)
+def _org_selector(snapshot: queries.Snapshot) -> bool:
+    """The orgs the user may read in this snapshot. False when the URL asks for an org that is not one of
+    them (one answer for an org they may not read and one that does not exist: no org enumeration)."""
+    within = None if who.is_admin else tuple(sorted(who.grants))
+    orgs = queries.org_ids(snapshot.path, snapshot.version, within)
+    requested = st.query_params.get(ui.ORG_KEY)
+    if requested is not None and requested not in orgs:
+        st.session_state.pop(ui.ORG_KEY, None)
+        auth.record_denied(who, "org", requested)
+        return False
     if not orgs:
-        st.caption("No organisations in this snapshot yet.")
+        st.caption("No organisations of yours in this snapshot yet.")
         st.session_state.pop(ui.ORG_KEY, None)
     else:
         if st.session_state.get(ui.ORG_KEY) not in orgs:
             # A new snapshot may no longer hold the previously selected org.
             st.session_state.pop(ui.ORG_KEY, None)
         st.selectbox("Organisation", orgs, key=ui.ORG_KEY, bind="query-params")
+    return True
+
+
+def _sidebar() -> bool:
+    """The sidebar; False when the org asked for in the URL is refused (then no org is shown at all)."""
+    _time_travel()
+    snapshot = queries.current_snapshot()
+    if snapshot is None:
+        st.caption("No snapshot published yet.")
+        return True
+    if not _org_selector(snapshot):
+        return False
     st.caption(
         f"**Data as of** {ui.format_ts(snapshot.built_at)}  \n"
         f"Published {ui.format_ts(snapshot.published_at)}  \n"
         f"Snapshot `{snapshot.version}`"
     )
+    return True
 
 
 # One handler for the sidebar and the page: if the snapshot cannot be read, the page shows why.
 try:
     with st.sidebar:
-        _sidebar()
+        allowed = _sidebar()
+        st.divider()
+        st.caption(f"Signed in as **{ui.escape_markdown(who.email)}** ({auth.role_label(who)})")
+        auth.sign_out_button()
+    if not allowed:
+        ui.org_refused()
+        st.stop()
     chosen = queries.current_snapshot()
     if chosen is not None and chosen.past:
         ui.time_travel_banner(chosen)

@@ -9,6 +9,8 @@ Redact and correct never touch the snapshot: they drop `memory.redacted` / `memo
 into the inbox (`lib/governance.py`), after a confirmation that names every atom they act on. A redaction
 can take along the other atoms of the entity that hold the same text (one event per atom, one file). The
 request stays "pending" in this session until a published snapshot shows its effect, then reads "applied".
+Only the org's governors and admins see the form; the signed-in user is the events' actor, and each event
+is written to the access audit (`governance.requested`: ids only, never the memory's text).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any
 
 import streamlit as st
 
+from dagster_project import access
 from dagster_project.settings import default_clock
-from streamlit_app.lib import governance, settings, ui
+from streamlit_app.lib import auth, governance, settings, ui
 from streamlit_app.lib.queries import memory as queries
 from streamlit_app.lib.queries import snapshot
 from streamlit_app.lib.views import memory as view
@@ -106,6 +109,11 @@ def _confirmation(snap: snapshot.Snapshot, org: str, pending: dict[str, Any]) ->
     if not confirmed:
         return
     st.session_state.pop(CONFIRM_KEY, None)
+    who = auth.principal()
+    if not who.can_govern(org) or who.email != pending["actor"]:
+        # The grant was withdrawn, or another user signed in, since the request was made.
+        st.error("Your account may not request this. Nothing was written.", icon=":material/block:")
+        return
     states = queries.memory_atom_states(
         snap.path, snap.version, org, tuple(sorted({r.atom_id for r in refs}))
     )
@@ -132,6 +140,16 @@ def _confirmation(snap: snapshot.Snapshot, org: str, pending: dict[str, Any]) ->
     except (ValueError, OSError) as exc:
         st.error(f"The request could not be written: {exc}", icon=":material/error:")
         return
+    for event in events:
+        access.audit(
+            settings.workstream_home(),
+            "governance.requested",
+            actor=who.user_id,
+            now=now,
+            org_id=org,
+            target=str(event["event_id"]),
+            detail={"event_name": action, "atom_id": event["payload"]["atom_id"], "file": written.name},
+        )
     _requests().extend(
         view.request_records(
             events,
@@ -148,7 +166,7 @@ def _confirmation(snap: snapshot.Snapshot, org: str, pending: dict[str, Any]) ->
         f"{view.ACTION_LABELS[action]} request for {len(events)} atom(s) written to the inbox as `{written.name}`; "
         "it shows as pending until a snapshot reflects it."
     )
-    # A fresh form for the next request (the email is kept).
+    # A fresh form for the next request.
     for key in (f"memory_reason_{action}_{suffix}", f"memory_new_content_{suffix}", f"memory_also_{suffix}"):
         st.session_state.pop(key, None)
     # Rerun so the picker and the request list above already show the new request.
@@ -298,7 +316,14 @@ if query.strip():
 # on screen is still the one it was made for.
 
 st.subheader("Redact or correct")
-if timeline.is_empty():
+who = auth.principal()
+if not who.can_govern(org):
+    st.caption(
+        "Redactions and corrections are requested by the organisation's governors and admins; your account "
+        "may read its memory only."
+    )
+    st.session_state.pop(CONFIRM_KEY, None)
+elif timeline.is_empty():
     st.info("Pick an entity with live atoms to redact or correct one.", icon=":material/inbox:")
     st.session_state.pop(CONFIRM_KEY, None)
 else:
@@ -341,7 +366,7 @@ else:
             icon=":material/content_copy:",
         )
     with st.form(f"memory_form_{action}_{scope}_{atom_id}"):
-        actor = st.text_input("Your email", key="memory_actor", help="Recorded as the event's actor.")
+        st.caption(f"Requested by **{ui.escape_markdown(who.email)}** (you), recorded as the events' actor.")
         new_content = None
         also: list[str] = []
         if action == governance.CORRECTED:
@@ -392,7 +417,7 @@ else:
         pending = None
 
     if submitted:
-        problem = view.request_problem(actor, reason, action, new_content, atom["content"])
+        problem = view.request_problem(who.email, reason, action, new_content, atom["content"])
         if problem:
             st.session_state.pop(CONFIRM_KEY, None)
             pending = None
@@ -405,7 +430,7 @@ else:
                 "atom_id": atom_id,
                 "action": action,
                 "atoms": [view.atom_ref(row) for row in targets],
-                "actor": actor.strip(),
+                "actor": who.email,
                 "reason": reason.strip(),
                 "content": new_content.strip() if new_content is not None else None,
             }

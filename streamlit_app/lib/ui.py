@@ -2,7 +2,7 @@
 
 Pages start with `page_context(title)`: it renders the title and, when there is nothing to show,
 the matching empty state before stopping the page, so no page ever queries without a snapshot and
-an org.
+an org, nor for an org the signed-in user may not read.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from streamlit_app.lib import db, settings
+from streamlit_app.lib import auth, db, settings
 from streamlit_app.lib.queries import snapshot as queries
 
 # Session-state key of the org selector; also the URL query parameter (`?org=acme`).
@@ -80,8 +80,27 @@ def incompatible_message(detail: str) -> None:
     )
 
 
+# One refusal for an org the user may not read and one that does not exist, repeating nothing of the URL.
+ORG_REFUSED = (
+    "**This organisation cannot be shown.** It does not exist in this snapshot or your account has no "
+    "access to it. Nothing of any organisation is shown; choose one of yours in the sidebar."
+)
+
+
+def org_refused() -> None:
+    """Shown instead of any page when the URL asks for an org the user may not read, with a way back."""
+    st.error(ORG_REFUSED, icon=":material/block:")
+    if st.button("Show my organisations", key="org_refused_back"):
+        del st.query_params[ORG_KEY]
+        st.rerun()
+
+
 def page_context(title: str) -> PageContext:
-    """Render the title; return the snapshot and selected org, or show the empty state and stop."""
+    """Render the title; return the snapshot and selected org, or show the empty state and stop.
+
+    The org is checked against the signed-in user's grants here too, so a page never queries an org they
+    may not read whatever put it in the session.
+    """
     st.title(title)
     snapshot = queries.current_snapshot()
     if snapshot is None:
@@ -90,9 +109,13 @@ def page_context(title: str) -> PageContext:
     org_id = st.session_state.get(ORG_KEY)
     if not org_id:
         st.info(
-            "This snapshot holds no organisations yet: no events were accepted and no files ingested.",
+            "This snapshot holds no organisations of yours yet: no events of theirs were accepted and no "
+            "files of theirs ingested.",
             icon=":material/inbox:",
         )
+        st.stop()
+    if not auth.principal().can_read(org_id):
+        st.error(ORG_REFUSED, icon=":material/block:")
         st.stop()
     return PageContext(snapshot=snapshot, org_id=org_id)
 

@@ -2,11 +2,16 @@
 
 AppTest never runs the frontend, so only this catches a page whose charts fail to draw. Outside CI a
 missing Chromium skips the test; under CI (`CI` set) it fails, so the check cannot silently vanish.
+
+The user signs in through the form as a viewer of one org (globex) and walks every page through the
+sidebar, as a user would (a reload starts a new Streamlit session, which asks to sign in again): only
+globex's data is on screen, and a link to another org is refused.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,8 +24,12 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT
-from playwright.sync_api import expect, sync_playwright
-from snapshot_fixture import ORG_B, build_snapshot, expected
+from playwright.sync_api import Page, expect, sync_playwright
+from snapshot_fixture import ORG_A, ORG_A_ONLY, ORG_B, build_snapshot, expected
+
+from dagster_project import access
+from dagster_project.access.store import ENV_CHEAP_HASHES
+from dagster_project.settings import default_clock
 
 pytestmark = pytest.mark.browser
 
@@ -37,6 +46,8 @@ SERVER_START_TIMEOUT_S = 60
 # Generous: the first plotly.js load is slow on a busy 2-core runner (15 s seen).
 CHART_TIMEOUT_MS = 60_000
 CHART_SELECTOR = '[data-testid="stPlotlyChart"] .js-plotly-plot svg.main-svg'
+VIEWER = "viewer@globex.test"
+PASSWORD = "a long browser test password"
 
 
 @pytest.fixture
@@ -79,9 +90,14 @@ def server(chromium: str, tmp_path: Path) -> Iterator[str]:
     """
     home = tmp_path / "home"
     build_snapshot(home / "serving.duckdb")
+    env = {**os.environ, "WORKSTREAM_HOME": str(home), ENV_CHEAP_HASHES: "1"}
+    os.environ[ENV_CHEAP_HASHES] = "1"
+    try:
+        access.add_user(home, VIEWER, "viewer", (ORG_B,), password=PASSWORD, now=default_clock().now())
+    finally:
+        os.environ.pop(ENV_CHEAP_HASHES, None)
     port = _free_port()
     log = tmp_path / "streamlit.log"
-    env = {**os.environ, "WORKSTREAM_HOME": str(home)}
     cmd = [
         sys.executable,
         "-m",
@@ -112,7 +128,26 @@ def server(chromium: str, tmp_path: Path) -> Iterator[str]:
             proc.wait(timeout=10)
 
 
-def test_pages_render_plotly_charts_in_chromium(chromium: str, server: str, tmp_path: Path) -> None:
+def _sign_in(page: Page) -> None:
+    """Fill the sign-in form as the one-org viewer."""
+    expect(page.get_by_role("heading", name="Sign in to Workstream")).to_be_visible(timeout=CHART_TIMEOUT_MS)
+    page.get_by_role("textbox", name="Email").fill(VIEWER)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def _open(page: Page, title: str) -> None:
+    """Open a page from the sidebar navigation (its list may be folded behind "View N more")."""
+    more = page.get_by_role("button", name=re.compile(r"View \d+ more"))
+    if more.count():
+        more.first.click()
+    page.get_by_role("link", name=title, exact=True).click()
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=CHART_TIMEOUT_MS)
+
+
+def test_a_one_org_viewer_signs_in_and_sees_only_their_org_in_chromium(
+    chromium: str, server: str, tmp_path: Path
+) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -120,29 +155,27 @@ def test_pages_render_plotly_charts_in_chromium(chromium: str, server: str, tmp_
             page_errors: list[str] = []
             page.on("pageerror", lambda exc: page_errors.append(str(exc)))
 
+            # Nothing but the sign-in form until the viewer signs in.
             page.goto(server)
+            _sign_in(page)
             page.wait_for_selector(CHART_SELECTOR, timeout=CHART_TIMEOUT_MS)
             assert page.locator(CHART_SELECTOR).count() >= 1
             expect(page.get_by_text("Data as of", exact=False).first).to_be_visible()
+            expect(page.get_by_text(f"Organisation {ORG_B}", exact=False).first).to_be_visible()
             page.screenshot(path=str(tmp_path / "overview.png"))
 
             # Navigate through the sidebar like a user would.
-            page.get_by_role("link", name="Funnel velocity").click()
-            expect(page.get_by_role("heading", name="Funnel velocity")).to_be_visible(
-                timeout=CHART_TIMEOUT_MS
-            )
+            _open(page, "Funnel velocity")
             page.wait_for_selector(CHART_SELECTOR, timeout=CHART_TIMEOUT_MS)
             page.screenshot(path=str(tmp_path / "funnel_velocity.png"))
 
-            # A shared link with another org opens on that org's numbers.
-            page.goto(f"{server}/data-quality?org={ORG_B}")
-            expect(page.get_by_role("heading", name="Data quality")).to_be_visible(timeout=CHART_TIMEOUT_MS)
+            _open(page, "Data quality")
             page.wait_for_selector(CHART_SELECTOR, timeout=CHART_TIMEOUT_MS)
             accepted = page.locator('[data-testid="stMetric"]', has_text="Accepted")
             expect(accepted).to_contain_text(f"{expected(ORG_B).events:,}")
             page.screenshot(path=str(tmp_path / "data_quality.png"))
 
-            # The lifecycle, outbox and work pages, by URL; the chart pages must draw their charts,
+            # The lifecycle, outbox and work pages, from the sidebar; the chart pages must draw their charts,
             # the others show a text of their own.
             for path, heading, charted, marker in (
                 ("pipeline", "Pipeline", True, None),
@@ -155,10 +188,7 @@ def test_pages_render_plotly_charts_in_chromium(chromium: str, server: str, tmp_
                 ("pipeline-health", "Pipeline health", True, None),
                 ("memory", "Memory", False, "Key facts"),
             ):
-                page.goto(f"{server}/{path}?org={ORG_B}")
-                expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(
-                    timeout=CHART_TIMEOUT_MS
-                )
+                _open(page, heading)
                 if charted:
                     page.wait_for_selector(CHART_SELECTOR, timeout=CHART_TIMEOUT_MS)
                 if marker:
@@ -171,7 +201,7 @@ def test_pages_render_plotly_charts_in_chromium(chromium: str, server: str, tmp_
                 assert not page.locator('[data-testid="stException"]').count(), path
                 page.screenshot(path=str(tmp_path / f"{path}.png"))
             # The gate chart's dashed health line is drawn as a plotly shape.
-            page.goto(f"{server}/quality-gates?org={ORG_B}")
+            _open(page, "Quality gates")
             page.wait_for_selector(CHART_SELECTOR, timeout=CHART_TIMEOUT_MS)
             expect(page.locator('[data-testid="stPlotlyChart"] .shapelayer path').first).to_be_attached(
                 timeout=CHART_TIMEOUT_MS
@@ -179,15 +209,32 @@ def test_pages_render_plotly_charts_in_chromium(chromium: str, server: str, tmp_
             # Org B runs its own line (health.gate_pass_rate 0.6 in the fixture).
             expect(page.get_by_text("60% health line").first).to_be_visible()
             # So is the SLA chart's compliance line (org B: health.sla_breach_rate_pct 3).
-            page.goto(f"{server}/sla-compliance?org={ORG_B}")
+            _open(page, "SLA compliance")
             page.wait_for_selector(CHART_SELECTOR, timeout=CHART_TIMEOUT_MS)
             expect(page.locator('[data-testid="stPlotlyChart"] .shapelayer path').first).to_be_attached(
                 timeout=CHART_TIMEOUT_MS
             )
             expect(page.get_by_text("97% compliance (3% breach-rate health line)").first).to_be_visible()
 
+            # The viewer's only org is the one in the selector; the Access page is not in the navigation.
+            assert not page.get_by_role("link", name="Access").count()
+            body = page.locator("body").inner_text()
+            assert not [needle for needle in (ORG_A, *ORG_A_ONLY) if needle in body]
+
+            # A link to another org asks to sign in (a new session), then refuses and shows nothing of it.
+            page.goto(f"{server}/data-quality?org={ORG_A}")
+            _sign_in(page)
+            expect(page.get_by_text("This organisation cannot be shown", exact=False)).to_be_visible(
+                timeout=CHART_TIMEOUT_MS
+            )
+            assert not page.locator('[data-testid="stMetric"]').count()
+            assert not page.locator(CHART_SELECTOR).count()
+            page.screenshot(path=str(tmp_path / "refused.png"))
+
             assert not page.locator('[data-testid="stException"]').count()
             assert not page_errors, page_errors
         finally:
             browser.close()
     assert (tmp_path / "overview.png").stat().st_size > 10_000
+    # The password typed into the form never reaches the server's log.
+    assert PASSWORD not in (tmp_path / "streamlit.log").read_text()

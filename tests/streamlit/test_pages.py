@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import APP_PATH
+from conftest import FIXTURE_USER, signed_in_app
 from snapshot_fixture import (
     BUILT_AT,
     ORG_A,
@@ -61,8 +61,10 @@ PAGES = (OVERVIEW, FUNNEL, DATA_QUALITY, *NEW_PAGES)
 CHART_PAGES = tuple(p for p in PAGES if p not in (OUTBOX, TODAY, MEMORY))
 
 
-def _open(page: str = OVERVIEW, org: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+def _open(
+    page: str = OVERVIEW, org: str | None = None, user: str = FIXTURE_USER, role: str = "governor"
+) -> AppTest:
+    at = signed_in_app(user, role)
     at.run()
     if org is not None:
         at.sidebar.selectbox(key="org").set_value(org).run()
@@ -203,7 +205,7 @@ def test_org_selection_survives_page_switches(snapshot_home: Path) -> None:
 
 
 def test_org_can_be_chosen_by_url(snapshot_home: Path) -> None:
-    at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+    at = signed_in_app()
     at.query_params["org"] = ORG_B
     at.run()
     assert not at.exception
@@ -283,7 +285,7 @@ def test_unattributed_records_are_scoped_and_content_withheld_in_shared_files(sn
 
 def test_no_snapshot_shows_how_to_get_data_on_every_page(home: Path) -> None:
     for page in PAGES:
-        at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+        at = signed_in_app()
         at.run()
         if page != OVERVIEW:
             at.switch_page(page).run()
@@ -296,7 +298,7 @@ def test_no_snapshot_shows_how_to_get_data_on_every_page(home: Path) -> None:
 def test_snapshot_with_zero_events_shows_empty_states(home: Path) -> None:
     build_snapshot(home / "serving.duckdb", empty=True)
     for page in PAGES:
-        at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+        at = signed_in_app()
         at.run()
         if page != OVERVIEW:
             at.switch_page(page).run()
@@ -308,7 +310,7 @@ def test_snapshot_with_zero_events_shows_empty_states(home: Path) -> None:
 def test_a_new_publish_is_picked_up_despite_the_cache(home: Path) -> None:
     snapshot = home / "serving.duckdb"
     build_snapshot(snapshot, version="v1")
-    at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+    at = signed_in_app()
     at.run()
     assert _metric(at, "Events") == f"{expected(ORG_A).events:,}"
 
@@ -339,7 +341,7 @@ def test_org_whose_every_record_was_quarantined(snapshot_home: Path) -> None:
             "('h-ini', 'initech.csv', 2, 'naive_timestamp', 'no offset', 'y', 'initech', 'i-2', ?)",
             [BUILT_AT, BUILT_AT],
         )
-    at = _open(OVERVIEW, "initech")
+    at = _open(OVERVIEW, "initech", user="root@example.test", role="admin")  # an admin reads every org
     assert any("No accepted events" in i.value for i in at.info)
     at.switch_page(FUNNEL).run()
     assert not at.exception
@@ -395,7 +397,7 @@ def test_snapshot_missing_a_table_explains_instead_of_crashing(snapshot_home: Pa
     # Tables every page reads: check every page. Others: their readers and one page that must not care.
     pages = PAGES if readers is None else (*readers, OVERVIEW)
     for page in pages:
-        at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+        at = signed_in_app()
         at.run()
         if page != OVERVIEW:
             at.switch_page(page).run()
@@ -405,14 +407,17 @@ def test_snapshot_missing_a_table_explains_instead_of_crashing(snapshot_home: Pa
         assert bool(errors) is affected, page
 
 
-def test_unknown_or_hostile_org_in_url_falls_back_to_a_real_org(snapshot_home: Path) -> None:
-    for value in ("nope", "globex' OR '1'='1"):
-        at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+def test_unknown_or_hostile_org_in_url_is_refused_never_replaced_by_a_real_org(snapshot_home: Path) -> None:
+    for value in ("nope", "globex' OR '1'='1", "../acme", "x" * 5_000):
+        at = signed_in_app()
         at.query_params["org"] = value
         at.run()
         assert not at.exception
-        assert at.sidebar.selectbox(key="org").value == ORG_A
-        assert _metric(at, "Events") == f"{expected(ORG_A).events:,}"
+        assert any("This organisation cannot be shown" in e.value for e in at.main.error)
+        assert not [s for s in at.sidebar.selectbox if s.key == "org"]
+        assert not at.metric
+        text = _rendered_text(at)
+        assert ORG_A not in text and ORG_B not in text
 
 
 # ------------------------------------------------------------------------------ lifecycle and outbox
@@ -644,7 +649,7 @@ def test_outbox_health_numbers_dead_letters_and_retry_hint(snapshot_home: Path) 
 
 @pytest.mark.parametrize("page", NEW_PAGES)
 def test_new_pages_by_url(snapshot_home: Path, page: str) -> None:
-    at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+    at = signed_in_app()
     at.query_params["org"] = ORG_B
     at.run()
     at.switch_page(page).run()
@@ -868,7 +873,7 @@ def _newest_first(atoms: list[dict]) -> list[str]:
 def _submit_governance(
     at: AppTest, atom_id: str, action: str, *, confirm: bool = True, **fields: str
 ) -> None:
-    """Pick an atom and an action, fill the form (`actor`, `reason`, `content`), submit it and confirm."""
+    """Pick an atom and an action, fill the form (`reason`, `content`), submit it and confirm."""
     _widget(at.main.selectbox, "Atom").set_value(atom_id).run()
     _widget(at.main.radio, "Action").set_value(action).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -878,7 +883,6 @@ def _submit_governance(
 
 
 def _fill_governance_form(at: AppTest, action: str, **fields: str) -> None:
-    _widget(at.main.text_input, "Your email").input(fields.get("actor", ""))
     _widget(at.main.text_area, "Reason").input(fields.get("reason", ""))
     if "content" in fields:
         _widget(at.main.text_area, "New content").input(fields["content"])
@@ -998,10 +1002,8 @@ def test_memory_never_shows_another_org_on_any_card(snapshot_home: Path, org: st
 def test_memory_redact_writes_one_inbox_file_and_shows_pending_until_applied(
     snapshot_home: Path, inbox: Path
 ) -> None:
-    at = _open(MEMORY, ORG_A)
-    _submit_governance(
-        at, "m-a2", "memory.redacted", actor="alice@acme", reason="Board member's private data"
-    )
+    at = _open(MEMORY, ORG_A, user="alice@acme")
+    _submit_governance(at, "m-a2", "memory.redacted", reason="Board member's private data")
 
     (written,) = sorted(inbox.iterdir())
     assert written.name.startswith("governance-") and written.suffix == ".jsonl"
@@ -1025,9 +1027,10 @@ def test_memory_redact_writes_one_inbox_file_and_shows_pending_until_applied(
     assert requests["content"].tolist() == ["—"]
     picker = _widget(at.main.selectbox, "Atom")
     assert picker.options[picker.index].endswith("· request pending")
-    # A fresh form for the next request; the email is kept.
+    # A fresh form for the next request; the actor is the signed-in user, not a typed email.
     assert _widget(at.main.text_area, "Reason").value == ""
-    assert _widget(at.main.text_input, "Your email").value == "alice@acme"
+    assert not [w for w in at.main.text_input if w.label == "Your email"]
+    assert any("Requested by **alice@acme** (you)" in c.value for c in at.main.caption)
     _assert_no_missing_cells(at)
 
     # The next publish no longer holds the atom: the request reads "applied".
@@ -1054,7 +1057,6 @@ def test_memory_correct_is_pending_until_the_new_content_is_published(
         at,
         "m-a1",
         "memory.corrected",
-        actor="bob@acme",
         reason="Wrong plan recorded",
         content="Chose the single-phase plan",
     )
@@ -1084,12 +1086,11 @@ def test_memory_correct_is_pending_until_the_new_content_is_published(
 @pytest.mark.parametrize(
     ("fields", "problem"),
     [
-        ({"actor": "alice@acme", "reason": "  "}, "a reason"),
-        ({"actor": "", "reason": "Private data"}, "your email"),
-        ({"actor": "not-an-email", "reason": "Private data"}, "your email"),
+        ({"reason": "  "}, "a reason"),
+        ({"reason": "\n\t "}, "a reason"),
     ],
 )
-def test_memory_request_without_reason_or_email_writes_nothing(
+def test_memory_request_without_reason_writes_nothing(
     snapshot_home: Path, inbox: Path, fields: dict, problem: str
 ) -> None:
     at = _open(MEMORY, ORG_A)
@@ -1133,7 +1134,7 @@ def test_the_governance_form_only_acts_on_the_atom_on_screen_across_entity_switc
     at = _open(MEMORY, ORG_A)
     # On the client's roll-up, pick the candidate's decision and ask to redact it: nothing is written yet,
     # and the confirmation names the entity, the atom type, the atom and the first words of its content.
-    _submit_governance(at, "m-a1", "memory.redacted", confirm=False, actor="alice@acme", reason="Private")
+    _submit_governance(at, "m-a1", "memory.redacted", confirm=False, reason="Private")
     assert _atom_picker_matches_the_screen(at) == "m-a1"
     confirmation = _confirmation_text(at)
     assert "Redact the decision atom m-a1 of candidate cand-a1" in confirmation
@@ -1153,7 +1154,7 @@ def test_the_governance_form_only_acts_on_the_atom_on_screen_across_entity_switc
     _pick_memory_entity(at, "candidate", "cand-a1")
     picked = _atom_picker_matches_the_screen(at)
     _widget(at.main.radio, "Action").set_value("memory.redacted").run()
-    _fill_governance_form(at, "memory.redacted", actor="alice@acme", reason="Private")
+    _fill_governance_form(at, "memory.redacted", reason="Private")
     shown = _frame(at, "relevance").set_index("atom_id").loc[picked]
     assert f"Redact the {shown['atom_type']} atom {picked} of candidate cand-a1" in _confirmation_text(at)
     _confirm_governance(at, "memory.redacted")
@@ -1177,7 +1178,7 @@ def test_two_atoms_that_look_alike_are_two_choices_and_the_chosen_one_is_acted_o
     _widget(at.main.selectbox, "Atom").set_value("m-a2").run()
     # The twin holds the same text: offered, and left out here.
     _widget(at.main.multiselect, "Also redact the same text in").set_value([])
-    _fill_governance_form(at, "memory.redacted", actor="alice@acme", reason="Private")
+    _fill_governance_form(at, "memory.redacted", reason="Private")
     assert "m-a2-twin" not in _confirmation_text(at)
     _confirm_governance(at, "memory.redacted")
     assert [e["payload"]["atom_id"] for e in _written_events(inbox)] == ["m-a2"]
@@ -1213,7 +1214,7 @@ def test_the_same_text_in_several_atoms_of_an_entity_is_shown_and_erased_in_one_
 
     # On the client's roll-up the pursuit's copy belongs to the record on screen too.
     _pick_memory_entity(at, "client", "cli-a1")
-    _submit_governance(at, "m-a2", "memory.redacted", confirm=False, actor="alice@acme", reason="Private")
+    _submit_governance(at, "m-a2", "memory.redacted", confirm=False, reason="Private")
     assert sorted(_widget(at.main.multiselect, "Also redact the same text in").value) == [
         "m-a2-note",
         "m-p-copy",
@@ -1239,7 +1240,7 @@ def test_the_same_text_in_several_atoms_of_an_entity_is_shown_and_erased_in_one_
     assert len({e["event_id"] for e in events}) == 3
     assert {e["event_name"] for e in events} == {"memory.redacted"}
     assert {(e["org_id"], e["actor"], e["payload"]["reason"]) for e in events} == {
-        (ORG_A, "alice@acme", "Private")
+        (ORG_A, FIXTURE_USER, "Private")
     }
     requests = _frame(at, "status")
     assert sorted(requests["atom_id"]) == ["m-a2", "m-a2-note", "m-p-copy"]
@@ -1255,7 +1256,6 @@ def test_a_cancelled_request_writes_nothing_and_a_correction_names_its_new_conte
         "m-a4",
         "memory.corrected",
         confirm=False,
-        actor="bob@acme",
         reason="Typo",
         content="Prefers fixed fees",
     )
@@ -1271,7 +1271,7 @@ def test_a_confirmation_for_an_atom_that_changed_meanwhile_writes_nothing(
     snapshot_home: Path, inbox: Path
 ) -> None:
     at = _open(MEMORY, ORG_A)
-    _submit_governance(at, "m-a2", "memory.redacted", confirm=False, actor="alice@acme", reason="Private")
+    _submit_governance(at, "m-a2", "memory.redacted", confirm=False, reason="Private")
     _publish_change(
         snapshot_home / "serving.duckdb",
         "UPDATE marts.memory_atoms SET content = 'Rewritten', version = version + 1 WHERE org_id = ? AND atom_id = ?",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import APP_PATH
+from conftest import signed_in_app
 from snapshot_fixture import ORG_A, build_snapshot, expected
 from streamlit.testing.v1 import AppTest
 
@@ -37,7 +37,7 @@ def past_home(snapshot_home: Path) -> Path:
 
 
 def _app(**query: str) -> AppTest:
-    at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+    at = signed_in_app()
     for key, value in query.items():
         at.query_params[key] = value
     at.run()

@@ -21,6 +21,7 @@ def gate_pass_rates(path: str, version: str, org_id: str) -> pl.DataFrame:
         ORDER BY coalesce(list_position(['pink', 'red'], gate), 99), gate
         """,
         [org_id],
+        org=org_id,
     )
 
 
@@ -37,4 +38,5 @@ def gate_rejections(path: str, version: str, org_id: str, limit: int = EXAMPLE_R
         LIMIT ?
         """,
         [org_id, limit],
+        org=org_id,
     )

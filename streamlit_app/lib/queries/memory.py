@@ -48,6 +48,7 @@ def memory_entities(path: str, version: str, org_id: str) -> pl.DataFrame:
         ORDER BY coalesce(list_position(?::VARCHAR[], m.entity_type), 99), m.entity_type, m.entity_id
         """,
         [org_id, org_id, list(MEMORY_ENTITY_TYPES)],
+        org=org_id,
     )
 
 
@@ -72,6 +73,7 @@ def memory_card(
         LIMIT 1
         """,
         [org_id, entity_type, entity_id],
+        org=org_id,
     )
     if df.is_empty():
         return None
@@ -96,6 +98,7 @@ def memory_timeline(
         LIMIT ?
         """,
         [org_id, entity_type, entity_id, entity_type, entity_id, limit],
+        org=org_id,
     )
 
 
@@ -118,6 +121,7 @@ def memory_same_text(
         ORDER BY occurred_at DESC, atom_id
         """,
         [org_id, entity_type, entity_id, entity_type, entity_id],
+        org=org_id,
     )
     needle = governance.normalised_text(text)
     if not needle or atoms.is_empty():
@@ -143,6 +147,7 @@ def memory_atom_states(path: str, version: str, org_id: str, atom_ids: tuple[str
         WHERE org_id = ? AND list_contains(?::VARCHAR[], atom_id)
         """,
         [org_id, list(atom_ids)],
+        org=org_id,
     )
     return {
         row["atom_id"]: {"version": row["version"], "content": row["content"]}
@@ -181,7 +186,7 @@ def memory_search(
             limit=limit,
         )
 
-    hits = db.run(path, run)
+    hits = db.run(path, run, org=org_id)
     rows = [
         {
             "atom_id": h.atom_id,

@@ -23,6 +23,7 @@ def outbox_health(path: str, version: str, org_id: str) -> dict[str, Any] | None
         LIMIT 1
         """,
         [org_id],
+        org=org_id,
     )
     return df.row(0, named=True) if df.height else None
 
@@ -40,4 +41,5 @@ def dead_letters(path: str, version: str, org_id: str, limit: int = EXAMPLE_ROWS
         LIMIT ?
         """,
         [org_id, limit],
+        org=org_id,
     )

@@ -31,6 +31,7 @@ def volume_options(path: str, version: str, org_id: str) -> dict[str, Any]:
         WHERE org_id = ?
         """,
         [org_id],
+        org=org_id,
     ).row(0, named=True)
     names = db.fetch(
         path,
@@ -40,6 +41,7 @@ def volume_options(path: str, version: str, org_id: str) -> dict[str, Any]:
         ORDER BY event_name
         """,
         [org_id],
+        org=org_id,
     )
     return {
         "first_date": bounds["first_date"],
@@ -75,6 +77,7 @@ def volume_kpis(
           AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], event_name))
         """,
         [org_id, start, end, list(event_names), list(event_names)],
+        org=org_id,
     ).row(0, named=True)
     return dict(row)
 
@@ -105,6 +108,7 @@ def volume_over_time(
         ORDER BY period, entity_type
         """,
         [grain, org_id, start, end, list(event_names), list(event_names)],
+        org=org_id,
     )
 
 
@@ -136,6 +140,7 @@ def volume_by_event_name(
         ORDER BY events DESC, event_name
         """,
         [org_id, start, end, list(event_names), list(event_names)],
+        org=org_id,
     )
 
 
@@ -157,6 +162,7 @@ def ledger_totals(path: str, version: str, org_id: str) -> dict[str, int]:
         WHERE org_id = ?
         """,
         [org_id],
+        org=org_id,
     ).row(0, named=True)
     return {k: int(v) for k, v in row.items()}
 
@@ -185,6 +191,7 @@ def ingest_ledger(path: str, version: str, org_id: str) -> pl.DataFrame:
         ORDER BY l.ingested_at DESC NULLS LAST, o.file
         """,
         [org_id],
+        org=org_id,
     )
 
 
@@ -201,6 +208,7 @@ def quarantine_by_reason(path: str, version: str, org_id: str) -> pl.DataFrame:
         ORDER BY records DESC, reason
         """,
         [org_id],
+        org=org_id,
     )
 
 
@@ -223,6 +231,7 @@ def quarantine_examples(
         LIMIT ?
         """,
         [RAW_PREVIEW_CHARS, RAW_PREVIEW_CHARS, org_id, reason, limit],
+        org=org_id,
     )
 
 
@@ -244,7 +253,7 @@ def unattributed_files(path: str, version: str, org_id: str) -> pl.DataFrame:
     `other_orgs` counts the other tenants in the same file; when it is non-zero the records' content is
     withheld by `unattributed_examples` because it may belong to one of them.
     """
-    return db.fetch(
+    return db.fetch_unattributed(
         path,
         """
         WITH file_orgs AS ("""
@@ -257,6 +266,7 @@ def unattributed_files(path: str, version: str, org_id: str) -> pl.DataFrame:
         ORDER BY u.file
         """,
         [org_id, org_id],
+        org=org_id,
     )
 
 
@@ -267,7 +277,7 @@ def unattributed_examples(path: str, version: str, org_id: str, limit: int = EXA
     Detail and raw text are shown only when the file holds no other org's records; otherwise both
     read `WITHHELD`.
     """
-    return db.fetch(
+    return db.fetch_unattributed(
         path,
         """
         WITH file_orgs AS ("""
@@ -288,4 +298,5 @@ def unattributed_examples(path: str, version: str, org_id: str, limit: int = EXA
         LIMIT ?
         """,
         [org_id, org_id, WITHHELD, WITHHELD, RAW_PREVIEW_CHARS, RAW_PREVIEW_CHARS, limit],
+        org=org_id,
     )

@@ -66,6 +66,7 @@ def pipeline_options(path: str, version: str, org_id: str) -> dict[str, Any]:
         FROM ({_ENTITIES_SQL})
         """,
         [UNASSIGNED, org_id, org_id, org_id, org_id],
+        org=org_id,
     )
     owners = sorted(set(df.get_column("owner").to_list()), key=lambda o: (o == UNASSIGNED, o))
     states: dict[str, list[str]] = {}
@@ -115,6 +116,7 @@ def pipeline_counts(
             list(STATE_ORDER),
             UNASSIGNED,
         ],
+        org=org_id,
     )
 
 
@@ -139,6 +141,7 @@ def pipeline_entities(
         LIMIT ?
         """,
         [org_id, org_id, org_id, org_id, *_filter_params(entity_types, owners, states), limit],
+        org=org_id,
     )
 
 
@@ -194,6 +197,7 @@ def entity_timeline(path: str, version: str, org_id: str, entity_type: str, enti
         ORDER BY occurred_at, ids.event_id
         """,
         [org_id, entity_type, entity_id] * 3,
+        org=org_id,
     )
 
 
@@ -213,6 +217,7 @@ def funnel_velocity(path: str, version: str, org_id: str) -> pl.DataFrame:
         ORDER BY pair_order, from_stage, to_stage
         """,
         [org_id],
+        org=org_id,
     )
 
 
@@ -231,6 +236,7 @@ def pipeline_health(path: str, version: str, org_id: str) -> pl.DataFrame:
         ORDER BY stage_order, stage
         """,
         [org_id],
+        org=org_id,
     )
 
 
@@ -246,6 +252,7 @@ def win_rate_monthly(path: str, version: str, org_id: str) -> pl.DataFrame:
         ORDER BY month_start
         """,
         [org_id],
+        org=org_id,
     )
 
 
@@ -268,4 +275,5 @@ def win_loss(path: str, version: str, org_id: str) -> pl.DataFrame:
                  pursuits DESC, reason_code = 'missing', reason_code
         """,
         [org_id],
+        org=org_id,
     )

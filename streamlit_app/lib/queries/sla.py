@@ -26,6 +26,7 @@ def sla_compliance_summary(path: str, version: str, org_id: str) -> pl.DataFrame
         ORDER BY {_SLA_METRIC_ORDER}
         """,
         [org_id],
+        org=org_id,
     )
 
 
@@ -41,6 +42,7 @@ def sla_compliance_weekly(path: str, version: str, org_id: str) -> pl.DataFrame:
         ORDER BY week_start, {_SLA_METRIC_ORDER}
         """,
         [org_id],
+        org=org_id,
     )
 
 
@@ -57,6 +59,7 @@ def sla_open_breaches(path: str, version: str, org_id: str, limit: int = TODAY_R
         LIMIT ?
         """,
         [org_id, limit],
+        org=org_id,
     )
 
 
@@ -80,4 +83,5 @@ def recent_alerts(
         LIMIT ?
         """,
         [org_id, limit],
+        org=org_id,
     )

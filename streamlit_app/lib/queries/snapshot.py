@@ -47,19 +47,10 @@ class Snapshot:
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def _snapshot_info(path: str, file_token: str) -> dict[str, Any]:
     # `file_token` is only part of the cache key: a replaced file gets a new token, hence a fresh read.
-    df = db.fetch(
-        path,
-        "SELECT snapshot_version, built_at, published_at, events FROM marts.snapshot_info LIMIT 1",
-    )
-    if df.is_empty():
+    info = db.snapshot_info(path)
+    if info is None:
         return {"version": f"file:{file_token}", "built_at": None, "published_at": None, "events": 0}
-    row = df.row(0, named=True)
-    return {
-        "version": str(row["snapshot_version"]),
-        "built_at": row["built_at"],
-        "published_at": row["published_at"],
-        "events": int(row["events"] or 0),
-    }
+    return info
 
 
 # Session-state key (and URL query parameter) of the sidebar's time travel: `LIVE` or a past file's name.
@@ -97,15 +88,7 @@ def current_snapshot() -> Snapshot | None:
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def org_ids(path: str, version: str) -> list[str]:
-    """Every org with events or ingested files in the snapshot (the only cross-org question)."""
-    df = db.fetch(
-        path,
-        """
-        SELECT org_id FROM marts.event_volume_daily WHERE org_id IS NOT NULL
-        UNION
-        SELECT org_id FROM marts.ingest_ledger_by_org WHERE org_id IS NOT NULL
-        ORDER BY org_id
-        """,
-    )
-    return df.get_column("org_id").to_list()
+def org_ids(path: str, version: str, within: tuple[str, ...] | None) -> list[str]:
+    """The orgs with events or ingested files in the snapshot, among `within` (a user's granted orgs, read
+    through their scope); every org when `within` is None, for an admin."""
+    return db.org_ids(path, within)

@@ -47,6 +47,7 @@ def today_options(path: str, version: str, org_id: str) -> dict[str, list[str]]:
         SELECT 'tag', unnest(tags) FROM marts.today_panel WHERE org_id = ?
         """,
         [org_id, UNASSIGNED, org_id, org_id, org_id],
+        org=org_id,
     )
 
     def values(kind: str) -> set[str]:
@@ -86,6 +87,7 @@ def today_summary(
         WHERE org_id = ? AND {_TODAY_FILTERS}
         """,
         [org_id, *_today_params(item_types, owners, tiers, tags)],
+        org=org_id,
     ).row(0, named=True)
     return {k: int(v) for k, v in row.items()}
 
@@ -114,6 +116,7 @@ def today_items(
         LIMIT ?
         """,
         [org_id, *_today_params(item_types, owners, tiers, tags), limit],
+        org=org_id,
     )
 
 
@@ -130,4 +133,5 @@ def owner_workload(path: str, version: str, org_id: str) -> pl.DataFrame:
         ORDER BY total_items DESC, owner
         """,
         [org_id],
+        org=org_id,
     )

@@ -1,0 +1,60 @@
+"""Access (admins only): the users, their grants, their tokens (ids and dates, never a secret) and the
+audit trail of the access store. Changes are made with `workstream users …` on the machine that holds the
+home; this page only reads.
+
+Non-admins do not see it in the navigation, and opening its URL shows a refusal and nothing else.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dagster_project import access
+from streamlit_app.lib import auth, settings, ui
+from streamlit_app.lib.views import access as view
+
+AUDIT_ROWS = 500
+
+st.title("Access")
+who = auth.principal()
+if not who.is_admin:
+    auth.record_denied(who, "page:access")
+    st.error("**Admins only.** Your account may not open this page.", icon=":material/block:")
+    st.stop()
+
+home = settings.workstream_home()
+users = access.list_users(home)
+st.caption(
+    f"{len(users)} user(s) in `{ui.escape_markdown(str(home))}`. Add, grant and revoke with "
+    "`workstream users add|token|revoke --home DIR`; this page only reads."
+)
+
+st.subheader("Users and grants")
+st.dataframe(
+    ui.for_display(view.users_table(users)),
+    width="stretch",
+    hide_index=True,
+    placeholder=ui.MISSING,
+    column_config={
+        "email": st.column_config.TextColumn("Email"),
+        "user_id": st.column_config.TextColumn("User id"),
+        "role": st.column_config.TextColumn("Role"),
+        "grants": st.column_config.TextColumn("Grants", help="org: role; admins read every org."),
+        "password": st.column_config.TextColumn("Password"),
+        "active_tokens": st.column_config.NumberColumn("Active tokens", help="Tokens not revoked."),
+        "created_at": st.column_config.TextColumn("Created (UTC)"),
+    },
+)
+
+st.subheader("API tokens")
+st.caption("Token ids and dates only: a token's secret is shown once, when it is issued, and never stored.")
+st.dataframe(
+    ui.for_display(view.tokens_table(users)), width="stretch", hide_index=True, placeholder=ui.MISSING
+)
+
+st.subheader("Audit")
+audit = view.audit_table(access.read_audit(home, limit=AUDIT_ROWS))
+st.caption(
+    f"The newest {audit.height} row(s), newest first: ids and hashes only, never memory text or secrets."
+)
+st.dataframe(ui.for_display(audit), width="stretch", hide_index=True, placeholder=ui.MISSING)
