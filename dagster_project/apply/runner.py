@@ -22,6 +22,7 @@ from dagster_project.apply.batch import FaultHook, apply_batch, last_as_of
 from dagster_project.config.registry import DEFAULTS
 from dagster_project.control import outbox
 from dagster_project.control.faults import checkpoint
+from dagster_project.identity.store import resolve_identities
 from dagster_project.lifecycle.store import ensure_core_schema
 from dagster_project.memory.governance import purge_expired, scrub_governed
 
@@ -42,6 +43,7 @@ class ApplyRunReport:
     scrubbed_redactions: int = 0  # redactions and purged atoms
     scrubbed_corrections: int = 0
     purged_atoms: int = 0
+    identity_orgs: int = 0  # orgs whose people and companies were re-resolved
     batches: int = 0
     clusters: int = 0
     events_folded: int = 0
@@ -254,6 +256,9 @@ def run_apply(
         batch = apply_batch(con, [], as_of=as_of, now=now, dead=dead, fault=fault)
         report.clusters += batch.clusters
         report.events_folded += batch.events_folded
+    # Identity resolution reads the contact records and clients the apply just wrote (only orgs whose
+    # inputs changed are re-resolved), so dbt's identity marts see this run's people.
+    report.identity_orgs = len(resolve_identities(con).orgs_resolved)
     return report
 
 

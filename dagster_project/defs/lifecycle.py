@@ -14,6 +14,8 @@ CORE_OUTPUTS = (
     ("candidates", "Every candidate's current status through the guarded candidate machine."),
     ("pursuits", "Every pursuit's stage, checklists with completion %, proposals and outcome."),
     ("client_parts", "What each entity cluster knows of each client it references (aggregated by dbt)."),
+    ("contact_records", "Every record that names a person: contacts, and the senders signals name."),
+    ("identity_decisions", "Explicit merges and splits of contacts and clients (they override the matcher)."),
     ("transitions", "Every applied state change (warned ones flagged), in event-time order."),
     ("rejected_events", "Every event a rule stopped (or warned about), with its rule code and detail."),
     ("event_outcomes", "The judgement on every accepted event: applied, warned, rejected or ignored."),
@@ -27,6 +29,12 @@ CONTROL_OUTPUTS = (
     ("dead_letters", "Every dead-lettered outbox item with its last error and the event it is about."),
     ("alerts", "The alert log (one row per alert and sink); the alert step refreshes it after recording."),
 )
+# The identity step the apply runs last (dagster_project/identity/store.py), read by dbt's identity sources.
+IDENTITY_OUTPUTS = (
+    ("links", "Every contact, signal sender and client record with the person or company it resolves to."),
+    ("pairs", "Every pair the probabilistic matcher scored, with its match weights per comparison."),
+    ("conflicts", "Pairs waiting for a person's decision: possible matches, one email on two clients."),
+)
 CORE_EVENT_OUTCOMES = dg.AssetKey(["core", "event_outcomes"])
 PURGE_TAG = "workstream/purge"
 
@@ -39,6 +47,10 @@ PURGE_TAG = "workstream/purge"
     + [
         dg.AssetSpec(["control", table], group_name="lifecycle", description=desc, deps=[RAW_EVENTS])
         for table, desc in CONTROL_OUTPUTS
+    ]
+    + [
+        dg.AssetSpec(["identity", table], group_name="lifecycle", description=desc, deps=[RAW_EVENTS])
+        for table, desc in IDENTITY_OUTPUTS
     ],
     name="lifecycle_apply",
     compute_kind="python",
