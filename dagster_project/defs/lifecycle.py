@@ -34,6 +34,7 @@ IDENTITY_OUTPUTS = (
     ("links", "Every contact, signal sender and client record with the person or company it resolves to."),
     ("pairs", "Every pair the probabilistic matcher scored, with its match weights per comparison."),
     ("conflicts", "Pairs waiting for a person's decision: possible matches, one email on two clients."),
+    ("erasures", "The audit of each forgotten person (contact.erased): hashes of what left, never values."),
 )
 CORE_EVENT_OUTCOMES = dg.AssetKey(["core", "event_outcomes"])
 PURGE_TAG = "workstream/purge"

@@ -18,6 +18,7 @@ import polars as pl
 
 from dagster_project.config.registry import DEFAULTS
 from dagster_project.identity import model
+from dagster_project.identity.erasure import ERASURES_DDL
 from dagster_project.identity.resolve import OrgIdentity, resolve_clients, resolve_people
 
 IDENTITY_DDL = """
@@ -75,6 +76,7 @@ class IdentityReport:
 
 def ensure_identity_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(IDENTITY_DDL)
+    con.execute(ERASURES_DDL)
 
 
 _RECORD_COLUMNS = "record_type, record_id, source_system, source_id, name, email, phone, client_id, company_domain, erased_at"
