@@ -1,11 +1,14 @@
 """The apply asset: outbox items → guarded state machines → core tables, with its accounting check."""
 
+import datetime as dt
+
 import dagster as dg
 
 from dagster_project.apply import runner
 from dagster_project.control.export import copy_outbox_state
 from dagster_project.defs.ingestion import RAW_EVENTS
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource
+from dagster_project.identity import autolink
 from dagster_project.sla import alerts
 from dagster_project.warehouse.store import connect, read_run_clock, write_run_clock, writer_lock
 
@@ -38,6 +41,7 @@ IDENTITY_OUTPUTS = (
 )
 CORE_EVENT_OUTCOMES = dg.AssetKey(["core", "event_outcomes"])
 PURGE_TAG = "workstream/purge"
+AUTO_LINK_WINDOW = dt.timedelta(minutes=5)
 
 
 @dg.multi_asset(
@@ -87,6 +91,14 @@ def lifecycle_apply(
                 con.execute("begin")
                 write_run_clock(con, clock.as_of_time(), clock.current())
                 con.execute("commit")
+            # Auto-linking (an org's `identity.auto_link`): explicit events into the inbox, applied by the
+            # next run; only a run of the present writes them (a view of the past changes nothing).
+            if clock.as_of_time() >= clock.current() - AUTO_LINK_WINDOW:
+                linked = autolink.write_auto_links(
+                    workstream.inbox_path, autolink.auto_link_events(con, now=clock.current())
+                )
+                if linked is not None:
+                    context.log.info(f"identity: auto-link events written to the inbox as {linked.name}")
             # The outbox as this run leaves it, and the alert log, for dbt's `control` sources.
             dead = copy_outbox_state(con, paths.control, clock.current())
             alerts.write_alerts_table(con, paths.control)
