@@ -136,6 +136,10 @@ def lifecycle_apply(
         yield dg.MaterializeResult(asset_key=["core", table], metadata=metadata)
     for table, _ in CONTROL_OUTPUTS:
         yield dg.MaterializeResult(asset_key=["control", table], metadata={"dead_letters": dead})
+    for table, _ in IDENTITY_OUTPUTS:
+        yield dg.MaterializeResult(
+            asset_key=["identity", table], metadata={"orgs_resolved": report.identity_orgs}
+        )
 
 
 @dg.asset_check(asset=CORE_EVENT_OUTCOMES, blocking=True, name="every_event_accounted_for")
