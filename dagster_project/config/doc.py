@@ -38,6 +38,8 @@ ALLOWED: dict[str, str] = {
     "_pinned_types": "a list of distinct atom types",
     "_note_rules": "an object: atom type → list of regular expressions",
     "_transitions.<locals>.check": "an object: state → list of next states (only known states)",
+    "_region": "a region code `phonenumbers` knows (`US`, `GB`, …)",
+    "_flag": "`true` or `false`",
 }
 
 # What each key means, by key or by the key's prefix (longest prefix wins).
@@ -100,6 +102,12 @@ MEANING: dict[str, str] = {
     "ranking.tier.critical_min": "score at or above which an item is `critical`",
     "ranking.tier.high_min": "score at or above which an item is `high`",
     "ranking.tier.medium_min": "score at or above which an item is `medium` (below: `low`)",
+    "identity.default_region": "region a phone number without a country code is read in (E.164 keys)",
+    "identity.auto_link": "`true`: a new signal from a known contact with one open candidate is linked to it "
+    "by a `candidate.updated` event written to the inbox; `false`: only suggested",
+    "identity.matcher_min_records": "person records an org needs before the probabilistic matcher runs "
+    "(below: deterministic rules only)",
+    "identity.match_probability": "match probability at or above which the matcher links two records",
     "outbox.max_attempts": "attempts before an outbox item becomes a dead letter",
     "outbox.backoff_cap_minutes": "longest wait between two attempts (waits double from 1 minute)",
     "outbox.stale_claim_minutes": "age after which a claim is taken to be dead and its items recovered",

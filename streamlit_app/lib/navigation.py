@@ -27,6 +27,8 @@ SECTIONS: dict[str, tuple[PageSpec, ...]] = {
         PageSpec("app_pages/owner_workload.py", "Owner workload", ":material/group:", "owner-workload"),
         PageSpec("app_pages/sla_compliance.py", "SLA compliance", ":material/timer:", "sla-compliance"),
         PageSpec("app_pages/memory.py", "Memory", ":material/psychology:", "memory"),
+        PageSpec("app_pages/contacts.py", "Contacts", ":material/contacts:", "contacts"),
+        PageSpec("app_pages/identity.py", "Identity", ":material/join:", "identity"),
     ),
     "Pipeline": (
         PageSpec("app_pages/overview.py", "Overview", ":material/insights:"),
