@@ -12,6 +12,7 @@ import duckdb
 import orjson
 import pytest
 import streamlit as st
+from conftest import add_user, sign_in
 from streamlit.testing.v1 import AppTest
 
 from dagster_project.contract.events import EVENTS
@@ -124,8 +125,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def _page(page: str, org: str = ORG) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
+def _page(page: str, org: str = ORG, *, role: str = "governor", email: str = "gov@acme.test") -> AppTest:
+    at = sign_in(AppTest.from_file(str(APP), default_timeout=60), add_user(email, role, (org,)))
     at.query_params["org"] = org
     at.run()
     at.switch_page(page).run()
@@ -147,7 +148,7 @@ def test_the_contacts_page_shows_a_person_with_their_records_and_signals_and_no_
 def test_a_governors_decision_on_a_conflict_becomes_a_merge_event_in_the_inbox(home, tmp_path):
     at = _page("app_pages/identity.py")
     assert "similar" in _shown(at)  # the pair's match weights are explained
-    at.text_input[0].set_value("gov@acme.test")
+    assert not at.text_input  # the actor is the signed-in governor, never a typed email
     at.radio[0].set_value("merged")
     at.button[0].click().run()
     assert not at.exception
@@ -159,6 +160,13 @@ def test_a_governors_decision_on_a_conflict_becomes_a_merge_event_in_the_inbox(h
         {"into_contact_id": "ct-1"},
     )
     assert event["actor"] == "gov@acme.test" and event["org_id"] == ORG
+
+
+def test_a_viewer_sees_the_conflicts_but_cannot_decide(home, tmp_path):
+    at = _page("app_pages/identity.py", role="viewer", email="viewer@acme.test")
+    assert "similar" in _shown(at)
+    assert not at.radio and [b.label for b in at.button] == ["Sign out"]
+    assert not list((tmp_path / "inbox").glob("*.jsonl"))
 
 
 def test_a_decision_without_an_actor_or_on_itself_writes_nothing():
