@@ -85,6 +85,8 @@ def _collect(
         "candidates": part.candidates,
         "pursuits": part.pursuits,
         "client_parts": part.clients,
+        "contact_records": part.contact_records,
+        "identity_decisions": part.identity_decisions,
         "transitions": part.transitions,
         "rejected_events": [
             r for r in part.rejected_events if not (skip_config and r["event_name"] == CONFIG_EVENT)
@@ -141,6 +143,8 @@ def _build_frames(
         "candidates": (result.candidates, cluster_of_rows["candidates"]),
         "pursuits": (result.pursuits, cluster_of_rows["pursuits"]),
         "client_parts": (result.clients, cluster_of_rows["client_parts"]),
+        "contact_records": (result.contact_records, cluster_of_rows["contact_records"]),
+        "identity_decisions": (result.identity_decisions, cluster_of_rows["identity_decisions"]),
         "transitions": (result.transitions, cluster_of_rows["transitions"]),
         "rejected_events": (result.rejected_events, cluster_of_rows["rejected_events"]),
         "event_outcomes": (outcome_rows, cluster_of_rows["event_outcomes"]),

@@ -16,7 +16,7 @@ ENVELOPE_FIELDS: tuple[str, ...] = (
     "payload",
 )
 
-ENTITY_TYPES: tuple[str, ...] = ("signal", "candidate", "pursuit", "client", "org")
+ENTITY_TYPES: tuple[str, ...] = ("signal", "candidate", "pursuit", "client", "org", "contact")
 ORG_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MAX_ID_LENGTH = 128
 # An event may be at most this far ahead of the ingest clock.
@@ -76,11 +76,16 @@ class FieldRule:
 
 @dataclass(frozen=True)
 class EventSpec:
-    """One row of the contract's event table."""
+    """One row of the contract's event table.
+
+    `one_of` names fields of which at least one must be present (`contact.linked` links a client, a
+    signal or both): a record with none of them is `missing_field`, like an absent required field.
+    """
 
     name: str
     entity_types: tuple[str, ...]
     fields: dict[str, FieldRule] = field(default_factory=dict)
+    one_of: tuple[str, ...] = ()
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -108,6 +113,9 @@ def _opt(kind: str, **kw: object) -> FieldRule:
 
 
 _NOTE = {"text": _req("str")}
+# Where a record came from (an importer's CRM and the record's id there): optional on the events an
+# importer writes, so identity resolution can show a person or company back in its source.
+_SOURCE = {"source_system": _opt("str"), "source_id": _opt("str")}
 
 EVENTS: dict[str, EventSpec] = {
     spec.name: spec
@@ -125,6 +133,7 @@ EVENTS: dict[str, EventSpec] = {
                 "company_name": _opt("str"),
                 "urgency": _opt("number", minimum=0, maximum=1),
                 "owner": _opt("str"),
+                **_SOURCE,
             },
         ),
         EventSpec("signal.touched", ("signal",), {"channel": _opt("str")}),
@@ -133,7 +142,7 @@ EVENTS: dict[str, EventSpec] = {
         EventSpec(
             "client.updated",
             ("client",),
-            {"name": _opt("str"), "domain": _opt("str"), "industry": _opt("str")},
+            {"name": _opt("str"), "domain": _opt("str"), "industry": _opt("str"), **_SOURCE},
         ),
         EventSpec(
             "candidate.created",
@@ -145,6 +154,7 @@ EVENTS: dict[str, EventSpec] = {
                 "owner": _opt("str"),
                 "signal_ids": _opt("list"),
                 "tags": _opt("list"),
+                **_SOURCE,
             },
         ),
         EventSpec(
@@ -172,6 +182,7 @@ EVENTS: dict[str, EventSpec] = {
                 "due_date": _opt("date"),
                 "forecast_value_usd": _opt("number", minimum=0),
                 "capture_lead": _opt("str"),
+                **_SOURCE,
             },
         ),
         EventSpec(
@@ -237,6 +248,32 @@ EVENTS: dict[str, EventSpec] = {
             {"atom_id": _req("str"), "content": _req("str"), "reason": _req("str")},
         ),
         EventSpec("config.changed", ("org",), {"key": _req("str"), "value": _req("json")}),
+        EventSpec(
+            "contact.updated",
+            ("contact",),
+            {
+                "name": _opt("str"),
+                "email": _opt("str"),
+                "phone": _opt("str"),
+                "title": _opt("str"),
+                "client_id": _opt("str"),
+                "company_name": _opt("str"),
+                "company_domain": _opt("str"),
+                "owner": _opt("str"),
+                **_SOURCE,
+            },
+        ),
+        EventSpec(
+            "contact.linked",
+            ("contact",),
+            {"client_id": _opt("str"), "signal_id": _opt("str")},
+            one_of=("client_id", "signal_id"),
+        ),
+        EventSpec("contact.merged", ("contact",), {"into_contact_id": _req("str")}),
+        EventSpec("contact.split", ("contact",), {"from_contact_id": _req("str")}),
+        EventSpec("contact.erased", ("contact",), {"reason": _opt("str")}),
+        EventSpec("client.merged", ("client",), {"into_client_id": _req("str")}),
+        EventSpec("client.split", ("client",), {"from_client_id": _req("str")}),
     )
 }
 

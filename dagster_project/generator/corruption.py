@@ -145,11 +145,19 @@ def _template_payload(name: str, day: str) -> tuple[str, dict[str, Any]]:
         return "org", {"key": "sla.triage.threshold_hours", "value": 24}
     if name == "client.updated":
         return "client", {"name": "Contoso Health", "domain": "contosohealth.com"}
+    if name in _IDENTITY_TEMPLATES:
+        return EVENTS[name].entity_types[0], dict(_IDENTITY_TEMPLATES[name])
     spec = EVENTS[name]
     return spec.entity_types[0], {}
 
 
-_ENTITY_PREFIX = {"signal": "sig", "candidate": "cand", "pursuit": "pur", "client": "cli"}
+_IDENTITY_TEMPLATES: dict[str, dict[str, Any]] = {
+    "contact.merged": {"into_contact_id": "con-q0000001"},
+    "contact.split": {"from_contact_id": "con-q0000001"},
+    "client.merged": {"into_client_id": "cli-q0000001"},
+    "client.split": {"from_client_id": "cli-q0000001"},
+}
+_ENTITY_PREFIX = {"signal": "sig", "candidate": "cand", "pursuit": "pur", "client": "cli", "contact": "con"}
 
 
 class Corruptor:

@@ -18,7 +18,7 @@ from typing import Any
 from dagster_project.contract.events import SOURCE_TYPES
 
 from . import catalog as cat
-from .clock import DAY
+from .clock import DAY, MINUTE
 from .orgs import SPAN_DAYS, Org, ascii_slug
 from .telling import Event, StoryTelling, pick
 
@@ -179,6 +179,8 @@ class _Story(StoryTelling):
             payload["owner"] = owner
         actor = None if source in ("web", "ad") else owner
         self.emit(t, "signal.created", "signal", sig, actor, payload)
+        if self.sc and i == 0:
+            self._people(t, sig, payload)
 
         if (self.sc and i == 1) or (not self.sc and r() < 0.12):
             slow = r() < 0.1
@@ -204,6 +206,51 @@ class _Story(StoryTelling):
         if self.chance(0.1):
             self.note(self.adv(tt, 0.05, 4), "signal", sig, owner)
         return sig
+
+    def _people(self, t: int, sig: str, signal: dict[str, Any]) -> None:
+        """The showcase's contacts: the signal's sender as a contact, a second spelling of them merged and
+        split again, a client merged and split, and a contact erased. Steps of whole minutes, no draws:
+        the random stories after the showcase stay as they were."""
+        org, cid = self.org, self.client[0]
+        person, twin, gone = (f"ct-{sig[4:]}-{n}" for n in ("a", "b", "c"))
+        other = next((c[0] for c in org.clients if c[0] != cid), cid)
+        steps = [
+            (
+                "contact",
+                person,
+                "contact.updated",
+                {
+                    "name": signal["contact_name"],
+                    "email": signal["contact_email"],
+                    "client_id": cid,
+                    "source_system": "app",
+                    "source_id": person,
+                },
+            ),
+            ("contact", person, "contact.linked", {"signal_id": sig, "client_id": cid}),
+            (
+                "contact",
+                twin,
+                "contact.updated",
+                {
+                    "name": signal["contact_name"].upper(),
+                    "email": " " + signal["contact_email"].title() + " ",
+                },
+            ),
+            ("contact", twin, "contact.merged", {"into_contact_id": person}),
+            ("contact", twin, "contact.split", {"from_contact_id": person}),
+            ("client", cid, "client.merged", {"into_client_id": other}),
+            ("client", cid, "client.split", {"from_client_id": other}),
+            (
+                "contact",
+                gone,
+                "contact.updated",
+                {"name": "Erin Ased", "email": f"erin@{signal['company_domain']}"},
+            ),
+            ("contact", gone, "contact.erased", {"reason": "the person asked to be forgotten"}),
+        ]
+        for k, (etype, eid, name, payload) in enumerate(steps, 1):
+            self.emit(t + k * MINUTE, name, etype, eid, org.admin, payload)
 
     def _cand_move(self, t: int, state: str, to: str, payload: dict[str, Any], name: str) -> str:
         """Emit a candidate transition; return the state the apply step reaches."""

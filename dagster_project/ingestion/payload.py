@@ -112,13 +112,25 @@ def _rule_conditions(event: str, name: str, rule: FieldRule) -> list[tuple[str, 
     return out
 
 
+def _one_of_condition(event: str) -> list[tuple[str, str, str]]:
+    """A record that names none of its event's `one_of` fields misses a field, like a required one."""
+    names = EVENTS[event].one_of
+    if not names:
+        return []
+    anyone = " or ".join(_field_present(event, name) for name in names)
+    detail = f"{event} needs one of " + ", ".join(f"payload.{name}" for name in names)
+    return [(f"not ({anyone})", Reason.MISSING_FIELD, detail)]
+
+
 def _payload_rules() -> list[tuple[str, str, str, str]]:
     """(event, broken-when SQL, reason, detail) for every payload rule, in priority order per event."""
     return [
         (event, condition, reason, detail)
         for event, rules in EVENT_RULES.items()
-        for name, rule in rules.items()
-        for condition, reason, detail in _rule_conditions(event, name, rule)
+        for condition, reason, detail in [
+            *_one_of_condition(event),
+            *(c for name, rule in rules.items() for c in _rule_conditions(event, name, rule)),
+        ]
     ]
 
 

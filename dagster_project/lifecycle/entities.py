@@ -82,7 +82,38 @@ class ClientState:
     name: str | None = None
     domain: str | None = None
     industry: str | None = None
+    source_system: str | None = None
+    source_id: str | None = None
     last_event_at: datetime | None = None
+
+
+# The fields of a person a contact record holds that an erasure removes (the company stays: it is the
+# client's, not the person's).
+PERSONAL_FIELDS: tuple[str, ...] = ("name", "email", "phone", "title")
+
+
+@dataclass(slots=True)
+class ContactRecord:
+    """A source record that names a person: a contact entity (`record_type` contact, from the contact
+    events) or the sender of a signal (`record_type` signal, from `signal.created`'s `contact_*` fields).
+    Identity resolution reads these records and decides which of them are one person."""
+
+    record_type: str
+    id: str
+    first_seen_at: datetime
+    source_system: str | None = None
+    source_id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    title: str | None = None
+    client_id: str | None = None
+    company_name: str | None = None
+    company_domain: str | None = None
+    owner: str | None = None
+    signal_ids: list[str] = field(default_factory=list)
+    erased_at: datetime | None = None
+    last_seen_at: datetime | None = None
 
 
 def as_date(value: Any) -> date | str | None:
@@ -105,6 +136,10 @@ class FoldState:
         self.candidates: dict[str, CandidateState] = {}
         self.pursuits: dict[str, PursuitState] = {}
         self.clients: dict[str, ClientState] = {}
+        # (record_type, id) -> the person a contact or a signal names
+        self.contact_records: dict[tuple[str, str], ContactRecord] = {}
+        # explicit merge / split decisions about contacts and clients, in event-time order
+        self.identity_decisions: list[Row] = []
         # signal id -> candidate ids that linked it before it existed
         self.pending_links: dict[str, list[str]] = {}
         self.transitions: list[Row] = []
@@ -175,6 +210,21 @@ class FoldState:
             return Outcome.APPLIED
         warn = bool(allowed) and self.config.value(self.org_id, "gate_mode", at) == "warn"
         return self._record(event, *failure, outcome=Outcome.WARNED if warn else Outcome.REJECTED)
+
+    def _decide(self, event: Event, entity_type: str, other: Any) -> None:
+        """Keep an explicit merge or split (`<type>.merged` / `<type>.split`) of `entity_type`."""
+        self.identity_decisions.append(
+            {
+                "org_id": self.org_id,
+                "entity_type": entity_type,
+                "entity_id": event["entity_id"],
+                "other_id": str(other),
+                "decision": event["event_name"].rpartition(".")[2],
+                "event_id": event["event_id"],
+                "occurred_at": event["occurred_at"],
+                "actor": event.get("actor"),
+            }
+        )
 
     def _reference_client(self, client_id: Any, event: Event) -> None:
         if client_id is not None and str(client_id) not in self.clients:

@@ -19,6 +19,9 @@ Choices where the contract is silent:
   created (the signal starts `linked`). Links and touches on signals never get rejected.
 - Field updates, checklist items and proposals are applied whatever the state (they are not transitions).
 - Notes and memory events carry no lifecycle state: outcome `ignored`.
+- Contact events are `applied` and never rejected: a contact exists once an event names it (like a
+  client), and they change no lifecycle state. Merges and splits (of contacts and clients) are kept as
+  decisions for identity resolution; an erasure empties the contact's personal fields.
 - `missing_reason` flags a `won`/`lost` entered without a `reason_code` (free-text `reason` alone
   does not count); leaving `won`/`lost` (only possible through a map override) clears the outcome.
 - A pursuit's owner is its `capture_lead` (from the promotion, else the candidate's owner at that time);
@@ -40,6 +43,7 @@ from dagster_project.lifecycle.rules import (
     CandidateRules,
     ClientRules,
     ConfigRules,
+    ContactRules,
     PursuitRules,
     SignalRules,
 )
@@ -104,7 +108,46 @@ PURSUIT_COLUMNS = (
     "closed_at",
     "last_event_at",
 )
-CLIENT_COLUMNS = ("org_id", "client_id", "name", "domain", "industry", "created_at", "last_event_at")
+CLIENT_COLUMNS = (
+    "org_id",
+    "client_id",
+    "name",
+    "domain",
+    "industry",
+    "created_at",
+    "last_event_at",
+    "source_system",
+    "source_id",
+)
+CONTACT_RECORD_COLUMNS = (
+    "org_id",
+    "record_type",
+    "record_id",
+    "source_system",
+    "source_id",
+    "name",
+    "email",
+    "phone",
+    "title",
+    "client_id",
+    "company_name",
+    "company_domain",
+    "owner",
+    "signal_ids",
+    "erased_at",
+    "first_seen_at",
+    "last_seen_at",
+)
+IDENTITY_DECISION_COLUMNS = (
+    "org_id",
+    "entity_type",
+    "entity_id",
+    "other_id",
+    "decision",
+    "event_id",
+    "occurred_at",
+    "actor",
+)
 TRANSITION_COLUMNS = (
     "org_id",
     "entity_type",
@@ -142,6 +185,8 @@ class FoldResult:
     candidates: list[Row] = field(default_factory=list)
     pursuits: list[Row] = field(default_factory=list)
     clients: list[Row] = field(default_factory=list)
+    contact_records: list[Row] = field(default_factory=list)
+    identity_decisions: list[Row] = field(default_factory=list)
     transitions: list[Row] = field(default_factory=list)
     rejected_events: list[Row] = field(default_factory=list)
     config_registry: list[Row] = field(default_factory=list)
@@ -153,7 +198,17 @@ class FoldResult:
         self.outcomes.update(other.outcomes)
 
 
-TABLES = ("signals", "candidates", "pursuits", "clients", "transitions", "rejected_events", "config_registry")
+TABLES = (
+    "signals",
+    "candidates",
+    "pursuits",
+    "clients",
+    "contact_records",
+    "identity_decisions",
+    "transitions",
+    "rejected_events",
+    "config_registry",
+)
 
 
 def event_order(event: Event) -> tuple[datetime, int, str]:
@@ -220,7 +275,7 @@ def _prepare(events: Iterable[Event], as_of: datetime | None) -> list[Event]:
     return prepared
 
 
-class _OrgFold(ConfigRules, SignalRules, ClientRules, CandidateRules, PursuitRules):
+class _OrgFold(ConfigRules, SignalRules, ClientRules, ContactRules, CandidateRules, PursuitRules):
     """One org's fold: its state and every entity type's rules, each event dispatched by name."""
 
     def __init__(self, org_id: str, registry: ConfigRegistry) -> None:
@@ -232,6 +287,13 @@ class _OrgFold(ConfigRules, SignalRules, ClientRules, CandidateRules, PursuitRul
             "signal.dismissed": self._signal_dismissed,
             "signal.updated": self._signal_updated,
             "client.updated": self._client_updated,
+            "client.merged": self._client_decided,
+            "client.split": self._client_decided,
+            "contact.updated": self._contact_updated,
+            "contact.linked": self._contact_linked,
+            "contact.merged": self._contact_decided,
+            "contact.split": self._contact_decided,
+            "contact.erased": self._contact_erased,
             "candidate.created": self._candidate_created,
             "candidate.updated": self._candidate_updated,
             "candidate.status_changed": self._candidate_status_changed,
@@ -289,16 +351,14 @@ class _OrgFold(ConfigRules, SignalRules, ClientRules, CandidateRules, PursuitRul
         ]
         pursuits = [self._pursuit_row(p, as_of) for p in _by_id(self.pursuits)]
         clients = [
-            {
-                "org_id": org,
-                "client_id": c.id,
-                "name": c.name,
-                "domain": c.domain,
-                "industry": c.industry,
-                "created_at": c.created_at,
-                "last_event_at": c.last_event_at,
-            }
+            {"org_id": org, "client_id": c.id} | {name: getattr(c, name) for name in CLIENT_COLUMNS[2:]}
             for c in _by_id(self.clients)
+        ]
+        contact_records = [
+            {"org_id": org, "record_type": r.record_type, "record_id": r.id}
+            | {name: getattr(r, name) for name in CONTACT_RECORD_COLUMNS[3:]}
+            | {"signal_ids": list(r.signal_ids)}
+            for r in _by_id(self.contact_records)
         ]
         rejected = sorted(self.rejected, key=event_order)  # config rejections merged in
         return FoldResult(
@@ -306,6 +366,8 @@ class _OrgFold(ConfigRules, SignalRules, ClientRules, CandidateRules, PursuitRul
             candidates=candidates,
             pursuits=pursuits,
             clients=clients,
+            contact_records=contact_records,
+            identity_decisions=list(self.identity_decisions),  # in event-time order
             transitions=list(self.transitions),  # already in event-time order
             rejected_events=rejected,
             config_registry=self.config.history(org) if config_history else [],

@@ -23,7 +23,9 @@ from dagster_project.contract.states import (
     Rule,
 )
 from dagster_project.lifecycle.entities import (
+    PERSONAL_FIELDS,
     CandidateState,
+    ContactRecord,
     Event,
     Failure,
     FoldState,
@@ -58,6 +60,7 @@ class SignalRules(FoldState):
             last_event_at=at,
         )
         self.signals[signal_id] = signal
+        self._signal_person(signal_id, payload, at)
         pending = self.pending_links.pop(signal_id, [])
         if pending:
             # Linked before it existed: it starts linked (the link is also its first touch).
@@ -65,6 +68,29 @@ class SignalRules(FoldState):
             signal.linked_candidate_ids = pending
         self._log_transition("signal", signal_id, None, signal.state, event, False)
         return Outcome.APPLIED
+
+    def _signal_person(self, signal_id: str, payload: Mapping[str, Any], at: datetime) -> None:
+        """The person a signal names, kept as a contact record for identity resolution."""
+        fields = {
+            "name": payload.get("contact_name"),
+            "email": payload.get("contact_email"),
+            "phone": payload.get("contact_phone"),
+        }
+        if not any(fields.values()):
+            return
+        self.contact_records[("signal", signal_id)] = ContactRecord(
+            "signal",
+            signal_id,
+            at,
+            source_system=payload.get("source_system"),
+            source_id=payload.get("source_id"),
+            company_name=payload.get("company_name"),
+            company_domain=payload.get("company_domain"),
+            owner=payload.get("owner"),
+            signal_ids=[signal_id],
+            last_seen_at=at,
+            **fields,
+        )
 
     def _signal_touched(self, event: Event) -> str:
         signal = self.signals.get(event["entity_id"])
@@ -107,10 +133,74 @@ class ClientRules(FoldState):
         client_id, payload = event["entity_id"], event.get("payload") or {}
         self._reference_client(client_id, event)
         client = self.clients[client_id]
-        for name in ("name", "domain", "industry"):
+        for name in ("name", "domain", "industry", "source_system", "source_id"):
             if name in payload:
                 setattr(client, name, payload[name])
         client.last_event_at = event["occurred_at"]
+        return Outcome.APPLIED
+
+    def _client_decided(self, event: Event) -> str:
+        """`client.merged` / `client.split`: an explicit identity decision (the identity step reads it)."""
+        payload = event.get("payload") or {}
+        other = payload.get("into_client_id", payload.get("from_client_id"))
+        self._reference_client(event["entity_id"], event)
+        self._reference_client(other, event)
+        self._decide(event, "client", other)
+        return Outcome.APPLIED
+
+
+class ContactRules(FoldState):
+    """Contacts: updated, linked, merged, split, erased. A contact exists once an event names it; none of
+    these events changes a lifecycle state (identity resolution reads what they leave)."""
+
+    def _contact(self, event: Event) -> ContactRecord:
+        key = ("contact", event["entity_id"])
+        if key not in self.contact_records:
+            self.contact_records[key] = ContactRecord("contact", event["entity_id"], event["occurred_at"])
+        record = self.contact_records[key]
+        record.last_seen_at = event["occurred_at"]
+        return record
+
+    def _contact_updated(self, event: Event) -> str:
+        record, payload = self._contact(event), event.get("payload") or {}
+        for name in (
+            *PERSONAL_FIELDS,
+            "company_name",
+            "company_domain",
+            "owner",
+            "source_system",
+            "source_id",
+        ):
+            if name in payload:
+                setattr(record, name, payload[name])
+        if "client_id" in payload:
+            record.client_id = None if payload["client_id"] is None else str(payload["client_id"])
+            self._reference_client(record.client_id, event)
+        return Outcome.APPLIED
+
+    def _contact_linked(self, event: Event) -> str:
+        record, payload = self._contact(event), event.get("payload") or {}
+        if payload.get("client_id") is not None:
+            record.client_id = str(payload["client_id"])
+            self._reference_client(record.client_id, event)
+        signal_id = payload.get("signal_id")
+        if signal_id is not None and str(signal_id) not in record.signal_ids:
+            record.signal_ids.append(str(signal_id))
+        return Outcome.APPLIED
+
+    def _contact_decided(self, event: Event) -> str:
+        """`contact.merged` / `contact.split`: an explicit decision that overrides the matcher."""
+        self._contact(event)
+        payload = event.get("payload") or {}
+        self._decide(event, "contact", payload.get("into_contact_id", payload.get("from_contact_id")))
+        return Outcome.APPLIED
+
+    def _contact_erased(self, event: Event) -> str:
+        """Forget the person's fields as of the erasure (the erasure step scrubs every copy elsewhere)."""
+        record = self._contact(event)
+        for name in PERSONAL_FIELDS:
+            setattr(record, name, None)
+        record.erased_at = event["occurred_at"]
         return Outcome.APPLIED
 
 

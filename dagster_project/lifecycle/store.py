@@ -147,6 +147,50 @@ CORE: tuple[CoreTable, ...] = (
         industry varchar
         created_at timestamptz not null
         last_event_at timestamptz
+        # Where the client came from (extension: importers set them); after the columns above, so an older
+        # warehouse gains them at the end (`_add_missing_columns`).
+        source_system varchar
+        source_id varchar
+        """,
+    ),
+    _table(
+        "contact_records",
+        (
+            "Every source record that names a person: a contact (its contact events) or a signal's sender "
+            "(`signal.created`'s contact fields); identity resolution decides which records are one person."
+        ),
+        """
+        org_id varchar not null
+        record_type varchar not null
+        record_id varchar not null
+        source_system varchar
+        source_id varchar
+        name varchar
+        email varchar
+        phone varchar
+        title varchar
+        client_id varchar
+        company_name varchar
+        company_domain varchar
+        owner varchar
+        signal_ids varchar[]
+        erased_at timestamptz
+        first_seen_at timestamptz not null
+        last_seen_at timestamptz
+        """,
+    ),
+    _table(
+        "identity_decisions",
+        "Explicit merges and splits of contacts and clients (they override the matcher).",
+        """
+        org_id varchar not null
+        entity_type varchar not null
+        entity_id varchar not null
+        other_id varchar not null
+        decision varchar not null
+        event_id varchar not null
+        occurred_at timestamptz not null
+        actor varchar
         """,
     ),
     _table(
@@ -309,7 +353,22 @@ def polars_schema(table: str) -> dict[str, pl.DataType]:
 def ensure_core_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(CORE_DDL)
     _add_first_event_at(con)
+    _add_missing_columns(con)
     _replace_apply_state(con)
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Upgrade a warehouse from before a nullable column was declared (an extension): add it, empty. The
+    apply names its columns on insert, so the column's place in an upgraded table does not matter."""
+    present = set(
+        con.execute(
+            "select table_name, column_name from information_schema.columns where table_schema = 'core'"
+        ).fetchall()
+    )
+    for table in CORE:
+        for column in table.all_columns:
+            if (table.name, column.name) not in present and not column.not_null:
+                con.execute(f"alter table core.{table.name} add column {column.name} {column.type}")
 
 
 def _replace_apply_state(con: duckdb.DuckDBPyConnection) -> None:

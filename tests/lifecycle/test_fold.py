@@ -59,6 +59,8 @@ def test_happy_path_to_won() -> None:
             "name": None,
             "domain": None,
             "industry": None,
+            "source_system": None,
+            "source_id": None,
             "created_at": at(0),
             "last_event_at": None,
         }

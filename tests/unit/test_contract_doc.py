@@ -103,6 +103,14 @@ def test_every_payload_field_of_the_module_is_in_the_doc_with_its_type_and_bound
         assert row[4] == _bounds(rule), f"{event} {path}: doc says {row[4]!r}, module {_bounds(rule)!r}"
 
 
+def test_every_at_least_one_of_group_is_stated_in_the_doc():
+    text = _section("Payload fields")
+    for name, spec in contract.EVENTS.items():
+        if spec.one_of:
+            group = ", ".join(f"`{field}`" for field in spec.one_of[:-1]) + f" or `{spec.one_of[-1]}`"
+            assert f"`{name}` needs {group}" in text.replace("\n", " "), name
+
+
 def test_every_payload_field_the_doc_lists_exists_in_the_module():
     module = _module_fields()
     unknown = [key for key in _doc_fields() if key not in module]

@@ -55,6 +55,8 @@ def _record(name: str, path: tuple[str, ...], value: Any, event_id: str) -> dict
     """A valid event of `name` whose payload holds `value` at `path` (its objects made as needed)."""
     spec = EVENTS[name]
     payload = {field: _valid(rule) for field, rule in spec.fields.items() if rule.required}
+    if spec.one_of and path[0] not in spec.one_of:
+        payload[spec.one_of[0]] = _valid(spec.fields[spec.one_of[0]])
     node, rules = payload, spec.fields
     for part in path[:-1]:
         node = node.setdefault(part, _valid(rules[part]))
@@ -126,3 +128,14 @@ def test_each_type_of_the_contract_is_enforced(tmp_path: Path, warehouse, now, n
     """A field of the contract holding a value of another type is quarantined as wrong_type."""
     records = [_record(name, path, _valid(rule), "ok"), _record(name, path, _WRONG[rule.kind], "bad")]
     assert _verdicts(warehouse, tmp_path, now, records) == [None, Reason.WRONG_TYPE]
+
+
+def test_a_contact_link_naming_neither_a_client_nor_a_signal_misses_a_field(tmp_path: Path, warehouse, now):
+    """`contact.linked` needs a client, a signal or both: with neither it is `missing_field`."""
+    records = [
+        event(f"l{i}", event_name="contact.linked", entity_type="contact", entity_id="contact-1", payload=p)
+        for i, p in enumerate(
+            [{"client_id": "c-1"}, {"signal_id": "s-1"}, {"client_id": "c-1", "signal_id": "s-1"}, {}]
+        )
+    ]
+    assert _verdicts(warehouse, tmp_path, now, records) == [None, None, None, Reason.MISSING_FIELD]

@@ -18,6 +18,8 @@ renamed as (
         cast(name as varchar) as name,
         cast(domain as varchar) as domain,
         cast(industry as varchar) as industry,
+        cast(source_system as varchar) as source_system,
+        cast(source_id as varchar) as source_id,
 
         ---------- timestamps
         cast(created_at as timestamptz) as created_at,
