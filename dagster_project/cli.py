@@ -221,7 +221,7 @@ def _import_command(vendor: str):
             typer.Option(
                 "--note-retention",
                 help="crm: an old note's retention counts from its own date (it may arrive expired); "
-                "export: from the export's latest record.",
+                "keep: imported notes never expire by age (a redaction still removes them).",
             ),
         ] = "crm",
     ) -> None:

@@ -15,15 +15,14 @@ stage history → stage changes at their recorded times; activities with text �
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from dagster_project.config.import_stages import CANDIDATE_STAGE
-from dagster_project.config.registry import MEMORY_RETENTION_DAYS, NOTE_RULES
+from dagster_project.config.registry import NOTE_RULES
 from dagster_project.contract.events import REASON_CODES, SOURCE_TYPES
 from dagster_project.memory.classify import classify
 
@@ -31,7 +30,9 @@ from .model import Activity, Company, Deal, Export, Person, StageStep
 
 Event = tuple[str, str, str, str, str, str, str | None, dict[str, Any]]
 CLOSED = ("won", "lost")
-RETENTION_CHOICES = ("crm", "export")
+RETENTION_CHOICES = ("crm", "keep")
+# `keep`: an imported note never expires by age (only a redaction removes it); far ahead, within the contract.
+KEEP_UNTIL = datetime(9999, 12, 31, tzinfo=UTC)
 # Salesforce's stock LeadSource picklist (and close variants) → the contract's signal source types.
 LEAD_SOURCES = {
     "web": "web",
@@ -80,16 +81,6 @@ class Mapper:
         self.system = self.export.vendor
         self.events: list[Event] = []
         self.promoted_at: dict[str, datetime] = {}
-        self.export_end = max(self._record_times(), default=None)
-
-    def _record_times(self) -> Iterator[datetime]:
-        x = self.export
-        for record in (*x.companies.values(), *x.people.values(), *x.deals.values()):
-            yield record.modified_at
-        for deal in x.deals.values():
-            yield from (step.at for step in deal.history)
-        for activity in x.activities.values():
-            yield activity.at
 
     def _source(self, record: Any) -> dict[str, str]:
         return {"source_system": self.system, "source_id": record.source_id}
@@ -294,16 +285,16 @@ class Mapper:
             self._note(a.at, "client", a.company_id, a.owner, a.text, a.id)
 
     def _note(self, at: datetime, etype: str, entity: str, actor: str | None, text: str, source: str) -> None:
-        if self.retention == "crm" or self.export_end is None:
+        if self.retention == "crm":
             self.emit(at, f"{etype}.note_added", etype, entity, actor, {"text": text, "source_id": source})
             return
-        # `export`: the retention clock starts at the export's latest record, not at the note's own date.
+        # `keep`: the same type the note would get, with an explicit expiry that wins over retention. It
+        # depends on nothing but the note, so a newer export repeats it byte for byte.
         atom_type, _ = classify(text, NOTE_RULES)
-        expires = max(at, self.export_end) + timedelta(days=MEMORY_RETENTION_DAYS[atom_type])
         payload = {
             "atom_type": atom_type,
             "content": text,
-            "expires_at": stamp(expires),
+            "expires_at": stamp(KEEP_UNTIL),
             "source": {"system": self.system},
             "source_id": source,
         }
