@@ -197,10 +197,6 @@ def outbox_retry(
     retry(home, org, event_id, all_dead=all_dead)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
-
-
 def _import_command(vendor: str):
     def command(
         source: Annotated[
@@ -235,3 +231,7 @@ def _import_command(vendor: str):
 
 import_app.command("salesforce")(_import_command("salesforce"))
 import_app.command("hubspot")(_import_command("hubspot"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

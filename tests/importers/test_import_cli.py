@@ -79,3 +79,17 @@ def test_a_report_inside_the_inbox_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--report", str(inbox / "report.csv")])
     assert result.exit_code == 2
     assert "inside the inbox" in result.output
+
+
+def test_the_import_commands_are_there_when_the_cli_runs_as_a_module() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", "import", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "salesforce" in done.stdout and "hubspot" in done.stdout
