@@ -58,7 +58,8 @@ LEAD_SOURCES = {
 
 def stamp(at: datetime) -> str:
     """RFC 3339 in UTC to the microsecond: one spelling per instant, so equal times give equal bytes."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = at if at.tzinfo is UTC else at.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _digest(*parts: Any) -> str:

@@ -27,7 +27,7 @@ from .hubspot import read_hubspot
 from .mapping import RETENTION_CHOICES, Mapper
 from .model import Export, Outcome
 from .salesforce import read_salesforce
-from .writing import GATE_SUFFIX, file_stem, gate_events, line, prior_restores, write_import
+from .writing import GATE_SUFFIX, file_stem, gate_events, prior_restores, serialise, write_import
 
 VENDORS = {"salesforce": read_salesforce, "hubspot": read_hubspot}
 REPORT_COLUMNS = ("file", "row", "object", "source_id", "outcome", "reason", "value")
@@ -119,8 +119,8 @@ def run_import(
     except (OSError, UnicodeDecodeError) as exc:
         raise ImportRefused(f"cannot read the export folder {source}: {exc}") from exc
     events = Mapper(export, org, retention).run()
-    lines = [line(event) for event in events]
-    stem = file_stem(vendor, org, lines)
+    blob, ends = serialise(events)
+    stem = file_stem(vendor, org, blob)
     result = ImportResult(vendor, org, [], len(events), report)
     gate = []
     if events:
@@ -129,7 +129,7 @@ def run_import(
         reopen = prior_restores(out, org, f"{stem}{GATE_SUFFIX}")
         gate = gate_events(vendor, org, first, last, previous, reopen)
         result.window, result.previous_mode = (first, last), previous
-    result.files = write_import(out, stem, lines, gate)
+    result.files = write_import(out, stem, blob, ends, gate)
     _summarise(result, export.outcomes)
     write_report(report, export.outcomes)
     return result

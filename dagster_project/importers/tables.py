@@ -132,6 +132,14 @@ def as_time(text: str | None) -> datetime | None:
     one-digit hour, a bare date (midnight UTC), or epoch milliseconds (HubSpot). None if unreadable."""
     if text is None:
         return None
+    try:  # the usual spellings, without the rewrites below
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return _odd_time(text)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _odd_time(text: str) -> datetime | None:
     value = text.strip()
     if value.isdigit() and len(value) >= 12:
         try:

@@ -34,7 +34,7 @@ def line(event: Event) -> bytes:
     return orjson.dumps(dict(zip(ENVELOPE_FIELDS, event, strict=True)), option=orjson.OPT_APPEND_NEWLINE)
 
 
-def _write(path: Path, lines: Iterable[bytes]) -> None:
+def _write(path: Path, lines: Iterable[bytes | memoryview]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("wb") as handle:
         for chunk in lines:
@@ -85,22 +85,36 @@ def gate_events(
     return sorted(events, key=lambda e: (e[2], e[0]))
 
 
-def file_stem(vendor: str, org: str, lines: list[bytes]) -> str:
+def serialise(events: list[Event]) -> tuple[bytearray, list[int]]:
+    """Every event as a JSON line in one buffer, and the offset where each part's lines end.
+
+    One buffer, not a bytes object per line: each of those would keep the serialiser's spare capacity,
+    many times the line's own size."""
+    blob = bytearray()
+    ends: list[int] = []
+    for index, event in enumerate(events, start=1):
+        blob += line(event)
+        if index % PART_EVENTS == 0 or index == len(events):
+            ends.append(len(blob))
+    return blob, ends
+
+
+def file_stem(vendor: str, org: str, blob: bytes | bytearray) -> str:
     """`import-<vendor>-<org>-<hash of every event line>`: the same events, the same names."""
-    digest = hashlib.blake2b(digest_size=6)
-    for chunk in lines:
-        digest.update(chunk)
-    return f"import-{vendor}-{org}-{digest.hexdigest()}"
+    return f"import-{vendor}-{org}-{hashlib.blake2b(blob, digest_size=6).hexdigest()}"
 
 
-def write_import(out: Path, stem: str, lines: list[bytes], gate: list[Event]) -> list[Path]:
-    """Write the event lines (already in time order) and the gate window into `out`; the paths written."""
+def write_import(out: Path, stem: str, blob: bytearray, ends: list[int], gate: list[Event]) -> list[Path]:
+    """Write the event lines (already in time order, parts ending at `ends`) and the gate window into
+    `out`; the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    for start in range(0, len(lines), PART_EVENTS):
-        path = out / f"{stem}-{start // PART_EVENTS + 1:04d}.jsonl"
-        _write(path, lines[start : start + PART_EVENTS])
+    view = memoryview(blob)
+    for number, (start, end) in enumerate(zip([0, *ends[:-1]], ends, strict=True), start=1):
+        path = out / f"{stem}-{number:04d}.jsonl"
+        _write(path, [view[start:end]])
         paths.append(path)
+    view.release()
     if gate:
         path = out / f"{stem}{GATE_SUFFIX}"
         _write(path, (line(event) for event in gate))

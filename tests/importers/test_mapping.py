@@ -77,3 +77,18 @@ def test_the_window_closes_back_to_the_mode_the_org_had_in_its_home(tmp_path: Pa
     assert result.previous_mode == "warn"
     restore = next(e for e in _events(result.files) if ":gate:restore:" in e["event_id"])
     assert restore["payload"] == {"key": "gate_mode", "value": "warn"}
+
+
+def test_a_large_import_is_split_into_parts_in_time_order(tmp_path: Path, monkeypatch) -> None:
+    from dagster_project.importers import writing
+
+    monkeypatch.setattr(writing, "PART_EVENTS", 40)
+    fake_export(tmp_path / "x", "salesforce", rows=60, seed=1)
+    result = run_import("salesforce", tmp_path / "x", "acme", tmp_path / "in", now=NOW)
+    parts = [p for p in result.files if not p.name.endswith("-gate.jsonl")]
+    sizes = [len(p.read_bytes().splitlines()) for p in parts]
+    assert len(parts) > 1 and sizes[:-1] == [40] * (len(parts) - 1) and 0 < sizes[-1] <= 40
+    assert sum(sizes) == result.events
+    times = [e["occurred_at"] for e in _events(parts)]
+    assert times == sorted(times)
+    assert [p.name[-10:] for p in parts] == [f"{n:04d}.jsonl" for n in range(1, len(parts) + 1)]
