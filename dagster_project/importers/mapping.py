@@ -77,6 +77,7 @@ class Mapper:
     export: Export
     org: str
     retention: str = "crm"
+    now: datetime | None = None  # the import's clock: nothing is dated after it
 
     def __post_init__(self) -> None:
         self.system = self.export.vendor
@@ -184,9 +185,9 @@ class Mapper:
                 StageStep(d.created_at, CANDIDATE_STAGE if current.target in CLOSED else current.target, "")
             ]
             if current.target in CLOSED:
-                # No history: the close date is when it closed (kept within the record's own lifetime).
-                close = _date_time(d.close_date) or d.modified_at
-                steps.append(StageStep(min(max(close, d.created_at), d.modified_at), current.target, ""))
+                # No history: the close date is when it closed (not before its creation, nor after now).
+                close = max(_date_time(d.close_date) or d.modified_at, d.created_at)
+                steps.append(StageStep(min(close, self.now) if self.now else close, current.target, ""))
         elif steps[-1].target != current.target and d.current is not None:
             steps.append(StageStep(max(d.modified_at, steps[-1].at), current.target, current.stage_name))
         out: list[StageStep] = []

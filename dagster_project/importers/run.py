@@ -118,7 +118,7 @@ def run_import(
         export: Export = VENDORS[vendor](source, stage_map.get(vendor, {}), now, progress)
     except (OSError, UnicodeDecodeError) as exc:
         raise ImportRefused(f"cannot read the export folder {source}: {exc}") from exc
-    events = Mapper(export, org, retention).run()
+    events = Mapper(export, org, retention, now).run()
     blob, ends = serialise(events)
     stem = file_stem(vendor, org, blob)
     result = ImportResult(vendor, org, [], len(events), report)

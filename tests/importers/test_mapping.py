@@ -92,3 +92,16 @@ def test_a_large_import_is_split_into_parts_in_time_order(tmp_path: Path, monkey
     times = [e["occurred_at"] for e in _events(parts)]
     assert times == sorted(times)
     assert [p.name[-10:] for p in parts] == [f"{n:04d}.jsonl" for n in range(1, len(parts) + 1)]
+
+
+def test_a_closed_deal_without_history_closes_at_its_close_date_never_after_the_clock(tmp_path: Path) -> None:
+    src = tmp_path / "x"
+    src.mkdir()
+    (src / "Opportunity.csv").write_text(
+        "Id,Name,StageName,CloseDate,CreatedDate\n"
+        "006A,Pilot,Closed Won,2024-03-01,2024-01-10T11:00:00Z\n"
+        "006B,Later,Closed Lost,2027-06-01,2024-01-10T11:00:00Z\n"
+    )
+    events = _events(run_import("salesforce", src, "acme", tmp_path / "in", now=NOW).files)
+    closes = {e["entity_id"]: e["occurred_at"] for e in events if e["payload"].get("to") in ("won", "lost")}
+    assert closes == {"sf-006A": "2024-03-01T00:00:00.000000Z", "sf-006B": "2026-11-20T00:00:00.000000Z"}
