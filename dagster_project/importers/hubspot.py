@@ -68,6 +68,44 @@ SOURCE_TYPES = {
     "offline": "call",
 }
 _TAG = re.compile(r"<[^>]+>")
+# HubSpot's own export from its CRM pages: files named after the object list (`all-contacts.csv`,
+# `hubspot-crm-exports-all-deals-2024-01-31.csv`) and columns named by property label (`Record ID`).
+_UI_FILE = re.compile(r"(?:^|_)(contacts|companies|deals)(?:_|$)")
+_UI_OBJECTS = {"contacts": "contact", "companies": "company", "deals": "deal"}
+UI_COLUMNS = {
+    "record_id": "id",
+    "first_name": "firstname",
+    "last_name": "lastname",
+    "phone_number": "phone",
+    "mobile_phone_number": "mobilephone",
+    "job_title": "jobtitle",
+    "create_date": "createdate",
+    "last_modified_date": "hs_lastmodifieddate",
+    "lead_status": "hs_lead_status",
+    "original_source": "hs_analytics_source",
+    "company_name": "name",
+    "company_domain_name": "domain",
+    "website_url": "website",
+    "deal_name": "dealname",
+    "deal_stage": "dealstage",
+    "close_date": "closedate",
+    "closed_lost_reason": "closed_lost_reason",
+    "contact_owner": "hubspot_owner_id",
+    "company_owner": "hubspot_owner_id",
+    "deal_owner": "hubspot_owner_id",
+    "associated_company_ids_primary": "associatedcompanyid",
+    "associated_company_i_ds_primary": "associatedcompanyid",  # `IDs` split as if camel case
+    "primary_associated_company_id": "associatedcompanyid",
+    "associated_company_id": "associatedcompanyid",
+}
+
+
+def ui_key(key: str) -> str:
+    """`hubspot_crm_exports_all_deals_2024_01_31` → `deal`; any other key as it is."""
+    if key in OBJECTS:
+        return key
+    match = _UI_FILE.search(key)
+    return _UI_OBJECTS[match.group(1)] if match else key
 
 
 def hs_id(kind: str, source_id: str | None) -> str | None:
@@ -94,7 +132,7 @@ def read_hubspot(
     folder: Path, stage_map: Mapping[str, str], now: datetime, progress: Callable[[int], None] | None = None
 ) -> Export:
     """Read a HubSpot export folder. `stage_map`: casefolded stage id or label → target."""
-    reading = Reading(folder, "", OBJECTS, now, progress)
+    reading = Reading(folder, "", OBJECTS, now, progress, key_of=ui_key, aliases=UI_COLUMNS)
     export = Export(VENDOR)
     reader = _Reader(reading, export, {k.casefold(): v for k, v in stage_map.items()})
     reader.read()
@@ -136,7 +174,10 @@ class _Reader:
 
     def _owner(self, row: Row, *columns: str) -> str | None:
         owner = prop(row, *columns) if columns else prop(row, "hubspot_owner_id", "owner_id")
-        return self.owners.get(owner, hs_id("owner", owner)) if owner else None
+        if not owner:
+            return None
+        # A CRM-page export names the owner ("Jane Doe"), a sync tool by id.
+        return self.owners.get(owner, hs_id("owner", owner) if owner.isdigit() else owner)
 
     def _times(self, row: Row):
         created = first_time(row, "property_createdate", "createdate", "created_at", "_fivetran_synced")
@@ -214,7 +255,7 @@ class _Reader:
                 client_id=hs_id("company", company)
                 if hs_id("company", company) in self.x.companies
                 else None,
-                company_name=prop(row, "company"),
+                company_name=prop(row, "company") or row.get("name"),  # a CRM-page export's "Company Name"
                 company_domain=email_domain(email),
                 owner=self._owner(row),
                 lead_source=SOURCE_TYPES.get(source),

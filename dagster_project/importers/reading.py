@@ -35,13 +35,15 @@ class Reading:
         objects: tuple[str, ...],
         now: datetime,
         progress: Callable[[int], None] | None = None,
+        key_of: Callable[[str], str] | None = None,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         self.folder = folder
         self.now = now
         self.progress = progress
         self._counted = 0
         self.objects = objects
-        self.tables = find_tables(folder, prefix)
+        self.tables = find_tables(folder, prefix, key_of, aliases)
         self.outcomes: list[Outcome | None] = []
         self._slots: dict[tuple[str, str], tuple[int, datetime]] = {}  # (object, id) -> outcome slot
 

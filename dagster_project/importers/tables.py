@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -54,11 +54,12 @@ class Table:
     name: str
     path: Path
     columns: list[str]
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
     def rows(self) -> Iterator[dict[str, str | None]]:
         """Rows as column → text (None when empty), in file order; row numbers are 1-based positions."""
         if self.path.suffix.lower() == ".parquet":
-            yield from _parquet_rows(self.path, self.columns)
+            yield from _parquet_rows(self.path, self.aliases)
         else:
             yield from _csv_rows(self.path, self.columns)
 
@@ -77,10 +78,10 @@ def _csv_rows(path: Path, columns: list[str]) -> Iterator[dict[str, str | None]]
             yield {c: (v if v != "" else None) for c, v in zip(columns, cells, strict=False)}
 
 
-def _parquet_rows(path: Path, columns: list[str]) -> Iterator[dict[str, str | None]]:
+def _parquet_rows(path: Path, aliases: Mapping[str, str]) -> Iterator[dict[str, str | None]]:
     parquet = pq.ParquetFile(path)
     for batch in parquet.iter_batches(batch_size=10_000):
-        names = [snake(n) for n in batch.schema.names]
+        names = [aliases.get(snake(n), snake(n)) for n in batch.schema.names]
         for record in batch.to_pylist():
             yield {c: _text(v) for c, v in zip(names, record.values(), strict=True)}
 
@@ -96,11 +97,18 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-def find_tables(folder: Path, prefix: str) -> dict[str, list[Table]]:
+def find_tables(
+    folder: Path,
+    prefix: str,
+    key_of: Callable[[str], str] | None = None,
+    aliases: Mapping[str, str] | None = None,
+) -> dict[str, list[Table]]:
     """Every CSV and Parquet file under `folder` (not following links), grouped by object key.
 
+    `key_of` may rename a key (a vendor's own export names); `aliases` renames columns (its labels).
     Raises OSError when the folder cannot be listed or a file's header cannot be read.
     """
+    aliases = aliases or {}
     found: dict[str, list[Table]] = {}
     for path in sorted(folder.rglob("*")):
         if path.is_symlink() or not path.is_file() or path.name.startswith("."):
@@ -112,7 +120,9 @@ def find_tables(folder: Path, prefix: str) -> dict[str, list[Table]]:
         else:
             columns = _csv_header(path)
         key = table_key(path, prefix)
-        found.setdefault(key, []).append(Table(str(path.relative_to(folder)), path, columns))
+        key = key_of(key) if key_of else key
+        columns = [aliases.get(c, c) for c in columns]
+        found.setdefault(key, []).append(Table(str(path.relative_to(folder)), path, columns, aliases))
     return found
 
 

@@ -235,3 +235,70 @@ def test_a_bad_org_id_is_refused_before_anything_is_written(tmp_path: Path) -> N
     with pytest.raises(ImportRefused, match="not a valid org id"):
         run_import("salesforce", FIXTURES / "salesforce", "Acme Corp", tmp_path / "inbox", now=NOW)
     assert not (tmp_path / "inbox").exists()
+
+
+def test_hubspots_own_export_from_its_crm_pages_reads_by_property_label(tmp_path: Path) -> None:
+    src = tmp_path / "ui"
+    src.mkdir()
+    _write_csv(
+        src / "hubspot-crm-exports-all-companies-2024-05-01.csv",
+        ["Record ID", "Company name", "Company Domain Name", "Industry", "Create Date", "Last Modified Date"],
+        [["11", "Acme Corp", "acme.example", "Retail", "2024-01-02 09:00", "2024-01-03 09:00"]],
+    )
+    _write_csv(
+        src / "all-contacts.csv",
+        [
+            "Record ID",
+            "First Name",
+            "Last Name",
+            "Email",
+            "Phone Number",
+            "Company Name",
+            "Contact owner",
+            "Create Date",
+            "Associated Company IDs (Primary)",
+        ],
+        [
+            [
+                "21",
+                "Ana",
+                "Lima",
+                "Ana.Lima@Acme.example",
+                "+1 415 555 0101",
+                "Acme",
+                "Jane Doe",
+                "2024-01-05 10:00",
+                "11",
+            ]
+        ],
+    )
+    _write_csv(
+        src / "hubspot-crm-exports-all-deals-2024-05-01.csv",
+        [
+            "Record ID",
+            "Deal Name",
+            "Deal Stage",
+            "Amount",
+            "Close Date",
+            "Create Date",
+            "Deal owner",
+            "Associated Company IDs (Primary)",
+        ],
+        [["31", "Acme pilot", "Closed Won", "12000", "2024-03-01", "2024-01-10 11:00", "Jane Doe", "11"]],
+    )
+    result = run_import("hubspot", src, "acme", tmp_path / "inbox", now=NOW)
+    assert {r["outcome"] for r in _report(result.report) if r["row"] != "0"} == {"mapped"}
+    events = _events(result.files)
+    contact = next(
+        e["payload"] for e in events if e["event_name"] == "contact.updated" and "email" in e["payload"]
+    )
+    assert (
+        contact | {} == contact and contact["name"] == "Ana Lima" and contact["client_id"] == "hs-company-11"
+    )
+    assert contact["owner"] == "Jane Doe" and contact["company_name"] == "Acme"
+    won = [e for e in events if e["entity_id"] == "hs-deal-31" and e["payload"].get("to") == "won"]
+    assert won and won[0]["occurred_at"].startswith("2024-03-01")
+    client = next(
+        e["payload"] for e in events if e["event_name"] == "client.updated" and "name" in e["payload"]
+    )
+    assert (client["name"], client["domain"]) == ("Acme Corp", "acme.example")
