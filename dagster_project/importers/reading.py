@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .model import ABSENT, MAPPED, SKIPPED, UNMAPPED, Outcome
-from .tables import Table, as_bool, as_time, find_tables
+from .tables import UNREADABLE, Table, as_bool, as_time, find_tables
 
 Row = dict[str, str | None]
 
@@ -43,7 +43,7 @@ class Reading:
         self.progress = progress
         self._counted = 0
         self.objects = objects
-        self.tables = find_tables(folder, prefix, key_of, aliases)
+        self.tables, self.broken = find_tables(folder, prefix, key_of, aliases)
         self.outcomes: list[Outcome | None] = []
         self._slots: dict[tuple[str, str], tuple[int, datetime]] = {}  # (object, id) -> outcome slot
 
@@ -52,7 +52,12 @@ class Reading:
 
         `history`: the table's versions are the record's history (each version is kept)."""
         for table in self.tables.get(key, []):
-            for number, row in enumerate(table.rows(), start=1):
+            yield from self._live(key, table, history)
+
+    def _live(self, key: str, table: Table, history: bool) -> Iterator[tuple[Table, int, Row]]:
+        number = 0
+        try:
+            for number, row in enumerate(table.rows(), start=1):  # noqa: B007 - read after the loop
                 self._tick()
                 sid = row.get("id")
                 if as_bool(row.get("is_deleted")) or as_bool(row.get("_fivetran_deleted")):
@@ -65,6 +70,11 @@ class Reading:
                     self.skip(table, number, key, sid, OLD_VERSION)
                 else:
                     yield table, number, row
+        except UNREADABLE as exc:
+            # A file broken part-way (bad UTF-8, a NUL, a damaged Parquet page): the rows read so far
+            # keep their outcomes, the row that broke gets this one, the rest of the file is not read.
+            detail = " ".join(str(exc).split())[:200]
+            self.skip(table, number + 1, key, None, f"the file cannot be read from here: {detail}")
 
     def _tick(self) -> None:
         self._counted += 1
@@ -117,13 +127,16 @@ class Reading:
 
     def finish(self, read: set[str]) -> list[Outcome]:
         """The outcomes, plus absent object files (row 0) and every row of the tables nobody read."""
+        broken = {table.key for table in self.broken}
         for key in self.objects:
-            if key not in self.tables:
+            if key not in self.tables and key not in broken:
                 self._add(Outcome(f"{key}.*", 0, key, None, ABSENT, "no file for this object in the export"))
         for key in sorted(set(self.tables) - read):
             for table in self.tables[key]:
-                for number, row in enumerate(table.rows(), start=1):
+                for number, row in self._live(key, table, history=True):
                     self.skip(table, number, key, row.get("id"), NOT_IMPORTED)
+        for table in self.broken:
+            self.skip(table, 0, table.key, None, "the file cannot be read", table.problem)
         if self.progress is not None and self._counted:
             self.progress(self._counted)
         return [o for o in self.outcomes if o is not None]

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 SUFFIXES = (".csv", ".parquet")
+# What reading a damaged file raises (bad UTF-8, a NUL byte, a Parquet file that is not one).
+UNREADABLE = (UnicodeDecodeError, csv.Error, pa.ArrowException)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 # CSV cells of CRM text fields (descriptions, email bodies) can be long; the csv module's default is 128 KiB.
@@ -55,6 +58,8 @@ class Table:
     path: Path
     columns: list[str]
     aliases: Mapping[str, str] = field(default_factory=dict)
+    key: str = ""
+    problem: str = ""  # why the file cannot be read at all (then it has no columns)
 
     def rows(self) -> Iterator[dict[str, str | None]]:
         """Rows as column → text (None when empty), in file order; row numbers are 1-based positions."""
@@ -102,28 +107,35 @@ def find_tables(
     prefix: str,
     key_of: Callable[[str], str] | None = None,
     aliases: Mapping[str, str] | None = None,
-) -> dict[str, list[Table]]:
+) -> tuple[dict[str, list[Table]], list[Table]]:
     """Every CSV and Parquet file under `folder` (not following links), grouped by object key.
 
     `key_of` may rename a key (a vendor's own export names); `aliases` renames columns (its labels).
-    Raises OSError when the folder cannot be listed or a file's header cannot be read.
+    Files whose header cannot be read come back apart, each with its problem. Raises OSError when the
+    folder cannot be listed or a file cannot be opened.
     """
     aliases = aliases or {}
     found: dict[str, list[Table]] = {}
+    broken: list[Table] = []
     for path in sorted(folder.rglob("*")):
         if path.is_symlink() or not path.is_file() or path.name.startswith("."):
             continue
         if not path.name.lower().endswith(SUFFIXES):
             continue
-        if path.suffix.lower() == ".parquet":
-            columns = [snake(n) for n in pq.read_schema(path).names]
-        else:
-            columns = _csv_header(path)
         key = table_key(path, prefix)
         key = key_of(key) if key_of else key
+        name = str(path.relative_to(folder))
+        try:
+            if path.suffix.lower() == ".parquet":
+                columns = [snake(n) for n in pq.read_schema(path).names]
+            else:
+                columns = _csv_header(path)
+        except UNREADABLE as exc:
+            broken.append(Table(name, path, [], aliases, key, " ".join(str(exc).split())[:200]))
+            continue
         columns = [aliases.get(c, c) for c in columns]
-        found.setdefault(key, []).append(Table(str(path.relative_to(folder)), path, columns, aliases))
-    return found
+        found.setdefault(key, []).append(Table(name, path, columns, aliases, key))
+    return found, broken
 
 
 # --- values ------------------------------------------------------------------------------------------

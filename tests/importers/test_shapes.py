@@ -302,3 +302,22 @@ def test_hubspots_own_export_from_its_crm_pages_reads_by_property_label(tmp_path
         e["payload"] for e in events if e["event_name"] == "client.updated" and "name" in e["payload"]
     )
     assert (client["name"], client["domain"]) == ("Acme Corp", "acme.example")
+
+
+def test_a_damaged_file_is_reported_and_the_rest_of_the_export_imported(tmp_path: Path) -> None:
+    src = tmp_path / "damaged"
+    src.mkdir()
+    shutil.copy(FIXTURES / "salesforce" / "sf_contact_data.csv", src / "contact.csv")
+    (src / "account.parquet").write_bytes(b"PAR1 this is not a parquet file PAR1")
+    (src / "user.csv").write_bytes(
+        b"Id,Email\n005A,a@seller.example\n005B,\xff\xfe broken\n005C,c@seller.example\n"
+    )
+    result = run_import("salesforce", src, "acme", tmp_path / "inbox", now=NOW)
+    rows = _report(result.report)
+    account = [r for r in rows if r["object"] == "account"]
+    assert [(r["row"], r["outcome"], r["reason"]) for r in account] == [
+        ("0", "skipped", "the file cannot be read")
+    ]
+    users = [(r["row"], r["outcome"]) for r in rows if r["object"] == "user"]
+    assert users[-1][1] == "skipped" and all(o == "mapped" for _, o in users[:-1])
+    assert sum(1 for r in rows if r["object"] == "contact" and r["outcome"] == "mapped") == 4
