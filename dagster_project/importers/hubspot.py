@@ -128,6 +128,18 @@ def plain(text: str | None) -> str | None:
     return " ".join(html.unescape(_TAG.sub(" ", text)).split()) or None
 
 
+def _merged(vids: str | None) -> list[tuple[str, datetime]]:
+    """`hs_calculated_merged_vids` (`76340251:1661707291575;…`): the contacts HubSpot merged into this
+    one, each with when (epoch milliseconds)."""
+    merged = []
+    for item in (vids or "").split(";"):
+        vid, _, millis = item.strip().partition(":")
+        at = as_time(millis) if millis else None
+        if vid.isdigit() and at is not None:
+            merged.append((f"hs-contact-{vid}", at))
+    return merged
+
+
 def read_hubspot(
     folder: Path, stage_map: Mapping[str, str], now: datetime, progress: Callable[[int], None] | None = None
 ) -> Export:
@@ -262,6 +274,7 @@ class _Reader:
                 status=lead_status or None,
                 dismissed=lead_status in ("unqualified", "bad_timing"),
             )
+            self.x.people[hs_id("contact", sid)].merged_from = _merged(prop(row, "hs_calculated_merged_vids"))
             self.r.mapped(table, number, "contact", sid)
 
     def _stage(self, stage_id: str | None) -> str | None:

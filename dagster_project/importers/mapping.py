@@ -161,8 +161,13 @@ class Mapper:
 
     def _conversions(self) -> None:
         """A converted lead: the CRM's own decision that the lead is that contact, and the opportunity
-        it became takes the lead's signal."""
+        it became takes the lead's signal. A HubSpot merge is such a decision too."""
         for p in self.export.people.values():
+            for other_id, merged_at in p.merged_from:
+                other = self.export.people.get(other_id)
+                if other is not None and other_id != p.id:
+                    at = max(merged_at, p.created_at, other.created_at)
+                    self.emit(at, "contact.merged", "contact", other_id, p.owner, {"into_contact_id": p.id})
             if p.converted_at is None:
                 continue
             self.emit(p.converted_at, "signal.touched", "signal", p.id, p.owner, {"channel": "conversion"})

@@ -67,6 +67,9 @@ class Person:
     converted_at: datetime | None = None
     converted_contact_id: str | None = None
     converted_deal_id: str | None = None
+    merged_from: list[tuple[str, datetime]] = field(
+        default_factory=list
+    )  # (contact id, when) the CRM merged in
 
 
 @dataclass(frozen=True)

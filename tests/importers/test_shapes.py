@@ -321,3 +321,15 @@ def test_a_damaged_file_is_reported_and_the_rest_of_the_export_imported(tmp_path
     users = [(r["row"], r["outcome"]) for r in rows if r["object"] == "user"]
     assert users[-1][1] == "skipped" and all(o == "mapped" for _, o in users[:-1])
     assert sum(1 for r in rows if r["object"] == "contact" and r["outcome"] == "mapped") == 4
+
+
+def test_contacts_hubspot_merged_become_explicit_merge_events(tmp_path: Path) -> None:
+    result = run_import("hubspot", FIXTURES / "hubspot", "acme", tmp_path / "inbox", now=NOW)
+    merges = {
+        (e["entity_id"], e["payload"]["into_contact_id"])
+        for e in _events(result.files)
+        if e["event_name"] == "contact.merged"
+    }
+    # The seed's contact 78971951 lists 76340251 (also in the export) among its merged vids.
+    assert ("hs-contact-76340251", "hs-contact-78971951") in merges
+    assert all(into != merged for merged, into in merges)
