@@ -333,3 +333,77 @@ def test_contacts_hubspot_merged_become_explicit_merge_events(tmp_path: Path) ->
     # The seed's contact 78971951 lists 76340251 (also in the export) among its merged vids.
     assert ("hs-contact-76340251", "hs-contact-78971951") in merges
     assert all(into != merged for merged, into in merges)
+
+
+def test_a_sync_tools_history_mode_gives_the_stage_history_from_its_versions(tmp_path: Path) -> None:
+    src = tmp_path / "fivetran"
+    src.mkdir()
+    _write_csv(
+        src / "opportunity.csv",
+        [
+            "id",
+            "account_id",
+            "name",
+            "stage_name",
+            "amount",
+            "is_won",
+            "is_closed",
+            "is_deleted",
+            "created_date",
+            "last_modified_date",
+            "_fivetran_active",
+            "_fivetran_synced",
+        ],
+        [
+            [
+                "006H",
+                "",
+                "Old version",
+                "Qualification",
+                "100",
+                "false",
+                "false",
+                "false",
+                "2024-01-01 09:00:00",
+                "2024-01-02 09:00:00",
+                "false",
+                "2024-01-02 10:00:00",
+            ],
+            [
+                "006H",
+                "",
+                "Big deal",
+                "Closed Lost",
+                "900",
+                "false",
+                "true",
+                "false",
+                "2024-01-01 09:00:00",
+                "2024-02-20 09:00:00",
+                "true",
+                "2024-02-21 10:00:00",
+            ],
+        ],
+    )
+    _write_csv(
+        src / "opportunity_history.csv",
+        ["id", "stage_name", "_fivetran_start", "_fivetran_end", "_fivetran_active", "is_deleted"],
+        [
+            ["006H", "Prospecting", "2024-01-01 09:00:00", "2024-01-10 09:00:00", "false", "false"],
+            ["006H", "Qualification", "2024-01-10 09:00:00", "2024-02-01 09:00:00", "false", "false"],
+            ["006H", "Qualification", "2024-02-01 09:00:00", "2024-02-20 09:00:00", "false", "false"],
+            ["006H", "Closed Lost", "2024-02-20 09:00:00", "9999-12-31 23:59:59", "true", "false"],
+        ],
+    )
+    result = run_import("salesforce", src, "acme", tmp_path / "inbox", now=NOW)
+    reasons = [r["reason"] for r in _report(result.report) if r["object"] == "opportunity"]
+    assert reasons == ["an older version of the record (the sync tool's history)", ""]
+    moves = [
+        (e["occurred_at"][:10], e["event_name"], e["payload"].get("to"))
+        for e in _events(result.files)
+        if e["event_name"] in ("candidate.promoted", "pursuit.stage_changed")
+    ]
+    assert moves == [
+        ("2024-01-10", "candidate.promoted", None),
+        ("2024-02-20", "pursuit.stage_changed", "lost"),
+    ]
