@@ -40,6 +40,10 @@ page = st.navigation(
                 icon=":material/psychology:",
                 url_path="memory",
             ),
+            st.Page(
+                "app_pages/contacts.py", title="Contacts", icon=":material/contacts:", url_path="contacts"
+            ),
+            st.Page("app_pages/identity.py", title="Identity", icon=":material/join:", url_path="identity"),
         ],
         "Pipeline": [
             st.Page(

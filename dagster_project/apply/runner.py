@@ -22,6 +22,8 @@ from dagster_project.apply.batch import FaultHook, apply_batch, last_as_of
 from dagster_project.config.registry import DEFAULTS
 from dagster_project.control import outbox
 from dagster_project.control.faults import checkpoint
+from dagster_project.identity.erasure import scrub_erased_contacts
+from dagster_project.identity.store import resolve_identities
 from dagster_project.lifecycle.store import ensure_core_schema
 from dagster_project.memory.governance import purge_expired, scrub_governed
 
@@ -42,6 +44,7 @@ class ApplyRunReport:
     scrubbed_redactions: int = 0  # redactions and purged atoms
     scrubbed_corrections: int = 0
     purged_atoms: int = 0
+    identity_orgs: int = 0  # orgs whose people and companies were re-resolved
     batches: int = 0
     clusters: int = 0
     events_folded: int = 0
@@ -238,6 +241,9 @@ def run_apply(
     # Corrections and redactions: scrub the old text from the log and quarantine, then re-fold what
     # read it. Both run every time (a target may arrive after its correction or redaction).
     scrub = scrub_governed(con, as_of=as_of, now=now)
+    # Forgotten people (`contact.erased`) leave the log and quarantine the same way, counted as redactions
+    # so the publish rewrites the warehouse file and drops older copies of the log.
+    scrub.add(scrub_erased_contacts(con, now=now))
     if purge:
         # As of the earlier of the two: a past view purges only what had expired by then, and an as-of
         # a little ahead of the clock never erases what has not expired yet in the real world.
@@ -254,6 +260,9 @@ def run_apply(
         batch = apply_batch(con, [], as_of=as_of, now=now, dead=dead, fault=fault)
         report.clusters += batch.clusters
         report.events_folded += batch.events_folded
+    # Identity resolution reads the contact records and clients the apply just wrote (only orgs whose
+    # inputs changed are re-resolved), so dbt's identity marts see this run's people.
+    report.identity_orgs = len(resolve_identities(con).orgs_resolved)
     return report
 
 

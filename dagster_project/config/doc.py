@@ -40,6 +40,8 @@ ALLOWED: dict[str, str] = {
     "_transitions.<locals>.check": "an object: state → list of next states (only known states)",
     "check_stage_map": "an object: vendor (`salesforce`, `hubspot`) → (stage name → `candidate` or a "
     "pursuit stage)",
+    "_region": "a region code `phonenumbers` knows (`US`, `GB`, …)",
+    "_flag": "`true` or `false`",
 }
 
 # What each key means, by key or by the key's prefix (longest prefix wins).
@@ -105,6 +107,12 @@ MEANING: dict[str, str] = {
     "import.stage_map": "how `workstream import` maps a CRM's opportunity/deal stage names (case-insensitive) "
     "to a pursuit stage, or `candidate` for an early stage; an override replaces the whole map "
     "([import.md](import.md))",
+    "identity.default_region": "region a phone number without a country code is read in (E.164 keys)",
+    "identity.auto_link": "`true`: a new signal from a known contact with one open candidate is linked to it "
+    "by a `candidate.updated` event written to the inbox; `false`: only suggested",
+    "identity.matcher_min_records": "person records an org needs before the probabilistic matcher runs "
+    "(below: deterministic rules only)",
+    "identity.match_probability": "match probability at or above which the matcher links two records",
     "outbox.max_attempts": "attempts before an outbox item becomes a dead letter",
     "outbox.backoff_cap_minutes": "longest wait between two attempts (waits double from 1 minute)",
     "outbox.stale_claim_minutes": "age after which a claim is taken to be dead and its items recovered",

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 import orjson
+import phonenumbers
 import re2
 
 from dagster_project.config.import_stages import DEFAULT_STAGE_MAP, check_stage_map
@@ -51,6 +52,10 @@ SLA_AT_RISK_FRACTION = 0.75
 MEMORY_SCORE = {"decision": 100, "risk": 90, "preference": 80, "note": 60, "status": 40}
 MEMORY_RETENTION_DAYS = {"decision": 365, "risk": 365, "preference": 365, "note": 90, "status": 30}
 MEMORY_HALF_LIFE_DAYS = {"decision": 180, "risk": 180, "preference": 180, "note": 30, "status": 30}
+# Identity resolution (docs/identity.md): phones without a country code are read in this region; the
+# probabilistic matcher runs only on an org with at least this many person records, and links a pair
+# at or above this probability; auto-linking a known contact's signal to their open work is off.
+IDENTITY = {"default_region": "US", "auto_link": False, "matcher_min_records": 50, "match_probability": 0.95}
 OUTBOX = {"max_attempts": 8, "backoff_cap_minutes": 60, "stale_claim_minutes": 5}
 # The dashboards' health lines, judged in the marts and drawn from the value each mart publishes.
 HEALTH_GATE_PASS_RATE = 0.8  # a gate's pass rate below this is below the line
@@ -333,6 +338,16 @@ def _transitions(entity: str) -> Check:
     return check
 
 
+def _region(value: Any) -> str | None:
+    if not isinstance(value, str) or value not in phonenumbers.SUPPORTED_REGIONS:
+        return f"must be a region code phonenumbers knows (`US`, `GB`, `DE`, …), got {_show(value)}"
+    return None
+
+
+def _flag(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"must be true or false, got {_show(value)}"
+
+
 def _show(value: Any) -> str:
     text = orjson.dumps(value, default=str).decode()
     return text if len(text) <= 80 else text[:77] + "..."
@@ -396,6 +411,10 @@ def _build_keys() -> dict[str, KeySpec]:
         "backoff_cap_minutes": MAX_BACKOFF_MINUTES,
         "stale_claim_minutes": MAX_STALE_CLAIM_MINUTES,
     }
+    keys["identity.default_region"] = KeySpec(IDENTITY["default_region"], _region)
+    keys["identity.auto_link"] = KeySpec(IDENTITY["auto_link"], _flag)
+    keys["identity.matcher_min_records"] = _bounded(IDENTITY["matcher_min_records"], _positive_int, 10**9)
+    keys["identity.match_probability"] = KeySpec(IDENTITY["match_probability"], _fraction)
     for name, number in OUTBOX.items():
         keys[f"outbox.{name}"] = _bounded(number, _positive_int, outbox_max[name])
     return dict(sorted(keys.items()))

@@ -1,11 +1,14 @@
 """The apply asset: outbox items → guarded state machines → core tables, with its accounting check."""
 
+import datetime as dt
+
 import dagster as dg
 
 from dagster_project.apply import runner
 from dagster_project.control.export import copy_outbox_state
 from dagster_project.defs.ingestion import RAW_EVENTS
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource
+from dagster_project.identity import autolink
 from dagster_project.sla import alerts
 from dagster_project.warehouse.store import connect, read_run_clock, write_run_clock, writer_lock
 
@@ -14,6 +17,8 @@ CORE_OUTPUTS = (
     ("candidates", "Every candidate's current status through the guarded candidate machine."),
     ("pursuits", "Every pursuit's stage, checklists with completion %, proposals and outcome."),
     ("client_parts", "What each entity cluster knows of each client it references (aggregated by dbt)."),
+    ("contact_records", "Every record that names a person: contacts, and the senders signals name."),
+    ("identity_decisions", "Explicit merges and splits of contacts and clients (they override the matcher)."),
     ("transitions", "Every applied state change (warned ones flagged), in event-time order."),
     ("rejected_events", "Every event a rule stopped (or warned about), with its rule code and detail."),
     ("event_outcomes", "The judgement on every accepted event: applied, warned, rejected or ignored."),
@@ -27,8 +32,16 @@ CONTROL_OUTPUTS = (
     ("dead_letters", "Every dead-lettered outbox item with its last error and the event it is about."),
     ("alerts", "The alert log (one row per alert and sink); the alert step refreshes it after recording."),
 )
+# The identity step the apply runs last (dagster_project/identity/store.py), read by dbt's identity sources.
+IDENTITY_OUTPUTS = (
+    ("links", "Every contact, signal sender and client record with the person or company it resolves to."),
+    ("pairs", "Every pair the probabilistic matcher scored, with its match weights per comparison."),
+    ("conflicts", "Pairs waiting for a person's decision: possible matches, one email on two clients."),
+    ("erasures", "The audit of each forgotten person (contact.erased): hashes of what left, never values."),
+)
 CORE_EVENT_OUTCOMES = dg.AssetKey(["core", "event_outcomes"])
 PURGE_TAG = "workstream/purge"
+AUTO_LINK_WINDOW = dt.timedelta(minutes=5)
 
 
 @dg.multi_asset(
@@ -39,6 +52,10 @@ PURGE_TAG = "workstream/purge"
     + [
         dg.AssetSpec(["control", table], group_name="lifecycle", description=desc, deps=[RAW_EVENTS])
         for table, desc in CONTROL_OUTPUTS
+    ]
+    + [
+        dg.AssetSpec(["identity", table], group_name="lifecycle", description=desc, deps=[RAW_EVENTS])
+        for table, desc in IDENTITY_OUTPUTS
     ],
     name="lifecycle_apply",
     compute_kind="python",
@@ -74,6 +91,14 @@ def lifecycle_apply(
                 con.execute("begin")
                 write_run_clock(con, clock.as_of_time(), clock.current())
                 con.execute("commit")
+            # Auto-linking (an org's `identity.auto_link`): explicit events into the inbox, applied by the
+            # next run; only a run of the present writes them (a view of the past changes nothing).
+            if clock.as_of_time() >= clock.current() - AUTO_LINK_WINDOW:
+                linked = autolink.write_auto_links(
+                    workstream.inbox_path, autolink.auto_link_events(con, now=clock.current())
+                )
+                if linked is not None:
+                    context.log.info(f"identity: auto-link events written to the inbox as {linked.name}")
             # The outbox as this run leaves it, and the alert log, for dbt's `control` sources.
             dead = copy_outbox_state(con, paths.control, clock.current())
             alerts.write_alerts_table(con, paths.control)
@@ -111,6 +136,10 @@ def lifecycle_apply(
         yield dg.MaterializeResult(asset_key=["core", table], metadata=metadata)
     for table, _ in CONTROL_OUTPUTS:
         yield dg.MaterializeResult(asset_key=["control", table], metadata={"dead_letters": dead})
+    for table, _ in IDENTITY_OUTPUTS:
+        yield dg.MaterializeResult(
+            asset_key=["identity", table], metadata={"orgs_resolved": report.identity_orgs}
+        )
 
 
 @dg.asset_check(asset=CORE_EVENT_OUTCOMES, blocking=True, name="every_event_accounted_for")

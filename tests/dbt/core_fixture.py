@@ -18,6 +18,7 @@ import duckdb
 
 from dagster_project.config.registry import ConfigRegistry
 from dagster_project.control.export import ensure_control_schema
+from dagster_project.identity.store import ensure_identity_schema, resolve_identities
 from dagster_project.lifecycle.fold import fold, fold_all
 from dagster_project.lifecycle.store import CORE, CORE_TABLES, ensure_core_schema
 from dagster_project.memory.capture import capture_atoms
@@ -32,6 +33,7 @@ def create_core_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create schemas `core` and `control` and their tables (empty), with the apply step's DDL."""
     ensure_core_schema(con)
     ensure_control_schema(con)
+    ensure_identity_schema(con)
 
 
 def _utc(value: str | datetime) -> datetime:
@@ -97,6 +99,7 @@ def fold_into_core(
     insert_core_rows(con, "rejected_events", clustered(folded.rejected_events))
     insert_core_rows(con, "config_registry", folded.config_registry)
     write_run_clock(con, cut, cut)
+    resolve_identities(con)  # the identity step the apply runs last reads the rows just written
 
 
 def fold_memory_into_core(

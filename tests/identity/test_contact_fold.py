@@ -166,3 +166,18 @@ def test_a_warehouse_from_before_the_client_source_columns_gains_them():
         ).fetchall()
     }
     assert {"source_system", "source_id"} <= columns
+
+
+def test_the_events_mart_accepts_every_entity_type_of_the_contract():
+    import yaml
+
+    from dagster_project.contract.events import ENTITY_TYPES
+    from dagster_project.settings import DBT_PROJECT_DIR
+
+    doc = yaml.safe_load(
+        (DBT_PROJECT_DIR / "models" / "marts" / "events" / "_events__models.yml").read_text()
+    )
+    (events,) = [m for m in doc["models"] if m["name"] == "events"]
+    (column,) = [c for c in events["columns"] if c["name"] == "entity_type"]
+    (accepted,) = [t["accepted_values"] for t in column["data_tests"] if "accepted_values" in t]
+    assert sorted(accepted["arguments"]["values"]) == sorted(ENTITY_TYPES)

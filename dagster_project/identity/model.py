@@ -1,0 +1,156 @@
+"""The probabilistic matcher: a Fellegi-Sunter model run by Splink on DuckDB, one org at a time.
+
+Why fixed parameters: the model's m and u probabilities are stated here, not trained on each org's
+records. Training on one org's data would move every match probability whenever that org imports more
+people, and an org with a few hundred records cannot support estimating them; fixed values make the
+same records always give the same probabilities, and they are the explanation the pages show. The
+`MODEL_VERSION` is a hash of the settings (parameters included), never a timestamp: it changes exactly
+when the model does. Splink draws no random sample here (no training), so no seed is needed; its
+DuckDB connection is private to the call and single-threaded for a stable row order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import orjson
+import polars as pl
+import splink
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+# The prior: the chance that two records of one org, drawn at random, are one person.
+PRIOR = 1e-4
+# Pairs at or above this probability but below the org's `identity.match_probability` are shown as
+# possible matches waiting for a person's decision.
+REVIEW_PROBABILITY = 0.5
+
+# (comparison, its levels as (name, SQL condition or None for else, m, u)) in decreasing specificity.
+# m: how often the level holds for two records of one person; u: for two different people.
+_LEVELS: dict[str, list[tuple[str, str | None, float, float]]] = {
+    "name": [
+        ("exact", '"first_name_l" = "first_name_r" and "last_name_l" = "last_name_r"', 0.80, 0.0005),
+        (
+            "similar",
+            'jaro_winkler_similarity("last_name_l", "last_name_r") >= 0.92 '
+            'and jaro_winkler_similarity("first_name_l", "first_name_r") >= 0.88',
+            0.12,
+            0.002,
+        ),
+        ("same_last_name", '"last_name_l" = "last_name_r"', 0.04, 0.01),
+        ("different", None, 0.04, 0.9875),
+    ],
+    "email": [
+        ("exact", '"email_l" = "email_r"', 0.70, 0.00001),
+        ("same_local_part", '"email_local_l" = "email_local_r"', 0.10, 0.0005),
+        ("similar_local_part", 'levenshtein("email_local_l", "email_local_r") <= 2', 0.08, 0.001),
+        ("different", None, 0.12, 0.99849),
+    ],
+    "phone": [
+        ("exact", '"phone_l" = "phone_r"', 0.85, 0.0001),
+        ("different", None, 0.15, 0.9999),
+    ],
+    "company": [
+        ("exact", '"company_l" = "company_r"', 0.90, 0.02),
+        ("different", None, 0.10, 0.98),
+    ],
+}
+_NULLS = {"name": "last_name", "email": "email_local", "phone": "phone", "company": "company"}
+COLUMNS = ("unique_id", "first_name", "last_name", "email", "email_local", "phone", "company")
+
+
+def _comparison(name: str) -> cl.CustomComparison:
+    levels: list[Any] = [cll.NullLevel(_NULLS[name])]
+    for level, condition, m, u in _LEVELS[name]:
+        creator = cll.ElseLevel() if condition is None else cll.CustomLevel(condition, label_for_charts=level)
+        levels.append(creator.configure(m_probability=m, u_probability=u))
+    return cl.CustomComparison(comparison_levels=levels, output_column_name=name)
+
+
+def settings() -> SettingsCreator:
+    return SettingsCreator(
+        link_type="dedupe_only",
+        probability_two_random_records_match=PRIOR,
+        comparisons=[_comparison(name) for name in _LEVELS],
+        blocking_rules_to_generate_predictions=[
+            block_on("email_local"),
+            block_on("phone"),
+            block_on("first_name", "last_name"),
+            block_on("last_name", "company"),
+        ],
+        retain_intermediate_calculation_columns=True,
+        retain_matching_columns=False,
+    )
+
+
+def _version() -> str:
+    described = orjson.dumps(
+        {"splink": splink.__version__, "prior": PRIOR, "levels": _LEVELS}, option=orjson.OPT_SORT_KEYS
+    )
+    return "fs-" + hashlib.sha256(described).hexdigest()[:12]
+
+
+MODEL_VERSION = _version()
+
+
+@dataclass(frozen=True)
+class ScoredPair:
+    left: str
+    right: str
+    probability: float
+    weight: float
+    explanation: dict[str, dict[str, Any]]  # comparison -> {level, match_weight}
+
+
+def _level_of_weight() -> dict[str, dict[float, str]]:
+    """Each comparison's level by its match weight (log2 m/u): Splink reports the weight per comparison."""
+    table: dict[str, dict[float, str]] = {}
+    for name, levels in _LEVELS.items():
+        table[name] = {0.0: "null"} | {round(math.log2(m / u), 4): level for level, _, m, u in levels}
+    return table
+
+
+_LEVEL_OF_WEIGHT = _level_of_weight()
+
+
+def score_pairs(features: pl.DataFrame, *, min_probability: float = REVIEW_PROBABILITY) -> list[ScoredPair]:
+    """Every blocked pair of these records (one org) at or above `min_probability`, sorted, each with
+    the match weight of every comparison (log2 of its Bayes factor): the pair's explanation."""
+    if features.height < 2:
+        return []
+    frame = features.select(COLUMNS).sort("unique_id")
+    con = duckdb.connect()
+    con.execute("set threads = 1")
+    try:
+        db_api = DuckDBAPI(connection=con)
+        linker = Linker(db_api.register(frame.to_arrow()), settings(), log_level=logging.WARNING)
+        predicted = linker.inference.predict(
+            threshold_match_probability=min_probability, warning_mode="never"
+        )
+        rows = predicted.as_pandas_dataframe().to_dict("records")
+    finally:
+        con.close()
+    out = []
+    for row in rows:
+        left, right = sorted((row["unique_id_l"], row["unique_id_r"]))
+        explanation = {}
+        for name in _LEVELS:
+            weight = float(row[f"mw_{name}"])
+            level = _LEVEL_OF_WEIGHT[name].get(round(weight, 4), "?")
+            explanation[name] = {"level": level, "match_weight": round(weight, 6)}
+        out.append(
+            ScoredPair(
+                left,
+                right,
+                round(float(row["match_probability"]), 6),
+                round(float(row["match_weight"]), 6),
+                explanation,
+            )
+        )
+    return sorted(out, key=lambda p: (p.left, p.right))

@@ -1,0 +1,189 @@
+"""The identity step of a run: read what the apply left in `core`, resolve each org whose inputs changed,
+write the `identity` tables that dbt reads (schema `identity`, one transaction).
+
+Why a Python step before dbt: Splink runs from Python, and every served table must be a dbt model, so
+the matches land in warehouse tables and the marts (`contacts`, `identity_links`, `identity_conflicts`,
+`identity_pairs`) select from them. An org is re-resolved only when its inputs moved: a fingerprint of
+its contact records, clients, decisions, identity config and the model version is kept per org.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import orjson
+import polars as pl
+
+from dagster_project.config.registry import DEFAULTS
+from dagster_project.identity import model
+from dagster_project.identity.erasure import ERASURES_DDL
+from dagster_project.identity.resolve import OrgIdentity, resolve_clients, resolve_people
+
+IDENTITY_DDL = """
+create schema if not exists identity;
+-- One row per source record (a contact, a signal's sender, a client): the person or company it is.
+create table if not exists identity.links (
+    org_id varchar not null,
+    entity_type varchar not null,
+    canonical_id varchar not null,
+    record_type varchar not null,
+    record_id varchar not null,
+    source_system varchar not null,
+    source_id varchar not null,
+    match_rule varchar not null,
+    match_probability double not null,
+    model_version varchar not null
+);
+-- Every pair the probabilistic model scored at or above the review probability, explained.
+create table if not exists identity.pairs (
+    org_id varchar not null,
+    entity_type varchar not null,
+    left_id varchar not null,
+    right_id varchar not null,
+    match_probability double not null,
+    match_weight double not null,
+    explanation json not null,
+    linked boolean not null,
+    model_version varchar not null
+);
+-- Pairs waiting for a person's decision (a possible match, one email on two clients).
+create table if not exists identity.conflicts (
+    org_id varchar not null,
+    entity_type varchar not null,
+    kind varchar not null,
+    left_id varchar not null,
+    right_id varchar not null,
+    detail varchar
+);
+-- Per org: the fingerprint of the inputs its rows were resolved from.
+create table if not exists identity.org_state (
+    org_id varchar not null,
+    fingerprint varchar not null
+);
+"""
+TABLES = ("links", "pairs", "conflicts")
+CONFIG_KEYS = ("identity.default_region", "identity.matcher_min_records", "identity.match_probability")
+
+
+@dataclass
+class IdentityReport:
+    orgs_resolved: list[str] = field(default_factory=list)
+    orgs_removed: list[str] = field(default_factory=list)
+    records: int = 0
+
+
+def ensure_identity_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(IDENTITY_DDL)
+    con.execute(ERASURES_DDL)
+
+
+_RECORD_COLUMNS = "record_type, record_id, source_system, source_id, name, email, phone, client_id, company_domain, erased_at"
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Per org, a hash of everything its identity rows depend on (sorted, so order never matters)."""
+    rows = con.execute(
+        f"""
+        with parts as (
+            select org_id, 'r' as kind, concat_ws('|', {_RECORD_COLUMNS.replace(", ", ", '|', ")}) as line
+            from core.contact_records
+            union all
+            select org_id, 'c', concat_ws('|', client_id, max(domain), max(source_system), max(source_id))
+            from core.client_parts group by org_id, client_id
+            union all
+            select org_id, 'd', concat_ws('|', entity_type, entity_id, other_id, decision, event_id, occurred_at)
+            from core.identity_decisions
+            union all
+            select org_id, 'k', concat_ws('|', key, value::varchar)
+            from core.config_registry where effective_to is null and list_contains($keys, key)
+        )
+        select org_id, md5(string_agg(kind || line, chr(10) order by kind, line)) from parts group by org_id
+        """,
+        {"keys": list(CONFIG_KEYS)},
+    ).fetchall()
+    return {org: f"{model.MODEL_VERSION}:{digest}" for org, digest in rows}
+
+
+def _config(con: duckdb.DuckDBPyConnection, org_id: str) -> dict[str, Any]:
+    values = dict(DEFAULTS)
+    for key, value in con.execute(
+        "select key, value from core.config_registry where org_id = ? and effective_to is null", [org_id]
+    ).fetchall():
+        values[key] = orjson.loads(value) if isinstance(value, str) else value
+    return values
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def resolve_org(con: duckdb.DuckDBPyConnection, org_id: str) -> OrgIdentity:
+    """One org's identity rows from the core tables (as the apply left them, already as of the run)."""
+    config = _config(con, org_id)
+    records = _rows(
+        con, f"select {_RECORD_COLUMNS} from core.contact_records where org_id = ? order by all", [org_id]
+    )
+    clients = _rows(
+        con,
+        """select client_id, max(name) as name, max(domain) as domain, max(source_system) as source_system,
+                  max(source_id) as source_id
+           from core.client_parts where org_id = ? group by client_id order by client_id""",
+        [org_id],
+    )
+    decisions = _rows(
+        con,
+        "select entity_type, entity_id, other_id, decision, event_id, occurred_at "
+        "from core.identity_decisions where org_id = ? order by occurred_at, event_id",
+        [org_id],
+    )
+    people = resolve_people(
+        org_id,
+        records,
+        decisions,
+        region=str(config["identity.default_region"]),
+        min_records=int(config["identity.matcher_min_records"]),
+        threshold=float(config["identity.match_probability"]),
+    )
+    companies = resolve_clients(org_id, clients, decisions)
+    people.links.extend(companies.links)
+    return people
+
+
+def resolve_identities(con: duckdb.DuckDBPyConnection) -> IdentityReport:
+    """Re-resolve every org whose inputs changed since the last run; drop the rows of orgs that left.
+    Reads no clock: its inputs are already as of the run."""
+    ensure_identity_schema(con)
+    report = IdentityReport()
+    current = _fingerprints(con)
+    kept = dict(con.execute("select org_id, fingerprint from identity.org_state").fetchall())
+    changed = sorted(org for org, fp in current.items() if kept.get(org) != fp)
+    removed = sorted(set(kept) - set(current))
+    if not changed and not removed:
+        return report
+    results = {org: resolve_org(con, org) for org in changed}
+    con.execute("begin transaction")
+    try:
+        for org in [*changed, *removed]:
+            for table in (*TABLES, "org_state"):
+                con.execute(f"delete from identity.{table} where org_id = ?", [org])
+        for table in TABLES:
+            rows = [row for org in changed for row in getattr(results[org], table)]
+            if rows:
+                frame = pl.DataFrame(rows, infer_schema_length=None)
+                con.register("identity_rows", frame.to_arrow())
+                columns = ", ".join(frame.columns)
+                con.execute(f"insert into identity.{table} ({columns}) select {columns} from identity_rows")
+                con.unregister("identity_rows")
+        for org in changed:
+            con.execute("insert into identity.org_state values (?, ?)", [org, current[org]])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    report.orgs_resolved, report.orgs_removed = changed, removed
+    report.records = sum(len(results[org].links) for org in changed)
+    return report

@@ -1,0 +1,28 @@
+-- Every source record (contact, signal sender, client) with the person or company it resolves to.
+with
+
+links as (
+
+    select * from {{ ref('stg_identity__links') }}
+
+),
+
+final as (
+
+    select
+        org_id,
+        entity_type,
+        canonical_id,
+        source_system,
+        source_id,
+        match_rule,
+        match_probability,
+        record_type,
+        record_id,
+        model_version,
+        {{ as_of() }} as built_at
+    from links
+
+)
+
+select * from final

@@ -1,0 +1,182 @@
+"""The Contacts and Identity pages on a snapshot with resolved people: they render a person's records,
+signals, work and memory, show a conflict with its match weights, and a governor's decision becomes a
+`contact.merged` / `contact.split` event in the inbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dagster_project.contract.events import EVENTS
+from streamlit_app.lib import identity_requests
+from tests.snapshot_schema import create_tables, insert_rows, served_models
+
+APP = Path(__file__).resolve().parents[2] / "streamlit_app" / "app.py"
+T = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
+ORG, OTHER = "acme", "globex"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("WORKSTREAM_HOME", str(home))
+    monkeypatch.setenv("WORKSTREAM_INBOX", str(tmp_path / "inbox"))
+    st.cache_data.clear()
+    with duckdb.connect(str(home / "serving.duckdb")) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        create_tables(con, [*served_models(), "snapshot_info"])
+        fill = {"built_at": T}
+        for org in (ORG, OTHER):
+            insert_rows(
+                con,
+                "event_volume_daily",
+                ["org_id", "event_date", "event_name", "entity_type", "events"],
+                [(org, T.date(), "contact.updated", "contact", 3)],
+            )
+        insert_rows(
+            con,
+            "snapshot_info",
+            ["snapshot_version", "built_at", "published_at", "events"],
+            [("v1", T, T, 6)],
+        )
+        insert_rows(
+            con,
+            "contacts",
+            [
+                "org_id",
+                "contact_id",
+                "name",
+                "email",
+                "phone",
+                "client_id",
+                "first_seen_at",
+                "last_seen_at",
+                "records",
+                "signal_ids",
+            ],
+            [
+                (ORG, "ct-1", "Ana Lima", "ana@example.org", None, "cl1", T, T, 2, ["s1"]),
+                (OTHER, "ct-9", "Other Person", None, None, None, T, T, 1, []),
+            ],
+            fill=fill,
+        )
+        insert_rows(
+            con,
+            "identity_links",
+            [
+                "org_id",
+                "entity_type",
+                "canonical_id",
+                "source_system",
+                "source_id",
+                "match_rule",
+                "match_probability",
+                "record_type",
+                "record_id",
+                "model_version",
+            ],
+            [
+                (ORG, "contact", "ct-1", "salesforce", "003A", "canonical", 1.0, "contact", "ct-1", "fs-x"),
+                (ORG, "contact", "ct-1", "signal", "s1", "email", 1.0, "signal", "s1", "fs-x"),
+            ],
+            fill=fill,
+        )
+        insert_rows(
+            con,
+            "signals",
+            ["org_id", "signal_id", "status", "created_at"],
+            [(ORG, "s1", "open", T)],
+            fill=fill,
+        )
+        explanation = orjson.dumps({"name": {"level": "similar", "match_weight": 5.9}}).decode()
+        insert_rows(
+            con,
+            "identity_pairs",
+            [
+                "org_id",
+                "entity_type",
+                "left_id",
+                "right_id",
+                "match_probability",
+                "match_weight",
+                "explanation",
+                "linked",
+                "model_version",
+            ],
+            [(ORG, "contact", "contact:ct-1", "contact:ct-2", 0.8, 2.0, explanation, False, "fs-x")],
+            fill=fill,
+        )
+        insert_rows(
+            con,
+            "identity_conflicts",
+            ["org_id", "entity_type", "kind", "left_id", "right_id", "detail"],
+            [(ORG, "contact", "possible_match", "contact:ct-1", "contact:ct-2", "below threshold")],
+            fill=fill,
+        )
+    return home
+
+
+def _page(page: str, org: str = ORG) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params["org"] = org
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _shown(at: AppTest) -> str:
+    return " ".join(str(df.value.to_dict()) for df in at.dataframe) + " ".join(m.value for m in at.markdown)
+
+
+def test_the_contacts_page_shows_a_person_with_their_records_and_signals_and_no_other_orgs_people(home):
+    at = _page("app_pages/contacts.py")
+    shown = _shown(at)
+    assert "Ana Lima" in shown and "003A" in shown and "s1" in shown
+    assert "Other Person" not in shown
+
+
+def test_a_governors_decision_on_a_conflict_becomes_a_merge_event_in_the_inbox(home, tmp_path):
+    at = _page("app_pages/identity.py")
+    assert "similar" in _shown(at)  # the pair's match weights are explained
+    at.text_input[0].set_value("gov@acme.test")
+    at.radio[0].set_value("merged")
+    at.button[0].click().run()
+    assert not at.exception
+    (written,) = (tmp_path / "inbox").glob("*.jsonl")
+    event = json.loads(written.read_text())
+    assert (event["event_name"], event["entity_id"], event["payload"]) == (
+        "contact.merged",
+        "ct-2",
+        {"into_contact_id": "ct-1"},
+    )
+    assert event["actor"] == "gov@acme.test" and event["org_id"] == ORG
+
+
+def test_a_decision_without_an_actor_or_on_itself_writes_nothing():
+    with pytest.raises(ValueError, match="actor"):
+        identity_requests.build_decision(
+            org_id=ORG, entity_type="contact", entity_id="a", other_id="b", decision="split", actor=" ", now=T
+        )
+    with pytest.raises(ValueError, match="itself"):
+        identity_requests.build_decision(
+            org_id=ORG,
+            entity_type="client",
+            entity_id="a",
+            other_id="a",
+            decision="merged",
+            actor="gov",
+            now=T,
+        )
+    event = identity_requests.build_decision(
+        org_id=ORG, entity_type="client", entity_id="a", other_id="b", decision="split", actor="gov", now=T
+    )
+    assert set(event["payload"]) == {"from_client_id"} and event["event_name"] in EVENTS

@@ -1,0 +1,272 @@
+"""Identity resolution: deterministic rules, the probabilistic model above an org's minimum, explicit
+merges and splits over both, per org only, and the same rows for the same records in any order."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import orjson
+
+from dagster_project.apply.batch import apply_batch
+from dagster_project.identity import model
+from dagster_project.identity.resolve import resolve_clients, resolve_people
+from dagster_project.identity.store import resolve_identities
+from dagster_project.warehouse.store import ensure_raw_schema
+from tests.identity.test_contact_fold import _log
+from tests.lifecycle.timeline import ev
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def person(record_id: str, record_type: str = "contact", **fields) -> dict:
+    return {
+        "record_type": record_type,
+        "record_id": record_id,
+        "erased_at": None,
+        "source_system": None,
+        "source_id": None,
+        **fields,
+    }
+
+
+def decision(n: int, entity_id: str, other: str, what: str, entity_type: str = "contact") -> dict:
+    return {
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "other_id": other,
+        "decision": what,
+        "event_id": f"d{n}",
+        "occurred_at": T0 + timedelta(minutes=n),
+    }
+
+
+def groups(result) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for link in result.links:
+        out.setdefault(link["canonical_id"], set()).add(link["record_id"])
+    return out
+
+
+def people(records, decisions=(), *, min_records=1000, threshold=0.95):
+    return resolve_people(
+        "acme", records, list(decisions), region="US", min_records=min_records, threshold=threshold
+    )
+
+
+def test_two_signals_from_one_address_spelled_differently_are_one_person():
+    records = [
+        person("s1", "signal", email="Ana.Lima@Example.org"),
+        person("s2", "signal", email="ana.lima@example.org "),
+        person("s3", "signal", email="ana.lima+web@example.org"),
+    ]
+    result = people(records)
+    assert groups(result) == {"signal:s1": {"s1", "s2", "s3"}}
+    assert {link["record_id"]: link["match_rule"] for link in result.links} == {
+        "s1": "canonical",
+        "s2": "email",
+        "s3": "email",
+    }
+
+
+def test_a_contact_gives_the_person_its_id_and_its_source_record():
+    records = [
+        person("s9", "signal", email="ana@example.org"),
+        person("sf-003A", email="ANA@example.org", source_system="salesforce", source_id="003A"),
+    ]
+    links = {link["record_id"]: link for link in people(records).links}
+    assert {link["canonical_id"] for link in links.values()} == {"sf-003A"}
+    assert (links["sf-003A"]["source_system"], links["sf-003A"]["source_id"]) == ("salesforce", "003A")
+    assert (links["s9"]["source_system"], links["s9"]["source_id"]) == ("signal", "s9")
+
+
+def test_the_same_phone_links_only_with_the_same_last_name():
+    records = [
+        person("c1", name="Ana Lima", phone="(415) 555-0100"),
+        person("c2", name="A. Lima", phone="+1 415 555 0100"),
+        person("c3", name="Bo Stone", phone="415-555-0100"),  # a shared switchboard, another person
+    ]
+    assert groups(people(records)) == {"c1": {"c1", "c2"}, "c3": {"c3"}}
+
+
+def test_clients_with_one_registrable_domain_are_one_company():
+    clients = [
+        {"client_id": "cl1", "domain": "https://www.example.org/about"},
+        {"client_id": "cl2", "domain": "sales.example.org"},
+        {"client_id": "cl3", "domain": "example.com"},
+        {"client_id": "cl4", "domain": None},
+    ]
+    assert groups(resolve_clients("acme", clients, [])) == {
+        "cl1": {"cl1", "cl2"},
+        "cl3": {"cl3"},
+        "cl4": {"cl4"},
+    }
+
+
+def test_a_split_overrides_a_rule_and_a_merge_joins_what_no_rule_would():
+    records = [
+        person("c1", email="ana@example.org"),
+        person("c2", email="ana@example.org"),
+        person("c3", name="Ana Lima"),
+    ]
+    decisions = [decision(1, "c2", "c1", "split"), decision(2, "c3", "c1", "merged")]
+    result = people(records, decisions)
+    assert groups(result) == {"c1": {"c1", "c3"}, "c2": {"c2"}}
+    assert {link["record_id"]: link["match_rule"] for link in result.links}["c3"] == "merged"
+
+
+def test_the_latest_decision_on_a_pair_wins():
+    records = [person("c1", name="Ana"), person("c2", name="Bo")]
+    merged_then_split = [decision(1, "c2", "c1", "merged"), decision(2, "c1", "c2", "split")]
+    split_then_merged = [decision(1, "c2", "c1", "split"), decision(2, "c2", "c1", "merged")]
+    assert groups(people(records, merged_then_split)) == {"c1": {"c1"}, "c2": {"c2"}}
+    assert groups(people(records, split_then_merged)) == {"c1": {"c1", "c2"}}
+
+
+_FIRST = [
+    "ana",
+    "bo",
+    "carla",
+    "dmitri",
+    "erin",
+    "farah",
+    "goran",
+    "hana",
+    "ivo",
+    "jana",
+    "kofi",
+    "lea",
+    "marek",
+    "nia",
+    "otto",
+    "paula",
+    "quentin",
+    "rosa",
+    "sven",
+    "tomas",
+    "ursula",
+    "viktor",
+    "wanda",
+    "xavier",
+    "yara",
+    "zeno",
+    "amir",
+    "beatriz",
+    "cyril",
+    "dagny",
+]
+_LAST = [
+    "lima",
+    "stone",
+    "berg",
+    "novak",
+    "okafor",
+    "perez",
+    "quinn",
+    "rossi",
+    "sato",
+    "tanaka",
+    "ueda",
+    "varga",
+    "weber",
+    "xu",
+    "young",
+    "zapata",
+    "abbott",
+    "brandt",
+    "castillo",
+    "dubois",
+    "eklund",
+    "fischer",
+    "garcia",
+    "horvat",
+    "ibsen",
+    "jensen",
+    "kowalski",
+    "larsen",
+    "moreau",
+    "nakamura",
+]
+
+
+def _near_twins(n: int) -> list[dict]:
+    """n people, each twice: once as a contact, once as a signal with a typo in the email's local part."""
+    records = []
+    for i in range(n):
+        f, la = _FIRST[i], _LAST[i]
+        email = f"{f}.{la}@acme{i % 7}.example"
+        records.append(person(f"c{i:03d}", name=f"{f.title()} {la.title()}", email=email))
+        records.append(person(f"s{i:03d}", "signal", name=f"{f} {la}", email=email.replace("@", "x@")))
+    return records
+
+
+def test_below_the_minimum_only_the_deterministic_rules_run():
+    records = _near_twins(30)  # 60 records, no two share an email
+    result = people(records, min_records=61)
+    assert len(groups(result)) == 60 and result.pairs == []
+
+
+def test_above_the_minimum_the_model_links_near_twins_and_explains_each_pair():
+    records = _near_twins(30)
+    result = people(records, min_records=60)
+    assert len(groups(result)) == 30
+    rules = {link["match_rule"] for link in result.links if link["record_type"] == "signal"}
+    assert rules == {"probabilistic"}
+    pair = next(p for p in result.pairs if p["left_id"] == "contact:c000")
+    explanation = orjson.loads(pair["explanation"])
+    assert explanation["name"]["level"] == "exact" and explanation["email"]["level"] == "similar_local_part"
+    assert pair["model_version"] == model.MODEL_VERSION and not pair["model_version"][:4].isdigit()
+    assert pair["match_probability"] == round(pair["match_probability"], 6)
+
+
+def test_a_pair_below_the_threshold_waits_for_a_decision():
+    records = _near_twins(30)
+    result = people(records, min_records=60, threshold=0.999999)
+    kinds = {c["kind"] for c in result.conflicts}
+    assert kinds == {"possible_match"}
+    decided = people(records, [decision(1, "c000", "c001", "split")], min_records=60, threshold=0.999999)
+    assert len(decided.conflicts) == len(result.conflicts)  # a decision on another pair settles nothing here
+
+
+def test_one_email_on_two_clients_is_a_conflict():
+    records = [
+        person("c1", email="ana@example.org", client_id="cl1"),
+        person("c2", email="ana@example.org", client_id="cl2"),
+    ]
+    records.append(person("c3", name="Bo", email="bo@example.org", client_id="cl1"))
+    records.append(person("c4", name="Bo", email="bo@example.org", client_id="cl2"))
+    conflicts = people(records).conflicts
+    assert [(c["kind"], c["left_id"], c["right_id"]) for c in conflicts] == [
+        ("email_on_two_clients", "cl1", "cl2")
+    ]
+
+
+def test_the_same_records_in_any_order_give_identical_rows():
+    records = _near_twins(30)
+    shuffled = records[:]
+    random.Random(3).shuffle(shuffled)
+    a, b = people(records, min_records=60), people(shuffled, min_records=60)
+    assert (a.links, a.pairs, a.conflicts) == (b.links, b.pairs, b.conflicts)
+
+
+def _warehouse(events: list[dict]) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    ensure_raw_schema(con)
+    _log(con, events)
+    apply_batch(con, [(e["org_id"], e["event_id"]) for e in events], as_of=NOW, now=NOW)
+    return con
+
+
+def test_matching_never_crosses_orgs_and_an_unchanged_org_is_not_resolved_again():
+    events = [
+        ev("a1", "contact.updated", "c1", 0, {"email": "ana@example.org"}, org="acme"),
+        ev("a2", "contact.updated", "c2", 1, {"email": "ANA@example.org"}, org="acme"),
+        ev("g1", "contact.updated", "c9", 2, {"email": "ana@example.org"}, org="globex"),
+    ]
+    con = _warehouse(events)
+    assert resolve_identities(con).orgs_resolved == ["acme", "globex"]
+    rows = con.execute("select org_id, canonical_id, record_id from identity.links order by all").fetchall()
+    assert rows == [("acme", "c1", "c1"), ("acme", "c1", "c2"), ("globex", "c9", "c9")]
+    assert resolve_identities(con).orgs_resolved == []
