@@ -173,6 +173,26 @@ def test_every_person_record_becomes_a_contact_with_its_email(imported, vendor: 
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
+def test_each_person_of_the_export_is_one_contact_however_many_records_they_have(
+    imported, vendor: str
+) -> None:
+    _, _, home, truths = imported
+    prefix = "sf-" if vendor == "salesforce" else "hs-contact-"
+    links = dict(
+        _query(
+            home,
+            "select source_id, canonical_id from marts.identity_links where org_id = ? and entity_type = 'contact'",
+            [_org(vendor)],
+        )
+    )
+    people = truths[vendor].people
+    canonical = [{links.get(source.removeprefix(prefix)) for source in person["ids"]} for person in people]
+    assert all(len(ids) == 1 and None not in ids for ids in canonical)
+    assert len({next(iter(ids)) for ids in canonical}) == len(people)  # different people stay apart
+    assert any(len(person["ids"]) > 1 for person in people)  # the planted duplicates were there
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
 def test_notes_land_in_memory_on_the_deal_they_are_about(imported, vendor: str) -> None:
     _, _, home, truths = imported
     atoms = Counter(
