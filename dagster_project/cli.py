@@ -21,6 +21,8 @@ app.add_typer(quarantine_app, name="quarantine")
 outbox_app = typer.Typer(help="Inspect dead letters and retry them after a fix.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(users_app, name="users")
+import_app = typer.Typer(help="Turn a CRM export into contract events in an inbox.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
 
 
 def _timestamp(value: str | None) -> str | None:
@@ -223,6 +225,42 @@ def outbox_retry(
     from dagster_project.commands.outbox import retry
 
     retry(home, org, event_id, all_dead=all_dead)
+
+
+def _import_command(vendor: str):
+    def command(
+        source: Annotated[
+            Path, typer.Option("--from", help="The export folder (CSV or Parquet per object).")
+        ],
+        org: Annotated[str, typer.Option("--org", help="The org the history belongs to.")],
+        out: Annotated[Path, typer.Option("--out", help="The inbox to write the event files into.")],
+        report: Annotated[
+            Path | None,
+            typer.Option("--report", help="The report CSV (default: next to --out, never inside it)."),
+        ] = None,
+        home: Annotated[
+            Path | None,
+            typer.Option("--home", help="A home to read the org's import.stage_map and gate_mode from."),
+        ] = None,
+        note_retention: Annotated[
+            str,
+            typer.Option(
+                "--note-retention",
+                help="crm: an old note's retention counts from its own date (it may arrive expired); "
+                "keep: imported notes never expire by age (a redaction still removes them).",
+            ),
+        ] = "crm",
+    ) -> None:
+        from dagster_project.commands.imports import import_crm
+
+        import_crm(vendor, source, org, out, report=report, home=home, retention=note_retention)
+
+    command.__doc__ = f"A {vendor} export folder → contract events in an inbox, one report row per input row."
+    return command
+
+
+import_app.command("salesforce")(_import_command("salesforce"))
+import_app.command("hubspot")(_import_command("hubspot"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,6 +38,8 @@ ALLOWED: dict[str, str] = {
     "_pinned_types": "a list of distinct atom types",
     "_note_rules": "an object: atom type → list of regular expressions",
     "_transitions.<locals>.check": "an object: state → list of next states (only known states)",
+    "check_stage_map": "an object: vendor (`salesforce`, `hubspot`) → (stage name → `candidate` or a "
+    "pursuit stage)",
     "_region": "a region code `phonenumbers` knows (`US`, `GB`, …)",
     "_flag": "`true` or `false`",
 }
@@ -102,6 +104,9 @@ MEANING: dict[str, str] = {
     "ranking.tier.critical_min": "score at or above which an item is `critical`",
     "ranking.tier.high_min": "score at or above which an item is `high`",
     "ranking.tier.medium_min": "score at or above which an item is `medium` (below: `low`)",
+    "import.stage_map": "how `workstream import` maps a CRM's opportunity/deal stage names (case-insensitive) "
+    "to a pursuit stage, or `candidate` for an early stage; an override replaces the whole map "
+    "([import.md](import.md))",
     "identity.default_region": "region a phone number without a country code is read in (E.164 keys)",
     "identity.auto_link": "`true`: a new signal from a known contact with one open candidate is linked to it "
     "by a `candidate.updated` event written to the inbox; `false`: only suggested",
@@ -114,7 +119,7 @@ MEANING: dict[str, str] = {
 }
 
 # Defaults too long for the table get their own section; the table points there.
-LONG_DEFAULTS = {"memory.note_rules"}
+LONG_DEFAULTS = {"memory.note_rules", "import.stage_map"}
 
 INTRO = """\
 # Configuration
@@ -208,6 +213,14 @@ def render() -> str:
         "",
         "```json",
         json.dumps(config.DEFAULTS["memory.note_rules"], ensure_ascii=False, indent=2),
+        "```",
+        "",
+        "## `import.stage_map`",
+        "",
+        "The stock Salesforce and HubSpot pipelines (what each target means: [import.md](import.md)):",
+        "",
+        "```json",
+        json.dumps(config.DEFAULTS["import.stage_map"], ensure_ascii=False, indent=2),
         "```",
         "",
     ]

@@ -21,6 +21,7 @@ import orjson
 import phonenumbers
 import re2
 
+from dagster_project.config.import_stages import DEFAULT_STAGE_MAP, check_stage_map
 from dagster_project.contract.events import ATOM_TYPES
 from dagster_project.contract.states import MACHINE_STATES, Outcome, Rule
 
@@ -390,6 +391,7 @@ def _build_keys() -> dict[str, KeySpec]:
             MEMORY_HALF_LIFE_DAYS[atom_type], _positive_number, MAX_DAYS
         )
     keys["memory.pinned_types"] = KeySpec([], _pinned_types)
+    keys["import.stage_map"] = KeySpec(DEFAULT_STAGE_MAP, check_stage_map)
     keys["memory.note_rules"] = KeySpec(NOTE_RULES, _note_rules)
     for name, points in RANKING_POINTS.items():
         keys[f"ranking.{name}"] = _bounded(points, _non_negative_number, MAX_POINTS)

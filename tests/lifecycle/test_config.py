@@ -48,6 +48,19 @@ def test_defaults_equal_the_contract() -> None:
         "identity.auto_link": False,
         "identity.matcher_min_records": 50,
         "identity.match_probability": 0.95,
+        # the stock Salesforce and HubSpot pipelines (docs/import.md); tests/importers/test_stage_map.py reads them
+        "import.stage_map": {
+            "salesforce": {"Prospecting": "candidate", "Qualification": "qual", "Needs Analysis": "qual"}
+            | {"Value Proposition": "pink", "Id. Decision Makers": "pink", "Perception Analysis": "pink"}
+            | {"Proposal/Price Quote": "red", "Negotiation/Review": "submit"}
+            | {"Closed Won": "won", "Closed Lost": "lost"},
+            "hubspot": {"appointmentscheduled": "candidate", "Appointment Scheduled": "candidate"}
+            | {"qualifiedtobuy": "qual", "Qualified To Buy": "qual"}
+            | {"presentationscheduled": "pink", "Presentation Scheduled": "pink"}
+            | {"decisionmakerboughtin": "red", "Decision Maker Bought-In": "red"}
+            | {"contractsent": "submit", "Contract Sent": "submit"}
+            | {"closedwon": "won", "Closed Won": "won", "closedlost": "lost", "Closed Lost": "lost"},
+        },
         "outbox.max_attempts": 8,
         "outbox.backoff_cap_minutes": 60,
         "outbox.stale_claim_minutes": 5,
