@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import re2
 
+from dagster_project.config.enrichment import check_enrichment
 from dagster_project.contract.events import ATOM_TYPES
 from dagster_project.contract.states import MACHINE_STATES, Outcome, Rule
 
@@ -364,6 +365,7 @@ def _build_keys() -> dict[str, KeySpec]:
     keys["checklist.pink.items"] = KeySpec(PINK_ITEMS, _checklist)
     keys["checklist.red.items"] = KeySpec(RED_ITEMS, _checklist)
     keys["gate_mode"] = KeySpec("enforce", _gate_mode)
+    keys["enrichment"] = KeySpec({}, check_enrichment)
     keys["transitions.candidate"] = KeySpec(CANDIDATE_TRANSITIONS, _transitions("candidate"))
     keys["transitions.pursuit"] = KeySpec(PURSUIT_TRANSITIONS, _transitions("pursuit"))
     for atom_type in ATOM_TYPES:
