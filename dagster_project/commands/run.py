@@ -110,7 +110,26 @@ def run_pipeline(
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         counts[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    return {"run_id": result.run_id, "paths": paths, "assets": counts, "checks": checks}
+    enrichment = _enrich(paths, inbox, now)
+    return {
+        "run_id": result.run_id,
+        "paths": paths,
+        "assets": counts,
+        "checks": checks,
+        "enrichment": enrichment,
+    }
+
+
+def _enrich(paths: HomePaths, inbox: Path, now: str | None) -> dict | None:
+    """Enrichment of the new signals through MCP (docs/mcp.md), once the snapshot is published and the
+    writer lock released: within a time budget, and its answers reach the inbox for the next run."""
+    from dagster_project.mcp.enrichment import run_enrichment
+
+    at = parse_timestamp(now) if now else default_clock().now()
+    summary = run_enrichment(paths.home, inbox.resolve(), at)
+    for problem in summary.problems:
+        console.print(f"[yellow]{problem}[/yellow]", soft_wrap=True)
+    return vars(summary) if summary.calls or summary.problems else None
 
 
 def _fail_on_errors(result) -> None:
