@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from dagster_project.commands.users import app as users_app
 from dagster_project.settings import parse_timestamp
 
 app = typer.Typer(help="Workstream: sales events in, validated, modelled and served.", no_args_is_help=True)
@@ -19,6 +20,7 @@ quarantine_app = typer.Typer(help="Work with quarantined input records.", no_arg
 app.add_typer(quarantine_app, name="quarantine")
 outbox_app = typer.Typer(help="Inspect dead letters and retry them after a fix.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(users_app, name="users")
 
 
 def _timestamp(value: str | None) -> str | None:

@@ -10,6 +10,8 @@ import pytest
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+# argon2 at its cheapest (see dagster_project/access/store.py): the suite hashes many passwords and tokens.
+os.environ.setdefault("WORKSTREAM_TEST_CHEAP_HASHES", "1")
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
