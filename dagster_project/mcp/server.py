@@ -134,10 +134,13 @@ class Snapshot:
 
         def etags(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, str], str]:
             keys = [key for key, _ in tracked.values()]
+            # Unnests in one select zip the three lists into rows, one per tracked card.
             rows = con.execute(
+                "with wanted as (select unnest(?::varchar[]) as o, unnest(?::varchar[]) as t, "
+                "unnest(?::varchar[]) as i) "
                 "select org_id, entity_type, entity_id, etag from marts.memory_cards "
-                "where (org_id, entity_type, entity_id) in (select unnest(?::struct(a varchar, b varchar, c varchar)[]))",
-                [[{"a": a, "b": b, "c": c} for a, b, c in keys]],
+                "join wanted on org_id = o and entity_type = t and entity_id = i",
+                [list(part) for part in zip(*keys, strict=True)],
             ).fetchall()
             return {(o, t, i): e for o, t, i, e in rows}
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import anyio
+import duckdb
 import httpx2
 import pytest
 
@@ -50,6 +51,20 @@ def session(transport, home, token, url, body):
 
 def _one(home: Path, sql: str, *params) -> tuple:
     return reader.run(home / "serving.duckdb", lambda con: con.execute(sql, list(params)).fetchone())
+
+
+def _client_cards(home: Path, org: str, n: int) -> list[str]:
+    return [
+        row[0]
+        for row in reader.run(
+            home / "serving.duckdb",
+            lambda con: con.execute(
+                "select entity_id from marts.memory_cards where org_id = ? and entity_type = 'client' "
+                "order by 1 limit ?",
+                [org, n],
+            ).fetchall(),
+        )
+    ]
 
 
 def _client_card(home: Path, org: str) -> str:
@@ -235,21 +250,60 @@ def test_stdio_without_a_valid_token_exits_at_once_with_a_message_on_stderr(home
     assert b"WORKSTREAM_TOKEN" in done.stderr
 
 
-def test_a_new_snapshot_is_announced_to_listeners(home, tokens, transport, url, tmp_path):
-    from mcp.client.subscriptions import ResourcesListChanged
+@pytest.mark.parametrize("http", [False, True])
+def test_mcp_refuses_a_home_that_is_not_a_folder_and_creates_nothing(tmp_path, http):
+    missing = tmp_path / "no-such-home"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster_project.cli",
+            "mcp",
+            "--home",
+            str(missing),
+            *(["--http"] if http else []),
+        ],
+        env={**os.environ, **server_env(WORKSTREAM_TOKEN="ws_000000000000_x")},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stdout == b""
+    assert b"is not a folder" in done.stderr
+    assert not missing.exists()
+
+
+def test_a_new_snapshot_is_announced_to_listeners_with_the_cards_that_changed(
+    home, tokens, transport, url, tmp_path
+):
+    from mcp.client.subscriptions import ResourcesListChanged, ResourceUpdated
 
     serving = home / "serving.duckdb"
+    changed, same = _client_cards(home, ACME, 2)
+    uris = [f"workstream://{ACME}/cards/client/{entity}" for entity in (changed, same)]
 
     async def body(c):
-        await c.call_tool("my_orgs", {})
-        async with c.listen(resources_list_changed=True) as subscription:
-            # What a publish does: a new file swapped in under the same name.
+        for entity in (changed, same):  # the server tracks the cards it has served
+            await c.call_tool("memory_card", {"entity_type": "client", "entity_id": entity})
+        async with c.listen(resources_list_changed=True, resource_subscriptions=uris) as subscription:
+            # What a publish does: a new file swapped in under the same name; in it one card changed.
             copy = tmp_path / "copy.duckdb"
             shutil.copyfile(serving, copy)
+            with duckdb.connect(str(copy)) as con:
+                con.execute(
+                    "update marts.memory_cards set etag = etag || '-new' "
+                    "where org_id = ? and entity_type = 'client' and entity_id = ?",
+                    [ACME, changed],
+                )
             os.replace(copy, serving)
+            events = []
             with anyio.fail_after(60):  # a bound so a broken watcher fails the test instead of hanging it
                 async for event in subscription:
-                    return event
+                    events.append(event)
+                    if any(isinstance(e, ResourceUpdated) for e in events) and any(
+                        isinstance(e, ResourcesListChanged) for e in events
+                    ):
+                        return events
 
-    event = session(transport, home, tokens.acme, url, body)
-    assert isinstance(event, ResourcesListChanged)
+    events = session(transport, home, tokens.acme, url, body)
+    assert [e.uri for e in events if isinstance(e, ResourceUpdated)] == [uris[0]]
