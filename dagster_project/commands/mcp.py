@@ -16,9 +16,15 @@ def serve_mcp(home: Path, *, http: bool, port: int) -> None:
     from dagster_project.mcp.server import build_server
 
     paths = HomePaths(home.resolve())
+    if not paths.home.is_dir():  # a read-only server creates nothing: a mistyped home is an error
+        console.print(
+            f"[red]home {home} is not a folder: give the home a `workstream run` wrote[/red]", soft_wrap=True
+        )
+        raise typer.Exit(2)
     if not paths.serving.exists():
         console.print(
-            f"[yellow]no snapshot at {paths.serving} yet: tools answer with an error until one is published[/yellow]"
+            f"[yellow]no snapshot at {paths.serving} yet: tools answer with an error until one is published[/yellow]",
+            soft_wrap=True,
         )
     if http:
         server = build_server(paths.home, http_port=port)
@@ -27,9 +33,14 @@ def serve_mcp(home: Path, *, http: bool, port: int) -> None:
         return
     token = token_from_env()
     if token is None:
-        console.print(f"[red]set {ENV_TOKEN} to an access token (`workstream users add` issues one)[/red]")
+        console.print(
+            f"[red]set {ENV_TOKEN} to an access token (`workstream users add` issues one)[/red]",
+            soft_wrap=True,
+        )
         raise typer.Exit(2)
     if Gate(paths.home).authenticate(token) is None:
-        console.print(f"[red]{ENV_TOKEN} is not a valid token (unknown, revoked or expired)[/red]")
+        console.print(
+            f"[red]{ENV_TOKEN} is not a valid token (unknown, revoked or expired)[/red]", soft_wrap=True
+        )
         raise typer.Exit(2)
     build_server(paths.home, token=token).run("stdio")
