@@ -271,10 +271,11 @@ def pipeline(con: duckdb.DuckDBPyConnection, org: str, since: datetime, until: d
 def contacts(con: duckdb.DuckDBPyConnection, org: str, client_id: str) -> Answer:
     if not _has_table(con, "contacts"):
         raise NotFound("this snapshot has no contacts yet (no `contacts` mart was published)")
+    # The identity mart's columns (one row per resolved person, `client_id` the canonical client).
     rows = _rows(
         con.execute(
-            "select * exclude (org_id) from marts.contacts where org_id = ? and client_id = ? "
-            "order by all limit ?",
+            "select contact_id, name, email, phone, last_seen_at from marts.contacts "
+            "where org_id = ? and client_id = ? order by last_seen_at desc nulls last, contact_id limit ?",
             [org, client_id, CONTACTS_MAX + 1],
         )
     )

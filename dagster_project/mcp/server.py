@@ -337,7 +337,8 @@ def build_server(
 
     @server.tool(annotations=READ_ONLY)
     async def client_contacts(client_id: Id, ctx: Context, org_id: OrgArg = None) -> CallToolResult:
-        """The contacts of a client (name, email, role …), once the snapshot publishes contacts."""
+        """The contacts of a client (name, email, phone, last seen; newest first), once the snapshot
+        publishes contacts (the identity marts); until then a tool error says so."""
         org = await org_of(ctx, org_id)
         return await run(org, lambda con: reads.contacts(con, org, client_id))
 
