@@ -231,6 +231,8 @@ def run_once(inbox: Path, home: Path, as_of_iso: str | None, *, tests: bool, ver
     table.add_row("events in snapshot", f"{snap.get('events', 0):,}")
     table.add_row("snapshot", f"{snap.get('path', '')} ({snap.get('snapshot_version', '')})")
     table.add_row("alerts", alerts_line(assets.get("sla_alerts", {})))
+    if out.get("enrichment"):
+        table.add_row("enrichment calls", enrichment_line(out["enrichment"]))
     if out["checks"]:
         table.add_row(
             "dbt data tests passed / failed", f"{out['checks']['passed']} / {out['checks']['failed']}"
@@ -246,6 +248,12 @@ def run_once(inbox: Path, home: Path, as_of_iso: str | None, *, tests: bool, ver
             else f"nothing new: no event files in {inbox}",
             soft_wrap=True,
         )
+
+
+def enrichment_line(summary: dict) -> str:
+    """The run summary's enrichment line: the calls made by outcome, and the events they gave."""
+    outcomes = ", ".join(f"{n:,} {outcome}" for outcome, n in sorted(summary["outcomes"].items())) or "none"
+    return f"{summary['calls']:,} ({outcomes}); {summary['events_written']:,} events to the inbox"
 
 
 def alerts_line(figures: dict) -> str:

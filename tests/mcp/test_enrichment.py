@@ -171,3 +171,13 @@ def test_a_signals_domain_comes_from_the_company_domain_or_else_the_contact_emai
     assert enrichment.domain_of({"contact_email": "ann@coho.example"}) == "coho.example"
     assert enrichment.domain_of({"company_domain": "not a domain; rm -rf", "contact_email": "x"}) is None
     assert enrichment.domain_of({}) is None
+
+
+def test_the_run_summary_counts_the_calls_by_outcome_and_the_events_they_gave():
+    from dagster_project.commands.run import enrichment_line
+
+    summary = enrichment.Summary()
+    for outcome in ("ok", "ok", "timeout"):
+        summary.count(outcome)
+    summary.events_written = 2
+    assert enrichment_line(vars(summary)) == "3 (2 ok, 1 timeout); 2 events to the inbox"
