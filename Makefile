@@ -33,6 +33,7 @@ demo-data: install
 			--end "$$(date -u +%Y-%m-%dT%H:00:00Z)"; \
 	fi
 	$(BIN)/workstream run --inbox $(DEMO_INBOX) --home $(DEMO_HOME)
+	$(BIN)/workstream users demo --home $(DEMO_HOME)
 
 demo: demo-data
 	$(BIN)/workstream serve --home $(DEMO_HOME) --inbox $(DEMO_INBOX)

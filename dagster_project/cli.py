@@ -176,13 +176,20 @@ def quarantine_export(
     out: Annotated[
         Path, typer.Option("--out", help="JSON Lines file to write (fix it, drop it in the inbox).")
     ],
+    org: Annotated[
+        list[str] | None, typer.Option("--org", help="Only this org's records (repeatable).")
+    ] = None,
+    all_orgs: Annotated[
+        bool,
+        typer.Option("--all-orgs", help="Every org's records, and those whose org could not be read."),
+    ] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Only this reason code.")] = None,
 ) -> None:
     """Write quarantined records as JSON Lines to fix and drop back into the inbox; beside them, in
-    `<name>.reasons.tsv`, each line's reason, file and line."""
+    `<name>.reasons.tsv`, each line's reason, file and line. One of --org or --all-orgs is required."""
     from dagster_project.commands.quarantine import export
 
-    export(home, out, reason)
+    export(home, out, reason, orgs=org or [], all_orgs=all_orgs)
 
 
 @outbox_app.command("dead-letters")

@@ -13,7 +13,14 @@ from dagster_project.access.auth import (
     start_session,
 )
 from dagster_project.access.model import AccessError, LoginResult, Principal, Role
-from dagster_project.access.users import add_user, issue_token, list_users, principal_for_email, revoke
+from dagster_project.access.users import (
+    add_user,
+    issue_token,
+    list_users,
+    principal_for_email,
+    remove,
+    revoke,
+)
 
 __all__ = [
     "ACTIONS",
@@ -30,6 +37,7 @@ __all__ = [
     "list_users",
     "principal_for_email",
     "read_audit",
+    "remove",
     "revoke",
     "session_principal",
     "start_session",

@@ -18,6 +18,8 @@ ACTIONS = frozenset(
     {
         "user.added",
         "grant.added",
+        "grant.removed",
+        "user.removed",
         "token.issued",
         "token.revoked",
         "login.ok",

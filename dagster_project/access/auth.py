@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from dagster_project.access import audit_log
-from dagster_project.access.model import AccessError, LoginResult, Principal, canonical_email
+from dagster_project.access.model import AccessError, LoginResult, Principal, canonical_email, is_text
 from dagster_project.access.store import (
     connect,
     digest,
@@ -154,61 +154,66 @@ def authenticate_password(home: Path, email: object, password: object, *, now: d
     try:
         email_text = canonical_email(email)
     except AccessError:
-        email_text = str(email)[:320].strip().lower()
-    email_key = digest(email_text)
-    with connect(home) as con:
-        _, retry_after = _failures(con, email_key, now)
-        user_id = user_id_for(con, email_text)
-        row = con.execute("select password_hash from users where user_id = ?", (user_id,)).fetchone()
-    # The audit names a known user by id, an unknown email only by the start of its hash.
-    target = user_id or f"sha256:{email_key[:16]}"
-    if retry_after > 0:
-        audit_log.audit(
-            home,
-            "login.locked",
-            actor="anonymous",
-            now=now,
-            target=target,
-            detail={"retry_after_s": retry_after},
+        email_text = None  # no user has it; its failures are still counted, under its hash
+    email_key = digest(email_text or str(email)[:320].strip().lower())
+    with transaction(home) as con:
+        # Failures that no longer count go, so emails tried once (a spray of guesses) do not pile up.
+        con.execute(
+            "delete from login_failures where last_failed_at < ? and (locked_until is null or locked_until < ?)",
+            (ts(now - timedelta(seconds=FAILURE_MEMORY_S)), ts(now)),
         )
-        return LoginResult(None, "locked", retry_after)
+        failures, retry_after = _failures(con, email_key, now)
+        user_id = None if email_text is None else user_id_for(con, email_text)
+        row = con.execute("select password_hash from users where user_id = ?", (user_id,)).fetchone()
+        # The audit names a known user by id, an unknown email only by the start of its hash.
+        target = user_id or f"sha256:{email_key[:16]}"
+        if retry_after > 0:
+            audit_log.write(
+                con, "login.locked", actor="anonymous", now=now, target=target,
+                detail={"retry_after_s": retry_after},
+            )  # fmt: skip
+            return LoginResult(None, "locked", retry_after)
+        # Counted as a failure before the password is looked at (a success clears it): attempts made
+        # at the same time each see the ones before, so they cannot all slip through the wait.
+        failures += 1
+        locked_until = now + timedelta(seconds=LOCKOUT_S) if failures >= LOCK_AFTER else None
+        con.execute(
+            "insert into login_failures (email_key, failures, last_failed_at, locked_until) values (?, ?, ?, ?) "
+            "on conflict (email_key) do update set failures = excluded.failures, "
+            "last_failed_at = excluded.last_failed_at, locked_until = excluded.locked_until",
+            (email_key, failures, ts(now), None if locked_until is None else ts(locked_until)),
+        )
     stored = row[0] if row else None
     ok = False
-    if isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD_LENGTH:
+    if isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD_LENGTH and is_text(password):
         try:
             # No user or no password: verify against a throwaway hash anyway, so both take as long.
             ok = hasher().verify(stored or _dummy_hash(hasher()), password) and stored is not None
         except (VerificationError, InvalidHashError):
             ok = False
+    # A hash made with other parameters (older defaults, the tests' cheap profile) is replaced by one
+    # made with the current ones while the password is at hand; hashed before the write lock is taken.
+    rehashed = hasher().hash(password) if ok and hasher().check_needs_rehash(stored) else None
     with transaction(home) as con:
         if ok:
             con.execute("delete from login_failures where email_key = ?", (email_key,))
+            if rehashed is not None:
+                con.execute(
+                    "update users set password_hash = ? where user_id = ? and password_hash = ?",
+                    (rehashed, user_id, stored),
+                )
             audit_log.write(
                 con, "login.ok", actor=user_id, now=now, target=user_id, detail={"via": "password"}
             )
-            principal = load_principal(con, user_id, "password")
-            return LoginResult(principal, "ok", 0)
-        # Counted again inside the write transaction, so concurrent failures all count.
-        failures = _failures(con, email_key, now)[0] + 1
-        locked_until = ts(now + timedelta(seconds=LOCKOUT_S)) if failures >= LOCK_AFTER else None
-        con.execute(
-            "insert into login_failures (email_key, failures, last_failed_at, locked_until) values (?, ?, ?, ?) "
-            "on conflict (email_key) do update set failures = excluded.failures, "
-            "last_failed_at = excluded.last_failed_at, locked_until = excluded.locked_until",
-            (email_key, failures, ts(now), locked_until),
-        )
+            return LoginResult(load_principal(con, user_id, "password"), "ok", 0)
         audit_log.write(
             con, "login.failed", actor="anonymous", now=now, target=target, detail={"failures": failures}
         )
         if locked_until is not None:
             audit_log.write(
-                con,
-                "login.locked",
-                actor="anonymous",
-                now=now,
-                target=target,
+                con, "login.locked", actor="anonymous", now=now, target=target,
                 detail={"retry_after_s": LOCKOUT_S},
-            )
+            )  # fmt: skip
             return LoginResult(None, "locked", LOCKOUT_S)
     return LoginResult(None, "bad_credentials", _wait_s(failures))
 
@@ -219,6 +224,11 @@ def start_session(home: Path, principal: Principal, *, now: datetime, ttl_s: int
         raise AccessError("a session lasts a positive number of seconds")
     session_id = secrets.token_urlsafe(32)
     with transaction(home) as con:
+        # Sessions that can no longer be used go (a browser closed without logging out leaves one).
+        con.execute(
+            "delete from sessions where expires_at <= ? or last_seen_at < ?",
+            (ts(now), ts(now - timedelta(seconds=SESSION_IDLE_S))),
+        )
         con.execute(
             "insert into sessions (session_key, user_id, via, created_at, last_seen_at, expires_at) "
             "values (?, ?, ?, ?, ?, ?)",

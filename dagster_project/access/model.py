@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, get_args
 
+from dagster_project.contract.events import ORG_ID_PATTERN
+
 if TYPE_CHECKING:  # the scope is built on demand: importing the reader (duckdb) is not needed to log in
     from dagster_project.serving.reader import OrgScope
 
@@ -19,8 +21,8 @@ Via = Literal["token", "password", "oidc", "cli"]
 
 # An email is an identifier here, not a mailbox to deliver to: one `@`, no spaces or control characters.
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,189}$")
-# Org ids as the pipeline writes them (`org-001`, `acme`): a safe alphabet, so an id is never a path or SQL.
-_ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# The contract's org id: a grant names an org exactly as its events do (and never a path or SQL).
+_ORG_ID = re.compile(ORG_ID_PATTERN)
 
 
 class AccessError(ValueError):
@@ -77,15 +79,24 @@ def canonical_email(email: object) -> str:
     if not isinstance(email, str):
         raise AccessError("an email is required")
     value = email.strip().lower()
-    if not _EMAIL.fullmatch(value):
+    if not _EMAIL.fullmatch(value) or not is_text(value):
         raise AccessError("not an email address (one @, no spaces, at most 254 characters)")
     return value
+
+
+def is_text(value: str) -> bool:
+    """Encodable as UTF-8: a str from a request can carry lone surrogates (undecodable bytes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_org_id(org_id: object) -> str:
     if not isinstance(org_id, str) or not _ORG_ID.fullmatch(org_id):
         raise AccessError(
-            "an org id is 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+            "an org id is 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
         )
     return org_id
 

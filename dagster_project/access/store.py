@@ -67,6 +67,7 @@ create table if not exists login_failures (
     last_failed_at text not null,
     locked_until text
 );
+create index if not exists login_failures_by_time on login_failures(last_failed_at);
 create table if not exists sessions (
     session_key text primary key,
     user_id text not null references users(user_id),
@@ -75,6 +76,7 @@ create table if not exists sessions (
     last_seen_at text not null,
     expires_at text not null
 );
+create index if not exists sessions_by_user on sessions(user_id);
 """
 
 

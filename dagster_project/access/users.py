@@ -20,6 +20,7 @@ from dagster_project.access.model import (
     canonical_email,
     check_org_id,
     check_role,
+    is_text,
 )
 from dagster_project.access.store import (
     connect,
@@ -42,8 +43,14 @@ MAX_EXPIRY_DAYS = 3650
 
 
 def check_password(password: object) -> str:
-    if not isinstance(password, str) or not (MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH):
-        raise AccessError(f"a password is {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+    if (
+        not isinstance(password, str)
+        or not (MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH)
+        or not is_text(password)
+    ):
+        raise AccessError(
+            f"a password is {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters of UTF-8 text"
+        )
     return password
 
 
@@ -59,7 +66,7 @@ def _expiry(now: datetime, expires_in_days: int | None) -> str | None:
 
 def parse_token(token: object) -> tuple[str, str] | None:
     """(token_id, plaintext) of a well-formed token, else None (nothing about it is trusted yet)."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         return None
     prefix, _, rest = token.partition("_")
     token_id, _, secret = rest.partition("_")
@@ -226,6 +233,47 @@ def revoke(home: Path, email: str, *, token_id: str | None = None, now: datetime
                     con, "token.revoked", actor=actor, now=now, target=user_id, detail={"token_id": tid}
                 )
         return revoked
+
+
+def remove(
+    home: Path, email: str, orgs: Iterable[str] = (), *, now: datetime, actor: str = "cli"
+) -> list[str]:
+    """Take access away. With `orgs`: those grants go (the rest stay). Without: the user keeps no way in
+    and nothing to read — every grant and the admin role go, every token is revoked, the password is
+    cleared and every session ends; `add_user` can let them back in. Returns what was removed."""
+    email = canonical_email(email)
+    org_ids = sorted({check_org_id(o) for o in ([orgs] if isinstance(orgs, str) else orgs)})
+    with transaction(home) as con:
+        user_id = user_id_for(con, email)
+        if user_id is None:
+            raise AccessError(f"no user {email}")
+        if org_ids:
+            held = {r[0] for r in con.execute("select org_id from grants where user_id = ?", (user_id,))}
+            if missing := [o for o in org_ids if o not in held]:
+                raise AccessError(f"{email} has no grant for {', '.join(missing)}")
+            for org_id in org_ids:
+                con.execute("delete from grants where user_id = ? and org_id = ?", (user_id, org_id))
+                audit_log.write(con, "grant.removed", actor=actor, now=now, org_id=org_id, target=user_id)
+            return [f"grant {o}" for o in org_ids]
+        removed = [
+            f"grant {r[0]}" for r in con.execute("select org_id from grants where user_id = ?", (user_id,))
+        ]
+        con.execute("delete from grants where user_id = ?", (user_id,))
+        is_admin, has_password = con.execute(
+            "select is_admin, password_hash is not null from users where user_id = ?", (user_id,)
+        ).fetchone()
+        con.execute("update users set is_admin = 0, password_hash = null where user_id = ?", (user_id,))
+        tokens = con.execute(
+            "update tokens set revoked_at = ? where user_id = ? and revoked_at is null", (ts(now), user_id)
+        ).rowcount
+        sessions = con.execute("delete from sessions where user_id = ?", (user_id,)).rowcount
+        removed += ["admin role"] * bool(is_admin) + ["password"] * bool(has_password)
+        removed += [f"{tokens} token(s)"] * bool(tokens) + [f"{sessions} session(s)"] * bool(sessions)
+        audit_log.write(
+            con, "user.removed", actor=actor, now=now, target=user_id,
+            detail={"tokens": tokens, "sessions": sessions},
+        )  # fmt: skip
+        return removed
 
 
 def principal_for_email(home: Path, email: str, *, via: str = "oidc") -> Principal | None:

@@ -10,9 +10,29 @@ from dagster_project.commands.common import console, os_errors_exit_2
 from dagster_project.settings import HomePaths
 
 
-def export(home: Path, out: Path, reason: str | None) -> None:
+def _scope(orgs: list[str], all_orgs: bool):
+    """The reader scope the export reads through: the orgs named, or every org when asked explicitly."""
+    from dagster_project.access.model import AccessError, check_org_id
+    from dagster_project.serving.reader import SYSTEM, OrgScope
+
+    if all_orgs == bool(orgs):
+        both = ", not both" if all_orgs else ""
+        console.print(f"[red]say whose records to export: --org ORG (repeatable) or --all-orgs{both}[/red]")
+        raise typer.Exit(2)
+    if all_orgs:
+        return SYSTEM
+    try:
+        return OrgScope(check_org_id(o) for o in orgs)
+    except AccessError as exc:
+        console.print(f"[red]--org: {exc}[/red]", soft_wrap=True, markup=True, highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def export(home: Path, out: Path, reason: str | None, *, orgs: list[str], all_orgs: bool) -> None:
     from dagster_project.contract.events import Reason
     from dagster_project.ingestion.quarantine import export_quarantine, reasons_path
+
+    scope = _scope(orgs, all_orgs)
 
     if reason is not None and reason not in Reason.all():
         console.print(
@@ -28,11 +48,13 @@ def export(home: Path, out: Path, reason: str | None) -> None:
 
     try:
         with os_errors_exit_2(f"cannot write {out}"):
-            written, skipped = export_quarantine(paths.serving, out, reason=reason)
+            written, skipped = export_quarantine(paths.serving, out, scope=scope, reason=reason)
     except (reader.SnapshotMissing, reader.SnapshotUnavailable, reader.SnapshotIncompatible) as exc:
         console.print(f"[red]cannot read the quarantine in {paths.serving}: {exc}[/red]", soft_wrap=True)
         raise typer.Exit(2) from exc
-    which = f" with reason {reason}" if reason else ""
+    which = (f" of org {', '.join(sorted(orgs))}" if orgs else "") + (
+        f" with reason {reason}" if reason else ""
+    )
     if not written and not skipped:
         console.print(f"no quarantined records{which} in {paths.serving}: {out} is empty", soft_wrap=True)
         return

@@ -1,4 +1,4 @@
-"""`workstream users`: add users and grants, issue and revoke API tokens, list them, read the audit.
+"""`workstream users`: add users and grants, issue and revoke API tokens, remove access, list, audit.
 
 The CLI is trusted: whoever can read and write the home (the local OS user) manages its users, so no
 command here asks for a login. A token goes to stdout as the last line, with a plain `print` (nothing
@@ -16,7 +16,13 @@ from typing import Annotated
 
 import typer
 
-from dagster_project.commands.common import check_home, console
+
+def _console():
+    # Imported on use: cli.py loads this module for every command, and rich is slow to import.
+    from dagster_project.commands.common import console
+
+    return console
+
 
 app = typer.Typer(
     help="Users, their org grants and API tokens (whoever can read the home manages them).",
@@ -40,7 +46,10 @@ def _now():
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]{message}[/red]", soft_wrap=True, markup=True, highlight=False)
+    from rich.markup import escape
+
+    # The message can quote an email as typed: escaped, so `[` in it is text, not markup.
+    _console().print(f"[red]{escape(message)}[/red]", soft_wrap=True, highlight=False)
     return typer.Exit(2)
 
 
@@ -92,6 +101,8 @@ def add(
         password = _read_password()
         if not password:
             raise _fail("--password-stdin: no password on stdin")
+    from dagster_project.commands.common import check_home
+
     check_home(home)
     try:
         principal, token_id, token = add_user(
@@ -104,8 +115,8 @@ def add(
         if principal.is_admin
         else ", ".join(f"{o}: {r}" for o, r in principal.grants.items())
     )
-    console.print(f"{principal.email} ({principal.user_id}): {grants}", soft_wrap=True, markup=False)
-    console.print(
+    _console().print(f"{principal.email} ({principal.user_id}): {grants}", soft_wrap=True, markup=False)
+    _console().print(
         f"API token {token_id}{_expiry_note(expires_in)}; it is shown once, on the last line of stdout:",
         soft_wrap=True,
         markup=False,
@@ -127,7 +138,7 @@ def token(home: HomeOption, email: EmailOption, expires_in: ExpiresOption = None
         token_id, plaintext = issue_token(home, email, expires_in_days=expires_in, now=_now())
     except AccessError as exc:
         raise _fail(str(exc)) from exc
-    console.print(
+    _console().print(
         f"API token {token_id}{_expiry_note(expires_in)}; it is shown once, on the last line of stdout:",
         soft_wrap=True,
         markup=False,
@@ -148,11 +159,11 @@ def list_(
         print(json.dumps(users, indent=2))
         return
     if not users:
-        console.print(f"no users in {home}")
+        _console().print(f"no users in {home}")
         return
     now = _now()
     for user in users:
-        grants = "every org" if user["is_admin"] else ", ".join(f"{o}:{r}" for o, r in user["grants"].items())
+        grants = ", ".join(f"{o}:{r}" for o, r in user["grants"].items()) or "no access"
         login = "password" if user["has_password"] else "token only"
         print(f"{user['email']}\t{user['user_id']}\t{'admin' if user['is_admin'] else grants}\t{login}")
         for t in user["tokens"]:
@@ -187,7 +198,33 @@ def revoke(
         count = revoke_tokens(home, email, token_id=token_id, now=_now())
     except AccessError as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"revoked {count} token{'s' if count != 1 else ''}", markup=False)
+    _console().print(f"revoked {count} token{'s' if count != 1 else ''}", markup=False)
+
+
+@app.command("remove")
+def remove(
+    home: HomeOption,
+    email: EmailOption,
+    org: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--org", help="Only this org's grant (repeatable); without it, all of the user's access."
+        ),
+    ] = None,
+) -> None:
+    """Take a user's grant for an org away, or all their access (grants, admin role, tokens, password,
+    sessions); `users add` can let them back in."""
+    from dagster_project.access import AccessError
+    from dagster_project.access import remove as remove_access
+
+    _existing_store(home)
+    try:
+        removed = remove_access(home, email, org or (), now=_now())
+    except AccessError as exc:
+        raise _fail(str(exc)) from exc
+    _console().print(
+        f"removed: {', '.join(removed) or 'nothing (no access left)'}", soft_wrap=True, markup=False
+    )
 
 
 @app.command("audit")
@@ -202,3 +239,65 @@ def audit(
 
     for row in read_audit(_existing_store(home), limit=limit):
         print(json.dumps(row))
+
+
+DEMO_ADMIN = "admin@workstream.demo"
+
+
+def demo_viewer(org_id: str) -> str:
+    return f"viewer@{org_id}.demo"
+
+
+def _snapshot_orgs(home: Path) -> list[str]:
+    """Every org with events or ingested files in the home's snapshot (the operator's view: all orgs)."""
+    from dagster_project.serving import reader
+    from dagster_project.settings import HomePaths
+
+    serving = HomePaths(home).serving
+    try:
+        with reader.connect(serving, reader.SYSTEM) as con:
+            rows = con.execute(
+                "select org_id from marts.event_volume_daily where org_id is not null "
+                "union select org_id from marts.ingest_ledger_by_org where org_id is not null order by 1"
+            ).fetchall()
+    except reader.SnapshotMissing as exc:
+        raise _fail(f"no snapshot at {serving}: run `workstream run` first") from exc
+    except (reader.SnapshotUnavailable, reader.SnapshotIncompatible) as exc:
+        raise _fail(f"cannot read the orgs in {serving}: {exc}") from exc
+    return [r[0] for r in rows]
+
+
+@app.command("demo")
+def demo(home: HomeOption) -> None:
+    """Create the demo's logins once: an admin, and a viewer per org of the snapshot, with generated
+    passwords printed this once; on a later run, only the orgs that have no viewer yet get one."""
+    import secrets
+
+    from dagster_project.access import AccessError, add_user, principal_for_email
+
+    orgs = _snapshot_orgs(home)
+    wanted = [(DEMO_ADMIN, "admin", [])] + [(demo_viewer(o), "viewer", [o]) for o in orgs]
+    created: list[tuple[str, str, str, str]] = []
+    now = _now()
+    try:
+        for email, role, grant in wanted:
+            if principal_for_email(home, email, via="cli") is not None:
+                continue
+            password = secrets.token_urlsafe(12)
+            add_user(home, email, role, grant, password=password, now=now, actor="cli:demo")
+            created.append((role, email, password, ", ".join(grant) or "every org"))
+    except AccessError as exc:
+        raise _fail(str(exc)) from exc
+    if not created:
+        _console().print(
+            f"the demo logins exist already in {home} ({DEMO_ADMIN} and one viewer per org); their "
+            "passwords were shown when they were created. A new one: "
+            f"`workstream users add --home {home} --email {DEMO_ADMIN} --role admin --password-stdin`",
+            soft_wrap=True,
+            markup=False,
+        )
+        return
+    print("Demo logins for the dashboards (shown this once; `workstream users` manages them):")
+    width = max(len(e) for _, e, _, _ in created)
+    for role, email, password, scope in created:
+        print(f"  {role:<6}  {email:<{width}}  {password}  ({scope})")

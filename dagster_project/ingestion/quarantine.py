@@ -10,7 +10,7 @@ import jiter
 import orjson
 
 from dagster_project.serving import reader
-from dagster_project.serving.reader import SYSTEM
+from dagster_project.serving.reader import Scope
 
 
 def _loads(text: str) -> object:
@@ -45,12 +45,16 @@ def reasons_path(out: Path) -> Path:
     return out.with_name(f"{out.name.removesuffix('.jsonl')}.reasons.tsv")
 
 
-def export_quarantine(serving: Path, out: Path, *, reason: str | None = None) -> tuple[int, int]:
-    """Write every quarantined record (optionally of one reason) to `out`, and to `reasons_path(out)`
-    its reason, file and line: beside the record, not in it, so the fixed line is the original record.
-    Returns (written, whole-file entries)."""
-    # Every org's records: the export is the operator's, for the whole home.
-    with reader.connect(serving, SYSTEM) as con:
+def export_quarantine(
+    serving: Path, out: Path, *, scope: Scope, reason: str | None = None
+) -> tuple[int, int]:
+    """Write every quarantined record the scope sees (optionally of one reason) to `out`, and to
+    `reasons_path(out)` its reason, file and line: beside the record, not in it, so the fixed line is
+    the original record. Returns (written, whole-file entries).
+
+    The scope is required: an org's scope reads only rows carrying its org id (a line or file whose org
+    could not be read has none and is left to the system scope, i.e. every org)."""
+    with reader.connect(serving, scope) as con:
         rows = con.execute(
             "select file, line, reason, detail, raw from marts.quarantine "
             "where ($reason is null or reason = $reason) order by file, line",

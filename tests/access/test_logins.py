@@ -115,3 +115,71 @@ def test_a_session_ended_or_unknown_has_no_principal(home, t0, ann) -> None:
     assert session_principal(home, session, now=t0) is None
     assert session_principal(home, "made-up", now=t0) is None
     assert session_principal(home, None, now=t0) is None
+
+
+def test_a_login_replaces_a_hash_made_with_other_parameters(home, t0, ann, monkeypatch) -> None:
+    import sqlite3
+
+    def stored() -> str:
+        con = sqlite3.connect(home / "control.sqlite")
+        try:
+            return con.execute(
+                "select password_hash from users where user_id = ?", (ann.user_id,)
+            ).fetchone()[0]
+        finally:
+            con.close()
+
+    cheap = stored()
+    assert cheap.startswith("$argon2id$v=19$m=8,t=1,p=1$")  # made under the suite's cheap profile
+    monkeypatch.delenv("WORKSTREAM_TEST_CHEAP_HASHES")
+    assert authenticate_password(home, "ann@example.com", PASSWORD, now=t0).reason == "ok"
+    assert stored() != cheap and not stored().startswith("$argon2id$v=19$m=8,")
+    assert authenticate_password(home, "ann@example.com", PASSWORD, now=t0).reason == "ok"
+
+
+def test_attempts_made_at_the_same_time_cannot_all_slip_through_the_wait(home, t0, ann, monkeypatch) -> None:
+    """Attempts that arrive while another is being checked (simulated: each password check starts the
+    next attempt) see the ones before them: only the first few get their password looked at."""
+    real = auth.hasher()
+    checked: list[str] = []
+    attempts = auth.THROTTLE_AFTER + 5
+
+    class Concurrent:
+        def verify(self, stored, password):
+            checked.append(password)
+            if len(checked) < attempts:
+                _fail(home, t0)  # the next attempt arrives before this check has ended
+            return real.verify(stored, password)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(auth, "hasher", lambda: Concurrent())
+    _fail(home, t0)
+    assert len(checked) == auth.THROTTLE_AFTER
+
+
+def _rows(home, table: str) -> int:
+    import sqlite3
+
+    con = sqlite3.connect(home / "control.sqlite")
+    try:
+        return con.execute(f"select count(*) from {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_failures_that_no_longer_count_do_not_pile_up(home, t0, ann) -> None:
+    for n in range(5):
+        _fail(home, t0, f"guess{n}@example.com")
+    assert _rows(home, "login_failures") == 5
+    later = t0 + timedelta(seconds=auth.FAILURE_MEMORY_S + 1)
+    _fail(home, later, "another@example.com")
+    assert _rows(home, "login_failures") == 1
+
+
+def test_sessions_that_can_no_longer_be_used_do_not_pile_up(home, t0, ann) -> None:
+    for _ in range(3):
+        start_session(home, ann, now=t0)
+    start_session(home, ann, now=t0 + timedelta(seconds=auth.SESSION_IDLE_S + 1))
+    assert _rows(home, "sessions") == 1

@@ -57,6 +57,7 @@ def test_emails_are_stored_stripped_and_lower_cased(home, t0) -> None:
         ("governor", [], "--org"),
         ("owner", ["org-001"], "unknown role"),
         ("viewer", ["../org-001"], "org id"),
+        ("viewer", ["Acme.Corp"], "org id"),  # the contract's org ids are lower case, no dots
         ("viewer", ["org'; drop table users; --"], "org id"),
     ],
 )

@@ -59,7 +59,8 @@ def test_run_rejects_a_naive_as_of(tmp_path: Path):
 
 def test_quarantine_export_without_snapshot_says_so(tmp_path: Path):
     result = runner.invoke(
-        app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(tmp_path / "q.jsonl")]
+        app,
+        ["quarantine", "export", "--all-orgs", "--home", str(tmp_path), "--out", str(tmp_path / "q.jsonl")],
     )
     assert result.exit_code == 2
     assert "workstream run" in result.output
@@ -235,10 +236,13 @@ def _snapshot_with_quarantine(home: Path, rows: list[tuple]) -> None:
     con = duckdb.connect(str(home / "serving.duckdb"))
     con.execute("create schema marts")
     con.execute(
-        "create table marts.quarantine (file varchar, line bigint, reason varchar, detail varchar, raw varchar)"
+        "create table marts.quarantine "
+        "(file varchar, line bigint, reason varchar, detail varchar, raw varchar, org_id varchar)"
     )
-    if rows:
-        con.executemany("insert into marts.quarantine values (?, ?, ?, ?, ?)", rows)
+    if rows:  # (file, line, reason, detail, raw[, org_id])
+        con.executemany(
+            "insert into marts.quarantine values (?, ?, ?, ?, ?, ?)", [(*r, None)[:6] for r in rows]
+        )
     con.close()
 
 
@@ -248,7 +252,18 @@ def test_quarantine_export_refuses_an_unknown_reason_code_and_lists_the_codes(tm
     _snapshot_with_quarantine(tmp_path, [])
     out = tmp_path / "q.jsonl"
     result = runner.invoke(
-        app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(out), "--reason", "NOT_A_REASON"]
+        app,
+        [
+            "quarantine",
+            "export",
+            "--all-orgs",
+            "--home",
+            str(tmp_path),
+            "--out",
+            str(out),
+            "--reason",
+            "NOT_A_REASON",
+        ],
     )
     assert result.exit_code == 2
     assert "unknown reason code 'NOT_A_REASON'" in result.output
@@ -259,7 +274,9 @@ def test_quarantine_export_refuses_an_unknown_reason_code_and_lists_the_codes(tm
 def test_quarantine_export_of_an_unreadable_snapshot_says_why_without_a_traceback(tmp_path: Path):
     (tmp_path / "serving.duckdb").write_bytes(b"not a database" * 100)
     out = tmp_path / "q.jsonl"
-    result = runner.invoke(app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(out)])
+    result = runner.invoke(
+        app, ["quarantine", "export", "--all-orgs", "--home", str(tmp_path), "--out", str(out)]
+    )
     assert result.exit_code == 2, result.output
     assert "cannot read the quarantine" in result.output
     assert isinstance(result.exception, SystemExit)  # a clean exit, not an escaped DuckDB error
@@ -271,7 +288,9 @@ def test_quarantine_export_of_a_snapshot_without_a_quarantine_table_says_so(tmp_
     with duckdb.connect(str(tmp_path / "serving.duckdb")) as con:
         con.execute("create schema marts")
     out = tmp_path / "q.jsonl"
-    result = runner.invoke(app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(out)])
+    result = runner.invoke(
+        app, ["quarantine", "export", "--all-orgs", "--home", str(tmp_path), "--out", str(out)]
+    )
     assert result.exit_code == 2, result.output
     assert "cannot read the quarantine" in result.output
     assert isinstance(result.exception, SystemExit)
@@ -281,7 +300,18 @@ def test_quarantine_export_says_when_a_known_reason_has_no_records(tmp_path: Pat
     _snapshot_with_quarantine(tmp_path, [("a.jsonl", 3, "bad_json", "not JSON", "{oops")])
     out = tmp_path / "q.jsonl"
     result = runner.invoke(
-        app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(out), "--reason", "bad_id"]
+        app,
+        [
+            "quarantine",
+            "export",
+            "--all-orgs",
+            "--home",
+            str(tmp_path),
+            "--out",
+            str(out),
+            "--reason",
+            "bad_id",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "no quarantined records with reason bad_id" in result.output
@@ -298,7 +328,9 @@ def test_quarantine_export_writes_each_lines_reason_file_and_line_beside_the_rec
         ],
     )
     out = tmp_path / "fix" / "q.jsonl"
-    result = runner.invoke(app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(out)])
+    result = runner.invoke(
+        app, ["quarantine", "export", "--all-orgs", "--home", str(tmp_path), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert out.read_text().splitlines() == [naive, "{oops"]
     side = tmp_path / "fix" / "q.reasons.tsv"
@@ -370,7 +402,9 @@ def test_quarantine_export_to_a_folder_or_below_a_file_says_so_without_a_traceba
     _snapshot_with_quarantine(tmp_path, [("a.jsonl", 3, "bad_json", "not JSON", "{oops")])
     (tmp_path / "file").write_text("")
     for out in (tmp_path, tmp_path / "file" / "q.jsonl"):
-        result = runner.invoke(app, ["quarantine", "export", "--home", str(tmp_path), "--out", str(out)])
+        result = runner.invoke(
+            app, ["quarantine", "export", "--all-orgs", "--home", str(tmp_path), "--out", str(out)]
+        )
         assert result.exit_code == 2, (out, result.output)
         assert f"cannot write {out}" in result.output
 

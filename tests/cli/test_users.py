@@ -163,3 +163,54 @@ def test_users_audit_lists_the_grants_as_json_lines_without_secrets(tmp_path: Pa
     actions = [line.split('"action": "')[1].split('"')[0] for line in result.stdout.splitlines()]
     assert actions == ["token.issued", "grant.added", "user.added"]
     assert token not in result.stdout and token.rsplit("_", 1)[1] not in result.stdout
+
+
+def test_users_remove_takes_a_grant_then_all_access_away(tmp_path: Path) -> None:
+    added = _users(tmp_path, "add", "--email", "ann@example.com", "--role", "viewer", "--org", "acme-corp",
+                   "--org", "globex")  # fmt: skip
+    token = added.stdout.splitlines()[-1]
+    one = _users(tmp_path, "remove", "--email", "ann@example.com", "--org", "acme-corp")
+    assert one.exit_code == 0 and "removed: grant acme-corp" in one.stderr
+    assert "globex:viewer" in _users(tmp_path, "list").stdout
+    everything = _users(tmp_path, "remove", "--email", "ann@example.com")
+    assert everything.exit_code == 0 and "grant globex" in everything.stderr
+    assert authenticate_token(tmp_path, token, now=parse_timestamp(NOW)) is None
+    assert "no access" in _users(tmp_path, "list").stdout
+    missing = _users(tmp_path, "remove", "--email", "ann@example.com", "--org", "initech")
+    assert missing.exit_code == 2 and "no grant for initech" in missing.stderr
+
+
+def test_an_email_with_markup_brackets_is_quoted_as_text(tmp_path: Path) -> None:
+    _users(tmp_path, "add", "--email", "ann@example.com", "--role", "admin")
+    result = _users(tmp_path, "token", "--email", "a[/red]b@example.com")
+    assert result.exit_code == 2, result.output
+    assert "no user a[/red]b@example.com" in result.stderr
+
+
+def test_a_password_on_stdin_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", "users", "add", "--home", str(tmp_path),
+         "--email", "ann@example.com", "--role", "admin", "--password-stdin"],
+        input=b"\xff\xfepassword123\n", capture_output=True, env={**os.environ, ENV_NOW: NOW},
+        check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2 and b"UTF-8" in done.stderr and b"Traceback" not in done.stderr
+    assert done.stdout == b""
+
+
+def test_users_list_says_which_tokens_expired_on_the_clock_and_json_holds_no_secret(
+    tmp_path, monkeypatch
+) -> None:
+    import json
+
+    added = _users(tmp_path, "add", "--email", "ann@example.com", "--role", "admin", "--expires-in", "1",
+                   "--password-stdin", stdin="a-long-password\n")  # fmt: skip
+    assert "active, expires 2026-11-29T12:00:00" in _users(tmp_path, "list").stdout
+    monkeypatch.setenv(ENV_NOW, "2026-11-29T12:00:00Z")
+    assert "expired 2026-11-29T12:00:00" in _users(tmp_path, "list").stdout
+    listed = _users(tmp_path, "list", "--json")
+    (user,) = json.loads(listed.stdout)
+    assert user["email"] == "ann@example.com" and user["is_admin"] and user["has_password"]
+    token = added.stdout.splitlines()[-1]
+    assert token.rsplit("_", 1)[1] not in listed.stdout and "argon2" not in listed.stdout
+    assert "a-long-password" not in listed.stdout

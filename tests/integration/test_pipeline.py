@@ -233,11 +233,12 @@ def test_quarantine_export_gives_fixable_records(first_run, tmp_path, now):
     """Exported records are the original records: fixing the naive timestamps makes them acceptable."""
     from dagster_project.ingestion.ingest import ingest_file
     from dagster_project.ingestion.quarantine import export_quarantine
+    from dagster_project.serving.reader import SYSTEM
     from dagster_project.warehouse.store import connect, ensure_raw_schema
 
     home, _, _ = first_run
     out = tmp_path / "naive.jsonl"
-    written, skipped = export_quarantine(home / "serving.duckdb", out, reason="naive_timestamp")
+    written, skipped = export_quarantine(home / "serving.duckdb", out, scope=SYSTEM, reason="naive_timestamp")
     (expected,) = _snapshot(home, "select count(*) from marts.quarantine where reason = 'naive_timestamp'")[0]
     assert (written, skipped) == (expected, 0) and written > 0
     fixed = tmp_path / "fixed.jsonl"
