@@ -30,9 +30,10 @@ import duckdb
 from fastapi.responses import Response
 from fastapi.testclient import TestClient
 
+from dagster_project.access import add_user
 from dagster_project.api import create_app
 from dagster_project.memory.search import build_index
-from dagster_project.settings import HomePaths
+from dagster_project.settings import HomePaths, default_clock
 
 STOPWORDS = {"with", "from", "that", "this", "have", "will", "about", "their", "they", "were", "been"}
 
@@ -122,7 +123,12 @@ def run(home: Path, cards: int, searches: int, rounds: int, seed: int) -> dict:
     app = create_app(paths.home)
     app.add_api_route("/__noop", lambda: Response(b""), include_in_schema=False)  # transport baseline
     timer = ServerTimer(app)
-    with TestClient(timer) as client:
+    # Every org route needs a token: an admin's (every org), short-lived, as `workstream users add` makes.
+    _principal, _token_id, token = add_user(
+        paths.home, "api-benchmark@example.invalid", "admin", now=default_clock().now(),
+        expires_in_days=1, actor="benchmark",
+    )  # fmt: skip
+    with TestClient(timer, headers={"Authorization": f"Bearer {token}"}) as client:
         version = client.get("/health").json()["snapshot_version"]
         org, et, eid, _ = card_rows[0]
         for _ in range(20):  # warm up: open the snapshot, load fts, fill caches

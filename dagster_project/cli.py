@@ -140,7 +140,9 @@ def serve(
 @app.command()
 def api(
     home: Annotated[Path, typer.Option("--home", help="The home folder whose snapshot to serve.")],
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (this machine only unless changed).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
     snapshot: Annotated[
         Path | None,
@@ -149,11 +151,30 @@ def api(
             help="Serve this past snapshot (a file or a name in <home>/as-of/) instead of the live one.",
         ),
     ] = None,
+    oidc_issuer: Annotated[str | None, typer.Option(help="OIDC: the provider's issuer (`iss`).")] = None,
+    oidc_audience: Annotated[str | None, typer.Option(help="OIDC: this API's audience (`aud`).")] = None,
+    oidc_jwks: Annotated[
+        str | None, typer.Option(help="OIDC: the provider's JWKS, an https URL or a file.")
+    ] = None,
+    oidc_org_claim: Annotated[
+        str | None, typer.Option(help="OIDC: claim with the org grants (default: the user table by email).")
+    ] = None,
+    oidc_email_claim: Annotated[str, typer.Option(help="OIDC: claim with the user's email.")] = "email",
 ) -> None:
-    """The read-only HTTP API on the snapshot (cards, search, Today panel); docs at /docs. No access control."""
+    """The read-only HTTP API on the snapshot (cards, search, Today panel); bearer tokens; docs at /docs."""
     from dagster_project.commands.api import serve_api
 
-    serve_api(home, host=host, port=port, snapshot=snapshot)
+    serve_api(
+        home,
+        host=host,
+        port=port,
+        snapshot=snapshot,
+        oidc_issuer=oidc_issuer,
+        oidc_audience=oidc_audience,
+        oidc_jwks=oidc_jwks,
+        oidc_org_claim=oidc_org_claim,
+        oidc_email_claim=oidc_email_claim,
+    )
 
 
 @app.command()

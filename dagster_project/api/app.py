@@ -1,9 +1,11 @@
 """The read-only HTTP API over the published snapshot: memory cards, memory search and the Today panel.
 
-Every data route names its org in the path and every query is parameterised and scoped to it (the
-contract has no access control yet: a trusted network, one org per query). Snapshots are read through
-`api.store` (one open version of the file per process, built on `serving.reader`); the response models
-live in `api.models`.
+Every data route names its org in the path, needs a bearer token (`api.auth`: built-in tokens, or OIDC
+access tokens when configured) and reads through a cursor that sees that org's rows only; an org the
+caller may not read answers exactly like one that does not exist. `/health`, `/openapi.json` and `/docs`
+(Swagger UI from the installed `fastapi-offline` package, no CDN) are public. Snapshots are read
+through `api.store` (one open version of the file per process, built on `serving.reader`); the response
+models live in `api.models`.
 
 Cards carry a strong ETag (the mart's `etag`, already quoted). `If-None-Match` is answered with a 304
 from the etags of the current, immutable file held in memory (all of them, loaded in the background
@@ -25,10 +27,14 @@ import orjson
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 
+from dagster_project.api.auth import Authenticator, Org
+from dagster_project.api.docs import mount_docs
 from dagster_project.api.models import (
+    AUTH_ERRORS,
     NOT_FOUND,
     NOT_MODIFIED,
     SNAPSHOT_ERRORS,
@@ -40,13 +46,12 @@ from dagster_project.api.models import (
     Tier,
     TodayPanel,
 )
+from dagster_project.api.oidc import OidcSettings, OidcValidator
 from dagster_project.api.store import SnapshotStore, SnapshotVersion
 from dagster_project.memory.search import search as search_atoms
 from dagster_project.serving.reader import SnapshotIncompatible, SnapshotMissing, SnapshotUnavailable
-from dagster_project.settings import HomePaths, home_from_env
+from dagster_project.settings import Clock, HomePaths, default_clock, home_from_env
 
-ORG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-OrgId = Annotated[str, PathParam(pattern=ORG_PATTERN, description="The tenant; every query is scoped to it.")]
 EntityId = Annotated[str, PathParam(min_length=1, max_length=128)]
 
 SEARCH_LIMIT_MAX = 100
@@ -121,11 +126,21 @@ _TODAY_COLUMNS = (
 # --- the app -------------------------------------------------------------------------------------------
 
 
-def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAPI:
+def create_app(
+    home: Path | None = None,
+    snapshot: Path | None = None,
+    *,
+    oidc: OidcSettings | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
     """The API over `<home>/serving.duckdb` (default home: WORKSTREAM_HOME), or over `snapshot`: a past
-    snapshot `workstream snapshot --as-of` wrote (its `built_at` in /health says which time)."""
+    snapshot `workstream snapshot --as-of` wrote (its `built_at` in /health says which time). Callers
+    authenticate with the home's tokens, and with OIDC access tokens when `oidc` is given."""
     paths = HomePaths((home or home_from_env()).resolve())
     store = SnapshotStore(snapshot.resolve() if snapshot is not None else paths.serving)
+    authenticator = Authenticator(
+        paths.home, clock or default_clock(), OidcValidator(paths.home, oidc) if oidc is not None else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -137,13 +152,18 @@ def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAP
         version="1.0",
         summary="Read-only: memory cards, memory search and the Today panel from the published snapshot.",
         description=(
-            "Every route names the org in its path and every query is scoped to that org. "
-            "There is no access control yet: serve it on a trusted network only. "
+            "Every route names the org in its path and reads that org's rows only. Every route but "
+            "`/health` needs `Authorization: Bearer <token>` (401 without a valid one); an org the token "
+            "has no grant for answers 404, exactly like an org that does not exist. "
             "Data comes from the latest published snapshot; the `X-Snapshot-Version` header names it."
         ),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
+    app.state.authenticator = authenticator
+    mount_docs(app)
 
     @app.exception_handler(SnapshotMissing)
     async def _missing(_request: Request, exc: SnapshotMissing) -> JSONResponse:
@@ -184,7 +204,7 @@ def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAP
         return Response(status_code=304, headers=headers)
 
     def _card(key: tuple[str, str, str], if_none_match: list[str] | None) -> Response:
-        with store.cursor() as (cur, version):
+        with store.cursor(key[0]) as (cur, version):
             if if_none_match:
                 found = cur.execute(_ETAG_SQL, key).fetchone()
                 if found is not None:
@@ -211,11 +231,11 @@ def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAP
         "/orgs/{org_id}/cards/{entity_type}/{entity_id}",
         response_model=Card,
         tags=["memory"],
-        responses={**NOT_MODIFIED, **NOT_FOUND, **SNAPSHOT_ERRORS},
+        responses={**NOT_MODIFIED, **AUTH_ERRORS, **NOT_FOUND, **SNAPSHOT_ERRORS},
         summary="One entity's memory card (ETag / If-None-Match)",
     )
     async def get_card(
-        org_id: OrgId,
+        org_id: Org,
         entity_type: EntityType,
         entity_id: EntityId,
         if_none_match: Annotated[
@@ -237,11 +257,11 @@ def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAP
         "/orgs/{org_id}/search",
         response_model=SearchResults,
         tags=["memory"],
-        responses=SNAPSHOT_ERRORS,
+        responses={**AUTH_ERRORS, **SNAPSHOT_ERRORS},
         summary="Full-text search over the org's live memory atoms",
     )
     def search(
-        org_id: OrgId,
+        org_id: Org,
         q: Annotated[str, Query(min_length=1, max_length=500, description="Search terms.")],
         entity_type: EntityType | None = None,
         entity_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
@@ -252,8 +272,11 @@ def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAP
         limit: Annotated[int, Query(ge=1, le=SEARCH_LIMIT_MAX)] = 20,
     ) -> Response:
         if since is not None and until is not None and since > until:
-            raise HTTPException(422, "`since` is after `until`")
-        with store.cursor() as (cur, version):
+            # The shape of every other 422 (and of the document's HTTPValidationError).
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("query", "since"), "msg": "`since` is after `until`"}]
+            )
+        with store.cursor(org_id) as (cur, version):
             if version.fts_error:
                 raise SnapshotUnavailable(version.fts_error)
             hits = search_atoms(
@@ -293,11 +316,11 @@ def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAP
         "/orgs/{org_id}/today",
         response_model=TodayPanel,
         tags=["today"],
-        responses=SNAPSHOT_ERRORS,
+        responses={**AUTH_ERRORS, **SNAPSHOT_ERRORS},
         summary="The org's ranked Today panel (capped)",
     )
     def today(
-        org_id: OrgId,
+        org_id: Org,
         limit: Annotated[int, Query(ge=1, le=TODAY_LIMIT_MAX, description="Row cap.")] = TODAY_LIMIT_MAX,
         owner: Annotated[str | None, Query(min_length=1, max_length=320)] = None,
         tier: Tier | None = None,
@@ -311,7 +334,7 @@ def create_app(home: Path | None = None, snapshot: Path | None = None) -> FastAP
             where.append("priority_tier = ?")
             params.append(tier)
         where_sql = " and ".join(where)
-        with store.cursor() as (cur, version):
+        with store.cursor(org_id) as (cur, version):
             total = cur.execute(f"select count(*) from marts.today_panel where {where_sql}", params)
             total = total.fetchone()[0]
             cur.execute(

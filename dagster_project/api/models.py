@@ -105,5 +105,17 @@ class Health(BaseModel):
 
 
 SNAPSHOT_ERRORS = {503: {"model": Problem, "description": "No snapshot yet, or it cannot be read."}}
-NOT_FOUND = {404: {"model": Problem, "description": "No such card in this org."}}
+AUTH_ERRORS = {
+    401: {
+        "model": Problem,
+        "description": "No bearer token, or one that is unknown, expired, revoked or forged.",
+    },
+    404: {"model": Problem, "description": "No such org, or none the token may read (the same answer)."},
+}
+NOT_FOUND = {
+    404: {
+        "model": Problem,
+        "description": "No such card in this org; or no such org, or none the token may read.",
+    }
+}
 NOT_MODIFIED = {304: {"description": "The card still matches `If-None-Match`; no body."}}

@@ -1,4 +1,7 @@
-"""The read API: cards with ETags, search, the Today panel, health, org scoping and snapshot swaps."""
+"""The read API: cards with ETags, search, the Today panel, health, org scoping and snapshot swaps.
+
+The client is an admin's (every org); who may read what is tests/api/test_access_guard.py's subject.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from fastapi.testclient import TestClient
 from dagster_project.api import create_app
 from dagster_project.api.app import etag_matches
 from dagster_project.memory.search import build_index
+from tests.api.access_helpers import CLOCK, bearer, token_for
 from tests.snapshot_schema import create_tables, insert_rows
 
 BUILT_AT = datetime(2026, 11, 1, tzinfo=UTC)
@@ -118,8 +122,17 @@ def _atom_row(atom) -> tuple:
     return (*head, occurred, occurred + timedelta(days=365), float(days), relevance, relevance, relevance)
 
 
-def publish(home: Path, *, version: str = "v1", acme_c1_etag: str = "etag-acme-c1-v1") -> None:
-    """Write a snapshot next to the live one and swap it in, as the pipeline does."""
+def publish(
+    home: Path,
+    *,
+    version: str = "v1",
+    acme_c1_etag: str = "etag-acme-c1-v1",
+    atoms: list[tuple] | None = None,
+    cards: list[tuple] | None = None,
+    panel: list[tuple] | None = None,
+) -> None:
+    """Write a snapshot next to the live one and swap it in, as the pipeline does (the rows of this
+    module unless others are given)."""
     home.mkdir(parents=True, exist_ok=True)
     tmp = home / f".serving-{version}.duckdb"
     tmp.unlink(missing_ok=True)
@@ -128,9 +141,10 @@ def publish(home: Path, *, version: str = "v1", acme_c1_etag: str = "etag-acme-c
         create_tables(con, TABLES)
         info = ("snapshot_version", "built_at", "published_at", "events")
         insert_rows(con, "snapshot_info", info, [(version, BUILT_AT, PUBLISHED_AT, 42)])
-        insert_rows(con, "memory_atoms", ATOM_COLUMNS, [_atom_row(a) for a in ATOMS], fill=ATOM_FILL)
-        insert_rows(con, "memory_cards", CARD_COLUMNS, _cards(acme_c1_etag))
-        insert_rows(con, "today_panel", PANEL_COLUMNS, PANEL)
+        atom_rows = [_atom_row(a) for a in (ATOMS if atoms is None else atoms)]
+        insert_rows(con, "memory_atoms", ATOM_COLUMNS, atom_rows, fill=ATOM_FILL)
+        insert_rows(con, "memory_cards", CARD_COLUMNS, _cards(acme_c1_etag) if cards is None else cards)
+        insert_rows(con, "today_panel", PANEL_COLUMNS, PANEL if panel is None else panel)
         build_index(con)
     finally:
         con.close()
@@ -143,9 +157,15 @@ def home(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def admin_client(home: Path, **kwargs) -> TestClient:
+    """A client of the API on `home` sending an admin's token."""
+    token = token_for(home, "admin@example.com", "admin")
+    return TestClient(create_app(home, clock=CLOCK, **kwargs), headers=bearer(token))
+
+
 @pytest.fixture
 def client(home: Path):
-    with TestClient(create_app(home)) as c:
+    with admin_client(home) as c:
         yield c
 
 
@@ -224,7 +244,7 @@ def test_cards_are_scoped_to_the_org(client):
     r = client.get(f"/orgs/{A}/cards/candidate/c1", headers={"If-None-Match": globex.headers["etag"]})
     assert r.status_code == 200 and "Globex" not in r.text
     assert client.get(f"/orgs/{A}/cards/client/cl2").status_code == 404
-    assert client.get("/orgs/initech/cards/candidate/c1").status_code == 404
+    assert client.get("/orgs/initech/cards/candidate/c1").json() == {"detail": "Not Found"}
 
 
 # --- search --------------------------------------------------------------------------------------------
@@ -254,7 +274,7 @@ def test_search_is_scoped_to_the_org(client):
     assert "Globex" not in json.dumps(acme["hits"])
     globex = client.get(f"/orgs/{B}/search", params={"q": "pricing"}).json()
     assert {h["atom_id"] for h in globex["hits"]} == {"g1", "g2"}
-    assert client.get("/orgs/initech/search", params={"q": "pricing"}).json()["hits"] == []
+    assert client.get("/orgs/initech/search", params={"q": "pricing"}).json() == {"detail": "Not Found"}
 
 
 def test_search_filters(client):
@@ -321,8 +341,10 @@ def test_today_cap_and_filters(client):
     assert client.get(url, params={"limit": 201}).status_code == 422
     assert client.get(url, params={"limit": 0}).status_code == 422
     assert client.get(url, params={"tier": "urgent"}).status_code == 422
-    empty = client.get("/orgs/initech/today").json()
-    assert empty["total"] == 0 and empty["items"] == [] and empty["built_at"] == "2026-11-01T00:00:00Z"
+    owned_by_nobody = client.get(url, params={"owner": "nobody"}).json()
+    assert owned_by_nobody["total"] == 0 and owned_by_nobody["items"] == []
+    assert owned_by_nobody["built_at"] == "2026-11-01T00:00:00Z"
+    assert client.get("/orgs/initech/today").status_code == 404
 
 
 # --- health, missing snapshot, swaps, docs -------------------------------------------------------------
@@ -340,7 +362,7 @@ def test_health(client):
 
 
 def test_503_until_a_snapshot_is_published(tmp_path: Path):
-    with TestClient(create_app(tmp_path)) as client:
+    with admin_client(tmp_path) as client:
         for url in (
             "/health",
             f"/orgs/{A}/cards/candidate/c1",
@@ -359,8 +381,9 @@ def test_snapshot_without_memory_tables_is_a_clear_503(tmp_path: Path):
     con = duckdb.connect(str(tmp_path / "serving.duckdb"))
     con.execute("create schema marts")
     con.execute("create table marts.snapshot_info as select 'old' as snapshot_version")
+    con.execute(f"create table marts.old_cards as select '{A}' as org_id")
     con.close()
-    with TestClient(create_app(tmp_path)) as client:
+    with admin_client(tmp_path) as client:
         r = client.get(f"/orgs/{A}/cards/candidate/c1")
         assert r.status_code == 503 and "older pipeline" in r.json()["detail"]
 
@@ -384,11 +407,11 @@ def test_replaced_snapshot_is_picked_up(home: Path, client):
 
 
 def test_in_flight_request_keeps_its_version(home: Path):
-    app = create_app(home)
+    app = create_app(home, clock=CLOCK)
     store = app.state.store
     version, cur = store.checkout()
     publish(home, version="v2", acme_c1_etag="etag-acme-c1-v2")
-    with TestClient(app) as client:
+    with TestClient(app, headers=bearer(token_for(home, "admin@example.com", "admin"))) as client:
         assert client.get("/health").json()["snapshot_version"] == "v2"
         # The superseded file is gone from the path but stays readable for the cursor that holds it.
         assert version.retired
@@ -414,3 +437,80 @@ def test_openapi_lists_the_routes(client):
     }
     assert all(list(ops) == ["get"] for ops in schema["paths"].values())  # read-only
     assert client.get("/docs").status_code == 200
+
+
+def test_a_503_tells_an_anonymous_caller_nothing_about_where_the_home_is(tmp_path: Path):
+    home = tmp_path / "secret-place"
+    home.mkdir()
+    with TestClient(create_app(home, clock=CLOCK)) as anonymous:
+        r = anonymous.get("/health")
+        assert r.status_code == 503 and "no snapshot published yet" in r.json()["detail"]
+        assert "secret-place" not in r.text and str(tmp_path) not in r.text
+    # A file that cannot be opened (not a DuckDB database) says so without its path.
+    (home / "serving.duckdb").write_bytes(b"not a database")
+    with TestClient(create_app(home, clock=CLOCK)) as anonymous:
+        r = anonymous.get("/health")
+        assert r.status_code == 503 and "retry shortly" in r.json()["detail"]
+        assert "secret-place" not in r.text
+
+
+def test_an_org_with_rows_in_any_mart_is_served_and_one_with_none_is_not(tmp_path: Path):
+    publish(
+        tmp_path, panel=[*PANEL, _panel_row("hooli", 1, "p-1", "gavin", "low", "Hooli only in the panel")]
+    )
+    with admin_client(tmp_path) as client:
+        assert client.get("/orgs/hooli/today").json()["total"] == 1
+        assert client.get("/orgs/hooli/search", params={"q": "pricing"}).json()["hits"] == []
+        assert client.get("/orgs/hooli/cards/candidate/c1").json()["detail"].startswith("no memory card")
+        assert client.get("/orgs/piedpiper/today").json() == {"detail": "Not Found"}
+
+
+def test_only_the_most_recently_used_org_openings_stay_open_and_one_in_use_is_never_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from dagster_project.api import store as store_module
+
+    monkeypatch.setattr(store_module, "SCOPED_MAX", 1)
+    extra = [_panel_row(org, 1, "p-1", "o", "low", f"{org} deal") for org in ("hooli", "initech")]
+    publish(tmp_path, panel=[*PANEL, *extra])
+    with admin_client(tmp_path) as client:
+        store = client.app.state.store
+        held_version, held_cursor = store.checkout(A)  # a request of acme still reading
+        for org in (B, "hooli", "initech"):
+            assert client.get(f"/orgs/{org}/today").json()["total"] >= 1
+        version = store.fresh_version()
+        assert list(version.scoped) == [A, "initech"]  # acme in use, initech the latest
+        assert held_cursor.execute("select count(*) from marts.today_panel").fetchone()[0] == 5
+        store.release(held_version, held_cursor, A)
+        assert list(version.scoped) == ["initech"]
+        assert client.get(f"/orgs/{A}/today").json()["total"] == 5
+        assert list(version.scoped) == [A]
+
+
+def test_concurrent_reads_of_many_orgs_each_see_their_own_org_while_openings_are_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dagster_project.api import store as store_module
+
+    monkeypatch.setattr(store_module, "SCOPED_MAX", 1)
+    orgs = [A, B, "hooli", "initech"]
+    publish(tmp_path, panel=[*PANEL, *(_panel_row(o, 1, "p-1", "o", "low", o) for o in orgs[2:])])
+    store = store_module.SnapshotStore(tmp_path / "serving.duckdb")
+
+    def read(i: int) -> tuple[str, set[str]]:
+        org = orgs[i % len(orgs)]
+        with store.cursor(org) as (cur, _version):
+            return org, {
+                r[0] for r in cur.execute("select distinct org_id from marts.today_panel").fetchall()
+            }
+
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(read, range(120)))
+        assert all(seen == {org} for org, seen in results)
+        version = store.fresh_version()
+        assert all(entry.users == 0 for entry in version.scoped.values()) and len(version.scoped) <= 1
+    finally:
+        store.close()

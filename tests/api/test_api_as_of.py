@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from dagster_project.api import create_app
 from dagster_project.cli import app as cli
-from tests.api.test_api import A, publish
+from tests.api.test_api import A, admin_client, publish
 
 
 def _home_with_a_past_snapshot(tmp_path: Path) -> tuple[Path, Path]:
@@ -25,11 +23,11 @@ def _home_with_a_past_snapshot(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_the_api_serves_a_past_snapshot_when_asked_and_the_live_one_otherwise(tmp_path):
     home, past = _home_with_a_past_snapshot(tmp_path)
-    with TestClient(create_app(home, snapshot=past)) as client:
+    with admin_client(home, snapshot=past) as client:
         assert client.get("/health").json()["snapshot_version"] == "past"
         card = client.get(f"/orgs/{A}/cards/client/cl1")
         assert card.status_code == 200 and card.headers["x-snapshot-version"] == "past"
-    with TestClient(create_app(home)) as client:
+    with admin_client(home) as client:
         assert client.get("/health").json()["snapshot_version"] == "live"
 
 

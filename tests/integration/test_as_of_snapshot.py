@@ -307,11 +307,13 @@ def test_the_api_serves_a_past_snapshot_built_by_the_command_with_its_search_ind
     from fastapi.testclient import TestClient
 
     from dagster_project.api import create_app
+    from tests.api.access_helpers import CLOCK, bearer, token_for
 
     live = homes["live"]
     past = live / "as-of" / PAST_FILE
     org, content = _rows(past, "select org_id, content from marts.memory_atoms order by atom_id limit 1")[0]
-    with TestClient(create_app(live, snapshot=past)) as client:
+    token = token_for(live, "viewer@example.com", "viewer", [org])
+    with TestClient(create_app(live, snapshot=past, clock=CLOCK), headers=bearer(token)) as client:
         health = client.get("/health").json()
         assert health["built_at"].startswith("2026-10-15T00:00:00")
         hits = client.get(f"/orgs/{org}/search", params={"q": content.split()[0]})
