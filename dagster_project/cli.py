@@ -179,6 +179,20 @@ def api(
     )
 
 
+@app.command()
+def mcp(
+    home: Annotated[Path, typer.Option("--home", help="The home folder whose snapshot to serve.")],
+    http: Annotated[
+        bool, typer.Option("--http", help="Streamable HTTP on 127.0.0.1 (a bearer token per request).")
+    ] = False,
+    port: Annotated[int, typer.Option(help="HTTP port (with --http).")] = 8765,
+) -> None:
+    """The read-only MCP server for assistants (stdio: the token in WORKSTREAM_TOKEN); see docs/mcp.md."""
+    from dagster_project.commands.mcp import serve_mcp
+
+    serve_mcp(home, http=http, port=port)
+
+
 @quarantine_app.command("export")
 def quarantine_export(
     home: Annotated[Path, typer.Option("--home", help="The home folder whose snapshot to read.")],

@@ -110,7 +110,26 @@ def run_pipeline(
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         counts[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    return {"run_id": result.run_id, "paths": paths, "assets": counts, "checks": checks}
+    enrichment = _enrich(paths, inbox, now)
+    return {
+        "run_id": result.run_id,
+        "paths": paths,
+        "assets": counts,
+        "checks": checks,
+        "enrichment": enrichment,
+    }
+
+
+def _enrich(paths: HomePaths, inbox: Path, now: str | None) -> dict | None:
+    """Enrichment of the new signals through MCP (docs/mcp.md), once the snapshot is published and the
+    writer lock released: within a time budget, and its answers reach the inbox for the next run."""
+    from dagster_project.mcp.enrichment import run_enrichment
+
+    at = parse_timestamp(now) if now else default_clock().now()
+    summary = run_enrichment(paths.home, inbox.resolve(), at)
+    for problem in summary.problems:
+        console.print(f"[yellow]{problem}[/yellow]", soft_wrap=True)
+    return vars(summary) if summary.calls or summary.problems else None
 
 
 def _fail_on_errors(result) -> None:
@@ -212,6 +231,8 @@ def run_once(inbox: Path, home: Path, as_of_iso: str | None, *, tests: bool, ver
     table.add_row("events in snapshot", f"{snap.get('events', 0):,}")
     table.add_row("snapshot", f"{snap.get('path', '')} ({snap.get('snapshot_version', '')})")
     table.add_row("alerts", alerts_line(assets.get("sla_alerts", {})))
+    if out.get("enrichment"):
+        table.add_row("enrichment calls", enrichment_line(out["enrichment"]))
     if out["checks"]:
         table.add_row(
             "dbt data tests passed / failed", f"{out['checks']['passed']} / {out['checks']['failed']}"
@@ -227,6 +248,12 @@ def run_once(inbox: Path, home: Path, as_of_iso: str | None, *, tests: bool, ver
             else f"nothing new: no event files in {inbox}",
             soft_wrap=True,
         )
+
+
+def enrichment_line(summary: dict) -> str:
+    """The run summary's enrichment line: the calls made by outcome, and the events they gave."""
+    outcomes = ", ".join(f"{n:,} {outcome}" for outcome, n in sorted(summary["outcomes"].items())) or "none"
+    return f"{summary['calls']:,} ({outcomes}); {summary['events_written']:,} events to the inbox"
 
 
 def alerts_line(figures: dict) -> str:

@@ -40,8 +40,9 @@ ALLOWED: dict[str, str] = {
     "_transitions.<locals>.check": "an object: state → list of next states (only known states)",
     "check_stage_map": "an object: vendor (`salesforce`, `hubspot`) → (stage name → `candidate` or a "
     "pursuit stage)",
-    "_region": "a region code `phonenumbers` knows (`US`, `GB`, …)",
+    "check_region": "a region code `phonenumbers` knows (`US`, `GB`, …)",
     "_flag": "`true` or `false`",
+    "check_enrichment": "`{}` (off) or an object: `server`, `fields`, `rate_limit_per_minute` (docs/mcp.md)",
 }
 
 # What each key means, by key or by the key's prefix (longest prefix wins).
@@ -56,6 +57,8 @@ MEANING: dict[str, str] = {
     "(`marts.sla_compliance_summary`, `health_line_pct`); the SLA page draws 100 − this as compliance",
     "checklist.pink.items": "items that must all be done before a pursuit enters `submit`",
     "checklist.red.items": "items that must all be done before `submit` → `won` or `lost`",
+    "enrichment": "switches on enrichment of new signals through an MCP server the operator declared, "
+    "maps its answer onto `client.updated` and caps the calls per minute (docs/mcp.md)",
     "gate_mode": "`enforce` rejects an event that fails a gate; `warn` applies it (never out of a terminal "
     "state) and records it with `outcome = warned`",
     "transitions.candidate": "the candidate machine: state → allowed next states; an override replaces the "

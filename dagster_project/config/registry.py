@@ -18,9 +18,10 @@ from types import MappingProxyType
 from typing import Any
 
 import orjson
-import phonenumbers
 import re2
 
+from dagster_project.config.enrichment import check_enrichment
+from dagster_project.config.identity_keys import check_region
 from dagster_project.config.import_stages import DEFAULT_STAGE_MAP, check_stage_map
 from dagster_project.contract.events import ATOM_TYPES
 from dagster_project.contract.states import MACHINE_STATES, Outcome, Rule
@@ -338,12 +339,6 @@ def _transitions(entity: str) -> Check:
     return check
 
 
-def _region(value: Any) -> str | None:
-    if not isinstance(value, str) or value not in phonenumbers.SUPPORTED_REGIONS:
-        return f"must be a region code phonenumbers knows (`US`, `GB`, `DE`, …), got {_show(value)}"
-    return None
-
-
 def _flag(value: Any) -> str | None:
     return None if isinstance(value, bool) else f"must be true or false, got {_show(value)}"
 
@@ -380,6 +375,7 @@ def _build_keys() -> dict[str, KeySpec]:
     keys["checklist.pink.items"] = KeySpec(PINK_ITEMS, _checklist)
     keys["checklist.red.items"] = KeySpec(RED_ITEMS, _checklist)
     keys["gate_mode"] = KeySpec("enforce", _gate_mode)
+    keys["enrichment"] = KeySpec({}, check_enrichment)
     keys["transitions.candidate"] = KeySpec(CANDIDATE_TRANSITIONS, _transitions("candidate"))
     keys["transitions.pursuit"] = KeySpec(PURSUIT_TRANSITIONS, _transitions("pursuit"))
     for atom_type in ATOM_TYPES:
@@ -411,7 +407,7 @@ def _build_keys() -> dict[str, KeySpec]:
         "backoff_cap_minutes": MAX_BACKOFF_MINUTES,
         "stale_claim_minutes": MAX_STALE_CLAIM_MINUTES,
     }
-    keys["identity.default_region"] = KeySpec(IDENTITY["default_region"], _region)
+    keys["identity.default_region"] = KeySpec(IDENTITY["default_region"], check_region)
     keys["identity.auto_link"] = KeySpec(IDENTITY["auto_link"], _flag)
     keys["identity.matcher_min_records"] = _bounded(IDENTITY["matcher_min_records"], _positive_int, 10**9)
     keys["identity.match_probability"] = KeySpec(IDENTITY["match_probability"], _fraction)

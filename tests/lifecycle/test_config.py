@@ -64,6 +64,7 @@ def test_defaults_equal_the_contract() -> None:
         "outbox.max_attempts": 8,
         "outbox.backoff_cap_minutes": 60,
         "outbox.stale_claim_minutes": 5,
+        "enrichment": {},  # off until an org names a server the operator declared (docs/mcp.md)
     }
     scores = {"decision": 100, "risk": 90, "preference": 80, "note": 60, "status": 40}
     retention = {"decision": 365, "risk": 365, "preference": 365, "note": 90, "status": 30}
