@@ -1,0 +1,111 @@
+"""A security review's probes of tokens and the control store: timing, connections, file modes, demotion."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from datetime import timedelta
+
+import pytest
+
+from dagster_project.access import add_user, auth, authenticate_token, remove
+from dagster_project.access.store import connect, hasher
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_verifications():
+    auth._cache.clear()
+    yield
+    auth._cache.clear()
+
+
+class CountingHasher:
+    """The real hasher, counting how many argon2 verifications a call costs."""
+
+    def __init__(self) -> None:
+        self.inner = hasher()
+        self.verifies = 0
+
+    def verify(self, hash_: str, password: str) -> bool:
+        self.verifies += 1
+        return self.inner.verify(hash_, password)
+
+    def hash(self, password: str) -> str:
+        return self.inner.hash(password)
+
+
+def test_an_unknown_token_id_costs_one_argon2_verify_as_a_wrong_secret_does(home, t0, monkeypatch) -> None:
+    _, token_id, _ = add_user(home, "ann@example.com", "viewer", ["org-001"], now=t0)
+    counting = CountingHasher()
+    monkeypatch.setattr(auth, "hasher", lambda: counting)
+    assert authenticate_token(home, f"ws_{token_id}_{'A' * 43}", now=t0) is None
+    wrong_secret = counting.verifies
+    assert authenticate_token(home, f"ws_{'0' * 12}_{'A' * 43}", now=t0) is None
+    assert wrong_secret == 1
+    assert counting.verifies - wrong_secret == wrong_secret
+
+
+def _trace_connections(monkeypatch) -> list[list[str]]:
+    """Every connection opened from now on, as the list of statements it ran."""
+    opened: list[list[str]] = []
+    real = sqlite3.connect
+
+    def connect(*args, **kwargs):
+        con = real(*args, **kwargs)
+        opened.append([])
+        con.set_trace_callback(opened[-1].append)
+        return con
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    return opened
+
+
+def test_authenticating_a_token_opens_the_control_store_once_and_creates_no_table(
+    home, t0, monkeypatch
+) -> None:
+    _, _, token = add_user(home, "ann@example.com", "viewer", ["org-001"], now=t0)
+    assert authenticate_token(home, token, now=t0) is not None
+    opened = _trace_connections(monkeypatch)
+    assert authenticate_token(home, token, now=t0 + timedelta(seconds=1)) is not None
+    assert len(opened) == 1
+    assert not [s for s in opened[0] if "create " in s.lower() or "journal_mode" in s.lower()]
+
+
+def test_a_control_store_replaced_on_disk_gets_its_tables_again(home, t0) -> None:
+    add_user(home, "ann@example.com", "admin", now=t0)
+    for part in home.glob("control.sqlite*"):
+        part.unlink()
+    _, _, token = add_user(home, "bob@example.com", "viewer", ["org-001"], now=t0)
+    assert authenticate_token(home, token, now=t0).email == "bob@example.com"
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_control_store_and_its_wal_are_readable_by_their_owner_only(home, t0) -> None:
+    _, _, token = add_user(home, "ann@example.com", "viewer", ["org-001"], now=t0)
+    with connect(home) as con:  # the -wal and -shm files exist while a connection is open
+        con.execute("select count(*) from users").fetchone()
+        assert authenticate_token(home, token, now=t0) is not None
+        modes = {p.name: _mode(p) for p in home.glob("control.sqlite*")}
+    assert modes == {"control.sqlite": 0o600, "control.sqlite-wal": 0o600, "control.sqlite-shm": 0o600}
+    assert _mode(home) == 0o700
+
+
+def test_a_control_store_made_readable_by_others_is_tightened(tmp_path, t0) -> None:
+    home = tmp_path / "older-home"
+    home.mkdir()
+    sqlite3.connect(home / "control.sqlite").close()
+    (home / "control.sqlite").chmod(0o644)
+    add_user(home, "ann@example.com", "admin", now=t0)
+    assert _mode(home / "control.sqlite") == 0o600
+
+
+def test_an_admin_removed_mid_session_reads_nothing_on_the_next_request(home, t0) -> None:
+    _, _, token = add_user(home, "root@example.com", "admin", now=t0)
+    assert authenticate_token(home, token, now=t0).can_read("org-001")
+    remove(home, "root@example.com", now=t0)
+    assert authenticate_token(home, token, now=t0 + timedelta(seconds=1)) is None
+    add_user(home, "root@example.com", "viewer", ["org-002"], now=t0)  # back, demoted to one org
+    assert authenticate_token(home, token, now=t0 + timedelta(seconds=2)) is None  # the old token stays dead
