@@ -118,8 +118,9 @@ class JwksFile:
 
     def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
         kid = jwt.get_unverified_header(token).get("kid")
+        # A token names its key, as PyJWKClient requires: no kid never matches a key that has none.
         for key in self._current():
-            if key.key_id == kid and key.public_key_use in (None, "sig"):
+            if kid and key.key_id == kid and key.public_key_use in (None, "sig"):
                 return key
         raise jwt.PyJWKClientError("no key of the set matches the token's key id")
 
@@ -192,6 +193,10 @@ class OidcValidator:
         email = email.strip().lower()
         claim = self.settings.org_claim
         if claim is None:
+            # The email is the identity here: only the provider's word that it was verified makes it so
+            # (an absent claim is not that word).
+            if claims.get("email_verified") is not True:
+                raise TokenRejected("email not verified")
             principal = principal_for_email(self.home, email, via="oidc")
             if principal is None:
                 raise TokenRejected("no such user")

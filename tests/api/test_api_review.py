@@ -1,0 +1,113 @@
+"""A security review's probes of the API's bearer auth and OIDC: header shapes, live grants, claims."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+from jwt.algorithms import RSAAlgorithm
+
+from dagster_project.access import auth, remove
+from dagster_project.api import create_app
+from tests.api.access_helpers import CLOCK, NOW, bearer, token_for
+from tests.api.test_api import A, B, publish
+from tests.api.test_api_oidc import _claims, _client, _token, keys  # noqa: F401 - the key fixture
+
+TODAY = f"/orgs/{A}/today"
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_verifications():
+    auth._cache.clear()
+    yield
+    auth._cache.clear()
+
+
+@pytest.fixture
+def home(tmp_path: Path, keys: dict) -> Path:  # noqa: F811
+    from tests.api.test_api_oidc import _jwks
+
+    publish(tmp_path)
+    (tmp_path / "jwks.json").write_text(json.dumps(_jwks(keys)))
+    return tmp_path
+
+
+def test_two_authorization_headers_are_refused_even_when_one_is_valid(home) -> None:
+    token = token_for(home, "ann@example.com", "viewer", [A])
+    with TestClient(create_app(home, clock=CLOCK)) as client:
+        for pair in ([token, "ws_" + "0" * 12 + "_" + "x" * 43], ["garbage", token], [token, token]):
+            headers = [("Authorization", f"Bearer {value}") for value in pair]
+            r = client.get(TODAY, headers=headers)
+            assert r.status_code == 401, pair
+            assert r.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        ("Bearer {t}", 200),
+        ("bearer {t}", 200),  # the scheme is case-insensitive (RFC 9110)
+        ("BEARER {t}", 200),
+        ("Bearer  {t}", 200),  # RFC 9110 allows one or more spaces after the scheme
+        ("Bearer\t{t}", 401),
+        ("Basic {t}", 401),
+        ("{t}", 401),
+        ("Bearer {t}x", 401),
+        ("Bearer {T}", 401),  # the token is case-sensitive
+    ],
+)
+def test_the_bearer_header_is_read_strictly(home, header, status) -> None:
+    token = token_for(home, "ann@example.com", "viewer", [A])
+    value = header.replace("{t}", token).replace("{T}", token.upper())
+    with TestClient(create_app(home, clock=CLOCK)) as client:
+        assert client.get(TODAY, headers={"Authorization": value}).status_code == status
+
+
+def test_a_grant_removed_is_gone_on_the_next_request(home) -> None:
+    token = token_for(home, "ann@example.com", "viewer", [A, B])
+    with TestClient(create_app(home, clock=CLOCK), headers=bearer(token)) as client:
+        assert client.get(f"/orgs/{B}/today").status_code == 200
+        remove(home, "ann@example.com", [B], now=NOW)
+        assert client.get(f"/orgs/{B}/today").status_code == 404
+        assert client.get(TODAY).status_code == 200
+
+
+@pytest.mark.parametrize("org", ["Acme", "ACME", "ａｃｍｅ", "acme\u200b", "acm\u0435"])
+def test_an_org_id_that_only_looks_like_a_granted_one_reads_nothing(home, org) -> None:
+    token = token_for(home, "ann@example.com", "viewer", [A])
+    with TestClient(create_app(home, clock=CLOCK), headers=bearer(token)) as client:
+        # 422 (not an org id) or the fixed 404: never the granted org's rows.
+        assert client.get(f"/orgs/{org}/today").status_code in (404, 422)
+
+
+def test_an_oidc_org_claim_in_another_case_or_width_grants_nothing(home, keys) -> None:  # noqa: F811
+    with _client(home, org_claim="orgs") as client:
+        for claim in (["ACME"], ["ａｃｍｅ"], {"Acme": "governor"}):
+            assert client.get(TODAY, headers=bearer(_token(keys, orgs=claim))).status_code in (401, 404)
+
+
+def test_an_oidc_email_maps_to_a_user_only_when_the_provider_says_it_is_verified(home, keys) -> None:  # noqa: F811
+    token_for(home, "ada@example.com", "viewer", [A])
+    with _client(home) as client:
+        assert client.get(TODAY, headers=bearer(_token(keys, email_verified=None))).status_code == 401
+        assert client.get(TODAY, headers=bearer(_token(keys, email_verified="true"))).status_code == 401
+        assert client.get(TODAY, headers=bearer(_token(keys, email_verified=True))).status_code == 200
+
+
+def test_an_oidc_audience_list_holding_ours_is_accepted_and_one_without_is_not(home, keys) -> None:  # noqa: F811
+    with _client(home, org_claim="orgs") as client:
+        ours = _token(keys, orgs=[A], aud=["another-api", "workstream-api"])
+        theirs = _token(keys, orgs=[A], aud=["another-api", "workstream-api-x"])
+        assert client.get(TODAY, headers=bearer(ours)).status_code == 200
+        assert client.get(TODAY, headers=bearer(theirs)).status_code == 401
+
+
+def test_an_oidc_token_without_a_key_id_matches_no_key_even_one_without_an_id(home, keys) -> None:  # noqa: F811
+    jwk = RSAAlgorithm.to_jwk(keys["rsa"].public_key(), as_dict=True) | {"use": "sig"}
+    (home / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+    no_kid = jwt.encode(_claims(orgs=[A]), keys["rsa"], algorithm="RS256")
+    with _client(home, org_claim="orgs") as client:
+        assert client.get(TODAY, headers=bearer(no_kid)).status_code == 401
