@@ -109,3 +109,34 @@ def test_an_admin_removed_mid_session_reads_nothing_on_the_next_request(home, t0
     assert authenticate_token(home, token, now=t0 + timedelta(seconds=1)) is None
     add_user(home, "root@example.com", "viewer", ["org-002"], now=t0)  # back, demoted to one org
     assert authenticate_token(home, token, now=t0 + timedelta(seconds=2)) is None  # the old token stays dead
+
+
+def test_failed_logins_count_against_one_email_whatever_its_case_or_spaces(home, t0) -> None:
+    from dagster_project.access import authenticate_password
+    from dagster_project.access.auth import LOCK_AFTER, _wait_s
+
+    add_user(home, "ann@example.com", "viewer", ["org-001"], password="correct horse", now=t0)
+    at = t0
+    spellings = ["Ann@Example.com", "ann@example.com ", " ANN@EXAMPLE.COM", "ann@example.com"]
+    for failure in range(LOCK_AFTER):
+        result = authenticate_password(home, spellings[failure % len(spellings)], "wrong password", now=at)
+        assert result.reason != "ok"
+        at += timedelta(seconds=_wait_s(failure + 1))
+    assert authenticate_password(home, "ann@example.com", "correct horse", now=at).reason == "locked"
+
+
+def test_no_file_of_the_control_store_holds_a_rejected_token_password_or_unknown_email(home, t0) -> None:
+    from dagster_project.access import authenticate_password
+
+    _, token_id, token = add_user(home, "ann@example.com", "viewer", ["org-001"], now=t0)
+    unknown_id = f"ws_{'f' * 12}_{'Q' * 43}"
+    wrong_secret = f"ws_{token_id}_{'Z' * 43}"
+    with connect(home) as con:  # held open so the WAL is still there to read
+        con.execute("select 1").fetchone()
+        for attempt in (unknown_id, wrong_secret, token + " ", "Bearer " + token):
+            assert authenticate_token(home, attempt, now=t0) is None
+        authenticate_password(home, "eve.unknown@example.com", "hunter2-password", now=t0)
+        raw = b"".join(p.read_bytes() for p in home.glob("control.sqlite*"))
+    assert token_id.encode() in raw  # the search sees what is stored
+    for secret in ("Q" * 43, "Z" * 43, token.rsplit("_", 1)[1], "eve.unknown", "hunter2-password"):
+        assert secret.encode() not in raw, secret
