@@ -151,11 +151,15 @@ class OidcValidator:
             raise TokenRejected("the provider's keys could not be fetched") from None
         except (jwt.PyJWTError, OSError, ValueError):
             raise TokenRejected("no key of the provider matches") from None
+        # The key decides the algorithm: a token naming an EC key but saying RS256 (or the reverse) is
+        # refused here, where PyJWT would raise a TypeError on the mismatched key.
+        if key.algorithm_name not in ALGORITHMS or header.get("alg") != key.algorithm_name:
+            raise TokenRejected("algorithm does not fit the key")
         try:
             claims = jwt.decode(
                 token,
                 key.key,
-                algorithms=list(ALGORITHMS),
+                algorithms=[key.algorithm_name],
                 audience=self.settings.audience,
                 issuer=self.settings.issuer,
                 options={

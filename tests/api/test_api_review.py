@@ -10,8 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from jwt.algorithms import RSAAlgorithm
 
-from dagster_project.access import auth, remove
+from dagster_project.access import auth, read_audit, remove
 from dagster_project.api import create_app
+from dagster_project.api.auth import NOT_AUTHENTICATED
 from tests.api.access_helpers import CLOCK, NOW, bearer, token_for
 from tests.api.test_api import A, B, publish
 from tests.api.test_api_oidc import _claims, _client, _token, keys  # noqa: F401 - the key fixture
@@ -111,3 +112,24 @@ def test_an_oidc_token_without_a_key_id_matches_no_key_even_one_without_an_id(ho
     no_kid = jwt.encode(_claims(orgs=[A]), keys["rsa"], algorithm="RS256")
     with _client(home, org_claim="orgs") as client:
         assert client.get(TODAY, headers=bearer(no_kid)).status_code == 401
+
+
+@pytest.mark.parametrize("org", ["Acme", "..%2f..%2fetc", "a" * 200, "acme'--", "%ff%fe"])
+def test_a_caller_without_a_token_learns_nothing_from_an_org_id_it_sends(home, org) -> None:
+    with TestClient(create_app(home, clock=CLOCK)) as client:
+        r = client.get(f"/orgs/{org}/today")
+        # 401 before the org id is looked at; an encoded `/` makes another path, Starlette's fixed 404.
+        assert (r.status_code, r.json()) in (
+            (401, {"detail": NOT_AUTHENTICATED}),
+            (404, {"detail": "Not Found"}),
+        )
+
+
+def test_an_oidc_token_signed_with_one_key_type_and_naming_another_key_is_refused(home, keys) -> None:  # noqa: F811
+    ec_as_rsa = _token(keys, key="ec", alg="ES256", kid="rsa-1", orgs=[A])
+    rsa_as_ec = _token(keys, key="rsa", alg="RS256", kid="ec-1", orgs=[A])
+    with _client(home, org_claim="orgs") as client:
+        for token in (ec_as_rsa, rsa_as_ec):
+            assert client.get(TODAY, headers=bearer(token)).status_code == 401
+    rows = [r for r in read_audit(home, limit=2) if r["action"] == "token.rejected"]
+    assert [json.loads(r["detail"])["reason"] for r in rows] == ["algorithm does not fit the key"] * 2
