@@ -13,9 +13,10 @@ from jwt.algorithms import RSAAlgorithm
 from dagster_project.access import auth, read_audit, remove
 from dagster_project.api import create_app
 from dagster_project.api.auth import NOT_AUTHENTICATED
+from dagster_project.api.oidc import OidcSettings
 from tests.api.access_helpers import CLOCK, NOW, bearer, token_for
 from tests.api.test_api import A, B, publish
-from tests.api.test_api_oidc import _claims, _client, _token, keys  # noqa: F401 - the key fixture
+from tests.api.test_api_oidc import AUDIENCE, ISSUER, _claims, _client, _token, jwks_url, keys  # noqa: F401
 
 TODAY = f"/orgs/{A}/today"
 
@@ -133,3 +134,40 @@ def test_an_oidc_token_signed_with_one_key_type_and_naming_another_key_is_refuse
             assert client.get(TODAY, headers=bearer(token)).status_code == 401
     rows = [r for r in read_audit(home, limit=2) if r["action"] == "token.rejected"]
     assert [json.loads(r["detail"])["reason"] for r in rows] == ["algorithm does not fit the key"] * 2
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+ODD_HEADERS = [
+    b"[]",
+    b'"RS256"',
+    b'{"alg": "RS256", "kid": 123}',
+    b'{"alg": "RS256", "kid": ["rsa-1"]}',
+    b'{"alg": "RS256", "kid": {"a": 1}}',
+    b'{"alg": ["RS256"], "kid": "rsa-1"}',
+    b'{"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]}',
+    b'{"alg": "RS256", "kid": "rsa-1", "jku": "https://evil.example.test/jwks"}',
+    b"\xff\xfe",
+    b"{" * 5000,
+]
+
+
+@pytest.mark.parametrize("header", ODD_HEADERS, ids=range(len(ODD_HEADERS)))
+def test_an_oidc_token_with_an_odd_header_is_a_401_never_a_500(home, keys, header) -> None:  # noqa: F811
+    token = f"{_b64(header)}.{_b64(json.dumps(_claims(orgs=[A])).encode())}.{_b64(b'sig')}"
+    with _client(home, org_claim="orgs") as client:
+        assert client.get(TODAY, headers=bearer(token)).status_code == 401
+    with TestClient(create_app(home, clock=CLOCK, oidc=None)) as client:
+        assert client.get(TODAY, headers=bearer(token)).status_code == 401
+
+
+@pytest.mark.parametrize("header", ODD_HEADERS[2:6], ids=range(4))
+def test_an_odd_key_id_is_a_401_when_the_keys_come_from_a_url_too(home, keys, jwks_url, header) -> None:  # noqa: F811
+    token = f"{_b64(header)}.{_b64(json.dumps(_claims(orgs=[A])).encode())}.{_b64(b'sig')}"
+    oidc = OidcSettings(issuer=ISSUER, audience=AUDIENCE, jwks=jwks_url, org_claim="orgs")
+    with TestClient(create_app(home, clock=CLOCK, oidc=oidc)) as client:
+        assert client.get(TODAY, headers=bearer(token)).status_code == 401
