@@ -171,3 +171,15 @@ def test_an_odd_key_id_is_a_401_when_the_keys_come_from_a_url_too(home, keys, jw
     oidc = OidcSettings(issuer=ISSUER, audience=AUDIENCE, jwks=jwks_url, org_claim="orgs")
     with TestClient(create_app(home, clock=CLOCK, oidc=oidc)) as client:
         assert client.get(TODAY, headers=bearer(token)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"Bearer \xe9.\xe9.\xe9", b"Bearer ws_\xe9\xe9", b"Bearer " + b"x" * 20000, b"Bearer " + b"ws_" * 5000],
+    ids=["latin-1 jwt", "latin-1 ws", "long", "long ws"],
+)
+def test_an_authorization_header_of_odd_bytes_is_a_401(home, value) -> None:
+    for oidc in (True, False):
+        client = _client(home, org_claim="orgs") if oidc else TestClient(create_app(home, clock=CLOCK))
+        with client:
+            assert client.get(TODAY, headers=[(b"Authorization", value)]).status_code == 401
