@@ -96,9 +96,9 @@ def test_the_control_store_and_its_wal_are_readable_by_their_owner_only(home, t0
 def test_a_control_store_made_readable_by_others_is_tightened(tmp_path, t0) -> None:
     home = tmp_path / "older-home"
     home.mkdir()
-    sqlite3.connect(home / "control.sqlite").close()
-    (home / "control.sqlite").chmod(0o644)
     add_user(home, "ann@example.com", "admin", now=t0)
+    (home / "control.sqlite").chmod(0o644)  # as a store made before the rule, tables and all
+    add_user(home, "bob@example.com", "admin", now=t0)
     assert _mode(home / "control.sqlite") == 0o600
 
 
@@ -140,3 +140,18 @@ def test_no_file_of_the_control_store_holds_a_rejected_token_password_or_unknown
     assert token_id.encode() in raw  # the search sees what is stored
     for secret in ("Q" * 43, "Z" * 43, token.rsplit("_", 1)[1], "eve.unknown", "hunter2-password"):
         assert secret.encode() not in raw, secret
+
+
+def test_a_control_store_copied_over_in_place_gets_its_tables_again(home, t0, tmp_path) -> None:
+    import shutil
+
+    add_user(home, "ann@example.com", "admin", now=t0)
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).execute("create table ingested_files (content_hash text)").connection.close()
+    for part in home.glob("control.sqlite-*"):
+        part.unlink()
+    inode = (home / "control.sqlite").stat().st_ino
+    shutil.copyfile(other, home / "control.sqlite")  # as `cp backup control.sqlite` does: same inode
+    assert (home / "control.sqlite").stat().st_ino == inode
+    _, _, token = add_user(home, "bob@example.com", "viewer", ["org-001"], now=t0)
+    assert authenticate_token(home, token, now=t0).email == "bob@example.com"
