@@ -204,6 +204,9 @@ class OidcValidator:
             principal = principal_for_email(self.home, email, via="oidc")
             if principal is None:
                 raise TokenRejected("no such user")
+            if not principal.is_admin and not principal.grants:
+                # `users remove` keeps the row (for the audit); a removed user is no one, as with a token.
+                raise TokenRejected("no access")
             return principal
         if claim not in claims:
             raise TokenRejected("no org claim")

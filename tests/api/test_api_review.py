@@ -183,3 +183,16 @@ def test_an_authorization_header_of_odd_bytes_is_a_401(home, value) -> None:
         client = _client(home, org_claim="orgs") if oidc else TestClient(create_app(home, clock=CLOCK))
         with client:
             assert client.get(TODAY, headers=[(b"Authorization", value)]).status_code == 401
+
+
+def test_a_user_removed_mid_session_is_refused_at_the_door_by_oidc_as_by_a_token(home, keys) -> None:  # noqa: F811
+    token = token_for(home, "ada@example.com", "admin")
+    jwt_token = _token(keys, email_verified=True)
+    with _client(home) as client:
+        for bearer_token in (token, jwt_token):
+            assert client.get(TODAY, headers=bearer(bearer_token)).status_code == 200
+        remove(home, "ada@example.com", now=NOW)
+        for bearer_token in (token, jwt_token):
+            r = client.get(TODAY, headers=bearer(bearer_token))
+            assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert '"no access"' in read_audit(home, limit=1)[0]["detail"]
