@@ -5,6 +5,7 @@ Every function takes `now` from the injectable clock, so throttling, lockout and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import secrets
@@ -69,12 +70,24 @@ def _remember(key: tuple[str, str], secret_hash: str, now: datetime) -> None:
 
 
 def _reject(
-    home: Path, now: datetime, source: str, reason: str, *, target: str, token_id: str | None = None
+    con: sqlite3.Connection,
+    now: datetime,
+    source: str,
+    reason: str,
+    *,
+    target: str,
+    token_id: str | None = None,
 ) -> None:
     detail = {"reason": reason, "source": str(source)[:40]}
     if token_id is not None:
         detail["token_id"] = token_id
-    audit_log.audit(home, "token.rejected", actor="anonymous", now=now, target=target, detail=detail)
+    con.execute("begin immediate")
+    try:
+        audit_log.write(con, "token.rejected", actor="anonymous", now=now, target=target, detail=detail)
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
 
 
 def _token_ref(token: object) -> str:
@@ -84,41 +97,47 @@ def _token_ref(token: object) -> str:
     return "sha256:" + digest(token)[:16]
 
 
-def authenticate_token(home: Path, token: object, *, now: datetime, source: str = "api") -> Principal | None:
-    """The principal of a valid API token; None (and an audit row) when it is malformed, unknown, wrong,
-    revoked or expired."""
-    parsed = parse_token(token)
-    if parsed is None:
-        _reject(home, now, source, "malformed", target=_token_ref(token))
-        return None
-    token_id, plaintext = parsed
-    with connect(home) as con:
-        row = token_row(con, token_id)
-    if row is None:
-        _reject(home, now, source, "unknown", target=_token_ref(token))
-        return None
-    user_id, secret_hash, expires_at, revoked_at = row
-    key = (str(Path(home).resolve()), digest(plaintext))
-    if not _cached(key, secret_hash, now):
-        try:
-            hasher().verify(secret_hash, plaintext)
-        except (VerificationError, InvalidHashError):
-            _reject(home, now, source, "mismatch", target=_token_ref(token), token_id=token_id)
-            return None
-        _remember(key, secret_hash, now)
-    if revoked_at is not None:
-        _reject(home, now, source, "revoked", target=user_id, token_id=token_id)
-        return None
-    if expires_at is not None and now >= expires_at:
-        _reject(home, now, source, "expired", target=user_id, token_id=token_id)
-        return None
-    with connect(home) as con:
-        return load_principal(con, user_id, "token")
-
-
 @functools.cache
 def _dummy_hash(ph: PasswordHasher) -> str:
     return ph.hash(secrets.token_urlsafe(16))
+
+
+def _dummy_verify(plaintext: str) -> None:
+    """As slow as checking a real secret, so the answer's timing does not tell which token ids exist."""
+    with contextlib.suppress(VerificationError, InvalidHashError):
+        hasher().verify(_dummy_hash(hasher()), plaintext)
+
+
+def authenticate_token(home: Path, token: object, *, now: datetime, source: str = "api") -> Principal | None:
+    """The principal of a valid API token; None (and an audit row) when it is malformed, unknown, wrong,
+    revoked or expired. One connection to the control store per call."""
+    with connect(home) as con:
+        parsed = parse_token(token)
+        if parsed is None:
+            _reject(con, now, source, "malformed", target=_token_ref(token))
+            return None
+        token_id, plaintext = parsed
+        row = token_row(con, token_id)
+        if row is None:
+            _dummy_verify(plaintext)
+            _reject(con, now, source, "unknown", target=_token_ref(token))
+            return None
+        user_id, secret_hash, expires_at, revoked_at = row
+        key = (str(Path(home).resolve()), digest(plaintext))
+        if not _cached(key, secret_hash, now):
+            try:
+                hasher().verify(secret_hash, plaintext)
+            except (VerificationError, InvalidHashError):
+                _reject(con, now, source, "mismatch", target=_token_ref(token), token_id=token_id)
+                return None
+            _remember(key, secret_hash, now)
+        if revoked_at is not None:
+            _reject(con, now, source, "revoked", target=user_id, token_id=token_id)
+            return None
+        if expires_at is not None and now >= expires_at:
+            _reject(con, now, source, "expired", target=user_id, token_id=token_id)
+            return None
+        return load_principal(con, user_id, "token")
 
 
 def _wait_s(failures: int) -> int:

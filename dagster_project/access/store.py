@@ -11,6 +11,7 @@ import functools
 import hashlib
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -108,14 +109,52 @@ def parse_ts(text: str | None) -> datetime | None:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+_prepare_lock = threading.Lock()
+# The control store holds password and token hashes, sessions and the audit: readable by its owner only.
+OWNER_ONLY = 0o600
+_TABLES = ("users", "grants", "tokens", "audit", "login_failures", "sessions")
+# One cheap read per connection instead of the schema script: the script runs only when a table is
+# missing (a new store, or one replaced on disk), so a request opens one plain connection.
+_HAS_TABLES = (
+    "select count(*) from sqlite_master where type = 'table' and name in ("
+    + ", ".join("?" * len(_TABLES))
+    + ")"
+)
+
+
+def _prepare(path: Path) -> None:
+    """Create the control store owner-only (a new home's directory too), with WAL mode and every table."""
+    with _prepare_lock:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Created here with its mode rather than by SQLite under the umask; SQLite gives the -wal and
+        # -shm files the mode of the database file.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, OWNER_ONLY))
+        for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if part.exists():
+                part.chmod(OWNER_ONLY)  # a store made before this rule, or by another package
+        with control_store.connect(path) as con:
+            con.executescript(SCHEMA)
+
+
 @contextmanager
 def connect(home: Path) -> Iterator[sqlite3.Connection]:
     """The home's control store with the access tables (created when missing); autocommit, so writers
     open `begin immediate` themselves."""
-    with control_store.connect(HomePaths(Path(home)).control) as con:
-        con.executescript(SCHEMA)
+    path = HomePaths(Path(home)).control
+    try:
+        open_to_others = path.stat().st_mode & 0o077
+    except FileNotFoundError:
+        open_to_others = True
+    if open_to_others:
+        _prepare(path)
+    con = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        if con.execute(_HAS_TABLES, _TABLES).fetchone()[0] < len(_TABLES):
+            _prepare(path)
         con.execute("pragma foreign_keys=on")
         yield con
+    finally:
+        con.close()
 
 
 @contextmanager

@@ -89,7 +89,8 @@ def current_principal(
 
     A plain function: FastAPI runs it in its thread pool, so a hash check never blocks the event loop.
     """
-    if credentials is None:
+    # Two Authorization headers are ambiguous (a proxy may have checked the other one): refused.
+    if credentials is None or len(request.headers.getlist("authorization")) > 1:
         raise unauthorized()
     principal = request.app.state.authenticator(credentials.credentials)
     if principal is None:

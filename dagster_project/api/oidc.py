@@ -118,8 +118,9 @@ class JwksFile:
 
     def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
         kid = jwt.get_unverified_header(token).get("kid")
+        # A token names its key, as PyJWKClient requires: no kid never matches a key that has none.
         for key in self._current():
-            if key.key_id == kid and key.public_key_use in (None, "sig"):
+            if kid and key.key_id == kid and key.public_key_use in (None, "sig"):
                 return key
         raise jwt.PyJWKClientError("no key of the set matches the token's key id")
 
@@ -150,11 +151,15 @@ class OidcValidator:
             raise TokenRejected("the provider's keys could not be fetched") from None
         except (jwt.PyJWTError, OSError, ValueError):
             raise TokenRejected("no key of the provider matches") from None
+        # The key decides the algorithm: a token naming an EC key but saying RS256 (or the reverse) is
+        # refused here, where PyJWT would raise a TypeError on the mismatched key.
+        if key.algorithm_name not in ALGORITHMS or header.get("alg") != key.algorithm_name:
+            raise TokenRejected("algorithm does not fit the key")
         try:
             claims = jwt.decode(
                 token,
                 key.key,
-                algorithms=list(ALGORITHMS),
+                algorithms=[key.algorithm_name],
                 audience=self.settings.audience,
                 issuer=self.settings.issuer,
                 options={
@@ -192,9 +197,16 @@ class OidcValidator:
         email = email.strip().lower()
         claim = self.settings.org_claim
         if claim is None:
+            # The email is the identity here: only the provider's word that it was verified makes it so
+            # (an absent claim is not that word).
+            if claims.get("email_verified") is not True:
+                raise TokenRejected("email not verified")
             principal = principal_for_email(self.home, email, via="oidc")
             if principal is None:
                 raise TokenRejected("no such user")
+            if not principal.is_admin and not principal.grants:
+                # `users remove` keeps the row (for the audit); a removed user is no one, as with a token.
+                raise TokenRejected("no access")
             return principal
         if claim not in claims:
             raise TokenRejected("no org claim")

@@ -64,6 +64,21 @@ def _existing_store(home: Path) -> Path:
     return home
 
 
+def _warn_if_shared(home: Path) -> None:
+    """A home others can enter exposes every org and the user table: say so (stderr), and go on, since
+    the operator may mean it (a group of operators)."""
+    import stat
+
+    mode = stat.S_IMODE(home.stat().st_mode)
+    if mode & 0o077:
+        _console().print(
+            f"warning: {home} is open to other OS users (mode {mode:o}); whoever can read it reads "
+            f"every org and the user table. `chmod 700 {home}` keeps it to you.",
+            soft_wrap=True,
+            markup=False,
+        )
+
+
 def _print_token(token: str) -> None:
     # The contract: the token is stdout's last line, unwrapped, nothing after it.
     sys.stdout.flush()
@@ -116,6 +131,7 @@ def add(
         else ", ".join(f"{o}: {r}" for o, r in principal.grants.items())
     )
     _console().print(f"{principal.email} ({principal.user_id}): {grants}", soft_wrap=True, markup=False)
+    _warn_if_shared(home)
     _console().print(
         f"API token {token_id}{_expiry_note(expires_in)}; it is shown once, on the last line of stdout:",
         soft_wrap=True,
@@ -138,6 +154,7 @@ def token(home: HomeOption, email: EmailOption, expires_in: ExpiresOption = None
         token_id, plaintext = issue_token(home, email, expires_in_days=expires_in, now=_now())
     except AccessError as exc:
         raise _fail(str(exc)) from exc
+    _warn_if_shared(home)
     _console().print(
         f"API token {token_id}{_expiry_note(expires_in)}; it is shown once, on the last line of stdout:",
         soft_wrap=True,

@@ -59,6 +59,7 @@ def _claims(**overrides) -> dict:
         "aud": AUDIENCE,
         "sub": "user-123",
         "email": "Ada@Example.com",
+        "email_verified": True,
         "iat": int(NOW.timestamp()),
         "exp": int((NOW + timedelta(minutes=5)).timestamp()),
     }
