@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BASE_WIN_RATE = 0.30  # a submitted pursuit with none of the effects below
+BASE_WIN_RATE = 0.20  # a submitted pursuit with none of the effects below
 
 
 @dataclass(frozen=True)
@@ -23,19 +23,19 @@ class Effect:
 
 RISK_MITIGATION = Effect(
     "risk_mitigation",
-    0.20,
+    0.30,
     "a risk-mitigation note (a `risk` memory atom tagged `risk-mitigation`) recorded on the pursuit "
     "before its submission",
 )
 FAST_FIRST_RESPONSE = Effect(
     "fast_first_response",
-    0.15,
+    0.20,
     "the inquiry's first signal (the earliest one linked to the candidate) was first touched within "
     "4 hours of its creation",
 )
 REFERRAL = Effect(
     "referral",
-    0.15,
+    0.25,
     "the inquiry came in by referral (the first signal's `source_type` is `referral`)",
 )
 EFFECTS = (RISK_MITIGATION, FAST_FIRST_RESPONSE, REFERRAL)
