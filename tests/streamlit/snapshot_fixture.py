@@ -1254,8 +1254,38 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "base_score", "age_days", "half_life_days", "decay_factor", "pinned", "built_at"),
     "memory_cards": ("org_id", "entity_type", "entity_id", "key_facts", "recent_activity", "decisions",
         "risks", "top_atoms", "atoms_total", "version", "etag", "built_at"),
+    "score_calibration": ("org_id", "model_version", "scorer", "brier_model", "brier_base_rate", "base_rate",
+        "n_train", "n_holdout", "n_closed"),
+    "score_reliability": ("org_id", "model_version", "bin", "p_low", "p_high", "scores", "mean_predicted",
+        "observed_win_rate"),
+    "win_patterns": ("org_id", "pattern", "support_with", "support_without", "win_rate_with",
+        "win_rate_without", "lift", "lift_ci_low", "lift_ci_high"),
 }
 # fmt: on
+
+# Win scoring: org A learned a model that beats its base rate; org B has too few closed pursuits (prior).
+_SCORE_CALIBRATION = [
+    (ORG_A, "lr1-acme0000000", "model", 0.201, 0.244, 0.42, 300, 100, 400),
+    (ORG_B, "prior-1", "prior", 0.26, 0.25, 0.4, 0, 5, 5),
+]
+_SCORE_RELIABILITY = [
+    (ORG_A, "lr1-acme0000000", 2, 0.2, 0.4, 120, 0.31, 0.28),
+    (ORG_A, "lr1-acme0000000", 4, 0.6, 0.8, 80, 0.68, 0.71),
+]
+_WIN_PATTERNS = [
+    (
+        ORG_A,
+        "win rate is 40 % higher when memory holds an entry tagged risk mitigation",
+        120,
+        180,
+        0.56,
+        0.4,
+        1.4,
+        1.2,
+        1.63,
+    ),
+    (ORG_A, "win rate is 25 % lower when the lead came by web", 60, 240, 0.33, 0.44, 0.75, 0.6, 0.94),
+]
 
 _FORMATS = {"h-acme": "jsonl", "h-globex": "csv", "h-shared": "parquet", "h-corrupt": "jsonl.gz"}
 
@@ -1340,6 +1370,9 @@ def _insert_lifecycle(con: duckdb.DuckDBPyConnection) -> None:
     _insert(con, "marts.win_loss", _WIN_LOSS)
     _insert(con, "marts.outbox_health", _OUTBOX_HEALTH)
     _insert(con, "marts.dead_letters", _DEAD_LETTERS)
+    _insert(con, "marts.score_calibration", _SCORE_CALIBRATION)
+    _insert(con, "marts.score_reliability", _SCORE_RELIABILITY)
+    _insert(con, "marts.win_patterns", _WIN_PATTERNS)
 
 
 def build_snapshot(path: Path, *, empty: bool = False, version: str = "20240510T000000Z-test") -> Path:

@@ -377,6 +377,8 @@ TABLE_READERS: dict[str, tuple[str, ...] | None] = {
     "gate_pass_rates": (QUALITY_GATES,),
     "rejected_events": (QUALITY_GATES, PIPELINE),
     "win_loss": (WIN_LOSS,),
+    "score_calibration": (WIN_LOSS,),
+    "win_patterns": (WIN_LOSS,),
     "outbox_health": (OUTBOX,),
     "dead_letters": (OUTBOX,),
     "today_panel": (TODAY,),
@@ -614,6 +616,24 @@ def test_win_loss_shows_missing_reasons_explicitly(snapshot_home: Path) -> None:
     assert not at.exception
     assert (_metric(at, "Won"), _metric(at, "Lost"), _metric(at, "Reason missing")) == ("0", "1", "0")
     assert not at.warning
+
+
+def test_win_loss_shows_the_score_against_the_base_rate_and_the_patterns(snapshot_home: Path) -> None:
+    at = _open(WIN_LOSS, ORG_A)
+    assert (_metric(at, "Brier score, model"), _metric(at, "Brier score, base rate")) == ("0.201", "0.244")
+    assert _metric(at, "Held-out pursuits") == "100"
+    assert any("beats the base rate" in c.value for c in at.caption)
+    bullets = " ".join(m.value for m in at.markdown)
+    assert "Win rate is 40 % higher when memory holds an entry tagged risk mitigation." in bullets
+    assert _frame(at, "pattern")["lift"].tolist() == [1.4, 0.75]
+    assert not any("prior scorecard" in i.value for i in at.info)
+
+    at.sidebar.selectbox(key="org").set_value(ORG_B).run()
+    assert not at.exception
+    assert _metric(at, "Brier score, prior") == "0.260"
+    assert any("prior scorecard" in i.value for i in at.info)  # the page says the org gets the prior
+    assert any("No pattern for **globex**" in i.value for i in at.info)
+    assert "risk mitigation" not in " ".join(m.value for m in at.markdown)
 
 
 def test_outbox_health_numbers_dead_letters_and_retry_hint(snapshot_home: Path) -> None:
