@@ -1,10 +1,11 @@
-"""What each pursuit looked like when it entered its last open stage: the features scoring may use.
+"""What each pursuit looked like when it entered an open stage: the features scoring may use.
 
-No leakage: a closed pursuit is described as it was when it entered the last open stage before its
-close (usually `submit`), never by its final stage, its reason or its close-time checklist. An open
-pursuit is described the same way, as it was when it entered its current stage, so it is scored on the
-same footing as the pursuits the model learned from. Everything is read from the warehouse's core tables
-(and the event log for checklist ticks and proposals), as of the run's as-of.
+No leakage: a pursuit is described as it was when it entered an open stage, from what was recorded up to
+that moment, never by its final stage, its reason or its close-time checklist. A closed pursuit gives
+one row per open stage it entered before its close (the last, `is_last`, is the one calibration and the
+patterns read); an open pursuit gives the row of its current stage, so it is scored on the same footing
+as the rows the model learned from. Everything is read from the warehouse's core tables (and the event
+log for checklist ticks and proposals), as of the run's as-of; docs/scoring.md lists the features.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 A pattern is an attribute a pursuit had before its outcome was known (checklist items done before the
 stage it closed from, proposal versions, memory present, lead source, response time, value band; never
 its own reason code). For each, the win rate with and without it, the lift (with ÷ without) and its 95 %
-interval (the log risk ratio's normal interval, Katz et al.). Only patterns seen often enough on both
-sides and whose interval excludes 1.0 are published: the others are noise at this sample size.
+interval (the log risk ratio's normal interval, Katz et al.; 95 % for the whole family of attributes
+tested). Only patterns seen often enough on both sides and whose interval excludes 1.0 are published:
+the others are noise at this sample size.
 """
 
 from __future__ import annotations
