@@ -382,6 +382,7 @@ TABLE_READERS: dict[str, tuple[str, ...] | None] = {
     "outbox_health": (OUTBOX,),
     "dead_letters": (OUTBOX,),
     "today_panel": (TODAY,),
+    "follow_ups": (TODAY,),
     # Read last on its page and caught there: the SLA numbers above it still render.
     "alerts": (SLA,),
     "memory_cards": (MEMORY,),
@@ -715,6 +716,22 @@ def test_today_ranks_items_with_components_and_why(snapshot_home: Path) -> None:
     assert (canteen["owner"], canteen["due_date"], canteen["tags"]) == ("—", "—", "—")
     assert not any(c.value.startswith("Showing") for c in at.caption)  # all 5 fit under the cap
     _assert_no_missing_cells(at)
+
+
+def test_today_lists_follow_ups_with_their_why(snapshot_home: Path) -> None:
+    at = _open(TODAY, ORG_A)
+    table = _frame(at, "reason")
+    assert table["kind"].tolist() == ["Proposal gone quiet", "Signal waiting on a reply"]
+    assert table["label"].tolist() == [
+        "Pursuit #p-100: Acme HQ refit",
+        "sig-a9",
+    ]  # the Today label, else the id
+    assert table["reason"].iloc[0].startswith("Proposal v1 is out and nothing has happened since")
+    _assert_no_missing_cells(at)
+
+    at.sidebar.selectbox(key="org").set_value(ORG_B).run()
+    assert not at.exception
+    assert any("No follow-up is due for **globex**" in i.value for i in at.info)
 
 
 def test_today_filters_by_owner_tier_tag_and_type(snapshot_home: Path) -> None:
