@@ -3,6 +3,8 @@
 Rows, ranks, badges, the five score components and the `why` text are `marts.today_panel` as
 published (ranking config of the org at build time). The mart has every open item; this page shows
 the top `queries.TODAY_ROWS` within the filters, which are applied in SQL so large orgs stay fast.
+Below it, the follow-ups (`marts.follow_ups`): quiet proposals and signals, and client preferences
+beside a pursuit's next step, each with its why.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from streamlit_app.lib import ui
+from streamlit_app.lib.queries import snapshot
 from streamlit_app.lib.queries import today as queries
 
 ctx = ui.page_context("Today")
@@ -136,3 +139,40 @@ if items.height < summary["items"]:
         f"Showing {items.height:,} of {summary['items']:,} (the highest ranked). "
         "Narrow the filters to see others."
     )
+
+FOLLOW_UP_KINDS = {
+    "proposal_quiet": "Proposal gone quiet",
+    "signal_quiet": "Signal waiting on a reply",
+    "client_preference": "Client preference",
+}
+st.subheader("Follow-ups")
+try:
+    follow_ups = queries.follow_ups(snap.path, snap.version, org)
+except snapshot.SnapshotIncompatible as exc:
+    # Published beside the panel; without it the ranking above still stands.
+    ui.incompatible_message(str(exc))
+    st.stop()
+if follow_ups.is_empty():
+    st.info(f"No follow-up is due for **{org}**.", icon=":material/task_alt:")
+else:
+    st.dataframe(
+        ui.for_display(
+            follow_ups.with_columns(
+                follow_ups["kind"].replace_strict(FOLLOW_UP_KINDS, default=follow_ups["kind"])
+            )
+        ),
+        width="stretch",
+        hide_index=True,
+        placeholder=ui.MISSING,
+        column_config={
+            "due_at": st.column_config.DatetimeColumn("Due since", format="YYYY-MM-DD HH:mm"),
+            "kind": st.column_config.TextColumn("Follow-up"),
+            "item_type": st.column_config.TextColumn("Type"),
+            "item_id": st.column_config.TextColumn("ID"),
+            "label": st.column_config.TextColumn("Item", width="medium"),
+            "owner": st.column_config.TextColumn("Owner", help="— = unassigned"),
+            "reason": st.column_config.TextColumn("Why", width="large"),
+        },
+    )
+    if follow_ups.height == queries.FOLLOW_UP_ROWS:
+        st.caption(f"Showing the {queries.FOLLOW_UP_ROWS} longest due.")

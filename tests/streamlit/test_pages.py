@@ -377,9 +377,12 @@ TABLE_READERS: dict[str, tuple[str, ...] | None] = {
     "gate_pass_rates": (QUALITY_GATES,),
     "rejected_events": (QUALITY_GATES, PIPELINE),
     "win_loss": (WIN_LOSS,),
+    "score_calibration": (WIN_LOSS,),
+    "win_patterns": (WIN_LOSS,),
     "outbox_health": (OUTBOX,),
     "dead_letters": (OUTBOX,),
     "today_panel": (TODAY,),
+    "follow_ups": (TODAY,),
     # Read last on its page and caught there: the SLA numbers above it still render.
     "alerts": (SLA,),
     "memory_cards": (MEMORY,),
@@ -616,6 +619,24 @@ def test_win_loss_shows_missing_reasons_explicitly(snapshot_home: Path) -> None:
     assert not at.warning
 
 
+def test_win_loss_shows_the_score_against_the_base_rate_and_the_patterns(snapshot_home: Path) -> None:
+    at = _open(WIN_LOSS, ORG_A)
+    assert (_metric(at, "Brier score, model"), _metric(at, "Brier score, base rate")) == ("0.201", "0.244")
+    assert _metric(at, "Held-out pursuits") == "100"
+    assert any("beats the base rate" in c.value for c in at.caption)
+    bullets = " ".join(m.value for m in at.markdown)
+    assert "Win rate is 40 % higher when memory holds an entry tagged risk mitigation." in bullets
+    assert _frame(at, "pattern")["lift"].tolist() == [1.4, 0.75]
+    assert not any("prior scorecard" in i.value for i in at.info)
+
+    at.sidebar.selectbox(key="org").set_value(ORG_B).run()
+    assert not at.exception
+    assert _metric(at, "Brier score, prior") == "0.260"
+    assert any("prior scorecard" in i.value for i in at.info)  # the page says the org gets the prior
+    assert any("No pattern for **globex**" in i.value for i in at.info)
+    assert "risk mitigation" not in " ".join(m.value for m in at.markdown)
+
+
 def test_outbox_health_numbers_dead_letters_and_retry_hint(snapshot_home: Path) -> None:
     at = _open(OUTBOX, ORG_A)
     assert _metric(at, "Pending") == "3"
@@ -695,6 +716,22 @@ def test_today_ranks_items_with_components_and_why(snapshot_home: Path) -> None:
     assert (canteen["owner"], canteen["due_date"], canteen["tags"]) == ("—", "—", "—")
     assert not any(c.value.startswith("Showing") for c in at.caption)  # all 5 fit under the cap
     _assert_no_missing_cells(at)
+
+
+def test_today_lists_follow_ups_with_their_why(snapshot_home: Path) -> None:
+    at = _open(TODAY, ORG_A)
+    table = _frame(at, "reason")
+    assert table["kind"].tolist() == ["Proposal gone quiet", "Signal waiting on a reply"]
+    assert table["label"].tolist() == [
+        "Pursuit #p-100: Acme HQ refit",
+        "sig-a9",
+    ]  # the Today label, else the id
+    assert table["reason"].iloc[0].startswith("Proposal v1 is out and nothing has happened since")
+    _assert_no_missing_cells(at)
+
+    at.sidebar.selectbox(key="org").set_value(ORG_B).run()
+    assert not at.exception
+    assert any("No follow-up is due for **globex**" in i.value for i in at.info)
 
 
 def test_today_filters_by_owner_tier_tag_and_type(snapshot_home: Path) -> None:

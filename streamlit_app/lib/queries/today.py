@@ -131,3 +131,24 @@ def owner_workload(path: str, version: str, org_id: str) -> pl.DataFrame:
         """,
         [org_id],
     )
+
+
+FOLLOW_UP_ROWS = 200
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def follow_ups(path: str, version: str, org_id: str) -> pl.DataFrame:
+    """The org's follow-ups, the longest due first, each with the item's Today label when it has one."""
+    return db.fetch(
+        path,
+        """
+        SELECT f.due_at, f.kind, f.item_type, f.item_id, coalesce(t.label, f.item_id) AS label, f.owner, f.why AS reason
+        FROM marts.follow_ups AS f
+        LEFT JOIN marts.today_panel AS t
+            ON t.org_id = f.org_id AND t.item_type = f.item_type AND t.item_id = f.item_id
+        WHERE f.org_id = ?
+        ORDER BY f.due_at, f.follow_up_id
+        LIMIT ?
+        """,
+        [org_id, FOLLOW_UP_ROWS],
+    )
