@@ -40,6 +40,13 @@ page = st.navigation(
                 icon=":material/psychology:",
                 url_path="memory",
             ),
+            st.Page(
+                "app_pages/item.py",
+                title="Item",
+                icon=":material/description:",
+                url_path="item",
+                visibility="hidden",  # opened from a row's link, with the item in the URL
+            ),
         ],
         "Pipeline": [
             st.Page(

@@ -1262,6 +1262,12 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "observed_win_rate"),
     "win_patterns": ("org_id", "pattern", "support_with", "support_without", "win_rate_with",
         "win_rate_without", "lift", "lift_ci_low", "lift_ci_high"),
+    "pursuit_scores": ("org_id", "pursuit_id", "win_probability", "model_version", "why",
+        "stage_contribution", "age_in_stage_contribution", "checklist_contribution", "sla_record_contribution",
+        "engagement_recency_contribution", "value_band_contribution", "client_history_contribution",
+        "memory_contribution", "lead_source_contribution"),
+    "similar_pursuits": ("org_id", "pursuit_id", "similar_rank", "similar_pursuit_id", "same_client",
+        "same_industry", "same_value_band", "outcome", "closed_at", "decisive_atoms"),
 }
 # fmt: on
 
@@ -1273,6 +1279,46 @@ _SCORE_CALIBRATION = [
 _SCORE_RELIABILITY = [
     (ORG_A, "lr1-acme0000000", 2, 0.2, 0.4, 120, 0.31, 0.28),
     (ORG_A, "lr1-acme0000000", 4, 0.6, 0.8, 80, 0.68, 0.71),
+]
+# Scores of the open pursuits: acme's p-100 by its model (checklist up, open risk down), globex's by the prior.
+_PURSUIT_SCORES = [
+    (
+        ORG_A,
+        SHARED_ENTITY_ID,
+        0.63,
+        "lr1-acme0000000",
+        "red stage and a complete pink checklist raise it; an open budget risk lowers it",
+        0.4,
+        -0.1,
+        0.5,
+        0.0,
+        0.05,
+        0.1,
+        0.2,
+        -0.3,
+        0.0,
+    ),
+    (
+        ORG_B,
+        SHARED_ENTITY_ID,
+        0.4,
+        "prior-1",
+        "prior scorecard: submit stage",
+        0.2,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    ),
+]
+# Similar closed pursuits of acme's p-100: p-a2 (same client, won) first, then p-a3 (lost).
+_SIMILAR_PURSUITS = [
+    (ORG_A, SHARED_ENTITY_ID, 1, "p-a2", True, True, True, "won", _ts(7), ["Won on the phased price plan"]),
+    (ORG_A, SHARED_ENTITY_ID, 2, "p-a3", False, False, True, "lost", _ts(8), []),
 ]
 # Follow-ups: org A has a quiet proposal on its top pursuit and a quiet signal; org B has none.
 _FOLLOW_UPS = [
@@ -1401,6 +1447,8 @@ def _insert_lifecycle(con: duckdb.DuckDBPyConnection) -> None:
     _insert(con, "marts.score_calibration", _SCORE_CALIBRATION)
     _insert(con, "marts.score_reliability", _SCORE_RELIABILITY)
     _insert(con, "marts.win_patterns", _WIN_PATTERNS)
+    _insert(con, "marts.pursuit_scores", _PURSUIT_SCORES)
+    _insert(con, "marts.similar_pursuits", _SIMILAR_PURSUITS)
 
 
 def build_snapshot(path: Path, *, empty: bool = False, version: str = "20240510T000000Z-test") -> Path:
