@@ -9,6 +9,7 @@ beside a pursuit's next step, each with its why.
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import ui
@@ -25,6 +26,8 @@ if not options["item_types"]:
     st.info(f"No open candidates or pursuits for **{org}** in this snapshot.", icon=":material/inbox:")
     st.stop()
 
+# Signals have no item page; their follow-ups are not linked.
+ITEM_PAGE_TYPES = ("candidate", "pursuit")
 ITEM_LABELS = {"candidate": "Candidates", "pursuit": "Pursuits"}
 
 # Filter keys carry the org and snapshot version, as on the other pages.
@@ -82,56 +85,51 @@ if items.is_empty():
     st.info("No open items match these filters.", icon=":material/filter_alt_off:")
     st.stop()
 
+# Narrow enough for a 1440-px screen with the why in view: the score's components, type, id, tier and
+# tags are on the item page each row links to.
 table = items.select(
+    pl.Series(
+        "open", [ui.item_url(org, t, i) for t, i in zip(items["item_type"], items["item_id"], strict=True)]
+    ),
     "rank",
-    "badge",
+    pl.col("badge").map_elements(ui.format_badge, return_dtype=pl.String),
     "label",
-    "item_type",
-    "item_id",
-    "state",
     "owner",
     "due_date",
     "priority_score",
-    "priority_tier",
-    "urgency_points",
-    "value_points",
-    "stage_points",
-    "compliance_points",
-    "workload_points",
     "why",
-    "tags",
+    pl.concat_str(
+        pl.col("top_atom_type").map_elements(ui.word, return_dtype=pl.String),
+        pl.lit(": "),
+        pl.col("top_atom"),
+    ).alias("top_atom"),
 )
 st.dataframe(
-    ui.for_display(table, {"badge": ui.format_badge}),
+    ui.for_display(table),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,
     column_config={
-        "rank": st.column_config.NumberColumn("Rank", format="localized", pinned=True),
+        "open": st.column_config.LinkColumn(
+            "Open", display_text="Open", width="small", pinned=True, help="The item page: score, memory, SLA."
+        ),
+        "rank": st.column_config.NumberColumn("Rank", format="localized", width="small", pinned=True),
         "badge": st.column_config.TextColumn(
-            "Badge", help="🔴 open SLA breach · 🟠 stale candidate or overdue pursuit · 🟢 on track."
+            "Badge",
+            width="small",
+            help="SLA breach: an open SLA breach · Needs attention: a stale candidate or an overdue pursuit "
+            "· On track.",
         ),
         "label": st.column_config.TextColumn("Item", width="medium"),
-        "item_type": st.column_config.TextColumn("Type"),
-        "item_id": st.column_config.TextColumn("ID"),
-        "state": st.column_config.TextColumn("State"),
-        "owner": st.column_config.TextColumn("Owner", help="— = unassigned"),
-        "due_date": st.column_config.TextColumn("Due", help="Pursuits only."),
+        "owner": st.column_config.TextColumn("Owner", width="small", help="— = unassigned"),
+        "due_date": st.column_config.TextColumn("Due", width="small", help="Pursuits only."),
         "priority_score": st.column_config.NumberColumn(
-            "Score", help="The sum of the five components.", format="localized"
-        ),
-        "priority_tier": st.column_config.TextColumn("Tier"),
-        "urgency_points": st.column_config.NumberColumn("Urgency", format="localized"),
-        "value_points": st.column_config.NumberColumn("Value", format="localized"),
-        "stage_points": st.column_config.NumberColumn("Stage", format="localized"),
-        "compliance_points": st.column_config.NumberColumn(
-            "Compliance", help="Pursuits only; 0 for candidates.", format="localized"
-        ),
-        "workload_points": st.column_config.NumberColumn(
-            "Workload", help="Negative: the more open items the owner has, the lower.", format="localized"
+            "Score", help="The sum of the why's components.", format="localized", width="small"
         ),
         "why": st.column_config.TextColumn("Why", width="large"),
-        "tags": st.column_config.TextColumn("Tags"),
+        "top_atom": st.column_config.TextColumn(
+            "Top memory", width="medium", help="The item's highest-ranked memory atom; the rest on its page."
+        ),
     },
 )
 if items.height < summary["items"]:
@@ -140,11 +138,6 @@ if items.height < summary["items"]:
         "Narrow the filters to see others."
     )
 
-FOLLOW_UP_KINDS = {
-    "proposal_quiet": "Proposal gone quiet",
-    "signal_quiet": "Signal waiting on a reply",
-    "client_preference": "Client preference",
-}
 st.subheader("Follow-ups")
 try:
     follow_ups = queries.follow_ups(snap.path, snap.version, org)
@@ -157,8 +150,20 @@ if follow_ups.is_empty():
 else:
     st.dataframe(
         ui.for_display(
-            follow_ups.with_columns(
-                follow_ups["kind"].replace_strict(FOLLOW_UP_KINDS, default=follow_ups["kind"])
+            follow_ups.select(
+                pl.Series(
+                    "open",
+                    [
+                        ui.item_url(org, t, i) if t in ITEM_PAGE_TYPES else None
+                        for t, i in zip(follow_ups["item_type"], follow_ups["item_id"], strict=True)
+                    ],
+                    dtype=pl.String,
+                ),
+                "due_at",
+                pl.col("kind").map_elements(ui.word, return_dtype=pl.String),
+                "label",
+                "owner",
+                "reason",
             )
         ),
         width="stretch",
@@ -167,8 +172,7 @@ else:
         column_config={
             "due_at": st.column_config.DatetimeColumn("Due since", format="YYYY-MM-DD HH:mm"),
             "kind": st.column_config.TextColumn("Follow-up"),
-            "item_type": st.column_config.TextColumn("Type"),
-            "item_id": st.column_config.TextColumn("ID"),
+            "open": st.column_config.LinkColumn("Open", display_text="Open", width="small"),
             "label": st.column_config.TextColumn("Item", width="medium"),
             "owner": st.column_config.TextColumn("Owner", help="— = unassigned"),
             "reason": st.column_config.TextColumn("Why", width="large"),
