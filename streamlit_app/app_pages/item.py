@@ -154,7 +154,7 @@ if item_type == "pursuit":
             hide_index=True,
             placeholder=ui.MISSING,
             column_config={
-                "open": st.column_config.LinkColumn("Open", display_text="Open", width="small"),
+                "open": ui.link_column(),
                 "title": st.column_config.TextColumn("Pursuit", width="medium"),
                 "client_name": st.column_config.TextColumn("Client"),
                 "outcome": st.column_config.TextColumn("Outcome"),

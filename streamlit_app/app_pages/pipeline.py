@@ -8,6 +8,7 @@ events (`marts.events`), oldest first.
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import ui
@@ -110,11 +111,12 @@ if entities.is_empty():
 
 total = int(counts["entities"].sum() or 0)
 st.dataframe(
-    ui.for_display(entities),
+    ui.for_display(entities.select(ui.item_links(entities, org, "entity_type", "entity_id"), pl.all())),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,
     column_config={
+        "open": ui.link_column(pinned=True, help="The item page of a candidate or pursuit."),
         "entity_type": st.column_config.TextColumn("Entity type"),
         "entity_id": st.column_config.TextColumn("ID"),
         "state": st.column_config.TextColumn("State"),

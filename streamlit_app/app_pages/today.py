@@ -26,8 +26,6 @@ if not options["item_types"]:
     st.info(f"No open candidates or pursuits for **{org}** in this snapshot.", icon=":material/inbox:")
     st.stop()
 
-# Signals have no item page; their follow-ups are not linked.
-ITEM_PAGE_TYPES = ("candidate", "pursuit")
 ITEM_LABELS = {"candidate": "Candidates", "pursuit": "Pursuits"}
 
 # Filter keys carry the org and snapshot version, as on the other pages.
@@ -110,9 +108,7 @@ st.dataframe(
     hide_index=True,
     placeholder=ui.MISSING,
     column_config={
-        "open": st.column_config.LinkColumn(
-            "Open", display_text="Open", width="small", pinned=True, help="The item page: score, memory, SLA."
-        ),
+        "open": ui.link_column(pinned=True, help="The item page: score, memory, SLA."),
         "rank": st.column_config.NumberColumn("Rank", format="localized", width="small", pinned=True),
         "badge": st.column_config.TextColumn(
             "Badge",
@@ -151,14 +147,7 @@ else:
     st.dataframe(
         ui.for_display(
             follow_ups.select(
-                pl.Series(
-                    "open",
-                    [
-                        ui.item_url(org, t, i) if t in ITEM_PAGE_TYPES else None
-                        for t, i in zip(follow_ups["item_type"], follow_ups["item_id"], strict=True)
-                    ],
-                    dtype=pl.String,
-                ),
+                ui.item_links(follow_ups, org),
                 "due_at",
                 pl.col("kind").map_elements(ui.word, return_dtype=pl.String),
                 "label",
@@ -172,7 +161,7 @@ else:
         column_config={
             "due_at": st.column_config.DatetimeColumn("Due since", format="YYYY-MM-DD HH:mm"),
             "kind": st.column_config.TextColumn("Follow-up"),
-            "open": st.column_config.LinkColumn("Open", display_text="Open", width="small"),
+            "open": ui.link_column(help="The item page; signals have none."),
             "label": st.column_config.TextColumn("Item", width="medium"),
             "owner": st.column_config.TextColumn("Owner", help="— = unassigned"),
             "reason": st.column_config.TextColumn("Why", width="large"),

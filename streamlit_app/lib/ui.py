@@ -235,6 +235,29 @@ def item_url(org_id: str, item_type: str, item_id: str) -> str:
     return f"{ITEM_PAGE}?{urlencode({'org': org_id, 'type': item_type, 'id': item_id})}"
 
 
+# Item types with an item page; a signal's row has no link.
+ITEM_PAGE_TYPES: tuple[str, ...] = ("candidate", "pursuit")
+
+
+def item_links(
+    df: pl.DataFrame, org_id: str, type_col: str = "item_type", id_col: str = "item_id"
+) -> pl.Series:
+    """The `open` column of a table of items: each row's item-page link, null where there is no page."""
+    return pl.Series(
+        "open",
+        [
+            item_url(org_id, t, i) if t in ITEM_PAGE_TYPES and i is not None else None
+            for t, i in zip(df[type_col], df[id_col], strict=True)
+        ],
+        dtype=pl.String,
+    )
+
+
+def link_column(**kwargs: Any) -> Any:
+    """The column config of an `item_links` column: "Open" in each row that has a page."""
+    return st.column_config.LinkColumn("Open", display_text="Open", width="small", **kwargs)
+
+
 # What a table shows for a missing value (`st.dataframe(..., placeholder=MISSING)`), as text cells do.
 MISSING = "—"
 

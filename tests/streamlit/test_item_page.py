@@ -110,3 +110,34 @@ def test_an_unknown_or_hostile_item_says_not_found_without_a_traceback(snapshot_
     assert any("No pursuit" in w.value for w in at.warning)
     at = _open_item(ORG_A, "signal<script>", "sig-a1")
     assert any("Open an item from a row" in i.value for i in at.info)
+
+
+def _open_page(page: str, org: str) -> AppTest:
+    at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+    at.query_params.update({"org": org})
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_pipeline_rows_of_candidates_and_pursuits_link_to_their_item_page(snapshot_home: Path) -> None:
+    at = _open_page("app_pages/pipeline.py", ORG_A)
+    entities = _frame(at, "entity_id")
+    for row in entities.itertuples():
+        if row.entity_type in ("candidate", "pursuit"):
+            assert row.open == f"item?org={ORG_A}&type={row.entity_type}&id={row.entity_id}"
+        else:
+            assert row.open == "—"  # signals have no item page
+
+
+def test_sla_breach_rows_name_the_item_in_words_and_link_to_it(snapshot_home: Path) -> None:
+    at = _open_page("app_pages/sla_compliance.py", ORG_A)
+    breaches = _frame(at, "hours_over_threshold")
+    top = breaches.iloc[0]
+    assert (top["item_type"], top["label"], top["metric"]) == (
+        "Pursuit",
+        "Pursuit #p-100: Acme HQ refit",
+        "Proposal",
+    )
+    assert top["open"] == f"item?org={ORG_A}&type=pursuit&id={SHARED_ENTITY_ID}"

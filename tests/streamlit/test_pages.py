@@ -799,7 +799,9 @@ def test_sla_compliance_summary_trend_breaches_and_alerts(snapshot_home: Path) -
     assert any("fewer than 5 is a hollow marker labelled with its count" in c.value for c in at.caption)
     assert "5% breach-rate health line" in json.dumps(fig["layout"]["annotations"])
     breaches = _frame(at, "hours_over_threshold")
-    assert breaches[["item_id", "metric"]].values.tolist() == [[SHARED_ENTITY_ID, "proposal"]]
+    assert breaches[["item_id", "metric"]].values.tolist() == [
+        [SHARED_ENTITY_ID, "Proposal"]
+    ]  # the metric in words
     assert breaches["hours_over_threshold"].tolist() == [110.0]
     alerts = _frame(at, "delivery_status")
     assert alerts["kind"].tolist() == ["breach", "breach", "retraction"]  # newest first
