@@ -21,6 +21,7 @@ page = st.navigation(
                 title="Today",
                 icon=":material/today:",
                 url_path="today",
+                default=True,  # served at "/": the analyst's first question is what to do now
             ),
             st.Page(
                 "app_pages/owner_workload.py",
@@ -53,7 +54,7 @@ page = st.navigation(
                 "app_pages/overview.py",
                 title="Overview",
                 icon=":material/insights:",
-                default=True,  # served at "/"
+                url_path="overview",
             ),
             st.Page(
                 "app_pages/funnel_velocity.py",
@@ -80,7 +81,8 @@ page = st.navigation(
                 url_path="win-loss",
             ),
         ],
-        "Operations": [
+        # Engineering pages (is the pipeline healthy?) apart from the analyst's pages above.
+        "Engineering": [
             st.Page(
                 "app_pages/data_quality.py",
                 title="Data quality",

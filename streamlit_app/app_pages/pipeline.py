@@ -8,7 +8,6 @@ events (`marts.events`), oldest first.
 
 from __future__ import annotations
 
-import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import ui
@@ -111,7 +110,7 @@ if entities.is_empty():
 
 total = int(counts["entities"].sum() or 0)
 st.dataframe(
-    ui.for_display(entities.select(ui.item_links(entities, org, "entity_type", "entity_id"), pl.all())),
+    ui.for_display(entities).insert_column(0, ui.item_links(entities, org, "entity_type", "entity_id")),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,

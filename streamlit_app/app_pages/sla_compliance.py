@@ -103,13 +103,12 @@ else:
     st.dataframe(
         ui.for_display(
             breaches.select(
-                ui.item_links(breaches, org),
                 pl.col("item_type").map_elements(ui.word, return_dtype=pl.String),
                 "label",
                 pl.col("metric").map_elements(ui.word, return_dtype=pl.String),
                 pl.all().exclude("item_type", "label", "metric"),
             )
-        ),
+        ).insert_column(0, ui.item_links(breaches, org)),
         width="stretch",
         hide_index=True,
         placeholder=ui.MISSING,

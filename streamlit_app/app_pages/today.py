@@ -86,15 +86,11 @@ if items.is_empty():
 # Narrow enough for a 1440-px screen with the why in view: the score's components, type, id, tier and
 # tags are on the item page each row links to.
 table = items.select(
-    pl.Series(
-        "open", [ui.item_url(org, t, i) for t, i in zip(items["item_type"], items["item_id"], strict=True)]
-    ),
     "rank",
     pl.col("badge").map_elements(ui.format_badge, return_dtype=pl.String),
     "label",
     "owner",
     "due_date",
-    "priority_score",
     "why",
     pl.concat_str(
         pl.col("top_atom_type").map_elements(ui.word, return_dtype=pl.String),
@@ -102,29 +98,29 @@ table = items.select(
         pl.col("top_atom"),
     ).alias("top_atom"),
 )
+# Pixel widths so that, beside the sidebar, the why stays in view on a 1440-px screen.
 st.dataframe(
-    ui.for_display(table),
+    ui.for_display(table).insert_column(0, ui.item_links(items, org)),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,
     column_config={
-        "open": ui.link_column(pinned=True, help="The item page: score, memory, SLA."),
-        "rank": st.column_config.NumberColumn("Rank", format="localized", width="small", pinned=True),
+        "open": ui.link_column(pinned=True, help="The item page: score, components, memory, SLA."),
+        "rank": st.column_config.NumberColumn("Rank", format="localized", width=48, pinned=True),
         "badge": st.column_config.TextColumn(
             "Badge",
-            width="small",
+            width=110,
             help="SLA breach: an open SLA breach · Needs attention: a stale candidate or an overdue pursuit "
             "· On track.",
         ),
-        "label": st.column_config.TextColumn("Item", width="medium"),
-        "owner": st.column_config.TextColumn("Owner", width="small", help="— = unassigned"),
-        "due_date": st.column_config.TextColumn("Due", width="small", help="Pursuits only."),
-        "priority_score": st.column_config.NumberColumn(
-            "Score", help="The sum of the why's components.", format="localized", width="small"
+        "label": st.column_config.TextColumn("Item", width=200),
+        "owner": st.column_config.TextColumn("Owner", width=100, help="— = unassigned"),
+        "due_date": st.column_config.TextColumn("Due", width=86, help="Pursuits only."),
+        "why": st.column_config.TextColumn(
+            "Why", width="large", help="The priority score's components; the score is their sum."
         ),
-        "why": st.column_config.TextColumn("Why", width="large"),
         "top_atom": st.column_config.TextColumn(
-            "Top memory", width="medium", help="The item's highest-ranked memory atom; the rest on its page."
+            "Top memory", width="large", help="The item's highest-ranked memory atom; the rest on its page."
         ),
     },
 )
@@ -147,14 +143,13 @@ else:
     st.dataframe(
         ui.for_display(
             follow_ups.select(
-                ui.item_links(follow_ups, org),
                 "due_at",
                 pl.col("kind").map_elements(ui.word, return_dtype=pl.String),
                 "label",
                 "owner",
                 "reason",
             )
-        ),
+        ).insert_column(0, ui.item_links(follow_ups, org)),
         width="stretch",
         hide_index=True,
         placeholder=ui.MISSING,

@@ -242,7 +242,10 @@ ITEM_PAGE_TYPES: tuple[str, ...] = ("candidate", "pursuit")
 def item_links(
     df: pl.DataFrame, org_id: str, type_col: str = "item_type", id_col: str = "item_id"
 ) -> pl.Series:
-    """The `open` column of a table of items: each row's item-page link, null where there is no page."""
+    """The `open` column of a table of items: each row's item-page link, null where there is no page.
+
+    Added after `for_display`, so a row without a page has no link rather than a link to "—".
+    """
     return pl.Series(
         "open",
         [
@@ -255,7 +258,7 @@ def item_links(
 
 def link_column(**kwargs: Any) -> Any:
     """The column config of an `item_links` column: "Open" in each row that has a page."""
-    return st.column_config.LinkColumn("Open", display_text="Open", width="small", **kwargs)
+    return st.column_config.LinkColumn("Open", display_text="Open", width=52, **kwargs)
 
 
 # What a table shows for a missing value (`st.dataframe(..., placeholder=MISSING)`), as text cells do.
