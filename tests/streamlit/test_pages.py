@@ -40,6 +40,7 @@ from snapshot_fixture import (
 )
 from streamlit.testing.v1 import AppTest
 
+from dagster_project.memory.search import build_index
 from streamlit_app.lib.queries import today as today_queries
 
 OVERVIEW = "app_pages/overview.py"
@@ -58,6 +59,7 @@ WORK_PAGES = (TODAY, SLA, WORKLOAD, PIPELINE_HEALTH, MEMORY)
 NEW_PAGES = (PIPELINE, QUALITY_GATES, WIN_LOSS, OUTBOX, *WORK_PAGES)
 PAGES = (OVERVIEW, FUNNEL, DATA_QUALITY, *NEW_PAGES)
 # The outbox, Today and Memory pages are numbers and lists; every other page draws at least one chart.
+DEFAULT_PAGE = TODAY  # what the app opens on (`default=True` in app.py)
 CHART_PAGES = tuple(p for p in PAGES if p not in (OUTBOX, TODAY, MEMORY))
 
 
@@ -66,7 +68,7 @@ def _open(page: str = OVERVIEW, org: str | None = None) -> AppTest:
     at.run()
     if org is not None:
         at.sidebar.selectbox(key="org").set_value(org).run()
-    if page != OVERVIEW:
+    if page != DEFAULT_PAGE:
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -110,6 +112,13 @@ def test_every_page_renders_with_a_chart_and_data_as_of(snapshot_home: Path, pag
     sidebar = " ".join(c.value for c in at.sidebar.caption)
     assert "**Data as of** 2024-05-10 00:00 UTC" in sidebar
     assert "Published 2024-05-10 00:01 UTC" in sidebar
+
+
+def test_the_app_opens_on_today(snapshot_home: Path) -> None:
+    at = AppTest.from_file(str(APP_PATH), default_timeout=30)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["Today"]
 
 
 def test_overview_kpis_equal_the_fixture(snapshot_home: Path) -> None:
@@ -206,6 +215,7 @@ def test_org_can_be_chosen_by_url(snapshot_home: Path) -> None:
     at = AppTest.from_file(str(APP_PATH), default_timeout=30)
     at.query_params["org"] = ORG_B
     at.run()
+    at.switch_page(OVERVIEW).run()
     assert not at.exception
     assert _metric(at, "Events") == f"{expected(ORG_B).events:,}"
 
@@ -285,7 +295,7 @@ def test_no_snapshot_shows_how_to_get_data_on_every_page(home: Path) -> None:
     for page in PAGES:
         at = AppTest.from_file(str(APP_PATH), default_timeout=30)
         at.run()
-        if page != OVERVIEW:
+        if page != DEFAULT_PAGE:
             at.switch_page(page).run()
         assert not at.exception
         messages = " ".join(i.value for i in at.info)
@@ -298,7 +308,7 @@ def test_snapshot_with_zero_events_shows_empty_states(home: Path) -> None:
     for page in PAGES:
         at = AppTest.from_file(str(APP_PATH), default_timeout=30)
         at.run()
-        if page != OVERVIEW:
+        if page != DEFAULT_PAGE:
             at.switch_page(page).run()
         assert not at.exception
         assert any("no organisations" in i.value for i in at.info)
@@ -310,6 +320,7 @@ def test_a_new_publish_is_picked_up_despite_the_cache(home: Path) -> None:
     build_snapshot(snapshot, version="v1")
     at = AppTest.from_file(str(APP_PATH), default_timeout=30)
     at.run()
+    at.switch_page(OVERVIEW).run()
     assert _metric(at, "Events") == f"{expected(ORG_A).events:,}"
 
     build_snapshot(snapshot, empty=True, version="v2")
@@ -400,7 +411,7 @@ def test_snapshot_missing_a_table_explains_instead_of_crashing(snapshot_home: Pa
     for page in pages:
         at = AppTest.from_file(str(APP_PATH), default_timeout=30)
         at.run()
-        if page != OVERVIEW:
+        if page != DEFAULT_PAGE:
             at.switch_page(page).run()
         assert not at.exception
         affected = readers is None or page in readers
@@ -413,6 +424,7 @@ def test_unknown_or_hostile_org_in_url_falls_back_to_a_real_org(snapshot_home: P
         at = AppTest.from_file(str(APP_PATH), default_timeout=30)
         at.query_params["org"] = value
         at.run()
+        at.switch_page(OVERVIEW).run()
         assert not at.exception
         assert at.sidebar.selectbox(key="org").value == ORG_A
         assert _metric(at, "Events") == f"{expected(ORG_A).events:,}"
@@ -438,7 +450,11 @@ def _assert_no_missing_cells(at: AppTest) -> None:
         numeric = [c for c in frame.columns if _is_number_column(frame[c])]
         if frame[numeric].isna().any().any():
             assert df.proto.placeholder == "—", frame.to_string()
-        others = frame.drop(columns=numeric)
+        # An item link is null where the row has no item page (a signal); the placeholder shows "—".
+        links = [c for c in ("open",) if c in frame.columns]
+        if links and frame[links].isna().any().any():
+            assert df.proto.placeholder == "—", frame.to_string()
+        others = frame.drop(columns=numeric + links)
         assert not others.isna().any().any(), frame.to_string()
         text = others.to_string()
         assert "None" not in text and "nan" not in text.lower().split(), text
@@ -712,22 +728,11 @@ def test_today_ranks_items_with_why_badge_words_top_memory_and_a_link_to_each(sn
         "bob@acme",
         "2024-05-12",
     )
-    assert top["priority_score"] == 179
     assert top["why"] == "urgency +100 · value +40 · stage +25 · compliance +20 · workload −6"
     assert top["top_atom"] == "Note: Acme procurement asked for fixed pricing per floor"
     assert table["badge"].tolist()[1:] == ["Needs attention"] * 3 + ["On track"]
     # Narrow enough for a 1440-px screen: the components, ids, tier and tags are on the item page.
-    assert list(table.columns) == [
-        "open",
-        "rank",
-        "badge",
-        "label",
-        "owner",
-        "due_date",
-        "priority_score",
-        "why",
-        "top_atom",
-    ]
+    assert list(table.columns) == ["open", "rank", "badge", "label", "owner", "due_date", "why", "top_atom"]
     canteen = table.set_index("label").loc["Acme canteen"]
     assert (canteen["owner"], canteen["due_date"], canteen["top_atom"]) == ("—", "—", "—")
     assert not any(c.value.startswith("Showing") for c in at.caption)  # all 5 fit under the cap
@@ -738,7 +743,8 @@ def test_today_lists_follow_ups_with_their_why(snapshot_home: Path) -> None:
     at = _open(TODAY, ORG_A)
     table = _frame(at, "reason")
     assert table["kind"].tolist() == ["Proposal gone quiet", "Signal waiting on a reply"]
-    assert table["open"].tolist() == [f"item?org={ORG_A}&type=pursuit&id=p-100", "—"]  # no signal page
+    assert table["open"].tolist()[0] == f"item?org={ORG_A}&type=pursuit&id=p-100"
+    assert table["open"].isna().tolist() == [False, True]  # a signal has no item page
     assert table["label"].tolist() == [
         "Pursuit #p-100: Acme HQ refit",
         "sig-a9",
@@ -1010,7 +1016,8 @@ def test_memory_search_hits_are_scoped_to_the_org(snapshot_home: Path) -> None:
     hits = _search_memory(at, "pricing")
     assert len(hits) == 2
     joined = "\n".join(hits)
-    assert "**client cli-a1**" in joined and f"**pursuit {SHARED_ENTITY_ID}**" in joined
+    assert "**Client cli-a1**" in joined and f"**Pursuit {SHARED_ENTITY_ID}**" in joined
+    assert "client **Acme Holdings**" in joined  # the client by name
     assert "fixed **pricing** on every proposal" in joined  # the snippet, terms in bold
     assert ":violet-badge[preference]" in joined and ":gray-badge[note]" in joined
     assert "· score 1.00 ·" in joined or "· score 0." in joined
@@ -1028,6 +1035,23 @@ def test_memory_search_hits_are_scoped_to_the_org(snapshot_home: Path) -> None:
     text_b = _rendered_text(at_b)
     assert not any(needle in text_b for needle in ORG_A_MEMORY_ONLY)
     assert _search_memory(at_b, "phased rollout") == []  # acme's decision, not globex's
+
+
+def test_memory_search_shows_identical_atoms_as_one_hit_with_a_count(snapshot_home: Path) -> None:
+    snapshot = snapshot_home / "serving.duckdb"
+    for n, candidate in enumerate(("cand-a2", "cand-a3", "cand-a2"), start=1):
+        _copy_atom(
+            snapshot, ORG_A, SHARED_ATOM_ID, f"m-copy{n}", entity_type="candidate", entity_id=candidate
+        )
+    with duckdb.connect(str(snapshot)) as con:
+        build_index(con)
+        con.execute("UPDATE marts.snapshot_info SET snapshot_version = 'copies'")
+    at = _open(MEMORY, ORG_A)
+    hits = _search_memory(at, "pricing")
+    assert len(hits) == 2  # the note and its three copies are one hit, beside the preference
+    (note,) = [h for h in hits if "procurement" in h]
+    assert "**4 copies**" in note
+    assert note.lower().count("candidate cand-a2") == 2 and "candidate cand-a3" in note.lower()
 
 
 @pytest.mark.parametrize(("org", "foreign"), [(ORG_A, ORG_B_MEMORY_ONLY), (ORG_B, ORG_A_MEMORY_ONLY)])
