@@ -197,6 +197,8 @@ WORDS: dict[str, str] = {
     "running": "Running",
     "met": "Met",
     "breached": "Breached",
+    "breached_open": "Breached, still open",
+    "breached_resolved": "Breached, since stopped",
     # follow-up kinds
     "proposal_quiet": "Proposal gone quiet",
     "signal_quiet": "Signal waiting on a reply",
