@@ -11,7 +11,7 @@ the others are noise at this sample size.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from statistics import NormalDist
 
 import polars as pl
@@ -150,36 +150,73 @@ def win_patterns(org_id: str, closed: pl.DataFrame, min_support: int = MIN_SUPPO
     return pl.DataFrame(rows, schema=PATTERN_SCHEMA)
 
 
+# The match patterns that can put a closed pursuit among an open one's most similar, strongest first:
+# its points are 4 × same client + 2 × same industry + 1 × same value band.
+_SIMILAR_KEYS: tuple[tuple[str, ...], ...] = (
+    ("client_id", "industry", "value_band"),
+    ("client_id", "industry"),
+    ("client_id", "value_band"),
+    ("client_id",),
+    ("industry", "value_band"),
+    ("industry",),
+    ("value_band",),
+)
+
+
 def similar_pursuits(org_id: str, facts: pl.DataFrame) -> pl.DataFrame:
-    """Up to three closed pursuits per open one: same client first, then industry, then value band."""
-    closed = [r for r in facts.iter_rows(named=True) if r["outcome"] is not None]
-    closed.sort(key=lambda r: (r["closed_at"], r["pursuit_id"]), reverse=True)  # the latest first
-    rows = []
-    for row in facts.filter(pl.col("outcome").is_null()).iter_rows(named=True):
-        match: Callable[[dict, str], bool] = lambda other, key, row=row: (  # noqa: E731
-            row[key] is not None and other[key] == row[key]
+    """Up to three closed pursuits per open one: same client first, then industry, then value band.
+
+    Ties go to the most recently closed. Only the three latest closed pursuits of each match pattern
+    can be among an open pursuit's three, so each open pursuit compares with at most 21 candidates,
+    never with the whole history.
+    """
+    cols = ["pursuit_id", "client_id", "industry", "value_band"]
+    closed = facts.filter(pl.col("outcome").is_not_null()).select(*cols, "outcome", "closed_at")
+    open_ = facts.filter(pl.col("outcome").is_null()).select(cols)
+    if closed.is_empty() or open_.is_empty():
+        return pl.DataFrame(schema=SIMILAR_SCHEMA)
+    latest = closed.sort(["closed_at", "pursuit_id"], descending=True)
+    pairs = []
+    for key in _SIMILAR_KEYS:
+        top = latest.drop_nulls(list(key)).group_by(list(key), maintain_order=True).head(SIMILAR_PER_PURSUIT)
+        joined = open_.drop_nulls(list(key)).join(top, on=list(key), how="inner", suffix="_past")
+        pairs.append(
+            joined.select(pl.col("pursuit_id"), pl.col("pursuit_id_past").alias("similar_pursuit_id"))
         )
-        ranked = sorted(
+    candidates = (
+        pl.concat(pairs)
+        .unique()
+        .join(open_, on="pursuit_id")
+        .join(
+            closed.rename({c: f"{c}_past" for c in cols[1:]}),
+            left_on="similar_pursuit_id",
+            right_on="pursuit_id",
+        )
+        .with_columns(
+            *[
+                (pl.col(c).is_not_null() & (pl.col(c) == pl.col(f"{c}_past"))).fill_null(False).alias(flag)
+                for c, flag in (
+                    ("client_id", "same_client"),
+                    ("industry", "same_industry"),
+                    ("value_band", "same_value_band"),
+                )
+            ]
+        )
+        .with_columns(
             (
-                (4 * match(c, "client_id") + 2 * match(c, "industry") + match(c, "value_band"), i, c)
-                for i, c in enumerate(closed)
-            ),
-            key=lambda t: (-t[0], t[1]),
+                4 * pl.col("same_client").cast(pl.Int32)
+                + 2 * pl.col("same_industry").cast(pl.Int32)
+                + pl.col("same_value_band").cast(pl.Int32)
+            ).alias("points")
         )
-        for rank, (points, _, c) in enumerate(ranked[:SIMILAR_PER_PURSUIT], start=1):
-            if points == 0:
-                break
-            rows.append(
-                {
-                    "org_id": org_id,
-                    "pursuit_id": row["pursuit_id"],
-                    "similar_rank": rank,
-                    "similar_pursuit_id": c["pursuit_id"],
-                    "same_client": match(c, "client_id"),
-                    "same_industry": match(c, "industry"),
-                    "same_value_band": match(c, "value_band"),
-                    "outcome": c["outcome"],
-                    "closed_at": c["closed_at"],
-                }
-            )
-    return pl.DataFrame(rows, schema=SIMILAR_SCHEMA)
+        .sort(
+            ["pursuit_id", "points", "closed_at", "similar_pursuit_id"], descending=[False, True, True, True]
+        )
+        .group_by("pursuit_id", maintain_order=True)
+        .head(SIMILAR_PER_PURSUIT)
+        .with_columns(
+            pl.lit(org_id).alias("org_id"),
+            (pl.int_range(pl.len()).over("pursuit_id") + 1).cast(pl.Int32).alias("similar_rank"),
+        )
+    )
+    return candidates.select(list(SIMILAR_SCHEMA)).cast(SIMILAR_SCHEMA)  # type: ignore[arg-type]

@@ -163,4 +163,7 @@ else:
         },
     )
     if follow_ups.height == queries.FOLLOW_UP_ROWS:
-        st.caption(f"Showing the {queries.FOLLOW_UP_ROWS} longest due.")
+        st.caption(
+            f"Showing the first {queries.FOLLOW_UP_ROWS}: quiet proposals, then client preferences, then "
+            "quiet signals, the most recently due first."
+        )

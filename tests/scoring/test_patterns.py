@@ -8,6 +8,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from dagster_project.scoring.features import read_pursuit_facts
 from dagster_project.scoring.patterns import lift_interval, wording
 from dagster_project.scoring.tables import compute
 
@@ -61,3 +62,34 @@ def test_similar_past_pursuits_rank_the_same_client_first(tables) -> None:
         flags = group.select(pl.col("same_client", "same_industry", "same_value_band").cast(pl.Int32))
         points = (4 * flags["same_client"] + 2 * flags["same_industry"] + flags["same_value_band"]).to_list()
         assert points == sorted(points, reverse=True) and min(points) > 0
+
+
+def _similar_by_brute_force(facts: pl.DataFrame) -> list[tuple[str, int, str]]:
+    """Every open pursuit against every closed one: the definition, at its full cost."""
+    latest = facts.filter(pl.col("is_last"))
+    closed = sorted(
+        (r for r in latest.iter_rows(named=True) if r["outcome"] is not None),
+        key=lambda r: (r["closed_at"], r["pursuit_id"]),
+        reverse=True,
+    )
+    out = []
+    for row in latest.filter(pl.col("outcome").is_null()).iter_rows(named=True):
+
+        def points(c: dict, row: dict = row) -> int:
+            same = [row[k] is not None and c[k] == row[k] for k in ("client_id", "industry", "value_band")]
+            return 4 * same[0] + 2 * same[1] + same[2]
+
+        ranked = sorted(enumerate(closed), key=lambda ic: (-points(ic[1]), ic[0]))
+        best = [c for _, c in ranked[:3] if points(c) > 0]
+        out += [(row["pursuit_id"], rank, c["pursuit_id"]) for rank, c in enumerate(best, start=1)]
+    return sorted(out)
+
+
+def test_similar_pursuits_are_the_best_three_of_the_whole_history(demo_warehouse: Path, tables) -> None:
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        facts = read_pursuit_facts(con)
+    finally:
+        con.close()
+    got = sorted(tables["similar_pursuits"].select("pursuit_id", "similar_rank", "similar_pursuit_id").rows())
+    assert got == _similar_by_brute_force(facts)

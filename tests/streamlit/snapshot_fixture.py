@@ -1324,6 +1324,17 @@ _SIMILAR_PURSUITS = [
 _FOLLOW_UPS = [
     (
         ORG_A,
+        "signal_quiet:signal:sig-a9",
+        "signal_quiet",
+        "signal",
+        "sig-a9",
+        None,
+        dt.datetime(2024, 5, 8, 9, tzinfo=UTC),
+        None,
+        "Answered this email signal on 2024-05-04 and heard nothing since (follow up after 3 days).",
+    ),
+    (
+        ORG_A,
         f"proposal_quiet:pursuit:{SHARED_ENTITY_ID}",
         "proposal_quiet",
         "pursuit",
@@ -1335,14 +1346,25 @@ _FOLLOW_UPS = [
     ),
     (
         ORG_A,
-        "signal_quiet:signal:sig-a9",
+        f"client_preference:pursuit:{SHARED_ENTITY_ID}",
+        "client_preference",
+        "pursuit",
+        SHARED_ENTITY_ID,
+        "bob@acme",
+        dt.datetime(2024, 5, 10, 9, tzinfo=UTC),
+        "atom-pref-1",
+        'Before the submit step, the client\'s preference: "Always CC the CFO on financial documents."',
+    ),
+    (
+        ORG_A,
+        "signal_quiet:signal:sig-a8",
         "signal_quiet",
         "signal",
-        "sig-a9",
+        "sig-a8",
+        "alice@acme",
+        dt.datetime(2024, 5, 9, 9, tzinfo=UTC),
         None,
-        dt.datetime(2024, 5, 8, 9, tzinfo=UTC),
-        None,
-        "Answered this email signal on 2024-05-04 and heard nothing since (follow up after 3 days).",
+        "Answered this web signal on 2024-05-05 and heard nothing since (follow up after 3 days).",
     ),
 ]
 _WIN_PATTERNS = [

@@ -742,14 +742,20 @@ def test_today_ranks_items_with_why_badge_words_top_memory_and_a_link_to_each(sn
 def test_today_lists_follow_ups_with_their_why(snapshot_home: Path) -> None:
     at = _open(TODAY, ORG_A)
     table = _frame(at, "reason")
-    assert table["kind"].tolist() == ["Proposal gone quiet", "Signal waiting on a reply"]
-    assert table["open"].tolist()[0] == f"item?org={ORG_A}&type=pursuit&id=p-100"
-    assert table["open"].isna().tolist() == [False, True]  # a signal has no item page
-    assert table["label"].tolist() == [
-        "Pursuit #p-100: Acme HQ refit",
-        "sig-a9",
-    ]  # the Today label, else the id
+    # Quiet proposals, then client preferences, then quiet signals, the most recently due first.
+    assert table["kind"].tolist() == [
+        "Proposal gone quiet",
+        "Client preference",
+        "Signal waiting on a reply",
+        "Signal waiting on a reply",
+    ]
+    link = f"item?org={ORG_A}&type=pursuit&id=p-100"
+    assert table["open"].tolist()[:2] == [link, link]
+    assert table["open"].isna().tolist() == [False, False, True, True]  # a signal has no item page
+    # The item's Today label, else its id.
+    assert table["label"].tolist() == ["Pursuit #p-100: Acme HQ refit"] * 2 + ["sig-a8", "sig-a9"]
     assert table["reason"].iloc[0].startswith("Proposal v1 is out and nothing has happened since")
+    assert "Always CC the CFO" in table["reason"].iloc[1]
     _assert_no_missing_cells(at)
 
     at.sidebar.selectbox(key="org").set_value(ORG_B).run()

@@ -151,7 +151,9 @@ FOLLOW_UP_ROWS = 200
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def follow_ups(path: str, version: str, org_id: str) -> pl.DataFrame:
-    """The org's follow-ups, the longest due first, each with the item's Today label when it has one."""
+    """The org's follow-ups with the item's Today label when it has one: quiet proposals first, then client
+    preferences, then quiet signals; within each, the most recently due first (the oldest are the least
+    likely still to be worth the call)."""
     return db.fetch(
         path,
         """
@@ -160,7 +162,8 @@ def follow_ups(path: str, version: str, org_id: str) -> pl.DataFrame:
         LEFT JOIN marts.today_panel AS t
             ON t.org_id = f.org_id AND t.item_type = f.item_type AND t.item_id = f.item_id
         WHERE f.org_id = ?
-        ORDER BY f.due_at, f.follow_up_id
+        ORDER BY coalesce(list_position(['proposal_quiet', 'client_preference', 'signal_quiet'], f.kind), 99),
+                 f.due_at DESC, f.follow_up_id
         LIMIT ?
         """,
         [org_id, FOLLOW_UP_ROWS],
