@@ -27,7 +27,7 @@ page = st.navigation(
                 title=spec.title,
                 icon=spec.icon,
                 url_path=spec.url_path,
-                default=spec.url_path is None,  # served at "/"
+                default=spec.default,
                 visibility=spec.visibility,
             )
             for spec in specs

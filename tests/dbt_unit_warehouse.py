@@ -13,6 +13,7 @@ from pathlib import Path
 from dagster_project.control.export import ensure_control_schema
 from dagster_project.identity.store import ensure_identity_schema
 from dagster_project.lifecycle.store import ensure_core_schema
+from dagster_project.scoring.tables import ensure_scoring_schema
 from dagster_project.warehouse.store import connect, ensure_raw_schema, write_run_clock
 
 
@@ -24,6 +25,7 @@ def main(path: Path) -> None:
         ensure_core_schema(con)
         ensure_control_schema(con)
         ensure_identity_schema(con)
+        ensure_scoring_schema(con)
         any_time = datetime(2026, 1, 1, tzinfo=UTC)  # the tables are empty
         write_run_clock(con, any_time, any_time)
     finally:

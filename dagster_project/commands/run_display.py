@@ -24,6 +24,7 @@ from rich.table import Column
 STEP_LABELS = {
     "raw_ingest": "ingest",
     "lifecycle_apply": "apply",
+    "win_scoring": "scoring",
     "workstream_dbt_assets": "dbt",
     "serving_snapshot": "publish",
     "sla_alerts": "alerts",

@@ -55,6 +55,10 @@ MEANING: dict[str, str] = {
     "`health_line`) and the Quality gates page draws it",
     "health.sla_breach_rate_pct": "an SLA metric whose breach rate (%) is above this is flagged "
     "(`marts.sla_compliance_summary`, `health_line_pct`); the SLA page draws 100 − this as compliance",
+    "followup.proposal_quiet_days": "days without any event after which an open pursuit with a sent proposal "
+    "gets a follow-up (`marts.follow_ups`, `today_panel.follow_up_due`)",
+    "followup.signal_quiet_days": "days without any event after which a touched signal (answered, not yet "
+    "linked or dismissed) gets a follow-up (`marts.follow_ups`)",
     "checklist.pink.items": "items that must all be done before a pursuit enters `submit`",
     "checklist.red.items": "items that must all be done before `submit` → `won` or `lost`",
     "enrichment": "switches on enrichment of new signals through an MCP server the operator declared, "

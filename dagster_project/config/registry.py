@@ -61,6 +61,9 @@ OUTBOX = {"max_attempts": 8, "backoff_cap_minutes": 60, "stale_claim_minutes": 5
 # The dashboards' health lines, judged in the marts and drawn from the value each mart publishes.
 HEALTH_GATE_PASS_RATE = 0.8  # a gate's pass rate below this is below the line
 HEALTH_SLA_BREACH_RATE_PCT = 5.0  # an SLA metric's breach rate (%) above this is below the line
+# Follow-ups (marts.follow_ups): days without any event after which a sent proposal, or a signal that was
+# answered but not yet linked or dismissed, is due for a follow-up.
+FOLLOW_UP_QUIET_DAYS = {"proposal": 5, "signal": 3}
 
 # `memory.note_rules`: how a `*.note_added` text gets its atom type (dagster_project/memory/classify.py).
 # Type → ordered regular expressions, matched case-insensitively anywhere in the text; the types are
@@ -372,6 +375,8 @@ def _build_keys() -> dict[str, KeySpec]:
     keys["sla.at_risk_fraction"] = KeySpec(SLA_AT_RISK_FRACTION, _fraction)
     keys["health.gate_pass_rate"] = KeySpec(HEALTH_GATE_PASS_RATE, _share)
     keys["health.sla_breach_rate_pct"] = _bounded(HEALTH_SLA_BREACH_RATE_PCT, _positive_number, 100)
+    for item, days in FOLLOW_UP_QUIET_DAYS.items():
+        keys[f"followup.{item}_quiet_days"] = _bounded(days, _positive_number, MAX_DAYS)
     keys["checklist.pink.items"] = KeySpec(PINK_ITEMS, _checklist)
     keys["checklist.red.items"] = KeySpec(RED_ITEMS, _checklist)
     keys["gate_mode"] = KeySpec("enforce", _gate_mode)

@@ -241,6 +241,12 @@ RISK_NOTES = (
     "Champion {contact} is leaving the company in December.",
     "Security questionnaire still outstanding, blocker for procurement.",
 )
+RISK_MITIGATION_NOTES = (
+    "Risk mitigation: phased delivery with a go/no-go review after {region}.",
+    "Mitigation plan shared: fixed-price pilot caps the client's exposure.",
+    "Risk mitigation section added: named backup lead and weekly steering calls.",
+    "Mitigated the delivery risk with partner {partner} as second team.",
+)
 DECISION_NOTES = (
     "Decided to bid with partner {partner}.",
     "Decided to lead with the managed-service option.",

@@ -18,8 +18,17 @@ from typing import Any
 from dagster_project.contract.events import SOURCE_TYPES
 
 from . import catalog as cat
-from .clock import DAY, MINUTE
+from .clock import DAY, HOUR, MINUTE
 from .orgs import SPAN_DAYS, Org, ascii_slug
+from .outcomes import (
+    FAST_FIRST_RESPONSE,
+    FAST_RESPONSE_HOURS,
+    REFERRAL,
+    RISK_MITIGATION,
+    RISK_MITIGATION_RATE,
+    RISK_MITIGATION_TAG,
+    win_probability,
+)
 from .telling import Event, StoryTelling, pick
 
 # The contract's default lifecycle (events.md, "Lifecycle rules"); the stories mirror it to know which of
@@ -138,10 +147,12 @@ class _Story(StoryTelling):
         n_signals = 2 if self.sc else 1 + (r() < 0.25) + (r() < 0.05)
         live: list[str] = []
         last_created = t
+        # The outcome effects the inquiry carries (generator/outcomes.py): set by its first live signal.
+        self.effects: set[str] = set()
         for i in range(n_signals):
             t = self.adv(t, 0.02, 8.0 if i else 0.3)
             last_created = t
-            sig = self._signal(t, i)
+            sig = self._signal(t, i, first=not live)
             if sig is not None:
                 live.append(sig)
         if not live or not self.chance(0.45):
@@ -149,7 +160,7 @@ class _Story(StoryTelling):
         self._candidate(self.adv(last_created, 0.5, 30), live)
         return self.out
 
-    def _signal(self, t: int, i: int) -> str | None:
+    def _signal(self, t: int, i: int, first: bool = False) -> str | None:
         """Create one signal and triage it; returns its id unless it was dismissed."""
         org, r, owner = self.org, self.r, self.owner
         org.n_signal += 1
@@ -203,6 +214,10 @@ class _Story(StoryTelling):
             else:
                 tt = self.adv(tt, 25, 80)  # a triage SLA breach (24 h default)
             self.emit(tt, "signal.touched", "signal", sig, owner, {"channel": pick(cat.CHANNELS, r())})
+            if first and tt - t <= FAST_RESPONSE_HOURS * HOUR:
+                self.effects.add(FAST_FIRST_RESPONSE.name)
+        if first and source == "referral":
+            self.effects.add(REFERRAL.name)
         if self.chance(0.1):
             self.note(self.adv(tt, 0.05, 4), "signal", sig, owner)
         return sig
@@ -427,6 +442,8 @@ class _Story(StoryTelling):
         self.rng.shuffle(items)
         for item in items:
             t = self._check(self.adv(t, 0.1 * k, 0.8 * k), "red", item)
+        if self.chance(RISK_MITIGATION_RATE):
+            t = self._mitigation(self.adv(t, 0.1, 2))
         if self.chance(0.6):
             score = round(6 + 4 * r(), 1)
             self.emit(
@@ -456,7 +473,7 @@ class _Story(StoryTelling):
         if not sc and r() < 0.06:
             return  # awaiting the client's decision
         t = self.adv(t, 100, 300) if (not sc and r() < 0.1) else self.adv(t, 2, 40)
-        if self.chance(0.52):
+        if self.sc or r() < win_probability(self.effects):
             if plan == "no_proposal":
                 self._stage(t, "won")  # gate:no_sent_proposal (or warned)
                 if self.stage == "submit":
@@ -506,6 +523,17 @@ class _Story(StoryTelling):
             {"checklist": checklist, "item": item, "done": True},
         )
         self.done[checklist].add(item)
+        return t
+
+    def _mitigation(self, t: int) -> int:
+        """A risk-mitigation note on the pursuit: one of the outcome effects (generator/outcomes.py)."""
+        payload = {
+            "atom_type": "risk",
+            "content": self.fill(pick(cat.RISK_MITIGATION_NOTES, self.r())),
+            "tags": [RISK_MITIGATION_TAG],
+        }
+        if self.emit(t, "memory.recorded", "pursuit", self.pid, self.lead, payload) is not None:
+            self.effects.add(RISK_MITIGATION.name)
         return t
 
     def _proposal(self, t: int) -> int:

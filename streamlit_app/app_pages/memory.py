@@ -289,7 +289,9 @@ if query.strip():
             org,
             query.strip(),
             **view.search_scope(only_card, entity_type, entity_id),
+            limit=queries.SEARCH_FETCH,
         )
+        hits = view.dedupe_hits(hits, queries.SEARCH_HITS)
     except snapshot.SnapshotIncompatible as exc:
         hits = None
         st.warning(
@@ -300,13 +302,22 @@ if query.strip():
     if hits is not None and hits.is_empty():
         st.info("No live memory matches this search.", icon=":material/search_off:")
     elif hits is not None:
-        st.caption(f"{hits.height} hit(s), best first.")
+        st.caption(f"{hits.height} hit(s), best first; identical text on several records is one hit.")
+        clients = queries.client_names(snap.path, snap.version, org)
         for hit in hits.iter_rows(named=True):
+            client = clients.get(hit["client_id"]) or hit["client_id"]
+            copies = (
+                f" · **{hit['copies']} copies** ({ui.escape_markdown(', '.join(hit['entities'][1:]))} too)"
+                if hit["copies"] > 1
+                else ""
+            )
             with st.container(border=True):
                 st.markdown(
-                    f"{ui.atom_badge(hit['atom_type'])} **{ui.escape_markdown(hit['entity_type'])} "
-                    f"{ui.escape_markdown(hit['entity_id'])}** · score {hit['score']:.2f} · "
-                    f"{ui.format_ts(hit['occurred_at'])}  \n{ui.escape_snippet(hit['snippet'])}"
+                    f"{ui.atom_badge(hit['atom_type'])} **{ui.escape_markdown(ui.word(hit['entity_type']))} "
+                    f"{ui.escape_markdown(hit['entity_id'])}**"
+                    + (f" · client **{ui.escape_markdown(client)}**" if client else "")
+                    + f" · score {hit['score']:.2f} · {ui.format_ts(hit['occurred_at'])}{copies}  \n"
+                    f"{ui.escape_snippet(hit['snippet'])}"
                 )
 
 # -------------------------------------------------------------------------------- redact / correct

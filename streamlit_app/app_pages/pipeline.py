@@ -110,11 +110,12 @@ if entities.is_empty():
 
 total = int(counts["entities"].sum() or 0)
 st.dataframe(
-    ui.for_display(entities),
+    ui.for_display(entities).insert_column(0, ui.item_links(entities, org, "entity_type", "entity_id")),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,
     column_config={
+        "open": ui.link_column(pinned=True, help="The item page of a candidate or pursuit."),
         "entity_type": st.column_config.TextColumn("Entity type"),
         "entity_id": st.column_config.TextColumn("ID"),
         "state": st.column_config.TextColumn("State"),

@@ -9,6 +9,7 @@ alert and sink).
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import ui
@@ -100,13 +101,24 @@ if breaches.is_empty():
     st.success(f"No open SLA breach for **{org}**.", icon=":material/check_circle:")
 else:
     st.dataframe(
-        ui.for_display(breaches),
+        ui.for_display(
+            breaches.select(
+                pl.col("item_type").map_elements(ui.word, return_dtype=pl.String),
+                "label",
+                pl.col("metric").map_elements(ui.word, return_dtype=pl.String),
+                pl.all().exclude("item_type", "label", "metric"),
+            )
+        ).insert_column(0, ui.item_links(breaches, org)),
         width="stretch",
         hide_index=True,
         placeholder=ui.MISSING,
         column_config={
+            "open": ui.link_column(pinned=True, help="The item page; signals have none."),
             "item_type": st.column_config.TextColumn("Item type"),
-            "item_id": st.column_config.TextColumn("Item"),
+            "label": st.column_config.TextColumn(
+                "Item", width="medium", help="Its Today label, else its id."
+            ),
+            "item_id": st.column_config.TextColumn("ID"),
             "metric": st.column_config.TextColumn("Metric"),
             "started_at": st.column_config.TextColumn("Clock started (UTC)"),
             "breached_at": st.column_config.TextColumn(

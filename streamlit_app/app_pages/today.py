@@ -3,13 +3,17 @@
 Rows, ranks, badges, the five score components and the `why` text are `marts.today_panel` as
 published (ranking config of the org at build time). The mart has every open item; this page shows
 the top `queries.TODAY_ROWS` within the filters, which are applied in SQL so large orgs stay fast.
+Below it, the follow-ups (`marts.follow_ups`): quiet proposals and signals, and client preferences
+beside a pursuit's next step, each with its why.
 """
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import ui
+from streamlit_app.lib.queries import snapshot
 from streamlit_app.lib.queries import today as queries
 
 ctx = ui.page_context("Today")
@@ -79,56 +83,45 @@ if items.is_empty():
     st.info("No open items match these filters.", icon=":material/filter_alt_off:")
     st.stop()
 
+# Narrow enough for a 1440-px screen with the why in view: the score's components, type, id, tier and
+# tags are on the item page each row links to.
 table = items.select(
     "rank",
-    "badge",
+    pl.col("badge").map_elements(ui.format_badge, return_dtype=pl.String),
     "label",
-    "item_type",
-    "item_id",
-    "state",
     "owner",
     "due_date",
-    "priority_score",
-    "priority_tier",
-    "urgency_points",
-    "value_points",
-    "stage_points",
-    "compliance_points",
-    "workload_points",
     "why",
-    "tags",
+    pl.concat_str(
+        pl.col("top_atom_type").map_elements(ui.word, return_dtype=pl.String),
+        pl.lit(": "),
+        pl.col("top_atom"),
+    ).alias("top_atom"),
 )
+# Pixel widths so that, beside the sidebar, the why stays in view on a 1440-px screen.
 st.dataframe(
-    ui.for_display(table, {"badge": ui.format_badge}),
+    ui.for_display(table).insert_column(0, ui.item_links(items, org)),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,
     column_config={
-        "rank": st.column_config.NumberColumn("Rank", format="localized", pinned=True),
+        "open": ui.link_column(pinned=True, help="The item page: score, components, memory, SLA."),
+        "rank": st.column_config.NumberColumn("Rank", format="localized", width=48, pinned=True),
         "badge": st.column_config.TextColumn(
-            "Badge", help="🔴 open SLA breach · 🟠 stale candidate or overdue pursuit · 🟢 on track."
+            "Badge",
+            width=110,
+            help="SLA breach: an open SLA breach · Needs attention: a stale candidate or an overdue pursuit "
+            "· On track.",
         ),
-        "label": st.column_config.TextColumn("Item", width="medium"),
-        "item_type": st.column_config.TextColumn("Type"),
-        "item_id": st.column_config.TextColumn("ID"),
-        "state": st.column_config.TextColumn("State"),
-        "owner": st.column_config.TextColumn("Owner", help="— = unassigned"),
-        "due_date": st.column_config.TextColumn("Due", help="Pursuits only."),
-        "priority_score": st.column_config.NumberColumn(
-            "Score", help="The sum of the five components.", format="localized"
+        "label": st.column_config.TextColumn("Item", width=200),
+        "owner": st.column_config.TextColumn("Owner", width=100, help="— = unassigned"),
+        "due_date": st.column_config.TextColumn("Due", width=86, help="Pursuits only."),
+        "why": st.column_config.TextColumn(
+            "Why", width="large", help="The priority score's components; the score is their sum."
         ),
-        "priority_tier": st.column_config.TextColumn("Tier"),
-        "urgency_points": st.column_config.NumberColumn("Urgency", format="localized"),
-        "value_points": st.column_config.NumberColumn("Value", format="localized"),
-        "stage_points": st.column_config.NumberColumn("Stage", format="localized"),
-        "compliance_points": st.column_config.NumberColumn(
-            "Compliance", help="Pursuits only; 0 for candidates.", format="localized"
+        "top_atom": st.column_config.TextColumn(
+            "Top memory", width="large", help="The item's highest-ranked memory atom; the rest on its page."
         ),
-        "workload_points": st.column_config.NumberColumn(
-            "Workload", help="Negative: the more open items the owner has, the lower.", format="localized"
-        ),
-        "why": st.column_config.TextColumn("Why", width="large"),
-        "tags": st.column_config.TextColumn("Tags"),
     },
 )
 if items.height < summary["items"]:
@@ -136,3 +129,41 @@ if items.height < summary["items"]:
         f"Showing {items.height:,} of {summary['items']:,} (the highest ranked). "
         "Narrow the filters to see others."
     )
+
+st.subheader("Follow-ups")
+try:
+    follow_ups = queries.follow_ups(snap.path, snap.version, org)
+except snapshot.SnapshotIncompatible as exc:
+    # Published beside the panel; without it the ranking above still stands.
+    ui.incompatible_message(str(exc))
+    st.stop()
+if follow_ups.is_empty():
+    st.info(f"No follow-up is due for **{org}**.", icon=":material/task_alt:")
+else:
+    st.dataframe(
+        ui.for_display(
+            follow_ups.select(
+                "due_at",
+                pl.col("kind").map_elements(ui.word, return_dtype=pl.String),
+                "label",
+                "owner",
+                "reason",
+            )
+        ).insert_column(0, ui.item_links(follow_ups, org)),
+        width="stretch",
+        hide_index=True,
+        placeholder=ui.MISSING,
+        column_config={
+            "due_at": st.column_config.DatetimeColumn("Due since", format="YYYY-MM-DD HH:mm"),
+            "kind": st.column_config.TextColumn("Follow-up"),
+            "open": ui.link_column(help="The item page; signals have none."),
+            "label": st.column_config.TextColumn("Item", width="medium"),
+            "owner": st.column_config.TextColumn("Owner", help="— = unassigned"),
+            "reason": st.column_config.TextColumn("Why", width="large"),
+        },
+    )
+    if follow_ups.height == queries.FOLLOW_UP_ROWS:
+        st.caption(
+            f"Showing the first {queries.FOLLOW_UP_ROWS}: quiet proposals, then client preferences, then "
+            "quiet signals, the most recently due first."
+        )

@@ -1,4 +1,6 @@
-"""Win/loss: closed pursuits by outcome and the reason given, with their value and time to close.
+"""Win/loss: closed pursuits by outcome and the reason given, with their value and time to close; then
+what the outcomes teach: how the win scoring did on held-out pursuits, and the patterns that go with
+winning (docs/scoring.md).
 
 Rows are `marts.win_loss` as published. Pursuits closed without a reason have reason code `missing`
 and are shown as such — a gap in the data to chase, not something to hide.
@@ -11,6 +13,8 @@ import streamlit as st
 from streamlit_app.lib import ui
 from streamlit_app.lib.charts import pipeline as charts
 from streamlit_app.lib.queries import pipeline as queries
+from streamlit_app.lib.queries import scoring as scoring_queries
+from streamlit_app.lib.queries import snapshot
 from streamlit_app.lib.views import pipeline as view
 
 ctx = ui.page_context("Win/loss")
@@ -74,3 +78,89 @@ st.dataframe(
         ),
     },
 )
+
+st.subheader("Does the win score beat the base rate?")
+try:
+    calibration = scoring_queries.score_calibration(snap.path, snap.version, org)
+    reliability = scoring_queries.score_reliability(snap.path, snap.version, org)
+    patterns = scoring_queries.win_patterns(snap.path, snap.version, org)
+except snapshot.SnapshotIncompatible as exc:
+    # Scores are published beside the outcome marts; without them the numbers above still stand.
+    ui.incompatible_message(str(exc))
+    st.stop()
+if calibration.is_empty():
+    st.info(f"No win score for **{org}** in this snapshot yet.", icon=":material/insights:")
+else:
+    cal = calibration.row(0, named=True)
+    if cal["scorer"] == "prior":
+        st.info(
+            f"**{org}** has {cal['n_closed']} closed pursuit(s), too few to learn from: its scores come "
+            "from the stated prior scorecard (docs/scoring.md), never from other orgs' outcomes.",
+            icon=":material/school:",
+        )
+    model_col, base_col, held_col = st.columns(3)
+    model_col.metric(
+        "Brier score, model" if cal["scorer"] == "model" else "Brier score, prior",
+        "—" if cal["brier_model"] is None else f"{cal['brier_model']:.3f}",
+        help="Mean squared error of the predicted win chance on held-out pursuits; lower is better.",
+    )
+    base_col.metric(
+        "Brier score, base rate",
+        "—" if cal["brier_base_rate"] is None else f"{cal['brier_base_rate']:.3f}",
+        help=f"Always predicting the win rate it learned from ({ui.format_pct(cal['base_rate'])}).",
+    )
+    held_col.metric(
+        "Held-out pursuits",
+        ui.format_int(cal["n_holdout"]),
+        help="The most recently closed quarter, scored by a model fitted on the earlier three quarters.",
+    )
+    beats = (
+        cal["brier_model"] is not None
+        and cal["brier_base_rate"] is not None
+        and cal["brier_model"] < cal["brier_base_rate"]
+    )
+    st.caption(
+        f"Model `{cal['model_version']}`: "
+        + ("beats the base rate on held-out pursuits." if beats else "does not beat the base rate yet.")
+    )
+    if not reliability.is_empty():
+        st.dataframe(
+            ui.for_display(reliability.drop("bin")),
+            width="stretch",
+            hide_index=True,
+            placeholder=ui.MISSING,
+            column_config={
+                "p_low": ui.ratio_column("Predicted from"),
+                "p_high": ui.ratio_column("to"),
+                "scores": st.column_config.NumberColumn("Held-out scores", format="localized"),
+                "mean_predicted": ui.ratio_column("Mean predicted"),
+                "observed_win_rate": ui.ratio_column("Observed win rate"),
+            },
+        )
+
+st.subheader("What goes with winning")
+if patterns.is_empty():
+    st.info(
+        f"No pattern for **{org}** is clear enough yet (at least 20 submitted pursuits with and without, "
+        "and a 95 % interval for the lift that excludes no difference).",
+        icon=":material/query_stats:",
+    )
+else:
+    for text in patterns["pattern"].head(5):
+        st.markdown(f"- {text[0].upper()}{text[1:]}.")
+    st.dataframe(
+        ui.for_display(patterns),
+        width="stretch",
+        hide_index=True,
+        placeholder=ui.MISSING,
+        column_config={
+            "pattern": st.column_config.TextColumn("Pattern"),
+            "lift": st.column_config.NumberColumn("Lift", format="%.2f"),
+            "lift_ci_low": st.column_config.NumberColumn("95 % from", format="%.2f"),
+            "lift_ci_high": st.column_config.NumberColumn("to", format="%.2f"),
+            "win_rate_with": ui.ratio_column("Win rate with"),
+            "win_rate_without": ui.ratio_column("without"),
+            "support_with": st.column_config.NumberColumn("Pursuits with", format="localized"),
+            "support_without": st.column_config.NumberColumn("without", format="localized"),
+        },
+    )

@@ -17,21 +17,25 @@ class PageSpec:
     path: str  # relative to streamlit_app/, as `st.Page` takes it
     title: str
     icon: str
-    url_path: str | None = None  # None: the default page, served at "/"
+    url_path: str
     visibility: Literal["visible", "hidden"] = "visible"
+    default: bool = False  # served at "/"
 
 
 SECTIONS: dict[str, tuple[PageSpec, ...]] = {
     "Work": (
-        PageSpec("app_pages/today.py", "Today", ":material/today:", "today"),
+        # The default page: the analyst's first question is what to do now.
+        PageSpec("app_pages/today.py", "Today", ":material/today:", "today", default=True),
         PageSpec("app_pages/owner_workload.py", "Owner workload", ":material/group:", "owner-workload"),
         PageSpec("app_pages/sla_compliance.py", "SLA compliance", ":material/timer:", "sla-compliance"),
         PageSpec("app_pages/memory.py", "Memory", ":material/psychology:", "memory"),
         PageSpec("app_pages/contacts.py", "Contacts", ":material/contacts:", "contacts"),
         PageSpec("app_pages/identity.py", "Identity", ":material/join:", "identity"),
+        # Opened from a row's link, with the item in the URL.
+        PageSpec("app_pages/item.py", "Item", ":material/description:", "item", "hidden"),
     ),
     "Pipeline": (
-        PageSpec("app_pages/overview.py", "Overview", ":material/insights:"),
+        PageSpec("app_pages/overview.py", "Overview", ":material/insights:", "overview"),
         PageSpec(
             "app_pages/funnel_velocity.py", "Funnel velocity", ":material/filter_alt:", "funnel-velocity"
         ),
@@ -41,7 +45,8 @@ SECTIONS: dict[str, tuple[PageSpec, ...]] = {
         ),
         PageSpec("app_pages/win_loss.py", "Win/loss", ":material/emoji_events:", "win-loss"),
     ),
-    "Operations": (
+    # Engineering pages, apart from the analyst's.
+    "Engineering": (
         PageSpec("app_pages/data_quality.py", "Data quality", ":material/rule:", "data-quality"),
         PageSpec("app_pages/quality_gates.py", "Quality gates", ":material/verified:", "quality-gates"),
         PageSpec("app_pages/outbox_health.py", "Outbox health", ":material/outbox:", "outbox-health"),
@@ -57,7 +62,7 @@ def sections_for(is_admin: bool) -> dict[str, list[PageSpec]]:
     if is_admin:
         sections[ADMIN_SECTION] = [ACCESS]
     else:
-        sections["Operations"].append(
+        sections["Engineering"].append(
             PageSpec(ACCESS.path, ACCESS.title, ACCESS.icon, ACCESS.url_path, "hidden")
         )
     return sections

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import polars as pl
 import streamlit as st
@@ -184,14 +185,105 @@ def format_duration(seconds: float | None) -> str:
     return f"{secs} s"
 
 
-BADGE_ICONS: dict[str, str] = {"red": "🔴", "amber": "🟠", "green": "🟢"}
+# Badges as words, so they read the same without an emoji font (a browser on a bare Linux box shows
+# coloured-circle emoji as empty boxes).
+BADGE_WORDS: dict[str, str] = {"red": "SLA breach", "amber": "Needs attention", "green": "On track"}
+BADGE_COLORS: dict[str, str] = {"red": "red", "amber": "orange", "green": "green"}
 
 
 def format_badge(badge: str | None) -> str:
-    """A Today-panel badge as a coloured dot plus its name (`🔴 red`), em dash for None."""
+    """A Today-panel badge as words (`SLA breach`, `Needs attention`, `On track`), em dash for None."""
     if badge is None:
         return "—"
-    return f"{BADGE_ICONS.get(badge, '⚪')} {badge}"
+    return BADGE_WORDS.get(badge, word(badge))
+
+
+def badge_markdown(badge: str | None) -> str:
+    """A Today-panel badge as a coloured Streamlit markdown badge with its words (no emoji)."""
+    if badge is None:
+        return ":gray-badge[—]"
+    return f":{BADGE_COLORS.get(badge, 'gray')}-badge[{escape_markdown(format_badge(badge))}]"
+
+
+# Codes the marts publish, as the pages show them: the one place a code becomes words. A code not listed
+# reads as itself with underscores as spaces and a capital first letter (`pink_review` -> `Pink review`).
+WORDS: dict[str, str] = {
+    # item types
+    "candidate": "Candidate",
+    "pursuit": "Pursuit",
+    "signal": "Signal",
+    "client": "Client",
+    # SLA metrics and clock states
+    "triage": "Triage",
+    "proposal": "Proposal",
+    "response": "Response",
+    "running": "Running",
+    "met": "Met",
+    "breached": "Breached",
+    "breached_open": "Breached, still open",
+    "breached_resolved": "Breached, since stopped",
+    # follow-up kinds
+    "proposal_quiet": "Proposal gone quiet",
+    "signal_quiet": "Signal waiting on a reply",
+    "client_preference": "Client preference",
+    # outcomes
+    "won": "Won",
+    "lost": "Lost",
+    "no_bid": "No bid",
+    # scoring
+    "model": "Model trained on this org's closed pursuits",
+    "prior": "Prior scorecard (too few closed pursuits to train on)",
+    # priority tiers
+    "critical": "Critical",
+    "high": "High",
+    "medium": "Medium",
+    "low": "Low",
+}
+
+
+def word(code: str | None) -> str:
+    """A code as words (`WORDS`, else `pink_review` -> `Pink review`); em dash for None."""
+    if code is None:
+        return "—"
+    if code in WORDS:
+        return WORDS[code]
+    text = code.replace("_", " ").strip()
+    return text[:1].upper() + text[1:] if text else code
+
+
+# The item page's URL path (`app.py`), and its query parameters.
+ITEM_PAGE = "item"
+
+
+def item_url(org_id: str, item_type: str, item_id: str) -> str:
+    """A relative link to the item page of one candidate or pursuit (`item?org=..&type=..&id=..`)."""
+    return f"{ITEM_PAGE}?{urlencode({'org': org_id, 'type': item_type, 'id': item_id})}"
+
+
+# Item types with an item page; a signal's row has no link.
+ITEM_PAGE_TYPES: tuple[str, ...] = ("candidate", "pursuit")
+
+
+def item_links(
+    df: pl.DataFrame, org_id: str, type_col: str = "item_type", id_col: str = "item_id"
+) -> pl.Series:
+    """The `open` column of a table of items: each row's item-page link, null where there is no page.
+
+    Added after `for_display`, so a row without a page has no link rather than a link to "—".
+    """
+    return pl.Series(
+        "open",
+        [
+            item_url(org_id, t, i) if t in ITEM_PAGE_TYPES and i is not None else None
+            for t, i in zip(df[type_col], df[id_col], strict=True)
+        ],
+        dtype=pl.String,
+    )
+
+
+def link_column(**kwargs: Any) -> Any:
+    """The column config of an `item_links` column: "Open" in each row that has a page."""
+    return st.column_config.LinkColumn("Open", display_text="Open", width=52, **kwargs)
 
 
 # What a table shows for a missing value (`st.dataframe(..., placeholder=MISSING)`), as text cells do.

@@ -33,7 +33,7 @@ def test_run_shows_a_bar_per_step_and_keeps_dbts_detail_in_its_log_unless_verbos
         for line in quiet.output.splitlines()
         if "━" in line
     }
-    assert {"ingest", "apply", "dbt build", "publish"} <= bars, quiet.output
+    assert {"ingest", "apply", "scoring", "dbt build", "publish"} <= bars, quiet.output
     assert f"{models}/{models}" in quiet.output
     log = home / "logs" / "run.log"
     assert DBT_PROGRESS.search(log.read_text())

@@ -22,6 +22,7 @@ from dagster_project.identity.store import ensure_identity_schema, resolve_ident
 from dagster_project.lifecycle.fold import fold, fold_all
 from dagster_project.lifecycle.store import CORE, CORE_TABLES, ensure_core_schema
 from dagster_project.memory.capture import capture_atoms
+from dagster_project.scoring.tables import ensure_scoring_schema
 from dagster_project.warehouse.store import write_run_clock
 
 # Tables whose rows carry the internal `cluster_id`, and JSON columns: from the core tables' declaration.
@@ -30,10 +31,11 @@ JSON_COLUMNS = {c.name for t in CORE for c in t.columns if c.type == "json"}
 
 
 def create_core_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create schemas `core` and `control` and their tables (empty), with the apply step's DDL."""
+    """Create schemas `core`, `control` and `scoring` and their tables (empty), with the steps' DDL."""
     ensure_core_schema(con)
     ensure_control_schema(con)
     ensure_identity_schema(con)
+    ensure_scoring_schema(con)
 
 
 def _utc(value: str | datetime) -> datetime:

@@ -44,6 +44,10 @@ DETERMINISTIC_MARTS = (
     "owner_workload",
     "pipeline_health",
     "win_rate_monthly",
+    # win scoring (sorted inputs, a deterministic solver) and follow-ups
+    "pursuit_scores",
+    "score_calibration",
+    "follow_ups",
 )
 
 

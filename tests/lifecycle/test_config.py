@@ -27,6 +27,9 @@ def test_defaults_equal_the_contract() -> None:
         # the original system's health targets: gate pass rate ≥ 80 %, SLA breach rate ≤ 5 %
         "health.gate_pass_rate": 0.8,
         "health.sla_breach_rate_pct": 5.0,
+        # follow-ups (marts.follow_ups): a quiet sent proposal after 5 days, a quiet answered signal after 3
+        "followup.proposal_quiet_days": 5,
+        "followup.signal_quiet_days": 3,
         "transitions.candidate": {
             "new": ["triaged", "archived"],
             "triaged": ["nurture", "on_hold", "promoted", "archived"],

@@ -768,6 +768,7 @@ def _panel_rows() -> list[tuple]:
                 rank,
                 _why(u, v, s, c, w),
                 BUILT_AT,
+                False,  # follow_up_due: the follow-ups live in `_FOLLOW_UPS`
             )
         )
     return rows
@@ -1230,7 +1231,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "today_panel": ("org_id", "item_type", "item_id", "label", "state", "owner", "due_date",
         "last_touch_at", "hours_since_touch", "tags", "value_band", "forecast_value_usd", "sla_metric",
         "badge", "urgency_points", "value_points", "stage_points", "compliance_points", "workload_points",
-        "priority_score", "priority_tier", "rank", "why", "built_at"),
+        "priority_score", "priority_tier", "rank", "why", "built_at", "follow_up_due"),
     "owner_workload": ("org_id", "owner", "total_items", "critical_items", "high_items", "medium_items",
         "low_items", "avg_priority_score", "sla_breaches", "at_risk_items", "stale_items",
         "max_hours_without_touch", "built_at"),
@@ -1254,8 +1255,132 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "base_score", "age_days", "half_life_days", "decay_factor", "pinned", "built_at"),
     "memory_cards": ("org_id", "entity_type", "entity_id", "key_facts", "recent_activity", "decisions",
         "risks", "top_atoms", "atoms_total", "version", "etag", "built_at"),
+    "follow_ups": ("org_id", "follow_up_id", "kind", "item_type", "item_id", "owner", "due_at", "atom_id", "why"),
+    "score_calibration": ("org_id", "model_version", "scorer", "brier_model", "brier_base_rate", "base_rate",
+        "n_train", "n_holdout", "n_closed"),
+    "score_reliability": ("org_id", "model_version", "bin", "p_low", "p_high", "scores", "mean_predicted",
+        "observed_win_rate"),
+    "win_patterns": ("org_id", "pattern", "support_with", "support_without", "win_rate_with",
+        "win_rate_without", "lift", "lift_ci_low", "lift_ci_high"),
+    "pursuit_scores": ("org_id", "pursuit_id", "win_probability", "model_version", "why",
+        "stage_contribution", "age_in_stage_contribution", "checklist_contribution", "sla_record_contribution",
+        "engagement_recency_contribution", "value_band_contribution", "client_history_contribution",
+        "memory_contribution", "lead_source_contribution"),
+    "similar_pursuits": ("org_id", "pursuit_id", "similar_rank", "similar_pursuit_id", "same_client",
+        "same_industry", "same_value_band", "outcome", "closed_at", "decisive_atoms"),
 }
 # fmt: on
+
+# Win scoring: org A learned a model that beats its base rate; org B has too few closed pursuits (prior).
+_SCORE_CALIBRATION = [
+    (ORG_A, "lr1-acme0000000", "model", 0.201, 0.244, 0.42, 300, 100, 400),
+    (ORG_B, "prior-1", "prior", 0.26, 0.25, 0.4, 0, 5, 5),
+]
+_SCORE_RELIABILITY = [
+    (ORG_A, "lr1-acme0000000", 2, 0.2, 0.4, 120, 0.31, 0.28),
+    (ORG_A, "lr1-acme0000000", 4, 0.6, 0.8, 80, 0.68, 0.71),
+]
+# Scores of the open pursuits: acme's p-100 by its model (checklist up, open risk down), globex's by the prior.
+_PURSUIT_SCORES = [
+    (
+        ORG_A,
+        SHARED_ENTITY_ID,
+        0.63,
+        "lr1-acme0000000",
+        "red stage and a complete pink checklist raise it; an open budget risk lowers it",
+        0.4,
+        -0.1,
+        0.5,
+        0.0,
+        0.05,
+        0.1,
+        0.2,
+        -0.3,
+        0.0,
+    ),
+    (
+        ORG_B,
+        SHARED_ENTITY_ID,
+        0.4,
+        "prior-1",
+        "prior scorecard: submit stage",
+        0.2,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    ),
+]
+# Similar closed pursuits of acme's p-100: p-a2 (same client, won) first, then p-a3 (lost).
+_SIMILAR_PURSUITS = [
+    (ORG_A, SHARED_ENTITY_ID, 1, "p-a2", True, True, True, "won", _ts(7), ["Won on the phased price plan"]),
+    (ORG_A, SHARED_ENTITY_ID, 2, "p-a3", False, False, True, "lost", _ts(8), []),
+]
+# Follow-ups: org A has a quiet proposal on its top pursuit and a quiet signal; org B has none.
+_FOLLOW_UPS = [
+    (
+        ORG_A,
+        "signal_quiet:signal:sig-a9",
+        "signal_quiet",
+        "signal",
+        "sig-a9",
+        None,
+        dt.datetime(2024, 5, 8, 9, tzinfo=UTC),
+        None,
+        "Answered this email signal on 2024-05-04 and heard nothing since (follow up after 3 days).",
+    ),
+    (
+        ORG_A,
+        f"proposal_quiet:pursuit:{SHARED_ENTITY_ID}",
+        "proposal_quiet",
+        "pursuit",
+        SHARED_ENTITY_ID,
+        "bob@acme",
+        dt.datetime(2024, 5, 6, 9, tzinfo=UTC),
+        None,
+        "Proposal v1 is out and nothing has happened since 2024-05-01 (8 days; follow up after 5): check in.",
+    ),
+    (
+        ORG_A,
+        f"client_preference:pursuit:{SHARED_ENTITY_ID}",
+        "client_preference",
+        "pursuit",
+        SHARED_ENTITY_ID,
+        "bob@acme",
+        dt.datetime(2024, 5, 10, 9, tzinfo=UTC),
+        "atom-pref-1",
+        'Before the submit step, the client\'s preference: "Always CC the CFO on financial documents."',
+    ),
+    (
+        ORG_A,
+        "signal_quiet:signal:sig-a8",
+        "signal_quiet",
+        "signal",
+        "sig-a8",
+        "alice@acme",
+        dt.datetime(2024, 5, 9, 9, tzinfo=UTC),
+        None,
+        "Answered this web signal on 2024-05-05 and heard nothing since (follow up after 3 days).",
+    ),
+]
+_WIN_PATTERNS = [
+    (
+        ORG_A,
+        "win rate is 40 % higher when memory holds an entry tagged risk mitigation",
+        120,
+        180,
+        0.56,
+        0.4,
+        1.4,
+        1.2,
+        1.63,
+    ),
+    (ORG_A, "win rate is 25 % lower when the lead came by web", 60, 240, 0.33, 0.44, 0.75, 0.6, 0.94),
+]
 
 _FORMATS = {"h-acme": "jsonl", "h-globex": "csv", "h-shared": "parquet", "h-corrupt": "jsonl.gz"}
 
@@ -1340,6 +1465,12 @@ def _insert_lifecycle(con: duckdb.DuckDBPyConnection) -> None:
     _insert(con, "marts.win_loss", _WIN_LOSS)
     _insert(con, "marts.outbox_health", _OUTBOX_HEALTH)
     _insert(con, "marts.dead_letters", _DEAD_LETTERS)
+    _insert(con, "marts.follow_ups", _FOLLOW_UPS)
+    _insert(con, "marts.score_calibration", _SCORE_CALIBRATION)
+    _insert(con, "marts.score_reliability", _SCORE_RELIABILITY)
+    _insert(con, "marts.win_patterns", _WIN_PATTERNS)
+    _insert(con, "marts.pursuit_scores", _PURSUIT_SCORES)
+    _insert(con, "marts.similar_pursuits", _SIMILAR_PURSUITS)
 
 
 def build_snapshot(path: Path, *, empty: bool = False, version: str = "20240510T000000Z-test") -> Path:

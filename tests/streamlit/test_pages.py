@@ -40,6 +40,7 @@ from snapshot_fixture import (
 )
 from streamlit.testing.v1 import AppTest
 
+from dagster_project.memory.search import build_index
 from streamlit_app.lib.queries import today as today_queries
 
 OVERVIEW = "app_pages/overview.py"
@@ -58,6 +59,7 @@ WORK_PAGES = (TODAY, SLA, WORKLOAD, PIPELINE_HEALTH, MEMORY)
 NEW_PAGES = (PIPELINE, QUALITY_GATES, WIN_LOSS, OUTBOX, *WORK_PAGES)
 PAGES = (OVERVIEW, FUNNEL, DATA_QUALITY, *NEW_PAGES)
 # The outbox, Today and Memory pages are numbers and lists; every other page draws at least one chart.
+DEFAULT_PAGE = TODAY  # what the app opens on (`default=True` in app.py)
 CHART_PAGES = tuple(p for p in PAGES if p not in (OUTBOX, TODAY, MEMORY))
 
 
@@ -68,7 +70,7 @@ def _open(
     at.run()
     if org is not None:
         at.sidebar.selectbox(key="org").set_value(org).run()
-    if page != OVERVIEW:
+    if page != DEFAULT_PAGE:
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -112,6 +114,13 @@ def test_every_page_renders_with_a_chart_and_data_as_of(snapshot_home: Path, pag
     sidebar = " ".join(c.value for c in at.sidebar.caption)
     assert "**Data as of** 2024-05-10 00:00 UTC" in sidebar
     assert "Published 2024-05-10 00:01 UTC" in sidebar
+
+
+def test_the_app_opens_on_today(snapshot_home: Path) -> None:
+    at = signed_in_app()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["Today"]
 
 
 def test_overview_kpis_equal_the_fixture(snapshot_home: Path) -> None:
@@ -208,6 +217,7 @@ def test_org_can_be_chosen_by_url(snapshot_home: Path) -> None:
     at = signed_in_app()
     at.query_params["org"] = ORG_B
     at.run()
+    at.switch_page(OVERVIEW).run()
     assert not at.exception
     assert _metric(at, "Events") == f"{expected(ORG_B).events:,}"
 
@@ -287,7 +297,7 @@ def test_no_snapshot_shows_how_to_get_data_on_every_page(home: Path) -> None:
     for page in PAGES:
         at = signed_in_app()
         at.run()
-        if page != OVERVIEW:
+        if page != DEFAULT_PAGE:
             at.switch_page(page).run()
         assert not at.exception
         messages = " ".join(i.value for i in at.info)
@@ -300,7 +310,7 @@ def test_snapshot_with_zero_events_shows_empty_states(home: Path) -> None:
     for page in PAGES:
         at = signed_in_app()
         at.run()
-        if page != OVERVIEW:
+        if page != DEFAULT_PAGE:
             at.switch_page(page).run()
         assert not at.exception
         assert any("no organisations" in i.value for i in at.info)
@@ -312,6 +322,7 @@ def test_a_new_publish_is_picked_up_despite_the_cache(home: Path) -> None:
     build_snapshot(snapshot, version="v1")
     at = signed_in_app()
     at.run()
+    at.switch_page(OVERVIEW).run()
     assert _metric(at, "Events") == f"{expected(ORG_A).events:,}"
 
     build_snapshot(snapshot, empty=True, version="v2")
@@ -379,9 +390,12 @@ TABLE_READERS: dict[str, tuple[str, ...] | None] = {
     "gate_pass_rates": (QUALITY_GATES,),
     "rejected_events": (QUALITY_GATES, PIPELINE),
     "win_loss": (WIN_LOSS,),
+    "score_calibration": (WIN_LOSS,),
+    "win_patterns": (WIN_LOSS,),
     "outbox_health": (OUTBOX,),
     "dead_letters": (OUTBOX,),
     "today_panel": (TODAY,),
+    "follow_ups": (TODAY,),
     # Read last on its page and caught there: the SLA numbers above it still render.
     "alerts": (SLA,),
     "memory_cards": (MEMORY,),
@@ -399,7 +413,7 @@ def test_snapshot_missing_a_table_explains_instead_of_crashing(snapshot_home: Pa
     for page in pages:
         at = signed_in_app()
         at.run()
-        if page != OVERVIEW:
+        if page != DEFAULT_PAGE:
             at.switch_page(page).run()
         assert not at.exception
         affected = readers is None or page in readers
@@ -412,6 +426,7 @@ def test_unknown_or_hostile_org_in_url_is_refused_never_replaced_by_a_real_org(s
         at = signed_in_app()
         at.query_params["org"] = value
         at.run()
+        at.switch_page(OVERVIEW).run()
         assert not at.exception
         assert any("This organisation cannot be shown" in e.value for e in at.main.error)
         assert not [s for s in at.sidebar.selectbox if s.key == "org"]
@@ -440,7 +455,11 @@ def _assert_no_missing_cells(at: AppTest) -> None:
         numeric = [c for c in frame.columns if _is_number_column(frame[c])]
         if frame[numeric].isna().any().any():
             assert df.proto.placeholder == "—", frame.to_string()
-        others = frame.drop(columns=numeric)
+        # An item link is null where the row has no item page (a signal); the placeholder shows "—".
+        links = [c for c in ("open",) if c in frame.columns]
+        if links and frame[links].isna().any().any():
+            assert df.proto.placeholder == "—", frame.to_string()
+        others = frame.drop(columns=numeric + links)
         assert not others.isna().any().any(), frame.to_string()
         text = others.to_string()
         assert "None" not in text and "nan" not in text.lower().split(), text
@@ -621,6 +640,24 @@ def test_win_loss_shows_missing_reasons_explicitly(snapshot_home: Path) -> None:
     assert not at.warning
 
 
+def test_win_loss_shows_the_score_against_the_base_rate_and_the_patterns(snapshot_home: Path) -> None:
+    at = _open(WIN_LOSS, ORG_A)
+    assert (_metric(at, "Brier score, model"), _metric(at, "Brier score, base rate")) == ("0.201", "0.244")
+    assert _metric(at, "Held-out pursuits") == "100"
+    assert any("beats the base rate" in c.value for c in at.caption)
+    bullets = " ".join(m.value for m in at.markdown)
+    assert "Win rate is 40 % higher when memory holds an entry tagged risk mitigation." in bullets
+    assert _frame(at, "pattern")["lift"].tolist() == [1.4, 0.75]
+    assert not any("prior scorecard" in i.value for i in at.info)
+
+    at.sidebar.selectbox(key="org").set_value(ORG_B).run()
+    assert not at.exception
+    assert _metric(at, "Brier score, prior") == "0.260"
+    assert any("prior scorecard" in i.value for i in at.info)  # the page says the org gets the prior
+    assert any("No pattern for **globex**" in i.value for i in at.info)
+    assert "risk mitigation" not in " ".join(m.value for m in at.markdown)
+
+
 def test_outbox_health_numbers_dead_letters_and_retry_hint(snapshot_home: Path) -> None:
     at = _open(OUTBOX, ORG_A)
     assert _metric(at, "Pending") == "3"
@@ -671,35 +708,64 @@ def test_snapshot_missing_a_column_explains_instead_of_crashing(snapshot_home: P
 # ------------------------------------------------------------------------------------------- work pages
 
 
+def _today_ids(at: AppTest) -> list[str]:
+    """The item ids of the Today table, read from each row's link to its item page."""
+    return [link.rsplit("id=", 1)[1] for link in _frame(at, "why")["open"]]
+
+
 def _today_filter(at: AppTest, label: str, values: list[str]) -> None:
     _widget(at.sidebar.multiselect, label).set_value(values).run()
     assert not at.exception, [e.value for e in at.exception]
 
 
-def test_today_ranks_items_with_components_and_why(snapshot_home: Path) -> None:
+def test_today_ranks_items_with_why_badge_words_top_memory_and_a_link_to_each(snapshot_home: Path) -> None:
     at = _open(TODAY, ORG_A)
     assert (_metric(at, "Open items"), _metric(at, "Critical")) == ("5", "2")
     assert (_metric(at, "High"), _metric(at, "Red badges")) == ("1", "1")
     table = _frame(at, "why")
     want = expected_panel(ORG_A)
     assert table["rank"].tolist() == [1, 2, 3, 4, 5]
-    assert table["item_id"].tolist() == [r[2] for r in want]
+    assert table["open"].tolist() == [f"item?org={ORG_A}&type={r[1]}&id={r[2]}" for r in want]
     top = table.iloc[0]
     assert (top["badge"], top["label"], top["owner"], top["due_date"]) == (
-        "🔴 red",
+        "SLA breach",
         "Pursuit #p-100: Acme HQ refit",
         "bob@acme",
         "2024-05-12",
     )
-    components = ["urgency_points", "value_points", "stage_points", "compliance_points", "workload_points"]
-    assert [top[c] for c in components] == [100, 40, 25, 20, -6]
-    assert (table[components].sum(axis=1) == table["priority_score"]).all()
     assert top["why"] == "urgency +100 · value +40 · stage +25 · compliance +20 · workload −6"
-    assert table["badge"].tolist()[1:] == ["🟠 amber"] * 3 + ["🟢 green"]
-    canteen = table.set_index("item_id").loc["cand-a3"]
-    assert (canteen["owner"], canteen["due_date"], canteen["tags"]) == ("—", "—", "—")
+    assert top["top_atom"] == "Note: Acme procurement asked for fixed pricing per floor"
+    assert table["badge"].tolist()[1:] == ["Needs attention"] * 3 + ["On track"]
+    # Narrow enough for a 1440-px screen: the components, ids, tier and tags are on the item page.
+    assert list(table.columns) == ["open", "rank", "badge", "label", "owner", "due_date", "why", "top_atom"]
+    canteen = table.set_index("label").loc["Acme canteen"]
+    assert (canteen["owner"], canteen["due_date"], canteen["top_atom"]) == ("—", "—", "—")
     assert not any(c.value.startswith("Showing") for c in at.caption)  # all 5 fit under the cap
     _assert_no_missing_cells(at)
+
+
+def test_today_lists_follow_ups_with_their_why(snapshot_home: Path) -> None:
+    at = _open(TODAY, ORG_A)
+    table = _frame(at, "reason")
+    # Quiet proposals, then client preferences, then quiet signals, the most recently due first.
+    assert table["kind"].tolist() == [
+        "Proposal gone quiet",
+        "Client preference",
+        "Signal waiting on a reply",
+        "Signal waiting on a reply",
+    ]
+    link = f"item?org={ORG_A}&type=pursuit&id=p-100"
+    assert table["open"].tolist()[:2] == [link, link]
+    assert table["open"].isna().tolist() == [False, False, True, True]  # a signal has no item page
+    # The item's Today label, else its id.
+    assert table["label"].tolist() == ["Pursuit #p-100: Acme HQ refit"] * 2 + ["sig-a8", "sig-a9"]
+    assert table["reason"].iloc[0].startswith("Proposal v1 is out and nothing has happened since")
+    assert "Always CC the CFO" in table["reason"].iloc[1]
+    _assert_no_missing_cells(at)
+
+    at.sidebar.selectbox(key="org").set_value(ORG_B).run()
+    assert not at.exception
+    assert any("No follow-up is due for **globex**" in i.value for i in at.info)
 
 
 def test_today_filters_by_owner_tier_tag_and_type(snapshot_home: Path) -> None:
@@ -707,19 +773,19 @@ def test_today_filters_by_owner_tier_tag_and_type(snapshot_home: Path) -> None:
     assert _widget(at.sidebar.multiselect, "Tags").options == ["acme-roof", "hq"]
     assert _widget(at.sidebar.multiselect, "Owners").options[-1] == "— (unassigned)"
     _today_filter(at, "Tags", ["hq"])
-    assert _frame(at, "why")["item_id"].tolist() == [SHARED_ENTITY_ID, "p-a5", "cand-a4"]
+    assert _today_ids(at) == [SHARED_ENTITY_ID, "p-a5", "cand-a4"]
     assert any("3 of 5 open items match the filters" in c.value for c in at.caption)
     _today_filter(at, "Priority tiers", ["critical"])
     assert (_metric(at, "Open items"), _metric(at, "Critical"), _metric(at, "High")) == ("2", "2", "0")
     _today_filter(at, "Owners", ["alice@acme"])
-    assert _frame(at, "why")["item_id"].tolist() == ["p-a5"]
+    assert _today_ids(at) == ["p-a5"]
     _today_filter(at, "Item types", ["candidate"])
     assert any("No open items match these filters" in i.value for i in at.info)
     assert _metric(at, "Open items") == "0"
 
     at = _open(TODAY, ORG_A)
     _today_filter(at, "Owners", ["—"])
-    assert _frame(at, "why")["item_id"].tolist() == ["cand-a3"]
+    assert _today_ids(at) == ["cand-a3"]
 
 
 def test_today_shows_only_the_top_rows_and_says_so(
@@ -750,7 +816,9 @@ def test_sla_compliance_summary_trend_breaches_and_alerts(snapshot_home: Path) -
     assert any("fewer than 5 is a hollow marker labelled with its count" in c.value for c in at.caption)
     assert "5% breach-rate health line" in json.dumps(fig["layout"]["annotations"])
     breaches = _frame(at, "hours_over_threshold")
-    assert breaches[["item_id", "metric"]].values.tolist() == [[SHARED_ENTITY_ID, "proposal"]]
+    assert breaches[["item_id", "metric"]].values.tolist() == [
+        [SHARED_ENTITY_ID, "Proposal"]
+    ]  # the metric in words
     assert breaches["hours_over_threshold"].tolist() == [110.0]
     alerts = _frame(at, "delivery_status")
     assert alerts["kind"].tolist() == ["breach", "breach", "retraction"]  # newest first
@@ -958,7 +1026,8 @@ def test_memory_search_hits_are_scoped_to_the_org(snapshot_home: Path) -> None:
     hits = _search_memory(at, "pricing")
     assert len(hits) == 2
     joined = "\n".join(hits)
-    assert "**client cli-a1**" in joined and f"**pursuit {SHARED_ENTITY_ID}**" in joined
+    assert "**Client cli-a1**" in joined and f"**Pursuit {SHARED_ENTITY_ID}**" in joined
+    assert "client **Acme Holdings**" in joined  # the client by name
     assert "fixed **pricing** on every proposal" in joined  # the snippet, terms in bold
     assert ":violet-badge[preference]" in joined and ":gray-badge[note]" in joined
     assert "· score 1.00 ·" in joined or "· score 0." in joined
@@ -976,6 +1045,23 @@ def test_memory_search_hits_are_scoped_to_the_org(snapshot_home: Path) -> None:
     text_b = _rendered_text(at_b)
     assert not any(needle in text_b for needle in ORG_A_MEMORY_ONLY)
     assert _search_memory(at_b, "phased rollout") == []  # acme's decision, not globex's
+
+
+def test_memory_search_shows_identical_atoms_as_one_hit_with_a_count(snapshot_home: Path) -> None:
+    snapshot = snapshot_home / "serving.duckdb"
+    for n, candidate in enumerate(("cand-a2", "cand-a3", "cand-a2"), start=1):
+        _copy_atom(
+            snapshot, ORG_A, SHARED_ATOM_ID, f"m-copy{n}", entity_type="candidate", entity_id=candidate
+        )
+    with duckdb.connect(str(snapshot)) as con:
+        build_index(con)
+        con.execute("UPDATE marts.snapshot_info SET snapshot_version = 'copies'")
+    at = _open(MEMORY, ORG_A)
+    hits = _search_memory(at, "pricing")
+    assert len(hits) == 2  # the note and its three copies are one hit, beside the preference
+    (note,) = [h for h in hits if "procurement" in h]
+    assert "**4 copies**" in note
+    assert note.lower().count("candidate cand-a2") == 2 and "candidate cand-a3" in note.lower()
 
 
 @pytest.mark.parametrize(("org", "foreign"), [(ORG_A, ORG_B_MEMORY_ONLY), (ORG_B, ORG_A_MEMORY_ONLY)])

@@ -41,6 +41,7 @@ def _app(**query: str) -> AppTest:
     for key, value in query.items():
         at.query_params[key] = value
     at.run()
+    at.switch_page("app_pages/overview.py").run()  # the app opens on Today; these read Overview's numbers
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -73,3 +73,16 @@ def test_memory_markdown_escaping_and_badges() -> None:
     assert ui.atom_badge("risk") == ":red-badge[risk]"
     assert ui.atom_badge("decision") == ":blue-badge[decision]"
     assert ui.atom_badge(None) == ":gray-badge[—]"
+
+
+def test_badges_are_words_a_browser_without_an_emoji_font_can_draw() -> None:
+    for badge in (*ui.BADGE_WORDS, "purple", None):
+        text = ui.format_badge(badge) + ui.badge_markdown(badge)
+        assert all(ord(ch) < 0x2600 for ch in text), text  # no symbol or emoji code points
+
+
+def test_codes_read_as_words_from_one_lookup_and_unknown_codes_read_as_themselves() -> None:
+    assert ui.word("breached_open") == "Breached, still open"
+    assert ui.word("proposal_quiet") == "Proposal gone quiet"
+    assert ui.word("pink_review") == "Pink review"  # not listed: underscores become spaces
+    assert ui.word(None) == ui.MISSING

@@ -18,6 +18,9 @@ MEMORY_ENTITY_TYPES: tuple[str, ...] = ("client", "candidate", "pursuit", "signa
 CARD_SECTIONS: tuple[str, ...] = ("key_facts", "recent_activity", "decisions", "risks", "top_atoms")
 MEMORY_TIMELINE_ROWS = 200
 SEARCH_HITS = 20
+# Hits fetched before identical copies are folded into one (`views.memory.dedupe_hits`), so a note copied
+# onto many entities still leaves room for other matches.
+SEARCH_FETCH = SEARCH_HITS * 10
 _HIT_SCHEMA = {
     "atom_id": pl.String,
     "entity_type": pl.String,
@@ -202,3 +205,15 @@ def memory_search(
         for h in hits
     ]
     return pl.DataFrame(rows, schema=_HIT_SCHEMA)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def client_names(path: str, version: str, org_id: str) -> dict[str, str]:
+    """The org's client names by client id (a client without a name is left out)."""
+    df = db.fetch(
+        path,
+        "SELECT client_id, name FROM marts.clients WHERE org_id = ? AND name IS NOT NULL ORDER BY client_id",
+        [org_id],
+        org=org_id,
+    )
+    return dict(df.iter_rows())

@@ -48,17 +48,23 @@ def sla_compliance_weekly(path: str, version: str, org_id: str) -> pl.DataFrame:
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def sla_open_breaches(path: str, version: str, org_id: str, limit: int = TODAY_ROWS) -> pl.DataFrame:
-    """The org's unresolved SLA breaches, longest over the threshold first (at most `limit`)."""
+    """The org's unresolved SLA breaches, longest over the threshold first (at most `limit`).
+
+    `label` names the item as Today does (a pursuit's title), else it is the id (a signal's, a closed item's).
+    """
     return db.fetch(
         path,
         """
-        SELECT item_type, item_id, metric, started_at, breached_at, threshold_hours, hours_over_threshold
-        FROM marts.sla_breaches
-        WHERE org_id = ? AND is_open
-        ORDER BY hours_over_threshold DESC NULLS LAST, breached_at, item_type, item_id, metric
+        SELECT b.item_type, b.item_id, coalesce(t.label, b.item_id) AS label, b.metric, b.started_at,
+               b.breached_at, b.threshold_hours, b.hours_over_threshold
+        FROM marts.sla_breaches AS b
+        LEFT JOIN marts.today_panel AS t
+               ON t.org_id = ? AND t.item_type = b.item_type AND t.item_id = b.item_id
+        WHERE b.org_id = ? AND b.is_open
+        ORDER BY b.hours_over_threshold DESC NULLS LAST, b.breached_at, b.item_type, b.item_id, b.metric
         LIMIT ?
         """,
-        [org_id, limit],
+        [org_id, org_id, limit],
         org=org_id,
     )
 

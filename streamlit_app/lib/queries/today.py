@@ -103,19 +103,32 @@ def today_items(
     tags: tuple[str, ...] = (),
     limit: int = TODAY_ROWS,
 ) -> pl.DataFrame:
-    """The org's Today panel within the filters in rank order (at most `limit` rows), as published."""
+    """The org's Today panel within the filters in rank order (at most `limit` rows), as published.
+
+    With each row's top memory atom (`top_atom`, `top_atom_type`; null when the item has no memory card).
+    """
+    # The top memory atom is the first of the item's card `top_atoms` (the card ranks them), read for the
+    # page's rows only, after the limit.
     return db.fetch(
         path,
         f"""
-        SELECT rank, badge, label, item_type, item_id, state, owner, due_date, tags, priority_score,
-               priority_tier, urgency_points, value_points, stage_points, compliance_points,
-               workload_points, why, sla_metric, hours_since_touch
-        FROM marts.today_panel
-        WHERE org_id = ? AND {_TODAY_FILTERS}
-        ORDER BY rank, item_type, item_id
-        LIMIT ?
+        WITH panel AS (
+            SELECT rank, badge, label, item_type, item_id, state, owner, due_date, tags, priority_score,
+                   priority_tier, urgency_points, value_points, stage_points, compliance_points,
+                   workload_points, why, sla_metric, hours_since_touch
+            FROM marts.today_panel
+            WHERE org_id = ? AND {_TODAY_FILTERS}
+            ORDER BY rank, item_type, item_id
+            LIMIT ?
+        )
+        SELECT panel.*, json_extract_string(m.top_atoms, '$[0].atom_type') AS top_atom_type,
+               json_extract_string(m.top_atoms, '$[0].content') AS top_atom
+        FROM panel
+        LEFT JOIN marts.memory_cards AS m
+               ON m.org_id = ? AND m.entity_type = panel.item_type AND m.entity_id = panel.item_id
+        ORDER BY panel.rank, panel.item_type, panel.item_id
         """,
-        [org_id, *_today_params(item_types, owners, tiers, tags), limit],
+        [org_id, *_today_params(item_types, owners, tiers, tags), limit, org_id],
         org=org_id,
     )
 
@@ -133,5 +146,30 @@ def owner_workload(path: str, version: str, org_id: str) -> pl.DataFrame:
         ORDER BY total_items DESC, owner
         """,
         [org_id],
+        org=org_id,
+    )
+
+
+FOLLOW_UP_ROWS = 200
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def follow_ups(path: str, version: str, org_id: str) -> pl.DataFrame:
+    """The org's follow-ups with the item's Today label when it has one: quiet proposals first, then client
+    preferences, then quiet signals; within each, the most recently due first (the oldest are the least
+    likely still to be worth the call)."""
+    return db.fetch(
+        path,
+        """
+        SELECT f.due_at, f.kind, f.item_type, f.item_id, coalesce(t.label, f.item_id) AS label, f.owner, f.why AS reason
+        FROM marts.follow_ups AS f
+        LEFT JOIN marts.today_panel AS t
+            ON t.org_id = f.org_id AND t.item_type = f.item_type AND t.item_id = f.item_id
+        WHERE f.org_id = ?
+        ORDER BY coalesce(list_position(['proposal_quiet', 'client_preference', 'signal_quiet'], f.kind), 99),
+                 f.due_at DESC, f.follow_up_id
+        LIMIT ?
+        """,
+        [org_id, FOLLOW_UP_ROWS],
         org=org_id,
     )

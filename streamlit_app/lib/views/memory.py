@@ -238,3 +238,26 @@ def request_records(
             }
         )
     return records
+
+
+def dedupe_hits(hits: pl.DataFrame, limit: int) -> pl.DataFrame:
+    """Search hits with identical text (same type, same snippet) as one hit, best first, at most `limit`.
+
+    A note copied onto many entities would otherwise fill the list with identical cards. Each kept hit is
+    the best-scored copy, with `copies` (how many) and `entities` (`type id` of each copy, best first).
+    """
+    if hits.is_empty():
+        return hits.with_columns(pl.lit(0, dtype=pl.UInt32).alias("copies"), pl.lit([]).alias("entities"))
+    return (
+        hits.with_row_index("order")
+        .with_columns(pl.concat_str(pl.col("entity_type"), pl.lit(" "), pl.col("entity_id")).alias("entity"))
+        .group_by("atom_type", "snippet", maintain_order=True)
+        .agg(
+            pl.all().exclude("entity").first(),
+            pl.len().alias("copies"),
+            pl.col("entity").alias("entities"),
+        )
+        .sort("order")
+        .drop("order")
+        .head(limit)
+    )

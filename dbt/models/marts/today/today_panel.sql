@@ -58,6 +58,30 @@ pursuits as (
 
 ),
 
+-- Open pursuits whose sent proposal has been quiet for `followup.proposal_quiet_days` at T: the rule of
+-- `follow_ups` (kind proposal_quiet), read here from the same inputs so the panel keeps its own grain.
+follow_up_quiet_days as (
+
+    select org_id, max(try_cast(value as double)) as days
+    from {{ ref('stg_lifecycle__config_registry') }}
+    where key = 'followup.proposal_quiet_days'
+        and coalesce(effective_from <= {{ as_of() }}, true)
+        and coalesce(effective_to > {{ as_of() }}, true)
+    group by org_id
+
+),
+
+follow_up_pursuits as (
+
+    select pursuits.org_id, pursuits.pursuit_id
+    from pursuits
+    inner join follow_up_quiet_days on follow_up_quiet_days.org_id = pursuits.org_id
+    where pursuits.proposals_sent > 0
+        and pursuits.last_event_at
+            <= {{ as_of() }} - to_microseconds(cast(follow_up_quiet_days.days * 86400000000 as bigint))
+
+),
+
 -- The metric of each item's oldest open breach (ties by metric name).
 open_breaches as (
 
@@ -307,7 +331,7 @@ explained as (
 
 ),
 
-final as (
+ranked as (
 
     select
         org_id,
@@ -345,6 +369,20 @@ final as (
         why,
         {{ as_of() }} as built_at
     from explained
+
+),
+
+final as (
+
+    select
+        ranked.* exclude (built_at),
+        follow_up_pursuits.pursuit_id is not null as follow_up_due,
+        ranked.built_at
+    from ranked
+    left join follow_up_pursuits
+        on ranked.item_type = 'pursuit'
+        and follow_up_pursuits.org_id = ranked.org_id
+        and follow_up_pursuits.pursuit_id = ranked.item_id
 
 )
 

@@ -1,0 +1,338 @@
+"""Win scoring per org: a regularised logistic regression a reviewer can read, or a stated prior scorecard.
+
+Each org is scored from its own closed pursuits only: an org with fewer than `MIN_CLOSED` of them (or
+without both outcomes among them) gets the prior scorecard below, never a model trained on other orgs'
+outcomes. The model is checked before it is trusted: a copy fitted on the time-ordered first 75 % of the
+closed pursuits scores the last 25 % (`score_calibration`, `score_reliability`); the served model is then
+refitted on all of them. Same inputs, same outputs: inputs are sorted and the solver is deterministic.
+
+A score is a sum of log-odds: the org's average pursuit plus one contribution per component (features
+centred on the org's average), so the components say how far, and which way, each part moves the score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from .features import COMPONENTS, FEATURES, OPEN_STAGES, model_matrix
+
+MIN_CLOSED = 40  # below this many closed pursuits an org is scored by the prior scorecard
+MIN_EACH_OUTCOME = 5  # and both outcomes must appear this often among the training pursuits
+HOLDOUT_SHARE = 0.25
+# Inverse L2 strength on standardised features. Strong: an org's history is a few hundred pursuits and
+# most features carry little signal, and a weakly regularised fit learns their noise and loses to the
+# base rate on the held-out quarter (cross-validating it per org cost far more time than it gained).
+C = 0.03
+RELIABILITY_BINS = 5
+PRIOR_VERSION = "prior-1"
+
+# The prior scorecard: fixed log-odds per feature, on top of the org's own smoothed win rate. Stated, not
+# learned, so an org with little history gets a score a reviewer can check by hand (docs/scoring.md).
+PRIOR_WEIGHTS: dict[str, float] = {
+    "stage_pink": 0.3,
+    "stage_red": 0.6,
+    "stage_submit": 0.9,
+    "checklist_done_share": 1.0,
+    "response_hours_log": -0.2,
+    "risk_mitigations": 0.4,
+    "open_risks": -0.2,
+    "client_win_rate": 1.0,
+}
+# ... applied to the difference from these reference values (a pursuit at them scores the base rate).
+PRIOR_REFERENCE: dict[str, float] = {
+    "stage_pink": 0.0,
+    "stage_red": 0.0,
+    "stage_submit": 0.0,
+    "checklist_done_share": 0.5,
+    "response_hours_log": math.log1p(24.0),
+}
+
+
+@dataclass(frozen=True)
+class OrgScores:
+    """What one org's scoring produced: the table rows, as polars frames."""
+
+    scores: pl.DataFrame
+    calibration: pl.DataFrame
+    reliability: pl.DataFrame
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def with_pace(facts: pl.DataFrame) -> pl.DataFrame:
+    """Add `pace_log_ratio`: days the pursuit took to reach its stage against the org's closed median."""
+    closed = facts.filter(pl.col("outcome").is_not_null())
+    medians = closed.group_by("last_open_stage").agg(pl.col("days_to_stage").median().alias("median_days"))
+    return facts.join(medians, on="last_open_stage", how="left").with_columns(
+        ((pl.col("days_to_stage") + 0.5) / (pl.col("median_days").fill_null(pl.col("days_to_stage")) + 0.5))
+        .log()
+        .alias("pace_log_ratio")
+    )
+
+
+def feature_matrix(facts: pl.DataFrame) -> np.ndarray:
+    m = model_matrix(facts).with_columns(facts["pace_log_ratio"].fill_null(0.0).alias("pace_log_ratio"))
+    return m.select(FEATURES).to_numpy().astype(float)
+
+
+@dataclass
+class Fitted:
+    """A fitted scorer: log-odds = intercept + Σ weights · (x − centre)."""
+
+    intercept: float
+    weights: np.ndarray
+    centre: np.ndarray
+    version: str
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.centre) * self.weights
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        return _sigmoid(self.intercept + self.contributions(x).sum(axis=1))
+
+
+def fit_model(x: np.ndarray, won: np.ndarray, version: str) -> Fitted:
+    scaler = StandardScaler().fit(x)
+    lr = LogisticRegression(C=C, max_iter=1000).fit(scaler.transform(x), won)
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    weights = lr.coef_[0] / scale  # back to the features' own units, centred on the org's average
+    return Fitted(float(lr.intercept_[0]), weights, scaler.mean_.copy(), version)
+
+
+def prior_scorer(won: np.ndarray) -> Fitted:
+    """The prior scorecard around the org's own smoothed win rate (even odds with no history)."""
+    base = (won.sum() + 1) / (len(won) + 2)
+    weights = np.array([PRIOR_WEIGHTS.get(f, 0.0) for f in FEATURES])
+    centre = np.array([PRIOR_REFERENCE.get(f, 0.0) for f in FEATURES])
+    return Fitted(_logit(float(base)), weights, centre, PRIOR_VERSION)
+
+
+def model_version(facts: pl.DataFrame) -> str:
+    """`lr1-` and a digest of what the model learned from: the same data gives the same version."""
+    h = hashlib.sha256("|".join(FEATURES).encode())
+    for pid, outcome in facts.select("pursuit_id", "outcome").sort("pursuit_id").iter_rows():
+        h.update(f"{pid}={outcome};".encode())
+    return f"lr1-{h.hexdigest()[:12]}"
+
+
+def _brier(p: np.ndarray, won: np.ndarray) -> float:
+    return float(np.mean((p - won) ** 2)) if len(won) else float("nan")
+
+
+def _trainable(won: np.ndarray) -> bool:
+    return len(won) >= MIN_CLOSED and min(won.sum(), len(won) - won.sum()) >= MIN_EACH_OUTCOME
+
+
+def training_rows(facts: pl.DataFrame) -> pl.DataFrame:
+    """An org's closed pursuits' rows (one per open stage entered), with the pace against its history."""
+    return with_pace(facts.sort("pursuit_id", "cutoff", "snap")).filter(pl.col("outcome").is_not_null())
+
+
+def score_org(org_id: str, facts: pl.DataFrame) -> OrgScores:
+    """Score one org's open pursuits from its own closed ones (`facts`: its rows of `read_pursuit_facts`)."""
+    facts = with_pace(facts.sort("pursuit_id", "cutoff", "snap"))
+    closed = facts.filter(pl.col("outcome").is_not_null())
+    open_ = facts.filter(pl.col("outcome").is_null() & pl.col("is_last"))
+    # Time order of the closed pursuits (by close): the first 75 % fit the checked model, the rest test it.
+    order = closed.filter(pl.col("is_last")).sort("closed_at", "pursuit_id")
+    won_by_pursuit = (order["outcome"] == "won").to_numpy().astype(float)
+    n_train = int(math.floor(len(order) * (1 - HOLDOUT_SHARE)))
+    train_ids = set(order["pursuit_id"][:n_train].to_list())
+    train_won = won_by_pursuit[:n_train]
+    if _trainable(won_by_pursuit) and min(train_won.sum(), n_train - train_won.sum()) >= MIN_EACH_OUTCOME:
+        version = model_version(order)
+        train = closed.filter(pl.col("pursuit_id").is_in(train_ids))
+        check = fit_model(feature_matrix(train), _won(train), version)
+        # Every stage entry of a held-out pursuit is a score the model would have given at that time.
+        holdout = closed.filter(~pl.col("pursuit_id").is_in(train_ids))
+        hold_won = _won(holdout)
+        hold_p = check.probability(feature_matrix(holdout))
+        base_rate = float(train_won.mean())
+        scorer = fit_model(feature_matrix(closed), _won(closed), version)
+        scorer_kind, n_tr = "model", n_train
+    else:
+        scorer = prior_scorer(won_by_pursuit)
+        hold_won = _won(closed)
+        hold_p = scorer.probability(feature_matrix(closed)) if len(closed) else np.array([])
+        base_rate = float(won_by_pursuit.mean()) if len(order) else 0.5
+        scorer_kind, n_tr = "prior", 0
+    calibration = pl.DataFrame(
+        {
+            "org_id": [org_id],
+            "model_version": [scorer.version],
+            "scorer": [scorer_kind],
+            "brier_model": [_brier(hold_p, hold_won) if len(hold_won) else None],
+            "brier_base_rate": [
+                _brier(np.full(len(hold_won), base_rate), hold_won) if len(hold_won) else None
+            ],
+            "base_rate": [base_rate],
+            "n_train": [n_tr],
+            "n_holdout": [len(order) - n_tr],
+            "n_closed": [len(order)],
+        },
+        schema=CALIBRATION_SCHEMA,
+    )
+    return OrgScores(
+        _score_rows(org_id, open_, scorer, scorer_kind, len(order)),
+        calibration,
+        _reliability(org_id, scorer.version, hold_p, hold_won),
+    )
+
+
+def _won(rows: pl.DataFrame) -> np.ndarray:
+    return (rows["outcome"] == "won").to_numpy().astype(float)
+
+
+def _reliability(org_id: str, version: str, p: np.ndarray, won: np.ndarray) -> pl.DataFrame:
+    rows = []
+    edges = np.linspace(0.0, 1.0, RELIABILITY_BINS + 1)
+    for i in range(RELIABILITY_BINS):
+        inside = (p >= edges[i]) & ((p < edges[i + 1]) | (i == RELIABILITY_BINS - 1))
+        if inside.any():
+            rows.append(
+                {
+                    "org_id": org_id,
+                    "model_version": version,
+                    "bin": i + 1,
+                    "p_low": float(edges[i]),
+                    "p_high": float(edges[i + 1]),
+                    "scores": int(inside.sum()),
+                    "mean_predicted": float(p[inside].mean()),
+                    "observed_win_rate": float(won[inside].mean()),
+                }
+            )
+    return pl.DataFrame(rows, schema=RELIABILITY_SCHEMA)
+
+
+CALIBRATION_SCHEMA = {
+    "org_id": pl.Utf8,
+    "model_version": pl.Utf8,
+    "scorer": pl.Utf8,
+    "brier_model": pl.Float64,
+    "brier_base_rate": pl.Float64,
+    "base_rate": pl.Float64,
+    "n_train": pl.Int64,
+    "n_holdout": pl.Int64,
+    "n_closed": pl.Int64,
+}
+RELIABILITY_SCHEMA = {
+    "org_id": pl.Utf8,
+    "model_version": pl.Utf8,
+    "bin": pl.Int32,
+    "p_low": pl.Float64,
+    "p_high": pl.Float64,
+    "scores": pl.Int64,
+    "mean_predicted": pl.Float64,
+    "observed_win_rate": pl.Float64,
+}
+CONTRIBUTION_COLUMNS = tuple(f"{c}_contribution" for c in COMPONENTS)
+SCORE_SCHEMA = {
+    "org_id": pl.Utf8,
+    "pursuit_id": pl.Utf8,
+    "win_probability": pl.Float64,
+    "model_version": pl.Utf8,
+    "why": pl.Utf8,
+    **{c: pl.Float64 for c in CONTRIBUTION_COLUMNS},
+}
+
+
+def _score_rows(org_id: str, open_: pl.DataFrame, scorer: Fitted, kind: str, n_closed: int) -> pl.DataFrame:
+    if open_.is_empty():
+        return pl.DataFrame(schema=SCORE_SCHEMA)
+    x = feature_matrix(open_)
+    parts = scorer.contributions(x)
+    prob = scorer.probability(x)
+    index = {f: i for i, f in enumerate(FEATURES)}
+    by_component = {
+        comp: parts[:, [index[f] for f in feats]].sum(axis=1) for comp, feats in COMPONENTS.items()
+    }
+    rows = []
+    for r, facts in enumerate(open_.iter_rows(named=True)):
+        comps = {comp: float(v[r]) for comp, v in by_component.items()}
+        rows.append(
+            {
+                "org_id": org_id,
+                "pursuit_id": facts["pursuit_id"],
+                "win_probability": float(prob[r]),
+                "model_version": scorer.version,
+                "why": explain(float(prob[r]), comps, facts, kind, n_closed),
+                **{f"{c}_contribution": v for c, v in comps.items()},
+            }
+        )
+    return pl.DataFrame(rows, schema=SCORE_SCHEMA)
+
+
+def _phrase(component: str, f: dict) -> str:
+    """The component in words, from the pursuit's own facts."""
+    if component == "stage":
+        return f"entered {f['last_open_stage']}"
+    if component == "age_in_stage":
+        return f"reached {f['last_open_stage']} after {f['days_to_stage']:.0f} days"
+    if component == "checklist":
+        total = (f["pink_total"] or 0) + (f["red_total"] or 0)
+        return f"{len(f['done_items'] or [])} of {total} checklist items done"
+    if component == "sla_record":
+        h = f["response_hours"]
+        return "no first response yet" if h is None else f"first response after {h:.1f} h"
+    if component == "engagement_recency":
+        return f"{f['quiet_days']:.0f} days quiet before the stage"
+    if component == "value_band":
+        return f"{f['value_band'] or 'no'} value band"
+    if component == "client_history":
+        return f"client won {f['client_won']} of {f['client_closed']} before"
+    if component == "memory":
+        return f"{f['risk_mitigations']} risk mitigation(s), {f['open_risks']} open risk(s) in memory"
+    return f"lead came by {f['lead_source'] or 'unknown'}"
+
+
+def explain(prob: float, comps: dict[str, float], facts: dict, kind: str, n_closed: int) -> str:
+    """Plain language: the chance, what it rests on, the two parts that help and hurt most."""
+    basis = (
+        f"learned from this org's {n_closed} closed pursuits"
+        if kind == "model"
+        else f"prior scorecard: only {n_closed} closed pursuits, too few to learn from"
+    )
+    ranked = sorted(comps.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
+    helps = [f"{_phrase(c, facts)} ({v:+.2f})" for c, v in ranked if v >= 0.05][:2]
+    hurts = [f"{_phrase(c, facts)} ({v:+.2f})" for c, v in ranked if v <= -0.05][:2]
+    parts = [f"{round(prob * 100)} % chance to win ({basis})."]
+    if helps:
+        parts.append("Helps: " + "; ".join(helps) + ".")
+    if hurts:
+        parts.append("Hurts: " + "; ".join(hurts) + ".")
+    return " ".join(parts)
+
+
+def score_all(facts: pl.DataFrame) -> OrgScores:
+    """Every org's scores, calibration and reliability rows (orgs in order, each on its own data)."""
+    out = [
+        score_org(org, part) for (org,), part in facts.sort("org_id").group_by("org_id", maintain_order=True)
+    ]
+    if not out:
+        return OrgScores(
+            pl.DataFrame(schema=SCORE_SCHEMA),
+            pl.DataFrame(schema=CALIBRATION_SCHEMA),
+            pl.DataFrame(schema=RELIABILITY_SCHEMA),
+        )
+    return OrgScores(
+        pl.concat([o.scores for o in out]),
+        pl.concat([o.calibration for o in out]),
+        pl.concat([o.reliability for o in out]),
+    )
+
+
+__all__ = ["MIN_CLOSED", "OPEN_STAGES", "OrgScores", "score_all", "score_org"]

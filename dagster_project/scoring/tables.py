@@ -1,0 +1,81 @@
+"""The `scoring` schema of the warehouse: what the scoring step writes and dbt's scoring marts read.
+
+The step runs after the apply (the core tables and `core.run_clock` are the run's) and before dbt, and
+replaces every table whole in one transaction: scores are recomputed from scratch each run, so a
+redaction or a late event is reflected at once. Memory text is never copied here (the marts join the
+memory atoms they need), so nothing erased can linger in these tables.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from .features import read_pursuit_facts
+from .model import CALIBRATION_SCHEMA, RELIABILITY_SCHEMA, SCORE_SCHEMA, score_all
+from .patterns import PATTERN_SCHEMA, SIMILAR_SCHEMA, similar_pursuits, submitted, win_patterns
+
+_DUCK = {
+    pl.Utf8: "varchar",
+    pl.Float64: "double",
+    pl.Int64: "bigint",
+    pl.Int32: "integer",
+    pl.Boolean: "boolean",
+    pl.Datetime("us", "UTC"): "timestamptz",
+}
+SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "pursuit_scores": SCORE_SCHEMA,
+    "score_calibration": CALIBRATION_SCHEMA,
+    "score_reliability": RELIABILITY_SCHEMA,
+    "win_patterns": PATTERN_SCHEMA,
+    "similar_pursuits": SIMILAR_SCHEMA,
+}
+SCORING_TABLES = tuple(SCHEMAS)
+
+
+def _ddl(name: str) -> str:
+    cols = ",\n".join(f"    {c} {_DUCK[t]}" for c, t in SCHEMAS[name].items())
+    return f"create table if not exists scoring.{name} (\n{cols}\n);"
+
+
+def ensure_scoring_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the (empty) scoring tables, so dbt can build on a warehouse no scoring step has run on."""
+    con.execute("create schema if not exists scoring")
+    for name in SCORING_TABLES:
+        con.execute(_ddl(name))
+
+
+def compute(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """Every scoring table's rows, from the warehouse as of its run clock (read only)."""
+    facts = read_pursuit_facts(con)
+    scored = score_all(facts)
+    patterns, similar = [], []
+    latest = facts.filter(pl.col("is_last"))  # each pursuit as it entered its last open stage
+    for (org,), part in latest.group_by("org_id", maintain_order=True):
+        patterns.append(win_patterns(str(org), submitted(part)))
+        similar.append(similar_pursuits(str(org), part))
+    return {
+        "pursuit_scores": scored.scores,
+        "score_calibration": scored.calibration,
+        "score_reliability": scored.reliability,
+        "win_patterns": pl.concat(patterns) if patterns else pl.DataFrame(schema=PATTERN_SCHEMA),
+        "similar_pursuits": pl.concat(similar) if similar else pl.DataFrame(schema=SIMILAR_SCHEMA),
+    }
+
+
+def write_scoring(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Recompute and replace every scoring table in one transaction; rows written per table."""
+    ensure_scoring_schema(con)
+    tables = compute(con)
+    con.execute("begin")
+    try:
+        for name, frame in tables.items():
+            con.execute(f"delete from scoring.{name}")
+            con.register("_scoring_rows", frame.select(list(SCHEMAS[name])).to_arrow())
+            con.execute(f"insert into scoring.{name} select * from _scoring_rows")
+            con.unregister("_scoring_rows")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return {name: frame.height for name, frame in tables.items()}

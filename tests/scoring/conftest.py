@@ -1,0 +1,43 @@
+"""Demo-like data for the scoring tests: generated events, ingested and applied (no dbt needed)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dagster_project.apply.runner import run_apply
+from dagster_project.generator import generate
+from dagster_project.ingestion.ingest import ingest_paths
+from dagster_project.ingestion.readers import list_inbox
+from dagster_project.warehouse.store import connect, ensure_raw_schema
+
+END = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
+AS_OF = END + timedelta(hours=1)
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One org's generated history (its outcomes follow generator/outcomes.py), applied as of its end."""
+    folder = tmp_path_factory.mktemp("scoring-demo")
+    inbox = folder / "inbox"
+    generate(inbox, orgs=1, events=40_000, seed=3, end=END)
+    path = folder / "warehouse.duckdb"
+    con = connect(path)
+    try:
+        ensure_raw_schema(con)
+        ingest_paths(con, list_inbox(inbox, settle_seconds=0), now=AS_OF)
+        run_apply(con, folder / "control.sqlite", now=AS_OF, as_of=AS_OF, worker="test")
+    finally:
+        con.close()
+    return path
+
+
+@pytest.fixture
+def demo_copy(demo_warehouse: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo warehouse, for a test that writes."""
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_warehouse, copy)
+    return copy

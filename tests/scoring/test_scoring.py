@@ -1,0 +1,121 @@
+"""Win scoring on demo-like data: it recovers the generator's effects and beats the base rate held out."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from dagster_project.scoring.features import FEATURES, read_pursuit_facts
+from dagster_project.scoring.model import (
+    HOLDOUT_SHARE,
+    MIN_CLOSED,
+    PRIOR_VERSION,
+    feature_matrix,
+    fit_model,
+    score_all,
+    training_rows,
+)
+from dagster_project.scoring.tables import SCORING_TABLES, compute, write_scoring
+
+
+@pytest.fixture(scope="module")
+def facts(demo_warehouse: Path) -> pl.DataFrame:
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        return read_pursuit_facts(con)
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def tables(demo_warehouse: Path) -> dict[str, pl.DataFrame]:
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    try:
+        return compute(con)
+    finally:
+        con.close()
+
+
+def test_the_model_beats_the_base_rate_on_the_time_ordered_last_quarter(tables) -> None:
+    cal = tables["score_calibration"].to_dicts()
+    assert len(cal) == 1
+    row = cal[0]
+    assert row["scorer"] == "model" and row["model_version"].startswith("lr1-")
+    assert row["n_train"] + row["n_holdout"] == row["n_closed"]
+    assert row["n_holdout"] == row["n_closed"] - math.floor(row["n_closed"] * (1 - HOLDOUT_SHARE))
+    assert row["brier_model"] < row["brier_base_rate"]
+
+
+def test_the_learned_weights_point_the_way_of_the_generators_effects(facts) -> None:
+    rows = training_rows(facts)
+    fitted = fit_model(feature_matrix(rows), (rows["outcome"] == "won").to_numpy(), "test")
+    weight = dict(zip(FEATURES, fitted.weights, strict=True))
+    assert weight["risk_mitigations"] > 0.3  # a risk-mitigation note: +0.30 win chance
+    assert weight["source_referral"] > 0.3  # a referral: +0.25
+    assert weight["response_hours_log"] < 0  # a fast first response: +0.20
+
+
+def test_reliability_bins_cover_the_held_out_scores(tables) -> None:
+    bins = tables["score_reliability"]
+    assert bins["bin"].is_sorted() and bins["bin"].is_unique().all()
+    assert ((bins["mean_predicted"] >= bins["p_low"]) & (bins["mean_predicted"] <= bins["p_high"])).all()
+    assert bins["scores"].sum() > tables["score_calibration"]["n_holdout"][0]  # a row per stage entry
+
+
+def test_one_score_per_open_pursuit_and_its_components_add_up_to_its_log_odds(facts, tables) -> None:
+    scores = tables["pursuit_scores"]
+    open_ids = facts.filter(pl.col("outcome").is_null())["pursuit_id"].unique().sort()
+    assert scores["pursuit_id"].sort().to_list() == open_ids.to_list()
+    parts = scores.select(pl.col("^.*_contribution$")).to_numpy().sum(axis=1)
+    p = scores["win_probability"].to_numpy()
+    intercepts = np.log(p / (1 - p)) - parts
+    assert np.allclose(intercepts, intercepts[0])  # the org's average pursuit, the same for every row
+    assert all(
+        w.startswith(f"{round(x * 100)} % chance to win") for w, x in zip(scores["why"], p, strict=True)
+    )
+
+
+def test_the_same_data_scores_the_same(facts, tables) -> None:
+    again = score_all(facts)
+    assert again.scores.equals(tables["pursuit_scores"])
+    assert again.calibration.equals(tables["score_calibration"])
+
+
+def test_an_org_with_few_closed_pursuits_gets_the_prior_and_never_another_orgs_outcomes(facts) -> None:
+    closed_ids = (
+        facts.filter(pl.col("outcome").is_not_null())["pursuit_id"].unique().sort()[: MIN_CLOSED // 2]
+    )
+    small = facts.filter(pl.col("outcome").is_null() | pl.col("pursuit_id").is_in(closed_ids.to_list()))
+    small = small.with_columns(pl.lit("tiny").alias("org_id"))
+    flipped = facts.with_columns(
+        pl.lit("big").alias("org_id"),
+        pl.when(pl.col("outcome") == "won")
+        .then(pl.lit("lost"))
+        .otherwise(pl.col("outcome"))
+        .alias("outcome"),
+    )
+    alone = score_all(small)
+    beside = score_all(pl.concat([small, facts.with_columns(pl.lit("big").alias("org_id"))]))
+    beside_flipped = score_all(pl.concat([small, flipped]))
+    tiny = alone.calibration.to_dicts()[0]
+    assert (tiny["scorer"], tiny["model_version"], tiny["n_train"]) == ("prior", PRIOR_VERSION, 0)
+    assert alone.scores["why"].str.contains("prior scorecard").all()
+    for other in (beside, beside_flipped):
+        assert other.scores.filter(pl.col("org_id") == "tiny").equals(alone.scores)
+
+
+def test_the_scoring_step_replaces_its_tables_whole(demo_copy: Path) -> None:
+    con = duckdb.connect(str(demo_copy))
+    try:
+        first = write_scoring(con)
+        second = write_scoring(con)
+        assert first == second and first["pursuit_scores"] > 0
+        for name in SCORING_TABLES:
+            assert con.execute(f"select count(*) from scoring.{name}").fetchone()[0] == first[name]
+    finally:
+        con.close()
