@@ -17,10 +17,9 @@ from streamlit_app.lib.queries import snapshot as queries
 
 st.set_page_config(page_title="Workstream", page_icon=":material/monitoring:", layout="wide")
 
-who = auth.require_login()
 
-page = st.navigation(
-    {
+def _pages(is_admin: bool) -> dict[str, list[st.Page]]:
+    return {
         section: [
             st.Page(
                 spec.path,
@@ -32,9 +31,13 @@ page = st.navigation(
             )
             for spec in specs
         ]
-        for section, specs in navigation.sections_for(who.is_admin).items()
+        for section, specs in navigation.sections_for(is_admin).items()
     }
-)
+
+
+# Signed out, the pages are still declared (hidden) so the URL's page survives the sign-in.
+who = auth.require_login(keep_page=lambda: st.navigation(_pages(False), position="hidden"))
+page = st.navigation(_pages(who.is_admin))
 
 
 def _time_travel() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -65,12 +66,18 @@ def principal() -> Principal:
     return found
 
 
-def require_login() -> Principal:
-    """The signed-in principal; otherwise the sign-in form (or button) is shown and the run stops."""
+def require_login(keep_page: Callable[[], object] | None = None) -> Principal:
+    """The signed-in principal; otherwise the sign-in form (or button) is shown and the run stops.
+
+    `keep_page` runs before the stop: the router declares its pages there (hidden), so Streamlit keeps
+    the page the URL asked for and a deep link (an item page, say) opens after the sign-in.
+    """
     home = settings.workstream_home()
     found = _oidc_principal(home) if oidc_configured() else _session_principal(home)
     if found is None:
         st.session_state.pop(PRINCIPAL_KEY, None)
+        if keep_page is not None:
+            keep_page()
         st.stop()
     st.session_state[PRINCIPAL_KEY] = found
     return found

@@ -258,7 +258,10 @@ def test_the_app_opens_on_today_and_a_row_opens_its_item_page(
             page.goto(server)
             _sign_in(page, ANALYST)
             expect(page.get_by_role("heading", name="Today")).to_be_visible(timeout=CHART_TIMEOUT_MS)
-            # Engineering pages are their own group in the sidebar.
+            # Engineering pages are their own group in the sidebar (maybe folded behind "View N more").
+            more = page.get_by_role("button", name=re.compile(r"View \d+ more"))
+            if more.count():
+                more.first.click()
             expect(page.get_by_text("Engineering", exact=True)).to_be_visible()
             table = page.locator('[data-testid="stDataFrame"]').first
             expect(table).to_be_visible()
