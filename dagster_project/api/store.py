@@ -129,7 +129,7 @@ class SnapshotStore:
 
     def _open(self) -> SnapshotVersion:
         try:
-            snapshot = reader.open_snapshot(self.path, SYSTEM, retry_delays=OPEN_RETRY_DELAYS_S)
+            snapshot = reader.open_snapshot(self.path, scope=SYSTEM, retry_delays=OPEN_RETRY_DELAYS_S)
         except SnapshotMissing:
             raise self._missing() from None
         except SnapshotUnavailable as exc:
@@ -193,7 +193,9 @@ class SnapshotStore:
 
     def _open_scoped(self, version: SnapshotVersion, org_id: str) -> OpenSnapshot | None:
         try:
-            scoped = reader.open_snapshot(self.path, OrgScope([org_id]), retry_delays=OPEN_RETRY_DELAYS_S)
+            scoped = reader.open_snapshot(
+                self.path, scope=OrgScope([org_id]), retry_delays=OPEN_RETRY_DELAYS_S
+            )
         except SnapshotMissing:
             return None
         except SnapshotUnavailable as exc:

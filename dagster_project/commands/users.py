@@ -272,7 +272,7 @@ def _snapshot_orgs(home: Path) -> list[str]:
 
     serving = HomePaths(home).serving
     try:
-        with reader.connect(serving, reader.SYSTEM) as con:
+        with reader.connect(serving, scope=reader.SYSTEM) as con:
             rows = con.execute(
                 "select org_id from marts.event_volume_daily where org_id is not null "
                 "union select org_id from marts.ingest_ledger_by_org where org_id is not null order by 1"

@@ -54,7 +54,7 @@ def export_quarantine(
 
     The scope is required: an org's scope reads only rows carrying its org id (a line or file whose org
     could not be read has none and is left to the system scope, i.e. every org)."""
-    with reader.connect(serving, scope) as con:
+    with reader.connect(serving, scope=scope) as con:
         rows = con.execute(
             "select file, line, reason, detail, raw from marts.quarantine "
             "where ($reason is null or reason = $reason) order by file, line",

@@ -7,6 +7,7 @@ instance of the *old* file while someone still holds it open. Readers never name
 `marts.<table>`, and what that name shows depends on the scope the connection was opened with:
 
 - `SystemScope` (publish, sensors, alerting, operator commands): every org; `marts` is the file's own.
+  Its users are named in a house rule (tests/unit/test_system_scope_users.py); no one gets it by default.
 - `OrgScope(org_ids)` (a user's view): `marts` is a schema of views in the connection's own catalog, each
   a mart with an `org_id` column filtered to the scope's orgs. Marts without `org_id` are left out unless
   known to hold no org data (`ORG_FREE_TABLES`), so a query cannot forget the filter: the rows of other
@@ -16,6 +17,10 @@ instance of the *old* file while someone still holds it open. Readers never name
 An open that races the swap (or meets a half-written file) is retried a few times, then reported as
 `SnapshotUnavailable`; a missing file is `SnapshotMissing`, a snapshot without a table or column the
 reader asks for is `SnapshotIncompatible` — so a page or a route can say what to do, not show a traceback.
+
+Every read names its scope (`scope=`, no default): a caller that forgets it gets a TypeError at the call,
+and one that passes something other than a scope (None, an org id, a set of ids) gets `UnscopedRead`,
+so forgetting the scope never means reading every org.
 """
 
 from __future__ import annotations
@@ -59,6 +64,10 @@ class SnapshotIncompatible(RuntimeError):
     """The snapshot lacks a table or column the reader needs (published by an older pipeline)."""
 
 
+class UnscopedRead(TypeError):
+    """A read whose scope is not a `SystemScope` or an `OrgScope`: refused before the file is opened."""
+
+
 # --- scopes ---------------------------------------------------------------------------------------------
 
 
@@ -84,6 +93,15 @@ class OrgScope:
 
 SYSTEM = SystemScope()
 Scope = SystemScope | OrgScope
+
+
+def _require_scope(scope: object) -> Scope:
+    # A None or a bare org id that slipped through must not fall back to reading every org.
+    if not isinstance(scope, SystemScope | OrgScope):
+        raise UnscopedRead(
+            f"a snapshot read needs scope=OrgScope([...]) or scope=SYSTEM, got {type(scope).__name__}"
+        )
+    return scope
 
 
 # --- identity and info ----------------------------------------------------------------------------------
@@ -229,12 +247,14 @@ class OpenSnapshot:
 
 
 def open_snapshot(
-    path: Path | str, scope: Scope = SYSTEM, *, retry_delays: Sequence[float] = RETRY_DELAYS_S
+    path: Path | str, *, scope: Scope, retry_delays: Sequence[float] = RETRY_DELAYS_S
 ) -> OpenSnapshot:
     """Open the snapshot at `path` read-only (session time zone UTC) as `scope` sees it; close it after.
 
-    Raises SnapshotMissing when there is no file, SnapshotUnavailable when it cannot be opened in time.
+    Raises SnapshotMissing when there is no file, SnapshotUnavailable when it cannot be opened in time,
+    UnscopedRead when `scope` is not a scope.
     """
+    scope = _require_scope(scope)
     path = Path(path)
     last_error: Exception | None = None
     for delay in (*retry_delays, None):
@@ -272,11 +292,11 @@ def incompatible(exc: duckdb.Error) -> SnapshotIncompatible:
 
 @contextmanager
 def connect(
-    path: Path | str, scope: Scope = SYSTEM, *, retry_delays: Sequence[float] = RETRY_DELAYS_S
+    path: Path | str, *, scope: Scope, retry_delays: Sequence[float] = RETRY_DELAYS_S
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived read-only connection to the snapshot for `scope`; a missing table or column in what
     the block asks raises SnapshotIncompatible."""
-    snapshot = open_snapshot(path, scope, retry_delays=retry_delays)
+    snapshot = open_snapshot(path, scope=scope, retry_delays=retry_delays)
     try:
         yield snapshot.con
     except (duckdb.CatalogException, duckdb.BinderException) as exc:
@@ -288,8 +308,8 @@ def connect(
 def run(
     path: Path | str,
     work: Callable[[duckdb.DuckDBPyConnection], T],
-    scope: Scope = SYSTEM,
     *,
+    scope: Scope,
     retry_delays: Sequence[float] = RETRY_DELAYS_S,
 ) -> T:
     """Call `work` with a short-lived connection to the snapshot; `work` must only read.
@@ -297,10 +317,11 @@ def run(
     An IO error while it runs (the file swapped under it) runs it again on a fresh open, within the same
     retry budget; a missing table or column is not transient and raises SnapshotIncompatible at once.
     """
+    scope = _require_scope(scope)
     path = Path(path)
     last_error: Exception | None = None
     for delay in (*retry_delays, None):
-        with connect(path, scope, retry_delays=retry_delays) as con:
+        with connect(path, scope=scope, retry_delays=retry_delays) as con:
             try:
                 return work(con)
             except duckdb.IOException as exc:
@@ -314,9 +335,9 @@ def fetch(
     path: Path | str,
     sql: str,
     params: Sequence[object] = (),
-    scope: Scope = SYSTEM,
     *,
+    scope: Scope,
     retry_delays: Sequence[float] = RETRY_DELAYS_S,
 ) -> pl.DataFrame:
     """Run one parameterised query against the snapshot and return a polars frame (timestamps in UTC)."""
-    return run(path, lambda con: con.execute(sql, list(params)).pl(), scope, retry_delays=retry_delays)
+    return run(path, lambda con: con.execute(sql, list(params)).pl(), scope=scope, retry_delays=retry_delays)

@@ -140,7 +140,7 @@ def _snapshot_times(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime]
 
 def snapshot_times(snapshot: Path) -> tuple[datetime, datetime] | None:
     """(`built_at`, `published_at`) of a published snapshot, or None when it has no `marts.snapshot_info`."""
-    return reader.run(snapshot, _snapshot_times)
+    return reader.run(snapshot, _snapshot_times, scope=reader.SYSTEM)
 
 
 def why_not_alert_from(snapshot: Path) -> str | None:
@@ -192,7 +192,7 @@ def read_clocks(snapshot: Path, now: datetime) -> tuple[list[Breach], list[Breac
     """The published snapshot's clocks (the breach sensor, between runs), through the snapshot reader."""
     if not snapshot.exists():
         return [], []
-    return reader.run(snapshot, lambda con: _clocks_from(con, now))
+    return reader.run(snapshot, lambda con: _clocks_from(con, now), scope=reader.SYSTEM)
 
 
 def read_build_clocks(warehouse: Path, as_of: datetime) -> tuple[list[Breach], list[Breach]]:

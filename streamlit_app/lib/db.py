@@ -74,7 +74,7 @@ def _scope(org: object) -> OrgScope:
 
 def fetch(path: Path | str, sql: str, params: Sequence[object] = (), *, org: str) -> pl.DataFrame:
     """Run one parameterised query against the snapshot as `org` sees it; a polars frame (timestamps in UTC)."""
-    return reader.fetch(path, sql, params, _scope(org), retry_delays=RETRY_DELAYS_S)
+    return reader.fetch(path, sql, params, scope=_scope(org), retry_delays=RETRY_DELAYS_S)
 
 
 def run(path: Path | str, work: Callable[[duckdb.DuckDBPyConnection], T], *, org: str) -> T:
@@ -83,7 +83,7 @@ def run(path: Path | str, work: Callable[[duckdb.DuckDBPyConnection], T], *, org
     For questions that need more than one statement on the same connection (e.g. loading the fts
     extension before a search). Same retries and exceptions as `fetch`; `work` must only read.
     """
-    return reader.run(path, work, _scope(org), retry_delays=RETRY_DELAYS_S)
+    return reader.run(path, work, scope=_scope(org), retry_delays=RETRY_DELAYS_S)
 
 
 def snapshot_info(path: Path | str) -> dict[str, Any] | None:
@@ -91,7 +91,7 @@ def snapshot_info(path: Path | str) -> dict[str, Any] | None:
 
     A snapshot without the table raises SnapshotIncompatible, like any read of a missing table.
     """
-    df = reader.fetch(path, _INFO_SQL, (), reader.SYSTEM, retry_delays=RETRY_DELAYS_S)
+    df = reader.fetch(path, _INFO_SQL, scope=reader.SYSTEM, retry_delays=RETRY_DELAYS_S)
     if df.is_empty():
         return None
     row = df.row(0, named=True)
@@ -107,11 +107,11 @@ def org_ids(path: Path | str, within: Sequence[str] | None) -> list[str]:
     """The orgs the snapshot holds, sorted: among `within` (a user's granted orgs, read through their
     scope), or every org when `within` is None (an admin's view)."""
     if within is None:
-        df = reader.fetch(path, _ORG_IDS_SQL, (), reader.SYSTEM, retry_delays=RETRY_DELAYS_S)
+        df = reader.fetch(path, _ORG_IDS_SQL, scope=reader.SYSTEM, retry_delays=RETRY_DELAYS_S)
     elif not within:
         return []
     else:
-        df = reader.fetch(path, _ORG_IDS_SQL, (), OrgScope(within), retry_delays=RETRY_DELAYS_S)
+        df = reader.fetch(path, _ORG_IDS_SQL, scope=OrgScope(within), retry_delays=RETRY_DELAYS_S)
     return df.get_column("org_id").to_list()
 
 
@@ -123,4 +123,4 @@ def fetch_unattributed(path: Path | str, sql: str, params: Sequence[object], *, 
     the other orgs in a file without naming them and withhold a record's text when there are any.
     """
     _scope(org)
-    return reader.fetch(path, sql, params, reader.SYSTEM, retry_delays=RETRY_DELAYS_S)
+    return reader.fetch(path, sql, params, scope=reader.SYSTEM, retry_delays=RETRY_DELAYS_S)

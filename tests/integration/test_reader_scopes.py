@@ -37,18 +37,21 @@ def _org_tables(path: Path) -> list[str]:
         "select distinct table_name from duckdb_columns() "
         "where database_name = ? and schema_name = 'marts' and column_name = 'org_id' order by 1",
         [reader.CATALOG],
+        scope=reader.SYSTEM,
     )
     return frame["table_name"].to_list()
 
 
 def _orgs(path: Path) -> list[str]:
-    return reader.fetch(path, "select distinct org_id from marts.events order by 1")["org_id"].to_list()
+    return reader.fetch(path, "select distinct org_id from marts.events order by 1", scope=reader.SYSTEM)[
+        "org_id"
+    ].to_list()
 
 
 def _leaks(path: Path, org: str, tables: list[str]) -> dict[str, int]:
     """Per table, the rows of other orgs (or of none) that an `OrgScope([org])` reader can see."""
     found: dict[str, int] = {}
-    with reader.connect(path, OrgScope([org])) as con:
+    with reader.connect(path, scope=OrgScope([org])) as con:
         for table in tables:
             n = con.execute(
                 f'select count(*) from marts."{table}" where org_id is distinct from ?', [org]
@@ -73,7 +76,10 @@ def test_an_org_scope_sees_none_of_another_orgs_rows_in_any_mart(serving: Path) 
 def test_an_org_scope_sees_every_row_of_its_own_org(serving: Path) -> None:
     tables = _org_tables(serving)
     for org in _orgs(serving):
-        with reader.connect(serving, OrgScope([org])) as scoped, reader.connect(serving) as system:
+        with (
+            reader.connect(serving, scope=OrgScope([org])) as scoped,
+            reader.connect(serving, scope=reader.SYSTEM) as system,
+        ):
             for table in tables:
                 mine = scoped.execute(f'select count(*) from marts."{table}"').fetchone()[0]
                 theirs = system.execute(

@@ -42,25 +42,25 @@ def publish(home: Path, *, version: str = "v1", extra_org: str = "o2") -> Path:
 
 def test_a_missing_snapshot_is_reported_as_missing(tmp_path: Path) -> None:
     with pytest.raises(reader.SnapshotMissing):
-        reader.fetch(tmp_path / "serving.duckdb", "select 1", retry_delays=NO_WAIT)
+        reader.fetch(tmp_path / "serving.duckdb", "select 1", scope=reader.SYSTEM, retry_delays=NO_WAIT)
 
 
 def test_a_file_that_is_not_a_database_is_retried_then_reported_unavailable(tmp_path: Path) -> None:
     path = tmp_path / "serving.duckdb"
     path.write_bytes(b"not a database" * 100)
     with pytest.raises(reader.SnapshotUnavailable):
-        reader.fetch(path, "select 1", retry_delays=NO_WAIT)
+        reader.fetch(path, "select 1", scope=reader.SYSTEM, retry_delays=NO_WAIT)
 
 
 def test_a_missing_table_is_reported_as_incompatible(tmp_path: Path) -> None:
     path = publish(tmp_path)
     with pytest.raises(reader.SnapshotIncompatible, match="no_such_mart"):
-        reader.fetch(path, "select * from marts.no_such_mart", retry_delays=NO_WAIT)
+        reader.fetch(path, "select * from marts.no_such_mart", scope=reader.SYSTEM, retry_delays=NO_WAIT)
 
 
 def test_the_system_scope_reads_every_org(tmp_path: Path) -> None:
     path = publish(tmp_path)
-    frame = reader.fetch(path, "select deal_id from marts.deals order by deal_id")
+    frame = reader.fetch(path, "select deal_id from marts.deals order by deal_id", scope=reader.SYSTEM)
     assert frame["deal_id"].to_list() == ["d1", "d2", "d3"]
 
 
@@ -94,10 +94,37 @@ def test_an_org_scope_needs_at_least_one_org_and_takes_a_bare_string_as_one_org(
     assert OrgScope("acme").org_ids == frozenset({"acme"})
 
 
+UNSCOPED_CALLS = {
+    "fetch": lambda path, **scope: reader.fetch(path, "select count(*) as n from marts.deals", **scope),
+    "run": lambda path, **scope: reader.run(path, lambda con: con.execute("select 1").fetchone(), **scope),
+    "connect": lambda path, **scope: reader.connect(path, **scope).__enter__(),
+    "open_snapshot": lambda path, **scope: reader.open_snapshot(path, **scope).close(),
+}
+
+
+@pytest.mark.parametrize("call", UNSCOPED_CALLS.values(), ids=UNSCOPED_CALLS.keys())
+def test_a_read_that_names_no_scope_is_refused_at_the_call_instead_of_reading_every_org(
+    tmp_path: Path, call
+) -> None:
+    path = publish(tmp_path)
+    with pytest.raises(TypeError, match="scope"):
+        call(path)
+
+
+@pytest.mark.parametrize("not_a_scope", [None, "o1", {"o1"}, ["o1"]], ids=["none", "org-id", "set", "list"])
+@pytest.mark.parametrize("call", UNSCOPED_CALLS.values(), ids=UNSCOPED_CALLS.keys())
+def test_a_read_whose_scope_is_not_a_scope_is_refused_as_unscoped_before_the_file_is_opened(
+    tmp_path: Path, call, not_a_scope: object
+) -> None:
+    # No file at the path: the refusal comes before any open, not as a missing snapshot.
+    with pytest.raises(reader.UnscopedRead, match="scope=OrgScope"):
+        call(tmp_path / "serving.duckdb", scope=not_a_scope)
+
+
 def test_cursors_of_an_open_snapshot_keep_its_scope_and_read_in_utc(tmp_path: Path) -> None:
     path = publish(tmp_path)
     for scope, expected in ((reader.SYSTEM, 3), (OrgScope(["o1"]), 1)):
-        snapshot = reader.open_snapshot(path, scope)
+        snapshot = reader.open_snapshot(path, scope=scope)
         try:
             cur = snapshot.cursor()
             assert cur.execute("select count(*) from marts.deals").fetchone()[0] == expected
@@ -108,7 +135,7 @@ def test_cursors_of_an_open_snapshot_keep_its_scope_and_read_in_utc(tmp_path: Pa
 
 def test_the_info_names_the_version_and_the_time_the_data_is_as_of(tmp_path: Path) -> None:
     path = publish(tmp_path)
-    snapshot = reader.open_snapshot(path)
+    snapshot = reader.open_snapshot(path, scope=reader.SYSTEM)
     try:
         info = snapshot.info()
     finally:
@@ -120,7 +147,7 @@ def test_the_info_names_the_version_and_the_time_the_data_is_as_of(tmp_path: Pat
 def test_an_open_snapshot_keeps_reading_its_file_after_a_new_publish(tmp_path: Path) -> None:
     path = publish(tmp_path, version="v1")
     first_token = reader.snapshot_token(path)
-    snapshot = reader.open_snapshot(path)
+    snapshot = reader.open_snapshot(path, scope=reader.SYSTEM)
     try:
         publish(tmp_path, version="v2")
         assert snapshot.info().snapshot_version == "v1"
@@ -128,7 +155,7 @@ def test_an_open_snapshot_keeps_reading_its_file_after_a_new_publish(tmp_path: P
     finally:
         snapshot.close()
     assert reader.snapshot_token(path) != first_token
-    with reader.connect(path) as con:
+    with reader.connect(path, scope=reader.SYSTEM) as con:
         assert reader.read_info(con).snapshot_version == "v2"
 
 
@@ -145,7 +172,7 @@ def test_search_under_an_org_scope_finds_its_org_and_nothing_of_another(tmp_path
             memory.load_fts(con)
             return [h.atom_id for h in memory.search(con, org, "pricing")]
 
-        return reader.run(path, work, scope)
+        return reader.run(path, work, scope=scope)
 
     assert hits(OrgScope([A]), A) == hits(reader.SYSTEM, A) != []
     assert hits(reader.SYSTEM, B) != []
@@ -160,7 +187,7 @@ def test_an_org_scope_lists_only_the_words_of_its_orgs_memory(tmp_path: Path) ->
     publish_with_memory(tmp_path)
     path = tmp_path / "serving.duckdb"
     sql = f"select term from {FTS_SCHEMA}.dict where term = 'globex'"  # a word only the other org wrote
-    assert reader.fetch(path, sql).height == 1
+    assert reader.fetch(path, sql, scope=reader.SYSTEM).height == 1
     assert reader.fetch(path, sql, scope=OrgScope([A])).height == 0
     assert (
         reader.fetch(path, f"select count(*) as n from {FTS_SCHEMA}.dict", scope=OrgScope([A]))["n"].item()
