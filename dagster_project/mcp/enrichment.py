@@ -406,7 +406,9 @@ async def enrich(
         if not servers:
             return summary  # nothing declared: no enrichment, nothing read
         snapshot = home / "serving.duckdb"
-        plans = reader.run(snapshot, lambda con: [(o, new_signals(con, o)) for o in opt_ins(con)], SYSTEM)
+        plans = reader.run(
+            snapshot, lambda con: [(o, new_signals(con, o)) for o in opt_ins(con)], scope=SYSTEM
+        )
     except Exception as exc:  # a broken declaration or snapshot stops enrichment, never the run
         summary.problems.append(f"enrichment skipped: {exc}")
         return summary

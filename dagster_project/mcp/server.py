@@ -104,13 +104,13 @@ class Snapshot:
         """Every org in the current file (an admin's token reads them all), cached per file version."""
         identity = reader.snapshot_identity(self.path)
         if identity is None or self._known[0] != identity:
-            orgs = reader.run(self.path, reads.known_orgs, SYSTEM) if identity is not None else []
+            orgs = reader.run(self.path, reads.known_orgs, scope=SYSTEM) if identity is not None else []
             self._known = (identity, orgs)
         return self._known[1]
 
     def read(self, org: str, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         try:
-            return reader.run(self.path, work, OrgScope([org]))
+            return reader.run(self.path, work, scope=OrgScope([org]))
         except SnapshotMissing:
             raise ToolError("no snapshot has been published yet: run the pipeline first") from None
         except (SnapshotUnavailable, SnapshotIncompatible) as exc:
@@ -144,7 +144,7 @@ class Snapshot:
             ).fetchall()
             return {(o, t, i): e for o, t, i, e in rows}
 
-        current = reader.run(self.path, etags, SYSTEM)
+        current = reader.run(self.path, etags, scope=SYSTEM)
         changed = [uri for uri, (key, etag) in tracked.items() if current.get(key) != etag]
         for uri in changed:
             key = tracked[uri][0]

@@ -79,11 +79,15 @@ def test_a_new_signal_of_an_opted_in_org_is_enriched_and_applied_at_the_next_run
 
     serving = home / "serving.duckdb"
     clients = reader.fetch(
-        serving, "select org_id, client_id, name, industry from marts.clients order by 1, 2"
+        serving,
+        "select org_id, client_id, name, industry from marts.clients order by 1, 2",
+        scope=reader.SYSTEM,
     )
     assert ("acme", "cli-coho.example", "Coho Mining", "mining") in clients.rows()
     assert not any(row[0] == "globex" and row[3] for row in clients.rows())
     applied = reader.fetch(
-        serving, "select actor from marts.events where event_name = 'client.updated' and org_id = 'acme'"
+        serving,
+        "select actor from marts.events where event_name = 'client.updated' and org_id = 'acme'",
+        scope=reader.SYSTEM,
     )
     assert applied["actor"].to_list() == ["enrichment:facts"]

@@ -50,7 +50,9 @@ def session(transport, home, token, url, body):
 
 
 def _one(home: Path, sql: str, *params) -> tuple:
-    return reader.run(home / "serving.duckdb", lambda con: con.execute(sql, list(params)).fetchone())
+    return reader.run(
+        home / "serving.duckdb", lambda con: con.execute(sql, list(params)).fetchone(), scope=reader.SYSTEM
+    )
 
 
 def _client_cards(home: Path, org: str, n: int) -> list[str]:
@@ -63,6 +65,7 @@ def _client_cards(home: Path, org: str, n: int) -> list[str]:
                 "order by 1 limit ?",
                 [org, n],
             ).fetchall(),
+            scope=reader.SYSTEM,
         )
     ]
 

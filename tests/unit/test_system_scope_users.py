@@ -43,6 +43,19 @@ SYSTEM_SCOPE_USERS: dict[tuple[str, str], str] = {
         "_snapshot_orgs",
     ): "`users demo`: the operator creates a viewer for every org the snapshot holds",
     (
+        "dagster_project/mcp/server.py",
+        "Snapshot.known_orgs",
+    ): "the MCP server's list of orgs a file holds (an admin token reads them all); tools read through "
+    "OrgScope([org])",
+    (
+        "dagster_project/mcp/server.py",
+        "Snapshot.changed_uris",
+    ): "MCP change notifications: the etags of the cards this process served, across the orgs it served",
+    (
+        "dagster_project/mcp/enrichment.py",
+        "enrich",
+    ): "enrichment, run by the pipeline: which orgs opted in and their new signals, one plan per org",
+    (
         "streamlit_app/lib/db.py",
         "snapshot_info",
     ): "the dashboard's snapshot info row (marts.snapshot_info), which holds no org's data",
