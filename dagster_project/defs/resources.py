@@ -156,6 +156,13 @@ def build_dbt_resource() -> DbtCliResource:
         project_dir=dbt_project,
         dbt_executable=dbt_executable(),
         # dbt's file log at info, not debug: every SQL statement logged as JSON is time spent on every
-        # run; the run's own event log keeps dbt's structured output either way.
-        global_config_flags=["--log-level-file", "info", "--no-send-anonymous-usage-stats"],
+        # run; the run's own event log keeps dbt's structured output either way. No manifest.json or
+        # run_results.json per command: nothing reads them (Dagster reads dbt's structured output and
+        # the project's own manifest), and dbt serializes the whole manifest twice to write them.
+        global_config_flags=[
+            "--log-level-file",
+            "info",
+            "--no-send-anonymous-usage-stats",
+            "--no-write-json",
+        ],
     )

@@ -65,6 +65,16 @@ def test_two_homes_built_in_one_process_each_reach_their_own_warehouse(tmp_path,
     assert "WORKSTREAM_WAREHOUSE" not in os.environ
 
 
+def test_a_build_keeps_its_partial_parse_and_writes_no_json_artifacts(tmp_path):
+    """Nothing reads a command's manifest.json or run_results.json; the partial parse is what the next
+    run of the home reuses."""
+    paths = _home(tmp_path)
+    assert ("AssetMaterialization", "marts/events") in _build(paths)
+    written = {p.name for p in paths.dbt_target.iterdir()}
+    assert "partial_parse.msgpack" in written
+    assert not written & {"manifest.json", "run_results.json"}
+
+
 def test_a_failed_build_raises_with_dbts_error(tmp_path):
     """No raw tables: the staging view cannot be created, and the error says which model and why."""
     paths = HomePaths(tmp_path).ensure()
