@@ -7,10 +7,11 @@ import sys
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import yaml
-from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 from pydantic import PrivateAttr
 
 from dagster_project.settings import (
@@ -84,15 +85,12 @@ class RunClockResource(dg.ConfigurableResource):
         return as_of_is_past(self.as_of_time(), self.current())
 
 
-def dbt_profiles_dir(paths: HomePaths) -> Path:
-    """This home's dbt profile folder: `dbt/profiles.yml` with the path of this home's warehouse written
-    in, so a dbt process finds its warehouse from its configuration, never from the environment (runs for
-    several homes in one process each reach their own)."""
+def _write_profile(folder: Path, warehouse: str) -> Path:
+    """`dbt/profiles.yml` with `warehouse` as its path, in `folder`."""
     profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
     for settings in profile.values():
         for output in settings.get("outputs", {}).values():
-            output["path"] = str(paths.warehouse)
-    folder = paths.home / "dbt-profile"
+            output["path"] = warehouse
     folder.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(profile, sort_keys=False)
     target = folder / "profiles.yml"
@@ -105,31 +103,52 @@ def dbt_profiles_dir(paths: HomePaths) -> Path:
     return folder
 
 
-_DBT_PER_HOME: dict[tuple, DbtCliResource] = {}
-_DBT_PER_HOME_LOCK = threading.Lock()
+def dbt_profiles_dir(paths: HomePaths) -> Path:
+    """This home's dbt profile folder: `dbt/profiles.yml` with the path of this home's warehouse written
+    in, so a dbt process finds its warehouse from its configuration, never from the environment (runs for
+    several homes in one process each reach their own)."""
+    return _write_profile(paths.home / "dbt-profile", str(paths.warehouse))
 
 
-def dbt_for_home(base: DbtCliResource, paths: HomePaths) -> DbtCliResource:
-    """The run's dbt resource, `base` pointed at this home's profile (see `dbt_profiles_dir`).
+def _adapter_profiles_dir() -> Path:
+    """The profile dagster-dbt builds its in-process dbt adapter handle from (it needs one before every
+    command). That handle only serves opt-in metadata (row counts, column schemas) we never ask for, so
+    it names no warehouse: one folder for every home, and the dbt process gets its home's profile through
+    `--profiles-dir`. Kept in dbt's own, ignored, target folder."""
+    return _write_profile(DBT_PROJECT_DIR / "target" / "adapter-profile", ":memory:")
 
-    Kept per (configuration, home) for the life of the process: dagster-dbt asks the dbt executable for
-    its version once per resource object, so a long-lived process (the daemon running runs in-process)
-    asks once, not on every run.
-    """
+
+_DBT_PER_CONFIG: dict[tuple, DbtCliResource] = {}
+_DBT_PER_CONFIG_LOCK = threading.Lock()
+
+
+def _dbt_for_process(base: DbtCliResource) -> DbtCliResource:
+    """One resource per configuration for the life of the process, whatever the home: dagster-dbt asks
+    the dbt executable for its version once per resource object (a process of its own each time), and
+    Dagster builds a new `base` for every run."""
     config = {
         "project_dir": base.project_dir,
         "global_config_flags": list(base.global_config_flags),
-        "profiles_dir": str(dbt_profiles_dir(paths)),
         "profile": base.profile,
         "target": base.target,
         "dbt_executable": base.dbt_executable,
         "state_path": base.state_path,
     }
     key = tuple((name, tuple(v) if isinstance(v, list) else v) for name, v in config.items())
-    with _DBT_PER_HOME_LOCK:
-        if key not in _DBT_PER_HOME:
-            _DBT_PER_HOME[key] = DbtCliResource(**config)
-        return _DBT_PER_HOME[key]
+    with _DBT_PER_CONFIG_LOCK:
+        if key not in _DBT_PER_CONFIG:
+            _DBT_PER_CONFIG[key] = DbtCliResource(**config, profiles_dir=str(_adapter_profiles_dir()))
+        return _DBT_PER_CONFIG[key]
+
+
+def dbt_cli_for_home(
+    base: DbtCliResource, paths: HomePaths, args: list[str], **kwargs: Any
+) -> DbtCliInvocation:
+    """`base.cli(args, ...)` run on this home: its profile (see `dbt_profiles_dir`) by `--profiles-dir`,
+    and its own target folder, where dbt keeps the partial parse that is valid for this home's warehouse."""
+    return _dbt_for_process(base).cli(
+        [*args, "--profiles-dir", str(dbt_profiles_dir(paths))], target_path=paths.dbt_target, **kwargs
+    )
 
 
 def build_dbt_resource() -> DbtCliResource:
@@ -137,6 +156,13 @@ def build_dbt_resource() -> DbtCliResource:
         project_dir=dbt_project,
         dbt_executable=dbt_executable(),
         # dbt's file log at info, not debug: every SQL statement logged as JSON is time spent on every
-        # run; the run's own event log keeps dbt's structured output either way.
-        global_config_flags=["--log-level-file", "info", "--no-send-anonymous-usage-stats"],
+        # run; the run's own event log keeps dbt's structured output either way. No manifest.json or
+        # run_results.json per command: nothing reads them (Dagster reads dbt's structured output and
+        # the project's own manifest), and dbt serializes the whole manifest twice to write them.
+        global_config_flags=[
+            "--log-level-file",
+            "info",
+            "--no-send-anonymous-usage-stats",
+            "--no-write-json",
+        ],
     )

@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from dagster_project.defs.resources import RunClockResource, WorkstreamResource, dbt_for_home, dbt_project
+from dagster_project.defs.resources import RunClockResource, WorkstreamResource, dbt_cli_for_home, dbt_project
 from dagster_project.warehouse.store import writer_lock
 
 # The default translator is enough: groups come from `meta.dagster.group` per dbt folder, and the
@@ -33,8 +33,4 @@ def workstream_dbt_assets(
     paths = workstream.paths
     with writer_lock(paths.writer_lock):
         # The warehouse reaches dbt through this home's profile (configuration, not the environment).
-        yield from (
-            dbt_for_home(dbt, paths)
-            .cli(dbt_build_args(), context=context, target_path=paths.dbt_target)
-            .stream()
-        )
+        yield from dbt_cli_for_home(dbt, paths, dbt_build_args(), context=context).stream()

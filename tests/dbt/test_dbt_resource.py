@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 import yaml
+from dagster_dbt import DbtCliResource
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
 from test_dbt_project import make_warehouse
 
-from dagster_project.defs.resources import build_dbt_resource, dbt_for_home, dbt_profiles_dir, dbt_project
+from dagster_project.defs.resources import (
+    build_dbt_resource,
+    dbt_cli_for_home,
+    dbt_executable,
+    dbt_profiles_dir,
+    dbt_project,
+)
 from dagster_project.settings import DBT_PROJECT_DIR, HomePaths
 
 # A staging view, a mart built on it and the mart's data tests.
@@ -28,9 +36,9 @@ def _home(root: Path, *, drop_org: str | None = None) -> HomePaths:
     return paths
 
 
-def _build(paths: HomePaths) -> list[tuple[str, str]]:
-    invocation = dbt_for_home(build_dbt_resource(), paths).cli(
-        ["build", *SELECTION], manifest=dbt_project.manifest_path, target_path=paths.dbt_target
+def _build(paths: HomePaths, base: DbtCliResource | None = None) -> list[tuple[str, str]]:
+    invocation = dbt_cli_for_home(
+        base or build_dbt_resource(), paths, ["build", *SELECTION], manifest=dbt_project.manifest_path
     )
     return sorted(
         (type(event).__name__, event.asset_key.to_user_string())
@@ -55,6 +63,16 @@ def test_two_homes_built_in_one_process_each_reach_their_own_warehouse(tmp_path,
     assert _orgs_in_events_mart(both.warehouse) == {"acme", "globex"}
     assert _orgs_in_events_mart(globex_only.warehouse) == {"globex"}
     assert "WORKSTREAM_WAREHOUSE" not in os.environ
+
+
+def test_a_build_keeps_its_partial_parse_and_writes_no_json_artifacts(tmp_path):
+    """Nothing reads a command's manifest.json or run_results.json; the partial parse is what the next
+    run of the home reuses."""
+    paths = _home(tmp_path)
+    assert ("AssetMaterialization", "marts/events") in _build(paths)
+    written = {p.name for p in paths.dbt_target.iterdir()}
+    assert "partial_parse.msgpack" in written
+    assert not written & {"manifest.json", "run_results.json"}
 
 
 def test_a_failed_build_raises_with_dbts_error(tmp_path):
@@ -85,10 +103,23 @@ def test_an_unchanged_profile_is_not_rewritten(tmp_path):
     assert [p.name for p in profile.parent.iterdir()] == ["profiles.yml"]
 
 
-def test_the_dbt_resource_is_kept_per_home(tmp_path):
-    """dagster-dbt asks dbt for its version once per resource object: a long-lived process keeps one."""
-    base = build_dbt_resource()
-    first, second = HomePaths(tmp_path / "a").ensure(), HomePaths(tmp_path / "b").ensure()
-    assert dbt_for_home(base, first) is dbt_for_home(build_dbt_resource(), first)
-    assert dbt_for_home(base, first) is not dbt_for_home(base, second)
-    assert dbt_for_home(base, second).profiles_dir == str(dbt_profiles_dir(second))
+def test_dbt_is_asked_its_version_once_per_process_not_once_per_home(tmp_path):
+    """dagster-dbt runs `dbt --version` once per resource object: a process building many homes (the
+    daemon, a test session) pays it once. A dbt that logs its arguments counts the calls."""
+    calls = tmp_path / "calls.log"
+    logging_dbt = tmp_path / "dbt"
+    logging_dbt.write_text(
+        f'#!/bin/sh\necho "$*" >> {shlex.quote(str(calls))}\nexec {shlex.quote(dbt_executable())} "$@"\n'
+    )
+    logging_dbt.chmod(0o755)
+    base = DbtCliResource(
+        project_dir=dbt_project,
+        dbt_executable=str(logging_dbt),
+        global_config_flags=build_dbt_resource().global_config_flags,
+    )
+    homes = [_home(tmp_path / name) for name in ("first", "second")]
+    assert _build(homes[0], base) == _build(homes[1], base)
+    commands = calls.read_text().splitlines()
+    assert [c for c in commands if c.strip() == "--version"] == ["--version"]
+    builds = [c for c in commands if " build " in f" {c} "]
+    assert len(builds) == 2 and all(str(dbt_profiles_dir(h)) in b for h, b in zip(homes, builds, strict=True))
