@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-_FIRST = [
+FIRST_NAMES = [
     "ana",
     "bo",
     "carla",
@@ -68,7 +68,7 @@ _FIRST = [
     "chiara",
     "dario",
 ]
-_LAST = [
+LAST_NAMES = [
     "lima",
     "stone",
     "berg",
@@ -134,7 +134,7 @@ def people(n: int, *, duplicate_share: float = 0.3, seed: int = 7, companies: in
     """`n` people, `duplicate_share` of them with one or two more records, all in one org."""
     rng = random.Random(seed)
     companies = companies or max(5, n // 40)
-    domains = [f"{rng.choice(_LAST)}{k}.{rng.choice(_SUFFIX)}" for k in range(companies)]
+    domains = [f"{rng.choice(LAST_NAMES)}{k}.{rng.choice(_SUFFIX)}" for k in range(companies)]
     records: list[dict] = []
     truth: dict[str, str] = {}
 
@@ -154,7 +154,7 @@ def people(n: int, *, duplicate_share: float = 0.3, seed: int = 7, companies: in
 
     for k in range(n):
         person = f"person-{k}"
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         domain = rng.choice(domains)
         number = rng.randrange(10**6, 10**7)
         local = f"{first}.{last}{k}"

@@ -13,6 +13,7 @@ from dagster_project.apply.batch import apply_batch
 from dagster_project.identity import model
 from dagster_project.identity.resolve import resolve_clients, resolve_people
 from dagster_project.identity.store import resolve_identities
+from dagster_project.identity.synthetic import FIRST_NAMES, LAST_NAMES
 from dagster_project.warehouse.store import ensure_raw_schema
 from tests.identity.test_contact_fold import _log
 from tests.lifecycle.timeline import ev
@@ -125,77 +126,11 @@ def test_the_latest_decision_on_a_pair_wins():
     assert groups(people(records, split_then_merged)) == {"c1": {"c1", "c2"}}
 
 
-_FIRST = [
-    "ana",
-    "bo",
-    "carla",
-    "dmitri",
-    "erin",
-    "farah",
-    "goran",
-    "hana",
-    "ivo",
-    "jana",
-    "kofi",
-    "lea",
-    "marek",
-    "nia",
-    "otto",
-    "paula",
-    "quentin",
-    "rosa",
-    "sven",
-    "tomas",
-    "ursula",
-    "viktor",
-    "wanda",
-    "xavier",
-    "yara",
-    "zeno",
-    "amir",
-    "beatriz",
-    "cyril",
-    "dagny",
-]
-_LAST = [
-    "lima",
-    "stone",
-    "berg",
-    "novak",
-    "okafor",
-    "perez",
-    "quinn",
-    "rossi",
-    "sato",
-    "tanaka",
-    "ueda",
-    "varga",
-    "weber",
-    "xu",
-    "young",
-    "zapata",
-    "abbott",
-    "brandt",
-    "castillo",
-    "dubois",
-    "eklund",
-    "fischer",
-    "garcia",
-    "horvat",
-    "ibsen",
-    "jensen",
-    "kowalski",
-    "larsen",
-    "moreau",
-    "nakamura",
-]
-
-
 def _near_twins(n: int) -> list[dict]:
     """n people, each twice: once as a contact, once as a signal with a typo in the email's local part."""
     records = []
     for i in range(n):
-        f, la = _FIRST[i], _LAST[i]
+        f, la = FIRST_NAMES[i], LAST_NAMES[i]
         email = f"{f}.{la}@acme{i % 7}.example"
         records.append(person(f"c{i:03d}", name=f"{f.title()} {la.title()}", email=email))
         records.append(person(f"s{i:03d}", "signal", name=f"{f} {la}", email=email.replace("@", "x@")))
