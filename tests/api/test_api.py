@@ -144,7 +144,9 @@ def publish(
         atom_rows = [_atom_row(a) for a in (ATOMS if atoms is None else atoms)]
         insert_rows(con, "memory_atoms", ATOM_COLUMNS, atom_rows, fill=ATOM_FILL)
         insert_rows(con, "memory_cards", CARD_COLUMNS, _cards(acme_c1_etag) if cards is None else cards)
-        insert_rows(con, "today_panel", PANEL_COLUMNS, PANEL if panel is None else panel)
+        insert_rows(
+            con, "today_panel", PANEL_COLUMNS, PANEL if panel is None else panel, fill={"follow_up_due": False}
+        )
         build_index(con)
     finally:
         con.close()

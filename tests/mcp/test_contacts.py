@@ -28,7 +28,7 @@ def with_contacts(home: Path, tmp_path: Path) -> Path:
     seen = datetime(2026, 11, 20, tzinfo=UTC)
     with duckdb.connect(str(copy / "serving.duckdb")) as con:
         con.execute(
-            "create table marts.contacts (org_id varchar, contact_id varchar, name varchar, email varchar, "
+            "create or replace table marts.contacts (org_id varchar, contact_id varchar, name varchar, email varchar, "
             "phone varchar, client_id varchar, last_seen_at timestamptz)"
         )
         con.executemany(
