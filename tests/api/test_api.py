@@ -145,7 +145,11 @@ def publish(
         insert_rows(con, "memory_atoms", ATOM_COLUMNS, atom_rows, fill=ATOM_FILL)
         insert_rows(con, "memory_cards", CARD_COLUMNS, _cards(acme_c1_etag) if cards is None else cards)
         insert_rows(
-            con, "today_panel", PANEL_COLUMNS, PANEL if panel is None else panel, fill={"follow_up_due": False}
+            con,
+            "today_panel",
+            PANEL_COLUMNS,
+            PANEL if panel is None else panel,
+            fill={"follow_up_due": False},
         )
         build_index(con)
     finally:
