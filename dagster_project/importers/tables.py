@@ -27,7 +27,7 @@ UNREADABLE = (UnicodeDecodeError, csv.Error, pa.ArrowException)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 # CSV cells of CRM text fields (descriptions, email bodies) can be long; the csv module's default is 128 KiB.
-csv.field_size_limit(1 << 24)
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 24))
 
 
 def snake(name: str) -> str:
