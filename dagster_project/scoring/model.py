@@ -295,7 +295,11 @@ def _phrase(component: str, f: dict) -> str:
     if component == "client_history":
         return f"client won {f['client_won']} of {f['client_closed']} before"
     if component == "memory":
-        return f"{f['risk_mitigations']} risk mitigation(s), {f['open_risks']} open risk(s) in memory"
+        if f["risk_mitigations"]:
+            return f"{f['risk_mitigations']} risk mitigation(s) in memory"
+        if f["open_risks"]:
+            return f"{f['open_risks']} open risk(s) and no risk mitigation in memory"
+        return "no risk mitigation in memory"
     return f"lead came by {f['lead_source'] or 'unknown'}"
 
 

@@ -119,3 +119,9 @@ def test_the_scoring_step_replaces_its_tables_whole(demo_copy: Path) -> None:
             assert con.execute(f"select count(*) from scoring.{name}").fetchone()[0] == first[name]
     finally:
         con.close()
+
+
+def test_the_why_names_missing_risk_mitigation_in_words(tables) -> None:
+    whys = tables["pursuit_scores"]["why"]
+    assert not whys.str.contains("0 risk mitigation").any()
+    assert whys.str.contains("no risk mitigation in memory").any()
