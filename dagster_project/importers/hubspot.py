@@ -317,26 +317,17 @@ class _Reader:
 
     def _stage_history(self) -> None:
         for table, number, row in self.r.rows("deal_stage", history=True):
-            deal = self.x.deals.get(hs_id("deal", row.get("deal_id")) or "")
-            at = first_time(row, "date_entered", "_fivetran_start")
             stage_id = row.get("value")
-            if deal is None:
-                self.r.skip(table, number, "deal_stage", row.get("deal_id"), "its deal is not imported")
-            elif at is None or self.r.future(at):
-                reason = "no readable date" if at is None else FUTURE
-                self.r.skip(table, number, "deal_stage", row.get("deal_id"), reason)
-            elif (target := self._stage(stage_id)) is None:
-                self.r.unmapped(
-                    table,
-                    number,
-                    "deal_stage",
-                    row.get("deal_id"),
-                    "stage not in import.stage_map",
-                    stage_id or "",
-                )
-            else:
-                deal.history.append(StageStep(at, target, stage_id or ""))
-                self.r.mapped(table, number, "deal_stage", row.get("deal_id"))
+            self.r.stage_step(
+                table,
+                number,
+                "deal_stage",
+                row.get("deal_id"),
+                self.x.deals.get(hs_id("deal", row.get("deal_id")) or ""),
+                first_time(row, "date_entered", "_fivetran_start"),
+                (lambda stage_id=stage_id: self._stage(stage_id), stage_id),
+                "deal",
+            )
 
     def _deal_links(self) -> None:
         for key, other in (("deal_company", "company_id"), ("deal_contact", "contact_id")):

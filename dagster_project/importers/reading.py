@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .model import ABSENT, MAPPED, SKIPPED, UNMAPPED, Outcome
+from .model import ABSENT, MAPPED, SKIPPED, UNMAPPED, Deal, Outcome, StageStep
 from .tables import UNREADABLE, Table, as_bool, as_time, find_tables
 
 Row = dict[str, str | None]
@@ -100,6 +100,33 @@ class Reading:
 
     def mapped(self, table: Table, number: int, key: str, sid: str | None) -> int:
         return self._add(Outcome(table.name, number, key, sid, MAPPED))
+
+    def stage_step(
+        self,
+        table: Table,
+        number: int,
+        key: str,
+        sid: str | None,
+        deal: Deal | None,
+        at: datetime | None,
+        stage: tuple[Callable[[], str | None], str | None],
+        parent: str,
+    ) -> None:
+        """One stage-history row's outcome: skipped (its deal is not imported, no date, a future date),
+        unmapped (a stage `import.stage_map` does not name) or a step appended to the deal's history.
+
+        `stage` is (the lookup of the contract stage, the CRM's own stage value); the lookup runs only
+        for a row that gets that far; `parent` names the record the row belongs to."""
+        target_of, raw = stage
+        if deal is None:
+            self.skip(table, number, key, sid, f"its {parent} is not imported")
+        elif at is None or self.future(at):
+            self.skip(table, number, key, sid, "no readable date" if at is None else FUTURE)
+        elif (target := target_of()) is None:
+            self.unmapped(table, number, key, sid, "stage not in import.stage_map", raw or "")
+        else:
+            deal.history.append(StageStep(at, target, raw or ""))
+            self.mapped(table, number, key, sid)
 
     def claim(self, table: Table, number: int, key: str, sid: str, modified: datetime) -> bool:
         """Whether this row is the newest seen for (`key`, `sid`); the row it displaces (or this row,

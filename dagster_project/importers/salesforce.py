@@ -206,27 +206,16 @@ class _Reader:
             own_object = "opportunity_id" in table.columns
             deal_sid = row.get("opportunity_id") if own_object else row.get("id")
             at = first_time(row, "created_date") if own_object else first_time(row, "_fivetran_start")
-            deal = self.x.deals.get(sf_id(deal_sid) or "")
-            stage = row.get("stage_name")
-            if deal is None:
-                self.r.skip(
-                    table, number, "opportunity_history", row.get("id"), "its opportunity is not imported"
-                )
-            elif at is None or self.r.future(at):
-                reason = "no readable date" if at is None else FUTURE
-                self.r.skip(table, number, "opportunity_history", row.get("id"), reason)
-            elif (target := self._stage(row)) is None:
-                self.r.unmapped(
-                    table,
-                    number,
-                    "opportunity_history",
-                    row.get("id"),
-                    "stage not in import.stage_map",
-                    stage or "",
-                )
-            else:
-                deal.history.append(StageStep(at, target, stage or ""))
-                self.r.mapped(table, number, "opportunity_history", row.get("id"))
+            self.r.stage_step(
+                table,
+                number,
+                "opportunity_history",
+                row.get("id"),
+                self.x.deals.get(sf_id(deal_sid) or ""),
+                at,
+                (lambda row=row: self._stage(row), row.get("stage_name")),
+                "opportunity",
+            )
 
     def _activity(self, key: str) -> None:
         for table, number, row in self.r.rows(key):
