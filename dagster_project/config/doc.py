@@ -120,6 +120,9 @@ MEANING: dict[str, str] = {
     "identity.matcher_min_records": "person records an org needs before the probabilistic matcher runs "
     "(below: deterministic rules only)",
     "identity.match_probability": "match probability at or above which the matcher links two records",
+    "identity.train_min_records": "person records an org needs before the matcher's parameters are trained on "
+    "its own records (below, or when training does not converge: the fixed parameters); the default keeps "
+    "training off, as trained parameters were less precise ([identity.md](identity.md))",
     "outbox.max_attempts": "attempts before an outbox item becomes a dead letter",
     "outbox.backoff_cap_minutes": "longest wait between two attempts (waits double from 1 minute)",
     "outbox.stale_claim_minutes": "age after which a claim is taken to be dead and its items recovered",

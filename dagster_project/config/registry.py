@@ -53,10 +53,10 @@ SLA_AT_RISK_FRACTION = 0.75
 MEMORY_SCORE = {"decision": 100, "risk": 90, "preference": 80, "note": 60, "status": 40}
 MEMORY_RETENTION_DAYS = {"decision": 365, "risk": 365, "preference": 365, "note": 90, "status": 30}
 MEMORY_HALF_LIFE_DAYS = {"decision": 180, "risk": 180, "preference": 180, "note": 30, "status": 30}
-# Identity resolution (docs/identity.md): phones without a country code are read in this region; the
-# probabilistic matcher runs only on an org with at least this many person records, and links a pair
-# at or above this probability; auto-linking a known contact's signal to their open work is off.
+# Identity resolution (docs/identity.md): the region of phones without a country code; the person records
+# an org needs for the matcher to run, then to train it (off: trained was less precise); link probability.
 IDENTITY = {"default_region": "US", "auto_link": False, "matcher_min_records": 50, "match_probability": 0.95}
+IDENTITY["train_min_records"] = 10**9
 OUTBOX = {"max_attempts": 8, "backoff_cap_minutes": 60, "stale_claim_minutes": 5}
 # The dashboards' health lines, judged in the marts and drawn from the value each mart publishes.
 HEALTH_GATE_PASS_RATE = 0.8  # a gate's pass rate below this is below the line
@@ -412,10 +412,10 @@ def _build_keys() -> dict[str, KeySpec]:
         "backoff_cap_minutes": MAX_BACKOFF_MINUTES,
         "stale_claim_minutes": MAX_STALE_CLAIM_MINUTES,
     }
-    keys["identity.default_region"] = KeySpec(IDENTITY["default_region"], check_region)
-    keys["identity.auto_link"] = KeySpec(IDENTITY["auto_link"], _flag)
-    keys["identity.matcher_min_records"] = _bounded(IDENTITY["matcher_min_records"], _positive_int, 10**9)
-    keys["identity.match_probability"] = KeySpec(IDENTITY["match_probability"], _fraction)
+    identity_checks = {"default_region": check_region, "auto_link": _flag, "match_probability": _fraction}
+    for name, value in IDENTITY.items():  # the rest are record counts
+        spec = KeySpec(value, identity_checks[name]) if name in identity_checks else None
+        keys[f"identity.{name}"] = spec or _bounded(value, _positive_int, 10**9)
     for name, number in OUTBOX.items():
         keys[f"outbox.{name}"] = _bounded(number, _positive_int, outbox_max[name])
     return dict(sorted(keys.items()))

@@ -1,12 +1,13 @@
 """The probabilistic matcher: a Fellegi-Sunter model run by Splink on DuckDB, one org at a time.
 
-Why fixed parameters: the model's m and u probabilities are stated here, not trained on each org's
-records. Training on one org's data would move every match probability whenever that org imports more
-people, and an org with a few hundred records cannot support estimating them; fixed values make the
-same records always give the same probabilities, and they are the explanation the pages show. The
-`MODEL_VERSION` is a hash of the settings (parameters included), never a timestamp: it changes exactly
-when the model does. Splink draws no random sample here (no training), so no seed is needed; its
-DuckDB connection is private to the call and single-threaded for a stable row order.
+Two sets of parameters (docs/identity.md). `FIXED` is stated here: the m and u probabilities the
+matcher used before it could be trained, and what it uses for an org with fewer than
+`identity.train_min_records` person records or whose training did not converge
+(`dagster_project/identity/training.py`), since a few hundred records cannot support estimating them.
+An org with enough records gets its own, trained on its records. Either way the parameters are a
+`Parameters` mapping, rounded to 6 places, and `model_version(parameters)` is a hash of them and the
+settings, never a timestamp: it changes exactly when the model does. Splink's DuckDB connection is
+private to the call and single-threaded for a stable row order.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ REVIEW_PROBABILITY = 0.5
 
 # (comparison, its levels as (name, SQL condition or None for else, m, u)) in decreasing specificity.
 # m: how often the level holds for two records of one person; u: for two different people.
-_LEVELS: dict[str, list[tuple[str, str | None, float, float]]] = {
+Level = tuple[str, str | None, float, float]
+Parameters = dict[str, list[Level]]
+_LEVELS: Parameters = {
     "name": [
         ("exact", '"first_name_l" = "first_name_r" and "last_name_l" = "last_name_r"', 0.80, 0.0005),
         (
@@ -61,42 +64,44 @@ _LEVELS: dict[str, list[tuple[str, str | None, float, float]]] = {
         ("different", None, 0.10, 0.98),
     ],
 }
+FIXED: Parameters = _LEVELS
 _NULLS = {"name": "last_name", "email": "email_local", "phone": "phone", "company": "company"}
 COLUMNS = ("unique_id", "first_name", "last_name", "email", "email_local", "phone", "company")
 
 
-def _comparison(name: str) -> cl.CustomComparison:
-    levels: list[Any] = [cll.NullLevel(_NULLS[name])]
-    for level, condition, m, u in _LEVELS[name]:
+def _comparison(name: str, levels: list[Level]) -> cl.CustomComparison:
+    configured: list[Any] = [cll.NullLevel(_NULLS[name])]
+    for level, condition, m, u in levels:
         creator = cll.ElseLevel() if condition is None else cll.CustomLevel(condition, label_for_charts=level)
-        levels.append(creator.configure(m_probability=m, u_probability=u))
-    return cl.CustomComparison(comparison_levels=levels, output_column_name=name)
+        configured.append(creator.configure(m_probability=m, u_probability=u))
+    return cl.CustomComparison(comparison_levels=configured, output_column_name=name)
 
 
-def settings() -> SettingsCreator:
+# Where the model looks for pairs: records sharing one of these.
+PREDICTION_BLOCKS = (("email_local",), ("phone",), ("first_name", "last_name"), ("last_name", "company"))
+
+
+def settings(parameters: Parameters = FIXED, **training: Any) -> SettingsCreator:
     return SettingsCreator(
         link_type="dedupe_only",
         probability_two_random_records_match=PRIOR,
-        comparisons=[_comparison(name) for name in _LEVELS],
-        blocking_rules_to_generate_predictions=[
-            block_on("email_local"),
-            block_on("phone"),
-            block_on("first_name", "last_name"),
-            block_on("last_name", "company"),
-        ],
+        comparisons=[_comparison(name, parameters[name]) for name in _LEVELS],
+        blocking_rules_to_generate_predictions=[block_on(*columns) for columns in PREDICTION_BLOCKS],
         retain_intermediate_calculation_columns=True,
         retain_matching_columns=False,
+        **training,
     )
 
 
-def _version() -> str:
+def model_version(parameters: Parameters = FIXED) -> str:
+    """A hash of the settings and parameters: the same model always has the same version."""
     described = orjson.dumps(
-        {"splink": splink.__version__, "prior": PRIOR, "levels": _LEVELS}, option=orjson.OPT_SORT_KEYS
+        {"splink": splink.__version__, "prior": PRIOR, "levels": parameters}, option=orjson.OPT_SORT_KEYS
     )
     return "fs-" + hashlib.sha256(described).hexdigest()[:12]
 
 
-MODEL_VERSION = _version()
+MODEL_VERSION = model_version(FIXED)
 
 
 @dataclass(frozen=True)
@@ -108,28 +113,34 @@ class ScoredPair:
     explanation: dict[str, dict[str, Any]]  # comparison -> {level, match_weight}
 
 
-def _level_of_weight() -> dict[str, dict[float, str]]:
-    """Each comparison's level by its match weight (log2 m/u): Splink reports the weight per comparison."""
+def _level_of_weight(parameters: Parameters) -> dict[str, dict[float, str]]:
+    """Each comparison's level by its match weight (log2 m/u): Splink reports the weight per comparison,
+    not the level. Two levels with one weight are named by the more specific one."""
     table: dict[str, dict[float, str]] = {}
-    for name, levels in _LEVELS.items():
-        table[name] = {0.0: "null"} | {round(math.log2(m / u), 4): level for level, _, m, u in levels}
+    for name, levels in parameters.items():
+        table[name] = {0.0: "null"}
+        for level, _, m, u in levels:
+            table[name].setdefault(round(math.log2(m / u), 4), level)
     return table
 
 
-_LEVEL_OF_WEIGHT = _level_of_weight()
-
-
-def score_pairs(features: pl.DataFrame, *, min_probability: float = REVIEW_PROBABILITY) -> list[ScoredPair]:
+def score_pairs(
+    features: pl.DataFrame,
+    *,
+    parameters: Parameters = FIXED,
+    min_probability: float = REVIEW_PROBABILITY,
+) -> list[ScoredPair]:
     """Every blocked pair of these records (one org) at or above `min_probability`, sorted, each with
     the match weight of every comparison (log2 of its Bayes factor): the pair's explanation."""
     if features.height < 2:
         return []
     frame = features.select(COLUMNS).sort("unique_id")
+    level_of_weight = _level_of_weight(parameters)
     con = duckdb.connect()
     con.execute("set threads = 1")
     try:
         db_api = DuckDBAPI(connection=con)
-        linker = Linker(db_api.register(frame.to_arrow()), settings(), log_level=logging.WARNING)
+        linker = Linker(db_api.register(frame.to_arrow()), settings(parameters), log_level=logging.WARNING)
         predicted = linker.inference.predict(
             threshold_match_probability=min_probability, warning_mode="never"
         )
@@ -140,9 +151,9 @@ def score_pairs(features: pl.DataFrame, *, min_probability: float = REVIEW_PROBA
     for row in rows:
         left, right = sorted((row["unique_id_l"], row["unique_id_r"]))
         explanation = {}
-        for name in _LEVELS:
+        for name in parameters:
             weight = float(row[f"mw_{name}"])
-            level = _LEVEL_OF_WEIGHT[name].get(round(weight, 4), "?")
+            level = level_of_weight[name].get(round(weight, 4), "?")
             explanation[name] = {"level": level, "match_weight": round(weight, 6)}
         out.append(
             ScoredPair(

@@ -7,7 +7,9 @@ Order of evidence (docs/identity.md):
 2. Deterministic rules: the same canonical email (`email`); the same phone and the same last name
    (`phone_last_name`); for clients, the same registrable domain (`domain`).
 3. The probabilistic model (`probabilistic`), only for an org with at least `identity.matcher_min_records`
-   person records, for pairs at or above `identity.match_probability`.
+   person records, for pairs at or above `identity.match_probability`; with parameters trained on the
+   org's records when it has at least `identity.train_min_records` and training converged, else the
+   fixed ones (`model_parameters` on every link says which).
 An edge that would put a forbidden (split) pair into one group is skipped. Everything is sorted before
 it is used, so the same records in any order give the same rows.
 """
@@ -22,7 +24,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from dagster_project.identity import model
+from dagster_project.identity import model, training
 from dagster_project.identity.keys import (
     canonical_email,
     canonical_phone,
@@ -165,6 +167,9 @@ def _link_rows(
     records: list[Row],
     canonical: dict[str, str],
     best: dict[str, Edge],
+    *,
+    model_version: str = model.MODEL_VERSION,
+    model_parameters: str = training.RULES_ONLY,
 ) -> list[Row]:
     sizes: dict[str, int] = defaultdict(int)
     for c in canonical.values():
@@ -190,7 +195,8 @@ def _link_rows(
                 "source_id": r.get("source_id") or r["record_id"],
                 "match_rule": rule,
                 "match_probability": probability,
-                "model_version": model.MODEL_VERSION,
+                "model_version": model_version,
+                "model_parameters": model_parameters,
             }
         )
     return sorted(rows, key=lambda row: (row["canonical_id"], row["record_type"], row["record_id"]))
@@ -228,8 +234,10 @@ def resolve_people(
     region: str,
     min_records: int,
     threshold: float,
+    train_min_records: int | None = None,
 ) -> OrgIdentity:
-    """One org's person records → links (one per record), scored pairs and conflicts."""
+    """One org's person records → links (one per record), scored pairs and conflicts. The model is
+    trained on the records when there are at least `train_min_records` (None: never)."""
     out = OrgIdentity()
     live = sorted(
         (r for r in records if r.get("erased_at") is None), key=lambda r: (r["record_type"], r["record_id"])
@@ -245,8 +253,13 @@ def resolve_people(
     ).iter_rows()
     edges += _same_key_edges(phone_name, "phone_last_name")
     scored: list[model.ScoredPair] = []
+    parameters, used = model.FIXED, training.RULES_ONLY
     if features.height >= min_records:
-        scored = model.score_pairs(features)
+        used = training.FIXED
+        if train_min_records is not None and features.height >= train_min_records:
+            trained = training.train(features)
+            parameters, used = trained.parameters, trained.used
+        scored = model.score_pairs(features, parameters=parameters)
         edges += [
             Edge(p.left, p.right, "probabilistic", p.probability)
             for p in scored
@@ -254,7 +267,10 @@ def resolve_people(
         ]
     nodes = [*features["unique_id"].to_list(), *(node(r["record_type"], r["record_id"]) for r in erased)]
     canonical, best, _refused = _group("contact", nodes, edges, decisions)
-    out.links = _link_rows(org_id, "contact", [*live, *erased], canonical, best)
+    version = model.model_version(parameters)
+    out.links = _link_rows(
+        org_id, "contact", [*live, *erased], canonical, best, model_version=version, model_parameters=used
+    )
     decided = {
         frozenset((node("contact", d["entity_id"]), node("contact", d["other_id"]))) for d in decisions
     }
@@ -270,7 +286,7 @@ def resolve_people(
                 "match_weight": p.weight,
                 "explanation": orjson.dumps(p.explanation, option=orjson.OPT_SORT_KEYS).decode(),
                 "linked": linked,
-                "model_version": model.MODEL_VERSION,
+                "model_version": version,
             }
         )
         if not linked and p.probability < threshold and frozenset((p.left, p.right)) not in decided:

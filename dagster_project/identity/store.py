@@ -17,7 +17,7 @@ import orjson
 import polars as pl
 
 from dagster_project.config.registry import DEFAULTS
-from dagster_project.identity import model
+from dagster_project.identity import model, training
 from dagster_project.identity.erasure import ERASURES_DDL
 from dagster_project.identity.resolve import OrgIdentity, resolve_clients, resolve_people
 
@@ -34,7 +34,9 @@ create table if not exists identity.links (
     source_id varchar not null,
     match_rule varchar not null,
     match_probability double not null,
-    model_version varchar not null
+    model_version varchar not null,
+    -- How the org's matcher parameters were chosen: rules_only, fixed, fixed_not_converged, trained.
+    model_parameters varchar
 );
 -- Every pair the probabilistic model scored at or above the review probability, explained.
 create table if not exists identity.pairs (
@@ -64,7 +66,12 @@ create table if not exists identity.org_state (
 );
 """
 TABLES = ("links", "pairs", "conflicts")
-CONFIG_KEYS = ("identity.default_region", "identity.matcher_min_records", "identity.match_probability")
+CONFIG_KEYS = (
+    "identity.default_region",
+    "identity.matcher_min_records",
+    "identity.match_probability",
+    "identity.train_min_records",
+)
 
 
 @dataclass
@@ -76,6 +83,8 @@ class IdentityReport:
 
 def ensure_identity_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(IDENTITY_DDL)
+    # A warehouse from before training gains the column; its orgs are re-resolved (new fingerprint).
+    con.execute("alter table identity.links add column if not exists model_parameters varchar")
     con.execute(ERASURES_DDL)
 
 
@@ -103,7 +112,7 @@ def _fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         """,
         {"keys": list(CONFIG_KEYS)},
     ).fetchall()
-    return {org: f"{model.MODEL_VERSION}:{digest}" for org, digest in rows}
+    return {org: f"{model.MODEL_VERSION}:{training.VERSION}:{digest}" for org, digest in rows}
 
 
 def _config(con: duckdb.DuckDBPyConnection, org_id: str) -> dict[str, Any]:
@@ -147,6 +156,7 @@ def resolve_org(con: duckdb.DuckDBPyConnection, org_id: str) -> OrgIdentity:
         region=str(config["identity.default_region"]),
         min_records=int(config["identity.matcher_min_records"]),
         threshold=float(config["identity.match_probability"]),
+        train_min_records=int(config["identity.train_min_records"]),
     )
     companies = resolve_clients(org_id, clients, decisions)
     people.links.extend(companies.links)

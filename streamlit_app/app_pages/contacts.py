@@ -4,16 +4,26 @@ and pursuits those signals led to, and the memory about them.
 A person is a resolved identity (`marts.contacts`, docs/identity.md): the contact records and signal
 senders identity resolution put together. A signal of a known person that no candidate links yet is a
 suggestion to look at the person's open work; nothing is linked automatically.
+
+A governor of the org (or an admin) can ask to forget the person shown: a confirmation names them, then a
+`contact.erased` event goes to the inbox (`lib/identity_requests.py`, which checks the grant again) and the
+next run removes their personal fields from every table and file under the home (docs/identity.md).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from streamlit_app.lib import ui
+from dagster_project.settings import default_clock
+from streamlit_app.lib import auth, identity_requests, settings, ui
 from streamlit_app.lib.queries import identity as queries
 
+# Session-state keys: the request waiting for its confirmation, and the message after a rerun.
+FORGET_KEY = identity_requests.FORGET_PENDING_KEY
+FLASH_KEY = "contacts_forget_flash"
+
 ctx = ui.page_context("Contacts")
+who = auth.principal()
 snap, org = ctx.snapshot, ctx.org_id
 st.caption(ui.scope_caption(ctx))
 
@@ -93,3 +103,85 @@ if memory.is_empty():
     st.caption("No live memory about this person's signals and work.")
 else:
     st.dataframe(ui.for_display(memory), width="stretch", hide_index=True, placeholder=ui.MISSING)
+
+
+# -------------------------------------------------------------------------------- forget this person
+# A request is a step and a confirmation: the confirmation names the person and is honoured only for the
+# person, org and user it was made for; `request_erasure` judges the grant again from the access store.
+
+st.subheader("Forget this person")
+if flash := st.session_state.pop(FLASH_KEY, None):
+    st.success(flash, icon=":material/check_circle:")
+pending = st.session_state.get(FORGET_KEY)
+confirming = isinstance(pending, dict) and (
+    pending.get("org"),
+    pending.get("contact_id"),
+    pending.get("actor"),
+) == (org, person, who.email)
+if not who.can_govern(org):
+    st.session_state.pop(FORGET_KEY, None)
+    st.caption("Only the organisation's governors and admins can ask to forget a person.")
+elif person.startswith(identity_requests.SIGNAL_ONLY_PREFIX):
+    st.session_state.pop(FORGET_KEY, None)
+    st.caption(
+        "This person is known only from the senders of signals, not from a contact record, so there is no "
+        "contact to forget yet."
+    )
+elif not confirming:
+    st.session_state.pop(FORGET_KEY, None)
+    st.caption(
+        "Forgetting removes the person's name, email, phone and free text naming them from every table and "
+        "file after the next run; an audit row keeps hashes only. It cannot be undone."
+    )
+    reason = st.selectbox("Why", identity_requests.ERASURE_REASONS, key="contacts_forget_reason")
+    if st.button("Forget this person…", key="contacts_forget"):
+        st.session_state[FORGET_KEY] = {
+            "org": org,
+            "contact_id": person,
+            "actor": who.email,
+            "reason": reason,
+        }
+        st.rerun()
+else:
+    with st.container(border=True):
+        st.markdown(
+            f"**Forget {ui.escape_markdown(row['name'] or person)}** (person `{ui.escape_markdown(person)}`, "
+            f"{ui.format_int(row['records'])} record(s)) in **{ui.escape_markdown(org)}**? Their personal "
+            "fields leave every table and file after the next run. This cannot be undone."
+        )
+        st.caption(
+            f"Reason: {ui.escape_markdown(pending.get('reason'))} · by {ui.escape_markdown(who.email)}."
+        )
+        confirm_col, cancel_col = st.columns(2)
+        confirmed = confirm_col.button(
+            "Confirm: forget this person", type="primary", key="contacts_forget_yes"
+        )
+        cancelled = cancel_col.button("Cancel", key="contacts_forget_no")
+    if cancelled:
+        st.session_state.pop(FORGET_KEY, None)
+        st.rerun()
+    if confirmed:
+        st.session_state.pop(FORGET_KEY, None)
+        try:
+            written, _ = identity_requests.request_erasure(
+                settings.workstream_home(),
+                settings.inbox_path(),
+                who,
+                org_id=org,
+                contact_id=person,
+                known_contact_ids=set(people["contact_id"].to_list()),
+                # Only a listed reason: a session could hold any text, and this event is never scrubbed.
+                reason=pending.get("reason")
+                if pending.get("reason") in identity_requests.ERASURE_REASONS
+                else None,
+                now=default_clock().now(),
+            )
+        except PermissionError as exc:
+            st.error(str(exc), icon=":material/block:")
+        except (ValueError, OSError) as exc:
+            st.error(f"The request could not be written: {exc}", icon=":material/error:")
+        else:
+            st.session_state[FLASH_KEY] = (
+                f"Request to forget this person written to the inbox as `{written.name}`; the next run applies it."
+            )
+            st.rerun()

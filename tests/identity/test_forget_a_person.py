@@ -1,7 +1,7 @@
 """`contact.erased` forgets a person: their name, email and phone, and free text naming them, are found
 nowhere under the home after a run (the same scan as a memory redaction), the contact leaves the
 `contacts` mart, and the audit keeps only hashes. A record of the person dated before the erasure that
-arrives in a later run is forgotten on arrival."""
+arrives in a later run is forgotten on arrival. The same holds when a governor asks on the Contacts page."""
 
 from __future__ import annotations
 
@@ -11,13 +11,20 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
 
+from dagster_project import access
+from dagster_project.access.store import ENV_CHEAP_HASHES
 from dagster_project.commands.run import run_pipeline
+from dagster_project.settings import ENV_NOW, default_clock
+from streamlit_app.lib import auth
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import event, write_jsonl
 from tests.integration.memory_events import AS_OF, NOW, ORG, age, org_event
 
 pytestmark = pytest.mark.integration
+APP = Path(__file__).resolve().parents[2] / "streamlit_app" / "app.py"
 
 
 def _contact(event_id: str, contact_id: str, at: str, **payload) -> dict:
@@ -117,3 +124,60 @@ def test_an_erased_person_is_found_nowhere_under_the_home_and_the_audit_keeps_ha
     write_jsonl(inbox / "b.jsonl", [late])
     _run(home, inbox)
     assert hits_everywhere(home, [email, email.upper(), f"qx{tag}"]) == []
+
+
+def test_a_person_a_governor_forgets_on_the_contacts_page_is_found_nowhere_after_the_next_run(
+    tmp_path, monkeypatch
+):
+    tag = uuid.uuid4().hex[:12]
+    name, email, phone = f"Yve Rk{tag}", f"yve.rk{tag}@example.org", "+1 415 555 0142"
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    inbox.mkdir()
+    at = "2026-11-2{}T10:00:00+00:00".format
+    write_jsonl(
+        inbox / "a.jsonl",
+        [
+            _contact("c1", "ct-1", at(0), name=name, email=email, phone=phone),
+            _contact("c2", "ct-2", at(0), name="Bo Keep", email="bo.keep@example.org"),
+            org_event(
+                "s1-new",
+                "signal.created",
+                "signal",
+                "s1",
+                at(1),
+                source_type="email",
+                contact_email=email.upper(),
+                snippet=f"Hello, {name} here",
+            ),
+            org_event("n1", "signal.note_added", "signal", "s1", at(2), text=f"Called {name} on {phone}"),
+        ],
+    )
+    _run(home, inbox)
+    assert hits_everywhere(home, [name]) != []  # the scan sees the person before
+
+    # The governor's request through the page, at a time the next run accepts.
+    monkeypatch.setenv("WORKSTREAM_HOME", str(home))
+    monkeypatch.setenv("WORKSTREAM_INBOX", str(inbox))
+    monkeypatch.setenv(ENV_NOW, "2026-11-27T09:00:00+00:00")
+    monkeypatch.setenv(ENV_CHEAP_HASHES, "1")
+    st.cache_data.clear()
+    governor, _, _ = access.add_user(home, "gov@acme.test", "governor", (ORG,), now=default_clock().now())
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    app.session_state[auth.SESSION_KEY] = access.start_session(home, governor, now=default_clock().now())
+    app.query_params["org"] = ORG
+    app.run()
+    app.switch_page("app_pages/contacts.py").run()
+    app.selectbox(key="contacts_person").set_value("ct-1").run()
+    app.button(key="contacts_forget").click().run()
+    assert name in " ".join(m.value for m in app.markdown)  # the confirmation names the person
+    app.button(key="contacts_forget_yes").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert [p.name for p in inbox.glob("governance-*.jsonl")]
+    st.cache_data.clear()
+
+    _run(home, inbox)
+    assert hits_everywhere(home, [name, name.upper(), email, email.upper(), f"rk{tag}"]) == []
+    contacts = _query(home, "select contact_id, name from marts.contacts where org_id = ? order by 1", [ORG])
+    assert contacts == [("ct-2", "Bo Keep")]
+    (audit,) = _query(home, "select contact_id, actor from marts.contact_erasures where org_id = ?", [ORG])
+    assert audit == ("ct-1", "gov@acme.test")

@@ -1,6 +1,7 @@
 """The Contacts and Identity pages on a snapshot with resolved people: they render a person's records,
 signals, work and memory, show a conflict with its match weights, and a governor's decision becomes a
-`contact.merged` / `contact.split` event in the inbox."""
+`contact.merged` / `contact.split` event in the inbox. Only a governor of the org can ask to forget a
+person (a `contact.erased` event, audited with ids and hashes only); a forged request writes nothing."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ import streamlit as st
 from conftest import add_user, sign_in
 from streamlit.testing.v1 import AppTest
 
+from dagster_project import access
 from dagster_project.contract.events import EVENTS
+from dagster_project.ingestion.readers import file_format, read_batches
+from dagster_project.ingestion.validation import validate_batch
+from dagster_project.settings import ENV_NOW
 from streamlit_app.lib import identity_requests
 from tests.snapshot_schema import create_tables, insert_rows, served_models
 
@@ -188,3 +193,147 @@ def test_a_decision_without_an_actor_or_on_itself_writes_nothing():
         org_id=ORG, entity_type="client", entity_id="a", other_id="b", decision="split", actor="gov", now=T
     )
     assert set(event["payload"]) == {"from_client_id"} and event["event_name"] in EVENTS
+
+
+# ------------------------------------------------------------------------------- forgetting a person
+
+CONTACTS = "app_pages/contacts.py"
+
+
+def _inbox_events(tmp_path: Path) -> list[dict]:
+    return [
+        json.loads(line) for f in (tmp_path / "inbox").glob("*.jsonl") for line in f.read_text().splitlines()
+    ]
+
+
+def _audit_rows(home: Path) -> list[dict]:
+    return access.read_audit(home)
+
+
+def _validation_reasons(path: Path) -> list[str | None]:
+    """The ingest validator's verdict per record of an inbox file (None = valid)."""
+    reasons: list[str | None] = []
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        for batch in read_batches(path, file_format(path)):
+            validate_batch(con, batch, now=T)
+            reasons += [row[0] for row in con.execute("select reason from validated").fetchall()]
+    return reasons
+
+
+def test_a_governor_forgets_a_person_after_a_confirmation_naming_them(home, tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_NOW, T.isoformat())
+    at = _page(CONTACTS)
+    assert "contacts_forget_yes" not in [b.key for b in at.button]
+    at.button(key="contacts_forget").click().run()
+    assert not at.exception
+    confirmation = " ".join(m.value for m in at.markdown)
+    assert "Forget Ana Lima" in confirmation and "ct-1" in confirmation
+    assert not _inbox_events(tmp_path)  # nothing is written before the confirmation
+
+    at.button(key="contacts_forget_yes").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (written,) = (tmp_path / "inbox").glob("*.jsonl")
+    (event,) = _inbox_events(tmp_path)
+    assert (event["event_name"], event["entity_type"], event["entity_id"], event["org_id"]) == (
+        "contact.erased",
+        "contact",
+        "ct-1",
+        ORG,
+    )
+    assert event["actor"] == "gov@acme.test"
+    assert event["payload"]["reason"] in identity_requests.ERASURE_REASONS
+    assert _validation_reasons(written) == [None]
+    assert "the next run applies it" in " ".join(s.value for s in at.success)
+
+    (row,) = [r for r in _audit_rows(home) if r["action"] == "governance.requested"]
+    assert row["org_id"] == ORG and row["target"] == event["event_id"]
+    assert json.loads(row["detail"])["event_name"] == "contact.erased"
+    everything = json.dumps(_audit_rows(home))
+    for personal in ("Ana Lima", "ana@example.org", "ct-1"):
+        assert personal not in everything
+
+
+def test_a_governor_who_cancels_writes_nothing(home, tmp_path):
+    at = _page(CONTACTS)
+    at.button(key="contacts_forget").click().run()
+    at.button(key="contacts_forget_no").click().run()
+    assert not at.exception
+    assert not _inbox_events(tmp_path)
+    assert "Forget Ana Lima" not in " ".join(m.value for m in at.markdown)
+
+
+def test_a_viewer_sees_no_way_to_forget_and_a_forged_request_writes_nothing(home, tmp_path):
+    at = _page(CONTACTS, role="viewer", email="viewer@acme.test")
+    assert "Ana Lima" in _shown(at)
+    assert [b.label for b in at.button] == ["Sign out"]
+    # A request put in the session as if the viewer had asked and confirmed.
+    at.session_state[identity_requests.FORGET_PENDING_KEY] = {
+        "org": ORG,
+        "contact_id": "ct-1",
+        "actor": "viewer@acme.test",
+        "reason": identity_requests.ERASURE_REASONS[0],
+    }
+    at.run()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Sign out"]
+    assert not _inbox_events(tmp_path)
+
+
+def test_the_writer_refuses_a_viewer_even_with_a_principal_that_claims_to_govern(home, tmp_path):
+    viewer = add_user("viewer@acme.test", "viewer", (ORG,))
+    forged = access.Principal(
+        user_id=viewer.user_id, email=viewer.email, is_admin=False, grants={ORG: "governor"}, via="password"
+    )
+    with pytest.raises(PermissionError, match="governors"):
+        identity_requests.request_erasure(
+            home, tmp_path / "inbox", forged, org_id=ORG, contact_id="ct-1", known_contact_ids={"ct-1"}, now=T
+        )
+    assert not _inbox_events(tmp_path)
+    denied = [r for r in _audit_rows(home) if r["action"] == "access.denied"]
+    assert [(r["actor"], r["org_id"], r["target"]) for r in denied] == [
+        (viewer.user_id, ORG, "contact.erased")
+    ]
+
+
+def test_another_orgs_governor_can_neither_see_nor_forget_the_person(home, tmp_path):
+    other = add_user("gov@globex.test", "governor", (OTHER,))
+    at = sign_in(AppTest.from_file(str(APP), default_timeout=60), other)
+    at.query_params["org"] = ORG
+    at.run()
+    at.switch_page(CONTACTS).run()
+    assert not at.exception
+    assert "Ana Lima" not in _shown(at)
+    assert "contacts_forget" not in [b.key for b in at.button]
+    with pytest.raises(PermissionError):
+        identity_requests.request_erasure(
+            home, tmp_path / "inbox", other, org_id=ORG, contact_id="ct-1", known_contact_ids={"ct-1"}, now=T
+        )
+    # Their own org's page honours no request made for the other org's person.
+    at.query_params["org"] = OTHER
+    at.session_state[identity_requests.FORGET_PENDING_KEY] = {
+        "org": ORG,
+        "contact_id": "ct-1",
+        "actor": other.email,
+        "reason": identity_requests.ERASURE_REASONS[0],
+    }
+    at.run()
+    at.switch_page(CONTACTS).run()
+    assert not at.exception
+    assert "contacts_forget_yes" not in [b.key for b in at.button]
+    assert not _inbox_events(tmp_path)
+
+
+def test_a_person_not_of_the_org_in_the_snapshot_is_refused(home, tmp_path):
+    governor = add_user("gov@acme.test", "governor", (ORG,))
+    with pytest.raises(ValueError, match="not one of"):
+        identity_requests.request_erasure(
+            home,
+            tmp_path / "inbox",
+            governor,
+            org_id=ORG,
+            contact_id="ct-9",
+            known_contact_ids={"ct-1"},
+            now=T,
+        )
+    assert not _inbox_events(tmp_path)

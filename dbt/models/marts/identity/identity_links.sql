@@ -20,6 +20,7 @@ final as (
         record_type,
         record_id,
         model_version,
+        model_parameters,
         {{ as_of() }} as built_at
     from links
 

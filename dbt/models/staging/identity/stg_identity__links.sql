@@ -19,7 +19,8 @@ renamed as (
         cast(source_id as varchar) as source_id,
         cast(match_rule as varchar) as match_rule,
         cast(match_probability as double) as match_probability,
-        cast(model_version as varchar) as model_version
+        cast(model_version as varchar) as model_version,
+        cast(model_parameters as varchar) as model_parameters
 
     from source
 
