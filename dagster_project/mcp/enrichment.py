@@ -171,6 +171,13 @@ def opt_ins(con: duckdb.DuckDBPyConnection) -> list[OptIn]:
     return found
 
 
+def declarations_present(home: Path, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the operator declared anything (the file or the variable): without either there is nothing
+    to enrich and nothing to read, so callers can skip the work (and the launch of a run) altogether."""
+    environ = os.environ if environ is None else environ
+    return (home / FILE_NAME).is_file() or bool(environ.get(ENV_DECLARATIONS))
+
+
 # --- the queue -----------------------------------------------------------------------------------------
 
 
@@ -249,6 +256,25 @@ def enqueue(home: Path, opt: OptIn, signals: list[dict[str, Any]], now: datetime
                 con.execute("rollback")
             raise
     return added
+
+
+def due_items(home: Path, now: datetime) -> int:
+    """Calls a drain should make now, over every org's store: pending items whose backoff is over, and
+    claims a stopped drain left behind (stale), which the next drain puts back in the queue."""
+    folder = home / "enrichment"
+    if not folder.is_dir():
+        return 0
+    stamp = outbox.to_text(now)
+    horizon = outbox.to_text(now - timedelta(minutes=outbox.DEFAULT_STALE_CLAIM_MINUTES))
+
+    def count(con: sqlite3.Connection) -> int:
+        return con.execute(
+            "select (select count(*) from outbox_items where status = 'pending' and next_attempt_at <= ?)"
+            " + (select count(*) from outbox_items where status = 'claimed' and claimed_at < ?)",
+            (stamp, horizon),
+        ).fetchone()[0]
+
+    return sum(outbox.read_store(path, count, 0) for path in sorted(folder.glob("*.sqlite")))
 
 
 # --- the drain -----------------------------------------------------------------------------------------
@@ -331,6 +357,8 @@ async def drain_org(
     events: list[dict] = []
     done: list[tuple[str, outbox.Key]] = []
     with _connect(store_path(home, opt.org_id)) as con:
+        # A drain that stopped mid-call (a killed run) left its claim: once stale, it is queued again.
+        outbox.recover_stale(con, now)
         window = outbox.to_text(now - timedelta(minutes=1))
         used = con.execute("select count(*) from enrichment_calls where called_at > ?", (window,)).fetchone()[
             0
