@@ -6,7 +6,6 @@ server, and the answers reach the inbox, where the next drop's run ingests them.
 executes the same job in-process after its build (dagster_project/commands/run.py).
 """
 
-
 import json
 import os
 from datetime import timedelta
