@@ -230,7 +230,7 @@ def enqueue(home: Path, opt: OptIn, targets: list[dict[str, Any]], now: datetime
                         None if s.get("gaps") is None else orjson.dumps(s["gaps"]).decode(),
                     )
                     for s in targets
-                ],  # fmt: skip
+                ],
             )
             added = outbox.enqueue(con, targets, now)  # joins the open transaction
             con.execute("commit")
