@@ -14,6 +14,7 @@ from dagster_project.defs.automation import (
     nightly_rebuild_schedule,
     outbox_due_sensor,
 )
+from dagster_project.defs.enrichment import enrichment_job, enrichment_sensor, mcp_enrichment
 from dagster_project.defs.ingestion import event_ids_unique_per_org, ledger_conserves_lines, raw_ingest
 from dagster_project.defs.lifecycle import every_event_accounted_for, lifecycle_apply
 from dagster_project.defs.publishing import serving_snapshot
@@ -22,10 +23,24 @@ from dagster_project.defs.scoring import win_scoring
 from dagster_project.defs.transform import workstream_dbt_assets
 
 defs = dg.Definitions(
-    assets=[raw_ingest, lifecycle_apply, win_scoring, workstream_dbt_assets, serving_snapshot, sla_alerts],
+    assets=[
+        raw_ingest,
+        lifecycle_apply,
+        win_scoring,
+        workstream_dbt_assets,
+        serving_snapshot,
+        sla_alerts,
+        mcp_enrichment,
+    ],
     asset_checks=[ledger_conserves_lines, event_ids_unique_per_org, every_event_accounted_for],
-    jobs=[ingest_build_publish_job, dbt_tests_job, full_build_job, sla_alert_job],
-    sensors=[inbox_files_sensor, outbox_due_sensor, sla_breach_sensor, dbt_tests_after_build_sensor],
+    jobs=[ingest_build_publish_job, dbt_tests_job, full_build_job, sla_alert_job, enrichment_job],
+    sensors=[
+        inbox_files_sensor,
+        outbox_due_sensor,
+        sla_breach_sensor,
+        dbt_tests_after_build_sensor,
+        enrichment_sensor,
+    ],
     schedules=[nightly_rebuild_schedule],
     resources={
         "workstream": WorkstreamResource(),

@@ -49,6 +49,7 @@ from dagster_project.api.models import (
 from dagster_project.api.oidc import OidcSettings, OidcValidator
 from dagster_project.api.store import SnapshotStore, SnapshotVersion
 from dagster_project.memory.search import search as search_atoms
+from dagster_project.serving.queries import CARD_JSON_COLUMNS, CARD_SQL, ETAG_SQL, TODAY_COLUMNS
 from dagster_project.serving.reader import SnapshotIncompatible, SnapshotMissing, SnapshotUnavailable
 from dagster_project.settings import Clock, HomePaths, default_clock, home_from_env
 
@@ -95,32 +96,6 @@ def _json(payload: Any, version: SnapshotVersion, **headers: str) -> Response:
 
 def _problem(status: int, detail: str, **headers: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
-
-
-_CARD_WHERE = "from marts.memory_cards where org_id = ? and entity_type = ? and entity_id = ?"
-_CARD_JSON_COLUMNS = ("key_facts", "recent_activity", "decisions", "risks", "top_atoms")
-_CARD_SQL = (
-    f"select {', '.join(_CARD_JSON_COLUMNS)}, atoms_total, version, etag, built_at {_CARD_WHERE} limit 1"
-)
-_ETAG_SQL = f"select etag {_CARD_WHERE} limit 1"
-
-
-def _iso_sql(column: str) -> str:
-    """RFC 3339 UTC text of a timestamptz column, written by DuckDB (converting many timestamptz values to
-    Python datetimes costs more than the query); the same text orjson writes for a datetime."""
-    utc = f"timezone('UTC', {column})"
-    return (
-        f"case when epoch_us({column}) % 1000000 = 0 then strftime({utc}, '%Y-%m-%dT%H:%M:%SZ') "
-        f"else strftime({utc}, '%Y-%m-%dT%H:%M:%S.%fZ') end as {column}"
-    )
-
-
-_TODAY_COLUMNS = (
-    "item_type, item_id, label, state, owner, due_date, "
-    f"{_iso_sql('last_touch_at')}, hours_since_touch, tags, value_band, "
-    "forecast_value_usd, sla_metric, badge, urgency_points, value_points, stage_points, compliance_points, "
-    f"workload_points, priority_score, priority_tier, rank, why, {_iso_sql('built_at')}"
-)
 
 
 # --- the app -------------------------------------------------------------------------------------------
@@ -206,21 +181,21 @@ def create_app(
     def _card(key: tuple[str, str, str], if_none_match: list[str] | None) -> Response:
         with store.cursor(key[0]) as (cur, version):
             if if_none_match:
-                found = cur.execute(_ETAG_SQL, key).fetchone()
+                found = cur.execute(ETAG_SQL, key).fetchone()
                 if found is not None:
                     version.remember_etag(key, found[0])
                     if etag_matches(if_none_match, found[0]):
                         return _not_modified(found[0], version)
-                row = None if found is None else cur.execute(_CARD_SQL, key).fetchone()
+                row = None if found is None else cur.execute(CARD_SQL, key).fetchone()
             else:
-                row = cur.execute(_CARD_SQL, key).fetchone()
+                row = cur.execute(CARD_SQL, key).fetchone()
         org_id, entity_type, entity_id = key
         if row is None:
             raise HTTPException(
                 404, f"no memory card for {entity_type} {entity_id!r} in org {org_id!r} in this snapshot"
             )
         payload: dict[str, Any] = {"org_id": org_id, "entity_type": entity_type, "entity_id": entity_id}
-        for name, value in zip(_CARD_JSON_COLUMNS, row[:5], strict=True):
+        for name, value in zip(CARD_JSON_COLUMNS, row[:5], strict=True):
             payload[name] = orjson.Fragment(value if value is not None else "[]")
         atoms_total, card_version, etag, built_at = row[5:]
         version.remember_etag(key, etag)
@@ -338,7 +313,7 @@ def create_app(
             total = cur.execute(f"select count(*) from marts.today_panel where {where_sql}", params)
             total = total.fetchone()[0]
             cur.execute(
-                f"select {_TODAY_COLUMNS} from marts.today_panel where {where_sql} "
+                f"select {TODAY_COLUMNS} from marts.today_panel where {where_sql} "
                 "order by rank, item_type, item_id limit ?",
                 [*params, limit],
             )

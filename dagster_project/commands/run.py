@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 JOB_NAME = "ingest_build_publish_job"
 TESTS_JOB_NAME = "dbt_tests_job"
+ENRICHMENT_JOB_NAME = "enrichment_job"
 SKIPPED_LISTED = 10
 
 
@@ -110,7 +111,7 @@ def run_pipeline(
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         counts[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    enrichment = _enrich(paths, inbox, now)
+    enrichment = _enrich(paths, instance_dir, run_config)
     return {
         "run_id": result.run_id,
         "paths": paths,
@@ -120,16 +121,34 @@ def run_pipeline(
     }
 
 
-def _enrich(paths: HomePaths, inbox: Path, now: str | None) -> dict | None:
-    """Enrichment of the new signals through MCP (docs/mcp.md), once the snapshot is published and the
-    writer lock released: within a time budget, and its answers reach the inbox for the next run."""
-    from dagster_project.mcp.enrichment import run_enrichment
+def _enrich(paths: HomePaths, instance_dir: Path, run_config: dict) -> dict | None:
+    """The enrichment job of `serve`'s sensor (docs/mcp.md), here once the snapshot is published and the
+    run lock released: its calls hold up no build, and its answers reach the inbox for the next run."""
+    import dagster as dg
 
-    at = parse_timestamp(now) if now else default_clock().now()
-    summary = run_enrichment(paths.home, inbox.resolve(), at)
-    for problem in summary.problems:
+    from dagster_project.definitions import defs
+    from dagster_project.mcp.enrichment import declarations_present
+
+    if not declarations_present(paths.home):
+        return None  # nothing declared: no job to run
+    # Its warnings are the problems printed below: the console logger keeps to errors.
+    quiet = {**run_config, "loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    with dg.DagsterInstance.local_temp(tempdir=str(instance_dir)) as instance:
+        result = defs.resolve_job_def(ENRICHMENT_JOB_NAME).execute_in_process(
+            run_config=quiet, instance=instance, raise_on_error=False
+        )
+    figures = {
+        key: value.value
+        for event in result.get_asset_materialization_events()
+        for key, value in event.event_specific_data.materialization.metadata.items()
+    }
+    if not figures:  # the step failed: say so, the run itself stands
+        figures = {"calls": 0, "outcomes": {}, "events_written": 0, "problems": ["enrichment step failed"]}
+        for event in (e for e in result.all_events if e.is_failure):
+            figures["problems"].append(f"{event.step_key or ''}: {event.message}")
+    for problem in figures["problems"]:
         console.print(f"[yellow]{problem}[/yellow]", soft_wrap=True)
-    return vars(summary) if summary.calls or summary.problems else None
+    return figures if figures["calls"] or figures["problems"] else None
 
 
 def _fail_on_errors(result) -> None:

@@ -12,6 +12,7 @@ import dagster as dg
 from dagster_project.config.registry import DEFAULTS
 from dagster_project.control import outbox
 from dagster_project.control import store as control
+from dagster_project.defs.enrichment import mcp_enrichment
 from dagster_project.defs.ingestion import event_ids_unique_per_org, ledger_conserves_lines
 from dagster_project.defs.lifecycle import every_event_accounted_for
 from dagster_project.defs.transform import workstream_dbt_assets
@@ -31,9 +32,12 @@ HOT_PATH_CHECKS = dg.AssetSelection.checks(
     ledger_conserves_lines, event_ids_unique_per_org, every_event_accounted_for
 )
 
+# Enrichment calls outside servers: they run in a job of their own, after the publish (defs/enrichment.py).
+PIPELINE = dg.AssetSelection.all() - dg.AssetSelection.assets(mcp_enrichment)
+
 ingest_build_publish_job = dg.define_asset_job(
     "ingest_build_publish_job",
-    selection=dg.AssetSelection.all().without_checks() | HOT_PATH_CHECKS,
+    selection=PIPELINE.without_checks() | HOT_PATH_CHECKS,
     description=(
         "Ingest new inbox files, apply due outbox items to the core tables, build the dbt models, "
         "publish the snapshot, record SLA alerts. Safe to retry. dbt's data tests follow in dbt_tests_job."
@@ -50,7 +54,7 @@ dbt_tests_job = dg.define_asset_job(
 
 full_build_job = dg.define_asset_job(
     "full_build_job",
-    selection=dg.AssetSelection.all(),
+    selection=PIPELINE,
     description="Everything, with every dbt data test before publishing (the nightly rebuild).",
     executor_def=dg.in_process_executor,
 )

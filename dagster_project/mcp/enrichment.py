@@ -1,4 +1,5 @@
-"""Enrichment of new signals through MCP: operator-declared servers, org opt-in, calls through the outbox.
+"""Enrichment of new signals and contacts through MCP: operator-declared servers, org opt-in, calls
+through the outbox.
 
 Who decides what:
 
@@ -7,18 +8,20 @@ Who decides what:
   or a streamable-HTTP URL, the tool to call, a timeout. Event data never declares a server.
 - An org switches one on with its `enrichment` config key (`config.enrichment`): which declared
   server, how the answer's keys map onto `client.updated`'s fields, at most how many calls a minute.
-  Only `signal.created` events of that org from the time the setting took effect on are enriched.
+  Only signals created and contacts first seen from the time the setting took effect on are enriched.
 
-How a call goes: after a run publishes, each new signal with a company domain (or an email's domain)
-of an opted-in org is enqueued in that org's enrichment outbox, `<home>/enrichment/<org>.sqlite` (the
-same `control.outbox` queue: idempotent enqueue, fenced claims, backoff, dead letters), with what will
-be sent. A drain then claims items one at a time within the org's rate and a total time budget, sends
-only the domain, and records every call (`enrichment_calls`: what was sent, the outcome, the attempt).
-An answer becomes a `client.updated` event written to `<inbox>/enrichment/` as a JSON Lines file, so
-it is validated, logged and replayable like any other event; its `event_id` is derived from the
-signal's, so a replay or a retried call gives a duplicate, not a second update. A timeout, a crash or a
-malformed answer fails the item (retried with backoff, then a dead letter); a server that answers with a
-tool error (unknown domain) completes it without an event. Nothing here can fail the run that calls it.
+How a call goes: after a publish (the `mcp_enrichment` asset), each new signal or contact with a
+company domain (or an email's domain) of an opted-in org (`enrichment_targets`) is enqueued in that
+org's enrichment outbox, `<home>/enrichment/<org>.sqlite` (the same `control.outbox` queue: idempotent
+enqueue, fenced claims, backoff, dead letters), with what will be sent. A drain then claims items one
+at a time within the org's rate and a total time budget, sends only the domain, and records every call
+(`enrichment_calls`: what was sent, the outcome, the attempt, the events it gave). An answer becomes a
+`client.updated` event (and for a contact a `contact.updated` filling its empty company fields)
+written to `<inbox>/enrichment/` as a JSON Lines file, so it is validated, logged and replayable like
+any other event; its `event_id` is derived from the target's, so a replay or a retried call gives a
+duplicate, not a second update. A timeout, a crash or a malformed answer fails the item (retried with
+backoff, then a dead letter); a server that answers with a tool error (unknown domain) completes it
+without an event. Nothing here can fail the run that calls it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import sqlite3
 import time
 import tomllib
@@ -48,6 +50,7 @@ from dagster_project.config.enrichment import (
 )
 from dagster_project.control import outbox
 from dagster_project.mcp.enrich_client import Answer, Caller, CallFailed, Declared
+from dagster_project.mcp.enrichment_targets import contact_targets, signal_targets
 from dagster_project.serving import reader
 from dagster_project.serving.reader import SYSTEM
 
@@ -56,17 +59,14 @@ log = logging.getLogger(__name__)
 ENV_DECLARATIONS = "WORKSTREAM_ENRICHMENT"
 FILE_NAME = "enrichment.toml"
 CONFIG_KEY = "enrichment"
-DOMAIN = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
-)
 FIELD_MAX = 200  # a client name or industry longer than this is not a fact, it is a malformed answer
 DRAIN_BUDGET_S = 30.0
 WORKER = "enrichment"
 
 CALLS_SCHEMA = """
 create table if not exists enrichment_targets (
-    org_id text not null, event_id text not null, signal_id text not null, domain text not null,
-    client_id text not null, primary key (org_id, event_id)
+    org_id text not null, event_id text not null, entity_id text not null, domain text not null,
+    client_id text not null, gaps text, primary key (org_id, event_id)
 );
 create table if not exists enrichment_calls (
     org_id text not null, event_id text not null, server text not null, tool text not null,
@@ -171,6 +171,13 @@ def opt_ins(con: duckdb.DuckDBPyConnection) -> list[OptIn]:
     return found
 
 
+def declarations_present(home: Path, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the operator declared anything (the file or the variable): without either there is nothing
+    to enrich and nothing to read, so callers can skip the work (and the launch of a run) altogether."""
+    environ = os.environ if environ is None else environ
+    return (home / FILE_NAME).is_file() or bool(environ.get(ENV_DECLARATIONS))
+
+
 # --- the queue -----------------------------------------------------------------------------------------
 
 
@@ -185,64 +192,47 @@ def _connect(path: Path) -> Iterator[sqlite3.Connection]:
         for statement in CALLS_SCHEMA.split(";"):
             if statement.strip():
                 con.execute(statement)
+        _migrate(con)
         yield con
 
 
-def domain_of(payload: Mapping[str, Any]) -> str | None:
-    """The company domain a signal names (`company_domain`, else the contact email's), if well formed."""
-    for raw in (payload.get("company_domain"), str(payload.get("contact_email") or "").rpartition("@")[2]):
-        if isinstance(raw, str):
-            candidate = raw.strip().lower().removeprefix("www.")
-            if DOMAIN.match(candidate):
-                return candidate
-    return None
+def _migrate(con: sqlite3.Connection) -> None:
+    """A store made when only signals were enriched: its target's id column is named for signals, and
+    it has no contact gaps."""
+    columns = {row[1] for row in con.execute("pragma table_info(enrichment_targets)")}
+    if "signal_id" in columns:
+        con.execute("alter table enrichment_targets rename column signal_id to entity_id")
+    if "gaps" not in columns:
+        con.execute("alter table enrichment_targets add column gaps text")
 
 
-def new_signals(con: duckdb.DuckDBPyConnection, opt: OptIn) -> list[dict[str, Any]]:
-    """The org's `signal.created` events since its opt-in, each with its domain and the client to update."""
-    rows = con.execute(
-        "select event_id, entity_id, strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ'), payload from marts.events "
-        "where org_id = ? and event_name = 'signal.created' and (?::timestamptz is null or occurred_at >= ?) "
-        "order by occurred_at, event_id",
-        [opt.org_id, opt.since, opt.since],
-    ).fetchall()
-    clients = dict(
-        con.execute(
-            "select lower(domain), min(client_id) from marts.clients where org_id = ? and domain is not null group by 1",
-            [opt.org_id],
-        ).fetchall()
-    )
-    found = []
-    for event_id, signal_id, occurred, payload in rows:
-        domain = domain_of(orjson.loads(payload) if payload else {})
-        if domain is not None:
-            client_id = clients.get(domain) or f"cli-{domain}"
-            found.append(
-                {
-                    "org_id": opt.org_id,
-                    "event_id": event_id,
-                    "entity_type": "signal",
-                    "entity_id": signal_id,
-                    "occurred_at": occurred,
-                    "domain": domain,
-                    "client_id": client_id,
-                }
-            )
-    return found
+def new_targets(con: duckdb.DuckDBPyConnection, opt: OptIn) -> list[dict[str, Any]]:
+    """The org's new signals and new contacts naming a domain (`enrichment_targets`), signals first."""
+    return signal_targets(con, opt.org_id, opt.since) + contact_targets(con, opt.org_id, opt.since)
 
 
-def enqueue(home: Path, opt: OptIn, signals: list[dict[str, Any]], now: datetime) -> int:
-    """Queue the signals (idempotent: a signal already queued, in any state, is left alone)."""
-    if not signals:
+def enqueue(home: Path, opt: OptIn, targets: list[dict[str, Any]], now: datetime) -> int:
+    """Queue the targets, signals or contacts (idempotent: one already queued, in any state, is left alone)."""
+    if not targets:
         return 0
     with _connect(store_path(home, opt.org_id)) as con:
         con.execute("begin immediate")
         try:
             con.executemany(
-                "insert or ignore into enrichment_targets values (?, ?, ?, ?, ?)",
-                [(s["org_id"], s["event_id"], s["entity_id"], s["domain"], s["client_id"]) for s in signals],
+                "insert or ignore into enrichment_targets values (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        s["org_id"],
+                        s["event_id"],
+                        s["entity_id"],
+                        s["domain"],
+                        s["client_id"],
+                        None if s.get("gaps") is None else orjson.dumps(s["gaps"]).decode(),
+                    )
+                    for s in targets
+                ],
             )
-            added = outbox.enqueue(con, signals, now)  # joins the open transaction
+            added = outbox.enqueue(con, targets, now)  # joins the open transaction
             con.execute("commit")
         except BaseException:
             if con.in_transaction:
@@ -251,30 +241,62 @@ def enqueue(home: Path, opt: OptIn, signals: list[dict[str, Any]], now: datetime
     return added
 
 
+def due_items(home: Path, now: datetime) -> int:
+    """Calls a drain should make now, over every org's store: pending items whose backoff is over, and
+    claims a stopped drain left behind (stale), which the next drain puts back in the queue."""
+    folder = home / "enrichment"
+    if not folder.is_dir():
+        return 0
+    stamp = outbox.to_text(now)
+    horizon = outbox.to_text(now - timedelta(minutes=outbox.DEFAULT_STALE_CLAIM_MINUTES))
+
+    def count(con: sqlite3.Connection) -> int:
+        return con.execute(
+            "select (select count(*) from outbox_items where status = 'pending' and next_attempt_at <= ?)"
+            " + (select count(*) from outbox_items where status = 'claimed' and claimed_at < ?)",
+            (stamp, horizon),
+        ).fetchone()[0]
+
+    return sum(outbox.read_store(path, count, 0) for path in sorted(folder.glob("*.sqlite")))
+
+
 # --- the drain -----------------------------------------------------------------------------------------
 
 
-def result_event(
-    opt: OptIn, server: Declared, target: Mapping[str, str], answer: Answer, now: datetime
-) -> dict:
-    """The `client.updated` event an answer gives (only the mapped fields that hold text)."""
+def result_events(
+    opt: OptIn, server: Declared, target: Mapping[str, Any], answer: Answer, now: datetime
+) -> list[dict]:
+    """The events an answer gives: `client.updated` (the mapped fields that hold text) for the client
+    with the domain; for a contact also `contact.updated` filling the company fields its own events left
+    empty (`gaps`), if any. Ids derive from the target's event, so a repeated call gives duplicates."""
     payload = {}
     for field_name, key in opt.fields.items():
         value = answer.facts.get(key)
         if isinstance(value, str) and value.strip():
             payload[field_name] = value.strip()
     payload.setdefault("domain", target["domain"])
-    digest = hashlib.sha256(f"{server.name}\0{target['event_id']}".encode()).hexdigest()[:24]
-    return {
-        "event_id": f"enrich-{digest}",
-        "org_id": opt.org_id,
-        "occurred_at": outbox.to_text(now),
-        "event_name": "client.updated",
-        "entity_type": "client",
-        "entity_id": target["client_id"],
-        "actor": f"enrichment:{server.name}",
-        "payload": payload,
-    }
+
+    def made(salt: str, event_name: str, entity_type: str, entity_id: str, body: dict) -> dict:
+        digest = hashlib.sha256(f"{server.name}\0{target['event_id']}{salt}".encode()).hexdigest()[:24]
+        return {
+            "event_id": f"enrich-{digest}",
+            "org_id": opt.org_id,
+            "occurred_at": outbox.to_text(now),
+            "event_name": event_name,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "actor": f"enrichment:{server.name}",
+            "payload": body,
+        }
+
+    events = [made("", "client.updated", "client", target["client_id"], payload)]
+    if target.get("entity_type") == "contact":
+        company = {"company_name": payload.get("name"), "company_domain": target["domain"]}
+        company["client_id"] = target["client_id"]
+        filled = {k: v for k, v in company.items() if k in (target.get("gaps") or ()) and v}
+        if filled:
+            events.append(made("\0contact", "contact.updated", "contact", target["entity_id"], filled))
+    return events
 
 
 def check_answer(answer: Answer, fields: Mapping[str, str]) -> str | None:
@@ -331,6 +353,8 @@ async def drain_org(
     events: list[dict] = []
     done: list[tuple[str, outbox.Key]] = []
     with _connect(store_path(home, opt.org_id)) as con:
+        # A drain that stopped mid-call (a killed run) left its claim: once stale, it is queued again.
+        outbox.recover_stale(con, now)
         window = outbox.to_text(now - timedelta(minutes=1))
         used = con.execute("select count(*) from enrichment_calls where called_at > ?", (window,)).fetchone()[
             0
@@ -343,11 +367,19 @@ async def drain_org(
                 if not claim:
                     break
                 item = claim.items[0]
-                target = con.execute(
-                    "select event_id, domain, client_id from enrichment_targets where org_id = ? and event_id = ?",
+                row = con.execute(
+                    "select event_id, domain, client_id, entity_id, gaps from enrichment_targets "
+                    "where org_id = ? and event_id = ?",
                     item.key,
                 ).fetchone()
-                target = {"event_id": target[0], "domain": target[1], "client_id": target[2]}
+                target = {
+                    "event_id": row[0],
+                    "domain": row[1],
+                    "client_id": row[2],
+                    "entity_type": item.entity_type,
+                    "entity_id": row[3],
+                    "gaps": orjson.loads(row[4]) if row[4] else None,
+                }
                 sent = {"domain": target["domain"]}
                 try:
                     answer = await caller.call(sent, deadline=deadline)
@@ -364,20 +396,10 @@ async def drain_org(
                         outcome, detail = "ok", None
                 summary.count(outcome)
                 if outcome in ("ok", "refused"):
-                    event = result_event(opt, server, target, answer, now) if outcome == "ok" else None
-                    _record(
-                        con,
-                        *item.key,
-                        server,
-                        sent,
-                        outcome,
-                        detail,
-                        item.attempts,
-                        now,
-                        event and event["event_id"],
-                    )
-                    if event is not None:
-                        events.append(event)
+                    given = result_events(opt, server, target, answer, now) if outcome == "ok" else []
+                    produced = " ".join(e["event_id"] for e in given) or None
+                    _record(con, *item.key, server, sent, outcome, detail, item.attempts, now, produced)
+                    events.extend(given)
                     done.append((claim.token, item.key))
                 else:
                     _record(con, *item.key, server, sent, outcome, detail, item.attempts, now, None)
@@ -398,7 +420,7 @@ async def enrich(
     budget_s: float = DRAIN_BUDGET_S,
     environ: Mapping[str, str] | None = None,
 ) -> Summary:
-    """Queue the new signals of every opted-in org and call their servers; never raises."""
+    """Queue the new signals and contacts of every opted-in org and call their servers; never raises."""
     summary = Summary()
     deadline = time.monotonic() + budget_s
     try:
@@ -407,12 +429,12 @@ async def enrich(
             return summary  # nothing declared: no enrichment, nothing read
         snapshot = home / "serving.duckdb"
         plans = reader.run(
-            snapshot, lambda con: [(o, new_signals(con, o)) for o in opt_ins(con)], scope=SYSTEM
+            snapshot, lambda con: [(o, new_targets(con, o)) for o in opt_ins(con)], scope=SYSTEM
         )
     except Exception as exc:  # a broken declaration or snapshot stops enrichment, never the run
         summary.problems.append(f"enrichment skipped: {exc}")
         return summary
-    for opt, signals in plans:
+    for opt, targets in plans:
         server = servers.get(opt.server)
         if server is None:
             summary.problems.append(
@@ -420,7 +442,7 @@ async def enrich(
             )
             continue
         try:
-            summary.enqueued += enqueue(home, opt, signals, now)
+            summary.enqueued += enqueue(home, opt, targets, now)
             await drain_org(home, inbox, opt, server, now, deadline, summary)
         except Exception as exc:
             log.warning("enrichment of org %s stopped: %s", opt.org_id, exc)

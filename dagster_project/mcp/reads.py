@@ -16,9 +16,9 @@ from typing import Any
 import duckdb
 import orjson
 
-from dagster_project.api.app import _CARD_JSON_COLUMNS, _CARD_SQL, _TODAY_COLUMNS
 from dagster_project.memory.search import load_fts
 from dagster_project.memory.search import search as search_atoms
+from dagster_project.serving.queries import CARD_JSON_COLUMNS, CARD_SQL, TODAY_COLUMNS
 
 CARD_ITEMS_MAX = 8
 TIMELINE_MAX = 50
@@ -78,16 +78,16 @@ def _short(text: Any, width: int = 140) -> str:
 
 
 def card(con: duckdb.DuckDBPyConnection, org: str, entity_type: str, entity_id: str) -> Answer:
-    row = con.execute(_CARD_SQL, [org, entity_type, entity_id]).fetchone()
+    row = con.execute(CARD_SQL, [org, entity_type, entity_id]).fetchone()
     if row is None:
         raise NotFound(f"no memory card for {entity_type} {entity_id!r} in org {org!r} in this snapshot")
     data: dict[str, Any] = {"org_id": org, "entity_type": entity_type, "entity_id": entity_id}
     truncated = False
-    for name, value in zip(_CARD_JSON_COLUMNS, row[: len(_CARD_JSON_COLUMNS)], strict=True):
+    for name, value in zip(CARD_JSON_COLUMNS, row[: len(CARD_JSON_COLUMNS)], strict=True):
         items = orjson.loads(value) if value else []
         truncated |= len(items) > CARD_ITEMS_MAX
         data[name] = items[:CARD_ITEMS_MAX]
-    atoms_total, version, etag, built_at = row[len(_CARD_JSON_COLUMNS) :]
+    atoms_total, version, etag, built_at = row[len(CARD_JSON_COLUMNS) :]
     data.update(
         atoms_total=atoms_total,
         version=version,
@@ -169,7 +169,7 @@ def today(
     where_sql = " and ".join(where)
     total = con.execute(f"select count(*) from marts.today_panel where {where_sql}", params).fetchone()[0]
     cur = con.execute(
-        f"select {_TODAY_COLUMNS} from marts.today_panel where {where_sql} "
+        f"select {TODAY_COLUMNS} from marts.today_panel where {where_sql} "
         "order by rank, item_type, item_id limit ?",
         [*params, min(limit, TODAY_LIMIT_MAX)],
     )

@@ -54,6 +54,12 @@ def test_the_data_walks_one_way_from_the_apply_through_dbt_and_the_alerts_to_one
         assert graph.get(dg.AssetKey(["control", table])).parent_keys == {dg.AssetKey(["raw", "events"])}
     assert dg.AssetKey(["marts", "sla_clocks"]) in graph.get(alerts).parent_keys
     assert alerts in graph.get(snapshot).parent_keys
-    assert graph.get(snapshot).child_keys == set()
+    # Only the enrichment step reads it after the publish (it writes the inbox, never the snapshot), in a
+    # job of its own: no build job waits for an enrichment server.
+    enrichment = dg.AssetKey("mcp_enrichment")
+    assert graph.get(snapshot).child_keys == {enrichment}
+    for name in ("ingest_build_publish_job", "full_build_job", "dbt_tests_job", "sla_alert_job"):
+        assert enrichment not in defs.resolve_job_def(name).asset_layer.executable_asset_keys
+    assert defs.resolve_job_def("enrichment_job").asset_layer.executable_asset_keys == {enrichment}
     for table in ("outbox_health", "dead_letters", "alerts", "memory_health"):
         assert dg.AssetKey(["marts", table]) in graph.get(snapshot).parent_keys

@@ -15,6 +15,7 @@ import pytest
 from dagster_project.control import outbox
 from dagster_project.mcp import enrichment
 from dagster_project.mcp.enrich_client import Declared
+from dagster_project.mcp.enrichment_targets import domain_of
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 HERE = Path(__file__).resolve().parent
@@ -167,10 +168,10 @@ def test_an_orgs_rate_limit_caps_the_calls_of_a_minute(tmp_path):
 
 
 def test_a_signals_domain_comes_from_the_company_domain_or_else_the_contact_email():
-    assert enrichment.domain_of({"company_domain": "WWW.Coho.Example "}) == "coho.example"
-    assert enrichment.domain_of({"contact_email": "ann@coho.example"}) == "coho.example"
-    assert enrichment.domain_of({"company_domain": "not a domain; rm -rf", "contact_email": "x"}) is None
-    assert enrichment.domain_of({}) is None
+    assert domain_of({"company_domain": "WWW.Coho.Example "}) == "coho.example"
+    assert domain_of({"contact_email": "ann@coho.example"}) == "coho.example"
+    assert domain_of({"company_domain": "not a domain; rm -rf", "contact_email": "x"}) is None
+    assert domain_of({}) is None
 
 
 def test_the_run_summary_counts_the_calls_by_outcome_and_the_events_they_gave():

@@ -1,5 +1,6 @@
-"""End to end: a run enriches an opted-in org's new signal through the shipped MCP server, the answer
-comes back through the inbox as a validated `client.updated`, and nothing is sent for other orgs."""
+"""End to end: a run enriches an opted-in org's new signal and new contact through the shipped MCP
+server, the answers come back through the inbox as validated `client.updated` and `contact.updated`,
+and nothing is sent for other orgs."""
 
 from __future__ import annotations
 
@@ -31,7 +32,19 @@ def _signal(org: str, event_id: str, signal_id: str, at: str, domain: str) -> di
     )
 
 
-def test_a_new_signal_of_an_opted_in_org_is_enriched_and_applied_at_the_next_run(tmp_path: Path):
+def _contact(org: str, event_id: str, contact_id: str, at: str, email: str) -> dict:
+    return event(
+        event_id,
+        org_id=org,
+        event_name="contact.updated",
+        entity_type="contact",
+        entity_id=contact_id,
+        occurred_at=at,
+        payload={"name": "Bob Brown", "email": email},
+    )
+
+
+def test_a_new_signal_and_contact_of_an_opted_in_org_are_enriched_and_applied_at_the_next_run(tmp_path: Path):
     inbox, home = tmp_path / "inbox", tmp_path / "home"
     inbox.mkdir()
     home.mkdir()
@@ -61,16 +74,19 @@ def test_a_new_signal_of_an_opted_in_org_is_enriched_and_applied_at_the_next_run
             ),  # before opting in
             _signal("acme", "s-new", "sig-1", "2026-11-21T10:00:00+00:00", "coho.example"),
             _signal("globex", "g-new", "sig-9", "2026-11-21T10:00:00+00:00", "globex.example"),
+            _contact("acme", "c-new", "ct-1", "2026-11-22T10:00:00+00:00", "bob@coho.example"),
+            _contact("globex", "gc-new", "ct-9", "2026-11-22T10:00:00+00:00", "gus@globex.example"),
         ],
     )
     age(inbox)
 
     first = run_pipeline(home, inbox, now=NOW, tests=False)
 
-    assert first["enrichment"]["outcomes"] == {"ok": 1}
+    assert first["enrichment"]["outcomes"] == {"ok": 2}
     calls = enrichment.calls(home, "acme")
     assert [(c["event_id"], orjson.loads(c["sent"])) for c in calls] == [
-        ("s-new", {"domain": "coho.example"})
+        ("s-new", {"domain": "coho.example"}),
+        ("c-new", {"domain": "coho.example"}),
     ]
     assert enrichment.calls(home, "globex") == [] and not enrichment.store_path(home, "globex").exists()
 
@@ -90,4 +106,12 @@ def test_a_new_signal_of_an_opted_in_org_is_enriched_and_applied_at_the_next_run
         "select actor from marts.events where event_name = 'client.updated' and org_id = 'acme'",
         scope=reader.SYSTEM,
     )
-    assert applied["actor"].to_list() == ["enrichment:facts"]
+    assert applied["actor"].to_list() == ["enrichment:facts", "enrichment:facts"]
+    contacts = reader.fetch(
+        serving,
+        "select org_id, email, client_id from marts.contacts order by 1, 2",
+        scope=reader.SYSTEM,
+    )
+    # The contact's source named no company: the enrichment linked it to the company of its domain.
+    assert ("acme", "bob@coho.example", "cli-coho.example") in contacts.rows()
+    assert ("globex", "gus@globex.example", None) in contacts.rows()

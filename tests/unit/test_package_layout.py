@@ -166,3 +166,23 @@ def test_no_module_is_longer_than_one_sitting(top: str) -> None:
         if (n := len(p.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}, f"modules over {MAX_LINES} lines: {long}"
+
+
+def _underscore_imports_across_packages(path: Path, room: str) -> list[str]:
+    """`from dagster_project.<other package>… import _name`: another package's private name."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            target = _room_of_import(node.module)
+            if target is not None and target != room:
+                found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    return found
+
+
+def test_no_package_imports_another_packages_private_names() -> None:
+    offenders = {
+        str(p.relative_to(ROOT)): found
+        for p in _modules(PACKAGE)
+        if (found := _underscore_imports_across_packages(p, _room(p)))
+    }
+    assert offenders == {}, f"private names imported from another package (make them public): {offenders}"
