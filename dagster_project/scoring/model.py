@@ -76,9 +76,12 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def with_pace(facts: pl.DataFrame) -> pl.DataFrame:
-    """Add `pace_log_ratio`: days the pursuit took to reach its stage against the org's closed median."""
-    closed = facts.filter(pl.col("outcome").is_not_null())
+def with_pace(facts: pl.DataFrame, reference: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Add `pace_log_ratio`: days the pursuit took to reach its stage against the closed median.
+
+    The median is that of the closed pursuits among `reference` (default: `facts` itself).
+    """
+    closed = (facts if reference is None else reference).filter(pl.col("outcome").is_not_null())
     medians = closed.group_by("last_open_stage").agg(pl.col("days_to_stage").median().alias("median_days"))
     return facts.join(medians, on="last_open_stage", how="left").with_columns(
         ((pl.col("days_to_stage") + 0.5) / (pl.col("median_days").fill_null(pl.col("days_to_stage")) + 0.5))
@@ -181,8 +184,21 @@ def training_rows(facts: pl.DataFrame) -> pl.DataFrame:
     return with_pace(facts.sort("pursuit_id", "cutoff", "snap")).filter(pl.col("outcome").is_not_null())
 
 
+def check_split(facts: pl.DataFrame, train_ids: set[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The checked model's training rows and the held-out rows, both paced against the training ones.
+
+    Nothing of a held-out pursuit may shape the model that is checked on it: not its outcome, and not
+    its features either (the org's median pace is taken over the training pursuits only).
+    """
+    raw = facts.sort("pursuit_id", "cutoff", "snap").filter(pl.col("outcome").is_not_null())
+    train = raw.filter(pl.col("pursuit_id").is_in(train_ids))
+    holdout = raw.filter(~pl.col("pursuit_id").is_in(train_ids))
+    return with_pace(train), with_pace(holdout, reference=train)
+
+
 def score_org(org_id: str, facts: pl.DataFrame) -> OrgScores:
     """Score one org's open pursuits from its own closed ones (`facts`: its rows of `read_pursuit_facts`)."""
+    raw = facts
     facts = with_pace(facts.sort("pursuit_id", "cutoff", "snap"))
     closed = facts.filter(pl.col("outcome").is_not_null())
     open_ = facts.filter(pl.col("outcome").is_null() & pl.col("is_last"))
@@ -194,10 +210,9 @@ def score_org(org_id: str, facts: pl.DataFrame) -> OrgScores:
     train_won = won_by_pursuit[:n_train]
     if _trainable(won_by_pursuit) and min(train_won.sum(), n_train - train_won.sum()) >= MIN_EACH_OUTCOME:
         version = model_version(order)
-        train = closed.filter(pl.col("pursuit_id").is_in(train_ids))
+        train, holdout = check_split(raw, train_ids)
         check = fit_model(feature_matrix(train), _won(train), version, close_position(train))
         # Every stage entry of a held-out pursuit is a score the model would have given at that time.
-        holdout = closed.filter(~pl.col("pursuit_id").is_in(train_ids))
         hold_won = _won(holdout)
         hold_p = check.probability(feature_matrix(holdout))
         base_rate = float(train_won.mean())

@@ -15,6 +15,7 @@ from dagster_project.scoring.model import (
     HOLDOUT_SHARE,
     MIN_CLOSED,
     PRIOR_VERSION,
+    check_split,
     choose_c,
     close_position,
     feature_matrix,
@@ -147,3 +148,19 @@ def test_the_regularisation_is_chosen_from_the_training_pursuits_by_their_close_
     x, won, position = _synthetic(300, 2.0, seed=1)
     fitted = fit_model(x, won, "test", position)
     assert abs(fitted.weights[0]) > 5 * np.abs(fitted.weights[1:]).max()
+
+
+def test_the_held_out_pursuits_do_not_shape_the_checked_models_features(facts) -> None:
+    org = facts.filter(pl.col("outcome").is_not_null())
+    order = org.filter(pl.col("is_last")).sort("closed_at", "pursuit_id")["pursuit_id"].to_list()
+    train_ids = set(order[: math.floor(len(order) * (1 - HOLDOUT_SHARE))])
+    slower = facts.with_columns(
+        pl.when(pl.col("pursuit_id").is_in(train_ids) | pl.col("outcome").is_null())
+        .then(pl.col("days_to_stage"))
+        .otherwise(pl.col("days_to_stage") * 10)
+        .alias("days_to_stage")
+    )
+    train, holdout = check_split(facts, train_ids)
+    train_slower, holdout_slower = check_split(slower, train_ids)
+    assert train.equals(train_slower)  # the org's median pace comes from the training pursuits alone
+    assert not holdout.equals(holdout_slower)  # while the held-out rows' own pace is theirs
