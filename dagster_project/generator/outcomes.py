@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BASE_WIN_RATE = 0.20  # a submitted pursuit with none of the effects below
+BASE_WIN_RATE = 0.10  # a submitted pursuit with none of the effects below
 
 
 @dataclass(frozen=True)
@@ -23,25 +23,25 @@ class Effect:
 
 RISK_MITIGATION = Effect(
     "risk_mitigation",
-    0.30,
+    0.40,
     "a risk-mitigation note (a `risk` memory atom tagged `risk-mitigation`) recorded on the pursuit "
     "before its submission",
 )
 FAST_FIRST_RESPONSE = Effect(
     "fast_first_response",
-    0.20,
+    0.25,
     "the inquiry's first signal (the earliest one linked to the candidate) was first touched within "
     "4 hours of its creation",
 )
 REFERRAL = Effect(
     "referral",
-    0.25,
+    0.20,
     "the inquiry came in by referral (the first signal's `source_type` is `referral`)",
 )
 EFFECTS = (RISK_MITIGATION, FAST_FIRST_RESPONSE, REFERRAL)
 
 FAST_RESPONSE_HOURS = 4.0
-RISK_MITIGATION_RATE = 0.4  # share of pursuits that record a risk-mitigation note
+RISK_MITIGATION_RATE = 0.5  # share of pursuits that record a risk-mitigation note
 RISK_MITIGATION_TAG = "risk-mitigation"
 
 

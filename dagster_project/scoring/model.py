@@ -20,16 +20,19 @@ import numpy as np
 import polars as pl
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from .features import COMPONENTS, FEATURES, OPEN_STAGES, model_matrix
 
 MIN_CLOSED = 40  # below this many closed pursuits an org is scored by the prior scorecard
 MIN_EACH_OUTCOME = 5  # and both outcomes must appear this often among the training pursuits
 HOLDOUT_SHARE = 0.25
-# Inverse L2 strength on standardised features. Strong: an org's history is a few hundred pursuits and
-# most features carry little signal, and a weakly regularised fit learns their noise and loses to the
-# base rate on the held-out quarter (cross-validating it per org cost far more time than it gained).
-C = 0.03
+# Candidate inverse L2 strengths on standardised features, strongest first. Each fit picks one by
+# time-ordered cross-validation on the pursuits it trains on (`choose_c`): how much of an org's noise
+# a model can afford depends on how many pursuits it has and how strong its real effects are, which no
+# single constant gets right for every org. Near the strong end the model is the org's base rate.
+C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+CV_FOLDS = 4  # expanding-window folds: fit on the earlier closes, test on the next block
 RELIABILITY_BINS = 5
 PRIOR_VERSION = "prior-1"
 
@@ -73,9 +76,12 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def with_pace(facts: pl.DataFrame) -> pl.DataFrame:
-    """Add `pace_log_ratio`: days the pursuit took to reach its stage against the org's closed median."""
-    closed = facts.filter(pl.col("outcome").is_not_null())
+def with_pace(facts: pl.DataFrame, reference: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Add `pace_log_ratio`: days the pursuit took to reach its stage against the closed median.
+
+    The median is that of the closed pursuits among `reference` (default: `facts` itself).
+    """
+    closed = (facts if reference is None else reference).filter(pl.col("outcome").is_not_null())
     medians = closed.group_by("last_open_stage").agg(pl.col("days_to_stage").median().alias("median_days"))
     return facts.join(medians, on="last_open_stage", how="left").with_columns(
         ((pl.col("days_to_stage") + 0.5) / (pl.col("median_days").fill_null(pl.col("days_to_stage")) + 0.5))
@@ -105,9 +111,45 @@ class Fitted:
         return _sigmoid(self.intercept + self.contributions(x).sum(axis=1))
 
 
-def fit_model(x: np.ndarray, won: np.ndarray, version: str) -> Fitted:
+def _fit(x: np.ndarray, won: np.ndarray, c: float) -> tuple[StandardScaler, LogisticRegression]:
     scaler = StandardScaler().fit(x)
-    lr = LogisticRegression(C=C, max_iter=1000).fit(scaler.transform(x), won)
+    return scaler, LogisticRegression(C=c, max_iter=1000).fit(scaler.transform(x), won)
+
+
+def choose_c(x: np.ndarray, won: np.ndarray, position: np.ndarray) -> float:
+    """The regularisation that best predicted later closes from earlier ones, within these rows only.
+
+    `position` is each row's pursuit's place in close order. The pursuits are cut into `CV_FOLDS + 1`
+    blocks by close; fold k fits on blocks 1..k and scores the rows of block k + 1 (as the holdout
+    does: never a later close to predict an earlier one). The C with the lowest pooled Brier score
+    wins; ties go to the stronger regularisation.
+    """
+    n = int(position.max()) + 1 if len(position) else 0
+    edges = [round(n * i / (CV_FOLDS + 1)) for i in range(CV_FOLDS + 2)]
+    folds = []
+    for k in range(1, CV_FOLDS + 1):
+        fit_rows = position < edges[k]
+        test_rows = (position >= edges[k]) & (position < edges[k + 1])
+        if test_rows.any() and 0 < won[fit_rows].sum() < fit_rows.sum():
+            folds.append((fit_rows, test_rows))
+    if not folds:
+        return C_GRID[0]
+    best, best_score = C_GRID[0], math.inf
+    for c in C_GRID:
+        errors = []
+        for fit_rows, test_rows in folds:
+            scaler, lr = _fit(x[fit_rows], won[fit_rows], c)
+            p = lr.predict_proba(scaler.transform(x[test_rows]))[:, 1]
+            errors.append((p - won[test_rows]) ** 2)
+        score = float(np.concatenate(errors).mean())
+        if score < best_score:
+            best, best_score = c, score
+    return best
+
+
+def fit_model(x: np.ndarray, won: np.ndarray, version: str, position: np.ndarray) -> Fitted:
+    """Fit on these rows, with the C that `choose_c` picks from them (`position`: see there)."""
+    scaler, lr = _fit(x, won, choose_c(x, won, position))
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     weights = lr.coef_[0] / scale  # back to the features' own units, centred on the org's average
     return Fitted(float(lr.intercept_[0]), weights, scaler.mean_.copy(), version)
@@ -122,11 +164,11 @@ def prior_scorer(won: np.ndarray) -> Fitted:
 
 
 def model_version(facts: pl.DataFrame) -> str:
-    """`lr1-` and a digest of what the model learned from: the same data gives the same version."""
+    """`lr2-` and a digest of what the model learned from: the same data gives the same version."""
     h = hashlib.sha256("|".join(FEATURES).encode())
     for pid, outcome in facts.select("pursuit_id", "outcome").sort("pursuit_id").iter_rows():
         h.update(f"{pid}={outcome};".encode())
-    return f"lr1-{h.hexdigest()[:12]}"
+    return f"lr2-{h.hexdigest()[:12]}"
 
 
 def _brier(p: np.ndarray, won: np.ndarray) -> float:
@@ -142,8 +184,21 @@ def training_rows(facts: pl.DataFrame) -> pl.DataFrame:
     return with_pace(facts.sort("pursuit_id", "cutoff", "snap")).filter(pl.col("outcome").is_not_null())
 
 
+def check_split(facts: pl.DataFrame, train_ids: set[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The checked model's training rows and the held-out rows, both paced against the training ones.
+
+    Nothing of a held-out pursuit may shape the model that is checked on it: not its outcome, and not
+    its features either (the org's median pace is taken over the training pursuits only).
+    """
+    raw = facts.sort("pursuit_id", "cutoff", "snap").filter(pl.col("outcome").is_not_null())
+    train = raw.filter(pl.col("pursuit_id").is_in(train_ids))
+    holdout = raw.filter(~pl.col("pursuit_id").is_in(train_ids))
+    return with_pace(train), with_pace(holdout, reference=train)
+
+
 def score_org(org_id: str, facts: pl.DataFrame) -> OrgScores:
     """Score one org's open pursuits from its own closed ones (`facts`: its rows of `read_pursuit_facts`)."""
+    raw = facts
     facts = with_pace(facts.sort("pursuit_id", "cutoff", "snap"))
     closed = facts.filter(pl.col("outcome").is_not_null())
     open_ = facts.filter(pl.col("outcome").is_null() & pl.col("is_last"))
@@ -155,14 +210,13 @@ def score_org(org_id: str, facts: pl.DataFrame) -> OrgScores:
     train_won = won_by_pursuit[:n_train]
     if _trainable(won_by_pursuit) and min(train_won.sum(), n_train - train_won.sum()) >= MIN_EACH_OUTCOME:
         version = model_version(order)
-        train = closed.filter(pl.col("pursuit_id").is_in(train_ids))
-        check = fit_model(feature_matrix(train), _won(train), version)
+        train, holdout = check_split(raw, train_ids)
+        check = fit_model(feature_matrix(train), _won(train), version, close_position(train))
         # Every stage entry of a held-out pursuit is a score the model would have given at that time.
-        holdout = closed.filter(~pl.col("pursuit_id").is_in(train_ids))
         hold_won = _won(holdout)
         hold_p = check.probability(feature_matrix(holdout))
         base_rate = float(train_won.mean())
-        scorer = fit_model(feature_matrix(closed), _won(closed), version)
+        scorer = fit_model(feature_matrix(closed), _won(closed), version, close_position(closed))
         scorer_kind, n_tr = "model", n_train
     else:
         scorer = prior_scorer(won_by_pursuit)
@@ -191,6 +245,12 @@ def score_org(org_id: str, facts: pl.DataFrame) -> OrgScores:
         calibration,
         _reliability(org_id, scorer.version, hold_p, hold_won),
     )
+
+
+def close_position(rows: pl.DataFrame) -> np.ndarray:
+    """Each row's pursuit's place (from 0) in the close order of the pursuits among `rows`."""
+    key = pl.struct(pl.col("closed_at"), pl.col("pursuit_id")).rank("dense") - 1
+    return rows.select(key.alias("position"))["position"].to_numpy().astype(int)
 
 
 def _won(rows: pl.DataFrame) -> np.ndarray:
@@ -323,9 +383,13 @@ def explain(prob: float, comps: dict[str, float], facts: dict, kind: str, n_clos
 
 def score_all(facts: pl.DataFrame) -> OrgScores:
     """Every org's scores, calibration and reliability rows (orgs in order, each on its own data)."""
-    out = [
-        score_org(org, part) for (org,), part in facts.sort("org_id").group_by("org_id", maintain_order=True)
-    ]
+    # One thread: the fits are small, and BLAS/OpenMP threads spinning on a shared machine make
+    # each of them many times slower than running it alone.
+    with threadpool_limits(limits=1):
+        out = [
+            score_org(org, part)
+            for (org,), part in facts.sort("org_id").group_by("org_id", maintain_order=True)
+        ]
     if not out:
         return OrgScores(
             pl.DataFrame(schema=SCORE_SCHEMA),

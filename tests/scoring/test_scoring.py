@@ -15,6 +15,9 @@ from dagster_project.scoring.model import (
     HOLDOUT_SHARE,
     MIN_CLOSED,
     PRIOR_VERSION,
+    check_split,
+    choose_c,
+    close_position,
     feature_matrix,
     fit_model,
     score_all,
@@ -45,7 +48,7 @@ def test_the_model_beats_the_base_rate_on_the_time_ordered_last_quarter(tables) 
     cal = tables["score_calibration"].to_dicts()
     assert len(cal) == 1
     row = cal[0]
-    assert row["scorer"] == "model" and row["model_version"].startswith("lr1-")
+    assert row["scorer"] == "model" and row["model_version"].startswith("lr2-")
     assert row["n_train"] + row["n_holdout"] == row["n_closed"]
     assert row["n_holdout"] == row["n_closed"] - math.floor(row["n_closed"] * (1 - HOLDOUT_SHARE))
     assert row["brier_model"] < row["brier_base_rate"]
@@ -53,7 +56,8 @@ def test_the_model_beats_the_base_rate_on_the_time_ordered_last_quarter(tables) 
 
 def test_the_learned_weights_point_the_way_of_the_generators_effects(facts) -> None:
     rows = training_rows(facts)
-    fitted = fit_model(feature_matrix(rows), (rows["outcome"] == "won").to_numpy(), "test")
+    won = (rows["outcome"] == "won").to_numpy()
+    fitted = fit_model(feature_matrix(rows), won, "test", close_position(rows))
     weight = dict(zip(FEATURES, fitted.weights, strict=True))
     assert weight["risk_mitigations"] > 0.3  # a risk-mitigation note: +0.30 win chance
     assert weight["source_referral"] > 0.3  # a referral: +0.25
@@ -125,3 +129,38 @@ def test_the_why_names_missing_risk_mitigation_in_words(tables) -> None:
     whys = tables["pursuit_scores"]["why"]
     assert not whys.str.contains("0 risk mitigation").any()
     assert whys.str.contains("no risk mitigation in memory").any()
+
+
+def _synthetic(n: int, effect: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`n` pursuits in close order, one row each: ten noise features and one with `effect` log-odds."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 11))
+    won = (rng.random(n) < 1 / (1 + np.exp(-effect * x[:, 0]))).astype(float)
+    return x, won, np.arange(n)
+
+
+def test_the_regularisation_is_chosen_from_the_training_pursuits_by_their_close_order() -> None:
+    # Pure noise: the earlier closes predict the later ones best with the strongest regularisation
+    # (the base rate); a strong real effect: with a weaker one, which lets the model use it.
+    noise_c = choose_c(*_synthetic(300, 0.0, seed=1))
+    signal_c = choose_c(*_synthetic(300, 2.0, seed=1))
+    assert noise_c < signal_c
+    x, won, position = _synthetic(300, 2.0, seed=1)
+    fitted = fit_model(x, won, "test", position)
+    assert abs(fitted.weights[0]) > 5 * np.abs(fitted.weights[1:]).max()
+
+
+def test_the_held_out_pursuits_do_not_shape_the_checked_models_features(facts) -> None:
+    org = facts.filter(pl.col("outcome").is_not_null())
+    order = org.filter(pl.col("is_last")).sort("closed_at", "pursuit_id")["pursuit_id"].to_list()
+    train_ids = set(order[: math.floor(len(order) * (1 - HOLDOUT_SHARE))])
+    slower = facts.with_columns(
+        pl.when(pl.col("pursuit_id").is_in(train_ids) | pl.col("outcome").is_null())
+        .then(pl.col("days_to_stage"))
+        .otherwise(pl.col("days_to_stage") * 10)
+        .alias("days_to_stage")
+    )
+    train, holdout = check_split(facts, train_ids)
+    train_slower, holdout_slower = check_split(slower, train_ids)
+    assert train.equals(train_slower)  # the org's median pace comes from the training pursuits alone
+    assert not holdout.equals(holdout_slower)  # while the held-out rows' own pace is theirs
