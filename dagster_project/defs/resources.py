@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -147,7 +148,8 @@ def _copy_quietly(source: Path, target: Path) -> None:
         shutil.copy2(source, scratch)
         scratch.replace(target)
     except OSError:
-        scratch.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            scratch.unlink(missing_ok=True)
 
 
 def _adapter_profiles_dir() -> Path:

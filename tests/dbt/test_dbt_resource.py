@@ -122,6 +122,16 @@ def test_a_new_home_starts_from_the_partial_parse_an_earlier_home_left(tmp_path,
     assert _orgs_in_events_mart(second.warehouse) == {"globex"}
 
 
+def test_a_seed_that_cannot_be_copied_leaves_the_home_to_a_full_parse_not_an_error(tmp_path, monkeypatch):
+    """A folder where the shared parse should be: the copy fails, and the home's target stays clean."""
+    shared = tmp_path / "shared" / "partial_parse.msgpack"
+    shared.mkdir(parents=True)
+    monkeypatch.setattr(resources, "SHARED_PARSE", shared)
+    paths = HomePaths(tmp_path / "home").ensure()
+    resources.seed_partial_parse(paths)
+    assert not paths.dbt_target.exists() or list(paths.dbt_target.iterdir()) == []
+
+
 def test_an_unchanged_profile_is_not_rewritten(tmp_path):
     """dbt's partial parse hashes the profile: the same home keeps the same file between runs."""
     paths = HomePaths(tmp_path).ensure()
