@@ -116,8 +116,8 @@ class HomePaths:
 
     @property
     def dbt_target(self) -> Path:
-        """dbt's target folder for this home: its `partial_parse.msgpack` is only valid for one warehouse
-        path (dbt hashes the profile), so each home keeps its own and every run after the first reuses it."""
+        """dbt's target folder for this home: its log, and the `partial_parse.msgpack` every run after the
+        first reuses (a new home's starts as a copy of the latest home's: see defs/resources.py)."""
         return self.home / "dbt-target"
 
     def ensure(self) -> HomePaths:

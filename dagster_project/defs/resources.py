@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
 import threading
 from datetime import datetime
@@ -25,15 +27,22 @@ from dagster_project.settings import (
     refuse_future_as_of,
 )
 
+# The executable `pyproject.toml` installs for `dagster_project.warehouse.dbt_launcher`.
+LAUNCHER = "workstream-dbt"
+PARTIAL_PARSE = "partial_parse.msgpack"
+# Where the latest home's partial parse waits for the next new home (dbt's own, ignored, target folder).
+SHARED_PARSE = DBT_PROJECT_DIR / "target" / "home-parse" / PARTIAL_PARSE
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # Under `dagster dev` this runs `dbt parse` so the manifest exists; elsewhere `make install` made it.
 dbt_project.prepare_if_dev()
 
 
 def dbt_executable() -> str:
-    """The venv's dbt, so runs work without an activated venv (dagster-dbt otherwise needs it on PATH)."""
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
+    """The venv's `workstream-dbt` (dbt, run from its profile's folder: see `dagster_project.warehouse.
+    dbt_launcher`), so runs work without an activated venv (dagster-dbt otherwise needs it on PATH)."""
+    candidate = Path(sys.executable).parent / LAUNCHER
+    return str(candidate) if candidate.exists() else LAUNCHER
 
 
 class WorkstreamResource(dg.ConfigurableResource):
@@ -104,10 +113,43 @@ def _write_profile(folder: Path, warehouse: str) -> Path:
 
 
 def dbt_profiles_dir(paths: HomePaths) -> Path:
-    """This home's dbt profile folder: `dbt/profiles.yml` with the path of this home's warehouse written
-    in, so a dbt process finds its warehouse from its configuration, never from the environment (runs for
-    several homes in one process each reach their own)."""
-    return _write_profile(paths.home / "dbt-profile", str(paths.warehouse))
+    """This home's dbt profile folder: `dbt/profiles.yml` with this home's warehouse written in, so a dbt
+    process finds its warehouse from its configuration, never from the environment (runs for several
+    homes in one process each reach their own). The path is relative to the profile's folder, where
+    `workstream-dbt` runs dbt: the same text in every home, so dbt's partial parse (keyed on the
+    profile's connection settings) made for one home holds for the next (see `seed_partial_parse`)."""
+    folder = paths.home / "dbt-profile"
+    return _write_profile(folder, os.path.relpath(paths.warehouse, folder))
+
+
+def seed_partial_parse(paths: HomePaths) -> None:
+    """A new home starts from the partial parse the latest home left (`SHARED_PARSE`) rather than from
+    a full parse of the project. dbt checks any partial parse it reads (dbt version, profile, vars,
+    every file's checksum) and parses again what differs: a seed only ever saves time."""
+    own = paths.dbt_target / PARTIAL_PARSE
+    if not own.exists() and SHARED_PARSE.exists():
+        _copy_quietly(SHARED_PARSE, own)
+
+
+def share_partial_parse(paths: HomePaths) -> None:
+    """After a dbt command: this home's partial parse becomes the next new home's seed when it is newer
+    than the shared one (the project may have changed since)."""
+    own = paths.dbt_target / PARTIAL_PARSE
+    if own.exists() and (not SHARED_PARSE.exists() or own.stat().st_mtime > SHARED_PARSE.stat().st_mtime):
+        _copy_quietly(own, SHARED_PARSE)
+
+
+def _copy_quietly(source: Path, target: Path) -> None:
+    """Readers (dbt processes of other homes) see the old file or the new one, never half of one. A
+    failed copy (a read-only project folder, a file removed meanwhile) only means a full parse."""
+    scratch = target.parent / f".{target.name}-{os.getpid()}-{threading.get_ident()}"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, scratch)
+        scratch.replace(target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            scratch.unlink(missing_ok=True)
 
 
 def _adapter_profiles_dir() -> Path:
@@ -145,9 +187,11 @@ def dbt_cli_for_home(
     base: DbtCliResource, paths: HomePaths, args: list[str], **kwargs: Any
 ) -> DbtCliInvocation:
     """`base.cli(args, ...)` run on this home: its profile (see `dbt_profiles_dir`) by `--profiles-dir`,
-    and its own target folder, where dbt keeps the partial parse that is valid for this home's warehouse."""
+    and its own target folder, where dbt keeps its partial parse (seeded from the latest home's)."""
+    profiles = dbt_profiles_dir(paths)
+    seed_partial_parse(paths)
     return _dbt_for_process(base).cli(
-        [*args, "--profiles-dir", str(dbt_profiles_dir(paths))], target_path=paths.dbt_target, **kwargs
+        [*args, "--profiles-dir", str(profiles)], target_path=paths.dbt_target, **kwargs
     )
 
 

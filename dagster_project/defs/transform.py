@@ -3,7 +3,13 @@
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from dagster_project.defs.resources import RunClockResource, WorkstreamResource, dbt_cli_for_home, dbt_project
+from dagster_project.defs.resources import (
+    RunClockResource,
+    WorkstreamResource,
+    dbt_cli_for_home,
+    dbt_project,
+    share_partial_parse,
+)
 from dagster_project.warehouse.store import writer_lock
 
 # The default translator is enough: groups come from `meta.dagster.group` per dbt folder, and the
@@ -33,4 +39,8 @@ def workstream_dbt_assets(
     paths = workstream.paths
     with writer_lock(paths.writer_lock):
         # The warehouse reaches dbt through this home's profile (configuration, not the environment).
-        yield from dbt_cli_for_home(dbt, paths, dbt_build_args(), context=context).stream()
+        try:
+            yield from dbt_cli_for_home(dbt, paths, dbt_build_args(), context=context).stream()
+        finally:
+            # Even a failed build parsed the project: the next new home starts from that parse.
+            share_partial_parse(paths)

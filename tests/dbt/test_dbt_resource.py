@@ -14,12 +14,14 @@ from dagster_dbt import DbtCliResource
 from dagster_dbt.errors import DagsterDbtCliRuntimeError
 from test_dbt_project import make_warehouse
 
+from dagster_project.defs import resources
 from dagster_project.defs.resources import (
     build_dbt_resource,
     dbt_cli_for_home,
     dbt_executable,
     dbt_profiles_dir,
     dbt_project,
+    share_partial_parse,
 )
 from dagster_project.settings import DBT_PROJECT_DIR, HomePaths
 
@@ -83,14 +85,51 @@ def test_a_failed_build_raises_with_dbts_error(tmp_path):
     assert "stg_workstream__events" in str(failure.value)
 
 
-def test_a_homes_profile_is_the_projects_profile_with_its_warehouse_path(tmp_path):
+def test_a_homes_profile_is_the_projects_profile_naming_its_warehouse_from_the_profiles_folder(tmp_path):
     paths = HomePaths(tmp_path / "home with 'quotes' and spaces").ensure()
-    written = yaml.safe_load((dbt_profiles_dir(paths) / "profiles.yml").read_text())
+    folder = dbt_profiles_dir(paths)
+    written = yaml.safe_load((folder / "profiles.yml").read_text())
     shipped = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
-    for profile in shipped.values():
-        for output in profile["outputs"].values():
-            output["path"] = str(paths.warehouse)
+    for name, profile in written.items():
+        for target, output in profile["outputs"].items():
+            assert (folder / output.pop("path")).resolve() == paths.warehouse
+            del shipped[name]["outputs"][target]["path"]
     assert written == shipped
+
+
+def test_every_homes_profile_is_the_same_text_so_dbts_partial_parse_carries_over(tmp_path):
+    """dbt keys its partial parse on a hash of the profile's connection settings."""
+    texts = {
+        (dbt_profiles_dir(HomePaths(tmp_path / name).ensure()) / "profiles.yml").read_text()
+        for name in ("first", "second", "a/deeper one")
+    }
+    assert len(texts) == 1
+
+
+def test_a_new_home_starts_from_the_partial_parse_an_earlier_home_left(tmp_path, monkeypatch):
+    """The first home parses the project in full; the next one reuses that parse (dbt logs no
+    `UnableToPartialParse`), and still builds its own warehouse."""
+    monkeypatch.setattr(resources, "SHARED_PARSE", tmp_path / "shared" / "partial_parse.msgpack")
+    first, second = _home(tmp_path / "first"), _home(tmp_path / "second", drop_org="acme")
+
+    def full_parse(paths: HomePaths) -> bool:
+        return '"name": "UnableToPartialParse"' in (paths.dbt_target / "dbt.log").read_text()
+
+    assert ("AssetMaterialization", "marts/events") in _build(first)
+    share_partial_parse(first)
+    assert ("AssetMaterialization", "marts/events") in _build(second)
+    assert full_parse(first) and not full_parse(second)
+    assert _orgs_in_events_mart(second.warehouse) == {"globex"}
+
+
+def test_a_seed_that_cannot_be_copied_leaves_the_home_to_a_full_parse_not_an_error(tmp_path, monkeypatch):
+    """A folder where the shared parse should be: the copy fails, and the home's target stays clean."""
+    shared = tmp_path / "shared" / "partial_parse.msgpack"
+    shared.mkdir(parents=True)
+    monkeypatch.setattr(resources, "SHARED_PARSE", shared)
+    paths = HomePaths(tmp_path / "home").ensure()
+    resources.seed_partial_parse(paths)
+    assert not paths.dbt_target.exists() or list(paths.dbt_target.iterdir()) == []
 
 
 def test_an_unchanged_profile_is_not_rewritten(tmp_path):
