@@ -162,7 +162,7 @@ def test_org_switch_changes_numbers_on_every_page(snapshot_home: Path) -> None:
         (FUNNEL, "Signal → candidate", "22%", "40%"),
         (DATA_QUALITY, "Accepted", f"{a.events:,}", f"{b.events:,}"),
         (DATA_QUALITY, "Quarantined", str(a.quarantined), str(b.quarantined)),
-        (PIPELINE, "Signals", "4", "3"),
+        (PIPELINE, "Open value", "$400,000", "$90,000"),
         (QUALITY_GATES, "Pink gate pass rate", "75%", "100%"),
         (WIN_LOSS, "Lost", "2", "1"),
         (OUTBOX, "Dead letters", "2", "1"),
@@ -509,9 +509,37 @@ def _select_entity(at: AppTest, key: str) -> None:
     assert _widget(at.main.selectbox, "Entity").value == key
 
 
+def _pipeline_metrics(at: AppTest, prefix: str = "") -> tuple[str, ...]:
+    labels = (
+        ("signals", "candidates", "pursuits", "value")
+        if prefix
+        else ("Signals", "Candidates", "Pursuits", "Value")
+    )
+    return tuple(_metric(at, f"{prefix}{label}") for label in labels)
+
+
+def test_pipeline_counts_and_values_are_of_open_items_with_the_closed_ones_apart(snapshot_home: Path) -> None:
+    at = _open(PIPELINE, ORG_A)
+    # acme's open items: signals open and touched, candidates new and triaged, the pursuit in red.
+    assert _pipeline_metrics(at, "Open ") == ("2", "2", "1", "$400,000")
+    counts = _frame(at, "entities")
+    assert set(counts["state"]) == {"open", "touched", "new", "triaged", "red"}
+    assert any(
+        "Not counted above, closed: 2 signals · 1 candidates · 3 pursuits" in c.value for c in at.caption
+    )
+    assert "won" not in _widget(at.sidebar.multiselect, "States").options
+
+    _widget(at.sidebar.radio, "Show").set_value("closed").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _pipeline_metrics(at, "Closed ") == ("2", "1", "3", "$370,000")
+    assert set(_frame(at, "entities")["state"]) == {"linked", "dismissed", "promoted", "won", "lost"}
+    assert not any("Not counted above" in c.value for c in at.caption)
+
+
 def test_pipeline_counts_by_state_and_owner(snapshot_home: Path) -> None:
     at = _open(PIPELINE, ORG_A)
-    assert (_metric(at, "Signals"), _metric(at, "Candidates"), _metric(at, "Pursuits")) == ("4", "3", "4")
+    _widget(at.sidebar.radio, "Show").set_value("all").run()
+    assert _pipeline_metrics(at)[:3] == ("4", "3", "4")
     counts = _frame(at, "entities")
     assert int(counts["entities"].sum()) == 11
     by_owner = counts.groupby("owner")["entities"].sum().to_dict()
@@ -527,9 +555,10 @@ def test_pipeline_counts_by_state_and_owner(snapshot_home: Path) -> None:
 
 def test_pipeline_filters_narrow_counts_and_the_entity_list(snapshot_home: Path) -> None:
     at = _open(PIPELINE, ORG_A)
+    _widget(at.sidebar.radio, "Show").set_value("all").run()
     _widget(at.sidebar.multiselect, "Owners").set_value(["—"]).run()
     assert not at.exception
-    assert (_metric(at, "Signals"), _metric(at, "Candidates"), _metric(at, "Pursuits")) == ("1", "1", "1")
+    assert _pipeline_metrics(at)[:3] == ("1", "1", "1")
     assert any("3 entities match the filters" in c.value for c in at.caption)
 
     _widget(at.sidebar.multiselect, "Entity types").set_value(["pursuit"]).run()

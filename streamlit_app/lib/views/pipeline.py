@@ -62,6 +62,20 @@ def state_types(states: Mapping[str, list[str]]) -> dict[str, str]:
     return {state: entity_type for entity_type, present in states.items() for state in present}
 
 
+def states_in_scope(
+    states: Mapping[str, list[str]], closed_states: Mapping[str, tuple[str, ...]], scope: str
+) -> dict[str, list[str]]:
+    """The states present (`pipeline_options`' `states`) that the scope can hold: the open ones, the closed
+    ones (`closed_states`) or all, in order."""
+    if scope == "all":
+        return {entity_type: list(present) for entity_type, present in states.items()}
+    want_closed = scope == "closed"
+    return {
+        entity_type: [s for s in present if (s in closed_states.get(entity_type, ())) is want_closed]
+        for entity_type, present in states.items()
+    }
+
+
 def entities_per_type(counts: pl.DataFrame) -> dict[str, int]:
     """Entities per entity type within the filters (`pipeline_counts` summed over states and owners)."""
     return dict(counts.group_by("entity_type").agg(pl.col("entities").sum()).iter_rows())
