@@ -756,9 +756,10 @@ def test_today_ranks_items_with_why_badge_words_top_memory_and_a_link_to_each(sn
     assert table["rank"].tolist() == [1, 2, 3, 4, 5]
     assert table["open"].tolist() == [f"item?org={ORG_A}&type={r[1]}&id={r[2]}" for r in want]
     top = table.iloc[0]
-    assert (top["badge"], top["label"], top["owner"], top["due_date"]) == (
+    # The item by its title, not the panel's "Pursuit #p-100: …" label with its id.
+    assert (top["badge"], top["title"], top["owner"], top["due_date"]) == (
         "SLA breach",
-        "Pursuit #p-100: Acme HQ refit",
+        "Acme HQ refit",
         "bob@acme",
         "2024-05-12",
     )
@@ -766,8 +767,8 @@ def test_today_ranks_items_with_why_badge_words_top_memory_and_a_link_to_each(sn
     assert top["top_atom"] == "Note: Acme procurement asked for fixed pricing per floor"
     assert table["badge"].tolist()[1:] == ["Needs attention"] * 3 + ["On track"]
     # Narrow enough for a 1440-px screen: the components, ids, tier and tags are on the item page.
-    assert list(table.columns) == ["open", "rank", "badge", "label", "owner", "due_date", "why", "top_atom"]
-    canteen = table.set_index("label").loc["Acme canteen"]
+    assert list(table.columns) == ["open", "rank", "badge", "title", "owner", "due_date", "why", "top_atom"]
+    canteen = table.set_index("title").loc["Acme canteen"]
     assert (canteen["owner"], canteen["due_date"], canteen["top_atom"]) == ("—", "—", "—")
     assert not any(c.value.startswith("Showing") for c in at.caption)  # all 5 fit under the cap
     _assert_no_missing_cells(at)
@@ -786,8 +787,8 @@ def test_today_lists_follow_ups_with_their_why(snapshot_home: Path) -> None:
     link = f"item?org={ORG_A}&type=pursuit&id=p-100"
     assert table["open"].tolist()[:2] == [link, link]
     assert table["open"].isna().tolist() == [False, False, True, True]  # a signal has no item page
-    # The item's Today label, else its id.
-    assert table["label"].tolist() == ["Pursuit #p-100: Acme HQ refit"] * 2 + ["sig-a8", "sig-a9"]
+    # The item's title; a signal, which has none, by where it came from, else its id.
+    assert table["label"].tolist() == ["Acme HQ refit"] * 2 + ["sig-a8", "sig-a9"]
     assert table["reason"].iloc[0].startswith("Proposal v1 is out and nothing has happened since")
     assert "Always CC the CFO" in table["reason"].iloc[1]
     _assert_no_missing_cells(at)

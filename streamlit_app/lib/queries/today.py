@@ -25,6 +25,21 @@ _TODAY_FILTERS = """
 """
 
 
+# An item's title as the dashboard shows it: a candidate's title, a pursuit's candidate's title, else its
+# client's name, else the panel's label (which spells out the type and id). Joined on `panel` (item_type,
+# item_id); parameters: org_id x 3.
+_TITLE_JOINS = """
+    LEFT JOIN marts.pursuits AS p
+           ON p.org_id = ? AND panel.item_type = 'pursuit' AND p.pursuit_id = panel.item_id
+    LEFT JOIN marts.candidates AS c
+           ON c.org_id = ?
+          AND c.candidate_id = coalesce(p.candidate_id, CASE WHEN panel.item_type = 'candidate'
+                                                             THEN panel.item_id END)
+    LEFT JOIN marts.clients AS cl ON cl.org_id = ? AND cl.client_id = coalesce(p.client_id, c.client_id)
+"""
+_TITLE_SQL = "coalesce(c.title, cl.name, panel.label)"
+
+
 def _today_params(
     item_types: tuple[str, ...], owners: tuple[str, ...], tiers: tuple[str, ...], tags: tuple[str, ...]
 ) -> list[object]:
@@ -105,7 +120,8 @@ def today_items(
 ) -> pl.DataFrame:
     """The org's Today panel within the filters in rank order (at most `limit` rows), as published.
 
-    With each row's top memory atom (`top_atom`, `top_atom_type`; null when the item has no memory card).
+    With each row's title and client name (`title`, `client`) and its top memory atom (`top_atom`,
+    `top_atom_type`; null when the item has no memory card).
     """
     # The top memory atom is the first of the item's card `top_atoms` (the card ranks them), read for the
     # page's rows only, after the limit.
@@ -121,14 +137,16 @@ def today_items(
             ORDER BY rank, item_type, item_id
             LIMIT ?
         )
-        SELECT panel.*, json_extract_string(m.top_atoms, '$[0].atom_type') AS top_atom_type,
+        SELECT panel.*, {_TITLE_SQL} AS title, cl.name AS client,
+               json_extract_string(m.top_atoms, '$[0].atom_type') AS top_atom_type,
                json_extract_string(m.top_atoms, '$[0].content') AS top_atom
         FROM panel
+        {_TITLE_JOINS}
         LEFT JOIN marts.memory_cards AS m
                ON m.org_id = ? AND m.entity_type = panel.item_type AND m.entity_id = panel.item_id
         ORDER BY panel.rank, panel.item_type, panel.item_id
         """,
-        [org_id, *_today_params(item_types, owners, tiers, tags), limit, org_id],
+        [org_id, *_today_params(item_types, owners, tiers, tags), limit, *[org_id] * 3, org_id],
         org=org_id,
     )
 
@@ -155,21 +173,30 @@ FOLLOW_UP_ROWS = 200
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def follow_ups(path: str, version: str, org_id: str) -> pl.DataFrame:
-    """The org's follow-ups with the item's Today label when it has one: quiet proposals first, then client
+    """The org's follow-ups with the item's title (as on Today; a signal by its source): quiet proposals first, then client
     preferences, then quiet signals; within each, the most recently due first (the oldest are the least
     likely still to be worth the call)."""
     return db.fetch(
         path,
-        """
-        SELECT f.due_at, f.kind, f.item_type, f.item_id, coalesce(t.label, f.item_id) AS label, f.owner, f.why AS reason
-        FROM marts.follow_ups AS f
-        LEFT JOIN marts.today_panel AS t
-            ON t.org_id = f.org_id AND t.item_type = f.item_type AND t.item_id = f.item_id
-        WHERE f.org_id = ?
-        ORDER BY coalesce(list_position(['proposal_quiet', 'client_preference', 'signal_quiet'], f.kind), 99),
-                 f.due_at DESC, f.follow_up_id
+        f"""
+        WITH panel AS (
+            SELECT f.follow_up_id, f.due_at, f.kind, f.item_type, f.item_id, f.owner, f.why, t.label
+            FROM marts.follow_ups AS f
+            LEFT JOIN marts.today_panel AS t
+                ON t.org_id = f.org_id AND t.item_type = f.item_type AND t.item_id = f.item_id
+            WHERE f.org_id = ?
+        )
+        SELECT panel.due_at, panel.kind, panel.item_type, panel.item_id,
+               coalesce({_TITLE_SQL}, 'Signal from ' || s.source_type, panel.item_id) AS label,
+               panel.owner, panel.why AS reason
+        FROM panel
+        {_TITLE_JOINS}
+        LEFT JOIN marts.signals AS s
+               ON s.org_id = ? AND panel.item_type = 'signal' AND s.signal_id = panel.item_id
+        ORDER BY coalesce(list_position(['proposal_quiet', 'client_preference', 'signal_quiet'], panel.kind), 99),
+                 panel.due_at DESC, panel.follow_up_id
         LIMIT ?
         """,
-        [org_id, FOLLOW_UP_ROWS],
+        [org_id, *[org_id] * 3, org_id, FOLLOW_UP_ROWS],
         org=org_id,
     )
