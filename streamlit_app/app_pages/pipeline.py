@@ -66,7 +66,7 @@ with st.sidebar:
         "States",
         list(state_of),
         placeholder="All states",
-        format_func=lambda s: f"{s} ({state_of[s]})",
+        format_func=lambda s: f"{ui.word(s)} ({ui.word(state_of[s]).lower()})",
         key=f"pipeline_states_{scope}_{filter_key}",
     )
 
@@ -128,15 +128,16 @@ else:
         )
     with st.expander("Counts by entity type, state and owner", icon=":material/table:"):
         st.dataframe(
-            counts,
+            view.counts_table(counts),
             width="stretch",
             hide_index=True,
             placeholder=ui.MISSING,
             column_config={
-                "entity_type": st.column_config.TextColumn("Entity type"),
+                "entity_type": st.column_config.TextColumn("Type"),
                 "state": st.column_config.TextColumn("State"),
                 "owner": st.column_config.TextColumn("Owner", help="— = unassigned"),
                 "entities": st.column_config.NumberColumn("Entities", format="localized"),
+                "value_usd": ui.usd_column("Forecast value", help="Pursuits only."),
             },
         )
 
@@ -148,22 +149,29 @@ if entities.is_empty():
 
 total = int(counts["entities"].sum() or 0)
 st.dataframe(
-    ui.for_display(entities).insert_column(0, ui.item_links(entities, org, "entity_type", "entity_id")),
+    ui.for_display(view.entities_table(entities)).insert_column(
+        0, ui.item_links(entities, org, "entity_type", "entity_id")
+    ),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,
     column_config={
         "open": ui.link_column(pinned=True, help="The item page of a candidate or pursuit."),
-        "entity_type": st.column_config.TextColumn("Entity type"),
-        "entity_id": st.column_config.TextColumn("ID"),
+        "label": st.column_config.TextColumn(
+            "Item",
+            width="medium",
+            pinned=True,
+            help="Signal: where it came from. Candidate: its title. Pursuit: its candidate's title, else its "
+            "client.",
+        ),
+        "client": st.column_config.TextColumn("Client"),
+        "entity_type": st.column_config.TextColumn("Type"),
         "state": st.column_config.TextColumn("State"),
         "owner": st.column_config.TextColumn("Owner"),
-        "label": st.column_config.TextColumn(
-            "About",
-            help="Signal: source type. Candidate: title. Pursuit: its candidate's title, else its client.",
-        ),
+        "value_usd": ui.usd_column("Forecast value", help="Pursuits only."),
         "entered_state_at": st.column_config.TextColumn("In state since"),
         "last_event_at": st.column_config.TextColumn("Last event"),
+        "entity_id": st.column_config.TextColumn("ID"),
     },
 )
 if entities.height < total:
@@ -181,7 +189,10 @@ picked = st.selectbox(
 entity_type, entity_id = view.parse_entity_key(picked)
 timeline = queries.entity_timeline(snap.path, snap.version, org, entity_type, entity_id)
 if timeline.is_empty():
-    st.info(f"No events recorded for {entity_type} **{entity_id}**.", icon=":material/inbox:")
+    st.info(
+        f"No events recorded for {ui.escape_markdown(described.get(picked, entity_id))}.",
+        icon=":material/inbox:",
+    )
     st.stop()
 
 st.caption(
@@ -189,19 +200,7 @@ st.caption(
     + " · ".join(f"{n} {outcome}" for outcome, n in view.outcome_counts(timeline).items())
 )
 st.dataframe(
-    ui.for_display(
-        timeline.select(
-            "occurred_at",
-            "outcome",
-            "event_name",
-            "from_state",
-            "to_state",
-            "rule",
-            "detail",
-            "actor",
-            "event_id",
-        )
-    ),
+    ui.for_display(view.timeline_table(timeline)),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,

@@ -41,13 +41,13 @@ CLOSED_STATES: dict[str, tuple[str, ...]] = {
 SCOPES: tuple[str, ...] = ("open", "closed", "all")
 
 # One row per signal, candidate and pursuit of the org: type, id, state, owner, whether it is open, a
-# human label (signal: source type; candidate: title; pursuit: its candidate's title, else its client's
+# human label (signal: where it came from; candidate: title; pursuit: its candidate's title, else its client's
 # name, else its client id), the client's name and the forecast value (pursuits only).
 # Parameters: `_entities_params(org_id)`.
 _ENTITIES_SQL = """
     SELECT 'signal' AS entity_type, signal_id AS entity_id, status AS state, owner,
            NOT list_contains(?::VARCHAR[], status) AS is_open,
-           source_type AS label, NULL::VARCHAR AS client, NULL::DOUBLE AS value_usd,
+           'Signal from ' || source_type AS label, NULL::VARCHAR AS client, NULL::DOUBLE AS value_usd,
            entered_state_at, last_event_at
     FROM marts.signals
     WHERE org_id = ?

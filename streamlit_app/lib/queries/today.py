@@ -6,7 +6,13 @@ import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import db
-from streamlit_app.lib.queries.common import CACHE_TTL_S, UNASSIGNED
+from streamlit_app.lib.queries.common import (
+    CACHE_TTL_S,
+    ITEM_CLIENT,
+    ITEM_TITLE,
+    UNASSIGNED,
+    item_title_joins,
+)
 
 # The Today panel has every open item of the org (tens of thousands at scale); the page shows the top
 # rows only. The cap is a UI concern: the mart is never capped.
@@ -23,21 +29,6 @@ _TODAY_FILTERS = """
     AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], priority_tier))
     AND (len(?::VARCHAR[]) = 0 OR list_has_any(coalesce(tags, []::VARCHAR[]), ?::VARCHAR[]))
 """
-
-
-# An item's title as the dashboard shows it: a candidate's title, a pursuit's candidate's title, else its
-# client's name, else the panel's label (which spells out the type and id). Joined on `panel` (item_type,
-# item_id); parameters: org_id x 3.
-_TITLE_JOINS = """
-    LEFT JOIN marts.pursuits AS p
-           ON p.org_id = ? AND panel.item_type = 'pursuit' AND p.pursuit_id = panel.item_id
-    LEFT JOIN marts.candidates AS c
-           ON c.org_id = ?
-          AND c.candidate_id = coalesce(p.candidate_id, CASE WHEN panel.item_type = 'candidate'
-                                                             THEN panel.item_id END)
-    LEFT JOIN marts.clients AS cl ON cl.org_id = ? AND cl.client_id = coalesce(p.client_id, c.client_id)
-"""
-_TITLE_SQL = "coalesce(c.title, cl.name, panel.label)"
 
 
 def _today_params(
@@ -137,16 +128,16 @@ def today_items(
             ORDER BY rank, item_type, item_id
             LIMIT ?
         )
-        SELECT panel.*, {_TITLE_SQL} AS title, cl.name AS client,
+        SELECT panel.*, coalesce({ITEM_TITLE}, panel.label) AS title, {ITEM_CLIENT} AS client,
                json_extract_string(m.top_atoms, '$[0].atom_type') AS top_atom_type,
                json_extract_string(m.top_atoms, '$[0].content') AS top_atom
         FROM panel
-        {_TITLE_JOINS}
+        {item_title_joins("panel")}
         LEFT JOIN marts.memory_cards AS m
                ON m.org_id = ? AND m.entity_type = panel.item_type AND m.entity_id = panel.item_id
         ORDER BY panel.rank, panel.item_type, panel.item_id
         """,
-        [org_id, *_today_params(item_types, owners, tiers, tags), limit, *[org_id] * 3, org_id],
+        [org_id, *_today_params(item_types, owners, tiers, tags), limit, *[org_id] * 4, org_id],
         org=org_id,
     )
 
@@ -187,16 +178,14 @@ def follow_ups(path: str, version: str, org_id: str) -> pl.DataFrame:
             WHERE f.org_id = ?
         )
         SELECT panel.due_at, panel.kind, panel.item_type, panel.item_id,
-               coalesce({_TITLE_SQL}, 'Signal from ' || s.source_type, panel.item_id) AS label,
+               coalesce({ITEM_TITLE}, panel.label, panel.item_id) AS label,
                panel.owner, panel.why AS reason
         FROM panel
-        {_TITLE_JOINS}
-        LEFT JOIN marts.signals AS s
-               ON s.org_id = ? AND panel.item_type = 'signal' AND s.signal_id = panel.item_id
+        {item_title_joins("panel")}
         ORDER BY coalesce(list_position(['proposal_quiet', 'client_preference', 'signal_quiet'], panel.kind), 99),
                  panel.due_at DESC, panel.follow_up_id
         LIMIT ?
         """,
-        [org_id, *[org_id] * 3, org_id, FOLLOW_UP_ROWS],
+        [org_id, *[org_id] * 4, FOLLOW_UP_ROWS],
         org=org_id,
     )
