@@ -121,3 +121,11 @@ def test_win_loss_says_outcomes_in_words(snapshot_home: Path) -> None:
     reasons = _visible(at, "reason_code")
     assert set(reasons["outcome"]) == {"Won", "Lost"}
     assert not [r for r in reasons["reason_code"] if "_" in r]
+
+
+def test_overview_names_event_types_in_words(snapshot_home: Path) -> None:
+    at = _open("app_pages/overview.py")
+    by_name = _visible(at, "share")
+    assert "Signal created" in set(by_name["event_name"])
+    assert not [e for e in by_name["event_name"] if "." in e or "_" in e]
+    assert set(by_name["entity_type"]) <= {"Signal", "Candidate", "Pursuit", "Client"}
