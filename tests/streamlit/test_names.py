@@ -129,3 +129,15 @@ def test_overview_names_event_types_in_words(snapshot_home: Path) -> None:
     assert "Signal created" in set(by_name["event_name"])
     assert not [e for e in by_name["event_name"] if "." in e or "_" in e]
     assert set(by_name["entity_type"]) <= {"Signal", "Candidate", "Pursuit", "Client"}
+
+
+def test_the_item_page_timeline_says_events_states_and_rules_in_words(snapshot_home: Path) -> None:
+    at = signed_in_app()
+    at.query_params.update({"org": ORG_A, "type": "pursuit", "id": SHARED_ENTITY_ID})
+    at.run()
+    at.switch_page("app_pages/item.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    timeline = _visible(at, "change")
+    assert not [e for e in timeline["event_name"] if "." in e or "_" in e]
+    assert "Pink review → Red review" in set(timeline["change"])
+    assert any(d.startswith("Pink checklist incomplete at submit: ") for d in timeline["detail"])
