@@ -1027,7 +1027,11 @@ def test_memory_client_card_and_timeline_roll_up_its_entities(snapshot_home: Pat
 
     timeline = _frame(at, "relevance")
     assert timeline["atom_id"].tolist() == _newest_first(rolled_up)
-    assert set(timeline["about"]) == {"client cli-a1", "candidate cand-a1", f"pursuit {SHARED_ENTITY_ID}"}
+    assert set(timeline["about"]) == {
+        "Client: Acme Holdings",
+        "Candidate: Acme HQ refit",
+        "Pursuit: Acme HQ refit",
+    }
     assert "m-a5" not in timeline["atom_id"].tolist()  # sig-a1 has no client
     _assert_no_missing_cells(at)
 
