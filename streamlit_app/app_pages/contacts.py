@@ -12,6 +12,7 @@ next run removes their personal fields from every table and file under the home 
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from dagster_project.settings import default_clock
@@ -41,27 +42,43 @@ merged_col.metric(
     help="People whose records (contacts, signal senders) identity resolution put together.",
 )
 
-clients = ["(all)", *sorted(people["client_id"].drop_nulls().unique().to_list()), "(no client)"]
-client = st.selectbox("Client", clients, key="contacts_client")
+# Clients and people are picked by name; the ids stay the values, so two with one name stay apart.
+client_names = {
+    r["client_id"]: r["client_name"] or r["client_id"]
+    for r in people.iter_rows(named=True)
+    if r["client_id"] is not None
+}
+clients = ["(all)", *sorted(client_names, key=lambda c: (client_names[c], c)), "(no client)"]
+client = st.selectbox(
+    "Client", clients, format_func=lambda c: client_names.get(c) or c, key="contacts_client"
+)
 shown = people
 if client == "(no client)":
     shown = people.filter(people["client_id"].is_null())
 elif client != "(all)":
     shown = people.filter(people["client_id"] == client)
 st.dataframe(
-    ui.for_display(shown),
+    # The person and the client by name first; the ids last (the client's is its name's twin).
+    ui.for_display(shown.select(pl.all().exclude("contact_id", "client_id"), "contact_id")),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,
     column_config={
-        "contact_id": st.column_config.TextColumn("Person", pinned=True),
-        "client_name": st.column_config.TextColumn("Client name"),
+        "name": st.column_config.TextColumn("Person", pinned=True),
+        "client_name": st.column_config.TextColumn("Client"),
+        "contact_id": st.column_config.TextColumn("ID"),
         "records": st.column_config.NumberColumn("Records", help="Source records that are this person."),
         "signals": st.column_config.NumberColumn("Signals"),
     },
 )
 
-person = st.selectbox("Person", shown["contact_id"].to_list(), key="contacts_person")
+person_names = {r["contact_id"]: r["name"] for r in shown.iter_rows(named=True)}
+person = st.selectbox(
+    "Person",
+    shown["contact_id"].to_list(),
+    format_func=lambda c: f"{person_names.get(c) or c} ({c})",
+    key="contacts_person",
+)
 if not person:
     st.stop()
 row = shown.filter(shown["contact_id"] == person).row(0, named=True)
@@ -86,7 +103,29 @@ st.markdown("**Candidates and pursuits**")
 if work.is_empty():
     st.caption("No candidate links this person's signals.")
 else:
-    st.dataframe(ui.for_display(work), width="stretch", hide_index=True, placeholder=ui.MISSING)
+    st.dataframe(
+        ui.for_display(
+            work.select(
+                "title",
+                pl.col("candidate_status").map_elements(ui.word, return_dtype=pl.String),
+                pl.col("stage").map_elements(ui.word, return_dtype=pl.String),
+                "forecast_value_usd",
+                "candidate_id",
+                "pursuit_id",
+            )
+        ),
+        width="stretch",
+        hide_index=True,
+        placeholder=ui.MISSING,
+        column_config={
+            "title": st.column_config.TextColumn("Candidate", pinned=True),
+            "candidate_status": st.column_config.TextColumn("Status"),
+            "stage": st.column_config.TextColumn("Pursuit stage"),
+            "forecast_value_usd": ui.usd_column("Forecast value"),
+            "candidate_id": st.column_config.TextColumn("Candidate ID"),
+            "pursuit_id": st.column_config.TextColumn("Pursuit ID"),
+        },
+    )
     open_work = work.filter(~work["candidate_status"].is_in(["archived"]))
     waiting = signals.filter(signals["linked_candidate_id"].is_null() & (signals["status"] != "dismissed"))
     if not open_work.is_empty() and not waiting.is_empty():

@@ -88,7 +88,7 @@ if by_name.is_empty():
     st.info("No events match these filters.", icon=":material/filter_alt_off:")
 else:
     st.dataframe(
-        by_name,
+        ui.for_display(by_name, {"event_name": ui.word, "entity_type": ui.word}),
         width="stretch",
         hide_index=True,
         placeholder=ui.MISSING,
@@ -97,7 +97,7 @@ else:
             "entity_type": st.column_config.TextColumn("Entity type"),
             "events": st.column_config.NumberColumn("Events", format="localized"),
             "share": st.column_config.ProgressColumn("Share", format="percent", min_value=0.0, max_value=1.0),
-            "first_date": st.column_config.DateColumn("First day", format="YYYY-MM-DD"),
-            "last_date": st.column_config.DateColumn("Last day", format="YYYY-MM-DD"),
+            "first_date": st.column_config.TextColumn("First day"),
+            "last_date": st.column_config.TextColumn("Last day"),
         },
     )

@@ -1,6 +1,8 @@
 """Pipeline: where the org's signals, candidates and pursuits are now, who owns them, and how one got there.
 
 Counts come from `marts.signals`, `marts.candidates` and `marts.pursuits` (state = status or stage).
+They are of the open entities unless *Show* asks for the closed ones (linked or dismissed signals,
+promoted or archived candidates, pursuits with an outcome), which are then counted apart.
 The timeline of one entity merges its applied transitions (`marts.transitions`), the events that
 broke a lifecycle rule (`marts.rejected_events`: rejected, or applied with a warning) and its own
 events (`marts.events`), oldest first.
@@ -28,11 +30,21 @@ if not options["owners"]:
     st.stop()
 
 ENTITY_LABELS = {"signal": "Signals", "candidate": "Candidates", "pursuit": "Pursuits"}
+SCOPE_LABELS = {"open": "Open", "closed": "Closed", "all": "All"}
 
 # Filter keys carry the org and snapshot version, as on the Overview page.
 filter_key = f"{org}_{snap.version}"
 with st.sidebar:
     st.markdown("**Filters**")
+    scope = st.radio(
+        "Show",
+        list(queries.SCOPES),
+        format_func=SCOPE_LABELS.__getitem__,
+        horizontal=True,
+        help="Open: still being worked. Closed: linked or dismissed signals, promoted or archived "
+        "candidates, won or lost pursuits. All: both.",
+        key=f"pipeline_scope_{filter_key}",
+    )
     entity_types = st.multiselect(
         "Entity types",
         list(queries.ENTITY_TYPES),
@@ -49,21 +61,47 @@ with st.sidebar:
     )
     # Every state present, whatever the entity-type filter: the vocabularies do not overlap, and fixed
     # options keep a picked state from vanishing when the type filter changes.
-    state_of = view.state_types(options["states"])
+    state_of = view.state_types(view.states_in_scope(options["states"], queries.CLOSED_STATES, scope))
     states = st.multiselect(
         "States",
         list(state_of),
         placeholder="All states",
-        format_func=lambda s: f"{s} ({state_of[s]})",
-        key=f"pipeline_states_{filter_key}",
+        format_func=lambda s: f"{ui.word(s)} ({ui.word(state_of[s]).lower()})",
+        key=f"pipeline_states_{scope}_{filter_key}",
     )
 
-filters = (tuple(sorted(entity_types)), tuple(sorted(owners)), tuple(sorted(states)))
+filters = (tuple(sorted(entity_types)), tuple(sorted(owners)), tuple(sorted(states)), scope)
 counts = queries.pipeline_counts(snap.path, snap.version, org, *filters)
 per_type = view.entities_per_type(counts)
-for column, (entity_type, label) in zip(st.columns(len(ENTITY_LABELS)), ENTITY_LABELS.items(), strict=True):
-    column.metric(label, ui.format_int(per_type.get(entity_type, 0)), help=f"{label} within the filters.")
-if any(filters):
+prefix = "" if scope == "all" else f"{SCOPE_LABELS[scope]} "
+metric_cols = st.columns(len(ENTITY_LABELS) + 1)
+for column, (entity_type, label) in zip(metric_cols, ENTITY_LABELS.items(), strict=False):
+    column.metric(
+        f"{prefix}{label.lower() if prefix else label}",
+        ui.format_int(per_type.get(entity_type, 0)),
+        help=f"{label} within the filters.",
+    )
+metric_cols[-1].metric(
+    f"{prefix}value" if prefix else "Value",
+    ui.format_usd(counts["value_usd"].sum() if counts.height else 0),
+    help="Forecast value of these pursuits (missing forecasts count 0).",
+)
+if scope == "open":
+    # The closed ones are counted apart, never in the figures above.
+    closed = view.entities_per_type(
+        queries.pipeline_counts(snap.path, snap.version, org, *filters[:3], "closed")
+    )
+    if closed:
+        st.caption(
+            "Not counted above, closed: "
+            + " · ".join(
+                f"{ui.format_int(closed[t])} {label.lower()}"
+                for t, label in ENTITY_LABELS.items()
+                if t in closed
+            )
+            + ". Choose *Closed* under **Show** to see them."
+        )
+if any(filters[:3]):
     st.caption(
         f"Filtered view: {ui.format_int(int(counts['entities'].sum() or 0))} entities match the filters."
     )
@@ -90,15 +128,16 @@ else:
         )
     with st.expander("Counts by entity type, state and owner", icon=":material/table:"):
         st.dataframe(
-            counts,
+            view.counts_table(counts),
             width="stretch",
             hide_index=True,
             placeholder=ui.MISSING,
             column_config={
-                "entity_type": st.column_config.TextColumn("Entity type"),
+                "entity_type": st.column_config.TextColumn("Type"),
                 "state": st.column_config.TextColumn("State"),
                 "owner": st.column_config.TextColumn("Owner", help="— = unassigned"),
                 "entities": st.column_config.NumberColumn("Entities", format="localized"),
+                "value_usd": ui.usd_column("Forecast value", help="Pursuits only."),
             },
         )
 
@@ -110,22 +149,29 @@ if entities.is_empty():
 
 total = int(counts["entities"].sum() or 0)
 st.dataframe(
-    ui.for_display(entities).insert_column(0, ui.item_links(entities, org, "entity_type", "entity_id")),
+    ui.for_display(view.entities_table(entities)).insert_column(
+        0, ui.item_links(entities, org, "entity_type", "entity_id")
+    ),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,
     column_config={
         "open": ui.link_column(pinned=True, help="The item page of a candidate or pursuit."),
-        "entity_type": st.column_config.TextColumn("Entity type"),
-        "entity_id": st.column_config.TextColumn("ID"),
+        "label": st.column_config.TextColumn(
+            "Item",
+            width="medium",
+            pinned=True,
+            help="Signal: where it came from. Candidate: its title. Pursuit: its candidate's title, else its "
+            "client.",
+        ),
+        "client": st.column_config.TextColumn("Client"),
+        "entity_type": st.column_config.TextColumn("Type"),
         "state": st.column_config.TextColumn("State"),
         "owner": st.column_config.TextColumn("Owner"),
-        "label": st.column_config.TextColumn(
-            "About",
-            help="Signal: source type. Candidate: title. Pursuit: its candidate's title, else its client.",
-        ),
+        "value_usd": ui.usd_column("Forecast value", help="Pursuits only."),
         "entered_state_at": st.column_config.TextColumn("In state since"),
         "last_event_at": st.column_config.TextColumn("Last event"),
+        "entity_id": st.column_config.TextColumn("ID"),
     },
 )
 if entities.height < total:
@@ -143,7 +189,10 @@ picked = st.selectbox(
 entity_type, entity_id = view.parse_entity_key(picked)
 timeline = queries.entity_timeline(snap.path, snap.version, org, entity_type, entity_id)
 if timeline.is_empty():
-    st.info(f"No events recorded for {entity_type} **{entity_id}**.", icon=":material/inbox:")
+    st.info(
+        f"No events recorded for {ui.escape_markdown(described.get(picked, entity_id))}.",
+        icon=":material/inbox:",
+    )
     st.stop()
 
 st.caption(
@@ -151,19 +200,7 @@ st.caption(
     + " · ".join(f"{n} {outcome}" for outcome, n in view.outcome_counts(timeline).items())
 )
 st.dataframe(
-    ui.for_display(
-        timeline.select(
-            "occurred_at",
-            "outcome",
-            "event_name",
-            "from_state",
-            "to_state",
-            "rule",
-            "detail",
-            "actor",
-            "event_id",
-        )
-    ),
+    ui.for_display(view.timeline_table(timeline)),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,

@@ -49,7 +49,7 @@ st.plotly_chart(
     key="pipeline_health_chart",
 )
 st.dataframe(
-    ui.for_display(stages),
+    ui.for_display(stages, {"stage": ui.word}),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,

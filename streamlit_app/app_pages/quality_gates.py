@@ -8,6 +8,7 @@ applied with a warning when the org runs its gates in warn mode.
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import ui
@@ -73,7 +74,18 @@ if rejections.is_empty():
     st.success(f"No event of **{org}** has broken a gate rule.", icon=":material/check_circle:")
 else:
     st.dataframe(
-        ui.for_display(rejections),
+        ui.for_display(
+            rejections.select(
+                "occurred_at",
+                "outcome",
+                *(pl.col(c).map_elements(ui.word, return_dtype=pl.String) for c in ("rule", "event_name")),
+                "detail",
+                pl.col("entity_type").map_elements(ui.word, return_dtype=pl.String),
+                "label",
+                "entity_id",
+                "event_id",
+            )
+        ),
         width="stretch",
         hide_index=True,
         placeholder=ui.MISSING,
@@ -85,8 +97,9 @@ else:
             "rule": st.column_config.TextColumn("Rule"),
             "detail": st.column_config.TextColumn("Why"),
             "event_name": st.column_config.TextColumn("Event"),
-            "entity_type": st.column_config.TextColumn("Entity type"),
-            "entity_id": st.column_config.TextColumn("Entity"),
+            "entity_type": st.column_config.TextColumn("Type"),
+            "label": st.column_config.TextColumn("Item", width="medium"),
+            "entity_id": st.column_config.TextColumn("ID"),
             "event_id": st.column_config.TextColumn("Event ID"),
         },
     )

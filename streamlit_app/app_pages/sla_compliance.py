@@ -106,7 +106,9 @@ else:
                 pl.col("item_type").map_elements(ui.word, return_dtype=pl.String),
                 "label",
                 pl.col("metric").map_elements(ui.word, return_dtype=pl.String),
-                pl.all().exclude("item_type", "label", "metric"),
+                pl.all().exclude("item_type", "label", "metric", "item_id"),
+                # The id last: the item is named in `label`, and its page is one click away.
+                "item_id",
             )
         ).insert_column(0, ui.item_links(breaches, org)),
         width="stretch",
@@ -116,7 +118,7 @@ else:
             "open": ui.link_column(pinned=True, help="The item page; signals have none."),
             "item_type": st.column_config.TextColumn("Item type"),
             "label": st.column_config.TextColumn(
-                "Item", width="medium", help="Its Today label, else its id."
+                "Item", width="medium", help="Its title (a signal by its source), else its id."
             ),
             "item_id": st.column_config.TextColumn("ID"),
             "metric": st.column_config.TextColumn("Metric"),
@@ -157,7 +159,17 @@ if alerts.is_empty():
     st.info(f"No SLA alert has been raised for **{org}**.", icon=":material/notifications_off:")
 else:
     st.dataframe(
-        ui.for_display(alerts),
+        ui.for_display(
+            alerts.select(
+                "created_at",
+                pl.col("kind").map_elements(ui.word, return_dtype=pl.String),
+                pl.col("item_type").map_elements(ui.word, return_dtype=pl.String),
+                "label",
+                pl.col("metric").map_elements(ui.word, return_dtype=pl.String),
+                pl.all().exclude("created_at", "kind", "item_type", "label", "metric", "item_id"),
+                "item_id",
+            )
+        ),
         width="stretch",
         hide_index=True,
         placeholder=ui.MISSING,
@@ -168,7 +180,8 @@ else:
                 help="breach: a deadline was missed. retraction: a late event showed the deadline was met.",
             ),
             "item_type": st.column_config.TextColumn("Item type"),
-            "item_id": st.column_config.TextColumn("Item"),
+            "label": st.column_config.TextColumn("Item", width="medium"),
+            "item_id": st.column_config.TextColumn("ID"),
             "metric": st.column_config.TextColumn("Metric"),
             "breached_at": st.column_config.TextColumn("Breached (UTC)"),
             "sink": st.column_config.TextColumn("Sink"),

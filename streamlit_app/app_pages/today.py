@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit_app.lib import ui
 from streamlit_app.lib.queries import snapshot
 from streamlit_app.lib.queries import today as queries
+from streamlit_app.lib.views import today as view
 
 ctx = ui.page_context("Today")
 snap, org = ctx.snapshot, ctx.org_id
@@ -88,7 +89,7 @@ if items.is_empty():
 table = items.select(
     "rank",
     pl.col("badge").map_elements(ui.format_badge, return_dtype=pl.String),
-    "label",
+    "title",
     "owner",
     "due_date",
     "why",
@@ -98,29 +99,36 @@ table = items.select(
         pl.col("top_atom"),
     ).alias("top_atom"),
 )
-# Pixel widths so that, beside the sidebar, the why stays in view on a 1440-px screen.
+# Widths chosen so the why ends inside a 1440-px screen beside the sidebar (`view.ITEM_COLUMNS`).
+widths = view.ITEM_COLUMNS
 st.dataframe(
     ui.for_display(table).insert_column(0, ui.item_links(items, org)),
     width="stretch",
     hide_index=True,
     placeholder=ui.MISSING,
+    row_height=view.ROW_HEIGHT,
+    column_order=list(widths),
     column_config={
         "open": ui.link_column(pinned=True, help="The item page: score, components, memory, SLA."),
-        "rank": st.column_config.NumberColumn("Rank", format="localized", width=48, pinned=True),
+        "rank": st.column_config.NumberColumn("Rank", format="localized", width=widths["rank"], pinned=True),
         "badge": st.column_config.TextColumn(
             "Badge",
-            width=110,
+            width=widths["badge"],
             help="SLA breach: an open SLA breach · Needs attention: a stale candidate or an overdue pursuit "
             "· On track.",
         ),
-        "label": st.column_config.TextColumn("Item", width=200),
-        "owner": st.column_config.TextColumn("Owner", width=100, help="— = unassigned"),
-        "due_date": st.column_config.TextColumn("Due", width=86, help="Pursuits only."),
+        "title": st.column_config.TextColumn(
+            "Item", width=widths["title"], help="The candidate's title; a pursuit's candidate's title."
+        ),
+        "owner": st.column_config.TextColumn("Owner", width=widths["owner"], help="— = unassigned"),
+        "due_date": st.column_config.TextColumn("Due", width=widths["due_date"], help="Pursuits only."),
         "why": st.column_config.TextColumn(
-            "Why", width="large", help="The priority score's components; the score is their sum."
+            "Why", width=widths["why"], help="The priority score's components; the score is their sum."
         ),
         "top_atom": st.column_config.TextColumn(
-            "Top memory", width="large", help="The item's highest-ranked memory atom; the rest on its page."
+            "Top memory",
+            width=widths["top_atom"],
+            help="The item's highest-ranked memory atom; the rest on its page.",
         ),
     },
 )
@@ -140,6 +148,7 @@ except snapshot.SnapshotIncompatible as exc:
 if follow_ups.is_empty():
     st.info(f"No follow-up is due for **{org}**.", icon=":material/task_alt:")
 else:
+    widths = view.FOLLOW_UP_COLUMNS
     st.dataframe(
         ui.for_display(
             follow_ups.select(
@@ -153,13 +162,17 @@ else:
         width="stretch",
         hide_index=True,
         placeholder=ui.MISSING,
+        row_height=view.ROW_HEIGHT,
+        column_order=list(widths),
         column_config={
-            "due_at": st.column_config.DatetimeColumn("Due since", format="YYYY-MM-DD HH:mm"),
-            "kind": st.column_config.TextColumn("Follow-up"),
+            "due_at": st.column_config.DatetimeColumn(
+                "Due since", format="YYYY-MM-DD HH:mm", width=widths["due_at"]
+            ),
+            "kind": st.column_config.TextColumn("Follow-up", width=widths["kind"]),
             "open": ui.link_column(help="The item page; signals have none."),
-            "label": st.column_config.TextColumn("Item", width="medium"),
-            "owner": st.column_config.TextColumn("Owner", help="— = unassigned"),
-            "reason": st.column_config.TextColumn("Why", width="large"),
+            "label": st.column_config.TextColumn("Item", width=widths["label"]),
+            "owner": st.column_config.TextColumn("Owner", width=widths["owner"], help="— = unassigned"),
+            "reason": st.column_config.TextColumn("Why", width=widths["reason"]),
         },
     )
     if follow_ups.height == queries.FOLLOW_UP_ROWS:

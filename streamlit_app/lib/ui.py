@@ -206,7 +206,8 @@ def badge_markdown(badge: str | None) -> str:
 
 
 # Codes the marts publish, as the pages show them: the one place a code becomes words. A code not listed
-# reads as itself with underscores as spaces and a capital first letter (`pink_review` -> `Pink review`).
+# reads as itself with underscores and dots as spaces and a capital first letter (`pink_review` ->
+# `Pink review`, `pursuit.stage_changed` -> `Pursuit stage changed`).
 WORDS: dict[str, str] = {
     # item types
     "candidate": "Candidate",
@@ -233,6 +234,22 @@ WORDS: dict[str, str] = {
     # scoring
     "model": "Model trained on this org's closed pursuits",
     "prior": "Prior scorecard (too few closed pursuits to train on)",
+    # pursuit stages (the colour-team reviews of a proposal) and lifecycle states
+    "qual": "Qualification",
+    "pink": "Pink review",
+    "red": "Red review",
+    "submit": "Submitted",
+    "on_hold": "On hold",
+    "promoted": "Promoted to a pursuit",
+    "linked": "Linked to a candidate",
+    # lifecycle rules an event can break (`rejected_events.rule`)
+    "illegal_transition": "Move not allowed from this state",
+    "unknown_entity": "Unknown item at that time",
+    "gate:pink_incomplete": "Pink checklist incomplete at submit",
+    "gate:red_incomplete": "Red checklist incomplete at close",
+    "gate:no_sent_proposal": "Won without a sent proposal",
+    "pursuit_id_taken": "Pursuit id already taken",
+    "invalid_config": "Invalid configuration",
     # priority tiers
     "critical": "Critical",
     "high": "High",
@@ -242,12 +259,13 @@ WORDS: dict[str, str] = {
 
 
 def word(code: str | None) -> str:
-    """A code as words (`WORDS`, else `pink_review` -> `Pink review`); em dash for None."""
+    """A code as words (`WORDS`, else `pink_review` -> `Pink review`, `pursuit.stage_changed` ->
+    `Pursuit stage changed`); em dash for None."""
     if code is None:
         return "—"
     if code in WORDS:
         return WORDS[code]
-    text = code.replace("_", " ").strip()
+    text = code.replace("_", " ").replace(".", " ").strip()
     return text[:1].upper() + text[1:] if text else code
 
 

@@ -30,6 +30,7 @@ from snapshot_fixture import ORG_A, ORG_A_ONLY, ORG_B, SHARED_ENTITY_ID, build_s
 from dagster_project import access
 from dagster_project.access.store import ENV_CHEAP_HASHES
 from dagster_project.settings import default_clock
+from streamlit_app.lib.views import today as today_view
 
 pytestmark = pytest.mark.browser
 
@@ -147,6 +148,28 @@ def _open(page: Page, title: str) -> None:
     expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=CHART_TIMEOUT_MS)
 
 
+def _assert_the_why_ends_on_screen(page: Page) -> None:
+    """Today's why column ends inside the browser window and inside the grid's visible part.
+
+    The grid draws on a canvas, so its columns are not elements to measure: the grid's own scroll width
+    is, and it equals the sum of the configured column widths, which places the why's right edge.
+    """
+    grid = page.evaluate(
+        """() => {
+            const frame = document.querySelector('[data-testid="stDataFrame"]');
+            const scroller = frame.querySelector('.dvn-scroller');
+            const headers = [...frame.querySelectorAll('[role="columnheader"]')].map(h => h.textContent);
+            return {left: scroller.getBoundingClientRect().left, visible: scroller.clientWidth,
+                    content: scroller.scrollWidth, window: window.innerWidth, headers: headers};
+        }"""
+    )
+    assert "Why" in grid["headers"], grid
+    assert grid["content"] == sum(today_view.ITEM_COLUMNS.values()), grid
+    why_right = grid["left"] + today_view.width_through(today_view.ITEM_COLUMNS, "why")
+    assert why_right <= grid["left"] + grid["visible"], grid
+    assert why_right <= grid["window"], grid
+
+
 def test_a_one_org_viewer_signs_in_and_sees_only_their_org_in_chromium(
     chromium: str, server: str, tmp_path: Path
 ) -> None:
@@ -249,9 +272,8 @@ def test_the_app_opens_on_today_and_a_row_opens_its_item_page(
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
-            # An analyst's screen (look at today.png: the why column is in view without scrolling sideways;
-            # the grid draws on a canvas, so its columns are not elements to measure).
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            # An analyst's screen: the why column must end inside it, without scrolling sideways.
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
             page_errors: list[str] = []
             page.on("pageerror", lambda exc: page_errors.append(str(exc)))
 
@@ -266,6 +288,7 @@ def test_the_app_opens_on_today_and_a_row_opens_its_item_page(
             table = page.locator('[data-testid="stDataFrame"]').first
             expect(table).to_be_visible()
             page.screenshot(path=str(tmp_path / "today.png"))
+            _assert_the_why_ends_on_screen(page)
             # Open the top row's item as its link does (the grid draws links on a canvas); a new
             # browser session signs in again.
             page.goto(f"{server}/item?org={ORG_A}&type=pursuit&id={SHARED_ENTITY_ID}")

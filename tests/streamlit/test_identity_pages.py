@@ -76,6 +76,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         )
         insert_rows(
             con,
+            "clients",
+            ["org_id", "client_id", "name", "created_at"],
+            [(ORG, "cl1", "Lima Foods", T)],
+            fill=fill,
+        )
+        insert_rows(
+            con,
             "identity_links",
             [
                 "org_id",
@@ -148,6 +155,18 @@ def test_the_contacts_page_shows_a_person_with_their_records_and_signals_and_no_
     shown = _shown(at)
     assert "Ana Lima" in shown and "003A" in shown and "s1" in shown
     assert "Other Person" not in shown
+
+
+def test_the_contacts_table_and_pickers_lead_with_names_not_ids(home):
+    at = _page("app_pages/contacts.py")
+    (table,) = [df for df in at.dataframe if "client_name" in df.value.columns]
+    shown = list(table.proto.column_order) or list(table.value.columns)
+    assert shown[0] == "name" and shown[-1] == "contact_id" and "client_id" not in shown
+    assert table.value["client_name"].tolist() == ["Lima Foods"]
+    (clients,) = [s for s in at.selectbox if s.label == "Client"]
+    assert "Lima Foods" in clients.options and "cl1" not in clients.options
+    (people,) = [s for s in at.selectbox if s.label == "Person"]
+    assert people.options == ["Ana Lima (ct-1)"]
 
 
 def test_a_governors_decision_on_a_conflict_becomes_a_merge_event_in_the_inbox(home, tmp_path):

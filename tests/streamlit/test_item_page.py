@@ -46,7 +46,7 @@ def test_the_pursuit_page_names_the_client_owner_stage_value_and_due_date(snapsh
     header = at.markdown[0].value
     assert "Acme Holdings" in header and "bob@acme" in header and "manufacturing" in header
     assert _metric(at, "Forecast value") == "$400,000"
-    assert _metric(at, "Stage") == "Red"
+    assert _metric(at, "Stage") == "Red review"
     with duckdb.connect(str(snapshot_home / "serving.duckdb"), read_only=True) as con:
         (due,) = con.execute(
             "SELECT due_date FROM marts.pursuits WHERE org_id = ? AND pursuit_id = ?",
@@ -126,8 +126,8 @@ def test_pipeline_rows_of_candidates_and_pursuits_link_to_their_item_page(snapsh
     at = _open_page("app_pages/pipeline.py", ORG_A)
     entities = _frame(at, "entity_id")
     for row in entities.itertuples():
-        if row.entity_type in ("candidate", "pursuit"):
-            assert row.open == f"item?org={ORG_A}&type={row.entity_type}&id={row.entity_id}"
+        if row.entity_type in ("Candidate", "Pursuit"):
+            assert row.open == f"item?org={ORG_A}&type={row.entity_type.lower()}&id={row.entity_id}"
         else:
             assert pd.isna(row.open)  # signals have no item page
 
@@ -138,7 +138,7 @@ def test_sla_breach_rows_name_the_item_in_words_and_link_to_it(snapshot_home: Pa
     top = breaches.iloc[0]
     assert (top["item_type"], top["label"], top["metric"]) == (
         "Pursuit",
-        "Pursuit #p-100: Acme HQ refit",
+        "Acme HQ refit",
         "Proposal",
     )
     assert top["open"] == f"item?org={ORG_A}&type=pursuit&id={SHARED_ENTITY_ID}"

@@ -182,12 +182,27 @@ def test_the_timeline_table_names_each_atoms_own_entity() -> None:
                 "entity_id": "c-1",
                 "atom_id": "m-1",
                 "version": 1,
-            }
+                "entity_name": "Roof survey",
+            },
+            {
+                "occurred_at": NOW,
+                "atom_type": "fact",
+                "content": "y",
+                "score": 50.0,
+                "relevance": 40.0,
+                "source": "crm",
+                "entity_type": "signal",
+                "entity_id": "s-1",
+                "atom_id": "m-2",
+                "version": 1,
+                "entity_name": None,
+            },
         ]
     )
     table = view.timeline_table(timeline)
     assert table.columns == list(view.TIMELINE_COLUMNS)
-    assert table["about"].to_list() == ["candidate c-1"]
+    # By name; by id only when the marts hold no name.
+    assert table["about"].to_list() == ["Candidate: Roof survey", "Signal: s-1"]
 
 
 def test_card_items_render_as_an_escaped_markdown_list_with_their_time() -> None:

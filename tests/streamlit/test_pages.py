@@ -162,7 +162,7 @@ def test_org_switch_changes_numbers_on_every_page(snapshot_home: Path) -> None:
         (FUNNEL, "Signal → candidate", "22%", "40%"),
         (DATA_QUALITY, "Accepted", f"{a.events:,}", f"{b.events:,}"),
         (DATA_QUALITY, "Quarantined", str(a.quarantined), str(b.quarantined)),
-        (PIPELINE, "Signals", "4", "3"),
+        (PIPELINE, "Open value", "$400,000", "$90,000"),
         (QUALITY_GATES, "Pink gate pass rate", "75%", "100%"),
         (WIN_LOSS, "Lost", "2", "1"),
         (OUTBOX, "Dead letters", "2", "1"),
@@ -509,16 +509,50 @@ def _select_entity(at: AppTest, key: str) -> None:
     assert _widget(at.main.selectbox, "Entity").value == key
 
 
+def _pipeline_metrics(at: AppTest, prefix: str = "") -> tuple[str, ...]:
+    labels = (
+        ("signals", "candidates", "pursuits", "value")
+        if prefix
+        else ("Signals", "Candidates", "Pursuits", "Value")
+    )
+    return tuple(_metric(at, f"{prefix}{label}") for label in labels)
+
+
+def test_pipeline_counts_and_values_are_of_open_items_with_the_closed_ones_apart(snapshot_home: Path) -> None:
+    at = _open(PIPELINE, ORG_A)
+    # acme's open items: signals open and touched, candidates new and triaged, the pursuit in red.
+    assert _pipeline_metrics(at, "Open ") == ("2", "2", "1", "$400,000")
+    counts = _frame(at, "entities")
+    assert set(counts["state"]) == {"Open", "Touched", "New", "Triaged", "Red review"}
+    assert any(
+        "Not counted above, closed: 2 signals · 1 candidates · 3 pursuits" in c.value for c in at.caption
+    )
+    assert not [s for s in _widget(at.sidebar.multiselect, "States").options if s.startswith("Won")]
+
+    _widget(at.sidebar.radio, "Show").set_value("closed").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _pipeline_metrics(at, "Closed ") == ("2", "1", "3", "$370,000")
+    assert set(_frame(at, "entities")["state"]) == {
+        "Linked to a candidate",
+        "Dismissed",
+        "Promoted to a pursuit",
+        "Won",
+        "Lost",
+    }
+    assert not any("Not counted above" in c.value for c in at.caption)
+
+
 def test_pipeline_counts_by_state_and_owner(snapshot_home: Path) -> None:
     at = _open(PIPELINE, ORG_A)
-    assert (_metric(at, "Signals"), _metric(at, "Candidates"), _metric(at, "Pursuits")) == ("4", "3", "4")
+    _widget(at.sidebar.radio, "Show").set_value("all").run()
+    assert _pipeline_metrics(at)[:3] == ("4", "3", "4")
     counts = _frame(at, "entities")
     assert int(counts["entities"].sum()) == 11
     by_owner = counts.groupby("owner")["entities"].sum().to_dict()
     assert by_owner == {"alice@acme": 4, "bob@acme": 4, "—": 3}
     # Lifecycle order, not alphabetical: open before touched before linked before dismissed.
-    signals = counts[counts["entity_type"] == "signal"]["state"].tolist()
-    assert signals == ["open", "touched", "linked", "dismissed"]
+    signals = counts[counts["entity_type"] == "Signal"]["state"].tolist()
+    assert signals == ["Open", "Touched", "Linked to a candidate", "Dismissed"]
     state_chart, owner_chart = _figure(at, 0), _figure(at, 1)
     assert "signal · open" in state_chart["data"][0]["y"]
     assert owner_chart["layout"]["yaxis"]["categoryarray"][-1] == "unassigned"
@@ -527,15 +561,16 @@ def test_pipeline_counts_by_state_and_owner(snapshot_home: Path) -> None:
 
 def test_pipeline_filters_narrow_counts_and_the_entity_list(snapshot_home: Path) -> None:
     at = _open(PIPELINE, ORG_A)
+    _widget(at.sidebar.radio, "Show").set_value("all").run()
     _widget(at.sidebar.multiselect, "Owners").set_value(["—"]).run()
     assert not at.exception
-    assert (_metric(at, "Signals"), _metric(at, "Candidates"), _metric(at, "Pursuits")) == ("1", "1", "1")
+    assert _pipeline_metrics(at)[:3] == ("1", "1", "1")
     assert any("3 entities match the filters" in c.value for c in at.caption)
 
     _widget(at.sidebar.multiselect, "Entity types").set_value(["pursuit"]).run()
     assert not at.exception
     assert (_metric(at, "Signals"), _metric(at, "Pursuits")) == ("0", "1")
-    assert _widget(at.main.selectbox, "Entity").options == ["pursuit p-a4 · — (lost)"]
+    assert _widget(at.main.selectbox, "Entity").options == ["— · Pursuit p-a4 (Lost)"]
 
     _widget(at.sidebar.multiselect, "Owners").set_value([]).run()
     _widget(at.sidebar.multiselect, "States").set_value(["won", "red"]).run()
@@ -557,10 +592,10 @@ def test_pipeline_timeline_merges_applied_warned_and_rejected(snapshot_home: Pat
     assert timeline["outcome"].tolist() == ["applied", "applied", "rejected", "warned", "no state change"]
     rows = timeline.set_index("event_id")
     # The creation comes from another entity's event (the promotion) and has no from-state.
-    assert (rows.loc["e-a10", "event_name"], rows.loc["e-a10", "from_state"]) == ("candidate.promoted", "—")
-    assert rows.loc["e-a12", "rule"] == "gate:pink_incomplete"
+    assert (rows.loc["e-a10", "event_name"], rows.loc["e-a10", "from_state"]) == ("Candidate promoted", "—")
+    assert rows.loc["e-a12", "rule"] == "Pink checklist incomplete at submit"
     assert rows.loc["e-a12", "detail"] == "acme pink checklist missing: pricing_review"
-    assert (rows.loc["e-a13", "from_state"], rows.loc["e-a13", "to_state"]) == ("pink", "red")
+    assert (rows.loc["e-a13", "from_state"], rows.loc["e-a13", "to_state"]) == ("Pink review", "Red review")
     assert "gate_mode=warn" in rows.loc["e-a13", "detail"]
     assert rows.loc["e-a14", "actor"] == "—"
     assert any(
@@ -603,9 +638,9 @@ def test_quality_gates_rates_health_line_and_rejections(snapshot_home: Path) -> 
     assert list(fig["data"][0]["text"]) == ["75% (3/4)", "no attempts"]
     rejections = _frame(at, "rule")
     assert rejections["event_id"].tolist() == ["e-a13", "e-a12"]
-    assert set(rejections["rule"]) == {"gate:pink_incomplete"}
+    assert set(rejections["rule"]) == {"Pink checklist incomplete at submit"}
     assert rejections["outcome"].tolist() == ["warned", "rejected"]
-    assert "illegal_transition" not in _rendered_text(at)  # not a gate rule
+    assert "Move not allowed" not in _rendered_text(at)  # not a gate rule
     _assert_no_missing_cells(at)
 
     at.sidebar.selectbox(key="org").set_value(ORG_B).run()
@@ -625,11 +660,11 @@ def test_win_loss_shows_missing_reasons_explicitly(snapshot_home: Path) -> None:
     assert any("no reason recorded" in w.value for w in at.warning)
     table = _frame(at, "reason_code")
     rows = {(r.outcome, r.reason_code): r for r in table.itertuples()}
-    assert set(rows) == {("won", "price"), ("lost", "missing (no reason given)"), ("lost", "competitor")}
-    assert rows[("won", "price")].value_usd == 250_000
-    assert rows[("lost", "competitor")].value_usd == 0
-    assert pd.isna(rows[("lost", "competitor")].median_days_to_close)
-    assert rows[("lost", "missing (no reason given)")].median_days_to_close == 7.0
+    assert set(rows) == {("Won", "price"), ("Lost", "missing (no reason given)"), ("Lost", "competitor")}
+    assert rows[("Won", "price")].value_usd == 250_000
+    assert rows[("Lost", "competitor")].value_usd == 0
+    assert pd.isna(rows[("Lost", "competitor")].median_days_to_close)
+    assert rows[("Lost", "missing (no reason given)")].median_days_to_close == 7.0
     fig = _figure(at)
     assert fig["layout"]["yaxis"]["categoryarray"][-1] == "missing (no reason given)"
     _assert_no_missing_cells(at)
@@ -727,9 +762,10 @@ def test_today_ranks_items_with_why_badge_words_top_memory_and_a_link_to_each(sn
     assert table["rank"].tolist() == [1, 2, 3, 4, 5]
     assert table["open"].tolist() == [f"item?org={ORG_A}&type={r[1]}&id={r[2]}" for r in want]
     top = table.iloc[0]
-    assert (top["badge"], top["label"], top["owner"], top["due_date"]) == (
+    # The item by its title, not the panel's "Pursuit #p-100: …" label with its id.
+    assert (top["badge"], top["title"], top["owner"], top["due_date"]) == (
         "SLA breach",
-        "Pursuit #p-100: Acme HQ refit",
+        "Acme HQ refit",
         "bob@acme",
         "2024-05-12",
     )
@@ -737,8 +773,8 @@ def test_today_ranks_items_with_why_badge_words_top_memory_and_a_link_to_each(sn
     assert top["top_atom"] == "Note: Acme procurement asked for fixed pricing per floor"
     assert table["badge"].tolist()[1:] == ["Needs attention"] * 3 + ["On track"]
     # Narrow enough for a 1440-px screen: the components, ids, tier and tags are on the item page.
-    assert list(table.columns) == ["open", "rank", "badge", "label", "owner", "due_date", "why", "top_atom"]
-    canteen = table.set_index("label").loc["Acme canteen"]
+    assert list(table.columns) == ["open", "rank", "badge", "title", "owner", "due_date", "why", "top_atom"]
+    canteen = table.set_index("title").loc["Acme canteen"]
     assert (canteen["owner"], canteen["due_date"], canteen["top_atom"]) == ("—", "—", "—")
     assert not any(c.value.startswith("Showing") for c in at.caption)  # all 5 fit under the cap
     _assert_no_missing_cells(at)
@@ -757,8 +793,8 @@ def test_today_lists_follow_ups_with_their_why(snapshot_home: Path) -> None:
     link = f"item?org={ORG_A}&type=pursuit&id=p-100"
     assert table["open"].tolist()[:2] == [link, link]
     assert table["open"].isna().tolist() == [False, False, True, True]  # a signal has no item page
-    # The item's Today label, else its id.
-    assert table["label"].tolist() == ["Pursuit #p-100: Acme HQ refit"] * 2 + ["sig-a8", "sig-a9"]
+    # The item's title; a signal, which has none, by where it came from, else its id.
+    assert table["label"].tolist() == ["Acme HQ refit"] * 2 + ["sig-a8", "sig-a9"]
     assert table["reason"].iloc[0].startswith("Proposal v1 is out and nothing has happened since")
     assert "Always CC the CFO" in table["reason"].iloc[1]
     _assert_no_missing_cells(at)
@@ -821,7 +857,7 @@ def test_sla_compliance_summary_trend_breaches_and_alerts(snapshot_home: Path) -
     ]  # the metric in words
     assert breaches["hours_over_threshold"].tolist() == [110.0]
     alerts = _frame(at, "delivery_status")
-    assert alerts["kind"].tolist() == ["breach", "breach", "retraction"]  # newest first
+    assert alerts["kind"].tolist() == ["Breach", "Breach", "Retraction"]  # newest first
     assert alerts.set_index("sink")["last_error"].to_dict() == {
         "log": "—",
         "table": "—",
@@ -892,7 +928,7 @@ def test_pipeline_health_stages_and_monthly_win_rate(snapshot_home: Path) -> Non
     assert (_metric(at, "Open pursuits"), _metric(at, "Open value")) == ("2", "$460,000")
     assert (_metric(at, "Aging"), _metric(at, "Slipped")) == ("1", "1")
     stages = _frame(at, "p75_hours_in_stage")
-    assert stages["stage"].tolist() == ["qual", "pink", "red", "submit"]
+    assert stages["stage"].tolist() == ["Qualification", "Pink review", "Red review", "Submitted"]
     assert list(_cells(stages["p75_hours_in_stage"]).values()) == [None, 20.0, 48.0, None]
     months = _frame(at, "win_rate")
     assert months.values.tolist() == [["2024-03", 2, 1, 2 / 3], ["2024-05", 1, 2, 1 / 3]]
@@ -991,7 +1027,11 @@ def test_memory_client_card_and_timeline_roll_up_its_entities(snapshot_home: Pat
 
     timeline = _frame(at, "relevance")
     assert timeline["atom_id"].tolist() == _newest_first(rolled_up)
-    assert set(timeline["about"]) == {"client cli-a1", "candidate cand-a1", f"pursuit {SHARED_ENTITY_ID}"}
+    assert set(timeline["about"]) == {
+        "Client: Acme Holdings",
+        "Candidate: Acme HQ refit",
+        "Pursuit: Acme HQ refit",
+    }
     assert "m-a5" not in timeline["atom_id"].tolist()  # sig-a1 has no client
     _assert_no_missing_cells(at)
 

@@ -283,7 +283,7 @@ def test_reads_survive_the_snapshot_being_replaced(home: Path) -> None:
 
 def test_pipeline_counts_per_org_and_filters(snap: snapshot_queries.Snapshot) -> None:
     p, v = snap.path, snap.version
-    acme = pipeline_queries.pipeline_counts(p, v, ORG_A)
+    acme = pipeline_queries.pipeline_counts(p, v, ORG_A, scope="all")
     per_type = dict(acme.group_by("entity_type").agg(pl.col("entities").sum()).iter_rows())
     assert per_type == {"signal": 4, "candidate": 3, "pursuit": 4}
     # Rows come in entity-type, then lifecycle-state order; the unassigned owner sorts last in a state.
@@ -298,14 +298,14 @@ def test_pipeline_counts_per_org_and_filters(snap: snapshot_queries.Snapshot) ->
         "bob@acme",
         common_queries.UNASSIGNED,
     ]
-    globex = pipeline_queries.pipeline_counts(p, v, ORG_B)
+    globex = pipeline_queries.pipeline_counts(p, v, ORG_B, scope="all")
     assert int(globex["entities"].sum()) == 6
 
-    unassigned = pipeline_queries.pipeline_counts(p, v, ORG_A, (), (common_queries.UNASSIGNED,), ())
+    unassigned = pipeline_queries.pipeline_counts(p, v, ORG_A, (), (common_queries.UNASSIGNED,), (), "all")
     assert int(unassigned["entities"].sum()) == 3
-    lost_pursuits = pipeline_queries.pipeline_counts(p, v, ORG_A, ("pursuit",), (), ("lost",))
+    lost_pursuits = pipeline_queries.pipeline_counts(p, v, ORG_A, ("pursuit",), (), ("lost",), "closed")
     assert int(lost_pursuits["entities"].sum()) == 2
-    assert pipeline_queries.pipeline_counts(p, v, ORG_A, ("signal",), (), ("won",)).is_empty()
+    assert pipeline_queries.pipeline_counts(p, v, ORG_A, ("signal",), (), ("won",), "all").is_empty()
 
     options = pipeline_queries.pipeline_options(p, v, ORG_A)
     assert options["owners"] == ["alice@acme", "bob@acme", common_queries.UNASSIGNED]
@@ -316,13 +316,58 @@ def test_pipeline_counts_per_org_and_filters(snap: snapshot_queries.Snapshot) ->
     }
 
 
+def test_pipeline_counts_and_values_are_of_open_items_unless_closed_ones_are_asked_for(
+    snap: snapshot_queries.Snapshot,
+) -> None:
+    p, v = snap.path, snap.version
+    open_now = pipeline_queries.pipeline_counts(p, v, ORG_A)
+    # acme's open ones: signals open and touched, candidates new and triaged, pursuit p-100 in red.
+    per_type = dict(open_now.group_by("entity_type").agg(pl.col("entities").sum()).iter_rows())
+    assert per_type == {"signal": 2, "candidate": 2, "pursuit": 1}
+    assert set(open_now["state"]) == {"open", "touched", "new", "triaged", "red"}
+    # The open value is the open pursuit's forecast, not the won and lost ones' as well.
+    assert open_now["value_usd"].sum() == 400_000.0
+
+    closed = pipeline_queries.pipeline_counts(p, v, ORG_A, scope="closed")
+    per_type = dict(closed.group_by("entity_type").agg(pl.col("entities").sum()).iter_rows())
+    assert per_type == {"signal": 2, "candidate": 1, "pursuit": 3}
+    assert set(closed["state"]) == {"linked", "dismissed", "promoted", "won", "lost"}
+    assert closed["value_usd"].sum() == 370_000.0
+
+    entities = pipeline_queries.pipeline_entities(p, v, ORG_A)
+    assert sorted(entities["entity_id"]) == sorted(
+        ["sig-a1", "sig-a2", "cand-a2", "cand-a3", SHARED_ENTITY_ID]
+    )
+    # A closed state picked under the open scope matches nothing rather than mixing the two.
+    assert pipeline_queries.pipeline_counts(p, v, ORG_A, (), (), ("won",)).is_empty()
+
+
+def test_a_pursuit_with_an_outcome_is_closed_whatever_its_stage(snap: snapshot_queries.Snapshot) -> None:
+    with duckdb.connect(snap.path) as con:
+        con.execute(
+            "UPDATE marts.pursuits SET outcome = 'lost' WHERE org_id = ? AND pursuit_id = ?",
+            [ORG_A, SHARED_ENTITY_ID],
+        )
+    counts = pipeline_queries.pipeline_counts(snap.path, "outcome-set", ORG_A, ("pursuit",))
+    assert counts.is_empty()
+    closed = pipeline_queries.pipeline_counts(snap.path, "outcome-set", ORG_A, ("pursuit",), scope="closed")
+    assert int(closed["entities"].sum()) == 4
+
+
+def test_an_unknown_pipeline_scope_is_refused(snap: snapshot_queries.Snapshot) -> None:
+    with pytest.raises(ValueError, match="scope must be one of"):
+        pipeline_queries.pipeline_counts(snap.path, snap.version, ORG_A, scope="x' OR 1=1 --")
+
+
 def test_pipeline_entities_newest_first_and_limited(snap: snapshot_queries.Snapshot) -> None:
-    entities = pipeline_queries.pipeline_entities(snap.path, snap.version, ORG_B)
+    entities = pipeline_queries.pipeline_entities(snap.path, snap.version, ORG_B, scope="all")
     assert entities.height == 6
     assert entities["last_event_at"].is_sorted(descending=True)
     row = entities.filter(pl.col("entity_id") == SHARED_ENTITY_ID).row(0, named=True)
     assert (row["entity_type"], row["state"], row["label"]) == ("pursuit", "submit", "Globex plant audit")
-    assert pipeline_queries.pipeline_entities(snap.path, snap.version, ORG_A, limit=2).height == 2
+    assert (
+        pipeline_queries.pipeline_entities(snap.path, snap.version, ORG_A, scope="all", limit=2).height == 2
+    )
 
 
 def test_entity_timeline_is_scoped_to_the_org(snap: snapshot_queries.Snapshot) -> None:

@@ -64,8 +64,8 @@ def test_entity_choices_keep_list_order_and_show_a_dash_for_no_label() -> None:
         }
     )
     assert pipeline_view.entity_choices(entities) == {
-        "pursuit:p-1": "pursuit p-1 · Roof survey (pink)",
-        "signal:s-1": "signal s-1 · — (open)",
+        "pursuit:p-1": "Roof survey · Pursuit p-1 (Pink review)",
+        "signal:s-1": "— · Signal s-1 (Open)",
     }
 
 

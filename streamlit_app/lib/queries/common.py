@@ -6,3 +6,29 @@ CACHE_TTL_S = 300
 EXAMPLE_ROWS = 50
 # An entity without an owner is counted, filtered and shown under this name.
 UNASSIGNED = "—"
+
+
+# An item (candidate, pursuit or signal) by name rather than id: a candidate's title, a pursuit's
+# candidate's title, else the client's name; a signal, which has no title, by where it came from.
+# `item_title_joins(alias)` joins the marts naming the item whose type and id are columns of `alias` (a
+# fixed table alias of the query, never user input); parameters: org_id x 4.
+ITEM_TITLE = "coalesce(it_c.title, it_cl.name, 'Signal from ' || it_s.source_type)"
+ITEM_CLIENT = "it_cl.name"
+
+
+def item_title_joins(alias: str, type_col: str = "item_type", id_col: str = "item_id") -> str:
+    """The LEFT JOINs behind `ITEM_TITLE` and `ITEM_CLIENT` for the items of `alias` (type and id in
+    `type_col` and `id_col`)."""
+    item_type, item_id = f"{alias}.{type_col}", f"{alias}.{id_col}"
+    return f"""
+    LEFT JOIN marts.pursuits AS it_p
+           ON it_p.org_id = ? AND {item_type} = 'pursuit' AND it_p.pursuit_id = {item_id}
+    LEFT JOIN marts.candidates AS it_c
+           ON it_c.org_id = ?
+          AND it_c.candidate_id = coalesce(it_p.candidate_id,
+                                           CASE WHEN {item_type} = 'candidate' THEN {item_id} END)
+    LEFT JOIN marts.clients AS it_cl
+           ON it_cl.org_id = ? AND it_cl.client_id = coalesce(it_p.client_id, it_c.client_id)
+    LEFT JOIN marts.signals AS it_s
+           ON it_s.org_id = ? AND {item_type} = 'signal' AND it_s.signal_id = {item_id}
+    """

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import db, governance
-from streamlit_app.lib.queries.common import CACHE_TTL_S
+from streamlit_app.lib.queries.common import CACHE_TTL_S, ITEM_TITLE, item_title_joins
 
 # Entity types in picker order (a client card is the client's roll-up: its own atoms and those of
 # every candidate, pursuit and signal attached to it).
@@ -88,19 +88,30 @@ def memory_card(
 def memory_timeline(
     path: str, version: str, org_id: str, entity_type: str, entity_id: str, limit: int = MEMORY_TIMELINE_ROWS
 ) -> pl.DataFrame:
-    """The entity's live atoms, newest first (at most `limit`); for a client also every atom rolled up to it."""
+    """The entity's live atoms, newest first (at most `limit`); for a client also every atom rolled up to it.
+
+    With the name of each atom's own entity (`entity_name`: its title, a client's name; null when none).
+    """
     return db.fetch(
         path,
-        """
-        SELECT occurred_at, atom_type, content, score, relevance, source, entity_type, entity_id, atom_id,
-               version
-        FROM marts.memory_atoms
-        WHERE org_id = ?
-          AND ((entity_type = ? AND entity_id = ?) OR (? = 'client' AND client_id = ?))
-        ORDER BY occurred_at DESC, atom_id
-        LIMIT ?
+        f"""
+        WITH a AS (
+            SELECT occurred_at, atom_type, content, score, relevance, source, entity_type, entity_id,
+                   atom_id, version
+            FROM marts.memory_atoms
+            WHERE org_id = ?
+              AND ((entity_type = ? AND entity_id = ?) OR (? = 'client' AND client_id = ?))
+            ORDER BY occurred_at DESC, atom_id
+            LIMIT ?
+        )
+        SELECT a.*, coalesce({ITEM_TITLE}, own.name) AS entity_name
+        FROM a
+        {item_title_joins("a", "entity_type", "entity_id")}
+        LEFT JOIN marts.clients AS own
+               ON own.org_id = ? AND a.entity_type = 'client' AND own.client_id = a.entity_id
+        ORDER BY a.occurred_at DESC, a.atom_id
         """,
-        [org_id, entity_type, entity_id, entity_type, entity_id, limit],
+        [org_id, entity_type, entity_id, entity_type, entity_id, limit, *[org_id] * 5],
         org=org_id,
     )
 

@@ -8,52 +8,97 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from dagster_project.contract.states import (
+    CANDIDATE_CLOSED,
+    PURSUIT_CLOSED,
+    PURSUIT_STATES,
+    SIGNAL_DISMISSED,
+    SIGNAL_LINKED,
+    SIGNAL_STATES,
+)
 from streamlit_app.lib import db
 from streamlit_app.lib.queries.common import CACHE_TTL_S, UNASSIGNED
 
 # Lifecycle vocabularies in display order (the contract's state machines); unknown states sort last.
 ENTITY_STATES: dict[str, tuple[str, ...]] = {
-    "signal": ("open", "touched", "linked", "dismissed"),
+    "signal": SIGNAL_STATES,
     "candidate": ("new", "triaged", "nurture", "on_hold", "archived", "promoted"),
-    "pursuit": ("qual", "pink", "red", "submit", "won", "lost"),
+    "pursuit": PURSUIT_STATES,
 }
 ENTITY_TYPES: tuple[str, ...] = tuple(ENTITY_STATES)
 STATE_ORDER: tuple[str, ...] = tuple(s for states in ENTITY_STATES.values() for s in states)
 ENTITY_ROWS = 500
 
-# One row per signal, candidate and pursuit of the org: type, id, state, owner and a human label
-# (signal: source type; candidate: title; pursuit: its candidate's title, else its client id).
-# Parameters: org_id x 4.
+# The states in which an entity is done with: a linked signal became a candidate's, a dismissed one was
+# let go; promoted and archived candidates and won or lost pursuits are terminal in the contract. A
+# pursuit with an outcome is closed whatever its stage says.
+CLOSED_STATES: dict[str, tuple[str, ...]] = {
+    "signal": (SIGNAL_LINKED, SIGNAL_DISMISSED),
+    "candidate": CANDIDATE_CLOSED,
+    "pursuit": PURSUIT_CLOSED,
+}
+# Which entities the Pipeline page counts: the open ones by default, the closed ones apart.
+SCOPES: tuple[str, ...] = ("open", "closed", "all")
+
+# One row per signal, candidate and pursuit of the org: type, id, state, owner, whether it is open, a
+# human label (signal: where it came from; candidate: title; pursuit: its candidate's title, else its client's
+# name, else its client id), the client's name and the forecast value (pursuits only).
+# Parameters: `_entities_params(org_id)`.
 _ENTITIES_SQL = """
     SELECT 'signal' AS entity_type, signal_id AS entity_id, status AS state, owner,
-           source_type AS label, entered_state_at, last_event_at
+           NOT list_contains(?::VARCHAR[], status) AS is_open,
+           'Signal from ' || source_type AS label, NULL::VARCHAR AS client, NULL::DOUBLE AS value_usd,
+           entered_state_at, last_event_at
     FROM marts.signals
     WHERE org_id = ?
     UNION ALL
-    SELECT 'candidate', candidate_id, status, owner, title, entered_state_at, last_event_at
-    FROM marts.candidates
-    WHERE org_id = ?
+    SELECT 'candidate', c.candidate_id, c.status, c.owner, NOT list_contains(?::VARCHAR[], c.status),
+           c.title, coalesce(cl.name, c.client_id), NULL, c.entered_state_at, c.last_event_at
+    FROM marts.candidates AS c
+    LEFT JOIN marts.clients AS cl ON cl.org_id = ? AND cl.client_id = c.client_id
+    WHERE c.org_id = ?
     UNION ALL
-    SELECT 'pursuit', p.pursuit_id, p.stage, p.owner, coalesce(c.title, p.client_id), p.entered_state_at,
-           p.last_event_at
+    SELECT 'pursuit', p.pursuit_id, p.stage, p.owner,
+           p.outcome IS NULL AND NOT list_contains(?::VARCHAR[], p.stage),
+           coalesce(c.title, cl.name, p.client_id), coalesce(cl.name, p.client_id), p.forecast_value_usd,
+           p.entered_state_at, p.last_event_at
     FROM marts.pursuits AS p
     LEFT JOIN marts.candidates AS c ON c.org_id = ? AND c.candidate_id = p.candidate_id
+    LEFT JOIN marts.clients AS cl ON cl.org_id = ? AND cl.client_id = p.client_id
     WHERE p.org_id = ?
 """
 
+
+def _entities_params(org_id: str) -> list[object]:
+    return [
+        list(CLOSED_STATES["signal"]),
+        org_id,
+        list(CLOSED_STATES["candidate"]),
+        org_id,
+        org_id,
+        list(CLOSED_STATES["pursuit"]),
+        org_id,
+        org_id,
+        org_id,
+    ]
+
+
 # Filters shared by the pipeline queries; each empty list means "all". Parameters: see `_filter_params`.
 _ENTITY_FILTERS = """
-    (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], entity_type))
+    (? = 'all' OR is_open = (? = 'open'))
+    AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], entity_type))
     AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], coalesce(owner, ?)))
     AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], state))
 """
 
 
 def _filter_params(
-    entity_types: tuple[str, ...], owners: tuple[str, ...], states: tuple[str, ...]
+    entity_types: tuple[str, ...], owners: tuple[str, ...], states: tuple[str, ...], scope: str
 ) -> list[object]:
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
     types, owner_list, state_list = list(entity_types), list(owners), list(states)
-    return [types, types, owner_list, owner_list, UNASSIGNED, state_list, state_list]
+    return [scope, scope, types, types, owner_list, owner_list, UNASSIGNED, state_list, state_list]
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
@@ -65,7 +110,7 @@ def pipeline_options(path: str, version: str, org_id: str) -> dict[str, Any]:
         SELECT DISTINCT entity_type, state, coalesce(owner, ?) AS owner
         FROM ({_ENTITIES_SQL})
         """,
-        [UNASSIGNED, org_id, org_id, org_id, org_id],
+        [UNASSIGNED, *_entities_params(org_id)],
         org=org_id,
     )
     owners = sorted(set(df.get_column("owner").to_list()), key=lambda o: (o == UNASSIGNED, o))
@@ -88,18 +133,21 @@ def pipeline_counts(
     entity_types: tuple[str, ...] = (),
     owners: tuple[str, ...] = (),
     states: tuple[str, ...] = (),
+    scope: str = "open",
 ) -> pl.DataFrame:
-    """Entities per type, state and owner (null owner as `UNASSIGNED`), in lifecycle order."""
+    """Entities per type, state and owner (null owner as `UNASSIGNED`) within the scope (`SCOPES`: the open
+    ones unless asked), in lifecycle order, with their forecast value (`value_usd`, pursuits only)."""
     return db.fetch(
         path,
         f"""
         WITH counts AS (
-            SELECT entity_type, state, coalesce(owner, ?) AS owner, count(*)::BIGINT AS entities
+            SELECT entity_type, state, coalesce(owner, ?) AS owner, count(*)::BIGINT AS entities,
+                   sum(value_usd) AS value_usd
             FROM ({_ENTITIES_SQL})
             WHERE {_ENTITY_FILTERS}
             GROUP BY ALL
         )
-        SELECT entity_type, state, owner, entities
+        SELECT entity_type, state, owner, entities, value_usd
         FROM counts
         ORDER BY list_position(?::VARCHAR[], entity_type),
                  coalesce(list_position(?::VARCHAR[], state), 999), state,
@@ -107,11 +155,8 @@ def pipeline_counts(
         """,
         [
             UNASSIGNED,
-            org_id,
-            org_id,
-            org_id,
-            org_id,
-            *_filter_params(entity_types, owners, states),
+            *_entities_params(org_id),
+            *_filter_params(entity_types, owners, states, scope),
             list(ENTITY_TYPES),
             list(STATE_ORDER),
             UNASSIGNED,
@@ -128,19 +173,21 @@ def pipeline_entities(
     entity_types: tuple[str, ...] = (),
     owners: tuple[str, ...] = (),
     states: tuple[str, ...] = (),
+    scope: str = "open",
     limit: int = ENTITY_ROWS,
 ) -> pl.DataFrame:
-    """The org's entities within the filters, most recently active first (at most `limit`)."""
+    """The org's entities within the filters and scope, most recently active first (at most `limit`)."""
     return db.fetch(
         path,
         f"""
-        SELECT entity_type, entity_id, state, owner, label, entered_state_at, last_event_at
+        SELECT entity_type, entity_id, label, client, state, owner, value_usd, entered_state_at,
+               last_event_at
         FROM ({_ENTITIES_SQL})
         WHERE {_ENTITY_FILTERS}
         ORDER BY last_event_at DESC NULLS LAST, entity_type, entity_id
         LIMIT ?
         """,
-        [org_id, org_id, org_id, org_id, *_filter_params(entity_types, owners, states), limit],
+        [*_entities_params(org_id), *_filter_params(entity_types, owners, states, scope), limit],
         org=org_id,
     )
 

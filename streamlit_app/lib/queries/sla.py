@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import db
-from streamlit_app.lib.queries.common import CACHE_TTL_S, EXAMPLE_ROWS
+from streamlit_app.lib.queries.common import CACHE_TTL_S, EXAMPLE_ROWS, ITEM_TITLE, item_title_joins
 from streamlit_app.lib.queries.today import TODAY_ROWS
 
 SLA_METRICS: tuple[str, ...] = ("triage", "proposal", "response")
@@ -50,21 +50,20 @@ def sla_compliance_weekly(path: str, version: str, org_id: str) -> pl.DataFrame:
 def sla_open_breaches(path: str, version: str, org_id: str, limit: int = TODAY_ROWS) -> pl.DataFrame:
     """The org's unresolved SLA breaches, longest over the threshold first (at most `limit`).
 
-    `label` names the item as Today does (a pursuit's title), else it is the id (a signal's, a closed item's).
+    `label` names the item as Today does (its title; a signal by its source), else it is the id.
     """
     return db.fetch(
         path,
-        """
-        SELECT b.item_type, b.item_id, coalesce(t.label, b.item_id) AS label, b.metric, b.started_at,
+        f"""
+        SELECT b.item_type, b.item_id, coalesce({ITEM_TITLE}, b.item_id) AS label, b.metric, b.started_at,
                b.breached_at, b.threshold_hours, b.hours_over_threshold
         FROM marts.sla_breaches AS b
-        LEFT JOIN marts.today_panel AS t
-               ON t.org_id = ? AND t.item_type = b.item_type AND t.item_id = b.item_id
+        {item_title_joins("b")}
         WHERE b.org_id = ? AND b.is_open
         ORDER BY b.hours_over_threshold DESC NULLS LAST, b.breached_at, b.item_type, b.item_id, b.metric
         LIMIT ?
         """,
-        [org_id, org_id, limit],
+        [*[org_id] * 4, org_id, limit],
         org=org_id,
     )
 
@@ -80,14 +79,15 @@ def recent_alerts(
     """
     return db.fetch(
         path,
-        """
-        SELECT created_at, kind, item_type, item_id, metric, breached_at, sink, delivery_status,
-               attempts, last_error, alert_status
-        FROM marts.alerts
-        WHERE org_id = ?
-        ORDER BY created_at DESC, alert_id, sink
+        f"""
+        SELECT a.created_at, a.kind, a.item_type, a.item_id, coalesce({ITEM_TITLE}, a.item_id) AS label,
+               a.metric, a.breached_at, a.sink, a.delivery_status, a.attempts, a.last_error, a.alert_status
+        FROM marts.alerts AS a
+        {item_title_joins("a")}
+        WHERE a.org_id = ?
+        ORDER BY a.created_at DESC, a.alert_id, a.sink
         LIMIT ?
         """,
-        [org_id, limit],
+        [*[org_id] * 4, org_id, limit],
         org=org_id,
     )

@@ -6,7 +6,13 @@ import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import db
-from streamlit_app.lib.queries.common import CACHE_TTL_S, UNASSIGNED
+from streamlit_app.lib.queries.common import (
+    CACHE_TTL_S,
+    ITEM_CLIENT,
+    ITEM_TITLE,
+    UNASSIGNED,
+    item_title_joins,
+)
 
 # The Today panel has every open item of the org (tens of thousands at scale); the page shows the top
 # rows only. The cap is a UI concern: the mart is never capped.
@@ -105,7 +111,8 @@ def today_items(
 ) -> pl.DataFrame:
     """The org's Today panel within the filters in rank order (at most `limit` rows), as published.
 
-    With each row's top memory atom (`top_atom`, `top_atom_type`; null when the item has no memory card).
+    With each row's title and client name (`title`, `client`) and its top memory atom (`top_atom`,
+    `top_atom_type`; null when the item has no memory card).
     """
     # The top memory atom is the first of the item's card `top_atoms` (the card ranks them), read for the
     # page's rows only, after the limit.
@@ -121,14 +128,16 @@ def today_items(
             ORDER BY rank, item_type, item_id
             LIMIT ?
         )
-        SELECT panel.*, json_extract_string(m.top_atoms, '$[0].atom_type') AS top_atom_type,
+        SELECT panel.*, coalesce({ITEM_TITLE}, panel.label) AS title, {ITEM_CLIENT} AS client,
+               json_extract_string(m.top_atoms, '$[0].atom_type') AS top_atom_type,
                json_extract_string(m.top_atoms, '$[0].content') AS top_atom
         FROM panel
+        {item_title_joins("panel")}
         LEFT JOIN marts.memory_cards AS m
                ON m.org_id = ? AND m.entity_type = panel.item_type AND m.entity_id = panel.item_id
         ORDER BY panel.rank, panel.item_type, panel.item_id
         """,
-        [org_id, *_today_params(item_types, owners, tiers, tags), limit, org_id],
+        [org_id, *_today_params(item_types, owners, tiers, tags), limit, *[org_id] * 4, org_id],
         org=org_id,
     )
 
@@ -155,21 +164,28 @@ FOLLOW_UP_ROWS = 200
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def follow_ups(path: str, version: str, org_id: str) -> pl.DataFrame:
-    """The org's follow-ups with the item's Today label when it has one: quiet proposals first, then client
+    """The org's follow-ups with the item's title (as on Today; a signal by its source): quiet proposals first, then client
     preferences, then quiet signals; within each, the most recently due first (the oldest are the least
     likely still to be worth the call)."""
     return db.fetch(
         path,
-        """
-        SELECT f.due_at, f.kind, f.item_type, f.item_id, coalesce(t.label, f.item_id) AS label, f.owner, f.why AS reason
-        FROM marts.follow_ups AS f
-        LEFT JOIN marts.today_panel AS t
-            ON t.org_id = f.org_id AND t.item_type = f.item_type AND t.item_id = f.item_id
-        WHERE f.org_id = ?
-        ORDER BY coalesce(list_position(['proposal_quiet', 'client_preference', 'signal_quiet'], f.kind), 99),
-                 f.due_at DESC, f.follow_up_id
+        f"""
+        WITH panel AS (
+            SELECT f.follow_up_id, f.due_at, f.kind, f.item_type, f.item_id, f.owner, f.why, t.label
+            FROM marts.follow_ups AS f
+            LEFT JOIN marts.today_panel AS t
+                ON t.org_id = f.org_id AND t.item_type = f.item_type AND t.item_id = f.item_id
+            WHERE f.org_id = ?
+        )
+        SELECT panel.due_at, panel.kind, panel.item_type, panel.item_id,
+               coalesce({ITEM_TITLE}, panel.label, panel.item_id) AS label,
+               panel.owner, panel.why AS reason
+        FROM panel
+        {item_title_joins("panel")}
+        ORDER BY coalesce(list_position(['proposal_quiet', 'client_preference', 'signal_quiet'], panel.kind), 99),
+                 panel.due_at DESC, panel.follow_up_id
         LIMIT ?
         """,
-        [org_id, FOLLOW_UP_ROWS],
+        [org_id, *[org_id] * 4, FOLLOW_UP_ROWS],
         org=org_id,
     )

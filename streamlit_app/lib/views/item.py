@@ -101,9 +101,14 @@ def similar_table(similar: pl.DataFrame, org_id: str) -> pl.DataFrame:
 
 
 def timeline_table(timeline: pl.DataFrame) -> pl.DataFrame:
-    """The item's events, newest first, with the state change in one column."""
+    """The item's events, newest first, with the state change in one column; event names, states and
+    broken rules in words."""
     return (
         timeline.sort("occurred_at", descending=True, nulls_last=True, maintain_order=True)
+        .with_columns(
+            pl.col(c).map_elements(ui.word, return_dtype=pl.String)
+            for c in ("event_name", "from_state", "to_state", "rule")
+        )
         .with_columns(
             pl.when(pl.col("to_state").is_not_null())
             .then(

@@ -86,9 +86,14 @@ def entity_labels(entities: pl.DataFrame, entity_type: str) -> dict[str, str]:
 
 
 def timeline_table(timeline: pl.DataFrame) -> pl.DataFrame:
-    """The timeline as the table shows it: the atom's own entity in one `about` column."""
+    """The timeline as the table shows it: the atom's own entity in one `about` column, by its type in
+    words and its name (`entity_name`), else its id."""
     return timeline.with_columns(
-        (pl.col("entity_type") + " " + pl.col("entity_id")).alias("about"),
+        pl.concat_str(
+            pl.col("entity_type").map_elements(ui.word, return_dtype=pl.String),
+            pl.lit(": "),
+            pl.coalesce(pl.col("entity_name"), pl.col("entity_id")),
+        ).alias("about"),
     ).select(*TIMELINE_COLUMNS)
 
 

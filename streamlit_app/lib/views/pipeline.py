@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from streamlit_app.lib import ui
 from streamlit_app.lib.charts.pipeline import pair_label, reason_label
 
 # Timeline outcomes in the order the Pipeline page tallies them (`entity_timeline`'s `outcome`).
@@ -62,6 +63,20 @@ def state_types(states: Mapping[str, list[str]]) -> dict[str, str]:
     return {state: entity_type for entity_type, present in states.items() for state in present}
 
 
+def states_in_scope(
+    states: Mapping[str, list[str]], closed_states: Mapping[str, tuple[str, ...]], scope: str
+) -> dict[str, list[str]]:
+    """The states present (`pipeline_options`' `states`) that the scope can hold: the open ones, the closed
+    ones (`closed_states`) or all, in order."""
+    if scope == "all":
+        return {entity_type: list(present) for entity_type, present in states.items()}
+    want_closed = scope == "closed"
+    return {
+        entity_type: [s for s in present if (s in closed_states.get(entity_type, ())) is want_closed]
+        for entity_type, present in states.items()
+    }
+
+
 def entities_per_type(counts: pl.DataFrame) -> dict[str, int]:
     """Entities per entity type within the filters (`pipeline_counts` summed over states and owners)."""
     return dict(counts.group_by("entity_type").agg(pl.col("entities").sum()).iter_rows())
@@ -79,13 +94,51 @@ def parse_entity_key(key: str) -> tuple[str, str]:
 
 
 def entity_choices(entities: pl.DataFrame) -> dict[str, str]:
-    """Picker key → label of the listed entities, in list order: type, id, label (or —) and state."""
+    """Picker key → label of the listed entities, in list order: the name (or —), then type, id and state
+    in words (the id stays, so typing it still finds the entity)."""
     return {
         entity_key(row["entity_type"], row["entity_id"]): (
-            f"{row['entity_type']} {row['entity_id']} · {row['label'] or '—'} ({row['state']})"
+            f"{row['label'] or '—'} · {ui.word(row['entity_type'])} {row['entity_id']} ({ui.word(row['state'])})"
         )
         for row in entities.iter_rows(named=True)
     }
+
+
+def _words(*columns: str) -> list[pl.Expr]:
+    return [pl.col(c).map_elements(ui.word, return_dtype=pl.String) for c in columns]
+
+
+def counts_table(counts: pl.DataFrame) -> pl.DataFrame:
+    """`pipeline_counts` as its table shows it: entity types and states in words."""
+    return counts.with_columns(_words("entity_type", "state"))
+
+
+def entities_table(entities: pl.DataFrame) -> pl.DataFrame:
+    """`pipeline_entities` as its table shows it: the name and client first, type and state in words, the
+    id last (a candidate or pursuit opens from its row's link)."""
+    return entities.select(
+        "label",
+        "client",
+        *_words("entity_type", "state"),
+        "owner",
+        "value_usd",
+        "entered_state_at",
+        "last_event_at",
+        "entity_id",
+    )
+
+
+def timeline_table(timeline: pl.DataFrame) -> pl.DataFrame:
+    """`entity_timeline` as its table shows it: event names, states and broken rules in words, the
+    event's id last."""
+    return timeline.select(
+        "occurred_at",
+        "outcome",
+        *_words("event_name", "from_state", "to_state", "rule"),
+        "detail",
+        "actor",
+        "event_id",
+    )
 
 
 def outcome_counts(timeline: pl.DataFrame) -> dict[str, int]:
@@ -114,7 +167,9 @@ def win_rate(won: int, lost: int) -> float | None:
 
 
 def win_loss_table(rows: pl.DataFrame) -> pl.DataFrame:
-    """`win_loss` as the table shows it: reason codes named as on the chart (`missing` spelled out)."""
+    """`win_loss` as the table shows it: outcomes in words, reason codes named as on the chart (`missing`
+    spelled out)."""
     return rows.with_columns(
-        pl.Series("reason_code", [reason_label(r) for r in rows["reason_code"].to_list()], dtype=pl.String)
+        *_words("outcome"),
+        pl.Series("reason_code", [reason_label(r) for r in rows["reason_code"].to_list()], dtype=pl.String),
     )

@@ -1,0 +1,143 @@
+"""Names, not ids or codes, in the tables an analyst reads: one test per page.
+
+A table may keep an id as a secondary column, after the column that names the row; it never leads with
+one, never shows one where the marts hold a name, and shows state, stage, rule, event and outcome codes
+in words. The fixture's acme pursuit p-100 is the candidate "Acme HQ refit" of client "Acme Holdings".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from conftest import signed_in_app
+from snapshot_fixture import ORG_A, SHARED_ENTITY_ID
+from streamlit.testing.v1 import AppTest
+
+from dagster_project.contract.states import CANDIDATE_STATES, PURSUIT_STATES, SIGNAL_STATES, Rule
+
+ID_COLUMNS = {"entity_id", "item_id", "pursuit_id", "candidate_id", "client_id", "contact_id", "signal_id"}
+CODES = {*CANDIDATE_STATES, *PURSUIT_STATES, *SIGNAL_STATES, *Rule.all()}
+TITLE, CLIENT = "Acme HQ refit", "Acme Holdings"
+
+
+def _open(page: str) -> AppTest:
+    at = signed_in_app()
+    at.query_params["org"] = ORG_A
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _visible(at: AppTest, column: str) -> pd.DataFrame:
+    """The one table holding `column`, cut to the columns shown, in the order shown."""
+    (table,) = [df for df in at.dataframe if column in df.value.columns]
+    shown = list(table.proto.column_order) or list(table.value.columns)
+    return table.value[[c for c in shown if c in table.value.columns]]
+
+
+def _assert_named_before_any_id(table: pd.DataFrame, name: str) -> None:
+    columns = [c for c in table.columns if c != "open"]
+    ids = [c for c in columns if c in ID_COLUMNS]
+    assert columns.index(name) < min((columns.index(c) for c in ids), default=len(columns)), columns
+    named = set(table[name])
+    for column in ids:
+        assert not named & set(table[column]), f"{name} repeats ids of {column}"
+
+
+def _assert_no_codes(values: pd.Series) -> None:
+    assert not set(values) & CODES, sorted(set(values) & CODES)
+
+
+def test_today_names_each_item_by_its_title_and_shows_no_id(snapshot_home: Path) -> None:
+    at = _open("app_pages/today.py")
+    items = _visible(at, "why")
+    assert not set(items.columns) & ID_COLUMNS
+    assert TITLE in set(items["title"])
+    # Not the panel's label, which spells out the type and id ("Pursuit #p-100: Acme HQ refit").
+    assert not [t for t in items["title"] if t.startswith(f"Pursuit #{SHARED_ENTITY_ID}")]
+    follow_ups = _visible(at, "reason")
+    assert not set(follow_ups.columns) & ID_COLUMNS
+    assert TITLE in set(follow_ups["label"])
+
+
+def test_pipeline_names_entities_and_their_clients_and_says_states_and_events_in_words(
+    snapshot_home: Path,
+) -> None:
+    at = _open("app_pages/pipeline.py")
+    entities = _visible(at, "entity_id")
+    _assert_named_before_any_id(entities, "label")
+    row = entities.set_index("entity_id").loc[SHARED_ENTITY_ID]
+    assert (row["label"], row["client"], row["state"], row["entity_type"]) == (
+        TITLE,
+        CLIENT,
+        "Red review",
+        "Pursuit",
+    )
+    _assert_no_codes(entities["state"])
+    assert "Signal from web" in set(entities["label"])  # a signal has no title: where it came from
+    counts = _visible(at, "entities")
+    _assert_no_codes(counts["state"])
+
+    (picker,) = [s for s in at.main.selectbox if s.label == "Entity"]
+    picker.set_value(f"pursuit:{SHARED_ENTITY_ID}").run()
+    assert not at.exception, [e.value for e in at.exception]
+    timeline = _visible(at, "event_name")
+    assert not [e for e in timeline["event_name"] if "." in e or "_" in e]
+    for column in ("from_state", "to_state", "rule"):
+        _assert_no_codes(timeline[column])
+
+
+def test_sla_breaches_and_alerts_name_the_item(snapshot_home: Path) -> None:
+    at = _open("app_pages/sla_compliance.py")
+    breaches = _visible(at, "hours_over_threshold")
+    _assert_named_before_any_id(breaches, "label")
+    assert breaches["label"].tolist() == [TITLE]
+    alerts = _visible(at, "delivery_status")
+    _assert_named_before_any_id(alerts, "label")
+    assert set(alerts["label"]) == {TITLE, "Signal from email"}  # a signal by where it came from
+    assert set(alerts["kind"]) <= {"Breach", "Retraction"}
+
+
+def test_quality_gate_rejections_name_the_item_and_the_rule_in_words(snapshot_home: Path) -> None:
+    at = _open("app_pages/quality_gates.py")
+    rejections = _visible(at, "rule")
+    _assert_named_before_any_id(rejections, "label")
+    assert set(rejections["label"]) == {TITLE}
+    _assert_no_codes(rejections["rule"])
+    assert not [e for e in rejections["event_name"] if "." in e]
+
+
+def test_pipeline_health_says_its_stages_in_words(snapshot_home: Path) -> None:
+    at = _open("app_pages/pipeline_health.py")
+    stages = _visible(at, "p75_hours_in_stage")
+    _assert_no_codes(stages["stage"])
+    assert stages["stage"].tolist()[0] == "Qualification"
+
+
+def test_win_loss_says_outcomes_in_words(snapshot_home: Path) -> None:
+    at = _open("app_pages/win_loss.py")
+    reasons = _visible(at, "reason_code")
+    assert set(reasons["outcome"]) == {"Won", "Lost"}
+    assert not [r for r in reasons["reason_code"] if "_" in r]
+
+
+def test_overview_names_event_types_in_words(snapshot_home: Path) -> None:
+    at = _open("app_pages/overview.py")
+    by_name = _visible(at, "share")
+    assert "Signal created" in set(by_name["event_name"])
+    assert not [e for e in by_name["event_name"] if "." in e or "_" in e]
+    assert set(by_name["entity_type"]) <= {"Signal", "Candidate", "Pursuit", "Client"}
+
+
+def test_the_item_page_timeline_says_events_states_and_rules_in_words(snapshot_home: Path) -> None:
+    at = signed_in_app()
+    at.query_params.update({"org": ORG_A, "type": "pursuit", "id": SHARED_ENTITY_ID})
+    at.run()
+    at.switch_page("app_pages/item.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    timeline = _visible(at, "change")
+    assert not [e for e in timeline["event_name"] if "." in e or "_" in e]
+    assert "Pink review → Red review" in set(timeline["change"])
+    assert any(d.startswith("Pink checklist incomplete at submit: ") for d in timeline["detail"])
