@@ -385,6 +385,9 @@ TABLE_READERS: dict[str, tuple[str, ...] | None] = {
     "event_volume_daily": None,
     "snapshot_info": None,
     "funnel_velocity": (FUNNEL,),
+    # The period KPIs' rows: caught on their page, whose all-time numbers still render.
+    "funnel_stage_entries": (FUNNEL,),
+    "gate_attempts": (QUALITY_GATES,),
     "signals": (PIPELINE,),
     "transitions": (PIPELINE,),
     "events": (PIPELINE,),

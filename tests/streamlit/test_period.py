@@ -247,3 +247,13 @@ def test_a_period_that_is_not_a_preset_in_the_url_falls_back_to_the_default(snap
     at = _open(OVERVIEW, url_period="'; DROP TABLE marts.events; --")
     assert next(s for s in at.sidebar.selectbox if s.label == "Period").value == period.DEFAULT_PRESET
     assert _metric(at, "Events").value == f"{expected(ORG_A).events:,}"
+
+
+def test_the_chosen_period_stays_when_switching_pages(snapshot_home: Path) -> None:
+    at = _open(WIN_LOSS)
+    _choose(at, "ytd")
+    at.switch_page(SLA).run()
+    assert next(s for s in at.sidebar.selectbox if s.label == "Period").value == "ytd"
+    at.switch_page("app_pages/today.py").run()
+    at.switch_page(OVERVIEW).run()
+    assert next(s for s in at.sidebar.selectbox if s.label == "Period").value == "ytd"
