@@ -129,7 +129,7 @@ def sidebar(snapshot: queries.Snapshot) -> Period:
     anchor = anchor_date(snapshot)
     if st.session_state.get(PERIOD_KEY) not in PRESETS:
         st.session_state.pop(PERIOD_KEY, None)
-    with st.sidebar:
+    with ui.page_sidebar():
         preset = st.selectbox(
             "Period",
             list(PRESETS),

@@ -257,3 +257,9 @@ def test_the_chosen_period_stays_when_switching_pages(snapshot_home: Path) -> No
     at.switch_page("app_pages/today.py").run()
     at.switch_page(OVERVIEW).run()
     assert next(s for s in at.sidebar.selectbox if s.label == "Period").value == "ytd"
+
+
+def test_the_period_sits_under_the_organisation_above_the_sign_out(snapshot_home: Path) -> None:
+    at = _open(WIN_LOSS)
+    labels = [getattr(node, "label", None) for node in at.sidebar]
+    assert labels.index("Organisation") < labels.index("Period") < labels.index("Sign out")
