@@ -28,7 +28,7 @@ if first is None:
 # version, so a new publish or another org starts without event names that no longer exist.
 period = ui_period.sidebar(snap)
 filter_key = f"{org}_{snap.version}"
-with st.sidebar:
+with ui.page_sidebar():
     st.markdown("**Filters**")
     event_names = st.multiselect(
         "Event types",
