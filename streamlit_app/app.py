@@ -98,6 +98,8 @@ def _main() -> None:
     try:
         with st.sidebar:
             allowed = _sidebar()
+            # The page's own sidebar controls (the period) go here, beside the org, above the sign-out.
+            ui.set_page_sidebar(st.container())
             st.divider()
             st.caption(f"Signed in as **{ui.escape_markdown(who.email)}** ({auth.role_label(who)})")
             auth.sign_out_button()

@@ -2,16 +2,21 @@
 
 Shows `marts.funnel_velocity` as published: every stage pair (zero-filled) in `pair_order`. Entered =
 items whose first entry into the from-stage is at or before the as-of time; converted = those of them
-that later reached the to-stage. Rates and hours are the mart's, not recomputed here.
+that later reached the to-stage. Rates and hours are the mart's, not recomputed here. The headline
+KPIs count the chosen period (`marts.funnel_stage_entries`, by the day of the first entry into the
+from-stage) against the previous period of the same length.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from streamlit_app.lib import period as ui_period
 from streamlit_app.lib import ui
 from streamlit_app.lib.charts import pipeline as charts
+from streamlit_app.lib.queries import periods as period_queries
 from streamlit_app.lib.queries import pipeline as queries
+from streamlit_app.lib.queries import snapshot
 from streamlit_app.lib.views import pipeline as view
 
 ctx = ui.page_context("Funnel velocity")
@@ -33,21 +38,43 @@ if funnel.is_empty():
     st.stop()
 
 
-headline = [
-    ("Signal → candidate", view.pair_row(funnel, "signal", "candidate")),
-    ("Candidate → promoted", view.pair_row(funnel, "candidate", "promoted")),
-    ("Submit → won", view.pair_row(funnel, "submit", "won")),
-]
-for column, (label, row) in zip(st.columns(len(headline)), headline, strict=True):
-    entered = row["entered"] if row else 0
-    column.metric(
-        label,
-        view.rate_text(row),
-        help="Conversion rate from the mart: converted ÷ entered (blank when nothing entered).",
+# The headline pairs for the chosen period (items that entered the from-stage in it), against the
+# previous period; the charts and the table below are the mart's, over everything up to the as-of time.
+period = ui_period.sidebar(snap)
+try:
+    now_pairs = period_queries.funnel_pairs(snap.path, snap.version, org, period.start_ts, period.end_ts)
+    before_pairs = period_queries.funnel_pairs(
+        snap.path, snap.version, org, period.previous.start_ts, period.previous.end_ts
     )
-    column.caption(
-        f"{ui.format_int(row['converted'] if row else 0)} of {ui.format_int(entered)} · median {view.hours_text(row)}"
-    )
+except snapshot.SnapshotIncompatible as exc:
+    # A snapshot from before the stage entries were published: the all-time funnel below still stands.
+    ui.incompatible_message(str(exc))
+else:
+    compare = int(before_pairs["entered"].sum()) > 0
+    for column, now, before in zip(
+        st.columns(now_pairs.height),
+        now_pairs.iter_rows(named=True),
+        before_pairs.iter_rows(named=True),
+        strict=True,
+    ):
+        ui_period.period_metric(
+            column,
+            ui.word(charts.pair_label(now["from_stage"], now["to_stage"])),
+            now["conversion_rate"],
+            before["conversion_rate"],
+            period,
+            kind="ratio",
+            compare=compare,
+            help="Of the items that first entered the from-stage in the period, those that reached the "
+            "to-stage before the period ended. Blank when none entered.",
+        )
+        mart = view.pair_row(funnel, now["from_stage"], now["to_stage"])
+        column.caption(
+            f"{ui.format_int(now['converted'])} of {ui.format_int(now['entered'])} in the period · "
+            f"all time {view.rate_text(mart)}, median {view.hours_text(mart)}"
+        )
+    if not compare:
+        st.caption(ui_period.no_previous_caption(period))
 
 if int(funnel.get_column("entered").sum()) == 0:
     st.info("No item has entered any stage yet, so every pair is zero.", icon=":material/inbox:")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from streamlit_app.lib import period as ui_period
 from streamlit_app.lib import ui
 from streamlit_app.lib.charts import overview as charts
 from streamlit_app.lib.queries import overview as queries
-from streamlit_app.lib.views import overview as view
 
 ctx = ui.page_context("Overview")
 snap, org = ctx.snapshot, ctx.org_id
@@ -24,19 +24,12 @@ if first is None:
     st.info(f"No accepted events for **{org}** in this snapshot yet.", icon=":material/inbox:")
     st.stop()
 
-# Filter keys carry the org and snapshot version: a new publish or another org starts from the full
-# range of its own data instead of a stale range or event names that no longer exist.
+# The period is the analyst pages' shared one; the event-type filter's key carries the org and snapshot
+# version, so a new publish or another org starts without event names that no longer exist.
+period = ui_period.sidebar(snap)
 filter_key = f"{org}_{snap.version}"
-with st.sidebar:
+with ui.page_sidebar():
     st.markdown("**Filters**")
-    picked = st.date_input(
-        "Event dates",
-        value=(first, last),
-        min_value=first,
-        max_value=last,
-        format="YYYY-MM-DD",
-        key=f"overview_dates_{filter_key}",
-    )
     event_names = st.multiselect(
         "Event types",
         options["event_names"],
@@ -53,19 +46,28 @@ with st.sidebar:
     )
 
 
-start, end = view.date_range(picked, first, last)
+start, end = period.start, period.end
 names = tuple(sorted(event_names))
-filtered = (start, end) != (first, last) or bool(names)
 
 kpis = queries.volume_kpis(snap.path, snap.version, org, start, end, names)
-events_col, types_col, first_col, last_col, days_col = st.columns(5)
-events_col.metric("Events", ui.format_int(kpis["events"]), help="Accepted events within the filters.")
-types_col.metric("Event types", ui.format_int(kpis["event_types"]), help="Distinct event names with events.")
+before = queries.volume_kpis(snap.path, snap.version, org, period.previous.start, period.previous.end, names)
+compare = before["events"] > 0
+events_col, types_col, days_col, first_col, last_col = st.columns(5)
+for column, label, key, help_text in (
+    (events_col, "Events", "events", "Accepted events in the period (by the day they occurred, UTC)."),
+    (types_col, "Event types", "event_types", "Distinct event names with events in the period."),
+    (days_col, "Active days", "active_days", "Days of the period with at least one event."),
+):
+    # Volume is neither good nor bad in itself, so its change is grey.
+    ui_period.period_metric(
+        column, label, kpis[key], before[key], period, better="neither", compare=compare, help=help_text
+    )
 first_col.metric("First day", ui.format_date(kpis["first_date"]), help="First day with events (UTC).")
 last_col.metric("Last day", ui.format_date(kpis["last_date"]), help="Last day with events (UTC).")
-days_col.metric("Active days", ui.format_int(kpis["active_days"]), help="Days with at least one event.")
-if filtered:
-    total = queries.volume_kpis(snap.path, snap.version, org, first, last, ())
+if not compare:
+    st.caption(ui_period.no_previous_caption(period))
+total = queries.volume_kpis(snap.path, snap.version, org, first, last, ())
+if kpis["events"] != total["events"]:
     st.caption(f"Filtered view: {ui.format_int(kpis['events'])} of {ui.format_int(total['events'])} events.")
 
 st.subheader("Events over time")

@@ -2,15 +2,19 @@
 
 Rows are `marts.owner_workload` as published: the Today panel's items with an owner, per owner, by
 priority tier, with open SLA breaches (red badges), at-risk items (amber), stale items and the longest
-time an item has gone untouched. Unowned items are on the Today page (owner —).
+time an item has gone untouched. Unowned items are on the Today page (owner —). Above them, the work
+that reached owners in the chosen period (`marts.candidates` and `marts.pursuits` by `created_at`, closes
+by `closed_at`) against the previous period of the same length.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from streamlit_app.lib import period as ui_period
 from streamlit_app.lib import ui
 from streamlit_app.lib.charts import today as charts
+from streamlit_app.lib.queries import periods as period_queries
 from streamlit_app.lib.queries import today as queries
 
 ctx = ui.page_context("Owner workload")
@@ -23,6 +27,48 @@ if rows.is_empty():
     st.info(f"No owned open items for **{org}** in this snapshot.", icon=":material/inbox:")
     st.stop()
 
+# Work that reached owners in the chosen period, against the previous period of the same length; the
+# numbers after it are the open items now.
+period = ui_period.sidebar(snap)
+work = period_queries.owned_work(snap.path, snap.version, org, period.start_ts, period.end_ts)
+work_before = period_queries.owned_work(
+    snap.path, snap.version, org, period.previous.start_ts, period.previous.end_ts
+)
+compare = any(work_before.values())
+new_col, won_col, lost_col, _ = st.columns(4)
+ui_period.period_metric(
+    new_col,
+    "New owned items",
+    work["new_candidates"] + work["new_pursuits"],
+    work_before["new_candidates"] + work_before["new_pursuits"],
+    period,
+    better="neither",  # more work coming in is neither good nor bad in itself
+    compare=compare,
+    help="Candidates and pursuits with an owner, created in the period.",
+)
+ui_period.period_metric(
+    won_col,
+    "Won by owners",
+    work["won"],
+    work_before["won"],
+    period,
+    compare=compare,
+    help="Owned pursuits won, closed in the period.",
+)
+ui_period.period_metric(
+    lost_col,
+    "Lost by owners",
+    work["lost"],
+    work_before["lost"],
+    period,
+    better="lower",
+    compare=compare,
+    help="Owned pursuits lost, closed in the period.",
+)
+if not compare:
+    st.caption(ui_period.no_previous_caption(period))
+
+st.caption(f"Open now, as of {ui.format_ts(snap.built_at)}:")
 owners_col, items_col, breaches_col, stale_col = st.columns(4)
 owners_col.metric("Owners", ui.format_int(rows.height), help="Owners with at least one open item.")
 items_col.metric("Owned items", ui.format_int(int(rows["total_items"].sum())))

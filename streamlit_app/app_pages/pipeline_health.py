@@ -3,14 +3,18 @@
 Per stage, `marts.pipeline_health` as published: open pursuits and their forecast value, the org's p75
 time in the stage (completed stays), pursuits in the stage longer than that (aging) and pursuits past
 their due date (slipped). The win rate is `marts.win_rate_monthly`: won ÷ (won + lost) per month of close.
+Above them, the chosen period's new pursuits (by `created_at`) and closes (by `closed_at`) from
+`marts.pursuits`, against the previous period of the same length.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from streamlit_app.lib import period as ui_period
 from streamlit_app.lib import ui
 from streamlit_app.lib.charts import pipeline as charts
+from streamlit_app.lib.queries import periods as period_queries
 from streamlit_app.lib.queries import pipeline as queries
 
 ctx = ui.page_context("Pipeline health")
@@ -23,6 +27,59 @@ if stages.is_empty():
     st.info(f"No pipeline rows for **{org}** in this snapshot yet.", icon=":material/inbox:")
     st.stop()
 
+# What came in and what closed in the chosen period, against the previous period of the same length.
+period = ui_period.sidebar(snap)
+opened = period_queries.new_pursuits(snap.path, snap.version, org, period.start_ts, period.end_ts)
+opened_before = period_queries.new_pursuits(
+    snap.path, snap.version, org, period.previous.start_ts, period.previous.end_ts
+)
+closed = period_queries.closes(snap.path, snap.version, org, period.start_ts, period.end_ts)
+closed_before = period_queries.closes(
+    snap.path, snap.version, org, period.previous.start_ts, period.previous.end_ts
+)
+new_col, new_value_col, won_col, rate_col = st.columns(4)
+ui_period.period_metric(
+    new_col,
+    "New pursuits",
+    opened["pursuits"],
+    opened_before["pursuits"],
+    period,
+    compare=opened_before["pursuits"] > 0,
+    help="Pursuits created (promoted from a candidate) in the period.",
+)
+ui_period.period_metric(
+    new_value_col,
+    "New pipeline value",
+    opened["value_usd"],
+    opened_before["value_usd"],
+    period,
+    kind="usd",
+    compare=opened_before["pursuits"] > 0,
+    help="Forecast value of the pursuits created in the period (missing forecasts count 0).",
+)
+ui_period.period_metric(
+    won_col,
+    "Won",
+    closed["won"],
+    closed_before["won"],
+    period,
+    compare=closed_before["closed"] > 0,
+    help="Pursuits won with their close in the period.",
+)
+ui_period.period_metric(
+    rate_col,
+    "Win rate",
+    closed["win_rate"],
+    closed_before["win_rate"],
+    period,
+    kind="ratio",
+    compare=closed_before["closed"] > 0,
+    help="Won ÷ (won + lost) of the pursuits closed in the period; — when none closed.",
+)
+if not (opened_before["pursuits"] or closed_before["closed"]):
+    st.caption(ui_period.no_previous_caption(period))
+
+st.caption(f"Open now, as of {ui.format_ts(snap.built_at)}:")
 open_col, value_col, aging_col, slipped_col = st.columns(4)
 open_col.metric("Open pursuits", ui.format_int(int(stages["open_pursuits"].sum())))
 value_col.metric(

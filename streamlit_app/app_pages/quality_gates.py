@@ -2,6 +2,8 @@
 
 Attempts, passes, pass rates, the top missing checklist items and the below-the-health-line flag are
 `marts.gate_pass_rates` as published; the chart draws the org's health line the flag is judged against.
+The KPIs count the chosen period (`marts.gate_attempts`, by the day of the stage change) against the
+previous period of the same length.
 Recent gate rejections are the org's `marts.rejected_events` with a `gate:*` rule — rejected, or
 applied with a warning when the org runs its gates in warn mode.
 """
@@ -11,9 +13,12 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from streamlit_app.lib import period as ui_period
 from streamlit_app.lib import ui
 from streamlit_app.lib.charts import gates as charts
 from streamlit_app.lib.queries import gates as queries
+from streamlit_app.lib.queries import periods as period_queries
+from streamlit_app.lib.queries import snapshot
 
 ctx = ui.page_context("Quality gates")
 snap, org = ctx.snapshot, ctx.org_id
@@ -26,23 +31,53 @@ if gates.is_empty():
     st.stop()
 
 health = f"{gates['health_line'][0]:.0%}"  # the org's line, as the mart judged it
-for column, row in zip(st.columns(max(gates.height, 2)), gates.iter_rows(named=True), strict=False):
-    column.metric(
-        f"{row['gate'].title()} gate pass rate",
-        ui.format_pct(row["pass_rate"]),
-        help=f"Passed ÷ attempts, from the mart (— when nothing was attempted). Health line: {health}.",
+# Pass rates for the chosen period (attempts by the day of the stage change), against the previous
+# period of the same length; the verdict under each is the published mart's, over every attempt.
+period = ui_period.sidebar(snap)
+try:
+    now_gates = period_queries.gate_attempts(snap.path, snap.version, org, period.start_ts, period.end_ts)
+    before_gates = period_queries.gate_attempts(
+        snap.path, snap.version, org, period.previous.start_ts, period.previous.end_ts
     )
-    if row["attempts"]:
-        verdict = (
-            f":red[:material/warning: below the {health} health line]"
-            if row["below_health_line"]
-            else f":green[:material/check_circle: at or above {health}]"
+except snapshot.SnapshotIncompatible as exc:
+    # A snapshot from before the attempts were published: the all-time rates below still stand.
+    ui.incompatible_message(str(exc))
+    now_gates = before_gates = None
+if now_gates is not None and before_gates is not None:
+    periods = {r["gate"]: r for r in now_gates.iter_rows(named=True)}
+    befores = {r["gate"]: r for r in before_gates.iter_rows(named=True)}
+    for column, row in zip(st.columns(max(gates.height, 2)), gates.iter_rows(named=True), strict=False):
+        now, before = periods.get(row["gate"], {}), befores.get(row["gate"], {})
+        ui_period.period_metric(
+            column,
+            f"{row['gate'].title()} gate pass rate",
+            now.get("pass_rate"),
+            before.get("pass_rate"),
+            period,
+            kind="ratio",
+            compare=bool(before.get("attempts")),
+            help="Passed ÷ attempts whose stage change happened in the period (— when there was none). "
+            f"Health line: {health}.",
         )
-        column.caption(
-            f"{ui.format_int(row['passed'])} of {ui.format_int(row['attempts'])} attempts passed · {verdict}"
+        in_period = (
+            f"{ui.format_int(now.get('passed'))} of {ui.format_int(now.get('attempts'))} attempts passed in the "
+            "period"
+            if now.get("attempts")
+            else "No attempts in the period"
         )
-    else:
-        column.caption("No attempts yet.")
+        if row["attempts"]:
+            verdict = (
+                f":red[:material/warning: all time {ui.format_pct(row['pass_rate'])}, below the {health} "
+                "health line]"
+                if row["below_health_line"]
+                else f":green[:material/check_circle: all time {ui.format_pct(row['pass_rate'])}, at or "
+                f"above {health}]"
+            )
+            column.caption(f"{in_period} · {verdict}")
+        else:
+            column.caption(f"{in_period} · no attempts yet.")
+    if not any(r.get("attempts") for r in befores.values()):
+        st.caption(ui_period.no_previous_caption(period))
 
 st.subheader("Pass rate by gate")
 st.plotly_chart(

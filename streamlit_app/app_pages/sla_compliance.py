@@ -4,7 +4,8 @@ Per metric, eligible clocks, breaches, open breaches and compliance are `marts.s
 as published (percentages on a 0–100 scale); a metric is flagged when its breach rate is above the
 org's health line (published with it). The weekly trend is `marts.sla_compliance_weekly`, open breaches
 `marts.sla_breaches` and the alerts raised for them the operational log `marts.alerts` (one row per
-alert and sink).
+alert and sink). The KPIs count the chosen period (`marts.sla_clocks`, by the moment each clock became
+eligible, as the weekly trend places it) against the previous period of the same length.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from streamlit_app.lib import period as ui_period
 from streamlit_app.lib import ui
 from streamlit_app.lib.charts import sla as charts
+from streamlit_app.lib.queries import periods as period_queries
 from streamlit_app.lib.queries import sla as queries
 from streamlit_app.lib.queries import snapshot
 from streamlit_app.lib.views import sla as view
@@ -30,27 +33,63 @@ if summary.is_empty():
 
 breach_line_pct = summary["health_line_pct"][0]  # the org's line, as the mart judged it
 line = f"{breach_line_pct:g}%"
-for column, row in zip(st.columns(max(summary.height, 3)), summary.iter_rows(named=True), strict=False):
-    column.metric(
-        f"{row['metric'].title()} compliance",
-        ui.format_pct_points(row["compliance_pct"]),
-        help=f"Clocks that met the SLA ÷ eligible clocks (— when none is eligible yet). "
+
+# KPIs for the chosen period: the clocks that became eligible in it, against the previous period. The
+# verdict under each is the published summary's, over every clock up to the as-of time.
+period = ui_period.sidebar(snap)
+now_clocks = period_queries.sla_clocks(snap.path, snap.version, org, period.start_ts, period.end_ts)
+before_clocks = period_queries.sla_clocks(
+    snap.path, snap.version, org, period.previous.start_ts, period.previous.end_ts
+)
+by_metric = {row["metric"]: row for row in summary.iter_rows(named=True)}
+metrics = list(by_metric)  # the summary's metrics, in its order
+periods = {r["metric"]: r for r in now_clocks.iter_rows(named=True)}
+befores = {r["metric"]: r for r in before_clocks.iter_rows(named=True)}
+for column, metric in zip(st.columns(max(len(metrics), 3)), metrics, strict=False):
+    now, before, row = periods.get(metric, {}), befores.get(metric, {}), by_metric[metric]
+    compare = bool(before.get("eligible_items"))
+    ui_period.period_metric(
+        column,
+        f"{ui.word(metric)} compliance",
+        now.get("compliance_pct"),
+        before.get("compliance_pct"),
+        period,
+        kind="points",
+        compare=compare,
+        help="Clocks that became eligible in the period (met: when they stopped; breached: at their "
+        "deadline) and met the SLA ÷ those clocks (— when none did). "
         f"Threshold now: {ui.format_hours_number(row['threshold_hours'])}.",
+    )
+    ui_period.period_metric(
+        column,
+        f"{ui.word(metric)} breach rate",
+        now.get("breach_rate_pct"),
+        before.get("breach_rate_pct"),
+        period,
+        kind="points",
+        better="lower",  # a breach rate going up is bad news
+        compare=compare,
+        help="Of the same clocks, those that breached.",
+    )
+    eligible = now.get("eligible_items") or 0
+    in_period = (
+        f"{ui.format_int(now.get('breached_items'))} of {ui.format_int(eligible)} breached in the period"
+        if eligible
+        else "Nothing eligible in the period"
     )
     if row["eligible_items"]:
         verdict = (
-            f":red[:material/warning: breach rate {ui.format_pct_points(row['breach_rate_pct'])}, "
+            f":red[:material/warning: breach rate {ui.format_pct_points(row['breach_rate_pct'])} all time, "
             f"above the {line} health line]"
             if row["below_health_line"]
-            else f":green[:material/check_circle: breach rate {ui.format_pct_points(row['breach_rate_pct'])}, "
-            f"within {line}]"
+            else f":green[:material/check_circle: breach rate {ui.format_pct_points(row['breach_rate_pct'])} "
+            f"all time, within {line}]"
         )
-        column.caption(
-            f"{ui.format_int(row['breached_items'])} of {ui.format_int(row['eligible_items'])} breached · "
-            f"{ui.format_int(row['open_breaches'])} open · {verdict}"
-        )
+        column.caption(f"{in_period} · {ui.format_int(row['open_breaches'])} open now · {verdict}")
     else:
-        column.caption("Nothing eligible yet.")
+        column.caption(f"{in_period} · nothing eligible yet.")
+if not any((befores.get(m) or {}).get("eligible_items") for m in metrics):
+    st.caption(ui_period.no_previous_caption(period))
 
 st.dataframe(
     ui.for_display(summary.drop("health_line_pct")),  # the line is in the flag's header

@@ -2,16 +2,20 @@
 what the outcomes teach: how the win scoring did on held-out pursuits, and the patterns that go with
 winning (docs/scoring.md).
 
-Rows are `marts.win_loss` as published. Pursuits closed without a reason have reason code `missing`
-and are shown as such — a gap in the data to chase, not something to hide.
+The KPIs, the chart and the table count the pursuits closed in the chosen period (`marts.pursuits` by
+`closed_at`, grouped as `marts.win_loss` groups them), against the previous period of the same length.
+Pursuits closed without a reason have reason code `missing` and are shown as such — a gap in the data to
+chase, not something to hide. The score and the patterns below are the current model's, not the period's.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from streamlit_app.lib import period as ui_period
 from streamlit_app.lib import ui
 from streamlit_app.lib.charts import pipeline as charts
+from streamlit_app.lib.queries import periods as period_queries
 from streamlit_app.lib.queries import pipeline as queries
 from streamlit_app.lib.queries import scoring as scoring_queries
 from streamlit_app.lib.queries import snapshot
@@ -22,32 +26,61 @@ snap, org = ctx.snapshot, ctx.org_id
 
 st.caption(ui.scope_caption(ctx))
 
-rows = queries.win_loss(snap.path, snap.version, org)
-if rows.is_empty():
+if queries.win_loss(snap.path, snap.version, org).is_empty():
     st.info(f"No closed pursuits for **{org}** in this snapshot yet.", icon=":material/inbox:")
     st.stop()
 
-
-won, lost = (
-    view.outcome_total(rows, "won", "pursuits") or 0,
-    view.outcome_total(rows, "lost", "pursuits") or 0,
-)
-missing = view.missing_reasons(rows)
+# The pursuits closed in the chosen period (by `closed_at`), against the previous period of the same length.
+period = ui_period.sidebar(snap)
+rows = period_queries.win_loss(snap.path, snap.version, org, period.start_ts, period.end_ts)
+now = period_queries.closes(snap.path, snap.version, org, period.start_ts, period.end_ts)
+before = period_queries.closes(snap.path, snap.version, org, period.previous.start_ts, period.previous.end_ts)
+compare = before["closed"] > 0
 won_col, lost_col, rate_col, missing_col = st.columns(4)
-won_col.metric("Won", ui.format_int(won))
-won_col.caption(f"{ui.format_usd(view.outcome_total(rows, 'won', 'value_usd'))} forecast value")
-lost_col.metric("Lost", ui.format_int(lost))
-lost_col.caption(f"{ui.format_usd(view.outcome_total(rows, 'lost', 'value_usd'))} forecast value")
-rate_col.metric(
+ui_period.period_metric(
+    won_col,
+    "Won",
+    now["won"],
+    before["won"],
+    period,
+    compare=compare,
+    help="Pursuits won, closed in the period.",
+)
+won_col.caption(f"{ui.format_usd(now['won_value_usd'])} forecast value")
+ui_period.period_metric(
+    lost_col,
+    "Lost",
+    now["lost"],
+    before["lost"],
+    period,
+    better="lower",
+    compare=compare,
+    help="Pursuits lost, closed in the period.",
+)
+lost_col.caption(f"{ui.format_usd(now['lost_value_usd'])} forecast value")
+ui_period.period_metric(
+    rate_col,
     "Win rate",
-    ui.format_pct(view.win_rate(won, lost)),
-    help="Won ÷ (won + lost) closed pursuits.",
+    now["win_rate"],
+    before["win_rate"],
+    period,
+    kind="ratio",
+    compare=compare,
+    help="Won ÷ (won + lost) of the pursuits closed in the period.",
 )
-missing_col.metric(
+missing = now["missing_reason"]
+ui_period.period_metric(
+    missing_col,
     "Reason missing",
-    ui.format_int(missing),
-    help="Closed pursuits without a reason code; they are counted under 'missing'.",
+    missing,
+    before["missing_reason"],
+    period,
+    better="lower",
+    compare=compare,
+    help="Pursuits closed in the period without a reason code; they are counted under 'missing'.",
 )
+if not compare:
+    st.caption(ui_period.no_previous_caption(period))
 if missing:
     st.warning(
         f"{missing} closed pursuit(s) have no reason recorded; they appear as "
@@ -56,28 +89,30 @@ if missing:
     )
 
 st.subheader("Pursuits by reason")
-st.plotly_chart(
-    charts.win_loss(rows),
-    width="stretch",
-    config={"displaylogo": False},
-    key="win_loss_chart",
-)
-
-st.dataframe(
-    ui.for_display(view.win_loss_table(rows)),
-    width="stretch",
-    hide_index=True,
-    placeholder=ui.MISSING,
-    column_config={
-        "outcome": st.column_config.TextColumn("Outcome"),
-        "reason_code": st.column_config.TextColumn("Reason"),
-        "pursuits": st.column_config.NumberColumn("Pursuits", format="localized"),
-        "value_usd": ui.usd_column("Forecast value (USD)", help="— when no value was forecast."),
-        "median_days_to_close": ui.days_column(
-            "Median days to close", help="From creation to close; — when unknown."
-        ),
-    },
-)
+if rows.is_empty():
+    st.info(f"No pursuit of **{org}** closed in {period.text()}.", icon=":material/filter_alt_off:")
+else:
+    st.plotly_chart(
+        charts.win_loss(rows),
+        width="stretch",
+        config={"displaylogo": False},
+        key="win_loss_chart",
+    )
+    st.dataframe(
+        ui.for_display(view.win_loss_table(rows)),
+        width="stretch",
+        hide_index=True,
+        placeholder=ui.MISSING,
+        column_config={
+            "outcome": st.column_config.TextColumn("Outcome"),
+            "reason_code": st.column_config.TextColumn("Reason"),
+            "pursuits": st.column_config.NumberColumn("Pursuits", format="localized"),
+            "value_usd": ui.usd_column("Forecast value (USD)", help="— when no value was forecast."),
+            "median_days_to_close": ui.days_column(
+                "Median days to close", help="From creation to close; — when unknown."
+            ),
+        },
+    )
 
 st.subheader("Does the win score beat the base rate?")
 try:

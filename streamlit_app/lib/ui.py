@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,20 @@ def org_refused() -> None:
     if st.button("Show my organisations", key="org_refused_back"):
         del st.query_params[ORG_KEY]
         st.rerun()
+
+
+# Where the running page's own sidebar controls go: set by the router on each run, per script thread.
+_page_sidebar = threading.local()
+
+
+def set_page_sidebar(container: Any) -> None:
+    """The router's slot in the sidebar for the page about to run (under the organisation)."""
+    _page_sidebar.container = container
+
+
+def page_sidebar() -> Any:
+    """The sidebar slot for the page's own controls; the sidebar's end when the router set none."""
+    return getattr(_page_sidebar, "container", None) or st.sidebar
 
 
 def page_context(title: str) -> PageContext:

@@ -296,3 +296,37 @@ def test_config_registry_in_force(warehouse: Path) -> None:
     )
     assert counts == []
     assert rows(warehouse, "select count(distinct org_id) as n from marts.config_registry") == [{"n": 2}]
+
+
+def test_gate_attempts_are_the_attempts_gate_pass_rates_counts(warehouse: Path) -> None:
+    per_gate = rows(
+        warehouse,
+        "select org_id, gate, count(*) as attempts, count(*) filter (where passed) as passed "
+        "from marts.gate_attempts group by all order by all",
+    )
+    published = rows(
+        warehouse,
+        "select org_id, gate, attempts, passed from marts.gate_pass_rates where attempts > 0 order by all",
+    )
+    assert per_gate == published
+    assert per_gate  # the fixture has attempts to compare
+    failed = rows(warehouse, "select missing_items from marts.gate_attempts where not passed")
+    assert any(r["missing_items"] for r in failed)
+
+
+def test_funnel_stage_entries_are_the_entries_funnel_velocity_counts(warehouse: Path) -> None:
+    entered = rows(
+        warehouse,
+        """
+        select f.org_id, f.from_stage, f.to_stage, count(e.item_id) as entered
+        from marts.funnel_velocity as f
+        left join marts.funnel_stage_entries as e
+            on e.org_id = f.org_id and e.item_type = f.item_type and e.stage = f.from_stage
+        group by all order by all
+        """,
+    )
+    published = rows(
+        warehouse, "select org_id, from_stage, to_stage, entered from marts.funnel_velocity order by all"
+    )
+    assert entered == published
+    assert sum(r["entered"] for r in published) > 0

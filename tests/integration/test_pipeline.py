@@ -44,6 +44,8 @@ DETERMINISTIC_MARTS = (
     "owner_workload",
     "pipeline_health",
     "win_rate_monthly",
+    "funnel_stage_entries",
+    "gate_attempts",
     # win scoring (sorted inputs, a deterministic solver) and follow-ups
     "pursuit_scores",
     "score_calibration",

@@ -11,9 +11,14 @@ events, gate_pass_rates, win_loss, outbox_health, dead_letters) hold a few hand-
 Both orgs have a pursuit with the same id (`SHARED_ENTITY_ID`), acme's with an applied, a rejected
 and a warned stage change, so a timeline that ignores the org would mix them.
 
+`gate_attempts` and `funnel_stage_entries` hold the rows behind `gate_pass_rates` and the headline pairs
+of `funnel_velocity` (signal → candidate, candidate → promoted, submit → won), all before the as-of
+time, so a period holding all the data shows the same numbers as those marts.
+
 The work marts (today_panel, owner_workload, sla_clocks, sla_breaches, sla_compliance_summary,
 sla_compliance_weekly, pipeline_health, win_rate_monthly, alerts) hold a few consistent rows per org:
-owner_workload sums the org's panel rows, the weekly SLA rows sum to the summary, and both orgs have
+owner_workload sums the org's panel rows, the weekly SLA rows and the eligible clocks sum to the
+summary, and both orgs have
 a red-badged pursuit `p-100` with an open breach and an alert. `ORG_*_WORK_ONLY` strings (labels,
 tags, alert errors) name their org.
 
@@ -517,6 +522,43 @@ _GATES = [
     (ORG_B, "red", 2, 1, 0.5, ["globex-legal-signoff"], 0.6, True),
 ]
 
+
+def _gate_attempt_rows() -> list[tuple]:
+    """`marts.gate_attempts` rows that add up to `_GATES`: one attempt a day from 1 May, the failed ones
+    first, each failed one missing the gate's top items."""
+    rows = []
+    for org, gate, attempts, passed, _rate, missing, _line, _below in _GATES:
+        for n in range(attempts):
+            ok = n >= attempts - passed
+            at = _ts(1 + n, 15)
+            rows.append(
+                (org, gate, f"{org}-{gate}-gate-{n}", SHARED_ENTITY_ID, at, ok, [] if ok else missing)
+            )
+    return rows
+
+
+# The funnel pairs whose items `funnel_stage_entries` holds (the Funnel page's headline pairs), by index
+# into FUNNEL_PAIRS, with the item type of the pair.
+_ENTRY_PAIRS = {0: "signal", 1: "candidate", 5: "pursuit"}
+
+
+def _stage_entry_rows() -> list[tuple]:
+    """`marts.funnel_stage_entries` rows that add up to `_FUNNEL` for the headline pairs: the entered
+    items enter the from-stage one a day from 1 May (round the week), the converted ones reach the
+    to-stage an hour later (well before the as-of time; the hours are funnel_velocity's to show)."""
+    rows = []
+    for org, pairs in _FUNNEL.items():
+        for index, item_type in _ENTRY_PAIRS.items():
+            (from_stage, to_stage), (entered, converted, _median, _p90) = FUNNEL_PAIRS[index], pairs[index]
+            for n in range(entered):
+                item = f"{org}-{from_stage}-{n}"
+                at = _ts(1 + n % 7, 8)
+                rows.append((org, item_type, item, from_stage, at))
+                if n < converted:
+                    rows.append((org, item_type, item, to_stage, at + dt.timedelta(hours=1)))
+    return rows
+
+
 # (org_id, outcome, reason_code, pursuits, value_usd, median_days_to_close)
 _WIN_LOSS = [
     (ORG_A, "won", "price", 1, 250_000.0, 6.0),
@@ -975,10 +1017,32 @@ _ALERTS = [
 ]
 
 
+def _sla_clock_rows() -> list[tuple]:
+    """`_SLA_CLOCKS` and, beside them, resolved clocks of other items so that each (org, metric) has the
+    eligible and breached clocks `_SLA_SUMMARY` counts: every one stopped or due before the as-of time,
+    so a period holding all the data shows the summary's numbers."""
+    rows = list(_SLA_CLOCKS)
+    for org, metric, threshold, eligible, breached, *_ in _SLA_SUMMARY:
+        mine = [r for r in _SLA_CLOCKS if (r[0], r[3]) == (org, metric) and r[10]]
+        more_breached = breached - sum(1 for r in mine if r[11])
+        more_met = eligible - breached - sum(1 for r in mine if not r[11])
+        for n in range(more_breached + more_met):
+            is_breached = n < more_breached
+            started = _ts(1 + n % 5, 8)
+            deadline = started + dt.timedelta(hours=threshold)
+            stopped = deadline + dt.timedelta(hours=1) if is_breached else started + dt.timedelta(hours=1)
+            status = "breached_resolved" if is_breached else "met"
+            elapsed = (stopped - started).total_seconds() / 3600
+            item = f"{org}-{metric}-clock-{n}"
+            rows.append((org, "signal", item, metric, started, threshold, deadline, stopped, elapsed, status, True,
+                         is_breached))  # fmt: skip
+    return rows
+
+
 def _insert_work(con: duckdb.DuckDBPyConnection) -> None:
     _insert(con, "marts.today_panel", _panel_rows())
     _insert(con, "marts.owner_workload", _owner_workload_rows())
-    _insert(con, "marts.sla_clocks", [(*r, BUILT_AT) for r in _SLA_CLOCKS])
+    _insert(con, "marts.sla_clocks", [(*r, BUILT_AT) for r in _sla_clock_rows()])
     _insert(con, "marts.sla_breaches", [(*r, BUILT_AT) for r in _SLA_BREACHES])
     _insert(con, "marts.sla_compliance_summary", [(*r, BUILT_AT) for r in _SLA_SUMMARY])
     _insert(con, "marts.sla_compliance_weekly", [(*r, BUILT_AT) for r in _SLA_WEEKLY])
@@ -1224,6 +1288,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "gate_pass_rates": ("org_id", "gate", "attempts", "passed", "pass_rate", "top_missing_items",
         "health_line", "below_health_line"),
     "win_loss": ("org_id", "outcome", "reason_code", "pursuits", "value_usd", "median_days_to_close"),
+    "gate_attempts": ("org_id", "gate", "event_id", "pursuit_id", "occurred_at", "passed", "missing_items"),
+    "funnel_stage_entries": ("org_id", "item_type", "item_id", "stage", "first_entered_at"),
     "outbox_health": ("org_id", "pending", "retrying", "oldest_pending_age_s", "dead_lettered",
         "processed_last_hour"),
     "dead_letters": ("org_id", "event_id", "event_name", "entity_type", "entity_id", "attempts",
@@ -1462,6 +1528,8 @@ def _insert_lifecycle(con: duckdb.DuckDBPyConnection) -> None:
     ]
     _insert(con, "marts.events", events)
     _insert(con, "marts.gate_pass_rates", _GATES)
+    _insert(con, "marts.gate_attempts", _gate_attempt_rows())
+    _insert(con, "marts.funnel_stage_entries", _stage_entry_rows())
     _insert(con, "marts.win_loss", _WIN_LOSS)
     _insert(con, "marts.outbox_health", _OUTBOX_HEALTH)
     _insert(con, "marts.dead_letters", _DEAD_LETTERS)

@@ -144,7 +144,8 @@ def test_overview_filters_narrow_the_numbers(snapshot_home: Path) -> None:
     assert _metric(at, "Event types") == "1"
     assert any("Filtered view: 54 of 77 events" in c.value for c in at.caption)
 
-    _widget(at.sidebar.date_input, "Event dates").set_value((dt.date(2024, 5, 2), dt.date(2024, 5, 3))).run()
+    _widget(at.sidebar.selectbox, "Period").set_value("custom").run()
+    _widget(at.sidebar.date_input, "Dates").set_value((dt.date(2024, 5, 2), dt.date(2024, 5, 3))).run()
     assert not at.exception
     assert _metric(at, "Events") == str(9 + 15)
     assert _metric(at, "First day") == "2024-05-02"
@@ -384,6 +385,9 @@ TABLE_READERS: dict[str, tuple[str, ...] | None] = {
     "event_volume_daily": None,
     "snapshot_info": None,
     "funnel_velocity": (FUNNEL,),
+    # The period KPIs' rows: caught on their page, whose all-time numbers still render.
+    "funnel_stage_entries": (FUNNEL,),
+    "gate_attempts": (QUALITY_GATES,),
     "signals": (PIPELINE,),
     "transitions": (PIPELINE,),
     "events": (PIPELINE,),
@@ -623,8 +627,8 @@ def test_quality_gates_rates_health_line_and_rejections(snapshot_home: Path) -> 
     assert _metric(at, "Pink gate pass rate") == "75%"
     assert _metric(at, "Red gate pass rate") == "—"
     captions = " ".join(c.value for c in at.caption)
-    assert "3 of 4 attempts passed" in captions and "below the 80% health line" in captions
-    assert "No attempts yet." in captions
+    assert "3 of 4 attempts passed in the period" in captions and "below the 80% health line" in captions
+    assert "No attempts in the period · no attempts yet." in captions
     gates = _frame(at, "pass_rate")
     assert _cells(gates.set_index("gate")["pass_rate"]) == {"pink": 0.75, "red": None}
     assert gates.set_index("gate")["top_missing_items"].to_dict() == {
@@ -663,7 +667,7 @@ def test_win_loss_shows_missing_reasons_explicitly(snapshot_home: Path) -> None:
     assert set(rows) == {("Won", "price"), ("Lost", "missing (no reason given)"), ("Lost", "competitor")}
     assert rows[("Won", "price")].value_usd == 250_000
     assert rows[("Lost", "competitor")].value_usd == 0
-    assert pd.isna(rows[("Lost", "competitor")].median_days_to_close)
+    assert rows[("Lost", "competitor")].median_days_to_close == 6.0  # p-a4: created 2 May, closed 8 May
     assert rows[("Lost", "missing (no reason given)")].median_days_to_close == 7.0
     fig = _figure(at)
     assert fig["layout"]["yaxis"]["categoryarray"][-1] == "missing (no reason given)"
@@ -840,8 +844,9 @@ def test_sla_compliance_summary_trend_breaches_and_alerts(snapshot_home: Path) -
     assert _metric(at, "Proposal compliance") == "75%"
     assert _metric(at, "Response compliance") == "—"
     captions = " ".join(c.value for c in at.caption)
-    assert "1 of 4 breached · 1 open" in captions and "breach rate 25%, above the 5% health line" in captions
-    assert "Nothing eligible yet." in captions
+    assert "1 of 4 breached in the period · 1 open now" in captions
+    assert "breach rate 25% all time, above the 5% health line" in captions
+    assert "Nothing eligible in the period · nothing eligible yet." in captions
     summary = _frame(at, "breach_rate_pct").set_index("metric")
     assert _cells(summary["compliance_pct"]) == {"triage": 90.0, "proposal": 75.0, "response": None}
     assert summary["threshold_hours"].to_dict()["proposal"] == 72.0
@@ -869,7 +874,7 @@ def test_sla_compliance_summary_trend_breaches_and_alerts(snapshot_home: Path) -
     assert not at.exception
     assert _metric(at, "Triage compliance") == "97.5%"
     # Org B's own line, as its snapshot publishes it (health.sla_breach_rate_pct), not a built-in 5 %.
-    assert "breach rate 2.5%, within 3%" in " ".join(c.value for c in at.caption)
+    assert "breach rate 2.5% all time, within 3%" in " ".join(c.value for c in at.caption)
     (line,) = [shape for shape in _figure(at)["layout"]["shapes"] if shape["yref"] == "y"]
     assert line["y0"] == line["y1"] == 97
     assert _frame(at, "delivery_status")["delivery_status"].tolist() == ["pending"]

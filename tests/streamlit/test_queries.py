@@ -41,12 +41,16 @@ from streamlit_app.lib.queries import gates as gates_queries
 from streamlit_app.lib.queries import memory as memory_queries
 from streamlit_app.lib.queries import outbox as outbox_queries
 from streamlit_app.lib.queries import overview as overview_queries
+from streamlit_app.lib.queries import periods as period_queries
 from streamlit_app.lib.queries import pipeline as pipeline_queries
 from streamlit_app.lib.queries import sla as sla_queries
 from streamlit_app.lib.queries import snapshot as snapshot_queries
 from streamlit_app.lib.queries import today as today_queries
 
 FAR_PAST, FAR_FUTURE = dt.date(2000, 1, 1), dt.date(2100, 1, 1)
+SINCE, UNTIL = (dt.datetime.combine(d, dt.time(), tzinfo=dt.UTC) for d in (FAR_PAST, FAR_FUTURE))
+# Period questions that answer with a zero-filled row per pair or gate even for an org with no rows.
+ZERO_FILLED = ("period_funnel_pairs", "period_gate_attempts")
 HOSTILE_ORGS = (
     "acme' OR '1'='1",
     "acme'; DROP TABLE marts.quarantine; --",
@@ -101,6 +105,13 @@ def _org_scoped_results(snap: snapshot_queries.Snapshot, org: str) -> dict[str, 
         "memory_timeline": memory_queries.memory_timeline(p, v, org, "pursuit", SHARED_ENTITY_ID),
         "memory_atom_states": memory_queries.memory_atom_states(p, v, org, (SHARED_ATOM_ID, "m-a1", "m-g1")),
         "memory_search": memory_queries.memory_search(p, v, org, "pricing decision"),
+        "period_funnel_pairs": period_queries.funnel_pairs(p, v, org, SINCE, UNTIL),
+        "period_sla_clocks": period_queries.sla_clocks(p, v, org, SINCE, UNTIL),
+        "period_closes": period_queries.closes(p, v, org, SINCE, UNTIL),
+        "period_win_loss": period_queries.win_loss(p, v, org, SINCE, UNTIL),
+        "period_new_pursuits": period_queries.new_pursuits(p, v, org, SINCE, UNTIL),
+        "period_owned_work": period_queries.owned_work(p, v, org, SINCE, UNTIL),
+        "period_gate_attempts": period_queries.gate_attempts(p, v, org, SINCE, UNTIL),
     }
 
 
@@ -171,10 +182,50 @@ def test_every_query_returns_only_the_given_org(snap: snapshot_queries.Snapshot)
     assert funnel["pair_order"].to_list() == list(range(1, 11))
 
 
+def test_over_all_the_data_the_period_questions_give_the_published_marts_numbers(
+    snap: snapshot_queries.Snapshot,
+) -> None:
+    p, v = snap.path, snap.version
+    for org in (ORG_A, ORG_B):
+        funnel = pipeline_queries.funnel_velocity(p, v, org)
+        for row in period_queries.funnel_pairs(p, v, org, SINCE, UNTIL).iter_rows(named=True):
+            mart = funnel.filter(
+                (pl.col("from_stage") == row["from_stage"]) & (pl.col("to_stage") == row["to_stage"])
+            )
+            assert (row["entered"], row["converted"]) == (mart["entered"][0], mart["converted"][0]), row
+        summary = sla_queries.sla_compliance_summary(p, v, org).filter(pl.col("eligible_items") > 0)
+        clocks = period_queries.sla_clocks(p, v, org, SINCE, UNTIL)
+        assert clocks.select("metric", "eligible_items", "breached_items", "compliance_pct").sort(
+            "metric"
+        ).rows() == (
+            summary.select("metric", "eligible_items", "breached_items", "compliance_pct")
+            .sort("metric")
+            .rows()
+        )
+        gates = gates_queries.gate_pass_rates(p, v, org)
+        assert period_queries.gate_attempts(p, v, org, SINCE, UNTIL).select(
+            "gate", "attempts", "passed"
+        ).rows() == (gates.select("gate", "attempts", "passed").sort("gate").rows())
+        won_lost = pipeline_queries.win_loss(p, v, org)
+        closes = period_queries.closes(p, v, org, SINCE, UNTIL)
+        assert closes["closed"] == won_lost["pursuits"].sum()
+        assert (
+            period_queries.win_loss(p, v, org, SINCE, UNTIL)
+            .select("outcome", "reason_code", "pursuits")
+            .sort("outcome", "reason_code")
+            .rows()
+            == won_lost.select("outcome", "reason_code", "pursuits").sort("outcome", "reason_code").rows()
+        )
+
+
 @pytest.mark.parametrize("org", HOSTILE_ORGS)
 def test_injection_looking_org_strings_match_nothing(snap: snapshot_queries.Snapshot, org: str) -> None:
     for name, result in _org_scoped_results(snap, org).items():
-        if isinstance(result, pl.DataFrame):
+        if name in ZERO_FILLED:
+            assert isinstance(result, pl.DataFrame)
+            counts = [c for c in ("entered", "converted", "attempts", "passed") if c in result.columns]
+            assert counts and all(result[c].sum() == 0 for c in counts), name
+        elif isinstance(result, pl.DataFrame):
             assert result.is_empty(), name
         elif name == "volume_options":
             assert result["first_date"] is None and result["event_names"] == []
@@ -186,6 +237,8 @@ def test_injection_looking_org_strings_match_nothing(snap: snapshot_queries.Snap
             assert not any(result.values())
         elif name in ("outbox_health", "memory_card"):
             assert result is None, name
+        elif name == "period_closes":
+            assert result["closed"] == 0 and result["win_rate"] is None
         else:
             assert all(v == 0 for v in result.values()), name
     # The snapshot is untouched (and read-only anyway).

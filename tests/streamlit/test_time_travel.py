@@ -24,7 +24,8 @@ def _events(path: Path, org: str) -> int:
 
 @pytest.fixture
 def past_home(snapshot_home: Path) -> Path:
-    """The fixture home plus one past snapshot: as of an earlier time, with fewer of org A's events."""
+    """The fixture home plus one past snapshot: as of an earlier time, with fewer of org A's events, all
+    before that time."""
     past = build_snapshot(snapshot_home / "as-of" / PAST_NAME, version="past-test")
     with duckdb.connect(str(past)) as con:
         con.execute("update marts.snapshot_info set built_at = ?", [PAST_AT])
@@ -33,6 +34,9 @@ def past_home(snapshot_home: Path) -> Path:
             "(select min(event_date) from marts.event_volume_daily where org_id = ?)",
             [ORG_A, ORG_A],
         )
+        # A snapshot as of 1 April holds no later event: its days move back before it, into the period
+        # the pages show by default (the 30 days up to the snapshot's as-of day).
+        con.execute("update marts.event_volume_daily set event_date = event_date - 40")
     return snapshot_home
 
 
@@ -99,3 +103,13 @@ def test_an_unknown_or_hostile_choice_in_the_url_falls_back_to_the_live_snapshot
 def test_no_time_travel_choice_without_past_snapshots(snapshot_home: Path) -> None:
     at = _app()
     assert [s for s in at.sidebar.selectbox if s.key == "as_of"] == []
+
+
+def test_the_period_counts_back_from_the_chosen_snapshots_as_of_day_not_the_wall_clock(
+    past_home: Path,
+) -> None:
+    at = _app(as_of="as of 2024-04-01 00:00 UTC")
+    sidebar = " ".join(c.value for c in at.sidebar.caption)
+    assert "**2024-03-03 – 2024-04-01 (30 days)**" in sidebar
+    at.sidebar.selectbox(key="as_of").set_value("live").run()
+    assert "**2024-04-11 – 2024-05-10 (30 days)**" in " ".join(c.value for c in at.sidebar.caption)

@@ -1,16 +1,11 @@
-"""`lib/views/` for the lifecycle, Overview and SLA pages: query results in, what the page shows out."""
+"""`lib/views/` for the lifecycle and SLA pages: query results in, what the page shows out."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import polars as pl
 
-from streamlit_app.lib.views import overview as overview_view
 from streamlit_app.lib.views import pipeline as pipeline_view
 from streamlit_app.lib.views import sla as sla_view
-
-FIRST, LAST = dt.date(2024, 5, 1), dt.date(2024, 5, 31)
 
 
 def _funnel() -> pl.DataFrame:
@@ -115,15 +110,6 @@ def test_win_loss_totals_keep_unknown_values_unknown() -> None:
         "missing (no reason given)",
         "missing (no reason given)",
     ]
-
-
-def test_the_date_filter_reads_a_half_picked_or_cleared_range() -> None:
-    day = dt.date(2024, 5, 10)
-    assert overview_view.date_range((day, LAST), FIRST, LAST) == (day, LAST)
-    assert overview_view.date_range((day,), FIRST, LAST) == (day, LAST)
-    assert overview_view.date_range((), FIRST, LAST) == (FIRST, LAST)
-    assert overview_view.date_range(day, FIRST, LAST) == (day, day)
-    assert overview_view.date_range(None, FIRST, LAST) == (FIRST, LAST)
 
 
 def test_breaches_started_under_another_threshold_are_listed_once_with_then_and_now() -> None:

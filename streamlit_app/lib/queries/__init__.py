@@ -2,7 +2,8 @@
 page family: `snapshot` (the snapshot being read, time travel, the org list, read errors), `overview`
 (event volume and data quality), `pipeline` (lifecycle, funnel, pipeline health, win/loss), `today`
 (Today panel and owner workload), `sla` (SLA compliance and alerts), `gates` (quality gates), `outbox`
-(outbox health) and `memory`; `common` holds what they share. Pages import the family they show and
+(outbox health), `memory` and `periods` (the analyst pages' KPIs for one period); `common` holds what
+they share. Pages import the family they show and
 never hold SQL themselves (tests/streamlit/test_layout.py checks it).
 
 Rules that keep tenants apart and caches honest:

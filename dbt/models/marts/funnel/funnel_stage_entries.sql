@@ -1,0 +1,27 @@
+-- First entry of every funnel item into every stage it reached, as of the as-of time: the rows that
+-- funnel_velocity counts, published so a period's entries can be counted by the day they happened.
+with
+
+-- The upstream model is already as-of filtered; the cut-off is repeated so this model is correct on its own.
+stage_entries as (
+
+    select org_id, item_type, item_id, stage, first_entered_at
+    from {{ ref('int_funnel__stage_entries') }}
+    where first_entered_at <= {{ as_of() }}
+
+),
+
+final as (
+
+    select
+        org_id,
+        item_type,
+        item_id,
+        stage,
+        first_entered_at,
+        {{ as_of() }} as built_at
+    from stage_entries
+
+)
+
+select * from final
