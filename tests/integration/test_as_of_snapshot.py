@@ -19,6 +19,7 @@ from dagster_project.commands.run import run_pipeline
 from dagster_project.generator import generate
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import event, write_jsonl
+from tests.shared_homes import copy_home
 
 pytestmark = pytest.mark.integration
 
@@ -303,13 +304,14 @@ def test_a_scrub_removes_what_a_killed_build_left_behind_but_not_a_running_build
     assert running.exists()
 
 
-def test_the_api_serves_a_past_snapshot_built_by_the_command_with_its_search_index(homes):
+def test_the_api_serves_a_past_snapshot_built_by_the_command_with_its_search_index(homes, tmp_path):
     from fastapi.testclient import TestClient
 
     from dagster_project.api import create_app
     from tests.api.access_helpers import CLOCK, bearer, token_for
 
-    live = homes["live"]
+    # A user is added to the home: on a copy, so the module's live home stays as the other tests expect.
+    live = copy_home(homes["live"], tmp_path / "live")
     past = live / "as-of" / PAST_FILE
     org, content = _rows(past, "select org_id, content from marts.memory_atoms order by atom_id limit 1")[0]
     token = token_for(live, "viewer@example.com", "viewer", [org])

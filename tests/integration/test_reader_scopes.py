@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from dagster_project.commands.run import run_pipeline
 from dagster_project.serving import reader
 from dagster_project.serving.reader import OrgScope
+from tests.shared_homes import sample_home
 
 pytestmark = pytest.mark.integration
-
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
-NOW = "2026-11-28T12:00:00+00:00"
 
 
 @pytest.fixture(scope="module")
 def serving(tmp_path_factory) -> Path:
-    """The bundled sample (two orgs) run through the pipeline once: a snapshot as publish writes it."""
-    inbox = tmp_path_factory.mktemp("inbox") / "inbox"
-    shutil.copytree(SAMPLE, inbox)
-    for path in inbox.iterdir():  # files modified in the last seconds count as still being written
-        os.utime(path, (1_700_000_000, 1_700_000_000))
-    home = tmp_path_factory.mktemp("home")
-    run_pipeline(home, inbox, now=NOW, tests=False)
-    return home / "serving.duckdb"
+    """The bundled sample (two orgs) run through the pipeline once: a snapshot as publish writes it
+    (the session's shared sample home, tests/shared_homes.py; these tests only read it)."""
+    return sample_home(tmp_path_factory) / "serving.duckdb"
 
 
 def _org_tables(path: Path) -> list[str]:

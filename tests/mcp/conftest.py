@@ -4,7 +4,6 @@ and a way to talk to `workstream mcp` over each transport with the SDK's own cli
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,11 +19,10 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from dagster_project.access import add_user
-from dagster_project.commands.run import run_pipeline
 from dagster_project.settings import parse_timestamp
+from tests.shared_homes import SAMPLE_NOW, copy_home, sample_home
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
-NOW = "2026-11-28T12:00:00+00:00"
+NOW = SAMPLE_NOW
 ACME, GLOBEX = "acme-corp", "globex"
 
 
@@ -37,13 +35,9 @@ class Tokens:
 
 @pytest.fixture(scope="session")
 def home(tmp_path_factory) -> Path:
-    inbox = tmp_path_factory.mktemp("mcp-inbox") / "inbox"
-    shutil.copytree(SAMPLE, inbox)
-    for path in inbox.iterdir():  # files modified in the last seconds count as still being written
-        os.utime(path, (1_700_000_000, 1_700_000_000))
-    home = tmp_path_factory.mktemp("mcp-home")
-    run_pipeline(home, inbox, now=NOW, tests=False)
-    return home
+    """A copy of the session's sample home (tests/shared_homes.py): the MCP tests add users and swap in
+    snapshots, so they get their own."""
+    return copy_home(sample_home(tmp_path_factory), tmp_path_factory.mktemp("mcp") / "home")
 
 
 @pytest.fixture(scope="session")

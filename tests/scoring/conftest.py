@@ -13,26 +13,29 @@ from dagster_project.generator import generate
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import list_inbox
 from dagster_project.warehouse.store import connect, ensure_raw_schema
+from tests.shared_homes import built_once
 
 END = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
 AS_OF = END + timedelta(hours=1)
 
 
-@pytest.fixture(scope="session")
-def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One org's generated history (its outcomes follow generator/outcomes.py), applied as of its end."""
-    folder = tmp_path_factory.mktemp("scoring-demo")
+def _build_demo(folder: Path) -> None:
     inbox = folder / "inbox"
     generate(inbox, orgs=1, events=40_000, seed=3, end=END)
-    path = folder / "warehouse.duckdb"
-    con = connect(path)
+    con = connect(folder / "warehouse.duckdb")
     try:
         ensure_raw_schema(con)
         ingest_paths(con, list_inbox(inbox, settle_seconds=0), now=AS_OF)
         run_apply(con, folder / "control.sqlite", now=AS_OF, as_of=AS_OF, worker="test")
     finally:
         con.close()
-    return path
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One org's generated history (its outcomes follow generator/outcomes.py), applied as of its end:
+    built once per session for every worker (tests/shared_homes.py), so read it only; copy to write."""
+    return built_once(tmp_path_factory, "scoring-demo", _build_demo) / "warehouse.duckdb"
 
 
 @pytest.fixture

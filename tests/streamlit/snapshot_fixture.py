@@ -30,8 +30,10 @@ strings name their org, and both orgs share an atom id and the word "pricing".
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -1549,7 +1551,23 @@ def build_snapshot(path: Path, *, empty: bool = False, version: str = "20240510T
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".building")
-    tmp.unlink(missing_ok=True)
+    tmp.write_bytes(_snapshot_bytes(empty, version))
+    # Publish like the pipeline does: a complete file swapped in atomically.
+    tmp.replace(path)
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def _snapshot_bytes(empty: bool, version: str) -> bytes:
+    """The file `build_snapshot` writes, built once per process: most dashboard tests start from the
+    same snapshot, and building it (tables, rows, the search index) costs more than copying it."""
+    with tempfile.TemporaryDirectory(prefix="snapshot-fixture-") as folder:
+        path = Path(folder) / "serving.duckdb"
+        _write_snapshot(path, empty=empty, version=version)
+        return path.read_bytes()
+
+
+def _write_snapshot(tmp: Path, *, empty: bool, version: str) -> None:
     with duckdb.connect(str(tmp)) as con:
         con.execute("SET TimeZone = 'UTC'")
         create_tables(con, _COLUMNS)
@@ -1610,6 +1628,3 @@ def build_snapshot(path: Path, *, empty: bool = False, version: str = "20240510T
         # The search index over whatever atoms there are, built by the pipeline's own code.
         build_index(con)
         _insert(con, "marts.snapshot_info", [(version, BUILT_AT, PUBLISHED_AT, total)])
-    # Publish like the pipeline does: a complete file swapped in atomically.
-    tmp.replace(path)
-    return path
