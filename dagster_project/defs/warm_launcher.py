@@ -30,9 +30,19 @@ from pathlib import Path
 from typing import Any
 
 import dagster
-from dagster import DagsterInstance, DagsterRunStatus, DefaultRunLauncher, QueuedRunCoordinator, RunsFilter
+from dagster import (
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    DefaultRunLauncher,
+    QueuedRunCoordinator,
+    RunsFilter,
+    SubmitRunContext,
+)
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+
+from dagster_project.defs.run_slots import RUN_SLOT_TAG, slot_of
 
 # The dagster versions whose private `execute_run` and `recon_job_from_origin` this module is tested with
 # (pyproject.toml pins the one installed). Widen only after tests/dagster/test_launcher.py passes there.
@@ -56,9 +66,10 @@ LAUNCHER_TAG = "workstream/launched_in"
 
 
 def fail_orphaned_runs(instance: DagsterInstance, pid: int) -> list[str]:
-    """Runs an earlier daemon process launched in-process and never finished (it stopped mid-run) are
-    reported failed: left STARTED, they would hold the one-run-at-a-time queue forever. The apply and
-    publish steps are safe to redo, so the next run picks up where the dead one stopped."""
+    """Runs an earlier daemon process launched and never finished (it stopped mid-run, and `serve` stops
+    the processes it started with it) are reported failed: left STARTED, they would hold their run slot
+    forever. The apply and publish steps are safe to redo, so the next run picks up where the dead one
+    stopped; enrichment calls a dead run claimed are recovered like any stale outbox claim."""
     failed = []
     records = instance.get_run_records(
         RunsFilter(statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED])
@@ -75,16 +86,29 @@ def fail_orphaned_runs(instance: DagsterInstance, pid: int) -> list[str]:
 
 
 class WarmQueuedRunCoordinator(QueuedRunCoordinator):
-    """Dagster's queued run coordinator. Inside the daemon (which builds it at start-up; the run launcher
-    only at the first launch) it also fails runs an earlier daemon left unfinished and imports the code
+    """Dagster's queued run coordinator. Each run it queues takes a run slot: a run not tagged for the
+    enrichment slot is tagged a writer, so the instance's per-slot limits hold for every run, those
+    launched from the UI included. Inside the daemon (which builds it at start-up; the run launcher only
+    at the first launch) it also fails runs an earlier daemon left unfinished and imports the code
     location in the background, so even the first run launched in-process starts warm."""
+
+    _workstream_instance: DagsterInstance | None = None
 
     def register_instance(self, instance: DagsterInstance) -> None:
         super().register_instance(instance)
+        self._workstream_instance = instance
         if is_daemon_process():
             threading.Thread(
                 target=self._start_up, args=(instance,), name="workstream-warm-up", daemon=True
             ).start()
+
+    def submit_run(self, context: SubmitRunContext) -> DagsterRun:
+        run = context.dagster_run
+        slot = slot_of(run.tags)
+        if self._workstream_instance is not None and run.tags.get(RUN_SLOT_TAG) != slot:
+            # Tagged before it is queued: the queue never sees the run without its slot.
+            self._workstream_instance.add_run_tags(run.run_id, {RUN_SLOT_TAG: slot})
+        return super().submit_run(context)
 
     @staticmethod
     def _start_up(instance: DagsterInstance) -> None:

@@ -49,16 +49,27 @@ def test_only_the_daemon_counts_as_the_daemon(monkeypatch):
 @pytest.mark.parametrize(
     ("choice", "launcher"), [("in-process", "InProcessThreadRunLauncher"), ("subprocess", None)]
 )
-def test_instance_config_queues_one_run_and_picks_the_launcher(tmp_path, monkeypatch, choice, launcher):
+def test_instance_config_queues_one_writer_beside_one_enrichment_run_and_picks_the_launcher(
+    tmp_path, monkeypatch, choice, launcher
+):
     monkeypatch.setenv("WORKSTREAM_RUN_LAUNCHER", choice)
     home = write_dagster_home(HomePaths(tmp_path))
     config = yaml.safe_load((home / "dagster.yaml").read_text())
-    assert config["run_coordinator"]["config"] == {"max_concurrent_runs": 1, "dequeue_interval_seconds": 1}
+    assert config["run_coordinator"]["config"] == {
+        "max_concurrent_runs": 2,
+        "dequeue_interval_seconds": 1,
+        "tag_concurrency_limits": [
+            {"key": "workstream/run_slot", "value": "writer", "limit": 1},
+            {"key": "workstream/run_slot", "value": "enrichment", "limit": 1},
+        ],
+    }
     assert config.get("run_launcher", {}).get("class") == launcher
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:  # Dagster accepts the file and builds both classes
         assert type(instance.run_coordinator).__name__ == "WarmQueuedRunCoordinator"
         assert type(instance.run_launcher).__name__ == (launcher or "DefaultRunLauncher")
+        queue = instance.get_concurrency_config().run_queue_config
+        assert (queue.max_concurrent_runs, len(queue.tag_concurrency_limits)) == (2, 2)
 
 
 def test_an_unknown_launcher_is_a_clear_error(tmp_path, monkeypatch):
