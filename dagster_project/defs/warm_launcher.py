@@ -5,10 +5,16 @@ polars, pandera and this project before the first step runs, and under `workstre
 is a large part of the freshness budget. The daemon that dequeues runs imports them once, so a run launched
 here starts in well under a second.
 
-Trade-offs, chosen for `workstream serve` (one home, one run at a time): code changes need a restart of
-`workstream serve` (the daemon keeps the modules it imported); a run that crashes the interpreter takes
-the daemon with it (`dagster dev` does not restart it; at the next start the daemon marks that run
-failed, and the next run recovers its stale outbox claims).
+Trade-offs, chosen for `workstream serve` (one home, one writer run at a time): code changes need a
+restart of `workstream serve` (the daemon keeps the modules it imported); a run that crashes the
+interpreter takes the daemon with it (`dagster dev` does not restart it; at the next start the daemon
+marks that run failed, and the next run recovers its stale outbox claims).
+
+Only writer runs execute here (dagster_project/defs/run_slots.py). The enrichment run that may go beside
+one is handed to Dagster's default launcher, a process of its own: two runs on threads of one process
+would share its standard streams (which Dagster redirects to capture each step's output) and its
+modules' state, and the enrichment run is off the freshness path, so its start-up cost does not matter.
+It takes no run lock either: it writes neither the warehouse nor the snapshot.
 
 This is the one module of the project allowed to use Dagster's private internals (two functions: run a
 run in this process, rebuild its job from the run's origin). So that a Dagster upgrade cannot break runs
@@ -42,7 +48,7 @@ from dagster import (
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from dagster_project.defs.run_slots import RUN_SLOT_TAG, slot_of
+from dagster_project.defs.run_slots import ENRICHMENT, RUN_SLOT_TAG, slot_of
 
 # The dagster versions whose private `execute_run` and `recon_job_from_origin` this module is tested with
 # (pyproject.toml pins the one installed). Widen only after tests/dagster/test_launcher.py passes there.
@@ -128,7 +134,8 @@ def execute_in_turn(recon_job: Any, run: Any, instance: DagsterInstance) -> None
 
 
 class InProcessThreadRunLauncher(DefaultRunLauncher):
-    """Execute the run in this process on its own thread (the daemon's loop keeps going meanwhile).
+    """Execute a writer run in this process on its own thread (the daemon's loop keeps going meanwhile);
+    an enrichment run in a process of its own, through Dagster's default launcher (see the module's doc).
 
     Outside `TESTED_DAGSTER` it is Dagster's default launcher (a process per run), said once in the log.
     """
@@ -153,12 +160,17 @@ class InProcessThreadRunLauncher(DefaultRunLauncher):
         if not self.warm:
             super().launch_run(context)
             return
-        from dagster._utils.hosted_user_process import recon_job_from_origin
-
         instance = self._workstream_instance
         assert instance is not None, "Dagster registers the instance before launching runs"
         run = context.dagster_run
         instance.add_run_tags(run.run_id, {LAUNCHER_TAG: str(os.getpid())})
+        if slot_of(run.tags) == ENRICHMENT:
+            # In a process of its own (the module's doc says why). Tagged like the others all the same: a
+            # daemon that stops mid-run must not leave it holding the enrichment slot; the next start fails it.
+            super().launch_run(context)
+            return
+        from dagster._utils.hosted_user_process import recon_job_from_origin
+
         recon_job = recon_job_from_origin(run.job_code_origin)
         threading.Thread(
             target=execute_in_turn,
@@ -168,7 +180,10 @@ class InProcessThreadRunLauncher(DefaultRunLauncher):
         ).start()
 
     def terminate(self, run_id: str) -> bool:
-        """A thread cannot be killed safely: report that termination is not possible here."""
-        if not self.warm:
-            return super().terminate(run_id)
-        return False
+        """A thread cannot be killed safely: a run executing here cannot be terminated; a run in a
+        process of its own (an enrichment run) is terminated as Dagster's default launcher does."""
+        instance = self._workstream_instance
+        run = instance.get_run_by_id(run_id) if instance is not None else None
+        if self.warm and (run is None or slot_of(run.tags) != ENRICHMENT):
+            return False
+        return super().terminate(run_id)
