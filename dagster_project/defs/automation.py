@@ -181,7 +181,7 @@ def build_to_test(
     build_active: bool, last_build: tuple[str, float] | None, now: float, quiet_seconds: float
 ) -> str | SkipText:
     """Which build's data tests to run now: the latest successful one, once no build is queued or
-    running and it finished `quiet_seconds` ago. A test run holds the warehouse (one run at a time), so
+    running and it finished `quiet_seconds` ago. A test run holds the warehouse (one writer run at a time), so
     testing during a burst of drops would make every next drop wait for it: fresh data first."""
     if build_active:
         return SkipText("a build is queued or running; its data goes first")
