@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import typer
 
 from dagster_project.commands.common import console
+from dagster_project.defs.run_slots import MAX_CONCURRENT_RUNS, TAG_CONCURRENCY_LIMITS
 from dagster_project.settings import DBT_PROJECT_DIR, ENV_HOME, ENV_INBOX, HomePaths
 
 # How queued runs start: inside the daemon (see dagster_project/defs/warm_launcher.py) or Dagster's default
@@ -54,14 +56,17 @@ def run_launcher_choice() -> str:
 
 
 def write_dagster_home(paths: HomePaths) -> Path:
-    """A Dagster instance per home: one run at a time (writers never overlap), no telemetry."""
+    """A Dagster instance per home: one writer run at a time, an enrichment run beside it, no telemetry."""
     paths.dagster_home.mkdir(parents=True, exist_ok=True)
     (paths.dagster_home / "dagster.yaml").write_text(
         "telemetry:\n  enabled: false\n"
-        # One run at a time; the queue is checked every second, not Dagster's default 5 s (freshness); the
-        # coordinator is Dagster's queued one, warming the daemon's imports (dagster_project/defs/warm_launcher.py).
+        # One run per slot (dagster_project/defs/run_slots.py): writers never overlap, and a slow enrichment
+        # server never holds up the next build. The queue is checked every second, not Dagster's default
+        # 5 s (freshness); the coordinator is Dagster's queued one, warming the daemon's imports
+        # (dagster_project/defs/warm_launcher.py). The limits are JSON, which YAML reads as it is.
         "run_coordinator:\n  module: dagster_project.defs.warm_launcher\n  class: WarmQueuedRunCoordinator\n"
-        "  config:\n    max_concurrent_runs: 1\n    dequeue_interval_seconds: 1\n"
+        f"  config:\n    max_concurrent_runs: {MAX_CONCURRENT_RUNS}\n    dequeue_interval_seconds: 1\n"
+        f"    tag_concurrency_limits: {json.dumps(TAG_CONCURRENCY_LIMITS)}\n"
         + RUN_LAUNCHERS[run_launcher_choice()]
     )
     return paths.dagster_home

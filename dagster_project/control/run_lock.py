@@ -1,6 +1,6 @@
 """One pipeline run per home at a time, whoever starts it.
 
-Under `workstream serve` Dagster's queue (one run at a time) orders the runs the sensors launch, but
+Under `workstream serve` Dagster's queue (one writer run at a time) orders the runs the sensors launch, but
 `workstream run` executes its jobs in its own process, outside that queue: started while a sensor's
 run is going, both would ingest, apply and publish over each other. Both therefore hold this lock for
 the whole run (the CLI across its build and its tests; the daemon's in-process launcher around each

@@ -8,6 +8,7 @@ from datetime import timedelta
 import dagster as dg
 
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource
+from dagster_project.defs.run_slots import WRITER_TAGS
 from dagster_project.settings import HomePaths, default_clock, home_from_env
 from dagster_project.sla import alerts
 from dagster_project.warehouse.store import connect, writer_lock
@@ -114,6 +115,7 @@ sla_alert_job = dg.define_asset_job(
     "sla_alert_job",
     selection=dg.AssetSelection.assets(sla_alerts),
     description="Record and deliver SLA breach alerts from the last build's clocks (no rebuild, no publish).",
+    tags=WRITER_TAGS,
     executor_def=dg.in_process_executor,
 )
 

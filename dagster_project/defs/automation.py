@@ -15,6 +15,7 @@ from dagster_project.control import store as control
 from dagster_project.defs.enrichment import mcp_enrichment
 from dagster_project.defs.ingestion import event_ids_unique_per_org, ledger_conserves_lines
 from dagster_project.defs.lifecycle import every_event_accounted_for
+from dagster_project.defs.run_slots import WRITER_TAGS
 from dagster_project.defs.transform import workstream_dbt_assets
 from dagster_project.ingestion.readers import content_hash, list_inbox
 from dagster_project.settings import HomePaths, default_clock, home_from_env, inbox_from_env
@@ -42,6 +43,7 @@ ingest_build_publish_job = dg.define_asset_job(
         "Ingest new inbox files, apply due outbox items to the core tables, build the dbt models, "
         "publish the snapshot, record SLA alerts. Safe to retry. dbt's data tests follow in dbt_tests_job."
     ),
+    tags=WRITER_TAGS,
     executor_def=dg.in_process_executor,
 )
 
@@ -49,6 +51,7 @@ dbt_tests_job = dg.define_asset_job(
     "dbt_tests_job",
     selection=dg.AssetSelection.checks_for_assets(workstream_dbt_assets),
     description="dbt's data tests on the models the last build wrote (asset checks), off the hot path.",
+    tags=WRITER_TAGS,
     executor_def=dg.in_process_executor,
 )
 
@@ -56,6 +59,7 @@ full_build_job = dg.define_asset_job(
     "full_build_job",
     selection=PIPELINE,
     description="Everything, with every dbt data test before publishing (the nightly rebuild).",
+    tags=WRITER_TAGS,
     executor_def=dg.in_process_executor,
 )
 
@@ -177,7 +181,7 @@ def build_to_test(
     build_active: bool, last_build: tuple[str, float] | None, now: float, quiet_seconds: float
 ) -> str | SkipText:
     """Which build's data tests to run now: the latest successful one, once no build is queued or
-    running and it finished `quiet_seconds` ago. A test run holds the warehouse (one run at a time), so
+    running and it finished `quiet_seconds` ago. A test run holds the warehouse (one writer run at a time), so
     testing during a burst of drops would make every next drop wait for it: fresh data first."""
     if build_active:
         return SkipText("a build is queued or running; its data goes first")

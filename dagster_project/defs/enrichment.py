@@ -14,6 +14,7 @@ import dagster as dg
 
 from dagster_project.defs.publishing import serving_snapshot
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource
+from dagster_project.defs.run_slots import ENRICHMENT_TAGS
 from dagster_project.mcp.enrichment import declarations_present, due_items, run_enrichment
 from dagster_project.settings import default_clock, home_from_env, parse_timestamp
 
@@ -57,6 +58,8 @@ enrichment_job = dg.define_asset_job(
     "enrichment_job",
     selection=dg.AssetSelection.assets(mcp_enrichment),
     description="Enrichment calls through MCP for the last published snapshot; answers go to the inbox.",
+    # Its own run slot: it runs beside the writers, never waiting for one or holding one up.
+    tags=ENRICHMENT_TAGS,
     executor_def=dg.in_process_executor,
 )
 

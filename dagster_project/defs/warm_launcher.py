@@ -5,10 +5,16 @@ polars, pandera and this project before the first step runs, and under `workstre
 is a large part of the freshness budget. The daemon that dequeues runs imports them once, so a run launched
 here starts in well under a second.
 
-Trade-offs, chosen for `workstream serve` (one home, one run at a time): code changes need a restart of
-`workstream serve` (the daemon keeps the modules it imported); a run that crashes the interpreter takes
-the daemon with it (`dagster dev` does not restart it; at the next start the daemon marks that run
-failed, and the next run recovers its stale outbox claims).
+Trade-offs, chosen for `workstream serve` (one home, one writer run at a time): code changes need a
+restart of `workstream serve` (the daemon keeps the modules it imported); a run that crashes the
+interpreter takes the daemon with it (`dagster dev` does not restart it; at the next start the daemon
+marks that run failed, and the next run recovers its stale outbox claims).
+
+Only writer runs execute here (dagster_project/defs/run_slots.py). The enrichment run that may go beside
+one is handed to Dagster's default launcher, a process of its own: two runs on threads of one process
+would share its standard streams (which Dagster redirects to capture each step's output) and its
+modules' state, and the enrichment run is off the freshness path, so its start-up cost does not matter.
+It takes no run lock either: it writes neither the warehouse nor the snapshot.
 
 This is the one module of the project allowed to use Dagster's private internals (two functions: run a
 run in this process, rebuild its job from the run's origin). So that a Dagster upgrade cannot break runs
@@ -30,9 +36,19 @@ from pathlib import Path
 from typing import Any
 
 import dagster
-from dagster import DagsterInstance, DagsterRunStatus, DefaultRunLauncher, QueuedRunCoordinator, RunsFilter
+from dagster import (
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    DefaultRunLauncher,
+    QueuedRunCoordinator,
+    RunsFilter,
+    SubmitRunContext,
+)
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+
+from dagster_project.defs.run_slots import ENRICHMENT, RUN_SLOT_TAG, slot_of
 
 # The dagster versions whose private `execute_run` and `recon_job_from_origin` this module is tested with
 # (pyproject.toml pins the one installed). Widen only after tests/dagster/test_launcher.py passes there.
@@ -56,9 +72,10 @@ LAUNCHER_TAG = "workstream/launched_in"
 
 
 def fail_orphaned_runs(instance: DagsterInstance, pid: int) -> list[str]:
-    """Runs an earlier daemon process launched in-process and never finished (it stopped mid-run) are
-    reported failed: left STARTED, they would hold the one-run-at-a-time queue forever. The apply and
-    publish steps are safe to redo, so the next run picks up where the dead one stopped."""
+    """Runs an earlier daemon process launched and never finished (it stopped mid-run, and `serve` stops
+    the processes it started with it) are reported failed: left STARTED, they would hold their run slot
+    forever. The apply and publish steps are safe to redo, so the next run picks up where the dead one
+    stopped; enrichment calls a dead run claimed are recovered like any stale outbox claim."""
     failed = []
     records = instance.get_run_records(
         RunsFilter(statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED])
@@ -75,16 +92,29 @@ def fail_orphaned_runs(instance: DagsterInstance, pid: int) -> list[str]:
 
 
 class WarmQueuedRunCoordinator(QueuedRunCoordinator):
-    """Dagster's queued run coordinator. Inside the daemon (which builds it at start-up; the run launcher
-    only at the first launch) it also fails runs an earlier daemon left unfinished and imports the code
+    """Dagster's queued run coordinator. Each run it queues takes a run slot: a run not tagged for the
+    enrichment slot is tagged a writer, so the instance's per-slot limits hold for every run, those
+    launched from the UI included. Inside the daemon (which builds it at start-up; the run launcher only
+    at the first launch) it also fails runs an earlier daemon left unfinished and imports the code
     location in the background, so even the first run launched in-process starts warm."""
+
+    _workstream_instance: DagsterInstance | None = None
 
     def register_instance(self, instance: DagsterInstance) -> None:
         super().register_instance(instance)
+        self._workstream_instance = instance
         if is_daemon_process():
             threading.Thread(
                 target=self._start_up, args=(instance,), name="workstream-warm-up", daemon=True
             ).start()
+
+    def submit_run(self, context: SubmitRunContext) -> DagsterRun:
+        run = context.dagster_run
+        slot = slot_of(run.tags)
+        if self._workstream_instance is not None and run.tags.get(RUN_SLOT_TAG) != slot:
+            # Tagged before it is queued: the queue never sees the run without its slot.
+            self._workstream_instance.add_run_tags(run.run_id, {RUN_SLOT_TAG: slot})
+        return super().submit_run(context)
 
     @staticmethod
     def _start_up(instance: DagsterInstance) -> None:
@@ -104,7 +134,8 @@ def execute_in_turn(recon_job: Any, run: Any, instance: DagsterInstance) -> None
 
 
 class InProcessThreadRunLauncher(DefaultRunLauncher):
-    """Execute the run in this process on its own thread (the daemon's loop keeps going meanwhile).
+    """Execute a writer run in this process on its own thread (the daemon's loop keeps going meanwhile);
+    an enrichment run in a process of its own, through Dagster's default launcher (see the module's doc).
 
     Outside `TESTED_DAGSTER` it is Dagster's default launcher (a process per run), said once in the log.
     """
@@ -129,12 +160,17 @@ class InProcessThreadRunLauncher(DefaultRunLauncher):
         if not self.warm:
             super().launch_run(context)
             return
-        from dagster._utils.hosted_user_process import recon_job_from_origin
-
         instance = self._workstream_instance
         assert instance is not None, "Dagster registers the instance before launching runs"
         run = context.dagster_run
         instance.add_run_tags(run.run_id, {LAUNCHER_TAG: str(os.getpid())})
+        if slot_of(run.tags) == ENRICHMENT:
+            # In a process of its own (the module's doc says why). Tagged like the others all the same: a
+            # daemon that stops mid-run must not leave it holding the enrichment slot; the next start fails it.
+            super().launch_run(context)
+            return
+        from dagster._utils.hosted_user_process import recon_job_from_origin
+
         recon_job = recon_job_from_origin(run.job_code_origin)
         threading.Thread(
             target=execute_in_turn,
@@ -144,7 +180,10 @@ class InProcessThreadRunLauncher(DefaultRunLauncher):
         ).start()
 
     def terminate(self, run_id: str) -> bool:
-        """A thread cannot be killed safely: report that termination is not possible here."""
-        if not self.warm:
-            return super().terminate(run_id)
-        return False
+        """A thread cannot be killed safely: a run executing here cannot be terminated; a run in a
+        process of its own (an enrichment run) is terminated as Dagster's default launcher does."""
+        instance = self._workstream_instance
+        run = instance.get_run_by_id(run_id) if instance is not None else None
+        if self.warm and (run is None or slot_of(run.tags) != ENRICHMENT):
+            return False
+        return super().terminate(run_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import dagster as dg
 import pytest
@@ -49,16 +50,27 @@ def test_only_the_daemon_counts_as_the_daemon(monkeypatch):
 @pytest.mark.parametrize(
     ("choice", "launcher"), [("in-process", "InProcessThreadRunLauncher"), ("subprocess", None)]
 )
-def test_instance_config_queues_one_run_and_picks_the_launcher(tmp_path, monkeypatch, choice, launcher):
+def test_instance_config_queues_one_writer_beside_one_enrichment_run_and_picks_the_launcher(
+    tmp_path, monkeypatch, choice, launcher
+):
     monkeypatch.setenv("WORKSTREAM_RUN_LAUNCHER", choice)
     home = write_dagster_home(HomePaths(tmp_path))
     config = yaml.safe_load((home / "dagster.yaml").read_text())
-    assert config["run_coordinator"]["config"] == {"max_concurrent_runs": 1, "dequeue_interval_seconds": 1}
+    assert config["run_coordinator"]["config"] == {
+        "max_concurrent_runs": 2,
+        "dequeue_interval_seconds": 1,
+        "tag_concurrency_limits": [
+            {"key": "workstream/run_slot", "value": "writer", "limit": 1},
+            {"key": "workstream/run_slot", "value": "enrichment", "limit": 1},
+        ],
+    }
     assert config.get("run_launcher", {}).get("class") == launcher
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:  # Dagster accepts the file and builds both classes
         assert type(instance.run_coordinator).__name__ == "WarmQueuedRunCoordinator"
         assert type(instance.run_launcher).__name__ == (launcher or "DefaultRunLauncher")
+        queue = instance.get_concurrency_config().run_queue_config
+        assert (queue.max_concurrent_runs, len(queue.tag_concurrency_limits)) == (2, 2)
 
 
 def test_an_unknown_launcher_is_a_clear_error(tmp_path, monkeypatch):
@@ -95,6 +107,63 @@ def test_a_run_the_daemon_launches_in_process_holds_the_homes_run_lock(tmp_path,
         run = instance.create_run_for_job(lock_probe_job)
         execute_in_turn(dg.reconstructable(lock_probe_job), run, instance)
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.SUCCESS
+
+
+def _runs_of(instance: dg.DagsterInstance, *job_names: str) -> list[dg.DagsterRun]:
+    """A run per job with the job's run tags, as a sensor creates it (no plan snapshot: nothing executes)."""
+    from dagster._core.test_utils import create_run_for_test
+
+    return [
+        create_run_for_test(instance, job_name=name, tags=dict(defs.resolve_job_def(name).run_tags))
+        for name in job_names
+    ]
+
+
+def test_an_enrichment_run_starts_in_a_process_of_its_own_without_the_run_lock_and_a_writer_in_the_daemon(
+    monkeypatch,
+):
+    """Two runs on threads of one process would share its standard streams; the enrichment run also
+    needs no run lock (it writes neither the warehouse nor the snapshot), which only the daemon's
+    in-process path takes."""
+    from dagster._core.launcher import LaunchRunContext
+
+    from dagster_project.defs import warm_launcher
+
+    in_daemon, own_process = [], []
+    monkeypatch.setattr(
+        warm_launcher, "execute_in_turn", lambda job, run, inst: in_daemon.append(run.job_name)
+    )
+    monkeypatch.setattr(
+        dg.DefaultRunLauncher,
+        "launch_run",
+        lambda self, context: own_process.append(context.dagster_run.job_name),
+    )
+    monkeypatch.setattr("dagster._utils.hosted_user_process.recon_job_from_origin", lambda origin: origin)
+    with dg.instance_for_test() as instance:
+        launcher = warm_launcher.InProcessThreadRunLauncher()
+        launcher.register_instance(instance)
+        runs = _runs_of(instance, "enrichment_job", ingest_build_publish_job.name)
+        for run in runs:
+            launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+        for thread in threading.enumerate():
+            if thread.name.startswith("workstream-run-"):
+                thread.join()
+        # Both are this daemon's to fail if it stops mid-run.
+        assert {instance.get_run_by_id(r.run_id).tags.get(LAUNCHER_TAG) for r in runs} == {str(os.getpid())}
+    assert own_process == ["enrichment_job"]
+    assert in_daemon == [ingest_build_publish_job.name]
+
+
+def test_an_enrichment_run_can_be_terminated_and_a_run_in_the_daemon_cannot(monkeypatch):
+    from dagster_project.defs import warm_launcher
+
+    monkeypatch.setattr(dg.DefaultRunLauncher, "terminate", lambda self, run_id: True)
+    with dg.instance_for_test() as instance:
+        launcher = warm_launcher.InProcessThreadRunLauncher()
+        launcher.register_instance(instance)
+        enrichment, build = _runs_of(instance, "enrichment_job", ingest_build_publish_job.name)
+        assert launcher.terminate(enrichment.run_id) is True
+        assert launcher.terminate(build.run_id) is False
 
 
 # --------------------------------------------------------------------------- the private symbols, one test each
