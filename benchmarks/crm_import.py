@@ -66,12 +66,14 @@ def _timed(args: list[str], env: dict[str, str], log: Path) -> Timing:
     wall = time.perf_counter() - start
     stop.set()
     sampler.join()
-    if os.waitstatus_to_exitcode(status):
-        tail = log.read_text(errors="replace")[-2000:]
-        raise SystemExit(f"{' '.join(args)} failed:\n{tail}")
     # wait4's usage covers the child and its waited-for descendants (dbt runs in a process of its own)
     load = (min(samples), statistics.median(samples), max(samples))
-    return Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, load)
+    timing = Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, load)
+    if os.waitstatus_to_exitcode(status):
+        # A long run that fails late still says how far it got and at what cost.
+        tail = log.read_text(errors="replace")[-2000:]
+        raise SystemExit(f"{' '.join(args)} failed after {timing.describe()}:\n{tail}")
+    return timing
 
 
 def main(argv: list[str] | None = None) -> dict:
