@@ -633,3 +633,16 @@ def test_memory_search_is_org_scoped_and_takes_any_text(snap: snapshot_queries.S
         hits = memory_queries.memory_search(snap.path, snap.version, ORG_B, text)
         assert set(hits["atom_id"]) <= {SHARED_ATOM_ID}
     assert memory_queries.memory_entities(snap.path, snap.version, ORG_A).height == 4
+
+
+def test_the_memory_pages_entity_list_joins_candidates_by_hash_not_every_card_against_every_candidate(
+    snapshot_home: Path,
+) -> None:
+    # A nested-loop plan made the Memory page's first load take seconds on an org of 84k cards.
+    params = [ORG_A, ORG_A, list(memory_queries.MEMORY_ENTITY_TYPES)]
+    with duckdb.connect(str(snapshot_home / "serving.duckdb"), read_only=True) as con:
+        plan = "\n".join(
+            row[1] for row in con.execute("EXPLAIN " + memory_queries.MEMORY_ENTITIES_SQL, params).fetchall()
+        )
+    assert "HASH_JOIN" in plan
+    assert "NL_JOIN" not in plan
