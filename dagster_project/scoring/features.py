@@ -31,6 +31,7 @@ p as (
         json_keys(coalesce(pink_checklist, '{}')) as pink_items,
         json_keys(coalesce(red_checklist, '{}')) as red_items
     from core.pursuits
+    where list_contains($orgs, org_id)
 ),
 
 entries as (
@@ -183,9 +184,22 @@ order by c.org_id, c.pursuit_id, c.cutoff, c.snap
 """
 
 
-def read_pursuit_facts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """One row per pursuit (open or closed) with what was known when it entered its last open stage."""
+def read_pursuit_facts(con: duckdb.DuckDBPyConnection, orgs: list[str] | None = None) -> pl.DataFrame:
+    """One row per pursuit (open or closed) with what was known when it entered its last open stage.
+
+    Read one org at a time (`orgs` None: every org with a pursuit), in org order: the query's many joins
+    over one snapshot of every pursuit hold their inputs in memory together, so reading all orgs at
+    once needs memory in proportion to the whole warehouse and broke the pipeline's DuckDB cap on a
+    large first import, while each org's model only ever reads its own rows."""
+    if orgs is None:
+        orgs = [r[0] for r in con.execute("select distinct org_id from core.pursuits order by 1").fetchall()]
+    parts = [_read_facts(con, [org]) for org in orgs]
+    return pl.concat(parts, how="vertical") if parts else _read_facts(con, [])
+
+
+def _read_facts(con: duckdb.DuckDBPyConnection, orgs: list[str]) -> pl.DataFrame:
     params = {
+        "orgs": orgs,
         "open_stages": list(OPEN_STAGES),
         "applied": list(APPLIED),
         "mitigation": RISK_MITIGATION_TAG,

@@ -159,3 +159,26 @@ def test_an_open_pursuit_has_one_row_and_the_clients_earlier_outcomes(facts) -> 
         len(RED_ITEMS),
     )
     assert _row(facts, "p1", "qual")["client_closed"] == 0  # p2 was not yet closed, nor anything else
+
+
+def test_facts_read_one_org_at_a_time_equal_one_read_of_every_org(tmp_path) -> None:
+    """The facts are read org by org (a large first import broke the DuckDB cap reading every org at
+    once); the rows, their values and their order are those of a single read over every org."""
+    from dagster_project.generator import generate
+    from dagster_project.scoring.features import _read_facts
+
+    end = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
+    generate(tmp_path / "inbox", orgs=3, events=6_000, seed=5, end=end)
+    con = connect(tmp_path / "warehouse.duckdb")
+    try:
+        ensure_raw_schema(con)
+        ingest_paths(con, list_inbox(tmp_path / "inbox", settle_seconds=0), now=end)
+        run_apply(con, tmp_path / "control.sqlite", now=end, as_of=end, worker="test")
+        orgs = [r[0] for r in con.execute("select distinct org_id from core.pursuits order by 1").fetchall()]
+        assert len(orgs) == 3
+        facts = read_pursuit_facts(con)
+        assert facts.height > 0
+        assert facts.equals(_read_facts(con, orgs))
+        assert read_pursuit_facts(con, [orgs[1]]).equals(facts.filter(pl.col("org_id") == orgs[1]))
+    finally:
+        con.close()
