@@ -44,11 +44,13 @@ lint: install
 
 # Two pytest workers (pytest-xdist), one test file each at a time: on 2 cores the suite is mostly
 # single-threaded Python and subprocesses (dbt, `workstream run`); its duration is in benchmarks/README.md.
+# Files are handed out in collection order, which tests/ordering.py makes costliest first, so the
+# workers do not end on one long file each in turn.
 TEST_WORKERS ?= 2
 
 test: install install-browser
 	$(BIN)/ruff check dagster_project streamlit_app tests benchmarks
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The fast lane (about 2 minutes here): the Python tests that need no pipeline run, and dbt's unit
 # tests on an empty warehouse. `make test` stays the whole suite.

@@ -16,6 +16,13 @@ os.environ.setdefault("WORKSTREAM_TEST_CHEAP_HASHES", "1")
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The costliest test files first (tests/ordering.py), for the two workers of `make test`."""
+    from tests.ordering import costliest_first, load_costs
+
+    items[:] = costliest_first(items, lambda item: item.nodeid.split("::")[0], load_costs())
+
+
 @pytest.fixture
 def now() -> datetime:
     return NOW
