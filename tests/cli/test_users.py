@@ -162,7 +162,7 @@ def test_users_audit_lists_the_grants_as_json_lines_without_secrets(tmp_path: Pa
     assert result.exit_code == 0
     actions = [line.split('"action": "')[1].split('"')[0] for line in result.stdout.splitlines()]
     assert actions == ["token.issued", "grant.added", "user.added"]
-    assert token not in result.stdout and token.rsplit("_", 1)[1] not in result.stdout
+    assert token not in result.stdout and token.split("_", 2)[2] not in result.stdout
 
 
 def test_users_remove_takes_a_grant_then_all_access_away(tmp_path: Path) -> None:
@@ -212,5 +212,5 @@ def test_users_list_says_which_tokens_expired_on_the_clock_and_json_holds_no_sec
     (user,) = json.loads(listed.stdout)
     assert user["email"] == "ann@example.com" and user["is_admin"] and user["has_password"]
     token = added.stdout.splitlines()[-1]
-    assert token.rsplit("_", 1)[1] not in listed.stdout and "argon2" not in listed.stdout
+    assert token.split("_", 2)[2] not in listed.stdout and "argon2" not in listed.stdout
     assert "a-long-password" not in listed.stdout

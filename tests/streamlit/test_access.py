@@ -296,7 +296,7 @@ def test_an_admin_sees_the_access_page_with_users_grants_tokens_and_audit(snapsh
     assert token_id in set(at.dataframe[1].value["token_id"])
     assert "user.added" in set(at.dataframe[2].value["action"])
     text = _text(at)
-    assert token not in text and token.rsplit("_", 1)[-1] not in text
+    assert token not in text and token.split("_", 2)[2] not in text
     assert "argon2" not in text
 
 
