@@ -154,6 +154,13 @@ def _assert_the_why_ends_on_screen(page: Page) -> None:
     The grid draws on a canvas, so its columns are not elements to measure: the grid's own scroll width
     is, and it equals the sum of the configured column widths, which places the why's right edge.
     """
+    # The grid's header cells for assistive technology are added after its canvas is drawn: wait for
+    # them (a fixed read right after the table showed found none on a loaded machine).
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stDataFrame"] [role="columnheader"]')]
+                 .some(h => h.textContent === 'Why')""",
+        timeout=CHART_TIMEOUT_MS,
+    )
     grid = page.evaluate(
         """() => {
             const frame = document.querySelector('[data-testid="stDataFrame"]');
@@ -289,8 +296,10 @@ def test_the_app_opens_on_today_and_a_row_opens_its_item_page(
             expect(table).to_be_visible()
             page.screenshot(path=str(tmp_path / "today.png"))
             _assert_the_why_ends_on_screen(page)
-            # Open the top row's item as its link does (the grid draws links on a canvas); a new
-            # browser session signs in again.
+            # Open the top row's item by its link's address (the grid draws links on a canvas), as a
+            # shared link is opened: in a fresh browser tab, which signs in again.
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.on("pageerror", lambda exc: page_errors.append(str(exc)))
             page.goto(f"{server}/item?org={ORG_A}&type=pursuit&id={SHARED_ENTITY_ID}")
             _sign_in(page, ANALYST)
             expect(page.get_by_role("heading", name="Acme HQ refit")).to_be_visible(timeout=CHART_TIMEOUT_MS)
