@@ -24,8 +24,8 @@ class Effect:
 RISK_MITIGATION = Effect(
     "risk_mitigation",
     0.40,
-    "a risk-mitigation note (a `risk` memory atom tagged `risk-mitigation`) recorded on the pursuit "
-    "before its submission",
+    "a risk-mitigation note (a `risk` memory atom tagged `risk-mitigation`) recorded on the candidate "
+    "as it is qualified, before its promotion to a pursuit",
 )
 FAST_FIRST_RESPONSE = Effect(
     "fast_first_response",
@@ -41,7 +41,7 @@ REFERRAL = Effect(
 EFFECTS = (RISK_MITIGATION, FAST_FIRST_RESPONSE, REFERRAL)
 
 FAST_RESPONSE_HOURS = 4.0
-RISK_MITIGATION_RATE = 0.5  # share of pursuits that record a risk-mitigation note
+RISK_MITIGATION_RATE = 0.5  # share of promoted candidates that record a risk-mitigation note
 RISK_MITIGATION_TAG = "risk-mitigation"
 
 

@@ -350,6 +350,8 @@ class _Story(StoryTelling):
                 )
             t = self.adv(t, 0.5, 30)
             if step == "promote":
+                if self.chance(RISK_MITIGATION_RATE):  # weighed while qualifying the lead
+                    t = self.adv(self._mitigation(t), 0.1, 2)
                 pid = retry_pid or self._next_pursuit()  # a rejected promotion created nothing: reuse
                 if self._promote(t, state, pid) == "promoted":
                     self._pursuit(self.adv(t, 0.1, 2), pid)
@@ -442,8 +444,6 @@ class _Story(StoryTelling):
         self.rng.shuffle(items)
         for item in items:
             t = self._check(self.adv(t, 0.1 * k, 0.8 * k), "red", item)
-        if self.chance(RISK_MITIGATION_RATE):
-            t = self._mitigation(self.adv(t, 0.1, 2))
         if self.chance(0.6):
             score = round(6 + 4 * r(), 1)
             self.emit(
@@ -526,13 +526,15 @@ class _Story(StoryTelling):
         return t
 
     def _mitigation(self, t: int) -> int:
-        """A risk-mitigation note on the pursuit: one of the outcome effects (generator/outcomes.py)."""
+        """A risk-mitigation note on the candidate as it is qualified, before its promotion: one of the
+        outcome effects (generator/outcomes.py). Recorded before the pursuit exists, so every stage the
+        pursuit enters, its first included, is scored knowing it (docs/generator.md says why)."""
         payload = {
             "atom_type": "risk",
             "content": self.fill(pick(cat.RISK_MITIGATION_NOTES, self.r())),
             "tags": [RISK_MITIGATION_TAG],
         }
-        if self.emit(t, "memory.recorded", "pursuit", self.pid, self.lead, payload) is not None:
+        if self.emit(t, "memory.recorded", "candidate", self.cand, self.owner, payload) is not None:
             self.effects.add(RISK_MITIGATION.name)
         return t
 

@@ -51,7 +51,7 @@ def closed_pursuits(events: list[dict]) -> list[tuple[set[str], bool]]:
             (signals[(org, s)] for s in cand_signals[(org, pursuit_cand[key])]), key=lambda s: s["at"]
         )
         effects = set()
-        if key in mitigated:
+        if (org, pursuit_cand[key]) in mitigated:
             effects.add("risk_mitigation")
         if first["touched"] and first["touched"] - first["at"] <= timedelta(hours=FAST_RESPONSE_HOURS):
             effects.add("fast_first_response")
@@ -62,10 +62,36 @@ def closed_pursuits(events: list[dict]) -> list[tuple[set[str], bool]]:
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[set[str], bool]]:
+def events(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     out: Path = tmp_path_factory.mktemp("outcomes")
     generate(out, orgs=2, events=60_000, seed=5, end=END)
-    return closed_pursuits(ingest_like(out)[1])
+    return ingest_like(out)[1]
+
+
+@pytest.fixture(scope="module")
+def outcomes(events) -> list[tuple[set[str], bool]]:
+    return closed_pursuits(events)
+
+
+def test_a_risk_mitigation_note_is_on_record_before_its_pursuit_enters_its_first_stage(events) -> None:
+    # A score is given at every stage a pursuit enters, its first (qual, at the promotion) included:
+    # the strongest effect must be visible there, not only on the way to submit.
+    promoted_at = {
+        (ev["org_id"], ev["entity_id"]): parse_ts(ev["occurred_at"])[0]
+        for ev in events
+        if ev["event_name"] == "candidate.promoted"
+    }
+    notes = [
+        ev
+        for ev in events
+        if ev["event_name"] == "memory.recorded" and RISK_MITIGATION_TAG in ev["payload"].get("tags", ())
+    ]
+    assert len(notes) >= 100
+    for ev in notes:
+        assert ev["entity_type"] == "candidate", ev
+        key = (ev["org_id"], ev["entity_id"])
+        if key in promoted_at:
+            assert parse_ts(ev["occurred_at"])[0] < promoted_at[key], ev
 
 
 def test_each_stated_effect_raises_the_win_rate_by_about_its_uplift(outcomes) -> None:
