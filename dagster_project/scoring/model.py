@@ -27,11 +27,15 @@ from .features import COMPONENTS, FEATURES, OPEN_STAGES, model_matrix
 MIN_CLOSED = 40  # below this many closed pursuits an org is scored by the prior scorecard
 MIN_EACH_OUTCOME = 5  # and both outcomes must appear this often among the training pursuits
 HOLDOUT_SHARE = 0.25
-# Candidate inverse L2 strengths on standardised features, strongest first. Each fit picks one by
+# Candidate inverse regularisation strengths on standardised features, strongest first, and candidate
+# L1 shares of the penalty (elastic net: 0 is L2 alone, 1 is L1 alone). Each fit picks a pair by
 # time-ordered cross-validation on the pursuits it trains on (`choose_c`): how much of an org's noise
 # a model can afford depends on how many pursuits it has and how strong its real effects are, which no
-# single constant gets right for every org. Near the strong end the model is the org's base rate.
-C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+# single constant gets right for every org. Near the strong end the model is the org's base rate; an
+# L1 share sets the weight of a component without effect to exactly zero instead of merely shrinking
+# it, so it cannot move a held-out score by chance.
+C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+L1_RATIOS = (0.0, 0.5, 1.0)
 CV_FOLDS = 4  # expanding-window folds: fit on the earlier closes, test on the next block
 RELIABILITY_BINS = 5
 PRIOR_VERSION = "prior-1"
@@ -111,18 +115,29 @@ class Fitted:
         return _sigmoid(self.intercept + self.contributions(x).sum(axis=1))
 
 
-def _fit(x: np.ndarray, won: np.ndarray, c: float) -> tuple[StandardScaler, LogisticRegression]:
+Penalty = tuple[float, float]  # (C, l1_ratio)
+
+
+def _fit(x: np.ndarray, won: np.ndarray, penalty: Penalty) -> tuple[StandardScaler, LogisticRegression]:
+    c, l1_ratio = penalty
     scaler = StandardScaler().fit(x)
-    return scaler, LogisticRegression(C=c, max_iter=1000).fit(scaler.transform(x), won)
+    # saga: the solver that takes an elastic net and leaves the intercept unpenalised; seeded, so the
+    # same rows give the same weights.
+    lr = LogisticRegression(C=c, l1_ratio=l1_ratio, solver="saga", max_iter=5000, random_state=0)
+    return scaler, lr.fit(scaler.transform(x), won)
 
 
-def choose_c(x: np.ndarray, won: np.ndarray, position: np.ndarray) -> float:
-    """The regularisation that best predicted later closes from earlier ones, within these rows only.
+PENALTIES: tuple[Penalty, ...] = tuple((c, r) for c in C_GRID for r in L1_RATIOS)
+
+
+def choose_c(x: np.ndarray, won: np.ndarray, position: np.ndarray) -> Penalty:
+    """The regularisation (C and L1 share) that best predicted later closes from earlier ones, within
+    these rows only.
 
     `position` is each row's pursuit's place in close order. The pursuits are cut into `CV_FOLDS + 1`
     blocks by close; fold k fits on blocks 1..k and scores the rows of block k + 1 (as the holdout
-    does: never a later close to predict an earlier one). The C with the lowest pooled Brier score
-    wins; ties go to the stronger regularisation.
+    does: never a later close to predict an earlier one). The pair with the lowest pooled Brier score
+    wins; ties go to the stronger regularisation (then to the smaller L1 share).
     """
     n = int(position.max()) + 1 if len(position) else 0
     edges = [round(n * i / (CV_FOLDS + 1)) for i in range(CV_FOLDS + 2)]
@@ -133,9 +148,9 @@ def choose_c(x: np.ndarray, won: np.ndarray, position: np.ndarray) -> float:
         if test_rows.any() and 0 < won[fit_rows].sum() < fit_rows.sum():
             folds.append((fit_rows, test_rows))
     if not folds:
-        return C_GRID[0]
-    best, best_score = C_GRID[0], math.inf
-    for c in C_GRID:
+        return PENALTIES[0]
+    best, best_score = PENALTIES[0], math.inf
+    for c in PENALTIES:
         errors = []
         for fit_rows, test_rows in folds:
             scaler, lr = _fit(x[fit_rows], won[fit_rows], c)
@@ -164,11 +179,11 @@ def prior_scorer(won: np.ndarray) -> Fitted:
 
 
 def model_version(facts: pl.DataFrame) -> str:
-    """`lr2-` and a digest of what the model learned from: the same data gives the same version."""
+    """`lr3-` and a digest of what the model learned from: the same data gives the same version."""
     h = hashlib.sha256("|".join(FEATURES).encode())
     for pid, outcome in facts.select("pursuit_id", "outcome").sort("pursuit_id").iter_rows():
         h.update(f"{pid}={outcome};".encode())
-    return f"lr2-{h.hexdigest()[:12]}"
+    return f"lr3-{h.hexdigest()[:12]}"
 
 
 def _brier(p: np.ndarray, won: np.ndarray) -> float:
@@ -196,6 +211,44 @@ def check_split(facts: pl.DataFrame, train_ids: set[str]) -> tuple[pl.DataFrame,
     return with_pace(train), with_pace(holdout, reference=train)
 
 
+def _close_order(facts: pl.DataFrame) -> tuple[pl.DataFrame, int, bool]:
+    """The org's closed pursuits in close order, how many of the first train the checked model, and
+    whether they are enough to train one (else the prior scorecard)."""
+    order = facts.filter(pl.col("outcome").is_not_null() & pl.col("is_last")).sort("closed_at", "pursuit_id")
+    won = (order["outcome"] == "won").to_numpy().astype(float)
+    n_train = int(math.floor(len(order) * (1 - HOLDOUT_SHARE)))
+    train_won = won[:n_train]
+    enough = _trainable(won) and min(train_won.sum(), n_train - train_won.sum()) >= MIN_EACH_OUTCOME
+    return order, n_train, enough
+
+
+def _check(raw: pl.DataFrame, order: pl.DataFrame, n_train: int, version: str) -> pl.DataFrame:
+    """The checked model's score for every open-stage entry of the held-out pursuits, beside the
+    training win rate (what the base rate predicts) and the outcome."""
+    train, holdout = check_split(raw, set(order["pursuit_id"][:n_train].to_list()))
+    check = fit_model(feature_matrix(train), _won(train), version, close_position(train))
+    base_rate = float((order["outcome"][:n_train] == "won").mean())
+    return pl.DataFrame(
+        {
+            "pursuit_id": holdout["pursuit_id"],
+            "last_open_stage": holdout["last_open_stage"],
+            "predicted": check.probability(feature_matrix(holdout)),
+            "base_rate": np.full(len(holdout), base_rate),
+            "won": _won(holdout),
+        }
+    )
+
+
+def held_out_scores(facts: pl.DataFrame) -> pl.DataFrame | None:
+    """One org's calibration check, row by row (None when the org gets the prior scorecard): what
+    `score_calibration` summarises, for a reader who wants its spread, not only its mean."""
+    order, n_train, enough = _close_order(facts)
+    if not enough:
+        return None
+    with threadpool_limits(limits=1):
+        return _check(facts, order, n_train, model_version(order))
+
+
 def score_org(org_id: str, facts: pl.DataFrame) -> OrgScores:
     """Score one org's open pursuits from its own closed ones (`facts`: its rows of `read_pursuit_facts`)."""
     raw = facts
@@ -203,19 +256,14 @@ def score_org(org_id: str, facts: pl.DataFrame) -> OrgScores:
     closed = facts.filter(pl.col("outcome").is_not_null())
     open_ = facts.filter(pl.col("outcome").is_null() & pl.col("is_last"))
     # Time order of the closed pursuits (by close): the first 75 % fit the checked model, the rest test it.
-    order = closed.filter(pl.col("is_last")).sort("closed_at", "pursuit_id")
+    order, n_train, enough = _close_order(facts)
     won_by_pursuit = (order["outcome"] == "won").to_numpy().astype(float)
-    n_train = int(math.floor(len(order) * (1 - HOLDOUT_SHARE)))
-    train_ids = set(order["pursuit_id"][:n_train].to_list())
-    train_won = won_by_pursuit[:n_train]
-    if _trainable(won_by_pursuit) and min(train_won.sum(), n_train - train_won.sum()) >= MIN_EACH_OUTCOME:
+    if enough:
         version = model_version(order)
-        train, holdout = check_split(raw, train_ids)
-        check = fit_model(feature_matrix(train), _won(train), version, close_position(train))
         # Every stage entry of a held-out pursuit is a score the model would have given at that time.
-        hold_won = _won(holdout)
-        hold_p = check.probability(feature_matrix(holdout))
-        base_rate = float(train_won.mean())
+        held = _check(raw, order, n_train, version)
+        hold_won, hold_p = held["won"].to_numpy(), held["predicted"].to_numpy()
+        base_rate = float(won_by_pursuit[:n_train].mean())
         scorer = fit_model(feature_matrix(closed), _won(closed), version, close_position(closed))
         scorer_kind, n_tr = "model", n_train
     else:
@@ -403,4 +451,4 @@ def score_all(facts: pl.DataFrame) -> OrgScores:
     )
 
 
-__all__ = ["MIN_CLOSED", "OPEN_STAGES", "OrgScores", "score_all", "score_org"]
+__all__ = ["MIN_CLOSED", "OPEN_STAGES", "OrgScores", "held_out_scores", "score_all", "score_org"]
