@@ -327,53 +327,83 @@ def deliver(
         (stamp,),
     ).fetchall()
     report = DeliveryReport()
-    for alert_id_, sink, attempts, *fields in due:
-        a = Alert(
-            alert_id_,
-            fields[0],
-            fields[1],
-            fields[2],
-            fields[3],
-            fields[4],
-            outbox.from_text(fields[5]),
-            outbox.from_text(fields[6]),
-            outbox.from_text(fields[7]),
-            fields[8],
-        )
-        error = None
-        try:
-            if sink == "log":
-                logger(
-                    f"SLA {a.kind}: {a.org_id} {a.item_type} {a.item_id} {a.metric} deadline {a.breached_at.isoformat()}"
-                )
-            elif sink == "webhook":
-                if not webhook_url:
-                    raise RuntimeError("no webhook URL configured")
-                post(webhook_url, a.payload())
-        except Exception as exc:  # any sink failure is recorded and retried, never raised
-            error = f"{type(exc).__name__}: {exc}"[:500]
-        attempts += 1
-        if error is None:
-            con.execute(
-                "update alert_deliveries set status = 'delivered', attempts = ?, delivered_at = ?, last_error = null"
-                " where alert_id = ? and sink = ?",
-                (attempts, stamp, alert_id_, sink),
+    if not due:
+        return report
+    # Each autocommitted update would be a transaction of its own, synced to disk: a first run's
+    # backlog of table and log deliveries is written in one transaction. The transaction is committed
+    # before each webhook call, so no write lock is held over the network and a posted delivery's
+    # state is committed as before (one at a time).
+    con.execute("begin immediate")
+    try:
+        for alert_id_, sink, attempts, *fields in due:
+            a = Alert(
+                alert_id_,
+                fields[0],
+                fields[1],
+                fields[2],
+                fields[3],
+                fields[4],
+                outbox.from_text(fields[5]),
+                outbox.from_text(fields[6]),
+                outbox.from_text(fields[7]),
+                fields[8],
             )
-            report.delivered += 1
-        elif attempts >= WEBHOOK_MAX_ATTEMPTS:
-            con.execute(
-                "update alert_deliveries set status = 'failed', attempts = ?, last_error = ? where alert_id = ? and sink = ?",
-                (attempts, error, alert_id_, sink),
-            )
-            report.failed += 1
-        else:
-            con.execute(
-                "update alert_deliveries set attempts = ?, last_error = ?, next_attempt_at = ?"
-                " where alert_id = ? and sink = ?",
-                (attempts, error, outbox.to_text(now + webhook_backoff(attempts)), alert_id_, sink),
-            )
-            report.retrying += 1
+            if sink == "webhook" and con.in_transaction:
+                con.execute("commit")
+            error = None
+            try:
+                if sink == "log":
+                    logger(
+                        f"SLA {a.kind}: {a.org_id} {a.item_type} {a.item_id} {a.metric} deadline {a.breached_at.isoformat()}"
+                    )
+                elif sink == "webhook":
+                    if not webhook_url:
+                        raise RuntimeError("no webhook URL configured")
+                    post(webhook_url, a.payload())
+            except Exception as exc:  # any sink failure is recorded and retried, never raised
+                error = f"{type(exc).__name__}: {exc}"[:500]
+            _record_attempt(con, report, alert_id_, sink, attempts + 1, error, now)
+            if sink == "webhook":
+                con.execute("begin immediate")
+        con.execute("commit")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("rollback")
+        raise
     return report
+
+
+def _record_attempt(
+    con: sqlite3.Connection,
+    report: DeliveryReport,
+    alert_id_: str,
+    sink: str,
+    attempts: int,
+    error: str | None,
+    now: datetime,
+) -> None:
+    """One delivery attempt's outcome: delivered, failed for good, or due again after its backoff."""
+    stamp = outbox.to_text(now)
+    if error is None:
+        con.execute(
+            "update alert_deliveries set status = 'delivered', attempts = ?, delivered_at = ?, last_error = null"
+            " where alert_id = ? and sink = ?",
+            (attempts, stamp, alert_id_, sink),
+        )
+        report.delivered += 1
+    elif attempts >= WEBHOOK_MAX_ATTEMPTS:
+        con.execute(
+            "update alert_deliveries set status = 'failed', attempts = ?, last_error = ? where alert_id = ? and sink = ?",
+            (attempts, error, alert_id_, sink),
+        )
+        report.failed += 1
+    else:
+        con.execute(
+            "update alert_deliveries set attempts = ?, last_error = ?, next_attempt_at = ?"
+            " where alert_id = ? and sink = ?",
+            (attempts, error, outbox.to_text(now + webhook_backoff(attempts)), alert_id_, sink),
+        )
+        report.retrying += 1
 
 
 def alert_rows(con: sqlite3.Connection) -> list[tuple]:

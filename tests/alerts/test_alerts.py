@@ -186,6 +186,38 @@ def test_an_unreachable_webhook_ends_failed_and_never_raises(home):
     assert webhook_rows[0][11] == "failed" and "Connection" in webhook_rows[0][13]
 
 
+def test_a_backlog_of_table_and_log_deliveries_is_written_in_one_transaction_and_webhooks_outside_it(home):
+    # A first load can record a six-figure backlog: one synced transaction per delivery took minutes.
+    clocks = [_clock(f"s{i}", NOW - H - timedelta(minutes=i)) for i in range(30)]
+    _snapshot(home / "serving.duckdb", clocks)
+    breaches, met = alerts.read_clocks(home / "serving.duckdb", NOW)
+    posted_in_transaction: list[bool] = []
+    with alerts.connect_path(home / "control.sqlite") as con:
+        alerts.record(
+            con, alerts.pending_alerts(con, breaches, met), now=NOW, sinks=alerts.sinks_for("http://hook")
+        )
+        updates: list[tuple[str, bool]] = []
+        con.set_trace_callback(
+            lambda sql: updates.append((sql, con.in_transaction)) if sql.startswith("update") else None
+        )
+        report = alerts.deliver(
+            con,
+            now=NOW,
+            webhook_url="http://hook",
+            post=lambda _url, _body: posted_in_transaction.append(con.in_transaction),
+            logger=lambda _m: None,
+        )
+        con.set_trace_callback(None)
+        rows = alerts.alert_rows(con)
+    assert report.delivered == 90 and {r[11] for r in rows} == {"delivered"}
+    in_transaction: dict[str, set[bool]] = {}
+    for sql, in_tx in updates:
+        sink = sql.rsplit("and sink = '", 1)[1].rstrip("'")
+        in_transaction.setdefault(sink, set()).add(in_tx)
+    assert in_transaction == {"table": {True}, "log": {True}, "webhook": {False}}
+    assert posted_in_transaction == [False] * 30
+
+
 # ------------------------------------------------------------------------------------------- sensor
 
 
