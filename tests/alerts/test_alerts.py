@@ -409,3 +409,19 @@ def test_the_alert_step_never_rewrites_the_published_snapshot(home):
     assert _alert_step(home, now=NOW)["new_alerts"] == 1
     assert (snapshot.stat().st_ino, snapshot.read_bytes()) == before
     assert _snapshot_alerts(home) == 0
+
+
+def test_the_alert_step_and_the_sensor_never_read_every_clock_into_python(sensor_home, monkeypatch):
+    """Only clocks with an alert still to record leave DuckDB: a large history's thousands of alerted
+    breaches cost the step and every sensor tick a query, not a Python object each."""
+    clocks = [_clock(f"s{i}", NOW - H - timedelta(minutes=i)) for i in range(5)]
+    _snapshot(sensor_home / "serving.duckdb", clocks)
+
+    def every_clock(*_args, **_kwargs):
+        raise AssertionError("every clock was read into Python")
+
+    monkeypatch.setattr(alerts, "_clocks_from", every_clock)
+    with dg.instance_for_test() as instance:
+        assert _tick(instance).run_requests[0].tags["workstream/pending_alerts"] == "5"
+    assert _alert_step(sensor_home, now=NOW)["new_alerts"] == 5
+    assert _alert_step(sensor_home, now=NOW + H)["new_alerts"] == 0
