@@ -514,11 +514,38 @@ def sinks_for(webhook_url: str | None) -> list[str]:
     return ["table", "log"] + (["webhook"] if webhook_url else [])
 
 
+# Which state of the control store's alert log `control.alerts` holds, so an unchanged log is not
+# copied again: every run copies it twice (after the apply and after the alert step), and a large
+# history's log is six figures of rows.
+ALERTS_COPIED_DDL = "create table if not exists control.alerts_copied (fingerprint varchar not null)"
+
+
+def alert_log_fingerprint(con: sqlite3.Connection) -> str:
+    """Changes whenever the alert log does: alerts and deliveries are only ever inserted, and every
+    update of a delivery counts one more attempt."""
+    row = con.execute(
+        """select (select count(*) from alerts), (select max(created_at) from alerts),
+                  (select count(*) from alert_deliveries), (select total(attempts) from alert_deliveries),
+                  (select max(next_attempt_at) from alert_deliveries),
+                  (select max(delivered_at) from alert_deliveries)"""
+    ).fetchone()
+    return "|".join("" if v is None else str(v) for v in row)
+
+
 def write_alerts_table(con: duckdb.DuckDBPyConnection, control_path: Path) -> int:
     """Replace the warehouse's `control.alerts` (dbt's source for `marts.alerts`) by the control store's
-    alert log, in one transaction; returns the row count."""
+    alert log, in one transaction, unless it already holds this state of the log; returns the row count."""
+    ensure_control_schema(con)
+    con.execute(ALERTS_COPIED_DDL)
     with connect_path(control_path) as sq:
-        rows = alert_rows(sq)
+        sq.execute("begin")  # the fingerprint and the rows from one state of the log
+        try:
+            fingerprint = alert_log_fingerprint(sq)
+            if con.execute("select fingerprint from control.alerts_copied").fetchall() == [(fingerprint,)]:
+                return con.execute("select count(*) from control.alerts").fetchone()[0]
+            rows = alert_rows(sq)
+        finally:
+            sq.execute("commit")
     columns = [spec.split() for spec in ALERT_COLUMNS.split(", ")]
     # One columnar insert: DuckDB's executemany goes row by row.
     frame = pl.DataFrame(
@@ -526,13 +553,14 @@ def write_alerts_table(con: duckdb.DuckDBPyConnection, control_path: Path) -> in
         schema={name: pl.Int64 if kind == "integer" else pl.Utf8 for name, kind in columns},
         orient="row",
     )
-    ensure_control_schema(con)
     con.register("alert_rows_frame", frame.to_arrow())
     try:
         select = ", ".join(f"cast({name} as {kind})" for name, kind in columns)
         con.execute("begin")
         con.execute("delete from control.alerts")
         con.execute(f"insert into control.alerts select {select} from alert_rows_frame")
+        con.execute("delete from control.alerts_copied")
+        con.execute("insert into control.alerts_copied values (?)", [fingerprint])
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -425,3 +425,51 @@ def test_the_alert_step_and_the_sensor_never_read_every_clock_into_python(sensor
         assert _tick(instance).run_requests[0].tags["workstream/pending_alerts"] == "5"
     assert _alert_step(sensor_home, now=NOW)["new_alerts"] == 5
     assert _alert_step(sensor_home, now=NOW + H)["new_alerts"] == 0
+
+
+class _CountingConnection:
+    """A DuckDB connection that keeps the statements run on it."""
+
+    def __init__(self, con):
+        self.con, self.statements = con, []
+
+    def execute(self, sql, *args):
+        self.statements.append(sql)
+        return self.con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+
+def test_the_alert_log_is_copied_into_the_warehouse_only_when_it_changed(home):
+    """Each run copies the log twice (after the apply, after the alert step); an unchanged log is
+    left as it is, and every change (a new alert, a retry's attempt, a delivery) is copied."""
+    _snapshot(home / "serving.duckdb", [_clock("s1", NOW - H), _clock("s2", NOW - 2 * H)])
+    warehouse = duckdb.connect(str(home / "copy.duckdb"))
+    warehouse.execute("SET TimeZone = 'UTC'")
+
+    def copy() -> tuple[int, int]:
+        counting = _CountingConnection(warehouse)
+        count = alerts.write_alerts_table(counting, home / "control.sqlite")
+        with alerts.connect_path(home / "control.sqlite") as con:
+            expected = alerts.alert_rows(con)
+        copied = warehouse.execute(
+            "select org_id, alert_id, kind, item_type, item_id, metric, strftime(started_at, '%Y-%m-%dT%H:%M:%S.%fZ'),"
+            " strftime(breached_at, '%Y-%m-%dT%H:%M:%S.%fZ'), strftime(created_at, '%Y-%m-%dT%H:%M:%S.%fZ'),"
+            " strftime(delivered_at, '%Y-%m-%dT%H:%M:%S.%fZ'), sink, delivery_status, attempts, last_error,"
+            " alert_status from control.alerts order by org_id, created_at, alert_id, sink"
+        ).fetchall()
+        assert copied == expected and count == len(expected)
+        return count, counting.statements.count("delete from control.alerts")
+
+    failing = "http://127.0.0.1:9/unreachable"
+    _cycle(home, NOW, url=failing)
+    assert copy() == (6, 1)
+    assert copy() == (6, 0)  # nothing changed
+    _cycle(home, NOW + 2 * H, url=failing)  # only the webhook retries' attempts change
+    assert copy() == (6, 1)
+    assert copy() == (6, 0)
+    _snapshot(home / "serving.duckdb", [_clock("s1", NOW - H), _clock("s2", NOW - 2 * H), _clock("s3", NOW)])
+    _cycle(home, NOW + 3 * H)  # a new alert, no webhook
+    assert copy() == (8, 1)
+    warehouse.close()
