@@ -10,7 +10,7 @@ import dagster as dg
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource
 from dagster_project.defs.run_slots import WRITER_TAGS
 from dagster_project.settings import HomePaths, default_clock, home_from_env
-from dagster_project.sla import alerts
+from dagster_project.sla import alerts, pending
 from dagster_project.warehouse.store import connect, writer_lock
 
 # The dbt model the alerts are decided from.
@@ -68,7 +68,7 @@ def sla_alerts(
             # Which clocks are breached is read at the run's as-of, the time its build was computed for;
             # when alerts were recorded and delivered is operational and stays on the clock.
             with alerts.connect_path(paths.control) as con:
-                todo = alerts.pending_from_build(paths.warehouse, as_of, con)
+                todo = pending.pending_from_build(paths.warehouse, as_of, con)
     if skipped:
         # Not even due retries are delivered: a past view must not page anyone, and its run leaves the
         # control store's alerts (and so the snapshot's) exactly as they were.
@@ -139,11 +139,11 @@ def sla_breach_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | 
     cursor = json.loads(context.cursor) if context.cursor else {}
     since = datetime.fromisoformat(cursor["last_tick"]) if cursor.get("last_tick") else None
     if not paths.control.exists():
-        pending = alerts.pending_from_snapshot(paths.serving, now, None, since)
+        found = pending.pending_from_snapshot(paths.serving, now, None, since)
     else:
         with alerts.connect_path(paths.control) as con:
-            pending = alerts.pending_from_snapshot(paths.serving, now, con, since)
-    todo, crossed = pending.todo, pending.crossed
+            found = pending.pending_from_snapshot(paths.serving, now, con, since)
+    todo, crossed = found.todo, found.crossed
     new_cursor = json.dumps({"last_tick": now.isoformat()})
     if not todo:
         return dg.SensorResult(

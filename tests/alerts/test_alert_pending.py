@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.sla import alerts
+from dagster_project.sla import alerts, pending
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 ITEM_IDS = ("s-1", "pursuit/ä", "O'Brien", "名前", "x" * 40, "")
@@ -74,7 +74,7 @@ def test_the_set_based_decision_gives_the_alerts_a_full_evaluation_gives_over_ru
         for _ in range(4):
             _warehouse(warehouse, clocks)
             expected = _full(warehouse, con, now)
-            assert alerts.pending_from_build(warehouse, now, con) == expected
+            assert pending.pending_from_build(warehouse, now, con) == expected
             assert expected  # each run has something to decide
             # Record part of them (an alert run that stopped early leaves the rest for the next one).
             alerts.record(con, expected[: len(expected) * 2 // 3], now=now, sinks=["table"])
@@ -100,9 +100,9 @@ def test_the_sensor_side_decision_counts_the_breaches_crossed_since_its_last_tic
     _warehouse(tmp_path / "serving.duckdb", clocks)
     since = NOW - timedelta(hours=10)
     breaches, _ = alerts.read_clocks(tmp_path / "serving.duckdb", NOW)
-    pending = alerts.pending_from_snapshot(tmp_path / "serving.duckdb", NOW, None, since)
-    assert pending.crossed == sum(1 for b in breaches if b.breached_at > since) > 0
-    assert pending.todo == sorted(
+    found = pending.pending_from_snapshot(tmp_path / "serving.duckdb", NOW, None, since)
+    assert found.crossed == sum(1 for b in breaches if b.breached_at > since) > 0
+    assert found.todo == sorted(
         (("breach", b) for b in breaches),
         key=lambda kb: (kb[1].org_id, kb[1].breached_at, kb[1].item_id, kb[1].metric, kb[0]),
     )
