@@ -73,6 +73,7 @@ create index if not exists alert_deliveries_due on alert_deliveries (next_attemp
 DEFAULT_MAX_AGE = timedelta(hours=24)
 WEBHOOK_MAX_ATTEMPTS = 6
 WEBHOOK_TIMEOUT_S = 5.0
+DELIVERY_BATCH = 1_000
 
 
 @dataclass(frozen=True)
@@ -330,12 +331,18 @@ def deliver(
     if not due:
         return report
     # Each autocommitted update would be a transaction of its own, synced to disk: a first run's
-    # backlog of table and log deliveries is written in one transaction. The transaction is committed
-    # before each webhook call, so no write lock is held over the network and a posted delivery's
-    # state is committed as before (one at a time).
+    # backlog of table and log deliveries is written in transactions of DELIVERY_BATCH updates, short
+    # enough that the outbox's writers on the same file (which expect millisecond locks) never time out.
+    # The transaction is committed before each webhook call, so no write lock is held over the network
+    # and a posted delivery's state is committed as before (one at a time).
     con.execute("begin immediate")
+    batched = 0
     try:
         for alert_id_, sink, attempts, *fields in due:
+            if batched >= DELIVERY_BATCH:
+                con.execute("commit")
+                con.execute("begin immediate")
+                batched = 0
             a = Alert(
                 alert_id_,
                 fields[0],
@@ -363,8 +370,10 @@ def deliver(
             except Exception as exc:  # any sink failure is recorded and retried, never raised
                 error = f"{type(exc).__name__}: {exc}"[:500]
             _record_attempt(con, report, alert_id_, sink, attempts + 1, error, now)
+            batched += 1
             if sink == "webhook":
                 con.execute("begin immediate")
+                batched = 0
         con.execute("commit")
     except BaseException:
         if con.in_transaction:

@@ -218,6 +218,25 @@ def test_a_backlog_of_table_and_log_deliveries_is_written_in_one_transaction_and
     assert posted_in_transaction == [False] * 30
 
 
+def test_a_backlogs_transactions_stay_short_so_the_outboxs_writers_never_wait_long(home, monkeypatch):
+    """The control store also holds the outbox, whose writers expect millisecond locks: a backlog is
+    committed every `DELIVERY_BATCH` updates, not held in one long transaction."""
+    monkeypatch.setattr(alerts, "DELIVERY_BATCH", 10)
+    _snapshot(home / "serving.duckdb", [_clock(f"s{i}", NOW - H - timedelta(minutes=i)) for i in range(30)])
+    breaches, met = alerts.read_clocks(home / "serving.duckdb", NOW)
+    with alerts.connect_path(home / "control.sqlite") as con:
+        alerts.record(con, alerts.pending_alerts(con, breaches, met), now=NOW, sinks=alerts.sinks_for(None))
+        statements: list[str] = []
+        con.set_trace_callback(statements.append)
+        report = alerts.deliver(con, now=NOW, webhook_url=None, logger=lambda _m: None)
+        con.set_trace_callback(None)
+    assert report.delivered == 60
+    updates_per_transaction = [
+        chunk.count("update") for chunk in " ".join(s.split(" ", 1)[0] for s in statements).split("commit")
+    ]
+    assert updates_per_transaction == [10, 10, 10, 10, 10, 10, 0]
+
+
 # ------------------------------------------------------------------------------------------- sensor
 
 
