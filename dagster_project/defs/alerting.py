@@ -3,14 +3,14 @@
 import hashlib
 import json
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource
 from dagster_project.defs.run_slots import WRITER_TAGS
 from dagster_project.settings import HomePaths, default_clock, home_from_env
-from dagster_project.sla import alerts
+from dagster_project.sla import alerts, pending
 from dagster_project.warehouse.store import connect, writer_lock
 
 # The dbt model the alerts are decided from.
@@ -56,8 +56,7 @@ def sla_alerts(
     now, as_of = clock.current(), clock.as_of_time()
     created: list[alerts.Alert] = []
     report = alerts.DeliveryReport()
-    breaches: list[alerts.Breach] = []
-    met: list[alerts.Breach] = []
+    todo: list[tuple[str, alerts.Breach]] = []
     # The warehouse is read and written under the writer lock (a build may be writing it); recording and
     # delivering are not, so a slow webhook never holds up a pipeline run.
     with writer_lock(paths.writer_lock):
@@ -68,7 +67,8 @@ def sla_alerts(
         if not skipped:
             # Which clocks are breached is read at the run's as-of, the time its build was computed for;
             # when alerts were recorded and delivered is operational and stays on the clock.
-            breaches, met = alerts.read_build_clocks(paths.warehouse, as_of)
+            with alerts.connect_path(paths.control) as con:
+                todo = pending.pending_from_build(paths.warehouse, as_of, con)
     if skipped:
         # Not even due retries are delivered: a past view must not page anyone, and its run leaves the
         # control store's alerts (and so the snapshot's) exactly as they were.
@@ -76,7 +76,6 @@ def sla_alerts(
     else:
         url = alert_sinks.url()
         with alerts.connect_path(paths.control) as con:
-            todo = alerts.pending_alerts(con, breaches, met)
             created = alerts.record(
                 con, todo, now=now, sinks=alerts.sinks_for(url), max_age=alert_sinks.max_age()
             )
@@ -138,14 +137,13 @@ def sla_breach_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | 
         return dg.SkipReason(f"no alerts from this snapshot: {skipped}")
     now = default_clock().now()
     cursor = json.loads(context.cursor) if context.cursor else {}
-    breaches, met = alerts.read_clocks(paths.serving, now)
+    since = datetime.fromisoformat(cursor["last_tick"]) if cursor.get("last_tick") else None
     if not paths.control.exists():
-        todo = [("breach", b) for b in breaches]
+        found = pending.pending_from_snapshot(paths.serving, now, None, since)
     else:
         with alerts.connect_path(paths.control) as con:
-            todo = alerts.pending_alerts(con, breaches, met)
-    since = cursor.get("last_tick")
-    crossed = sum(1 for b in breaches if since is None or b.breached_at.isoformat() > since)
+            found = pending.pending_from_snapshot(paths.serving, now, con, since)
+    todo, crossed = found.todo, found.crossed
     new_cursor = json.dumps({"last_tick": now.isoformat()})
     if not todo:
         return dg.SensorResult(

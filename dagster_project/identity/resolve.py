@@ -205,10 +205,19 @@ def _link_rows(
 def person_features(records: list[Row], region: str) -> pl.DataFrame:
     """The columns the rules and the model compare, one row per record, sorted by node id."""
     rows = []
+    # Parsing a phone number or a domain is the costly part, and an org's records repeat a few of them
+    # (a company's switchboard, its domain): each distinct value is parsed once.
+    phones: dict[Any, str | None] = {}
+    domains: dict[Any, str | None] = {}
     for r in records:
         name = normalized_name(r.get("name"))
         words = name.split(" ") if name else []
         email = canonical_email(r.get("email"))
+        phone, domain = r.get("phone"), r.get("company_domain")
+        if phone not in phones:
+            phones[phone] = canonical_phone(phone, region)
+        if domain not in domains:
+            domains[domain] = registrable_domain(domain)
         rows.append(
             {
                 "unique_id": node(r["record_type"], r["record_id"]),
@@ -216,9 +225,8 @@ def person_features(records: list[Row], region: str) -> pl.DataFrame:
                 "last_name": words[-1] if words else None,
                 "email": email,
                 "email_local": email.split("@")[0] if email else None,
-                "phone": canonical_phone(r.get("phone"), region),
-                "company": registrable_domain(r.get("company_domain"))
-                or (email.split("@")[1] if email else None),
+                "phone": phones[phone],
+                "company": domains[domain] or (email.split("@")[1] if email else None),
                 "client_id": r.get("client_id"),
             }
         )

@@ -234,13 +234,11 @@ def _scrub_and_record(
     con.execute("begin transaction")
     try:
         scrubbed = _scrub(con, items, note_type)
+        recorded: list[tuple[str, str, str, int, int]] = []
         for item, (events, rows) in zip(items, scrubbed, strict=True):
             if not events and not rows and not record_empty:
                 continue
-            con.execute(
-                "insert into core.scrubbed values (?, ?, ?, ?, ?, ?)",
-                [item.org_id, item.audit_id, item.atom_id, len(events), rows, now],
-            )
+            recorded.append((item.org_id, item.audit_id, item.atom_id, len(events), rows))
             if item.kind == "redact":
                 report.redactions += 1
             else:
@@ -249,11 +247,44 @@ def _scrub_and_record(
             report.event_keys += [(item.org_id, e) for e in events]
             report.quarantine_rows += rows
             report.audit_ids.append(item.audit_id)
+        _record_scrubbed(con, recorded, now)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     return report
+
+
+def _record_scrubbed(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str, int, int]], now) -> None:
+    """`core.scrubbed` rows in one columnar insert: a first load's purge records every expired atom
+    (hundreds of thousands), and DuckDB inserts parameter rows one statement at a time."""
+    if not rows:
+        return
+    con.register(
+        "scrubbed_rows",
+        pa.table(
+            {
+                name: [row[k] for row in rows]
+                for k, name in enumerate(("org_id", "audit_id", "atom_id", "events", "rows"))
+            },
+            schema=pa.schema(
+                [
+                    ("org_id", pa.string()),
+                    ("audit_id", pa.string()),
+                    ("atom_id", pa.string()),
+                    ("events", pa.int32()),
+                    ("rows", pa.int32()),
+                ]
+            ),
+        ),
+    )
+    try:
+        con.execute(
+            "insert into core.scrubbed select org_id, audit_id, atom_id, events, rows, $now from scrubbed_rows",
+            {"now": now},
+        )
+    finally:
+        con.unregister("scrubbed_rows")
 
 
 def _keep_hash(

@@ -73,6 +73,7 @@ create index if not exists alert_deliveries_due on alert_deliveries (next_attemp
 DEFAULT_MAX_AGE = timedelta(hours=24)
 WEBHOOK_MAX_ATTEMPTS = 6
 WEBHOOK_TIMEOUT_S = 5.0
+DELIVERY_BATCH = 1_000
 
 
 @dataclass(frozen=True)
@@ -327,53 +328,91 @@ def deliver(
         (stamp,),
     ).fetchall()
     report = DeliveryReport()
-    for alert_id_, sink, attempts, *fields in due:
-        a = Alert(
-            alert_id_,
-            fields[0],
-            fields[1],
-            fields[2],
-            fields[3],
-            fields[4],
-            outbox.from_text(fields[5]),
-            outbox.from_text(fields[6]),
-            outbox.from_text(fields[7]),
-            fields[8],
-        )
-        error = None
-        try:
-            if sink == "log":
-                logger(
-                    f"SLA {a.kind}: {a.org_id} {a.item_type} {a.item_id} {a.metric} deadline {a.breached_at.isoformat()}"
-                )
-            elif sink == "webhook":
-                if not webhook_url:
-                    raise RuntimeError("no webhook URL configured")
-                post(webhook_url, a.payload())
-        except Exception as exc:  # any sink failure is recorded and retried, never raised
-            error = f"{type(exc).__name__}: {exc}"[:500]
-        attempts += 1
-        if error is None:
-            con.execute(
-                "update alert_deliveries set status = 'delivered', attempts = ?, delivered_at = ?, last_error = null"
-                " where alert_id = ? and sink = ?",
-                (attempts, stamp, alert_id_, sink),
+    if not due:
+        return report
+    # Each autocommitted update would be a transaction of its own, synced to disk: a first run's
+    # backlog of table and log deliveries is written in transactions of DELIVERY_BATCH updates, short
+    # enough that the outbox's writers on the same file (which expect millisecond locks) never time out.
+    # The transaction is committed before each webhook call, so no write lock is held over the network
+    # and a posted delivery's state is committed as before (one at a time).
+    con.execute("begin immediate")
+    batched = 0
+    try:
+        for alert_id_, sink, attempts, *fields in due:
+            if batched >= DELIVERY_BATCH:
+                con.execute("commit")
+                con.execute("begin immediate")
+                batched = 0
+            a = Alert(
+                alert_id_,
+                fields[0],
+                fields[1],
+                fields[2],
+                fields[3],
+                fields[4],
+                outbox.from_text(fields[5]),
+                outbox.from_text(fields[6]),
+                outbox.from_text(fields[7]),
+                fields[8],
             )
-            report.delivered += 1
-        elif attempts >= WEBHOOK_MAX_ATTEMPTS:
-            con.execute(
-                "update alert_deliveries set status = 'failed', attempts = ?, last_error = ? where alert_id = ? and sink = ?",
-                (attempts, error, alert_id_, sink),
-            )
-            report.failed += 1
-        else:
-            con.execute(
-                "update alert_deliveries set attempts = ?, last_error = ?, next_attempt_at = ?"
-                " where alert_id = ? and sink = ?",
-                (attempts, error, outbox.to_text(now + webhook_backoff(attempts)), alert_id_, sink),
-            )
-            report.retrying += 1
+            if sink == "webhook" and con.in_transaction:
+                con.execute("commit")
+            error = None
+            try:
+                if sink == "log":
+                    logger(
+                        f"SLA {a.kind}: {a.org_id} {a.item_type} {a.item_id} {a.metric} deadline {a.breached_at.isoformat()}"
+                    )
+                elif sink == "webhook":
+                    if not webhook_url:
+                        raise RuntimeError("no webhook URL configured")
+                    post(webhook_url, a.payload())
+            except Exception as exc:  # any sink failure is recorded and retried, never raised
+                error = f"{type(exc).__name__}: {exc}"[:500]
+            _record_attempt(con, report, alert_id_, sink, attempts + 1, error, now)
+            batched += 1
+            if sink == "webhook":
+                con.execute("begin immediate")
+                batched = 0
+        con.execute("commit")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("rollback")
+        raise
     return report
+
+
+def _record_attempt(
+    con: sqlite3.Connection,
+    report: DeliveryReport,
+    alert_id_: str,
+    sink: str,
+    attempts: int,
+    error: str | None,
+    now: datetime,
+) -> None:
+    """One delivery attempt's outcome: delivered, failed for good, or due again after its backoff."""
+    stamp = outbox.to_text(now)
+    if error is None:
+        con.execute(
+            "update alert_deliveries set status = 'delivered', attempts = ?, delivered_at = ?, last_error = null"
+            " where alert_id = ? and sink = ?",
+            (attempts, stamp, alert_id_, sink),
+        )
+        report.delivered += 1
+    elif attempts >= WEBHOOK_MAX_ATTEMPTS:
+        con.execute(
+            "update alert_deliveries set status = 'failed', attempts = ?, last_error = ? where alert_id = ? and sink = ?",
+            (attempts, error, alert_id_, sink),
+        )
+        report.failed += 1
+    else:
+        con.execute(
+            "update alert_deliveries set attempts = ?, last_error = ?, next_attempt_at = ?"
+            " where alert_id = ? and sink = ?",
+            (attempts, error, outbox.to_text(now + webhook_backoff(attempts)), alert_id_, sink),
+        )
+        report.retrying += 1
 
 
 def alert_rows(con: sqlite3.Connection) -> list[tuple]:
@@ -390,11 +429,38 @@ def sinks_for(webhook_url: str | None) -> list[str]:
     return ["table", "log"] + (["webhook"] if webhook_url else [])
 
 
+# Which state of the control store's alert log `control.alerts` holds, so an unchanged log is not
+# copied again: every run copies it twice (after the apply and after the alert step), and a large
+# history's log is six figures of rows.
+ALERTS_COPIED_DDL = "create table if not exists control.alerts_copied (fingerprint varchar not null)"
+
+
+def alert_log_fingerprint(con: sqlite3.Connection) -> str:
+    """Changes whenever the alert log does: alerts and deliveries are only ever inserted, and every
+    update of a delivery counts one more attempt."""
+    row = con.execute(
+        """select (select count(*) from alerts), (select max(created_at) from alerts),
+                  (select count(*) from alert_deliveries), (select total(attempts) from alert_deliveries),
+                  (select max(next_attempt_at) from alert_deliveries),
+                  (select max(delivered_at) from alert_deliveries)"""
+    ).fetchone()
+    return "|".join("" if v is None else str(v) for v in row)
+
+
 def write_alerts_table(con: duckdb.DuckDBPyConnection, control_path: Path) -> int:
     """Replace the warehouse's `control.alerts` (dbt's source for `marts.alerts`) by the control store's
-    alert log, in one transaction; returns the row count."""
+    alert log, in one transaction, unless it already holds this state of the log; returns the row count."""
+    ensure_control_schema(con)
+    con.execute(ALERTS_COPIED_DDL)
     with connect_path(control_path) as sq:
-        rows = alert_rows(sq)
+        sq.execute("begin")  # the fingerprint and the rows from one state of the log
+        try:
+            fingerprint = alert_log_fingerprint(sq)
+            if con.execute("select fingerprint from control.alerts_copied").fetchall() == [(fingerprint,)]:
+                return con.execute("select count(*) from control.alerts").fetchone()[0]
+            rows = alert_rows(sq)
+        finally:
+            sq.execute("commit")
     columns = [spec.split() for spec in ALERT_COLUMNS.split(", ")]
     # One columnar insert: DuckDB's executemany goes row by row.
     frame = pl.DataFrame(
@@ -402,13 +468,14 @@ def write_alerts_table(con: duckdb.DuckDBPyConnection, control_path: Path) -> in
         schema={name: pl.Int64 if kind == "integer" else pl.Utf8 for name, kind in columns},
         orient="row",
     )
-    ensure_control_schema(con)
     con.register("alert_rows_frame", frame.to_arrow())
     try:
         select = ", ".join(f"cast({name} as {kind})" for name, kind in columns)
         con.execute("begin")
         con.execute("delete from control.alerts")
         con.execute(f"insert into control.alerts select {select} from alert_rows_frame")
+        con.execute("delete from control.alerts_copied")
+        con.execute("insert into control.alerts_copied values (?)", [fingerprint])
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

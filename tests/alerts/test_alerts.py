@@ -186,6 +186,57 @@ def test_an_unreachable_webhook_ends_failed_and_never_raises(home):
     assert webhook_rows[0][11] == "failed" and "Connection" in webhook_rows[0][13]
 
 
+def test_a_backlog_of_table_and_log_deliveries_is_written_in_one_transaction_and_webhooks_outside_it(home):
+    # A first load can record a six-figure backlog: one synced transaction per delivery took minutes.
+    clocks = [_clock(f"s{i}", NOW - H - timedelta(minutes=i)) for i in range(30)]
+    _snapshot(home / "serving.duckdb", clocks)
+    breaches, met = alerts.read_clocks(home / "serving.duckdb", NOW)
+    posted_in_transaction: list[bool] = []
+    with alerts.connect_path(home / "control.sqlite") as con:
+        alerts.record(
+            con, alerts.pending_alerts(con, breaches, met), now=NOW, sinks=alerts.sinks_for("http://hook")
+        )
+        updates: list[tuple[str, bool]] = []
+        con.set_trace_callback(
+            lambda sql: updates.append((sql, con.in_transaction)) if sql.startswith("update") else None
+        )
+        report = alerts.deliver(
+            con,
+            now=NOW,
+            webhook_url="http://hook",
+            post=lambda _url, _body: posted_in_transaction.append(con.in_transaction),
+            logger=lambda _m: None,
+        )
+        con.set_trace_callback(None)
+        rows = alerts.alert_rows(con)
+    assert report.delivered == 90 and {r[11] for r in rows} == {"delivered"}
+    in_transaction: dict[str, set[bool]] = {}
+    for sql, in_tx in updates:
+        sink = sql.rsplit("and sink = '", 1)[1].rstrip("'")
+        in_transaction.setdefault(sink, set()).add(in_tx)
+    assert in_transaction == {"table": {True}, "log": {True}, "webhook": {False}}
+    assert posted_in_transaction == [False] * 30
+
+
+def test_a_backlogs_transactions_stay_short_so_the_outboxs_writers_never_wait_long(home, monkeypatch):
+    """The control store also holds the outbox, whose writers expect millisecond locks: a backlog is
+    committed every `DELIVERY_BATCH` updates, not held in one long transaction."""
+    monkeypatch.setattr(alerts, "DELIVERY_BATCH", 10)
+    _snapshot(home / "serving.duckdb", [_clock(f"s{i}", NOW - H - timedelta(minutes=i)) for i in range(30)])
+    breaches, met = alerts.read_clocks(home / "serving.duckdb", NOW)
+    with alerts.connect_path(home / "control.sqlite") as con:
+        alerts.record(con, alerts.pending_alerts(con, breaches, met), now=NOW, sinks=alerts.sinks_for(None))
+        statements: list[str] = []
+        con.set_trace_callback(statements.append)
+        report = alerts.deliver(con, now=NOW, webhook_url=None, logger=lambda _m: None)
+        con.set_trace_callback(None)
+    assert report.delivered == 60
+    updates_per_transaction = [
+        chunk.count("update") for chunk in " ".join(s.split(" ", 1)[0] for s in statements).split("commit")
+    ]
+    assert updates_per_transaction == [10, 10, 10, 10, 10, 10, 0]
+
+
 # ------------------------------------------------------------------------------------------- sensor
 
 
@@ -377,3 +428,67 @@ def test_the_alert_step_never_rewrites_the_published_snapshot(home):
     assert _alert_step(home, now=NOW)["new_alerts"] == 1
     assert (snapshot.stat().st_ino, snapshot.read_bytes()) == before
     assert _snapshot_alerts(home) == 0
+
+
+def test_the_alert_step_and_the_sensor_never_read_every_clock_into_python(sensor_home, monkeypatch):
+    """Only clocks with an alert still to record leave DuckDB: a large history's thousands of alerted
+    breaches cost the step and every sensor tick a query, not a Python object each."""
+    clocks = [_clock(f"s{i}", NOW - H - timedelta(minutes=i)) for i in range(5)]
+    _snapshot(sensor_home / "serving.duckdb", clocks)
+
+    def every_clock(*_args, **_kwargs):
+        raise AssertionError("every clock was read into Python")
+
+    monkeypatch.setattr(alerts, "_clocks_from", every_clock)
+    with dg.instance_for_test() as instance:
+        assert _tick(instance).run_requests[0].tags["workstream/pending_alerts"] == "5"
+    assert _alert_step(sensor_home, now=NOW)["new_alerts"] == 5
+    assert _alert_step(sensor_home, now=NOW + H)["new_alerts"] == 0
+
+
+class _CountingConnection:
+    """A DuckDB connection that keeps the statements run on it."""
+
+    def __init__(self, con):
+        self.con, self.statements = con, []
+
+    def execute(self, sql, *args):
+        self.statements.append(sql)
+        return self.con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+
+def test_the_alert_log_is_copied_into_the_warehouse_only_when_it_changed(home):
+    """Each run copies the log twice (after the apply, after the alert step); an unchanged log is
+    left as it is, and every change (a new alert, a retry's attempt, a delivery) is copied."""
+    _snapshot(home / "serving.duckdb", [_clock("s1", NOW - H), _clock("s2", NOW - 2 * H)])
+    warehouse = duckdb.connect(str(home / "copy.duckdb"))
+    warehouse.execute("SET TimeZone = 'UTC'")
+
+    def copy() -> tuple[int, int]:
+        counting = _CountingConnection(warehouse)
+        count = alerts.write_alerts_table(counting, home / "control.sqlite")
+        with alerts.connect_path(home / "control.sqlite") as con:
+            expected = alerts.alert_rows(con)
+        copied = warehouse.execute(
+            "select org_id, alert_id, kind, item_type, item_id, metric, strftime(started_at, '%Y-%m-%dT%H:%M:%S.%fZ'),"
+            " strftime(breached_at, '%Y-%m-%dT%H:%M:%S.%fZ'), strftime(created_at, '%Y-%m-%dT%H:%M:%S.%fZ'),"
+            " strftime(delivered_at, '%Y-%m-%dT%H:%M:%S.%fZ'), sink, delivery_status, attempts, last_error,"
+            " alert_status from control.alerts order by org_id, created_at, alert_id, sink"
+        ).fetchall()
+        assert copied == expected and count == len(expected)
+        return count, counting.statements.count("delete from control.alerts")
+
+    failing = "http://127.0.0.1:9/unreachable"
+    _cycle(home, NOW, url=failing)
+    assert copy() == (6, 1)
+    assert copy() == (6, 0)  # nothing changed
+    _cycle(home, NOW + 2 * H, url=failing)  # only the webhook retries' attempts change
+    assert copy() == (6, 1)
+    assert copy() == (6, 0)
+    _snapshot(home / "serving.duckdb", [_clock("s1", NOW - H), _clock("s2", NOW - 2 * H), _clock("s3", NOW)])
+    _cycle(home, NOW + 3 * H)  # a new alert, no webhook
+    assert copy() == (8, 1)
+    warehouse.close()

@@ -205,3 +205,42 @@ def test_matching_never_crosses_orgs_and_an_unchanged_org_is_not_resolved_again(
     rows = con.execute("select org_id, canonical_id, record_id from identity.links order by all").fetchall()
     assert rows == [("acme", "c1", "c1"), ("acme", "c1", "c2"), ("globex", "c9", "c9")]
     assert resolve_identities(con).orgs_resolved == []
+
+
+def test_the_features_parse_each_distinct_phone_and_domain_once_with_the_same_values(monkeypatch):
+    """An import's records repeat a few switchboards and domains: parsing each record's was most of the
+    feature step. The features are those of parsing every record."""
+    from dagster_project.identity import resolve
+
+    records = [
+        person(
+            f"c{i}",
+            name=f"{FIRST_NAMES[i % 7]} {LAST_NAMES[i % 5]}",
+            email=f"p{i}@acme.example" if i % 3 else None,
+            phone=["(415) 555-0100", "+44 20 7946 0958", "555-0142", None][i % 4],
+            company_domain=["www.acme.example", "shop.globex.co.uk", None][i % 3],
+        )
+        for i in range(60)
+    ]
+    by_node = {resolve.node("contact", r["record_id"]): r for r in records}
+    calls = {"phone": 0, "domain": 0}
+    real_phone, real_domain = resolve.canonical_phone, resolve.registrable_domain
+
+    def counted_phone(value, region):
+        calls["phone"] += 1
+        return real_phone(value, region)
+
+    def counted_domain(value):
+        calls["domain"] += 1
+        return real_domain(value)
+
+    monkeypatch.setattr(resolve, "canonical_phone", counted_phone)
+    monkeypatch.setattr(resolve, "registrable_domain", counted_domain)
+    features = resolve.person_features(records, "US")
+    assert calls == {"phone": 4, "domain": 3}
+    for row in features.iter_rows(named=True):
+        record = by_node[row["unique_id"]]
+        assert row["phone"] == real_phone(record["phone"], "US")
+        email_domain = record["email"].split("@")[1] if record["email"] else None
+        assert row["company"] == (real_domain(record["company_domain"]) or email_domain)
+    assert features["phone"].n_unique() == 3  # two complete numbers, and none for the rest

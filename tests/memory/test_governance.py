@@ -15,7 +15,7 @@ from dagster_project.defs.lifecycle import lifecycle_apply
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import list_inbox
-from dagster_project.memory.governance import rewrite_duckdb_file
+from dagster_project.memory.governance import purge_expired, rewrite_duckdb_file
 from dagster_project.warehouse.store import connect, ensure_raw_schema
 from tests.events_factory import event, write_jsonl
 
@@ -185,6 +185,63 @@ def _expiring_notes(tmp_path: Path):
             ),
         ],
     )
+
+
+class _CountingConnection:
+    """A DuckDB connection that counts the statements run on it, for the work a step does per row."""
+
+    def __init__(self, con):
+        self.con, self.statements = con, []
+
+    def execute(self, sql, *args):
+        self.statements.append(sql)
+        return self.con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+
+def test_a_purge_of_many_expired_atoms_records_them_in_one_statement(tmp_path):
+    """A first load of years of history expires most of its atoms at once: one insert per atom took
+    minutes, so the purge's records go in together, with the same rows."""
+    notes = [
+        _ev(
+            f"n{i}",
+            "candidate.note_added",
+            "candidate",
+            "c1",
+            f"2026-11-20T11:{i:02d}:00+00:00",
+            text=f"words {i}",
+        )
+        for i in range(40)
+    ]
+    con = _home(
+        tmp_path,
+        [
+            _ev(
+                "cfg",
+                "config.changed",
+                "org",
+                "acme",
+                "2026-11-01T00:00:00+00:00",
+                key="memory.retention_days.note",
+                value=2,
+            ),
+            _ev("c1", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="T"),
+            *notes,
+        ],
+    )
+    run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
+    counting = _CountingConnection(con)
+    report = purge_expired(counting, as_of=AS_OF, now=NOW)
+    assert report.redactions == 40
+    assert sum("insert into core.scrubbed" in sql for sql in counting.statements) == 1
+    rows = con.execute(
+        "select org_id, audit_id, atom_id, events_scrubbed, quarantine_rows_scrubbed, scrubbed_at "
+        "from core.scrubbed order by audit_id"
+    ).fetchall()
+    assert rows == sorted(("acme", f"expired:n{i}", f"n{i}", 1, 0, NOW) for i in range(40))
+    assert _payload(con, "n7")["text"] == "[redacted: expired:n7]"
 
 
 def test_the_purge_uses_the_earlier_of_the_as_of_and_the_clock(tmp_path):
