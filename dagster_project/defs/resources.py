@@ -16,6 +16,7 @@ import yaml
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 from pydantic import PrivateAttr
 
+from dagster_project.defs.warm_launcher import dbt_resource_class
 from dagster_project.settings import (
     DBT_PROJECT_DIR,
     HomePaths,
@@ -153,8 +154,8 @@ def _copy_quietly(source: Path, target: Path) -> None:
 
 
 def _adapter_profiles_dir() -> Path:
-    """The profile dagster-dbt builds its in-process dbt adapter handle from (it needs one before every
-    command). That handle only serves opt-in metadata (row counts, column schemas) we never ask for, so
+    """The profile dagster-dbt's own resource (`WORKSTREAM_DBT_RESOURCE=stock`; see `LeanDbtCliResource`)
+    builds its in-process dbt adapter handle from before every command. That handle only serves opt-in metadata (row counts, column schemas) we never ask for, so
     it names no warehouse: one folder for every home, and the dbt process gets its home's profile through
     `--profiles-dir`. Kept in dbt's own, ignored, target folder."""
     return _write_profile(DBT_PROJECT_DIR / "target" / "adapter-profile", ":memory:")
@@ -176,10 +177,12 @@ def _dbt_for_process(base: DbtCliResource) -> DbtCliResource:
         "dbt_executable": base.dbt_executable,
         "state_path": base.state_path,
     }
-    key = tuple((name, tuple(v) if isinstance(v, list) else v) for name, v in config.items())
+    # The class is part of the key: `WORKSTREAM_DBT_RESOURCE` may change within a process (tests).
+    resource_class = dbt_resource_class()
+    key = (resource_class, *((name, tuple(v) if isinstance(v, list) else v) for name, v in config.items()))
     with _DBT_PER_CONFIG_LOCK:
         if key not in _DBT_PER_CONFIG:
-            _DBT_PER_CONFIG[key] = DbtCliResource(**config, profiles_dir=str(_adapter_profiles_dir()))
+            _DBT_PER_CONFIG[key] = resource_class(**config, profiles_dir=str(_adapter_profiles_dir()))
         return _DBT_PER_CONFIG[key]
 
 

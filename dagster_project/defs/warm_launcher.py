@@ -23,19 +23,26 @@ silently, they are:
   outside it, runs go through Dagster's default launcher (this class extends it), with one log line;
 * each checked by `tests/dagster/test_launcher.py` (exists, with the signature used here);
 * switchable off: `WORKSTREAM_RUN_LAUNCHER=subprocess` writes Dagster's default launcher into the instance.
+
+It also holds the project's one override of dagster-dbt internals, `LeanDbtCliResource` (below), kept
+to the same three rules: `TESTED_DAGSTER_DBT`, a test per symbol in tests/dagster/test_lean_dbt.py, and
+`WORKSTREAM_DBT_RESOURCE=stock` to go back to dagster-dbt's own resource.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 import os
 import sys
 import threading
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import dagster
+import dagster_dbt
 from dagster import (
     DagsterInstance,
     DagsterRun,
@@ -45,6 +52,7 @@ from dagster import (
     RunsFilter,
     SubmitRunContext,
 )
+from dagster_dbt import DbtCliResource
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
@@ -187,3 +195,68 @@ class InProcessThreadRunLauncher(DefaultRunLauncher):
         if self.warm and (run is None or slot_of(run.tags) != ENRICHMENT):
             return False
         return super().terminate(run_id)
+
+
+# --------------------------------------------------------------------------- dagster-dbt's preflight
+# The dagster-dbt versions whose private `DbtCliResource._cli_version` and `_initialize_dbt_core_adapter`
+# `LeanDbtCliResource` overrides (pyproject.toml pins the one installed). Widen only after
+# tests/dagster/test_lean_dbt.py passes there.
+TESTED_DAGSTER_DBT = SpecifierSet(">=0.29.27,<0.30")
+ENV_DBT_RESOURCE = "WORKSTREAM_DBT_RESOURCE"
+DBT_RESOURCES = ("lean", "stock")
+
+
+class LeanDbtCliResource(DbtCliResource):
+    """dagster-dbt's `DbtCliResource` without the two things its `cli()` does before every dbt command
+    that our runs never use:
+
+    * it builds an in-process dbt adapter (loading every dbt macro with Jinja), which only serves
+      `fetch_row_counts` / `fetch_column_metadata`: no asset of this project asks for them, so the
+      handle is none, as dagster-dbt's own `DbtCliInvocation` allows;
+    * it runs `dbt --version` in a process of its own to learn which dbt it drives: the launcher
+      (`workstream-dbt`) runs the dbt of this interpreter's environment, whose version the installed
+      dbt-core package states. Any other executable is asked as dagster-dbt asks it.
+    """
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        beside_us = Path(self.dbt_executable).parent == Path(sys.executable).parent
+        if not beside_us:
+            return super()._cli_version
+        return Version(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: Any) -> Any:
+        return None
+
+
+def lean_dbt_supported(installed: str = dagster_dbt.__version__) -> bool:
+    """The installed dagster-dbt is one `LeanDbtCliResource`'s overrides are tested with."""
+    return Version(installed) in TESTED_DAGSTER_DBT
+
+
+def dbt_resource_class() -> type[DbtCliResource]:
+    """`LeanDbtCliResource`, unless switched off (`WORKSTREAM_DBT_RESOURCE=stock`) or the installed
+    dagster-dbt is outside `TESTED_DAGSTER_DBT` (then dagster-dbt's own, said once in the log)."""
+    choice = os.environ.get(ENV_DBT_RESOURCE, "lean").strip() or "lean"
+    if choice not in DBT_RESOURCES:
+        raise ValueError(f"{ENV_DBT_RESOURCE}={choice!r}: use one of {', '.join(DBT_RESOURCES)}")
+    if choice == "stock":
+        return DbtCliResource
+    if not lean_dbt_supported():
+        _warn_stock_dbt_once()
+        return DbtCliResource
+    return LeanDbtCliResource
+
+
+_WARNED: list[bool] = []
+
+
+def _warn_stock_dbt_once() -> None:
+    if not _WARNED:
+        _WARNED.append(True)
+        log.warning(
+            "dagster-dbt %s is outside the range the lean dbt resource is tested with (%s): "
+            "dagster-dbt's own resource runs dbt",
+            dagster_dbt.__version__,
+            TESTED_DAGSTER_DBT,
+        )
