@@ -5,11 +5,12 @@ each row tagged with its cluster, ready to replace the touched clusters' rows.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 import polars as pl
+import pyarrow as pa
 
 from dagster_project.apply.clusters import CONFIG_CLUSTER, Key
 from dagster_project.config.registry import CONFIG_EVENT, ConfigRegistry
@@ -117,8 +118,34 @@ def _frame(rows: list[dict[str, Any]], schema: dict[str, Any], clusters: list[st
                 and not isinstance(row["due_date"], date)
             ):
                 row["due_date"] = None  # a due_date Python could not read: kept in the event log, not here
-    frame = pl.from_dicts(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+    frame = _typed(rows, schema) if rows else pl.DataFrame(schema=schema)
     return frame.with_columns(pl.Series("cluster_id", clusters, dtype=pl.Utf8))
+
+
+def _typed(rows: list[dict[str, Any]], schema: dict[str, Any]) -> pl.DataFrame:
+    """The rows as a frame of `schema`, exactly as `pl.from_dicts(rows, schema=schema)` builds it.
+
+    Arrow builds the columns in C; polars' `from_dicts` makes a Python Series for every list value, which
+    was the larger part of the apply's frame building. Arrow is stricter than polars (it refuses an int
+    in a text column where polars writes its text), so any value Arrow refuses goes through polars and
+    gets polars' result or error. The two values Arrow takes but polars reads otherwise (a string in a
+    list column, a datetime in a date column) go through polars up front.
+    """
+    columns = {name: [row.get(name) for row in rows] for name in schema}
+    for name, dtype in schema.items():
+        if isinstance(dtype, pl.List) and any(isinstance(v, str) for v in columns[name]):
+            return pl.from_dicts(rows, schema=schema)
+        if dtype == pl.Date and any(isinstance(v, datetime) for v in columns[name]):
+            return pl.from_dicts(rows, schema=schema)
+    try:
+        table = pa.Table.from_pydict(columns, schema=_arrow_schema(schema))
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        return pl.from_dicts(rows, schema=schema)
+    return pl.from_arrow(table)
+
+
+def _arrow_schema(schema: dict[str, Any]) -> pa.Schema:
+    return pl.DataFrame(schema=schema).to_arrow().schema
 
 
 def _build_frames(
