@@ -68,10 +68,13 @@ def dataset(events: int, bad_rate: float, span_days: int = DEFAULT_SPAN_DAYS) ->
 
 def step(name: str, inbox: Path, warehouse: Path) -> dict:
     warehouse.unlink(missing_ok=True)
+    # On a shared machine wall time stretches with the load; the load beside the CPU time says how much.
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     out = _sh([sys.executable, "-m", "benchmarks.steps", name, str(inbox), str(warehouse)])
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["wall_seconds"] = time.perf_counter() - started
+    result["load_average"] = [load_before, os.getloadavg()[0]]
     warehouse.unlink(missing_ok=True)
     return result
 
@@ -102,8 +105,10 @@ def ingest_rounds(inbox: Path, rounds: int) -> dict:
         ingest = step("ingest", inbox, BENCH / "ingest.duckdb")
         pairs.append({"duckdb_raw": raw, "ingest": ingest, "ratio": ingest["seconds"] / raw["seconds"]})
         print(
-            f"    raw {raw['seconds']:.2f} s, ingest {ingest['seconds']:.2f} s "
-            f"({ingest['cpu_seconds']:.1f} s CPU), ratio {pairs[-1]['ratio']:.2f}",
+            f"    raw {raw['seconds']:.2f} s ({raw['cpu_seconds']:.1f} s CPU), ingest {ingest['seconds']:.2f} s "
+            f"({ingest['cpu_seconds']:.1f} s CPU, peak RSS {ingest['peak_rss_mb']:,.0f} MB), "
+            f"ratio {pairs[-1]['ratio']:.2f}, CPU ratio {ingest['cpu_seconds'] / max(raw['cpu_seconds'], 1e-6):.2f}, "
+            f"load average {raw['load_average'][0]:.1f}–{ingest['load_average'][1]:.1f}",
             flush=True,
         )
     middle = sorted(pairs, key=lambda pair: pair["ratio"])[(len(pairs) - 1) // 2]

@@ -33,6 +33,7 @@ from dagster_project.ingestion.batches import (
     lenient_only,
 )
 from dagster_project.ingestion.files import UnreadableFile, duckdb_path, open_inbox_file
+from dagster_project.warehouse.store import key_hash_sql
 
 STRING_FIELDS = ("event_id", "org_id", "occurred_at", "event_name", "entity_type", "entity_id")
 # The offset as RFC 3339 bounds it (hours 00-23, minutes 00-59): DuckDB's cast takes +25:00 and shifts
@@ -71,7 +72,8 @@ def sql_literal(value: str) -> str:
 # from the epoch as a plain timestamp: the same text as formatting the timestamptz in UTC, without
 # ICU's per-row calendar work). It is only used for valid records, whose actor is a string or null.
 # A mismatch is only a suspect: the ingest compares the canonical forms (sorted keys) before it calls
-# two records a conflict.
+# two records a conflict. The key hash is what the log is searched by (`store.key_hash_sql`); computed
+# here, in the preparation, so the judging of the file does not pay for it.
 _TIMESTAMP_SQL = f"""
 select *,
     regexp_full_match(coalesce(occurred_at_text, ''), '{OFFSET_TS}') as ts_has_offset,
@@ -81,7 +83,8 @@ select *,
     -- null outside the supported range too: such a record is `bad_timestamp` like an unreadable time
     case when {supported_sql(instant_sql("occurred_at_text"))} then {instant_sql("occurred_at_text")} end as occurred_at,
     md5(concat_ws(chr(31), event_name, entity_type, entity_id, coalesce(actor, chr(0)),
-        strftime(make_timestamp(epoch_us(occurred_at)), '%Y-%m-%dT%H:%M:%S.%fZ'), payload)) as content_hash
+        strftime(make_timestamp(epoch_us(occurred_at)), '%Y-%m-%dT%H:%M:%S.%fZ'), payload)) as content_hash,
+    {key_hash_sql("org_id", "event_id")} as key_hash
 from ({{records}})
 """
 

@@ -192,7 +192,8 @@ select
     coalesce(parse_detail, env_detail, {details}[rule_id]) as detail,
     case when t_org_id = 'VARCHAR' and regexp_full_match(org_id, '{ORG_ID_PATTERN}') then org_id end as org_id,
     case when t_event_id = 'VARCHAR' then event_id end as event_id,
-    case when coalesce(parse_reason, env_reason, {reasons}[rule_id]) is null then content_hash end as content_hash
+    case when coalesce(parse_reason, env_reason, {reasons}[rule_id]) is null then content_hash end as content_hash,
+    case when coalesce(parse_reason, env_reason, {reasons}[rule_id]) is null then key_hash end as key_hash
 from judged
 """
 

@@ -14,6 +14,19 @@ from filelock import FileLock
 
 RAW_TABLES = ("events", "quarantine", "ingest_ledger", "ingest_ledger_orgs")
 
+
+def key_hash_sql(org_id: str, event_id: str) -> str:
+    """SQL for an event key's stable 64-bit hash: the first 8 bytes of the MD5 digest of
+    `org_id || 0x1F || event_id`, read big-endian (Python: `int.from_bytes(md5(key).digest()[:8], "big")`).
+
+    Stored with each event (`raw.events.key_hash`) so the ingest's duplicate check joins one integer
+    column of the log instead of its two key strings. MD5 is fixed by RFC 1321, where DuckDB's `hash()`
+    may change between versions and would then miss stored keys. A collision only makes a candidate:
+    the ingest compares the keys themselves. The org id cannot hold the separator (`ORG_ID_PATTERN`).
+    """
+    return f"('0x' || left(md5({org_id} || chr(31) || {event_id}), 16))::ubigint"
+
+
 RAW_DDL = """
 create schema if not exists raw;
 create table if not exists raw.events (
@@ -28,7 +41,8 @@ create table if not exists raw.events (
     content_hash varchar not null,
     ingested_at timestamptz not null,
     source_file varchar not null,
-    source_line bigint not null
+    source_line bigint not null,
+    key_hash ubigint
 );
 create table if not exists raw.quarantine (
     content_hash varchar not null,
@@ -113,7 +127,14 @@ def path_literal(path: Path | str) -> str:
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw tables, and bring an older warehouse's event log up to date: a log written
+    before `key_hash` existed gets the column, and any row without a hash (an older ingest, or a row
+    written by other means) gets it filled, since the duplicate check only finds stored keys by it."""
     con.execute(RAW_DDL)
+    con.execute("alter table raw.events add column if not exists key_hash ubigint")
+    con.execute(
+        f"update raw.events set key_hash = {key_hash_sql('org_id', 'event_id')} where key_hash is null"
+    )
 
 
 def write_run_clock(con: duckdb.DuckDBPyConnection, as_of: datetime, now: datetime) -> None:

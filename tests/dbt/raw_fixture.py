@@ -69,7 +69,12 @@ def insert_events(
         for line, e in enumerate(events, start=1)
     ]
     if rows:
-        con.executemany("insert into raw.events values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(
+            "insert into raw.events (org_id, event_id, occurred_at, event_name, entity_type, entity_id, "
+            "actor, payload, content_hash, ingested_at, source_file, source_line) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
     return len(rows)
 
 

@@ -25,7 +25,9 @@ def test_a_poison_event_retries_then_dead_letters_with_its_cluster_while_every_o
     ).fetchone()
     # Written as an ingest that let a year-0 time through would have written it.
     con.execute(
-        """insert into raw.events values ($org, 'poison-1', '0000-06-01 00:00:00+00', 'signal.touched',
+        """insert into raw.events (org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor,
+               payload, content_hash, ingested_at, source_file, source_line)
+           values ($org, 'poison-1', '0000-06-01 00:00:00+00', 'signal.touched',
            'signal', $signal, 'poison@test', '{}', 'poison-1', $now, 'poison.jsonl', 1)""",
         {"org": org, "signal": signal, "now": NOW},
     )
