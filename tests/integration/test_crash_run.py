@@ -12,13 +12,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.shared_homes import SAMPLE_NOW, sample_home
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample"
-NOW = "2030-01-01T00:00:00+00:00"
-LATER = "2030-01-01T00:06:00+00:00"  # past the 5-minute stale-claim window
-AS_OF = "2026-12-01T00:00:00+00:00"
+# The clock and as-of of the session's sample home (tests/shared_homes.py), whose marts are the clean
+# run's: a clean run of the same inbox is built once per session, not once more here.
+NOW = AS_OF = SAMPLE_NOW
+LATER = "2026-11-28T12:06:00+00:00"  # past the 5-minute stale-claim window
 MARTS = (
     "signals",
     "candidates",
@@ -67,12 +70,10 @@ def inbox(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def clean_marts(inbox, tmp_path_factory) -> dict[str, list[tuple]]:
-    """The marts of a run nothing interrupted: what every rerun after a kill must publish."""
-    home = tmp_path_factory.mktemp("clean")
-    clean = _run(home, inbox, NOW)
-    assert clean.returncode == 0, clean.stdout + clean.stderr
-    return _marts(home)
+def clean_marts(tmp_path_factory) -> dict[str, list[tuple]]:
+    """The marts of a run nothing interrupted (the shared sample home, only read here): what every
+    rerun after a kill must publish."""
+    return _marts(sample_home(tmp_path_factory))
 
 
 def test_killed_runs_then_a_rerun_publish_what_a_clean_run_does(inbox, clean_marts, tmp_path):
