@@ -231,9 +231,8 @@ def test_quarantined_copies_in_escaped_json_and_broken_csv_rows_are_erased(tmp_p
             note,
         ],
     )
-    _run(home, inbox)
     # A conflicting re-send with ASCII escapes (K\u00f6ln), and a CSV row whose unquoted payload the
-    # comma splits into one field too many.
+    # comma splits into one field too many: in the same run as the note (files are read in name order).
     escaped = json.dumps(dict(note, payload={"text": secret + " (again)"}), ensure_ascii=True)
     (inbox / "b.jsonl").write_text(escaped + "\n", encoding="utf-8")
     header = ",".join(ENVELOPE_FIELDS)
