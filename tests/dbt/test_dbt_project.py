@@ -185,17 +185,18 @@ def _seed_and_run(*, warehouse: Path, target: Path) -> str:
 
 @pytest.fixture(scope="module")
 def dbt_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """`dbt build` at AS_OF (the var) and `dbt run` at EARLIER_AS_OF (no var: the run clock row the
-    apply writes), concurrently. The manifest is the one the run without vars wrote: it parsed the whole
-    project as `dbt parse` would, so a parse of its own would only repeat that work."""
+    """`dbt parse` with no vars, `dbt build` at AS_OF (the var) and `dbt run` at EARLIER_AS_OF (no var:
+    the run clock row the apply writes), concurrently."""
     root = tmp_path_factory.mktemp("dbt")
+    parse_target = root / "parse_target"
     build_wh = make_warehouse(root / "warehouse.duckdb")
     earlier_wh = make_warehouse(root / "warehouse_earlier.duckdb", as_of=EARLIER_AS_OF)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parse = pool.submit(run_dbt, ["parse"], warehouse=root / "parse.duckdb", target=parse_target)
         build = pool.submit(run_dbt, ["build"], warehouse=build_wh, target=root / "build_target", as_of=AS_OF)
         earlier = pool.submit(_seed_and_run, warehouse=earlier_wh, target=root / "earlier_target")
-        outputs = {"build": build.result(), "earlier": earlier.result()}
-    manifest = json.loads((root / "earlier_target" / "manifest.json").read_text())
+        outputs = {"parse": parse.result(), "build": build.result(), "earlier": earlier.result()}
+    manifest = json.loads((parse_target / "manifest.json").read_text())
     return {"manifest": manifest, "build_wh": build_wh, "earlier_wh": earlier_wh, "outputs": outputs}
 
 
@@ -221,7 +222,7 @@ def _tests_on(manifest: dict[str, Any], unique_id: str) -> list[dict[str, Any]]:
 
 
 def test_parse_needs_no_vars_and_raises_no_deprecations(dbt_runs: dict[str, Any]) -> None:
-    for step in ("build", "earlier"):
+    for step in ("parse", "build", "earlier"):
         assert "deprecat" not in dbt_runs["outputs"][step].lower(), dbt_runs["outputs"][step]
 
 
