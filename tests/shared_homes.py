@@ -19,6 +19,9 @@ from filelock import FileLock
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 SAMPLE_NOW = "2026-11-28T12:00:00+00:00"
+# Generated two-org data up to `GENERATED_END`, and a moment well inside its span.
+GENERATED_END = "2026-11-27T17:00:00+00:00"
+GENERATED_PAST = "2026-10-15T00:00:00+00:00"
 
 
 def _session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -62,3 +65,32 @@ def _build_sample(folder: Path) -> None:
 def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled sample (two orgs) run through the pipeline once, as of its clock `SAMPLE_NOW`."""
     return built_once(tmp_path_factory, "sample", _build_sample) / "home"
+
+
+def _build_generated(folder: Path) -> None:
+    from datetime import datetime
+
+    from dagster_project.generator import generate
+
+    inbox = folder / "inbox"
+    generate(inbox, orgs=2, events=2500, seed=5, bad_rate=0.02, end=datetime.fromisoformat(GENERATED_END))
+    for path in inbox.iterdir():
+        os.utime(path, (1_700_000_000, 1_700_000_000))
+
+
+def generated_inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated two-org data (bad lines included) ending at `GENERATED_END`; read-only."""
+    return built_once(tmp_path_factory, "generated", _build_generated) / "inbox"
+
+
+def generated_past_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`generated_inbox` run through the pipeline once as of `GENERATED_PAST` (its clock `SAMPLE_NOW`):
+    a home built as of a past moment, holding only part of its inbox."""
+    inbox = generated_inbox(tmp_path_factory)
+
+    def build(folder: Path) -> None:
+        from dagster_project.commands.run import run_pipeline
+
+        run_pipeline(folder / "home", inbox, as_of=GENERATED_PAST, now=SAMPLE_NOW, tests=False)
+
+    return built_once(tmp_path_factory, "generated-past", build) / "home"

@@ -54,12 +54,22 @@ def _orgs_in_events_mart(warehouse: Path) -> set[str]:
         return {org for (org,) in con.execute("select distinct org_id from marts.events").fetchall()}
 
 
-def test_two_homes_built_in_one_process_each_reach_their_own_warehouse(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[HomePaths, list[tuple[str, str]]]:
+    """A home built once, with no warehouse in the environment at all, and what its build reported:
+    the tests below only read it."""
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("WORKSTREAM_WAREHOUSE", raising=False)
+        paths = _home(tmp_path_factory.mktemp("both"))
+        return paths, _build(paths)
+
+
+def test_two_homes_built_in_one_process_each_reach_their_own_warehouse(built, tmp_path, monkeypatch):
     """No warehouse in the environment at all: the path comes from each home's own profile."""
     monkeypatch.delenv("WORKSTREAM_WAREHOUSE", raising=False)
-    both = _home(tmp_path / "both")
+    both, built_both = built
     globex_only = _home(tmp_path / "globex-only", drop_org="acme")
-    events = {paths.home.name: _build(paths) for paths in (both, globex_only)}
+    events = {"both": built_both, "globex-only": _build(globex_only)}
     assert ("AssetMaterialization", "marts/events") in events["both"]
     assert events["both"] == events["globex-only"]
     assert _orgs_in_events_mart(both.warehouse) == {"acme", "globex"}
@@ -67,11 +77,11 @@ def test_two_homes_built_in_one_process_each_reach_their_own_warehouse(tmp_path,
     assert "WORKSTREAM_WAREHOUSE" not in os.environ
 
 
-def test_a_build_keeps_its_partial_parse_and_writes_no_json_artifacts(tmp_path):
+def test_a_build_keeps_its_partial_parse_and_writes_no_json_artifacts(built):
     """Nothing reads a command's manifest.json or run_results.json; the partial parse is what the next
     run of the home reuses."""
-    paths = _home(tmp_path)
-    assert ("AssetMaterialization", "marts/events") in _build(paths)
+    paths, events = built
+    assert ("AssetMaterialization", "marts/events") in events
     written = {p.name for p in paths.dbt_target.iterdir()}
     assert "partial_parse.msgpack" in written
     assert not written & {"manifest.json", "run_results.json"}

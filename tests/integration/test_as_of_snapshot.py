@@ -16,17 +16,21 @@ from typer.testing import CliRunner
 
 from dagster_project.cli import app
 from dagster_project.commands.run import run_pipeline
-from dagster_project.generator import generate
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import event, write_jsonl
-from tests.shared_homes import copy_home
+from tests.shared_homes import (
+    GENERATED_PAST,
+    SAMPLE_NOW,
+    copy_home,
+    generated_inbox,
+    generated_past_home,
+)
 
 pytestmark = pytest.mark.integration
 
 runner = CliRunner()
-END = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
-NOW = "2026-11-28T12:00:00+00:00"
-PAST = "2026-10-15T00:00:00+00:00"
+NOW = SAMPLE_NOW
+PAST = GENERATED_PAST
 PAST_FILE = "20261015T000000Z.duckdb"
 # Operational logs and publish bookkeeping: written at publish time from the control store, not as-of views.
 NOT_AS_OF = {"outbox_health", "dead_letters", "alerts", "snapshot_info", "memory_health"}
@@ -71,18 +75,16 @@ def _rows(path: Path, sql: str) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def homes(tmp_path_factory):
-    """A live home (built as of its clock), a past snapshot of it, and a home built with `run --as-of`."""
-    inbox = tmp_path_factory.mktemp("inbox")
-    generate(inbox, orgs=2, events=2500, seed=5, bad_rate=0.02, end=END)
-    _age(inbox)
+    """A live home (built as of its clock), a past snapshot of it, and a home built with `run --as-of`
+    (the session's shared one, tests/shared_homes.py, only read here)."""
+    inbox = generated_inbox(tmp_path_factory)
     live = tmp_path_factory.mktemp("live")
     run_pipeline(live, inbox, now=NOW, tests=False)
     before = _live_state(live)
     entries = _entries(live)
     result = _snapshot(["--home", str(live), "--as-of", PAST])
     assert result.exit_code == 0, result.output
-    reference = tmp_path_factory.mktemp("reference")
-    run_pipeline(reference, inbox, as_of=PAST, now=NOW, tests=False)
+    reference = generated_past_home(tmp_path_factory)
     return {
         "live": live,
         "reference": reference,

@@ -17,6 +17,7 @@ from dagster_project.commands.run import run_pipeline
 from dagster_project.contract.events import ENVELOPE_FIELDS, FUNNEL_STAGE_PAIRS
 from dagster_project.generator import generate
 from tests.events_factory import write_csv, write_jsonl, write_parquet
+from tests.shared_homes import GENERATED_PAST, generated_past_home
 
 pytestmark = pytest.mark.integration
 
@@ -223,16 +224,21 @@ def test_same_events_shuffled_and_split_give_identical_marts(first_run, tmp_path
     assert _snapshot(home_a, events_sql) == _snapshot(home_b, events_sql)
 
 
-def test_as_of_filters_by_event_time(first_run, tmp_path, generated):
-    inbox, _ = generated
-    home = tmp_path / "early"
-    run_pipeline(home, inbox, as_of="2026-10-01T00:00:00+00:00", now=NOW, tests=False)
-    (late,) = _snapshot(home, "select count(*) from marts.events where occurred_at > '2026-10-01T00:00:00Z'")[
-        0
-    ]
+def test_as_of_filters_by_event_time(tmp_path_factory):
+    # A home built as of a past moment is one the session shares (tests/shared_homes.py): its inbox
+    # holds events after that moment, and the home none of them.
+    home = generated_past_home(tmp_path_factory)
+    later = "select count(*) from {}.events where occurred_at > ?::timestamptz"
+    (late,) = _snapshot(home, later.format("marts"), [GENERATED_PAST])[0]
     assert late == 0
     (kept,) = _snapshot(home, "select count(*) from marts.events")[0]
     assert kept > 0
+    warehouse = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        (ingested_later,) = warehouse.execute(later.format("raw"), [GENERATED_PAST]).fetchone()
+    finally:
+        warehouse.close()
+    assert ingested_later > 0
 
 
 def test_quarantine_export_gives_fixable_records(first_run, tmp_path, now):
