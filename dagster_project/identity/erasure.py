@@ -54,6 +54,9 @@ _EMAIL_FIELDS = ("email", "contact_email")
 _PHONE_FIELDS = ("phone", "contact_phone")
 TEXT_FIELDS = ("text", "content", "snippet", "reason", "title")
 _MIN_SECRET = 4
+# The canonical id of a person identity resolution knows only from signals (`signal:<signal_id>`): a
+# `contact.erased` naming it forgets that signal's sender and everyone resolution put with them.
+SIGNAL_ONLY_PREFIX = "signal:"
 
 
 def sha(value: str) -> str:
@@ -112,8 +115,20 @@ def scrub_erased_contacts(con: duckdb.DuckDBPyConnection, *, now: datetime) -> S
     return report
 
 
+def _named_records(e: _Erasure) -> set[tuple[str, str]]:
+    """The records the erasure names itself: the contact, and for a person known only from signals
+    (`signal:<signal_id>`, the id the `contacts` mart shows) that signal's sender, so the request works
+    even before identity resolution has run."""
+    named = {("contact", e.contact_id)}
+    if e.contact_id.startswith(SIGNAL_ONLY_PREFIX):
+        named.add(("signal", e.contact_id.removeprefix(SIGNAL_ONLY_PREFIX)))
+    return named
+
+
 def _linked_records(con: duckdb.DuckDBPyConnection, e: _Erasure) -> set[tuple[str, str]]:
-    """The records identity resolution last put with the erased contact (none before its first run)."""
+    """The records identity resolution last put with the erased person (none before its first run): the
+    group of the contact record, or the group whose canonical id the erasure names (a person known only
+    from signals has no contact record)."""
     exists = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'identity' and table_name = 'links'"
     ).fetchone()[0]
@@ -123,8 +138,9 @@ def _linked_records(con: duckdb.DuckDBPyConnection, e: _Erasure) -> set[tuple[st
         """select l.record_type, l.record_id from identity.links l
            join identity.links x on x.org_id = l.org_id and x.entity_type = l.entity_type
                                  and x.canonical_id = l.canonical_id
-           where x.org_id = ? and x.entity_type = 'contact' and x.record_type = 'contact' and x.record_id = ?""",
-        [e.org_id, e.contact_id],
+           where x.org_id = ? and x.entity_type = 'contact'
+             and (x.canonical_id = ? or (x.record_type = 'contact' and x.record_id = ?))""",
+        [e.org_id, e.contact_id, e.contact_id],
     ).fetchall()
     return {(t, i) for t, i in rows}
 
@@ -143,7 +159,7 @@ def _erase(con: duckdb.DuckDBPyConnection, e: _Erasure, now: datetime, report: S
         [e.org_id, e.occurred_at],
     ).fetchall()
     payloads = {row[0]: orjson.loads(row[4]) if row[4] else {} for row in people}
-    linked = _linked_records(con, e) | {("contact", e.contact_id)}
+    linked = _linked_records(con, e) | _named_records(e)
     # The person's records: linked ones, then (to a fixed point) any sharing a canonical key with them.
     mine: set[str] = set()
     changed = True

@@ -356,19 +356,7 @@ class _Reader:
             text = join_text(*(plain(prop(row, c)) for c in TEXT[kind][:2])) or join_text(
                 *(plain(prop(row, c)) for c in TEXT[kind][2:])
             )
-            if not sid or at is None or text is None or self.r.future(at):
-                reason = (
-                    "no id"
-                    if not sid
-                    else "no readable date"
-                    if at is None
-                    else "no text"
-                    if text is None
-                    else FUTURE
-                )
-                self.r.skip(table, number, key, sid, reason)
-                continue
-            if not self.r.claim(table, number, key, sid, at):
+            if not self.r.activity(table, number, key, sid, at, text):
                 continue
             self.activity_keys[f"hs-engagement-{sid}"] = key
             self.x.activities[f"hs-engagement-{sid}"] = Activity(

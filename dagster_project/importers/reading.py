@@ -128,6 +128,38 @@ class Reading:
             deal.history.append(StageStep(at, target, raw or ""))
             self.mapped(table, number, key, sid)
 
+    def activity(
+        self,
+        table: Table,
+        number: int,
+        key: str,
+        sid: str | None,
+        at: datetime | None,
+        text: str | None,
+        *,
+        no_id: str = "no id",
+    ) -> bool:
+        """Whether an activity row (a task, a meeting, an engagement) becomes a note: one with an id, a
+        readable date not after the import's clock and some text, and the newest row of its record.
+        Any other gets its outcome here (the first missing thing is the reason; `no_id` words the
+        vendor's id column); the caller records the kept row's outcome."""
+        reason = (
+            no_id
+            if not sid
+            else "no readable date"
+            if at is None
+            else "no text"
+            if text is None
+            else FUTURE
+            if self.future(at)
+            else None
+        )
+        if reason is not None:
+            self.skip(table, number, key, sid, reason)
+            return False
+        assert sid is not None and at is not None
+        return self.claim(table, number, key, sid, at)
+
     def claim(self, table: Table, number: int, key: str, sid: str, modified: datetime) -> bool:
         """Whether this row is the newest seen for (`key`, `sid`); the row it displaces (or this row,
         when an earlier one is newer) is marked skipped. The caller then records the row's outcome."""

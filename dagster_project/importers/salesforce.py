@@ -222,19 +222,7 @@ class _Reader:
             sid = row.get("id")
             at = first_time(row, "activity_date_time", "start_date_time", "created_date", "activity_date")
             text = join_text(row.get("subject"), row.get("description"))
-            if not sid or at is None or text is None or self.r.future(at):
-                reason = (
-                    "no Id"
-                    if not sid
-                    else "no readable date"
-                    if at is None
-                    else "no text"
-                    if text is None
-                    else FUTURE
-                )
-                self.r.skip(table, number, key, sid, reason)
-                continue
-            if not self.r.claim(table, number, key, sid, at):
+            if not self.r.activity(table, number, key, sid, at, text, no_id="no Id"):
                 continue
             self.activity_keys[f"sf-{sid}"] = key
             what, who = row.get("what_id") or "", row.get("who_id") or ""

@@ -110,7 +110,9 @@ def write_import(out: Path, stem: str, blob: bytearray, ends: list[int], gate: l
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     view = memoryview(blob)
-    for number, (start, end) in enumerate(zip([0, *ends[:-1]], ends, strict=True), start=1):
+    # No events (an export with nothing to import) is no part, not an empty one.
+    starts = [0, *ends[:-1]] if ends else []
+    for number, (start, end) in enumerate(zip(starts, ends, strict=True), start=1):
         path = out / f"{stem}-{number:04d}.jsonl"
         _write(path, [view[start:end]])
         paths.append(path)

@@ -160,12 +160,6 @@ confirming = isinstance(pending, dict) and (
 if not who.can_govern(org):
     st.session_state.pop(FORGET_KEY, None)
     st.caption("Only the organisation's governors and admins can ask to forget a person.")
-elif person.startswith(identity_requests.SIGNAL_ONLY_PREFIX):
-    st.session_state.pop(FORGET_KEY, None)
-    st.caption(
-        "This person is known only from the senders of signals, not from a contact record, so there is no "
-        "contact to forget yet."
-    )
 elif not confirming:
     st.session_state.pop(FORGET_KEY, None)
     st.caption(

@@ -26,9 +26,6 @@ from dagster_project.settings import default_clock
 from streamlit_app.lib.governance import _required_text, _write_events
 
 ERASED = "contact.erased"
-# A person identity resolution knows only from signals has a canonical id `signal:<id>`, not a contact
-# id that a `contact.erased` could name.
-SIGNAL_ONLY_PREFIX = "signal:"
 NOT_A_GOVERNOR = (
     "Only the organisation's governors and admins may ask to forget a person. Nothing was written."
 )
@@ -112,12 +109,13 @@ def build_erasure(
     now: dt.datetime | None = None,
     event_id: str | None = None,
 ) -> dict[str, object]:
-    """The `contact.erased` event forgetting one person; ValueError when a field is missing or invalid."""
+    """The `contact.erased` event forgetting one person; ValueError when a field is missing or invalid.
+
+    `contact_id` is the person's id as the `contacts` mart shows it: a contact id, or `signal:<signal_id>`
+    for a person known only from signals (the erasure forgets that signal's sender and their group)."""
     if not re.fullmatch(ORG_ID_PATTERN, org_id or ""):
         raise ValueError(f"invalid org_id {org_id!r}")
     contact_id = _required_text("contact_id", contact_id, max_length=MAX_ID_LENGTH)
-    if contact_id.startswith(SIGNAL_ONLY_PREFIX):
-        raise ValueError("this person is known only from signals, not from a contact record")
     assert ERASED in EVENTS
     when = now if now is not None else default_clock().now()
     if when.tzinfo is None:

@@ -181,3 +181,73 @@ def test_a_person_a_governor_forgets_on_the_contacts_page_is_found_nowhere_after
     assert contacts == [("ct-2", "Bo Keep")]
     (audit,) = _query(home, "select contact_id, actor from marts.contact_erasures where org_id = ?", [ORG])
     assert audit == ("ct-1", "gov@acme.test")
+
+
+def test_a_person_known_only_from_signals_that_a_governor_forgets_on_the_page_is_found_nowhere(
+    tmp_path, monkeypatch
+):
+    tag = uuid.uuid4().hex[:12]
+    name, email, phone = f"Uma Sg{tag}", f"uma.sg{tag}@example.org", "+1 415 555 0177"
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    inbox.mkdir()
+    at = "2026-11-2{}T10:00:00+00:00".format
+    write_jsonl(
+        inbox / "a.jsonl",
+        [
+            _contact("c2", "ct-2", at(0), name="Bo Keep", email="bo.keep@example.org"),
+            # Two signals from one sender and no contact record: a person only signals name.
+            org_event(
+                "s1-new",
+                "signal.created",
+                "signal",
+                "s1",
+                at(0),
+                source_type="email",
+                contact_name=name,
+                contact_email=email,
+                contact_phone=phone,
+                snippet=f"Hello, {name} here",
+            ),
+            org_event(
+                "s3-new",
+                "signal.created",
+                "signal",
+                "s3",
+                at(1),
+                source_type="web",
+                contact_email=email.upper(),
+                contact_phone=phone,
+            ),
+            org_event("n1", "signal.note_added", "signal", "s3", at(2), text=f"Called {name} on {phone}"),
+        ],
+    )
+    _run(home, inbox)
+    people = _query(home, "select contact_id, records from marts.contacts where org_id = ? order by 1", [ORG])
+    assert ("signal:s1", 2) in people
+    assert hits_everywhere(home, [name, email, phone]) != []  # the scan sees the person before
+
+    monkeypatch.setenv("WORKSTREAM_HOME", str(home))
+    monkeypatch.setenv("WORKSTREAM_INBOX", str(inbox))
+    monkeypatch.setenv(ENV_NOW, "2026-11-27T09:00:00+00:00")
+    monkeypatch.setenv(ENV_CHEAP_HASHES, "1")
+    st.cache_data.clear()
+    governor, _, _ = access.add_user(home, "gov@acme.test", "governor", (ORG,), now=default_clock().now())
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    app.session_state[auth.SESSION_KEY] = access.start_session(home, governor, now=default_clock().now())
+    app.query_params["org"] = ORG
+    app.run()
+    app.switch_page("app_pages/contacts.py").run()
+    app.selectbox(key="contacts_person").set_value("signal:s1").run()
+    app.button(key="contacts_forget").click().run()
+    assert name in " ".join(m.value for m in app.markdown)  # the confirmation names the person
+    app.button(key="contacts_forget_yes").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert [p.name for p in inbox.glob("governance-*.jsonl")]
+    st.cache_data.clear()
+
+    _run(home, inbox)
+    assert hits_everywhere(home, [name, email, email.upper(), phone, f"sg{tag}"]) == []
+    contacts = _query(home, "select contact_id, name from marts.contacts where org_id = ? order by 1", [ORG])
+    assert contacts == [("ct-2", "Bo Keep")]
+    (audit,) = _query(home, "select contact_id, actor from marts.contact_erasures where org_id = ?", [ORG])
+    assert audit == ("signal:s1", "gov@acme.test")

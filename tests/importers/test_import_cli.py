@@ -47,6 +47,31 @@ def test_object_files_absent_from_the_export_are_reported_and_the_import_succeed
     assert "opportunity_history" in absent and "account" not in absent
 
 
+@pytest.mark.parametrize("vendor", ["salesforce", "hubspot"])
+def test_an_export_with_nothing_to_import_reports_every_object_absent_and_writes_no_file(
+    tmp_path: Path, vendor: str
+) -> None:
+    src, inbox, report = tmp_path / "export", tmp_path / "in", tmp_path / "report.csv"
+    src.mkdir()
+    args = [
+        "import",
+        vendor,
+        "--from",
+        str(src),
+        "--org",
+        "acme",
+        "--out",
+        str(inbox),
+        "--report",
+        str(report),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with report.open(newline="") as handle:
+        assert {r["outcome"] for r in csv.DictReader(handle)} == {"absent"}
+    assert not [p for p in inbox.iterdir() if not p.name.startswith(".")]
+
+
 def test_an_unreadable_export_folder_exits_2_with_a_clear_message(tmp_path: Path) -> None:
     args = [
         "import",
