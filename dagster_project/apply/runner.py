@@ -263,7 +263,7 @@ def run_apply(
         # a little ahead of the clock never erases what has not expired yet in the real world.
         purged = purge_expired(con, as_of=min(as_of, now), now=now)
         scrub.add(purged)
-        report.purged_atoms = purged.redactions
+        report.purged_atoms = purged.redactions + purged.unchanged
     if scrub.scrubbed:
         apply_batch(con, scrub.event_keys, as_of=as_of, now=now, dead=dead, fault=fault)
         report.scrubbed_redactions = scrub.redactions

@@ -65,6 +65,9 @@ MIN_SECRET_CHARS = 4
 class ScrubReport:
     redactions: int = 0
     corrections: int = 0
+    # Recorded as done although they changed nothing (an expired atom without text anywhere): not
+    # redactions, so they never make the publish rewrite the warehouse and drop the log's copies.
+    unchanged: int = 0
     events: int = 0
     quarantine_rows: int = 0
     audit_ids: list[str] = field(default_factory=list)
@@ -73,6 +76,7 @@ class ScrubReport:
     def add(self, other: ScrubReport) -> None:
         self.redactions += other.redactions
         self.corrections += other.corrections
+        self.unchanged += other.unchanged
         self.events += other.events
         self.quarantine_rows += other.quarantine_rows
         self.audit_ids += other.audit_ids
@@ -236,7 +240,10 @@ def _scrub_and_record(
         scrubbed = _scrub(con, items, note_type)
         recorded: list[tuple[str, str, str, int, int]] = []
         for item, (events, rows) in zip(items, scrubbed, strict=True):
-            if not events and not rows and not record_empty:
+            if not events and not rows:
+                if record_empty:
+                    recorded.append((item.org_id, item.audit_id, item.atom_id, 0, 0))
+                    report.unchanged += 1
                 continue
             recorded.append((item.org_id, item.audit_id, item.atom_id, len(events), rows))
             if item.kind == "redact":

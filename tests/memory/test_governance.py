@@ -374,3 +374,38 @@ def test_a_quarantined_copy_arriving_after_the_scrub_is_erased_too(tmp_path):
     run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
     raw = con.execute("select raw from raw.quarantine").fetchone()[0]
     assert orjson.loads(raw)["payload"]["text"] == "[redacted: r1]"
+
+
+def test_an_expired_atom_with_no_text_anywhere_is_recorded_but_is_no_redaction(tmp_path):
+    """A status atom (a creation) carries no free text: its expiry has nothing to erase, so it must not
+    count as a redaction, which would make the publish rewrite the warehouse and every copy of the log."""
+    con = _home(
+        tmp_path,
+        [
+            _ev(
+                "cfg",
+                "config.changed",
+                "org",
+                "acme",
+                "2026-11-01T00:00:00+00:00",
+                key="memory.retention_days.status",
+                value=2,
+            ),
+            _ev("c1", "client.updated", "client", "k1", "2026-11-20T10:00:00+00:00", industry="energy"),
+        ],
+    )
+    run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
+    expired = con.execute(
+        "select count(*) from core.memory_atoms where atom_type = 'status' and expires_at <= ?", [AS_OF]
+    ).fetchone()[0]
+    assert expired >= 1
+    report = run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t", purge=True)
+    assert report.scrubbed_redactions == 0
+    assert report.purged_atoms == expired
+    recorded = con.execute(
+        "select events_scrubbed, quarantine_rows_scrubbed from core.scrubbed where audit_id like 'expired:%'"
+    ).fetchall()
+    assert recorded == [(0, 0)] * expired
+    # Recorded once: the next purge finds nothing new.
+    again = run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t", purge=True)
+    assert again.purged_atoms == 0
