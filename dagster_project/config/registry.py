@@ -56,7 +56,7 @@ MEMORY_HALF_LIFE_DAYS = {"decision": 180, "risk": 180, "preference": 180, "note"
 # Identity resolution (docs/identity.md): the region of phones without a country code; person records an org
 # needs to run the matcher, then to train it (off: less precise); link probability; largest matcher block.
 IDENTITY = {"default_region": "US", "auto_link": False, "matcher_min_records": 50, "match_probability": 0.95}
-IDENTITY |= {"train_min_records": 10**9, "max_block_size": 100}
+IDENTITY |= {"train_min_records": 10**9, "max_block_size": 50}
 OUTBOX = {"max_attempts": 8, "backoff_cap_minutes": 60, "stale_claim_minutes": 5}
 # The dashboards' health lines, judged in the marts and drawn from the value each mart publishes.
 HEALTH_GATE_PASS_RATE = 0.8  # a gate's pass rate below this is below the line
