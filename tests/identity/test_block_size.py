@@ -4,9 +4,18 @@ of its records, whose number grows with the square of the block."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import orjson
+
+from dagster_project.apply.runner import enqueue_file_events, run_apply
 from dagster_project.config.registry import DEFAULTS
 from dagster_project.identity.resolve import resolve_people
 from dagster_project.identity.store import resolve_identities
+from dagster_project.ingestion.ingest import ingest_paths
+from dagster_project.ingestion.readers import list_inbox
+from dagster_project.settings import HomePaths
+from dagster_project.warehouse.store import connect, ensure_raw_schema
 from tests.identity.test_resolve import _warehouse, person
 from tests.lifecycle.timeline import ev
 
@@ -74,3 +83,22 @@ def test_the_identity_step_counts_the_blocks_it_left_out():
     ]
     report = resolve_identities(_warehouse(events))
     assert (report.skipped_blocks, report.skipped_pairs) == (2, 2 * (n * (n - 1) // 2))
+
+
+def test_the_apply_reports_the_blocks_its_identity_step_left_out(tmp_path):
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    n = CAP + 1
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    events = [
+        ev(f"e{k}", "contact.updated", f"c{k:04d}", k, {"name": "Li Na", "email": f"li.na@firm{k}.example"})
+        for k in range(n)
+    ]
+    (inbox / "people.jsonl").write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")
+    paths = HomePaths(tmp_path / "home").ensure()
+    con = connect(paths.warehouse)
+    ensure_raw_schema(con)
+    for f in ingest_paths(con, list_inbox(inbox, settle_seconds=0), now=now).ingested:
+        enqueue_file_events(con, paths.control, f.file, now, now)
+    report = run_apply(con, paths.control, now=now, as_of=now, worker="test")
+    assert (report.identity_orgs, report.identity_skipped_blocks) == (1, 2)
