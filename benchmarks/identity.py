@@ -1,12 +1,13 @@
 """The identity step's time and peak memory, and the matcher's precision and recall, on generated people.
 
-    python -m benchmarks.identity [--people N] [--seed S]
+    python -m benchmarks.identity [--people N] [--seed S] [--max-block-size K]
 
 Generates N people with planted duplicates (dagster_project/identity/synthetic.py, known truth) as one
 org's contact records, resolves them (the rules, then the Splink model) and prints the wall and CPU
 time, the peak resident memory of this process, and the pairwise precision and recall, for the rules
-alone, with the model's fixed parameters and with parameters trained on these records. Every figure
-comes from this run.
+alone, with the model's fixed parameters and with parameters trained on these records, the model's
+blocks limited to K records as the identity step limits them (default: `identity.max_block_size`; 0: no
+limit). Every figure comes from this run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import resource
 import time
 
+from dagster_project.config.registry import DEFAULTS
 from dagster_project.identity.resolve import resolve_people
 from dagster_project.identity.synthetic import pairwise_quality, people
 
@@ -28,9 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=150_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--max-block-size", type=int, default=DEFAULTS["identity.max_block_size"])
     args = parser.parse_args(argv)
     data = people(args.people, seed=args.seed)
     out: dict[str, object] = {"people": args.people, "records": len(data.records)}
+    out["max_block_size"] = args.max_block_size or None
     runs = (("rules", 10**12, None), ("rules+model", 1, None), ("rules+trained model", 1, 1))
     for label, min_records, train_min_records in runs:
         wall, cpu = time.perf_counter(), time.process_time()
@@ -42,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             min_records=min_records,
             threshold=0.95,
             train_min_records=train_min_records,
+            max_block_size=args.max_block_size or None,
         )
         precision, recall = pairwise_quality(result.links, data.truth)
         out[label] = {
@@ -52,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             "pairs_scored": len(result.pairs),
             "people_found": len({link["canonical_id"] for link in result.links}),
             "model_parameters": result.links[0]["model_parameters"],
+            "blocks_skipped": len(result.skipped_blocks),
         }
     out["peak_rss_mib"] = round(_peak_mib(), 1)
     print(json.dumps(out, indent=2))

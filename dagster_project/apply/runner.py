@@ -46,6 +46,7 @@ class ApplyRunReport:
     scrubbed_corrections: int = 0
     purged_atoms: int = 0
     identity_orgs: int = 0  # orgs whose people and companies were re-resolved
+    identity_skipped_blocks: int = 0  # matcher blocks over identity.max_block_size, left out
     batches: int = 0
     clusters: int = 0
     events_folded: int = 0
@@ -276,7 +277,11 @@ def run_apply(
         report.events_folded += batch.events_folded
     # Identity resolution reads the contact records and clients the apply just wrote (only orgs whose
     # inputs changed are re-resolved), so dbt's identity marts see this run's people.
-    report.identity_orgs = len(resolve_identities(con).orgs_resolved)
+    identity = resolve_identities(con)
+    report.identity_orgs, report.identity_skipped_blocks = (
+        len(identity.orgs_resolved),
+        identity.skipped_blocks,
+    )
     return report
 
 

@@ -123,6 +123,9 @@ MEANING: dict[str, str] = {
     "identity.train_min_records": "person records an org needs before the matcher's parameters are trained on "
     "its own records (below, or when training does not converge: the fixed parameters); the default keeps "
     "training off, as trained parameters were less precise ([identity.md](identity.md))",
+    "identity.max_block_size": "most person records one blocking key of the matcher may gather; a larger block "
+    "(a name or an address local part that many people share) is left out for that rule and counted "
+    "([identity.md](identity.md))",
     "outbox.max_attempts": "attempts before an outbox item becomes a dead letter",
     "outbox.backoff_cap_minutes": "longest wait between two attempts (waits double from 1 minute)",
     "outbox.stale_claim_minutes": "age after which a claim is taken to be dead and its items recovered",

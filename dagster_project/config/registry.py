@@ -53,10 +53,10 @@ SLA_AT_RISK_FRACTION = 0.75
 MEMORY_SCORE = {"decision": 100, "risk": 90, "preference": 80, "note": 60, "status": 40}
 MEMORY_RETENTION_DAYS = {"decision": 365, "risk": 365, "preference": 365, "note": 90, "status": 30}
 MEMORY_HALF_LIFE_DAYS = {"decision": 180, "risk": 180, "preference": 180, "note": 30, "status": 30}
-# Identity resolution (docs/identity.md): the region of phones without a country code; the person records
-# an org needs for the matcher to run, then to train it (off: trained was less precise); link probability.
+# Identity resolution (docs/identity.md): the region of phones without a country code; person records an org
+# needs to run the matcher, then to train it (off: less precise); link probability; largest matcher block.
 IDENTITY = {"default_region": "US", "auto_link": False, "matcher_min_records": 50, "match_probability": 0.95}
-IDENTITY["train_min_records"] = 10**9
+IDENTITY |= {"train_min_records": 10**9, "max_block_size": 50}
 OUTBOX = {"max_attempts": 8, "backoff_cap_minutes": 60, "stale_claim_minutes": 5}
 # The dashboards' health lines, judged in the marts and drawn from the value each mart publishes.
 HEALTH_GATE_PASS_RATE = 0.8  # a gate's pass rate below this is below the line

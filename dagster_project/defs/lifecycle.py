@@ -138,7 +138,11 @@ def lifecycle_apply(
         yield dg.MaterializeResult(asset_key=["control", table], metadata={"dead_letters": dead})
     for table, _ in IDENTITY_OUTPUTS:
         yield dg.MaterializeResult(
-            asset_key=["identity", table], metadata={"orgs_resolved": report.identity_orgs}
+            asset_key=["identity", table],
+            metadata={
+                "orgs_resolved": report.identity_orgs,
+                "matcher_blocks_skipped": report.identity_skipped_blocks,
+            },
         )
 
 

@@ -79,6 +79,47 @@ def _comparison(name: str, levels: list[Level]) -> cl.CustomComparison:
 
 # Where the model looks for pairs: records sharing one of these.
 PREDICTION_BLOCKS = (("email_local",), ("phone",), ("first_name", "last_name"), ("last_name", "company"))
+# Each rule blocks on a key column of its own: the rule's values joined, or null where the block is too
+# large to be compared (a null key shares no block), so the comparisons still see the original columns.
+BLOCK_KEYS = tuple("block_" + "_".join(columns) for columns in PREDICTION_BLOCKS)
+
+
+@dataclass(frozen=True)
+class SkippedBlock:
+    """A block left out of the comparisons: too many records share this rule's key to be evidence."""
+
+    rule: str
+    records: int
+
+    @property
+    def pairs(self) -> int:
+        return self.records * (self.records - 1) // 2
+
+
+def block_frame(
+    features: pl.DataFrame, max_block_size: int | None = None
+) -> tuple[pl.DataFrame, list[SkippedBlock]]:
+    """The features with one key column per prediction block, and the blocks left out.
+
+    A block of n records gives n(n-1)/2 candidate pairs, so a key that many records share (a catalog of
+    a few names, a switchboard's number) makes the comparisons grow with the square of the org; and a
+    key shared that widely says little about any one pair. A block with more than `max_block_size`
+    records (None: no limit) gets a null key for that rule only: its records are still compared through
+    the other rules and by the deterministic rules. The blocks left out are listed, largest first."""
+    frame = features.select(COLUMNS).sort("unique_id")
+    skipped: list[SkippedBlock] = []
+    for columns, key in zip(PREDICTION_BLOCKS, BLOCK_KEYS, strict=True):
+        joined = pl.concat_str([pl.col(c) for c in columns], separator="\x1f")  # null if any part is null
+        frame = frame.with_columns(joined.alias(key))
+        if max_block_size is None:
+            continue
+        sizes = frame.drop_nulls(key).group_by(key).len()
+        too_large = sizes.filter(pl.col("len") > max_block_size)
+        skipped += [SkippedBlock("+".join(columns), n) for n in too_large["len"].to_list()]
+        frame = frame.with_columns(
+            pl.when(pl.col(key).is_in(too_large[key].implode())).then(None).otherwise(pl.col(key)).alias(key)
+        )
+    return frame, sorted(skipped, key=lambda b: (-b.records, b.rule))
 
 
 def settings(parameters: Parameters = FIXED, **training: Any) -> SettingsCreator:
@@ -86,7 +127,7 @@ def settings(parameters: Parameters = FIXED, **training: Any) -> SettingsCreator
         link_type="dedupe_only",
         probability_two_random_records_match=PRIOR,
         comparisons=[_comparison(name, parameters[name]) for name in _LEVELS],
-        blocking_rules_to_generate_predictions=[block_on(*columns) for columns in PREDICTION_BLOCKS],
+        blocking_rules_to_generate_predictions=[block_on(key) for key in BLOCK_KEYS],
         retain_intermediate_calculation_columns=True,
         retain_matching_columns=False,
         **training,
@@ -129,12 +170,14 @@ def score_pairs(
     *,
     parameters: Parameters = FIXED,
     min_probability: float = REVIEW_PROBABILITY,
+    max_block_size: int | None = None,
 ) -> list[ScoredPair]:
     """Every blocked pair of these records (one org) at or above `min_probability`, sorted, each with
-    the match weight of every comparison (log2 of its Bayes factor): the pair's explanation."""
+    the match weight of every comparison (log2 of its Bayes factor): the pair's explanation. Blocks of
+    more than `max_block_size` records are left out (`block_frame`)."""
     if features.height < 2:
         return []
-    frame = features.select(COLUMNS).sort("unique_id")
+    frame, _ = block_frame(features, max_block_size)
     level_of_weight = _level_of_weight(parameters)
     con = duckdb.connect()
     con.execute("set threads = 1")

@@ -44,6 +44,8 @@ class OrgIdentity:
     links: list[Row] = field(default_factory=list)
     pairs: list[Row] = field(default_factory=list)
     conflicts: list[Row] = field(default_factory=list)
+    # Blocks the matcher left out as too large (model.block_frame), largest first.
+    skipped_blocks: list[model.SkippedBlock] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -243,9 +245,11 @@ def resolve_people(
     min_records: int,
     threshold: float,
     train_min_records: int | None = None,
+    max_block_size: int | None = None,
 ) -> OrgIdentity:
     """One org's person records → links (one per record), scored pairs and conflicts. The model is
-    trained on the records when there are at least `train_min_records` (None: never)."""
+    trained on the records when there are at least `train_min_records` (None: never); it compares no
+    block of more than `max_block_size` records (None: no limit)."""
     out = OrgIdentity()
     live = sorted(
         (r for r in records if r.get("erased_at") is None), key=lambda r: (r["record_type"], r["record_id"])
@@ -267,7 +271,8 @@ def resolve_people(
         if train_min_records is not None and features.height >= train_min_records:
             trained = training.train(features)
             parameters, used = trained.parameters, trained.used
-        scored = model.score_pairs(features, parameters=parameters)
+        scored = model.score_pairs(features, parameters=parameters, max_block_size=max_block_size)
+        out.skipped_blocks = model.block_frame(features, max_block_size)[1]
         edges += [
             Edge(p.left, p.right, "probabilistic", p.probability)
             for p in scored

@@ -71,6 +71,7 @@ CONFIG_KEYS = (
     "identity.matcher_min_records",
     "identity.match_probability",
     "identity.train_min_records",
+    "identity.max_block_size",
 )
 
 
@@ -79,6 +80,9 @@ class IdentityReport:
     orgs_resolved: list[str] = field(default_factory=list)
     orgs_removed: list[str] = field(default_factory=list)
     records: int = 0
+    # Matcher blocks left out as too large, over the orgs resolved (docs/identity.md).
+    skipped_blocks: int = 0
+    skipped_pairs: int = 0
 
 
 def ensure_identity_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -157,6 +161,7 @@ def resolve_org(con: duckdb.DuckDBPyConnection, org_id: str) -> OrgIdentity:
         min_records=int(config["identity.matcher_min_records"]),
         threshold=float(config["identity.match_probability"]),
         train_min_records=int(config["identity.train_min_records"]),
+        max_block_size=int(config["identity.max_block_size"]),
     )
     companies = resolve_clients(org_id, clients, decisions)
     people.links.extend(companies.links)
@@ -196,4 +201,6 @@ def resolve_identities(con: duckdb.DuckDBPyConnection) -> IdentityReport:
         raise
     report.orgs_resolved, report.orgs_removed = changed, removed
     report.records = sum(len(results[org].links) for org in changed)
+    skipped = [block for org in changed for block in results[org].skipped_blocks]
+    report.skipped_blocks, report.skipped_pairs = len(skipped), sum(b.pairs for b in skipped)
     return report

@@ -130,7 +130,7 @@ def _else_level(
 def train(features: pl.DataFrame, *, seed: int = SEED) -> Training:
     """One org's parameters trained on its records (`resolve.person_features`), or the fixed ones with
     the reason when training did not converge."""
-    frame = features.select(model.COLUMNS).sort("unique_id")
+    frame, _ = model.block_frame(features)
     con = duckdb.connect()
     con.execute("set threads = 1")
     sessions: list[int] = []

@@ -52,6 +52,7 @@ def test_defaults_equal_the_contract() -> None:
         "identity.matcher_min_records": 50,
         "identity.match_probability": 0.95,
         "identity.train_min_records": 10**9,
+        "identity.max_block_size": 50,
         # the stock Salesforce and HubSpot pipelines (docs/import.md); tests/importers/test_stage_map.py reads them
         "import.stage_map": {
             "salesforce": {"Prospecting": "candidate", "Qualification": "qual", "Needs Analysis": "qual"}
