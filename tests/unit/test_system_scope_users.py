@@ -30,6 +30,10 @@ SYSTEM_SCOPE_USERS: dict[tuple[str, str], str] = {
         "read_clocks",
     ): "the breach sensor: every org's SLA clocks between runs, to alert each org's owners",
     (
+        "dagster_project/sla/pending.py",
+        "pending_from_snapshot",
+    ): "the breach sensor: which of every org's published SLA clocks still need an alert, between runs",
+    (
         "dagster_project/api/store.py",
         "SnapshotStore._open",
     ): "the API's shared open: /health, the list of orgs a file holds and the etag preload; "
