@@ -16,6 +16,7 @@ from dagster_project.defs.alerting import AlertSinksResource, sla_alerts, sla_br
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource
 from dagster_project.settings import ENV_HOME, ENV_NOW
 from dagster_project.sla import alerts
+from tests.counting import CountingConnection
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -446,20 +447,6 @@ def test_the_alert_step_and_the_sensor_never_read_every_clock_into_python(sensor
     assert _alert_step(sensor_home, now=NOW + H)["new_alerts"] == 0
 
 
-class _CountingConnection:
-    """A DuckDB connection that keeps the statements run on it."""
-
-    def __init__(self, con):
-        self.con, self.statements = con, []
-
-    def execute(self, sql, *args):
-        self.statements.append(sql)
-        return self.con.execute(sql, *args)
-
-    def __getattr__(self, name):
-        return getattr(self.con, name)
-
-
 def test_the_alert_log_is_copied_into_the_warehouse_only_when_it_changed(home):
     """Each run copies the log twice (after the apply, after the alert step); an unchanged log is
     left as it is, and every change (a new alert, a retry's attempt, a delivery) is copied."""
@@ -468,7 +455,7 @@ def test_the_alert_log_is_copied_into_the_warehouse_only_when_it_changed(home):
     warehouse.execute("SET TimeZone = 'UTC'")
 
     def copy() -> tuple[int, int]:
-        counting = _CountingConnection(warehouse)
+        counting = CountingConnection(warehouse)
         count = alerts.write_alerts_table(counting, home / "control.sqlite")
         with alerts.connect_path(home / "control.sqlite") as con:
             expected = alerts.alert_rows(con)

@@ -53,6 +53,29 @@ def _query(home: Path, sql: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
+def _forget_on_the_page(monkeypatch, home, inbox, person: str, name: str) -> None:
+    """A governor of ORG asks, on the Contacts page, to forget `person` (confirming it names `name`), at
+    a time the next run accepts; the request lands in the inbox as a governance file."""
+    monkeypatch.setenv("WORKSTREAM_HOME", str(home))
+    monkeypatch.setenv("WORKSTREAM_INBOX", str(inbox))
+    monkeypatch.setenv(ENV_NOW, "2026-11-27T09:00:00+00:00")
+    monkeypatch.setenv(ENV_CHEAP_HASHES, "1")
+    st.cache_data.clear()
+    governor, _, _ = access.add_user(home, "gov@acme.test", "governor", (ORG,), now=default_clock().now())
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    app.session_state[auth.SESSION_KEY] = access.start_session(home, governor, now=default_clock().now())
+    app.query_params["org"] = ORG
+    app.run()
+    app.switch_page("app_pages/contacts.py").run()
+    app.selectbox(key="contacts_person").set_value(person).run()
+    app.button(key="contacts_forget").click().run()
+    assert name in " ".join(m.value for m in app.markdown)  # the confirmation names the person
+    app.button(key="contacts_forget_yes").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert [p.name for p in inbox.glob("governance-*.jsonl")]
+    st.cache_data.clear()
+
+
 def test_an_erased_person_is_found_nowhere_under_the_home_and_the_audit_keeps_hashes(tmp_path):
     tag = uuid.uuid4().hex[:12]
     name, email, phone = f"Zed Qx{tag}", f"zed.qx{tag}@example.org", "+1 415 555 0199"
@@ -156,24 +179,7 @@ def test_a_person_a_governor_forgets_on_the_contacts_page_is_found_nowhere_after
     assert hits_everywhere(home, [name]) != []  # the scan sees the person before
 
     # The governor's request through the page, at a time the next run accepts.
-    monkeypatch.setenv("WORKSTREAM_HOME", str(home))
-    monkeypatch.setenv("WORKSTREAM_INBOX", str(inbox))
-    monkeypatch.setenv(ENV_NOW, "2026-11-27T09:00:00+00:00")
-    monkeypatch.setenv(ENV_CHEAP_HASHES, "1")
-    st.cache_data.clear()
-    governor, _, _ = access.add_user(home, "gov@acme.test", "governor", (ORG,), now=default_clock().now())
-    app = AppTest.from_file(str(APP), default_timeout=60)
-    app.session_state[auth.SESSION_KEY] = access.start_session(home, governor, now=default_clock().now())
-    app.query_params["org"] = ORG
-    app.run()
-    app.switch_page("app_pages/contacts.py").run()
-    app.selectbox(key="contacts_person").set_value("ct-1").run()
-    app.button(key="contacts_forget").click().run()
-    assert name in " ".join(m.value for m in app.markdown)  # the confirmation names the person
-    app.button(key="contacts_forget_yes").click().run()
-    assert not app.exception, [e.value for e in app.exception]
-    assert [p.name for p in inbox.glob("governance-*.jsonl")]
-    st.cache_data.clear()
+    _forget_on_the_page(monkeypatch, home, inbox, "ct-1", name)
 
     _run(home, inbox)
     assert hits_everywhere(home, [name, name.upper(), email, email.upper(), f"rk{tag}"]) == []
@@ -226,24 +232,7 @@ def test_a_person_known_only_from_signals_that_a_governor_forgets_on_the_page_is
     assert ("signal:s1", 2) in people
     assert hits_everywhere(home, [name, email, phone]) != []  # the scan sees the person before
 
-    monkeypatch.setenv("WORKSTREAM_HOME", str(home))
-    monkeypatch.setenv("WORKSTREAM_INBOX", str(inbox))
-    monkeypatch.setenv(ENV_NOW, "2026-11-27T09:00:00+00:00")
-    monkeypatch.setenv(ENV_CHEAP_HASHES, "1")
-    st.cache_data.clear()
-    governor, _, _ = access.add_user(home, "gov@acme.test", "governor", (ORG,), now=default_clock().now())
-    app = AppTest.from_file(str(APP), default_timeout=60)
-    app.session_state[auth.SESSION_KEY] = access.start_session(home, governor, now=default_clock().now())
-    app.query_params["org"] = ORG
-    app.run()
-    app.switch_page("app_pages/contacts.py").run()
-    app.selectbox(key="contacts_person").set_value("signal:s1").run()
-    app.button(key="contacts_forget").click().run()
-    assert name in " ".join(m.value for m in app.markdown)  # the confirmation names the person
-    app.button(key="contacts_forget_yes").click().run()
-    assert not app.exception, [e.value for e in app.exception]
-    assert [p.name for p in inbox.glob("governance-*.jsonl")]
-    st.cache_data.clear()
+    _forget_on_the_page(monkeypatch, home, inbox, "signal:s1", name)
 
     _run(home, inbox)
     assert hits_everywhere(home, [name, email, email.upper(), phone, f"sg{tag}"]) == []

@@ -17,6 +17,7 @@ from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import list_inbox
 from dagster_project.memory.governance import purge_expired, rewrite_duckdb_file
 from dagster_project.warehouse.store import connect, ensure_raw_schema
+from tests.counting import CountingConnection
 from tests.events_factory import event, write_jsonl
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
@@ -32,6 +33,19 @@ def _ev(event_id, name, entity_type, entity_id, at, **payload):
         entity_id=entity_id,
         occurred_at=at,
         payload=payload,
+    )
+
+
+def _kept_two_days(atom_type: str) -> dict:
+    """The org's config event keeping `atom_type` atoms for two days."""
+    return _ev(
+        "cfg",
+        "config.changed",
+        "org",
+        "acme",
+        "2026-11-01T00:00:00+00:00",
+        key=f"memory.retention_days.{atom_type}",
+        value=2,
     )
 
 
@@ -157,15 +171,7 @@ def _expiring_notes(tmp_path: Path):
     return _home(
         tmp_path,
         [
-            _ev(
-                "cfg",
-                "config.changed",
-                "org",
-                "acme",
-                "2026-11-01T00:00:00+00:00",
-                key="memory.retention_days.note",
-                value=2,
-            ),
+            _kept_two_days("note"),
             _ev("c1", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="T"),
             _ev(
                 "old",
@@ -187,20 +193,6 @@ def _expiring_notes(tmp_path: Path):
     )
 
 
-class _CountingConnection:
-    """A DuckDB connection that counts the statements run on it, for the work a step does per row."""
-
-    def __init__(self, con):
-        self.con, self.statements = con, []
-
-    def execute(self, sql, *args):
-        self.statements.append(sql)
-        return self.con.execute(sql, *args)
-
-    def __getattr__(self, name):
-        return getattr(self.con, name)
-
-
 def test_a_purge_of_many_expired_atoms_records_them_in_one_statement(tmp_path):
     """A first load of years of history expires most of its atoms at once: one insert per atom took
     minutes, so the purge's records go in together, with the same rows."""
@@ -218,21 +210,13 @@ def test_a_purge_of_many_expired_atoms_records_them_in_one_statement(tmp_path):
     con = _home(
         tmp_path,
         [
-            _ev(
-                "cfg",
-                "config.changed",
-                "org",
-                "acme",
-                "2026-11-01T00:00:00+00:00",
-                key="memory.retention_days.note",
-                value=2,
-            ),
+            _kept_two_days("note"),
             _ev("c1", "candidate.created", "candidate", "c1", "2026-11-20T10:00:00+00:00", title="T"),
             *notes,
         ],
     )
     run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
-    counting = _CountingConnection(con)
+    counting = CountingConnection(con)
     report = purge_expired(counting, as_of=AS_OF, now=NOW)
     assert report.redactions == 40
     assert sum("insert into core.scrubbed" in sql for sql in counting.statements) == 1
@@ -382,15 +366,7 @@ def test_an_expired_atom_with_no_text_anywhere_is_recorded_but_is_no_redaction(t
     con = _home(
         tmp_path,
         [
-            _ev(
-                "cfg",
-                "config.changed",
-                "org",
-                "acme",
-                "2026-11-01T00:00:00+00:00",
-                key="memory.retention_days.status",
-                value=2,
-            ),
+            _kept_two_days("status"),
             _ev("c1", "client.updated", "client", "k1", "2026-11-20T10:00:00+00:00", industry="energy"),
         ],
     )
