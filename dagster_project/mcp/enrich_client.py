@@ -12,10 +12,12 @@ import contextlib
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from mcp import Client, StdioServerParameters
+
+if TYPE_CHECKING:
+    from mcp import Client
 
 ANSWER_TEXT_MAX = 300
 
@@ -76,6 +78,10 @@ class Caller:
                 await stack.aclose()
 
     async def _open(self, timeout_s: float) -> Client:
+        # The SDK is imported at the first call, not with the module: every pipeline run loads the
+        # enrichment step's definitions, and a home that declares no server never calls one.
+        from mcp import Client, StdioServerParameters
+
         server = self.server
         if server.command:
             target: Any = StdioServerParameters(command=server.command[0], args=list(server.command[1:]))

@@ -15,14 +15,17 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from .features import COMPONENTS, FEATURES, OPEN_STAGES, model_matrix
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
 
 MIN_CLOSED = 40  # below this many closed pursuits an org is scored by the prior scorecard
 MIN_EACH_OUTCOME = 5  # and both outcomes must appear this often among the training pursuits
@@ -119,6 +122,11 @@ Penalty = tuple[float, float]  # (C, l1_ratio)
 
 
 def _fit(x: np.ndarray, won: np.ndarray, penalty: Penalty) -> tuple[StandardScaler, LogisticRegression]:
+    # Imported here, not with the module: an org below `MIN_CLOSED` (every small home) is scored by the
+    # prior scorecard, and a run that fits nothing should not pay for loading scikit-learn and SciPy.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
     c, l1_ratio = penalty
     scaler = StandardScaler().fit(x)
     # saga: the solver that takes an elastic net and leaves the intercept unpenalised; seeded, so the
