@@ -87,6 +87,7 @@ def _collect(
         "pursuits": part.pursuits,
         "client_parts": part.clients,
         "contact_records": part.contact_records,
+        "user_records": part.user_records,
         "identity_decisions": part.identity_decisions,
         "transitions": part.transitions,
         "rejected_events": [
@@ -171,6 +172,7 @@ def _build_frames(
         "pursuits": (result.pursuits, cluster_of_rows["pursuits"]),
         "client_parts": (result.clients, cluster_of_rows["client_parts"]),
         "contact_records": (result.contact_records, cluster_of_rows["contact_records"]),
+        "user_records": (result.user_records, cluster_of_rows["user_records"]),
         "identity_decisions": (result.identity_decisions, cluster_of_rows["identity_decisions"]),
         "transitions": (result.transitions, cluster_of_rows["transitions"]),
         "rejected_events": (result.rejected_events, cluster_of_rows["rejected_events"]),

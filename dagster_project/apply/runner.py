@@ -24,6 +24,7 @@ from dagster_project.control import outbox
 from dagster_project.control.faults import checkpoint
 from dagster_project.identity.erasure import scrub_erased_contacts
 from dagster_project.identity.store import resolve_identities
+from dagster_project.identity.user_erasure import scrub_erased_users
 from dagster_project.lifecycle.store import ensure_core_schema
 from dagster_project.memory.governance import purge_expired, scrub_governed
 
@@ -259,6 +260,8 @@ def run_apply(
     # Forgotten people (`contact.erased`) leave the log and quarantine the same way, counted as redactions
     # so the publish rewrites the warehouse file and drops older copies of the log.
     scrub.add(scrub_erased_contacts(con, now=now))
+    # Forgotten users (`user.erased`): their names leave the earlier `user.updated` events the same way.
+    scrub.add(scrub_erased_users(con))
     if purge:
         # As of the earlier of the two: a past view purges only what had expired by then, and an as-of
         # a little ahead of the clock never erases what has not expired yet in the real world.

@@ -16,7 +16,7 @@ ENVELOPE_FIELDS: tuple[str, ...] = (
     "payload",
 )
 
-ENTITY_TYPES: tuple[str, ...] = ("signal", "candidate", "pursuit", "client", "org", "contact")
+ENTITY_TYPES: tuple[str, ...] = ("signal", "candidate", "pursuit", "client", "org", "contact", "user")
 ORG_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MAX_ID_LENGTH = 128
 # An event may be at most this far ahead of the ingest clock.
@@ -272,6 +272,22 @@ EVENTS: dict[str, EventSpec] = {
         EventSpec("contact.merged", ("contact",), {"into_contact_id": _req("str")}),
         EventSpec("contact.split", ("contact",), {"from_contact_id": _req("str")}),
         EventSpec("contact.erased", ("contact",), {"reason": _opt("str")}),
+        # A user of the org (a seller, a capture lead): the people `owner`, `capture_lead` and `actor` name,
+        # never someone the team sells to (that is a contact). The entity id is the value those fields
+        # carry, so nothing that names a user changes.
+        EventSpec(
+            "user.updated",
+            ("user",),
+            {
+                "name": _opt("str"),
+                "email": _opt("str"),
+                "title": _opt("str"),
+                "role": _opt("str"),
+                "active": _opt("bool"),
+                **_SOURCE,
+            },
+        ),
+        EventSpec("user.erased", ("user",), {"reason": _opt("str")}),
         EventSpec("client.merged", ("client",), {"into_client_id": _req("str")}),
         EventSpec("client.split", ("client",), {"from_client_id": _req("str")}),
     )

@@ -18,6 +18,7 @@ CORE_OUTPUTS = (
     ("pursuits", "Every pursuit's stage, checklists with completion %, proposals and outcome."),
     ("client_parts", "What each entity cluster knows of each client it references (aggregated by dbt)."),
     ("contact_records", "Every record that names a person: contacts, and the senders signals name."),
+    ("user_records", "Every user of the org (whom owner and actor name) with the name user events give."),
     ("identity_decisions", "Explicit merges and splits of contacts and clients (they override the matcher)."),
     ("transitions", "Every applied state change (warned ones flagged), in event-time order."),
     ("rejected_events", "Every event a rule stopped (or warned about), with its rule code and detail."),

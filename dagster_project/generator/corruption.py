@@ -157,7 +157,14 @@ _IDENTITY_TEMPLATES: dict[str, dict[str, Any]] = {
     "client.merged": {"into_client_id": "cli-q0000001"},
     "client.split": {"from_client_id": "cli-q0000001"},
 }
-_ENTITY_PREFIX = {"signal": "sig", "candidate": "cand", "pursuit": "pur", "client": "cli", "contact": "con"}
+_ENTITY_PREFIX = {
+    "signal": "sig",
+    "candidate": "cand",
+    "pursuit": "pur",
+    "client": "cli",
+    "contact": "con",
+    "user": "usr",
+}
 
 
 class Corruptor:

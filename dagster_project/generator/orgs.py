@@ -40,6 +40,25 @@ class Org:
         self.reps = tuple(f"{f}.{last}@{self.domain}" for f, last in picked[:10])
         self.leads = tuple(f"{f}.{last}@{self.domain}" for f, last in picked[10:])
         self.admin = f"revops.admin@{self.domain}"
+        # Who the team are (`user.updated`): each sign-in email by the person's name. A former rep, named
+        # from the catalogue without a draw (so the other data stays as it was), is named and then
+        # erased: the demo shows a forgotten user falling back to their id.
+        self.team: dict[str, tuple[str, str]] = {
+            **{
+                f"{f}.{last}@{self.domain}": (f"{f.title()} {last.title()}", "Account executive")
+                for f, last in picked[:10]
+            },
+            **{
+                f"{f}.{last}@{self.domain}": (f"{f.title()} {last.title()}", "Capture lead")
+                for f, last in picked[10:]
+            },
+            self.admin: ("Revenue Operations", "Administrator"),
+        }
+        first, last = (
+            cat.FIRST_NAMES[idx % len(cat.FIRST_NAMES)],
+            cat.LAST_NAMES[-1 - idx % len(cat.LAST_NAMES)],
+        )
+        self.former = (f"former.{first}.{last}@{self.domain}", f"{first.title()} {last.title()}")
         combos = [(p, s) for p in cat.CLIENT_PREFIXES for s in cat.CLIENT_SUFFIXES]
         self.clients: list[tuple[str, str, str, str]] = []
         for prefix, (suffix, industry) in rng.sample(combos, min(pool_size, len(combos))):

@@ -90,10 +90,32 @@ class World:
             )
         return out
 
+    def team_story(self, org: Org) -> list[Event]:
+        """Who the org's users are, at its first config change (before any story names them): one
+        `user.updated` per rep, capture lead and the admin, and a former rep named and then erased."""
+        at = org.clock.fmt(org.config[0][0])
+        former, former_name = org.former
+        people = [
+            (user, {"name": name, "email": user, "title": title, "active": True})
+            for user, (name, title) in sorted(org.team.items())
+        ]
+        people.append(
+            (former, {"name": former_name, "email": former, "title": "Account executive", "active": False})
+        )
+        out: list[Event] = [
+            (org.event_id(), org.org_id, at, "user.updated", "user", user, org.admin, payload)
+            for user, payload in people
+        ]
+        reason = {"reason": "left the company and asked to be forgotten"}
+        out.append((org.event_id(), org.org_id, at, "user.erased", "user", former, org.admin, reason))
+        return out
+
     def stories(self) -> Iterator[list[Event]]:
-        """Config first, then one showcase story per org (every event name), then random stories."""
+        """Config and the team first, then one showcase story per org (every event name), then random
+        stories."""
         for org in self.orgs:
             yield self.config_story(org)
+            yield self.team_story(org)
         for org in self.orgs:
             yield _Story(org, self.rng, showcase=True).run()
         r, cum, orgs = self.rng.random, self._cum, self.orgs

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from .model import Activity, Company, Deal, Export, Person, StageStep, placeable
+from .model import Activity, Company, Deal, Export, Person, StageStep, User, placeable
 from .reading import (
     FUTURE,
     Reading,
@@ -212,8 +212,17 @@ class _Reader:
                 self.r.skip(table, number, "owner", None, "no owner_id")
                 continue
             # Owners are the CRM's users: owners and actors, never contacts.
-            self.owners[oid] = (
-                row.get("email") or full_name(row.get("first_name"), row.get("last_name")) or oid
+            name = full_name(row.get("first_name"), row.get("last_name"))
+            owner = self.owners[oid] = row.get("email") or name or oid
+            times = self._times(row)
+            self.x.users[owner] = User(
+                owner,
+                oid,
+                name=name,
+                email=(row.get("email") or "").strip() or None,
+                role=(row.get("type") or "").strip().lower() or None,
+                active=bool(row.get("active_user_id")) if "active_user_id" in row else None,
+                at=times[1] if times else None,
             )
             self.r.mapped(table, number, "owner", oid)
 

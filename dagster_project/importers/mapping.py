@@ -26,7 +26,7 @@ from dagster_project.config.registry import NOTE_RULES
 from dagster_project.contract.events import REASON_CODES, SOURCE_TYPES
 from dagster_project.memory.classify import classify
 
-from .model import Activity, Company, Deal, Export, Person, StageStep
+from .model import Activity, Company, Deal, Export, Person, StageStep, User
 
 Event = tuple[str, str, str, str, str, str, str | None, dict[str, Any]]
 CLOSED = ("won", "lost")
@@ -120,6 +120,7 @@ class Mapper:
             self.emit(
                 at, "signal.touched", "signal", person_id, x.people[person_id].owner, {"channel": "crm"}
             )
+        self._users()
         unique = {event[0]: event for event in self.events}  # the same fact twice is one event
         return sorted(unique.values(), key=lambda e: (e[2], e[0]))
 
@@ -129,6 +130,22 @@ class Mapper:
         self.emit(c.created_at, "client.updated", "client", c.id, c.owner, self._source(c), tag="created")
         fields = {"name": c.name, "domain": c.domain, "industry": c.industry, "owner": c.owner}
         self.emit(c.modified_at, "client.updated", "client", c.id, c.owner, fields | self._source(c))
+
+    def _users(self) -> None:
+        """Who the owners are: one `user.updated` per CRM user, keyed by the owner value the records carry.
+
+        Dated at the export's first event, or the user record's own time if earlier, so the name is known
+        for everything the user owns; without either, at the import's clock."""
+        first = min((datetime.fromisoformat(e[2]) for e in self.events), default=None)
+        for u in sorted(self.export.users.values(), key=lambda u: u.id):
+            at = min((t for t in (first, u.at) if t is not None), default=self.now)
+            if at is None:
+                continue
+            self._user(u, at)
+
+    def _user(self, u: User, at: datetime) -> None:
+        fields = {"name": u.name, "email": u.email, "title": u.title, "role": u.role, "active": u.active}
+        self.emit(at, "user.updated", "user", u.id, None, fields | self._source(u))
 
     def _person(self, p: Person) -> None:
         self.emit(p.created_at, "contact.updated", "contact", p.id, p.owner, self._source(p), tag="created")

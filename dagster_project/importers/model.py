@@ -113,6 +113,21 @@ class Activity:
 
 
 @dataclass
+class User:
+    """A CRM user (an owner, an actor; never a contact). `id` is the value the other records' `owner`
+    carries for them, so the user event names exactly the owner pages show."""
+
+    id: str
+    source_id: str
+    name: str | None = None
+    email: str | None = None
+    title: str | None = None
+    role: str | None = None
+    active: bool | None = None
+    at: datetime | None = None  # when the CRM says the record was last changed, if it says
+
+
+@dataclass
 class Export:
     """Everything one export holds, as records, with one outcome per input row."""
 
@@ -121,6 +136,7 @@ class Export:
     people: dict[str, Person] = field(default_factory=dict)
     deals: dict[str, Deal] = field(default_factory=dict)
     activities: dict[str, Activity] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
 
 

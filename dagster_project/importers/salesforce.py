@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from .model import Activity, Company, Deal, Export, Person, StageStep, placeable
+from .model import Activity, Company, Deal, Export, Person, StageStep, User, placeable
 from .reading import (
     FUTURE,
     Reading,
@@ -83,8 +83,17 @@ class _Reader:
                 self.r.skip(table, number, "user", None, "no Id")
                 continue
             # CRM users are owners and actors, not contacts: the owner field names them by email.
-            self.owners[sid] = (
-                row.get("email") or full_name(row.get("first_name"), row.get("last_name")) or sf_id(sid)
+            name = row.get("name") or full_name(row.get("first_name"), row.get("last_name"))
+            owner = self.owners[sid] = row.get("email") or name or sf_id(sid)
+            self.x.users[owner] = User(
+                owner,
+                sid,
+                name=name,
+                email=(row.get("email") or "").strip() or None,
+                title=row.get("title"),
+                role=row.get("user_type"),
+                active=as_bool(row.get("is_active")) if row.get("is_active") else None,
+                at=first_time(row, *MODIFIED) or first_time(row, *CREATED),
             )
             self.r.mapped(table, number, "user", sid)
 

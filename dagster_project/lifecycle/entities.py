@@ -116,6 +116,27 @@ class ContactRecord:
     last_seen_at: datetime | None = None
 
 
+# The fields of a user that name the person; an erasure removes them (the id stays: owners hold it).
+USER_PERSONAL_FIELDS: tuple[str, ...] = ("name", "email", "title")
+
+
+@dataclass(slots=True)
+class UserRecord:
+    """A user of the org (a seller, a capture lead: whom `owner` and `actor` name), from `user.*` events."""
+
+    id: str
+    first_seen_at: datetime
+    name: str | None = None
+    email: str | None = None
+    title: str | None = None
+    role: str | None = None
+    active: bool | None = None
+    source_system: str | None = None
+    source_id: str | None = None
+    erased_at: datetime | None = None
+    last_seen_at: datetime | None = None
+
+
 def as_date(value: Any) -> date | str | None:
     """A `due_date` as a date; a value ingest let through but Python cannot parse is kept as given."""
     if value is None or isinstance(value, date):
@@ -138,6 +159,8 @@ class FoldState:
         self.clients: dict[str, ClientState] = {}
         # (record_type, id) -> the person a contact or a signal names
         self.contact_records: dict[tuple[str, str], ContactRecord] = {}
+        # user id -> what the org's user events say about that user
+        self.users: dict[str, UserRecord] = {}
         # explicit merge / split decisions about contacts and clients, in event-time order
         self.identity_decisions: list[Row] = []
         # signal id -> candidate ids that linked it before it existed

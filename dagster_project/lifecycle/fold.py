@@ -22,6 +22,8 @@ Choices where the contract is silent:
 - Contact events are `applied` and never rejected: a contact exists once an event names it (like a
   client), and they change no lifecycle state. Merges and splits (of contacts and clients) are kept as
   decisions for identity resolution; an erasure empties the contact's personal fields.
+- User events are `applied` and never rejected the same way: a user (whom `owner` and `actor` name)
+  exists once an event names it; `user.erased` empties its name, email and title.
 - `missing_reason` flags a `won`/`lost` entered without a `reason_code` (free-text `reason` alone
   does not count); leaving `won`/`lost` (only possible through a map override) clears the outcome.
 - A pursuit's owner is its `capture_lead` (from the promotion, else the candidate's owner at that time);
@@ -46,6 +48,7 @@ from dagster_project.lifecycle.rules import (
     ContactRules,
     PursuitRules,
     SignalRules,
+    UserRules,
 )
 
 SIGNAL_COLUMNS = (
@@ -138,6 +141,20 @@ CONTACT_RECORD_COLUMNS = (
     "first_seen_at",
     "last_seen_at",
 )
+USER_RECORD_COLUMNS = (
+    "org_id",
+    "user_id",
+    "name",
+    "email",
+    "title",
+    "role",
+    "active",
+    "source_system",
+    "source_id",
+    "erased_at",
+    "first_seen_at",
+    "last_seen_at",
+)
 IDENTITY_DECISION_COLUMNS = (
     "org_id",
     "entity_type",
@@ -186,6 +203,7 @@ class FoldResult:
     pursuits: list[Row] = field(default_factory=list)
     clients: list[Row] = field(default_factory=list)
     contact_records: list[Row] = field(default_factory=list)
+    user_records: list[Row] = field(default_factory=list)
     identity_decisions: list[Row] = field(default_factory=list)
     transitions: list[Row] = field(default_factory=list)
     rejected_events: list[Row] = field(default_factory=list)
@@ -204,6 +222,7 @@ TABLES = (
     "pursuits",
     "clients",
     "contact_records",
+    "user_records",
     "identity_decisions",
     "transitions",
     "rejected_events",
@@ -275,7 +294,7 @@ def _prepare(events: Iterable[Event], as_of: datetime | None) -> list[Event]:
     return prepared
 
 
-class _OrgFold(ConfigRules, SignalRules, ClientRules, ContactRules, CandidateRules, PursuitRules):
+class _OrgFold(ConfigRules, SignalRules, ClientRules, ContactRules, UserRules, CandidateRules, PursuitRules):
     """One org's fold: its state and every entity type's rules, each event dispatched by name."""
 
     def __init__(self, org_id: str, registry: ConfigRegistry) -> None:
@@ -294,6 +313,8 @@ class _OrgFold(ConfigRules, SignalRules, ClientRules, ContactRules, CandidateRul
             "contact.merged": self._contact_decided,
             "contact.split": self._contact_decided,
             "contact.erased": self._contact_erased,
+            "user.updated": self._user_updated,
+            "user.erased": self._user_erased,
             "candidate.created": self._candidate_created,
             "candidate.updated": self._candidate_updated,
             "candidate.status_changed": self._candidate_status_changed,
@@ -360,6 +381,10 @@ class _OrgFold(ConfigRules, SignalRules, ClientRules, ContactRules, CandidateRul
             | {"signal_ids": list(r.signal_ids)}
             for r in _by_id(self.contact_records)
         ]
+        user_records = [
+            {"org_id": org, "user_id": u.id} | {name: getattr(u, name) for name in USER_RECORD_COLUMNS[2:]}
+            for u in _by_id(self.users)
+        ]
         rejected = sorted(self.rejected, key=event_order)  # config rejections merged in
         return FoldResult(
             signals=signals,
@@ -367,6 +392,7 @@ class _OrgFold(ConfigRules, SignalRules, ClientRules, ContactRules, CandidateRul
             pursuits=pursuits,
             clients=clients,
             contact_records=contact_records,
+            user_records=user_records,
             identity_decisions=list(self.identity_decisions),  # in event-time order
             transitions=list(self.transitions),  # already in event-time order
             rejected_events=rejected,

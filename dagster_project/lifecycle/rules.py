@@ -24,6 +24,7 @@ from dagster_project.contract.states import (
 )
 from dagster_project.lifecycle.entities import (
     PERSONAL_FIELDS,
+    USER_PERSONAL_FIELDS,
     CandidateState,
     ContactRecord,
     Event,
@@ -31,6 +32,7 @@ from dagster_project.lifecycle.entities import (
     FoldState,
     PursuitState,
     SignalState,
+    UserRecord,
     as_date,
 )
 
@@ -199,6 +201,34 @@ class ContactRules(FoldState):
         """Forget the person's fields as of the erasure (the erasure step scrubs every copy elsewhere)."""
         record = self._contact(event)
         for name in PERSONAL_FIELDS:
+            setattr(record, name, None)
+        record.erased_at = event["occurred_at"]
+        return Outcome.APPLIED
+
+
+class UserRules(FoldState):
+    """Users: updated, erased. A user exists once an event names it; neither event changes a lifecycle
+    state, and neither is ever rejected (a name is information, not a transition)."""
+
+    def _user(self, event: Event) -> UserRecord:
+        user_id = event["entity_id"]
+        if user_id not in self.users:
+            self.users[user_id] = UserRecord(user_id, event["occurred_at"])
+        record = self.users[user_id]
+        record.last_seen_at = event["occurred_at"]
+        return record
+
+    def _user_updated(self, event: Event) -> str:
+        record, payload = self._user(event), event.get("payload") or {}
+        for name in (*USER_PERSONAL_FIELDS, "role", "active", "source_system", "source_id"):
+            if name in payload:
+                setattr(record, name, payload[name])
+        return Outcome.APPLIED
+
+    def _user_erased(self, event: Event) -> str:
+        """Forget the user's name as of the erasure (the erasure step scrubs the earlier copies)."""
+        record = self._user(event)
+        for name in USER_PERSONAL_FIELDS:
             setattr(record, name, None)
         record.erased_at = event["occurred_at"]
         return Outcome.APPLIED

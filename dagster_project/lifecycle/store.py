@@ -180,6 +180,27 @@ CORE: tuple[CoreTable, ...] = (
         """,
     ),
     _table(
+        "user_records",
+        (
+            "Every user of the org an event names (`user.*`): the people `owner`, `capture_lead` and `actor` "
+            "hold, one row per (org_id, user_id); the `users` mart publishes them."
+        ),
+        """
+        org_id varchar not null
+        user_id varchar not null
+        name varchar
+        email varchar
+        title varchar
+        role varchar
+        active boolean
+        source_system varchar
+        source_id varchar
+        erased_at timestamptz
+        first_seen_at timestamptz not null
+        last_seen_at timestamptz
+        """,
+    ),
+    _table(
         "identity_decisions",
         "Explicit merges and splits of contacts and clients (they override the matcher).",
         """

@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit_app.lib import ui
 from streamlit_app.lib.charts import pipeline as charts
 from streamlit_app.lib.queries import pipeline as queries
+from streamlit_app.lib.queries import users
 from streamlit_app.lib.views import pipeline as view
 
 ctx = ui.page_context("Pipeline")
@@ -34,6 +35,8 @@ SCOPE_LABELS = {"open": "Open", "closed": "Closed", "all": "All"}
 
 # Filter keys carry the org and snapshot version, as on the Overview page.
 filter_key = f"{org}_{snap.version}"
+# Owners are filtered by id and shown by name (else the id).
+names = users.user_names(snap.path, snap.version, org)
 with st.sidebar:
     st.markdown("**Filters**")
     scope = st.radio(
@@ -56,7 +59,7 @@ with st.sidebar:
         "Owners",
         options["owners"],
         placeholder="All owners",
-        format_func=lambda o: "— (unassigned)" if o == queries.UNASSIGNED else o,
+        format_func=lambda o: "— (unassigned)" if o == queries.UNASSIGNED else names.get(o, o),
         key=f"pipeline_owners_{filter_key}",
     )
     # Every state present, whatever the entity-type filter: the vocabularies do not overlap, and fixed

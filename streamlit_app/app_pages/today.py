@@ -13,7 +13,7 @@ import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import ui
-from streamlit_app.lib.queries import snapshot
+from streamlit_app.lib.queries import snapshot, users
 from streamlit_app.lib.queries import today as queries
 from streamlit_app.lib.views import today as view
 
@@ -31,6 +31,8 @@ ITEM_LABELS = {"candidate": "Candidates", "pursuit": "Pursuits"}
 
 # Filter keys carry the org and snapshot version, as on the other pages.
 filter_key = f"{org}_{snap.version}"
+# Owners are filtered by id and shown by name (else the id).
+names = users.user_names(snap.path, snap.version, org)
 with st.sidebar:
     st.markdown("**Filters**")
     item_types = st.multiselect(
@@ -44,7 +46,7 @@ with st.sidebar:
         "Owners",
         options["owners"],
         placeholder="All owners",
-        format_func=lambda o: "— (unassigned)" if o == queries.UNASSIGNED else o,
+        format_func=lambda o: "— (unassigned)" if o == queries.UNASSIGNED else names.get(o, o),
         key=f"today_owners_{filter_key}",
     )
     tiers = st.multiselect(

@@ -63,3 +63,11 @@ def test_the_data_walks_one_way_from_the_apply_through_dbt_and_the_alerts_to_one
     assert defs.resolve_job_def("enrichment_job").asset_layer.executable_asset_keys == {enrichment}
     for table in ("outbox_health", "dead_letters", "alerts", "memory_health"):
         assert dg.AssetKey(["marts", table]) in graph.get(snapshot).parent_keys
+
+
+def test_the_users_mart_reads_the_user_records_the_apply_writes():
+    graph = defs.resolve_asset_graph()
+    records = dg.AssetKey(["core", "user_records"])
+    assert records in graph.get(dg.AssetKey(["staging", "stg_lifecycle__user_records"])).parent_keys
+    assert graph.get(records).parent_keys == {dg.AssetKey(["raw", "events"])}
+    assert dg.AssetKey(["marts", "users"]) in graph.get(dg.AssetKey("serving_snapshot")).parent_keys

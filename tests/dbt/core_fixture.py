@@ -96,6 +96,7 @@ def fold_into_core(
     insert_core_rows(con, "pursuits", clustered(folded.pursuits))
     insert_core_rows(con, "client_parts", clustered(folded.clients))
     insert_core_rows(con, "contact_records", clustered(folded.contact_records))
+    insert_core_rows(con, "user_records", clustered(folded.user_records))
     insert_core_rows(con, "identity_decisions", clustered(folded.identity_decisions))
     insert_core_rows(con, "transitions", clustered(folded.transitions))
     insert_core_rows(con, "rejected_events", clustered(folded.rejected_events))

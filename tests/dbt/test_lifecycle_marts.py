@@ -99,6 +99,14 @@ UMBRELLA = [
         {"key": "health.gate_pass_rate", "value": UMBRELLA_GATE_LINE}),
 ]  # fmt: skip
 
+# Who `ann` (cand-a's owner) is; `bo` was named, then erased; umbrella reuses the id `ann` for someone else.
+USERS = [
+    _ev("initech", "2026-11-01T08:00:00+00:00", "user.updated", "ann", {"name": "Ann Archer", "title": "AE"}),
+    _ev("initech", "2026-11-01T08:00:00+00:00", "user.updated", "bo", {"name": "Bo Brandt"}),
+    _ev("initech", "2026-11-02T08:00:00+00:00", "user.erased", "bo"),
+    _ev("umbrella", "2026-11-20T08:00:00+00:00", "user.updated", "ann", {"name": "Ann Other"}),
+]  # fmt: skip
+
 # What a finer clustering would write: the same client known to two clusters (merged by the clients mart).
 CLIENT_PARTS = [
     ("cluster-1", {"org_id": "umbrella", "client_id": "cli-9", "name": None, "domain": None, "industry": None,
@@ -129,9 +137,9 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = root / "warehouse.duckdb"
     with duckdb.connect(str(path)) as con:
         create_raw_tables(con)
-        insert_events(con, [*INITECH, *UMBRELLA])
+        insert_events(con, [*INITECH, *UMBRELLA, *USERS])
         create_core_tables(con)
-        fold_into_core(con, [*INITECH, *UMBRELLA], as_of=AS_OF)
+        fold_into_core(con, [*INITECH, *UMBRELLA, *USERS], as_of=AS_OF)
         for cluster, row in CLIENT_PARTS:
             insert_core_rows(con, "client_parts", [row], cluster_id=cluster)
     run_dbt(["build"], warehouse=path, target=root / "target", as_of=AS_OF)
@@ -242,6 +250,18 @@ def test_entity_marts(warehouse: Path) -> None:
     )
     assert merged["created_at"] == datetime(2026, 11, 5, tzinfo=UTC)
     assert merged["last_event_at"] == datetime(2026, 11, 9, tzinfo=UTC)
+
+
+def test_the_users_mart_names_each_user_of_each_org_and_forgets_the_erased(warehouse: Path) -> None:
+    users = rows(
+        warehouse,
+        "select org_id, user_id, name, display_name, title from marts.users order by org_id, user_id",
+    )
+    assert [tuple(r.values()) for r in users] == [
+        ("initech", "ann", "Ann Archer", "Ann Archer", "AE"),
+        ("initech", "bo", None, "bo", None),
+        ("umbrella", "ann", "Ann Other", "Ann Other", None),
+    ]
 
 
 def test_transitions_and_rejected_events(warehouse: Path) -> None:

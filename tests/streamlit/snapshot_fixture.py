@@ -249,8 +249,24 @@ def _quarantine() -> list[tuple]:
 # Hand-made lifecycle rows. Both orgs have a pursuit `p-100` (ids are only unique within an org), so
 # the timeline must scope by org as well as by id. Owners, titles and errors name their org.
 SHARED_ENTITY_ID = "p-100"
-ORG_A_LIFECYCLE_ONLY = ("alice@acme", "bob@acme", "Acme HQ refit", "acme-crm webhook timeout", "sig-a1")
-ORG_B_LIFECYCLE_ONLY = ("gina@globex", "hank@globex", "Globex plant audit", "globex-crm 401", "sig-g1")
+# Owners first, by the names pages show for them (`_USERS`), then their ids.
+ORG_A_LIFECYCLE_ONLY = (
+    "Alice Archer",
+    "Bob Baker",
+    "alice@acme",
+    "bob@acme",
+    "Acme HQ refit",
+    "acme-crm webhook timeout",
+    "sig-a1",
+)
+ORG_B_LIFECYCLE_ONLY = (
+    "Gina Green",
+    "hank@globex",
+    "gina@globex",
+    "Globex plant audit",
+    "globex-crm 401",
+    "sig-g1",
+)
 
 
 def _ts(day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
@@ -514,6 +530,18 @@ _EVENTS = [
     (ORG_B, "g-e12", _ts(6), "pursuit.stage_changed", "pursuit", SHARED_ENTITY_ID, "hank@globex"),
     (ORG_B, "g-e13", _ts(8, 12), "pursuit.note_added", "pursuit", SHARED_ENTITY_ID, "globex-note-author"),
 ]
+
+# (org_id, user_id, name, display_name, email, title, first_seen_at): who the owners and actors are. Globex's
+# hank has no user event, so pages show his id; globex names its own `bob@acme` differently (ids are per org).
+USER_NAMES = {
+    (ORG_A, "alice@acme"): "Alice Archer",
+    (ORG_A, "bob@acme"): "Bob Baker",
+    (ORG_B, "gina@globex"): "Gina Green",
+}
+_USERS = [
+    (org, user_id, name, name, user_id, "Account executive", _ts(1))
+    for (org, user_id), name in USER_NAMES.items()
+] + [(ORG_B, "bob@acme", "Globex Bob", "Globex Bob", None, None, _ts(3))]
 
 # (org_id, gate, attempts, passed, pass_rate, top_missing_items, health_line, below_health_line); org B
 # runs its own health line (config key health.gate_pass_rate).
@@ -1283,6 +1311,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "reason_code", "reason", "missing_reason", "entered_state_at", "created_at", "closed_at",
         "last_event_at"),
     "clients": ("org_id", "client_id", "name", "domain", "industry", "created_at", "last_event_at"),
+    "users": ("org_id", "user_id", "name", "display_name", "email", "title", "first_seen_at"),
     "transitions": ("org_id", "entity_type", "entity_id", "from_state", "to_state", "occurred_at",
         "event_id", "warned"),
     "rejected_events": ("org_id", "event_id", "event_name", "entity_type", "entity_id", "occurred_at",
@@ -1522,6 +1551,7 @@ def _insert_lifecycle(con: duckdb.DuckDBPyConnection) -> None:
     _insert(con, "marts.candidates", _CANDIDATES)
     _insert(con, "marts.pursuits", _pursuit_rows())
     _insert(con, "marts.clients", _CLIENTS)
+    _insert(con, "marts.users", _USERS)
     _insert(con, "marts.transitions", _TRANSITIONS)
     _insert(con, "marts.rejected_events", _REJECTED)
     events = [

@@ -44,7 +44,7 @@ def test_the_pursuit_page_names_the_client_owner_stage_value_and_due_date(snapsh
     at = _open_item(ORG_A, "pursuit", SHARED_ENTITY_ID)
     assert [s.value for s in at.subheader][0] == "Acme HQ refit"
     header = at.markdown[0].value
-    assert "Acme Holdings" in header and "bob@acme" in header and "manufacturing" in header
+    assert "Acme Holdings" in header and "Bob Baker" in header and "manufacturing" in header
     assert _metric(at, "Forecast value") == "$400,000"
     assert _metric(at, "Stage") == "Red review"
     with duckdb.connect(str(snapshot_home / "serving.duckdb"), read_only=True) as con:

@@ -141,3 +141,65 @@ def test_the_item_page_timeline_says_events_states_and_rules_in_words(snapshot_h
     assert not [e for e in timeline["event_name"] if "." in e or "_" in e]
     assert "Pink review → Red review" in set(timeline["change"])
     assert any(d.startswith("Pink checklist incomplete at submit: ") for d in timeline["detail"])
+
+
+# People: owners and actors by the name `marts.users` gives them, else by their id.
+ALICE, BOB = "Alice Archer", "Bob Baker"
+OWNER_IDS = {"alice@acme", "bob@acme"}
+
+
+def _owner_picker_shows(at: AppTest) -> list[str]:
+    (picker,) = [s for s in at.sidebar.multiselect if s.label == "Owners"]
+    return list(picker.options)
+
+
+def test_today_shows_owners_by_name_in_its_tables_and_its_owner_filter(snapshot_home: Path) -> None:
+    at = _open("app_pages/today.py")
+    items = _visible(at, "why")
+    assert set(items["owner"]) - {"—"} <= {ALICE, BOB} and BOB in set(items["owner"])
+    assert set(_visible(at, "reason")["owner"]) - {"—"} == {ALICE, BOB}
+    assert {ALICE, BOB} <= set(_owner_picker_shows(at))
+    assert not OWNER_IDS & set(_owner_picker_shows(at))
+
+
+def test_owner_workload_names_each_owner(snapshot_home: Path) -> None:
+    at = _open("app_pages/owner_workload.py")
+    owners = set(_visible(at, "total_items")["owner"])
+    assert owners == {ALICE, BOB}
+
+
+def test_pipeline_shows_owners_and_actors_by_name(snapshot_home: Path) -> None:
+    at = _open("app_pages/pipeline.py")
+    entities = _visible(at, "entity_id")
+    assert BOB in set(entities["owner"]) and not OWNER_IDS & set(entities["owner"])
+    assert not OWNER_IDS & set(_visible(at, "entities")["owner"])
+    assert not OWNER_IDS & set(_owner_picker_shows(at))
+    (picker,) = [s for s in at.main.selectbox if s.label == "Entity"]
+    picker.set_value(f"pursuit:{SHARED_ENTITY_ID}").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert set(_visible(at, "event_name")["actor"]) - {"—"} == {BOB}
+
+
+def test_a_user_without_a_name_is_shown_by_id_and_names_never_cross_orgs(snapshot_home: Path) -> None:
+    at = signed_in_app()
+    at.query_params["org"] = "globex"
+    at.run()
+    at.switch_page("app_pages/pipeline.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    owners = set(_visible(at, "entity_id")["owner"])
+    assert "hank@globex" in owners  # no user event names hank: his id stands
+    assert "Gina Green" in owners or "Gina Green" in set(_owner_picker_shows(at))
+    assert not {ALICE, BOB} & (owners | set(_owner_picker_shows(at)))
+
+
+def test_the_item_page_names_the_owner_in_its_header_and_the_actors_in_its_timeline(
+    snapshot_home: Path,
+) -> None:
+    at = signed_in_app()
+    at.query_params.update({"org": ORG_A, "type": "pursuit", "id": SHARED_ENTITY_ID})
+    at.run()
+    at.switch_page("app_pages/item.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    header = " ".join(m.value for m in at.markdown)
+    assert f"Owner **{BOB}**" in header and "bob@acme" not in header
+    assert set(_visible(at, "change")["actor"]) - {"—"} == {BOB}

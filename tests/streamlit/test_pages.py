@@ -553,7 +553,7 @@ def test_pipeline_counts_by_state_and_owner(snapshot_home: Path) -> None:
     counts = _frame(at, "entities")
     assert int(counts["entities"].sum()) == 11
     by_owner = counts.groupby("owner")["entities"].sum().to_dict()
-    assert by_owner == {"alice@acme": 4, "bob@acme": 4, "—": 3}
+    assert by_owner == {"Alice Archer": 4, "Bob Baker": 4, "—": 3}
     # Lifecycle order, not alphabetical: open before touched before linked before dismissed.
     signals = counts[counts["entity_type"] == "Signal"]["state"].tolist()
     assert signals == ["Open", "Touched", "Linked to a candidate", "Dismissed"]
@@ -770,7 +770,7 @@ def test_today_ranks_items_with_why_badge_words_top_memory_and_a_link_to_each(sn
     assert (top["badge"], top["title"], top["owner"], top["due_date"]) == (
         "SLA breach",
         "Acme HQ refit",
-        "bob@acme",
+        "Bob Baker",
         "2024-05-12",
     )
     assert top["why"] == "urgency +100 · value +40 · stage +25 · compliance +20 · workload −6"
@@ -918,13 +918,13 @@ def test_owner_workload_by_tier(snapshot_home: Path) -> None:
     assert (_metric(at, "Owners"), _metric(at, "Owned items")) == ("2", "4")
     assert (_metric(at, "SLA breaches"), _metric(at, "Stale items")) == ("1", "1")
     rows = _frame(at, "stale_items").set_index("owner")
-    assert rows.loc["alice@acme", "critical_items"] == 1 and rows.loc["alice@acme", "high_items"] == 1
-    assert rows.loc["alice@acme", "max_hours_without_touch"] == 207.0
-    assert rows.loc["bob@acme", "avg_priority_score"] == 115.0
+    assert rows.loc["Alice Archer", "critical_items"] == 1 and rows.loc["Alice Archer", "high_items"] == 1
+    assert rows.loc["Alice Archer", "max_hours_without_touch"] == 207.0
+    assert rows.loc["Bob Baker", "avg_priority_score"] == 115.0
     fig = _figure(at)
     assert [t["name"] for t in fig["data"]] == ["critical", "high", "medium", "low"]
     assert fig["layout"]["barmode"] == "stack"
-    assert sorted(fig["layout"]["yaxis"]["categoryarray"]) == ["alice@acme", "bob@acme"]
+    assert sorted(fig["layout"]["yaxis"]["categoryarray"]) == ["Alice Archer", "Bob Baker"]
     _assert_no_missing_cells(at)
 
 

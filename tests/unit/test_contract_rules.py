@@ -139,3 +139,27 @@ def test_a_contact_link_naming_neither_a_client_nor_a_signal_misses_a_field(tmp_
         )
     ]
     assert _verdicts(warehouse, tmp_path, now, records) == [None, None, None, Reason.MISSING_FIELD]
+
+
+def test_user_events_name_a_user_of_the_org_and_hostile_ones_are_quarantined(tmp_path: Path, warehouse, now):
+    """`user.updated` / `user.erased` name the people `owner` and `actor` hold (extension): a good record is
+    accepted; a name that is not text, an active flag that is not a boolean, a user event about a contact
+    and a contact event about a user are each quarantined with their reason."""
+    good = {"name": "Ann Archer", "email": "ann@acme.test", "title": "AE", "role": "seller", "active": True}
+    user = {"event_name": "user.updated", "entity_type": "user", "entity_id": "ann@acme.test"}
+    records = [
+        event("u1", **user, payload=good),
+        event("u2", event_name="user.erased", entity_type="user", entity_id="ann@acme.test", payload={}),
+        event("u3", **user, payload={"name": {"first": "Ann"}}),
+        event("u4", **user, payload={"active": "yes"}),
+        event("u5", **{**user, "entity_type": "contact"}, payload=good),
+        event("u6", event_name="contact.updated", entity_type="user", entity_id="ann", payload={"name": "A"}),
+    ]
+    assert _verdicts(warehouse, tmp_path, now, records) == [
+        None,
+        None,
+        Reason.WRONG_TYPE,
+        Reason.WRONG_TYPE,
+        Reason.ENTITY_TYPE_MISMATCH,
+        Reason.ENTITY_TYPE_MISMATCH,
+    ]

@@ -507,3 +507,32 @@ def test_span_days_spreads_the_same_events_over_a_longer_history(tmp_path: Path)
     assert abs(n480 - n120) < 200  # the same size, at a quarter of the rate
     with pytest.raises(ValueError, match="span_days"):
         generate(tmp_path / "short", events=10, end=END, span_days=30)
+
+
+def test_every_owner_and_actor_of_the_demo_is_a_named_user_and_a_former_rep_is_forgotten(
+    checked: tuple,
+) -> None:
+    events = checked[1]
+    named: dict[tuple[str, str], str] = {}
+    erased: set[tuple[str, str]] = set()
+    for ev in sorted(events, key=lambda e: (parse_ts(e["occurred_at"])[0].astimezone(UTC), e["event_id"])):
+        key = (ev["org_id"], ev["entity_id"])
+        if ev["event_name"] == "user.updated":
+            named[key] = ev["payload"]["name"]
+        elif ev["event_name"] == "user.erased":
+            erased.add(key)
+    people = {
+        (ev["org_id"], who)
+        for ev in events
+        if ev["event_name"] not in ("user.updated", "user.erased")
+        for who in (
+            ev["actor"],
+            (ev["payload"] or {}).get("owner"),
+            (ev["payload"] or {}).get("capture_lead"),
+        )
+        if isinstance(who, str) and "@" in who and not ev["event_id"].startswith(f"evt-{ev['org_id']}-q")
+    }
+    assert people and people <= set(named) - erased
+    # A name reads as one: "Maria Lopez" for maria.lopez@…, never the email again.
+    assert all(name != user and " " in name for (_, user), name in named.items())
+    assert len(erased) == len({org for org, _ in named}) and not erased & people

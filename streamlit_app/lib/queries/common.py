@@ -32,3 +32,18 @@ def item_title_joins(alias: str, type_col: str = "item_type", id_col: str = "ite
     LEFT JOIN marts.signals AS it_s
            ON it_s.org_id = ? AND {item_type} = 'signal' AND it_s.signal_id = {item_id}
     """
+
+
+# A user of the org (an owner, a capture lead, an actor) by name rather than id: the `users` mart's
+# `display_name` (the name, else the id), and the id as given when the mart does not know the user, so a
+# join never hides a row. `user_name_join(column, alias)` joins the user whose id `column` holds (a column
+# of the query, never user input) under the fixed alias `alias`; `user_name(column, alias)` is the value to
+# show. Parameters: org_id x 1 per join.
+def user_name_join(column: str, alias: str = "un") -> str:
+    """The LEFT JOIN behind `user_name(column, alias)`."""
+    return f"LEFT JOIN marts.users AS {alias} ON {alias}.org_id = ? AND {alias}.user_id = {column}"
+
+
+def user_name(column: str, alias: str = "un") -> str:
+    """The name to show for the user id in `column` (joined by `user_name_join(column, alias)`)."""
+    return f"coalesce({alias}.display_name, {column})"

@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import db
-from streamlit_app.lib.queries.common import CACHE_TTL_S
+from streamlit_app.lib.queries.common import CACHE_TTL_S, user_name, user_name_join
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
@@ -29,17 +29,19 @@ def contacts(path: str, version: str, org_id: str) -> pl.DataFrame:
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def person_signals(path: str, version: str, org_id: str, contact_id: str) -> pl.DataFrame:
-    """The person's signals with their state and the candidate that links them."""
+    """The person's signals with their state, owner (by name) and the candidate that links them."""
     return db.fetch(
         path,
-        """
-        SELECT s.signal_id, s.status, s.source_type, s.owner, s.created_at, s.linked_candidate_id
+        f"""
+        SELECT s.signal_id, s.status, s.source_type, {user_name("s.owner")} AS owner, s.created_at,
+               s.linked_candidate_id
         FROM marts.contacts AS p, unnest(p.signal_ids) AS u(signal_id)
         JOIN marts.signals AS s ON s.org_id = p.org_id AND s.signal_id = u.signal_id
+        {user_name_join("s.owner")}
         WHERE p.org_id = ? AND p.contact_id = ?
         ORDER BY s.created_at, s.signal_id
         """,
-        [org_id, contact_id],
+        [org_id, org_id, contact_id],
         org=org_id,
     )
 

@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 from streamlit_app.lib import db
-from streamlit_app.lib.queries.common import CACHE_TTL_S
+from streamlit_app.lib.queries.common import CACHE_TTL_S, user_name, user_name_join
 
 ITEM_TYPES: tuple[str, ...] = ("pursuit", "candidate")
 # The `<component>_contribution` columns of `marts.pursuit_scores`, in the order the page lists them.
@@ -28,9 +28,12 @@ SCORE_COMPONENTS: tuple[str, ...] = (
     "lead_source",
 )
 
-_PURSUIT_SQL = """
+# Owner and capture lead by name (`user_name`); parameters: org_id per user join, then the org and the
+# item id (`_JOINED_USERS`).
+_PURSUIT_SQL = f"""
     SELECT p.pursuit_id AS item_id, coalesce(c.title, p.pursuit_id) AS title, cl.name AS client_name,
-           p.client_id, cl.industry, p.owner, p.capture_lead, p.stage AS state, p.forecast_value_usd,
+           p.client_id, cl.industry, {user_name("p.owner", "own")} AS owner,
+           {user_name("p.capture_lead", "lead")} AS capture_lead, p.stage AS state, p.forecast_value_usd,
            c.value_band, p.due_date, p.outcome, p.reason, p.pink_completion_pct, p.red_completion_pct,
            p.proposals_sent, p.latest_proposal_version, p.entered_state_at, p.created_at, p.closed_at,
            p.candidate_id AS linked_id, t.rank, t.badge, t.priority_tier, t.why AS priority_why
@@ -39,13 +42,15 @@ _PURSUIT_SQL = """
     LEFT JOIN marts.clients AS cl ON cl.org_id = p.org_id AND cl.client_id = p.client_id
     LEFT JOIN marts.today_panel AS t
            ON t.org_id = p.org_id AND t.item_type = 'pursuit' AND t.item_id = p.pursuit_id
+    {user_name_join("p.owner", "own")}
+    {user_name_join("p.capture_lead", "lead")}
     WHERE p.org_id = ? AND p.pursuit_id = ?
     LIMIT 1
 """
 
-_CANDIDATE_SQL = """
+_CANDIDATE_SQL = f"""
     SELECT c.candidate_id AS item_id, coalesce(c.title, c.candidate_id) AS title, cl.name AS client_name,
-           c.client_id, cl.industry, c.owner, NULL::VARCHAR AS capture_lead, c.status AS state,
+           c.client_id, cl.industry, {user_name("c.owner", "own")} AS owner, NULL::VARCHAR AS capture_lead, c.status AS state,
            NULL::DOUBLE AS forecast_value_usd, c.value_band, NULL::DATE AS due_date, NULL::VARCHAR AS outcome,
            NULL::VARCHAR AS reason, NULL::DOUBLE AS pink_completion_pct, NULL::DOUBLE AS red_completion_pct,
            NULL::BIGINT AS proposals_sent, NULL::BIGINT AS latest_proposal_version, c.entered_state_at,
@@ -55,9 +60,12 @@ _CANDIDATE_SQL = """
     LEFT JOIN marts.clients AS cl ON cl.org_id = c.org_id AND cl.client_id = c.client_id
     LEFT JOIN marts.today_panel AS t
            ON t.org_id = c.org_id AND t.item_type = 'candidate' AND t.item_id = c.candidate_id
+    {user_name_join("c.owner", "own")}
     WHERE c.org_id = ? AND c.candidate_id = ?
     LIMIT 1
 """
+
+_JOINED_USERS = {"pursuit": 2, "candidate": 1}
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
@@ -69,7 +77,8 @@ def item_header(path: str, version: str, org_id: str, item_type: str, item_id: s
     if item_type not in ITEM_TYPES:
         return None
     sql = _PURSUIT_SQL if item_type == "pursuit" else _CANDIDATE_SQL
-    df = db.fetch(path, sql, [org_id, item_id], org=org_id)
+    users = [org_id] * _JOINED_USERS[item_type]
+    df = db.fetch(path, sql, [*users, org_id, item_id], org=org_id)
     return None if df.is_empty() else df.row(0, named=True)
 
 

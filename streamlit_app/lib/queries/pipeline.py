@@ -17,7 +17,7 @@ from dagster_project.contract.states import (
     SIGNAL_STATES,
 )
 from streamlit_app.lib import db
-from streamlit_app.lib.queries.common import CACHE_TTL_S, UNASSIGNED
+from streamlit_app.lib.queries.common import CACHE_TTL_S, UNASSIGNED, user_name, user_name_join
 
 # Lifecycle vocabularies in display order (the contract's state machines); unknown states sort last.
 ENTITY_STATES: dict[str, tuple[str, ...]] = {
@@ -147,16 +147,19 @@ def pipeline_counts(
             WHERE {_ENTITY_FILTERS}
             GROUP BY ALL
         )
-        SELECT entity_type, state, owner, entities, value_usd
+        SELECT counts.entity_type, counts.state, {user_name("counts.owner")} AS owner, counts.entities,
+               counts.value_usd
         FROM counts
-        ORDER BY list_position(?::VARCHAR[], entity_type),
-                 coalesce(list_position(?::VARCHAR[], state), 999), state,
-                 owner = ?, owner
+        {user_name_join("counts.owner")}
+        ORDER BY list_position(?::VARCHAR[], counts.entity_type),
+                 coalesce(list_position(?::VARCHAR[], counts.state), 999), counts.state,
+                 counts.owner = ?, counts.owner
         """,
         [
             UNASSIGNED,
             *_entities_params(org_id),
             *_filter_params(entity_types, owners, states, scope),
+            org_id,
             list(ENTITY_TYPES),
             list(STATE_ORDER),
             UNASSIGNED,
@@ -180,14 +183,20 @@ def pipeline_entities(
     return db.fetch(
         path,
         f"""
-        SELECT entity_type, entity_id, label, client, state, owner, value_usd, entered_state_at,
-               last_event_at
-        FROM ({_ENTITIES_SQL})
-        WHERE {_ENTITY_FILTERS}
-        ORDER BY last_event_at DESC NULLS LAST, entity_type, entity_id
-        LIMIT ?
+        WITH entities AS (
+            SELECT entity_type, entity_id, label, client, state, owner, value_usd, entered_state_at,
+                   last_event_at
+            FROM ({_ENTITIES_SQL})
+            WHERE {_ENTITY_FILTERS}
+            ORDER BY last_event_at DESC NULLS LAST, entity_type, entity_id
+            LIMIT ?
+        )
+        SELECT entities.* REPLACE ({user_name("entities.owner")} AS owner)
+        FROM entities
+        {user_name_join("entities.owner")}
+        ORDER BY entities.last_event_at DESC NULLS LAST, entities.entity_type, entities.entity_id
         """,
-        [*_entities_params(org_id), *_filter_params(entity_types, owners, states, scope), limit],
+        [*_entities_params(org_id), *_filter_params(entity_types, owners, states, scope), limit, org_id],
         org=org_id,
     )
 
@@ -204,7 +213,7 @@ def entity_timeline(path: str, version: str, org_id: str, entity_type: str, enti
     """
     return db.fetch(
         path,
-        """
+        f"""
         WITH t AS (
             SELECT event_id, occurred_at, from_state, to_state, warned
             FROM marts.transitions
@@ -228,7 +237,7 @@ def entity_timeline(path: str, version: str, org_id: str, entity_type: str, enti
         SELECT coalesce(t.occurred_at, r.occurred_at, e.occurred_at) AS occurred_at,
                ids.event_id,
                coalesce(e.event_name, r.event_name) AS event_name,
-               e.actor,
+               {user_name("e.actor")} AS actor,
                CASE WHEN r.outcome = 'rejected' THEN 'rejected'
                     WHEN t.warned OR r.outcome = 'warned' THEN 'warned'
                     WHEN t.event_id IS NOT NULL THEN 'applied'
@@ -241,9 +250,10 @@ def entity_timeline(path: str, version: str, org_id: str, entity_type: str, enti
         LEFT JOIN t USING (event_id)
         LEFT JOIN r USING (event_id)
         LEFT JOIN e USING (event_id)
+        {user_name_join("e.actor")}
         ORDER BY occurred_at, ids.event_id
         """,
-        [org_id, entity_type, entity_id] * 3,
+        [*[org_id, entity_type, entity_id] * 3, org_id],
         org=org_id,
     )
 

@@ -12,6 +12,8 @@ from streamlit_app.lib.queries.common import (
     ITEM_TITLE,
     UNASSIGNED,
     item_title_joins,
+    user_name,
+    user_name_join,
 )
 
 # The Today panel has every open item of the org (tens of thousands at scale); the page shows the top
@@ -128,33 +130,37 @@ def today_items(
             ORDER BY rank, item_type, item_id
             LIMIT ?
         )
-        SELECT panel.*, coalesce({ITEM_TITLE}, panel.label) AS title, {ITEM_CLIENT} AS client,
+        SELECT panel.* REPLACE ({user_name("panel.owner")} AS owner),
+               coalesce({ITEM_TITLE}, panel.label) AS title, {ITEM_CLIENT} AS client,
                json_extract_string(m.top_atoms, '$[0].atom_type') AS top_atom_type,
                json_extract_string(m.top_atoms, '$[0].content') AS top_atom
         FROM panel
         {item_title_joins("panel")}
+        {user_name_join("panel.owner")}
         LEFT JOIN marts.memory_cards AS m
                ON m.org_id = ? AND m.entity_type = panel.item_type AND m.entity_id = panel.item_id
         ORDER BY panel.rank, panel.item_type, panel.item_id
         """,
-        [org_id, *_today_params(item_types, owners, tiers, tags), limit, *[org_id] * 4, org_id],
+        [org_id, *_today_params(item_types, owners, tiers, tags), limit, *[org_id] * 5, org_id],
         org=org_id,
     )
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def owner_workload(path: str, version: str, org_id: str) -> pl.DataFrame:
-    """The org's owners as published, most open items first."""
+    """The org's owners as published, most open items first, each by name (else the id)."""
     return db.fetch(
         path,
-        """
-        SELECT owner, total_items, critical_items, high_items, medium_items, low_items,
-               avg_priority_score, sla_breaches, at_risk_items, stale_items, max_hours_without_touch
-        FROM marts.owner_workload
-        WHERE org_id = ?
-        ORDER BY total_items DESC, owner
+        f"""
+        SELECT {user_name("w.owner")} AS owner, w.total_items, w.critical_items, w.high_items,
+               w.medium_items, w.low_items, w.avg_priority_score, w.sla_breaches, w.at_risk_items,
+               w.stale_items, w.max_hours_without_touch
+        FROM marts.owner_workload AS w
+        {user_name_join("w.owner")}
+        WHERE w.org_id = ?
+        ORDER BY w.total_items DESC, w.owner
         """,
-        [org_id],
+        [org_id, org_id],
         org=org_id,
     )
 
@@ -179,13 +185,14 @@ def follow_ups(path: str, version: str, org_id: str) -> pl.DataFrame:
         )
         SELECT panel.due_at, panel.kind, panel.item_type, panel.item_id,
                coalesce({ITEM_TITLE}, panel.label, panel.item_id) AS label,
-               panel.owner, panel.why AS reason
+               {user_name("panel.owner")} AS owner, panel.why AS reason
         FROM panel
         {item_title_joins("panel")}
+        {user_name_join("panel.owner")}
         ORDER BY coalesce(list_position(['proposal_quiet', 'client_preference', 'signal_quiet'], panel.kind), 99),
                  panel.due_at DESC, panel.follow_up_id
         LIMIT ?
         """,
-        [org_id, *[org_id] * 4, FOLLOW_UP_ROWS],
+        [org_id, *[org_id] * 5, FOLLOW_UP_ROWS],
         org=org_id,
     )
