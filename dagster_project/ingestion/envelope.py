@@ -57,12 +57,8 @@ def _present(field: str) -> pl.Expr:
     return pl.col(f"t_{field}").is_not_null() & (pl.col(f"t_{field}") != "NULL")
 
 
-def envelope_rules(now: datetime) -> list[tuple[str | None, str, pl.Expr]]:
-    """The envelope rules: (column it belongs to, or None for a rule over the record; reason code;
-    polars expression true where the record keeps the rule, null counting as kept).
-
-    The one definition of the rules: `envelope_schema` makes them pandera checks, and `envelope_reasons`
-    screens a batch with the same expressions before pandera reports on the records that break one."""
+def envelope_schema(now: datetime) -> pa.DataFrameSchema:
+    """The envelope rules as a pandera schema; every check's name is the quarantine reason code."""
     latest = now + timedelta(seconds=FUTURE_TOLERANCE_SECONDS)
     required = (*STRING_FIELDS, "payload")
     all_present = pl.all_horizontal([_present(f) for f in required])
@@ -73,43 +69,57 @@ def envelope_rules(now: datetime) -> list[tuple[str | None, str, pl.Expr]]:
     pair_ok = pl.concat_str(["event_name", "entity_type"], separator="\x1f").is_in(
         [f"{name}\x1f{et}" for name, et in pairs]
     )
-    return [
-        ("event_id", Reason.BAD_ID, pl.col("event_id").str.len_chars().is_between(1, MAX_ID_LENGTH)),
-        ("entity_id", Reason.BAD_ID, pl.col("entity_id").str.len_chars().is_between(1, MAX_ID_LENGTH)),
-        ("org_id", Reason.BAD_ORG_ID, pl.col("org_id").str.contains(ORG_ID_PATTERN)),
-        ("event_name", Reason.UNKNOWN_EVENT, pl.col("event_name").is_in(list(EVENTS))),
-        ("entity_type", Reason.ENTITY_TYPE_MISMATCH, pl.col("entity_type").is_in(list(ENTITY_TYPES))),
-        (None, Reason.MISSING_FIELD, all_present),
-        (None, Reason.WRONG_TYPE, ~all_present | (strings_ok & actor_ok & payload_ok)),
-        (None, Reason.ENTITY_TYPE_MISMATCH, ~pl.col("event_name").is_in(list(EVENTS)) | pair_ok),
-        (None, Reason.NAIVE_TIMESTAMP, pl.col("ts_has_offset") | ~pl.col("ts_naive")),
-        (
-            None,
-            Reason.BAD_TIMESTAMP,
-            pl.col("ts_naive") | (pl.col("ts_has_offset") & pl.col("occurred_at").is_not_null()),
-        ),
-        (
-            None,
-            Reason.FUTURE_TIMESTAMP,
-            pl.col("occurred_at").is_null() | (pl.col("occurred_at") <= pl.lit(latest)),
-        ),
-    ]
-
-
-def envelope_schema(now: datetime) -> pa.DataFrameSchema:
-    """The envelope rules as a pandera schema; every check's name is the quarantine reason code."""
-    rules = envelope_rules(now)
-    columns = dict.fromkeys(column for column, _, _ in rules if column is not None)
     return pa.DataFrameSchema(
         {
-            column: pa.Column(
+            "event_id": pa.Column(
                 pl.String,
                 nullable=True,
-                checks=[pa.Check(_flag(expr), name=reason) for on, reason, expr in rules if on == column],
-            )
-            for column in columns
+                checks=pa.Check(
+                    _flag(pl.col("event_id").str.len_chars().is_between(1, MAX_ID_LENGTH)), name=Reason.BAD_ID
+                ),
+            ),
+            "entity_id": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=pa.Check(
+                    _flag(pl.col("entity_id").str.len_chars().is_between(1, MAX_ID_LENGTH)),
+                    name=Reason.BAD_ID,
+                ),
+            ),
+            "org_id": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=pa.Check(_flag(pl.col("org_id").str.contains(ORG_ID_PATTERN)), name=Reason.BAD_ORG_ID),
+            ),
+            "event_name": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=pa.Check(_flag(pl.col("event_name").is_in(list(EVENTS))), name=Reason.UNKNOWN_EVENT),
+            ),
+            "entity_type": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=pa.Check(
+                    _flag(pl.col("entity_type").is_in(list(ENTITY_TYPES))), name=Reason.ENTITY_TYPE_MISMATCH
+                ),
+            ),
         },
-        checks=[pa.Check(_flag(expr), name=reason) for on, reason, expr in rules if on is None],
+        checks=[
+            pa.Check(_flag(all_present), name=Reason.MISSING_FIELD),
+            pa.Check(_flag(~all_present | (strings_ok & actor_ok & payload_ok)), name=Reason.WRONG_TYPE),
+            pa.Check(
+                _flag(~pl.col("event_name").is_in(list(EVENTS)) | pair_ok), name=Reason.ENTITY_TYPE_MISMATCH
+            ),
+            pa.Check(_flag(pl.col("ts_has_offset") | ~pl.col("ts_naive")), name=Reason.NAIVE_TIMESTAMP),
+            pa.Check(
+                _flag(pl.col("ts_naive") | (pl.col("ts_has_offset") & pl.col("occurred_at").is_not_null())),
+                name=Reason.BAD_TIMESTAMP,
+            ),
+            pa.Check(
+                _flag(pl.col("occurred_at").is_null() | (pl.col("occurred_at") <= pl.lit(latest))),
+                name=Reason.FUTURE_TIMESTAMP,
+            ),
+        ],
     )
 
 
@@ -152,15 +162,9 @@ def load_validators() -> None:
 
 def envelope_reasons(parsed: pl.DataFrame, now: datetime) -> pl.DataFrame:
     """One (line, reason, detail) per record of the envelope frame that fails the envelope schema."""
-    # The rules are row by row, so a record that keeps every one passes pandera too: one polars pass over
-    # the batch finds the few records that break a rule, and pandera judges those (an empty frame when
-    # none does, which still checks the columns' types; a frame the expressions cannot read goes to
-    # pandera whole, which names the column).
-    kept = pl.all_horizontal([expr.fill_null(True) for _, _, expr in envelope_rules(now)])
-    try:
-        candidates = parsed.filter(~kept)
-    except pl.exceptions.PolarsError:
-        candidates = parsed
+    candidates = parsed
+    if candidates.is_empty():
+        return pl.DataFrame(schema={"line": pl.Int64, "reason": pl.String, "detail": pl.String})
     try:
         envelope_schema(now).validate(candidates, lazy=True)
         return pl.DataFrame(schema={"line": pl.Int64, "reason": pl.String, "detail": pl.String})
