@@ -9,6 +9,7 @@ still be the log its transaction appends to. What preparing and storing a file m
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -60,22 +61,35 @@ class _ThreadShare:
 
 
 # Files taken for preparation and not yet stored, the one being stored included. Each holds one batch
-# (≈ 250k records) in Python and in the stage; with three, a lane whose prepared file must wait for the
-# other's store prepares the next file instead of waiting.
-_IN_FLIGHT = 3
+# (≈ 250k records) in Python and in the stage, so this bounds the ingest's memory; with three, a lane
+# whose prepared file must wait for the other's store prepares the next file instead of waiting, with
+# two it waits, and one leaves a single lane at work.
+ENV_FILES_IN_FLIGHT = "WORKSTREAM_INGEST_FILES_IN_FLIGHT"
+DEFAULT_FILES_IN_FLIGHT = 3
+
+
+def files_in_flight() -> int:
+    """How many files an ingest run holds unstored at most (env WORKSTREAM_INGEST_FILES_IN_FLIGHT)."""
+    value = os.environ.get(ENV_FILES_IN_FLIGHT, "").strip()
+    if not value:
+        return DEFAULT_FILES_IN_FLIGHT
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 64:
+        raise ValueError(f"{ENV_FILES_IN_FLIGHT}={value!r}: use a whole number of files from 1 to 64")
+    return int(value)
 
 
 class _Schedule:
     """What each lane does next: store the next file in order once it is prepared (one store at a time,
     in file order: the order decides conflicting duplicates); else prepare the next file while fewer
-    than `_IN_FLIGHT` are unstored; else wait. Any lane stores any prepared file (the stage is shared).
+    than `in_flight` are unstored; else wait. Any lane stores any prepared file (the stage is shared).
 
     A failed store, or a preparation error raised in its file's turn, ends the schedule: the files
     before it are stored, the ones after it are left for the next run.
     """
 
-    def __init__(self, files: list) -> None:
+    def __init__(self, files: list, in_flight: int = DEFAULT_FILES_IN_FLIGHT) -> None:
         self.files = files
+        self._in_flight = in_flight
         self._changed = threading.Condition()
         self._prepared: dict[int, object] = {}
         self._next_prepare = 0
@@ -90,7 +104,7 @@ class _Schedule:
         if not self._storing and self._next_store in self._prepared:
             self._storing = True
             return "store", self._next_store
-        if self._next_prepare < len(self.files) and self._next_prepare - self._next_store < _IN_FLIGHT:
+        if self._next_prepare < len(self.files) and self._next_prepare - self._next_store < self._in_flight:
             self._next_prepare += 1
             return "prepare", self._next_prepare - 1
         return None
@@ -203,8 +217,8 @@ def run_lanes(
     is prepared, so one lane's store overlaps the other's preparation and a lane whose prepared file
     must wait prepares the one after it. DuckDB runs each statement on its caller's thread while both
     lanes work: both cores are busy with the lanes, and its own workers would only wait for a core. A
-    lane waiting or out of files hands its share to the other (`_ThreadShare`). At most three files
-    are unstored at a time (`_IN_FLIGHT`). A failure ends the run after the files before it are
+    lane waiting or out of files hands its share to the other (`_ThreadShare`). At most `files_in_flight()`
+    files are unstored at a time (three unless set). A failure ends the run after the files before it are
     stored; it is raised here, once the lanes stopped and unstored files were discarded.
     """
     results: dict[int, Result] = {}
@@ -212,7 +226,7 @@ def run_lanes(
         return results
     lanes = min(2, len(files))
     threads = con.execute("select current_setting('threads')").fetchone()[0]
-    schedule = _Schedule(files)
+    schedule = _Schedule(files, files_in_flight())
     share = _ThreadShare(int(threads), lanes) if lanes > 1 else None
     if lanes > 1:
         con.execute("set threads = 1")

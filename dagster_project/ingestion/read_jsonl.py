@@ -15,8 +15,10 @@ from dagster_project.ingestion.batches import JsonFile, RecordBatch
 from dagster_project.ingestion.files import (
     GZIP_MAX_RATIO,
     GZIP_RATIO_FLOOR,
+    UTF8_BOM,
     UnreadableFile,
     bomb_detail,
+    open_inbox_file,
     read_all,
     without_bom,
 )
@@ -34,6 +36,9 @@ _ZERO_PADDING = re.compile(rb"\x00*")
 # line length under which the JSON reader collapses them before splitting the file into lines.
 _BLANK_LINES = re.compile(rb"\n[\n \t\r\x0b\x0c\x1c-\x1f]*\n")  # one class repeated: no group stack
 _BYTES_PER_LINE = 16
+# Bytes of a plain file read and split at a time: its lines are kept, so reading the file whole first
+# held it twice at once (the bytes and their lines) while it was split.
+_READ_CHUNK = 8 << 20
 
 
 def _is_record(line: bytes) -> bool:
@@ -87,23 +92,54 @@ def gunzip(data: bytes, name: str) -> bytes:
     return b"".join(chunks)
 
 
+def _pieces(path: Path, compressed: bool, data: bytes | None) -> Iterator[bytes]:
+    """The file's bytes without a byte-order mark, in pieces whose lines are the file's lines (each
+    piece but the last ended at a line break, which it no longer holds). A plain file is read
+    `_READ_CHUNK` bytes at a time; an inflated one (`data`, or read here) is one piece."""
+    if compressed or data is not None:
+        yield without_bom(read_json_data(path, compressed) if data is None else data)
+        return
+    try:
+        with open_inbox_file(path) as handle:
+            head = handle.read(len(UTF8_BOM))
+            # the bytes since the last line break, as read: a long line is joined once, not copied per read
+            parts = [] if head == UTF8_BOM else [head]
+            while chunk := handle.read(_READ_CHUNK):
+                cut = chunk.rfind(b"\n")
+                if cut < 0:
+                    parts.append(chunk)
+                    continue
+                parts.append(chunk[:cut])
+                yield b"".join(parts)
+                parts = [chunk[cut + 1 :]]
+    except OSError as exc:  # e.g. replaced by a link after it was hashed
+        raise UnreadableFile("unreadable_file", f"cannot read {path.name}: {exc}") from exc
+    yield b"".join(parts)
+
+
 def json_batches(path: Path, compressed: bool, data: bytes | None = None) -> Iterator[RecordBatch]:
     """The file's one batch; `data`: its bytes already read (and inflated) by `read_json_data`."""
-    data = without_bom(read_json_data(path, compressed) if data is None else data)
-    if data.count(b"\n") > len(data) // _BYTES_PER_LINE:
-        # Mostly lines too short to be records: the split below costs a list slot per line, many times
-        # the file's size for a file of blank lines. Runs of lines that are not records go first (a
-        # record's number counts records only, so it does not change).
-        data = _BLANK_LINES.sub(b"\n", data)
-    lines = data.split(b"\n")
-    # _is_record, with its common case (a plain ASCII first character) inlined: one call per line is slow
-    records = [
-        line
-        for line in lines
-        if (first := line.lstrip()[:1]) and (b" " < first < b"\x80" or _is_record(line))
-    ]
-    candidates = _lenient_candidates(data, lines, len(records))
-    del data, lines
+    records: list[bytes] = []
+    candidates: list[int] = []
+    for piece in _pieces(path, compressed, data):
+        if piece.count(b"\n") > len(piece) // _BYTES_PER_LINE:
+            # Mostly lines too short to be records: the split below costs a list slot per line, many
+            # times the file's size for a file of blank lines. Runs of lines that are not records go
+            # first (a record's number counts records only, so it does not change).
+            piece = _BLANK_LINES.sub(b"\n", piece)
+        lines = piece.split(b"\n")
+        # _is_record, with its common case (a plain ASCII first character) inlined: one call per line is slow
+        kept = [
+            line
+            for line in lines
+            if (first := line.lstrip()[:1]) and (b" " < first < b"\x80" or _is_record(line))
+        ]
+        # Numbered within the piece; a match that would span two pieces starts on a line ending in a
+        # comma, which `JsonFile.lenient_records` drops unless the line holds a match of its own.
+        candidates.extend(len(records) + n for n in _lenient_candidates(piece, lines, len(kept)))
+        records.extend(kept)
+        del piece, lines, kept
+    data = None  # the pieces' lines are all that is kept
     yield JsonFile(path, compressed, records, candidates)
 
 
