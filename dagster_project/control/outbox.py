@@ -49,6 +49,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import orjson
+
 Store = str | os.PathLike[str] | sqlite3.Connection
 Key = tuple[str, str]  # (org_id, event_id)
 T = TypeVar("T")
@@ -418,25 +420,18 @@ def complete(store: Store, token: str, keys: Iterable[Key], now: datetime) -> li
     wanted = list(dict.fromkeys(keys))
 
     def run(con: sqlite3.Connection) -> list[Key]:
-        # One statement per key, no round trip each; the token then names exactly what this call moved.
-        before = {
-            (r[0], r[1])
-            for r in con.execute(
-                "select org_id, event_id from outbox_items where claim_token = ? and status = 'processed'",
-                (token,),
-            )
-        }
-        con.executemany(
+        # One statement for the whole claim, whatever its size: the keys travel as one JSON array that
+        # SQLite reads into the `in` set itself (a statement per key was most of a first load's
+        # completion). RETURNING names exactly the rows this call moved.
+        moved = con.execute(
             "update outbox_items set status = 'processed', processed_at = ?"
-            " where org_id = ? and event_id = ? and status = 'claimed' and claim_token = ?",
-            [(stamp, org_id, event_id, token) for org_id, event_id in wanted],
-        )
-        after = con.execute(
-            "select org_id, event_id from outbox_items where claim_token = ? and status = 'processed'",
-            (token,),
+            " where claim_token = ? and status = 'claimed' and (org_id, event_id) in"
+            "   (select json_extract(value, '$[0]'), json_extract(value, '$[1]') from json_each(?))"
+            " returning org_id, event_id",
+            (stamp, token, orjson.dumps(wanted).decode()),
         ).fetchall()
-        moved = {(r[0], r[1]) for r in after} - before
-        return [key for key in wanted if key in moved]
+        done = {(r[0], r[1]) for r in moved}
+        return [key for key in wanted if key in done]
 
     return _write(store, run) if wanted else []
 
