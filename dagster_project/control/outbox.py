@@ -109,19 +109,25 @@ if sqlite3.sqlite_version_info < (3, 35, 0):  # UPDATE … RETURNING
 
 @dataclass(frozen=True)
 class OutboxItem:
-    """A claimed item; `attempts` already includes the current claim. `occurred_at` is None when the
-    event's time lies outside what Python's datetime holds (the apply then judges the item itself)."""
+    """A claimed item; `attempts` already includes the current claim. `occurred_text` is the stored
+    fixed-width UTC text; `occurred_at` its datetime, None when the event's time lies outside what
+    Python's datetime holds (the apply then judges the item itself). Parsed only when read: a first
+    load claims a hundred thousand items at a time and needs only the earliest and latest."""
 
     org_id: str
     event_id: str
     entity_type: str
     entity_id: str
-    occurred_at: datetime | None
+    occurred_text: str
     attempts: int
 
     @property
     def key(self) -> Key:
         return (self.org_id, self.event_id)
+
+    @property
+    def occurred_at(self) -> datetime | None:
+        return occurred_time(self.occurred_text)
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,17 @@ class Claim:
 
     @property
     def keys(self) -> list[Key]:
-        return [item.key for item in self.items]
+        return [(item.org_id, item.event_id) for item in self.items]
+
+    def span(self) -> tuple[datetime, datetime] | None:
+        """The earliest and latest `occurred_at` of the items; None when empty or when one of them is
+        outside Python's datetime range. Found on the stored texts: within Python's range (four-digit
+        years) they are all 27 characters and string order is time order, so only two are parsed."""
+        texts = [item.occurred_text for item in self.items]
+        if not texts or any(len(text) != 27 for text in texts):
+            return None
+        first, last = occurred_time(min(texts)), occurred_time(max(texts))
+        return None if first is None or last is None else (first, last)
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -386,7 +402,7 @@ def claim(store: Store, *, now: datetime, limit: int, worker: str) -> Claim:
     rows = _write(store, run)
     # RETURNING order is unspecified in SQLite: restore the claim order.
     rows.sort(key=lambda r: (r[6], r[0], r[4], r[1]))
-    claimed = tuple(OutboxItem(r[0], r[1], r[2], r[3], occurred_time(r[4]), r[5]) for r in rows)
+    claimed = tuple(OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows)
     return Claim(token=token, worker=worker, claimed_at=from_text(stamp), items=claimed)
 
 

@@ -260,3 +260,31 @@ def test_complete_moves_only_the_named_keys_still_owned_by_the_token(db: Path, c
     statuses = {(r["org_id"], r["event_id"]): r["status"] for r in outbox_reports.items(db, "acme")}
     assert [statuses[key] for key in claim.keys] == ["processed"] * 3
     assert statuses[other.keys[0]] == "claimed"
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "0000-06-01T00:00:00.000000Z",
+        "-001-06-01T00:00:00.000000Z",
+        "-0001-06-01T00:00:00.000000Z",
+        "10000-06-01T00:00:00.000000Z",
+    ],
+)
+def test_a_claims_span_is_its_earliest_and_latest_time_or_none_with_one_outside_pythons_range(
+    db: Path, clock: Clock, stored: str
+) -> None:
+    items = make_items(3, org="b") + make_items(2, org="a", start=T0 + timedelta(days=9))
+    outbox.enqueue(db, items, clock.now)
+    claim = outbox.claim(db, now=clock.now, limit=10, worker="w")
+    times = [item["occurred_at"] for item in items]
+    assert claim.span() == (min(times), max(times))
+    assert [item.occurred_text for item in claim.items] == [
+        outbox.to_text(item.occurred_at) for item in claim.items
+    ]
+
+    later = make_items(2, org="c") + [make_items(1, prefix="x")[0] | {"occurred_at": stored}]
+    outbox.enqueue(db, later, clock.advance(seconds=1))
+    mixed = outbox.claim(db, now=clock.now, limit=10, worker="w")
+    assert len(mixed.items) == 3 and mixed.span() is None
+    assert outbox.claim(db, now=clock.now, limit=10, worker="w").span() is None  # nothing claimed
