@@ -110,9 +110,8 @@ if sqlite3.sqlite_version_info < (3, 35, 0):  # UPDATE … RETURNING
 @dataclass(frozen=True)
 class OutboxItem:
     """A claimed item; `attempts` already includes the current claim. `occurred_text` is the stored
-    fixed-width UTC text; `occurred_at` its datetime, None when the event's time lies outside what
-    Python's datetime holds (the apply then judges the item itself). Parsed only when read: a first
-    load claims a hundred thousand items at a time and needs only the earliest and latest."""
+    UTC text, parsed only when read (`occurred_at`: None outside Python's datetime range, the apply then
+    judges the item itself): a first load claims a hundred thousand items and needs two times."""
 
     org_id: str
     event_id: str
@@ -144,9 +143,8 @@ class Claim:
         return [(item.org_id, item.event_id) for item in self.items]
 
     def span(self) -> tuple[datetime, datetime] | None:
-        """The earliest and latest `occurred_at` of the items; None when empty or when one of them is
-        outside Python's datetime range. Found on the stored texts: within Python's range (four-digit
-        years) they are all 27 characters and string order is time order, so only two are parsed."""
+        """The earliest and latest `occurred_at`; None when empty or one is outside Python's range. Within
+        it (four-digit years) texts are 27 characters and string order is time order: two are parsed."""
         texts = [item.occurred_text for item in self.items]
         if not texts or any(len(text) != 27 for text in texts):
             return None
@@ -436,9 +434,8 @@ def complete(store: Store, token: str, keys: Iterable[Key], now: datetime) -> li
     wanted = list(dict.fromkeys(keys))
 
     def run(con: sqlite3.Connection) -> list[Key]:
-        # One statement for the whole claim, whatever its size: the keys travel as one JSON array that
-        # SQLite reads into the `in` set itself (a statement per key was most of a first load's
-        # completion). RETURNING names exactly the rows this call moved.
+        # One statement whatever the claim's size (not one per key): the keys travel as one JSON array
+        # SQLite reads into the `in` set itself; RETURNING names exactly the rows this call moved.
         moved = con.execute(
             "update outbox_items set status = 'processed', processed_at = ?"
             " where claim_token = ? and status = 'claimed' and (org_id, event_id) in"
