@@ -126,23 +126,25 @@ def _frame(rows: list[dict[str, Any]], schema: dict[str, Any], clusters: list[st
 def _typed(rows: list[dict[str, Any]], schema: dict[str, Any]) -> pl.DataFrame:
     """The rows as a frame of `schema`, exactly as `pl.from_dicts(rows, schema=schema)` builds it.
 
-    Arrow builds the columns in C; polars' `from_dicts` makes a Python Series for every list value, which
-    was the larger part of the apply's frame building. Arrow is stricter than polars (it refuses an int
-    in a text column where polars writes its text), so any value Arrow refuses goes through polars and
-    gets polars' result or error. The two values Arrow takes but polars reads otherwise (a string in a
-    list column, a datetime in a date column) go through polars up front.
+    Arrow converts the list of dicts to a struct array in C, a key looked up per field (a missing key
+    is null, as `dict.get` gives); polars' `from_dicts` makes a Python Series for every list value, and
+    even splitting the rows into columns in Python was the larger part of the apply's frame building.
+    Arrow is stricter than polars (it refuses an int in a text column where polars writes its text), so
+    any value Arrow refuses goes through polars and gets polars' result or error. The two values Arrow
+    takes but polars reads otherwise (a string in a list column, a datetime in a date column) go through
+    polars up front: only those columns are looked at in Python.
     """
-    columns = {name: [row.get(name) for row in rows] for name in schema}
     for name, dtype in schema.items():
-        if isinstance(dtype, pl.List) and any(isinstance(v, str) for v in columns[name]):
+        if isinstance(dtype, pl.List) and any(isinstance(row.get(name), str) for row in rows):
             return pl.from_dicts(rows, schema=schema)
-        if dtype == pl.Date and any(isinstance(v, datetime) for v in columns[name]):
+        if dtype == pl.Date and any(isinstance(row.get(name), datetime) for row in rows):
             return pl.from_dicts(rows, schema=schema)
+    arrow_schema = _arrow_schema(schema)
     try:
-        table = pa.Table.from_pydict(columns, schema=_arrow_schema(schema))
+        array = pa.array(rows, type=pa.struct(arrow_schema))
     except (pa.ArrowException, OverflowError, TypeError, ValueError):
         return pl.from_dicts(rows, schema=schema)
-    return pl.from_arrow(table)
+    return pl.from_arrow(pa.Table.from_batches([pa.RecordBatch.from_struct_array(array)]))
 
 
 def _arrow_schema(schema: dict[str, Any]) -> pa.Schema:

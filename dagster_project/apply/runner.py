@@ -203,16 +203,16 @@ def run_apply(
             break
         report.claimed += len(claim.items)
         checkpoint("after_claim")
-        times = [item.occurred_at for item in claim.items]
+        keys = claim.keys  # built once: a first load's claims hold a hundred thousand items
         batch = apply_batch(
             con,
-            claim.keys,
+            keys,
             as_of=as_of,
             now=now,
             dead=dead,
             fault=fault,
             # No hint when a claimed time is outside Python's range (the apply then fails that event).
-            keys_between=None if None in times else (min(times), max(times)),
+            keys_between=claim.span(),
         )
         ran = True
         checkpoint("after_apply")
@@ -220,11 +220,11 @@ def run_apply(
         report.clusters += batch.clusters
         report.events_folded += batch.events_folded
         settings = outbox_settings(con, as_of)
-        ok = [key for key in claim.keys if key not in batch.failed_keys]
+        ok = [key for key in keys if key not in batch.failed_keys] if batch.failed_keys else keys
         done = outbox.complete(store, claim.token, ok, now)
         report.completed += len(done)
         report.lost_claims += len(ok) - len(done)
-        for key in claim.keys:
+        for key in keys if batch.failed_keys else ():
             error = batch.failed_keys.get(key)
             if error is None:
                 continue

@@ -49,6 +49,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import orjson
+
 Store = str | os.PathLike[str] | sqlite3.Connection
 Key = tuple[str, str]  # (org_id, event_id)
 T = TypeVar("T")
@@ -107,19 +109,24 @@ if sqlite3.sqlite_version_info < (3, 35, 0):  # UPDATE … RETURNING
 
 @dataclass(frozen=True)
 class OutboxItem:
-    """A claimed item; `attempts` already includes the current claim. `occurred_at` is None when the
-    event's time lies outside what Python's datetime holds (the apply then judges the item itself)."""
+    """A claimed item; `attempts` already includes the current claim. `occurred_text` is the stored
+    UTC text, parsed only when read (`occurred_at`: None outside Python's datetime range, the apply then
+    judges the item itself): a first load claims a hundred thousand items and needs two times."""
 
     org_id: str
     event_id: str
     entity_type: str
     entity_id: str
-    occurred_at: datetime | None
+    occurred_text: str
     attempts: int
 
     @property
     def key(self) -> Key:
         return (self.org_id, self.event_id)
+
+    @property
+    def occurred_at(self) -> datetime | None:
+        return occurred_time(self.occurred_text)
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,16 @@ class Claim:
 
     @property
     def keys(self) -> list[Key]:
-        return [item.key for item in self.items]
+        return [(item.org_id, item.event_id) for item in self.items]
+
+    def span(self) -> tuple[datetime, datetime] | None:
+        """The earliest and latest `occurred_at`; None when empty or one is outside Python's range. Within
+        it (four-digit years) texts are 27 characters and string order is time order: two are parsed."""
+        texts = [item.occurred_text for item in self.items]
+        if not texts or any(len(text) != 27 for text in texts):
+            return None
+        first, last = occurred_time(min(texts)), occurred_time(max(texts))
+        return None if first is None or last is None else (first, last)
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -384,7 +400,7 @@ def claim(store: Store, *, now: datetime, limit: int, worker: str) -> Claim:
     rows = _write(store, run)
     # RETURNING order is unspecified in SQLite: restore the claim order.
     rows.sort(key=lambda r: (r[6], r[0], r[4], r[1]))
-    claimed = tuple(OutboxItem(r[0], r[1], r[2], r[3], occurred_time(r[4]), r[5]) for r in rows)
+    claimed = tuple(OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows)
     return Claim(token=token, worker=worker, claimed_at=from_text(stamp), items=claimed)
 
 
@@ -418,25 +434,17 @@ def complete(store: Store, token: str, keys: Iterable[Key], now: datetime) -> li
     wanted = list(dict.fromkeys(keys))
 
     def run(con: sqlite3.Connection) -> list[Key]:
-        # One statement per key, no round trip each; the token then names exactly what this call moved.
-        before = {
-            (r[0], r[1])
-            for r in con.execute(
-                "select org_id, event_id from outbox_items where claim_token = ? and status = 'processed'",
-                (token,),
-            )
-        }
-        con.executemany(
+        # One statement whatever the claim's size (not one per key): the keys travel as one JSON array
+        # SQLite reads into the `in` set itself; RETURNING names exactly the rows this call moved.
+        moved = con.execute(
             "update outbox_items set status = 'processed', processed_at = ?"
-            " where org_id = ? and event_id = ? and status = 'claimed' and claim_token = ?",
-            [(stamp, org_id, event_id, token) for org_id, event_id in wanted],
-        )
-        after = con.execute(
-            "select org_id, event_id from outbox_items where claim_token = ? and status = 'processed'",
-            (token,),
+            " where claim_token = ? and status = 'claimed' and (org_id, event_id) in"
+            "   (select json_extract(value, '$[0]'), json_extract(value, '$[1]') from json_each(?))"
+            " returning org_id, event_id",
+            (stamp, token, orjson.dumps(wanted).decode()),
         ).fetchall()
-        moved = {(r[0], r[1]) for r in after} - before
-        return [key for key in wanted if key in moved]
+        done = {(r[0], r[1]) for r in moved}
+        return [key for key in wanted if key in done]
 
     return _write(store, run) if wanted else []
 

@@ -128,3 +128,24 @@ def test_every_core_table_schema_round_trips_through_arrow():
     for table in rows.SCHEMAS:
         schema = polars_schema(table)
         assert rows._typed([{}], schema).schema == pl.from_dicts([{}], schema=schema).schema
+
+
+class _CountingRow(dict):
+    """A row that counts the column lookups made on it in Python."""
+
+    lookups = 0
+
+    def get(self, key, default=None):
+        type(self).lookups += 1
+        return super().get(key, default)
+
+
+def test_typing_a_frame_looks_up_only_the_list_and_date_columns_of_each_row_in_python():
+    """Splitting every row into columns in Python was most of the frame building of a first load."""
+    schema = polars_schema("pursuits")
+    checked = [n for n, t in schema.items() if isinstance(t, pl.List) or t == pl.Date]
+    frame_rows = [_CountingRow(org_id="acme", pursuit_id=f"p{i}", pink_missing=["a"]) for i in range(50)]
+    _CountingRow.lookups = 0
+    got = rows._typed(frame_rows, schema)
+    assert _CountingRow.lookups == len(frame_rows) * len(checked)
+    assert got.equals(pl.from_dicts([dict(r) for r in frame_rows], schema=schema))

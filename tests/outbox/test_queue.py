@@ -228,3 +228,63 @@ def test_an_event_dated_outside_pythons_range_is_queued_claimed_and_listed_as_a_
     assert outbox.complete(db, claim.token, [("globex", "e00000")], clock.now) == [("globex", "e00000")]
     [dead] = outbox_reports.dead_letters(db, "acme")
     assert (dead.event_id, dead.occurred_at, dead.last_error) == ("x00000", None, "poison")
+
+
+def _statements_to_complete(db: Path, clock: Clock, size: int) -> int:
+    """How many SQL statements `complete` runs to finish a claim of `size` items."""
+    outbox.enqueue(db, make_items(size, org=f"org{size}"), clock.now)
+    claim = outbox.claim(db, now=clock.now, limit=size, worker="w")
+    statements: list[str] = []
+    with outbox.connect(db) as con:
+        con.set_trace_callback(statements.append)
+        assert outbox.complete(con, claim.token, claim.keys, clock.now) == claim.keys
+        con.set_trace_callback(None)
+    return len(statements)
+
+
+def test_completing_a_claim_costs_the_same_statements_for_five_items_as_for_five_hundred(
+    db: Path, clock: Clock
+) -> None:
+    """A first load completes claims of a hundred thousand items: per-key statements were most of it."""
+    assert _statements_to_complete(db, clock, 500) == _statements_to_complete(db, clock, 5)
+
+
+def test_complete_moves_only_the_named_keys_still_owned_by_the_token(db: Path, clock: Clock) -> None:
+    outbox.enqueue(db, make_items(4) + make_items(1, org="globex"), clock.now)
+    claim = outbox.claim(db, now=clock.now, limit=3, worker="w")
+    other = outbox.claim(db, now=clock.now, limit=2, worker="v")
+    named = [claim.keys[2], ("acme", "unknown"), claim.keys[0], claim.keys[0], other.keys[0]]
+    # In the caller's order, once each; a key of another claim or no item at all is not moved.
+    assert outbox.complete(db, claim.token, named, clock.now) == [claim.keys[2], claim.keys[0]]
+    assert outbox.complete(db, claim.token, claim.keys, clock.now) == [claim.keys[1]]
+    statuses = {(r["org_id"], r["event_id"]): r["status"] for r in outbox_reports.items(db, "acme")}
+    assert [statuses[key] for key in claim.keys] == ["processed"] * 3
+    assert statuses[other.keys[0]] == "claimed"
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "0000-06-01T00:00:00.000000Z",
+        "-001-06-01T00:00:00.000000Z",
+        "-0001-06-01T00:00:00.000000Z",
+        "10000-06-01T00:00:00.000000Z",
+    ],
+)
+def test_a_claims_span_is_its_earliest_and_latest_time_or_none_with_one_outside_pythons_range(
+    db: Path, clock: Clock, stored: str
+) -> None:
+    items = make_items(3, org="b") + make_items(2, org="a", start=T0 + timedelta(days=9))
+    outbox.enqueue(db, items, clock.now)
+    claim = outbox.claim(db, now=clock.now, limit=10, worker="w")
+    times = [item["occurred_at"] for item in items]
+    assert claim.span() == (min(times), max(times))
+    assert [item.occurred_text for item in claim.items] == [
+        outbox.to_text(item.occurred_at) for item in claim.items
+    ]
+
+    later = make_items(2, org="c") + [make_items(1, prefix="x")[0] | {"occurred_at": stored}]
+    outbox.enqueue(db, later, clock.advance(seconds=1))
+    mixed = outbox.claim(db, now=clock.now, limit=10, worker="w")
+    assert len(mixed.items) == 3 and mixed.span() is None
+    assert outbox.claim(db, now=clock.now, limit=10, worker="w").span() is None  # nothing claimed
