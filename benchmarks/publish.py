@@ -44,6 +44,7 @@ def _old_publish(rev: str):
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("old_publish", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["old_publish"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module.publish_snapshot
 
