@@ -10,9 +10,10 @@ What "still exactly" means: the log's rows are grouped into *segments* by the fi
 (`source_file`: a drop's rows arrive together, and only a scrub or a later as-of time changes them
 afterwards). Each segment's fingerprint is its row count and the XOR of its rows' hashes, taken from
 the warehouse at every publish (a scan, far cheaper than compressing and writing the rows). The snapshot
-file keeps its manifest (`publish.parts`: part, segment, rows, fingerprint); a part is reused when every
-segment it holds has the same fingerprint now, else its segments are written again. So a redaction,
-which changes payloads, rewrites every part that held the text, and an append writes only the new drop.
+file keeps its manifest (`publish.parts`: part, segment, rows, fingerprint, the log's columns); a part
+is reused when every segment it holds has the same fingerprint and columns now, else its segments are
+written again. So a redaction, which changes payloads, rewrites every part that held the text, and an
+append writes only the new drop.
 
 Parts accumulate one per publish; when there would be more than `max_parts`, the smallest are merged into
 the new part until half remain (each row is rewritten about log(n) times over a history, not once per
@@ -61,10 +62,19 @@ def parts_dir(paths: HomePaths) -> Path:
 
 def _fingerprints(con: duckdb.DuckDBPyConnection) -> None:
     """`pub_now`: each segment of the warehouse's event log with its row count and fingerprint."""
+    # A row's hash does not see column names: the columns are part of every segment's fingerprint, so a
+    # renamed or retyped column writes every part again rather than mixing two layouts in one view.
+    columns = con.execute(
+        """select string_agg(column_name || ' ' || data_type, ', ' order by ordinal_position)
+           from information_schema.columns
+           where table_catalog = current_database() and table_schema = 'marts' and table_name = 'events'"""
+    ).fetchone()[0]
     con.execute(
         f"""create or replace temp table pub_now as
-            select e.{SEGMENT} as segment, count(*)::bigint as rows, bit_xor(hash(e))::ubigint as fingerprint
-            from marts.events e group by all"""
+            select e.{SEGMENT} as segment, count(*)::bigint as rows, bit_xor(hash(e))::ubigint as fingerprint,
+                   $columns::varchar as columns
+            from marts.events e group by all""",
+        {"columns": columns},
     )
 
 
@@ -72,7 +82,7 @@ def _previous_manifest(con: duckdb.DuckDBPyConnection, live: Path) -> None:
     """`pub_prev`: the live snapshot's manifest (empty when there is none, or the file is not readable)."""
     con.execute(
         "create or replace temp table pub_prev "
-        "(part varchar, segment varchar, rows bigint, fingerprint ubigint)"
+        "(part varchar, segment varchar, rows bigint, fingerprint ubigint, columns varchar)"
     )
     if not live.exists():
         return
@@ -87,9 +97,7 @@ def _previous_manifest(con: duckdb.DuckDBPyConnection, live: Path) -> None:
             [MANIFEST_SCHEMA],
         ).fetchone()[0]
         if has:
-            con.execute(
-                f"insert into pub_prev select part, segment, rows, fingerprint from pub_live.{MANIFEST}"
-            )
+            con.execute(f"insert into pub_prev by name select * from pub_live.{MANIFEST}")
     finally:
         con.execute("detach pub_live")
 
@@ -123,6 +131,7 @@ def plan_and_write(
                   bool_and(n.rows is not null) as same
            from pub_prev p left join pub_now n
              on n.segment is not distinct from p.segment and n.rows = p.rows and n.fingerprint = p.fingerprint
+            and n.columns is not distinct from p.columns
            group by p.part"""
     ).fetchall()
     kept = sorted(
@@ -159,9 +168,10 @@ def plan_and_write(
         )
     con.execute(
         """create or replace temp table pub_manifest as
-           select p.part, p.segment, p.rows, p.fingerprint from pub_prev p where p.part = any($kept)
+           select p.part, p.segment, p.rows, p.fingerprint, p.columns from pub_prev p where p.part = any($kept)
            union all
-           select $written as part, w.segment, w.rows, w.fingerprint from pub_write w where $written is not null""",
+           select $written as part, w.segment, w.rows, w.fingerprint, w.columns
+           from pub_write w where $written is not null""",
         {"kept": keep_names, "written": written},
     )
     parts = sorted([*keep_names, *([written] if written else [])])

@@ -225,3 +225,21 @@ def test_a_part_no_snapshot_lists_is_removed_and_never_named_again(tmp_path, lef
         assert served(paths) == in_warehouse(con)
     finally:
         con.close()
+
+
+def test_a_renamed_column_of_the_log_writes_every_part_again_under_the_new_name(tmp_path):
+    paths, con = warehouse(tmp_path / "home")
+    try:
+        drop(con, "a.jsonl", 30, start=0)
+        publish(con, paths, 1)
+        # Same values, another name: the rows' hashes alone would not see it.
+        con.execute(
+            "create or replace view marts.events as select l.org_id, l.event_id, l.occurred_at, "
+            "l.payload as body, l.source_file from work.log l, work.as_of a where l.occurred_at <= a.t"
+        )
+        drop(con, "b.jsonl", 3, start=100)
+        result = publish(con, paths, 2)
+        assert result.events_written == 33
+        assert served(paths) == in_warehouse(con)
+    finally:
+        con.close()
