@@ -41,14 +41,19 @@ def serving_snapshot(
             past = scrub_past_snapshots(paths)
             paths.redaction_marker.unlink()
             context.log.info(
-                f"redaction: warehouse file rewritten, older event-log copies removed, {past} past snapshot(s) scrubbed"
+                f"redaction: warehouse file rewritten, event-log parts that held the text rewritten and "
+                f"older ones removed, {past} past snapshot(s) scrubbed"
             )
-    context.log.info(f"published snapshot {result.version} with {result.events} events")
+    context.log.info(
+        f"published snapshot {result.version} with {result.events} events "
+        f"({result.events_written} written to a new part, {result.parts_merged} part(s) merged)"
+    )
     return dg.MaterializeResult(
         metadata={
             "snapshot_version": result.version,
             "path": str(result.path),
             "events": result.events,
+            "events_written": result.events_written,
             "tables": ", ".join(result.tables),
         }
     )

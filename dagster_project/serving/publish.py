@@ -1,8 +1,9 @@
 """Publish the read-only snapshot readers open: a new file beside the old one, then an atomic replace.
 
 Every relation in the warehouse's `marts` schema (all dbt models with contracts, the control store's
-outbox and alert state included) is copied into `<home>/serving.duckdb`; the event log goes to Parquet
-beside it (large, append-mostly) behind the view `marts.events`. Publish adds only `snapshot_info` (the
+outbox and alert state included) is copied into `<home>/serving.duckdb`; the event log (large, append-mostly) goes to immutable Parquet
+parts under `<home>/snapshots/parts/` behind the view `marts.events`, and a publish writes only the
+rows that changed since the live snapshot (dagster_project/serving/parts.py). Publish adds only `snapshot_info` (the
 file's own identity) and the memory search index, which dbt cannot build: it is DuckDB's fts index (a
 schema of tables and macros made by `pragma create_fts_index`, with the extension loaded from its Python
 wheel), built inside the new file so it always matches the atoms readers see.
@@ -19,10 +20,16 @@ import duckdb
 
 from dagster_project.control.faults import checkpoint
 from dagster_project.memory.search import build_index
+from dagster_project.serving.parts import (
+    MAX_PARTS,
+    events_view_sql,
+    plan_and_write,
+    previous_parts,
+    remove_unlisted,
+    write_manifest,
+)
 from dagster_project.settings import HomePaths
 from dagster_project.warehouse.store import path_literal
-
-KEEP_EVENT_FILES = 2  # the current one and the one a slow reader may still be using
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,8 @@ class PublishResult:
     path: Path
     tables: list[str]
     events: int
+    events_written: int = 0  # rows of the event log written to a new part (the rest were reused)
+    parts_merged: int = 0
 
 
 def _quote(name: str) -> str:
@@ -66,7 +75,12 @@ def remove_publish_leftovers(paths: HomePaths) -> list[Path]:
 
 
 def publish_snapshot(
-    con: duckdb.DuckDBPyConnection, paths: HomePaths, *, built_at: datetime, published_at: datetime
+    con: duckdb.DuckDBPyConnection,
+    paths: HomePaths,
+    *,
+    built_at: datetime,
+    published_at: datetime,
+    max_parts: int = MAX_PARTS,
 ) -> PublishResult:
     """Write serving.duckdb from the warehouse's marts; `built_at` is the as-of time of the build.
 
@@ -74,19 +88,14 @@ def publish_snapshot(
     paths.ensure()
     remove_publish_leftovers(paths)
     version = published_at.strftime("%Y%m%dT%H%M%S%fZ")
-    events_file = paths.snapshots / f"events-{version}.parquet"
     tmp = paths.home / f".serving-{version}.duckdb"
     tmp.unlink(missing_ok=True)
     relations = con.execute(
         "select table_name, table_type from information_schema.tables where table_schema = 'marts' order by 1"
     ).fetchall()
     names = [name for name, _ in relations]
-    if "events" in names:
-        literal = path_literal(events_file)
-        con.execute(
-            f"copy (select * from marts.events order by org_id, occurred_at, event_id) to {literal} "
-            "(format parquet, compression zstd, row_group_size 500000)"
-        )
+    plan = plan_and_write(con, paths, max_parts=max_parts) if "events" in names else None
+    previous = previous_parts(con) if plan is not None else set()
     con.execute(f"attach {path_literal(tmp)} as snap")
     try:
         con.execute("create schema snap.marts")
@@ -95,10 +104,10 @@ def publish_snapshot(
                 continue
             con.execute(f"create table snap.marts.{_quote(name)} as select * from marts.{_quote(name)}")
         events = 0
-        if "events" in names:
-            literal = path_literal(events_file)
-            con.execute(f"create view snap.marts.events as select * from read_parquet({literal})")
-            events = con.execute(f"select count(*) from read_parquet({literal})").fetchone()[0]
+        if plan is not None:
+            con.execute(f"create view snap.marts.events as {events_view_sql(paths, plan.parts)}")
+            write_manifest(con, "snap")
+            events = plan.events
         con.execute(
             "create table snap.marts.snapshot_info as select ?::varchar as snapshot_version, "
             "?::timestamptz as built_at, ?::timestamptz as published_at, ?::bigint as events",
@@ -110,14 +119,23 @@ def publish_snapshot(
         _index_memory(tmp)
     checkpoint("before_publish")
     os.replace(tmp, paths.serving)
-    # After a redaction no older copy of the log may keep its text: only the new file stays.
-    keep = 1 if paths.redaction_marker.exists() else KEEP_EVENT_FILES
-    for old in sorted(paths.snapshots.glob("events-*.parquet"))[:-keep]:
+    # A reader of the snapshot just replaced keeps its parts until the next publish; after a redaction
+    # no older copy of the log may keep its text, so only the new snapshot's parts stay.
+    keep = set(plan.parts if plan is not None else [])
+    if not paths.redaction_marker.exists():
+        keep |= previous
+    remove_unlisted(paths, keep)
+    # The single-file event log an earlier publish wrote: the snapshot just replaced may still read the
+    # newest one (it has no manifest), under the same rule as parts.
+    legacy = sorted(paths.snapshots.glob("events-*.parquet"))
+    grace = 0 if previous or paths.redaction_marker.exists() else 1
+    for old in legacy[: len(legacy) - grace]:
         old.unlink(missing_ok=True)
     tables = [n for n in names if n != "events"]
     if "memory_atoms" in names:
         tables += ["memory_search", "memory_search_postings", "memory_search_org_stats"]
-    return PublishResult(version, paths.serving, tables, events)
+    written = plan.rows_written if plan is not None else 0
+    return PublishResult(version, paths.serving, tables, events, written, plan.merged if plan else 0)
 
 
 def _index_memory(snapshot: Path) -> None:

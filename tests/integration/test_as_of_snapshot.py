@@ -51,7 +51,7 @@ def _live_state(home: Path) -> dict[str, str | None]:
     """The bytes of every live store: the snapshot and its Parquet log, the warehouse, the control store."""
     files = [home / "serving.duckdb", home / "warehouse.duckdb", home / "control.sqlite"]
     files += [Path(f"{f}.wal") for f in files] + [home / "control.sqlite-wal"]
-    files += sorted((home / "snapshots").iterdir())
+    files += sorted(p for p in (home / "snapshots").rglob("*") if p.is_file())
     return {str(f): _digest(f) for f in files}
 
 
@@ -176,7 +176,7 @@ def test_a_past_snapshot_holds_its_events_itself(homes, tmp_path):
     assert _rows(moved, "select count(*) from marts.events") == _rows(
         past, "select count(*) from marts.events"
     )
-    assert b"snapshots/events-" not in moved.read_bytes()
+    assert b"snapshots/parts/" not in moved.read_bytes()
 
 
 def test_run_as_of_still_builds_the_whole_home_as_of_that_time(homes):
@@ -220,7 +220,7 @@ def test_an_out_file_that_is_a_live_store_is_refused(homes):
 
 def test_an_out_file_elsewhere_in_the_home_is_refused(homes):
     live = homes["live"]
-    parquet = next((live / "snapshots").iterdir())
+    parquet = next((live / "snapshots").rglob("*.parquet"))
     for out in (
         parquet,
         live / ".writer.lock",
