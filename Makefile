@@ -18,10 +18,13 @@ $(BIN)/uv:
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
 
-# Python dependencies from uv.lock (exact versions), the project itself, and dbt's manifest.
+# Python dependencies from uv.lock (exact versions), the project itself, and dbt's manifest; the
+# project's bytecode is written once because with PYTHONDONTWRITEBYTECODE set every fresh `workstream`
+# process would otherwise compile its modules again.
 install: $(BIN)/uv
 	$(BIN)/uv sync --frozen --inexact --python $(PY)
 	WORKSTREAM_WAREHOUSE=/tmp/workstream-parse.duckdb $(BIN)/dbt parse --project-dir dbt --profiles-dir dbt --quiet
+	$(BIN)/python -m compileall -q dagster_project streamlit_app > /dev/null
 
 # Debian's Chromium for the real-browser test (playwright drives it; no `playwright install`).
 install-browser:
