@@ -294,13 +294,31 @@ class Projection:
     breaks_at: float | None  # events at which the RSS line reaches the machine's memory
 
 
+# Sizes closer than this factor are one size measured twice (`make bench` times a first run of the 1k
+# set and of its 901-event history): a line through them would be noise, not growth.
+SAME_SIZE = 1.5
+
+
+def _distinct_sizes(rows: list[Figure]) -> list[Figure]:
+    """`rows` (sorted by size) with sizes within `SAME_SIZE` of the previous kept one merged, the newer kept."""
+    kept: list[Figure] = []
+    for f in rows:
+        if kept and f.size <= kept[-1].size * SAME_SIZE:
+            if (f.date or "") >= (kept[-1].date or ""):
+                kept[-1] = f
+            continue
+        kept.append(f)
+    return kept
+
+
 def project(found: list[Figure], ram_mb: float) -> list[Projection]:
-    """A line per step measured at two sizes or more (the latest figure of each size)."""
+    """A line per step measured at two distinct sizes or more (the latest figure of each size)."""
     best = latest(found)
     out = []
     for key, _, _ in STEPS:
         rows = sorted((f for (step, _), f in best.items() if step == key), key=lambda f: f.size)
-        if len({f.size for f in rows}) < 2:
+        rows = _distinct_sizes(rows)
+        if len(rows) < 2:
             continue
         with_rss = [(f.size, f.peak_rss_mb) for f in rows if f.peak_rss_mb is not None]
         rss = fit(with_rss) if len({s for s, _ in with_rss}) >= 2 else None

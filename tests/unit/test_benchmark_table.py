@@ -140,3 +140,23 @@ def test_a_timed_child_reports_its_cpu_and_peak_rss_and_a_failing_one_raises_wit
     with pytest.raises(Exception, match="returned non-zero") as failed:
         record.timed_child([sys.executable, "-c", "print('said why'); raise SystemExit(3)"])
     assert "said why" in failed.value.output
+
+
+def test_two_nearby_sizes_are_one_size_measured_twice_and_not_a_line(tmp_path):
+    """`make bench` times a first run of the 1k set and of its 901-event history: no growth to fit there."""
+    small = {"events": 1_000, "split": {"history": 901, "increment": 99}, "date": "2026-12-06T00:00:00+00:00"}
+    small |= {
+        "run_1k": {"seconds": 390.0, "peak_rss_mb": 617.0},
+        "run_n": {"seconds": 458.0, "peak_rss_mb": 609.0},
+    }
+    _write(tmp_path, "1000", small)
+    assert table.project(table.read_all(tmp_path), ram_mb=24_000) == []
+    big = {
+        "events": 1_000_000,
+        "split": {"history": 990_000},
+        "run_n": {"seconds": 4_390.0, "peak_rss_mb": 1_617.0},
+    }
+    _write(tmp_path, "1000000", big | {"date": "2026-12-07T00:00:00+00:00"})
+    (line,) = table.project(table.read_all(tmp_path), ram_mb=24_000)
+    assert line.sizes == (1_000, 990_000)  # the newer of the two nearby sizes; both dated the same day
+    assert line.time.rate == pytest.approx((4_390.0 - 390.0) / (990_000 - 1_000))
