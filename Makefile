@@ -68,10 +68,12 @@ test-fast: install
 
 bench: install
 	$(PY) -m benchmarks.run --events 1000000
+	$(PY) -m benchmarks.table
 
 bench-large: install
 	$(PY) -m benchmarks.run --events 10000000 --large --skip-apply
 	$(PY) -m benchmarks.run --events 5000000 --span-days 600 --skip-ingest --large
+	$(PY) -m benchmarks.table
 
 clean:
 	rm -rf data/home data/inbox data/bench dbt/target

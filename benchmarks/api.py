@@ -30,6 +30,7 @@ import duckdb
 from fastapi.responses import Response
 from fastapi.testclient import TestClient
 
+from benchmarks.record import save, snapshot_events
 from dagster_project.access import add_user
 from dagster_project.api import create_app
 from dagster_project.memory.search import build_index
@@ -338,6 +339,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{name:>9}  n={s['n']:<5} client p50 {s['p50_ms']:7.2f} ms  p99 {s['p99_ms']:7.2f} ms   "
             f"app p50 {s['server_p50_ms']:7.2f} ms  p99 {s['server_p99_ms']:7.2f} ms"
         )
+    events = snapshot_events(HomePaths(args.home.resolve()).serving)
+    out = json.loads(save(f"api-{events}", out, size=events).read_text())
     print(json.dumps(out))
 
 

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.record import save
 from dagster_project.importers.fake import fake_export
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,6 +125,9 @@ def main(argv: list[str] | None = None) -> dict:
             f"import + run: {results['import_s'] + timing.wall_s:.1f} s wall, "
             f"{results['import_cpu_s'] + timing.cpu_s:.1f} s CPU"
         )
+    peak = max(results["import_peak_mb"], results.get("run_peak_mb", 0.0))
+    out = save(f"crm-{args.rows}", results | {"peak_rss_mb": peak}, size=results["events"])
+    print(f"results: {out}")
     return results
 
 

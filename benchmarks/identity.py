@@ -17,6 +17,7 @@ import json
 import resource
 import time
 
+from benchmarks.record import save
 from dagster_project.config.registry import DEFAULTS
 from dagster_project.identity.resolve import resolve_people
 from dagster_project.identity.synthetic import pairwise_quality, people
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             "blocks_skipped": len(result.skipped_blocks),
         }
     out["peak_rss_mib"] = round(_peak_mib(), 1)
+    save(f"identity-{args.people}", out | {"peak_rss_mb": out["peak_rss_mib"]}, size=len(data.records))
     print(json.dumps(out, indent=2))
     return 0
 

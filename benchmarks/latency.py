@@ -14,7 +14,6 @@ that text is gone from the snapshot: the atom, the search table, the cards and t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -24,12 +23,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
 import duckdb
 import orjson
+
+from benchmarks.record import save
+from dagster_project.settings import default_clock
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -63,7 +64,7 @@ def _visible(serving: Path, org: str, signal_id: str) -> bool:
 
 
 def _drop(inbox: Path, i: int, org: str) -> str:
-    now = datetime.now(UTC).isoformat()
+    now = default_clock().now().isoformat()
     signal_id = f"bench-sig-{os.getpid()}-{i}"
     events = [
         {
@@ -232,7 +233,7 @@ def main() -> None:
             "--orgs",
             "2",
             "--end",
-            datetime.now(UTC).strftime("%Y-%m-%dT%H:00:00Z"),
+            default_clock().now().strftime("%Y-%m-%dT%H:00:00Z"),
         ],
         check=True,
         capture_output=True,
@@ -306,6 +307,7 @@ def main() -> None:
         "sensor_interval_s": args.sensor_interval,
         "base_events": args.base_events,
         "largest_serve_process_rss_mb": round(rss_mb),
+        "peak_rss_mb": round(rss_mb),  # the serve process's, not this driver's
     }
     if latencies:
         median, p95, worst = _percentiles(latencies)
@@ -326,7 +328,7 @@ def main() -> None:
             f"redaction → text gone from the snapshot over {len(redaction_latencies)} redactions: median "
             f"{r_median:.1f} s, p95 {r_p95:.1f} s, max {r_worst:.1f} s (goal <= 30 s)"
         )
-    (ROOT / "data" / "bench" / "results-latency.json").write_text(json.dumps(result, indent=2))
+    save("latency", result, size=args.base_events)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.record import save
 from dagster_project.config.registry import DEFAULTS
 from dagster_project.memory.classify import FALLBACK_TYPE, TYPE_PRIORITY, classify
 
@@ -103,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if args.errors and split != "all":
             for e in result["errors"]:
                 print(f"  {e['label']:>10} -> {e['predicted']:<10} {e['rule']}  | {e['text']}")
+    save("note-classifier", results, size=sum(r["rows"] for s, r in results.items() if s != "all"))
     return results
 
 

@@ -35,6 +35,7 @@ import duckdb
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from benchmarks.record import save, snapshot_events
 from dagster_project import access
 from dagster_project.settings import default_clock
 from streamlit_app.lib import auth, navigation, ui
@@ -150,6 +151,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             + f" over {r['repeats']} loads each; {org}, load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )
+    events = snapshot_events(home / "serving.duckdb")
+    save(f"pages-{events}", {"home": str(home), "org": org, "page_loads": results}, size=events)
     print(json.dumps(results))
     return results
 

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.record import save
 from dagster_project.identity.store import resolve_identities
 from dagster_project.memory.governance import purge_expired
 from dagster_project.sla import alerts, pending
@@ -112,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     identity = not args.skip_identity
     runs = {"first_run": _run(args.workdir, now, identity=identity)}
     runs["next_run"] = _run(args.workdir, now, identity=identity)
+    con = connect(args.workdir / "warehouse.duckdb", read_only=True)
+    try:
+        events = con.execute("select count(*) from raw.events").fetchone()[0]
+    finally:
+        con.close()
+    save(f"post-apply-{events}", runs, size=events)
     print(json.dumps(runs, indent=2))
     return 0
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from benchmarks.apply_steps import saved_history
+from benchmarks.record import save, timed_child
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "data" / "bench"
@@ -82,13 +83,11 @@ def step(name: str, inbox: Path, warehouse: Path) -> dict:
 def whole_run(inbox: Path, home: Path, *, fresh: bool = True) -> dict:
     if fresh:
         shutil.rmtree(home, ignore_errors=True)
-    started = time.perf_counter()
-    _sh(
+    # wall, CPU (dbt's process included) and peak RSS of the run's process
+    return timed_child(
         [str(BIN / "workstream"), "run", "--inbox", str(inbox), "--home", str(home), "--as-of", END],
         env={**os.environ, "WORKSTREAM_NOW": "2026-11-28T00:00:00Z"},
     )
-    elapsed = time.perf_counter() - started
-    return {"seconds": elapsed}
 
 
 def ingest_rounds(inbox: Path, rounds: int) -> dict:
@@ -231,6 +230,8 @@ def main() -> None:
         results["run_increment"] = whole_run(run_inbox, home, fresh=False)
         out = _sh([sys.executable, "-m", "benchmarks.pages", str(home)])
         results["page_loads"] = json.loads(out.stdout.strip().splitlines()[-1])
+        out = _sh([sys.executable, "-m", "benchmarks.api", str(home)])
+        results["api"] = json.loads(out.stdout.strip().splitlines()[-1])
         fixed = results["run_1k"]["seconds"]
         n = results["split"]["history"]
         results["per_event_us"] = (results["run_n"]["seconds"] - fixed) / (n - 1000) * 1e6
@@ -239,8 +240,8 @@ def main() -> None:
 
 
 def _report(results: dict, args: argparse.Namespace, inbox: Path, size_mb: float) -> None:
-    out = BENCH / f"results-{tag(args.events, args.span_days)}{'-large' if args.large else ''}.json"
-    out.write_text(json.dumps(results, indent=2))
+    name = f"{tag(args.events, args.span_days)}{'-large' if args.large else ''}"
+    out = save(name, results, size=args.events, bench=BENCH)
     print()
     print(f"machine: {results['machine']}")
     print(

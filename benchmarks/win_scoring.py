@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from benchmarks.record import save
 from dagster_project.apply.runner import run_apply
 from dagster_project.generator import generate
 from dagster_project.generator.outcomes import FAST_RESPONSE_HOURS, win_probability
@@ -145,6 +146,11 @@ def main(argv: Sequence[str] | None = None) -> pl.DataFrame:
     table = pl.concat(rows)
     ahead = (table["brier_model"] < table["brier_base_rate"]).sum()
     print(f"model ahead of the base rate for {ahead} of {len(table)} org-seeds")
+    save(
+        f"win-scoring-{args.events}",
+        {"orgs": args.orgs, "seeds": args.seeds, "rows": table.to_dicts()},
+        size=args.events,
+    )
     return table
 
 
