@@ -87,7 +87,10 @@ def run_pipeline(
         run_id = str(uuid.uuid4())
         build_config = run_config
         if full_refresh:
-            build_config = {**run_config, "ops": {"workstream_dbt_assets": {"config": {"full_refresh": True}}}}
+            build_config = {
+                **run_config,
+                "ops": {"workstream_dbt_assets": {"config": {"full_refresh": True}}},
+            }
         with shown("dbt build", run_id, len(workstream_dbt_assets.keys)):
             result = job.execute_in_process(
                 run_config=build_config, instance=instance, raise_on_error=False, run_id=run_id
