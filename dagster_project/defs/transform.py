@@ -2,7 +2,6 @@
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
-from pydantic import Field
 
 from dagster_project.defs.resources import (
     RunClockResource,
@@ -20,13 +19,9 @@ from dagster_project.warehouse.store import writer_lock
 class DbtBuildConfig(dg.Config):
     """How the build treats the incremental models (dbt/macros/incremental.sql)."""
 
-    full_refresh: bool = Field(
-        default=False,
-        description=(
-            "Rebuild the incremental models from the core tables instead of only the clusters the apply "
-            "wrote since their last build: after a change to a model's SQL or to the contract."
-        ),
-    )
+    # Rebuild the incremental models from the core tables instead of only the clusters the apply wrote
+    # since their last build: after a change to one of those models or to the contract.
+    full_refresh: bool = False
 
 
 def dbt_build_args(*, full_refresh: bool = False) -> list[str]:
