@@ -13,7 +13,7 @@ from dagster_project.commands.run import run_pipeline
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import write_jsonl
 from tests.integration.memory_events import NOW, ORG, age, org_event
-from tests.shared_homes import GENERATED_END, GENERATED_PAST, generated_inbox  # noqa: F401 (fixture)
+from tests.shared_homes import GENERATED_END, GENERATED_PAST, generated_inbox
 
 pytestmark = pytest.mark.integration
 
@@ -47,11 +47,11 @@ def _drop(inbox: Path, name: str, events: list[dict]) -> None:
     age(inbox)
 
 
-def test_marts_built_over_several_drops_equal_a_full_refresh_build(tmp_path, generated_inbox):  # noqa: F811
+def test_marts_built_over_several_drops_equal_a_full_refresh_build(tmp_path, tmp_path_factory):
     secret = f"SECRET-{uuid.uuid4().hex}"
     home, inbox = tmp_path / "home", tmp_path / "inbox"
     inbox.mkdir()
-    for path in generated_inbox.iterdir():
+    for path in generated_inbox(tmp_path_factory).iterdir():
         if path.is_file() and not path.name.startswith("."):
             shutil.copy(path, inbox / path.name)
     age(inbox)
