@@ -93,11 +93,18 @@ def run(
             "--verbose", "-v", help="Print every step's and dbt's detail (always in <home>/logs/run.log)."
         ),
     ] = False,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Rebuild dbt's incremental models whole (after a model or contract change); same results.",
+        ),
+    ] = False,
 ) -> None:
     """One shot: ingest every new file, apply, build, publish, then dbt's data tests; print the counts."""
     from dagster_project.commands.run import run_once
 
-    run_once(inbox, home, _timestamp(as_of), tests=tests, verbose=verbose)
+    run_once(inbox, home, _timestamp(as_of), tests=tests, verbose=verbose, full_refresh=full_refresh)
 
 
 @app.command()

@@ -400,6 +400,12 @@ def _write(
             con.execute(
                 f"insert into core.config_registry select {', '.join(CONFIG_SCHEMA)} from apply_config"
             )
+        # Incremental dbt models rebuild what changed: record every replaced cluster (absorbed and
+        # emptied ones too, so their old rows leave the marts) under this write's number.
+        con.execute(
+            "insert into core.cluster_changes select org_id, cluster_id, "
+            "(select coalesce(max(seq), 0) + 1 from core.cluster_changes) from apply_replaced"
+        )
         write_run_clock(con, as_of, now)
         con.execute("commit")
     except BaseException:

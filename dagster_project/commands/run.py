@@ -40,11 +40,13 @@ def run_pipeline(
     now: str | None = None,
     *,
     tests: bool = True,
+    full_refresh: bool = False,
     display: RunDisplay | None = None,
 ) -> dict:
     """Execute the same Dagster jobs the sensors launch, in this process: the build, then (unless
     `tests` is off) dbt's data tests on it, as `dbt_tests_after_build_sensor` would. Returns the counts.
-    With a `display`, each job's output goes to its log and its steps show as progress bars."""
+    With a `display`, each job's output goes to its log and its steps show as progress bars.
+    `full_refresh` rebuilds dbt's incremental models whole (the same rows as the incremental path)."""
     paths = HomePaths(home.resolve()).ensure()
     instance_dir = write_dagster_home(paths)
     ensure_dbt_manifest(paths.warehouse)
@@ -83,9 +85,15 @@ def run_pipeline(
         dg.DagsterInstance.local_temp(tempdir=str(instance_dir)) as instance,
     ):
         run_id = str(uuid.uuid4())
+        build_config = run_config
+        if full_refresh:
+            build_config = {
+                **run_config,
+                "ops": {"workstream_dbt_assets": {"config": {"full_refresh": True}}},
+            }
         with shown("dbt build", run_id, len(workstream_dbt_assets.keys)):
             result = job.execute_in_process(
-                run_config=run_config, instance=instance, raise_on_error=False, run_id=run_id
+                run_config=build_config, instance=instance, raise_on_error=False, run_id=run_id
             )
         _fail_on_errors(result)
         checks: dict[str, int] = {}
@@ -196,7 +204,15 @@ def check_inbox(inbox: Path) -> list[Path]:
     return skipped
 
 
-def run_once(inbox: Path, home: Path, as_of_iso: str | None, *, tests: bool, verbose: bool) -> None:
+def run_once(
+    inbox: Path,
+    home: Path,
+    as_of_iso: str | None,
+    *,
+    tests: bool,
+    verbose: bool,
+    full_refresh: bool = False,
+) -> None:
     """What `workstream run` does: refuse what cannot be run, run with progress bars, print the summary."""
     from dagster_project.commands.run_display import RunDisplay
 
@@ -219,7 +235,9 @@ def run_once(inbox: Path, home: Path, as_of_iso: str | None, *, tests: bool, ver
     )
     try:
         with status:
-            out = run_pipeline(home, inbox, as_of=as_of_iso, tests=tests, display=display)
+            out = run_pipeline(
+                home, inbox, as_of=as_of_iso, tests=tests, full_refresh=full_refresh, display=display
+            )
     except typer.Exit:
         console.print(f"the run's detail: {log}", soft_wrap=True)
         raise

@@ -16,14 +16,24 @@ from dagster_project.warehouse.store import writer_lock
 # sources carry `meta.dagster.asset_key` pointing at the raw ingest assets.
 
 
-def dbt_build_args() -> list[str]:
+class DbtBuildConfig(dg.Config):
+    """How the build treats the incremental models (dbt/macros/incremental.sql)."""
+
+    # Rebuild the incremental models from the core tables instead of only the clusters the apply wrote
+    # since their last build: after a change to one of those models or to the contract.
+    full_refresh: bool = False
+
+
+def dbt_build_args(*, full_refresh: bool = False) -> list[str]:
     """The dbt command for a run. No `--vars`: the as-of time is in `core.run_clock`, written by the
     apply (see dbt/macros/as_of.sql), so the command, and dbt's parse of the project, are the same every run.
 
     Unit tests check the SQL, not the data: they run in `make test`, never in a pipeline run. Which
     models and data tests run is Dagster's selection (dagster-dbt turns it into `--select`).
+    `full_refresh` rebuilds the incremental models whole; both paths give the same rows.
     """
-    return ["build", "--exclude", "resource_type:unit_test"]
+    args = ["build", "--exclude", "resource_type:unit_test"]
+    return [*args, "--full-refresh"] if full_refresh else args
 
 
 @dbt_assets(
@@ -34,13 +44,16 @@ def workstream_dbt_assets(
     dbt: DbtCliResource,
     workstream: WorkstreamResource,
     clock: RunClockResource,
+    config: DbtBuildConfig,
 ):
     """Staging, intermediate and marts from the raw event log; dbt tests run as asset checks."""
     paths = workstream.paths
     with writer_lock(paths.writer_lock):
         # The warehouse reaches dbt through this home's profile (configuration, not the environment).
         try:
-            yield from dbt_cli_for_home(dbt, paths, dbt_build_args(), context=context).stream()
+            yield from dbt_cli_for_home(
+                dbt, paths, dbt_build_args(full_refresh=config.full_refresh), context=context
+            ).stream()
         finally:
             # Even a failed build parsed the project: the next new home starts from that parse.
             share_partial_parse(paths)

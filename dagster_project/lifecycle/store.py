@@ -338,6 +338,18 @@ CORE: tuple[CoreTable, ...] = (
         clustered=False,
     ),
     _table(
+        "cluster_changes",
+        "Which clusters each apply write replaced, numbered by write: incremental dbt models rebuild the "
+        "rows of the clusters written since their last build (dbt/macros/incremental.sql).",
+        """
+        org_id varchar not null
+        cluster_id varchar not null
+        # One number per apply write, increasing: a model remembers the last one it has taken in.
+        seq bigint not null
+        """,
+        clustered=False,
+    ),
+    _table(
         "run_clock",
         "The run's clock, the one stored copy of its as-of: what the core tables (and dbt) are computed as "
         "of, and the clock of the run that computed them (one row; warehouse/store.py reads and writes it).",

@@ -293,12 +293,26 @@ def test_materializations(manifest: dict[str, Any]) -> None:
     materialized = {m["name"]: m["config"]["materialized"] for m in _models(manifest)}
     for model in _models(manifest, "staging"):
         assert materialized[model["name"]] == "view"
+    # The only stored intermediate models are the kept rows of marts that grow with history: incremental
+    # by the clusters the apply wrote (macros/incremental.sql), all in their own folder.
+    incremental = set()
     for model in _models(manifest, "intermediate"):
-        assert materialized[model["name"]] in {"view", "ephemeral"}
+        if model["fqn"][2] == "incremental":
+            assert materialized[model["name"]] == "incremental", model["name"]
+            assert model["config"]["on_schema_change"] == "fail", model["name"]
+            incremental.add(model["unique_id"])
+        else:
+            assert materialized[model["name"]] in {"view", "ephemeral"}
     assert materialized["events"] == "view"  # large: exported to Parquet by the publisher
     assert materialized["alerts"] == "view"  # complete only after the alert step, read by the publisher
     for model in _models(manifest, "marts"):
-        if model["name"] not in {"events", "alerts"}:
+        if model["name"] in {"events", "alerts"}:
+            continue
+        # A mart is stored, or a view over its own kept rows that adds only the as-of (`built_at`, the cut).
+        if materialized[model["name"]] == "view":
+            kept = [d for d in model["depends_on"]["nodes"] if d in incremental]
+            assert len(kept) == 1, f"{model['name']} is a view but not over kept rows"
+        else:
             assert materialized[model["name"]] == "table", model["name"]
 
 

@@ -1,9 +1,12 @@
+{{ config(materialized='view') }}
+-- A view over its stored rows (kept incrementally by cluster): only `built_at` and the as-of cut
+-- depend on the run's as-of time, so they are applied here, at no cost to the build.
 -- Every event that broke a lifecycle rule as of the as-of time: rejected, or warned and applied anyway.
 with
 
 rejected_events as (
 
-    select * from {{ ref('stg_lifecycle__rejected_events') }}
+    select * from {{ ref('int_incremental__rejected_events') }}
 
 ),
 

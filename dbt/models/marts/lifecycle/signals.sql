@@ -1,9 +1,12 @@
+{{ config(materialized='view') }}
+-- A view over its stored rows (kept incrementally by cluster): only `built_at` and the as-of cut
+-- depend on the run's as-of time, so they are applied here, at no cost to the build.
 -- Every signal's current state as of the as-of time.
 with
 
 signals as (
 
-    select * from {{ ref('stg_lifecycle__signals') }}
+    select * from {{ ref('int_incremental__signals') }}
 
 ),
 

@@ -1,3 +1,6 @@
+{{ config(materialized='view') }}
+-- A view over its stored rows (kept incrementally by cluster): only `built_at` and the as-of cut
+-- depend on the run's as-of time, so they are applied here, at no cost to the build.
 -- The memory governance trail as of the as-of time T: every applied correction and every redaction with
 -- occurred_at <= T (who, when, why and content hashes; never content). Redactions still erase at every as-of (the
 -- atoms are gone from core), but a redaction after T is not yet part of the trail shown at T.
@@ -5,7 +8,7 @@ with
 
 audit as (
 
-    select * from {{ ref('stg_lifecycle__memory_audit') }}
+    select * from {{ ref('int_incremental__memory_audit') }}
     where occurred_at <= {{ as_of() }}
 
 ),

@@ -30,7 +30,10 @@ renamed as (
         cast(new_content_hash as varchar) as new_content_hash,
 
         ---------- timestamps
-        cast(occurred_at as timestamptz) as occurred_at
+        cast(occurred_at as timestamptz) as occurred_at,
+
+        ---------- the apply's cluster (incremental models rebuild by it)
+        cast(cluster_id as varchar) as cluster_id
 
     from source
 

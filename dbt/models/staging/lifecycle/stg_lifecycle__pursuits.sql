@@ -48,7 +48,10 @@ renamed as (
         cast(entered_state_at as timestamptz) as entered_state_at,
         cast(created_at as timestamptz) as created_at,
         cast(closed_at as timestamptz) as closed_at,
-        cast(last_event_at as timestamptz) as last_event_at
+        cast(last_event_at as timestamptz) as last_event_at,
+
+        ---------- the apply's cluster (incremental models rebuild by it)
+        cast(cluster_id as varchar) as cluster_id
 
     from source
 

@@ -23,7 +23,10 @@ renamed as (
         cast(outcome as varchar) as outcome,
 
         ---------- timestamps
-        cast(occurred_at as timestamptz) as occurred_at
+        cast(occurred_at as timestamptz) as occurred_at,
+
+        ---------- the apply's cluster (incremental models rebuild by it)
+        cast(cluster_id as varchar) as cluster_id
 
     from source
 

@@ -27,7 +27,10 @@ renamed as (
         cast(dismissed_at as timestamptz) as dismissed_at,
         cast(linked_at as timestamptz) as linked_at,
         cast(entered_state_at as timestamptz) as entered_state_at,
-        cast(last_event_at as timestamptz) as last_event_at
+        cast(last_event_at as timestamptz) as last_event_at,
+
+        ---------- the apply's cluster (incremental models rebuild by it)
+        cast(cluster_id as varchar) as cluster_id
 
     from source
 
