@@ -72,12 +72,35 @@ def write_dagster_home(paths: HomePaths) -> Path:
     return paths.dagster_home
 
 
+# What dbt's manifest is built from: a file here newer than the manifest means it is out of date.
+DBT_SOURCES = ("dbt_project.yml", "models", "macros", "seeds", "tests", "snapshots", "analyses")
+
+
+def dbt_manifest_is_current(project_dir: Path = DBT_PROJECT_DIR) -> bool:
+    """True when `target/manifest.json` exists and no model, macro, seed, test or project file changed
+    after it was written: a checkout that pulled new models must not load Dagster's assets from the
+    old manifest (the run would then miss or fail on the new models)."""
+    manifest = project_dir / "target" / "manifest.json"
+    if not manifest.exists():
+        return False
+    built = manifest.stat().st_mtime
+    for name in DBT_SOURCES:
+        source = project_dir / name
+        if not source.exists():
+            continue
+        files = [source] if source.is_file() else (p for p in source.rglob("*") if p.is_file())
+        if any(f.stat().st_mtime > built for f in files):
+            return False
+    return True
+
+
 def ensure_dbt_manifest(warehouse: Path | None = None) -> None:
-    """Dagster's dbt assets are built from dbt's manifest; parse once if it is missing (a parse opens no
-    warehouse, but dbt's profile needs a path: the home's `warehouse` when given)."""
-    if (DBT_PROJECT_DIR / "target" / "manifest.json").exists():
+    """Dagster's dbt assets are built from dbt's manifest; parse when it is missing or older than the
+    project's files (a parse opens no warehouse, but dbt's profile needs a path: the home's `warehouse`
+    when given)."""
+    if dbt_manifest_is_current():
         return
-    console.print("[dim]parsing the dbt project (first run)…[/dim]")
+    console.print("[dim]parsing the dbt project…[/dim]")
     subprocess.run(
         [
             str(Path(sys.executable).parent / "dbt"),
