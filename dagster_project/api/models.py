@@ -68,6 +68,9 @@ class TodayItem(BaseModel):
     label: str | None
     state: str
     owner: str | None
+    owner_name: str | None = Field(
+        default=None, description="The owner's name from `user.updated` events; null when none names them."
+    )
     due_date: date | None
     last_touch_at: datetime | None
     hours_since_touch: float | None

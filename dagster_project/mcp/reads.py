@@ -177,7 +177,7 @@ def today(
     lines = [f"Today panel of org {org}: {len(items)} of {total} items, best first"]
     lines += [
         f"{i['rank']}. {i['item_type']} {i['item_id']} — {_short(i['label'], 60)} "
-        f"[{i['priority_tier']}, score {i['priority_score']}, owner {i['owner'] or '-'}] why: {_short(i['why'], 200)}"
+        f"[{i['priority_tier']}, score {i['priority_score']}, owner {i['owner_name'] or i['owner'] or '-'}] why: {_short(i['why'], 200)}"
         for i in items
     ]
     data = {"org_id": org, "total": total, "count": len(items), "items": items}

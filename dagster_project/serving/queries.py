@@ -24,5 +24,8 @@ TODAY_COLUMNS = (
     "item_type, item_id, label, state, owner, due_date, "
     f"{iso_sql('last_touch_at')}, hours_since_touch, tags, value_band, "
     "forecast_value_usd, sla_metric, badge, urgency_points, value_points, stage_points, compliance_points, "
-    f"workload_points, priority_score, priority_tier, rank, why, {iso_sql('built_at')}"
+    f"workload_points, priority_score, priority_tier, rank, why, {iso_sql('built_at')}, "
+    # The owner's name from `marts.users` (null when no event names them), beside the id filters use.
+    "(select u.name from marts.users u where u.org_id = today_panel.org_id "
+    "and u.user_id = today_panel.owner) as owner_name"
 )

@@ -94,7 +94,9 @@ PANEL = [
 ]
 
 # Served tables the API reads; each is created as the pipeline serves it (tests/snapshot_schema.py).
-TABLES = ("snapshot_info", "memory_atoms", "memory_cards", "today_panel")
+TABLES = ("snapshot_info", "memory_atoms", "memory_cards", "today_panel", "users")
+# Alice has a name; zed, who owns a Globex item, has none (his rows keep only his id).
+USERS = [(A, "alice", "Alice Moreau", "Alice Moreau"), (B, "alice", "Alice Moreau", "Alice Moreau")]
 ATOM_COLUMNS = (
     "org_id", "atom_id", "entity_type", "entity_id", "client_id", "atom_type", "content", "occurred_at",
     "expires_at", "age_days", "score", "base_score", "relevance",
@@ -150,6 +152,13 @@ def publish(
             PANEL_COLUMNS,
             PANEL if panel is None else panel,
             fill={"follow_up_due": False},
+        )
+        insert_rows(
+            con,
+            "users",
+            ("org_id", "user_id", "name", "display_name"),
+            USERS,
+            fill={"active": True, "first_seen_at": BUILT_AT, "last_seen_at": BUILT_AT, "built_at": BUILT_AT},
         )
         build_index(con)
     finally:
@@ -331,6 +340,15 @@ def test_today_ranked_and_scoped(client):
     assert first["last_touch_at"] == "2026-10-31T23:00:00Z" and first["built_at"] == "2026-11-01T00:00:00Z"
     globex = client.get(f"/orgs/{B}/today").json()
     assert globex["total"] == 2 and all("GLOBEX" in i["label"] for i in globex["items"])
+
+
+def test_today_names_each_owner_a_user_event_named_and_leaves_the_others_null(client):
+    items = client.get(f"/orgs/{A}/today").json()["items"]
+    names = {i["item_id"]: (i["owner"], i["owner_name"]) for i in items}
+    assert names["p-100"] == ("alice", "Alice Moreau")
+    assert names["c-500"] == (None, None)
+    globex = {i["owner"]: i["owner_name"] for i in client.get(f"/orgs/{B}/today").json()["items"]}
+    assert globex == {"alice": "Alice Moreau", "zed": None}
 
 
 def test_today_cap_and_filters(client):
