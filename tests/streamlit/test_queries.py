@@ -689,8 +689,16 @@ def test_the_sla_pages_breach_and_alert_lists_name_every_item_as_before(
         lambda p, v: gates_queries.gate_rejections.__wrapped__(p, v, ORG_A),
         lambda p, v: today_queries.today_items.__wrapped__(p, v, ORG_A),
         lambda p, v: today_queries.follow_ups.__wrapped__(p, v, ORG_A),
+        lambda p, v: memory_queries.memory_timeline.__wrapped__(p, v, ORG_A, "client", "cli-a1"),
     ],
-    ids=["sla open breaches", "sla recent alerts", "gate rejections", "today items", "follow-ups"],
+    ids=[
+        "sla open breaches",
+        "sla recent alerts",
+        "gate rejections",
+        "today items",
+        "follow-ups",
+        "memory timeline",
+    ],
 )
 def test_item_names_are_joined_by_hash_not_every_alert_or_rejection_against_every_item(
     snap: snapshot_queries.Snapshot, monkeypatch: pytest.MonkeyPatch, query
