@@ -647,3 +647,73 @@ def test_the_memory_pages_entity_list_joins_candidates_by_hash_not_every_card_ag
         )
     assert "HASH_JOIN" in plan
     assert "NL_JOIN" not in plan
+
+
+def test_the_sla_pages_breach_and_alert_lists_name_every_item_as_before(
+    snap: snapshot_queries.Snapshot,
+) -> None:
+    # The page's tables: each row's label is the item's title (a signal by its source), else its id.
+    for org in (ORG_A, ORG_B):
+        breaches = sla_queries.sla_open_breaches(snap.path, snap.version, org)
+        alerts = sla_queries.recent_alerts(snap.path, snap.version, org, snap.token)
+        for frame in (breaches, alerts):
+            for row in frame.iter_rows(named=True):
+                titles = db.fetch(
+                    snap.path,
+                    f"""
+                    SELECT {common_queries.ITEM_TITLE} AS title
+                    FROM (SELECT ?::VARCHAR AS item_type, ?::VARCHAR AS item_id) AS x
+                    LEFT JOIN marts.pursuits AS it_p ON it_p.org_id = ? AND it_p.pursuit_id = x.item_id
+                                                    AND x.item_type = 'pursuit'
+                    LEFT JOIN marts.candidates AS it_c ON it_c.org_id = ?
+                          AND it_c.candidate_id = CASE WHEN x.item_type = 'candidate' THEN x.item_id
+                                                       ELSE it_p.candidate_id END
+                    LEFT JOIN marts.clients AS it_cl ON it_cl.org_id = ?
+                          AND it_cl.client_id = coalesce(it_p.client_id, it_c.client_id)
+                    LEFT JOIN marts.signals AS it_s ON it_s.org_id = ? AND it_s.signal_id = x.item_id
+                                                   AND x.item_type = 'signal'
+                    """,
+                    [row["item_type"], row["item_id"], org, org, org, org],
+                    org=org,
+                )["title"].to_list()
+                assert row["label"] == (titles[0] if titles and titles[0] is not None else row["item_id"])
+    labelled = sla_queries.sla_open_breaches(snap.path, snap.version, ORG_A)
+    assert labelled["label"].to_list() != labelled["item_id"].to_list()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        lambda p, v: sla_queries.sla_open_breaches.__wrapped__(p, v, ORG_A),
+        lambda p, v: sla_queries.recent_alerts.__wrapped__(p, v, ORG_A, ""),
+        lambda p, v: gates_queries.gate_rejections.__wrapped__(p, v, ORG_A),
+        lambda p, v: today_queries.today_items.__wrapped__(p, v, ORG_A),
+        lambda p, v: today_queries.follow_ups.__wrapped__(p, v, ORG_A),
+        lambda p, v: memory_queries.memory_timeline.__wrapped__(p, v, ORG_A, "client", "cli-a1"),
+    ],
+    ids=[
+        "sla open breaches",
+        "sla recent alerts",
+        "gate rejections",
+        "today items",
+        "follow-ups",
+        "memory timeline",
+    ],
+)
+def test_item_names_are_joined_by_hash_not_every_alert_or_rejection_against_every_item(
+    snap: snapshot_queries.Snapshot, monkeypatch: pytest.MonkeyPatch, query
+) -> None:
+    # A nested-loop plan made the SLA page's first load take minutes on an org of 80k alerts (and
+    # Quality gates' rejections seconds).
+    plans: list[str] = []
+
+    def explain(path, sql, params, *, org):
+        rows = db.run(path, lambda con: con.execute("EXPLAIN " + sql, list(params)).fetchall(), org=org)
+        plans.append("\n".join(row[1] for row in rows))
+        return pl.DataFrame()
+
+    monkeypatch.setattr(db, "fetch", explain)
+    query(snap.path, snap.version)
+    (plan,) = plans
+    assert "HASH_JOIN" in plan
+    assert "NL_JOIN" not in plan

@@ -12,6 +12,10 @@ UNASSIGNED = "—"
 # candidate's title, else the client's name; a signal, which has no title, by where it came from.
 # `item_title_joins(alias)` joins the marts naming the item whose type and id are columns of `alias` (a
 # fixed table alias of the query, never user input); parameters: org_id x 4.
+# Each ON clause compares an expression of the item's side with a column of the joined mart and nothing
+# else: a LEFT JOIN condition that tests only the item's side (`item_type = 'pursuit' AND ...`) is not a
+# join key to DuckDB, so it falls back to a nested-loop join over every item x every mart row. The CASE
+# yields NULL for the other item types, which matches nothing, as the separate test did.
 ITEM_TITLE = "coalesce(it_c.title, it_cl.name, 'Signal from ' || it_s.source_type)"
 ITEM_CLIENT = "it_cl.name"
 
@@ -22,7 +26,7 @@ def item_title_joins(alias: str, type_col: str = "item_type", id_col: str = "ite
     item_type, item_id = f"{alias}.{type_col}", f"{alias}.{id_col}"
     return f"""
     LEFT JOIN marts.pursuits AS it_p
-           ON it_p.org_id = ? AND {item_type} = 'pursuit' AND it_p.pursuit_id = {item_id}
+           ON it_p.org_id = ? AND it_p.pursuit_id = CASE WHEN {item_type} = 'pursuit' THEN {item_id} END
     LEFT JOIN marts.candidates AS it_c
            ON it_c.org_id = ?
           AND it_c.candidate_id = coalesce(it_p.candidate_id,
@@ -30,7 +34,7 @@ def item_title_joins(alias: str, type_col: str = "item_type", id_col: str = "ite
     LEFT JOIN marts.clients AS it_cl
            ON it_cl.org_id = ? AND it_cl.client_id = coalesce(it_p.client_id, it_c.client_id)
     LEFT JOIN marts.signals AS it_s
-           ON it_s.org_id = ? AND {item_type} = 'signal' AND it_s.signal_id = {item_id}
+           ON it_s.org_id = ? AND it_s.signal_id = CASE WHEN {item_type} = 'signal' THEN {item_id} END
     """
 
 

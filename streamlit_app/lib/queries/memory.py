@@ -108,8 +108,9 @@ def memory_timeline(
         SELECT a.*, coalesce({ITEM_TITLE}, own.name) AS entity_name
         FROM a
         {item_title_joins("a", "entity_type", "entity_id")}
+        -- A key DuckDB can hash-join on (see item_title_joins): not a test of the atom's side alone.
         LEFT JOIN marts.clients AS own
-               ON own.org_id = ? AND a.entity_type = 'client' AND own.client_id = a.entity_id
+               ON own.org_id = ? AND own.client_id = CASE WHEN a.entity_type = 'client' THEN a.entity_id END
         ORDER BY a.occurred_at DESC, a.atom_id
         """,
         [org_id, entity_type, entity_id, entity_type, entity_id, limit, *[org_id] * 5],
