@@ -140,31 +140,6 @@ def test_run_refuses_an_inbox_whose_listing_the_system_denies(tmp_path: Path, mo
     assert f"cannot read inbox {inbox}: Permission denied" in result.output
 
 
-def test_run_lists_files_of_unknown_kinds_as_skipped_then_says_nothing_new_on_a_rerun(tmp_path: Path):
-    inbox = tmp_path / "inbox"
-    (inbox / "sub").mkdir(parents=True)
-    write_jsonl(inbox / "a.jsonl", [event("e1"), event("e2", entity_id="sig-2")])
-    (inbox / "notes.txt").write_text("not events\n")
-    (inbox / "sub" / "export.xlsx").write_bytes(b"PK\x03\x04")
-    (inbox / ".manifest.json").write_text("{}")
-    (inbox / "b.jsonl.tmp").write_text("")
-    _settled(inbox)
-    home = tmp_path / "home"
-
-    first = _run(inbox, home, "--skip-tests")
-    assert first.exit_code == 0, first.output
-    skipped = [line for line in first.output.splitlines() if line.startswith("skipped ")]
-    assert skipped == [
-        f"skipped {inbox / 'notes.txt'}: not an event file (.jsonl, .jsonl.gz, .csv, .parquet)",
-        f"skipped {inbox / 'sub' / 'export.xlsx'}: not an event file (.jsonl, .jsonl.gz, .csv, .parquet)",
-    ]
-    assert "nothing new" not in first.output
-
-    again = _run(inbox, home, "--skip-tests")
-    assert again.exit_code == 0, again.output
-    assert f"nothing new: every one of the 1 event file(s) in {inbox} was ingested before" in again.output
-
-
 def test_run_on_an_empty_inbox_says_nothing_new_and_succeeds(tmp_path: Path):
     (tmp_path / "inbox").mkdir()
     result = _run(tmp_path / "inbox", tmp_path / "home", "--skip-tests")

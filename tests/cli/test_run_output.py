@@ -19,13 +19,28 @@ DBT_PROGRESS = re.compile(r"^\d+ of \d+ (START|OK|PASS)", re.MULTILINE)
 
 
 def test_run_shows_a_bar_per_step_and_keeps_dbts_detail_in_its_log_unless_verbose(tmp_path: Path):
+    """Two runs of one inbox, the second with nothing new. A pipeline run is the suite's dearest step,
+    so these two also show what the console says of files that are not events and of a rerun."""
     inbox, home = tmp_path / "inbox", tmp_path / "home"
-    inbox.mkdir()
+    (inbox / "sub").mkdir(parents=True)
     write_jsonl(inbox / "a.jsonl", [event("e1"), event("e2", entity_id="sig-2")])
-    os.utime(inbox / "a.jsonl", (0, 0))  # long settled: the ingest takes it now
+    # Files of other kinds are listed as skipped; dot files and `.tmp` files (still being written)
+    # are not event files either, and the inbox passes over them without a word.
+    (inbox / "notes.txt").write_text("not events\n")
+    (inbox / "sub" / "export.xlsx").write_bytes(b"PK\x03\x04")
+    (inbox / ".manifest.json").write_text("{}")
+    (inbox / "b.jsonl.tmp").write_text("")
+    for path in inbox.rglob("*"):
+        os.utime(path, (0, 0))  # long settled: the ingest takes them now
 
     quiet = runner.invoke(app, ["run", "--inbox", str(inbox), "--home", str(home), "--skip-tests"])
     assert quiet.exit_code == 0, quiet.output
+    skipped = [line for line in quiet.output.splitlines() if line.startswith("skipped ")]
+    assert skipped == [
+        f"skipped {inbox / 'notes.txt'}: not an event file (.jsonl, .jsonl.gz, .csv, .parquet)",
+        f"skipped {inbox / 'sub' / 'export.xlsx'}: not an event file (.jsonl, .jsonl.gz, .csv, .parquet)",
+    ]
+    assert "nothing new" not in quiet.output
     assert not DBT_PROGRESS.search(quiet.output)
     models = len(workstream_dbt_assets.keys)
     bars = {
@@ -46,6 +61,7 @@ def test_run_shows_a_bar_per_step_and_keeps_dbts_detail_in_its_log_unless_verbos
     assert DBT_PROGRESS.search(verbose.output)
     assert "━" not in verbose.output
     assert log.read_text().count("==== dbt build: run ") == 2
+    assert f"nothing new: every one of the 1 event file(s) in {inbox} was ingested before" in verbose.output
 
 
 class _BrokenEventLog:
