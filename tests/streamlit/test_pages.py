@@ -10,11 +10,13 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+import streamlit as st
 from conftest import FIXTURE_USER, signed_in_app
 from snapshot_fixture import (
     BUILT_AT,
@@ -117,19 +119,68 @@ def _charts(at: AppTest) -> list:
     return list(at.get("plotly_chart"))
 
 
-def test_every_page_renders_with_a_chart_and_data_as_of(snapshot_home: Path) -> None:
-    # One session visits every page in turn (each page's run draws all of its elements afresh); every
-    # page is also opened straight from the app's first page by the tests below.
-    at = _open(DEFAULT_PAGE)
-    for page in _each_page(at, PAGES):
-        assert not at.exception, (page, [e.value for e in at.exception])
-        assert at.title[0].value, page
-        assert len(_charts(at)) >= (1 if page in CHART_PAGES else 0), page
-        main_captions = " ".join(c.value for c in at.main.caption)
-        assert "data as of **2024-05-10 00:00 UTC**" in main_captions, page
-        sidebar = " ".join(c.value for c in at.sidebar.caption)
-        assert "**Data as of** 2024-05-10 00:00 UTC" in sidebar, page
-        assert "Published 2024-05-10 00:01 UTC" in sidebar, page
+@dataclass(frozen=True)
+class PageView:
+    """What one page showed for one org: enough for the checks that only read a page's output."""
+
+    page: str
+    exceptions: list[str]
+    titles: list[str]
+    charts: int
+    main_captions: str
+    sidebar_captions: str
+    text: str  # `_rendered_text`
+    tables: list[tuple[pd.DataFrame, dict]]  # each dataframe's values and its column config
+
+
+@pytest.fixture(scope="module")
+def every_page(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[PageView]]:
+    """Every page as each fixture org's governor sees it, visited once per org for the module.
+
+    AppTest's script runs are the bulk of this file's cost, and several tests only read what every
+    page shows (tenant isolation, number formats, charts and data-as-of captions): one visit of each
+    page per org serves them all. The home is the module's own (the function-scoped fixtures are the
+    tests'), with the two-org fixture snapshot."""
+    home = tmp_path_factory.mktemp("every-page") / "home"
+    home.mkdir()
+    build_snapshot(home / "serving.duckdb")
+    views: dict[str, list[PageView]] = {}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WORKSTREAM_HOME", str(home))
+        env.setenv("WORKSTREAM_INBOX", str(home.parent / "inbox"))
+        for org in (ORG_A, ORG_B):
+            st.cache_data.clear()
+            at = _open(DEFAULT_PAGE, org, user=f"governor-{org}@fixture.test")
+            views[org] = [
+                PageView(
+                    page=page,
+                    exceptions=[str(e.value) for e in at.exception],
+                    titles=[t.value for t in at.title],
+                    charts=len(_charts(at)),
+                    main_captions=" ".join(c.value for c in at.main.caption),
+                    sidebar_captions=" ".join(c.value for c in at.sidebar.caption),
+                    text=_rendered_text(at),
+                    tables=[(df.value, json.loads(df.proto.columns)) for df in at.dataframe],
+                )
+                for page in _each_page(at, PAGES)
+            ]
+    st.cache_data.clear()
+    return views
+
+
+def test_every_page_renders_with_a_chart_and_data_as_of(every_page: dict[str, list[PageView]]) -> None:
+    # One session per org visits every page in turn (each page's run draws all of its elements
+    # afresh); every page is also opened straight from the app's first page by the tests below.
+    for org, views in every_page.items():
+        assert [view.page for view in views] == list(PAGES)
+        for view in views:
+            page = (org, view.page)
+            assert not view.exceptions, (page, view.exceptions)
+            assert view.titles and view.titles[0], page
+            assert view.charts >= (1 if view.page in CHART_PAGES else 0), page
+            assert "data as of **2024-05-10 00:00 UTC**" in view.main_captions, page
+            assert "**Data as of** 2024-05-10 00:00 UTC" in view.sidebar_captions, page
+            assert "Published 2024-05-10 00:01 UTC" in view.sidebar_captions, page
 
 
 def test_the_app_opens_on_today(snapshot_home: Path) -> None:
@@ -259,12 +310,12 @@ def test_org_can_be_chosen_by_url(snapshot_home: Path) -> None:
         ),
     ],
 )
-def test_no_other_tenant_data_is_rendered(snapshot_home: Path, org: str, own: tuple, foreign: tuple) -> None:
-    at = _open(OVERVIEW, org)
-    for page in PAGES:
-        at.switch_page(page).run()
-        assert not at.exception
-        text = _rendered_text(at)
+def test_no_other_tenant_data_is_rendered(
+    every_page: dict[str, list[PageView]], org: str, own: tuple, foreign: tuple
+) -> None:
+    for view in every_page[org]:
+        page, text = view.page, view.text
+        assert not view.exceptions, (page, view.exceptions)
         if page == DATA_QUALITY:
             # Positive control: the org's own file names do show up, so the search itself works.
             assert own[0] in text
@@ -498,13 +549,12 @@ NUMBER_AS_TEXT = re.compile(r"^[-+]?[$€]?\d[\d,]*(\.\d+)?\s*(%|[a-z]+( \d+ [a-
 
 @pytest.mark.parametrize("org", [ORG_A, ORG_B])
 def test_every_number_in_every_table_sorts_as_a_number_and_is_formatted_by_its_column(
-    snapshot_home: Path, org: str
+    every_page: dict[str, list[PageView]], org: str
 ) -> None:
-    at = _open(DEFAULT_PAGE, org)
-    for page in _each_page(at, PAGES):
-        assert not at.exception, (page, [e.value for e in at.exception])
-        for df in at.dataframe:
-            frame, config = df.value, json.loads(df.proto.columns)
+    for view in every_page[org]:
+        page = view.page
+        assert not view.exceptions, (page, view.exceptions)
+        for frame, config in view.tables:
             for column in frame.columns:
                 if _is_number_column(frame[column]):
                     type_config = config.get(column, {}).get("type_config", {})
@@ -513,6 +563,7 @@ def test_every_number_in_every_table_sorts_as_a_number_and_is_formatted_by_its_c
                 else:
                     as_text = [v for v in frame[column] if isinstance(v, str) and NUMBER_AS_TEXT.match(v)]
                     assert not as_text, (page, column, as_text)
+    assert any(view.tables for view in every_page[org]), "no page showed a table"
 
 
 def _figure(at: AppTest, index: int = 0) -> dict:
