@@ -481,19 +481,51 @@ TABLE_READERS: dict[str, tuple[str, ...] | None] = {
 }
 
 
-@pytest.mark.parametrize("table", list(TABLE_READERS))
+def _missing_table_error_shown(at: AppTest) -> bool:
+    return any("Re-publish it with `workstream run`" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("table", [t for t, readers in TABLE_READERS.items() if readers is None])
 def test_snapshot_missing_a_table_explains_instead_of_crashing(snapshot_home: Path, table: str) -> None:
+    """A table every page reads (the sidebar does): every page explains."""
     with duckdb.connect(str(snapshot_home / "serving.duckdb")) as con:
         con.execute(f"DROP TABLE marts.{table}")
-    readers = TABLE_READERS[table]
-    # Tables every page reads: check every page. Others: their readers and one page that must not care.
-    pages = PAGES if readers is None else (*readers, OVERVIEW)
     at = signed_in_app().run()
-    for page in _each_page(at, pages):
+    for page in _each_page(at, PAGES):
         assert not at.exception, page
-        affected = readers is None or page in readers
-        errors = [e.value for e in at.error if "Re-publish it with `workstream run`" in e.value]
-        assert bool(errors) is affected, page
+        assert _missing_table_error_shown(at), page
+
+
+def test_snapshot_missing_a_table_its_pages_read_explains_there_and_nowhere_else(
+    snapshot_home: Path, tmp_path: Path
+) -> None:
+    """Each table that some pages read, missing in turn (every other table there): its readers explain,
+    and a page that does not read it (the overview) shows no such error. One session serves every
+    table: a new session per table would run the app's first page again each time. The table missing
+    before is put back from an untouched copy of the snapshot, and the query cache is cleared, so each
+    table's pages are drawn from the snapshot as it is then."""
+    serving = snapshot_home / "serving.duckdb"
+    pristine = build_snapshot(tmp_path / "pristine.duckdb")
+    at = signed_in_app().run()
+    shown, missing = DEFAULT_PAGE, None
+    for table, readers in TABLE_READERS.items():
+        if readers is None:
+            continue
+        with duckdb.connect(str(serving)) as con:
+            if missing is not None:
+                con.execute(f"ATTACH '{pristine}' AS pristine (READ_ONLY)")
+                con.execute(f"CREATE TABLE marts.{missing} AS SELECT * FROM pristine.marts.{missing}")
+            con.execute(f"DROP TABLE marts.{table}")
+        missing = table
+        st.cache_data.clear()
+        for page in (*readers, OVERVIEW):
+            if page == shown:
+                at.run()  # the page on screen, drawn again from the snapshot as it is now
+            else:
+                at.switch_page(page).run()
+                shown = page
+            assert not at.exception, (table, page, [e.value for e in at.exception])
+            assert _missing_table_error_shown(at) is (page in readers), (table, page)
 
 
 def test_unknown_or_hostile_org_in_url_is_refused_never_replaced_by_a_real_org(snapshot_home: Path) -> None:
