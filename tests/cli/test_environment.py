@@ -11,7 +11,6 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from dagster_project.cli import app
-from tests.events_factory import event, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI_SOURCES = [
@@ -91,37 +90,6 @@ def test_the_environment_write_check_sees_every_way_of_writing(tmp_path: Path):
         "def g():\n    env = dict(os.environ)\n    env['X'] = '1'\n    return os.environ.get('X')\n"
     )
     assert [function for function, _ in _environment_writes(sample)] == ["a", "b", "c", "d", "e", "f"]
-
-
-def test_a_run_called_in_process_leaves_the_environment_as_it_was_and_uses_the_home_it_was_given(
-    tmp_path: Path, monkeypatch
-):
-    # Decoys: a run that still found its home, inbox or Dagster instance through the environment
-    # would write here instead of where it was told to.
-    decoy = tmp_path / "decoy"
-    monkeypatch.setenv("WORKSTREAM_HOME", str(decoy / "home"))
-    monkeypatch.setenv("WORKSTREAM_INBOX", str(decoy / "inbox"))
-    monkeypatch.setenv("DAGSTER_HOME", str(decoy / "dagster"))
-    inbox, home = tmp_path / "inbox", tmp_path / "home"
-    inbox.mkdir()
-    events = write_jsonl(inbox / "a.jsonl", [event("e1"), event("e2", entity_id="sig-2")])
-    os.utime(events, (events.stat().st_mtime - 60, events.stat().st_mtime - 60))  # settled: ingested now
-    # polars and pandera set variables of their own when first imported: imported first, so what is
-    # compared is what the run does, not which test of the session imported them first.
-    import dagster_project.definitions  # noqa: F401
-    import dagster_project.ingestion.validation  # noqa: F401
-
-    before = dict(os.environ)
-
-    result = CliRunner().invoke(app, ["run", "--inbox", str(inbox), "--home", str(home), "--skip-tests"])
-
-    assert result.exit_code == 0, result.output
-    after = dict(os.environ)
-    changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
-    assert not changed, {key: (before.get(key), after.get(key)) for key in changed}
-    assert "accepted" in result.output and (home / "serving.duckdb").is_file()
-    assert any((home / "dagster").rglob("runs.db")), "the run's history belongs in the home's instance"
-    assert not decoy.exists()
 
 
 def test_serve_gives_its_services_the_home_through_their_environment_and_keeps_its_own(

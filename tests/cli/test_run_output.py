@@ -1,12 +1,16 @@
-"""`workstream run` on the console: a bar per step and the summary; the detail in its log file."""
+"""`workstream run` on the console (a bar per step, the summary; the detail in its log file) and the
+process environment it leaves as it was."""
 
 from __future__ import annotations
 
 import io
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from dagster_project.cli import app
@@ -18,29 +22,59 @@ runner = CliRunner()
 DBT_PROGRESS = re.compile(r"^\d+ of \d+ (START|OK|PASS)", re.MULTILINE)
 
 
-def test_run_shows_a_bar_per_step_and_keeps_dbts_detail_in_its_log_unless_verbose(tmp_path: Path):
-    """Two runs of one inbox, the second with nothing new. A pipeline run is the suite's dearest step,
-    so these two also show what the console says of files that are not events and of a rerun."""
-    inbox, home = tmp_path / "inbox", tmp_path / "home"
+@dataclass(frozen=True)
+class TwoRuns:
+    inbox: Path
+    home: Path
+    decoy: Path
+    quiet: Result
+    verbose: Result
+    environment_changed: dict[str, tuple[str | None, str | None]]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> TwoRuns:
+    """`workstream run` twice on one inbox, in this process: quiet, then verbose with nothing new.
+
+    A pipeline run is the suite's dearest step: these two serve the console's bars and log, its word on
+    skipped files and on a rerun, and the environment a run leaves behind. The inbox holds a file of
+    events beside files of other kinds (listed as skipped) and a dot file and a `.tmp` file (still being
+    written), which the inbox passes over without a word. Decoys in the environment: a run that still
+    found its home, inbox or Dagster instance through it would write there instead."""
+    root = tmp_path_factory.mktemp("run-output")
+    inbox, home, decoy = root / "inbox", root / "home", root / "decoy"
     (inbox / "sub").mkdir(parents=True)
     write_jsonl(inbox / "a.jsonl", [event("e1"), event("e2", entity_id="sig-2")])
-    # Files of other kinds are listed as skipped; dot files and `.tmp` files (still being written)
-    # are not event files either, and the inbox passes over them without a word.
     (inbox / "notes.txt").write_text("not events\n")
     (inbox / "sub" / "export.xlsx").write_bytes(b"PK\x03\x04")
     (inbox / ".manifest.json").write_text("{}")
     (inbox / "b.jsonl.tmp").write_text("")
     for path in inbox.rglob("*"):
         os.utime(path, (0, 0))  # long settled: the ingest takes them now
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WORKSTREAM_HOME", str(decoy / "home"))
+        env.setenv("WORKSTREAM_INBOX", str(decoy / "inbox"))
+        env.setenv("DAGSTER_HOME", str(decoy / "dagster"))
+        # polars and pandera set variables of their own when first imported: imported first, so what
+        # is compared is what the run does, not which test of the session imported them first.
+        import dagster_project.definitions  # noqa: F401
+        import dagster_project.ingestion.validation  # noqa: F401
 
-    quiet = runner.invoke(app, ["run", "--inbox", str(inbox), "--home", str(home), "--skip-tests"])
+        before = dict(os.environ)
+        quiet = runner.invoke(app, ["run", "--inbox", str(inbox), "--home", str(home), "--skip-tests"])
+        after = dict(os.environ)
+        verbose = runner.invoke(
+            app, ["run", "--inbox", str(inbox), "--home", str(home), "--skip-tests", "--verbose"]
+        )
+    changed = {key: (before.get(key), after.get(key)) for key in before.keys() | after.keys()}
+    return TwoRuns(
+        inbox, home, decoy, quiet, verbose, {key: pair for key, pair in changed.items() if pair[0] != pair[1]}
+    )
+
+
+def test_run_shows_a_bar_per_step_and_keeps_dbts_detail_in_its_log_unless_verbose(two_runs: TwoRuns):
+    quiet, verbose = two_runs.quiet, two_runs.verbose
     assert quiet.exit_code == 0, quiet.output
-    skipped = [line for line in quiet.output.splitlines() if line.startswith("skipped ")]
-    assert skipped == [
-        f"skipped {inbox / 'notes.txt'}: not an event file (.jsonl, .jsonl.gz, .csv, .parquet)",
-        f"skipped {inbox / 'sub' / 'export.xlsx'}: not an event file (.jsonl, .jsonl.gz, .csv, .parquet)",
-    ]
-    assert "nothing new" not in quiet.output
     assert not DBT_PROGRESS.search(quiet.output)
     models = len(workstream_dbt_assets.keys)
     bars = {
@@ -50,18 +84,39 @@ def test_run_shows_a_bar_per_step_and_keeps_dbts_detail_in_its_log_unless_verbos
     }
     assert {"ingest", "apply", "scoring", "dbt build", "publish"} <= bars, quiet.output
     assert f"{models}/{models}" in quiet.output
-    log = home / "logs" / "run.log"
+    log = two_runs.home / "logs" / "run.log"
     assert DBT_PROGRESS.search(log.read_text())
     assert str(log) in quiet.output
 
-    verbose = runner.invoke(
-        app, ["run", "--inbox", str(inbox), "--home", str(home), "--skip-tests", "--verbose"]
-    )
     assert verbose.exit_code == 0, verbose.output
     assert DBT_PROGRESS.search(verbose.output)
     assert "━" not in verbose.output
     assert log.read_text().count("==== dbt build: run ") == 2
-    assert f"nothing new: every one of the 1 event file(s) in {inbox} was ingested before" in verbose.output
+
+
+def test_run_lists_files_of_unknown_kinds_as_skipped_then_says_nothing_new_on_a_rerun(two_runs: TwoRuns):
+    inbox, first, again = two_runs.inbox, two_runs.quiet, two_runs.verbose
+    assert first.exit_code == 0, first.output
+    skipped = [line for line in first.output.splitlines() if line.startswith("skipped ")]
+    assert skipped == [
+        f"skipped {inbox / 'notes.txt'}: not an event file (.jsonl, .jsonl.gz, .csv, .parquet)",
+        f"skipped {inbox / 'sub' / 'export.xlsx'}: not an event file (.jsonl, .jsonl.gz, .csv, .parquet)",
+    ]
+    assert "nothing new" not in first.output
+
+    assert again.exit_code == 0, again.output
+    assert f"nothing new: every one of the 1 event file(s) in {inbox} was ingested before" in again.output
+
+
+def test_a_run_called_in_process_leaves_the_environment_as_it_was_and_uses_the_home_it_was_given(
+    two_runs: TwoRuns,
+):
+    result, home = two_runs.quiet, two_runs.home
+    assert result.exit_code == 0, result.output
+    assert not two_runs.environment_changed, two_runs.environment_changed
+    assert "accepted" in result.output and (home / "serving.duckdb").is_file()
+    assert any((home / "dagster").rglob("runs.db")), "the run's history belongs in the home's instance"
+    assert not two_runs.decoy.exists()
 
 
 class _BrokenEventLog:
