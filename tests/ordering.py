@@ -4,15 +4,15 @@ running one long file at the end while the other is idle.
 `make test` runs `--dist loadfile --no-loadscope-reorder`: xdist hands out whole files in collection
 order, and `tests/conftest.py` sorts the collected tests with `costliest_first` by the CPU cost each
 file had on a measured run (`tests/file_costs.tsv`). A file missing from the table (a new one) counts
-at the table's median. Only the order changes: every test still runs, each file's tests together and
-in their own order.
+as dear as the table's dearest and starts among the first: a cheap one costs little there, while a
+dear one started late is the tail one worker runs alone. Only the order changes: every test still
+runs, each file's tests together and in their own order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from statistics import median
 from typing import TypeVar
 
 COSTS = Path(__file__).with_name("file_costs.tsv")
@@ -32,5 +32,5 @@ def load_costs(path: Path = COSTS) -> dict[str, float]:
 
 def costliest_first(items: Sequence[T], file_of: Callable[[T], str], costs: dict[str, float]) -> list[T]:
     """`items` with the costliest files first; a stable sort, so each file's items keep their order."""
-    default = median(costs.values()) if costs else 0.0
+    default = max(costs.values()) if costs else 0.0
     return sorted(items, key=lambda item: -costs.get(file_of(item), default))

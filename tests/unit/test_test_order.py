@@ -17,10 +17,12 @@ def test_the_costliest_files_come_first_and_each_files_tests_stay_together_in_or
     assert ordered == ["b.py::1", "c.py::1", "c.py::2", "c.py::3", "a.py::1", "a.py::2"]
 
 
-def test_a_file_missing_from_the_table_counts_at_the_median() -> None:
-    items = ["cheap.py::1", "new.py::1", "dear.py::1"]
+def test_a_file_missing_from_the_table_starts_with_the_dearest_files_not_in_the_tail() -> None:
+    items = ["cheap.py::1", "mid.py::1", "new.py::1", "new.py::2", "dear.py::1"]
     costs = {"cheap.py": 1.0, "mid.py": 5.0, "dear.py": 9.0}
-    assert costliest_first(items, _file, costs) == ["dear.py::1", "new.py::1", "cheap.py::1"]
+    ordered = costliest_first(items, _file, costs)
+    # A stable sort: the new file ties with the dearest and keeps its collection place among them.
+    assert ordered == ["new.py::1", "new.py::2", "dear.py::1", "mid.py::1", "cheap.py::1"]
 
 
 def test_the_committed_table_names_test_files_that_exist() -> None:
