@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from dagster_project.contract.events import Reason
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.warehouse.store import connect, ensure_raw_schema
-from tests.events_factory import event, write_csv, write_jsonl
+from tests.events_factory import event, write_csv, write_jsonl, write_parquet
 
 
 def _python_key_hash(org_id: str, event_id: str) -> int:
@@ -108,6 +108,38 @@ def _record(org: str, event_id: str, urgency: float, reordered: bool) -> dict:
     return event(event_id, org_id=org, payload=payload)
 
 
+def _first_accepted_wins(
+    files: list[tuple[str, list]], tmp: Path
+) -> tuple[list[Path], list[tuple], dict[tuple[str, str], float]]:
+    """Write the files; what each should count, and the log's first version of each key, by the rule
+    itself: the first content of a key is kept, the same content again is a duplicate, another content
+    a conflict, and a file whose bytes were already dropped is skipped."""
+    writers = {"jsonl": write_jsonl, "csv": write_csv, "parquet": write_parquet}
+    accepted: dict[tuple[str, str], float] = {}
+    seen_files: set[bytes] = set()
+    paths, expected = [], []
+    for n, (fmt, records) in enumerate(files):
+        path = writers[fmt](tmp / f"f{n}.{fmt}", [_record(*r) for r in records])
+        paths.append(path)
+        if path.read_bytes() in seen_files:
+            expected.append(("skipped", 0, 0, 0))
+            continue
+        seen_files.add(path.read_bytes())
+        counts = [0, 0, 0]
+        for org, event_id, urgency, _reordered in records:
+            key = (org, event_id)
+            if key not in accepted:
+                accepted[key] = urgency
+                counts[0] += 1
+            else:
+                counts[1 if accepted[key] == urgency else 2] += 1
+        expected.append(("ok", *counts))
+    return paths, expected, accepted
+
+
+_LOG = "select org_id, event_id, (payload->>'urgency')::double from raw.events"
+
+
 @settings(
     max_examples=15,
     deadline=None,
@@ -119,36 +151,59 @@ def test_verdicts_match_first_accepted_wins_across_batches_and_files(files, now)
     content a conflict; a file dropped twice is skipped. CSV files are read in batches of four."""
     from dagster_project.ingestion import batches
 
-    accepted: dict[tuple[str, str], float] = {}
-    seen_files: set[bytes] = set()
-    expected = []
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
         patch.setattr(batches, "BATCH_RECORDS", 4)
-        paths = []
-        for n, (fmt, records) in enumerate(files):
-            write = write_jsonl if fmt == "jsonl" else write_csv
-            path = write(Path(tmp) / f"f{n}.{fmt}", [_record(*r) for r in records])
-            paths.append(path)
-            if path.read_bytes() in seen_files:
-                expected.append(("skipped", 0, 0, 0))
-                continue
-            seen_files.add(path.read_bytes())
-            counts = [0, 0, 0]
-            for org, event_id, urgency, _reordered in records:
-                key = (org, event_id)
-                if key not in accepted:
-                    accepted[key] = urgency
-                    counts[0] += 1
-                else:
-                    counts[1 if accepted[key] == urgency else 2] += 1
-            expected.append(("ok", *counts))
+        paths, expected, accepted = _first_accepted_wins(files, Path(tmp))
         con = connect(Path(tmp) / "w.duckdb")
         try:
             report = ingest_paths(con, paths, now=now)
-            stored = con.execute(
-                "select org_id, event_id, (payload->>'urgency')::double from raw.events"
-            ).fetchall()
+            stored = con.execute(_LOG).fetchall()
         finally:
             con.close()
     assert [(f.status, f.accepted, f.duplicates, f.quarantined) for f in report.files] == expected
+    assert sorted(stored) == sorted((org, eid, urgency) for (org, eid), urgency in accepted.items())
+
+
+# Files of every format, each dropped in a run of its own or in the run of the file before it.
+_RUN_FILE = st.tuples(
+    st.sampled_from(["jsonl", "csv", "parquet"]), st.lists(_RECORD, min_size=1, max_size=12)
+)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    files=st.lists(_RUN_FILE, min_size=2, max_size=5), cuts=st.lists(st.booleans(), min_size=3, max_size=3)
+)
+def test_verdicts_match_first_accepted_wins_across_runs(files, cuts, now) -> None:
+    """Files ingested over several runs, each run on a warehouse connection of its own (as `workstream
+    run` and `serve` open it), judge every key against what the earlier runs stored exactly as one run
+    would: a duplicate or a conflict is found in the stored log, whatever the format and the batch."""
+    from dagster_project.ingestion import batches
+
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batches, "BATCH_RECORDS", 4)
+        paths, expected, accepted = _first_accepted_wins(files, Path(tmp))
+        # the first file in a run of its own, so every example spans at least two runs
+        runs: list[list[Path]] = [[paths[0]], [paths[1]]]
+        for path, new_run in zip(paths[2:], cuts, strict=False):
+            if new_run:
+                runs.append([])
+            runs[-1].append(path)
+        results = []
+        for run in runs:
+            con = connect(Path(tmp) / "w.duckdb")
+            try:
+                results.extend(ingest_paths(con, run, now=now).files)
+            finally:
+                con.close()
+        con = connect(Path(tmp) / "w.duckdb", read_only=True)
+        try:
+            stored = con.execute(_LOG).fetchall()
+        finally:
+            con.close()
+    assert [(f.status, f.accepted, f.duplicates, f.quarantined) for f in results] == expected
     assert sorted(stored) == sorted((org, eid, urgency) for (org, eid), urgency in accepted.items())
