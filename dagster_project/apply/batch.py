@@ -46,7 +46,7 @@ from dagster_project.apply.rows import CLUSTER_KEY, CONFIG_SCHEMA, SCHEMAS, TS, 
 from dagster_project.config.registry import CONFIG_EVENT, ConfigRegistry
 from dagster_project.lifecycle.fold import FoldResult, fold
 from dagster_project.lifecycle.store import ensure_core_schema
-from dagster_project.memory.capture import capture_atoms
+from dagster_project.memory.capture import capture_atoms, classify_notes
 from dagster_project.warehouse.store import read_run_clock, write_run_clock
 
 FaultHook = Callable[[str, str, list[dict[str, Any]]], None]  # (org_id, cluster_id, events)
@@ -278,6 +278,15 @@ def apply_batch(
             report.fail(org_id, CONFIG_CLUSTER, _error(exc), [e["event_id"] for e in org_config])
             registries.pop(org_id, None)
 
+    # Each org's notes classified at once; a note left out (this failed) is classified in its cluster.
+    note_types: dict[str, dict[str, tuple[str, str | None]]] = {}
+    for org_id, registry in registries.items():
+        try:
+            org_events = (e for (o, _), cluster in by_cluster.items() if o == org_id for e in cluster)
+            note_types[org_id] = classify_notes(org_events, org_id, registry, as_of)
+        except Exception:  # the per-cluster capture classifies again and isolates the fault
+            note_types[org_id] = {}
+
     parts: dict[tuple[str, str], tuple[FoldResult, Any]] = {}
     for org_id, cluster_id in sorted(absorbed):
         cluster_events = by_cluster.get((org_id, cluster_id), [])
@@ -290,7 +299,9 @@ def apply_batch(
                 fault(org_id, cluster_id, cluster_events)
             # The org's config comes in as a registry built once (its events are judged in the config fold).
             part = fold(cluster_events, as_of=as_of, config_history=False, registry=registries[org_id])
-            memory = capture_atoms(cluster_events, part, registries[org_id], as_of)
+            memory = capture_atoms(
+                cluster_events, part, registries[org_id], as_of, note_types=note_types[org_id]
+            )
         except Exception as exc:  # a poison cluster: report it, keep going with the others
             error = str(exc) if isinstance(exc, _Skipped) else _error(exc)
             report.fail(org_id, cluster_id, error, [e["event_id"] for e in cluster_events])
