@@ -471,6 +471,10 @@ class _Capture:
         self, redactions: list[Event], ordered: list[Event], kept: Iterable[Mapping[str, Any]]
     ) -> None:
         """Tombstone every redacted atom (at every as-of) and drop what matches a tombstone."""
+        kept = list(kept)
+        if not redactions and not kept:  # most clusters: nothing to tombstone, nothing to drop
+            self.audit.sort(key=lambda r: (r["occurred_at"], r["audit_id"]))
+            return
         # Contents the redacted atoms have outside this as-of view (events after as_of) count too.
         redacted_ids = {payload_of(r).get("atom_id") for r in redactions}
         for event in ordered:
