@@ -35,18 +35,16 @@ import polars as pl
 from dagster_project.apply.clusters import (
     CONFIG_CLUSTER,
     Key,
-    Node,
-    UnionFind,
-    cluster_name,
+    components,
     earliest_event,
-    links_of,
     load_events,
+    touched_links,
 )
 from dagster_project.apply.rows import CLUSTER_KEY, CONFIG_SCHEMA, SCHEMAS, TS, frames_of
 from dagster_project.config.registry import CONFIG_EVENT, ConfigRegistry
 from dagster_project.lifecycle.fold import FoldResult, fold
 from dagster_project.lifecycle.store import ensure_core_schema
-from dagster_project.memory.capture import capture_atoms
+from dagster_project.memory.capture import capture_atoms, classify_notes
 from dagster_project.warehouse.store import read_run_clock, write_run_clock
 
 FaultHook = Callable[[str, str, list[dict[str, Any]]], None]  # (org_id, cluster_id, events)
@@ -122,49 +120,30 @@ def apply_batch(
                  e.occurred_at <= $as_of or e.event_name = 'memory.redacted' as due"""
     keyed_sql = f"""select {columns}
         from raw.events e semi join apply_keys k on k.org_id = e.org_id and k.event_id = e.event_id"""
-    keyed: list[tuple] = []
+    keyed = pl.DataFrame(schema=_TOUCHED)
     if keys_between is not None:
-        keyed = con.execute(
+        keyed = _frame(
+            con,
             f"{keyed_sql} where e.occurred_at between $first and $last",
             {"as_of": as_of, "first": keys_between[0], "last": keys_between[1]},
-        ).fetchall()
-    if len(keyed) < len(set(keys)):  # no hint, or a key outside it
-        keyed = con.execute(keyed_sql, {"as_of": as_of}).fetchall()
-    touched = [row for row in keyed if row[-1]]
+        )
+    if keyed.height < len(set(keys)):  # no hint, or a key outside it
+        keyed = _frame(con, keyed_sql, {"as_of": as_of})
+    touched = keyed.filter(pl.col("due"))
     if previous is not None and previous != as_of:
-        seen = {(row[1], row[0]) for row in touched}
-        moved = con.execute(
+        moved = _frame(
+            con,
             f"select {columns} from raw.events e where e.occurred_at > $lo and e.occurred_at <= $hi",
             {"as_of": as_of, "lo": min(previous, as_of), "hi": max(previous, as_of)},
-        ).fetchall()
-        touched += [row for row in moved if (row[1], row[0]) not in seen]
-    report.events_in = len(touched)
+        )
+        touched = pl.concat([touched, moved.join(touched, on=["org_id", "event_id"], how="anti")])
+    report.events_in = touched.height
 
     # Union the touched entities with their links and with the clusters they already belong to.
-    uf = UnionFind()
-    refold_orgs: set[str] = set()
-    touched_nodes: set[tuple[str, Node]] = set()
-    for _event_id, org_id, event_name, entity_type, entity_id, signal_ids, pursuit_id, *_ in touched:
-        if event_name == CONFIG_EVENT:
-            refold_orgs.add(org_id)
-            continue
-        payload = {"signal_ids": signal_ids, "pursuit_id": pursuit_id}
-        nodes = links_of(event_name, entity_type, entity_id, payload)
-        first = (org_id, nodes[0])
-        touched_nodes.add(first)
-        for node in nodes[1:]:
-            touched_nodes.add((org_id, node))
-            uf.union(first, (org_id, node))
-    _register(
-        con,
-        "apply_nodes",
-        pl.DataFrame(
-            [(org, t, i) for org, (t, i) in touched_nodes],
-            schema={"org_id": pl.Utf8, "entity_type": pl.Utf8, "entity_id": pl.Utf8},
-            orient="row",
-        ),
-    )
-    orgs_in = sorted({org for org, _ in touched_nodes} | refold_orgs)
+    refold_orgs = set(touched.filter(pl.col("event_name") == CONFIG_EVENT)["org_id"].to_list())
+    touched_nodes, links = touched_links(touched, CONFIG_EVENT)
+    _register(con, "apply_nodes", touched_nodes)
+    orgs_in = sorted(set(touched_nodes["org_id"].to_list()) | refold_orgs)
     _register(con, "apply_orgs", pl.DataFrame({"org_id": orgs_in}, schema={"org_id": pl.Utf8}))
     old_clusters = con.execute(
         """select distinct c.org_id, c.cluster_id from core.entity_clusters c
@@ -182,33 +161,17 @@ def apply_batch(
             sorted(set(old_clusters)), schema={"org_id": pl.Utf8, "cluster_id": pl.Utf8}, orient="row"
         ),
     )
-    members = con.execute(
+    members = _frame(
+        con,
         """select c.org_id, c.entity_type, c.entity_id, c.cluster_id, c.first_event_at
-           from core.entity_clusters c join apply_old_clusters o using (org_id, cluster_id)"""
-    ).fetchall()
-    for org_id, entity_type, entity_id, cluster_id, _first in members:
-        uf.union((org_id, (entity_type, entity_id)), (org_id, ("\x00cluster", cluster_id)))
+           from core.entity_clusters c join apply_old_clusters o using (org_id, cluster_id)""",
+        {},
+    )
     since = earliest_event(touched, members)
-    for node in touched_nodes:
-        uf.find(node)
 
     # Components → new cluster names; remember which old clusters each one absorbs.
-    components: dict[Any, list[tuple[str, Node]]] = defaultdict(list)
-    for item in list(uf.parent):
-        components[uf.find(item)].append(item)
-    new_map: list[tuple[str, str, str, str]] = []
-    absorbed: dict[tuple[str, str], list[str]] = {}
-    for items in components.values():
-        org_id = items[0][0]
-        entities = [node for _, node in items if node[0] != "\x00cluster"]
-        name = cluster_name(entities)
-        absorbed[(org_id, name)] = [node[1] for _, node in items if node[0] == "\x00cluster"]
-        new_map.extend((org_id, t, i, name) for t, i in entities)
-    map_frame = pl.DataFrame(
-        new_map,
-        schema={"org_id": pl.Utf8, "entity_type": pl.Utf8, "entity_id": pl.Utf8, "cluster_id": pl.Utf8},
-        orient="row",
-    )
+    found = components(touched_nodes, links, members)
+    absorbed, map_frame = found.absorbed, found.map_frame
     _register(con, "apply_map", map_frame)
     report.clusters = len(absorbed)
 
@@ -278,6 +241,15 @@ def apply_batch(
             report.fail(org_id, CONFIG_CLUSTER, _error(exc), [e["event_id"] for e in org_config])
             registries.pop(org_id, None)
 
+    # Each org's notes classified at once; a note left out (this failed) is classified in its cluster.
+    note_types: dict[str, dict[str, tuple[str, str | None]]] = {}
+    for org_id, registry in registries.items():
+        try:
+            org_events = (e for (o, _), cluster in by_cluster.items() if o == org_id for e in cluster)
+            note_types[org_id] = classify_notes(org_events, org_id, registry, as_of)
+        except Exception:  # the per-cluster capture classifies again and isolates the fault
+            note_types[org_id] = {}
+
     parts: dict[tuple[str, str], tuple[FoldResult, Any]] = {}
     for org_id, cluster_id in sorted(absorbed):
         cluster_events = by_cluster.get((org_id, cluster_id), [])
@@ -290,7 +262,9 @@ def apply_batch(
                 fault(org_id, cluster_id, cluster_events)
             # The org's config comes in as a registry built once (its events are judged in the config fold).
             part = fold(cluster_events, as_of=as_of, config_history=False, registry=registries[org_id])
-            memory = capture_atoms(cluster_events, part, registries[org_id], as_of)
+            memory = capture_atoms(
+                cluster_events, part, registries[org_id], as_of, note_types=note_types[org_id]
+            )
         except Exception as exc:  # a poison cluster: report it, keep going with the others
             error = str(exc) if isinstance(exc, _Skipped) else _error(exc)
             report.fail(org_id, cluster_id, error, [e["event_id"] for e in cluster_events])
@@ -340,6 +314,25 @@ def apply_batch(
         now=now,
     )
     return report
+
+
+# The touched events' columns, as `apply_batch` selects them.
+_TOUCHED = {
+    "event_id": pl.Utf8,
+    "org_id": pl.Utf8,
+    "event_name": pl.Utf8,
+    "entity_type": pl.Utf8,
+    "entity_id": pl.Utf8,
+    "signal_ids": pl.List(pl.Utf8),
+    "pursuit_id": pl.Utf8,
+    "occurred_us": pl.Int64,
+    "due": pl.Boolean,
+}
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pl.DataFrame:
+    """A query's rows as a polars frame (Arrow underneath: no Python object per value)."""
+    return con.execute(sql, params).pl()
 
 
 class _Skipped(Exception):

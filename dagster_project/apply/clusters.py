@@ -1,26 +1,32 @@
 """The read side of an apply batch: the clusters its events touch, and those clusters' events.
 
 Entities only influence each other through links that events name, so the links split an org into
-independent clusters (`batch` explains why). Here: the links an event names (`links_of`), the
-union-find `batch` joins touched entities with (their links, the clusters they already belong to), a
-cluster's name, a bound on the events a re-fold needs (`earliest_event`), and the events read from the
-log as Python values, those Python cannot load set apart with the reason (`load_events`).
+independent clusters (`batch` explains why). Here: the links a batch's events name (`touched_links`),
+the connected components they form with the clusters their entities already belong to and the new
+clusters' names (`components`, set-based in polars: no Python per event), a bound on the events a
+re-fold needs (`earliest_event`), and the events read from the log as Python values, those Python
+cannot load set apart with the reason (`load_events`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 import orjson
+import polars as pl
 
 Key = tuple[str, str]  # (org_id, event_id)
-Node = tuple[str, str]  # (entity_type, entity_id)
 
 CONFIG_CLUSTER = "org-config"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The epoch microseconds Python's datetime can hold.
+_MIN_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_MAX_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_NODE = {"org_id": pl.Utf8, "entity_type": pl.Utf8, "entity_id": pl.Utf8}
+_CLUSTER = "\x00cluster"  # the node type of an old cluster in `components`
 
 
 def time_of_us(micros: int | None) -> datetime | None:
@@ -33,41 +39,116 @@ def time_of_us(micros: int | None) -> datetime | None:
         return None
 
 
-def links_of(event_name: str, entity_type: str, entity_id: str, payload: dict[str, Any]) -> list[Node]:
-    """The entities an event ties to its own one (its cluster edges)."""
-    nodes: list[Node] = [(entity_type, entity_id)]
-    if event_name in ("candidate.created", "candidate.updated"):
-        nodes.extend(("signal", str(s)) for s in payload.get("signal_ids") or () if s is not None)
-    elif event_name == "candidate.promoted" and payload.get("pursuit_id") is not None:
-        nodes.append(("pursuit", str(payload["pursuit_id"])))
-    return nodes
+@dataclass
+class Components:
+    """The clusters a batch re-folds: `absorbed` maps each (org, new cluster name) to the old clusters it
+    takes over; `map_frame` has one row (org_id, entity_type, entity_id, cluster_id) per member entity."""
+
+    absorbed: dict[tuple[str, str], list[str]]
+    map_frame: pl.DataFrame
 
 
-class UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[Any, Any] = {}
+def touched_links(touched: pl.DataFrame, config_event: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`(nodes, edges)` of a batch's touched events: every entity they name, and each link as
+    (org_id, entity_type, entity_id, to_type, to_id). An event names its own entity; a candidate's
+    `created`/`updated` its `signal_ids`, its `promoted` its `pursuit_id`. Config events name none."""
+    events = touched.filter(pl.col("event_name") != config_event)
+    own = events.select("org_id", "entity_type", "entity_id")
+    signals = (
+        events.filter(pl.col("event_name").is_in(["candidate.created", "candidate.updated"]))
+        .select("org_id", "entity_type", "entity_id", pl.col("signal_ids").alias("to_id"))
+        .explode("to_id")
+        .filter(pl.col("to_id").is_not_null())
+        .with_columns(to_type=pl.lit("signal"))
+    )
+    pursuits = (
+        events.filter((pl.col("event_name") == "candidate.promoted") & pl.col("pursuit_id").is_not_null())
+        .select("org_id", "entity_type", "entity_id", pl.col("pursuit_id").alias("to_id"))
+        .with_columns(to_type=pl.lit("pursuit"))
+    )
+    columns = ["org_id", "entity_type", "entity_id", "to_type", "to_id"]
+    edges = pl.concat([signals.select(columns), pursuits.select(columns)]).unique()
+    linked = edges.select(
+        "org_id", pl.col("to_type").alias("entity_type"), pl.col("to_id").alias("entity_id")
+    )
+    nodes = pl.concat([own, linked]).unique()
+    return nodes, edges
 
-    def find(self, x: Any) -> Any:
-        parent = self.parent.setdefault(x, x)
-        while parent != x:
-            grand = self.parent.setdefault(parent, parent)
-            self.parent[x] = grand
-            x, parent = parent, grand
-        return x
 
-    def union(self, a: Any, b: Any) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+def components(nodes: pl.DataFrame, edges: pl.DataFrame, members: pl.DataFrame) -> Components:
+    """Connected components of the touched entities, their links and the old clusters they belong to.
+
+    `members` (org_id, entity_type, entity_id, cluster_id) are the old clusters' entities: an old
+    cluster is one node, so whatever joins one of its entities takes the whole cluster along. Labels
+    spread over the edges by minimum (with pointer jumping) until every edge joins equal labels. A
+    cluster is named `<entity_type>:<entity_id>` after its smallest member, so the name depends only
+    on the membership, whatever way the components are found.
+    """
+    member_nodes = members.select(*_NODE)
+    cluster_nodes = members.select(
+        "org_id", pl.lit(_CLUSTER).alias("entity_type"), pl.col("cluster_id").alias("entity_id")
+    )
+    every = (
+        pl.concat([nodes.select(*_NODE), member_nodes, cluster_nodes])
+        .unique()
+        .sort(*_NODE)
+        .with_row_index("node")
+    )
+    ends = [
+        edges.select("org_id", "entity_type", "entity_id", pl.col("to_type"), pl.col("to_id")),
+        members.select(*_NODE, pl.lit(_CLUSTER).alias("to_type"), pl.col("cluster_id").alias("to_id")),
+    ]
+    pairs = pl.concat(ends).rename({"to_type": "to_entity_type", "to_id": "to_entity_id"})
+    pairs = pairs.join(every, on=list(_NODE), how="inner").join(
+        every.rename({"entity_type": "to_entity_type", "entity_id": "to_entity_id", "node": "to_node"}),
+        on=["org_id", "to_entity_type", "to_entity_id"],
+        how="inner",
+    )
+    links = pl.concat(
+        [
+            pairs.select(pl.col("node").alias("a"), pl.col("to_node").alias("b")),
+            pairs.select(pl.col("to_node").alias("a"), pl.col("node").alias("b")),
+        ]
+    )
+    label = every.select("node", pl.col("node").alias("label"))
+    while True:
+        # Each node takes the smallest label among itself and its neighbours, then its label's label.
+        spread = (
+            links.join(label.rename({"node": "b"}), on="b")
+            .group_by("a")
+            .agg(pl.col("label").min().alias("near"))
+            .rename({"a": "node"})
+        )
+        moved = label.join(spread, on="node", how="left").select(
+            "node", pl.min_horizontal("label", "near").alias("label")
+        )
+        moved = moved.join(moved.rename({"node": "label", "label": "jump"}), on="label", how="left").select(
+            "node", pl.min_horizontal("label", "jump").alias("label")
+        )
+        if moved.sort("node").equals(label.sort("node")):
+            break
+        label = moved
+    tagged = every.join(label, on="node").with_columns(is_cluster=pl.col("entity_type") == _CLUSTER)
+    entities = tagged.filter(~pl.col("is_cluster"))
+    # The smallest (entity_type, entity_id) names the component: `every` is sorted, so the lowest node.
+    names = entities.group_by("label").agg(
+        pl.col("org_id").sort_by("node").first(),
+        pl.format("{}:{}", pl.col("entity_type"), pl.col("entity_id"))
+        .sort_by("node")
+        .first()
+        .alias("cluster_id"),
+    )
+    olds = tagged.filter(pl.col("is_cluster")).group_by("label").agg(pl.col("entity_id").alias("old"))
+    named = names.join(olds, on="label", how="left")
+    absorbed = {
+        (org, name): list(old or ())
+        for org, name, old in named.select("org_id", "cluster_id", "old").iter_rows()
+    }
+    map_frame = entities.join(names.select("label", "cluster_id"), on="label").select(*_NODE, "cluster_id")
+    return Components(absorbed, map_frame)
 
 
-def cluster_name(nodes: Iterable[Node]) -> str:
-    """A cluster is named after its smallest member, so the name depends only on the membership."""
-    entity_type, entity_id = min(nodes)
-    return f"{entity_type}:{entity_id}"
-
-
-def earliest_event(touched: list[tuple], members: list[tuple]) -> datetime | None:
+def earliest_event(touched: pl.DataFrame, members: pl.DataFrame) -> datetime | None:
     """A time no event of the clusters being re-folded is before, or None when it is not known.
 
     `core.entity_clusters.first_event_at` is each entity's earliest event in its last fold (None: no
@@ -77,15 +158,16 @@ def earliest_event(touched: list[tuple], members: list[tuple]) -> datetime | Non
     bounds every event this fold needs.
     """
     times = []
-    for row in touched:
-        at = time_of_us(row[7])
-        if at is None:  # before (or after) what Python holds: no bound, the lookup reads every row group
+    if touched.height:
+        first, last = touched["occurred_us"].min(), touched["occurred_us"].max()
+        # before (or after) what Python holds: no bound, the lookup reads every row group
+        if first is None or first < _MIN_US or last > _MAX_US or touched["occurred_us"].null_count():
             return None
-        times.append(at)
-    for *_, first in members:
-        if first is None:
+        times.append(time_of_us(first))
+    if members.height:
+        if members["first_event_at"].null_count():
             return None
-        times.append(first)
+        times.append(members["first_event_at"].min())
     return min(times) if times else None
 
 

@@ -221,7 +221,7 @@ def run_apply(
         report.events_folded += batch.events_folded
         settings = outbox_settings(con, as_of)
         ok = [key for key in keys if key not in batch.failed_keys] if batch.failed_keys else keys
-        done = outbox.complete(store, claim.token, ok, now)
+        done = outbox.complete(store, claim.token, ok, now, whole_claim=not batch.failed_keys)
         report.completed += len(done)
         report.lost_claims += len(ok) - len(done)
         for key in keys if batch.failed_keys else ():

@@ -423,25 +423,25 @@ def still_owned(store: Store, token: str, keys: Iterable[Key]) -> list[Key]:
     return read_store(store, run, [])
 
 
-def complete(store: Store, token: str, keys: Iterable[Key], now: datetime) -> list[Key]:
+def complete(
+    store: Store, token: str, keys: Iterable[Key], now: datetime, *, whole_claim: bool = False
+) -> list[Key]:
     """Mark items done, fenced by `token`: returns only the keys this call moved to `processed`.
 
     A key missing from the result was not owned any more (recovered as stale and possibly re-claimed,
     or already finished): the caller must treat its effect as not committed by this claim (pattern 1:
-    roll back; pattern 2: the idempotent effect already makes it harmless).
+    roll back; pattern 2: the idempotent effect already makes it harmless). `whole_claim`: `keys` are
+    all of the claim's (`Claim.keys`), so its rows are found by the token alone, which only it holds.
     """
     stamp = to_text(now)
     wanted = list(dict.fromkeys(keys))
+    named = "(org_id, event_id) in (select json_extract(value, '$[0]'), json_extract(value, '$[1]') from json_each(?))"
 
-    def run(con: sqlite3.Connection) -> list[Key]:
-        # One statement whatever the claim's size (not one per key): the keys travel as one JSON array
-        # SQLite reads into the `in` set itself; RETURNING names exactly the rows this call moved.
+    def run(con: sqlite3.Connection) -> list[Key]:  # one statement per claim, however large (keys: JSON)
         moved = con.execute(
-            "update outbox_items set status = 'processed', processed_at = ?"
-            " where claim_token = ? and status = 'claimed' and (org_id, event_id) in"
-            "   (select json_extract(value, '$[0]'), json_extract(value, '$[1]') from json_each(?))"
-            " returning org_id, event_id",
-            (stamp, token, orjson.dumps(wanted).decode()),
+            "update outbox_items set status = 'processed', processed_at = ? where claim_token = ?"
+            f" and status = 'claimed' and {'true' if whole_claim else named} returning org_id, event_id",
+            (stamp, token) if whole_claim else (stamp, token, orjson.dumps(wanted).decode()),
         ).fetchall()
         done = {(r[0], r[1]) for r in moved}
         return [key for key in wanted if key in done]

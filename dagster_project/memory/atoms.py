@@ -156,6 +156,9 @@ def source_trust(source: Any) -> float:
 
 def erased_hash(event: Event, atom_id: str) -> str | None:
     """The hash of the content this event gave `atom_id` before a scrub erased its text, if it did."""
+    payload = event.get("payload")
+    if type(payload) is dict and ERASED_HASHES not in payload:
+        return None  # asked of every atom: skip the Mapping checks when nothing was erased
     kept = payload_of(event).get(ERASED_HASHES)
     digest = kept.get(atom_id) if isinstance(kept, Mapping) else None
     return digest if isinstance(digest, str) else None

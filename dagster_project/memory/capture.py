@@ -64,7 +64,7 @@ from dagster_project.memory.atoms import (
     payload_of,
     source_trust,
 )
-from dagster_project.memory.classify import classify
+from dagster_project.memory.classify import classify, classify_many
 
 
 def capture_atoms(
@@ -74,13 +74,15 @@ def capture_atoms(
     as_of: datetime,
     *,
     tombstones: Iterable[Mapping[str, Any]] = (),
+    note_types: Mapping[str, tuple[str, str | None]] | None = None,
 ) -> MemoryResult:
     """Memory atoms of ONE org's accepted events (any order) as of `as_of`.
 
     `fold_result` is the lifecycle fold of the same events as of `as_of` (its transitions, rejections,
     outcomes and entity rows are read, never changed). `tombstones`: earlier redactions, each
     `{atom_id, content_hashes?, entity_type?, entity_id?}` (no entity: the hashes apply org-wide).
-    Raises ValueError for several orgs or a naive timestamp.
+    `note_types`: notes already classified, by event id (`classify_notes`, done once for a whole batch);
+    a note it lacks is classified here. Raises ValueError for several orgs or a naive timestamp.
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
@@ -89,7 +91,7 @@ def capture_atoms(
     result = MemoryResult(as_of=as_of)
     if not ordered:
         return result
-    capture = _Capture(ordered[0]["org_id"], fold_result, registry, as_of)
+    capture = _Capture(ordered[0]["org_id"], fold_result, registry, as_of, note_types or {})
     for event in ordered:
         if event["occurred_at"] <= as_of:
             capture.event(event)
@@ -99,6 +101,21 @@ def capture_atoms(
             capture.correct(event)
     capture.redact_all([e for e in ordered if e["event_name"] == REDACTED], ordered, tombstones)
     return capture.result(result)
+
+
+def classify_notes(
+    events: Iterable[Event], org_id: str, registry: ConfigRegistry, as_of: datetime
+) -> dict[str, tuple[str, str | None]]:
+    """The classification `capture_atoms` gives each of one org's notes, all notes at once (`classify_many`)."""
+    notes = [
+        (event["event_id"], text)
+        for event in events
+        if event["event_name"] in NOTE_EVENTS
+        and (text := clean_text(payload_of(event).get("text"))) is not None
+    ]
+    rules = registry.value(org_id, "memory.note_rules", as_of)
+    types = classify_many([text for _, text in notes], rules)
+    return {event_id: kind for (event_id, _), kind in zip(notes, types, strict=True)}
 
 
 def _prepare(events: Iterable[Event]) -> list[Event]:
@@ -118,8 +135,15 @@ def _prepare(events: Iterable[Event]) -> list[Event]:
 
 
 class _Capture:
-    def __init__(self, org_id: str, fold: FoldResult, registry: ConfigRegistry, as_of: datetime) -> None:
-        self.org_id, self.registry, self.as_of = org_id, registry, as_of
+    def __init__(
+        self,
+        org_id: str,
+        fold: FoldResult,
+        registry: ConfigRegistry,
+        as_of: datetime,
+        note_types: Mapping[str, tuple[str, str | None]],
+    ) -> None:
+        self.org_id, self.registry, self.as_of, self.note_types = org_id, registry, as_of, note_types
         self.signals = {r["signal_id"]: r for r in fold.signals}
         self.candidates = {r["candidate_id"]: r for r in fold.candidates}
         self.pursuits = {r["pursuit_id"]: r for r in fold.pursuits}
@@ -252,6 +276,8 @@ class _Capture:
             # A correction scrubbed the text it was classified from; the scrub kept its type.
             matched = payload.get("classified_by")
             atom_type, matched = kept, matched if isinstance(matched, str) else None
+        elif (known := self.note_types.get(event["event_id"])) is not None:
+            atom_type, matched = known
         else:
             atom_type, matched = classify(text, self.rules)
         self._add(
@@ -445,6 +471,10 @@ class _Capture:
         self, redactions: list[Event], ordered: list[Event], kept: Iterable[Mapping[str, Any]]
     ) -> None:
         """Tombstone every redacted atom (at every as-of) and drop what matches a tombstone."""
+        kept = list(kept)
+        if not redactions and not kept:  # most clusters: nothing to tombstone, nothing to drop
+            self.audit.sort(key=lambda r: (r["occurred_at"], r["audit_id"]))
+            return
         # Contents the redacted atoms have outside this as-of view (events after as_of) count too.
         redacted_ids = {payload_of(r).get("atom_id") for r in redactions}
         for event in ordered:

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dagster_project.apply import rows
+from dagster_project.apply import batch, rows
 from dagster_project.apply.batch import apply_batch
 from dagster_project.generator.engine import generate
 from dagster_project.ingestion.ingest import ingest_paths
@@ -75,6 +75,24 @@ def test_the_arrow_built_frames_give_the_same_core_tables_as_polars_from_dicts(t
     assert got == want
     assert got["event_outcomes"] and got["transitions"] and got["memory_atoms"]
     assert got["rejected_events"]
+
+
+@pytest.mark.parametrize("seed", [None, 3, 11, 29])
+def test_notes_classified_for_the_whole_batch_give_the_same_core_tables_as_one_by_one(
+    tmp_path, monkeypatch, seed
+):
+    log = _ingested(tmp_path, seed)
+    batched, one_by_one = tmp_path / "batched.duckdb", tmp_path / "one_by_one.duckdb"
+    shutil.copy(log, batched)
+    shutil.copy(log, one_by_one)
+
+    got = _core_tables(batched, batches=3)
+    monkeypatch.setattr(batch, "classify_notes", lambda *args, **kwargs: {})  # each note in its capture
+    want = _core_tables(one_by_one, batches=3)
+
+    assert got == want
+    # column 5 is the atom type, 12 the capture rule: some notes were classified as more than notes
+    assert {row[5] for row in got["memory_atoms"] if row[12] == "note"} - {"note"}
 
 
 # Values the fold could hand over from a payload, per column type: each must come out as polars

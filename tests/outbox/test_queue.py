@@ -288,3 +288,24 @@ def test_a_claims_span_is_its_earliest_and_latest_time_or_none_with_one_outside_
     mixed = outbox.claim(db, now=clock.now, limit=10, worker="w")
     assert len(mixed.items) == 3 and mixed.span() is None
     assert outbox.claim(db, now=clock.now, limit=10, worker="w").span() is None  # nothing claimed
+
+
+def test_completing_a_whole_claim_goes_by_its_token_and_moves_only_what_it_still_owns(
+    db: Path, clock: Clock
+) -> None:
+    """A first load's claims are completed whole: the token finds the rows, no key list to match."""
+    outbox.enqueue(db, make_items(4) + make_items(1, org="globex"), clock.now)
+    claim = outbox.claim(db, now=clock.now, limit=3, worker="w")
+    other = outbox.claim(db, now=clock.now, limit=2, worker="v")
+    assert outbox.fail(db, claim.token, claim.keys[1], "lost", clock.now) == "pending"
+    statements: list[str] = []
+    with outbox.connect(db) as con:
+        con.set_trace_callback(statements.append)
+        done = outbox.complete(con, claim.token, claim.keys, clock.now, whole_claim=True)
+        con.set_trace_callback(None)
+    assert done == [claim.keys[0], claim.keys[2]]
+    assert not [s for s in statements if "json_each" in s]
+    statuses = {(r["org_id"], r["event_id"]): r["status"] for r in outbox_reports.items(db, "acme")}
+    statuses |= {(r["org_id"], r["event_id"]): r["status"] for r in outbox_reports.items(db, "globex")}
+    assert [statuses[key] for key in claim.keys] == ["processed", "pending", "processed"]
+    assert [statuses[key] for key in other.keys] == ["claimed", "claimed"]
