@@ -202,13 +202,18 @@ def build_dbt_resource() -> DbtCliResource:
     return DbtCliResource(
         project_dir=dbt_project,
         dbt_executable=dbt_executable(),
-        # dbt's file log at info, not debug: every SQL statement logged as JSON is time spent on every
-        # run; the run's own event log keeps dbt's structured output either way. No manifest.json or
-        # run_results.json per command: nothing reads them (Dagster reads dbt's structured output and
-        # the project's own manifest), and dbt serializes the whole manifest twice to write them.
+        # dbt's file log at info, not debug, and in dbt's own text lines rather than the JSON that
+        # dagster-dbt's environment asks for: dbt formats every event, debug ones included, for each
+        # log before the level drops it, and JSON is the dear format (Dagster reads dbt's JSON from
+        # its standard output, not from this file). No manifest.json or run_results.json per
+        # command: nothing reads them (Dagster reads dbt's structured output and the project's own
+        # manifest), and dbt serializes the whole manifest twice to write them.
         global_config_flags=[
             "--log-level-file",
             "info",
+            "--log-format-file",
+            "debug",
+            "--no-use-colors-file",
             "--no-send-anonymous-usage-stats",
             "--no-write-json",
         ],

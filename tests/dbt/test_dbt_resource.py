@@ -87,6 +87,15 @@ def test_a_build_keeps_its_partial_parse_and_writes_no_json_artifacts(built):
     assert not written & {"manifest.json", "run_results.json"}
 
 
+def test_a_builds_file_log_is_dbts_plain_text_not_json(built):
+    """dbt formats every event for its file log, debug ones included, before the level drops them:
+    JSON is the dear format, and Dagster reads dbt's JSON from its output, not from this file."""
+    paths, _ = built
+    lines = [line for line in (paths.dbt_target / "dbt.log").read_text().splitlines() if line.strip()]
+    assert any("Finished running" in line for line in lines)
+    assert not [line for line in lines if line.lstrip().startswith("{")]
+
+
 def test_a_failed_build_raises_with_dbts_error(tmp_path):
     """No raw tables: the staging view cannot be created, and the error says which model and why."""
     paths = HomePaths(tmp_path).ensure()
@@ -123,7 +132,7 @@ def test_a_new_home_starts_from_the_partial_parse_an_earlier_home_left(tmp_path,
     first, second = _home(tmp_path / "first"), _home(tmp_path / "second", drop_org="acme")
 
     def full_parse(paths: HomePaths) -> bool:
-        return '"name": "UnableToPartialParse"' in (paths.dbt_target / "dbt.log").read_text()
+        return "Unable to do partial parsing" in (paths.dbt_target / "dbt.log").read_text()
 
     assert ("AssetMaterialization", "marts/events") in _build(first)
     share_partial_parse(first)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import random
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -87,19 +88,24 @@ def first_run(generated, tmp_path_factory):
 
 
 def test_models_build_and_data_tests_run_in_dbt_processes_of_their_own(first_run):
-    """dbt runs through dagster-dbt's public resource: a dbt process per command, never this process."""
+    """dbt runs through dagster-dbt's public resource: a dbt process per command, never this process.
+    dbt's file log opens each command with a line naming its invocation id; dbt run in this process
+    would have left that id as this process's current one."""
+    from dbt_common.invocation import get_invocation_id
+
     home, _, _ = first_run
-    invocations: dict[str, dict] = {}
-    for line in (home / "dbt-target" / "dbt.log").read_bytes().splitlines():
-        event = orjson.loads(line)
-        invocation = invocations.setdefault(event["info"]["invocation_id"], {"pid": event["info"]["pid"]})
-        if event["info"]["name"] == "FinishedRunningStats":
-            invocation["stats"] = event["data"]["stat_line"]
-    builds = [i for i in invocations.values() if "table model" in i.get("stats", "")]
-    tests = [i for i in invocations.values() if i.get("stats", "").endswith("data tests")]
+    invocations: dict[str, str] = {}
+    current = None
+    for line in (home / "dbt-target" / "dbt.log").read_text().splitlines():
+        if opening := re.match(r"=+ \S+ \| (\S+) =+$", line):
+            current = opening.group(1)
+            invocations[current] = ""
+        elif current and "Finished running" in line:
+            invocations[current] = line.split("Finished running", 1)[1]
+    builds = [i for i, stats in invocations.items() if "table model" in stats]
+    tests = [i for i, stats in invocations.items() if "data tests in" in stats]
     assert builds and tests, invocations
-    assert all(i["pid"] != os.getpid() for i in builds)
-    assert all(i["pid"] != os.getpid() for i in tests)
+    assert get_invocation_id() not in invocations
 
 
 def test_ledger_matches_what_the_generator_wrote(first_run):
