@@ -1,14 +1,22 @@
-"""The item page (`?org=..&type=..&id=..`) and the links that open it from Today, Pipeline and SLA breaches."""
+"""The item page (`?org=..&type=..&id=..`) and the links that open it from Today, Pipeline and SLA breaches.
+
+The tests only read the fixture snapshot, so the module builds its home once; the checks of acme's
+pursuit p-100 read one session that opened it (`acme_pursuit`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pytest
+import streamlit as st
 from conftest import signed_in_app
-from snapshot_fixture import ORG_A, ORG_A_LIFECYCLE_ONLY, ORG_B, SHARED_ENTITY_ID
+from snapshot_fixture import ORG_A, ORG_A_LIFECYCLE_ONLY, ORG_B, SHARED_ENTITY_ID, build_snapshot
 from streamlit.testing.v1 import AppTest
+
+from dagster_project.access.store import ENV_CHEAP_HASHES
 
 ITEM = "app_pages/item.py"
 
@@ -19,6 +27,28 @@ def _open_item(org: str, item_type: str, item_id: str) -> AppTest:
     at.run()
     at.switch_page(ITEM).run()
     assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture(scope="module")
+def item_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The module's own home (the function-scoped fixtures are the tests') with the two-org snapshot."""
+    home = tmp_path_factory.mktemp("item") / "home"
+    home.mkdir()
+    build_snapshot(home / "serving.duckdb")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WORKSTREAM_HOME", str(home))
+        env.setenv("WORKSTREAM_INBOX", str(home.parent / "inbox"))
+        env.setenv(ENV_CHEAP_HASHES, "1")
+        yield home
+
+
+@pytest.fixture(scope="module")
+def acme_pursuit(item_home: Path) -> AppTest:
+    """Acme's pursuit p-100 opened once, with clean caches; the tests only read what it shows."""
+    st.cache_data.clear()
+    at = _open_item(ORG_A, "pursuit", SHARED_ENTITY_ID)
+    st.cache_data.clear()
     return at
 
 
@@ -40,14 +70,16 @@ def _frame(at: AppTest, column: str):
     return frame
 
 
-def test_the_pursuit_page_names_the_client_owner_stage_value_and_due_date(snapshot_home: Path) -> None:
-    at = _open_item(ORG_A, "pursuit", SHARED_ENTITY_ID)
+def test_the_pursuit_page_names_the_client_owner_stage_value_and_due_date(
+    item_home: Path, acme_pursuit: AppTest
+) -> None:
+    at = acme_pursuit
     assert [s.value for s in at.subheader][0] == "Acme HQ refit"
     header = at.markdown[0].value
     assert "Acme Holdings" in header and "Bob Baker" in header and "manufacturing" in header
     assert _metric(at, "Forecast value") == "$400,000"
     assert _metric(at, "Stage") == "Red review"
-    with duckdb.connect(str(snapshot_home / "serving.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(item_home / "serving.duckdb"), read_only=True) as con:
         (due,) = con.execute(
             "SELECT due_date FROM marts.pursuits WHERE org_id = ? AND pursuit_id = ?",
             [ORG_A, SHARED_ENTITY_ID],
@@ -58,9 +90,9 @@ def test_the_pursuit_page_names_the_client_owner_stage_value_and_due_date(snapsh
 
 
 def test_the_pursuit_page_shows_the_win_probability_with_its_components_largest_first(
-    snapshot_home: Path,
+    acme_pursuit: AppTest,
 ) -> None:
-    at = _open_item(ORG_A, "pursuit", SHARED_ENTITY_ID)
+    at = acme_pursuit
     assert _metric(at, "Win probability") == "63%"
     assert _metric(at, "Org base rate") == "42%"
     components = _frame(at, "contribution")
@@ -70,9 +102,9 @@ def test_the_pursuit_page_shows_the_win_probability_with_its_components_largest_
 
 
 def test_the_pursuit_page_lists_follow_ups_memory_sla_clocks_similar_pursuits_and_timeline(
-    snapshot_home: Path,
+    acme_pursuit: AppTest,
 ) -> None:
-    at = _open_item(ORG_A, "pursuit", SHARED_ENTITY_ID)
+    at = acme_pursuit
     text = _text(at)
     assert "Proposal gone quiet" in text and "Proposal v1 is out" in text
     assert "Acme procurement asked for fixed pricing per floor" in text  # its memory card
@@ -88,7 +120,7 @@ def test_the_pursuit_page_lists_follow_ups_memory_sla_clocks_similar_pursuits_an
     assert len(timeline) > 0 and timeline["occurred_at"].is_monotonic_decreasing
 
 
-def test_the_same_id_in_another_org_shows_that_org_s_pursuit_only(snapshot_home: Path) -> None:
+def test_the_same_id_in_another_org_shows_that_org_s_pursuit_only(item_home: Path) -> None:
     at = _open_item(ORG_B, "pursuit", SHARED_ENTITY_ID)
     text = _text(at)
     assert "Globex plant audit" in text and "Globex Corp" in text
@@ -98,7 +130,7 @@ def test_the_same_id_in_another_org_shows_that_org_s_pursuit_only(snapshot_home:
     assert not any(a in text for a in ORG_A_LIFECYCLE_ONLY)
 
 
-def test_a_candidate_page_has_no_score_and_says_where_it_went(snapshot_home: Path) -> None:
+def test_a_candidate_page_has_no_score_and_says_where_it_went(item_home: Path) -> None:
     at = _open_item(ORG_A, "candidate", "cand-a2")
     assert [s.value for s in at.subheader][0] == "Acme data centre"
     assert _metric(at, "Status") == "Triaged"
@@ -106,7 +138,7 @@ def test_a_candidate_page_has_no_score_and_says_where_it_went(snapshot_home: Pat
     assert "Win probability" not in [s.value for s in at.subheader]
 
 
-def test_an_unknown_or_hostile_item_says_not_found_without_a_traceback(snapshot_home: Path) -> None:
+def test_an_unknown_or_hostile_item_says_not_found_without_a_traceback(item_home: Path) -> None:
     at = _open_item(ORG_A, "pursuit", "p-nope'; DROP TABLE marts.pursuits; --")
     assert any("No pursuit" in w.value for w in at.warning)
     at = _open_item(ORG_A, "signal<script>", "sig-a1")
@@ -122,7 +154,7 @@ def _open_page(page: str, org: str) -> AppTest:
     return at
 
 
-def test_pipeline_rows_of_candidates_and_pursuits_link_to_their_item_page(snapshot_home: Path) -> None:
+def test_pipeline_rows_of_candidates_and_pursuits_link_to_their_item_page(item_home: Path) -> None:
     at = _open_page("app_pages/pipeline.py", ORG_A)
     entities = _frame(at, "entity_id")
     for row in entities.itertuples():
@@ -132,7 +164,7 @@ def test_pipeline_rows_of_candidates_and_pursuits_link_to_their_item_page(snapsh
             assert pd.isna(row.open)  # signals have no item page
 
 
-def test_sla_breach_rows_name_the_item_in_words_and_link_to_it(snapshot_home: Path) -> None:
+def test_sla_breach_rows_name_the_item_in_words_and_link_to_it(item_home: Path) -> None:
     at = _open_page("app_pages/sla_compliance.py", ORG_A)
     breaches = _frame(at, "hours_over_threshold")
     top = breaches.iloc[0]

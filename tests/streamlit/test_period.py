@@ -152,9 +152,11 @@ def test_the_change_is_current_minus_previous(current, previous, kind, shown) ->
 # ------------------------------------------------------------------------------------------- the pages
 
 
-def test_every_analytic_page_has_the_period_in_its_sidebar(snapshot_home: Path) -> None:
-    # One session visits the pages in turn (each page's run draws its sidebar afresh): a new session per
-    # page would run the app's first page again each time.
+def test_every_analytic_page_has_the_period_under_the_organisation_and_no_change_without_a_previous_one(
+    snapshot_home: Path,
+) -> None:
+    # One session visits the pages in turn (each page's run draws all of its elements afresh): a new
+    # session per page would run the app's first page again each time.
     at = _open(ANALYST_PAGES[0])
     for page in ANALYST_PAGES:
         if page != ANALYST_PAGES[0]:
@@ -165,11 +167,9 @@ def test_every_analytic_page_has_the_period_in_its_sidebar(snapshot_home: Path) 
         sidebar = " ".join(c.value for c in at.sidebar.caption)
         assert "**2024-04-11 – 2024-05-10 (30 days)**" in sidebar, page
         assert "compared with 2024-03-12 – 2024-04-10 (30 days)" in sidebar, page
-
-
-def test_an_empty_previous_period_shows_no_change(snapshot_home: Path) -> None:
-    for page in ANALYST_PAGES:
-        at = _open(page)
+        labels = [getattr(node, "label", None) for node in at.sidebar]
+        assert labels.index("Organisation") < labels.index("Period") < labels.index("Sign out"), page
+        # The fixture's previous period is empty: no change is shown, and the page says why.
         assert [m.label for m in at.metric if m.proto.delta] == [], page
         assert any("No change shown" in c.value for c in at.caption), page
 
@@ -262,9 +262,3 @@ def test_the_chosen_period_stays_when_switching_pages(snapshot_home: Path) -> No
     at.switch_page("app_pages/today.py").run()
     at.switch_page(OVERVIEW).run()
     assert next(s for s in at.sidebar.selectbox if s.label == "Period").value == "ytd"
-
-
-def test_the_period_sits_under_the_organisation_above_the_sign_out(snapshot_home: Path) -> None:
-    at = _open(WIN_LOSS)
-    labels = [getattr(node, "label", None) for node in at.sidebar]
-    assert labels.index("Organisation") < labels.index("Period") < labels.index("Sign out")
