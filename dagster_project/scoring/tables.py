@@ -58,7 +58,8 @@ def ensure_scoring_schema(con: duckdb.DuckDBPyConnection) -> None:
 def read_fits(con: duckdb.DuckDBPyConnection) -> FitStore:
     """The fits the last scoring run kept (none on a warehouse without the table)."""
     exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'scoring' and table_name = 'model_fits'"
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = 'scoring' and table_name = 'model_fits'"
     ).fetchone()[0]
     if not exists:
         return FitStore()

@@ -25,7 +25,7 @@ from dagster_project.scoring.model import (
     score_all,
     training_rows,
 )
-from dagster_project.scoring.tables import SCORING_TABLES, compute, write_scoring
+from dagster_project.scoring.tables import SCORING_TABLES, compute, read_fits, write_scoring
 
 
 @pytest.fixture(scope="module")
@@ -263,3 +263,14 @@ def test_the_held_out_pursuits_do_not_shape_the_checked_models_features(facts) -
     train_slower, holdout_slower = check_split(slower, train_ids)
     assert train.equals(train_slower)  # the org's median pace comes from the training pursuits alone
     assert not holdout.equals(holdout_slower)  # while the held-out rows' own pace is theirs
+
+
+def test_kept_fits_are_read_from_the_warehouse_only_not_from_an_attached_database(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    try:
+        con.execute(f"attach '{tmp_path / 'other.duckdb'}' as other")
+        con.execute("create schema other.scoring")
+        con.execute("create table other.scoring.model_fits (digest varchar, intercept double)")
+        assert read_fits(con).known == {}
+    finally:
+        con.close()
