@@ -67,7 +67,17 @@ PRIOR_REFERENCE: dict[str, float] = {
 
 
 # What a fit depends on besides its rows: a change to any of these makes every stored fit stale.
-FIT_SETTINGS = f"saga|{C_GRID}|{L1_RATIOS}|{CV_FOLDS}|{'|'.join(FEATURES)}|scikit-learn {metadata.version('scikit-learn')}"
+FIT_SETTINGS = "|".join(
+    [
+        "saga",
+        str(C_GRID),
+        str(L1_RATIOS),
+        str(CV_FOLDS),
+        *FEATURES,
+        # The solver's and the arrays' code: another release may round a fit differently.
+        *(f"{lib} {metadata.version(lib)}" for lib in ("scikit-learn", "numpy", "scipy")),
+    ]
+)
 
 
 @dataclass
