@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import metadata
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -63,6 +64,44 @@ PRIOR_REFERENCE: dict[str, float] = {
     "checklist_done_share": 0.5,
     "response_hours_log": math.log1p(24.0),
 }
+
+
+# What a fit depends on besides its rows: a change to any of these makes every stored fit stale.
+FIT_SETTINGS = "|".join(
+    [
+        "saga",
+        str(C_GRID),
+        str(L1_RATIOS),
+        str(CV_FOLDS),
+        *FEATURES,
+        # The solver's and the arrays' code: another release may round a fit differently.
+        *(f"{lib} {metadata.version(lib)}" for lib in ("scikit-learn", "numpy", "scipy")),
+    ]
+)
+
+
+@dataclass
+class FitStore:
+    """Fits already made, by a digest of exactly what they were fitted on (rows, outcomes, close order).
+
+    Choosing the regularisation refits the model many times over, and the fits of an org whose closed
+    pursuits did not change since the last run would come out the same (the solver is seeded): so a
+    fit is looked up by its inputs' digest and made only when no stored fit has that digest. The scores
+    are then the same as a refit's, bit for bit. `used` holds the fits this run needed (what to keep).
+    """
+
+    known: dict[str, tuple[float, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    used: dict[str, tuple[float, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    fitted: int = 0  # fits made this run (not found in `known`)
+
+    @staticmethod
+    def digest(x: np.ndarray, won: np.ndarray, position: np.ndarray) -> str:
+        h = hashlib.sha256(FIT_SETTINGS.encode())
+        for part in (x, won, position):
+            a = np.ascontiguousarray(part)
+            h.update(f"{a.dtype}{a.shape};".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -170,12 +209,24 @@ def choose_c(x: np.ndarray, won: np.ndarray, position: np.ndarray) -> Penalty:
     return best
 
 
-def fit_model(x: np.ndarray, won: np.ndarray, version: str, position: np.ndarray) -> Fitted:
-    """Fit on these rows, with the C that `choose_c` picks from them (`position`: see there)."""
-    scaler, lr = _fit(x, won, choose_c(x, won, position))
-    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-    weights = lr.coef_[0] / scale  # back to the features' own units, centred on the org's average
-    return Fitted(float(lr.intercept_[0]), weights, scaler.mean_.copy(), version)
+def fit_model(
+    x: np.ndarray, won: np.ndarray, version: str, position: np.ndarray, store: FitStore | None = None
+) -> Fitted:
+    """Fit on these rows, with the C that `choose_c` picks from them (`position`: see there); a fit of
+    the very same inputs found in `store` is reused instead of made again."""
+    key = FitStore.digest(x, won, position) if store is not None else ""
+    if store is not None and key in store.known:
+        intercept, weights, centre = store.known[key]
+    else:
+        scaler, lr = _fit(x, won, choose_c(x, won, position))
+        scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+        weights = lr.coef_[0] / scale  # back to the features' own units, centred on the org's average
+        intercept, centre = float(lr.intercept_[0]), scaler.mean_.copy()
+        if store is not None:
+            store.fitted += 1
+    if store is not None:
+        store.used[key] = (intercept, weights, centre)
+    return Fitted(intercept, weights, centre, version)
 
 
 def prior_scorer(won: np.ndarray) -> Fitted:
@@ -230,11 +281,13 @@ def _close_order(facts: pl.DataFrame) -> tuple[pl.DataFrame, int, bool]:
     return order, n_train, enough
 
 
-def _check(raw: pl.DataFrame, order: pl.DataFrame, n_train: int, version: str) -> pl.DataFrame:
+def _check(
+    raw: pl.DataFrame, order: pl.DataFrame, n_train: int, version: str, store: FitStore | None = None
+) -> pl.DataFrame:
     """The checked model's score for every open-stage entry of the held-out pursuits, beside the
     training win rate (what the base rate predicts) and the outcome."""
     train, holdout = check_split(raw, set(order["pursuit_id"][:n_train].to_list()))
-    check = fit_model(feature_matrix(train), _won(train), version, close_position(train))
+    check = fit_model(feature_matrix(train), _won(train), version, close_position(train), store)
     base_rate = float((order["outcome"][:n_train] == "won").mean())
     return pl.DataFrame(
         {
@@ -257,8 +310,9 @@ def held_out_scores(facts: pl.DataFrame) -> pl.DataFrame | None:
         return _check(facts, order, n_train, model_version(order))
 
 
-def score_org(org_id: str, facts: pl.DataFrame) -> OrgScores:
-    """Score one org's open pursuits from its own closed ones (`facts`: its rows of `read_pursuit_facts`)."""
+def score_org(org_id: str, facts: pl.DataFrame, store: FitStore | None = None) -> OrgScores:
+    """Score one org's open pursuits from its own closed ones (`facts`: its rows of `read_pursuit_facts`);
+    fits found in `store` are reused (the same scores as refitting)."""
     raw = facts
     facts = with_pace(facts.sort("pursuit_id", "cutoff", "snap"))
     closed = facts.filter(pl.col("outcome").is_not_null())
@@ -269,10 +323,10 @@ def score_org(org_id: str, facts: pl.DataFrame) -> OrgScores:
     if enough:
         version = model_version(order)
         # Every stage entry of a held-out pursuit is a score the model would have given at that time.
-        held = _check(raw, order, n_train, version)
+        held = _check(raw, order, n_train, version, store)
         hold_won, hold_p = held["won"].to_numpy(), held["predicted"].to_numpy()
         base_rate = float(won_by_pursuit[:n_train].mean())
-        scorer = fit_model(feature_matrix(closed), _won(closed), version, close_position(closed))
+        scorer = fit_model(feature_matrix(closed), _won(closed), version, close_position(closed), store)
         scorer_kind, n_tr = "model", n_train
     else:
         scorer = prior_scorer(won_by_pursuit)
@@ -437,13 +491,13 @@ def explain(prob: float, comps: dict[str, float], facts: dict, kind: str, n_clos
     return " ".join(parts)
 
 
-def score_all(facts: pl.DataFrame) -> OrgScores:
+def score_all(facts: pl.DataFrame, store: FitStore | None = None) -> OrgScores:
     """Every org's scores, calibration and reliability rows (orgs in order, each on its own data)."""
     # One thread: the fits are small, and BLAS/OpenMP threads spinning on a shared machine make
     # each of them many times slower than running it alone.
     with threadpool_limits(limits=1):
         out = [
-            score_org(org, part)
+            score_org(org, part, store)
             for (org,), part in facts.sort("org_id").group_by("org_id", maintain_order=True)
         ]
     if not out:
@@ -459,4 +513,4 @@ def score_all(facts: pl.DataFrame) -> OrgScores:
     )
 
 
-__all__ = ["MIN_CLOSED", "OPEN_STAGES", "OrgScores", "held_out_scores", "score_all", "score_org"]
+__all__ = ["MIN_CLOSED", "OPEN_STAGES", "FitStore", "OrgScores", "held_out_scores", "score_all", "score_org"]

@@ -2,17 +2,20 @@
 
 The step runs after the apply (the core tables and `core.run_clock` are the run's) and before dbt, and
 replaces every table whole in one transaction: scores are recomputed from scratch each run, so a
-redaction or a late event is reflected at once. Memory text is never copied here (the marts join the
+redaction or a late event is reflected at once. Only the model fits are kept between runs
+(`scoring.model_fits`, by a digest of exactly the rows each was fitted on): an org whose closed pursuits
+did not change reuses its fits rather than refitting them, with the same scores. Memory text is never copied here (the marts join the
 memory atoms they need), so nothing erased can linger in these tables.
 """
 
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from .features import read_pursuit_facts
-from .model import CALIBRATION_SCHEMA, RELIABILITY_SCHEMA, SCORE_SCHEMA, score_all
+from .model import CALIBRATION_SCHEMA, RELIABILITY_SCHEMA, SCORE_SCHEMA, FitStore, score_all
 from .patterns import PATTERN_SCHEMA, SIMILAR_SCHEMA, similar_pursuits, submitted, win_patterns
 
 _DUCK = {
@@ -38,17 +41,37 @@ def _ddl(name: str) -> str:
     return f"create table if not exists scoring.{name} (\n{cols}\n);"
 
 
+FITS = "scoring.model_fits"
+
+
 def ensure_scoring_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the (empty) scoring tables, so dbt can build on a warehouse no scoring step has run on."""
     con.execute("create schema if not exists scoring")
     for name in SCORING_TABLES:
         con.execute(_ddl(name))
+    con.execute(
+        f"create table if not exists {FITS} "
+        "(digest varchar primary key, intercept double, weights double[], centre double[])"
+    )
 
 
-def compute(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
-    """Every scoring table's rows, from the warehouse as of its run clock (read only)."""
+def read_fits(con: duckdb.DuckDBPyConnection) -> FitStore:
+    """The fits the last scoring run kept (none on a warehouse without the table)."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = 'scoring' and table_name = 'model_fits'"
+    ).fetchone()[0]
+    if not exists:
+        return FitStore()
+    rows = con.execute(f"select digest, intercept, weights, centre from {FITS}").fetchall()
+    return FitStore(known={d: (i, np.array(w, dtype=float), np.array(c, dtype=float)) for d, i, w, c in rows})
+
+
+def compute(con: duckdb.DuckDBPyConnection, store: FitStore | None = None) -> dict[str, pl.DataFrame]:
+    """Every scoring table's rows, from the warehouse as of its run clock (read only); fits found in
+    `store` are reused."""
     facts = read_pursuit_facts(con)
-    scored = score_all(facts)
+    scored = score_all(facts, store)
     patterns, similar = [], []
     latest = facts.filter(pl.col("is_last"))  # each pursuit as it entered its last open stage
     for (org,), part in latest.group_by("org_id", maintain_order=True):
@@ -64,9 +87,25 @@ def compute(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
 
 
 def write_scoring(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Recompute and replace every scoring table in one transaction; rows written per table."""
+    """Recompute and replace every scoring table in one transaction; rows written per table (and
+    `fits_made`: the model fits that were not found among the kept ones)."""
     ensure_scoring_schema(con)
-    tables = compute(con)
+    store = read_fits(con)
+    tables = compute(con, store)
+    fits = pl.DataFrame(
+        {
+            "digest": list(store.used),
+            "intercept": [f[0] for f in store.used.values()],
+            "weights": [f[1].tolist() for f in store.used.values()],
+            "centre": [f[2].tolist() for f in store.used.values()],
+        },
+        schema={
+            "digest": pl.Utf8,
+            "intercept": pl.Float64,
+            "weights": pl.List(pl.Float64),
+            "centre": pl.List(pl.Float64),
+        },
+    )
     con.execute("begin")
     try:
         for name, frame in tables.items():
@@ -74,8 +113,13 @@ def write_scoring(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             con.register("_scoring_rows", frame.select(list(SCHEMAS[name])).to_arrow())
             con.execute(f"insert into scoring.{name} select * from _scoring_rows")
             con.unregister("_scoring_rows")
+        # Keep only the fits this run used: a stale one would never be looked up again.
+        con.execute(f"delete from {FITS}")
+        con.register("_scoring_fits", fits.to_arrow())
+        con.execute(f"insert into {FITS} select * from _scoring_fits")
+        con.unregister("_scoring_fits")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    return {name: frame.height for name, frame in tables.items()}
+    return {**{name: frame.height for name, frame in tables.items()}, "fits_made": store.fitted}

@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from dagster_project.scoring import model
 from dagster_project.scoring.features import FEATURES, read_pursuit_facts
 from dagster_project.scoring.model import (
     HOLDOUT_SHARE,
@@ -24,7 +25,7 @@ from dagster_project.scoring.model import (
     score_all,
     training_rows,
 )
-from dagster_project.scoring.tables import SCORING_TABLES, compute, write_scoring
+from dagster_project.scoring.tables import SCORING_TABLES, compute, read_fits, write_scoring
 
 
 @pytest.fixture(scope="module")
@@ -159,9 +160,56 @@ def test_the_scoring_step_replaces_its_tables_whole(demo_copy: Path) -> None:
     try:
         first = write_scoring(con)
         second = write_scoring(con)
-        assert first == second and first["pursuit_scores"] > 0
+        assert all(first[t] == second[t] for t in SCORING_TABLES) and first["pursuit_scores"] > 0
         for name in SCORING_TABLES:
             assert con.execute(f"select count(*) from scoring.{name}").fetchone()[0] == first[name]
+    finally:
+        con.close()
+
+
+def _scoring_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    return {t: con.execute(f"select * from scoring.{t} order by all").pl() for t in SCORING_TABLES}
+
+
+def test_a_run_with_no_new_outcome_reuses_the_fits_and_scores_the_same(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fits: list[int] = []
+    real_fit = model._fit
+    monkeypatch.setattr(model, "_fit", lambda *a: fits.append(1) or real_fit(*a))
+    con = duckdb.connect(str(demo_copy))
+    try:
+        write_scoring(con)
+        first, first_fits = _scoring_tables(con), len(fits)
+        write_scoring(con)
+        assert first_fits > 0 and len(fits) == first_fits, "the second run refitted"
+        again = _scoring_tables(con)
+        for name in SCORING_TABLES:
+            assert again[name].equals(first[name]), name
+        # Without the kept fits the same tables come out of fitting again.
+        con.execute("delete from scoring.model_fits")
+        write_scoring(con)
+        assert len(fits) == 2 * first_fits
+        for name in SCORING_TABLES:
+            assert _scoring_tables(con)[name].equals(first[name]), name
+    finally:
+        con.close()
+
+
+def test_a_changed_outcome_refits_and_only_the_fits_in_use_are_kept(demo_copy: Path) -> None:
+    con = duckdb.connect(str(demo_copy))
+    try:
+        write_scoring(con)
+        kept = {r[0] for r in con.execute("select digest from scoring.model_fits").fetchall()}
+        version = con.execute("select model_version from scoring.score_calibration").fetchone()[0]
+        con.execute(
+            """update core.pursuits set outcome = case outcome when 'won' then 'lost' else 'won' end
+               where pursuit_id = (select min(pursuit_id) from core.pursuits where outcome is not null)"""
+        )
+        assert write_scoring(con)["fits_made"] == len(kept) == 2  # the checked and the served model
+        now = {r[0] for r in con.execute("select digest from scoring.model_fits").fetchall()}
+        assert len(now) == 2 and not now & kept
+        assert con.execute("select model_version from scoring.score_calibration").fetchone()[0] != version
     finally:
         con.close()
 
@@ -215,3 +263,14 @@ def test_the_held_out_pursuits_do_not_shape_the_checked_models_features(facts) -
     train_slower, holdout_slower = check_split(slower, train_ids)
     assert train.equals(train_slower)  # the org's median pace comes from the training pursuits alone
     assert not holdout.equals(holdout_slower)  # while the held-out rows' own pace is theirs
+
+
+def test_kept_fits_are_read_from_the_warehouse_only_not_from_an_attached_database(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    try:
+        con.execute(f"attach '{tmp_path / 'other.duckdb'}' as other")
+        con.execute("create schema other.scoring")
+        con.execute("create table other.scoring.model_fits (digest varchar, intercept double)")
+        assert read_fits(con).known == {}
+    finally:
+        con.close()
