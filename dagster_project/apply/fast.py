@@ -62,14 +62,18 @@ def _event_ok() -> str:
         f"event_name in {SIGNAL_EVENTS!r}",
         "occurred_at >= timestamptz '0001-01-01 00:00:00+00'",
         "occurred_at <= timestamptz '9999-12-31 23:59:59.999999+00'",
-        "(payload is null or (json_valid(payload) and json_type(payload) = 'OBJECT'))",
         # orjson refuses a lone surrogate and nesting past its limit; such an event fails in Python.
         r"not coalesce(regexp_matches(payload, '\\[uU][dD][89a-fA-F]'), false)",
         "coalesce(length(payload) - length(replace(replace(payload, '[', ''), '{', '')), 0) < 500",
         f"not coalesce(json_exists(payload, '$.{ERASED_HASHES}'), false)",
     ]
     checks += [_text_ok(f, f in _TEXT) for f in dict.fromkeys((*_COPIED, *_TEXT))]
-    return " and ".join(f"({c})" for c in checks)
+    # DuckDB evaluates every operand of an `and` (a JSON function raises on text that is not JSON), so
+    # the payload's checks run only under a `case` that found it a JSON object.
+    return f"""case when payload is null then false
+                    when not json_valid(payload) then false
+                    when json_type(payload) <> 'OBJECT' then false
+                    else {" and ".join(f"({c})" for c in checks)} end"""
 
 
 def select_fast(
