@@ -61,6 +61,7 @@ class BatchReport:
     events_in: int = 0
     clusters: int = 0
     events_folded: int = 0
+    events_set_based: int = 0  # of `events_folded`, those the fast path folded in DuckDB
     orgs_refolded: list[str] = field(default_factory=list)
     failed: dict[tuple[str, str], str] = field(default_factory=dict)
     failed_keys: dict[Key, str] = field(default_factory=dict)
@@ -339,7 +340,8 @@ def apply_batch(
         frames, config_rows = frames_of(parts, config_parts, good_orgs, config_keys, by_key, strict=True)
 
     done = sorted([*parts, *fast_clusters])
-    report.events_folded = sum(len(by_cluster.get(key, [])) for key in parts) + fast.fast_event_count(con)
+    report.events_set_based = fast.fast_event_count(con)
+    report.events_folded = sum(len(by_cluster.get(key, [])) for key in parts) + report.events_set_based
     report.orgs_refolded = sorted(refold_orgs)
     _write(
         con,

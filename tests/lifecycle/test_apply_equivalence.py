@@ -300,3 +300,25 @@ def test_the_fast_path_judges_every_mix_of_signal_events_as_the_python_fold(tmp_
     # The fast path took some signals and left others (a second creation, an early touch, a note).
     assert 0 < len(set(taken)) < len({(row[0], row[1]) for row in want["signals"]})
     assert ("touched", "dismissed") in {(row[3], row[4]) for row in got["transitions"]}
+
+
+def test_the_batch_report_counts_the_events_the_fast_path_folded(tmp_path, monkeypatch):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_jsonl(inbox / "signals.jsonl", _signal_stories(5))
+    con = connect(tmp_path / "log.duckdb")
+    ensure_raw_schema(con)
+    ingest_paths(con, list_inbox(inbox, settle_seconds=0), now=NOW)
+    keys = con.execute("select org_id, event_id from raw.events").fetchall()
+
+    report = apply_batch(con, keys, as_of=END, now=NOW)
+    fast_outcomes = con.execute(
+        "select count(*) from core.event_outcomes o semi join apply_fast_clusters f using (org_id, cluster_id)"
+    ).fetchone()[0]
+    monkeypatch.setattr(fast, "select_fast", _python_only(fast.select_fast))
+    python_only = apply_batch(con, keys, as_of=END, now=NOW)
+    con.close()
+
+    assert 0 < report.events_set_based == fast_outcomes < report.events_folded
+    assert python_only.events_set_based == 0
+    assert python_only.events_folded == report.events_folded
