@@ -90,6 +90,7 @@ def _ingest_and_apply(inbox: Path, home: Path) -> dict:
         "events": report.total("accepted"),
         "claimed": applied.claimed,
         "events_folded": applied.events_folded,
+        "events_set_based": applied.events_set_based,
         "clusters": applied.clusters,
         "apply_events_per_s": applied.claimed / max(done - ingested, 1e-9),
         "apply_batches_events_per_s": applied.claimed / max(batch_ends[-1][0] - ingested, 1e-9),

@@ -32,6 +32,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from dagster_project.apply import fast
 from dagster_project.apply.clusters import (
     CONFIG_CLUSTER,
     Key,
@@ -58,6 +59,7 @@ class BatchReport:
     events_in: int = 0
     clusters: int = 0
     events_folded: int = 0
+    events_set_based: int = 0  # of `events_folded`, those the fast path folded in DuckDB
     orgs_refolded: list[str] = field(default_factory=list)
     failed: dict[tuple[str, str], str] = field(default_factory=dict)
     failed_keys: dict[Key, str] = field(default_factory=dict)
@@ -175,32 +177,6 @@ def apply_batch(
     _register(con, "apply_map", map_frame)
     report.clusters = len(absorbed)
 
-    # Every event of these clusters is at or after `since` (see `earliest_event`): DuckDB skips the
-    # log's row groups that end before it.
-    events, broken = load_events(
-        con,
-        f"""select m.cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name, e.entity_type,
-                  e.entity_id, e.actor, e.payload
-           from raw.events e join apply_map m using (org_id, entity_type, entity_id)
-                anti join apply_dead d on d.org_id = e.org_id and d.event_id = e.event_id
-           where (e.occurred_at <= $as_of or e.event_name in ('memory.redacted', 'memory.corrected'))
-                 {"and e.occurred_at >= $since" if since is not None else ""}""",
-        as_of,
-        since=since,
-    )
-    first_event: dict[tuple[str, str, str], datetime] = {}
-    for _, e in events:
-        entity = (e["org_id"], e["entity_type"], e["entity_id"])
-        if entity not in first_event or e["occurred_at"] < first_event[entity]:
-            first_event[entity] = e["occurred_at"]
-    map_frame = map_frame.with_columns(
-        pl.Series(
-            "first_event_at",
-            [first_event.get(entity) for entity in map_frame.select(CLUSTER_KEY).iter_rows()],
-            dtype=TS,
-        )
-    )
-    _register(con, "apply_map", map_frame)
     config_events, broken_config = load_events(
         con,
         """select 'org-config' as cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name,
@@ -210,17 +186,11 @@ def apply_batch(
            where e.event_name = 'config.changed' and e.occurred_at <= $as_of""",
         as_of,
     )
-    by_cluster: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for cluster_id, event in events:
-        by_cluster[(event["org_id"], cluster_id)].append(event)
     config_by_org: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for _, event in config_events:
         config_by_org[event["org_id"]].append(event)
-
-    # Events Python could not load fail their cluster. A config event that cannot be loaded fails alone:
-    # its org folds without it, as it will once it is dead-lettered (a retry re-folds the whole org).
-    for org_id, cluster_id, event_id, error in broken:
-        report.fail(org_id, cluster_id, error, [event_id])
+    # A config event that cannot be loaded fails alone: its org folds without it, as it will once it is
+    # dead-lettered (a retry re-folds the whole org).
     for org_id, _cluster, event_id, error in broken_config:
         report.fail(org_id, CONFIG_CLUSTER, error, [event_id])
 
@@ -241,6 +211,47 @@ def apply_batch(
             report.fail(org_id, CONFIG_CLUSTER, _error(exc), [e["event_id"] for e in org_config])
             registries.pop(org_id, None)
 
+    # Every event of these clusters is at or after `since` (see `earliest_event`): DuckDB skips the
+    # log's row groups that end before it. The clusters the fast path takes are folded in DuckDB
+    # (`fast.py`); the others are loaded into Python. A fault hook wants every cluster in Python.
+    con.execute(
+        f"""create or replace temp table apply_events as
+           select m.cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name, e.entity_type,
+                  e.entity_id, e.actor, e.payload
+           from raw.events e join apply_map m using (org_id, entity_type, entity_id)
+                anti join apply_dead d on d.org_id = e.org_id and d.event_id = e.event_id
+           where (e.occurred_at <= $as_of or e.event_name in ('memory.redacted', 'memory.corrected'))
+                 {"and e.occurred_at >= $since" if since is not None else ""}""",
+        {"as_of": as_of} | ({"since": since} if since is not None else {}),
+    )
+    fast_clusters = fast.select_fast(con, registries if fault is None else {}, as_of)
+    events, broken = load_events(
+        con,
+        """select e.cluster_id, e.org_id, e.event_id, e.occurred_at, e.event_name, e.entity_type,
+                  e.entity_id, e.actor, e.payload
+           from apply_events e anti join apply_fast_clusters f using (org_id, cluster_id)""",
+        as_of,
+    )
+    first_event: dict[tuple[str, str, str], datetime] = fast.first_events(con)
+    for _, e in events:
+        entity = (e["org_id"], e["entity_type"], e["entity_id"])
+        if entity not in first_event or e["occurred_at"] < first_event[entity]:
+            first_event[entity] = e["occurred_at"]
+    map_frame = map_frame.with_columns(
+        pl.Series(
+            "first_event_at",
+            [first_event.get(entity) for entity in map_frame.select(CLUSTER_KEY).iter_rows()],
+            dtype=TS,
+        )
+    )
+    _register(con, "apply_map", map_frame)
+    by_cluster: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for cluster_id, event in events:
+        by_cluster[(event["org_id"], cluster_id)].append(event)
+    # Events Python could not load fail their cluster.
+    for org_id, cluster_id, event_id, error in broken:
+        report.fail(org_id, cluster_id, error, [event_id])
+
     # Each org's notes classified at once; a note left out (this failed) is classified in its cluster.
     note_types: dict[str, dict[str, tuple[str, str | None]]] = {}
     for org_id, registry in registries.items():
@@ -251,7 +262,10 @@ def apply_batch(
             note_types[org_id] = {}
 
     parts: dict[tuple[str, str], tuple[FoldResult, Any]] = {}
+    skip = set(fast_clusters)
     for org_id, cluster_id in sorted(absorbed):
+        if (org_id, cluster_id) in skip:
+            continue
         cluster_events = by_cluster.get((org_id, cluster_id), [])
         try:
             if (org_id, cluster_id) in report.failed:
@@ -299,8 +313,9 @@ def apply_batch(
                     del parts[key]
         frames, config_rows = frames_of(parts, config_parts, good_orgs, config_keys, by_key, strict=True)
 
-    done = sorted(parts)
-    report.events_folded = sum(len(by_cluster.get(key, [])) for key in done)
+    done = sorted([*parts, *fast_clusters])
+    report.events_set_based = fast.fast_event_count(con)
+    report.events_folded = sum(len(by_cluster.get(key, [])) for key in parts) + report.events_set_based
     report.orgs_refolded = sorted(refold_orgs)
     _write(
         con,
@@ -377,6 +392,7 @@ def _write(
                 _register(con, "apply_rows", frames[table])
                 columns = ", ".join([*SCHEMAS[table], "cluster_id"])
                 con.execute(f"insert into core.{table} ({columns}) select {columns} from apply_rows")
+            fast.insert_rows(con, table, [*SCHEMAS[table], "cluster_id"])
         con.execute(
             "delete from core.entity_clusters t using apply_replaced r "
             "where t.org_id = r.org_id and t.cluster_id = r.cluster_id"

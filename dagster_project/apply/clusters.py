@@ -179,6 +179,7 @@ def load_events(
     # Times come as epoch microseconds and become stdlib-UTC datetimes: exact, and far cheaper than the
     # driver's zone-aware objects.
     params: dict[str, Any] = {"as_of": as_of} | ({"since": since} if since is not None else {})
+    params = {name: value for name, value in params.items() if f"${name}" in sql}  # DuckDB refuses extras
     rows = con.execute(sql.replace("e.occurred_at,", "epoch_us(e.occurred_at),", 1), params).fetchall()
     out: list[tuple[str, dict[str, Any]]] = []
     broken: list[tuple[str, str, str, str]] = []

@@ -51,6 +51,7 @@ class ApplyRunReport:
     batches: int = 0
     clusters: int = 0
     events_folded: int = 0
+    events_set_based: int = 0  # of `events_folded`, those the fast path folded in DuckDB
     errors: dict[str, str] = field(default_factory=dict)
     # "org/cluster" -> what became of the claimed events of a cluster the apply had to skip.
     failed_clusters: dict[str, FailedCluster] = field(default_factory=dict)
@@ -219,6 +220,7 @@ def run_apply(
         report.batches += 1
         report.clusters += batch.clusters
         report.events_folded += batch.events_folded
+        report.events_set_based += batch.events_set_based
         settings = outbox_settings(con, as_of)
         ok = [key for key in keys if key not in batch.failed_keys] if batch.failed_keys else keys
         done = outbox.complete(store, claim.token, ok, now, whole_claim=not batch.failed_keys)
@@ -278,6 +280,7 @@ def run_apply(
         batch = apply_batch(con, [], as_of=as_of, now=now, dead=dead, fault=fault)
         report.clusters += batch.clusters
         report.events_folded += batch.events_folded
+        report.events_set_based += batch.events_set_based
     # Identity resolution reads the contact records and clients the apply just wrote (only orgs whose
     # inputs changed are re-resolved), so dbt's identity marts see this run's people.
     identity = resolve_identities(con)

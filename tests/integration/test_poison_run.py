@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dagster_project.apply import batch as apply
+from dagster_project.apply import fast
 from dagster_project.cli import app
 from dagster_project.control import outbox_reports
 from tests.events_factory import event, write_jsonl
@@ -35,6 +36,9 @@ def test_a_run_with_a_poison_cluster_and_quarantined_lines_exits_0_and_names_the
         return capture(events, *args, **kwargs)
 
     monkeypatch.setattr(apply, "capture_atoms", poisoned)
+    # The poison is in the Python capture: keep these lone signals off the set-based path, which has none.
+    select_fast = fast.select_fast
+    monkeypatch.setattr(fast, "select_fast", lambda con, _registries, as_of: select_fast(con, {}, as_of))
     home = tmp_path / "home"
     result = CliRunner().invoke(
         app,

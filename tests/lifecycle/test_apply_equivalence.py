@@ -8,6 +8,7 @@ match.
 
 from __future__ import annotations
 
+import random
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,13 +16,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from dagster_project.apply import batch, rows
+from dagster_project.apply import batch, fast, rows
 from dagster_project.apply.batch import apply_batch
 from dagster_project.generator.engine import generate
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import list_inbox
 from dagster_project.lifecycle.store import CORE, polars_schema
 from dagster_project.warehouse.store import connect, ensure_raw_schema
+from tests.events_factory import write_jsonl
 
 END = datetime(2026, 11, 27, 17, tzinfo=UTC)
 NOW = END + timedelta(hours=7)
@@ -167,3 +169,174 @@ def test_typing_a_frame_looks_up_only_the_list_and_date_columns_of_each_row_in_p
     got = rows._typed(frame_rows, schema)
     assert _CountingRow.lookups == len(frame_rows) * len(checked)
     assert got.equals(pl.from_dicts([dict(r) for r in frame_rows], schema=schema))
+
+
+def _python_only(select_fast):
+    """The fast path's selection with no org to take: every cluster goes through the Python fold."""
+
+    def select(con, registries, as_of):
+        return select_fast(con, {}, as_of)
+
+    return select
+
+
+@pytest.mark.parametrize("seed", [None, 3, 11, 29, 41])
+def test_the_set_based_fast_path_gives_the_same_core_tables_as_the_python_fold(tmp_path, monkeypatch, seed):
+    log = _ingested(tmp_path, seed)
+    fast_home, reference = tmp_path / "fast.duckdb", tmp_path / "reference.duckdb"
+    shutil.copy(log, fast_home)
+    shutil.copy(log, reference)
+
+    taken: list[int] = []
+    select_fast = fast.select_fast
+
+    def counting(con, registries, as_of):
+        clusters = select_fast(con, registries, as_of)
+        taken.append(len(clusters))
+        return clusters
+
+    monkeypatch.setattr(fast, "select_fast", counting)
+    got = _core_tables(fast_home, batches=3)
+    monkeypatch.setattr(fast, "select_fast", _python_only(select_fast))
+    want = _core_tables(reference, batches=3)
+
+    assert sum(taken) > 0  # the fast path took clusters, so the comparison means something
+    for table in want:
+        assert got[table] == want[table], table
+
+
+_TEXTS = [
+    None,
+    "",
+    "  ",
+    "plain",
+    "  two   spaces ",
+    "tab\there",
+    "line\nbreak",
+    "café",
+    "ünïcode  ws\u00a0x",
+    "X",
+]
+
+
+def _text(rng: random.Random) -> str | None:
+    """Mostly plain text, now and then an odd one (which the fast path leaves to the fold)."""
+    return rng.choice(_TEXTS) if rng.random() < 0.15 else rng.choice([None, "", "plain", "  two   spaces "])
+
+
+def _signal_stories(seed: int, signals: int = 200) -> list[dict]:
+    """Signals with every mix the fast path must judge as the fold does: touches before and after a
+    dismissal, repeated touches and dismissals, owner updates (to a name, to null, without the key),
+    events before the creation or a second creation, equal times decided by event id, notes, events
+    after the as-of, odd whitespace and non-ASCII text, and contact fields (empty, blank, set)."""
+    rng = random.Random(seed)
+    base = END - timedelta(days=20)
+    out: list[dict] = []
+    n = 0
+    for s in range(signals):
+        org = rng.choice(["acme", "globex"])
+        signal = f"sig-{s}"
+        created_at = base + timedelta(hours=rng.randrange(0, 200))
+
+        def add(name: str, at: datetime, payload: dict, signal=signal, org=org) -> None:
+            nonlocal n
+            n += 1
+            # Event ids sort out of time order, so equal times are decided by the id, as in the fold.
+            out.append(
+                {
+                    "event_id": f"e-{rng.randrange(10**6):06d}-{n}",
+                    "org_id": org,
+                    "occurred_at": at.isoformat().replace("+00:00", "Z"),
+                    "event_name": name,
+                    "entity_type": "signal",
+                    "entity_id": signal,
+                    "actor": rng.choice([None, "ann@acme.test", "bob@acme.test"]),
+                    "payload": {k: v for k, v in payload.items() if v is not None or rng.random() < 0.5},
+                }
+            )
+
+        created = {
+            "source_type": rng.choice(["email", "call", "web"]),
+            "snippet": _text(rng),
+            "company_name": _text(rng),
+            "company_domain": rng.choice([None, "acme.test", " spaced.test "]),
+            "contact_name": _text(rng),
+            "contact_email": rng.choice([None, "", "p@x.test"]),
+            "contact_phone": rng.choice([None, " "]),
+            "owner": rng.choice([None, "ann@acme.test", "bob@acme.test"]),
+            "source_system": rng.choice([None, "crm"]),
+            "source_id": rng.choice([None, f"src-{s}"]),
+        }
+        add("signal.created", created_at, created)
+        if rng.random() < 0.05:
+            add("signal.created", created_at + timedelta(hours=1), created)
+        for _ in range(rng.randrange(0, 6)):
+            # Some at the creation's own time, some before it, some after the as-of.
+            at = created_at + timedelta(hours=rng.choice([0, 0, 1, 2, 3, 5, 8, 13, 21, -1, 24 * 30]))
+            name = rng.choice(
+                ["signal.touched", "signal.dismissed", "signal.updated"] * 3 + ["signal.note_added"]
+            )
+            payload = {
+                "signal.touched": {"channel": _text(rng)},
+                "signal.dismissed": {"reason": _text(rng)},
+                "signal.updated": rng.choice([{}, {"owner": None}, {"owner": "cy@acme.test"}]),
+                "signal.note_added": {"text": "a note about this signal"},
+            }[name]
+            add(name, at, payload)
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_the_fast_path_judges_every_mix_of_signal_events_as_the_python_fold(tmp_path, monkeypatch, seed):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_jsonl(inbox / "signals.jsonl", _signal_stories(seed))
+    log = tmp_path / "log.duckdb"
+    con = connect(log)
+    ensure_raw_schema(con)
+    ingest_paths(con, list_inbox(inbox, settle_seconds=0), now=NOW)
+    con.close()
+    fast_home, reference = tmp_path / "fast.duckdb", tmp_path / "reference.duckdb"
+    shutil.copy(log, fast_home)
+    shutil.copy(log, reference)
+
+    select_fast = fast.select_fast
+    taken: list[tuple[str, str]] = []
+
+    def recording(con, registries, as_of):
+        clusters = select_fast(con, registries, as_of)
+        taken.extend(clusters)
+        return clusters
+
+    monkeypatch.setattr(fast, "select_fast", recording)
+    got = _core_tables(fast_home, batches=2)
+    monkeypatch.setattr(fast, "select_fast", _python_only(select_fast))
+    want = _core_tables(reference, batches=2)
+
+    for table in want:
+        assert got[table] == want[table], table
+    # The fast path took some signals and left others (a second creation, an early touch, a note).
+    assert 0 < len(set(taken)) < len({(row[0], row[1]) for row in want["signals"]})
+    assert ("touched", "dismissed") in {(row[3], row[4]) for row in got["transitions"]}
+
+
+def test_the_batch_report_counts_the_events_the_fast_path_folded(tmp_path, monkeypatch):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_jsonl(inbox / "signals.jsonl", _signal_stories(5))
+    con = connect(tmp_path / "log.duckdb")
+    ensure_raw_schema(con)
+    ingest_paths(con, list_inbox(inbox, settle_seconds=0), now=NOW)
+    keys = con.execute("select org_id, event_id from raw.events").fetchall()
+
+    report = apply_batch(con, keys, as_of=END, now=NOW)
+    fast_outcomes = con.execute(
+        "select count(*) from core.event_outcomes o semi join apply_fast_clusters f using (org_id, cluster_id)"
+    ).fetchone()[0]
+    monkeypatch.setattr(fast, "select_fast", _python_only(fast.select_fast))
+    python_only = apply_batch(con, keys, as_of=END, now=NOW)
+    con.close()
+
+    assert 0 < report.events_set_based == fast_outcomes < report.events_folded
+    assert python_only.events_set_based == 0
+    assert python_only.events_folded == report.events_folded
