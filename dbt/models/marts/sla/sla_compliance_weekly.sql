@@ -9,14 +9,16 @@ clocks as (
         metric,
         is_breached,
         case when is_breached then deadline_at else stopped_at end as eligible_at,
+        -- Whole microseconds, summed as integers below: a sum of doubles depends on the rows' order,
+        -- which the same events reach in any order through different apply batches.
         case
-            when is_breached then cast(date_diff(
+            when is_breached then date_diff(
                 'microsecond',
                 deadline_at,
                 case when status = 'breached_resolved' then stopped_at else {{ as_of() }} end
-            ) as double) / 3600000000.0
-            else 0.0
-        end as hours_over_threshold
+            )
+            else 0
+        end as microseconds_over_threshold
     from {{ ref('sla_clocks') }}
     where is_eligible
 
@@ -31,7 +33,7 @@ final as (
         count(*) as eligible_items,
         count(*) filter (where is_breached) as breached_items,
         100.0 * count(*) filter (where not is_breached) / count(*) as compliance_pct,
-        cast(sum(hours_over_threshold) as double) as hours_over_threshold,
+        cast(sum(microseconds_over_threshold) as double) / 3600000000.0 as hours_over_threshold,
         {{ as_of() }} as built_at
     from clocks
     group by org_id, metric, week_start
