@@ -26,6 +26,7 @@ is still recognised as a duplicate and never brings the text back.
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -295,14 +296,7 @@ def _record_scrubbed(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, 
 
 
 def _keep_hash(
-    con: duckdb.DuckDBPyConnection,
-    data: dict,
-    org_id: str,
-    event_id: str,
-    event_name: str,
-    atom_id: str,
-    name: str,
-    value: str,
+    data: dict, event_name: str, atom_id: str, name: str, value: str, first: dict[str, str]
 ) -> None:
     """Record in the payload (`erased_hashes`: atom id → hash) the hash of the content this event gave
     the atom, before its text goes: a re-fold then still writes the audit trail's old and new hashes
@@ -317,20 +311,35 @@ def _keep_hash(
     ):
         kept[atom_id] = content_hash(value)  # the atom's content is this field's text
         return
-    # An automatic atom's content is a sentence built from the event: its hash as first captured.
-    row = con.execute(
-        """select coalesce(
-               (select old_content_hash from core.memory_audit
-                where org_id = $org and atom_id = $atom and action = 'correct'
-                order by occurred_at, audit_id limit 1),
-               (select content_hash from core.memory_audit
-                where org_id = $org and atom_id = $atom and action = 'redact'
-                order by occurred_at, audit_id limit 1),
-               (select content_hash from core.memory_atoms where org_id = $org and atom_id = $atom))""",
-        {"org": org_id, "atom": atom_id},
-    ).fetchone()
-    if row and row[0]:
-        kept[atom_id] = row[0]
+    if first.get(atom_id):  # an automatic atom's content is a sentence built from the event
+        kept[atom_id] = first[atom_id]
+
+
+def _first_hashes(con: duckdb.DuckDBPyConnection, org_id: str, atom_ids: set[str]) -> dict[str, str]:
+    """Each atom's content hash as first captured: the oldest correction's old hash, else the oldest
+    redaction's, else the atom's. One query for all of an org's atoms, not one per atom: a purge can
+    erase every expired atom of a first load at once."""
+    con.register(
+        "keep_atoms", pa.table({"atom_id": sorted(atom_ids)}, schema=pa.schema([("atom_id", pa.string())]))
+    )
+    try:
+        rows = con.execute(
+            """with audit as (
+                   select atom_id, action, case action when 'correct' then old_content_hash
+                          else content_hash end as h
+                   from core.memory_audit join keep_atoms using (atom_id)
+                   where org_id = $org and action in ('correct', 'redact')
+                   qualify row_number() over (partition by atom_id, action order by occurred_at, audit_id) = 1)
+               select k.atom_id, coalesce(c.h, r.h, (select any_value(m.content_hash) from core.memory_atoms m
+                                                     where m.org_id = $org and m.atom_id = k.atom_id))
+               from keep_atoms k
+               left join audit c on c.atom_id = k.atom_id and c.action = 'correct'
+               left join audit r on r.atom_id = k.atom_id and r.action = 'redact'""",
+            {"org": org_id},
+        ).fetchall()
+    finally:
+        con.unregister("keep_atoms")
+    return {atom_id: h for atom_id, h in rows if h}
 
 
 def _erased_of(
@@ -426,6 +435,10 @@ def _scrub(
             sources.setdefault(i, []).append((org_id, event_id, event_name, occurred_at))
         if (org_id, event_id) not in payloads:
             payloads[(org_id, event_id)] = orjson.loads(payload) if payload else {}
+    by_org: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        by_org[item.org_id].add(item.atom_id)
+    first = {org_id: _first_hashes(con, org_id, ids) for org_id, ids in by_org.items()}
     changed: set[tuple[str, str]] = set()
     jobs: list[tuple[set[str], dict[tuple[str, str], tuple[str, ...]], str]] = []
     touched: list[list[str]] = []
@@ -446,7 +459,7 @@ def _scrub(
                     secrets.add(value)
                 if item.kind == "correct" and name == "text" and event_name in NOTE_EVENTS and note_type:
                     data["atom_type"], data["classified_by"] = note_type(org_id, item.atom_id, value)
-                _keep_hash(con, data, org_id, event_id, event_name, item.atom_id, name, value)
+                _keep_hash(data, event_name, item.atom_id, name, value, first[org_id])
                 data[name] = replacement
                 hit = True
             if hit:
@@ -465,7 +478,7 @@ def _scrub(
                 secrets.add(value)
             own_id = data.get("atom_id") if event_name == RECORDED else None
             own_id = own_id if isinstance(own_id, str) and own_id.strip() else event_id
-            _keep_hash(con, data, org_id, event_id, event_name, own_id, name, value)
+            _keep_hash(data, event_name, own_id, name, value, first.get(org_id, {}))
             data[name] = replacement
             changed.add((org_id, event_id))
             events.append(event_id)

@@ -385,3 +385,32 @@ def test_an_expired_atom_with_no_text_anywhere_is_recorded_but_is_no_redaction(t
     # Recorded once: the next purge finds nothing new.
     again = run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t", purge=True)
     assert again.purged_atoms == 0
+
+
+def test_redacting_an_automatic_atom_keeps_the_hash_it_was_first_captured_with(tmp_path):
+    """An automatic atom's text is a sentence built from its event, so its hash cannot be taken from a
+    payload field: the scrub looks up the hash it was captured with before the event's text goes."""
+    from tests.lifecycle.timeline import ev, happy_path
+
+    def jsonable(events):
+        return [{**e, "occurred_at": e["occurred_at"].isoformat()} for e in events]
+
+    con = _home(tmp_path, jsonable(happy_path()))
+    run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
+    (first_hash,) = con.execute(
+        "select content_hash from core.memory_atoms where atom_id = 'e09:won'"
+    ).fetchone()
+    inbox = tmp_path / "inbox"
+    write_jsonl(
+        inbox / "b.jsonl",
+        jsonable([ev("r1", "memory.redacted", "p1", 100, {"atom_id": "e09:won", "reason": "x"})]),
+    )
+    report = ingest_paths(con, list_inbox(inbox, settle_seconds=0), now=NOW)
+    for f in report.ingested:
+        enqueue_file_events(con, tmp_path / "control.sqlite", f.file, NOW, NOW)
+    assert (
+        run_apply(con, tmp_path / "control.sqlite", now=NOW, as_of=AS_OF, worker="t").scrubbed_redactions == 1
+    )
+    payload = _payload(con, "e09")
+    assert payload["reason"] == "[redacted: r1]"
+    assert payload["erased_hashes"] == {"e09:won": first_hash}
