@@ -13,7 +13,8 @@ sign-in existed; tests of access itself pass their own role and orgs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,21 @@ def snapshot_home(home: Path) -> Path:
     """A Workstream home holding the two-org fixture snapshot."""
     build_snapshot(home / "serving.duckdb")
     return home
+
+
+@contextlib.contextmanager
+def module_home(
+    factory: pytest.TempPathFactory, name: str, prepare: Callable[[Path], object] | None = None
+) -> Iterator[Path]:
+    """A test module's own home (the function-scoped fixtures are the tests') with the two-org fixture
+    snapshot, which `prepare` may change, and the environment pointing at it while the module runs."""
+    home = factory.mktemp(name) / "home"
+    home.mkdir()
+    snapshot = build_snapshot(home / "serving.duckdb")
+    if prepare is not None:
+        prepare(snapshot)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WORKSTREAM_HOME", str(home))
+        env.setenv("WORKSTREAM_INBOX", str(home.parent / "inbox"))
+        env.setenv(ENV_CHEAP_HASHES, "1")
+        yield home

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import streamlit as st
-from conftest import signed_in_app
+from conftest import module_home, signed_in_app
 from snapshot_fixture import (
     ORG_A,
     ORG_A_LIFECYCLE_ONLY,
@@ -30,11 +30,9 @@ from snapshot_fixture import (
     ORG_B_MEMORY_ONLY,
     ORG_B_ONLY,
     ORG_B_WORK_ONLY,
-    build_snapshot,
 )
 from streamlit.testing.v1 import AppTest
 
-from dagster_project.access.store import ENV_CHEAP_HASHES
 from dagster_project.memory.search import ORG_STATS_TABLE, POSTINGS_TABLE, SEARCH_TABLE, build_index
 from streamlit_app.lib import navigation
 
@@ -123,13 +121,7 @@ USERS = {
 @pytest.fixture(scope="module")
 def three_org_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The module's own home (the function-scoped fixtures are the tests'), with the three-org snapshot."""
-    home = tmp_path_factory.mktemp("guard") / "home"
-    home.mkdir()
-    add_org_copy(build_snapshot(home / "serving.duckdb"))
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("WORKSTREAM_HOME", str(home))
-        env.setenv("WORKSTREAM_INBOX", str(home.parent / "inbox"))
-        env.setenv(ENV_CHEAP_HASHES, "1")
+    with module_home(tmp_path_factory, "guard", add_org_copy) as home:
         yield home
 
 

@@ -12,11 +12,9 @@ import duckdb
 import pandas as pd
 import pytest
 import streamlit as st
-from conftest import signed_in_app
-from snapshot_fixture import ORG_A, ORG_A_LIFECYCLE_ONLY, ORG_B, SHARED_ENTITY_ID, build_snapshot
+from conftest import module_home, signed_in_app
+from snapshot_fixture import ORG_A, ORG_A_LIFECYCLE_ONLY, ORG_B, SHARED_ENTITY_ID
 from streamlit.testing.v1 import AppTest
-
-from dagster_project.access.store import ENV_CHEAP_HASHES
 
 ITEM = "app_pages/item.py"
 
@@ -33,13 +31,7 @@ def _open_item(org: str, item_type: str, item_id: str) -> AppTest:
 @pytest.fixture(scope="module")
 def item_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The module's own home (the function-scoped fixtures are the tests') with the two-org snapshot."""
-    home = tmp_path_factory.mktemp("item") / "home"
-    home.mkdir()
-    build_snapshot(home / "serving.duckdb")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("WORKSTREAM_HOME", str(home))
-        env.setenv("WORKSTREAM_INBOX", str(home.parent / "inbox"))
-        env.setenv(ENV_CHEAP_HASHES, "1")
+    with module_home(tmp_path_factory, "item") as home:
         yield home
 
 
