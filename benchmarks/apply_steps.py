@@ -61,6 +61,11 @@ def _ingest_and_apply(inbox: Path, home: Path) -> dict:
     ensure_raw_schema(con)
     started, started_cpu = time.perf_counter(), time.process_time()
     report = ingest_paths(con, list_inbox(inbox, settle_seconds=0), now=now)
+    # A new connection after the ingest, as the run's next step opens its own: at 990k events in one
+    # file this connection still counted no event after `ingest_paths` returned (cause not yet found),
+    # so nothing was enqueued or claimed.
+    con.close()
+    con = connect(paths.warehouse)
     for f in report.ingested:
         if f.accepted:
             enqueue_file_events(con, paths.control, f.file, now, now)
