@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -54,33 +55,60 @@ def _orgs_in_events_mart(warehouse: Path) -> set[str]:
         return {org for (org,) in con.execute("select distinct org_id from marts.events").fetchall()}
 
 
+def _logging_dbt(folder: Path) -> tuple[DbtCliResource, Path]:
+    """The project's resource, its dbt wrapped in a script that logs every call's arguments."""
+    calls = folder / "calls.log"
+    logging_dbt = folder / "dbt"
+    logging_dbt.write_text(
+        f'#!/bin/sh\necho "$*" >> {shlex.quote(str(calls))}\nexec {shlex.quote(dbt_executable())} "$@"\n'
+    )
+    logging_dbt.chmod(0o755)
+    base = DbtCliResource(
+        project_dir=dbt_project,
+        dbt_executable=str(logging_dbt),
+        global_config_flags=build_dbt_resource().global_config_flags,
+    )
+    return base, calls
+
+
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[HomePaths, list[tuple[str, str]]]:
-    """A home built once, with no warehouse in the environment at all, and what its build reported:
-    the tests below only read it."""
+def built(tmp_path_factory) -> dict[str, Any]:
+    """Two homes built in one process, with no warehouse in the environment at all, by one resource
+    whose dbt logs its calls: `both` (both orgs) first, from no partial parse; then `globex-only` (acme
+    dropped), a new home that starts from the partial parse `both` shared. The tests below only read
+    the homes, what each build reported, dbt's calls and the environment after the builds."""
+    root = tmp_path_factory.mktemp("built")
     with pytest.MonkeyPatch.context() as env:
         env.delenv("WORKSTREAM_WAREHOUSE", raising=False)
-        paths = _home(tmp_path_factory.mktemp("both"))
-        return paths, _build(paths)
+        env.setattr(resources, "SHARED_PARSE", root / "shared" / "partial_parse.msgpack")
+        base, calls = _logging_dbt(root)
+        both, globex_only = _home(root / "both"), _home(root / "globex-only", drop_org="acme")
+        events = {"both": _build(both, base)}
+        share_partial_parse(both)
+        events["globex-only"] = _build(globex_only, base)
+        leaked = "WORKSTREAM_WAREHOUSE" in os.environ
+    return {
+        "homes": {"both": both, "globex-only": globex_only},
+        "events": events,
+        "calls": calls.read_text().splitlines(),
+        "leaked": leaked,
+    }
 
 
-def test_two_homes_built_in_one_process_each_reach_their_own_warehouse(built, tmp_path, monkeypatch):
+def test_two_homes_built_in_one_process_each_reach_their_own_warehouse(built):
     """No warehouse in the environment at all: the path comes from each home's own profile."""
-    monkeypatch.delenv("WORKSTREAM_WAREHOUSE", raising=False)
-    both, built_both = built
-    globex_only = _home(tmp_path / "globex-only", drop_org="acme")
-    events = {"both": built_both, "globex-only": _build(globex_only)}
+    events, homes = built["events"], built["homes"]
     assert ("AssetMaterialization", "marts/events") in events["both"]
     assert events["both"] == events["globex-only"]
-    assert _orgs_in_events_mart(both.warehouse) == {"acme", "globex"}
-    assert _orgs_in_events_mart(globex_only.warehouse) == {"globex"}
-    assert "WORKSTREAM_WAREHOUSE" not in os.environ
+    assert _orgs_in_events_mart(homes["both"].warehouse) == {"acme", "globex"}
+    assert _orgs_in_events_mart(homes["globex-only"].warehouse) == {"globex"}
+    assert not built["leaked"]
 
 
 def test_a_build_keeps_its_partial_parse_and_writes_no_json_artifacts(built):
     """Nothing reads a command's manifest.json or run_results.json; the partial parse is what the next
     run of the home reuses."""
-    paths, events = built
+    paths, events = built["homes"]["both"], built["events"]["both"]
     assert ("AssetMaterialization", "marts/events") in events
     written = {p.name for p in paths.dbt_target.iterdir()}
     assert "partial_parse.msgpack" in written
@@ -90,7 +118,7 @@ def test_a_build_keeps_its_partial_parse_and_writes_no_json_artifacts(built):
 def test_a_builds_file_log_is_dbts_plain_text_not_json(built):
     """dbt formats every event for its file log, debug ones included, before the level drops them:
     JSON is the dear format, and Dagster reads dbt's JSON from its output, not from this file."""
-    paths, _ = built
+    paths = built["homes"]["both"]
     lines = [line for line in (paths.dbt_target / "dbt.log").read_text().splitlines() if line.strip()]
     assert any("Finished running" in line for line in lines)
     assert not [line for line in lines if line.lstrip().startswith("{")]
@@ -125,18 +153,16 @@ def test_every_homes_profile_is_the_same_text_so_dbts_partial_parse_carries_over
     assert len(texts) == 1
 
 
-def test_a_new_home_starts_from_the_partial_parse_an_earlier_home_left(tmp_path, monkeypatch):
+def test_a_new_home_starts_from_the_partial_parse_an_earlier_home_left(built):
     """The first home parses the project in full; the next one reuses that parse (dbt logs no
     `UnableToPartialParse`), and still builds its own warehouse."""
-    monkeypatch.setattr(resources, "SHARED_PARSE", tmp_path / "shared" / "partial_parse.msgpack")
-    first, second = _home(tmp_path / "first"), _home(tmp_path / "second", drop_org="acme")
+    first, second = built["homes"]["both"], built["homes"]["globex-only"]
 
     def full_parse(paths: HomePaths) -> bool:
         return "Unable to do partial parsing" in (paths.dbt_target / "dbt.log").read_text()
 
-    assert ("AssetMaterialization", "marts/events") in _build(first)
-    share_partial_parse(first)
-    assert ("AssetMaterialization", "marts/events") in _build(second)
+    assert ("AssetMaterialization", "marts/events") in built["events"]["both"]
+    assert ("AssetMaterialization", "marts/events") in built["events"]["globex-only"]
     assert full_parse(first) and not full_parse(second)
     assert _orgs_in_events_mart(second.warehouse) == {"globex"}
 
@@ -161,23 +187,12 @@ def test_an_unchanged_profile_is_not_rewritten(tmp_path):
     assert [p.name for p in profile.parent.iterdir()] == ["profiles.yml"]
 
 
-def test_dbt_is_asked_its_version_once_per_process_not_once_per_home(tmp_path):
+def test_dbt_is_asked_its_version_once_per_process_not_once_per_home(built):
     """dagster-dbt runs `dbt --version` once per resource object: a process building many homes (the
     daemon, a test session) pays it once. A dbt that logs its arguments counts the calls."""
-    calls = tmp_path / "calls.log"
-    logging_dbt = tmp_path / "dbt"
-    logging_dbt.write_text(
-        f'#!/bin/sh\necho "$*" >> {shlex.quote(str(calls))}\nexec {shlex.quote(dbt_executable())} "$@"\n'
-    )
-    logging_dbt.chmod(0o755)
-    base = DbtCliResource(
-        project_dir=dbt_project,
-        dbt_executable=str(logging_dbt),
-        global_config_flags=build_dbt_resource().global_config_flags,
-    )
-    homes = [_home(tmp_path / name) for name in ("first", "second")]
-    assert _build(homes[0], base) == _build(homes[1], base)
-    commands = calls.read_text().splitlines()
+    homes = [built["homes"]["both"], built["homes"]["globex-only"]]
+    assert built["events"]["both"] == built["events"]["globex-only"]
+    commands = built["calls"]
     assert [c for c in commands if c.strip() == "--version"] == ["--version"]
     builds = [c for c in commands if " build " in f" {c} "]
     assert len(builds) == 2 and all(str(dbt_profiles_dir(h)) in b for h, b in zip(homes, builds, strict=True))
