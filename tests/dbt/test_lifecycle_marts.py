@@ -24,6 +24,13 @@ AS_OF = "2026-11-27T17:00:00+00:00"
 PINK = ["budget_confirmed", "technical_scope_defined", "decision_makers_identified", "timeline_agreed"]
 RED = ["proposal_reviewed", "pricing_approved", "legal_terms_agreed", "delivery_plan_finalized"]
 
+# The marts the tests below read, everything they are built from, and their data tests.
+MARTS = [
+    "gate_pass_rates", "gate_attempts", "win_loss", "funnel_velocity", "funnel_stage_entries", "pursuits",
+    "candidates", "signals", "clients", "users", "transitions", "rejected_events", "config_registry",
+]  # fmt: skip
+SELECT = ["--select", " ".join(f"+{mart}" for mart in MARTS)]
+
 _counter = iter(range(1, 1000))
 
 
@@ -142,7 +149,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         fold_into_core(con, [*INITECH, *UMBRELLA, *USERS], as_of=AS_OF)
         for cluster, row in CLIENT_PARTS:
             insert_core_rows(con, "client_parts", [row], cluster_id=cluster)
-    run_dbt(["build"], warehouse=path, target=root / "target", as_of=AS_OF)
+    run_dbt(["build", *SELECT], warehouse=path, target=root / "target", as_of=AS_OF)
     return path
 
 
