@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -34,22 +35,51 @@ EARLIER_AS_OF = "2026-11-22T00:00:00+00:00"
 PAIRS = list(FUNNEL_STAGE_PAIRS)
 
 
-def run_dbt(args: list[str], *, warehouse: Path, target: Path, as_of: str | None = None) -> str:
-    """Run the venv's dbt on the project; fail the test with dbt's output if it fails."""
+# Where a dbt command leaves its partial parse for the next one with the same vars (see `run_dbt`): a
+# folder the session's workers share, set by tests/dbt/conftest.py; None runs every command from its
+# own target folder alone.
+PARSE_CACHE: Path | None = None
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    """Another worker's dbt reads the old file or the new one, never half of one."""
+    scratch = target.parent / f".{target.name}-{os.getpid()}-{threading.get_ident()}"
+    shutil.copy2(source, scratch)
+    scratch.replace(target)
+
+
+def run_dbt(
+    args: list[str], *, warehouse: Path, target: Path, as_of: str | None = None, full_parse: bool = False
+) -> str:
+    """Run the venv's dbt on the project; fail the test with dbt's output if it fails.
+
+    dbt parses the whole project unless its target folder holds a partial parse made with the same
+    vars and connection settings. dbt runs in the warehouse's folder and is given its file name, so the
+    settings are the same for every warehouse of that name; a new target folder starts from the partial
+    parse the latest command with the same vars and file name left in `PARSE_CACHE`. dbt checks what it
+    reads (its version, the profile, the vars, every file's checksum) and parses again what differs.
+    `full_parse` starts from nothing: a parse of the whole project, with all its warnings."""
     cmd = [str(DBT_EXE), *args, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]
     cmd += ["--target-path", str(target), "--log-path", str(target / "logs")]
     if as_of is not None:
         cmd += ["--vars", json.dumps({"as_of": as_of})]
     env = {
         **os.environ,
-        "WORKSTREAM_WAREHOUSE": str(warehouse),
+        "WORKSTREAM_WAREHOUSE": warehouse.name,
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
     }
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    own = target / "partial_parse.msgpack"
+    shared = PARSE_CACHE / f"{warehouse.name}-{as_of or 'no-vars'}.msgpack" if PARSE_CACHE else None
+    if shared is not None and not full_parse and not own.exists() and shared.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        _copy_atomically(shared, own)
+    proc = subprocess.run(cmd, cwd=warehouse.parent, env=env, capture_output=True, text=True, timeout=300)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{' '.join(args)} failed:\n{output[-6000:]}"
+    if shared is not None and own.exists():
+        _copy_atomically(own, shared)
     return output
 
 
