@@ -47,9 +47,9 @@ def decoded_layers(text: str) -> list[str]:
     return layers
 
 
-def _found(where: str, text: str, secrets: list[str]) -> list[str]:
+def _found(where: str, text: str, secrets: list[str]) -> list[tuple[str, str]]:
     layers = decoded_layers(text)
-    return [f"{where}:{s}" for s in secrets if any(s in layer for layer in layers)]
+    return [(where, s) for s in secrets if any(s in layer for layer in layers)]
 
 
 def _duckdb_text(path: Path) -> list[tuple[str, str]]:
@@ -93,7 +93,7 @@ def _sqlite_text(path: Path) -> str:
             con.close()
 
 
-def _hits_in_bytes(where: str, data: bytes, secrets: list[str]) -> list[str]:
+def _hits_in_bytes(where: str, data: bytes, secrets: list[str]) -> list[tuple[str, str]]:
     found = _found(f"{where}:bytes", data.decode("utf-8", "replace"), secrets)
     if data[:2] == b"\x1f\x8b":
         try:
@@ -106,7 +106,22 @@ def _hits_in_bytes(where: str, data: bytes, secrets: list[str]) -> list[str]:
 
 def hits_everywhere(home: Path, secrets: list[str]) -> list[str]:
     """Where under `home` each secret still is (`<file>:<format>[:<table>]:<secret>`); empty when nowhere."""
-    found: list[str] = []
+    return [f"{where}:{secret}" for where, secret in _scan(home, secrets)]
+
+
+def hits_per_group(home: Path, groups: dict[str, list[str]]) -> dict[str, list[str]]:
+    """`hits_everywhere` for each group of secrets, from one scan of the home: a scan reads and decodes
+    every file, whatever the number of secrets it looks for."""
+    hits = _scan(home, list(dict.fromkeys(s for secrets in groups.values() for s in secrets)))
+    return {
+        name: [f"{where}:{secret}" for where, secret in hits if secret in secrets]
+        for name, secrets in groups.items()
+    }
+
+
+def _scan(home: Path, secrets: list[str]) -> list[tuple[str, str]]:
+    """(where, secret) for each place under `home` a secret still is."""
+    found: list[tuple[str, str]] = []
     for path in sorted(p for p in home.rglob("*") if p.is_file()):
         data = path.read_bytes()
         found += _hits_in_bytes(str(path), data, secrets)

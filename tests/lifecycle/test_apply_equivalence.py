@@ -3,13 +3,16 @@
 Generated histories (several seeds, with bad lines, rejections, late events and config changes) and
 the bundled sample are applied twice from the same ingested log: once as the apply runs, once with the
 straightforward reference (`pl.from_dicts` for the frames), and every column of every core table must
-match.
+match. The apply as it runs is the same in every comparison of a seed, so each seed's log is ingested
+and applied that way once per module (`applied`); each test applies its own reference to a copy.
 """
 
 from __future__ import annotations
 
 import random
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -63,14 +66,56 @@ def _core_tables(path: Path, batches: int) -> dict[str, list[tuple]]:
     return tables
 
 
-@pytest.mark.parametrize("seed", [None, 3, 11, 29])
-def test_the_arrow_built_frames_give_the_same_core_tables_as_polars_from_dicts(tmp_path, monkeypatch, seed):
-    log = _ingested(tmp_path, seed)
-    fast, reference = tmp_path / "fast.duckdb", tmp_path / "reference.duckdb"
-    shutil.copy(log, fast)
-    shutil.copy(log, reference)
+@dataclass(frozen=True)
+class Applied:
+    """A seed's ingested log (read-only: copy it to apply), and its core tables as the apply makes them."""
 
-    got = _core_tables(fast, batches=3)
+    log: Path
+    tables: dict[str, list[tuple]]
+    fast_clusters: int  # clusters the set-based fast path took in those batches
+
+
+@pytest.fixture(scope="module")
+def applied(tmp_path_factory) -> Callable[[int | None], Applied]:
+    """`applied(seed)`: the seed's log applied as the apply runs, once per module however many tests ask."""
+    done: dict[int | None, Applied] = {}
+
+    def get(seed: int | None) -> Applied:
+        if seed not in done:
+            folder = tmp_path_factory.mktemp(f"seed-{seed}")
+            log = _ingested(folder, seed)
+            target = folder / "applied.duckdb"
+            shutil.copy(log, target)
+            taken: list[int] = []
+            select_fast = fast.select_fast
+
+            def counting(con, registries, as_of):
+                clusters = select_fast(con, registries, as_of)
+                taken.append(len(clusters))
+                return clusters
+
+            with pytest.MonkeyPatch.context() as monkeypatch:
+                monkeypatch.setattr(fast, "select_fast", counting)
+                tables = _core_tables(target, batches=3)
+            done[seed] = Applied(log, tables, sum(taken))
+        return done[seed]
+
+    return get
+
+
+def _copy(log: Path, to: Path) -> Path:
+    shutil.copy(log, to)
+    return to
+
+
+@pytest.mark.parametrize("seed", [None, 3, 11, 29])
+def test_the_arrow_built_frames_give_the_same_core_tables_as_polars_from_dicts(
+    tmp_path, monkeypatch, applied, seed
+):
+    shared = applied(seed)
+    reference = _copy(shared.log, tmp_path / "reference.duckdb")
+
+    got = shared.tables
     monkeypatch.setattr(rows, "_typed", _reference_typed)
     want = _core_tables(reference, batches=3)
 
@@ -81,14 +126,12 @@ def test_the_arrow_built_frames_give_the_same_core_tables_as_polars_from_dicts(t
 
 @pytest.mark.parametrize("seed", [None, 3, 11, 29])
 def test_notes_classified_for_the_whole_batch_give_the_same_core_tables_as_one_by_one(
-    tmp_path, monkeypatch, seed
+    tmp_path, monkeypatch, applied, seed
 ):
-    log = _ingested(tmp_path, seed)
-    batched, one_by_one = tmp_path / "batched.duckdb", tmp_path / "one_by_one.duckdb"
-    shutil.copy(log, batched)
-    shutil.copy(log, one_by_one)
+    shared = applied(seed)
+    one_by_one = _copy(shared.log, tmp_path / "one_by_one.duckdb")
 
-    got = _core_tables(batched, batches=3)
+    got = shared.tables  # the apply classifies the notes of a whole batch at once
     monkeypatch.setattr(batch, "classify_notes", lambda *args, **kwargs: {})  # each note in its capture
     want = _core_tables(one_by_one, batches=3)
 
@@ -181,26 +224,17 @@ def _python_only(select_fast):
 
 
 @pytest.mark.parametrize("seed", [None, 3, 11, 29, 41])
-def test_the_set_based_fast_path_gives_the_same_core_tables_as_the_python_fold(tmp_path, monkeypatch, seed):
-    log = _ingested(tmp_path, seed)
-    fast_home, reference = tmp_path / "fast.duckdb", tmp_path / "reference.duckdb"
-    shutil.copy(log, fast_home)
-    shutil.copy(log, reference)
+def test_the_set_based_fast_path_gives_the_same_core_tables_as_the_python_fold(
+    tmp_path, monkeypatch, applied, seed
+):
+    shared = applied(seed)
+    reference = _copy(shared.log, tmp_path / "reference.duckdb")
 
-    taken: list[int] = []
-    select_fast = fast.select_fast
-
-    def counting(con, registries, as_of):
-        clusters = select_fast(con, registries, as_of)
-        taken.append(len(clusters))
-        return clusters
-
-    monkeypatch.setattr(fast, "select_fast", counting)
-    got = _core_tables(fast_home, batches=3)
-    monkeypatch.setattr(fast, "select_fast", _python_only(select_fast))
+    got = shared.tables
+    monkeypatch.setattr(fast, "select_fast", _python_only(fast.select_fast))
     want = _core_tables(reference, batches=3)
 
-    assert sum(taken) > 0  # the fast path took clusters, so the comparison means something
+    assert shared.fast_clusters > 0  # the fast path took clusters, so the comparison means something
     for table in want:
         assert got[table] == want[table], table
 
