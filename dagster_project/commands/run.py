@@ -54,7 +54,7 @@ def run_pipeline(
 
     from dagster_project.control.run_lock import run_lock
     from dagster_project.definitions import defs
-    from dagster_project.defs.transform import workstream_dbt_assets
+    from dagster_project.defs.transform import dbt_build_parts, workstream_dbt_assets
 
     job = defs.resolve_job_def(JOB_NAME)
     # Without --verbose the console logger writes to the log file only: there it keeps everything.
@@ -91,7 +91,7 @@ def run_pipeline(
                 **run_config,
                 "ops": {"workstream_dbt_assets": {"config": {"full_refresh": True}}},
             }
-        with shown("dbt build", run_id, len(workstream_dbt_assets.keys)):
+        with shown("dbt build", run_id, dbt_build_parts(paths, full_refresh=full_refresh)):
             result = job.execute_in_process(
                 run_config=build_config, instance=instance, raise_on_error=False, run_id=run_id
             )

@@ -10,6 +10,9 @@ import duckdb
 import pytest
 
 from dagster_project.commands.run import run_pipeline
+from dagster_project.defs.resources import dbt_project
+from dagster_project.defs.transform import workstream_dbt_assets
+from dagster_project.warehouse.static_nodes import static_unique_ids
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import write_jsonl
 from tests.integration.memory_events import NOW, ORG, age, org_event
@@ -63,6 +66,17 @@ def test_marts_built_over_several_drops_equal_a_full_refresh_build(tmp_path, tmp
     # 2. No new file, the as-of moves on: the apply re-folds the clusters the waiting events reach.
     second = run_pipeline(home, inbox, as_of=MIDWAY, now=NOW, tests=False)
     assert second["assets"]["raw/events"]["files_new"] == 0, "the copied inbox's files were seen before"
+    # The shared home's first build made the views and seeds of this project: the drops leave them out
+    # (dagster_project/warehouse/static_nodes.py), the full refresh below makes them again, and the
+    # marts compared at the end read both ways.
+    ids = set(static_unique_ids(dbt_project.manifest_path))
+    static = {
+        key.to_user_string()
+        for key, spec in workstream_dbt_assets.specs_by_key.items()
+        if spec.metadata["dagster_dbt/unique_id"] in ids
+    }
+    assert static and not static & set(second["assets"]), "a drop rebuilt the unchanged views and seeds"
+    assert "serving_snapshot" in second["assets"], "the drop was not published"
     # 3. A drop with a new candidate, a note, a recorded atom and its correction, and a late event
     #    (occurred before the as-of of earlier runs).
     _drop(
@@ -131,7 +145,8 @@ def test_marts_built_over_several_drops_equal_a_full_refresh_build(tmp_path, tmp
 
     refreshed = tmp_path / "refreshed"
     shutil.copytree(home, refreshed)
-    run_pipeline(refreshed, inbox, as_of=GENERATED_END, now=NOW, tests=False, full_refresh=True)
+    refresh = run_pipeline(refreshed, inbox, as_of=GENERATED_END, now=NOW, tests=False, full_refresh=True)
+    assert static <= set(refresh["assets"])
     full = _marts(refreshed)
 
     assert set(incremental) == set(full)
