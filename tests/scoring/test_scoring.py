@@ -25,7 +25,7 @@ from dagster_project.scoring.model import (
     score_all,
     training_rows,
 )
-from dagster_project.scoring.tables import SCORING_TABLES, compute, read_fits, write_scoring
+from dagster_project.scoring.tables import SCORING_TABLES, read_fits, write_scoring
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +33,6 @@ def facts(demo_warehouse: Path) -> pl.DataFrame:
     con = duckdb.connect(str(demo_warehouse), read_only=True)
     try:
         return read_pursuit_facts(con)
-    finally:
-        con.close()
-
-
-@pytest.fixture(scope="module")
-def tables(demo_warehouse: Path) -> dict[str, pl.DataFrame]:
-    con = duckdb.connect(str(demo_warehouse), read_only=True)
-    try:
-        return compute(con)
     finally:
         con.close()
 
