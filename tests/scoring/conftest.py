@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -57,11 +56,3 @@ def tables(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 
     folder = built_once(tmp_path_factory, "scoring-demo-tables", build)
     return {path.stem: pl.read_parquet(path) for path in sorted(folder.glob("*.parquet"))}
-
-
-@pytest.fixture
-def demo_copy(demo_warehouse: Path, tmp_path: Path) -> Path:
-    """A private copy of the demo warehouse, for a test that writes."""
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copy(demo_warehouse, copy)
-    return copy
