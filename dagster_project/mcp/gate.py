@@ -14,12 +14,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
-from mcp.server.auth.provider import AccessToken
 
 from dagster_project.access import Principal, authenticate_token
 from dagster_project.settings import Clock, default_clock
+
+if TYPE_CHECKING:
+    from mcp.server.auth.provider import AccessToken
 
 ENV_TOKEN = "WORKSTREAM_TOKEN"
 AUDIT_SOURCE = "mcp"
@@ -83,6 +86,8 @@ class TokenCheck:
         self.gate = gate
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        from mcp.server.auth.provider import AccessToken  # the SDK loads with the server, not the gate
+
         principal = await anyio.to_thread.run_sync(self.gate.authenticate, token)
         if principal is None:
             return None

@@ -1,4 +1,10 @@
-"""`workstream mcp` over stdio and streamable HTTP with the SDK's own client: tools, scoping, refusals."""
+"""`workstream mcp` over stdio and streamable HTTP with the SDK's own client: tools, scoping, refusals.
+
+The acme viewer's calls go, over each transport, to one server the module's tests share: over HTTP the
+session's server (tests/mcp/conftest.py), over stdio one `workstream mcp` process (`stdio_acme`), as an
+assistant keeps one server for its whole conversation. A test that needs a process of its own (another
+token, a start that must fail) starts one.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
 import duckdb
 import httpx2
 import pytest
+from anyio.from_thread import start_blocking_portal
 
 from dagster_project.serving import reader
 from tests.mcp.conftest import ACME, GLOBEX, connect, server_env
@@ -49,6 +57,28 @@ def session(transport, home, token, url, body):
     return anyio.run(main)
 
 
+@pytest.fixture(scope="module")
+def stdio_acme(home, tokens) -> Iterator[Callable]:
+    """`workstream mcp` over stdio with the acme viewer's token, started once for the module: a
+    function that runs `body(client)` on its one client session and returns what it returns. The
+    session lives on an event loop in a thread of its own (an anyio blocking portal), so it outlasts
+    each test's call."""
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(connect("stdio", home, tokens.acme)) as client,
+    ):
+        yield lambda body: portal.call(body, client)
+
+
+@pytest.fixture
+def acme(transport: str, home, tokens, url, request) -> Callable:
+    """Runs `body(client)` as the acme viewer over `transport`: on the module's stdio server, or on a
+    fresh client session of the session's HTTP server."""
+    if transport == "stdio":
+        return request.getfixturevalue("stdio_acme")
+    return lambda body: session(transport, home, tokens.acme, url, body)
+
+
 def _one(home: Path, sql: str, *params) -> tuple:
     return reader.run(
         home / "serving.duckdb", lambda con: con.execute(sql, list(params)).fetchone(), scope=reader.SYSTEM
@@ -82,8 +112,8 @@ def _text(result) -> str:
     return " ".join(block.text for block in result.content)
 
 
-def test_the_server_lists_its_tools_with_descriptions_and_typed_inputs(home, tokens, transport, url):
-    tools = session(transport, home, tokens.acme, url, lambda c: c.list_tools())
+def test_the_server_lists_its_tools_with_descriptions_and_typed_inputs(acme):
+    tools = acme(lambda c: c.list_tools())
     by_name = {t.name: t for t in tools.tools}
     assert set(by_name) == TOOLS
     assert all(t.description and len(t.description) > 30 for t in tools.tools)
@@ -94,7 +124,7 @@ def test_the_server_lists_its_tools_with_descriptions_and_typed_inputs(home, tok
     assert "org_id" in card["properties"]
 
 
-def test_each_tool_answers_for_the_tokens_own_org(home, tokens, transport, url):
+def test_each_tool_answers_for_the_tokens_own_org(home, acme):
     client_id = _client_card(home, ACME)
 
     async def body(c):
@@ -112,7 +142,7 @@ def test_each_tool_answers_for_the_tokens_own_org(home, tokens, transport, url):
         out["contacts"] = await c.call_tool("client_contacts", {"client_id": client_id})
         return out, item
 
-    out, item = session(transport, home, tokens.acme, url, body)
+    out, item = acme(body)
     assert out["orgs"].structured_content == {"orgs": [ACME]}
     today = out["today"].structured_content
     assert today["org_id"] == ACME and today["count"] == 3 and today["total"] >= 3
@@ -134,7 +164,7 @@ def test_each_tool_answers_for_the_tokens_own_org(home, tokens, transport, url):
     assert not any(out[k].is_error for k in ("orgs", "today", "sla", "card", "search", "pipeline"))
 
 
-def test_another_orgs_data_is_refused_with_an_error_naming_none_of_it(home, tokens, transport, url):
+def test_another_orgs_data_is_refused_with_an_error_naming_none_of_it(home, acme):
     theirs = _client_card(home, GLOBEX)
     their_label = _one(
         home, "select label from marts.today_panel where org_id = ? order by rank limit 1", GLOBEX
@@ -151,7 +181,7 @@ def test_another_orgs_data_is_refused_with_an_error_naming_none_of_it(home, toke
             await c.call_tool("pipeline_health", {"org_id": GLOBEX}),
         ]
 
-    results = session(transport, home, tokens.acme, url, body)
+    results = acme(body)
     assert all(r.is_error for r in results[:2] + results[3:])
     refused = _text(results[0])
     assert f"no org '{GLOBEX}' among the orgs this token can read ({ACME})" in refused
@@ -181,19 +211,17 @@ def test_another_orgs_data_is_refused_with_an_error_naming_none_of_it(home, toke
         ("no_such_tool", {}),
     ],
 )
-def test_hostile_and_oversize_arguments_are_tool_errors_and_the_server_keeps_serving(
-    home, tokens, transport, url, tool, arguments
-):
+def test_hostile_and_oversize_arguments_are_tool_errors_and_the_server_keeps_serving(acme, tool, arguments):
     async def body(c):
         return await c.call_tool(tool, arguments), await c.call_tool("my_orgs", {})
 
-    bad, after = session(transport, home, tokens.acme, url, body)
+    bad, after = acme(body)
     assert bad.is_error and _text(bad)
     assert "Traceback" not in _text(bad)
     assert not after.is_error
 
 
-def test_a_card_is_a_resource_scoped_like_the_tools(home, tokens, transport, url):
+def test_a_card_is_a_resource_scoped_like_the_tools(home, acme):
     mine, theirs = _client_card(home, ACME), _client_card(home, GLOBEX)
 
     async def body(c):
@@ -207,7 +235,7 @@ def test_a_card_is_a_resource_scoped_like_the_tools(home, tokens, transport, url
             refused = None
         return templates, ok, refused
 
-    templates, ok, refused = session(transport, home, tokens.acme, url, body)
+    templates, ok, refused = acme(body)
     assert [t.uri_template for t in templates.resource_templates] == [
         "workstream://{org_id}/cards/{entity_type}/{entity_id}"
     ]
@@ -278,9 +306,7 @@ def test_mcp_refuses_a_home_that_is_not_a_folder_and_creates_nothing(tmp_path, h
     assert not missing.exists()
 
 
-def test_a_new_snapshot_is_announced_to_listeners_with_the_cards_that_changed(
-    home, tokens, transport, url, tmp_path
-):
+def test_a_new_snapshot_is_announced_to_listeners_with_the_cards_that_changed(home, acme, tmp_path):
     from mcp.client.subscriptions import ResourcesListChanged, ResourceUpdated
 
     serving = home / "serving.duckdb"
@@ -310,5 +336,5 @@ def test_a_new_snapshot_is_announced_to_listeners_with_the_cards_that_changed(
                     ):
                         return events
 
-    events = session(transport, home, tokens.acme, url, body)
+    events = acme(body)
     assert [e.uri for e in events if isinstance(e, ResourceUpdated)] == [uris[0]]

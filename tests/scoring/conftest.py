@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
+import polars as pl
 import pytest
 
 from dagster_project.apply.runner import run_apply
 from dagster_project.generator import generate
 from dagster_project.ingestion.ingest import ingest_paths
 from dagster_project.ingestion.readers import list_inbox
+from dagster_project.scoring.tables import compute
 from dagster_project.warehouse.store import connect, ensure_raw_schema
 from tests.shared_homes import built_once
 
@@ -38,9 +40,19 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built_once(tmp_path_factory, "scoring-demo", _build_demo) / "warehouse.duckdb"
 
 
-@pytest.fixture
-def demo_copy(demo_warehouse: Path, tmp_path: Path) -> Path:
-    """A private copy of the demo warehouse, for a test that writes."""
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copy(demo_warehouse, copy)
-    return copy
+@pytest.fixture(scope="session")
+def tables(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, pl.DataFrame]:
+    """`compute` on the demo warehouse: every scoring table's rows, which test_scoring and
+    test_patterns both read. Computed once per session (tests/shared_homes.py) and kept as Parquet,
+    which gives the same frames back, dtypes and values alike."""
+
+    def build(folder: Path) -> None:
+        con = duckdb.connect(str(demo_warehouse), read_only=True)
+        try:
+            for name, frame in compute(con).items():
+                frame.write_parquet(folder / f"{name}.parquet")
+        finally:
+            con.close()
+
+    folder = built_once(tmp_path_factory, "scoring-demo-tables", build)
+    return {path.stem: pl.read_parquet(path) for path in sorted(folder.glob("*.parquet"))}

@@ -10,16 +10,6 @@ import pytest
 
 from dagster_project.scoring.features import read_pursuit_facts
 from dagster_project.scoring.patterns import lift_interval, submitted, wording
-from dagster_project.scoring.tables import compute
-
-
-@pytest.fixture(scope="module")
-def tables(demo_warehouse: Path) -> dict[str, pl.DataFrame]:
-    con = duckdb.connect(str(demo_warehouse), read_only=True)
-    try:
-        return compute(con)
-    finally:
-        con.close()
 
 
 def test_the_planted_effects_are_found_as_patterns_that_raise_the_win_rate(tables) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -25,7 +27,7 @@ from dagster_project.scoring.model import (
     score_all,
     training_rows,
 )
-from dagster_project.scoring.tables import SCORING_TABLES, compute, read_fits, write_scoring
+from dagster_project.scoring.tables import SCORING_TABLES, read_fits, write_scoring
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +40,9 @@ def facts(demo_warehouse: Path) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def tables(demo_warehouse: Path) -> dict[str, pl.DataFrame]:
-    con = duckdb.connect(str(demo_warehouse), read_only=True)
-    try:
-        return compute(con)
-    finally:
-        con.close()
+def held(facts: pl.DataFrame) -> pl.DataFrame | None:
+    """The checked model's scores of the held-out pursuits (`held_out_scores`), which two tests read."""
+    return held_out_scores(facts)
 
 
 def test_the_model_beats_the_base_rate_on_the_time_ordered_last_quarter(tables) -> None:
@@ -69,11 +68,10 @@ def brier_gain(held: pl.DataFrame) -> tuple[float, float]:
     return mean, se
 
 
-def test_the_model_beats_the_base_rate_by_more_than_twice_the_standard_error(facts, tables) -> None:
+def test_the_model_beats_the_base_rate_by_more_than_twice_the_standard_error(held, tables) -> None:
     # A lead of about one standard error is what a model without the effects gets by chance as often
     # as not; the generator states large effects, so a model that sees them is well clear of that.
     row = tables["score_calibration"].to_dicts()[0]
-    held = held_out_scores(facts)
     assert held is not None and held["pursuit_id"].n_unique() == row["n_holdout"]
     # The table's two figures are these rows' means.
     assert row["brier_model"] == pytest.approx(float(((held["predicted"] - held["won"]) ** 2).mean()))
@@ -82,10 +80,9 @@ def test_the_model_beats_the_base_rate_by_more_than_twice_the_standard_error(fac
     assert gain < -2 * se, (gain, se)
 
 
-def test_the_model_is_ahead_at_every_stage_a_pursuit_is_scored(facts) -> None:
+def test_the_model_is_ahead_at_every_stage_a_pursuit_is_scored(held) -> None:
     # Open pursuits are scored at whatever stage they are in: a lead won only on entering submit would
     # leave most scores on the Today page no better than the base rate.
-    held = held_out_scores(facts)
     assert held is not None
     by_stage = held.group_by("last_open_stage").agg(
         ((pl.col("predicted") - pl.col("won")) ** 2).mean().alias("model"),
@@ -155,37 +152,81 @@ def test_an_org_with_few_closed_pursuits_gets_the_prior_and_never_another_orgs_o
         assert other.scores.filter(pl.col("org_id") == "tiny").equals(alone.scores)
 
 
-def test_the_scoring_step_replaces_its_tables_whole(demo_copy: Path) -> None:
-    con = duckdb.connect(str(demo_copy))
+def _scoring_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    return {t: con.execute(f"select * from scoring.{t} order by all").pl() for t in SCORING_TABLES}
+
+
+def _counting_fits(monkeypatch: pytest.MonkeyPatch, fits: list[int]) -> None:
+    """Count the model fits made (one `1` appended to `fits` per fit)."""
+    real_fit = model._fit
+    monkeypatch.setattr(model, "_fit", lambda *a: fits.append(1) or real_fit(*a))
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    """The scoring step run twice on a copy of the demo warehouse, and what each run left."""
+
+    first: dict[str, int]  # rows written per table by the first run (and its `fits_made`)
+    second: dict[str, int]
+    first_fits: int  # model fits made by the first run
+    fits: int  # by both runs
+    first_tables: dict[str, pl.DataFrame]  # the scoring tables after each run
+    again_tables: dict[str, pl.DataFrame]
+    after_first: Path  # the warehouse as the first run left it
+    after_second: Path
+
+
+@pytest.fixture(scope="module")
+def rewritten(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Rewritten:
+    """The first and second run of the scoring step on one copy of the demo warehouse, which three
+    tests start from: each of those that writes on copies of the files kept here."""
+    folder = tmp_path_factory.mktemp("rewritten")
+    after_first, after_second = folder / "first.duckdb", folder / "second.duckdb"
+    shutil.copy(demo_warehouse, after_second)
+    fits: list[int] = []
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _counting_fits(monkeypatch, fits)
+        con = duckdb.connect(str(after_second))
+        try:
+            first = write_scoring(con)
+            first_tables, first_fits = _scoring_tables(con), len(fits)
+        finally:
+            con.close()
+        shutil.copy(after_second, after_first)
+        con = duckdb.connect(str(after_second))
+        try:
+            second = write_scoring(con)
+            again_tables = _scoring_tables(con)
+        finally:
+            con.close()
+    return Rewritten(
+        first, second, first_fits, len(fits), first_tables, again_tables, after_first, after_second
+    )
+
+
+def test_the_scoring_step_replaces_its_tables_whole(rewritten: Rewritten) -> None:
+    first, second = rewritten.first, rewritten.second
+    assert all(first[t] == second[t] for t in SCORING_TABLES) and first["pursuit_scores"] > 0
+    con = duckdb.connect(str(rewritten.after_second), read_only=True)
     try:
-        first = write_scoring(con)
-        second = write_scoring(con)
-        assert all(first[t] == second[t] for t in SCORING_TABLES) and first["pursuit_scores"] > 0
         for name in SCORING_TABLES:
             assert con.execute(f"select count(*) from scoring.{name}").fetchone()[0] == first[name]
     finally:
         con.close()
 
 
-def _scoring_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
-    return {t: con.execute(f"select * from scoring.{t} order by all").pl() for t in SCORING_TABLES}
-
-
 def test_a_run_with_no_new_outcome_reuses_the_fits_and_scores_the_same(
-    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+    rewritten: Rewritten, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fits: list[int] = []
-    real_fit = model._fit
-    monkeypatch.setattr(model, "_fit", lambda *a: fits.append(1) or real_fit(*a))
-    con = duckdb.connect(str(demo_copy))
+    first, first_fits = rewritten.first_tables, rewritten.first_fits
+    assert first_fits > 0 and rewritten.fits == first_fits, "the second run refitted"
+    again = rewritten.again_tables
+    for name in SCORING_TABLES:
+        assert again[name].equals(first[name]), name
+    fits = [1] * rewritten.fits  # the count goes on from the module's two runs
+    _counting_fits(monkeypatch, fits)
+    con = duckdb.connect(str(shutil.copy(rewritten.after_second, tmp_path / "warehouse.duckdb")))
     try:
-        write_scoring(con)
-        first, first_fits = _scoring_tables(con), len(fits)
-        write_scoring(con)
-        assert first_fits > 0 and len(fits) == first_fits, "the second run refitted"
-        again = _scoring_tables(con)
-        for name in SCORING_TABLES:
-            assert again[name].equals(first[name]), name
         # Without the kept fits the same tables come out of fitting again.
         con.execute("delete from scoring.model_fits")
         write_scoring(con)
@@ -196,10 +237,11 @@ def test_a_run_with_no_new_outcome_reuses_the_fits_and_scores_the_same(
         con.close()
 
 
-def test_a_changed_outcome_refits_and_only_the_fits_in_use_are_kept(demo_copy: Path) -> None:
-    con = duckdb.connect(str(demo_copy))
+def test_a_changed_outcome_refits_and_only_the_fits_in_use_are_kept(
+    rewritten: Rewritten, tmp_path: Path
+) -> None:
+    con = duckdb.connect(str(shutil.copy(rewritten.after_first, tmp_path / "warehouse.duckdb")))
     try:
-        write_scoring(con)
         kept = {r[0] for r in con.execute("select digest from scoring.model_fits").fetchall()}
         version = con.execute("select model_version from scoring.score_calibration").fetchone()[0]
         con.execute(
