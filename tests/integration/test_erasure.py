@@ -1,6 +1,7 @@
 """Erasure in every order and form: plant unique texts, erase them, find them nowhere under the home.
 
-Each test ends with `hits_everywhere` (tests/erasure_scan.py), which decodes every format a home holds.
+Each test ends with `hits_everywhere` (tests/erasure_scan.py), which decodes every format a home holds;
+the cases that share one home read their hits from one scan of it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,8 @@ def _query(home: Path, sql: str, params: list | None = None) -> list[tuple]:
 # two runs (plant, then erase), so one pair of runs serves them all; what a case checks between the
 # runs is recorded in `Erasures.first`. The as-of rebuild of the correction case comes last, on the
 # home itself, once a copy of it as the second run left it (`Erasures.home`) is kept for the others.
+# A scan of a whole home decodes every file in it: the home the cases share is scanned once, for
+# every text any of them looks for, and each case reads its own texts' hits from that scan.
 AT = "2026-11-20T1{}:00:00+00:00".format
 REDACTED_AT = "2026-11-21T09:00:00+00:00"
 
@@ -147,6 +150,25 @@ class Erasures:
     tag: str
     first: dict[str, Any]  # what the home held after the plant run
     token: str = ""  # an MCP token of a viewer of ORG
+    scan: list[str] = field(default_factory=list)  # `hits_everywhere(home, self.looked_for)`
+
+    @property
+    def looked_for(self) -> list[str]:
+        """Every text a case looks for in `home`."""
+        tag = self.tag
+        return [
+            *(f"{kind}-{tag}" for kind in ("OLD-NOTE", "OLD-RISK", "OLD-MID", "NEW-NOTE", "NEW-RISK")),
+            f"SECRET-EARLY-{tag}",
+            f"SECRET-QUAR-{tag}",
+            f"Meet in Köln, SECRET-QUAR-{tag} wants pricing",
+            f"SECRET-SAME-{tag}",
+            *self.redacted.values(),
+        ]
+
+    def hits(self, secrets: list[str]) -> list[str]:
+        """`hits_everywhere(home, secrets)`, read from the one scan of `home`."""
+        assert set(secrets) <= set(self.looked_for), secrets
+        return [hit for hit in self.scan if any(hit.endswith(f":{s}") for s in secrets)]
 
     @property
     def redacted(self) -> dict[str, str]:
@@ -412,13 +434,16 @@ def erasures(tmp_path_factory) -> Erasures:
     _plant_redacted_and_kept(inbox, done.redacted)
     _plant_for_mcp(inbox, _mcp_secret(tag))
     _run(home, inbox)
-    done.first["red_hits"] = hits_everywhere(home, list(done.redacted.values()))
+    # One scan for the two cases that look at the plant run's files (a hit ends with its text).
+    red, quar = list(done.redacted.values()), [f"SECRET-QUAR-{tag}"]
+    planted = hits_everywhere(home, red + quar)
+    done.first["red_hits"] = [h for h in planted if any(h.endswith(f":{s}") for s in red)]
     done.token = add_user(home, "ann@acme.test", "viewer", [ORG], now=parse_timestamp(NOW))[2]
     done.first["mcp"] = _ask(home, done.token, _mcp_secret(tag))
     done.first["quarantined"] = _query(
         home, "select file from marts.quarantine where file like 'quar-%' order by file"
     )
-    done.first["quar_hits"] = hits_everywhere(home, [f"SECRET-QUAR-{tag}"])
+    done.first["quar_hits"] = [h for h in planted if h.endswith(f":{quar[0]}")]
     holding = _holding(home, same_secret)
     done.first["same_holding"] = holding
 
@@ -437,6 +462,7 @@ def erasures(tmp_path_factory) -> Erasures:
     )
     _run(home, inbox)
     copy_home(home, done.home)
+    done.scan = hits_everywhere(done.home, done.looked_for)
 
     # As of a time before every correction.
     _run(home, inbox, as_of=AT(3))
@@ -446,9 +472,9 @@ def erasures(tmp_path_factory) -> Erasures:
 def test_a_correction_leaves_the_old_text_nowhere_at_any_as_of(erasures):
     tag, text, home = erasures.tag, erasures.corrected, erasures.home
     olds = [f"OLD-NOTE-{tag}", f"OLD-RISK-{tag}", f"OLD-MID-{tag}"]
-    assert hits_everywhere(home, olds) == []
+    assert erasures.hits(olds) == []
     news = [f"NEW-NOTE-{tag}", f"NEW-RISK-{tag}"]
-    assert all(any(n in h for h in hits_everywhere(home, news)) for n in news)
+    assert all(any(n in h for h in erasures.hits(news)) for n in news)
     atoms = _query(
         home,
         "select atom_id, atom_type, content, version from marts.memory_atoms where org_id = ? and entity_id = 'fix'",
@@ -482,7 +508,7 @@ def test_a_correction_leaves_the_old_text_nowhere_at_any_as_of(erasures):
 
 def test_a_redaction_that_arrives_before_its_note_erases_the_note_on_arrival(erasures):
     home = erasures.home
-    assert hits_everywhere(home, [f"SECRET-EARLY-{erasures.tag}"]) == []
+    assert erasures.hits([f"SECRET-EARLY-{erasures.tag}"]) == []
     assert _query(home, "select count(*) from marts.memory_atoms where atom_id = 'early-n1'") == [(0,)]
 
 
@@ -493,7 +519,7 @@ def test_quarantined_copies_in_escaped_json_and_broken_csv_rows_are_erased(erasu
     assert any(token in h for h in erasures.first["quar_hits"])
 
     home = erasures.home
-    assert hits_everywhere(home, [token, secret]) == []
+    assert erasures.hits([token, secret]) == []
     # The rows stay in quarantine (nothing is dropped), with the marker in place of the text.
     after = _query(home, "select file, raw from marts.quarantine where file like 'quar-%' order by file")
     assert [q[0] for q in after] == ["quar-b.jsonl", "quar-c.csv"]
@@ -504,7 +530,7 @@ def test_one_request_erases_every_atom_of_an_entity_that_holds_the_same_text(era
     token = f"SECRET-SAME-{erasures.tag}"
     assert erasures.first["same_holding"] == ["same-m1", "same-n1", "same-new:created"]
     home = erasures.home
-    assert hits_everywhere(home, [token]) == []
+    assert erasures.hits([token]) == []
     atoms = _query(
         home, "select atom_id from marts.memory_atoms where org_id = ? and entity_id = 'same'", [ORG]
     )
@@ -518,9 +544,9 @@ def test_redacted_text_is_gone_from_every_file_under_home(erasures):
     assert any(text["note"] in h for h in before) and any(text["fix"] in h for h in before)
 
     home = erasures.home
-    assert hits_everywhere(home, secrets) == []
+    assert erasures.hits(secrets) == []
     # Only what was redacted is gone: the other note is still there, and the audit trail remains.
-    assert any(text["kept"] in h for h in hits_everywhere(home, [text["kept"]]))
+    assert any(text["kept"] in h for h in erasures.hits([text["kept"]]))
     atoms = {a[0] for a in _query(home, "select atom_id from marts.memory_atoms where org_id = ?", [ORG])}
     audit = _query(
         home,
