@@ -12,7 +12,9 @@ instance of the *old* file while someone still holds it open. Readers never name
   a mart with an `org_id` column filtered to the scope's orgs. Marts without `org_id` are left out unless
   known to hold no org data (`ORG_FREE_TABLES`), so a query cannot forget the filter: the rows of other
   orgs are not there to be read. Full-text search works too: the index's term dictionary is cut to
-  the scope's postings.
+  the scope's postings. A one-statement read (`fetch`) makes only the views of the marts it names, and
+  which marts a file has is kept per file identity: making every view for every query was most of the
+  cost of a dashboard's reads.
 
 An open that races the swap (or meets a half-written file) is retried a few times, then reported as
 `SnapshotUnavailable`; a missing file is `SnapshotMissing`, a snapshot without a table or column the
@@ -26,6 +28,8 @@ so forgetting the scope never means reading every org.
 from __future__ import annotations
 
 import os
+import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -177,16 +181,10 @@ def _scoped_view(table: str, *, has_org: bool, scope: OrgScope) -> str | None:
     return None
 
 
-def _scoped_search_index(con: duckdb.DuckDBPyConnection, scope: OrgScope) -> list[str]:
+def _scoped_search_index(scope: OrgScope) -> list[str]:
     """What `memory.search` needs of the fts index schema, scoped: its `tokenize` macro (text in, terms
     out) and the term dictionary cut to the terms in the scope's postings, so that the words of other
     orgs' memory are not there to be listed. The index's own statistics span every org and stay out."""
-    has_dict = con.execute(
-        "select count(*) from duckdb_tables() where database_name = ? and schema_name = ? and table_name = 'dict'",
-        [CATALOG, FTS_SCHEMA],
-    ).fetchone()[0]
-    if not has_dict:
-        return []
     fts = f"{CATALOG}.{FTS_SCHEMA}"
     orgs = ", ".join(_literal(o) for o in sorted(scope.org_ids))
     return [
@@ -197,23 +195,80 @@ def _scoped_search_index(con: duckdb.DuckDBPyConnection, scope: OrgScope) -> lis
     ]
 
 
-def _expose(con: duckdb.DuckDBPyConnection, scope: Scope) -> None:
-    """Make `marts.<table>` mean what the scope may see, on this connection and every cursor of it."""
-    if isinstance(scope, SystemScope):
-        con.execute(f"use {CATALOG}")
-        return
+@dataclass(frozen=True)
+class Marts:
+    """The marts one statement reads (`marts_named`): an org-scoped open makes views of these alone."""
+
+    tables: frozenset[str]
+    search_index: bool
+
+
+# `marts.<table>` or `marts."<table>"`, in any case and spacing DuckDB accepts.
+_MART_REFERENCE = re.compile(r'\bmarts\s*\.\s*(?:"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*))', re.IGNORECASE)
+
+
+def marts_named(sql: str) -> Marts:
+    """The marts `sql` names. Creating the views of an org scope is most of an open's cost, so a one-statement
+    read makes only those it needs; a name missed here is absent from the scope, which fails the read
+    (SnapshotIncompatible), never widens it."""
+    tables = {
+        (quoted.replace('""', '"') if quoted else bare).lower()
+        for quoted, bare in _MART_REFERENCE.findall(sql)
+    }
+    return Marts(frozenset(tables), FTS_SCHEMA in sql.lower())
+
+
+# The marts of each snapshot file recently opened in this process, by its identity: a published file
+# never changes (a publish swaps in a new one, with a new identity), and listing its columns is the dearer
+# half of an org-scoped open. Bounded: old identities are dropped first.
+_MARTS_OF: dict[Identity, tuple[dict[str, bool], bool]] = {}
+_MARTS_OF_LOCK = threading.Lock()
+_MARTS_OF_KEPT = 16
+
+
+def _marts_of(con: duckdb.DuckDBPyConnection, identity: Identity) -> tuple[dict[str, bool], bool]:
+    """Each mart of the attached file with whether it has an `org_id` column, and whether the file holds
+    the search index's term dictionary."""
+    with _MARTS_OF_LOCK:
+        known = _MARTS_OF.get(identity)
+    if known is not None:
+        return known
     columns = con.execute(
         "select table_name, bool_or(column_name = 'org_id') from duckdb_columns() "
         "where database_name = ? and schema_name = ? group by table_name order by table_name",
         [CATALOG, SCHEMA],
     ).fetchall()
+    has_dict = con.execute(
+        "select count(*) from duckdb_tables() where database_name = ? and schema_name = ? and table_name = 'dict'",
+        [CATALOG, FTS_SCHEMA],
+    ).fetchone()[0]
+    known = (dict(columns), bool(has_dict))
+    with _MARTS_OF_LOCK:
+        _MARTS_OF[identity] = known
+        while len(_MARTS_OF) > _MARTS_OF_KEPT:
+            del _MARTS_OF[next(iter(_MARTS_OF))]
+    return known
+
+
+def _expose(
+    con: duckdb.DuckDBPyConnection, scope: Scope, identity: Identity, only: Marts | None = None
+) -> None:
+    """Make `marts.<table>` mean what the scope may see, on this connection and every cursor of it:
+    every mart, or with `only` just the marts one statement names."""
+    if isinstance(scope, SystemScope):
+        con.execute(f"use {CATALOG}")
+        return
+    marts, has_dict = _marts_of(con, identity)
     statements = ["begin", f"create schema memory.{SCHEMA}"]
-    for table, has_org in columns:
+    for table, has_org in marts.items():
+        if only is not None and table.lower() not in only.tables:
+            continue
         body = _scoped_view(table, has_org=has_org, scope=scope)
         if body is not None:
             statements.append(f"create view memory.{SCHEMA}.{_ident(table)} as {body}")
-    if dict(columns).get(POSTINGS_TABLE.removeprefix(f"{SCHEMA}.")):
-        statements += _scoped_search_index(con, scope)
+    postings = POSTINGS_TABLE.removeprefix(f"{SCHEMA}.")
+    if has_dict and marts.get(postings) and (only is None or only.search_index):
+        statements += _scoped_search_index(scope)
     # One transaction: the scope's views appear together or not at all.
     con.execute(";\n".join([*statements, "commit", "use memory"]))
 
@@ -247,9 +302,14 @@ class OpenSnapshot:
 
 
 def open_snapshot(
-    path: Path | str, *, scope: Scope, retry_delays: Sequence[float] = RETRY_DELAYS_S
+    path: Path | str,
+    *,
+    scope: Scope,
+    retry_delays: Sequence[float] = RETRY_DELAYS_S,
+    only: Marts | None = None,
 ) -> OpenSnapshot:
     """Open the snapshot at `path` read-only (session time zone UTC) as `scope` sees it; close it after.
+    `only`: an org scope shows just these marts (see `marts_named`).
 
     Raises SnapshotMissing when there is no file, SnapshotUnavailable when it cannot be opened in time,
     UnscopedRead when `scope` is not a scope.
@@ -276,7 +336,7 @@ def open_snapshot(
             con.close()
             continue
         try:
-            _expose(con, scope)
+            _expose(con, scope, identity, only)
         except BaseException:
             con.close()
             raise
@@ -292,11 +352,15 @@ def incompatible(exc: duckdb.Error) -> SnapshotIncompatible:
 
 @contextmanager
 def connect(
-    path: Path | str, *, scope: Scope, retry_delays: Sequence[float] = RETRY_DELAYS_S
+    path: Path | str,
+    *,
+    scope: Scope,
+    retry_delays: Sequence[float] = RETRY_DELAYS_S,
+    only: Marts | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived read-only connection to the snapshot for `scope`; a missing table or column in what
     the block asks raises SnapshotIncompatible."""
-    snapshot = open_snapshot(path, scope=scope, retry_delays=retry_delays)
+    snapshot = open_snapshot(path, scope=scope, retry_delays=retry_delays, only=only)
     try:
         yield snapshot.con
     except (duckdb.CatalogException, duckdb.BinderException) as exc:
@@ -311,6 +375,7 @@ def run(
     *,
     scope: Scope,
     retry_delays: Sequence[float] = RETRY_DELAYS_S,
+    only: Marts | None = None,
 ) -> T:
     """Call `work` with a short-lived connection to the snapshot; `work` must only read.
 
@@ -321,7 +386,7 @@ def run(
     path = Path(path)
     last_error: Exception | None = None
     for delay in (*retry_delays, None):
-        with connect(path, scope=scope, retry_delays=retry_delays) as con:
+        with connect(path, scope=scope, retry_delays=retry_delays, only=only) as con:
             try:
                 return work(con)
             except duckdb.IOException as exc:
@@ -340,4 +405,10 @@ def fetch(
     retry_delays: Sequence[float] = RETRY_DELAYS_S,
 ) -> pl.DataFrame:
     """Run one parameterised query against the snapshot and return a polars frame (timestamps in UTC)."""
-    return run(path, lambda con: con.execute(sql, list(params)).pl(), scope=scope, retry_delays=retry_delays)
+    return run(
+        path,
+        lambda con: con.execute(sql, list(params)).pl(),
+        scope=scope,
+        retry_delays=retry_delays,
+        only=marts_named(sql),
+    )

@@ -193,3 +193,44 @@ def test_an_org_scope_lists_only_the_words_of_its_orgs_memory(tmp_path: Path) ->
         reader.fetch(path, f"select count(*) as n from {FTS_SCHEMA}.dict", scope=OrgScope([A]))["n"].item()
         > 0
     )
+
+
+def test_the_marts_a_statement_names_are_found_in_any_case_spacing_or_quoting() -> None:
+    named = reader.marts_named('select * from marts.deals d join MARTS . "Odd ""Name""" o using (org_id)')
+    assert named == reader.Marts(frozenset({"deals", 'odd "name"'}), search_index=False)
+    # The search index's schema is named after the mart, not a `marts.` reference.
+    assert reader.marts_named("select * from fts_marts_memory_search.dict") == reader.Marts(frozenset(), True)
+
+
+def test_a_one_statement_org_read_sees_every_mart_it_names_and_still_not_an_unscoped_one(
+    tmp_path: Path,
+) -> None:
+    path = publish(tmp_path)
+    scope = OrgScope(["o1"])
+    sql = (
+        "select d.deal_id, i.snapshot_version from marts.deals d "
+        "cross join (select snapshot_version from MARTS.Snapshot_Info) i"
+    )
+    assert reader.fetch(path, sql, scope=scope).rows() == [("d1", "v1")]
+    with pytest.raises(reader.SnapshotIncompatible):
+        reader.fetch(path, "select count(*) from marts.deals, marts.org_free_secret", scope=scope)
+
+
+def test_an_org_scope_sees_the_marts_of_the_snapshot_published_since_its_last_open(tmp_path: Path) -> None:
+    path = publish(tmp_path, version="v1")
+    scope = OrgScope(["o1"])
+    assert reader.fetch(path, "select deal_id from marts.deals", scope=scope).rows() == [("d1",)]
+    # A new publish whose `deals` lost its org_id and gained a mart: what the reader knew of v1 is not reused.
+    tmp = tmp_path / ".next.duckdb"
+    with duckdb.connect(str(tmp)) as con:
+        con.execute(
+            """create schema marts;
+               create table marts.deals (deal_id varchar);
+               create table marts.wins (org_id varchar, win_id varchar);
+               insert into marts.deals values ('every org');
+               insert into marts.wins values ('o1', 'w1'), ('o2', 'w2');"""
+        )
+    os.replace(tmp, path)
+    with pytest.raises(reader.SnapshotIncompatible):
+        reader.fetch(path, "select deal_id from marts.deals", scope=scope)
+    assert reader.fetch(path, "select win_id from marts.wins", scope=scope).rows() == [("w1",)]
