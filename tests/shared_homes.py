@@ -53,13 +53,11 @@ def copy_home(home: Path, to: Path) -> Path:
 
 
 def _build_sample(folder: Path) -> None:
-    from dagster_project.commands.run import run_pipeline
-
     inbox = folder / "inbox"
     shutil.copytree(SAMPLE, inbox)
     for path in inbox.iterdir():  # files modified in the last seconds count as still being written
         os.utime(path, (1_700_000_000, 1_700_000_000))
-    run_pipeline(folder / "home", inbox, now=SAMPLE_NOW, tests=False)
+    run_in_memory(folder / "home", inbox, now=SAMPLE_NOW, tests=False)
 
 
 def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -89,8 +87,18 @@ def generated_past_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     inbox = generated_inbox(tmp_path_factory)
 
     def build(folder: Path) -> None:
-        from dagster_project.commands.run import run_pipeline
-
-        run_pipeline(folder / "home", inbox, as_of=GENERATED_PAST, now=SAMPLE_NOW, tests=False)
+        run_in_memory(folder / "home", inbox, as_of=GENERATED_PAST, now=SAMPLE_NOW, tests=False)
 
     return built_once(tmp_path_factory, "generated-past", build) / "home"
+
+
+def run_in_memory(home: Path, inbox: Path, **kwargs) -> dict:
+    """`run_pipeline` with the run history in memory (Dagster's ephemeral instance): the same jobs, assets
+    and files in the home, without the SQLite event log, a sixth of a small run's cost. For tests of what a
+    run builds; the CLI's tests run in the home's own instance, whose history `dagster dev` shows."""
+    import dagster as dg
+
+    from dagster_project.commands.run import run_pipeline
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        return run_pipeline(home, inbox, instance=instance, **kwargs)

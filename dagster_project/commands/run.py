@@ -25,6 +25,8 @@ from dagster_project.settings import (
 )
 
 if TYPE_CHECKING:
+    import dagster as dg
+
     from dagster_project.commands.run_display import RunDisplay
 
 JOB_NAME = "ingest_build_publish_job"
@@ -42,15 +44,17 @@ def run_pipeline(
     tests: bool = True,
     full_refresh: bool = False,
     display: RunDisplay | None = None,
+    instance: dg.DagsterInstance | None = None,
 ) -> dict:
     """Execute the same Dagster jobs the sensors launch, in this process: the build, then (unless
     `tests` is off) dbt's data tests on it, as `dbt_tests_after_build_sensor` would. Returns the counts.
     With a `display`, each job's output goes to its log and its steps show as progress bars.
-    `full_refresh` rebuilds dbt's incremental models whole (the same rows as the incremental path)."""
+    `full_refresh` rebuilds dbt's incremental models whole (the same rows as the incremental path).
+    `instance`: the Dagster instance the jobs run in; by default the home's own, whose run history
+    `dagster dev` shows. Tests that check what a run builds pass Dagster's ephemeral one."""
     paths = HomePaths(home.resolve()).ensure()
     instance_dir = write_dagster_home(paths)
     ensure_dbt_manifest(paths.warehouse)
-    import dagster as dg
 
     from dagster_project.control.run_lock import run_lock
     from dagster_project.definitions import defs
@@ -79,10 +83,7 @@ def run_pipeline(
     )
     with (
         run_lock(paths.home, on_wait=lambda: console.print(waiting, soft_wrap=True)),
-        # The home's own instance (its dagster.yaml, its run history), opened from its folder rather
-        # than through DAGSTER_HOME: `local_temp` is Dagster's public constructor for an instance
-        # in a given folder, persistent despite its name.
-        dg.DagsterInstance.local_temp(tempdir=str(instance_dir)) as instance,
+        _instance(instance_dir, instance) as instance,
     ):
         run_id = str(uuid.uuid4())
         build_config = run_config
@@ -119,7 +120,7 @@ def run_pipeline(
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         counts[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    enrichment = _enrich(paths, instance_dir, run_config)
+    enrichment = _enrich(paths, instance_dir, run_config, instance)
     return {
         "run_id": result.run_id,
         "paths": paths,
@@ -129,10 +130,24 @@ def run_pipeline(
     }
 
 
-def _enrich(paths: HomePaths, instance_dir: Path, run_config: dict) -> dict | None:
+def _instance(
+    instance_dir: Path, given: dg.DagsterInstance | None
+) -> contextlib.AbstractContextManager[dg.DagsterInstance]:
+    """`given`, or the home's own instance (its dagster.yaml, its run history), opened from its folder
+    rather than through DAGSTER_HOME: `local_temp` is Dagster's public constructor for an instance in a
+    given folder, persistent despite its name."""
+    import dagster as dg
+
+    if given is not None:
+        return contextlib.nullcontext(given)
+    return dg.DagsterInstance.local_temp(tempdir=str(instance_dir))
+
+
+def _enrich(
+    paths: HomePaths, instance_dir: Path, run_config: dict, given: dg.DagsterInstance | None = None
+) -> dict | None:
     """The enrichment job of `serve`'s sensor (docs/mcp.md), here once the snapshot is published and the
     run lock released: its calls hold up no build, and its answers reach the inbox for the next run."""
-    import dagster as dg
 
     from dagster_project.definitions import defs
     from dagster_project.mcp.enrichment import declarations_present
@@ -141,7 +156,7 @@ def _enrich(paths: HomePaths, instance_dir: Path, run_config: dict) -> dict | No
         return None  # nothing declared: no job to run
     # Its warnings are the problems printed below: the console logger keeps to errors.
     quiet = {**run_config, "loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    with dg.DagsterInstance.local_temp(tempdir=str(instance_dir)) as instance:
+    with _instance(instance_dir, given) as instance:
         result = defs.resolve_job_def(ENRICHMENT_JOB_NAME).execute_in_process(
             run_config=quiet, instance=instance, raise_on_error=False
         )

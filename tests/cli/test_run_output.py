@@ -115,7 +115,12 @@ def test_a_run_called_in_process_leaves_the_environment_as_it_was_and_uses_the_h
     assert result.exit_code == 0, result.output
     assert not two_runs.environment_changed, two_runs.environment_changed
     assert "accepted" in result.output and (home / "serving.duckdb").is_file()
-    assert any((home / "dagster").rglob("runs.db")), "the run's history belongs in the home's instance"
+    # The run's history belongs in the home's instance, where `dagster dev` shows it: both runs.
+    import dagster as dg
+
+    with dg.DagsterInstance.local_temp(tempdir=str(home / "dagster")) as instance:
+        runs = instance.get_run_records(dg.RunsFilter(job_name="ingest_build_publish_job"))
+    assert [r.dagster_run.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
     assert not two_runs.decoy.exists()
 
 

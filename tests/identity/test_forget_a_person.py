@@ -18,12 +18,12 @@ from streamlit.testing.v1 import AppTest
 
 from dagster_project import access
 from dagster_project.access.store import ENV_CHEAP_HASHES
-from dagster_project.commands.run import run_pipeline
 from dagster_project.settings import ENV_NOW, default_clock
 from streamlit_app.lib import auth
 from tests.erasure_scan import hits_per_group
 from tests.events_factory import event, write_jsonl
 from tests.integration.memory_events import AS_OF, NOW, ORG, age, org_event
+from tests.shared_homes import run_in_memory
 
 pytestmark = pytest.mark.integration
 APP = Path(__file__).resolve().parents[2] / "streamlit_app" / "app.py"
@@ -44,7 +44,7 @@ def _contact(event_id: str, contact_id: str, at: str, **payload) -> dict:
 
 def _run(home: Path, inbox: Path) -> None:
     age(inbox)
-    run_pipeline(home, inbox, as_of=AS_OF, now=NOW, tests=False)
+    run_in_memory(home, inbox, as_of=AS_OF, now=NOW, tests=False)
 
 
 def _query(home: Path, sql: str, params: list | None = None) -> list[tuple]:

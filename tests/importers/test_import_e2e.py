@@ -12,10 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.commands.run import run_pipeline
 from dagster_project.importers.fake import fake_export
 from dagster_project.importers.run import run_import
-from tests.shared_homes import copy_home
+from tests.shared_homes import copy_home, run_in_memory
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +63,7 @@ def imported(tmp_path_factory):
         truths[vendor] = fake_export(root / vendor, vendor, rows=260, seed=3)
         run_import(vendor, root / vendor, f"org-{vendor}", inbox, now=NOW, retention="keep")
     _age(inbox)
-    run_pipeline(home, inbox, as_of=AS_OF, now=AS_OF, tests=False)
+    run_in_memory(home, inbox, as_of=AS_OF, now=AS_OF, tests=False)
     return root, inbox, home, truths
 
 
@@ -238,7 +237,7 @@ def test_importing_the_same_export_again_changes_nothing_and_a_newer_one_adds_on
         changed |= set(newer.changed)
         run_import(vendor, root / f"{vendor}-v2", _org(vendor), inbox, now=NOW, retention="keep")
     _age(inbox)
-    run_pipeline(home, inbox, as_of=AS_OF, now=AS_OF, tests=False)
+    run_in_memory(home, inbox, as_of=AS_OF, now=AS_OF, tests=False)
     assert _query(home, "select count(*) from marts.quarantine") == [(0,)]
     new = _query(home, "select event_id, event_name, entity_type, entity_id, org_id from marts.events")
     added = [row for row in new if row[0] not in seen]

@@ -15,7 +15,6 @@ import pytest
 from typer.testing import CliRunner
 
 from dagster_project.cli import app
-from dagster_project.commands.run import run_pipeline
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import event, write_jsonl
 from tests.shared_homes import (
@@ -24,6 +23,7 @@ from tests.shared_homes import (
     copy_home,
     generated_inbox,
     generated_past_home,
+    run_in_memory,
 )
 
 pytestmark = pytest.mark.integration
@@ -79,7 +79,7 @@ def homes(tmp_path_factory):
     (the session's shared one, tests/shared_homes.py, only read here)."""
     inbox = generated_inbox(tmp_path_factory)
     live = tmp_path_factory.mktemp("live")
-    run_pipeline(live, inbox, now=NOW, tests=False)
+    run_in_memory(live, inbox, now=NOW, tests=False)
     before = _live_state(live)
     entries = _entries(live)
     result = _snapshot(["--home", str(live), "--as-of", PAST])
@@ -268,7 +268,7 @@ def test_a_later_redaction_reaches_every_past_snapshot(tmp_path):
         ],
     )
     _age(inbox)
-    run_pipeline(home, inbox, now=NOW, tests=False)
+    run_in_memory(home, inbox, now=NOW, tests=False)
     for as_of in ("2026-11-25T00:00:00+00:00", "2026-11-26T00:00:00+00:00"):
         assert _snapshot(["--home", str(home), "--as-of", as_of]).exit_code == 0
     past = sorted((home / "as-of").glob("*.duckdb"))
@@ -281,7 +281,7 @@ def test_a_later_redaction_reaches_every_past_snapshot(tmp_path):
         [_ev("r1", "memory.redacted", "2026-11-27T09:00:00+00:00", atom_id="n1", reason="asked")],
     )
     _age(inbox)
-    run_pipeline(home, inbox, now=NOW, tests=False)
+    run_in_memory(home, inbox, now=NOW, tests=False)
 
     assert hits_everywhere(home, [secret]) == []
     for path in past:

@@ -25,7 +25,6 @@ from typer.testing import CliRunner
 
 from dagster_project.access import add_user
 from dagster_project.cli import app
-from dagster_project.commands.run import run_pipeline
 from dagster_project.contract.events import ENVELOPE_FIELDS
 from dagster_project.mcp.server import build_server
 from dagster_project.memory.atoms import content_hash
@@ -34,7 +33,7 @@ from streamlit_app.lib.governance import REDACTED, AtomRef, write_requests
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import write_jsonl
 from tests.integration.memory_events import AS_OF, NOW, ORG, age, org_event
-from tests.shared_homes import copy_home
+from tests.shared_homes import copy_home, run_in_memory
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +120,7 @@ def test_a_publish_killed_midway_leaves_no_copy_of_text_a_later_redaction_erased
 
 def _run(home: Path, inbox: Path, as_of: str = AS_OF) -> None:
     age(inbox)
-    run_pipeline(home, inbox, as_of=as_of, now=NOW, tests=False)
+    run_in_memory(home, inbox, as_of=as_of, now=NOW, tests=False)
 
 
 def _query(home: Path, sql: str, params: list | None = None) -> list[tuple]:

@@ -9,14 +9,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.commands.run import run_pipeline
 from dagster_project.defs.resources import dbt_project
 from dagster_project.defs.transform import workstream_dbt_assets
 from dagster_project.warehouse.static_nodes import static_unique_ids
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import write_jsonl
 from tests.integration.memory_events import NOW, ORG, age, org_event
-from tests.shared_homes import GENERATED_END, copy_home, generated_inbox, generated_past_home
+from tests.shared_homes import GENERATED_END, copy_home, generated_inbox, generated_past_home, run_in_memory
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +63,7 @@ def test_marts_built_over_several_drops_equal_a_full_refresh_build(tmp_path, tmp
     #    this test writes, so it works on a copy. The ledger knows files by name, not by folder.
     home = copy_home(generated_past_home(tmp_path_factory), tmp_path / "home")
     # 2. No new file, the as-of moves on: the apply re-folds the clusters the waiting events reach.
-    second = run_pipeline(home, inbox, as_of=MIDWAY, now=NOW, tests=False)
+    second = run_in_memory(home, inbox, as_of=MIDWAY, now=NOW, tests=False)
     assert second["assets"]["raw/events"]["files_new"] == 0, "the copied inbox's files were seen before"
     # The shared home's first build made the views and seeds of this project: the drops leave them out
     # (dagster_project/warehouse/static_nodes.py), the full refresh below makes them again, and the
@@ -115,7 +114,7 @@ def test_marts_built_over_several_drops_equal_a_full_refresh_build(tmp_path, tmp
             ),
         ],
     )
-    run_pipeline(home, inbox, as_of=GENERATED_END, now=NOW, tests=False)
+    run_in_memory(home, inbox, as_of=GENERATED_END, now=NOW, tests=False)
     # 4. A redaction of that atom, and a candidate moved on.
     _drop(
         inbox,
@@ -140,12 +139,12 @@ def test_marts_built_over_several_drops_equal_a_full_refresh_build(tmp_path, tmp
             ),
         ],
     )
-    run_pipeline(home, inbox, as_of=GENERATED_END, now=NOW, tests=False)
+    run_in_memory(home, inbox, as_of=GENERATED_END, now=NOW, tests=False)
     incremental = _marts(home)
 
     refreshed = tmp_path / "refreshed"
     shutil.copytree(home, refreshed)
-    refresh = run_pipeline(refreshed, inbox, as_of=GENERATED_END, now=NOW, tests=False, full_refresh=True)
+    refresh = run_in_memory(refreshed, inbox, as_of=GENERATED_END, now=NOW, tests=False, full_refresh=True)
     assert static <= set(refresh["assets"])
     full = _marts(refreshed)
 

@@ -14,11 +14,10 @@ import orjson
 import polars as pl
 import pytest
 
-from dagster_project.commands.run import run_pipeline
 from dagster_project.contract.events import ENVELOPE_FIELDS, FUNNEL_STAGE_PAIRS
 from dagster_project.generator import generate
 from tests.events_factory import write_csv, write_jsonl, write_parquet
-from tests.shared_homes import GENERATED_PAST, generated_past_home
+from tests.shared_homes import GENERATED_PAST, generated_past_home, run_in_memory
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +82,7 @@ def generated(tmp_path_factory) -> tuple[Path, dict]:
 def first_run(generated, tmp_path_factory):
     inbox, info = generated
     home = tmp_path_factory.mktemp("home")
-    out = run_pipeline(home, inbox, as_of=AS_OF, now=NOW)  # with dbt's data tests, as the CLI runs it
+    out = run_in_memory(home, inbox, as_of=AS_OF, now=NOW)  # with dbt's data tests, as the CLI runs it
     return home, out, info
 
 
@@ -171,7 +170,7 @@ def test_rerun_with_nothing_new_is_a_noop(first_run, generated):
     home, _, info = first_run
     inbox, _ = generated
     before = _snapshot(home, "select count(*) from marts.events")
-    out = run_pipeline(home, inbox, as_of=AS_OF, now=NOW, tests=False)
+    out = run_in_memory(home, inbox, as_of=AS_OF, now=NOW, tests=False)
     assert out["assets"]["raw/events"]["files_new"] == 0
     assert _snapshot(home, "select count(*) from marts.events") == before
     assert _snapshot(home, "select count(*) from marts.ingest_ledger") == [(len(info["manifest"]["files"]),)]
@@ -214,7 +213,7 @@ def test_same_events_shuffled_and_split_give_identical_marts(first_run, tmp_path
     write_jsonl(shuffled / "z.jsonl.gz", records[2 * thirds :], gz=True)
     _age(shuffled)
     home_c = tmp_path / "home_c"
-    run_pipeline(home_c, shuffled, as_of=AS_OF, now=NOW, tests=False)
+    run_in_memory(home_c, shuffled, as_of=AS_OF, now=NOW, tests=False)
     for mart in DETERMINISTIC_MARTS:
         sql = f"select * from marts.{mart} order by all"
         a, c = _snapshot(home_a, sql), _snapshot(home_c, sql)

@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 
-from dagster_project.commands.run import run_pipeline
 from tests.erasure_scan import hits_everywhere
 from tests.events_factory import write_jsonl
 from tests.integration.memory_events import ORG, age, org_event
+from tests.shared_homes import run_in_memory
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,9 @@ def test_a_plain_run_erases_expired_notes_from_every_file_under_home(tmp_path):
     )
     age(inbox)
     # The run an inbox sensor launches: no schedule, no tag, as of its clock.
-    out = run_pipeline(home, inbox, now=NOW, tests=False)
+    out = run_in_memory(home, inbox, now=NOW, tests=False)
     assert out["assets"]["core/memory_atoms"]["expired_atoms_purged"] == 1
     assert hits_everywhere(home, [expired]) == []
     assert hits_everywhere(home, [live])  # a live note is kept
+    # Run in memory (tests/shared_homes.py): the jobs' history is not written to the home.
+    assert out["run_id"] and not any((home / "dagster").rglob("*.db"))

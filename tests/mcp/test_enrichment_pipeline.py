@@ -10,11 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dagster_project.commands.run import run_pipeline
 from dagster_project.mcp import enrichment
 from dagster_project.serving import reader
 from tests.events_factory import event, write_jsonl
 from tests.integration.memory_events import NOW, age
+from tests.shared_homes import run_in_memory
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def test_a_new_signal_and_contact_of_an_opted_in_org_are_enriched_and_applied_at
     )
     age(inbox)
 
-    first = run_pipeline(home, inbox, now=NOW, tests=False)
+    first = run_in_memory(home, inbox, now=NOW, tests=False)
 
     assert first["enrichment"]["outcomes"] == {"ok": 2}
     calls = enrichment.calls(home, "acme")
@@ -91,7 +91,7 @@ def test_a_new_signal_and_contact_of_an_opted_in_org_are_enriched_and_applied_at
     assert enrichment.calls(home, "globex") == [] and not enrichment.store_path(home, "globex").exists()
 
     age(inbox / "enrichment")
-    run_pipeline(home, inbox, now=NOW, tests=False)
+    run_in_memory(home, inbox, now=NOW, tests=False)
 
     serving = home / "serving.duckdb"
     clients = reader.fetch(
