@@ -7,6 +7,8 @@ They run in DuckDB (JSON work over millions of rows), and only for records that 
 
 from __future__ import annotations
 
+import functools
+
 from dagster_project.contract.events import (
     EARLIEST_TIMESTAMP,
     EVENTS,
@@ -137,20 +139,24 @@ def _payload_rules() -> list[tuple[str, str, str, str]]:
 PAYLOAD_RULES = _payload_rules()
 
 
-def _per_event(function: str, fields: dict[str, tuple[str, ...]]) -> str:
-    """`function(payload, [its event's paths])` for each event with such fields (else NULL)."""
+def _per_event(
+    function: str, fields: dict[str, tuple[str, ...]], events: frozenset[str] | None = None
+) -> str:
+    """`function(payload, [its event's paths])` for each event with such fields (else NULL); with
+    `events`, for those events only."""
     whens = " ".join(
         f"when {sql_literal(event)} then {function}(payload, [{', '.join(map(_path, names))}])"
         for event, names in fields.items()
-        if names
+        if names and (events is None or event in events)
     )
-    return f"case event_name {whens} end"
+    return f"case event_name {whens} end" if whens else "null"
 
 
-def _rule_index_sql() -> str:
-    """The index of a record's first broken payload rule: one CASE per event name (only its rows)."""
+def _rule_index_sql(events: frozenset[str] | None = None) -> str:
+    """The index of a record's first broken payload rule: one CASE per event name (only its rows); with
+    `events`, for those events only."""
     branches = []
-    for event in sorted(EVENTS):
+    for event in sorted(EVENTS if events is None else events & EVENTS.keys()):
         whens = " ".join(
             f"when {condition} then {i + 1}"
             for i, (ev, condition, _, _) in enumerate(PAYLOAD_RULES)
@@ -158,14 +164,15 @@ def _rule_index_sql() -> str:
         )
         if whens:
             branches.append(f"when {sql_literal(event)} then (case {whens} end)")
-    return f"case event_name {' '.join(branches)} end"
+    return f"case event_name {' '.join(branches)} end" if branches else "cast(null as integer)"
 
 
-def _payload_sql() -> str:
+def _payload_sql(events: frozenset[str] | None = None) -> str:
     """The verdict per record of `{schema}.parsed`: parse, envelope, then payload reason (null: valid).
 
     Payload fields are looked at only for records that passed the earlier stages, and only their own
     event's fields. Reasons and details are looked up by index in constant lists, so no join is needed.
+    `events`: only these events' rules and fields (None: every event's).
     """
     reasons = "[" + ", ".join(sql_literal(reason) for _, _, reason, _ in PAYLOAD_RULES) + "]"
     details = "[" + ", ".join(sql_literal(detail) for _, _, _, detail in PAYLOAD_RULES) + "]"
@@ -181,11 +188,11 @@ with s as (
 ),
 fields as (
     select *,
-        case when judge_payload then {_per_event("json_type", EVENT_FIELDS)} end as t,
-        case when judge_payload then {_per_event("json_extract_string", EVENT_VALUE_FIELDS)} end as v
+        case when judge_payload then {_per_event("json_type", EVENT_FIELDS, events)} end as t,
+        case when judge_payload then {_per_event("json_extract_string", EVENT_VALUE_FIELDS, events)} end as v
     from s
 ),
-judged as (select *, case when judge_payload then {_rule_index_sql()} end as rule_id from fields)
+judged as (select *, case when judge_payload then {_rule_index_sql(events)} end as rule_id from fields)
 select
     line,
     coalesce(parse_reason, env_reason, {reasons}[rule_id]) as reason,
@@ -199,3 +206,11 @@ from judged
 
 
 JUDGED_SQL = _payload_sql()
+
+
+@functools.lru_cache(maxsize=256)
+def judged_sql(events: frozenset[str]) -> str:
+    """`JUDGED_SQL` for a batch whose records name only `events`. DuckDB binds the whole statement, and
+    binding every event's rules cost most of a small file's ingest; a record of an event left out could
+    not be judged, so the caller passes every event name its batch holds."""
+    return _payload_sql(events)

@@ -20,7 +20,7 @@ import duckdb
 from dagster_project.ingestion.batches import JsonFile, ParquetRows, RecordBatch
 from dagster_project.ingestion.envelope import ENVELOPE_COLUMNS, envelope_reasons
 from dagster_project.ingestion.parsing import parse_batch, stage_schema
-from dagster_project.ingestion.payload import JUDGED_SQL
+from dagster_project.ingestion.payload import judged_sql
 from dagster_project.ingestion.structure import (
     SUSPECT_PATTERN,
     duplicate_keys,
@@ -90,7 +90,11 @@ def prepare_batch(
         con.execute(f"create or replace table {schema}.env as select * from env_reasons")
     finally:
         con.unregister("env_reasons")
-    con.execute(JUDGED_SQL.replace("{schema}", schema))
+    # Only the rules of the events this batch holds (its unknown names fail the envelope first).
+    named = con.execute(
+        f"select distinct event_name from {schema}.parsed where event_name is not null"
+    ).fetchall()
+    con.execute(judged_sql(frozenset(name for (name,) in named)).replace("{schema}", schema))
     con.execute(_REPEATS_SQL.replace("{schema}", schema))
 
 

@@ -163,3 +163,16 @@ def test_user_events_name_a_user_of_the_org_and_hostile_ones_are_quarantined(tmp
         Reason.ENTITY_TYPE_MISMATCH,
         Reason.ENTITY_TYPE_MISMATCH,
     ]
+
+
+def test_a_batch_holding_every_event_is_judged_by_the_statement_of_every_rule() -> None:
+    """A batch is judged by the rules of the events it holds; one holding them all, by all of them (the
+    same statement as before batches were cut to their events), and one holding two, by theirs alone."""
+    from dagster_project.contract.events import EVENTS
+    from dagster_project.ingestion.payload import JUDGED_SQL, judged_sql
+
+    assert judged_sql(frozenset(EVENTS)) == JUDGED_SQL
+    two = sorted(EVENTS)[:2]
+    cut = judged_sql(frozenset(two))
+    assert all(f"'{event}'" in cut for event in two)
+    assert not any(f"'{event}'" in cut for event in sorted(EVENTS)[2:])
