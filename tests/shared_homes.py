@@ -94,8 +94,9 @@ def generated_past_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_in_memory(home: Path, inbox: Path, **kwargs) -> dict:
     """`run_pipeline` with the run history in memory (Dagster's ephemeral instance): the same jobs, assets
-    and files in the home, without the SQLite event log, a sixth of a small run's cost. For tests of what a
-    run builds; the CLI's tests run in the home's own instance, whose history `dagster dev` shows."""
+    and files in the home, without the SQLite event log, whose writes are a good part of a small run's cost
+    (benchmarks/README.md). For tests of what a run builds; the CLI's tests run in the home's own instance,
+    whose history `dagster dev` shows."""
     import dagster as dg
 
     from dagster_project.commands.run import run_pipeline

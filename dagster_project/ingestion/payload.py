@@ -8,6 +8,7 @@ They run in DuckDB (JSON work over millions of rows), and only for records that 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
 from dagster_project.contract.events import (
     EARLIEST_TIMESTAMP,
@@ -208,9 +209,14 @@ from judged
 JUDGED_SQL = _payload_sql()
 
 
-@functools.lru_cache(maxsize=256)
-def judged_sql(events: frozenset[str]) -> str:
+def judged_sql(events: Iterable[str]) -> str:
     """`JUDGED_SQL` for a batch whose records name only `events`. DuckDB binds the whole statement, and
     binding every event's rules cost most of a small file's ingest; a record of an event left out could
-    not be judged, so the caller passes every event name its batch holds."""
+    not be judged, so the caller passes every event name its batch holds. Names outside the contract
+    (the envelope refuses them) are dropped before the cache, so a file of made-up names cannot churn it."""
+    return _judged_sql(frozenset(event for event in events if event in EVENTS))
+
+
+@functools.lru_cache(maxsize=256)
+def _judged_sql(events: frozenset[str]) -> str:
     return _payload_sql(events)

@@ -94,7 +94,7 @@ def prepare_batch(
     named = con.execute(
         f"select distinct event_name from {schema}.parsed where event_name is not null"
     ).fetchall()
-    con.execute(judged_sql(frozenset(name for (name,) in named)).replace("{schema}", schema))
+    con.execute(judged_sql(name for (name,) in named).replace("{schema}", schema))
     con.execute(_REPEATS_SQL.replace("{schema}", schema))
 
 

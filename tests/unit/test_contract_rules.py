@@ -176,3 +176,5 @@ def test_a_batch_holding_every_event_is_judged_by_the_statement_of_every_rule() 
     cut = judged_sql(frozenset(two))
     assert all(f"'{event}'" in cut for event in two)
     assert not any(f"'{event}'" in cut for event in sorted(EVENTS)[2:])
+    # A name outside the contract (the envelope refuses it) changes nothing.
+    assert judged_sql([*two, "made.up"]) is cut
