@@ -303,9 +303,6 @@ def _close_file(file: _File) -> None:
     """Close `file` (with `_FILES_LOCK` held)."""
     if file.timer is not None:
         file.timer.cancel()
-        # The timer holds the file: left set, the pair is a cycle that only the garbage collector frees,
-        # and a DuckDB freed inside a collection can run in the middle of any thread's work.
-        file.timer = None
     if _FILES.get(file.key) is file:
         del _FILES[file.key]
     file.closed = True

@@ -288,24 +288,3 @@ def test_a_replaced_snapshot_is_not_kept_open_once_its_last_reader_closes(tmp_pa
     assert [t for t in _open_deleted_files() if "serving" in t], "the reader of v1 still holds it"
     held.close()
     assert [t for t in _open_deleted_files() if "serving" in t] == []
-
-
-def test_a_closed_file_is_freed_at_once_not_left_for_the_garbage_collector(
-    tmp_path: Path, monkeypatch
-) -> None:
-    """A DuckDB freed inside a garbage collection can run in the middle of another thread's work (on
-    CPython 3.11, a page's compile in Streamlit failed so): a closed file must hold no reference cycle."""
-    import gc
-
-    monkeypatch.setattr(reader, "LINGER_S", 0.01)
-    path = publish(tmp_path)
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(3):
-            reader.fetch(path, "select count(*) from marts.deals", scope=OrgScope(["o1"]))
-            time.sleep(0.2)
-        waiting = [o for o in gc.get_objects() if type(o).__name__ == "_File" and o.key == str(path)]
-    finally:
-        gc.enable()
-    assert waiting == []
