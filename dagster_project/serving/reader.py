@@ -14,9 +14,9 @@ last one closes once the path holds a newer file. Readers never name that catalo
   open's own, each a mart with an `org_id` column filtered to the scope's orgs. Marts without `org_id`
   are left out unless known to hold no org data (`ORG_FREE_TABLES`), so a query cannot forget the
   filter: the rows of other orgs are not there to be read. Full-text search works too: the index's term
-  dictionary is cut to the scope's postings. A one-statement read (`fetch`) makes only the views of the
-  marts it names, and which marts a file has is listed once per attached file: making every view for
-  every query was most of the cost of a dashboard's reads.
+  dictionary is cut to the scope's postings. A one-statement read (`fetch`) makes only the views of the marts it names, and
+  which marts a file has is kept per file identity: making every view for every query was most of the
+  cost of a dashboard's reads.
 
 An open that races the swap (or meets a half-written file) is retried a few times, then reported as
 `SnapshotUnavailable`; a missing file is `SnapshotMissing`, a snapshot without a table or column the
@@ -223,11 +223,21 @@ def marts_named(sql: str) -> Marts:
     return Marts(frozenset(tables), FTS_SCHEMA in sql.lower())
 
 
-def _marts_of(con: duckdb.DuckDBPyConnection, file: _File) -> tuple[dict[str, bool], bool]:
+# The marts of each snapshot file recently opened in this process, by its identity: a published file
+# never changes (a publish swaps in a new one, with a new identity), and listing its columns is the dearer
+# half of an org-scoped open. Bounded: old identities are dropped first.
+_MARTS_OF: dict[Identity, tuple[dict[str, bool], bool]] = {}
+_MARTS_OF_LOCK = threading.Lock()
+_MARTS_OF_KEPT = 16
+
+
+def _marts_of(con: duckdb.DuckDBPyConnection, identity: Identity) -> tuple[dict[str, bool], bool]:
     """Each mart of the attached file with whether it has an `org_id` column, and whether the file holds
-    the search index's term dictionary: listed once per attached file (a published file never changes)."""
-    if file.marts is not None:
-        return file.marts
+    the search index's term dictionary."""
+    with _MARTS_OF_LOCK:
+        known = _MARTS_OF.get(identity)
+    if known is not None:
+        return known
     columns = con.execute(
         "select table_name, bool_or(column_name = 'org_id') from duckdb_columns() "
         "where database_name = ? and schema_name = ? group by table_name order by table_name",
@@ -237,18 +247,24 @@ def _marts_of(con: duckdb.DuckDBPyConnection, file: _File) -> tuple[dict[str, bo
         "select count(*) from duckdb_tables() where database_name = ? and schema_name = ? and table_name = 'dict'",
         [CATALOG, FTS_SCHEMA],
     ).fetchone()[0]
-    file.marts = (dict(columns), bool(has_dict))
-    return file.marts
+    known = (dict(columns), bool(has_dict))
+    with _MARTS_OF_LOCK:
+        _MARTS_OF[identity] = known
+        while len(_MARTS_OF) > _MARTS_OF_KEPT:
+            del _MARTS_OF[next(iter(_MARTS_OF))]
+    return known
 
 
-def _expose(con: duckdb.DuckDBPyConnection, scope: Scope, file: _File, only: Marts | None = None) -> str:
+def _expose(
+    con: duckdb.DuckDBPyConnection, scope: Scope, identity: Identity, only: Marts | None = None
+) -> str:
     """Make `marts.<table>` mean what the scope may see on this connection: every mart, or with `only` just
     the marts one statement names. Returns the catalog the connection now reads from: the file's own for
     the system scope, else an in-memory catalog of this open's own holding the scope's views."""
     if isinstance(scope, SystemScope):
         con.execute(f"use {CATALOG}; SET TimeZone = 'UTC'")
         return CATALOG
-    marts, has_dict = _marts_of(con, file)
+    marts, has_dict = _marts_of(con, identity)
     catalog = f"scope_{next(_SCOPE_NAMES)}"
     statements = ["begin", f"create schema {catalog}.{SCHEMA}"]
     for table, has_org in marts.items():
@@ -287,7 +303,6 @@ class _File:
     users: int = 0
     closed: bool = False
     timer: threading.Timer | None = None
-    marts: tuple[dict[str, bool], bool] | None = None
 
 
 # Long enough for the queries of one page or request to share the file, short enough that an idle
@@ -466,7 +481,7 @@ def open_snapshot(
         try:
             con = file.con.cursor()
             try:
-                catalog = _expose(con, scope, file, only)
+                catalog = _expose(con, scope, identity, only)
             except BaseException:
                 con.close()
                 raise
