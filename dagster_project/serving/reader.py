@@ -1,20 +1,18 @@
 """The one way to read a published snapshot (`<home>/serving.duckdb`): read-only, in UTC, scoped.
 
 The pipeline publishes by writing a new file and swapping it in with `os.replace`, so a reader sees the
-old file or the new one. The file is attached read-only as catalog `snapshot_file` to a private in-memory
-DuckDB (connecting to the path itself would hand back DuckDB's process-wide cached instance of the *old*
-file while someone still holds it open). The opens of one file in a process share that DuckDB, each
-through a cursor of its own, and it is closed `LINGER_S` after the last of them closes, or as soon as the
-last one closes once the path holds a newer file. Readers never name that catalog; they read
+old file or the new one. Each open is a private in-memory DuckDB with the file attached read-only as
+catalog `snapshot_file`: connecting to the path itself would hand back DuckDB's process-wide cached
+instance of the *old* file while someone still holds it open. Readers never name that catalog; they read
 `marts.<table>`, and what that name shows depends on the scope the connection was opened with:
 
 - `SystemScope` (publish, sensors, alerting, operator commands): every org; `marts` is the file's own.
   Its users are named in a house rule (tests/unit/test_system_scope_users.py); no one gets it by default.
-- `OrgScope(org_ids)` (a user's view): `marts` is a schema of views in an in-memory catalog of the
-  open's own, each a mart with an `org_id` column filtered to the scope's orgs. Marts without `org_id`
-  are left out unless known to hold no org data (`ORG_FREE_TABLES`), so a query cannot forget the
-  filter: the rows of other orgs are not there to be read. Full-text search works too: the index's term
-  dictionary is cut to the scope's postings. A one-statement read (`fetch`) makes only the views of the marts it names, and
+- `OrgScope(org_ids)` (a user's view): `marts` is a schema of views in the connection's own catalog, each
+  a mart with an `org_id` column filtered to the scope's orgs. Marts without `org_id` are left out unless
+  known to hold no org data (`ORG_FREE_TABLES`), so a query cannot forget the filter: the rows of other
+  orgs are not there to be read. Full-text search works too: the index's term dictionary is cut to
+  the scope's postings. A one-statement read (`fetch`) makes only the views of the marts it names, and
   which marts a file has is kept per file identity: making every view for every query was most of the
   cost of a dashboard's reads.
 
@@ -29,9 +27,6 @@ so forgetting the scope never means reading every org.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import itertools
 import os
 import re
 import threading
@@ -186,16 +181,16 @@ def _scoped_view(table: str, *, has_org: bool, scope: OrgScope) -> str | None:
     return None
 
 
-def _scoped_search_index(catalog: str, scope: OrgScope) -> list[str]:
+def _scoped_search_index(scope: OrgScope) -> list[str]:
     """What `memory.search` needs of the fts index schema, scoped: its `tokenize` macro (text in, terms
     out) and the term dictionary cut to the terms in the scope's postings, so that the words of other
     orgs' memory are not there to be listed. The index's own statistics span every org and stay out."""
     fts = f"{CATALOG}.{FTS_SCHEMA}"
     orgs = ", ".join(_literal(o) for o in sorted(scope.org_ids))
     return [
-        f"create schema {catalog}.{FTS_SCHEMA}",
-        f"create macro {catalog}.{FTS_SCHEMA}.tokenize(s) as {fts}.tokenize(s)",
-        f"create view {catalog}.{FTS_SCHEMA}.dict as select * from {fts}.dict where termid in "
+        f"create schema memory.{FTS_SCHEMA}",
+        f"create macro memory.{FTS_SCHEMA}.tokenize(s) as {fts}.tokenize(s)",
+        f"create view memory.{FTS_SCHEMA}.dict as select * from {fts}.dict where termid in "
         f"(select termid from {CATALOG}.{POSTINGS_TABLE} where org_id in ({orgs}))",
     ]
 
@@ -257,156 +252,25 @@ def _marts_of(con: duckdb.DuckDBPyConnection, identity: Identity) -> tuple[dict[
 
 def _expose(
     con: duckdb.DuckDBPyConnection, scope: Scope, identity: Identity, only: Marts | None = None
-) -> str:
-    """Make `marts.<table>` mean what the scope may see on this connection: every mart, or with `only` just
-    the marts one statement names. Returns the catalog the connection now reads from: the file's own for
-    the system scope, else an in-memory catalog of this open's own holding the scope's views."""
+) -> None:
+    """Make `marts.<table>` mean what the scope may see, on this connection and every cursor of it:
+    every mart, or with `only` just the marts one statement names."""
     if isinstance(scope, SystemScope):
-        con.execute(f"use {CATALOG}; SET TimeZone = 'UTC'")
-        return CATALOG
+        con.execute(f"use {CATALOG}")
+        return
     marts, has_dict = _marts_of(con, identity)
-    catalog = f"scope_{next(_SCOPE_NAMES)}"
-    statements = ["begin", f"create schema {catalog}.{SCHEMA}"]
+    statements = ["begin", f"create schema memory.{SCHEMA}"]
     for table, has_org in marts.items():
         if only is not None and table.lower() not in only.tables:
             continue
         body = _scoped_view(table, has_org=has_org, scope=scope)
         if body is not None:
-            statements.append(f"create view {catalog}.{SCHEMA}.{_ident(table)} as {body}")
+            statements.append(f"create view memory.{SCHEMA}.{_ident(table)} as {body}")
     postings = POSTINGS_TABLE.removeprefix(f"{SCHEMA}.")
     if has_dict and marts.get(postings) and (only is None or only.search_index):
-        statements += _scoped_search_index(catalog, scope)
-    con.execute(f"attach ':memory:' as {catalog}")
-    try:
-        # One transaction: the scope's views appear together or not at all.
-        con.execute(";\n".join([*statements, "commit", f"use {catalog}", "SET TimeZone = 'UTC'"]))
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute(f"rollback; use memory; detach {catalog}")
-        raise
-    return catalog
-
-
-# --- the attached files ------------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class _File:
-    """One snapshot file attached read-only to a private in-memory DuckDB that this process's opens of it
-    share, each through a cursor of its own: making a DuckDB and attaching the file cost ten times what a
-    query on a small snapshot does. Closed `LINGER_S` after its last open closes, or when the path holds
-    another file and its last open closes, so a replaced (possibly redacted) file is not kept open."""
-
-    key: str
-    identity: Identity
-    con: duckdb.DuckDBPyConnection
-    users: int = 0
-    closed: bool = False
-    timer: threading.Timer | None = None
-
-
-# Long enough for the queries of one page or request to share the file, short enough that an idle
-# process does not keep it.
-LINGER_S = 2.0
-_FILES: dict[str, _File] = {}
-_FILES_LOCK = threading.Lock()
-_FILES_PID = [os.getpid()]
-_SCOPE_NAMES = itertools.count()
-
-
-def _close_file(file: _File) -> None:
-    """Close `file` (with `_FILES_LOCK` held)."""
-    if file.timer is not None:
-        file.timer.cancel()
-    if _FILES.get(file.key) is file:
-        del _FILES[file.key]
-    file.closed = True
-    file.con.close()
-
-
-def close_idle_files() -> None:
-    """Close now the files no open is reading. DuckDB refuses a read-write connection to a file this
-    process still has attached, so code that changes a snapshot in place (tests do; a publish writes a new
-    file instead) calls this first."""
-    with _FILES_LOCK:
-        for file in [f for f in _FILES.values() if f.users == 0]:
-            _close_file(file)
-
-
-@atexit.register
-def _close_every_file() -> None:
-    """Close the lingering files before the interpreter tears down: a DuckDB left for finalization can
-    abort the process on its way out."""
-    with _FILES_LOCK:
-        for file in list(_FILES.values()):
-            _close_file(file)
-
-
-def _expire(file: _File) -> None:
-    with _FILES_LOCK:
-        if file.users == 0 and not file.closed:
-            _close_file(file)
-
-
-def _shared(key: str, identity: Identity) -> _File | None:
-    """The registered file of this identity, taken for one more open (with `_FILES_LOCK` held)."""
-    if _FILES_PID[0] != os.getpid():  # a forked child: the parent's DuckDBs are not its to use
-        _FILES.clear()
-        _FILES_PID[0] = os.getpid()
-    file = _FILES.get(key)
-    if file is None or file.identity != identity or file.closed:
-        return None
-    file.users += 1
-    if file.timer is not None:
-        file.timer.cancel()
-        file.timer = None
-    return file
-
-
-def _acquire(path: Path, identity: Identity) -> _File | None:
-    """The file at `path` of this identity, attached, taken for one open; None when the path holds another
-    file by the time it is attached. Raises duckdb.Error when it cannot be attached."""
-    key = str(path)
-    with _FILES_LOCK:
-        file = _shared(key, identity)
-    if file is not None:
-        return file
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"attach {_literal(str(path))} as {CATALOG} (read_only)")
-    except BaseException:
-        # Swapped or removed between the stat and the attach, locked, or a half-written file.
-        con.close()
-        raise
-    if snapshot_identity(path) != identity:  # replaced meanwhile: which file did we get? open again
-        con.close()
-        return None
-    with _FILES_LOCK:
-        file = _shared(key, identity)  # another thread attached it meanwhile
-        if file is None:
-            old = _FILES.get(key)
-            if old is not None:
-                del _FILES[key]
-                if old.users == 0:
-                    _close_file(old)
-            file = _FILES[key] = _File(key, identity, con, users=1)
-            return file
-    con.close()
-    return file
-
-
-def _release(file: _File) -> None:
-    with _FILES_LOCK:
-        file.users -= 1
-        if file.users > 0 or file.closed:
-            return
-        if _FILES.get(file.key) is not file:  # the path holds another file by now
-            _close_file(file)
-            return
-        file.timer = threading.Timer(LINGER_S, _expire, args=(file,))
-        file.timer.daemon = True
-        file.timer.start()
+        statements += _scoped_search_index(scope)
+    # One transaction: the scope's views appear together or not at all.
+    con.execute(";\n".join([*statements, "commit", "use memory"]))
 
 
 @dataclass(eq=False)
@@ -417,9 +281,6 @@ class OpenSnapshot:
     identity: Identity
     scope: Scope
     con: duckdb.DuckDBPyConnection
-    file: _File
-    catalog: str
-    closed: bool = False
 
     @property
     def token(self) -> str:
@@ -428,25 +289,16 @@ class OpenSnapshot:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for another thread, reading the same file through the same scope."""
         cur = self.con.cursor()
-        # Settings are per connection: a cursor starts in the default catalog and the machine's zone.
-        cur.execute(f"use {self.catalog}; SET TimeZone = 'UTC'")
+        # Settings are per connection: a cursor starts in the in-memory catalog and the machine's zone.
+        use = f"use {CATALOG}; " if isinstance(self.scope, SystemScope) else ""
+        cur.execute(f"{use}SET TimeZone = 'UTC'")
         return cur
 
     def info(self) -> SnapshotInfo | None:
         return read_info(self.con)
 
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            if self.catalog != CATALOG:
-                # Only the scope's views: a cursor still reading them keeps the catalog until the file closes.
-                with contextlib.suppress(duckdb.Error):
-                    self.con.execute(f"use memory; detach {self.catalog}")
-            self.con.close()
-        finally:
-            _release(self.file)
+        self.con.close()
 
 
 def open_snapshot(
@@ -469,26 +321,26 @@ def open_snapshot(
         identity = snapshot_identity(path)
         if identity is None:
             raise SnapshotMissing(str(path))
+        con = duckdb.connect(":memory:")
         try:
-            file = _acquire(path, identity)
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute(f"attach {_literal(str(path))} as {CATALOG} (read_only)")
         except duckdb.Error as exc:
+            # Swapped or removed between the stat and the attach, locked, or a half-written file.
+            con.close()
             last_error = exc
             if delay is not None:
                 time.sleep(delay)
             continue
-        if file is None:
+        if snapshot_identity(path) != identity:  # replaced meanwhile: which file did we get? open again
+            con.close()
             continue
         try:
-            con = file.con.cursor()
-            try:
-                catalog = _expose(con, scope, identity, only)
-            except BaseException:
-                con.close()
-                raise
+            _expose(con, scope, identity, only)
         except BaseException:
-            _release(file)
+            con.close()
             raise
-        return OpenSnapshot(path, identity, scope, con, file, catalog)
+        return OpenSnapshot(path, identity, scope, con)
     if snapshot_identity(path) is None:
         raise SnapshotMissing(str(path))
     raise SnapshotUnavailable(f"{path}: {last_error}") from last_error

@@ -1,8 +1,7 @@
 """The dashboard's door to the snapshot: `dagster_project.serving.reader`, scoped to one org per read.
 
-Every query opens a short-lived, read-only connection (the reader's: a cursor on the file's DuckDB, which
-the reader keeps a moment for the page's next query), so the dashboard never blocks the next publish nor
-keeps a file while idle; a query that races the swap is retried before
+Every query opens a short-lived, read-only connection (the reader's), so the dashboard never holds the
+file between queries and never blocks the next publish; a query that races the swap is retried before
 the page is told the data is refreshing. The exceptions are the reader's own, so a page can tell a
 missing snapshot from one being replaced or one published by an older pipeline.
 

@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from dagster_project.access import authenticate_password, list_users
 from dagster_project.cli import app
 from dagster_project.commands.users import DEMO_ADMIN, demo_viewer
-from dagster_project.serving import reader
 from dagster_project.settings import ENV_NOW, parse_timestamp
 
 runner = CliRunner()
@@ -26,7 +25,6 @@ def _pinned_clock(monkeypatch):
 def _snapshot(home: Path, event_orgs: list[str], ledger_orgs: list[str]) -> None:
     home.mkdir(parents=True, exist_ok=True)
     path = home / "serving.duckdb"
-    reader.close_idle_files()  # this process read the file just now; DuckDB refuses a writer of it meanwhile
     path.unlink(missing_ok=True)
     with duckdb.connect(str(path)) as con:
         con.execute("create schema marts")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -236,55 +234,3 @@ def test_an_org_scope_sees_the_marts_of_the_snapshot_published_since_its_last_op
     with pytest.raises(reader.SnapshotIncompatible):
         reader.fetch(path, "select deal_id from marts.deals", scope=scope)
     assert reader.fetch(path, "select win_id from marts.wins", scope=scope).rows() == [("w1",)]
-
-
-def _open_deleted_files() -> list[str]:
-    """The files this process holds open that were removed or replaced since (Linux)."""
-    folder = Path("/proc/self/fd")
-    targets = []
-    for fd in os.listdir(folder):
-        with contextlib.suppress(OSError):
-            targets.append(os.readlink(folder / fd))
-    return [t for t in targets if t.endswith(" (deleted)")]
-
-
-def test_two_scopes_open_on_one_file_at_once_each_see_only_their_orgs(tmp_path: Path) -> None:
-    path = publish(tmp_path)
-    first = reader.open_snapshot(path, scope=OrgScope(["o1"]))
-    second = reader.open_snapshot(path, scope=OrgScope(["o2"]))
-    system = reader.open_snapshot(path, scope=reader.SYSTEM)
-    try:
-        rows = {
-            name: sorted(s.con.execute("select deal_id from marts.deals").fetchall())
-            for name, s in (("o1", first), ("o2", second), ("system", system))
-        }
-        assert rows == {"o1": [("d1",)], "o2": [("d2",)], "system": [("d1",), ("d2",), ("d3",)]}
-        second.close()  # closing one scope leaves the others as they were
-        assert first.cursor().execute("select deal_id from marts.deals").fetchall() == [("d1",)]
-    finally:
-        for snapshot in (first, second, system):
-            snapshot.close()
-
-
-def test_a_file_no_one_reads_is_closed_soon_after_its_last_read(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(reader, "LINGER_S", 0.05)
-    path = publish(tmp_path)
-    assert reader.fetch(path, "select count(*) from marts.deals", scope=OrgScope(["o1"])).item() == 1
-    time.sleep(0.5)
-    # DuckDB refuses a writer of a file this process still has attached.
-    with duckdb.connect(str(path)) as con:
-        con.execute("delete from marts.deals where org_id = 'o1'")
-    assert reader.fetch(path, "select count(*) from marts.deals", scope=OrgScope(["o1"])).item() == 0
-
-
-def test_a_replaced_snapshot_is_not_kept_open_once_its_last_reader_closes(tmp_path: Path) -> None:
-    path = publish(tmp_path, version="v1")
-    held = reader.open_snapshot(path, scope=OrgScope(["o1"]))
-    publish(tmp_path, version="v2")
-    assert (
-        reader.fetch(path, "select snapshot_version from marts.snapshot_info", scope=OrgScope(["o1"])).item()
-        == "v2"
-    )
-    assert [t for t in _open_deleted_files() if "serving" in t], "the reader of v1 still holds it"
-    held.close()
-    assert [t for t in _open_deleted_files() if "serving" in t] == []

@@ -29,13 +29,11 @@ strings name their org, and both orgs share an atom id and the word "pricing".
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import hashlib
 import json
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +41,6 @@ import duckdb
 
 from dagster_project.contract.events import FUNNEL_STAGE_PAIRS
 from dagster_project.memory.search import build_index
-from dagster_project.serving import reader
 from tests.snapshot_schema import create_tables, insert_rows, table_schema
 
 UTC = dt.UTC
@@ -1574,16 +1571,6 @@ def _insert_lifecycle(con: duckdb.DuckDBPyConnection) -> None:
     _insert(con, "marts.win_patterns", _WIN_PATTERNS)
     _insert(con, "marts.pursuit_scores", _PURSUIT_SCORES)
     _insert(con, "marts.similar_pursuits", _SIMILAR_PURSUITS)
-
-
-@contextlib.contextmanager
-def snapshot_in_place(path: Path | str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-write connection to a published snapshot, for a test that changes it in place (a publish
-    writes a new file instead): the reader's idle files are closed first, since DuckDB refuses a writer
-    of a file this process still has attached."""
-    reader.close_idle_files()
-    with duckdb.connect(str(path)) as con:
-        yield con
 
 
 def build_snapshot(path: Path, *, empty: bool = False, version: str = "20240510T000000Z-test") -> Path:

@@ -40,7 +40,6 @@ from snapshot_fixture import (
     expected,
     expected_panel,
     memory_atoms,
-    snapshot_in_place,
 )
 from streamlit.testing.v1 import AppTest
 
@@ -415,7 +414,7 @@ def test_a_new_publish_is_picked_up_despite_the_cache(home: Path) -> None:
 
 def test_org_whose_every_record_was_quarantined(snapshot_home: Path) -> None:
     # An org known only from the ledger: it appears in the selector, and every page copes.
-    with snapshot_in_place(str(snapshot_home / "serving.duckdb")) as con:
+    with duckdb.connect(str(snapshot_home / "serving.duckdb")) as con:
         con.execute(
             "INSERT INTO marts.ingest_ledger_by_org"
             " (content_hash, file, org_id, lines, accepted, duplicates, quarantined)"
@@ -489,7 +488,7 @@ def _missing_table_error_shown(at: AppTest) -> bool:
 @pytest.mark.parametrize("table", [t for t, readers in TABLE_READERS.items() if readers is None])
 def test_snapshot_missing_a_table_explains_instead_of_crashing(snapshot_home: Path, table: str) -> None:
     """A table every page reads (the sidebar does): every page explains."""
-    with snapshot_in_place(str(snapshot_home / "serving.duckdb")) as con:
+    with duckdb.connect(str(snapshot_home / "serving.duckdb")) as con:
         con.execute(f"DROP TABLE marts.{table}")
     at = signed_in_app().run()
     for page in _each_page(at, PAGES):
@@ -512,7 +511,7 @@ def test_snapshot_missing_a_table_its_pages_read_explains_there_and_nowhere_else
     for table, readers in TABLE_READERS.items():
         if readers is None:
             continue
-        with snapshot_in_place(str(serving)) as con:
+        with duckdb.connect(str(serving)) as con:
             if missing is not None:
                 con.execute(f"ATTACH '{pristine}' AS pristine (READ_ONLY)")
                 con.execute(f"CREATE TABLE marts.{missing} AS SELECT * FROM pristine.marts.{missing}")
@@ -841,7 +840,7 @@ def test_new_pages_by_url(snapshot_home: Path, page: str) -> None:
 
 def test_snapshot_missing_a_column_explains_instead_of_crashing(snapshot_home: Path) -> None:
     # An older pipeline may publish a mart without a column this dashboard reads.
-    with snapshot_in_place(str(snapshot_home / "serving.duckdb")) as con:
+    with duckdb.connect(str(snapshot_home / "serving.duckdb")) as con:
         con.execute("ALTER TABLE marts.outbox_health DROP COLUMN retrying")
     at = _open(OVERVIEW)
     at.switch_page(OUTBOX).run()
@@ -1113,7 +1112,7 @@ def _confirm_governance(at: AppTest, action: str) -> None:
 
 def _publish_change(snapshot: Path, sql: str, params: list, version: str) -> None:
     """Change the published snapshot in place as a new publish would (new version)."""
-    with snapshot_in_place(str(snapshot)) as con:
+    with duckdb.connect(str(snapshot)) as con:
         con.execute(sql, params)
         con.execute("UPDATE marts.snapshot_info SET snapshot_version = ?", [version])
 
@@ -1203,7 +1202,7 @@ def test_memory_search_shows_identical_atoms_as_one_hit_with_a_count(snapshot_ho
         _copy_atom(
             snapshot, ORG_A, SHARED_ATOM_ID, f"m-copy{n}", entity_type="candidate", entity_id=candidate
         )
-    with snapshot_in_place(str(snapshot)) as con:
+    with duckdb.connect(str(snapshot)) as con:
         build_index(con)
         con.execute("UPDATE marts.snapshot_info SET snapshot_version = 'copies'")
     at = _open(MEMORY, ORG_A)
@@ -1340,7 +1339,7 @@ def test_memory_request_without_reason_writes_nothing(
 def _copy_atom(snapshot: Path, org: str, source_atom_id: str, atom_id: str, **changes: str) -> None:
     """Publish one more live atom: a copy of `source_atom_id` under another id, with `changes` applied."""
     replaced = ", ".join([f"?::VARCHAR AS {column}" for column in changes] + ["?::VARCHAR AS atom_id"])
-    with snapshot_in_place(str(snapshot)) as con:
+    with duckdb.connect(str(snapshot)) as con:
         con.execute(
             f"INSERT INTO marts.memory_atoms SELECT * REPLACE ({replaced}) FROM marts.memory_atoms "
             "WHERE org_id = ? AND atom_id = ?",
@@ -1520,7 +1519,7 @@ def test_a_confirmation_for_an_atom_that_changed_meanwhile_writes_nothing(
 
 
 def test_memory_search_without_an_index_warns_and_the_card_still_shows(snapshot_home: Path) -> None:
-    with snapshot_in_place(str(snapshot_home / "serving.duckdb")) as con:
+    with duckdb.connect(str(snapshot_home / "serving.duckdb")) as con:
         con.execute("DROP SCHEMA fts_marts_memory_search CASCADE")
         con.execute("DROP TABLE marts.memory_search")
     at = _open(MEMORY, ORG_A)

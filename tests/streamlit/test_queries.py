@@ -33,7 +33,6 @@ from snapshot_fixture import (
     build_snapshot,
     expected,
     memory_atoms,
-    snapshot_in_place,
 )
 
 from streamlit_app.lib import db, settings
@@ -397,7 +396,7 @@ def test_pipeline_counts_and_values_are_of_open_items_unless_closed_ones_are_ask
 
 
 def test_a_pursuit_with_an_outcome_is_closed_whatever_its_stage(snap: snapshot_queries.Snapshot) -> None:
-    with snapshot_in_place(snap.path) as con:
+    with duckdb.connect(snap.path) as con:
         con.execute(
             "UPDATE marts.pursuits SET outcome = 'lost' WHERE org_id = ? AND pursuit_id = ?",
             [ORG_A, SHARED_ENTITY_ID],
@@ -559,7 +558,7 @@ def test_alerts_refreshed_in_place_are_not_served_from_the_cache(snap: snapshot_
     # A file changed in place keeps its snapshot version: the file token still tells the cache.
     before = sla_queries.recent_alerts(snap.path, snap.version, ORG_B, snap.token)
     assert before.height == 1
-    with snapshot_in_place(snap.path) as con:
+    with duckdb.connect(snap.path) as con:
         con.execute(
             "INSERT INTO marts.alerts SELECT * REPLACE ('log' AS sink, 'delivered' AS delivery_status) "
             "FROM marts.alerts WHERE org_id = ?",
