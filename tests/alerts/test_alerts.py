@@ -295,7 +295,6 @@ def _alert_step(home: Path, *, now: datetime, as_of: datetime | None = None, url
             "clock": RunClockResource(now=now.isoformat(), as_of=as_of.isoformat() if as_of else ""),
             "alert_sinks": AlertSinksResource(webhook_url=url),
         },
-        instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
@@ -392,7 +391,6 @@ def test_a_run_refuses_an_as_of_later_than_its_clock_by_more_than_five_minutes(h
             "clock": RunClockResource(now=NOW.isoformat(), as_of=(NOW + ahead).isoformat()),
             "alert_sinks": AlertSinksResource(),
         },
-        instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
     assert result.success is not refused

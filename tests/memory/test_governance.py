@@ -246,7 +246,6 @@ def _apply_step(home: Path, *, now: datetime, as_of: datetime, tags: dict[str, s
             "workstream": WorkstreamResource(home=str(home), inbox=str(home / "inbox")),
             "clock": RunClockResource(now=now.isoformat(), as_of=as_of.isoformat()),
         },
-        instance=dg.DagsterInstance.ephemeral(),
         tags=tags,
     )
     (mat,) = result.asset_materializations_for_node("lifecycle_apply")[:1]
