@@ -114,11 +114,13 @@ def test_fast_path_equals_the_stdlib_reader(data: bytes, monkeypatch: pytest.Mon
 
 
 def test_property_inputs_often_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Guard for the property test above: it proves nothing if the fast path always steps aside."""
+    """Guard for the property test above: it proves nothing if the fast path always steps aside. The
+    same examples every run (`derandomize`): a share drawn afresh each time fell below the bar now and
+    then, and a guard must not fail by chance."""
     taken = 0
     examples = []
 
-    @settings(max_examples=200, deadline=None, database=None)
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)
     @given(data=_csv_bytes())
     def collect(data: bytes) -> None:
         examples.append(data)
