@@ -55,12 +55,13 @@ test: install install-browser
 	$(BIN)/ruff check dagster_project streamlit_app tests benchmarks
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-# The fast lane (about 2 minutes here): the Python tests that need no pipeline run, and dbt's unit
-# tests on an empty warehouse. `make test` stays the whole suite.
+# The fast lane: the Python tests that need no pipeline run and cost no more than a second or two
+# (`slow` marks the whole-fold equivalence and crash tests), and dbt's unit tests on an empty
+# warehouse; its duration is in benchmarks/README.md. `make test` stays the whole suite.
 FAST_WAREHOUSE ?= /tmp/workstream-unit.duckdb
 test-fast: install
 	$(BIN)/ruff check dagster_project streamlit_app tests benchmarks
-	$(BIN)/pytest -n $(TEST_WORKERS) -q -m "not integration and not browser" \
+	$(BIN)/pytest -n $(TEST_WORKERS) -q -m "not integration and not browser and not slow" \
 		tests/unit tests/hostile tests/lifecycle tests/memory tests/outbox tests/alerts
 	$(PY) -m tests.dbt_unit_warehouse $(FAST_WAREHOUSE)
 	WORKSTREAM_WAREHOUSE=$(FAST_WAREHOUSE) $(BIN)/dbt build --project-dir dbt --profiles-dir dbt --quiet \

@@ -57,6 +57,7 @@ def _copy(path: Path, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batches", [1, 7, 40])
 def test_batched_apply_equals_one_fold(sample_warehouse, tmp_path, batches):
     con = connect(_copy(sample_warehouse, tmp_path))

@@ -28,6 +28,9 @@ from dagster_project.lifecycle.store import CORE, polars_schema
 from dagster_project.warehouse.store import connect, ensure_raw_schema
 from tests.events_factory import write_jsonl
 
+# Whole folds over generated histories, seconds each: `make test` runs them, the fast lane does not.
+pytestmark = pytest.mark.slow
+
 END = datetime(2026, 11, 27, 17, tzinfo=UTC)
 NOW = END + timedelta(hours=7)
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"

@@ -23,6 +23,9 @@ from dagster_project.control.faults import KILL_POINTS
 from dagster_project.warehouse.store import connect
 from tests.lifecycle import _apply_worker
 
+# Applies killed in processes of their own: `make test` runs them, the fast lane does not.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample"
 NOW = "2030-01-01T00:00:00+00:00"

@@ -140,6 +140,7 @@ def _first_accepted_wins(
 _LOG = "select org_id, event_id, (payload->>'urgency')::double from raw.events"
 
 
+@pytest.mark.slow  # seconds: many ingests per example
 @settings(
     max_examples=15,
     deadline=None,
@@ -170,6 +171,7 @@ _RUN_FILE = st.tuples(
 )
 
 
+@pytest.mark.slow  # seconds: many ingests per example
 @settings(
     max_examples=15,
     deadline=None,
