@@ -23,8 +23,16 @@ $(BIN)/uv:
 # process would otherwise compile its modules again.
 install: $(BIN)/uv
 	$(BIN)/uv sync --frozen --inexact --python $(PY)
-	WORKSTREAM_WAREHOUSE=/tmp/workstream-parse.duckdb $(BIN)/dbt parse --project-dir dbt --profiles-dir dbt --quiet
+	@$(MAKE) -s --no-print-directory $(MANIFEST)
 	$(BIN)/python -m compileall -q dagster_project streamlit_app > /dev/null
+
+# dbt's parse takes seconds, so it runs only when a file of the dbt project or the lock (dbt's
+# version) is newer than the manifest: every `make test-fast` and `make test` starts with `install`.
+MANIFEST := dbt/target/manifest.json
+DBT_SOURCES := $(shell find dbt -path dbt/target -prune -o -path dbt/logs -prune -o -type f -print)
+$(MANIFEST): $(DBT_SOURCES) uv.lock
+	WORKSTREAM_WAREHOUSE=/tmp/workstream-parse.duckdb $(BIN)/dbt parse --project-dir dbt --profiles-dir dbt --quiet
+	@touch $@
 
 # Debian's Chromium for the real-browser test (playwright drives it; no `playwright install`).
 install-browser:
