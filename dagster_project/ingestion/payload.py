@@ -1,7 +1,7 @@
 """Stage 3 of validation: the payload rules, generated from the contract's per-event field rules.
 
 They run in DuckDB (JSON work over millions of rows), and only for records that passed stages 1 and 2:
-`JUDGED_SQL` gives every record of a batch its verdict, the first reason that applies in stage order
+`judged_sql` gives every record of a batch its verdict, the first reason that applies in stage order
 (null: valid).
 """
 
@@ -206,13 +206,10 @@ from judged
 """
 
 
-JUDGED_SQL = _payload_sql()
-
-
 def judged_sql(events: Iterable[str]) -> str:
-    """`JUDGED_SQL` for a batch whose records name only `events`. DuckDB binds the whole statement, and
-    binding every event's rules cost most of a small file's ingest; a record of an event left out could
-    not be judged, so the caller passes every event name its batch holds. Names outside the contract
+    """The verdict statement for a batch whose records name only `events`. DuckDB binds the whole
+    statement, and binding every event's rules cost most of a small file's ingest; a record of an event
+    left out could not be judged, so the caller passes every event name its batch holds. Names outside the contract
     (the envelope refuses them) are dropped before the cache, so a file of made-up names cannot churn it."""
     return _judged_sql(frozenset(event for event in events if event in EVENTS))
 
