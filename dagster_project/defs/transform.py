@@ -75,9 +75,13 @@ def workstream_dbt_assets(
     """Staging, intermediate and marts from the raw event log; dbt tests run as asset checks."""
     paths = workstream.paths
     with writer_lock(paths.writer_lock):
-        static_current = static_nodes_built_already(paths, full_refresh=config.full_refresh)
         # A build of every asset makes every view and seed: the next builds of this project need not.
-        whole = len(context.selected_asset_keys) == len(context.assets_def.keys)
+        # (`context.assets_def` is the run's subset of this definition, so the whole is compared with the
+        # definition itself.)
+        whole = context.selected_asset_keys == workstream_dbt_assets.keys
+        # Only such a build leaves the current views and seeds out: assets picked by hand (in
+        # `dagster dev`) are built as picked, not shown green with nothing done.
+        static_current = whole and static_nodes_built_already(paths, full_refresh=config.full_refresh)
         # The warehouse reaches dbt through this home's profile (configuration, not the environment).
         try:
             yield from dbt_cli_for_home(

@@ -171,3 +171,48 @@ def test_static_nodes_count_as_current_only_after_a_whole_build_of_this_project_
     assert not static_nodes.static_nodes_current(paths, MANIFEST)
     paths.warehouse.unlink()
     assert not static_nodes.static_nodes_current(paths, MANIFEST)
+
+
+@pytest.mark.integration
+def test_a_view_picked_alone_in_the_ui_is_built_and_only_a_whole_build_records_the_views(
+    tmp_path, tmp_path_factory
+):
+    """Only a build of every dbt asset leaves the current views and seeds out, and only such a build
+    records them as current: one picked by hand (a staging view materialized from `dagster dev`) is
+    built, not reported green with nothing done, and says nothing of the views it did not build."""
+    import dagster as dg
+
+    from dagster_project.definitions import defs
+    from tests.shared_homes import SAMPLE_NOW, copy_home, sample_home
+
+    home = copy_home(sample_home(tmp_path_factory), tmp_path / "home")
+    paths = HomePaths(home)
+    view = min((key for key in _static_keys() if _kind(key) == "view"), key=lambda key: key.to_user_string())
+    run_config = {
+        "resources": {
+            "workstream": {"config": {"home": str(home), "inbox": str(tmp_path / "inbox")}},
+            "clock": {"config": {"as_of": "", "now": SAMPLE_NOW}},
+        }
+    }
+    log = paths.dbt_target / "dbt.log"
+
+    def build_the_view_alone() -> None:
+        earlier = len(log.read_text())  # the copied home's log holds its whole build
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                run_config=run_config, instance=instance, asset_selection=[view]
+            )
+        assert [event.asset_key for event in result.get_asset_materialization_events()] == [view]
+        built = [line for line in log.read_text()[earlier:].splitlines() if "OK created" in line]
+        assert len(built) == 1 and f".{view.path[-1]} " in built[0], built
+
+    assert static_nodes.static_nodes_current(paths, MANIFEST), "the shared home's whole build recorded them"
+    build_the_view_alone()
+    # Another project's record (a deploy changed a file): a build of one view does not renew it.
+    (paths.dbt_target / static_nodes.MARKER).write_text("0" * 64 + "\n")
+    build_the_view_alone()
+    assert not static_nodes.static_nodes_current(paths, MANIFEST)
+
+
+def _kind(key) -> str | None:
+    return workstream_dbt_assets.specs_by_key[key].metadata.get("dagster-dbt/materialization_type")
