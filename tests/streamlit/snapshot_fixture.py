@@ -1296,7 +1296,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "ingest_ledger": ("content_hash", "file", "format", "lines", "accepted", "duplicates", "quarantined",
         "org_id", "status", "ingested_at"),
     "ingest_ledger_by_org": ("content_hash", "file", "org_id", "lines", "accepted", "duplicates",
-        "quarantined"),
+        "quarantined", "format", "status", "ingested_at"),
     "events": ("org_id", "event_id", "occurred_at", "event_name", "entity_type", "entity_id", "actor",
         "payload", "ingested_at", "source_file", "source_line", "content_hash"),
     "signals": ("org_id", "signal_id", "status", "owner", "source_type", "created_at", "first_touched_at",
@@ -1632,7 +1632,6 @@ def _write_snapshot(tmp: Path, *, empty: bool, version: str) -> None:
             _insert(con, "marts.funnel_velocity", funnel)
             _insert(con, "marts.quarantine", _quarantine())
             by_org = _ledger_by_org()
-            _insert(con, "marts.ingest_ledger_by_org", by_org)
             ledger = []
             for n, content_hash in enumerate(_FORMATS):
                 rows = [r for r in by_org if r[0] == content_hash]
@@ -1652,6 +1651,9 @@ def _write_snapshot(tmp: Path, *, empty: bool, version: str) -> None:
                     )
                 )
             _insert(con, "marts.ingest_ledger", ledger)
+            # Each org's rows carry their file's format, status and ingest time, as the mart's do.
+            file_of = {row[0]: (row[2], row[8], row[9]) for row in ledger}
+            _insert(con, "marts.ingest_ledger_by_org", [(*row, *file_of[row[0]]) for row in by_org])
             _insert_lifecycle(con)
             _insert_work(con)
             _insert_memory(con)

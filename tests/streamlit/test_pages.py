@@ -417,8 +417,9 @@ def test_org_whose_every_record_was_quarantined(snapshot_home: Path) -> None:
     with duckdb.connect(str(snapshot_home / "serving.duckdb")) as con:
         con.execute(
             "INSERT INTO marts.ingest_ledger_by_org"
-            " (content_hash, file, org_id, lines, accepted, duplicates, quarantined)"
-            " VALUES ('h-ini', 'initech.csv', 'initech', 2, 0, 0, 2)"
+            " (content_hash, file, org_id, lines, accepted, duplicates, quarantined, format, status, ingested_at)"
+            " VALUES ('h-ini', 'initech.csv', 'initech', 2, 0, 0, 2, 'csv', 'ok', ?)",
+            [BUILT_AT],
         )
         con.execute(
             "INSERT INTO marts.quarantine"

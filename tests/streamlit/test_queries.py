@@ -717,3 +717,16 @@ def test_item_names_are_joined_by_hash_not_every_alert_or_rejection_against_ever
     (plan,) = plans
     assert "HASH_JOIN" in plan
     assert "NL_JOIN" not in plan
+
+
+def test_the_ledger_shows_a_shared_files_format_status_and_time_to_each_of_its_orgs(
+    snap: snapshot_queries.Snapshot,
+) -> None:
+    # The whole-file ledger row of a file several orgs share has no org, so no org's scope reads it:
+    # the file's own properties travel with each org's row.
+    for org in (ORG_A, ORG_B):
+        ledger = overview_queries.ingest_ledger(snap.path, snap.version, org)
+        shared = ledger.filter(pl.col("file") == SHARED_FILE).row(0, named=True)
+        assert (shared["format"], shared["status"]) == ("parquet", "ok"), org
+        assert shared["ingested_at"] is not None, org
+        assert ledger["format"].null_count() == 0 and ledger["status"].null_count() == 0, org

@@ -171,24 +171,24 @@ def ledger_totals(path: str, version: str, org_id: str) -> dict[str, int]:
 def ingest_ledger(path: str, version: str, org_id: str) -> pl.DataFrame:
     """Per file, the org's records and how they were handled, with the lines = sum check.
 
-    Format, status and ingest time are properties of the file; the counts are the org's own.
+    Format, status and ingest time are properties of the file (also of a file other orgs share, whose
+    whole-file ledger row an org's scope does not show); the counts are the org's own.
     """
     return db.fetch(
         path,
         """
-        SELECT o.file,
-               l.format,
-               l.status,
-               l.ingested_at,
-               o.lines,
-               o.accepted,
-               o.duplicates,
-               o.quarantined,
-               o.lines = o.accepted + o.duplicates + o.quarantined AS balanced
-        FROM marts.ingest_ledger_by_org AS o
-        LEFT JOIN marts.ingest_ledger AS l USING (content_hash)
-        WHERE o.org_id = ?
-        ORDER BY l.ingested_at DESC NULLS LAST, o.file
+        SELECT file,
+               format,
+               status,
+               ingested_at,
+               lines,
+               accepted,
+               duplicates,
+               quarantined,
+               lines = accepted + duplicates + quarantined AS balanced
+        FROM marts.ingest_ledger_by_org
+        WHERE org_id = ?
+        ORDER BY ingested_at DESC, file
         """,
         [org_id],
         org=org_id,
