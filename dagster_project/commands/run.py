@@ -291,6 +291,7 @@ def run_once(
         )
     table.add_row("elapsed", f"{time.perf_counter() - started:.1f} s")
     Console().print(table)
+    print_quarantined(quarantine, home)
     console.print(f"the run's detail: {log}", soft_wrap=True)
     if not raw.get("files_new", 0):
         seen = raw.get("files_seen", 0)
@@ -300,6 +301,25 @@ def run_once(
             else f"nothing new: no event files in {inbox}",
             soft_wrap=True,
         )
+
+
+def print_quarantined(figures: dict, home: Path) -> None:
+    """Name the run's first quarantined lines by file, line and reason, and say where the rest are."""
+    named = figures.get("first_quarantined") or []
+    if not named:
+        return
+    console.print("quarantined lines (file, line, reason):")
+    for q in named:
+        console.print(f"  {q['file']} line {q['line']}: {q['reason']}", soft_wrap=True, markup=False)
+    more = figures.get("quarantined", 0) - len(named)
+    if more > 0:
+        console.print(f"  and {more:,} more")
+    console.print(
+        f"fix and drop them back: workstream quarantine export --home {home} --all-orgs --out FILE "
+        "(the Data quality page lists them too)",
+        soft_wrap=True,
+        markup=False,
+    )
 
 
 def enrichment_line(summary: dict) -> str:

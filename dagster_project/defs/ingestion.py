@@ -6,6 +6,7 @@ from dagster_project.apply.runner import enqueue_file_events
 from dagster_project.control import store as control
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource
 from dagster_project.ingestion.ingest import ingest_paths
+from dagster_project.ingestion.quarantine import first_quarantined
 from dagster_project.ingestion.readers import scan_inbox
 from dagster_project.serving.publish import remove_publish_leftovers
 from dagster_project.warehouse.store import connect, writer_lock
@@ -58,6 +59,7 @@ def raw_ingest(context: dg.AssetExecutionContext, workstream: WorkstreamResource
                 for f in report.ingested
                 if f.accepted
             )
+            named = first_quarantined(con, [f.content_hash for f in report.ingested if f.quarantined])
         finally:
             con.close()
     for name, why in [*scan.passed_over, *report.passed_over]:
@@ -71,6 +73,15 @@ def raw_ingest(context: dg.AssetExecutionContext, workstream: WorkstreamResource
         f"ingested {len(report.ingested)} new file(s) of {len(files)}: {report.total('accepted')} accepted, "
         f"{report.total('duplicates')} duplicates, {report.total('quarantined')} quarantined"
     )
+    # Bad input is named by file, line and reason where whoever dropped it looks: the run's log (and,
+    # under `serve`, dagster.log), the run summary and the asset's metadata.
+    for q in named:
+        context.log.warning(f"quarantined {q['file']} line {q['line']}: {q['reason']}")
+    if report.total("quarantined") > len(named):
+        context.log.warning(
+            f"and {report.total('quarantined') - len(named):,} more quarantined lines: the Data quality "
+            "page lists them, `workstream quarantine export` writes them out to fix"
+        )
     common = {"files_new": len(report.ingested), "files_seen": len(files), "outbox_enqueued": queued}
     yield dg.MaterializeResult(
         asset_key=RAW_EVENTS,
@@ -82,6 +93,7 @@ def raw_ingest(context: dg.AssetExecutionContext, workstream: WorkstreamResource
             **common,
             "quarantined": report.total("quarantined"),
             **{f"reason/{k}": v for k, v in sorted(reasons.items())},
+            "first_quarantined": dg.MetadataValue.json(named),
         },
     )
     yield dg.MaterializeResult(

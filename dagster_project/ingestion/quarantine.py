@@ -6,6 +6,7 @@ import csv
 import sys
 from pathlib import Path
 
+import duckdb
 import jiter
 import orjson
 
@@ -75,3 +76,23 @@ def export_quarantine(
             written += 1
             reasons.writerow((written, file, line, why, detail or ""))
     return written, skipped
+
+
+# How many quarantined lines a run names in its log and summary; the rest are a page or an export away.
+NAMED_LINES = 10
+
+
+def first_quarantined(
+    con: duckdb.DuckDBPyConnection, content_hashes: list[str], limit: int = NAMED_LINES
+) -> list[dict[str, object]]:
+    """The first quarantined lines of these files (by file, then line) as file, line and reason only:
+    they go to logs and the console, where neither a record's text nor its detail (which may quote it)
+    belongs, since a later redaction must be able to erase every copy of that text."""
+    if not content_hashes:
+        return []
+    rows = con.execute(
+        "select file, line, reason from raw.quarantine where content_hash in (select unnest(?)) "
+        "order by file, line limit ?",
+        [content_hashes, limit],
+    ).fetchall()
+    return [{"file": file, "line": line, "reason": reason} for file, line, reason in rows]

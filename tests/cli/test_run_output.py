@@ -4,6 +4,7 @@ process environment it leaves as it was."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -38,13 +39,16 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> TwoRuns:
 
     A pipeline run is the suite's dearest step: these two serve the console's bars and log, its word on
     skipped files and on a rerun, and the environment a run leaves behind. The inbox holds a file of
-    events beside files of other kinds (listed as skipped) and a dot file and a `.tmp` file (still being
+    events (two of its lines bad) beside files of other kinds (listed as skipped) and a dot file and a `.tmp` file (still being
     written), which the inbox passes over without a word. Decoys in the environment: a run that still
     found its home, inbox or Dagster instance through it would write there instead."""
     root = tmp_path_factory.mktemp("run-output")
     inbox, home, decoy = root / "inbox", root / "home", root / "decoy"
     (inbox / "sub").mkdir(parents=True)
     write_jsonl(inbox / "a.jsonl", [event("e1"), event("e2", entity_id="sig-2")])
+    with (inbox / "a.jsonl").open("a") as handle:  # two bad lines, 3 and 4: to be named, not lost
+        handle.write('{"event_id": "e3", not json\n')
+        handle.write(json.dumps(event("e4", entity_id="sig-4", occurred_at="2026-11-20T10:00:00")) + "\n")
     (inbox / "notes.txt").write_text("not events\n")
     (inbox / "sub" / "export.xlsx").write_bytes(b"PK\x03\x04")
     (inbox / ".manifest.json").write_text("{}")
@@ -92,6 +96,15 @@ def test_run_shows_a_bar_per_step_and_keeps_dbts_detail_in_its_log_unless_verbos
     assert DBT_PROGRESS.search(verbose.output)
     assert "━" not in verbose.output
     assert log.read_text().count("==== dbt build: run ") == 2
+
+
+def test_run_names_each_quarantined_line_by_file_line_and_reason_and_where_to_fix_them(two_runs: TwoRuns):
+    first, again = two_runs.quiet.output, two_runs.verbose.output
+    assert "a.jsonl line 3: bad_json" in first and "a.jsonl line 4: naive_timestamp" in first, first
+    assert "workstream quarantine export" in first
+    # In the run's log too (under `serve`, dagster.log), and only for the files a run ingests.
+    assert "quarantined a.jsonl line 4: naive_timestamp" in (two_runs.home / "logs" / "run.log").read_text()
+    assert "quarantined lines" not in again
 
 
 def test_run_lists_files_of_unknown_kinds_as_skipped_then_says_nothing_new_on_a_rerun(two_runs: TwoRuns):
