@@ -165,7 +165,7 @@ def test_the_entity_picker_lists_types_in_order_and_labels_with_titles() -> None
     counts = view.entity_counts(entities)
     assert counts == {"signal": 1, "candidate": 2, "client": 1}
     assert view.entity_types(counts) == ["client", "candidate", "signal"]
-    assert view.entity_labels(entities, "candidate") == {"c-2": "c-2 · Roof survey", "c-1": "c-1"}
+    assert view.entity_labels(entities, "candidate") == {"c-2": "Roof survey · c-2", "c-1": "c-1"}
 
 
 def test_the_timeline_table_names_each_atoms_own_entity() -> None:

@@ -1146,7 +1146,7 @@ def test_memory_client_card_and_timeline_roll_up_its_entities(snapshot_home: Pat
     _assert_no_missing_cells(at)
 
 
-def test_memory_picker_labels_candidates_with_their_title(snapshot_home: Path) -> None:
+def test_memory_picker_labels_entities_with_their_names(snapshot_home: Path) -> None:
     at = _open(MEMORY, ORG_A)
     assert _widget(at.main.selectbox, "Entity type").options == [
         "Client (1)",
@@ -1154,8 +1154,10 @@ def test_memory_picker_labels_candidates_with_their_title(snapshot_home: Path) -
         "Pursuit (1)",
         "Signal (1)",
     ]
+    assert _widget(at.main.selectbox, "Entity").options == ["Acme Holdings · cli-a1"]  # a client by its name
+    assert any(h.value == "Client Acme Holdings · cli-a1" for h in at.subheader)
     _pick_memory_entity(at, "candidate")
-    assert _widget(at.main.selectbox, "Entity").options == ["cand-a1 · Acme HQ refit"]
+    assert _widget(at.main.selectbox, "Entity").options == ["Acme HQ refit · cand-a1"]
     assert _frame(at, "relevance")["atom_id"].tolist() == ["m-a2", "m-a1"]
     assert _metric(at, "Live atoms") == "2"
 

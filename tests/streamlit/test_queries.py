@@ -640,7 +640,7 @@ def test_the_memory_pages_entity_list_joins_candidates_by_hash_not_every_card_ag
     snapshot_home: Path,
 ) -> None:
     # A nested-loop plan made the Memory page's first load take seconds on an org of 84k cards.
-    params = [ORG_A, ORG_A, list(memory_queries.MEMORY_ENTITY_TYPES)]
+    params = memory_queries.memory_entities_params(ORG_A)
     with duckdb.connect(str(snapshot_home / "serving.duckdb"), read_only=True) as con:
         plan = "\n".join(
             row[1] for row in con.execute("EXPLAIN " + memory_queries.MEMORY_ENTITIES_SQL, params).fetchall()
@@ -730,3 +730,24 @@ def test_the_ledger_shows_a_shared_files_format_status_and_time_to_each_of_its_o
         assert (shared["format"], shared["status"]) == ("parquet", "ok"), org
         assert shared["ingested_at"] is not None, org
         assert ledger["format"].null_count() == 0 and ledger["status"].null_count() == 0, org
+
+
+def test_the_memory_pages_entities_carry_the_names_the_other_pages_show(
+    snap: snapshot_queries.Snapshot,
+) -> None:
+    with duckdb.connect(str(snap.path), read_only=True) as con:
+        names = dict(
+            con.execute("select client_id, name from marts.clients where org_id = ?", [ORG_A]).fetchall()
+        )
+        titles = dict(
+            con.execute(
+                "select candidate_id, title from marts.candidates where org_id = ?", [ORG_A]
+            ).fetchall()
+        )
+    entities = memory_queries.memory_entities(snap.path, snap.version, ORG_A)
+    labelled = {(r["entity_type"], r["entity_id"]): r["label"] for r in entities.iter_rows(named=True)}
+    clients = {entity_id: label for (kind, entity_id), label in labelled.items() if kind == "client"}
+    assert clients and all(label == names[entity_id] for entity_id, label in clients.items()), clients
+    assert all(
+        label == titles.get(entity_id) for (kind, entity_id), label in labelled.items() if kind == "candidate"
+    )

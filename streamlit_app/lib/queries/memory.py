@@ -36,21 +36,27 @@ _HIT_SCHEMA = {
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def memory_entities(path: str, version: str, org_id: str) -> pl.DataFrame:
-    """The org's memory cards: entity type and id, a label (a candidate's title when known), live atoms.
+    """The org's memory cards: entity type and id, a label (the name the dashboards give the entity: a
+    client's name, a candidate's or a pursuit's title, a signal by its source; null when none), live atoms.
 
     Ordered by entity type (client, candidate, pursuit, signal), then id.
     """
-    return db.fetch(path, MEMORY_ENTITIES_SQL, [org_id, org_id, list(MEMORY_ENTITY_TYPES)], org=org_id)
+    return db.fetch(path, MEMORY_ENTITIES_SQL, memory_entities_params(org_id), org=org_id)
 
 
-# The join key is one expression of each side: with the entity-type test beside the key in the ON clause
-# DuckDB plans a nested-loop join (every card against every candidate), which on a large org made the
-# Memory page's first load take seconds; this form is a hash join with the same rows.
-MEMORY_ENTITIES_SQL = """
-    SELECT m.entity_type, m.entity_id, c.title AS label, m.atoms_total
+def memory_entities_params(org_id: str) -> list[Any]:
+    return [*[org_id] * 6, list(MEMORY_ENTITY_TYPES)]
+
+
+# Every join key is one expression of each side (see item_title_joins): with the entity-type test beside
+# the key in the ON clause DuckDB plans a nested-loop join (every card against every candidate), which on
+# a large org made the Memory page's first load take seconds; this form is a hash join with the same rows.
+MEMORY_ENTITIES_SQL = f"""
+    SELECT m.entity_type, m.entity_id, coalesce({ITEM_TITLE}, own.name) AS label, m.atoms_total
     FROM marts.memory_cards AS m
-    LEFT JOIN (SELECT candidate_id, title FROM marts.candidates WHERE org_id = ?) AS c
-           ON c.candidate_id = CASE WHEN m.entity_type = 'candidate' THEN m.entity_id END
+    {item_title_joins("m", "entity_type", "entity_id")}
+    LEFT JOIN marts.clients AS own
+           ON own.org_id = ? AND own.client_id = CASE WHEN m.entity_type = 'client' THEN m.entity_id END
     WHERE m.org_id = ?
     ORDER BY coalesce(list_position(?::VARCHAR[], m.entity_type), 99), m.entity_type, m.entity_id
 """

@@ -77,10 +77,11 @@ def entity_types(counts: Mapping[str, int]) -> list[str]:
 
 
 def entity_labels(entities: pl.DataFrame, entity_type: str) -> dict[str, str]:
-    """Id → label of the entities of one type, in the query's order; the label adds a known title."""
+    """Id → label of the entities of one type, in the query's order: the entity's name first when it has
+    one, then its id (the picker searches both)."""
     of_type = entities.filter(pl.col("entity_type") == entity_type)
     return {
-        row["entity_id"]: f"{row['entity_id']}" + (f" · {row['label']}" if row["label"] else "")
+        row["entity_id"]: (f"{row['label']} · " if row["label"] else "") + f"{row['entity_id']}"
         for row in of_type.iter_rows(named=True)
     }
 
