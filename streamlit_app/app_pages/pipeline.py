@@ -37,7 +37,7 @@ SCOPE_LABELS = {"open": "Open", "closed": "Closed", "all": "All"}
 filter_key = f"{org}_{snap.version}"
 # Owners are filtered by id and shown by name (else the id).
 names = users.user_names(snap.path, snap.version, org)
-with st.sidebar:
+with ui.page_sidebar():
     st.markdown("**Filters**")
     scope = st.radio(
         "Show",

@@ -33,7 +33,7 @@ ITEM_LABELS = {"candidate": "Candidates", "pursuit": "Pursuits"}
 filter_key = f"{org}_{snap.version}"
 # Owners are filtered by id and shown by name (else the id).
 names = users.user_names(snap.path, snap.version, org)
-with st.sidebar:
+with ui.page_sidebar():
     st.markdown("**Filters**")
     item_types = st.multiselect(
         "Item types",

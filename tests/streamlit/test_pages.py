@@ -1529,3 +1529,12 @@ def test_memory_search_without_an_index_warns_and_the_card_still_shows(snapshot_
     assert _search_memory(at, "pricing") == []
     assert any("no memory search index" in w.value for w in at.warning)
     assert _metric(at, "Live atoms") == "4"
+
+
+@pytest.mark.parametrize(("page", "control"), [(TODAY, "Item types"), (PIPELINE, "Owners")])
+def test_a_pages_own_sidebar_filters_sit_under_the_organisation_above_the_sign_out(
+    snapshot_home: Path, page: str, control: str
+) -> None:
+    at = _open(page, ORG_A)
+    labels = [getattr(node, "label", None) for node in at.sidebar]
+    assert labels.index("Organisation") < labels.index(control) < labels.index("Sign out"), labels
