@@ -49,12 +49,36 @@ st.dataframe(
 st.subheader("API tokens")
 st.caption("Token ids and dates only: a token's secret is shown once, when it is issued, and never stored.")
 st.dataframe(
-    ui.for_display(view.tokens_table(users)), width="stretch", hide_index=True, placeholder=ui.MISSING
+    ui.for_display(view.tokens_table(users)),
+    width="stretch",
+    hide_index=True,
+    placeholder=ui.MISSING,
+    column_config={
+        "email": st.column_config.TextColumn("Email"),
+        "token_id": st.column_config.TextColumn("Token id"),
+        "created_at": st.column_config.TextColumn("Issued (UTC)"),
+        "expires_at": st.column_config.TextColumn("Expires (UTC)"),
+        "revoked_at": st.column_config.TextColumn("Revoked (UTC)"),
+    },
 )
 
 st.subheader("Audit")
-audit = view.audit_table(access.read_audit(home, limit=AUDIT_ROWS))
+audit = view.audit_table(access.read_audit(home, limit=AUDIT_ROWS), view.emails_by_id(users))
 st.caption(
-    f"The newest {audit.height} row(s), newest first: ids and hashes only, never memory text or secrets."
+    f"The newest {audit.height} row(s), newest first. The store keeps ids and hashes only, never memory "
+    "text or secrets; users it still holds are shown here by email."
 )
-st.dataframe(ui.for_display(audit), width="stretch", hide_index=True, placeholder=ui.MISSING)
+st.dataframe(
+    ui.for_display(audit),
+    width="stretch",
+    hide_index=True,
+    placeholder=ui.MISSING,
+    column_config={
+        "at": st.column_config.TextColumn("When (UTC)"),
+        "action": st.column_config.TextColumn("Action"),
+        "actor": st.column_config.TextColumn("By"),
+        "org_id": st.column_config.TextColumn("Org"),
+        "target": st.column_config.TextColumn("Target"),
+        "detail": st.column_config.TextColumn("Detail"),
+    },
+)

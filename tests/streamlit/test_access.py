@@ -296,7 +296,15 @@ def test_an_admin_sees_the_access_page_with_users_grants_tokens_and_audit(snapsh
     assert set(users["email"]) == {"vera@example.test", "root@example.test"}
     assert users.set_index("email").loc["vera@example.test", "grants"] == f"{ORG_A}: viewer"
     assert token_id in set(at.dataframe[1].value["token_id"])
-    assert "user.added" in set(at.dataframe[2].value["action"])
+    audit = at.dataframe[2].value
+    assert "user.added" in set(audit["action"])
+    # Users the store still holds by email, not by their internal id; times to the minute in UTC.
+    added = audit[audit["action"] == "user.added"]
+    assert "vera@example.test" in set(added["target"]), added
+    ids = {u["user_id"] for u in access.list_users(home)}
+    assert not ids & set(audit["target"]) and not ids & set(audit["actor"])
+    minute = r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$"
+    assert users["created_at"].str.match(minute).all() and audit["at"].str.match(minute).all()
     text = _text(at)
     assert token not in text and token.split("_", 2)[2] not in text
     assert "argon2" not in text
