@@ -33,12 +33,16 @@ st.subheader("Conflicts")
 if conflicts.is_empty():
     st.info(f"Nothing waiting for a decision in **{org}**.", icon=":material/check_circle:")
 else:
+    shown_conflicts = ui.for_display(conflicts.drop("explanation"))
     st.dataframe(
-        ui.for_display(conflicts.drop("explanation")),
+        shown_conflicts,
         width="stretch",
         hide_index=True,
         placeholder=ui.MISSING,
-        column_config={"match_probability": st.column_config.NumberColumn("Probability", format="%.4f")},
+        column_config=ui.labelled(
+            shown_conflicts,
+            {"match_probability": st.column_config.NumberColumn("Probability", format="%.4f")},
+        ),
     )
     labels = [f"{r['kind']}: {r['left_id']} ↔ {r['right_id']}" for r in conflicts.iter_rows(named=True)]
     chosen = st.selectbox("Conflict", range(len(labels)), format_func=labels.__getitem__, key="identity_pick")
@@ -46,15 +50,13 @@ else:
     if pick["explanation"]:
         weights = json.loads(pick["explanation"])
         st.markdown("**Why the matcher scored them** (match weight per comparison; > 0 for, < 0 against)")
-        st.dataframe(
-            pl.DataFrame(
-                [
-                    {"comparison": k, "level": v["level"], "match_weight": v["match_weight"]}
-                    for k, v in weights.items()
-                ]
-            ),
-            hide_index=True,
+        why = pl.DataFrame(
+            [
+                {"comparison": k, "level": v["level"], "match_weight": v["match_weight"]}
+                for k, v in weights.items()
+            ]
         )
+        st.dataframe(why, hide_index=True, column_config=ui.labelled(why))
     if pick["kind"] == "possible_match":
         left_type, left = identity_requests.record_id(pick["left_id"])
         right_type, right = identity_requests.record_id(pick["right_id"])
@@ -103,4 +105,11 @@ st.subheader("Merges")
 if merges.is_empty():
     st.caption("No record was joined to another.")
 else:
-    st.dataframe(ui.for_display(merges), width="stretch", hide_index=True, placeholder=ui.MISSING)
+    shown_merges = ui.for_display(merges)
+    st.dataframe(
+        shown_merges,
+        width="stretch",
+        hide_index=True,
+        placeholder=ui.MISSING,
+        column_config=ui.labelled(shown_merges),
+    )

@@ -363,6 +363,23 @@ def for_display(df: pl.DataFrame, formatters: dict[str, Callable[[Any], str]] | 
 # Formats are printf-style strings the browser applies to the numeric value.
 
 
+def header(column: str) -> str:
+    """A column name as a table header: `first_seen_at` → "First seen", `client_id` → "Client ID"."""
+    words = column.removesuffix("_at").split("_")
+    words = ["ID" if w == "id" else "USD" if w == "usd" else w for w in words]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def labelled(frame: Any, column_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`column_config` with a header (`header`) for every column of `frame` it does not configure, so no
+    table shows a snake_case name."""
+    config = dict(column_config or {})
+    for column in frame.columns:
+        config.setdefault(column, header(column))
+    return config
+
+
 def hours_column(label: str, **kwargs: Any) -> Any:
     """Hours (SLA thresholds, time over, time in stage), always in hours so two tables never disagree in
     units."""

@@ -182,6 +182,16 @@ def test_the_contacts_table_and_pickers_lead_with_names_not_ids(home):
     assert people.options == ["Ana Lima (ct-1)"]
 
 
+@pytest.mark.parametrize("page", ["app_pages/contacts.py", "app_pages/identity.py"])
+def test_no_table_of_the_people_pages_shows_a_snake_case_header(home, page):
+    at = _page(page)
+    assert at.dataframe, page
+    for table in at.dataframe:
+        config = json.loads(table.proto.columns)
+        headers = [config.get(column, {}).get("label") or column for column in table.value.columns]
+        assert not [h for h in headers if "_" in h], (page, headers)
+
+
 def test_a_governors_decision_on_a_conflict_becomes_a_merge_event_in_the_inbox(home, tmp_path):
     at = _page("app_pages/identity.py")
     assert "similar" in _shown(at)  # the pair's match weights are explained
