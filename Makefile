@@ -18,11 +18,13 @@ $(BIN)/uv:
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
 
-# Python dependencies from uv.lock (exact versions), the project itself, and dbt's manifest; the
+# Python dependencies from uv.lock (exact versions), the project itself, and dbt's manifest, quietly
+# (uv would list every one of the ~180 packages it installs; its errors still print); the
 # project's bytecode is written once because with PYTHONDONTWRITEBYTECODE set every fresh `workstream`
 # process would otherwise compile its modules again.
 install: $(BIN)/uv
-	$(BIN)/uv sync --frozen --inexact --python $(PY)
+	@echo "installing the locked dependencies into $(VENV) (a minute or two on a fresh machine)…"
+	@$(BIN)/uv sync --frozen --inexact --quiet --python $(PY)
 	@$(MAKE) -s --no-print-directory $(MANIFEST)
 	$(BIN)/python -m compileall -q dagster_project streamlit_app > /dev/null
 
