@@ -156,8 +156,17 @@ def format_int(value: int | None) -> str:
 
 
 def format_pct(value: float | None) -> str:
-    """A 0–1 ratio as a whole percentage, em dash for None."""
-    return "—" if value is None else f"{value:.0%}"
+    """A 0–1 ratio as a whole percentage (`76%`), em dash for None. A ratio short of 1 that would round to
+    100% (439 of 440), or above 0 that would round to 0%, gets the decimals that keep it honest (`99.8%`,
+    `0.2%`), up to two, then `<100%` / `>0%`."""
+    if value is None:
+        return "—"
+    for digits in (0, 1, 2):
+        text = f"{value:.{digits}%}"
+        shown = float(text.removesuffix("%"))
+        if not (value < 1 and shown >= 100) and not (value > 0 and shown <= 0):
+            return text
+    return "<100%" if value < 1 and value > 0.5 else ">0%"
 
 
 def format_pct_points(value: float | None) -> str:

@@ -27,6 +27,15 @@ def test_format_duration(seconds: float | None, text: str) -> None:
 
 def test_number_formats() -> None:
     assert (ui.format_pct(0.755), ui.format_pct(None)) == ("76%", "—")
+    # Never a false 100% or 0%: 439 of 440 is not all, 1 of 440 is not none.
+    assert [ui.format_pct(v) for v in (439 / 440, 1 / 440, 1.0, 0.0, 0.99999, 0.00001)] == [
+        "99.8%",
+        "0.2%",
+        "100%",
+        "0%",
+        "<100%",
+        ">0%",
+    ]
     assert (ui.format_usd(1_250_000.4), ui.format_usd(None)) == ("$1,250,000", "—")
 
 
