@@ -1,6 +1,8 @@
 -- One row per resolved person as of the as-of time: the records identity resolution put together,
 -- with the best-known name, email and phone (a contact record before a signal's sender, then the most
--- recently seen) and the canonical client. A person whose every record was erased is left out.
+-- recently seen) and the canonical client: the one a record names, else the one whose web domain is
+-- the record's company domain (compared lowercased, without `www.`; a domain two canonical clients
+-- share names neither). A person whose every record was erased is left out.
 with
 
 links as (
@@ -23,13 +25,28 @@ client_links as (
 
 ),
 
+client_domains as (
+
+    select
+        parts.org_id,
+        regexp_replace(lower(trim(parts.domain)), '^www\.', '') as domain_key,
+        min(coalesce(c.canonical_client_id, parts.client_id)) as client_id
+    from {{ ref('stg_lifecycle__client_parts') }} as parts
+    left join client_links c
+        on c.org_id = parts.org_id and c.client_id = parts.client_id
+    where nullif(trim(parts.domain), '') is not null
+    group by 1, 2
+    having count(distinct coalesce(c.canonical_client_id, parts.client_id)) = 1
+
+),
+
 joined as (
 
     select
         l.org_id,
         l.canonical_id,
         r.*,
-        coalesce(c.canonical_client_id, r.client_id) as resolved_client_id,
+        coalesce(c.canonical_client_id, r.client_id, d.client_id) as resolved_client_id,
         -- a contact's own record first, then the latest seen, then the id: a stable choice
         (r.record_type = 'contact')::int as is_contact
     from links l
@@ -37,6 +54,9 @@ joined as (
         on r.org_id = l.org_id and r.record_type = l.record_type and r.record_id = l.record_id
     left join client_links c
         on c.org_id = r.org_id and c.client_id = r.client_id
+    left join client_domains d
+        on d.org_id = r.org_id
+        and d.domain_key = regexp_replace(lower(trim(r.company_domain)), '^www\.', '')
 
 ),
 
