@@ -79,7 +79,7 @@ else:
 if int(funnel.get_column("entered").sum()) == 0:
     st.info("No item has entered any stage yet, so every pair is zero.", icon=":material/inbox:")
 else:
-    st.subheader("Entered vs converted")
+    st.subheader("Entered vs converted, all time")
     st.plotly_chart(
         charts.funnel_entered_converted(funnel),
         width="stretch",
@@ -88,7 +88,7 @@ else:
     )
     st.caption("Bar labels are conversion rates (converted ÷ entered). " + LOST_PAIRS)
 
-    st.subheader("Time to convert")
+    st.subheader("Time to convert, all time")
     st.plotly_chart(
         charts.funnel_hours(funnel),
         width="stretch",
@@ -97,7 +97,7 @@ else:
     )
     st.caption("Hours between the first entry into each stage; pairs without conversions have no bar.")
 
-st.subheader("All stage pairs")
+st.subheader("All stage pairs, all time")
 st.dataframe(
     view.funnel_table(funnel),
     width="stretch",

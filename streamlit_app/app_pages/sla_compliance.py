@@ -91,6 +91,8 @@ for column, metric in zip(st.columns(max(len(metrics), 3)), metrics, strict=Fals
 if not any((befores.get(m) or {}).get("eligible_items") for m in metrics):
     st.caption(ui_period.no_previous_caption(period))
 
+st.subheader("All time")
+st.caption("Every clock of the snapshot, as of its data-as-of time; the figures above are the period's.")
 st.dataframe(
     ui.for_display(summary.drop("health_line_pct")),  # the line is in the flag's header
     width="stretch",

@@ -167,7 +167,12 @@ else:
             column_config={
                 "p_low": ui.ratio_column("Predicted from"),
                 "p_high": ui.ratio_column("to"),
-                "scores": st.column_config.NumberColumn("Held-out scores", format="localized"),
+                "scores": st.column_config.NumberColumn(
+                    "Held-out scores",
+                    format="localized",
+                    help="A held-out pursuit is scored at each open stage it entered, so there are more "
+                    "scores than held-out pursuits.",
+                ),
                 "mean_predicted": ui.ratio_column("Mean predicted"),
                 "observed_win_rate": ui.ratio_column("Observed win rate"),
             },
