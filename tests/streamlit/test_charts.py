@@ -245,4 +245,12 @@ def test_win_rate_monthly_keeps_months_with_few_closes_off_the_line_and_marks_th
     (small,) = [t for t in fig.data if t.name == "win rate: under 5 closed"]
     assert [str(d) for d in small.x] == ["2024-04-01"] and list(small.y) == [0.0]
     assert small.marker.symbol == "circle-open" and list(small.text) == ["n=1"] and small.yaxis == "y2"
+    # The rate's own ticks (quarters), not ones lined up with the counts' gridlines.
+    assert fig.layout.yaxis2.tickmode == "array" and list(fig.layout.yaxis2.tickvals) == [
+        0,
+        0.25,
+        0.5,
+        0.75,
+        1,
+    ]
     fig.to_json()
