@@ -58,22 +58,15 @@ if client == "(no client)":
 elif client != "(all)":
     shown = people.filter(people["client_id"] == client)
 # The person and the client by name first; the ids last (the client's is its name's twin).
-people_table = ui.for_display(shown.select(pl.all().exclude("contact_id", "client_id"), "contact_id"))
-st.dataframe(
-    people_table,
-    width="stretch",
-    hide_index=True,
-    placeholder=ui.MISSING,
-    column_config=ui.labelled(
-        people_table,
-        {
-            "name": st.column_config.TextColumn("Person", pinned=True),
-            "client_name": st.column_config.TextColumn("Client"),
-            "contact_id": st.column_config.TextColumn("ID"),
-            "records": st.column_config.NumberColumn("Records", help="Source records that are this person."),
-            "signals": st.column_config.NumberColumn("Signals"),
-        },
-    ),
+ui.labelled_table(
+    shown.select(pl.all().exclude("contact_id", "client_id"), "contact_id"),
+    {
+        "name": st.column_config.TextColumn("Person", pinned=True),
+        "client_name": st.column_config.TextColumn("Client"),
+        "contact_id": st.column_config.TextColumn("ID"),
+        "records": st.column_config.NumberColumn("Records", help="Source records that are this person."),
+        "signals": st.column_config.NumberColumn("Signals"),
+    },
 )
 
 person_names = {r["contact_id"]: r["name"] for r in shown.iter_rows(named=True)}
@@ -89,22 +82,14 @@ row = shown.filter(shown["contact_id"] == person).row(0, named=True)
 st.subheader(row["name"] or person)
 
 st.markdown("**Records** — the source records that are this person, and why")
-links = ui.for_display(queries.person_links(snap.path, snap.version, org, person))
-st.dataframe(links, width="stretch", hide_index=True, column_config=ui.labelled(links))
+ui.labelled_table(queries.person_links(snap.path, snap.version, org, person))
 
 signals = queries.person_signals(snap.path, snap.version, org, person)
 st.markdown("**Signals**")
 if signals.is_empty():
     st.caption("No signals from this person.")
 else:
-    shown_signals = ui.for_display(signals)
-    st.dataframe(
-        shown_signals,
-        width="stretch",
-        hide_index=True,
-        placeholder=ui.MISSING,
-        column_config=ui.labelled(shown_signals),
-    )
+    ui.labelled_table(signals)
 
 work = queries.person_work(snap.path, snap.version, org, person)
 st.markdown("**Candidates and pursuits**")
@@ -149,14 +134,7 @@ st.markdown("**Memory**")
 if memory.is_empty():
     st.caption("No live memory about this person's signals and work.")
 else:
-    shown_memory = ui.for_display(memory)
-    st.dataframe(
-        shown_memory,
-        width="stretch",
-        hide_index=True,
-        placeholder=ui.MISSING,
-        column_config=ui.labelled(shown_memory),
-    )
+    ui.labelled_table(memory)
 
 
 # -------------------------------------------------------------------------------- forget this person

@@ -33,16 +33,9 @@ st.subheader("Conflicts")
 if conflicts.is_empty():
     st.info(f"Nothing waiting for a decision in **{org}**.", icon=":material/check_circle:")
 else:
-    shown_conflicts = ui.for_display(conflicts.drop("explanation"))
-    st.dataframe(
-        shown_conflicts,
-        width="stretch",
-        hide_index=True,
-        placeholder=ui.MISSING,
-        column_config=ui.labelled(
-            shown_conflicts,
-            {"match_probability": st.column_config.NumberColumn("Probability", format="%.4f")},
-        ),
+    ui.labelled_table(
+        conflicts.drop("explanation"),
+        {"match_probability": st.column_config.NumberColumn("Probability", format="%.4f")},
     )
     labels = [f"{r['kind']}: {r['left_id']} ↔ {r['right_id']}" for r in conflicts.iter_rows(named=True)]
     chosen = st.selectbox("Conflict", range(len(labels)), format_func=labels.__getitem__, key="identity_pick")
@@ -56,7 +49,7 @@ else:
                 for k, v in weights.items()
             ]
         )
-        st.dataframe(why, hide_index=True, column_config=ui.labelled(why))
+        ui.labelled_table(why)
     if pick["kind"] == "possible_match":
         left_type, left = identity_requests.record_id(pick["left_id"])
         right_type, right = identity_requests.record_id(pick["right_id"])
@@ -105,11 +98,4 @@ st.subheader("Merges")
 if merges.is_empty():
     st.caption("No record was joined to another.")
 else:
-    shown_merges = ui.for_display(merges)
-    st.dataframe(
-        shown_merges,
-        width="stretch",
-        hide_index=True,
-        placeholder=ui.MISSING,
-        column_config=ui.labelled(shown_merges),
-    )
+    ui.labelled_table(merges)

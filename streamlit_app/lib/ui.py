@@ -389,6 +389,19 @@ def labelled(frame: Any, column_config: dict[str, Any] | None = None) -> dict[st
     return config
 
 
+def labelled_table(frame: Any, column_config: dict[str, Any] | None = None) -> Any:
+    """`frame` as the tables show it (`for_display`): full width, no index, an em dash for a missing
+    value, and every column headed in words (`labelled`)."""
+    shown = for_display(frame)
+    return st.dataframe(
+        shown,
+        width="stretch",
+        hide_index=True,
+        placeholder=MISSING,
+        column_config=labelled(shown, column_config),
+    )
+
+
 def hours_column(label: str, **kwargs: Any) -> Any:
     """Hours (SLA thresholds, time over, time in stage), always in hours so two tables never disagree in
     units."""
