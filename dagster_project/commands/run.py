@@ -305,12 +305,14 @@ def run_once(
 
 def print_quarantined(figures: dict, home: Path) -> None:
     """Name the run's first quarantined lines by file, line and reason, and say where the rest are."""
+    from dagster_project.ingestion.quarantine import quarantined_line
+
     named = figures.get("first_quarantined") or []
     if not named:
         return
     console.print("quarantined lines (file, line, reason):")
     for q in named:
-        console.print(f"  {q['file']} line {q['line']}: {q['reason']}", soft_wrap=True, markup=False)
+        console.print(f"  {quarantined_line(q)}", soft_wrap=True, markup=False)
     more = figures.get("quarantined", 0) - len(named)
     if more > 0:
         console.print(f"  and {more:,} more")

@@ -6,7 +6,7 @@ from dagster_project.apply.runner import enqueue_file_events
 from dagster_project.control import store as control
 from dagster_project.defs.resources import RunClockResource, WorkstreamResource
 from dagster_project.ingestion.ingest import ingest_paths
-from dagster_project.ingestion.quarantine import first_quarantined
+from dagster_project.ingestion.quarantine import first_quarantined, quarantined_line
 from dagster_project.ingestion.readers import scan_inbox
 from dagster_project.serving.publish import remove_publish_leftovers
 from dagster_project.warehouse.store import connect, writer_lock
@@ -76,7 +76,7 @@ def raw_ingest(context: dg.AssetExecutionContext, workstream: WorkstreamResource
     # Bad input is named by file, line and reason where whoever dropped it looks: the run's log (and,
     # under `serve`, dagster.log), the run summary and the asset's metadata.
     for q in named:
-        context.log.warning(f"quarantined {q['file']} line {q['line']}: {q['reason']}")
+        context.log.warning(f"quarantined {quarantined_line(q)}")
     if report.total("quarantined") > len(named):
         context.log.warning(
             f"and {report.total('quarantined') - len(named):,} more quarantined lines: the Data quality "

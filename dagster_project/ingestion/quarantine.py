@@ -96,3 +96,10 @@ def first_quarantined(
         [content_hashes, limit],
     ).fetchall()
     return [{"file": file, "line": line, "reason": reason} for file, line, reason in rows]
+
+
+def quarantined_line(q: dict[str, object]) -> str:
+    """One of `first_quarantined`'s lines in words: `a.jsonl line 3: bad_json`, or `b.csv (the whole
+    file): unreadable_file` for a file quarantined whole (its line 0)."""
+    where = "(the whole file)" if q["line"] == 0 else f"line {q['line']}"
+    return f"{q['file']} {where}: {q['reason']}"
