@@ -275,6 +275,8 @@ def _ts(day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
 
 # (org_id, signal_id, status, owner, source_type, created_at, first_touched_at, dismissed_at, linked_at,
 #  linked_candidate_id, linked_candidate_ids, entered_state_at, last_event_at)
+# The company a signal's sender named, where one did (`company_name`, the last column).
+SIGNAL_COMPANIES = {"sig-a2": "Initrode Ltd"}
 _SIGNALS = [
     (ORG_A, "sig-a1", "open", "alice@acme", "web", _ts(1), None, None, None, None, [], _ts(1), _ts(1)),
     (ORG_A, "sig-a2", "touched", "alice@acme", "email", _ts(1), _ts(2), None, None, None, [], _ts(2), _ts(2)),
@@ -1301,7 +1303,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "payload", "ingested_at", "source_file", "source_line", "content_hash"),
     "signals": ("org_id", "signal_id", "status", "owner", "source_type", "created_at", "first_touched_at",
         "dismissed_at", "linked_at", "linked_candidate_id", "linked_candidate_ids", "entered_state_at",
-        "last_event_at"),
+        "last_event_at", "company_name"),
     "candidates": ("org_id", "candidate_id", "status", "owner", "title", "client_id", "value_band", "tags",
         "signal_ids", "pursuit_id", "entered_state_at", "created_at", "last_event_at"),
     "pursuits": ("org_id", "pursuit_id", "candidate_id", "stage", "owner", "capture_lead", "client_id",
@@ -1547,7 +1549,7 @@ def _pursuit_rows() -> list[tuple]:
 
 
 def _insert_lifecycle(con: duckdb.DuckDBPyConnection) -> None:
-    _insert(con, "marts.signals", _SIGNALS)
+    _insert(con, "marts.signals", [(*row, SIGNAL_COMPANIES.get(row[1])) for row in _SIGNALS])
     _insert(con, "marts.candidates", _CANDIDATES)
     _insert(con, "marts.pursuits", _pursuit_rows())
     _insert(con, "marts.clients", _CLIENTS)

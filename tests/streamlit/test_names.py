@@ -169,7 +169,8 @@ def test_sla_breaches_and_alerts_name_the_item(shown: dict[str, View]) -> None:
     assert breaches["label"].tolist() == [TITLE]
     alerts = _visible(at, "delivery_status")
     _assert_named_before_any_id(alerts, "label")
-    assert set(alerts["label"]) == {TITLE, "Signal from email"}  # a signal by where it came from
+    # A signal by its sender's company and where it came from (one without a company: test_pipeline_…).
+    assert set(alerts["label"]) == {TITLE, "Initrode Ltd (signal from email)"}
     assert set(alerts["kind"]) <= {"Breach", "Retraction"}
 
 

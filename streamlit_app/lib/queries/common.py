@@ -9,14 +9,18 @@ UNASSIGNED = "—"
 
 
 # An item (candidate, pursuit or signal) by name rather than id: a candidate's title, a pursuit's
-# candidate's title, else the client's name; a signal, which has no title, by where it came from.
+# candidate's title, else the client's name; a signal, which has no title, by its sender's company and
+# where it came from ("Initrode Ltd (signal from email)"), else by where it came from alone.
 # `item_title_joins(alias)` joins the marts naming the item whose type and id are columns of `alias` (a
 # fixed table alias of the query, never user input); parameters: org_id x 4.
 # Each ON clause compares an expression of the item's side with a column of the joined mart and nothing
 # else: a LEFT JOIN condition that tests only the item's side (`item_type = 'pursuit' AND ...`) is not a
 # join key to DuckDB, so it falls back to a nested-loop join over every item x every mart row. The CASE
 # yields NULL for the other item types, which matches nothing, as the separate test did.
-ITEM_TITLE = "coalesce(it_c.title, it_cl.name, 'Signal from ' || it_s.source_type)"
+ITEM_TITLE = (
+    "coalesce(it_c.title, it_cl.name, it_s.company_name || ' (signal from ' || it_s.source_type || ')', "
+    "'Signal from ' || it_s.source_type)"
+)
 ITEM_CLIENT = "it_cl.name"
 
 

@@ -18,6 +18,7 @@ final as (
         status,
         owner,
         source_type,
+        company_name,
         created_at,
         first_touched_at,
         dismissed_at,
