@@ -174,10 +174,32 @@ def _enrich(
     return figures if figures["calls"] or figures["problems"] else None
 
 
+# What dbt says when an incremental mart's columns no longer match the model (`on_schema_change: fail`):
+# a new version of the project changed them, and one full refresh rebuilds those marts.
+SCHEMA_CHANGED = "schemas on this incremental model are out of sync"
+
+
+def _error_text(event) -> str:
+    """A failure event's error with its causes, as one text; empty for an event without one."""
+    error, parts = getattr(event.event_specific_data, "error", None), []
+    while error is not None:
+        parts.append(error.message)
+        error = error.cause
+    return "\n".join(parts)
+
+
 def _fail_on_errors(result) -> None:
     if not result.success:
-        for event in (e for e in result.all_events if e.is_failure):
+        failures = [e for e in result.all_events if e.is_failure]
+        for event in failures:
             console.print(f"[red]{event.step_key or ''}: {event.message}[/red]")
+        if any(SCHEMA_CHANGED in _error_text(event) for event in failures):
+            console.print(
+                "the columns of a mart kept incrementally changed with this version of the project: run "
+                "`workstream run --full-refresh` once (docs/operations.md, After an upgrade)",
+                soft_wrap=True,
+                markup=False,
+            )
         raise typer.Exit(1)
 
 

@@ -155,3 +155,33 @@ def test_a_progress_display_that_cannot_read_the_event_log_never_fails_the_run(t
         ran.append(True)
     assert ran == [True]
     assert "==== dbt build: run run-1" in (tmp_path / "run.log").read_text()
+
+
+def test_a_build_stopped_by_an_incremental_marts_changed_columns_says_to_run_a_full_refresh_once(capsys):
+    from types import SimpleNamespace
+
+    import typer
+
+    from dagster_project.commands.run import SCHEMA_CHANGED, _fail_on_errors
+
+    def failed(text: str) -> SimpleNamespace:
+        cause = SimpleNamespace(message=f"Compilation Error\n  The source and target {text}!", cause=None)
+        error = SimpleNamespace(message="The dbt CLI process failed", cause=cause)
+        event = SimpleNamespace(
+            is_failure=True,
+            step_key="workstream_dbt_assets",
+            message='Execution of step "workstream_dbt_assets" failed.',
+            event_specific_data=SimpleNamespace(error=error),
+        )
+        run_failure = SimpleNamespace(
+            is_failure=True, step_key=None, message="run failed", event_specific_data=None
+        )
+        return SimpleNamespace(success=False, all_events=[event, run_failure])
+
+    for text, hinted in ((SCHEMA_CHANGED, True), ("tables do not exist", False)):
+        with pytest.raises(typer.Exit) as exit_:
+            _fail_on_errors(failed(text))
+        assert exit_.value.exit_code == 1
+        err = capsys.readouterr().err
+        assert 'Execution of step "workstream_dbt_assets" failed.' in err
+        assert ("workstream run --full-refresh" in err) is hinted, err
