@@ -1538,3 +1538,14 @@ def test_a_pages_own_sidebar_filters_sit_under_the_organisation_above_the_sign_o
     at = _open(page, ORG_A)
     labels = [getattr(node, "label", None) for node in at.sidebar]
     assert labels.index("Organisation") < labels.index(control) < labels.index("Sign out"), labels
+
+
+def test_tables_and_charts_that_are_not_the_periods_say_all_time(snapshot_home: Path) -> None:
+    # Beside the period's metrics, an all-time table or chart read without its label looks like a number
+    # that disagrees with them.
+    at = _open(SLA, ORG_A)
+    assert "All time" in [h.value for h in at.subheader]
+    at.switch_page(FUNNEL).run()
+    assert not at.exception
+    headings = [h.value for h in at.subheader]
+    assert headings and all(h.endswith(", all time") for h in headings), headings
