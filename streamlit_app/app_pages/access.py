@@ -30,35 +30,26 @@ st.caption(
 )
 
 st.subheader("Users and grants")
-st.dataframe(
-    ui.for_display(view.users_table(users)),
-    width="stretch",
-    hide_index=True,
-    placeholder=ui.MISSING,
-    column_config={
-        "email": st.column_config.TextColumn("Email"),
-        "user_id": st.column_config.TextColumn("User id"),
-        "role": st.column_config.TextColumn("Role"),
+# Columns not named here are headed from their names (`ui.labelled`): Email, Role, Password, Action, …
+ui.labelled_table(
+    view.users_table(users),
+    {
+        "user_id": "User id",
         "grants": st.column_config.TextColumn("Grants", help="org: role; admins read every org."),
-        "password": st.column_config.TextColumn("Password"),
         "active_tokens": st.column_config.NumberColumn("Active tokens", help="Tokens not revoked."),
-        "created_at": st.column_config.TextColumn("Created (UTC)"),
+        "created_at": "Created (UTC)",
     },
 )
 
 st.subheader("API tokens")
 st.caption("Token ids and dates only: a token's secret is shown once, when it is issued, and never stored.")
-st.dataframe(
-    ui.for_display(view.tokens_table(users)),
-    width="stretch",
-    hide_index=True,
-    placeholder=ui.MISSING,
-    column_config={
-        "email": st.column_config.TextColumn("Email"),
-        "token_id": st.column_config.TextColumn("Token id"),
-        "created_at": st.column_config.TextColumn("Issued (UTC)"),
-        "expires_at": st.column_config.TextColumn("Expires (UTC)"),
-        "revoked_at": st.column_config.TextColumn("Revoked (UTC)"),
+ui.labelled_table(
+    view.tokens_table(users),
+    {
+        "token_id": "Token id",
+        "created_at": "Issued (UTC)",
+        "expires_at": "Expires (UTC)",
+        "revoked_at": "Revoked (UTC)",
     },
 )
 
@@ -68,17 +59,4 @@ st.caption(
     f"The newest {audit.height} row(s), newest first. The store keeps ids and hashes only, never memory "
     "text or secrets; users it still holds are shown here by email."
 )
-st.dataframe(
-    ui.for_display(audit),
-    width="stretch",
-    hide_index=True,
-    placeholder=ui.MISSING,
-    column_config={
-        "at": st.column_config.TextColumn("When (UTC)"),
-        "action": st.column_config.TextColumn("Action"),
-        "actor": st.column_config.TextColumn("By"),
-        "org_id": st.column_config.TextColumn("Org"),
-        "target": st.column_config.TextColumn("Target"),
-        "detail": st.column_config.TextColumn("Detail"),
-    },
-)
+ui.labelled_table(audit, {"at": "When (UTC)", "actor": "By", "org_id": "Org"})

@@ -303,6 +303,10 @@ def test_an_admin_sees_the_access_page_with_users_grants_tokens_and_audit(snapsh
     assert "vera@example.test" in set(added["target"]), added
     ids = {u["user_id"] for u in access.list_users(home)}
     assert not ids & set(audit["target"]) and not ids & set(audit["actor"])
+    for table in at.dataframe:  # every column headed in words
+        config = json.loads(table.proto.columns)
+        headers = [config.get(c, {}).get("label") or c for c in table.value.columns]
+        assert not [h for h in headers if "_" in h or h == h.lower()], headers
     minute = r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$"
     assert users["created_at"].str.match(minute).all() and audit["at"].str.match(minute).all()
     text = _text(at)
