@@ -95,21 +95,23 @@ def _main() -> None:
         return True
 
     # One handler for the sidebar and the page: if the snapshot cannot be read, the page shows why.
+    # The render's queries share one open of the snapshot per scope, closed when the render ends.
     try:
-        with st.sidebar:
-            allowed = _sidebar()
-            # The page's own sidebar controls (the period) go here, beside the org, above the sign-out.
-            ui.set_page_sidebar(st.container())
-            st.divider()
-            st.caption(f"Signed in as **{ui.escape_markdown(who.email)}** ({auth.role_label(who)})")
-            auth.sign_out_button()
-        if not allowed:
-            ui.org_refused()
-            st.stop()
-        chosen = queries.current_snapshot()
-        if chosen is not None and chosen.past:
-            ui.time_travel_banner(chosen)
-        page.run()
+        with queries.reads_of_one_render():
+            with st.sidebar:
+                allowed = _sidebar()
+                # The page's own sidebar controls (the period) go here, beside the org, above the sign-out.
+                ui.set_page_sidebar(st.container())
+                st.divider()
+                st.caption(f"Signed in as **{ui.escape_markdown(who.email)}** ({auth.role_label(who)})")
+                auth.sign_out_button()
+            if not allowed:
+                ui.org_refused()
+                st.stop()
+            chosen = queries.current_snapshot()
+            if chosen is not None and chosen.past:
+                ui.time_travel_banner(chosen)
+            page.run()
     except queries.SnapshotMissing:
         # The file disappeared after the existence check.
         ui.no_snapshot_message()

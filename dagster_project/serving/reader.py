@@ -27,13 +27,14 @@ so forgetting the scope never means reading every org.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -252,25 +253,46 @@ def _marts_of(con: duckdb.DuckDBPyConnection, identity: Identity) -> tuple[dict[
 
 def _expose(
     con: duckdb.DuckDBPyConnection, scope: Scope, identity: Identity, only: Marts | None = None
-) -> None:
+) -> tuple[set[str], bool]:
     """Make `marts.<table>` mean what the scope may see, on this connection and every cursor of it:
-    every mart, or with `only` just the marts one statement names."""
+    every mart, or with `only` just the marts one statement names. Returns the marts now shown and
+    whether the search index is (both empty for the system scope, which shows the file itself)."""
     if isinstance(scope, SystemScope):
         con.execute(f"use {CATALOG}")
-        return
+        return set(), False
+    shown: set[str] = set()
+    statements = [
+        f"create schema memory.{SCHEMA}",
+        *_view_statements(con, scope, identity, only, shown, False),
+    ]
+    # One transaction: the scope's views appear together or not at all.
+    con.execute(";\n".join(["begin", *statements, "commit", "use memory"]))
+    return shown, any(s.startswith(f"create schema memory.{FTS_SCHEMA}") for s in statements)
+
+
+def _view_statements(
+    con: duckdb.DuckDBPyConnection,
+    scope: OrgScope,
+    identity: Identity,
+    only: Marts | None,
+    shown: set[str],
+    search_shown: bool,
+) -> list[str]:
+    """The statements that add to an org-scoped connection the views of `only` (every mart when None)
+    it does not show yet; `shown` gains their names."""
     marts, has_dict = _marts_of(con, identity)
-    statements = ["begin", f"create schema memory.{SCHEMA}"]
+    statements = []
     for table, has_org in marts.items():
-        if only is not None and table.lower() not in only.tables:
+        if table in shown or (only is not None and table.lower() not in only.tables):
             continue
         body = _scoped_view(table, has_org=has_org, scope=scope)
         if body is not None:
             statements.append(f"create view memory.{SCHEMA}.{_ident(table)} as {body}")
+            shown.add(table)
     postings = POSTINGS_TABLE.removeprefix(f"{SCHEMA}.")
-    if has_dict and marts.get(postings) and (only is None or only.search_index):
+    if not search_shown and has_dict and marts.get(postings) and (only is None or only.search_index):
         statements += _scoped_search_index(scope)
-    # One transaction: the scope's views appear together or not at all.
-    con.execute(";\n".join([*statements, "commit", "use memory"]))
+    return statements
 
 
 @dataclass(eq=False)
@@ -281,6 +303,9 @@ class OpenSnapshot:
     identity: Identity
     scope: Scope
     con: duckdb.DuckDBPyConnection
+    # What an org-scoped connection shows so far (`_expose`), so a reused open adds only what is new.
+    shown: set[str] = field(default_factory=set)
+    search_shown: bool = False
 
     @property
     def token(self) -> str:
@@ -296,6 +321,19 @@ class OpenSnapshot:
 
     def info(self) -> SnapshotInfo | None:
         return read_info(self.con)
+
+    def show(self, only: Marts | None) -> None:
+        """Add the views of `only` (every mart when None) this org-scoped open does not show yet."""
+        if isinstance(self.scope, SystemScope):
+            return
+        statements = _view_statements(
+            self.con, self.scope, self.identity, only, self.shown, self.search_shown
+        )
+        if statements:
+            self.con.execute(";\n".join(["begin", *statements, "commit"]))
+            self.search_shown = self.search_shown or any(
+                s.startswith(f"create schema memory.{FTS_SCHEMA}") for s in statements
+            )
 
     def close(self) -> None:
         self.con.close()
@@ -336,11 +374,11 @@ def open_snapshot(
             con.close()
             continue
         try:
-            _expose(con, scope, identity, only)
+            shown, search_shown = _expose(con, scope, identity, only)
         except BaseException:
             con.close()
             raise
-        return OpenSnapshot(path, identity, scope, con)
+        return OpenSnapshot(path, identity, scope, con, shown, search_shown)
     if snapshot_identity(path) is None:
         raise SnapshotMissing(str(path))
     raise SnapshotUnavailable(f"{path}: {last_error}") from last_error
@@ -348,6 +386,61 @@ def open_snapshot(
 
 def incompatible(exc: duckdb.Error) -> SnapshotIncompatible:
     return SnapshotIncompatible(str(exc).splitlines()[0])
+
+
+# --- one open per file and scope for a stretch of reads --------------------------------------------------
+
+# The opens of the current `reusing_opens` block, by file and scope; None outside one. A context variable:
+# a thread (Streamlit runs each page render on one) sees only its own block, never another thread's.
+_REUSED: contextvars.ContextVar[dict[tuple[str, Scope], OpenSnapshot] | None] = contextvars.ContextVar(
+    "workstream_reused_snapshot_opens", default=None
+)
+
+
+@contextmanager
+def reusing_opens() -> Iterator[None]:
+    """Within the block, this thread's reads of one file through one scope share one open instead of
+    opening the file for each read, and every open is closed when the block ends. For a short stretch of
+    reads that belong together, such as one page render: a new in-memory DuckDB and the file's attach are
+    most of a small read's cost, and the reads of the block see one snapshot even if a publish swaps the
+    file meanwhile. Nothing is held between blocks, so no reader keeps an old file (or an erased text in
+    it) open past the render. A nested block is part of the outer one."""
+    if _REUSED.get() is not None:
+        yield
+        return
+    opens: dict[tuple[str, Scope], OpenSnapshot] = {}
+    token = _REUSED.set(opens)
+    try:
+        yield
+    finally:
+        _REUSED.reset(token)
+        for snapshot in opens.values():
+            snapshot.close()
+
+
+def _reused(
+    path: Path, scope: Scope, retry_delays: Sequence[float], only: Marts | None
+) -> OpenSnapshot | None:
+    """The block's open of `path` for `scope` (opened now if it is the first read), showing `only`; None
+    outside a `reusing_opens` block."""
+    opens = _REUSED.get()
+    if opens is None:
+        return None
+    key = (str(path), scope)
+    snapshot = opens.get(key)
+    if snapshot is None:
+        snapshot = opens[key] = open_snapshot(path, scope=scope, retry_delays=retry_delays, only=only)
+    else:
+        snapshot.show(only)
+    return snapshot
+
+
+def _forget_reused(path: Path, scope: Scope) -> None:
+    """Close the block's open of `path` for `scope` (it failed mid-read), so the next read opens afresh."""
+    opens = _REUSED.get()
+    snapshot = opens.pop((str(path), scope), None) if opens is not None else None
+    if snapshot is not None:
+        snapshot.close()
 
 
 @contextmanager
@@ -358,15 +451,23 @@ def connect(
     retry_delays: Sequence[float] = RETRY_DELAYS_S,
     only: Marts | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived read-only connection to the snapshot for `scope`; a missing table or column in what
-    the block asks raises SnapshotIncompatible."""
-    snapshot = open_snapshot(path, scope=scope, retry_delays=retry_delays, only=only)
+    """A short-lived read-only connection to the snapshot for `scope` (inside `reusing_opens`, the block's
+    open); a missing table or column in what the block asks raises SnapshotIncompatible."""
+    scope = _require_scope(scope)
+    path = Path(path)
+    reused = _reused(path, scope, retry_delays, only)
+    snapshot = reused or open_snapshot(path, scope=scope, retry_delays=retry_delays, only=only)
     try:
         yield snapshot.con
     except (duckdb.CatalogException, duckdb.BinderException) as exc:
         raise incompatible(exc) from exc
+    except duckdb.IOException:
+        if reused is not None:
+            _forget_reused(path, scope)
+        raise
     finally:
-        snapshot.close()
+        if reused is None:
+            snapshot.close()
 
 
 def run(
@@ -391,6 +492,7 @@ def run(
                 return work(con)
             except duckdb.IOException as exc:
                 last_error = exc
+                _forget_reused(path, scope)  # the retry opens the file afresh, in a block too
         if delay is not None:
             time.sleep(delay)
     raise SnapshotUnavailable(f"{path}: {last_error}") from last_error

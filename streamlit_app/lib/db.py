@@ -40,6 +40,7 @@ __all__ = [
     "fetch",
     "fetch_unattributed",
     "org_ids",
+    "reads_of_one_render",
     "run",
     "snapshot_info",
     "snapshot_token",
@@ -70,6 +71,12 @@ def _scope(org: object) -> OrgScope:
         # No org id holds control characters (a NUL would also end the scope's SQL literal early).
         raise UnscopedRead("not an org id: it holds control characters")
     return OrgScope([org])
+
+
+def reads_of_one_render():
+    """A context for one page render: its reads share one open of the snapshot per scope (the reader's
+    `reusing_opens`), closed when the render ends, instead of opening the file for every query."""
+    return reader.reusing_opens()
 
 
 def fetch(path: Path | str, sql: str, params: Sequence[object] = (), *, org: str) -> pl.DataFrame:

@@ -234,3 +234,86 @@ def test_an_org_scope_sees_the_marts_of_the_snapshot_published_since_its_last_op
     with pytest.raises(reader.SnapshotIncompatible):
         reader.fetch(path, "select deal_id from marts.deals", scope=scope)
     assert reader.fetch(path, "select win_id from marts.wins", scope=scope).rows() == [("w1",)]
+
+
+def _counting_opens(monkeypatch: pytest.MonkeyPatch) -> list[reader.Scope]:
+    """The scope of every open of a snapshot file from now on."""
+    opened: list[reader.Scope] = []
+    real = reader.open_snapshot
+
+    def counted(path, *, scope, **kwargs):
+        opened.append(scope)
+        return real(path, scope=scope, **kwargs)
+
+    monkeypatch.setattr(reader, "open_snapshot", counted)
+    return opened
+
+
+def test_reads_in_a_reusing_block_open_the_file_once_per_scope_and_close_it_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = publish(tmp_path)
+    opened = _counting_opens(monkeypatch)
+    o1 = OrgScope(["o1"])
+    with reader.reusing_opens():
+        assert reader.fetch(path, "select deal_id from marts.deals", scope=o1).rows() == [("d1",)]
+        # A second read of the same scope names another mart: the block's open gains its view.
+        assert reader.fetch(path, "select snapshot_version from marts.snapshot_info", scope=o1).rows() == [
+            ("v1",)
+        ]
+        with reader.connect(path, scope=o1) as con:
+            held = con
+            assert con.execute("select count(*) from marts.deals").fetchone() == (1,)
+        assert (
+            reader.fetch(path, "select count(*) as n from marts.deals", scope=reader.SYSTEM)["n"].item() == 3
+        )
+        assert (
+            reader.fetch(path, "select count(*) as n from marts.deals", scope=OrgScope(["o2"]))["n"].item()
+            == 1
+        )
+        # Still a scope: a mart without org_id stays out of the org's open, however it was reached.
+        with pytest.raises(reader.SnapshotIncompatible):
+            reader.fetch(path, "select * from marts.org_free_secret", scope=o1)
+    assert opened == [o1, reader.SYSTEM, OrgScope(["o2"])]
+    with pytest.raises(duckdb.ConnectionException):
+        held.execute("select 1")
+    # Outside a block every read opens the file again.
+    reader.fetch(path, "select 1", scope=o1)
+    reader.fetch(path, "select 1", scope=o1)
+    assert opened[3:] == [o1, o1]
+
+
+def test_the_reads_of_a_block_see_one_snapshot_and_the_next_block_sees_the_new_publish(
+    tmp_path: Path,
+) -> None:
+    path = publish(tmp_path, version="v1")
+    sql = "select snapshot_version from marts.snapshot_info"
+    with reader.reusing_opens():
+        assert reader.fetch(path, sql, scope=reader.SYSTEM).item() == "v1"
+        publish(tmp_path, version="v2")
+        assert reader.fetch(path, sql, scope=reader.SYSTEM).item() == "v1"
+    with reader.reusing_opens():
+        assert reader.fetch(path, sql, scope=reader.SYSTEM).item() == "v2"
+
+
+def test_a_read_failing_with_an_io_error_in_a_block_is_retried_on_a_fresh_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = publish(tmp_path)
+    opened = _counting_opens(monkeypatch)
+    seen: list[duckdb.DuckDBPyConnection] = []
+
+    def work(con: duckdb.DuckDBPyConnection) -> int:
+        seen.append(con)
+        if len(seen) == 1:
+            raise duckdb.IOException("the file went away under the read")
+        return con.execute("select count(*) from marts.deals").fetchone()[0]
+
+    with reader.reusing_opens():
+        assert reader.run(path, work, scope=reader.SYSTEM, retry_delays=NO_WAIT) == 3
+        assert len(opened) == 2 and seen[0] is not seen[1]
+        with pytest.raises(duckdb.ConnectionException):
+            seen[0].execute("select 1")
+        # The fresh open is the block's from then on.
+        reader.fetch(path, "select 1", scope=reader.SYSTEM)
+        assert len(opened) == 2

@@ -188,6 +188,32 @@ def test_every_page_renders_with_a_chart_and_data_as_of(every_page: dict[str, li
             assert "Published 2024-05-10 00:01 UTC" in view.sidebar_captions, page
 
 
+def test_a_render_opens_the_snapshot_once_per_scope_whatever_number_of_queries_it_asks(
+    snapshot_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A new in-memory DuckDB and the file's attach are most of a small query's cost: a page's queries
+    # share the render's open of each scope (the reader's `reusing_opens`, entered in app.py).
+    from dagster_project.serving import reader
+
+    opened: list[object] = []
+    real = reader.open_snapshot
+
+    def counted(path, *, scope, **kwargs):
+        opened.append(scope)
+        return real(path, scope=scope, **kwargs)
+
+    monkeypatch.setattr(reader, "open_snapshot", counted)
+    at = signed_in_app()
+    at.run()
+    assert not at.exception and opened
+    assert len(opened) == len(set(opened)), opened
+    for page in PAGES:
+        opened.clear()
+        at.switch_page(page).run()
+        assert not at.exception, page
+        assert len(opened) == len(set(opened)), (page, opened)
+
+
 def test_the_app_opens_on_today(snapshot_home: Path) -> None:
     at = signed_in_app()
     at.run()

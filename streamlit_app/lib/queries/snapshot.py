@@ -24,8 +24,12 @@ __all__ = [
     "chosen_snapshot_path",
     "current_snapshot",
     "org_ids",
+    "reads_of_one_render",
     "snapshot_at",
 ]
+
+# The app wraps each render in it: one open per scope for the render's queries (see `db`).
+reads_of_one_render = db.reads_of_one_render
 
 
 @dataclass(frozen=True)
