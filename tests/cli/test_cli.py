@@ -140,13 +140,6 @@ def test_run_refuses_an_inbox_whose_listing_the_system_denies(tmp_path: Path, mo
     assert f"cannot read inbox {inbox}: Permission denied" in result.output
 
 
-def test_run_on_an_empty_inbox_says_nothing_new_and_succeeds(tmp_path: Path):
-    (tmp_path / "inbox").mkdir()
-    result = _run(tmp_path / "inbox", tmp_path / "home", "--skip-tests")
-    assert result.exit_code == 0, result.output
-    assert f"nothing new: no event files in {tmp_path / 'inbox'}" in result.output
-
-
 def _control_with_one_dead_letter(home: Path) -> None:
     """A control store where org acme has one dead letter and one pending item."""
     from dagster_project.control import outbox
