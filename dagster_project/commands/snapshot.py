@@ -31,6 +31,7 @@ from dagster_project.serving.past_snapshots import (
     scrub_past_snapshot,
 )
 from dagster_project.settings import HomePaths
+from dagster_project.warehouse.static_nodes import copy_record
 from dagster_project.warehouse.store import path_literal, writer_lock
 
 # The apply, dbt and publish assets of the pipeline's job: no ingest (the copy already holds every
@@ -131,6 +132,8 @@ def _copy_stores(paths: HomePaths, work: HomePaths) -> None:
     wal = Path(f"{paths.warehouse}.wal")
     if wal.exists():
         shutil.copyfile(wal, Path(f"{work.warehouse}.wal"))
+    # The copy holds the live home's views and seeds: its dbt build need not make them again.
+    copy_record(paths, work)
     if paths.control.exists():
         src = sqlite3.connect(f"file:{paths.control}?mode=ro", uri=True)
         dst = sqlite3.connect(work.control)

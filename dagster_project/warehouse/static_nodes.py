@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import threading
 from pathlib import Path
 
@@ -149,3 +150,13 @@ def record_static_nodes(paths: HomePaths, manifest_path: Path) -> None:
     scratch = marker.with_name(f".{MARKER}-{threading.get_ident()}")
     scratch.write_text(_manifest_facts(manifest_path)["digest"] + "\n")
     scratch.replace(marker)
+
+
+def copy_record(source: HomePaths, target: HomePaths) -> None:
+    """For a whole copy of `source`'s warehouse at `target` (a past snapshot's scratch home): the copy
+    holds the same views and seeds, so their record goes with it and the copy's build leaves them out
+    too. The record is checked as any home's is (this project's digest, every relation present)."""
+    marker = source.dbt_target / MARKER
+    if marker.exists():
+        target.dbt_target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(marker, target.dbt_target / MARKER)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,29 @@ def test_static_nodes_count_as_current_only_after_a_whole_build_of_this_project_
     assert not static_nodes.static_nodes_current(paths, MANIFEST)
     paths.warehouse.unlink()
     assert not static_nodes.static_nodes_current(paths, MANIFEST)
+
+
+def test_a_whole_copy_of_a_warehouse_takes_the_record_of_its_views_and_seeds_along(
+    paths: HomePaths, tmp_path: Path
+):
+    relations = static_nodes.static_relations(MANIFEST)
+    _warehouse_with(paths, relations)
+    copied = HomePaths(tmp_path / "copy").ensure()
+    shutil.copyfile(paths.warehouse, copied.warehouse)
+    static_nodes.copy_record(paths, copied)  # nothing recorded yet: nothing to take along
+    assert not static_nodes.static_nodes_current(copied, MANIFEST)
+
+    static_nodes.record_static_nodes(paths, MANIFEST)
+    static_nodes.copy_record(paths, copied)
+    assert static_nodes.static_nodes_current(copied, MANIFEST)
+    # Still checked as any home's record is: a copy that lacks a relation builds them all again.
+    schema, name = relations[0]
+    con = connect(copied.warehouse)
+    try:
+        con.execute(f'drop view "{schema}"."{name}"')
+    finally:
+        con.close()
+    assert not static_nodes.static_nodes_current(copied, MANIFEST)
 
 
 @pytest.mark.integration
