@@ -43,6 +43,10 @@ FAILURE_MEMORY_S = 15 * 60
 # Sessions (the dashboards' login) end after this long without a request, and this long after login.
 SESSION_IDLE_S = 30 * 60
 SESSION_ABSOLUTE_S = 8 * 60 * 60
+# A session's idle clock is restarted at most this often: every rerun of a page (each click) reads the
+# session, and a write for each would take the control store's write lock, which the pipeline shares.
+# The clock then lags by less than this, so a session may end that much early, never late.
+SESSION_TOUCH_S = 60
 # A verified token is remembered this long in this process (keyed by the token's SHA-256, never the
 # token), so a page of API calls costs one argon2 verify; expiry and revocation are still read each time.
 TOKEN_CACHE_S = 60
@@ -264,12 +268,13 @@ def start_session(home: Path, principal: Principal, *, now: datetime, ttl_s: int
 
 
 def session_principal(home: Path, session_id: object, *, now: datetime) -> Principal | None:
-    """The principal of a live session (grants as they are now), its idle clock restarted; None when the
-    session is unknown, idle for longer than SESSION_IDLE_S, or past its absolute end."""
+    """The principal of a live session (grants as they are now), its idle clock restarted (at most once
+    per SESSION_TOUCH_S); None when the session is unknown, idle for longer than SESSION_IDLE_S, or past
+    its absolute end."""
     if not isinstance(session_id, str) or not 0 < len(session_id) <= 128:
         return None
     key = digest(session_id)
-    with transaction(home) as con:
+    with connect(home) as con:
         row = con.execute(
             "select user_id, via, last_seen_at, expires_at from sessions where session_key = ?", (key,)
         ).fetchone()
@@ -277,11 +282,23 @@ def session_principal(home: Path, session_id: object, *, now: datetime) -> Princ
             return None
         user_id, via, last_seen_at, expires_at = row[0], row[1], parse_ts(row[2]), parse_ts(row[3])
         if now >= expires_at or (now - last_seen_at).total_seconds() > SESSION_IDLE_S:
+            con.execute("begin immediate")
             con.execute("delete from sessions where session_key = ?", (key,))
+            con.execute("commit")
             return None
-        con.execute(
-            "update sessions set last_seen_at = ? where session_key = ?", (ts(max(now, last_seen_at)), key)
-        )
+        if (now - last_seen_at).total_seconds() >= SESSION_TOUCH_S:
+            con.execute("begin immediate")
+            try:
+                # Ended (signed out) since the read: no principal.
+                touched = con.execute(
+                    "update sessions set last_seen_at = ? where session_key = ?", (ts(now), key)
+                ).rowcount
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+            if not touched:
+                return None
         return load_principal(con, user_id, via)
 
 

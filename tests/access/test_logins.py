@@ -102,6 +102,33 @@ def test_a_session_ends_after_idling_too_long(home, t0, ann) -> None:
     assert session_principal(home, session, now=t0 + 3 * step + timedelta(seconds=1)) is None
 
 
+def test_a_busy_session_restarts_its_idle_clock_at_most_once_a_minute(home, t0, ann) -> None:
+    """Every rerun of a page reads the session; only one a minute writes it (the control store's write
+    lock is the pipeline's too). The clock then lags by under a minute: a session ends early, never late."""
+    import sqlite3
+
+    from dagster_project.settings import HomePaths
+
+    def last_seen() -> str:
+        con = sqlite3.connect(HomePaths(home).control)
+        try:
+            return con.execute("select last_seen_at from sessions").fetchone()[0]
+        finally:
+            con.close()
+
+    session = start_session(home, ann, now=t0)
+    started = last_seen()
+    touch = timedelta(seconds=auth.SESSION_TOUCH_S)
+    assert session_principal(home, session, now=t0 + touch - timedelta(seconds=1)) is not None
+    assert last_seen() == started
+    assert session_principal(home, session, now=t0 + touch) is not None
+    assert last_seen() != started
+    # Idle for the whole idle time since that touch: ended, whatever the reads in between.
+    idle = timedelta(seconds=auth.SESSION_IDLE_S)
+    assert session_principal(home, session, now=t0 + touch + idle - timedelta(seconds=1)) is not None
+    assert session_principal(home, session, now=t0 + touch + 2 * idle) is None
+
+
 def test_a_session_ends_at_its_absolute_end_however_busy(home, t0, ann) -> None:
     session = start_session(home, ann, now=t0, ttl_s=3600)
     for minutes in range(0, 60, 10):
