@@ -27,6 +27,7 @@ so forgetting the scope never means reading every org.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import re
@@ -260,11 +261,8 @@ def _expose(
     if isinstance(scope, SystemScope):
         con.execute(f"use {CATALOG}")
         return set(), False
-    shown: set[str] = set()
-    statements = [
-        f"create schema memory.{SCHEMA}",
-        *_view_statements(con, scope, identity, only, shown, False),
-    ]
+    views, shown = _view_statements(con, scope, identity, only, set(), False)
+    statements = [f"create schema memory.{SCHEMA}", *views]
     # One transaction: the scope's views appear together or not at all.
     con.execute(";\n".join(["begin", *statements, "commit", "use memory"]))
     return shown, any(s.startswith(f"create schema memory.{FTS_SCHEMA}") for s in statements)
@@ -277,22 +275,23 @@ def _view_statements(
     only: Marts | None,
     shown: set[str],
     search_shown: bool,
-) -> list[str]:
+) -> tuple[list[str], set[str]]:
     """The statements that add to an org-scoped connection the views of `only` (every mart when None)
-    it does not show yet; `shown` gains their names."""
+    it does not show yet, and the names of the marts they add."""
     marts, has_dict = _marts_of(con, identity)
-    statements = []
+    statements: list[str] = []
+    added: set[str] = set()
     for table, has_org in marts.items():
         if table in shown or (only is not None and table.lower() not in only.tables):
             continue
         body = _scoped_view(table, has_org=has_org, scope=scope)
         if body is not None:
             statements.append(f"create view memory.{SCHEMA}.{_ident(table)} as {body}")
-            shown.add(table)
+            added.add(table)
     postings = POSTINGS_TABLE.removeprefix(f"{SCHEMA}.")
     if not search_shown and has_dict and marts.get(postings) and (only is None or only.search_index):
         statements += _scoped_search_index(scope)
-    return statements
+    return statements, added
 
 
 @dataclass(eq=False)
@@ -326,11 +325,18 @@ class OpenSnapshot:
         """Add the views of `only` (every mart when None) this org-scoped open does not show yet."""
         if isinstance(self.scope, SystemScope):
             return
-        statements = _view_statements(
+        statements, added = _view_statements(
             self.con, self.scope, self.identity, only, self.shown, self.search_shown
         )
         if statements:
-            self.con.execute(";\n".join(["begin", *statements, "commit"]))
+            try:
+                self.con.execute(";\n".join(["begin", *statements, "commit"]))
+            except duckdb.Error:
+                # Not left in a failed transaction: the block's later reads use this connection too.
+                with contextlib.suppress(duckdb.Error):
+                    self.con.execute("rollback")
+                raise
+            self.shown |= added
             self.search_shown = self.search_shown or any(
                 s.startswith(f"create schema memory.{FTS_SCHEMA}") for s in statements
             )

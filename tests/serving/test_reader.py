@@ -317,3 +317,27 @@ def test_a_read_failing_with_an_io_error_in_a_block_is_retried_on_a_fresh_open(
         # The fresh open is the block's from then on.
         reader.fetch(path, "select 1", scope=reader.SYSTEM)
         assert len(opened) == 2
+
+
+def test_a_view_that_fails_to_appear_leaves_the_blocks_open_usable_and_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = publish(tmp_path)
+    o1 = OrgScope(["o1"])
+    real = reader._scoped_view
+    broken = {"snapshot_info"}
+
+    def scoped_view(table: str, **kwargs) -> str | None:
+        body = real(table, **kwargs)
+        return "select * from no_such_table" if table in broken else body
+
+    monkeypatch.setattr(reader, "_scoped_view", scoped_view)
+    info = "select snapshot_version from marts.snapshot_info"
+    with reader.reusing_opens():
+        assert reader.fetch(path, "select deal_id from marts.deals", scope=o1).rows() == [("d1",)]
+        with pytest.raises(duckdb.Error):
+            reader.fetch(path, info, scope=o1)
+        # Not stuck in the failed transaction, and the view is not taken for made.
+        assert reader.fetch(path, "select deal_id from marts.deals", scope=o1).rows() == [("d1",)]
+        broken.clear()
+        assert reader.fetch(path, info, scope=o1).item() == "v1"
