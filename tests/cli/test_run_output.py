@@ -59,6 +59,8 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> TwoRuns:
         env.setenv("WORKSTREAM_HOME", str(decoy / "home"))
         env.setenv("WORKSTREAM_INBOX", str(decoy / "inbox"))
         env.setenv("DAGSTER_HOME", str(decoy / "dagster"))
+        # dbt's base profile reads its warehouse from here: a run's dbt must use its home's profile.
+        env.setenv("WORKSTREAM_WAREHOUSE", str(decoy / "warehouse.duckdb"))
         # polars and pandera set variables of their own when first imported: imported first, so what
         # is compared is what the run does, not which test of the session imported them first.
         import dagster_project.definitions  # noqa: F401
@@ -135,6 +137,14 @@ def test_a_run_called_in_process_leaves_the_environment_as_it_was_and_uses_the_h
         runs = instance.get_run_records(dg.RunsFilter(job_name="ingest_build_publish_job"))
     assert [r.dagster_run.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
     assert not two_runs.decoy.exists()
+    # dbt built the home's warehouse (its configuration, not the environment): every event served.
+    import duckdb
+
+    with duckdb.connect(str(home / "serving.duckdb"), read_only=True) as con:
+        (served,) = con.execute("select count(*) from marts.events").fetchone()
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        (raw,) = con.execute("select count(*) from raw.events").fetchone()
+    assert served == raw > 0
 
 
 class _BrokenEventLog:
