@@ -135,6 +135,15 @@ def _warehouse_with(paths: HomePaths, relations: list[tuple[str, str]]) -> None:
         con.close()
 
 
+def _drop_view(warehouse: Path, relation: tuple[str, str]) -> None:
+    schema, name = relation
+    con = connect(warehouse)
+    try:
+        con.execute(f'drop view "{schema}"."{name}"')
+    finally:
+        con.close()
+
+
 @pytest.fixture
 def paths(tmp_path: Path) -> HomePaths:
     return HomePaths(tmp_path / "home").ensure()
@@ -163,12 +172,7 @@ def test_static_nodes_count_as_current_only_after_a_whole_build_of_this_project_
     static_nodes.record_static_nodes(paths, MANIFEST)
 
     # A warehouse without one of the relations (replaced, restored): a whole build again.
-    schema, name = relations[0]
-    con = connect(paths.warehouse)
-    try:
-        con.execute(f'drop view "{schema}"."{name}"')
-    finally:
-        con.close()
+    _drop_view(paths.warehouse, relations[0])
     assert not static_nodes.static_nodes_current(paths, MANIFEST)
     paths.warehouse.unlink()
     assert not static_nodes.static_nodes_current(paths, MANIFEST)
@@ -188,12 +192,7 @@ def test_a_whole_copy_of_a_warehouse_takes_the_record_of_its_views_and_seeds_alo
     static_nodes.copy_record(paths, copied)
     assert static_nodes.static_nodes_current(copied, MANIFEST)
     # Still checked as any home's record is: a copy that lacks a relation builds them all again.
-    schema, name = relations[0]
-    con = connect(copied.warehouse)
-    try:
-        con.execute(f'drop view "{schema}"."{name}"')
-    finally:
-        con.close()
+    _drop_view(copied.warehouse, relations[0])
     assert not static_nodes.static_nodes_current(copied, MANIFEST)
 
 
