@@ -45,7 +45,14 @@ from dagster_project.memory.atoms import (
     content_hash,
 )
 from dagster_project.memory.classify import classify
-from dagster_project.memory.text_scrub import correction_marker, is_marker, marker, scrub_text
+from dagster_project.memory.text_scrub import (
+    SecretFinder,
+    correction_marker,
+    is_marker,
+    judged_layers,
+    marker,
+    scrub_text,
+)
 
 SCRUBBED_DDL = """
 create table if not exists core.scrubbed (
@@ -544,20 +551,40 @@ def _scrub_quarantine(
         return counts
     current = {rowid: [raw, detail] for rowid, _, _, raw, detail in rows}
     dirty: set[int] = set()
-    for j, (secrets, copies, replacement) in enumerate(jobs):
-        if not secrets and not copies:
-            continue
-        for rowid, org_id, event_id, _, _ in rows:
-            raw, detail = current[rowid]
+    # Each row meets the jobs in their order, as if every job were tried on every row, but only the jobs
+    # that can change it are tried: `scrub_text` leaves a text as it is unless one of the job's secrets
+    # occurs in a layer it judges (`judged_layers`) or the row is a copy whose fields the job blanks.
+    # Trying every job on every row cost jobs × rows decodes: hours for a first load's expired notes.
+    jobs_of_secret: dict[str, list[int]] = defaultdict(list)
+    jobs_of_copy: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for j, (secrets, copies, _) in enumerate(jobs):
+        for secret in secrets:
+            if secret:
+                jobs_of_secret[secret].append(j)
+        for key in copies:
+            jobs_of_copy[key].append(j)
+    finder = SecretFinder(set(jobs_of_secret))
+
+    def jobs_holding(raw: str | None, detail: str | None) -> set[int]:
+        texts = [layer for text in (raw, detail) if text for layer in judged_layers(text)]
+        return {j for secret in finder.found(texts) for j in jobs_of_secret[secret]}
+
+    for rowid, org_id, event_id, _, _ in rows:
+        raw, detail = current[rowid]
+        pending = set(jobs_of_copy.get((org_id, event_id), ())) | jobs_holding(raw, detail)
+        while pending:
+            j = min(pending)
+            pending.discard(j)
+            secrets, copies, replacement = jobs[j]
             fields = copies.get((org_id, event_id), ())
-            if not secrets and not fields:
-                continue
             new_raw = scrub_text(raw, secrets, replacement, payload_fields=fields) if raw else raw
             new_detail = scrub_text(detail, secrets, replacement) if detail else detail
             if (new_raw, new_detail) != (raw, detail):
-                current[rowid] = [new_raw, new_detail]
+                raw, detail = current[rowid] = [new_raw, new_detail]
                 dirty.add(rowid)
                 counts[j] += 1
+                # The text changed: the later jobs whose secrets it holds now.
+                pending |= {k for k in jobs_holding(raw, detail) if k > j}
     if dirty:
         ids = sorted(dirty)
         con.register(

@@ -143,11 +143,53 @@ def scrub_text(
 
 def _split_holds(text: str, secrets: set[str]) -> bool:
     """A ragged CSV row (`{"csv_row": [...]}`) cut a text at its commas: judge the fields re-joined."""
+    joined = _split_text(text)
+    return joined is not None and _holds(joined, secrets)
+
+
+def _split_text(text: str) -> str | None:
+    """A ragged CSV row's fields re-joined, as `_split_holds` judges them; None for any other text."""
     try:
         record = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return False
+        return None
     row = record.get("csv_row") if isinstance(record, dict) else None
-    if not isinstance(row, list):
-        return False
-    return _holds(",".join(str(v) for v in row), secrets)
+    return ",".join(str(v) for v in row) if isinstance(row, list) else None
+
+
+def judged_layers(text: str) -> list[str]:
+    """Every text `scrub_text` looks for a secret in: the text's decoded layers, and for a ragged CSV
+    row those of its fields re-joined. `scrub_text` without payload fields returns the text unchanged
+    exactly when no secret occurs in any of them."""
+    layers = decoded_layers(text)
+    joined = _split_text(text)
+    return layers if joined is None else layers + decoded_layers(joined)
+
+
+class SecretFinder:
+    """Which of many secrets occur in a text, without trying each one: the secrets are indexed by their
+    first `PREFIX` characters (shorter ones by length), and a text's substrings of those lengths are
+    looked up. Exact: every secret found occurs in the text, and every one that occurs is found."""
+
+    PREFIX = 8
+
+    def __init__(self, secrets: set[str]) -> None:
+        self._by_prefix: dict[str, list[str]] = {}
+        self._short: dict[int, set[str]] = {}
+        for secret in secrets:
+            if len(secret) >= self.PREFIX:
+                self._by_prefix.setdefault(secret[: self.PREFIX], []).append(secret)
+            elif secret:
+                self._short.setdefault(len(secret), set()).add(secret)
+
+    def found(self, texts: list[str]) -> set[str]:
+        found: set[str] = set()
+        for text in texts:
+            if self._by_prefix and len(text) >= self.PREFIX:
+                grams = {text[i : i + self.PREFIX] for i in range(len(text) - self.PREFIX + 1)}
+                for gram in grams & self._by_prefix.keys():
+                    found.update(s for s in self._by_prefix[gram] if s in text)
+            for length, group in self._short.items():
+                if len(text) >= length:
+                    found |= group & {text[i : i + length] for i in range(len(text) - length + 1)}
+        return found
