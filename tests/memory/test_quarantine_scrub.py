@@ -11,7 +11,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dagster_project.memory.governance import _scrub_quarantine
+from dagster_project.memory.quarantine_scrub import scrub_quarantine
 from dagster_project.memory.text_scrub import SecretFinder, judged_layers, scrub_text
 from dagster_project.warehouse.store import ensure_raw_schema
 
@@ -47,7 +47,7 @@ def test_a_secret_in_any_encoding_is_in_a_judged_layer_and_a_text_without_one_is
 
 
 def _naive(rows: list[tuple], jobs: list) -> tuple[dict[int, list], list[int]]:
-    """Every job tried on every row, in order: what `_scrub_quarantine` did before."""
+    """Every job tried on every row, in order: what `scrub_quarantine` did before."""
     current = {rowid: [raw, detail] for rowid, _, _, raw, detail in rows}
     counts = [0] * len(jobs)
     for j, (secrets, copies, replacement) in enumerate(jobs):
@@ -117,7 +117,7 @@ def test_scrubbing_the_quarantine_gives_what_trying_every_job_on_every_row_gives
     before = con.execute(read).fetchall()
     want, want_counts = _naive(before, jobs)
 
-    counts = _scrub_quarantine(con, jobs)
+    counts = scrub_quarantine(con, jobs)
 
     got = {rowid: [raw, detail] for rowid, _, _, raw, detail in con.execute(read).fetchall()}
     assert got == want
