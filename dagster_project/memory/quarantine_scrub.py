@@ -46,7 +46,7 @@ def scrub_quarantine(
     # Each row meets the jobs in their order, as if every job were tried on every row, but only the jobs
     # that can change it are tried: `scrub_text` leaves a text as it is unless one of the job's secrets
     # occurs in a layer it judges (`judged_layers`) or the row is a copy whose fields the job blanks.
-    # Trying every job on every row cost jobs × rows decodes: hours for a first load's expired notes.
+    # Trying every job on every row cost jobs × rows decodes, which grows with the square of the history.
     jobs_of_secret: dict[str, list[int]] = defaultdict(list)
     jobs_of_copy: dict[tuple[str, str], list[int]] = defaultdict(list)
     for j, (secrets, copies, _) in enumerate(jobs):

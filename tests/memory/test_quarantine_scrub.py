@@ -1,5 +1,5 @@
 """Scrubbing the quarantine tries on each row only the erasures that can change it, with the very result of
-trying every erasure on every row (which cost jobs × rows decodes: hours for a first load's expired notes)."""
+trying every erasure on every row (which cost jobs × rows decodes: it grew with the square of the history)."""
 
 from __future__ import annotations
 
