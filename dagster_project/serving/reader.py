@@ -261,11 +261,10 @@ def _expose(
     if isinstance(scope, SystemScope):
         con.execute(f"use {CATALOG}")
         return set(), False
-    views, shown = _view_statements(con, scope, identity, only, set(), False)
-    statements = [f"create schema memory.{SCHEMA}", *views]
+    views, shown, search_shown = _view_statements(con, scope, identity, only, set(), False)
     # One transaction: the scope's views appear together or not at all.
-    con.execute(";\n".join(["begin", *statements, "commit", "use memory"]))
-    return shown, any(s.startswith(f"create schema memory.{FTS_SCHEMA}") for s in statements)
+    con.execute(";\n".join(["begin", f"create schema memory.{SCHEMA}", *views, "commit", "use memory"]))
+    return shown, search_shown
 
 
 def _view_statements(
@@ -275,9 +274,9 @@ def _view_statements(
     only: Marts | None,
     shown: set[str],
     search_shown: bool,
-) -> tuple[list[str], set[str]]:
+) -> tuple[list[str], set[str], bool]:
     """The statements that add to an org-scoped connection the views of `only` (every mart when None)
-    it does not show yet, and the names of the marts they add."""
+    it does not show yet, the names of the marts they add, and whether they add the search index."""
     marts, has_dict = _marts_of(con, identity)
     statements: list[str] = []
     added: set[str] = set()
@@ -289,9 +288,10 @@ def _view_statements(
             statements.append(f"create view memory.{SCHEMA}.{_ident(table)} as {body}")
             added.add(table)
     postings = POSTINGS_TABLE.removeprefix(f"{SCHEMA}.")
-    if not search_shown and has_dict and marts.get(postings) and (only is None or only.search_index):
+    search = not search_shown and has_dict and marts.get(postings) and (only is None or only.search_index)
+    if search:
         statements += _scoped_search_index(scope)
-    return statements, added
+    return statements, added, bool(search)
 
 
 @dataclass(eq=False)
@@ -325,7 +325,7 @@ class OpenSnapshot:
         """Add the views of `only` (every mart when None) this org-scoped open does not show yet."""
         if isinstance(self.scope, SystemScope):
             return
-        statements, added = _view_statements(
+        statements, added, search = _view_statements(
             self.con, self.scope, self.identity, only, self.shown, self.search_shown
         )
         if statements:
@@ -337,9 +337,7 @@ class OpenSnapshot:
                     self.con.execute("rollback")
                 raise
             self.shown |= added
-            self.search_shown = self.search_shown or any(
-                s.startswith(f"create schema memory.{FTS_SCHEMA}") for s in statements
-            )
+            self.search_shown = self.search_shown or search
 
     def close(self) -> None:
         self.con.close()
