@@ -3,11 +3,12 @@
     python -m benchmarks.drop HOME DROP WORKDIR [--as-of ISO] [--now ISO] [--tests]
 
 Copies HOME (a home a `workstream run` left, kept as it is so every change is measured on the same
-history) to WORKDIR/home, puts the file DROP into an inbox of its own and runs `workstream run
+history; a HOME that does not exist makes the drop a first load) to WORKDIR/home, puts the file DROP into an inbox of its own and runs `workstream run
 --skip-tests` on them (`--tests` keeps the data-test job). While it runs, it follows the run's log
 (`<home>/logs/run.log`) and, at each Dagster step's start and end, reads the CPU seconds of the run's
 process and its live children (`/proc`), so each step gets its wall and CPU seconds: on a shared
-machine the CPU figure is the steadier one. Prints the steps, slowest first, and the whole run, as JSON,
+machine the CPU figure is the steadier one. Every sample (5 a second) also sums the resident memory of
+the run's live processes, so each step gets the largest sum seen while it ran (`peak_tree_rss_mb`). Prints the steps, slowest first, and the whole run, as JSON,
 and saves them as `data/bench/results-drop-<name>.json`.
 """
 
@@ -38,9 +39,20 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of `pid`, of its reaped children and of its live descendants."""
-    total, todo = 0.0, [pid]
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def tree_usage(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of `pid`, its reaped children and its live descendants; and the
+    resident MB of the live ones summed (pages they share are counted in each, so an upper bound)."""
+    total, rss, todo = 0.0, 0.0, [pid]
     while todo:
         current = todo.pop()
         try:
@@ -50,8 +62,9 @@ def tree_cpu_seconds(pid: int) -> float:
         # Fields 14-17 of stat (utime, stime, cutime, cstime), counted from after the command name.
         utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
         total += (utime + stime + cutime + cstime) / _TICK
+        rss += _rss_mb(current)
         todo.extend(_children(current))
-    return total
+    return total, rss
 
 
 def step_events(lines: list[str]) -> list[tuple[str, str]]:
@@ -62,7 +75,10 @@ def step_events(lines: list[str]) -> list[tuple[str, str]]:
 def run_drop(home: Path, drop: Path, workdir: Path, *, as_of: str, now: str, tests: bool) -> dict:
     run_home, inbox = workdir / "home", workdir / "inbox"
     shutil.rmtree(workdir, ignore_errors=True)
-    shutil.copytree(home, run_home)
+    if home.exists():
+        shutil.copytree(home, run_home)
+    else:  # no home yet: the drop is a first load
+        run_home.mkdir(parents=True)
     inbox.mkdir(parents=True)
     # The home's earlier inbox files are recorded by content hash in its control store: an inbox with
     # only the drop is the same run as the full inbox, without listing the history's files again.
@@ -81,6 +97,7 @@ def run_drop(home: Path, drop: Path, workdir: Path, *, as_of: str, now: str, tes
         )
     open_steps: dict[str, tuple[float, float]] = {}
     steps: dict[str, dict[str, float]] = {}
+    peaks: dict[str, float] = {}  # each open step's largest resident MB of the run's process tree
     cpu = 0.0
 
     def follow() -> None:
@@ -92,9 +109,14 @@ def run_drop(home: Path, drop: Path, workdir: Path, *, as_of: str, now: str, tes
             at = (time.perf_counter(), cpu)
             if event == "STEP_START":
                 open_steps[step] = at
+                peaks[step] = 0.0
             elif step in open_steps:
                 wall0, cpu0 = open_steps.pop(step)
-                steps[step] = {"wall_s": round(at[0] - wall0, 2), "cpu_s": round(at[1] - cpu0, 2)}
+                steps[step] = {
+                    "wall_s": round(at[0] - wall0, 2),
+                    "cpu_s": round(at[1] - cpu0, 2),
+                    "peak_tree_rss_mb": round(peaks.pop(step), 1),
+                }
         seen = len(lines)
 
     # The run's output goes to a file: a pipe it filled while nobody read it would stall the run.
@@ -102,7 +124,10 @@ def run_drop(home: Path, drop: Path, workdir: Path, *, as_of: str, now: str, tes
         pid, status, usage = os.wait4(child.pid, os.WNOHANG)
         if pid:
             break
-        cpu = max(cpu, tree_cpu_seconds(child.pid))
+        sampled_cpu, rss = tree_usage(child.pid)
+        cpu = max(cpu, sampled_cpu)
+        for step in open_steps:
+            peaks[step] = max(peaks[step], rss)
         follow()
         time.sleep(0.2)
     wall = time.perf_counter() - started
