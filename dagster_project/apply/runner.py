@@ -271,7 +271,10 @@ def run_apply(
         scrub.add(purged)
         report.purged_atoms = purged.redactions + purged.unchanged
     if scrub.scrubbed:
-        apply_batch(con, scrub.event_keys, as_of=as_of, now=now, dead=dead, fault=fault)
+        # In batches of about the claim's size, as the events came: a first load's purge scrubs most
+        # of its history at once, and one batch of it all held every re-folded cluster in memory.
+        for keys in cluster_batches(con, scrub.event_keys, batch_size):
+            apply_batch(con, keys, as_of=as_of, now=now, dead=dead, fault=fault)
         report.scrubbed_redactions = scrub.redactions
         report.scrubbed_corrections = scrub.corrections
         ran = True
@@ -289,6 +292,41 @@ def run_apply(
         identity.skipped_blocks,
     )
     return report
+
+
+def cluster_batches(
+    con: duckdb.DuckDBPyConnection, keys: list[outbox.Key], size: int
+) -> list[list[outbox.Key]]:
+    """`keys` cut into batches of at least `size` keys (the last may be smaller), a cluster's events
+    never split between two (each batch re-folds whole clusters: a split one would be folded twice).
+
+    A key's cluster is its entity's in `core.entity_clusters`, else its entity itself (not yet folded).
+    """
+    if len(keys) <= size:
+        return [list(keys)] if keys else []
+    con.register(
+        "refold_keys", pl.DataFrame(keys, schema={"org_id": pl.Utf8, "event_id": pl.Utf8}, orient="row")
+    )
+    try:
+        rows = con.execute(
+            """select k.org_id, k.event_id,
+                      coalesce(c.cluster_id, e.entity_type || ':' || e.entity_id, '') as cluster
+               from refold_keys k
+               left join raw.events e on e.org_id = k.org_id and e.event_id = k.event_id
+               left join core.entity_clusters c
+                 on c.org_id = e.org_id and c.entity_type = e.entity_type and c.entity_id = e.entity_id
+               order by k.org_id, cluster, k.event_id"""
+        ).fetchall()
+    finally:
+        con.unregister("refold_keys")
+    batches: list[list[outbox.Key]] = [[]]
+    last: tuple[str, str] | None = None
+    for org_id, event_id, cluster in rows:
+        if len(batches[-1]) >= size and (org_id, cluster) != last:
+            batches.append([])
+        batches[-1].append((org_id, event_id))
+        last = (org_id, cluster)
+    return batches
 
 
 def unaccounted_events(con: duckdb.DuckDBPyConnection, store: Path, as_of: datetime) -> dict[str, int]:

@@ -413,3 +413,73 @@ def test_redacting_an_automatic_atom_keeps_the_hash_it_was_first_captured_with(t
     payload = _payload(con, "e09")
     assert payload["reason"] == "[redacted: r1]"
     assert payload["erased_hashes"] == {"e09:won": first_hash}
+
+
+def _many_expiring_notes(tmp_path: Path):
+    """Six candidates (six clusters), each with four notes that expired (kept two days)."""
+    events = [_kept_two_days("note")]
+    for c in range(6):
+        events.append(
+            _ev(f"c{c}", "candidate.created", "candidate", f"c{c}", "2026-11-20T10:00:00+00:00", title="T")
+        )
+        events += [
+            _ev(
+                f"c{c}n{i}",
+                "candidate.note_added",
+                "candidate",
+                f"c{c}",
+                f"2026-11-20T11:{c * 4 + i:02d}:00+00:00",
+                text=f"words {c} {i}",
+            )
+            for i in range(4)
+        ]
+    return _home(tmp_path, events)
+
+
+def test_the_purge_re_folds_in_batches_of_whole_clusters_with_the_same_result(tmp_path, monkeypatch):
+    """A first load's purge scrubs most of its history: re-folding it as one batch held every cluster in
+    memory at once (5.3 GB at 1M events), so it goes in batches of about the claim's size."""
+    from dagster_project.apply import runner
+    from dagster_project.lifecycle.store import CORE
+
+    real = runner.apply_batch
+
+    def core_after(folder: Path, batch_size: int) -> tuple[dict, list[list[tuple[str, str]]]]:
+        folder.mkdir()
+        con = _many_expiring_notes(folder)
+        refolds: list[list[tuple[str, str]]] = []
+
+        def spy(con, keys, **kw):
+            if "keys_between" not in kw:  # the scrub's re-fold (a claim's batch passes its time span)
+                refolds.append(list(keys))
+            return real(con, keys, **kw)
+
+        monkeypatch.setattr(runner, "apply_batch", spy)
+        report = run_apply(
+            con,
+            folder / "control.sqlite",
+            now=NOW,
+            as_of=AS_OF,
+            worker="t",
+            purge=True,
+            batch_size=batch_size,
+        )
+        assert report.purged_atoms == 24
+        # `cluster_changes` numbers the writes, which the batch size changes; every other table is the
+        # result and must not.
+        tables = {
+            t.name: con.execute(f"select * from core.{t.name} order by all").fetchall()
+            for t in CORE
+            if t.name != "cluster_changes"
+        }
+        con.close()
+        return tables, refolds
+
+    whole, one = core_after(tmp_path / "whole", batch_size=1000)
+    batched, several = core_after(tmp_path / "batched", batch_size=5)
+    assert len(one) == 1 and len(one[0]) == 24
+    assert whole == batched
+    # Four notes per cluster, at least five keys a batch: two clusters a batch, never one split.
+    assert [len(keys) for keys in several] == [8, 8, 8]
+    clusters = [{event_id.split("n")[0] for _, event_id in keys} for keys in several]
+    assert all(not a & b for i, a in enumerate(clusters) for b in clusters[i + 1 :])
