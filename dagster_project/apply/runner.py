@@ -271,8 +271,8 @@ def run_apply(
         scrub.add(purged)
         report.purged_atoms = purged.redactions + purged.unchanged
     if scrub.scrubbed:
-        # In batches of about the claim's size, as the events came: a first load's purge scrubs most
-        # of its history at once, and one batch of it all held every re-folded cluster in memory.
+        # In batches of about a claim's events: a first load's purge scrubs most of its history at
+        # once, and one batch of it all held every re-folded cluster in memory.
         for keys in cluster_batches(con, scrub.event_keys, batch_size):
             apply_batch(con, keys, as_of=as_of, now=now, dead=dead, fault=fault)
         report.scrubbed_redactions = scrub.redactions
@@ -297,35 +297,54 @@ def run_apply(
 def cluster_batches(
     con: duckdb.DuckDBPyConnection, keys: list[outbox.Key], size: int
 ) -> list[list[outbox.Key]]:
-    """`keys` cut into batches of at least `size` keys (the last may be smaller), a cluster's events
-    never split between two (each batch re-folds whole clusters: a split one would be folded twice).
+    """`keys` cut into batches whose clusters hold about `size` events together (a re-fold reads all of
+    a cluster's events, and a batch's memory follows them), a cluster's keys never split between two
+    (each batch re-folds whole clusters: a split one would be folded twice).
 
     A key's cluster is its entity's in `core.entity_clusters`, else its entity itself (not yet folded).
+    Counting the clusters' events scans the log, so a small scrub (a tenth of a batch) stays one batch.
     """
-    if len(keys) <= size:
+    if len(keys) <= size // 10:
         return [list(keys)] if keys else []
     con.register(
         "refold_keys", pl.DataFrame(keys, schema={"org_id": pl.Utf8, "event_id": pl.Utf8}, orient="row")
     )
     try:
         rows = con.execute(
-            """select k.org_id, k.event_id,
-                      coalesce(c.cluster_id, e.entity_type || ':' || e.entity_id, '') as cluster
-               from refold_keys k
-               left join raw.events e on e.org_id = k.org_id and e.event_id = k.event_id
-               left join core.entity_clusters c
-                 on c.org_id = e.org_id and c.entity_type = e.entity_type and c.entity_id = e.entity_id
-               order by k.org_id, cluster, k.event_id"""
+            """with keyed as (
+                   select k.org_id, k.event_id, e.entity_type, e.entity_id,
+                          coalesce(c.cluster_id, e.entity_type || ':' || e.entity_id, '') as cluster
+                   from refold_keys k
+                   left join raw.events e on e.org_id = k.org_id and e.event_id = k.event_id
+                   left join core.entity_clusters c
+                     on c.org_id = e.org_id and c.entity_type = e.entity_type and c.entity_id = e.entity_id
+               ),
+               sizes as (
+                   select c.org_id, c.cluster_id, count(*) as events
+                   from core.entity_clusters c
+                   semi join (select distinct org_id, cluster from keyed) t
+                     on t.org_id = c.org_id and t.cluster = c.cluster_id
+                   join raw.events e
+                     on e.org_id = c.org_id and e.entity_type = c.entity_type and e.entity_id = c.entity_id
+                   group by all
+               )
+               select k.org_id, k.event_id, k.cluster, coalesce(s.events, 1) as events
+               from keyed k left join sizes s on s.org_id = k.org_id and s.cluster_id = k.cluster
+               order by k.org_id, k.cluster, k.event_id"""
         ).fetchall()
     finally:
         con.unregister("refold_keys")
     batches: list[list[outbox.Key]] = [[]]
+    weight = 0
     last: tuple[str, str] | None = None
-    for org_id, event_id, cluster in rows:
-        if len(batches[-1]) >= size and (org_id, cluster) != last:
-            batches.append([])
+    for org_id, event_id, cluster, events in rows:
+        if (org_id, cluster) != last:
+            if weight >= size:
+                batches.append([])
+                weight = 0
+            weight += events
+            last = (org_id, cluster)
         batches[-1].append((org_id, event_id))
-        last = (org_id, cluster)
     return batches
 
 

@@ -438,7 +438,7 @@ def _many_expiring_notes(tmp_path: Path):
 
 def test_the_purge_re_folds_in_batches_of_whole_clusters_with_the_same_result(tmp_path, monkeypatch):
     """A first load's purge scrubs most of its history: re-folding it as one batch held every cluster in
-    memory at once (5.3 GB at 1M events), so it goes in batches of about the claim's size."""
+    memory at once, so it goes in batches whose clusters hold about a claim's events."""
     from dagster_project.apply import runner
     from dagster_project.lifecycle.store import CORE
 
@@ -476,10 +476,12 @@ def test_the_purge_re_folds_in_batches_of_whole_clusters_with_the_same_result(tm
         return tables, refolds
 
     whole, one = core_after(tmp_path / "whole", batch_size=1000)
-    batched, several = core_after(tmp_path / "batched", batch_size=5)
+    batched, several = core_after(tmp_path / "batched", batch_size=10)
     assert len(one) == 1 and len(one[0]) == 24
     assert whole == batched
-    # Four notes per cluster, at least five keys a batch: two clusters a batch, never one split.
+    # Five events per cluster (its creation and four notes, the notes scrubbed): two clusters make a
+    # batch of ten events, and no cluster is split.
     assert [len(keys) for keys in several] == [8, 8, 8]
     clusters = [{event_id.split("n")[0] for _, event_id in keys} for keys in several]
     assert all(not a & b for i, a in enumerate(clusters) for b in clusters[i + 1 :])
+
