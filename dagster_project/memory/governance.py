@@ -61,6 +61,7 @@ create table if not exists core.scrubbed (
 # Free-text payload fields an atom's content can come from (notes, explicit atoms, reasons, snippets).
 TEXT_FIELDS = ("text", "content", "snippet", "reason")
 MIN_SECRET_CHARS = 4
+PURGE_CHUNK = 50_000  # expired atoms scrubbed per transaction
 
 
 @dataclass
@@ -181,7 +182,7 @@ def scrub_governed(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport
     return report
 
 
-def purge_expired(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport:
+def purge_expired(con: duckdb.DuckDBPyConnection, *, as_of, now, chunk: int = PURGE_CHUNK) -> ScrubReport:
     """The nightly purge: expired atoms' text is scrubbed the same way as a redaction's (record id
     `expired:<atom_id>` in `core.scrubbed`); the atoms already left every output when they expired."""
     con.execute(SCRUBBED_DDL)
@@ -193,7 +194,13 @@ def purge_expired(con: duckdb.DuckDBPyConnection, *, as_of, now) -> ScrubReport:
         {"as_of": as_of},
     ).fetchall()
     items = [_Target(org_id, f"expired:{atom_id}", atom_id) for org_id, atom_id in expired]
-    return _scrub_and_record(con, items, now, record_empty=True)
+    # A first load expires a large share of its history at once: in chunks, each its own transaction,
+    # so the events and payloads a scrub holds stay bounded (one chunk ends as it would in one pass:
+    # the next reads the log and quarantine as the last left them, and each records what it did).
+    report = ScrubReport()
+    for start in range(0, len(items), chunk):
+        report.add(_scrub_and_record(con, items[start : start + chunk], now, record_empty=True))
+    return report
 
 
 NoteTyper = Callable[[str, str, str], tuple[str, str | None]]

@@ -485,3 +485,35 @@ def test_the_purge_re_folds_in_batches_of_whole_clusters_with_the_same_result(tm
     clusters = [{event_id.split("n")[0] for _, event_id in keys} for keys in several]
     assert all(not a & b for i, a in enumerate(clusters) for b in clusters[i + 1 :])
 
+
+def test_a_purge_in_chunks_scrubs_the_log_and_quarantine_as_one_pass_does(tmp_path):
+    """The purge scrubs its atoms a chunk per transaction, to bound its memory on a first load; the log,
+    the quarantine and the records end as one pass over all the atoms leaves them."""
+    from dagster_project.memory import governance
+
+    def purged(folder: Path, chunk: int) -> tuple[list, list, list]:
+        folder.mkdir()
+        con = _many_expiring_notes(folder)
+        # A quarantined line (no entity id) that holds one of the notes' texts.
+        bad = {
+            **_ev("q1", "candidate.note_added", "candidate", "c1", "2026-11-20T12:00:00+00:00"),
+            "entity_id": None,
+        }
+        bad["payload"] = {"text": "words 2 3"}
+        write_jsonl(folder / "inbox" / "b.jsonl", [bad])
+        ingest_paths(con, list_inbox(folder / "inbox", settle_seconds=0), now=NOW)
+        run_apply(con, folder / "control.sqlite", now=NOW, as_of=AS_OF, worker="t")
+        report = governance.purge_expired(con, as_of=AS_OF, now=NOW, chunk=chunk)
+        assert report.redactions == 24
+        out = (
+            con.execute("select event_id, payload from raw.events order by all").fetchall(),
+            con.execute("select raw, detail from raw.quarantine order by all").fetchall(),
+            con.execute("select * from core.scrubbed order by all").fetchall(),
+        )
+        con.close()
+        return out
+
+    one_pass = purged(tmp_path / "one", chunk=1000)
+    chunked = purged(tmp_path / "chunked", chunk=5)
+    assert chunked == one_pass
+    assert any("words 2 3" not in raw and "[redacted: expired:c2n3]" in raw for raw, _ in one_pass[1])
