@@ -26,7 +26,7 @@ from dagster_project.identity.erasure import scrub_erased_contacts
 from dagster_project.identity.store import resolve_identities
 from dagster_project.identity.user_erasure import scrub_erased_users
 from dagster_project.lifecycle.store import ensure_core_schema
-from dagster_project.memory.governance import purge_expired, scrub_governed
+from dagster_project.memory.governance import REFOLD_DDL, purge_expired, scrub_governed
 
 DEFAULT_BATCH = 100_000
 _ONE_TICK = timedelta(microseconds=1)
@@ -45,6 +45,7 @@ class ApplyRunReport:
     lost_claims: int = 0
     scrubbed_redactions: int = 0  # redactions and purged atoms
     scrubbed_corrections: int = 0
+    refolded_after_scrub: int = 0  # scrubbed events re-folded (an earlier run's left-overs included)
     purged_atoms: int = 0
     identity_orgs: int = 0  # orgs whose people and companies were re-resolved
     identity_skipped_blocks: int = 0  # matcher blocks over identity.max_block_size, left out
@@ -270,14 +271,19 @@ def run_apply(
         purged = purge_expired(con, as_of=min(as_of, now), now=now)
         scrub.add(purged)
         report.purged_atoms = purged.redactions + purged.unchanged
-    if scrub.scrubbed:
+    checkpoint("after_scrub")
+    # What the scrubs wrote to re-fold, and what a run that died before its re-fold left.
+    pending = refold_pending(con)
+    if pending:
         # In batches of about a claim's events: a first load's purge scrubs most of its history at
         # once, and one batch of it all held every re-folded cluster in memory.
-        for keys in cluster_batches(con, scrub.event_keys, batch_size):
+        for keys in cluster_batches(con, pending, batch_size):
             apply_batch(con, keys, as_of=as_of, now=now, dead=dead, fault=fault)
-        report.scrubbed_redactions = scrub.redactions
-        report.scrubbed_corrections = scrub.corrections
+        con.execute("delete from core.refold_pending")
+        report.refolded_after_scrub = len(pending)
         ran = True
+    report.scrubbed_redactions = scrub.redactions
+    report.scrubbed_corrections = scrub.corrections
     if not ran and last_as_of(con) != as_of:
         # Nothing new, but the as-of moved: events entering (or leaving) the window get (un)applied.
         batch = apply_batch(con, [], as_of=as_of, now=now, dead=dead, fault=fault)
@@ -292,6 +298,17 @@ def run_apply(
         identity.skipped_blocks,
     )
     return report
+
+
+def refold_pending(con: duckdb.DuckDBPyConnection) -> list[outbox.Key]:
+    """The scrubbed events waiting for their re-fold (`memory.governance.await_refold`), each once."""
+    con.execute(REFOLD_DDL)
+    return [
+        (o, e)
+        for o, e in con.execute(
+            "select distinct org_id, event_id from core.refold_pending order by all"
+        ).fetchall()
+    ]
 
 
 def cluster_batches(

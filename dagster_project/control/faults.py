@@ -9,7 +9,14 @@ from __future__ import annotations
 import os
 import signal
 
-KILL_POINTS = ("after_enqueue", "after_claim", "after_apply", "after_complete", "before_publish")
+KILL_POINTS = (
+    "after_enqueue",
+    "after_claim",
+    "after_apply",
+    "after_complete",
+    "after_scrub",
+    "before_publish",
+)
 
 
 def checkpoint(name: str) -> None:

@@ -105,7 +105,7 @@ def lifecycle_apply(
             alerts.write_alerts_table(con, paths.control)
         finally:
             con.close()
-        if report.scrubbed_redactions or report.scrubbed_corrections:
+        if report.scrubbed_redactions or report.scrubbed_corrections or report.refolded_after_scrub:
             # The publish step rewrites the warehouse file and drops older Parquet copies of the log.
             paths.redaction_marker.touch()
     for name, failed in sorted(report.failed_clusters.items()):

@@ -25,7 +25,7 @@ import orjson
 import pyarrow as pa
 
 from dagster_project.identity.keys import canonical_email, canonical_phone
-from dagster_project.memory.governance import ScrubReport
+from dagster_project.memory.governance import ScrubReport, await_refold
 from dagster_project.memory.text_scrub import marker, scrub_text
 
 ERASURES_DDL = """
@@ -106,6 +106,7 @@ def scrub_erased_contacts(con: duckdb.DuckDBPyConnection, *, now: datetime) -> S
     try:
         for erasure in erasures:
             _erase(con, erasure, now, report)
+        await_refold(con, report.event_keys)
         con.execute("delete from identity.erasure_watermark")
         con.execute("insert into identity.erasure_watermark values (?, ?, ?)", list(marks))
         con.execute("commit")

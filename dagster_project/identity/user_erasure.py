@@ -15,7 +15,7 @@ import orjson
 import pyarrow as pa
 
 from dagster_project.lifecycle.entities import USER_PERSONAL_FIELDS
-from dagster_project.memory.governance import ScrubReport
+from dagster_project.memory.governance import ScrubReport, await_refold
 
 _NAMED = " or ".join(f"json_exists(e.payload, '$.{f}')" for f in USER_PERSONAL_FIELDS)
 
@@ -60,6 +60,7 @@ def scrub_erased_users(con: duckdb.DuckDBPyConnection) -> ScrubReport:
                 [org_id],
             )
             con.unregister("erased_user_payloads")
+        await_refold(con, report.event_keys)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

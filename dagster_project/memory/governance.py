@@ -58,6 +58,12 @@ create table if not exists core.scrubbed (
     scrubbed_at timestamptz not null
 );
 """
+# The scrubbed events the apply has still to re-fold. A scrub writes its rows in its own transaction and
+# the apply's re-fold deletes them once it has written every batch: a run that dies in between leaves
+# them for the next one, which would not find those events again (their text is already gone).
+REFOLD_DDL = (
+    "create table if not exists core.refold_pending (org_id varchar not null, event_id varchar not null)"
+)
 # Free-text payload fields an atom's content can come from (notes, explicit atoms, reasons, snippets).
 TEXT_FIELDS = ("text", "content", "snippet", "reason")
 MIN_SECRET_CHARS = 4
@@ -264,11 +270,25 @@ def _scrub_and_record(
             report.quarantine_rows += rows
             report.audit_ids.append(item.audit_id)
         _record_scrubbed(con, recorded, now)
+        await_refold(con, report.event_keys)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     return report
+
+
+def await_refold(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str]]) -> None:
+    """Within a scrub's transaction: these scrubbed events wait for the apply's re-fold."""
+    con.execute(REFOLD_DDL)
+    if keys:
+        con.register(
+            "refold_keys_new", pa.table({"org_id": [k[0] for k in keys], "event_id": [k[1] for k in keys]})
+        )
+        try:
+            con.execute("insert into core.refold_pending select org_id, event_id from refold_keys_new")
+        finally:
+            con.unregister("refold_keys_new")
 
 
 def _record_scrubbed(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str, int, int]], now) -> None:

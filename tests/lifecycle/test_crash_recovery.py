@@ -41,6 +41,7 @@ COMPARED = (
     "event_outcomes",
     "config_registry",
     "entity_clusters",
+    "memory_atoms",
 )
 
 

@@ -517,3 +517,37 @@ def test_a_purge_in_chunks_scrubs_the_log_and_quarantine_as_one_pass_does(tmp_pa
     chunked = purged(tmp_path / "chunked", chunk=5)
     assert chunked == one_pass
     assert any("words 2 3" not in raw and "[redacted: expired:c2n3]" in raw for raw, _ in one_pass[1])
+
+
+def test_a_run_that_dies_between_the_purge_and_its_re_fold_leaves_the_re_fold_to_the_next(
+    tmp_path, monkeypatch
+):
+    """The purge commits the scrubbed log before the apply re-folds what read it; the next run cannot find
+    those events again (their text is gone), so the scrub leaves them in `core.refold_pending`."""
+    from dagster_project.apply import runner
+
+    con = _expiring_notes(tmp_path)
+    store = tmp_path / "control.sqlite"
+    run_apply(con, store, now=NOW, as_of=AS_OF, worker="t")
+    stale = "select count(*) from core.memory_atoms where content like '%stale words%'"
+    assert con.execute(stale).fetchone()[0] == 1
+
+    class Died(Exception):
+        pass
+
+    def die(name: str) -> None:
+        if name == "after_scrub":
+            raise Died
+
+    monkeypatch.setattr(runner, "checkpoint", die)
+    try:
+        run_apply(con, store, now=NOW, as_of=AS_OF, worker="t", purge=True)
+    except Died:
+        pass
+    assert _payload(con, "old")["text"] == "[redacted: expired:old]"  # the scrub committed
+    assert con.execute(stale).fetchone()[0] == 1  # the re-fold did not
+    monkeypatch.undo()
+    report = run_apply(con, store, now=NOW, as_of=AS_OF, worker="t", purge=True)
+    assert report.purged_atoms == 0 and report.refolded_after_scrub == 1
+    assert con.execute(stale).fetchone()[0] == 0
+    assert con.execute("select count(*) from core.refold_pending").fetchone()[0] == 0
