@@ -49,7 +49,8 @@ def win_scoring(context: dg.AssetExecutionContext, workstream: WorkstreamResourc
     context.log.info(
         "scoring: "
         + ", ".join(f"{rows[t]:,} {t}" for t in SCORING_TABLES)
-        + f"; {rows['fits_made']:,} model fits made (the rest reused)"
+        + f"; {rows['fits_made']:,} model fits and {rows['choices_made']:,} regularisation choices made"
+        + " (the rest reused)"
     )
     for table in SCORING_TABLES:
         yield dg.MaterializeResult(asset_key=["scoring", table], metadata={"rows": rows[table]})

@@ -41,6 +41,11 @@ HOLDOUT_SHARE = 0.25
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 L1_RATIOS = (0.0, 0.5, 1.0)
 CV_FOLDS = 4  # expanding-window folds: fit on the earlier closes, test on the next block
+# The regularisation is chosen on an org's first closed pursuits (in close order), as many as the largest
+# step of a ladder (MIN_CLOSED, then ×CHOICE_STEP each) not above their number: choosing it fits the
+# model 84 times over, so it is done again when the closed pursuits have grown by a quarter, not on every
+# close (each step's choice is kept, by a digest of its rows). The model is still fitted on all of them.
+CHOICE_STEP = 1.25
 RELIABILITY_BINS = 5
 PRIOR_VERSION = "prior-1"
 
@@ -80,6 +85,20 @@ FIT_SETTINGS = "|".join(
 )
 
 
+Penalty = tuple[float, float]  # (C, l1_ratio)
+
+
+def choice_size(n: int) -> int:
+    """How many of `n` closed pursuits (the first, in close order) choose the regularisation: the
+    largest step of the ladder MIN_CLOSED, ⌈×CHOICE_STEP⌉, … not above `n` (all of them below its first)."""
+    if n <= MIN_CLOSED:
+        return n
+    m = MIN_CLOSED
+    while (step := math.ceil(m * CHOICE_STEP)) <= n:
+        m = step
+    return m
+
+
 @dataclass
 class FitStore:
     """Fits already made, by a digest of exactly what they were fitted on (rows, outcomes, close order).
@@ -93,10 +112,14 @@ class FitStore:
     known: dict[str, tuple[float, np.ndarray, np.ndarray]] = field(default_factory=dict)
     used: dict[str, tuple[float, np.ndarray, np.ndarray]] = field(default_factory=dict)
     fitted: int = 0  # fits made this run (not found in `known`)
+    # The regularisation chosen on a ladder step's rows (`choose_penalty`), the same way.
+    choices: dict[str, Penalty] = field(default_factory=dict)
+    choices_used: dict[str, Penalty] = field(default_factory=dict)
+    chosen: int = 0  # choices made this run (not found in `choices`)
 
     @staticmethod
-    def digest(x: np.ndarray, won: np.ndarray, position: np.ndarray) -> str:
-        h = hashlib.sha256(FIT_SETTINGS.encode())
+    def digest(x: np.ndarray, won: np.ndarray, position: np.ndarray, extra: str = "") -> str:
+        h = hashlib.sha256(f"{FIT_SETTINGS}|{CHOICE_STEP}|{extra}".encode())
         for part in (x, won, position):
             a = np.ascontiguousarray(part)
             h.update(f"{a.dtype}{a.shape};".encode())
@@ -157,9 +180,6 @@ class Fitted:
         return _sigmoid(self.intercept + self.contributions(x).sum(axis=1))
 
 
-Penalty = tuple[float, float]  # (C, l1_ratio)
-
-
 def _fit(x: np.ndarray, won: np.ndarray, penalty: Penalty) -> tuple[StandardScaler, LogisticRegression]:
     # Imported here, not with the module: an org below `MIN_CLOSED` (every small home) is scored by the
     # prior scorecard, and a run that fits nothing should not pay for loading scikit-learn and SciPy.
@@ -209,16 +229,43 @@ def choose_c(x: np.ndarray, won: np.ndarray, position: np.ndarray) -> Penalty:
     return best
 
 
+def choose_penalty(rows: pl.DataFrame, store: FitStore | None = None) -> Penalty:
+    """The regularisation for a model of these closed pursuits' rows (sorted, not yet paced): `choose_c`
+    on the first `choice_size` of them in close order, paced against themselves (so their features do
+    not move with later closes); a choice on the very same rows found in `store` is reused."""
+    position = close_position(rows)
+    n = int(position.max()) + 1 if len(position) else 0
+    first = with_pace(rows.filter(pl.Series(position < choice_size(n))))
+    x, won, pos = feature_matrix(first), _won(first), close_position(first)
+    key = FitStore.digest(x, won, pos, "choice") if store is not None else ""
+    if store is not None and key in store.choices:
+        penalty = store.choices[key]
+    else:
+        penalty = choose_c(x, won, pos)
+        if store is not None:
+            store.chosen += 1
+    if store is not None:
+        store.choices_used[key] = penalty
+    return penalty
+
+
 def fit_model(
-    x: np.ndarray, won: np.ndarray, version: str, position: np.ndarray, store: FitStore | None = None
+    x: np.ndarray,
+    won: np.ndarray,
+    version: str,
+    position: np.ndarray,
+    store: FitStore | None = None,
+    penalty: Penalty | None = None,
 ) -> Fitted:
-    """Fit on these rows, with the C that `choose_c` picks from them (`position`: see there); a fit of
-    the very same inputs found in `store` is reused instead of made again."""
-    key = FitStore.digest(x, won, position) if store is not None else ""
+    """Fit on these rows with `penalty` (default: the one `choose_c` picks from them; `position`: see
+    there); a fit of the very same inputs found in `store` is reused instead of made again."""
+    if penalty is None:
+        penalty = choose_c(x, won, position)
+    key = FitStore.digest(x, won, position, repr(penalty)) if store is not None else ""
     if store is not None and key in store.known:
         intercept, weights, centre = store.known[key]
     else:
-        scaler, lr = _fit(x, won, choose_c(x, won, position))
+        scaler, lr = _fit(x, won, penalty)
         scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
         weights = lr.coef_[0] / scale  # back to the features' own units, centred on the org's average
         intercept, centre = float(lr.intercept_[0]), scaler.mean_.copy()
@@ -258,6 +305,11 @@ def training_rows(facts: pl.DataFrame) -> pl.DataFrame:
     return with_pace(facts.sort("pursuit_id", "cutoff", "snap")).filter(pl.col("outcome").is_not_null())
 
 
+def _closed_rows(facts: pl.DataFrame) -> pl.DataFrame:
+    """The closed pursuits' rows, sorted as the models take them, not yet paced."""
+    return facts.sort("pursuit_id", "cutoff", "snap").filter(pl.col("outcome").is_not_null())
+
+
 def check_split(facts: pl.DataFrame, train_ids: set[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The checked model's training rows and the held-out rows, both paced against the training ones.
 
@@ -286,8 +338,10 @@ def _check(
 ) -> pl.DataFrame:
     """The checked model's score for every open-stage entry of the held-out pursuits, beside the
     training win rate (what the base rate predicts) and the outcome."""
-    train, holdout = check_split(raw, set(order["pursuit_id"][:n_train].to_list()))
-    check = fit_model(feature_matrix(train), _won(train), version, close_position(train), store)
+    train_ids = set(order["pursuit_id"][:n_train].to_list())
+    train, holdout = check_split(raw, train_ids)
+    penalty = choose_penalty(_closed_rows(raw).filter(pl.col("pursuit_id").is_in(train_ids)), store)
+    check = fit_model(feature_matrix(train), _won(train), version, close_position(train), store, penalty)
     base_rate = float((order["outcome"][:n_train] == "won").mean())
     return pl.DataFrame(
         {
@@ -326,7 +380,10 @@ def score_org(org_id: str, facts: pl.DataFrame, store: FitStore | None = None) -
         held = _check(raw, order, n_train, version, store)
         hold_won, hold_p = held["won"].to_numpy(), held["predicted"].to_numpy()
         base_rate = float(won_by_pursuit[:n_train].mean())
-        scorer = fit_model(feature_matrix(closed), _won(closed), version, close_position(closed), store)
+        penalty = choose_penalty(_closed_rows(raw), store)
+        scorer = fit_model(
+            feature_matrix(closed), _won(closed), version, close_position(closed), store, penalty
+        )
         scorer_kind, n_tr = "model", n_train
     else:
         scorer = prior_scorer(won_by_pursuit)

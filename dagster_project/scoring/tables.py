@@ -2,9 +2,10 @@
 
 The step runs after the apply (the core tables and `core.run_clock` are the run's) and before dbt, and
 replaces every table whole in one transaction: scores are recomputed from scratch each run, so a
-redaction or a late event is reflected at once. Only the model fits are kept between runs
-(`scoring.model_fits`, by a digest of exactly the rows each was fitted on): an org whose closed pursuits
-did not change reuses its fits rather than refitting them, with the same scores. Memory text is never copied here (the marts join the
+redaction or a late event is reflected at once. Only the model fits and the regularisation choices are
+kept between runs (`scoring.model_fits` and `scoring.penalty_choices`, by a digest of exactly the rows
+each was made from): an org whose closed pursuits did not change reuses its fits rather than refitting
+them, with the same scores, and a choice is made again only when its rows change. Memory text is never copied here (the marts join the
 memory atoms they need), so nothing erased can linger in these tables.
 """
 
@@ -42,6 +43,7 @@ def _ddl(name: str) -> str:
 
 
 FITS = "scoring.model_fits"
+CHOICES = "scoring.penalty_choices"
 
 
 def ensure_scoring_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -52,6 +54,9 @@ def ensure_scoring_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"create table if not exists {FITS} "
         "(digest varchar primary key, intercept double, weights double[], centre double[])"
+    )
+    con.execute(
+        f"create table if not exists {CHOICES} (digest varchar primary key, c double, l1_ratio double)"
     )
 
 
@@ -64,7 +69,18 @@ def read_fits(con: duckdb.DuckDBPyConnection) -> FitStore:
     if not exists:
         return FitStore()
     rows = con.execute(f"select digest, intercept, weights, centre from {FITS}").fetchall()
-    return FitStore(known={d: (i, np.array(w, dtype=float), np.array(c, dtype=float)) for d, i, w, c in rows})
+    store = FitStore(
+        known={d: (i, np.array(w, dtype=float), np.array(c, dtype=float)) for d, i, w, c in rows}
+    )
+    kept = con.execute(
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = 'scoring' and table_name = 'penalty_choices'"
+    ).fetchone()[0]
+    if kept:
+        store.choices = {
+            d: (c, r) for d, c, r in con.execute(f"select digest, c, l1_ratio from {CHOICES}").fetchall()
+        }
+    return store
 
 
 def compute(con: duckdb.DuckDBPyConnection, store: FitStore | None = None) -> dict[str, pl.DataFrame]:
@@ -88,7 +104,8 @@ def compute(con: duckdb.DuckDBPyConnection, store: FitStore | None = None) -> di
 
 def write_scoring(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Recompute and replace every scoring table in one transaction; rows written per table (and
-    `fits_made`: the model fits that were not found among the kept ones)."""
+    `fits_made`: the model fits that were not found among the kept ones; `choices_made`: the same for
+    the regularisation choices)."""
     ensure_scoring_schema(con)
     store = read_fits(con)
     tables = compute(con, store)
@@ -106,6 +123,14 @@ def write_scoring(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             "centre": pl.List(pl.Float64),
         },
     )
+    choices = pl.DataFrame(
+        {
+            "digest": list(store.choices_used),
+            "c": [p[0] for p in store.choices_used.values()],
+            "l1_ratio": [p[1] for p in store.choices_used.values()],
+        },
+        schema={"digest": pl.Utf8, "c": pl.Float64, "l1_ratio": pl.Float64},
+    )
     con.execute("begin")
     try:
         for name, frame in tables.items():
@@ -118,8 +143,16 @@ def write_scoring(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         con.register("_scoring_fits", fits.to_arrow())
         con.execute(f"insert into {FITS} select * from _scoring_fits")
         con.unregister("_scoring_fits")
+        con.execute(f"delete from {CHOICES}")
+        con.register("_scoring_choices", choices.to_arrow())
+        con.execute(f"insert into {CHOICES} select * from _scoring_choices")
+        con.unregister("_scoring_choices")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    return {**{name: frame.height for name, frame in tables.items()}, "fits_made": store.fitted}
+    return {
+        **{name: frame.height for name, frame in tables.items()},
+        "fits_made": store.fitted,
+        "choices_made": store.chosen,
+    }

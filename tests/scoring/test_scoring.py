@@ -227,10 +227,17 @@ def test_a_run_with_no_new_outcome_reuses_the_fits_and_scores_the_same(
     _counting_fits(monkeypatch, fits)
     con = duckdb.connect(str(shutil.copy(rewritten.after_second, tmp_path / "warehouse.duckdb")))
     try:
-        # Without the kept fits the same tables come out of fitting again.
+        # Without the kept fits, the kept regularisation choices: the two models fitted again, alone.
         con.execute("delete from scoring.model_fits")
         write_scoring(con)
-        assert len(fits) == 2 * first_fits
+        assert len(fits) == first_fits + 2
+        for name in SCORING_TABLES:
+            assert _scoring_tables(con)[name].equals(first[name]), name
+        # Without either, the same tables come out of choosing and fitting again.
+        con.execute("delete from scoring.model_fits")
+        con.execute("delete from scoring.penalty_choices")
+        write_scoring(con)
+        assert len(fits) == 2 * first_fits + 2
         for name in SCORING_TABLES:
             assert _scoring_tables(con)[name].equals(first[name]), name
     finally:
@@ -314,5 +321,47 @@ def test_kept_fits_are_read_from_the_warehouse_only_not_from_an_attached_databas
         con.execute("create schema other.scoring")
         con.execute("create table other.scoring.model_fits (digest varchar, intercept double)")
         assert read_fits(con).known == {}
+    finally:
+        con.close()
+
+
+def test_the_regularisation_is_chosen_again_only_at_each_step_of_the_ladder() -> None:
+    assert [model.choice_size(n) for n in (0, 12, 40, 49, 50, 51, 62, 63, 300)] == [
+        0,
+        12,
+        40,
+        40,
+        50,
+        50,
+        50,
+        63,
+        243,
+    ]
+
+
+def test_a_close_past_the_last_ladder_step_refits_the_served_model_without_choosing_again(
+    rewritten: Rewritten, tmp_path: Path
+) -> None:
+    """The newest close is held out of the checked model and lies beyond the ladder step the served
+    model's regularisation was chosen on: only the served model is fitted again."""
+    con = duckdb.connect(str(shutil.copy(rewritten.after_first, tmp_path / "warehouse.duckdb")))
+    try:
+        org, scorer, n_closed = con.execute(
+            "select org_id, scorer, n_closed from scoring.score_calibration "
+            "where scorer = 'model' order by n_closed desc limit 1"
+        ).fetchone()
+        assert model.choice_size(n_closed) < n_closed, "the test needs an org between two ladder steps"
+        flip = con.execute(
+            "select pursuit_id from core.pursuits where org_id = ? and outcome is not null "
+            "order by closed_at desc, pursuit_id desc limit 1",
+            [org],
+        ).fetchone()[0]
+        con.execute(
+            "update core.pursuits set outcome = case outcome when 'won' then 'lost' else 'won' end "
+            "where org_id = ? and pursuit_id = ?",
+            [org, flip],
+        )
+        made = write_scoring(con)
+        assert (made["fits_made"], made["choices_made"]) == (1, 0)
     finally:
         con.close()
