@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import orjson
+import pytest
 
 from dagster_project.apply.runner import enqueue_file_events, run_apply
 from dagster_project.defs.lifecycle import lifecycle_apply
@@ -540,10 +541,8 @@ def test_a_run_that_dies_between_the_purge_and_its_re_fold_leaves_the_re_fold_to
             raise Died
 
     monkeypatch.setattr(runner, "checkpoint", die)
-    try:
+    with pytest.raises(Died):
         run_apply(con, store, now=NOW, as_of=AS_OF, worker="t", purge=True)
-    except Died:
-        pass
     assert _payload(con, "old")["text"] == "[redacted: expired:old]"  # the scrub committed
     assert con.execute(stale).fetchone()[0] == 1  # the re-fold did not
     monkeypatch.undo()
