@@ -61,9 +61,10 @@ create table if not exists core.scrubbed (
 # The scrubbed events the apply has still to re-fold. A scrub writes its rows in its own transaction and
 # the apply's re-fold deletes them once it has written every batch: a run that dies in between leaves
 # them for the next one, which would not find those events again (their text is already gone).
-REFOLD_DDL = (
-    "create table if not exists core.refold_pending (org_id varchar not null, event_id varchar not null)"
-)
+REFOLD_DDL = """
+create schema if not exists core;
+create table if not exists core.refold_pending (org_id varchar not null, event_id varchar not null);
+"""
 # Free-text payload fields an atom's content can come from (notes, explicit atoms, reasons, snippets).
 TEXT_FIELDS = ("text", "content", "snippet", "reason")
 MIN_SECRET_CHARS = 4

@@ -106,7 +106,9 @@ def clean(inbox, tmp_path_factory) -> dict[str, list[tuple]]:
     return _dump(home)
 
 
-@pytest.mark.parametrize("point", [p for p in KILL_POINTS if p != "before_publish"])
+# `after_scrub` is left to tests/memory/test_governance.py: the sample's scrubs change no core row (the
+# fold already applies its redactions), so only a purge there can show a lost re-fold.
+@pytest.mark.parametrize("point", [p for p in KILL_POINTS if p not in ("before_publish", "after_scrub")])
 def test_killed_apply_then_rerun_equals_a_clean_run(point, inbox, clean, tmp_path):
     killed = _worker(tmp_path, inbox, NOW, kill_at=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
