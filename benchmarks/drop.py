@@ -159,7 +159,11 @@ def main() -> None:
     parser.add_argument("--tests", action="store_true", help="keep the data-test job in the run")
     parser.add_argument("--name", default="", help="results file suffix (default: the home's folder name)")
     args = parser.parse_args()
+    first_load = not args.home.exists()
+    history = args.home / "serving.duckdb"
+    history_events = 0 if first_load or not history.exists() else snapshot_events(history)
     result = run_drop(args.home, args.drop, args.workdir, as_of=args.as_of, now=args.now, tests=args.tests)
+    result["first_load"], result["history_events"] = first_load, history_events
     serving = args.workdir / "home" / "serving.duckdb"
     size = snapshot_events(serving) if serving.exists() else 0
     save(f"drop-{args.name or args.home.name}", result, size=size)

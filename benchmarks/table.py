@@ -128,6 +128,22 @@ def figures(source: str, data: dict) -> list[Figure]:
                 note=note,
             )
         )
+    # `benchmarks.drop`: a whole run step by step, a first load (from no home) or a drop on a history.
+    if isinstance(data.get("steps"), dict) and "seconds" in data and "first_load" in data:
+        slowest = next(iter(data["steps"]), "")
+        first = bool(data["first_load"])
+        size = data.get("size") if first else data.get("history_events")
+        if size:
+            out.append(
+                fig(
+                    "first_run" if first else "drop",
+                    size,
+                    data["seconds"],
+                    cpu=data.get("cpu_seconds"),
+                    rss=data.get("peak_rss_mb"),
+                    note=f"`benchmarks.drop`; slowest step {slowest}" if slowest else "`benchmarks.drop`",
+                )
+            )
     pages = data.get("page_loads")
     # `benchmarks.pages` files only (they name the org loaded); `make bench` embeds the same loads.
     if isinstance(pages, list) and pages and "org" in data and (size := data.get("size")):

@@ -160,3 +160,36 @@ def test_two_nearby_sizes_are_one_size_measured_twice_and_not_a_line(tmp_path):
     (line,) = table.project(table.read_all(tmp_path), ram_mb=24_000)
     assert line.sizes == (1_000, 990_000)  # the newer of the two nearby sizes; both dated the same day
     assert line.time.rate == pytest.approx((4_390.0 - 390.0) / (990_000 - 1_000))
+
+
+def test_a_whole_run_step_by_step_is_a_first_run_from_no_home_and_a_drop_on_a_history(tmp_path):
+    """`benchmarks.drop` results: the size of a first load is its snapshot's, a drop's its history's."""
+    common = {"cpu_seconds": 1.0, "peak_rss_mb": 500.0, "date": "2026-12-07T00:00:00+00:00", "commit": "c"}
+    steps = {"lifecycle_apply": {"wall_s": 9.0}, "raw_ingest": {"wall_s": 1.0}}
+    _write(
+        tmp_path,
+        "drop-first",
+        {
+            **common,
+            "steps": steps,
+            "seconds": 300.0,
+            "first_load": True,
+            "size": 990_015,
+            "history_events": 0,
+        },
+    )
+    _write(
+        tmp_path,
+        "drop-next",
+        {
+            **common,
+            "steps": steps,
+            "seconds": 70.0,
+            "first_load": False,
+            "size": 1_000_015,
+            "history_events": 990_015,
+        },
+    )
+    found = {(f.step, f.size): f for f in table.read_all(tmp_path)}
+    assert found[("first_run", 990_015)].value == 300.0
+    assert found[("drop", 990_015)].value == 70.0 and "lifecycle_apply" in found[("drop", 990_015)].note
