@@ -193,20 +193,34 @@ def purge_expired(con: duckdb.DuckDBPyConnection, *, as_of, now, chunk: int = PU
     """The nightly purge: expired atoms' text is scrubbed the same way as a redaction's (record id
     `expired:<atom_id>` in `core.scrubbed`); the atoms already left every output when they expired."""
     con.execute(SCRUBBED_DDL)
-    expired = con.execute(
-        """select org_id, atom_id from core.memory_atoms m
+    # A first load expires a large share of its history at once (millions of atoms at 5M events): the
+    # expired atoms wait in a DuckDB table, not a Python list, and are scrubbed in chunks, each its own
+    # transaction, so the events and payloads a scrub holds stay bounded. One chunk ends as it would in
+    # one pass: the next reads the log and quarantine as the last left them, and each records what it
+    # did. The events to re-fold wait in `core.refold_pending`, not in the report.
+    con.execute(
+        """create or replace temp table purge_todo as
+           select row_number() over (order by org_id, atom_id) as n, org_id, atom_id
+           from core.memory_atoms m
            where expires_at <= $as_of
-             and not exists (select 1 from core.scrubbed s where s.org_id = m.org_id and s.audit_id = 'expired:' || m.atom_id)
-           order by org_id, atom_id""",
+             and not exists (select 1 from core.scrubbed s where s.org_id = m.org_id and s.audit_id = 'expired:' || m.atom_id)""",
         {"as_of": as_of},
-    ).fetchall()
-    items = [_Target(org_id, f"expired:{atom_id}", atom_id) for org_id, atom_id in expired]
-    # A first load expires a large share of its history at once: in chunks, each its own transaction,
-    # so the events and payloads a scrub holds stay bounded (one chunk ends as it would in one pass:
-    # the next reads the log and quarantine as the last left them, and each records what it did).
+    )
     report = ScrubReport()
-    for start in range(0, len(items), chunk):
-        report.add(_scrub_and_record(con, items[start : start + chunk], now, record_empty=True))
+    try:
+        total = con.execute("select count(*) from purge_todo").fetchone()[0]
+        for start in range(0, total, chunk):
+            rows = con.execute(
+                "select org_id, atom_id from purge_todo where n > ? and n <= ? order by n",
+                [start, start + chunk],
+            ).fetchall()
+            done = _scrub_and_record(
+                con, [_Target(o, f"expired:{a}", a) for o, a in rows], now, record_empty=True
+            )
+            done.event_keys, done.audit_ids = [], []
+            report.add(done)
+    finally:
+        con.execute("drop table if exists purge_todo")
     return report
 
 
