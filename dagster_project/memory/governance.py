@@ -68,7 +68,7 @@ create table if not exists core.refold_pending (org_id varchar not null, event_i
 # Free-text payload fields an atom's content can come from (notes, explicit atoms, reasons, snippets).
 TEXT_FIELDS = ("text", "content", "snippet", "reason")
 MIN_SECRET_CHARS = 4
-PURGE_CHUNK = 50_000  # expired atoms scrubbed per transaction
+PURGE_CHUNK = 200_000  # expired atoms scrubbed per transaction (benchmarks/README.md: memory against the quarantine re-read per chunk)
 
 
 @dataclass
