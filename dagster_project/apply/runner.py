@@ -8,7 +8,7 @@ writes the same rows, and only the claim that still owns an item may mark it pro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -273,14 +273,13 @@ def run_apply(
         report.purged_atoms = purged.redactions + purged.unchanged
     checkpoint("after_scrub")
     # What the scrubs wrote to re-fold, and what a run that died before its re-fold left.
-    pending = refold_pending(con)
-    if pending:
-        # In batches of about a claim's events: a first load's purge scrubs most of its history at
-        # once, and one batch of it all held every re-folded cluster in memory.
-        for keys in cluster_batches(con, pending, batch_size):
-            apply_batch(con, keys, as_of=as_of, now=now, dead=dead, fault=fault)
+    # In batches of about a claim's events: a first load's purge scrubs most of its history at once,
+    # and one batch of it all held every re-folded cluster in memory.
+    for keys in refold_batches(con, batch_size):
+        apply_batch(con, keys, as_of=as_of, now=now, dead=dead, fault=fault)
+        report.refolded_after_scrub += len(keys)
+    if report.refolded_after_scrub:
         con.execute("delete from core.refold_pending")
-        report.refolded_after_scrub = len(pending)
         ran = True
     report.scrubbed_redactions = scrub.redactions
     report.scrubbed_corrections = scrub.corrections
@@ -300,69 +299,76 @@ def run_apply(
     return report
 
 
-def refold_pending(con: duckdb.DuckDBPyConnection) -> list[outbox.Key]:
-    """The scrubbed events waiting for their re-fold (`memory.governance.await_refold`), each once."""
-    con.execute(REFOLD_DDL)
-    return [
-        (o, e)
-        for o, e in con.execute(
-            "select distinct org_id, event_id from core.refold_pending order by all"
-        ).fetchall()
-    ]
-
-
-def cluster_batches(
-    con: duckdb.DuckDBPyConnection, keys: list[outbox.Key], size: int
-) -> list[list[outbox.Key]]:
-    """`keys` cut into batches whose clusters hold about `size` events together (a re-fold reads all of
-    a cluster's events, and a batch's memory follows them), a cluster's keys never split between two
-    (each batch re-folds whole clusters: a split one would be folded twice).
+def refold_batches(con: duckdb.DuckDBPyConnection, size: int) -> Iterator[list[outbox.Key]]:
+    """The scrubbed events waiting for their re-fold (`memory.governance.await_refold`), each once, in
+    batches whose clusters hold about `size` events together (a re-fold reads all of a cluster's events,
+    and a batch's memory follows them); a cluster's keys are never split between two (each batch
+    re-folds whole clusters: a split one would be folded twice).
 
     A key's cluster is its entity's in `core.entity_clusters`, else its entity itself (not yet folded).
-    Counting the clusters' events scans the log, so a small scrub (a tenth of a batch) stays one batch.
+    The plan stays in DuckDB and each batch's keys are read when it comes (a first load's purge at 5M
+    events leaves a million of them). Counting the clusters' events scans the log, so a small scrub (a
+    tenth of a batch) stays one batch.
     """
-    if len(keys) <= size // 10:
-        return [list(keys)] if keys else []
-    con.register(
-        "refold_keys", pl.DataFrame(keys, schema={"org_id": pl.Utf8, "event_id": pl.Utf8}, orient="row")
+    con.execute(REFOLD_DDL)
+    waiting = con.execute("select count(distinct (org_id, event_id)) from core.refold_pending").fetchone()[0]
+    if not waiting:
+        return
+    if waiting <= size // 10:
+        yield [
+            (o, e)
+            for o, e in con.execute(
+                "select distinct org_id, event_id from core.refold_pending order by all"
+            ).fetchall()
+        ]
+        return
+    con.execute(
+        """create or replace temp table refold_plan as
+           with keyed as (
+               select distinct k.org_id, k.event_id,
+                      coalesce(c.cluster_id, e.entity_type || ':' || e.entity_id, '') as cluster
+               from core.refold_pending k
+               left join raw.events e on e.org_id = k.org_id and e.event_id = k.event_id
+               left join core.entity_clusters c
+                 on c.org_id = e.org_id and c.entity_type = e.entity_type and c.entity_id = e.entity_id
+           ),
+           sizes as (
+               select c.org_id, c.cluster_id, count(*) as events
+               from core.entity_clusters c
+               semi join (select distinct org_id, cluster from keyed) t
+                 on t.org_id = c.org_id and t.cluster = c.cluster_id
+               join raw.events e
+                 on e.org_id = c.org_id and e.entity_type = c.entity_type and e.entity_id = c.entity_id
+               group by all
+           ),
+           clusters as (
+               select t.org_id, t.cluster, coalesce(s.events, 1) as events
+               from (select distinct org_id, cluster from keyed) t
+               left join sizes s on s.org_id = t.org_id and s.cluster_id = t.cluster
+           ),
+           -- A cluster's batch: the events of the clusters before it, in whole batches.
+           placed as (
+               select org_id, cluster,
+                      coalesce(sum(events) over (order by org_id, cluster
+                                                 rows between unbounded preceding and 1 preceding), 0)
+                      // $size as batch
+               from clusters
+           )
+           select k.org_id, k.event_id, p.batch
+           from keyed k join placed p on p.org_id = k.org_id and p.cluster = k.cluster""",
+        {"size": size},
     )
     try:
-        rows = con.execute(
-            """with keyed as (
-                   select k.org_id, k.event_id, e.entity_type, e.entity_id,
-                          coalesce(c.cluster_id, e.entity_type || ':' || e.entity_id, '') as cluster
-                   from refold_keys k
-                   left join raw.events e on e.org_id = k.org_id and e.event_id = k.event_id
-                   left join core.entity_clusters c
-                     on c.org_id = e.org_id and c.entity_type = e.entity_type and c.entity_id = e.entity_id
-               ),
-               sizes as (
-                   select c.org_id, c.cluster_id, count(*) as events
-                   from core.entity_clusters c
-                   semi join (select distinct org_id, cluster from keyed) t
-                     on t.org_id = c.org_id and t.cluster = c.cluster_id
-                   join raw.events e
-                     on e.org_id = c.org_id and e.entity_type = c.entity_type and e.entity_id = c.entity_id
-                   group by all
-               )
-               select k.org_id, k.event_id, k.cluster, coalesce(s.events, 1) as events
-               from keyed k left join sizes s on s.org_id = k.org_id and s.cluster_id = k.cluster
-               order by k.org_id, k.cluster, k.event_id"""
-        ).fetchall()
+        for (batch,) in con.execute("select distinct batch from refold_plan order by batch").fetchall():
+            yield [
+                (o, e)
+                for o, e in con.execute(
+                    "select org_id, event_id from refold_plan where batch = ? order by org_id, event_id",
+                    [batch],
+                ).fetchall()
+            ]
     finally:
-        con.unregister("refold_keys")
-    batches: list[list[outbox.Key]] = [[]]
-    weight = 0
-    last: tuple[str, str] | None = None
-    for org_id, event_id, cluster, events in rows:
-        if (org_id, cluster) != last:
-            if weight >= size:
-                batches.append([])
-                weight = 0
-            weight += events
-            last = (org_id, cluster)
-        batches[-1].append((org_id, event_id))
-    return batches
+        con.execute("drop table if exists refold_plan")
 
 
 def unaccounted_events(con: duckdb.DuckDBPyConnection, store: Path, as_of: datetime) -> dict[str, int]:
