@@ -168,6 +168,30 @@ def resolve_org(con: duckdb.DuckDBPyConnection, org_id: str) -> OrgIdentity:
     return people
 
 
+def _replace(
+    con: duckdb.DuckDBPyConnection, org: str, result: OrgIdentity | None, fingerprint: str | None
+) -> None:
+    """One org's identity rows and fingerprint replaced (removed, without a result), in one transaction."""
+    con.execute("begin transaction")
+    try:
+        for table in (*TABLES, "org_state"):
+            con.execute(f"delete from identity.{table} where org_id = ?", [org])
+        for table in TABLES if result is not None else ():
+            rows = getattr(result, table)
+            if rows:
+                frame = pl.DataFrame(rows, infer_schema_length=None)
+                con.register("identity_rows", frame.to_arrow())
+                columns = ", ".join(frame.columns)
+                con.execute(f"insert into identity.{table} ({columns}) select {columns} from identity_rows")
+                con.unregister("identity_rows")
+        if fingerprint is not None:
+            con.execute("insert into identity.org_state values (?, ?)", [org, fingerprint])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
 def resolve_identities(con: duckdb.DuckDBPyConnection) -> IdentityReport:
     """Re-resolve every org whose inputs changed since the last run; drop the rows of orgs that left.
     Reads no clock: its inputs are already as of the run."""
@@ -179,28 +203,18 @@ def resolve_identities(con: duckdb.DuckDBPyConnection) -> IdentityReport:
     removed = sorted(set(kept) - set(current))
     if not changed and not removed:
         return report
-    results = {org: resolve_org(con, org) for org in changed}
-    con.execute("begin transaction")
-    try:
-        for org in [*changed, *removed]:
-            for table in (*TABLES, "org_state"):
-                con.execute(f"delete from identity.{table} where org_id = ?", [org])
-        for table in TABLES:
-            rows = [row for org in changed for row in getattr(results[org], table)]
-            if rows:
-                frame = pl.DataFrame(rows, infer_schema_length=None)
-                con.register("identity_rows", frame.to_arrow())
-                columns = ", ".join(frame.columns)
-                con.execute(f"insert into identity.{table} ({columns}) select {columns} from identity_rows")
-                con.unregister("identity_rows")
-        for org in changed:
-            con.execute("insert into identity.org_state values (?, ?)", [org, current[org]])
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+    # One org at a time, each resolved, written and fingerprinted in its own transaction: holding every
+    # org's rows at once grew with the history (benchmarks/README.md). A run that dies between two orgs
+    # leaves the rest's old rows and fingerprints, so the next run re-resolves exactly those.
+    for org in removed:
+        _replace(con, org, None, None)
+    skipped = []
+    for org in changed:
+        result = resolve_org(con, org)
+        _replace(con, org, result, current[org])
+        report.records += len(result.links)
+        skipped += result.skipped_blocks
+        del result
     report.orgs_resolved, report.orgs_removed = changed, removed
-    report.records = sum(len(results[org].links) for org in changed)
-    skipped = [block for org in changed for block in results[org].skipped_blocks]
     report.skipped_blocks, report.skipped_pairs = len(skipped), sum(b.pairs for b in skipped)
     return report

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import orjson
+import pytest
 
 from dagster_project.apply.batch import apply_batch
 from dagster_project.identity import model
@@ -205,6 +206,33 @@ def test_matching_never_crosses_orgs_and_an_unchanged_org_is_not_resolved_again(
     rows = con.execute("select org_id, canonical_id, record_id from identity.links order by all").fetchall()
     assert rows == [("acme", "c1", "c1"), ("acme", "c1", "c2"), ("globex", "c9", "c9")]
     assert resolve_identities(con).orgs_resolved == []
+
+
+def test_each_org_is_written_as_it_is_resolved_so_a_failure_leaves_only_the_rest_to_redo(monkeypatch):
+    """Orgs are resolved and written one at a time (holding every org's rows grew with the history):
+    a failure in the second org leaves the first written with its fingerprint, and the next run
+    resolves only the second."""
+    from dagster_project.identity import store
+
+    events = [
+        ev("a1", "contact.updated", "c1", 0, {"email": "ana@example.org"}, org="acme"),
+        ev("g1", "contact.updated", "c9", 2, {"email": "ana@example.org"}, org="globex"),
+    ]
+    con = _warehouse(events)
+    real = store.resolve_org
+
+    def failing(con, org_id):
+        if org_id == "globex":
+            raise RuntimeError("globex fails")
+        return real(con, org_id)
+
+    monkeypatch.setattr(store, "resolve_org", failing)
+    with pytest.raises(RuntimeError):
+        resolve_identities(con)
+    assert con.execute("select org_id from identity.org_state").fetchall() == [("acme",)]
+    assert con.execute("select distinct org_id from identity.links").fetchall() == [("acme",)]
+    monkeypatch.undo()
+    assert resolve_identities(con).orgs_resolved == ["globex"]
 
 
 def test_the_features_parse_each_distinct_phone_and_domain_once_with_the_same_values(monkeypatch):
