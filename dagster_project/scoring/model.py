@@ -316,7 +316,7 @@ def check_split(facts: pl.DataFrame, train_ids: set[str]) -> tuple[pl.DataFrame,
     Nothing of a held-out pursuit may shape the model that is checked on it: not its outcome, and not
     its features either (the org's median pace is taken over the training pursuits only).
     """
-    raw = facts.sort("pursuit_id", "cutoff", "snap").filter(pl.col("outcome").is_not_null())
+    raw = _closed_rows(facts)
     train = raw.filter(pl.col("pursuit_id").is_in(train_ids))
     holdout = raw.filter(~pl.col("pursuit_id").is_in(train_ids))
     return with_pace(train), with_pace(holdout, reference=train)
