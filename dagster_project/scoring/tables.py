@@ -60,26 +60,26 @@ def ensure_scoring_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def read_fits(con: duckdb.DuckDBPyConnection) -> FitStore:
-    """The fits the last scoring run kept (none on a warehouse without the table)."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_catalog = current_database() "
-        "and table_schema = 'scoring' and table_name = 'model_fits'"
-    ).fetchone()[0]
-    if not exists:
-        return FitStore()
-    rows = con.execute(f"select digest, intercept, weights, centre from {FITS}").fetchall()
-    store = FitStore(
-        known={d: (i, np.array(w, dtype=float), np.array(c, dtype=float)) for d, i, w, c in rows}
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether `scoring.<table>` is in this warehouse (not in an attached database)."""
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_catalog = current_database() "
+            "and table_schema = 'scoring' and table_name = ?",
+            [table],
+        ).fetchone()[0]
     )
-    kept = con.execute(
-        "select count(*) from information_schema.tables where table_catalog = current_database() "
-        "and table_schema = 'scoring' and table_name = 'penalty_choices'"
-    ).fetchone()[0]
-    if kept:
-        store.choices = {
-            d: (c, r) for d, c, r in con.execute(f"select digest, c, l1_ratio from {CHOICES}").fetchall()
-        }
+
+
+def read_fits(con: duckdb.DuckDBPyConnection) -> FitStore:
+    """The fits and regularisation choices the last scoring run kept (none on a warehouse without them)."""
+    store = FitStore()
+    if _exists(con, "model_fits"):
+        rows = con.execute(f"select digest, intercept, weights, centre from {FITS}").fetchall()
+        store.known = {d: (i, np.array(w, dtype=float), np.array(c, dtype=float)) for d, i, w, c in rows}
+    if _exists(con, "penalty_choices"):
+        rows = con.execute(f"select digest, c, l1_ratio from {CHOICES}").fetchall()
+        store.choices = {d: (c, r) for d, c, r in rows}
     return store
 
 
