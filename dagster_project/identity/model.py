@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,20 +166,78 @@ def _level_of_weight(parameters: Parameters) -> dict[str, dict[float, str]]:
     return table
 
 
+# Records per Splink call, counted once per block they are in: a call of whole blocks (`block_chunks`).
+# One call for an org's every block held all its blocked pairs at once (benchmarks/README.md,
+# *Identity resolution*).
+CHUNK_RECORDS = 50_000
+# The blocks of each rule to compare: rule key column (`BLOCK_KEYS`) -> key values.
+Blocks = dict[str, set[str]]
+
+
+def block_chunks(
+    frame: pl.DataFrame, blocks: Blocks | None = None, chunk_records: int = CHUNK_RECORDS
+) -> Iterator[pl.DataFrame]:
+    """The blocked frame (`block_frame`) as Splink calls of whole blocks, each the records of its blocks
+    with every other block's key nulled, so a call compares exactly the pairs its blocks hold. `blocks`
+    chooses the blocks (None: all). Blocks are taken in rule and key order and a call closes once it
+    holds `chunk_records` records, so the calls are the same for the same records in any order; a pair
+    two rules both block is compared in each call that holds one of its blocks."""
+    sizes = pl.concat(
+        [
+            frame.drop_nulls(key)
+            .group_by(key)
+            .len()
+            .select(pl.lit(key).alias("rule"), pl.col(key).alias("key"), "len")
+            for key in BLOCK_KEYS
+        ]
+    )
+    if blocks is not None:
+        chosen = pl.DataFrame(
+            [(rule, key) for rule, keys in blocks.items() for key in keys],
+            schema={"rule": pl.Utf8, "key": pl.Utf8},
+            orient="row",
+        )
+        sizes = sizes.join(chosen, on=["rule", "key"], how="semi")
+    sizes = sizes.filter(pl.col("len") > 1).sort("rule", "key")
+    sizes = sizes.with_columns(((pl.col("len").cum_sum() - pl.col("len")) // chunk_records).alias("chunk"))
+    for _, chunk in sizes.group_by("chunk", maintain_order=True):
+        keep = {key: chunk.filter(pl.col("rule") == key)["key"].implode() for key in BLOCK_KEYS}
+        yield frame.with_columns(
+            pl.when(pl.col(key).is_in(keep[key])).then(pl.col(key)).alias(key) for key in BLOCK_KEYS
+        ).filter(pl.any_horizontal(pl.col(key).is_not_null() for key in BLOCK_KEYS))
+
+
 def score_pairs(
     features: pl.DataFrame,
     *,
     parameters: Parameters = FIXED,
     min_probability: float = REVIEW_PROBABILITY,
     max_block_size: int | None = None,
+    blocks: Blocks | None = None,
+    chunk_records: int = CHUNK_RECORDS,
 ) -> list[ScoredPair]:
     """Every blocked pair of these records (one org) at or above `min_probability`, sorted, each with
     the match weight of every comparison (log2 of its Bayes factor): the pair's explanation. Blocks of
-    more than `max_block_size` records are left out (`block_frame`)."""
+    more than `max_block_size` records are left out (`block_frame`); `blocks` compares only those blocks
+    (None: all), sized over all the records given."""
     if features.height < 2:
         return []
     frame, _ = block_frame(features, max_block_size)
     level_of_weight = _level_of_weight(parameters)
+    scored: dict[tuple[str, str], ScoredPair] = {}
+    for chunk in block_chunks(frame, blocks, chunk_records):
+        for pair in _predict(chunk, parameters, min_probability, level_of_weight):
+            scored.setdefault((pair.left, pair.right), pair)
+    return [scored[key] for key in sorted(scored)]
+
+
+def _predict(
+    frame: pl.DataFrame,
+    parameters: Parameters,
+    min_probability: float,
+    level_of_weight: dict[str, dict[float, str]],
+) -> list[ScoredPair]:
+    """One Splink call on a chunk of blocks."""
     con = duckdb.connect()
     con.execute("set threads = 1")
     try:
@@ -207,4 +266,4 @@ def score_pairs(
                 explanation,
             )
         )
-    return sorted(out, key=lambda p: (p.left, p.right))
+    return out
