@@ -48,6 +48,7 @@ class ApplyRunReport:
     refolded_after_scrub: int = 0  # scrubbed events re-folded (an earlier run's left-overs included)
     purged_atoms: int = 0
     identity_orgs: int = 0  # orgs whose people and companies were re-resolved
+    identity_orgs_carried: int = 0  # of those, orgs whose matcher compared only what changed
     identity_skipped_blocks: int = 0  # matcher blocks over identity.max_block_size, left out
     batches: int = 0
     clusters: int = 0
@@ -296,6 +297,7 @@ def run_apply(
         len(identity.orgs_resolved),
         identity.skipped_blocks,
     )
+    report.identity_orgs_carried = len(identity.orgs_carried)
     return report
 
 

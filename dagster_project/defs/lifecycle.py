@@ -142,6 +142,7 @@ def lifecycle_apply(
             asset_key=["identity", table],
             metadata={
                 "orgs_resolved": report.identity_orgs,
+                "orgs_compared_only_what_changed": report.identity_orgs_carried,
                 "matcher_blocks_skipped": report.identity_skipped_blocks,
             },
         )

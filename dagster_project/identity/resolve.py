@@ -46,6 +46,22 @@ class OrgIdentity:
     conflicts: list[Row] = field(default_factory=list)
     # Blocks the matcher left out as too large (model.block_frame), largest first.
     skipped_blocks: list[model.SkippedBlock] = field(default_factory=list)
+    # The person records' features with their inputs (`person_features`): the next run's `Carry`.
+    features: pl.DataFrame | None = None
+    # Records whose inputs changed since the carried run (None: the matcher compared every block).
+    changed_records: int | None = None
+    # The settings the rows were resolved under (`store.settings_of`), kept with the org's fingerprint.
+    settings: str | None = None
+
+
+@dataclass(frozen=True)
+class Carry:
+    """What the org's last resolution left, under the same settings and fixed parameters: its features
+    (with each record's inputs) and its scored pairs. Only the blocks a changed record was or is in are
+    compared again; every other pair is carried over (docs/identity.md, *Costs what changed*)."""
+
+    features: pl.DataFrame
+    pairs: list[model.ScoredPair]
 
 
 @dataclass(frozen=True)
@@ -204,14 +220,33 @@ def _link_rows(
     return sorted(rows, key=lambda row: (row["canonical_id"], row["record_type"], row["record_id"]))
 
 
-def person_features(records: list[Row], region: str) -> pl.DataFrame:
-    """The columns the rules and the model compare, one row per record, sorted by node id."""
+# The fields a record's features are made from: a record whose values are the same keeps its features.
+_INPUTS = ("name", "email", "phone", "company_domain", "client_id")
+FEATURE_SCHEMA = {c: pl.Utf8 for c in (*model.COLUMNS, "client_id", "inputs")}
+
+
+def _inputs(record: Row) -> str:
+    return orjson.dumps([record.get(name) for name in _INPUTS]).decode()
+
+
+def person_features(records: list[Row], region: str, known: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The columns the rules and the model compare, one row per record, sorted by node id, with the
+    record's `inputs`. A record whose inputs equal its row in `known` (features made in the same region)
+    keeps that row instead of being parsed again."""
+    kept: dict[str, tuple] = {}
+    if known is not None:
+        kept = {row[0]: row for row in known.select(*FEATURE_SCHEMA).iter_rows()}
     rows = []
     # Parsing a phone number or a domain is the costly part, and an org's records repeat a few of them
     # (a company's switchboard, its domain): each distinct value is parsed once.
     phones: dict[Any, str | None] = {}
     domains: dict[Any, str | None] = {}
     for r in records:
+        unique_id, inputs = node(r["record_type"], r["record_id"]), _inputs(r)
+        previous = kept.get(unique_id)
+        if previous is not None and previous[-1] == inputs:
+            rows.append(previous)
+            continue
         name = normalized_name(r.get("name"))
         words = name.split(" ") if name else []
         email = canonical_email(r.get("email"))
@@ -221,19 +256,68 @@ def person_features(records: list[Row], region: str) -> pl.DataFrame:
         if domain not in domains:
             domains[domain] = registrable_domain(domain)
         rows.append(
-            {
-                "unique_id": node(r["record_type"], r["record_id"]),
-                "first_name": words[0] if len(words) > 1 else None,
-                "last_name": words[-1] if words else None,
-                "email": email,
-                "email_local": email.split("@")[0] if email else None,
-                "phone": phones[phone],
-                "company": domains[domain] or (email.split("@")[1] if email else None),
-                "client_id": r.get("client_id"),
-            }
+            (
+                unique_id,
+                words[0] if len(words) > 1 else None,
+                words[-1] if words else None,
+                email,
+                email.split("@")[0] if email else None,
+                phones[phone],
+                domains[domain] or (email.split("@")[1] if email else None),
+                r.get("client_id"),
+                inputs,
+            )
         )
-    schema = {c: pl.Utf8 for c in (*model.COLUMNS, "client_id")}
-    return pl.DataFrame(rows, schema=schema, orient="row").sort("unique_id")
+    return pl.DataFrame(rows, schema=FEATURE_SCHEMA, orient="row").sort("unique_id")
+
+
+def _changed(features: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
+    """The rows of records whose inputs changed, arrived or left, as they were and as they are."""
+    now = features.select("unique_id", "inputs")
+    before = known.select("unique_id", "inputs")
+    ids = pl.concat(
+        [
+            now.join(before, on=["unique_id", "inputs"], how="anti"),
+            before.join(now, on=["unique_id", "inputs"], how="anti"),
+        ]
+    )["unique_id"]
+    return pl.concat(
+        [
+            features.filter(pl.col("unique_id").is_in(ids.implode())),
+            known.filter(pl.col("unique_id").is_in(ids.implode())),
+        ]
+    )
+
+
+def _rescore(
+    features: pl.DataFrame, carry: Carry, *, parameters: model.Parameters, max_block_size: int | None
+) -> tuple[list[model.ScoredPair], int]:
+    """The org's scored pairs from the carried ones: the blocks a changed record was or is in are
+    compared again; a carried pair is kept while neither record changed and the two still share a block
+    the matcher compares (a block that grew past the limit is left out). Equal to scoring every block."""
+    changed = _changed(features, carry.features)
+    raw, _ = model.block_frame(changed, None)
+    blocks = {key: set(raw.drop_nulls(key)[key].to_list()) for key in model.BLOCK_KEYS}
+    rescored = model.score_pairs(
+        features, parameters=parameters, max_block_size=max_block_size, blocks=blocks
+    )
+    frame, _ = model.block_frame(features, max_block_size)
+    keys = {row[0]: row[1:] for row in frame.select("unique_id", *model.BLOCK_KEYS).iter_rows()}
+    gone = set(changed["unique_id"].to_list())
+    scored = {(p.left, p.right): p for p in rescored}
+    for p in carry.pairs:
+        if p.left in gone or p.right in gone or (p.left, p.right) in scored:
+            continue
+        if any(a is not None and a == b for a, b in zip(keys[p.left], keys[p.right], strict=True)):
+            scored[(p.left, p.right)] = p
+    return [scored[key] for key in sorted(scored)], len(gone)
+
+
+def _carries(carry: Carry, min_records: int, train_min_records: int | None) -> bool:
+    """The carried pairs are what the fixed model scored: the carried run compared its blocks with
+    the fixed parameters (enough records, none trained)."""
+    before = carry.features.height
+    return before >= min_records and (train_min_records is None or before < train_min_records)
 
 
 def resolve_people(
@@ -246,16 +330,20 @@ def resolve_people(
     threshold: float,
     train_min_records: int | None = None,
     max_block_size: int | None = None,
+    carry: Carry | None = None,
 ) -> OrgIdentity:
     """One org's person records → links (one per record), scored pairs and conflicts. The model is
     trained on the records when there are at least `train_min_records` (None: never); it compares no
-    block of more than `max_block_size` records (None: no limit)."""
+    block of more than `max_block_size` records (None: no limit). With a `carry` from a run under the
+    same settings, only what changed is parsed and compared again (`_rescore`), unless either run
+    trained its parameters or the carried run was below `min_records`."""
     out = OrgIdentity()
     live = sorted(
         (r for r in records if r.get("erased_at") is None), key=lambda r: (r["record_type"], r["record_id"])
     )
     erased = [r for r in records if r.get("erased_at") is not None]
-    features = person_features(live, region)
+    features = person_features(live, region, carry.features if carry is not None else None)
+    out.features = features
     edges = _same_key_edges(features.select("unique_id", "email").iter_rows(), "email")
     phone_name = features.select(
         "unique_id",
@@ -268,10 +356,16 @@ def resolve_people(
     parameters, used = model.FIXED, training.RULES_ONLY
     if features.height >= min_records:
         used = training.FIXED
-        if train_min_records is not None and features.height >= train_min_records:
+        trains = train_min_records is not None and features.height >= train_min_records
+        if trains:
             trained = training.train(features)
             parameters, used = trained.parameters, trained.used
-        scored = model.score_pairs(features, parameters=parameters, max_block_size=max_block_size)
+        if carry is not None and not trains and _carries(carry, min_records, train_min_records):
+            scored, out.changed_records = _rescore(
+                features, carry, parameters=parameters, max_block_size=max_block_size
+            )
+        else:
+            scored = model.score_pairs(features, parameters=parameters, max_block_size=max_block_size)
         out.skipped_blocks = model.block_frame(features, max_block_size)[1]
         edges += [
             Edge(p.left, p.right, "probabilistic", p.probability)

@@ -9,6 +9,7 @@ its contact records, clients, decisions, identity config and the model version i
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,13 @@ import polars as pl
 from dagster_project.config.registry import DEFAULTS
 from dagster_project.identity import model, training
 from dagster_project.identity.erasure import ERASURES_DDL
-from dagster_project.identity.resolve import OrgIdentity, resolve_clients, resolve_people
+from dagster_project.identity.resolve import (
+    FEATURE_SCHEMA,
+    Carry,
+    OrgIdentity,
+    resolve_clients,
+    resolve_people,
+)
 
 IDENTITY_DDL = """
 create schema if not exists identity;
@@ -64,6 +71,20 @@ create table if not exists identity.org_state (
     org_id varchar not null,
     fingerprint varchar not null
 );
+-- Per person record of the last resolution: what the matcher compared, and the fields it came from
+-- (`inputs`), so the next resolution parses and compares again only the records that changed.
+create table if not exists identity.features (
+    org_id varchar not null,
+    unique_id varchar not null,
+    first_name varchar,
+    last_name varchar,
+    email varchar,
+    email_local varchar,
+    phone varchar,
+    company varchar,
+    client_id varchar,
+    inputs varchar not null
+);
 """
 TABLES = ("links", "pairs", "conflicts")
 CONFIG_KEYS = (
@@ -79,6 +100,8 @@ CONFIG_KEYS = (
 class IdentityReport:
     orgs_resolved: list[str] = field(default_factory=list)
     orgs_removed: list[str] = field(default_factory=list)
+    # Of `orgs_resolved`, those whose matcher compared only the blocks of changed records.
+    orgs_carried: list[str] = field(default_factory=list)
     records: int = 0
     # Matcher blocks left out as too large, over the orgs resolved (docs/identity.md).
     skipped_blocks: int = 0
@@ -89,6 +112,8 @@ def ensure_identity_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(IDENTITY_DDL)
     # A warehouse from before training gains the column; its orgs are re-resolved (new fingerprint).
     con.execute("alter table identity.links add column if not exists model_parameters varchar")
+    # What the org's rows were resolved under (config, model, training): a carry needs the same.
+    con.execute("alter table identity.org_state add column if not exists settings varchar")
     con.execute(ERASURES_DDL)
 
 
@@ -134,6 +159,33 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[d
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def settings_of(config: dict[str, Any]) -> str:
+    """The settings an org's rows are resolved under: its identity config, the model and the training."""
+    described = orjson.dumps(
+        [model.MODEL_VERSION, training.VERSION, [[key, config[key]] for key in CONFIG_KEYS]]
+    )
+    return hashlib.sha256(described).hexdigest()[:16]
+
+
+def _carry(con: duckdb.DuckDBPyConnection, org_id: str, settings: str) -> Carry | None:
+    """The org's last resolution, when it was made under these settings."""
+    kept = con.execute("select settings from identity.org_state where org_id = ?", [org_id]).fetchone()
+    if kept is None or kept[0] != settings:
+        return None
+    features = con.execute(
+        f"select {', '.join(FEATURE_SCHEMA)} from identity.features where org_id = ?", [org_id]
+    ).pl()
+    pairs = [
+        model.ScoredPair(left, right, probability, weight, orjson.loads(explanation))
+        for left, right, probability, weight, explanation in con.execute(
+            """select left_id, right_id, match_probability, match_weight, explanation from identity.pairs
+               where org_id = ? and entity_type = 'contact'""",
+            [org_id],
+        ).fetchall()
+    ]
+    return Carry(features.cast(FEATURE_SCHEMA), pairs)
+
+
 def resolve_org(con: duckdb.DuckDBPyConnection, org_id: str) -> OrgIdentity:
     """One org's identity rows from the core tables (as the apply left them, already as of the run)."""
     config = _config(con, org_id)
@@ -162,7 +214,9 @@ def resolve_org(con: duckdb.DuckDBPyConnection, org_id: str) -> OrgIdentity:
         threshold=float(config["identity.match_probability"]),
         train_min_records=int(config["identity.train_min_records"]),
         max_block_size=int(config["identity.max_block_size"]),
+        carry=_carry(con, org_id, settings_of(config)),
     )
+    people.settings = settings_of(config)
     companies = resolve_clients(org_id, clients, decisions)
     people.links.extend(companies.links)
     return people
@@ -174,7 +228,7 @@ def _replace(
     """One org's identity rows and fingerprint replaced (removed, without a result), in one transaction."""
     con.execute("begin transaction")
     try:
-        for table in (*TABLES, "org_state"):
+        for table in (*TABLES, "org_state", "features"):
             con.execute(f"delete from identity.{table} where org_id = ?", [org])
         for table in TABLES if result is not None else ():
             rows = getattr(result, table)
@@ -184,8 +238,19 @@ def _replace(
                 columns = ", ".join(frame.columns)
                 con.execute(f"insert into identity.{table} ({columns}) select {columns} from identity_rows")
                 con.unregister("identity_rows")
+        if result is not None and result.features is not None:
+            con.register("identity_features", result.features.to_arrow())
+            con.execute(
+                f"insert into identity.features (org_id, {', '.join(FEATURE_SCHEMA)}) "
+                f"select ?, {', '.join(FEATURE_SCHEMA)} from identity_features",
+                [org],
+            )
+            con.unregister("identity_features")
         if fingerprint is not None:
-            con.execute("insert into identity.org_state values (?, ?)", [org, fingerprint])
+            con.execute(
+                "insert into identity.org_state (org_id, fingerprint, settings) values (?, ?, ?)",
+                [org, fingerprint, result.settings if result is not None else None],
+            )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -213,6 +278,8 @@ def resolve_identities(con: duckdb.DuckDBPyConnection) -> IdentityReport:
         result = resolve_org(con, org)
         _replace(con, org, result, current[org])
         report.records += len(result.links)
+        if result.changed_records is not None:
+            report.orgs_carried.append(org)
         skipped += result.skipped_blocks
         del result
     report.orgs_resolved, report.orgs_removed = changed, removed

@@ -4,12 +4,21 @@ result equals resolving the org from nothing."""
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, datetime
+
+import orjson
 import polars as pl
 import pytest
 
+from dagster_project.apply.batch import apply_batch
 from dagster_project.identity import model
-from dagster_project.identity.resolve import person_features
+from dagster_project.identity.resolve import Carry, person_features, resolve_people
+from dagster_project.identity.store import TABLES, resolve_identities
 from dagster_project.identity.synthetic import people
+from tests.identity.test_contact_fold import _log
+from tests.identity.test_resolve import NOW, _warehouse
+from tests.lifecycle.timeline import ev
 
 LIMIT = 20
 
@@ -57,3 +66,139 @@ def test_chosen_blocks_score_exactly_the_pairs_that_share_one_of_them(features):
     chosen = model.score_pairs(features, max_block_size=LIMIT, blocks=blocks, chunk_records=60)
     expected = _shared_block(frame, blocks)
     assert chosen == [p for p in whole if (p.left, p.right) in expected] and chosen
+
+
+def _resolve(records: list[dict], carry: Carry | None = None, limit: int = 4):
+    return resolve_people(
+        "acme", records, [], region="US", min_records=10, threshold=0.95, max_block_size=limit, carry=carry
+    )
+
+
+def _carry(result) -> Carry:
+    """What the store keeps of a resolution and reads back for the next one."""
+    pairs = [
+        model.ScoredPair(
+            p["left_id"],
+            p["right_id"],
+            p["match_probability"],
+            p["match_weight"],
+            orjson.loads(p["explanation"]),
+        )
+        for p in result.pairs
+    ]
+    return Carry(result.features, pairs)
+
+
+def _changed(records: list[dict], seed: int) -> list[dict]:
+    """The records a later run sees: some addresses, phones and names changed, some records erased or
+    gone, and new ones that repeat others' names, companies and phones, so blocks grow past the limit
+    and shrink below it."""
+    rng = random.Random(seed)
+    out = [dict(r) for r in records]
+    for r in rng.sample(out, 12):
+        r["email"] = f"new{rng.randrange(99)}@{r['company_domain']}"
+    for r in rng.sample(out, 12):
+        r["phone"] = rng.choice([None, "+1 415 555 0100", "(415) 555-0142"])
+    for r in rng.sample(out, 8):
+        r["name"] = rng.choice(out)["name"]
+    for r in rng.sample(out, 6):
+        r["erased_at"] = datetime(2026, 3, 2, tzinfo=UTC)
+    for r in rng.sample(out, 6):
+        out.remove(r)
+    for k in range(20):
+        twin = rng.choice(out)
+        out.append(
+            {**twin, "record_id": f"n{k:03d}", "erased_at": None, "email": rng.choice([None, twin["email"]])}
+        )
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_resolution_that_compares_only_what_changed_equals_one_from_nothing(seed, monkeypatch):
+    before = people(300, seed=seed).records
+    after = _changed(before, seed)
+    carried = _carry(_resolve(before))
+    full = _resolve(after)
+    compared = []
+    real = model._predict
+
+    def counted(frame, *args):
+        compared.append(frame.height)
+        return real(frame, *args)
+
+    monkeypatch.setattr(model, "_predict", counted)
+    incremental = _resolve(after, carried)
+    assert (incremental.links, incremental.pairs, incremental.conflicts) == (
+        full.links,
+        full.pairs,
+        full.conflicts,
+    )
+    assert full.changed_records is None and 40 <= incremental.changed_records < 100
+    assert sum(compared) < full.features.height / 2
+    assert full.skipped_blocks and incremental.skipped_blocks == full.skipped_blocks
+
+
+def test_a_carry_from_a_run_below_the_matchers_minimum_or_that_trained_is_not_used():
+    before = people(300, seed=4).records
+    carried = _carry(_resolve(before))
+    below = Carry(carried.features.head(5), [])
+    assert _resolve(before, below).changed_records is None
+    trained = resolve_people(
+        "acme", before, [], region="US", min_records=10, threshold=0.95, train_min_records=10, carry=carried
+    )
+    assert trained.changed_records is None
+
+
+def test_a_carried_pair_whose_only_block_grew_past_the_limit_is_dropped_as_from_nothing():
+    def ana(record_id: str) -> dict:
+        return {
+            "record_type": "contact",
+            "record_id": record_id,
+            "erased_at": None,
+            "name": "Ana Lima",
+            "email": f"{record_id}@shop.example",
+            "company_domain": "shop.example",
+        }
+
+    before = [ana("a1"), ana("a2"), *people(20, seed=9).records]
+    carried = _carry(_resolve(before, limit=2))
+    anas = [(p.left, p.right) for p in carried.pairs if p.left.startswith("contact:a")]
+    assert anas == [("contact:a1", "contact:a2")]
+    after = [*before, ana("a3")]
+    incremental, full = _resolve(after, carried, limit=2), _resolve(after, limit=2)
+    assert not [p for p in full.pairs if p["left_id"].startswith("contact:a")]
+    assert (incremental.pairs, incremental.links) == (full.pairs, full.links)
+
+
+def _contact_events(records: list[dict], start: int) -> list[dict]:
+    return [
+        ev(
+            f"e{start + k}",
+            "contact.updated",
+            r["record_id"],
+            start + k,
+            {key: r[key] for key in ("name", "email", "phone", "company_domain") if r.get(key)},
+        )
+        for k, r in enumerate(records)
+    ]
+
+
+def _identity_rows(con) -> list[list[tuple]]:
+    return [
+        con.execute(f"select * exclude (org_id) from identity.{t} order by all").fetchall() for t in TABLES
+    ]
+
+
+def test_the_identity_step_carries_an_orgs_last_resolution_into_the_next_with_the_same_rows():
+    records = people(120, seed=6).records
+    con = _warehouse(_contact_events(records, 0))
+    assert resolve_identities(con).orgs_carried == []
+    changed = [{**records[0], "email": "someone.else@shop.example"}, {**records[1], "record_id": "n001"}]
+    later = _contact_events(changed, 1000)
+    _log(con, later)
+    apply_batch(con, [(e["org_id"], e["event_id"]) for e in later], as_of=NOW, now=NOW)
+    assert resolve_identities(con).orgs_carried == ["acme"]
+    carried = _identity_rows(con)
+    con.execute("delete from identity.org_state")
+    assert resolve_identities(con).orgs_carried == []
+    assert _identity_rows(con) == carried and carried[1]
