@@ -152,7 +152,8 @@ class ScoredPair:
     right: str
     probability: float
     weight: float
-    explanation: dict[str, dict[str, Any]]  # comparison -> {level, match_weight}
+    # JSON, keys sorted: comparison -> {level, match_weight}; kept as text, as `identity.pairs` stores it.
+    explanation: str
 
 
 def _level_of_weight(parameters: Parameters) -> dict[str, dict[float, str]]:
@@ -263,7 +264,7 @@ def _predict(
                 right,
                 round(float(row["match_probability"]), 6),
                 round(float(row["match_weight"]), 6),
-                explanation,
+                orjson.dumps(explanation, option=orjson.OPT_SORT_KEYS).decode(),
             )
         )
     return out

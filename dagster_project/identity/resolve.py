@@ -391,7 +391,7 @@ def resolve_people(
                 "right_id": p.right,
                 "match_probability": p.probability,
                 "match_weight": p.weight,
-                "explanation": orjson.dumps(p.explanation, option=orjson.OPT_SORT_KEYS).decode(),
+                "explanation": p.explanation,
                 "linked": linked,
                 "model_version": version,
             }

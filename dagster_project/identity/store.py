@@ -176,7 +176,7 @@ def _carry(con: duckdb.DuckDBPyConnection, org_id: str, settings: str) -> Carry 
         f"select {', '.join(FEATURE_SCHEMA)} from identity.features where org_id = ?", [org_id]
     ).pl()
     pairs = [
-        model.ScoredPair(left, right, probability, weight, orjson.loads(explanation))
+        model.ScoredPair(left, right, probability, weight, explanation)
         for left, right, probability, weight, explanation in con.execute(
             """select left_id, right_id, match_probability, match_weight, explanation from identity.pairs
                where org_id = ? and entity_type = 'contact'""",

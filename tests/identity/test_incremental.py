@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-import orjson
 import polars as pl
 import pytest
 
@@ -82,7 +81,7 @@ def _carry(result) -> Carry:
             p["right_id"],
             p["match_probability"],
             p["match_weight"],
-            orjson.loads(p["explanation"]),
+            p["explanation"],
         )
         for p in result.pairs
     ]
