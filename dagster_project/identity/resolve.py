@@ -90,12 +90,14 @@ class _Groups:
 
     def __init__(self, nodes: Iterable[str], forbidden: set[frozenset[str]]) -> None:
         self.parent = {n: n for n in nodes}
-        self.members = {n: {n} for n in self.parent}
         self.forbidden: dict[str, set[str]] = defaultdict(set)
         for pair in forbidden:
             a, b = sorted(pair)
             self.forbidden[a].add(b)
             self.forbidden[b].add(a)
+        # Each group's members, kept only to check forbidden pairs: an org without splits (most) would
+        # otherwise copy member sets on every union.
+        self.members = {n: {n} for n in self.parent} if self.forbidden else {}
 
     def find(self, x: str) -> str:
         while self.parent[x] != x:
@@ -107,12 +109,13 @@ class _Groups:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
-        small, large = sorted((ra, rb), key=lambda r: (len(self.members[r]), r))
-        if any(self.forbidden[n] & self.members[large] for n in self.members[small]):
-            return False
         keep, drop = min(ra, rb), max(ra, rb)
+        if self.members:
+            small, large = sorted((ra, rb), key=lambda r: (len(self.members[r]), r))
+            if any(self.forbidden.get(n, set()) & self.members[large] for n in self.members[small]):
+                return False
+            self.members[keep] |= self.members.pop(drop)
         self.parent[drop] = keep
-        self.members[keep] |= self.members.pop(drop)
         return True
 
 
