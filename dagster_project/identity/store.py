@@ -222,30 +222,44 @@ def resolve_org(con: duckdb.DuckDBPyConnection, org_id: str) -> OrgIdentity:
     return people
 
 
+def _write(con: duckdb.DuckDBPyConnection, table: str, org: str, frame: pl.DataFrame | None) -> None:
+    """The org's rows of `identity.<table>` become `frame`'s (none: no rows), rows already there left
+    alone: a resolution that carried most of an org changes few of its rows, and rewriting them all made
+    each commit write the org's tables again. Each table's rows are unique per org."""
+    if frame is None or frame.is_empty():
+        con.execute(f"delete from identity.{table} where org_id = ?", [org])
+        return
+    same = " and ".join(f"t.{c} is not distinct from r.{c}" for c in frame.columns)
+    columns = ", ".join(frame.columns)
+    con.register("identity_rows", frame.to_arrow())
+    try:
+        con.execute(
+            f"""delete from identity.{table} t where t.org_id = $org
+                and not exists (select 1 from identity_rows r where {same})""",
+            {"org": org},
+        )
+        con.execute(
+            f"""insert into identity.{table} (org_id, {columns})
+                select $org, {columns} from identity_rows r
+                where not exists (select 1 from identity.{table} t where t.org_id = $org and {same})""",
+            {"org": org},
+        )
+    finally:
+        con.unregister("identity_rows")
+
+
 def _replace(
     con: duckdb.DuckDBPyConnection, org: str, result: OrgIdentity | None, fingerprint: str | None
 ) -> None:
     """One org's identity rows and fingerprint replaced (removed, without a result), in one transaction."""
     con.execute("begin transaction")
     try:
-        for table in (*TABLES, "org_state", "features"):
-            con.execute(f"delete from identity.{table} where org_id = ?", [org])
-        for table in TABLES if result is not None else ():
-            rows = getattr(result, table)
-            if rows:
-                frame = pl.DataFrame(rows, infer_schema_length=None)
-                con.register("identity_rows", frame.to_arrow())
-                columns = ", ".join(frame.columns)
-                con.execute(f"insert into identity.{table} ({columns}) select {columns} from identity_rows")
-                con.unregister("identity_rows")
-        if result is not None and result.features is not None:
-            con.register("identity_features", result.features.to_arrow())
-            con.execute(
-                f"insert into identity.features (org_id, {', '.join(FEATURE_SCHEMA)}) "
-                f"select ?, {', '.join(FEATURE_SCHEMA)} from identity_features",
-                [org],
-            )
-            con.unregister("identity_features")
+        for table in TABLES:
+            rows = getattr(result, table) if result is not None else []
+            frame = pl.DataFrame(rows, infer_schema_length=None).drop("org_id") if rows else None
+            _write(con, table, org, frame)
+        _write(con, "features", org, result.features if result is not None else None)
+        con.execute("delete from identity.org_state where org_id = ?", [org])
         if fingerprint is not None:
             con.execute(
                 "insert into identity.org_state (org_id, fingerprint, settings) values (?, ?, ?)",
