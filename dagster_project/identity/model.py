@@ -17,7 +17,7 @@ import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import orjson
@@ -146,8 +146,9 @@ def model_version(parameters: Parameters = FIXED) -> str:
 MODEL_VERSION = model_version(FIXED)
 
 
-@dataclass(frozen=True)
-class ScoredPair:
+class ScoredPair(NamedTuple):
+    """A pair the matcher scored; a tuple, as a carried org reads its pairs by the hundred thousand."""
+
     left: str
     right: str
     probability: float

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import polars as pl
@@ -64,8 +64,9 @@ class Carry:
     pairs: list[model.ScoredPair]
 
 
-@dataclass(frozen=True)
-class Edge:
+class Edge(NamedTuple):
+    """An edge between two records; a tuple, as an org's edges are made by the hundred thousand."""
+
     left: str
     right: str
     rule: str
