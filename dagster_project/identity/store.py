@@ -222,15 +222,29 @@ def resolve_org(con: duckdb.DuckDBPyConnection, org_id: str) -> OrgIdentity:
     return people
 
 
-def _write(con: duckdb.DuckDBPyConnection, table: str, org: str, frame: pl.DataFrame | None) -> None:
-    """The org's rows of `identity.<table>` become `frame`'s (none: no rows), rows already there left
-    alone: a resolution that carried most of an org changes few of its rows, and rewriting them all made
-    each commit write the org's tables again. Each table's rows are unique per org."""
-    if frame is None or frame.is_empty():
+def _write(
+    con: duckdb.DuckDBPyConnection, table: str, org: str, frame: pl.DataFrame | None, *, carried: bool
+) -> None:
+    """The org's rows of `identity.<table>` become `frame`'s (none: no rows). After a carried resolution
+    the rows already there are left alone: it changes few of an org's rows, and rewriting them all made
+    each commit write the org's tables again. An org resolved from nothing is replaced whole (comparing
+    every row cost more than writing it). Each table's rows are unique per org."""
+    if frame is None or frame.is_empty() or not carried:
         con.execute(f"delete from identity.{table} where org_id = ?", [org])
+    if frame is None or frame.is_empty():
+        return
+    columns = ", ".join(frame.columns)
+    if not carried:
+        con.register("identity_rows", frame.to_arrow())
+        try:
+            con.execute(
+                f"insert into identity.{table} (org_id, {columns}) select $org, {columns} from identity_rows",
+                {"org": org},
+            )
+        finally:
+            con.unregister("identity_rows")
         return
     same = " and ".join(f"t.{c} is not distinct from r.{c}" for c in frame.columns)
-    columns = ", ".join(frame.columns)
     con.register("identity_rows", frame.to_arrow())
     try:
         con.execute(
@@ -254,11 +268,12 @@ def _replace(
     """One org's identity rows and fingerprint replaced (removed, without a result), in one transaction."""
     con.execute("begin transaction")
     try:
+        carried = result is not None and result.changed_records is not None
         for table in TABLES:
             rows = getattr(result, table) if result is not None else []
             frame = pl.DataFrame(rows, infer_schema_length=None).drop("org_id") if rows else None
-            _write(con, table, org, frame)
-        _write(con, "features", org, result.features if result is not None else None)
+            _write(con, table, org, frame, carried=carried)
+        _write(con, "features", org, result.features if result is not None else None, carried=carried)
         con.execute("delete from identity.org_state where org_id = ?", [org])
         if fingerprint is not None:
             con.execute(
