@@ -9,7 +9,10 @@ its contact records, clients, decisions, identity config and the model version i
 
 from __future__ import annotations
 
+import gc
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,6 +289,21 @@ def _replace(
         raise
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while one org is resolved: the step makes a few tuples and
+    dicts per record and per scored pair, none of them in a cycle, and each full pass of the collector
+    walked all of them again (benchmarks/README.md, *Identity resolution*). Reference counting still
+    frees them; the collector runs again as soon as the org is written, and catches any cycle then."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def resolve_identities(con: duckdb.DuckDBPyConnection) -> IdentityReport:
     """Re-resolve every org whose inputs changed since the last run; drop the rows of orgs that left.
     Reads no clock: its inputs are already as of the run."""
@@ -304,8 +322,9 @@ def resolve_identities(con: duckdb.DuckDBPyConnection) -> IdentityReport:
         _replace(con, org, None, None)
     skipped = []
     for org in changed:
-        result = resolve_org(con, org)
-        _replace(con, org, result, current[org])
+        with _collector_paused():
+            result = resolve_org(con, org)
+            _replace(con, org, result, current[org])
         report.records += len(result.links)
         if result.changed_records is not None:
             report.orgs_carried.append(org)

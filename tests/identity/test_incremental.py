@@ -4,6 +4,7 @@ result equals resolving the org from nothing."""
 
 from __future__ import annotations
 
+import gc
 import random
 from datetime import UTC, datetime
 
@@ -201,3 +202,20 @@ def test_the_identity_step_carries_an_orgs_last_resolution_into_the_next_with_th
     con.execute("delete from identity.org_state")
     assert resolve_identities(con).orgs_carried == []
     assert _identity_rows(con) == carried and carried[1]
+
+
+def test_the_collector_is_paused_while_an_org_is_resolved_and_back_after_even_a_failure(monkeypatch):
+    from dagster_project.identity import store
+
+    con = _warehouse(_contact_events(people(3, seed=1).records, 0))
+    seen = []
+
+    def failing(con, org_id):
+        seen.append(gc.isenabled())
+        raise RuntimeError("the org fails")
+
+    monkeypatch.setattr(store, "resolve_org", failing)
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        resolve_identities(con)
+    assert seen == [False] and gc.isenabled()
