@@ -39,15 +39,21 @@ def _shared_block(frame: pl.DataFrame, blocks: model.Blocks) -> set[tuple[str, s
     return out
 
 
-def test_calls_of_a_few_blocks_each_score_the_pairs_one_call_does(features, monkeypatch):
-    calls = []
+@pytest.fixture
+def calls(monkeypatch) -> list[int]:
+    """The number of records of each Splink call the matcher makes."""
+    heights: list[int] = []
     real = model._predict
 
     def counted(frame, *args):
-        calls.append(frame.height)
+        heights.append(frame.height)
         return real(frame, *args)
 
     monkeypatch.setattr(model, "_predict", counted)
+    return heights
+
+
+def test_calls_of_a_few_blocks_each_score_the_pairs_one_call_does(features, calls):
     whole = model.score_pairs(features, max_block_size=LIMIT)
     assert len(calls) == 1
     chunked = model.score_pairs(features, max_block_size=LIMIT, chunk_records=25)
@@ -114,19 +120,12 @@ def _changed(records: list[dict], seed: int) -> list[dict]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_resolution_that_compares_only_what_changed_equals_one_from_nothing(seed, monkeypatch):
+def test_a_resolution_that_compares_only_what_changed_equals_one_from_nothing(seed, calls):
     before = people(300, seed=seed).records
     after = _changed(before, seed)
     carried = _carry(_resolve(before))
     full = _resolve(after)
-    compared = []
-    real = model._predict
-
-    def counted(frame, *args):
-        compared.append(frame.height)
-        return real(frame, *args)
-
-    monkeypatch.setattr(model, "_predict", counted)
+    del calls[:]
     incremental = _resolve(after, carried)
     assert (incremental.links, incremental.pairs, incremental.conflicts) == (
         full.links,
@@ -134,7 +133,7 @@ def test_a_resolution_that_compares_only_what_changed_equals_one_from_nothing(se
         full.conflicts,
     )
     assert full.changed_records is None and 40 <= incremental.changed_records < 100
-    assert sum(compared) < full.features.height / 2
+    assert sum(calls) < full.features.height / 2
     assert full.skipped_blocks and incremental.skipped_blocks == full.skipped_blocks
 
 
