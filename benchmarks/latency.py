@@ -208,20 +208,9 @@ def _percentiles(latencies: list[float]) -> tuple[float, float, float]:
     return statistics.median(latencies), p95, ordered[-1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--drops", type=int, default=20)
-    parser.add_argument("--base-events", type=int, default=20_000, help="history loaded before the drops")
-    parser.add_argument("--redactions", type=int, default=0, help="redaction drops after the event drops")
-    parser.add_argument("--timeout", type=float, default=300)
-    parser.add_argument(
-        "--sensor-interval", type=int, default=int(os.environ.get("WORKSTREAM_SENSOR_INTERVAL", "5"))
-    )
-    args = parser.parse_args()
-    work = ROOT / "data" / "bench" / "latency"
-    shutil.rmtree(work, ignore_errors=True)
-    inbox, home = work / "inbox", work / "home"
-    print(f"loading {args.base_events:,} events of history …", flush=True)
+def _load_history(inbox: Path, home: Path, events: int) -> None:
+    """Generate `events` events of history into the inbox and load them with one `workstream run`."""
+    print(f"loading {events:,} events of history …", flush=True)
     subprocess.run(
         [
             str(BIN / "workstream"),
@@ -229,7 +218,7 @@ def main() -> None:
             "--out",
             str(inbox),
             "--events",
-            str(args.base_events),
+            str(events),
             "--orgs",
             "2",
             "--end",
@@ -247,6 +236,34 @@ def main() -> None:
         capture_output=True,
         cwd=ROOT,
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--drops", type=int, default=20)
+    parser.add_argument("--base-events", type=int, default=20_000, help="history loaded before the drops")
+    parser.add_argument("--redactions", type=int, default=0, help="redaction drops after the event drops")
+    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="a home a `workstream run` left, copied as the history instead of generating and loading one",
+    )
+    parser.add_argument(
+        "--sensor-interval", type=int, default=int(os.environ.get("WORKSTREAM_SENSOR_INTERVAL", "5"))
+    )
+    args = parser.parse_args()
+    work = ROOT / "data" / "bench" / "latency"
+    shutil.rmtree(work, ignore_errors=True)
+    inbox, home = work / "inbox", work / "home"
+    if args.home is not None:
+        # A large history is loaded once and copied for each measurement (a 1M first run takes minutes).
+        print(f"copying the home {args.home} …", flush=True)
+        shutil.copytree(args.home, home, symlinks=True)
+        inbox.mkdir(parents=True)
+        args.base_events = _count(home / "serving.duckdb", "select count(*) from marts.events", [])
+    else:
+        _load_history(inbox, home, args.base_events)
     org = (
         duckdb.connect(str(home / "serving.duckdb"), read_only=True)
         .execute("select min(org_id) from marts.signals")
