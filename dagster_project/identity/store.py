@@ -237,28 +237,23 @@ def _write(
     if frame is None or frame.is_empty():
         return
     columns = ", ".join(frame.columns)
-    if not carried:
-        con.register("identity_rows", frame.to_arrow())
-        try:
-            con.execute(
-                f"insert into identity.{table} (org_id, {columns}) select $org, {columns} from identity_rows",
-                {"org": org},
-            )
-        finally:
-            con.unregister("identity_rows")
-        return
     same = " and ".join(f"t.{c} is not distinct from r.{c}" for c in frame.columns)
     con.register("identity_rows", frame.to_arrow())
     try:
-        con.execute(
-            f"""delete from identity.{table} t where t.org_id = $org
-                and not exists (select 1 from identity_rows r where {same})""",
-            {"org": org},
+        if carried:
+            con.execute(
+                f"""delete from identity.{table} t where t.org_id = $org
+                    and not exists (select 1 from identity_rows r where {same})""",
+                {"org": org},
+            )
+        new_only = (
+            f"where not exists (select 1 from identity.{table} t where t.org_id = $org and {same})"
+            if carried
+            else ""
         )
         con.execute(
-            f"""insert into identity.{table} (org_id, {columns})
-                select $org, {columns} from identity_rows r
-                where not exists (select 1 from identity.{table} t where t.org_id = $org and {same})""",
+            f"insert into identity.{table} (org_id, {columns}) "
+            f"select $org, {columns} from identity_rows r {new_only}",
             {"org": org},
         )
     finally:
