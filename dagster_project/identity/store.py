@@ -192,6 +192,7 @@ def _carry(con: duckdb.DuckDBPyConnection, org_id: str, settings: str) -> Carry 
 def resolve_org(con: duckdb.DuckDBPyConnection, org_id: str) -> OrgIdentity:
     """One org's identity rows from the core tables (as the apply left them, already as of the run)."""
     config = _config(con, org_id)
+    settings = settings_of(config)
     records = _rows(
         con, f"select {_RECORD_COLUMNS} from core.contact_records where org_id = ? order by all", [org_id]
     )
@@ -217,9 +218,9 @@ def resolve_org(con: duckdb.DuckDBPyConnection, org_id: str) -> OrgIdentity:
         threshold=float(config["identity.match_probability"]),
         train_min_records=int(config["identity.train_min_records"]),
         max_block_size=int(config["identity.max_block_size"]),
-        carry=_carry(con, org_id, settings_of(config)),
+        carry=_carry(con, org_id, settings),
     )
-    people.settings = settings_of(config)
+    people.settings = settings
     companies = resolve_clients(org_id, clients, decisions)
     people.links.extend(companies.links)
     return people
