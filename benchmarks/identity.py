@@ -49,15 +49,15 @@ def main(argv: list[str] | None = None) -> int:
             train_min_records=train_min_records,
             max_block_size=args.max_block_size or None,
         )
-        precision, recall = pairwise_quality(result.links, data.truth)
+        precision, recall = pairwise_quality(result.links.to_dicts(), data.truth)
         out[label] = {
             "wall_s": round(time.perf_counter() - wall, 2),
             "cpu_s": round(time.process_time() - cpu, 2),
             "precision": round(precision, 4),
             "recall": round(recall, 4),
-            "pairs_scored": len(result.pairs),
-            "people_found": len({link["canonical_id"] for link in result.links}),
-            "model_parameters": result.links[0]["model_parameters"],
+            "pairs_scored": result.pairs.height,
+            "people_found": result.links["canonical_id"].n_unique(),
+            "model_parameters": result.links["model_parameters"][0],
             "blocks_skipped": len(result.skipped_blocks),
         }
     out["peak_rss_mib"] = round(_peak_mib(), 1)

@@ -17,7 +17,7 @@ import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import duckdb
 import orjson
@@ -146,15 +146,21 @@ def model_version(parameters: Parameters = FIXED) -> str:
 MODEL_VERSION = model_version(FIXED)
 
 
-class ScoredPair(NamedTuple):
-    """A pair the matcher scored; a tuple, as a carried org reads its pairs by the hundred thousand."""
+# The pairs the matcher scored, one row per pair (left < right), sorted: a frame, not Python objects, as
+# the largest org holds millions. A pair's explanation is JSON text with sorted keys (comparison ->
+# {level, match_weight}), as `identity.pairs` stores it; it is one of a few texts (one per combination
+# of levels), so it is kept as a category.
+PAIR_SCHEMA = {
+    "left": pl.Utf8,
+    "right": pl.Utf8,
+    "probability": pl.Float64,
+    "weight": pl.Float64,
+    "explanation": pl.Categorical,
+}
 
-    left: str
-    right: str
-    probability: float
-    weight: float
-    # JSON, keys sorted: comparison -> {level, match_weight}; kept as text, as `identity.pairs` stores it.
-    explanation: str
+
+def no_pairs() -> pl.DataFrame:
+    return pl.DataFrame(schema=PAIR_SCHEMA)
 
 
 def _level_of_weight(parameters: Parameters) -> dict[str, dict[float, str]]:
@@ -217,20 +223,24 @@ def score_pairs(
     max_block_size: int | None = None,
     blocks: Blocks | None = None,
     chunk_records: int = CHUNK_RECORDS,
-) -> list[ScoredPair]:
-    """Every blocked pair of these records (one org) at or above `min_probability`, sorted, each with
+) -> pl.DataFrame:
+    """Every blocked pair of these records (one org) at or above `min_probability` (`PAIR_SCHEMA`), each with
     the match weight of every comparison (log2 of its Bayes factor): the pair's explanation. Blocks of
     more than `max_block_size` records are left out (`block_frame`); `blocks` compares only those blocks
     (None: all), sized over all the records given."""
     if features.height < 2:
-        return []
+        return no_pairs()
     frame, _ = block_frame(features, max_block_size)
     level_of_weight = _level_of_weight(parameters)
-    scored: dict[tuple[str, str], ScoredPair] = {}
-    for chunk in block_chunks(frame, blocks, chunk_records):
-        for pair in _predict(chunk, parameters, min_probability, level_of_weight):
-            scored.setdefault((pair.left, pair.right), pair)
-    return [scored[key] for key in sorted(scored)]
+    chunks = [
+        _predict(chunk, parameters, min_probability, level_of_weight)
+        for chunk in block_chunks(frame, blocks, chunk_records)
+    ]
+    if not chunks:
+        return no_pairs()
+    # A pair two calls compared is scored the same in both: the first is kept.
+    pairs = pl.concat(chunks).unique(subset=["left", "right"], keep="first", maintain_order=True)
+    return pairs.sort("left", "right")
 
 
 def _predict(
@@ -238,8 +248,12 @@ def _predict(
     parameters: Parameters,
     min_probability: float,
     level_of_weight: dict[str, dict[float, str]],
-) -> list[ScoredPair]:
-    """One Splink call on a chunk of blocks."""
+) -> pl.DataFrame:
+    """One Splink call on a chunk of blocks. A pair's probability, weight and explanation follow from its
+    comparisons' weights alone, so they are worked out once per distinct combination, in Python (its
+    `round` and `orjson`'s text, as stored before), and joined to the pairs."""
+    weights = [f"mw_{name}" for name in parameters]
+    values = ["match_probability", "match_weight", *weights]
     con = duckdb.connect()
     con.execute("set threads = 1")
     try:
@@ -248,24 +262,36 @@ def _predict(
         predicted = linker.inference.predict(
             threshold_match_probability=min_probability, warning_mode="never"
         )
-        rows = predicted.as_pandas_dataframe().to_dict("records")
+        raw = predicted.as_duckdbpyrelation().select(", ".join(["unique_id_l", "unique_id_r", *values])).pl()
     finally:
         con.close()
-    out = []
-    for row in rows:
-        left, right = sorted((row["unique_id_l"], row["unique_id_r"]))
+    described = []
+    for row in raw.select(values).unique().iter_rows():
+        probability, weight, *by_comparison = row
         explanation = {}
-        for name in parameters:
-            weight = float(row[f"mw_{name}"])
-            level = level_of_weight[name].get(round(weight, 4), "?")
-            explanation[name] = {"level": level, "match_weight": round(weight, 6)}
-        out.append(
-            ScoredPair(
-                left,
-                right,
-                round(float(row["match_probability"]), 6),
-                round(float(row["match_weight"]), 6),
-                orjson.dumps(explanation, option=orjson.OPT_SORT_KEYS).decode(),
-            )
+        for name, value in zip(parameters, by_comparison, strict=True):
+            level = level_of_weight[name].get(round(float(value), 4), "?")
+            explanation[name] = {"level": level, "match_weight": round(float(value), 6)}
+        text = orjson.dumps(explanation, option=orjson.OPT_SORT_KEYS).decode()
+        described.append((*row, round(float(probability), 6), round(float(weight), 6), text))
+    table = pl.DataFrame(
+        described,
+        schema={
+            **dict.fromkeys(values, pl.Float64),
+            **{k: PAIR_SCHEMA[k] for k in ("probability", "weight")},
+            "explanation": pl.Utf8,
+        },
+        orient="row",
+    )
+    left, right = pl.col("unique_id_l"), pl.col("unique_id_r")
+    return (
+        raw.with_columns(pl.col(values).cast(pl.Float64))
+        .join(table, on=values, how="left", nulls_equal=True)
+        .select(
+            pl.when(left <= right).then(left).otherwise(right).alias("left"),
+            pl.when(left <= right).then(right).otherwise(left).alias("right"),
+            "probability",
+            "weight",
+            pl.col("explanation").cast(pl.Categorical),
         )
-    return out
+    )

@@ -1,5 +1,6 @@
 """Resolve one org's records into people and companies: deterministic rules first, then the Splink
-model for the rest, explicit merges and splits over both. Pure: rows in, rows out, no I/O, no clock.
+model for the rest, explicit merges and splits over both (`grouping`). Pure: rows in, frames out, no I/O,
+no clock.
 
 Order of evidence (docs/identity.md):
 1. `merged` decisions join two records whatever the data says; the latest decision on a pair wins, so a
@@ -16,15 +17,15 @@ it is used, so the same records in any order give the same rows.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 import polars as pl
 
 from dagster_project.identity import model, training
+from dagster_project.identity.grouping import OWN_NAME, group, node, same_key_edges
 from dagster_project.identity.keys import (
     canonical_email,
     canonical_phone,
@@ -33,17 +34,42 @@ from dagster_project.identity.keys import (
 )
 
 Row = dict[str, Any]
-# Rule priority when two records are joined by several edges (lower first); the rule a link shows.
-RULES = ("merged", "email", "phone_last_name", "domain", "probabilistic")
-_PRIORITY = {rule: i for i, rule in enumerate(RULES)}
-_TYPE_ORDER = {"contact": 0, "client": 0, "signal": 1}
+_TEXT = pl.Utf8
+LINK_SCHEMA = {
+    "org_id": _TEXT,
+    "entity_type": _TEXT,
+    "canonical_id": _TEXT,
+    "record_type": _TEXT,
+    "record_id": _TEXT,
+    "source_system": _TEXT,
+    "source_id": _TEXT,
+    "match_rule": _TEXT,
+    "match_probability": pl.Float64,
+    "model_version": _TEXT,
+    "model_parameters": _TEXT,
+}
+PAIRS_SCHEMA = {
+    "org_id": _TEXT,
+    "entity_type": _TEXT,
+    "left_id": _TEXT,
+    "right_id": _TEXT,
+    "match_probability": pl.Float64,
+    "match_weight": pl.Float64,
+    "explanation": pl.Categorical,
+    "linked": pl.Boolean,
+    "model_version": _TEXT,
+}
+CONFLICT_SCHEMA = {c: _TEXT for c in ("org_id", "entity_type", "kind", "left_id", "right_id", "detail")}
 
 
 @dataclass
 class OrgIdentity:
-    links: list[Row] = field(default_factory=list)
-    pairs: list[Row] = field(default_factory=list)
-    conflicts: list[Row] = field(default_factory=list)
+    """One org's identity rows, as frames with the columns of `identity.links`, `identity.pairs` and
+    `identity.conflicts` (an org's pairs run to millions: frames, not Python objects)."""
+
+    links: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LINK_SCHEMA))
+    pairs: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PAIRS_SCHEMA))
+    conflicts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CONFLICT_SCHEMA))
     # Blocks the matcher left out as too large (model.block_frame), largest first.
     skipped_blocks: list[model.SkippedBlock] = field(default_factory=list)
     # The person records' features with their inputs (`person_features`): the next run's `Carry`.
@@ -61,167 +87,65 @@ class Carry:
     compared again; every other pair is carried over (docs/identity.md, *Costs what changed*)."""
 
     features: pl.DataFrame
-    pairs: list[model.ScoredPair]
+    pairs: pl.DataFrame  # model.PAIR_SCHEMA
 
 
-class Edge(NamedTuple):
-    """An edge between two records; a tuple, as an org's edges are made by the hundred thousand."""
-
-    left: str
-    right: str
-    rule: str
-    probability: float
-
-    @property
-    def order(self) -> tuple[int, float, str, str]:
-        return (_PRIORITY[self.rule], -self.probability, self.left, self.right)
-
-
-def node(record_type: str, record_id: str) -> str:
-    return f"{record_type}:{record_id}"
-
-
-def _split_node(value: str) -> tuple[str, str]:
-    record_type, _, record_id = value.partition(":")
-    return record_type, record_id
-
-
-class _Groups:
-    """Union-find with cannot-link pairs: a union that would join a forbidden pair is refused."""
-
-    def __init__(self, nodes: Iterable[str], forbidden: set[frozenset[str]]) -> None:
-        self.parent = {n: n for n in nodes}
-        self.forbidden: dict[str, set[str]] = defaultdict(set)
-        for pair in forbidden:
-            a, b = sorted(pair)
-            self.forbidden[a].add(b)
-            self.forbidden[b].add(a)
-        # Each group's members, kept only to check forbidden pairs: an org without splits (most) would
-        # otherwise copy member sets on every union.
-        self.members = {n: {n} for n in self.parent} if self.forbidden else {}
-
-    def find(self, x: str) -> str:
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a: str, b: str) -> bool:
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return True
-        keep, drop = min(ra, rb), max(ra, rb)
-        if self.members:
-            small, large = sorted((ra, rb), key=lambda r: (len(self.members[r]), r))
-            if any(self.forbidden.get(n, set()) & self.members[large] for n in self.members[small]):
-                return False
-            self.members[keep] |= self.members.pop(drop)
-        self.parent[drop] = keep
-        return True
-
-
-def _decisions(
-    decisions: Iterable[Mapping[str, Any]], entity_type: str, nodes: set[str]
-) -> tuple[list[Edge], set]:
-    """The latest decision per pair: merges as edges, splits as forbidden pairs (known records only)."""
-    latest: dict[frozenset[str], str] = {}
-    for d in sorted(decisions, key=lambda d: (d["occurred_at"], d["event_id"])):
-        if d["entity_type"] != entity_type:
-            continue
-        a, b = node(entity_type, d["entity_id"]), node(entity_type, d["other_id"])
-        if a != b and a in nodes and b in nodes:
-            latest[frozenset((a, b))] = d["decision"]
-    merges = [Edge(*sorted(pair), "merged", 1.0) for pair, what in latest.items() if what == "merged"]
-    splits = {pair for pair, what in latest.items() if what == "split"}
-    return sorted(merges, key=lambda e: e.order), splits
-
-
-def _same_key_edges(keyed: Iterable[tuple[str, Any]], rule: str) -> list[Edge]:
-    """Records sharing a key, each tied to the group's first record."""
-    groups: dict[Any, list[str]] = defaultdict(list)
-    for n, key in keyed:
-        if key is not None:
-            groups[key].append(n)
-    edges = []
-    for members in groups.values():
-        first, *rest = sorted(members)
-        edges.extend(Edge(first, other, rule, 1.0) for other in rest)
-    return edges
-
-
-def _canonical(members: Iterable[str]) -> str:
-    first = min(members, key=lambda n: (_TYPE_ORDER.get(_split_node(n)[0], 2), _split_node(n)[1]))
-    record_type, record_id = _split_node(first)
-    return record_id if record_type in ("contact", "client") else first
-
-
-def _group(
-    entity_type: str,
-    nodes: list[str],
-    edges: list[Edge],
-    decisions: Iterable[Mapping[str, Any]],
-) -> tuple[dict[str, str], dict[str, Edge], list[Edge]]:
-    """Each node's canonical id, the best edge that joined each node, and the edges a split refused."""
-    merges, splits = _decisions(decisions, entity_type, set(nodes))
-    groups = _Groups(nodes, splits)
-    best: dict[str, Edge] = {}
-    refused: list[Edge] = []
-    for edge in [*merges, *sorted(edges, key=lambda e: e.order)]:
-        if frozenset((edge.left, edge.right)) in splits:
-            refused.append(edge)
-            continue
-        if not groups.union(edge.left, edge.right):
-            refused.append(edge)
-            continue
-        for n in (edge.left, edge.right):
-            if n not in best or edge.order < best[n].order:
-                best[n] = edge
-    members: dict[str, list[str]] = defaultdict(list)
-    for n in nodes:
-        members[groups.find(n)].append(n)
-    canonical = {n: _canonical(group) for group in members.values() for n in group}
-    return canonical, best, refused
+def _blank(column: str) -> pl.Expr:
+    """Null or empty text: what Python's `or` passes over."""
+    return pl.col(column).is_null() | (pl.col(column) == "")
 
 
 def _link_rows(
     org_id: str,
     entity_type: str,
     records: list[Row],
-    canonical: dict[str, str],
-    best: dict[str, Edge],
+    groups: pl.DataFrame,
+    best: pl.DataFrame,
     *,
     model_version: str = model.MODEL_VERSION,
     model_parameters: str = training.RULES_ONLY,
-) -> list[Row]:
-    sizes: dict[str, int] = defaultdict(int)
-    for c in canonical.values():
-        sizes[c] += 1
-    rows = []
-    for r in records:
-        n = node(r["record_type"], r["record_id"])
-        c = canonical[n]
-        is_canonical = _canonical([n]) == c
-        if is_canonical:
-            rule, probability = ("canonical" if sizes[c] > 1 else "unique"), 1.0
-        else:
-            rule, probability = best[n].rule, best[n].probability
-        rows.append(
-            {
-                "org_id": org_id,
-                "entity_type": entity_type,
-                "canonical_id": c,
-                "record_type": r["record_type"],
-                "record_id": r["record_id"],
-                "source_system": r.get("source_system")
-                or ("signal" if r["record_type"] == "signal" else "workstream"),
-                "source_id": r.get("source_id") or r["record_id"],
-                "match_rule": rule,
-                "match_probability": probability,
-                "model_version": model_version,
-                "model_parameters": model_parameters,
-            }
+) -> pl.DataFrame:
+    """One link row per record (`LINK_SCHEMA`): its group's canonical id, and how it joined the group
+    (its best edge), or `canonical`/`unique` for the record the group is named after."""
+    columns = ("record_type", "record_id", "source_system", "source_id")
+    frame = pl.DataFrame(
+        {c: [r.get(c) for r in records] for c in columns}, schema=dict.fromkeys(columns, _TEXT)
+    ).with_columns(pl.concat_str("record_type", pl.lit(":"), "record_id").alias("node"))
+    is_canonical = pl.col("canonical") == OWN_NAME
+    return (
+        frame.join(groups, on="node", how="left")
+        .join(best, on="node", how="left")
+        .select(
+            pl.lit(org_id, _TEXT).alias("org_id"),
+            pl.lit(entity_type, _TEXT).alias("entity_type"),
+            pl.col("canonical").alias("canonical_id"),
+            "record_type",
+            "record_id",
+            pl.when(_blank("source_system"))
+            .then(
+                pl.when(pl.col("record_type") == "signal")
+                .then(pl.lit("signal"))
+                .otherwise(pl.lit("workstream"))
+            )
+            .otherwise(pl.col("source_system"))
+            .alias("source_system"),
+            pl.when(_blank("source_id"))
+            .then(pl.col("record_id"))
+            .otherwise(pl.col("source_id"))
+            .alias("source_id"),
+            pl.when(is_canonical)
+            .then(pl.when(pl.col("size") > 1).then(pl.lit("canonical")).otherwise(pl.lit("unique")))
+            .otherwise(pl.col("rule"))
+            .alias("match_rule"),
+            pl.when(is_canonical)
+            .then(pl.lit(1.0))
+            .otherwise(pl.col("probability"))
+            .alias("match_probability"),
+            pl.lit(model_version, _TEXT).alias("model_version"),
+            pl.lit(model_parameters, _TEXT).alias("model_parameters"),
         )
-    return sorted(rows, key=lambda row: (row["canonical_id"], row["record_type"], row["record_id"]))
+        .sort("canonical_id", "record_type", "record_id")
+    )
 
 
 # The fields a record's features are made from: a record whose values are the same keeps its features.
@@ -295,7 +219,7 @@ def _changed(features: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
 
 def _rescore(
     features: pl.DataFrame, carry: Carry, *, parameters: model.Parameters, max_block_size: int | None
-) -> tuple[list[model.ScoredPair], int]:
+) -> tuple[pl.DataFrame, int]:
     """The org's scored pairs from the carried ones: the blocks a changed record was or is in are
     compared again; a carried pair is kept while neither record changed and the two still share a block
     the matcher compares (a block that grew past the limit is left out). Equal to scoring every block."""
@@ -306,15 +230,25 @@ def _rescore(
         features, parameters=parameters, max_block_size=max_block_size, blocks=blocks
     )
     frame, _ = model.block_frame(features, max_block_size)
-    keys = {row[0]: row[1:] for row in frame.select("unique_id", *model.BLOCK_KEYS).iter_rows()}
-    gone = set(changed["unique_id"].to_list())
-    scored = {(p.left, p.right): p for p in rescored}
-    for p in carry.pairs:
-        if p.left in gone or p.right in gone or (p.left, p.right) in scored:
-            continue
-        if any(a is not None and a == b for a, b in zip(keys[p.left], keys[p.right], strict=True)):
-            scored[(p.left, p.right)] = p
-    return [scored[key] for key in sorted(scored)], len(gone)
+    keys = frame.select("unique_id", *model.BLOCK_KEYS)
+    gone = changed["unique_id"].unique()
+    side = {
+        end: keys.rename({"unique_id": end, **{k: f"{k}_{end}" for k in model.BLOCK_KEYS}})
+        for end in ("left", "right")
+    }
+    carried = (
+        carry.pairs.filter(~pl.col("left").is_in(gone.implode()) & ~pl.col("right").is_in(gone.implode()))
+        .join(rescored.select("left", "right"), on=["left", "right"], how="anti")
+        .join(side["left"], on="left")
+        .join(side["right"], on="right")
+        .filter(
+            pl.any_horizontal(
+                (pl.col(f"{k}_left") == pl.col(f"{k}_right")).fill_null(False) for k in model.BLOCK_KEYS
+            )
+        )
+        .select(*model.PAIR_SCHEMA)
+    )
+    return pl.concat([rescored, carried]).sort("left", "right"), gone.len()
 
 
 def _carries(carry: Carry, min_records: int, train_min_records: int | None) -> bool:
@@ -322,6 +256,55 @@ def _carries(carry: Carry, min_records: int, train_min_records: int | None) -> b
     the fixed parameters (enough records, none trained)."""
     before = carry.features.height
     return before >= min_records and (train_min_records is None or before < train_min_records)
+
+
+def _possible_matches(
+    pairs: pl.DataFrame, threshold: float, decisions: list[Mapping[str, Any]]
+) -> pl.DataFrame:
+    """Conflicts for the scored pairs below the threshold that no group joins and no decision settled."""
+    decided = pl.DataFrame(
+        [sorted((node("contact", d["entity_id"]), node("contact", d["other_id"]))) for d in decisions],
+        schema={"left_id": _TEXT, "right_id": _TEXT},
+        orient="row",
+    )
+    open_pairs = pairs.filter(~pl.col("linked") & (pl.col("match_probability") < threshold)).join(
+        decided, on=["left_id", "right_id"], how="anti"
+    )
+    # Each distinct probability's text as Python writes it (`repr`), as the detail always read.
+    said = pl.DataFrame(
+        [
+            (p, f"match probability {p} below the org's threshold {threshold}")
+            for p in open_pairs["match_probability"].unique().to_list()
+        ],
+        schema={"match_probability": pl.Float64, "detail": _TEXT},
+        orient="row",
+    )
+    return open_pairs.join(said, on="match_probability", how="left").select(
+        "org_id", "entity_type", pl.lit("possible_match").alias("kind"), "left_id", "right_id", "detail"
+    )
+
+
+def _shared_emails(org_id: str, features: pl.DataFrame) -> pl.DataFrame:
+    """Conflicts for an address that records of two or more clients carry."""
+    shared = (
+        features.drop_nulls(["email", "client_id"])
+        .filter((pl.col("email") != "") & (pl.col("client_id") != ""))
+        .group_by("email")
+        .agg(pl.col("client_id").unique().sort())
+        .filter(pl.col("client_id").list.len() > 1)
+    )
+    unique: dict[tuple[str, str], Row] = {}
+    for clients in sorted(shared["client_id"].to_list()):
+        first, second, *_ = clients
+        unique[(first, second)] = _conflict(
+            org_id,
+            "client",
+            "email_on_two_clients",
+            first,
+            second,
+            f"{len(clients)} clients share the address of one person",
+        )
+    return pl.DataFrame(list(unique.values()), schema=CONFLICT_SCHEMA)
 
 
 def resolve_people(
@@ -348,15 +331,18 @@ def resolve_people(
     erased = [r for r in records if r.get("erased_at") is not None]
     features = person_features(live, region, carry.features if carry is not None else None)
     out.features = features
-    edges = _same_key_edges(features.select("unique_id", "email").iter_rows(), "email")
-    phone_name = features.select(
-        "unique_id",
-        pl.when(pl.col("phone").is_not_null() & pl.col("last_name").is_not_null()).then(
-            pl.concat_str("phone", "last_name", separator="|")
+    phone_name = pl.when(pl.col("phone").is_not_null() & pl.col("last_name").is_not_null()).then(
+        pl.concat_str("phone", "last_name", separator="|")
+    )
+    edges = [
+        same_key_edges(
+            features.select(pl.col("unique_id").alias("node"), pl.col("email").alias("key")), "email"
         ),
-    ).iter_rows()
-    edges += _same_key_edges(phone_name, "phone_last_name")
-    scored: list[model.ScoredPair] = []
+        same_key_edges(
+            features.select(pl.col("unique_id").alias("node"), phone_name.alias("key")), "phone_last_name"
+        ),
+    ]
+    scored = model.no_pairs()
     parameters, used = model.FIXED, training.RULES_ONLY
     if features.height >= min_records:
         used = training.FIXED
@@ -371,65 +357,38 @@ def resolve_people(
         else:
             scored = model.score_pairs(features, parameters=parameters, max_block_size=max_block_size)
         out.skipped_blocks = model.block_frame(features, max_block_size)[1]
-        edges += [
-            Edge(p.left, p.right, "probabilistic", p.probability)
-            for p in scored
-            if p.probability >= threshold
-        ]
+        edges.append(
+            scored.filter(pl.col("probability") >= threshold).select(
+                "left", "right", pl.lit("probabilistic").alias("rule"), "probability"
+            )
+        )
     nodes = [*features["unique_id"].to_list(), *(node(r["record_type"], r["record_id"]) for r in erased)]
-    canonical, best, _refused = _group("contact", nodes, edges, decisions)
+    groups, best = group("contact", nodes, pl.concat(edges), decisions)
     version = model.model_version(parameters)
     out.links = _link_rows(
-        org_id, "contact", [*live, *erased], canonical, best, model_version=version, model_parameters=used
+        org_id, "contact", [*live, *erased], groups, best, model_version=version, model_parameters=used
     )
-    decided = {
-        frozenset((node("contact", d["entity_id"]), node("contact", d["other_id"]))) for d in decisions
-    }
-    for p in scored:
-        linked = canonical[p.left] == canonical[p.right]
-        out.pairs.append(
-            {
-                "org_id": org_id,
-                "entity_type": "contact",
-                "left_id": p.left,
-                "right_id": p.right,
-                "match_probability": p.probability,
-                "match_weight": p.weight,
-                "explanation": p.explanation,
-                "linked": linked,
-                "model_version": version,
-            }
+    canonical = groups.select("node", "canonical")
+    out.pairs = (
+        scored.join(canonical.rename({"node": "left", "canonical": "left_group"}), on="left", how="left")
+        .join(canonical.rename({"node": "right", "canonical": "right_group"}), on="right", how="left")
+        .sort("left", "right")
+        .select(
+            pl.lit(org_id, _TEXT).alias("org_id"),
+            pl.lit("contact", _TEXT).alias("entity_type"),
+            pl.col("left").alias("left_id"),
+            pl.col("right").alias("right_id"),
+            pl.col("probability").alias("match_probability"),
+            pl.col("weight").alias("match_weight"),
+            "explanation",
+            (pl.col("left_group") == pl.col("right_group")).alias("linked"),
+            pl.lit(version, _TEXT).alias("model_version"),
         )
-        if not linked and p.probability < threshold and frozenset((p.left, p.right)) not in decided:
-            out.conflicts.append(
-                _conflict(
-                    org_id,
-                    "contact",
-                    "possible_match",
-                    p.left,
-                    p.right,
-                    f"match probability {p.probability} below the org's threshold {threshold}",
-                )
-            )
-    clients_by_email: dict[str, set[str]] = defaultdict(set)
-    for row in features.iter_rows(named=True):
-        if row["email"] and row["client_id"]:
-            clients_by_email[row["email"]].add(row["client_id"])
-    for clients in sorted(clients_by_email.values(), key=sorted):
-        if len(clients) > 1:
-            first, second, *_ = sorted(clients)
-            out.conflicts.append(
-                _conflict(
-                    org_id,
-                    "client",
-                    "email_on_two_clients",
-                    first,
-                    second,
-                    f"{len(clients)} clients share the address of one person",
-                )
-            )
-    unique = {(c["entity_type"], c["kind"], c["left_id"], c["right_id"]): c for c in out.conflicts}
-    out.conflicts = [unique[key] for key in sorted(unique)]
+    )
+    conflicts = pl.concat(
+        [_possible_matches(out.pairs, threshold, decisions), _shared_emails(org_id, features)]
+    )
+    out.conflicts = conflicts.sort("entity_type", "kind", "left_id", "right_id")
     return out
 
 
@@ -450,7 +409,10 @@ def resolve_clients(org_id: str, clients: list[Row], decisions: list[Mapping[str
         ({**c, "record_type": "client", "record_id": c["client_id"]} for c in clients),
         key=lambda r: r["record_id"],
     )
-    keyed = [(node("client", r["record_id"]), registrable_domain(r.get("domain"))) for r in records]
-    edges = _same_key_edges(keyed, "domain")
-    canonical, best, _ = _group("client", [n for n, _ in keyed], edges, decisions)
-    return OrgIdentity(links=_link_rows(org_id, "client", records, canonical, best))
+    keyed = pl.DataFrame(
+        [(node("client", r["record_id"]), registrable_domain(r.get("domain"))) for r in records],
+        schema={"node": _TEXT, "key": _TEXT},
+        orient="row",
+    )
+    groups, best = group("client", keyed["node"].to_list(), same_key_edges(keyed, "domain"), decisions)
+    return OrgIdentity(links=_link_rows(org_id, "client", records, groups, best))

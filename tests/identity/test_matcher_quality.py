@@ -19,7 +19,7 @@ def _quality(min_records: int, train_min_records: int | None = None) -> tuple[fl
         threshold=0.95,
         train_min_records=train_min_records,
     )
-    return pairwise_quality(result.links, data.truth)
+    return pairwise_quality(result.links.to_dicts(), data.truth)
 
 
 def test_the_rules_alone_are_exact_and_the_model_adds_recall_at_high_precision():

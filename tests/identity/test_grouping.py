@@ -1,0 +1,64 @@
+"""Grouping an org's records without split decisions works on the frame (connected components, each
+record's best edge); with splits the union-find walks the edges in order. Without splits the two must
+give the same groups, names and best edges, whatever the graph."""
+
+from __future__ import annotations
+
+import random
+
+import polars as pl
+import pytest
+
+from dagster_project.identity.grouping import EDGE_SCHEMA, RULES, decisions_of, group, group_in_order
+
+
+def _graph(seed: int) -> tuple[list[str], pl.DataFrame]:
+    """Records of five kinds (two of each type rank, so names tie) whose ids repeat across kinds, and edges of every rule between them,
+    with repeated pairs and tied probabilities."""
+    rng = random.Random(seed)
+    ids = [f"r{k:02d}" for k in range(rng.randrange(3, 25))]
+    nodes = sorted(
+        {
+            f"{rng.choice(['contact', 'client', 'signal', 'user', 'lead'])}:{rng.choice(ids)}"
+            for _ in range(60)
+        }
+    )
+    rng.shuffle(nodes)
+    edges = []
+    for _ in range(rng.randrange(0, 2 * len(nodes))):
+        left, right = sorted(rng.sample(nodes, 2))
+        rule = rng.choice(RULES[1:])
+        edges.append((left, right, rule, 1.0 if rule != "probabilistic" else rng.choice([0.95, 0.97, 0.99])))
+    return nodes, pl.DataFrame(edges, schema=EDGE_SCHEMA, orient="row")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_without_splits_the_components_give_what_the_union_find_gives(seed):
+    nodes, edges = _graph(seed)
+    contacts = [n.partition(":")[2] for n in nodes if n.startswith("contact:")]
+    decisions = [
+        {
+            "entity_type": "contact",
+            "entity_id": a,
+            "other_id": b,
+            "decision": "merged",
+            "event_id": f"d{k}",
+            "occurred_at": k,
+        }
+        for k, (a, b) in enumerate(zip(contacts[::5], contacts[1::5], strict=False))
+    ]
+    merges, splits = decisions_of(decisions, "contact", set(nodes))
+    assert not splits and (merges.height > 0 or len(contacts) < 2)
+    groups, best = group("contact", nodes, edges, decisions)
+    walked_groups, walked_best = group_in_order(nodes, pl.concat([merges, edges]), set())
+    assert groups.sort("node").rows() == walked_groups.sort("node").rows()
+    assert best.sort("node").rows() == walked_best.sort("node").rows()
+    assert groups["canonical"].n_unique() < len(nodes) or edges.is_empty()
+
+
+def test_records_that_tie_for_the_name_give_the_group_the_first_ones():
+    edges = pl.DataFrame([("lead:r1", "user:r1", "email", 1.0)], schema=EDGE_SCHEMA, orient="row")
+    for nodes in (["user:r1", "lead:r1"], ["lead:r1", "user:r1"]):
+        groups, _ = group("contact", nodes, edges, [])
+        walked, _ = group_in_order(nodes, edges, set())
+        assert set(groups["canonical"]) == set(walked["canonical"]) == {nodes[0]}
