@@ -133,15 +133,51 @@ def group(
     decisions: Iterable[Mapping[str, Any]],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`(groups, best)`: each node's canonical id and group size (node, canonical, size), and the best
-    edge that joined each node (node, rule, probability), edges taken by rule priority, then probability:
-    on the frame without split decisions, else `group_in_order` (the module's docstring says why)."""
+    edge that joined each node (node, rule, probability), edges taken by rule priority, then probability.
+
+    The connected components give every group that holds no split pair; the groups that hold one (a
+    person split from a near twin) are walked again in order by `group_in_order`, on their own records
+    and edges: unions in one component never depend on another's."""
     merges, splits = decisions_of(decisions, entity_type, set(nodes))
     edges = pl.concat([merges, edges])
-    if splits:
-        return group_in_order(nodes, edges, splits)
-    index = pl.DataFrame({"node": nodes}, schema={"node": _TEXT}).with_row_index("i")
-    ends = edges.join(index.rename({"node": "left", "i": "a"}), on="left").join(
-        index.rename({"node": "right", "i": "b"}), on="right"
+    groups, best = _components(nodes, edges)
+    if not splits:
+        return groups, best
+    label = groups.select("node", "canonical")
+    split = pl.DataFrame(
+        [sorted(pair) for pair in splits], schema={"left": _TEXT, "right": _TEXT}, orient="row"
+    )
+    tangled = (
+        split.join(label.rename({"node": "left", "canonical": "a"}), on="left")
+        .join(label.rename({"node": "right", "canonical": "b"}), on="right")
+        .filter(pl.col("a") == pl.col("b"))["a"]
+        .unique()
+    )
+    if tangled.is_empty():
+        return groups, best
+    inside = groups.filter(pl.col("canonical").is_in(tangled.implode()))["node"].implode()
+    walked = group_in_order(
+        pl.Series("node", nodes, dtype=_TEXT).filter(pl.Series(nodes).is_in(inside)).to_list(),
+        edges.filter(pl.col("left").is_in(inside)),
+        splits,
+    )
+    return (
+        pl.concat([groups.filter(~pl.col("node").is_in(inside)), walked[0]]),
+        pl.concat([best.filter(~pl.col("node").is_in(inside)), walked[1]]),
+    )
+
+
+def _components(nodes: list[str], edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`group` when no edge is refused: the connected components, and each node's best edge. Nodes are
+    numbered in their text order, so edges sort on integers as they would on their records' ids."""
+    index = (
+        pl.DataFrame({"node": nodes}, schema={"node": _TEXT})
+        .with_row_index("i")
+        .sort("node")
+        .with_row_index("n")
+    )
+    ends = edges.join(index.select(left="node", a="n"), on="left").join(
+        index.select(right="node", b="n"), on="right"
     )
     graph = coo_matrix(
         (np.ones(ends.height, dtype=bool), (ends["a"].to_numpy(), ends["b"].to_numpy())),
@@ -161,21 +197,22 @@ def group(
         .agg(pl.col("own").first().alias("canonical"), pl.len().alias("size"))
     )
     groups = members.join(first, on="group").select("node", "canonical", "size")
-    ranked = edges.with_columns(
-        pl.col("rule").replace_strict(_PRIORITY, return_dtype=pl.Int8).alias("priority")
+    ranked = ends.select(
+        "a",
+        "b",
+        pl.col("rule").replace_strict(_PRIORITY, return_dtype=pl.Int8).alias("priority"),
+        "probability",
     )
     best = (
-        pl.concat([ranked.with_columns(pl.col(end).alias("node")) for end in ("left", "right")])
-        .sort(
+        pl.concat([ranked.with_columns(pl.col(end).alias("n")) for end in ("a", "b")])
+        .sort("n", "priority", "probability", "a", "b", descending=[False, False, True, False, False])
+        .unique(subset="n", keep="first", maintain_order=True)
+        .join(index.select("n", "node"), on="n")
+        .select(
             "node",
-            "priority",
-            pl.col("probability"),
-            "left",
-            "right",
-            descending=[False, False, True, False, False],
+            pl.col("priority").replace_strict(dict(enumerate(RULES)), return_dtype=_TEXT).alias("rule"),
+            "probability",
         )
-        .unique(subset="node", keep="first", maintain_order=True)
-        .select("node", "rule", "probability")
     )
     return groups, best
 
@@ -183,8 +220,8 @@ def group(
 def group_in_order(
     nodes: list[str], edges: pl.DataFrame, splits: set[frozenset[str]]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """`group` for an org with split decisions: edges in order through the union-find, an edge that
-    would put a split pair into one group refused."""
+    """`group` for records with split decisions among them: edges in order through the union-find, an
+    edge that would put a split pair into one group refused."""
     groups = _Groups(nodes, splits)
     best: dict[str, Edge] = {}
     for edge in sorted((Edge(*row) for row in edges.iter_rows()), key=lambda e: e.order):
