@@ -222,39 +222,23 @@ def _rescore(
 ) -> tuple[pl.DataFrame, int]:
     """The org's scored pairs from the carried ones: the blocks a changed record was or is in are
     compared again; a carried pair is kept while neither record changed and the two still share a block
-    the matcher compares (a block that grew past the limit is left out). Equal to scoring every block.
-
-    A carried pair's records shared a compared block when it was scored; while neither changed they
-    still share it, and it is still compared unless changed records made it too large. So only pairs
-    with a record in such a block are checked for another shared block: at 5M, joining every carried
-    pair to its records' keys held more than the pairs themselves."""
+    the matcher compares (a block that grew past the limit is left out). Equal to scoring every block."""
     changed = _changed(features, carry.features)
     raw, _ = model.block_frame(changed, None)
     blocks = {key: set(raw.drop_nulls(key)[key].to_list()) for key in model.BLOCK_KEYS}
     rescored = model.score_pairs(
         features, parameters=parameters, max_block_size=max_block_size, blocks=blocks
     )
-    whole, _ = model.block_frame(features, None)
     frame, _ = model.block_frame(features, max_block_size)
     keys = frame.select("unique_id", *model.BLOCK_KEYS)
-    grown = whole.join(keys, on="unique_id", suffix="_now").filter(
-        pl.any_horizontal(
-            pl.col(k).is_in(pl.Series(list(blocks[k]), dtype=pl.Utf8).implode())
-            & pl.col(f"{k}_now").is_null()
-            for k in model.BLOCK_KEYS
-        )
-    )["unique_id"]
     gone = changed["unique_id"].unique()
-    carried = carry.pairs.filter(
-        ~pl.col("left").is_in(gone.implode()) & ~pl.col("right").is_in(gone.implode())
-    ).join(rescored.select("left", "right"), on=["left", "right"], how="anti")
-    in_grown = pl.col("left").is_in(grown.implode()) | pl.col("right").is_in(grown.implode())
     side = {
         end: keys.rename({"unique_id": end, **{k: f"{k}_{end}" for k in model.BLOCK_KEYS}})
         for end in ("left", "right")
     }
-    still_shared = (
-        carried.filter(in_grown)
+    carried = (
+        carry.pairs.filter(~pl.col("left").is_in(gone.implode()) & ~pl.col("right").is_in(gone.implode()))
+        .join(rescored.select("left", "right"), on=["left", "right"], how="anti")
         .join(side["left"], on="left")
         .join(side["right"], on="right")
         .filter(
@@ -264,8 +248,7 @@ def _rescore(
         )
         .select(*model.PAIR_SCHEMA)
     )
-    kept = pl.concat([carried.filter(~in_grown), still_shared])
-    return pl.concat([rescored, kept]).sort("left", "right"), gone.len()
+    return pl.concat([rescored, carried]).sort("left", "right"), gone.len()
 
 
 def _carries(carry: Carry, min_records: int, train_min_records: int | None) -> bool:
