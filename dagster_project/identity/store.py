@@ -178,8 +178,8 @@ def settings_of(config: dict[str, Any]) -> str:
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any], schema: dict) -> pl.DataFrame:
-    """A query's rows as a frame of `schema`, read in batches and cast as they come: an org's pair
-    explanations as text held a gigabyte at 5M, as a category a few megabytes."""
+    """A query's rows as a frame of `schema`, read in batches and cast as they come: a large org's pair
+    explanations are one of a few texts, and held whole as text they took more memory than the pairs."""
     batches = con.execute(sql, params).fetch_record_batch(200_000)
     return pl.concat([pl.DataFrame(schema=schema), *(pl.from_arrow(b).cast(schema) for b in batches)])
 
@@ -245,8 +245,8 @@ def _write(
 ) -> None:
     """The org's rows of `identity.<table>` become `frame`'s (none: no rows). After a carried resolution
     the rows already there are left alone: it changes few of an org's rows, and rewriting them all made
-    each commit write the org's tables again. The rows are compared on frames (in DuckDB, comparing the
-    largest org's 2.7M pairs on every column took 17 s) and the stale ones deleted by their key. An org
+    each commit write the org's tables again. The rows are compared on frames (compared in DuckDB on
+    every column, a large org's pairs took most of the step) and the stale ones deleted by their key. An org
     resolved from nothing is replaced whole (comparing every row cost more than writing it)."""
     if frame is None or frame.is_empty() or not carried:
         con.execute(f"delete from identity.{table} where org_id = ?", [org])
