@@ -83,11 +83,28 @@ def enqueue_file_events(
     con: duckdb.DuckDBPyConnection, store: Path, file_name: str, ingested_at: datetime, now: datetime
 ) -> int:
     """Enqueue the events one ingest committed from one file (called right after the commit)."""
-    rows = con.execute(
+    return _enqueue_rows(
+        con,
+        store,
         f"select {_KEY_COLUMNS} from raw.events where source_file = ? and ingested_at = ?",
         [file_name, ingested_at],
-    ).fetchall()
-    return _enqueue(store, rows, now)
+        now,
+    )
+
+
+# Keys read and enqueued this many at a time: a first load's file can hold millions of events, and all
+# its keys at once as Python tuples held more than the apply's batches (benchmarks/README.md).
+ENQUEUE_CHUNK = 100_000
+
+
+def _enqueue_rows(con: duckdb.DuckDBPyConnection, store: Path, sql: str, params: list, now: datetime) -> int:
+    """Enqueue a query's event keys in chunks. A run that dies between two chunks leaves the rest to the
+    next run's `enqueue_missing`, as one that dies before the first does."""
+    cursor = con.execute(sql, params)
+    added = 0
+    while rows := cursor.fetchmany(ENQUEUE_CHUNK):
+        added += _enqueue(store, rows, now)
+    return added
 
 
 def enqueue_missing(con: duckdb.DuckDBPyConnection, store: Path, now: datetime) -> int:
@@ -107,11 +124,14 @@ def enqueue_missing(con: duckdb.DuckDBPyConnection, store: Path, now: datetime) 
         "outbox_known",
         pl.DataFrame(known, schema={"org_id": pl.Utf8, "event_id": pl.Utf8}, orient="row").to_arrow(),
     )
-    rows = con.execute(
+    return _enqueue_rows(
+        con,
+        store,
         f"""select {_KEY_COLUMNS} from raw.events e
-            where not exists (select 1 from outbox_known k where k.org_id = e.org_id and k.event_id = e.event_id)"""
-    ).fetchall()
-    return _enqueue(store, rows, now)
+            where not exists (select 1 from outbox_known k where k.org_id = e.org_id and k.event_id = e.event_id)""",
+        [],
+        now,
+    )
 
 
 def _enqueue(store: Path, rows: list[tuple], now: datetime) -> int:
