@@ -17,7 +17,7 @@ it is used, so the same records in any order give the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,10 +95,26 @@ def _blank(column: str) -> pl.Expr:
     return pl.col(column).is_null() | (pl.col(column) == "")
 
 
+# An org's source records as the identity step reads them (`core.contact_records`).
+_RECORD_TEXT = ("record_type", "record_id", "source_system", "source_id", "name", "email", "phone")
+RECORD_SCHEMA = {
+    **dict.fromkeys((*_RECORD_TEXT, "client_id", "company_domain"), _TEXT),
+    "erased_at": pl.Datetime("us", "UTC"),
+}
+
+
+def _record_frame(records: list[Row] | pl.DataFrame) -> pl.DataFrame:
+    """Records as a frame of `RECORD_SCHEMA` (a field a record lacks is null): the largest org's records
+    as Python dicts held more memory than its scored pairs."""
+    if isinstance(records, pl.DataFrame):
+        return records.select(pl.col(c).cast(t) for c, t in RECORD_SCHEMA.items())
+    return pl.DataFrame([{c: r.get(c) for c in RECORD_SCHEMA} for r in records], schema=RECORD_SCHEMA)
+
+
 def _link_rows(
     org_id: str,
     entity_type: str,
-    records: list[Row],
+    records: pl.DataFrame,
     groups: pl.DataFrame,
     best: pl.DataFrame,
     *,
@@ -107,10 +123,9 @@ def _link_rows(
 ) -> pl.DataFrame:
     """One link row per record (`LINK_SCHEMA`): its group's canonical id, and how it joined the group
     (its best edge), or `canonical`/`unique` for the record the group is named after."""
-    columns = ("record_type", "record_id", "source_system", "source_id")
-    frame = pl.DataFrame(
-        {c: [r.get(c) for r in records] for c in columns}, schema=dict.fromkeys(columns, _TEXT)
-    ).with_columns(pl.concat_str("record_type", pl.lit(":"), "record_id").alias("node"))
+    frame = records.select("record_type", "record_id", "source_system", "source_id").with_columns(
+        pl.concat_str("record_type", pl.lit(":"), "record_id").alias("node")
+    )
     is_canonical = pl.col("canonical") == OWN_NAME
     return (
         frame.join(groups, on="node", how="left")
@@ -157,7 +172,7 @@ def _inputs(record: Row) -> str:
     return orjson.dumps([record.get(name) for name in _INPUTS]).decode()
 
 
-def person_features(records: list[Row], region: str, known: pl.DataFrame | None = None) -> pl.DataFrame:
+def person_features(records: Iterable[Row], region: str, known: pl.DataFrame | None = None) -> pl.DataFrame:
     """The columns the rules and the model compare, one row per record, sorted by node id, with the
     record's `inputs`. A record whose inputs equal its row in `known` (features made in the same region)
     keeps that row instead of being parsed again."""
@@ -309,7 +324,7 @@ def _shared_emails(org_id: str, features: pl.DataFrame) -> pl.DataFrame:
 
 def resolve_people(
     org_id: str,
-    records: list[Row],
+    records: list[Row] | pl.DataFrame,
     decisions: list[Mapping[str, Any]],
     *,
     region: str,
@@ -325,11 +340,11 @@ def resolve_people(
     same settings, only what changed is parsed and compared again (`_rescore`), unless either run
     trained its parameters or the carried run was below `min_records`."""
     out = OrgIdentity()
-    live = sorted(
-        (r for r in records if r.get("erased_at") is None), key=lambda r: (r["record_type"], r["record_id"])
-    )
-    erased = [r for r in records if r.get("erased_at") is not None]
-    features = person_features(live, region, carry.features if carry is not None else None)
+    frame = _record_frame(records)
+    live = frame.filter(pl.col("erased_at").is_null()).sort("record_type", "record_id")
+    erased = frame.filter(pl.col("erased_at").is_not_null())
+    known = carry.features if carry is not None else None
+    features = person_features(live.iter_rows(named=True), region, known)
     out.features = features
     phone_name = pl.when(pl.col("phone").is_not_null() & pl.col("last_name").is_not_null()).then(
         pl.concat_str("phone", "last_name", separator="|")
@@ -362,11 +377,18 @@ def resolve_people(
                 "left", "right", pl.lit("probabilistic").alias("rule"), "probability"
             )
         )
-    nodes = [*features["unique_id"].to_list(), *(node(r["record_type"], r["record_id"]) for r in erased)]
+    erased_nodes = erased.select(pl.concat_str("record_type", pl.lit(":"), "record_id"))
+    nodes = [*features["unique_id"].to_list(), *erased_nodes.to_series().to_list()]
     groups, best = group("contact", nodes, pl.concat(edges), decisions)
     version = model.model_version(parameters)
     out.links = _link_rows(
-        org_id, "contact", [*live, *erased], groups, best, model_version=version, model_parameters=used
+        org_id,
+        "contact",
+        pl.concat([live, erased]),
+        groups,
+        best,
+        model_version=version,
+        model_parameters=used,
     )
     canonical = groups.select("node", "canonical")
     out.pairs = (
@@ -415,4 +437,4 @@ def resolve_clients(org_id: str, clients: list[Row], decisions: list[Mapping[str
         orient="row",
     )
     groups, best = group("client", keyed["node"].to_list(), same_key_edges(keyed, "domain"), decisions)
-    return OrgIdentity(links=_link_rows(org_id, "client", records, groups, best))
+    return OrgIdentity(links=_link_rows(org_id, "client", _record_frame(records), groups, best))

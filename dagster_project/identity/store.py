@@ -207,9 +207,9 @@ def resolve_org(con: duckdb.DuckDBPyConnection, org_id: str) -> OrgIdentity:
     """One org's identity rows from the core tables (as the apply left them, already as of the run)."""
     config = _config(con, org_id)
     settings = settings_of(config)
-    records = _rows(
-        con, f"select {_RECORD_COLUMNS} from core.contact_records where org_id = ? order by all", [org_id]
-    )
+    records = con.execute(
+        f"select {_RECORD_COLUMNS} from core.contact_records where org_id = ? order by all", [org_id]
+    ).pl()
     clients = _rows(
         con,
         """select client_id, max(name) as name, max(domain) as domain, max(source_system) as source_system,
