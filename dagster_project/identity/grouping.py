@@ -15,8 +15,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 _TEXT = pl.Utf8
 # Rule priority when two records are joined by several edges (lower first); the rule a link shows.
@@ -170,6 +168,11 @@ def group(
 def _components(nodes: list[str], edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`group` when no edge is refused: the connected components, and each node's best edge. Nodes are
     numbered in their text order, so edges sort on integers as they would on their records' ids."""
+    # Imported here, not with the module: loading the pipeline's definitions must not load SciPy
+    # (tests/unit/test_run_imports.py).
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     index = (
         pl.DataFrame({"node": nodes}, schema={"node": _TEXT})
         .with_row_index("i")
