@@ -1,10 +1,11 @@
 """Group an org's records into people or companies from the edges between them: the latest merge and
 split decisions over rule and model edges (`resolve` makes them). Pure: frames in, frames out.
 
-Without split decisions every edge joins its two records, so the groups are the graph's connected
-components (scipy's `connected_components`) and a record's best edge is the best edge it has, both
-worked out on frames: an org's edges run to millions. Splits can refuse an edge, which depends on the
-edges taken before it, so an org with splits walks its edges in order through a union-find.
+Where no split decision applies every edge joins its two records, so the groups are the graph's
+connected components (scipy's `connected_components`) and a record's best edge is the best edge it has,
+both worked out on frames: an org's edges run to millions. A split can refuse an edge, depending on the
+edges taken before it, so a component that holds both records of a split is walked again, its edges in
+order through a union-find; unions in one component never depend on another's.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ EDGE_SCHEMA = {"left": _TEXT, "right": _TEXT, "rule": _TEXT, "probability": pl.F
 
 
 class Edge(NamedTuple):
-    """An edge between two records, where the union-find of an org with split decisions walks them."""
+    """An edge between two records, as the union-find walks the edges of a group with a split."""
 
     left: str
     right: str
