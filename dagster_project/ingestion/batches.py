@@ -55,30 +55,45 @@ def decode_record(line: bytes) -> tuple[str, bool]:
 
 @dataclass
 class JsonFile:
-    """A whole JSON Lines file: DuckDB reads `path`; `records` are its non-blank lines (undecoded)."""
+    """A JSON Lines file, or a batch of a large one: DuckDB reads `path` (the inbox file, or a temporary
+    file of the batch's records); `records` are its non-blank lines (undecoded), the first of them the
+    file's record number `first`. Record numbers (`lines`, `lenient_records`) are the file's."""
 
     path: Path
     compressed: bool
     records: list[bytes]
-    lenient_candidates: list[int]  # record numbers whose bytes might hold a trailing comma or NaN
+    lenient_candidates: list[
+        int
+    ]  # numbers within the batch (from 1) whose bytes might hold a trailing comma or NaN
     duckdb_refused: bool = False  # DuckDB's reader failed on the file: parse every record from `records`
+    first: int = 1
+    source: Path | None = None  # the inbox file, when `path` holds one of its batches
 
     @property
     def height(self) -> int:
         return len(self.records)
 
+    @property
+    def name(self) -> str:
+        """The inbox file's name, for messages."""
+        return (self.source or self.path).name
+
+    def record(self, number: int) -> bytes:
+        """The record with the file's number `number`."""
+        return self.records[number - self.first]
+
     def lines(self, numbers: Iterable[int]) -> pl.DataFrame:
         """(line, raw, bad_encoding, lenient_only) for the given record numbers, decoded like the contract says."""
         rows = []
         for n in numbers:
-            raw, bad = decode_record(self.records[n - 1])
+            raw, bad = decode_record(self.record(n))
             rows.append((n, raw, bad, not bad and lenient_only(raw)))
         return pl.DataFrame(rows, schema=LINES_SCHEMA, orient="row")
 
     def lenient_records(self) -> list[int]:
         """Record numbers DuckDB would parse although they are not strict JSON (trailing comma, NaN)."""
         return [
-            n
+            n + self.first - 1
             for n in self.lenient_candidates
             if LENIENT_JSON.search(self.records[n - 1])
             and not is_strict_json(self.records[n - 1].decode("utf-8", errors="replace"))

@@ -38,7 +38,7 @@ from dagster_project.ingestion.parsing import (
     stage_raw_text,
     stage_schema,
 )
-from dagster_project.ingestion.read_jsonl import json_batches, read_json_data
+from dagster_project.ingestion.read_jsonl import one_batch, read_json_data
 from dagster_project.ingestion.readers import content_hash, file_format, inbox_name, read_batches
 from dagster_project.ingestion.validation import prepare_batch, use_prepared, validate_batch
 from dagster_project.warehouse.store import ensure_raw_schema
@@ -370,8 +370,8 @@ def _inbox_file_or_why(path: Path, name: str) -> InboxFile | str:
 
 
 def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: datetime) -> _Read:
-    """Read and prepare the first batch: most of a file's work that does not need the log (a JSON Lines
-    file is one batch). `con` is the connection to prepare it on (a lane's own cursor).
+    """Read and prepare the first batch: most of a file's work that does not need the log (the usual
+    JSON Lines file is one batch). `con` is the connection to prepare it on (a lane's own cursor).
 
     Files are hashed up front and read later (by a lane): one rewritten in between,
     against the inbox's write-then-rename rule, is hashed again so the ledger names what was read.
@@ -393,18 +393,20 @@ def _read(info: InboxFile, con: duckdb.DuckDBPyConnection, schema: str, now: dat
         except UnreadableFile as exc:
             return _Read(info, schema, error=exc)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-json") as duck:
-        # DuckDB reads a JSON Lines file itself: its pass runs while Python splits the same file's lines
+        # DuckDB reads a JSON Lines file of one batch itself: its pass runs while Python splits the same
+        # file's lines (a larger file's batches are each read from a file of their own, when cut)
+        whole = info.format in ("jsonl", "jsonl.gz") and one_batch(
+            info.size if inflated is None else len(inflated)
+        )
         staged = (
             duck.submit(stage_json_file, con, info.path, compressed=info.format == "jsonl.gz", schema=schema)
-            if info.format in ("jsonl", "jsonl.gz")
+            if whole
             else None
         )
-        batches = (
-            read_batches(info.path, info.format)
-            if inflated is None
-            else json_batches(info.path, compressed=True, data=inflated)
-        )
-        del inflated  # the batch holds its lines; the whole buffer need not outlive the split
+        batches = read_batches(info.path, info.format, data=inflated, whole=whole)
+        # a batch holds its lines: the whole buffer need not outlive the split (a large file's batches
+        # are cut from it as they come, so the reader keeps it until the last)
+        del inflated
         try:
             first = next(batches, None)
         except UnreadableFile as exc:

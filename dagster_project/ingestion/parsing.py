@@ -234,17 +234,23 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
             # every record takes the precise path, from Python's text.
             batch.duckdb_refused = True
     records = f"{schema}.json_records"
-    trusted, first, precise = False, 0, []
+    trusted, first_rowid, precise = False, 0, []
     if not batch.duckdb_refused:
-        # rowids run in the reader's (the file's) order from the table's first: record n is rowid first + n - 1
-        first, total, contiguous, precise = con.execute(
+        # rowids run in the reader's (the file's) order from the table's first: the batch's record n is
+        # rowid first_rowid + n - 1
+        first_rowid, total, contiguous, precise = con.execute(
             "select coalesce(min(rowid), 0), count(*), coalesce(max(rowid) - min(rowid) + 1 = count(*), true), "
             f"coalesce(list(rowid - (select min(rowid) from {records}) + 1) filter (where precise), []) "
             f"from {records}"
         ).fetchone()
         in_order = con.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
         trusted = total == batch.height and in_order and contiguous  # else only Python's numbers count
-    precise = sorted({*precise, *batch.lenient_records()}) if trusted else list(range(1, batch.height + 1))
+    # the reader's numbers count from the batch's first record; the file's from `batch.first`
+    precise = (
+        sorted({*(n + batch.first - 1 for n in precise), *batch.lenient_records()})
+        if trusted
+        else list(range(batch.first, batch.first + batch.height))
+    )
     con.execute(
         f"create or replace table {schema}.precise_lines as select unnest($lines::bigint[]) as line",
         {"lines": precise},
@@ -254,13 +260,11 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
         _stage(con, f"{schema}.precise_records", _JSON_LINES_SQL)
     except duckdb.OutOfMemoryException as exc:
         # A record of tens of MB parsed record by record: the file waits in the inbox, with the reason.
-        line, size = max(
-            ((n, len(batch.records[n - 1])) for n in precise), key=lambda ns: ns[1], default=(0, 0)
-        )
+        line, size = max(((n, len(batch.record(n))) for n in precise), key=lambda ns: ns[1], default=(0, 0))
         limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
         raise UnreadableFile(
             "unreadable_file",
-            f"{batch.path.name}: parsing its records needs more than DuckDB's memory cap ({limit}); "
+            f"{batch.name}: parsing its records needs more than DuckDB's memory cap ({limit}); "
             f"the largest is line {line} ({size / 2**20:.1f} MB): split it, or raise WORKSTREAM_DUCKDB_MEMORY",
         ) from exc
     finally:
@@ -268,7 +272,9 @@ def _parse_json_file(con: duckdb.DuckDBPyConnection, batch: JsonFile, schema: st
     if not trusted:
         con.execute(f"create or replace view {schema}.parsed as select * from {schema}.precise_records")
         return
-    line = f"rowid - {int(first)} + 1"  # an integer from DuckDB, not input
+    line = (
+        f"rowid - {int(first_rowid)} + {int(batch.first)}"  # integers from DuckDB and the reader, not input
+    )
     con.execute(
         f"""create or replace view {schema}.parsed as
         select {line} as line, * exclude (precise) from {records}

@@ -1,16 +1,19 @@
-"""Reading a JSON Lines file (plain or gzip) into its one record batch.
+"""Reading a JSON Lines file (plain or gzip) into record batches: one for the usual file, several
+of about `BATCH_RECORDS` records for a large one.
 
-DuckDB parses the file's records straight from disk; Python splits its lines only to number the
-records, to re-check the few DuckDB could not parse or parses too leniently, and to quarantine raw text.
+DuckDB parses the records straight from disk; Python splits the lines only to number the records, to
+re-check the few DuckDB could not parse or parses too leniently, and to quarantine raw text.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from dagster_project.ingestion import batches
 from dagster_project.ingestion.batches import JsonFile, RecordBatch
 from dagster_project.ingestion.files import (
     GZIP_MAX_RATIO,
@@ -39,6 +42,10 @@ _BYTES_PER_LINE = 16
 # Bytes of a plain file read and split at a time: its lines are kept, so reading the file whole first
 # held it twice at once (the bytes and their lines) while it was split.
 _READ_CHUNK = 8 << 20
+# A JSON Lines file (inflated) up to this size is one batch, read by DuckDB from the file itself while
+# Python splits its lines; a larger one is cut into batches (`json_batches`). The inbox's usual files
+# are well under it.
+WHOLE_FILE_BYTES = 128 << 20
 
 
 def _is_record(line: bytes) -> bool:
@@ -92,12 +99,25 @@ def gunzip(data: bytes, name: str) -> bytes:
     return b"".join(chunks)
 
 
-def _pieces(path: Path, compressed: bool, data: bytes | None) -> Iterator[bytes]:
+def one_batch(size: int) -> bool:
+    """Whether a JSON Lines file of `size` bytes (inflated) is read as one batch (see `WHOLE_FILE_BYTES`)."""
+    return size <= WHOLE_FILE_BYTES
+
+
+def _pieces(path: Path, data: bytes | None) -> Iterator[bytes]:
     """The file's bytes without a byte-order mark, in pieces whose lines are the file's lines (each
-    piece but the last ended at a line break, which it no longer holds). A plain file is read
-    `_READ_CHUNK` bytes at a time; an inflated one (`data`, or read here) is one piece."""
-    if compressed or data is not None:
-        yield without_bom(read_json_data(path, compressed) if data is None else data)
+    piece but the last ended at a line break, which it no longer holds), `_READ_CHUNK` bytes at a time:
+    read from the plain file at `path`, or cut from `data` (its bytes already read and inflated)."""
+    if data is not None:
+        data = without_bom(data)
+        view, start = memoryview(data), 0
+        while len(data) - start > _READ_CHUNK:
+            cut = data.find(b"\n", start + _READ_CHUNK)
+            if cut < 0:
+                break
+            yield bytes(view[start:cut])
+            start = cut + 1
+        yield bytes(view[start:])
         return
     try:
         with open_inbox_file(path) as handle:
@@ -117,30 +137,88 @@ def _pieces(path: Path, compressed: bool, data: bytes | None) -> Iterator[bytes]
     yield b"".join(parts)
 
 
-def json_batches(path: Path, compressed: bool, data: bytes | None = None) -> Iterator[RecordBatch]:
-    """The file's one batch; `data`: its bytes already read (and inflated) by `read_json_data`."""
+def _split(piece: bytes) -> tuple[list[bytes], list[int]]:
+    """A piece's records (its lines that are records) and the numbers (from 1, within the piece) of
+    those that might be lenient JSON."""
+    if piece.count(b"\n") > len(piece) // _BYTES_PER_LINE:
+        # Mostly lines too short to be records: the split below costs a list slot per line, many
+        # times the file's size for a file of blank lines. Runs of lines that are not records go
+        # first (a record's number counts records only, so it does not change).
+        piece = _BLANK_LINES.sub(b"\n", piece)
+    lines = piece.split(b"\n")
+    # _is_record, with its common case (a plain ASCII first character) inlined: one call per line is slow
+    kept = [
+        line
+        for line in lines
+        if (first := line.lstrip()[:1]) and (b" " < first < b"\x80" or _is_record(line))
+    ]
+    # A match that would span two pieces starts on a line ending in a comma, which
+    # `JsonFile.lenient_records` drops unless the line holds a match of its own.
+    return kept, _lenient_candidates(piece, lines, len(kept))
+
+
+def json_batches(
+    path: Path, compressed: bool, data: bytes | None = None, *, whole: bool | None = None
+) -> Iterator[RecordBatch]:
+    """The file's batches; `data`: its bytes already read (and inflated) by `read_json_data`;
+    `whole`: whether it is one batch, when the caller has judged its size (`one_batch`) already.
+
+    A file up to `WHOLE_FILE_BYTES` (inflated) is one batch that DuckDB reads from `path` itself.
+    A larger one is cut into batches of about `BATCH_RECORDS` records, as CSV and Parquet files are,
+    each written to a temporary plain file for DuckDB's reader and removed when the next batch is
+    read (or the reading stops): one batch of a whole file held every line, and every record's parsed
+    envelope, at once.
+    """
+    if compressed and data is None:
+        data = read_json_data(path, compressed)
+    if whole is None:
+        whole = one_batch(len(data) if data is not None else path.stat().st_size)
+    if whole:
+        records: list[bytes] = []
+        candidates: list[int] = []
+        for piece in _pieces(path, data):
+            kept, lenient = _split(piece)
+            candidates.extend(len(records) + n for n in lenient)
+            records.extend(kept)
+            del piece, kept
+        data = None  # the lines are all that is kept
+        yield JsonFile(path, compressed, records, candidates)
+        return
+    yield from _batched(path, _pieces(path, data))
+
+
+def _batched(path: Path, pieces: Iterator[bytes]) -> Iterator[JsonFile]:
+    """Batches of `batch_bounds`'s sizes, cut as the pieces come: a batch is let go once the records
+    after it are at least a quarter batch (a shorter tail joins the last batch)."""
+    size = batches.BATCH_RECORDS
     records: list[bytes] = []
     candidates: list[int] = []
-    for piece in _pieces(path, compressed, data):
-        if piece.count(b"\n") > len(piece) // _BYTES_PER_LINE:
-            # Mostly lines too short to be records: the split below costs a list slot per line, many
-            # times the file's size for a file of blank lines. Runs of lines that are not records go
-            # first (a record's number counts records only, so it does not change).
-            piece = _BLANK_LINES.sub(b"\n", piece)
-        lines = piece.split(b"\n")
-        # _is_record, with its common case (a plain ASCII first character) inlined: one call per line is slow
-        kept = [
-            line
-            for line in lines
-            if (first := line.lstrip()[:1]) and (b" " < first < b"\x80" or _is_record(line))
-        ]
-        # Numbered within the piece; a match that would span two pieces starts on a line ending in a
-        # comma, which `JsonFile.lenient_records` drops unless the line holds a match of its own.
-        candidates.extend(len(records) + n for n in _lenient_candidates(piece, lines, len(kept)))
-        records.extend(kept)
-        del piece, lines, kept
-    data = None  # the pieces' lines are all that is kept
-    yield JsonFile(path, compressed, records, candidates)
+    first = 1  # the file's number of the first record held
+    folder = tempfile.TemporaryDirectory(prefix="workstream-jsonl-")
+    try:
+        part = Path(folder.name) / "batch.jsonl"
+        done = False
+        while not done:
+            piece = next(pieces, None)
+            done = piece is None
+            if piece is not None:
+                kept, lenient = _split(piece)
+                candidates.extend(len(records) + n for n in lenient)
+                records.extend(kept)
+                del piece, kept
+            while records and (len(records) >= size + size // 4 or done):
+                take = size if not done or len(records) >= size + size // 4 else len(records)
+                held = records[:take]
+                part.write_bytes(b"\n".join(held))
+                yield JsonFile(
+                    part, False, held, [n for n in candidates if n <= take], first=first, source=path
+                )
+                del held
+                records = records[take:]
+                candidates = [n - take for n in candidates if n > take]
+                first += take
+    finally:
+        folder.cleanup()
 
 
 def _lenient_candidates(data: bytes, lines: list[bytes], record_count: int) -> list[int]:

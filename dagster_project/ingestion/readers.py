@@ -103,12 +103,15 @@ def list_inbox(
     return scan_inbox(inbox, now=now, settle_seconds=settle_seconds).ready
 
 
-def read_batches(path: Path, fmt: str) -> Iterator[RecordBatch]:
-    """Record batches of one file; raises UnreadableFile when nothing in it can be read."""
+def read_batches(
+    path: Path, fmt: str, *, data: bytes | None = None, whole: bool | None = None
+) -> Iterator[RecordBatch]:
+    """Record batches of one file; raises UnreadableFile when nothing in it can be read. For JSON Lines,
+    `data` and `whole` as `json_batches` takes them."""
     if fmt == "jsonl":
-        return json_batches(path, compressed=False)
+        return json_batches(path, compressed=False, data=data, whole=whole)
     if fmt == "jsonl.gz":
-        return json_batches(path, compressed=True)
+        return json_batches(path, compressed=True, data=data, whole=whole)
     if fmt == "csv":
         return csv_batches(path)
     if fmt == "parquet":

@@ -43,7 +43,7 @@ def _stage_structure(con: duckdb.DuckDBPyConnection, batch: RecordBatch, schema:
     record (a JSON Lines record whole, a CSV or Parquet row's payload string); depth and numbers in the
     payload the apply parses, screened by a text test DuckDB runs first."""
     if isinstance(batch, JsonFile):
-        duplicates = duplicate_keys(enumerate(batch.records, start=1))
+        duplicates = duplicate_keys(enumerate(batch.records, start=batch.first))
     elif isinstance(batch, ParquetRows):
         rows = con.execute(f"select line, payload from {schema}.parquet_rows").fetchall()
         duplicates = duplicate_keys(rows)

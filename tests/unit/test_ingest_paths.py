@@ -92,6 +92,46 @@ def test_duckdb_reader_matches_precise_path(tmp_path: Path, now, monkeypatch, na
     assert reasons[19] == Reason.CONFLICTING_DUPLICATE
 
 
+@pytest.mark.parametrize("name", ["tricky.jsonl", "tricky.jsonl.gz"])
+@pytest.mark.parametrize("read_chunk", [8 << 20, 40], ids=["one_piece", "small_pieces"])
+def test_a_large_json_lines_file_cut_into_batches_is_judged_like_one_batch(
+    tmp_path: Path, now, monkeypatch, name, read_chunk
+):
+    """Line numbers, raw text, duplicates and conflicts, and lenient JSON found by Python, are the
+    file's whether it is one batch or cut into batches (each read by DuckDB from a file of its own)."""
+    import gzip
+    import tempfile
+
+    from dagster_project.ingestion import batches, read_jsonl
+
+    lines = [*TRICKY_LINES, _line(event("comma"))[:-1] + b",}", _line(event("nan")).replace(b"0.5", b"NaN")]
+    lines += [_line(event(f"late-{i}")) for i in range(6)] + [_line(event("ok-2", actor="late"))]
+    data = b"\n".join(lines) + b"\n"
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    whole = _ingest(path, tmp_path, now, "whole")
+    monkeypatch.setattr(read_jsonl, "WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(read_jsonl, "_READ_CHUNK", read_chunk)
+    monkeypatch.setattr(batches, "BATCH_RECORDS", 4)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    seen: list[int] = []
+    con = connect(tmp_path / "cut.duckdb")
+    ensure_raw_schema(con)
+    ingest_file(con, path, now=now, progress=lambda _name, n: seen.append(n))
+    cut = (con.execute(QUARANTINE).fetchall(), con.execute(EVENTS).fetchall(), con.execute(LEDGER).fetchone())
+    con.close()
+    assert cut == whole
+    assert list(scratch.iterdir()) == []  # each batch's file is gone
+    assert len(seen) > 5 and sum(seen) == whole[2][0]
+    reasons = {line: reason for line, reason, *_ in whole[0]}
+    # the conflict at the end refers to a record judged batches earlier
+    assert reasons[whole[2][0]] == Reason.CONFLICTING_DUPLICATE
+    tricky = len([line for line in TRICKY_LINES if line.decode("utf-8", "replace").strip()])
+    assert (reasons[tricky + 1], reasons[tricky + 2]) == (Reason.BAD_JSON, Reason.BAD_JSON)
+
+
 @pytest.mark.parametrize("name", ["spaced.jsonl", "spaced.jsonl.gz"])
 def test_a_file_mostly_of_blank_lines_is_judged_like_the_same_records_without_them(tmp_path: Path, now, name):
     import gzip

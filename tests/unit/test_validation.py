@@ -285,9 +285,9 @@ def test_ingest_paths_reads_ahead_in_order(tmp_path: Path, warehouse, now, monke
     read: list[str] = []
     real_read_batches = ingest_module.read_batches
 
-    def recording_read_batches(path, fmt):
+    def recording_read_batches(path, fmt, **kwargs):
         read.append(path.name)
-        return real_read_batches(path, fmt)
+        return real_read_batches(path, fmt, **kwargs)
 
     monkeypatch.setattr(ingest_module, "read_batches", recording_read_batches)
     real_read_json_data = ingest_module.read_json_data
@@ -706,10 +706,10 @@ def test_a_failing_file_stops_the_run_after_the_files_before_it(tmp_path: Path, 
     paths = [write_jsonl(tmp_path / f"{name}.jsonl", [event(f"{name}1")]) for name in "abcd"]
     real_read_batches = ingest_module.read_batches
 
-    def failing_read_batches(path, fmt):
+    def failing_read_batches(path, fmt, **kwargs):
         if path.name == "c.jsonl":
             raise RuntimeError("disk on fire")
-        return real_read_batches(path, fmt)
+        return real_read_batches(path, fmt, **kwargs)
 
     monkeypatch.setattr(ingest_module, "read_batches", failing_read_batches)
     with pytest.raises(RuntimeError, match="disk on fire"):
