@@ -11,6 +11,7 @@ import re
 import tempfile
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dagster_project.ingestion import batches
@@ -165,8 +166,8 @@ def json_batches(
 
     A file up to `WHOLE_FILE_BYTES` (inflated) is one batch that DuckDB reads from `path` itself.
     A larger one is cut into batches of about `BATCH_RECORDS` records, as CSV and Parquet files are,
-    each written to a temporary plain file for DuckDB's reader and removed when the next batch is
-    read (or the reading stops): one batch of a whole file held every line, and every record's parsed
+    each written to a temporary plain file for DuckDB's reader (the next one split and written while
+    this one is used) and removed when the next batch is taken (or the reading stops): one batch of a whole file held every line, and every record's parsed
     envelope, at once.
     """
     if compressed and data is None:
@@ -184,41 +185,54 @@ def json_batches(
         data = None  # the lines are all that is kept
         yield JsonFile(path, compressed, records, candidates)
         return
-    yield from _batched(path, _pieces(path, data))
+    folder = tempfile.TemporaryDirectory(prefix="workstream-jsonl-")
+    try:
+        for batch in _read_ahead(_batched(path, _pieces(path, data), Path(folder.name))):
+            try:
+                yield batch
+            finally:
+                batch.path.unlink(missing_ok=True)
+    finally:
+        folder.cleanup()
 
 
-def _batched(path: Path, pieces: Iterator[bytes]) -> Iterator[JsonFile]:
-    """Batches of `batch_bounds`'s sizes, cut as the pieces come: a batch is let go once the records
-    after it are at least a quarter batch (a shorter tail joins the last batch)."""
+def _read_ahead(items: Iterator[JsonFile]) -> Iterator[JsonFile]:
+    """`items`, each made on a thread of its own while the one before is used: Python splits the next
+    batch's lines while DuckDB parses this one (as it reads a file of one batch while Python splits it)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jsonl-read-ahead") as ahead:
+        coming = ahead.submit(next, items, None)
+        while (item := coming.result()) is not None:
+            coming = ahead.submit(next, items, None)
+            yield item
+
+
+def _batched(path: Path, pieces: Iterator[bytes], folder: Path) -> Iterator[JsonFile]:
+    """Batches of `batch_bounds`'s sizes, cut as the pieces come (a batch is let go once the records
+    after it are at least a quarter batch: a shorter tail joins the last batch), each written to a
+    file of its own in `folder`."""
     size = batches.BATCH_RECORDS
     records: list[bytes] = []
     candidates: list[int] = []
     first = 1  # the file's number of the first record held
-    folder = tempfile.TemporaryDirectory(prefix="workstream-jsonl-")
-    try:
-        part = Path(folder.name) / "batch.jsonl"
-        done = False
-        while not done:
-            piece = next(pieces, None)
-            done = piece is None
-            if piece is not None:
-                kept, lenient = _split(piece)
-                candidates.extend(len(records) + n for n in lenient)
-                records.extend(kept)
-                del piece, kept
-            while records and (len(records) >= size + size // 4 or done):
-                take = size if not done or len(records) >= size + size // 4 else len(records)
-                held = records[:take]
-                part.write_bytes(b"\n".join(held))
-                yield JsonFile(
-                    part, False, held, [n for n in candidates if n <= take], first=first, source=path
-                )
-                del held
-                records = records[take:]
-                candidates = [n - take for n in candidates if n > take]
-                first += take
-    finally:
-        folder.cleanup()
+    done = False
+    while not done:
+        piece = next(pieces, None)
+        done = piece is None
+        if piece is not None:
+            kept, lenient = _split(piece)
+            candidates.extend(len(records) + n for n in lenient)
+            records.extend(kept)
+            del piece, kept
+        while records and (len(records) >= size + size // 4 or done):
+            take = size if not done or len(records) >= size + size // 4 else len(records)
+            held = records[:take]
+            part = folder / f"batch-{first}.jsonl"
+            part.write_bytes(b"\n".join(held))
+            yield JsonFile(part, False, held, [n for n in candidates if n <= take], first=first, source=path)
+            del held
+            records = records[take:]
+            candidates = [n - take for n in candidates if n > take]
+            first += take
 
 
 def _lenient_candidates(data: bytes, lines: list[bytes], record_count: int) -> list[int]:
