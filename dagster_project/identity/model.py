@@ -231,6 +231,10 @@ def score_pairs(
     if features.height < 2:
         return no_pairs()
     frame, _ = block_frame(features, max_block_size)
+    # Splink compares records by their row number in the frame (sorted by id, so the numbers sort as
+    # the ids do): the pairs are then two integers each, not two id strings, until they are whole.
+    ids = frame.get_column("unique_id")
+    frame = frame.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("unique_id"))
     level_of_weight = _level_of_weight(parameters)
     chunks = [
         _predict(chunk, parameters, min_probability, level_of_weight)
@@ -240,7 +244,11 @@ def score_pairs(
         return no_pairs()
     # A pair two calls compared is scored the same in both: the first is kept.
     pairs = pl.concat(chunks).unique(subset=["left", "right"], keep="first", maintain_order=True)
-    return pairs.sort("left", "right")
+    del chunks
+    pairs = pairs.sort("left", "right")
+    return pairs.with_columns(
+        ids.gather(pairs["left"]).alias("left"), ids.gather(pairs["right"]).alias("right")
+    )
 
 
 def _predict(
@@ -283,7 +291,7 @@ def _predict(
         },
         orient="row",
     )
-    left, right = pl.col("unique_id_l"), pl.col("unique_id_r")
+    left, right = pl.col("unique_id_l").cast(pl.UInt32), pl.col("unique_id_r").cast(pl.UInt32)
     return (
         raw.with_columns(pl.col(values).cast(pl.Float64))
         .join(table, on=values, how="left", nulls_equal=True)
