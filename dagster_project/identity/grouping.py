@@ -180,8 +180,17 @@ def _components(nodes: list[str], edges: pl.DataFrame) -> tuple[pl.DataFrame, pl
         .sort("node")
         .with_row_index("n")
     )
-    ends = edges.join(index.select(left="node", a="n"), on="left").join(
-        index.select(right="node", b="n"), on="right"
+    # Each edge as its ends' numbers, its rule's priority and its probability: the ids' text is not
+    # carried past the join.
+    ends = (
+        edges.join(index.select(left="node", a="n"), on="left")
+        .join(index.select(right="node", b="n"), on="right")
+        .select(
+            "a",
+            "b",
+            pl.col("rule").replace_strict(_PRIORITY, return_dtype=pl.Int8).alias("priority"),
+            "probability",
+        )
     )
     graph = coo_matrix(
         (np.ones(ends.height, dtype=bool), (ends["a"].to_numpy(), ends["b"].to_numpy())),
@@ -201,14 +210,8 @@ def _components(nodes: list[str], edges: pl.DataFrame) -> tuple[pl.DataFrame, pl
         .agg(pl.col("own").first().alias("canonical"), pl.len().alias("size"))
     )
     groups = members.join(first, on="group").select("node", "canonical", "size")
-    ranked = ends.select(
-        "a",
-        "b",
-        pl.col("rule").replace_strict(_PRIORITY, return_dtype=pl.Int8).alias("priority"),
-        "probability",
-    )
     best = (
-        pl.concat([ranked.with_columns(pl.col(end).alias("n")) for end in ("a", "b")])
+        pl.concat([ends.with_columns(pl.col(end).alias("n")) for end in ("a", "b")])
         .sort("n", "priority", "probability", "a", "b", descending=[False, False, True, False, False])
         .unique(subset="n", keep="first", maintain_order=True)
         .join(index.select("n", "node"), on="n")
