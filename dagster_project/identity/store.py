@@ -240,27 +240,50 @@ def resolve_org(con: duckdb.DuckDBPyConnection, org_id: str) -> OrgIdentity:
     return people
 
 
+# Two seeds: a row's two hashes together are its 128-bit fingerprint in a carried write's comparison.
+_ROW_SEEDS = (0x5EED, 0xA11CE)
+
+
+def _row_hashes(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each row of `frame` as two 64-bit hashes of all its columns (nulls hash alike, as they compare)."""
+    return pl.DataFrame([frame.hash_rows(seed).alias(f"h{i}") for i, seed in enumerate(_ROW_SEEDS)])
+
+
 def _write(
     con: duckdb.DuckDBPyConnection, table: str, org: str, frame: pl.DataFrame | None, *, carried: bool
 ) -> None:
     """The org's rows of `identity.<table>` become `frame`'s (none: no rows). After a carried resolution
     the rows already there are left alone: it changes few of an org's rows, and rewriting them all made
-    each commit write the org's tables again. The rows are compared on frames (compared in DuckDB on
-    every column, a large org's pairs took most of the step) and the stale ones deleted by their key. An org
-    resolved from nothing is replaced whole (comparing every row cost more than writing it)."""
+    each commit write the org's tables again. The rows are compared by their 128-bit hashes (joining
+    the stored and the new rows on every column held both whole, with a hash table of each: a large
+    org's pairs were the resolution's peak), the stored rows read a batch at a time, and the stale
+    ones deleted by their key. An org resolved from nothing is replaced whole (comparing every row
+    cost more than writing it)."""
     if frame is None or frame.is_empty() or not carried:
         con.execute(f"delete from identity.{table} where org_id = ?", [org])
     if frame is None or frame.is_empty():
         return
     if carried:
-        columns = ", ".join(f"{c}::varchar as {c}" if c == "explanation" else c for c in frame.columns)
-        current = _frame(
-            con, f"select {columns} from identity.{table} where org_id = ?", [org], dict(frame.schema)
-        )
-        stale = current.join(frame, on=frame.columns, how="anti", nulls_equal=True)
-        frame = frame.join(current, on=frame.columns, how="anti", nulls_equal=True)
         keys = KEYS[table]
-        con.register("identity_stale", stale.select(keys).to_arrow())
+        schema = dict(frame.schema)
+        columns = ", ".join(f"{c}::varchar as {c}" if c == "explanation" else c for c in frame.columns)
+        wanted = _row_hashes(frame)
+        stored, stale = [], []
+        batches = con.execute(
+            f"select {columns} from identity.{table} where org_id = ?", [org]
+        ).fetch_record_batch(200_000)
+        for batch in batches:
+            rows = pl.from_arrow(batch).cast(schema)
+            hashes = _row_hashes(rows)
+            stored.append(hashes)
+            stale.append(
+                rows.select(keys).with_columns(hashes).join(wanted, on=["h0", "h1"], how="anti").select(keys)
+            )
+        known = pl.concat([pl.DataFrame(schema={"h0": pl.UInt64, "h1": pl.UInt64}), *stored]).unique()
+        fresh = wanted.with_row_index("i").join(known, on=["h0", "h1"], how="anti")["i"]
+        frame = frame[fresh.sort()]
+        stale = pl.concat([pl.DataFrame(schema={k: schema[k] for k in keys}), *stale])
+        con.register("identity_stale", stale.to_arrow())
         try:
             con.execute(
                 f"""delete from identity.{table} t where t.org_id = $org and exists (
@@ -269,6 +292,8 @@ def _write(
             )
         finally:
             con.unregister("identity_stale")
+        if frame.is_empty():
+            return
     columns = ", ".join(frame.columns)
     con.register("identity_rows", frame.to_arrow())
     try:
