@@ -167,8 +167,8 @@ def json_batches(
     A file up to `WHOLE_FILE_BYTES` (inflated) is one batch that DuckDB reads from `path` itself.
     A larger one is cut into batches of about `BATCH_RECORDS` records, as CSV and Parquet files are,
     each written to a temporary plain file for DuckDB's reader (the next one split and written while
-    this one is used) and removed when the next batch is taken (or the reading stops): one batch of a whole file held every line, and every record's parsed
-    envelope, at once.
+    this one is used) and removed when the next batch is taken or the reading stops: one batch of a
+    whole file held every line, and every record's parsed envelope, at once.
     """
     if compressed and data is None:
         data = read_json_data(path, compressed)
