@@ -131,7 +131,8 @@ _RECORD_COLUMNS = "record_type, record_id, source_system, source_id, name, email
 
 
 def _fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Per org, a hash of everything its identity rows depend on (sorted, so order never matters)."""
+    """Per org, a hash of everything its identity rows depend on: of each input line's MD5, sorted, so
+    order never matters (sorting the digests, not the lines themselves, which the sort held whole)."""
     rows = con.execute(
         f"""
         with parts as (
@@ -147,7 +148,7 @@ def _fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             select org_id, 'k', concat_ws('|', key, value::varchar)
             from core.config_registry where effective_to is null and list_contains($keys, key)
         )
-        select org_id, md5(string_agg(kind || line, chr(10) order by kind, line)) from parts group by org_id
+        select org_id, md5(string_agg(md5(kind || line), '' order by md5(kind || line))) from parts group by org_id
         """,
         {"keys": list(CONFIG_KEYS)},
     ).fetchall()

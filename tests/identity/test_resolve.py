@@ -211,6 +211,23 @@ def test_matching_never_crosses_orgs_and_an_unchanged_org_is_not_resolved_again(
     assert resolve_identities(con).orgs_resolved == []
 
 
+def test_a_changed_field_of_one_orgs_record_resolves_that_org_again_and_no_other():
+    """The fingerprint follows every field of the records, not only which records there are."""
+    events = [
+        ev("a1", "contact.updated", "c1", 0, {"email": "ana@example.org"}, org="acme"),
+        ev("a2", "contact.updated", "c2", 1, {"email": "ANA@example.org"}, org="acme"),
+        ev("g1", "contact.updated", "c9", 2, {"email": "ana@example.org"}, org="globex"),
+    ]
+    con = _warehouse(events)
+    resolve_identities(con)
+    moved = [ev("a3", "contact.updated", "c2", 3, {"email": "bo@example.org"}, org="acme")]
+    _log(con, moved)
+    apply_batch(con, [("acme", "a3")], as_of=NOW, now=NOW)
+    assert resolve_identities(con).orgs_resolved == ["acme"]
+    rows = con.execute("select org_id, canonical_id, record_id from identity.links order by all").fetchall()
+    assert rows == [("acme", "c1", "c1"), ("acme", "c2", "c2"), ("globex", "c9", "c9")]
+
+
 def test_each_org_is_written_as_it_is_resolved_so_a_failure_leaves_only_the_rest_to_redo(monkeypatch):
     """Orgs are resolved and written one at a time (holding every org's rows grew with the history):
     a failure in the second org leaves the first written with its fingerprint, and the next run
