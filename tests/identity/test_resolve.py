@@ -198,13 +198,19 @@ def _warehouse(events: list[dict]) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _two_orgs() -> duckdb.DuckDBPyConnection:
+    """A warehouse where acme holds one address twice (spelled two ways) and globex holds it once."""
+    return _warehouse(
+        [
+            ev("a1", "contact.updated", "c1", 0, {"email": "ana@example.org"}, org="acme"),
+            ev("a2", "contact.updated", "c2", 1, {"email": "ANA@example.org"}, org="acme"),
+            ev("g1", "contact.updated", "c9", 2, {"email": "ana@example.org"}, org="globex"),
+        ]
+    )
+
+
 def test_matching_never_crosses_orgs_and_an_unchanged_org_is_not_resolved_again():
-    events = [
-        ev("a1", "contact.updated", "c1", 0, {"email": "ana@example.org"}, org="acme"),
-        ev("a2", "contact.updated", "c2", 1, {"email": "ANA@example.org"}, org="acme"),
-        ev("g1", "contact.updated", "c9", 2, {"email": "ana@example.org"}, org="globex"),
-    ]
-    con = _warehouse(events)
+    con = _two_orgs()
     assert resolve_identities(con).orgs_resolved == ["acme", "globex"]
     rows = con.execute("select org_id, canonical_id, record_id from identity.links order by all").fetchall()
     assert rows == [("acme", "c1", "c1"), ("acme", "c1", "c2"), ("globex", "c9", "c9")]
@@ -213,12 +219,7 @@ def test_matching_never_crosses_orgs_and_an_unchanged_org_is_not_resolved_again(
 
 def test_a_changed_field_of_one_orgs_record_resolves_that_org_again_and_no_other():
     """The fingerprint follows every field of the records, not only which records there are."""
-    events = [
-        ev("a1", "contact.updated", "c1", 0, {"email": "ana@example.org"}, org="acme"),
-        ev("a2", "contact.updated", "c2", 1, {"email": "ANA@example.org"}, org="acme"),
-        ev("g1", "contact.updated", "c9", 2, {"email": "ana@example.org"}, org="globex"),
-    ]
-    con = _warehouse(events)
+    con = _two_orgs()
     resolve_identities(con)
     moved = [ev("a3", "contact.updated", "c2", 3, {"email": "bo@example.org"}, org="acme")]
     _log(con, moved)
