@@ -7,7 +7,9 @@ re-check the few DuckDB could not parse or parses too leniently, and to quaranti
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -47,6 +49,8 @@ _READ_CHUNK = 8 << 20
 # Python splits its lines; a larger one is cut into batches (`json_batches`). The inbox's usual files
 # are well under it.
 WHOLE_FILE_BYTES = 128 << 20
+# The temporary folder of a large file's batches: `workstream-jsonl-<pid>-<random>`.
+_FOLDER_PREFIX = "workstream-jsonl-"
 
 
 def _is_record(line: bytes) -> bool:
@@ -185,7 +189,8 @@ def json_batches(
         data = None  # the lines are all that is kept
         yield JsonFile(path, compressed, records, candidates)
         return
-    folder = tempfile.TemporaryDirectory(prefix="workstream-jsonl-")
+    _sweep_leftovers()
+    folder = tempfile.TemporaryDirectory(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-")
     try:
         for batch in _read_ahead(_batched(path, _pieces(path, data), Path(folder.name))):
             try:
@@ -194,6 +199,26 @@ def json_batches(
                 batch.path.unlink(missing_ok=True)
     finally:
         folder.cleanup()
+
+
+def _sweep_leftovers() -> None:
+    """Remove the batch folders that ingests killed before their cleanup left behind, with their events'
+    text. A folder is named after the process that made it; only one whose process is gone is removed
+    (another process's folder may be in use, and one not ours to remove is passed over)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_FOLDER_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_FOLDER_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)  # refuses a link; an error leaves the folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user
+        return True
+    return True
 
 
 def _read_ahead(items: Iterator[JsonFile]) -> Iterator[JsonFile]:

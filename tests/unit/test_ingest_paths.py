@@ -100,6 +100,9 @@ def test_a_large_json_lines_file_cut_into_batches_is_judged_like_one_batch(
     """Line numbers, raw text, duplicates and conflicts, and lenient JSON found by Python, are the
     file's whether it is one batch or cut into batches (each read by DuckDB from a file of its own)."""
     import gzip
+    import os
+    import subprocess
+    import sys
     import tempfile
 
     from dagster_project.ingestion import batches, read_jsonl
@@ -116,6 +119,13 @@ def test_a_large_json_lines_file_cut_into_batches_is_judged_like_one_batch(
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    # a killed ingest's batches are removed by the next one; a living process's are left alone
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    left = scratch / f"workstream-jsonl-{int(ended.stdout)}-x1"
+    living = scratch / f"workstream-jsonl-{os.getppid()}-x2"
+    for folder in (left, living):
+        folder.mkdir()
+        (folder / "batch-1.jsonl").write_bytes(data)
     seen: list[int] = []
     con = connect(tmp_path / "cut.duckdb")
     ensure_raw_schema(con)
@@ -123,7 +133,7 @@ def test_a_large_json_lines_file_cut_into_batches_is_judged_like_one_batch(
     cut = (con.execute(QUARANTINE).fetchall(), con.execute(EVENTS).fetchall(), con.execute(LEDGER).fetchone())
     con.close()
     assert cut == whole
-    assert list(scratch.iterdir()) == []  # each batch's file is gone
+    assert list(scratch.iterdir()) == [living]  # each batch's file is gone, and the killed ingest's
     assert len(seen) > 5 and sum(seen) == whole[2][0]
     reasons = {line: reason for line, reason, *_ in whole[0]}
     # the conflict at the end refers to a record judged batches earlier
