@@ -27,79 +27,118 @@ membership as (
 
 ),
 
-card_atoms as (
+-- Ranks on the narrow columns alone: a card shows at most 24 of its atoms, so the wide rows (content and
+-- the item built from it) are read for those and not carried through the sorts. Every list but the
+-- recent one is ranked by relevance; within one type (or the facts) a running count of that type over the
+-- card's relevance order is its rank there, so those four ranks share one sort.
+ranked as (
 
     select
+        membership.org_id,
         membership.card_type,
         membership.card_id,
-        atoms.*,
+        atoms.atom_id,
+        atoms.atom_type,
+        atoms.relevance,
+        atoms.occurred_at,
+        atoms.version,
+        row_number() over by_relevance as top_rank,
+        count(*) filter (where atoms.atom_type in ('preference', 'decision')) over by_relevance as fact_rank,
+        count(*) filter (where atoms.atom_type = 'decision') over by_relevance as decision_rank,
+        count(*) filter (where atoms.atom_type = 'risk') over by_relevance as risk_rank,
+        row_number() over (
+            partition by membership.org_id, membership.card_type, membership.card_id
+            order by atoms.occurred_at desc, atoms.atom_id
+        ) as recent_rank
+    from membership
+    inner join atoms
+        on atoms.org_id = membership.org_id
+        and atoms.atom_id = membership.atom_id
+    window by_relevance as (
+        partition by membership.org_id, membership.card_type, membership.card_id
+        order by atoms.relevance desc, atoms.atom_id
+        rows between unbounded preceding and current row
+    )
+
+),
+
+totals as (
+
+    select
+        org_id,
+        card_type,
+        card_id,
+        count(*) as atoms_total,
+        cast(sum(version) as bigint) as version
+    from ranked
+    group by org_id, card_type, card_id
+
+),
+
+-- The atoms some list of the card shows (every card has one: its top atom), each with its item.
+shown as (
+
+    select
+        ranked.*,
         json_object(
             'atom_id', atoms.atom_id,
             'atom_type', atoms.atom_type,
             'content', left(atoms.content, 300),
             'occurred_at', strftime(timezone('UTC', atoms.occurred_at), '%Y-%m-%dT%H:%M:%S.%fZ')
         ) as item
-    from membership
+    from ranked
     inner join atoms
-        on atoms.org_id = membership.org_id
-        and atoms.atom_id = membership.atom_id
+        on atoms.org_id = ranked.org_id
+        and atoms.atom_id = ranked.atom_id
+    where ranked.top_rank <= 10
+        or ranked.recent_rank <= 3
+        or (ranked.atom_type in ('preference', 'decision') and ranked.fact_rank <= 5)
+        or (ranked.atom_type = 'decision' and ranked.decision_rank <= 3)
+        or (ranked.atom_type = 'risk' and ranked.risk_rank <= 3)
 
 ),
 
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by org_id, card_type, card_id order by relevance desc, atom_id
-        ) as top_rank,
-        row_number() over (
-            partition by org_id, card_type, card_id order by occurred_at desc, atom_id
-        ) as recent_rank,
-        row_number() over (
-            partition by org_id, card_type, card_id, atom_type in ('preference', 'decision')
-            order by relevance desc, atom_id
-        ) as fact_rank,
-        row_number() over (
-            partition by org_id, card_type, card_id, atom_type order by relevance desc, atom_id
-        ) as type_rank
-    from card_atoms
-
-),
-
+-- Each list in its rank's order: the rank already is the list's order (relevance or time, then atom_id),
+-- and sorting each card's few items by it costs less than an ordered aggregate over every card.
 cards as (
 
     select
-        org_id,
-        card_type as entity_type,
-        card_id as entity_id,
+        shown.org_id,
+        shown.card_type as entity_type,
+        shown.card_id as entity_id,
         coalesce(
-            to_json(list(item order by relevance desc, atom_id)
-                filter (where atom_type in ('preference', 'decision') and fact_rank <= 5)),
+            to_json(list_transform(list_sort(list({'rank': shown.fact_rank, 'item': shown.item})
+                filter (where shown.atom_type in ('preference', 'decision') and shown.fact_rank <= 5)), x -> x.item)),
             cast('[]' as json)
         ) as key_facts,
         coalesce(
-            to_json(list(item order by occurred_at desc, atom_id) filter (where recent_rank <= 3)),
+            to_json(list_transform(list_sort(list({'rank': shown.recent_rank, 'item': shown.item})
+                filter (where shown.recent_rank <= 3)), x -> x.item)),
             cast('[]' as json)
         ) as recent_activity,
         coalesce(
-            to_json(list(item order by relevance desc, atom_id)
-                filter (where atom_type = 'decision' and type_rank <= 3)),
+            to_json(list_transform(list_sort(list({'rank': shown.decision_rank, 'item': shown.item})
+                filter (where shown.atom_type = 'decision' and shown.decision_rank <= 3)), x -> x.item)),
             cast('[]' as json)
         ) as decisions,
         coalesce(
-            to_json(list(item order by relevance desc, atom_id)
-                filter (where atom_type = 'risk' and type_rank <= 3)),
+            to_json(list_transform(list_sort(list({'rank': shown.risk_rank, 'item': shown.item})
+                filter (where shown.atom_type = 'risk' and shown.risk_rank <= 3)), x -> x.item)),
             cast('[]' as json)
         ) as risks,
         coalesce(
-            to_json(list(item order by relevance desc, atom_id) filter (where top_rank <= 10)),
+            to_json(list_transform(list_sort(list({'rank': shown.top_rank, 'item': shown.item})
+                filter (where shown.top_rank <= 10)), x -> x.item)),
             cast('[]' as json)
         ) as top_atoms,
-        count(*) as atoms_total,
-        cast(sum(version) as bigint) as version
-    from ranked
-    group by org_id, card_type, card_id
+        any_value(totals.atoms_total) as atoms_total,
+        any_value(totals.version) as version
+    from shown
+    inner join totals
+        on totals.org_id = shown.org_id
+        and totals.card_type = shown.card_type
+        and totals.card_id = shown.card_id
+    group by shown.org_id, shown.card_type, shown.card_id
 
 ),
 
