@@ -37,7 +37,7 @@ p as (
 entries as (
     select t.org_id, t.entity_id as pursuit_id, t.to_state, t.occurred_at, t.event_id
     from core.transitions t
-    where t.entity_type = 'pursuit' and list_contains($open_stages, t.to_state)
+    where list_contains($orgs, t.org_id) and t.entity_type = 'pursuit' and list_contains($open_stages, t.to_state)
 ),
 
 snapshots as (
@@ -61,7 +61,8 @@ applied as (
     select r.org_id, r.entity_id, r.event_name, r.occurred_at, r.payload
     from raw.events r
     join core.event_outcomes o on o.org_id = r.org_id and o.event_id = r.event_id
-    where r.event_name in ('pursuit.checklist_item_set', 'pursuit.proposal_sent')
+    where list_contains($orgs, r.org_id)
+        and r.event_name in ('pursuit.checklist_item_set', 'pursuit.proposal_sent')
         and list_contains($applied, o.outcome)
         and r.occurred_at <= (select as_of from run)
 ),
@@ -93,6 +94,7 @@ proposals as (
 
 candidate_signals as (
     select org_id, candidate_id, unnest(signal_ids) as signal_id from core.candidates
+    where list_contains($orgs, org_id)
 ),
 
 first_signal as (
@@ -145,7 +147,9 @@ quiet as (
 ),
 
 client_industry as (
-    select org_id, client_id, max(industry) as industry from core.client_parts group by all
+    select org_id, client_id, max(industry) as industry from core.client_parts
+    where list_contains($orgs, org_id)
+    group by all
 ),
 
 history as (
