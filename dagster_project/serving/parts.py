@@ -4,23 +4,26 @@ Readers open one snapshot file that a publish replaces whole (`os.replace`), and
 writer change a file readers hold open; so the large, append-mostly event log lives outside it, in
 Parquet parts under `<home>/snapshots/parts/`, and the snapshot's `marts.events` is a view over the
 parts it lists. A part is never changed once written: a publish reuses every part whose rows are still
-exactly the log's and writes one new part for the rest.
+exactly the log's and writes new parts for the rest.
 
-What "still exactly" means: the log's rows are grouped into *segments* by the file they came in with
-(`source_file`: a drop's rows arrive together, and only a scrub or a later as-of time changes them
-afterwards). Each segment's fingerprint is its row count and the XOR of its rows' hashes, taken from
-the warehouse at every publish (a scan, far cheaper than compressing and writing the rows). The snapshot
-file keeps its manifest (`publish.parts`: part, segment, rows, fingerprint, the log's columns); a part
-is reused when every segment it holds has the same fingerprint and columns now, else its segments are
-written again. So a redaction, which changes payloads, rewrites every part that held the text, and an
-append writes only the new drop.
+What "still exactly" means: the log's rows are grouped into *segments*, one per file they came in with
+(`source_file`) and calendar month of their event time (a drop's rows arrive together, and only a scrub
+or a later as-of time changes them afterwards; a large import's file spans months, and a scrub or an
+expiry touches a few of them). Each segment's fingerprint is its row count and the XOR of its rows'
+hashes, taken from the warehouse at every publish (a scan, far cheaper than compressing and writing the
+rows). The snapshot file keeps its manifest (`publish.parts`: part, segment, rows, fingerprint, the log's
+columns); a part is reused when every segment it holds has the same fingerprint and columns now, else its
+segments are written again. The segments to write are packed in segment order into parts of about
+`part_rows` rows (a segment is never split), so a redaction rewrites the parts that held the text, each
+of bounded size, and an append writes only the new drop.
 
-Parts accumulate one per publish; when there would be more than `max_parts`, the smallest are merged into
-the new part until half remain (each row is rewritten about log(n) times over a history, not once per
-publish). A part file is deleted once neither the new snapshot nor the one it replaces lists it: a
-reader that opened the previous snapshot keeps reading it; one that holds a snapshot older than that
-loses the event log's parts and is reopened by the reader's retry. After a redaction only the new
-snapshot's parts stay, as no older copy of the log may keep the erased text.
+Parts accumulate one per publish; when the small ones (under half of `part_rows`) would be more than
+`max_parts`, the smallest are merged into the new parts until half remain (each row is rewritten about
+log(n) times over a history, not once per publish). A part file is deleted once neither the new snapshot
+nor the one it replaces lists it: a reader that opened the previous snapshot keeps reading it; one that
+holds a snapshot older than that loses the event log's parts and is reopened by the reader's retry.
+After a redaction only the new snapshot's parts stay, as no older copy of the log may keep the erased
+text.
 """
 
 from __future__ import annotations
@@ -37,11 +40,14 @@ from dagster_project.warehouse.store import path_literal
 PARTS_DIR = "parts"
 MANIFEST_SCHEMA = "publish"
 MANIFEST = f"{MANIFEST_SCHEMA}.parts"
-# Parts the log may be spread over before the smallest are merged; readers list every part in one scan.
+# Small parts the log may be spread over before the smallest are merged; readers list every part in one scan.
 MAX_PARTS = 16
+# About how many rows a part holds (a segment larger than this is one part): what a redaction rewrites.
+PART_ROWS = 250_000
 # The order rows are written in within a part, so a reader's filter on an org and a time skips row groups.
 EVENTS_ORDER = "org_id, occurred_at, event_id"
-SEGMENT = "source_file"
+# A row's segment: its month, then its file ('' for none), so the segments sort in time order.
+SEGMENT = "strftime(e.occurred_at, '%Y-%m') || ' ' || coalesce(e.source_file, '')"
 _GENERATION = re.compile(r"\.?events-(\d+)\.parquet")
 
 
@@ -50,7 +56,7 @@ class PartsPlan:
     """The parts the new snapshot lists: those kept from the live snapshot and the one written now."""
 
     parts: list[str]  # file names under the parts folder, sorted
-    written: str | None
+    written: list[str]  # the new parts, in the order written
     rows_written: int
     events: int
     merged: int  # kept-able parts merged into the new one (compaction)
@@ -71,7 +77,7 @@ def _fingerprints(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchone()[0]
     con.execute(
         f"""create or replace temp table pub_now as
-            select e.{SEGMENT} as segment, count(*)::bigint as rows, bit_xor(hash(e))::ubigint as fingerprint,
+            select {SEGMENT} as segment, count(*)::bigint as rows, bit_xor(hash(e))::ubigint as fingerprint,
                    $columns::varchar as columns
             from marts.events e group by all""",
         {"columns": columns},
@@ -115,11 +121,15 @@ def _next_name(folder: Path) -> str:
 
 
 def plan_and_write(
-    con: duckdb.DuckDBPyConnection, paths: HomePaths, *, max_parts: int = MAX_PARTS
+    con: duckdb.DuckDBPyConnection,
+    paths: HomePaths,
+    *,
+    max_parts: int = MAX_PARTS,
+    part_rows: int = PART_ROWS,
 ) -> PartsPlan:
-    """Fingerprint the log, keep the live snapshot's parts that still match it, write one part for the
-    rest (plus the smallest kept parts when there are too many), and leave the new manifest in the
-    temp table `pub_manifest` for `write_manifest`. Needs `marts.events` in the warehouse."""
+    """Fingerprint the log, keep the live snapshot's parts that still match it, write new parts for the
+    rest (plus the smallest kept parts when there are too many small ones), and leave the new manifest
+    in the temp table `pub_manifest` for `write_manifest`. Needs `marts.events` in the warehouse."""
     folder = parts_dir(paths)
     folder.mkdir(parents=True, exist_ok=True)
     _fingerprints(con)
@@ -143,38 +153,52 @@ def plan_and_write(
                and p.segment is not distinct from n.segment)""",
         {"kept": [part for _, part in kept]},
     ).fetchone()[0]
+    # Parts of half the size or more stay as they are until a change in them; the small ones (a drop's
+    # each) are merged now and then: the smallest, until half the limit remain besides the new parts.
+    small = [(rows, part) for rows, part in kept if rows < part_rows // 2]
     merged: list[str] = []
-    if len(kept) + (1 if pending else 0) > max_parts:
-        # Merge the smallest until half the limit remain besides the new part: a compaction now and then.
+    if len(small) + (1 if pending else 0) > max_parts:
         keep_count = max(max_parts // 2 - 1, 0)
-        merged = [part for _, part in kept[: len(kept) - keep_count]]
-        kept = kept[len(kept) - keep_count :]
-    keep_names = [part for _, part in kept]
+        merged = [part for _, part in small[: len(small) - keep_count]]
+    keep_names = sorted(part for _, part in kept if part not in set(merged))
     con.execute(
         """create or replace temp table pub_write as
-           select n.* from pub_now n where not exists (
+           select n.*,
+                  -- Whole segments in segment order, a new part whenever `part_rows` rows came before.
+                  coalesce(sum(n.rows) over (order by n.segment nulls first
+                                             rows between unbounded preceding and 1 preceding), 0)
+                  // $part_rows as slot
+           from pub_now n where not exists (
                select 1 from pub_prev p where p.part = any($kept) and p.segment is not distinct from n.segment)""",
-        {"kept": keep_names},
+        {"kept": keep_names, "part_rows": max(part_rows, 1)},
     )
     rows_written = con.execute("select coalesce(sum(rows), 0)::bigint from pub_write").fetchone()[0]
-    written: str | None = None
-    if rows_written or not keep_names:
-        # With nothing kept the new part is written even when empty: the view needs a file with the columns.
-        written = _next_name(folder)
+    slots = [s for (s,) in con.execute("select distinct slot from pub_write order by slot").fetchall()]
+    if not slots and not keep_names:
+        slots = [
+            0
+        ]  # with nothing kept a part is written even when empty: the view needs a file with the columns
+    written: list[str] = []
+    con.execute("create or replace temp table pub_written (slot bigint, part varchar)")
+    for slot in slots:
+        name = _next_name(folder)
         con.execute(
             f"""copy (select e.* from marts.events e semi join pub_write w
-                      on e.{SEGMENT} is not distinct from w.segment order by {EVENTS_ORDER})
-                to {path_literal(folder / written)} (format parquet, compression zstd, row_group_size 500000)"""
+                      on {SEGMENT} is not distinct from w.segment and w.slot = {int(slot)}
+                      order by {EVENTS_ORDER})
+                to {path_literal(folder / name)} (format parquet, compression zstd, row_group_size 500000)"""
         )
+        con.execute("insert into pub_written values (?, ?)", [slot, name])
+        written.append(name)
     con.execute(
         """create or replace temp table pub_manifest as
            select p.part, p.segment, p.rows, p.fingerprint, p.columns from pub_prev p where p.part = any($kept)
            union all
-           select $written as part, w.segment, w.rows, w.fingerprint, w.columns
-           from pub_write w where $written is not null""",
-        {"kept": keep_names, "written": written},
+           select o.part, w.segment, w.rows, w.fingerprint, w.columns
+           from pub_write w join pub_written o on o.slot = w.slot""",
+        {"kept": keep_names},
     )
-    parts = sorted([*keep_names, *([written] if written else [])])
+    parts = sorted([*keep_names, *written])
     events = con.execute("select coalesce(sum(rows), 0)::bigint from pub_now").fetchone()[0]
     return PartsPlan(parts, written, rows_written, events, len(merged))
 

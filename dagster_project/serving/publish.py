@@ -22,6 +22,7 @@ from dagster_project.control.faults import checkpoint
 from dagster_project.memory.search import build_index
 from dagster_project.serving.parts import (
     MAX_PARTS,
+    PART_ROWS,
     events_view_sql,
     plan_and_write,
     previous_parts,
@@ -81,6 +82,7 @@ def publish_snapshot(
     built_at: datetime,
     published_at: datetime,
     max_parts: int = MAX_PARTS,
+    part_rows: int = PART_ROWS,
 ) -> PublishResult:
     """Write serving.duckdb from the warehouse's marts; `built_at` is the as-of time of the build.
 
@@ -94,7 +96,7 @@ def publish_snapshot(
         "select table_name, table_type from information_schema.tables where table_schema = 'marts' order by 1"
     ).fetchall()
     names = [name for name, _ in relations]
-    plan = plan_and_write(con, paths, max_parts=max_parts) if "events" in names else None
+    plan = plan_and_write(con, paths, max_parts=max_parts, part_rows=part_rows) if "events" in names else None
     previous = previous_parts(con) if plan is not None else set()
     con.execute(f"attach {path_literal(tmp)} as snap")
     try:

@@ -155,6 +155,37 @@ def test_a_redaction_leaves_the_erased_text_in_no_file_under_the_home(tmp_path):
         con.close()
 
 
+def test_a_redaction_in_a_file_of_many_months_rewrites_only_the_part_that_held_the_text(tmp_path):
+    secret = "ring 555-0142 about the kiwi"
+    paths, con = warehouse(tmp_path / "home")
+    try:
+        # One imported file of 600 events, one every six hours: five months of history.
+        con.execute(
+            """insert into work.log select 'acme', 'h' || i, ?::timestamptz + to_hours(6 * i),
+                      json_object('note', 'note ' || i), 'import.jsonl'
+               from range(600) t(i)""",
+            [T0],
+        )
+        con.execute("update work.log set payload = json_object('note', ?) where event_id = 'h300'", [secret])
+        publish(con, paths, 1, part_rows=150)
+        parts = parquet_files(paths)
+        holder = next(
+            rows
+            for path, rows in parts.items()
+            if "h300" in pq.read_table(path, columns=["event_id"])["event_id"].to_pylist()
+        )
+        assert len(parts) > 2 and max(parts.values()) < 300  # cut by month, packed to about 150 rows
+        con.execute("update work.log set payload = json_object('note', '[redacted]') where event_id = 'h300'")
+        paths.redaction_marker.touch()
+        result = publish(con, paths, 2, part_rows=150)
+        assert result.events_written == holder  # that part alone, not the file's 600 rows
+        assert served(paths) == in_warehouse(con)
+        con.close()
+        assert hits_everywhere(paths.home, [secret]) == []
+    finally:
+        con.close()
+
+
 def test_parts_are_merged_before_there_are_more_than_the_limit(tmp_path):
     paths, con = warehouse(tmp_path / "home")
     try:
@@ -167,6 +198,34 @@ def test_parts_are_merged_before_there_are_more_than_the_limit(tmp_path):
             assert served(paths) == in_warehouse(con)
         assert max(counts) <= 4
         assert len(list(parts_dir(paths).iterdir())) <= 8  # this snapshot's parts and the one before's
+    finally:
+        con.close()
+
+
+def test_merging_the_small_parts_leaves_the_full_ones_as_they_are(tmp_path):
+    paths, con = warehouse(tmp_path / "home")
+    try:
+        con.execute(
+            """insert into work.log select 'acme', 'h' || i, ?::timestamptz - to_hours(6 * (600 - i)),
+                      json_object('note', 'note ' || i), 'import.jsonl'
+               from range(600) t(i)""",
+            [T0],
+        )
+        publish(con, paths, 0, max_parts=4, part_rows=150)
+        full = {p.name for p, rows in parquet_files(paths).items() if rows >= 75}
+        assert len(full) >= 3
+        for step in range(1, 12):
+            drop(con, f"f{step}.jsonl", 10 + step, start=step * 100)
+            publish(con, paths, step, max_parts=4, part_rows=150)
+            listed = {p.name: rows for p, rows in parquet_files(paths).items()}
+            assert full <= set(listed)  # never rewritten
+            assert len([rows for name, rows in listed.items() if name not in full]) <= 8
+            assert served(paths) == in_warehouse(con)
+        with reader.connect(paths.serving, scope=reader.SYSTEM) as snap:
+            small = snap.execute(
+                "select count(*) from (select part from publish.parts group by part having sum(rows) < 75)"
+            ).fetchone()[0]
+        assert small <= 4
     finally:
         con.close()
 
