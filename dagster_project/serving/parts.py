@@ -163,27 +163,25 @@ def plan_and_write(
     keep_names = sorted(part for _, part in kept if part not in set(merged))
     con.execute(
         """create or replace temp table pub_write as
-           select n.*,
-                  -- Whole segments in segment order, a new part whenever `part_rows` rows came before.
-                  coalesce(sum(n.rows) over (order by n.segment nulls first
-                                             rows between unbounded preceding and 1 preceding), 0)
-                  // $part_rows as slot
-           from pub_now n where not exists (
+           select n.* from pub_now n where not exists (
                select 1 from pub_prev p where p.part = any($kept) and p.segment is not distinct from n.segment)""",
-        {"kept": keep_names, "part_rows": max(part_rows, 1)},
+        {"kept": keep_names},
     )
-    rows_written = con.execute("select coalesce(sum(rows), 0)::bigint from pub_write").fetchone()[0]
-    slots = [s for (s,) in con.execute("select distinct slot from pub_write order by slot").fetchall()]
-    if not slots and not keep_names:
-        slots = [
-            0
-        ]  # with nothing kept a part is written even when empty: the view needs a file with the columns
+    sizes = con.execute("select segment, rows from pub_write order by segment nulls first").fetchall()
+    slots = pack(sizes, part_rows)
+    con.execute(
+        "create or replace temp table pub_slots as select unnest($segments) as segment, unnest($slots) as slot",
+        {"segments": [segment for segment, _ in sizes], "slots": slots},
+    )
+    rows_written = sum(rows for _, rows in sizes)
+    # With nothing kept a part is written even when empty: the view needs a file with the columns.
+    todo = sorted(set(slots)) or ([] if keep_names else [0])
     written: list[str] = []
     con.execute("create or replace temp table pub_written (slot bigint, part varchar)")
-    for slot in slots:
+    for slot in todo:
         name = _next_name(folder)
         con.execute(
-            f"""copy (select e.* from marts.events e semi join pub_write w
+            f"""copy (select e.* from marts.events e semi join pub_slots w
                       on {SEGMENT} is not distinct from w.segment and w.slot = {int(slot)}
                       order by {EVENTS_ORDER})
                 to {path_literal(folder / name)} (format parquet, compression zstd, row_group_size 500000)"""
@@ -195,12 +193,28 @@ def plan_and_write(
            select p.part, p.segment, p.rows, p.fingerprint, p.columns from pub_prev p where p.part = any($kept)
            union all
            select o.part, w.segment, w.rows, w.fingerprint, w.columns
-           from pub_write w join pub_written o on o.slot = w.slot""",
+           from pub_write w
+           join pub_slots s on s.segment is not distinct from w.segment
+           join pub_written o on o.slot = s.slot""",
         {"kept": keep_names},
     )
     parts = sorted([*keep_names, *written])
     events = con.execute("select coalesce(sum(rows), 0)::bigint from pub_now").fetchone()[0]
     return PartsPlan(parts, written, rows_written, events, len(merged))
+
+
+def pack(sizes: list[tuple[str | None, int]], part_rows: int) -> list[int]:
+    """Each segment's new part (0, 1, …) for segments of these sizes, in this order: whole segments, a
+    new part when the next segment would take the current one past `part_rows` (so a part holds at most
+    `part_rows` rows, or one segment that is larger)."""
+    slots: list[int] = []
+    slot, filled = 0, 0
+    for _, rows in sizes:
+        if filled and filled + rows > part_rows:
+            slot, filled = slot + 1, 0
+        slots.append(slot)
+        filled += rows
+    return slots
 
 
 def write_manifest(con: duckdb.DuckDBPyConnection, catalog: str) -> None:

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dagster_project.serving import reader
-from dagster_project.serving.parts import parts_dir
+from dagster_project.serving.parts import pack, parts_dir
 from dagster_project.serving.publish import publish_snapshot
 from dagster_project.settings import HomePaths
 from dagster_project.warehouse.store import connect, ensure_raw_schema
@@ -200,6 +200,13 @@ def test_parts_are_merged_before_there_are_more_than_the_limit(tmp_path):
         assert len(list(parts_dir(paths).iterdir())) <= 8  # this snapshot's parts and the one before's
     finally:
         con.close()
+
+
+def test_segments_are_packed_whole_into_parts_of_at_most_the_size_or_one_larger_segment():
+    sizes = [("2026-01 a", 60), ("2026-02 a", 50), ("2026-03 a", 300), ("2026-04 a", 40), ("2026-05 a", 100)]
+    assert pack(sizes, 150) == [0, 0, 1, 2, 2]
+    assert pack(sizes[:1], 10) == [0]
+    assert pack([], 150) == []
 
 
 def test_merging_the_small_parts_leaves_the_full_ones_as_they_are(tmp_path):
