@@ -46,7 +46,7 @@ def serving_snapshot(
             )
     context.log.info(
         f"published snapshot {result.version} with {result.events} events "
-        f"({result.events_written} written to a new part, {result.parts_merged} part(s) merged)"
+        f"({result.events_written} written to new parts, {result.parts_merged} part(s) merged)"
     )
     return dg.MaterializeResult(
         metadata={

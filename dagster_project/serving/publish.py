@@ -39,7 +39,7 @@ class PublishResult:
     path: Path
     tables: list[str]
     events: int
-    events_written: int = 0  # rows of the event log written to a new part (the rest were reused)
+    events_written: int = 0  # rows of the event log written to new parts (the rest were reused)
     parts_merged: int = 0
 
 
