@@ -53,7 +53,7 @@ _GENERATION = re.compile(r"\.?events-(\d+)\.parquet")
 
 @dataclass(frozen=True)
 class PartsPlan:
-    """The parts the new snapshot lists: those kept from the live snapshot and the one written now."""
+    """The parts the new snapshot lists: those kept from the live snapshot and the ones written now."""
 
     parts: list[str]  # file names under the parts folder, sorted
     written: list[str]  # the new parts, in the order written
