@@ -20,6 +20,8 @@ OPEN_STAGES: tuple[str, ...] = tuple(s for s in PURSUIT_STAGES if s not in PURSU
 RISK_MITIGATION_TAG = "risk-mitigation"  # a risk atom with this tag says how the risk is handled
 ATOM_TYPES = ("decision", "risk", "preference", "note", "status")
 APPLIED = ("applied", "warned")
+# Pursuits whose facts one query reads at most (about): its memory follows their stage entries.
+PURSUITS_PER_READ = 15_000
 
 _SQL = """
 with
@@ -54,7 +56,9 @@ snapshots as (
 ),
 
 cut as (
-    select * from snapshots where is_last or closed_at is not null
+    -- One share of the org's pursuits per read (`read_pursuit_facts`); a pursuit's rows are in one share.
+    select * from snapshots
+    where (is_last or closed_at is not null) and hash(pursuit_id) % $shares = $share
 ),
 
 applied as (
@@ -191,22 +195,33 @@ order by c.org_id, c.pursuit_id, c.cutoff, c.snap
 def read_pursuit_facts(con: duckdb.DuckDBPyConnection, orgs: list[str] | None = None) -> pl.DataFrame:
     """One row per pursuit (open or closed) with what was known when it entered its last open stage.
 
-    Read one org at a time (`orgs` None: every org with a pursuit), in org order: the query's many joins
-    over one snapshot of every pursuit hold their inputs in memory together, so reading all orgs at
-    once needs memory in proportion to the whole warehouse and broke the pipeline's DuckDB cap on a
-    large first import, while each org's model only ever reads its own rows."""
+    Read one org at a time (`orgs` None: every org with a pursuit), in org order, and an org with many
+    pursuits in shares of about `PURSUITS_PER_READ` of them: the query's joins and aggregates over every
+    stage entry of the pursuits it reads hold their inputs in memory together, so reading all orgs at
+    once broke the pipeline's DuckDB cap on a large first import, and so did one org of a 5M-event
+    history (benchmarks/README.md). Each org's model only ever reads its own rows; the shares' rows are
+    put back in the query's order."""
     if orgs is None:
         orgs = [r[0] for r in con.execute("select distinct org_id from core.pursuits order by 1").fetchall()]
-    parts = [_read_facts(con, [org]) for org in orgs]
-    return pl.concat(parts, how="vertical") if parts else _read_facts(con, [])
+    parts = []
+    for org in orgs:
+        (count,) = con.execute("select count(*) from core.pursuits where org_id = ?", [org]).fetchone()
+        shares = max(1, -(-count // PURSUITS_PER_READ))
+        parts += [_read_facts(con, [org], share, shares) for share in range(shares)]
+    if not parts:
+        return _read_facts(con, [], 0, 1)
+    facts = pl.concat(parts, how="vertical")
+    return facts.sort("org_id", "pursuit_id", "cutoff", "snap", nulls_last=True) if len(parts) > 1 else facts
 
 
-def _read_facts(con: duckdb.DuckDBPyConnection, orgs: list[str]) -> pl.DataFrame:
+def _read_facts(con: duckdb.DuckDBPyConnection, orgs: list[str], share: int, shares: int) -> pl.DataFrame:
     params = {
         "orgs": orgs,
         "open_stages": list(OPEN_STAGES),
         "applied": list(APPLIED),
         "mitigation": RISK_MITIGATION_TAG,
+        "share": share,
+        "shares": shares,
     }
     return con.execute(_SQL, params).pl()
 

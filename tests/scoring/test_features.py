@@ -161,10 +161,12 @@ def test_an_open_pursuit_has_one_row_and_the_clients_earlier_outcomes(facts) -> 
     assert _row(facts, "p1", "qual")["client_closed"] == 0  # p2 was not yet closed, nor anything else
 
 
-def test_facts_read_one_org_at_a_time_equal_one_read_of_every_org(tmp_path) -> None:
-    """The facts are read org by org (a large first import broke the DuckDB cap reading every org at
-    once); the rows, their values and their order are those of a single read over every org."""
+def test_facts_read_org_by_org_and_in_shares_equal_one_read_of_every_org(tmp_path, monkeypatch) -> None:
+    """The facts are read org by org, and a large org's pursuits in shares (a large first import broke
+    the DuckDB cap reading every org at once, then one org of a 5M-event history); the rows, their
+    values and their order are those of a single read over every org."""
     from dagster_project.generator import generate
+    from dagster_project.scoring import features
     from dagster_project.scoring.features import _read_facts
 
     end = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
@@ -176,9 +178,11 @@ def test_facts_read_one_org_at_a_time_equal_one_read_of_every_org(tmp_path) -> N
         run_apply(con, tmp_path / "control.sqlite", now=end, as_of=end, worker="test")
         orgs = [r[0] for r in con.execute("select distinct org_id from core.pursuits order by 1").fetchall()]
         assert len(orgs) == 3
-        facts = read_pursuit_facts(con)
-        assert facts.height > 0
-        assert facts.equals(_read_facts(con, orgs))
-        assert read_pursuit_facts(con, [orgs[1]]).equals(facts.filter(pl.col("org_id") == orgs[1]))
+        whole = _read_facts(con, orgs, 0, 1)
+        assert whole.height > 0
+        assert read_pursuit_facts(con).equals(whole)
+        assert read_pursuit_facts(con, [orgs[1]]).equals(whole.filter(pl.col("org_id") == orgs[1]))
+        monkeypatch.setattr(features, "PURSUITS_PER_READ", 7)  # every org read in several shares
+        assert read_pursuit_facts(con).equals(whole)
     finally:
         con.close()
