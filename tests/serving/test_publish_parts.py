@@ -58,6 +58,16 @@ def drop(
     con.execute("insert into marts.win_loss select org_id, count(*) from work.log group by 1")
 
 
+def import_months(con: duckdb.DuckDBPyConnection, *, start: datetime) -> None:
+    """One imported file of 600 events `h0`…`h599`, one every six hours from `start`: five months."""
+    con.execute(
+        """insert into work.log select 'acme', 'h' || i, ?::timestamptz + to_hours(6 * i),
+                  json_object('note', 'note ' || i), 'import.jsonl'
+           from range(600) t(i)""",
+        [start],
+    )
+
+
 def publish(con: duckdb.DuckDBPyConnection, paths: HomePaths, step: int, **kwargs):
     when = T0 + timedelta(hours=step)
     return publish_snapshot(con, paths, built_at=when, published_at=when, **kwargs)
@@ -159,13 +169,7 @@ def test_a_redaction_in_a_file_of_many_months_rewrites_only_the_part_that_held_t
     secret = "ring 555-0142 about the kiwi"
     paths, con = warehouse(tmp_path / "home")
     try:
-        # One imported file of 600 events, one every six hours: five months of history.
-        con.execute(
-            """insert into work.log select 'acme', 'h' || i, ?::timestamptz + to_hours(6 * i),
-                      json_object('note', 'note ' || i), 'import.jsonl'
-               from range(600) t(i)""",
-            [T0],
-        )
+        import_months(con, start=T0)
         con.execute("update work.log set payload = json_object('note', ?) where event_id = 'h300'", [secret])
         publish(con, paths, 1, part_rows=150)
         parts = parquet_files(paths)
@@ -212,12 +216,7 @@ def test_segments_are_packed_whole_into_parts_of_at_most_the_size_or_one_larger_
 def test_merging_the_small_parts_leaves_the_full_ones_as_they_are(tmp_path):
     paths, con = warehouse(tmp_path / "home")
     try:
-        con.execute(
-            """insert into work.log select 'acme', 'h' || i, ?::timestamptz - to_hours(6 * (600 - i)),
-                      json_object('note', 'note ' || i), 'import.jsonl'
-               from range(600) t(i)""",
-            [T0],
-        )
+        import_months(con, start=T0 - timedelta(hours=6 * 600))
         publish(con, paths, 0, max_parts=4, part_rows=150)
         full = {p.name for p, rows in parquet_files(paths).items() if rows >= 75}
         assert len(full) >= 3
