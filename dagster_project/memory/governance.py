@@ -47,6 +47,7 @@ from dagster_project.memory.atoms import (
 from dagster_project.memory.classify import classify
 from dagster_project.memory.quarantine_scrub import scrub_quarantine
 from dagster_project.memory.text_scrub import correction_marker, is_marker, marker
+from dagster_project.warehouse.store import memory_limit
 
 SCRUBBED_DDL = """
 create table if not exists core.scrubbed (
@@ -561,6 +562,9 @@ def rewrite_duckdb_file(path: Path) -> None:
     fresh.unlink(missing_ok=True)
     con = duckdb.connect(str(path))
     try:
+        # The pipeline writers' cap: uncapped, DuckDB's copy of a 5M-event warehouse held gigabytes
+        # (benchmarks/README.md); capped, it spills and takes longer.
+        con.execute(f"SET memory_limit = '{memory_limit()}'")
         con.execute("checkpoint")
         source = con.execute("select current_database()").fetchone()[0]
         con.execute(f"attach '{_sql_text(fresh)}' as fresh_copy")
