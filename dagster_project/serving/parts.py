@@ -13,9 +13,9 @@ expiry touches a few of them). Each segment's fingerprint is its row count and t
 hashes, taken from the warehouse at every publish (a scan, far cheaper than compressing and writing the
 rows). The snapshot file keeps its manifest (`publish.parts`: part, segment, rows, fingerprint, the log's
 columns); a part is reused when every segment it holds has the same fingerprint and columns now, else its
-segments are written again. The segments to write are packed in segment order into parts of about
-`part_rows` rows (a segment is never split), so a redaction rewrites the parts that held the text, each
-of bounded size, and an append writes only the new drop.
+segments are written again. The segments to write are packed in segment order into parts of at most
+`part_rows` rows, or one segment that is larger (a segment is never split), so a redaction rewrites the
+parts that held the text, each of bounded size, and an append writes only the new drop.
 
 Parts accumulate one per publish; when the small ones (under half of `part_rows`) would be more than
 `max_parts`, the smallest are merged into the new parts until half remain (each row is rewritten about
