@@ -23,10 +23,13 @@ APPLIED = ("applied", "warned")
 # Pursuits whose facts one query reads at most (about): its memory follows their stage entries.
 PURSUITS_PER_READ = 15_000
 
-_SQL = """
+# The org's stage entries and the two kinds of event the facts read from the log, each computed once per
+# org into a temporary table its shares then read: read per share, the log's scan and its join with the
+# outcomes were most of every share's time.
+_PREPARE = (
+    """
+create or replace temp table facts_cut as
 with
-
-run as (select as_of from core.run_clock),
 
 p as (
     select org_id, pursuit_id, candidate_id, client_id, forecast_value_usd, outcome, created_at, closed_at,
@@ -53,30 +56,41 @@ snapshots as (
     from p
     join entries e on e.org_id = p.org_id and e.pursuit_id = p.pursuit_id
         and (p.closed_at is null or e.occurred_at <= p.closed_at)
+)
+
+-- Each pursuit's rows in one share of the org's (`read_pursuit_facts` reads a share at a time).
+select *, hash(pursuit_id) % $shares as share from snapshots where is_last or closed_at is not null
+""",
+    """
+create or replace temp table facts_applied as
+select r.org_id, r.entity_id, r.event_name, r.occurred_at,
+    case when r.event_name = 'pursuit.checklist_item_set' then r.payload ->> 'checklist' end as checklist,
+    case when r.event_name = 'pursuit.checklist_item_set' then r.payload ->> 'item' end as item,
+    case when r.event_name = 'pursuit.checklist_item_set' then cast(r.payload ->> 'done' as boolean) end as done
+from raw.events r
+join core.event_outcomes o on o.org_id = r.org_id and o.event_id = r.event_id
+where list_contains($orgs, r.org_id) and list_contains($orgs, o.org_id)
+    and r.event_name in ('pursuit.checklist_item_set', 'pursuit.proposal_sent')
+    and list_contains($applied, o.outcome)
+    and r.occurred_at <= (select as_of from core.run_clock)
+""",
+)
+
+_SQL = """
+with
+
+p as (
+    select org_id, pursuit_id, client_id, outcome, closed_at
+    from core.pursuits
+    where list_contains($orgs, org_id)
 ),
 
-cut as (
-    -- One share of the org's pursuits per read (`read_pursuit_facts`); a pursuit's rows are in one share.
-    select * from snapshots
-    where (is_last or closed_at is not null) and hash(pursuit_id) % $shares = $share
-),
-
-applied as (
-    select r.org_id, r.entity_id, r.event_name, r.occurred_at, r.payload
-    from raw.events r
-    join core.event_outcomes o on o.org_id = r.org_id and o.event_id = r.event_id
-    where list_contains($orgs, r.org_id)
-        and r.event_name in ('pursuit.checklist_item_set', 'pursuit.proposal_sent')
-        and list_contains($applied, o.outcome)
-        and r.occurred_at <= (select as_of from run)
-),
+cut as (select * exclude (share) from facts_cut where share = $share),
 
 ticks as (
-    select c.org_id, c.pursuit_id, c.snap,
-        a.payload ->> 'checklist' as checklist, a.payload ->> 'item' as item,
-        arg_max(cast(a.payload ->> 'done' as boolean), a.occurred_at) as done
+    select c.org_id, c.pursuit_id, c.snap, a.checklist, a.item, arg_max(a.done, a.occurred_at) as done
     from cut c
-    join applied a on a.org_id = c.org_id and a.entity_id = c.pursuit_id and a.occurred_at <= c.cutoff
+    join facts_applied a on a.org_id = c.org_id and a.entity_id = c.pursuit_id and a.occurred_at <= c.cutoff
     where a.event_name = 'pursuit.checklist_item_set'
     group by all
 ),
@@ -91,7 +105,7 @@ done as (
 proposals as (
     select c.org_id, c.pursuit_id, c.snap, count(*) as proposal_versions
     from cut c
-    join applied a on a.org_id = c.org_id and a.entity_id = c.pursuit_id and a.occurred_at <= c.cutoff
+    join facts_applied a on a.org_id = c.org_id and a.entity_id = c.pursuit_id and a.occurred_at <= c.cutoff
     where a.event_name = 'pursuit.proposal_sent'
     group by all
 ),
@@ -199,31 +213,53 @@ def read_pursuit_facts(con: duckdb.DuckDBPyConnection, orgs: list[str] | None = 
     pursuits in shares of about `PURSUITS_PER_READ` of them: the query's joins and aggregates over every
     stage entry of the pursuits it reads hold their inputs in memory together, so reading all orgs at
     once broke the pipeline's DuckDB cap on a large first import, and so did one org of a 5M-event
-    history (benchmarks/README.md). Each org's model only ever reads its own rows; the shares' rows are
-    put back in the query's order."""
+    history (benchmarks/README.md). What every share reads alike is prepared once per org. Each org's
+    model only ever reads its own rows; the shares' rows are put back in the query's order."""
     if orgs is None:
         orgs = [r[0] for r in con.execute("select distinct org_id from core.pursuits order by 1").fetchall()]
     parts = []
-    for org in orgs:
-        (count,) = con.execute("select count(*) from core.pursuits where org_id = ?", [org]).fetchone()
-        shares = max(1, -(-count // PURSUITS_PER_READ))
-        parts += [_read_facts(con, [org], share, shares) for share in range(shares)]
-    if not parts:
-        return _read_facts(con, [], 0, 1)
+    try:
+        for org in orgs:
+            (count,) = con.execute("select count(*) from core.pursuits where org_id = ?", [org]).fetchone()
+            shares = max(1, -(-count // PURSUITS_PER_READ))
+            _prepare(con, [org], shares)
+            parts += [_read_share(con, [org], share) for share in range(shares)]
+        if not parts:
+            return _read_facts(con, [], 0, 1)
+    finally:
+        _drop(con)
     facts = pl.concat(parts, how="vertical")
     return facts.sort("org_id", "pursuit_id", "cutoff", "snap", nulls_last=True) if len(parts) > 1 else facts
 
 
 def _read_facts(con: duckdb.DuckDBPyConnection, orgs: list[str], share: int, shares: int) -> pl.DataFrame:
+    """One share of the facts of `orgs`, read together (their stage entries prepared for this read alone)."""
+    try:
+        _prepare(con, orgs, shares)
+        return _read_share(con, orgs, share)
+    finally:
+        _drop(con)
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, orgs: list[str], shares: int) -> None:
+    params = {"orgs": orgs, "open_stages": list(OPEN_STAGES), "applied": list(APPLIED), "shares": shares}
+    for sql in _PREPARE:
+        con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+
+
+def _read_share(con: duckdb.DuckDBPyConnection, orgs: list[str], share: int) -> pl.DataFrame:
     params = {
         "orgs": orgs,
-        "open_stages": list(OPEN_STAGES),
         "applied": list(APPLIED),
         "mitigation": RISK_MITIGATION_TAG,
         "share": share,
-        "shares": shares,
     }
     return con.execute(_SQL, params).pl()
+
+
+def _drop(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("drop table if exists facts_cut")
+    con.execute("drop table if exists facts_applied")
 
 
 def model_matrix(facts: pl.DataFrame) -> pl.DataFrame:
