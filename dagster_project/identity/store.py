@@ -90,13 +90,6 @@ create table if not exists identity.features (
 );
 """
 TABLES = ("links", "pairs", "conflicts")
-# Each table's key within an org (every row's is unique): a carried write deletes stale rows by it.
-KEYS = {
-    "links": ("entity_type", "record_type", "record_id"),
-    "pairs": ("entity_type", "left_id", "right_id"),
-    "conflicts": ("entity_type", "kind", "left_id", "right_id"),
-    "features": ("unique_id",),
-}
 CONFIG_KEYS = (
     "identity.default_region",
     "identity.matcher_min_records",
@@ -257,39 +250,36 @@ def _write(
     the rows already there are left alone: it changes few of an org's rows, and rewriting them all made
     each commit write the org's tables again. The rows are compared by their 128-bit hashes (joining
     the stored and the new rows on every column held both whole, with a hash table of each: a large
-    org's pairs were the resolution's peak), the stored rows read a batch at a time, and the stale
-    ones deleted by their key. An org resolved from nothing is replaced whole (comparing every row
-    cost more than writing it)."""
+    org's pairs were the resolution's peak), the stored rows read a batch at a time with their row
+    ids, and the stale ones deleted by row id. An org resolved from nothing is replaced whole (comparing
+    every row cost more than writing it). Call it inside a transaction (`_replace`): a row id names a
+    row only until the table's next change."""
     if frame is None or frame.is_empty() or not carried:
         con.execute(f"delete from identity.{table} where org_id = ?", [org])
     if frame is None or frame.is_empty():
         return
     if carried:
-        keys = KEYS[table]
         schema = dict(frame.schema)
         columns = ", ".join(f"{c}::varchar as {c}" if c == "explanation" else c for c in frame.columns)
         wanted = _row_hashes(frame)
-        stored, stale = [], []
+        stored = [pl.DataFrame(schema={"h0": pl.UInt64, "h1": pl.UInt64, "stored_row": pl.Int64})]
         batches = con.execute(
-            f"select {columns} from identity.{table} where org_id = ?", [org]
+            f"select rowid as stored_row, {columns} from identity.{table} where org_id = ?", [org]
         ).fetch_record_batch(200_000)
         for batch in batches:
-            rows = pl.from_arrow(batch).cast(schema)
-            hashes = _row_hashes(rows)
-            stored.append(hashes)
-            stale.append(
-                rows.select(keys).with_columns(hashes).join(wanted, on=["h0", "h1"], how="anti").select(keys)
-            )
-        known = pl.concat([pl.DataFrame(schema={"h0": pl.UInt64, "h1": pl.UInt64}), *stored]).unique()
+            rows = pl.from_arrow(batch)
+            hashes = _row_hashes(rows.drop("stored_row").cast(schema))
+            stored.append(hashes.with_columns(rows["stored_row"].cast(pl.Int64)))
+        known = pl.concat(stored)
+        # One join each way over the whole org (a join per batch built the new rows' hash table again
+        # for every batch).
         fresh = wanted.with_row_index("i").join(known, on=["h0", "h1"], how="anti")["i"]
+        stale = known.join(wanted, on=["h0", "h1"], how="anti").select("stored_row")
         frame = frame[fresh.sort()]
-        stale = pl.concat([pl.DataFrame(schema={k: schema[k] for k in keys}), *stale])
         con.register("identity_stale", stale.to_arrow())
         try:
             con.execute(
-                f"""delete from identity.{table} t where t.org_id = $org and exists (
-                    select 1 from identity_stale s where {" and ".join(f"s.{k} = t.{k}" for k in keys)})""",
-                {"org": org},
+                f"delete from identity.{table} where rowid in (select stored_row from identity_stale)"
             )
         finally:
             con.unregister("identity_stale")
