@@ -333,6 +333,13 @@ def test_materializations(manifest: dict[str, Any]) -> None:
             assert materialized[model["name"]] in {"view", "ephemeral"}
     assert materialized["events"] == "view"  # large: exported to Parquet by the publisher
     assert materialized["alerts"] == "view"  # complete only after the alert step, read by the publisher
+    # Or rows a pipeline step keeps itself (a source table marked `kept_rows`), read through its staging view.
+    kept_sources = {
+        s["unique_id"] for s in manifest["sources"].values() if s["config"]["meta"].get("kept_rows") is True
+    }
+    for model in _models(manifest, "staging"):
+        if model["depends_on"]["nodes"] and set(model["depends_on"]["nodes"]) <= kept_sources:
+            incremental.add(model["unique_id"])
     for model in _models(manifest, "marts"):
         if model["name"] in {"events", "alerts"}:
             continue

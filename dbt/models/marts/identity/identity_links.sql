@@ -1,3 +1,7 @@
+{{ config(materialized='view') }}
+-- A view over the identity step's kept rows (`identity.links`, rewritten only for the orgs
+-- whose inputs changed): only `built_at` depends on the run's as-of time, so it is added here, and a
+-- build copies none of the rows.
 -- Every source record (contact, signal sender, client) with the person or company it resolves to.
 with
 
