@@ -1,3 +1,6 @@
+{{ config(materialized='view') }}
+-- A view over its stored rows (kept incrementally by cluster): only `built_at` and the as-of cut
+-- depend on the run's as-of time, so they are applied here, at no cost to the build.
 -- First entry of every funnel item into every stage it reached, as of the as-of time: the rows that
 -- funnel_velocity counts, published so a period's entries can be counted by the day they happened.
 with
@@ -6,7 +9,7 @@ with
 stage_entries as (
 
     select org_id, item_type, item_id, stage, first_entered_at
-    from {{ ref('int_funnel__stage_entries') }}
+    from {{ ref('int_incremental__funnel_stage_entries') }}
     where first_entered_at <= {{ as_of() }}
 
 ),

@@ -19,7 +19,7 @@ stage_pairs as (
 stage_entries as (
 
     select org_id, item_type, item_id, stage, first_entered_at
-    from {{ ref('int_funnel__stage_entries') }}
+    from {{ ref('int_incremental__funnel_stage_entries') }}
     where first_entered_at <= {{ as_of() }}
 
 ),
