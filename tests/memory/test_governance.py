@@ -297,6 +297,43 @@ def test_rewriting_a_duckdb_file_drops_deleted_data(tmp_path):
     assert b"needle-" not in path.read_bytes()
 
 
+def test_rewriting_a_duckdb_file_keeps_every_object_and_each_tables_rows_in_order(tmp_path):
+    """The copy is made schema first, then table by table: the tables (their constraints), views and
+    macros of every schema come through, and each table's rows in the order they were stored."""
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create schema core")
+    con.execute('create schema "odd ""name"')
+    con.execute("create table core.a (id integer primary key, s varchar not null)")
+    con.execute("insert into core.a select 1000 - range, 'row ' || range from range(1000)")
+    con.execute('create table "odd ""name".b as select range % 7 as k, [range, 2] as l from range(3000)')
+    con.execute("create view core.v as select count(*) as n from core.a")
+    con.execute("create macro core.twice(x) as 2 * x")
+    con.execute("delete from core.a where id % 3 = 0")
+
+    def state(c):
+        return [
+            c.execute("select schema_name, table_name, sql from duckdb_tables() order by all").fetchall(),
+            c.execute(
+                "select schema_name, view_name, sql from duckdb_views() where not internal order by all"
+            ).fetchall(),
+            c.execute("select table_name, constraint_type from duckdb_constraints() order by all").fetchall(),
+            c.execute("select core.twice(21)").fetchall(),
+            c.execute("select * from core.v").fetchall(),
+            c.execute("select * from core.a").fetchall(),
+            c.execute('select * from "odd ""name".b').fetchall(),
+        ]
+
+    before = state(con)
+    con.close()
+    rewrite_duckdb_file(path)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert state(con) == before
+    finally:
+        con.close()
+
+
 def test_a_duplicate_of_an_erased_atom_loses_its_text_too(tmp_path):
     at = "2026-11-20T1{}:00:00+00:00".format
     con = _home(
