@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,11 +171,50 @@ def settings_of(config: dict[str, Any]) -> str:
     return hashlib.sha256(described).hexdigest()[:16]
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any], schema: dict) -> pl.DataFrame:
-    """A query's rows as a frame of `schema`, read in batches and cast as they come: a large org's pair
-    explanations are one of a few texts, and held whole as text they took more memory than the pairs."""
-    batches = con.execute(sql, params).fetch_record_batch(200_000)
-    return pl.concat([pl.DataFrame(schema=schema), *(pl.from_arrow(b).cast(schema) for b in batches)])
+@contextmanager
+def _explanation_codes(con: duckdb.DuckDBPyConnection, org_id: str) -> Iterator[pl.Series]:
+    """The org's distinct pair explanations, numbered from 0 in the registered relation
+    `identity_explanations` (text, code) for a query to join; yields them as a Categorical to gather
+    by those numbers. A large org's explanations are one of a few texts: read as text for every pair,
+    even a batch at a time, they took more memory than the pairs themselves."""
+    texts = con.execute(
+        "select distinct explanation::varchar as text from identity.pairs where org_id = ? order by text",
+        [org_id],
+    ).pl()["text"]
+    numbered = pl.DataFrame({"text": texts, "code": pl.int_range(texts.len(), dtype=pl.UInt32, eager=True)})
+    con.register("identity_explanations", numbered.to_arrow())
+    try:
+        yield texts.cast(model.PAIR_SCHEMA["explanation"])
+    finally:
+        con.unregister("identity_explanations")
+
+
+def _decoded(rows: pl.DataFrame, texts: pl.Series) -> pl.DataFrame:
+    """`rows` with its `explanation_code` column turned back into the `explanation` it numbers."""
+    return rows.with_columns(texts.gather(rows["explanation_code"]).alias("explanation")).drop(
+        "explanation_code"
+    )
+
+
+def _carried_pairs(con: duckdb.DuckDBPyConnection, org_id: str) -> pl.DataFrame:
+    """The org's stored contact pairs as a frame of `model.PAIR_SCHEMA`, read a batch at a time."""
+    schema = {c: t for c, t in model.PAIR_SCHEMA.items() if c != "explanation"}
+    with _explanation_codes(con, org_id) as texts:
+        batches = con.execute(
+            """select p.left_id as left, p.right_id as right, p.match_probability as probability,
+                      p.match_weight as weight, x.code as explanation_code
+               from identity.pairs p
+               left join identity_explanations x on x.text = p.explanation::varchar
+               where p.org_id = ? and p.entity_type = 'contact'""",
+            [org_id],
+        ).fetch_record_batch(200_000)
+        coded = pl.concat(
+            [
+                pl.DataFrame(schema={**schema, "explanation_code": pl.UInt32}),
+                *(pl.from_arrow(b) for b in batches),
+            ]
+        )
+        return _decoded(coded, texts).select(*model.PAIR_SCHEMA).cast(model.PAIR_SCHEMA)
 
 
 def _carry(con: duckdb.DuckDBPyConnection, org_id: str, settings: str) -> Carry | None:
@@ -186,14 +225,7 @@ def _carry(con: duckdb.DuckDBPyConnection, org_id: str, settings: str) -> Carry 
     features = con.execute(
         f"select {', '.join(FEATURE_SCHEMA)} from identity.features where org_id = ?", [org_id]
     ).pl()
-    pairs = _frame(
-        con,
-        """select left_id as left, right_id as right, match_probability as probability,
-                  match_weight as weight, explanation::varchar as explanation
-           from identity.pairs where org_id = ? and entity_type = 'contact'""",
-        [org_id],
-        model.PAIR_SCHEMA,
-    )
+    pairs = _carried_pairs(con, org_id)
     return Carry(features.cast(FEATURE_SCHEMA), pairs)
 
 
@@ -260,16 +292,24 @@ def _write(
         return
     if carried:
         schema = dict(frame.schema)
-        columns = ", ".join(f"{c}::varchar as {c}" if c == "explanation" else c for c in frame.columns)
+        coded = "explanation" in frame.columns  # the pairs: each explanation read as its number
+        columns = ", ".join(
+            "x.code as explanation_code" if c == "explanation" else f"t.{c}" for c in frame.columns
+        )
+        join = "left join identity_explanations x on x.text = t.explanation::varchar" if coded else ""
         wanted = _row_hashes(frame)
         stored = [pl.DataFrame(schema={"h0": pl.UInt64, "h1": pl.UInt64, "stored_row": pl.Int64})]
-        batches = con.execute(
-            f"select rowid as stored_row, {columns} from identity.{table} where org_id = ?", [org]
-        ).fetch_record_batch(200_000)
-        for batch in batches:
-            rows = pl.from_arrow(batch)
-            hashes = _row_hashes(rows.drop("stored_row").cast(schema))
-            stored.append(hashes.with_columns(rows["stored_row"].cast(pl.Int64)))
+        with _explanation_codes(con, org) if coded else nullcontext() as texts:
+            batches = con.execute(
+                f"select t.rowid as stored_row, {columns} from identity.{table} t {join} where t.org_id = ?",
+                [org],
+            ).fetch_record_batch(200_000)
+            for batch in batches:
+                rows = pl.from_arrow(batch)
+                if coded:
+                    rows = _decoded(rows, texts)
+                hashes = _row_hashes(rows.select(frame.columns).cast(schema))
+                stored.append(hashes.with_columns(rows["stored_row"].cast(pl.Int64)))
         known = pl.concat(stored)
         # One join each way over the whole org (a join per batch built the new rows' hash table again
         # for every batch).

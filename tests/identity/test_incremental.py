@@ -200,6 +200,55 @@ def test_the_identity_step_carries_an_orgs_last_resolution_into_the_next_with_th
     assert _identity_rows(con) == carried and carried[1]
 
 
+def test_a_carried_write_of_unchanged_rows_leaves_every_stored_row_and_reads_back_each_explanation():
+    """The stored pairs are read with each explanation as the number of its text: read back, they equal
+    the rows as stored (several texts), and a carried write of the same rows finds nothing stale or new,
+    so no stored row is deleted or added (a row id moves only when its row is rewritten)."""
+    from dagster_project.identity import store
+
+    records = people(120, seed=6).records
+    con = _warehouse(_contact_events(records, 0))
+    resolve_identities(con)
+    texts = [f'{{"rule": "r{i}"}}' for i in range(3)]
+    con.execute(
+        "update identity.pairs set explanation = ($texts)[1 + (hash(left_id) % 3)::int]", {"texts": texts}
+    )
+    stored = con.execute(
+        """select left_id as left, right_id as right, match_probability as probability,
+                  match_weight as weight, explanation::varchar as explanation
+           from identity.pairs where org_id = 'acme' order by all"""
+    ).pl()
+    assert stored["explanation"].n_unique() == 3
+    carried = store._carried_pairs(con, "acme")
+    assert carried.columns == list(model.PAIR_SCHEMA)
+    assert carried.with_columns(pl.col("explanation").cast(pl.Utf8)).sort(pl.all()).equals(stored)
+
+    def rows() -> list[tuple]:
+        return con.execute(
+            "select rowid, * exclude (explanation), explanation::varchar from identity.pairs order by rowid"
+        ).fetchall()
+
+    before = rows()
+    frame = con.execute(
+        "select * exclude (org_id, explanation), explanation::varchar as explanation from identity.pairs "
+        "where org_id = 'acme'"
+    ).pl()
+    frame = frame.with_columns(pl.col("explanation").cast(model.PAIR_SCHEMA["explanation"])).select(
+        "entity_type",
+        "left_id",
+        "right_id",
+        "match_probability",
+        "match_weight",
+        "explanation",
+        "linked",
+        "model_version",
+    )
+    con.execute("begin transaction")
+    store._write(con, "pairs", "acme", frame, carried=True)
+    con.execute("commit")
+    assert rows() == before
+
+
 def test_the_collector_is_paused_while_an_org_is_resolved_and_back_after_even_a_failure(monkeypatch):
     from dagster_project.identity import store
 
