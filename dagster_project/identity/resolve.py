@@ -168,50 +168,58 @@ _INPUTS = ("name", "email", "phone", "company_domain", "client_id")
 FEATURE_SCHEMA = {c: pl.Utf8 for c in (*model.COLUMNS, "client_id", "inputs")}
 
 
-def _inputs(record: Row) -> str:
-    return orjson.dumps([record.get(name) for name in _INPUTS]).decode()
-
-
-def person_features(records: Iterable[Row], region: str, known: pl.DataFrame | None = None) -> pl.DataFrame:
+def person_features(
+    records: Iterable[Row] | pl.DataFrame, region: str, known: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """The columns the rules and the model compare, one row per record, sorted by node id, with the
     record's `inputs`. A record whose inputs equal its row in `known` (features made in the same region)
-    keeps that row instead of being parsed again."""
-    kept: dict[str, tuple] = {}
+    keeps that row instead of being parsed again: matched by a join, so a carried run builds rows in
+    Python only for the records that changed."""
+    if isinstance(records, pl.DataFrame):
+        cols = {c: records[c].to_list() for c in ("record_type", "record_id", *_INPUTS)}
+    else:
+        rows = list(records)
+        cols = {c: [r[c] for r in rows] for c in ("record_type", "record_id")}
+        cols |= {c: [r.get(c) for r in rows] for c in _INPUTS}
+    ids = [node(t, i) for t, i in zip(cols["record_type"], cols["record_id"], strict=True)]
+    inputs = [orjson.dumps(v).decode() for v in zip(*(cols[c] for c in _INPUTS), strict=True)]
+    given = pl.DataFrame({"unique_id": ids, "inputs": inputs}, schema={"unique_id": _TEXT, "inputs": _TEXT})
+    given = given.with_row_index("i")
+    kept = pl.DataFrame(schema=FEATURE_SCHEMA)
+    todo = given["i"].to_list()
     if known is not None:
-        kept = {row[0]: row for row in known.select(*FEATURE_SCHEMA).iter_rows()}
-    rows = []
+        known = known.select(*FEATURE_SCHEMA).cast(FEATURE_SCHEMA)
+        kept = given.join(known, on=["unique_id", "inputs"], how="inner").select(*FEATURE_SCHEMA)
+        todo = given.join(known, on=["unique_id", "inputs"], how="anti")["i"].to_list()
+    parsed = []
     # Parsing a phone number or a domain is the costly part, and an org's records repeat a few of them
     # (a company's switchboard, its domain): each distinct value is parsed once.
     phones: dict[Any, str | None] = {}
     domains: dict[Any, str | None] = {}
-    for r in records:
-        unique_id, inputs = node(r["record_type"], r["record_id"]), _inputs(r)
-        previous = kept.get(unique_id)
-        if previous is not None and previous[-1] == inputs:
-            rows.append(previous)
-            continue
-        name = normalized_name(r.get("name"))
+    for i in todo:
+        name = normalized_name(cols["name"][i])
         words = name.split(" ") if name else []
-        email = canonical_email(r.get("email"))
-        phone, domain = r.get("phone"), r.get("company_domain")
+        email = canonical_email(cols["email"][i])
+        phone, domain = cols["phone"][i], cols["company_domain"][i]
         if phone not in phones:
             phones[phone] = canonical_phone(phone, region)
         if domain not in domains:
             domains[domain] = registrable_domain(domain)
-        rows.append(
+        parsed.append(
             (
-                unique_id,
+                ids[i],
                 words[0] if len(words) > 1 else None,
                 words[-1] if words else None,
                 email,
                 email.split("@")[0] if email else None,
                 phones[phone],
                 domains[domain] or (email.split("@")[1] if email else None),
-                r.get("client_id"),
-                inputs,
+                cols["client_id"][i],
+                inputs[i],
             )
         )
-    return pl.DataFrame(rows, schema=FEATURE_SCHEMA, orient="row").sort("unique_id")
+    fresh = pl.DataFrame(parsed, schema=FEATURE_SCHEMA, orient="row")
+    return pl.concat([kept, fresh]).sort("unique_id")
 
 
 def _changed(features: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
@@ -344,7 +352,7 @@ def resolve_people(
     live = frame.filter(pl.col("erased_at").is_null()).sort("record_type", "record_id")
     erased = frame.filter(pl.col("erased_at").is_not_null())
     known = carry.features if carry is not None else None
-    features = person_features(live.iter_rows(named=True), region, known)
+    features = person_features(live, region, known)
     out.features = features
     phone_name = pl.when(pl.col("phone").is_not_null() & pl.col("last_name").is_not_null()).then(
         pl.concat_str("phone", "last_name", separator="|")
