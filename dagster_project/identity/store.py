@@ -207,7 +207,7 @@ def _carried_pairs(con: duckdb.DuckDBPyConnection, org_id: str) -> pl.DataFrame:
                left join identity_explanations x on x.text = p.explanation::varchar
                where p.org_id = ? and p.entity_type = 'contact'""",
             [org_id],
-        ).fetch_record_batch(200_000)
+        ).to_arrow_reader(200_000)
         coded = pl.concat(
             [
                 pl.DataFrame(schema={**schema, "explanation_code": pl.UInt32}),
@@ -303,7 +303,7 @@ def _write(
             batches = con.execute(
                 f"select t.rowid as stored_row, {columns} from identity.{table} t {join} where t.org_id = ?",
                 [org],
-            ).fetch_record_batch(200_000)
+            ).to_arrow_reader(200_000)
             for batch in batches:
                 rows = pl.from_arrow(batch)
                 if coded:
