@@ -97,7 +97,7 @@ def run(
         bool,
         typer.Option(
             "--full-refresh",
-            help="Rebuild dbt's incremental models whole (after a model or contract change); same results.",
+            help="Rebuild dbt's incremental models whole and score every org again; same results.",
         ),
     ] = False,
 ) -> None:

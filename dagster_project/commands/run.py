@@ -49,7 +49,8 @@ def run_pipeline(
     """Execute the same Dagster jobs the sensors launch, in this process: the build, then (unless
     `tests` is off) dbt's data tests on it, as `dbt_tests_after_build_sensor` would. Returns the counts.
     With a `display`, each job's output goes to its log and its steps show as progress bars.
-    `full_refresh` rebuilds dbt's incremental models whole (the same rows as the incremental path).
+    `full_refresh` rebuilds dbt's incremental models whole and scores every org again (the same rows as
+    the incremental path).
     `instance`: the Dagster instance the jobs run in; by default the home's own, whose run history
     `dagster dev` shows. Tests that check what a run builds pass Dagster's ephemeral one."""
     paths = HomePaths(home.resolve()).ensure()
@@ -90,7 +91,10 @@ def run_pipeline(
         if full_refresh:
             build_config = {
                 **run_config,
-                "ops": {"workstream_dbt_assets": {"config": {"full_refresh": True}}},
+                "ops": {
+                    "workstream_dbt_assets": {"config": {"full_refresh": True}},
+                    "win_scoring": {"config": {"full_refresh": True}},
+                },
             }
         with shown("dbt build", run_id, dbt_build_parts(paths, full_refresh=full_refresh)):
             result = job.execute_in_process(

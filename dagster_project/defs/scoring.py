@@ -29,6 +29,13 @@ SCORING_INPUTS = [
 assert set(SCORING_OUTPUTS) == set(SCORING_TABLES)
 
 
+class ScoringConfig(dg.Config):
+    """Whether the step may keep the rows of orgs whose history did not change since their last scoring."""
+
+    # Score every org again from its history (what `workstream run --full-refresh` asks): the same rows.
+    full_refresh: bool = False
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(["scoring", t], group_name="scoring", description=d, deps=SCORING_INPUTS)
@@ -37,20 +44,29 @@ assert set(SCORING_OUTPUTS) == set(SCORING_TABLES)
     name="win_scoring",
     compute_kind="python",
 )
-def win_scoring(context: dg.AssetExecutionContext, workstream: WorkstreamResource):
-    """Train each org's scorer on its own closed pursuits as of the run clock; score the open ones."""
+def win_scoring(context: dg.AssetExecutionContext, config: ScoringConfig, workstream: WorkstreamResource):
+    """Train each org's scorer on its own closed pursuits as of the run clock; score the open ones (an org
+    whose history no core write has changed since keeps its rows)."""
     paths = workstream.paths
     with writer_lock(paths.writer_lock):
         con = connect(paths.warehouse)
         try:
-            rows = write_scoring(con)
+            rows = write_scoring(con, rescore=config.full_refresh)
         finally:
             con.close()
     context.log.info(
         "scoring: "
         + ", ".join(f"{rows[t]:,} {t}" for t in SCORING_TABLES)
+        + f"; {rows['orgs_scored']:,} org(s) scored again, {rows['orgs_kept']:,} unchanged since their last scoring"
         + f"; {rows['fits_made']:,} model fits and {rows['choices_made']:,} regularisation choices made"
         + " (the rest reused)"
     )
     for table in SCORING_TABLES:
-        yield dg.MaterializeResult(asset_key=["scoring", table], metadata={"rows": rows[table]})
+        yield dg.MaterializeResult(
+            asset_key=["scoring", table],
+            metadata={
+                "rows": rows[table],
+                "orgs_scored": rows["orgs_scored"],
+                "orgs_kept": rows["orgs_kept"],
+            },
+        )

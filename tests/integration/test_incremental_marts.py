@@ -1,4 +1,6 @@
-"""Marts built incrementally over several drops equal a full-refresh build of the same home, row for row."""
+"""Marts built incrementally over several drops equal a full-refresh build of the same home, row for row
+(win scoring's tables included: the drops keep the rows of orgs they do not reach, the full refresh
+scores every org again)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from dagster_project.defs.resources import dbt_project
 from dagster_project.defs.transform import workstream_dbt_assets
 from dagster_project.warehouse.static_nodes import static_unique_ids
 from tests.erasure_scan import hits_everywhere
-from tests.events_factory import write_jsonl
+from tests.events_factory import event, write_jsonl
 from tests.integration.memory_events import NOW, ORG, age, org_event
 from tests.shared_homes import GENERATED_END, copy_home, generated_inbox, generated_past_home, run_in_memory
 
@@ -115,11 +117,28 @@ def test_marts_built_over_several_drops_equal_a_full_refresh_build(tmp_path, tmp
         ],
     )
     run_in_memory(home, inbox, as_of=GENERATED_END, now=NOW, tests=False)
-    # 4. A redaction of that atom, and a candidate moved on.
+    # 4. A redaction of that atom, a candidate moved on, and a note on an open pursuit of one of the
+    #    generated orgs (win scoring scores that org again and keeps the other's rows).
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        scored_org, pursuit = con.execute(
+            "select org_id, pursuit_id from core.pursuits where outcome is null order by 1, 2 limit 1"
+        ).fetchone()
+    finally:
+        con.close()
     _drop(
         inbox,
         "drop-4.jsonl",
         [
+            event(
+                "p-note-4",
+                org_id=scored_org,
+                event_name="pursuit.note_added",
+                entity_type="pursuit",
+                entity_id=pursuit,
+                occurred_at="2026-11-21T11:00:00+00:00",
+                payload={"text": "The buyer asked for a second reference call"},
+            ),
             org_event(
                 "r1",
                 "memory.redacted",
@@ -139,13 +158,17 @@ def test_marts_built_over_several_drops_equal_a_full_refresh_build(tmp_path, tmp
             ),
         ],
     )
-    run_in_memory(home, inbox, as_of=GENERATED_END, now=NOW, tests=False)
+    fourth = run_in_memory(home, inbox, as_of=GENERATED_END, now=NOW, tests=False)
+    # Win scoring kept the rows of the orgs this drop did not reach; the full refresh scores every org.
+    scoring = fourth["assets"]["scoring/pursuit_scores"]
+    assert (scoring["orgs_scored"], scoring["orgs_kept"]) == (1, 1), scoring
     incremental = _marts(home)
 
     refreshed = tmp_path / "refreshed"
     shutil.copytree(home, refreshed)
     refresh = run_in_memory(refreshed, inbox, as_of=GENERATED_END, now=NOW, tests=False, full_refresh=True)
     assert static <= set(refresh["assets"])
+    assert refresh["assets"]["scoring/pursuit_scores"]["orgs_kept"] == 0
     full = _marts(refreshed)
 
     assert set(incremental) == set(full)

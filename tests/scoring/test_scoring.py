@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from dagster_project.scoring import model
+from dagster_project.scoring import tables as scoring_tables
 from dagster_project.scoring.features import FEATURES, read_pursuit_facts
 from dagster_project.scoring.model import (
     HOLDOUT_SHARE,
@@ -156,6 +157,17 @@ def _scoring_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
     return {t: con.execute(f"select * from scoring.{t} order by all").pl() for t in SCORING_TABLES}
 
 
+def _as_the_apply_writes(con: duckdb.DuckDBPyConnection, org: str, pursuit_id: str) -> None:
+    """Record the write of a pursuit's cluster as the apply does with every write of core rows (the log
+    the scoring step reads to know which orgs changed)."""
+    con.execute(
+        """insert into core.cluster_changes
+           select org_id, cluster_id, (select max(seq) + 1 from core.cluster_changes)
+           from core.pursuits where org_id = ? and pursuit_id = ?""",
+        [org, pursuit_id],
+    )
+
+
 def _counting_fits(monkeypatch: pytest.MonkeyPatch, fits: list[int]) -> None:
     """Count the model fits made (one `1` appended to `fits` per fit)."""
     real_fit = model._fit
@@ -195,7 +207,7 @@ def rewritten(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) ->
         shutil.copy(after_second, after_first)
         con = duckdb.connect(str(after_second))
         try:
-            second = write_scoring(con)
+            second = write_scoring(con, rescore=True)  # scored again though unchanged: the fits are reused
             again_tables = _scoring_tables(con)
         finally:
             con.close()
@@ -244,6 +256,36 @@ def test_a_run_with_no_new_outcome_reuses_the_fits_and_scores_the_same(
         con.close()
 
 
+def test_an_org_no_core_write_reached_keeps_its_rows_and_fits_until_the_scoring_code_changes(
+    rewritten: Rewritten, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fits: list[int] = []
+    _counting_fits(monkeypatch, fits)
+    con = duckdb.connect(str(shutil.copy(rewritten.after_second, tmp_path / "warehouse.duckdb")))
+    try:
+        kept_fits = con.execute("select * from scoring.model_fits order by digest").fetchall()
+        made = write_scoring(con)
+        assert (made["orgs_scored"], made["orgs_kept"], made["fits_made"], made["choices_made"]) == (
+            0,
+            1,
+            0,
+            0,
+        )
+        assert con.execute("select * from scoring.model_fits order by digest").fetchall() == kept_fits
+        for name in SCORING_TABLES:
+            assert _scoring_tables(con)[name].equals(rewritten.first_tables[name]), name
+        # Other scoring code: the org is scored again (its kept fits still serve: the fits' own inputs
+        # did not change), to the same rows.
+        monkeypatch.setattr(scoring_tables, "code_digest", lambda: "other code")
+        made = write_scoring(con)
+        assert (made["orgs_scored"], made["orgs_kept"], made["fits_made"]) == (1, 0, 0)
+        assert not fits
+        for name in SCORING_TABLES:
+            assert _scoring_tables(con)[name].equals(rewritten.first_tables[name]), name
+    finally:
+        con.close()
+
+
 def test_a_changed_outcome_refits_and_only_the_fits_in_use_are_kept(
     rewritten: Rewritten, tmp_path: Path
 ) -> None:
@@ -251,10 +293,15 @@ def test_a_changed_outcome_refits_and_only_the_fits_in_use_are_kept(
     try:
         kept = {r[0] for r in con.execute("select digest from scoring.model_fits").fetchall()}
         version = con.execute("select model_version from scoring.score_calibration").fetchone()[0]
+        org, flip = con.execute(
+            "select org_id, pursuit_id from core.pursuits where outcome is not null order by pursuit_id limit 1"
+        ).fetchone()
         con.execute(
-            """update core.pursuits set outcome = case outcome when 'won' then 'lost' else 'won' end
-               where pursuit_id = (select min(pursuit_id) from core.pursuits where outcome is not null)"""
+            "update core.pursuits set outcome = case outcome when 'won' then 'lost' else 'won' end "
+            "where org_id = ? and pursuit_id = ?",
+            [org, flip],
         )
+        _as_the_apply_writes(con, org, flip)
         assert write_scoring(con)["fits_made"] == len(kept) == 2  # the checked and the served model
         now = {r[0] for r in con.execute("select digest from scoring.model_fits").fetchall()}
         assert len(now) == 2 and not now & kept
@@ -361,6 +408,7 @@ def test_a_close_past_the_last_ladder_step_refits_the_served_model_without_choos
             "where org_id = ? and pursuit_id = ?",
             [org, flip],
         )
+        _as_the_apply_writes(con, org, flip)
         made = write_scoring(con)
         assert (made["fits_made"], made["choices_made"]) == (1, 0)
     finally:
