@@ -14,6 +14,7 @@ that text is gone from the snapshot: the atom, the search table, the cards and t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -174,8 +175,8 @@ def _seconds_until(done: Callable[[], bool], timeout: float, what: str) -> float
     return time.monotonic() - started
 
 
-def _largest_process_mb(root: int) -> tuple[float, str]:
-    """The largest resident set among `root` and its descendants (the `serve` tree), and its command."""
+def _tree(root: int) -> set[int]:
+    """`root` and its descendants (the `serve` tree: its services run in sessions of their own)."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -189,8 +190,21 @@ def _largest_process_mb(root: int) -> tuple[float, str]:
             if parent in tree and pid not in tree:
                 tree.add(pid)
                 grew = True
+    return tree
+
+
+def _started(pid: int) -> str | None:
+    """When a process started (its clock ticks since boot), to tell it from a later one with its pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _largest_process_mb(root: int) -> tuple[float, str]:
+    """The largest resident set among `root` and its descendants (the `serve` tree), and its command."""
     largest = (0.0, "")
-    for pid in tree:
+    for pid in _tree(root):
         try:
             status = Path(f"/proc/{pid}/status").read_text().splitlines()
             rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
@@ -315,11 +329,20 @@ def main() -> None:
         rss_mb, rss_command = _largest_process_mb(serve.pid)
         print(f"largest `serve` process after the drops: {rss_mb:,.0f} MB RSS ({rss_command.strip()})")
     finally:
+        tree = {pid: _started(pid) for pid in _tree(serve.pid) - {serve.pid}}
         os.killpg(serve.pid, signal.SIGINT)
         try:
             serve.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(serve.pid, signal.SIGKILL)
+        # A service left running (its daemon still ticking sensors and running jobs on the copied home)
+        # would take CPU from whatever is measured next.
+        left = [pid for pid, started in tree.items() if started is not None and _started(pid) == started]
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if left:
+            print(f"killed {len(left)} process(es) of `serve` still running after it stopped", flush=True)
     result: dict = {
         "sensor_interval_s": args.sensor_interval,
         "base_events": args.base_events,
