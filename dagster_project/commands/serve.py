@@ -64,9 +64,7 @@ def serve_services(
         "Streamlit": f"http://{probe}:{streamlit_port}/_stcore/health",
     }
     services: dict[str, subprocess.Popen] = {}
-    # SIGTERM (a service manager, `kill`) and SIGHUP (a closed terminal) stop the services as Ctrl-C
-    # does: by default they would end this process alone and leave both services running.
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = catch_stop_signals()
     try:
         for name, command in commands.items():
             # Each service in a session of its own, so stopping its process group reaches every process
@@ -104,6 +102,19 @@ def serve_services(
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def catch_stop_signals() -> dict[int, object]:
+    """Make Ctrl-C, SIGTERM (a service manager, `kill`) and SIGHUP (a closed terminal) stop the services;
+    the handlers they replace. By default SIGTERM and SIGHUP would end this process alone and leave both
+    services running, and a `serve` started in the background of a script (`workstream serve &`, nohup)
+    inherits SIGINT ignored, as would the services it starts: caught here, the services start with
+    SIGINT's default again (a caught signal is reset on exec, an ignored one is not), so they stop
+    cleanly when interrupted."""
+    return {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
 
 
 def _keep_log(proc: subprocess.Popen, log: Path, *, echo: bool) -> threading.Thread:

@@ -161,3 +161,27 @@ def test_stopping_a_service_whose_leader_ended_interrupts_what_it_left_running(t
     assert (tmp_path / "ready").exists()
     _stop_services([leader], grace_seconds=120)
     assert (tmp_path / "interrupted").exists()
+
+
+IGNORING = """
+import signal, subprocess, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell starts a background job
+from dagster_project.commands.serve import catch_stop_signals
+catch_stop_signals()
+child = subprocess.run(
+    [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"],
+    capture_output=True, text=True, start_new_session=True,
+)
+print("child default:", child.stdout.strip())
+try:
+    signal.raise_signal(signal.SIGINT)
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_serve_started_with_sigint_ignored_still_stops_on_it_and_its_services_start_with_the_default():
+    """`workstream serve &` in a script: the shell starts it with SIGINT ignored, which its services
+    would inherit, so neither an interrupt of serve nor serve's interrupt of them would stop anything."""
+    out = subprocess.run([sys.executable, "-c", IGNORING], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["child default: True", "interrupted"]
