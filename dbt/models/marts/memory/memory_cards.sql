@@ -13,17 +13,24 @@ atoms as (
 
 ),
 
--- Which card each atom belongs to: its own entity's, and its client's roll-up (deduplicated).
+-- Which card each atom belongs to: its own entity's, and its client's roll-up, with the narrow columns the
+-- ranks read. A client's own atom (client_id = its entity id) is in that card once: the second branch
+-- leaves it out rather than a distinct over every row (atom ids are unique per org).
 membership as (
 
-    select org_id, entity_type as card_type, entity_id as card_id, atom_id
+    select
+        org_id, entity_type as card_type, entity_id as card_id,
+        atom_id, atom_type, relevance, occurred_at, version
     from atoms
 
-    union
+    union all
 
-    select org_id, 'client' as card_type, client_id as card_id, atom_id
+    select
+        org_id, 'client' as card_type, client_id as card_id,
+        atom_id, atom_type, relevance, occurred_at, version
     from atoms
     where client_id is not null
+        and not coalesce(entity_type = 'client' and entity_id = client_id, false)
 
 ),
 
@@ -34,44 +41,32 @@ membership as (
 ranked as (
 
     select
-        membership.org_id,
-        membership.card_type,
-        membership.card_id,
-        atoms.atom_id,
-        atoms.atom_type,
-        atoms.relevance,
-        atoms.occurred_at,
-        atoms.version,
-        row_number() over by_relevance as top_rank,
-        count(*) filter (where atoms.atom_type in ('preference', 'decision')) over by_relevance as fact_rank,
-        count(*) filter (where atoms.atom_type = 'decision') over by_relevance as decision_rank,
-        count(*) filter (where atoms.atom_type = 'risk') over by_relevance as risk_rank,
-        row_number() over (
-            partition by membership.org_id, membership.card_type, membership.card_id
-            order by atoms.occurred_at desc, atoms.atom_id
-        ) as recent_rank
-    from membership
-    inner join atoms
-        on atoms.org_id = membership.org_id
-        and atoms.atom_id = membership.atom_id
-    window by_relevance as (
-        partition by membership.org_id, membership.card_type, membership.card_id
-        order by atoms.relevance desc, atoms.atom_id
-        rows between unbounded preceding and current row
-    )
-
-),
-
-totals as (
-
-    select
         org_id,
         card_type,
         card_id,
-        count(*) as atoms_total,
-        cast(sum(version) as bigint) as version
-    from ranked
-    group by org_id, card_type, card_id
+        atom_id,
+        atom_type,
+        relevance,
+        occurred_at,
+        version,
+        row_number() over by_relevance as top_rank,
+        count(*) filter (where atom_type in ('preference', 'decision')) over by_relevance as fact_rank,
+        count(*) filter (where atom_type = 'decision') over by_relevance as decision_rank,
+        count(*) filter (where atom_type = 'risk') over by_relevance as risk_rank,
+        row_number() over (
+            partition by org_id, card_type, card_id
+            order by occurred_at desc, atom_id
+        ) as recent_rank,
+        count(*) over by_card as atoms_total,
+        cast(sum(version) over by_card as bigint) as version_total
+    from membership
+    window
+        by_relevance as (
+            partition by org_id, card_type, card_id
+            order by relevance desc, atom_id
+            rows between unbounded preceding and current row
+        ),
+        by_card as (partition by org_id, card_type, card_id)
 
 ),
 
@@ -131,13 +126,9 @@ cards as (
                 filter (where shown.top_rank <= 10)), x -> x.item)),
             cast('[]' as json)
         ) as top_atoms,
-        any_value(totals.atoms_total) as atoms_total,
-        any_value(totals.version) as version
+        any_value(shown.atoms_total) as atoms_total,
+        any_value(shown.version_total) as version
     from shown
-    inner join totals
-        on totals.org_id = shown.org_id
-        and totals.card_type = shown.card_type
-        and totals.card_id = shown.card_id
     group by shown.org_id, shown.card_type, shown.card_id
 
 ),
