@@ -195,9 +195,9 @@ def _keys(keys: list[str]) -> pl.DataFrame:
 
 def write_scoring(con: duckdb.DuckDBPyConnection, *, rescore: bool = False) -> dict[str, int]:
     """Score again every org whose history changed since its rows were computed (`rescore`: every org)
-    and replace its rows, in one transaction; rows in each table afterwards (and `fits_made`: the model fits that were not found
-    among the kept ones; `choices_made`: the same for the regularisation choices; `orgs_scored` and
-    `orgs_kept`: the orgs scored again and those whose rows stayed)."""
+    and replace its rows, in one transaction. Returns the rows in each table afterwards, `fits_made`
+    (the model fits not found among the kept ones), `choices_made` (the same for the regularisation
+    choices), `orgs_scored` and `orgs_kept` (the orgs scored again and those whose rows stayed)."""
     ensure_scoring_schema(con)
     store = read_fits(con)
     code, seqs, states = code_digest(), _org_seqs(con), _read_states(con)
