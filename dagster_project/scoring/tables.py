@@ -75,13 +75,13 @@ def ensure_scoring_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    """Whether `scoring.<table>` is in this warehouse (not in an attached database)."""
+def _exists(con: duckdb.DuckDBPyConnection, table: str, schema: str = "scoring") -> bool:
+    """Whether `<schema>.<table>` is in this warehouse (not in an attached database)."""
     return bool(
         con.execute(
             "select count(*) from information_schema.tables where table_catalog = current_database() "
-            "and table_schema = 'scoring' and table_name = ?",
-            [table],
+            "and table_schema = ? and table_name = ?",
+            [schema, table],
         ).fetchone()[0]
     )
 
@@ -154,11 +154,7 @@ def code_digest() -> str:
 
 def _org_seqs(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Each org's last core write (`core.cluster_changes`); none on a warehouse without that log."""
-    (exists,) = con.execute(
-        "select count(*) from information_schema.tables where table_catalog = current_database() "
-        "and table_schema = 'core' and table_name = 'cluster_changes'"
-    ).fetchone()
-    if not exists:
+    if not _exists(con, "cluster_changes", schema="core"):
         return {}
     return dict(con.execute("select org_id, max(seq) from core.cluster_changes group by org_id").fetchall())
 
