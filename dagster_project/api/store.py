@@ -40,6 +40,7 @@ from dagster_project.serving.reader import (
     SnapshotMissing,
     SnapshotUnavailable,
 )
+from dagster_project.warehouse.store import quote_ident as _ident
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +345,3 @@ def _org_tables(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
            order by t.table_name is null, coalesce(t.estimated_size, 0), c.table_name"""
     ).fetchall()
     return tuple(name for (name,) in rows)
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

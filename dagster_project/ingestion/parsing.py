@@ -34,6 +34,7 @@ from dagster_project.ingestion.batches import (
 )
 from dagster_project.ingestion.files import UnreadableFile, duckdb_path, open_inbox_file
 from dagster_project.warehouse.store import key_hash_sql
+from dagster_project.warehouse.store import quote_ident as _ident
 
 STRING_FIELDS = ("event_id", "org_id", "occurred_at", "event_name", "entity_type", "entity_id")
 # The offset as RFC 3339 bounds it (hours 00-23, minutes 00-59): DuckDB's cast takes +25:00 and shifts
@@ -54,10 +55,6 @@ def instant_sql(text: str) -> str:
 def supported_sql(instant: str) -> str:
     """SQL: the instant lies in the range the apply can represent."""
     return f"{instant} between {EARLIEST_SQL} and {LATEST_SQL}"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def sql_literal(value: str) -> str:

@@ -48,6 +48,7 @@ from dagster_project.memory.classify import classify
 from dagster_project.memory.quarantine_scrub import scrub_quarantine
 from dagster_project.memory.text_scrub import correction_marker, is_marker, marker
 from dagster_project.warehouse.store import memory_limit
+from dagster_project.warehouse.store import quote_ident as _ident
 
 SCRUBBED_DDL = """
 create table if not exists core.scrubbed (
@@ -588,7 +589,3 @@ def rewrite_duckdb_file(path: Path) -> None:
 
 def _sql_text(path: Path) -> str:
     return str(path).replace("'", "''")
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

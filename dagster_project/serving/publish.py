@@ -31,6 +31,7 @@ from dagster_project.serving.parts import (
 )
 from dagster_project.settings import HomePaths
 from dagster_project.warehouse.store import path_literal
+from dagster_project.warehouse.store import quote_ident as _quote
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,6 @@ class PublishResult:
     events: int
     events_written: int = 0  # rows of the event log written to new parts (the rest were reused)
     parts_merged: int = 0
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # Files a writer makes beside the live ones and renames into place; one that is still there when no

@@ -44,6 +44,7 @@ import duckdb
 import polars as pl
 
 from dagster_project.memory.search import FTS_SCHEMA, POSTINGS_TABLE
+from dagster_project.warehouse.store import quote_ident as _ident
 
 T = TypeVar("T")
 
@@ -165,10 +166,6 @@ def read_info(con: duckdb.DuckDBPyConnection) -> SnapshotInfo | None:
 def _literal(text: str) -> str:
     """A SQL string literal, for the statements DuckDB cannot parameterise (ATTACH, a view's body)."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _scoped_view(table: str, *, has_org: bool, scope: OrgScope) -> str | None:

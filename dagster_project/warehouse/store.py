@@ -121,6 +121,11 @@ def writer_lock(lock_path: Path, timeout: float = 600) -> Iterator[None]:
         yield
 
 
+def quote_ident(name: str) -> str:
+    """A schema, table or column name as a quoted SQL identifier, for names DuckDB cannot take as parameters."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def path_literal(path: Path | str) -> str:
     """A file path as a SQL string literal, for the statements DuckDB cannot parameterize (ATTACH, COPY)."""
     return "'" + str(path).replace("'", "''") + "'"
