@@ -11,7 +11,12 @@ also replaced, as text, in every free-text field of the org's events and in its 
 The audit row (`identity.erasures`) keeps hashes only: of each erased value and of each canonical key, so
 a record of the person that arrives later (dated before the erasure) is still recognised and scrubbed,
 though the values themselves are gone. Idempotent, and skipped when the log, quarantine and erasures
-are as they were at the last scrub.
+are as they were at the last scrub. When they are not, an erasure is done again only if what it reads
+changed since its last pass (`identity.erasure_inputs`): the org's person events up to its time (count
+and a hash of each event, as its last pass left them) and the records identity resolution puts with the
+person. A drop of newer events changes neither, and the pass is idempotent on the same input, so it is
+skipped instead of re-reading the org's person events every run; a late event dated before the erasure
+or a new link changes them, and the person's records are scrubbed again.
 """
 
 from __future__ import annotations
@@ -44,6 +49,13 @@ create table if not exists identity.erasures (
     scrubbed_at timestamptz not null
 );
 create table if not exists identity.erasure_watermark (events bigint, quarantine bigint, erasures bigint);
+create table if not exists identity.erasure_inputs (
+    org_id varchar not null,
+    audit_id varchar not null,
+    people bigint not null,
+    people_hash ubigint not null,
+    linked_hash varchar not null
+);
 """
 # Payload fields that hold a person's own data, per event.
 PERSON_FIELDS = {
@@ -102,10 +114,24 @@ def scrub_erased_contacts(con: duckdb.DuckDBPyConnection, *, now: datetime) -> S
         ).fetchall()
     ]
     report = ScrubReport()
+    stored = {
+        (org, audit): (people, people_hash, linked)
+        for org, audit, people, people_hash, linked in con.execute(
+            "select org_id, audit_id, people, people_hash, linked_hash from identity.erasure_inputs"
+        ).fetchall()
+    }
+    people = _people_fingerprints(con)
     con.execute("begin transaction")
     try:
+        done: dict[tuple[str, str], str] = {}
         for erasure in erasures:
+            key = (erasure.org_id, erasure.audit_id)
+            linked = _linked_digest(_linked_records(con, erasure))
+            if stored.get(key) == (*people.get(key, (0, 0)), linked):
+                continue
             _erase(con, erasure, now, report)
+            done[key] = linked
+        _store_inputs(con, done)
         await_refold(con, report.event_keys)
         con.execute("delete from identity.erasure_watermark")
         con.execute("insert into identity.erasure_watermark values (?, ?, ?)", list(marks))
@@ -114,6 +140,36 @@ def scrub_erased_contacts(con: duckdb.DuckDBPyConnection, *, now: datetime) -> S
         con.execute("rollback")
         raise
     return report
+
+
+def _people_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per erasure (org, audit id): how many of the org's person events up to its time the log holds, and
+    the XOR of their hashes (id, name, entity and payload): what `_erase` reads of the log."""
+    rows = con.execute(
+        """select x.org_id, x.event_id, count(p.event_id)::bigint,
+                   coalesce(bit_xor(hash(p.event_id, p.event_name, p.entity_type, p.entity_id, p.payload)), 0)::ubigint
+            from raw.events x
+            left join raw.events p on p.org_id = x.org_id and p.occurred_at <= x.occurred_at
+                                 and p.event_name = any(?)
+            where x.event_name = 'contact.erased'
+            group by x.org_id, x.event_id""",
+        [list(PERSON_FIELDS)],
+    ).fetchall()
+    return {(org, audit): (count, digest) for org, audit, count, digest in rows}
+
+
+def _linked_digest(records: set[tuple[str, str]]) -> str:
+    return sha("\n".join(f"{kind}\t{record}" for kind, record in sorted(records)))
+
+
+def _store_inputs(con: duckdb.DuckDBPyConnection, done: dict[tuple[str, str], str]) -> None:
+    """Keep what the erasures done in this pass read, as their edits (and the later erasures') left it."""
+    if not done:
+        return
+    people = _people_fingerprints(con)
+    rows = [(org, audit, *people.get((org, audit), (0, 0)), linked) for (org, audit), linked in done.items()]
+    con.executemany("delete from identity.erasure_inputs where org_id = ? and audit_id = ?", list(done))
+    con.executemany("insert into identity.erasure_inputs values (?, ?, ?, ?, ?)", rows)
 
 
 def _named_records(e: _Erasure) -> set[tuple[str, str]]:
@@ -155,9 +211,9 @@ def _erase(con: duckdb.DuckDBPyConnection, e: _Erasure, now: datetime, report: S
     value_hashes: set[str] = set(kept[1]) if kept else set()
     people = con.execute(
         """select event_id, event_name, entity_type, entity_id, payload from raw.events
-           where org_id = ? and occurred_at <= ? and event_name in ('contact.updated', 'signal.created')
+           where org_id = ? and occurred_at <= ? and event_name = any(?)
            order by occurred_at, event_id""",
-        [e.org_id, e.occurred_at],
+        [e.org_id, e.occurred_at, list(PERSON_FIELDS)],
     ).fetchall()
     payloads = {row[0]: orjson.loads(row[4]) if row[4] else {} for row in people}
     linked = _linked_records(con, e) | _named_records(e)
