@@ -163,6 +163,21 @@ def test_health_numbers(db: Path, clock: Clock) -> None:
     assert outbox_reports.health(db, now, org_id="globex") == outbox_reports.health(db, now)[1:]
 
 
+def test_the_health_report_reads_index_ranges_not_every_item(db: Path, clock: Clock) -> None:
+    """Every run reports the outbox's health: it must cost the waiting, dead and recent items, not the
+    whole history of processed ones, so no step of its plan scans the items table."""
+    outbox.enqueue(db, make_items(5), clock.now)
+    with outbox.connect(db) as con:
+        plan = [
+            row[3]
+            for row in con.execute("explain query plan " + outbox_reports.HEALTH_SQL, (T0, T0, None, None))
+        ]
+    reads = [step for step in plan if "outbox_items" in step]
+    assert reads and all(step.startswith("SEARCH") and "INDEX" in step for step in reads), plan
+    # The items processed in the hour: a range of processing times, not all of an org's processed items.
+    assert any("processed_at>? AND processed_at<?" in step for step in reads), plan
+
+
 def test_writes_join_the_callers_transaction(db: Path, clock: Clock) -> None:
     """With a connection inside a transaction, enqueue/complete commit or roll back with the caller."""
     with outbox.connect(db) as con:
