@@ -8,13 +8,12 @@ import random
 from datetime import UTC, datetime
 
 import duckdb
-import orjson
 
 from dagster_project.apply.batch import apply_batch
 from dagster_project.lifecycle.fold import CONTACT_RECORD_COLUMNS, IDENTITY_DECISION_COLUMNS, fold
 from dagster_project.lifecycle.store import ensure_core_schema
 from dagster_project.warehouse.store import ensure_raw_schema
-from tests.lifecycle.timeline import ev
+from tests.lifecycle.timeline import ev, log_events
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -111,35 +110,11 @@ def test_the_same_events_in_any_order_give_the_same_records():
     assert fold(shuffled).identity_decisions == fold(events).identity_decisions
 
 
-def _log(con: duckdb.DuckDBPyConnection, events: list[dict]) -> None:
-    con.executemany(
-        """insert into raw.events (org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor,
-           payload, content_hash, ingested_at, source_file, source_line) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [
-            (
-                e["org_id"],
-                e["event_id"],
-                e["occurred_at"],
-                e["event_name"],
-                e["entity_type"],
-                e["entity_id"],
-                e["actor"],
-                orjson.dumps(e["payload"]).decode(),
-                e["event_id"],
-                NOW,
-                "f.jsonl",
-                i,
-            )
-            for i, e in enumerate(events, 1)
-        ],
-    )
-
-
 def test_the_apply_writes_contact_records_and_decisions_to_the_core_tables():
     con = duckdb.connect()
     ensure_raw_schema(con)
     events = _story()
-    _log(con, events)
+    log_events(con, events, NOW)
     apply_batch(con, [(e["org_id"], e["event_id"]) for e in events], as_of=NOW, now=NOW)
     written = con.execute(
         "select record_type, record_id, email from core.contact_records order by all"

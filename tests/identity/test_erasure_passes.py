@@ -14,34 +14,14 @@ import pytest
 from dagster_project.identity import erasure
 from dagster_project.identity.erasure import scrub_erased_contacts
 from dagster_project.warehouse.store import ensure_raw_schema
-from tests.lifecycle.timeline import ev
+from tests.lifecycle.timeline import ev, log_events
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 EMAIL = "zed.qx@example.org"
 
 
 def _log(con: duckdb.DuckDBPyConnection, *events: dict) -> None:
-    con.executemany(
-        """insert into raw.events (org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor,
-           payload, content_hash, ingested_at, source_file, source_line) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [
-            (
-                e["org_id"],
-                e["event_id"],
-                e["occurred_at"],
-                e["event_name"],
-                e["entity_type"],
-                e["entity_id"],
-                e["actor"],
-                orjson.dumps(e["payload"]).decode(),
-                e["event_id"],
-                NOW,
-                "test.jsonl",
-                n,
-            )
-            for n, e in enumerate(events)
-        ],
-    )
+    log_events(con, list(events), NOW)
 
 
 def _payload(con: duckdb.DuckDBPyConnection, event_id: str) -> dict:

@@ -96,3 +96,30 @@ def happy_path() -> list[dict[str, Any]]:
         ),
         ev("n01", "pursuit.note_added", "p1", 61, {"text": "kick-off next week"}),
     ]
+
+
+def log_events(con: Any, events: list[dict[str, Any]], ingested_at: datetime) -> None:
+    """Write these events into a warehouse's `raw.events` as the ingest would (one file, lines 1, 2, …)."""
+    import orjson
+
+    con.executemany(
+        """insert into raw.events (org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor,
+           payload, content_hash, ingested_at, source_file, source_line) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            (
+                e["org_id"],
+                e["event_id"],
+                e["occurred_at"],
+                e["event_name"],
+                e["entity_type"],
+                e["entity_id"],
+                e["actor"],
+                orjson.dumps(e["payload"]).decode(),
+                e["event_id"],
+                ingested_at,
+                "f.jsonl",
+                i,
+            )
+            for i, e in enumerate(events, 1)
+        ],
+    )
