@@ -82,11 +82,8 @@ create table if not exists outbox_items (
 );
 create index if not exists outbox_items_claimable
     on outbox_items (next_attempt_at, org_id, occurred_at, event_id) where status = 'pending';
-create index if not exists outbox_items_claimed
-    on outbox_items (claimed_at) where status = 'claimed';
--- Per org and status, and for processed items by time: the health report counts each org's items of
--- a status by ranges of this index (processed in the last hour included) instead of reading every item.
-drop index if exists outbox_items_org_status;
+create index if not exists outbox_items_claimed on outbox_items (claimed_at) where status = 'claimed';
+drop index if exists outbox_items_org_status; -- the health report reads ranges of the one below instead
 create index if not exists outbox_items_org_status_processed on outbox_items (org_id, status, processed_at);
 -- Every apply run reads the dead letters (left out of every fold): without this a scan of all items.
 create index if not exists outbox_items_dead on outbox_items (org_id, event_id) where status = 'dead';
