@@ -12,8 +12,7 @@ from dagster_project.apply.batch import apply_batch
 from dagster_project.identity.autolink import auto_link_events, write_auto_links
 from dagster_project.identity.store import resolve_identities
 from dagster_project.warehouse.store import ensure_raw_schema
-from tests.identity.test_contact_fold import _log
-from tests.lifecycle.timeline import config, ev
+from tests.lifecycle.timeline import config, ev, log_events
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -29,7 +28,7 @@ def _warehouse(auto_link: bool | None) -> duckdb.DuckDBPyConnection:
         events.append(config("c1", -1, "identity.auto_link", auto_link))
     con = duckdb.connect()
     ensure_raw_schema(con)
-    _log(con, events)
+    log_events(con, events)
     apply_batch(con, [(e["org_id"], e["event_id"]) for e in events], as_of=NOW, now=NOW)
     resolve_identities(con)
     return con
@@ -50,5 +49,5 @@ def test_when_on_the_persons_new_signal_is_linked_to_their_open_candidate_once(t
     )
     written = write_auto_links(tmp_path, [event])
     assert json.loads(written.read_text())["event_id"] == event["event_id"]
-    _log(con, [{**event, "occurred_at": NOW}])  # the next run ingests it: not asked for again
+    log_events(con, [{**event, "occurred_at": NOW}])  # the next run ingests it: not asked for again
     assert auto_link_events(con, now=NOW) == []

@@ -114,7 +114,7 @@ def test_the_apply_writes_contact_records_and_decisions_to_the_core_tables():
     con = duckdb.connect()
     ensure_raw_schema(con)
     events = _story()
-    log_events(con, events, NOW)
+    log_events(con, events)
     apply_batch(con, [(e["org_id"], e["event_id"]) for e in events], as_of=NOW, now=NOW)
     written = con.execute(
         "select record_type, record_id, email from core.contact_records order by all"

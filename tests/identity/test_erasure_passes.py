@@ -21,7 +21,7 @@ EMAIL = "zed.qx@example.org"
 
 
 def _log(con: duckdb.DuckDBPyConnection, *events: dict) -> None:
-    log_events(con, list(events), NOW)
+    log_events(con, list(events))
 
 
 def _payload(con: duckdb.DuckDBPyConnection, event_id: str) -> dict:

@@ -16,9 +16,8 @@ from dagster_project.identity import model
 from dagster_project.identity.resolve import Carry, person_features, resolve_people
 from dagster_project.identity.store import TABLES, resolve_identities
 from dagster_project.identity.synthetic import people
-from tests.identity.test_contact_fold import _log
 from tests.identity.test_resolve import NOW, _warehouse
-from tests.lifecycle.timeline import ev
+from tests.lifecycle.timeline import ev, log_events
 
 LIMIT = 20
 
@@ -191,7 +190,7 @@ def test_the_identity_step_carries_an_orgs_last_resolution_into_the_next_with_th
     assert resolve_identities(con).orgs_carried == []
     changed = [{**records[0], "email": "someone.else@shop.example"}, {**records[1], "record_id": "n001"}]
     later = _contact_events(changed, 1000)
-    _log(con, later)
+    log_events(con, later)
     apply_batch(con, [(e["org_id"], e["event_id"]) for e in later], as_of=NOW, now=NOW)
     assert resolve_identities(con).orgs_carried == ["acme"]
     carried = _identity_rows(con)

@@ -17,8 +17,7 @@ from dagster_project.identity.resolve import resolve_clients, resolve_people
 from dagster_project.identity.store import resolve_identities
 from dagster_project.identity.synthetic import FIRST_NAMES, LAST_NAMES
 from dagster_project.warehouse.store import ensure_raw_schema
-from tests.identity.test_contact_fold import _log
-from tests.lifecycle.timeline import ev
+from tests.lifecycle.timeline import ev, log_events
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -193,7 +192,7 @@ def test_the_same_records_in_any_order_give_identical_rows():
 def _warehouse(events: list[dict]) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     ensure_raw_schema(con)
-    _log(con, events)
+    log_events(con, events)
     apply_batch(con, [(e["org_id"], e["event_id"]) for e in events], as_of=NOW, now=NOW)
     return con
 
@@ -222,7 +221,7 @@ def test_a_changed_field_of_one_orgs_record_resolves_that_org_again_and_no_other
     con = _two_orgs()
     resolve_identities(con)
     moved = [ev("a3", "contact.updated", "c2", 3, {"email": "bo@example.org"}, org="acme")]
-    _log(con, moved)
+    log_events(con, moved)
     apply_batch(con, [("acme", "a3")], as_of=NOW, now=NOW)
     assert resolve_identities(con).orgs_resolved == ["acme"]
     rows = con.execute("select org_id, canonical_id, record_id from identity.links order by all").fetchall()

@@ -98,7 +98,11 @@ def happy_path() -> list[dict[str, Any]]:
     ]
 
 
-def log_events(con: Any, events: list[dict[str, Any]], ingested_at: datetime) -> None:
+# When `log_events` says the events were ingested: after every timeline's events.
+INGESTED_AT = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def log_events(con: Any, events: list[dict[str, Any]], ingested_at: datetime = INGESTED_AT) -> None:
     """Write these events into a warehouse's `raw.events` as the ingest would (one file, lines 1, 2, …)."""
     import orjson
 

@@ -11,8 +11,8 @@ import pytest
 from dagster_project.apply import runner
 from dagster_project.control import outbox, outbox_reports
 from dagster_project.warehouse.store import ensure_raw_schema
-from tests.identity.test_contact_fold import NOW, _log
-from tests.lifecycle.timeline import config, ev
+from tests.identity.test_contact_fold import NOW
+from tests.lifecycle.timeline import config, ev, log_events
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_a_files_events_are_enqueued_in_chunks_and_the_missing_ones_again(tmp_pa
     con = duckdb.connect()
     ensure_raw_schema(con)
     events = [ev(f"e{k}", "signal.created", f"s{k}", k) for k in range(7)]
-    _log(con, [*events, config("c1", 8, "sla.first_touch_hours", 4)])
+    log_events(con, [*events, config("c1", 8, "sla.first_touch_hours", 4)])
     store = tmp_path / "control.sqlite"
     assert runner.enqueue_file_events(con, store, "f.jsonl", NOW, NOW) == 8
     assert chunks == [3, 3, 2]
