@@ -87,6 +87,14 @@ def facts(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     for i, item in enumerate(PINK_ITEMS):
         s.tick(f"02T11:{i:02d}", "p1", "pink", item)
     s.risk("02T15:00", "p1", ["risk-mitigation"])
+    # Memory of the candidate counts for its pursuit, up to each row's cutoff.
+    s.add(
+        "03T09:00",
+        "memory.recorded",
+        "candidate",
+        "c1",
+        {"atom_type": "preference", "content": "Fixed price."},
+    )
     s.stage("05T10:00", "p1", "red")
     for i, item in enumerate(RED_ITEMS):
         s.tick(f"05T11:{i:02d}", "p1", "red", item)
@@ -96,6 +104,7 @@ def facts(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     s.risk("07T10:00", "p1", ["risk-mitigation"])
     s.risk("07T11:00", "p1", [])
     s.add("07T12:00", "pursuit.proposal_sent", "pursuit", "p1", {"proposal_id": "prop-1", "version": 2})
+    s.add("07T13:00", "memory.recorded", "candidate", "c1", {"atom_type": "decision", "content": "Phase it."})
     s.stage("09T10:00", "p1", "won", reason="Best price", reason_code="price")
     # p2: same client, opened after p1 was won, an email answered in 10 minutes, still in qual.
     s.pursuit(12, "c2", "p2", "s2", "email", 10)
@@ -131,6 +140,8 @@ def test_the_last_row_knows_nothing_recorded_after_the_submission(facts) -> None
     assert last["risk_mitigations"] == 1  # the second mitigation came after the submission
     assert last["open_risks"] == 0  # so did the plain risk
     assert last["proposal_versions"] == 1  # and version 2
+    assert last["preferences"] == 1  # the candidate's preference came before it
+    assert last["decisions"] == 0 and "decision" not in last["atom_types"]  # its decision after
     assert len(last["done_items"]) == len(PINK_ITEMS) + len(RED_ITEMS)
 
 
