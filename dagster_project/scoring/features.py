@@ -128,8 +128,10 @@ first_signal as (
     group by all
 ),
 
+-- The atoms of the pursuit and of its candidate recorded by the row's cutoff, each with the row's keys
+-- (cut, org, pursuit and snap): grouped as they are, with no second join back to the cut.
 atoms as (
-    select c.org_id, c.pursuit_id, c.snap,
+    select m.org_id, m.pursuit_id, m.snap,
         list_sort(list_distinct(list(m.atom_type))) as atom_types,
         list_sort(list_distinct(flatten(list(coalesce(m.tags, []))))) as atom_tags,
         count(distinct m.atom_id) filter (
@@ -140,19 +142,18 @@ atoms as (
         ) as open_risks,
         count(distinct m.atom_id) filter (where m.atom_type = 'preference') as preferences,
         count(distinct m.atom_id) filter (where m.atom_type = 'decision') as decisions
-    from cut c
-    join (
-        select c.org_id, c.pursuit_id, c.snap, c.cutoff, m.atom_id, m.atom_type, m.tags, m.occurred_at
+    from (
+        select c.org_id, c.pursuit_id, c.snap, m.atom_id, m.atom_type, m.tags
         from cut c
         join core.memory_atoms m on m.org_id = c.org_id and m.entity_type = 'pursuit'
-            and m.entity_id = c.pursuit_id
+            and m.entity_id = c.pursuit_id and m.occurred_at <= c.cutoff
         union all
-        select c.org_id, c.pursuit_id, c.snap, c.cutoff, m.atom_id, m.atom_type, m.tags, m.occurred_at
+        select c.org_id, c.pursuit_id, c.snap, m.atom_id, m.atom_type, m.tags
         from cut c
         join core.memory_atoms m on m.org_id = c.org_id and m.entity_type = 'candidate'
-            and m.entity_id = c.candidate_id
-    ) m on m.org_id = c.org_id and m.pursuit_id = c.pursuit_id and m.snap = c.snap and m.occurred_at <= c.cutoff
-    group by all
+            and m.entity_id = c.candidate_id and m.occurred_at <= c.cutoff
+    ) m
+    group by m.org_id, m.pursuit_id, m.snap
 ),
 
 quiet as (
