@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from dagster_project.contract.events import EVENTS
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -104,8 +106,6 @@ INGESTED_AT = datetime(2030, 1, 1, tzinfo=UTC)
 
 def log_events(con: Any, events: list[dict[str, Any]], ingested_at: datetime = INGESTED_AT) -> None:
     """Write these events into a warehouse's `raw.events` as the ingest would (one file, lines 1, 2, …)."""
-    import orjson
-
     con.executemany(
         """insert into raw.events (org_id, event_id, occurred_at, event_name, entity_type, entity_id, actor,
            payload, content_hash, ingested_at, source_file, source_line) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",

@@ -170,7 +170,7 @@ def test_the_health_report_reads_index_ranges_not_every_item(db: Path, clock: Cl
     with outbox.connect(db) as con:
         plan = [
             row[3]
-            for row in con.execute("explain query plan " + outbox_reports.HEALTH_SQL, (T0, T0, None, None))
+            for row in con.execute("explain query plan " + outbox_reports.HEALTH_SQL, ("a", "b", None, None))
         ]
     reads = [step for step in plan if "outbox_items" in step]
     assert reads and all(step.startswith("SEARCH") and "INDEX" in step for step in reads), plan
