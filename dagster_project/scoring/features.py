@@ -128,8 +128,8 @@ first_signal as (
     group by all
 ),
 
--- The atoms of the pursuit and of its candidate recorded by the row's cutoff, each with the row's keys
--- (cut, org, pursuit and snap): grouped as they are, with no second join back to the cut.
+-- The pursuit's and its candidate's atoms recorded by each row's cutoff, carrying the row's keys (org,
+-- pursuit, snap): grouped as they come, without joining the cut again.
 atoms as (
     select m.org_id, m.pursuit_id, m.snap,
         list_sort(list_distinct(list(m.atom_type))) as atom_types,
