@@ -126,11 +126,12 @@ def scrub_erased_contacts(con: duckdb.DuckDBPyConnection, *, now: datetime) -> S
         done: dict[tuple[str, str], str] = {}
         for erasure in erasures:
             key = (erasure.org_id, erasure.audit_id)
-            linked = _linked_digest(_linked_records(con, erasure))
-            if stored.get(key) == (*people.get(key, (0, 0)), linked):
+            linked = _linked_records(con, erasure)
+            digest = _linked_digest(linked)
+            if stored.get(key) == (*people.get(key, (0, 0)), digest):
                 continue
-            _erase(con, erasure, now, report)
-            done[key] = linked
+            _erase(con, erasure, linked, now, report)
+            done[key] = digest
         _store_inputs(con, done)
         await_refold(con, report.event_keys)
         con.execute("delete from identity.erasure_watermark")
@@ -202,7 +203,14 @@ def _linked_records(con: duckdb.DuckDBPyConnection, e: _Erasure) -> set[tuple[st
     return {(t, i) for t, i in rows}
 
 
-def _erase(con: duckdb.DuckDBPyConnection, e: _Erasure, now: datetime, report: ScrubReport) -> None:
+def _erase(
+    con: duckdb.DuckDBPyConnection,
+    e: _Erasure,
+    linked_now: set[tuple[str, str]],
+    now: datetime,
+    report: ScrubReport,
+) -> None:
+    """One erasure's pass; `linked_now` is `_linked_records` of it, read once by the caller."""
     kept = con.execute(
         "select key_hashes, value_hashes from identity.erasures where org_id = ? and audit_id = ?",
         [e.org_id, e.audit_id],
@@ -216,7 +224,7 @@ def _erase(con: duckdb.DuckDBPyConnection, e: _Erasure, now: datetime, report: S
         [e.org_id, e.occurred_at, list(PERSON_FIELDS)],
     ).fetchall()
     payloads = {row[0]: orjson.loads(row[4]) if row[4] else {} for row in people}
-    linked = _linked_records(con, e) | _named_records(e)
+    linked = linked_now | _named_records(e)
     # The person's records: linked ones, then (to a fixed point) any sharing a canonical key with them.
     mine: set[str] = set()
     changed = True

@@ -54,9 +54,9 @@ def erased(monkeypatch) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
     passes: list[str] = []
     real = erasure._erase
 
-    def counted(con, e, now, report):
+    def counted(con, e, linked, now, report):
         passes.append(e.audit_id)
-        return real(con, e, now, report)
+        return real(con, e, linked, now, report)
 
     monkeypatch.setattr(erasure, "_erase", counted)
     return con, passes
